@@ -55,17 +55,17 @@ bool digits(std::string_view s, size_t pos, size_t n, int& out) {
 
 bool parse_rfc3339(std::string_view s, Time& out) {
   int y = 0, mo = 0, d = 0, h = 0, mi = 0, sec = 0;
-  if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) ||
-      s[7] != '-' || !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') ||
-      !digits(s, 11, 2, h) || s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' ||
-      !digits(s, 17, 2, sec)) {
+  if (!digits(s, 0, 4, y) || s.size() < 20 || s[4] != '-' || !digits(s, 5, 2, mo) || s[7] != '-' ||
+      !digits(s, 8, 2, d) || (s[10] != 'T' && s[10] != 't') || !digits(s, 11, 2, h) ||
+      s[13] != ':' || !digits(s, 14, 2, mi) || s[16] != ':' || !digits(s, 17, 2, sec)) {
     return false;
   }
   size_t pos = 19;
   if (pos < s.size() && s[pos] == '.') {
     ++pos;
     const size_t start = pos;
-    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') ++pos;
+    while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9')
+      ++pos;
     if (pos == start) return false;
   }
   int offset_min = 0;

@@ -14,8 +14,8 @@
 
 namespace gpupool {
 
-using Time = std::chrono::sys_seconds;      // UTC wall-clock instant
-using Duration = std::chrono::seconds;      // wall-clock span
+using Time = std::chrono::sys_seconds;  // UTC wall-clock instant
+using Duration = std::chrono::seconds;  // wall-clock span
 using SteadyTime = std::chrono::steady_clock::time_point;
 
 class Clock {

@@ -7,6 +7,8 @@ Time SystemClock::now() const {
   return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
 }
 
-SteadyTime SystemClock::steady_now() const { return std::chrono::steady_clock::now(); }
+SteadyTime SystemClock::steady_now() const {
+  return std::chrono::steady_clock::now();
+}
 
 }  // namespace gpupool
