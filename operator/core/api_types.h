@@ -1,0 +1,421 @@
+#pragma once
+// The three resources of API group gpupool.io, version v1alpha1, as plain
+// value types: GpuPool (namespaced; what the user wants), GpuInstance
+// (namespaced, owned by its pool; one machine) and GpuProvider
+// (cluster-scoped; one provider account).
+//
+// Pure data, no behaviour. The wire mapping (camelCase JSON/YAML) lives in
+// api_codec.h, defaults and validation in api_validation.h. Field comments
+// give the wire name in [brackets] where it is not the obvious camelCase of
+// the C++ name, and the default that apply_defaults() fills in.
+//
+// Conventions:
+//  - Money is exact and travels as a decimal string ("1.27").
+//  - Time is whole UTC seconds and travels as RFC 3339 ("2026-11-22T02:10:42Z").
+//  - std::optional marks fields whose absence means something ("no cap",
+//    "not yet known"); the encoder omits them when unset. Plain fields always
+//    have a value (their documented default when the document omitted them).
+//  - Closed vocabularies defined by this API are C++ enums (string forms in
+//    api_codec.h); names that belong to other systems (GPU model, provider
+//    adapter type, region) are strings, validated where a fixed list exists.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "operator/core/money.h"
+#include "operator/core/offer.h"
+
+namespace gpupool::api {
+
+inline constexpr const char* kGroup = "gpupool.io";
+inline constexpr const char* kVersion = "v1alpha1";
+inline constexpr const char* kApiVersion = "gpupool.io/v1alpha1";
+inline constexpr const char* kGpuPoolKind = "GpuPool";
+inline constexpr const char* kGpuInstanceKind = "GpuInstance";
+inline constexpr const char* kGpuProviderKind = "GpuProvider";
+
+// ---------------------------------------------------------------------------
+// Shared Kubernetes shapes
+
+struct OwnerReference {
+  std::string api_version;  // [apiVersion]
+  std::string kind;
+  std::string name;
+  std::string uid;
+  bool controller = false;
+  bool block_owner_deletion = false;  // [blockOwnerDeletion]
+
+  bool operator==(const OwnerReference&) const = default;
+};
+
+struct ObjectMeta {
+  std::string name;
+  std::string namespace_;        // [namespace]; empty for cluster-scoped objects
+  std::string uid;               // set by the API server
+  std::string resource_version;  // [resourceVersion]; set by the API server
+  int64_t generation = 0;        // set by the API server; bumps on spec changes
+  std::map<std::string, std::string> labels;
+  std::map<std::string, std::string> annotations;
+  std::vector<OwnerReference> owner_references;  // [ownerReferences]
+  std::vector<std::string> finalizers;
+  std::optional<Time> creation_timestamp;  // [creationTimestamp]
+  std::optional<Time> deletion_timestamp;  // [deletionTimestamp]
+
+  bool operator==(const ObjectMeta&) const = default;
+};
+
+enum class ConditionStatus { True, False, Unknown };
+
+// The standard metav1.Condition shape.
+struct Condition {
+  std::string type;  // CamelCase, e.g. "Ready", "BudgetExceeded", "Healthy"
+  ConditionStatus status = ConditionStatus::Unknown;
+  std::string reason;  // CamelCase machine-readable cause
+  std::string message;
+  Time last_transition_time{};      // [lastTransitionTime]
+  int64_t observed_generation = 0;  // [observedGeneration]
+
+  bool operator==(const Condition&) const = default;
+};
+
+// Wire form of BillingRule (operator/core/offer.h):
+//   minimumSeconds, incrementSeconds, alignment ("Launch"|"WallClock"),
+//   minimumKind ("Charge"|"Deposit"), egressPerGb (Money string).
+
+// ---------------------------------------------------------------------------
+// GpuPool
+
+struct GpuModelSpec {
+  std::string name;  // "L40S", "L40", or any other canonical model name
+  // Relative throughput of one GPU of this model (the reference model is 1.0):
+  // an L40 at 0.8 means an L40 offer is compared as if it bought 0.8 of an
+  // L40S. [throughputWeight] Default 1.0; must be > 0.
+  double throughput_weight = 1.0;
+
+  bool operator==(const GpuModelSpec&) const = default;
+};
+
+struct GpuSpec {
+  std::vector<GpuModelSpec> models;  // accepted models; at least one
+  int count = 1;                     // GPUs per machine; default 1; >= 1
+
+  bool operator==(const GpuSpec&) const = default;
+};
+
+struct ReplicasSpec {
+  // Fixed desired machine count when autoscaling is off; the scale
+  // subresource's specReplicasPath (.spec.replicas.count). Default: min.
+  std::optional<int> count;
+  int min = 0;             // default 0
+  std::optional<int> max;  // default: max(min, count)
+
+  bool operator==(const ReplicasSpec&) const = default;
+};
+
+struct PoolProviderRef {
+  std::string name;  // a GpuProvider object name
+  // Price cap per GPU-hour for offers from this provider. [maxPricePerGpuHour]
+  std::optional<Money> max_price_per_gpu_hour;
+  std::vector<std::string> regions;  // empty: any region
+
+  bool operator==(const PoolProviderRef&) const = default;
+};
+
+// Which reliability tiers a pool accepts.
+enum class ReliabilityRequirement {
+  Datacenter,  // only ReliabilityTier::Datacenter offers (default)
+  Any,         // datacenter and community offers
+};
+
+struct SpotSpec {
+  bool allowed = false;
+
+  bool operator==(const SpotSpec&) const = default;
+};
+
+struct BudgetSpec {
+  std::optional<Money> max_usd_per_hour;   // [maxUsdPerHour]; >= 0
+  std::optional<Money> max_usd_per_month;  // [maxUsdPerMonth]; calendar month (UTC); >= 0
+
+  bool operator==(const BudgetSpec&) const = default;
+};
+
+struct EgressSpec {
+  double gb_per_gpu_hour = 0.0;  // [gbPerGpuHour]; expected egress; >= 0
+
+  bool operator==(const EgressSpec&) const = default;
+};
+
+struct PlanningSpec {
+  // How long new capacity is expected to live, for ranking offers by total
+  // cost. Unset: the planner chooses. [expectedLifetimeHours]; > 0
+  std::optional<double> expected_lifetime_hours;
+
+  bool operator==(const PlanningSpec&) const = default;
+};
+
+struct LifecycleSpec {
+  // End a parked machine this long before its next billing increment starts.
+  // [parkMarginSeconds] Default 120; >= 0.
+  int64_t park_margin_seconds = 120;
+  // How long an untracked machine carrying this pool's tags is left alone
+  // before it is ended as an orphan. [adoptionGraceSeconds] Default 600; >= 0.
+  int64_t adoption_grace_seconds = 600;
+
+  bool operator==(const LifecycleSpec&) const = default;
+};
+
+enum class MetricType { QueueDepth, RequestsPerSecond, GpuUtilization, External };
+
+struct MetricSpec {
+  MetricType type = MetricType::QueueDepth;
+  double target = 0.0;               // per-replica target value; > 0
+  std::optional<std::string> query;  // e.g. a PromQL query; required for External
+
+  bool operator==(const MetricSpec&) const = default;
+};
+
+struct AutoscalingSpec {
+  bool enabled = false;
+  std::vector<MetricSpec> metrics;                 // at least one when enabled
+  int64_t scale_up_stabilization_seconds = 0;      // [scaleUpStabilizationSeconds]; >= 0
+  int64_t scale_down_stabilization_seconds = 300;  // [scaleDownStabilizationSeconds]; >= 0
+
+  bool operator==(const AutoscalingSpec&) const = default;
+};
+
+enum class UsageMode {
+  Node,      // the machine joins the cluster as a Node (default)
+  Endpoint,  // the machine runs one container and serves it
+};
+
+struct NodeUsage {
+  std::string bootstrap_script;  // [bootstrapScript]; cloud-init / shell run at boot
+  std::map<std::string, std::string> labels;
+  std::vector<std::string> taints;  // "key=value:Effect" or "key:Effect"
+
+  bool operator==(const NodeUsage&) const = default;
+};
+
+struct EnvVar {
+  std::string name;
+  std::string value;
+
+  bool operator==(const EnvVar&) const = default;
+};
+
+struct EndpointUsage {
+  std::string image;  // required in Endpoint mode
+  int port = 8000;    // default 8000; 1..65535
+  std::vector<std::string> args;
+  std::vector<EnvVar> env;
+  std::string health_path = "/health";  // [healthPath]; default "/health"; starts with '/'
+
+  bool operator==(const EndpointUsage&) const = default;
+};
+
+struct UsageSpec {
+  UsageMode mode = UsageMode::Node;
+  NodeUsage node;          // used in Node mode
+  EndpointUsage endpoint;  // used in Endpoint mode
+
+  bool operator==(const UsageSpec&) const = default;
+};
+
+struct GpuPoolSpec {
+  GpuSpec gpu;
+  ReplicasSpec replicas;
+  std::vector<PoolProviderRef> providers;  // preference order; at least one; unique names
+  ReliabilityRequirement reliability = ReliabilityRequirement::Datacenter;
+  SpotSpec spot;
+  BudgetSpec budget;
+  EgressSpec egress;
+  PlanningSpec planning;
+  LifecycleSpec lifecycle;
+  AutoscalingSpec autoscaling;
+  UsageSpec usage;
+
+  bool operator==(const GpuPoolSpec&) const = default;
+};
+
+struct PoolReplicasStatus {
+  int desired = 0;
+  int provisioning = 0;
+  int ready = 0;  // statusReplicasPath of the scale subresource
+  int parked = 0;
+
+  bool operator==(const PoolReplicasStatus&) const = default;
+};
+
+struct SpendStatus {
+  Money accrued;                     // everything billed so far by live instances
+  Money committed;                   // what ending every instance now would still cost
+  Money hourly_burn;                 // [hourlyBurn]; current spend rate per hour
+  Money month_to_date;               // [monthToDate]; spend in `month`
+  std::string month;                 // "2026-11" (UTC calendar month of month_to_date)
+  std::optional<Time> last_updated;  // [lastUpdated]
+
+  bool operator==(const SpendStatus&) const = default;
+};
+
+struct GpuPoolStatus {
+  int64_t observed_generation = 0;  // [observedGeneration]
+  PoolReplicasStatus replicas;
+  std::vector<Condition> conditions;
+  SpendStatus spend;
+  // Final spend of instances whose GpuInstance objects were deleted, folded
+  // into the pool so nothing is lost. [terminatedSpend]
+  Money terminated_spend;
+  std::string selector;  // label selector string for the scale subresource
+
+  bool operator==(const GpuPoolStatus&) const = default;
+};
+
+struct GpuPool {
+  ObjectMeta metadata;
+  GpuPoolSpec spec;
+  GpuPoolStatus status;
+
+  bool operator==(const GpuPool&) const = default;
+};
+
+// ---------------------------------------------------------------------------
+// GpuInstance
+
+// The chosen offer, frozen into the instance intent. Mirrors gpupool::Offer
+// (offer.h) minus the ranking-only fields.
+struct OfferSpec {
+  std::string provider;       // GpuProvider object name
+  std::string provider_type;  // [providerType]; adapter type ("fluence", ...)
+  std::string offer_id;       // [offerId]; provider's id for the shape
+  std::string region;
+  std::string gpu_model;  // [gpuModel]
+  int gpu_count = 1;      // [gpuCount]
+  Money price_per_hour;   // [pricePerHour]; whole machine
+  BillingRule billing;
+  ReliabilityTier tier = ReliabilityTier::Datacenter;
+  bool spot = false;
+
+  bool operator==(const OfferSpec&) const = default;
+};
+
+struct GpuInstanceSpec {
+  std::string pool;  // owning GpuPool name (same namespace)
+  OfferSpec offer;
+  UsageSpec usage;  // copied from the pool at creation
+
+  bool operator==(const GpuInstanceSpec&) const = default;
+};
+
+enum class InstancePhase {
+  Pending,       // intent written, provider not yet called
+  Provisioning,  // provider accepted the request; machine booting
+  Running,       // machine up, not yet joined / healthy
+  Ready,         // node joined or endpoint healthy
+  Parked,        // scaled down; kept until just before its next billing increment
+  Terminating,   // end requested at the provider
+  Terminated,    // provider confirmed the machine is gone
+  Failed,        // gave up; see message
+};
+
+struct GpuInstanceStatus {
+  InstancePhase phase = InstancePhase::Pending;
+  std::string provider_id;              // [providerId]; provider's machine id
+  std::string region;                   // actual region
+  std::optional<Money> price_per_hour;  // [pricePerHour]; actual price
+  std::optional<BillingRule> billing;   // actual billing rule
+  std::optional<Time> launch_time;      // [launchTime]; billing starts here
+  std::optional<Time> paid_through;     // [paidThrough]; end of the paid window
+  std::optional<Time> parked_at;        // [parkedAt]
+  std::optional<Time> ended_at;         // [endedAt]
+  std::string node_name;                // [nodeName]; Node mode
+  std::string endpoint;                 // URL; Endpoint mode
+  Money accrued;                        // billed so far
+  std::vector<Condition> conditions;
+  std::string message;
+  int64_t observed_generation = 0;  // [observedGeneration]
+
+  bool operator==(const GpuInstanceStatus&) const = default;
+};
+
+struct GpuInstance {
+  ObjectMeta metadata;
+  GpuInstanceSpec spec;
+  GpuInstanceStatus status;
+
+  bool operator==(const GpuInstance&) const = default;
+};
+
+// ---------------------------------------------------------------------------
+// GpuProvider
+
+// Adapter types the operator knows (GpuProviderSpec::type must be one).
+inline constexpr const char* kProviderTypes[] = {
+    "fluence",  "aws",          "runpod", "vastai",    "lambda", "verda",
+    "scaleway", "digitalocean", "vultr",  "coreweave", "fake",
+};
+
+struct SecretRef {
+  std::string name;
+  std::string namespace_;  // [namespace]
+  // Logical credential name -> key in the Secret (e.g. "apiKey" -> "token").
+  // Empty: the adapter's default keys.
+  std::map<std::string, std::string> keys;
+
+  bool operator==(const SecretRef&) const = default;
+};
+
+struct PriceOverride {
+  std::string gpu_model;              // [gpuModel]
+  std::optional<std::string> region;  // unset: every region
+  Money price_per_gpu_hour;           // [pricePerGpuHour]; >= 0
+
+  bool operator==(const PriceOverride&) const = default;
+};
+
+struct ProviderQuota {
+  std::optional<int> max_instances;  // [maxInstances]; >= 0
+  std::optional<int> max_gpus;       // [maxGpus]; >= 0
+
+  bool operator==(const ProviderQuota&) const = default;
+};
+
+struct GpuProviderSpec {
+  std::string type;                    // one of kProviderTypes
+  SecretRef credentials_secret;        // [credentialsSecret]; required except for "fake"
+  std::vector<std::string> regions;    // empty: every region the adapter knows
+  std::string endpoint;                // API base URL override; empty: the adapter's default
+  std::optional<BillingRule> billing;  // overrides the catalog's billing rule
+  std::vector<PriceOverride> price_overrides;  // [priceOverrides]
+  std::optional<Money> egress_usd_per_gb;      // [egressUsdPerGb]
+  std::optional<ReliabilityTier> reliability;  // overrides the catalog's tier
+  ProviderQuota quota;
+  int64_t pricing_refresh_seconds = 3600;  // [pricingRefreshSeconds]; default 3600; >= 60
+  bool paused = false;                     // true: buy nothing new from this provider
+
+  bool operator==(const GpuProviderSpec&) const = default;
+};
+
+struct GpuProviderStatus {
+  std::vector<Condition> conditions;       // "Healthy"
+  std::optional<Time> last_price_refresh;  // [lastPriceRefresh]
+  int offers_seen = 0;                     // [offersSeen]
+  std::string message;
+  int64_t observed_generation = 0;  // [observedGeneration]
+
+  bool operator==(const GpuProviderStatus&) const = default;
+};
+
+struct GpuProvider {
+  ObjectMeta metadata;  // namespace_ is empty (cluster-scoped)
+  GpuProviderSpec spec;
+  GpuProviderStatus status;
+
+  bool operator==(const GpuProvider&) const = default;
+};
+
+}  // namespace gpupool::api
