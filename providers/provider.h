@@ -1,0 +1,191 @@
+#pragma once
+// The Provider seam: everything the operator asks of a GPU cloud, whatever the
+// cloud. One adapter per provider implements it (providers/<name>/); the
+// reconcilers only ever see this interface.
+//
+// Error contract. Every failure is a ProviderError whose `kind` is one of the
+// seven below; callers branch on the kind, never on the message. Messages are
+// for people and never contain a credential (adapters build them from the
+// provider's own error code/text, which does not echo keys back).
+//
+//   NoCapacity     the offer cannot be bought right now (sold out, plan gone).
+//                  Try another offer; do not retry this one at once.
+//   QuotaExceeded  an account limit stops the purchase (vCPU / instance quota).
+//   RateLimited    the provider throttled us; retry no earlier than retry_after.
+//   Unauthorized   credentials missing, wrong, or lacking permission. Retrying
+//                  does not help until the Secret changes.
+//   InvalidRequest the request itself is wrong (bad offer id, bad parameter,
+//                  unexpected or unreadable answer the adapter cannot act on).
+//   Transient      network error, timeout, 5xx: the outcome is unknown. After
+//                  a Transient failure of create(), the machine may exist; the
+//                  caller looks it up with get(name) before trying again (or
+//                  simply calls create() again, which is idempotent).
+//   NotFound       no such machine (get / terminate).
+//
+// Idempotency. create() is idempotent on InstanceIntent::name: calling it
+// again with the same name returns the machine the first call made (possibly
+// in a later state) instead of buying a second one, even when the first call's
+// answer was lost. Adapters use the provider's idempotency token where one
+// exists (AWS ClientToken) and otherwise look the name up before creating.
+//
+// Termination. terminate(provider_id) is called repeatedly until it returns
+// NotFound, or get() reports Terminated. A success means "termination is under
+// way or done", not "gone"; adapters document the exact meaning for their
+// provider (e.g. Fluence only deletes ACTIVE machines, so terminate on an
+// INITIALIZED machine returns Transient until it can be deleted).
+//
+// Thread safety. Implementations are safe to call from several threads at once.
+
+#include <chrono>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "operator/base/result.h"
+#include "operator/clock/clock.h"
+#include "operator/core/money.h"
+#include "operator/core/offer.h"
+
+namespace gpupool {
+
+enum class ProviderErrorKind {
+  NoCapacity,
+  QuotaExceeded,
+  RateLimited,
+  Unauthorized,
+  InvalidRequest,
+  Transient,
+  NotFound,
+};
+
+// "NoCapacity", "QuotaExceeded", ... (stable; used in metrics labels and logs).
+std::string_view to_string(ProviderErrorKind kind);
+
+struct ProviderError {
+  ProviderErrorKind kind = ProviderErrorKind::Transient;
+  std::string message;
+  // Only meaningful for RateLimited: the earliest time to retry, relative to
+  // when the error was returned. Zero when the provider gave no hint.
+  std::chrono::milliseconds retry_after{0};
+
+  // True for kinds where repeating the same call later may succeed
+  // (RateLimited, Transient).
+  bool retryable() const;
+};
+
+// "<Kind>: <message>" for logs and conditions.
+std::string describe(const ProviderError& e);
+
+ProviderError provider_error(ProviderErrorKind kind, std::string message);
+ProviderError rate_limited(std::string message, std::chrono::milliseconds retry_after);
+
+template <typename T>
+using ProviderResult = Result<T, ProviderError>;
+using ProviderStatus = Status<ProviderError>;
+
+// The tags every machine the operator buys carries (as tags, labels or an
+// encoded name, whatever the provider supports). Key names for providers with
+// real tags.
+inline constexpr std::string_view kTagManagedBy = "gpupool.io/managed-by";
+inline constexpr std::string_view kTagManagedByValue = "gpupool-operator";
+inline constexpr std::string_view kTagPoolUid = "gpupool.io/pool-uid";
+inline constexpr std::string_view kTagPool = "gpupool.io/pool";          // "<namespace>/<name>"
+inline constexpr std::string_view kTagInstance = "gpupool.io/instance";  // GpuInstance name
+
+// What to look for. Empty vectors mean "any".
+struct OfferQuery {
+  std::vector<std::string> gpu_models;  // canonical names: "L40S", "L40"
+  std::vector<std::string> regions;     // provider region / location codes
+  int min_gpu_count = 1;
+  int max_gpu_count = 0;  // 0: no upper bound
+  bool include_spot = false;
+  bool include_community = true;  // marketplaces' unverified hosts (Vast.ai, Runpod community)
+};
+
+// What to buy. Written into the GpuInstance before create() is called.
+struct InstanceIntent {
+  // Idempotency key and tag: the GpuInstance's name, unique within the pool
+  // and never reused. Adapters derive the provider-side name/token from it
+  // (and from pool_uid) deterministically.
+  std::string name;
+  std::string pool_uid;        // GpuPool metadata.uid
+  std::string pool_namespace;  // GpuPool namespace
+  std::string pool_name;       // GpuPool name
+  Offer offer;                 // the chosen offer (id, region, gpu model/count, price)
+  std::string user_data;       // bootstrap script / cloud-init, plain text (adapters encode)
+  std::string ssh_public_key;  // may be empty where the provider does not need one
+  std::string image;           // OS image / AMI / container image; empty: adapter default
+  std::map<std::string, std::string> labels;  // extra tags, where the provider has tags
+};
+
+enum class MachineState {
+  Pending,      // accepted, not yet running (booting, provisioning)
+  Running,      // up
+  Terminating,  // termination under way
+  Terminated,   // gone (or ended; no longer billed)
+  Failed,       // the provider gave up on it
+  Unknown,      // the provider reported a state this adapter does not know
+};
+
+std::string_view to_string(MachineState state);
+
+struct Machine {
+  std::string provider_id;  // the provider's id (instance id, pod id, ...)
+  std::string name;         // the intent name it was created for ("" when unknown)
+  MachineState state = MachineState::Unknown;
+  std::string region;
+  std::string offer_id;
+  std::string gpu_model;  // canonical ("L40S") when known
+  int gpu_count = 0;
+  Money price_per_hour;  // zero when the provider did not say
+  std::optional<Time> launch_time;
+  std::string public_address;               // IP or host name; empty until known
+  std::string provider_state;               // the provider's raw state string, for people
+  std::map<std::string, std::string> tags;  // at least kTagPoolUid and kTagInstance when known
+
+  std::string pool_uid() const;
+  bool operator==(const Machine&) const = default;
+};
+
+// Which machines list() returns. Empty fields do not filter. Every adapter
+// returns only machines this operator created (its managed-by tag or name
+// encoding), never other machines in the account.
+struct MachineFilter {
+  std::string pool_uid;
+  bool include_terminated = false;
+};
+
+class Provider {
+ public:
+  virtual ~Provider() = default;
+
+  // The GpuProvider object name this adapter serves ("fluence-main").
+  virtual const std::string& name() const = 0;
+  // Adapter type ("aws", "fluence", "runpod", "vastai", "fake").
+  virtual std::string_view type() const = 0;
+
+  // Live offers matching the query. Errors: Unauthorized, RateLimited,
+  // Transient, InvalidRequest (unreadable answer).
+  virtual ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) = 0;
+
+  // Buys one machine for the intent; idempotent on intent.name (see above).
+  // Errors: NoCapacity, QuotaExceeded, RateLimited, Unauthorized,
+  // InvalidRequest, Transient.
+  virtual ProviderResult<Machine> create(const InstanceIntent& intent) = 0;
+
+  // The machine created for the intent name `name` in pool `pool_uid`.
+  // NotFound when there is none (or only a terminated one long gone).
+  virtual ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) = 0;
+
+  // The machines this operator owns that match the filter.
+  virtual ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) = 0;
+
+  // Starts or continues ending the machine. Call until NotFound or until get()
+  // reports Terminated. Success means "under way or done".
+  virtual ProviderStatus terminate(std::string_view provider_id) = 0;
+};
+
+}  // namespace gpupool
