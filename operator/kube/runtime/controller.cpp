@@ -1,0 +1,67 @@
+#include "operator/kube/runtime/controller.h"
+
+namespace gpupool::kube {
+
+std::string make_key(const std::string& namespace_, const std::string& name) {
+  return namespace_.empty() ? name : namespace_ + "/" + name;
+}
+
+ReconcileRequest split_key(const std::string& key) {
+  const auto slash = key.find('/');
+  if (slash == std::string::npos) return {"", key};
+  return {key.substr(0, slash), key.substr(slash + 1)};
+}
+
+Controller::Controller(std::string name, const Clock& clock, ReconcileFn reconcile, Options options)
+    : name_(std::move(name)),
+      reconcile_(std::move(reconcile)),
+      options_(options),
+      queue_(clock, options.queue) {}
+
+Controller::~Controller() {
+  stop();
+}
+
+void Controller::start() {
+  if (running_.exchange(true) || queue_.shutting_down()) return;
+  const int n = options_.workers < 1 ? 1 : options_.workers;
+  for (int i = 0; i < n; ++i)
+    threads_.emplace_back([this] { worker(); });
+}
+
+void Controller::stop() {
+  queue_.shut_down();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+  running_.store(false);
+}
+
+std::optional<std::string> Controller::last_error() const {
+  std::lock_guard lock(err_mu_);
+  return last_error_;
+}
+
+void Controller::worker() {
+  while (auto key = queue_.get()) {
+    ReconcileResult result = reconcile_(split_key(*key));
+    reconciles_.fetch_add(1);
+    if (result.error) {
+      errors_.fetch_add(1);
+      {
+        std::lock_guard lock(err_mu_);
+        last_error_ = *key + ": " + *result.error;
+      }
+      queue_.add_rate_limited(*key);
+    } else if (result.requeue_after) {
+      queue_.forget(*key);
+      queue_.add_after(*key, *result.requeue_after);
+    } else {
+      queue_.forget(*key);
+    }
+    queue_.done(*key);
+  }
+}
+
+}  // namespace gpupool::kube

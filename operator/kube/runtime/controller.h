@@ -1,0 +1,94 @@
+#pragma once
+// A controller: N worker threads pulling keys from a WorkQueue and calling a
+// level-triggered reconcile function for each. The reconcile result decides
+// what happens to the key next:
+//   error set           -> add_rate_limited(key) (per-key exponential backoff)
+//   requeue_after set   -> forget(key), add_after(key, requeue_after)
+//   neither             -> forget(key)
+// The queue guarantees a key is never reconciled by two workers at once.
+//
+// Keys are "namespace/name" for namespaced objects and "name" for
+// cluster-scoped ones (make_key / split_key).
+//
+// Thread-safety: start()/stop() from one owning thread; enqueue() and the
+// counters from any thread. The reconcile function runs on worker threads
+// and must be thread-safe for distinct keys.
+
+#include <atomic>
+#include <functional>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "operator/kube/runtime/workqueue.h"
+
+namespace gpupool::kube {
+
+struct ReconcileRequest {
+  std::string namespace_;  // empty for cluster-scoped objects
+  std::string name;
+  bool operator==(const ReconcileRequest&) const = default;
+};
+
+struct ReconcileResult {
+  std::optional<Millis> requeue_after;
+  std::optional<std::string> error;
+
+  static ReconcileResult done() { return {}; }
+  static ReconcileResult after(Millis d) { return {d, std::nullopt}; }
+  static ReconcileResult failed(std::string message) { return {std::nullopt, std::move(message)}; }
+};
+
+using ReconcileFn = std::function<ReconcileResult(const ReconcileRequest&)>;
+
+std::string make_key(const std::string& namespace_, const std::string& name);
+ReconcileRequest split_key(const std::string& key);
+
+class Controller {
+ public:
+  struct Options {
+    int workers = 1;
+    WorkQueue::Options queue;
+  };
+
+  Controller(std::string name, const Clock& clock, ReconcileFn reconcile, Options options);
+  ~Controller();  // stops the workers
+  Controller(const Controller&) = delete;
+  Controller& operator=(const Controller&) = delete;
+
+  // Starts the worker threads. Calling start() twice is a no-op.
+  void start();
+  // Shuts the queue down and joins the workers (each finishes its current
+  // reconcile first). Idempotent. A stopped controller cannot be restarted.
+  void stop();
+  bool running() const { return running_.load(); }
+
+  void enqueue(const std::string& key) { queue_.add(key); }
+  void enqueue(const std::string& namespace_, const std::string& name) {
+    queue_.add(make_key(namespace_, name));
+  }
+  WorkQueue& queue() { return queue_; }
+  const std::string& name() const { return name_; }
+
+  // Monotonic counters for metrics and tests.
+  uint64_t reconciles_total() const { return reconciles_.load(); }
+  uint64_t errors_total() const { return errors_.load(); }
+  std::optional<std::string> last_error() const;
+
+ private:
+  void worker();
+
+  std::string name_;
+  ReconcileFn reconcile_;
+  Options options_;
+  WorkQueue queue_;
+  std::vector<std::thread> threads_;
+  std::atomic<bool> running_{false};
+  std::atomic<uint64_t> reconciles_{0};
+  std::atomic<uint64_t> errors_{0};
+  mutable std::mutex err_mu_;
+  std::optional<std::string> last_error_;  // guarded by err_mu_
+};
+
+}  // namespace gpupool::kube
