@@ -1,0 +1,185 @@
+#pragma once
+// A small HTTP/1.1 server on POSIX sockets for health probes, the test API
+// server and provider emulators. No application logic and no third-party code.
+//
+// Model: one accept thread plus one thread per connection. A connection serves
+// requests one after another (keep-alive; no pipelining guarantees beyond
+// reading requests in order). Request bodies may use Content-Length or chunked
+// transfer coding; `Expect: 100-continue` is answered. Responses are either a
+// whole body with Content-Length (ResponseWriter::send) or a chunked stream
+// (begin_stream / write_chunk / end_stream) for long-lived responses such as
+// Kubernetes watches; a connection that streamed is closed afterwards.
+//
+// Malformed requests are answered by the server itself with a 4xx (400 bad
+// syntax, 413 body too large, 431 headers too large, 501 unknown transfer
+// coding) and the connection is closed; handlers never see them.
+//
+// Thread safety: HttpServer's public methods may be called from any thread.
+// The handler is called concurrently from many connection threads, so it must
+// be thread-safe. A ResponseWriter belongs to the single handler invocation it
+// is passed to and must not outlive it.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <list>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <utility>
+#include <vector>
+
+#include "operator/base/result.h"
+
+namespace gpupool::http {
+
+// Ordered header list with case-insensitive lookup by name.
+class Headers {
+ public:
+  Headers() = default;
+  Headers(std::initializer_list<std::pair<std::string, std::string>> init);
+
+  // Appends a header (duplicates allowed).
+  void add(std::string name, std::string value);
+  // Replaces every header with this name by a single one.
+  void set(std::string name, std::string value);
+  // First value for `name` (case-insensitive), or nullopt.
+  std::optional<std::string> get(std::string_view name) const;
+  bool has(std::string_view name) const { return get(name).has_value(); }
+  const std::vector<std::pair<std::string, std::string>>& all() const { return items_; }
+
+ private:
+  std::vector<std::pair<std::string, std::string>> items_;
+};
+
+// Case-insensitive ASCII comparison.
+bool iequals(std::string_view a, std::string_view b);
+// Decodes %XX escapes; with plus_is_space, '+' becomes ' ' (query strings).
+// Invalid escapes are kept literally.
+std::string percent_decode(std::string_view s, bool plus_is_space);
+// Encodes everything except unreserved characters (RFC 3986).
+std::string percent_encode(std::string_view s);
+
+struct HttpRequest {
+  std::string method;   // "GET", "POST", ... as sent
+  std::string target;   // raw request target ("/a/b?x=1")
+  std::string path;     // percent-decoded path part of target
+  std::string query;    // raw query string without '?', not decoded
+  std::string version;  // "HTTP/1.1" or "HTTP/1.0"
+  Headers headers;
+  std::string body;  // de-chunked
+  std::string peer;  // "ip:port" of the client
+
+  std::optional<std::string> header(std::string_view name) const { return headers.get(name); }
+  // Decoded query parameters in order ("a=1&b" gives {a,1},{b,""}).
+  std::vector<std::pair<std::string, std::string>> query_params() const;
+  // First decoded value of query parameter `name`, or nullopt.
+  std::optional<std::string> query_param(std::string_view name) const;
+};
+
+// Standard reason phrase for a status code ("Not Found"); "Unknown" otherwise.
+std::string_view reason_phrase(int status);
+
+class Connection;  // internal
+
+// How a handler answers. Exactly one of send() or begin_stream() should be
+// called; if the handler returns without either, the server answers 500.
+class ResponseWriter {
+ public:
+  ResponseWriter(const ResponseWriter&) = delete;
+  ResponseWriter& operator=(const ResponseWriter&) = delete;
+
+  // Sends a complete response. Content-Length is set by the server (any
+  // given Content-Length/Transfer-Encoding header is replaced). Returns false
+  // if the client is gone or a response was already started.
+  bool send(int status, const Headers& headers, std::string_view body);
+  // Starts a chunked response and flushes the headers immediately.
+  bool begin_stream(int status, const Headers& headers);
+  // Writes one chunk (empty data is skipped: it would end the stream).
+  // Returns false once the client is gone or the server is stopping; the
+  // handler should then return.
+  bool write_chunk(std::string_view data);
+  // Writes the terminating chunk. Called automatically if the handler
+  // returns with an open stream.
+  void end_stream();
+  // True when the peer closed or reset the connection, a write failed, or the
+  // server is stopping. Cheap, non-blocking; streaming handlers poll it.
+  bool closed() const;
+  // Waits up to `timeout` for the peer to close (or the server to stop);
+  // returns closed(). Lets streaming handlers sleep on the socket.
+  bool wait_closed(std::chrono::milliseconds timeout) const;
+  bool started() const { return started_; }
+
+ private:
+  friend class Connection;
+  explicit ResponseWriter(Connection& conn, bool head_only, bool keep_alive)
+      : conn_(conn), head_only_(head_only), keep_alive_(keep_alive) {}
+  Connection& conn_;
+  bool head_only_;
+  bool keep_alive_;
+  bool started_ = false;
+  bool streaming_ = false;
+  bool stream_ended_ = false;
+  bool write_failed_ = false;
+};
+
+using HttpHandler = std::function<void(const HttpRequest&, ResponseWriter&)>;
+
+struct HttpServerOptions {
+  std::string host = "127.0.0.1";  // IPv4 literal to bind
+  uint16_t port = 0;               // 0 = ephemeral; see HttpServer::port()
+  size_t max_header_bytes = 64 * 1024;
+  size_t max_body_bytes = 16 * 1024 * 1024;
+  // Send timeout per write; a client that stops reading for this long is
+  // treated as gone.
+  std::chrono::milliseconds send_timeout{30000};
+};
+
+struct HttpServerError {
+  enum class Kind { InvalidAddress, Bind, Listen, AlreadyStarted, Internal };
+  Kind kind;
+  std::string message;
+};
+
+class HttpServer {
+ public:
+  HttpServer(HttpHandler handler, HttpServerOptions options = {});
+  HttpServer(const HttpServer&) = delete;
+  HttpServer& operator=(const HttpServer&) = delete;
+  // Stops the server (see stop()).
+  ~HttpServer();
+
+  // Binds, listens and starts the accept thread. Fails if the address is
+  // invalid, the port is taken, or the server was already started.
+  Status<HttpServerError> start();
+  // The bound port (the actual one when options.port was 0); 0 before start().
+  uint16_t port() const { return port_.load(); }
+  // "http://host:port"
+  std::string base_url() const;
+  // Closes the listener and every connection (streaming handlers see
+  // closed()/write_chunk() == false), waits for every handler to return and
+  // joins all threads. Idempotent. Must not be called from a handler.
+  void stop();
+
+ private:
+  void accept_loop();
+  void reap_finished_locked();
+
+  HttpHandler handler_;
+  HttpServerOptions options_;
+  std::atomic<uint16_t> port_{0};
+  std::atomic<bool> stopping_{false};
+  int listen_fd_ = -1;
+  int wake_pipe_[2] = {-1, -1};
+  std::thread accept_thread_;
+  std::mutex mu_;
+  std::list<std::shared_ptr<Connection>> connections_;  // guarded by mu_
+  bool started_ = false;                                // guarded by mu_
+  bool stopped_ = false;                                // guarded by mu_
+};
+
+}  // namespace gpupool::http
