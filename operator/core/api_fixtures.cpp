@@ -1,0 +1,180 @@
+#include "operator/core/api_fixtures.h"
+
+namespace gpupool::api::fixtures {
+
+namespace {
+
+Time at(int64_t seconds) {
+  return Time(Duration(seconds));
+}
+
+ObjectMeta full_meta(const std::string& name, const std::string& ns) {
+  ObjectMeta m;
+  m.name = name;
+  m.namespace_ = ns;
+  m.uid = "6f1c2b9e-4d1a-4c55-9a53-0a1b2c3d4e5f";
+  m.resource_version = "4711";
+  m.generation = 3;
+  m.labels = {{"app", "llm"}, {"team", "ml"}};
+  m.annotations = {{"gpupool.io/note", "fixture"}};
+  m.owner_references.push_back(OwnerReference{kApiVersion, kGpuPoolKind, "owner",
+                                              "0a0b0c0d-0000-4000-8000-000000000001", true, true});
+  m.finalizers = {"gpupool.io/finalizer"};
+  m.creation_timestamp = at(1'790'000'000);
+  m.deletion_timestamp = at(1'790'003'600);
+  return m;
+}
+
+Condition full_condition(const std::string& type) {
+  Condition c;
+  c.type = type;
+  c.status = ConditionStatus::True;
+  c.reason = "AllGood";
+  c.message = "everything is fine";
+  c.last_transition_time = at(1'790'000'100);
+  c.observed_generation = 3;
+  return c;
+}
+
+BillingRule full_billing() {
+  BillingRule b;
+  b.minimum = Duration(3 * 3600);
+  b.increment = Duration(3600);
+  b.alignment = BillingAlignment::WallClock;
+  b.minimum_kind = MinimumKind::Deposit;
+  b.egress_per_gb = Money::from_micros(90'000);
+  return b;
+}
+
+UsageSpec full_usage() {
+  UsageSpec u;
+  u.mode = UsageMode::Endpoint;
+  u.node.bootstrap_script = "#!/bin/sh\necho join\n";
+  u.node.labels = {{"gpupool.io/pool", "llm"}};
+  u.node.taints = {"nvidia.com/gpu=present:NoSchedule"};
+  u.endpoint.image = "ghcr.io/example/vllm:0.6";
+  u.endpoint.port = 8080;
+  u.endpoint.args = {"--model", "meta-llama/Llama-3.1-8B"};
+  u.endpoint.env = {{"HF_HOME", "/cache"}, {"LOG_LEVEL", "info"}};
+  u.endpoint.health_path = "/healthz";
+  return u;
+}
+
+}  // namespace
+
+GpuPool full_gpu_pool() {
+  GpuPool p;
+  p.metadata = full_meta("llm", "inference");
+  auto& s = p.spec;
+  s.gpu.models = {{"L40S", 1.0}, {"L40", 0.8}};
+  s.gpu.count = 2;
+  s.replicas.count = 3;
+  s.replicas.min = 1;
+  s.replicas.max = 6;
+  s.providers = {{"fluence", Money::from_cents(180), {"eu-west", "us-east"}},
+                 {"runpod", Money::from_cents(95), {"EU-RO-1"}}};
+  s.reliability = ReliabilityRequirement::Any;
+  s.spot.allowed = true;
+  s.budget.max_usd_per_hour = Money::from_dollars(20);
+  s.budget.max_usd_per_month = Money::from_dollars(9000);
+  s.egress.gb_per_gpu_hour = 1.5;
+  s.planning.expected_lifetime_hours = 48.0;
+  s.lifecycle.park_margin_seconds = 90;
+  s.lifecycle.adoption_grace_seconds = 900;
+  s.autoscaling.enabled = true;
+  s.autoscaling.metrics = {{MetricType::QueueDepth, 8.0, std::nullopt},
+                           {MetricType::External, 0.5, std::string("sum(rate(x[1m]))")}};
+  s.autoscaling.scale_up_stabilization_seconds = 30;
+  s.autoscaling.scale_down_stabilization_seconds = 600;
+  s.usage = full_usage();
+  auto& st = p.status;
+  st.observed_generation = 3;
+  st.replicas = {3, 1, 2, 1};
+  st.conditions = {full_condition("Ready"), full_condition("BudgetExceeded")};
+  st.spend.accrued = Money::from_micros(12'345'678);
+  st.spend.committed = Money::from_micros(2'500'000);
+  st.spend.hourly_burn = Money::from_micros(5'120'000);
+  st.spend.month_to_date = Money::from_micros(99'000'001);
+  st.spend.month = "2026-11";
+  st.spend.last_updated = at(1'790'000'200);
+  st.terminated_spend = Money::from_micros(7'000'000);
+  st.selector = "gpupool.io/pool=llm";
+  return p;
+}
+
+GpuInstance full_gpu_instance() {
+  GpuInstance i;
+  i.metadata = full_meta("llm-7f3a9", "inference");
+  auto& s = i.spec;
+  s.pool = "llm";
+  s.offer.provider = "fluence";
+  s.offer.provider_type = "fluence";
+  s.offer.offer_id = "l40s-2x-eu";
+  s.offer.region = "eu-west";
+  s.offer.gpu_model = "L40S";
+  s.offer.gpu_count = 2;
+  s.offer.price_per_hour = Money::from_micros(2'540'000);
+  s.offer.billing = full_billing();
+  s.offer.tier = ReliabilityTier::Community;
+  s.offer.spot = true;
+  s.usage = full_usage();
+  auto& st = i.status;
+  st.phase = InstancePhase::Parked;
+  st.provider_id = "vm-123";
+  st.region = "eu-west";
+  st.price_per_hour = Money::from_micros(2'540'000);
+  st.billing = full_billing();
+  st.launch_time = at(1'790'000'000);
+  st.paid_through = at(1'790'010'800);
+  st.parked_at = at(1'790'005'000);
+  st.ended_at = at(1'790'010'700);
+  st.node_name = "gpu-node-1";
+  st.endpoint = "http://10.0.0.7:8080";
+  st.accrued = Money::from_micros(7'620'000);
+  st.conditions = {full_condition("Ready")};
+  st.message = "parked until the paid window ends";
+  st.observed_generation = 3;
+  return i;
+}
+
+GpuProvider full_gpu_provider() {
+  GpuProvider p;
+  p.metadata = full_meta("fluence", "");
+  auto& s = p.spec;
+  s.type = "fluence";
+  s.credentials_secret.name = "fluence-credentials";
+  s.credentials_secret.namespace_ = "gpupool-system";
+  s.credentials_secret.keys = {{"apiKey", "token"}};
+  s.regions = {"eu-west", "us-east"};
+  s.endpoint = "https://api.fluence.example/v1";
+  s.billing = full_billing();
+  s.price_overrides = {{"L40S", std::string("eu-west"), Money::from_cents(150)},
+                       {"L40", std::nullopt, Money::from_cents(110)}};
+  s.egress_usd_per_gb = Money::from_cents(1);
+  s.reliability = ReliabilityTier::Datacenter;
+  s.quota.max_instances = 10;
+  s.quota.max_gpus = 20;
+  s.pricing_refresh_seconds = 1800;
+  s.paused = true;
+  auto& st = p.status;
+  st.conditions = {full_condition("Healthy")};
+  st.last_price_refresh = at(1'790'000'300);
+  st.offers_seen = 17;
+  st.message = "prices refreshed";
+  st.observed_generation = 3;
+  return p;
+}
+
+GpuPool minimal_valid_pool() {
+  GpuPool p;
+  p.metadata.name = "small";
+  p.metadata.namespace_ = "default";
+  p.spec.gpu.models = {{"L40S", 1.0}};
+  p.spec.replicas.min = 1;
+  p.spec.replicas.max = 3;
+  p.spec.replicas.count = 2;
+  p.spec.providers = {{"fluence", std::nullopt, {}}, {"runpod", std::nullopt, {}}};
+  return p;
+}
+
+}  // namespace gpupool::api::fixtures

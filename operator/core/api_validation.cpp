@@ -1,0 +1,361 @@
+#include "operator/core/api_validation.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+#include <string>
+#include <utility>
+
+namespace gpupool::api {
+
+namespace {
+
+constexpr int kMaxGpusPerMachine = 16;
+constexpr int kMaxReplicas = 1000;
+constexpr int64_t kMinPricingRefreshSeconds = 60;
+
+std::string quoted(std::string_view s) {
+  return "\"" + std::string(s) + "\"";
+}
+
+class Errors {
+ public:
+  void add(std::string path, std::string message) {
+    out_.push_back(FieldError{std::move(path), std::move(message), -1});
+  }
+  std::vector<FieldError> take() { return std::move(out_); }
+
+ private:
+  std::vector<FieldError> out_;
+};
+
+std::string idx(const std::string& path, size_t i) {
+  return path + "[" + std::to_string(i) + "]";
+}
+
+bool is_alnum_lower(char c) {
+  return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+}
+
+void check_name(Errors& e, const std::string& path, const std::string& name) {
+  if (name.empty()) {
+    e.add(path, "must not be empty");
+  } else if (!is_dns1123_subdomain(name)) {
+    e.add(path, "invalid name " + quoted(name) +
+                    ": must be lower-case alphanumerics, '-' or '.', start and end with an "
+                    "alphanumeric, at most 253 characters");
+  }
+}
+
+void check_meta(Errors& e, const ObjectMeta& m, bool namespaced) {
+  check_name(e, "metadata.name", m.name);
+  if (!namespaced && !m.namespace_.empty()) {
+    e.add("metadata.namespace", "must be empty: the resource is cluster-scoped");
+  } else if (!m.namespace_.empty() && !is_dns1123_label(m.namespace_)) {
+    e.add("metadata.namespace", "invalid namespace " + quoted(m.namespace_));
+  }
+}
+
+void check_money_nonnegative(Errors& e, const std::string& path, const std::optional<Money>& m) {
+  if (m && *m < Money()) e.add(path, "must not be negative, got " + m->to_string());
+}
+
+void check_strings_unique_nonempty(Errors& e, const std::string& path,
+                                   const std::vector<std::string>& v) {
+  std::set<std::string> seen;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i].empty()) {
+      e.add(idx(path, i), "must not be empty");
+    } else if (!seen.insert(v[i]).second) {
+      e.add(idx(path, i), "duplicate value " + quoted(v[i]));
+    }
+  }
+}
+
+void check_billing(Errors& e, const std::string& path, const BillingRule& r) {
+  if (r.minimum.count() < 0) e.add(path + ".minimumSeconds", "must be >= 0");
+  if (r.increment.count() <= 0) e.add(path + ".incrementSeconds", "must be > 0");
+  if (r.egress_per_gb < Money()) e.add(path + ".egressPerGb", "must not be negative");
+}
+
+bool known_provider_type(std::string_view t) {
+  return std::any_of(std::begin(kProviderTypes), std::end(kProviderTypes),
+                     [&](const char* k) { return t == k; });
+}
+
+std::string provider_types_list() {
+  std::string out;
+  for (const char* t : kProviderTypes) {
+    if (!out.empty()) out += ", ";
+    out += quoted(t);
+  }
+  return out;
+}
+
+// "key[=value]:Effect"
+bool valid_taint(std::string_view t) {
+  auto colon = t.rfind(':');
+  if (colon == std::string_view::npos || colon == 0) return false;
+  std::string_view effect = t.substr(colon + 1);
+  if (effect != "NoSchedule" && effect != "PreferNoSchedule" && effect != "NoExecute") {
+    return false;
+  }
+  std::string_view kv = t.substr(0, colon);
+  auto eq = kv.find('=');
+  std::string_view key = kv.substr(0, eq);
+  return !key.empty() && key.find_first_of(" \t") == std::string_view::npos;
+}
+
+void check_usage(Errors& e, const std::string& path, const UsageSpec& u) {
+  const std::string node = path + ".node";
+  for (const auto& [k, v] : u.node.labels) {
+    if (k.empty()) e.add(node + ".labels", "label keys must not be empty");
+  }
+  for (size_t i = 0; i < u.node.taints.size(); ++i) {
+    if (!valid_taint(u.node.taints[i])) {
+      e.add(idx(node + ".taints", i),
+            "invalid taint " + quoted(u.node.taints[i]) +
+                ": must be key[=value]:Effect with Effect NoSchedule, PreferNoSchedule or "
+                "NoExecute");
+    }
+  }
+  const std::string ep = path + ".endpoint";
+  if (u.mode == UsageMode::Endpoint && u.endpoint.image.empty()) {
+    e.add(ep + ".image", "must not be empty when mode is Endpoint");
+  }
+  if (u.endpoint.port < 1 || u.endpoint.port > 65535) {
+    e.add(ep + ".port", "must be between 1 and 65535, got " + std::to_string(u.endpoint.port));
+  }
+  if (!u.endpoint.health_path.empty() && u.endpoint.health_path.front() != '/') {
+    e.add(ep + ".healthPath", "must start with '/'");
+  }
+  std::set<std::string> env_names;
+  for (size_t i = 0; i < u.endpoint.env.size(); ++i) {
+    const auto& var = u.endpoint.env[i];
+    if (var.name.empty()) {
+      e.add(idx(ep + ".env", i) + ".name", "must not be empty");
+    } else if (!env_names.insert(var.name).second) {
+      e.add(idx(ep + ".env", i) + ".name", "duplicate value " + quoted(var.name));
+    }
+  }
+}
+
+}  // namespace
+
+bool is_dns1123_label(std::string_view name) {
+  if (name.empty() || name.size() > 63) return false;
+  if (!is_alnum_lower(name.front()) || !is_alnum_lower(name.back())) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return is_alnum_lower(c) || c == '-'; });
+}
+
+bool is_dns1123_subdomain(std::string_view name) {
+  if (name.empty() || name.size() > 253) return false;
+  if (!is_alnum_lower(name.front()) || !is_alnum_lower(name.back())) return false;
+  return std::all_of(name.begin(), name.end(),
+                     [](char c) { return is_alnum_lower(c) || c == '-' || c == '.'; });
+}
+
+int fixed_replicas(const GpuPoolSpec& spec) {
+  return spec.replicas.count.value_or(spec.replicas.min);
+}
+
+int max_replicas(const GpuPoolSpec& spec) {
+  if (spec.replicas.max) return *spec.replicas.max;
+  return std::max(spec.replicas.min, fixed_replicas(spec));
+}
+
+void apply_defaults(GpuPool& pool) {
+  auto& r = pool.spec.replicas;
+  if (!r.count) r.count = r.min;
+  if (!r.max) r.max = std::max(r.min, *r.count);
+}
+
+void apply_defaults(GpuInstance& instance) {
+  (void)instance;
+}
+void apply_defaults(GpuProvider& provider) {
+  (void)provider;
+}
+
+std::vector<FieldError> validate(const GpuPool& pool) {
+  Errors e;
+  check_meta(e, pool.metadata, true);
+  const GpuPoolSpec& s = pool.spec;
+
+  // gpu
+  if (s.gpu.models.empty()) e.add("spec.gpu.models", "must list at least one GPU model");
+  std::set<std::string> models;
+  for (size_t i = 0; i < s.gpu.models.size(); ++i) {
+    const auto& m = s.gpu.models[i];
+    const std::string p = idx("spec.gpu.models", i);
+    if (m.name.empty()) {
+      e.add(p + ".name", "must not be empty");
+    } else if (!models.insert(m.name).second) {
+      e.add(p + ".name", "duplicate value " + quoted(m.name));
+    }
+    if (!(m.throughput_weight > 0) || !std::isfinite(m.throughput_weight)) {
+      e.add(p + ".throughputWeight", "must be > 0");
+    }
+  }
+  if (s.gpu.count < 1 || s.gpu.count > kMaxGpusPerMachine) {
+    e.add("spec.gpu.count", "must be between 1 and " + std::to_string(kMaxGpusPerMachine) +
+                                ", got " + std::to_string(s.gpu.count));
+  }
+
+  // replicas
+  const auto& r = s.replicas;
+  if (r.min < 0) e.add("spec.replicas.min", "must be >= 0");
+  if (r.count && *r.count < 0) e.add("spec.replicas.count", "must be >= 0");
+  if (r.max && *r.max < 0) e.add("spec.replicas.max", "must be >= 0");
+  if (r.max && *r.max > kMaxReplicas) {
+    e.add("spec.replicas.max", "must be <= " + std::to_string(kMaxReplicas));
+  }
+  if (r.max && *r.max < r.min) {
+    e.add("spec.replicas.max", "must be >= spec.replicas.min (" + std::to_string(r.min) + ")");
+  }
+  if (!s.autoscaling.enabled && r.count) {
+    if (*r.count < r.min || (r.max && *r.count > *r.max)) {
+      e.add("spec.replicas.count",
+            "must be within [spec.replicas.min, spec.replicas.max] when autoscaling is off");
+    }
+  }
+
+  // providers
+  if (s.providers.empty()) e.add("spec.providers", "must list at least one provider");
+  std::set<std::string> names;
+  for (size_t i = 0; i < s.providers.size(); ++i) {
+    const auto& p = s.providers[i];
+    const std::string path = idx("spec.providers", i);
+    if (p.name.empty()) {
+      e.add(path + ".name", "must not be empty");
+    } else if (!is_dns1123_subdomain(p.name)) {
+      check_name(e, path + ".name", p.name);
+    } else if (!names.insert(p.name).second) {
+      e.add(path + ".name", "duplicate provider " + quoted(p.name));
+    }
+    if (p.max_price_per_gpu_hour && *p.max_price_per_gpu_hour <= Money()) {
+      e.add(path + ".maxPricePerGpuHour", "must be > 0");
+    }
+    check_strings_unique_nonempty(e, path + ".regions", p.regions);
+  }
+
+  // budget, egress, planning, lifecycle
+  check_money_nonnegative(e, "spec.budget.maxUsdPerHour", s.budget.max_usd_per_hour);
+  check_money_nonnegative(e, "spec.budget.maxUsdPerMonth", s.budget.max_usd_per_month);
+  if (!(s.egress.gb_per_gpu_hour >= 0) || !std::isfinite(s.egress.gb_per_gpu_hour)) {
+    e.add("spec.egress.gbPerGpuHour", "must be >= 0");
+  }
+  if (s.planning.expected_lifetime_hours && !(*s.planning.expected_lifetime_hours > 0)) {
+    e.add("spec.planning.expectedLifetimeHours", "must be > 0");
+  }
+  if (s.lifecycle.park_margin_seconds < 0)
+    e.add("spec.lifecycle.parkMarginSeconds", "must be >= 0");
+  if (s.lifecycle.adoption_grace_seconds < 0) {
+    e.add("spec.lifecycle.adoptionGraceSeconds", "must be >= 0");
+  }
+
+  // autoscaling
+  const auto& as = s.autoscaling;
+  if (as.enabled && as.metrics.empty()) {
+    e.add("spec.autoscaling.metrics", "must list at least one metric when autoscaling is enabled");
+  }
+  for (size_t i = 0; i < as.metrics.size(); ++i) {
+    const auto& m = as.metrics[i];
+    const std::string path = idx("spec.autoscaling.metrics", i);
+    if (!(m.target > 0) || !std::isfinite(m.target)) e.add(path + ".target", "must be > 0");
+    if (m.type == MetricType::External && (!m.query || m.query->empty())) {
+      e.add(path + ".query", "must not be empty for an External metric");
+    } else if (m.query && m.query->empty()) {
+      e.add(path + ".query", "must not be empty when set");
+    }
+  }
+  if (as.scale_up_stabilization_seconds < 0) {
+    e.add("spec.autoscaling.scaleUpStabilizationSeconds", "must be >= 0");
+  }
+  if (as.scale_down_stabilization_seconds < 0) {
+    e.add("spec.autoscaling.scaleDownStabilizationSeconds", "must be >= 0");
+  }
+
+  check_usage(e, "spec.usage", s.usage);
+  return e.take();
+}
+
+std::vector<FieldError> validate(const GpuInstance& instance) {
+  Errors e;
+  check_meta(e, instance.metadata, true);
+  const auto& s = instance.spec;
+  if (s.pool.empty()) e.add("spec.pool", "must not be empty");
+  const auto& o = s.offer;
+  if (o.provider.empty()) e.add("spec.offer.provider", "must not be empty");
+  if (!known_provider_type(o.provider_type)) {
+    e.add("spec.offer.providerType", "Unsupported value: " + quoted(o.provider_type) +
+                                         ": supported values: " + provider_types_list());
+  }
+  if (o.offer_id.empty()) e.add("spec.offer.offerId", "must not be empty");
+  if (o.gpu_model.empty()) e.add("spec.offer.gpuModel", "must not be empty");
+  if (o.gpu_count < 1) e.add("spec.offer.gpuCount", "must be >= 1");
+  if (o.price_per_hour < Money()) e.add("spec.offer.pricePerHour", "must not be negative");
+  check_billing(e, "spec.offer.billing", o.billing);
+  check_usage(e, "spec.usage", s.usage);
+  return e.take();
+}
+
+std::vector<FieldError> validate(const GpuProvider& provider) {
+  Errors e;
+  check_meta(e, provider.metadata, false);
+  const auto& s = provider.spec;
+  if (s.type.empty()) {
+    e.add("spec.type", "must not be empty");
+  } else if (!known_provider_type(s.type)) {
+    e.add("spec.type",
+          "Unsupported value: " + quoted(s.type) + ": supported values: " + provider_types_list());
+  }
+  const auto& sec = s.credentials_secret;
+  if (sec.name.empty()) {
+    if (s.type != "fake") e.add("spec.credentialsSecret.name", "must not be empty");
+  } else if (!is_dns1123_subdomain(sec.name)) {
+    check_name(e, "spec.credentialsSecret.name", sec.name);
+  }
+  if (!sec.namespace_.empty() && !is_dns1123_label(sec.namespace_)) {
+    e.add("spec.credentialsSecret.namespace", "invalid namespace " + quoted(sec.namespace_));
+  }
+  for (const auto& [k, v] : sec.keys) {
+    if (k.empty() || v.empty()) {
+      e.add("spec.credentialsSecret.keys[" + k + "]", "keys and values must not be empty");
+    }
+  }
+  check_strings_unique_nonempty(e, "spec.regions", s.regions);
+  if (!s.endpoint.empty() && s.endpoint.rfind("https://", 0) != 0 &&
+      s.endpoint.rfind("http://", 0) != 0) {
+    e.add("spec.endpoint", "must be an http:// or https:// URL");
+  }
+  if (s.billing) check_billing(e, "spec.billing", *s.billing);
+  std::set<std::pair<std::string, std::string>> overrides;
+  for (size_t i = 0; i < s.price_overrides.size(); ++i) {
+    const auto& po = s.price_overrides[i];
+    const std::string path = idx("spec.priceOverrides", i);
+    if (po.gpu_model.empty()) e.add(path + ".gpuModel", "must not be empty");
+    if (po.region && po.region->empty()) e.add(path + ".region", "must not be empty when set");
+    if (po.price_per_gpu_hour < Money()) e.add(path + ".pricePerGpuHour", "must not be negative");
+    if (!overrides.insert({po.gpu_model, po.region.value_or("")}).second) {
+      e.add(path, "duplicate override for " + quoted(po.gpu_model) +
+                      (po.region ? " in " + quoted(*po.region) : std::string()));
+    }
+  }
+  check_money_nonnegative(e, "spec.egressUsdPerGb", s.egress_usd_per_gb);
+  if (s.quota.max_instances && *s.quota.max_instances < 0) {
+    e.add("spec.quota.maxInstances", "must be >= 0");
+  }
+  if (s.quota.max_gpus && *s.quota.max_gpus < 0) e.add("spec.quota.maxGpus", "must be >= 0");
+  if (s.pricing_refresh_seconds < kMinPricingRefreshSeconds) {
+    e.add("spec.pricingRefreshSeconds", "must be >= " + std::to_string(kMinPricingRefreshSeconds));
+  }
+  return e.take();
+}
+
+std::vector<FieldError> validate(const ApiObject& object) {
+  return std::visit([](const auto& o) { return validate(o); }, object);
+}
+
+}  // namespace gpupool::api

@@ -1,0 +1,286 @@
+#include "operator/core/api_validation.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+
+#include "operator/core/api_fixtures.h"
+
+namespace gpupool::api {
+namespace {
+
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+
+std::vector<std::string> messages(const std::vector<FieldError>& errors) {
+  std::vector<std::string> out;
+  for (const auto& e : errors)
+    out.push_back(e.to_string());
+  return out;
+}
+
+GpuPool pool_with(const std::function<void(GpuPool&)>& edit) {
+  GpuPool p = fixtures::minimal_valid_pool();
+  edit(p);
+  return p;
+}
+
+TEST(ApiValidation, FixturesAreValid) {
+  EXPECT_THAT(messages(validate(fixtures::minimal_valid_pool())), IsEmpty());
+  EXPECT_THAT(messages(validate(fixtures::full_gpu_pool())), IsEmpty());
+  EXPECT_THAT(messages(validate(fixtures::full_gpu_instance())), IsEmpty());
+  EXPECT_THAT(messages(validate(fixtures::full_gpu_provider())), IsEmpty());
+}
+
+TEST(ApiValidation, DefaultsFillCountAndMax) {
+  GpuPool p = pool_with([](GpuPool& x) {
+    x.spec.replicas = ReplicasSpec{};
+    x.spec.replicas.min = 2;
+  });
+  EXPECT_EQ(fixed_replicas(p.spec), 2);
+  EXPECT_EQ(max_replicas(p.spec), 2);
+  apply_defaults(p);
+  EXPECT_EQ(p.spec.replicas.count, 2);
+  EXPECT_EQ(p.spec.replicas.max, 2);
+  GpuPool again = p;
+  apply_defaults(again);
+  EXPECT_EQ(again, p);  // idempotent
+  EXPECT_THAT(messages(validate(p)), IsEmpty());
+
+  GpuPool q = pool_with([](GpuPool& x) { x.spec.replicas = ReplicasSpec{5, 1, std::nullopt}; });
+  apply_defaults(q);
+  EXPECT_EQ(q.spec.replicas.max, 5);
+  EXPECT_THAT(messages(validate(q)), IsEmpty());
+}
+
+struct BadPoolCase {
+  const char* name;
+  std::function<void(GpuPool&)> edit;
+  std::vector<std::string> expected;
+};
+
+class BadPool : public ::testing::TestWithParam<BadPoolCase> {};
+
+TEST_P(BadPool, ReportsExactlyTheExpectedErrors) {
+  const auto& c = GetParam();
+  EXPECT_EQ(messages(validate(pool_with(c.edit))), c.expected);
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cases, BadPool,
+    ::testing::Values(
+        BadPoolCase{"MaxBelowMin",
+                    [](GpuPool& p) {
+                      p.spec.replicas = {std::nullopt, 4, 2};
+                    },
+                    {"spec.replicas.max: must be >= spec.replicas.min (4)"}},
+        BadPoolCase{"CountOutsideRange",
+                    [](GpuPool& p) { p.spec.replicas.count = 7; },
+                    {"spec.replicas.count: must be within [spec.replicas.min, spec.replicas.max] "
+                     "when autoscaling is off"}},
+        BadPoolCase{"CountOutsideRangeIsFineWhenAutoscaling",
+                    [](GpuPool& p) {
+                      p.spec.replicas.count = 7;
+                      p.spec.autoscaling.enabled = true;
+                      p.spec.autoscaling.metrics = {{MetricType::QueueDepth, 4, std::nullopt}};
+                    },
+                    {}},
+        BadPoolCase{"NegativeReplicas",
+                    [](GpuPool& p) {
+                      p.spec.replicas = {-1, -2, -3};
+                    },
+                    {"spec.replicas.min: must be >= 0", "spec.replicas.count: must be >= 0",
+                     "spec.replicas.max: must be >= 0",
+                     "spec.replicas.max: must be >= spec.replicas.min (-2)",
+                     "spec.replicas.count: must be within [spec.replicas.min, spec.replicas.max] "
+                     "when autoscaling is off"}},
+        BadPoolCase{"TooManyReplicas",
+                    [](GpuPool& p) { p.spec.replicas.max = 5000; },
+                    {"spec.replicas.max: must be <= 1000"}},
+        BadPoolCase{"ZeroThroughputWeight",
+                    [](GpuPool& p) {
+                      p.spec.gpu.models.push_back({"L40", 0.0});
+                    },
+                    {"spec.gpu.models[1].throughputWeight: must be > 0"}},
+        BadPoolCase{"NoModels",
+                    [](GpuPool& p) { p.spec.gpu.models.clear(); },
+                    {"spec.gpu.models: must list at least one GPU model"}},
+        BadPoolCase{"EmptyAndDuplicateModel",
+                    [](GpuPool& p) {
+                      p.spec.gpu.models = {{"L40S", 1}, {"", 1}, {"L40S", 1}};
+                    },
+                    {"spec.gpu.models[1].name: must not be empty",
+                     "spec.gpu.models[2].name: duplicate value \"L40S\""}},
+        BadPoolCase{"GpuCountRange",
+                    [](GpuPool& p) { p.spec.gpu.count = 0; },
+                    {"spec.gpu.count: must be between 1 and 16, got 0"}},
+        BadPoolCase{"EmptyProviderName",
+                    [](GpuPool& p) { p.spec.providers[0].name = ""; },
+                    {"spec.providers[0].name: must not be empty"}},
+        BadPoolCase{"DuplicateProvider",
+                    [](GpuPool& p) { p.spec.providers[1].name = "fluence"; },
+                    {"spec.providers[1].name: duplicate provider \"fluence\""}},
+        BadPoolCase{"InvalidProviderName",
+                    [](GpuPool& p) { p.spec.providers[1].name = "Run_Pod"; },
+                    {"spec.providers[1].name: invalid name \"Run_Pod\": must be lower-case "
+                     "alphanumerics, '-' or '.', start and end with an alphanumeric, at most "
+                     "253 characters"}},
+        BadPoolCase{"NoProviders",
+                    [](GpuPool& p) { p.spec.providers.clear(); },
+                    {"spec.providers: must list at least one provider"}},
+        BadPoolCase{"ZeroPriceCapAndBadRegions",
+                    [](GpuPool& p) {
+                      p.spec.providers[0].max_price_per_gpu_hour = Money();
+                      p.spec.providers[0].regions = {"eu", "", "eu"};
+                    },
+                    {"spec.providers[0].maxPricePerGpuHour: must be > 0",
+                     "spec.providers[0].regions[1]: must not be empty",
+                     "spec.providers[0].regions[2]: duplicate value \"eu\""}},
+        BadPoolCase{"NegativeBudget",
+                    [](GpuPool& p) {
+                      p.spec.budget.max_usd_per_hour = Money::from_cents(-1);
+                      p.spec.budget.max_usd_per_month = Money::from_dollars(-5);
+                    },
+                    {"spec.budget.maxUsdPerHour: must not be negative, got -0.01",
+                     "spec.budget.maxUsdPerMonth: must not be negative, got -5"}},
+        BadPoolCase{"ZeroBudgetIsAllowed",
+                    [](GpuPool& p) { p.spec.budget.max_usd_per_hour = Money(); },
+                    {}},
+        BadPoolCase{"NegativeEgressAndLifetime",
+                    [](GpuPool& p) {
+                      p.spec.egress.gb_per_gpu_hour = -1;
+                      p.spec.planning.expected_lifetime_hours = 0;
+                    },
+                    {"spec.egress.gbPerGpuHour: must be >= 0",
+                     "spec.planning.expectedLifetimeHours: must be > 0"}},
+        BadPoolCase{"NegativeLifecycle",
+                    [](GpuPool& p) {
+                      p.spec.lifecycle.park_margin_seconds = -1;
+                      p.spec.lifecycle.adoption_grace_seconds = -1;
+                    },
+                    {"spec.lifecycle.parkMarginSeconds: must be >= 0",
+                     "spec.lifecycle.adoptionGraceSeconds: must be >= 0"}},
+        BadPoolCase{"AutoscalingWithoutMetrics",
+                    [](GpuPool& p) { p.spec.autoscaling.enabled = true; },
+                    {"spec.autoscaling.metrics: must list at least one metric when autoscaling "
+                     "is enabled"}},
+        BadPoolCase{"BadMetrics",
+                    [](GpuPool& p) {
+                      p.spec.autoscaling.metrics = {{MetricType::External, 1, std::nullopt},
+                                                    {MetricType::QueueDepth, -2, std::string("")}};
+                      p.spec.autoscaling.scale_down_stabilization_seconds = -5;
+                    },
+                    {"spec.autoscaling.metrics[0].query: must not be empty for an External "
+                     "metric",
+                     "spec.autoscaling.metrics[1].target: must be > 0",
+                     "spec.autoscaling.metrics[1].query: must not be empty when set",
+                     "spec.autoscaling.scaleDownStabilizationSeconds: must be >= 0"}},
+        BadPoolCase{"EndpointWithoutImage",
+                    [](GpuPool& p) { p.spec.usage.mode = UsageMode::Endpoint; },
+                    {"spec.usage.endpoint.image: must not be empty when mode is Endpoint"}},
+        BadPoolCase{"EndpointDetails",
+                    [](GpuPool& p) {
+                      p.spec.usage.mode = UsageMode::Endpoint;
+                      p.spec.usage.endpoint.image = "vllm";
+                      p.spec.usage.endpoint.port = 0;
+                      p.spec.usage.endpoint.health_path = "health";
+                      p.spec.usage.endpoint.env = {{"A", "1"}, {"A", "2"}, {"", "3"}};
+                    },
+                    {"spec.usage.endpoint.port: must be between 1 and 65535, got 0",
+                     "spec.usage.endpoint.healthPath: must start with '/'",
+                     "spec.usage.endpoint.env[1].name: duplicate value \"A\"",
+                     "spec.usage.endpoint.env[2].name: must not be empty"}},
+        BadPoolCase{"BadTaint",
+                    [](GpuPool& p) {
+                      p.spec.usage.node.taints = {"gpu=true:NoSchedule", "gpu", "a:Sometimes"};
+                    },
+                    {"spec.usage.node.taints[1]: invalid taint \"gpu\": must be "
+                     "key[=value]:Effect with Effect NoSchedule, PreferNoSchedule or NoExecute",
+                     "spec.usage.node.taints[2]: invalid taint \"a:Sometimes\": must be "
+                     "key[=value]:Effect with Effect NoSchedule, PreferNoSchedule or "
+                     "NoExecute"}},
+        BadPoolCase{"BadMetadata",
+                    [](GpuPool& p) {
+                      p.metadata.name = "";
+                      p.metadata.namespace_ = "Bad_NS";
+                    },
+                    {"metadata.name: must not be empty",
+                     "metadata.namespace: invalid namespace \"Bad_NS\""}}),
+    [](const ::testing::TestParamInfo<BadPoolCase>& param_info) { return param_info.param.name; });
+
+TEST(ApiValidation, ReportsEveryProblemAtOnce) {
+  GpuPool p = pool_with([](GpuPool& x) {
+    x.spec.replicas = {std::nullopt, 3, 1};
+    x.spec.gpu.models.push_back({"L40", -1});
+    x.spec.providers[0].name = "";
+    x.spec.budget.max_usd_per_hour = Money::from_dollars(-1);
+    x.spec.autoscaling.enabled = true;
+  });
+  EXPECT_EQ(validate(p).size(), 5u);
+}
+
+TEST(ApiValidation, InstanceChecks) {
+  GpuInstance i = fixtures::full_gpu_instance();
+  i.spec.pool = "";
+  i.spec.offer.provider_type = "azure";
+  i.spec.offer.gpu_count = 0;
+  i.spec.offer.billing.increment = Duration(0);
+  i.spec.offer.price_per_hour = Money::from_cents(-1);
+  auto m = messages(validate(i));
+  EXPECT_THAT(m, ElementsAre("spec.pool: must not be empty",
+                             ::testing::StartsWith("spec.offer.providerType: Unsupported value: "
+                                                   "\"azure\": supported values: \"fluence\""),
+                             "spec.offer.gpuCount: must be >= 1",
+                             "spec.offer.pricePerHour: must not be negative",
+                             "spec.offer.billing.incrementSeconds: must be > 0"));
+}
+
+TEST(ApiValidation, ProviderChecks) {
+  GpuProvider p = fixtures::full_gpu_provider();
+  p.metadata.namespace_ = "default";
+  p.spec.type = "azure";
+  p.spec.credentials_secret.name = "";
+  p.spec.endpoint = "ftp://x";
+  p.spec.price_overrides.push_back({"L40S", std::string("eu-west"), Money::from_cents(1)});
+  p.spec.egress_usd_per_gb = Money::from_cents(-1);
+  p.spec.quota.max_gpus = -1;
+  p.spec.pricing_refresh_seconds = 10;
+  p.spec.regions = {"eu-west", "eu-west"};
+  auto m = messages(validate(p));
+  EXPECT_THAT(
+      m,
+      ElementsAre("metadata.namespace: must be empty: the resource is cluster-scoped",
+                  ::testing::StartsWith("spec.type: Unsupported value: \"azure\""),
+                  "spec.credentialsSecret.name: must not be empty",
+                  "spec.regions[1]: duplicate value \"eu-west\"",
+                  "spec.endpoint: must be an http:// or https:// URL",
+                  "spec.priceOverrides[2]: duplicate override for \"L40S\" in \"eu-west\"",
+                  "spec.egressUsdPerGb: must not be negative, got -0.01",
+                  "spec.quota.maxGpus: must be >= 0", "spec.pricingRefreshSeconds: must be >= 60"));
+
+  GpuProvider fake;
+  fake.metadata.name = "fake";
+  fake.spec.type = "fake";
+  EXPECT_THAT(messages(validate(fake)), IsEmpty());
+}
+
+TEST(ApiValidation, DnsNames) {
+  EXPECT_TRUE(is_dns1123_subdomain("fluence-main.eu"));
+  EXPECT_FALSE(is_dns1123_subdomain("-x"));
+  EXPECT_FALSE(is_dns1123_subdomain("X"));
+  EXPECT_FALSE(is_dns1123_subdomain(std::string(254, 'a')));
+  EXPECT_TRUE(is_dns1123_label("default"));
+  EXPECT_FALSE(is_dns1123_label("a.b"));
+  EXPECT_FALSE(is_dns1123_label(std::string(64, 'a')));
+}
+
+TEST(ApiValidation, ValidateAnyObject) {
+  ApiObject o = fixtures::full_gpu_provider();
+  EXPECT_THAT(messages(validate(o)), IsEmpty());
+  ApiObject bad = GpuPool{};
+  EXPECT_FALSE(validate(bad).empty());
+}
+
+}  // namespace
+}  // namespace gpupool::api
