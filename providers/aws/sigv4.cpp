@@ -107,7 +107,7 @@ std::optional<Time> parse_amz_date(std::string_view text) {
 
 std::string canonical_uri(std::string_view path, bool normalize) {
   if (path.empty()) return "/";
-  if (!normalize) return http::percent_encode(path, true);
+  if (!normalize) return net::percent_encode(path, true);
   std::vector<std::string_view> segments;
   size_t pos = 0;
   while (pos <= path.size()) {
@@ -128,13 +128,13 @@ std::string canonical_uri(std::string_view path, bool normalize) {
     out += segments[i];
   }
   if (!segments.empty() && path.back() == '/') out.push_back('/');
-  return http::percent_encode(out, true);
+  return net::percent_encode(out, true);
 }
 
 std::string canonical_query(std::string_view raw_query) {
   std::vector<std::pair<std::string, std::string>> encoded;
-  for (auto& [k, v] : http::parse_query(raw_query, false)) {
-    encoded.emplace_back(http::percent_encode(k), http::percent_encode(v));
+  for (auto& [k, v] : net::parse_query(raw_query, false)) {
+    encoded.emplace_back(net::percent_encode(k), net::percent_encode(v));
   }
   std::sort(encoded.begin(), encoded.end());
   std::string out;
@@ -145,7 +145,7 @@ std::string canonical_query(std::string_view raw_query) {
   return out;
 }
 
-CanonicalHeaders canonical_headers(const http::Headers& headers) {
+CanonicalHeaders canonical_headers(const net::Headers& headers) {
   std::map<std::string, std::string> merged;
   for (const auto& [name, value] : headers) {
     std::string key = lower(normalize_value(name));
@@ -202,7 +202,7 @@ SigningResult sign_with_headers(const SignableRequest& request, const Credential
   std::string date = amz_date(params.time);
   std::string day = amz_day(params.time);
   std::string payload_hash = sha256_hex(request.body);
-  http::Headers to_sign = request.headers;
+  net::Headers to_sign = request.headers;
   bool has_token = !credentials.session_token.empty();
   if (has_token) r.added_headers.emplace_back("X-Amz-Security-Token", credentials.session_token);
   r.added_headers.emplace_back("X-Amz-Date", date);
@@ -241,7 +241,7 @@ SigningResult sign_with_query(const SignableRequest& request, const Credentials&
   std::string query = request.query;
   auto append = [&](const std::string& k, const std::string& v) {
     if (!query.empty()) query.push_back('&');
-    query += http::percent_encode(k) + "=" + http::percent_encode(v);
+    query += net::percent_encode(k) + "=" + net::percent_encode(v);
   };
   for (const auto& [k, v] : r.added_query)
     append(k, v);

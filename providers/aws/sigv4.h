@@ -42,7 +42,7 @@ struct SignableRequest {
   std::string method;
   std::string path;
   std::string query;
-  http::Headers headers;
+  net::Headers headers;
   std::string body;
 };
 
@@ -52,9 +52,9 @@ struct SigningResult {
   std::string signature;  // lower-case hex
   // Header signing: headers to add to the request, in order
   // (X-Amz-Security-Token, X-Amz-Date, x-amz-content-sha256, Authorization).
-  http::Headers added_headers;
+  net::Headers added_headers;
   // Query signing: parameters to append to the query, in order.
-  http::Params added_query;
+  net::Params added_query;
 };
 
 SigningResult sign_with_headers(const SignableRequest& request, const Credentials& credentials,
@@ -85,7 +85,7 @@ struct CanonicalHeaders {
   std::string block;
   std::string signed_list;
 };
-CanonicalHeaders canonical_headers(const http::Headers& headers);
+CanonicalHeaders canonical_headers(const net::Headers& headers);
 
 std::string canonical_request(std::string_view method, std::string_view canonical_uri,
                               std::string_view canonical_query, const CanonicalHeaders& headers,

@@ -91,7 +91,7 @@ Case load(const fs::path& dir) {
   return c;
 }
 
-std::string signed_request_text(const Case& c, const http::Headers& added_headers,
+std::string signed_request_text(const Case& c, const net::Headers& added_headers,
                                 const std::string& target) {
   std::string out = c.request.method + " " + target + " " + c.version + "\n";
   for (const auto& l : c.raw_header_lines)
@@ -151,7 +151,7 @@ TEST(SigV4Suite, QuerySigningReproducesEveryCase) {
     EXPECT_EQ(r.string_to_sign, trimmed(read(dir / "query-string-to-sign.txt")));
     EXPECT_EQ(r.signature, trimmed(read(dir / "query-signature.txt")));
     std::string target = c.request.path + "?" + c.request.query +
-                         (c.request.query.empty() ? "" : "&") + http::encode_query(r.added_query);
+                         (c.request.query.empty() ? "" : "&") + net::encode_query(r.added_query);
     EXPECT_EQ(signed_request_text(c, {}, target), read(dir / "query-signed-request.txt"));
   }
 }

@@ -8,7 +8,7 @@
 
 #include "providers/http/redact.h"
 
-namespace gpupool::http {
+namespace gpupool::net {
 
 void RealSleeper::sleep_for(Millis d) {
   if (d.count() > 0) std::this_thread::sleep_for(d);
@@ -212,4 +212,4 @@ Outcome HttpClient::send(Request request) {
   return out;
 }
 
-}  // namespace gpupool::http
+}  // namespace gpupool::net

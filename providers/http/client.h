@@ -28,7 +28,7 @@
 #include "operator/clock/clock.h"
 #include "providers/http/transport.h"
 
-namespace gpupool::http {
+namespace gpupool::net {
 
 using Millis = std::chrono::milliseconds;
 
@@ -155,4 +155,4 @@ class HttpClient {
   int64_t sent_ = 0;
 };
 
-}  // namespace gpupool::http
+}  // namespace gpupool::net

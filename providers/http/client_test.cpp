@@ -4,7 +4,7 @@
 
 #include "providers/http/fake_transport.h"
 
-namespace gpupool::http {
+namespace gpupool::net {
 namespace {
 
 using std::chrono::seconds;
@@ -230,4 +230,4 @@ TEST_F(ClientTest, BaseUrlOverrideAndRedactedLogging) {
 }
 
 }  // namespace
-}  // namespace gpupool::http
+}  // namespace gpupool::net

@@ -4,7 +4,7 @@
 
 #include <mutex>
 
-namespace gpupool::http {
+namespace gpupool::net {
 namespace {
 
 struct Sink {
@@ -178,4 +178,4 @@ TransportResult CurlTransport::send(const Request& request) {
   return response;
 }
 
-}  // namespace gpupool::http
+}  // namespace gpupool::net

@@ -12,7 +12,7 @@
 
 #include "providers/http/transport.h"
 
-namespace gpupool::http {
+namespace gpupool::net {
 
 struct CurlOptions {
   std::chrono::milliseconds connect_timeout{5'000};
@@ -41,4 +41,4 @@ class CurlTransport final : public HttpTransport {
   std::vector<void*> idle_;  // CURL* handles
 };
 
-}  // namespace gpupool::http
+}  // namespace gpupool::net

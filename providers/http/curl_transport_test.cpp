@@ -13,7 +13,7 @@
 
 #include <gtest/gtest.h>
 
-namespace gpupool::http {
+namespace gpupool::net {
 namespace {
 
 int listen_loopback(int& port) {
@@ -163,4 +163,4 @@ TEST(CurlTransport, BadUrlAndMethodAreInvalid) {
 }
 
 }  // namespace
-}  // namespace gpupool::http
+}  // namespace gpupool::net

@@ -1,6 +1,6 @@
 #include "providers/http/fake_transport.h"
 
-namespace gpupool::http {
+namespace gpupool::net {
 
 void FakeTransport::set_handler(Handler handler) {
   std::lock_guard<std::mutex> lock(mu_);
@@ -51,4 +51,4 @@ Response make_response(int status, std::string body, Headers headers) {
   return r;
 }
 
-}  // namespace gpupool::http
+}  // namespace gpupool::net

@@ -11,7 +11,7 @@
 
 #include "providers/http/transport.h"
 
-namespace gpupool::http {
+namespace gpupool::net {
 
 class FakeTransport final : public HttpTransport {
  public:
@@ -35,4 +35,4 @@ class FakeTransport final : public HttpTransport {
 // Shorthand for a scripted response.
 Response make_response(int status, std::string body = {}, Headers headers = {});
 
-}  // namespace gpupool::http
+}  // namespace gpupool::net

@@ -6,7 +6,7 @@
 
 #include "providers/http/url.h"
 
-namespace gpupool::http {
+namespace gpupool::net {
 namespace {
 
 std::string lower(std::string_view s) {
@@ -207,4 +207,4 @@ std::string redact_body(std::string_view body, std::string_view content_type, si
   return out;
 }
 
-}  // namespace gpupool::http
+}  // namespace gpupool::net

@@ -21,7 +21,7 @@
 
 #include "providers/http/transport.h"
 
-namespace gpupool::http {
+namespace gpupool::net {
 
 inline constexpr std::string_view kRedacted = "REDACTED";
 
@@ -44,4 +44,4 @@ std::string redact_json(std::string_view body);
 // The form part of redact_body.
 std::string redact_form(std::string_view body);
 
-}  // namespace gpupool::http
+}  // namespace gpupool::net

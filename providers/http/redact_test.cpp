@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace gpupool::http {
+namespace gpupool::net {
 namespace {
 
 TEST(Redact, CredentialHeaders) {
@@ -65,4 +65,4 @@ TEST(Redact, BodyByContentTypeAndTruncation) {
 }
 
 }  // namespace
-}  // namespace gpupool::http
+}  // namespace gpupool::net

@@ -2,7 +2,7 @@
 
 #include <cctype>
 
-namespace gpupool::http {
+namespace gpupool::net {
 
 bool iequals(std::string_view a, std::string_view b) {
   if (a.size() != b.size()) return false;
@@ -38,4 +38,4 @@ std::string_view to_string(TransportErrorKind kind) {
   return "unknown";
 }
 
-}  // namespace gpupool::http
+}  // namespace gpupool::net

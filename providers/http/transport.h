@@ -13,7 +13,7 @@
 
 #include "operator/base/result.h"
 
-namespace gpupool::http {
+namespace gpupool::net {
 
 using Headers = std::vector<std::pair<std::string, std::string>>;
 
@@ -64,4 +64,4 @@ class HttpTransport {
   virtual TransportResult send(const Request& request) = 0;
 };
 
-}  // namespace gpupool::http
+}  // namespace gpupool::net

@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-namespace gpupool::http {
+namespace gpupool::net {
 namespace {
 
 bool is_unreserved(unsigned char c) {
@@ -132,4 +132,4 @@ std::string encode_query(const Params& params) {
   return out;
 }
 
-}  // namespace gpupool::http
+}  // namespace gpupool::net

@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-namespace gpupool::http {
+namespace gpupool::net {
 
 struct Url {
   std::string scheme;  // "http" / "https"
@@ -42,4 +42,4 @@ Params parse_query(std::string_view query, bool plus_is_space = true);
 // Joins pairs as "k=v&k=v" with RFC 3986 encoding, in the given order.
 std::string encode_query(const Params& params);
 
-}  // namespace gpupool::http
+}  // namespace gpupool::net

@@ -2,7 +2,7 @@
 
 #include <gtest/gtest.h>
 
-namespace gpupool::http {
+namespace gpupool::net {
 namespace {
 
 TEST(Url, ParsesSchemeHostPortPathQuery) {
@@ -51,4 +51,4 @@ TEST(Url, QueryRoundTrip) {
 }
 
 }  // namespace
-}  // namespace gpupool::http
+}  // namespace gpupool::net
