@@ -42,4 +42,9 @@ Params parse_query(std::string_view query, bool plus_is_space = true);
 // Joins pairs as "k=v&k=v" with RFC 3986 encoding, in the given order.
 std::string encode_query(const Params& params);
 
+// Standard base64 (RFC 4648, with padding) for user data and tokens.
+std::string base64_encode(std::string_view bytes);
+// Decodes standard base64 (padding optional, no whitespace); nullopt on bad input.
+std::optional<std::string> base64_decode(std::string_view text);
+
 }  // namespace gpupool::net

@@ -50,5 +50,17 @@ TEST(Url, QueryRoundTrip) {
   EXPECT_EQ(encode_query({{"a b", "c/d"}, {"e", ""}}), "a%20b=c%2Fd&e=");
 }
 
+TEST(Base64, RoundTripsAndRejectsGarbage) {
+  EXPECT_EQ(base64_encode(""), "");
+  EXPECT_EQ(base64_encode("f"), "Zg==");
+  EXPECT_EQ(base64_encode("fo"), "Zm8=");
+  EXPECT_EQ(base64_encode("foo"), "Zm9v");
+  EXPECT_EQ(base64_encode("#!/bin/sh\n"), "IyEvYmluL3NoCg==");
+  EXPECT_EQ(base64_decode("Zm9vYg=="), "foob");
+  EXPECT_EQ(base64_decode("Zm8"), "fo");
+  EXPECT_FALSE(base64_decode("Z"));
+  EXPECT_FALSE(base64_decode("Zm9v!"));
+}
+
 }  // namespace
 }  // namespace gpupool::net

@@ -1,0 +1,27 @@
+#pragma once
+// Mapping HTTP-level outcomes onto the Provider error kinds, shared by every
+// adapter so they agree on what a timeout or a 403 means. Adapters first look
+// at the provider's own error codes and fall back to these.
+
+#include <string>
+#include <string_view>
+
+#include "providers/http/client.h"
+#include "providers/provider.h"
+
+namespace gpupool::net {
+
+// Connect failures, timeouts and broken connections are Transient (for a
+// create the outcome is unknown: look the machine up before trying again);
+// TLS failures and malformed requests are InvalidRequest (configuration,
+// retrying does not help). `what` names the call ("RunInstances").
+ProviderError transport_failure(const TransportError& error, std::string_view what);
+
+// By status alone: 401/403 Unauthorized, 404 NotFound, 429 RateLimited
+// (with retry_after), 5xx Transient, other 4xx InvalidRequest.
+ProviderError status_failure(int status, std::string message, Millis retry_after);
+
+// The first `max_chars` of a body, for error messages (already redacted).
+std::string body_excerpt(std::string_view body, size_t max_chars = 200);
+
+}  // namespace gpupool::net
