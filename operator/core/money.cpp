@@ -5,6 +5,11 @@
 
 namespace gpupool {
 
+namespace {
+// 128-bit intermediate so products of prices and durations cannot overflow.
+__extension__ using Int128 = __int128;
+}  // namespace
+
 Money Money::from_double(double dollars) {
   return Money(static_cast<int64_t>(std::llround(dollars * 1e6)));
 }
@@ -23,7 +28,7 @@ std::optional<Money> Money::parse(std::string_view s) {
   if (whole.empty() && frac.empty()) return std::nullopt;
   if (dot != std::string_view::npos && frac.empty()) return std::nullopt;
   if (frac.size() > 6) return std::nullopt;
-  __int128 v = 0;
+  Int128 v = 0;
   for (char c : whole) {
     if (c < '0' || c > '9') return std::nullopt;
     v = v * 10 + (c - '0');
@@ -74,9 +79,9 @@ std::string Money::to_string_fixed(int digits) const {
 }
 
 Money Money::scaled(int64_t numerator, int64_t denominator) const {
-  const __int128 product = static_cast<__int128>(micros_) * numerator;
-  const __int128 half = denominator / 2;
-  __int128 q = product >= 0 ? (product + half) / denominator : (product - half) / denominator;
+  const Int128 product = static_cast<Int128>(micros_) * numerator;
+  const Int128 half = denominator / 2;
+  Int128 q = product >= 0 ? (product + half) / denominator : (product - half) / denominator;
   if (q > std::numeric_limits<int64_t>::max()) q = std::numeric_limits<int64_t>::max();
   if (q < std::numeric_limits<int64_t>::min()) q = std::numeric_limits<int64_t>::min();
   return Money(static_cast<int64_t>(q));

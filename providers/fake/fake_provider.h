@@ -1,0 +1,110 @@
+#pragma once
+// A stateful, in-process provider for tests and the simulator.
+//
+// It sells the offers it is configured with, up to a capacity per offer,
+// boots machines after a delay measured on the injected Clock (so a FakeClock
+// drives it), honours the Provider contract exactly (create idempotent on the
+// intent name, terminate until NotFound) and keeps a ledger of every machine
+// it ever created, billed with the offer's BillingRule. Tests compare the
+// operator's own spend totals with that ledger.
+//
+// Faults are injected per method: the next N calls fail with a given error,
+// or a create succeeds at the "provider" but its answer is lost (Transient),
+// which is how a client timeout after a successful create looks.
+//
+// Thread safety: every public method is safe to call concurrently.
+
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "providers/provider.h"
+
+namespace gpupool {
+
+enum class FakeMethod { Offers, Create, Get, List, Terminate };
+
+struct FakeOffer {
+  Offer offer;
+  int capacity = -1;  // machines that can run at once from this offer; -1: unlimited
+};
+
+struct FakeProviderOptions {
+  std::string name = "fake";
+  std::vector<FakeOffer> offers;
+  Duration boot_delay{60};      // Pending -> Running after this long
+  Duration terminate_delay{0};  // Terminating -> Terminated after this long
+};
+
+// One machine the provider ever created, with its bill.
+struct FakeLedgerEntry {
+  Machine machine;  // latest view
+  std::string pool_uid;
+  std::string offer_key;  // planner::offer_key of the offer it was bought from
+  BillingRule billing;
+  Time launched{};
+  std::optional<Time> ended;  // when termination was requested
+};
+
+class FakeProvider final : public Provider {
+ public:
+  FakeProvider(FakeProviderOptions options, const Clock& clock);
+
+  const std::string& name() const override { return options_.name; }
+  std::string_view type() const override { return "fake"; }
+  ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
+  ProviderResult<Machine> create(const InstanceIntent& intent) override;
+  ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;
+  ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) override;
+  ProviderStatus terminate(std::string_view provider_id) override;
+
+  // --- test controls ---
+  // The next `times` calls of `method` fail with `error` (before any effect).
+  void fail_next(FakeMethod method, ProviderError error, int times = 1);
+  // The next `times` creates buy the machine but answer Transient, as a
+  // client-side timeout after a successful create would.
+  void lose_next_create_answers(int times = 1);
+  // Changes an offer's capacity (-1: unlimited). Matches offer id and region.
+  void set_capacity(std::string_view offer_id, std::string_view region, int capacity);
+  // Marks a running machine as vanished (gone without the operator asking).
+  void vanish(std::string_view provider_id);
+  // Creates a machine the operator never asked for, tagged as the operator's
+  // (simulates a create whose intent object was lost). Returns its id.
+  std::string plant_orphan(const InstanceIntent& intent);
+
+  // --- observations ---
+  std::vector<FakeLedgerEntry> ledger() const;
+  // Machines not yet ended (Pending or Running).
+  int live_count() const;
+  int live_count_for_pool(std::string_view pool_uid) const;
+  // What the provider has billed by `now` for every machine it ever created
+  // (ended machines at their final bill).
+  Money total_billed(Time now) const;
+  int calls(FakeMethod method) const;
+
+ private:
+  struct Fault {
+    ProviderError error;
+    int remaining = 0;
+  };
+  // REQUIRES: mu_ held.
+  std::optional<ProviderError> take_fault(FakeMethod method);
+  void refresh_locked(Time now);
+  int in_use_locked(const Offer& offer) const;
+  const FakeOffer* find_offer_locked(const Offer& wanted) const;
+  Machine view_locked(const FakeLedgerEntry& e) const;
+
+  FakeProviderOptions options_;
+  const Clock& clock_;
+  mutable std::mutex mu_;
+  std::vector<FakeLedgerEntry> machines_;  // GUARDED_BY(mu_)
+  std::map<FakeMethod, Fault> faults_;     // GUARDED_BY(mu_)
+  int lose_create_answers_ = 0;            // GUARDED_BY(mu_)
+  std::map<FakeMethod, int> calls_;        // GUARDED_BY(mu_)
+  int next_id_ = 1;                        // GUARDED_BY(mu_)
+};
+
+}  // namespace gpupool

@@ -1,0 +1,35 @@
+#include "providers/unavailable/unavailable_offers.h"
+
+namespace gpupool {
+
+void UnavailableOffers::mark(const std::string& offer_key, Time now) {
+  std::lock_guard lock(mu_);
+  until_[offer_key] = now + ttl_;
+}
+
+void UnavailableOffers::clear(const std::string& offer_key) {
+  std::lock_guard lock(mu_);
+  until_.erase(offer_key);
+}
+
+bool UnavailableOffers::contains(const std::string& offer_key, Time now) const {
+  std::lock_guard lock(mu_);
+  auto it = until_.find(offer_key);
+  return it != until_.end() && now < it->second;
+}
+
+std::set<std::string> UnavailableOffers::active(Time now) {
+  std::lock_guard lock(mu_);
+  std::set<std::string> out;
+  for (auto it = until_.begin(); it != until_.end();) {
+    if (now >= it->second) {
+      it = until_.erase(it);
+    } else {
+      out.insert(it->first);
+      ++it;
+    }
+  }
+  return out;
+}
+
+}  // namespace gpupool
