@@ -1,0 +1,375 @@
+// The EC2 adapter against the stateful EC2 emulator over real loopback HTTP
+// (curl transport). Waiting between retries goes through a FakeSleeper that
+// moves the shared FakeClock, so nothing here sleeps.
+#include "providers/aws/ec2_provider.h"
+
+#include <gtest/gtest.h>
+
+#include "providers/http/curl_transport.h"
+#include "tests/emulators/aws/ec2_emulator.h"
+
+namespace gpupool::aws {
+namespace {
+
+using emulators::Fault;
+using emulators::FaultKind;
+using std::chrono::seconds;
+
+class Ec2ProviderTest : public ::testing::Test {
+ protected:
+  Ec2ProviderTest()
+      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 1 / 5))),
+        sleeper_(&clock_),
+        emulator_([this] {
+          emulators::Ec2EmulatorOptions o;
+          o.clock = &clock_;
+          return o;
+        }()),
+        transport_([] {
+          net::CurlOptions o;
+          o.total_timeout = std::chrono::milliseconds(700);
+          return o;
+        }()) {}
+
+  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+
+  Ec2Config config() {
+    Ec2Config c;
+    c.provider_name = "aws-main";
+    c.region = "us-east-1";
+    c.endpoint = emulator_.base_url();
+    c.credentials = {"AKIDEMULATOR", "emulator/secret/KEY", ""};
+    c.image_id = "ami-0123456789abcdef0";
+    c.prices = {{"g6e.xlarge", Money::parse("1.861").value()},
+                {"g6e.12xlarge", Money::parse("10.4926").value()},
+                {"g6e.4xlarge", Money::parse("3.0").value()}};
+    c.http.max_attempts = 3;
+    c.http.jitter_seed = 1;
+    c.http.log = [this](std::string_view line) { log_.emplace_back(line); };
+    return c;
+  }
+
+  InstanceIntent intent(std::string name = "pool-a-0", std::string type = "g6e.xlarge") {
+    InstanceIntent i;
+    i.name = std::move(name);
+    i.pool_uid = "uid-1234";
+    i.pool_namespace = "ml";
+    i.pool_name = "pool-a";
+    i.offer.id = std::move(type);
+    i.user_data = "#!/bin/sh\necho join --token abc\n";
+    i.labels = {{"team", "research"}};
+    return i;
+  }
+
+  FakeClock clock_;
+  net::FakeSleeper sleeper_;
+  emulators::Ec2Emulator emulator_;
+  net::CurlTransport transport_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(Ec2ProviderTest, OffersAreG6eTypesOfferedInTheRegionWithConfiguredPrices) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S"};
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  // g6e.4xlarge has a price but the region does not offer it.
+  ASSERT_EQ(offers->size(), 2u);
+  EXPECT_EQ((*offers)[0].id, "g6e.12xlarge");
+  EXPECT_EQ((*offers)[0].gpu_count, 4);
+  EXPECT_EQ((*offers)[1].id, "g6e.xlarge");
+  EXPECT_EQ((*offers)[1].gpu_model, "L40S");
+  EXPECT_EQ((*offers)[1].price_per_hour, Money::parse("1.861").value());
+  EXPECT_EQ((*offers)[1].billing.minimum, Duration(60));
+  q.max_gpu_count = 1;
+  EXPECT_EQ(p.offers(q)->size(), 1u);
+  q.gpu_models = {"L40"};
+  EXPECT_TRUE(p.offers(q)->empty());
+  q.gpu_models = {};
+  q.regions = {"eu-west-1"};
+  EXPECT_TRUE(p.offers(q)->empty());
+}
+
+TEST_F(Ec2ProviderTest, CreateTagsTheInstanceAndIsIdempotentOnTheIntentName) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(m->state, MachineState::Pending);
+  EXPECT_EQ(m->name, "pool-a-0");
+  EXPECT_EQ(m->pool_uid(), "uid-1234");
+  EXPECT_EQ(m->tags.at(std::string(kTagManagedBy)), "gpupool-operator");
+  EXPECT_EQ(m->tags.at(std::string(kTagPool)), "ml/pool-a");
+  EXPECT_EQ(m->tags.at("team"), "research");
+  EXPECT_EQ(m->gpu_model, "L40S");
+  EXPECT_EQ(m->region, "us-east-1");
+  EXPECT_EQ(m->price_per_hour, Money::parse("1.861").value());
+  ASSERT_TRUE(m->launch_time.has_value());
+  EXPECT_EQ(*m->launch_time, clock_.now());
+
+  auto again = p.create(intent());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->provider_id, m->provider_id);
+  auto all = emulator_.instances();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].user_data, "#!/bin/sh\necho join --token abc\n");
+  EXPECT_EQ(all[0].client_token, client_token("uid-1234", "pool-a-0"));
+  EXPECT_LE(all[0].client_token.size(), 64u);
+
+  clock_.advance(seconds(31));
+  auto got = p.get("uid-1234", "pool-a-0");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->provider_id, m->provider_id);
+  EXPECT_EQ(got->state, MachineState::Running);
+  EXPECT_FALSE(got->public_address.empty());
+  EXPECT_EQ(p.get("uid-1234", "other").error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(p.get("uid-other", "pool-a-0").error().kind, ProviderErrorKind::NotFound);
+}
+
+TEST_F(Ec2ProviderTest, SameNameWithDifferentParametersIsRefused) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent()).ok());
+  auto other = p.create(intent("pool-a-0", "g6e.12xlarge"));
+  ASSERT_FALSE(other.ok());
+  EXPECT_EQ(other.error().kind, ProviderErrorKind::InvalidRequest);
+  EXPECT_NE(other.error().message.find("IdempotentParameterMismatch"), std::string::npos);
+  EXPECT_EQ(emulator_.instances().size(), 1u);
+}
+
+TEST_F(Ec2ProviderTest, LostCreateAnswerIsRecoveredByTheRetryWithoutADuplicate) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("RunInstances", Fault{FaultKind::LoseAnswer});
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(emulator_.requests("RunInstances"), 2);
+  EXPECT_EQ(emulator_.instances().size(), 1u);
+  EXPECT_EQ(emulator_.instances()[0].id, m->provider_id);
+}
+
+TEST_F(Ec2ProviderTest, FindAfterCrashWhenEveryCreateAnswerWasLost) {
+  std::string id;
+  {
+    Ec2Provider p(config(), transport_, clock_, sleeper_);
+    emulator_.faults().add("RunInstances", Fault{FaultKind::LoseAnswer}, 3);
+    auto m = p.create(intent());
+    ASSERT_FALSE(m.ok());
+    EXPECT_EQ(m.error().kind, ProviderErrorKind::Transient);
+    EXPECT_NE(m.error().message.find("outcome is unknown"), std::string::npos);
+    ASSERT_EQ(emulator_.instances().size(), 1u);  // it did launch
+    id = emulator_.instances()[0].id;
+  }
+  // The operator restarts: a new adapter finds the machine by its tags and a
+  // repeated create returns it instead of buying another.
+  Ec2Provider restarted(config(), transport_, clock_, sleeper_);
+  auto found = restarted.get("uid-1234", "pool-a-0");
+  ASSERT_TRUE(found.ok()) << describe(found.error());
+  EXPECT_EQ(found->provider_id, id);
+  auto again = restarted.create(intent());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->provider_id, id);
+  EXPECT_EQ(emulator_.instances().size(), 1u);
+}
+
+TEST_F(Ec2ProviderTest, TerminateUntilNotFoundAndBilling) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok());
+  clock_.advance(seconds(45));
+  ASSERT_TRUE(p.terminate(m->provider_id).ok());
+  EXPECT_EQ(p.get("uid-1234", "pool-a-0")->state, MachineState::Terminating);
+  EXPECT_TRUE(p.terminate(m->provider_id).ok());  // still shutting down: call again later
+  clock_.advance(seconds(11));
+  auto gone = p.terminate(m->provider_id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(p.get("uid-1234", "pool-a-0")->state, MachineState::Terminated);
+  EXPECT_EQ(emulator_.billed_seconds(m->provider_id), 60);  // 45 s used, 60 s minimum
+
+  auto listed = p.list({});
+  ASSERT_TRUE(listed.ok());
+  EXPECT_TRUE(listed->empty());
+  MachineFilter all;
+  all.include_terminated = true;
+  EXPECT_EQ(p.list(all)->size(), 1u);
+
+  auto unknown = p.terminate("i-00000000000000001");
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().kind, ProviderErrorKind::NotFound);
+}
+
+TEST_F(Ec2ProviderTest, ListReturnsOnlyOwnedMachinesOfThePool) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent("a-0")).ok());
+  ASSERT_TRUE(p.create(intent("a-1")).ok());
+  InstanceIntent other = intent("b-0");
+  other.pool_uid = "uid-other";
+  ASSERT_TRUE(p.create(other).ok());
+  MachineFilter f;
+  f.pool_uid = "uid-1234";
+  auto mine = p.list(f);
+  ASSERT_TRUE(mine.ok());
+  EXPECT_EQ(mine->size(), 2u);
+  EXPECT_EQ(p.list({})->size(), 3u);
+}
+
+TEST_F(Ec2ProviderTest, NoCapacityIsReportedAtOnceWithoutRetries) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  emulator_.set_capacity("g6e.xlarge", 0);
+  auto m = p.create(intent());
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().kind, ProviderErrorKind::NoCapacity);
+  EXPECT_NE(m.error().message.find("InsufficientInstanceCapacity"), std::string::npos);
+  EXPECT_EQ(emulator_.requests("RunInstances"), 1);
+  emulator_.set_capacity("g6e.xlarge", 1);
+  ASSERT_TRUE(p.create(intent()).ok());
+  emulator_.faults().add("RunInstances", Fault{FaultKind::NoCapacity});
+  EXPECT_EQ(p.create(intent("pool-a-1")).error().kind, ProviderErrorKind::NoCapacity);
+}
+
+TEST_F(Ec2ProviderTest, QuotaExceeded) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  emulator_.set_instance_limit(0);
+  auto m = p.create(intent());
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().kind, ProviderErrorKind::QuotaExceeded);
+}
+
+TEST_F(Ec2ProviderTest, ThrottlingIsRetriedWithBackoffAndRecovers) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("RunInstances", Fault{FaultKind::Throttle}, 2);
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(emulator_.requests("RunInstances"), 3);
+  EXPECT_EQ(sleeper_.waits().size(), 2u);
+  EXPECT_GT(sleeper_.waits()[1], sleeper_.waits()[0] / 2);
+
+  emulator_.faults().add("DescribeInstances", Fault{FaultKind::Throttle}, 5);
+  auto got = p.get("uid-1234", "pool-a-0");
+  ASSERT_FALSE(got.ok());
+  EXPECT_EQ(got.error().kind, ProviderErrorKind::RateLimited);
+  EXPECT_GT(got.error().retry_after.count(), 0);
+  EXPECT_EQ(emulator_.requests("DescribeInstances"), 3);  // max_attempts, then reported
+  emulator_.faults().clear();
+  EXPECT_TRUE(p.get("uid-1234", "pool-a-0").ok());
+}
+
+TEST_F(Ec2ProviderTest, ServerErrorsAreRetried) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("DescribeInstanceTypeOfferings", Fault{FaultKind::ServerError}, 2);
+  EXPECT_TRUE(p.offers({}).ok());
+  EXPECT_EQ(emulator_.requests("DescribeInstanceTypeOfferings"), 3);
+  emulator_.faults().add("DescribeInstanceTypeOfferings", Fault{FaultKind::ServerError}, 3);
+  auto r = p.offers({});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::Transient);
+}
+
+TEST_F(Ec2ProviderTest, WrongSecretIsUnauthorizedWithoutRetryStormOrLeak) {
+  Ec2Config c = config();
+  c.credentials.secret_access_key = "wrong-secret-value";
+  Ec2Provider p(c, transport_, clock_, sleeper_);
+  auto m = p.create(intent());
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_NE(m.error().message.find("AuthFailure"), std::string::npos);
+  EXPECT_EQ(m.error().message.find("wrong-secret-value"), std::string::npos);
+  EXPECT_EQ(emulator_.requests("RunInstances"), 1);
+  EXPECT_EQ(p.requests_sent(), 1);
+  EXPECT_TRUE(emulator_.instances().empty());
+  for (const auto& line : log_) {
+    EXPECT_EQ(line.find("wrong-secret-value"), std::string::npos);
+    EXPECT_EQ(line.find("Signature="), std::string::npos) << line;
+    EXPECT_EQ(line.find("join --token"), std::string::npos) << line;  // user data is redacted
+  }
+  EXPECT_FALSE(log_.empty());
+
+  Ec2Config none = config();
+  none.credentials = {};
+  Ec2Provider q(none, transport_, clock_, sleeper_);
+  EXPECT_EQ(q.offers({}).error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(q.requests_sent(), 0);
+}
+
+TEST_F(Ec2ProviderTest, SessionTokenIsSignedAndAccepted) {
+  Ec2Config c = config();
+  c.credentials.session_token = "FwoGZXIvYXdzEXAMPLE";
+  Ec2Provider p(c, transport_, clock_, sleeper_);
+  EXPECT_TRUE(p.offers({}).ok());
+  for (const auto& line : log_)
+    EXPECT_EQ(line.find("FwoGZXIvYXdzEXAMPLE"), std::string::npos);
+}
+
+TEST_F(Ec2ProviderTest, StaleSignatureIsRejected) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  emulators::Ec2EmulatorOptions o;
+  FakeClock later(clock_.now() + seconds(3600));
+  o.clock = &later;
+  emulators::Ec2Emulator skewed(o);
+  ASSERT_TRUE(skewed.start());
+  Ec2Config c = config();
+  c.endpoint = skewed.base_url();
+  Ec2Provider q(c, transport_, clock_, sleeper_);
+  auto r = q.offers({});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_NE(r.error().message.find("expired"), std::string::npos);
+}
+
+TEST_F(Ec2ProviderTest, GarbledAnswersBecomeKnownErrorKinds) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("DescribeInstances", Fault{FaultKind::Garbled});
+  auto g = p.get("uid-1234", "x");
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().kind, ProviderErrorKind::Transient);
+  EXPECT_NE(g.error().message.find("unreadable"), std::string::npos);
+
+  emulator_.faults().add("RunInstances", Fault{FaultKind::GarbledError}, 3);
+  auto c = p.create(intent());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
+  EXPECT_NE(c.error().message.find("unreadable error answer"), std::string::npos);
+  EXPECT_TRUE(emulator_.instances().empty());
+
+  emulator_.faults().add("RunInstances", Fault{FaultKind::Garbled});
+  EXPECT_EQ(p.create(intent()).error().kind, ProviderErrorKind::Transient);
+  auto ok = p.create(intent());  // the caller's next attempt succeeds
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(emulator_.instances().size(), 1u);
+}
+
+TEST_F(Ec2ProviderTest, BadConfigurationIsAClearError) {
+  Ec2Config c = config();
+  c.endpoint = "not a url";
+  Ec2Provider p(c, transport_, clock_, sleeper_);
+  EXPECT_EQ(p.offers({}).error().kind, ProviderErrorKind::InvalidRequest);
+  Ec2Config noimage = config();
+  noimage.image_id.clear();
+  Ec2Provider q(noimage, transport_, clock_, sleeper_);
+  auto r = q.create(intent());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest);
+  EXPECT_NE(r.error().message.find("AMI"), std::string::npos);
+  EXPECT_EQ(q.terminate("").error().kind, ProviderErrorKind::InvalidRequest);
+}
+
+TEST(Ec2Errors, CodesMapToKinds) {
+  auto k = [](int status, const char* code) {
+    return map_ec2_error(status, code, "m", net::Millis(0)).kind;
+  };
+  EXPECT_EQ(k(500, "InsufficientInstanceCapacity"), ProviderErrorKind::NoCapacity);
+  EXPECT_EQ(k(503, "RequestLimitExceeded"), ProviderErrorKind::RateLimited);
+  EXPECT_EQ(k(401, "AuthFailure"), ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(k(403, "UnauthorizedOperation"), ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(k(400, "InstanceLimitExceeded"), ProviderErrorKind::QuotaExceeded);
+  EXPECT_EQ(k(400, "VcpuLimitExceeded"), ProviderErrorKind::QuotaExceeded);
+  EXPECT_EQ(k(400, "InvalidParameterValue"), ProviderErrorKind::InvalidRequest);
+  EXPECT_EQ(k(400, "InvalidParameterCombination"), ProviderErrorKind::InvalidRequest);
+  EXPECT_EQ(k(400, "InvalidInstanceID.NotFound"), ProviderErrorKind::NotFound);
+  EXPECT_EQ(k(500, "InternalError"), ProviderErrorKind::Transient);
+  EXPECT_EQ(k(502, "SomethingNew"), ProviderErrorKind::Transient);
+  EXPECT_EQ(k(400, "SomethingNew"), ProviderErrorKind::InvalidRequest);
+  EXPECT_GT(map_ec2_error(503, "RequestLimitExceeded", "", net::Millis(0)).retry_after.count(), 0);
+}
+
+}  // namespace
+}  // namespace gpupool::aws
