@@ -959,73 +959,89 @@ void read_provider_status(const json& v, const std::string& path, const Ctx& c,
 #undef GP_FIELD
 #undef GP_ENUM
 
-// Checks apiVersion/kind, reads metadata/spec/status with the given readers.
+// Checks apiVersion/kind, reads metadata/spec/status with the given readers
+// into `out`, appending problems to `errors`.
 template <typename T, typename SpecReader, typename StatusReader>
-Result<T, DecodeError> decode_kind(const json& doc, DecodeMode mode, const char* kind,
-                                   SpecReader spec_reader, StatusReader status_reader) {
-  std::vector<FieldError> errors;
+void decode_into(const json& doc, DecodeMode mode, const char* kind, SpecReader spec_reader,
+                 StatusReader status_reader, T& out, std::vector<FieldError>& errors) {
   Ctx c{mode, &errors};
-  T out{};
   if (!doc.is_object()) {
     c.wrong_type("", "an object", doc);
-  } else {
-    Obj o(doc, "", c);
-    std::string api_version;
-    std::string doc_kind;
-    o.field("apiVersion", [&](const json& v, const std::string& p) { read(v, p, c, api_version); });
-    o.field("kind", [&](const json& v, const std::string& p) { read(v, p, c, doc_kind); });
-    if (api_version.empty()) {
-      if (mode == DecodeMode::Strict) c.error("apiVersion", "Required value");
-    } else if (api_version != kApiVersion) {
-      c.error("apiVersion", "Unsupported value: \"" + api_version + "\": supported values: \"" +
-                                kApiVersion + "\"");
-    }
-    if (doc_kind.empty()) {
-      if (mode == DecodeMode::Strict) c.error("kind", "Required value");
-    } else if (doc_kind != kind) {
-      c.error("kind",
-              "Unsupported value: \"" + doc_kind + "\": supported values: \"" + kind + "\"");
-    }
-    o.field("metadata",
-            [&](const json& v, const std::string& p) { read_meta(v, p, c, out.metadata); });
-    o.field("spec", [&](const json& v, const std::string& p) { spec_reader(v, p, c, out.spec); });
-    o.field("status",
-            [&](const json& v, const std::string& p) { status_reader(v, p, c, out.status); });
+    return;
   }
-  if (!errors.empty()) {
-    DecodeError e;
-    e.kind = DecodeError::Kind::Invalid;
-    e.message = std::string("invalid ") + kind + ": " + std::to_string(errors.size()) +
-                (errors.size() == 1 ? " error" : " errors");
-    e.fields = std::move(errors);
-    return fail(std::move(e));
+  Obj o(doc, "", c);
+  std::string api_version;
+  std::string doc_kind;
+  o.field("apiVersion", [&](const json& v, const std::string& p) { read(v, p, c, api_version); });
+  o.field("kind", [&](const json& v, const std::string& p) { read(v, p, c, doc_kind); });
+  if (api_version.empty()) {
+    if (mode == DecodeMode::Strict) c.error("apiVersion", "Required value");
+  } else if (api_version != kApiVersion) {
+    c.error("apiVersion", "Unsupported value: \"" + api_version + "\": supported values: \"" +
+                              kApiVersion + "\"");
   }
-  return out;
+  if (doc_kind.empty()) {
+    if (mode == DecodeMode::Strict) c.error("kind", "Required value");
+  } else if (doc_kind != kind) {
+    c.error("kind", "Unsupported value: \"" + doc_kind + "\": supported values: \"" + kind + "\"");
+  }
+  o.field("metadata",
+          [&](const json& v, const std::string& p) { read_meta(v, p, c, out.metadata); });
+  o.field("spec", [&](const json& v, const std::string& p) { spec_reader(v, p, c, out.spec); });
+  o.field("status",
+          [&](const json& v, const std::string& p) { status_reader(v, p, c, out.status); });
+}
+
+DecodeError invalid(std::string_view kind, std::vector<FieldError> errors) {
+  DecodeError e;
+  e.kind = DecodeError::Kind::Invalid;
+  e.message = "invalid " + std::string(kind) + ": " + std::to_string(errors.size()) +
+              (errors.size() == 1 ? " error" : " errors") +
+              ", first: " + errors.front().to_string();
+  e.fields = std::move(errors);
+  return e;
+}
+
+template <typename T>
+Result<T, DecodeError> checked(T value, std::string_view kind, std::vector<FieldError> errors) {
+  if (!errors.empty()) return fail(invalid(kind, std::move(errors)));
+  return value;
+}
+
+void decode_any(const json& doc, DecodeMode mode, GpuPool& out, std::vector<FieldError>& errors) {
+  decode_into(doc, mode, kGpuPoolKind, read_pool_spec, read_pool_status, out, errors);
+}
+void decode_any(const json& doc, DecodeMode mode, GpuInstance& out,
+                std::vector<FieldError>& errors) {
+  decode_into(doc, mode, kGpuInstanceKind, read_instance_spec, read_instance_status, out, errors);
+}
+void decode_any(const json& doc, DecodeMode mode, GpuProvider& out,
+                std::vector<FieldError>& errors) {
+  decode_into(doc, mode, kGpuProviderKind, read_provider_spec, read_provider_status, out, errors);
+}
+
+template <typename T>
+Result<T, DecodeError> decode_one(const json& doc, DecodeMode mode, std::string_view kind) {
+  T out{};
+  std::vector<FieldError> errors;
+  decode_any(doc, mode, out, errors);
+  return checked(std::move(out), kind, std::move(errors));
 }
 
 }  // namespace
 
 Result<GpuPool, DecodeError> decode_gpu_pool(const json& doc, DecodeMode mode) {
-  return decode_kind<GpuPool>(doc, mode, kGpuPoolKind, read_pool_spec, read_pool_status);
+  return decode_one<GpuPool>(doc, mode, kGpuPoolKind);
 }
 Result<GpuInstance, DecodeError> decode_gpu_instance(const json& doc, DecodeMode mode) {
-  return decode_kind<GpuInstance>(doc, mode, kGpuInstanceKind, read_instance_spec,
-                                  read_instance_status);
+  return decode_one<GpuInstance>(doc, mode, kGpuInstanceKind);
 }
 Result<GpuProvider, DecodeError> decode_gpu_provider(const json& doc, DecodeMode mode) {
-  return decode_kind<GpuProvider>(doc, mode, kGpuProviderKind, read_provider_spec,
-                                  read_provider_status);
+  return decode_one<GpuProvider>(doc, mode, kGpuProviderKind);
 }
 
-namespace {
-template <typename T>
-Result<ApiObject, DecodeError> widen(Result<T, DecodeError> r) {
-  if (!r.ok()) return fail(r.error());
-  return ApiObject(std::move(r).value());
-}
-}  // namespace
-
-Result<ApiObject, DecodeError> decode_object(const json& doc, DecodeMode mode) {
+PartialDecode decode_object_partial(const json& doc, DecodeMode mode) {
+  PartialDecode out;
   std::string api_version;
   std::string kind;
   if (doc.is_object()) {
@@ -1035,18 +1051,37 @@ Result<ApiObject, DecodeError> decode_object(const json& doc, DecodeMode mode) {
     if (k != doc.end() && k->is_string()) kind = k->get<std::string>();
   }
   if (api_version == kApiVersion) {
-    if (kind == kGpuPoolKind) return widen(decode_gpu_pool(doc, mode));
-    if (kind == kGpuInstanceKind) return widen(decode_gpu_instance(doc, mode));
-    if (kind == kGpuProviderKind) return widen(decode_gpu_provider(doc, mode));
+    auto run = [&](auto value) {
+      decode_any(doc, mode, value, out.errors);
+      out.object = ApiObject(std::move(value));
+    };
+    if (kind == kGpuPoolKind) run(GpuPool{});
+    if (kind == kGpuInstanceKind) run(GpuInstance{});
+    if (kind == kGpuProviderKind) run(GpuProvider{});
+    if (out.object) return out;
   }
-  DecodeError e;
-  e.kind = DecodeError::Kind::UnknownKind;
   std::string what = (api_version.empty() ? std::string("<no apiVersion>") : api_version) + ", " +
                      (kind.empty() ? std::string("<no kind>") : kind);
-  e.message = "not a gpupool.io/v1alpha1 GpuPool, GpuInstance or GpuProvider: " + what;
-  e.fields.push_back(FieldError{kind.empty() || api_version == kApiVersion ? "kind" : "apiVersion",
-                                e.message, -1});
-  return fail(std::move(e));
+  out.unknown_kind = true;
+  out.errors.push_back(
+      FieldError{kind.empty() || api_version == kApiVersion ? "kind" : "apiVersion",
+                 "not a gpupool.io/v1alpha1 GpuPool, GpuInstance or GpuProvider: " + what, -1});
+  return out;
+}
+
+Result<ApiObject, DecodeError> decode_object(const json& doc, DecodeMode mode) {
+  PartialDecode partial = decode_object_partial(doc, mode);
+  if (partial.unknown_kind) {
+    DecodeError e;
+    e.kind = DecodeError::Kind::UnknownKind;
+    e.message = partial.errors.front().message;
+    e.fields = std::move(partial.errors);
+    return fail(std::move(e));
+  }
+  if (!partial.errors.empty()) {
+    return fail(invalid(kind_of(*partial.object), std::move(partial.errors)));
+  }
+  return std::move(*partial.object);
 }
 
 Result<json, DecodeError> parse_json(std::string_view text) {

@@ -108,6 +108,18 @@ using ApiObject = std::variant<GpuPool, GpuInstance, GpuProvider>;
 Result<ApiObject, DecodeError> decode_object(const nlohmann::json& doc, DecodeMode mode);
 nlohmann::json encode(const ApiObject& object);
 
+// Like decode_object, but keeps the partially decoded object: fields that
+// failed to decode keep their defaults. `object` is unset only when the
+// document is not one of the three kinds (then unknown_kind is true and
+// errors says why). For reporting every problem in a user file at once
+// (see load_objects in api_validation.h).
+struct PartialDecode {
+  std::optional<ApiObject> object;
+  std::vector<FieldError> errors;
+  bool unknown_kind = false;
+};
+PartialDecode decode_object_partial(const nlohmann::json& doc, DecodeMode mode);
+
 // Parses JSON text (no exceptions; syntax errors carry the byte position).
 Result<nlohmann::json, DecodeError> parse_json(std::string_view text);
 

@@ -1,5 +1,7 @@
 #include "operator/core/api_validation.h"
 
+#include <nlohmann/json.hpp>
+
 #include <algorithm>
 #include <cmath>
 #include <set>
@@ -14,7 +16,7 @@ constexpr int kMaxGpusPerMachine = 16;
 constexpr int kMaxReplicas = 1000;
 constexpr int64_t kMinPricingRefreshSeconds = 60;
 
-std::string quoted(std::string_view s) {
+std::string in_quotes(std::string_view s) {
   return "\"" + std::string(s) + "\"";
 }
 
@@ -41,7 +43,7 @@ void check_name(Errors& e, const std::string& path, const std::string& name) {
   if (name.empty()) {
     e.add(path, "must not be empty");
   } else if (!is_dns1123_subdomain(name)) {
-    e.add(path, "invalid name " + quoted(name) +
+    e.add(path, "invalid name " + in_quotes(name) +
                     ": must be lower-case alphanumerics, '-' or '.', start and end with an "
                     "alphanumeric, at most 253 characters");
   }
@@ -52,7 +54,7 @@ void check_meta(Errors& e, const ObjectMeta& m, bool namespaced) {
   if (!namespaced && !m.namespace_.empty()) {
     e.add("metadata.namespace", "must be empty: the resource is cluster-scoped");
   } else if (!m.namespace_.empty() && !is_dns1123_label(m.namespace_)) {
-    e.add("metadata.namespace", "invalid namespace " + quoted(m.namespace_));
+    e.add("metadata.namespace", "invalid namespace " + in_quotes(m.namespace_));
   }
 }
 
@@ -67,7 +69,7 @@ void check_strings_unique_nonempty(Errors& e, const std::string& path,
     if (v[i].empty()) {
       e.add(idx(path, i), "must not be empty");
     } else if (!seen.insert(v[i]).second) {
-      e.add(idx(path, i), "duplicate value " + quoted(v[i]));
+      e.add(idx(path, i), "duplicate value " + in_quotes(v[i]));
     }
   }
 }
@@ -87,7 +89,7 @@ std::string provider_types_list() {
   std::string out;
   for (const char* t : kProviderTypes) {
     if (!out.empty()) out += ", ";
-    out += quoted(t);
+    out += in_quotes(t);
   }
   return out;
 }
@@ -114,7 +116,7 @@ void check_usage(Errors& e, const std::string& path, const UsageSpec& u) {
   for (size_t i = 0; i < u.node.taints.size(); ++i) {
     if (!valid_taint(u.node.taints[i])) {
       e.add(idx(node + ".taints", i),
-            "invalid taint " + quoted(u.node.taints[i]) +
+            "invalid taint " + in_quotes(u.node.taints[i]) +
                 ": must be key[=value]:Effect with Effect NoSchedule, PreferNoSchedule or "
                 "NoExecute");
     }
@@ -135,7 +137,7 @@ void check_usage(Errors& e, const std::string& path, const UsageSpec& u) {
     if (var.name.empty()) {
       e.add(idx(ep + ".env", i) + ".name", "must not be empty");
     } else if (!env_names.insert(var.name).second) {
-      e.add(idx(ep + ".env", i) + ".name", "duplicate value " + quoted(var.name));
+      e.add(idx(ep + ".env", i) + ".name", "duplicate value " + in_quotes(var.name));
     }
   }
 }
@@ -192,7 +194,7 @@ std::vector<FieldError> validate(const GpuPool& pool) {
     if (m.name.empty()) {
       e.add(p + ".name", "must not be empty");
     } else if (!models.insert(m.name).second) {
-      e.add(p + ".name", "duplicate value " + quoted(m.name));
+      e.add(p + ".name", "duplicate value " + in_quotes(m.name));
     }
     if (!(m.throughput_weight > 0) || !std::isfinite(m.throughput_weight)) {
       e.add(p + ".throughputWeight", "must be > 0");
@@ -232,7 +234,7 @@ std::vector<FieldError> validate(const GpuPool& pool) {
     } else if (!is_dns1123_subdomain(p.name)) {
       check_name(e, path + ".name", p.name);
     } else if (!names.insert(p.name).second) {
-      e.add(path + ".name", "duplicate provider " + quoted(p.name));
+      e.add(path + ".name", "duplicate provider " + in_quotes(p.name));
     }
     if (p.max_price_per_gpu_hour && *p.max_price_per_gpu_hour <= Money()) {
       e.add(path + ".maxPricePerGpuHour", "must be > 0");
@@ -289,7 +291,7 @@ std::vector<FieldError> validate(const GpuInstance& instance) {
   const auto& o = s.offer;
   if (o.provider.empty()) e.add("spec.offer.provider", "must not be empty");
   if (!known_provider_type(o.provider_type)) {
-    e.add("spec.offer.providerType", "Unsupported value: " + quoted(o.provider_type) +
+    e.add("spec.offer.providerType", "Unsupported value: " + in_quotes(o.provider_type) +
                                          ": supported values: " + provider_types_list());
   }
   if (o.offer_id.empty()) e.add("spec.offer.offerId", "must not be empty");
@@ -308,8 +310,8 @@ std::vector<FieldError> validate(const GpuProvider& provider) {
   if (s.type.empty()) {
     e.add("spec.type", "must not be empty");
   } else if (!known_provider_type(s.type)) {
-    e.add("spec.type",
-          "Unsupported value: " + quoted(s.type) + ": supported values: " + provider_types_list());
+    e.add("spec.type", "Unsupported value: " + in_quotes(s.type) +
+                           ": supported values: " + provider_types_list());
   }
   const auto& sec = s.credentials_secret;
   if (sec.name.empty()) {
@@ -318,7 +320,7 @@ std::vector<FieldError> validate(const GpuProvider& provider) {
     check_name(e, "spec.credentialsSecret.name", sec.name);
   }
   if (!sec.namespace_.empty() && !is_dns1123_label(sec.namespace_)) {
-    e.add("spec.credentialsSecret.namespace", "invalid namespace " + quoted(sec.namespace_));
+    e.add("spec.credentialsSecret.namespace", "invalid namespace " + in_quotes(sec.namespace_));
   }
   for (const auto& [k, v] : sec.keys) {
     if (k.empty() || v.empty()) {
@@ -339,8 +341,8 @@ std::vector<FieldError> validate(const GpuProvider& provider) {
     if (po.region && po.region->empty()) e.add(path + ".region", "must not be empty when set");
     if (po.price_per_gpu_hour < Money()) e.add(path + ".pricePerGpuHour", "must not be negative");
     if (!overrides.insert({po.gpu_model, po.region.value_or("")}).second) {
-      e.add(path, "duplicate override for " + quoted(po.gpu_model) +
-                      (po.region ? " in " + quoted(*po.region) : std::string()));
+      e.add(path, "duplicate override for " + in_quotes(po.gpu_model) +
+                      (po.region ? " in " + in_quotes(*po.region) : std::string()));
     }
   }
   check_money_nonnegative(e, "spec.egressUsdPerGb", s.egress_usd_per_gb);
@@ -356,6 +358,58 @@ std::vector<FieldError> validate(const GpuProvider& provider) {
 
 std::vector<FieldError> validate(const ApiObject& object) {
   return std::visit([](const auto& o) { return validate(o); }, object);
+}
+
+namespace {
+
+// True if `path` is `prefix` or lies under it ("spec.a" under "spec", "spec.a[0]" under "spec.a").
+bool at_or_under(const std::string& path, const std::string& prefix) {
+  if (prefix.empty() || path == prefix) return true;
+  return path.size() > prefix.size() && path.compare(0, prefix.size(), prefix) == 0 &&
+         (path[prefix.size()] == '.' || path[prefix.size()] == '[');
+}
+
+}  // namespace
+
+Result<std::vector<ApiObject>, DecodeError> load_objects(std::string_view text) {
+  auto docs = yaml_to_json(text);
+  if (!docs.ok()) return fail(docs.error());
+  std::vector<ApiObject> objects;
+  std::vector<FieldError> all;
+  DecodeError::Kind kind = DecodeError::Kind::Invalid;
+  const bool many = docs->size() > 1;
+  for (size_t i = 0; i < docs->size(); ++i) {
+    PartialDecode partial = decode_object_partial((*docs)[i], DecodeMode::Strict);
+    std::vector<FieldError> errors = std::move(partial.errors);
+    if (partial.unknown_kind) kind = DecodeError::Kind::UnknownKind;
+    if (partial.object) {
+      // Validate what the user wrote (unset fields count as their defaults),
+      // so a defaulted field is never blamed; then default.
+      const size_t decode_errors = errors.size();
+      for (auto& v : validate(*partial.object)) {
+        bool shadowed = false;
+        for (size_t d = 0; d < decode_errors; ++d) {
+          if (at_or_under(v.path, errors[d].path)) shadowed = true;
+        }
+        if (!shadowed) errors.push_back(std::move(v));
+      }
+      std::visit([](auto& o) { apply_defaults(o); }, *partial.object);
+      if (errors.empty()) objects.push_back(std::move(*partial.object));
+    }
+    for (auto& e : errors) {
+      e.document = many ? static_cast<int>(i) : -1;
+      all.push_back(std::move(e));
+    }
+  }
+  if (!all.empty()) {
+    DecodeError e;
+    e.kind = kind;
+    e.message = std::to_string(all.size()) + (all.size() == 1 ? " error" : " errors") +
+                ", first: " + all.front().to_string();
+    e.fields = std::move(all);
+    return fail(std::move(e));
+  }
+  return objects;
 }
 
 }  // namespace gpupool::api

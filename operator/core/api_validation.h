@@ -20,7 +20,10 @@
 // server, and the CRD refuses most invalid specs before the operator sees
 // them.
 
+#include <string_view>
 #include <vector>
+
+#include "operator/base/result.h"
 
 #include "operator/core/api_codec.h"
 #include "operator/core/api_types.h"
@@ -35,6 +38,16 @@ std::vector<FieldError> validate(const GpuPool& pool);
 std::vector<FieldError> validate(const GpuInstance& instance);
 std::vector<FieldError> validate(const GpuProvider& provider);
 std::vector<FieldError> validate(const ApiObject& object);
+
+// For user files (the `plan` command, tests): parses a YAML (or JSON) stream,
+// decodes every document in Strict mode, applies defaults and validates.
+// Returns the defaulted objects in document order, or a DecodeError holding
+// every problem of every document: syntax errors (kind Syntax), documents of
+// other kinds (UnknownKind), decode errors and validation errors (Invalid).
+// A validation error on a path at or under a field that failed to decode is
+// not reported twice. FieldError::document is set when the stream has more
+// than one document.
+Result<std::vector<ApiObject>, DecodeError> load_objects(std::string_view text);
 
 // The desired fixed machine count of a pool with autoscaling off, after
 // defaulting rules: count, else min.

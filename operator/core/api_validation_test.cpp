@@ -284,3 +284,64 @@ TEST(ApiValidation, ValidateAnyObject) {
 
 }  // namespace
 }  // namespace gpupool::api
+
+namespace gpupool::api {
+namespace {
+
+TEST(LoadObjects, ReportsDecodeAndValidationErrorsTogether) {
+  auto r = load_objects(R"(apiVersion: gpupool.io/v1alpha1
+kind: GpuPool
+metadata: {name: p, namespace: default}
+spec:
+  gpu: {models: [{name: L40S}, {name: L40, throughputWeight: 0}], count: "one"}
+  replicas: {min: 4, max: 2}
+  providers: [{name: fluence}, {name: fluence}]
+  reliability: Gold
+  providerz: []
+)");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, DecodeError::Kind::Invalid);
+  EXPECT_THAT(messages(r.error().fields),
+              ElementsAre("spec.gpu.count: must be an integer, got string",
+                          "spec.reliability: Unsupported value: \"Gold\": supported values: "
+                          "\"Datacenter\", \"Any\"",
+                          "spec.providerz: unknown field",
+                          "spec.gpu.models[1].throughputWeight: must be > 0",
+                          "spec.replicas.max: must be >= spec.replicas.min (4)",
+                          "spec.providers[1].name: duplicate provider \"fluence\""));
+}
+
+TEST(LoadObjects, ReturnsDefaultedObjectsAndNumbersDocuments) {
+  const std::string provider =
+      "apiVersion: gpupool.io/v1alpha1\nkind: GpuProvider\nmetadata: {name: fake}\n"
+      "spec: {type: fake}\n";
+  const std::string pool =
+      "apiVersion: gpupool.io/v1alpha1\nkind: GpuPool\nmetadata: {name: p}\n"
+      "spec: {gpu: {models: [{name: L40S}]}, replicas: {min: 2}, providers: [{name: fake}]}\n";
+  auto ok = load_objects(provider + "---\n" + pool);
+  ASSERT_TRUE(ok.ok()) << ok.error().message;
+  ASSERT_EQ(ok->size(), 2u);
+  const auto& p = std::get<GpuPool>((*ok)[1]);
+  EXPECT_EQ(p.spec.replicas.count, 2);
+  EXPECT_EQ(p.spec.replicas.max, 2);
+
+  auto bad =
+      load_objects(provider + "---\napiVersion: v1\nkind: Secret\n---\n" + pool + "bogus: 1\n");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind, DecodeError::Kind::UnknownKind);
+  ASSERT_EQ(bad.error().fields.size(), 2u);
+  EXPECT_EQ(bad.error().fields[0].document, 1);
+  EXPECT_EQ(bad.error().fields[1].to_string(), "document 2: bogus: unknown field");
+}
+
+TEST(LoadObjects, SyntaxErrorsAndNonObjects) {
+  auto syntax = load_objects("a: [");
+  ASSERT_FALSE(syntax.ok());
+  EXPECT_EQ(syntax.error().kind, DecodeError::Kind::Syntax);
+  auto scalar = load_objects("just a string");
+  ASSERT_FALSE(scalar.ok());
+  EXPECT_EQ(scalar.error().kind, DecodeError::Kind::UnknownKind);
+}
+
+}  // namespace
+}  // namespace gpupool::api

@@ -1,0 +1,366 @@
+// The CRD schemas in crds/ and the C++ codec must describe the same wire
+// format, and every example must be accepted by both.
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <set>
+#include <sstream>
+
+#include "operator/core/api_codec.h"
+#include "operator/core/api_fixtures.h"
+#include "operator/core/api_validation.h"
+#include "operator/kube/schema/schema.h"
+
+namespace gpupool::api {
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+using ::testing::IsEmpty;
+
+fs::path source_dir() {
+  const char* dir = std::getenv("GPUPOOL_SOURCE_DIR");
+  return dir != nullptr ? fs::path(dir) : fs::current_path();
+}
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+struct Crd {
+  json manifest;
+  json schema;  // openAPIV3Schema of the only version
+};
+
+// kind -> CRD
+const std::map<std::string, Crd>& crds() {
+  static const std::map<std::string, Crd> loaded = [] {
+    std::map<std::string, Crd> out;
+    for (const auto& entry : fs::directory_iterator(source_dir() / "crds")) {
+      if (entry.path().extension() != ".yaml") continue;
+      auto docs = yaml_to_json(read_file(entry.path()));
+      EXPECT_TRUE(docs.ok()) << entry.path() << ": " << docs.error().message;
+      if (!docs.ok()) continue;
+      for (const auto& doc : *docs) {
+        Crd crd{doc, doc["spec"]["versions"][0]["schema"]["openAPIV3Schema"]};
+        out[doc["spec"]["names"]["kind"].get<std::string>()] = crd;
+      }
+    }
+    return out;
+  }();
+  return loaded;
+}
+
+const json& schema_for(const std::string& kind) {
+  static const json empty;
+  auto it = crds().find(kind);
+  return it == crds().end() ? empty : it->second.schema;
+}
+
+std::vector<std::string> texts(const std::vector<kube::schema::SchemaCause>& causes) {
+  std::vector<std::string> out;
+  for (const auto& c : causes)
+    out.push_back(c.to_string());
+  return out;
+}
+
+// Every property path the schema declares, arrays as "[]", maps
+// (additionalProperties) as leaves; metadata is the API server's business.
+void schema_paths(const json& s, const std::string& path, std::set<std::string>& out) {
+  if (!s.is_object()) return;
+  if (s.contains("items")) schema_paths(s["items"], path + "[]", out);
+  if (!s.contains("properties")) return;
+  for (const auto& [key, sub] : s["properties"].items()) {
+    if (path.empty() && (key == "apiVersion" || key == "kind" || key == "metadata")) continue;
+    const std::string p = path.empty() ? key : path + "." + key;
+    out.insert(p);
+    schema_paths(sub, p, out);
+  }
+}
+
+// Every path present in a value, normalised like schema_paths (guided by the
+// schema so map keys are not treated as fields).
+void value_paths(const json& s, const json& v, const std::string& path,
+                 std::set<std::string>& out) {
+  if (v.is_array()) {
+    for (const auto& item : v)
+      value_paths(s.value("items", json::object()), item, path + "[]", out);
+    return;
+  }
+  if (!v.is_object() || s.contains("additionalProperties")) return;
+  for (const auto& [key, item] : v.items()) {
+    if (path.empty() && (key == "apiVersion" || key == "kind" || key == "metadata")) continue;
+    const std::string p = path.empty() ? key : path + "." + key;
+    out.insert(p);
+    json sub = s.contains("properties") && s["properties"].contains(key) ? s["properties"][key]
+                                                                         : json::object();
+    value_paths(sub, item, p, out);
+  }
+}
+
+std::vector<ApiObject> full_objects() {
+  return {fixtures::full_gpu_pool(), fixtures::full_gpu_instance(), fixtures::full_gpu_provider()};
+}
+
+TEST(Crd, AllThreeKindsAreDefinedWithSubresources) {
+  ASSERT_EQ(crds().size(), 3u);
+  for (const char* kind : {kGpuPoolKind, kGpuInstanceKind, kGpuProviderKind}) {
+    ASSERT_EQ(crds().count(kind), 1u) << kind;
+    const json& m = crds().at(kind).manifest;
+    EXPECT_EQ(m["spec"]["group"], kGroup);
+    EXPECT_EQ(m["spec"]["versions"].size(), 1u);
+    EXPECT_EQ(m["spec"]["versions"][0]["name"], kVersion);
+    EXPECT_EQ(m["metadata"]["name"],
+              m["spec"]["names"]["plural"].get<std::string>() + "." + kGroup);
+    EXPECT_TRUE(m["spec"]["versions"][0]["subresources"].contains("status")) << kind;
+    EXPECT_FALSE(m["spec"]["names"]["shortNames"].empty()) << kind;
+  }
+  EXPECT_EQ(crds().at(kGpuProviderKind).manifest["spec"]["scope"], "Cluster");
+  EXPECT_EQ(crds().at(kGpuPoolKind).manifest["spec"]["scope"], "Namespaced");
+  EXPECT_EQ(crds().at(kGpuInstanceKind).manifest["spec"]["scope"], "Namespaced");
+}
+
+TEST(Crd, FullyPopulatedObjectsValidateWithNoUnknownFields) {
+  for (const auto& object : full_objects()) {
+    const std::string kind(kind_of(object));
+    const json doc = encode(object);
+    EXPECT_THAT(texts(kube::schema::validate(schema_for(kind), doc)), IsEmpty()) << kind;
+    EXPECT_THAT(kube::schema::unknown_fields(schema_for(kind), doc), IsEmpty()) << kind;
+  }
+}
+
+TEST(Crd, DefaultObjectsEncodeWithinTheSchemaToo) {
+  std::vector<ApiObject> defaults = {GpuPool{}, GpuInstance{}, GpuProvider{}};
+  for (const auto& object : defaults) {
+    const std::string kind(kind_of(object));
+    EXPECT_THAT(kube::schema::unknown_fields(schema_for(kind), encode(object)), IsEmpty());
+  }
+}
+
+TEST(Crd, EverySchemaFieldIsWrittenByTheCodec) {
+  for (const auto& object : full_objects()) {
+    const std::string kind(kind_of(object));
+    std::set<std::string> declared;
+    schema_paths(schema_for(kind), "", declared);
+    std::set<std::string> written;
+    value_paths(schema_for(kind), encode(object), "", written);
+    ASSERT_FALSE(declared.empty()) << kind;
+    std::vector<std::string> missing;
+    std::set_difference(declared.begin(), declared.end(), written.begin(), written.end(),
+                        std::back_inserter(missing));
+    EXPECT_THAT(missing, IsEmpty()) << kind << ": in the CRD but never written by the codec";
+    std::vector<std::string> extra;
+    std::set_difference(written.begin(), written.end(), declared.begin(), declared.end(),
+                        std::back_inserter(extra));
+    EXPECT_THAT(extra, IsEmpty()) << kind << ": written by the codec but not in the CRD";
+  }
+}
+
+// "spec.a[].b" -> "/spec/a/0/b"
+json::json_pointer pointer(const std::string& path) {
+  std::string out;
+  std::string part;
+  auto flush = [&] {
+    if (!part.empty()) out += "/" + part;
+    part.clear();
+  };
+  for (size_t i = 0; i < path.size(); ++i) {
+    if (path[i] == '.') {
+      flush();
+    } else if (path.compare(i, 2, "[]") == 0) {
+      flush();
+      out += "/0";
+      ++i;
+    } else {
+      part += path[i];
+    }
+  }
+  flush();
+  return json::json_pointer(out);
+}
+
+void enum_paths(const json& s, const std::string& path,
+                std::vector<std::pair<std::string, json>>& out) {
+  if (!s.is_object()) return;
+  if (s.contains("enum")) out.emplace_back(path, s["enum"]);
+  if (s.contains("items")) enum_paths(s["items"], path + "[]", out);
+  if (!s.contains("properties")) return;
+  for (const auto& [key, sub] : s["properties"].items()) {
+    enum_paths(sub, path.empty() ? key : path + "." + key, out);
+  }
+}
+
+TEST(Crd, EnumVocabulariesMatchTheCodec) {
+  size_t checked = 0;
+  for (const auto& object : full_objects()) {
+    const std::string kind(kind_of(object));
+    std::vector<std::pair<std::string, json>> enums;
+    enum_paths(schema_for(kind), "", enums);
+    for (const auto& [path, values] : enums) {
+      for (const auto& value : values) {
+        json doc = encode(object);
+        doc[pointer(path)] = value;
+        auto decoded = decode_object(doc, DecodeMode::Strict);
+        ASSERT_TRUE(decoded.ok()) << kind << " " << path << "=" << value << ": "
+                                  << decoded.error().message;
+        EXPECT_EQ(encode(*decoded)[pointer(path)], value) << kind << " " << path;
+        ++checked;
+      }
+      json doc = encode(object);
+      doc[pointer(path)] = "NotInTheEnum";
+      auto decoded = decode_object(doc, DecodeMode::Strict);
+      bool refused = !decoded.ok() || !validate(*decoded).empty();
+      EXPECT_TRUE(refused) << kind << " " << path << " accepts a value the CRD refuses";
+    }
+  }
+  EXPECT_GT(checked, 40u);
+}
+
+TEST(Crd, PrinterColumnsAndScalePathsPointAtSchemaFields) {
+  for (const auto& [kind, crd] : crds()) {
+    std::set<std::string> declared;
+    schema_paths(crd.schema, "", declared);
+    const json& version = crd.manifest["spec"]["versions"][0];
+    for (const auto& column : version["additionalPrinterColumns"]) {
+      std::string path = column["jsonPath"].get<std::string>();
+      if (path.rfind(".metadata.", 0) == 0) continue;
+      // ".status.conditions[?(@.type==\"Healthy\")].status" -> "status.conditions[].status"
+      auto filter = path.find("[?(");
+      if (filter != std::string::npos) {
+        path = path.substr(0, filter) + "[]" + path.substr(path.find(")]", filter) + 2);
+      }
+      EXPECT_EQ(declared.count(path.substr(1)), 1u) << kind << " column " << column["name"];
+    }
+    if (version["subresources"].contains("scale")) {
+      for (const auto& [key, path] : version["subresources"]["scale"].items()) {
+        EXPECT_EQ(declared.count(path.get<std::string>().substr(1)), 1u) << kind << " " << key;
+      }
+    }
+  }
+  const json& scale =
+      crds().at(kGpuPoolKind).manifest["spec"]["versions"][0]["subresources"]["scale"];
+  EXPECT_EQ(scale["specReplicasPath"], ".spec.replicas.count");
+  EXPECT_EQ(scale["statusReplicasPath"], ".status.replicas.ready");
+  EXPECT_EQ(scale["labelSelectorPath"], ".status.selector");
+}
+
+// Collects the messages of every CEL rule in a schema.
+void cel_messages(const json& s, std::vector<std::string>& out) {
+  if (!s.is_object()) return;
+  for (const auto& rule : s.value("x-kubernetes-validations", json::array())) {
+    EXPECT_TRUE(rule.contains("rule"));
+    EXPECT_TRUE(rule.contains("message")) << rule.dump();
+    out.push_back(rule.value("message", ""));
+  }
+  if (s.contains("items")) cel_messages(s["items"], out);
+  const json properties = s.value("properties", json::object());
+  for (const auto& [key, sub] : properties.items())
+    cel_messages(sub, out);
+}
+
+TEST(Crd, CrossFieldRulesExistAsCel) {
+  std::vector<std::string> pool;
+  cel_messages(schema_for(kGpuPoolKind), pool);
+  EXPECT_THAT(pool, ::testing::IsSupersetOf(
+                        {"replicas.max must be >= replicas.min",
+                         "replicas.count must be within [replicas.min, replicas.max] when "
+                         "autoscaling is off",
+                         "provider names must be unique", "GPU model names must be unique",
+                         "autoscaling.metrics must list at least one metric when autoscaling is "
+                         "enabled",
+                         "query is required for an External metric",
+                         "usage.endpoint.image is required when mode is Endpoint"}));
+  std::vector<std::string> provider;
+  cel_messages(schema_for(kGpuProviderKind), provider);
+  EXPECT_THAT(provider, ::testing::Contains("credentialsSecret.name is required"));
+}
+
+std::vector<fs::path> example_files(bool invalid) {
+  std::vector<fs::path> out;
+  const fs::path dir = source_dir() / "examples" / (invalid ? "invalid" : "");
+  for (const auto& entry : fs::directory_iterator(dir)) {
+    if (entry.is_regular_file() && entry.path().extension() == ".yaml") {
+      out.push_back(entry.path());
+    }
+  }
+  std::sort(out.begin(), out.end());
+  return out;
+}
+
+TEST(Examples, EveryExampleValidatesAgainstTheCrdAndTheOperator) {
+  auto files = example_files(false);
+  ASSERT_GE(files.size(), 3u);
+  std::set<std::string> provider_names;
+  std::set<std::string> referenced;
+  for (const auto& file : files) {
+    const std::string text = read_file(file);
+    auto docs = yaml_to_json(text);
+    ASSERT_TRUE(docs.ok()) << file << ": " << docs.error().message;
+    for (const auto& doc : *docs) {
+      const std::string kind = doc.value("kind", "");
+      ASSERT_EQ(crds().count(kind), 1u) << file << ": kind " << kind;
+      EXPECT_THAT(texts(kube::schema::validate(schema_for(kind), doc)), IsEmpty()) << file;
+      EXPECT_THAT(kube::schema::unknown_fields(schema_for(kind), doc), IsEmpty()) << file;
+    }
+    auto objects = load_objects(text);
+    ASSERT_TRUE(objects.ok()) << file << ": " << objects.error().message;
+    for (const auto& object : *objects) {
+      // What the operator writes back after defaulting is still schema-valid.
+      const std::string kind(kind_of(object));
+      EXPECT_THAT(texts(kube::schema::validate(schema_for(kind), encode(object))), IsEmpty());
+      if (const auto* p = std::get_if<GpuProvider>(&object))
+        provider_names.insert(p->metadata.name);
+      if (const auto* pool = std::get_if<GpuPool>(&object)) {
+        for (const auto& ref : pool->spec.providers)
+          referenced.insert(ref.name);
+      }
+    }
+  }
+  for (const auto& name : referenced) {
+    EXPECT_EQ(provider_names.count(name), 1u)
+        << "pool refers to provider " << name << " missing from examples/providers.yaml";
+  }
+  for (const char* name : {"fluence", "runpod", "aws", "vastai", "lambda"}) {
+    EXPECT_EQ(provider_names.count(name), 1u) << name;
+  }
+}
+
+TEST(Examples, InvalidPoolFailsBothWhereExpected) {
+  const fs::path file = source_dir() / "examples" / "invalid" / "bad-pool.yaml";
+  const std::string text = read_file(file);
+  auto docs = yaml_to_json(text);
+  ASSERT_TRUE(docs.ok()) << docs.error().message;
+  ASSERT_EQ(docs->size(), 1u);
+
+  std::set<std::string> schema_fields;
+  for (const auto& c : kube::schema::validate(schema_for(kGpuPoolKind), (*docs)[0])) {
+    schema_fields.insert(c.field);
+  }
+  EXPECT_THAT(schema_fields, ::testing::UnorderedElementsAre(
+                                 "spec.gpu.models[1].throughputWeight", "spec.providers[1].name",
+                                 "spec.reliability", "spec.budget.maxUsdPerHour"));
+
+  auto loaded = load_objects(text);
+  ASSERT_FALSE(loaded.ok());
+  std::vector<std::string> fields;
+  for (const auto& f : loaded.error().fields)
+    fields.push_back(f.path);
+  EXPECT_THAT(fields,
+              ::testing::UnorderedElementsAre(
+                  "spec.reliability", "spec.gpu.models[1].throughputWeight", "spec.replicas.max",
+                  "spec.providers[1].name", "spec.providers[2].name", "spec.budget.maxUsdPerHour",
+                  "spec.autoscaling.metrics", "spec.usage.endpoint.image"));
+}
+
+}  // namespace
+}  // namespace gpupool::api
