@@ -10,21 +10,6 @@ std::string Resource::group_resource() const {
   return group.empty() ? resource : resource + "." + group;
 }
 
-namespace resources {
-const Resource kNamespaces{"", "v1", "namespaces", "Namespace", false};
-const Resource kNodes{"", "v1", "nodes", "Node", false};
-const Resource kPods{"", "v1", "pods", "Pod", true};
-const Resource kServices{"", "v1", "services", "Service", true};
-const Resource kSecrets{"", "v1", "secrets", "Secret", true};
-const Resource kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
-const Resource kEvents{"", "v1", "events", "Event", true};
-const Resource kEventsV1{"events.k8s.io", "v1", "events", "Event", true};
-const Resource kEndpointSlices{"discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true};
-const Resource kLeases{"coordination.k8s.io", "v1", "leases", "Lease", true};
-const Resource kCustomResourceDefinitions{"apiextensions.k8s.io", "v1", "customresourcedefinitions",
-                                          "CustomResourceDefinition", false};
-}  // namespace resources
-
 namespace {
 
 struct KindInfo {

@@ -67,19 +67,22 @@ struct Resource {
   bool operator==(const Resource&) const = default;
 };
 
-// Built-in resources the operator and the test API server use.
+// Built-in resources the operator and the test API server use. Inline
+// variables, so other translation units' static initializers may use them.
 namespace resources {
-extern const Resource kNamespaces;
-extern const Resource kNodes;
-extern const Resource kPods;
-extern const Resource kServices;
-extern const Resource kSecrets;
-extern const Resource kConfigMaps;
-extern const Resource kEvents;                     // core/v1 Event
-extern const Resource kEventsV1;                   // events.k8s.io/v1 Event
-extern const Resource kEndpointSlices;             // discovery.k8s.io/v1
-extern const Resource kLeases;                     // coordination.k8s.io/v1
-extern const Resource kCustomResourceDefinitions;  // apiextensions.k8s.io/v1
+inline const Resource kNamespaces{"", "v1", "namespaces", "Namespace", false};
+inline const Resource kNodes{"", "v1", "nodes", "Node", false};
+inline const Resource kPods{"", "v1", "pods", "Pod", true};
+inline const Resource kServices{"", "v1", "services", "Service", true};
+inline const Resource kSecrets{"", "v1", "secrets", "Secret", true};
+inline const Resource kConfigMaps{"", "v1", "configmaps", "ConfigMap", true};
+inline const Resource kEvents{"", "v1", "events", "Event", true};  // core/v1 Event
+inline const Resource kEventsV1{"events.k8s.io", "v1", "events", "Event", true};
+inline const Resource kEndpointSlices{"discovery.k8s.io", "v1", "endpointslices", "EndpointSlice",
+                                      true};
+inline const Resource kLeases{"coordination.k8s.io", "v1", "leases", "Lease", true};
+inline const Resource kCustomResourceDefinitions{
+    "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false};
 }  // namespace resources
 
 enum class ErrorKind {

@@ -1,0 +1,158 @@
+#pragma once
+// Private to operator/kube/memory: MemoryStore's state, shared by store.cpp
+// (verbs, watch) and types.cpp (built-in types, CRDs, schema, scale).
+
+#include <deque>
+#include <map>
+#include <set>
+
+#include "operator/kube/memory/selectors.h"
+#include "operator/kube/memory/store.h"
+
+namespace gpupool::kube {
+
+struct VersionDef {
+  std::string name;
+  bool served = true;
+  bool storage = true;
+  Json schema;  // openAPIV3Schema or null
+  std::vector<PrinterColumn> columns;
+  bool status = false;
+  std::optional<ScaleSpec> scale;
+  std::vector<std::string> selectable_fields;  // "spec.model"
+};
+
+struct TypeDef {
+  std::string group;
+  std::string resource;
+  std::string kind;
+  std::string list_kind;
+  std::string singular;
+  bool namespaced = true;
+  std::vector<std::string> short_names;
+  std::vector<std::string> categories;
+  bool custom = false;
+  bool generation = false;                // maintains metadata.generation
+  bool strategic_merge = false;           // accepts strategic merge patch
+  bool create_on_update = false;          // PUT on a missing name creates it
+  bool unconditional_update = false;      // PUT without resourceVersion allowed
+  bool status_subresource = false;        // built-ins with a /status endpoint
+  std::vector<std::string> extra_fields;  // field selector labels beyond metadata.*
+  std::vector<VersionDef> versions;
+  std::map<std::string, Json> objects;  // key: "ns/name" or "name"
+
+  std::string key() const { return group + "/" + resource; }
+  const VersionDef* version(const std::string& v) const {
+    for (const auto& d : versions) {
+      if (d.name == v && d.served) return &d;
+    }
+    return nullptr;
+  }
+  bool has_status(const VersionDef& v) const { return custom ? v.status : status_subresource; }
+  std::string api_version(const std::string& v) const {
+    return group.empty() ? v : group + "/" + v;
+  }
+  Resource as_resource(const std::string& v) const {
+    return Resource{group, v, resource, kind, namespaced};
+  }
+  std::string qualified_kind() const { return group.empty() ? kind : kind + "." + group; }
+  std::string group_resource() const { return group.empty() ? resource : resource + "." + group; }
+};
+
+struct HistoryEntry {
+  int64_t rv;
+  std::string type_key;
+  WatchEventType type;
+  Json object;  // state after the change (DELETED: last state, new rv)
+  Json prev;    // state before (null for ADDED)
+};
+
+struct Watcher {
+  std::string type_key;
+  std::string api_version;
+  std::string kind;
+  std::string ns;
+  LabelSelector labels;
+  FieldSelector fields;
+  bool bookmarks = false;
+  size_t limit = 0;
+
+  std::mutex mu;
+  std::condition_variable cv;
+  std::deque<WatchEvent> queue;  // guarded by mu
+  bool ended = false;            // server ended: drain, then Closed
+  bool cancelled = false;        // consumer cancelled: Closed at once
+};
+
+struct MemoryStore::Impl {
+  Impl(const Clock& c, MemoryStoreOptions o);
+
+  const Clock& clock;
+  MemoryStoreOptions opts;
+
+  mutable std::mutex mu;
+  int64_t rv = 0;
+  int64_t compacted_rv = 0;              // history holds every change with rv > compacted_rv
+  std::map<std::string, TypeDef> types;  // by TypeDef::key()
+  std::deque<HistoryEntry> history;
+  std::vector<std::shared_ptr<Watcher>> watchers;
+  std::mt19937_64 rng;
+
+  std::mutex fault_mu;
+  std::deque<FaultRule> faults;
+  std::chrono::milliseconds delay{0};
+
+  // --- helpers (REQUIRES: mu held unless noted) ---
+  ApiStatus before_request(const std::string& verb, const std::string& resource);  // no lock
+  ApiResult<TypeDef*> resolve(const Resource& r, const VersionDef** version);
+  std::string now_text() const;
+  std::string new_uid();
+  std::string random_suffix();
+  Json present(const TypeDef& t, const std::string& version, Json obj) const;
+  void record(TypeDef& t, WatchEventType type, const Json& obj, const Json& prev);
+  void notify(const HistoryEntry& e);
+  std::optional<WatchEvent> event_for(const Watcher& w, const HistoryEntry& e) const;
+  bool watcher_matches(const Watcher& w, const Json& obj) const;
+  std::vector<std::string> field_labels(const TypeDef& t, const VersionDef& v) const;
+
+  ApiResult<Json> create_locked(TypeDef& t, const VersionDef& v, const std::string& ns,
+                                const Json& obj, bool dry_run, FieldValidation fv,
+                                const WarningHandler& warn);
+  ApiResult<Json> finish_update(TypeDef& t, const VersionDef& v, const std::string& key,
+                                const Json& old, Json desired, bool dry_run, FieldValidation fv,
+                                const WarningHandler& warn);
+  ApiResult<DeleteResult> delete_locked(TypeDef& t, const std::string& key, const DeleteOptions& o);
+  Json remove_locked(TypeDef& t, const std::string& key);
+  void after_removal(const Json& removed);
+  bool has_dependents(const std::string& owner_uid) const;
+  void release_foreground_owner(const std::string& owner_uid);
+  ApiStatus check_namespace(const TypeDef& t, const std::string& ns, const std::string& name);
+
+  // types.cpp
+  void add_builtin_types();
+  ApiStatus validate_object(TypeDef& t, const VersionDef& v, Json& obj, FieldValidation fv,
+                            const WarningHandler& warn);
+  std::vector<StatusCause> validate_crd(const Json& crd) const;
+  void set_crd_status(Json& crd) const;
+  void register_crd(const Json& crd);
+  void unregister_crd(const Json& crd);
+  ApiResult<Json> scale_of(const TypeDef& t, const VersionDef& v, const Json& obj) const;
+  ApiResult<Json> apply_scale(const TypeDef& t, const VersionDef& v, const Json& old,
+                              const Json& scale) const;
+};
+
+// Applies schema `default`s to absent fields (recursively), in place.
+void apply_schema_defaults(const Json& schema, Json& value);
+
+inline std::string object_key(const TypeDef& t, const std::string& ns, const std::string& name) {
+  return t.namespaced ? ns + "/" + name : name;
+}
+
+inline std::string meta_string(const Json& obj, const char* field) {
+  auto m = obj.find("metadata");
+  if (m == obj.end() || !m->is_object()) return "";
+  auto it = m->find(field);
+  return (it != m->end() && it->is_string()) ? it->get<std::string>() : "";
+}
+
+}  // namespace gpupool::kube
