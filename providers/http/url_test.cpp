@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include "providers/http/hash.h"
+
 namespace gpupool::net {
 namespace {
 
@@ -60,6 +62,11 @@ TEST(Base64, RoundTripsAndRejectsGarbage) {
   EXPECT_EQ(base64_decode("Zm8"), "fo");
   EXPECT_FALSE(base64_decode("Z"));
   EXPECT_FALSE(base64_decode("Zm9v!"));
+}
+
+TEST(Hash, Sha256MatchesKnownVector) {
+  EXPECT_EQ(sha256_hex(""), "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+  EXPECT_EQ(sha256_hex("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
 }
 
 }  // namespace

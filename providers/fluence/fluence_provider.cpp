@@ -1,0 +1,383 @@
+#include "providers/fluence/fluence_provider.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "providers/http/hash.h"
+#include "providers/http/provider_errors.h"
+#include "providers/http/url.h"
+
+namespace gpupool::fluence {
+namespace {
+
+using nlohmann::json;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+
+bool contains(std::string_view hay, std::string_view needle) {
+  return lower(hay).find(needle) != std::string::npos;
+}
+
+MachineState state_from(std::string_view s) {
+  if (s == "INITIALIZED") return MachineState::Pending;
+  if (s == "ACTIVE") return MachineState::Running;
+  if (s == "ENDED") return MachineState::Terminated;
+  if (s == "FAILED") return MachineState::Failed;
+  return MachineState::Unknown;
+}
+
+bool gone(MachineState s) {
+  return s == MachineState::Terminated || s == MachineState::Failed;
+}
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// Parses one VM object. Throws nlohmann exceptions on wrong types; callers
+// catch.
+Machine parse_vm(const json& j) {
+  Machine m;
+  m.provider_id = str(j, "id");
+  m.provider_state = str(j, "status");
+  m.state = state_from(m.provider_state);
+  m.region = str(j, "location");
+  m.tags["fluence.dev/name"] = str(j, "name");
+  if (auto r = j.find("resources"); r != j.end() && r->is_object()) {
+    if (auto g = r->find("gpu_model"); g != r->end() && g->is_object())
+      m.gpu_model = canonical_gpu_model(str(*g, "model"));
+    if (auto s = r->find("supply"); s != r->end() && s->is_object()) {
+      if (auto c = s->find("gpu_count"); c != s->end() && c->is_number_integer())
+        m.gpu_count = c->get<int>();
+    }
+  }
+  m.public_address = str(j, "domain");
+  if (m.public_address.empty()) {
+    if (auto n = j.find("network"); n != j.end() && n->is_object())
+      m.public_address = str(*n, "domain");
+  }
+  Time t{};
+  if (parse_rfc3339(str(j, "created_at"), t)) m.launch_time = t;
+  if (auto b = j.find("billing"); b != j.end() && b->is_object()) {
+    if (auto h = b->find("hourly_usage"); h != b->end() && h->is_number())
+      m.price_per_hour = Money::from_double(h->get<double>());
+  }
+  return m;
+}
+
+std::string detail_text(const json& j) {
+  auto d = j.find("detail");
+  if (d == j.end()) {
+    auto e = j.find("error");
+    return e != j.end() && e->is_string() ? e->get<std::string>() : std::string();
+  }
+  if (d->is_string()) return d->get<std::string>();
+  if (d->is_array()) {
+    std::string out;
+    for (const auto& item : *d) {
+      if (!item.is_object()) continue;
+      std::string loc;
+      if (auto l = item.find("loc"); l != item.end() && l->is_array()) {
+        for (const auto& p : *l)
+          loc += (loc.empty() ? "" : ".") + (p.is_string() ? p.get<std::string>() : p.dump());
+      }
+      out += (out.empty() ? "" : "; ") + loc + (loc.empty() ? "" : ": ") + str(item, "msg");
+    }
+    return out;
+  }
+  return d->dump();
+}
+
+}  // namespace
+
+std::string fluence_pool_prefix(std::string_view pool_uid) {
+  return "gp-" + net::sha256_hex(pool_uid).substr(0, 10) + "-";
+}
+
+std::string fluence_vm_name(std::string_view pool_uid, std::string_view intent_name) {
+  std::string key(pool_uid);
+  key.push_back('/');
+  key.append(intent_name);
+  return fluence_pool_prefix(pool_uid) + net::sha256_hex(key).substr(0, 10);
+}
+
+std::string canonical_gpu_model(std::string_view model) {
+  std::string out(model);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::toupper(c)); });
+  return out;
+}
+
+ProviderError map_fluence_error(int status, std::string_view body, net::Millis retry_after) {
+  std::string detail;
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    try {
+      detail = detail_text(j);
+    } catch (const std::exception&) {
+      detail.clear();
+    }
+  }
+  if (detail.empty()) detail = "unreadable error answer: " + net::body_excerpt(body);
+  std::string m = "HTTP " + std::to_string(status) + ": " + detail;
+  if (status == 400 || status == 409 || status == 422) {
+    if (contains(detail, "no longer available") || contains(detail, "not available") ||
+        contains(detail, "sold out") || contains(detail, "no suitable offer") ||
+        contains(detail, "not enough offers") || contains(detail, "capacity")) {
+      return provider_error(ProviderErrorKind::NoCapacity, m);
+    }
+    if (contains(detail, "insufficient balance") || contains(detail, "limit")) {
+      return provider_error(ProviderErrorKind::QuotaExceeded, m);
+    }
+  }
+  return net::status_failure(status, detail, retry_after);
+}
+
+FluenceProvider::FluenceProvider(FluenceConfig config, net::HttpTransport& transport,
+                                 const Clock& clock, net::Sleeper& sleeper)
+    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
+        net::ClientOptions o = config_.http;
+        if (o.provider.empty()) o.provider = "fluence";
+        std::string base = config_.endpoint;
+        while (!base.empty() && base.back() == '/')
+          base.pop_back();
+        o.base_url = base;
+        return o;
+      }()) {}
+
+ProviderResult<FluenceProvider::Answer> FluenceProvider::call(const std::string& what,
+                                                              const std::string& method,
+                                                              const std::string& path,
+                                                              const std::string& body,
+                                                              bool idempotent) {
+  if (config_.api_key.empty()) {
+    return fail(provider_error(ProviderErrorKind::Unauthorized, "Fluence API key is missing"));
+  }
+  if (!net::parse_url(client_.options().base_url + path)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "invalid Fluence endpoint '" + config_.endpoint + "'"));
+  }
+  net::Request req;
+  req.method = method;
+  req.url = path;
+  req.headers = {{"X-API-KEY", config_.api_key}, {"Accept", "application/json"}};
+  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+  req.body = body;
+  req.idempotent = idempotent;
+  net::Outcome out = client_.send(std::move(req));
+  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
+  if (out.response->status < 200 || out.response->status >= 300) {
+    ProviderError e = map_fluence_error(out.response->status, out.response->body, out.retry_after);
+    e.message = what + ": " + e.message;
+    return fail(e);
+  }
+  return Answer{out.response->status, std::move(out.response->body)};
+}
+
+ProviderResult<std::vector<Offer>> FluenceProvider::offers(const OfferQuery& query) {
+  auto ans = call("list plans", "GET", "/gpu/plans/vms", "", true);
+  if (!ans.ok()) return fail(ans.error());
+  std::vector<Offer> out;
+  try {
+    json j = json::parse(ans->body);
+    for (const auto& model : j.at("data")) {
+      std::string gpu = canonical_gpu_model(model.at("gpu_model").at("model").get<std::string>());
+      if (!query.gpu_models.empty() && std::find(query.gpu_models.begin(), query.gpu_models.end(),
+                                                 gpu) == query.gpu_models.end()) {
+        continue;
+      }
+      for (const auto& by_count : model.at("availability_by_number")) {
+        int count = by_count.at("gpu_count").get<int>();
+        if (count < query.min_gpu_count || (query.max_gpu_count > 0 && count > query.max_gpu_count))
+          continue;
+        for (const auto& opt : by_count.at("options")) {
+          std::string location = opt.at("location").get<std::string>();
+          if (!query.regions.empty() && std::find(query.regions.begin(), query.regions.end(),
+                                                  location) == query.regions.end()) {
+            continue;
+          }
+          Offer o;
+          o.provider = config_.provider_name;
+          o.provider_type = "fluence";
+          o.id = opt.at("id").get<std::string>();
+          o.region = location;
+          o.gpu_model = gpu;
+          o.gpu_count = count;
+          o.price_per_hour = Money::from_double(opt.at("pricing").at("hour").get<double>());
+          o.billing = config_.billing;
+          o.tier = ReliabilityTier::Datacenter;
+          o.source = "live";
+          o.as_of = clock_.now();
+          out.push_back(std::move(o));
+        }
+      }
+    }
+  } catch (const std::exception& e) {
+    return fail(provider_error(
+        ProviderErrorKind::Transient,
+        std::string("list plans: unreadable answer from Fluence (") + e.what() + ")"));
+  }
+  return out;
+}
+
+ProviderResult<std::vector<Machine>> FluenceProvider::all_vms() {
+  auto ans = call("list VMs", "GET", "/gpu/instances/vms", "", true);
+  if (!ans.ok()) return fail(ans.error());
+  std::vector<Machine> out;
+  try {
+    json j = json::parse(ans->body);
+    if (!j.is_array()) throw std::runtime_error("expected a JSON array");
+    for (const auto& vm : j)
+      out.push_back(parse_vm(vm));
+  } catch (const std::exception& e) {
+    return fail(
+        provider_error(ProviderErrorKind::Transient,
+                       std::string("list VMs: unreadable answer from Fluence (") + e.what() + ")"));
+  }
+  return out;
+}
+
+ProviderResult<Machine> FluenceProvider::find_by_vm_name(const std::string& vm_name) {
+  auto vms = all_vms();
+  if (!vms.ok()) return fail(vms.error());
+  const Machine* best = nullptr;
+  for (const auto& m : *vms) {
+    if (m.tags.at("fluence.dev/name") != vm_name) continue;
+    if (best == nullptr || (gone(best->state) && !gone(m.state))) best = &m;
+  }
+  if (best == nullptr)
+    return fail(provider_error(ProviderErrorKind::NotFound, "no Fluence VM named " + vm_name));
+  return *best;
+}
+
+ProviderResult<Machine> FluenceProvider::get(std::string_view pool_uid, std::string_view name) {
+  auto m = find_by_vm_name(fluence_vm_name(pool_uid, name));
+  if (!m.ok()) return m;
+  m->name = std::string(name);
+  m->tags[std::string(kTagPoolUid)] = std::string(pool_uid);
+  m->tags[std::string(kTagInstance)] = std::string(name);
+  return m;
+}
+
+ProviderResult<std::vector<Machine>> FluenceProvider::list(const MachineFilter& filter) {
+  auto vms = all_vms();
+  if (!vms.ok()) return fail(vms.error());
+  std::string prefix =
+      filter.pool_uid.empty() ? std::string("gp-") : fluence_pool_prefix(filter.pool_uid);
+  std::vector<Machine> out;
+  for (auto& m : *vms) {
+    const std::string& n = m.tags.at("fluence.dev/name");
+    if (!n.starts_with(prefix) || n.size() != 24) continue;
+    if (!filter.include_terminated && gone(m.state)) continue;
+    if (!filter.pool_uid.empty()) m.tags[std::string(kTagPoolUid)] = filter.pool_uid;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+ProviderResult<Machine> FluenceProvider::create(const InstanceIntent& intent) {
+  if (intent.name.empty() || intent.pool_uid.empty()) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "deploy: intent needs a name and a pool uid"));
+  }
+  if (intent.ssh_public_key.empty()) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "deploy: Fluence VMs need an SSH public key"));
+  }
+  if (intent.offer.id.empty()) {
+    return fail(
+        provider_error(ProviderErrorKind::InvalidRequest, "deploy: the offer has no plan id"));
+  }
+  std::string vm_name = fluence_vm_name(intent.pool_uid, intent.name);
+  auto finish = [&](Machine m) {
+    m.name = intent.name;
+    m.tags[std::string(kTagPoolUid)] = intent.pool_uid;
+    m.tags[std::string(kTagInstance)] = intent.name;
+    m.tags["fluence.dev/name"] = vm_name;
+    if (m.offer_id.empty()) m.offer_id = intent.offer.id;
+    if (m.price_per_hour.is_zero()) m.price_per_hour = intent.offer.price_per_hour;
+    if (m.region.empty()) m.region = intent.offer.region;
+    if (m.gpu_model.empty()) m.gpu_model = intent.offer.gpu_model;
+    if (m.gpu_count == 0) m.gpu_count = intent.offer.gpu_count;
+    return m;
+  };
+  // No idempotency token at Fluence: a live VM with our name is the answer.
+  auto existing = find_by_vm_name(vm_name);
+  if (existing.ok() && !gone(existing->state)) return finish(*existing);
+  if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
+    return fail(existing.error());
+
+  json body = {{"plan_id", intent.offer.id},
+               {"name", vm_name},
+               {"ssh_key", intent.ssh_public_key},
+               {"os_image", intent.image.empty() ? config_.os_image : intent.image}};
+  auto ans = call("deploy", "POST", "/gpu/instances/vms", body.dump(), false);
+  if (!ans.ok()) {
+    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
+    // Ambiguous: the VM may exist. Look once more before giving up.
+    auto again = find_by_vm_name(vm_name);
+    if (again.ok() && !gone(again->state)) return finish(*again);
+    return fail(ans.error());
+  }
+  Machine m;
+  try {
+    json j = json::parse(ans->body);
+    m.provider_id = j.at("instance_id").get<std::string>();
+  } catch (const std::exception& e) {
+    auto again = find_by_vm_name(vm_name);
+    if (again.ok() && !gone(again->state)) return finish(*again);
+    return fail(
+        provider_error(ProviderErrorKind::Transient,
+                       std::string("deploy: unreadable answer from Fluence (") + e.what() + ")"));
+  }
+  m.state = MachineState::Pending;
+  m.provider_state = "INITIALIZED";
+  m.launch_time = clock_.now();
+  return finish(std::move(m));
+}
+
+ProviderStatus FluenceProvider::terminate(std::string_view provider_id) {
+  if (provider_id.empty() || provider_id.find('/') != std::string_view::npos) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest, "terminate: invalid VM id"));
+  }
+  std::string path = "/gpu/instances/vms/" + net::percent_encode(provider_id);
+  auto ans = call("get VM", "GET", path, "", true);
+  if (!ans.ok()) return fail(ans.error());
+  Machine m;
+  try {
+    m = parse_vm(json::parse(ans->body));
+  } catch (const std::exception& e) {
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               std::string("get VM: unreadable answer (") + e.what() + ")"));
+  }
+  if (gone(m.state)) {
+    return fail(provider_error(ProviderErrorKind::NotFound,
+                               "VM " + std::string(provider_id) + " is " + m.provider_state));
+  }
+  if (m.state != MachineState::Running) {
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               "VM " + std::string(provider_id) + " is " + m.provider_state +
+                                   "; Fluence deletes only ACTIVE VMs, call again"));
+  }
+  auto del = call("delete VM", "DELETE", path, "", true);
+  if (!del.ok()) {
+    if (del.error().kind == ProviderErrorKind::InvalidRequest) {
+      // A 400 here means the state moved under us; the next call sorts it out.
+      ProviderError e = del.error();
+      e.kind = ProviderErrorKind::Transient;
+      return fail(e);
+    }
+    return fail(del.error());
+  }
+  return ProviderStatus::success();
+}
+
+}  // namespace gpupool::fluence
