@@ -1,0 +1,259 @@
+// Informer list+watch throughput and cache memory for GpuPool-like and
+// GpuInstance-like objects flowing from the in-memory API store.
+//
+// Per run: the store is filled with N objects (untimed), then an informer
+// lists them (paged, 500 per page) into its cache, then N/10 merge patches
+// flow through its watch. Reported counters:
+//   list_objects_per_s   objects listed and cached per second
+//   watch_events_per_s   watch events applied to the cache per second
+//   rss_delta_MiB        process RSS growth from informer start to synced
+//   bytes_per_object     rss_delta / N
+//   json_bytes_per_object  size of one object serialised (for scale)
+#include <benchmark/benchmark.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <cstdio>
+#include <thread>
+
+#include "operator/kube/memory/store.h"
+#include "operator/kube/runtime/informer.h"
+
+namespace gpupool::kube {
+namespace {
+
+const Resource kPools{"gpupool.io", "v1alpha1", "gpupools", "GpuPool", true};
+const Resource kInstances{"gpupool.io", "v1alpha1", "gpuinstances", "GpuInstance", true};
+constexpr int kNamespaces = 20;
+
+double rss_bytes() {
+  long pages = 0;
+  long resident = 0;
+  if (FILE* f = std::fopen("/proc/self/statm", "r")) {
+    if (std::fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    std::fclose(f);
+  }
+  return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+}
+
+Json crd(const Resource& r, const std::string& singular) {
+  return {
+      {"apiVersion", "apiextensions.k8s.io/v1"},
+      {"kind", "CustomResourceDefinition"},
+      {"metadata", {{"name", r.resource + "." + r.group}}},
+      {"spec",
+       {{"group", r.group},
+        {"scope", "Namespaced"},
+        {"names",
+         {{"plural", r.resource},
+          {"singular", singular},
+          {"kind", r.kind},
+          {"listKind", r.kind + "List"}}},
+        {"versions", Json::array({{{"name", r.version},
+                                   {"served", true},
+                                   {"storage", true},
+                                   {"subresources", {{"status", Json::object()}}},
+                                   {"schema",
+                                    {{"openAPIV3Schema",
+                                      {{"type", "object"},
+                                       {"x-kubernetes-preserve-unknown-fields", true}}}}}}})}}}};
+}
+
+std::string ns_of(int i) {
+  return "team-" + std::to_string(i % kNamespaces);
+}
+
+// A GpuPool as the operator writes it: spec from api_types.h, a typical status.
+Json pool(int i) {
+  const std::string name = "pool-" + std::to_string(i);
+  return {{"apiVersion", "gpupool.io/v1alpha1"},
+          {"kind", "GpuPool"},
+          {"metadata",
+           {{"name", name},
+            {"namespace", ns_of(i)},
+            {"labels", {{"app.kubernetes.io/name", "inference"}, {"team", ns_of(i)}}},
+            {"annotations", {{"gpupool.io/last-plan", "2026-11-22T02:10:42Z"}}},
+            {"finalizers", {"gpupool.io/cleanup"}}}},
+          {"spec",
+           {{"gpu",
+             {{"models",
+               {{{"name", "L40S"}, {"throughputWeight", 1.0}},
+                {{"name", "L40"}, {"throughputWeight", 0.8}}}},
+              {"count", 1}}},
+            {"replicas", {{"count", 4}, {"min", 1}, {"max", 8}}},
+            {"providers",
+             {{{"name", "aws-prod"},
+               {"maxPricePerGpuHour", "2.10"},
+               {"regions", {"us-east-1", "us-west-2"}}},
+              {{"name", "runpod"}, {"maxPricePerGpuHour", "1.20"}, {"regions", Json::array()}}}},
+            {"reliability", "Datacenter"},
+            {"spot", {{"allowed", false}}},
+            {"budget", {{"maxUsdPerHour", "12.00"}, {"maxUsdPerMonth", "6000.00"}}},
+            {"egress", {{"gbPerGpuHour", 0.5}}},
+            {"lifecycle", {{"parkMarginSeconds", 120}, {"adoptionGraceSeconds", 600}}},
+            {"autoscaling",
+             {{"enabled", true},
+              {"metrics", {{{"type", "QueueDepth"}, {"target", 10.0}}}},
+              {"scaleUpStabilizationSeconds", 0},
+              {"scaleDownStabilizationSeconds", 300}}},
+            {"usage",
+             {{"mode", "Endpoint"},
+              {"endpoint",
+               {{"image", "ghcr.io/example/vllm:0.6.3"},
+                {"port", 8000},
+                {"args", {"--model", "meta-llama/Llama-3.1-8B-Instruct"}},
+                {"env", {{{"name", "HF_HOME"}, {"value", "/models"}}}},
+                {"healthPath", "/health"}}}}}}},
+          {"status",
+           {{"observedGeneration", 1},
+            {"replicas", {{"desired", 4}, {"provisioning", 0}, {"ready", 4}, {"parked", 0}}},
+            {"spend", {{"hourlyBurn", "5.64"}, {"monthToDate", "812.33"}}},
+            {"selector", "gpupool.io/pool=" + name},
+            {"conditions",
+             {{{"type", "Ready"},
+               {"status", "True"},
+               {"reason", "AllReplicasReady"},
+               {"message", "4 of 4 machines ready"},
+               {"lastTransitionTime", "2026-11-22T01:00:00Z"},
+               {"observedGeneration", 1}},
+              {{"type", "BudgetExceeded"},
+               {"status", "False"},
+               {"reason", "WithinBudget"},
+               {"message", ""},
+               {"lastTransitionTime", "2026-11-22T01:00:00Z"},
+               {"observedGeneration", 1}}}}}}};
+}
+
+Json instance(int i) {
+  const int p = i / 5;  // five machines per pool
+  const std::string name = "pool-" + std::to_string(p) + "-" + std::to_string(i % 5) + "x7k2q";
+  return {{"apiVersion", "gpupool.io/v1alpha1"},
+          {"kind", "GpuInstance"},
+          {"metadata",
+           {{"name", name},
+            {"namespace", ns_of(p)},
+            {"labels", {{"gpupool.io/pool", "pool-" + std::to_string(p)}}},
+            {"ownerReferences",
+             {{{"apiVersion", "gpupool.io/v1alpha1"},
+               {"kind", "GpuPool"},
+               {"name", "pool-" + std::to_string(p)},
+               {"uid", "00000000-0000-4000-8000-" + std::to_string(100000000000 + p)},
+               {"controller", true},
+               {"blockOwnerDeletion", true}}}},
+            {"finalizers", {"gpupool.io/release"}}}},
+          {"spec",
+           {{"pool", "pool-" + std::to_string(p)},
+            {"provider", "aws-prod"},
+            {"offer",
+             {{"id", "aws/us-east-1/g6e.xlarge/on-demand"},
+              {"gpuModel", "L40S"},
+              {"gpuCount", 1},
+              {"region", "us-east-1"},
+              {"pricePerHour", "1.861"},
+              {"billing", {{"granularitySeconds", 1}, {"minimumSeconds", 60}}}}}}},
+          {"status",
+           {{"phase", "Ready"},
+            {"providerInstanceId", "i-0a1b2c3d4e5f" + std::to_string(i)},
+            {"address", "10.1." + std::to_string(i % 250) + "." + std::to_string(i % 200)},
+            {"launchedAt", "2026-11-22T01:02:03Z"},
+            {"readyAt", "2026-11-22T01:05:40Z"},
+            {"paidUntil", "2026-11-22T03:05:40Z"},
+            {"conditions",
+             {{{"type", "Healthy"},
+               {"status", "True"},
+               {"reason", "HealthCheckPassed"},
+               {"message", "GET /health 200"},
+               {"lastTransitionTime", "2026-11-22T01:05:40Z"},
+               {"observedGeneration", 1}}}}}}};
+}
+
+void run(benchmark::State& state, const Resource& r, const std::string& singular,
+         Json (*make)(int)) {
+  const int n = static_cast<int>(state.range(0));
+  const int updates = n / 10;
+  SystemClock clock;
+  MemoryStoreOptions so;
+  so.history_size = static_cast<size_t>(updates) + 1000;
+  so.watcher_queue_limit = static_cast<size_t>(updates) + 1000;
+  so.seed = 1;
+  MemoryStore store(clock, so);
+  if (!store.create(resources::kCustomResourceDefinitions, "", crd(r, singular)).ok()) {
+    state.SkipWithError("cannot create the CRD");
+    return;
+  }
+  for (int i = 0; i < kNamespaces; ++i) {
+    (void)store.create(
+        resources::kNamespaces, "",
+        {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns_of(i)}}}});
+  }
+  for (int i = 0; i < n; ++i) {
+    Json o = make(i);
+    auto c = store.create(r, o["metadata"]["namespace"], o);
+    if (!c.ok()) {
+      state.SkipWithError(("create failed: " + c.error().message).c_str());
+      return;
+    }
+  }
+  const double json_bytes = static_cast<double>(make(0).dump().size());
+  double list_rate = 0, watch_rate = 0, rss_delta = 0;
+  for (auto _ : state) {
+    const double rss0 = rss_bytes();
+    const auto t0 = std::chrono::steady_clock::now();
+    Informer::Options io;
+    io.poll_interval = std::chrono::milliseconds(50);
+    Informer inf(store, r, clock, io);
+    inf.add_index("owner", index_by_owner_uid());
+    inf.start();
+    if (!inf.wait_for_sync(std::chrono::minutes(10))) {
+      state.SkipWithError("informer did not sync");
+      return;
+    }
+    const auto t1 = std::chrono::steady_clock::now();
+    rss_delta = rss_bytes() - rss0;
+    for (int i = 0; i < updates; ++i) {
+      Json o = make(i * 10 % n);
+      const Json patch = {{"metadata", {{"labels", {{"bench/gen", std::to_string(i)}}}}}};
+      (void)store.patch(r, o["metadata"]["namespace"], o["metadata"]["name"], PatchType::Merge,
+                        patch);
+    }
+    const std::string want = std::to_string(store.resource_version());
+    while (inf.last_resource_version() != want)
+      std::this_thread::sleep_for(std::chrono::microseconds(200));
+    const auto t2 = std::chrono::steady_clock::now();
+    inf.stop();
+    const double list_s = std::chrono::duration<double>(t1 - t0).count();
+    const double watch_s = std::chrono::duration<double>(t2 - t1).count();
+    state.SetIterationTime(list_s + watch_s);
+    list_rate = n / list_s;
+    watch_rate = updates / watch_s;
+    if (inf.store().size() != static_cast<size_t>(n)) state.SkipWithError("cache size mismatch");
+  }
+  state.counters["list_objects_per_s"] = list_rate;
+  state.counters["watch_events_per_s"] = watch_rate;
+  state.counters["rss_delta_MiB"] = rss_delta / (1024.0 * 1024.0);
+  state.counters["bytes_per_object"] = rss_delta / n;
+  state.counters["json_bytes_per_object"] = json_bytes;
+}
+
+void BM_InformerGpuPools(benchmark::State& state) {
+  run(state, kPools, "gpupool", &pool);
+}
+void BM_InformerGpuInstances(benchmark::State& state) {
+  run(state, kInstances, "gpuinstance", &instance);
+}
+
+BENCHMARK(BM_InformerGpuPools)
+    ->Arg(10'000)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_InformerGpuInstances)
+    ->Arg(50'000)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace gpupool::kube
+
+BENCHMARK_MAIN();
