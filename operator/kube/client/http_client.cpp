@@ -551,6 +551,11 @@ ApiResult<HttpKubeClient::Response> HttpKubeClient::send(Request& req) {
       config_.credentials->invalidate();
       continue;
     }
+    if (resp.status == 429 && !resp.retry_after) {
+      // Servers may give the delay only in Status.details.retryAfterSeconds.
+      const Json body = Json::parse(resp.body, nullptr, false);
+      if (!body.is_discarded()) resp.retry_after = from_status_json(body, 429).retry_after_seconds;
+    }
     if (resp.status == 429 && resp.retry_after && attempt < options_.max_retries) {
       retries_.fetch_add(1);
       std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(

@@ -373,6 +373,20 @@ TEST(HttpClient, TooManyRequestsWithRetryAfterIsRetried) {
   EXPECT_EQ(n.load(), 3);
   EXPECT_EQ(c.retries_total(), 2u);
 
+  // The delay may come in Status.details.retryAfterSeconds instead.
+  n = 0;
+  s.on([&](const http::HttpRequest&, http::ResponseWriter& w) {
+    if (n.fetch_add(1) < 1) {
+      w.send(429, {{"Content-Type", "application/json"}},
+             status_body(429, "TooManyRequests", "slow down",
+                         R"(,"details":{"retryAfterSeconds":0})"));
+    } else {
+      w.send(200, {{"Content-Type", "application/json"}}, R"({"metadata":{"name":"a"}})");
+    }
+  });
+  ASSERT_TRUE(c.get(kPools, "ns", "a").ok());
+  EXPECT_EQ(n.load(), 2);
+
   // Without Retry-After (or out of retries) the caller sees TooManyRequests.
   s.reply(429, status_body(429, "TooManyRequests", "slow down"));
   auto e = c.get(kPools, "ns", "a");

@@ -130,7 +130,11 @@ Informer::ListOutcome Informer::list_and_replace(const std::string& rv) {
     auto page = api_.list(resource_, options_.namespace_, o);
     if (!page) {
       record_error(page.error());
-      return page.error().kind == ErrorKind::Gone ? ListOutcome::Gone : ListOutcome::Error;
+      // client-go treats "too large resource version" like Gone: relist fresh.
+      bool gone = page.error().kind == ErrorKind::Gone;
+      for (const auto& c : page.error().causes)
+        gone = gone || c.reason == "ResourceVersionTooLarge";
+      return gone ? ListOutcome::Gone : ListOutcome::Error;
     }
     if (list_rv.empty()) list_rv = page->resource_version;
     for (auto& item : page->items)

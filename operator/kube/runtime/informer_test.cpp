@@ -1,6 +1,6 @@
 // Store, Backoff and the Informer's list/watch protocol against a scripted
 // KubeApi whose answers each test controls exactly (the in-memory store and
-// HTTP server versions live in tests/kube_client).
+// HTTP server versions live in operator/kube/client/http_integration_test.cpp).
 #include "operator/kube/runtime/informer.h"
 
 #include <gtest/gtest.h>
@@ -384,6 +384,30 @@ TEST(Informer, GoneOnRelistFallsBackToAFreshConsistentList) {
   std::lock_guard lock(api.mu);
   ASSERT_EQ(api.lists.size(), 3u);
   EXPECT_EQ(api.lists[1].resource_version, "10");
+  EXPECT_EQ(api.lists[2].resource_version, "");
+}
+
+TEST(Informer, TooLargeResourceVersionOnRelistIsTreatedLikeGone) {
+  FakeClock clock(Time{seconds(1'800'000'000)});
+  ScriptedApi api;
+  api.set(obj("n", "a", "1"));
+  auto s1 = api.expect_watch();
+  api.expect_watch();
+  Informer inf(api, kPools, clock, fast_options());
+  inf.start();
+  ASSERT_TRUE(inf.wait_for_sync(seconds(10)));
+  ASSERT_TRUE(eventually([&] { return api.watch_count() == 1; }));
+  {
+    std::lock_guard lock(api.mu);
+    ApiError e = make_error(ErrorKind::Timeout, "Timeout: Too large resource version: 10");
+    e.causes.push_back({"ResourceVersionTooLarge", "Too large resource version", ""});
+    api.list_errors.push_back(e);
+  }
+  s1->push(gone());
+  ASSERT_TRUE(eventually([&] { return api.watch_count() == 2; }));
+  EXPECT_EQ(inf.backoffs_total(), 0u);
+  std::lock_guard lock(api.mu);
+  ASSERT_EQ(api.lists.size(), 3u);
   EXPECT_EQ(api.lists[2].resource_version, "");
 }
 
