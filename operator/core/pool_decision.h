@@ -1,0 +1,128 @@
+#pragma once
+// The pool decision: what a pool reconcile should do, as a pure function of
+// the pool, its GpuInstances, the offers on sale, the spend ledger, the
+// desired machine count and `now`. No I/O; the pool reconciler
+// (operator/controllers) applies the result.
+//
+// Instances are classified by phase (deleting instances, i.e. with a
+// deletionTimestamp, and Terminating/Terminated ones count as "ending"):
+//   active  = Pending, Provisioning, Running, Ready (Pending and Provisioning
+//             count: an intent written but not yet seen by the provider is
+//             still a machine, so stale provider data never causes a second
+//             purchase);
+//   parked  = Parked;  failed = Failed;  ending = see above.
+//
+// Rules, in order:
+//  1. Failed instances are ended (deleted; the instance reconciler ends the
+//     machine and folds its spend) and so get replaced below.
+//  2. Budget floor. If the active machines' hourly burn exceeds
+//     budget.maxUsdPerHour, or the month projection (month to date + active
+//     burn × hours to the month end) exceeds budget.maxUsdPerMonth, the most
+//     expensive active instances are parked until both fit
+//     (BudgetExceeded, reason HourlyBudgetExceeded / MonthlyBudgetExceeded).
+//  3. Scale down (active > desired): instances with no launch yet (nothing
+//     paid) are ended first; then launched ones are parked, those whose paid
+//     window ends soonest (billing::next_boundary) first.
+//  4. Scale up (active < desired): parked instances are un-parked first (their
+//     paid time is sunk), the ones with the most paid time left first, as far
+//     as the budget allows; then the planner places the rest on offers
+//     (excluding `unavailable` keys) and instances are created. Names are
+//     "<pool>-<4 hex of FNV-1a(pool uid)>-<ordinal>" with ordinals from
+//     Input::next_ordinal upwards; the reconciler persists the new
+//     next_ordinal before creating, so a name is never used twice even
+//     across restarts. A shortfall that disappears when the budget is lifted
+//     is BudgetExceeded (reason BudgetCapReached), otherwise Degraded
+//     (reason NoOffers).
+//  5. Parked instances whose next billing increment starts within
+//     lifecycle.parkMarginSeconds are ended; the others are scheduled:
+//     requeue_at is the earliest of their "boundary − margin" instants, so
+//     many parked machines are each ended just in time, not one after another.
+//     A parked instance never launched is ended at once.
+//  6. Status: replicas (desired, provisioning = Pending+Provisioning,
+//     ready = Running+Ready, parked), spend (spend.h), conditions Ready,
+//     Progressing, Degraded, BudgetExceeded (lastTransitionTime kept when the
+//     status of a condition does not change), observedGeneration,
+//     terminatedSpend = ledger total, selector "gpupool.io/pool=<name>".
+//     spend.lastUpdated is `now` when the spend figures changed, else the old
+//     value, so an unchanged pool compares equal and is not rewritten.
+//  7. requeue_at: the earliest parked end instant, else now + kResync while
+//     the pool has instances or is short of machines.
+//
+// Thread-safety: pure function; safe concurrently.
+
+#include <cstdint>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "operator/core/api_types.h"
+#include "operator/core/offer.h"
+#include "operator/core/planner.h"
+#include "operator/core/spend.h"
+
+namespace gpupool::decision {
+
+inline constexpr Duration kResync{30};
+
+// Labels every GpuInstance carries.
+inline constexpr const char* kLabelPool = "gpupool.io/pool";
+inline constexpr const char* kLabelPoolUid = "gpupool.io/pool-uid";
+// Finalizer on pools and instances.
+inline constexpr const char* kFinalizer = "gpupool.io/finalizer";
+// Pool annotation holding the next instance ordinal.
+inline constexpr const char* kNextOrdinalAnnotation = "gpupool.io/next-ordinal";
+
+struct Input {
+  api::GpuPool pool;                        // defaults applied
+  std::vector<api::GpuInstance> instances;  // the pool's instances (any phase)
+  std::vector<Offer> offers;                // candidate offers from the pool's providers
+  std::set<std::string> unavailable;        // offer_key()s that just had no capacity
+  std::map<std::string, planner::ProviderState> providers;
+  // Problems with the pool's providers for people ("GpuProvider x: not
+  // found"); make the pool Degraded.
+  std::vector<std::string> provider_problems;
+  spend::SpendLedger ledger;
+  int desired = 0;
+  int64_t next_ordinal = 1;
+  Time now{};
+};
+
+struct Event {
+  std::string type;  // "Normal" | "Warning"
+  std::string reason;
+  std::string message;
+  bool operator==(const Event&) const = default;
+};
+
+struct Output {
+  std::vector<api::GpuInstance> create;  // complete objects (metadata, labels, owner, spec)
+  std::vector<std::string> unpark;       // instance names: Parked -> Running
+  std::vector<std::string> park;         // instance names: -> Parked
+  std::vector<std::string> end;          // instance names to delete (ends the machine)
+  int64_t next_ordinal = 1;              // to persist before creating
+  api::GpuPoolStatus status;
+  std::optional<Time> requeue_at;
+  // The earliest instant a parked instance is due to end (boundary − margin).
+  std::optional<Time> next_park_end;
+  std::vector<Event> events;
+};
+
+Output decide(const Input& input);
+
+// "<pool>-<hash>-<ordinal>".
+std::string instance_name(const api::GpuPool& pool, int64_t ordinal);
+// The ordinal of an instance name of this pool, or nullopt.
+std::optional<int64_t> ordinal_of(const api::GpuPool& pool, const std::string& name);
+// Effective desired count before autoscaling: fixed count, or min when
+// autoscaling is enabled (the autoscaler fills in the rest later).
+int desired_replicas(const api::GpuPoolSpec& spec);
+// Replaces or adds `c` in `conds`, keeping lastTransitionTime when the status
+// did not change.
+void set_condition(std::vector<api::Condition>& conds, api::Condition c);
+const api::Condition* find_condition(const std::vector<api::Condition>& conds,
+                                     const std::string& type);
+
+}  // namespace gpupool::decision

@@ -1,0 +1,311 @@
+#include "operator/core/pool_decision.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <chrono>
+
+#include "operator/core/api_codec.h"
+
+namespace gpupool::decision {
+namespace {
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+using ::testing::ElementsAre;
+using ::testing::HasSubstr;
+using ::testing::IsEmpty;
+using ::testing::UnorderedElementsAre;
+
+Money usd(std::string_view s) {
+  return Money::parse(s).value();
+}
+Time at(int day, int hour, int minute = 0, int second = 0) {
+  return sys_days{year{2026} / November / day} + hours(hour) + minutes(minute) + seconds(second);
+}
+
+BillingRule hourly() {
+  BillingRule r;
+  r.increment = 1h;
+  return r;
+}
+
+Offer offer(std::string id, std::string price) {
+  Offer o;
+  o.provider = "fake";
+  o.provider_type = "fake";
+  o.id = std::move(id);
+  o.region = "r1";
+  o.gpu_model = "L40S";
+  o.price_per_hour = usd(price);
+  o.billing = hourly();
+  return o;
+}
+
+api::GpuPool make_pool(int replicas) {
+  api::GpuPool p;
+  p.metadata.name = "web";
+  p.metadata.namespace_ = "default";
+  p.metadata.uid = "uid-1234";
+  p.metadata.generation = 3;
+  p.spec.gpu.models = {{"L40S", 1.0}};
+  p.spec.replicas.count = replicas;
+  p.spec.providers.push_back({"fake", std::nullopt, {}});
+  p.spec.lifecycle.park_margin_seconds = 120;
+  return p;
+}
+
+api::GpuInstance inst(const api::GpuPool& pool, int64_t ordinal, api::InstancePhase phase,
+                      std::optional<Time> launch = std::nullopt, std::string price = "2") {
+  api::GpuInstance i;
+  i.metadata.name = instance_name(pool, ordinal);
+  i.metadata.namespace_ = pool.metadata.namespace_;
+  i.spec.pool = pool.metadata.name;
+  i.spec.offer = api::offer_spec_from(offer("a", price));
+  i.status.phase = phase;
+  if (launch) {
+    i.status.launch_time = launch;
+    i.status.billing = hourly();
+    i.status.price_per_hour = usd(price);
+  }
+  return i;
+}
+
+Input input(api::GpuPool pool, Time now) {
+  Input in;
+  in.desired = desired_replicas(pool.spec);
+  in.pool = std::move(pool);
+  in.offers = {offer("a", "2"), offer("b", "3")};
+  in.now = now;
+  return in;
+}
+
+std::vector<std::string> names(const std::vector<api::GpuInstance>& v) {
+  std::vector<std::string> out;
+  for (const auto& i : v)
+    out.push_back(i.metadata.name);
+  return out;
+}
+
+const api::Condition& condition(const Output& out, const std::string& type) {
+  const api::Condition* c = find_condition(out.status.conditions, type);
+  EXPECT_NE(c, nullptr) << type;
+  static api::Condition none;
+  return c ? *c : none;
+}
+
+TEST(PoolDecision, ScaleUpFromZeroCreatesDeterministicIntentsOnTheCheapestOffer) {
+  const auto pool = make_pool(3);
+  const Output out = decide(input(pool, at(10, 12)));
+  ASSERT_EQ(out.create.size(), 3u);
+  EXPECT_THAT(names(out.create),
+              ElementsAre(instance_name(pool, 1), instance_name(pool, 2), instance_name(pool, 3)));
+  EXPECT_THAT(instance_name(pool, 1), HasSubstr("web-"));
+  EXPECT_EQ(out.next_ordinal, 4);
+  const auto& c = out.create[0];
+  EXPECT_EQ(c.spec.offer.offer_id, "a");
+  EXPECT_EQ(c.metadata.labels.at(kLabelPoolUid), "uid-1234");
+  ASSERT_EQ(c.metadata.owner_references.size(), 1u);
+  EXPECT_EQ(c.metadata.owner_references[0].uid, "uid-1234");
+  EXPECT_TRUE(c.metadata.owner_references[0].controller);
+  EXPECT_THAT(c.metadata.finalizers, ElementsAre(kFinalizer));
+  EXPECT_EQ(out.status.replicas.desired, 3);
+  EXPECT_EQ(out.status.replicas.provisioning, 3);
+  EXPECT_EQ(condition(out, "Ready").status, api::ConditionStatus::False);
+  EXPECT_EQ(condition(out, "Progressing").reason, "ScalingUp");
+  EXPECT_EQ(out.status.observed_generation, 3);
+}
+
+TEST(PoolDecision, PendingIntentsCountSoNothingIsBoughtTwice) {
+  auto pool = make_pool(3);
+  auto in = input(pool, at(10, 12));
+  in.instances = {inst(pool, 1, api::InstancePhase::Pending),
+                  inst(pool, 7, api::InstancePhase::Provisioning)};
+  in.next_ordinal = 2;  // stale: an instance with ordinal 7 exists
+  const Output out = decide(in);
+  ASSERT_EQ(out.create.size(), 1u);
+  EXPECT_EQ(out.create[0].metadata.name, instance_name(pool, 8));
+  EXPECT_EQ(out.next_ordinal, 9);
+  // With all intents present nothing more is created.
+  in.instances.push_back(out.create[0]);
+  EXPECT_THAT(decide(in).create, IsEmpty());
+}
+
+TEST(PoolDecision, NamesNeverReuseThePersistedOrdinal) {
+  auto pool = make_pool(1);
+  auto in = input(pool, at(10, 12));
+  in.next_ordinal = 42;  // instances 1..41 existed and are gone
+  const Output out = decide(in);
+  ASSERT_EQ(out.create.size(), 1u);
+  EXPECT_EQ(ordinal_of(pool, out.create[0].metadata.name), 42);
+  EXPECT_EQ(ordinal_of(pool, "other-1"), std::nullopt);
+  auto other = pool;
+  other.metadata.uid = "uid-9999";
+  EXPECT_NE(instance_name(other, 42), out.create[0].metadata.name);
+}
+
+TEST(PoolDecision, UnparksBeforeBuying) {
+  auto pool = make_pool(2);
+  auto in = input(pool, at(10, 12, 30));
+  in.instances = {inst(pool, 1, api::InstancePhase::Ready, at(10, 10)),
+                  inst(pool, 2, api::InstancePhase::Parked, at(10, 11, 10))};
+  const Output out = decide(in);
+  EXPECT_THAT(out.unpark, ElementsAre(instance_name(pool, 2)));
+  EXPECT_THAT(out.create, IsEmpty());
+  EXPECT_THAT(out.end, IsEmpty());
+  EXPECT_EQ(out.status.replicas.ready, 2);
+  EXPECT_EQ(condition(out, "Ready").status, api::ConditionStatus::True);
+}
+
+TEST(PoolDecision, ScaleDownEndsUnpaidFirstThenParksSoonestBoundary) {
+  auto pool = make_pool(1);
+  auto in = input(pool, at(10, 12, 30));
+  in.instances = {inst(pool, 1, api::InstancePhase::Ready, at(10, 10, 40)),  // boundary 12:40
+                  inst(pool, 2, api::InstancePhase::Ready, at(10, 10, 50)),  // boundary 12:50
+                  inst(pool, 3, api::InstancePhase::Pending)};
+  pool.spec.lifecycle.park_margin_seconds = 120;
+  const Output out = decide(in);
+  EXPECT_THAT(out.end, ElementsAre(instance_name(pool, 3)));
+  EXPECT_THAT(out.park, ElementsAre(instance_name(pool, 1)));
+  EXPECT_THAT(out.create, IsEmpty());
+  EXPECT_EQ(out.status.replicas.parked, 1);
+  // Parked instance 1 ends at 12:38; the requeue is no later than that.
+  ASSERT_TRUE(out.next_park_end);
+  EXPECT_EQ(*out.next_park_end, at(10, 12, 38));
+  EXPECT_LE(*out.requeue_at, at(10, 12, 38));
+}
+
+TEST(PoolDecision, ParkedInstancesEndJustBeforeTheirBoundaryAndAreScheduledAhead) {
+  auto pool = make_pool(0);
+  auto in = input(pool, at(10, 12, 37, 59));
+  in.instances = {inst(pool, 1, api::InstancePhase::Parked, at(10, 10, 40)),  // ends 12:38
+                  inst(pool, 2, api::InstancePhase::Parked, at(10, 10, 39)),  // ends 12:37 -> now
+                  inst(pool, 3, api::InstancePhase::Parked, at(10, 10, 45)),  // ends 12:43
+                  inst(pool, 4, api::InstancePhase::Parked, std::nullopt)};   // never launched
+  const Output out = decide(in);
+  EXPECT_THAT(out.end, UnorderedElementsAre(instance_name(pool, 2), instance_name(pool, 4)));
+  ASSERT_TRUE(out.requeue_at);
+  EXPECT_EQ(*out.requeue_at, at(10, 12, 38));  // sooner than the resync
+  in.now = at(10, 12, 38);
+  in.instances = {in.instances[0], in.instances[2]};
+  const Output later = decide(in);
+  EXPECT_THAT(later.end, ElementsAre(instance_name(pool, 1)));
+  EXPECT_EQ(*later.next_park_end, at(10, 12, 43));
+  EXPECT_EQ(condition(later, "Progressing").reason, "Draining");
+}
+
+TEST(PoolDecision, HourlyCapStopsScaleUpWithBudgetExceeded) {
+  auto pool = make_pool(4);
+  pool.spec.budget.max_usd_per_hour = usd("5");
+  const Output out = decide(input(pool, at(10, 12)));
+  EXPECT_EQ(out.create.size(), 2u);  // 2 × $2 fits, a third does not
+  const auto& b = condition(out, "BudgetExceeded");
+  EXPECT_EQ(b.status, api::ConditionStatus::True);
+  EXPECT_EQ(b.reason, "BudgetCapReached");
+  EXPECT_THAT(b.message, HasSubstr("maxUsdPerHour"));
+  EXPECT_EQ(condition(out, "Degraded").status, api::ConditionStatus::False);
+  EXPECT_TRUE(std::any_of(out.events.begin(), out.events.end(),
+                          [](const Event& e) { return e.reason == "BudgetExceeded"; }));
+}
+
+TEST(PoolDecision, MonthlyCapCountsSpendSoFarAndTheProjection) {
+  auto pool = make_pool(2);
+  // 12:00 on Nov 10 -> 20.5 days = 492 h to the month end; $2/h -> $984 each.
+  pool.spec.budget.max_usd_per_month = usd("1500");
+  const Output out = decide(input(pool, at(10, 12)));
+  EXPECT_EQ(out.create.size(), 1u);
+  EXPECT_EQ(condition(out, "BudgetExceeded").status, api::ConditionStatus::True);
+}
+
+TEST(PoolDecision, LoweringTheCapBelowBurnParksTheMostExpensive) {
+  auto pool = make_pool(3);
+  pool.spec.budget.max_usd_per_hour = usd("5");
+  auto in = input(pool, at(10, 12, 30));
+  in.instances = {inst(pool, 1, api::InstancePhase::Ready, at(10, 10), "2"),
+                  inst(pool, 2, api::InstancePhase::Ready, at(10, 10), "3"),
+                  inst(pool, 3, api::InstancePhase::Ready, at(10, 10), "1")};
+  const Output out = decide(in);
+  EXPECT_THAT(out.park, ElementsAre(instance_name(pool, 2)));
+  EXPECT_THAT(out.create, IsEmpty());
+  EXPECT_EQ(condition(out, "BudgetExceeded").reason, "HourlyBudgetExceeded");
+  // Next round: the $3 parked one is not un-parked while the cap holds (it
+  // would make $6/h), but a $2 machine fits the $5 cap.
+  in.instances[1].status.phase = api::InstancePhase::Parked;
+  const Output next = decide(in);
+  EXPECT_THAT(next.unpark, IsEmpty());
+  ASSERT_EQ(next.create.size(), 1u);
+  EXPECT_EQ(next.create[0].spec.offer.offer_id, "a");
+  // With a $4 cap nothing more fits: BudgetExceeded says so.
+  in.pool.spec.budget.max_usd_per_hour = usd("4");
+  const Output capped = decide(in);
+  EXPECT_THAT(capped.unpark, IsEmpty());
+  EXPECT_THAT(capped.create, IsEmpty());
+  EXPECT_EQ(condition(capped, "BudgetExceeded").reason, "BudgetCapReached");
+}
+
+TEST(PoolDecision, UnavailableOfferMovesToTheNext) {
+  auto pool = make_pool(1);
+  auto in = input(pool, at(10, 12));
+  in.unavailable = {planner::offer_key(offer("a", "2"))};
+  const Output out = decide(in);
+  ASSERT_EQ(out.create.size(), 1u);
+  EXPECT_EQ(out.create[0].spec.offer.offer_id, "b");
+}
+
+TEST(PoolDecision, NoOffersIsDegradedWithAnActionableMessage) {
+  auto pool = make_pool(1);
+  auto in = input(pool, at(10, 12));
+  in.offers.clear();
+  const Output out = decide(in);
+  EXPECT_THAT(out.create, IsEmpty());
+  const auto& d = condition(out, "Degraded");
+  EXPECT_EQ(d.status, api::ConditionStatus::True);
+  EXPECT_EQ(d.reason, "NoOffers");
+  EXPECT_EQ(condition(out, "BudgetExceeded").status, api::ConditionStatus::False);
+}
+
+TEST(PoolDecision, FailedInstancesAreEndedAndReplaced) {
+  auto pool = make_pool(1);
+  auto in = input(pool, at(10, 12));
+  in.instances = {inst(pool, 1, api::InstancePhase::Failed, at(10, 10))};
+  in.instances[0].status.message = "machine vanished";
+  const Output out = decide(in);
+  EXPECT_THAT(out.end, ElementsAre(instance_name(pool, 1)));
+  EXPECT_EQ(out.create.size(), 1u);
+  EXPECT_EQ(condition(out, "Degraded").reason, "InstancesFailed");
+}
+
+TEST(PoolDecision, EndingInstancesDoNotCountAsMachines) {
+  auto pool = make_pool(1);
+  auto in = input(pool, at(10, 12));
+  in.instances = {inst(pool, 1, api::InstancePhase::Ready, at(10, 10))};
+  in.instances[0].metadata.deletion_timestamp = at(10, 11);
+  EXPECT_EQ(decide(in).create.size(), 1u);
+}
+
+TEST(PoolDecision, UnchangedPoolGivesAnIdenticalStatus) {
+  auto pool = make_pool(1);
+  auto in = input(pool, at(10, 12, 10));
+  in.instances = {inst(pool, 1, api::InstancePhase::Ready, at(10, 12))};
+  const Output first = decide(in);
+  EXPECT_EQ(condition(first, "Ready").status, api::ConditionStatus::True);
+  in.pool.status = first.status;
+  in.now = at(10, 12, 20);  // same billing hour: nothing changed
+  const Output second = decide(in);
+  EXPECT_EQ(second.status, first.status);
+  in.now = at(10, 13, 5);  // a new hour was billed: spend changed
+  const Output third = decide(in);
+  EXPECT_NE(third.status.spend, first.status.spend);
+  EXPECT_EQ(third.status.spend.last_updated, at(10, 13, 5));
+}
+
+TEST(PoolDecision, ProviderProblemsAreDegraded) {
+  auto pool = make_pool(1);
+  auto in = input(pool, at(10, 12));
+  in.provider_problems = {"GpuProvider fake: not found"};
+  EXPECT_EQ(condition(decide(in), "Degraded").reason, "ProviderUnavailable");
+}
+
+}  // namespace
+}  // namespace gpupool::decision

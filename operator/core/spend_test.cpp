@@ -1,0 +1,143 @@
+#include "operator/core/spend.h"
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+namespace gpupool::spend {
+namespace {
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+
+Money usd(std::string_view s) {
+  return Money::parse(s).value();
+}
+
+Time at(int month, int day, int hour, int minute = 0) {
+  return sys_days{year{2026} / month / day} + hours(hour) + minutes(minute);
+}
+
+BillingRule hourly() {
+  BillingRule r;
+  r.increment = 1h;
+  return r;
+}
+BillingRule per_second() {
+  BillingRule r;
+  r.increment = 1s;
+  return r;
+}
+
+api::GpuInstanceStatus launched(BillingRule rule, std::string price, Time launch) {
+  api::GpuInstanceStatus s;
+  s.phase = api::InstancePhase::Running;
+  s.billing = rule;
+  s.price_per_hour = usd(price);
+  s.launch_time = launch;
+  return s;
+}
+
+TEST(Spend, NotLaunchedCostsNothing) {
+  api::GpuInstanceStatus s;
+  s.price_per_hour = usd("2");
+  const InstanceSpend i = instance_spend(s, at(11, 10, 12));
+  EXPECT_FALSE(i.billed);
+  EXPECT_EQ(i.accrued, Money{});
+  EXPECT_EQ(i.burn, Money{});
+}
+
+TEST(Spend, RunningHourlyBillsStartedIncrementsAndBurns) {
+  const auto s = launched(hourly(), "2", at(11, 10, 10));
+  const InstanceSpend i = instance_spend(s, at(11, 10, 11, 30));
+  EXPECT_EQ(i.accrued, usd("4"));
+  EXPECT_EQ(i.committed, usd("4"));
+  EXPECT_EQ(i.burn, usd("2"));
+  EXPECT_EQ(i.month, usd("4"));
+}
+
+TEST(Spend, EndedInstanceStopsBurningAndAccruing) {
+  auto s = launched(per_second(), "3.6", at(11, 10, 10));
+  s.ended_at = at(11, 10, 10, 10);
+  const InstanceSpend i = instance_spend(s, at(11, 12, 0));
+  EXPECT_EQ(i.accrued, usd("0.6"));
+  EXPECT_EQ(i.burn, Money{});
+}
+
+TEST(Spend, MonthBoundaryCountsOnlyThisMonthsPart) {
+  // Launched 23:30 on Oct 31, per-second at $3.60/h; now 00:30 Nov 1.
+  const auto s = launched(per_second(), "3.6", at(10, 31, 23, 30));
+  const InstanceSpend i = instance_spend(s, at(11, 1, 0, 30));
+  EXPECT_EQ(i.accrued, usd("3.6"));
+  EXPECT_EQ(i.month, usd("1.8"));
+}
+
+TEST(Spend, IncrementStraddlingMonthCountsInMonthItStarted) {
+  // Hourly from 23:30 Oct 31: the 23:30-00:30 hour belongs to October.
+  const auto s = launched(hourly(), "2", at(10, 31, 23, 30));
+  EXPECT_EQ(instance_spend(s, at(11, 1, 0, 10)).month, Money{});
+  EXPECT_EQ(instance_spend(s, at(11, 1, 0, 40)).month, usd("2"));
+}
+
+TEST(Spend, MonthHelpers) {
+  EXPECT_EQ(month_of(at(11, 22, 3)), "2026-11");
+  EXPECT_EQ(month_start(at(11, 22, 3)), at(11, 1, 0));
+  EXPECT_EQ(month_of(at(1, 1, 0)), "2026-01");
+}
+
+TEST(SpendLedger, RoundTripsAndRejectsGarbage) {
+  SpendLedger l;
+  l.total = usd("1.5");
+  l.months["2026-11"] = usd("1.5");
+  l.folded = {"a-1", "a-2"};
+  auto back = parse_ledger(format_ledger(l));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, l);
+  EXPECT_TRUE(parse_ledger("").ok());
+  EXPECT_FALSE(parse_ledger("{").ok());
+  EXPECT_FALSE(parse_ledger(R"({"total": 3})").ok());
+  EXPECT_FALSE(parse_ledger(R"({"folded": [1]})").ok());
+  EXPECT_FALSE(parse_ledger(R"([1])").ok());
+}
+
+TEST(SpendLedger, FoldIsIdempotentPerInstanceAndSplitsByMonth) {
+  auto s = launched(per_second(), "3.6", at(10, 31, 23, 30));
+  s.ended_at = at(11, 1, 0, 30);
+  SpendLedger l;
+  EXPECT_TRUE(fold(l, "p-1", s, at(11, 2, 0)));
+  EXPECT_FALSE(fold(l, "p-1", s, at(11, 2, 0)));
+  EXPECT_EQ(l.total, usd("3.6"));
+  EXPECT_EQ(l.months["2026-10"], usd("1.8"));
+  EXPECT_EQ(l.months["2026-11"], usd("1.8"));
+  EXPECT_TRUE(was_folded(l, "p-1"));
+}
+
+TEST(SpendLedger, FoldedNamesAreBounded) {
+  SpendLedger l;
+  api::GpuInstanceStatus nothing;
+  for (size_t i = 0; i < kLedgerFoldedNames + 5; ++i) {
+    ASSERT_TRUE(fold(l, "x-" + std::to_string(i), nothing, at(11, 1, 0)));
+  }
+  EXPECT_EQ(l.folded.size(), kLedgerFoldedNames);
+  EXPECT_FALSE(was_folded(l, "x-0"));
+  EXPECT_TRUE(was_folded(l, "x-" + std::to_string(kLedgerFoldedNames + 4)));
+}
+
+TEST(Spend, PoolTotalsIncludeLedgerAndLiveInstances) {
+  std::vector<api::GpuInstance> insts(2);
+  insts[0].status = launched(hourly(), "2", at(11, 10, 10));
+  insts[1].status = launched(hourly(), "1", at(11, 10, 11));
+  insts[1].status.ended_at = at(11, 10, 11, 30);
+  SpendLedger l;
+  l.total = usd("10");
+  l.months["2026-11"] = usd("7");
+  const api::SpendStatus s = pool_spend(insts, l, at(11, 10, 12, 15));
+  EXPECT_EQ(s.accrued, usd("10") + usd("6") + usd("1"));
+  EXPECT_EQ(s.committed, s.accrued);
+  EXPECT_EQ(s.hourly_burn, usd("2"));
+  EXPECT_EQ(s.month_to_date, usd("7") + usd("6") + usd("1"));
+  EXPECT_EQ(s.month, "2026-11");
+}
+
+}  // namespace
+}  // namespace gpupool::spend
