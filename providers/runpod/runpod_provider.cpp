@@ -1,0 +1,334 @@
+#include "providers/runpod/runpod_provider.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "providers/http/hash.h"
+#include "providers/http/provider_errors.h"
+#include "providers/http/url.h"
+
+namespace gpupool::runpod {
+namespace {
+
+using nlohmann::json;
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  std::transform(out.begin(), out.end(), out.begin(),
+                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
+  return out;
+}
+bool contains(std::string_view hay, std::string_view needle) {
+  return lower(hay).find(needle) != std::string::npos;
+}
+
+bool no_capacity_text(std::string_view t) {
+  return contains(t, "no longer any instances") || contains(t, "no instances available") ||
+         contains(t, "capacity") || contains(t, "not enough") ||
+         contains(t, "could not be placed") || contains(t, "no available");
+}
+
+std::string canonical_gpu(std::string_view runpod_id) {
+  std::string s(runpod_id);
+  if (s.starts_with("NVIDIA ")) s = s.substr(7);
+  if (s.starts_with("GeForce ")) s = s.substr(8);
+  return s;
+}
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+MachineState state_from(std::string_view s) {
+  if (s == "PROVISIONING" || s == "STARTING") return MachineState::Pending;
+  if (s == "RUNNING") return MachineState::Running;
+  if (s == "EXITED" || s == "ERROR") return MachineState::Failed;
+  if (s == "TERMINATED") return MachineState::Terminated;
+  return MachineState::Unknown;
+}
+
+Machine parse_pod(const json& j) {
+  Machine m;
+  m.provider_id = str(j, "id");
+  m.provider_state = str(j, "status");
+  m.state = state_from(m.provider_state);
+  m.region = str(j, "dataCenterId");
+  m.tags["runpod.io/name"] = str(j, "name");
+  if (auto g = j.find("gpu"); g != j.end() && g->is_object()) {
+    m.gpu_model = canonical_gpu(str(*g, "id"));
+    if (auto c = g->find("count"); c != g->end() && c->is_number_integer())
+      m.gpu_count = c->get<int>();
+    m.offer_id = str(j, "cloud") + "/" + str(*g, "id");
+  }
+  if (auto c = j.find("cost"); c != j.end() && c->is_number())
+    m.price_per_hour = Money::from_double(c->get<double>());
+  if (auto e = j.find("env"); e != j.end() && e->is_object()) {
+    std::string uid = str(*e, "GPUPOOL_POOL_UID");
+    std::string inst = str(*e, "GPUPOOL_INSTANCE");
+    if (!uid.empty()) m.tags[std::string(kTagPoolUid)] = uid;
+    if (!inst.empty()) {
+      m.tags[std::string(kTagInstance)] = inst;
+      m.name = inst;
+    }
+  }
+  if (auto s = j.find("ssh"); s != j.end() && s->is_object()) {
+    if (auto d = s->find("direct"); d != s->end() && d->is_object())
+      m.public_address = str(*d, "host");
+  }
+  Time t{};
+  if (parse_rfc3339(str(j, "createdAt"), t)) m.launch_time = t;
+  return m;
+}
+
+bool gone(MachineState s) {
+  return s == MachineState::Terminated || s == MachineState::Failed;
+}
+
+}  // namespace
+
+std::string runpod_pool_prefix(std::string_view pool_uid) {
+  return "gp-" + net::sha256_hex(pool_uid).substr(0, 10) + "-";
+}
+
+std::string runpod_pod_name(std::string_view pool_uid, std::string_view intent_name) {
+  std::string key(pool_uid);
+  key.push_back('/');
+  key.append(intent_name);
+  return runpod_pool_prefix(pool_uid) + net::sha256_hex(key).substr(0, 10);
+}
+
+ProviderError map_runpod_error(int status, std::string_view body, net::Millis retry_after) {
+  std::string detail;
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    detail = str(j, "detail");
+    if (detail.empty()) detail = str(j, "title");
+    if (detail.empty()) detail = str(j, "message");
+  }
+  if (detail.empty()) detail = "unreadable error answer: " + net::body_excerpt(body);
+  std::string m = "HTTP " + std::to_string(status) + ": " + detail;
+  if (status == 400 && no_capacity_text(detail))
+    return provider_error(ProviderErrorKind::NoCapacity, m);
+  if (status == 402) return provider_error(ProviderErrorKind::QuotaExceeded, m);
+  return net::status_failure(status, detail, retry_after);
+}
+
+RunpodProvider::RunpodProvider(RunpodConfig config, net::HttpTransport& transport,
+                               const Clock& clock, net::Sleeper& sleeper)
+    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
+        net::ClientOptions o = config_.http;
+        if (o.provider.empty()) o.provider = "runpod";
+        std::string base = config_.endpoint;
+        while (!base.empty() && base.back() == '/')
+          base.pop_back();
+        o.base_url = base;
+        if (config_.graphql_endpoint.empty()) config_.graphql_endpoint = base + "/graphql";
+        return o;
+      }()) {}
+
+ProviderResult<std::string> RunpodProvider::call(const std::string& what, const std::string& method,
+                                                 const std::string& url, const std::string& body,
+                                                 bool idempotent) {
+  if (config_.api_key.empty())
+    return fail(provider_error(ProviderErrorKind::Unauthorized, "Runpod API key is missing"));
+  std::string full = url.starts_with("/") ? client_.options().base_url + url : url;
+  if (!net::parse_url(full)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "invalid Runpod endpoint '" + full + "'"));
+  }
+  net::Request req;
+  req.method = method;
+  req.url = full;
+  req.headers = {{"Authorization", "Bearer " + config_.api_key}, {"Accept", "application/json"}};
+  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+  req.body = body;
+  req.idempotent = idempotent;
+  net::Outcome out = client_.send(std::move(req));
+  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
+  if (out.response->status < 200 || out.response->status >= 300) {
+    ProviderError e = map_runpod_error(out.response->status, out.response->body, out.retry_after);
+    e.message = what + ": " + e.message;
+    return fail(e);
+  }
+  return std::move(out.response->body);
+}
+
+ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& query) {
+  if (!query.regions.empty() &&
+      std::find(query.regions.begin(), query.regions.end(), "any") == query.regions.end()) {
+    return std::vector<Offer>{};
+  }
+  int count = std::max(1, query.min_gpu_count);
+  std::string gql =
+      "query GpuPrices { gpuTypes { id displayName memoryInGb secureCloud communityCloud "
+      "securePrice "
+      "communityPrice lowestPrice(input: {gpuCount: " +
+      std::to_string(count) + ", secureCloud: true}) { stockStatus } } }";
+  // A read: safe to retry.
+  auto body =
+      call("gpu prices", "POST", config_.graphql_endpoint, json{{"query", gql}}.dump(), true);
+  if (!body.ok()) return fail(body.error());
+  std::vector<Offer> out;
+  try {
+    json j = json::parse(*body);
+    if (auto e = j.find("errors"); e != j.end() && e->is_array() && !e->empty()) {
+      std::string msg = str((*e)[0], "message");
+      if (contains(msg, "unauthorized") || contains(msg, "api key")) {
+        return fail(provider_error(ProviderErrorKind::Unauthorized, "gpu prices: " + msg));
+      }
+      return fail(provider_error(ProviderErrorKind::InvalidRequest, "gpu prices: " + msg));
+    }
+    for (const auto& g : j.at("data").at("gpuTypes")) {
+      std::string id = g.at("id").get<std::string>();
+      std::string model = canonical_gpu(id);
+      if (!query.gpu_models.empty() && std::find(query.gpu_models.begin(), query.gpu_models.end(),
+                                                 model) == query.gpu_models.end()) {
+        continue;
+      }
+      std::string stock;
+      if (auto lp = g.find("lowestPrice"); lp != g.end() && lp->is_object())
+        stock = str(*lp, "stockStatus");
+      struct Cloud {
+        const char* name;
+        const char* flag;
+        const char* price;
+        ReliabilityTier tier;
+      };
+      for (const Cloud& c :
+           {Cloud{"SECURE", "secureCloud", "securePrice", ReliabilityTier::Datacenter},
+            Cloud{"COMMUNITY", "communityCloud", "communityPrice", ReliabilityTier::Community}}) {
+        if (c.tier == ReliabilityTier::Community && !query.include_community) continue;
+        auto flag = g.find(c.flag);
+        auto price = g.find(c.price);
+        if (flag == g.end() || !flag->is_boolean() || !flag->get<bool>()) continue;
+        if (price == g.end() || !price->is_number() || price->get<double>() <= 0) continue;
+        Offer o;
+        o.provider = config_.provider_name;
+        o.provider_type = "runpod";
+        o.id = std::string(c.name) + "/" + id;
+        o.region = "any";
+        o.gpu_model = model;
+        o.gpu_count = count;
+        o.price_per_hour = Money::from_double(price->get<double>()) * count;
+        o.billing = config_.billing;
+        o.tier = c.tier;
+        o.capacity_hint = c.tier == ReliabilityTier::Datacenter && stock == "None" ? 0 : -1;
+        o.source = "live";
+        o.as_of = clock_.now();
+        out.push_back(std::move(o));
+      }
+    }
+  } catch (const std::exception& e) {
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               std::string("gpu prices: unreadable answer (") + e.what() + ")"));
+  }
+  return out;
+}
+
+ProviderResult<std::vector<Machine>> RunpodProvider::all_pods() {
+  auto body = call("list pods", "GET", "/v2/pods", "", true);
+  if (!body.ok()) return fail(body.error());
+  std::vector<Machine> out;
+  try {
+    json j = json::parse(*body);
+    for (const auto& p : j.at("pods"))
+      out.push_back(parse_pod(p));
+  } catch (const std::exception& e) {
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               std::string("list pods: unreadable answer (") + e.what() + ")"));
+  }
+  return out;
+}
+
+ProviderResult<Machine> RunpodProvider::find_by_pod_name(const std::string& pod_name) {
+  auto pods = all_pods();
+  if (!pods.ok()) return fail(pods.error());
+  const Machine* best = nullptr;
+  for (const auto& m : *pods) {
+    if (m.tags.at("runpod.io/name") != pod_name) continue;
+    if (best == nullptr || (gone(best->state) && !gone(m.state))) best = &m;
+  }
+  if (best == nullptr)
+    return fail(provider_error(ProviderErrorKind::NotFound, "no Runpod pod named " + pod_name));
+  return *best;
+}
+
+ProviderResult<Machine> RunpodProvider::get(std::string_view pool_uid, std::string_view name) {
+  return find_by_pod_name(runpod_pod_name(pool_uid, name));
+}
+
+ProviderResult<std::vector<Machine>> RunpodProvider::list(const MachineFilter& filter) {
+  auto pods = all_pods();
+  if (!pods.ok()) return fail(pods.error());
+  std::string prefix =
+      filter.pool_uid.empty() ? std::string("gp-") : runpod_pool_prefix(filter.pool_uid);
+  std::vector<Machine> out;
+  for (auto& m : *pods) {
+    const std::string& n = m.tags.at("runpod.io/name");
+    if (!n.starts_with(prefix) || m.pool_uid().empty()) continue;
+    if (!filter.include_terminated && gone(m.state)) continue;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+ProviderResult<Machine> RunpodProvider::create(const InstanceIntent& intent) {
+  if (intent.name.empty() || intent.pool_uid.empty()) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create pod: intent needs a name and a pool uid"));
+  }
+  auto slash = intent.offer.id.find('/');
+  if (slash == std::string::npos || slash == 0 || slash + 1 == intent.offer.id.size()) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create pod: offer id must be <SECURE|COMMUNITY>/<gpu type>, got '" +
+                                   intent.offer.id + "'"));
+  }
+  std::string cloud = intent.offer.id.substr(0, slash);
+  std::string gpu = intent.offer.id.substr(slash + 1);
+  std::string pod_name = runpod_pod_name(intent.pool_uid, intent.name);
+  auto existing = find_by_pod_name(pod_name);
+  if (existing.ok() && !gone(existing->state)) return existing;
+  if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
+    return fail(existing.error());
+
+  json env = {{"GPUPOOL_POOL_UID", intent.pool_uid}, {"GPUPOOL_INSTANCE", intent.name}};
+  if (!intent.user_data.empty()) env["GPUPOOL_USER_DATA"] = net::base64_encode(intent.user_data);
+  if (!intent.ssh_public_key.empty()) env["PUBLIC_KEY"] = intent.ssh_public_key;
+  json body = {{"name", pod_name},
+               {"image", intent.image.empty() ? config_.image : intent.image},
+               {"gpu", {{"id", gpu}, {"count", std::max(1, intent.offer.gpu_count)}}},
+               {"cloud", cloud},
+               {"disk", config_.disk_gb},
+               {"ports", {"22/tcp"}},
+               {"env", env},
+               {"startSsh", true}};
+  auto ans = call("create pod", "POST", "/v2/pods", body.dump(), false);
+  if (!ans.ok()) {
+    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
+    auto again = find_by_pod_name(pod_name);
+    if (again.ok() && !gone(again->state)) return again;
+    return fail(ans.error());
+  }
+  try {
+    return parse_pod(json::parse(*ans));
+  } catch (const std::exception& e) {
+    auto again = find_by_pod_name(pod_name);
+    if (again.ok() && !gone(again->state)) return again;
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               std::string("create pod: unreadable answer (") + e.what() + ")"));
+  }
+}
+
+ProviderStatus RunpodProvider::terminate(std::string_view provider_id) {
+  if (provider_id.empty())
+    return fail(provider_error(ProviderErrorKind::InvalidRequest, "terminate: empty pod id"));
+  auto ans =
+      call("terminate pod", "DELETE", "/v2/pods/" + net::percent_encode(provider_id), "", true);
+  if (!ans.ok()) return fail(ans.error());
+  return ProviderStatus::success();
+}
+
+}  // namespace gpupool::runpod

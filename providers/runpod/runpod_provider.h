@@ -1,0 +1,87 @@
+#pragma once
+// Runpod adapter: REST v2 (https://api.runpod.io/v2, Bearer key) for pods and
+// the GraphQL API (https://api.runpod.io/graphql, Bearer key in the header,
+// never the api_key query parameter) for GPU prices.
+//
+// Offers: GraphQL gpuTypes with securePrice / communityPrice per GPU and
+// lowestPrice(gpuCount).stockStatus, filtered to the asked models ("NVIDIA
+// L40S" -> "L40S"). One offer per (GPU type, cloud): id "SECURE/NVIDIA L40S"
+// or "COMMUNITY/NVIDIA L40S", region "any" (the scheduler places the pod),
+// price = per-GPU price x min_gpu_count, billing per second without minimum.
+// Community cloud offers are ReliabilityTier::Community. Stock "None" gives
+// capacity_hint 0.
+//
+// Identity: pods have no tags. The pod name is "gp-<10 hex H(pool uid)>-<10
+// hex H(pool uid/intent name)>" and the pod's env carries GPUPOOL_POOL_UID
+// and GPUPOOL_INSTANCE, so list() recovers both tags. The bootstrap
+// (user_data) goes to the container as env GPUPOOL_USER_DATA (base64) and
+// the SSH key as PUBLIC_KEY (what Runpod images read).
+//
+// create(): no idempotency token: look the name up first; POST /v2/pods is
+// not retried blindly; after an ambiguous failure the name is looked up once
+// more. terminate(): DELETE /v2/pods/{id}; 204 success, 404 NotFound (gone),
+// a TERMINATED pod is NotFound too.
+//
+// Errors (RFC 9457 problem+json): 400 whose detail speaks of capacity /
+// "no longer any instances available" -> NoCapacity, other 400 and 422 ->
+// InvalidRequest, 402 -> QuotaExceeded (balance), 401/403 -> Unauthorized,
+// 404 -> NotFound, 429 -> RateLimited with Retry-After, 5xx -> Transient.
+// GraphQL errors[] with the no-instances wording -> NoCapacity, with an auth
+// wording -> Unauthorized, others -> InvalidRequest.
+//
+// Thread-safe.
+
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "providers/http/client.h"
+#include "providers/provider.h"
+
+namespace gpupool::runpod {
+
+struct RunpodConfig {
+  std::string provider_name;
+  std::string endpoint = "https://api.runpod.io";  // REST v2 base; override for tests
+  std::string graphql_endpoint;                    // empty: <endpoint>/graphql
+  std::string api_key;
+  std::string image = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404";
+  int disk_gb = 50;
+  BillingRule billing{Duration(0), Duration(1), BillingAlignment::Launch, MinimumKind::Charge,
+                      Money()};
+  net::ClientOptions http;
+};
+
+std::string runpod_pod_name(std::string_view pool_uid, std::string_view intent_name);
+std::string runpod_pool_prefix(std::string_view pool_uid);
+
+class RunpodProvider final : public Provider {
+ public:
+  RunpodProvider(RunpodConfig config, net::HttpTransport& transport, const Clock& clock,
+                 net::Sleeper& sleeper);
+
+  const std::string& name() const override { return config_.provider_name; }
+  std::string_view type() const override { return "runpod"; }
+  ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
+  ProviderResult<Machine> create(const InstanceIntent& intent) override;
+  ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;
+  ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) override;
+  ProviderStatus terminate(std::string_view provider_id) override;
+
+  int64_t requests_sent() const { return client_.requests_sent(); }
+
+ private:
+  ProviderResult<std::string> call(const std::string& what, const std::string& method,
+                                   const std::string& url, const std::string& body,
+                                   bool idempotent);
+  ProviderResult<std::vector<Machine>> all_pods();
+  ProviderResult<Machine> find_by_pod_name(const std::string& pod_name);
+
+  RunpodConfig config_;
+  const Clock& clock_;
+  net::HttpClient client_;
+};
+
+ProviderError map_runpod_error(int status, std::string_view body, net::Millis retry_after);
+
+}  // namespace gpupool::runpod

@@ -1,0 +1,236 @@
+// The Runpod adapter against the Runpod emulator over loopback.
+#include "providers/runpod/runpod_provider.h"
+
+#include <gtest/gtest.h>
+
+#include "providers/http/curl_transport.h"
+#include "tests/emulators/runpod/runpod_emulator.h"
+
+namespace gpupool::runpod {
+namespace {
+
+using emulators::Fault;
+using emulators::FaultKind;
+using std::chrono::seconds;
+
+class RunpodProviderTest : public ::testing::Test {
+ protected:
+  RunpodProviderTest()
+      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 3 / 13)) +
+               std::chrono::hours(20)),
+        sleeper_(&clock_),
+        emulator_([this] {
+          emulators::RunpodEmulatorOptions o;
+          o.clock = &clock_;
+          o.gpu_types = {{"NVIDIA L40S", "L40S", 48, Money::parse("0.86").value(),
+                          Money::parse("0.79").value(), 2, -1},
+                         {"NVIDIA L40", "L40", 48, Money::parse("0.69").value(), Money(), -1, -1},
+                         {"NVIDIA GeForce RTX 4090", "RTX 4090", 24, Money::parse("0.44").value(),
+                          Money::parse("0.31").value(), -1, -1}};
+          return o;
+        }()),
+        transport_([] {
+          net::CurlOptions o;
+          o.total_timeout = std::chrono::milliseconds(700);
+          return o;
+        }()) {}
+
+  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+
+  RunpodConfig config() {
+    RunpodConfig c;
+    c.provider_name = "runpod-main";
+    c.endpoint = emulator_.base_url();
+    c.api_key = "rp-test-key";
+    c.http.max_attempts = 3;
+    c.http.jitter_seed = 5;
+    c.http.log = [this](std::string_view l) { log_.emplace_back(l); };
+    return c;
+  }
+
+  InstanceIntent intent(std::string name = "pool-r-0", std::string offer = "SECURE/NVIDIA L40S") {
+    InstanceIntent i;
+    i.name = std::move(name);
+    i.pool_uid = "uid-rp";
+    i.pool_namespace = "ml";
+    i.pool_name = "pool-r";
+    i.offer.id = std::move(offer);
+    i.offer.gpu_count = 1;
+    i.user_data = "join --token s3cr3t";
+    i.ssh_public_key = "ssh-ed25519 AAAA op";
+    return i;
+  }
+
+  FakeClock clock_;
+  net::FakeSleeper sleeper_;
+  emulators::RunpodEmulator emulator_;
+  net::CurlTransport transport_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(RunpodProviderTest, OffersFromGraphqlPricesPerCloud) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S", "L40"};
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 3u);  // L40S secure + community, L40 secure
+  std::map<std::string, Offer> by_id;
+  for (const auto& o : *offers)
+    by_id[o.id] = o;
+  EXPECT_EQ(by_id.at("SECURE/NVIDIA L40S").price_per_hour, Money::parse("0.86").value());
+  EXPECT_EQ(by_id.at("SECURE/NVIDIA L40S").tier, ReliabilityTier::Datacenter);
+  EXPECT_EQ(by_id.at("COMMUNITY/NVIDIA L40S").tier, ReliabilityTier::Community);
+  EXPECT_EQ(by_id.at("SECURE/NVIDIA L40").gpu_model, "L40");
+  q.include_community = false;
+  q.min_gpu_count = 2;
+  auto two = p.offers(q);
+  ASSERT_TRUE(two.ok());
+  ASSERT_EQ(two->size(), 2u);
+  for (const auto& o : *two) {
+    EXPECT_EQ(o.gpu_count, 2);
+    if (o.id == "SECURE/NVIDIA L40S") {
+      EXPECT_EQ(o.price_per_hour, Money::parse("1.72").value());
+    }
+  }
+  // Requests carry the key in a header, never in the URL.
+  for (const auto& l : log_)
+    EXPECT_EQ(l.find("rp-test-key"), std::string::npos) << l;
+}
+
+TEST_F(RunpodProviderTest, CreateCarriesIdentityInEnvAndIsIdempotent) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(m->state, MachineState::Pending);
+  EXPECT_EQ(m->name, "pool-r-0");
+  EXPECT_EQ(m->pool_uid(), "uid-rp");
+  EXPECT_EQ(m->gpu_model, "L40S");
+  EXPECT_EQ(m->price_per_hour, Money::parse("0.86").value());
+  auto pods = emulator_.pods();
+  ASSERT_EQ(pods.size(), 1u);
+  EXPECT_EQ(pods[0].name, runpod_pod_name("uid-rp", "pool-r-0"));
+  EXPECT_EQ(pods[0].env.at("GPUPOOL_USER_DATA"), "am9pbiAtLXRva2VuIHMzY3IzdA==");
+  EXPECT_EQ(pods[0].env.at("PUBLIC_KEY"), "ssh-ed25519 AAAA op");
+  auto again = p.create(intent());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->provider_id, m->provider_id);
+  EXPECT_EQ(emulator_.pods().size(), 1u);
+  clock_.advance(seconds(41));
+  auto got = p.get("uid-rp", "pool-r-0");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->state, MachineState::Running);
+  EXPECT_FALSE(got->public_address.empty());
+  for (const auto& l : log_)
+    EXPECT_EQ(l.find("s3cr3t"), std::string::npos) << l;
+}
+
+TEST_F(RunpodProviderTest, FindAfterCrashWhenTheCreateAnswerWasLost) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("create", Fault{FaultKind::LoseAnswer});
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());  // found by name after the lost answer
+  EXPECT_EQ(emulator_.requests("create"), 1);
+  RunpodProvider restarted(config(), transport_, clock_, sleeper_);
+  auto found = restarted.get("uid-rp", "pool-r-0");
+  ASSERT_TRUE(found.ok());
+  EXPECT_EQ(found->provider_id, m->provider_id);
+  ASSERT_TRUE(restarted.create(intent()).ok());
+  EXPECT_EQ(emulator_.pods().size(), 1u);
+}
+
+TEST_F(RunpodProviderTest, TerminateUntilNotFound) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok());
+  clock_.advance(seconds(90));
+  ASSERT_TRUE(p.terminate(m->provider_id).ok());
+  auto again = p.terminate(m->provider_id);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(p.get("uid-rp", "pool-r-0").error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(emulator_.billed_seconds(m->provider_id), 90);
+  EXPECT_TRUE(p.list({})->empty());
+}
+
+TEST_F(RunpodProviderTest, ListOnlyOwnedPodsOfThePool) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent("a-0", "SECURE/NVIDIA L40")).ok());
+  InstanceIntent other = intent("b-0", "SECURE/NVIDIA L40");
+  other.pool_uid = "uid-other";
+  ASSERT_TRUE(p.create(other).ok());
+  MachineFilter f;
+  f.pool_uid = "uid-rp";
+  auto mine = p.list(f);
+  ASSERT_TRUE(mine.ok());
+  ASSERT_EQ(mine->size(), 1u);
+  EXPECT_EQ(mine->at(0).name, "a-0");
+  EXPECT_EQ(p.list({})->size(), 2u);
+}
+
+TEST_F(RunpodProviderTest, NoCapacityFromTheDetailText) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent("a-0")).ok());
+  ASSERT_TRUE(p.create(intent("a-1")).ok());
+  auto full = p.create(intent("a-2"));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().kind, ProviderErrorKind::NoCapacity);
+  EXPECT_EQ(emulator_.requests("create"), 3);
+  InstanceIntent bad = intent("x");
+  bad.offer.id = "SECURE/NVIDIA H9000";
+  EXPECT_EQ(p.create(bad).error().kind, ProviderErrorKind::InvalidRequest);
+  bad.offer.id = "garbage";
+  EXPECT_EQ(p.create(bad).error().kind, ProviderErrorKind::InvalidRequest);
+}
+
+TEST_F(RunpodProviderTest, RateLimitHonoursRetryAfterAndRecovers) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("list", Fault{FaultKind::Throttle, {}, seconds(12)}, 2);
+  auto l = p.list({});
+  ASSERT_TRUE(l.ok()) << describe(l.error());
+  EXPECT_EQ(emulator_.requests("list"), 3);
+  ASSERT_EQ(sleeper_.waits().size(), 2u);
+  EXPECT_GE(sleeper_.waits()[0], std::chrono::milliseconds(12'000));
+  // A throttled create (the POST was refused, not processed) is retried too.
+  emulator_.faults().add("create", Fault{FaultKind::Throttle, {}, seconds(1)});
+  ASSERT_TRUE(p.create(intent()).ok());
+  EXPECT_EQ(emulator_.pods().size(), 1u);
+  emulator_.faults().add("list", Fault{FaultKind::Throttle, {}, seconds(3600)});
+  auto limited = p.list({});
+  ASSERT_FALSE(limited.ok());
+  EXPECT_EQ(limited.error().kind, ProviderErrorKind::RateLimited);
+  EXPECT_EQ(limited.error().retry_after, std::chrono::milliseconds(3'600'000));
+}
+
+TEST_F(RunpodProviderTest, BadKeyIsUnauthorizedOnce) {
+  RunpodConfig c = config();
+  c.api_key = "rp-wrong";
+  RunpodProvider p(c, transport_, clock_, sleeper_);
+  auto r = p.create(intent());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(emulator_.requests(), 1);
+  for (const auto& l : log_)
+    EXPECT_EQ(l.find("rp-wrong"), std::string::npos) << l;
+}
+
+TEST_F(RunpodProviderTest, GarbledAnswersAreKnownKinds) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("list", Fault{FaultKind::Garbled});
+  auto l = p.list({});
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.error().kind, ProviderErrorKind::Transient);
+  emulator_.faults().add("prices", Fault{FaultKind::Garbled});
+  EXPECT_EQ(p.offers({}).error().kind, ProviderErrorKind::Transient);
+  emulator_.faults().add("create", Fault{FaultKind::Garbled});
+  auto c = p.create(intent());  // 201 with garbage: nothing was created, lookup finds nothing
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
+  emulator_.faults().add("delete", Fault{FaultKind::GarbledError}, 3);
+  auto d = p.terminate("pod1");
+  ASSERT_FALSE(d.ok());
+  EXPECT_EQ(d.error().kind, ProviderErrorKind::Transient);
+}
+
+}  // namespace
+}  // namespace gpupool::runpod

@@ -1,0 +1,102 @@
+#pragma once
+// A stateful local Runpod for tests: REST v2 pods (GET/POST /v2/pods,
+// DELETE /v2/pods/{id}) with RFC 9457 problem+json errors, Bearer-key auth
+// (401), 429 with Retry-After, PROVISIONING -> RUNNING lifecycle on the
+// injected Clock, capacity per (GPU type, cloud), per-second billing; and the
+// GraphQL gpuTypes prices query on POST /graphql.
+//
+// Faults (FaultPlan keys: "prices", "list", "create", "delete"): NoCapacity
+// (400 "There are no longer any instances available..."), Throttle (429,
+// Retry-After), ServerError (500), Slow, LoseAnswer, Garbled, GarbledError
+// (502 HTML), AuthFailure (401).
+//
+// Thread-safe.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "operator/core/money.h"
+#include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/fault_plan.h"
+
+namespace gpupool::emulators {
+
+struct RunpodGpuType {
+  std::string id;            // "NVIDIA L40S"
+  std::string display_name;  // "L40S"
+  int memory_gb = 48;
+  Money secure_price;        // per GPU per hour; zero: not on secure cloud
+  Money community_price;     // zero: not on community cloud
+  int secure_capacity = -1;  // GPUs (-1 unlimited)
+  int community_capacity = -1;
+};
+
+struct RunpodPod {
+  std::string id;
+  std::string name;
+  std::string gpu_id;
+  int gpu_count = 1;
+  std::string cloud;
+  std::string status;  // PROVISIONING, RUNNING, TERMINATED
+  std::string image;
+  std::map<std::string, std::string> env;
+  Money cost_per_hour;
+  Time created{};
+  std::optional<Time> terminated;
+  std::string data_center = "US-TX-3";
+};
+
+struct RunpodEmulatorOptions {
+  std::string api_key = "rp-test-key";
+  const Clock* clock = nullptr;  // required
+  std::vector<RunpodGpuType> gpu_types;
+  Duration boot_time{40};
+};
+
+class RunpodEmulator {
+ public:
+  explicit RunpodEmulator(RunpodEmulatorOptions options);
+  ~RunpodEmulator();
+
+  bool start();
+  void stop();
+  std::string base_url() const;
+
+  FaultPlan& faults() { return faults_; }
+  void set_capacity(const std::string& gpu_id, const std::string& cloud, int gpus);
+
+  std::vector<RunpodPod> pods() const;  // every pod ever created
+  int alive() const;
+  int requests(const std::string& operation = "") const;
+  int64_t billed_seconds(const std::string& id) const;
+
+ private:
+  struct Reply {
+    int status = 200;
+    std::string body;
+    std::string content_type = "application/json";
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  Reply route(const std::string& op, const http::HttpRequest& req);
+  Reply prices_locked(const std::string& body) const;
+  Reply create_locked(const std::string& body);
+  void advance_locked();
+  std::string pod_json_locked(const RunpodPod& p) const;
+  static Reply problem(int status, const std::string& title, const std::string& detail);
+
+  RunpodEmulatorOptions options_;
+  FaultPlan faults_;
+  std::unique_ptr<http::HttpServer> server_;
+  mutable std::mutex mu_;
+  std::vector<RunpodPod> pods_;
+  std::map<std::string, int> requests_;
+  int64_t next_ = 0;
+};
+
+}  // namespace gpupool::emulators
