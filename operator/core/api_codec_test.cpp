@@ -371,3 +371,82 @@ TEST(ApiYaml, ToYamlQuotesStringsThatWouldChangeType) {
 
 }  // namespace
 }  // namespace gpupool::api
+
+namespace gpupool::api {
+namespace {
+
+// Collects the JSON pointer of every node in a document.
+void pointers(const json& v, const std::string& at, std::vector<std::string>& out) {
+  out.push_back(at);
+  if (v.is_object()) {
+    for (const auto& [k, item] : v.items()) {
+      std::string escaped;
+      for (char c : k)
+        escaped += c == '~' ? "~0" : c == '/' ? "~1" : std::string(1, c);
+      pointers(item, at + "/" + escaped, out);
+    }
+  } else if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i)
+      pointers(v[i], at + "/" + std::to_string(i), out);
+  }
+}
+
+// "/spec/providers/0/name" -> "spec.providers.0.name"; "metadata.labels[a/b]" ->
+// "metadata.labels.a/b".
+std::string normalized(const std::string& text, bool pointer) {
+  std::string out;
+  for (size_t i = pointer ? 1 : 0; i < text.size(); ++i) {
+    char c = text[i];
+    if (pointer && c == '~' && i + 1 < text.size()) {
+      out += text[i + 1] == '1' ? '/' : '~';
+      ++i;
+    } else if (pointer ? c == '/' : c == '[') {
+      out += '.';
+    } else if (!(c == ']' && !pointer)) {
+      out += c;
+    }
+  }
+  return out;
+}
+
+// Replaces every node of every fully populated object with values of every
+// JSON type: decoding never crashes, and any error names the replaced field
+// (or a field under it).
+TEST(ApiCodec, TypeConfusionAtEveryFieldIsReportedAtThatField) {
+  const json replacements[] = {json(nullptr),
+                               json(7),
+                               json(-1.5),
+                               json("x"),
+                               json(true),
+                               json::array({1}),
+                               json::object({{"k", "v"}})};
+  std::vector<ApiObject> objects = {fixtures::full_gpu_pool(), fixtures::full_gpu_instance(),
+                                    fixtures::full_gpu_provider()};
+  size_t mutations = 0;
+  for (const auto& object : objects) {
+    const json doc = encode(object);
+    std::vector<std::string> all;
+    pointers(doc, "", all);
+    for (const auto& ptr : all) {
+      if (ptr.empty() || ptr == "/apiVersion" || ptr == "/kind") continue;
+      const std::string path = normalized(ptr, true);
+      for (const auto& replacement : replacements) {
+        json mutated = doc;
+        mutated[json::json_pointer(ptr)] = replacement;
+        ++mutations;
+        auto r = decode_object(mutated, DecodeMode::Strict);
+        if (r.ok()) continue;
+        for (const auto& f : r.error().fields) {
+          const std::string got = normalized(f.path, false);
+          const bool at_or_under = got == path || got.rfind(path + ".", 0) == 0;
+          EXPECT_TRUE(at_or_under) << "replaced " << path << " with " << replacement.dump()
+                                   << ", error at " << f.to_string();
+        }
+      }
+    }
+  }
+  EXPECT_GT(mutations, 1000u);
+}
+
+}  // namespace
+}  // namespace gpupool::api

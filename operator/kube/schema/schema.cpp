@@ -4,6 +4,9 @@
 
 #include <cmath>
 #include <cstdio>
+#include <map>
+#include <memory>
+#include <mutex>
 #include <regex>
 
 #include "operator/clock/clock.h"
@@ -93,7 +96,7 @@ std::string go_quote(const std::string& s) {
 std::string print_value(const json& v) {
   if (v.is_string()) return go_quote(v.get<std::string>());
   if (v.is_null()) return "null";
-  return v.dump();
+  return v.dump(-1, ' ', false, json::error_handler_t::replace);
 }
 
 // Go's %v of a float64 bound: 64 -> "64", 0.5 -> "0.5".
@@ -166,6 +169,28 @@ bool format_ok(const std::string& format, const json& v) {
   }
   return true;
 }
+
+// Compiled patterns, shared by every call (schemas are few and long-lived;
+// compiling a std::regex costs far more than matching it). nullptr: the
+// pattern does not compile. Thread-safe.
+std::shared_ptr<const std::regex> compiled(const std::string& pattern) {
+  static std::mutex mu;
+  static std::map<std::string, std::shared_ptr<const std::regex>> cache;
+  std::lock_guard<std::mutex> lock(mu);
+  auto it = cache.find(pattern);
+  if (it != cache.end()) return it->second;
+  std::shared_ptr<const std::regex> re;
+  try {
+    re = std::make_shared<const std::regex>(pattern, std::regex::ECMAScript);
+  } catch (const std::regex_error&) {
+    re = nullptr;
+  }
+  if (cache.size() >= 4096) cache.clear();  // bound memory if fed arbitrary schemas
+  cache.emplace(pattern, re);
+  return re;
+}
+
+constexpr size_t kMaxPatternInput = 4096;
 
 class Validator {
  public:
@@ -270,16 +295,20 @@ class Validator {
     if (const json* pattern = member(schema, "pattern");
         pattern != nullptr && pattern->is_string()) {
       const std::string& re = pattern->get_ref<const std::string&>();
-      try {
-        if (!std::regex_search(s, std::regex(re, std::regex::ECMAScript))) {
-          add(CauseType::FieldValueInvalid, path,
-              "Invalid value: " + print_value(v) + ": " + name + " in body should match '" + re +
-                  "'");
-        }
-      } catch (const std::regex_error&) {
+      auto regex = compiled(re);
+      if (regex == nullptr) {
         add(CauseType::FieldValueInvalid, path,
             "Invalid value: " + print_value(v) + ": schema pattern '" + re +
                 "' is not a valid regular expression");
+      } else if (s.size() > kMaxPatternInput) {
+        // libstdc++'s regex recurses per character; refuse rather than overflow the stack.
+        add(CauseType::FieldValueInvalid, path,
+            "Invalid value: " + print_value(json(s.substr(0, 32) + "...")) + ": " + name +
+                " is too long to match against '" + re + "'");
+      } else if (!std::regex_search(s, *regex)) {
+        add(CauseType::FieldValueInvalid, path,
+            "Invalid value: " + print_value(v) + ": " + name + " in body should match '" + re +
+                "'");
       }
     }
   }

@@ -32,7 +32,9 @@
 // Thread-safety: pure functions; call concurrently at will. Malformed
 // schemas never crash: unknown keywords are ignored and keywords of the
 // wrong JSON type are skipped. Bad regular expressions are reported as a
-// FieldValueInvalid cause on the value's path.
+// FieldValueInvalid cause on the value's path, and so are strings longer than
+// 4096 bytes under a `pattern` (std::regex would recurse too deep on them).
+// Compiled patterns are cached process-wide (bounded, mutex-guarded).
 
 #include <nlohmann/json_fwd.hpp>
 

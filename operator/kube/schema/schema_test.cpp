@@ -130,6 +130,13 @@ TEST(Schema, Pattern) {
   EXPECT_THAT(bad[0].message, ::testing::HasSubstr("not a valid regular expression"));
 }
 
+TEST(Schema, HugeStringsUnderAPatternAreRefusedNotCrashed) {
+  auto causes =
+      validate(cr({{"type", "string"}, {"pattern", "^(a|b)*$"}}), obj(std::string(1'000'000, 'a')));
+  ASSERT_EQ(causes.size(), 1u);
+  EXPECT_THAT(causes[0].message, ::testing::HasSubstr("too long to match"));
+}
+
 TEST(Schema, ItemsAndItemCounts) {
   json s = {{"type", "array"},
             {"minItems", 1},
