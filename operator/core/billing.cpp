@@ -122,7 +122,7 @@ std::string describe(const BillingRule& rule) {
   } else {
     out = span_text(inc) + " increments";
   }
-  if (rule.alignment == BillingAlignment::WallClock) out += " UTC-aligned";
+  if (rule.alignment == BillingAlignment::WallClock) out = "UTC-" + out;
   if (rule.minimum.count() > 0) {
     out += ", " + span_text(rule.minimum.count()) +
            (rule.minimum_kind == MinimumKind::Charge ? " min" : " deposit");

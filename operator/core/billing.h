@@ -110,7 +110,7 @@ struct State {
 State state_at(const BillingRule& rule, Money price_per_hour, Time launch, Time t);
 
 // Short description for people (fits in 30 columns): "per-second, 60s min",
-// "hourly, 3h min", "hourly UTC-aligned, 3h deposit", "per-minute",
+// "hourly, 3h min", "UTC-hourly, 3h deposit" (WallClock), "per-minute",
 // "10min increments".
 std::string describe(const BillingRule& rule);
 

@@ -210,7 +210,7 @@ TEST(BillingTest, Describe) {
   EXPECT_EQ(describe(per_second(60s)), "per-second, 60s min");
   EXPECT_EQ(describe(per_second()), "per-second");
   EXPECT_EQ(describe(kSeedFluence), "hourly, 3h min");
-  EXPECT_EQ(describe(kDocsFluence), "hourly UTC-aligned, 3h deposit");
+  EXPECT_EQ(describe(kDocsFluence), "UTC-hourly, 3h deposit");
   BillingRule ten;
   ten.increment = 600s;
   EXPECT_EQ(describe(ten), "10min increments");

@@ -352,13 +352,20 @@ Result<Plan, PlanError> plan(const api::GpuPoolSpec& spec, const Request& req) {
       if (out.choices.empty()) {
         reason = "lowest expected cost for " + hours_text(out.lifetime_hours) + ": " +
                  usd(r.total_cost) + " per machine, " + usd(r.cost_per_unit_hour) + unit;
-        if (i + 1 < out.offers.size() && out.offers[i + 1].eligible) {
-          const RankedOffer& next = out.offers[i + 1];
-          if (rank_key(next) == rank_key(r)) {
-            reason += "; tied with " + label(next.offer) + ", preferred by provider order";
-          } else {
-            reason += "; next: " + label(next.offer) + " " + usd(next.total_cost);
+        // Compare with the best offer of another provider: a tie broken by
+        // the provider order, or the runner-up.
+        const RankedOffer* next = nullptr;
+        for (size_t j = i + 1; j < out.offers.size() && out.offers[j].eligible; ++j) {
+          if (out.offers[j].offer.provider != r.offer.provider) {
+            next = &out.offers[j];
+            break;
           }
+        }
+        if (next != nullptr && rank_key(*next) == rank_key(r)) {
+          reason += "; tied with " + label(next->offer) + ", preferred by provider order";
+        } else if (next != nullptr) {
+          reason += "; next: " + label(next->offer) + " " + usd(next->total_cost) + " (" +
+                    usd(next->cost_per_unit_hour) + "/eq GPU-hour)";
         }
       } else {
         reason = "spill-over (" + limits.back() + "): next cheapest at " + usd(r.total_cost) +

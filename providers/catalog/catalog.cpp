@@ -69,15 +69,27 @@ Entry row(std::string type, std::string id, std::string model, int gpus, std::st
   return e;
 }
 
-Offer to_offer(const Entry& e, std::string_view provider_name, std::string region) {
+// The GPU counts a row is offered in under `options`.
+std::vector<int> shapes(const Entry& e, const Options& options) {
+  if (e.max_gpus_linear <= 0 || options.gpu_counts.empty()) return {e.gpu_count};
+  std::vector<int> out;
+  for (int n : options.gpu_counts) {
+    if (n >= 1 && n <= e.max_gpus_linear && std::find(out.begin(), out.end(), n) == out.end()) {
+      out.push_back(n);
+    }
+  }
+  return out;
+}
+
+Offer to_offer(const Entry& e, std::string_view provider_name, std::string region, int gpus) {
   Offer o;
   o.provider = provider_name.empty() ? e.provider_type : std::string(provider_name);
   o.provider_type = e.provider_type;
-  o.id = e.offer_id;
+  o.id = gpus == e.gpu_count ? e.offer_id : e.offer_id + " x" + std::to_string(gpus);
   o.region = std::move(region);
   o.gpu_model = e.gpu_model;
-  o.gpu_count = e.gpu_count;
-  o.price_per_hour = e.price_per_hour;
+  o.gpu_count = gpus;
+  o.price_per_hour = e.price_per_hour.scaled(gpus, e.gpu_count);
   o.billing = e.billing;
   o.tier = e.tier;
   o.spot = e.spot;
@@ -192,6 +204,17 @@ std::vector<Entry> entries(const Options& options) {
                         " §6.2: 8x L40S nodes only, ~$18.00/h per node (third-party). Zero "
                         "egress per seeds/001; billing not documented: hourly assumed."));
 
+  out.push_back(row("aws", "g6e.12xlarge", "L40S", 4, "10.4926", {"us-east-1"}, false, kDc,
+                    billing("aws"), true,
+                    s0 + " names g6e for L40S; " + ref +
+                        " §2.3: g6e.12xlarge (4 GPUs) ~$10.4926/h in us-east-1 (third-party "
+                        "copy of the AWS price list). Per-second, 60 s minimum, $0.09/GB."));
+  out.push_back(row("aws", "g6e.48xlarge", "L40S", 8, "30.13118", {"us-east-1"}, false, kDc,
+                    billing("aws"), true,
+                    s0 + " names g6e for L40S; " + ref +
+                        " §2.3: g6e.48xlarge (8 GPUs) ~$30.13118/h in us-east-1 (third-party "
+                        "copy of the AWS price list). Per-second, 60 s minimum, $0.09/GB."));
+
   // ---- L40 (seed 001, 2025-12) ----
   out.push_back(row("fluence", "l40", "L40", 1, "1.27", {}, false, kDc, billing("fluence"), false,
                     s1 + ": Fluence from $1.27/h (range $1.27-3.98), verified data centers, "
@@ -208,6 +231,14 @@ std::vector<Entry> entries(const Options& options) {
                     billing("coreweave"), false,
                     s1 + ": CoreWeave $1.80 per GPU-hour, no egress fees; 8x L40 nodes only (" +
                         ref + " §6.2) -> $14.40/h per node. Billing not documented: hourly."));
+  // Marketplaces that sell 1..8 GPUs per machine at a per-GPU price.
+  for (Entry& e : out) {
+    if (e.provider_type == "runpod" || e.provider_type == "vastai" ||
+        e.provider_type == "fluence") {
+      e.max_gpus_linear = 8;
+      e.note += " Machines with 2-8 GPUs assumed at N x this per-GPU price.";
+    }
+  }
   return out;
 }
 
@@ -241,21 +272,51 @@ std::vector<Offer> offers_for_type(std::string_view type, std::string_view provi
   std::vector<Offer> out;
   for (const Entry& e : entries(options)) {
     if (e.provider_type != type) continue;
-    if (e.regions.empty()) {
-      out.push_back(to_offer(e, provider_name, ""));
+    const std::vector<std::string> regions =
+        e.regions.empty() ? std::vector<std::string>{""} : e.regions;
+    for (int gpus : shapes(e, options)) {
+      for (const std::string& region : regions) {
+        out.push_back(to_offer(e, provider_name, region, gpus));
+      }
+    }
+  }
+  return out;
+}
+
+std::vector<Offer> place_in_regions(std::vector<Offer> offers,
+                                    const std::vector<std::string>& regions) {
+  if (regions.empty()) return offers;
+  std::vector<Offer> out;
+  for (Offer& o : offers) {
+    if (!o.region.empty()) {
+      out.push_back(std::move(o));
       continue;
     }
-    for (const std::string& region : e.regions)
-      out.push_back(to_offer(e, provider_name, region));
+    for (const std::string& r : regions) {
+      out.push_back(o);
+      out.back().region = r;
+    }
   }
   return out;
 }
 
 std::vector<Offer> offers_for(const api::GpuProvider& provider, const Options& options) {
   const api::GpuProviderSpec& spec = provider.spec;
+  const std::vector<Entry> all = entries(options);
+  // Whether this provider has a datacenter row for a model (see spec.reliability).
+  const auto has_datacenter_row = [&](const std::string& model) {
+    return std::any_of(all.begin(), all.end(), [&](const Entry& x) {
+      return x.provider_type == spec.type && x.gpu_model == model &&
+             x.tier == ReliabilityTier::Datacenter;
+    });
+  };
   std::vector<Offer> out;
-  for (const Entry& e : entries(options)) {
+  for (const Entry& e : all) {
     if (e.provider_type != spec.type) continue;
+    if (spec.reliability == ReliabilityTier::Datacenter && e.tier == ReliabilityTier::Community &&
+        has_datacenter_row(e.gpu_model)) {
+      continue;
+    }
     std::vector<std::string> regions;
     if (spec.regions.empty()) {
       regions = e.regions.empty() ? std::vector<std::string>{""} : e.regions;
@@ -268,22 +329,24 @@ std::vector<Offer> offers_for(const api::GpuProvider& provider, const Options& o
     } else {
       regions = spec.regions;
     }
-    for (std::string& region : regions) {
-      Offer o = to_offer(e, provider.metadata.name, std::move(region));
-      if (spec.billing) o.billing = *spec.billing;
-      if (spec.egress_usd_per_gb) o.billing.egress_per_gb = *spec.egress_usd_per_gb;
-      if (spec.reliability) o.tier = *spec.reliability;
-      const api::PriceOverride* best = nullptr;
-      for (const api::PriceOverride& p : spec.price_overrides) {
-        if (!iequals(p.gpu_model, o.gpu_model)) continue;
-        if (p.region && *p.region != o.region) continue;
-        if (best == nullptr || (p.region && !best->region)) best = &p;
+    for (int gpus : shapes(e, options)) {
+      for (const std::string& region : regions) {
+        Offer o = to_offer(e, provider.metadata.name, region, gpus);
+        if (spec.billing) o.billing = *spec.billing;
+        if (spec.egress_usd_per_gb) o.billing.egress_per_gb = *spec.egress_usd_per_gb;
+        if (spec.reliability) o.tier = *spec.reliability;
+        const api::PriceOverride* best = nullptr;
+        for (const api::PriceOverride& p : spec.price_overrides) {
+          if (!iequals(p.gpu_model, o.gpu_model)) continue;
+          if (p.region && *p.region != o.region) continue;
+          if (best == nullptr || (p.region && !best->region)) best = &p;
+        }
+        if (best != nullptr) {
+          o.price_per_hour = best->price_per_gpu_hour * o.gpu_count;
+          o.source += " + priceOverride";
+        }
+        out.push_back(std::move(o));
       }
-      if (best != nullptr) {
-        o.price_per_hour = best->price_per_gpu_hour * o.gpu_count;
-        o.source += " + priceOverride";
-      }
-      out.push_back(std::move(o));
     }
   }
   return out;

@@ -56,6 +56,11 @@ struct Entry {
   bool regions_exhaustive = false;
   ReliabilityTier tier = ReliabilityTier::Datacenter;
   bool spot = false;
+  // > 0: the provider also sells machines with 2..max_gpus_linear of these
+  // GPUs at gpu_count x the per-GPU price (Runpod pods, Vast.ai and Fluence
+  // options, assumed linear); such shapes are produced on request
+  // (Options::gpu_counts).
+  int max_gpus_linear = 0;
   BillingRule billing;     // includes egress_per_gb
   Time as_of{};            // date of the figure
   std::string as_of_text;  // "2026", "2025-12"
@@ -82,6 +87,11 @@ enum class FluenceBilling { SeedDocuments, FluenceDocs };
 
 struct Options {
   FluenceBilling fluence = FluenceBilling::SeedDocuments;
+  // GPUs-per-machine shapes wanted from rows with max_gpus_linear: each such
+  // row gives one offer per count in [1, max_gpus_linear] listed here (id
+  // suffixed " xN" when N differs from the row's own count) instead of its
+  // native shape. Empty: native shapes only. Fixed-shape rows are unaffected.
+  std::vector<int> gpu_counts;
 };
 
 // Every catalog row, in a stable order (provider, then model).
@@ -108,7 +118,12 @@ std::vector<Offer> offers_for_type(std::string_view provider_type,
 //    those regions and places every other row in each of them;
 //  * spec.billing replaces the whole billing rule, including its egress
 //    price; spec.egress_usd_per_gb then replaces the egress price;
-//  * spec.reliability replaces the tier;
+//  * spec.reliability: Community marks every offer community-tier.
+//    Datacenter drops the provider's community rows for a GPU model when it
+//    also has a datacenter row for that model (it sells both tiers, so the
+//    setting selects one: Runpod Secure Cloud), and otherwise marks the rows
+//    datacenter-tier (the account is known to be better than the catalog
+//    says);
 //  * spec.price_overrides set price = pricePerGpuHour × GPUs per machine for
 //    rows of that GPU model (case-insensitive); an override naming the
 //    offer's region wins over one without a region; among equals the first
@@ -116,6 +131,13 @@ std::vector<Offer> offers_for_type(std::string_view provider_type,
 //    offers for gaps. Offer::source then ends in "+ priceOverride".
 // spec.paused and spec.quota are not applied here (they are planner inputs).
 std::vector<Offer> offers_for(const api::GpuProvider& provider, const Options& options = {});
+
+// Offers with an unknown (empty) region are replaced by one copy in each of
+// `regions`; offers with a region, and all offers when `regions` is empty,
+// are kept as they are. For a pool's per-provider region list: a catalog
+// price with no known region holds in every region.
+std::vector<Offer> place_in_regions(std::vector<Offer> offers,
+                                    const std::vector<std::string>& regions);
 
 // "not offered" / "no figure".
 std::string_view to_string(Gap::Kind kind);

@@ -63,7 +63,9 @@ TEST(CatalogTest, SeedFiguresAndDefaults) {
                           [](const Offer& o) { return o.region == "melbourne"; }));
 
   const auto aws = offers_for_type("aws", "aws-prod");
-  ASSERT_EQ(aws.size(), 1u);
+  ASSERT_EQ(aws.size(), 3u);  // g6e.xlarge, g6e.12xlarge (4 GPUs), g6e.48xlarge (8 GPUs)
+  EXPECT_EQ(aws[1].gpu_count, 4);
+  EXPECT_EQ(aws[2].gpu_count, 8);
   EXPECT_EQ(aws[0].id, "g6e.xlarge");
   EXPECT_EQ(aws[0].provider, "aws-prod");
   EXPECT_EQ(aws[0].price_per_hour, usd("1.86"));
@@ -189,10 +191,58 @@ TEST(CatalogOverridesTest, RegionRestriction) {
   api::GpuProvider aws = provider("aws", "aws");
   aws.spec.regions = {"us-west-2", "eu-west-1"};
   const auto offers = offers_for(aws);
-  ASSERT_EQ(offers.size(), 2u);
+  ASSERT_EQ(offers.size(), 6u);  // three shapes in two regions
   EXPECT_EQ(offers[0].region, "us-west-2");
   EXPECT_EQ(offers[1].region, "eu-west-1");
   EXPECT_EQ(offers[1].price_per_hour, usd("1.86"));
+}
+
+TEST(CatalogOverridesTest, DatacenterReliabilitySelectsATierOrPromotes) {
+  api::GpuProvider runpod = provider("rp", "runpod");
+  runpod.spec.reliability = ReliabilityTier::Datacenter;
+  const auto offers = offers_for(runpod);
+  ASSERT_FALSE(offers.empty());
+  for (const Offer& o : offers) {
+    EXPECT_EQ(o.tier, ReliabilityTier::Datacenter);
+    EXPECT_EQ(o.id.find("community"), std::string::npos) << o.id;  // Secure Cloud only
+  }
+  EXPECT_LT(offers.size(), offers_for(provider("rp", "runpod")).size());
+
+  // Vast.ai has no datacenter row: the setting promotes its rows.
+  api::GpuProvider vast = provider("v", "vastai");
+  vast.spec.reliability = ReliabilityTier::Datacenter;
+  const auto promoted = offers_for(vast);
+  EXPECT_EQ(promoted.size(), offers_for(provider("v", "vastai")).size());
+  for (const Offer& o : promoted)
+    EXPECT_EQ(o.tier, ReliabilityTier::Datacenter);
+}
+
+TEST(CatalogTest, MultiGpuShapesOnRequest) {
+  Options o;
+  o.gpu_counts = {2, 4, 16};
+  const auto runpod = only(offers_for_type("runpod", "", o), "L40S");
+  // Two rows (secure, community) in 2 and 4 GPUs; 16 is above the 8-GPU limit.
+  ASSERT_EQ(runpod.size(), 4u);
+  EXPECT_EQ(runpod[0].id, "NVIDIA L40S/secure x2");
+  EXPECT_EQ(runpod[0].gpu_count, 2);
+  EXPECT_EQ(runpod[0].price_per_hour, usd("1.72"));
+  EXPECT_EQ(runpod[1].gpu_count, 4);
+  EXPECT_EQ(runpod[1].price_per_hour, usd("3.44"));
+  // Fixed shapes are unaffected: AWS still has its 1-, 4- and 8-GPU types.
+  EXPECT_EQ(offers_for_type("aws", "", o).size(), 3u);
+  // The same through a GpuProvider.
+  EXPECT_EQ(only(offers_for(provider("rp", "runpod"), o), "L40S").size(), 4u);
+}
+
+TEST(CatalogTest, PlaceInRegions) {
+  std::vector<Offer> offers = offers_for_type("runpod");
+  offers.push_back(offers_for_type("aws")[0]);
+  const auto placed = place_in_regions(offers, {"EU-RO-1", "US-KS-2"});
+  ASSERT_EQ(placed.size(), 2 * (offers.size() - 1) + 1);
+  EXPECT_EQ(placed[0].region, "EU-RO-1");
+  EXPECT_EQ(placed[1].region, "US-KS-2");
+  EXPECT_EQ(placed.back().region, "us-east-1");  // known regions are kept
+  EXPECT_EQ(place_in_regions(offers, {}), offers);
 }
 
 }  // namespace

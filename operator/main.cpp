@@ -1,0 +1,54 @@
+// gpupool-operator: the command-line front. Keeps to dispatch; every command
+// lives in operator/cmd/.
+#include <iostream>
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "operator/cmd/plan_cmd.h"
+
+#ifndef GPUPOOL_VERSION
+#define GPUPOOL_VERSION "0.0.0-dev"
+#endif
+
+namespace {
+
+const char* const kUsage =
+    R"(gpupool-operator: keeps pools of L40S / L40 GPU machines across providers
+
+Usage: gpupool-operator COMMAND [options]
+
+Commands:
+  plan      rank the offers for a GpuPool and show what would be bought
+            (gpupool-operator plan --help)
+
+Options:
+  -h, --help     this help
+  --version      print the version
+)";
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::vector<std::string> args(argv + 1, argv + argc);
+  if (args.empty()) {
+    std::cerr << kUsage;
+    return gpupool::cmd::kExitUsage;
+  }
+  const std::string command = args.front();
+  args.erase(args.begin());
+  if (command == "-h" || command == "--help" || command == "help") {
+    std::cout << kUsage;
+    return gpupool::cmd::kExitOk;
+  }
+  if (command == "--version" || command == "version") {
+    std::cout << "gpupool-operator " << GPUPOOL_VERSION << '\n';
+    return gpupool::cmd::kExitOk;
+  }
+  if (command == "plan") {
+    gpupool::SystemClock clock;
+    return gpupool::cmd::run_plan(args, clock, std::cout, std::cerr);
+  }
+  std::cerr << "error: unknown command '" << command << "'\n\n" << kUsage;
+  return gpupool::cmd::kExitUsage;
+}

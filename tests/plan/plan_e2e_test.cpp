@@ -1,0 +1,272 @@
+// Runs the built gpupool-operator binary, as a user would, and checks exit
+// codes, stderr and the table / JSON output.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <nlohmann/json.hpp>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+namespace {
+
+using nlohmann::json;
+using ::testing::HasSubstr;
+
+struct Outcome {
+  int code = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+std::string quote(const std::string& s) {
+  std::string out = "'";
+  for (char c : s)
+    out += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return out + "'";
+}
+
+// Runs the binary with `args` from the repository root.
+Outcome run(const std::string& args) {
+  const char* bin_dir = std::getenv("GPUPOOL_BINARY_DIR");
+  const char* src_dir = std::getenv("GPUPOOL_SOURCE_DIR");
+  if (bin_dir == nullptr) bin_dir = GPUPOOL_E2E_BINARY_DIR;
+  if (src_dir == nullptr) src_dir = GPUPOOL_E2E_SOURCE_DIR;
+  const std::string tmp = ::testing::TempDir();
+  const std::string out_path = tmp + "/plan_e2e_out.txt";
+  const std::string err_path = tmp + "/plan_e2e_err.txt";
+  const std::string cmd = "cd " + quote(src_dir) + " && " +
+                          quote(std::string(bin_dir) + "/bin/gpupool-operator") + " " + args +
+                          " >" + quote(out_path) + " 2>" + quote(err_path);
+  const int status = std::system(cmd.c_str());
+  Outcome r;
+  r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r.out = slurp(out_path);
+  r.err = slurp(err_path);
+  return r;
+}
+
+constexpr const char* kNow = " --now 2026-11-22T15:40:00Z";
+
+TEST(PlanE2eTest, HelpAndVersion) {
+  Outcome r = run("--help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("plan"));
+  r = run("--version");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.out, ::testing::MatchesRegex("gpupool-operator [0-9]+\\.[0-9]+\\.[0-9]+.*\n"));
+  r = run("plan --help");
+  EXPECT_EQ(r.code, 0);
+  EXPECT_THAT(r.out, HasSubstr("-p, --providers"));
+}
+
+TEST(PlanE2eTest, UsageErrorsExitTwo) {
+  EXPECT_EQ(run("").code, 2);
+  EXPECT_EQ(run("frobnicate").code, 2);
+  Outcome r = run("plan");
+  EXPECT_EQ(r.code, 2);
+  EXPECT_THAT(r.err, HasSubstr("-f POOL.yaml is required"));
+  EXPECT_EQ(run("plan -f examples/l40s-inference-pool.yaml -o yaml").code, 2);
+}
+
+TEST(PlanE2eTest, UnreadableOrMalformedFilesExitOne) {
+  Outcome r = run("plan -f no/such/pool.yaml");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("cannot read no/such/pool.yaml"));
+  r = run("plan -f tests/plan/fixtures/syntax-error.yaml");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("not valid YAML"));
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(PlanE2eTest, InvalidPoolPrintsEveryErrorWithItsPath) {
+  const Outcome r = run("plan -f tests/plan/fixtures/bad-pool.yaml");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_THAT(r.err, HasSubstr("spec.replicas.max: must be >= spec.replicas.min"));
+  EXPECT_THAT(r.err, HasSubstr("spec.gpu.models[0].throughputWeight: must be > 0"));
+  EXPECT_THAT(r.err, HasSubstr("spec.providers[1].name: duplicate provider"));
+  EXPECT_TRUE(r.out.empty());
+}
+
+TEST(PlanE2eTest, FixturePoolTableChoosesRunpodAndFitsOneHundredColumns) {
+  const Outcome r = run(
+      std::string("plan -f tests/plan/fixtures/pool.yaml -p tests/plan/fixtures/providers.yaml") +
+      kNow);
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("RANKED OFFERS"));
+  EXPECT_THAT(r.out, HasSubstr("2 x runpod-secure NVIDIA L40S/secure"));
+  EXPECT_THAT(r.out, HasSubstr("Projected hourly burn: $1.72/h"));
+  std::istringstream lines(r.out);
+  for (std::string line; std::getline(lines, line);)
+    EXPECT_LE(line.size(), 100u) << line;
+}
+
+TEST(PlanE2eTest, FixturePoolJsonHasTheDocumentedFields) {
+  const Outcome r = run(std::string("plan -f tests/plan/fixtures/pool.yaml -p "
+                                    "tests/plan/fixtures/providers.yaml -o json") +
+                        kNow);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json doc = json::parse(r.out, nullptr, false);
+  ASSERT_FALSE(doc.is_discarded()) << r.out;
+  EXPECT_EQ(doc["schemaVersion"], 1);
+  for (const char* field :
+       {"pool", "now", "catalogDate", "lifetimeHours", "lifetimeDefaulted", "machinesRequested",
+        "gpusPerMachine", "referenceModel", "egressGbPerGpuHour", "budget", "currentSpend",
+        "offers", "plan", "notes"}) {
+    EXPECT_TRUE(doc.contains(field)) << field;
+  }
+  ASSERT_FALSE(doc["offers"].empty());
+  for (const json& o : doc["offers"]) {
+    for (const char* field : {"position",
+                              "rank",
+                              "key",
+                              "provider",
+                              "providerType",
+                              "offerId",
+                              "region",
+                              "gpuModel",
+                              "gpuCount",
+                              "tier",
+                              "spot",
+                              "capacityHint",
+                              "source",
+                              "listPricePerHour",
+                              "pricePerGpuHour",
+                              "billing",
+                              "billingSummary",
+                              "computeCost",
+                              "egressGb",
+                              "egressCost",
+                              "totalCost",
+                              "hourlyBurn",
+                              "throughputWeight",
+                              "costPerEquivalentGpuHour",
+                              "eligible",
+                              "reasons"}) {
+      EXPECT_TRUE(o.contains(field)) << field;
+    }
+    EXPECT_EQ(o["eligible"].get<bool>(), o["reasons"].empty());
+  }
+  for (const char* field : {"choices", "machinesPlaced", "shortfall", "expectedTotal",
+                            "addedHourly", "projectedHourly", "monthEnd", "projectedMonth"}) {
+    EXPECT_TRUE(doc["plan"].contains(field)) << field;
+  }
+  EXPECT_EQ(doc["lifetimeHours"], 24);
+  EXPECT_EQ(doc["machinesRequested"], 2);
+  ASSERT_EQ(doc["plan"]["choices"].size(), 1u);
+  EXPECT_EQ(doc["plan"]["choices"][0]["provider"], "runpod-secure");
+  EXPECT_EQ(doc["plan"]["choices"][0]["machines"], 2);
+  EXPECT_EQ(doc["plan"]["expectedTotal"], "41.28");
+  EXPECT_EQ(doc["plan"]["monthEnd"], "2026-12-01T00:00:00Z");
+  EXPECT_TRUE(doc["plan"]["shortfall"].is_null());
+  // AWS pays $0.09/GB on 48 GB over 24 h.
+  for (const json& o : doc["offers"]) {
+    if (o["offerId"] == "g6e.xlarge" && o["region"] == "us-east-1") {
+      EXPECT_EQ(o["egressCost"], "4.32");
+      EXPECT_EQ(o["totalCost"], "48.96");
+    }
+    if (o["region"] == "us-west-2") {
+      EXPECT_FALSE(o["eligible"].get<bool>());  // the pool allows only us-east-1
+    }
+  }
+}
+
+TEST(PlanE2eTest, ShortNeedPrefersPerSecondBilling) {
+  const Outcome r = run(std::string("plan -f tests/plan/fixtures/pool.yaml -p "
+                                    "tests/plan/fixtures/providers.yaml -o json --hours 0.25 "
+                                    "--replicas 1") +
+                        kNow);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json doc = json::parse(r.out);
+  EXPECT_EQ(doc["plan"]["choices"][0]["provider"], "runpod-secure");
+  for (const json& o : doc["offers"]) {
+    if (o["providerType"] == "fluence" && o["gpuModel"] == "L40S") {
+      EXPECT_EQ(o["totalCost"], "3.81");  // the 3-hour minimum
+    }
+  }
+}
+
+// The bundled examples (examples/), as the README's main command runs them.
+TEST(PlanE2eTest, ReadmeMainCommandWorks) {
+  const Outcome r = run("plan -f examples/l40s-inference-pool.yaml -p examples/providers.yaml");
+  ASSERT_EQ(r.code, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("PLAN: 3 new machine(s)"));
+  EXPECT_TRUE(r.err.empty()) << r.err;
+}
+
+TEST(PlanE2eTest, InferenceExampleBuysRunpodSecureCloud) {
+  const Outcome r = run(std::string("plan -f examples/l40s-inference-pool.yaml -p "
+                                    "examples/providers.yaml -o json") +
+                        kNow);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json doc = json::parse(r.out);
+  EXPECT_EQ(doc["lifetimeHours"], 72);  // spec.planning.expectedLifetimeHours
+  EXPECT_EQ(doc["machinesRequested"], 3);
+  ASSERT_EQ(doc["plan"]["choices"].size(), 1u);
+  const json& c = doc["plan"]["choices"][0];
+  EXPECT_EQ(c["provider"], "runpod");
+  EXPECT_EQ(c["offerId"], "NVIDIA L40S/secure");  // the provider's reliability picks Secure Cloud
+  EXPECT_EQ(c["machines"], 3);
+  EXPECT_THAT(c["region"].get<std::string>(), ::testing::AnyOf("EU-RO-1", "US-KS-2"));
+  EXPECT_EQ(doc["plan"]["expectedTotal"], "185.76");  // 3 x 0.86 x 72
+  EXPECT_EQ(doc["plan"]["projectedHourly"], "2.58");
+  for (const json& o : doc["offers"]) {
+    if (o["providerType"] == "fluence" && o["offerId"] == "l40s") {
+      EXPECT_EQ(o["totalCost"], "91.44");
+      EXPECT_TRUE(o["eligible"].get<bool>());
+    }
+    if (o["offerId"] == "g6e.xlarge" && o["region"] == "us-east-1") {
+      EXPECT_EQ(o["egressCost"], "12.96");  // 2 GB/GPU-h x 72 h x $0.09
+    }
+    EXPECT_NE(o["offerId"], "NVIDIA L40S/community");
+  }
+}
+
+TEST(PlanE2eTest, L40OrL40sExampleWeighsThroughput) {
+  const Outcome r = run(std::string("plan -f examples/l40-or-l40s-pool.yaml -p "
+                                    "examples/providers.yaml -o json") +
+                        kNow);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const json doc = json::parse(r.out);
+  ASSERT_FALSE(doc["plan"]["choices"].empty());
+  EXPECT_EQ(doc["plan"]["choices"][0]["provider"], "vastai");
+  EXPECT_EQ(doc["plan"]["machinesPlaced"], 2);
+  for (const json& o : doc["offers"]) {
+    if (o["eligible"].get<bool>()) {
+      EXPECT_EQ(o["gpuCount"], 2);
+    }
+    if (o["gpuModel"] == "L40" && o["gpuCount"] == 2 && o["providerType"] == "runpod") {
+      // $1.98/h for 2 L40 = 1.6 L40S-equivalents.
+      EXPECT_NEAR(o["costPerEquivalentGpuHour"].get<double>(), 1.98 / 1.6, 1e-9);
+    }
+  }
+}
+
+TEST(PlanE2eTest, InvalidExamplePrintsEveryErrorWithItsPath) {
+  const Outcome r = run("plan -f examples/invalid/bad-pool.yaml -p examples/providers.yaml");
+  EXPECT_EQ(r.code, 1);
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  for (const char* line : {
+           "spec.reliability: Unsupported value: \"Gold\"",
+           "spec.gpu.models[1].throughputWeight: must be > 0",
+           "spec.replicas.max: must be >= spec.replicas.min (4)",
+           "spec.providers[1].name: must not be empty",
+           "spec.providers[2].name: duplicate provider \"fluence\"",
+           "spec.budget.maxUsdPerHour: must not be negative",
+           "spec.autoscaling.metrics: must list at least one metric",
+           "spec.usage.endpoint.image: must not be empty",
+       }) {
+    EXPECT_THAT(r.err, HasSubstr(std::string("  ") + line));
+  }
+}
+
+}  // namespace
