@@ -52,7 +52,7 @@ bool is_sensitive_param(std::string_view name) {
 bool is_sensitive_json_field(std::string_view name) {
   std::string n = lower(name);
   return contains_any(n, {"password", "secret", "token", "key", "authorization", "credential",
-                          "user_data", "userdata", "passwd"});
+                          "user_data", "userdata", "passwd", "onstart"});
 }
 
 Headers redact_headers(const Headers& headers) {

@@ -14,7 +14,8 @@
 //    apikey, access_key, or user_data / UserData (bootstrap scripts carry join
 //    tokens);
 //  - JSON fields whose name contains password, secret, token, key (api_key,
-//    ssh_key, ...), authorization, credential or user_data / userdata.
+//    ssh_key, ...), authorization, credential, user_data / userdata or
+//    onstart (Vast.ai's bootstrap script).
 
 #include <string>
 #include <string_view>

@@ -41,13 +41,14 @@ TEST(Redact, FormBodyKeepsHarmlessFieldsAndHidesUserData) {
 TEST(Redact, JsonFieldsAtAnyDepthEvenWhenMalformed) {
   std::string in =
       R"({"name":"vm-1","ssh_key":"ssh-ed25519 AAAA","auth":{"apiKey":"k-9","password":12345},)"
-      R"("secrets":{"a":"b"},"token":null,"list":["x"],"client_secret" : "s")";
+      R"("secrets":{"a":"b"},"token":null,"list":["x"],"client_secret" : "s","onstart":"kubeadm join t0k")";
   std::string out = redact_json(in);
   EXPECT_EQ(out.find("AAAA"), std::string::npos);
   EXPECT_EQ(out.find("k-9"), std::string::npos);
   EXPECT_EQ(out.find("12345"), std::string::npos);
   EXPECT_EQ(out.find("\"b\""), std::string::npos);
   EXPECT_EQ(out.find("\"s\""), std::string::npos);
+  EXPECT_EQ(out.find("t0k"), std::string::npos);
   EXPECT_NE(out.find("\"name\":\"vm-1\""), std::string::npos);
   EXPECT_NE(out.find("\"token\":null"), std::string::npos);
   EXPECT_NE(out.find("[\"x\"]"), std::string::npos);

@@ -1,0 +1,314 @@
+#include "providers/vastai/vastai_provider.h"
+
+#include <algorithm>
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "providers/http/provider_errors.h"
+#include "providers/http/url.h"
+
+namespace gpupool::vastai {
+namespace {
+
+using nlohmann::json;
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+MachineState state_from(const json& status) {
+  if (status.is_null()) return MachineState::Pending;
+  if (!status.is_string()) return MachineState::Unknown;
+  std::string s = status.get<std::string>();
+  if (s == "running") return MachineState::Running;
+  if (s == "created" || s == "loading" || s == "rebooting") return MachineState::Pending;
+  if (s == "stopped" || s == "exited" || s == "frozen" || s == "offline")
+    return MachineState::Failed;
+  return MachineState::Unknown;
+}
+
+std::string id_text(const json& v) {
+  if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
+  if (v.is_string()) return v.get<std::string>();
+  throw std::runtime_error("id is neither a number nor a string");
+}
+
+Machine parse_instance(const json& j) {
+  Machine m;
+  m.provider_id = id_text(j.at("id"));
+  auto st = j.find("actual_status");
+  m.state = st == j.end() ? MachineState::Pending : state_from(*st);
+  m.provider_state = st != j.end() && st->is_string() ? st->get<std::string>() : "provisioning";
+  m.gpu_model = str(j, "gpu_name");
+  if (auto n = j.find("num_gpus"); n != j.end() && n->is_number_integer())
+    m.gpu_count = n->get<int>();
+  if (auto p = j.find("dph_total"); p != j.end() && p->is_number())
+    m.price_per_hour = Money::from_double(p->get<double>());
+  m.region = str(j, "geolocation");
+  m.public_address = str(j, "public_ipaddr");
+  if (auto s = j.find("start_date"); s != j.end() && s->is_number() && s->get<double>() > 0) {
+    m.launch_time = Time(std::chrono::seconds(static_cast<int64_t>(s->get<double>())));
+  }
+  std::string label = str(j, "label");
+  m.tags["vast.ai/label"] = label;
+  if (label.starts_with("gpupool/")) {
+    auto second = label.find('/', 8);
+    if (second != std::string::npos) {
+      m.tags[std::string(kTagPoolUid)] = label.substr(8, second - 8);
+      m.name = label.substr(second + 1);
+      m.tags[std::string(kTagInstance)] = m.name;
+    }
+  }
+  if (auto a = j.find("ask_contract_id");
+      a != j.end() && (a->is_number_integer() || a->is_string())) {
+    m.offer_id = id_text(*a);
+  }
+  return m;
+}
+
+bool gone(MachineState s) {
+  return s == MachineState::Terminated || s == MachineState::Failed;
+}
+
+}  // namespace
+
+std::string vast_label(std::string_view pool_uid, std::string_view intent_name) {
+  return "gpupool/" + std::string(pool_uid) + "/" + std::string(intent_name);
+}
+
+ProviderError map_vast_error(int status, std::string_view body, net::Millis retry_after) {
+  std::string code, msg;
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    code = str(j, "error");
+    msg = str(j, "msg");
+    if (msg.empty()) msg = str(j, "detail");
+  } else if (!j.is_discarded() && j.is_string()) {
+    msg = j.get<std::string>();
+  } else {
+    msg = net::body_excerpt(body);
+  }
+  std::string text = code + (code.empty() || msg.empty() ? "" : ": ") + msg;
+  std::string m = "HTTP " + std::to_string(status) + ": " + text;
+  if (code == "no_such_ask" || msg.find("no_such_ask") != std::string::npos) {
+    return provider_error(ProviderErrorKind::NoCapacity, m);
+  }
+  if (status == 429)
+    return rate_limited(m, retry_after.count() > 0 ? retry_after : net::Millis(5000));
+  return net::status_failure(status, text, retry_after);
+}
+
+VastProvider::VastProvider(VastConfig config, net::HttpTransport& transport, const Clock& clock,
+                           net::Sleeper& sleeper)
+    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
+        net::ClientOptions o = config_.http;
+        if (o.provider.empty()) o.provider = "vastai";
+        std::string base = config_.endpoint;
+        while (!base.empty() && base.back() == '/')
+          base.pop_back();
+        o.base_url = base;
+        return o;
+      }()) {}
+
+ProviderResult<std::string> VastProvider::call(const std::string& what, const std::string& method,
+                                               const std::string& path, const std::string& body,
+                                               bool idempotent) {
+  if (config_.api_key.empty())
+    return fail(provider_error(ProviderErrorKind::Unauthorized, "Vast.ai API key is missing"));
+  if (!net::parse_url(client_.options().base_url + path)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "invalid Vast.ai endpoint '" + config_.endpoint + "'"));
+  }
+  net::Request req;
+  req.method = method;
+  req.url = path;
+  req.headers = {{"Authorization", "Bearer " + config_.api_key}, {"Accept", "application/json"}};
+  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+  req.body = body;
+  req.idempotent = idempotent;
+  net::Outcome out = client_.send(std::move(req));
+  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
+  if (out.response->status < 200 || out.response->status >= 300) {
+    ProviderError e = map_vast_error(out.response->status, out.response->body, out.retry_after);
+    e.message = what + ": " + e.message;
+    return fail(e);
+  }
+  return std::move(out.response->body);
+}
+
+ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query) {
+  std::vector<Offer> out;
+  if (!query.include_community) return out;  // every Vast.ai host is a marketplace host
+  json q = {{"rentable", {{"eq", true}}},
+            {"rented", {{"eq", false}}},
+            {"num_gpus", {{"gte", std::max(1, query.min_gpu_count)}}},
+            {"reliability", {{"gte", config_.min_reliability}}},
+            {"type", "ondemand"},
+            {"order", {{"dph_total", "asc"}}},
+            {"limit", 100}};
+  if (query.max_gpu_count > 0) q["num_gpus"]["lte"] = query.max_gpu_count;
+  if (config_.verified_only) q["verified"] = {{"eq", true}};
+  q["gpu_name"] = {{"in", query.gpu_models.empty() ? std::vector<std::string>{"L40S", "L40"}
+                                                   : query.gpu_models}};
+  if (!query.regions.empty()) q["geolocation"] = {{"in", query.regions}};
+  auto body =
+      call("search offers", "POST", "/api/v0/bundles/", q.dump(), true);  // a search: safe to retry
+  if (!body.ok()) return fail(body.error());
+  try {
+    json j = json::parse(*body);
+    for (const auto& o : j.at("offers")) {
+      Offer offer;
+      offer.provider = config_.provider_name;
+      offer.provider_type = "vastai";
+      offer.id = id_text(o.contains("ask_contract_id") ? o.at("ask_contract_id") : o.at("id"));
+      offer.region = str(o, "geolocation");
+      offer.gpu_model = o.at("gpu_name").get<std::string>();
+      offer.gpu_count = o.at("num_gpus").get<int>();
+      offer.price_per_hour = Money::from_double(o.at("dph_total").get<double>());
+      offer.billing = config_.billing;
+      if (auto up = o.find("inet_up_cost"); up != o.end() && up->is_number()) {
+        offer.billing.egress_per_gb = Money::from_double(up->get<double>());
+      }
+      offer.tier = ReliabilityTier::Community;
+      offer.capacity_hint = 1;
+      offer.source = "live";
+      offer.as_of = clock_.now();
+      out.push_back(std::move(offer));
+    }
+  } catch (const std::exception& e) {
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               std::string("search offers: unreadable answer (") + e.what() + ")"));
+  }
+  return out;
+}
+
+ProviderResult<std::vector<Machine>> VastProvider::instances(const std::string& label) {
+  std::vector<Machine> out;
+  std::string after;
+  for (int page = 0; page < 1000; ++page) {
+    std::string path = "/api/v1/instances/?limit=25";
+    if (!label.empty())
+      path += "&select_filters=" + net::percent_encode(json{{"label", {{"eq", label}}}}.dump());
+    if (!after.empty()) path += "&after_token=" + net::percent_encode(after);
+    auto body = call("list instances", "GET", path, "", true);
+    if (!body.ok()) return fail(body.error());
+    try {
+      json j = json::parse(*body);
+      for (const auto& i : j.at("instances"))
+        out.push_back(parse_instance(i));
+      auto next = j.find("next_token");
+      after = next != j.end() && next->is_string() ? next->get<std::string>() : std::string();
+    } catch (const std::exception& e) {
+      return fail(
+          provider_error(ProviderErrorKind::Transient,
+                         std::string("list instances: unreadable answer (") + e.what() + ")"));
+    }
+    if (after.empty()) return out;
+  }
+  return fail(provider_error(ProviderErrorKind::Transient, "list instances: too many pages"));
+}
+
+ProviderResult<Machine> VastProvider::get(std::string_view pool_uid, std::string_view name) {
+  std::string label = vast_label(pool_uid, name);
+  auto found = instances(label);
+  if (!found.ok()) return fail(found.error());
+  const Machine* best = nullptr;
+  for (const auto& m : *found) {
+    if (m.tags.at("vast.ai/label") != label) continue;
+    if (best == nullptr || (gone(best->state) && !gone(m.state))) best = &m;
+  }
+  if (best == nullptr)
+    return fail(
+        provider_error(ProviderErrorKind::NotFound, "no Vast.ai instance labelled " + label));
+  return *best;
+}
+
+ProviderResult<std::vector<Machine>> VastProvider::list(const MachineFilter& filter) {
+  auto all = instances("");
+  if (!all.ok()) return fail(all.error());
+  std::vector<Machine> out;
+  for (auto& m : *all) {
+    if (m.pool_uid().empty()) continue;  // not ours
+    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
+    if (!filter.include_terminated && gone(m.state)) continue;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
+  if (intent.name.empty() || intent.pool_uid.empty()) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "rent: intent needs a name and a pool uid"));
+  }
+  if (intent.offer.id.empty() || !std::all_of(intent.offer.id.begin(), intent.offer.id.end(),
+                                              [](char c) { return c >= '0' && c <= '9'; })) {
+    return fail(
+        provider_error(ProviderErrorKind::InvalidRequest,
+                       "rent: offer id must be a Vast.ai ask id, got '" + intent.offer.id + "'"));
+  }
+  auto existing = get(intent.pool_uid, intent.name);
+  if (existing.ok() && !gone(existing->state)) return existing;
+  if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
+    return fail(existing.error());
+
+  std::string label = vast_label(intent.pool_uid, intent.name);
+  json body = {{"image", intent.image.empty() ? config_.image : intent.image},
+               {"label", label},
+               {"disk", config_.disk_gb},
+               {"runtype", "ssh_direct"},
+               {"env", "-e GPUPOOL_POOL_UID=" + intent.pool_uid +
+                           " -e GPUPOOL_INSTANCE=" + intent.name + " -p 22:22"},
+               {"target_state", "running"},
+               {"cancel_unavail", true}};
+  if (!intent.user_data.empty()) body["onstart"] = intent.user_data;
+  auto ans = call("rent", "PUT", "/api/v0/asks/" + intent.offer.id + "/", body.dump(), false);
+  auto lookup = [&]() -> std::optional<Machine> {
+    auto again = get(intent.pool_uid, intent.name);
+    if (again.ok() && !gone(again->state)) return *again;
+    return std::nullopt;
+  };
+  if (!ans.ok()) {
+    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
+    if (auto m = lookup()) return *m;
+    return fail(ans.error());
+  }
+  Machine m;
+  try {
+    json j = json::parse(*ans);
+    if (!j.value("success", false)) throw std::runtime_error("success is not true");
+    m.provider_id = id_text(j.at("new_contract"));
+  } catch (const std::exception& e) {
+    if (auto found = lookup()) return *found;
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               std::string("rent: unreadable answer (") + e.what() + ")"));
+  }
+  m.name = intent.name;
+  m.state = MachineState::Pending;
+  m.provider_state = "provisioning";
+  m.offer_id = intent.offer.id;
+  m.region = intent.offer.region;
+  m.gpu_model = intent.offer.gpu_model;
+  m.gpu_count = intent.offer.gpu_count;
+  m.price_per_hour = intent.offer.price_per_hour;
+  m.launch_time = clock_.now();
+  m.tags = {{std::string(kTagPoolUid), intent.pool_uid},
+            {std::string(kTagInstance), intent.name},
+            {"vast.ai/label", label}};
+  return m;
+}
+
+ProviderStatus VastProvider::terminate(std::string_view provider_id) {
+  if (provider_id.empty() || !std::all_of(provider_id.begin(), provider_id.end(),
+                                          [](char c) { return c >= '0' && c <= '9'; })) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest, "destroy: invalid instance id"));
+  }
+  auto ans =
+      call("destroy", "DELETE", "/api/v0/instances/" + std::string(provider_id) + "/", "", true);
+  if (!ans.ok()) return fail(ans.error());
+  return ProviderStatus::success();
+}
+
+}  // namespace gpupool::vastai

@@ -1,0 +1,84 @@
+#pragma once
+// Vast.ai adapter (https://console.vast.ai, Bearer key in the header).
+//
+// Offers: POST /api/v0/bundles/ filtered server-side to the asked GPU names
+// (Vast uses "L40S" / "L40"), GPU count, rentable and not rented, verified
+// hosts with reliability >= min_reliability, locations (geolocation) and
+// on-demand type, cheapest first. Each ask is one machine: Offer id = ask
+// id, price = dph_total, egress = inet_up_cost per GB, tier Community
+// (marketplace hosts; no offers when the query excludes community tiers),
+// capacity_hint 1, billing per second.
+//
+// Identity: the instance label "gpupool/<pool uid>/<intent name>" (Vast
+// labels take up to 1024 chars), so list() recovers both tags. The
+// bootstrap (user_data) is the instance's onstart script; env carries
+// GPUPOOL_POOL_UID / GPUPOOL_INSTANCE.
+//
+// create(): no idempotency key (a repeated PUT can rent twice), so create
+// looks the label up first, then PUT /api/v0/asks/{id}/ (never blindly
+// retried), and after an ambiguous failure looks the label up once more.
+// terminate(): DELETE /api/v0/instances/{id}/; success, then NotFound once
+// the instance is gone.
+//
+// Errors: no_such_ask (404 / 410) -> NoCapacity; 401/403 -> Unauthorized;
+// other 400 -> InvalidRequest; 404 not_found -> NotFound; 429 (plain text,
+// no Retry-After) -> RateLimited after the HTTP layer's own backoff; 5xx ->
+// Transient.
+//
+// Thread-safe.
+
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "providers/http/client.h"
+#include "providers/provider.h"
+
+namespace gpupool::vastai {
+
+struct VastConfig {
+  std::string provider_name;
+  std::string endpoint = "https://console.vast.ai";
+  std::string api_key;
+  std::string image = "vastai/base-image:@vastai-automatic-tag";
+  int disk_gb = 64;
+  double min_reliability = 0.98;
+  bool verified_only = true;
+  BillingRule billing{Duration(0), Duration(1), BillingAlignment::Launch, MinimumKind::Charge,
+                      Money()};
+  net::ClientOptions http;
+};
+
+// "gpupool/<pool uid>/<intent name>"
+std::string vast_label(std::string_view pool_uid, std::string_view intent_name);
+
+class VastProvider final : public Provider {
+ public:
+  VastProvider(VastConfig config, net::HttpTransport& transport, const Clock& clock,
+               net::Sleeper& sleeper);
+
+  const std::string& name() const override { return config_.provider_name; }
+  std::string_view type() const override { return "vastai"; }
+  ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
+  ProviderResult<Machine> create(const InstanceIntent& intent) override;
+  ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;
+  ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) override;
+  ProviderStatus terminate(std::string_view provider_id) override;
+
+  int64_t requests_sent() const { return client_.requests_sent(); }
+
+ private:
+  ProviderResult<std::string> call(const std::string& what, const std::string& method,
+                                   const std::string& path, const std::string& body,
+                                   bool idempotent);
+  // Instances, optionally filtered by exact label (server-side).
+  ProviderResult<std::vector<Machine>> instances(const std::string& label);
+
+  VastConfig config_;
+  const Clock& clock_;
+  net::HttpClient client_;
+};
+
+ProviderError map_vast_error(int status, std::string_view body, net::Millis retry_after);
+
+}  // namespace gpupool::vastai

@@ -1,0 +1,227 @@
+// The Vast.ai adapter against the Vast.ai emulator over loopback.
+#include "providers/vastai/vastai_provider.h"
+
+#include <gtest/gtest.h>
+
+#include "providers/http/curl_transport.h"
+#include "tests/emulators/vastai/vastai_emulator.h"
+
+namespace gpupool::vastai {
+namespace {
+
+using emulators::Fault;
+using emulators::FaultKind;
+using std::chrono::seconds;
+
+class VastProviderTest : public ::testing::Test {
+ protected:
+  VastProviderTest()
+      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 8 / 7))),
+        sleeper_(&clock_),
+        emulator_([this] {
+          emulators::VastEmulatorOptions o;
+          o.clock = &clock_;
+          auto m = [](const char* s) { return Money::parse(s).value(); };
+          o.asks = {{101, "L40S", 1, m("0.62"), m("0.01"), "US", 0.995, true},
+                    {102, "L40S", 1, m("0.55"), m("0.02"), "CA", 0.97, true},  // unreliable
+                    {103, "L40", 1, m("0.48"), m("0.00"), "US", 0.99, true},
+                    {104, "L40S", 2, m("1.30"), m("0.01"), "US", 0.99, true},
+                    {105, "L40S", 1, m("0.40"), m("0.01"), "US", 0.99, false},  // unverified
+                    {106, "RTX_4090", 1, m("0.30"), m("0.01"), "US", 0.99, true}};
+          return o;
+        }()),
+        transport_([] {
+          net::CurlOptions o;
+          o.total_timeout = std::chrono::milliseconds(700);
+          return o;
+        }()) {}
+
+  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+
+  VastConfig config() {
+    VastConfig c;
+    c.provider_name = "vast-main";
+    c.endpoint = emulator_.base_url();
+    c.api_key = "vast-test-key";
+    c.http.max_attempts = 3;
+    c.http.jitter_seed = 9;
+    c.http.log = [this](std::string_view l) { log_.emplace_back(l); };
+    return c;
+  }
+
+  InstanceIntent intent(std::string name = "pool-v-0", std::string ask = "101") {
+    InstanceIntent i;
+    i.name = std::move(name);
+    i.pool_uid = "uid-vast";
+    i.pool_namespace = "ml";
+    i.pool_name = "pool-v";
+    i.offer.id = std::move(ask);
+    i.offer.gpu_model = "L40S";
+    i.offer.gpu_count = 1;
+    i.offer.price_per_hour = Money::parse("0.62").value();
+    i.user_data = "#!/bin/sh\nkubeadm join --token zz9\n";
+    return i;
+  }
+
+  FakeClock clock_;
+  net::FakeSleeper sleeper_;
+  emulators::VastEmulator emulator_;
+  net::CurlTransport transport_;
+  std::vector<std::string> log_;
+};
+
+TEST_F(VastProviderTest, SearchFiltersModelsReliabilityVerificationCheapestFirst) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S", "L40"};
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 3u);  // 103, 101, 104
+  EXPECT_EQ((*offers)[0].id, "103");
+  EXPECT_EQ((*offers)[1].id, "101");
+  EXPECT_EQ((*offers)[1].price_per_hour, Money::parse("0.62").value());
+  EXPECT_EQ((*offers)[1].billing.egress_per_gb, Money::parse("0.01").value());
+  EXPECT_EQ((*offers)[1].tier, ReliabilityTier::Community);
+  EXPECT_EQ((*offers)[2].gpu_count, 2);
+  q.max_gpu_count = 1;
+  q.regions = {"US"};
+  EXPECT_EQ(p.offers(q)->size(), 2u);
+  q.include_community = false;
+  EXPECT_TRUE(p.offers(q)->empty());
+}
+
+TEST_F(VastProviderTest, RentLabelsTheInstanceAndIsIdempotent) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(m->state, MachineState::Pending);
+  EXPECT_EQ(m->pool_uid(), "uid-vast");
+  auto rentals = emulator_.instances();
+  ASSERT_EQ(rentals.size(), 1u);
+  EXPECT_EQ(rentals[0].label, "gpupool/uid-vast/pool-v-0");
+  EXPECT_EQ(rentals[0].onstart, "#!/bin/sh\nkubeadm join --token zz9\n");
+  auto again = p.create(intent());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->provider_id, m->provider_id);
+  EXPECT_EQ(emulator_.requests("create"), 1);
+  clock_.advance(seconds(61));
+  auto got = p.get("uid-vast", "pool-v-0");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->state, MachineState::Running);
+  EXPECT_EQ(got->name, "pool-v-0");
+  EXPECT_EQ(got->gpu_model, "L40S");
+  EXPECT_FALSE(got->public_address.empty());
+  for (const auto& l : log_)
+    EXPECT_EQ(l.find("zz9"), std::string::npos) << l;
+}
+
+TEST_F(VastProviderTest, FindAfterCrashWhenTheRentAnswerWasLost) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("create", Fault{FaultKind::LoseAnswer});
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(emulator_.requests("create"), 1);
+  VastProvider restarted(config(), transport_, clock_, sleeper_);
+  auto again = restarted.create(intent());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->provider_id, m->provider_id);
+  EXPECT_EQ(emulator_.instances().size(), 1u);
+}
+
+TEST_F(VastProviderTest, RentedAskIsNoCapacity) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent("a-0")).ok());
+  auto taken = p.create(intent("a-1"));  // same ask: already rented
+  ASSERT_FALSE(taken.ok());
+  EXPECT_EQ(taken.error().kind, ProviderErrorKind::NoCapacity);
+  EXPECT_NE(taken.error().message.find("no_such_ask"), std::string::npos);
+  auto unknown = p.create(intent("a-2", "999"));
+  ASSERT_FALSE(unknown.ok());
+  EXPECT_EQ(unknown.error().kind, ProviderErrorKind::NoCapacity);
+  EXPECT_EQ(p.create(intent("a-3", "not-a-number")).error().kind,
+            ProviderErrorKind::InvalidRequest);
+}
+
+TEST_F(VastProviderTest, DestroyThenNotFoundAndListByPool) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(intent("a-0", "101"));
+  ASSERT_TRUE(m.ok());
+  InstanceIntent other = intent("b-0", "103");
+  other.pool_uid = "uid-other";
+  ASSERT_TRUE(p.create(other).ok());
+  MachineFilter f;
+  f.pool_uid = "uid-vast";
+  ASSERT_EQ(p.list(f)->size(), 1u);
+  EXPECT_EQ(p.list({})->size(), 2u);
+  clock_.advance(seconds(600));
+  ASSERT_TRUE(p.terminate(m->provider_id).ok());
+  auto gone = p.terminate(m->provider_id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(p.get("uid-vast", "a-0").error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(emulator_.billed_seconds(std::stoll(m->provider_id)), 540);  // not billed while loading
+  EXPECT_TRUE(p.list(f)->empty());
+  EXPECT_TRUE(p.create(intent("a-9", "101")).ok());  // the ask is rentable again
+}
+
+TEST_F(VastProviderTest, ListFollowsPages) {
+  std::vector<emulators::VastAsk> asks;
+  for (int i = 0; i < 30; ++i)
+    asks.push_back({1000 + i, "L40S", 1, Money::parse("0.5").value(), Money(), "US", 0.99, true});
+  emulators::VastEmulatorOptions o;
+  o.clock = &clock_;
+  o.asks = asks;
+  emulators::VastEmulator big(o);
+  ASSERT_TRUE(big.start());
+  VastConfig c = config();
+  c.endpoint = big.base_url();
+  VastProvider p(c, transport_, clock_, sleeper_);
+  for (int i = 0; i < 30; ++i)
+    ASSERT_TRUE(p.create(intent("m-" + std::to_string(i), std::to_string(1000 + i))).ok());
+  auto all = p.list({});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 30u);
+}
+
+TEST_F(VastProviderTest, ThrottlingWithoutRetryAfterBacksOffAndRecovers) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("search", Fault{FaultKind::Throttle}, 2);
+  auto offers = p.offers({});
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  EXPECT_EQ(emulator_.requests("search"), 3);
+  EXPECT_EQ(sleeper_.waits().size(), 2u);
+  emulator_.faults().add("search", Fault{FaultKind::Throttle}, 3);
+  auto limited = p.offers({});
+  ASSERT_FALSE(limited.ok());
+  EXPECT_EQ(limited.error().kind, ProviderErrorKind::RateLimited);
+  EXPECT_GT(limited.error().retry_after.count(), 0);
+}
+
+TEST_F(VastProviderTest, BadKeyIsUnauthorizedOnce) {
+  VastConfig c = config();
+  c.api_key = "vast-wrong";
+  VastProvider p(c, transport_, clock_, sleeper_);
+  auto r = p.offers({});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(emulator_.requests(), 1);
+  for (const auto& l : log_)
+    EXPECT_EQ(l.find("vast-wrong"), std::string::npos) << l;
+}
+
+TEST_F(VastProviderTest, GarbledAnswersAreKnownKinds) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("create", Fault{FaultKind::Garbled});
+  auto c = p.create(intent());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
+  EXPECT_NE(c.error().message.find("unreadable"), std::string::npos);
+  emulator_.faults().add("list", Fault{FaultKind::GarbledError}, 3);
+  EXPECT_EQ(p.list({}).error().kind, ProviderErrorKind::Transient);
+  emulator_.faults().add("search", Fault{FaultKind::Garbled});
+  EXPECT_EQ(p.offers({}).error().kind, ProviderErrorKind::Transient);
+  EXPECT_TRUE(p.create(intent()).ok());
+}
+
+}  // namespace
+}  // namespace gpupool::vastai

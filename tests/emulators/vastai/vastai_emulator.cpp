@@ -1,0 +1,346 @@
+#include "tests/emulators/vastai/vastai_emulator.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+namespace gpupool::emulators {
+namespace {
+
+using nlohmann::json;
+
+json error_body(const std::string& code, const std::string& msg) {
+  return {{"success", false}, {"error", code}, {"msg", msg}};
+}
+
+// Evaluates one Vast.ai filter object ({"gte": 0.9, ...}) against a value.
+bool matches(const json& actual, const json& ops) {
+  if (!ops.is_object()) return actual == ops;
+  for (auto it = ops.begin(); it != ops.end(); ++it) {
+    const std::string& op = it.key();
+    const json& v = it.value();
+    bool ok = true;
+    if (op == "eq") {
+      ok = actual == v;
+    } else if (op == "neq") {
+      ok = actual != v;
+    } else if (op == "gt") {
+      ok = actual > v;
+    } else if (op == "gte") {
+      ok = actual >= v;
+    } else if (op == "lt") {
+      ok = actual < v;
+    } else if (op == "lte") {
+      ok = actual <= v;
+    } else if (op == "in") {
+      ok = v.is_array() && std::find(v.begin(), v.end(), actual) != v.end();
+    } else if (op == "notin") {
+      ok = !v.is_array() || std::find(v.begin(), v.end(), actual) == v.end();
+    }
+    if (!ok) return false;
+  }
+  return true;
+}
+
+std::optional<int64_t> parse_id(std::string_view s) {
+  int64_t v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
+  return v;
+}
+
+}  // namespace
+
+VastEmulator::VastEmulator(VastEmulatorOptions options) : options_(std::move(options)) {}
+VastEmulator::~VastEmulator() {
+  stop();
+}
+
+bool VastEmulator::start() {
+  server_ = std::make_unique<http::HttpServer>(
+      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); });
+  return server_->start().ok();
+}
+
+void VastEmulator::stop() {
+  if (server_) server_->stop();
+}
+
+std::string VastEmulator::base_url() const {
+  return server_ ? server_->base_url() : std::string();
+}
+
+std::vector<VastInstance> VastEmulator::instances() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return instances_;
+}
+
+int VastEmulator::alive() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return static_cast<int>(std::count_if(instances_.begin(), instances_.end(),
+                                        [](const VastInstance& i) { return !i.destroyed; }));
+}
+
+int VastEmulator::requests(const std::string& op) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!op.empty()) {
+    auto it = requests_.find(op);
+    return it == requests_.end() ? 0 : it->second;
+  }
+  int n = 0;
+  for (const auto& [k, v] : requests_)
+    n += v;
+  return n;
+}
+
+int64_t VastEmulator::billed_seconds(int64_t id) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (const auto& i : instances_) {
+    if (i.id != id) continue;
+    Time end = i.destroyed.value_or(options_.clock->now());
+    Time start = i.created + options_.boot_time;  // not charged while loading
+    return end > start ? (end - start).count() : 0;
+  }
+  return -1;
+}
+
+bool VastEmulator::rented_locked(int64_t ask_id) const {
+  return std::any_of(instances_.begin(), instances_.end(),
+                     [&](const VastInstance& i) { return i.ask_id == ask_id && !i.destroyed; });
+}
+
+std::string VastEmulator::instance_json_locked(const VastInstance& in) const {
+  const VastAsk* ask = nullptr;
+  for (const auto& a : options_.asks) {
+    if (a.id == in.ask_id) ask = &a;
+  }
+  Time now = options_.clock->now();
+  json status = nullptr;
+  if (now >= in.created + options_.boot_time) {
+    status = "running";
+  } else if (now > in.created) {
+    status = "loading";
+  }
+  json j = {{"id", in.id},
+            {"ask_contract_id", in.ask_id},
+            {"label", in.label},
+            {"actual_status", status},
+            {"intended_status", "running"},
+            {"cur_state", status.is_null() ? "stopped" : "running"},
+            {"next_state", "running"},
+            {"image_uuid", in.image},
+            {"gpu_name", ask ? ask->gpu_name : ""},
+            {"num_gpus", ask ? ask->num_gpus : 0},
+            {"dph_total", ask ? ask->dph_total.to_double() : 0.0},
+            {"geolocation", ask ? ask->geolocation : ""},
+            {"public_ipaddr", status == "running" ? json("203.0.113." + std::to_string(in.id % 250))
+                                                  : json(nullptr)},
+            {"start_date", static_cast<double>(in.created.time_since_epoch().count())}};
+  return j.dump();
+}
+
+VastEmulator::Reply VastEmulator::search_locked(const std::string& body) const {
+  json q = json::parse(body, nullptr, false);
+  if (q.is_discarded() || !q.is_object()) {
+    return Reply{400, error_body("invalid_args", "error 400/3467: could not parse query").dump()};
+  }
+  json offers = json::array();
+  for (const auto& a : options_.asks) {
+    if (rented_locked(a.id)) continue;
+    json o = {{"id", a.id},
+              {"ask_contract_id", a.id},
+              {"machine_id", 50000 + a.id},
+              {"gpu_name", a.gpu_name},
+              {"num_gpus", a.num_gpus},
+              {"gpu_ram", 46068},
+              {"dph_total", a.dph_total.to_double()},
+              {"dph_base", a.dph_total.to_double()},
+              {"inet_up_cost", a.inet_up_cost.to_double()},
+              {"inet_down_cost", 0.0},
+              {"storage_cost", 0.1},
+              {"geolocation", a.geolocation},
+              {"reliability", a.reliability},
+              {"verified", a.verified},
+              {"verification", a.verified ? "verified" : "unverified"},
+              {"rentable", true},
+              {"rented", false},
+              {"cuda_max_good", 12.8}};
+    bool ok = true;
+    for (auto it = q.begin(); it != q.end() && ok; ++it) {
+      if (it.key() == "order" || it.key() == "limit" || it.key() == "type") continue;
+      if (!o.contains(it.key())) continue;
+      ok = matches(o[it.key()], it.value());
+    }
+    if (ok) offers.push_back(o);
+  }
+  std::sort(offers.begin(), offers.end(), [](const json& a, const json& b) {
+    return a["dph_total"].get<double>() < b["dph_total"].get<double>();
+  });
+  size_t limit =
+      q.contains("limit") && q["limit"].is_number_unsigned() ? q["limit"].get<size_t>() : 64;
+  if (offers.size() > limit)
+    offers.erase(offers.begin() + static_cast<std::ptrdiff_t>(limit), offers.end());
+  return Reply{200, json{{"offers", offers}}.dump()};
+}
+
+VastEmulator::Reply VastEmulator::rent_locked(int64_t ask_id, const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return Reply{400, error_body("invalid_args", "error 400/3467: bad json").dump()};
+  if (!j.contains("image") || !j["image"].is_string()) {
+    return Reply{400, error_body("invalid_args", "error 400/3467: image is required").dump()};
+  }
+  bool known = std::any_of(options_.asks.begin(), options_.asks.end(),
+                           [&](const VastAsk& a) { return a.id == ask_id; });
+  if (!known) {
+    return Reply{404, json("error 404/3603: no_such_ask Instance type by id " +
+                           std::to_string(ask_id) + " is not available.")
+                          .dump()};
+  }
+  if (rented_locked(ask_id)) {
+    return Reply{410,
+                 error_body("no_such_ask", "error 410/3907: no_such_ask Instance type " +
+                                               std::to_string(ask_id) + " is no longer available.")
+                     .dump()};
+  }
+  VastInstance in;
+  in.id = 9000000 + ++next_;
+  in.ask_id = ask_id;
+  in.label = j.value("label", "");
+  in.image = j["image"].get<std::string>();
+  in.env = j.value("env", "");
+  in.onstart = j.value("onstart", "");
+  in.created = options_.clock->now();
+  instances_.push_back(in);
+  return Reply{200, json{{"success", true}, {"new_contract", in.id}}.dump()};
+}
+
+VastEmulator::Reply VastEmulator::list_locked(const http::HttpRequest& req) const {
+  json filters = json::object();
+  if (auto f = req.query_param("select_filters")) {
+    filters = json::parse(*f, nullptr, false);
+    if (filters.is_discarded() || !filters.is_object()) {
+      return Reply{400, error_body("invalid_args", "select_filters is not a JSON object").dump()};
+    }
+  }
+  size_t limit = 25;
+  if (auto l = req.query_param("limit")) {
+    auto n = parse_id(*l);
+    if (!n || *n < 1 || *n > 25)
+      return Reply{400, error_body("invalid_args", "limit must be 1..25").dump()};
+    limit = static_cast<size_t>(*n);
+  }
+  int64_t after = 0;
+  if (auto a = req.query_param("after_token")) {
+    auto n = parse_id(*a);
+    if (!n) return Reply{400, error_body("invalid_args", "bad after_token").dump()};
+    after = *n;
+  }
+  json list = json::array();
+  size_t found = 0;
+  std::string next;
+  for (const auto& in : instances_) {
+    if (in.destroyed || in.id <= after) continue;
+    json row = json::parse(instance_json_locked(in));
+    bool ok = true;
+    for (auto it = filters.begin(); it != filters.end() && ok; ++it) {
+      ok = row.contains(it.key()) && matches(row[it.key()], it.value());
+    }
+    if (!ok) continue;
+    ++found;
+    if (list.size() == limit) {
+      next = std::to_string(list.back()["id"].get<int64_t>());
+      continue;
+    }
+    list.push_back(row);
+  }
+  json out = {{"success", true},
+              {"instances_found", found},
+              {"total_instances", instances_.size()},
+              {"instances", list}};
+  out["next_token"] = next.empty() ? json(nullptr) : json(next);
+  return Reply{200, out.dump()};
+}
+
+VastEmulator::Reply VastEmulator::destroy_locked(int64_t id) {
+  for (auto& in : instances_) {
+    if (in.id == id && !in.destroyed) {
+      in.destroyed = options_.clock->now();
+      return Reply{
+          200, json{{"success", true}, {"msg", "destroying instance " + std::to_string(id) + "."}}
+                   .dump()};
+    }
+  }
+  return Reply{
+      404, error_body("not_found", "error 404/3603: instance " + std::to_string(id) + " not found")
+               .dump()};
+}
+
+VastEmulator::Reply VastEmulator::route(const std::string& op, const http::HttpRequest& req) {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (op == "search") return search_locked(req.body);
+  if (op == "list") return list_locked(req);
+  std::string_view path = req.path;
+  path.remove_suffix(path.ends_with('/') ? 1 : 0);
+  auto slash = path.rfind('/');
+  auto id = parse_id(path.substr(slash + 1));
+  if (!id) return Reply{400, error_body("invalid_args", "bad id").dump()};
+  if (op == "create") return rent_locked(*id, req.body);
+  return destroy_locked(*id);
+}
+
+void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
+  std::string op;
+  if (req.method == "POST" && req.path == "/api/v0/bundles/") {
+    op = "search";
+  } else if (req.method == "PUT" && req.path.starts_with("/api/v0/asks/")) {
+    op = "create";
+  } else if (req.method == "GET" && req.path == "/api/v1/instances/") {
+    op = "list";
+  } else if (req.method == "DELETE" && req.path.starts_with("/api/v0/instances/")) {
+    op = "destroy";
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++requests_[op];
+  }
+  auto send = [&](const Reply& r) {
+    w.send(r.status, http::Headers{{"Content-Type", r.content_type}}, r.body);
+  };
+  if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
+    return send(Reply{401, error_body("auth_error", "Invalid user key").dump()});
+  }
+  if (op.empty()) return send(Reply{404, error_body("not_found", "no such route").dump()});
+  bool lose = false;
+  if (auto fault = faults_.take(op)) {
+    switch (fault->kind) {
+      case FaultKind::NoCapacity:
+        return send(Reply{
+            410, error_body("no_such_ask",
+                            "error 410/3907: no_such_ask Instance type is no longer available.")
+                     .dump()});
+      case FaultKind::Throttle:
+        return send(Reply{429, "API requests too frequent endpoint threshold=4.5", "text/plain"});
+      case FaultKind::ServerError:
+        return send(Reply{500, error_body("server_error", "internal error").dump()});
+      case FaultKind::AuthFailure:
+        return send(Reply{401, error_body("auth_error", "Invalid user key").dump()});
+      case FaultKind::Garbled:
+        return send(Reply{200, "{\"success\": true, \"new_con"});
+      case FaultKind::GarbledError:
+        return send(Reply{502, "<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"});
+      case FaultKind::Slow:
+        w.wait_closed(fault->delay);
+        break;
+      case FaultKind::LoseAnswer:
+        lose = true;
+        break;
+    }
+  }
+  Reply r = route(op, req);
+  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
+  send(r);
+}
+
+}  // namespace gpupool::emulators

@@ -1,0 +1,100 @@
+#pragma once
+// A stateful local Vast.ai for tests: asks (one machine each) searchable with
+// POST /api/v0/bundles/ operator filters (eq, neq, gt, gte, lt, lte, in,
+// notin), rented with PUT /api/v0/asks/{id}/ (a rented or unknown ask is
+// 410 / 404 no_such_ask), instances listed with GET /api/v1/instances/
+// (select_filters on label / id, keyset pages of at most 25), destroyed
+// with DELETE /api/v0/instances/{id}/ (the ask becomes rentable again).
+// Bearer key auth (401); 429 answers are plain text without Retry-After,
+// like the real API. Lifecycle on the injected Clock: actual_status null ->
+// "loading" -> "running" after boot_time; per-second billing.
+//
+// Faults (keys "search", "create", "list", "destroy"): NoCapacity (410
+// no_such_ask), Throttle (429 plain text), ServerError (500), Slow,
+// LoseAnswer, Garbled, GarbledError (502 HTML), AuthFailure (401).
+//
+// Thread-safe.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "operator/core/money.h"
+#include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/fault_plan.h"
+
+namespace gpupool::emulators {
+
+struct VastAsk {
+  int64_t id = 0;
+  std::string gpu_name;  // "L40S"
+  int num_gpus = 1;
+  Money dph_total;
+  Money inet_up_cost;
+  std::string geolocation = "US";
+  double reliability = 0.99;
+  bool verified = true;
+};
+
+struct VastInstance {
+  int64_t id = 0;
+  int64_t ask_id = 0;
+  std::string label;
+  std::string image;
+  std::string env;
+  std::string onstart;
+  Time created{};
+  std::optional<Time> destroyed;
+};
+
+struct VastEmulatorOptions {
+  std::string api_key = "vast-test-key";
+  const Clock* clock = nullptr;  // required
+  std::vector<VastAsk> asks;
+  Duration boot_time{60};
+};
+
+class VastEmulator {
+ public:
+  explicit VastEmulator(VastEmulatorOptions options);
+  ~VastEmulator();
+
+  bool start();
+  void stop();
+  std::string base_url() const;
+
+  FaultPlan& faults() { return faults_; }
+  std::vector<VastInstance> instances() const;  // every rental ever made
+  int alive() const;
+  int requests(const std::string& operation = "") const;
+  int64_t billed_seconds(int64_t id) const;
+
+ private:
+  struct Reply {
+    int status = 200;
+    std::string body;
+    std::string content_type = "application/json";
+  };
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  Reply route(const std::string& op, const http::HttpRequest& req);
+  Reply search_locked(const std::string& body) const;
+  Reply rent_locked(int64_t ask_id, const std::string& body);
+  Reply list_locked(const http::HttpRequest& req) const;
+  Reply destroy_locked(int64_t id);
+  bool rented_locked(int64_t ask_id) const;
+  std::string instance_json_locked(const VastInstance& in) const;
+
+  VastEmulatorOptions options_;
+  FaultPlan faults_;
+  std::unique_ptr<http::HttpServer> server_;
+  mutable std::mutex mu_;
+  std::vector<VastInstance> instances_;
+  std::map<std::string, int> requests_;
+  int64_t next_ = 0;
+};
+
+}  // namespace gpupool::emulators
