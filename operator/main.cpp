@@ -13,7 +13,7 @@
 
 namespace {
 
-const char* const kUsage =
+constexpr const char* kUsage =
     R"(gpupool-operator: keeps pools of L40S / L40 GPU machines across providers
 
 Usage: gpupool-operator COMMAND [options]

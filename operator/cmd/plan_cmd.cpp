@@ -7,12 +7,12 @@
 #include <cerrno>
 #include <charconv>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <optional>
 #include <sstream>
+#include <system_error>
 
 #include "operator/cmd/plan_report.h"
 #include "operator/core/api_codec.h"
@@ -131,7 +131,8 @@ Result<std::string, FileError> read_file(const std::string& path) {
     return fail(FileError{"cannot read " + path + ": is a directory"});
   }
   std::ifstream in(path, std::ios::binary);
-  if (!in) return fail(FileError{"cannot read " + path + ": " + std::strerror(errno)});
+  if (!in)
+    return fail(FileError{"cannot read " + path + ": " + std::generic_category().message(errno)});
   std::ostringstream s;
   s << in.rdbuf();
   if (in.bad()) return fail(FileError{"cannot read " + path + ": read error"});

@@ -65,11 +65,11 @@ std::string month_text(Time t) {
 // Why an offer cannot be priced at all; empty when it can.
 std::string malformed(const Offer& o) {
   std::vector<std::string> why;
-  if (o.gpu_count < 1) why.push_back("GPUs per machine < 1");
-  if (o.price_per_hour < Money()) why.push_back("negative price");
-  if (o.billing.increment.count() <= 0) why.push_back("billing increment <= 0");
-  if (o.billing.minimum.count() < 0) why.push_back("negative billing minimum");
-  if (o.billing.egress_per_gb < Money()) why.push_back("negative egress price");
+  if (o.gpu_count < 1) why.emplace_back("GPUs per machine < 1");
+  if (o.price_per_hour < Money()) why.emplace_back("negative price");
+  if (o.billing.increment.count() <= 0) why.emplace_back("billing increment <= 0");
+  if (o.billing.minimum.count() < 0) why.emplace_back("negative billing minimum");
+  if (o.billing.egress_per_gb < Money()) why.emplace_back("negative egress price");
   return why.empty() ? "" : "malformed offer: " + join(why, ", ");
 }
 
@@ -145,60 +145,61 @@ RankedOffer assess(const Context& c, const Offer& o) {
     std::vector<std::string> names;
     for (const api::GpuModelSpec& m : spec.gpu.models)
       names.push_back(m.name);
-    why.push_back("GPU model " + o.gpu_model + " not accepted (pool accepts " + join(names, ", ") +
-                  ")");
+    why.emplace_back("GPU model " + o.gpu_model + " not accepted (pool accepts " +
+                     join(names, ", ") + ")");
   }
   if (o.gpu_count != spec.gpu.count) {
-    why.push_back(std::to_string(o.gpu_count) + " GPUs per machine; pool needs " +
-                  std::to_string(spec.gpu.count));
+    why.emplace_back(std::to_string(o.gpu_count) + " GPUs per machine; pool needs " +
+                     std::to_string(spec.gpu.count));
   }
   if (ref == nullptr) {
-    why.push_back("provider " + o.provider + " is not in the pool's providers");
+    why.emplace_back("provider " + o.provider + " is not in the pool's providers");
   } else {
     if (!ref->regions.empty() &&
         std::find(ref->regions.begin(), ref->regions.end(), o.region) == ref->regions.end()) {
-      why.push_back((o.region.empty() ? "region unknown" : "region " + o.region) +
-                    "; pool allows only " + join(ref->regions, ", "));
+      why.emplace_back((o.region.empty() ? "region unknown" : "region " + o.region) +
+                       "; pool allows only " + join(ref->regions, ", "));
     }
     if (ref->max_price_per_gpu_hour &&
         o.price_per_hour > *ref->max_price_per_gpu_hour * o.gpu_count) {
-      why.push_back(usd(r.price_per_gpu_hour) + "/GPU-h is over the " + o.provider + " cap of " +
-                    usd(*ref->max_price_per_gpu_hour) + "/GPU-h");
+      why.emplace_back(usd(r.price_per_gpu_hour) + "/GPU-h is over the " + o.provider + " cap of " +
+                       usd(*ref->max_price_per_gpu_hour) + "/GPU-h");
     }
   }
   if (o.tier == ReliabilityTier::Community &&
       spec.reliability == api::ReliabilityRequirement::Datacenter) {
-    why.push_back("community-tier host; pool requires Datacenter");
+    why.emplace_back("community-tier host; pool requires Datacenter");
   }
-  if (o.spot && !spec.spot.allowed) why.push_back("spot offer; pool does not allow spot");
-  if (o.capacity_hint == 0) why.push_back("no capacity (provider reports 0 available)");
+  if (o.spot && !spec.spot.allowed) why.emplace_back("spot offer; pool does not allow spot");
+  if (o.capacity_hint == 0) why.emplace_back("no capacity (provider reports 0 available)");
   if (c.req.unavailable.count(r.key) != 0) {
-    why.push_back("marked unavailable (a recent purchase found no capacity)");
+    why.emplace_back("marked unavailable (a recent purchase found no capacity)");
   }
   if (auto it = c.req.providers.find(o.provider); it != c.req.providers.end()) {
     const ProviderState& st = it->second;
-    if (st.paused) why.push_back("provider " + o.provider + " is paused");
+    if (st.paused) why.emplace_back("provider " + o.provider + " is paused");
     if (st.max_instances && st.instances + 1 > *st.max_instances) {
-      why.push_back("provider quota full (" + std::to_string(st.instances) + "/" +
-                    std::to_string(*st.max_instances) + " instances)");
+      why.emplace_back("provider quota full (" + std::to_string(st.instances) + "/" +
+                       std::to_string(*st.max_instances) + " instances)");
     }
     if (st.max_gpus && st.gpus + o.gpu_count > *st.max_gpus) {
-      why.push_back("provider quota full (" + std::to_string(st.gpus) + "+" +
-                    std::to_string(o.gpu_count) + " GPUs > " + std::to_string(*st.max_gpus) + ")");
+      why.emplace_back("provider quota full (" + std::to_string(st.gpus) + "+" +
+                       std::to_string(o.gpu_count) + " GPUs > " + std::to_string(*st.max_gpus) +
+                       ")");
     }
   }
   if (spec.budget.max_usd_per_hour) {
     const Money burn = c.req.spend.hourly_burn + r.hourly_burn;
     if (burn > *spec.budget.max_usd_per_hour) {
-      why.push_back("budget: hourly burn would be " + usd(burn) + "/h, over the " +
-                    usd(*spec.budget.max_usd_per_hour) + "/h cap");
+      why.emplace_back("budget: hourly burn would be " + usd(burn) + "/h, over the " +
+                       usd(*spec.budget.max_usd_per_hour) + "/h cap");
     }
   }
   if (spec.budget.max_usd_per_month) {
     const Money month = c.month_base + cost_to_month_end(c, o);
     if (month > *spec.budget.max_usd_per_month) {
-      why.push_back("budget: " + month_text(c.req.now) + " would project " + usd(month) +
-                    ", over the " + usd(*spec.budget.max_usd_per_month) + " monthly cap");
+      why.emplace_back("budget: " + month_text(c.req.now) + " would project " + usd(month) +
+                       ", over the " + usd(*spec.budget.max_usd_per_month) + " monthly cap");
     }
   }
   r.eligible = why.empty();
