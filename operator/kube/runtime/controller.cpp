@@ -64,4 +64,32 @@ void Controller::worker() {
   }
 }
 
+EventHandlers enqueue_object(Controller& controller) {
+  auto enqueue = [&controller](const ObjectPtr& o) { controller.enqueue(object_key(*o)); };
+  return {enqueue, [enqueue](const ObjectPtr&, const ObjectPtr& o) { enqueue(o); }, enqueue};
+}
+
+EventHandlers enqueue_owner(Controller& controller, const std::string& owner_kind) {
+  auto enqueue = [&controller, owner_kind](const ObjectPtr& o) {
+    const Json& md = o->contains("metadata") ? (*o)["metadata"] : Json::object();
+    if (!md.is_object() || !md.contains("ownerReferences") || !md["ownerReferences"].is_array()) {
+      return;
+    }
+    const std::string ns = md.value("namespace", "");
+    for (const auto& ref : md["ownerReferences"]) {
+      if (ref.is_object() && ref.value("controller", false) &&
+          ref.value("kind", "") == owner_kind) {
+        controller.enqueue(ns, ref.value("name", ""));
+        return;
+      }
+    }
+  };
+  return {enqueue,
+          [enqueue](const ObjectPtr& old_obj, const ObjectPtr& o) {
+            enqueue(old_obj);  // an owner change must reach the old owner too
+            enqueue(o);
+          },
+          enqueue};
+}
+
 }  // namespace gpupool::kube

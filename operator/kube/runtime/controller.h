@@ -21,6 +21,7 @@
 #include <thread>
 #include <vector>
 
+#include "operator/kube/runtime/informer.h"
 #include "operator/kube/runtime/workqueue.h"
 
 namespace gpupool::kube {
@@ -90,5 +91,13 @@ class Controller {
   mutable std::mutex err_mu_;
   std::optional<std::string> last_error_;  // guarded by err_mu_
 };
+
+// Informer handlers that enqueue the changed object's own key (add, update
+// with a new resourceVersion, delete).
+EventHandlers enqueue_object(Controller& controller);
+// Informer handlers that enqueue the controller owner of the changed object:
+// the ownerReference with controller=true and the given kind, in the
+// object's namespace. Objects without such an owner are ignored.
+EventHandlers enqueue_owner(Controller& controller, const std::string& owner_kind);
 
 }  // namespace gpupool::kube

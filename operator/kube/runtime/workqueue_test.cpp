@@ -281,5 +281,28 @@ TEST(Controller, ManyWorkersNeverReconcileOneKeyConcurrently) {
   EXPECT_FALSE(c.running());
 }
 
+TEST(ControllerHandlers, EnqueueObjectAndOwnerKeys) {
+  FakeClock clock(t0());
+  Controller c("h", clock, [](const ReconcileRequest&) { return ReconcileResult::done(); }, {});
+  auto own = enqueue_object(c);
+  auto owner = enqueue_owner(c, "GpuPool");
+  auto make = [](const std::string& name, nlohmann::json refs) {
+    return std::make_shared<const nlohmann::json>(nlohmann::json{
+        {"metadata", {{"name", name}, {"namespace", "ns"}, {"ownerReferences", refs}}}});
+  };
+  own.on_add(make("pool-a", nlohmann::json::array()));
+  EXPECT_EQ(c.queue().try_get(), "ns/pool-a");
+  auto inst = make("inst-1", {{{"kind", "GpuPool"}, {"name", "pool-b"}, {"controller", true}}});
+  owner.on_delete(inst);
+  EXPECT_EQ(c.queue().try_get(), "ns/pool-b");
+  owner.on_add(make("x", {{{"kind", "GpuPool"}, {"name", "pool-c"}, {"controller", false}},
+                          {{"kind", "Other"}, {"name", "o"}, {"controller", true}}}));
+  EXPECT_EQ(c.queue().try_get(), std::nullopt) << "no controller owner of that kind";
+  owner.on_update(make("i", {{{"kind", "GpuPool"}, {"name", "old"}, {"controller", true}}}),
+                  make("i", {{{"kind", "GpuPool"}, {"name", "new"}, {"controller", true}}}));
+  EXPECT_EQ(c.queue().try_get(), "ns/old");
+  EXPECT_EQ(c.queue().try_get(), "ns/new");
+}
+
 }  // namespace
 }  // namespace gpupool::kube
