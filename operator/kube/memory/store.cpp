@@ -897,12 +897,7 @@ ApiResult<ObjectList> MemoryStore::list(const Resource& r, const std::string& ns
     auto ls = LabelSelector::parse(opts.label_selector);
     if (!ls.ok()) return fail(bad_request(ls.error().message));
     auto fs = FieldSelector::parse(opts.field_selector, impl_->field_labels(td, *v));
-    if (!fs.ok()) {
-      return fail(bad_request("Unable to find \"" + td.as_resource(v->name).api_version() +
-                              ", Resource=" + td.resource + "\" that match label selector \"" +
-                              opts.label_selector + "\", field selector \"" + opts.field_selector +
-                              "\": " + fs.error().message));
-    }
+    if (!fs.ok()) return fail(bad_request(fs.error().message));
     int64_t want = 0;
     if (!opts.resource_version.empty()) {
       if (!parse_rv(opts.resource_version, want)) {
