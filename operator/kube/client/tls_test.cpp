@@ -12,6 +12,7 @@
 #include <openssl/ssl.h>
 #include <openssl/x509v3.h>
 #include <poll.h>
+#include <signal.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -78,6 +79,9 @@ Pem make_cert(const std::string& cn, const std::string& san) {
 class TlsServer {
  public:
   TlsServer(const Pem& server, const Pem* client_ca) {
+    // The server writes to clients that may have hung up (a rejected
+    // handshake); OpenSSL's socket BIO uses write(), so ignore SIGPIPE.
+    signal(SIGPIPE, SIG_IGN);
     ctx_ = SSL_CTX_new(TLS_server_method());
     BIO* cb = BIO_new_mem_buf(server.cert.data(), static_cast<int>(server.cert.size()));
     X509* cert = PEM_read_bio_X509(cb, nullptr, nullptr, nullptr);
