@@ -203,6 +203,20 @@ TEST(PlanE2eTest, ReadmeMainCommandWorks) {
   EXPECT_TRUE(r.err.empty()) << r.err;
 }
 
+TEST(PlanE2eTest, TablesFitOneHundredColumns) {
+  for (const char* args :
+       {"plan -f examples/l40s-inference-pool.yaml -p examples/providers.yaml --all",
+        "plan -f examples/l40-or-l40s-pool.yaml -p examples/providers.yaml --all",
+        "plan -f tests/plan/fixtures/catalog-only-pool.yaml --all"}) {
+    const Outcome r = run(args);
+    ASSERT_EQ(r.code, 0) << args << "\n" << r.err;
+    std::istringstream lines(r.out);
+    for (std::string line; std::getline(lines, line);) {
+      EXPECT_LE(line.size(), 100u) << args << "\n" << line;
+    }
+  }
+}
+
 TEST(PlanE2eTest, InferenceExampleBuysRunpodSecureCloud) {
   const Outcome r = run(std::string("plan -f examples/l40s-inference-pool.yaml -p "
                                     "examples/providers.yaml -o json") +
