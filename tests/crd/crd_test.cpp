@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <set>
 #include <sstream>
@@ -16,6 +17,7 @@
 #include "operator/core/api_codec.h"
 #include "operator/core/api_fixtures.h"
 #include "operator/core/api_validation.h"
+#include "operator/kube/schema/cel.h"
 #include "operator/kube/schema/schema.h"
 
 namespace gpupool::api {
@@ -108,8 +110,32 @@ void value_paths(const json& s, const json& v, const std::string& path,
   }
 }
 
+// What the API server refuses on create: OpenAPI violations plus CEL rules.
+std::vector<std::string> server_causes(const std::string& kind, const json& doc,
+                                       const json* old = nullptr) {
+  std::vector<std::string> out = texts(kube::schema::validate(schema_for(kind), doc));
+  for (const auto& c : kube::schema::validate_rules(schema_for(kind), doc, old)) {
+    out.push_back(c.to_string());
+  }
+  return out;
+}
+
 std::vector<ApiObject> full_objects() {
   return {fixtures::full_gpu_pool(), fixtures::full_gpu_instance(), fixtures::full_gpu_provider()};
+}
+
+// Collects the messages of every CEL rule in a schema.
+void cel_messages(const json& s, std::vector<std::string>& out) {
+  if (!s.is_object()) return;
+  for (const auto& rule : s.value("x-kubernetes-validations", json::array())) {
+    EXPECT_TRUE(rule.contains("rule"));
+    EXPECT_TRUE(rule.contains("message")) << rule.dump();
+    out.push_back(rule.value("message", ""));
+  }
+  if (s.contains("items")) cel_messages(s["items"], out);
+  const json properties = s.value("properties", json::object());
+  for (const auto& [key, sub] : properties.items())
+    cel_messages(sub, out);
 }
 
 TEST(Crd, AllThreeKindsAreDefinedWithSubresources) {
@@ -134,9 +160,106 @@ TEST(Crd, FullyPopulatedObjectsValidateWithNoUnknownFields) {
   for (const auto& object : full_objects()) {
     const std::string kind(kind_of(object));
     const json doc = encode(object);
-    EXPECT_THAT(texts(kube::schema::validate(schema_for(kind), doc)), IsEmpty()) << kind;
+    EXPECT_THAT(server_causes(kind, doc), IsEmpty()) << kind;
+    EXPECT_THAT(server_causes(kind, doc, &doc), IsEmpty()) << kind << " (update to itself)";
     EXPECT_THAT(kube::schema::unknown_fields(schema_for(kind), doc), IsEmpty()) << kind;
   }
+}
+
+TEST(Crd, EveryCelRuleCompiles) {
+  size_t rules = 0;
+  for (const auto& [kind, crd] : crds()) {
+    EXPECT_THAT(kube::schema::rule_compile_errors(crd.schema), IsEmpty()) << kind;
+    std::vector<std::string> messages;
+    cel_messages(crd.schema, messages);
+    rules += messages.size();
+  }
+  EXPECT_GE(rules, 10u);
+}
+
+TEST(Crd, OfferOfAnInstanceIsImmutable) {
+  const json old = encode(fixtures::full_gpu_instance());
+  json changed = old;
+  changed["spec"]["offer"]["pricePerHour"] = "0.01";
+  EXPECT_THAT(
+      server_causes(kGpuInstanceKind, changed, &old),
+      ::testing::ElementsAre("spec.offer: Invalid value: \"object\": spec.offer is immutable"));
+  EXPECT_THAT(server_causes(kGpuInstanceKind, changed), IsEmpty());  // create: no old object
+}
+
+// Specs the operator refuses are refused by the API server too (OpenAPI or
+// CEL), so users learn at `kubectl apply` time.
+TEST(Crd, ServerRefusesWhatTheOperatorRefuses) {
+  struct Case {
+    const char* name;
+    std::function<void(GpuPool&)> edit;
+  };
+  const Case cases[] = {
+      {"max<min",
+       [](GpuPool& p) {
+         p.spec.replicas = {std::nullopt, 4, 2};
+       }},
+      {"count>max", [](GpuPool& p) { p.spec.replicas.count = 9; }},
+      {"count<min",
+       [](GpuPool& p) {
+         p.spec.replicas = {0, 1, 3};
+       }},
+      {"dup provider", [](GpuPool& p) { p.spec.providers[1].name = "fluence"; }},
+      {"empty provider", [](GpuPool& p) { p.spec.providers[1].name = ""; }},
+      {"bad provider name", [](GpuPool& p) { p.spec.providers[1].name = "Run_Pod"; }},
+      {"no providers", [](GpuPool& p) { p.spec.providers.clear(); }},
+      {"dup model",
+       [](GpuPool& p) {
+         p.spec.gpu.models.push_back({"L40S", 1});
+       }},
+      {"no models", [](GpuPool& p) { p.spec.gpu.models.clear(); }},
+      {"zero weight", [](GpuPool& p) { p.spec.gpu.models[0].throughput_weight = 0; }},
+      {"gpu count", [](GpuPool& p) { p.spec.gpu.count = 0; }},
+      {"too many gpus", [](GpuPool& p) { p.spec.gpu.count = 17; }},
+      {"negative min", [](GpuPool& p) { p.spec.replicas.min = -1; }},
+      {"huge max", [](GpuPool& p) { p.spec.replicas.max = 5000; }},
+      {"negative budget",
+       [](GpuPool& p) { p.spec.budget.max_usd_per_hour = Money::from_cents(-1); }},
+      {"zero price cap", [](GpuPool& p) { p.spec.providers[0].max_price_per_gpu_hour = Money(); }},
+      {"empty region", [](GpuPool& p) { p.spec.providers[0].regions = {""}; }},
+      {"negative egress", [](GpuPool& p) { p.spec.egress.gb_per_gpu_hour = -1; }},
+      {"zero lifetime", [](GpuPool& p) { p.spec.planning.expected_lifetime_hours = 0; }},
+      {"negative margin", [](GpuPool& p) { p.spec.lifecycle.park_margin_seconds = -1; }},
+      {"autoscaling without metrics", [](GpuPool& p) { p.spec.autoscaling.enabled = true; }},
+      {"external without query",
+       [](GpuPool& p) {
+         p.spec.autoscaling.metrics = {{MetricType::External, 1, std::nullopt}};
+       }},
+      {"zero target",
+       [](GpuPool& p) {
+         p.spec.autoscaling.metrics = {{MetricType::QueueDepth, 0, std::nullopt}};
+       }},
+      {"endpoint without image", [](GpuPool& p) { p.spec.usage.mode = UsageMode::Endpoint; }},
+      {"port", [](GpuPool& p) { p.spec.usage.endpoint.port = 70000; }},
+      {"health path", [](GpuPool& p) { p.spec.usage.endpoint.health_path = "health"; }},
+      {"bad taint", [](GpuPool& p) { p.spec.usage.node.taints = {"gpu"}; }},
+      {"empty env name",
+       [](GpuPool& p) {
+         p.spec.usage.endpoint.env = {{"", "x"}};
+       }},
+  };
+  for (const auto& c : cases) {
+    GpuPool pool = fixtures::minimal_valid_pool();
+    c.edit(pool);
+    EXPECT_FALSE(validate(pool).empty()) << c.name << ": the operator accepts it";
+    EXPECT_FALSE(server_causes(kGpuPoolKind, encode(pool)).empty())
+        << c.name << ": the CRD accepts it";
+  }
+  EXPECT_THAT(server_causes(kGpuPoolKind, encode(fixtures::minimal_valid_pool())), IsEmpty());
+
+  GpuProvider provider = fixtures::full_gpu_provider();
+  provider.spec.credentials_secret = SecretRef{};
+  EXPECT_FALSE(validate(provider).empty());
+  EXPECT_THAT(server_causes(kGpuProviderKind, encode(provider)),
+              ::testing::Contains(::testing::HasSubstr("credentialsSecret.name is required")));
+  provider.spec.type = "fake";
+  EXPECT_THAT(validate(provider), IsEmpty());
+  EXPECT_THAT(server_causes(kGpuProviderKind, encode(provider)), IsEmpty());
 }
 
 TEST(Crd, DefaultObjectsEncodeWithinTheSchemaToo) {
@@ -254,20 +377,6 @@ TEST(Crd, PrinterColumnsAndScalePathsPointAtSchemaFields) {
   EXPECT_EQ(scale["labelSelectorPath"], ".status.selector");
 }
 
-// Collects the messages of every CEL rule in a schema.
-void cel_messages(const json& s, std::vector<std::string>& out) {
-  if (!s.is_object()) return;
-  for (const auto& rule : s.value("x-kubernetes-validations", json::array())) {
-    EXPECT_TRUE(rule.contains("rule"));
-    EXPECT_TRUE(rule.contains("message")) << rule.dump();
-    out.push_back(rule.value("message", ""));
-  }
-  if (s.contains("items")) cel_messages(s["items"], out);
-  const json properties = s.value("properties", json::object());
-  for (const auto& [key, sub] : properties.items())
-    cel_messages(sub, out);
-}
-
 TEST(Crd, CrossFieldRulesExistAsCel) {
   std::vector<std::string> pool;
   cel_messages(schema_for(kGpuPoolKind), pool);
@@ -333,7 +442,9 @@ TEST(Crd, SchemaAndCodecAgreeOnTypesAtEveryField) {
         json server_view = mutated;
         const bool has_unknown = !kube::schema::unknown_fields(schema, mutated).empty();
         kube::schema::prune(schema, server_view);
-        const bool schema_ok = !has_unknown && kube::schema::validate(schema, server_view).empty();
+        const bool schema_ok = !has_unknown &&
+                               kube::schema::validate(schema, server_view).empty() &&
+                               kube::schema::validate_rules(schema, server_view).empty();
         if (!codec_ok) {
           EXPECT_FALSE(schema_ok) << kind << ": codec refuses " << ptr << "=" << replacement.dump()
                                   << " but the CRD accepts it";
@@ -372,7 +483,7 @@ TEST(Examples, EveryExampleValidatesAgainstTheCrdAndTheOperator) {
     for (const auto& doc : *docs) {
       const std::string kind = doc.value("kind", "");
       ASSERT_EQ(crds().count(kind), 1u) << file << ": kind " << kind;
-      EXPECT_THAT(texts(kube::schema::validate(schema_for(kind), doc)), IsEmpty()) << file;
+      EXPECT_THAT(server_causes(kind, doc), IsEmpty()) << file;
       EXPECT_THAT(kube::schema::unknown_fields(schema_for(kind), doc), IsEmpty()) << file;
     }
     auto objects = load_objects(text);
@@ -380,7 +491,7 @@ TEST(Examples, EveryExampleValidatesAgainstTheCrdAndTheOperator) {
     for (const auto& object : *objects) {
       // What the operator writes back after defaulting is still schema-valid.
       const std::string kind(kind_of(object));
-      EXPECT_THAT(texts(kube::schema::validate(schema_for(kind), encode(object))), IsEmpty());
+      EXPECT_THAT(server_causes(kind, encode(object)), IsEmpty()) << file;
       if (const auto* p = std::get_if<GpuProvider>(&object))
         provider_names.insert(p->metadata.name);
       if (const auto* pool = std::get_if<GpuPool>(&object)) {
@@ -412,6 +523,13 @@ TEST(Examples, InvalidPoolFailsBothWhereExpected) {
   EXPECT_THAT(schema_fields, ::testing::UnorderedElementsAre(
                                  "spec.gpu.models[1].throughputWeight", "spec.providers[1].name",
                                  "spec.reliability", "spec.budget.maxUsdPerHour"));
+  std::set<std::string> cel_fields;
+  for (const auto& c : kube::schema::validate_rules(schema_for(kGpuPoolKind), (*docs)[0])) {
+    cel_fields.insert(c.field);
+  }
+  EXPECT_THAT(cel_fields, ::testing::UnorderedElementsAre("spec.replicas.max", "spec.providers",
+                                                          "spec.autoscaling.metrics",
+                                                          "spec.usage.endpoint.image"));
 
   auto loaded = load_objects(text);
   ASSERT_FALSE(loaded.ok());

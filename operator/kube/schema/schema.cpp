@@ -29,6 +29,10 @@ std::string_view reason_of(CauseType type) {
       return "FieldValueTooLong";
     case CauseType::FieldValueTooMany:
       return "FieldValueTooMany";
+    case CauseType::FieldValueForbidden:
+      return "FieldValueForbidden";
+    case CauseType::FieldValueDuplicate:
+      return "FieldValueDuplicate";
   }
   return "FieldValueInvalid";
 }

@@ -52,6 +52,8 @@ enum class CauseType {
   FieldValueTypeInvalid,   // "Invalid value: <type>: <path> in body must be of type ..."
   FieldValueTooLong,       // "Too long: may not be more than N bytes"
   FieldValueTooMany,       // "Too many: N: must have at most M items"
+  FieldValueForbidden,     // "Forbidden: <detail>" (CEL rules with reason)
+  FieldValueDuplicate,     // "Duplicate value: <v>" (CEL rules with reason)
 };
 
 // The cause's reason string, e.g. "FieldValueRequired".
