@@ -41,9 +41,13 @@ function(gpupool_test name)
   if(NOT ARG_LABELS)
     set(ARG_LABELS unit)
   endif()
+  # The environment goes through env(1) as the test's launcher: a
+  # semicolon-separated ENVIRONMENT property does not survive
+  # gtest_discover_tests (only the first variable would reach the test).
+  set_target_properties(${name} PROPERTIES CROSSCOMPILING_EMULATOR
+    "/usr/bin/env;GPUPOOL_SOURCE_DIR=${PROJECT_SOURCE_DIR};GPUPOOL_BINARY_DIR=${CMAKE_BINARY_DIR}")
   gtest_discover_tests(${name}
     WORKING_DIRECTORY ${PROJECT_SOURCE_DIR}
     PROPERTIES LABELS "${ARG_LABELS}" TIMEOUT ${ARG_TIMEOUT}
-               ENVIRONMENT "GPUPOOL_SOURCE_DIR=${PROJECT_SOURCE_DIR};GPUPOOL_BINARY_DIR=${CMAKE_BINARY_DIR}"
     DISCOVERY_TIMEOUT 60)
 endfunction()
