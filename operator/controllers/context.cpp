@@ -1,0 +1,48 @@
+#include "operator/controllers/context.h"
+
+#include "operator/core/api_codec.h"
+#include "operator/core/api_validation.h"
+
+namespace gpupool::controllers {
+
+const kube::Resource kGpuPools{"gpupool.io", "v1alpha1", "gpupools", "GpuPool", true};
+const kube::Resource kGpuInstances{"gpupool.io", "v1alpha1", "gpuinstances", "GpuInstance", true};
+const kube::Resource kGpuProviders{"gpupool.io", "v1alpha1", "gpuproviders", "GpuProvider", false};
+
+std::optional<api::GpuPool> to_pool(const kube::Json& obj) {
+  auto r = api::decode_gpu_pool(obj, api::DecodeMode::Lenient);
+  if (!r.ok()) return std::nullopt;
+  api::apply_defaults(*r);
+  return std::move(r).value();
+}
+
+std::optional<api::GpuInstance> to_instance(const kube::Json& obj) {
+  auto r = api::decode_gpu_instance(obj, api::DecodeMode::Lenient);
+  if (!r.ok()) return std::nullopt;
+  api::apply_defaults(*r);
+  return std::move(r).value();
+}
+
+std::optional<api::GpuProvider> to_provider(const kube::Json& obj) {
+  auto r = api::decode_gpu_provider(obj, api::DecodeMode::Lenient);
+  if (!r.ok()) return std::nullopt;
+  api::apply_defaults(*r);
+  return std::move(r).value();
+}
+
+kube::ApiStatus refresh_store(kube::KubeApi& api, const kube::Resource& r, kube::Store& store) {
+  auto list = api.list(r, "");
+  if (!list.ok()) return fail(list.error());
+  std::vector<kube::ObjectPtr> objs;
+  for (auto& item : list->items)
+    objs.push_back(std::make_shared<const kube::Json>(std::move(item)));
+  (void)store.replace(std::move(objs));
+  return {};
+}
+
+void record_event(Context& ctx, const kube::Json& obj, const std::string& type,
+                  const std::string& reason, const std::string& message) {
+  (void)ctx.events.record(obj, type, reason, message);
+}
+
+}  // namespace gpupool::controllers

@@ -1,0 +1,62 @@
+#pragma once
+// What the reconcilers share: the API, the clock, the informer caches, the
+// provider registry, the no-capacity cache and the event recorder. The
+// manager (operator/manager) owns every piece; reconcilers only borrow them.
+//
+// Caches: reconcilers read from the kube::Store of each informer. Unit tests
+// fill the stores straight from the API (refresh_store) instead of running
+// informer threads.
+//
+// Thread-safety: every member is itself thread-safe; the struct is not
+// modified after construction.
+
+#include <atomic>
+#include <functional>
+#include <map>
+#include <optional>
+#include <string>
+
+#include "operator/clock/clock.h"
+#include "operator/controllers/provider_registry.h"
+#include "operator/core/api_types.h"
+#include "operator/kube/api/api.h"
+#include "operator/kube/runtime/event_recorder.h"
+#include "operator/kube/runtime/store.h"
+#include "providers/unavailable/unavailable_offers.h"
+
+namespace gpupool::controllers {
+
+extern const kube::Resource kGpuPools;
+extern const kube::Resource kGpuInstances;
+extern const kube::Resource kGpuProviders;
+
+inline constexpr const char* kComponent = "gpupool-operator";
+// Store index of instances by their pool's uid (label gpupool.io/pool-uid).
+inline constexpr const char* kIndexPoolUid = "pool-uid";
+
+struct Context {
+  kube::KubeApi& api;
+  const Clock& clock;
+  ProviderRegistry& registry;
+  UnavailableOffers& unavailable;
+  kube::EventRecorder& events;
+  const kube::Store& pools;
+  const kube::Store& instances;
+  const kube::Store& providers;
+  // Asks for a pool reconcile ("namespace/name"); may be empty.
+  std::function<void(const std::string& key)> enqueue_pool;
+};
+
+// Lenient decode + defaults; nullopt when the object cannot be decoded.
+std::optional<api::GpuPool> to_pool(const kube::Json& obj);
+std::optional<api::GpuInstance> to_instance(const kube::Json& obj);
+std::optional<api::GpuProvider> to_provider(const kube::Json& obj);
+
+// Lists `r` from the API and makes `store` hold exactly that (tests).
+kube::ApiStatus refresh_store(kube::KubeApi& api, const kube::Resource& r, kube::Store& store);
+
+// Best-effort Event about `obj`.
+void record_event(Context& ctx, const kube::Json& obj, const std::string& type,
+                  const std::string& reason, const std::string& message);
+
+}  // namespace gpupool::controllers

@@ -1,0 +1,345 @@
+// Reconcilers against the in-memory API store and the fake provider, driven
+// step by step with a FakeClock. Assertions are on the state of the world:
+// the API objects and the fake provider's ledger.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "operator/controllers/garbage_collector.h"
+#include "operator/controllers/instance_reconciler.h"
+#include "operator/controllers/pool_reconciler.h"
+#include "operator/controllers/provider_reconciler.h"
+#include "operator/core/api_codec.h"
+#include "operator/core/pool_decision.h"
+#include "operator/core/spend.h"
+#include "operator/kube/memory/store.h"
+#include "providers/fake/fake_provider.h"
+
+namespace gpupool::controllers {
+namespace {
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+using kube::Json;
+using ::testing::HasSubstr;
+
+Money usd(std::string_view s) {
+  return Money::parse(s).value();
+}
+
+Offer offer(std::string id, std::string price, Duration increment = 1h) {
+  Offer o;
+  o.provider = "fake";
+  o.provider_type = "fake";
+  o.id = std::move(id);
+  o.region = "r1";
+  o.gpu_model = "L40S";
+  o.price_per_hour = usd(price);
+  o.billing.increment = increment;
+  return o;
+}
+
+std::string read_file(const std::string& path) {
+  std::ifstream f(path);
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+class ControllersTest : public ::testing::Test {
+ protected:
+  ControllersTest()
+      : clock_(sys_days{year{2026} / November / 10} + 12h),
+        api_(clock_),
+        registry_(clock_, stats_),
+        events_(api_, clock_, kComponent),
+        ctx_{api_, clock_, registry_, unavailable_, events_, pools_, instances_, providers_, {}},
+        pool_rec_(ctx_),
+        inst_rec_(ctx_),
+        gc_(ctx_) {
+    instances_.add_index(kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
+    const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
+    const std::string dir = std::string(src ? src : ".") + "/crds/";
+    for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
+                          "gpupool.io_gpuproviders.yaml"}) {
+      auto docs = api::yaml_to_json(read_file(dir + f));
+      EXPECT_TRUE(docs.ok()) << f;
+      if (!docs.ok()) continue;
+      for (const auto& d : *docs) {
+        auto r = api_.create(kube::resources::kCustomResourceDefinitions, "", d);
+        EXPECT_TRUE(r.ok()) << f << ": " << (r.ok() ? "" : r.error().message);
+      }
+    }
+    FakeProviderOptions opts;
+    opts.name = "fake";
+    opts.boot_delay = 30s;
+    opts.offers = {{offer("a", "1"), -1}, {offer("b", "2"), -1}};
+    fake_ = std::make_shared<FakeProvider>(opts, clock_);
+    registry_.put("fake", fake_);
+  }
+
+  void create_pool(int replicas, const std::string& extra_spec = "{}") {
+    Json spec = {{"gpu", {{"models", {{{"name", "L40S"}}}}}},
+                 {"replicas", {{"count", replicas}}},
+                 {"providers", {{{"name", "fake"}}}},
+                 {"lifecycle", {{"parkMarginSeconds", 60}, {"adoptionGraceSeconds", 30}}}};
+    spec.merge_patch(Json::parse(extra_spec));
+    Json pool = {{"apiVersion", "gpupool.io/v1alpha1"},
+                 {"kind", "GpuPool"},
+                 {"metadata", {{"name", "web"}, {"namespace", "default"}}},
+                 {"spec", spec}};
+    auto r = api_.create(kGpuPools, "default", pool);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+
+  void patch_pool_spec(const Json& patch) {
+    auto r = api_.patch(kGpuPools, "default", "web", kube::PatchType::Merge, {{"spec", patch}});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+
+  void refresh() {
+    ASSERT_TRUE(refresh_store(api_, kGpuPools, pools_).ok());
+    ASSERT_TRUE(refresh_store(api_, kGpuInstances, instances_).ok());
+  }
+
+  // Reconciles every pool and instance `rounds` times.
+  void converge(int rounds = 4) {
+    for (int i = 0; i < rounds; ++i) {
+      refresh();
+      for (const auto& p : pools_.list()) {
+        (void)pool_rec_.reconcile({(*p)["metadata"]["namespace"], (*p)["metadata"]["name"]});
+      }
+      refresh();
+      for (const auto& p : instances_.list()) {
+        (void)inst_rec_.reconcile({(*p)["metadata"]["namespace"], (*p)["metadata"]["name"]});
+      }
+    }
+    refresh();
+  }
+
+  std::vector<api::GpuInstance> instances() {
+    std::vector<api::GpuInstance> out;
+    auto list = api_.list(kGpuInstances, "default");
+    for (const auto& j : list->items)
+      out.push_back(*to_instance(j));
+    return out;
+  }
+  int count_phase(api::InstancePhase phase) {
+    int n = 0;
+    for (const auto& i : instances())
+      n += i.status.phase == phase ? 1 : 0;
+    return n;
+  }
+  std::optional<api::GpuPool> pool() {
+    auto r = api_.get(kGpuPools, "default", "web");
+    if (!r.ok()) return std::nullopt;
+    return to_pool(*r);
+  }
+  const api::Condition* condition(const std::string& type) {
+    pool_cache_ = pool();
+    return pool_cache_ ? decision::find_condition(pool_cache_->status.conditions, type) : nullptr;
+  }
+  int live_at_provider() { return fake_->live_count(); }
+
+  FakeClock clock_;
+  kube::MemoryStore api_;
+  ProviderCallStats stats_;
+  ProviderRegistry registry_;
+  UnavailableOffers unavailable_;
+  kube::EventRecorder events_;
+  kube::Store pools_, instances_, providers_;
+  Context ctx_;
+  PoolReconciler pool_rec_;
+  InstanceReconciler inst_rec_;
+  GarbageCollector gc_;
+  std::shared_ptr<FakeProvider> fake_;
+  std::optional<api::GpuPool> pool_cache_;
+};
+
+TEST_F(ControllersTest, PoolBecomesReadyWithTheRightMachines) {
+  create_pool(2);
+  converge();
+  EXPECT_EQ(live_at_provider(), 2);
+  EXPECT_EQ(count_phase(api::InstancePhase::Provisioning), 2);
+  ASSERT_NE(condition("Ready"), nullptr);
+  EXPECT_EQ(condition("Ready")->status, api::ConditionStatus::False);
+  clock_.advance(31s);
+  converge();
+  EXPECT_EQ(count_phase(api::InstancePhase::Running), 2);
+  EXPECT_EQ(condition("Ready")->status, api::ConditionStatus::True);
+  for (const auto& i : instances()) {
+    EXPECT_EQ(i.spec.offer.offer_id, "a");
+    EXPECT_FALSE(i.status.provider_id.empty());
+    EXPECT_EQ(i.status.price_per_hour, usd("1"));
+    EXPECT_TRUE(i.status.launch_time.has_value());
+    EXPECT_TRUE(i.status.paid_through.has_value());
+  }
+  EXPECT_EQ(pool()->status.replicas.ready, 2);
+  EXPECT_EQ(pool()->status.spend.hourly_burn, usd("2"));
+  EXPECT_EQ(pool()->status.spend.accrued, fake_->total_billed(clock_.now()));
+  // Many more rounds change nothing at the provider.
+  converge(6);
+  EXPECT_EQ(fake_->ledger().size(), 2u);
+}
+
+TEST_F(ControllersTest, ScaleDownParksAndEndsOnlyAtTheEndOfThePaidWindow) {
+  create_pool(2);
+  converge();
+  clock_.advance(10min);
+  converge();
+  patch_pool_spec({{"replicas", {{"count", 1}}}});
+  converge();
+  EXPECT_EQ(count_phase(api::InstancePhase::Parked), 1);
+  EXPECT_EQ(live_at_provider(), 2);  // still paid for: kept
+  clock_.advance(40min);             // 50 min after launch: margin 60 s not reached
+  converge();
+  EXPECT_EQ(live_at_provider(), 2);
+  clock_.advance(9min + 5s);  // 59:05 after launch: within the margin
+  converge();
+  EXPECT_EQ(live_at_provider(), 1);
+  EXPECT_EQ(instances().size(), 1u);
+  const auto p = pool();
+  EXPECT_EQ(p->status.terminated_spend, usd("1"));  // one hour of $1
+  EXPECT_EQ(p->status.spend.accrued, fake_->total_billed(clock_.now()));
+}
+
+TEST_F(ControllersTest, DemandReturningUnparksInsteadOfBuying) {
+  create_pool(2);
+  converge();
+  patch_pool_spec({{"replicas", {{"count", 1}}}});
+  converge();
+  ASSERT_EQ(count_phase(api::InstancePhase::Parked), 1);
+  patch_pool_spec({{"replicas", {{"count", 2}}}});
+  converge();
+  EXPECT_EQ(count_phase(api::InstancePhase::Parked), 0);
+  EXPECT_EQ(fake_->ledger().size(), 2u);
+}
+
+TEST_F(ControllersTest, BudgetCapStopsScaleUp) {
+  create_pool(4, R"({"budget": {"maxUsdPerHour": "2.5"}})");
+  converge();
+  EXPECT_EQ(live_at_provider(), 2);
+  ASSERT_NE(condition("BudgetExceeded"), nullptr);
+  EXPECT_EQ(condition("BudgetExceeded")->status, api::ConditionStatus::True);
+  EXPECT_THAT(condition("BudgetExceeded")->message, HasSubstr("maxUsdPerHour"));
+}
+
+TEST_F(ControllersTest, NoCapacityOnTheFirstOfferLandsOnTheNext) {
+  create_pool(1);
+  fake_->fail_next(FakeMethod::Create, provider_error(ProviderErrorKind::NoCapacity, "sold out"));
+  converge();
+  ASSERT_EQ(live_at_provider(), 1);
+  const auto insts = instances();
+  ASSERT_EQ(insts.size(), 1u);
+  EXPECT_EQ(insts[0].spec.offer.offer_id, "b");
+  EXPECT_TRUE(unavailable_.contains(planner::offer_key(offer("a", "1")), clock_.now()));
+}
+
+TEST_F(ControllersTest, LostCreateAnswersNeverBuyTwice) {
+  create_pool(2);
+  fake_->lose_next_create_answers(2);
+  converge();
+  EXPECT_EQ(fake_->ledger().size(), 2u);
+  EXPECT_EQ(count_phase(api::InstancePhase::Provisioning), 2);
+}
+
+TEST_F(ControllersTest, DeletingThePoolEndsEveryMachineBeforeTheObjectsGo) {
+  create_pool(3);
+  converge();
+  ASSERT_EQ(live_at_provider(), 3);
+  fake_->fail_next(FakeMethod::Terminate, provider_error(ProviderErrorKind::Transient, "503"), 3);
+  ASSERT_TRUE(api_.remove(kGpuPools, "default", "web").ok());
+  converge(1);
+  // The provider has not confirmed: nothing is gone from the API yet.
+  EXPECT_TRUE(pool().has_value());
+  converge(4);
+  EXPECT_EQ(live_at_provider(), 0);
+  EXPECT_FALSE(pool().has_value());
+  EXPECT_TRUE(instances().empty());
+}
+
+TEST_F(ControllersTest, VanishedMachineIsReplaced) {
+  create_pool(1);
+  converge();
+  clock_.advance(31s);
+  converge();
+  const std::string first = instances()[0].status.provider_id;
+  fake_->vanish(first);
+  converge();
+  const auto insts = instances();
+  ASSERT_EQ(insts.size(), 1u);
+  EXPECT_NE(insts[0].status.provider_id, first);
+  EXPECT_EQ(live_at_provider(), 1);
+}
+
+TEST_F(ControllersTest, OrphansAreEndedAfterTheGraceAndIntentsAreAdopted) {
+  create_pool(1);
+  converge(1);
+  refresh();
+  auto p = pool();
+  InstanceIntent orphan;
+  orphan.name = "web-orphan";
+  orphan.pool_uid = p->metadata.uid;
+  orphan.pool_namespace = "default";
+  orphan.pool_name = "web";
+  orphan.offer = offer("a", "1");
+  fake_->plant_orphan(orphan);
+  gc_.run_once();
+  EXPECT_EQ(gc_.orphans_ended(), 0u);
+  clock_.advance(31s);
+  gc_.run_once();
+  EXPECT_EQ(gc_.orphans_ended(), 1u);
+  EXPECT_EQ(live_at_provider(), 1);
+
+  // An intent whose machine exists but whose status lost the provider id.
+  const auto inst = instances()[0];
+  Json j = *api_.get(kGpuInstances, "default", inst.metadata.name);
+  j["status"].erase("providerId");
+  kube::UpdateOptions uo;
+  uo.subresource = "status";
+  ASSERT_TRUE(api_.update(kGpuInstances, j, uo).ok());
+  refresh();
+  gc_.run_once();
+  EXPECT_EQ(gc_.adopted(), 1u);
+  EXPECT_EQ(instances()[0].status.provider_id, inst.status.provider_id);
+}
+
+TEST_F(ControllersTest, ProviderReconcilerBuildsFakesAndReportsMissingAdapters) {
+  ProviderReconciler rec(ctx_);
+  Json fake = {{"apiVersion", "gpupool.io/v1alpha1"},
+               {"kind", "GpuProvider"},
+               {"metadata", {{"name", "local"}, {"annotations", {{kFakeBootAnnotation, "3"}}}}},
+               {"spec", {{"type", "fake"}}}};
+  Json other = {{"apiVersion", "gpupool.io/v1alpha1"},
+                {"kind", "GpuProvider"},
+                {"metadata", {{"name", "vast"}}},
+                {"spec",
+                 {{"type", "vastai"},
+                  {"credentialsSecret", {{"name", "missing"}, {"namespace", "default"}}}}}};
+  ASSERT_TRUE(api_.create(kGpuProviders, "", fake).ok());
+  ASSERT_TRUE(api_.create(kGpuProviders, "", other).ok());
+  ASSERT_TRUE(refresh_store(api_, kGpuProviders, providers_).ok());
+  (void)rec.reconcile({"", "local"});
+  (void)rec.reconcile({"", "vast"});
+  auto local = to_provider(*api_.get(kGpuProviders, "", "local"));
+  auto vast = to_provider(*api_.get(kGpuProviders, "", "vast"));
+  ASSERT_TRUE(registry_.get("local"));
+  EXPECT_EQ(decision::find_condition(local->status.conditions, "Healthy")->status,
+            api::ConditionStatus::True);
+  EXPECT_EQ(local->status.offers_seen, 2);
+  EXPECT_FALSE(registry_.get("vast"));
+  EXPECT_EQ(decision::find_condition(vast->status.conditions, "Healthy")->reason,
+            "CredentialsMissing");
+  // A resync of an unchanged object keeps the same adapter (and its state).
+  auto before = registry_.get("local");
+  ASSERT_TRUE(refresh_store(api_, kGpuProviders, providers_).ok());
+  (void)rec.reconcile({"", "local"});
+  EXPECT_EQ(registry_.get("local"), before);
+}
+
+}  // namespace
+}  // namespace gpupool::controllers

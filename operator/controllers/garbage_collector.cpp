@@ -1,0 +1,119 @@
+#include "operator/controllers/garbage_collector.h"
+
+#include <set>
+
+#include "operator/core/api_codec.h"
+#include "operator/core/pool_decision.h"
+
+namespace gpupool::controllers {
+namespace {
+
+using kube::Json;
+
+struct Claim {
+  bool claimed = false;
+  bool adopt = false;
+  Json instance;
+};
+
+// Whether the GpuInstance `obj` claims machine `m`.
+Claim claim_of(const Json* obj, const Machine& m) {
+  Claim c;
+  if (!obj) return c;
+  auto inst = to_instance(*obj);
+  if (!inst) return c;
+  auto uid = inst->metadata.labels.find(decision::kLabelPoolUid);
+  if (uid == inst->metadata.labels.end() || uid->second != m.pool_uid()) return c;
+  if (inst->status.provider_id.empty()) {
+    c.claimed = true;
+    c.adopt = true;
+    c.instance = *obj;
+  } else if (inst->status.provider_id == m.provider_id) {
+    c.claimed = true;
+  }
+  return c;
+}
+
+}  // namespace
+
+void GarbageCollector::run_once() {
+  const Time now = ctx_.clock.now();
+  std::set<std::string> seen;
+  for (const auto& [pname, provider] : ctx_.registry.all()) {
+    auto machines = provider->list(MachineFilter{});
+    if (!machines.ok()) continue;
+    for (const Machine& m : *machines) {
+      if (m.state == MachineState::Terminated || m.state == MachineState::Terminating) continue;
+      const std::string key = pname + "/" + m.provider_id;
+      auto pool_tag = m.tags.find(std::string(kTagPool));
+      auto inst_tag = m.tags.find(std::string(kTagInstance));
+      std::string ns, pool_name;
+      if (pool_tag != m.tags.end()) {
+        const auto slash = pool_tag->second.find('/');
+        if (slash != std::string::npos) {
+          ns = pool_tag->second.substr(0, slash);
+          pool_name = pool_tag->second.substr(slash + 1);
+        }
+      }
+      const std::string inst_name = inst_tag != m.tags.end() ? inst_tag->second : m.name;
+      kube::ObjectPtr cached =
+          ns.empty() || inst_name.empty() ? nullptr : ctx_.instances.get(ns, inst_name);
+      Claim c = claim_of(cached.get(), m);
+      if (c.adopt) {
+        auto inst = to_instance(c.instance);
+        if (inst && !inst->metadata.deletion_timestamp) {
+          api::GpuInstance with = *inst;
+          with.status.provider_id = m.provider_id;
+          with.status.region = m.region.empty() ? inst->spec.offer.region : m.region;
+          with.status.price_per_hour =
+              m.price_per_hour.is_zero() ? inst->spec.offer.price_per_hour : m.price_per_hour;
+          with.status.billing = inst->spec.offer.billing;
+          with.status.launch_time = m.launch_time ? *m.launch_time : now;
+          with.status.phase = m.state == MachineState::Running ? api::InstancePhase::Running
+                                                               : api::InstancePhase::Provisioning;
+          Json j = c.instance;
+          j["status"] = api::encode(with)["status"];
+          kube::UpdateOptions uo;
+          uo.subresource = "status";
+          if (ctx_.api.update(kGpuInstances, j, uo).ok()) {
+            adopted_.fetch_add(1);
+            record_event(ctx_, j, "Normal", "Adopted",
+                         "adopted machine " + m.provider_id + " found at provider " + pname);
+          }
+        }
+        continue;
+      }
+      if (c.claimed) continue;
+      seen.insert(key);
+      auto [it, fresh] = first_seen_.emplace(key, now);
+      Duration grace = kDefaultGrace;
+      kube::ObjectPtr pool_obj = ns.empty() ? nullptr : ctx_.pools.get(ns, pool_name);
+      std::optional<api::GpuPool> pool;
+      if (pool_obj) pool = to_pool(*pool_obj);
+      if (pool && pool->metadata.uid == m.pool_uid()) {
+        grace = Duration{pool->spec.lifecycle.adoption_grace_seconds};
+      } else {
+        pool.reset();
+      }
+      if (now - it->second < grace) continue;
+      // Confirm with a live read before ending anything.
+      if (!ns.empty() && !inst_name.empty()) {
+        auto live = ctx_.api.get(kGpuInstances, ns, inst_name);
+        if (live.ok() && claim_of(&live.value(), m).claimed) continue;
+        if (!live.ok() && live.error().kind != kube::ErrorKind::NotFound) continue;
+      }
+      auto t = provider->terminate(m.provider_id);
+      if (!t.ok() && t.error().kind != ProviderErrorKind::NotFound) continue;
+      orphans_ended_.fetch_add(1);
+      first_seen_.erase(key);
+      const std::string msg = "ended orphan machine " + m.provider_id + " at provider " + pname +
+                              " (instance \"" + inst_name + "\" does not claim it)";
+      if (pool_obj && pool) record_event(ctx_, *pool_obj, "Warning", "OrphanEnded", msg);
+    }
+  }
+  for (auto it = first_seen_.begin(); it != first_seen_.end();) {
+    it = seen.count(it->first) ? std::next(it) : first_seen_.erase(it);
+  }
+}
+
+}  // namespace gpupool::controllers

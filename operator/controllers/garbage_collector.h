@@ -1,0 +1,48 @@
+#pragma once
+// Garbage collection and adoption across providers. run_once() lists every
+// registered provider's machines (only those carrying this operator's tags;
+// see Provider::list) and compares them with the GpuInstances:
+//   * a machine whose GpuInstance exists (by the tags' namespace and
+//     instance name, same pool uid) but has no providerId yet is adopted:
+//     providerId, region, price, billing and launch time are written into the
+//     instance's status (phase Provisioning or Running);
+//   * a machine no GpuInstance claims (no such object, another pool uid, or
+//     the instance records a different providerId) is an orphan: it is left
+//     alone for the pool's lifecycle.adoptionGraceSeconds (kDefaultGrace when
+//     the pool is gone) from when this collector first saw it, then, after a
+//     live GET confirms nobody claims it, terminated with an Event (on the
+//     pool when it exists) and counted in orphans_ended();
+//   * GpuInstances whose machine vanished are the instance reconciler's job
+//     (it polls get() and marks them Failed).
+// The first-seen times live in memory: after a restart the grace starts
+// again, which only delays an end, never hastens one.
+//
+// Thread-safety: run_once() from one thread at a time; counters from any.
+
+#include <atomic>
+#include <map>
+#include <mutex>
+#include <string>
+
+#include "operator/controllers/context.h"
+
+namespace gpupool::controllers {
+
+class GarbageCollector {
+ public:
+  static constexpr Duration kDefaultGrace{600};
+
+  explicit GarbageCollector(Context& ctx) : ctx_(ctx) {}
+  void run_once();
+
+  uint64_t orphans_ended() const { return orphans_ended_.load(); }
+  uint64_t adopted() const { return adopted_.load(); }
+
+ private:
+  Context& ctx_;
+  std::map<std::string, Time> first_seen_;  // provider/id -> first seen unclaimed
+  std::atomic<uint64_t> orphans_ended_{0};
+  std::atomic<uint64_t> adopted_{0};
+};
+
+}  // namespace gpupool::controllers

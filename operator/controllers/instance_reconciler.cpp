@@ -1,0 +1,290 @@
+#include "operator/controllers/instance_reconciler.h"
+
+#include <algorithm>
+
+#include "operator/core/api_codec.h"
+#include "operator/core/billing.h"
+#include "operator/core/planner.h"
+#include "operator/core/pool_decision.h"
+#include "operator/core/spend.h"
+
+namespace gpupool::controllers {
+namespace {
+
+using api::InstancePhase;
+using kube::Json;
+using kube::ReconcileResult;
+
+constexpr kube::Millis kProvisioningPoll{2000};
+constexpr kube::Millis kRunningPoll{15000};
+constexpr kube::Millis kTerminatingPoll{1000};
+
+std::string err(const kube::ApiError& e) {
+  return std::string(kube::to_string(e.kind)) + ": " + e.message;
+}
+
+bool has_finalizer(const Json& obj) {
+  const auto& m = obj["metadata"];
+  if (!m.contains("finalizers")) return false;
+  return std::any_of(m["finalizers"].begin(), m["finalizers"].end(),
+                     [](const Json& f) { return f == decision::kFinalizer; });
+}
+
+std::string pool_uid_of(const api::GpuInstance& i) {
+  for (const auto& o : i.metadata.owner_references) {
+    if (o.kind == api::kGpuPoolKind) return o.uid;
+  }
+  auto it = i.metadata.labels.find(decision::kLabelPoolUid);
+  return it == i.metadata.labels.end() ? std::string() : it->second;
+}
+
+// Fills the provider-side facts of `m` into `st`.
+void record_machine(api::GpuInstanceStatus& st, const api::GpuInstance& inst, const Machine& m,
+                    Time now) {
+  st.provider_id = m.provider_id;
+  st.region = m.region.empty() ? inst.spec.offer.region : m.region;
+  st.price_per_hour =
+      m.price_per_hour.is_zero() ? inst.spec.offer.price_per_hour : m.price_per_hour;
+  st.billing = inst.spec.offer.billing;
+  if (!st.launch_time) st.launch_time = m.launch_time ? *m.launch_time : now;
+}
+
+void refresh_billing(api::GpuInstanceStatus& st, Time now) {
+  if (!st.launch_time || !st.billing || !st.price_per_hour) return;
+  const Time end = st.ended_at ? std::min(*st.ended_at, now) : now;
+  st.paid_through = billing::paid_through(*st.billing, *st.launch_time, end);
+  st.accrued = billing::accrued(*st.billing, *st.price_per_hour, *st.launch_time, end);
+}
+
+}  // namespace
+
+kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest& req) {
+  kube::ObjectPtr cached = ctx_.instances.get(req.namespace_, req.name);
+  if (!cached) return ReconcileResult::done();
+  Json obj = *cached;
+  auto inst_opt = to_instance(obj);
+  if (!inst_opt) return ReconcileResult::failed("cannot decode GpuInstance " + req.name);
+  api::GpuInstance inst = std::move(*inst_opt);
+  const Time now = ctx_.clock.now();
+  const std::string pool_uid = pool_uid_of(inst);
+  const std::string pool_key = kube::make_key(inst.metadata.namespace_, inst.spec.pool);
+  auto provider = ctx_.registry.get(inst.spec.offer.provider);
+  const api::GpuInstanceStatus old_status = inst.status;
+  api::GpuInstanceStatus st = inst.status;
+
+  auto write_status = [&](const api::GpuInstanceStatus& s) -> kube::ApiStatus {
+    if (s == old_status) return {};
+    api::GpuInstance with = inst;
+    with.status = s;
+    Json j = obj;
+    j["status"] = api::encode(with)["status"];
+    kube::UpdateOptions uo;
+    uo.subresource = "status";
+    auto r = ctx_.api.update(kGpuInstances, j, uo);
+    if (!r.ok()) return fail(r.error());
+    obj = std::move(r).value();
+    if (s.phase != old_status.phase) {
+      record_event(ctx_, obj, s.phase == InstancePhase::Failed ? "Warning" : "Normal",
+                   std::string(api::to_string(s.phase)),
+                   "phase " + std::string(api::to_string(old_status.phase)) + " -> " +
+                       std::string(api::to_string(s.phase)) +
+                       (s.message.empty() ? "" : ": " + s.message));
+    }
+    return {};
+  };
+  auto status_result = [&](const api::GpuInstanceStatus& s, kube::Millis after) {
+    auto w = write_status(s);
+    if (!w.ok()) return ReconcileResult::failed(err(w.error()));
+    return ReconcileResult::after(after);
+  };
+
+  // ---- Deletion: end the machine, fold the spend, let the object go.
+  if (inst.metadata.deletion_timestamp) {
+    if (!has_finalizer(obj)) return ReconcileResult::done();
+    bool gone = false;
+    if (st.phase != InstancePhase::Terminated) {
+      if (!provider) {
+        return ReconcileResult::failed("GpuProvider " + inst.spec.offer.provider +
+                                       " is not loaded; cannot end the machine yet");
+      }
+      if (st.provider_id.empty()) {
+        // A create may have happened without its answer reaching us.
+        auto m = provider->get(pool_uid, inst.metadata.name);
+        if (m.ok() && m->state != MachineState::Terminated) {
+          record_machine(st, inst, *m, now);
+        } else if (m.ok() || m.error().kind == ProviderErrorKind::NotFound) {
+          gone = true;
+        } else {
+          return ReconcileResult::failed(describe(m.error()));
+        }
+      }
+      if (!gone) {
+        if (st.phase != InstancePhase::Terminating) {
+          st.phase = InstancePhase::Terminating;
+          st.message = "ending the machine";
+          auto w = write_status(st);
+          if (!w.ok()) return ReconcileResult::failed(err(w.error()));
+        }
+        auto t = provider->terminate(st.provider_id);
+        if (!t.ok() && t.error().kind != ProviderErrorKind::NotFound) {
+          return ReconcileResult::failed(describe(t.error()));
+        }
+        if (!st.ended_at) st.ended_at = now;
+        auto m = provider->get(pool_uid, inst.metadata.name);
+        if (!t.ok() || (!m.ok() && m.error().kind == ProviderErrorKind::NotFound) ||
+            (m.ok() &&
+             (m->state == MachineState::Terminated || m->provider_id != st.provider_id))) {
+          gone = true;
+        } else {
+          refresh_billing(st, now);
+          return status_result(st, kTerminatingPoll);
+        }
+      }
+      st.phase = InstancePhase::Terminated;
+      st.message = "the provider confirmed the machine is gone";
+      if (!st.ended_at && st.launch_time) st.ended_at = now;
+      refresh_billing(st, now);
+      auto w = write_status(st);
+      if (!w.ok()) return ReconcileResult::failed(err(w.error()));
+    }
+    // Fold the final spend into the pool's ledger (idempotent).
+    for (int attempt = 0; attempt < 5; ++attempt) {
+      auto pool = ctx_.api.get(kGpuPools, inst.metadata.namespace_, inst.spec.pool);
+      if (!pool.ok()) {
+        if (pool.error().kind == kube::ErrorKind::NotFound) break;
+        return ReconcileResult::failed(err(pool.error()));
+      }
+      Json p = std::move(pool).value();
+      if (p["metadata"].value("uid", "") != pool_uid) break;  // a different pool now
+      std::string text;
+      if (p["metadata"].contains("annotations") &&
+          p["metadata"]["annotations"].contains(spend::kLedgerAnnotation)) {
+        text = p["metadata"]["annotations"][spend::kLedgerAnnotation].get<std::string>();
+      }
+      auto ledger = spend::parse_ledger(text);
+      spend::SpendLedger l = ledger.ok() ? *ledger : spend::SpendLedger{};
+      if (!spend::fold(l, inst.metadata.name, st, now)) break;
+      if (!p["metadata"].contains("annotations")) p["metadata"]["annotations"] = Json::object();
+      p["metadata"]["annotations"][spend::kLedgerAnnotation] = spend::format_ledger(l);
+      auto r = ctx_.api.update(kGpuPools, p);
+      if (r.ok()) break;
+      if (r.error().kind != kube::ErrorKind::Conflict)
+        return ReconcileResult::failed(err(r.error()));
+      if (attempt == 4) return ReconcileResult::failed(err(r.error()));
+    }
+    Json fins = Json::array();
+    for (const auto& f : obj["metadata"]["finalizers"]) {
+      if (f != decision::kFinalizer) fins.push_back(f);
+    }
+    obj["metadata"]["finalizers"] = fins;
+    auto r = ctx_.api.update(kGpuInstances, obj);
+    if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) {
+      return ReconcileResult::failed(err(r.error()));
+    }
+    if (ctx_.enqueue_pool) ctx_.enqueue_pool(pool_key);
+    return ReconcileResult::done();
+  }
+
+  // ---- Finalizer first.
+  if (!has_finalizer(obj)) {
+    if (!obj["metadata"].contains("finalizers")) obj["metadata"]["finalizers"] = Json::array();
+    obj["metadata"]["finalizers"].push_back(decision::kFinalizer);
+    auto r = ctx_.api.update(kGpuInstances, obj);
+    if (!r.ok()) return ReconcileResult::failed(err(r.error()));
+    obj = std::move(r).value();
+  }
+
+  if (st.phase == InstancePhase::Failed || st.phase == InstancePhase::Terminated) {
+    return ReconcileResult::done();
+  }
+  if (!provider) {
+    st.message = "waiting for GpuProvider " + inst.spec.offer.provider;
+    return status_result(st, kube::Millis{5000});
+  }
+
+  // ---- Create.
+  if (st.provider_id.empty()) {
+    InstanceIntent intent;
+    intent.name = inst.metadata.name;
+    intent.pool_uid = pool_uid;
+    intent.pool_namespace = inst.metadata.namespace_;
+    intent.pool_name = inst.spec.pool;
+    intent.offer = api::offer_from(inst.spec.offer);
+    if (inst.spec.usage.mode == api::UsageMode::Node) {
+      intent.user_data = inst.spec.usage.node.bootstrap_script;
+    } else {
+      intent.image = inst.spec.usage.endpoint.image;
+    }
+    auto m = provider->create(intent);
+    if (!m.ok() && m.error().kind == ProviderErrorKind::Transient) {
+      auto found = provider->get(pool_uid, inst.metadata.name);
+      if (found.ok()) {
+        m = std::move(found);
+      } else if (found.error().kind != ProviderErrorKind::NotFound) {
+        return ReconcileResult::failed(describe(found.error()));
+      }
+    }
+    if (!m.ok()) {
+      const ProviderError& e = m.error();
+      const std::string key = planner::offer_key(intent.offer);
+      switch (e.kind) {
+        case ProviderErrorKind::NoCapacity:
+        case ProviderErrorKind::QuotaExceeded: {
+          ctx_.unavailable.mark(key, now);
+          record_event(ctx_, obj, "Warning", "NoCapacity",
+                       "offer " + key + ": " + describe(e) + "; re-planning onto the next offer");
+          auto r = ctx_.api.remove(kGpuInstances, inst.metadata.namespace_, inst.metadata.name);
+          if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) {
+            return ReconcileResult::failed(err(r.error()));
+          }
+          if (ctx_.enqueue_pool) ctx_.enqueue_pool(pool_key);
+          return ReconcileResult::done();
+        }
+        case ProviderErrorKind::Unauthorized:
+        case ProviderErrorKind::InvalidRequest:
+          ctx_.unavailable.mark(key, now);
+          st.phase = InstancePhase::Failed;
+          st.message = describe(e);
+          return status_result(st, kube::Millis{0});
+        case ProviderErrorKind::RateLimited:
+          return ReconcileResult::after(std::max(
+              kube::Millis{1000}, std::chrono::duration_cast<kube::Millis>(e.retry_after)));
+        default:
+          return ReconcileResult::failed(describe(e));
+      }
+    }
+    record_machine(st, inst, *m, now);
+    st.phase =
+        m->state == MachineState::Running ? InstancePhase::Running : InstancePhase::Provisioning;
+    st.message.clear();
+    refresh_billing(st, now);
+    return status_result(st, kProvisioningPoll);
+  }
+
+  // ---- Watch the machine.
+  auto m = provider->get(pool_uid, inst.metadata.name);
+  bool vanished = false;
+  if (!m.ok()) {
+    if (m.error().kind != ProviderErrorKind::NotFound)
+      return ReconcileResult::failed(describe(m.error()));
+    vanished = true;
+  } else if (m->provider_id != st.provider_id || m->state == MachineState::Terminated ||
+             m->state == MachineState::Terminating || m->state == MachineState::Failed) {
+    vanished = true;
+  }
+  if (vanished) {
+    st.phase = InstancePhase::Failed;
+    st.message = "the machine " + st.provider_id + " vanished at the provider";
+    if (!st.ended_at) st.ended_at = now;
+    refresh_billing(st, now);
+    return status_result(st, kube::Millis{0});
+  }
+  if (st.phase == InstancePhase::Provisioning && m->state == MachineState::Running) {
+    st.phase = InstancePhase::Running;
+  }
+  refresh_billing(st, now);
+  return status_result(st,
+                       st.phase == InstancePhase::Provisioning ? kProvisioningPoll : kRunningPoll);
+}
+
+}  // namespace gpupool::controllers

@@ -1,0 +1,47 @@
+#pragma once
+// The instance reconciler: drives one GpuInstance's machine at its provider.
+//
+//   * Finalizer gpupool.io/finalizer first (pool-created instances carry it
+//     from birth; others get it before any provider call).
+//   * Pending / no providerId: create() at the provider with the instance
+//     name as idempotency key and tag. Success records providerId, region,
+//     price, billing rule, launch time and paidThrough (phase Provisioning,
+//     or Running when the machine is already up). A Transient failure is
+//     ambiguous: get(pool uid, name) is asked before anything else, and the
+//     machine it finds is adopted. NoCapacity / QuotaExceeded mark the offer
+//     in the shared UnavailableOffers, emit an Event and delete this
+//     GpuInstance, then ask for a pool reconcile, which re-plans onto the
+//     next offer. Unauthorized / InvalidRequest mark the offer unavailable
+//     and fail the instance (the pool replaces it). RateLimited retries
+//     after the provider's hint.
+//   * Provisioning / Running / Ready / Parked: polls get(); Provisioning
+//     becomes Running when the machine runs (Running counts as ready until
+//     the serving issue adds node/endpoint health); a machine that vanished
+//     (NotFound, Terminated, Failed at the provider) makes the instance
+//     Failed, which the pool reconciler ends and replaces. paidThrough and
+//     accrued are refreshed; status is written only when it changed.
+//   * Deletion: phase Terminating, terminate() until the provider reports
+//     the machine gone (NotFound or Terminated); endedAt is recorded when the
+//     first terminate() succeeded. Then phase Terminated, the final spend is
+//     folded into the pool's spend ledger (idempotent, spend.h), and the
+//     finalizer is removed. When the pool is already gone the fold is
+//     skipped.
+// Every phase change is an Event.
+//
+// Thread-safety: reconcile() is safe for distinct keys concurrently.
+
+#include "operator/controllers/context.h"
+#include "operator/kube/runtime/controller.h"
+
+namespace gpupool::controllers {
+
+class InstanceReconciler {
+ public:
+  explicit InstanceReconciler(Context& ctx) : ctx_(ctx) {}
+  kube::ReconcileResult reconcile(const kube::ReconcileRequest& req);
+
+ private:
+  Context& ctx_;
+};
+
+}  // namespace gpupool::controllers

@@ -1,0 +1,264 @@
+#include "operator/controllers/pool_reconciler.h"
+
+#include <algorithm>
+#include <charconv>
+
+#include "operator/core/api_codec.h"
+#include "operator/core/pool_decision.h"
+#include "operator/core/spend.h"
+
+namespace gpupool::controllers {
+namespace {
+
+using kube::Json;
+using kube::ReconcileResult;
+
+std::string err(const kube::ApiError& e) {
+  return std::string(kube::to_string(e.kind)) + ": " + e.message;
+}
+
+bool has_finalizer(const Json& obj) {
+  const auto& m = obj["metadata"];
+  if (!m.contains("finalizers")) return false;
+  for (const auto& f : m["finalizers"]) {
+    if (f == decision::kFinalizer) return true;
+  }
+  return false;
+}
+
+std::string annotation(const Json& obj, const char* key) {
+  const auto& m = obj["metadata"];
+  if (m.contains("annotations") && m["annotations"].contains(key) &&
+      m["annotations"][key].is_string()) {
+    return m["annotations"][key].get<std::string>();
+  }
+  return {};
+}
+
+int64_t parse_ordinal(const std::string& s) {
+  int64_t v = 1;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v < 1) return 1;
+  return v;
+}
+
+kube::ReconcileResult requeue_at(const Clock& clock, Time t) {
+  const auto d = std::chrono::duration_cast<kube::Millis>(t - clock.now());
+  return ReconcileResult::after(std::max(d, kube::Millis{1000}));
+}
+
+kube::ApiResult<std::vector<Json>> live_instances(kube::KubeApi& api, const api::GpuPool& pool) {
+  kube::ListOptions opts;
+  opts.label_selector = std::string(decision::kLabelPoolUid) + "=" + pool.metadata.uid;
+  auto list = api.list(kGpuInstances, pool.metadata.namespace_, opts);
+  if (!list.ok()) return fail(list.error());
+  return std::move(list->items);
+}
+
+}  // namespace
+
+kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& req) {
+  kube::ObjectPtr cached = ctx_.pools.get(req.namespace_, req.name);
+  if (!cached) return ReconcileResult::done();
+  Json obj = *cached;
+  auto pool_opt = to_pool(obj);
+  if (!pool_opt) return ReconcileResult::failed("cannot decode GpuPool " + req.name);
+  api::GpuPool pool = std::move(*pool_opt);
+  const Time now = ctx_.clock.now();
+
+  // Deletion: end every instance, then let the pool go.
+  if (pool.metadata.deletion_timestamp) {
+    if (!has_finalizer(obj)) return ReconcileResult::done();
+    auto live = live_instances(ctx_.api, pool);
+    if (!live.ok()) return ReconcileResult::failed(err(live.error()));
+    for (const auto& i : *live) {
+      if (i["metadata"].contains("deletionTimestamp")) continue;
+      auto r = ctx_.api.remove(kGpuInstances, pool.metadata.namespace_,
+                               i["metadata"]["name"].get<std::string>());
+      if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) {
+        return ReconcileResult::failed(err(r.error()));
+      }
+    }
+    if (!live->empty()) {
+      record_event(ctx_, obj, "Normal", "EndingMachines",
+                   "pool deleted: ending " + std::to_string(live->size()) + " machine(s)");
+      return ReconcileResult::after(kube::Millis{1000});
+    }
+    auto& fins = obj["metadata"]["finalizers"];
+    Json kept = Json::array();
+    for (const auto& f : fins) {
+      if (f != decision::kFinalizer) kept.push_back(f);
+    }
+    obj["metadata"]["finalizers"] = kept;
+    auto r = ctx_.api.update(kGpuPools, obj);
+    if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) {
+      return ReconcileResult::failed(err(r.error()));
+    }
+    return ReconcileResult::done();
+  }
+
+  if (!has_finalizer(obj)) {
+    if (!obj["metadata"].contains("finalizers")) obj["metadata"]["finalizers"] = Json::array();
+    obj["metadata"]["finalizers"].push_back(decision::kFinalizer);
+    auto r = ctx_.api.update(kGpuPools, obj);
+    if (!r.ok()) return ReconcileResult::failed(err(r.error()));
+    obj = std::move(r).value();
+  }
+
+  auto build_input = [&](const std::vector<Json>& inst_objs) {
+    decision::Input in;
+    in.pool = pool;
+    in.now = now;
+    in.desired = decision::desired_replicas(pool.spec);
+    in.next_ordinal = parse_ordinal(annotation(obj, decision::kNextOrdinalAnnotation));
+    auto ledger = spend::parse_ledger(annotation(obj, spend::kLedgerAnnotation));
+    if (ledger.ok()) in.ledger = *ledger;
+    for (const auto& j : inst_objs) {
+      if (auto i = to_instance(j)) in.instances.push_back(std::move(*i));
+    }
+    in.unavailable = ctx_.unavailable.active(now);
+    // Provider limits: machines held at each provider by every pool.
+    for (const auto& ref : pool.spec.providers) {
+      auto e = ctx_.registry.entry(ref.name);
+      if (!e) {
+        in.provider_problems.push_back("GpuProvider " + ref.name + ": not found or not loaded yet");
+        continue;
+      }
+      if (!e->problem.empty()) {
+        in.provider_problems.push_back("GpuProvider " + ref.name + ": " + e->problem);
+      }
+      planner::ProviderState ps;
+      ps.paused = e->paused;
+      ps.max_instances = e->max_instances;
+      ps.max_gpus = e->max_gpus;
+      in.providers[ref.name] = ps;
+    }
+    for (const auto& ip : ctx_.instances.list()) {
+      auto i = to_instance(*ip);
+      if (!i || i->metadata.deletion_timestamp) continue;
+      auto it = in.providers.find(i->spec.offer.provider);
+      if (it == in.providers.end()) continue;
+      it->second.instances += 1;
+      it->second.gpus += i->spec.offer.gpu_count;
+    }
+    return in;
+  };
+  auto short_of_machines = [&](const decision::Input& in) {
+    int usable = 0;
+    for (const auto& i : in.instances) {
+      if (i.metadata.deletion_timestamp || i.status.phase == api::InstancePhase::Terminating ||
+          i.status.phase == api::InstancePhase::Terminated ||
+          i.status.phase == api::InstancePhase::Failed) {
+        continue;
+      }
+      ++usable;
+    }
+    return usable < in.desired ||
+           std::any_of(in.instances.begin(), in.instances.end(),
+                       [](const auto& i) { return i.status.phase == api::InstancePhase::Failed; });
+  };
+  auto fetch_offers = [&](decision::Input& in) {
+    for (const auto& ref : pool.spec.providers) {
+      auto p = ctx_.registry.get(ref.name);
+      if (!p) continue;
+      OfferQuery q;
+      for (const auto& m : pool.spec.gpu.models)
+        q.gpu_models.push_back(m.name);
+      q.regions = ref.regions;
+      q.min_gpu_count = pool.spec.gpu.count;
+      q.max_gpu_count = pool.spec.gpu.count;
+      q.include_spot = pool.spec.spot.allowed;
+      q.include_community = pool.spec.reliability == api::ReliabilityRequirement::Any;
+      auto offers = p->offers(q);
+      if (!offers.ok()) {
+        in.provider_problems.push_back("GpuProvider " + ref.name +
+                                       ": offers: " + describe(offers.error()));
+        continue;
+      }
+      for (auto& o : *offers) {
+        o.provider = ref.name;
+        in.offers.push_back(std::move(o));
+      }
+    }
+  };
+
+  std::vector<Json> inst_objs;
+  for (const auto& ip : ctx_.instances.by_index(kIndexPoolUid, pool.metadata.uid)) {
+    inst_objs.push_back(*ip);
+  }
+  decision::Input in = build_input(inst_objs);
+  if (short_of_machines(in)) fetch_offers(in);
+  decision::Output out = decision::decide(in);
+
+  if (!out.create.empty()) {
+    // Never buy on stale data: decide again on a live list.
+    auto live = live_instances(ctx_.api, pool);
+    if (!live.ok()) return ReconcileResult::failed(err(live.error()));
+    std::vector<Offer> offers = std::move(in.offers);
+    std::vector<std::string> problems = std::move(in.provider_problems);
+    in = build_input(*live);
+    in.offers = std::move(offers);
+    in.provider_problems = std::move(problems);
+    out = decision::decide(in);
+  }
+  if (!out.create.empty()) {
+    if (!obj["metadata"].contains("annotations")) obj["metadata"]["annotations"] = Json::object();
+    obj["metadata"]["annotations"][decision::kNextOrdinalAnnotation] =
+        std::to_string(out.next_ordinal);
+    auto r = ctx_.api.update(kGpuPools, obj);
+    if (!r.ok()) return ReconcileResult::failed(err(r.error()));
+    obj = std::move(r).value();
+    for (const auto& inst : out.create) {
+      Json j = api::encode(inst);
+      j.erase("status");
+      auto c = ctx_.api.create(kGpuInstances, pool.metadata.namespace_, j);
+      if (!c.ok() && c.error().kind != kube::ErrorKind::AlreadyExists) {
+        return ReconcileResult::failed(err(c.error()));
+      }
+    }
+  }
+
+  auto set_phase = [&](const std::string& name, api::InstancePhase phase) -> bool {
+    kube::ObjectPtr ip = ctx_.instances.get(pool.metadata.namespace_, name);
+    if (!ip) return true;
+    Json j = *ip;
+    if (!j.contains("status") || !j["status"].is_object()) j["status"] = Json::object();
+    j["status"]["phase"] = std::string(api::to_string(phase));
+    if (phase == api::InstancePhase::Parked) {
+      j["status"]["parkedAt"] = format_rfc3339(now);
+    } else {
+      j["status"].erase("parkedAt");
+    }
+    kube::UpdateOptions uo;
+    uo.subresource = "status";
+    auto r = ctx_.api.update(kGpuInstances, j, uo);
+    return r.ok() || r.error().kind == kube::ErrorKind::NotFound;
+  };
+  bool ok = true;
+  for (const auto& n : out.park)
+    ok = set_phase(n, api::InstancePhase::Parked) && ok;
+  for (const auto& n : out.unpark)
+    ok = set_phase(n, api::InstancePhase::Running) && ok;
+  for (const auto& n : out.end) {
+    auto r = ctx_.api.remove(kGpuInstances, pool.metadata.namespace_, n);
+    if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) ok = false;
+  }
+  for (const auto& e : out.events)
+    record_event(ctx_, obj, e.type, e.reason, e.message);
+
+  if (!(out.status == pool.status)) {
+    Json status_obj = obj;
+    api::GpuPool with_status = pool;
+    with_status.status = out.status;
+    status_obj["status"] = api::encode(with_status)["status"];
+    kube::UpdateOptions uo;
+    uo.subresource = "status";
+    auto r = ctx_.api.update(kGpuPools, status_obj, uo);
+    if (!r.ok()) return ReconcileResult::failed(err(r.error()));
+  }
+  if (!ok) return ReconcileResult::failed("some instance phase changes conflicted; retrying");
+  if (out.requeue_at) return requeue_at(ctx_.clock, *out.requeue_at);
+  return ReconcileResult::done();
+}
+
+}  // namespace gpupool::controllers

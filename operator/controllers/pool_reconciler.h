@@ -1,0 +1,41 @@
+#pragma once
+// The pool reconciler: for one GpuPool, reads the pool and its GpuInstances
+// from the caches, asks the pure decision (operator/core/pool_decision.h)
+// what to do and applies it:
+//   * finalizer gpupool.io/finalizer on the pool first;
+//   * creates: a live LIST of the pool's instances (not the cache) is taken
+//     and the decision re-run on it, the new next ordinal is written to the
+//     pool's annotation with its resourceVersion as precondition, and only
+//     then are the GpuInstance objects created. A stale cache or a restart
+//     therefore never buys twice and never reuses a name;
+//   * park / unpark: the instance's status.phase (and parkedAt) is written
+//     with its resourceVersion as precondition;
+//   * end: the GpuInstance is deleted; its finalizer keeps it until the
+//     instance reconciler has ended the machine and folded its spend;
+//   * status: written through /status only when it differs from the cached
+//     status; Events for every action the decision reports.
+// Deleting a pool: every instance is deleted; the pool's finalizer is
+// removed only once a live LIST shows no instance left, i.e. after the
+// provider confirmed every machine gone.
+//
+// Offers are fetched from the pool's providers only when the pool is short
+// of machines. Errors (API conflicts, provider failures) make the reconcile
+// fail so the controller retries with backoff.
+//
+// Thread-safety: reconcile() is safe for distinct keys concurrently.
+
+#include "operator/controllers/context.h"
+#include "operator/kube/runtime/controller.h"
+
+namespace gpupool::controllers {
+
+class PoolReconciler {
+ public:
+  explicit PoolReconciler(Context& ctx) : ctx_(ctx) {}
+  kube::ReconcileResult reconcile(const kube::ReconcileRequest& req);
+
+ private:
+  Context& ctx_;
+};
+
+}  // namespace gpupool::controllers
