@@ -73,8 +73,10 @@ Ec2Emulator::~Ec2Emulator() {
 }
 
 bool Ec2Emulator::start() {
+  http::HttpServerOptions so;
+  so.port = options_.port;
   server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); });
+      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
   return server_->start().ok();
 }
 
@@ -200,6 +202,17 @@ std::optional<Ec2Emulator::Reply> Ec2Emulator::check_signature(const http::HttpR
 }
 
 void Ec2Emulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
+  AdminHooks hooks;
+  hooks.set_capacity = [this](const std::string& id, int n) {
+    set_capacity(id, n);
+    return std::string();
+  };
+  hooks.state_json = [this] {
+    return "{\"alive\":" + std::to_string(alive()) +
+           ",\"instances\":" + std::to_string(instances().size()) +
+           ",\"requests\":" + std::to_string(requests()) + "}";
+  };
+  if (handle_admin(req, w, faults_, hooks)) return;
   Params params = net::parse_query(req.method == "POST" ? std::string_view(req.body)
                                                         : std::string_view(req.query));
   std::string action = param(params, "Action").value_or("");

@@ -47,6 +47,7 @@ struct Ec2EmulatorOptions {
   Duration boot_time{30};
   Duration shutdown_time{10};
   Duration max_clock_skew{300};
+  uint16_t port = 0;  // 0: ephemeral
 };
 
 struct EmulatedInstance {

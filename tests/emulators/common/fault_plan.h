@@ -8,11 +8,14 @@
 
 #include <chrono>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
+
+#include "operator/httpserver/http_server.h"
 
 namespace gpupool::emulators {
 
@@ -47,5 +50,30 @@ class FaultPlan {
   mutable std::mutex mu_;
   std::map<std::string, std::deque<Fault>, std::less<>> queues_;
 };
+
+// Test-only admin endpoints every emulator serves under /__emulator/ (no
+// auth; loopback only), so tests that run the operator as a separate
+// process can steer an emulator over HTTP:
+//   POST   /__emulator/faults    {"operation":"create","kind":"NoCapacity",
+//                                 "times":2,"delayMs":0,"retryAfterSeconds":0}
+//   DELETE /__emulator/faults    clears every queued fault
+//   POST   /__emulator/capacity  {"id":"<type/plan/gpu id>","capacity":n}
+//   GET    /__emulator/state     emulator-specific JSON (counts)
+// kind is one of NoCapacity, Throttle, ServerError, Slow, LoseAnswer,
+// Garbled, GarbledError, AuthFailure.
+struct AdminHooks {
+  // Sets capacity; returns "" or an error message.
+  std::function<std::string(const std::string& id, int capacity)> set_capacity;
+  std::function<std::string()> state_json;
+};
+
+// Returns true when `req` was an admin request (and has been answered).
+bool handle_admin(const http::HttpRequest& req, http::ResponseWriter& w, FaultPlan& faults,
+                  const AdminHooks& hooks);
+
+// Parses a fault description (the POST /__emulator/faults body). Returns the
+// error message, or "" on success with operation/fault/times filled in.
+std::string parse_fault_json(std::string_view body, std::string& operation, Fault& fault,
+                             int& times);
 
 }  // namespace gpupool::emulators

@@ -20,5 +20,27 @@ TEST(FaultPlan, SpecificQueueFirstThenAnyAndConsumed) {
   EXPECT_EQ(p.pending(), 0u);
 }
 
+TEST(FaultPlan, ParsesAdminFaultJson) {
+  std::string op;
+  Fault f;
+  int times = 0;
+  EXPECT_EQ(parse_fault_json(
+                R"({"operation":"create","kind":"Throttle","times":3,"retryAfterSeconds":7})", op,
+                f, times),
+            "");
+  EXPECT_EQ(op, "create");
+  EXPECT_EQ(f.kind, FaultKind::Throttle);
+  EXPECT_EQ(times, 3);
+  EXPECT_EQ(f.retry_after, std::chrono::seconds(7));
+  EXPECT_EQ(parse_fault_json(R"({"kind":"Slow","delayMs":250})", op, f, times), "");
+  EXPECT_EQ(op, "");
+  EXPECT_EQ(f.delay, std::chrono::milliseconds(250));
+  EXPECT_EQ(times, 1);
+  EXPECT_NE(parse_fault_json("not json", op, f, times), "");
+  EXPECT_NE(parse_fault_json(R"({"kind":"Boom"})", op, f, times), "");
+  EXPECT_NE(parse_fault_json(R"({"kind":"Slow","times":0})", op, f, times), "");
+  EXPECT_NE(parse_fault_json(R"({"kind":"Slow","delayMs":"x"})", op, f, times), "");
+}
+
 }  // namespace
 }  // namespace gpupool::emulators

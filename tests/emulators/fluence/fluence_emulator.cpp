@@ -32,8 +32,10 @@ FluenceEmulator::~FluenceEmulator() {
 }
 
 bool FluenceEmulator::start() {
+  http::HttpServerOptions so;
+  so.port = options_.port;
   server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); });
+      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
   return server_->start().ok();
 }
 
@@ -293,6 +295,22 @@ FluenceEmulator::Reply FluenceEmulator::route(const std::string& op, const http:
 }
 
 void FluenceEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
+  AdminHooks hooks;
+  hooks.set_capacity = [this](const std::string& id, int n) {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (auto& p : options_.plans) {
+      if (p.id == id) {
+        p.capacity = n;
+        return std::string();
+      }
+    }
+    return "no plan " + id;
+  };
+  hooks.state_json = [this] {
+    return "{\"alive\":" + std::to_string(alive()) + ",\"vms\":" + std::to_string(vms().size()) +
+           ",\"requests\":" + std::to_string(requests()) + "}";
+  };
+  if (handle_admin(req, w, faults_, hooks)) return;
   std::string op;
   const std::string vms = "/gpu/instances/vms";
   if (req.method == "GET" && req.path == "/gpu/plans/vms") {

@@ -54,6 +54,7 @@ struct FluenceEmulatorOptions {
   const Clock* clock = nullptr;  // required
   std::vector<FluencePlan> plans;
   Duration boot_time{150};
+  uint16_t port = 0;  // 0: ephemeral
 };
 
 class FluenceEmulator {

@@ -22,8 +22,10 @@ RunpodEmulator::~RunpodEmulator() {
 }
 
 bool RunpodEmulator::start() {
+  http::HttpServerOptions so;
+  so.port = options_.port;
   server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); });
+      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
   return server_->start().ok();
 }
 
@@ -269,6 +271,18 @@ RunpodEmulator::Reply RunpodEmulator::route(const std::string& op, const http::H
 }
 
 void RunpodEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
+  AdminHooks hooks;
+  hooks.set_capacity = [this](const std::string& id, int n) {
+    auto slash = id.find('/');
+    if (slash == std::string::npos) return std::string("id must be <SECURE|COMMUNITY>/<gpu type>");
+    set_capacity(id.substr(slash + 1), id.substr(0, slash), n);
+    return std::string();
+  };
+  hooks.state_json = [this] {
+    return "{\"alive\":" + std::to_string(alive()) + ",\"pods\":" + std::to_string(pods().size()) +
+           ",\"requests\":" + std::to_string(requests()) + "}";
+  };
+  if (handle_admin(req, w, faults_, hooks)) return;
   std::string op;
   if (req.method == "POST" && req.path == "/graphql") {
     op = "prices";

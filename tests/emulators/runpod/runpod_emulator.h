@@ -56,6 +56,7 @@ struct RunpodEmulatorOptions {
   const Clock* clock = nullptr;  // required
   std::vector<RunpodGpuType> gpu_types;
   Duration boot_time{40};
+  uint16_t port = 0;  // 0: ephemeral
 };
 
 class RunpodEmulator {

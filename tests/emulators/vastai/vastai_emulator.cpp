@@ -58,8 +58,10 @@ VastEmulator::~VastEmulator() {
 }
 
 bool VastEmulator::start() {
+  http::HttpServerOptions so;
+  so.port = options_.port;
   server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); });
+      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
   return server_->start().ok();
 }
 
@@ -291,6 +293,13 @@ VastEmulator::Reply VastEmulator::route(const std::string& op, const http::HttpR
 }
 
 void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
+  AdminHooks hooks;
+  hooks.state_json = [this] {
+    return "{\"alive\":" + std::to_string(alive()) +
+           ",\"instances\":" + std::to_string(instances().size()) +
+           ",\"requests\":" + std::to_string(requests()) + "}";
+  };
+  if (handle_admin(req, w, faults_, hooks)) return;
   std::string op;
   if (req.method == "POST" && req.path == "/api/v0/bundles/") {
     op = "search";

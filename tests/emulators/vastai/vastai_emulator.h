@@ -56,6 +56,7 @@ struct VastEmulatorOptions {
   const Clock* clock = nullptr;  // required
   std::vector<VastAsk> asks;
   Duration boot_time{60};
+  uint16_t port = 0;  // 0: ephemeral
 };
 
 class VastEmulator {
