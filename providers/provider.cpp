@@ -68,6 +68,22 @@ std::string_view to_string(MachineState state) {
   return "Unknown";
 }
 
+ProviderResult<std::string> secret_value(const std::map<std::string, std::string>& data,
+                                         const std::map<std::string, std::string>& key_names,
+                                         std::string_view logical, bool required) {
+  auto mapped = key_names.find(std::string(logical));
+  std::string key =
+      mapped != key_names.end() && !mapped->second.empty() ? mapped->second : std::string(logical);
+  auto it = data.find(key);
+  if (it == data.end() || it->second.empty()) {
+    if (!required) return std::string();
+    return fail(provider_error(ProviderErrorKind::Unauthorized,
+                               "credential '" + std::string(logical) +
+                                   "' is missing: the Secret has no non-empty key '" + key + "'"));
+  }
+  return it->second;
+}
+
 std::string Machine::pool_uid() const {
   auto it = tags.find(std::string(kTagPoolUid));
   return it == tags.end() ? std::string() : it->second;

@@ -158,6 +158,19 @@ struct MachineFilter {
   bool include_terminated = false;
 };
 
+// Reads one credential from a Secret's data for an adapter. `logical` is the
+// adapter's name for it ("apiKey", "accessKeyId", ...); `key_names` maps
+// logical names to the Secret's keys (GpuProvider spec.credentialsSecret.keys;
+// a missing entry means the key is the logical name itself). A missing or
+// empty required value is Unauthorized with a message naming the key, never
+// the value; a missing optional one is "".
+//
+// Default logical names per adapter: aws: accessKeyId, secretAccessKey,
+// sessionToken (optional); fluence, runpod, vastai: apiKey.
+ProviderResult<std::string> secret_value(const std::map<std::string, std::string>& data,
+                                         const std::map<std::string, std::string>& key_names,
+                                         std::string_view logical, bool required = true);
+
 class Provider {
  public:
   virtual ~Provider() = default;

@@ -48,5 +48,25 @@ TEST(ProviderResult, CarriesValueOrError) {
   EXPECT_EQ(bad.error().kind, ProviderErrorKind::NoCapacity);
 }
 
+TEST(SecretValue, MapsLogicalNamesAndNeverEchoesValues) {
+  std::map<std::string, std::string> data = {
+      {"token", "sekrit"}, {"accessKeyId", "AKID"}, {"empty", ""}};
+  auto direct = secret_value(data, {}, "accessKeyId");
+  ASSERT_TRUE(direct.ok());
+  EXPECT_EQ(*direct, "AKID");
+  auto mapped = secret_value(data, {{"apiKey", "token"}}, "apiKey");
+  ASSERT_TRUE(mapped.ok());
+  EXPECT_EQ(*mapped, "sekrit");
+  auto missing = secret_value(data, {{"apiKey", "nope"}}, "apiKey");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_NE(missing.error().message.find("'nope'"), std::string::npos);
+  EXPECT_EQ(secret_value(data, {{"x", "empty"}}, "x").error().kind,
+            ProviderErrorKind::Unauthorized);
+  auto optional = secret_value(data, {}, "sessionToken", false);
+  ASSERT_TRUE(optional.ok());
+  EXPECT_EQ(*optional, "");
+}
+
 }  // namespace
 }  // namespace gpupool
