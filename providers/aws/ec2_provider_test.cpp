@@ -253,6 +253,22 @@ TEST_F(Ec2ProviderTest, ThrottlingIsRetriedWithBackoffAndRecovers) {
   EXPECT_TRUE(p.get("uid-1234", "pool-a-0").ok());
 }
 
+TEST_F(Ec2ProviderTest, SlowAnswersTimeOutAndAreRetried) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  // Slower than the client's 700 ms budget: the first attempt times out, the
+  // retry is answered at once.
+  emulator_.faults().add("DescribeInstanceTypeOfferings",
+                         Fault{FaultKind::Slow, std::chrono::milliseconds(5000)});
+  auto offers = p.offers({});
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  EXPECT_EQ(emulator_.requests("DescribeInstanceTypeOfferings"), 2);
+  // Slow but within budget: one attempt.
+  emulator_.faults().add("DescribeInstanceTypeOfferings",
+                         Fault{FaultKind::Slow, std::chrono::milliseconds(50)});
+  EXPECT_TRUE(p.offers({}).ok());
+  EXPECT_EQ(emulator_.requests("DescribeInstanceTypeOfferings"), 3);
+}
+
 TEST_F(Ec2ProviderTest, ServerErrorsAreRetried) {
   Ec2Provider p(config(), transport_, clock_, sleeper_);
   emulator_.faults().add("DescribeInstanceTypeOfferings", Fault{FaultKind::ServerError}, 2);
