@@ -4,6 +4,7 @@
 
 #include "operator/kube/memory/selectors.h"
 #include "tests/apiserver/presentation.h"
+#include "tests/apiserver/protobuf.h"
 
 namespace gpupool::apiserver {
 
@@ -137,7 +138,15 @@ Result<WriteParams, ApiError> write_params(const HttpRequest& req) {
   return p;
 }
 
-Result<Json, ApiError> parse_body(const std::string& body) {
+Result<Json, ApiError> parse_body(const HttpRequest& req) {
+  const std::string& body = req.body;
+  std::string ct = req.header("Content-Type").value_or("");
+  if (ct.rfind("application/vnd.kubernetes.protobuf", 0) == 0) {
+    std::string error;
+    auto obj = decode_protobuf_object(body, error);
+    if (!obj) return fail(make_error(ErrorKind::UnsupportedMediaType, error));
+    return *obj;
+  }
   Json j = Json::parse(body, nullptr, false);
   if (j.is_discarded()) {
     return fail(bad_request("couldn't get version/kind; json parse error: invalid JSON body"));
@@ -614,7 +623,7 @@ void Handler::create(const kube::TypeInfo& t, const Route& r) {
   }
   auto params = write_params(req_);
   if (!params.ok()) return send_error(w_, params.error());
-  auto body = parse_body(req_.body);
+  auto body = parse_body(req_);
   if (!body.ok()) return send_error(w_, body.error());
   kube::CreateOptions co;
   co.dry_run = params.value().dry_run;
@@ -629,7 +638,7 @@ void Handler::create(const kube::TypeInfo& t, const Route& r) {
 void Handler::update(const kube::TypeInfo& t, const Route& r) {
   auto params = write_params(req_);
   if (!params.ok()) return send_error(w_, params.error());
-  auto body = parse_body(req_.body);
+  auto body = parse_body(req_);
   if (!body.ok()) return send_error(w_, body.error());
   Json obj = std::move(body.value());
   if (!obj.is_object()) return send_error(w_, bad_request("the body must be a JSON object"));
