@@ -1,6 +1,7 @@
 #include "providers/aws/ec2_provider.h"
 
 #include <algorithm>
+#include <cstdlib>
 #include <set>
 
 #include "providers/http/provider_errors.h"
@@ -240,10 +241,17 @@ ProviderResult<std::vector<Offer>> Ec2Provider::offers(const OfferQuery& query) 
     }
     next = doc->child_text("nextToken");
   } while (!next.empty());
+  auto facts = gpu_facts(offered);
+  if (!facts.ok()) return fail(facts.error());
   for (const auto& type : offered) {
     auto price = config_.prices.find(type);
-    int gpus = g6e_gpu_count(type);
-    if (price == config_.prices.end() || gpus == 0) continue;
+    auto fact = facts->find(type);
+    if (price == config_.prices.end() || fact == facts->end() || fact->second.count == 0) continue;
+    int gpus = fact->second.count;
+    if (!query.gpu_models.empty() && std::find(query.gpu_models.begin(), query.gpu_models.end(),
+                                               fact->second.model) == query.gpu_models.end()) {
+      continue;
+    }
     if (gpus < query.min_gpu_count || (query.max_gpu_count > 0 && gpus > query.max_gpu_count))
       continue;
     Offer o;
@@ -251,7 +259,7 @@ ProviderResult<std::vector<Offer>> Ec2Provider::offers(const OfferQuery& query) 
     o.provider_type = "aws";
     o.id = type;
     o.region = config_.region;
-    o.gpu_model = "L40S";
+    o.gpu_model = fact->second.model;
     o.gpu_count = gpus;
     o.price_per_hour = price->second;
     o.billing = config_.billing;
@@ -259,6 +267,52 @@ ProviderResult<std::vector<Offer>> Ec2Provider::offers(const OfferQuery& query) 
     o.source = "live";
     o.as_of = clock_.now();
     out.push_back(std::move(o));
+  }
+  return out;
+}
+
+ProviderResult<std::map<std::string, Ec2Provider::GpuFacts>> Ec2Provider::gpu_facts(
+    const std::set<std::string>& types) {
+  std::map<std::string, GpuFacts> out;
+  Params p;
+  {
+    std::lock_guard<std::mutex> lock(facts_mu_);
+    for (const auto& t : types) {
+      auto it = facts_.find(t);
+      if (it != facts_.end()) {
+        out[t] = it->second;
+      } else {
+        p.emplace_back("InstanceType." + std::to_string(p.size() + 1), t);
+      }
+    }
+  }
+  if (p.empty()) return out;
+  auto doc = call("DescribeInstanceTypes", p);
+  if (!doc.ok()) {
+    if (doc.error().kind != ProviderErrorKind::InvalidRequest) return fail(doc.error());
+    for (const auto& [k, t] : p) {  // not available here: the built-in table
+      int n = g6e_gpu_count(t);
+      if (n > 0) out[t] = GpuFacts{"L40S", n};
+    }
+    return out;
+  }
+  std::lock_guard<std::mutex> lock(facts_mu_);
+  if (const XmlNode* set = doc->child("instanceTypeSet")) {
+    for (const XmlNode* item : set->children_named("item")) {
+      GpuFacts f;
+      if (const XmlNode* gpus = item->find({"gpuInfo", "gpus"})) {
+        for (const XmlNode* g : gpus->children_named("item")) {
+          std::string name = g->child_text("name");
+          if (name.starts_with("NVIDIA ")) name = name.substr(7);
+          if (f.model.empty()) f.model = name;
+          f.count += std::atoi(g->child_text("count").c_str());
+        }
+      }
+      std::string type = item->child_text("instanceType");
+      if (type.empty()) continue;
+      facts_[type] = f;
+      out[type] = f;
+    }
   }
   return out;
 }

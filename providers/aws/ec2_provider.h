@@ -5,9 +5,11 @@
 //
 // Offers: DescribeInstanceTypeOfferings (LocationType=region) for the
 // configured g6e types (NVIDIA L40S; EC2 has no L40, so L40 queries get no
-// offers). The EC2 API carries no on-demand prices: they come from the
-// configuration (the price catalog / GpuProvider overrides); a type without a
-// configured price is not offered. Billing: per second, 60 s minimum.
+// offers), with GPU model and count read from DescribeInstanceTypes
+// (gpuInfo) once per type and cached; when that call is refused as invalid
+// (an endpoint without it) the built-in g6e table is used instead. The EC2 API carries no on-demand
+// prices: they come from the configuration (the price catalog / GpuProvider overrides); a type
+// without a configured price is not offered. Billing: per second, 60 s minimum.
 //
 // create(): RunInstances with ClientToken = client_token(pool uid, intent
 // name) (deterministic, <= 64 ASCII) and a TagSpecification carrying
@@ -40,6 +42,8 @@
 
 #include <map>
 #include <memory>
+#include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -99,8 +103,17 @@ class Ec2Provider final : public Provider {
   ProviderResult<XmlNode> call(const std::string& action, net::Params params);
   ProviderResult<std::vector<Machine>> describe(net::Params filters);
 
+  struct GpuFacts {
+    std::string model;
+    int count = 0;
+  };
+  // GPU model/count per instance type (DescribeInstanceTypes, cached).
+  ProviderResult<std::map<std::string, GpuFacts>> gpu_facts(const std::set<std::string>& types);
+
   Ec2Config config_;
   const Clock& clock_;
+  std::mutex facts_mu_;
+  std::map<std::string, GpuFacts> facts_;  // guarded by facts_mu_
   net::Url endpoint_;
   net::HttpClient client_;
 };

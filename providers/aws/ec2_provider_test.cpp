@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "providers/http/fake_transport.h"
 #include "tests/emulators/aws/ec2_emulator.h"
 
 namespace gpupool::aws {
@@ -89,6 +90,8 @@ TEST_F(Ec2ProviderTest, OffersAreG6eTypesOfferedInTheRegionWithConfiguredPrices)
   q.gpu_models = {};
   q.regions = {"eu-west-1"};
   EXPECT_TRUE(p.offers(q)->empty());
+  // GPU facts come from DescribeInstanceTypes once, then from the cache.
+  EXPECT_EQ(emulator_.requests("DescribeInstanceTypes"), 1);
 }
 
 TEST_F(Ec2ProviderTest, CreateTagsTheInstanceAndIsIdempotentOnTheIntentName) {
@@ -366,6 +369,41 @@ TEST_F(Ec2ProviderTest, BadConfigurationIsAClearError) {
   EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest);
   EXPECT_NE(r.error().message.find("AMI"), std::string::npos);
   EXPECT_EQ(q.terminate("").error().kind, ProviderErrorKind::InvalidRequest);
+}
+
+TEST(Ec2Offers, FallBackToTheG6eTableWhenDescribeInstanceTypesIsRefused) {
+  FakeClock clock(Time(std::chrono::sys_days(std::chrono::year(2026) / 1 / 5)));
+  net::FakeSleeper sleeper(&clock);
+  net::FakeTransport transport;
+  transport.set_handler([](const net::Request& r) -> net::TransportResult {
+    if (r.body.find("Action=DescribeInstanceTypeOfferings") != std::string::npos) {
+      return net::make_response(
+          200,
+          "<DescribeInstanceTypeOfferingsResponse><instanceTypeOfferingSet><item>"
+          "<instanceType>g6e.12xlarge</instanceType><location>us-east-1</location></item>"
+          "</instanceTypeOfferingSet></DescribeInstanceTypeOfferingsResponse>");
+    }
+    return net::make_response(
+        400,
+        "<Response><Errors><Error><Code>InvalidAction</Code><Message>no</Message></Error>"
+        "</Errors><RequestID>1</RequestID></Response>");
+  });
+  Ec2Config c;
+  c.endpoint = "https://gateway.example/";
+  c.credentials = {"AKID", "secret", ""};
+  c.prices = {{"g6e.12xlarge", Money::parse("10.4926").value()}};
+  Ec2Provider p(c, transport, clock, sleeper);
+  auto offers = p.offers({});
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 1u);
+  EXPECT_EQ(offers->at(0).gpu_count, 4);
+  EXPECT_EQ(offers->at(0).gpu_model, "L40S");
+  // Every request is signed for the configured region and service.
+  for (const auto& r : transport.requests()) {
+    EXPECT_NE(std::string(net::find_header(r.headers, "Authorization"))
+                  .find("/us-east-1/ec2/aws4_request"),
+              std::string::npos);
+  }
 }
 
 TEST(Ec2Errors, CodesMapToKinds) {

@@ -271,6 +271,7 @@ Ec2Emulator::Reply Ec2Emulator::dispatch(const std::string& action, const Params
   if (action == "DescribeInstances") return describe_instances(params);
   if (action == "TerminateInstances") return terminate_instances(params);
   if (action == "DescribeInstanceTypeOfferings") return describe_offerings(params);
+  if (action == "DescribeInstanceTypes") return describe_types(params);
   return error(400, "InvalidAction",
                "The action " + action + " is not valid for this web service.");
 }
@@ -584,6 +585,35 @@ Ec2Emulator::Reply Ec2Emulator::terminate_instances(const Params& params) {
             state_xml("previousState", previous) + "</item>";
   }
   body += "</instancesSet></TerminateInstancesResponse>";
+  return Reply{200, body};
+}
+
+Ec2Emulator::Reply Ec2Emulator::describe_types(const Params& params) {
+  static const std::map<std::string, int> kGpus = {
+      {"g6e.xlarge", 1},   {"g6e.2xlarge", 1},  {"g6e.4xlarge", 1},  {"g6e.8xlarge", 1},
+      {"g6e.16xlarge", 1}, {"g6e.12xlarge", 4}, {"g6e.24xlarge", 4}, {"g6e.48xlarge", 8}};
+  std::vector<std::string> types;
+  for (const auto& [k, v] : params) {
+    if (indexed(k, "InstanceType")) types.push_back(v);
+  }
+  std::string body =
+      "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeInstanceTypesResponse xmlns=\"" +
+      std::string(kNs) + "\"><requestId>" + next_request_id() + "</requestId><instanceTypeSet>";
+  for (const auto& t : types) {
+    auto g = kGpus.find(t);
+    if (g == kGpus.end()) {
+      return error(400, "InvalidInstanceType",
+                   "The following supplied instance types do not exist: [" + t + "]");
+    }
+    body += "<item><instanceType>" + t +
+            "</instanceType><currentGeneration>true</currentGeneration><gpuInfo><gpus>" +
+            "<item><name>L40S</name><manufacturer>NVIDIA</manufacturer><count>" +
+            std::to_string(g->second) +
+            "</count><memoryInfo><sizeInMiB>45776</sizeInMiB></memoryInfo></item></"
+            "gpus><totalGpuMemoryInMiB>" +
+            std::to_string(45776 * g->second) + "</totalGpuMemoryInMiB></gpuInfo></item>";
+  }
+  body += "</instanceTypeSet></DescribeInstanceTypesResponse>";
   return Reply{200, body};
 }
 

@@ -10,7 +10,8 @@
 // IdempotentParameterMismatch; TagSpecification; base64 UserData),
 // DescribeInstances (filters tag:K, tag-key, instance-state-name,
 // instance-type, client-token; InstanceId.N; MaxResults/NextToken),
-// TerminateInstances, DescribeInstanceTypeOfferings.
+// TerminateInstances, DescribeInstanceTypeOfferings, DescribeInstanceTypes
+// (gpuInfo for the g6e family).
 //
 // Faults (FaultPlan, keyed by Action): NoCapacity (500
 // InsufficientInstanceCapacity), Throttle (503 RequestLimitExceeded),
@@ -100,6 +101,7 @@ class Ec2Emulator {
   Reply describe_instances(const std::vector<std::pair<std::string, std::string>>& params);
   Reply terminate_instances(const std::vector<std::pair<std::string, std::string>>& params);
   Reply describe_offerings(const std::vector<std::pair<std::string, std::string>>& params);
+  Reply describe_types(const std::vector<std::pair<std::string, std::string>>& params);
   std::optional<Reply> check_signature(const http::HttpRequest& req);
   void advance_locked();
   std::string instance_xml_locked(const EmulatedInstance& in) const;
