@@ -426,5 +426,24 @@ TEST_F(KubectlTest, SelectorsPagingConflictsAndDuplicates) {
   EXPECT_TRUE(contains(dup.err, "Error from server (AlreadyExists)")) << dup.all();
 }
 
+TEST_F(KubectlTest, CreatesBuiltinsFromTypedCommands) {
+  // kubectl's typed create commands send protobuf bodies.
+  Outcome ns = kubectl({"create", "namespace", "team-a"});
+  ASSERT_EQ(ns.exit_code, 0) << ns.all();
+  Outcome secret = kubectl(
+      {"create", "secret", "generic", "creds", "-n", "team-a", "--from-literal=token=s3cr3t"});
+  ASSERT_EQ(secret.exit_code, 0) << secret.all();
+  auto stored = server_->store().get(kube::resources::kSecrets, "team-a", "creds");
+  ASSERT_TRUE(stored.ok());
+  EXPECT_EQ(stored.value()["data"]["token"], "czNjcjN0");  // base64("s3cr3t")
+  Outcome cm = kubectl({"create", "configmap", "settings", "-n", "team-a", "--from-literal=a=b"});
+  ASSERT_EQ(cm.exit_code, 0) << cm.all();
+  Outcome del = kubectl({"delete", "namespace", "team-a"});
+  ASSERT_EQ(del.exit_code, 0) << del.all();
+  EXPECT_FALSE(server_->store().get(kube::resources::kSecrets, "team-a", "creds").ok());
+  Outcome gone = kubectl({"get", "namespace", "team-a"});
+  EXPECT_TRUE(contains(gone.err, "namespaces \"team-a\" not found")) << gone.all();
+}
+
 }  // namespace
 }  // namespace gpupool
