@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 namespace gpupool::kube {
 namespace {
 
@@ -805,6 +808,72 @@ TEST_F(StoreTest, FaultInjection) {
   store_->inject_fault({"", "", 1, make_error(ErrorKind::Internal, "boom")});
   EXPECT_EQ(store_->get(resources::kConfigMaps, "default", "a").error().code, 500);
   EXPECT_TRUE(store_->get(resources::kConfigMaps, "default", "a").ok());
+}
+
+TEST_F(StoreTest, ConcurrentWritersAndWatchersStayConsistent) {
+  constexpr int kWriters = 4;
+  constexpr int kOps = 150;
+  auto watch = store_->watch(resources::kConfigMaps, "default", WatchOptions{"0"});
+  ASSERT_TRUE(watch.ok());
+  std::atomic<bool> writers_done{false};
+  std::map<std::string, Json> seen;  // name -> last object seen through the watch
+  std::atomic<bool> ordered{true};
+  std::thread reader([&] {
+    int64_t last = 0;
+    for (;;) {
+      auto n = watch.value()->next(20ms);
+      if (n.state == WatchStream::State::Closed) return;
+      if (n.state == WatchStream::State::Timeout) {
+        if (writers_done.load()) return;
+        continue;
+      }
+      int64_t rv = std::stoll(rv_of(n.event.object));
+      if (rv <= last) ordered = false;
+      last = rv;
+      std::string name = n.event.object["metadata"]["name"];
+      if (n.event.type == WatchEventType::Deleted) {
+        seen.erase(name);
+      } else {
+        seen[name] = n.event.object;
+      }
+    }
+  });
+  std::vector<std::thread> writers;
+  for (int w = 0; w < kWriters; ++w) {
+    writers.emplace_back([&, w] {
+      for (int i = 0; i < kOps; ++i) {
+        std::string name = "c" + std::to_string(w) + "-" + std::to_string(i % 10);
+        switch (i % 3) {
+          case 0:
+            (void)store_->create(resources::kConfigMaps, "default", configmap(name));
+            break;
+          case 1:
+            (void)store_->patch(resources::kConfigMaps, "default", name, PatchType::Merge,
+                                Json{{"data", {{"i", std::to_string(i)}}}});
+            break;
+          case 2:
+            if (i % 2 == 0) (void)store_->remove(resources::kConfigMaps, "default", name);
+            break;
+        }
+        (void)store_->list(resources::kConfigMaps, "", ListOptions{"", "", 3});
+      }
+    });
+  }
+  for (auto& t : writers)
+    t.join();
+  writers_done = true;
+  reader.join();
+  EXPECT_TRUE(ordered.load());
+  auto final_list = store_->list(resources::kConfigMaps, "default");
+  ASSERT_TRUE(final_list.ok());
+  std::map<std::string, Json> expected;
+  for (const auto& o : final_list.value().items)
+    expected[o["metadata"]["name"]] = o;
+  ASSERT_EQ(seen.size(), expected.size());
+  for (const auto& [name, obj] : expected) {
+    ASSERT_TRUE(seen.count(name)) << name;
+    EXPECT_EQ(rv_of(seen[name]), rv_of(obj)) << name;
+  }
 }
 
 }  // namespace
