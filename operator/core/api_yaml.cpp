@@ -149,8 +149,8 @@ PlainKind classify_plain(std::string_view s, json* out) {
 
 struct Converter {
   size_t nodes = 0;
-  std::vector<FieldError>* errors;
-  int document;
+  std::vector<FieldError>* errors = nullptr;
+  int document = -1;
 
   void error(const YAML::Node& n, const std::string& path, const std::string& msg) {
     auto mark = n.Mark();

@@ -95,7 +95,7 @@ bool lex(std::string_view src, std::vector<Token>& out, std::string& error) {
       t.text = std::move(text);
       i = j + 1;
     } else {
-      static const char* kTwo[] = {"&&", "||", "==", "!=", "<=", ">="};
+      static constexpr const char* kTwo[] = {"&&", "||", "==", "!=", "<=", ">="};
       t.kind = Tok::Punct;
       for (const char* two : kTwo) {
         if (src.substr(i, 2) == two) t.text = two;
@@ -197,7 +197,7 @@ class Parser {
   NodePtr and_expr() { return binary_chain(&Parser::rel_expr, {"&&"}); }
   NodePtr rel_expr() {
     NodePtr n = add_expr();
-    static const char* kOps[] = {"==", "!=", "<=", ">=", "<", ">"};
+    static constexpr const char* kOps[] = {"==", "!=", "<=", ">=", "<", ">"};
     for (const char* op : kOps) {
       if (accept(op)) {
         auto b = make(Node::Binary, op);
@@ -250,7 +250,7 @@ class Parser {
         std::string name = peek().text;
         ++pos_;
         if (accept("(")) {
-          static const char* kMacros[] = {"all", "exists", "exists_one"};
+          static constexpr const char* kMacros[] = {"all", "exists", "exists_one"};
           bool is_macro = false;
           for (const char* m : kMacros)
             is_macro = is_macro || name == m;
