@@ -7,17 +7,22 @@
 //   list_objects_per_s   objects listed and cached per second
 //   watch_events_per_s   watch events applied to the cache per second
 //   rss_delta_MiB        process RSS growth from informer start to synced
-//   bytes_per_object     rss_delta / N
+//   rss_bytes_per_object rss_delta / N (run one benchmark per process for
+//                        this: RSS keeps pages freed by earlier benchmarks)
+//   heap_bytes_per_object  malloc'd bytes held after sync / N (the cache)
 //   json_bytes_per_object  size of one object serialised (for scale)
 #include <benchmark/benchmark.h>
+#include <malloc.h>
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
+#include "operator/kube/client/http_client.h"
 #include "operator/kube/memory/store.h"
 #include "operator/kube/runtime/informer.h"
+#include "tests/apiserver/api_server.h"
 
 namespace gpupool::kube {
 namespace {
@@ -34,6 +39,13 @@ double rss_bytes() {
     std::fclose(f);
   }
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+}
+
+// Bytes currently allocated by malloc (glibc), a steadier measure of what
+// the cache holds than RSS, which keeps pages freed by earlier work.
+double heap_bytes() {
+  const struct mallinfo2 mi = mallinfo2();
+  return static_cast<double>(mi.uordblks) + static_cast<double>(mi.hblkhd);
 }
 
 Json crd(const Resource& r, const std::string& singular) {
@@ -167,8 +179,10 @@ Json instance(int i) {
                {"observedGeneration", 1}}}}}}};
 }
 
-void run(benchmark::State& state, const Resource& r, const std::string& singular,
-         Json (*make)(int)) {
+// `over_http`: the informer reads through HttpKubeClient from the test API
+// server (JSON over loopback HTTP) instead of calling the store directly.
+void run(benchmark::State& state, const Resource& r, const std::string& singular, Json (*make)(int),
+         bool over_http) {
   const int n = static_cast<int>(state.range(0));
   const int updates = n / 10;
   SystemClock clock;
@@ -195,13 +209,32 @@ void run(benchmark::State& state, const Resource& r, const std::string& singular
     }
   }
   const double json_bytes = static_cast<double>(make(0).dump().size());
-  double list_rate = 0, watch_rate = 0, rss_delta = 0;
+  std::unique_ptr<apiserver::TestApiServer> server;
+  std::unique_ptr<HttpKubeClient> client;
+  KubeApi* source = &store;
+  if (over_http) {
+    apiserver::ApiServerOptions ao;
+    ao.bookmark_interval = std::chrono::milliseconds(0);
+    server = std::make_unique<apiserver::TestApiServer>(store, clock, ao);
+    if (!server->start().ok()) {
+      state.SkipWithError("cannot start the test API server");
+      return;
+    }
+    ClientConfig cc;
+    cc.server = server->base_url();
+    cc.qps = 0;
+    cc.request_timeout = std::chrono::minutes(2);
+    client = std::make_unique<HttpKubeClient>(cc, clock);
+    source = client.get();
+  }
+  double list_rate = 0, watch_rate = 0, rss_delta = 0, heap_delta = 0;
   for (auto _ : state) {
     const double rss0 = rss_bytes();
+    const double heap0 = heap_bytes();
     const auto t0 = std::chrono::steady_clock::now();
     Informer::Options io;
     io.poll_interval = std::chrono::milliseconds(50);
-    Informer inf(store, r, clock, io);
+    Informer inf(*source, r, clock, io);
     inf.add_index("owner", index_by_owner_uid());
     inf.start();
     if (!inf.wait_for_sync(std::chrono::minutes(10))) {
@@ -210,6 +243,7 @@ void run(benchmark::State& state, const Resource& r, const std::string& singular
     }
     const auto t1 = std::chrono::steady_clock::now();
     rss_delta = rss_bytes() - rss0;
+    heap_delta = heap_bytes() - heap0;
     for (int i = 0; i < updates; ++i) {
       Json o = make(i * 10 % n);
       const Json patch = {{"metadata", {{"labels", {{"bench/gen", std::to_string(i)}}}}}};
@@ -231,15 +265,22 @@ void run(benchmark::State& state, const Resource& r, const std::string& singular
   state.counters["list_objects_per_s"] = list_rate;
   state.counters["watch_events_per_s"] = watch_rate;
   state.counters["rss_delta_MiB"] = rss_delta / (1024.0 * 1024.0);
-  state.counters["bytes_per_object"] = rss_delta / n;
+  state.counters["rss_bytes_per_object"] = rss_delta / n;
+  state.counters["heap_bytes_per_object"] = heap_delta / n;
   state.counters["json_bytes_per_object"] = json_bytes;
 }
 
 void BM_InformerGpuPools(benchmark::State& state) {
-  run(state, kPools, "gpupool", &pool);
+  run(state, kPools, "gpupool", &pool, false);
 }
 void BM_InformerGpuInstances(benchmark::State& state) {
-  run(state, kInstances, "gpuinstance", &instance);
+  run(state, kInstances, "gpuinstance", &instance, false);
+}
+void BM_InformerGpuPoolsHttp(benchmark::State& state) {
+  run(state, kPools, "gpupool", &pool, true);
+}
+void BM_InformerGpuInstancesHttp(benchmark::State& state) {
+  run(state, kInstances, "gpuinstance", &instance, true);
 }
 
 BENCHMARK(BM_InformerGpuPools)
@@ -248,6 +289,17 @@ BENCHMARK(BM_InformerGpuPools)
     ->UseManualTime()
     ->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_InformerGpuInstances)
+    ->Arg(50'000)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+
+BENCHMARK(BM_InformerGpuPoolsHttp)
+    ->Arg(10'000)
+    ->Iterations(1)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_InformerGpuInstancesHttp)
     ->Arg(50'000)
     ->Iterations(1)
     ->UseManualTime()
