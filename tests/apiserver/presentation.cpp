@@ -96,9 +96,11 @@ std::vector<kube::PrinterColumn> columns_for(const TypeInfo& t) {
   }
   if (r == "events") {
     return {column("Last Seen", "date", g.empty() ? ".lastTimestamp" : ".eventTime"),
-            column("Type", "string", ".type"), column("Reason", "string", ".reason"),
+            column("Type", "string", ".type"),
+            column("Reason", "string", ".reason"),
             column("Object", "string", "#event-object"),
-            column("Message", "string", g.empty() ? ".message" : ".note")};
+            column("Message", "string", g.empty() ? ".message" : ".note"),
+            column("Name", "string", ".metadata.name", 1, kNameDescription)};
   }
   if (g == "coordination.k8s.io" && r == "leases") {
     return {column("Holder", "string", ".spec.holderIdentity"), age_column()};
@@ -309,14 +311,18 @@ Json openapi_index(const std::vector<TypeInfo>& types) {
 Json to_table(const TypeInfo& type, const std::vector<Json>& objects, Time now,
               IncludeObject include, bool with_columns) {
   std::vector<kube::PrinterColumn> cols = columns_for(type);
+  // Events (like the real server's printer) show Name last, wide only.
+  bool leading_name = type.resource.resource != "events";
   Json table = {{"kind", "Table"}, {"apiVersion", "meta.k8s.io/v1"}, {"metadata", Json::object()}};
   if (with_columns) {
     Json defs = Json::array();
-    defs.push_back({{"name", "Name"},
-                    {"type", "string"},
-                    {"format", "name"},
-                    {"description", kNameDescription},
-                    {"priority", 0}});
+    if (leading_name) {
+      defs.push_back({{"name", "Name"},
+                      {"type", "string"},
+                      {"format", "name"},
+                      {"description", kNameDescription},
+                      {"priority", 0}});
+    }
     for (const auto& c : cols) {
       defs.push_back(
           {{"name", c.name},
@@ -335,7 +341,7 @@ Json to_table(const TypeInfo& type, const std::vector<Json>& objects, Time now,
   Json rows = Json::array();
   for (const auto& obj : objects) {
     Json cells = Json::array();
-    cells.push_back(kube::scalar_text(kube::find_path(obj, "metadata.name")));
+    if (leading_name) cells.push_back(kube::scalar_text(kube::find_path(obj, "metadata.name")));
     for (const auto& c : cols)
       cells.push_back(cell(c, obj, now));
     Json row = {{"cells", cells}};

@@ -96,6 +96,22 @@ TEST(TableTest, UsesPrinterColumns) {
   EXPECT_FALSE(t3["rows"][0].contains("object"));
 }
 
+TEST(TableTest, EventsPutNameLastAndDescribeTheObject) {
+  kube::TypeInfo ev;
+  ev.resource = {"", "v1", "events", "Event", true};
+  Time now;
+  ASSERT_TRUE(parse_rfc3339("2026-01-01T00:10:00Z", now));
+  Json e = Json::parse(R"J({"metadata":{"name":"p.1"},"type":"Normal","reason":"Scaled",
+    "message":"m","lastTimestamp":"2026-01-01T00:00:00Z",
+    "involvedObject":{"kind":"GpuPool","name":"p"}})J");
+  Json t = to_table(ev, {e}, now, IncludeObject::None, true);
+  EXPECT_EQ(t["columnDefinitions"][0]["name"], "Last Seen");
+  EXPECT_EQ(t["columnDefinitions"].back()["name"], "Name");
+  EXPECT_EQ(t["columnDefinitions"].back()["priority"], 1);
+  EXPECT_EQ(t["rows"][0]["cells"],
+            Json::parse(R"(["10m","Normal","Scaled","gpupool/p","m","p.1"])"));
+}
+
 TEST(DiscoveryTest, ResourceListsAndOpenApi) {
   std::vector<kube::TypeInfo> types = {widget_type()};
   kube::TypeInfo ns;
