@@ -1,0 +1,322 @@
+#include "providers/lambda/lambda_provider.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+#include "providers/http/hash.h"
+#include "providers/http/provider_errors.h"
+#include "providers/http/url.h"
+
+namespace gpupool::lambda {
+namespace {
+
+using nlohmann::json;
+
+constexpr const char* kTagManaged = "gpupool-managed-by";
+constexpr const char* kTagPool = "gpupool-pool-uid";
+constexpr const char* kTagName = "gpupool-instance";
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+MachineState state_from(std::string_view s) {
+  if (s == "booting") return MachineState::Pending;
+  if (s == "active") return MachineState::Running;
+  if (s == "terminating") return MachineState::Terminating;
+  if (s == "terminated") return MachineState::Terminated;
+  if (s == "unhealthy" || s == "preempted") return MachineState::Failed;
+  return MachineState::Unknown;
+}
+
+bool gone(MachineState s) {
+  return s == MachineState::Terminated || s == MachineState::Failed;
+}
+
+Machine parse_instance(const json& j) {
+  Machine m;
+  m.provider_id = str(j, "id");
+  m.provider_state = str(j, "status");
+  m.state = state_from(m.provider_state);
+  m.public_address = str(j, "ip");
+  if (auto r = j.find("region"); r != j.end() && r->is_object()) m.region = str(*r, "name");
+  if (auto t = j.find("instance_type"); t != j.end() && t->is_object()) {
+    m.offer_id = str(*t, "name");
+    m.gpu_model = gpu_from_description(str(*t, "gpu_description"));
+    if (auto p = t->find("price_cents_per_hour"); p != t->end() && p->is_number_integer()) {
+      m.price_per_hour = Money::from_cents(p->get<int64_t>());
+    }
+    if (auto s = t->find("specs"); s != t->end() && s->is_object()) {
+      if (auto g = s->find("gpus"); g != s->end() && g->is_number_integer())
+        m.gpu_count = g->get<int>();
+    }
+  }
+  if (auto tags = j.find("tags"); tags != j.end() && tags->is_array()) {
+    for (const auto& t : *tags) {
+      if (!t.is_object()) continue;
+      std::string k = str(t, "key"), v = str(t, "value");
+      if (k == kTagPool) m.tags[std::string(kTagPoolUid)] = v;
+      if (k == kTagName) {
+        m.tags[std::string(kTagInstance)] = v;
+        m.name = v;
+      }
+      if (k == kTagManaged) m.tags[std::string(kTagManagedBy)] = v;
+    }
+  }
+  return m;
+}
+
+}  // namespace
+
+std::string gpu_from_description(std::string_view d) {
+  auto paren = d.find(" (");
+  std::string_view head = d.substr(0, paren);
+  while (!head.empty() && head.back() == ' ')
+    head.remove_suffix(1);
+  return std::string(head);
+}
+
+ProviderError map_lambda_error(int status, std::string_view body, net::Millis retry_after) {
+  std::string code, msg;
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    if (auto e = j.find("error"); e != j.end() && e->is_object()) {
+      code = str(*e, "code");
+      msg = str(*e, "message");
+    }
+  }
+  if (code.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
+  std::string text = code + (code.empty() ? "" : ": ") + msg;
+  std::string m = "HTTP " + std::to_string(status) + ": " + text;
+  if (code == "instance-operations/launch/insufficient-capacity")
+    return provider_error(ProviderErrorKind::NoCapacity, m);
+  if (code == "global/quota-exceeded") return provider_error(ProviderErrorKind::QuotaExceeded, m);
+  if (code == "global/invalid-api-key" || code == "global/account-inactive") {
+    return provider_error(ProviderErrorKind::Unauthorized, m);
+  }
+  if (code == "global/object-does-not-exist" || code == "global/not-found") {
+    return provider_error(ProviderErrorKind::NotFound, m);
+  }
+  if (code.starts_with("provider/")) return provider_error(ProviderErrorKind::Transient, m);
+  if (code == "global/invalid-parameters")
+    return provider_error(ProviderErrorKind::InvalidRequest, m);
+  return net::status_failure(status, text, retry_after);
+}
+
+LambdaProvider::LambdaProvider(LambdaConfig config, net::HttpTransport& transport,
+                               const Clock& clock, net::Sleeper& sleeper)
+    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
+        net::ClientOptions o = config_.http;
+        if (o.provider.empty()) o.provider = "lambda";
+        std::string base = config_.endpoint;
+        while (!base.empty() && base.back() == '/')
+          base.pop_back();
+        o.base_url = base;
+        return o;
+      }()) {}
+
+ProviderResult<std::string> LambdaProvider::call(const std::string& what, const std::string& method,
+                                                 const std::string& path, const std::string& body,
+                                                 bool idempotent) {
+  if (config_.api_key.empty())
+    return fail(provider_error(ProviderErrorKind::Unauthorized, "Lambda API key is missing"));
+  if (!net::parse_url(client_.options().base_url + path)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "invalid Lambda endpoint '" + config_.endpoint + "'"));
+  }
+  net::Request req;
+  req.method = method;
+  req.url = path;
+  req.headers = {{"Authorization", "Bearer " + config_.api_key}, {"Accept", "application/json"}};
+  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+  req.body = body;
+  req.idempotent = idempotent;
+  net::Outcome out = client_.send(std::move(req));
+  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
+  if (out.response->status < 200 || out.response->status >= 300) {
+    ProviderError e = map_lambda_error(out.response->status, out.response->body, out.retry_after);
+    e.message = what + ": " + e.message;
+    return fail(e);
+  }
+  return std::move(out.response->body);
+}
+
+ProviderResult<std::vector<Offer>> LambdaProvider::offers(const OfferQuery& query) {
+  auto body = call("instance types", "GET", "/api/v1/instance-types", "", true);
+  if (!body.ok()) return fail(body.error());
+  std::vector<Offer> out;
+  try {
+    json j = json::parse(*body);
+    for (const auto& [key, entry] : j.at("data").items()) {
+      const json& t = entry.at("instance_type");
+      std::string model = gpu_from_description(t.at("gpu_description").get<std::string>());
+      int gpus = t.at("specs").at("gpus").get<int>();
+      if (!query.gpu_models.empty() && std::find(query.gpu_models.begin(), query.gpu_models.end(),
+                                                 model) == query.gpu_models.end()) {
+        continue;
+      }
+      if (gpus < query.min_gpu_count || (query.max_gpu_count > 0 && gpus > query.max_gpu_count))
+        continue;
+      for (const auto& region : entry.at("regions_with_capacity_available")) {
+        std::string r = region.at("name").get<std::string>();
+        if (!query.regions.empty() &&
+            std::find(query.regions.begin(), query.regions.end(), r) == query.regions.end()) {
+          continue;
+        }
+        Offer o;
+        o.provider = config_.provider_name;
+        o.provider_type = "lambda";
+        o.id = t.at("name").get<std::string>();
+        o.region = r;
+        o.gpu_model = model;
+        o.gpu_count = gpus;
+        o.price_per_hour = Money::from_cents(t.at("price_cents_per_hour").get<int64_t>());
+        o.billing = config_.billing;
+        o.tier = ReliabilityTier::Datacenter;
+        o.source = "live";
+        o.as_of = clock_.now();
+        out.push_back(std::move(o));
+      }
+    }
+  } catch (const std::exception& e) {
+    return fail(
+        provider_error(ProviderErrorKind::Transient,
+                       std::string("instance types: unreadable answer (") + e.what() + ")"));
+  }
+  return out;
+}
+
+ProviderResult<std::vector<Machine>> LambdaProvider::all_instances() {
+  auto body = call("list instances", "GET", "/api/v1/instances", "", true);
+  if (!body.ok()) return fail(body.error());
+  std::vector<Machine> out;
+  try {
+    json j = json::parse(*body);
+    for (const auto& i : j.at("data"))
+      out.push_back(parse_instance(i));
+  } catch (const std::exception& e) {
+    return fail(
+        provider_error(ProviderErrorKind::Transient,
+                       std::string("list instances: unreadable answer (") + e.what() + ")"));
+  }
+  return out;
+}
+
+ProviderResult<Machine> LambdaProvider::get(std::string_view pool_uid, std::string_view name) {
+  auto all = all_instances();
+  if (!all.ok()) return fail(all.error());
+  const Machine* best = nullptr;
+  for (const auto& m : *all) {
+    if (m.pool_uid() != pool_uid || m.name != name) continue;
+    if (best == nullptr || (gone(best->state) && !gone(m.state))) best = &m;
+  }
+  if (best == nullptr) {
+    return fail(
+        provider_error(ProviderErrorKind::NotFound, "no Lambda instance for " + std::string(name)));
+  }
+  return *best;
+}
+
+ProviderResult<std::vector<Machine>> LambdaProvider::list(const MachineFilter& filter) {
+  auto all = all_instances();
+  if (!all.ok()) return fail(all.error());
+  std::vector<Machine> out;
+  for (auto& m : *all) {
+    if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
+    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
+    if (!filter.include_terminated && gone(m.state)) continue;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
+  if (intent.name.empty() || intent.pool_uid.empty() || intent.name.size() > 128 ||
+      intent.pool_uid.size() > 128) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "launch: intent needs a name and a pool uid (<= 128)"));
+  }
+  if (config_.ssh_key_name.empty()) {
+    return fail(
+        provider_error(ProviderErrorKind::InvalidRequest, "launch: no SSH key name configured"));
+  }
+  if (intent.offer.id.empty() || intent.offer.region.empty()) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "launch: the offer needs an instance type and region"));
+  }
+  auto existing = get(intent.pool_uid, intent.name);
+  if (existing.ok() && !gone(existing->state)) return existing;
+  if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
+    return fail(existing.error());
+  std::string key = intent.pool_uid + "/" + intent.name;
+  json body = {{"region_name", intent.offer.region},
+               {"instance_type_name", intent.offer.id},
+               {"ssh_key_names", {config_.ssh_key_name}},
+               {"name", "gp-" + net::sha256_hex(intent.pool_uid).substr(0, 10) + "-" +
+                            net::sha256_hex(key).substr(0, 10)},
+               {"tags",
+                {{{"key", kTagManaged}, {"value", std::string(kTagManagedByValue)}},
+                 {{"key", kTagPool}, {"value", intent.pool_uid}},
+                 {{"key", kTagName}, {"value", intent.name}}}}};
+  if (!intent.user_data.empty()) body["user_data"] = intent.user_data;
+  auto ans = call("launch", "POST", "/api/v1/instance-operations/launch", body.dump(), false);
+  auto lookup = [&]() -> std::optional<Machine> {
+    auto again = get(intent.pool_uid, intent.name);
+    if (again.ok() && !gone(again->state)) return *again;
+    return std::nullopt;
+  };
+  if (!ans.ok()) {
+    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
+    if (auto m = lookup()) return *m;
+    return fail(ans.error());
+  }
+  Machine m;
+  try {
+    json j = json::parse(*ans);
+    const json& ids = j.at("data").at("instance_ids");
+    if (!ids.is_array() || ids.empty()) throw std::runtime_error("no instance ids");
+    m.provider_id = ids[0].get<std::string>();
+  } catch (const std::exception& e) {
+    if (auto found = lookup()) return *found;
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               std::string("launch: unreadable answer (") + e.what() + ")"));
+  }
+  m.name = intent.name;
+  m.state = MachineState::Pending;
+  m.provider_state = "booting";
+  m.offer_id = intent.offer.id;
+  m.region = intent.offer.region;
+  m.gpu_model = intent.offer.gpu_model;
+  m.gpu_count = intent.offer.gpu_count;
+  m.price_per_hour = intent.offer.price_per_hour;
+  m.launch_time = clock_.now();
+  m.tags = {{std::string(kTagPoolUid), intent.pool_uid},
+            {std::string(kTagInstance), intent.name},
+            {std::string(kTagManagedBy), std::string(kTagManagedByValue)}};
+  return m;
+}
+
+ProviderStatus LambdaProvider::terminate(std::string_view provider_id) {
+  if (provider_id.empty())
+    return fail(provider_error(ProviderErrorKind::InvalidRequest, "terminate: empty instance id"));
+  json body = {{"instance_ids", {std::string(provider_id)}}};
+  auto ans = call("terminate", "POST", "/api/v1/instance-operations/terminate", body.dump(), true);
+  if (!ans.ok()) return fail(ans.error());
+  try {
+    json j = json::parse(*ans);
+    for (const auto& i : j.at("data").at("terminated_instances")) {
+      if (str(i, "id") == provider_id && str(i, "status") == "terminated") {
+        return fail(provider_error(ProviderErrorKind::NotFound,
+                                   std::string(provider_id) + " is already terminated"));
+      }
+    }
+  } catch (const std::exception& e) {
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               std::string("terminate: unreadable answer (") + e.what() + ")"));
+  }
+  return ProviderStatus::success();
+}
+
+}  // namespace gpupool::lambda

@@ -1,0 +1,81 @@
+#pragma once
+// Lambda Cloud adapter (https://cloud.lambda.ai/api/v1, Bearer key).
+//
+// Lambda's public catalog has shown no L40S / L40 types so far; the adapter
+// offers whatever GET /instance-types lists whose GPU (from gpu_description,
+// "L40S (48 GB PCIe)" -> "L40S") matches the query, so it starts offering
+// L40S the day Lambda does. One offer per (type, region with capacity):
+// price = price_cents_per_hour (whole machine), billing per second (config).
+//
+// Identity: launch tags gpupool-managed-by, gpupool-pool-uid and
+// gpupool-instance (Lambda tag keys match ^[a-z][a-z0-9-:]+$), name
+// "gp-<10 hex H(pool uid)>-<10 hex H(pool uid/name)>". There is no server
+// side tag filter, so list()/get() read GET /instances and match tags.
+//
+// create(): no idempotency token: looks the tags up first, POST
+// /instance-operations/launch is never blindly retried, and after an
+// ambiguous failure the tags are looked up once more. user_data goes to
+// Lambda's user_data (cloud-init); exactly one SSH key name (config).
+// terminate(): POST /instance-operations/terminate; success while the
+// instance is going away, NotFound once it is terminated or unknown.
+//
+// Errors by `error.code`: instance-operations/launch/insufficient-capacity
+// -> NoCapacity; global/quota-exceeded -> QuotaExceeded;
+// global/invalid-api-key, global/account-inactive -> Unauthorized;
+// global/object-does-not-exist, global/not-found -> NotFound;
+// global/invalid-parameters and other 4xx -> InvalidRequest; 429 ->
+// RateLimited; 5xx and provider/* -> Transient.
+//
+// Thread-safe.
+
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "providers/http/client.h"
+#include "providers/provider.h"
+
+namespace gpupool::lambda {
+
+struct LambdaConfig {
+  std::string provider_name;
+  std::string endpoint = "https://cloud.lambda.ai";
+  std::string api_key;
+  std::string ssh_key_name;  // required for create: Lambda wants exactly one
+  BillingRule billing{Duration(0), Duration(1), BillingAlignment::Launch, MinimumKind::Charge,
+                      Money()};
+  net::ClientOptions http;
+};
+
+// "L40S (48 GB PCIe)" -> "L40S"; "H100 (80 GB SXM5)" -> "H100".
+std::string gpu_from_description(std::string_view description);
+
+class LambdaProvider final : public Provider {
+ public:
+  LambdaProvider(LambdaConfig config, net::HttpTransport& transport, const Clock& clock,
+                 net::Sleeper& sleeper);
+
+  const std::string& name() const override { return config_.provider_name; }
+  std::string_view type() const override { return "lambda"; }
+  ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
+  ProviderResult<Machine> create(const InstanceIntent& intent) override;
+  ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;
+  ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) override;
+  ProviderStatus terminate(std::string_view provider_id) override;
+
+  int64_t requests_sent() const { return client_.requests_sent(); }
+
+ private:
+  ProviderResult<std::string> call(const std::string& what, const std::string& method,
+                                   const std::string& path, const std::string& body,
+                                   bool idempotent);
+  ProviderResult<std::vector<Machine>> all_instances();
+
+  LambdaConfig config_;
+  const Clock& clock_;
+  net::HttpClient client_;
+};
+
+ProviderError map_lambda_error(int status, std::string_view body, net::Millis retry_after);
+
+}  // namespace gpupool::lambda

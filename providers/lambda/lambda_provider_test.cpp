@@ -1,0 +1,172 @@
+// The Lambda adapter against the Lambda emulator over loopback.
+#include "providers/lambda/lambda_provider.h"
+
+#include <gtest/gtest.h>
+
+#include "providers/http/curl_transport.h"
+#include "tests/emulators/lambda/lambda_emulator.h"
+
+namespace gpupool::lambda {
+namespace {
+
+using emulators::Fault;
+using emulators::FaultKind;
+using std::chrono::seconds;
+
+class LambdaProviderTest : public ::testing::Test {
+ protected:
+  LambdaProviderTest()
+      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 8 / 22))),
+        sleeper_(&clock_),
+        emulator_([this] {
+          emulators::LambdaEmulatorOptions o;
+          o.clock = &clock_;
+          o.types = {
+              {"gpu_1x_l40s", "L40S (48 GB PCIe)", 1, 129, {{"us-east-1", 1}, {"us-west-1", 0}}},
+              {"gpu_1x_a10", "A10 (24 GB PCIe)", 1, 75, {{"us-east-1", -1}}},
+              {"gpu_8x_h100_sxm5", "H100 (80 GB SXM5)", 8, 2392, {{"us-east-1", -1}}}};
+          return o;
+        }()),
+        transport_([] {
+          net::CurlOptions o;
+          o.total_timeout = std::chrono::milliseconds(700);
+          return o;
+        }()) {}
+
+  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+
+  LambdaConfig config() {
+    LambdaConfig c;
+    c.provider_name = "lambda-main";
+    c.endpoint = emulator_.base_url();
+    c.api_key = "lambda-test-key";
+    c.ssh_key_name = "operator";
+    c.http.max_attempts = 3;
+    c.http.jitter_seed = 11;
+    c.http.log = [this](std::string_view l) { log_.emplace_back(l); };
+    return c;
+  }
+
+  InstanceIntent intent(std::string name = "pool-l-0") {
+    InstanceIntent i;
+    i.name = std::move(name);
+    i.pool_uid = "uid-lambda";
+    i.offer.id = "gpu_1x_l40s";
+    i.offer.region = "us-east-1";
+    i.offer.gpu_model = "L40S";
+    i.offer.gpu_count = 1;
+    i.offer.price_per_hour = Money::from_cents(129);
+    i.user_data = "#cloud-config\nruncmd: [join --token k33p]\n";
+    return i;
+  }
+
+  FakeClock clock_;
+  net::FakeSleeper sleeper_;
+  emulators::LambdaEmulator emulator_;
+  net::CurlTransport transport_;
+  std::vector<std::string> log_;
+};
+
+TEST(LambdaNames, GpuFromDescription) {
+  EXPECT_EQ(gpu_from_description("L40S (48 GB PCIe)"), "L40S");
+  EXPECT_EQ(gpu_from_description("H100 (80 GB SXM5)"), "H100");
+  EXPECT_EQ(gpu_from_description("A6000"), "A6000");
+}
+
+TEST_F(LambdaProviderTest, OffersOnlyRegionsWithCapacity) {
+  LambdaProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S", "L40"};
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 1u);
+  EXPECT_EQ(offers->at(0).id, "gpu_1x_l40s");
+  EXPECT_EQ(offers->at(0).region, "us-east-1");
+  EXPECT_EQ(offers->at(0).price_per_hour, Money::from_cents(129));
+  q.gpu_models = {};
+  q.min_gpu_count = 8;
+  EXPECT_EQ(p.offers(q)->size(), 1u);
+}
+
+TEST_F(LambdaProviderTest, LaunchTagsGetListTerminate) {
+  LambdaProvider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(m->state, MachineState::Pending);
+  auto again = p.create(intent());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->provider_id, m->provider_id);
+  ASSERT_EQ(emulator_.instances().size(), 1u);
+  EXPECT_EQ(emulator_.instances()[0].user_data, "#cloud-config\nruncmd: [join --token k33p]\n");
+  clock_.advance(seconds(121));
+  auto got = p.get("uid-lambda", "pool-l-0");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ(got->state, MachineState::Running);
+  EXPECT_EQ(got->gpu_model, "L40S");
+  EXPECT_FALSE(got->public_address.empty());
+  MachineFilter f;
+  f.pool_uid = "uid-lambda";
+  EXPECT_EQ(p.list(f)->size(), 1u);
+  ASSERT_TRUE(p.terminate(m->provider_id).ok());
+  clock_.advance(seconds(31));
+  auto gone = p.terminate(m->provider_id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(p.terminate("ffff").error().kind, ProviderErrorKind::NotFound);
+  EXPECT_TRUE(p.list(f)->empty());
+  for (const auto& l : log_)
+    EXPECT_EQ(l.find("k33p"), std::string::npos) << l;
+}
+
+TEST_F(LambdaProviderTest, FindAfterLostLaunchAnswer) {
+  LambdaProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("launch", Fault{FaultKind::LoseAnswer});
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(emulator_.requests("launch"), 1);
+  LambdaProvider restarted(config(), transport_, clock_, sleeper_);
+  auto again = restarted.create(intent());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->provider_id, m->provider_id);
+  EXPECT_EQ(emulator_.instances().size(), 1u);
+}
+
+TEST_F(LambdaProviderTest, InsufficientCapacityIsNoCapacity) {
+  LambdaProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent("a-0")).ok());
+  auto full = p.create(intent("a-1"));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().kind, ProviderErrorKind::NoCapacity);
+  EXPECT_EQ(emulator_.requests("launch"), 2);
+}
+
+TEST_F(LambdaProviderTest, ThrottleRecoversAndAuthFailsOnce) {
+  LambdaProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("types", Fault{FaultKind::Throttle, {}, seconds(2)}, 2);
+  ASSERT_TRUE(p.offers({}).ok());
+  EXPECT_EQ(emulator_.requests("types"), 3);
+  EXPECT_GE(sleeper_.waits().at(0), std::chrono::milliseconds(2000));
+  LambdaConfig bad = config();
+  bad.api_key = "lambda-wrong";
+  LambdaProvider q(bad, transport_, clock_, sleeper_);
+  auto r = q.list({});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(emulator_.requests("list"), 1);
+  for (const auto& l : log_)
+    EXPECT_EQ(l.find("lambda-wrong"), std::string::npos) << l;
+}
+
+TEST_F(LambdaProviderTest, GarbledAnswersAreKnownKinds) {
+  LambdaProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("launch", Fault{FaultKind::Garbled});
+  auto c = p.create(intent());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
+  emulator_.faults().add("list", Fault{FaultKind::GarbledError}, 3);
+  EXPECT_EQ(p.list({}).error().kind, ProviderErrorKind::Transient);
+  EXPECT_TRUE(p.create(intent()).ok());
+}
+
+}  // namespace
+}  // namespace gpupool::lambda

@@ -1,0 +1,96 @@
+#pragma once
+// A stateful local Lambda Cloud API for tests: GET /api/v1/instance-types
+// (regions listed only while they have capacity), POST
+// /api/v1/instance-operations/launch (tags, exactly one SSH key, capacity
+// per type and region), GET /api/v1/instances, POST
+// /api/v1/instance-operations/terminate; {"error":{code,message,suggestion}}
+// bodies; Bearer auth (401 global/invalid-api-key); booting -> active after
+// boot_time, terminating -> terminated after shutdown_time (kept listed).
+//
+// Faults (keys "types", "launch", "list", "terminate"): NoCapacity (400
+// insufficient-capacity), Throttle (429 + Retry-After), ServerError (500),
+// Slow, LoseAnswer, Garbled, GarbledError, AuthFailure.
+//
+// Thread-safe.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/fault_plan.h"
+
+namespace gpupool::emulators {
+
+struct LambdaType {
+  std::string name;             // "gpu_1x_l40s"
+  std::string gpu_description;  // "L40S (48 GB PCIe)"
+  int gpus = 1;
+  int64_t price_cents_per_hour = 0;
+  std::map<std::string, int> capacity;  // region -> machines (-1 unlimited)
+};
+
+struct LambdaInstance {
+  std::string id;
+  std::string name;
+  std::string type;
+  std::string region;
+  std::string status;  // booting, active, terminating, terminated
+  std::vector<std::pair<std::string, std::string>> tags;
+  std::string user_data;
+  Time created{};
+  std::optional<Time> terminate_requested;
+};
+
+struct LambdaEmulatorOptions {
+  std::string api_key = "lambda-test-key";
+  const Clock* clock = nullptr;  // required
+  std::vector<LambdaType> types;
+  Duration boot_time{120};
+  Duration shutdown_time{30};
+  uint16_t port = 0;
+};
+
+class LambdaEmulator {
+ public:
+  explicit LambdaEmulator(LambdaEmulatorOptions options);
+  ~LambdaEmulator();
+
+  bool start();
+  void stop();
+  std::string base_url() const;
+
+  FaultPlan& faults() { return faults_; }
+  void set_capacity(const std::string& type, const std::string& region, int n);
+  std::vector<LambdaInstance> instances() const;
+  int requests(const std::string& operation = "") const;
+
+ private:
+  struct Reply {
+    int status = 200;
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  Reply route(const std::string& op, const http::HttpRequest& req);
+  Reply launch_locked(const std::string& body);
+  Reply terminate_locked(const std::string& body);
+  void advance_locked();
+  int used_locked(const std::string& type, const std::string& region) const;
+  std::string instance_json_locked(const LambdaInstance& in) const;
+  static Reply error(int status, const std::string& code, const std::string& message);
+
+  LambdaEmulatorOptions options_;
+  FaultPlan faults_;
+  std::unique_ptr<http::HttpServer> server_;
+  mutable std::mutex mu_;
+  std::vector<LambdaInstance> instances_;
+  std::map<std::string, int> requests_;
+  int64_t next_ = 0;
+};
+
+}  // namespace gpupool::emulators
