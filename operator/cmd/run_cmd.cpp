@@ -1,0 +1,174 @@
+#include "operator/cmd/run_cmd.h"
+
+#include <signal.h>
+
+#include <ctime>
+#include <map>
+#include <ostream>
+
+#include "operator/clock/clock.h"
+#include "operator/kube/client/config.h"
+#include "operator/kube/client/http_client.h"
+#include "operator/manager/log.h"
+#include "operator/manager/manager.h"
+
+namespace gpupool::cmd {
+namespace {
+
+constexpr int kOk = 0, kError = 1, kUsage = 2;
+
+const char* const kRunUsage = R"(Usage: gpupool-operator run [options]
+
+Runs the operator: keeps GpuPools converged at their providers.
+
+Options:
+  --kubeconfig PATH          kubeconfig file (default: in-cluster, $KUBECONFIG, ~/.kube/config)
+  --namespace NS             watch only this namespace (default: all)
+  --leader-elect[=BOOL]      run only while holding the lease (default: false)
+  --lease-namespace NS       namespace of the Lease (default: default)
+  --lease-name NAME          name of the Lease (default: gpupool-operator)
+  --health-addr HOST:PORT    /healthz and /readyz (default: 127.0.0.1:8081; "" disables)
+  --metrics-addr HOST:PORT   /metrics (default: "" = served on the health address)
+  --log-level LEVEL          debug|info|warn|error (default: info)
+  --log-format FORMAT        text|json (default: text)
+  --workers N                workers per controller (default: 2)
+  --gc-period-seconds N      garbage collection period (default: 15)
+)";
+
+}  // namespace
+
+int run_operator(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+  std::map<std::string, std::string> flags = {{"kubeconfig", ""},
+                                              {"namespace", ""},
+                                              {"leader-elect", "false"},
+                                              {"lease-namespace", "default"},
+                                              {"lease-name", "gpupool-operator"},
+                                              {"health-addr", "127.0.0.1:8081"},
+                                              {"metrics-addr", ""},
+                                              {"log-level", "info"},
+                                              {"log-format", "text"},
+                                              {"workers", "2"},
+                                              {"gc-period-seconds", "15"}};
+  for (size_t i = 0; i < args.size(); ++i) {
+    const std::string& a = args[i];
+    if (a == "-h" || a == "--help") {
+      out << kRunUsage;
+      return kOk;
+    }
+    if (a.rfind("--", 0) != 0) {
+      err << "error: unexpected argument '" << a << "'\n\n" << kRunUsage;
+      return kUsage;
+    }
+    std::string name = a.substr(2), value;
+    bool has_value = false;
+    if (auto eq = name.find('='); eq != std::string::npos) {
+      value = name.substr(eq + 1);
+      name = name.substr(0, eq);
+      has_value = true;
+    }
+    if (!flags.count(name)) {
+      err << "error: unknown flag '--" << name << "'\n\n" << kRunUsage;
+      return kUsage;
+    }
+    if (!has_value) {
+      if (name == "leader-elect") {
+        value = "true";
+      } else if (i + 1 < args.size()) {
+        value = args[++i];
+      } else {
+        err << "error: flag '--" << name << "' needs a value\n";
+        return kUsage;
+      }
+    }
+    flags[name] = value;
+  }
+  auto level = manager::parse_log_level(flags["log-level"]);
+  auto format = manager::parse_log_format(flags["log-format"]);
+  if (!level || !format) {
+    err << "error: --log-level must be debug|info|warn|error and --log-format text|json\n";
+    return kUsage;
+  }
+  if (flags["leader-elect"] != "true" && flags["leader-elect"] != "false") {
+    err << "error: --leader-elect must be true or false\n";
+    return kUsage;
+  }
+  int workers = 0, gc_period = 0;
+  try {
+    workers = std::stoi(flags["workers"]);
+    gc_period = std::stoi(flags["gc-period-seconds"]);
+  } catch (...) {
+    workers = gc_period = 0;
+  }
+  if (workers < 1 || gc_period < 1) {
+    err << "error: --workers and --gc-period-seconds must be whole numbers >= 1\n";
+    return kUsage;
+  }
+
+  SystemClock clock;
+  manager::Logger log(err, clock, *level, *format);
+
+  Result<kube::ClientConfig, kube::ConfigError> config = kube::ClientConfig{};
+  if (!flags["kubeconfig"].empty()) {
+    config = kube::load_kubeconfig({{flags["kubeconfig"]}, ""});
+  } else {
+    auto env = kube::process_env();
+    if (env("KUBERNETES_SERVICE_HOST")) {
+      config = kube::load_in_cluster(env);
+    } else {
+      config = kube::load_kubeconfig({kube::default_kubeconfig_paths(env), ""});
+    }
+  }
+  if (!config.ok()) {
+    log.error("cannot load the Kubernetes configuration", {{"error", config.error().message}});
+    return kError;
+  }
+  config->qps = 50;
+  config->burst = 100;
+  log.info("connecting", {{"config", config->to_string()}});
+
+  // Every thread started from here on inherits the blocked signals, so only
+  // sigtimedwait below sees them.
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+
+  kube::HttpKubeClient client(std::move(config).value(), clock);
+  manager::ManagerOptions mo;
+  mo.namespace_ = flags["namespace"];
+  mo.leader_elect = flags["leader-elect"] == "true";
+  mo.lease_namespace = flags["lease-namespace"];
+  mo.lease_name = flags["lease-name"];
+  mo.health_addr = flags["health-addr"];
+  mo.metrics_addr = flags["metrics-addr"];
+  mo.workers = workers;
+  mo.gc_period = Duration{gc_period};
+  manager::Manager mgr(client, clock, log, mo);
+  if (auto s = mgr.start(); !s.ok()) {
+    log.error("cannot start", {{"error", s.error().message}});
+    mgr.stop();
+    return kError;
+  }
+  log.info("running", {{"namespace", mo.namespace_.empty() ? "(all)" : mo.namespace_},
+                       {"leader-elect", flags["leader-elect"]}});
+  int code = kOk;
+  for (;;) {
+    timespec timeout{0, 200'000'000};
+    const int sig = sigtimedwait(&set, nullptr, &timeout);
+    if (sig == SIGTERM || sig == SIGINT) {
+      log.info("shutting down", {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}});
+      break;
+    }
+    if (mgr.lost_leadership()) {
+      log.error("leadership lost; exiting so a fresh process can campaign again");
+      code = kError;
+      break;
+    }
+  }
+  mgr.stop();
+  log.info("stopped");
+  return code;
+}
+
+}  // namespace gpupool::cmd

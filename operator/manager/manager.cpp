@@ -1,0 +1,343 @@
+#include "operator/manager/manager.h"
+
+#include <unistd.h>
+#include <random>
+#include <sstream>
+
+#include "operator/controllers/garbage_collector.h"
+#include "operator/controllers/instance_reconciler.h"
+#include "operator/controllers/pool_reconciler.h"
+#include "operator/controllers/provider_reconciler.h"
+#include "operator/core/pool_decision.h"
+#include "operator/httpserver/http_server.h"
+#include "operator/kube/runtime/controller.h"
+#include "operator/kube/runtime/event_recorder.h"
+#include "operator/kube/runtime/informer.h"
+#include "operator/kube/runtime/leader_election.h"
+
+namespace gpupool::manager {
+
+using controllers::kGpuInstances;
+using controllers::kGpuPools;
+using controllers::kGpuProviders;
+using kube::Json;
+
+namespace {
+
+bool split_addr(const std::string& addr, std::string& host, uint16_t& port) {
+  const auto colon = addr.rfind(':');
+  if (colon == std::string::npos) return false;
+  host = addr.substr(0, colon);
+  if (host.empty() || host == "0.0.0.0") host = host.empty() ? "0.0.0.0" : host;
+  try {
+    const int p = std::stoi(addr.substr(colon + 1));
+    if (p < 0 || p > 65535) return false;
+    port = static_cast<uint16_t>(p);
+  } catch (...) {
+    return false;
+  }
+  return true;
+}
+
+std::string key_of(const Json& obj) {
+  return kube::object_key(obj);
+}
+
+}  // namespace
+
+struct Manager::Impl {
+  Impl(kube::KubeApi& api_, const Clock& clock_, Logger& log_, ManagerOptions options_)
+      : api(api_),
+        clock(clock_),
+        log(log_),
+        options(std::move(options_)),
+        registry(clock, stats),
+        events(api, clock, controllers::kComponent),
+        pools_inf(api, kGpuPools, clock, {options.namespace_}),
+        inst_inf(api, kGpuInstances, clock, {options.namespace_}),
+        prov_inf(api, kGpuProviders, clock, {}),
+        ctx{api,
+            clock,
+            registry,
+            unavailable,
+            events,
+            pools_inf.store(),
+            inst_inf.store(),
+            prov_inf.store(),
+            {}},
+        pool_rec(ctx),
+        inst_rec(ctx),
+        prov_rec(ctx),
+        gc(ctx) {}
+
+  kube::KubeApi& api;
+  const Clock& clock;
+  Logger& log;
+  ManagerOptions options;
+  ProviderCallStats stats;
+  controllers::ProviderRegistry registry;
+  UnavailableOffers unavailable;
+  kube::EventRecorder events;
+  kube::Informer pools_inf, inst_inf, prov_inf;
+  controllers::Context ctx;
+  controllers::PoolReconciler pool_rec;
+  controllers::InstanceReconciler inst_rec;
+  controllers::ProviderReconciler prov_rec;
+  controllers::GarbageCollector gc;
+  std::unique_ptr<kube::Controller> pool_ctl, inst_ctl, prov_ctl;
+  std::unique_ptr<kube::LeaderElector> elector;
+  std::unique_ptr<http::HttpServer> health, metrics;
+  std::atomic<bool> leading{false};
+  std::atomic<bool> running{false};
+
+  std::mutex mu;
+  std::condition_variable cv;
+  bool stopping = false;             // guarded by mu
+  bool controllers_started = false;  // guarded by mu
+  std::thread gc_thread;
+  std::thread sync_thread;
+
+  bool synced() const {
+    return pools_inf.has_synced() && inst_inf.has_synced() && prov_inf.has_synced();
+  }
+
+  std::string metrics_text() {
+    std::ostringstream o;
+    o << "# TYPE gpupool_reconcile_total counter\n";
+    o << "# TYPE gpupool_reconcile_errors_total counter\n";
+    for (auto* c : {pool_ctl.get(), inst_ctl.get(), prov_ctl.get()}) {
+      if (!c) continue;
+      o << "gpupool_reconcile_total{controller=\"" << c->name() << "\"} " << c->reconciles_total()
+        << "\n";
+      o << "gpupool_reconcile_errors_total{controller=\"" << c->name() << "\"} "
+        << c->errors_total() << "\n";
+    }
+    o << "# TYPE gpupool_orphans_ended_total counter\ngpupool_orphans_ended_total "
+      << gc.orphans_ended() << "\n";
+    o << "# TYPE gpupool_instances_adopted_total counter\ngpupool_instances_adopted_total "
+      << gc.adopted() << "\n";
+    o << "# TYPE gpupool_provider_calls_total counter\n";
+    o << "# TYPE gpupool_provider_errors_total counter\n";
+    for (const auto& [key, counts] : stats.snapshot()) {
+      const auto& [provider, method] = key;
+      o << "gpupool_provider_calls_total{provider=\"" << provider << "\",method=\"" << method
+        << "\"} " << counts.calls << "\n";
+      o << "gpupool_provider_errors_total{provider=\"" << provider << "\",method=\"" << method
+        << "\"} " << counts.errors << "\n";
+    }
+    o << "# TYPE gpupool_leader gauge\ngpupool_leader " << (leading.load() ? 1 : 0) << "\n";
+    return o.str();
+  }
+
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) {
+    http::Headers text{{"Content-Type", "text/plain; charset=utf-8"}};
+    if (req.path == "/healthz" || req.path == "/livez") {
+      w.send(200, text, "ok\n");
+    } else if (req.path == "/readyz") {
+      if (!synced()) {
+        w.send(503, text, "informer caches not synced\n");
+      } else if (options.leader_elect && !leading.load()) {
+        w.send(503, text, "not the leader\n");
+      } else {
+        w.send(200, text, "ok\n");
+      }
+    } else if (req.path == "/metrics") {
+      w.send(200, {{"Content-Type", "text/plain; version=0.0.4"}}, metrics_text());
+    } else {
+      w.send(404, text, "not found\n");
+    }
+  }
+
+  void start_controllers() {
+    std::lock_guard lock(mu);
+    if (controllers_started || stopping) return;
+    controllers_started = true;
+    pool_ctl->start();
+    inst_ctl->start();
+    prov_ctl->start();
+    for (const auto& k : prov_inf.store().keys())
+      prov_ctl->enqueue(k);
+    for (const auto& k : pools_inf.store().keys())
+      pool_ctl->enqueue(k);
+    for (const auto& k : inst_inf.store().keys())
+      inst_ctl->enqueue(k);
+    gc_thread = std::thread([this] { gc_loop(); });
+    log.info("controllers started", {{"workers", std::to_string(options.workers)}});
+  }
+
+  void gc_loop() {
+    std::unique_lock lock(mu);
+    while (!stopping) {
+      cv.wait_for(lock, std::chrono::seconds(options.gc_period.count()));
+      if (stopping) break;
+      lock.unlock();
+      gc.run_once();
+      lock.lock();
+    }
+  }
+};
+
+Manager::Manager(kube::KubeApi& api, const Clock& clock, Logger& log, ManagerOptions options)
+    : impl_(std::make_unique<Impl>(api, clock, log, std::move(options))) {}
+
+Manager::~Manager() {
+  stop();
+}
+
+Status<ManagerError> Manager::start() {
+  Impl& m = *impl_;
+  kube::Controller::Options copts;
+  copts.workers = std::max(1, m.options.workers);
+  m.pool_ctl = std::make_unique<kube::Controller>(
+      "gpupool", m.clock, [&m](const kube::ReconcileRequest& r) { return m.pool_rec.reconcile(r); },
+      copts);
+  m.inst_ctl = std::make_unique<kube::Controller>(
+      "gpuinstance", m.clock,
+      [&m](const kube::ReconcileRequest& r) { return m.inst_rec.reconcile(r); }, copts);
+  m.prov_ctl = std::make_unique<kube::Controller>(
+      "gpuprovider", m.clock,
+      [&m](const kube::ReconcileRequest& r) { return m.prov_rec.reconcile(r); }, copts);
+  m.ctx.enqueue_pool = [&m](const std::string& key) {
+    if (!key.empty()) {
+      m.pool_ctl->enqueue(key);
+      return;
+    }
+    for (const auto& k : m.pools_inf.store().keys())
+      m.pool_ctl->enqueue(k);
+  };
+
+  m.inst_inf.add_index(controllers::kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
+  auto pool_of = [](const Json& inst) {
+    const auto& md = inst["metadata"];
+    std::string pool;
+    if (inst.contains("spec") && inst["spec"].contains("pool") &&
+        inst["spec"]["pool"].is_string()) {
+      pool = inst["spec"]["pool"].get<std::string>();
+    }
+    return kube::make_key(md.value("namespace", ""), pool);
+  };
+  m.pools_inf.add_handlers(
+      {[&m](const kube::ObjectPtr& o) { m.pool_ctl->enqueue(key_of(*o)); },
+       [&m](const kube::ObjectPtr&, const kube::ObjectPtr& o) { m.pool_ctl->enqueue(key_of(*o)); },
+       [&m](const kube::ObjectPtr& o) { m.pool_ctl->enqueue(key_of(*o)); }});
+  auto on_inst = [&m, pool_of](const kube::ObjectPtr& o) {
+    m.inst_ctl->enqueue(key_of(*o));
+    m.pool_ctl->enqueue(pool_of(*o));
+  };
+  m.inst_inf.add_handlers(
+      {on_inst, [on_inst](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_inst(o); },
+       on_inst});
+  auto on_prov = [&m](const kube::ObjectPtr& o) { m.prov_ctl->enqueue(key_of(*o)); };
+  m.prov_inf.add_handlers(
+      {on_prov, [on_prov](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_prov(o); },
+       on_prov});
+
+  auto serve = [&m](const std::string& addr,
+                    std::unique_ptr<http::HttpServer>& server) -> Status<ManagerError> {
+    if (addr.empty()) return {};
+    http::HttpServerOptions ho;
+    if (!split_addr(addr, ho.host, ho.port)) {
+      return fail(ManagerError{"address \"" + addr + "\" is not host:port"});
+    }
+    server = std::make_unique<http::HttpServer>(
+        [&m](const http::HttpRequest& req, http::ResponseWriter& w) { m.handle(req, w); }, ho);
+    auto s = server->start();
+    if (!s.ok()) return fail(ManagerError{"cannot serve on " + addr + ": " + s.error().message});
+    m.log.info("serving health and metrics", {{"addr", server->base_url()}});
+    return {};
+  };
+  if (auto s = serve(m.options.health_addr, m.health); !s.ok()) return s;
+  if (m.options.metrics_addr != m.options.health_addr) {
+    if (auto s = serve(m.options.metrics_addr, m.metrics); !s.ok()) return s;
+  }
+
+  m.prov_inf.start();
+  m.pools_inf.start();
+  m.inst_inf.start();
+  m.running = true;
+
+  if (m.options.leader_elect) {
+    kube::LeaderElectionConfig lc;
+    lc.lease_namespace = m.options.lease_namespace;
+    lc.lease_name = m.options.lease_name;
+    lc.identity = m.options.identity;
+    if (lc.identity.empty()) {
+      char host[256] = {};
+      (void)gethostname(host, sizeof host - 1);
+      lc.identity = std::string(host) + "_" + std::to_string(getpid()) + "_" +
+                    std::to_string(std::random_device{}());
+    }
+    lc.release_on_cancel = true;
+    lc.on_started_leading = [&m] {
+      m.leading = true;
+      m.log.info("acquired leadership", {{"lease", m.options.lease_name}});
+      // Controllers act on synced caches only.
+      while (!m.synced()) {
+        std::unique_lock lock(m.mu);
+        if (m.stopping) return;
+        m.cv.wait_for(lock, std::chrono::milliseconds(50));
+      }
+      m.start_controllers();
+    };
+    lc.on_stopped_leading = [this, &m] {
+      m.leading = false;
+      m.log.warn("lost leadership");
+      lost_leadership_ = true;
+      m.cv.notify_all();
+    };
+    if (auto v = kube::LeaderElector::validate(lc); !v.ok()) {
+      return fail(ManagerError{"leader election: " + v.error().message});
+    }
+    m.elector = std::make_unique<kube::LeaderElector>(m.api, m.clock, lc);
+    m.elector->start();
+  } else {
+    m.sync_thread = std::thread([&m] {
+      while (!m.synced()) {
+        std::unique_lock lock(m.mu);
+        if (m.stopping) return;
+        m.cv.wait_for(lock, std::chrono::milliseconds(50));
+      }
+      m.log.info("caches synced");
+      m.start_controllers();
+    });
+  }
+  return {};
+}
+
+void Manager::stop() {
+  if (!impl_) return;
+  Impl& m = *impl_;
+  {
+    std::lock_guard lock(m.mu);
+    if (m.stopping) return;
+    m.stopping = true;
+  }
+  m.cv.notify_all();
+  if (m.elector) m.elector->stop();
+  if (m.sync_thread.joinable()) m.sync_thread.join();
+  if (m.gc_thread.joinable()) m.gc_thread.join();
+  if (m.pool_ctl) m.pool_ctl->stop();
+  if (m.inst_ctl) m.inst_ctl->stop();
+  if (m.prov_ctl) m.prov_ctl->stop();
+  m.pools_inf.stop();
+  m.inst_inf.stop();
+  m.prov_inf.stop();
+  if (m.health) m.health->stop();
+  if (m.metrics) m.metrics->stop();
+  m.running = false;
+}
+
+bool Manager::ready() const {
+  return impl_->synced() && (!impl_->options.leader_elect || impl_->leading.load());
+}
+
+void Manager::wait_lost_leadership(std::chrono::milliseconds timeout) {
+  std::unique_lock lock(impl_->mu);
+  impl_->cv.wait_for(lock, timeout, [this] { return lost_leadership_.load() || impl_->stopping; });
+}
+
+uint16_t Manager::health_port() const {
+  return impl_->health ? impl_->health->port() : 0;
+}
+
+}  // namespace gpupool::manager

@@ -1,0 +1,78 @@
+#pragma once
+// The operator process minus main(): informers for GpuPools, GpuInstances
+// (one namespace or all) and GpuProviders, the four reconcilers on
+// controllers with worker threads, the periodic garbage collector, optional
+// leader election, and a health server.
+//
+// Health server (options.health_addr, "host:port"; empty: none):
+//   GET /healthz  200 "ok" while the manager runs;
+//   GET /readyz   200 once every informer has synced and (with leader
+//                 election) this replica leads; 503 with the reason before;
+//   GET /metrics  Prometheus text: reconciles and errors per controller,
+//                 orphans ended, adoptions, provider calls/errors per
+//                 provider and method.
+// The same handler is served on options.metrics_addr when that is set and
+// differs.
+//
+// Leader election: controllers start when leadership is acquired; losing it
+// stops them and sets lost_leadership() (the process should exit so it can
+// restart cleanly, as client-go does).
+//
+// Thread-safety: start()/stop() from the owning thread; the rest from any.
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "operator/base/result.h"
+#include "operator/clock/clock.h"
+#include "operator/kube/api/api.h"
+#include "operator/manager/log.h"
+
+namespace gpupool::manager {
+
+struct ManagerOptions {
+  std::string namespace_;  // "" = all namespaces
+  bool leader_elect = false;
+  std::string lease_namespace = "default";
+  std::string lease_name = "gpupool-operator";
+  std::string identity;     // leader election identity; empty: generated
+  std::string health_addr;  // "127.0.0.1:8081"; empty: no health server
+  std::string metrics_addr;
+  int workers = 2;
+  Duration gc_period{15};
+};
+
+struct ManagerError {
+  std::string message;
+};
+
+class Manager {
+ public:
+  Manager(kube::KubeApi& api, const Clock& clock, Logger& log, ManagerOptions options);
+  ~Manager();
+  Manager(const Manager&) = delete;
+  Manager& operator=(const Manager&) = delete;
+
+  // Starts servers, informers and (directly or on leadership) controllers.
+  Status<ManagerError> start();
+  // Stops everything; idempotent.
+  void stop();
+
+  bool ready() const;
+  bool lost_leadership() const { return lost_leadership_.load(); }
+  // Real-time wait until lost_leadership() or stop(); used by run.
+  void wait_lost_leadership(std::chrono::milliseconds timeout);
+  uint16_t health_port() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+  std::atomic<bool> lost_leadership_{false};
+};
+
+}  // namespace gpupool::manager
