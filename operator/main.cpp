@@ -6,6 +6,7 @@
 
 #include "operator/clock/clock.h"
 #include "operator/cmd/plan_cmd.h"
+#include "operator/cmd/run_cmd.h"
 
 #ifndef GPUPOOL_VERSION
 #define GPUPOOL_VERSION "0.0.0-dev"
@@ -21,6 +22,7 @@ Usage: gpupool-operator COMMAND [options]
 Commands:
   plan      rank the offers for a GpuPool and show what would be bought
             (gpupool-operator plan --help)
+  run       run the operator (gpupool-operator run --help)
 
 Options:
   -h, --help     this help
@@ -48,6 +50,9 @@ int main(int argc, char** argv) {
   if (command == "plan") {
     gpupool::SystemClock clock;
     return gpupool::cmd::run_plan(args, clock, std::cout, std::cerr);
+  }
+  if (command == "run") {
+    return gpupool::cmd::run_operator(args, std::cout, std::cerr);
   }
   std::cerr << "error: unknown command '" << command << "'\n\n" << kUsage;
   return gpupool::cmd::kExitUsage;
