@@ -78,6 +78,8 @@ class CredentialSource {
   Result<Credentials, ConfigError> get(const Clock& clock);
   // Forgets cached plugin or file output so the next get() refreshes it.
   void invalidate();
+  // True when invalidate() can yield different credentials (file or plugin).
+  bool refreshable() const { return mode_ != Mode::Fixed; }
   // "token", "token-file <path>", "exec <command>", "client-certificate" ...
   std::string describe() const;
 

@@ -545,7 +545,8 @@ ApiResult<HttpKubeClient::Response> HttpKubeClient::send(Request& req) {
           rc, req.method + " " + req.path_and_query.substr(0, req.path_and_query.find('?'))));
     }
     pool_->give(h);
-    if (resp.status == 401 && config_.credentials && !refreshed) {
+    if (resp.status == 401 && config_.credentials && config_.credentials->refreshable() &&
+        !refreshed) {
       // A rotated token or expired plugin credential: refresh once.
       refreshed = true;
       config_.credentials->invalidate();
@@ -798,7 +799,8 @@ ApiResult<std::unique_ptr<WatchStream>> HttpKubeClient::watch(const Resource& r,
     requests_.fetch_add(1);
     auto err = stream->start(config_, creds, path, timeout);
     if (!err) return std::unique_ptr<WatchStream>(std::move(stream));
-    if (err->code == 401 && config_.credentials && !refreshed) {
+    if (err->code == 401 && config_.credentials && config_.credentials->refreshable() &&
+        !refreshed) {
       refreshed = true;
       config_.credentials->invalidate();
       continue;

@@ -425,6 +425,15 @@ TEST(HttpClient, UnauthorizedRefreshesRotatedTokenOnce) {
   auto second = c.get(kPools, "ns", "a");
   EXPECT_TRUE(second.ok());
   std::remove(tmpl);
+
+  // A fixed token cannot change: a 401 is final, without a second request.
+  ClientConfig fixed = config_for(s);
+  HttpKubeClient f(fixed, real_clock());
+  const auto before = s.requests().size();
+  auto r = f.get(kPools, "ns", "a");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ErrorKind::Unauthorized);
+  EXPECT_EQ(s.requests().size(), before + 1);
 }
 
 // --- watch ---------------------------------------------------------------

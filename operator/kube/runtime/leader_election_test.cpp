@@ -58,8 +58,11 @@ TEST(LeaderElection, MicroTimeFormat) {
 TEST(LeaderElection, TwoCandidatesTakeOverOnlyAfterObservedExpiry) {
   FakeClock clock(Time{seconds(1'800'000'000)});
   MemoryStore api(clock);
+  std::vector<std::string> b_saw;
+  auto cb = cfg("b");
+  cb.on_new_leader = [&](const std::string& id) { b_saw.push_back(id); };
   LeaderElector a(api, clock, cfg("a"));
-  LeaderElector b(api, clock, cfg("b"));
+  LeaderElector b(api, clock, cb);
   ASSERT_TRUE(a.try_acquire_or_renew());
   Json l = lease(api);
   EXPECT_EQ(l["spec"]["holderIdentity"], "a");
@@ -87,6 +90,7 @@ TEST(LeaderElection, TwoCandidatesTakeOverOnlyAfterObservedExpiry) {
   EXPECT_FALSE(a.try_acquire_or_renew());
   EXPECT_FALSE(a.is_leader());
   EXPECT_EQ(a.observed_leader(), "b");
+  EXPECT_EQ(b_saw, (std::vector<std::string>{"a", "b"})) << "each new leader once";
 }
 
 TEST(LeaderElection, StaleCandidateLosesTheRaceWithConflict) {
