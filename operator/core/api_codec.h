@@ -125,8 +125,10 @@ Result<nlohmann::json, DecodeError> parse_json(std::string_view text);
 
 // ---- YAML ------------------------------------------------------------------
 // Converts a YAML stream to one JSON value per document (empty documents are
-// skipped). Plain scalars resolve by the YAML 1.2 core schema (null, true /
-// false, integers, floats; anything else is a string); quoted scalars are
+// skipped). Plain scalars resolve like kubectl's reader does: null, booleans
+// (true/false and the YAML 1.1 words yes/no/on/off/y/n in their usual
+// capitalisations), integers, floats; anything else is a string. Quoted
+// scalars are
 // strings; explicit !!str / !!int / !!float / !!bool / !!null tags are
 // honoured. Duplicate mapping keys, non-scalar keys, nesting deeper than 64
 // and alias expansion beyond 100000 nodes are errors.

@@ -270,10 +270,10 @@ TEST(ApiCodec, EnumStringsRoundTrip) {
 
 // ---- YAML ------------------------------------------------------------------
 
-TEST(ApiYaml, ResolvesScalarsLikeYaml12CoreSchema) {
+TEST(ApiYaml, ResolvesScalarsLikeKubectl) {
   auto r = yaml_to_json(
       "a: 1\nb: 1.5\nc: true\nd: ~\ne: \"1.27\"\nf: '3'\ng: hello\nh: -7\ni: 0x1f\nj: !!str 12\n"
-      "k: 1e3\nl: False\nm: .5\nn: 1.27.3\n");
+      "k: 1e3\nl: False\nm: .5\nn: 1.27.3\no: yes\np: Off\nq: n\nr: 'no'\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->size(), 1u);
   const json& j = (*r)[0];
@@ -292,13 +292,17 @@ TEST(ApiYaml, ResolvesScalarsLikeYaml12CoreSchema) {
   EXPECT_EQ(j["l"], false);
   EXPECT_EQ(j["m"], 0.5);
   EXPECT_EQ(j["n"], "1.27.3");
+  EXPECT_EQ(j["o"], true);  // YAML 1.1 words, as kubectl reads them
+  EXPECT_EQ(j["p"], false);
+  EXPECT_EQ(j["q"], false);
+  EXPECT_EQ(j["r"], "no");
 }
 
 TEST(ApiYaml, MultiDocumentStreamsSkipEmptyDocuments) {
-  auto r = yaml_to_json("---\na: 1\n---\n---\nb: [x, y]\n...\n");
+  auto r = yaml_to_json("---\na: 1\n---\n---\nb: [x, z]\n...\n");
   ASSERT_TRUE(r.ok()) << r.error().message;
   ASSERT_EQ(r->size(), 2u);
-  EXPECT_EQ((*r)[1]["b"][1], "y");
+  EXPECT_EQ((*r)[1]["b"][1], "z");
 }
 
 TEST(ApiYaml, SyntaxErrorsCarryLineNumbers) {
@@ -363,7 +367,8 @@ spec:
 }
 
 TEST(ApiYaml, ToYamlQuotesStringsThatWouldChangeType) {
-  json j = {{"a", "1.27"}, {"b", "true"}, {"c", ""}, {"d", 3}, {"e", "plain"}};
+  json j = {{"a", "1.27"}, {"b", "true"}, {"c", ""},  {"d", 3},     {"e", "plain"},
+            {"f", "no"},   {"g", "y"},    {"h", "~"}, {"i", "0x1F"}};
   auto back = yaml_to_json(to_yaml(j));
   ASSERT_TRUE(back.ok()) << back.error().message;
   EXPECT_EQ((*back)[0], j);

@@ -126,11 +126,15 @@ enum class PlainKind { Null, Bool, Int, Float, SpecialFloat, String };
 
 PlainKind classify_plain(std::string_view s, json* out) {
   if (is_null_word(s)) return PlainKind::Null;
-  if (s == "true" || s == "True" || s == "TRUE") {
+  // YAML 1.1 booleans, as kubectl's YAML reader (sigs.k8s.io/yaml) resolves
+  // them, so a file means the same to `plan` and to `kubectl apply`.
+  if (s == "true" || s == "True" || s == "TRUE" || s == "yes" || s == "Yes" || s == "YES" ||
+      s == "on" || s == "On" || s == "ON" || s == "y" || s == "Y") {
     if (out) *out = true;
     return PlainKind::Bool;
   }
-  if (s == "false" || s == "False" || s == "FALSE") {
+  if (s == "false" || s == "False" || s == "FALSE" || s == "no" || s == "No" || s == "NO" ||
+      s == "off" || s == "Off" || s == "OFF" || s == "n" || s == "N") {
     if (out) *out = false;
     return PlainKind::Bool;
   }
