@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <charconv>
 
 #include <nlohmann/json.hpp>
 
@@ -116,11 +117,47 @@ ProviderError map_runpod_error(int status, std::string_view body, net::Millis re
   return net::status_failure(status, detail, retry_after);
 }
 
+std::optional<net::Millis> runpod_rate_limit_wait(std::string_view header) {
+  std::optional<net::Millis> wait;
+  size_t pos = 0;
+  while (pos < header.size()) {
+    size_t comma = header.find(',', pos);
+    std::string_view item =
+        header.substr(pos, comma == std::string_view::npos ? std::string_view::npos : comma - pos);
+    pos = comma == std::string_view::npos ? header.size() : comma + 1;
+    long r = -1, t = -1;
+    size_t p = 0;
+    while (p < item.size()) {
+      size_t semi = item.find(';', p);
+      std::string_view kv =
+          item.substr(p, semi == std::string_view::npos ? std::string_view::npos : semi - p);
+      p = semi == std::string_view::npos ? item.size() : semi + 1;
+      while (!kv.empty() && kv.front() == ' ')
+        kv.remove_prefix(1);
+      if (kv.size() < 3 || kv[1] != '=') continue;
+      long v = 0;
+      auto [ptr, ec] = std::from_chars(kv.data() + 2, kv.data() + kv.size(), v);
+      if (ec != std::errc() || ptr != kv.data() + kv.size() || v < 0) continue;
+      if (kv[0] == 'r') r = v;
+      if (kv[0] == 't') t = v;
+    }
+    if (r == 0 && t >= 0 && (!wait || net::Millis(t * 1000) > *wait)) wait = net::Millis(t * 1000);
+  }
+  return wait;
+}
+
 RunpodProvider::RunpodProvider(RunpodConfig config, net::HttpTransport& transport,
                                const Clock& clock, net::Sleeper& sleeper)
     : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
         net::ClientOptions o = config_.http;
         if (o.provider.empty()) o.provider = "runpod";
+        o.hook = [](const net::Response& r) {
+          if (r.status != 429 || !net::find_header(r.headers, "retry-after").empty())
+            return net::RetryAdvice{};
+          auto wait = runpod_rate_limit_wait(net::find_header(r.headers, "ratelimit"));
+          if (!wait) return net::RetryAdvice{};
+          return net::RetryAdvice{net::RetryAdvice::Action::Retry, *wait};
+        };
         std::string base = config_.endpoint;
         while (!base.empty() && base.back() == '/')
           base.pop_back();

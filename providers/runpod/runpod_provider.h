@@ -31,6 +31,7 @@
 //
 // Thread-safe.
 
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -83,5 +84,12 @@ class RunpodProvider final : public Provider {
 };
 
 ProviderError map_runpod_error(int status, std::string_view body, net::Millis retry_after);
+
+// Runpod's IETF draft RateLimit header ('"minute";r=0;t=12, "hour";r=2800;
+// t=1812'): when some window has no requests left (r=0), the seconds until
+// it resets (the largest such t); nullopt when every window has room or the
+// header is absent / unreadable. Used as a throttling hint when a 429 has
+// no Retry-After.
+std::optional<net::Millis> runpod_rate_limit_wait(std::string_view header);
 
 }  // namespace gpupool::runpod

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "providers/http/fake_transport.h"
 #include "tests/emulators/runpod/runpod_emulator.h"
 
 namespace gpupool::runpod {
@@ -200,6 +201,33 @@ TEST_F(RunpodProviderTest, RateLimitHonoursRetryAfterAndRecovers) {
   ASSERT_FALSE(limited.ok());
   EXPECT_EQ(limited.error().kind, ProviderErrorKind::RateLimited);
   EXPECT_EQ(limited.error().retry_after, std::chrono::milliseconds(3'600'000));
+}
+
+TEST(RunpodRateLimit, ParsesTheDraftHeader) {
+  EXPECT_EQ(
+      runpod_rate_limit_wait(R"("minute";r=0;t=12, "hour";r=2800;t=1812, "day";r=49500;t=45012)"),
+      net::Millis(12'000));
+  EXPECT_EQ(runpod_rate_limit_wait(R"("minute";r=0;t=12, "hour";r=0;t=1812)"),
+            net::Millis(1'812'000));
+  EXPECT_FALSE(runpod_rate_limit_wait(R"("minute";r=5;t=12)"));
+  EXPECT_FALSE(runpod_rate_limit_wait(""));
+  EXPECT_FALSE(runpod_rate_limit_wait("garbage;;;r=;t=x"));
+}
+
+TEST(RunpodRateLimit, A429WithoutRetryAfterWaitsForTheExhaustedWindow) {
+  FakeClock clock(Time(std::chrono::seconds(1'800'000'000)));
+  net::FakeSleeper sleeper(&clock);
+  net::FakeTransport transport;
+  transport.push(net::make_response(429, R"({"title":"Too Many Requests","status":429})",
+                                    {{"RateLimit", R"("minute";r=0;t=9, "hour";r=10;t=100)"}}));
+  transport.push(net::make_response(200, R"({"pods":[]})"));
+  RunpodConfig c;
+  c.endpoint = "https://api.example";
+  c.api_key = "k";
+  RunpodProvider p(c, transport, clock, sleeper);
+  ASSERT_TRUE(p.list({}).ok());
+  ASSERT_EQ(sleeper.waits().size(), 1u);
+  EXPECT_GE(sleeper.waits()[0], net::Millis(9000));
 }
 
 TEST_F(RunpodProviderTest, BadKeyIsUnauthorizedOnce) {
