@@ -327,6 +327,25 @@ Result<ClientConfig, ConfigError> load_in_cluster(const EnvLookup& env,
   return cfg;
 }
 
+Result<ClientConfig, ConfigError> load_default(const EnvLookup& env,
+                                               const std::string& kubeconfig_path,
+                                               const std::string& context,
+                                               const InClusterOptions& in_cluster) {
+  if (!kubeconfig_path.empty()) return load_kubeconfig({{kubeconfig_path}, context});
+  if (auto kc = env("KUBECONFIG"); kc && !kc->empty()) {
+    return load_kubeconfig({default_kubeconfig_paths(env), context});
+  }
+  if (auto host = env("KUBERNETES_SERVICE_HOST"); host && !host->empty()) {
+    return load_in_cluster(env, in_cluster);
+  }
+  auto paths = default_kubeconfig_paths(env);
+  if (paths.empty()) {
+    return fail(err(ConfigError::Kind::NotFound,
+                    "no kubeconfig: set KUBECONFIG or HOME, or run in a cluster"));
+  }
+  return load_kubeconfig({paths, context});
+}
+
 std::string ClientConfig::to_string() const {
   std::string s = "server=" + server + " context=" + (context.empty() ? "<none>" : context) +
                   " namespace=" + namespace_;

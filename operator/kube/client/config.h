@@ -146,6 +146,15 @@ struct InClusterOptions {
 Result<ClientConfig, ConfigError> load_in_cluster(const EnvLookup& env,
                                                   const InClusterOptions& options = {});
 
+// The configuration a process should use, in controller-runtime's order:
+// an explicit `kubeconfig_path`, then $KUBECONFIG, then in-cluster (when
+// KUBERNETES_SERVICE_HOST is set), then $HOME/.kube/config. `context` picks a
+// kubeconfig context ("" = current).
+Result<ClientConfig, ConfigError> load_default(const EnvLookup& env,
+                                               const std::string& kubeconfig_path = "",
+                                               const std::string& context = "",
+                                               const InClusterOptions& in_cluster = {});
+
 // Strict standard base64 (padding optional, whitespace ignored).
 Result<std::string, ConfigError> base64_decode(std::string_view in);
 std::string base64_encode(std::string_view in);

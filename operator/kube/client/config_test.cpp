@@ -394,6 +394,40 @@ TEST(InCluster, ReadsServiceAccountDirectoryAndRotatesToken) {
   EXPECT_NE(r.error().message.find("ca.crt"), std::string::npos);
 }
 
+TEST(LoadDefault, ExplicitPathThenKubeconfigEnvThenInClusterThenHome) {
+  TempDir d;
+  auto mk = [&](const std::string& file, const std::string& server) {
+    return d.write(file, "clusters:\n- name: c\n  cluster: {server: '" + server +
+                             "'}\ncontexts:\n- name: x\n  context: {cluster: c}\n"
+                             "current-context: x\n");
+  };
+  const auto explicit_path = mk("explicit", "https://explicit:1");
+  mk("env", "https://env:1");
+  mk("home/.kube/config", "https://home:1");
+  d.write("sa/token", "t");
+  d.write("sa/ca.crt", kCa);
+  std::map<std::string, std::string> env{{"KUBECONFIG", d.path() + "/env"},
+                                         {"HOME", d.path() + "/home"},
+                                         {"KUBERNETES_SERVICE_HOST", "10.0.0.1"},
+                                         {"KUBERNETES_SERVICE_PORT", "443"}};
+  EnvLookup lookup = [&](const std::string& k) -> std::optional<std::string> {
+    auto it = env.find(k);
+    if (it == env.end()) return std::nullopt;
+    return it->second;
+  };
+  const InClusterOptions ic{d.path() + "/sa", seconds(60)};
+  EXPECT_EQ(load_default(lookup, explicit_path, "", ic)->server, "https://explicit:1");
+  EXPECT_EQ(load_default(lookup, "", "", ic)->server, "https://env:1");
+  env.erase("KUBECONFIG");
+  EXPECT_EQ(load_default(lookup, "", "", ic)->server, "https://10.0.0.1:443");
+  env.erase("KUBERNETES_SERVICE_HOST");
+  EXPECT_EQ(load_default(lookup, "", "", ic)->server, "https://home:1");
+  env.erase("HOME");
+  auto none = load_default(lookup, "", "", ic);
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().kind, ConfigError::Kind::NotFound);
+}
+
 TEST(Base64, RoundTripsAndRejectsGarbage) {
   for (const std::string& s : std::vector<std::string>{"", "f", "fo", "foo", "foob", "fooba",
                                                        "foobar", std::string("\0\xff\x10", 3)}) {

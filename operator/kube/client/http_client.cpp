@@ -301,6 +301,12 @@ class HttpWatchStream final : public WatchStream {
     int left = 0;
     while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
       if (m->msg == CURLMSG_DONE) {
+        // A last event without a trailing newline still counts.
+        if (status_ == 200 && !buf_.empty()) {
+          const std::string rest = std::move(buf_);
+          buf_.clear();
+          parse_line(rest);
+        }
         finished_ = true;
         result_ = m->data.result;
         long code = 0;

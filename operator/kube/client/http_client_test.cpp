@@ -449,7 +449,8 @@ TEST(HttpWatch, ParsesEventsSplitAcrossChunksThenCloses) {
     w.begin_stream(200, {{"Content-Type", "application/json"}});
     const std::string all = event("ADDED", "a", "5") + event("MODIFIED", "a", "6") +
                             R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"9"}}})" +
-                            "\n" + event("DELETED", "a", "10");
+                            "\n" + event("DELETED", "a", "10") +
+                            R"({"type":"BOOKMARK","object":{"metadata":{"resourceVersion":"11"}}})";
     // Deliberately cut events in awkward places.
     for (size_t i = 0; i < all.size(); i += 7)
       w.write_chunk(all.substr(i, 7));
@@ -478,10 +479,12 @@ TEST(HttpWatch, ParsesEventsSplitAcrossChunksThenCloses) {
       EXPECT_EQ(n.event.object["kind"], "GpuPool");
     }
   }
-  const std::vector<std::pair<WatchEventType, std::string>> want{{WatchEventType::Added, "5"},
-                                                                 {WatchEventType::Modified, "6"},
-                                                                 {WatchEventType::Bookmark, "9"},
-                                                                 {WatchEventType::Deleted, "10"}};
+  const std::vector<std::pair<WatchEventType, std::string>> want{
+      {WatchEventType::Added, "5"},
+      {WatchEventType::Modified, "6"},
+      {WatchEventType::Bookmark, "9"},
+      {WatchEventType::Deleted, "10"},
+      {WatchEventType::Bookmark, "11"}};  // last line had no newline
   EXPECT_EQ(got, want);
   EXPECT_EQ((*st)->next(milliseconds(10)).state, WatchStream::State::Closed);
 }
