@@ -371,7 +371,8 @@ ProviderResult<std::vector<Machine>> Ec2Provider::describe(Params filters) {
   std::string next;
   do {
     Params page = filters;
-    page.emplace_back("MaxResults", "500");
+    page.emplace_back("MaxResults",
+                      std::to_string(std::clamp(config_.describe_page_size, 5, 1000)));
     if (!next.empty()) page.emplace_back("NextToken", next);
     auto doc = call("DescribeInstances", page);
     if (!doc.ok()) return fail(doc.error());

@@ -71,7 +71,8 @@ struct Ec2Config {
   std::map<std::string, Money> prices;
   BillingRule billing{Duration(60), Duration(1), BillingAlignment::Launch, MinimumKind::Charge,
                       Money::from_micros(90'000)};
-  net::ClientOptions http;  // retries, rate limit, logging; base_url is set from endpoint
+  int describe_page_size = 500;  // DescribeInstances MaxResults (5..1000); pages follow nextToken
+  net::ClientOptions http;       // retries, rate limit, logging; base_url is set from endpoint
 };
 
 // GPUs per g6e size (NVIDIA L40S); 0 for types this adapter does not know.

@@ -215,6 +215,19 @@ TEST_F(Ec2ProviderTest, ListReturnsOnlyOwnedMachinesOfThePool) {
   EXPECT_EQ(p.list({})->size(), 3u);
 }
 
+TEST_F(Ec2ProviderTest, ListFollowsNextToken) {
+  Ec2Config c = config();
+  c.describe_page_size = 5;
+  Ec2Provider p(c, transport_, clock_, sleeper_);
+  for (int i = 0; i < 12; ++i)
+    ASSERT_TRUE(p.create(intent("m-" + std::to_string(i))).ok());
+  int before = emulator_.requests("DescribeInstances");
+  auto all = p.list({});
+  ASSERT_TRUE(all.ok());
+  EXPECT_EQ(all->size(), 12u);
+  EXPECT_EQ(emulator_.requests("DescribeInstances") - before, 3);  // 5 + 5 + 2
+}
+
 TEST_F(Ec2ProviderTest, NoCapacityIsReportedAtOnceWithoutRetries) {
   Ec2Provider p(config(), transport_, clock_, sleeper_);
   emulator_.set_capacity("g6e.xlarge", 0);
