@@ -471,7 +471,11 @@ class Evaluator {
           if (!a.v.is_boolean()) return error("no matching overload for '!'");
           return value(!a.v.get<bool>());
         }
-        if (a.v.is_number_integer()) return value(-a.v.get<int64_t>());
+        if (a.v.is_number_integer()) {
+          const int64_t i = a.v.get<int64_t>();
+          if (i == INT64_MIN) return error("integer overflow");
+          return value(-i);
+        }
         if (a.v.is_number()) return value(-a.v.get<double>());
         return error("no matching overload for '-'");
       }
@@ -532,7 +536,12 @@ class Evaluator {
     Val a = eval(*n.kids[0]);
     if (!a.ok) return a;
     if (n.name == "size") return size_of(a.v);
-    if (n.name == "int" && a.v.is_number()) return value(static_cast<int64_t>(a.v.get<double>()));
+    if (n.name == "int" && a.v.is_number_integer()) return value(a.v.get<int64_t>());
+    if (n.name == "int" && a.v.is_number()) {
+      const double d = a.v.get<double>();
+      if (!(d > -9.2e18 && d < 9.2e18)) return error("int() out of range");
+      return value(static_cast<int64_t>(d));
+    }
     if (n.name == "double" && a.v.is_number()) return value(a.v.get<double>());
     if (n.name == "string") return value(a.v.is_string() ? a.v : json(a.v.dump()));
     return error("no matching overload for " + n.name + "()");

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include <cstdint>
+
 namespace gpupool::kube::schema {
 namespace {
 
@@ -88,10 +90,12 @@ TEST(Cel, CompileErrorsAreReported) {
 }
 
 TEST(Cel, RuntimeErrorsAreValuesNotCrashes) {
-  json self = {{"a", 1}, {"s", "x"}, {"l", {1}}};
-  for (const char* rule : {"self.a / 0 == 1", "self.l[5] == 1", "self.s > 1", "!self.a",
-                           "self.a.b == 1", "size(self.a) == 1", "self.a", "undefined == 1",
-                           "9223372036854775807 + 1 > 0", "self.s.matches('[')"}) {
+  json self = {{"a", 1}, {"s", "x"}, {"l", {1}}, {"big", 1e300}, {"min", INT64_MIN}};
+  for (const char* rule :
+       {"self.a / 0 == 1", "self.l[5] == 1", "self.s > 1", "!self.a", "self.a.b == 1",
+        "size(self.a) == 1", "self.a", "undefined == 1", "9223372036854775807 + 1 > 0",
+        "self.s.matches('[')", "-self.min > 0", "int(self.big) > 0", "self.min / -1 > 0",
+        "self.min % -1 == 0", "self.min - 1 < 0", "self.min * -1 > 0"}) {
     CelOutcome o = evaluate_cel(rule, self, nullptr);
     EXPECT_FALSE(o.ok) << rule;
     EXPECT_FALSE(o.error.empty()) << rule;
