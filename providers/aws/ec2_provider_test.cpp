@@ -5,6 +5,9 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <thread>
+
 #include "providers/http/curl_transport.h"
 #include "providers/http/fake_transport.h"
 #include "tests/emulators/aws/ec2_emulator.h"
@@ -226,6 +229,27 @@ TEST_F(Ec2ProviderTest, ListFollowsNextToken) {
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 12u);
   EXPECT_EQ(emulator_.requests("DescribeInstances") - before, 3);  // 5 + 5 + 2
+}
+
+TEST_F(Ec2ProviderTest, ConcurrentCallersShareOneAdapter) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  std::vector<std::thread> threads;
+  std::atomic<int> ok{0};
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i) {
+        // Every intent twice: the repeat must return the same machine.
+        std::string name = "c-" + std::to_string(t) + "-" + std::to_string(i);
+        auto a = p.create(intent(name));
+        auto b = p.create(intent(name));
+        if (a.ok() && b.ok() && a->provider_id == b->provider_id) ++ok;
+      }
+    });
+  }
+  for (auto& th : threads)
+    th.join();
+  EXPECT_EQ(ok.load(), 20);
+  EXPECT_EQ(emulator_.instances().size(), 20u);
 }
 
 TEST_F(Ec2ProviderTest, NoCapacityIsReportedAtOnceWithoutRetries) {
