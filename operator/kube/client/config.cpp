@@ -243,6 +243,7 @@ Result<ClientConfig, ConfigError> build(const Merged& m, const std::string& want
     }
     ec.provide_cluster_info = boolean(exec, "provideClusterInfo");
     ec.install_hint = str(exec, "installHint");
+    ec.interactive_mode = str(exec, "interactiveMode");
     std::string info;
     if (ec.provide_cluster_info) {
       info = "{\"server\":\"" + cfg.server + "\",\"certificate-authority-data\":\"" +

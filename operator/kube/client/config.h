@@ -49,6 +49,7 @@ struct ExecConfig {
   std::string api_version;
   bool provide_cluster_info = false;
   std::string install_hint;
+  std::string interactive_mode;  // "Never", "IfAvailable", "Always" (we never are)
 };
 
 // What the client needs per request to authenticate.

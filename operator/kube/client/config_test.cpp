@@ -321,6 +321,16 @@ TEST(ExecPlugin, FailureGivesStatusAndStderrButNotStdout) {
   EXPECT_NE(creds.error().message.find("install foo"), std::string::npos);
   EXPECT_EQ(creds.error().message.find("leaked-secret"), std::string::npos);
 
+  d.write("ok.sh", "#!/bin/sh\necho should-not-run >> \"$(dirname \"$0\")/ran\"\n", true);
+  std::string interactive = exec_config("ok.sh");
+  interactive.replace(interactive.find("interactiveMode: Never"), 22, "interactiveMode: Always");
+  auto always = load_kubeconfig({{d.write("config3", interactive)}, ""});
+  ASSERT_TRUE(always.ok()) << always.error().message;
+  auto ia = always->credentials->get(clock());
+  ASSERT_FALSE(ia.ok());
+  EXPECT_NE(ia.error().message.find("interactive"), std::string::npos);
+  EXPECT_FALSE(fs::exists(d.path() + "/ran"));
+
   auto missing = load_kubeconfig({{d.write("config2", exec_config("does-not-exist.sh"))}, ""});
   ASSERT_TRUE(missing.ok());
   auto r = missing->credentials->get(clock());

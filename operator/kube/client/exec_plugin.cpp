@@ -70,6 +70,11 @@ Result<ExecOutput, ConfigError> parse_exec_credential(const std::string& text,
 Result<ExecOutput, ConfigError> run_exec_plugin(const ExecConfig& exec,
                                                 const std::string& cluster_info_json,
                                                 std::chrono::milliseconds timeout) {
+  if (exec.interactive_mode == "Always") {
+    return fail(exec_err(exec,
+                         "needs an interactive terminal (interactiveMode: Always), which "
+                         "an operator never has"));
+  }
   // Environment: ours, then the plugin's own entries, then the exec info.
   std::vector<std::string> env_strings;
   for (char** e = environ; e != nullptr && *e != nullptr; ++e) {
