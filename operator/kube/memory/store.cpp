@@ -532,7 +532,7 @@ ApiResult<Json> MemoryStore::Impl::create_locked(TypeDef& t, const VersionDef& v
     meta["labels"]["kubernetes.io/metadata.name"] = name;
     if (!obj.contains("spec")) obj["spec"] = {{"finalizers", {"kubernetes"}}};
   }
-  if (auto st = validate_object(t, v, obj, fv, warn); !st.ok()) return fail(st.error());
+  if (auto st = validate_object(t, v, obj, nullptr, fv, warn); !st.ok()) return fail(st.error());
   bool is_crd = t.group == "apiextensions.k8s.io" && t.resource == "customresourcedefinitions";
   if (is_crd) set_crd_status(obj);
   if (dry_run) return present(t, v.name, obj);
@@ -603,7 +603,7 @@ ApiResult<Json> MemoryStore::Impl::finish_update(TypeDef& t, const VersionDef& v
             "metadata.finalizers"}}));
     }
   }
-  if (auto st = validate_object(t, v, desired, fv, warn); !st.ok()) return fail(st.error());
+  if (auto st = validate_object(t, v, desired, &old, fv, warn); !st.ok()) return fail(st.error());
   if (t.generation && !same_spec(old, desired, t.has_status(v))) {
     meta["generation"] = generation_of(old) + 1;
   }

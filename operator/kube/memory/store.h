@@ -68,10 +68,14 @@ struct SchemaCheck {
   std::vector<std::string> unknown_fields;  // dotted paths ("spec.foo")
 };
 // Validates `object` (a full custom resource) against `schema` (the CRD
-// version's openAPIV3Schema). Must remove the unknown fields it reports from
-// `object` (pruning) and must not throw. Installed by default from
-// gpupool_schema when that library is built; tests may replace it.
-using SchemaValidator = std::function<SchemaCheck(const Json& schema, Json& object)>;
+// version's openAPIV3Schema); `old_object` is the stored object on updates
+// (for CEL transition rules), nullptr on create. Must remove the unknown
+// fields it reports from `object` (pruning), may apply schema defaults, and
+// must not throw. The default (when gpupool_schema is built) reports unknown
+// fields, prunes, applies defaults, validates the OpenAPI keywords and runs
+// the x-kubernetes-validations CEL rules; tests may replace it.
+using SchemaValidator =
+    std::function<SchemaCheck(const Json& schema, Json& object, const Json* old_object)>;
 
 struct PrinterColumn {
   std::string name;

@@ -685,7 +685,7 @@ TEST_F(StoreTest, InvalidCrdIsRejectedWithCauses) {
 
 TEST_F(StoreTest, SchemaValidationThroughHook) {
   // A hook standing in for the schema library: one unknown field, one cause.
-  options_.schema_validator = [](const Json&, Json& obj) {
+  options_.schema_validator = [](const Json&, Json& obj, const Json*) {
     SchemaCheck c;
     if (obj["spec"].contains("extra")) {
       c.unknown_fields.push_back("spec.extra");
@@ -725,6 +725,38 @@ TEST_F(StoreTest, SchemaValidationThroughHook) {
 }
 
 #ifdef GPUPOOL_HAVE_SCHEMA
+TEST_F(StoreTest, CelRulesIncludingTransitionRules) {
+  Json crd = widget_crd();
+  Json& spec_schema = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"];
+  spec_schema["x-kubernetes-validations"] = Json::parse(R"J([
+    {"rule": "self.size >= self.replicas", "message": "size must be >= replicas"},
+    {"rule": "self.model == oldSelf.model", "message": "model is immutable"}])J");
+  ASSERT_TRUE(store_->create(kCrds, "", crd).ok());
+  Json w = widget("a", 1);
+  w["spec"]["replicas"] = 2;
+  auto bad = store_->create(kWidgets, "default", w);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind, ErrorKind::Invalid);
+  EXPECT_EQ(bad.error().causes.at(0).field, "spec");
+  EXPECT_NE(bad.error().causes.at(0).message.find("size must be >= replicas"), std::string::npos);
+  ASSERT_TRUE(store_->create(kWidgets, "default", widget("a", 4)).ok());  // create: no oldSelf
+  auto change = store_->patch(kWidgets, "default", "a", PatchType::Merge,
+                              Json{{"spec", {{"model", "a100"}}}});
+  ASSERT_FALSE(change.ok());
+  EXPECT_NE(change.error().message.find("model is immutable"), std::string::npos);
+  // A CRD whose rule cannot compile is refused.
+  Json broken = widget_crd();
+  broken["metadata"]["name"] = "gadgets.example.com";
+  broken["spec"]["names"] = {{"plural", "gadgets"}, {"kind", "Gadget"}};
+  broken["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["x-kubernetes-validations"] =
+      Json::parse(R"([{"rule": "self.spec.size ++ 1"}])");
+  auto refused = store_->create(kCrds, "", broken);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::Invalid);
+  ASSERT_EQ(refused.error().causes.size(), 1u) << refused.error().message;
+  EXPECT_EQ(refused.error().causes[0].field, "spec.versions[0].schema.openAPIV3Schema");
+}
+
 TEST_F(StoreTest, DefaultSchemaValidationUsesCrdSchema) {
   install_crd();
   Json w = widget("a", 65);

@@ -5,6 +5,7 @@
 #include "operator/kube/memory/store_impl.h"
 
 #ifdef GPUPOOL_HAVE_SCHEMA
+#include "operator/kube/schema/cel.h"
 #include "operator/kube/schema/schema.h"
 #endif
 
@@ -34,7 +35,7 @@ std::string lower(std::string s) {
   return s;
 }
 
-SchemaCheck default_schema_check(const Json& schema, Json& obj) {
+SchemaCheck default_schema_check(const Json& schema, Json& obj, const Json* old) {
   SchemaCheck c;
 #ifdef GPUPOOL_HAVE_SCHEMA
   c.unknown_fields = schema::unknown_fields(schema, obj);
@@ -43,7 +44,11 @@ SchemaCheck default_schema_check(const Json& schema, Json& obj) {
   for (const auto& sc : schema::validate(schema, obj)) {
     c.causes.push_back({std::string(sc.reason()), sc.message, sc.field});
   }
+  for (const auto& sc : schema::validate_rules(schema, obj, old)) {
+    c.causes.push_back({std::string(sc.reason()), sc.message, sc.field});
+  }
 #else
+  (void)old;
   apply_schema_defaults(schema, obj);
 #endif
   return c;
@@ -198,7 +203,8 @@ void MemoryStore::Impl::add_builtin_types() {
 }
 
 ApiStatus MemoryStore::Impl::validate_object(TypeDef& t, const VersionDef& v, Json& obj,
-                                             FieldValidation fv, const WarningHandler& warn) {
+                                             const Json* old, FieldValidation fv,
+                                             const WarningHandler& warn) {
   std::string name = meta_string(obj, "name");
   // Metadata shape.
   std::vector<StatusCause> causes;
@@ -244,8 +250,8 @@ ApiStatus MemoryStore::Impl::validate_object(TypeDef& t, const VersionDef& v, Js
   if (!causes.empty()) return fail(make_invalid(t.qualified_kind(), name, std::move(causes)));
 
   if (t.custom && !v.schema.is_null()) {
-    SchemaCheck c = opts.schema_validator ? opts.schema_validator(v.schema, obj)
-                                          : default_schema_check(v.schema, obj);
+    SchemaCheck c = opts.schema_validator ? opts.schema_validator(v.schema, obj, old)
+                                          : default_schema_check(v.schema, obj, old);
     if (!c.unknown_fields.empty()) {
       if (fv == FieldValidation::Strict) {
         std::string msg = t.kind + " in version \"" + v.name + "\" cannot be handled as a " +
@@ -334,6 +340,12 @@ std::vector<StatusCause> MemoryStore::Impl::validate_crd(const Json& crd) const 
       c.push_back({"FieldValueInvalid",
                    "Invalid value: \"" + str_at(*schema, "type") + "\": must be object at the root",
                    p + ".schema.openAPIV3Schema.type"});
+    } else {
+#ifdef GPUPOOL_HAVE_SCHEMA
+      for (const auto& e : schema::rule_compile_errors(*schema)) {
+        c.push_back({"FieldValueInvalid", "Invalid value: " + e, p + ".schema.openAPIV3Schema"});
+      }
+#endif
     }
     const Json* cols = find_path(v, "additionalPrinterColumns");
     if (cols && cols->is_array()) {
