@@ -152,6 +152,31 @@ TEST(CurlTransport, SilentServerTimesOut) {
   EXPECT_EQ(res.error().kind, TransportErrorKind::Timeout);
 }
 
+TEST(CurlTransport, TlsAgainstAPlainServerIsATlsError) {
+  int port = 0;
+  int fd = listen_loopback(port);
+  ASSERT_GE(fd, 0);
+  std::thread server([fd] {
+    int c = ::accept(fd, nullptr, nullptr);
+    if (c < 0) return;
+    char tmp[1024];
+    (void)::recv(c, tmp, sizeof(tmp), 0);  // the TLS ClientHello
+    std::string reply = "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n";
+    ::send(c, reply.data(), reply.size(), MSG_NOSIGNAL);
+    ::close(c);
+  });
+  CurlOptions o;
+  o.total_timeout = std::chrono::milliseconds(5000);
+  CurlTransport t(o);
+  Request r;
+  r.url = "https://127.0.0.1:" + std::to_string(port) + "/";
+  auto res = t.send(r);
+  server.join();
+  ::close(fd);
+  ASSERT_FALSE(res.ok());
+  EXPECT_EQ(res.error().kind, TransportErrorKind::Tls) << res.error().message;
+}
+
 TEST(CurlTransport, BadUrlAndMethodAreInvalid) {
   CurlTransport t;
   Request r;
