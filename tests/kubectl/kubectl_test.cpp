@@ -388,6 +388,8 @@ TEST_F(KubectlTest, SchemaInvalidObjectIsRejectedWithFieldCauses) {
   EXPECT_TRUE(contains(r.err, "The GpuPool \"bad-pool\" is invalid")) << r.all();
   EXPECT_TRUE(contains(r.err, "spec.reliability: Unsupported value: \"Gold\"")) << r.err;
   EXPECT_TRUE(contains(r.err, "spec.providers[1].name")) << r.err;
+  // CEL (x-kubernetes-validations) causes come with the OpenAPI ones.
+  EXPECT_TRUE(contains(r.err, "spec.replicas.max: Invalid value: \"object\"")) << r.err;
   EXPECT_TRUE(pool("bad-pool").is_null());
   // Unknown fields are refused by the strict validation kubectl asks for.
   fs::path extra = dir_ / "extra.yaml";
