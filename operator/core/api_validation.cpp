@@ -14,6 +14,20 @@ namespace {
 
 constexpr int kMaxGpusPerMachine = 16;
 constexpr int kMaxReplicas = 1000;
+// List and string bounds shared with the CRD (they keep CEL rule costs bounded).
+constexpr size_t kMaxModels = 8;
+constexpr size_t kMaxProviders = 32;
+constexpr size_t kMaxMetrics = 8;
+constexpr size_t kMaxModelName = 64;
+constexpr size_t kMaxImage = 1024;
+constexpr size_t kMaxQuery = 4096;
+
+std::string at_most(size_t n, const char* what) {
+  return "must have at most " + std::to_string(n) + " " + what;
+}
+std::string too_long(size_t n) {
+  return "must be at most " + std::to_string(n) + " characters";
+}
 constexpr int64_t kMinPricingRefreshSeconds = 60;
 
 std::string in_quotes(std::string_view s) {
@@ -125,6 +139,7 @@ void check_usage(Errors& e, const std::string& path, const UsageSpec& u) {
   if (u.mode == UsageMode::Endpoint && u.endpoint.image.empty()) {
     e.add(ep + ".image", "must not be empty when mode is Endpoint");
   }
+  if (u.endpoint.image.size() > kMaxImage) e.add(ep + ".image", too_long(kMaxImage));
   if (u.endpoint.port < 1 || u.endpoint.port > 65535) {
     e.add(ep + ".port", "must be between 1 and 65535, got " + std::to_string(u.endpoint.port));
   }
@@ -187,12 +202,15 @@ std::vector<FieldError> validate(const GpuPool& pool) {
 
   // gpu
   if (s.gpu.models.empty()) e.add("spec.gpu.models", "must list at least one GPU model");
+  if (s.gpu.models.size() > kMaxModels) e.add("spec.gpu.models", at_most(kMaxModels, "models"));
   std::set<std::string> models;
   for (size_t i = 0; i < s.gpu.models.size(); ++i) {
     const auto& m = s.gpu.models[i];
     const std::string p = idx("spec.gpu.models", i);
     if (m.name.empty()) {
       e.add(p + ".name", "must not be empty");
+    } else if (m.name.size() > kMaxModelName) {
+      e.add(p + ".name", too_long(kMaxModelName));
     } else if (!models.insert(m.name).second) {
       e.add(p + ".name", "duplicate value " + in_quotes(m.name));
     }
@@ -225,6 +243,9 @@ std::vector<FieldError> validate(const GpuPool& pool) {
 
   // providers
   if (s.providers.empty()) e.add("spec.providers", "must list at least one provider");
+  if (s.providers.size() > kMaxProviders) {
+    e.add("spec.providers", at_most(kMaxProviders, "providers"));
+  }
   std::set<std::string> names;
   for (size_t i = 0; i < s.providers.size(); ++i) {
     const auto& p = s.providers[i];
@@ -262,6 +283,9 @@ std::vector<FieldError> validate(const GpuPool& pool) {
   if (as.enabled && as.metrics.empty()) {
     e.add("spec.autoscaling.metrics", "must list at least one metric when autoscaling is enabled");
   }
+  if (as.metrics.size() > kMaxMetrics) {
+    e.add("spec.autoscaling.metrics", at_most(kMaxMetrics, "metrics"));
+  }
   for (size_t i = 0; i < as.metrics.size(); ++i) {
     const auto& m = as.metrics[i];
     const std::string path = idx("spec.autoscaling.metrics", i);
@@ -270,6 +294,8 @@ std::vector<FieldError> validate(const GpuPool& pool) {
       e.add(path + ".query", "must not be empty for an External metric");
     } else if (m.query && m.query->empty()) {
       e.add(path + ".query", "must not be empty when set");
+    } else if (m.query && m.query->size() > kMaxQuery) {
+      e.add(path + ".query", too_long(kMaxQuery));
     }
   }
   if (as.scale_up_stabilization_seconds < 0) {

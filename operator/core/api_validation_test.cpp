@@ -345,3 +345,37 @@ TEST(LoadObjects, SyntaxErrorsAndNonObjects) {
 
 }  // namespace
 }  // namespace gpupool::api
+
+namespace gpupool::api {
+namespace {
+
+TEST(ApiValidation, ListAndLengthBoundsMatchTheCrd) {
+  GpuPool p = fixtures::minimal_valid_pool();
+  p.spec.providers.clear();
+  for (int i = 0; i < 33; ++i)
+    p.spec.providers.push_back({"p" + std::to_string(i), {}, {}});
+  p.spec.gpu.models.clear();
+  for (int i = 0; i < 9; ++i)
+    p.spec.gpu.models.push_back({"M" + std::to_string(i), 1});
+  p.spec.gpu.models[0].name = std::string(65, 'L');
+  p.spec.autoscaling.metrics.assign(9, {MetricType::QueueDepth, 1, std::string(4097, 'q')});
+  p.spec.usage.endpoint.image = std::string(1025, 'i');
+  EXPECT_THAT(messages(validate(p)),
+              ElementsAre("spec.gpu.models: must have at most 8 models",
+                          "spec.gpu.models[0].name: must be at most 64 characters",
+                          "spec.providers: must have at most 32 providers",
+                          "spec.autoscaling.metrics: must have at most 8 metrics",
+                          "spec.autoscaling.metrics[0].query: must be at most 4096 characters",
+                          "spec.autoscaling.metrics[1].query: must be at most 4096 characters",
+                          "spec.autoscaling.metrics[2].query: must be at most 4096 characters",
+                          "spec.autoscaling.metrics[3].query: must be at most 4096 characters",
+                          "spec.autoscaling.metrics[4].query: must be at most 4096 characters",
+                          "spec.autoscaling.metrics[5].query: must be at most 4096 characters",
+                          "spec.autoscaling.metrics[6].query: must be at most 4096 characters",
+                          "spec.autoscaling.metrics[7].query: must be at most 4096 characters",
+                          "spec.autoscaling.metrics[8].query: must be at most 4096 characters",
+                          "spec.usage.endpoint.image: must be at most 1024 characters"));
+}
+
+}  // namespace
+}  // namespace gpupool::api

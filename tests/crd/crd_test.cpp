@@ -242,6 +242,24 @@ TEST(Crd, ServerRefusesWhatTheOperatorRefuses) {
        [](GpuPool& p) {
          p.spec.usage.endpoint.env = {{"", "x"}};
        }},
+      {"too many providers",
+       [](GpuPool& p) {
+         p.spec.providers.clear();
+         for (int i = 0; i < 33; ++i)
+           p.spec.providers.push_back({"p" + std::to_string(i), {}, {}});
+       }},
+      {"too many models",
+       [](GpuPool& p) {
+         p.spec.gpu.models.clear();
+         for (int i = 0; i < 9; ++i)
+           p.spec.gpu.models.push_back({"M" + std::to_string(i), 1});
+       }},
+      {"too many metrics",
+       [](GpuPool& p) {
+         p.spec.autoscaling.metrics.assign(9, {MetricType::QueueDepth, 1, std::nullopt});
+       }},
+      {"long model name", [](GpuPool& p) { p.spec.gpu.models[0].name = std::string(65, 'L'); }},
+      {"long image", [](GpuPool& p) { p.spec.usage.endpoint.image = std::string(1025, 'i'); }},
   };
   for (const auto& c : cases) {
     GpuPool pool = fixtures::minimal_valid_pool();
