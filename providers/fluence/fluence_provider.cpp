@@ -68,7 +68,7 @@ Machine parse_vm(const json& j) {
   if (parse_rfc3339(str(j, "created_at"), t)) m.launch_time = t;
   if (auto b = j.find("billing"); b != j.end() && b->is_object()) {
     if (auto h = b->find("hourly_usage"); h != b->end() && h->is_number())
-      m.price_per_hour = Money::from_double(h->get<double>());
+      m.price_per_hour = net::price_from_double(h->get<double>()).value_or(Money());
   }
   return m;
 }
@@ -211,7 +211,9 @@ ProviderResult<std::vector<Offer>> FluenceProvider::offers(const OfferQuery& que
           o.region = location;
           o.gpu_model = gpu;
           o.gpu_count = count;
-          o.price_per_hour = Money::from_double(opt.at("pricing").at("hour").get<double>());
+          auto price = net::price_from_double(opt.at("pricing").at("hour").get<double>());
+          if (!price) continue;  // unusable price: not an offer
+          o.price_per_hour = *price;
           o.billing = config_.billing;
           o.tier = ReliabilityTier::Datacenter;
           o.source = "live";

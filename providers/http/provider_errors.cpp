@@ -1,5 +1,7 @@
 #include "providers/http/provider_errors.h"
 
+#include <cmath>
+
 #include "providers/http/redact.h"
 
 namespace gpupool::net {
@@ -41,6 +43,11 @@ ProviderError status_failure(int status, std::string message, Millis retry_after
 
 std::string body_excerpt(std::string_view body, size_t max_chars) {
   return redact_body(body, "", max_chars);
+}
+
+std::optional<Money> price_from_double(double dollars, double max_dollars) {
+  if (!std::isfinite(dollars) || dollars < 0 || dollars > max_dollars) return std::nullopt;
+  return Money::from_double(dollars);
 }
 
 }  // namespace gpupool::net

@@ -3,6 +3,7 @@
 // adapter so they agree on what a timeout or a 403 means. Adapters first look
 // at the provider's own error codes and fall back to these.
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -23,5 +24,10 @@ ProviderError status_failure(int status, std::string message, Millis retry_after
 
 // The first `max_chars` of a body, for error messages (already redacted).
 std::string body_excerpt(std::string_view body, size_t max_chars = 200);
+
+// A price read from a provider's JSON number: nullopt for NaN, infinities,
+// negative values and anything above max_dollars (a garbled or hostile answer
+// must not become an offer).
+std::optional<Money> price_from_double(double dollars, double max_dollars = 100'000.0);
 
 }  // namespace gpupool::net

@@ -65,7 +65,7 @@ Machine parse_pod(const json& j) {
     m.offer_id = str(j, "cloud") + "/" + str(*g, "id");
   }
   if (auto c = j.find("cost"); c != j.end() && c->is_number())
-    m.price_per_hour = Money::from_double(c->get<double>());
+    m.price_per_hour = net::price_from_double(c->get<double>()).value_or(Money());
   if (auto e = j.find("env"); e != j.end() && e->is_object()) {
     std::string uid = str(*e, "GPUPOOL_POOL_UID");
     std::string inst = str(*e, "GPUPOOL_INSTANCE");
@@ -242,6 +242,8 @@ ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& quer
         auto price = g.find(c.price);
         if (flag == g.end() || !flag->is_boolean() || !flag->get<bool>()) continue;
         if (price == g.end() || !price->is_number() || price->get<double>() <= 0) continue;
+        auto per_gpu = net::price_from_double(price->get<double>());
+        if (!per_gpu) continue;
         Offer o;
         o.provider = config_.provider_name;
         o.provider_type = "runpod";
@@ -249,7 +251,7 @@ ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& quer
         o.region = "any";
         o.gpu_model = model;
         o.gpu_count = count;
-        o.price_per_hour = Money::from_double(price->get<double>()) * count;
+        o.price_per_hour = *per_gpu * count;
         o.billing = config_.billing;
         o.tier = c.tier;
         o.capacity_hint = c.tier == ReliabilityTier::Datacenter && stock == "None" ? 0 : -1;

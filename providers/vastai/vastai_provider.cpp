@@ -45,7 +45,7 @@ Machine parse_instance(const json& j) {
   if (auto n = j.find("num_gpus"); n != j.end() && n->is_number_integer())
     m.gpu_count = n->get<int>();
   if (auto p = j.find("dph_total"); p != j.end() && p->is_number())
-    m.price_per_hour = Money::from_double(p->get<double>());
+    m.price_per_hour = net::price_from_double(p->get<double>()).value_or(Money());
   m.region = str(j, "geolocation");
   m.public_address = str(j, "public_ipaddr");
   if (auto s = j.find("start_date"); s != j.end() && s->is_number() && s->get<double>() > 0) {
@@ -166,10 +166,12 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
       offer.region = str(o, "geolocation");
       offer.gpu_model = o.at("gpu_name").get<std::string>();
       offer.gpu_count = o.at("num_gpus").get<int>();
-      offer.price_per_hour = Money::from_double(o.at("dph_total").get<double>());
+      auto price = net::price_from_double(o.at("dph_total").get<double>());
+      if (!price) continue;  // unusable price: not an offer
+      offer.price_per_hour = *price;
       offer.billing = config_.billing;
       if (auto up = o.find("inet_up_cost"); up != o.end() && up->is_number()) {
-        offer.billing.egress_per_gb = Money::from_double(up->get<double>());
+        offer.billing.egress_per_gb = net::price_from_double(up->get<double>()).value_or(Money());
       }
       offer.tier = ReliabilityTier::Community;
       offer.capacity_hint = 1;
