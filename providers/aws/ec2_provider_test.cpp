@@ -31,7 +31,7 @@ class Ec2ProviderTest : public ::testing::Test {
         }()),
         transport_([] {
           net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(700);
+          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
           return o;
         }()) {}
 
@@ -69,6 +69,12 @@ class Ec2ProviderTest : public ::testing::Test {
   net::FakeSleeper sleeper_;
   emulators::Ec2Emulator emulator_;
   net::CurlTransport transport_;
+  // For tests whose point is a lost or slow answer: the client gives up soon.
+  net::CurlTransport short_transport_{[] {
+    net::CurlOptions o;
+    o.total_timeout = std::chrono::milliseconds(1500);
+    return o;
+  }()};
   std::vector<std::string> log_;
 };
 
@@ -143,7 +149,7 @@ TEST_F(Ec2ProviderTest, SameNameWithDifferentParametersIsRefused) {
 }
 
 TEST_F(Ec2ProviderTest, LostCreateAnswerIsRecoveredByTheRetryWithoutADuplicate) {
-  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  Ec2Provider p(config(), short_transport_, clock_, sleeper_);
   emulator_.faults().add("RunInstances", Fault{FaultKind::LoseAnswer});
   auto m = p.create(intent());
   ASSERT_TRUE(m.ok()) << describe(m.error());
@@ -155,7 +161,7 @@ TEST_F(Ec2ProviderTest, LostCreateAnswerIsRecoveredByTheRetryWithoutADuplicate) 
 TEST_F(Ec2ProviderTest, FindAfterCrashWhenEveryCreateAnswerWasLost) {
   std::string id;
   {
-    Ec2Provider p(config(), transport_, clock_, sleeper_);
+    Ec2Provider p(config(), short_transport_, clock_, sleeper_);
     emulator_.faults().add("RunInstances", Fault{FaultKind::LoseAnswer}, 3);
     auto m = p.create(intent());
     ASSERT_FALSE(m.ok());
@@ -294,7 +300,7 @@ TEST_F(Ec2ProviderTest, ThrottlingIsRetriedWithBackoffAndRecovers) {
 }
 
 TEST_F(Ec2ProviderTest, SlowAnswersTimeOutAndAreRetried) {
-  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  Ec2Provider p(config(), short_transport_, clock_, sleeper_);
   // Slower than the client's 700 ms budget: the first attempt times out, the
   // retry is answered at once.
   emulator_.faults().add("DescribeInstanceTypeOfferings",

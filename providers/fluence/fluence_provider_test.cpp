@@ -34,7 +34,7 @@ class FluenceProviderTest : public ::testing::Test {
         }()),
         transport_([] {
           net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(700);
+          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
           return o;
         }()) {}
 
@@ -70,6 +70,12 @@ class FluenceProviderTest : public ::testing::Test {
   net::FakeSleeper sleeper_;
   emulators::FluenceEmulator emulator_;
   net::CurlTransport transport_;
+  // For tests whose point is a lost or slow answer: the client gives up soon.
+  net::CurlTransport short_transport_{[] {
+    net::CurlOptions o;
+    o.total_timeout = std::chrono::milliseconds(1500);
+    return o;
+  }()};
   std::vector<std::string> log_;
 };
 
@@ -138,7 +144,7 @@ TEST_F(FluenceProviderTest, CreateGetAndIdempotentRepeat) {
 
 TEST_F(FluenceProviderTest, FindAfterCrashWhenTheDeployAnswerWasLost) {
   {
-    FluenceProvider p(config(), transport_, clock_, sleeper_);
+    FluenceProvider p(config(), short_transport_, clock_, sleeper_);
     emulator_.faults().add("create", Fault{FaultKind::LoseAnswer});
     auto m = p.create(intent());
     // The adapter looks the name up after the ambiguous failure and finds it.
@@ -159,7 +165,7 @@ TEST_F(FluenceProviderTest, FindAfterCrashWhenTheDeployAnswerWasLost) {
 }
 
 TEST_F(FluenceProviderTest, LostAnswerWithFailedLookupIsTransientThenRecovered) {
-  FluenceProvider p(config(), transport_, clock_, sleeper_);
+  FluenceProvider p(config(), short_transport_, clock_, sleeper_);
   // 1st list (pre-check) fine, POST answer lost, 2nd list (lookup) fails 3x.
   emulator_.faults().add("create", Fault{FaultKind::LoseAnswer});
   // The pre-check list passes (a zero-delay Slow fault), the lookup after

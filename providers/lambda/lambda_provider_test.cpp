@@ -29,7 +29,7 @@ class LambdaProviderTest : public ::testing::Test {
         }()),
         transport_([] {
           net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(700);
+          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
           return o;
         }()) {}
 
@@ -64,6 +64,12 @@ class LambdaProviderTest : public ::testing::Test {
   net::FakeSleeper sleeper_;
   emulators::LambdaEmulator emulator_;
   net::CurlTransport transport_;
+  // For tests whose point is a lost or slow answer: the client gives up soon.
+  net::CurlTransport short_transport_{[] {
+    net::CurlOptions o;
+    o.total_timeout = std::chrono::milliseconds(1500);
+    return o;
+  }()};
   std::vector<std::string> log_;
 };
 
@@ -119,7 +125,7 @@ TEST_F(LambdaProviderTest, LaunchTagsGetListTerminate) {
 }
 
 TEST_F(LambdaProviderTest, FindAfterLostLaunchAnswer) {
-  LambdaProvider p(config(), transport_, clock_, sleeper_);
+  LambdaProvider p(config(), short_transport_, clock_, sleeper_);
   emulator_.faults().add("launch", Fault{FaultKind::LoseAnswer});
   auto m = p.create(intent());
   ASSERT_TRUE(m.ok()) << describe(m.error());

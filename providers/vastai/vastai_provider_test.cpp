@@ -32,7 +32,7 @@ class VastProviderTest : public ::testing::Test {
         }()),
         transport_([] {
           net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(700);
+          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
           return o;
         }()) {}
 
@@ -67,6 +67,12 @@ class VastProviderTest : public ::testing::Test {
   net::FakeSleeper sleeper_;
   emulators::VastEmulator emulator_;
   net::CurlTransport transport_;
+  // For tests whose point is a lost or slow answer: the client gives up soon.
+  net::CurlTransport short_transport_{[] {
+    net::CurlOptions o;
+    o.total_timeout = std::chrono::milliseconds(1500);
+    return o;
+  }()};
   std::vector<std::string> log_;
 };
 
@@ -116,7 +122,7 @@ TEST_F(VastProviderTest, RentLabelsTheInstanceAndIsIdempotent) {
 }
 
 TEST_F(VastProviderTest, FindAfterCrashWhenTheRentAnswerWasLost) {
-  VastProvider p(config(), transport_, clock_, sleeper_);
+  VastProvider p(config(), short_transport_, clock_, sleeper_);
   emulator_.faults().add("create", Fault{FaultKind::LoseAnswer});
   auto m = p.create(intent());
   ASSERT_TRUE(m.ok()) << describe(m.error());
