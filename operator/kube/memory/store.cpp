@@ -66,27 +66,45 @@ bool is_deleting(const Json& obj) {
   return !meta_string(obj, "deletionTimestamp").empty();
 }
 
-// Objects equal apart from resourceVersion and managedFields.
-bool same_content(Json a, Json b) {
-  for (Json* o : {&a, &b}) {
-    if (o->contains("metadata") && (*o)["metadata"].is_object()) {
-      (*o)["metadata"].erase("resourceVersion");
-      (*o)["metadata"].erase("managedFields");
+// a == b ignoring the top-level keys in `skip` (no copies).
+bool equal_except(const Json& a, const Json& b, std::initializer_list<std::string_view> skip) {
+  if (!a.is_object() || !b.is_object()) return a == b;
+  auto skipped = [&](const std::string& k) {
+    for (auto s : skip) {
+      if (k == s) return true;
     }
+    return false;
+  };
+  size_t na = 0;
+  for (auto it = a.begin(); it != a.end(); ++it) {
+    if (skipped(it.key())) continue;
+    ++na;
+    auto jt = b.find(it.key());
+    if (jt == b.end() || *jt != *it) return false;
   }
-  return a == b;
+  size_t nb = 0;
+  for (auto it = b.begin(); it != b.end(); ++it) {
+    if (!skipped(it.key())) ++nb;
+  }
+  return na == nb;
+}
+
+const Json& metadata_of(const Json& obj) {
+  static const Json kEmpty = Json::object();
+  auto it = obj.find("metadata");
+  return it == obj.end() ? kEmpty : *it;
+}
+
+// Objects equal apart from resourceVersion and managedFields.
+bool same_content(const Json& a, const Json& b) {
+  return equal_except(a, b, {"metadata"}) &&
+         equal_except(metadata_of(a), metadata_of(b), {"resourceVersion", "managedFields"});
 }
 
 // Spec-ish content: everything except apiVersion, kind, metadata (and status).
-bool same_spec(Json a, Json b, bool ignore_status) {
-  for (Json* o : {&a, &b}) {
-    if (!o->is_object()) continue;
-    o->erase("metadata");
-    o->erase("apiVersion");
-    o->erase("kind");
-    if (ignore_status) o->erase("status");
-  }
-  return a == b;
+bool same_spec(const Json& a, const Json& b, bool ignore_status) {
+  if (ignore_status) return equal_except(a, b, {"metadata", "apiVersion", "kind", "status"});
+  return equal_except(a, b, {"metadata", "apiVersion", "kind"});
 }
 
 int64_t generation_of(const Json& obj) {
@@ -938,7 +956,7 @@ ApiResult<ObjectList> MemoryStore::list(const Resource& r, const std::string& ns
     ObjectList out;
     out.resource_version = std::to_string(list_rv);
     auto it = start_after.empty() ? td.objects.begin() : td.objects.upper_bound(start_after);
-    int64_t remaining = 0;
+    bool more = false;
     std::string last_key;
     for (; it != td.objects.end(); ++it) {
       const Json& o = it->second;
@@ -947,16 +965,17 @@ ApiResult<ObjectList> MemoryStore::list(const Resource& r, const std::string& ns
       if (!ls.value().matches(labels ? *labels : Json())) continue;
       if (!fs.value().matches(o)) continue;
       if (opts.limit > 0 && static_cast<int64_t>(out.items.size()) >= opts.limit) {
-        ++remaining;
-        continue;
+        // More remain; stop here (remainingItemCount is optional and would
+        // make every page O(N)).
+        more = true;
+        break;
       }
       out.items.push_back(impl_->present(td, v->name, o));
       last_key = it->first;
     }
-    if (remaining > 0) {
+    if (more) {
       out.continue_token =
           base64_encode(Json{{"v", "meta.k8s.io/v1"}, {"rv", list_rv}, {"start", last_key}}.dump());
-      out.remaining_item_count = remaining;
     }
     return out;
   });
@@ -1250,7 +1269,7 @@ TypeInfo type_info(const TypeDef& t, const VersionDef& v) {
   for (const auto& f : v.selectable_fields) {
     i.field_selectors.push_back(!f.empty() && f[0] == '.' ? f.substr(1) : f);
   }
-  i.schema = v.schema;
+  i.schema = v.schema;  // shared, not copied
   return i;
 }
 }  // namespace

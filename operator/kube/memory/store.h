@@ -106,7 +106,7 @@ struct TypeInfo {
   std::vector<PrinterColumn> printer_columns;  // CRD additionalPrinterColumns
   bool strategic_merge = false;                // accepts strategic merge patch
   std::vector<std::string> field_selectors;    // supported field labels
-  Json schema;                                 // openAPIV3Schema (CRs), else null
+  std::shared_ptr<const Json> schema;          // openAPIV3Schema (CRs), else null
 };
 
 // Next N requests matching (verb, resource) fail with `error`.

@@ -15,7 +15,7 @@ struct VersionDef {
   std::string name;
   bool served = true;
   bool storage = true;
-  Json schema;  // openAPIV3Schema or null
+  std::shared_ptr<const Json> schema;  // openAPIV3Schema, or null
   std::vector<PrinterColumn> columns;
   bool status = false;
   std::optional<ScaleSpec> scale;

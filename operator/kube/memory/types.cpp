@@ -249,9 +249,9 @@ ApiStatus MemoryStore::Impl::validate_object(TypeDef& t, const VersionDef& v, Js
   }
   if (!causes.empty()) return fail(make_invalid(t.qualified_kind(), name, std::move(causes)));
 
-  if (t.custom && !v.schema.is_null()) {
-    SchemaCheck c = opts.schema_validator ? opts.schema_validator(v.schema, obj, old)
-                                          : default_schema_check(v.schema, obj, old);
+  if (t.custom && v.schema) {
+    SchemaCheck c = opts.schema_validator ? opts.schema_validator(*v.schema, obj, old)
+                                          : default_schema_check(*v.schema, obj, old);
     if (!c.unknown_fields.empty()) {
       if (fv == FieldValidation::Strict) {
         std::string msg = t.kind + " in version \"" + v.name + "\" cannot be handled as a " +
@@ -432,7 +432,9 @@ void MemoryStore::Impl::register_crd(const Json& crd) {
     v.served = !served || !served->is_boolean() || served->get<bool>();
     const Json* storage = find_path(vj, "storage");
     v.storage = storage && storage->is_boolean() && storage->get<bool>();
-    if (const Json* s = find_path(vj, "schema.openAPIV3Schema")) v.schema = *s;
+    if (const Json* s = find_path(vj, "schema.openAPIV3Schema")) {
+      v.schema = std::make_shared<const Json>(*s);
+    }
     v.status = find_path(vj, "subresources.status") != nullptr;
     if (const Json* sc = find_path(vj, "subresources.scale"); sc && sc->is_object()) {
       v.scale = ScaleSpec{str_at(*sc, "specReplicasPath"), str_at(*sc, "statusReplicasPath"),
