@@ -69,7 +69,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
   const std::string pool_uid = pool_uid_of(inst);
   const std::string pool_key = kube::make_key(inst.metadata.namespace_, inst.spec.pool);
   auto provider = ctx_.registry.get(inst.spec.offer.provider);
-  const api::GpuInstanceStatus old_status = inst.status;
+  api::GpuInstanceStatus old_status = inst.status;  // last written
   api::GpuInstanceStatus st = inst.status;
 
   auto write_status = [&](const api::GpuInstanceStatus& s) -> kube::ApiStatus {
@@ -83,10 +83,12 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     auto r = ctx_.api.update(kGpuInstances, j, uo);
     if (!r.ok()) return fail(r.error());
     obj = std::move(r).value();
-    if (s.phase != old_status.phase) {
+    const api::GpuInstanceStatus before = old_status;
+    old_status = s;
+    if (s.phase != before.phase) {
       record_event(ctx_, obj, s.phase == InstancePhase::Failed ? "Warning" : "Normal",
                    std::string(api::to_string(s.phase)),
-                   "phase " + std::string(api::to_string(old_status.phase)) + " -> " +
+                   "phase " + std::string(api::to_string(before.phase)) + " -> " +
                        std::string(api::to_string(s.phase)) +
                        (s.message.empty() ? "" : ": " + s.message));
     }

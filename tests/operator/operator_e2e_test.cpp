@@ -1,0 +1,312 @@
+// The real `gpupool-operator run` binary against the in-process test API
+// server, with GpuProviders of type "fake" (in-process fake provider inside
+// the operator), driven with kubectl. Observations read the API objects:
+// GpuInstances (one per machine), their phases and providerIds, the pool's
+// conditions and spend.
+//
+// Waiting: every wait is a poll with a deadline on real time (the operator
+// is another process on the system clock).
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "operator/core/api_codec.h"
+#include "operator/core/api_validation.h"
+#include "operator/core/billing.h"
+#include "operator/core/pool_decision.h"
+#include "tests/apiserver/api_server.h"
+
+extern char** environ;
+
+namespace gpupool {
+namespace {
+
+using namespace std::chrono_literals;
+using kube::Json;
+namespace fs = std::filesystem;
+
+const kube::Resource kPools{"gpupool.io", "v1alpha1", "gpupools", "GpuPool", true};
+const kube::Resource kInstances{"gpupool.io", "v1alpha1", "gpuinstances", "GpuInstance", true};
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 60s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return pred();
+}
+
+pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
+            const std::vector<std::string>& extra_env = {}) {
+  std::vector<char*> argv;
+  for (const auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<std::string> env_store(extra_env);
+  for (char** e = environ; *e; ++e)
+    env_store.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env_store)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  pid_t pid = -1;
+  if (posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), envp.data()) != 0) pid = -1;
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+class OperatorE2E : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
+    const char* bin = std::getenv("GPUPOOL_BINARY_DIR");
+    ASSERT_TRUE(src && bin);
+    source_ = src;
+    binary_ = fs::path(bin) / "bin" / "gpupool-operator";
+    ASSERT_TRUE(fs::exists(binary_)) << binary_;
+    dir_ = fs::temp_directory_path() /
+           ("gpupool-e2e-" + std::to_string(getpid()) + "-" +
+            ::testing::UnitTest::GetInstance()->current_test_info()->name());
+    fs::remove_all(dir_);
+    fs::create_directories(dir_ / "home");
+    server_ = std::make_unique<apiserver::TestApiServer>(clock_);
+    ASSERT_TRUE(server_->start().ok());
+    for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
+                          "gpupool.io_gpuproviders.yaml"}) {
+      auto s = server_->load_manifests(read_file(source_ / "crds" / f));
+      ASSERT_TRUE(s.ok()) << s.error().message;
+    }
+    kubeconfig_ = dir_ / "kubeconfig";
+    ASSERT_TRUE(server_->write_kubeconfig(kubeconfig_.string()).ok());
+  }
+
+  void TearDown() override {
+    stop_operator(SIGKILL);
+    if (server_) server_->stop();
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  void start_operator() {
+    op_ = spawn({binary_.string(), "run", "--kubeconfig", kubeconfig_.string(), "--health-addr",
+                 "127.0.0.1:0", "--gc-period-seconds", "1", "--log-format", "json"},
+                dir_ / "operator.out", dir_ / "operator.log");
+    ASSERT_GT(op_, 0);
+  }
+  int stop_operator(int sig) {
+    if (op_ <= 0) return -1;
+    kill(op_, sig);
+    const int code = wait_exit(op_);
+    op_ = -1;
+    return code;
+  }
+
+  // kubectl with its own HOME; returns exit code, output in `out`.
+  int kubectl(const std::vector<std::string>& args, std::string* out = nullptr,
+              const std::string& stdin_text = "") {
+    std::vector<std::string> full = {"timeout", "60", "kubectl", "--kubeconfig",
+                                     kubeconfig_.string()};
+    full.insert(full.end(), args.begin(), args.end());
+    const fs::path o = dir_ / "kubectl.out", e = dir_ / "kubectl.err";
+    fs::remove(o);
+    fs::remove(e);
+    if (!stdin_text.empty()) {
+      const fs::path in = dir_ / "stdin.yaml";
+      std::ofstream(in) << stdin_text;
+      for (auto& a : full) {
+        if (a == "-") a = in.string();
+      }
+    }
+    pid_t pid = spawn(
+        full, o, e,
+        {"HOME=" + (dir_ / "home").string(), "KUBECACHEDIR=" + (dir_ / "home" / "cache").string()});
+    const int code = pid > 0 ? wait_exit(pid) : -1;
+    if (out) *out = read_file(o) + read_file(e);
+    return code;
+  }
+  void apply(const std::string& yaml) {
+    std::string out;
+    ASSERT_EQ(kubectl({"apply", "-f", "-"}, &out, yaml), 0) << out;
+  }
+
+  std::vector<api::GpuInstance> instances() {
+    std::vector<api::GpuInstance> out;
+    auto list = server_->store().list(kInstances, "default");
+    if (!list.ok()) return out;
+    for (const auto& j : list->items) {
+      auto i = api::decode_gpu_instance(j, api::DecodeMode::Lenient);
+      if (i.ok()) out.push_back(*i);
+    }
+    return out;
+  }
+  std::optional<api::GpuPool> pool(const std::string& name = "web") {
+    auto j = server_->store().get(kPools, "default", name);
+    if (!j.ok()) return std::nullopt;
+    auto p = api::decode_gpu_pool(*j, api::DecodeMode::Lenient);
+    if (!p.ok()) return std::nullopt;
+    return *p;
+  }
+  bool condition_is(const std::string& type, api::ConditionStatus st,
+                    const std::string& reason = "") {
+    auto p = pool();
+    if (!p) return false;
+    const auto* c = decision::find_condition(p->status.conditions, type);
+    return c && c->status == st && (reason.empty() || c->reason == reason);
+  }
+  int count(api::InstancePhase phase) {
+    int n = 0;
+    for (const auto& i : instances())
+      n += (i.status.phase == phase) ? 1 : 0;
+    return n;
+  }
+
+  static std::string provider_yaml(const std::string& extra_meta, const std::string& spec) {
+    return "apiVersion: gpupool.io/v1alpha1\nkind: GpuProvider\nmetadata:\n  name: local\n" +
+           extra_meta + "spec:\n  type: fake\n" + spec;
+  }
+  static std::string pool_yaml(int replicas, const std::string& extra_spec = "") {
+    return "apiVersion: gpupool.io/v1alpha1\nkind: GpuPool\nmetadata:\n  name: web\n  "
+           "namespace: default\nspec:\n  gpu:\n    models:\n    - name: L40S\n  replicas:\n    "
+           "count: " +
+           std::to_string(replicas) + "\n  providers:\n  - name: local\n" + extra_spec;
+  }
+
+  SystemClock clock_;
+  fs::path source_, binary_, dir_, kubeconfig_;
+  std::unique_ptr<apiserver::TestApiServer> server_;
+  pid_t op_ = -1;
+};
+
+TEST_F(OperatorE2E, ExamplePoolBecomesReadyWithTheRightInstances) {
+  start_operator();
+  apply(provider_yaml("  annotations:\n    gpupool.io/fake-boot-seconds: \"1\"\n", ""));
+  apply(pool_yaml(3));
+  std::string out;
+  EXPECT_EQ(kubectl({"wait", "--for=condition=Ready", "gpupool/web", "--timeout=60s"}, &out), 0)
+      << out;
+  const auto insts = instances();
+  ASSERT_EQ(insts.size(), 3u);
+  std::set<std::string> ids;
+  for (const auto& i : insts) {
+    EXPECT_EQ(i.status.phase, api::InstancePhase::Running);
+    EXPECT_EQ(i.spec.offer.gpu_model, "L40S");
+    ids.insert(i.status.provider_id);
+  }
+  EXPECT_EQ(ids.size(), 3u);
+  EXPECT_EQ(kubectl({"get", "gpuinstances", "-o", "name"}, &out), 0);
+  EXPECT_NE(out.find("gpuinstance.gpupool.io/web-"), std::string::npos) << out;
+  // SIGTERM shuts down cleanly.
+  EXPECT_EQ(stop_operator(SIGTERM), 0);
+  EXPECT_NE(read_file(dir_ / "operator.log").find("\"msg\":\"stopped\""), std::string::npos);
+}
+
+TEST_F(OperatorE2E, ScaleDownParksAndEndsAtTheEndOfThePaidWindow) {
+  start_operator();
+  // 20-second billing increments, park margin 3 s.
+  apply(provider_yaml("  annotations:\n    gpupool.io/fake-boot-seconds: \"0\"\n",
+                      "  billing:\n    incrementSeconds: 20\n"));
+  apply(pool_yaml(2, "  lifecycle:\n    parkMarginSeconds: 3\n"));
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 2; }));
+  std::string out;
+  ASSERT_EQ(kubectl({"patch", "gpupool/web", "--type=merge", "-p",
+                     R"({"spec":{"replicas":{"count":1}}})"},
+                    &out),
+            0)
+      << out;
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Parked) == 1; }, 15s));
+  api::GpuInstance parked;
+  for (const auto& i : instances()) {
+    if (i.status.phase == api::InstancePhase::Parked) parked = i;
+  }
+  ASSERT_TRUE(parked.status.launch_time && parked.status.billing);
+  const Time boundary =
+      billing::next_boundary(*parked.status.billing, *parked.status.launch_time, clock_.now());
+  // It stays until shortly before its boundary...
+  ASSERT_TRUE(eventually([&] { return instances().size() == 1; }, 30s));
+  const Time gone = clock_.now();
+  EXPECT_GE(gone, boundary - Duration{3} - Duration{1});
+  EXPECT_LE(gone, boundary + Duration{1});
+  // ...and the pool's ledger holds exactly whole increments for it.
+  ASSERT_TRUE(eventually([&] {
+    auto p = pool();
+    return p && !p->status.terminated_spend.is_zero();
+  }));
+  const Money per_increment = parked.status.price_per_hour->scaled(20, 3600);
+  EXPECT_EQ(pool()->status.terminated_spend.micros() % per_increment.micros(), 0);
+}
+
+TEST_F(OperatorE2E, BudgetCapStopsScaleUpWithBudgetExceeded) {
+  start_operator();
+  apply(provider_yaml("", ""));  // L40S at $1.00/h
+  apply(pool_yaml(5, "  budget:\n    maxUsdPerHour: \"2.50\"\n"));
+  std::string out;
+  EXPECT_EQ(
+      kubectl({"wait", "--for=condition=BudgetExceeded", "gpupool/web", "--timeout=60s"}, &out), 0)
+      << out;
+  EXPECT_TRUE(eventually([&] { return instances().size() == 2; }));
+  std::this_thread::sleep_for(2s);  // settle: nothing more may be bought
+  EXPECT_EQ(instances().size(), 2u);
+  EXPECT_EQ(kubectl({"get", "events", "--field-selector", "reason=BudgetExceeded"}, &out), 0);
+  EXPECT_NE(out.find("maxUsdPerHour"), std::string::npos) << out;
+}
+
+TEST_F(OperatorE2E, NoCapacityOnTheFirstOfferLandsOnTheNext) {
+  start_operator();
+  apply(provider_yaml("  annotations:\n    gpupool.io/fake-capacity: \"l40s-1/cheap=0\"\n",
+                      "  priceOverrides:\n  - gpuModel: L40S\n    region: cheap\n    "
+                      "pricePerGpuHour: \"1.00\"\n  - gpuModel: L40S\n    region: dear\n    "
+                      "pricePerGpuHour: \"2.00\"\n"));
+  apply(pool_yaml(1));
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 1; }));
+  EXPECT_EQ(instances()[0].spec.offer.region, "dear");
+  EXPECT_EQ(instances()[0].status.region, "dear");
+}
+
+TEST_F(OperatorE2E, DeletingThePoolEndsEveryMachine) {
+  start_operator();
+  apply(provider_yaml("", ""));
+  apply(pool_yaml(3));
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 3; }));
+  std::string out;
+  EXPECT_EQ(kubectl({"delete", "gpupool/web", "--timeout=60s"}, &out), 0) << out;
+  EXPECT_FALSE(pool().has_value());
+  EXPECT_TRUE(instances().empty());
+  EXPECT_EQ(kubectl({"get", "events", "--field-selector", "reason=Terminated"}, &out), 0);
+  EXPECT_NE(out.find("Terminating -> Terminated"), std::string::npos) << out;
+}
+
+}  // namespace
+}  // namespace gpupool
