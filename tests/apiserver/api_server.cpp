@@ -657,7 +657,7 @@ void Handler::update(const kube::TypeInfo& t, const Route& r) {
   }
   obj["metadata"]["name"] = r.name;
   if (t.resource.namespaced) obj["metadata"]["namespace"] = r.ns;
-  bool existed = store_.get(t.resource, r.ns, r.name).ok();
+  bool existed = store_.exists(t.resource, r.ns, r.name);
   kube::UpdateOptions uo;
   uo.subresource = r.sub;
   uo.dry_run = params.value().dry_run;
@@ -700,7 +700,7 @@ void Handler::patch(const kube::TypeInfo& t, const Route& r) {
   if (patch_body.is_discarded()) {
     return send_error(w_, bad_request("error decoding patch: invalid JSON"));
   }
-  bool existed = type != kube::PatchType::Apply || store_.get(t.resource, r.ns, r.name).ok();
+  bool existed = type != kube::PatchType::Apply || store_.exists(t.resource, r.ns, r.name);
   kube::PatchOptions po;
   po.subresource = r.sub;
   po.dry_run = params.value().dry_run;

@@ -474,6 +474,18 @@ TEST_F(ApiServerTest, FaultInjectionThroughAdminEndpoint) {
   ASSERT_EQ(call("DELETE", "/_test/faults").status, 200);
   EXPECT_EQ(call("GET", "/api/v1/namespaces/default/configmaps").status, 200);
   EXPECT_EQ(call("POST", "/_test/nope").status, 404);
+  // A fault aimed at "update" hits the PUT itself (the server's own
+  // bookkeeping does not consume it).
+  Json cm = call("POST", "/api/v1/namespaces/default/configmaps",
+                 R"({"metadata":{"name":"f"},"data":{}})")
+                .json();
+  ASSERT_EQ(
+      call("POST", "/_test/faults", R"({"verb":"update","code":409,"reason":"Conflict"})").status,
+      200);
+  Resp put = call("PUT", "/api/v1/namespaces/default/configmaps/f", cm.dump());
+  EXPECT_EQ(put.status, 409);
+  EXPECT_EQ(put.json()["reason"], "Conflict");
+  EXPECT_EQ(call("PUT", "/api/v1/namespaces/default/configmaps/f", cm.dump()).status, 200);
 }
 
 TEST_F(ApiServerTest, KubeconfigAndManifestLoading) {

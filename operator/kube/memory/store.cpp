@@ -1312,6 +1312,13 @@ std::optional<TypeInfo> MemoryStore::find_type_by_kind(const std::string& api_ve
   return std::nullopt;
 }
 
+bool MemoryStore::exists(const Resource& r, const std::string& ns, const std::string& name) const {
+  std::lock_guard<std::mutex> lock(impl_->mu);
+  auto it = impl_->types.find(r.group + "/" + r.resource);
+  if (it == impl_->types.end()) return false;
+  return it->second.objects.count(object_key(it->second, ns, name)) > 0;
+}
+
 int64_t MemoryStore::resource_version() const {
   std::lock_guard<std::mutex> lock(impl_->mu);
   return impl_->rv;

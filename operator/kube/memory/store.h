@@ -160,6 +160,8 @@ class MemoryStore final : public KubeApi {
                                             const std::string& kind) const;
   // The current (latest) resourceVersion.
   int64_t resource_version() const;
+  // Whether the object exists; not subject to fault injection or delay.
+  bool exists(const Resource& r, const std::string& ns, const std::string& name) const;
 
   // --- Fault injection and test hooks ---
   // Ends every open watch stream (clients see a normal end of stream).
