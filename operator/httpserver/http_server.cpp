@@ -56,6 +56,12 @@ bool parse_size(std::string_view s, int base, size_t& out) {
   return true;
 }
 
+// strerror is not thread-safe; the GNU strerror_r is.
+std::string errno_text(int err) {
+  char buf[128];
+  return strerror_r(err, buf, sizeof buf);
+}
+
 }  // namespace
 
 bool iequals(std::string_view a, std::string_view b) {
@@ -86,7 +92,7 @@ std::string percent_decode(std::string_view s, bool plus_is_space) {
 }
 
 std::string percent_encode(std::string_view s) {
-  static const char* kHex = "0123456789ABCDEF";
+  constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (char c : s) {
     auto u = static_cast<unsigned char>(c);
@@ -232,12 +238,12 @@ class Connection {
     });
   }
   bool done() const { return done_.load(); }
-  void shutdown_socket() { ::shutdown(fd_, SHUT_RDWR); }
+  void shutdown_socket() const { ::shutdown(fd_, SHUT_RDWR); }
   void join() {
     if (thread_.joinable()) thread_.join();
   }
 
-  bool write_all(std::string_view data) {
+  bool write_all(std::string_view data) const {
     while (!data.empty()) {
       ssize_t n = ::send(fd_, data.data(), data.size(), MSG_NOSIGNAL);
       if (n < 0) {
@@ -496,7 +502,7 @@ std::string status_line_and_headers(int status, const Headers& headers, bool kee
         v.find_first_of("\r\n") != std::string::npos) {
       continue;
     }
-    out += k + ": " + v + "\r\n";
+    out.append(k).append(": ").append(v).append("\r\n");
   }
   out += framing;
   out += keep_alive ? "Connection: keep-alive\r\n" : "Connection: close\r\n";
@@ -582,18 +588,18 @@ Status<HttpServerError> HttpServer::start() {
   int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (fd < 0) {
     return fail(HttpServerError{HttpServerError::Kind::Internal,
-                                std::string("socket: ") + std::strerror(errno)});
+                                std::string("socket: ") + errno_text(errno)});
   }
   int one = 1;
   ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
   if (::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
     std::string msg =
-        "bind " + options_.host + ":" + std::to_string(options_.port) + ": " + std::strerror(errno);
+        "bind " + options_.host + ":" + std::to_string(options_.port) + ": " + errno_text(errno);
     ::close(fd);
     return fail(HttpServerError{HttpServerError::Kind::Bind, msg});
   }
   if (::listen(fd, 128) != 0) {
-    std::string msg = std::string("listen: ") + std::strerror(errno);
+    std::string msg = std::string("listen: ") + errno_text(errno);
     ::close(fd);
     return fail(HttpServerError{HttpServerError::Kind::Listen, msg});
   }
@@ -602,7 +608,7 @@ Status<HttpServerError> HttpServer::start() {
   if (::pipe2(wake_pipe_, O_CLOEXEC) != 0) {
     ::close(fd);
     return fail(HttpServerError{HttpServerError::Kind::Internal,
-                                std::string("pipe: ") + std::strerror(errno)});
+                                std::string("pipe: ") + errno_text(errno)});
   }
   listen_fd_ = fd;
   port_.store(ntohs(addr.sin_port));

@@ -66,7 +66,7 @@ Result<LabelSelector, SelectorError> LabelSelector::parse(std::string_view text)
   if (!parts.ok()) return fail(parts.error());
   for (std::string_view raw : parts.value()) {
     std::string_view p = trim(raw);
-    auto bad = [&](std::string why) {
+    auto bad = [&](const std::string& why) {
       return fail(
           SelectorError{"unable to parse requirement: " + why + ": \"" + std::string(p) + "\""});
     };
