@@ -90,9 +90,9 @@ bool equal_except(const Json& a, const Json& b, std::initializer_list<std::strin
 }
 
 const Json& metadata_of(const Json& obj) {
-  static const Json kEmpty = Json::object();
+  static const Json empty = Json::object();
   auto it = obj.find("metadata");
-  return it == obj.end() ? kEmpty : *it;
+  return it == obj.end() ? empty : *it;
 }
 
 // Objects equal apart from resourceVersion and managedFields.
@@ -784,7 +784,7 @@ ApiResult<DeleteResult> MemoryStore::Impl::delete_locked(TypeDef& t, const std::
   std::string uid = meta_string(cur, "uid");
   if (o.propagation_policy == PropagationPolicy::Foreground) {
     if (has_dependents(uid) && std::find(fins.begin(), fins.end(), kForeground) == fins.end()) {
-      fins.push_back(kForeground);
+      fins.emplace_back(kForeground);
     }
   }
   bool is_namespace = t.group.empty() && t.resource == "namespaces";

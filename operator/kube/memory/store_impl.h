@@ -130,8 +130,8 @@ struct MemoryStore::Impl {
 
   // types.cpp
   void add_builtin_types();
-  ApiStatus validate_object(TypeDef& t, const VersionDef& v, Json& obj, const Json* old,
-                            FieldValidation fv, const WarningHandler& warn);
+  ApiStatus validate_object(const TypeDef& t, const VersionDef& v, Json& obj, const Json* old,
+                            FieldValidation fv, const WarningHandler& warn) const;
   std::vector<StatusCause> validate_crd(const Json& crd) const;
   void set_crd_status(Json& crd) const;
   void register_crd(const Json& crd);

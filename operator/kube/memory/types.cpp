@@ -202,9 +202,9 @@ void MemoryStore::Impl::add_builtin_types() {
   }
 }
 
-ApiStatus MemoryStore::Impl::validate_object(TypeDef& t, const VersionDef& v, Json& obj,
+ApiStatus MemoryStore::Impl::validate_object(const TypeDef& t, const VersionDef& v, Json& obj,
                                              const Json* old, FieldValidation fv,
-                                             const WarningHandler& warn) {
+                                             const WarningHandler& warn) const {
   std::string name = meta_string(obj, "name");
   // Metadata shape.
   std::vector<StatusCause> causes;
@@ -279,10 +279,10 @@ ApiStatus MemoryStore::Impl::validate_object(TypeDef& t, const VersionDef& v, Js
 
 std::vector<StatusCause> MemoryStore::Impl::validate_crd(const Json& crd) const {
   std::vector<StatusCause> c;
-  auto invalid = [&](std::string field, std::string msg) {
+  auto invalid = [&](std::string field, const std::string& msg) {
     c.push_back({"FieldValueInvalid", "Invalid value: " + msg, std::move(field)});
   };
-  auto required = [&](std::string field, std::string detail = "") {
+  auto required = [&](std::string field, const std::string& detail = "") {
     c.push_back({"FieldValueRequired",
                  detail.empty() ? "Required value" : "Required value: " + detail,
                  std::move(field)});
@@ -353,9 +353,9 @@ std::vector<StatusCause> MemoryStore::Impl::validate_crd(const Json& crd) const 
         const Json& col = (*cols)[j];
         std::string cp = p + ".additionalPrinterColumns[" + std::to_string(j) + "]";
         std::string type = str_at(col, "type");
-        static const std::vector<std::string> kTypes = {"boolean", "date", "integer", "number",
-                                                        "string"};
-        if (std::find(kTypes.begin(), kTypes.end(), type) == kTypes.end()) {
+        static const std::vector<std::string> column_types = {"boolean", "date", "integer",
+                                                              "number", "string"};
+        if (std::find(column_types.begin(), column_types.end(), type) == column_types.end()) {
           c.push_back({"FieldValueNotSupported",
                        "Unsupported value: \"" + type +
                            "\": supported values: \"boolean\", \"date\", \"integer\", "
