@@ -288,7 +288,11 @@ Status<ApiServerError> TestApiServer::load_manifests(const std::string& manifest
     std::string av = kube::scalar_text(kube::find_path(obj, "apiVersion"));
     std::string kind = kube::scalar_text(kube::find_path(obj, "kind"));
     auto type = store_->find_type_by_kind(av, kind);
-    if (!type) return fail(ApiServerError{"no resource serves " + av + ", Kind=" + kind});
+    if (!type) {
+      std::string msg = "no resource serves ";
+      msg.append(av).append(", Kind=").append(kind);
+      return fail(ApiServerError{msg});
+    }
     std::string ns = kube::scalar_text(kube::find_path(obj, "metadata.namespace"));
     if (ns.empty()) ns = "default";
     kube::CreateOptions co;

@@ -77,7 +77,7 @@ int main(int argc, char** argv) {
       if (!value(v)) return usage("--load needs a file");
       loads.push_back(v);
       while (i + 1 < argc && std::string(argv[i + 1]).rfind("--", 0) != 0)
-        loads.push_back(argv[++i]);
+        loads.emplace_back(argv[++i]);
     } else if (a == "--history-size") {
       if (!value(v) || !parse_number(v, 10'000'000, n) || n == 0) {
         return usage("--history-size needs a positive number");

@@ -11,9 +11,13 @@ namespace gpupool::apiserver {
 
 namespace {
 
-const std::vector<std::string> kVerbs = {"create", "delete", "deletecollection", "get",
-                                         "list",   "patch",  "update",           "watch"};
-const std::vector<std::string> kSubVerbs = {"get", "patch", "update"};
+Json verbs() {
+  return Json::array(
+      {"create", "delete", "deletecollection", "get", "list", "patch", "update", "watch"});
+}
+Json sub_verbs() {
+  return Json::array({"get", "patch", "update"});
+}
 
 std::string group_version(const std::string& group, const std::string& version) {
   return group.empty() ? version : group + "/" + version;
@@ -49,13 +53,13 @@ std::string gv_path(const kube::Resource& r) {
   return r.group.empty() ? "api/" + r.version : "apis/" + r.group + "/" + r.version;
 }
 
-const char* kNameDescription =
+constexpr const char* kNameDescription =
     "Name must be unique within a namespace. Is required when creating resources, although some "
     "resources may allow a client to request the generation of an appropriate name "
     "automatically. Name is primarily intended for creation idempotence and configuration "
     "definition. Cannot be updated. More info: "
     "https://kubernetes.io/docs/concepts/overview/working-with-objects/names#names";
-const char* kAgeDescription =
+constexpr const char* kAgeDescription =
     "CreationTimestamp is a timestamp representing the server time when this object was created. "
     "It is not guaranteed to be set in happens-before order across separate operations. Clients "
     "may not set this value. It is represented in RFC3339 form and is in UTC.";
@@ -218,7 +222,7 @@ std::optional<Json> api_resource_list(const std::vector<TypeInfo>& types, const 
               {"singularName", t.singular},
               {"namespaced", t.resource.namespaced},
               {"kind", t.resource.kind},
-              {"verbs", kVerbs}};
+              {"verbs", verbs()}};
     if (!t.short_names.empty()) r["shortNames"] = t.short_names;
     if (!t.categories.empty()) r["categories"] = t.categories;
     resources.push_back(r);
@@ -227,7 +231,7 @@ std::optional<Json> api_resource_list(const std::vector<TypeInfo>& types, const 
                            {"singularName", ""},
                            {"namespaced", t.resource.namespaced},
                            {"kind", t.resource.kind},
-                           {"verbs", kSubVerbs}});
+                           {"verbs", sub_verbs()}});
     }
     if (t.scale) {
       resources.push_back({{"name", t.resource.resource + "/scale"},
@@ -236,7 +240,7 @@ std::optional<Json> api_resource_list(const std::vector<TypeInfo>& types, const 
                            {"group", "autoscaling"},
                            {"version", "v1"},
                            {"kind", "Scale"},
-                           {"verbs", kSubVerbs}});
+                           {"verbs", sub_verbs()}});
     }
   }
   if (!any) return std::nullopt;
@@ -518,6 +522,7 @@ std::vector<Json> jsonpath(const Json& obj, std::string_view path) {
     cur = std::move(next);
   }
   std::vector<Json> out;
+  out.reserve(cur.size());
   for (const Json* v : cur)
     out.push_back(*v);
   return out;
@@ -528,7 +533,7 @@ std::string human_duration(Duration d) {
   char buf[64];
   if (seconds < -1) return "<invalid>";
   if (seconds < 0) return "0s";
-  if (seconds < 60 * 2) {
+  if (seconds < 60LL * 2) {
     std::snprintf(buf, sizeof buf, "%llds", seconds);
     return buf;
   }
@@ -542,7 +547,7 @@ std::string human_duration(Duration d) {
     }
     return buf;
   }
-  if (minutes < 60 * 3) {
+  if (minutes < 60LL * 3) {
     std::snprintf(buf, sizeof buf, "%lldm", minutes);
     return buf;
   }
@@ -556,16 +561,16 @@ std::string human_duration(Duration d) {
     }
   } else if (hours < 48) {
     std::snprintf(buf, sizeof buf, "%lldh", hours);
-  } else if (hours < 24 * 8) {
+  } else if (hours < 24LL * 8) {
     long long h = hours % 24;
     if (h == 0) {
       std::snprintf(buf, sizeof buf, "%lldd", hours / 24);
     } else {
       std::snprintf(buf, sizeof buf, "%lldd%lldh", hours / 24, h);
     }
-  } else if (hours < 24 * 365 * 2) {
+  } else if (hours < 24LL * 365 * 2) {
     std::snprintf(buf, sizeof buf, "%lldd", hours / 24);
-  } else if (hours < 24 * 365 * 8) {
+  } else if (hours < 24LL * 365 * 8) {
     long long dy = (hours / 24) % 365;
     if (dy == 0) {
       std::snprintf(buf, sizeof buf, "%lldy", hours / 24 / 365);

@@ -221,8 +221,8 @@ bool decode_object(const std::string& kind, std::string_view raw, Json& obj, std
 }  // namespace
 
 std::optional<Json> decode_protobuf_object(const std::string& body, std::string& error) {
-  static const std::string kMagic("k8s\0", 4);
-  if (body.compare(0, 4, kMagic) != 0) {
+  static const std::string magic("k8s\0", 4);
+  if (body.compare(0, 4, magic) != 0) {
     error = "protobuf body lacks the k8s envelope";
     return std::nullopt;
   }
