@@ -1,0 +1,468 @@
+#include "providers/verda/verda_provider.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "providers/http/hash.h"
+#include "providers/http/provider_errors.h"
+#include "providers/http/redact.h"
+#include "providers/http/url.h"
+
+namespace gpupool::verda {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kDescriptionPrefix = "gpupool-operator ";
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+MachineState state_from(std::string_view s) {
+  if (s == "ordered" || s == "new" || s == "validating" || s == "provisioning")
+    return MachineState::Pending;
+  if (s == "running") return MachineState::Running;
+  if (s == "deleting") return MachineState::Terminating;
+  if (s == "discontinued" || s == "notfound") return MachineState::Terminated;
+  if (s == "error" || s == "no_capacity" || s == "installation_failed") return MachineState::Failed;
+  return MachineState::Unknown;
+}
+
+bool gone(MachineState s) {
+  return s == MachineState::Terminated || s == MachineState::Failed;
+}
+
+// An instance id as Verda returns it: a UUID-like token, nothing else.
+bool plausible_id(std::string_view id) {
+  if (id.size() < 8 || id.size() > 64) return false;
+  return std::all_of(id.begin(), id.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-';
+  });
+}
+
+std::string trim(std::string s) {
+  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
+    s.pop_back();
+  size_t i = 0;
+  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])))
+    ++i;
+  return s.substr(i);
+}
+
+std::string description_for(const InstanceIntent& intent) {
+  return std::string(kDescriptionPrefix) + "pool-uid=" + intent.pool_uid +
+         " instance=" + intent.name;
+}
+
+// Reads pool uid and instance name back from the description; false when the
+// instance is not the operator's.
+bool parse_description(std::string_view d, std::string& pool_uid, std::string& name) {
+  if (!d.starts_with(kDescriptionPrefix)) return false;
+  d.remove_prefix(kDescriptionPrefix.size());
+  while (!d.empty()) {
+    size_t sp = d.find(' ');
+    std::string_view tok = d.substr(0, sp);
+    if (tok.starts_with("pool-uid=")) pool_uid = tok.substr(9);
+    if (tok.starts_with("instance=")) name = tok.substr(9);
+    if (sp == std::string_view::npos) break;
+    d.remove_prefix(sp + 1);
+  }
+  return !pool_uid.empty() && !name.empty();
+}
+
+Machine parse_instance(const json& j) {
+  Machine m;
+  m.provider_id = str(j, "id");
+  m.provider_state = str(j, "status");
+  m.state = state_from(m.provider_state);
+  m.public_address = str(j, "ip");
+  m.region = str(j, "location");
+  m.offer_id = str(j, "instance_type");
+  if (auto g = gpu_from_type(m.offer_id)) {
+    m.gpu_model = g->model;
+    m.gpu_count = g->count;
+  }
+  if (auto p = j.find("price_per_hour"); p != j.end() && p->is_number()) {
+    m.price_per_hour = net::price_from_double(p->get<double>()).value_or(Money());
+  }
+  if (auto c = j.find("created_at"); c != j.end() && c->is_string()) {
+    Time t;
+    if (parse_rfc3339(c->get<std::string>(), t)) m.launch_time = t;
+  }
+  std::string uid, name;
+  if (parse_description(str(j, "description"), uid, name)) {
+    m.name = name;
+    m.tags[std::string(kTagPoolUid)] = uid;
+    m.tags[std::string(kTagInstance)] = name;
+    m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
+  }
+  return m;
+}
+
+}  // namespace
+
+std::string redact_script_fields(std::string_view line) {
+  constexpr std::string_view kField = "\"script\"";
+  std::string out;
+  size_t pos = 0;
+  while (true) {
+    size_t at = line.find(kField, pos);
+    if (at == std::string_view::npos) break;
+    size_t i = at + kField.size();
+    while (i < line.size() && (line[i] == ' ' || line[i] == ':'))
+      ++i;
+    if (i >= line.size() || line[i] != '"') {
+      out.append(line.substr(pos, i - pos));
+      pos = i;
+      continue;
+    }
+    size_t end = i + 1;
+    while (end < line.size() && line[end] != '"')
+      end += line[end] == '\\' ? size_t{2} : size_t{1};
+    out.append(line.substr(pos, i + 1 - pos));
+    out.append(net::kRedacted);
+    pos = std::min(end, line.size());  // the closing quote (if any) is kept
+  }
+  out.append(line.substr(pos));
+  return out;
+}
+
+std::optional<TypeGpu> gpu_from_type(std::string_view t) {
+  size_t i = 0;
+  int count = 0;
+  while (i < t.size() && i < 3 && std::isdigit(static_cast<unsigned char>(t[i]))) {
+    count = count * 10 + (t[i] - '0');
+    ++i;
+  }
+  size_t dot = t.find('.', i);
+  if (i == 0 || count < 1 || dot == std::string_view::npos || dot == i) return std::nullopt;
+  return TypeGpu{std::string(t.substr(i, dot - i)), count};
+}
+
+ProviderError map_verda_error(int status, std::string_view body, net::Millis retry_after) {
+  std::string code, msg;
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    code = str(j, "code");
+    msg = str(j, "message");
+  }
+  if (code.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
+  const std::string text = code + (code.empty() ? "" : ": ") + msg;
+  const std::string m = "HTTP " + std::to_string(status) + ": " + text;
+  const std::string l = lower(msg);
+  if (code == "unauthorized_request") return provider_error(ProviderErrorKind::Unauthorized, m);
+  if (code == "insufficient_funds") return provider_error(ProviderErrorKind::QuotaExceeded, m);
+  if (code == "not_found") return provider_error(ProviderErrorKind::NotFound, m);
+  if (code == "server_error" || code == "service_unavailable")
+    return provider_error(ProviderErrorKind::Transient, m);
+  if (status >= 400 && status < 500 && status != 429 &&
+      (l.find("capacity") != std::string::npos || l.find("not available") != std::string::npos)) {
+    return provider_error(ProviderErrorKind::NoCapacity, m);
+  }
+  if (code == "invalid_request" || code == "forbidden_action")
+    return provider_error(ProviderErrorKind::InvalidRequest, m);
+  return net::status_failure(status, text, retry_after);
+}
+
+VerdaProvider::VerdaProvider(VerdaConfig config, net::HttpTransport& transport, const Clock& clock,
+                             net::Sleeper& sleeper)
+    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
+        net::ClientOptions o = config_.http;
+        if (o.provider.empty()) o.provider = "verda";
+        if (o.log) {
+          // The startup script (bootstrap secrets) travels in a field the
+          // shared redaction does not know ("script").
+          o.log = [sink = o.log](std::string_view line) { sink(redact_script_fields(line)); };
+        }
+        std::string base = config_.endpoint;
+        while (!base.empty() && base.back() == '/')
+          base.pop_back();
+        o.base_url = base;
+        return o;
+      }()) {}
+
+ProviderResult<std::string> VerdaProvider::send(const std::string& what, const std::string& method,
+                                                const std::string& path, const std::string& body,
+                                                bool idempotent, const std::string& bearer,
+                                                int& status) {
+  status = 0;
+  if (!net::parse_url(client_.options().base_url + path)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "invalid Verda endpoint '" + config_.endpoint + "'"));
+  }
+  net::Request req;
+  req.method = method;
+  req.url = path;
+  req.headers = {{"Accept", "application/json"}};
+  if (!bearer.empty()) req.headers.emplace_back("Authorization", "Bearer " + bearer);
+  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+  req.body = body;
+  req.idempotent = idempotent;
+  net::Outcome out = client_.send(std::move(req));
+  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
+  status = out.response->status;
+  if (status < 200 || status >= 300) {
+    ProviderError e = map_verda_error(status, out.response->body, out.retry_after);
+    e.message = what + ": " + e.message;
+    return fail(e);
+  }
+  return std::move(out.response->body);
+}
+
+ProviderResult<std::string> VerdaProvider::token(bool renew) {
+  std::lock_guard lock(token_mu_);
+  const Time now = clock_.now();
+  if (!renew && !access_token_.empty() && now + Duration(60) < token_expires_) return access_token_;
+  if (config_.client_id.empty() || config_.client_secret.empty()) {
+    return fail(provider_error(ProviderErrorKind::Unauthorized,
+                               "Verda client id or client secret is missing"));
+  }
+  auto parse = [&](const std::string& body) -> bool {
+    json j = json::parse(body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || str(j, "access_token").empty()) return false;
+    access_token_ = str(j, "access_token");
+    refresh_token_ = str(j, "refresh_token");
+    int64_t lifetime = 3600;
+    if (auto e = j.find("expires_in"); e != j.end() && e->is_number_integer())
+      lifetime = std::clamp<int64_t>(e->get<int64_t>(), 0, 30 * 86400);
+    token_expires_ = now + Duration(lifetime);
+    return true;
+  };
+  int status = 0;
+  if (!refresh_token_.empty()) {
+    json body = {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token_}};
+    auto ans = send("token refresh", "POST", "/oauth2/token", body.dump(), true, "", status);
+    if (ans.ok() && parse(*ans)) return access_token_;
+    refresh_token_.clear();
+  }
+  json body = {{"grant_type", "client_credentials"},
+               {"client_id", config_.client_id},
+               {"client_secret", config_.client_secret}};
+  auto ans = send("token", "POST", "/oauth2/token", body.dump(), true, "", status);
+  if (!ans.ok()) {
+    access_token_.clear();
+    return fail(ans.error());
+  }
+  if (!parse(*ans)) {
+    access_token_.clear();
+    return fail(provider_error(ProviderErrorKind::Transient, "token: unreadable answer"));
+  }
+  return access_token_;
+}
+
+ProviderResult<std::string> VerdaProvider::call(const std::string& what, const std::string& method,
+                                                const std::string& path, const std::string& body,
+                                                bool idempotent) {
+  auto tok = token(false);
+  if (!tok.ok()) return fail(tok.error());
+  int status = 0;
+  auto ans = send(what, method, path, body, idempotent, *tok, status);
+  if (ans.ok() || status != 401) return ans;
+  // The cached token may have expired or been revoked: one new token, one repeat.
+  auto fresh = token(true);
+  if (!fresh.ok()) return fail(fresh.error());
+  return send(what, method, path, body, idempotent, *fresh, status);
+}
+
+ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query) {
+  auto types = call("instance types", "GET", "/instance-types", "", true);
+  if (!types.ok()) return fail(types.error());
+  auto avail = call("instance availability", "GET", "/instance-availability", "", true);
+  if (!avail.ok()) return fail(avail.error());
+  std::vector<Offer> out;
+  try {
+    std::map<std::string, std::vector<std::string>> where;  // type -> locations
+    for (const auto& loc : json::parse(*avail)) {
+      const std::string code = loc.at("location_code").get<std::string>();
+      for (const auto& t : loc.at("availabilities"))
+        where[t.get<std::string>()].push_back(code);
+    }
+    for (const auto& t : json::parse(*types)) {
+      const std::string name = t.at("instance_type").get<std::string>();
+      auto gpu = gpu_from_type(name);
+      if (!gpu) continue;  // CPU-only types
+      if (auto g = t.find("gpu"); g != t.end() && g->is_object()) {
+        if (auto n = g->find("number_of_gpus"); n != g->end() && n->is_number_integer())
+          gpu->count = n->get<int>();
+      }
+      if (!contains(query.gpu_models, gpu->model)) continue;
+      if (gpu->count < query.min_gpu_count ||
+          (query.max_gpu_count > 0 && gpu->count > query.max_gpu_count)) {
+        continue;
+      }
+      auto price = net::price_from_double(t.at("price_per_hour").get<double>());
+      if (!price) continue;
+      for (const auto& location : where[name]) {
+        if (!contains(query.regions, location)) continue;
+        Offer o;
+        o.provider = config_.provider_name;
+        o.provider_type = "verda";
+        o.id = name;
+        o.region = location;
+        o.gpu_model = gpu->model;
+        o.gpu_count = gpu->count;
+        o.price_per_hour = *price;
+        o.billing = config_.billing;
+        o.source = "live";
+        o.as_of = clock_.now();
+        out.push_back(std::move(o));
+      }
+    }
+  } catch (const std::exception& e) {
+    return fail(
+        provider_error(ProviderErrorKind::Transient,
+                       std::string("instance types: unreadable answer (") + e.what() + ")"));
+  }
+  return out;
+}
+
+ProviderResult<std::vector<Machine>> VerdaProvider::all_instances() {
+  auto body = call("list instances", "GET", "/instances", "", true);
+  if (!body.ok()) return fail(body.error());
+  std::vector<Machine> out;
+  try {
+    for (const auto& i : json::parse(*body))
+      out.push_back(parse_instance(i));
+  } catch (const std::exception& e) {
+    return fail(
+        provider_error(ProviderErrorKind::Transient,
+                       std::string("list instances: unreadable answer (") + e.what() + ")"));
+  }
+  return out;
+}
+
+ProviderResult<Machine> VerdaProvider::get(std::string_view pool_uid, std::string_view name) {
+  auto all = all_instances();
+  if (!all.ok()) return fail(all.error());
+  const Machine* best = nullptr;
+  for (const auto& m : *all) {
+    if (m.pool_uid() != pool_uid || m.name != name) continue;
+    if (best == nullptr || (gone(best->state) && !gone(m.state))) best = &m;
+  }
+  if (best == nullptr) {
+    return fail(
+        provider_error(ProviderErrorKind::NotFound, "no Verda instance for " + std::string(name)));
+  }
+  return *best;
+}
+
+ProviderResult<std::vector<Machine>> VerdaProvider::list(const MachineFilter& filter) {
+  auto all = all_instances();
+  if (!all.ok()) return fail(all.error());
+  std::vector<Machine> out;
+  for (auto& m : *all) {
+    if (m.pool_uid().empty()) continue;
+    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
+    if (!filter.include_terminated && gone(m.state)) continue;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
+  auto token_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_';
+  };
+  if (intent.name.empty() || intent.pool_uid.empty() || intent.name.size() > 128 ||
+      intent.pool_uid.size() > 128 ||
+      !std::all_of(intent.name.begin(), intent.name.end(), token_char) ||
+      !std::all_of(intent.pool_uid.begin(), intent.pool_uid.end(), token_char)) {
+    return fail(
+        provider_error(ProviderErrorKind::InvalidRequest,
+                       "create: intent needs a name and a pool uid ([A-Za-z0-9._-], <= 128)"));
+  }
+  if (intent.offer.id.empty() || intent.offer.region.empty()) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create: the offer needs an instance type and location"));
+  }
+  auto existing = get(intent.pool_uid, intent.name);
+  if (existing.ok() && !gone(existing->state)) return existing;
+  if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
+    return fail(existing.error());
+  const std::string hostname = "gp-" + net::sha256_hex(intent.pool_uid).substr(0, 10) + "-" +
+                               net::sha256_hex(intent.pool_uid + "/" + intent.name).substr(0, 10);
+  json body = {{"instance_type", intent.offer.id},
+               {"image", intent.image.empty() ? config_.image : intent.image},
+               {"ssh_key_ids", config_.ssh_key_ids},
+               {"hostname", hostname},
+               {"description", description_for(intent)},
+               {"location_code", intent.offer.region},
+               {"is_spot", false},
+               {"contract", "PAY_AS_YOU_GO"},
+               {"pricing", "FIXED_PRICE"}};
+  if (!intent.user_data.empty()) {
+    json script = {{"name", hostname}, {"script", intent.user_data}};
+    auto id = call("startup script", "POST", "/scripts", script.dump(), false);
+    if (!id.ok()) return fail(id.error());
+    std::string sid = trim(*id);
+    if (sid.size() >= 2 && sid.front() == '"' && sid.back() == '"')
+      sid = sid.substr(1, sid.size() - 2);
+    if (!plausible_id(sid)) {
+      return fail(provider_error(ProviderErrorKind::Transient,
+                                 "startup script: unreadable answer: " + net::body_excerpt(sid)));
+    }
+    body["startup_script_id"] = sid;
+  }
+  auto ans = call("create", "POST", "/instances", body.dump(), false);
+  auto lookup = [&]() -> std::optional<Machine> {
+    auto again = get(intent.pool_uid, intent.name);
+    if (again.ok() && !gone(again->state)) return *again;
+    return std::nullopt;
+  };
+  if (!ans.ok()) {
+    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
+    if (auto m = lookup()) return *m;
+    return fail(ans.error());
+  }
+  std::string id = trim(*ans);
+  if (id.size() >= 2 && id.front() == '"' && id.back() == '"') id = id.substr(1, id.size() - 2);
+  if (!plausible_id(id)) {
+    if (auto found = lookup()) return *found;
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               "create: unreadable answer: " + net::body_excerpt(*ans)));
+  }
+  Machine m;
+  m.provider_id = id;
+  m.name = intent.name;
+  m.state = MachineState::Pending;
+  m.provider_state = "ordered";
+  m.offer_id = intent.offer.id;
+  m.region = intent.offer.region;
+  m.gpu_model = intent.offer.gpu_model;
+  m.gpu_count = intent.offer.gpu_count;
+  m.price_per_hour = intent.offer.price_per_hour;
+  m.launch_time = clock_.now();
+  m.tags = {{std::string(kTagPoolUid), intent.pool_uid},
+            {std::string(kTagInstance), intent.name},
+            {std::string(kTagManagedBy), std::string(kTagManagedByValue)}};
+  return m;
+}
+
+ProviderStatus VerdaProvider::terminate(std::string_view provider_id) {
+  if (!plausible_id(provider_id)) {
+    return fail(
+        provider_error(ProviderErrorKind::InvalidRequest,
+                       "terminate: invalid instance id '" + std::string(provider_id) + "'"));
+  }
+  json body = {{"id", {std::string(provider_id)}}, {"action", "delete"}};
+  auto ans = call("delete", "PUT", "/instances", body.dump(), true);
+  if (!ans.ok()) return fail(ans.error());
+  return ProviderStatus::success();
+}
+
+}  // namespace gpupool::verda

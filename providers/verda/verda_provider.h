@@ -1,0 +1,124 @@
+#pragma once
+// Verda (formerly DataCrunch) adapter (https://api.verda.com/v1), following
+// the official Python SDK (providers.md §6.1).
+//
+// Auth: OAuth2 client credentials. POST /oauth2/token {"grant_type":
+// "client_credentials", client_id, client_secret} gives an access token
+// (Bearer) with expires_in and a refresh token; the adapter caches the token,
+// renews it shortly before expiry (refresh_token grant first, client
+// credentials when that fails), and on a 401 from an API call with a cached
+// token fetches a new one once and repeats the call once. A 401 from the
+// token endpoint itself is Unauthorized at once (no retry storm). Secret keys
+// (logical names): clientId, clientSecret.
+//
+// Offers: GET /instance-types (price_per_hour for the whole machine,
+// gpu.number_of_gpus) joined with GET /instance-availability
+// ([{"location_code","availabilities":[type...]}]): one offer per (type,
+// location where it is available now). The GPU model comes from the type
+// name ("1L40S.20V" -> 1 x "L40S"). Billing from config (10-minute
+// increments by default: UNCONFIRMED, as in the catalog).
+//
+// Identity: Verda instances have no tags. hostname "gp-<10 hex H(pool
+// uid)>-<10 hex H(pool uid/name)>" and description "gpupool-operator
+// pool-uid=<uid> instance=<name>"; list()/get() read GET /instances and
+// match the description.
+//
+// create(): no idempotency token: looks the description up first, never
+// blindly retries POST /instances, and after an ambiguous failure looks it
+// up once more. user_data becomes a startup script (POST /scripts {name,
+// script} -> id as plain text, UNCONFIRMED beyond the SDK) passed as
+// startup_script_id. POST /instances answers the new id as plain text; an
+// answer that is not an id is treated as lost (looked up, else Transient).
+// terminate(): PUT /instances {"id":[id],"action":"delete"}; success while
+// the instance is deleting; NotFound (404 not_found) once it is gone.
+//
+// Errors by `code`: unauthorized_request -> Unauthorized; insufficient_funds
+// -> QuotaExceeded; not_found -> NotFound; server_error,
+// service_unavailable -> Transient; invalid_request / forbidden_action ->
+// InvalidRequest, except that Verda has no documented no-capacity code
+// (UNCONFIRMED): a 4xx whose message mentions "capacity" or "not available"
+// is NoCapacity. 429 -> RateLimited (Retry-After honoured; Verda's limits are
+// UNCONFIRMED). Instance states: ordered, new, validating, provisioning ->
+// Pending; running -> Running; deleting -> Terminating; discontinued,
+// notfound -> Terminated; error, no_capacity, installation_failed -> Failed;
+// offline -> Unknown.
+//
+// Logging: the configured log sink is wrapped so startup scripts are
+// redacted (redact_script_fields) before lines reach it.
+//
+// Thread-safe.
+
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "providers/http/client.h"
+#include "providers/provider.h"
+
+namespace gpupool::verda {
+
+struct VerdaConfig {
+  std::string provider_name;
+  std::string endpoint = "https://api.verda.com/v1";
+  std::string client_id;
+  std::string client_secret;
+  std::vector<std::string> ssh_key_ids;  // may be empty
+  std::string image = "ubuntu-24.04";
+  BillingRule billing{Duration(0), Duration(600), BillingAlignment::Launch, MinimumKind::Charge,
+                      Money()};
+  net::ClientOptions http;
+};
+
+// "1L40S.20V" -> {"L40S", 1}; "8H100.80S.176V" -> {"H100", 8}; nullopt when
+// the name does not start with a GPU count.
+struct TypeGpu {
+  std::string model;
+  int count = 0;
+};
+std::optional<TypeGpu> gpu_from_type(std::string_view instance_type);
+
+class VerdaProvider final : public Provider {
+ public:
+  VerdaProvider(VerdaConfig config, net::HttpTransport& transport, const Clock& clock,
+                net::Sleeper& sleeper);
+
+  const std::string& name() const override { return config_.provider_name; }
+  std::string_view type() const override { return "verda"; }
+  ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
+  ProviderResult<Machine> create(const InstanceIntent& intent) override;
+  ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;
+  ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) override;
+  ProviderStatus terminate(std::string_view provider_id) override;
+
+  int64_t requests_sent() const { return client_.requests_sent(); }
+
+ private:
+  // The access token; a new one when `renew` or when the cached one expires.
+  ProviderResult<std::string> token(bool renew);
+  ProviderResult<std::string> call(const std::string& what, const std::string& method,
+                                   const std::string& path, const std::string& body,
+                                   bool idempotent);
+  ProviderResult<std::string> send(const std::string& what, const std::string& method,
+                                   const std::string& path, const std::string& body,
+                                   bool idempotent, const std::string& bearer, int& status);
+  ProviderResult<std::vector<Machine>> all_instances();
+
+  VerdaConfig config_;
+  const Clock& clock_;
+  net::HttpClient client_;
+  std::mutex token_mu_;
+  std::string access_token_;   // GUARDED_BY(token_mu_)
+  std::string refresh_token_;  // GUARDED_BY(token_mu_)
+  Time token_expires_{};       // GUARDED_BY(token_mu_)
+};
+
+// Replaces the value of every "script" JSON field in a log line with
+// REDACTED (startup scripts carry join tokens; the shared redaction only
+// knows user_data-like names). Works on truncated JSON.
+std::string redact_script_fields(std::string_view line);
+
+ProviderError map_verda_error(int status, std::string_view body, net::Millis retry_after);
+
+}  // namespace gpupool::verda

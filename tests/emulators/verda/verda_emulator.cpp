@@ -1,0 +1,359 @@
+#include "tests/emulators/verda/verda_emulator.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+namespace gpupool::emulators {
+namespace {
+
+using nlohmann::json;
+
+std::string make_id(const char* prefix, int64_t n) {
+  char buf[64];
+  std::snprintf(buf, sizeof(buf), "%s-4d2b-4c1e-9f00-%012llx", prefix,
+                static_cast<unsigned long long>(n));
+  return buf;
+}
+
+}  // namespace
+
+VerdaEmulator::VerdaEmulator(VerdaEmulatorOptions options) : options_(std::move(options)) {}
+VerdaEmulator::~VerdaEmulator() {
+  stop();
+}
+
+bool VerdaEmulator::start() {
+  http::HttpServerOptions so;
+  so.port = options_.port;
+  server_ = std::make_unique<http::HttpServer>(
+      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
+  return server_->start().ok();
+}
+
+void VerdaEmulator::stop() {
+  if (server_) server_->stop();
+}
+
+std::string VerdaEmulator::base_url() const {
+  return server_ ? server_->base_url() + "/v1" : std::string();
+}
+
+void VerdaEmulator::set_capacity(const std::string& type, const std::string& location, int n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& t : options_.types) {
+    if (t.name == type) t.capacity[location] = n;
+  }
+}
+
+std::vector<VerdaInstance> VerdaEmulator::instances() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const_cast<VerdaEmulator*>(this)->advance_locked();
+  return instances_;
+}
+
+int VerdaEmulator::requests(const std::string& op) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!op.empty()) {
+    auto it = requests_.find(op);
+    return it == requests_.end() ? 0 : it->second;
+  }
+  int n = 0;
+  for (const auto& [k, v] : requests_)
+    n += v;
+  return n;
+}
+
+void VerdaEmulator::revoke_tokens() {
+  std::lock_guard<std::mutex> lock(mu_);
+  tokens_.clear();
+}
+
+VerdaEmulator::Reply VerdaEmulator::error(int status, const std::string& code,
+                                          const std::string& message) {
+  return Reply{status, json{{"code", code}, {"message", message}}.dump(), "application/json", {}};
+}
+
+void VerdaEmulator::advance_locked() {
+  const Time now = options_.clock->now();
+  for (auto& i : instances_) {
+    if ((i.status == "ordered" || i.status == "provisioning") &&
+        now >= i.created + options_.boot_time) {
+      i.status = "running";
+    } else if (i.status == "ordered" && now > i.created) {
+      i.status = "provisioning";
+    }
+  }
+  std::erase_if(instances_, [&](const VerdaInstance& i) {
+    return i.status == "deleting" && now >= *i.delete_requested + options_.shutdown_time;
+  });
+}
+
+int VerdaEmulator::used_locked(const std::string& type, const std::string& location) const {
+  return static_cast<int>(
+      std::count_if(instances_.begin(), instances_.end(), [&](const VerdaInstance& i) {
+        return i.type == type && i.location == location && i.status != "deleting";
+      }));
+}
+
+bool VerdaEmulator::authorized_locked(const http::HttpRequest& req) const {
+  const std::string h = req.header("Authorization").value_or("");
+  if (!h.starts_with("Bearer ")) return false;
+  auto it = tokens_.find(h.substr(7));
+  return it != tokens_.end() && options_.clock->now() < it->second;
+}
+
+std::string VerdaEmulator::instance_json_locked(const VerdaInstance& in) const {
+  const VerdaType* t = nullptr;
+  for (const auto& x : options_.types) {
+    if (x.name == in.type) t = &x;
+  }
+  json j = {
+      {"id", in.id},
+      {"instance_type", in.type},
+      {"image", "ubuntu-24.04"},
+      {"price_per_hour", t ? t->price_per_hour : 0.0},
+      {"hostname", in.hostname},
+      {"description", in.description},
+      {"status", in.status},
+      {"created_at", format_rfc3339(in.created)},
+      {"ssh_key_ids", json::array()},
+      {"cpu", {{"description", "20 CPU"}, {"number_of_cores", 20}}},
+      {"gpu", {{"description", t ? t->gpu_description : ""}, {"number_of_gpus", t ? t->gpus : 0}}},
+      {"location", in.location},
+      {"is_spot", false}};
+  if (in.status == "running") j["ip"] = "203.0.113." + std::to_string(next_ % 200 + 10);
+  return j.dump();
+}
+
+VerdaEmulator::Reply VerdaEmulator::token_locked(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("grant_type") ||
+      !j["grant_type"].is_string()) {
+    return error(400, "invalid_request", "grant_type is required");
+  }
+  const std::string grant = j["grant_type"].get<std::string>();
+  if (grant == "client_credentials") {
+    if (j.value("client_id", "") != options_.client_id ||
+        j.value("client_secret", "") != options_.client_secret) {
+      return error(401, "unauthorized_request", "Invalid client credentials");
+    }
+  } else if (grant == "refresh_token") {
+    if (!refresh_tokens_.contains(j.value("refresh_token", ""))) {
+      return error(401, "unauthorized_request", "Invalid refresh token");
+    }
+  } else {
+    return error(400, "invalid_request", "unsupported grant_type");
+  }
+  ++next_;
+  const std::string access = "vat-" + std::to_string(next_) + "-x9q";
+  const std::string refresh = "vrt-" + std::to_string(next_) + "-k2w";
+  tokens_[access] = options_.clock->now() + options_.token_lifetime;
+  refresh_tokens_[refresh] = true;
+  return Reply{200,
+               json{{"access_token", access},
+                    {"refresh_token", refresh},
+                    {"scope", "cloud-api-v1"},
+                    {"token_type", "Bearer"},
+                    {"expires_in", options_.token_lifetime.count()}}
+                   .dump(),
+               "application/json",
+               {}};
+}
+
+VerdaEmulator::Reply VerdaEmulator::create_locked(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return error(400, "invalid_request", "invalid JSON");
+  for (const char* f : {"instance_type", "image", "hostname", "description", "location_code"}) {
+    if (!j.contains(f) || !j[f].is_string() || j[f].get<std::string>().empty()) {
+      return error(400, "invalid_request", std::string(f) + " is required");
+    }
+  }
+  if (!j.contains("ssh_key_ids") || !j["ssh_key_ids"].is_array()) {
+    return error(400, "invalid_request", "ssh_key_ids must be an array");
+  }
+  const std::string hostname = j["hostname"].get<std::string>();
+  if (hostname.size() > 60) return error(400, "invalid_request", "hostname is too long");
+  const std::string type = j["instance_type"].get<std::string>();
+  const std::string location = j["location_code"].get<std::string>();
+  const VerdaType* t = nullptr;
+  for (const auto& x : options_.types) {
+    if (x.name == type) t = &x;
+  }
+  if (t == nullptr) return error(400, "invalid_request", "Invalid instance type " + type);
+  auto cap = t->capacity.find(location);
+  if (cap == t->capacity.end() ||
+      (cap->second >= 0 && used_locked(type, location) >= cap->second)) {
+    return error(400, "invalid_request", "Not enough capacity for " + type + " in " + location);
+  }
+  VerdaInstance in;
+  in.id = make_id("7c1f0e2a", ++next_);
+  in.type = type;
+  in.location = location;
+  in.hostname = hostname;
+  in.description = j["description"].get<std::string>();
+  in.status = "ordered";
+  if (auto s = j.find("startup_script_id"); s != j.end() && s->is_string()) {
+    auto script = scripts_.find(s->get<std::string>());
+    if (script == scripts_.end()) return error(404, "not_found", "startup script not found");
+    in.startup_script = script->second;
+  }
+  in.created = options_.clock->now();
+  instances_.push_back(in);
+  return Reply{202, in.id, "text/plain", {}};
+}
+
+VerdaEmulator::Reply VerdaEmulator::action_locked(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("action") || !j["action"].is_string()) {
+    return error(400, "invalid_request", "action is required");
+  }
+  std::vector<std::string> ids;
+  if (auto id = j.find("id"); id != j.end() && id->is_string()) {
+    ids.push_back(id->get<std::string>());
+  } else if (id != j.end() && id->is_array()) {
+    for (const auto& x : *id) {
+      if (!x.is_string()) return error(400, "invalid_request", "id must be strings");
+      ids.push_back(x.get<std::string>());
+    }
+  }
+  if (ids.empty()) return error(400, "invalid_request", "id is required");
+  if (j["action"] != "delete") return error(400, "invalid_request", "unsupported action");
+  for (const auto& id : ids) {
+    auto it = std::find_if(instances_.begin(), instances_.end(),
+                           [&](const VerdaInstance& i) { return i.id == id; });
+    if (it == instances_.end()) return error(404, "not_found", "Instance " + id + " not found");
+  }
+  for (auto& i : instances_) {
+    if (std::find(ids.begin(), ids.end(), i.id) != ids.end() && i.status != "deleting") {
+      i.status = "deleting";
+      i.delete_requested = options_.clock->now();
+    }
+  }
+  return Reply{202, "", "text/plain", {}};
+}
+
+VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::HttpRequest& req) {
+  std::lock_guard<std::mutex> lock(mu_);
+  advance_locked();
+  if (op == "token") return token_locked(req.body);
+  if (!authorized_locked(req)) {
+    return error(401, "unauthorized_request", "Access token is missing, invalid or expired");
+  }
+  if (op == "types") {
+    json out = json::array();
+    int n = 0;
+    for (const auto& t : options_.types) {
+      out.push_back({{"id", make_id("0a11c0de", ++n)},
+                     {"instance_type", t.name},
+                     {"price_per_hour", t.price_per_hour},
+                     {"spot_price", t.price_per_hour / 3},
+                     {"description", t.gpu_description},
+                     {"cpu", {{"description", "20 CPU"}, {"number_of_cores", 20}}},
+                     {"gpu", {{"description", t.gpu_description}, {"number_of_gpus", t.gpus}}},
+                     {"memory", {{"description", "60GB RAM"}, {"size_in_gigabytes", 60}}},
+                     {"gpu_memory", {{"description", "48GB"}, {"size_in_gigabytes", 48}}},
+                     {"storage", {{"description", "dynamic"}}}});
+    }
+    return Reply{200, out.dump(), "application/json", {}};
+  }
+  if (op == "availability") {
+    std::map<std::string, json> by_location;
+    for (const auto& t : options_.types) {
+      for (const auto& [loc, cap] : t.capacity) {
+        if (!by_location.contains(loc)) by_location[loc] = json::array();
+        if (cap < 0 || used_locked(t.name, loc) < cap) by_location[loc].push_back(t.name);
+      }
+    }
+    json out = json::array();
+    for (auto& [loc, types] : by_location) {
+      out.push_back({{"location_code", loc}, {"availabilities", types}});
+    }
+    return Reply{200, out.dump(), "application/json", {}};
+  }
+  if (op == "script") {
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("script") || !j["script"].is_string()) {
+      return error(400, "invalid_request", "script is required");
+    }
+    const std::string id = make_id("5c417p70", ++next_);
+    scripts_[id] = j["script"].get<std::string>();
+    return Reply{200, id, "text/plain", {}};
+  }
+  if (op == "create") return create_locked(req.body);
+  if (op == "action") return action_locked(req.body);
+  std::string out = "[";
+  for (size_t k = 0; k < instances_.size(); ++k) {
+    out += (k ? "," : "") + instance_json_locked(instances_[k]);
+  }
+  return Reply{200, out + "]", "application/json", {}};
+}
+
+void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
+  AdminHooks hooks;
+  hooks.state_json = [this] {
+    return "{\"instances\":" + std::to_string(instances().size()) + "}";
+  };
+  if (handle_admin(req, w, faults_, hooks)) return;
+  std::string op;
+  if (req.method == "POST" && req.path == "/v1/oauth2/token") {
+    op = "token";
+  } else if (req.method == "GET" && req.path == "/v1/instance-types") {
+    op = "types";
+  } else if (req.method == "GET" && req.path == "/v1/instance-availability") {
+    op = "availability";
+  } else if (req.method == "POST" && req.path == "/v1/scripts") {
+    op = "script";
+  } else if (req.method == "POST" && req.path == "/v1/instances") {
+    op = "create";
+  } else if (req.method == "GET" && req.path == "/v1/instances") {
+    op = "list";
+  } else if (req.method == "PUT" && req.path == "/v1/instances") {
+    op = "action";
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++requests_[op];
+  }
+  auto send = [&](const Reply& r) {
+    http::Headers h{{"Content-Type", r.content_type}};
+    for (const auto& [k, v] : r.headers)
+      h.add(k, v);
+    w.send(r.status, h, r.body);
+  };
+  if (op.empty()) return send(error(404, "not_found", "No such route"));
+  bool lose = false;
+  if (auto fault = faults_.take(op)) {
+    switch (fault->kind) {
+      case FaultKind::NoCapacity:
+        return send(error(400, "invalid_request", "Not enough capacity for this instance type"));
+      case FaultKind::Throttle: {
+        Reply r = error(429, "too_many_requests", "Too many requests");
+        if (fault->retry_after.count() > 0)
+          r.headers.emplace_back("Retry-After", std::to_string(fault->retry_after.count()));
+        return send(r);
+      }
+      case FaultKind::ServerError:
+        return send(error(500, "server_error", "Internal server error"));
+      case FaultKind::AuthFailure:
+        return send(error(401, "unauthorized_request", "Invalid access token"));
+      case FaultKind::Garbled:
+        return send(Reply{200, "[{\"id\": \"7c1f", "application/json", {}});
+      case FaultKind::GarbledError:
+        return (void)w.send(502, http::Headers{{"Content-Type", "text/html"}},
+                            "<html>502 Bad Gateway</html>");
+      case FaultKind::Slow:
+        w.wait_closed(fault->delay);
+        break;
+      case FaultKind::LoseAnswer:
+        lose = true;
+        break;
+    }
+  }
+  Reply r = route(op, req);
+  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
+  send(r);
+}
+
+}  // namespace gpupool::emulators
