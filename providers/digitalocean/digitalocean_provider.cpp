@@ -1,0 +1,390 @@
+#include "providers/digitalocean/digitalocean_provider.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+#include "providers/http/provider_errors.h"
+#include "providers/http/url.h"
+
+namespace gpupool::digitalocean {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kTagManaged = "gpupool-managed";
+constexpr std::string_view kTagPoolPrefix = "gpupool-pool:";
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+MachineState state_from(std::string_view s) {
+  if (s == "new") return MachineState::Pending;
+  if (s == "active") return MachineState::Running;
+  if (s == "archive") return MachineState::Terminated;
+  return MachineState::Unknown;
+}
+
+bool gone(MachineState s) {
+  return s == MachineState::Terminated || s == MachineState::Failed;
+}
+
+// The GPU of a size or droplet-size object.
+std::optional<SlugGpu> gpu_of(const json& size, std::string_view slug) {
+  if (auto g = size.find("gpu_info"); g != size.end() && g->is_object()) {
+    std::string model = gpu_from_model(str(*g, "model"));
+    auto c = g->find("count");
+    if (!model.empty() && c != g->end() && c->is_number_integer() && c->get<int>() > 0)
+      return SlugGpu{model, c->get<int>()};
+  }
+  return gpu_from_slug(slug);
+}
+
+Machine parse_droplet(const json& j) {
+  Machine m;
+  if (auto id = j.find("id"); id != j.end() && id->is_number_integer())
+    m.provider_id = std::to_string(id->get<int64_t>());
+  m.name = str(j, "name");
+  m.provider_state = str(j, "status");
+  m.state = state_from(m.provider_state);
+  m.offer_id = str(j, "size_slug");
+  if (auto r = j.find("region"); r != j.end() && r->is_object()) m.region = str(*r, "slug");
+  if (auto s = j.find("size"); s != j.end() && s->is_object()) {
+    if (auto g = gpu_of(*s, m.offer_id)) {
+      m.gpu_model = g->model;
+      m.gpu_count = g->count;
+    }
+    if (auto p = s->find("price_hourly"); p != s->end() && p->is_number())
+      m.price_per_hour = net::price_from_double(p->get<double>()).value_or(Money());
+  }
+  if (auto c = j.find("created_at"); c != j.end() && c->is_string()) {
+    Time t;
+    if (parse_rfc3339(c->get<std::string>(), t)) m.launch_time = t;
+  }
+  if (auto n = j.find("networks"); n != j.end() && n->is_object()) {
+    if (auto v4 = n->find("v4"); v4 != n->end() && v4->is_array()) {
+      for (const auto& a : *v4) {
+        if (a.is_object() && str(a, "type") == "public") m.public_address = str(a, "ip_address");
+      }
+    }
+  }
+  bool managed = false;
+  if (auto tags = j.find("tags"); tags != j.end() && tags->is_array()) {
+    for (const auto& t : *tags) {
+      if (!t.is_string()) continue;
+      std::string tag = t.get<std::string>();
+      if (tag == kTagManaged) managed = true;
+      if (tag.starts_with(kTagPoolPrefix))
+        m.tags[std::string(kTagPoolUid)] = tag.substr(kTagPoolPrefix.size());
+    }
+  }
+  if (managed) {
+    m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
+    m.tags[std::string(kTagInstance)] = m.name;
+  }
+  return m;
+}
+
+// The path-and-query of an absolute "next" link on our own endpoint; empty
+// when the link points elsewhere (never follow a link off the endpoint).
+std::string own_link(const std::string& base, const std::string& link) {
+  if (!link.starts_with(base + "/")) return {};
+  return link.substr(base.size());
+}
+
+}  // namespace
+
+std::string gpu_from_model(std::string_view model) {
+  std::string m = lower(model);
+  if (m.starts_with("nvidia_")) m = m.substr(7);
+  if (m.starts_with("amd_")) m = m.substr(4);
+  for (char& c : m)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return m;
+}
+
+std::optional<SlugGpu> gpu_from_slug(std::string_view slug) {
+  if (!slug.starts_with("gpu-")) return std::nullopt;
+  std::string_view rest = slug.substr(4);
+  size_t dash = rest.find('-');
+  std::string_view head = rest.substr(0, dash);  // "l40sx1"
+  size_t x = head.rfind('x');
+  if (x == std::string_view::npos || x == 0 || x + 1 >= head.size()) return std::nullopt;
+  int count = 0;
+  auto digits = head.substr(x + 1);
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
+  if (ec != std::errc() || p != digits.data() + digits.size() || count < 1) return std::nullopt;
+  std::string model(head.substr(0, x));
+  for (char& c : model)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return SlugGpu{model, count};
+}
+
+std::optional<net::Millis> wait_until_reset(std::string_view reset, Time now) {
+  int64_t epoch = 0;
+  auto [p, ec] = std::from_chars(reset.data(), reset.data() + reset.size(), epoch);
+  if (reset.empty() || ec != std::errc() || p != reset.data() + reset.size()) return std::nullopt;
+  const int64_t delta = epoch - now.time_since_epoch().count();
+  if (delta > 24 * 3600) return std::nullopt;  // not a plausible reset time
+  return net::Millis(std::max<int64_t>(0, delta) * 1000);
+}
+
+ProviderError map_do_error(int status, std::string_view body, net::Millis retry_after) {
+  std::string id, msg;
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    id = str(j, "id");
+    msg = str(j, "message");
+  }
+  if (id.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
+  const std::string text = id + (id.empty() ? "" : ": ") + msg;
+  const std::string m = "HTTP " + std::to_string(status) + ": " + text;
+  const std::string l = lower(msg);
+  const std::string lid = lower(id);
+  if (status == 401 || lid == "unauthorized" || lid == "forbidden")
+    return provider_error(ProviderErrorKind::Unauthorized, m);
+  if (lid == "not_found") return provider_error(ProviderErrorKind::NotFound, m);
+  if (status == 422 || lid == "unprocessable_entity") {
+    if (l.find("not available") != std::string::npos || l.find("capacity") != std::string::npos) {
+      return provider_error(ProviderErrorKind::NoCapacity, m);
+    }
+    if (l.find("limit") != std::string::npos)
+      return provider_error(ProviderErrorKind::QuotaExceeded, m);
+    return provider_error(ProviderErrorKind::InvalidRequest, m);
+  }
+  if (lid == "too_many_requests") return rate_limited(m, retry_after);
+  return net::status_failure(status, text, retry_after);
+}
+
+DoProvider::DoProvider(DoConfig config, net::HttpTransport& transport, const Clock& clock,
+                       net::Sleeper& sleeper)
+    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
+        net::ClientOptions o = config_.http;
+        if (o.provider.empty()) o.provider = "digitalocean";
+        o.hook = [&clock](const net::Response& r) {
+          if (r.status != 429 || !net::find_header(r.headers, "retry-after").empty())
+            return net::RetryAdvice{};
+          auto wait = wait_until_reset(net::find_header(r.headers, "ratelimit-reset"), clock.now());
+          if (!wait) return net::RetryAdvice{};
+          return net::RetryAdvice{net::RetryAdvice::Action::Retry, *wait};
+        };
+        std::string base = config_.endpoint;
+        while (!base.empty() && base.back() == '/')
+          base.pop_back();
+        o.base_url = base;
+        return o;
+      }()) {}
+
+ProviderResult<std::string> DoProvider::call(const std::string& what, const std::string& method,
+                                             const std::string& url, const std::string& body,
+                                             bool idempotent, int* status) {
+  if (config_.api_token.empty())
+    return fail(provider_error(ProviderErrorKind::Unauthorized, "DigitalOcean token is missing"));
+  if (!net::parse_url(client_.options().base_url + url)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "invalid DigitalOcean endpoint '" + config_.endpoint + "'"));
+  }
+  net::Request req;
+  req.method = method;
+  req.url = url;
+  req.headers = {{"Authorization", "Bearer " + config_.api_token}, {"Accept", "application/json"}};
+  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+  req.body = body;
+  req.idempotent = idempotent;
+  net::Outcome out = client_.send(std::move(req));
+  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
+  if (status != nullptr) *status = out.response->status;
+  if (out.response->status < 200 || out.response->status >= 300) {
+    ProviderError e = map_do_error(out.response->status, out.response->body, out.retry_after);
+    e.message = what + ": " + e.message;
+    return fail(e);
+  }
+  return std::move(out.response->body);
+}
+
+ProviderResult<std::vector<Offer>> DoProvider::offers(const OfferQuery& query) {
+  std::vector<Offer> out;
+  std::string url = "/v2/sizes?per_page=" + std::to_string(config_.page_size);
+  for (int page = 0; page < config_.max_pages && !url.empty(); ++page) {
+    auto body = call("sizes", "GET", url, "", true);
+    if (!body.ok()) return fail(body.error());
+    url.clear();
+    try {
+      json j = json::parse(*body);
+      for (const auto& s : j.at("sizes")) {
+        const std::string slug = s.at("slug").get<std::string>();
+        auto gpu = gpu_of(s, slug);
+        if (!gpu) continue;  // CPU sizes
+        if (!contains(query.gpu_models, gpu->model)) continue;
+        if (gpu->count < query.min_gpu_count ||
+            (query.max_gpu_count > 0 && gpu->count > query.max_gpu_count)) {
+          continue;
+        }
+        if (auto a = s.find("available"); a != s.end() && a->is_boolean() && !a->get<bool>())
+          continue;
+        auto price = net::price_from_double(s.at("price_hourly").get<double>());
+        if (!price) continue;
+        for (const auto& r : s.at("regions")) {
+          const std::string region = r.get<std::string>();
+          if (!contains(query.regions, region)) continue;
+          Offer o;
+          o.provider = config_.provider_name;
+          o.provider_type = "digitalocean";
+          o.id = slug;
+          o.region = region;
+          o.gpu_model = gpu->model;
+          o.gpu_count = gpu->count;
+          o.price_per_hour = *price;
+          o.billing = config_.billing;
+          o.source = "live";
+          o.as_of = clock_.now();
+          out.push_back(std::move(o));
+        }
+      }
+      if (auto l = j.find("links"); l != j.end() && l->is_object()) {
+        if (auto p = l->find("pages"); p != l->end() && p->is_object())
+          url = own_link(client_.options().base_url, str(*p, "next"));
+      }
+    } catch (const std::exception& e) {
+      return fail(provider_error(ProviderErrorKind::Transient,
+                                 std::string("sizes: unreadable answer (") + e.what() + ")"));
+    }
+  }
+  return out;
+}
+
+ProviderResult<std::vector<Machine>> DoProvider::droplets(const std::string& tag) {
+  std::vector<Machine> out;
+  std::string url = "/v2/droplets?per_page=" + std::to_string(config_.page_size) +
+                    "&tag_name=" + net::percent_encode(tag);
+  int page = 0;
+  for (; page < config_.max_pages && !url.empty(); ++page) {
+    auto body = call("list droplets", "GET", url, "", true);
+    if (!body.ok()) return fail(body.error());
+    url.clear();
+    try {
+      json j = json::parse(*body);
+      for (const auto& d : j.at("droplets"))
+        out.push_back(parse_droplet(d));
+      if (auto l = j.find("links"); l != j.end() && l->is_object()) {
+        if (auto p = l->find("pages"); p != l->end() && p->is_object())
+          url = own_link(client_.options().base_url, str(*p, "next"));
+      }
+    } catch (const std::exception& e) {
+      return fail(
+          provider_error(ProviderErrorKind::Transient,
+                         std::string("list droplets: unreadable answer (") + e.what() + ")"));
+    }
+  }
+  if (!url.empty()) {
+    return fail(
+        provider_error(ProviderErrorKind::Transient,
+                       "list droplets: more than " + std::to_string(config_.max_pages) + " pages"));
+  }
+  return out;
+}
+
+ProviderResult<Machine> DoProvider::get(std::string_view pool_uid, std::string_view name) {
+  auto all = droplets(std::string(kTagPoolPrefix) + std::string(pool_uid));
+  if (!all.ok()) return fail(all.error());
+  for (const auto& m : *all) {
+    if (m.pool_uid() == pool_uid && m.name == name && !gone(m.state)) return m;
+  }
+  return fail(provider_error(ProviderErrorKind::NotFound,
+                             "no DigitalOcean droplet for " + std::string(name)));
+}
+
+ProviderResult<std::vector<Machine>> DoProvider::list(const MachineFilter& filter) {
+  auto all = droplets(filter.pool_uid.empty() ? std::string(kTagManaged)
+                                              : std::string(kTagPoolPrefix) + filter.pool_uid);
+  if (!all.ok()) return fail(all.error());
+  std::vector<Machine> out;
+  for (auto& m : *all) {
+    if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
+    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
+    if (!filter.include_terminated && gone(m.state)) continue;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
+  auto name_ok = std::all_of(intent.name.begin(), intent.name.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+  });
+  auto uid_ok = std::all_of(intent.pool_uid.begin(), intent.pool_uid.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_';
+  });
+  if (intent.name.empty() || intent.name.size() > 253 || !name_ok || intent.pool_uid.empty() ||
+      intent.pool_uid.size() > 200 || !uid_ok) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create: intent needs a hostname-safe name and a pool uid"));
+  }
+  if (intent.offer.id.empty() || intent.offer.region.empty()) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create: the offer needs a size slug and region"));
+  }
+  auto existing = get(intent.pool_uid, intent.name);
+  if (existing.ok()) return existing;
+  if (existing.error().kind != ProviderErrorKind::NotFound) return fail(existing.error());
+  json body = {{"name", intent.name},
+               {"region", intent.offer.region},
+               {"size", intent.offer.id},
+               {"image", intent.image.empty() ? config_.image : intent.image},
+               {"ssh_keys", config_.ssh_keys},
+               {"tags", {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid}}};
+  if (!intent.user_data.empty()) body["user_data"] = intent.user_data;
+  auto ans = call("create droplet", "POST", "/v2/droplets", body.dump(), false);
+  auto lookup = [&]() -> std::optional<Machine> {
+    auto again = get(intent.pool_uid, intent.name);
+    if (again.ok()) return *again;
+    return std::nullopt;
+  };
+  if (!ans.ok()) {
+    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
+    if (auto m = lookup()) return *m;
+    return fail(ans.error());
+  }
+  try {
+    Machine m = parse_droplet(json::parse(*ans).at("droplet"));
+    if (m.provider_id.empty()) throw std::runtime_error("droplet without an id");
+    if (m.pool_uid() != intent.pool_uid) m.tags[std::string(kTagPoolUid)] = intent.pool_uid;
+    if (!m.launch_time) m.launch_time = clock_.now();
+    if (m.price_per_hour.is_zero()) m.price_per_hour = intent.offer.price_per_hour;
+    return m;
+  } catch (const std::exception& e) {
+    if (auto found = lookup()) return *found;
+    return fail(
+        provider_error(ProviderErrorKind::Transient,
+                       std::string("create droplet: unreadable answer (") + e.what() + ")"));
+  }
+}
+
+ProviderStatus DoProvider::terminate(std::string_view provider_id) {
+  if (provider_id.empty() || provider_id.size() > 20 ||
+      !std::all_of(provider_id.begin(), provider_id.end(),
+                   [](char c) { return c >= '0' && c <= '9'; })) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "terminate: invalid droplet id '" + std::string(provider_id) + "'"));
+  }
+  auto ans = call("delete droplet", "DELETE", "/v2/droplets/" + std::string(provider_id), "", true);
+  if (!ans.ok()) return fail(ans.error());
+  return ProviderStatus::success();
+}
+
+}  // namespace gpupool::digitalocean

@@ -1,0 +1,101 @@
+#pragma once
+// DigitalOcean GPU Droplets adapter (https://api.digitalocean.com, Bearer
+// token; providers.md §6.5). Secret key (logical name): apiToken.
+//
+// Offers: GET /v2/sizes?per_page=200 (links.pages.next followed): one offer
+// per (GPU size, region in the size's `regions`), price = price_hourly for
+// the whole droplet. GPU model and count from gpu_info ("nvidia_l40s" ->
+// "L40S"), else from the slug ("gpu-l40sx1-48gb" -> 1 x "L40S"); sizes with
+// neither are CPU sizes and skipped. Billing: the config's rule; the default
+// is the default-constructed BillingRule, which the pricing refresher
+// replaces by the catalog's rule for "digitalocean" (per second, 3RD-PARTY).
+//
+// Identity: droplet name = the intent name (Kubernetes names are valid
+// hostnames); tags "gpupool-managed" and "gpupool-pool:<pool uid>" (DO tags
+// allow letters, digits, ':', '-', '_'). list()/get() use GET /v2/droplets
+// ?tag_name=<tag> (UNCONFIRMED parameter name, the most plausible reading of
+// the Terraform data source) and follow links.pages.next.
+//
+// create(): no idempotency token: looks the name up first, never blindly
+// retries POST /v2/droplets, and after an ambiguous failure looks it up once
+// more. 202 Accepted with the droplet means "accepted", not "running": the
+// machine is Pending until a later get() shows status "active". user_data
+// is sent as user_data (cloud-init). terminate(): DELETE
+// /v2/droplets/{id}; 204 is success, 404 not_found is NotFound (gone).
+//
+// Errors by `id`: Unauthorized (401) / forbidden -> Unauthorized;
+// not_found -> NotFound; too_many_requests / 429 -> RateLimited;
+// unprocessable_entity (422) -> NoCapacity when the message says the size is
+// "not available" or mentions capacity (UNCONFIRMED wording), QuotaExceeded
+// when it mentions a droplet limit, else InvalidRequest; 5xx -> Transient.
+// Throttling: a 429 without Retry-After is retried after ratelimit-reset
+// (epoch seconds) through the HTTP layer's hook.
+//
+// Droplet states: new -> Pending, active -> Running, off -> Unknown,
+// archive -> Terminated.
+//
+// Thread-safe.
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "providers/http/client.h"
+#include "providers/provider.h"
+
+namespace gpupool::digitalocean {
+
+struct DoConfig {
+  std::string provider_name;
+  std::string endpoint = "https://api.digitalocean.com";
+  std::string api_token;
+  std::string image = "gpu-h100x1-base";  // DO's GPU-ready AI/ML image slug
+  std::vector<std::string> ssh_keys;      // key ids or fingerprints; may be empty
+  BillingRule billing{};                  // default: let the catalog decide (see above)
+  int page_size = 200;
+  int max_pages = 50;
+  net::ClientOptions http;
+};
+
+// "nvidia_l40s" -> "L40S"; "" -> "".
+std::string gpu_from_model(std::string_view model);
+// "gpu-l40sx1-48gb" -> {"L40S", 1}; nullopt for slugs of another shape.
+struct SlugGpu {
+  std::string model;
+  int count = 0;
+};
+std::optional<SlugGpu> gpu_from_slug(std::string_view slug);
+// Wait until `ratelimit_reset` (epoch seconds) from `now`; nullopt when
+// malformed, 0 when in the past.
+std::optional<net::Millis> wait_until_reset(std::string_view ratelimit_reset, Time now);
+
+class DoProvider final : public Provider {
+ public:
+  DoProvider(DoConfig config, net::HttpTransport& transport, const Clock& clock,
+             net::Sleeper& sleeper);
+
+  const std::string& name() const override { return config_.provider_name; }
+  std::string_view type() const override { return "digitalocean"; }
+  ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
+  ProviderResult<Machine> create(const InstanceIntent& intent) override;
+  ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;
+  ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) override;
+  ProviderStatus terminate(std::string_view provider_id) override;
+
+  int64_t requests_sent() const { return client_.requests_sent(); }
+
+ private:
+  ProviderResult<std::string> call(const std::string& what, const std::string& method,
+                                   const std::string& url, const std::string& body, bool idempotent,
+                                   int* status = nullptr);
+  ProviderResult<std::vector<Machine>> droplets(const std::string& tag);
+
+  DoConfig config_;
+  const Clock& clock_;
+  net::HttpClient client_;
+};
+
+ProviderError map_do_error(int status, std::string_view body, net::Millis retry_after);
+
+}  // namespace gpupool::digitalocean

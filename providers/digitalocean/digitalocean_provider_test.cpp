@@ -1,0 +1,253 @@
+// The DigitalOcean adapter against the DigitalOcean emulator over loopback.
+#include "providers/digitalocean/digitalocean_provider.h"
+
+#include <gtest/gtest.h>
+
+#include "providers/http/curl_transport.h"
+#include "tests/emulators/digitalocean/digitalocean_emulator.h"
+
+namespace gpupool::digitalocean {
+namespace {
+
+using emulators::Fault;
+using emulators::FaultKind;
+using std::chrono::seconds;
+
+class DoProviderTest : public ::testing::Test {
+ protected:
+  DoProviderTest()
+      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20))),
+        sleeper_(&clock_),
+        emulator_([this] {
+          emulators::DoEmulatorOptions o;
+          o.clock = &clock_;
+          o.sizes = {{"gpu-l40sx1-48gb", "nvidia_l40s", 1, 1.57, {{"tor1", 1}, {"nyc2", 0}}},
+                     {"gpu-h100x8-640gb", "nvidia_h100", 8, 23.92, {{"nyc2", -1}}},
+                     {"s-2vcpu-4gb", "", 0, 0.036, {{"tor1", -1}}}};
+          o.max_per_page = 2;  // so paging is exercised
+          return o;
+        }()),
+        transport_([] {
+          net::CurlOptions o;
+          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
+          return o;
+        }()) {}
+
+  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+
+  DoConfig config() {
+    DoConfig c;
+    c.provider_name = "do-main";
+    c.endpoint = emulator_.base_url();
+    c.api_token = "do-test-token";
+    c.http.max_attempts = 3;
+    c.http.jitter_seed = 5;
+    c.http.log = [this](std::string_view l) {
+      std::lock_guard lock(log_mu_);
+      log_.emplace_back(l);
+    };
+    return c;
+  }
+
+  InstanceIntent intent(std::string name = "pool-d-0", std::string uid = "uid-do") {
+    InstanceIntent i;
+    i.name = std::move(name);
+    i.pool_uid = std::move(uid);
+    i.offer.id = "gpu-l40sx1-48gb";
+    i.offer.region = "tor1";
+    i.offer.gpu_model = "L40S";
+    i.offer.gpu_count = 1;
+    i.offer.price_per_hour = Money::from_cents(157);
+    i.user_data = "#cloud-config\nruncmd: [join --token d0j01n]\n";
+    return i;
+  }
+
+  FakeClock clock_;
+  net::FakeSleeper sleeper_;
+  emulators::DoEmulator emulator_;
+  net::CurlTransport transport_;
+  net::CurlTransport short_transport_{[] {
+    net::CurlOptions o;
+    o.total_timeout = std::chrono::milliseconds(1500);
+    return o;
+  }()};
+  std::mutex log_mu_;
+  std::vector<std::string> log_;
+};
+
+TEST(DoNames, GpuFromModelAndSlug) {
+  EXPECT_EQ(gpu_from_model("nvidia_l40s"), "L40S");
+  EXPECT_EQ(gpu_from_model(""), "");
+  auto a = gpu_from_slug("gpu-l40sx1-48gb");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ(a->model, "L40S");
+  EXPECT_EQ(a->count, 1);
+  auto b = gpu_from_slug("gpu-h100x8-640gb");
+  ASSERT_TRUE(b.has_value());
+  EXPECT_EQ(b->count, 8);
+  EXPECT_FALSE(gpu_from_slug("s-2vcpu-4gb").has_value());
+  EXPECT_FALSE(gpu_from_slug("gpu-x-1").has_value());
+  EXPECT_FALSE(gpu_from_slug("gpu-l40sxz-48gb").has_value());
+}
+
+TEST(DoErrors, MapToKinds) {
+  auto kind = [](int status, std::string_view body) {
+    return map_do_error(status, body, net::Millis(0)).kind;
+  };
+  EXPECT_EQ(kind(401, R"({"id":"Unauthorized","message":"Unable to authenticate you"})"),
+            ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(kind(404, R"({"id":"not_found","message":"x"})"), ProviderErrorKind::NotFound);
+  EXPECT_EQ(kind(422, R"({"id":"unprocessable_entity","message":"Size is not available"})"),
+            ProviderErrorKind::NoCapacity);
+  EXPECT_EQ(kind(422, R"({"id":"unprocessable_entity","message":"droplet limit reached"})"),
+            ProviderErrorKind::QuotaExceeded);
+  EXPECT_EQ(kind(422, R"({"id":"unprocessable_entity","message":"bad image"})"),
+            ProviderErrorKind::InvalidRequest);
+  EXPECT_EQ(kind(429, R"({"id":"too_many_requests","message":"x"})"),
+            ProviderErrorKind::RateLimited);
+  EXPECT_EQ(kind(502, "<html>"), ProviderErrorKind::Transient);
+}
+
+TEST(DoRateLimit, WaitUntilReset) {
+  const Time now = Time(seconds(1'000'000));
+  EXPECT_EQ(wait_until_reset("1000030", now), net::Millis(30'000));
+  EXPECT_EQ(wait_until_reset("999000", now), net::Millis(0));
+  EXPECT_FALSE(wait_until_reset("soon", now).has_value());
+  EXPECT_FALSE(wait_until_reset("", now).has_value());
+  EXPECT_FALSE(wait_until_reset("99999999999", now).has_value());
+}
+
+TEST_F(DoProviderTest, OffersFromSizesWithRegions) {
+  DoProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S", "L40"};
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 1u);  // nyc2 has no capacity
+  EXPECT_EQ(offers->at(0).id, "gpu-l40sx1-48gb");
+  EXPECT_EQ(offers->at(0).region, "tor1");
+  EXPECT_EQ(offers->at(0).price_per_hour, Money::from_cents(157));
+  q.gpu_models = {};
+  EXPECT_EQ(p.offers(q)->size(), 2u);  // the CPU size is no GPU offer
+}
+
+TEST_F(DoProviderTest, CreateGetListTerminate) {
+  DoProvider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(m->state, MachineState::Pending);  // 202 is "accepted", not running
+  auto again = p.create(intent());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->provider_id, m->provider_id);
+  EXPECT_EQ(emulator_.requests("create"), 1);
+  auto d = emulator_.droplets();
+  ASSERT_EQ(d.size(), 1u);
+  EXPECT_EQ(d[0].user_data, "#cloud-config\nruncmd: [join --token d0j01n]\n");
+  EXPECT_EQ(d[0].tags, (std::vector<std::string>{"gpupool-managed", "gpupool-pool:uid-do"}));
+  clock_.advance(seconds(91));
+  auto got = p.get("uid-do", "pool-d-0");
+  ASSERT_TRUE(got.ok()) << describe(got.error());
+  EXPECT_EQ(got->state, MachineState::Running);
+  EXPECT_EQ(got->gpu_model, "L40S");
+  EXPECT_FALSE(got->public_address.empty());
+  MachineFilter f;
+  f.pool_uid = "uid-do";
+  EXPECT_EQ(p.list(f)->size(), 1u);
+  ASSERT_TRUE(p.terminate(m->provider_id).ok());
+  auto gone = p.terminate(m->provider_id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(p.get("uid-do", "pool-d-0").error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(p.terminate("12; rm").error().kind, ProviderErrorKind::InvalidRequest);
+  std::lock_guard lock(log_mu_);
+  for (const auto& l : log_) {
+    EXPECT_EQ(l.find("d0j01n"), std::string::npos) << l;
+    EXPECT_EQ(l.find("do-test-token"), std::string::npos) << l;
+  }
+}
+
+TEST_F(DoProviderTest, ListFollowsPages) {
+  emulator_.set_capacity("gpu-l40sx1-48gb", "tor1", -1);
+  DoProvider p(config(), transport_, clock_, sleeper_);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(p.create(intent("m-" + std::to_string(i))).ok());
+  ASSERT_TRUE(p.create(intent("other-0", "uid-other")).ok());
+  const int before = emulator_.requests("list");
+  auto all = p.list({});
+  ASSERT_TRUE(all.ok()) << describe(all.error());
+  EXPECT_EQ(all->size(), 6u);
+  EXPECT_EQ(emulator_.requests("list") - before, 3);  // 2 + 2 + 2
+  MachineFilter f;
+  f.pool_uid = "uid-do";
+  EXPECT_EQ(p.list(f)->size(), 5u);
+}
+
+TEST_F(DoProviderTest, FindAfterLostCreateAnswer) {
+  DoProvider p(config(), short_transport_, clock_, sleeper_);
+  emulator_.faults().add("create", Fault{FaultKind::LoseAnswer});
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  DoProvider restarted(config(), transport_, clock_, sleeper_);
+  auto again = restarted.create(intent());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->provider_id, m->provider_id);
+  EXPECT_EQ(emulator_.droplets().size(), 1u);
+  EXPECT_EQ(emulator_.requests("create"), 1);
+}
+
+TEST_F(DoProviderTest, NoCapacity) {
+  DoProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent("a-0")).ok());
+  auto full = p.create(intent("a-1"));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().kind, ProviderErrorKind::NoCapacity);
+  EXPECT_EQ(emulator_.requests("create"), 2);
+}
+
+TEST_F(DoProviderTest, ThrottleWaitsForRateLimitReset) {
+  DoProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("sizes", Fault{FaultKind::Throttle, {}, seconds(3)}, 2);
+  ASSERT_TRUE(p.offers({}).ok());
+  EXPECT_EQ(emulator_.requests("sizes"), 3);
+  ASSERT_FALSE(sleeper_.waits().empty());
+  EXPECT_GE(sleeper_.waits().at(0), std::chrono::milliseconds(3000));
+  // Throttled beyond the attempts: RateLimited with the reset as the hint.
+  emulator_.faults().add("sizes", Fault{FaultKind::Throttle, {}, seconds(20)}, 3);
+  auto r = p.offers({});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::RateLimited);
+  EXPECT_GE(r.error().retry_after, std::chrono::milliseconds(19'000));
+}
+
+TEST_F(DoProviderTest, AuthFailureIsOneRequest) {
+  DoConfig bad = config();
+  bad.api_token = "do-wrong-token";
+  DoProvider p(bad, transport_, clock_, sleeper_);
+  auto r = p.list({});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(emulator_.requests("list"), 1);
+  auto c = p.create(intent());
+  EXPECT_EQ(c.error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(emulator_.requests("create"), 0);  // the lookup failed first
+  std::lock_guard lock(log_mu_);
+  for (const auto& l : log_)
+    EXPECT_EQ(l.find("do-wrong-token"), std::string::npos) << l;
+}
+
+TEST_F(DoProviderTest, GarbledAnswersAreKnownKinds) {
+  DoProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("create", Fault{FaultKind::Garbled});
+  auto c = p.create(intent());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
+  EXPECT_TRUE(emulator_.droplets().empty());
+  emulator_.faults().add("list", Fault{FaultKind::GarbledError}, 3);
+  EXPECT_EQ(p.list({}).error().kind, ProviderErrorKind::Transient);
+  emulator_.faults().add("sizes", Fault{FaultKind::Garbled});
+  EXPECT_EQ(p.offers({}).error().kind, ProviderErrorKind::Transient);
+  EXPECT_TRUE(p.create(intent()).ok());
+}
+
+}  // namespace
+}  // namespace gpupool::digitalocean

@@ -1,0 +1,335 @@
+#include "tests/emulators/digitalocean/digitalocean_emulator.h"
+
+#include <algorithm>
+
+#include <nlohmann/json.hpp>
+
+namespace gpupool::emulators {
+namespace {
+
+using nlohmann::json;
+
+bool valid_tag(const std::string& t) {
+  if (t.empty() || t.size() > 255) return false;
+  return std::all_of(t.begin(), t.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == ':' ||
+           c == '-' || c == '_';
+  });
+}
+
+bool valid_name(const std::string& n) {
+  if (n.empty() || n.size() > 255) return false;
+  return std::all_of(n.begin(), n.end(), [](char c) {
+    return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
+           c == '-';
+  });
+}
+
+int to_int(const std::string& s, int fallback) {
+  if (s.empty() || s.size() > 6 || !std::all_of(s.begin(), s.end(), ::isdigit)) return fallback;
+  return std::stoi(s);
+}
+
+}  // namespace
+
+DoEmulator::DoEmulator(DoEmulatorOptions options) : options_(std::move(options)) {}
+DoEmulator::~DoEmulator() {
+  stop();
+}
+
+bool DoEmulator::start() {
+  http::HttpServerOptions so;
+  so.port = options_.port;
+  server_ = std::make_unique<http::HttpServer>(
+      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
+  return server_->start().ok();
+}
+
+void DoEmulator::stop() {
+  if (server_) server_->stop();
+}
+
+std::string DoEmulator::base_url() const {
+  return server_ ? server_->base_url() : std::string();
+}
+
+void DoEmulator::set_capacity(const std::string& size, const std::string& region, int n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& s : options_.sizes) {
+    if (s.slug == size) s.capacity[region] = n;
+  }
+}
+
+std::vector<DoDroplet> DoEmulator::droplets() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const_cast<DoEmulator*>(this)->advance_locked();
+  return droplets_;
+}
+
+int DoEmulator::requests(const std::string& op) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!op.empty()) {
+    auto it = requests_.find(op);
+    return it == requests_.end() ? 0 : it->second;
+  }
+  int n = 0;
+  for (const auto& [k, v] : requests_)
+    n += v;
+  return n;
+}
+
+DoEmulator::Reply DoEmulator::error(int status, const std::string& id, const std::string& message) {
+  return Reply{
+      status,
+      json{{"id", id}, {"message", message}, {"request_id", "4d9d8375-3c56-4925-a3e7-eb137fed17e9"}}
+          .dump(),
+      {}};
+}
+
+void DoEmulator::advance_locked() {
+  const Time now = options_.clock->now();
+  for (auto& d : droplets_) {
+    if (d.status == "new" && now >= d.created + options_.boot_time) d.status = "active";
+  }
+}
+
+int DoEmulator::used_locked(const std::string& size, const std::string& region) const {
+  return static_cast<int>(
+      std::count_if(droplets_.begin(), droplets_.end(),
+                    [&](const DoDroplet& d) { return d.size == size && d.region == region; }));
+}
+
+std::string DoEmulator::droplet_json_locked(const DoDroplet& d) const {
+  const DoSize* s = nullptr;
+  for (const auto& x : options_.sizes) {
+    if (x.slug == d.size) s = &x;
+  }
+  json v4 = json::array();
+  if (d.status == "active") {
+    v4.push_back({{"ip_address", "192.0.2." + std::to_string(d.id % 200 + 20)},
+                  {"netmask", "255.255.240.0"},
+                  {"gateway", "192.0.2.1"},
+                  {"type", "public"}});
+  }
+  json j = {
+      {"id", d.id},
+      {"name", d.name},
+      {"memory", 245760},
+      {"vcpus", 8},
+      {"disk", 500},
+      {"locked", false},
+      {"status", d.status},
+      {"created_at", format_rfc3339(d.created)},
+      {"size_slug", d.size},
+      {"size",
+       {{"slug", d.size},
+        {"price_hourly", s ? s->price_hourly : 0.0},
+        {"gpu_info", {{"count", s ? s->gpus : 0}, {"model", s ? s->gpu_model : std::string()}}}}},
+      {"region", {{"slug", d.region}, {"name", d.region}}},
+      {"networks", {{"v4", v4}, {"v6", json::array()}}},
+      {"tags", d.tags}};
+  return j.dump();
+}
+
+DoEmulator::Reply DoEmulator::create_locked(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object())
+    return error(400, "bad_request", "unexpected end of JSON input");
+  for (const char* f : {"name", "region", "size", "image"}) {
+    if (!j.contains(f) || !j[f].is_string() || j[f].get<std::string>().empty())
+      return error(422, "unprocessable_entity", std::string(f) + " is required");
+  }
+  const std::string name = j["name"].get<std::string>();
+  if (!valid_name(name))
+    return error(422, "unprocessable_entity", "Only valid hostname characters are allowed.");
+  std::vector<std::string> tags;
+  if (j.contains("tags")) {
+    if (!j["tags"].is_array()) return error(422, "unprocessable_entity", "tags must be an array");
+    for (const auto& t : j["tags"]) {
+      if (!t.is_string() || !valid_tag(t.get<std::string>())) {
+        return error(422, "unprocessable_entity",
+                     "Tag names may only contain letters, numbers, colons, dashes, and "
+                     "underscores.");
+      }
+      tags.push_back(t.get<std::string>());
+    }
+  }
+  const std::string size = j["size"].get<std::string>();
+  const std::string region = j["region"].get<std::string>();
+  const DoSize* s = nullptr;
+  for (const auto& x : options_.sizes) {
+    if (x.slug == size) s = &x;
+  }
+  if (s == nullptr) return error(422, "unprocessable_entity", "You specified an invalid size.");
+  auto cap = s->capacity.find(region);
+  if (cap == s->capacity.end() || (cap->second >= 0 && used_locked(size, region) >= cap->second)) {
+    return error(422, "unprocessable_entity",
+                 "Size " + size + " is not available in " + region + ".");
+  }
+  DoDroplet d;
+  d.id = ++next_id_;
+  d.name = name;
+  d.size = size;
+  d.region = region;
+  d.status = "new";
+  d.tags = tags;
+  d.user_data = j.value("user_data", "");
+  d.created = options_.clock->now();
+  droplets_.push_back(d);
+  const int64_t action = ++next_action_;
+  std::string out = "{\"droplet\":" + droplet_json_locked(d) +
+                    ",\"links\":{\"actions\":[{\"id\":" + std::to_string(action) +
+                    ",\"rel\":\"create\",\"href\":\"" + base_url() + "/v2/actions/" +
+                    std::to_string(action) + "\"}]}}";
+  return Reply{202, out, {}};
+}
+
+DoEmulator::Reply DoEmulator::list_locked(const http::HttpRequest& req) {
+  const std::string tag = req.query_param("tag_name").value_or("");
+  const int per_page =
+      std::clamp(to_int(req.query_param("per_page").value_or(""), 20), 1, options_.max_per_page);
+  const int page = std::max(1, to_int(req.query_param("page").value_or(""), 1));
+  std::vector<const DoDroplet*> match;
+  for (const auto& d : droplets_) {
+    if (tag.empty() || std::find(d.tags.begin(), d.tags.end(), tag) != d.tags.end())
+      match.push_back(&d);
+  }
+  std::string out = "{\"droplets\":[";
+  const size_t first = static_cast<size_t>(page - 1) * static_cast<size_t>(per_page);
+  for (size_t k = first; k < match.size() && k < first + static_cast<size_t>(per_page); ++k)
+    out += (k > first ? "," : "") + droplet_json_locked(*match[k]);
+  json pages = json::object();
+  if (first + static_cast<size_t>(per_page) < match.size()) {
+    std::string next = base_url() + "/v2/droplets?page=" + std::to_string(page + 1) +
+                       "&per_page=" + std::to_string(per_page);
+    if (!tag.empty()) next += "&tag_name=" + http::percent_encode(tag);
+    pages["next"] = next;
+  }
+  out += "],\"links\":{\"pages\":" + pages.dump() +
+         "},\"meta\":{\"total\":" + std::to_string(match.size()) + "}}";
+  return Reply{200, out, {}};
+}
+
+DoEmulator::Reply DoEmulator::route(const std::string& op, const http::HttpRequest& req) {
+  std::lock_guard<std::mutex> lock(mu_);
+  advance_locked();
+  if (op == "sizes") {
+    json sizes = json::array();
+    for (const auto& s : options_.sizes) {
+      json regions = json::array();
+      for (const auto& [r, cap] : s.capacity) {
+        if (cap < 0 || used_locked(s.slug, r) < cap) regions.push_back(r);
+      }
+      json size = {{"slug", s.slug},
+                   {"memory", 245760},
+                   {"vcpus", 8},
+                   {"disk", 500},
+                   {"transfer", 15.0},
+                   {"price_monthly", s.price_hourly * 672},
+                   {"price_hourly", s.price_hourly},
+                   {"regions", regions},
+                   {"available", !regions.empty()},
+                   {"description", s.gpus > 0 ? "GPU Droplet" : "Basic"}};
+      if (s.gpus > 0) {
+        size["gpu_info"] = {
+            {"count", s.gpus}, {"vram", {{"amount", 48}, {"unit", "gib"}}}, {"model", s.gpu_model}};
+      }
+      sizes.push_back(size);
+    }
+    return Reply{
+        200,
+        json{{"sizes", sizes}, {"links", json::object()}, {"meta", {{"total", sizes.size()}}}}
+            .dump(),
+        {}};
+  }
+  if (op == "create") return create_locked(req.body);
+  if (op == "list") return list_locked(req);
+  // delete
+  const std::string id = req.path.substr(std::string("/v2/droplets/").size());
+  auto it = std::find_if(droplets_.begin(), droplets_.end(),
+                         [&](const DoDroplet& d) { return std::to_string(d.id) == id; });
+  if (it == droplets_.end()) {
+    return error(404, "not_found", "The resource you were accessing could not be found.");
+  }
+  droplets_.erase(it);
+  return Reply{204, "", {}};
+}
+
+void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
+  AdminHooks hooks;
+  hooks.state_json = [this] { return "{\"droplets\":" + std::to_string(droplets().size()) + "}"; };
+  if (handle_admin(req, w, faults_, hooks)) return;
+  std::string op;
+  if (req.method == "GET" && req.path == "/v2/sizes") {
+    op = "sizes";
+  } else if (req.method == "POST" && req.path == "/v2/droplets") {
+    op = "create";
+  } else if (req.method == "GET" && req.path == "/v2/droplets") {
+    op = "list";
+  } else if (req.method == "DELETE" && req.path.starts_with("/v2/droplets/")) {
+    op = "delete";
+  }
+  int64_t remaining = 0;
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++requests_[op];
+    int total = 0;
+    for (const auto& [k, v] : requests_)
+      total += v;
+    remaining = std::max<int64_t>(0, 250 - total);
+  }
+  const int64_t now = options_.clock->now().time_since_epoch().count();
+  auto send = [&](const Reply& r) {
+    http::Headers h{{"Content-Type", "application/json"}};
+    bool has_limit = false;
+    for (const auto& [k, v] : r.headers) {
+      h.add(k, v);
+      has_limit = has_limit || k == "ratelimit-reset";
+    }
+    if (!has_limit) {
+      h.add("ratelimit-limit", "250");
+      h.add("ratelimit-remaining", std::to_string(remaining));
+      h.add("ratelimit-reset", std::to_string(now + 60));
+    }
+    w.send(r.status, h, r.body);
+  };
+  if (req.header("Authorization").value_or("") != "Bearer " + options_.token) {
+    return send(error(401, "Unauthorized", "Unable to authenticate you"));
+  }
+  if (op.empty())
+    return send(error(404, "not_found", "The resource you were accessing could not be found."));
+  bool lose = false;
+  if (auto fault = faults_.take(op)) {
+    switch (fault->kind) {
+      case FaultKind::NoCapacity:
+        return send(error(422, "unprocessable_entity", "Size is not available in this region."));
+      case FaultKind::Throttle: {
+        Reply r = error(429, "too_many_requests", "API Rate limit exceeded.");
+        r.headers = {{"ratelimit-limit", "250"},
+                     {"ratelimit-remaining", "0"},
+                     {"ratelimit-reset", std::to_string(now + fault->retry_after.count())}};
+        return send(r);
+      }
+      case FaultKind::ServerError:
+        return send(error(500, "server_error", "Unexpected server-side error"));
+      case FaultKind::AuthFailure:
+        return send(error(401, "Unauthorized", "Unable to authenticate you"));
+      case FaultKind::Garbled:
+        return send(Reply{op == "create" ? 202 : 200, "{\"droplet\": {\"id\": 31", {}});
+      case FaultKind::GarbledError:
+        return (void)w.send(502, http::Headers{{"Content-Type", "text/html"}},
+                            "<html>502 Bad Gateway</html>");
+      case FaultKind::Slow:
+        w.wait_closed(fault->delay);
+        break;
+      case FaultKind::LoseAnswer:
+        lose = true;
+        break;
+    }
+  }
+  Reply r = route(op, req);
+  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
+  send(r);
+}
+
+}  // namespace gpupool::emulators
