@@ -1,0 +1,380 @@
+#include "providers/scaleway/scaleway_provider.h"
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+
+#include <nlohmann/json.hpp>
+
+#include "providers/http/provider_errors.h"
+#include "providers/http/url.h"
+
+namespace gpupool::scaleway {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kTagManaged = "gpupool-managed";
+constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
+constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+bool safe_token(std::string_view s, bool allow_dot) {
+  return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [&](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' ||
+           (allow_dot && c == '.');
+  });
+}
+
+MachineState state_from(std::string_view s) {
+  if (s == "stopped" || s == "starting") return MachineState::Pending;
+  if (s == "running") return MachineState::Running;
+  if (s == "stopping") return MachineState::Terminating;
+  if (s == "locked") return MachineState::Failed;
+  return MachineState::Unknown;
+}
+
+bool gone(MachineState s) {
+  return s == MachineState::Terminated || s == MachineState::Failed;
+}
+
+Machine parse_server(const json& j, const std::string& zone) {
+  Machine m;
+  m.provider_id = zone + "/" + str(j, "id");
+  m.name = str(j, "name");
+  m.region = zone;
+  m.provider_state = str(j, "state");
+  m.state = state_from(m.provider_state);
+  m.offer_id = str(j, "commercial_type");
+  if (auto g = gpu_from_type(m.offer_id)) {
+    m.gpu_model = g->model;
+    m.gpu_count = g->count;
+  }
+  if (auto c = j.find("creation_date"); c != j.end() && c->is_string()) {
+    Time t;
+    if (parse_rfc3339(c->get<std::string>(), t)) m.launch_time = t;
+  }
+  if (auto ip = j.find("public_ip"); ip != j.end() && ip->is_object())
+    m.public_address = str(*ip, "address");
+  bool managed = false;
+  if (auto tags = j.find("tags"); tags != j.end() && tags->is_array()) {
+    for (const auto& t : *tags) {
+      if (!t.is_string()) continue;
+      const std::string tag = t.get<std::string>();
+      if (tag == kTagManaged) managed = true;
+      if (tag.starts_with(kTagPoolPrefix))
+        m.tags[std::string(kTagPoolUid)] = tag.substr(kTagPoolPrefix.size());
+      if (tag.starts_with(kTagNamePrefix))
+        m.tags[std::string(kTagInstance)] = tag.substr(kTagNamePrefix.size());
+    }
+  }
+  if (managed) m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
+  return m;
+}
+
+}  // namespace
+
+std::optional<TypeGpu> gpu_from_type(std::string_view t) {
+  size_t d1 = t.find('-');
+  if (d1 == std::string_view::npos || d1 == 0) return std::nullopt;
+  size_t d2 = t.find('-', d1 + 1);
+  std::string_view digits = t.substr(d1 + 1, d2 == std::string_view::npos ? d2 : d2 - d1 - 1);
+  int count = 0;
+  auto [p, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), count);
+  if (digits.empty() || ec != std::errc() || p != digits.data() + digits.size() || count < 1 ||
+      count > 64) {
+    return std::nullopt;
+  }
+  return TypeGpu{std::string(t.substr(0, d1)), count};
+}
+
+ProviderError map_scw_error(int status, std::string_view body, net::Millis retry_after) {
+  std::string type, msg;
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    type = str(j, "type");
+    msg = str(j, "message");
+  }
+  if (type.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
+  const std::string text = type + (type.empty() ? "" : ": ") + msg;
+  const std::string m = "HTTP " + std::to_string(status) + ": " + text;
+  if (type == "denied_authentication" || type == "authentication_error" ||
+      type == "permissions_denied") {
+    return provider_error(ProviderErrorKind::Unauthorized, m);
+  }
+  if (type == "unknown_resource") return provider_error(ProviderErrorKind::NotFound, m);
+  if (type == "out_of_stock" || lower(msg).find("out of stock") != std::string::npos)
+    return provider_error(ProviderErrorKind::NoCapacity, m);
+  if (type == "quotas_exceeded") return provider_error(ProviderErrorKind::QuotaExceeded, m);
+  if (type == "invalid_arguments" || type == "invalid_request_error")
+    return provider_error(ProviderErrorKind::InvalidRequest, m);
+  return net::status_failure(status, text, retry_after);
+}
+
+ScwProvider::ScwProvider(ScwConfig config, net::HttpTransport& transport, const Clock& clock,
+                         net::Sleeper& sleeper)
+    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
+        net::ClientOptions o = config_.http;
+        if (o.provider.empty()) o.provider = "scaleway";
+        std::string base = config_.endpoint;
+        while (!base.empty() && base.back() == '/')
+          base.pop_back();
+        o.base_url = base;
+        return o;
+      }()) {}
+
+ProviderResult<net::Response> ScwProvider::call(const std::string& what, const std::string& method,
+                                                const std::string& path, const std::string& body,
+                                                bool idempotent, const std::string& content_type) {
+  if (config_.secret_key.empty())
+    return fail(provider_error(ProviderErrorKind::Unauthorized, "Scaleway secret key is missing"));
+  if (!net::parse_url(client_.options().base_url + path)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "invalid Scaleway endpoint '" + config_.endpoint + "'"));
+  }
+  net::Request req;
+  req.method = method;
+  req.url = path;
+  req.headers = {{"X-Auth-Token", config_.secret_key}, {"Accept", "application/json"}};
+  if (!body.empty() || method == "PATCH") req.headers.emplace_back("Content-Type", content_type);
+  req.body = body;
+  req.idempotent = idempotent;
+  net::Outcome out = client_.send(std::move(req));
+  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
+  if (out.response->status < 200 || out.response->status >= 300) {
+    ProviderError e = map_scw_error(out.response->status, out.response->body, out.retry_after);
+    e.message = what + ": " + e.message;
+    return fail(e);
+  }
+  return std::move(*out.response);
+}
+
+ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) {
+  std::vector<Offer> out;
+  for (const std::string& zone : config_.zones) {
+    if (!contains(query.regions, zone)) continue;
+    const std::string base = "/instance/v1/zones/" + zone + "/products/servers";
+    auto products = call("server types", "GET", base + "?per_page=100", "", true);
+    if (!products.ok()) return fail(products.error());
+    auto avail = call("server availability", "GET", base + "/availability?per_page=100", "", true);
+    if (!avail.ok()) return fail(avail.error());
+    try {
+      const json a = json::parse(avail->body).at("servers");
+      const json all = json::parse(products->body);
+      for (const auto& [type, t] : all.at("servers").items()) {
+        std::optional<TypeGpu> gpu;
+        if (auto gi = t.find("gpu_info"); gi != t.end() && gi->is_object()) {
+          std::string model = str(*gi, "gpu_name");
+          auto n = t.find("gpu");
+          if (!model.empty() && n != t.end() && n->is_number_integer() && n->get<int>() > 0)
+            gpu = TypeGpu{model, n->get<int>()};
+        }
+        if (!gpu) {
+          auto n = t.find("gpu");
+          if (n == t.end() || !n->is_number_integer() || n->get<int>() < 1) continue;
+          gpu = gpu_from_type(type);
+        }
+        if (!gpu || !contains(query.gpu_models, gpu->model)) continue;
+        if (gpu->count < query.min_gpu_count ||
+            (query.max_gpu_count > 0 && gpu->count > query.max_gpu_count)) {
+          continue;
+        }
+        if (auto s = a.find(type);
+            s != a.end() && s->is_object() && str(*s, "availability") == "shortage") {
+          continue;
+        }
+        auto price = net::price_from_double(t.at("hourly_price").get<double>());
+        if (!price) continue;
+        Offer o;
+        o.provider = config_.provider_name;
+        o.provider_type = "scaleway";
+        o.id = type;
+        o.region = zone;
+        o.gpu_model = gpu->model;
+        o.gpu_count = gpu->count;
+        o.price_per_hour = *price;
+        o.billing = config_.billing;
+        o.source = "live";
+        o.as_of = clock_.now();
+        out.push_back(std::move(o));
+      }
+    } catch (const std::exception& e) {
+      return fail(
+          provider_error(ProviderErrorKind::Transient,
+                         std::string("server types: unreadable answer (") + e.what() + ")"));
+    }
+  }
+  return out;
+}
+
+ProviderResult<std::vector<Machine>> ScwProvider::servers(const std::string& tag) {
+  std::vector<Machine> out;
+  for (const std::string& zone : config_.zones) {
+    size_t read = 0;
+    for (int page = 1;; ++page) {
+      if (page > config_.max_pages) {
+        return fail(provider_error(
+            ProviderErrorKind::Transient,
+            "list servers: more than " + std::to_string(config_.max_pages) + " pages"));
+      }
+      const std::string path =
+          "/instance/v1/zones/" + zone + "/servers?tags=" + net::percent_encode(tag) +
+          "&per_page=" + std::to_string(config_.page_size) + "&page=" + std::to_string(page);
+      auto ans = call("list servers", "GET", path, "", true);
+      if (!ans.ok()) return fail(ans.error());
+      size_t total = 0;
+      size_t got = 0;
+      try {
+        const json page_json = json::parse(ans->body);
+        for (const auto& s : page_json.at("servers")) {
+          out.push_back(parse_server(s, zone));
+          ++got;
+        }
+        const std::string t(net::find_header(ans->headers, "x-total-count"));
+        if (!t.empty()) total = std::stoul(t);
+      } catch (const std::exception& e) {
+        return fail(
+            provider_error(ProviderErrorKind::Transient,
+                           std::string("list servers: unreadable answer (") + e.what() + ")"));
+      }
+      read += got;
+      if (got == 0 || read >= total) break;
+    }
+  }
+  return out;
+}
+
+ProviderResult<Machine> ScwProvider::get(std::string_view pool_uid, std::string_view name) {
+  auto all = servers(std::string(kTagPoolPrefix) + std::string(pool_uid));
+  if (!all.ok()) return fail(all.error());
+  for (const auto& m : *all) {
+    if (m.pool_uid() == pool_uid && m.tags.count(std::string(kTagInstance)) &&
+        m.tags.at(std::string(kTagInstance)) == name && !gone(m.state)) {
+      Machine found = m;
+      found.name = std::string(name);
+      return found;
+    }
+  }
+  return fail(
+      provider_error(ProviderErrorKind::NotFound, "no Scaleway server for " + std::string(name)));
+}
+
+ProviderResult<std::vector<Machine>> ScwProvider::list(const MachineFilter& filter) {
+  auto all = servers(filter.pool_uid.empty() ? std::string(kTagManaged)
+                                             : std::string(kTagPoolPrefix) + filter.pool_uid);
+  if (!all.ok()) return fail(all.error());
+  std::vector<Machine> out;
+  for (auto& m : *all) {
+    if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
+    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
+    if (!filter.include_terminated && gone(m.state)) continue;
+    m.name = m.tags[std::string(kTagInstance)];
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+ProviderResult<Machine> ScwProvider::finish(Machine m, const InstanceIntent& intent) {
+  if (m.provider_state != "stopped") return m;
+  const std::string zone = m.region;
+  const std::string id = m.provider_id.substr(zone.size() + 1);
+  const std::string server = "/instance/v1/zones/" + zone + "/servers/" + id;
+  if (!intent.user_data.empty()) {
+    auto ud = call("set user data", "PATCH", server + "/user_data/cloud-init", intent.user_data,
+                   true, "text/plain");
+    if (!ud.ok()) return fail(ud.error());
+  }
+  auto on = call("power on", "POST", server + "/action", json{{"action", "poweron"}}.dump(), false);
+  if (!on.ok()) return fail(on.error());
+  m.state = MachineState::Pending;
+  m.provider_state = "starting";
+  return m;
+}
+
+ProviderResult<Machine> ScwProvider::create(const InstanceIntent& intent) {
+  if (!safe_token(intent.name, true) || !safe_token(intent.pool_uid, false)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create: intent needs a name and a pool uid ([A-Za-z0-9._-])"));
+  }
+  if (intent.offer.id.empty() || !safe_token(intent.offer.region, false)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create: the offer needs a commercial type and a zone"));
+  }
+  if (config_.project_id.empty()) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create: no Scaleway project id configured"));
+  }
+  auto existing = get(intent.pool_uid, intent.name);
+  if (existing.ok()) return finish(*existing, intent);
+  if (existing.error().kind != ProviderErrorKind::NotFound) return fail(existing.error());
+  json body = {{"name", intent.name},
+               {"commercial_type", intent.offer.id},
+               {"image", intent.image.empty() ? config_.image : intent.image},
+               {"project", config_.project_id},
+               {"dynamic_ip_required", true},
+               {"tags",
+                {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid,
+                 std::string(kTagNamePrefix) + intent.name}}};
+  auto ans = call("create server", "POST", "/instance/v1/zones/" + intent.offer.region + "/servers",
+                  body.dump(), false);
+  if (!ans.ok()) {
+    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
+    auto again = get(intent.pool_uid, intent.name);
+    if (again.ok()) return finish(*again, intent);
+    return fail(ans.error());
+  }
+  Machine m;
+  try {
+    m = parse_server(json::parse(ans->body).at("server"), intent.offer.region);
+    if (m.provider_id.size() <= intent.offer.region.size() + 1)
+      throw std::runtime_error("server without an id");
+  } catch (const std::exception& e) {
+    auto again = get(intent.pool_uid, intent.name);
+    if (again.ok()) return finish(*again, intent);
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               std::string("create server: unreadable answer (") + e.what() + ")"));
+  }
+  m.name = intent.name;
+  m.tags[std::string(kTagInstance)] = intent.name;
+  m.tags[std::string(kTagPoolUid)] = intent.pool_uid;
+  if (m.price_per_hour.is_zero()) m.price_per_hour = intent.offer.price_per_hour;
+  if (!m.launch_time) m.launch_time = clock_.now();
+  return finish(std::move(m), intent);
+}
+
+ProviderStatus ScwProvider::terminate(std::string_view provider_id) {
+  const size_t slash = provider_id.find('/');
+  if (slash == std::string_view::npos || !safe_token(provider_id.substr(0, slash), false) ||
+      !safe_token(provider_id.substr(slash + 1), false)) {
+    return fail(provider_error(
+        ProviderErrorKind::InvalidRequest,
+        "terminate: invalid server id '" + std::string(provider_id) + "' (want <zone>/<id>)"));
+  }
+  const std::string path = "/instance/v1/zones/" + std::string(provider_id.substr(0, slash)) +
+                           "/servers/" + std::string(provider_id.substr(slash + 1)) + "/action";
+  auto ans = call("terminate", "POST", path, json{{"action", "terminate"}}.dump(), true);
+  if (ans.ok()) return ProviderStatus::success();
+  // Already stopping: termination is under way.
+  if (ans.error().kind == ProviderErrorKind::InvalidRequest &&
+      ans.error().message.find("already stopping") != std::string::npos) {
+    return ProviderStatus::success();
+  }
+  return fail(ans.error());
+}
+
+}  // namespace gpupool::scaleway

@@ -1,0 +1,109 @@
+#pragma once
+// A stateful local Scaleway Instance API (v1) for tests, per zone under
+// /instance/v1/zones/{zone}: GET products/servers (hourly_price, gpu,
+// gpu_info), GET products/servers/availability ("available" / "shortage"
+// by capacity left), POST servers (201, the server "stopped", as Scaleway
+// creates servers powered off), PATCH servers/{id}/user_data/cloud-init
+// (text/plain, 204), POST servers/{id}/action {"action":"poweron" |
+// "terminate"} (202 with a task), GET servers (tags filter: servers having
+// every listed tag; page/per_page with X-Total-Count). Error bodies
+// {"type","message"}; X-Auth-Token auth (401 denied_authentication).
+// States: stopped -> starting (poweron) -> running after boot_time;
+// terminate -> stopping -> gone (404 unknown_resource) after shutdown_time.
+// A create with no capacity left in the zone answers 412
+// {"type":"out_of_stock"} (the adapter's reading, UNCONFIRMED).
+//
+// Faults (keys "products", "availability", "create", "user_data", "action",
+// "list"): NoCapacity, Throttle (429 + Retry-After), ServerError, Slow,
+// LoseAnswer, Garbled, GarbledError, AuthFailure.
+//
+// Thread-safe.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/fault_plan.h"
+
+namespace gpupool::emulators {
+
+struct ScwType {
+  std::string commercial_type;  // "L40S-1-48G"
+  std::string gpu_name;         // "L40S"; empty for CPU types
+  int gpus = 0;
+  double hourly_price = 0;              // EUR in reality; the tests treat it as the unit price
+  std::map<std::string, int> capacity;  // zone -> servers (-1 unlimited)
+};
+
+struct ScwServer {
+  std::string id;
+  std::string zone;
+  std::string name;
+  std::string commercial_type;
+  std::string project;
+  std::string state;  // stopped, starting, running, stopping
+  std::vector<std::string> tags;
+  std::string cloud_init;
+  Time created{};
+  std::optional<Time> started;
+  std::optional<Time> terminate_requested;
+};
+
+struct ScwEmulatorOptions {
+  std::string secret_key = "scw-test-secret";
+  const Clock* clock = nullptr;  // required
+  std::vector<ScwType> types;
+  Duration boot_time{60};
+  Duration shutdown_time{30};
+  int max_per_page = 100;
+  uint16_t port = 0;
+};
+
+class ScwEmulator {
+ public:
+  explicit ScwEmulator(ScwEmulatorOptions options);
+  ~ScwEmulator();
+
+  bool start();
+  void stop();
+  std::string base_url() const;
+
+  FaultPlan& faults() { return faults_; }
+  void set_capacity(const std::string& type, const std::string& zone, int n);
+  std::vector<ScwServer> servers() const;
+  int requests(const std::string& operation = "") const;
+
+ private:
+  struct Reply {
+    int status = 200;
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  Reply route(const std::string& op, const std::string& zone, const std::string& id,
+              const http::HttpRequest& req);
+  Reply create_locked(const std::string& zone, const std::string& body);
+  Reply action_locked(const std::string& zone, const std::string& id, const std::string& body);
+  Reply list_locked(const std::string& zone, const http::HttpRequest& req);
+  void advance_locked();
+  int used_locked(const std::string& type, const std::string& zone) const;
+  bool has_room_locked(const std::string& type, const std::string& zone) const;
+  std::string server_json_locked(const ScwServer& s) const;
+  ScwServer* find_locked(const std::string& zone, const std::string& id);
+  static Reply error(int status, const std::string& type, const std::string& message);
+
+  ScwEmulatorOptions options_;
+  FaultPlan faults_;
+  std::unique_ptr<http::HttpServer> server_;
+  mutable std::mutex mu_;
+  std::vector<ScwServer> servers_;
+  std::map<std::string, int> requests_;
+  int64_t next_ = 0;
+};
+
+}  // namespace gpupool::emulators
