@@ -1,0 +1,344 @@
+#include "providers/vultr/vultr_provider.h"
+
+#include <algorithm>
+#include <cctype>
+
+#include <nlohmann/json.hpp>
+
+#include "providers/http/provider_errors.h"
+#include "providers/http/url.h"
+
+namespace gpupool::vultr {
+namespace {
+
+using nlohmann::json;
+
+constexpr std::string_view kTagManaged = "gpupool-managed";
+constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
+constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
+
+std::string str(const json& j, const char* key) {
+  auto it = j.find(key);
+  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+bool contains(const std::vector<std::string>& v, const std::string& x) {
+  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
+}
+
+std::string lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out)
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+MachineState state_of(const json& j) {
+  const std::string status = str(j, "status");
+  if (status == "pending") return MachineState::Pending;
+  if (status == "suspended") return MachineState::Failed;
+  if (status == "active") {
+    return str(j, "power_status") == "running" && str(j, "server_status") == "ok"
+               ? MachineState::Running
+               : MachineState::Pending;
+  }
+  return MachineState::Unknown;
+}
+
+bool gone(MachineState s) {
+  return s == MachineState::Terminated || s == MachineState::Failed;
+}
+
+Machine parse_instance(const json& j) {
+  Machine m;
+  m.provider_id = str(j, "id");
+  m.name = str(j, "label");
+  m.provider_state =
+      str(j, "status") + "/" + str(j, "power_status") + "/" + str(j, "server_status");
+  m.state = state_of(j);
+  m.region = str(j, "region");
+  m.offer_id = str(j, "plan");
+  if (m.offer_id.starts_with("vcg-")) {  // "vcg-l40s-16c-..." -> L40S (the plan names the GPU)
+    std::string model = m.offer_id.substr(4, m.offer_id.find('-', 4) - 4);
+    for (char& c : model)
+      c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+    m.gpu_model = model;
+    m.gpu_count = gpu_count_from_plan(m.offer_id, model);
+  }
+  const std::string ip = str(j, "main_ip");
+  if (ip != "0.0.0.0") m.public_address = ip;
+  if (auto c = j.find("date_created"); c != j.end() && c->is_string()) {
+    Time t;
+    if (parse_rfc3339(c->get<std::string>(), t)) m.launch_time = t;
+  }
+  bool managed = false;
+  if (auto tags = j.find("tags"); tags != j.end() && tags->is_array()) {
+    for (const auto& t : *tags) {
+      if (!t.is_string()) continue;
+      const std::string tag = t.get<std::string>();
+      if (tag == kTagManaged) managed = true;
+      if (tag.starts_with(kTagPoolPrefix))
+        m.tags[std::string(kTagPoolUid)] = tag.substr(kTagPoolPrefix.size());
+      if (tag.starts_with(kTagNamePrefix)) {
+        m.tags[std::string(kTagInstance)] = tag.substr(kTagNamePrefix.size());
+        m.name = tag.substr(kTagNamePrefix.size());
+      }
+    }
+  }
+  if (managed) m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
+  return m;
+}
+
+}  // namespace
+
+std::string gpu_from_type(std::string_view gpu_type) {
+  std::string t(gpu_type);
+  for (std::string_view prefix : {"NVIDIA_", "nvidia_", "AMD_", "amd_"}) {
+    if (t.starts_with(prefix)) t = t.substr(prefix.size());
+  }
+  for (char& c : t)
+    c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return t;
+}
+
+int gpu_count_from_plan(std::string_view plan_id, std::string_view model) {
+  const std::string id = lower(plan_id);
+  const std::string m = lower(model);
+  // "...-<n>x<model>-..." or "...-<model>x<n>-..."
+  for (size_t pos = id.find(m); !m.empty() && pos != std::string::npos; pos = id.find(m, pos + 1)) {
+    if (pos >= 2 && id[pos - 1] == 'x' && std::isdigit(static_cast<unsigned char>(id[pos - 2])))
+      return id[pos - 2] - '0';
+    size_t after = pos + m.size();
+    if (after + 1 < id.size() && id[after] == 'x' &&
+        std::isdigit(static_cast<unsigned char>(id[after + 1]))) {
+      return id[after + 1] - '0';
+    }
+  }
+  return 1;
+}
+
+ProviderError map_vultr_error(int status, std::string_view body, net::Millis retry_after) {
+  std::string msg;
+  json j = json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) msg = str(j, "error");
+  if (msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
+  const std::string m = "HTTP " + std::to_string(status) + ": " + msg;
+  const std::string l = lower(msg);
+  if (status == 400 || status == 412) {
+    if (l.find("not available") != std::string::npos || l.find("capacity") != std::string::npos ||
+        l.find("resources") != std::string::npos) {
+      return provider_error(ProviderErrorKind::NoCapacity, m);
+    }
+    if (l.find("limit") != std::string::npos)
+      return provider_error(ProviderErrorKind::QuotaExceeded, m);
+  }
+  return net::status_failure(status, msg, retry_after);
+}
+
+VultrProvider::VultrProvider(VultrConfig config, net::HttpTransport& transport, const Clock& clock,
+                             net::Sleeper& sleeper)
+    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
+        net::ClientOptions o = config_.http;
+        if (o.provider.empty()) o.provider = "vultr";
+        std::string base = config_.endpoint;
+        while (!base.empty() && base.back() == '/')
+          base.pop_back();
+        o.base_url = base;
+        return o;
+      }()) {}
+
+ProviderResult<std::string> VultrProvider::call(const std::string& what, const std::string& method,
+                                                const std::string& url, const std::string& body,
+                                                bool idempotent) {
+  if (config_.api_key.empty())
+    return fail(provider_error(ProviderErrorKind::Unauthorized, "Vultr API key is missing"));
+  if (!net::parse_url(client_.options().base_url + url)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "invalid Vultr endpoint '" + config_.endpoint + "'"));
+  }
+  net::Request req;
+  req.method = method;
+  req.url = url;
+  req.headers = {{"Authorization", "Bearer " + config_.api_key}, {"Accept", "application/json"}};
+  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
+  req.body = body;
+  req.idempotent = idempotent;
+  net::Outcome out = client_.send(std::move(req));
+  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
+  if (out.response->status < 200 || out.response->status >= 300) {
+    ProviderError e = map_vultr_error(out.response->status, out.response->body, out.retry_after);
+    e.message = what + ": " + e.message;
+    return fail(e);
+  }
+  return std::move(out.response->body);
+}
+
+ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query) {
+  std::vector<Offer> out;
+  std::string cursor;
+  for (int page = 0; page < config_.max_pages; ++page) {
+    std::string url = "/v2/plans?type=vcg&per_page=" + std::to_string(config_.page_size);
+    if (!cursor.empty()) url += "&cursor=" + net::percent_encode(cursor);
+    auto body = call("plans", "GET", url, "", true);
+    if (!body.ok()) return fail(body.error());
+    try {
+      const json j = json::parse(*body);
+      for (const auto& p : j.at("plans")) {
+        const std::string model = gpu_from_type(str(p, "gpu_type"));
+        if (model.empty() || !contains(query.gpu_models, model)) continue;
+        const std::string id = p.at("id").get<std::string>();
+        const int gpus = gpu_count_from_plan(id, model);
+        if (gpus < query.min_gpu_count || (query.max_gpu_count > 0 && gpus > query.max_gpu_count))
+          continue;
+        if (auto v = p.find("gpu_vram_gb"); v != p.end() && v->is_number_integer() &&
+                                            v->get<int>() < config_.min_vram_gb_per_gpu * gpus) {
+          continue;  // a fractional vGPU slice
+        }
+        auto price = net::price_from_double(p.at("hourly_cost").get<double>());
+        if (!price) continue;
+        for (const auto& r : p.at("locations")) {
+          const std::string region = r.get<std::string>();
+          if (!contains(query.regions, region)) continue;
+          Offer o;
+          o.provider = config_.provider_name;
+          o.provider_type = "vultr";
+          o.id = id;
+          o.region = region;
+          o.gpu_model = model;
+          o.gpu_count = gpus;
+          o.price_per_hour = *price;
+          o.billing = config_.billing;
+          o.source = "live";
+          o.as_of = clock_.now();
+          out.push_back(std::move(o));
+        }
+      }
+      cursor = j.at("meta").at("links").value("next", "");
+    } catch (const std::exception& e) {
+      return fail(provider_error(ProviderErrorKind::Transient,
+                                 std::string("plans: unreadable answer (") + e.what() + ")"));
+    }
+    if (cursor.empty()) return out;
+  }
+  return fail(provider_error(ProviderErrorKind::Transient, "plans: too many pages"));
+}
+
+ProviderResult<std::vector<Machine>> VultrProvider::instances(const std::string& tag) {
+  std::vector<Machine> out;
+  std::string cursor;
+  for (int page = 0; page < config_.max_pages; ++page) {
+    std::string url = "/v2/instances?per_page=" + std::to_string(config_.page_size) +
+                      "&tag=" + net::percent_encode(tag);
+    if (!cursor.empty()) url += "&cursor=" + net::percent_encode(cursor);
+    auto body = call("list instances", "GET", url, "", true);
+    if (!body.ok()) return fail(body.error());
+    try {
+      const json j = json::parse(*body);
+      for (const auto& i : j.at("instances"))
+        out.push_back(parse_instance(i));
+      cursor = j.at("meta").at("links").value("next", "");
+    } catch (const std::exception& e) {
+      return fail(
+          provider_error(ProviderErrorKind::Transient,
+                         std::string("list instances: unreadable answer (") + e.what() + ")"));
+    }
+    if (cursor.empty()) return out;
+  }
+  return fail(provider_error(ProviderErrorKind::Transient, "list instances: too many pages"));
+}
+
+ProviderResult<Machine> VultrProvider::get(std::string_view pool_uid, std::string_view name) {
+  auto all = instances(std::string(kTagPoolPrefix) + std::string(pool_uid));
+  if (!all.ok()) return fail(all.error());
+  for (const auto& m : *all) {
+    if (m.pool_uid() == pool_uid && m.name == name && !gone(m.state)) return m;
+  }
+  return fail(
+      provider_error(ProviderErrorKind::NotFound, "no Vultr instance for " + std::string(name)));
+}
+
+ProviderResult<std::vector<Machine>> VultrProvider::list(const MachineFilter& filter) {
+  auto all = instances(filter.pool_uid.empty() ? std::string(kTagManaged)
+                                               : std::string(kTagPoolPrefix) + filter.pool_uid);
+  if (!all.ok()) return fail(all.error());
+  std::vector<Machine> out;
+  for (auto& m : *all) {
+    if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
+    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
+    if (!filter.include_terminated && gone(m.state)) continue;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
+  auto ok_char = [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_';
+  };
+  if (intent.name.empty() || intent.name.size() > 63 || intent.pool_uid.empty() ||
+      intent.pool_uid.size() > 128 ||
+      !std::all_of(intent.name.begin(), intent.name.end(), ok_char) ||
+      !std::all_of(intent.pool_uid.begin(), intent.pool_uid.end(), ok_char)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create: intent needs a name (<= 63) and a pool uid"));
+  }
+  if (intent.offer.id.empty() || intent.offer.region.empty()) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create: the offer needs a plan and region"));
+  }
+  auto existing = get(intent.pool_uid, intent.name);
+  if (existing.ok()) return existing;
+  if (existing.error().kind != ProviderErrorKind::NotFound) return fail(existing.error());
+  json body = {{"region", intent.offer.region},
+               {"plan", intent.offer.id},
+               {"os_id", config_.os_id},
+               {"label", intent.name},
+               {"hostname", intent.name},
+               {"tags",
+                {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid,
+                 std::string(kTagNamePrefix) + intent.name}}};
+  if (!config_.ssh_key_ids.empty()) body["sshkey_id"] = config_.ssh_key_ids;
+  if (!intent.user_data.empty()) body["user_data"] = net::base64_encode(intent.user_data);
+  auto ans = call("create instance", "POST", "/v2/instances", body.dump(), false);
+  auto lookup = [&]() -> std::optional<Machine> {
+    auto again = get(intent.pool_uid, intent.name);
+    if (again.ok()) return *again;
+    return std::nullopt;
+  };
+  if (!ans.ok()) {
+    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
+    if (auto m = lookup()) return *m;
+    return fail(ans.error());
+  }
+  try {
+    Machine m = parse_instance(json::parse(*ans).at("instance"));
+    if (m.provider_id.empty()) throw std::runtime_error("instance without an id");
+    m.gpu_model = intent.offer.gpu_model;
+    m.gpu_count = intent.offer.gpu_count;
+    m.price_per_hour = intent.offer.price_per_hour;
+    if (!m.launch_time) m.launch_time = clock_.now();
+    return m;
+  } catch (const std::exception& e) {
+    if (auto found = lookup()) return *found;
+    return fail(
+        provider_error(ProviderErrorKind::Transient,
+                       std::string("create instance: unreadable answer (") + e.what() + ")"));
+  }
+}
+
+ProviderStatus VultrProvider::terminate(std::string_view provider_id) {
+  if (provider_id.empty() || provider_id.size() > 64 ||
+      !std::all_of(provider_id.begin(), provider_id.end(), [](char c) {
+        return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-';
+      })) {
+    return fail(
+        provider_error(ProviderErrorKind::InvalidRequest,
+                       "terminate: invalid instance id '" + std::string(provider_id) + "'"));
+  }
+  auto ans =
+      call("delete instance", "DELETE", "/v2/instances/" + std::string(provider_id), "", true);
+  if (!ans.ok()) return fail(ans.error());
+  return ProviderStatus::success();
+}
+
+}  // namespace gpupool::vultr

@@ -1,0 +1,222 @@
+// The Vultr adapter against the Vultr emulator over loopback.
+#include "providers/vultr/vultr_provider.h"
+
+#include <gtest/gtest.h>
+
+#include "providers/http/curl_transport.h"
+#include "tests/emulators/vultr/vultr_emulator.h"
+
+namespace gpupool::vultr {
+namespace {
+
+using emulators::Fault;
+using emulators::FaultKind;
+using std::chrono::seconds;
+
+class VultrProviderTest : public ::testing::Test {
+ protected:
+  VultrProviderTest()
+      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20))),
+        sleeper_(&clock_),
+        emulator_([this] {
+          emulators::VultrEmulatorOptions o;
+          o.clock = &clock_;
+          o.plans = {{"vcg-l40s-16c-180g-48vram", "NVIDIA_L40S", 1, 2.09, {{"ewr", 1}, {"ord", 0}}},
+                     {"vcg-a100-12c-120g-80vram", "NVIDIA_A100", 1, 2.60, {{"ewr", -1}}}};
+          o.max_per_page = 2;
+          return o;
+        }()),
+        transport_([] {
+          net::CurlOptions o;
+          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
+          return o;
+        }()) {}
+
+  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+
+  VultrConfig config() {
+    VultrConfig c;
+    c.provider_name = "vultr-main";
+    c.endpoint = emulator_.base_url();
+    c.api_key = "vultr-test-key";
+    c.page_size = 2;
+    c.http.max_attempts = 3;
+    c.http.jitter_seed = 9;
+    c.http.log = [this](std::string_view l) {
+      std::lock_guard lock(log_mu_);
+      log_.emplace_back(l);
+    };
+    return c;
+  }
+
+  InstanceIntent intent(std::string name = "pool-u-0") {
+    InstanceIntent i;
+    i.name = std::move(name);
+    i.pool_uid = "uid-vultr";
+    i.offer.id = "vcg-l40s-16c-180g-48vram";
+    i.offer.region = "ewr";
+    i.offer.gpu_model = "L40S";
+    i.offer.gpu_count = 1;
+    i.offer.price_per_hour = Money::from_cents(209);
+    i.user_data = "#cloud-config\nruncmd: [join --token vuj01n]\n";
+    return i;
+  }
+
+  FakeClock clock_;
+  net::FakeSleeper sleeper_;
+  emulators::VultrEmulator emulator_;
+  net::CurlTransport transport_;
+  net::CurlTransport short_transport_{[] {
+    net::CurlOptions o;
+    o.total_timeout = std::chrono::milliseconds(1500);
+    return o;
+  }()};
+  std::mutex log_mu_;
+  std::vector<std::string> log_;
+};
+
+TEST(VultrNames, GpuFromTypeAndPlan) {
+  EXPECT_EQ(gpu_from_type("NVIDIA_L40S"), "L40S");
+  EXPECT_EQ(gpu_from_type(""), "");
+  EXPECT_EQ(gpu_count_from_plan("vcg-l40s-16c-180g-48vram", "L40S"), 1);
+  EXPECT_EQ(gpu_count_from_plan("vbm-2xl40s-64c", "L40S"), 2);
+  EXPECT_EQ(gpu_count_from_plan("vcg-l40sx4-64c", "L40S"), 4);
+}
+
+TEST(VultrErrors, MapToKinds) {
+  auto kind = [](int status, std::string_view body) {
+    return map_vultr_error(status, body, net::Millis(0)).kind;
+  };
+  EXPECT_EQ(kind(401, R"({"error":"Invalid API token.","status":401})"),
+            ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(kind(404, R"({"error":"instance not found","status":404})"),
+            ProviderErrorKind::NotFound);
+  EXPECT_EQ(kind(400, R"({"error":"Plan is not available in the selected region","status":400})"),
+            ProviderErrorKind::NoCapacity);
+  EXPECT_EQ(kind(400, R"({"error":"Instance limit reached","status":400})"),
+            ProviderErrorKind::QuotaExceeded);
+  EXPECT_EQ(kind(400, R"({"error":"Invalid os_id","status":400})"),
+            ProviderErrorKind::InvalidRequest);
+  EXPECT_EQ(kind(502, "<html>"), ProviderErrorKind::Transient);
+}
+
+TEST_F(VultrProviderTest, OffersFromPlanLocations) {
+  VultrProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S", "L40"};
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 1u);  // ord has no capacity
+  EXPECT_EQ(offers->at(0).id, "vcg-l40s-16c-180g-48vram");
+  EXPECT_EQ(offers->at(0).region, "ewr");
+  EXPECT_EQ(offers->at(0).price_per_hour, Money::from_cents(209));
+  q.gpu_models = {};
+  EXPECT_EQ(p.offers(q)->size(), 2u);
+  VultrConfig strict = config();
+  strict.min_vram_gb_per_gpu = 64;  // the 48 GB plan is then taken for a slice
+  VultrProvider s(strict, transport_, clock_, sleeper_);
+  q.gpu_models = {"L40S"};
+  EXPECT_TRUE(s.offers(q)->empty());
+}
+
+TEST_F(VultrProviderTest, CreateGetListTerminate) {
+  VultrProvider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(m->state, MachineState::Pending);
+  auto again = p.create(intent());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->provider_id, m->provider_id);
+  EXPECT_EQ(emulator_.requests("create"), 1);
+  auto in = emulator_.instances();
+  ASSERT_EQ(in.size(), 1u);
+  EXPECT_EQ(in[0].user_data, "#cloud-config\nruncmd: [join --token vuj01n]\n");
+  EXPECT_EQ(in[0].label, "pool-u-0");
+  clock_.advance(seconds(121));
+  auto got = p.get("uid-vultr", "pool-u-0");
+  ASSERT_TRUE(got.ok()) << describe(got.error());
+  EXPECT_EQ(got->state, MachineState::Running);
+  EXPECT_EQ(got->gpu_model, "L40S");
+  EXPECT_FALSE(got->public_address.empty());
+  MachineFilter f;
+  f.pool_uid = "uid-vultr";
+  EXPECT_EQ(p.list(f)->size(), 1u);
+  ASSERT_TRUE(p.terminate(m->provider_id).ok());
+  auto gone = p.terminate(m->provider_id);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(p.get("uid-vultr", "pool-u-0").error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(p.terminate("../x").error().kind, ProviderErrorKind::InvalidRequest);
+  std::lock_guard lock(log_mu_);
+  for (const auto& l : log_)
+    EXPECT_EQ(l.find("vultr-test-key"), std::string::npos) << l;
+}
+
+TEST_F(VultrProviderTest, ListFollowsCursor) {
+  emulator_.set_capacity("vcg-l40s-16c-180g-48vram", "ewr", -1);
+  VultrProvider p(config(), transport_, clock_, sleeper_);
+  for (int i = 0; i < 5; ++i)
+    ASSERT_TRUE(p.create(intent("m-" + std::to_string(i))).ok());
+  const int before = emulator_.requests("list");
+  auto all = p.list({});
+  ASSERT_TRUE(all.ok()) << describe(all.error());
+  EXPECT_EQ(all->size(), 5u);
+  EXPECT_EQ(emulator_.requests("list") - before, 3);
+}
+
+TEST_F(VultrProviderTest, FindAfterLostCreateAnswer) {
+  VultrProvider p(config(), short_transport_, clock_, sleeper_);
+  emulator_.faults().add("create", Fault{FaultKind::LoseAnswer});
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  VultrProvider restarted(config(), transport_, clock_, sleeper_);
+  auto again = restarted.create(intent());
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->provider_id, m->provider_id);
+  EXPECT_EQ(emulator_.instances().size(), 1u);
+  EXPECT_EQ(emulator_.requests("create"), 1);
+}
+
+TEST_F(VultrProviderTest, NoCapacity) {
+  VultrProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent("a-0")).ok());
+  auto full = p.create(intent("a-1"));
+  ASSERT_FALSE(full.ok());
+  EXPECT_EQ(full.error().kind, ProviderErrorKind::NoCapacity);
+  EXPECT_EQ(emulator_.requests("create"), 2);
+}
+
+TEST_F(VultrProviderTest, ThrottleRecoversAndAuthFailsOnce) {
+  VultrProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("plans", Fault{FaultKind::Throttle, {}, seconds(2)}, 2);
+  ASSERT_TRUE(p.offers({}).ok());
+  EXPECT_EQ(emulator_.requests("plans"), 3);
+  EXPECT_GE(sleeper_.waits().at(0), std::chrono::milliseconds(2000));
+  VultrConfig bad = config();
+  bad.api_key = "vultr-wrong";
+  VultrProvider q(bad, transport_, clock_, sleeper_);
+  auto r = q.list({});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(emulator_.requests("list"), 1);
+  std::lock_guard lock(log_mu_);
+  for (const auto& l : log_)
+    EXPECT_EQ(l.find("vultr-wrong"), std::string::npos) << l;
+}
+
+TEST_F(VultrProviderTest, GarbledAnswersAreKnownKinds) {
+  VultrProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("create", Fault{FaultKind::Garbled});
+  auto c = p.create(intent());
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
+  EXPECT_TRUE(emulator_.instances().empty());
+  emulator_.faults().add("list", Fault{FaultKind::GarbledError}, 3);
+  EXPECT_EQ(p.list({}).error().kind, ProviderErrorKind::Transient);
+  emulator_.faults().add("plans", Fault{FaultKind::Garbled});
+  EXPECT_EQ(p.offers({}).error().kind, ProviderErrorKind::Transient);
+  EXPECT_TRUE(p.create(intent()).ok());
+}
+
+}  // namespace
+}  // namespace gpupool::vultr

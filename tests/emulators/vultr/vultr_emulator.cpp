@@ -1,0 +1,287 @@
+#include "tests/emulators/vultr/vultr_emulator.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include <nlohmann/json.hpp>
+
+#include "providers/http/url.h"
+
+namespace gpupool::emulators {
+namespace {
+
+using nlohmann::json;
+
+int to_int(const std::string& s, int fallback) {
+  if (s.empty() || s.size() > 6 || !std::all_of(s.begin(), s.end(), ::isdigit)) return fallback;
+  return std::stoi(s);
+}
+
+}  // namespace
+
+VultrEmulator::VultrEmulator(VultrEmulatorOptions options) : options_(std::move(options)) {}
+VultrEmulator::~VultrEmulator() {
+  stop();
+}
+
+bool VultrEmulator::start() {
+  http::HttpServerOptions so;
+  so.port = options_.port;
+  server_ = std::make_unique<http::HttpServer>(
+      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
+  return server_->start().ok();
+}
+
+void VultrEmulator::stop() {
+  if (server_) server_->stop();
+}
+
+std::string VultrEmulator::base_url() const {
+  return server_ ? server_->base_url() : std::string();
+}
+
+void VultrEmulator::set_capacity(const std::string& plan, const std::string& region, int n) {
+  std::lock_guard<std::mutex> lock(mu_);
+  for (auto& p : options_.plans) {
+    if (p.id == plan) p.capacity[region] = n;
+  }
+}
+
+std::vector<VultrInstance> VultrEmulator::instances() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  const_cast<VultrEmulator*>(this)->advance_locked();
+  return instances_;
+}
+
+int VultrEmulator::requests(const std::string& op) const {
+  std::lock_guard<std::mutex> lock(mu_);
+  if (!op.empty()) {
+    auto it = requests_.find(op);
+    return it == requests_.end() ? 0 : it->second;
+  }
+  int n = 0;
+  for (const auto& [k, v] : requests_)
+    n += v;
+  return n;
+}
+
+VultrEmulator::Reply VultrEmulator::error(int status, const std::string& message) {
+  return Reply{status, json{{"error", message}, {"status", status}}.dump(), {}};
+}
+
+void VultrEmulator::advance_locked() {
+  const Time now = options_.clock->now();
+  for (auto& i : instances_) {
+    if (i.status == "pending" && now >= i.created + options_.boot_time) i.status = "active";
+  }
+}
+
+int VultrEmulator::used_locked(const std::string& plan, const std::string& region) const {
+  return static_cast<int>(
+      std::count_if(instances_.begin(), instances_.end(),
+                    [&](const VultrInstance& i) { return i.plan == plan && i.region == region; }));
+}
+
+std::string VultrEmulator::instance_json_locked(const VultrInstance& in) const {
+  const bool up = in.status == "active";
+  json j = {{"id", in.id},
+            {"os", "Ubuntu 22.04 LTS x64"},
+            {"ram", 184320},
+            {"disk", 1200},
+            {"main_ip", up ? "45.76.0." + std::to_string(in.label.size() + 10) : "0.0.0.0"},
+            {"vcpu_count", 16},
+            {"region", in.region},
+            {"plan", in.plan},
+            {"date_created", format_rfc3339(in.created)},
+            {"status", in.status},
+            {"power_status", up ? "running" : "stopped"},
+            {"server_status", up ? "ok" : "installingbooting"},
+            {"label", in.label},
+            {"hostname", in.label},
+            {"os_id", 1743},
+            {"tags", in.tags}};
+  return j.dump();
+}
+
+VultrEmulator::Reply VultrEmulator::create_locked(const std::string& body) {
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object()) return error(400, "Invalid JSON body");
+  for (const char* f : {"region", "plan"}) {
+    if (!j.contains(f) || !j[f].is_string() || j[f].get<std::string>().empty())
+      return error(400, std::string("Missing required field: ") + f);
+  }
+  if (!j.contains("os_id") || !j["os_id"].is_number_integer()) return error(400, "Invalid os_id");
+  std::vector<std::string> tags;
+  if (j.contains("tags")) {
+    if (!j["tags"].is_array()) return error(400, "tags must be an array");
+    for (const auto& t : j["tags"]) {
+      if (!t.is_string()) return error(400, "tags must be strings");
+      tags.push_back(t.get<std::string>());
+    }
+  }
+  std::string user_data;
+  if (j.contains("user_data")) {
+    auto decoded = j["user_data"].is_string()
+                       ? net::base64_decode(j["user_data"].get<std::string>())
+                       : std::nullopt;
+    if (!decoded) return error(400, "user_data must be base64 encoded");
+    user_data = *decoded;
+  }
+  const std::string plan = j["plan"].get<std::string>();
+  const std::string region = j["region"].get<std::string>();
+  const VultrPlan* p = nullptr;
+  for (const auto& x : options_.plans) {
+    if (x.id == plan) p = &x;
+  }
+  if (p == nullptr) return error(400, "Invalid plan");
+  auto cap = p->capacity.find(region);
+  if (cap == p->capacity.end() || (cap->second >= 0 && used_locked(plan, region) >= cap->second))
+    return error(400, "Plan is not available in the selected region");
+  VultrInstance in;
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "cb676a46-66fd-4dfb-b839-%012llx",
+                static_cast<unsigned long long>(++next_));
+  in.id = buf;
+  in.label = j.value("label", "");
+  in.plan = plan;
+  in.region = region;
+  in.status = "pending";
+  in.tags = tags;
+  in.user_data = user_data;
+  in.created = options_.clock->now();
+  instances_.push_back(in);
+  return Reply{202, "{\"instance\":" + instance_json_locked(in) + "}", {}};
+}
+
+VultrEmulator::Reply VultrEmulator::list_locked(const http::HttpRequest& req) {
+  const std::string tag = req.query_param("tag").value_or("");
+  const std::string label = req.query_param("label").value_or("");
+  const int per_page =
+      std::clamp(to_int(req.query_param("per_page").value_or(""), 100), 1, options_.max_per_page);
+  const std::string cursor = req.query_param("cursor").value_or("");
+  size_t first = 0;
+  if (!cursor.empty()) {
+    auto decoded = net::base64_decode(cursor);
+    if (!decoded || !decoded->starts_with("next__")) return error(400, "Invalid cursor");
+    first = static_cast<size_t>(to_int(decoded->substr(6), 0));
+  }
+  std::vector<const VultrInstance*> match;
+  for (const auto& i : instances_) {
+    if (!tag.empty() && std::find(i.tags.begin(), i.tags.end(), tag) == i.tags.end()) continue;
+    if (!label.empty() && i.label != label) continue;
+    match.push_back(&i);
+  }
+  std::string out = "{\"instances\":[";
+  const size_t end = std::min(match.size(), first + static_cast<size_t>(per_page));
+  for (size_t k = first; k < end; ++k)
+    out += (k > first ? "," : "") + instance_json_locked(*match[k]);
+  const std::string next =
+      end < match.size() ? net::base64_encode("next__" + std::to_string(end)) : std::string();
+  out += "],\"meta\":{\"total\":" + std::to_string(match.size()) + ",\"links\":{\"next\":\"" +
+         next + "\",\"prev\":\"\"}}}";
+  return Reply{200, out, {}};
+}
+
+VultrEmulator::Reply VultrEmulator::route(const std::string& op, const http::HttpRequest& req) {
+  std::lock_guard<std::mutex> lock(mu_);
+  advance_locked();
+  if (op == "plans") {
+    json plans = json::array();
+    for (const auto& p : options_.plans) {
+      json locations = json::array();
+      for (const auto& [r, cap] : p.capacity) {
+        if (cap < 0 || used_locked(p.id, r) < cap) locations.push_back(r);
+      }
+      plans.push_back({{"id", p.id},
+                       {"vcpu_count", 16},
+                       {"ram", 184320},
+                       {"disk", 1200},
+                       {"disk_count", 1},
+                       {"bandwidth", 10240},
+                       {"monthly_cost", p.hourly_cost * 730},
+                       {"hourly_cost", p.hourly_cost},
+                       {"type", "vcg"},
+                       {"locations", locations},
+                       {"gpu_vram_gb", 48 * p.gpus},
+                       {"gpu_type", p.gpu_type}});
+    }
+    return Reply{200,
+                 json{{"plans", plans},
+                      {"meta", {{"total", plans.size()}, {"links", {{"next", ""}, {"prev", ""}}}}}}
+                     .dump(),
+                 {}};
+  }
+  if (op == "create") return create_locked(req.body);
+  if (op == "list") return list_locked(req);
+  const std::string id = req.path.substr(std::string("/v2/instances/").size());
+  auto it = std::find_if(instances_.begin(), instances_.end(),
+                         [&](const VultrInstance& i) { return i.id == id; });
+  if (it == instances_.end()) return error(404, "instance not found");
+  instances_.erase(it);
+  return Reply{204, "", {}};
+}
+
+void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
+  AdminHooks hooks;
+  hooks.state_json = [this] {
+    return "{\"instances\":" + std::to_string(instances().size()) + "}";
+  };
+  if (handle_admin(req, w, faults_, hooks)) return;
+  std::string op;
+  if (req.method == "GET" && req.path == "/v2/plans") {
+    op = "plans";
+  } else if (req.method == "POST" && req.path == "/v2/instances") {
+    op = "create";
+  } else if (req.method == "GET" && req.path == "/v2/instances") {
+    op = "list";
+  } else if (req.method == "DELETE" && req.path.starts_with("/v2/instances/")) {
+    op = "delete";
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++requests_[op];
+  }
+  auto send = [&](const Reply& r) {
+    http::Headers h{{"Content-Type", "application/json"}};
+    for (const auto& [k, v] : r.headers)
+      h.add(k, v);
+    w.send(r.status, h, r.body);
+  };
+  if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
+    return send(error(401, "Invalid API token."));
+  }
+  if (op.empty()) return send(error(404, "Invalid API call"));
+  bool lose = false;
+  if (auto fault = faults_.take(op)) {
+    switch (fault->kind) {
+      case FaultKind::NoCapacity:
+        return send(error(400, "Plan is not available in the selected region"));
+      case FaultKind::Throttle: {
+        Reply r = error(429, "Rate limit exceeded");
+        if (fault->retry_after.count() > 0)
+          r.headers.emplace_back("Retry-After", std::to_string(fault->retry_after.count()));
+        return send(r);
+      }
+      case FaultKind::ServerError:
+        return send(error(500, "Internal server error"));
+      case FaultKind::AuthFailure:
+        return send(error(401, "Invalid API token."));
+      case FaultKind::Garbled:
+        return send(Reply{op == "create" ? 202 : 200, "{\"instance\": {\"id\": \"cb67", {}});
+      case FaultKind::GarbledError:
+        return (void)w.send(502, http::Headers{{"Content-Type", "text/html"}},
+                            "<html>502 Bad Gateway</html>");
+      case FaultKind::Slow:
+        w.wait_closed(fault->delay);
+        break;
+      case FaultKind::LoseAnswer:
+        lose = true;
+        break;
+    }
+  }
+  Reply r = route(op, req);
+  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
+  send(r);
+}
+
+}  // namespace gpupool::emulators

@@ -1,0 +1,95 @@
+#pragma once
+// A stateful local Vultr API (v2) for tests: GET /v2/plans?type=vcg (a
+// plan's `locations` lists only regions with capacity left), POST
+// /v2/instances (202 {"instance":{..}}; user_data must be base64; 400 "Plan
+// is not available in the selected region" when sold out), GET
+// /v2/instances (tag and label filters, per_page + cursor pagination with
+// meta.links.next), DELETE /v2/instances/{id} (204; gone at once; 404
+// after). Error bodies {"error","status"}; Bearer auth (401). Instances go
+// pending -> active/running/ok after boot_time.
+//
+// Faults (keys "plans", "create", "list", "delete"): NoCapacity, Throttle
+// (429 + Retry-After), ServerError, Slow, LoseAnswer, Garbled, GarbledError,
+// AuthFailure.
+//
+// Thread-safe.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "operator/clock/clock.h"
+#include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/fault_plan.h"
+
+namespace gpupool::emulators {
+
+struct VultrPlan {
+  std::string id;        // "vcg-l40s-16c-180g-48vram"
+  std::string gpu_type;  // "NVIDIA_L40S"
+  int gpus = 1;
+  double hourly_cost = 0;
+  std::map<std::string, int> capacity;  // region -> instances (-1 unlimited)
+};
+
+struct VultrInstance {
+  std::string id;
+  std::string label;
+  std::string plan;
+  std::string region;
+  std::string status;  // pending, active
+  std::vector<std::string> tags;
+  std::string user_data;  // decoded
+  Time created{};
+};
+
+struct VultrEmulatorOptions {
+  std::string api_key = "vultr-test-key";
+  const Clock* clock = nullptr;  // required
+  std::vector<VultrPlan> plans;
+  Duration boot_time{120};
+  int max_per_page = 500;
+  uint16_t port = 0;
+};
+
+class VultrEmulator {
+ public:
+  explicit VultrEmulator(VultrEmulatorOptions options);
+  ~VultrEmulator();
+
+  bool start();
+  void stop();
+  std::string base_url() const;
+
+  FaultPlan& faults() { return faults_; }
+  void set_capacity(const std::string& plan, const std::string& region, int n);
+  std::vector<VultrInstance> instances() const;
+  int requests(const std::string& operation = "") const;
+
+ private:
+  struct Reply {
+    int status = 200;
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+  };
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  Reply route(const std::string& op, const http::HttpRequest& req);
+  Reply create_locked(const std::string& body);
+  Reply list_locked(const http::HttpRequest& req);
+  void advance_locked();
+  int used_locked(const std::string& plan, const std::string& region) const;
+  std::string instance_json_locked(const VultrInstance& in) const;
+  static Reply error(int status, const std::string& message);
+
+  VultrEmulatorOptions options_;
+  FaultPlan faults_;
+  std::unique_ptr<http::HttpServer> server_;
+  mutable std::mutex mu_;
+  std::vector<VultrInstance> instances_;
+  std::map<std::string, int> requests_;
+  int64_t next_ = 0;
+};
+
+}  // namespace gpupool::emulators
