@@ -13,6 +13,7 @@
 #include "operator/controllers/instance_reconciler.h"
 #include "operator/controllers/pool_reconciler.h"
 #include "operator/controllers/provider_reconciler.h"
+#include "operator/controllers/remote_fake_provider.h"
 #include "operator/core/api_codec.h"
 #include "operator/core/pool_decision.h"
 #include "operator/core/spend.h"
@@ -339,6 +340,40 @@ TEST_F(ControllersTest, ProviderReconcilerBuildsFakesAndReportsMissingAdapters) 
   ASSERT_TRUE(refresh_store(api_, kGpuProviders, providers_).ok());
   (void)rec.reconcile({"", "local"});
   EXPECT_EQ(registry_.get("local"), before);
+}
+
+TEST(RemoteFakeCodec, RoundTripsOffersMachinesIntentsAndErrors) {
+  Offer o = offer("a", "1.25", 20s);
+  o.capacity_hint = 3;
+  EXPECT_EQ(decode_offer(encode_offer(o)), o);
+  Machine m;
+  m.provider_id = "fake-1";
+  m.name = "web-1";
+  m.state = MachineState::Running;
+  m.region = "r1";
+  m.offer_id = "a";
+  m.gpu_model = "L40S";
+  m.gpu_count = 1;
+  m.price_per_hour = usd("1.25");
+  m.launch_time = sys_days{year{2026} / November / 10} + 12h;
+  m.tags = {{std::string(kTagInstance), "web-1"}};
+  EXPECT_EQ(decode_machine(encode_machine(m)), m);
+  InstanceIntent i;
+  i.name = "web-1";
+  i.pool_uid = "u";
+  i.pool_namespace = "default";
+  i.pool_name = "web";
+  i.offer = o;
+  auto back = decode_intent(encode_intent(i));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->name, "web-1");
+  EXPECT_EQ(back->offer, o);
+  const ProviderError e =
+      decode_error(encode_error(provider_error(ProviderErrorKind::NoCapacity, "x")));
+  EXPECT_EQ(e.kind, ProviderErrorKind::NoCapacity);
+  EXPECT_FALSE(decode_offer(Json::parse(R"({"id": 3})")));
+  EXPECT_FALSE(decode_machine(Json::array()));
+  EXPECT_EQ(decode_error(Json("junk")).kind, ProviderErrorKind::Transient);
 }
 
 }  // namespace

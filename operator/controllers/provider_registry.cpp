@@ -4,6 +4,7 @@
 #include <sstream>
 
 #include <cctype>
+#include "operator/controllers/remote_fake_provider.h"
 #include "providers/fake/fake_provider.h"
 
 namespace gpupool::controllers {
@@ -82,7 +83,10 @@ std::string ProviderRegistry::sync(const api::GpuProvider& provider,
   e.paused = provider.spec.paused;
   e.max_instances = provider.spec.quota.max_instances;
   e.max_gpus = provider.spec.quota.max_gpus;
-  if (provider.spec.type == "fake") {
+  if (provider.spec.type == "fake" && !provider.spec.endpoint.empty()) {
+    e.provider = std::make_shared<InstrumentedProvider>(
+        std::make_unique<RemoteFakeProvider>(name, provider.spec.endpoint), observer_, clock_);
+  } else if (provider.spec.type == "fake") {
     FakeProviderOptions opts;
     opts.name = name;
     opts.boot_delay = Duration{5};

@@ -4,7 +4,10 @@
 // the credentials in its Secret), each wrapped in an InstrumentedProvider.
 //
 // Adapter types:
-//   "fake"  an in-process FakeProvider (fake_offers() below).
+//   "fake"  an in-process FakeProvider (fake_offers() below), or, when
+//           spec.endpoint is set, a RemoteFakeProvider talking to a
+//           fake-provider server there (remote_fake_provider.h), whose
+//           machines outlive operator restarts.
 //           Annotations tune the in-process fake:
 //             gpupool.io/fake-boot-seconds: "5"     (boot delay, default 5)
 //             gpupool.io/fake-capacity: "<offerId>/<region>=<n>,..."

@@ -1,0 +1,300 @@
+// SIGKILL chaos: the real operator binary is killed at random moments while
+// it provisions and scales (>= 20 runs), then restarted; at the end the
+// provider holds exactly the desired machines, none orphaned or duplicated,
+// and the pool's spend equals the provider's own bill.
+//
+// The fake provider must outlive the operator, so it runs out of process:
+// gpupool-fake-provider-server (this folder) serves a FakeProvider over
+// HTTP and the GpuProvider (type fake) points spec.endpoint at it; the
+// operator uses RemoteFakeProvider (operator/controllers). Its /ledger
+// endpoint is the provider's own record. Billing is hourly from launch, so
+// the few seconds between the provider's and the operator's notion of "ended"
+// cannot change a bill; parkMarginSeconds 3600 ends parked machines at once
+// so "machines at the provider" settles quickly.
+
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <gtest/gtest.h>
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <chrono>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+
+#include <functional>
+#include <random>
+#include <set>
+#include <sstream>
+#include <thread>
+
+#include "operator/core/api_codec.h"
+#include "operator/core/api_validation.h"
+#include "operator/core/billing.h"
+#include "operator/core/pool_decision.h"
+#include "tests/apiserver/api_server.h"
+
+extern char** environ;
+
+namespace gpupool {
+namespace {
+
+using namespace std::chrono_literals;
+using kube::Json;
+namespace fs = std::filesystem;
+
+const kube::Resource kPools{"gpupool.io", "v1alpha1", "gpupools", "GpuPool", true};
+const kube::Resource kInstances{"gpupool.io", "v1alpha1", "gpuinstances", "GpuInstance", true};
+
+std::string read_file(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 60s) {
+  const auto deadline = std::chrono::steady_clock::now() + limit;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(100ms);
+  }
+  return pred();
+}
+
+pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
+            const std::vector<std::string>& extra_env = {}) {
+  std::vector<char*> argv;
+  for (const auto& a : args)
+    argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  std::vector<std::string> env_store(extra_env);
+  for (char** e = environ; *e; ++e)
+    env_store.emplace_back(*e);
+  std::vector<char*> envp;
+  for (auto& e : env_store)
+    envp.push_back(e.data());
+  envp.push_back(nullptr);
+  posix_spawn_file_actions_t fa;
+  posix_spawn_file_actions_init(&fa);
+  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
+  pid_t pid = -1;
+  if (posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), envp.data()) != 0) pid = -1;
+  posix_spawn_file_actions_destroy(&fa);
+  return pid;
+}
+
+int wait_exit(pid_t pid) {
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid) return -1;
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+}
+
+std::string http_get(uint16_t port, const std::string& path) {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(port);
+  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
+    close(fd);
+    return "";
+  }
+  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
+  (void)!write(fd, req.data(), req.size());
+  std::string all;
+  char buf[4096];
+  for (;;) {
+    const ssize_t n = read(fd, buf, sizeof buf);
+    if (n <= 0) break;
+    all.append(buf, static_cast<size_t>(n));
+  }
+  close(fd);
+  const auto sep = all.find("\r\n\r\n");
+  return sep == std::string::npos ? "" : all.substr(sep + 4);
+}
+
+class OperatorChaos : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
+    const char* bin = std::getenv("GPUPOOL_BINARY_DIR");
+    ASSERT_TRUE(src && bin);
+    source_ = src;
+    binary_ = fs::path(bin) / "bin" / "gpupool-operator";
+    const fs::path fake_bin = fs::path(bin) / "bin" / "gpupool-fake-provider-server";
+    ASSERT_TRUE(fs::exists(binary_) && fs::exists(fake_bin));
+    dir_ = fs::temp_directory_path() / ("gpupool-chaos-" + std::to_string(getpid()));
+    fs::remove_all(dir_);
+    fs::create_directories(dir_);
+    server_ = std::make_unique<apiserver::TestApiServer>(clock_);
+    ASSERT_TRUE(server_->start().ok());
+    for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
+                          "gpupool.io_gpuproviders.yaml"}) {
+      ASSERT_TRUE(server_->load_manifests(read_file(source_ / "crds" / f)).ok());
+    }
+    kubeconfig_ = dir_ / "kubeconfig";
+    ASSERT_TRUE(server_->write_kubeconfig(kubeconfig_.string()).ok());
+    const fs::path port_file = dir_ / "fake.port";
+    fake_ = spawn({fake_bin.string(), "--port-file", port_file.string(), "--boot-seconds", "1"},
+                  dir_ / "fake.out", dir_ / "fake.log");
+    ASSERT_GT(fake_, 0);
+    ASSERT_TRUE(eventually([&] { return fs::exists(port_file); }, 20s));
+    fake_port_ = static_cast<uint16_t>(std::stoi(read_file(port_file)));
+  }
+  void TearDown() override {
+    stop_operator(SIGKILL);
+    if (fake_ > 0) {
+      kill(fake_, SIGTERM);
+      wait_exit(fake_);
+    }
+    if (server_) server_->stop();
+    if (!HasFailure()) fs::remove_all(dir_);
+  }
+
+  void start_operator() {
+    op_ = spawn({binary_.string(), "run", "--kubeconfig", kubeconfig_.string(), "--health-addr", "",
+                 "--gc-period-seconds", "1"},
+                dir_ / "operator.out", dir_ / "operator.log");
+    ASSERT_GT(op_, 0);
+  }
+  int stop_operator(int sig) {
+    if (op_ <= 0) return -1;
+    kill(op_, sig);
+    const int code = wait_exit(op_);
+    op_ = -1;
+    return code;
+  }
+  int kubectl(const std::vector<std::string>& args, std::string* out = nullptr) {
+    std::vector<std::string> full = {"timeout", "60", "kubectl", "--kubeconfig",
+                                     kubeconfig_.string()};
+    full.insert(full.end(), args.begin(), args.end());
+    const fs::path o = dir_ / "kubectl.out";
+    fs::remove(o);
+    pid_t pid =
+        spawn(full, o, o, {"HOME=" + dir_.string(), "KUBECACHEDIR=" + (dir_ / "cache").string()});
+    const int code = pid > 0 ? wait_exit(pid) : -1;
+    if (out) *out = read_file(o);
+    return code;
+  }
+  Json ledger() {
+    Json j = Json::parse(http_get(fake_port_, "/ledger"), nullptr, false);
+    return j.is_discarded() ? Json::object() : j;
+  }
+  std::vector<api::GpuInstance> instances() {
+    std::vector<api::GpuInstance> out;
+    auto list = server_->store().list(kInstances, "default");
+    if (!list.ok()) return out;
+    for (const auto& j : list->items) {
+      auto i = api::decode_gpu_instance(j, api::DecodeMode::Lenient);
+      if (i.ok()) out.push_back(*i);
+    }
+    return out;
+  }
+  std::optional<api::GpuPool> pool() {
+    auto j = server_->store().get(kPools, "default", "web");
+    if (!j.ok()) return std::nullopt;
+    auto p = api::decode_gpu_pool(*j, api::DecodeMode::Lenient);
+    if (!p.ok()) return std::nullopt;
+    return *p;
+  }
+  void set_replicas(int n) {
+    auto r = server_->store().patch(kPools, "default", "web", kube::PatchType::Merge,
+                                    {{"spec", {{"replicas", {{"count", n}}}}}});
+    ASSERT_TRUE(r.ok());
+  }
+
+  // The world is converged on `desired` machines.
+  bool converged(int desired, std::string& why) {
+    const Json l = ledger();
+    if (!l.contains("machines")) {
+      why = "no ledger";
+      return false;
+    }
+    std::map<std::string, std::string> live;  // name -> provider id
+    std::set<std::string> names;
+    for (const auto& m : l["machines"]) {
+      const std::string name = m.value("name", "");
+      if (!names.insert(name).second) {
+        why = "duplicate machine for " + name;
+        return false;
+      }
+      if (!m.value("ended", true)) live[name] = m.value("providerId", "");
+    }
+    if (static_cast<int>(live.size()) != desired) {
+      why = std::to_string(live.size()) + " live machines";
+      return false;
+    }
+    const auto insts = instances();
+    if (static_cast<int>(insts.size()) != desired) {
+      why = std::to_string(insts.size()) + " GpuInstances";
+      return false;
+    }
+    for (const auto& i : insts) {
+      auto it = live.find(i.metadata.name);
+      if (i.status.phase != api::InstancePhase::Running || it == live.end() ||
+          it->second != i.status.provider_id) {
+        why = "instance " + i.metadata.name + " not Running on its live machine";
+        return false;
+      }
+    }
+    auto p = pool();
+    const auto billed = Money::parse(l.value("totalBilled", "x"));
+    if (!p || !billed || p->status.spend.accrued != *billed) {
+      why = "spend " + (p ? p->status.spend.accrued.to_string() : "?") + " vs provider " +
+            l.value("totalBilled", "?");
+      return false;
+    }
+    return true;
+  }
+
+  SystemClock clock_;
+  fs::path source_, binary_, dir_, kubeconfig_;
+  std::unique_ptr<apiserver::TestApiServer> server_;
+  pid_t op_ = -1, fake_ = -1;
+  uint16_t fake_port_ = 0;
+};
+
+TEST_F(OperatorChaos, SigkillDuringProvisioningAndScalingConverges) {
+  const std::string manifests =
+      "apiVersion: gpupool.io/v1alpha1\nkind: GpuProvider\nmetadata:\n  name: remote\nspec:\n"
+      "  type: fake\n  endpoint: http://127.0.0.1:" +
+      std::to_string(fake_port_) +
+      "\n---\napiVersion: gpupool.io/v1alpha1\nkind: GpuPool\nmetadata:\n  name: web\n  "
+      "namespace: default\nspec:\n  gpu:\n    models:\n    - name: L40S\n  replicas:\n    count: "
+      "3\n  providers:\n  - name: remote\n  lifecycle:\n    parkMarginSeconds: 3600\n    "
+      "adoptionGraceSeconds: 5\n";
+  std::ofstream(dir_ / "manifests.yaml") << manifests;
+  std::string out;
+  ASSERT_EQ(kubectl({"apply", "-f", (dir_ / "manifests.yaml").string()}, &out), 0) << out;
+
+  std::mt19937 rng(20261122);
+  std::uniform_int_distribution<int> delay_ms(150, 2500), replicas(0, 5);
+  constexpr int kRuns = 22;
+  for (int run = 0; run < kRuns; ++run) {
+    if (run % 2 == 0) set_replicas(replicas(rng));
+    start_operator();
+    std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
+    ASSERT_EQ(stop_operator(SIGKILL), 128 + SIGKILL) << "run " << run;
+  }
+  set_replicas(3);
+  start_operator();
+  std::string why;
+  EXPECT_TRUE(eventually([&] { return converged(3, why); }, 120s)) << why;
+  // Stays converged: nothing else gets bought or ended.
+  std::this_thread::sleep_for(3s);
+  EXPECT_TRUE(converged(3, why)) << why;
+  EXPECT_EQ(stop_operator(SIGTERM), 0);
+}
+
+}  // namespace
+}  // namespace gpupool
