@@ -140,7 +140,7 @@ std::optional<net::Millis> wait_until_reset(std::string_view reset, Time now) {
   auto [p, ec] = std::from_chars(reset.data(), reset.data() + reset.size(), epoch);
   if (reset.empty() || ec != std::errc() || p != reset.data() + reset.size()) return std::nullopt;
   const int64_t delta = epoch - now.time_since_epoch().count();
-  if (delta > 24 * 3600) return std::nullopt;  // not a plausible reset time
+  if (delta > int64_t{24} * 3600) return std::nullopt;  // not a plausible reset time
   return net::Millis(std::max<int64_t>(0, delta) * 1000);
 }
 

@@ -239,7 +239,7 @@ ProviderResult<std::string> VerdaProvider::token(bool renew) {
     refresh_token_ = str(j, "refresh_token");
     int64_t lifetime = 3600;
     if (auto e = j.find("expires_in"); e != j.end() && e->is_number_integer())
-      lifetime = std::clamp<int64_t>(e->get<int64_t>(), 0, 30 * 86400);
+      lifetime = std::clamp<int64_t>(e->get<int64_t>(), 0, int64_t{30} * 86400);
     token_expires_ = now + Duration(lifetime);
     return true;
   };
