@@ -293,6 +293,12 @@ TEST_F(OperatorChaos, SigkillDuringProvisioningAndScalingConverges) {
   // Stays converged: nothing else gets bought or ended.
   std::this_thread::sleep_for(3s);
   EXPECT_TRUE(converged(3, why)) << why;
+  // The kills really interrupted buying and ending: machines came and went.
+  const Json l = ledger();
+  int ended = 0;
+  for (const auto& m : l["machines"])
+    ended += m.value("ended", false) ? 1 : 0;
+  EXPECT_GT(ended, 0) << l.dump();
   EXPECT_EQ(stop_operator(SIGTERM), 0);
 }
 
