@@ -252,6 +252,25 @@ TEST_F(KubectlTest, AppliesCrdsAndWaitsForEstablished) {
   EXPECT_TRUE(contains(crds.out, "gpuinstances.gpupool.io")) << crds.all();
 }
 
+// The singular names work as resource types (a CRD category equal to a
+// singular name made kubectl read "gpupool web" as two resources), and every
+// CRD re-applies as "unchanged" (a flow-style description with a comma once
+// split into a stray key, so apply always saw a difference).
+TEST_F(KubectlTest, SingularNamesAndReapplyUnchanged) {
+  apply_examples();
+  Outcome get = kubectl({"get", "gpupool", "llm-inference", "-o", "name"});
+  ASSERT_EQ(get.exit_code, 0) << get.all();
+  EXPECT_EQ(get.out, "gpupool.gpupool.io/llm-inference\n");
+  Outcome providers = kubectl({"get", "gpuprovider", "-o", "name"});
+  ASSERT_EQ(providers.exit_code, 0) << providers.all();
+  EXPECT_TRUE(contains(providers.out, "gpuprovider.gpupool.io/")) << providers.out;
+  Outcome again = kubectl({"apply", "-f", path("crds")});
+  ASSERT_EQ(again.exit_code, 0) << again.all();
+  for (const char* crd : {"gpupools", "gpuinstances", "gpuproviders"}) {
+    EXPECT_TRUE(contains(again.out, std::string(crd) + ".gpupool.io unchanged")) << again.out;
+  }
+}
+
 TEST_F(KubectlTest, GetShowsPrinterColumnsJsonAndYaml) {
   apply_examples();
   Outcome table = kubectl({"get", "gpupools"});
