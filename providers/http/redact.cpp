@@ -51,8 +51,9 @@ bool is_sensitive_param(std::string_view name) {
 
 bool is_sensitive_json_field(std::string_view name) {
   std::string n = lower(name);
-  return contains_any(n, {"password", "secret", "token", "key", "authorization", "credential",
-                          "user_data", "userdata", "passwd", "onstart"});
+  return contains_any(
+      n, {"password", "secret", "token", "key", "authorization", "credential", "user_data",
+          "userdata", "passwd", "onstart", "script", "cloud_init", "cloudinit"});
 }
 
 Headers redact_headers(const Headers& headers) {

@@ -57,6 +57,16 @@ TEST(Redact, JsonFieldsAtAnyDepthEvenWhenMalformed) {
   EXPECT_EQ(redact_json(R"({"api_key": )"), R"({"api_key": )");
 }
 
+// Boot scripts carry join tokens: Verda's startup-script body names the field
+// "script", Vultr/others say "cloud_init".
+TEST(Redact, BootScriptsInJsonBodies) {
+  std::string out = redact_json(
+      R"({"name":"boot","script":"kubeadm join --token abc.def","cloud_init":"join xyz"})");
+  EXPECT_EQ(out.find("abc.def"), std::string::npos) << out;
+  EXPECT_EQ(out.find("xyz"), std::string::npos) << out;
+  EXPECT_NE(out.find("\"name\":\"boot\""), std::string::npos) << out;
+}
+
 TEST(Redact, BodyByContentTypeAndTruncation) {
   EXPECT_EQ(redact_body("a=1&secret=2", "application/x-www-form-urlencoded"),
             "a=1&secret=REDACTED");
