@@ -479,9 +479,11 @@ TEST(Crd, SchemaAndCodecAgreeOnTypesAtEveryField) {
 
 std::vector<fs::path> example_files(bool invalid) {
   std::vector<fs::path> out;
-  const fs::path dir = source_dir() / "examples" / (invalid ? "invalid" : "");
-  for (const auto& entry : fs::directory_iterator(dir)) {
-    if (entry.is_regular_file() && entry.path().extension() == ".yaml") {
+  const fs::path root = source_dir() / "examples";
+  const fs::path bad = root / "invalid";
+  for (const auto& entry : fs::recursive_directory_iterator(invalid ? bad : root)) {
+    const bool under_bad = entry.path().string().rfind(bad.string(), 0) == 0;
+    if (entry.is_regular_file() && entry.path().extension() == ".yaml" && under_bad == invalid) {
       out.push_back(entry.path());
     }
   }
