@@ -19,6 +19,8 @@
 #include "operator/core/spend.h"
 #include "operator/kube/memory/store.h"
 #include "providers/fake/fake_provider.h"
+#include "providers/http/url.h"
+#include "tests/emulators/runpod/runpod_emulator.h"
 
 namespace gpupool::controllers {
 namespace {
@@ -27,6 +29,7 @@ using namespace std::chrono;
 using namespace std::chrono_literals;
 using kube::Json;
 using ::testing::HasSubstr;
+using ::testing::Not;
 
 Money usd(std::string_view s) {
   return Money::parse(s).value();
@@ -340,6 +343,127 @@ TEST_F(ControllersTest, ProviderReconcilerBuildsFakesAndReportsMissingAdapters) 
   ASSERT_TRUE(refresh_store(api_, kGpuProviders, providers_).ok());
   (void)rec.reconcile({"", "local"});
   EXPECT_EQ(registry_.get("local"), before);
+}
+
+// A real adapter (Runpod) wired from a GpuProvider and its Secret, talking to
+// the in-process Runpod emulator: live prices reach the status and the pool's
+// plan, and the machine is bought at the emulator.
+class RealAdapterTest : public ControllersTest {
+ protected:
+  RealAdapterTest()
+      : emulator_([this] {
+          emulators::RunpodEmulatorOptions o;
+          o.clock = &clock_;
+          o.api_key = "rp-secret-value";
+          o.gpu_types = {{"NVIDIA L40S", "L40S", 48, usd("0.91"), Money(), -1, -1}};
+          return o;
+        }()) {}
+  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+
+  void put_secret(const std::string& key, const std::string& value) {
+    Json s = {{"apiVersion", "v1"},
+              {"kind", "Secret"},
+              {"metadata", {{"name", "runpod-creds"}, {"namespace", "default"}}},
+              {"data", {{key, net::base64_encode(value)}}}};
+    auto cur = api_.get(kube::resources::kSecrets, "default", "runpod-creds");
+    if (cur.ok()) {
+      s["metadata"]["resourceVersion"] = (*cur)["metadata"]["resourceVersion"];
+      ASSERT_TRUE(api_.update(kube::resources::kSecrets, s).ok());
+    } else {
+      ASSERT_TRUE(api_.create(kube::resources::kSecrets, "default", s).ok());
+    }
+  }
+  void create_provider() {
+    Json p = {{"apiVersion", "gpupool.io/v1alpha1"},
+              {"kind", "GpuProvider"},
+              {"metadata", {{"name", "rp"}}},
+              {"spec",
+               {{"type", "runpod"},
+                {"endpoint", emulator_.base_url()},
+                {"credentialsSecret", {{"name", "runpod-creds"}, {"namespace", "default"}}}}}};
+    ASSERT_TRUE(api_.create(kGpuProviders, "", p).ok());
+  }
+  api::GpuProvider reconcile_provider(kube::ReconcileResult* result = nullptr) {
+    EXPECT_TRUE(refresh_store(api_, kGpuProviders, providers_).ok());
+    ProviderReconciler rec(ctx_);
+    auto r = rec.reconcile({"", "rp"});
+    if (result) *result = r;
+    return *to_provider(*api_.get(kGpuProviders, "", "rp"));
+  }
+
+  emulators::RunpodEmulator emulator_;
+};
+
+TEST_F(RealAdapterTest, RunpodWithItsSecretIsHealthyWithLivePricesAndBuysThere) {
+  put_secret("apiKey", "rp-secret-value");
+  create_provider();
+  kube::ReconcileResult res;
+  auto gp = reconcile_provider(&res);
+  const auto* healthy = decision::find_condition(gp.status.conditions, "Healthy");
+  ASSERT_NE(healthy, nullptr);
+  EXPECT_EQ(healthy->status, api::ConditionStatus::True) << healthy->message;
+  const auto* live = decision::find_condition(gp.status.conditions, "PricesLive");
+  ASSERT_NE(live, nullptr);
+  EXPECT_EQ(live->status, api::ConditionStatus::True) << live->message;
+  EXPECT_EQ(gp.status.last_price_refresh, clock_.now());
+  EXPECT_GE(gp.status.offers_seen, 1);
+  // Requeued for the next refresh (default interval one hour).
+  ASSERT_TRUE(res.requeue_after.has_value());
+  EXPECT_EQ(*res.requeue_after, std::chrono::milliseconds(3600 * 1000));
+  EXPECT_EQ(emulator_.requests("prices"), 1);
+  // Not due again: a second reconcile does not call the API, nor rewrite status.
+  const std::string rv = gp.metadata.resource_version;
+  gp = reconcile_provider();
+  EXPECT_EQ(emulator_.requests("prices"), 1);
+  EXPECT_EQ(gp.metadata.resource_version, rv);
+
+  // The pool plans on the live price and buys at the emulator.
+  registry_.remove("fake");
+  create_pool(1, R"({"providers": [{"name": "rp"}]})");
+  converge(2);
+  auto list = instances();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].spec.offer.provider, "rp");
+  EXPECT_EQ(list[0].spec.offer.price_per_hour, usd("0.91"));
+  EXPECT_EQ(emulator_.requests("prices"), 1);  // planning used the snapshot
+  ASSERT_EQ(emulator_.pods().size(), 1u);
+  EXPECT_EQ(emulator_.pods()[0].gpu_id, "NVIDIA L40S");
+}
+
+TEST_F(RealAdapterTest, MissingSecretOrKeyIsUnhealthyWithoutLeakingAndASecretChangeRebuilds) {
+  create_provider();
+  auto gp = reconcile_provider();
+  const auto* healthy = decision::find_condition(gp.status.conditions, "Healthy");
+  ASSERT_NE(healthy, nullptr);
+  EXPECT_EQ(healthy->status, api::ConditionStatus::False);
+  EXPECT_EQ(healthy->reason, "CredentialsMissing");
+  EXPECT_THAT(healthy->message, HasSubstr("default/runpod-creds"));
+  EXPECT_FALSE(registry_.get("rp"));
+
+  // The Secret exists but holds the key under another name.
+  put_secret("token", "rp-secret-value");
+  gp = reconcile_provider();
+  healthy = decision::find_condition(gp.status.conditions, "Healthy");
+  EXPECT_EQ(healthy->reason, "CredentialsMissing");
+  EXPECT_THAT(healthy->message, HasSubstr("apiKey"));
+  EXPECT_THAT(healthy->message, Not(HasSubstr("rp-secret-value")));
+  EXPECT_FALSE(registry_.get("rp"));
+
+  // Fixing the Secret (new resourceVersion, same generation) builds the adapter.
+  put_secret("apiKey", "wrong-key");
+  gp = reconcile_provider();
+  healthy = decision::find_condition(gp.status.conditions, "Healthy");
+  EXPECT_EQ(healthy->status, api::ConditionStatus::True);
+  auto first = registry_.get("rp");
+  ASSERT_TRUE(first);
+  // Wrong key: the API refuses, prices fall back to the catalog.
+  EXPECT_EQ(decision::find_condition(gp.status.conditions, "PricesLive")->reason,
+            "CatalogFallback");
+  put_secret("apiKey", "rp-secret-value");
+  gp = reconcile_provider();
+  EXPECT_NE(registry_.get("rp"), first);
+  EXPECT_EQ(decision::find_condition(gp.status.conditions, "PricesLive")->status,
+            api::ConditionStatus::True);
 }
 
 TEST(RemoteFakeCodec, RoundTripsOffersMachinesIntentsAndErrors) {

@@ -19,8 +19,13 @@
 // provider confirmed every machine gone.
 //
 // Offers are fetched from the pool's providers only when the pool is short
-// of machines. Errors (API conflicts, provider failures) make the reconcile
-// fail so the controller retries with backoff.
+// of machines. A provider with live prices (registry entry.prices) is not
+// asked at all: its refresher's snapshot is filtered like the adapter's
+// offers() would (models, regions, GPU count, spot, community); while the
+// snapshot is Live or Stale only its live offers count (the API's answer is
+// what can be bought), with source Catalog the catalog offers stand in.
+// Errors (API conflicts, provider failures) make the reconcile fail so the
+// controller retries with backoff.
 //
 // Thread-safety: reconcile() is safe for distinct keys concurrently.
 

@@ -1,7 +1,11 @@
 #include "operator/controllers/provider_reconciler.h"
 
+#include <algorithm>
+#include <chrono>
+
 #include "operator/core/api_codec.h"
 #include "operator/core/pool_decision.h"
+#include "providers/http/url.h"
 
 namespace gpupool::controllers {
 
@@ -20,27 +24,46 @@ kube::ReconcileResult ProviderReconciler::reconcile(const kube::ReconcileRequest
   const Time now = ctx_.clock.now();
 
   std::map<std::string, std::string> credentials;
-  std::string problem, reason = "AdapterReady";
+  std::string problem, reason = "AdapterReady", secret_version;
   const auto& ref = prov->spec.credentials_secret;
   if (!ref.name.empty()) {
-    auto secret = ctx_.api.get(kube::resources::kSecrets,
-                               ref.namespace_.empty() ? "default" : ref.namespace_, ref.name);
+    const std::string ns = ref.namespace_.empty() ? "default" : ref.namespace_;
+    auto secret = ctx_.api.get(kube::resources::kSecrets, ns, ref.name);
     if (!secret.ok()) {
-      problem = "credentials Secret " + ref.namespace_ + "/" + ref.name + ": " +
+      problem = "credentials Secret " + ns + "/" + ref.name + ": " +
                 std::string(kube::to_string(secret.error().kind));
-      reason = "CredentialsMissing";
-    } else if (secret->contains("data") && (*secret)["data"].is_object()) {
-      for (const auto& [k, v] : (*secret)["data"].items()) {
-        if (v.is_string()) credentials[k] = v.get<std::string>();
+      reason = kReasonCredentialsMissing;
+    } else {
+      const Json& meta = (*secret)["metadata"];
+      if (meta.is_object() && meta.contains("resourceVersion") &&
+          meta["resourceVersion"].is_string()) {
+        secret_version = meta["resourceVersion"].get<std::string>();
+      }
+      if (secret->contains("data") && (*secret)["data"].is_object()) {
+        for (const auto& [k, v] : (*secret)["data"].items()) {
+          if (!v.is_string()) continue;
+          auto decoded = net::base64_decode(v.get<std::string>());
+          if (!decoded) {
+            problem = "credentials Secret " + ns + "/" + ref.name + ": key \"" + k +
+                      "\" is not valid base64";
+            reason = kReasonCredentialsMissing;
+            break;
+          }
+          credentials[k] = std::move(*decoded);
+        }
       }
     }
   }
   if (problem.empty()) {
-    problem = ctx_.registry.sync(*prov, credentials);
-    if (!problem.empty()) reason = prov->spec.type == "fake" ? "InvalidConfig" : "NoAdapter";
+    problem = ctx_.registry.sync(*prov, credentials, secret_version);
+    if (!problem.empty()) {
+      auto e = ctx_.registry.entry(req.name);
+      reason = e && !e->reason.empty() ? e->reason : kReasonInvalidConfig;
+    }
   } else {
     ctx_.registry.remove(req.name);
   }
+  credentials.clear();
 
   api::GpuProviderStatus st = prov->status;
   st.observed_generation = prov->metadata.generation;
@@ -53,8 +76,18 @@ kube::ReconcileResult ProviderReconciler::reconcile(const kube::ReconcileRequest
   c.last_transition_time = now;
   c.observed_generation = prov->metadata.generation;
   decision::set_condition(st.conditions, c);
-  if (auto p = ctx_.registry.get(req.name)) {
-    auto offers = p->offers(OfferQuery{});
+  std::optional<std::chrono::milliseconds> requeue;
+  auto entry = ctx_.registry.entry(req.name);
+  if (entry && entry->prices) {
+    // Live prices: the API is asked only when due; the pool reconciler plans
+    // on the refresher's snapshot.
+    pricing::Snapshot snap = entry->prices->refresh_if_due();
+    pricing::apply_to_status(snap, prov->metadata.generation, now, st);
+    requeue =
+        std::max(std::chrono::milliseconds(1000),
+                 std::chrono::duration_cast<std::chrono::milliseconds>(snap.next_refresh - now));
+  } else if (entry && entry->provider) {
+    auto offers = entry->provider->offers(OfferQuery{});
     if (offers.ok()) st.offers_seen = static_cast<int>(offers->size());
   }
   if (!(st == prov->status)) {
@@ -71,7 +104,7 @@ kube::ReconcileResult ProviderReconciler::reconcile(const kube::ReconcileRequest
     }
   }
   if (ctx_.enqueue_pool) ctx_.enqueue_pool("");
-  return ReconcileResult::done();
+  return requeue ? ReconcileResult::after(*requeue) : ReconcileResult::done();
 }
 
 }  // namespace gpupool::controllers

@@ -11,11 +11,33 @@
 //           Annotations tune the in-process fake:
 //             gpupool.io/fake-boot-seconds: "5"     (boot delay, default 5)
 //             gpupool.io/fake-capacity: "<offerId>/<region>=<n>,..."
-//   other   no adapter is wired into this operator yet: the GpuProvider gets
-//           Healthy=False, reason NoAdapter, and pools using it are Degraded.
+//   aws, fluence, runpod, vastai, lambda, verda, digitalocean, scaleway,
+//   vultr
+//           the real adapter (providers/<type>/), talking HTTP through its own
+//           net::CurlTransport (net::RealSleeper for back-off waits) to
+//           spec.endpoint when set, else the provider's public API.
+//           Credentials come from the Secret's (already base64-decoded) data
+//           through secret_value() with spec.credentialsSecret.keys; logical
+//           names: aws accessKeyId, secretAccessKey, sessionToken (optional);
+//           verda clientId, clientSecret; digitalocean apiToken; scaleway
+//           secretKey; the others apiKey. A missing or empty one gives
+//           problem reason CredentialsMissing, naming the key (never a value).
+//           aws: region = spec.regions[0] (default us-east-1); instance-type
+//           prices from the catalog (catalog::offers_for); the AMI from
+//           annotation gpupool.io/aws-image-id (no AMI: offers work, create
+//           fails InvalidRequest). lambda: SSH key name from annotation
+//           gpupool.io/ssh-key-name; scaleway: project from annotation
+//           gpupool.io/scaleway-project-id.
+//           Each real adapter gets a pricing::PriceRefresher (entry.prices)
+//           over the catalog; the GpuProvider reconciler refreshes it and the
+//           pool reconciler plans on its snapshot. Fake providers get none
+//           (their offers are asked for directly, capacity changes included).
+//   other   no adapter: problem reason NoAdapter, and pools using it are
+//           Degraded.
 //
-// An adapter is rebuilt only when the GpuProvider's generation changes, so a
-// status write or a resync never throws away an in-process fake's state.
+// An adapter is rebuilt only when the GpuProvider's generation or the
+// credentials Secret's resourceVersion changes, so a status write or a resync
+// never throws away an in-process fake's state or a refresher's live prices.
 //
 // Thread-safety: all methods are safe from any thread; providers returned
 // are shared and themselves thread-safe.
@@ -30,17 +52,30 @@
 #include "operator/core/api_types.h"
 #include "operator/core/planner.h"
 #include "providers/instrumented/instrumented_provider.h"
+#include "providers/pricing/price_refresher.h"
 #include "providers/provider.h"
 
 namespace gpupool::controllers {
 
 inline constexpr const char* kFakeBootAnnotation = "gpupool.io/fake-boot-seconds";
 inline constexpr const char* kFakeCapacityAnnotation = "gpupool.io/fake-capacity";
+inline constexpr const char* kAwsImageAnnotation = "gpupool.io/aws-image-id";
+inline constexpr const char* kSshKeyNameAnnotation = "gpupool.io/ssh-key-name";
+inline constexpr const char* kScalewayProjectAnnotation = "gpupool.io/scaleway-project-id";
+
+// Healthy=False reasons the registry reports (RegistryEntry::reason).
+inline constexpr const char* kReasonNoAdapter = "NoAdapter";
+inline constexpr const char* kReasonInvalidConfig = "InvalidConfig";
+inline constexpr const char* kReasonCredentialsMissing = "CredentialsMissing";
 
 struct RegistryEntry {
   std::shared_ptr<Provider> provider;  // null when the type has no adapter
   int64_t generation = 0;
-  std::string problem;  // why provider is null, for conditions
+  std::string problem;         // why provider is null, for conditions
+  std::string reason;          // kReason* when problem is set
+  std::string secret_version;  // credentials Secret resourceVersion the adapter was built with
+  // Live prices (real adapters only); null for fake or when provider is null.
+  std::shared_ptr<pricing::PriceRefresher> prices;
   bool paused = false;
   std::optional<int> max_instances;
   std::optional<int> max_gpus;
@@ -60,10 +95,12 @@ class ProviderRegistry {
       : clock_(clock), observer_(observer) {}
 
   // Builds or keeps the adapter for `provider`. Returns the entry's problem
-  // ("" when an adapter is in place). `credentials` are the Secret's data
-  // (never logged).
+  // ("" when an adapter is in place). `credentials` are the Secret's decoded
+  // data (never logged or put in a message); `secret_version` its
+  // resourceVersion (a change rebuilds the adapter, and its refresher).
   std::string sync(const api::GpuProvider& provider,
-                   const std::map<std::string, std::string>& credentials);
+                   const std::map<std::string, std::string>& credentials,
+                   const std::string& secret_version = "");
   void remove(const std::string& name);
   // Installs a ready-made adapter (tests, and providers built elsewhere).
   void put(const std::string& name, std::shared_ptr<Provider> provider, int64_t generation = 0);
