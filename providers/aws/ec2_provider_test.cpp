@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "providers/http/curl_transport.h"
@@ -49,7 +50,12 @@ class Ec2ProviderTest : public ::testing::Test {
                 {"g6e.4xlarge", Money::parse("3.0").value()}};
     c.http.max_attempts = 3;
     c.http.jitter_seed = 1;
-    c.http.log = [this](std::string_view line) { log_.emplace_back(line); };
+    // The adapter is shared by threads (ConcurrentCallersShareOneAdapter), so
+    // its log hook is called concurrently.
+    c.http.log = [this](std::string_view line) {
+      std::lock_guard lock(log_mu_);
+      log_.emplace_back(line);
+    };
     return c;
   }
 
@@ -75,7 +81,8 @@ class Ec2ProviderTest : public ::testing::Test {
     o.total_timeout = std::chrono::milliseconds(1500);
     return o;
   }()};
-  std::vector<std::string> log_;
+  std::mutex log_mu_;
+  std::vector<std::string> log_;  // GUARDED_BY(log_mu_) while threads run
 };
 
 TEST_F(Ec2ProviderTest, OffersAreG6eTypesOfferedInTheRegionWithConfiguredPrices) {
