@@ -376,7 +376,8 @@ class RealAdapterTest : public ControllersTest {
   void create_provider() {
     Json p = {{"apiVersion", "gpupool.io/v1alpha1"},
               {"kind", "GpuProvider"},
-              {"metadata", {{"name", "rp"}}},
+              {"metadata",
+               {{"name", "rp"}, {"annotations", {{kSshPublicKeyAnnotation, "ssh-ed25519 KEY"}}}}},
               {"spec",
                {{"type", "runpod"},
                 {"endpoint", emulator_.base_url()},
@@ -428,6 +429,25 @@ TEST_F(RealAdapterTest, RunpodWithItsSecretIsHealthyWithLivePricesAndBuysThere) 
   EXPECT_EQ(emulator_.requests("prices"), 1);  // planning used the snapshot
   ASSERT_EQ(emulator_.pods().size(), 1u);
   EXPECT_EQ(emulator_.pods()[0].gpu_id, "NVIDIA L40S");
+  // The provider's SSH key annotation reaches the machine.
+  EXPECT_EQ(emulator_.pods()[0].env["PUBLIC_KEY"], "ssh-ed25519 KEY");
+}
+
+TEST_F(RealAdapterTest, APoolPlanningBeforeTheFirstRefreshAsksForLivePricesOnce) {
+  // The adapter is in the registry but its prices were never refreshed (the
+  // GpuProvider reconciler has not run yet): the pool must not plan on the
+  // catalog (whose Runpod offer ids the adapter does not know).
+  create_provider();
+  auto gp = to_provider(*api_.get(kGpuProviders, "", "rp"));
+  ASSERT_EQ(registry_.sync(*gp, {{"apiKey", "rp-secret-value"}}, "1"), "");
+  registry_.remove("fake");
+  create_pool(1, R"({"providers": [{"name": "rp"}]})");
+  converge(2);
+  auto list = instances();
+  ASSERT_EQ(list.size(), 1u);
+  EXPECT_EQ(list[0].spec.offer.price_per_hour, usd("0.91"));
+  EXPECT_EQ(emulator_.requests("prices"), 1);
+  EXPECT_EQ(emulator_.alive(), 1);
 }
 
 TEST_F(RealAdapterTest, MissingSecretOrKeyIsUnhealthyWithoutLeakingAndASecretChangeRebuilds) {

@@ -202,6 +202,9 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
         // API answers (Live or Stale) its offers are what can be bought;
         // the catalog alone stands in only when there is no usable answer.
         auto snap = e->prices->snapshot();
+        // Never asked yet (the GpuProvider reconciler has not run since the
+        // adapter was built): ask once now rather than plan on the catalog.
+        if (!snap.last_attempt) snap = e->prices->refresh_if_due();
         const bool live = snap.source != pricing::PriceSource::Catalog;
         for (const Offer& o : *snap.offers) {
           if ((live && !pricing::is_live(o)) || !offer_matches(o, q)) continue;

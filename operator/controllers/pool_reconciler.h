@@ -20,7 +20,8 @@
 //
 // Offers are fetched from the pool's providers only when the pool is short
 // of machines. A provider with live prices (registry entry.prices) is not
-// asked at all: its refresher's snapshot is filtered like the adapter's
+// asked (except once, when its refresher has never tried yet): its refresher's
+// snapshot is filtered like the adapter's
 // offers() would (models, regions, GPU count, spot, community); while the
 // snapshot is Live or Stale only its live offers count (the API's answer is
 // what can be bought), with source Catalog the catalog offers stand in.

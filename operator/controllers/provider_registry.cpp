@@ -41,13 +41,19 @@ class OwningAdapter final : public Provider {
   net::HttpTransport& transport() { return *transport_; }
   net::Sleeper& sleeper() { return sleeper_; }
   void set(std::unique_ptr<Provider> inner) { inner_ = std::move(inner); }
+  void set_ssh_public_key(std::string key) { ssh_public_key_ = std::move(key); }
 
   const std::string& name() const override { return inner_->name(); }
   std::string_view type() const override { return inner_->type(); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& q) override {
     return inner_->offers(q);
   }
-  ProviderResult<Machine> create(const InstanceIntent& i) override { return inner_->create(i); }
+  ProviderResult<Machine> create(const InstanceIntent& i) override {
+    if (!i.ssh_public_key.empty() || ssh_public_key_.empty()) return inner_->create(i);
+    InstanceIntent with = i;
+    with.ssh_public_key = ssh_public_key_;
+    return inner_->create(with);
+  }
   ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override {
     return inner_->get(pool_uid, name);
   }
@@ -59,6 +65,7 @@ class OwningAdapter final : public Provider {
  private:
   std::unique_ptr<net::CurlTransport> transport_;
   net::RealSleeper sleeper_;
+  std::string ssh_public_key_;       // for intents that carry none
   std::unique_ptr<Provider> inner_;  // declared last: destroyed before what it borrows
 };
 
@@ -190,6 +197,7 @@ Built build_real(const api::GpuProvider& p, const std::map<std::string, std::str
     return b;
   }
   holder->set(std::move(inner));
+  holder->set_ssh_public_key(annotation(p, kSshPublicKeyAnnotation));
   b.provider = std::move(holder);
   return b;
 }

@@ -27,7 +27,9 @@
 //           annotation gpupool.io/aws-image-id (no AMI: offers work, create
 //           fails InvalidRequest). lambda: SSH key name from annotation
 //           gpupool.io/ssh-key-name; scaleway: project from annotation
-//           gpupool.io/scaleway-project-id.
+//           gpupool.io/scaleway-project-id. Any real type: annotation
+//           gpupool.io/ssh-public-key is the SSH public key given to create()
+//           when the intent has none (Fluence requires one).
 //           Each real adapter gets a pricing::PriceRefresher (entry.prices)
 //           over the catalog; the GpuProvider reconciler refreshes it and the
 //           pool reconciler plans on its snapshot. Fake providers get none
@@ -62,6 +64,7 @@ inline constexpr const char* kFakeCapacityAnnotation = "gpupool.io/fake-capacity
 inline constexpr const char* kAwsImageAnnotation = "gpupool.io/aws-image-id";
 inline constexpr const char* kSshKeyNameAnnotation = "gpupool.io/ssh-key-name";
 inline constexpr const char* kScalewayProjectAnnotation = "gpupool.io/scaleway-project-id";
+inline constexpr const char* kSshPublicKeyAnnotation = "gpupool.io/ssh-public-key";
 
 // Healthy=False reasons the registry reports (RegistryEntry::reason).
 inline constexpr const char* kReasonNoAdapter = "NoAdapter";
