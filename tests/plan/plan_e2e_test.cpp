@@ -3,8 +3,10 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
+#include <unistd.h>
 #include <nlohmann/json.hpp>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
@@ -41,9 +43,13 @@ Outcome run(const std::string& args) {
   const char* src_dir = std::getenv("GPUPOOL_SOURCE_DIR");
   if (bin_dir == nullptr) bin_dir = GPUPOOL_E2E_BINARY_DIR;
   if (src_dir == nullptr) src_dir = GPUPOOL_E2E_SOURCE_DIR;
-  const std::string tmp = ::testing::TempDir();
-  const std::string out_path = tmp + "/plan_e2e_out.txt";
-  const std::string err_path = tmp + "/plan_e2e_err.txt";
+  // ctest runs test cases as parallel processes that share TempDir(): names
+  // carry the pid and a per-process counter so outputs never mix.
+  static int calls = 0;
+  const std::string tmp = ::testing::TempDir() + "/plan_e2e_" + std::to_string(::getpid()) + "_" +
+                          std::to_string(++calls);
+  const std::string out_path = tmp + ".out";
+  const std::string err_path = tmp + ".err";
   const std::string cmd = "cd " + quote(src_dir) + " && " +
                           quote(std::string(bin_dir) + "/bin/gpupool-operator") + " " + args +
                           " >" + quote(out_path) + " 2>" + quote(err_path);
@@ -52,6 +58,8 @@ Outcome run(const std::string& args) {
   r.code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r.out = slurp(out_path);
   r.err = slurp(err_path);
+  std::remove(out_path.c_str());
+  std::remove(err_path.c_str());
   return r;
 }
 
