@@ -131,6 +131,10 @@ enum class MachineState {
 };
 
 std::string_view to_string(MachineState state);
+// Terminated or Failed: the machine no longer runs and is no longer billed.
+inline bool is_gone(MachineState state) {
+  return state == MachineState::Terminated || state == MachineState::Failed;
+}
 
 struct Machine {
   std::string provider_id;  // the provider's id (instance id, pod id, ...)

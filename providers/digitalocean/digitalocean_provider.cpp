@@ -1,4 +1,5 @@
 #include "providers/digitalocean/digitalocean_provider.h"
+#include "providers/http/json_fields.h"
 
 #include <algorithm>
 #include <cctype>
@@ -16,11 +17,6 @@ using nlohmann::json;
 
 constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool:";
-
-std::string str(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 bool contains(const std::vector<std::string>& v, const std::string& x) {
   return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
@@ -40,14 +36,10 @@ MachineState state_from(std::string_view s) {
   return MachineState::Unknown;
 }
 
-bool gone(MachineState s) {
-  return s == MachineState::Terminated || s == MachineState::Failed;
-}
-
 // The GPU of a size or droplet-size object.
 std::optional<SlugGpu> gpu_of(const json& size, std::string_view slug) {
   if (auto g = size.find("gpu_info"); g != size.end() && g->is_object()) {
-    std::string model = gpu_from_model(str(*g, "model"));
+    std::string model = gpu_from_model(net::json_str(*g, "model"));
     auto c = g->find("count");
     if (!model.empty() && c != g->end() && c->is_number_integer() && c->get<int>() > 0)
       return SlugGpu{model, c->get<int>()};
@@ -59,11 +51,12 @@ Machine parse_droplet(const json& j) {
   Machine m;
   if (auto id = j.find("id"); id != j.end() && id->is_number_integer())
     m.provider_id = std::to_string(id->get<int64_t>());
-  m.name = str(j, "name");
-  m.provider_state = str(j, "status");
+  m.name = net::json_str(j, "name");
+  m.provider_state = net::json_str(j, "status");
   m.state = state_from(m.provider_state);
-  m.offer_id = str(j, "size_slug");
-  if (auto r = j.find("region"); r != j.end() && r->is_object()) m.region = str(*r, "slug");
+  m.offer_id = net::json_str(j, "size_slug");
+  if (auto r = j.find("region"); r != j.end() && r->is_object())
+    m.region = net::json_str(*r, "slug");
   if (auto s = j.find("size"); s != j.end() && s->is_object()) {
     if (auto g = gpu_of(*s, m.offer_id)) {
       m.gpu_model = g->model;
@@ -79,7 +72,8 @@ Machine parse_droplet(const json& j) {
   if (auto n = j.find("networks"); n != j.end() && n->is_object()) {
     if (auto v4 = n->find("v4"); v4 != n->end() && v4->is_array()) {
       for (const auto& a : *v4) {
-        if (a.is_object() && str(a, "type") == "public") m.public_address = str(a, "ip_address");
+        if (a.is_object() && net::json_str(a, "type") == "public")
+          m.public_address = net::json_str(a, "ip_address");
       }
     }
   }
@@ -148,8 +142,8 @@ ProviderError map_do_error(int status, std::string_view body, net::Millis retry_
   std::string id, msg;
   json j = json::parse(body, nullptr, false);
   if (!j.is_discarded() && j.is_object()) {
-    id = str(j, "id");
-    msg = str(j, "message");
+    id = net::json_str(j, "id");
+    msg = net::json_str(j, "message");
   }
   if (id.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
   const std::string text = id + (id.empty() ? "" : ": ") + msg;
@@ -258,7 +252,7 @@ ProviderResult<std::vector<Offer>> DoProvider::offers(const OfferQuery& query) {
       }
       if (auto l = j.find("links"); l != j.end() && l->is_object()) {
         if (auto p = l->find("pages"); p != l->end() && p->is_object())
-          url = own_link(client_.options().base_url, str(*p, "next"));
+          url = own_link(client_.options().base_url, net::json_str(*p, "next"));
       }
     } catch (const std::exception& e) {
       return fail(provider_error(ProviderErrorKind::Transient,
@@ -283,7 +277,7 @@ ProviderResult<std::vector<Machine>> DoProvider::droplets(const std::string& tag
         out.push_back(parse_droplet(d));
       if (auto l = j.find("links"); l != j.end() && l->is_object()) {
         if (auto p = l->find("pages"); p != l->end() && p->is_object())
-          url = own_link(client_.options().base_url, str(*p, "next"));
+          url = own_link(client_.options().base_url, net::json_str(*p, "next"));
       }
     } catch (const std::exception& e) {
       return fail(
@@ -303,7 +297,7 @@ ProviderResult<Machine> DoProvider::get(std::string_view pool_uid, std::string_v
   auto all = droplets(std::string(kTagPoolPrefix) + std::string(pool_uid));
   if (!all.ok()) return fail(all.error());
   for (const auto& m : *all) {
-    if (m.pool_uid() == pool_uid && m.name == name && !gone(m.state)) return m;
+    if (m.pool_uid() == pool_uid && m.name == name && !is_gone(m.state)) return m;
   }
   return fail(provider_error(ProviderErrorKind::NotFound,
                              "no DigitalOcean droplet for " + std::string(name)));
@@ -317,7 +311,7 @@ ProviderResult<std::vector<Machine>> DoProvider::list(const MachineFilter& filte
   for (auto& m : *all) {
     if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
     if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && gone(m.state)) continue;
+    if (!filter.include_terminated && is_gone(m.state)) continue;
     out.push_back(std::move(m));
   }
   return out;

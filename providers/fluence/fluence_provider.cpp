@@ -1,4 +1,5 @@
 #include "providers/fluence/fluence_provider.h"
+#include "providers/http/json_fields.h"
 
 #include <algorithm>
 #include <cctype>
@@ -33,39 +34,30 @@ MachineState state_from(std::string_view s) {
   return MachineState::Unknown;
 }
 
-bool gone(MachineState s) {
-  return s == MachineState::Terminated || s == MachineState::Failed;
-}
-
-std::string str(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 // Parses one VM object. Throws nlohmann exceptions on wrong types; callers
 // catch.
 Machine parse_vm(const json& j) {
   Machine m;
-  m.provider_id = str(j, "id");
-  m.provider_state = str(j, "status");
+  m.provider_id = net::json_str(j, "id");
+  m.provider_state = net::json_str(j, "status");
   m.state = state_from(m.provider_state);
-  m.region = str(j, "location");
-  m.tags["fluence.dev/name"] = str(j, "name");
+  m.region = net::json_str(j, "location");
+  m.tags["fluence.dev/name"] = net::json_str(j, "name");
   if (auto r = j.find("resources"); r != j.end() && r->is_object()) {
     if (auto g = r->find("gpu_model"); g != r->end() && g->is_object())
-      m.gpu_model = canonical_gpu_model(str(*g, "model"));
+      m.gpu_model = canonical_gpu_model(net::json_str(*g, "model"));
     if (auto s = r->find("supply"); s != r->end() && s->is_object()) {
       if (auto c = s->find("gpu_count"); c != s->end() && c->is_number_integer())
         m.gpu_count = c->get<int>();
     }
   }
-  m.public_address = str(j, "domain");
+  m.public_address = net::json_str(j, "domain");
   if (m.public_address.empty()) {
     if (auto n = j.find("network"); n != j.end() && n->is_object())
-      m.public_address = str(*n, "domain");
+      m.public_address = net::json_str(*n, "domain");
   }
   Time t{};
-  if (parse_rfc3339(str(j, "created_at"), t)) m.launch_time = t;
+  if (parse_rfc3339(net::json_str(j, "created_at"), t)) m.launch_time = t;
   if (auto b = j.find("billing"); b != j.end() && b->is_object()) {
     if (auto h = b->find("hourly_usage"); h != b->end() && h->is_number())
       m.price_per_hour = net::price_from_double(h->get<double>()).value_or(Money());
@@ -89,7 +81,8 @@ std::string detail_text(const json& j) {
         for (const auto& p : *l)
           loc += (loc.empty() ? "" : ".") + (p.is_string() ? p.get<std::string>() : p.dump());
       }
-      out += (out.empty() ? "" : "; ") + loc + (loc.empty() ? "" : ": ") + str(item, "msg");
+      out +=
+          (out.empty() ? "" : "; ") + loc + (loc.empty() ? "" : ": ") + net::json_str(item, "msg");
     }
     return out;
   }
@@ -253,7 +246,7 @@ ProviderResult<Machine> FluenceProvider::find_by_vm_name(const std::string& vm_n
   const Machine* best = nullptr;
   for (const auto& m : *vms) {
     if (m.tags.at("fluence.dev/name") != vm_name) continue;
-    if (best == nullptr || (gone(best->state) && !gone(m.state))) best = &m;
+    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
   }
   if (best == nullptr)
     return fail(provider_error(ProviderErrorKind::NotFound, "no Fluence VM named " + vm_name));
@@ -278,7 +271,7 @@ ProviderResult<std::vector<Machine>> FluenceProvider::list(const MachineFilter& 
   for (auto& m : *vms) {
     const std::string& n = m.tags.at("fluence.dev/name");
     if (!n.starts_with(prefix) || n.size() != 24) continue;
-    if (!filter.include_terminated && gone(m.state)) continue;
+    if (!filter.include_terminated && is_gone(m.state)) continue;
     if (!filter.pool_uid.empty()) m.tags[std::string(kTagPoolUid)] = filter.pool_uid;
     out.push_back(std::move(m));
   }
@@ -313,7 +306,7 @@ ProviderResult<Machine> FluenceProvider::create(const InstanceIntent& intent) {
   };
   // No idempotency token at Fluence: a live VM with our name is the answer.
   auto existing = find_by_vm_name(vm_name);
-  if (existing.ok() && !gone(existing->state)) return finish(*existing);
+  if (existing.ok() && !is_gone(existing->state)) return finish(*existing);
   if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
     return fail(existing.error());
 
@@ -326,7 +319,7 @@ ProviderResult<Machine> FluenceProvider::create(const InstanceIntent& intent) {
     if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
     // Ambiguous: the VM may exist. Look once more before giving up.
     auto again = find_by_vm_name(vm_name);
-    if (again.ok() && !gone(again->state)) return finish(*again);
+    if (again.ok() && !is_gone(again->state)) return finish(*again);
     return fail(ans.error());
   }
   Machine m;
@@ -335,7 +328,7 @@ ProviderResult<Machine> FluenceProvider::create(const InstanceIntent& intent) {
     m.provider_id = j.at("instance_id").get<std::string>();
   } catch (const std::exception& e) {
     auto again = find_by_vm_name(vm_name);
-    if (again.ok() && !gone(again->state)) return finish(*again);
+    if (again.ok() && !is_gone(again->state)) return finish(*again);
     return fail(
         provider_error(ProviderErrorKind::Transient,
                        std::string("deploy: unreadable answer from Fluence (") + e.what() + ")"));
@@ -360,7 +353,7 @@ ProviderStatus FluenceProvider::terminate(std::string_view provider_id) {
     return fail(provider_error(ProviderErrorKind::Transient,
                                std::string("get VM: unreadable answer (") + e.what() + ")"));
   }
-  if (gone(m.state)) {
+  if (is_gone(m.state)) {
     return fail(provider_error(ProviderErrorKind::NotFound,
                                "VM " + std::string(provider_id) + " is " + m.provider_state));
   }

@@ -1,4 +1,5 @@
 #include "providers/lambda/lambda_provider.h"
+#include "providers/http/json_fields.h"
 
 #include <algorithm>
 
@@ -17,11 +18,6 @@ constexpr const char* kTagManaged = "gpupool-managed-by";
 constexpr const char* kTagPool = "gpupool-pool-uid";
 constexpr const char* kTagName = "gpupool-instance";
 
-std::string str(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 MachineState state_from(std::string_view s) {
   if (s == "booting") return MachineState::Pending;
   if (s == "active") return MachineState::Running;
@@ -31,20 +27,17 @@ MachineState state_from(std::string_view s) {
   return MachineState::Unknown;
 }
 
-bool gone(MachineState s) {
-  return s == MachineState::Terminated || s == MachineState::Failed;
-}
-
 Machine parse_instance(const json& j) {
   Machine m;
-  m.provider_id = str(j, "id");
-  m.provider_state = str(j, "status");
+  m.provider_id = net::json_str(j, "id");
+  m.provider_state = net::json_str(j, "status");
   m.state = state_from(m.provider_state);
-  m.public_address = str(j, "ip");
-  if (auto r = j.find("region"); r != j.end() && r->is_object()) m.region = str(*r, "name");
+  m.public_address = net::json_str(j, "ip");
+  if (auto r = j.find("region"); r != j.end() && r->is_object())
+    m.region = net::json_str(*r, "name");
   if (auto t = j.find("instance_type"); t != j.end() && t->is_object()) {
-    m.offer_id = str(*t, "name");
-    m.gpu_model = gpu_from_description(str(*t, "gpu_description"));
+    m.offer_id = net::json_str(*t, "name");
+    m.gpu_model = gpu_from_description(net::json_str(*t, "gpu_description"));
     if (auto p = t->find("price_cents_per_hour"); p != t->end() && p->is_number_integer()) {
       m.price_per_hour = Money::from_cents(p->get<int64_t>());
     }
@@ -56,7 +49,7 @@ Machine parse_instance(const json& j) {
   if (auto tags = j.find("tags"); tags != j.end() && tags->is_array()) {
     for (const auto& t : *tags) {
       if (!t.is_object()) continue;
-      std::string k = str(t, "key"), v = str(t, "value");
+      std::string k = net::json_str(t, "key"), v = net::json_str(t, "value");
       if (k == kTagPool) m.tags[std::string(kTagPoolUid)] = v;
       if (k == kTagName) {
         m.tags[std::string(kTagInstance)] = v;
@@ -83,8 +76,8 @@ ProviderError map_lambda_error(int status, std::string_view body, net::Millis re
   json j = json::parse(body, nullptr, false);
   if (!j.is_discarded() && j.is_object()) {
     if (auto e = j.find("error"); e != j.end() && e->is_object()) {
-      code = str(*e, "code");
-      msg = str(*e, "message");
+      code = net::json_str(*e, "code");
+      msg = net::json_str(*e, "message");
     }
   }
   if (code.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
@@ -210,7 +203,7 @@ ProviderResult<Machine> LambdaProvider::get(std::string_view pool_uid, std::stri
   const Machine* best = nullptr;
   for (const auto& m : *all) {
     if (m.pool_uid() != pool_uid || m.name != name) continue;
-    if (best == nullptr || (gone(best->state) && !gone(m.state))) best = &m;
+    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
   }
   if (best == nullptr) {
     return fail(
@@ -226,7 +219,7 @@ ProviderResult<std::vector<Machine>> LambdaProvider::list(const MachineFilter& f
   for (auto& m : *all) {
     if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
     if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && gone(m.state)) continue;
+    if (!filter.include_terminated && is_gone(m.state)) continue;
     out.push_back(std::move(m));
   }
   return out;
@@ -247,7 +240,7 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
                                "launch: the offer needs an instance type and region"));
   }
   auto existing = get(intent.pool_uid, intent.name);
-  if (existing.ok() && !gone(existing->state)) return existing;
+  if (existing.ok() && !is_gone(existing->state)) return existing;
   if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
     return fail(existing.error());
   std::string key = intent.pool_uid + "/" + intent.name;
@@ -264,7 +257,7 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
   auto ans = call("launch", "POST", "/api/v1/instance-operations/launch", body.dump(), false);
   auto lookup = [&]() -> std::optional<Machine> {
     auto again = get(intent.pool_uid, intent.name);
-    if (again.ok() && !gone(again->state)) return *again;
+    if (again.ok() && !is_gone(again->state)) return *again;
     return std::nullopt;
   };
   if (!ans.ok()) {
@@ -307,7 +300,7 @@ ProviderStatus LambdaProvider::terminate(std::string_view provider_id) {
   try {
     json j = json::parse(*ans);
     for (const auto& i : j.at("data").at("terminated_instances")) {
-      if (str(i, "id") == provider_id && str(i, "status") == "terminated") {
+      if (net::json_str(i, "id") == provider_id && net::json_str(i, "status") == "terminated") {
         return fail(provider_error(ProviderErrorKind::NotFound,
                                    std::string(provider_id) + " is already terminated"));
       }

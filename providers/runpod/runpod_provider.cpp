@@ -1,4 +1,5 @@
 #include "providers/runpod/runpod_provider.h"
+#include "providers/http/json_fields.h"
 
 #include <algorithm>
 #include <cctype>
@@ -38,11 +39,6 @@ std::string canonical_gpu(std::string_view runpod_id) {
   return s;
 }
 
-std::string str(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 MachineState state_from(std::string_view s) {
   if (s == "PROVISIONING" || s == "STARTING") return MachineState::Pending;
   if (s == "RUNNING") return MachineState::Running;
@@ -53,22 +49,22 @@ MachineState state_from(std::string_view s) {
 
 Machine parse_pod(const json& j) {
   Machine m;
-  m.provider_id = str(j, "id");
-  m.provider_state = str(j, "status");
+  m.provider_id = net::json_str(j, "id");
+  m.provider_state = net::json_str(j, "status");
   m.state = state_from(m.provider_state);
-  m.region = str(j, "dataCenterId");
-  m.tags["runpod.io/name"] = str(j, "name");
+  m.region = net::json_str(j, "dataCenterId");
+  m.tags["runpod.io/name"] = net::json_str(j, "name");
   if (auto g = j.find("gpu"); g != j.end() && g->is_object()) {
-    m.gpu_model = canonical_gpu(str(*g, "id"));
+    m.gpu_model = canonical_gpu(net::json_str(*g, "id"));
     if (auto c = g->find("count"); c != g->end() && c->is_number_integer())
       m.gpu_count = c->get<int>();
-    m.offer_id = str(j, "cloud") + "/" + str(*g, "id");
+    m.offer_id = net::json_str(j, "cloud") + "/" + net::json_str(*g, "id");
   }
   if (auto c = j.find("cost"); c != j.end() && c->is_number())
     m.price_per_hour = net::price_from_double(c->get<double>()).value_or(Money());
   if (auto e = j.find("env"); e != j.end() && e->is_object()) {
-    std::string uid = str(*e, "GPUPOOL_POOL_UID");
-    std::string inst = str(*e, "GPUPOOL_INSTANCE");
+    std::string uid = net::json_str(*e, "GPUPOOL_POOL_UID");
+    std::string inst = net::json_str(*e, "GPUPOOL_INSTANCE");
     if (!uid.empty()) m.tags[std::string(kTagPoolUid)] = uid;
     if (!inst.empty()) {
       m.tags[std::string(kTagInstance)] = inst;
@@ -77,15 +73,11 @@ Machine parse_pod(const json& j) {
   }
   if (auto s = j.find("ssh"); s != j.end() && s->is_object()) {
     if (auto d = s->find("direct"); d != s->end() && d->is_object())
-      m.public_address = str(*d, "host");
+      m.public_address = net::json_str(*d, "host");
   }
   Time t{};
-  if (parse_rfc3339(str(j, "createdAt"), t)) m.launch_time = t;
+  if (parse_rfc3339(net::json_str(j, "createdAt"), t)) m.launch_time = t;
   return m;
-}
-
-bool gone(MachineState s) {
-  return s == MachineState::Terminated || s == MachineState::Failed;
 }
 
 }  // namespace
@@ -105,9 +97,9 @@ ProviderError map_runpod_error(int status, std::string_view body, net::Millis re
   std::string detail;
   json j = json::parse(body, nullptr, false);
   if (!j.is_discarded() && j.is_object()) {
-    detail = str(j, "detail");
-    if (detail.empty()) detail = str(j, "title");
-    if (detail.empty()) detail = str(j, "message");
+    detail = net::json_str(j, "detail");
+    if (detail.empty()) detail = net::json_str(j, "title");
+    if (detail.empty()) detail = net::json_str(j, "message");
   }
   if (detail.empty()) detail = "unreadable error answer: " + net::body_excerpt(body);
   std::string m = "HTTP " + std::to_string(status) + ": " + detail;
@@ -212,7 +204,7 @@ ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& quer
   try {
     json j = json::parse(*body);
     if (auto e = j.find("errors"); e != j.end() && e->is_array() && !e->empty()) {
-      std::string msg = str((*e)[0], "message");
+      std::string msg = net::json_str((*e)[0], "message");
       if (contains(msg, "unauthorized") || contains(msg, "api key")) {
         return fail(provider_error(ProviderErrorKind::Unauthorized, "gpu prices: " + msg));
       }
@@ -227,7 +219,7 @@ ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& quer
       }
       std::string stock;
       if (auto lp = g.find("lowestPrice"); lp != g.end() && lp->is_object())
-        stock = str(*lp, "stockStatus");
+        stock = net::json_str(*lp, "stockStatus");
       struct Cloud {
         const char* name;
         const char* flag;
@@ -288,7 +280,7 @@ ProviderResult<Machine> RunpodProvider::find_by_pod_name(const std::string& pod_
   const Machine* best = nullptr;
   for (const auto& m : *pods) {
     if (m.tags.at("runpod.io/name") != pod_name) continue;
-    if (best == nullptr || (gone(best->state) && !gone(m.state))) best = &m;
+    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
   }
   if (best == nullptr)
     return fail(provider_error(ProviderErrorKind::NotFound, "no Runpod pod named " + pod_name));
@@ -308,7 +300,7 @@ ProviderResult<std::vector<Machine>> RunpodProvider::list(const MachineFilter& f
   for (auto& m : *pods) {
     const std::string& n = m.tags.at("runpod.io/name");
     if (!n.starts_with(prefix) || m.pool_uid().empty()) continue;
-    if (!filter.include_terminated && gone(m.state)) continue;
+    if (!filter.include_terminated && is_gone(m.state)) continue;
     out.push_back(std::move(m));
   }
   return out;
@@ -329,7 +321,7 @@ ProviderResult<Machine> RunpodProvider::create(const InstanceIntent& intent) {
   std::string gpu = intent.offer.id.substr(slash + 1);
   std::string pod_name = runpod_pod_name(intent.pool_uid, intent.name);
   auto existing = find_by_pod_name(pod_name);
-  if (existing.ok() && !gone(existing->state)) return existing;
+  if (existing.ok() && !is_gone(existing->state)) return existing;
   if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
     return fail(existing.error());
 
@@ -348,14 +340,14 @@ ProviderResult<Machine> RunpodProvider::create(const InstanceIntent& intent) {
   if (!ans.ok()) {
     if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
     auto again = find_by_pod_name(pod_name);
-    if (again.ok() && !gone(again->state)) return again;
+    if (again.ok() && !is_gone(again->state)) return again;
     return fail(ans.error());
   }
   try {
     return parse_pod(json::parse(*ans));
   } catch (const std::exception& e) {
     auto again = find_by_pod_name(pod_name);
-    if (again.ok() && !gone(again->state)) return again;
+    if (again.ok() && !is_gone(again->state)) return again;
     return fail(provider_error(ProviderErrorKind::Transient,
                                std::string("create pod: unreadable answer (") + e.what() + ")"));
   }

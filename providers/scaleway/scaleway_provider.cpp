@@ -1,4 +1,5 @@
 #include "providers/scaleway/scaleway_provider.h"
+#include "providers/http/json_fields.h"
 
 #include <algorithm>
 #include <cctype>
@@ -17,11 +18,6 @@ using nlohmann::json;
 constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
 constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
-
-std::string str(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 bool contains(const std::vector<std::string>& v, const std::string& x) {
   return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
@@ -49,18 +45,14 @@ MachineState state_from(std::string_view s) {
   return MachineState::Unknown;
 }
 
-bool gone(MachineState s) {
-  return s == MachineState::Terminated || s == MachineState::Failed;
-}
-
 Machine parse_server(const json& j, const std::string& zone) {
   Machine m;
-  m.provider_id = zone + "/" + str(j, "id");
-  m.name = str(j, "name");
+  m.provider_id = zone + "/" + net::json_str(j, "id");
+  m.name = net::json_str(j, "name");
   m.region = zone;
-  m.provider_state = str(j, "state");
+  m.provider_state = net::json_str(j, "state");
   m.state = state_from(m.provider_state);
-  m.offer_id = str(j, "commercial_type");
+  m.offer_id = net::json_str(j, "commercial_type");
   if (auto g = gpu_from_type(m.offer_id)) {
     m.gpu_model = g->model;
     m.gpu_count = g->count;
@@ -70,7 +62,7 @@ Machine parse_server(const json& j, const std::string& zone) {
     if (parse_rfc3339(c->get<std::string>(), t)) m.launch_time = t;
   }
   if (auto ip = j.find("public_ip"); ip != j.end() && ip->is_object())
-    m.public_address = str(*ip, "address");
+    m.public_address = net::json_str(*ip, "address");
   bool managed = false;
   if (auto tags = j.find("tags"); tags != j.end() && tags->is_array()) {
     for (const auto& t : *tags) {
@@ -107,8 +99,8 @@ ProviderError map_scw_error(int status, std::string_view body, net::Millis retry
   std::string type, msg;
   json j = json::parse(body, nullptr, false);
   if (!j.is_discarded() && j.is_object()) {
-    type = str(j, "type");
-    msg = str(j, "message");
+    type = net::json_str(j, "type");
+    msg = net::json_str(j, "message");
   }
   if (type.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
   const std::string text = type + (type.empty() ? "" : ": ") + msg;
@@ -179,7 +171,7 @@ ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) 
       for (const auto& [type, t] : all.at("servers").items()) {
         std::optional<TypeGpu> gpu;
         if (auto gi = t.find("gpu_info"); gi != t.end() && gi->is_object()) {
-          std::string model = str(*gi, "gpu_name");
+          std::string model = net::json_str(*gi, "gpu_name");
           auto n = t.find("gpu");
           if (!model.empty() && n != t.end() && n->is_number_integer() && n->get<int>() > 0)
             gpu = TypeGpu{model, n->get<int>()};
@@ -195,7 +187,7 @@ ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) 
           continue;
         }
         if (auto s = a.find(type);
-            s != a.end() && s->is_object() && str(*s, "availability") == "shortage") {
+            s != a.end() && s->is_object() && net::json_str(*s, "availability") == "shortage") {
           continue;
         }
         auto price = net::price_from_double(t.at("hourly_price").get<double>());
@@ -264,7 +256,7 @@ ProviderResult<Machine> ScwProvider::get(std::string_view pool_uid, std::string_
   if (!all.ok()) return fail(all.error());
   for (const auto& m : *all) {
     if (m.pool_uid() == pool_uid && m.tags.count(std::string(kTagInstance)) &&
-        m.tags.at(std::string(kTagInstance)) == name && !gone(m.state)) {
+        m.tags.at(std::string(kTagInstance)) == name && !is_gone(m.state)) {
       Machine found = m;
       found.name = std::string(name);
       return found;
@@ -282,7 +274,7 @@ ProviderResult<std::vector<Machine>> ScwProvider::list(const MachineFilter& filt
   for (auto& m : *all) {
     if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
     if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && gone(m.state)) continue;
+    if (!filter.include_terminated && is_gone(m.state)) continue;
     m.name = m.tags[std::string(kTagInstance)];
     out.push_back(std::move(m));
   }

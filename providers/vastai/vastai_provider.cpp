@@ -1,4 +1,5 @@
 #include "providers/vastai/vastai_provider.h"
+#include "providers/http/json_fields.h"
 
 #include <algorithm>
 #include <cmath>
@@ -12,11 +13,6 @@ namespace gpupool::vastai {
 namespace {
 
 using nlohmann::json;
-
-std::string str(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 MachineState state_from(const json& status) {
   if (status.is_null()) return MachineState::Pending;
@@ -41,17 +37,17 @@ Machine parse_instance(const json& j) {
   auto st = j.find("actual_status");
   m.state = st == j.end() ? MachineState::Pending : state_from(*st);
   m.provider_state = st != j.end() && st->is_string() ? st->get<std::string>() : "provisioning";
-  m.gpu_model = str(j, "gpu_name");
+  m.gpu_model = net::json_str(j, "gpu_name");
   if (auto n = j.find("num_gpus"); n != j.end() && n->is_number_integer())
     m.gpu_count = n->get<int>();
   if (auto p = j.find("dph_total"); p != j.end() && p->is_number())
     m.price_per_hour = net::price_from_double(p->get<double>()).value_or(Money());
-  m.region = str(j, "geolocation");
-  m.public_address = str(j, "public_ipaddr");
+  m.region = net::json_str(j, "geolocation");
+  m.public_address = net::json_str(j, "public_ipaddr");
   if (auto s = j.find("start_date"); s != j.end() && s->is_number() && s->get<double>() > 0) {
     m.launch_time = Time(std::chrono::seconds(static_cast<int64_t>(s->get<double>())));
   }
-  std::string label = str(j, "label");
+  std::string label = net::json_str(j, "label");
   m.tags["vast.ai/label"] = label;
   if (label.starts_with("gpupool/")) {
     auto second = label.find('/', 8);
@@ -68,10 +64,6 @@ Machine parse_instance(const json& j) {
   return m;
 }
 
-bool gone(MachineState s) {
-  return s == MachineState::Terminated || s == MachineState::Failed;
-}
-
 }  // namespace
 
 std::string vast_label(std::string_view pool_uid, std::string_view intent_name) {
@@ -82,9 +74,9 @@ ProviderError map_vast_error(int status, std::string_view body, net::Millis retr
   std::string code, msg;
   json j = json::parse(body, nullptr, false);
   if (!j.is_discarded() && j.is_object()) {
-    code = str(j, "error");
-    msg = str(j, "msg");
-    if (msg.empty()) msg = str(j, "detail");
+    code = net::json_str(j, "error");
+    msg = net::json_str(j, "msg");
+    if (msg.empty()) msg = net::json_str(j, "detail");
   } else if (!j.is_discarded() && j.is_string()) {
     msg = j.get<std::string>();
   } else {
@@ -163,7 +155,7 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
       offer.provider = config_.provider_name;
       offer.provider_type = "vastai";
       offer.id = id_text(o.contains("ask_contract_id") ? o.at("ask_contract_id") : o.at("id"));
-      offer.region = str(o, "geolocation");
+      offer.region = net::json_str(o, "geolocation");
       offer.gpu_model = o.at("gpu_name").get<std::string>();
       offer.gpu_count = o.at("num_gpus").get<int>();
       auto price = net::price_from_double(o.at("dph_total").get<double>());
@@ -219,7 +211,7 @@ ProviderResult<Machine> VastProvider::get(std::string_view pool_uid, std::string
   const Machine* best = nullptr;
   for (const auto& m : *found) {
     if (m.tags.at("vast.ai/label") != label) continue;
-    if (best == nullptr || (gone(best->state) && !gone(m.state))) best = &m;
+    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
   }
   if (best == nullptr)
     return fail(
@@ -234,7 +226,7 @@ ProviderResult<std::vector<Machine>> VastProvider::list(const MachineFilter& fil
   for (auto& m : *all) {
     if (m.pool_uid().empty()) continue;  // not ours
     if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && gone(m.state)) continue;
+    if (!filter.include_terminated && is_gone(m.state)) continue;
     out.push_back(std::move(m));
   }
   return out;
@@ -252,7 +244,7 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
                        "rent: offer id must be a Vast.ai ask id, got '" + intent.offer.id + "'"));
   }
   auto existing = get(intent.pool_uid, intent.name);
-  if (existing.ok() && !gone(existing->state)) return existing;
+  if (existing.ok() && !is_gone(existing->state)) return existing;
   if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
     return fail(existing.error());
 
@@ -269,7 +261,7 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
   auto ans = call("rent", "PUT", "/api/v0/asks/" + intent.offer.id + "/", body.dump(), false);
   auto lookup = [&]() -> std::optional<Machine> {
     auto again = get(intent.pool_uid, intent.name);
-    if (again.ok() && !gone(again->state)) return *again;
+    if (again.ok() && !is_gone(again->state)) return *again;
     return std::nullopt;
   };
   if (!ans.ok()) {

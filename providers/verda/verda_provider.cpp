@@ -1,4 +1,5 @@
 #include "providers/verda/verda_provider.h"
+#include "providers/http/json_fields.h"
 
 #include <algorithm>
 #include <cctype>
@@ -16,11 +17,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kDescriptionPrefix = "gpupool-operator ";
-
-std::string str(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
 
 bool contains(const std::vector<std::string>& v, const std::string& x) {
   return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
@@ -41,10 +37,6 @@ MachineState state_from(std::string_view s) {
   if (s == "discontinued" || s == "notfound") return MachineState::Terminated;
   if (s == "error" || s == "no_capacity" || s == "installation_failed") return MachineState::Failed;
   return MachineState::Unknown;
-}
-
-bool gone(MachineState s) {
-  return s == MachineState::Terminated || s == MachineState::Failed;
 }
 
 // An instance id as Verda returns it: a UUID-like token, nothing else.
@@ -87,12 +79,12 @@ bool parse_description(std::string_view d, std::string& pool_uid, std::string& n
 
 Machine parse_instance(const json& j) {
   Machine m;
-  m.provider_id = str(j, "id");
-  m.provider_state = str(j, "status");
+  m.provider_id = net::json_str(j, "id");
+  m.provider_state = net::json_str(j, "status");
   m.state = state_from(m.provider_state);
-  m.public_address = str(j, "ip");
-  m.region = str(j, "location");
-  m.offer_id = str(j, "instance_type");
+  m.public_address = net::json_str(j, "ip");
+  m.region = net::json_str(j, "location");
+  m.offer_id = net::json_str(j, "instance_type");
   if (auto g = gpu_from_type(m.offer_id)) {
     m.gpu_model = g->model;
     m.gpu_count = g->count;
@@ -105,7 +97,7 @@ Machine parse_instance(const json& j) {
     if (parse_rfc3339(c->get<std::string>(), t)) m.launch_time = t;
   }
   std::string uid, name;
-  if (parse_description(str(j, "description"), uid, name)) {
+  if (parse_description(net::json_str(j, "description"), uid, name)) {
     m.name = name;
     m.tags[std::string(kTagPoolUid)] = uid;
     m.tags[std::string(kTagInstance)] = name;
@@ -158,8 +150,8 @@ ProviderError map_verda_error(int status, std::string_view body, net::Millis ret
   std::string code, msg;
   json j = json::parse(body, nullptr, false);
   if (!j.is_discarded() && j.is_object()) {
-    code = str(j, "code");
-    msg = str(j, "message");
+    code = net::json_str(j, "code");
+    msg = net::json_str(j, "message");
   }
   if (code.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
   const std::string text = code + (code.empty() ? "" : ": ") + msg;
@@ -234,9 +226,10 @@ ProviderResult<std::string> VerdaProvider::token(bool renew) {
   }
   auto parse = [&](const std::string& body) -> bool {
     json j = json::parse(body, nullptr, false);
-    if (j.is_discarded() || !j.is_object() || str(j, "access_token").empty()) return false;
-    access_token_ = str(j, "access_token");
-    refresh_token_ = str(j, "refresh_token");
+    if (j.is_discarded() || !j.is_object() || net::json_str(j, "access_token").empty())
+      return false;
+    access_token_ = net::json_str(j, "access_token");
+    refresh_token_ = net::json_str(j, "refresh_token");
     int64_t lifetime = 3600;
     if (auto e = j.find("expires_in"); e != j.end() && e->is_number_integer())
       lifetime = std::clamp<int64_t>(e->get<int64_t>(), 0, int64_t{30} * 86400);
@@ -352,7 +345,7 @@ ProviderResult<Machine> VerdaProvider::get(std::string_view pool_uid, std::strin
   const Machine* best = nullptr;
   for (const auto& m : *all) {
     if (m.pool_uid() != pool_uid || m.name != name) continue;
-    if (best == nullptr || (gone(best->state) && !gone(m.state))) best = &m;
+    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
   }
   if (best == nullptr) {
     return fail(
@@ -368,7 +361,7 @@ ProviderResult<std::vector<Machine>> VerdaProvider::list(const MachineFilter& fi
   for (auto& m : *all) {
     if (m.pool_uid().empty()) continue;
     if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && gone(m.state)) continue;
+    if (!filter.include_terminated && is_gone(m.state)) continue;
     out.push_back(std::move(m));
   }
   return out;
@@ -391,7 +384,7 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
                                "create: the offer needs an instance type and location"));
   }
   auto existing = get(intent.pool_uid, intent.name);
-  if (existing.ok() && !gone(existing->state)) return existing;
+  if (existing.ok() && !is_gone(existing->state)) return existing;
   if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
     return fail(existing.error());
   const std::string hostname = "gp-" + net::sha256_hex(intent.pool_uid).substr(0, 10) + "-" +
@@ -421,7 +414,7 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
   auto ans = call("create", "POST", "/instances", body.dump(), false);
   auto lookup = [&]() -> std::optional<Machine> {
     auto again = get(intent.pool_uid, intent.name);
-    if (again.ok() && !gone(again->state)) return *again;
+    if (again.ok() && !is_gone(again->state)) return *again;
     return std::nullopt;
   };
   if (!ans.ok()) {

@@ -1,4 +1,5 @@
 #include "providers/vultr/vultr_provider.h"
+#include "providers/http/json_fields.h"
 
 #include <algorithm>
 #include <cctype>
@@ -17,11 +18,6 @@ constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
 constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
 
-std::string str(const json& j, const char* key) {
-  auto it = j.find(key);
-  return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
-}
-
 bool contains(const std::vector<std::string>& v, const std::string& x) {
   return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
 }
@@ -34,30 +30,27 @@ std::string lower(std::string_view s) {
 }
 
 MachineState state_of(const json& j) {
-  const std::string status = str(j, "status");
+  const std::string status = net::json_str(j, "status");
   if (status == "pending") return MachineState::Pending;
   if (status == "suspended") return MachineState::Failed;
   if (status == "active") {
-    return str(j, "power_status") == "running" && str(j, "server_status") == "ok"
+    return net::json_str(j, "power_status") == "running" &&
+                   net::json_str(j, "server_status") == "ok"
                ? MachineState::Running
                : MachineState::Pending;
   }
   return MachineState::Unknown;
 }
 
-bool gone(MachineState s) {
-  return s == MachineState::Terminated || s == MachineState::Failed;
-}
-
 Machine parse_instance(const json& j) {
   Machine m;
-  m.provider_id = str(j, "id");
-  m.name = str(j, "label");
-  m.provider_state =
-      str(j, "status") + "/" + str(j, "power_status") + "/" + str(j, "server_status");
+  m.provider_id = net::json_str(j, "id");
+  m.name = net::json_str(j, "label");
+  m.provider_state = net::json_str(j, "status") + "/" + net::json_str(j, "power_status") + "/" +
+                     net::json_str(j, "server_status");
   m.state = state_of(j);
-  m.region = str(j, "region");
-  m.offer_id = str(j, "plan");
+  m.region = net::json_str(j, "region");
+  m.offer_id = net::json_str(j, "plan");
   if (m.offer_id.starts_with("vcg-")) {  // "vcg-l40s-16c-..." -> L40S (the plan names the GPU)
     std::string model = m.offer_id.substr(4, m.offer_id.find('-', 4) - 4);
     for (char& c : model)
@@ -65,7 +58,7 @@ Machine parse_instance(const json& j) {
     m.gpu_model = model;
     m.gpu_count = gpu_count_from_plan(m.offer_id, model);
   }
-  const std::string ip = str(j, "main_ip");
+  const std::string ip = net::json_str(j, "main_ip");
   if (ip != "0.0.0.0") m.public_address = ip;
   if (auto c = j.find("date_created"); c != j.end() && c->is_string()) {
     Time t;
@@ -120,7 +113,7 @@ int gpu_count_from_plan(std::string_view plan_id, std::string_view model) {
 ProviderError map_vultr_error(int status, std::string_view body, net::Millis retry_after) {
   std::string msg;
   json j = json::parse(body, nullptr, false);
-  if (!j.is_discarded() && j.is_object()) msg = str(j, "error");
+  if (!j.is_discarded() && j.is_object()) msg = net::json_str(j, "error");
   if (msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
   const std::string m = "HTTP " + std::to_string(status) + ": " + msg;
   const std::string l = lower(msg);
@@ -184,7 +177,7 @@ ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query
     try {
       const json j = json::parse(*body);
       for (const auto& p : j.at("plans")) {
-        const std::string model = gpu_from_type(str(p, "gpu_type"));
+        const std::string model = gpu_from_type(net::json_str(p, "gpu_type"));
         if (model.empty() || !contains(query.gpu_models, model)) continue;
         const std::string id = p.at("id").get<std::string>();
         const int gpus = gpu_count_from_plan(id, model);
@@ -251,7 +244,7 @@ ProviderResult<Machine> VultrProvider::get(std::string_view pool_uid, std::strin
   auto all = instances(std::string(kTagPoolPrefix) + std::string(pool_uid));
   if (!all.ok()) return fail(all.error());
   for (const auto& m : *all) {
-    if (m.pool_uid() == pool_uid && m.name == name && !gone(m.state)) return m;
+    if (m.pool_uid() == pool_uid && m.name == name && !is_gone(m.state)) return m;
   }
   return fail(
       provider_error(ProviderErrorKind::NotFound, "no Vultr instance for " + std::string(name)));
@@ -265,7 +258,7 @@ ProviderResult<std::vector<Machine>> VultrProvider::list(const MachineFilter& fi
   for (auto& m : *all) {
     if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
     if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && gone(m.state)) continue;
+    if (!filter.include_terminated && is_gone(m.state)) continue;
     out.push_back(std::move(m));
   }
   return out;
