@@ -72,8 +72,15 @@ void check_meta(Errors& e, const ObjectMeta& m, bool namespaced) {
   }
 }
 
-void check_money_nonnegative(Errors& e, const std::string& path, const std::optional<Money>& m) {
-  if (m && *m < Money()) e.add(path, "must not be negative, got " + m->to_string());
+// 0 <= m <= max.
+void check_money_range(Errors& e, const std::string& path, const std::optional<Money>& m,
+                       Money max) {
+  if (!m) return;
+  if (*m < Money()) {
+    e.add(path, "must not be negative, got " + m->to_string());
+  } else if (*m > max) {
+    e.add(path, "must be at most " + max.to_string() + ", got " + m->to_string());
+  }
 }
 
 void check_strings_unique_nonempty(Errors& e, const std::string& path,
@@ -91,7 +98,7 @@ void check_strings_unique_nonempty(Errors& e, const std::string& path,
 void check_billing(Errors& e, const std::string& path, const BillingRule& r) {
   if (r.minimum.count() < 0) e.add(path + ".minimumSeconds", "must be >= 0");
   if (r.increment.count() <= 0) e.add(path + ".incrementSeconds", "must be > 0");
-  if (r.egress_per_gb < Money()) e.add(path + ".egressPerGb", "must not be negative");
+  check_money_range(e, path + ".egressPerGb", r.egress_per_gb, limits::kMaxEgressPerGb);
 }
 
 bool known_provider_type(std::string_view t) {
@@ -226,7 +233,12 @@ std::vector<FieldError> validate(const GpuPool& pool) {
   // replicas
   const auto& r = s.replicas;
   if (r.min < 0) e.add("spec.replicas.min", "must be >= 0");
+  if (r.min > kMaxReplicas)
+    e.add("spec.replicas.min", "must be <= " + std::to_string(kMaxReplicas));
   if (r.count && *r.count < 0) e.add("spec.replicas.count", "must be >= 0");
+  if (r.count && *r.count > kMaxReplicas) {
+    e.add("spec.replicas.count", "must be <= " + std::to_string(kMaxReplicas));
+  }
   if (r.max && *r.max < 0) e.add("spec.replicas.max", "must be >= 0");
   if (r.max && *r.max > kMaxReplicas) {
     e.add("spec.replicas.max", "must be <= " + std::to_string(kMaxReplicas));
@@ -259,15 +271,21 @@ std::vector<FieldError> validate(const GpuPool& pool) {
     }
     if (p.max_price_per_gpu_hour && *p.max_price_per_gpu_hour <= Money()) {
       e.add(path + ".maxPricePerGpuHour", "must be > 0");
+    } else {
+      check_money_range(e, path + ".maxPricePerGpuHour", p.max_price_per_gpu_hour,
+                        limits::kMaxPricePerHour);
     }
     check_strings_unique_nonempty(e, path + ".regions", p.regions);
   }
 
   // budget, egress, planning, lifecycle
-  check_money_nonnegative(e, "spec.budget.maxUsdPerHour", s.budget.max_usd_per_hour);
-  check_money_nonnegative(e, "spec.budget.maxUsdPerMonth", s.budget.max_usd_per_month);
+  check_money_range(e, "spec.budget.maxUsdPerHour", s.budget.max_usd_per_hour, limits::kMaxBudget);
+  check_money_range(e, "spec.budget.maxUsdPerMonth", s.budget.max_usd_per_month,
+                    limits::kMaxBudget);
   if (!(s.egress.gb_per_gpu_hour >= 0) || !std::isfinite(s.egress.gb_per_gpu_hour)) {
     e.add("spec.egress.gbPerGpuHour", "must be >= 0");
+  } else if (s.egress.gb_per_gpu_hour > limits::kMaxEgressGbPerGpuHour) {
+    e.add("spec.egress.gbPerGpuHour", "must be at most 1000000");
   }
   if (s.planning.expected_lifetime_hours && !(*s.planning.expected_lifetime_hours > 0)) {
     e.add("spec.planning.expectedLifetimeHours", "must be > 0");
@@ -323,7 +341,7 @@ std::vector<FieldError> validate(const GpuInstance& instance) {
   if (o.offer_id.empty()) e.add("spec.offer.offerId", "must not be empty");
   if (o.gpu_model.empty()) e.add("spec.offer.gpuModel", "must not be empty");
   if (o.gpu_count < 1) e.add("spec.offer.gpuCount", "must be >= 1");
-  if (o.price_per_hour < Money()) e.add("spec.offer.pricePerHour", "must not be negative");
+  check_money_range(e, "spec.offer.pricePerHour", o.price_per_hour, limits::kMaxPricePerHour);
   check_billing(e, "spec.offer.billing", o.billing);
   check_usage(e, "spec.usage", s.usage);
   return e.take();
@@ -365,13 +383,14 @@ std::vector<FieldError> validate(const GpuProvider& provider) {
     const std::string path = idx("spec.priceOverrides", i);
     if (po.gpu_model.empty()) e.add(path + ".gpuModel", "must not be empty");
     if (po.region && po.region->empty()) e.add(path + ".region", "must not be empty when set");
-    if (po.price_per_gpu_hour < Money()) e.add(path + ".pricePerGpuHour", "must not be negative");
+    check_money_range(e, path + ".pricePerGpuHour", po.price_per_gpu_hour,
+                      limits::kMaxPricePerHour);
     if (!overrides.insert({po.gpu_model, po.region.value_or("")}).second) {
       e.add(path, "duplicate override for " + in_quotes(po.gpu_model) +
                       (po.region ? " in " + in_quotes(*po.region) : std::string()));
     }
   }
-  check_money_nonnegative(e, "spec.egressUsdPerGb", s.egress_usd_per_gb);
+  check_money_range(e, "spec.egressUsdPerGb", s.egress_usd_per_gb, limits::kMaxEgressPerGb);
   if (s.quota.max_instances && *s.quota.max_instances < 0) {
     e.add("spec.quota.maxInstances", "must be >= 0");
   }

@@ -98,6 +98,34 @@ INSTANTIATE_TEST_SUITE_P(
         BadPoolCase{"TooManyReplicas",
                     [](GpuPool& p) { p.spec.replicas.max = 5000; },
                     {"spec.replicas.max: must be <= 1000"}},
+        // Issue 8, defect 8: count and min were unbounded without max.
+        BadPoolCase{"HugeCountWithoutMax",
+                    [](GpuPool& p) {
+                      p.spec.replicas = {2'000'000'000, 0, std::nullopt};
+                      p.spec.autoscaling.enabled = true;
+                      p.spec.autoscaling.metrics = {{MetricType::QueueDepth, 4, std::nullopt}};
+                    },
+                    {"spec.replicas.count: must be <= 1000"}},
+        BadPoolCase{"HugeMinWithoutMax",
+                    [](GpuPool& p) {
+                      p.spec.replicas = {std::nullopt, 2'000'000'000, std::nullopt};
+                    },
+                    {"spec.replicas.min: must be <= 1000"}},
+        // Issue 8, defect 7: money beyond sane maxima is refused, not wrapped.
+        BadPoolCase{"AbsurdMoney",
+                    [](GpuPool& p) {
+                      p.spec.budget.max_usd_per_month = Money::parse("9223372036854.775807");
+                      p.spec.budget.max_usd_per_hour = Money::parse("-1");
+                      p.spec.providers[0].max_price_per_gpu_hour =
+                          Money::parse("4611686018427.387905");
+                      p.spec.egress.gb_per_gpu_hour = 1e7;
+                    },
+                    {"spec.providers[0].maxPricePerGpuHour: must be at most 99999.999999, got "
+                     "4611686018427.387905",
+                     "spec.budget.maxUsdPerHour: must not be negative, got -1",
+                     "spec.budget.maxUsdPerMonth: must be at most 9999999999.999999, got "
+                     "9223372036854.775807",
+                     "spec.egress.gbPerGpuHour: must be at most 1000000"}},
         BadPoolCase{"ZeroThroughputWeight",
                     [](GpuPool& p) {
                       p.spec.gpu.models.push_back({"L40", 0.0});
@@ -232,7 +260,7 @@ TEST(ApiValidation, InstanceChecks) {
                              ::testing::StartsWith("spec.offer.providerType: Unsupported value: "
                                                    "\"azure\": supported values: \"fluence\""),
                              "spec.offer.gpuCount: must be >= 1",
-                             "spec.offer.pricePerHour: must not be negative",
+                             "spec.offer.pricePerHour: must not be negative, got -0.01",
                              "spec.offer.billing.incrementSeconds: must be > 0"));
 }
 

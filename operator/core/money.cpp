@@ -11,7 +11,12 @@ __extension__ using Int128 = __int128;
 }  // namespace
 
 Money Money::from_double(double dollars) {
-  return Money(static_cast<int64_t>(std::llround(dollars * 1e6)));
+  if (std::isnan(dollars)) return Money();
+  const double micros = std::round(dollars * 1e6);
+  // 2^63 is exactly representable; anything at or beyond it saturates.
+  if (micros >= 9223372036854775808.0) return max();
+  if (micros < -9223372036854775808.0) return min();
+  return Money(static_cast<int64_t>(micros));
 }
 
 std::optional<Money> Money::parse(std::string_view s) {
@@ -32,7 +37,7 @@ std::optional<Money> Money::parse(std::string_view s) {
   for (char c : whole) {
     if (c < '0' || c > '9') return std::nullopt;
     v = v * 10 + (c - '0');
-    if (v > std::numeric_limits<int64_t>::max() / 1'000'000) return std::nullopt;
+    if (v > std::numeric_limits<int64_t>::max()) return std::nullopt;  // no runaway digits
   }
   int64_t f = 0;
   for (size_t i = 0; i < 6; ++i) {
@@ -40,8 +45,10 @@ std::optional<Money> Money::parse(std::string_view s) {
     if (c < '0' || c > '9') return std::nullopt;
     f = f * 10 + (c - '0');
   }
-  const int64_t micros = static_cast<int64_t>(v) * 1'000'000 + f;
-  return Money(negative ? -micros : micros);
+  // The bound is checked on the whole value, fraction included.
+  const Int128 micros = v * 1'000'000 + f;
+  if (micros > std::numeric_limits<int64_t>::max()) return std::nullopt;
+  return Money(negative ? -static_cast<int64_t>(micros) : static_cast<int64_t>(micros));
 }
 
 std::string Money::to_string() const {

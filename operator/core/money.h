@@ -8,6 +8,7 @@
 
 #include <compare>
 #include <cstdint>
+#include <limits>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,13 +21,17 @@ class Money {
  public:
   constexpr Money() = default;
   static constexpr Money from_micros(int64_t micros) { return Money(micros); }
-  static constexpr Money from_cents(int64_t cents) { return Money(cents * 10'000); }
-  static constexpr Money from_dollars(int64_t dollars) { return Money(dollars * 1'000'000); }
+  static constexpr Money from_cents(int64_t cents) { return Money(sat_mul(cents, 10'000)); }
+  static constexpr Money from_dollars(int64_t dollars) {
+    return Money(sat_mul(dollars, 1'000'000));
+  }
   // Rounds to the nearest micro-dollar. For prices that arrive as JSON numbers
-  // from a provider API; never use for arithmetic.
+  // from a provider API; never use for arithmetic. NaN is 0; values beyond
+  // the range saturate.
   static Money from_double(double dollars);
   // Parses "[-]digits[.digits]" with at most 6 fractional digits. No exponent,
-  // no currency sign, no spaces. nullopt on anything else or on overflow.
+  // no currency sign, no spaces. nullopt on anything else or when the value
+  // (whole and fraction together) does not fit the range.
   static std::optional<Money> parse(std::string_view text);
 
   constexpr int64_t micros() const { return micros_; }
@@ -40,18 +45,27 @@ class Money {
   constexpr bool is_zero() const { return micros_ == 0; }
   constexpr auto operator<=>(const Money&) const = default;
 
-  constexpr Money operator+(Money o) const { return Money(micros_ + o.micros_); }
-  constexpr Money operator-(Money o) const { return Money(micros_ - o.micros_); }
-  constexpr Money operator-() const { return Money(-micros_); }
+  // Arithmetic saturates at the ends of the range (kMax / kMin) instead of
+  // wrapping: a sum that overflows is still the largest amount there is, so
+  // a budget check on it refuses rather than approves. Values that large are
+  // refused by validation long before (kMaxPrice, kMaxBudget); saturation is
+  // the last line, not the first.
+  static constexpr Money max() { return Money(kMaxMicros); }
+  static constexpr Money min() { return Money(kMinMicros); }
+  constexpr bool saturated() const { return micros_ == kMaxMicros || micros_ == kMinMicros; }
+
+  constexpr Money operator+(Money o) const { return Money(sat_add(micros_, o.micros_)); }
+  constexpr Money operator-(Money o) const { return Money(sat_sub(micros_, o.micros_)); }
+  constexpr Money operator-() const { return Money(sat_sub(0, micros_)); }
   constexpr Money& operator+=(Money o) {
-    micros_ += o.micros_;
+    micros_ = sat_add(micros_, o.micros_);
     return *this;
   }
   constexpr Money& operator-=(Money o) {
-    micros_ -= o.micros_;
+    micros_ = sat_sub(micros_, o.micros_);
     return *this;
   }
-  constexpr Money operator*(int64_t n) const { return Money(micros_ * n); }
+  constexpr Money operator*(int64_t n) const { return Money(sat_mul(micros_, n)); }
 
   // this * numerator / denominator, rounded half away from zero, computed in
   // 128 bits so it cannot overflow for realistic values.
@@ -62,6 +76,24 @@ class Money {
   Money for_duration(Duration d) const { return scaled(d.count(), 3600); }
 
  private:
+  static constexpr int64_t kMaxMicros = std::numeric_limits<int64_t>::max();
+  static constexpr int64_t kMinMicros = std::numeric_limits<int64_t>::min();
+  static constexpr int64_t sat_add(int64_t a, int64_t b) {
+    int64_t r = 0;
+    if (__builtin_add_overflow(a, b, &r)) return b > 0 ? kMaxMicros : kMinMicros;
+    return r;
+  }
+  static constexpr int64_t sat_sub(int64_t a, int64_t b) {
+    int64_t r = 0;
+    if (__builtin_sub_overflow(a, b, &r)) return b < 0 ? kMaxMicros : kMinMicros;
+    return r;
+  }
+  static constexpr int64_t sat_mul(int64_t a, int64_t b) {
+    int64_t r = 0;
+    if (__builtin_mul_overflow(a, b, &r)) return (a < 0) != (b < 0) ? kMinMicros : kMaxMicros;
+    return r;
+  }
+
   constexpr explicit Money(int64_t micros) : micros_(micros) {}
   int64_t micros_ = 0;
 };

@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <limits>
+
 namespace gpupool {
 namespace {
 
@@ -37,6 +39,33 @@ TEST(Money, HourlyRateForDurationRoundsToMicro) {
   EXPECT_EQ(rate.for_duration(1s).micros(), 353);  // 352.77... rounds up
   EXPECT_EQ(rate.for_duration(3h), *Money::parse("3.81"));
   EXPECT_EQ(Money::from_double(0.1 + 0.2).micros(), 300'000);
+}
+
+// Issue 8, defect 7: arithmetic wrapped silently, so an absurd egress price
+// became a huge credit and a capped pool bought it.
+TEST(Money, ArithmeticSaturatesInsteadOfWrapping) {
+  const Money big = Money::max();
+  EXPECT_EQ(big + Money::from_dollars(1), Money::max());
+  EXPECT_EQ(Money::min() - Money::from_dollars(1), Money::min());
+  EXPECT_EQ(-Money::min(), Money::max());
+  EXPECT_EQ(*Money::parse("4611686018427.387905") * 4, Money::max());
+  EXPECT_EQ(*Money::parse("4611686018427.387905") * -4, Money::min());
+  Money acc = Money::from_dollars(9'000'000'000'000);
+  acc += Money::from_dollars(9'000'000'000'000);
+  EXPECT_EQ(acc, Money::max());
+  EXPECT_TRUE(acc.saturated());
+  EXPECT_GT(acc, Money::from_dollars(1000));  // a budget check refuses it
+  EXPECT_EQ(Money::from_dollars(10'000'000'000'000), Money::max());
+  EXPECT_EQ(Money::from_double(9e12 * 1e6), Money::max());
+  EXPECT_EQ(Money::from_double(-9e30), Money::min());
+  EXPECT_EQ(Money::from_double(std::numeric_limits<double>::quiet_NaN()), Money());
+}
+
+TEST(Money, ParseChecksTheBoundWithTheFraction) {
+  EXPECT_FALSE(Money::parse("9223372036854.999999").has_value());
+  EXPECT_FALSE(Money::parse("9223372036854.775808").has_value());
+  EXPECT_EQ(Money::parse("9223372036854.775807")->micros(), std::numeric_limits<int64_t>::max());
+  EXPECT_EQ(Money::parse("-9223372036854.775807")->micros(), -std::numeric_limits<int64_t>::max());
 }
 
 }  // namespace

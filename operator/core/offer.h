@@ -10,6 +10,21 @@
 
 namespace gpupool {
 
+// Sane maxima for money that comes from people or providers. The CRD's
+// patterns and api validation refuse anything above them, and the planner
+// treats an offer beyond them as malformed, so arithmetic on real inputs stays
+// far from the edges of Money's range (which saturates, never wraps).
+namespace limits {
+// Price of one machine (or one GPU) per hour: below $100,000.
+inline constexpr Money kMaxPricePerHour = Money::from_micros(99'999'999'999);
+// Egress price per GB: below $1,000.
+inline constexpr Money kMaxEgressPerGb = Money::from_micros(999'999'999);
+// Budget caps ($/h and $/month): below $10 billion.
+inline constexpr Money kMaxBudget = Money::from_micros(9'999'999'999'999'999);
+// Expected egress per GPU-hour, in GB.
+inline constexpr double kMaxEgressGbPerGpuHour = 1'000'000.0;
+}  // namespace limits
+
 // Where billing increments start counting from.
 enum class BillingAlignment {
   Launch,     // increments run from the launch time (AWS, Runpod, ...)
