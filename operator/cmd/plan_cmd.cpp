@@ -31,7 +31,7 @@ struct Options {
   bool json = false;
   bool all = false;
   std::optional<Time> now;
-  catalog::Options catalog;
+  catalog::FluenceBilling fluence = catalog::FluenceBilling::FluenceDocs;
 };
 
 struct UsageError {
@@ -101,8 +101,8 @@ Result<Options, UsageError> parse_args(const std::vector<std::string>& args) {
         if (*v != "seed" && *v != "docs") {
           return usage("--fluence-billing must be 'seed' or 'docs', got '" + *v + "'");
         }
-        o.catalog.fluence = *v == "docs" ? catalog::FluenceBilling::FluenceDocs
-                                         : catalog::FluenceBilling::SeedDocuments;
+        o.fluence = *v == "docs" ? catalog::FluenceBilling::FluenceDocs
+                                 : catalog::FluenceBilling::SeedDocuments;
       }
     } else if (flag == "--all" && !value) {
       o.all = true;
@@ -189,8 +189,8 @@ increments, egress, throughput weight) and prints what would be bought.
   -o, --output FORMAT     table (default) or json (docs/plan-json.md)
       --now TIME          plan as of this RFC 3339 time (default: now)
       --all               table: also list offers of other GPU models and machine sizes
-      --fluence-billing R seed (3 h minimum charge, hourly; default) or docs (UTC clock hours,
-                          3 h refundable deposit)
+      --fluence-billing R docs (Fluence's own docs: UTC clock hours, 3 h refundable deposit;
+                          default) or seed (the seed documents: 3 h minimum charge, then hourly)
   -h, --help              this help
 
 Exit codes: 0 plan printed; 1 unreadable, malformed or invalid input; 2 usage error.
@@ -270,23 +270,36 @@ int run_plan(const std::vector<std::string>& args, const Clock& clock, std::ostr
   req.lifetime_hours = opt.hours;
   req.machines = opt.replicas.value_or(spec.autoscaling.enabled ? spec.replicas.min
                                                                 : api::fixed_replicas(spec));
+  // The pool's running machines as its status last reported them. Lifetime
+  // committed spend is not this month's (issue 8, defect 4): the projection
+  // is status.spend.projectedMonth of this month, or month-to-date plus the
+  // burn to the month end when an older status has no projection.
   const api::SpendStatus& spend = report.pool.status.spend;
   req.spend.hourly_burn = spend.hourly_burn;
-  req.spend.month_to_date_and_committed =
-      spend.committed + (spend.month == month_of(report.now) ? spend.month_to_date : Money());
+  if (spend.month == month_of(report.now)) {
+    req.spend.projected_month =
+        !spend.projected_month.is_zero()
+            ? spend.projected_month
+            : spend.month_to_date +
+                  spend.hourly_burn.for_duration(planner::month_end(report.now) - report.now);
+  } else {
+    req.spend.projected_month =
+        spend.hourly_burn.for_duration(planner::month_end(report.now) - report.now);
+  }
   report.spend = req.spend;
 
+  // The same catalog offers the operator plans on (ProviderRegistry), with no
+  // region placement: an offer whose region is unknown does not satisfy a
+  // provider entry that lists regions, here as in the operator.
   const std::vector<catalog::Gap> gaps = catalog::gaps();
-  catalog::Options catalog_options = opt.catalog;
-  catalog_options.gpu_counts = {spec.gpu.count};
+  const catalog::Options catalog_options = catalog::planning_options(opt.fluence);
   for (const api::PoolProviderRef& ref : spec.providers) {
     std::string type;
     auto it = std::find_if(providers.begin(), providers.end(),
                            [&](const api::GpuProvider& g) { return g.metadata.name == ref.name; });
     if (it != providers.end()) {
       type = it->spec.type;
-      std::vector<Offer> offers =
-          catalog::place_in_regions(catalog::offers_for(*it, catalog_options), ref.regions);
+      std::vector<Offer> offers = catalog::offers_for(*it, catalog_options);
       req.offers.insert(req.offers.end(), offers.begin(), offers.end());
       planner::ProviderState& st = req.providers[ref.name];
       st.paused = it->spec.paused;
@@ -314,8 +327,7 @@ int run_plan(const std::vector<std::string>& args, const Clock& clock, std::ostr
       }
     } else if (catalog::default_billing(ref.name)) {
       type = ref.name;
-      std::vector<Offer> offers = catalog::place_in_regions(
-          catalog::offers_for_type(type, ref.name, catalog_options), ref.regions);
+      std::vector<Offer> offers = catalog::offers_for_type(type, ref.name, catalog_options);
       req.offers.insert(req.offers.end(), offers.begin(), offers.end());
       if (!opt.providers_file.empty()) {
         report.notes.push_back("no GpuProvider named " + ref.name +

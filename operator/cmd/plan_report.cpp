@@ -107,8 +107,8 @@ std::string render_table(const PlanReport& r) {
   budget += ", ";
   budget += spec.budget.max_usd_per_month ? usd(*spec.budget.max_usd_per_month) + " per UTC month"
                                           : "no monthly cap";
-  budget += "; current burn " + usd(r.spend.hourly_burn) + "/h, month so far " +
-            usd(r.spend.month_to_date_and_committed);
+  budget += "; current burn " + usd(r.spend.hourly_burn) + "/h, month projected before buying " +
+            usd(r.spend.projected_month);
   wrap(out, "", "  ", budget);
 
   out << '\n';
@@ -258,7 +258,7 @@ json render_json(const PlanReport& r) {
         {"maxUsdPerMonth", money_or_null(spec.budget.max_usd_per_month)}}},
       {"currentSpend",
        {{"hourlyBurn", r.spend.hourly_burn.to_string()},
-        {"monthToDateAndCommitted", r.spend.month_to_date_and_committed.to_string()}}},
+        {"projectedMonth", r.spend.projected_month.to_string()}}},
       {"offers", offers},
       {"plan",
        {{"choices", choices},

@@ -33,6 +33,9 @@ Options:
   --log-format FORMAT        text|json (default: text)
   --workers N                workers per controller (default: 2)
   --gc-period-seconds N      garbage collection period (default: 15)
+  --spend-status-period-seconds N
+                             how often a pool's spend summary in status is refreshed when
+                             nothing else changed (default: 300)
 )";
 
 }  // namespace
@@ -48,7 +51,8 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
                                               {"log-level", "info"},
                                               {"log-format", "text"},
                                               {"workers", "2"},
-                                              {"gc-period-seconds", "15"}};
+                                              {"gc-period-seconds", "15"},
+                                              {"spend-status-period-seconds", "300"}};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
@@ -92,15 +96,17 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
     err << "error: --leader-elect must be true or false\n";
     return kUsage;
   }
-  int workers = 0, gc_period = 0;
+  int workers = 0, gc_period = 0, spend_period = 0;
   try {
     workers = std::stoi(flags["workers"]);
     gc_period = std::stoi(flags["gc-period-seconds"]);
+    spend_period = std::stoi(flags["spend-status-period-seconds"]);
   } catch (...) {
-    workers = gc_period = 0;
+    workers = gc_period = spend_period = 0;
   }
-  if (workers < 1 || gc_period < 1) {
-    err << "error: --workers and --gc-period-seconds must be whole numbers >= 1\n";
+  if (workers < 1 || gc_period < 1 || spend_period < 1) {
+    err << "error: --workers, --gc-period-seconds and --spend-status-period-seconds must be "
+           "whole numbers >= 1\n";
     return kUsage;
   }
 
@@ -144,6 +150,7 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
   mo.metrics_addr = flags["metrics-addr"];
   mo.workers = workers;
   mo.gc_period = Duration{gc_period};
+  mo.spend_status_period = Duration{spend_period};
   manager::Manager mgr(client, clock, log, mo);
   if (auto s = mgr.start(); !s.ok()) {
     log.error("cannot start", {{"error", s.error().message}});

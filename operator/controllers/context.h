@@ -45,6 +45,9 @@ struct Context {
   const kube::Store& providers;
   // Asks for a pool reconcile ("namespace/name"); may be empty.
   std::function<void(const std::string& key)> enqueue_pool;
+  // A pool's spend summary in status is rewritten at most this often when
+  // nothing else about the pool changed (decision::Input::spend_period).
+  Duration spend_status_period{300};
 };
 
 // Lenient decode + defaults; nullopt when the object cannot be decoded.

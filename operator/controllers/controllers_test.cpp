@@ -291,13 +291,34 @@ TEST_F(ControllersTest, OrphansAreEndedAfterTheGraceAndIntentsAreAdopted) {
   orphan.pool_namespace = "default";
   orphan.pool_name = "web";
   orphan.offer = offer("a", "1");
-  fake_->plant_orphan(orphan);
+  const Time planted = clock_.now();
+  const std::string orphan_id = fake_->plant_orphan(orphan);
   gc_.run_once();
   EXPECT_EQ(gc_.orphans_ended(), 0u);
   clock_.advance(31s);
   gc_.run_once();
   EXPECT_EQ(gc_.orphans_ended(), 1u);
   EXPECT_EQ(live_at_provider(), 1);
+  // Its spend is charged to the pool whose tags it carries (issue 8).
+  auto ledger = spend::parse_ledger(
+      (*api_.get(kGpuPools, "default", "web"))["metadata"]["annotations"][spend::kLedgerAnnotation]
+          .get<std::string>());
+  ASSERT_TRUE(ledger.ok());
+  EXPECT_TRUE(spend::was_folded(*ledger, "orphan/fake/" + orphan_id));
+  api::GpuInstanceStatus bill;
+  bill.launch_time = planted;
+  bill.ended_at = clock_.now();
+  bill.price_per_hour = usd("1");
+  bill.billing = BillingRule{};
+  EXPECT_EQ(ledger->total, spend::instance_spend(bill, Money{}, clock_.now()).accrued);
+  EXPECT_GT(ledger->total, Money{});
+  gc_.run_once();  // charged once
+  EXPECT_EQ(
+      spend::parse_ledger((*api_.get(kGpuPools, "default",
+                                     "web"))["metadata"]["annotations"][spend::kLedgerAnnotation]
+                              .get<std::string>())
+          ->total,
+      ledger->total);
 
   // An intent whose machine exists but whose status lost the provider id.
   const auto inst = instances()[0];
@@ -310,6 +331,47 @@ TEST_F(ControllersTest, OrphansAreEndedAfterTheGraceAndIntentsAreAdopted) {
   gc_.run_once();
   EXPECT_EQ(gc_.adopted(), 1u);
   EXPECT_EQ(instances()[0].status.provider_id, inst.status.provider_id);
+}
+
+// A corrupt spend ledger must never be read as empty (that would reset
+// month-to-date and bypass the monthly cap) nor overwritten (issue 8).
+TEST_F(ControllersTest, CorruptLedgerStopsBuyingAndFoldingUntilRepaired) {
+  create_pool(1);
+  converge();
+  clock_.advance(10min);
+  const std::string garbage = "{not json";
+  ASSERT_TRUE(api_.patch(kGpuPools, "default", "web", kube::PatchType::Merge,
+                         {{"metadata", {{"annotations", {{spend::kLedgerAnnotation, garbage}}}}}})
+                  .ok());
+  patch_pool_spec({{"replicas", {{"count", 2}}}});
+  converge();
+  EXPECT_EQ(live_at_provider(), 1);  // nothing bought
+  ASSERT_NE(condition("Degraded"), nullptr);
+  EXPECT_EQ(condition("Degraded")->reason, "SpendLedgerCorrupt");
+  // Ending the machine: it ends at the provider, but the instance and its
+  // final spend wait for the ledger.
+  const std::string name = instances()[0].metadata.name;
+  ASSERT_TRUE(api_.remove(kGpuInstances, "default", name).ok());
+  converge();
+  EXPECT_EQ(live_at_provider(), 0);
+  ASSERT_EQ(instances().size(), 1u);
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Terminated);
+  EXPECT_EQ(
+      (*api_.get(kGpuPools, "default", "web"))["metadata"]["annotations"][spend::kLedgerAnnotation],
+      garbage);
+  // Repaired: the fold happens, the instance goes, buying resumes.
+  ASSERT_TRUE(api_.patch(kGpuPools, "default", "web", kube::PatchType::Merge,
+                         {{"metadata", {{"annotations", {{spend::kLedgerAnnotation, "{}"}}}}}})
+                  .ok());
+  clock_.advance(61s);
+  converge();
+  auto ledger = spend::parse_ledger(
+      (*api_.get(kGpuPools, "default", "web"))["metadata"]["annotations"][spend::kLedgerAnnotation]
+          .get<std::string>());
+  ASSERT_TRUE(ledger.ok());
+  EXPECT_TRUE(spend::was_folded(*ledger, name));
+  EXPECT_EQ(ledger->total, usd("1"));  // one started hour of offer "a"
+  EXPECT_EQ(live_at_provider(), 2);
 }
 
 TEST_F(ControllersTest, ProviderReconcilerBuildsFakesAndReportsMissingAdapters) {

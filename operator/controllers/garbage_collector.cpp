@@ -4,6 +4,8 @@
 
 #include "operator/core/api_codec.h"
 #include "operator/core/pool_decision.h"
+#include "operator/core/spend.h"
+#include "providers/catalog/catalog.h"
 
 namespace gpupool::controllers {
 namespace {
@@ -34,7 +36,82 @@ Claim claim_of(const Json* obj, const Machine& m) {
   return c;
 }
 
+// The billing rule and price an orphan was bought at: its offer in the
+// provider's current offer set, else the provider type's catalog rule and the
+// price the provider reports.
+api::GpuInstanceStatus orphan_bill(const Context& ctx, const std::string& provider,
+                                   const Machine& m, Time first_seen, Time now) {
+  api::GpuInstanceStatus st;
+  st.launch_time = m.launch_time ? *m.launch_time : first_seen;
+  st.ended_at = now;
+  st.price_per_hour = m.price_per_hour;
+  std::string type;
+  if (auto gp = ctx.providers.get(provider)) {
+    if (auto p = to_provider(*gp)) type = p->spec.type;
+  }
+  if (auto b = catalog::default_billing(type, catalog::planning_options())) st.billing = *b;
+  if (auto e = ctx.registry.entry(provider); e && e->prices) {
+    for (const Offer& o : *e->prices->snapshot().offers) {
+      if (o.id != m.offer_id || (!m.region.empty() && o.region != m.region)) continue;
+      st.billing = o.billing;
+      if (st.price_per_hour->is_zero()) st.price_per_hour = o.price_per_hour;
+      break;
+    }
+  }
+  if (!st.billing) st.billing = BillingRule{};
+  return st;
+}
+
 }  // namespace
+
+// Charges an ended orphan: to the pool whose tags it carries (folded into its
+// spend ledger under "orphan/<provider>/<id>"), else to the GpuProvider's
+// status.unattributedSpend. Best effort with conflict retries; spend is
+// computed by spend::spend_by_month like every instance's.
+void GarbageCollector::charge_orphan(const std::string& provider, const Machine& m,
+                                     const std::optional<api::GpuPool>& pool, Time first_seen,
+                                     Time now) {
+  const api::GpuInstanceStatus bill = orphan_bill(ctx_, provider, m, first_seen, now);
+  const auto months = spend::spend_by_month(bill, Money{}, now);
+  Money total;
+  for (const auto& [month, part] : months)
+    total += part;
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    if (pool) {
+      auto live = ctx_.api.get(kGpuPools, pool->metadata.namespace_, pool->metadata.name);
+      if (!live.ok()) return;
+      Json p = std::move(live).value();
+      if (p["metadata"].value("uid", "") != pool->metadata.uid) return;
+      std::string text;
+      const Json& meta = p["metadata"];
+      if (meta.contains("annotations") && meta["annotations"].contains(spend::kLedgerAnnotation) &&
+          meta["annotations"][spend::kLedgerAnnotation].is_string()) {
+        text = meta["annotations"][spend::kLedgerAnnotation].get<std::string>();
+      }
+      auto ledger = spend::parse_ledger(text);
+      if (!ledger.ok()) return;  // the pool reports the corrupt ledger itself
+      spend::SpendLedger l = std::move(ledger).value();
+      if (!spend::fold_amount(l, "orphan/" + provider + "/" + m.provider_id, months)) return;
+      if (!p["metadata"].contains("annotations")) p["metadata"]["annotations"] = Json::object();
+      p["metadata"]["annotations"][spend::kLedgerAnnotation] = spend::format_ledger(l);
+      auto r = ctx_.api.update(kGpuPools, p);
+      if (r.ok() || r.error().kind != kube::ErrorKind::Conflict) return;
+    } else {
+      auto live = ctx_.api.get(kGpuProviders, "", provider);
+      if (!live.ok()) return;
+      Json gp = std::move(live).value();
+      auto decoded = to_provider(gp);
+      if (!decoded) return;
+      api::GpuProvider with = *decoded;
+      with.status.unattributed_spend += total;
+      gp["status"] = api::encode(with)["status"];
+      kube::UpdateOptions uo;
+      uo.subresource = "status";
+      auto r = ctx_.api.update(kGpuProviders, gp, uo);
+      if (r.ok() || r.error().kind != kube::ErrorKind::Conflict) return;
+    }
+  }
+}
 
 void GarbageCollector::run_once() {
   const Time now = ctx_.clock.now();
@@ -105,6 +182,7 @@ void GarbageCollector::run_once() {
       auto t = provider->terminate(m.provider_id);
       if (!t.ok() && t.error().kind != ProviderErrorKind::NotFound) continue;
       orphans_ended_.fetch_add(1);
+      charge_orphan(pname, m, pool, it->second, now);
       first_seen_.erase(key);
       const std::string msg = "ended orphan machine " + m.provider_id + " at provider " + pname +
                               " (instance \"" + inst_name + "\" does not claim it)";

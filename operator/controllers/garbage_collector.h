@@ -11,7 +11,12 @@
 //     alone for the pool's lifecycle.adoptionGraceSeconds (kDefaultGrace when
 //     the pool is gone) from when this collector first saw it, then, after a
 //     live GET confirms nobody claims it, terminated with an Event (on the
-//     pool when it exists) and counted in orphans_ended();
+//     pool when it exists) and counted in orphans_ended(). Its spend (from
+//     its launch time, or first sighting when the provider gives none, to
+//     now, at its offer's billing rule) is charged where caps and metrics see
+//     it: folded into the spend ledger of the pool whose uid it carries under
+//     "orphan/<provider>/<id>" (idempotent), else added to the GpuProvider's
+//     status.unattributedSpend;
 //   * GpuInstances whose machine vanished are the instance reconciler's job
 //     (it polls get() and marks them Failed).
 // The first-seen times live in memory: after a restart the grace starts
@@ -23,6 +28,8 @@
 #include <map>
 #include <mutex>
 #include <string>
+
+#include <optional>
 
 #include "operator/controllers/context.h"
 
@@ -39,6 +46,9 @@ class GarbageCollector {
   uint64_t adopted() const { return adopted_.load(); }
 
  private:
+  void charge_orphan(const std::string& provider, const Machine& m,
+                     const std::optional<api::GpuPool>& pool, Time first_seen, Time now);
+
   Context& ctx_;
   std::map<std::string, Time> first_seen_;  // provider/id -> first seen unclaimed
   std::atomic<uint64_t> orphans_ended_{0};

@@ -49,11 +49,16 @@ void record_machine(api::GpuInstanceStatus& st, const api::GpuInstance& inst, co
   if (!st.launch_time) st.launch_time = m.launch_time ? *m.launch_time : now;
 }
 
-void refresh_billing(api::GpuInstanceStatus& st, Time now) {
-  if (!st.launch_time || !st.billing || !st.price_per_hour) return;
-  const Time end = st.ended_at ? std::min(*st.ended_at, now) : now;
-  st.paid_through = billing::paid_through(*st.billing, *st.launch_time, end);
-  st.accrued = billing::accrued(*st.billing, *st.price_per_hour, *st.launch_time, end);
+// Writes the billing facts that are worth storing: paidThrough as of a phase
+// change (launch, end) and, once the machine has ended, its final accrued
+// spend. Running machines' spend moves only with the clock, so it is
+// computed when read (spend::instance_spend), never rewritten on a poll.
+void record_billing(api::GpuInstanceStatus& st, const api::GpuInstance& inst, Time now) {
+  const spend::InstanceSpend sp =
+      spend::instance_spend(st, inst.spec.offer.egress_usd_per_hour, now);
+  if (!sp.billed) return;
+  st.paid_through = sp.paid_through;
+  st.accrued = st.ended_at ? sp.accrued : Money{};
 }
 
 }  // namespace
@@ -138,18 +143,22 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
              (m->state == MachineState::Terminated || m->provider_id != st.provider_id))) {
           gone = true;
         } else {
-          refresh_billing(st, now);
+          record_billing(st, inst, now);
           return status_result(st, kTerminatingPoll);
         }
       }
       st.phase = InstancePhase::Terminated;
       st.message = "the provider confirmed the machine is gone";
       if (!st.ended_at && st.launch_time) st.ended_at = now;
-      refresh_billing(st, now);
+      record_billing(st, inst, now);
       auto w = write_status(st);
       if (!w.ok()) return ReconcileResult::failed(err(w.error()));
     }
-    // Fold the final spend into the pool's ledger (idempotent).
+    // Fold the final spend into the pool's ledger (idempotent). A ledger
+    // that cannot be read is never replaced: the finalizer stays (the spend
+    // record would be lost otherwise) until a person repairs it.
+    api::GpuInstance ended = inst;
+    ended.status = st;
     for (int attempt = 0; attempt < 5; ++attempt) {
       auto pool = ctx_.api.get(kGpuPools, inst.metadata.namespace_, inst.spec.pool);
       if (!pool.ok()) {
@@ -160,12 +169,20 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
       if (p["metadata"].value("uid", "") != pool_uid) break;  // a different pool now
       std::string text;
       if (p["metadata"].contains("annotations") &&
-          p["metadata"]["annotations"].contains(spend::kLedgerAnnotation)) {
+          p["metadata"]["annotations"].contains(spend::kLedgerAnnotation) &&
+          p["metadata"]["annotations"][spend::kLedgerAnnotation].is_string()) {
         text = p["metadata"]["annotations"][spend::kLedgerAnnotation].get<std::string>();
       }
       auto ledger = spend::parse_ledger(text);
-      spend::SpendLedger l = ledger.ok() ? *ledger : spend::SpendLedger{};
-      if (!spend::fold(l, inst.metadata.name, st, now)) break;
+      if (!ledger.ok()) {
+        record_event(ctx_, obj, "Warning", "SpendLedgerCorrupt",
+                     "cannot fold this machine's final spend into GpuPool " + inst.spec.pool +
+                         ": its " + spend::kLedgerAnnotation + " annotation is unreadable (" +
+                         ledger.error().message + "); keeping the instance until it is repaired");
+        return ReconcileResult::after(kube::Millis{60000});
+      }
+      spend::SpendLedger l = std::move(ledger).value();
+      if (!spend::fold(l, ended, now)) break;
       if (!p["metadata"].contains("annotations")) p["metadata"]["annotations"] = Json::object();
       p["metadata"]["annotations"][spend::kLedgerAnnotation] = spend::format_ledger(l);
       auto r = ctx_.api.update(kGpuPools, p);
@@ -259,7 +276,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     st.phase =
         m->state == MachineState::Running ? InstancePhase::Running : InstancePhase::Provisioning;
     st.message.clear();
-    refresh_billing(st, now);
+    record_billing(st, inst, now);
     return status_result(st, kProvisioningPoll);
   }
 
@@ -278,13 +295,13 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     st.phase = InstancePhase::Failed;
     st.message = "the machine " + st.provider_id + " vanished at the provider";
     if (!st.ended_at) st.ended_at = now;
-    refresh_billing(st, now);
+    record_billing(st, inst, now);
     return status_result(st, kube::Millis{0});
   }
   if (st.phase == InstancePhase::Provisioning && m->state == MachineState::Running) {
     st.phase = InstancePhase::Running;
+    record_billing(st, inst, now);
   }
-  refresh_billing(st, now);
   return status_result(st,
                        st.phase == InstancePhase::Provisioning ? kProvisioningPoll : kRunningPoll);
 }

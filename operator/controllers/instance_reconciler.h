@@ -18,14 +18,19 @@
 //     becomes Running when the machine runs (Running counts as ready until
 //     the serving issue adds node/endpoint health); a machine that vanished
 //     (NotFound, Terminated, Failed at the provider) makes the instance
-//     Failed, which the pool reconciler ends and replaces. paidThrough and
-//     accrued are refreshed; status is written only when it changed.
+//     Failed, which the pool reconciler ends and replaces. Status is written
+//     only on real change (phase, machine, message): spend that moves only
+//     with the clock is computed when read (spend::instance_spend), so
+//     paidThrough holds the value as of the last phase change and accrued is
+//     written once, as the final figure of an ended machine.
 //   * Deletion: phase Terminating, terminate() until the provider reports
 //     the machine gone (NotFound or Terminated); endedAt is recorded when the
 //     first terminate() succeeded. Then phase Terminated, the final spend is
 //     folded into the pool's spend ledger (idempotent, spend.h), and the
 //     finalizer is removed. When the pool is already gone the fold is
-//     skipped.
+//     skipped. When the pool's ledger annotation is unreadable nothing is
+//     folded or overwritten: a Warning Event says so and the finalizer stays
+//     (retry every minute) until the annotation is repaired.
 // Every phase change is an Event.
 //
 // Thread-safety: reconcile() is safe for distinct keys concurrently.

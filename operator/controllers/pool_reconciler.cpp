@@ -139,7 +139,12 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     in.desired = decision::desired_replicas(pool.spec);
     in.next_ordinal = parse_ordinal(annotation(obj, decision::kNextOrdinalAnnotation));
     auto ledger = spend::parse_ledger(annotation(obj, spend::kLedgerAnnotation));
-    if (ledger.ok()) in.ledger = *ledger;
+    if (ledger.ok()) {
+      in.ledger = *ledger;
+    } else {
+      in.ledger_problem = ledger.error().message;  // never read as an empty ledger
+    }
+    in.spend_period = ctx_.spend_status_period;
     for (const auto& j : inst_objs) {
       if (auto i = to_instance(j)) in.instances.push_back(std::move(*i));
     }

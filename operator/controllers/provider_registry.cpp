@@ -113,7 +113,7 @@ Built build_real(const api::GpuProvider& p, const std::map<std::string, std::str
     c.credentials.secret_access_key = cr.get("secretAccessKey");
     c.credentials.session_token = cr.get("sessionToken", false);
     c.image_id = annotation(p, kAwsImageAnnotation);
-    for (const Offer& o : catalog::offers_for(p))
+    for (const Offer& o : catalog::offers_for(p, catalog::planning_options()))
       c.prices.emplace(o.id, o.price_per_hour);
     if (cr.problem.empty())
       inner = std::make_unique<aws::Ec2Provider>(std::move(c), holder->transport(), clock,
@@ -212,8 +212,9 @@ std::shared_ptr<pricing::PriceRefresher> make_refresher(std::shared_ptr<Provider
     std::shared_ptr<Provider> provider;
     pricing::PriceRefresher prices;
   };
-  auto h = std::make_shared<Holder>(std::move(provider), clock,
-                                    pricing::Inputs::from(p, catalog::offers_for(p)));
+  auto h = std::make_shared<Holder>(
+      std::move(provider), clock,
+      pricing::Inputs::from(p, catalog::offers_for(p, catalog::planning_options())));
   return std::shared_ptr<pricing::PriceRefresher>(h, &h->prices);
 }
 

@@ -300,6 +300,7 @@ json encode_pool_status(const GpuPoolStatus& s) {
   spend["committed"] = money(s.spend.committed);
   spend["hourlyBurn"] = money(s.spend.hourly_burn);
   spend["monthToDate"] = money(s.spend.month_to_date);
+  spend["projectedMonth"] = money(s.spend.projected_month);
   put(spend, "month", s.spend.month);
   put(spend, "lastUpdated", opt_time(s.spend.last_updated));
   st["spend"] = spend;
@@ -322,6 +323,9 @@ json encode_instance_spec(const GpuInstanceSpec& s) {
   offer["billing"] = encode(s.offer.billing);
   offer["tier"] = str(to_string(s.offer.tier));
   offer["spot"] = s.offer.spot;
+  if (!s.offer.egress_usd_per_hour.is_zero()) {
+    offer["egressUsdPerHour"] = money(s.offer.egress_usd_per_hour);
+  }
   spec["offer"] = offer;
   spec["usage"] = encode_usage(s.usage);
   return spec;
@@ -383,6 +387,7 @@ json encode_provider_status(const GpuProviderStatus& s) {
   put(st, "conditions", conditions(s.conditions));
   put(st, "lastPriceRefresh", opt_time(s.last_price_refresh));
   st["offersSeen"] = s.offers_seen;
+  if (!s.unattributed_spend.is_zero()) st["unattributedSpend"] = money(s.unattributed_spend);
   put(st, "message", s.message);
   st["observedGeneration"] = s.observed_generation;
   return st;
@@ -863,6 +868,7 @@ void read_pool_status(const json& v, const std::string& path, const Ctx& c, GpuP
     GP_FIELD(sp, "committed", s.spend.committed);
     GP_FIELD(sp, "hourlyBurn", s.spend.hourly_burn);
     GP_FIELD(sp, "monthToDate", s.spend.month_to_date);
+    GP_FIELD(sp, "projectedMonth", s.spend.projected_month);
     GP_FIELD(sp, "month", s.spend.month);
     GP_FIELD(sp, "lastUpdated", s.spend.last_updated);
   });
@@ -885,6 +891,7 @@ void read_instance_spec(const json& v, const std::string& path, const Ctx& c, Gp
     GP_FIELD(f, "billing", s.offer.billing);
     GP_ENUM(f, "tier", kReliabilityTier, s.offer.tier);
     GP_FIELD(f, "spot", s.offer.spot);
+    GP_FIELD(f, "egressUsdPerHour", s.offer.egress_usd_per_hour);
   });
   o.field("usage", [&](const json& uv, const std::string& p) { read_usage(uv, p, c, s.usage); });
 }
@@ -952,6 +959,7 @@ void read_provider_status(const json& v, const std::string& path, const Ctx& c,
           [&](const json& cv, const std::string& p) { read_conditions(cv, p, c, s.conditions); });
   GP_FIELD(o, "lastPriceRefresh", s.last_price_refresh);
   GP_FIELD(o, "offersSeen", s.offers_seen);
+  GP_FIELD(o, "unattributedSpend", s.unattributed_spend);
   GP_FIELD(o, "message", s.message);
   GP_FIELD(o, "observedGeneration", s.observed_generation);
 }

@@ -117,6 +117,7 @@ GpuInstance full_gpu_instance() {
   s.offer.billing = full_billing();
   s.offer.tier = ReliabilityTier::Community;
   s.offer.spot = true;
+  s.offer.egress_usd_per_hour = Money::from_micros(240'000);
   s.usage = full_usage();
   auto& st = i.status;
   st.phase = InstancePhase::Parked;
@@ -160,6 +161,7 @@ GpuProvider full_gpu_provider() {
   st.conditions = {full_condition("Healthy")};
   st.last_price_refresh = at(1'790'000'300);
   st.offers_seen = 17;
+  st.unattributed_spend = Money::from_micros(2'540'000);
   st.message = "prices refreshed";
   st.observed_generation = 3;
   return p;

@@ -256,6 +256,7 @@ struct SpendStatus {
   Money committed;                   // what ending every instance now would still cost
   Money hourly_burn;                 // [hourlyBurn]; current spend rate per hour
   Money month_to_date;               // [monthToDate]; spend in `month`
+  Money projected_month;             // [projectedMonth]; month's total if nothing changes
   std::string month;                 // "2026-11" (UTC calendar month of month_to_date)
   std::optional<Time> last_updated;  // [lastUpdated]
 
@@ -299,6 +300,10 @@ struct OfferSpec {
   BillingRule billing;
   ReliabilityTier tier = ReliabilityTier::Datacenter;
   bool spot = false;
+  // [egressUsdPerHour]; the machine's expected egress cost per hour
+  // (billing::egress_per_hour of the pool's spec.egress), frozen at creation
+  // so its spend never changes when the pool's estimate does.
+  Money egress_usd_per_hour;
 
   bool operator==(const OfferSpec&) const = default;
 };
@@ -404,6 +409,9 @@ struct GpuProviderStatus {
   std::vector<Condition> conditions;       // "Healthy"
   std::optional<Time> last_price_refresh;  // [lastPriceRefresh]
   int offers_seen = 0;                     // [offersSeen]
+  // [unattributedSpend]; final spend of orphan machines garbage collection
+  // ended that no existing GpuPool claims, so it is visible somewhere.
+  Money unattributed_spend;
   std::string message;
   int64_t observed_generation = 0;  // [observedGeneration]
 

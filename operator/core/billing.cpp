@@ -43,7 +43,9 @@ Window window(const BillingRule& rule, Time launch, Time t) {
   const int64_t slot0 = floor_div(launch.time_since_epoch().count(), inc) * inc;
   const int64_t slots = std::max<int64_t>(1, ceil_div(t.time_since_epoch().count() - slot0, inc));
   const int64_t slot_end = slot0 + slots * inc;
-  const Time paid = std::max(launch + Duration(charge_min), Time(Duration(slot_end)));
+  // A charged minimum covers whole slots from the first slot's start (15:40
+  // with 3 h: 15:00-18:00), the same slots billed_duration counts.
+  const Time paid = Time(Duration(std::max(slot0 + charge_min, slot_end)));
   return {paid, Duration(std::max(charge_min, slots * inc))};
 }
 
@@ -101,6 +103,24 @@ Money egress_cost(const BillingRule& rule, double gigabytes) {
   if (micros >= limit) return Money::from_micros(std::numeric_limits<int64_t>::max());
   if (micros <= -limit) return Money::from_micros(std::numeric_limits<int64_t>::min());
   return Money::from_micros(std::llround(micros));
+}
+
+Money egress_per_hour(const BillingRule& rule, double gb_per_gpu_hour, int gpus) {
+  return egress_cost(rule, gb_per_gpu_hour * std::max(0, gpus));
+}
+
+Money cost_between(const BillingRule& rule, Money price_per_hour, Money egress_per_hour,
+                   std::optional<Time> launch, Time now, Time until) {
+  if (until <= now) return Money();
+  Money compute;
+  if (!launch) {
+    compute = cost_for_run(rule, price_per_hour, now, until - now);
+  } else {
+    // Launched: what ending at `until` costs minus what is already billed.
+    const Money billed = now >= *launch ? committed(rule, price_per_hour, *launch, now) : Money();
+    compute = committed(rule, price_per_hour, *launch, until) - billed;
+  }
+  return compute + egress_per_hour.for_duration(until - std::max(now, launch.value_or(now)));
 }
 
 State state_at(const BillingRule& rule, Money price_per_hour, Time launch, Time t) {

@@ -51,6 +51,7 @@
 // Thread-safety: pure functions; safe to call concurrently.
 
 #include <cstdint>
+#include <optional>
 #include <string>
 
 #include "operator/clock/clock.h"
@@ -98,6 +99,21 @@ Money egress_cost_bytes(const BillingRule& rule, int64_t bytes);
 // egress_per_gb × gigabytes rounded to the micro-dollar. Negative, NaN or
 // infinite volumes count as 0; results beyond the Money range saturate.
 Money egress_cost(const BillingRule& rule, double gigabytes);
+
+// Expected egress cost per hour of a machine with `gpus` GPUs when each GPU
+// sends `gb_per_gpu_hour` GB an hour (a pool's spec.egress): the one place the
+// volume becomes money. The planner, the pool decision and spend all use it,
+// so burn, projections and accrued spend count egress the same way.
+// Negative, NaN or infinite volumes count as 0.
+Money egress_per_hour(const BillingRule& rule, double gb_per_gpu_hour, int gpus);
+
+// What a machine still costs between `now` and `until` if it keeps running:
+// the increments that start in [now, until) (committed(until) −
+// committed(now)) plus egress for that time. A machine not launched yet
+// (`launch` unset) is priced as if launched at `now`, minimum included.
+// Zero when until <= now.
+Money cost_between(const BillingRule& rule, Money price_per_hour, Money egress_per_hour,
+                   std::optional<Time> launch, Time now, Time until);
 
 // Everything above at one instant, for reconcilers that need it all.
 struct State {

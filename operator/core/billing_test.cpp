@@ -133,11 +133,20 @@ TEST(BillingTest, DepositMinimumChargesOnlyStartedIncrementsAndHoldsTheRest) {
   EXPECT_EQ(cost_for_run(kDocsFluence, price, l, 20min), price);
 }
 
-TEST(BillingTest, ClockAlignedChargeMinimumRunsFromLaunch) {
+// Issue 8, defect 5: paid-through said 18:40 (launch + minimum) while the
+// bill covers the slots 15:00-18:00, so a machine parked at once was ended at
+// 18:38 and paid a fourth hour ($5.08 instead of $3.81).
+TEST(BillingTest, ClockAlignedChargeMinimumCoversWholeSlotsFromTheFirstSlot) {
   const Time l = at(15, 40);
   const BillingRule r = hourly(3h, MinimumKind::Charge, BillingAlignment::WallClock);
-  EXPECT_EQ(paid_through(r, l, l), at(18, 40));
+  const Money price = Money::parse("1.27").value();
+  EXPECT_EQ(paid_through(r, l, l), at(18, 0));
+  EXPECT_EQ(next_boundary(r, l, l), at(18, 0));
   EXPECT_EQ(billed_duration(r, l, l), 3h);
+  // Ending 2 minutes before the boundary costs the minimum only.
+  EXPECT_EQ(committed(r, price, l, at(17, 58)), Money::parse("3.81").value());
+  EXPECT_EQ(committed(r, price, l, at(18, 0)), Money::parse("3.81").value());
+  EXPECT_EQ(committed(r, price, l, at(18, 38)), Money::parse("5.08").value());
   // 18:00:01 touches the 18:00 slot: four clock hours.
   EXPECT_EQ(billed_duration(r, l, at(18, 0, 1)), 4h);
   EXPECT_EQ(paid_through(r, l, at(18, 0, 1)), at(19, 0));

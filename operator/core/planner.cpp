@@ -10,6 +10,7 @@
 #include <tuple>
 
 #include "operator/core/billing.h"
+#include "operator/core/spend.h"
 
 namespace gpupool::planner {
 namespace {
@@ -67,9 +68,17 @@ std::string malformed(const Offer& o) {
   std::vector<std::string> why;
   if (o.gpu_count < 1) why.emplace_back("GPUs per machine < 1");
   if (o.price_per_hour < Money()) why.emplace_back("negative price");
+  if (o.price_per_hour > limits::kMaxPricePerHour) {
+    why.emplace_back("price " + o.price_per_hour.to_string() + "/h over the sane maximum " +
+                     limits::kMaxPricePerHour.to_string());
+  }
   if (o.billing.increment.count() <= 0) why.emplace_back("billing increment <= 0");
   if (o.billing.minimum.count() < 0) why.emplace_back("negative billing minimum");
   if (o.billing.egress_per_gb < Money()) why.emplace_back("negative egress price");
+  if (o.billing.egress_per_gb > limits::kMaxEgressPerGb) {
+    why.emplace_back("egress price " + o.billing.egress_per_gb.to_string() +
+                     "/GB over the sane maximum " + limits::kMaxEgressPerGb.to_string());
+  }
   return why.empty() ? "" : "malformed offer: " + join(why, ", ");
 }
 
@@ -79,16 +88,18 @@ struct Context {
   double hours;
   Duration run;
   Time month_end;
-  Money month_base;  // month-to-date + committed + current burn to the month end
+  Money month_base;  // Request::spend.projected_month
 };
 
-// Cost of one machine of `o` running from now to the month end, egress included.
+Money egress_per_hour(const Context& c, const Offer& o) {
+  return billing::egress_per_hour(o.billing, c.spec.egress.gb_per_gpu_hour, o.gpu_count);
+}
+
+// Cost of one new machine of `o` from now to the month end, egress included:
+// the same function spend uses for the rest of the month of a running machine.
 Money cost_to_month_end(const Context& c, const Offer& o) {
-  const Duration left = c.month_end - c.req.now;
-  const double gb =
-      c.spec.egress.gb_per_gpu_hour * o.gpu_count * static_cast<double>(left.count()) / 3600.0;
-  return billing::cost_for_run(o.billing, o.price_per_hour, c.req.now, left) +
-         billing::egress_cost(o.billing, gb);
+  return billing::cost_between(o.billing, o.price_per_hour, egress_per_hour(c, o), std::nullopt,
+                               c.req.now, c.month_end);
 }
 
 int64_t rank_key(const RankedOffer& r) {
@@ -132,10 +143,10 @@ RankedOffer assess(const Context& c, const Offer& o) {
   r.price_per_gpu_hour = o.price_per_hour.scaled(1, o.gpu_count);
   r.compute_cost = billing::cost_for_run(o.billing, o.price_per_hour, c.req.now, c.run);
   r.egress_gb = spec.egress.gb_per_gpu_hour * o.gpu_count * c.hours;
-  r.egress_cost = billing::egress_cost(o.billing, r.egress_gb);
+  r.egress_per_hour = egress_per_hour(c, o);
+  r.egress_cost = r.egress_per_hour.for_duration(c.run);
   r.total_cost = r.compute_cost + r.egress_cost;
-  r.hourly_burn =
-      o.price_per_hour + billing::egress_cost(o.billing, spec.egress.gb_per_gpu_hour * o.gpu_count);
+  r.hourly_burn = o.price_per_hour + r.egress_per_hour;
   // Offers of models the pool does not accept are ranked as if weight 1.
   const double units = r.throughput > 0 ? r.throughput : static_cast<double>(o.gpu_count);
   r.cost_per_unit_hour = r.total_cost.to_double() / units / c.hours;
@@ -220,10 +231,7 @@ std::string offer_key(const Offer& o) {
 }
 
 Time month_end(Time t) {
-  using namespace std::chrono;
-  const year_month_day ymd{floor<days>(t)};
-  const year_month next = year_month{ymd.year(), ymd.month()} + months{1};
-  return Time(sys_days{next / 1}.time_since_epoch());
+  return spend::month_end(t);
 }
 
 Result<Plan, PlanError> plan(const api::GpuPoolSpec& spec, const Request& req) {
@@ -280,8 +288,7 @@ Result<Plan, PlanError> plan(const api::GpuPoolSpec& spec, const Request& req) {
   }
   out.requested = req.machines;
   out.month_end = month_end(req.now);
-  const Money base = req.spend.month_to_date_and_committed +
-                     req.spend.hourly_burn.for_duration(out.month_end - req.now);
+  const Money base = req.spend.projected_month;
   const Context c{spec,
                   req,
                   out.lifetime_hours,

@@ -34,17 +34,18 @@
 //   one machine of it would push the hourly burn over budget.maxUsdPerHour,
 //     or the month's projection over budget.maxUsdPerMonth.
 //
-// Budget arithmetic (budgets are ceilings):
-//   hourly burn of a machine = price per hour + egress per hour at the pool's
-//     expected egress;
+// Budget arithmetic (budgets are ceilings; docs/billing.md):
+//   hourly burn of a machine = price per hour + billing::egress_per_hour at
+//     the pool's expected egress;
 //   projected hourly = Request::spend.hourly_burn + Σ chosen machines' burn;
-//   projected month = spend.month_to_date_and_committed
-//     + spend.hourly_burn × (month end − now)
-//     + Σ chosen machines' cost of running from now to the month end
-//       (billing rule and egress included),
+//   projected month = Request::spend.projected_month (spend::pool_spend: the
+//       month's total for the machines the pool keeps, prepaid time counted
+//       once)
+//     + Σ chosen machines' billing::cost_between(now, month end) (minimum,
+//       increments and egress included),
 //   where the month end is 00:00 UTC on the first day of the next calendar
 //   month (UTC). This errs high: it assumes the new machines run to the
-//   month end and the existing burn continues.
+//   month end.
 //
 // Selection. Request::machines new machines are placed on eligible offers in
 // rank order. An offer takes as many as its capacity hint (-1: unlimited),
@@ -86,10 +87,11 @@ struct ProviderState {
   int gpus = 0;                      // GPUs currently held at this provider (all pools)
 };
 
-// The pool's current spend, for the budget caps.
+// The pool's current spend, for the budget caps. Both come from
+// spend::pool_spend (or, for `plan`, the pool's status.spend).
 struct SpendInputs {
-  Money hourly_burn;                  // current spend rate of the pool's live machines
-  Money month_to_date_and_committed;  // spent this UTC month + committed by live machines
+  Money hourly_burn;      // (price + egress) per hour of the machines the pool keeps
+  Money projected_month;  // the month's total if nothing new is bought
 };
 
 struct Request {
@@ -111,7 +113,8 @@ struct RankedOffer {
   Money price_per_gpu_hour;       // list price / GPUs
   Money compute_cost;             // one machine for the lifetime, billing rule applied
   double egress_gb = 0;           // one machine for the lifetime
-  Money egress_cost;              // egress_gb × the offer's price per GB
+  Money egress_per_hour;          // billing::egress_per_hour at the pool's egress
+  Money egress_cost;              // egress_per_hour over the lifetime
   Money total_cost;               // compute + egress
   Money hourly_burn;              // price per hour + egress per hour
   double cost_per_unit_hour = 0;  // total / throughput / hours: the ranking key, USD

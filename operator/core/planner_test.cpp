@@ -273,6 +273,25 @@ TEST(PlannerTest, CapacityUnavailabilityPausedQuotaAndMalformedOffers) {
   EXPECT_EQ(offer_key(failed), "failed/failed-L40S/r1");
 }
 
+// Issue 8, defect 7: an egress price of 9e12 $/GB wrapped the offer's total
+// to a huge negative number and the planner bought it.
+TEST(PlannerTest, OffersWithAbsurdPricesAreMalformedNotBargains) {
+  api::GpuPoolSpec s = pool({"absurd", "huge", "fine"});
+  s.egress.gb_per_gpu_hour = 1;
+  s.budget.max_usd_per_hour = usd("100");
+  Offer absurd = offer("absurd", "0.5", per_second(0s, "9000000000000"));
+  Offer huge = offer("huge", "4611686018427.387905", per_second());
+  huge.gpu_count = 1;
+  Offer fine = offer("fine", "2", per_second());
+  auto p = plan(s, request({absurd, huge, fine}));
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(chosen(*p), "fine");
+  EXPECT_THAT(find(*p, "absurd").reasons[0], HasSubstr("malformed offer: egress price"));
+  EXPECT_THAT(find(*p, "huge").reasons[0], HasSubstr("malformed offer: price"));
+  for (const RankedOffer& r : p->offers)
+    EXPECT_GE(r.total_cost, Money()) << r.key;
+}
+
 // (f)
 TEST(PlannerTest, HourlyBudgetCapBlocksWithAReason) {
   api::GpuPoolSpec s = pool({"a"});
@@ -302,7 +321,8 @@ TEST(PlannerTest, MonthlyBudgetCapCountsToTheEndOfTheUtcMonth) {
   api::GpuPoolSpec s = pool({"a"});
   Request r = request({offer("a", "1.00", per_second())});
   r.now = at(30, 12);  // 12 hours before December
-  r.spend.month_to_date_and_committed = usd("100");
+  // The kept machines' month total (spend::pool_spend): 100 + 2 × 12.
+  r.spend.projected_month = usd("124");
   r.spend.hourly_burn = usd("2");
   s.budget.max_usd_per_month = usd("135.99");
   auto p = plan(s, r);

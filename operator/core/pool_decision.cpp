@@ -1,6 +1,7 @@
 #include "operator/core/pool_decision.h"
 
 #include <algorithm>
+#include <cmath>
 #include <cstdio>
 
 #include "operator/core/api_codec.h"
@@ -21,10 +22,6 @@ bool is_ending(const GpuInstance& i) {
 
 bool launched(const GpuInstance& i) {
   return i.status.launch_time && i.status.billing && i.status.price_per_hour;
-}
-
-Money price_of(const GpuInstance& i) {
-  return i.status.price_per_hour ? *i.status.price_per_hour : i.spec.offer.price_per_hour;
 }
 
 // When the next billing increment of a launched instance starts.
@@ -107,323 +104,385 @@ void set_condition(std::vector<api::Condition>& conds, api::Condition c) {
   conds.push_back(std::move(c));
 }
 
-Output decide(const Input& in) {
-  Output out;
-  const api::GpuPool& pool = in.pool;
-  const api::GpuPoolSpec& spec = pool.spec;
-  const Time now = in.now;
-  const int desired = std::max(0, in.desired);
+namespace {
 
-  out.next_ordinal = std::max<int64_t>(1, in.next_ordinal);
-  for (const auto& i : in.instances) {
-    if (auto o = ordinal_of(pool, i.metadata.name)) {
-      out.next_ordinal = std::max(out.next_ordinal, *o + 1);
-    }
-  }
-
-  std::vector<const GpuInstance*> active, parked, failed;
+// The pool's instances by role, and the money figures the steps share.
+struct State {
+  const Input& in;
+  Output& out;
+  Time now;
+  int desired = 0;
+  std::vector<const GpuInstance*> active, parked, failed, newly_parked, still_parked;
   int ending = 0;
-  for (const auto& i : in.instances) {
-    if (is_ending(i)) {
-      ++ending;
-    } else if (i.status.phase == InstancePhase::Failed) {
-      failed.push_back(&i);
-    } else if (i.status.phase == InstancePhase::Parked) {
-      parked.push_back(&i);
-    } else {
-      active.push_back(&i);
-    }
-  }
-
-  // 1. Failed instances are ended and replaced.
-  for (const auto* f : failed) {
-    out.end.push_back(f->metadata.name);
-    out.events.push_back({"Warning", "ReplacingInstance",
-                          "instance " + f->metadata.name + " failed (" + f->status.message +
-                              "); ending it and buying a replacement"});
-  }
-
-  const api::SpendStatus spend0 = spend::pool_spend(in.instances, in.ledger, now);
-  const Money extra_committed =
-      spend0.committed > spend0.accrued ? spend0.committed - spend0.accrued : Money{};
-  const Time month_end = planner::month_end(now);
-  const Duration to_month_end = month_end - now;
-  auto month_projection = [&](Money burn) {
-    return spend0.month_to_date + extra_committed + burn.for_duration(to_month_end);
-  };
-  const auto& hourly_cap = spec.budget.max_usd_per_hour;
-  const auto& month_cap = spec.budget.max_usd_per_month;
-  auto fits = [&](Money burn) {
-    if (hourly_cap && burn > *hourly_cap) return false;
-    if (month_cap && month_projection(burn) > *month_cap) return false;
-    return true;
-  };
-
-  Money active_burn;
-  for (const auto* a : active)
-    active_burn += price_of(*a);
-
-  std::vector<const GpuInstance*> newly_parked;
+  api::SpendStatus spend0;  // spend::pool_spend at now: the one computation
+  Money active_burn;        // Σ spend::active_burn of `active`
+  Money active_rest;        // Σ spend::active_rest_of_month of `active`
   std::string budget_reason, budget_message;
+  bool budget_shortfall = false;
+  std::string shortfall;
+  int created = 0;
+  bool create_capped = false;
+  std::optional<Time> next_end;
+  int parked_after = 0;
 
-  // 2. Budget floor: park (or end, when nothing is paid yet) the most
-  // expensive active instances until the active burn fits the caps.
-  if (!fits(active_burn)) {
-    const bool hourly = hourly_cap && active_burn > *hourly_cap;
-    budget_reason = hourly ? "HourlyBudgetExceeded" : "MonthlyBudgetExceeded";
-    std::vector<const GpuInstance*> by_price = active;
-    std::stable_sort(by_price.begin(), by_price.end(),
-                     [](const auto* a, const auto* b) { return price_of(*a) > price_of(*b); });
-    int removed = 0;
-    for (const auto* a : by_price) {
-      if (fits(active_burn)) break;
-      active_burn -= price_of(*a);
-      active.erase(std::find(active.begin(), active.end(), a));
-      ++removed;
-      if (launched(*a)) {
-        out.park.push_back(a->metadata.name);
-        newly_parked.push_back(a);
-      } else {
-        out.end.push_back(a->metadata.name);
-      }
+  const api::GpuPoolSpec& spec() const { return in.pool.spec; }
+
+  // Whether a pool whose kept machines burn `burn` per hour and will still
+  // cost `rest` this month fits both caps.
+  bool fits(Money burn, Money rest) const {
+    const auto& b = spec().budget;
+    if (b.max_usd_per_hour && burn > *b.max_usd_per_hour) return false;
+    if (b.max_usd_per_month && spend0.month_to_date + rest > *b.max_usd_per_month) return false;
+    return true;
+  }
+  void drop_active(const GpuInstance* a) {
+    active_burn -= spend::active_burn(*a);
+    active_rest -= spend::active_rest_of_month(*a, now);
+    active.erase(std::find(active.begin(), active.end(), a));
+  }
+  // Parks a launched instance, ends one never launched (nothing paid).
+  void retire(const GpuInstance* a) {
+    drop_active(a);
+    if (launched(*a)) {
+      out.park.push_back(a->metadata.name);
+      newly_parked.push_back(a);
+    } else {
+      out.end.push_back(a->metadata.name);
     }
-    budget_message = std::string(hourly ? "hourly burn" : "projected month spend") +
+  }
+};
+
+double lifetime_hours(const api::GpuPoolSpec& spec) {
+  const auto h = spec.planning.expected_lifetime_hours;
+  if (h && std::isfinite(*h) && *h > 0 && *h <= planner::kMaxLifetimeHours) return *h;
+  return planner::kDefaultLifetimeHours;
+}
+
+void classify(State& s) {
+  for (const auto& i : s.in.instances) {
+    if (is_ending(i)) {
+      ++s.ending;
+    } else if (i.status.phase == InstancePhase::Failed) {
+      s.failed.push_back(&i);
+    } else if (i.status.phase == InstancePhase::Parked) {
+      s.parked.push_back(&i);
+    } else {
+      s.active.push_back(&i);
+      s.active_burn += spend::active_burn(i);
+      s.active_rest += spend::active_rest_of_month(i, s.now);
+    }
+  }
+}
+
+// 1. Failed instances are ended and replaced.
+void end_failed(State& s) {
+  for (const auto* f : s.failed) {
+    s.out.end.push_back(f->metadata.name);
+    s.out.events.push_back({"Warning", "ReplacingInstance",
+                            "instance " + f->metadata.name + " failed (" + f->status.message +
+                                "); ending it and buying a replacement"});
+  }
+}
+
+// 2. Budget floor: park (or end, when nothing is paid yet) the most expensive
+// active instances until the kept machines fit the caps.
+void budget_floor(State& s) {
+  if (s.fits(s.active_burn, s.active_rest)) return;
+  const auto& hourly_cap = s.spec().budget.max_usd_per_hour;
+  const auto& month_cap = s.spec().budget.max_usd_per_month;
+  const bool hourly = hourly_cap && s.active_burn > *hourly_cap;
+  s.budget_reason = hourly ? "HourlyBudgetExceeded" : "MonthlyBudgetExceeded";
+  std::vector<const GpuInstance*> by_price = s.active;
+  std::stable_sort(by_price.begin(), by_price.end(), [](const auto* a, const auto* b) {
+    return spend::active_burn(*a) > spend::active_burn(*b);
+  });
+  int removed = 0;
+  for (const auto* a : by_price) {
+    if (s.fits(s.active_burn, s.active_rest)) break;
+    s.retire(a);
+    ++removed;
+  }
+  s.budget_message = std::string(hourly ? "hourly burn" : "projected month spend") +
                      " is over spec.budget." + (hourly ? "maxUsdPerHour" : "maxUsdPerMonth") +
                      " (" + money_text(hourly ? *hourly_cap : *month_cap) + "); parked " +
                      std::to_string(removed) +
                      " of the most expensive machines. Raise the cap or lower the replicas.";
-    out.events.push_back({"Warning", "BudgetExceeded", budget_message});
-  }
+  s.out.events.push_back({"Warning", "BudgetExceeded", s.budget_message});
+}
 
-  // 3. Scale down.
-  const int budget_limited_active = static_cast<int>(active.size());
-  if (static_cast<int>(active.size()) > desired) {
-    std::vector<const GpuInstance*> order = active;
-    std::stable_sort(order.begin(), order.end(), [&](const auto* a, const auto* b) {
-      const bool la = launched(*a), lb = launched(*b);
-      if (la != lb) return !la;  // nothing paid yet: first
-      if (!la) return a->metadata.name > b->metadata.name;
-      const Time ba = boundary_of(*a, now), bb = boundary_of(*b, now);
-      if (ba != bb) return ba < bb;
-      return a->metadata.name < b->metadata.name;
-    });
-    const size_t excess = active.size() - static_cast<size_t>(desired);
-    for (size_t k = 0; k < excess; ++k) {
-      const auto* a = order[k];
-      active_burn -= price_of(*a);
-      active.erase(std::find(active.begin(), active.end(), a));
-      if (launched(*a)) {
-        out.park.push_back(a->metadata.name);
-        newly_parked.push_back(a);
-        out.events.push_back({"Normal", "ParkingInstance",
-                              "scaling down to " + std::to_string(desired) + ": parked " +
-                                  a->metadata.name +
-                                  "; it ends before its next billing increment"});
-      } else {
-        out.end.push_back(a->metadata.name);
-        out.events.push_back({"Normal", "EndingInstance",
-                              "scaling down to " + std::to_string(desired) + ": ending " +
-                                  a->metadata.name + " (not launched yet, nothing paid)"});
-      }
+// What ending `i` now saves over the expected idle time T (the planner's
+// lifetime): the time it would still run, and pay for, after its paid window,
+// plus its egress. Machines never launched save everything and go first.
+Money avoidable_cost(const GpuInstance& i, Time now, Duration idle) {
+  const Time horizon = now + idle;
+  Money saving = i.spec.offer.egress_usd_per_hour.for_duration(idle);
+  if (!launched(i)) return Money::max();
+  const Time paid = billing::paid_through(*i.status.billing, *i.status.launch_time, now);
+  if (horizon > paid) saving += i.status.price_per_hour->for_duration(horizon - paid);
+  return saving;
+}
+
+// 3. Scale down: end what was never launched, then park the machines whose
+// ending saves the most (avoidable cost over the expected idle time), the
+// soonest billing boundary breaking ties.
+void scale_down(State& s) {
+  if (static_cast<int>(s.active.size()) <= s.desired) return;
+  const Duration idle{std::llround(lifetime_hours(s.spec()) * 3600.0)};
+  std::vector<std::pair<Money, const GpuInstance*>> order;
+  for (const auto* a : s.active)
+    order.emplace_back(avoidable_cost(*a, s.now, idle), a);
+  std::stable_sort(order.begin(), order.end(), [&](const auto& x, const auto& y) {
+    if (x.first != y.first) return x.first > y.first;
+    const Time bx = boundary_of(*x.second, s.now), by = boundary_of(*y.second, s.now);
+    if (bx != by) return bx < by;
+    return x.second->metadata.name < y.second->metadata.name;
+  });
+  const size_t excess = s.active.size() - static_cast<size_t>(s.desired);
+  const std::string to = "scaling down to " + std::to_string(s.desired) + ": ";
+  for (size_t k = 0; k < excess; ++k) {
+    const auto* a = order[k].second;
+    s.retire(a);
+    if (launched(*a)) {
+      s.out.events.push_back({"Normal", "ParkingInstance",
+                              to + "parked " + a->metadata.name + " (ending it saves " +
+                                  money_text(order[k].first) + " over the next " +
+                                  std::to_string(idle.count() / 3600) +
+                                  "h); it ends before its next billing increment"});
+    } else {
+      s.out.events.push_back(
+          {"Normal", "EndingInstance",
+           to + "ending " + a->metadata.name + " (not launched yet, nothing paid)"});
     }
   }
-  (void)budget_limited_active;
+}
 
-  // 4. Scale up: un-park first, then buy.
-  int created = 0;
-  bool budget_shortfall = false;
-  std::string shortfall;
-  std::vector<const GpuInstance*> still_parked;
-  {
-    std::vector<const GpuInstance*> order = parked;
-    std::stable_sort(order.begin(), order.end(), [&](const auto* a, const auto* b) {
-      const Time ba = boundary_of(*a, now), bb = boundary_of(*b, now);
-      if (ba != bb) return ba > bb;  // most paid time left first
-      return a->metadata.name < b->metadata.name;
-    });
-    int need = desired - static_cast<int>(active.size());
-    for (const auto* p : order) {
-      if (need > 0 && budget_reason.empty() && fits(active_burn + price_of(*p))) {
-        out.unpark.push_back(p->metadata.name);
-        active_burn += price_of(*p);
-        --need;
-        out.events.push_back({"Normal", "UnparkingInstance",
+GpuInstance new_instance(const State& s, const Offer& offer, Money egress_per_hour) {
+  const api::GpuPool& pool = s.in.pool;
+  GpuInstance inst;
+  inst.metadata.name = instance_name(pool, s.out.next_ordinal);
+  inst.metadata.namespace_ = pool.metadata.namespace_;
+  inst.metadata.labels[kLabelPool] = pool.metadata.name;
+  inst.metadata.labels[kLabelPoolUid] = pool.metadata.uid;
+  api::OwnerReference ref;
+  ref.api_version = api::kApiVersion;
+  ref.kind = api::kGpuPoolKind;
+  ref.name = pool.metadata.name;
+  ref.uid = pool.metadata.uid;
+  ref.controller = true;
+  ref.block_owner_deletion = true;
+  inst.metadata.owner_references.push_back(ref);
+  inst.metadata.finalizers.push_back(kFinalizer);
+  inst.spec.pool = pool.metadata.name;
+  inst.spec.offer = api::offer_spec_from(offer);
+  inst.spec.offer.egress_usd_per_hour = egress_per_hour;
+  inst.spec.usage = s.spec().usage;
+  inst.status.phase = InstancePhase::Pending;
+  return inst;
+}
+
+// 4a. Un-park, the machines with the most paid time left first, as far as
+// the budget allows.
+void unpark(State& s) {
+  std::vector<const GpuInstance*> order = s.parked;
+  std::stable_sort(order.begin(), order.end(), [&](const auto* a, const auto* b) {
+    const Time ba = boundary_of(*a, s.now), bb = boundary_of(*b, s.now);
+    if (ba != bb) return ba > bb;  // most paid time left first
+    return a->metadata.name < b->metadata.name;
+  });
+  int need = s.desired - static_cast<int>(s.active.size());
+  for (const auto* p : order) {
+    const Money burn = spend::active_burn(*p);
+    const Money rest = spend::active_rest_of_month(*p, s.now);
+    if (need > 0 && s.budget_reason.empty() && s.in.ledger_problem.empty() &&
+        s.fits(s.active_burn + burn, s.active_rest + rest)) {
+      s.out.unpark.push_back(p->metadata.name);
+      s.active_burn += burn;
+      s.active_rest += rest;
+      --need;
+      s.out.events.push_back({"Normal", "UnparkingInstance",
                               "demand returned: re-using parked " + p->metadata.name +
                                   " (its paid time is already spent)"});
-      } else {
-        still_parked.push_back(p);
-      }
-    }
-    int active_after = static_cast<int>(active.size()) + static_cast<int>(out.unpark.size());
-    need = desired - active_after;
-    if (need > 0 && budget_reason.empty()) {
-      planner::Request req;
-      req.machines = need;
-      req.spend.hourly_burn = active_burn;
-      req.spend.month_to_date_and_committed = spend0.month_to_date + extra_committed;
-      req.offers = in.offers;
-      req.unavailable = in.unavailable;
-      req.providers = in.providers;
-      req.now = now;
-      auto plan = planner::plan(spec, req);
-      if (!plan.ok()) {
-        shortfall = "cannot plan: " + plan.error().message;
-      } else {
-        for (const auto& choice : plan->choices) {
-          const Offer& offer = plan->offers[choice.offer].offer;
-          for (int k = 0; k < choice.machines; ++k) {
-            GpuInstance inst;
-            inst.metadata.name = instance_name(pool, out.next_ordinal++);
-            inst.metadata.namespace_ = pool.metadata.namespace_;
-            inst.metadata.labels[kLabelPool] = pool.metadata.name;
-            inst.metadata.labels[kLabelPoolUid] = pool.metadata.uid;
-            api::OwnerReference ref;
-            ref.api_version = api::kApiVersion;
-            ref.kind = api::kGpuPoolKind;
-            ref.name = pool.metadata.name;
-            ref.uid = pool.metadata.uid;
-            ref.controller = true;
-            ref.block_owner_deletion = true;
-            inst.metadata.owner_references.push_back(ref);
-            inst.metadata.finalizers.push_back(kFinalizer);
-            inst.spec.pool = pool.metadata.name;
-            inst.spec.offer = api::offer_spec_from(offer);
-            inst.spec.usage = spec.usage;
-            inst.status.phase = InstancePhase::Pending;
-            out.events.push_back({"Normal", "CreatingInstance",
-                                  "buying " + inst.metadata.name + " on " +
-                                      planner::offer_key(offer) + " at " +
-                                      money_text(offer.price_per_hour) + "/h: " + choice.reason});
-            out.create.push_back(std::move(inst));
-            ++created;
-          }
-        }
-        if (plan->placed < need) {
-          shortfall = plan->shortfall;
-          api::GpuPoolSpec unlimited = spec;
-          unlimited.budget = {};
-          auto plan2 = planner::plan(unlimited, req);
-          if (plan2.ok() && plan2->placed > plan->placed) budget_shortfall = true;
-        }
-      }
-    } else if (need > 0) {
-      budget_shortfall = true;
+    } else {
+      s.still_parked.push_back(p);
     }
   }
+}
 
-  // 5. Parked instances end just before their next billing increment.
-  std::optional<Time> next_end;
+// 4b. Buy the rest through the planner, at most Input::max_creates.
+void buy(State& s) {
+  int need = s.desired - static_cast<int>(s.active.size() + s.out.unpark.size());
+  if (need <= 0) return;
+  if (!s.in.ledger_problem.empty()) return;  // reported by status()
+  if (!s.budget_reason.empty()) {
+    s.budget_shortfall = true;
+    return;
+  }
+  if (need > s.in.max_creates) {
+    need = std::max(0, s.in.max_creates);
+    s.create_capped = true;
+  }
+  planner::Request req;
+  req.machines = need;
+  req.spend.hourly_burn = s.active_burn;
+  req.spend.projected_month = s.spend0.month_to_date + s.active_rest;
+  req.offers = s.in.offers;
+  req.unavailable = s.in.unavailable;
+  req.providers = s.in.providers;
+  req.now = s.now;
+  auto plan = planner::plan(s.spec(), req);
+  if (!plan.ok()) {
+    s.shortfall = "cannot plan: " + plan.error().message;
+    return;
+  }
+  for (const auto& choice : plan->choices) {
+    const planner::RankedOffer& r = plan->offers[choice.offer];
+    for (int k = 0; k < choice.machines; ++k) {
+      GpuInstance inst = new_instance(s, r.offer, r.egress_per_hour);
+      ++s.out.next_ordinal;
+      s.out.events.push_back({"Normal", "CreatingInstance",
+                              "buying " + inst.metadata.name + " on " + r.key + " at " +
+                                  money_text(r.offer.price_per_hour) + "/h: " + choice.reason});
+      s.out.create.push_back(std::move(inst));
+      ++s.created;
+    }
+  }
+  if (plan->placed < need) {
+    s.shortfall = plan->shortfall;
+    api::GpuPoolSpec unlimited = s.spec();
+    unlimited.budget = {};
+    auto plan2 = planner::plan(unlimited, req);
+    if (plan2.ok() && plan2->placed > plan->placed) s.budget_shortfall = true;
+  }
+}
+
+// 5. Parked instances end just before their next billing increment.
+void schedule_parked(State& s) {
+  const auto margin = Duration{std::max<int64_t>(0, s.spec().lifecycle.park_margin_seconds)};
   auto schedule = [&](const GpuInstance* p) {
     if (!launched(*p)) {
-      out.end.push_back(p->metadata.name);
+      s.out.end.push_back(p->metadata.name);
       return;
     }
-    const Time boundary = boundary_of(*p, now);
-    const Time end_at =
-        boundary - Duration{std::max<int64_t>(0, spec.lifecycle.park_margin_seconds)};
-    if (now >= end_at) {
-      out.end.push_back(p->metadata.name);
-      out.events.push_back({"Normal", "EndingParkedInstance",
-                            "ending parked " + p->metadata.name + " before its next billing " +
-                                "increment at " + format_rfc3339(boundary)});
-    } else if (!next_end || end_at < *next_end) {
-      next_end = end_at;
+    const Time boundary = boundary_of(*p, s.now);
+    const Time end_at = boundary - margin;
+    if (s.now >= end_at) {
+      s.out.end.push_back(p->metadata.name);
+      s.out.events.push_back({"Normal", "EndingParkedInstance",
+                              "ending parked " + p->metadata.name + " before its next billing " +
+                                  "increment at " + format_rfc3339(boundary)});
+      return;
     }
+    ++s.parked_after;
+    if (!s.next_end || end_at < *s.next_end) s.next_end = end_at;
   };
-  for (const auto* p : still_parked)
+  for (const auto* p : s.still_parked)
     schedule(p);
-  for (const auto* p : newly_parked)
+  for (const auto* p : s.newly_parked)
     schedule(p);
-  const int parked_after =
-      static_cast<int>(still_parked.size() + newly_parked.size()) -
-      static_cast<int>(std::count_if(out.end.begin(), out.end.end(), [&](const std::string& n) {
-        for (const auto* p : still_parked)
-          if (p->metadata.name == n) return true;
-        for (const auto* p : newly_parked)
-          if (p->metadata.name == n) return true;
-        return false;
-      }));
+}
 
-  // 6. Status.
+// The spend summary in status: recomputed every time (budget checks use the
+// fresh figures), written when something changed or once per spend_period.
+api::SpendStatus spend_summary(const State& s, const api::GpuPoolStatus& st) {
+  const api::GpuPool& pool = s.in.pool;
+  const api::SpendStatus& old = pool.status.spend;
+  const bool changed = !s.out.create.empty() || !s.out.park.empty() || !s.out.unpark.empty() ||
+                       !s.out.end.empty() || !(st.replicas == pool.status.replicas);
+  const bool due = !old.last_updated || s.now - *old.last_updated >= s.in.spend_period ||
+                   old.month != s.spend0.month;
+  if (!changed && !due) return old;
+  api::SpendStatus sp = s.spend0;
+  api::SpendStatus old_cmp = old;
+  old_cmp.last_updated.reset();
+  sp.last_updated =
+      (sp == old_cmp && old.last_updated) ? old.last_updated : std::optional<Time>(s.now);
+  return sp;
+}
+
+api::GpuPoolStatus status(State& s) {
+  const Input& in = s.in;
+  const api::GpuPool& pool = in.pool;
+  const int desired = s.desired;
   api::GpuPoolStatus st = pool.status;
   st.observed_generation = pool.metadata.generation;
   st.terminated_spend = in.ledger.total;
   st.selector = std::string(kLabelPool) + "=" + pool.metadata.name;
-  int provisioning = created, ready = 0;
-  auto count_active = [&](const GpuInstance& i) {
-    if (i.status.phase == InstancePhase::Pending || i.status.phase == InstancePhase::Provisioning) {
+  int provisioning = s.created, ready = 0;
+  for (const auto* a : s.active) {
+    if (a->status.phase == InstancePhase::Pending ||
+        a->status.phase == InstancePhase::Provisioning) {
       ++provisioning;
     } else {
       ++ready;
     }
-  };
-  for (const auto* a : active)
-    count_active(*a);
-  for (const auto& n : out.unpark) {
-    (void)n;
-    ++ready;  // parked instances were running
   }
+  ready += static_cast<int>(s.out.unpark.size());  // parked instances were running
   st.replicas.desired = desired;
   st.replicas.provisioning = provisioning;
   st.replicas.ready = ready;
-  st.replicas.parked = parked_after;
-
-  api::SpendStatus sp = spend0;
-  api::SpendStatus old_sp = pool.status.spend;
-  sp.last_updated.reset();
-  old_sp.last_updated.reset();
-  sp.last_updated = (sp == old_sp && pool.status.spend.last_updated)
-                        ? pool.status.spend.last_updated
-                        : std::optional<Time>(now);
-  st.spend = sp;
+  st.replicas.parked = s.parked_after;
+  st.spend = spend_summary(s, st);
 
   const std::string counts = std::to_string(ready) + "/" + std::to_string(desired) +
                              " machines ready, " + std::to_string(provisioning) +
-                             " provisioning, " + std::to_string(parked_after) + " parked";
+                             " provisioning, " + std::to_string(s.parked_after) + " parked";
   set_condition(st.conditions, ready >= desired
                                    ? cond("Ready", true, "AllMachinesReady", counts, in)
                                    : cond("Ready", false, "WaitingForMachines", counts, in));
 
-  const bool scaling_up = created > 0 || provisioning > 0 || !out.unpark.empty();
-  const bool scaling_down = !out.park.empty() || !out.end.empty() || parked_after > 0 || ending > 0;
+  const bool scaling_up = s.created > 0 || provisioning > 0 || !s.out.unpark.empty();
+  const bool scaling_down =
+      !s.out.park.empty() || !s.out.end.empty() || s.parked_after > 0 || s.ending > 0;
   if (scaling_up) {
     set_condition(st.conditions, cond("Progressing", true, "ScalingUp", counts, in));
   } else if (scaling_down) {
     std::string msg = counts;
-    if (next_end) msg += "; next parked machine ends at " + format_rfc3339(*next_end);
+    if (s.next_end) msg += "; next parked machine ends at " + format_rfc3339(*s.next_end);
     set_condition(st.conditions, cond("Progressing", true, "Draining", msg, in));
   } else {
     set_condition(st.conditions, cond("Progressing", false, "Stable", counts, in));
   }
 
   std::string degraded_reason, degraded_message;
-  if (!in.provider_problems.empty()) {
+  if (!in.ledger_problem.empty()) {
+    degraded_reason = "SpendLedgerCorrupt";
+    degraded_message = "buying nothing for this pool: the spend ledger annotation " +
+                       std::string(spend::kLedgerAnnotation) + " cannot be read (" +
+                       in.ledger_problem +
+                       "); month-to-date would be unknown and the monthly cap unenforceable. "
+                       "Repair or restore the annotation; it is kept as it is.";
+  } else if (!in.provider_problems.empty()) {
     degraded_reason = "ProviderUnavailable";
     for (const auto& p : in.provider_problems) {
       degraded_message += (degraded_message.empty() ? "" : "; ") + p;
     }
-  } else if (!shortfall.empty() && !budget_shortfall) {
+  } else if (!s.shortfall.empty() && !s.budget_shortfall) {
     degraded_reason = "NoOffers";
     degraded_message = "cannot place " + std::to_string(desired - ready - provisioning) +
-                       " machine(s): " + shortfall +
+                       " machine(s): " + s.shortfall +
                        ". Add providers or regions, accept more GPU models, or raise "
                        "maxPricePerGpuHour.";
-  } else if (!failed.empty()) {
+  } else if (!s.failed.empty()) {
     degraded_reason = "InstancesFailed";
-    degraded_message = std::to_string(failed.size()) + " instance(s) failed and are being replaced";
+    degraded_message =
+        std::to_string(s.failed.size()) + " instance(s) failed and are being replaced";
   }
   if (!degraded_reason.empty()) {
-    if (degraded_reason == "NoOffers" && !was_true_with(pool, "Degraded", "NoOffers")) {
-      out.events.push_back({"Warning", "NoOffers", degraded_message});
+    if ((degraded_reason == "NoOffers" || degraded_reason == "SpendLedgerCorrupt") &&
+        !was_true_with(pool, "Degraded", degraded_reason)) {
+      s.out.events.push_back({"Warning", degraded_reason, degraded_message});
     }
     set_condition(st.conditions, cond("Degraded", true, degraded_reason, degraded_message, in));
   } else {
     set_condition(st.conditions, cond("Degraded", false, "AsExpected", "", in));
   }
 
-  if (!budget_reason.empty()) {
-    set_condition(st.conditions, cond("BudgetExceeded", true, budget_reason, budget_message, in));
-  } else if (budget_shortfall) {
+  const auto& hourly_cap = s.spec().budget.max_usd_per_hour;
+  const auto& month_cap = s.spec().budget.max_usd_per_month;
+  if (!s.budget_reason.empty()) {
+    set_condition(st.conditions,
+                  cond("BudgetExceeded", true, s.budget_reason, s.budget_message, in));
+  } else if (s.budget_shortfall) {
     std::string msg = "scale-up stopped at " + std::to_string(ready + provisioning) + "/" +
                       std::to_string(desired) + " machines: one more would push ";
     if (hourly_cap)
@@ -432,24 +491,47 @@ Output decide(const Input& in) {
     if (month_cap)
       msg +=
           "the month projection over spec.budget.maxUsdPerMonth (" + money_text(*month_cap) + ")";
-    msg += ". Current burn " + money_text(active_burn) + "/h. Raise the cap or lower the replicas.";
+    msg +=
+        ". Current burn " + money_text(s.active_burn) + "/h. Raise the cap or lower the replicas.";
     if (!was_true_with(pool, "BudgetExceeded", "BudgetCapReached")) {
-      out.events.push_back({"Warning", "BudgetExceeded", msg});
+      s.out.events.push_back({"Warning", "BudgetExceeded", msg});
     }
     set_condition(st.conditions, cond("BudgetExceeded", true, "BudgetCapReached", msg, in));
   } else {
     set_condition(st.conditions, cond("BudgetExceeded", false, "WithinBudget",
-                                      "burn " + money_text(active_burn) + "/h", in));
+                                      "burn " + money_text(s.active_burn) + "/h", in));
   }
-  out.status = std::move(st);
+  return st;
+}
 
-  // 7. Requeue.
-  out.next_park_end = next_end;
-  if (next_end) {
-    out.requeue_at = next_end;
+}  // namespace
+
+Output decide(const Input& in) {
+  Output out;
+  State s{in, out, in.now};
+  s.desired = std::max(0, in.desired);
+  out.next_ordinal = std::max<int64_t>(1, in.next_ordinal);
+  for (const auto& i : in.instances) {
+    if (auto o = ordinal_of(in.pool, i.metadata.name)) {
+      out.next_ordinal = std::max(out.next_ordinal, *o + 1);
+    }
   }
-  if (!in.instances.empty() || desired > 0) {
-    const Time resync = now + kResync;
+  s.spend0 = spend::pool_spend(in.instances, in.ledger, in.now);
+  classify(s);
+  end_failed(s);
+  budget_floor(s);
+  scale_down(s);
+  unpark(s);
+  buy(s);
+  schedule_parked(s);
+  out.status = status(s);
+
+  // 7. Requeue: the earliest parked end, at once when creation was capped,
+  // else a resync while the pool has instances or wants some.
+  out.next_park_end = s.next_end;
+  out.requeue_at = s.next_end;
+  if (!in.instances.empty() || s.desired > 0) {
+    const Time resync = in.now + (s.create_capped ? Duration{1} : kResync);
     if (!out.requeue_at || resync < *out.requeue_at) out.requeue_at = resync;
   }
   return out;

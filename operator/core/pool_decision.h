@@ -15,14 +15,23 @@
 // Rules, in order:
 //  1. Failed instances are ended (deleted; the instance reconciler ends the
 //     machine and folds its spend) and so get replaced below.
-//  2. Budget floor. If the active machines' hourly burn exceeds
-//     budget.maxUsdPerHour, or the month projection (month to date + active
-//     burn × hours to the month end) exceeds budget.maxUsdPerMonth, the most
-//     expensive active instances are parked until both fit
-//     (BudgetExceeded, reason HourlyBudgetExceeded / MonthlyBudgetExceeded).
+//  2. Budget floor. If the active machines' hourly burn (price + egress,
+//     spend::active_burn) exceeds budget.maxUsdPerHour, or the month
+//     projection exceeds budget.maxUsdPerMonth, the most expensive active
+//     instances are parked until both fit (BudgetExceeded, reason
+//     HourlyBudgetExceeded / MonthlyBudgetExceeded). The month projection is
+//     month-to-date (spend::pool_spend, which already holds every started
+//     increment and whole minimum charges) + Σ over the machines kept active
+//     of what they still cost until the month end
+//     (spend::active_rest_of_month: increments that start after now, plus
+//     egress): prepaid time is counted once. docs/billing.md.
 //  3. Scale down (active > desired): instances with no launch yet (nothing
-//     paid) are ended first; then launched ones are parked, those whose paid
-//     window ends soonest (billing::next_boundary) first.
+//     paid) are ended first; then launched ones are parked, those whose
+//     ending avoids the most cost first: price × (now + T − paid-through)
+//     + egress × T, where T is the expected idle time (the planner's
+//     lifetime: spec.planning.expectedLifetimeHours, else 24 h). A $1.27/h
+//     hourly machine renewing in 3 minutes is parked before a $0.86/h
+//     per-second one. The soonest billing boundary breaks ties.
 //  4. Scale up (active < desired): parked instances are un-parked first (their
 //     paid time is sunk), the ones with the most paid time left first, as far
 //     as the budget allows; then the planner places the rest on offers
@@ -38,13 +47,21 @@
 //     requeue_at is the earliest of their "boundary − margin" instants, so
 //     many parked machines are each ended just in time, not one after another.
 //     A parked instance never launched is ended at once.
+//  Creation is capped at Input::max_creates per decision; the rest follow on
+//  the next pass (requeue_at is one second later). When Input::ledger_problem
+//  is set (the spend ledger annotation is corrupt) nothing is bought or
+//  un-parked: Degraded=True, reason SpendLedgerCorrupt, with an Event.
 //  6. Status: replicas (desired, provisioning = Pending+Provisioning,
 //     ready = Running+Ready, parked), spend (spend.h), conditions Ready,
 //     Progressing, Degraded, BudgetExceeded (lastTransitionTime kept when the
 //     status of a condition does not change), observedGeneration,
 //     terminatedSpend = ledger total, selector "gpupool.io/pool=<name>".
-//     spend.lastUpdated is `now` when the spend figures changed, else the old
-//     value, so an unchanged pool compares equal and is not rewritten.
+//     The spend summary is written when something changed in this decision
+//     (a create, park, un-park, end, or replica counts) or when the old one
+//     is older than Input::spend_period or from another month; otherwise the
+//     old one is kept, so a steady pool is not rewritten as the clock moves.
+//     spend.lastUpdated is `now` when the figures changed, else the old
+//     value. Budget checks always use the fresh figures.
 //  7. requeue_at: the earliest parked end instant, else now + kResync while
 //     the pool has instances or is short of machines.
 //
@@ -66,6 +83,10 @@
 namespace gpupool::decision {
 
 inline constexpr Duration kResync{30};
+// Default period of the pool's spend summary in status.
+inline constexpr Duration kDefaultSpendPeriod{300};
+// Most instances one decision creates.
+inline constexpr int kMaxCreatesPerDecision = 20;
 
 // Labels every GpuInstance carries.
 inline constexpr const char* kLabelPool = "gpupool.io/pool";
@@ -85,6 +106,10 @@ struct Input {
   // found"); make the pool Degraded.
   std::vector<std::string> provider_problems;
   spend::SpendLedger ledger;
+  // Why the ledger annotation could not be read; non-empty blocks buying.
+  std::string ledger_problem;
+  Duration spend_period = kDefaultSpendPeriod;
+  int max_creates = kMaxCreatesPerDecision;
   int desired = 0;
   int64_t next_ordinal = 1;
   Time now{};

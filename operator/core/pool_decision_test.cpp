@@ -307,5 +307,166 @@ TEST(PoolDecision, ProviderProblemsAreDegraded) {
   EXPECT_EQ(condition(decide(in), "Degraded").reason, "ProviderUnavailable");
 }
 
+// Turns the intents of `out` into machines launched at `launch` (what the
+// instance reconciler does), keeping the instances `in` had.
+void launch_created(Input& in, const Output& out, Time launch) {
+  for (api::GpuInstance i : out.create) {
+    i.status.phase = api::InstancePhase::Running;
+    i.status.launch_time = launch;
+    i.status.billing = i.spec.offer.billing;
+    i.status.price_per_hour = i.spec.offer.price_per_hour;
+    in.instances.push_back(std::move(i));
+  }
+  in.next_ordinal = out.next_ordinal;
+  for (auto& i : in.instances) {
+    if (std::find(out.park.begin(), out.park.end(), i.metadata.name) != out.park.end())
+      i.status.phase = api::InstancePhase::Parked;
+  }
+  in.pool.status = out.status;
+}
+
+// Issue 8, defect 1: with a monthly cap that two machines fit exactly, the
+// pool bought the second machine and parked one on the next reconcile
+// (month-to-date already holds the minimum charge; it was counted again).
+TEST(PoolDecision, MonthlyCapThatTwoMachinesFitExactlyKeepsBoth) {
+  auto pool = make_pool(2);
+  BillingRule seed;
+  seed.minimum = 3h;
+  seed.increment = 1h;
+  Offer fluence = offer("fluence", "1.27");
+  fluence.billing = seed;
+  // 4 h to the month end: each machine costs 3 h minimum + 1 h = $5.08.
+  pool.spec.budget.max_usd_per_month = usd("10.16");
+  Input in = input(pool, at(30, 20));
+  in.offers = {fluence};
+  Output out = decide(in);
+  ASSERT_EQ(out.create.size(), 2u);
+  launch_created(in, out, at(30, 20));
+  for (int minute = 1; minute < 240; minute += 7) {
+    in.now = at(30, 20, minute);
+    out = decide(in);
+    EXPECT_THAT(out.park, IsEmpty()) << "minute " << minute;
+    EXPECT_THAT(out.create, IsEmpty()) << "minute " << minute;
+    EXPECT_EQ(condition(out, "BudgetExceeded").status, api::ConditionStatus::False);
+    EXPECT_LE(out.status.spend.projected_month, usd("10.16"));
+    launch_created(in, out, in.now);
+  }
+  // A third machine would not fit.
+  in.pool.spec.replicas.count = 3;
+  in.desired = 3;
+  in.now = at(30, 21);
+  out = decide(in);
+  EXPECT_THAT(out.create, IsEmpty());
+  EXPECT_EQ(condition(out, "BudgetExceeded").reason, "BudgetCapReached");
+}
+
+// Issue 8, defect 3: egress counted only for new machines, so a $6/h cap
+// with machines at $2.04/h including egress ended at 3 machines ($6.12/h).
+TEST(PoolDecision, EgressCountsInTheBurnOfRunningMachines) {
+  auto pool = make_pool(3);
+  pool.spec.budget.max_usd_per_hour = usd("6");
+  pool.spec.egress.gb_per_gpu_hour = 2.4;
+  Offer o = offer("a", "1.80");
+  o.billing.egress_per_gb = usd("0.1");  // 0.24 $/h of egress
+  Input in = input(pool, at(10, 12));
+  in.offers = {o};
+  Output out = decide(in);
+  ASSERT_EQ(out.create.size(), 2u);
+  EXPECT_EQ(out.create[0].spec.offer.egress_usd_per_hour, usd("0.24"));
+  launch_created(in, out, at(10, 12));
+  in.now = at(10, 12, 1);
+  out = decide(in);
+  EXPECT_THAT(out.create, IsEmpty());
+  EXPECT_THAT(out.park, IsEmpty());
+  EXPECT_EQ(out.status.spend.hourly_burn, usd("4.08"));
+  EXPECT_EQ(condition(out, "BudgetExceeded").reason, "BudgetCapReached");
+}
+
+// Issue 8, defect 8: a huge count created every machine in one pass.
+TEST(PoolDecision, OneDecisionCreatesAtMostMaxCreates) {
+  auto pool = make_pool(1000);
+  Input in = input(pool, at(10, 12));
+  Output out = decide(in);
+  EXPECT_EQ(out.create.size(), static_cast<size_t>(kMaxCreatesPerDecision));
+  ASSERT_TRUE(out.requeue_at);
+  EXPECT_EQ(*out.requeue_at, at(10, 12, 0, 1));
+  launch_created(in, out, at(10, 12));
+  in.now = at(10, 12, 0, 1);
+  out = decide(in);
+  EXPECT_EQ(out.create.size(), static_cast<size_t>(kMaxCreatesPerDecision));
+  EXPECT_EQ(out.next_ordinal, 41);
+}
+
+// Scale-down parks the machine whose ending avoids the most cost, not the
+// one with the soonest boundary: a per-second $0.86 machine and an hourly
+// $1.27 machine renewing in 3 minutes -> park the hourly one.
+TEST(PoolDecision, ScaleDownParksByAvoidableCost) {
+  auto pool = make_pool(1);
+  Input in = input(pool, at(10, 12, 57));
+  auto cheap = inst(pool, 1, api::InstancePhase::Running, at(10, 9), "0.86");
+  BillingRule per_second;
+  per_second.increment = 1s;
+  cheap.status.billing = per_second;
+  cheap.spec.offer.billing = per_second;
+  auto dear = inst(pool, 2, api::InstancePhase::Running, at(10, 10), "1.27");  // renews 13:00
+  in.instances = {cheap, dear};
+  Output out = decide(in);
+  EXPECT_THAT(out.park, ElementsAre(dear.metadata.name));
+  // Equal prices and rules: the soonest boundary goes first.
+  auto a = inst(pool, 3, api::InstancePhase::Running, at(10, 10, 10), "2");  // renews 13:10
+  auto b = inst(pool, 4, api::InstancePhase::Running, at(10, 10, 50), "2");  // renews 13:50
+  in.instances = {b, a};
+  out = decide(in);
+  EXPECT_THAT(out.park, ElementsAre(a.metadata.name));
+}
+
+TEST(PoolDecision, CorruptLedgerBuysNothingAndSaysWhy) {
+  auto pool = make_pool(2);
+  Input in = input(pool, at(10, 12));
+  in.ledger_problem = "spend ledger: not a JSON object";
+  in.instances = {inst(pool, 1, api::InstancePhase::Parked, at(10, 11, 30))};
+  Output out = decide(in);
+  EXPECT_THAT(out.create, IsEmpty());
+  EXPECT_THAT(out.unpark, IsEmpty());
+  EXPECT_EQ(condition(out, "Degraded").reason, "SpendLedgerCorrupt");
+  EXPECT_THAT(condition(out, "Degraded").message, HasSubstr("not a JSON object"));
+  ASSERT_FALSE(out.events.empty());
+  EXPECT_TRUE(std::any_of(out.events.begin(), out.events.end(),
+                          [](const Event& e) { return e.reason == "SpendLedgerCorrupt"; }));
+}
+
+TEST(PoolDecision, SpendSummaryIsRewrittenOncePerPeriodOrOnChange) {
+  auto pool = make_pool(1);
+  Input in = input(pool, at(10, 12));
+  in.instances = {inst(pool, 1, api::InstancePhase::Running, at(10, 11, 30))};
+  Output out = decide(in);
+  const Time first = out.status.spend.last_updated.value();
+  in.pool.status = out.status;
+  // The clock moves, spend grows, nothing else changes: status stays as is.
+  for (int m = 1; m < 5; ++m) {
+    in.now = at(10, 12, m);
+    out = decide(in);
+    EXPECT_EQ(out.status, in.pool.status) << m;
+  }
+  // A second hour starts at 12:30; 12:31 is past the period: written.
+  in.now = at(10, 12, 31);
+  out = decide(in);
+  EXPECT_GT(out.status.spend.last_updated.value(), first);
+  EXPECT_EQ(out.status.spend.accrued, usd("4"));
+  // Within the next period the summary stays, though it would differ
+  // (per-second spend grows every second).
+  in.pool.status = out.status;
+  in.instances[0].status.billing->increment = 1s;
+  in.now = at(10, 12, 33);
+  EXPECT_EQ(decide(in).status, in.pool.status);
+  in.now = at(10, 12, 36);
+  EXPECT_NE(decide(in).status.spend.accrued, in.pool.status.spend.accrued);
+  // A change (scale down) writes at once.
+  in.desired = 0;
+  in.now = at(10, 12, 34);
+  out = decide(in);
+  EXPECT_EQ(out.status.spend.last_updated, at(10, 12, 34));
+}
+
 }  // namespace
 }  // namespace gpupool::decision

@@ -22,29 +22,20 @@ std::optional<Billed> billed_of(const api::GpuInstanceStatus& s) {
   return Billed{*s.billing, *s.price_per_hour, *s.launch_time};
 }
 
-// Final (or current) bill split into the months it was billed in, newest last.
-std::map<std::string, Money> by_month(const api::GpuInstanceStatus& s, Time now) {
-  std::map<std::string, Money> out;
-  auto b = billed_of(s);
-  if (!b) return out;
-  const Time end = s.ended_at ? std::min(*s.ended_at, now) : now;
-  Money remaining = billing::committed(b->rule, b->price, b->launch, end);
-  Time t = end;
-  // Walk back month by month until the launch month (bounded: 600 months).
-  for (int i = 0; i < 600 && remaining > Money{}; ++i) {
-    const Time start = month_start(t);
-    // What was billed before this month: ending exactly at 00:00 does not
-    // start the increment beginning then, so committed(start) is exactly the
-    // increments started in earlier months.
-    const Money before_strict =
-        start <= b->launch ? Money{} : billing::committed(b->rule, b->price, b->launch, start);
-    const Money part = remaining - before_strict;
-    if (!part.is_zero()) out[month_of(t)] += part;
-    remaining = before_strict;
-    if (start <= b->launch) break;
-    t = start - Duration{1};
-  }
-  return out;
+Time end_of(const api::GpuInstanceStatus& s, Time now) {
+  return s.ended_at ? std::min(*s.ended_at, now) : now;
+}
+
+// Egress estimate for the time the machine existed in [from, to).
+Money egress_between(const Billed& b, Money egress_per_hour, Time from, Time to) {
+  from = std::max(from, b.launch);
+  return to > from ? egress_per_hour.for_duration(to - from) : Money{};
+}
+
+// Compute cost plus egress billed by `t` (what ending at t costs).
+Money cost_until(const Billed& b, Money egress_per_hour, Time t) {
+  return billing::committed(b.rule, b.price, b.launch, t) +
+         egress_between(b, egress_per_hour, b.launch, t);
 }
 
 }  // namespace
@@ -57,24 +48,95 @@ std::string month_of(Time t) {
   return buf;
 }
 
+Time month_end(Time t) {
+  using namespace std::chrono;
+  const year_month_day ymd{floor<days>(t)};
+  const year_month next = year_month{ymd.year(), ymd.month()} + months{1};
+  return Time(sys_days{next / 1}.time_since_epoch());
+}
+
 Time month_start(Time t) {
   const auto ymd = std::chrono::year_month_day{std::chrono::floor<std::chrono::days>(t)};
   const std::chrono::sys_days first{ymd.year() / ymd.month() / std::chrono::day{1}};
   return Time{first};
 }
 
-InstanceSpend instance_spend(const api::GpuInstanceStatus& status, Time now) {
+std::map<std::string, Money> spend_by_month(const api::GpuInstanceStatus& status,
+                                            Money egress_per_hour, Time now) {
+  std::map<std::string, Money> out;
+  auto b = billed_of(status);
+  if (!b) return out;
+  const Time end = end_of(status, now);
+  Money remaining = cost_until(*b, egress_per_hour, end);
+  Time t = end;
+  // Walk back month by month until the launch month (bounded: 600 months).
+  for (int i = 0; i < 600 && remaining > Money{}; ++i) {
+    const Time start = month_start(t);
+    // What was billed before this month: ending exactly at 00:00 does not
+    // start the increment beginning then, so committed(start) is exactly the
+    // increments started in earlier months.
+    const Money before = start <= b->launch ? Money{} : cost_until(*b, egress_per_hour, start);
+    const Money part = remaining - before;
+    if (!part.is_zero()) out[month_of(t)] += part;
+    remaining = before;
+    if (start <= b->launch) break;
+    t = start - Duration{1};
+  }
+  return out;
+}
+
+bool buys_time(const api::GpuInstance& i) {
+  using api::InstancePhase;
+  if (i.metadata.deletion_timestamp || i.status.ended_at) return false;
+  switch (i.status.phase) {
+    case InstancePhase::Parked:
+    case InstancePhase::Terminating:
+    case InstancePhase::Terminated:
+    case InstancePhase::Failed:
+      return false;
+    default:
+      return true;
+  }
+}
+
+InstanceSpend instance_spend(const api::GpuInstanceStatus& status, Money egress_per_hour,
+                             Time now) {
   InstanceSpend out;
   auto b = billed_of(status);
   if (!b) return out;
   out.billed = true;
-  const Time end = status.ended_at ? std::min(*status.ended_at, now) : now;
-  out.accrued = billing::accrued(b->rule, b->price, b->launch, end);
-  out.committed = billing::committed(b->rule, b->price, b->launch, end);
-  if (!status.ended_at) out.burn = b->price;
-  auto months = by_month(status, now);
-  auto it = months.find(month_of(now));
-  if (it != months.end()) out.month = it->second;
+  const Time end = end_of(status, now);
+  out.accrued = cost_until(*b, egress_per_hour, end);
+  out.committed = out.accrued;
+  out.paid_through = billing::paid_through(b->rule, b->launch, end);
+  auto months = spend_by_month(status, egress_per_hour, now);
+  if (auto it = months.find(month_of(now)); it != months.end()) out.month = it->second;
+  return out;
+}
+
+Money active_burn(const api::GpuInstance& instance) {
+  const api::OfferSpec& offer = instance.spec.offer;
+  auto b = billed_of(instance.status);
+  return (b ? b->price : offer.price_per_hour) + offer.egress_usd_per_hour;
+}
+
+Money active_rest_of_month(const api::GpuInstance& instance, Time now) {
+  const api::OfferSpec& offer = instance.spec.offer;
+  auto b = billed_of(instance.status);
+  if (!b) {
+    return billing::cost_between(offer.billing, offer.price_per_hour, offer.egress_usd_per_hour,
+                                 std::nullopt, now, month_end(now));
+  }
+  return billing::cost_between(b->rule, b->price, offer.egress_usd_per_hour, b->launch, now,
+                               month_end(now));
+}
+
+InstanceSpend instance_spend(const api::GpuInstance& instance, Time now) {
+  InstanceSpend out = instance_spend(instance.status, instance.spec.offer.egress_usd_per_hour, now);
+  if (buys_time(instance)) {
+    out.burn = active_burn(instance);
+    out.rest_of_month = active_rest_of_month(instance, now);
+  }
   return out;
 }
 
@@ -128,22 +190,27 @@ bool was_folded(const SpendLedger& ledger, std::string_view instance) {
   return std::find(ledger.folded.begin(), ledger.folded.end(), instance) != ledger.folded.end();
 }
 
-bool fold(SpendLedger& ledger, std::string_view instance, const api::GpuInstanceStatus& status,
-          Time now) {
-  if (was_folded(ledger, instance)) return false;
-  for (const auto& [month, part] : by_month(status, now)) {
+bool fold_amount(SpendLedger& ledger, std::string_view key,
+                 const std::map<std::string, Money>& by_month) {
+  if (was_folded(ledger, key)) return false;
+  for (const auto& [month, part] : by_month) {
     ledger.months[month] += part;
     ledger.total += part;
   }
   while (ledger.months.size() > kLedgerMonths)
     ledger.months.erase(ledger.months.begin());
-  ledger.folded.emplace_back(instance);
+  ledger.folded.emplace_back(key);
   if (ledger.folded.size() > kLedgerFoldedNames) {
     ledger.folded.erase(ledger.folded.begin(),
                         ledger.folded.begin() +
                             static_cast<std::ptrdiff_t>(ledger.folded.size() - kLedgerFoldedNames));
   }
   return true;
+}
+
+bool fold(SpendLedger& ledger, const api::GpuInstance& instance, Time now) {
+  return fold_amount(ledger, instance.metadata.name,
+                     spend_by_month(instance.status, instance.spec.offer.egress_usd_per_hour, now));
 }
 
 api::SpendStatus pool_spend(const std::vector<api::GpuInstance>& instances,
@@ -154,13 +221,17 @@ api::SpendStatus pool_spend(const std::vector<api::GpuInstance>& instances,
   s.committed = ledger.total;
   if (auto it = ledger.months.find(s.month); it != ledger.months.end())
     s.month_to_date = it->second;
+  Money rest;
   for (const auto& inst : instances) {
-    const InstanceSpend i = instance_spend(inst.status, now);
+    if (was_folded(ledger, inst.metadata.name)) continue;  // already in ledger.total
+    const InstanceSpend i = instance_spend(inst, now);
     s.accrued += i.accrued;
     s.committed += i.committed;
     s.hourly_burn += i.burn;
     s.month_to_date += i.month;
+    rest += i.rest_of_month;
   }
+  s.projected_month = s.month_to_date + rest;
   return s;
 }
 

@@ -1,5 +1,7 @@
 #include "operator/core/spend.h"
 
+#include "operator/core/billing.h"
+
 #include <gtest/gtest.h>
 
 #include <chrono>
@@ -38,17 +40,27 @@ api::GpuInstanceStatus launched(BillingRule rule, std::string price, Time launch
   return s;
 }
 
+api::GpuInstance instance(std::string name, api::GpuInstanceStatus st, std::string egress = "0") {
+  api::GpuInstance i;
+  i.metadata.name = std::move(name);
+  i.status = std::move(st);
+  if (i.status.billing) i.spec.offer.billing = *i.status.billing;
+  if (i.status.price_per_hour) i.spec.offer.price_per_hour = *i.status.price_per_hour;
+  i.spec.offer.egress_usd_per_hour = usd(egress);
+  return i;
+}
+
 TEST(Spend, NotLaunchedCostsNothing) {
   api::GpuInstanceStatus s;
   s.price_per_hour = usd("2");
-  const InstanceSpend i = instance_spend(s, at(11, 10, 12));
+  const InstanceSpend i = instance_spend(s, Money{}, at(11, 10, 12));
   EXPECT_FALSE(i.billed);
   EXPECT_EQ(i.accrued, Money{});
   EXPECT_EQ(i.burn, Money{});
 }
 
 TEST(Spend, RunningHourlyBillsStartedIncrementsAndBurns) {
-  const auto s = launched(hourly(), "2", at(11, 10, 10));
+  const auto s = instance("a", launched(hourly(), "2", at(11, 10, 10)));
   const InstanceSpend i = instance_spend(s, at(11, 10, 11, 30));
   EXPECT_EQ(i.accrued, usd("4"));
   EXPECT_EQ(i.committed, usd("4"));
@@ -59,7 +71,7 @@ TEST(Spend, RunningHourlyBillsStartedIncrementsAndBurns) {
 TEST(Spend, EndedInstanceStopsBurningAndAccruing) {
   auto s = launched(per_second(), "3.6", at(11, 10, 10));
   s.ended_at = at(11, 10, 10, 10);
-  const InstanceSpend i = instance_spend(s, at(11, 12, 0));
+  const InstanceSpend i = instance_spend(s, Money{}, at(11, 12, 0));
   EXPECT_EQ(i.accrued, usd("0.6"));
   EXPECT_EQ(i.burn, Money{});
 }
@@ -67,7 +79,7 @@ TEST(Spend, EndedInstanceStopsBurningAndAccruing) {
 TEST(Spend, MonthBoundaryCountsOnlyThisMonthsPart) {
   // Launched 23:30 on Oct 31, per-second at $3.60/h; now 00:30 Nov 1.
   const auto s = launched(per_second(), "3.6", at(10, 31, 23, 30));
-  const InstanceSpend i = instance_spend(s, at(11, 1, 0, 30));
+  const InstanceSpend i = instance_spend(s, Money{}, at(11, 1, 0, 30));
   EXPECT_EQ(i.accrued, usd("3.6"));
   EXPECT_EQ(i.month, usd("1.8"));
 }
@@ -75,8 +87,8 @@ TEST(Spend, MonthBoundaryCountsOnlyThisMonthsPart) {
 TEST(Spend, IncrementStraddlingMonthCountsInMonthItStarted) {
   // Hourly from 23:30 Oct 31: the 23:30-00:30 hour belongs to October.
   const auto s = launched(hourly(), "2", at(10, 31, 23, 30));
-  EXPECT_EQ(instance_spend(s, at(11, 1, 0, 10)).month, Money{});
-  EXPECT_EQ(instance_spend(s, at(11, 1, 0, 40)).month, usd("2"));
+  EXPECT_EQ(instance_spend(s, Money{}, at(11, 1, 0, 10)).month, Money{});
+  EXPECT_EQ(instance_spend(s, Money{}, at(11, 1, 0, 40)).month, usd("2"));
 }
 
 TEST(Spend, MonthHelpers) {
@@ -104,8 +116,8 @@ TEST(SpendLedger, FoldIsIdempotentPerInstanceAndSplitsByMonth) {
   auto s = launched(per_second(), "3.6", at(10, 31, 23, 30));
   s.ended_at = at(11, 1, 0, 30);
   SpendLedger l;
-  EXPECT_TRUE(fold(l, "p-1", s, at(11, 2, 0)));
-  EXPECT_FALSE(fold(l, "p-1", s, at(11, 2, 0)));
+  EXPECT_TRUE(fold(l, instance("p-1", s), at(11, 2, 0)));
+  EXPECT_FALSE(fold(l, instance("p-1", s), at(11, 2, 0)));
   EXPECT_EQ(l.total, usd("3.6"));
   EXPECT_EQ(l.months["2026-10"], usd("1.8"));
   EXPECT_EQ(l.months["2026-11"], usd("1.8"));
@@ -116,7 +128,7 @@ TEST(SpendLedger, FoldedNamesAreBounded) {
   SpendLedger l;
   api::GpuInstanceStatus nothing;
   for (size_t i = 0; i < kLedgerFoldedNames + 5; ++i) {
-    ASSERT_TRUE(fold(l, "x-" + std::to_string(i), nothing, at(11, 1, 0)));
+    ASSERT_TRUE(fold(l, instance("x-" + std::to_string(i), nothing), at(11, 1, 0)));
   }
   EXPECT_EQ(l.folded.size(), kLedgerFoldedNames);
   EXPECT_FALSE(was_folded(l, "x-0"));
@@ -137,6 +149,78 @@ TEST(Spend, PoolTotalsIncludeLedgerAndLiveInstances) {
   EXPECT_EQ(s.hourly_burn, usd("2"));
   EXPECT_EQ(s.month_to_date, usd("7") + usd("6") + usd("1"));
   EXPECT_EQ(s.month, "2026-11");
+}
+
+// Issue 8, defect 2: between folding an ended instance into the ledger and
+// removing its finalizer, the instance was counted twice (3.81 -> 7.62).
+TEST(Spend, AnInstanceFoldedIntoTheLedgerIsNotCountedAgain) {
+  BillingRule seed;
+  seed.minimum = 3h;
+  seed.increment = 1h;
+  auto st = launched(seed, "1.27", at(11, 10, 10));
+  st.ended_at = at(11, 10, 10, 30);
+  st.phase = api::InstancePhase::Terminated;
+  const api::GpuInstance gone = instance("p-1", st);
+  SpendLedger l;
+  const Time now = at(11, 10, 11);
+  EXPECT_EQ(pool_spend({gone}, l, now).accrued, usd("3.81"));
+  ASSERT_TRUE(fold(l, gone, now));
+  const api::SpendStatus s = pool_spend({gone}, l, now);  // object still listed
+  EXPECT_EQ(s.accrued, usd("3.81"));
+  EXPECT_EQ(s.month_to_date, usd("3.81"));
+  EXPECT_EQ(pool_spend({}, l, now).accrued, usd("3.81"));
+}
+
+// Issue 8, defect 1: the projection added burn × (month end − now) on top of
+// month-to-date, which already holds the whole minimum charge.
+TEST(Spend, ProjectionCountsPrepaidTimeOnce) {
+  BillingRule seed;
+  seed.minimum = 3h;
+  seed.increment = 1h;
+  // Launched 20:00 on Nov 30; month ends in 4 h. MTD holds 3 h; one more
+  // hour (23:00-24:00) starts before the month end.
+  const auto a = instance("a", launched(seed, "1.27", at(11, 30, 20)));
+  const Time now = at(11, 30, 20, 10);
+  const api::SpendStatus s = pool_spend({a}, {}, now);
+  EXPECT_EQ(s.month_to_date, usd("3.81"));
+  EXPECT_EQ(s.projected_month, usd("5.08"));  // not 3.81 + 1.27 × 3h50m
+  EXPECT_EQ(s.hourly_burn, usd("1.27"));
+  // A parked machine ends before its next increment: nothing more this month.
+  auto parked = a;
+  parked.status.phase = api::InstancePhase::Parked;
+  EXPECT_EQ(pool_spend({parked}, {}, now).projected_month, usd("3.81"));
+  EXPECT_EQ(pool_spend({parked}, {}, now).hourly_burn, Money{});
+}
+
+// Issue 8, defect 3: egress counts in burn, accrued spend and the projection,
+// not only when new machines are planned.
+TEST(Spend, EgressCountsInBurnAccruedAndProjection) {
+  const auto a = instance("a", launched(per_second(), "1.80", at(11, 30, 20)), "0.24");
+  const Time now = at(11, 30, 22);
+  const api::SpendStatus s = pool_spend({a}, {}, now);
+  EXPECT_EQ(s.hourly_burn, usd("2.04"));
+  EXPECT_EQ(s.accrued, usd("4.08"));  // 2 h × (1.80 + 0.24)
+  EXPECT_EQ(s.month_to_date, usd("4.08"));
+  EXPECT_EQ(s.projected_month, usd("8.16"));  // + 2 h to midnight
+  SpendLedger l;
+  auto ended = a;
+  ended.status.ended_at = now;
+  ASSERT_TRUE(fold(l, ended, now));
+  EXPECT_EQ(l.total, usd("4.08"));
+}
+
+TEST(Spend, CostBetweenMatchesIncrementsThatStartLater) {
+  BillingRule seed;
+  seed.minimum = 3h;
+  seed.increment = 1h;
+  const Money p = usd("1.27");
+  const Time l = at(11, 30, 10);
+  // Inside the minimum nothing new starts before 13:00.
+  EXPECT_EQ(billing::cost_between(seed, p, Money{}, l, at(11, 30, 11), at(11, 30, 13)), Money{});
+  EXPECT_EQ(billing::cost_between(seed, p, Money{}, l, at(11, 30, 11), at(11, 30, 13, 1)), p);
+  // Not launched: priced as a launch now, minimum included.
+  EXPECT_EQ(billing::cost_between(seed, p, Money{}, std::nullopt, at(11, 30, 11), at(11, 30, 12)),
+            usd("3.81"));
 }
 
 }  // namespace

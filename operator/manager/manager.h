@@ -44,6 +44,7 @@ struct ManagerOptions {
   std::string metrics_addr;
   int workers = 2;
   Duration gc_period{15};
+  Duration spend_status_period{300};  // see controllers::Context
 };
 
 struct ManagerError {

@@ -101,6 +101,14 @@ Offer to_offer(const Entry& e, std::string_view provider_name, std::string regio
 
 }  // namespace
 
+Options planning_options(FluenceBilling fluence) {
+  Options o;
+  o.fluence = fluence;
+  for (int n = 1; n <= 16; ++n)
+    o.gpu_counts.push_back(n);
+  return o;
+}
+
 BillingRule fluence_billing(FluenceBilling reading) {
   if (reading == FluenceBilling::FluenceDocs) {
     return rule(3h, 1h, "0", BillingAlignment::WallClock, MinimumKind::Deposit);
@@ -141,8 +149,10 @@ std::vector<Entry> entries(const Options& options) {
           {"culpeper", "des-moines", "houston", "helsinki", "paris", "warsaw", "melbourne"}, true,
           kDc, billing("fluence"), true,
           s0 + ": $1.27/h via a verified Sesterce data center (range $0.94-2.04), seven "
-               "locations; 3-hour minimum then hourly; zero egress. The Fluence-docs "
-               "reading (UTC clock hours, 3h deposit) is FluenceBilling::FluenceDocs."));
+               "locations; zero egress. Billing: Fluence's own GPU Cloud docs (fixed UTC "
+               "clock hours, 3 h prepaid deposit, unused reserve refunded) are the default "
+               "reading, being the provider's word on its bill; the seed's '3-hour minimum "
+               "then hourly' charge is FluenceBilling::SeedDocuments."));
   out.push_back(row("aws", "g6e.xlarge", "L40S", 1, "1.86", {"us-east-1"}, false, kDc,
                     billing("aws"), true,
                     s0 + ": g6e.xlarge $1.86/h (" + ref +

@@ -81,18 +81,28 @@ struct Gap {
 
 // How to read Fluence's billing. The seed documents say "three-hour minimum,
 // hourly increments" (a charge, counted from launch); Fluence's own GPU Cloud
-// docs describe fixed UTC clock hours with a 3-hour prepaid deposit whose
-// unused part is refunded. The seed reading is the default.
+// docs (docs/build/gpu_cloud/overview.md, "Billing model";
+// shared/reference/providers.md 1.8) describe fixed UTC clock hours with a
+// 3-hour prepaid deposit whose unused part is refunded on termination. The
+// provider's own documentation is the better source for what an account is
+// billed, so FluenceDocs is the default; the seed reading stays available
+// (GpuProvider spec.billing, `plan --fluence-billing seed`) for accounts
+// billed the older way. docs/billing.md.
 enum class FluenceBilling { SeedDocuments, FluenceDocs };
 
 struct Options {
-  FluenceBilling fluence = FluenceBilling::SeedDocuments;
+  FluenceBilling fluence = FluenceBilling::FluenceDocs;
   // GPUs-per-machine shapes wanted from rows with max_gpus_linear: each such
   // row gives one offer per count in [1, max_gpus_linear] listed here (id
   // suffixed " xN" when N differs from the row's own count) instead of its
   // native shape. Empty: native shapes only. Fixed-shape rows are unaffected.
   std::vector<int> gpu_counts;
 };
+
+// The options the operator (ProviderRegistry) and `plan` both build catalog
+// offers with, so both plan on the same offers: the default Fluence reading
+// and every GPUs-per-machine count a pool can ask for (1..16).
+Options planning_options(FluenceBilling fluence = FluenceBilling::FluenceDocs);
 
 // Every catalog row, in a stable order (provider, then model).
 std::vector<Entry> entries(const Options& options = {});

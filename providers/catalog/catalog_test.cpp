@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <set>
+
 #include <algorithm>
 #include <chrono>
 
@@ -47,14 +49,16 @@ TEST(CatalogTest, EveryEntryIsCompleteAndSourced) {
 }
 
 TEST(CatalogTest, SeedFiguresAndDefaults) {
+  // Fluence's own docs are the default reading (issue 8): UTC clock hours
+  // with a refundable 3 h deposit.
   const auto fluence = only(offers_for_type("fluence"), "L40S");
   ASSERT_EQ(fluence.size(), 7u);  // the seven locations of seed 000
   for (const Offer& o : fluence) {
     EXPECT_EQ(o.price_per_hour, usd("1.27"));
     EXPECT_EQ(o.billing.minimum, 3h);
     EXPECT_EQ(o.billing.increment, 1h);
-    EXPECT_EQ(o.billing.alignment, BillingAlignment::Launch);
-    EXPECT_EQ(o.billing.minimum_kind, MinimumKind::Charge);
+    EXPECT_EQ(o.billing.alignment, BillingAlignment::WallClock);
+    EXPECT_EQ(o.billing.minimum_kind, MinimumKind::Deposit);
     EXPECT_TRUE(o.billing.egress_per_gb.is_zero());
     EXPECT_EQ(o.tier, ReliabilityTier::Datacenter);
     EXPECT_EQ(o.provider, "fluence");
@@ -89,17 +93,26 @@ TEST(CatalogTest, SeedFiguresAndDefaults) {
   EXPECT_EQ(vast[0].billing.egress_per_gb, usd("0.12"));
 }
 
-TEST(CatalogTest, FluenceDocsReadingIsSelectable) {
-  Options docs;
-  docs.fluence = FluenceBilling::FluenceDocs;
-  const auto offers = offers_for_type("fluence", "", docs);
+TEST(CatalogTest, FluenceSeedReadingIsSelectable) {
+  Options seed;
+  seed.fluence = FluenceBilling::SeedDocuments;
+  const auto offers = offers_for_type("fluence", "", seed);
   ASSERT_FALSE(offers.empty());
   for (const Offer& o : offers) {
-    EXPECT_EQ(o.billing.alignment, BillingAlignment::WallClock);
-    EXPECT_EQ(o.billing.minimum_kind, MinimumKind::Deposit);
+    EXPECT_EQ(o.billing.alignment, BillingAlignment::Launch);
+    EXPECT_EQ(o.billing.minimum_kind, MinimumKind::Charge);
     EXPECT_EQ(o.billing.minimum, 3h);
     EXPECT_EQ(o.billing.increment, 1h);
   }
+}
+
+TEST(CatalogTest, PlanningOptionsMakeEveryShapeAPoolCanAskFor) {
+  const auto offers = offers_for_type("runpod", "", planning_options());
+  std::set<int> counts;
+  for (const Offer& o : offers)
+    counts.insert(o.gpu_count);
+  EXPECT_TRUE(counts.count(1) && counts.count(2) && counts.count(4)) << counts.size();
+  EXPECT_EQ(planning_options().fluence, FluenceBilling::FluenceDocs);
 }
 
 TEST(CatalogTest, ProvidersWithoutTheGpuAreListedAsGaps) {

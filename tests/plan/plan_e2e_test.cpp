@@ -191,13 +191,13 @@ TEST(PlanE2eTest, FixturePoolJsonHasTheDocumentedFields) {
 TEST(PlanE2eTest, ShortNeedPrefersPerSecondBilling) {
   const Outcome r = run(std::string("plan -f tests/plan/fixtures/pool.yaml -p "
                                     "tests/plan/fixtures/providers.yaml -o json --hours 0.25 "
-                                    "--replicas 1") +
+                                    "--replicas 1 --fluence-billing seed") +
                         kNow);
   ASSERT_EQ(r.code, 0) << r.err;
   const json doc = json::parse(r.out);
   EXPECT_EQ(doc["plan"]["choices"][0]["provider"], "runpod-secure");
   for (const json& o : doc["offers"]) {
-    if (o["providerType"] == "fluence" && o["gpuModel"] == "L40S") {
+    if (o["providerType"] == "fluence" && o["gpuModel"] == "L40S" && o["gpuCount"] == 1) {
       EXPECT_EQ(o["totalCost"], "3.81");  // the 3-hour minimum
     }
   }
@@ -225,7 +225,10 @@ TEST(PlanE2eTest, TablesFitOneHundredColumns) {
   }
 }
 
-TEST(PlanE2eTest, InferenceExampleBuysRunpodSecureCloud) {
+// Runpod's offers carry no region and its adapter cannot choose one, so a
+// provider entry that lists regions refuses them, in `plan` as in the
+// operator (issue 8, defect 6): Fluence is what can really be bought.
+TEST(PlanE2eTest, InferenceExampleBuysFluenceWhereRunpodCannotPromiseARegion) {
   const Outcome r = run(std::string("plan -f examples/l40s-inference-pool.yaml -p "
                                     "examples/providers.yaml -o json") +
                         kNow);
@@ -235,22 +238,25 @@ TEST(PlanE2eTest, InferenceExampleBuysRunpodSecureCloud) {
   EXPECT_EQ(doc["machinesRequested"], 3);
   ASSERT_EQ(doc["plan"]["choices"].size(), 1u);
   const json& c = doc["plan"]["choices"][0];
-  EXPECT_EQ(c["provider"], "runpod");
-  EXPECT_EQ(c["offerId"], "NVIDIA L40S/secure");  // the provider's reliability picks Secure Cloud
+  EXPECT_EQ(c["provider"], "fluence");
+  EXPECT_EQ(c["offerId"], "l40s");
   EXPECT_EQ(c["machines"], 3);
-  EXPECT_THAT(c["region"].get<std::string>(), ::testing::AnyOf("EU-RO-1", "US-KS-2"));
-  EXPECT_EQ(doc["plan"]["expectedTotal"], "185.76");  // 3 x 0.86 x 72
-  EXPECT_EQ(doc["plan"]["projectedHourly"], "2.58");
+  // 73 UTC clock hours from 15:40 (Fluence's own billing docs), deposit refunded.
+  EXPECT_EQ(doc["plan"]["expectedTotal"], "278.13");  // 3 x 1.27 x 73
+  EXPECT_EQ(doc["plan"]["projectedHourly"], "3.81");
+  bool runpod_seen = false;
   for (const json& o : doc["offers"]) {
-    if (o["providerType"] == "fluence" && o["offerId"] == "l40s") {
-      EXPECT_EQ(o["totalCost"], "91.44");
-      EXPECT_TRUE(o["eligible"].get<bool>());
-    }
     if (o["offerId"] == "g6e.xlarge" && o["region"] == "us-east-1") {
       EXPECT_EQ(o["egressCost"], "12.96");  // 2 GB/GPU-h x 72 h x $0.09
     }
+    if (o["offerId"] == "NVIDIA L40S/secure") {
+      runpod_seen = true;
+      EXPECT_FALSE(o["eligible"].get<bool>());
+      EXPECT_EQ(o["reasons"][0], "region unknown; pool allows only EU-RO-1, US-KS-2");
+    }
     EXPECT_NE(o["offerId"], "NVIDIA L40S/community");
   }
+  EXPECT_TRUE(runpod_seen);
 }
 
 TEST(PlanE2eTest, L40OrL40sExampleWeighsThroughput) {
