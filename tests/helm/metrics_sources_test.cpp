@@ -8,7 +8,6 @@
 // recording rules); alerts and panels only name catalog metrics.
 
 #include <sys/wait.h>
-#include <unistd.h>
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
@@ -20,6 +19,7 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
 #include <map>
 #include <regex>
 #include <set>
@@ -267,7 +267,8 @@ std::vector<std::pair<std::string, json>> targets(const json& d) {
 // Variables referenced as $x, ${x}, ${x:fmt} or [[x]] (Grafana's own $__x excluded).
 std::set<std::string> variables_in(const std::string& text) {
   std::set<std::string> out;
-  static const std::regex ref(R"(\$\{([A-Za-z0-9_]+)(:[^}]*)?\}|\$([A-Za-z0-9_]+)|\[\[([A-Za-z0-9_]+)\]\])");
+  static const std::regex ref(
+      R"(\$\{([A-Za-z0-9_]+)(:[^}]*)?\}|\$([A-Za-z0-9_]+)|\[\[([A-Za-z0-9_]+)\]\])");
   for (auto it = std::sregex_iterator(text.begin(), text.end(), ref); it != std::sregex_iterator();
        ++it) {
     std::string v = (*it)[1].matched ? (*it)[1] : (*it)[3].matched ? (*it)[3] : (*it)[4];
