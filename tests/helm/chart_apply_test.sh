@@ -2,7 +2,14 @@
 # The rendered chart goes through the real kubectl into the test API server
 # (gpupool-test-apiserver, loopback, a port of its own choosing).
 #
-#   chart_apply_test.sh GPUPOOL_TEST_APISERVER
+#   chart_apply_test.sh GPUPOOL_TEST_APISERVER [GPUPOOL_OPERATOR]
+#
+# With the operator binary, it first runs it with the exact arguments the
+# chart's Deployment passes (listen addresses moved to 127.0.0.1, port 0, and
+# --kubeconfig added, as there is no in-cluster configuration here): the
+# flags parse, /healthz and /readyz (the probes' paths) answer 200, it takes
+# the Lease in the release namespace and /metrics says it leads. No
+# GpuProvider exists yet then, so it calls no provider.
 #
 # The chart's CRDs, credential Secrets, GpuProviders, metrics Service and
 # dashboard ConfigMap are applied for real (after a server-side dry run) and
@@ -18,13 +25,19 @@
 set -euo pipefail
 source "$(dirname "$0")/lib.sh"
 
-apiserver=${1:?usage: $0 GPUPOOL_TEST_APISERVER}
+apiserver=${1:?usage: $0 GPUPOOL_TEST_APISERVER [GPUPOOL_OPERATOR]}
+operator=${2:-}
 [ -x "$apiserver" ] || { echo "FAIL: no test API server at $apiserver" >&2; exit 1; }
 command -v kubectl >/dev/null || { echo "FAIL: kubectl is not installed" >&2; exit 1; }
 
 tmp=$(mktemp -d /tmp/gpupool-helm-apply-XXXXXX)
 server_pid=
+operator_pid=
 cleanup() {
+  if [ -n "$operator_pid" ]; then
+    kill -TERM "$operator_pid" 2>/dev/null || true
+    wait "$operator_pid" 2>/dev/null || true
+  fi
   if [ -n "$server_pid" ]; then
     kill -TERM "$server_pid" 2>/dev/null || true
     wait "$server_pid" 2>/dev/null || true
@@ -71,6 +84,56 @@ fi
 for ns in gpupool-system ml-serving team-secrets monitoring; do
   kc create namespace "$ns" >/dev/null
 done
+
+# The operator, started the way the chart's Deployment starts it.
+if [ -n "$operator" ]; then
+  "$helm" template gpupool "$chart" --namespace gpupool-system >"$tmp/default-args.yaml"
+  mapfile -t args < <(doc_of "$tmp/default-args.yaml" Deployment |
+    awk '/^ +args:$/ { on = 1; next } on && /^ +[a-z]+:/ { on = 0 } on { sub(/^ +- /, ""); print }' |
+    sed -E 's/0\.0\.0\.0:[0-9]+/127.0.0.1:0/')
+  echo "operator arguments from the chart: ${args[*]}"
+  "$operator" "${args[@]}" --kubeconfig "$KUBECONFIG" >"$tmp/operator.out" 2>"$tmp/operator.err" &
+  operator_pid=$!
+  # JSON log lines name the addresses it serves on (one server when both
+  # addresses read 127.0.0.1:0), before the "running" line.
+  for _ in $(seq 100); do
+    grep -q '"msg":"running"' "$tmp/operator.err" 2>/dev/null && break
+    kill -0 "$operator_pid" 2>/dev/null || break
+    sleep 0.1
+  done
+  mapfile -t urls < <(grep -o '"addr":"http://[^"]*"' "$tmp/operator.err" 2>/dev/null | sed 's/"addr":"//; s/"$//')
+  if ((${#urls[@]} == 0)); then
+    fail "the operator did not serve health and metrics: $(tail -5 "$tmp/operator.err")"
+  else
+    probe() { # probe URL PATH -> HTTP status
+      curl -s -o "$tmp/body" -w '%{http_code}' --max-time 5 "$1$2" || true
+    }
+    ready=
+    for _ in $(seq 150); do
+      for u in "${urls[@]}"; do
+        [ "$(probe "$u" /readyz)" = 200 ] && ready=$u
+      done
+      [ -n "$ready" ] && break
+      sleep 0.2
+    done
+    if [ -n "$ready" ]; then
+      pass "operator with the chart's arguments: /readyz 200 at $ready"
+      [ "$(probe "$ready" /healthz)" = 200 ] && pass "/healthz 200" || fail "/healthz at $ready"
+    else
+      fail "operator never ready: $(tail -5 "$tmp/operator.err")"
+    fi
+    leader=
+    for u in "${urls[@]}"; do
+      if [ "$(probe "$u" /metrics)" = 200 ] && grep -qx 'gpupool_leader 1' "$tmp/body"; then leader=$u; fi
+    done
+    [ -n "$leader" ] && pass "/metrics at $leader says gpupool_leader 1" || fail "no /metrics says gpupool_leader 1"
+    holder=$(kc -n gpupool-system get lease gpupool-operator -o jsonpath='{.spec.holderIdentity}' 2>&1 || true)
+    [ -n "$holder" ] && pass "Lease gpupool-system/gpupool-operator held by $holder" || fail "no Lease: $holder"
+  fi
+  kill -TERM "$operator_pid" 2>/dev/null || true
+  if wait "$operator_pid"; then pass "operator stopped cleanly on SIGTERM"; else fail "operator exit status $? on SIGTERM"; fi
+  operator_pid=
+fi
 
 # Kinds the test server serves: server-side dry run first, then for real.
 served=(Secret ConfigMap Service GpuProvider ServiceMonitor PrometheusRule)
