@@ -336,7 +336,8 @@ TEST(Dashboard, EveryPanelQueriesThroughTheVariables) {
 
 TEST(Dashboard, PanelIdsAreUnique) {
   std::set<int> ids;
-  for (const auto& p : dashboard().at("panels")) {
+  const auto doc = dashboard();  // a temporary's member would die before the loop
+  for (const auto& p : doc.at("panels")) {
     ASSERT_TRUE(p.contains("id") && p.contains("gridPos")) << p.value("title", "?");
     EXPECT_TRUE(ids.insert(p["id"].get<int>()).second) << "duplicate id " << p["id"];
   }
