@@ -89,9 +89,7 @@ Machine parse_instance(const json& j) {
     m.gpu_model = g->model;
     m.gpu_count = g->count;
   }
-  if (auto p = j.find("price_per_hour"); p != j.end() && p->is_number()) {
-    m.price_per_hour = net::price_from_double(p->get<double>()).value_or(Money());
-  }
+  m.price_per_hour = net::json_price(j, "price_per_hour").value_or(Money());
   if (auto c = j.find("created_at"); c != j.end() && c->is_string()) {
     Time t;
     if (parse_rfc3339(c->get<std::string>(), t)) m.launch_time = t;
@@ -298,7 +296,7 @@ ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query
           (query.max_gpu_count > 0 && gpu->count > query.max_gpu_count)) {
         continue;
       }
-      auto price = net::price_from_double(t.at("price_per_hour").get<double>());
+      auto price = net::json_price(t, "price_per_hour");  // "5.00": a string on the wire
       if (!price) continue;
       for (const auto& location : where[name]) {
         if (!contains(query.regions, location)) continue;

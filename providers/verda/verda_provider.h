@@ -11,7 +11,8 @@
 // token endpoint itself is Unauthorized at once (no retry storm). Secret keys
 // (logical names): clientId, clientSecret.
 //
-// Offers: GET /instance-types (price_per_hour for the whole machine,
+// Offers: GET /instance-types (price_per_hour for the whole machine, a
+// decimal string such as "5.00" on the wire (a number is accepted too),
 // gpu.number_of_gpus) joined with GET /instance-availability
 // ([{"location_code","availabilities":[type...]}]): one offer per (type,
 // location where it is available now). The GPU model comes from the type

@@ -1,6 +1,8 @@
 // The Verda adapter against the Verda emulator over loopback.
 #include "providers/verda/verda_provider.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
@@ -142,6 +144,23 @@ TEST_F(VerdaProviderTest, OffersJoinTypesWithAvailability) {
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 2u);                 // the CPU type is no GPU offer
   EXPECT_EQ(emulator_.requests("token"), 1);  // the token is cached
+}
+
+TEST_F(VerdaProviderTest, PricesSentAsDecimalStringsAreRead) {
+  // The real API sends "price_per_hour": "0.91" (a string); a number must
+  // still be accepted.
+  VerdaProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S"};
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 1u);
+  EXPECT_EQ(offers->at(0).price_per_hour, Money::from_cents(91));
+  ASSERT_TRUE(p.create(intent()).ok());
+  auto listed = p.list({});
+  ASSERT_TRUE(listed.ok()) << describe(listed.error());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0).price_per_hour, Money::from_cents(91));
 }
 
 TEST_F(VerdaProviderTest, CreateGetListTerminate) {

@@ -10,6 +10,13 @@ namespace {
 
 using nlohmann::json;
 
+// Verda sends prices as decimal strings ("5.00"), not JSON numbers.
+std::string price_text(double dollars) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f", dollars);
+  return buf;
+}
+
 std::string make_id(const char* prefix, int64_t n) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%s-4d2b-4c1e-9f00-%012llx", prefix,
@@ -113,7 +120,7 @@ std::string VerdaEmulator::instance_json_locked(const VerdaInstance& in) const {
       {"id", in.id},
       {"instance_type", in.type},
       {"image", "ubuntu-24.04"},
-      {"price_per_hour", t ? t->price_per_hour : 0.0},
+      {"price_per_hour", price_text(t ? t->price_per_hour : 0.0)},
       {"hostname", in.hostname},
       {"description", in.description},
       {"status", in.status},
@@ -247,8 +254,8 @@ VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::Htt
     for (const auto& t : options_.types) {
       out.push_back({{"id", make_id("0a11c0de", ++n)},
                      {"instance_type", t.name},
-                     {"price_per_hour", t.price_per_hour},
-                     {"spot_price", t.price_per_hour / 3},
+                     {"price_per_hour", price_text(t.price_per_hour)},
+                     {"spot_price", price_text(t.price_per_hour / 3)},
                      {"description", t.gpu_description},
                      {"cpu", {{"description", "20 CPU"}, {"number_of_cores", 20}}},
                      {"gpu", {{"description", t.gpu_description}, {"number_of_gpus", t.gpus}}},

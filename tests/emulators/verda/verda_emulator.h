@@ -18,6 +18,13 @@
 // "list", "action"): NoCapacity, Throttle (429 + Retry-After), ServerError,
 // Slow, LoseAnswer, Garbled, GarbledError, AuthFailure.
 //
+// SSH keys: GET /sshkeys ([{id,name,key}]), POST /sshkeys {name,key} (id as
+// plain text); POST /instances refuses ssh_key_ids that do not exist (400).
+// The account starts with one key, id "key-1".
+//
+// Prices (price_per_hour, spot_price) are sent as decimal strings ("0.91"),
+// as the real API does.
+//
 // Thread-safe.
 
 #include <map>
