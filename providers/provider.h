@@ -98,7 +98,7 @@ inline constexpr std::string_view kTagInstance = "gpupool.io/instance";  // GpuI
 // What to look for. Empty vectors mean "any".
 struct OfferQuery {
   std::vector<std::string> gpu_models;  // canonical names: "L40S", "L40"
-  std::vector<std::string> regions;     // provider region / location codes
+  std::vector<std::string> regions;     // region codes as Offer::region carries them (below)
   int min_gpu_count = 1;
   int max_gpu_count = 0;  // 0: no upper bound
   bool include_spot = false;
@@ -108,6 +108,16 @@ struct OfferQuery {
 // What to buy. Written into the GpuInstance before create() is called.
 struct InstanceIntent {
   // Idempotency key and tag: the GpuInstance's name, unique within the pool
+// Regions. Offer::region, Machine::region and OfferQuery::regions use one
+// form per provider, documented in its adapter header and providers/README.md:
+//   - clouds with regions or zones: the provider's own code ("us-east-1",
+//     "fr-par-2", "FIN-03", "ewr", "tor1", Fluence's "us-central-3");
+//   - marketplaces whose hosts report a free-text place (Vast.ai's
+//     geolocation "Texas, US"): the ISO 3166-1 alpha-2 country code ("US");
+//   - providers that place the machine themselves (Runpod): "any".
+// (operator/core/offer.h's comment on Offer::region says "provider's region
+// / location code"; this is what that means.)
+//
   // and never reused. Adapters derive the provider-side name/token from it
   // (and from pool_uid) deterministically.
   std::string name;

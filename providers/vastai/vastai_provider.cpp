@@ -25,6 +25,17 @@ MachineState state_from(const json& status) {
   return MachineState::Unknown;
 }
 
+// Vast.ai writes geolocation as "<region>, <country code>" ("Texas, US") or
+// just the country code; offers and machines carry the country code.
+std::string country_code(std::string_view geo) {
+  if (auto comma = geo.rfind(','); comma != std::string_view::npos) geo.remove_prefix(comma + 1);
+  while (!geo.empty() && geo.front() == ' ')
+    geo.remove_prefix(1);
+  while (!geo.empty() && geo.back() == ' ')
+    geo.remove_suffix(1);
+  return std::string(geo);
+}
+
 std::string id_text(const json& v) {
   if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
   if (v.is_string()) return v.get<std::string>();
@@ -42,7 +53,7 @@ Machine parse_instance(const json& j) {
     m.gpu_count = n->get<int>();
   if (auto p = j.find("dph_total"); p != j.end() && p->is_number())
     m.price_per_hour = net::price_from_double(p->get<double>()).value_or(Money());
-  m.region = net::json_str(j, "geolocation");
+  m.region = country_code(net::json_str(j, "geolocation"));
   m.public_address = net::json_str(j, "public_ipaddr");
   if (auto s = j.find("start_date"); s != j.end() && s->is_number() && s->get<double>() > 0) {
     m.launch_time = Time(std::chrono::seconds(static_cast<int64_t>(s->get<double>())));
@@ -138,13 +149,13 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
             {"num_gpus", {{"gte", std::max(1, query.min_gpu_count)}}},
             {"reliability", {{"gte", config_.min_reliability}}},
             {"type", "ondemand"},
-            {"order", {{"dph_total", "asc"}}},
-            {"limit", 100}};
+            // searchOffers: a list of [field, direction] pairs.
+            {"order", json::array({json::array({"dph_total", "asc"})})},
+            {"limit", query.regions.empty() ? 100 : 500}};
   if (query.max_gpu_count > 0) q["num_gpus"]["lte"] = query.max_gpu_count;
   if (config_.verified_only) q["verified"] = {{"eq", true}};
   q["gpu_name"] = {{"in", query.gpu_models.empty() ? std::vector<std::string>{"L40S", "L40"}
                                                    : query.gpu_models}};
-  if (!query.regions.empty()) q["geolocation"] = {{"in", query.regions}};
   auto body =
       call("search offers", "POST", "/api/v0/bundles/", q.dump(), true);  // a search: safe to retry
   if (!body.ok()) return fail(body.error());
@@ -155,7 +166,11 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
       offer.provider = config_.provider_name;
       offer.provider_type = "vastai";
       offer.id = id_text(o.contains("ask_contract_id") ? o.at("ask_contract_id") : o.at("id"));
-      offer.region = net::json_str(o, "geolocation");
+      offer.region = country_code(net::json_str(o, "geolocation"));
+      if (!query.regions.empty() && std::find(query.regions.begin(), query.regions.end(),
+                                              offer.region) == query.regions.end()) {
+        continue;  // regions are country codes; filtered here, not by the server's text
+      }
       offer.gpu_model = o.at("gpu_name").get<std::string>();
       offer.gpu_count = o.at("num_gpus").get<int>();
       auto price = net::price_from_double(o.at("dph_total").get<double>());

@@ -3,8 +3,11 @@
 //
 // Offers: POST /api/v0/bundles/ filtered server-side to the asked GPU names
 // (Vast uses "L40S" / "L40"), GPU count, rentable and not rented, verified
-// hosts with reliability >= min_reliability, locations (geolocation) and
-// on-demand type, cheapest first. Each ask is one machine: Offer id = ask
+// hosts with reliability >= min_reliability and on-demand type, cheapest
+// first ("order": [["dph_total", "asc"]], the published list-of-pairs form).
+// Regions are ISO country codes: Vast writes geolocation as "Texas, US", so
+// Offer::region and Machine::region carry "US" and a query's regions are
+// matched against that code client-side. Each ask is one machine: Offer id = ask
 // id, price = dph_total, egress = inet_up_cost per GB, tier Community
 // (marketplace hosts; no offers when the query excludes community tiers),
 // capacity_hint 1, billing per second.

@@ -22,12 +22,14 @@ class VastProviderTest : public ::testing::Test {
           emulators::VastEmulatorOptions o;
           o.clock = &clock_;
           auto m = [](const char* s) { return Money::parse(s).value(); };
-          o.asks = {{101, "L40S", 1, m("0.62"), m("0.01"), "US", 0.995, true},
-                    {102, "L40S", 1, m("0.55"), m("0.02"), "CA", 0.97, true},  // unreliable
-                    {103, "L40", 1, m("0.48"), m("0.00"), "US", 0.99, true},
-                    {104, "L40S", 2, m("1.30"), m("0.01"), "US", 0.99, true},
-                    {105, "L40S", 1, m("0.40"), m("0.01"), "US", 0.99, false},  // unverified
-                    {106, "RTX_4090", 1, m("0.30"), m("0.01"), "US", 0.99, true}};
+          // Real geolocation values: "<region>, <country code>".
+          o.asks = {{101, "L40S", 1, m("0.62"), m("0.01"), "Texas, US", 0.995, true},
+                    {102, "L40S", 1, m("0.55"), m("0.02"), "Quebec, CA", 0.97, true},  // unreliable
+                    {103, "L40", 1, m("0.48"), m("0.00"), "California, US", 0.99, true},
+                    {104, "L40S", 2, m("1.30"), m("0.01"), "Texas, US", 0.99, true},
+                    {105, "L40S", 1, m("0.40"), m("0.01"), "Texas, US", 0.99, false},  // unverified
+                    {106, "RTX_4090", 1, m("0.30"), m("0.01"), "Texas, US", 0.99, true},
+                    {107, "L40S", 1, m("0.70"), m("0.01"), "Ontario, CA", 0.99, true}};
           return o;
         }()),
         transport_([] {
@@ -82,18 +84,60 @@ TEST_F(VastProviderTest, SearchFiltersModelsReliabilityVerificationCheapestFirst
   q.gpu_models = {"L40S", "L40"};
   auto offers = p.offers(q);
   ASSERT_TRUE(offers.ok()) << describe(offers.error());
-  ASSERT_EQ(offers->size(), 3u);  // 103, 101, 104
+  ASSERT_EQ(offers->size(), 4u);  // 103, 101, 107, 104
   EXPECT_EQ((*offers)[0].id, "103");
   EXPECT_EQ((*offers)[1].id, "101");
   EXPECT_EQ((*offers)[1].price_per_hour, Money::parse("0.62").value());
   EXPECT_EQ((*offers)[1].billing.egress_per_gb, Money::parse("0.01").value());
   EXPECT_EQ((*offers)[1].tier, ReliabilityTier::Community);
-  EXPECT_EQ((*offers)[2].gpu_count, 2);
+  EXPECT_EQ((*offers)[3].gpu_count, 2);
   q.max_gpu_count = 1;
   q.regions = {"US"};
   EXPECT_EQ(p.offers(q)->size(), 2u);
   q.include_community = false;
   EXPECT_TRUE(p.offers(q)->empty());
+}
+
+TEST_F(VastProviderTest, SearchOrderIsAListOfFieldDirectionPairs) {
+  // searchOffers: "order": [["dph_total", "asc"]]; the object form
+  // {"dph_total": "asc"} is refused by the real API.
+  auto raw = [&](const std::string& order) {
+    net::Request r;
+    r.method = "POST";
+    r.url = emulator_.base_url() + "/api/v0/bundles/";
+    r.headers = {{"Authorization", "Bearer vast-test-key"}, {"Content-Type", "application/json"}};
+    r.body = R"({"gpu_name": {"in": ["L40S"]}, "order": )" + order + "}";
+    auto res = transport_.send(r);
+    return res.ok() ? res->status : 0;
+  };
+  EXPECT_EQ(raw(R"({"dph_total": "asc"})"), 400);
+  EXPECT_EQ(raw(R"([["dph_total"]])"), 400);
+  EXPECT_EQ(raw(R"([["dph_total", "asc"]])"), 200);
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  auto offers = p.offers({});
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_FALSE(offers->empty());
+  for (size_t i = 1; i < offers->size(); ++i)
+    EXPECT_LE((*offers)[i - 1].price_per_hour, (*offers)[i].price_per_hour);
+}
+
+TEST_F(VastProviderTest, RegionsAreCountryCodes) {
+  // Vast.ai writes geolocation as "Texas, US"; offers carry the country code
+  // and a query names country codes.
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S"};
+  q.regions = {"CA"};
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 1u);
+  EXPECT_EQ((*offers)[0].id, "107");
+  EXPECT_EQ((*offers)[0].region, "CA");
+  auto m = p.create(intent("pool-v-r", "107"));
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  auto found = p.get("uid-vast", "pool-v-r");
+  ASSERT_TRUE(found.ok()) << describe(found.error());
+  EXPECT_EQ(found->region, "CA");
 }
 
 TEST_F(VastProviderTest, RentLabelsTheInstanceAndIsIdempotent) {

@@ -147,6 +147,23 @@ VastEmulator::Reply VastEmulator::search_locked(const std::string& body) const {
   if (q.is_discarded() || !q.is_object()) {
     return Reply{400, error_body("invalid_args", "error 400/3467: could not parse query").dump()};
   }
+  // searchOffers: "order" is an array of [field, "asc"|"desc"] pairs
+  // (items: array of strings, minItems 2, maxItems 2).
+  std::vector<std::pair<std::string, bool>> order;  // field, ascending
+  if (auto o = q.find("order"); o != q.end()) {
+    bool ok = o->is_array();
+    for (const auto& e : ok ? *o : json::array()) {
+      ok = ok && e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string() &&
+           (e[1] == "asc" || e[1] == "desc");
+      if (ok) order.emplace_back(e[0].get<std::string>(), e[1] == "asc");
+    }
+    if (!ok) {
+      return Reply{400, error_body("invalid_args",
+                                   "error 400/3467: order must be a list of [field, asc|desc]")
+                            .dump()};
+    }
+  }
+  if (order.empty()) order.emplace_back("score", false);
   json offers = json::array();
   for (const auto& a : options_.asks) {
     if (rented_locked(a.id)) continue;
@@ -167,7 +184,8 @@ VastEmulator::Reply VastEmulator::search_locked(const std::string& body) const {
               {"verification", a.verified ? "verified" : "unverified"},
               {"rentable", true},
               {"rented", false},
-              {"cuda_max_good", 12.8}};
+              {"cuda_max_good", 12.8},
+              {"score", a.reliability * 100}};
     bool ok = true;
     for (auto it = q.begin(); it != q.end() && ok; ++it) {
       if (it.key() == "order" || it.key() == "limit" || it.key() == "type") continue;
@@ -176,8 +194,14 @@ VastEmulator::Reply VastEmulator::search_locked(const std::string& body) const {
     }
     if (ok) offers.push_back(o);
   }
-  std::sort(offers.begin(), offers.end(), [](const json& a, const json& b) {
-    return a["dph_total"].get<double>() < b["dph_total"].get<double>();
+  std::stable_sort(offers.begin(), offers.end(), [&](const json& a, const json& b) {
+    for (const auto& [field, asc] : order) {
+      const json& x = a.contains(field) ? a[field] : json(nullptr);
+      const json& y = b.contains(field) ? b[field] : json(nullptr);
+      if (x == y) continue;
+      return asc ? x < y : y < x;
+    }
+    return false;
   });
   size_t limit =
       q.contains("limit") && q["limit"].is_number_unsigned() ? q["limit"].get<size_t>() : 64;

@@ -5,7 +5,11 @@
 // 410 / 404 no_such_ask), instances listed with GET /api/v1/instances/
 // (select_filters on label / id, keyset pages of at most 25), destroyed
 // with DELETE /api/v0/instances/{id}/ (the ask becomes rentable again).
-// Bearer key auth (401); 429 answers are plain text without Retry-After,
+// "order" must be a list of [field, "asc"|"desc"] pairs (searchOffers) or the
+// search is refused (400 invalid_args); offers are sorted by it. Offers carry
+// geolocation as Vast.ai writes it ("Texas, US"). Bearer key auth: a bad key
+// is 404 "Invalid user key" on search (as published) and 401 elsewhere; 429
+// answers are plain text without Retry-After,
 // like the real API. Lifecycle on the injected Clock: actual_status null ->
 // "loading" -> "running" after boot_time; per-second billing.
 //
@@ -35,7 +39,7 @@ struct VastAsk {
   int num_gpus = 1;
   Money dph_total;
   Money inet_up_cost;
-  std::string geolocation = "US";
+  std::string geolocation = "Texas, US";  // "<region>, <country code>", as Vast.ai sends it
   double reliability = 0.99;
   bool verified = true;
 };
