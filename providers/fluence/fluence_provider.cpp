@@ -176,9 +176,59 @@ ProviderResult<FluenceProvider::Answer> FluenceProvider::call(const std::string&
 }
 
 ProviderResult<std::vector<Offer>> FluenceProvider::offers(const OfferQuery& query) {
+  return read_plans(query);
+}
+
+ProviderResult<std::string> FluenceProvider::image_for(const InstanceIntent& intent) {
+  std::vector<std::string> images;
+  bool known = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = os_options_.find(intent.offer.id);
+    if (it != os_options_.end()) {
+      images = it->second;
+      known = true;
+    }
+  }
+  if (!known) {
+    auto plans = read_plans(OfferQuery{});
+    if (!plans.ok()) return fail(plans.error());
+    std::lock_guard lock(mu_);
+    auto it = os_options_.find(intent.offer.id);
+    if (it == os_options_.end()) {
+      return fail(provider_error(ProviderErrorKind::NoCapacity,
+                                 "deploy: plan " + intent.offer.id + " is no longer available"));
+    }
+    images = it->second;
+  }
+  auto listed = [&](const std::string& image) {
+    return std::find(images.begin(), images.end(), image) != images.end();
+  };
+  if (!intent.image.empty()) {
+    if (listed(intent.image)) return intent.image;
+    std::string offered;
+    for (const auto& i : images)
+      offered += (offered.empty() ? "" : ", ") + i;
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "deploy: OS image '" + intent.image + "' is not supported by plan " +
+                                   intent.offer.id + " (it offers: " + offered + ")"));
+  }
+  if (!config_.os_image.empty() && listed(config_.os_image)) return config_.os_image;
+  for (const auto& i : images) {
+    if (contains(i, "cuda")) return i;
+  }
+  if (images.empty()) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "deploy: plan " + intent.offer.id + " lists no OS image"));
+  }
+  return images.front();
+}
+
+ProviderResult<std::vector<Offer>> FluenceProvider::read_plans(const OfferQuery& query) {
   auto ans = call("list plans", "GET", "/gpu/plans/vms", "", true);
   if (!ans.ok()) return fail(ans.error());
   std::vector<Offer> out;
+  std::map<std::string, std::vector<std::string>> images;
   try {
     json j = json::parse(ans->body);
     for (const auto& model : j.at("data")) {
@@ -192,6 +242,12 @@ ProviderResult<std::vector<Offer>> FluenceProvider::offers(const OfferQuery& que
         if (count < query.min_gpu_count || (query.max_gpu_count > 0 && count > query.max_gpu_count))
           continue;
         for (const auto& opt : by_count.at("options")) {
+          if (auto os = opt.find("os_options"); os != opt.end() && os->is_array()) {
+            auto& list = images[net::json_str(opt, "id")];
+            for (const auto& i : *os) {
+              if (i.is_string()) list.push_back(i.get<std::string>());
+            }
+          }
           std::string location = opt.at("location").get<std::string>();
           if (!query.regions.empty() && std::find(query.regions.begin(), query.regions.end(),
                                                   location) == query.regions.end()) {
@@ -220,6 +276,9 @@ ProviderResult<std::vector<Offer>> FluenceProvider::offers(const OfferQuery& que
         ProviderErrorKind::Transient,
         std::string("list plans: unreadable answer from Fluence (") + e.what() + ")"));
   }
+  std::lock_guard lock(mu_);
+  for (auto& [id, list] : images)
+    os_options_[id] = std::move(list);
   return out;
 }
 
@@ -310,10 +369,12 @@ ProviderResult<Machine> FluenceProvider::create(const InstanceIntent& intent) {
   if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
     return fail(existing.error());
 
+  auto image = image_for(intent);
+  if (!image.ok()) return fail(image.error());
   json body = {{"plan_id", intent.offer.id},
                {"name", vm_name},
                {"ssh_key", intent.ssh_public_key},
-               {"os_image", intent.image.empty() ? config_.os_image : intent.image}};
+               {"os_image", *image}};
   auto ans = call("deploy", "POST", "/gpu/instances/vms", body.dump(), false);
   if (!ans.ok()) {
     if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
