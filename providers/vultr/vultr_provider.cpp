@@ -56,7 +56,8 @@ Machine parse_instance(const json& j) {
     for (char& c : model)
       c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     m.gpu_model = model;
-    m.gpu_count = gpu_count_from_plan(m.offer_id, model);
+    auto vram = vram_from_plan(m.offer_id);
+    m.gpu_count = vram ? gpu_count_from_vram(model, *vram).value_or(1) : 1;
   }
   const std::string ip = net::json_str(j, "main_ip");
   if (ip != "0.0.0.0") m.public_address = ip;
@@ -94,20 +95,33 @@ std::string gpu_from_type(std::string_view gpu_type) {
   return t;
 }
 
-int gpu_count_from_plan(std::string_view plan_id, std::string_view model) {
-  const std::string id = lower(plan_id);
+int gpu_memory_gb(std::string_view model) {
   const std::string m = lower(model);
-  // "...-<n>x<model>-..." or "...-<model>x<n>-..."
-  for (size_t pos = id.find(m); !m.empty() && pos != std::string::npos; pos = id.find(m, pos + 1)) {
-    if (pos >= 2 && id[pos - 1] == 'x' && std::isdigit(static_cast<unsigned char>(id[pos - 2])))
-      return id[pos - 2] - '0';
-    size_t after = pos + m.size();
-    if (after + 1 < id.size() && id[after] == 'x' &&
-        std::isdigit(static_cast<unsigned char>(id[after + 1]))) {
-      return id[after + 1] - '0';
-    }
+  if (m == "l40s" || m == "l40" || m == "a40" || m == "a6000") return 48;
+  if (m == "a100" || m == "h100") return 80;
+  if (m == "a16") return 16;
+  return 0;
+}
+
+std::optional<int> gpu_count_from_vram(std::string_view model, int gpu_vram_gb) {
+  const int per_gpu = gpu_memory_gb(model);
+  if (per_gpu == 0 || gpu_vram_gb < per_gpu) return std::nullopt;  // unknown, or a slice
+  return gpu_vram_gb / per_gpu;
+}
+
+std::optional<int> vram_from_plan(std::string_view plan_id) {
+  // "vcg-l40s-32c-375g-96vram" -> 96
+  constexpr std::string_view kSuffix = "vram";
+  if (!plan_id.ends_with(kSuffix)) return std::nullopt;
+  plan_id.remove_suffix(kSuffix.size());
+  size_t dash = plan_id.rfind('-');
+  std::string_view digits = plan_id.substr(dash == std::string_view::npos ? 0 : dash + 1);
+  if (digits.empty() || digits.size() > 5 || !std::all_of(digits.begin(), digits.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) != 0;
+      })) {
+    return std::nullopt;
   }
-  return 1;
+  return std::stoi(std::string(digits));
 }
 
 ProviderError map_vultr_error(int status, std::string_view body, net::Millis retry_after) {
@@ -180,13 +194,15 @@ ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query
         const std::string model = gpu_from_type(net::json_str(p, "gpu_type"));
         if (model.empty() || !contains(query.gpu_models, model)) continue;
         const std::string id = p.at("id").get<std::string>();
-        const int gpus = gpu_count_from_plan(id, model);
+        auto v = p.find("gpu_vram_gb");
+        if (v == p.end() || !v->is_number_integer()) continue;
+        // The plan has no GPU count: its GPU memory over one GPU's (48 GB
+        // per L40S), as gpuhunt derives it. Less than one GPU: a slice.
+        auto counted = gpu_count_from_vram(model, v->get<int>());
+        if (!counted) continue;
+        const int gpus = *counted;
         if (gpus < query.min_gpu_count || (query.max_gpu_count > 0 && gpus > query.max_gpu_count))
           continue;
-        if (auto v = p.find("gpu_vram_gb"); v != p.end() && v->is_number_integer() &&
-                                            v->get<int>() < config_.min_vram_gb_per_gpu * gpus) {
-          continue;  // a fractional vGPU slice
-        }
         auto price = net::price_from_double(p.at("hourly_cost").get<double>());
         if (!price) continue;
         for (const auto& r : p.at("locations")) {

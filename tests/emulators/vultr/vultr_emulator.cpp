@@ -202,7 +202,7 @@ VultrEmulator::Reply VultrEmulator::route(const std::string& op, const http::Htt
                        {"hourly_cost", p.hourly_cost},
                        {"type", "vcg"},
                        {"locations", locations},
-                       {"gpu_vram_gb", 48 * p.gpus},
+                       {"gpu_vram_gb", p.gpu_vram_gb},
                        {"gpu_type", p.gpu_type}});
     }
     return Reply{200,

@@ -27,9 +27,9 @@
 namespace gpupool::emulators {
 
 struct VultrPlan {
-  std::string id;        // "vcg-l40s-16c-180g-48vram"
+  std::string id;        // "vcg-l40s-16c-180g-48vram" (real ids name the plan's GPU memory)
   std::string gpu_type;  // "NVIDIA_L40S"
-  int gpus = 1;
+  int gpu_vram_gb = 48;  // the plan's total GPU memory: 96 for 2 x L40S; 2 for an A16 slice
   double hourly_cost = 0;
   std::map<std::string, int> capacity;  // region -> instances (-1 unlimited)
 };
