@@ -217,9 +217,12 @@ ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& quer
                                                  model) == query.gpu_models.end()) {
         continue;
       }
-      std::string stock;
-      if (auto lp = g.find("lowestPrice"); lp != g.end() && lp->is_object())
-        stock = net::json_str(*lp, "stockStatus");
+      // stockStatus is "High" / "Medium" / "Low", and null when sold out.
+      bool sold_out = false;
+      if (auto lp = g.find("lowestPrice"); lp != g.end() && lp->is_object()) {
+        auto st = lp->find("stockStatus");
+        sold_out = st != lp->end() && (st->is_null() || (st->is_string() && *st == "None"));
+      }
       struct Cloud {
         const char* name;
         const char* flag;
@@ -246,7 +249,7 @@ ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& quer
         o.price_per_hour = *per_gpu * count;
         o.billing = config_.billing;
         o.tier = c.tier;
-        o.capacity_hint = c.tier == ReliabilityTier::Datacenter && stock == "None" ? 0 : -1;
+        o.capacity_hint = c.tier == ReliabilityTier::Datacenter && sold_out ? 0 : -1;
         o.source = "live";
         o.as_of = clock_.now();
         out.push_back(std::move(o));
@@ -337,6 +340,19 @@ ProviderResult<Machine> RunpodProvider::create(const InstanceIntent& intent) {
                {"env", env},
                {"startSsh", true}};
   auto ans = call("create pod", "POST", "/v2/pods", body.dump(), false);
+  if (!ans.ok() &&
+      (ans.error().kind == ProviderErrorKind::InvalidRequest ||
+       ans.error().kind == ProviderErrorKind::Unauthorized) &&
+      (ans.error().message.find("HTTP 400") != std::string::npos ||
+       ans.error().message.find("HTTP 403") != std::string::npos)) {
+    // createPod (v2): a 400 BadRequestError ("request could not be
+    // processed": sold out, a constraint this offer cannot meet) or a 403
+    // ForbiddenError (the key may not use this GPU type / cloud) is about
+    // this offer, not the account: try another offer.
+    ProviderError e = ans.error();
+    e.kind = ProviderErrorKind::NoCapacity;
+    return fail(e);
+  }
   if (!ans.ok()) {
     if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
     auto again = find_by_pod_name(pod_name);

@@ -27,7 +27,11 @@ class RunpodProviderTest : public ::testing::Test {
                           Money::parse("0.79").value(), 2, -1},
                          {"NVIDIA L40", "L40", 48, Money::parse("0.69").value(), Money(), -1, -1},
                          {"NVIDIA GeForce RTX 4090", "RTX 4090", 24, Money::parse("0.44").value(),
-                          Money::parse("0.31").value(), -1, -1}};
+                          Money::parse("0.31").value(), -1, -1},
+                         {"NVIDIA A40", "A40", 48, Money::parse("0.40").value(), Money(), -1, -1,
+                          /*forbidden=*/true},
+                         {"NVIDIA RTX A6000", "RTX A6000", 48, Money::parse("0.49").value(),
+                          Money(), -1, -1, false, /*refused=*/true}};
           return o;
         }()),
         transport_([] {
@@ -188,6 +192,37 @@ TEST_F(RunpodProviderTest, NoCapacityFromTheDetailText) {
   EXPECT_EQ(p.create(bad).error().kind, ProviderErrorKind::InvalidRequest);
   bad.offer.id = "garbage";
   EXPECT_EQ(p.create(bad).error().kind, ProviderErrorKind::InvalidRequest);
+}
+
+TEST_F(RunpodProviderTest, Any400Or403OnCreateMeansTryAnotherOffer) {
+  // createPod (v2): BadRequestError and ForbiddenError are about this
+  // request's shape, not the key: the caller moves on to the next candidate.
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  auto refused = p.create(intent("r-0", "SECURE/NVIDIA RTX A6000"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ProviderErrorKind::NoCapacity) << describe(refused.error());
+  auto forbidden = p.create(intent("r-1", "SECURE/NVIDIA A40"));
+  ASSERT_FALSE(forbidden.ok());
+  EXPECT_EQ(forbidden.error().kind, ProviderErrorKind::NoCapacity) << describe(forbidden.error());
+  EXPECT_EQ(emulator_.requests("create"), 2);  // neither is retried
+  EXPECT_TRUE(p.create(intent("r-2")).ok());
+}
+
+TEST_F(RunpodProviderTest, SoldOutStockStatusIsNull) {
+  // lowestPrice.stockStatus is null when nothing is in stock.
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S"};
+  q.include_community = false;
+  q.min_gpu_count = 3;  // secure capacity is 2 GPUs
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 1u);
+  EXPECT_EQ(offers->at(0).capacity_hint, 0);
+  q.min_gpu_count = 1;
+  offers = p.offers(q);
+  ASSERT_TRUE(offers.ok());
+  EXPECT_NE(offers->at(0).capacity_hint, 0);
 }
 
 TEST_F(RunpodProviderTest, RateLimitHonoursRetryAfterAndRecovers) {

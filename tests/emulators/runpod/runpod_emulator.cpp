@@ -166,7 +166,7 @@ RunpodEmulator::Reply RunpodEmulator::prices_locked(const std::string& body) con
                      {"securePrice", g.secure_price.to_double()},
                      {"communityPrice", g.community_price.to_double()},
                      {"lowestPrice",
-                      {{"stockStatus", stock ? "High" : "None"},
+                      {{"stockStatus", stock ? json("High") : json(nullptr)},
                        {"uninterruptablePrice", g.secure_price.to_double()},
                        {"minimumBidPrice", nullptr}}}});
   }
@@ -217,6 +217,8 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
                  {}};
   }
   if (type == nullptr) return problem(400, "Bad Request", "exactly one of gpu or cpu must be set");
+  if (type->forbidden) return problem(403, "Forbidden", "access denied");
+  if (type->refused) return problem(400, "Bad Request", "request could not be processed");
   Money per_gpu = cloud == "SECURE" ? type->secure_price : type->community_price;
   int capacity = cloud == "SECURE" ? type->secure_capacity : type->community_capacity;
   if (per_gpu.is_zero()) return problem(400, "Bad Request", kNoCapacity);

@@ -5,6 +5,10 @@
 // injected Clock, capacity per (GPU type, cloud), per-second billing; and the
 // GraphQL gpuTypes prices query on POST /graphql.
 //
+// GraphQL lowestPrice.stockStatus is "High" in stock and null when sold out
+// (as the real API). Per GPU type, createPod can answer 403 (forbidden) or a
+// 400 whose detail says nothing about capacity (refused).
+//
 // Faults (FaultPlan keys: "prices", "list", "create", "delete"): NoCapacity
 // (400 "There are no longer any instances available..."), Throttle (429,
 // Retry-After), ServerError (500), Slow, LoseAnswer, Garbled, GarbledError
@@ -34,6 +38,11 @@ struct RunpodGpuType {
   Money community_price;     // zero: not on community cloud
   int secure_capacity = -1;  // GPUs (-1 unlimited)
   int community_capacity = -1;
+  // createPod answers for this type: 403 ForbiddenError (the key is valid
+  // but may not use it) or 400 BadRequestError with the published example
+  // detail ("request could not be processed").
+  bool forbidden = false;
+  bool refused = false;
 };
 
 struct RunpodPod {
