@@ -110,6 +110,8 @@ ProviderError map_scw_error(int status, std::string_view body, net::Millis retry
     return provider_error(ProviderErrorKind::Unauthorized, m);
   }
   if (type == "unknown_resource") return provider_error(ProviderErrorKind::NotFound, m);
+  // 409 transient_state: the server is starting or stopping; call again.
+  if (type == "transient_state") return provider_error(ProviderErrorKind::Transient, m);
   if (type == "out_of_stock" || lower(msg).find("out of stock") != std::string::npos)
     return provider_error(ProviderErrorKind::NoCapacity, m);
   if (type == "quotas_exceeded") return provider_error(ProviderErrorKind::QuotaExceeded, m);
@@ -357,16 +359,45 @@ ProviderStatus ScwProvider::terminate(std::string_view provider_id) {
         ProviderErrorKind::InvalidRequest,
         "terminate: invalid server id '" + std::string(provider_id) + "' (want <zone>/<id>)"));
   }
-  const std::string path = "/instance/v1/zones/" + std::string(provider_id.substr(0, slash)) +
-                           "/servers/" + std::string(provider_id.substr(slash + 1)) + "/action";
-  auto ans = call("terminate", "POST", path, json{{"action", "terminate"}}.dump(), true);
-  if (ans.ok()) return ProviderStatus::success();
-  // Already stopping: termination is under way.
-  if (ans.error().kind == ProviderErrorKind::InvalidRequest &&
-      ans.error().message.find("already stopping") != std::string::npos) {
+  const std::string zone(provider_id.substr(0, slash));
+  const std::string server =
+      "/instance/v1/zones/" + zone + "/servers/" + std::string(provider_id.substr(slash + 1));
+  auto got = call("get server", "GET", server, "", true);
+  if (!got.ok()) return fail(got.error());
+  std::string state;
+  std::vector<std::string> volumes;
+  try {
+    const json j = json::parse(got->body).at("server");
+    state = j.at("state").get<std::string>();
+    if (auto v = j.find("volumes"); v != j.end() && v->is_object()) {
+      for (const auto& [slot, vol] : v->items()) {
+        const std::string vid = net::json_str(vol, "id");
+        if (!vid.empty()) volumes.push_back(vid);
+      }
+    }
+  } catch (const std::exception& e) {
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               std::string("get server: unreadable answer (") + e.what() + ")"));
+  }
+  if (state == "stopping") return ProviderStatus::success();  // under way
+  if (state != "stopped") {
+    // "terminate" stops the server and deletes it with its volumes. A
+    // server still starting answers transient_state (Transient: call again).
+    auto ans =
+        call("terminate", "POST", server + "/action", json{{"action", "terminate"}}.dump(), true);
+    if (!ans.ok()) return fail(ans.error());
     return ProviderStatus::success();
   }
-  return fail(ans.error());
+  // A stopped server (create crashed before power-on) cannot be terminated:
+  // delete it, then the volumes it leaves behind.
+  auto del = call("delete server", "DELETE", server, "", true);
+  if (!del.ok() && del.error().kind != ProviderErrorKind::NotFound) return fail(del.error());
+  for (const auto& v : volumes) {
+    auto dv =
+        call("delete volume", "DELETE", "/instance/v1/zones/" + zone + "/volumes/" + v, "", true);
+    if (!dv.ok() && dv.error().kind != ProviderErrorKind::NotFound) return fail(dv.error());
+  }
+  return ProviderStatus::success();
 }
 
 }  // namespace gpupool::scaleway

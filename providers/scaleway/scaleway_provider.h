@@ -29,14 +29,18 @@
 // finished the same way, so calling create() again converges. A stopped
 // server is reported Pending; callers that only poll get() after a failed
 // create() should call create() again to finish it.
-// terminate(): POST servers/{id}/action {"action":"terminate"} (Scaleway
-// also deletes the volumes); success while the server is stopping; NotFound
-// (404 unknown_resource) once it is gone; a 400 saying the server is
-// "already stopping" also counts as under way (UNCONFIRMED wording). The id is
-// "<zone>/<server id>", since every Scaleway call needs the zone.
+// terminate(): reads GET servers/{id} first. Running: POST
+// servers/{id}/action {"action":"terminate"} (Scaleway also deletes the
+// volumes). Stopping: success (under way). Stopped (a crash between create
+// and power-on; "terminate" is refused for it): DELETE servers/{id}, then
+// DELETE volumes/{id} for each volume it had. Starting: the action answers
+// 409 transient_state -> Transient, call again. NotFound (404
+// unknown_resource) once it is gone. The id is "<zone>/<server id>", since
+// every Scaleway call needs the zone.
 //
 // Errors by `type`: denied_authentication, authentication_error,
 // permissions_denied -> Unauthorized; unknown_resource -> NotFound;
+// transient_state (409, the server is starting or stopping) -> Transient;
 // out_of_stock (or a message saying "out of stock"; UNCONFIRMED how
 // Scaleway reports sold-out GPU types) -> NoCapacity; quotas_exceeded ->
 // QuotaExceeded; invalid_arguments, invalid_request_error -> InvalidRequest;

@@ -159,6 +159,44 @@ TEST_F(ScwProviderTest, CreatePowersOnGetListTerminate) {
     EXPECT_EQ(l.find("scw-test-secret"), std::string::npos) << l;
 }
 
+TEST_F(ScwProviderTest, TransientStateIsRetryable) {
+  // An action on a server that is starting or stopping answers 409
+  // {"type":"transient_state"}: call again later.
+  ScwProvider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  auto busy = p.terminate(m->provider_id);  // still starting
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.error().kind, ProviderErrorKind::Transient) << describe(busy.error());
+  EXPECT_EQ(map_scw_error(409, R"({"type":"transient_state","message":"x"})", net::Millis(0)).kind,
+            ProviderErrorKind::Transient);
+  clock_.advance(seconds(61));
+  EXPECT_TRUE(p.terminate(m->provider_id).ok());
+}
+
+TEST_F(ScwProviderTest, TerminatingAStoppedServerDeletesItAndItsVolumes) {
+  // A crash between "create" and "poweron" leaves a stopped server, which
+  // the terminate action refuses: delete the server, then its volumes.
+  ScwProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("action", Fault{FaultKind::ServerError}, 5);
+  ASSERT_FALSE(p.create(intent()).ok());
+  emulator_.faults().clear();
+  ASSERT_EQ(emulator_.servers().size(), 1u);
+  ASSERT_EQ(emulator_.servers()[0].state, "stopped");
+  ASSERT_EQ(emulator_.volumes().size(), 1u);
+  auto listed = p.list({});
+  ASSERT_TRUE(listed.ok()) << describe(listed.error());
+  ASSERT_EQ(listed->size(), 1u);
+  const std::string id = listed->at(0).provider_id;
+  auto t = p.terminate(id);
+  ASSERT_TRUE(t.ok()) << describe(t.error());
+  EXPECT_TRUE(emulator_.servers().empty());
+  EXPECT_TRUE(emulator_.volumes().empty());
+  auto again = p.terminate(id);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().kind, ProviderErrorKind::NotFound);
+}
+
 TEST_F(ScwProviderTest, ListPagesThroughEveryServer) {
   emulator_.set_capacity("L40S-1-48G", "fr-par-2", -1);
   ScwProvider p(config(), transport_, clock_, sleeper_);

@@ -9,13 +9,19 @@
 // every listed tag; page/per_page with X-Total-Count). Error bodies
 // {"type","message"}; X-Auth-Token auth (401 denied_authentication).
 // States: stopped -> starting (poweron) -> running after boot_time;
-// terminate -> stopping -> gone (404 unknown_resource) after shutdown_time.
+// terminate -> stopping -> gone (404 unknown_resource) after shutdown_time,
+// with its volumes. Each server has one local root volume ("volumes" map in
+// the server object). An action on a server in a transient state (starting,
+// stopping) answers 409 {"type":"transient_state"}; "terminate" is refused
+// for a stopped server (400 invalid_request_error; a stopped server is
+// removed with DELETE servers/{id} (204, its volumes stay) and DELETE
+// volumes/{id}). GET servers/{id} reads one server.
 // A create with no capacity left in the zone answers 412
 // {"type":"out_of_stock"} (the adapter's reading, UNCONFIRMED).
 //
 // Faults (keys "products", "availability", "create", "user_data", "action",
-// "list"): NoCapacity, Throttle (429 + Retry-After), ServerError, Slow,
-// LoseAnswer, Garbled, GarbledError, AuthFailure.
+// "list", "get", "delete", "delete_volume"): NoCapacity, Throttle (429 + Retry-After), ServerError,
+// Slow, LoseAnswer, Garbled, GarbledError, AuthFailure.
 //
 // Thread-safe.
 
@@ -52,6 +58,7 @@ struct ScwServer {
   Time created{};
   std::optional<Time> started;
   std::optional<Time> terminate_requested;
+  std::string volume_id;  // the root volume
 };
 
 struct ScwEmulatorOptions {
@@ -76,6 +83,8 @@ class ScwEmulator {
   FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& type, const std::string& zone, int n);
   std::vector<ScwServer> servers() const;
+  // Ids of the volumes that still exist (attached or not).
+  std::vector<std::string> volumes() const;
   int requests(const std::string& operation = "") const;
 
  private:
@@ -102,6 +111,7 @@ class ScwEmulator {
   std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<ScwServer> servers_;
+  std::vector<std::string> volumes_;
   std::map<std::string, int> requests_;
   int64_t next_ = 0;
 };
