@@ -100,9 +100,16 @@ ProviderError map_lambda_error(int status, std::string_view body, net::Millis re
 
 LambdaProvider::LambdaProvider(LambdaConfig config, net::HttpTransport& transport,
                                const Clock& clock, net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
+    : config_(std::move(config)),
+      clock_(clock),
+      sleeper_(sleeper),
+      client_(transport, clock, sleeper, [&] {
         net::ClientOptions o = config_.http;
         if (o.provider.empty()) o.provider = "lambda";
+        if (o.rate_per_second <= 0) {
+          o.rate_per_second = config_.requests_per_second;
+          o.burst = 1;
+        }
         std::string base = config_.endpoint;
         while (!base.empty() && base.back() == '/')
           base.pop_back();
@@ -254,7 +261,26 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
                  {{"key", kTagPool}, {"value", intent.pool_uid}},
                  {{"key", kTagName}, {"value", intent.name}}}}};
   if (!intent.user_data.empty()) body["user_data"] = intent.user_data;
-  auto ans = call("launch", "POST", "/api/v1/instance-operations/launch", body.dump(), false);
+  // Lambda allows one launch per 12 seconds: wait for it on the injected
+  // sleeper (the general one request per second is the HTTP client's bucket).
+  ProviderResult<std::string> ans = std::string();
+  {
+    std::lock_guard lock(launch_mu_);
+    if (last_launch_ && config_.launch_interval.count() > 0) {
+      const SteadyTime next = *last_launch_ + config_.launch_interval;
+      const SteadyTime now = clock_.steady_now();
+      if (now < next) sleeper_.sleep_for(std::chrono::ceil<net::Millis>(next - now));
+    }
+    ans = call("launch", "POST", "/api/v1/instance-operations/launch", body.dump(), false);
+    last_launch_ = clock_.steady_now();
+  }
+  if (!ans.ok() && ans.error().kind == ProviderErrorKind::NotFound) {
+    // A 404 on launch names a missing SSH key, type or file system: the
+    // request is wrong; no machine is missing.
+    ProviderError e = ans.error();
+    e.kind = ProviderErrorKind::InvalidRequest;
+    return fail(e);
+  }
   auto lookup = [&]() -> std::optional<Machine> {
     auto again = get(intent.pool_uid, intent.name);
     if (again.ok() && !is_gone(again->state)) return *again;

@@ -146,6 +146,36 @@ TEST_F(LambdaProviderTest, InsufficientCapacityIsNoCapacity) {
   EXPECT_EQ(emulator_.requests("launch"), 2);
 }
 
+TEST_F(LambdaProviderTest, UnknownSshKeyIsInvalidRequestNotNotFound) {
+  // Lambda answers a launch naming an unknown SSH key with 404
+  // global/object-does-not-exist: the request is wrong, no machine is missing.
+  LambdaConfig c = config();
+  c.ssh_key_name = "nobody";
+  LambdaProvider p(c, transport_, clock_, sleeper_);
+  auto r = p.create(intent());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest) << describe(r.error());
+  EXPECT_EQ(emulator_.requests("launch"), 1);
+}
+
+TEST_F(LambdaProviderTest, PublishedRateLimitsAreKeptOnFakeTime) {
+  // One request per second, one launch per 12 seconds: the adapter waits on
+  // the injected sleeper (which moves the fake clock), never on real time.
+  LambdaProvider p(config(), transport_, clock_, sleeper_);
+  const Time start = clock_.now();
+  ASSERT_TRUE(p.create(intent("a-0")).ok());
+  auto second = p.create(intent("a-1"));  // capacity 1: sold out, but not throttled
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().kind, ProviderErrorKind::NoCapacity) << describe(second.error());
+  EXPECT_GE(clock_.now() - start, Duration(12));
+  const int before = emulator_.requests();
+  const Time t0 = clock_.now();
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(p.offers({}).ok());
+  EXPECT_EQ(emulator_.requests() - before, 3);
+  EXPECT_GE(clock_.now() - t0, Duration(2));  // 3 requests: at least 2 s apart in total
+}
+
 TEST_F(LambdaProviderTest, ThrottleRecoversAndAuthFailsOnce) {
   LambdaProvider p(config(), transport_, clock_, sleeper_);
   emulator_.faults().add("types", Fault{FaultKind::Throttle, {}, seconds(2)}, 2);

@@ -125,6 +125,10 @@ std::string LambdaEmulator::instance_json_locked(const LambdaInstance& in) const
 }
 
 LambdaEmulator::Reply LambdaEmulator::launch_locked(const std::string& body) {
+  const Time now = options_.clock->now();
+  if (last_launch_ && now < *last_launch_ + options_.launch_interval)
+    return error(429, "global/too-many-requests", "Too many requests.");
+  last_launch_ = now;
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return error(400, "global/invalid-parameters", "Body is not valid JSON.");
@@ -137,6 +141,11 @@ LambdaEmulator::Reply LambdaEmulator::launch_locked(const std::string& body) {
   if (!j.contains("ssh_key_names") || !j["ssh_key_names"].is_array() ||
       j["ssh_key_names"].size() != 1) {
     return error(400, "global/invalid-parameters", "Exactly one SSH key must be specified.");
+  }
+  const json& key = j["ssh_key_names"][0];
+  if (!key.is_string() || std::find(options_.ssh_key_names.begin(), options_.ssh_key_names.end(),
+                                    key.get<std::string>()) == options_.ssh_key_names.end()) {
+    return error(404, "global/object-does-not-exist", "Specified SSH key(s) do not exist.");
   }
   std::vector<std::pair<std::string, std::string>> tags;
   if (j.contains("tags")) {

@@ -7,6 +7,11 @@
 // bodies; Bearer auth (401 global/invalid-api-key); booting -> active after
 // boot_time, terminating -> terminated after shutdown_time (kept listed).
 //
+// Launch checks the SSH key name against the account's keys (an unknown one
+// is 404 global/object-does-not-exist, as the real API answers) and enforces
+// the published launch limit: a launch less than launch_interval (12 s) after
+// the previous one, on the injected clock, is 429 global/too-many-requests.
+//
 // Faults (keys "types", "launch", "list", "terminate"): NoCapacity (400
 // insufficient-capacity), Throttle (429 + Retry-After), ServerError (500),
 // Slow, LoseAnswer, Garbled, GarbledError, AuthFailure.
@@ -52,6 +57,8 @@ struct LambdaEmulatorOptions {
   std::vector<LambdaType> types;
   Duration boot_time{120};
   Duration shutdown_time{30};
+  std::vector<std::string> ssh_key_names = {"operator"};  // the account's SSH keys
+  Duration launch_interval{12};                           // "one request per 12 seconds" on launch
   uint16_t port = 0;
 };
 
@@ -89,6 +96,7 @@ class LambdaEmulator {
   std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<LambdaInstance> instances_;
+  std::optional<Time> last_launch_;
   std::map<std::string, int> requests_;
   int64_t next_ = 0;
 };
