@@ -95,6 +95,10 @@ ProviderError map_vast_error(int status, std::string_view body, net::Millis retr
   }
   std::string text = code + (code.empty() || msg.empty() ? "" : ": ") + msg;
   std::string m = "HTTP " + std::to_string(status) + ": " + text;
+  // searchOffers answers a bad key with 404 "Invalid user key" (as published);
+  // the instance endpoints with 401 auth_error.
+  if (code == "auth_error" || msg.find("Invalid user key") != std::string::npos)
+    return provider_error(ProviderErrorKind::Unauthorized, m);
   if (code == "no_such_ask" || msg.find("no_such_ask") != std::string::npos) {
     return provider_error(ProviderErrorKind::NoCapacity, m);
   }

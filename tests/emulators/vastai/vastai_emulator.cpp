@@ -342,7 +342,10 @@ void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w)
     w.send(r.status, http::Headers{{"Content-Type", r.content_type}}, r.body);
   };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
-    return send(Reply{401, error_body("auth_error", "Invalid user key").dump()});
+    // searchOffers documents its bad-key answer as 404 "Invalid user key";
+    // the instance endpoints answer 401.
+    return send(
+        Reply{op == "search" ? 404 : 401, error_body("auth_error", "Invalid user key").dump()});
   }
   if (op.empty()) return send(Reply{404, error_body("not_found", "no such route").dump()});
   bool lose = false;
