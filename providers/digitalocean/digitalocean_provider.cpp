@@ -336,11 +336,54 @@ ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
   auto existing = get(intent.pool_uid, intent.name);
   if (existing.ok()) return existing;
   if (existing.error().kind != ProviderErrorKind::NotFound) return fail(existing.error());
+  json keys = json::array();
+  for (const auto& k : config_.ssh_keys)
+    keys.push_back(k);
+  if (!intent.ssh_public_key.empty()) {
+    // Droplets take account keys by id or fingerprint: add the intent's key
+    // to the account once (GET / POST /v2/account/keys) and send its id.
+    auto id = ssh_keys_.id_for(
+        intent.ssh_public_key,
+        [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
+          auto body = call("list ssh keys", "GET", "/v2/account/keys?per_page=200", "", true);
+          if (!body.ok()) return fail(body.error());
+          json j = json::parse(*body, nullptr, false);
+          auto list = j.is_object() ? j.find("ssh_keys") : j.end();
+          if (!j.is_object() || list == j.end() || !list->is_array()) {
+            return fail(
+                provider_error(ProviderErrorKind::Transient,
+                               "list ssh keys: unreadable answer: " + net::body_excerpt(*body)));
+          }
+          std::vector<net::SshKeyEntry> out;
+          for (const auto& k : *list) {
+            auto kid = k.find("id");
+            if (kid != k.end() && kid->is_number_integer())
+              out.push_back({std::to_string(kid->get<int64_t>()), net::json_str(k, "public_key")});
+          }
+          return out;
+        },
+        [&](const std::string& name) -> ProviderResult<std::string> {
+          json add = {{"name", name}, {"public_key", intent.ssh_public_key}};
+          auto body = call("add ssh key", "POST", "/v2/account/keys", add.dump(), false);
+          if (!body.ok()) return fail(body.error());
+          json j = json::parse(*body, nullptr, false);
+          if (j.is_object() && j.contains("ssh_key") && j["ssh_key"].is_object()) {
+            auto kid = j["ssh_key"].find("id");
+            if (kid != j["ssh_key"].end() && kid->is_number_integer())
+              return std::to_string(kid->get<int64_t>());
+          }
+          return fail(
+              provider_error(ProviderErrorKind::Transient,
+                             "add ssh key: unreadable answer: " + net::body_excerpt(*body)));
+        });
+    if (!id.ok()) return fail(id.error());
+    keys.push_back(std::stoll(*id));
+  }
   json body = {{"name", intent.name},
                {"region", intent.offer.region},
                {"size", intent.offer.id},
                {"image", intent.image.empty() ? config_.image : intent.image},
-               {"ssh_keys", config_.ssh_keys},
+               {"ssh_keys", keys},
                {"tags", {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid}}};
   if (!intent.user_data.empty()) body["user_data"] = intent.user_data;
   auto ans = call("create droplet", "POST", "/v2/droplets", body.dump(), false);

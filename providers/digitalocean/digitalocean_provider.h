@@ -42,6 +42,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/ssh_keys.h"
 #include "providers/provider.h"
 
 namespace gpupool::digitalocean {
@@ -94,6 +95,7 @@ class DoProvider final : public Provider {
   DoConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::SshKeyRegistry ssh_keys_;
 };
 
 ProviderError map_do_error(int status, std::string_view body, net::Millis retry_after);

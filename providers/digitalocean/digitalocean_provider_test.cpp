@@ -166,6 +166,26 @@ TEST_F(DoProviderTest, CreateGetListTerminate) {
   }
 }
 
+TEST_F(DoProviderTest, IntentSshKeyIsRegisteredAndSentInSshKeys) {
+  // Droplets take account keys (id or fingerprint) in ssh_keys: the intent's
+  // public key is added to the account once and then referred to.
+  emulator_.set_capacity("gpu-l40sx1-48gb", "tor1", -1);
+  DoProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent i = intent();
+  i.ssh_public_key = "ssh-ed25519 AAAAC3NzaDOKEY gpupool";
+  auto m = p.create(i);
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  InstanceIntent j = intent("pool-d-1");
+  j.ssh_public_key = i.ssh_public_key;
+  auto n = p.create(j);
+  ASSERT_TRUE(n.ok()) << describe(n.error());
+  auto all = emulator_.droplets();
+  ASSERT_EQ(all.size(), 2u);
+  for (const auto& d : all)
+    EXPECT_EQ(d.ssh_keys, std::vector<std::string>{i.ssh_public_key});
+  EXPECT_EQ(emulator_.requests("add_key"), 1);
+}
+
 TEST_F(DoProviderTest, ListFollowsPages) {
   emulator_.set_capacity("gpu-l40sx1-48gb", "tor1", -1);
   DoProvider p(config(), transport_, clock_, sleeper_);

@@ -298,6 +298,13 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
     return fail(provider_error(ProviderErrorKind::Transient,
                                std::string("rent: unreadable answer (") + e.what() + ")"));
   }
+  if (!intent.ssh_public_key.empty()) {
+    // attachSshKey: the create body has no key field. Attaching twice is
+    // harmless, so the call may be retried.
+    auto key = call("attach ssh key", "POST", "/api/v0/instances/" + m.provider_id + "/ssh/",
+                    json{{"ssh_key", intent.ssh_public_key}}.dump(), true);
+    if (!key.ok()) return fail(key.error());
+  }
   m.name = intent.name;
   m.state = MachineState::Pending;
   m.provider_state = "provisioning";

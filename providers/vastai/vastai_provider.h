@@ -23,7 +23,13 @@
 // terminate(): DELETE /api/v0/instances/{id}/; success, then NotFound once
 // the instance is gone.
 //
-// Errors: no_such_ask (404 / 410) -> NoCapacity; 401/403 -> Unauthorized;
+// SSH: the intent's public key is attached after the rent with POST
+// /api/v0/instances/{id}/ssh/ {"ssh_key"} (the create body has no key field);
+// a failed attach is returned as the create's error (the instance exists and
+// a later create() finds it by label, without attaching again).
+//
+// Errors: no_such_ask (404 / 410) -> NoCapacity; a bad key (404 "Invalid user
+// key" on search, 401 auth_error elsewhere) -> Unauthorized; 401/403 -> Unauthorized;
 // other 400 -> InvalidRequest; 404 not_found -> NotFound; 429 (plain text,
 // no Retry-After) -> RateLimited after the HTTP layer's own backoff; 5xx ->
 // Transient.

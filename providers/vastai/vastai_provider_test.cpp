@@ -165,6 +165,19 @@ TEST_F(VastProviderTest, RentLabelsTheInstanceAndIsIdempotent) {
     EXPECT_EQ(l.find("zz9"), std::string::npos) << l;
 }
 
+TEST_F(VastProviderTest, IntentSshKeyIsAttachedToTheInstance) {
+  // Vast.ai's create-instance body has no key field: the key is attached
+  // with POST /api/v0/instances/{id}/ssh/ {"ssh_key": ...}.
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent i = intent();
+  i.ssh_public_key = "ssh-ed25519 AAAAC3NzaVAST gpupool";
+  auto m = p.create(i);
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  auto all = emulator_.instances();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].ssh_keys, std::vector<std::string>{i.ssh_public_key});
+}
+
 TEST_F(VastProviderTest, FindAfterCrashWhenTheRentAnswerWasLost) {
   VastProvider p(config(), short_transport_, clock_, sleeper_);
   emulator_.faults().add("create", Fault{FaultKind::LoseAnswer});

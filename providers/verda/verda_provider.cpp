@@ -387,9 +387,44 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
     return fail(existing.error());
   const std::string hostname = "gp-" + net::sha256_hex(intent.pool_uid).substr(0, 10) + "-" +
                                net::sha256_hex(intent.pool_uid + "/" + intent.name).substr(0, 10);
+  std::vector<std::string> key_ids = config_.ssh_key_ids;
+  if (!intent.ssh_public_key.empty()) {
+    auto id = ssh_keys_.id_for(
+        intent.ssh_public_key,
+        [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
+          auto body = call("list ssh keys", "GET", "/sshkeys", "", true);
+          if (!body.ok()) return fail(body.error());
+          json j = json::parse(*body, nullptr, false);
+          if (!j.is_array()) {
+            return fail(
+                provider_error(ProviderErrorKind::Transient,
+                               "list ssh keys: unreadable answer: " + net::body_excerpt(*body)));
+          }
+          std::vector<net::SshKeyEntry> out;
+          for (const auto& k : j)
+            out.push_back({net::json_str(k, "id"), net::json_str(k, "key")});
+          return out;
+        },
+        [&](const std::string& name) -> ProviderResult<std::string> {
+          json add = {{"name", name}, {"key", intent.ssh_public_key}};
+          auto body = call("add ssh key", "POST", "/sshkeys", add.dump(), false);
+          if (!body.ok()) return fail(body.error());
+          std::string kid = trim(*body);
+          if (kid.size() >= 2 && kid.front() == '"' && kid.back() == '"')
+            kid = kid.substr(1, kid.size() - 2);
+          if (!plausible_id(kid)) {
+            return fail(
+                provider_error(ProviderErrorKind::Transient,
+                               "add ssh key: unreadable answer: " + net::body_excerpt(kid)));
+          }
+          return kid;
+        });
+    if (!id.ok()) return fail(id.error());
+    if (std::find(key_ids.begin(), key_ids.end(), *id) == key_ids.end()) key_ids.push_back(*id);
+  }
   json body = {{"instance_type", intent.offer.id},
                {"image", intent.image.empty() ? config_.image : intent.image},
-               {"ssh_key_ids", config_.ssh_key_ids},
+               {"ssh_key_ids", key_ids},
                {"hostname", hostname},
                {"description", description_for(intent)},
                {"location_code", intent.offer.region},

@@ -163,6 +163,30 @@ TEST_F(VerdaProviderTest, PricesSentAsDecimalStringsAreRead) {
   EXPECT_EQ(listed->at(0).price_per_hour, Money::from_cents(91));
 }
 
+TEST_F(VerdaProviderTest, IntentSshKeyIsRegisteredAndSentById) {
+  // Verda takes SSH keys by id (ssh_key_ids): the intent's public key is
+  // registered once (POST /sshkeys) and sent next to the configured ids.
+  VerdaProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.set_capacity("1L40S.20V", "FIN-03", -1);
+  InstanceIntent i = intent();
+  i.ssh_public_key = "ssh-ed25519 AAAAC3NzaOPERATOR gpupool";
+  auto first = p.create(i);
+  ASSERT_TRUE(first.ok()) << describe(first.error());
+  InstanceIntent j = intent("pool-v-2");
+  j.ssh_public_key = i.ssh_public_key;
+  ASSERT_TRUE(p.create(j).ok());
+  auto all = emulator_.instances();
+  ASSERT_EQ(all.size(), 2u);
+  for (const auto& in : all) {
+    EXPECT_NE(std::find(in.ssh_keys.begin(), in.ssh_keys.end(), i.ssh_public_key),
+              in.ssh_keys.end());
+    EXPECT_NE(
+        std::find(in.ssh_keys.begin(), in.ssh_keys.end(), "ssh-ed25519 AAAAC3NzaKEY1 admin@laptop"),
+        in.ssh_keys.end());
+  }
+  EXPECT_EQ(emulator_.requests("add_key"), 1);  // registered once, then found
+}
+
 TEST_F(VerdaProviderTest, CreateGetListTerminate) {
   VerdaProvider p(config(), transport_, clock_, sleeper_);
   auto m = p.create(intent());

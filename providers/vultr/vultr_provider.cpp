@@ -306,7 +306,44 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
                {"tags",
                 {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid,
                  std::string(kTagNamePrefix) + intent.name}}};
-  if (!config_.ssh_key_ids.empty()) body["sshkey_id"] = config_.ssh_key_ids;
+  std::vector<std::string> key_ids = config_.ssh_key_ids;
+  if (!intent.ssh_public_key.empty()) {
+    // Vultr takes keys by id (sshkey_id): add the intent's key once.
+    auto id = ssh_keys_.id_for(
+        intent.ssh_public_key,
+        [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
+          auto body = call("list ssh keys", "GET", "/v2/ssh-keys?per_page=500", "", true);
+          if (!body.ok()) return fail(body.error());
+          json j = json::parse(*body, nullptr, false);
+          auto list = j.is_object() ? j.find("ssh_keys") : j.end();
+          if (!j.is_object() || list == j.end() || !list->is_array()) {
+            return fail(
+                provider_error(ProviderErrorKind::Transient,
+                               "list ssh keys: unreadable answer: " + net::body_excerpt(*body)));
+          }
+          std::vector<net::SshKeyEntry> out;
+          for (const auto& k : *list)
+            out.push_back({net::json_str(k, "id"), net::json_str(k, "ssh_key")});
+          return out;
+        },
+        [&](const std::string& name) -> ProviderResult<std::string> {
+          json add = {{"name", name}, {"ssh_key", intent.ssh_public_key}};
+          auto body = call("add ssh key", "POST", "/v2/ssh-keys", add.dump(), false);
+          if (!body.ok()) return fail(body.error());
+          json j = json::parse(*body, nullptr, false);
+          std::string kid;
+          if (j.is_object() && j.contains("ssh_key")) kid = net::json_str(j["ssh_key"], "id");
+          if (kid.empty()) {
+            return fail(
+                provider_error(ProviderErrorKind::Transient,
+                               "add ssh key: unreadable answer: " + net::body_excerpt(*body)));
+          }
+          return kid;
+        });
+    if (!id.ok()) return fail(id.error());
+    if (std::find(key_ids.begin(), key_ids.end(), *id) == key_ids.end()) key_ids.push_back(*id);
+  }
+  if (!key_ids.empty()) body["sshkey_id"] = key_ids;
   if (!intent.user_data.empty()) body["user_data"] = net::base64_encode(intent.user_data);
   auto ans = call("create instance", "POST", "/v2/instances", body.dump(), false);
   auto lookup = [&]() -> std::optional<Machine> {

@@ -40,6 +40,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/ssh_keys.h"
 #include "providers/provider.h"
 
 namespace gpupool::vultr {
@@ -90,6 +91,7 @@ class VultrProvider final : public Provider {
   VultrConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::SshKeyRegistry ssh_keys_;
 };
 
 ProviderError map_vultr_error(int status, std::string_view body, net::Millis retry_after);

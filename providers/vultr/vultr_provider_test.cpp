@@ -150,6 +150,26 @@ TEST_F(VultrProviderTest, GpuCountFollowsPlanGpuMemory) {
   EXPECT_EQ(found->gpu_count, offers->at(0).gpu_count);
 }
 
+TEST_F(VultrProviderTest, IntentSshKeyIsRegisteredAndSentAsSshkeyId) {
+  // Vultr takes SSH keys by id (sshkey_id): the intent's public key is added
+  // (POST /v2/ssh-keys) once and then found by its text.
+  emulator_.set_capacity("vcg-l40s-16c-180g-48vram", "ewr", -1);
+  VultrProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent i = intent();
+  i.ssh_public_key = "ssh-ed25519 AAAAC3NzaVULTR gpupool";
+  auto m = p.create(i);
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  InstanceIntent j = intent("pool-u-1");
+  j.ssh_public_key = i.ssh_public_key;
+  auto n = p.create(j);
+  ASSERT_TRUE(n.ok()) << describe(n.error());
+  auto all = emulator_.instances();
+  ASSERT_EQ(all.size(), 2u);
+  for (const auto& in : all)
+    EXPECT_EQ(in.ssh_keys, std::vector<std::string>{i.ssh_public_key});
+  EXPECT_EQ(emulator_.requests("add_key"), 1);
+}
+
 TEST_F(VultrProviderTest, CreateGetListTerminate) {
   VultrProvider p(config(), transport_, clock_, sleeper_);
   auto m = p.create(intent());

@@ -1,4 +1,9 @@
 #pragma once
+// SSH keys: GET /v2/account/keys ({"ssh_keys":[{id,fingerprint,public_key,
+// name}],"links","meta"}), POST /v2/account/keys {name, public_key} (201
+// {"ssh_key":{...}}; 422 when the key is already on the account); POST
+// /v2/droplets refuses ssh_keys entries (id or fingerprint) that do not
+// exist (422).
 // A stateful local DigitalOcean API (v2) for tests: GET /v2/sizes (a size's
 // `regions` lists only regions with capacity left), POST /v2/droplets (202
 // with the droplet and its create action; 422 unprocessable_entity when the
@@ -46,6 +51,7 @@ struct DoDroplet {
   std::string status;  // new, active
   std::vector<std::string> tags;
   std::string user_data;
+  std::vector<std::string> ssh_keys;  // public keys of its ssh_keys entries
   Time created{};
 };
 
@@ -92,6 +98,13 @@ class DoEmulator {
   std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<DoDroplet> droplets_;
+  struct Key {
+    int64_t id = 0;
+    std::string fingerprint;
+    std::string public_key;
+    std::string name;
+  };
+  std::vector<Key> keys_;
   std::map<std::string, int> requests_;
   int64_t next_id_ = 3164444;
   int64_t next_action_ = 7001;

@@ -303,16 +303,34 @@ VastEmulator::Reply VastEmulator::destroy_locked(int64_t id) {
                .dump()};
 }
 
+VastEmulator::Reply VastEmulator::attach_key_locked(int64_t id, const std::string& body) {
+  // attachSshKey: {"ssh_key": string, minLength 1}.
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("ssh_key") || !j["ssh_key"].is_string() ||
+      j["ssh_key"].get<std::string>().empty()) {
+    return Reply{400, error_body("invalid_args", "ssh_key is required").dump()};
+  }
+  for (auto& in : instances_) {
+    if (in.id == id && !in.destroyed) {
+      in.ssh_keys.push_back(j["ssh_key"].get<std::string>());
+      return Reply{200, json{{"success", true}, {"msg", "ssh key attached"}}.dump()};
+    }
+  }
+  return Reply{404, error_body("not_found", "error 404/3603: instance not found").dump()};
+}
+
 VastEmulator::Reply VastEmulator::route(const std::string& op, const http::HttpRequest& req) {
   std::lock_guard<std::mutex> lock(mu_);
   if (op == "search") return search_locked(req.body);
   if (op == "list") return list_locked(req);
   std::string_view path = req.path;
   path.remove_suffix(path.ends_with('/') ? 1 : 0);
+  if (op == "ssh") path.remove_suffix(4);  // ".../{id}/ssh"
   auto slash = path.rfind('/');
   auto id = parse_id(path.substr(slash + 1));
   if (!id) return Reply{400, error_body("invalid_args", "bad id").dump()};
   if (op == "create") return rent_locked(*id, req.body);
+  if (op == "ssh") return attach_key_locked(*id, req.body);
   return destroy_locked(*id);
 }
 
@@ -331,6 +349,9 @@ void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w)
     op = "create";
   } else if (req.method == "GET" && req.path == "/api/v1/instances/") {
     op = "list";
+  } else if (req.method == "POST" && req.path.starts_with("/api/v0/instances/") &&
+             (req.path.ends_with("/ssh/") || req.path.ends_with("/ssh"))) {
+    op = "ssh";
   } else if (req.method == "DELETE" && req.path.starts_with("/api/v0/instances/")) {
     op = "destroy";
   }

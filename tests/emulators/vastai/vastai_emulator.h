@@ -13,7 +13,10 @@
 // like the real API. Lifecycle on the injected Clock: actual_status null ->
 // "loading" -> "running" after boot_time; per-second billing.
 //
-// Faults (keys "search", "create", "list", "destroy"): NoCapacity (410
+// SSH keys are attached after the rent with POST /api/v0/instances/{id}/ssh/
+// {"ssh_key": "..."} (attachSshKey; the create body has no key field).
+//
+// Faults (keys "search", "create", "list", "destroy", "ssh"): NoCapacity (410
 // no_such_ask), Throttle (429 plain text), ServerError (500), Slow,
 // LoseAnswer, Garbled, GarbledError (502 HTML), AuthFailure (401).
 //
@@ -51,6 +54,7 @@ struct VastInstance {
   std::string image;
   std::string env;
   std::string onstart;
+  std::vector<std::string> ssh_keys;  // attached with POST /api/v0/instances/{id}/ssh/
   Time created{};
   std::optional<Time> destroyed;
 };
@@ -90,6 +94,7 @@ class VastEmulator {
   Reply rent_locked(int64_t ask_id, const std::string& body);
   Reply list_locked(const http::HttpRequest& req) const;
   Reply destroy_locked(int64_t id);
+  Reply attach_key_locked(int64_t id, const std::string& body);
   bool rented_locked(int64_t ask_id) const;
   std::string instance_json_locked(const VastInstance& in) const;
 

@@ -26,7 +26,9 @@ std::string make_id(const char* prefix, int64_t n) {
 
 }  // namespace
 
-VerdaEmulator::VerdaEmulator(VerdaEmulatorOptions options) : options_(std::move(options)) {}
+VerdaEmulator::VerdaEmulator(VerdaEmulatorOptions options) : options_(std::move(options)) {
+  ssh_keys_["key-1"] = "ssh-ed25519 AAAAC3NzaKEY1 admin@laptop";
+}
 VerdaEmulator::~VerdaEmulator() {
   stop();
 }
@@ -180,6 +182,12 @@ VerdaEmulator::Reply VerdaEmulator::create_locked(const std::string& body) {
   if (!j.contains("ssh_key_ids") || !j["ssh_key_ids"].is_array()) {
     return error(400, "invalid_request", "ssh_key_ids must be an array");
   }
+  std::vector<std::string> keys;
+  for (const auto& k : j["ssh_key_ids"]) {
+    auto it = k.is_string() ? ssh_keys_.find(k.get<std::string>()) : ssh_keys_.end();
+    if (it == ssh_keys_.end()) return error(400, "invalid_request", "Invalid ssh key id");
+    keys.push_back(it->second);
+  }
   const std::string hostname = j["hostname"].get<std::string>();
   if (hostname.size() > 60) return error(400, "invalid_request", "hostname is too long");
   const std::string type = j["instance_type"].get<std::string>();
@@ -201,6 +209,7 @@ VerdaEmulator::Reply VerdaEmulator::create_locked(const std::string& body) {
   in.hostname = hostname;
   in.description = j["description"].get<std::string>();
   in.status = "ordered";
+  in.ssh_keys = keys;
   if (auto s = j.find("startup_script_id"); s != j.end() && s->is_string()) {
     auto script = scripts_.find(s->get<std::string>());
     if (script == scripts_.end()) return error(404, "not_found", "startup script not found");
@@ -288,6 +297,22 @@ VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::Htt
     scripts_[id] = j["script"].get<std::string>();
     return Reply{200, id, "text/plain", {}};
   }
+  if (op == "keys") {
+    json out = json::array();
+    for (const auto& [id, key] : ssh_keys_)
+      out.push_back({{"id", id}, {"name", "key " + id}, {"key", key}});
+    return Reply{200, out.dump(), "application/json", {}};
+  }
+  if (op == "add_key") {
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("name") || !j["name"].is_string() ||
+        !j.contains("key") || !j["key"].is_string() || j["key"].get<std::string>().empty()) {
+      return error(400, "invalid_request", "name and key are required");
+    }
+    const std::string id = make_id("55h0c0de", ++next_);
+    ssh_keys_[id] = j["key"].get<std::string>();
+    return Reply{201, id, "text/plain", {}};
+  }
   if (op == "create") return create_locked(req.body);
   if (op == "action") return action_locked(req.body);
   std::string out = "[";
@@ -310,6 +335,10 @@ void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
     op = "types";
   } else if (req.method == "GET" && req.path == "/v1/instance-availability") {
     op = "availability";
+  } else if (req.method == "GET" && req.path == "/v1/sshkeys") {
+    op = "keys";
+  } else if (req.method == "POST" && req.path == "/v1/sshkeys") {
+    op = "add_key";
   } else if (req.method == "POST" && req.path == "/v1/scripts") {
     op = "script";
   } else if (req.method == "POST" && req.path == "/v1/instances") {

@@ -56,6 +56,7 @@ struct VerdaInstance {
   std::string description;
   std::string status;  // ordered, provisioning, running, deleting
   std::string startup_script;
+  std::vector<std::string> ssh_keys;  // the public keys of its ssh_key_ids
   Time created{};
   std::optional<Time> delete_requested;
 };
@@ -111,8 +112,9 @@ class VerdaEmulator {
   std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<VerdaInstance> instances_;
-  std::map<std::string, std::string> scripts_;  // id -> script
-  std::map<std::string, Time> tokens_;          // access token -> expiry
+  std::map<std::string, std::string> scripts_;   // id -> script
+  std::map<std::string, std::string> ssh_keys_;  // id -> public key ("key-1" exists)
+  std::map<std::string, Time> tokens_;           // access token -> expiry
   std::map<std::string, bool> refresh_tokens_;
   std::map<std::string, int> requests_;
   int64_t next_ = 0;

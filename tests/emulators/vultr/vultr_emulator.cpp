@@ -127,6 +127,17 @@ VultrEmulator::Reply VultrEmulator::create_locked(const std::string& body) {
     if (!decoded) return error(400, "user_data must be base64 encoded");
     user_data = *decoded;
   }
+  std::vector<std::string> keys;
+  if (j.contains("sshkey_id")) {
+    if (!j["sshkey_id"].is_array()) return error(400, "sshkey_id must be an array");
+    for (const auto& k : j["sshkey_id"]) {
+      auto it = std::find_if(ssh_keys_.begin(), ssh_keys_.end(), [&](const auto& e) {
+        return k.is_string() && e.first == k.get<std::string>();
+      });
+      if (it == ssh_keys_.end()) return error(400, "Invalid SSH key");
+      keys.push_back(it->second);
+    }
+  }
   const std::string plan = j["plan"].get<std::string>();
   const std::string region = j["region"].get<std::string>();
   const VultrPlan* p = nullptr;
@@ -148,6 +159,7 @@ VultrEmulator::Reply VultrEmulator::create_locked(const std::string& body) {
   in.status = "pending";
   in.tags = tags;
   in.user_data = user_data;
+  in.ssh_keys = keys;
   in.created = options_.clock->now();
   instances_.push_back(in);
   return Reply{202, "{\"instance\":" + instance_json_locked(in) + "}", {}};
@@ -211,6 +223,36 @@ VultrEmulator::Reply VultrEmulator::route(const std::string& op, const http::Htt
                      .dump(),
                  {}};
   }
+  if (op == "keys") {
+    json keys = json::array();
+    for (const auto& [id, key] : ssh_keys_) {
+      keys.push_back({{"id", id},
+                      {"date_created", format_rfc3339(options_.clock->now())},
+                      {"name", "key-" + id.substr(0, 8)},
+                      {"ssh_key", key}});
+    }
+    return Reply{200,
+                 json{{"ssh_keys", keys},
+                      {"meta", {{"total", keys.size()}, {"links", {{"next", ""}, {"prev", ""}}}}}}
+                     .dump(),
+                 {}};
+  }
+  if (op == "add_key") {
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("name") || !j["name"].is_string() ||
+        !j.contains("ssh_key") || !j["ssh_key"].is_string()) {
+      return error(400, "name and ssh_key are required");
+    }
+    char buf[48];
+    std::snprintf(buf, sizeof(buf), "3b8066a7-b438-455a-9688-%012llx",
+                  static_cast<unsigned long long>(++next_));
+    ssh_keys_.emplace_back(buf, j["ssh_key"].get<std::string>());
+    json key = {{"id", buf},
+                {"date_created", format_rfc3339(options_.clock->now())},
+                {"name", j["name"]},
+                {"ssh_key", j["ssh_key"]}};
+    return Reply{201, json{{"ssh_key", key}}.dump(), {}};
+  }
   if (op == "create") return create_locked(req.body);
   if (op == "list") return list_locked(req);
   const std::string id = req.path.substr(std::string("/v2/instances/").size());
@@ -230,6 +272,8 @@ void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
   std::string op;
   if (req.method == "GET" && req.path == "/v2/plans") {
     op = "plans";
+  } else if (req.path == "/v2/ssh-keys" && (req.method == "GET" || req.method == "POST")) {
+    op = req.method == "GET" ? "keys" : "add_key";
   } else if (req.method == "POST" && req.path == "/v2/instances") {
     op = "create";
   } else if (req.method == "GET" && req.path == "/v2/instances") {

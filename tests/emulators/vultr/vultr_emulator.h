@@ -1,4 +1,7 @@
 #pragma once
+// SSH keys: GET /v2/ssh-keys ({"ssh_keys":[{id,date_created,name,ssh_key}],
+// "meta"}), POST /v2/ssh-keys {name, ssh_key} (201 {"ssh_key":{...}});
+// POST /v2/instances refuses sshkey_id entries that do not exist (400).
 // A stateful local Vultr API (v2) for tests: GET /v2/plans?type=vcg (a
 // plan's `locations` lists only regions with capacity left), POST
 // /v2/instances (202 {"instance":{..}}; user_data must be base64; 400 "Plan
@@ -41,7 +44,8 @@ struct VultrInstance {
   std::string region;
   std::string status;  // pending, active
   std::vector<std::string> tags;
-  std::string user_data;  // decoded
+  std::string user_data;              // decoded
+  std::vector<std::string> ssh_keys;  // public keys of its sshkey_id list
   Time created{};
 };
 
@@ -88,6 +92,7 @@ class VultrEmulator {
   std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<VultrInstance> instances_;
+  std::vector<std::pair<std::string, std::string>> ssh_keys_;  // id, public key
   std::map<std::string, int> requests_;
   int64_t next_ = 0;
 };
