@@ -28,10 +28,8 @@ std::string ssh_key_name(std::string_view public_key) {
 ProviderResult<std::string> SshKeyRegistry::id_for(std::string_view public_key, const ListFn& list,
                                                    const AddFn& add) {
   const std::string core(key_core(public_key));
-  {
-    std::lock_guard lock(mu_);
-    if (auto it = ids_.find(core); it != ids_.end()) return it->second;
-  }
+  std::lock_guard lock(mu_);
+  if (auto it = ids_.find(core); it != ids_.end()) return it->second;
   auto known = list();
   if (!known.ok()) return fail(known.error());
   std::string id;
@@ -43,7 +41,6 @@ ProviderResult<std::string> SshKeyRegistry::id_for(std::string_view public_key, 
     if (!added.ok()) return fail(added.error());
     id = *added;
   }
-  std::lock_guard lock(mu_);
   ids_[core] = id;
   return id;
 }

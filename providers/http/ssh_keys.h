@@ -39,6 +39,7 @@ class SshKeyRegistry {
                                      const AddFn& add);
 
  private:
+  // Held across list + add, so concurrent creates register a key once.
   std::mutex mu_;
   std::map<std::string, std::string, std::less<>> ids_;  // GUARDED_BY(mu_)
 };
