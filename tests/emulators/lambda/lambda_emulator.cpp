@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/emulators/common/request_spec.h"
+
 namespace gpupool::emulators {
 namespace {
 
@@ -132,11 +134,10 @@ LambdaEmulator::Reply LambdaEmulator::launch_locked(const std::string& body) {
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return error(400, "global/invalid-parameters", "Body is not valid JSON.");
-  for (const char* f : {"region_name", "instance_type_name"}) {
-    if (!j.contains(f) || !j[f].is_string()) {
-      return error(400, "global/invalid-parameters",
-                   std::string("Missing required field ") + f + ".");
-    }
+  // launchInstance: field names, types and required fields as published.
+  if (std::string bad = check_request(j, request_spec(lambda_request_specs(), "launchInstance"));
+      !bad.empty()) {
+    return error(400, "global/invalid-parameters", "Invalid request: " + bad + ".");
   }
   if (!j.contains("ssh_key_names") || !j["ssh_key_names"].is_array() ||
       j["ssh_key_names"].size() != 1) {
@@ -191,8 +192,9 @@ LambdaEmulator::Reply LambdaEmulator::launch_locked(const std::string& body) {
 
 LambdaEmulator::Reply LambdaEmulator::terminate_locked(const std::string& body) {
   json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("instance_ids") ||
-      !j["instance_ids"].is_array()) {
+  // terminateInstance: {"instance_ids": [...]} and nothing else.
+  if (j.is_discarded() ||
+      !check_request(j, request_spec(lambda_request_specs(), "terminateInstance")).empty()) {
     return error(400, "global/invalid-parameters", "instance_ids is required.");
   }
   std::vector<LambdaInstance*> targets;

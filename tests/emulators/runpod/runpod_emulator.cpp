@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/emulators/common/request_spec.h"
+
 namespace gpupool::emulators {
 namespace {
 
@@ -177,6 +179,12 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return problem(422, "Unprocessable Entity", "request body is not valid JSON");
+  // createPod: every field must be one the published body schema has, of
+  // its type; name is required.
+  if (std::string bad = check_request(j, request_spec(runpod_request_specs(), "createPod"));
+      !bad.empty()) {
+    return problem(422, "Unprocessable Entity", "Request validation failed: " + bad);
+  }
   json errors = json::array();
   if (!j.contains("name") || !j["name"].is_string() || j["name"].get<std::string>().empty()) {
     errors.push_back({{"location", "body.name"}, {"message", "name is required"}});

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/emulators/common/request_spec.h"
+
 namespace gpupool::emulators {
 namespace {
 
@@ -147,6 +149,10 @@ VastEmulator::Reply VastEmulator::search_locked(const std::string& body) const {
   if (q.is_discarded() || !q.is_object()) {
     return Reply{400, error_body("invalid_args", "error 400/3467: could not parse query").dump()};
   }
+  if (std::string bad = check_request(q, request_spec(vastai_request_specs(), "searchOffers"));
+      !bad.empty()) {
+    return Reply{400, error_body("invalid_args", "error 400/3467: " + bad).dump()};
+  }
   // searchOffers: "order" is an array of [field, "asc"|"desc"] pairs
   // (items: array of strings, minItems 2, maxItems 2).
   std::vector<std::pair<std::string, bool>> order;  // field, ascending
@@ -214,8 +220,10 @@ VastEmulator::Reply VastEmulator::rent_locked(int64_t ask_id, const std::string&
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return Reply{400, error_body("invalid_args", "error 400/3467: bad json").dump()};
-  if (!j.contains("image") || !j["image"].is_string()) {
-    return Reply{400, error_body("invalid_args", "error 400/3467: image is required").dump()};
+  // createInstance: published field names and types; image is required.
+  if (std::string bad = check_request(j, request_spec(vastai_request_specs(), "createInstance"));
+      !bad.empty()) {
+    return Reply{400, error_body("invalid_args", "error 400/3467: " + bad).dump()};
   }
   bool known = std::any_of(options_.asks.begin(), options_.asks.end(),
                            [&](const VastAsk& a) { return a.id == ask_id; });
@@ -306,8 +314,9 @@ VastEmulator::Reply VastEmulator::destroy_locked(int64_t id) {
 VastEmulator::Reply VastEmulator::attach_key_locked(int64_t id, const std::string& body) {
   // attachSshKey: {"ssh_key": string, minLength 1}.
   json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("ssh_key") || !j["ssh_key"].is_string() ||
-      j["ssh_key"].get<std::string>().empty()) {
+  if (j.is_discarded() ||
+      !check_request(j, request_spec(vastai_request_specs(), "attachSshKey")).empty() ||
+      !j.contains("ssh_key") || j["ssh_key"].get<std::string>().empty()) {
     return Reply{400, error_body("invalid_args", "ssh_key is required").dump()};
   }
   for (auto& in : instances_) {
