@@ -185,6 +185,24 @@ struct MachineFilter {
   bool include_terminated = false;
 };
 
+// Shared by adapters that read all their machines with one paged list and
+// answer get() and list() from it.
+//
+// The machines of `all` this operator owns (a pool uid is known and, when
+// `require_managed_tag`, kTagManagedBy says so) that pass `filter`.
+std::vector<Machine> owned_machines(std::vector<Machine> all, const MachineFilter& filter,
+                                    bool require_managed_tag);
+// The machine made for intent `name` of pool `pool_uid` among `all`: a live
+// one before a gone one (with `live_only`, gone ones do not count). NotFound
+// ("no <what> for <name>") when there is none.
+ProviderResult<Machine> machine_named(const std::vector<Machine>& all, std::string_view pool_uid,
+                                      std::string_view name, bool live_only, std::string_view what);
+
+// Whether `offer` is one `query` asks for: GPU model, region, GPU count,
+// spot and community tier (empty lists mean any). Adapters apply it to every
+// offer they build, so they all read a query the same way.
+bool matches(const Offer& offer, const OfferQuery& query);
+
 // Reads one credential from a Secret's data for an adapter. `logical` is the
 // adapter's name for it ("apiKey", "accessKeyId", ...); `key_names` maps
 // logical names to the Secret's keys (GpuProvider spec.credentialsSecret.keys;
