@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/http/provider_errors.h"
+#include "providers/http/strings.h"
 #include "providers/http/url.h"
 
 namespace gpupool::digitalocean {
@@ -17,17 +18,6 @@ using nlohmann::json;
 
 constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool:";
-
-bool contains(const std::vector<std::string>& v, const std::string& x) {
-  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 MachineState state_from(std::string_view s) {
   if (s == "new") return MachineState::Pending;
@@ -104,7 +94,7 @@ std::string own_link(const std::string& base, const std::string& link) {
 }  // namespace
 
 std::string gpu_from_model(std::string_view model) {
-  std::string m = lower(model);
+  std::string m = net::lower(model);
   if (m.starts_with("nvidia_")) m = m.substr(7);
   if (m.starts_with("amd_")) m = m.substr(4);
   for (char& c : m)
@@ -148,8 +138,8 @@ ProviderError map_do_error(int status, std::string_view body, net::Millis retry_
   if (id.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
   const std::string text = id + (id.empty() ? "" : ": ") + msg;
   const std::string m = "HTTP " + std::to_string(status) + ": " + text;
-  const std::string l = lower(msg);
-  const std::string lid = lower(id);
+  const std::string l = net::lower(msg);
+  const std::string lid = net::lower(id);
   if (status == 401 || lid == "unauthorized" || lid == "forbidden")
     return provider_error(ProviderErrorKind::Unauthorized, m);
   if (lid == "not_found") return provider_error(ProviderErrorKind::NotFound, m);
@@ -224,18 +214,12 @@ ProviderResult<std::vector<Offer>> DoProvider::offers(const OfferQuery& query) {
         const std::string slug = s.at("slug").get<std::string>();
         auto gpu = gpu_of(s, slug);
         if (!gpu) continue;  // CPU sizes
-        if (!contains(query.gpu_models, gpu->model)) continue;
-        if (gpu->count < query.min_gpu_count ||
-            (query.max_gpu_count > 0 && gpu->count > query.max_gpu_count)) {
-          continue;
-        }
         if (auto a = s.find("available"); a != s.end() && a->is_boolean() && !a->get<bool>())
           continue;
         auto price = net::price_from_double(s.at("price_hourly").get<double>());
         if (!price) continue;
         for (const auto& r : s.at("regions")) {
           const std::string region = r.get<std::string>();
-          if (!contains(query.regions, region)) continue;
           Offer o;
           o.provider = config_.provider_name;
           o.provider_type = "digitalocean";
@@ -247,6 +231,7 @@ ProviderResult<std::vector<Offer>> DoProvider::offers(const OfferQuery& query) {
           o.billing = config_.billing;
           o.source = "live";
           o.as_of = clock_.now();
+          if (!matches(o, query)) continue;
           out.push_back(std::move(o));
         }
       }
@@ -296,25 +281,14 @@ ProviderResult<std::vector<Machine>> DoProvider::droplets(const std::string& tag
 ProviderResult<Machine> DoProvider::get(std::string_view pool_uid, std::string_view name) {
   auto all = droplets(std::string(kTagPoolPrefix) + std::string(pool_uid));
   if (!all.ok()) return fail(all.error());
-  for (const auto& m : *all) {
-    if (m.pool_uid() == pool_uid && m.name == name && !is_gone(m.state)) return m;
-  }
-  return fail(provider_error(ProviderErrorKind::NotFound,
-                             "no DigitalOcean droplet for " + std::string(name)));
+  return machine_named(*all, pool_uid, name, /*live_only=*/true, "DigitalOcean droplet");
 }
 
 ProviderResult<std::vector<Machine>> DoProvider::list(const MachineFilter& filter) {
   auto all = droplets(filter.pool_uid.empty() ? std::string(kTagManaged)
                                               : std::string(kTagPoolPrefix) + filter.pool_uid);
   if (!all.ok()) return fail(all.error());
-  std::vector<Machine> out;
-  for (auto& m : *all) {
-    if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
-    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && is_gone(m.state)) continue;
-    out.push_back(std::move(m));
-  }
-  return out;
+  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {

@@ -8,23 +8,13 @@
 
 #include "providers/http/hash.h"
 #include "providers/http/provider_errors.h"
+#include "providers/http/strings.h"
 #include "providers/http/url.h"
 
 namespace gpupool::fluence {
 namespace {
 
 using nlohmann::json;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-bool contains(std::string_view hay, std::string_view needle) {
-  return lower(hay).find(needle) != std::string::npos;
-}
 
 MachineState state_from(std::string_view s) {
   if (s == "INITIALIZED") return MachineState::Pending;
@@ -122,12 +112,12 @@ ProviderError map_fluence_error(int status, std::string_view body, net::Millis r
   if (detail.empty()) detail = "unreadable error answer: " + net::body_excerpt(body);
   std::string m = "HTTP " + std::to_string(status) + ": " + detail;
   if (status == 400 || status == 409 || status == 422) {
-    if (contains(detail, "no longer available") || contains(detail, "not available") ||
-        contains(detail, "sold out") || contains(detail, "no suitable offer") ||
-        contains(detail, "not enough offers") || contains(detail, "capacity")) {
+    if (net::icontains(detail, "no longer available") || net::icontains(detail, "not available") ||
+        net::icontains(detail, "sold out") || net::icontains(detail, "no suitable offer") ||
+        net::icontains(detail, "not enough offers") || net::icontains(detail, "capacity")) {
       return provider_error(ProviderErrorKind::NoCapacity, m);
     }
-    if (contains(detail, "insufficient balance") || contains(detail, "limit")) {
+    if (net::icontains(detail, "insufficient balance") || net::icontains(detail, "limit")) {
       return provider_error(ProviderErrorKind::QuotaExceeded, m);
     }
   }
@@ -215,7 +205,7 @@ ProviderResult<std::string> FluenceProvider::image_for(const InstanceIntent& int
   }
   if (!config_.os_image.empty() && listed(config_.os_image)) return config_.os_image;
   for (const auto& i : images) {
-    if (contains(i, "cuda")) return i;
+    if (net::icontains(i, "cuda")) return i;
   }
   if (images.empty()) {
     return fail(provider_error(ProviderErrorKind::InvalidRequest,
@@ -233,14 +223,8 @@ ProviderResult<std::vector<Offer>> FluenceProvider::read_plans(const OfferQuery&
     json j = json::parse(ans->body);
     for (const auto& model : j.at("data")) {
       std::string gpu = canonical_gpu_model(model.at("gpu_model").at("model").get<std::string>());
-      if (!query.gpu_models.empty() && std::find(query.gpu_models.begin(), query.gpu_models.end(),
-                                                 gpu) == query.gpu_models.end()) {
-        continue;
-      }
       for (const auto& by_count : model.at("availability_by_number")) {
         int count = by_count.at("gpu_count").get<int>();
-        if (count < query.min_gpu_count || (query.max_gpu_count > 0 && count > query.max_gpu_count))
-          continue;
         for (const auto& opt : by_count.at("options")) {
           if (auto os = opt.find("os_options"); os != opt.end() && os->is_array()) {
             auto& list = images[net::json_str(opt, "id")];
@@ -249,10 +233,6 @@ ProviderResult<std::vector<Offer>> FluenceProvider::read_plans(const OfferQuery&
             }
           }
           std::string location = opt.at("location").get<std::string>();
-          if (!query.regions.empty() && std::find(query.regions.begin(), query.regions.end(),
-                                                  location) == query.regions.end()) {
-            continue;
-          }
           Offer o;
           o.provider = config_.provider_name;
           o.provider_type = "fluence";
@@ -267,6 +247,7 @@ ProviderResult<std::vector<Offer>> FluenceProvider::read_plans(const OfferQuery&
           o.tier = ReliabilityTier::Datacenter;
           o.source = "live";
           o.as_of = clock_.now();
+          if (!matches(o, query)) continue;
           out.push_back(std::move(o));
         }
       }

@@ -153,18 +153,8 @@ ProviderResult<std::vector<Offer>> LambdaProvider::offers(const OfferQuery& quer
       const json& t = entry.at("instance_type");
       std::string model = gpu_from_description(t.at("gpu_description").get<std::string>());
       int gpus = t.at("specs").at("gpus").get<int>();
-      if (!query.gpu_models.empty() && std::find(query.gpu_models.begin(), query.gpu_models.end(),
-                                                 model) == query.gpu_models.end()) {
-        continue;
-      }
-      if (gpus < query.min_gpu_count || (query.max_gpu_count > 0 && gpus > query.max_gpu_count))
-        continue;
       for (const auto& region : entry.at("regions_with_capacity_available")) {
         std::string r = region.at("name").get<std::string>();
-        if (!query.regions.empty() &&
-            std::find(query.regions.begin(), query.regions.end(), r) == query.regions.end()) {
-          continue;
-        }
         Offer o;
         o.provider = config_.provider_name;
         o.provider_type = "lambda";
@@ -177,6 +167,7 @@ ProviderResult<std::vector<Offer>> LambdaProvider::offers(const OfferQuery& quer
         o.tier = ReliabilityTier::Datacenter;
         o.source = "live";
         o.as_of = clock_.now();
+        if (!matches(o, query)) continue;
         out.push_back(std::move(o));
       }
     }
@@ -207,29 +198,13 @@ ProviderResult<std::vector<Machine>> LambdaProvider::all_instances() {
 ProviderResult<Machine> LambdaProvider::get(std::string_view pool_uid, std::string_view name) {
   auto all = all_instances();
   if (!all.ok()) return fail(all.error());
-  const Machine* best = nullptr;
-  for (const auto& m : *all) {
-    if (m.pool_uid() != pool_uid || m.name != name) continue;
-    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
-  }
-  if (best == nullptr) {
-    return fail(
-        provider_error(ProviderErrorKind::NotFound, "no Lambda instance for " + std::string(name)));
-  }
-  return *best;
+  return machine_named(*all, pool_uid, name, /*live_only=*/false, "Lambda instance");
 }
 
 ProviderResult<std::vector<Machine>> LambdaProvider::list(const MachineFilter& filter) {
   auto all = all_instances();
   if (!all.ok()) return fail(all.error());
-  std::vector<Machine> out;
-  for (auto& m : *all) {
-    if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
-    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && is_gone(m.state)) continue;
-    out.push_back(std::move(m));
-  }
-  return out;
+  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {

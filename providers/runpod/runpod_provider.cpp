@@ -9,6 +9,7 @@
 
 #include "providers/http/hash.h"
 #include "providers/http/provider_errors.h"
+#include "providers/http/strings.h"
 #include "providers/http/url.h"
 
 namespace gpupool::runpod {
@@ -16,20 +17,11 @@ namespace {
 
 using nlohmann::json;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-bool contains(std::string_view hay, std::string_view needle) {
-  return lower(hay).find(needle) != std::string::npos;
-}
-
 bool no_capacity_text(std::string_view t) {
-  return contains(t, "no longer any instances") || contains(t, "no instances available") ||
-         contains(t, "capacity") || contains(t, "not enough") ||
-         contains(t, "could not be placed") || contains(t, "no available");
+  return net::icontains(t, "no longer any instances") ||
+         net::icontains(t, "no instances available") || net::icontains(t, "capacity") ||
+         net::icontains(t, "not enough") || net::icontains(t, "could not be placed") ||
+         net::icontains(t, "no available");
 }
 
 std::string canonical_gpu(std::string_view runpod_id) {
@@ -205,7 +197,7 @@ ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& quer
     json j = json::parse(*body);
     if (auto e = j.find("errors"); e != j.end() && e->is_array() && !e->empty()) {
       std::string msg = net::json_str((*e)[0], "message");
-      if (contains(msg, "unauthorized") || contains(msg, "api key")) {
+      if (net::icontains(msg, "unauthorized") || net::icontains(msg, "api key")) {
         return fail(provider_error(ProviderErrorKind::Unauthorized, "gpu prices: " + msg));
       }
       return fail(provider_error(ProviderErrorKind::InvalidRequest, "gpu prices: " + msg));

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/http/provider_errors.h"
+#include "providers/http/strings.h"
 #include "providers/http/url.h"
 
 namespace gpupool::scaleway {
@@ -18,17 +19,6 @@ using nlohmann::json;
 constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
 constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
-
-bool contains(const std::vector<std::string>& v, const std::string& x) {
-  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool safe_token(std::string_view s, bool allow_dot) {
   return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [&](char c) {
@@ -71,8 +61,10 @@ Machine parse_server(const json& j, const std::string& zone) {
       if (tag == kTagManaged) managed = true;
       if (tag.starts_with(kTagPoolPrefix))
         m.tags[std::string(kTagPoolUid)] = tag.substr(kTagPoolPrefix.size());
-      if (tag.starts_with(kTagNamePrefix))
+      if (tag.starts_with(kTagNamePrefix)) {
         m.tags[std::string(kTagInstance)] = tag.substr(kTagNamePrefix.size());
+        m.name = tag.substr(kTagNamePrefix.size());
+      }
     }
   }
   if (managed) m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
@@ -112,7 +104,7 @@ ProviderError map_scw_error(int status, std::string_view body, net::Millis retry
   if (type == "unknown_resource") return provider_error(ProviderErrorKind::NotFound, m);
   // 409 transient_state: the server is starting or stopping; call again.
   if (type == "transient_state") return provider_error(ProviderErrorKind::Transient, m);
-  if (type == "out_of_stock" || lower(msg).find("out of stock") != std::string::npos)
+  if (type == "out_of_stock" || net::lower(msg).find("out of stock") != std::string::npos)
     return provider_error(ProviderErrorKind::NoCapacity, m);
   if (type == "quotas_exceeded") return provider_error(ProviderErrorKind::QuotaExceeded, m);
   if (type == "invalid_arguments" || type == "invalid_request_error")
@@ -161,7 +153,7 @@ ProviderResult<net::Response> ScwProvider::call(const std::string& what, const s
 ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) {
   std::vector<Offer> out;
   for (const std::string& zone : config_.zones) {
-    if (!contains(query.regions, zone)) continue;
+    if (!net::any_or_has(query.regions, zone)) continue;
     const std::string base = "/instance/v1/zones/" + zone + "/products/servers";
     auto products = call("server types", "GET", base + "?per_page=100", "", true);
     if (!products.ok()) return fail(products.error());
@@ -183,11 +175,7 @@ ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) 
           if (n == t.end() || !n->is_number_integer() || n->get<int>() < 1) continue;
           gpu = gpu_from_type(type);
         }
-        if (!gpu || !contains(query.gpu_models, gpu->model)) continue;
-        if (gpu->count < query.min_gpu_count ||
-            (query.max_gpu_count > 0 && gpu->count > query.max_gpu_count)) {
-          continue;
-        }
+        if (!gpu || !net::any_or_has(query.gpu_models, gpu->model)) continue;
         if (auto s = a.find(type);
             s != a.end() && s->is_object() && net::json_str(*s, "availability") == "shortage") {
           continue;
@@ -205,6 +193,7 @@ ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) 
         o.billing = config_.billing;
         o.source = "live";
         o.as_of = clock_.now();
+        if (!matches(o, query)) continue;
         out.push_back(std::move(o));
       }
     } catch (const std::exception& e) {
@@ -256,31 +245,14 @@ ProviderResult<std::vector<Machine>> ScwProvider::servers(const std::string& tag
 ProviderResult<Machine> ScwProvider::get(std::string_view pool_uid, std::string_view name) {
   auto all = servers(std::string(kTagPoolPrefix) + std::string(pool_uid));
   if (!all.ok()) return fail(all.error());
-  for (const auto& m : *all) {
-    if (m.pool_uid() == pool_uid && m.tags.count(std::string(kTagInstance)) &&
-        m.tags.at(std::string(kTagInstance)) == name && !is_gone(m.state)) {
-      Machine found = m;
-      found.name = std::string(name);
-      return found;
-    }
-  }
-  return fail(
-      provider_error(ProviderErrorKind::NotFound, "no Scaleway server for " + std::string(name)));
+  return machine_named(*all, pool_uid, name, /*live_only=*/true, "Scaleway server");
 }
 
 ProviderResult<std::vector<Machine>> ScwProvider::list(const MachineFilter& filter) {
   auto all = servers(filter.pool_uid.empty() ? std::string(kTagManaged)
                                              : std::string(kTagPoolPrefix) + filter.pool_uid);
   if (!all.ok()) return fail(all.error());
-  std::vector<Machine> out;
-  for (auto& m : *all) {
-    if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
-    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && is_gone(m.state)) continue;
-    m.name = m.tags[std::string(kTagInstance)];
-    out.push_back(std::move(m));
-  }
-  return out;
+  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> ScwProvider::finish(Machine m, const InstanceIntent& intent) {

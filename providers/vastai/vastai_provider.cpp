@@ -171,10 +171,6 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
       offer.provider_type = "vastai";
       offer.id = id_text(o.contains("ask_contract_id") ? o.at("ask_contract_id") : o.at("id"));
       offer.region = country_code(net::json_str(o, "geolocation"));
-      if (!query.regions.empty() && std::find(query.regions.begin(), query.regions.end(),
-                                              offer.region) == query.regions.end()) {
-        continue;  // regions are country codes; filtered here, not by the server's text
-      }
       offer.gpu_model = o.at("gpu_name").get<std::string>();
       offer.gpu_count = o.at("num_gpus").get<int>();
       auto price = net::price_from_double(o.at("dph_total").get<double>());
@@ -188,6 +184,7 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
       offer.capacity_hint = 1;
       offer.source = "live";
       offer.as_of = clock_.now();
+      if (!matches(offer, query)) continue;
       out.push_back(std::move(offer));
     }
   } catch (const std::exception& e) {
@@ -224,31 +221,15 @@ ProviderResult<std::vector<Machine>> VastProvider::instances(const std::string& 
 }
 
 ProviderResult<Machine> VastProvider::get(std::string_view pool_uid, std::string_view name) {
-  std::string label = vast_label(pool_uid, name);
-  auto found = instances(label);
+  auto found = instances(vast_label(pool_uid, name));  // filtered by label server-side
   if (!found.ok()) return fail(found.error());
-  const Machine* best = nullptr;
-  for (const auto& m : *found) {
-    if (m.tags.at("vast.ai/label") != label) continue;
-    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
-  }
-  if (best == nullptr)
-    return fail(
-        provider_error(ProviderErrorKind::NotFound, "no Vast.ai instance labelled " + label));
-  return *best;
+  return machine_named(*found, pool_uid, name, /*live_only=*/false, "Vast.ai instance");
 }
 
 ProviderResult<std::vector<Machine>> VastProvider::list(const MachineFilter& filter) {
   auto all = instances("");
   if (!all.ok()) return fail(all.error());
-  std::vector<Machine> out;
-  for (auto& m : *all) {
-    if (m.pool_uid().empty()) continue;  // not ours
-    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && is_gone(m.state)) continue;
-    out.push_back(std::move(m));
-  }
-  return out;
+  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/false);
 }
 
 ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {

@@ -9,6 +9,7 @@
 #include "providers/http/hash.h"
 #include "providers/http/provider_errors.h"
 #include "providers/http/redact.h"
+#include "providers/http/strings.h"
 #include "providers/http/url.h"
 
 namespace gpupool::verda {
@@ -17,17 +18,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kDescriptionPrefix = "gpupool-operator ";
-
-bool contains(const std::vector<std::string>& v, const std::string& x) {
-  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 MachineState state_from(std::string_view s) {
   if (s == "ordered" || s == "new" || s == "validating" || s == "provisioning")
@@ -45,15 +35,6 @@ bool plausible_id(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-';
   });
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-    s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])))
-    ++i;
-  return s.substr(i);
 }
 
 std::string description_for(const InstanceIntent& intent) {
@@ -154,7 +135,7 @@ ProviderError map_verda_error(int status, std::string_view body, net::Millis ret
   if (code.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
   const std::string text = code + (code.empty() ? "" : ": ") + msg;
   const std::string m = "HTTP " + std::to_string(status) + ": " + text;
-  const std::string l = lower(msg);
+  const std::string l = net::lower(msg);
   if (code == "unauthorized_request") return provider_error(ProviderErrorKind::Unauthorized, m);
   if (code == "insufficient_funds") return provider_error(ProviderErrorKind::QuotaExceeded, m);
   if (code == "not_found") return provider_error(ProviderErrorKind::NotFound, m);
@@ -291,15 +272,9 @@ ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query
         if (auto n = g->find("number_of_gpus"); n != g->end() && n->is_number_integer())
           gpu->count = n->get<int>();
       }
-      if (!contains(query.gpu_models, gpu->model)) continue;
-      if (gpu->count < query.min_gpu_count ||
-          (query.max_gpu_count > 0 && gpu->count > query.max_gpu_count)) {
-        continue;
-      }
       auto price = net::json_price(t, "price_per_hour");  // "5.00": a string on the wire
       if (!price) continue;
       for (const auto& location : where[name]) {
-        if (!contains(query.regions, location)) continue;
         Offer o;
         o.provider = config_.provider_name;
         o.provider_type = "verda";
@@ -311,6 +286,7 @@ ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query
         o.billing = config_.billing;
         o.source = "live";
         o.as_of = clock_.now();
+        if (!matches(o, query)) continue;
         out.push_back(std::move(o));
       }
     }
@@ -340,29 +316,13 @@ ProviderResult<std::vector<Machine>> VerdaProvider::all_instances() {
 ProviderResult<Machine> VerdaProvider::get(std::string_view pool_uid, std::string_view name) {
   auto all = all_instances();
   if (!all.ok()) return fail(all.error());
-  const Machine* best = nullptr;
-  for (const auto& m : *all) {
-    if (m.pool_uid() != pool_uid || m.name != name) continue;
-    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
-  }
-  if (best == nullptr) {
-    return fail(
-        provider_error(ProviderErrorKind::NotFound, "no Verda instance for " + std::string(name)));
-  }
-  return *best;
+  return machine_named(*all, pool_uid, name, /*live_only=*/false, "Verda instance");
 }
 
 ProviderResult<std::vector<Machine>> VerdaProvider::list(const MachineFilter& filter) {
   auto all = all_instances();
   if (!all.ok()) return fail(all.error());
-  std::vector<Machine> out;
-  for (auto& m : *all) {
-    if (m.pool_uid().empty()) continue;
-    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && is_gone(m.state)) continue;
-    out.push_back(std::move(m));
-  }
-  return out;
+  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/false);
 }
 
 ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
@@ -409,7 +369,7 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
           json add = {{"name", name}, {"key", intent.ssh_public_key}};
           auto body = call("add ssh key", "POST", "/sshkeys", add.dump(), false);
           if (!body.ok()) return fail(body.error());
-          std::string kid = trim(*body);
+          std::string kid = net::trim(*body);
           if (kid.size() >= 2 && kid.front() == '"' && kid.back() == '"')
             kid = kid.substr(1, kid.size() - 2);
           if (!plausible_id(kid)) {
@@ -435,7 +395,7 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
     json script = {{"name", hostname}, {"script", intent.user_data}};
     auto id = call("startup script", "POST", "/scripts", script.dump(), false);
     if (!id.ok()) return fail(id.error());
-    std::string sid = trim(*id);
+    std::string sid = net::trim(*id);
     if (sid.size() >= 2 && sid.front() == '"' && sid.back() == '"')
       sid = sid.substr(1, sid.size() - 2);
     if (!plausible_id(sid)) {
@@ -455,7 +415,7 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
     if (auto m = lookup()) return *m;
     return fail(ans.error());
   }
-  std::string id = trim(*ans);
+  std::string id = net::trim(*ans);
   if (id.size() >= 2 && id.front() == '"' && id.back() == '"') id = id.substr(1, id.size() - 2);
   if (!plausible_id(id)) {
     if (auto found = lookup()) return *found;

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/http/provider_errors.h"
+#include "providers/http/strings.h"
 #include "providers/http/url.h"
 
 namespace gpupool::vultr {
@@ -17,17 +18,6 @@ using nlohmann::json;
 constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
 constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
-
-bool contains(const std::vector<std::string>& v, const std::string& x) {
-  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 MachineState state_of(const json& j) {
   const std::string status = net::json_str(j, "status");
@@ -96,7 +86,7 @@ std::string gpu_from_type(std::string_view gpu_type) {
 }
 
 int gpu_memory_gb(std::string_view model) {
-  const std::string m = lower(model);
+  const std::string m = net::lower(model);
   if (m == "l40s" || m == "l40" || m == "a40" || m == "a6000") return 48;
   if (m == "a100" || m == "h100") return 80;
   if (m == "a16") return 16;
@@ -130,7 +120,7 @@ ProviderError map_vultr_error(int status, std::string_view body, net::Millis ret
   if (!j.is_discarded() && j.is_object()) msg = net::json_str(j, "error");
   if (msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
   const std::string m = "HTTP " + std::to_string(status) + ": " + msg;
-  const std::string l = lower(msg);
+  const std::string l = net::lower(msg);
   if (status == 400 || status == 412) {
     if (l.find("not available") != std::string::npos || l.find("capacity") != std::string::npos ||
         l.find("resources") != std::string::npos) {
@@ -192,7 +182,7 @@ ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query
       const json j = json::parse(*body);
       for (const auto& p : j.at("plans")) {
         const std::string model = gpu_from_type(net::json_str(p, "gpu_type"));
-        if (model.empty() || !contains(query.gpu_models, model)) continue;
+        if (model.empty() || !net::any_or_has(query.gpu_models, model)) continue;
         const std::string id = p.at("id").get<std::string>();
         auto v = p.find("gpu_vram_gb");
         if (v == p.end() || !v->is_number_integer()) continue;
@@ -201,13 +191,10 @@ ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query
         auto counted = gpu_count_from_vram(model, v->get<int>());
         if (!counted) continue;
         const int gpus = *counted;
-        if (gpus < query.min_gpu_count || (query.max_gpu_count > 0 && gpus > query.max_gpu_count))
-          continue;
         auto price = net::price_from_double(p.at("hourly_cost").get<double>());
         if (!price) continue;
         for (const auto& r : p.at("locations")) {
           const std::string region = r.get<std::string>();
-          if (!contains(query.regions, region)) continue;
           Offer o;
           o.provider = config_.provider_name;
           o.provider_type = "vultr";
@@ -219,6 +206,7 @@ ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query
           o.billing = config_.billing;
           o.source = "live";
           o.as_of = clock_.now();
+          if (!matches(o, query)) continue;
           out.push_back(std::move(o));
         }
       }
@@ -259,25 +247,14 @@ ProviderResult<std::vector<Machine>> VultrProvider::instances(const std::string&
 ProviderResult<Machine> VultrProvider::get(std::string_view pool_uid, std::string_view name) {
   auto all = instances(std::string(kTagPoolPrefix) + std::string(pool_uid));
   if (!all.ok()) return fail(all.error());
-  for (const auto& m : *all) {
-    if (m.pool_uid() == pool_uid && m.name == name && !is_gone(m.state)) return m;
-  }
-  return fail(
-      provider_error(ProviderErrorKind::NotFound, "no Vultr instance for " + std::string(name)));
+  return machine_named(*all, pool_uid, name, /*live_only=*/true, "Vultr instance");
 }
 
 ProviderResult<std::vector<Machine>> VultrProvider::list(const MachineFilter& filter) {
   auto all = instances(filter.pool_uid.empty() ? std::string(kTagManaged)
                                                : std::string(kTagPoolPrefix) + filter.pool_uid);
   if (!all.ok()) return fail(all.error());
-  std::vector<Machine> out;
-  for (auto& m : *all) {
-    if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
-    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && is_gone(m.state)) continue;
-    out.push_back(std::move(m));
-  }
-  return out;
+  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
