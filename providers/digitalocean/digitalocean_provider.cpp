@@ -157,48 +157,34 @@ ProviderError map_do_error(int status, std::string_view body, net::Millis retry_
 
 DoProvider::DoProvider(DoConfig config, net::HttpTransport& transport, const Clock& clock,
                        net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "digitalocean";
-        o.hook = [&clock](const net::Response& r) {
-          if (r.status != 429 || !net::find_header(r.headers, "retry-after").empty())
-            return net::RetryAdvice{};
-          auto wait = wait_until_reset(net::find_header(r.headers, "ratelimit-reset"), clock.now());
-          if (!wait) return net::RetryAdvice{};
-          return net::RetryAdvice{net::RetryAdvice::Action::Retry, *wait};
-        };
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        return o;
-      }()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "digitalocean";
+                o.hook = [&clock](const net::Response& r) {
+                  if (r.status != 429 || !net::find_header(r.headers, "retry-after").empty())
+                    return net::RetryAdvice{};
+                  auto wait =
+                      wait_until_reset(net::find_header(r.headers, "ratelimit-reset"), clock.now());
+                  if (!wait) return net::RetryAdvice{};
+                  return net::RetryAdvice{net::RetryAdvice::Action::Retry, *wait};
+                };
+                return net::api_client_options(o, "", config_.endpoint);
+              }()),
+      api_(client_,
+           net::ApiSpec{"DigitalOcean", config_.endpoint,
+                        net::bearer_auth(config_.api_token, "DigitalOcean token is missing"),
+                        map_do_error}) {}
 
 ProviderResult<std::string> DoProvider::call(const std::string& what, const std::string& method,
                                              const std::string& url, const std::string& body,
                                              bool idempotent, int* status) {
-  if (config_.api_token.empty())
-    return fail(provider_error(ProviderErrorKind::Unauthorized, "DigitalOcean token is missing"));
-  if (!net::parse_url(client_.options().base_url + url)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid DigitalOcean endpoint '" + config_.endpoint + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = url;
-  req.headers = {{"Authorization", "Bearer " + config_.api_token}, {"Accept", "application/json"}};
-  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  if (status != nullptr) *status = out.response->status;
-  if (out.response->status < 200 || out.response->status >= 300) {
-    ProviderError e = map_do_error(out.response->status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return std::move(out.response->body);
+  auto r = api_.send(what, method, url, body, idempotent);
+  if (!r.ok()) return fail(r.error());
+  if (status != nullptr) *status = r->status;
+  return std::move(r->body);
 }
 
 ProviderResult<std::vector<Offer>> DoProvider::offers(const OfferQuery& query) {

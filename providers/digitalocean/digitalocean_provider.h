@@ -42,6 +42,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/http/ssh_keys.h"
 #include "providers/provider.h"
 
@@ -95,6 +96,7 @@ class DoProvider final : public Provider {
   DoConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
   net::SshKeyRegistry ssh_keys_;
 };
 

@@ -126,43 +126,32 @@ ProviderError map_fluence_error(int status, std::string_view body, net::Millis r
 
 FluenceProvider::FluenceProvider(FluenceConfig config, net::HttpTransport& transport,
                                  const Clock& clock, net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "fluence";
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        return o;
-      }()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "fluence";
+                return net::api_client_options(o, "", config_.endpoint);
+              }()),
+      api_(client_, net::ApiSpec{"Fluence", config_.endpoint,
+                                 [this]() -> ProviderResult<net::Headers> {
+                                   if (config_.api_key.empty()) {
+                                     return fail(provider_error(ProviderErrorKind::Unauthorized,
+                                                                "Fluence API key is missing"));
+                                   }
+                                   return net::Headers{{"X-API-KEY", config_.api_key}};
+                                 },
+                                 map_fluence_error}) {}
 
 ProviderResult<FluenceProvider::Answer> FluenceProvider::call(const std::string& what,
                                                               const std::string& method,
                                                               const std::string& path,
                                                               const std::string& body,
                                                               bool idempotent) {
-  if (config_.api_key.empty()) {
-    return fail(provider_error(ProviderErrorKind::Unauthorized, "Fluence API key is missing"));
-  }
-  if (!net::parse_url(client_.options().base_url + path)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid Fluence endpoint '" + config_.endpoint + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = path;
-  req.headers = {{"X-API-KEY", config_.api_key}, {"Accept", "application/json"}};
-  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  if (out.response->status < 200 || out.response->status >= 300) {
-    ProviderError e = map_fluence_error(out.response->status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return Answer{out.response->status, std::move(out.response->body)};
+  auto r = api_.send(what, method, path, body, idempotent);
+  if (!r.ok()) return fail(r.error());
+  return Answer{r->status, std::move(r->body)};
 }
 
 ProviderResult<std::vector<Offer>> FluenceProvider::offers(const OfferQuery& query) {

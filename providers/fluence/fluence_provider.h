@@ -50,6 +50,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/provider.h"
 
 namespace gpupool::fluence {
@@ -108,6 +109,7 @@ class FluenceProvider final : public Provider {
   std::map<std::string, std::vector<std::string>> os_options_;  // GUARDED_BY(mu_)
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
 };
 
 // Maps a Fluence error answer to a ProviderError.

@@ -42,6 +42,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/provider.h"
 
 namespace gpupool::lambda {
@@ -88,6 +89,7 @@ class LambdaProvider final : public Provider {
   const Clock& clock_;
   net::Sleeper& sleeper_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
   // Launches are serialised and spaced launch_interval apart, measured from
   // the previous launch's answer (never earlier than its sending).
   std::mutex launch_mu_;

@@ -132,49 +132,34 @@ std::optional<net::Millis> runpod_rate_limit_wait(std::string_view header) {
 
 RunpodProvider::RunpodProvider(RunpodConfig config, net::HttpTransport& transport,
                                const Clock& clock, net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "runpod";
-        o.hook = [](const net::Response& r) {
-          if (r.status != 429 || !net::find_header(r.headers, "retry-after").empty())
-            return net::RetryAdvice{};
-          auto wait = runpod_rate_limit_wait(net::find_header(r.headers, "ratelimit"));
-          if (!wait) return net::RetryAdvice{};
-          return net::RetryAdvice{net::RetryAdvice::Action::Retry, *wait};
-        };
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        if (config_.graphql_endpoint.empty()) config_.graphql_endpoint = base + "/graphql";
-        return o;
-      }()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "runpod";
+                o.hook = [](const net::Response& r) {
+                  if (r.status != 429 || !net::find_header(r.headers, "retry-after").empty())
+                    return net::RetryAdvice{};
+                  auto wait = runpod_rate_limit_wait(net::find_header(r.headers, "ratelimit"));
+                  if (!wait) return net::RetryAdvice{};
+                  return net::RetryAdvice{net::RetryAdvice::Action::Retry, *wait};
+                };
+                std::string base = config_.endpoint;
+                while (!base.empty() && base.back() == '/')
+                  base.pop_back();
+                o.base_url = base;
+                if (config_.graphql_endpoint.empty()) config_.graphql_endpoint = base + "/graphql";
+                return o;
+              }()),
+      api_(client_, net::ApiSpec{"Runpod", config_.endpoint,
+                                 net::bearer_auth(config_.api_key, "Runpod API key is missing"),
+                                 map_runpod_error}) {}
 
 ProviderResult<std::string> RunpodProvider::call(const std::string& what, const std::string& method,
                                                  const std::string& url, const std::string& body,
                                                  bool idempotent) {
-  if (config_.api_key.empty())
-    return fail(provider_error(ProviderErrorKind::Unauthorized, "Runpod API key is missing"));
-  std::string full = url.starts_with("/") ? client_.options().base_url + url : url;
-  if (!net::parse_url(full)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid Runpod endpoint '" + full + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = full;
-  req.headers = {{"Authorization", "Bearer " + config_.api_key}, {"Accept", "application/json"}};
-  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  if (out.response->status < 200 || out.response->status >= 300) {
-    ProviderError e = map_runpod_error(out.response->status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return std::move(out.response->body);
+  return api_.call(what, method, url, body, idempotent);
 }
 
 ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& query) {

@@ -40,6 +40,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/provider.h"
 
 namespace gpupool::runpod {
@@ -84,6 +85,7 @@ class RunpodProvider final : public Provider {
   RunpodConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
 };
 
 ProviderError map_runpod_error(int status, std::string_view body, net::Millis retry_after);

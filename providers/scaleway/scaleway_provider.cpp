@@ -114,40 +114,28 @@ ProviderError map_scw_error(int status, std::string_view body, net::Millis retry
 
 ScwProvider::ScwProvider(ScwConfig config, net::HttpTransport& transport, const Clock& clock,
                          net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "scaleway";
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        return o;
-      }()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "scaleway";
+                return net::api_client_options(o, "", config_.endpoint);
+              }()),
+      api_(client_, net::ApiSpec{"Scaleway", config_.endpoint,
+                                 [this]() -> ProviderResult<net::Headers> {
+                                   if (config_.secret_key.empty()) {
+                                     return fail(provider_error(ProviderErrorKind::Unauthorized,
+                                                                "Scaleway secret key is missing"));
+                                   }
+                                   return net::Headers{{"X-Auth-Token", config_.secret_key}};
+                                 },
+                                 map_scw_error}) {}
 
 ProviderResult<net::Response> ScwProvider::call(const std::string& what, const std::string& method,
                                                 const std::string& path, const std::string& body,
                                                 bool idempotent, const std::string& content_type) {
-  if (config_.secret_key.empty())
-    return fail(provider_error(ProviderErrorKind::Unauthorized, "Scaleway secret key is missing"));
-  if (!net::parse_url(client_.options().base_url + path)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid Scaleway endpoint '" + config_.endpoint + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = path;
-  req.headers = {{"X-Auth-Token", config_.secret_key}, {"Accept", "application/json"}};
-  if (!body.empty() || method == "PATCH") req.headers.emplace_back("Content-Type", content_type);
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  if (out.response->status < 200 || out.response->status >= 300) {
-    ProviderError e = map_scw_error(out.response->status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return std::move(*out.response);
+  return api_.send(what, method, path, body, idempotent, content_type);
 }
 
 ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) {

@@ -56,6 +56,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/provider.h"
 
 namespace gpupool::scaleway {
@@ -109,6 +110,7 @@ class ScwProvider final : public Provider {
   ScwConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
 };
 
 ProviderError map_scw_error(int status, std::string_view body, net::Millis retry_after);

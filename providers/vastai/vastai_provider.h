@@ -41,6 +41,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/provider.h"
 
 namespace gpupool::vastai {
@@ -86,6 +87,7 @@ class VastProvider final : public Provider {
   VastConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
 };
 
 ProviderError map_vast_error(int status, std::string_view body, net::Millis retry_after);

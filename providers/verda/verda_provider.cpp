@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/http/hash.h"
+#include "providers/http/json_api.h"
 #include "providers/http/provider_errors.h"
 #include "providers/http/redact.h"
 #include "providers/http/strings.h"
@@ -160,11 +161,7 @@ VerdaProvider::VerdaProvider(VerdaConfig config, net::HttpTransport& transport, 
           // shared redaction does not know ("script").
           o.log = [sink = o.log](std::string_view line) { sink(redact_script_fields(line)); };
         }
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        return o;
+        return net::api_client_options(o, "", config_.endpoint);
       }()) {}
 
 ProviderResult<std::string> VerdaProvider::send(const std::string& what, const std::string& method,

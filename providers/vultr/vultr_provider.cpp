@@ -134,40 +134,22 @@ ProviderError map_vultr_error(int status, std::string_view body, net::Millis ret
 
 VultrProvider::VultrProvider(VultrConfig config, net::HttpTransport& transport, const Clock& clock,
                              net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "vultr";
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        return o;
-      }()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "vultr";
+                return net::api_client_options(o, "", config_.endpoint);
+              }()),
+      api_(client_, net::ApiSpec{"Vultr", config_.endpoint,
+                                 net::bearer_auth(config_.api_key, "Vultr API key is missing"),
+                                 map_vultr_error}) {}
 
 ProviderResult<std::string> VultrProvider::call(const std::string& what, const std::string& method,
                                                 const std::string& url, const std::string& body,
                                                 bool idempotent) {
-  if (config_.api_key.empty())
-    return fail(provider_error(ProviderErrorKind::Unauthorized, "Vultr API key is missing"));
-  if (!net::parse_url(client_.options().base_url + url)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid Vultr endpoint '" + config_.endpoint + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = url;
-  req.headers = {{"Authorization", "Bearer " + config_.api_key}, {"Accept", "application/json"}};
-  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  if (out.response->status < 200 || out.response->status >= 300) {
-    ProviderError e = map_vultr_error(out.response->status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return std::move(out.response->body);
+  return api_.call(what, method, url, body, idempotent);
 }
 
 ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query) {

@@ -40,6 +40,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/http/ssh_keys.h"
 #include "providers/provider.h"
 
@@ -91,6 +92,7 @@ class VultrProvider final : public Provider {
   VultrConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
   net::SshKeyRegistry ssh_keys_;
 };
 
