@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/fluence/fluence_emulator.h"
 
 namespace gpupool::fluence {
@@ -13,49 +14,39 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class FluenceProviderTest : public ::testing::Test {
+class FluenceProviderTest
+    : public emulators::AdapterTest<emulators::FluenceEmulator, emulators::FluenceEmulatorOptions> {
  protected:
   FluenceProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 2 / 9)) +
-               std::chrono::hours(15) + std::chrono::minutes(40)),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::FluenceEmulatorOptions o;
-          o.clock = &clock_;
-          o.plans = {{"plan-l40s-1", "l40s", 1, "us-central-3", "massed-compute",
-                      Money::parse("1.07").value(), 2},
-                     {"plan-l40s-2", "l40s", 2, "culpeper-usa-1", "sesterce",
-                      Money::parse("2.10").value(), -1},
-                     {"plan-l40-1", "l40", 1, "us-central-3", "massed-compute",
-                      Money::parse("0.89").value(), -1},
-                     {"plan-a100-1", "a100", 1, "us-central-3", "massed-compute",
-                      Money::parse("1.50").value(), -1},
-                     // An option that offers only a CUDA image (real name).
-                     {"plan-l40s-cuda",
-                      "l40s",
-                      1,
-                      "helsinki-fi-1",
-                      "shade",
-                      Money::parse("0.99").value(),
-                      -1,
-                      {"ubuntu22.04_cuda12.4_shade_os"}},
-                     {"plan-l40s-both",
-                      "l40s",
-                      1,
-                      "culpeper-usa-1",
-                      "sesterce",
-                      Money::parse("1.20").value(),
-                      -1,
-                      {"Ubuntu Server 22.04", "ubuntu22.04_cuda12.4_shade_os"}}};
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(Time(std::chrono::sys_days(std::chrono::year(2026) / 2 / 9)) +
+                        std::chrono::hours(15) + std::chrono::minutes(40),
+                    [](emulators::FluenceEmulatorOptions& o) {
+                      o.plans = {{"plan-l40s-1", "l40s", 1, "us-central-3", "massed-compute",
+                                  Money::parse("1.07").value(), 2},
+                                 {"plan-l40s-2", "l40s", 2, "culpeper-usa-1", "sesterce",
+                                  Money::parse("2.10").value(), -1},
+                                 {"plan-l40-1", "l40", 1, "us-central-3", "massed-compute",
+                                  Money::parse("0.89").value(), -1},
+                                 {"plan-a100-1", "a100", 1, "us-central-3", "massed-compute",
+                                  Money::parse("1.50").value(), -1},
+                                 // An option that offers only a CUDA image (real name).
+                                 {"plan-l40s-cuda",
+                                  "l40s",
+                                  1,
+                                  "helsinki-fi-1",
+                                  "shade",
+                                  Money::parse("0.99").value(),
+                                  -1,
+                                  {"ubuntu22.04_cuda12.4_shade_os"}},
+                                 {"plan-l40s-both",
+                                  "l40s",
+                                  1,
+                                  "culpeper-usa-1",
+                                  "sesterce",
+                                  Money::parse("1.20").value(),
+                                  -1,
+                                  {"Ubuntu Server 22.04", "ubuntu22.04_cuda12.4_shade_os"}}};
+                    }) {}
 
   FluenceConfig config() {
     FluenceConfig c;
@@ -64,7 +55,7 @@ class FluenceProviderTest : public ::testing::Test {
     c.api_key = "fluence-test-key";
     c.http.max_attempts = 3;
     c.http.jitter_seed = 3;
-    c.http.log = [this](std::string_view l) { log_.emplace_back(l); };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -82,18 +73,6 @@ class FluenceProviderTest : public ::testing::Test {
     i.ssh_public_key = "ssh-ed25519 AAAAC3Nza operator@gpupool";
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::FluenceEmulator emulator_;
-  net::CurlTransport transport_;
-  // For tests whose point is a lost or slow answer: the client gives up soon.
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::vector<std::string> log_;
 };
 
 TEST(FluenceNames, EncodedNameFollowsFluenceRules) {

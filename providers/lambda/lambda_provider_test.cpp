@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/lambda/lambda_emulator.h"
 
 namespace gpupool::lambda {
@@ -13,27 +14,21 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class LambdaProviderTest : public ::testing::Test {
+class LambdaProviderTest
+    : public emulators::AdapterTest<emulators::LambdaEmulator, emulators::LambdaEmulatorOptions> {
  protected:
   LambdaProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 8 / 22))),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::LambdaEmulatorOptions o;
-          o.clock = &clock_;
-          o.types = {
-              {"gpu_1x_l40s", "L40S (48 GB PCIe)", 1, 129, {{"us-east-1", 1}, {"us-west-1", 0}}},
-              {"gpu_1x_a10", "A10 (24 GB PCIe)", 1, 75, {{"us-east-1", -1}}},
-              {"gpu_8x_h100_sxm5", "H100 (80 GB SXM5)", 8, 2392, {{"us-east-1", -1}}}};
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(Time(std::chrono::sys_days(std::chrono::year(2026) / 8 / 22)),
+                    [](emulators::LambdaEmulatorOptions& o) {
+                      o.types = {
+                          {"gpu_1x_l40s",
+                           "L40S (48 GB PCIe)",
+                           1,
+                           129,
+                           {{"us-east-1", 1}, {"us-west-1", 0}}},
+                          {"gpu_1x_a10", "A10 (24 GB PCIe)", 1, 75, {{"us-east-1", -1}}},
+                          {"gpu_8x_h100_sxm5", "H100 (80 GB SXM5)", 8, 2392, {{"us-east-1", -1}}}};
+                    }) {}
 
   LambdaConfig config() {
     LambdaConfig c;
@@ -43,7 +38,7 @@ class LambdaProviderTest : public ::testing::Test {
     c.ssh_key_name = "operator";
     c.http.max_attempts = 3;
     c.http.jitter_seed = 11;
-    c.http.log = [this](std::string_view l) { log_.emplace_back(l); };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -59,18 +54,6 @@ class LambdaProviderTest : public ::testing::Test {
     i.user_data = "#cloud-config\nruncmd: [join --token k33p]\n";
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::LambdaEmulator emulator_;
-  net::CurlTransport transport_;
-  // For tests whose point is a lost or slow answer: the client gives up soon.
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::vector<std::string> log_;
 };
 
 TEST(LambdaNames, GpuFromDescription) {

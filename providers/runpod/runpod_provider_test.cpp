@@ -5,6 +5,7 @@
 
 #include "providers/http/curl_transport.h"
 #include "providers/http/fake_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/runpod/runpod_emulator.h"
 
 namespace gpupool::runpod {
@@ -14,33 +15,24 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class RunpodProviderTest : public ::testing::Test {
+class RunpodProviderTest
+    : public emulators::AdapterTest<emulators::RunpodEmulator, emulators::RunpodEmulatorOptions> {
  protected:
   RunpodProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 3 / 13)) +
-               std::chrono::hours(20)),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::RunpodEmulatorOptions o;
-          o.clock = &clock_;
-          o.gpu_types = {{"NVIDIA L40S", "L40S", 48, Money::parse("0.86").value(),
-                          Money::parse("0.79").value(), 2, -1},
-                         {"NVIDIA L40", "L40", 48, Money::parse("0.69").value(), Money(), -1, -1},
-                         {"NVIDIA GeForce RTX 4090", "RTX 4090", 24, Money::parse("0.44").value(),
-                          Money::parse("0.31").value(), -1, -1},
-                         {"NVIDIA A40", "A40", 48, Money::parse("0.40").value(), Money(), -1, -1,
-                          /*forbidden=*/true},
-                         {"NVIDIA RTX A6000", "RTX A6000", 48, Money::parse("0.49").value(),
-                          Money(), -1, -1, false, /*refused=*/true}};
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(
+            Time(std::chrono::sys_days(std::chrono::year(2026) / 3 / 13)) + std::chrono::hours(20),
+            [](emulators::RunpodEmulatorOptions& o) {
+              o.gpu_types = {
+                  {"NVIDIA L40S", "L40S", 48, Money::parse("0.86").value(),
+                   Money::parse("0.79").value(), 2, -1},
+                  {"NVIDIA L40", "L40", 48, Money::parse("0.69").value(), Money(), -1, -1},
+                  {"NVIDIA GeForce RTX 4090", "RTX 4090", 24, Money::parse("0.44").value(),
+                   Money::parse("0.31").value(), -1, -1},
+                  {"NVIDIA A40", "A40", 48, Money::parse("0.40").value(), Money(), -1, -1,
+                   /*forbidden=*/true},
+                  {"NVIDIA RTX A6000", "RTX A6000", 48, Money::parse("0.49").value(), Money(), -1,
+                   -1, false, /*refused=*/true}};
+            }) {}
 
   RunpodConfig config() {
     RunpodConfig c;
@@ -49,7 +41,7 @@ class RunpodProviderTest : public ::testing::Test {
     c.api_key = "rp-test-key";
     c.http.max_attempts = 3;
     c.http.jitter_seed = 5;
-    c.http.log = [this](std::string_view l) { log_.emplace_back(l); };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -65,18 +57,6 @@ class RunpodProviderTest : public ::testing::Test {
     i.ssh_public_key = "ssh-ed25519 AAAA op";
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::RunpodEmulator emulator_;
-  net::CurlTransport transport_;
-  // For tests whose point is a lost or slow answer: the client gives up soon.
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::vector<std::string> log_;
 };
 
 TEST_F(RunpodProviderTest, OffersFromGraphqlPricesPerCloud) {

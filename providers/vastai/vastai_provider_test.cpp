@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/vastai/vastai_emulator.h"
 
 namespace gpupool::vastai {
@@ -13,32 +14,24 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class VastProviderTest : public ::testing::Test {
+class VastProviderTest
+    : public emulators::AdapterTest<emulators::VastEmulator, emulators::VastEmulatorOptions> {
  protected:
   VastProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 8 / 7))),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::VastEmulatorOptions o;
-          o.clock = &clock_;
-          auto m = [](const char* s) { return Money::parse(s).value(); };
-          // Real geolocation values: "<region>, <country code>".
-          o.asks = {{101, "L40S", 1, m("0.62"), m("0.01"), "Texas, US", 0.995, true},
-                    {102, "L40S", 1, m("0.55"), m("0.02"), "Quebec, CA", 0.97, true},  // unreliable
-                    {103, "L40", 1, m("0.48"), m("0.00"), "California, US", 0.99, true},
-                    {104, "L40S", 2, m("1.30"), m("0.01"), "Texas, US", 0.99, true},
-                    {105, "L40S", 1, m("0.40"), m("0.01"), "Texas, US", 0.99, false},  // unverified
-                    {106, "RTX_4090", 1, m("0.30"), m("0.01"), "Texas, US", 0.99, true},
-                    {107, "L40S", 1, m("0.70"), m("0.01"), "Ontario, CA", 0.99, true}};
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(
+            Time(std::chrono::sys_days(std::chrono::year(2026) / 8 / 7)),
+            [](emulators::VastEmulatorOptions& o) {
+              auto m = [](const char* s) { return Money::parse(s).value(); };
+              // Real geolocation values: "<region>, <country code>".
+              o.asks = {
+                  {101, "L40S", 1, m("0.62"), m("0.01"), "Texas, US", 0.995, true},
+                  {102, "L40S", 1, m("0.55"), m("0.02"), "Quebec, CA", 0.97, true},  // unreliable
+                  {103, "L40", 1, m("0.48"), m("0.00"), "California, US", 0.99, true},
+                  {104, "L40S", 2, m("1.30"), m("0.01"), "Texas, US", 0.99, true},
+                  {105, "L40S", 1, m("0.40"), m("0.01"), "Texas, US", 0.99, false},  // unverified
+                  {106, "RTX_4090", 1, m("0.30"), m("0.01"), "Texas, US", 0.99, true},
+                  {107, "L40S", 1, m("0.70"), m("0.01"), "Ontario, CA", 0.99, true}};
+            }) {}
 
   VastConfig config() {
     VastConfig c;
@@ -47,7 +40,7 @@ class VastProviderTest : public ::testing::Test {
     c.api_key = "vast-test-key";
     c.http.max_attempts = 3;
     c.http.jitter_seed = 9;
-    c.http.log = [this](std::string_view l) { log_.emplace_back(l); };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -64,18 +57,6 @@ class VastProviderTest : public ::testing::Test {
     i.user_data = "#!/bin/sh\nkubeadm join --token zz9\n";
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::VastEmulator emulator_;
-  net::CurlTransport transport_;
-  // For tests whose point is a lost or slow answer: the client gives up soon.
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::vector<std::string> log_;
 };
 
 TEST_F(VastProviderTest, SearchFiltersModelsReliabilityVerificationCheapestFirst) {

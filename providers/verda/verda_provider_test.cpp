@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/verda/verda_emulator.h"
 
 namespace gpupool::verda {
@@ -15,26 +16,17 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class VerdaProviderTest : public ::testing::Test {
+class VerdaProviderTest
+    : public emulators::AdapterTest<emulators::VerdaEmulator, emulators::VerdaEmulatorOptions> {
  protected:
   VerdaProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20))),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::VerdaEmulatorOptions o;
-          o.clock = &clock_;
-          o.types = {{"1L40S.20V", "1x L40S 48GB", 1, 0.91, {{"FIN-03", 1}, {"ICE-01", 0}}},
-                     {"8H100.80S.176V", "8x H100 SXM5 80GB", 8, 19.92, {{"FIN-01", -1}}},
-                     {"CPU.4V.16G", "", 0, 0.03, {{"FIN-01", -1}}}};
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20)),
+                    [](emulators::VerdaEmulatorOptions& o) {
+                      o.types = {
+                          {"1L40S.20V", "1x L40S 48GB", 1, 0.91, {{"FIN-03", 1}, {"ICE-01", 0}}},
+                          {"8H100.80S.176V", "8x H100 SXM5 80GB", 8, 19.92, {{"FIN-01", -1}}},
+                          {"CPU.4V.16G", "", 0, 0.03, {{"FIN-01", -1}}}};
+                    }) {}
 
   VerdaConfig config() {
     VerdaConfig c;
@@ -45,10 +37,7 @@ class VerdaProviderTest : public ::testing::Test {
     c.ssh_key_ids = {"key-1"};
     c.http.max_attempts = 3;
     c.http.jitter_seed = 7;
-    c.http.log = [this](std::string_view l) {
-      std::lock_guard lock(log_mu_);
-      log_.emplace_back(l);
-    };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -73,18 +62,6 @@ class VerdaProviderTest : public ::testing::Test {
       EXPECT_EQ(l.find("vat-"), std::string::npos) << l;
     }
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::VerdaEmulator emulator_;
-  net::CurlTransport transport_;
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::mutex log_mu_;
-  std::vector<std::string> log_;
 };
 
 TEST(VerdaNames, GpuFromType) {

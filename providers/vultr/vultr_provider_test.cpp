@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/vultr/vultr_emulator.h"
 
 namespace gpupool::vultr {
@@ -13,31 +14,22 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class VultrProviderTest : public ::testing::Test {
+class VultrProviderTest
+    : public emulators::AdapterTest<emulators::VultrEmulator, emulators::VultrEmulatorOptions> {
  protected:
   VultrProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20))),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::VultrEmulatorOptions o;
-          o.clock = &clock_;
-          // Real plan ids; the GPU count follows from gpu_vram_gb (48 GB per L40S).
-          o.plans = {
-              {"vcg-l40s-16c-180g-48vram", "NVIDIA_L40S", 48, 2.09, {{"ewr", 1}, {"ord", 0}}},
-              {"vcg-a100-12c-120g-80vram", "NVIDIA_A100", 80, 2.60, {{"ewr", -1}}},
-              {"vcg-l40s-32c-375g-96vram", "NVIDIA_L40S", 96, 4.18, {{"sjc", -1}}},
-              {"vcg-l40s-64c-750g-192vram", "NVIDIA_L40S", 192, 8.36, {{"sjc", -1}}},
-              {"vcg-a16-2c-8g-2vram", "NVIDIA_A16", 2, 0.06, {{"ewr", -1}}}};  // a slice
-          o.max_per_page = 2;
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(
+            Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20)),
+            [](emulators::VultrEmulatorOptions& o) {
+              // Real plan ids; the GPU count follows from gpu_vram_gb (48 GB per L40S).
+              o.plans = {
+                  {"vcg-l40s-16c-180g-48vram", "NVIDIA_L40S", 48, 2.09, {{"ewr", 1}, {"ord", 0}}},
+                  {"vcg-a100-12c-120g-80vram", "NVIDIA_A100", 80, 2.60, {{"ewr", -1}}},
+                  {"vcg-l40s-32c-375g-96vram", "NVIDIA_L40S", 96, 4.18, {{"sjc", -1}}},
+                  {"vcg-l40s-64c-750g-192vram", "NVIDIA_L40S", 192, 8.36, {{"sjc", -1}}},
+                  {"vcg-a16-2c-8g-2vram", "NVIDIA_A16", 2, 0.06, {{"ewr", -1}}}};  // a slice
+              o.max_per_page = 2;
+            }) {}
 
   VultrConfig config() {
     VultrConfig c;
@@ -47,10 +39,7 @@ class VultrProviderTest : public ::testing::Test {
     c.page_size = 2;
     c.http.max_attempts = 3;
     c.http.jitter_seed = 9;
-    c.http.log = [this](std::string_view l) {
-      std::lock_guard lock(log_mu_);
-      log_.emplace_back(l);
-    };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -66,18 +55,6 @@ class VultrProviderTest : public ::testing::Test {
     i.user_data = "#cloud-config\nruncmd: [join --token vuj01n]\n";
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::VultrEmulator emulator_;
-  net::CurlTransport transport_;
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::mutex log_mu_;
-  std::vector<std::string> log_;
 };
 
 TEST(VultrNames, GpuFromTypeAndPlan) {
