@@ -32,25 +32,10 @@ int to_int(const std::string& s, int fallback) {
 
 }  // namespace
 
-DoEmulator::DoEmulator(DoEmulatorOptions options) : options_(std::move(options)) {}
+DoEmulator::DoEmulator(DoEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 DoEmulator::~DoEmulator() {
   stop();
-}
-
-bool DoEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void DoEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string DoEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 void DoEmulator::set_capacity(const std::string& size, const std::string& region, int n) {
@@ -64,18 +49,6 @@ std::vector<DoDroplet> DoEmulator::droplets() const {
   std::lock_guard<std::mutex> lock(mu_);
   const_cast<DoEmulator*>(this)->advance_locked();
   return droplets_;
-}
-
-int DoEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 DoEmulator::Reply DoEmulator::error(int status, const std::string& id, const std::string& message) {
@@ -322,15 +295,8 @@ void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   } else if (req.method == "DELETE" && req.path.starts_with("/v2/droplets/")) {
     op = "delete";
   }
-  int64_t remaining = 0;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-    int total = 0;
-    for (const auto& [k, v] : requests_)
-      total += v;
-    remaining = std::max<int64_t>(0, 250 - total);
-  }
+  count_request(op);
+  const int64_t remaining = std::max<int64_t>(0, 250 - requests());
   const int64_t now = options_.clock->now().time_since_epoch().count();
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", "application/json"}};

@@ -31,6 +31,7 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -64,19 +65,13 @@ struct DoEmulatorOptions {
   uint16_t port = 0;
 };
 
-class DoEmulator {
+class DoEmulator final : public EmulatorBase {
  public:
   explicit DoEmulator(DoEmulatorOptions options);
   ~DoEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;
-
-  FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& size, const std::string& region, int n);
   std::vector<DoDroplet> droplets() const;
-  int requests(const std::string& operation = "") const;
 
  private:
   struct Reply {
@@ -84,7 +79,7 @@ class DoEmulator {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply create_locked(const std::string& body);
   Reply list_locked(const http::HttpRequest& req);
@@ -94,8 +89,6 @@ class DoEmulator {
   static Reply error(int status, const std::string& id, const std::string& message);
 
   DoEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<DoDroplet> droplets_;
   struct Key {
@@ -105,7 +98,6 @@ class DoEmulator {
     std::string name;
   };
   std::vector<Key> keys_;
-  std::map<std::string, int> requests_;
   int64_t next_id_ = 3164444;
   int64_t next_action_ = 7001;
 };

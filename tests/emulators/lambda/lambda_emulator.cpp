@@ -21,25 +21,10 @@ bool valid_tag_key(const std::string& k) {
 
 }  // namespace
 
-LambdaEmulator::LambdaEmulator(LambdaEmulatorOptions options) : options_(std::move(options)) {}
+LambdaEmulator::LambdaEmulator(LambdaEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 LambdaEmulator::~LambdaEmulator() {
   stop();
-}
-
-bool LambdaEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void LambdaEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string LambdaEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 void LambdaEmulator::set_capacity(const std::string& type, const std::string& region, int n) {
@@ -53,18 +38,6 @@ std::vector<LambdaInstance> LambdaEmulator::instances() const {
   std::lock_guard<std::mutex> lock(mu_);
   const_cast<LambdaEmulator*>(this)->advance_locked();
   return instances_;
-}
-
-int LambdaEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 LambdaEmulator::Reply LambdaEmulator::error(int status, const std::string& code,
@@ -268,10 +241,7 @@ void LambdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
   } else if (req.method == "POST" && req.path == "/api/v1/instance-operations/terminate") {
     op = "terminate";
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", "application/json"}};
     for (const auto& [k, v] : r.headers)

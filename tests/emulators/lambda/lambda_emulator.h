@@ -27,6 +27,7 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -62,19 +63,13 @@ struct LambdaEmulatorOptions {
   uint16_t port = 0;
 };
 
-class LambdaEmulator {
+class LambdaEmulator final : public EmulatorBase {
  public:
   explicit LambdaEmulator(LambdaEmulatorOptions options);
   ~LambdaEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;
-
-  FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& type, const std::string& region, int n);
   std::vector<LambdaInstance> instances() const;
-  int requests(const std::string& operation = "") const;
 
  private:
   struct Reply {
@@ -82,7 +77,7 @@ class LambdaEmulator {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply launch_locked(const std::string& body);
   Reply terminate_locked(const std::string& body);
@@ -92,12 +87,9 @@ class LambdaEmulator {
   static Reply error(int status, const std::string& code, const std::string& message);
 
   LambdaEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<LambdaInstance> instances_;
   std::optional<Time> last_launch_;
-  std::map<std::string, int> requests_;
   int64_t next_ = 0;
 };
 

@@ -18,25 +18,10 @@ constexpr const char* kNoCapacity =
 
 }  // namespace
 
-RunpodEmulator::RunpodEmulator(RunpodEmulatorOptions options) : options_(std::move(options)) {}
+RunpodEmulator::RunpodEmulator(RunpodEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 RunpodEmulator::~RunpodEmulator() {
   stop();
-}
-
-bool RunpodEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void RunpodEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string RunpodEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 void RunpodEmulator::set_capacity(const std::string& gpu_id, const std::string& cloud, int gpus) {
@@ -57,18 +42,6 @@ int RunpodEmulator::alive() const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(std::count_if(
       pods_.begin(), pods_.end(), [](const RunpodPod& p) { return p.status != "TERMINATED"; }));
-}
-
-int RunpodEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 int64_t RunpodEmulator::billed_seconds(const std::string& id) const {
@@ -303,10 +276,7 @@ void RunpodEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
   } else if (req.method == "DELETE" && req.path.starts_with("/v2/pods/")) {
     op = "delete";
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", r.content_type}};
     for (const auto& [k, v] : r.headers)

@@ -26,6 +26,7 @@
 #include "operator/clock/clock.h"
 #include "operator/core/money.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -68,21 +69,15 @@ struct RunpodEmulatorOptions {
   uint16_t port = 0;  // 0: ephemeral
 };
 
-class RunpodEmulator {
+class RunpodEmulator final : public EmulatorBase {
  public:
   explicit RunpodEmulator(RunpodEmulatorOptions options);
   ~RunpodEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;
-
-  FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& gpu_id, const std::string& cloud, int gpus);
 
   std::vector<RunpodPod> pods() const;  // every pod ever created
   int alive() const;
-  int requests(const std::string& operation = "") const;
   int64_t billed_seconds(const std::string& id) const;
 
  private:
@@ -92,7 +87,7 @@ class RunpodEmulator {
     std::string content_type = "application/json";
     std::vector<std::pair<std::string, std::string>> headers;
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply prices_locked(const std::string& body) const;
   Reply create_locked(const std::string& body);
@@ -101,11 +96,8 @@ class RunpodEmulator {
   static Reply problem(int status, const std::string& title, const std::string& detail);
 
   RunpodEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<RunpodPod> pods_;
-  std::map<std::string, int> requests_;
   int64_t next_ = 0;
 };
 

@@ -29,25 +29,10 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 }  // namespace
 
-ScwEmulator::ScwEmulator(ScwEmulatorOptions options) : options_(std::move(options)) {}
+ScwEmulator::ScwEmulator(ScwEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 ScwEmulator::~ScwEmulator() {
   stop();
-}
-
-bool ScwEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void ScwEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string ScwEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 void ScwEmulator::set_capacity(const std::string& type, const std::string& zone, int n) {
@@ -67,18 +52,6 @@ std::vector<std::string> ScwEmulator::volumes() const {
   std::lock_guard<std::mutex> lock(mu_);
   const_cast<ScwEmulator*>(this)->advance_locked();
   return volumes_;
-}
-
-int ScwEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 ScwEmulator::Reply ScwEmulator::error(int status, const std::string& type,
@@ -352,10 +325,7 @@ void ScwEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) 
       id = parts[2];
     }
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", "application/json"}};
     for (const auto& [k, v] : r.headers)

@@ -34,6 +34,7 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -71,21 +72,15 @@ struct ScwEmulatorOptions {
   uint16_t port = 0;
 };
 
-class ScwEmulator {
+class ScwEmulator final : public EmulatorBase {
  public:
   explicit ScwEmulator(ScwEmulatorOptions options);
   ~ScwEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;
-
-  FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& type, const std::string& zone, int n);
   std::vector<ScwServer> servers() const;
   // Ids of the volumes that still exist (attached or not).
   std::vector<std::string> volumes() const;
-  int requests(const std::string& operation = "") const;
 
  private:
   struct Reply {
@@ -93,7 +88,7 @@ class ScwEmulator {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const std::string& zone, const std::string& id,
               const http::HttpRequest& req);
   Reply create_locked(const std::string& zone, const std::string& body);
@@ -107,12 +102,9 @@ class ScwEmulator {
   static Reply error(int status, const std::string& type, const std::string& message);
 
   ScwEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<ScwServer> servers_;
   std::vector<std::string> volumes_;
-  std::map<std::string, int> requests_;
   int64_t next_ = 0;
 };
 

@@ -54,25 +54,10 @@ std::optional<int64_t> parse_id(std::string_view s) {
 
 }  // namespace
 
-VastEmulator::VastEmulator(VastEmulatorOptions options) : options_(std::move(options)) {}
+VastEmulator::VastEmulator(VastEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 VastEmulator::~VastEmulator() {
   stop();
-}
-
-bool VastEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void VastEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string VastEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 std::vector<VastInstance> VastEmulator::instances() const {
@@ -84,18 +69,6 @@ int VastEmulator::alive() const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(std::count_if(instances_.begin(), instances_.end(),
                                         [](const VastInstance& i) { return !i.destroyed; }));
-}
-
-int VastEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 int64_t VastEmulator::billed_seconds(int64_t id) const {
@@ -364,10 +337,7 @@ void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w)
   } else if (req.method == "DELETE" && req.path.starts_with("/api/v0/instances/")) {
     op = "destroy";
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     w.send(r.status, http::Headers{{"Content-Type", r.content_type}}, r.body);
   };

@@ -32,6 +32,7 @@
 #include "operator/clock/clock.h"
 #include "operator/core/money.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -67,19 +68,13 @@ struct VastEmulatorOptions {
   uint16_t port = 0;  // 0: ephemeral
 };
 
-class VastEmulator {
+class VastEmulator final : public EmulatorBase {
  public:
   explicit VastEmulator(VastEmulatorOptions options);
   ~VastEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;
-
-  FaultPlan& faults() { return faults_; }
   std::vector<VastInstance> instances() const;  // every rental ever made
   int alive() const;
-  int requests(const std::string& operation = "") const;
   int64_t billed_seconds(int64_t id) const;
 
  private:
@@ -88,7 +83,7 @@ class VastEmulator {
     std::string body;
     std::string content_type = "application/json";
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply search_locked(const std::string& body) const;
   Reply rent_locked(int64_t ask_id, const std::string& body);
@@ -99,11 +94,8 @@ class VastEmulator {
   std::string instance_json_locked(const VastInstance& in) const;
 
   VastEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<VastInstance> instances_;
-  std::map<std::string, int> requests_;
   int64_t next_ = 0;
 };
 

@@ -26,27 +26,12 @@ std::string make_id(const char* prefix, int64_t n) {
 
 }  // namespace
 
-VerdaEmulator::VerdaEmulator(VerdaEmulatorOptions options) : options_(std::move(options)) {
+VerdaEmulator::VerdaEmulator(VerdaEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {
   ssh_keys_["key-1"] = "ssh-ed25519 AAAAC3NzaKEY1 admin@laptop";
 }
 VerdaEmulator::~VerdaEmulator() {
   stop();
-}
-
-bool VerdaEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void VerdaEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string VerdaEmulator::base_url() const {
-  return server_ ? server_->base_url() + "/v1" : std::string();
 }
 
 void VerdaEmulator::set_capacity(const std::string& type, const std::string& location, int n) {
@@ -60,18 +45,6 @@ std::vector<VerdaInstance> VerdaEmulator::instances() const {
   std::lock_guard<std::mutex> lock(mu_);
   const_cast<VerdaEmulator*>(this)->advance_locked();
   return instances_;
-}
-
-int VerdaEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 void VerdaEmulator::revoke_tokens() {
@@ -348,10 +321,7 @@ void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
   } else if (req.method == "PUT" && req.path == "/v1/instances") {
     op = "action";
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", r.content_type}};
     for (const auto& [k, v] : r.headers)

@@ -19,25 +19,10 @@ int to_int(const std::string& s, int fallback) {
 
 }  // namespace
 
-VultrEmulator::VultrEmulator(VultrEmulatorOptions options) : options_(std::move(options)) {}
+VultrEmulator::VultrEmulator(VultrEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 VultrEmulator::~VultrEmulator() {
   stop();
-}
-
-bool VultrEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void VultrEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string VultrEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 void VultrEmulator::set_capacity(const std::string& plan, const std::string& region, int n) {
@@ -51,18 +36,6 @@ std::vector<VultrInstance> VultrEmulator::instances() const {
   std::lock_guard<std::mutex> lock(mu_);
   const_cast<VultrEmulator*>(this)->advance_locked();
   return instances_;
-}
-
-int VultrEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 VultrEmulator::Reply VultrEmulator::error(int status, const std::string& message) {
@@ -281,10 +254,7 @@ void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
   } else if (req.method == "DELETE" && req.path.starts_with("/v2/instances/")) {
     op = "delete";
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", "application/json"}};
     for (const auto& [k, v] : r.headers)

@@ -25,6 +25,7 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -58,19 +59,13 @@ struct VultrEmulatorOptions {
   uint16_t port = 0;
 };
 
-class VultrEmulator {
+class VultrEmulator final : public EmulatorBase {
  public:
   explicit VultrEmulator(VultrEmulatorOptions options);
   ~VultrEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;
-
-  FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& plan, const std::string& region, int n);
   std::vector<VultrInstance> instances() const;
-  int requests(const std::string& operation = "") const;
 
  private:
   struct Reply {
@@ -78,7 +73,7 @@ class VultrEmulator {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply create_locked(const std::string& body);
   Reply list_locked(const http::HttpRequest& req);
@@ -88,12 +83,9 @@ class VultrEmulator {
   static Reply error(int status, const std::string& message);
 
   VultrEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<VultrInstance> instances_;
   std::vector<std::pair<std::string, std::string>> ssh_keys_;  // id, public key
-  std::map<std::string, int> requests_;
   int64_t next_ = 0;
 };
 
