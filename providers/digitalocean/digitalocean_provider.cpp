@@ -307,37 +307,22 @@ ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
         [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
           auto body = call("list ssh keys", "GET", "/v2/account/keys?per_page=200", "", true);
           if (!body.ok()) return fail(body.error());
-          json j = json::parse(*body, nullptr, false);
-          auto list = j.is_object() ? j.find("ssh_keys") : j.end();
-          if (!j.is_object() || list == j.end() || !list->is_array()) {
-            return fail(
-                provider_error(ProviderErrorKind::Transient,
-                               "list ssh keys: unreadable answer: " + net::body_excerpt(*body)));
-          }
-          std::vector<net::SshKeyEntry> out;
-          for (const auto& k : *list) {
-            auto kid = k.find("id");
-            if (kid != k.end() && kid->is_number_integer())
-              out.push_back({std::to_string(kid->get<int64_t>()), net::json_str(k, "public_key")});
-          }
-          return out;
+          return net::parse_ssh_key_list(*body, "ssh_keys", "id", "public_key");
         },
         [&](const std::string& name) -> ProviderResult<std::string> {
           json add = {{"name", name}, {"public_key", intent.ssh_public_key}};
           auto body = call("add ssh key", "POST", "/v2/account/keys", add.dump(), false);
           if (!body.ok()) return fail(body.error());
-          json j = json::parse(*body, nullptr, false);
-          if (j.is_object() && j.contains("ssh_key") && j["ssh_key"].is_object()) {
-            auto kid = j["ssh_key"].find("id");
-            if (kid != j["ssh_key"].end() && kid->is_number_integer())
-              return std::to_string(kid->get<int64_t>());
-          }
-          return fail(
-              provider_error(ProviderErrorKind::Transient,
-                             "add ssh key: unreadable answer: " + net::body_excerpt(*body)));
+          return net::parse_added_ssh_key(*body, "ssh_key", "id");
         });
     if (!id.ok()) return fail(id.error());
-    keys.push_back(std::stoll(*id));
+    int64_t numeric = 0;
+    auto [end, ec] = std::from_chars(id->data(), id->data() + id->size(), numeric);
+    if (ec == std::errc() && end == id->data() + id->size()) {
+      keys.push_back(numeric);  // an account key id
+    } else {
+      keys.push_back(*id);  // a fingerprint
+    }
   }
   json body = {{"name", intent.name},
                {"region", intent.offer.region},

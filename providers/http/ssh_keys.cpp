@@ -1,6 +1,9 @@
 #include "providers/http/ssh_keys.h"
 
+#include <nlohmann/json.hpp>
+
 #include "providers/http/hash.h"
+#include "providers/http/provider_errors.h"
 
 namespace gpupool::net {
 namespace {
@@ -15,7 +18,50 @@ std::string_view key_core(std::string_view k) {
   return k.substr(0, second);
 }
 
+std::string id_of(const nlohmann::json& j, const char* field) {
+  auto it = j.find(field);
+  if (it == j.end()) return "";
+  if (it->is_string()) return it->get<std::string>();
+  if (it->is_number_integer()) return std::to_string(it->get<int64_t>());
+  return "";
+}
+
+ProviderError unreadable(std::string_view what, std::string_view body) {
+  return provider_error(ProviderErrorKind::Transient,
+                        std::string(what) + ": unreadable answer: " + body_excerpt(body));
+}
+
 }  // namespace
+
+ProviderResult<std::vector<SshKeyEntry>> parse_ssh_key_list(std::string_view body,
+                                                            const char* list_field,
+                                                            const char* id_field,
+                                                            const char* key_field) {
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  const nlohmann::json* list = &j;
+  if (*list_field != '\0') {
+    auto it = j.is_object() ? j.find(list_field) : j.end();
+    list = it == j.end() ? nullptr : &*it;
+  }
+  if (list == nullptr || !list->is_array()) return fail(unreadable("list ssh keys", body));
+  std::vector<SshKeyEntry> out;
+  for (const auto& k : *list) {
+    if (!k.is_object()) continue;
+    auto key = k.find(key_field);
+    out.push_back({id_of(k, id_field),
+                   key != k.end() && key->is_string() ? key->get<std::string>() : std::string()});
+  }
+  return out;
+}
+
+ProviderResult<std::string> parse_added_ssh_key(std::string_view body, const char* object_field,
+                                                const char* id_field) {
+  const auto j = nlohmann::json::parse(body, nullptr, false);
+  auto obj = j.is_object() ? j.find(object_field) : j.end();
+  std::string id = obj != j.end() && obj->is_object() ? id_of(*obj, id_field) : std::string();
+  if (id.empty()) return fail(unreadable("add ssh key", body));
+  return id;
+}
 
 bool same_ssh_key(std::string_view a, std::string_view b) {
   return !key_core(a).empty() && key_core(a) == key_core(b);

@@ -27,6 +27,18 @@ struct SshKeyEntry {
   std::string public_key;
 };
 
+// Reads an account's key list: the array at `list_field` of the JSON body
+// (the body itself when `list_field` is empty) of objects with `id_field`
+// (string or integer) and `key_field`. Transient when unreadable.
+ProviderResult<std::vector<SshKeyEntry>> parse_ssh_key_list(std::string_view body,
+                                                            const char* list_field,
+                                                            const char* id_field,
+                                                            const char* key_field);
+// Reads the new key's id from an add answer: `object_field`.`id_field`
+// (string or integer). Transient when unreadable.
+ProviderResult<std::string> parse_added_ssh_key(std::string_view body, const char* object_field,
+                                                const char* id_field);
+
 class SshKeyRegistry {
  public:
   using ListFn = std::function<ProviderResult<std::vector<SshKeyEntry>>()>;

@@ -351,16 +351,7 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
         [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
           auto body = call("list ssh keys", "GET", "/sshkeys", "", true);
           if (!body.ok()) return fail(body.error());
-          json j = json::parse(*body, nullptr, false);
-          if (!j.is_array()) {
-            return fail(
-                provider_error(ProviderErrorKind::Transient,
-                               "list ssh keys: unreadable answer: " + net::body_excerpt(*body)));
-          }
-          std::vector<net::SshKeyEntry> out;
-          for (const auto& k : j)
-            out.push_back({net::json_str(k, "id"), net::json_str(k, "key")});
-          return out;
+          return net::parse_ssh_key_list(*body, "", "id", "key");
         },
         [&](const std::string& name) -> ProviderResult<std::string> {
           json add = {{"name", name}, {"key", intent.ssh_public_key}};

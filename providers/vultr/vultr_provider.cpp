@@ -273,31 +273,13 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
         [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
           auto body = call("list ssh keys", "GET", "/v2/ssh-keys?per_page=500", "", true);
           if (!body.ok()) return fail(body.error());
-          json j = json::parse(*body, nullptr, false);
-          auto list = j.is_object() ? j.find("ssh_keys") : j.end();
-          if (!j.is_object() || list == j.end() || !list->is_array()) {
-            return fail(
-                provider_error(ProviderErrorKind::Transient,
-                               "list ssh keys: unreadable answer: " + net::body_excerpt(*body)));
-          }
-          std::vector<net::SshKeyEntry> out;
-          for (const auto& k : *list)
-            out.push_back({net::json_str(k, "id"), net::json_str(k, "ssh_key")});
-          return out;
+          return net::parse_ssh_key_list(*body, "ssh_keys", "id", "ssh_key");
         },
         [&](const std::string& name) -> ProviderResult<std::string> {
           json add = {{"name", name}, {"ssh_key", intent.ssh_public_key}};
           auto body = call("add ssh key", "POST", "/v2/ssh-keys", add.dump(), false);
           if (!body.ok()) return fail(body.error());
-          json j = json::parse(*body, nullptr, false);
-          std::string kid;
-          if (j.is_object() && j.contains("ssh_key")) kid = net::json_str(j["ssh_key"], "id");
-          if (kid.empty()) {
-            return fail(
-                provider_error(ProviderErrorKind::Transient,
-                               "add ssh key: unreadable answer: " + net::body_excerpt(*body)));
-          }
-          return kid;
+          return net::parse_added_ssh_key(*body, "ssh_key", "id");
         });
     if (!id.ok()) return fail(id.error());
     if (std::find(key_ids.begin(), key_ids.end(), *id) == key_ids.end()) key_ids.push_back(*id);

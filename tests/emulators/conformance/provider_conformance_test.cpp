@@ -75,6 +75,16 @@ net::ClientOptions http_options() {
   return o;
 }
 
+// An adapter of type P from config `c`, pointed at the emulator, with the
+// suite's HTTP options and the fixture's clock and sleeper.
+template <typename P, typename C>
+std::unique_ptr<Provider> build(C c, const std::string& url, net::HttpTransport& t, Env env) {
+  c.provider_name = "conformance";
+  c.endpoint = url;
+  c.http = http_options();
+  return std::make_unique<P>(std::move(c), t, env.clock, env.sleeper);
+}
+
 // Wires an emulator object into the harness's common functions.
 template <typename E>
 void bind(Harness& h, std::shared_ptr<E> e) {
@@ -100,8 +110,7 @@ Harness aws_harness(Env env) {
     c.credentials = {"AKIDEMULATOR", bad ? "wrong/secret" : "emulator/secret/KEY", ""};
     c.image_id = "ami-0123456789abcdef0";
     c.prices = {{"g6e.xlarge", Money::parse("1.861").value()}};
-    c.http = http_options();
-    return std::make_unique<aws::Ec2Provider>(c, t, env.clock, env.sleeper);
+    return build<aws::Ec2Provider>(c, e->base_url(), t, env);
   };
   h.offer = [](InstanceIntent& i) {
     i.offer.id = "g6e.xlarge";
@@ -126,11 +135,8 @@ Harness fluence_harness(Env env) {
   };
   h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
     fluence::FluenceConfig c;
-    c.provider_name = "fluence-conformance";
-    c.endpoint = e->base_url();
     c.api_key = bad ? "fluence-wrong" : "fluence-test-key";
-    c.http = http_options();
-    return std::make_unique<fluence::FluenceProvider>(c, t, env.clock, env.sleeper);
+    return build<fluence::FluenceProvider>(c, e->base_url(), t, env);
   };
   h.offer = [](InstanceIntent& i) {
     i.offer.id = "plan-l40s-1";
@@ -149,11 +155,8 @@ Harness runpod_harness(Env env) {
   h.live = [e] { return e->alive(); };
   h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
     runpod::RunpodConfig c;
-    c.provider_name = "runpod-conformance";
-    c.endpoint = e->base_url();
     c.api_key = bad ? "rp-wrong" : "rp-test-key";
-    c.http = http_options();
-    return std::make_unique<runpod::RunpodProvider>(c, t, env.clock, env.sleeper);
+    return build<runpod::RunpodProvider>(c, e->base_url(), t, env);
   };
   h.offer = [](InstanceIntent& i) {
     i.offer.id = "SECURE/NVIDIA L40S";
@@ -174,11 +177,8 @@ Harness vastai_harness(Env env) {
   h.live = [e] { return e->alive(); };
   h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
     vastai::VastConfig c;
-    c.provider_name = "vast-conformance";
-    c.endpoint = e->base_url();
     c.api_key = bad ? "vast-wrong" : "vast-test-key";
-    c.http = http_options();
-    return std::make_unique<vastai::VastProvider>(c, t, env.clock, env.sleeper);
+    return build<vastai::VastProvider>(c, e->base_url(), t, env);
   };
   // Each ask is one machine: every intent rents the next free one.
   auto next = std::make_shared<std::atomic<int>>(101);
@@ -204,12 +204,9 @@ Harness lambda_harness(Env env) {
   };
   h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
     lambda::LambdaConfig c;
-    c.provider_name = "lambda-conformance";
-    c.endpoint = e->base_url();
     c.api_key = bad ? "lambda-wrong" : "lambda-test-key";
     c.ssh_key_name = "operator";
-    c.http = http_options();
-    return std::make_unique<lambda::LambdaProvider>(c, t, env.clock, env.sleeper);
+    return build<lambda::LambdaProvider>(c, e->base_url(), t, env);
   };
   h.offer = [](InstanceIntent& i) {
     i.offer.id = "gpu_1x_l40s";
@@ -233,12 +230,9 @@ Harness verda_harness(Env env) {
   };
   h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
     verda::VerdaConfig c;
-    c.provider_name = "verda-conformance";
-    c.endpoint = e->base_url();
     c.client_id = "verda-client";
     c.client_secret = bad ? "verda-wrong" : "verda-secret";
-    c.http = http_options();
-    return std::make_unique<verda::VerdaProvider>(c, t, env.clock, env.sleeper);
+    return build<verda::VerdaProvider>(c, e->base_url(), t, env);
   };
   h.offer = [](InstanceIntent& i) {
     i.offer.id = "1L40S.20V";
@@ -258,12 +252,9 @@ Harness digitalocean_harness(Env env) {
   h.live = [e] { return static_cast<int>(e->droplets().size()); };
   h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
     digitalocean::DoConfig c;
-    c.provider_name = "do-conformance";
-    c.endpoint = e->base_url();
     c.api_token = bad ? "do-wrong" : "do-test-token";
     c.page_size = 2;
-    c.http = http_options();
-    return std::make_unique<digitalocean::DoProvider>(c, t, env.clock, env.sleeper);
+    return build<digitalocean::DoProvider>(c, e->base_url(), t, env);
   };
   h.offer = [](InstanceIntent& i) {
     i.offer.id = "gpu-l40sx1-48gb";
@@ -288,13 +279,10 @@ Harness scaleway_harness(Env env) {
   };
   h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
     scaleway::ScwConfig c;
-    c.provider_name = "scw-conformance";
-    c.endpoint = e->base_url();
     c.secret_key = bad ? "scw-wrong" : "scw-test-secret";
     c.project_id = "proj-1";
     c.page_size = 2;
-    c.http = http_options();
-    return std::make_unique<scaleway::ScwProvider>(c, t, env.clock, env.sleeper);
+    return build<scaleway::ScwProvider>(c, e->base_url(), t, env);
   };
   h.offer = [](InstanceIntent& i) {
     i.offer.id = "L40S-1-48G";
@@ -314,12 +302,9 @@ Harness vultr_harness(Env env) {
   h.live = [e] { return static_cast<int>(e->instances().size()); };
   h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
     vultr::VultrConfig c;
-    c.provider_name = "vultr-conformance";
-    c.endpoint = e->base_url();
     c.api_key = bad ? "vultr-wrong" : "vultr-test-key";
     c.page_size = 2;
-    c.http = http_options();
-    return std::make_unique<vultr::VultrProvider>(c, t, env.clock, env.sleeper);
+    return build<vultr::VultrProvider>(c, e->base_url(), t, env);
   };
   h.offer = [](InstanceIntent& i) {
     i.offer.id = "vcg-l40s-16c-180g-48vram";
