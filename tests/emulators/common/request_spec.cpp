@@ -162,4 +162,94 @@ const std::vector<RequestSpec>& vastai_request_specs() {
   return specs;
 }
 
+std::string check_query(const std::vector<std::pair<std::string, std::string>>& params,
+                        const QuerySpec& spec) {
+  auto top = [](const std::string& name) { return name.substr(0, name.find('.')); };
+  for (const auto& r : spec.required) {
+    const bool present =
+        std::any_of(params.begin(), params.end(), [&](const auto& p) { return top(p.first) == r; });
+    if (!present) return "missing " + r;
+  }
+  for (const auto& [name, value] : params) {
+    const std::string t = top(name);
+    if (t == "Action" || t == "Version") continue;
+    if (std::find(spec.params.begin(), spec.params.end(), t) == spec.params.end())
+      return "unknown " + t;
+  }
+  return "";
+}
+
+const QuerySpec* query_spec(const std::vector<QuerySpec>& specs, std::string_view operation) {
+  for (const auto& s : specs) {
+    if (s.operation == operation) return &s;
+  }
+  return nullptr;
+}
+
+// Query names as the EC2 protocol serialises the input members (queryName,
+// else the capitalised locationName, else the member name).
+const std::vector<QuerySpec>& ec2_query_specs() {
+  static const std::vector<QuerySpec> specs = {
+      {"RunInstances",
+       {"BlockDeviceMapping",
+        "ImageId",
+        "InstanceType",
+        "Ipv6AddressCount",
+        "Ipv6Address",
+        "KernelId",
+        "KeyName",
+        "MaxCount",
+        "MinCount",
+        "Monitoring",
+        "Placement",
+        "RamdiskId",
+        "SecurityGroupId",
+        "SecurityGroup",
+        "SubnetId",
+        "UserData",
+        "ElasticGpuSpecification",
+        "ElasticInferenceAccelerator",
+        "TagSpecification",
+        "LaunchTemplate",
+        "InstanceMarketOptions",
+        "CreditSpecification",
+        "CpuOptions",
+        "CapacityReservationSpecification",
+        "HibernationOptions",
+        "LicenseSpecification",
+        "MetadataOptions",
+        "EnclaveOptions",
+        "PrivateDnsNameOptions",
+        "MaintenanceOptions",
+        "DisableApiStop",
+        "EnablePrimaryIpv6",
+        "NetworkPerformanceOptions",
+        "Operator",
+        "SecondaryInterface",
+        "DryRun",
+        "DisableApiTermination",
+        "InstanceInitiatedShutdownBehavior",
+        "PrivateIpAddress",
+        "ClientToken",
+        "AdditionalInfo",
+        "NetworkInterface",
+        "IamInstanceProfile",
+        "EbsOptimized"},
+       {"MaxCount", "MinCount"}},
+      {"DescribeInstances",
+       {"InstanceId", "IncludeManagedResources", "DryRun", "Filter", "NextToken", "MaxResults"},
+       {}},
+      {"TerminateInstances", {"InstanceId", "Force", "SkipOsShutdown", "DryRun"}, {"InstanceId"}},
+      {"DescribeInstanceTypeOfferings",
+       {"DryRun", "LocationType", "Filter", "MaxResults", "NextToken"},
+       {}},
+      {"DescribeInstanceTypes",
+       {"DryRun", "InstanceType", "Filter", "MaxResults", "NextToken",
+        "IncludeUnsupportedInRegion"},
+       {}},
+
+  };
+  return specs;
+}
+
 }  // namespace gpupool::emulators

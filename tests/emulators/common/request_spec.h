@@ -44,6 +44,23 @@ std::string check_request(const nlohmann::json& body, const RequestSpec& spec);
 const std::vector<RequestSpec>& lambda_request_specs();
 const std::vector<RequestSpec>& runpod_request_specs();
 const std::vector<RequestSpec>& vastai_request_specs();
+// A Query-API operation (EC2): the top-level parameter names it takes (the
+// part before the first '.': "TagSpecification" for
+// "TagSpecification.1.ResourceType"), every published one, and the required
+// ones. Action and Version are always allowed.
+struct QuerySpec {
+  std::string operation;
+  std::vector<std::string> params;
+  std::vector<std::string> required;
+};
+// "" when the parameters fit; otherwise "missing <name>" or "unknown <name>".
+std::string check_query(const std::vector<std::pair<std::string, std::string>>& params,
+                        const QuerySpec& spec);
+// EC2 2016-11-15 (ec2-service-2.json), the operations the EC2 emulator serves.
+const std::vector<QuerySpec>& ec2_query_specs();
+// The query spec named `operation`, or nullptr.
+const QuerySpec* query_spec(const std::vector<QuerySpec>& specs, std::string_view operation);
+
 // The spec named `operation` in `specs` (REQUIRES: it exists).
 const RequestSpec& request_spec(const std::vector<RequestSpec>& specs, std::string_view operation);
 

@@ -6,6 +6,7 @@
 // published properties. So an emulator cannot drift into sharing an
 // adapter's mistake. Skipped only when the reference folder is absent.
 
+#include <cctype>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -218,6 +219,32 @@ TEST_F(PublishedApi, LambdaEmulatorChecksThePublishedLaunchAndTerminate) {
 
 TEST_F(PublishedApi, RunpodEmulatorChecksThePublishedCreatePod) {
   expect_matches(*dir_ / "runpod-v2-openapi.json", runpod_request_specs());
+}
+
+TEST_F(PublishedApi, Ec2EmulatorTakesExactlyThePublishedQueryParameters) {
+  const json doc = load(*dir_ / "ec2-service-2.json");
+  auto query_name = [](const std::string& member, const json& m) {
+    if (m.contains("queryName")) return m["queryName"].get<std::string>();
+    std::string n = m.contains("locationName") ? m["locationName"].get<std::string>() : member;
+    if (!n.empty()) n[0] = static_cast<char>(std::toupper(static_cast<unsigned char>(n[0])));
+    return n;
+  };
+  for (const auto& spec : ec2_query_specs()) {
+    SCOPED_TRACE(spec.operation);
+    ASSERT_TRUE(doc["operations"].contains(spec.operation));
+    const json& shape =
+        doc["shapes"][doc["operations"][spec.operation]["input"]["shape"].get<std::string>()];
+    std::set<std::string> published, required;
+    for (auto it = shape["members"].begin(); it != shape["members"].end(); ++it)
+      published.insert(query_name(it.key(), it.value()));
+    if (shape.contains("required")) {
+      for (const auto& r : shape["required"])
+        required.insert(query_name(r.get<std::string>(), shape["members"][r.get<std::string>()]));
+    }
+    EXPECT_EQ(std::set<std::string>(spec.params.begin(), spec.params.end()), published);
+    EXPECT_EQ(std::set<std::string>(spec.required.begin(), spec.required.end()), required);
+    EXPECT_NE(check_query({{"Action", spec.operation}, {"NoSuchParameter", "1"}}, spec), "");
+  }
 }
 
 TEST_F(PublishedApi, VastEmulatorChecksThePublishedCreateSearchAndSshKey) {
