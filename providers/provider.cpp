@@ -1,5 +1,7 @@
 #include "providers/provider.h"
 
+#include <algorithm>
+
 #include <utility>
 
 namespace gpupool {
@@ -87,6 +89,52 @@ ProviderResult<std::string> secret_value(const std::map<std::string, std::string
 std::string Machine::pool_uid() const {
   auto it = tags.find(std::string(kTagPoolUid));
   return it == tags.end() ? std::string() : it->second;
+}
+
+std::vector<Machine> owned_machines(std::vector<Machine> all, const MachineFilter& filter,
+                                    bool require_managed_tag) {
+  std::vector<Machine> out;
+  for (auto& m : all) {
+    const std::string uid = m.pool_uid();
+    if (uid.empty()) continue;
+    if (require_managed_tag) {
+      auto managed = m.tags.find(std::string(kTagManagedBy));
+      if (managed == m.tags.end() || managed->second != kTagManagedByValue) continue;
+    }
+    if (!filter.pool_uid.empty() && uid != filter.pool_uid) continue;
+    if (!filter.include_terminated && is_gone(m.state)) continue;
+    out.push_back(std::move(m));
+  }
+  return out;
+}
+
+ProviderResult<Machine> machine_named(const std::vector<Machine>& all, std::string_view pool_uid,
+                                      std::string_view name, bool live_only,
+                                      std::string_view what) {
+  const Machine* best = nullptr;
+  for (const auto& m : all) {
+    if (m.pool_uid() != pool_uid || m.name != name) continue;
+    if (live_only && is_gone(m.state)) continue;
+    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
+  }
+  if (best == nullptr) {
+    return fail(provider_error(ProviderErrorKind::NotFound,
+                               "no " + std::string(what) + " for " + std::string(name)));
+  }
+  return *best;
+}
+
+bool matches(const Offer& offer, const OfferQuery& query) {
+  auto allowed = [](const std::vector<std::string>& list, const std::string& x) {
+    return list.empty() || std::find(list.begin(), list.end(), x) != list.end();
+  };
+  if (!allowed(query.gpu_models, offer.gpu_model)) return false;
+  if (!allowed(query.regions, offer.region)) return false;
+  if (offer.gpu_count < query.min_gpu_count) return false;
+  if (query.max_gpu_count > 0 && offer.gpu_count > query.max_gpu_count) return false;
+  if (offer.spot && !query.include_spot) return false;
+  if (offer.tier == ReliabilityTier::Community && !query.include_community) return false;
+  return true;
 }
 
 }  // namespace gpupool

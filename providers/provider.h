@@ -15,11 +15,24 @@
 //   Unauthorized   credentials missing, wrong, or lacking permission. Retrying
 //                  does not help until the Secret changes.
 //   InvalidRequest the request itself is wrong (bad offer id, bad parameter,
-//                  unexpected or unreadable answer the adapter cannot act on).
-//   Transient      network error, timeout, 5xx: the outcome is unknown. After
-//                  a Transient failure of create(), the machine may exist; the
-//                  caller looks it up with get(name) before trying again (or
-//                  simply calls create() again, which is idempotent).
+//                  an image or key the provider does not know). Retrying the
+//                  same request does not help.
+//   Transient      network error, timeout, 5xx, or an answer the adapter
+//                  cannot read: the outcome is unknown. After a Transient
+//                  failure of create(), the machine may exist; the caller
+//                  looks it up with get(name) before trying again (or simply
+//                  calls create() again, which is idempotent).
+//
+// Unreadable answers are Transient. A 2xx whose body does not parse, or
+// lacks the fields the provider documents, is far more often a truncated
+// body, a proxy's or load balancer's HTML page, or a provider hiccup than a
+// lasting mismatch: the same request, repeated, usually reads fine. Calling it
+// InvalidRequest would make the caller give up on a request that is right,
+// and for create() it would hide that the machine may have been made (the
+// adapter looks the name up once before it reports the failure). A lasting
+// mismatch (the provider changed its format) shows up as Transient that never
+// clears, which the caller's backoff and metrics make visible. Error answers
+// (non-2xx) with an unreadable body are classified by their status alone.
 //   NotFound       no such machine (get / terminate).
 //
 // Idempotency. create() is idempotent on InstanceIntent::name: calling it
@@ -95,10 +108,20 @@ inline constexpr std::string_view kTagPoolUid = "gpupool.io/pool-uid";
 inline constexpr std::string_view kTagPool = "gpupool.io/pool";          // "<namespace>/<name>"
 inline constexpr std::string_view kTagInstance = "gpupool.io/instance";  // GpuInstance name
 
+// Regions. Offer::region, Machine::region and OfferQuery::regions use one
+// form per provider, documented in its adapter header and providers/README.md:
+//   - clouds with regions or zones: the provider's own code ("us-east-1",
+//     "fr-par-2", "FIN-03", "ewr", "tor1", Fluence's "us-central-3");
+//   - marketplaces whose hosts report a free-text place (Vast.ai's
+//     geolocation "Texas, US"): the ISO 3166-1 alpha-2 country code ("US");
+//   - providers that place the machine themselves (Runpod): "any".
+// (operator/core/offer.h's comment on Offer::region says "provider's region
+// / location code"; this is what that means.)
+//
 // What to look for. Empty vectors mean "any".
 struct OfferQuery {
   std::vector<std::string> gpu_models;  // canonical names: "L40S", "L40"
-  std::vector<std::string> regions;     // provider region / location codes
+  std::vector<std::string> regions;     // region codes as Offer::region carries them (below)
   int min_gpu_count = 1;
   int max_gpu_count = 0;  // 0: no upper bound
   bool include_spot = false;
@@ -162,6 +185,24 @@ struct MachineFilter {
   bool include_terminated = false;
 };
 
+// Shared by adapters that read all their machines with one paged list and
+// answer get() and list() from it.
+//
+// The machines of `all` this operator owns (a pool uid is known and, when
+// `require_managed_tag`, kTagManagedBy says so) that pass `filter`.
+std::vector<Machine> owned_machines(std::vector<Machine> all, const MachineFilter& filter,
+                                    bool require_managed_tag);
+// The machine made for intent `name` of pool `pool_uid` among `all`: a live
+// one before a gone one (with `live_only`, gone ones do not count). NotFound
+// ("no <what> for <name>") when there is none.
+ProviderResult<Machine> machine_named(const std::vector<Machine>& all, std::string_view pool_uid,
+                                      std::string_view name, bool live_only, std::string_view what);
+
+// Whether `offer` is one `query` asks for: GPU model, region, GPU count,
+// spot and community tier (empty lists mean any). Adapters apply it to every
+// offer they build, so they all read a query the same way.
+bool matches(const Offer& offer, const OfferQuery& query);
+
 // Reads one credential from a Secret's data for an adapter. `logical` is the
 // adapter's name for it ("apiKey", "accessKeyId", ...); `key_names` maps
 // logical names to the Secret's keys (GpuProvider spec.credentialsSecret.keys;
@@ -185,7 +226,7 @@ class Provider {
   virtual std::string_view type() const = 0;
 
   // Live offers matching the query. Errors: Unauthorized, RateLimited,
-  // Transient, InvalidRequest (unreadable answer).
+  // Transient (also for an unreadable answer), InvalidRequest.
   virtual ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) = 0;
 
   // Buys one machine for the intent; idempotent on intent.name (see above).

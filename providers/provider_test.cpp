@@ -70,3 +70,70 @@ TEST(SecretValue, MapsLogicalNamesAndNeverEchoesValues) {
 
 }  // namespace
 }  // namespace gpupool
+
+namespace gpupool {
+namespace {
+
+TEST(OfferMatching, ReadsEveryQueryFieldTheSameWay) {
+  Offer o;
+  o.gpu_model = "L40S";
+  o.region = "US";
+  o.gpu_count = 2;
+  OfferQuery q;
+  EXPECT_TRUE(matches(o, q));
+  q.gpu_models = {"L40"};
+  EXPECT_FALSE(matches(o, q));
+  q.gpu_models = {"L40", "L40S"};
+  q.regions = {"CA"};
+  EXPECT_FALSE(matches(o, q));
+  q.regions = {"US"};
+  q.min_gpu_count = 3;
+  EXPECT_FALSE(matches(o, q));
+  q.min_gpu_count = 1;
+  q.max_gpu_count = 1;
+  EXPECT_FALSE(matches(o, q));
+  q.max_gpu_count = 0;
+  o.spot = true;
+  EXPECT_FALSE(matches(o, q));
+  q.include_spot = true;
+  o.tier = ReliabilityTier::Community;
+  q.include_community = false;
+  EXPECT_FALSE(matches(o, q));
+  q.include_community = true;
+  EXPECT_TRUE(matches(o, q));
+}
+
+Machine machine(std::string uid, std::string name, MachineState state, bool managed = true) {
+  Machine m;
+  m.provider_id = name + "-" + to_string(state).data();
+  m.name = name;
+  m.state = state;
+  if (!uid.empty()) m.tags[std::string(kTagPoolUid)] = uid;
+  if (managed) m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
+  return m;
+}
+
+TEST(MachineSelection, OwnedMachinesAndTheMachineForAName) {
+  std::vector<Machine> all = {
+      machine("u1", "a", MachineState::Terminated), machine("u1", "a", MachineState::Running),
+      machine("u2", "b", MachineState::Pending), machine("", "x", MachineState::Running),
+      machine("u1", "c", MachineState::Running, /*managed=*/false)};
+  EXPECT_EQ(owned_machines(all, {}, true).size(), 2u);
+  EXPECT_EQ(owned_machines(all, {}, false).size(), 3u);
+  MachineFilter f;
+  f.pool_uid = "u1";
+  f.include_terminated = true;
+  EXPECT_EQ(owned_machines(all, f, true).size(), 2u);
+  auto a = machine_named(all, "u1", "a", false, "thing");
+  ASSERT_TRUE(a.ok());
+  EXPECT_EQ(a->state, MachineState::Running);  // the live one before the gone one
+  std::vector<Machine> gone = {machine("u1", "a", MachineState::Terminated)};
+  EXPECT_TRUE(machine_named(gone, "u1", "a", false, "thing").ok());
+  auto none = machine_named(gone, "u1", "a", true, "thing");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(none.error().message, "no thing for a");
+}
+
+}  // namespace
+}  // namespace gpupool

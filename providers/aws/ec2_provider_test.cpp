@@ -12,6 +12,7 @@
 #include "providers/http/curl_transport.h"
 #include "providers/http/fake_transport.h"
 #include "tests/emulators/aws/ec2_emulator.h"
+#include "tests/emulators/common/adapter_fixture.h"
 
 namespace gpupool::aws {
 namespace {
@@ -20,23 +21,12 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class Ec2ProviderTest : public ::testing::Test {
+class Ec2ProviderTest
+    : public emulators::AdapterTest<emulators::Ec2Emulator, emulators::Ec2EmulatorOptions> {
  protected:
   Ec2ProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 1 / 5))),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::Ec2EmulatorOptions o;
-          o.clock = &clock_;
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(Time(std::chrono::sys_days(std::chrono::year(2026) / 1 / 5)),
+                    [](emulators::Ec2EmulatorOptions&) {}) {}
 
   Ec2Config config() {
     Ec2Config c;
@@ -52,10 +42,7 @@ class Ec2ProviderTest : public ::testing::Test {
     c.http.jitter_seed = 1;
     // The adapter is shared by threads (ConcurrentCallersShareOneAdapter), so
     // its log hook is called concurrently.
-    c.http.log = [this](std::string_view line) {
-      std::lock_guard lock(log_mu_);
-      log_.emplace_back(line);
-    };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -70,19 +57,6 @@ class Ec2ProviderTest : public ::testing::Test {
     i.labels = {{"team", "research"}};
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::Ec2Emulator emulator_;
-  net::CurlTransport transport_;
-  // For tests whose point is a lost or slow answer: the client gives up soon.
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::mutex log_mu_;
-  std::vector<std::string> log_;  // GUARDED_BY(log_mu_) while threads run
 };
 
 TEST_F(Ec2ProviderTest, OffersAreG6eTypesOfferedInTheRegionWithConfiguredPrices) {

@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/http/provider_errors.h"
+#include "providers/http/strings.h"
 #include "providers/http/url.h"
 
 namespace gpupool::digitalocean {
@@ -17,17 +18,6 @@ using nlohmann::json;
 
 constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool:";
-
-bool contains(const std::vector<std::string>& v, const std::string& x) {
-  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 MachineState state_from(std::string_view s) {
   if (s == "new") return MachineState::Pending;
@@ -104,7 +94,7 @@ std::string own_link(const std::string& base, const std::string& link) {
 }  // namespace
 
 std::string gpu_from_model(std::string_view model) {
-  std::string m = lower(model);
+  std::string m = net::lower(model);
   if (m.starts_with("nvidia_")) m = m.substr(7);
   if (m.starts_with("amd_")) m = m.substr(4);
   for (char& c : m)
@@ -148,8 +138,8 @@ ProviderError map_do_error(int status, std::string_view body, net::Millis retry_
   if (id.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
   const std::string text = id + (id.empty() ? "" : ": ") + msg;
   const std::string m = "HTTP " + std::to_string(status) + ": " + text;
-  const std::string l = lower(msg);
-  const std::string lid = lower(id);
+  const std::string l = net::lower(msg);
+  const std::string lid = net::lower(id);
   if (status == 401 || lid == "unauthorized" || lid == "forbidden")
     return provider_error(ProviderErrorKind::Unauthorized, m);
   if (lid == "not_found") return provider_error(ProviderErrorKind::NotFound, m);
@@ -167,48 +157,34 @@ ProviderError map_do_error(int status, std::string_view body, net::Millis retry_
 
 DoProvider::DoProvider(DoConfig config, net::HttpTransport& transport, const Clock& clock,
                        net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "digitalocean";
-        o.hook = [&clock](const net::Response& r) {
-          if (r.status != 429 || !net::find_header(r.headers, "retry-after").empty())
-            return net::RetryAdvice{};
-          auto wait = wait_until_reset(net::find_header(r.headers, "ratelimit-reset"), clock.now());
-          if (!wait) return net::RetryAdvice{};
-          return net::RetryAdvice{net::RetryAdvice::Action::Retry, *wait};
-        };
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        return o;
-      }()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "digitalocean";
+                o.hook = [&clock](const net::Response& r) {
+                  if (r.status != 429 || !net::find_header(r.headers, "retry-after").empty())
+                    return net::RetryAdvice{};
+                  auto wait =
+                      wait_until_reset(net::find_header(r.headers, "ratelimit-reset"), clock.now());
+                  if (!wait) return net::RetryAdvice{};
+                  return net::RetryAdvice{net::RetryAdvice::Action::Retry, *wait};
+                };
+                return net::api_client_options(o, "", config_.endpoint);
+              }()),
+      api_(client_,
+           net::ApiSpec{"DigitalOcean", config_.endpoint,
+                        net::bearer_auth(config_.api_token, "DigitalOcean token is missing"),
+                        map_do_error}) {}
 
 ProviderResult<std::string> DoProvider::call(const std::string& what, const std::string& method,
                                              const std::string& url, const std::string& body,
                                              bool idempotent, int* status) {
-  if (config_.api_token.empty())
-    return fail(provider_error(ProviderErrorKind::Unauthorized, "DigitalOcean token is missing"));
-  if (!net::parse_url(client_.options().base_url + url)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid DigitalOcean endpoint '" + config_.endpoint + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = url;
-  req.headers = {{"Authorization", "Bearer " + config_.api_token}, {"Accept", "application/json"}};
-  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  if (status != nullptr) *status = out.response->status;
-  if (out.response->status < 200 || out.response->status >= 300) {
-    ProviderError e = map_do_error(out.response->status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return std::move(out.response->body);
+  auto r = api_.send(what, method, url, body, idempotent);
+  if (!r.ok()) return fail(r.error());
+  if (status != nullptr) *status = r->status;
+  return std::move(r->body);
 }
 
 ProviderResult<std::vector<Offer>> DoProvider::offers(const OfferQuery& query) {
@@ -224,18 +200,12 @@ ProviderResult<std::vector<Offer>> DoProvider::offers(const OfferQuery& query) {
         const std::string slug = s.at("slug").get<std::string>();
         auto gpu = gpu_of(s, slug);
         if (!gpu) continue;  // CPU sizes
-        if (!contains(query.gpu_models, gpu->model)) continue;
-        if (gpu->count < query.min_gpu_count ||
-            (query.max_gpu_count > 0 && gpu->count > query.max_gpu_count)) {
-          continue;
-        }
         if (auto a = s.find("available"); a != s.end() && a->is_boolean() && !a->get<bool>())
           continue;
         auto price = net::price_from_double(s.at("price_hourly").get<double>());
         if (!price) continue;
         for (const auto& r : s.at("regions")) {
           const std::string region = r.get<std::string>();
-          if (!contains(query.regions, region)) continue;
           Offer o;
           o.provider = config_.provider_name;
           o.provider_type = "digitalocean";
@@ -247,6 +217,7 @@ ProviderResult<std::vector<Offer>> DoProvider::offers(const OfferQuery& query) {
           o.billing = config_.billing;
           o.source = "live";
           o.as_of = clock_.now();
+          if (!matches(o, query)) continue;
           out.push_back(std::move(o));
         }
       }
@@ -296,25 +267,14 @@ ProviderResult<std::vector<Machine>> DoProvider::droplets(const std::string& tag
 ProviderResult<Machine> DoProvider::get(std::string_view pool_uid, std::string_view name) {
   auto all = droplets(std::string(kTagPoolPrefix) + std::string(pool_uid));
   if (!all.ok()) return fail(all.error());
-  for (const auto& m : *all) {
-    if (m.pool_uid() == pool_uid && m.name == name && !is_gone(m.state)) return m;
-  }
-  return fail(provider_error(ProviderErrorKind::NotFound,
-                             "no DigitalOcean droplet for " + std::string(name)));
+  return machine_named(*all, pool_uid, name, /*live_only=*/true, "DigitalOcean droplet");
 }
 
 ProviderResult<std::vector<Machine>> DoProvider::list(const MachineFilter& filter) {
   auto all = droplets(filter.pool_uid.empty() ? std::string(kTagManaged)
                                               : std::string(kTagPoolPrefix) + filter.pool_uid);
   if (!all.ok()) return fail(all.error());
-  std::vector<Machine> out;
-  for (auto& m : *all) {
-    if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
-    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && is_gone(m.state)) continue;
-    out.push_back(std::move(m));
-  }
-  return out;
+  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
@@ -336,11 +296,39 @@ ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
   auto existing = get(intent.pool_uid, intent.name);
   if (existing.ok()) return existing;
   if (existing.error().kind != ProviderErrorKind::NotFound) return fail(existing.error());
+  json keys = json::array();
+  for (const auto& k : config_.ssh_keys)
+    keys.push_back(k);
+  if (!intent.ssh_public_key.empty()) {
+    // Droplets take account keys by id or fingerprint: add the intent's key
+    // to the account once (GET / POST /v2/account/keys) and send its id.
+    auto id = ssh_keys_.id_for(
+        intent.ssh_public_key,
+        [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
+          auto body = call("list ssh keys", "GET", "/v2/account/keys?per_page=200", "", true);
+          if (!body.ok()) return fail(body.error());
+          return net::parse_ssh_key_list(*body, "ssh_keys", "id", "public_key");
+        },
+        [&](const std::string& name) -> ProviderResult<std::string> {
+          json add = {{"name", name}, {"public_key", intent.ssh_public_key}};
+          auto body = call("add ssh key", "POST", "/v2/account/keys", add.dump(), false);
+          if (!body.ok()) return fail(body.error());
+          return net::parse_added_ssh_key(*body, "ssh_key", "id");
+        });
+    if (!id.ok()) return fail(id.error());
+    int64_t numeric = 0;
+    auto [end, ec] = std::from_chars(id->data(), id->data() + id->size(), numeric);
+    if (ec == std::errc() && end == id->data() + id->size()) {
+      keys.push_back(numeric);  // an account key id
+    } else {
+      keys.push_back(*id);  // a fingerprint
+    }
+  }
   json body = {{"name", intent.name},
                {"region", intent.offer.region},
                {"size", intent.offer.id},
                {"image", intent.image.empty() ? config_.image : intent.image},
-               {"ssh_keys", config_.ssh_keys},
+               {"ssh_keys", keys},
                {"tags", {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid}}};
   if (!intent.user_data.empty()) body["user_data"] = intent.user_data;
   auto ans = call("create droplet", "POST", "/v2/droplets", body.dump(), false);

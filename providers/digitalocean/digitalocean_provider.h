@@ -42,6 +42,8 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
+#include "providers/http/ssh_keys.h"
 #include "providers/provider.h"
 
 namespace gpupool::digitalocean {
@@ -94,6 +96,8 @@ class DoProvider final : public Provider {
   DoConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
+  net::SshKeyRegistry ssh_keys_;
 };
 
 ProviderError map_do_error(int status, std::string_view body, net::Millis retry_after);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/digitalocean/digitalocean_emulator.h"
 
 namespace gpupool::digitalocean {
@@ -13,27 +14,18 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class DoProviderTest : public ::testing::Test {
+class DoProviderTest
+    : public emulators::AdapterTest<emulators::DoEmulator, emulators::DoEmulatorOptions> {
  protected:
   DoProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20))),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::DoEmulatorOptions o;
-          o.clock = &clock_;
-          o.sizes = {{"gpu-l40sx1-48gb", "nvidia_l40s", 1, 1.57, {{"tor1", 1}, {"nyc2", 0}}},
-                     {"gpu-h100x8-640gb", "nvidia_h100", 8, 23.92, {{"nyc2", -1}}},
-                     {"s-2vcpu-4gb", "", 0, 0.036, {{"tor1", -1}}}};
-          o.max_per_page = 2;  // so paging is exercised
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20)),
+                    [](emulators::DoEmulatorOptions& o) {
+                      o.sizes = {
+                          {"gpu-l40sx1-48gb", "nvidia_l40s", 1, 1.57, {{"tor1", 1}, {"nyc2", 0}}},
+                          {"gpu-h100x8-640gb", "nvidia_h100", 8, 23.92, {{"nyc2", -1}}},
+                          {"s-2vcpu-4gb", "", 0, 0.036, {{"tor1", -1}}}};
+                      o.max_per_page = 2;  // so paging is exercised
+                    }) {}
 
   DoConfig config() {
     DoConfig c;
@@ -42,10 +34,7 @@ class DoProviderTest : public ::testing::Test {
     c.api_token = "do-test-token";
     c.http.max_attempts = 3;
     c.http.jitter_seed = 5;
-    c.http.log = [this](std::string_view l) {
-      std::lock_guard lock(log_mu_);
-      log_.emplace_back(l);
-    };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -61,18 +50,6 @@ class DoProviderTest : public ::testing::Test {
     i.user_data = "#cloud-config\nruncmd: [join --token d0j01n]\n";
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::DoEmulator emulator_;
-  net::CurlTransport transport_;
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::mutex log_mu_;
-  std::vector<std::string> log_;
 };
 
 TEST(DoNames, GpuFromModelAndSlug) {
@@ -164,6 +141,26 @@ TEST_F(DoProviderTest, CreateGetListTerminate) {
     EXPECT_EQ(l.find("d0j01n"), std::string::npos) << l;
     EXPECT_EQ(l.find("do-test-token"), std::string::npos) << l;
   }
+}
+
+TEST_F(DoProviderTest, IntentSshKeyIsRegisteredAndSentInSshKeys) {
+  // Droplets take account keys (id or fingerprint) in ssh_keys: the intent's
+  // public key is added to the account once and then referred to.
+  emulator_.set_capacity("gpu-l40sx1-48gb", "tor1", -1);
+  DoProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent i = intent();
+  i.ssh_public_key = "ssh-ed25519 AAAAC3NzaDOKEY gpupool";
+  auto m = p.create(i);
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  InstanceIntent j = intent("pool-d-1");
+  j.ssh_public_key = i.ssh_public_key;
+  auto n = p.create(j);
+  ASSERT_TRUE(n.ok()) << describe(n.error());
+  auto all = emulator_.droplets();
+  ASSERT_EQ(all.size(), 2u);
+  for (const auto& d : all)
+    EXPECT_EQ(d.ssh_keys, std::vector<std::string>{i.ssh_public_key});
+  EXPECT_EQ(emulator_.requests("add_key"), 1);
 }
 
 TEST_F(DoProviderTest, ListFollowsPages) {

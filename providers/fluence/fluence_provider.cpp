@@ -8,23 +8,13 @@
 
 #include "providers/http/hash.h"
 #include "providers/http/provider_errors.h"
+#include "providers/http/strings.h"
 #include "providers/http/url.h"
 
 namespace gpupool::fluence {
 namespace {
 
 using nlohmann::json;
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
-bool contains(std::string_view hay, std::string_view needle) {
-  return lower(hay).find(needle) != std::string::npos;
-}
 
 MachineState state_from(std::string_view s) {
   if (s == "INITIALIZED") return MachineState::Pending;
@@ -122,12 +112,12 @@ ProviderError map_fluence_error(int status, std::string_view body, net::Millis r
   if (detail.empty()) detail = "unreadable error answer: " + net::body_excerpt(body);
   std::string m = "HTTP " + std::to_string(status) + ": " + detail;
   if (status == 400 || status == 409 || status == 422) {
-    if (contains(detail, "no longer available") || contains(detail, "not available") ||
-        contains(detail, "sold out") || contains(detail, "no suitable offer") ||
-        contains(detail, "not enough offers") || contains(detail, "capacity")) {
+    if (net::icontains(detail, "no longer available") || net::icontains(detail, "not available") ||
+        net::icontains(detail, "sold out") || net::icontains(detail, "no suitable offer") ||
+        net::icontains(detail, "not enough offers") || net::icontains(detail, "capacity")) {
       return provider_error(ProviderErrorKind::NoCapacity, m);
     }
-    if (contains(detail, "insufficient balance") || contains(detail, "limit")) {
+    if (net::icontains(detail, "insufficient balance") || net::icontains(detail, "limit")) {
       return provider_error(ProviderErrorKind::QuotaExceeded, m);
     }
   }
@@ -136,67 +126,102 @@ ProviderError map_fluence_error(int status, std::string_view body, net::Millis r
 
 FluenceProvider::FluenceProvider(FluenceConfig config, net::HttpTransport& transport,
                                  const Clock& clock, net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "fluence";
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        return o;
-      }()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "fluence";
+                return net::api_client_options(o, "", config_.endpoint);
+              }()),
+      api_(client_, net::ApiSpec{"Fluence", config_.endpoint,
+                                 [this]() -> ProviderResult<net::Headers> {
+                                   if (config_.api_key.empty()) {
+                                     return fail(provider_error(ProviderErrorKind::Unauthorized,
+                                                                "Fluence API key is missing"));
+                                   }
+                                   return net::Headers{{"X-API-KEY", config_.api_key}};
+                                 },
+                                 map_fluence_error}) {}
 
 ProviderResult<FluenceProvider::Answer> FluenceProvider::call(const std::string& what,
                                                               const std::string& method,
                                                               const std::string& path,
                                                               const std::string& body,
                                                               bool idempotent) {
-  if (config_.api_key.empty()) {
-    return fail(provider_error(ProviderErrorKind::Unauthorized, "Fluence API key is missing"));
-  }
-  if (!net::parse_url(client_.options().base_url + path)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid Fluence endpoint '" + config_.endpoint + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = path;
-  req.headers = {{"X-API-KEY", config_.api_key}, {"Accept", "application/json"}};
-  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  if (out.response->status < 200 || out.response->status >= 300) {
-    ProviderError e = map_fluence_error(out.response->status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return Answer{out.response->status, std::move(out.response->body)};
+  auto r = api_.send(what, method, path, body, idempotent);
+  if (!r.ok()) return fail(r.error());
+  return Answer{r->status, std::move(r->body)};
 }
 
 ProviderResult<std::vector<Offer>> FluenceProvider::offers(const OfferQuery& query) {
+  return read_plans(query);
+}
+
+ProviderResult<std::string> FluenceProvider::image_for(const InstanceIntent& intent) {
+  std::vector<std::string> images;
+  bool known = false;
+  {
+    std::lock_guard lock(mu_);
+    auto it = os_options_.find(intent.offer.id);
+    if (it != os_options_.end()) {
+      images = it->second;
+      known = true;
+    }
+  }
+  if (!known) {
+    auto plans = read_plans(OfferQuery{});
+    if (!plans.ok()) return fail(plans.error());
+    std::lock_guard lock(mu_);
+    auto it = os_options_.find(intent.offer.id);
+    if (it == os_options_.end()) {
+      return fail(provider_error(ProviderErrorKind::NoCapacity,
+                                 "deploy: plan " + intent.offer.id + " is no longer available"));
+    }
+    images = it->second;
+  }
+  auto listed = [&](const std::string& image) {
+    return std::find(images.begin(), images.end(), image) != images.end();
+  };
+  if (!intent.image.empty()) {
+    if (listed(intent.image)) return intent.image;
+    std::string offered;
+    for (const auto& i : images)
+      offered += (offered.empty() ? "" : ", ") + i;
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "deploy: OS image '" + intent.image + "' is not supported by plan " +
+                                   intent.offer.id + " (it offers: " + offered + ")"));
+  }
+  if (!config_.os_image.empty() && listed(config_.os_image)) return config_.os_image;
+  for (const auto& i : images) {
+    if (net::icontains(i, "cuda")) return i;
+  }
+  if (images.empty()) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "deploy: plan " + intent.offer.id + " lists no OS image"));
+  }
+  return images.front();
+}
+
+ProviderResult<std::vector<Offer>> FluenceProvider::read_plans(const OfferQuery& query) {
   auto ans = call("list plans", "GET", "/gpu/plans/vms", "", true);
   if (!ans.ok()) return fail(ans.error());
   std::vector<Offer> out;
+  std::map<std::string, std::vector<std::string>> images;
   try {
     json j = json::parse(ans->body);
     for (const auto& model : j.at("data")) {
       std::string gpu = canonical_gpu_model(model.at("gpu_model").at("model").get<std::string>());
-      if (!query.gpu_models.empty() && std::find(query.gpu_models.begin(), query.gpu_models.end(),
-                                                 gpu) == query.gpu_models.end()) {
-        continue;
-      }
       for (const auto& by_count : model.at("availability_by_number")) {
         int count = by_count.at("gpu_count").get<int>();
-        if (count < query.min_gpu_count || (query.max_gpu_count > 0 && count > query.max_gpu_count))
-          continue;
         for (const auto& opt : by_count.at("options")) {
-          std::string location = opt.at("location").get<std::string>();
-          if (!query.regions.empty() && std::find(query.regions.begin(), query.regions.end(),
-                                                  location) == query.regions.end()) {
-            continue;
+          if (auto os = opt.find("os_options"); os != opt.end() && os->is_array()) {
+            auto& list = images[net::json_str(opt, "id")];
+            for (const auto& i : *os) {
+              if (i.is_string()) list.push_back(i.get<std::string>());
+            }
           }
+          std::string location = opt.at("location").get<std::string>();
           Offer o;
           o.provider = config_.provider_name;
           o.provider_type = "fluence";
@@ -211,6 +236,7 @@ ProviderResult<std::vector<Offer>> FluenceProvider::offers(const OfferQuery& que
           o.tier = ReliabilityTier::Datacenter;
           o.source = "live";
           o.as_of = clock_.now();
+          if (!matches(o, query)) continue;
           out.push_back(std::move(o));
         }
       }
@@ -220,6 +246,9 @@ ProviderResult<std::vector<Offer>> FluenceProvider::offers(const OfferQuery& que
         ProviderErrorKind::Transient,
         std::string("list plans: unreadable answer from Fluence (") + e.what() + ")"));
   }
+  std::lock_guard lock(mu_);
+  for (auto& [id, list] : images)
+    os_options_[id] = std::move(list);
   return out;
 }
 
@@ -310,10 +339,12 @@ ProviderResult<Machine> FluenceProvider::create(const InstanceIntent& intent) {
   if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
     return fail(existing.error());
 
+  auto image = image_for(intent);
+  if (!image.ok()) return fail(image.error());
   json body = {{"plan_id", intent.offer.id},
                {"name", vm_name},
                {"ssh_key", intent.ssh_public_key},
-               {"os_image", intent.image.empty() ? config_.os_image : intent.image}};
+               {"os_image", *image}};
   auto ans = call("deploy", "POST", "/gpu/instances/vms", body.dump(), false);
   if (!ans.ok()) {
     if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());

@@ -23,6 +23,14 @@
 // Fluence GPU VMs take no user data: InstanceIntent::user_data is not sent
 // (bootstrap must happen over SSH); ssh_public_key is required.
 //
+// OS image: every plan option lists its own os_options and Fluence refuses
+// any other image. The adapter remembers each option's list from offers()
+// (and reads GET /gpu/plans/vms itself when it has not seen the option) and
+// sends: InstanceIntent::image when set (InvalidRequest, before any POST,
+// when the option does not list it); else FluenceConfig::os_image when the
+// option lists it; else the option's first image that mentions CUDA; else
+// its first image. An option no longer in the plan list is NoCapacity.
+//
 // terminate(): Fluence deletes only ACTIVE VMs. terminate() reads the VM
 // first: INITIALIZED -> Transient ("not deletable yet, call again"); ENDED or
 // FAILED or unknown -> NotFound (gone); ACTIVE -> DELETE, success on 204.
@@ -35,11 +43,14 @@
 //
 // Thread-safe.
 
+#include <map>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/provider.h"
 
 namespace gpupool::fluence {
@@ -48,7 +59,9 @@ struct FluenceConfig {
   std::string provider_name;
   std::string endpoint = "https://api.fluence.dev";  // override for tests / gateways
   std::string api_key;
-  std::string os_image = "Ubuntu Server 22.04";
+  // The preferred OS image: used for an option that lists it; an option
+  // that does not gets its own choice (below). Empty: automatic.
+  std::string os_image;
   BillingRule billing{Duration(3 * 3600), Duration(3600), BillingAlignment::Launch,
                       MinimumKind::Charge, Money()};
   net::ClientOptions http;
@@ -86,10 +99,17 @@ class FluenceProvider final : public Provider {
   // All VMs (raw list), parsed.
   ProviderResult<std::vector<Machine>> all_vms();
   ProviderResult<Machine> find_by_vm_name(const std::string& vm_name);
+  // GET /gpu/plans/vms, parsed into offers; remembers each option's images.
+  ProviderResult<std::vector<Offer>> read_plans(const OfferQuery& query);
+  // The image to deploy plan option `plan_id` with (see above).
+  ProviderResult<std::string> image_for(const InstanceIntent& intent);
 
   FluenceConfig config_;
+  std::mutex mu_;
+  std::map<std::string, std::vector<std::string>> os_options_;  // GUARDED_BY(mu_)
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
 };
 
 // Maps a Fluence error answer to a ProviderError.

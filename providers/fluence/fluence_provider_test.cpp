@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/fluence/fluence_emulator.h"
 
 namespace gpupool::fluence {
@@ -13,32 +14,39 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class FluenceProviderTest : public ::testing::Test {
+class FluenceProviderTest
+    : public emulators::AdapterTest<emulators::FluenceEmulator, emulators::FluenceEmulatorOptions> {
  protected:
   FluenceProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 2 / 9)) +
-               std::chrono::hours(15) + std::chrono::minutes(40)),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::FluenceEmulatorOptions o;
-          o.clock = &clock_;
-          o.plans = {{"plan-l40s-1", "l40s", 1, "us-central-3", "massed-compute",
-                      Money::parse("1.07").value(), 2},
-                     {"plan-l40s-2", "l40s", 2, "culpeper-usa-1", "sesterce",
-                      Money::parse("2.10").value(), -1},
-                     {"plan-l40-1", "l40", 1, "us-central-3", "massed-compute",
-                      Money::parse("0.89").value(), -1},
-                     {"plan-a100-1", "a100", 1, "us-central-3", "massed-compute",
-                      Money::parse("1.50").value(), -1}};
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(Time(std::chrono::sys_days(std::chrono::year(2026) / 2 / 9)) +
+                        std::chrono::hours(15) + std::chrono::minutes(40),
+                    [](emulators::FluenceEmulatorOptions& o) {
+                      o.plans = {{"plan-l40s-1", "l40s", 1, "us-central-3", "massed-compute",
+                                  Money::parse("1.07").value(), 2},
+                                 {"plan-l40s-2", "l40s", 2, "culpeper-usa-1", "sesterce",
+                                  Money::parse("2.10").value(), -1},
+                                 {"plan-l40-1", "l40", 1, "us-central-3", "massed-compute",
+                                  Money::parse("0.89").value(), -1},
+                                 {"plan-a100-1", "a100", 1, "us-central-3", "massed-compute",
+                                  Money::parse("1.50").value(), -1},
+                                 // An option that offers only a CUDA image (real name).
+                                 {"plan-l40s-cuda",
+                                  "l40s",
+                                  1,
+                                  "helsinki-fi-1",
+                                  "shade",
+                                  Money::parse("0.99").value(),
+                                  -1,
+                                  {"ubuntu22.04_cuda12.4_shade_os"}},
+                                 {"plan-l40s-both",
+                                  "l40s",
+                                  1,
+                                  "culpeper-usa-1",
+                                  "sesterce",
+                                  Money::parse("1.20").value(),
+                                  -1,
+                                  {"Ubuntu Server 22.04", "ubuntu22.04_cuda12.4_shade_os"}}};
+                    }) {}
 
   FluenceConfig config() {
     FluenceConfig c;
@@ -47,7 +55,7 @@ class FluenceProviderTest : public ::testing::Test {
     c.api_key = "fluence-test-key";
     c.http.max_attempts = 3;
     c.http.jitter_seed = 3;
-    c.http.log = [this](std::string_view l) { log_.emplace_back(l); };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -65,18 +73,6 @@ class FluenceProviderTest : public ::testing::Test {
     i.ssh_public_key = "ssh-ed25519 AAAAC3Nza operator@gpupool";
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::FluenceEmulator emulator_;
-  net::CurlTransport transport_;
-  // For tests whose point is a lost or slow answer: the client gives up soon.
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::vector<std::string> log_;
 };
 
 TEST(FluenceNames, EncodedNameFollowsFluenceRules) {
@@ -97,7 +93,7 @@ TEST_F(FluenceProviderTest, OffersFlattenPlansFilteredByModelCountAndLocation) {
   q.gpu_models = {"L40S", "L40"};
   auto offers = p.offers(q);
   ASSERT_TRUE(offers.ok()) << describe(offers.error());
-  ASSERT_EQ(offers->size(), 3u);
+  ASSERT_EQ(offers->size(), 5u);
   const Offer* one = nullptr;
   for (const auto& o : *offers) {
     if (o.id == "plan-l40s-1") one = &o;
@@ -249,6 +245,41 @@ TEST_F(FluenceProviderTest, PlanNoLongerAvailableIsNoCapacity) {
   EXPECT_EQ(emulator_.requests("create"), 3);
   emulator_.faults().add("create", Fault{FaultKind::NoCapacity});
   EXPECT_EQ(p.create(intent("x-0", "plan-l40-1")).error().kind, ProviderErrorKind::NoCapacity);
+}
+
+TEST_F(FluenceProviderTest, CreatePicksAnImageTheOptionLists) {
+  // Each option lists its own os_options; Fluence refuses any other image.
+  FluenceProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.offers({}).ok());
+  auto cuda_only = p.create(intent("pool-a-c", "plan-l40s-cuda"));
+  ASSERT_TRUE(cuda_only.ok()) << describe(cuda_only.error());
+  // Where both are listed, the CUDA image is preferred.
+  auto both = p.create(intent("pool-a-b", "plan-l40s-both"));
+  ASSERT_TRUE(both.ok()) << describe(both.error());
+  // Without a prior offers() call the adapter reads the plan's list itself.
+  FluenceProvider fresh(config(), transport_, clock_, sleeper_);
+  auto plain = fresh.create(intent("pool-a-p", "plan-l40s-1"));
+  ASSERT_TRUE(plain.ok()) << describe(plain.error());
+  std::map<std::string, std::string> os_by_plan;
+  for (const auto& vm : emulator_.vms())
+    os_by_plan[vm.plan_id] = vm.os_image;
+  EXPECT_EQ(os_by_plan["plan-l40s-cuda"], "ubuntu22.04_cuda12.4_shade_os");
+  EXPECT_EQ(os_by_plan["plan-l40s-both"], "ubuntu22.04_cuda12.4_shade_os");
+  EXPECT_EQ(os_by_plan["plan-l40s-1"], "Ubuntu Server 22.04");
+}
+
+TEST_F(FluenceProviderTest, ConfiguredImageIsUsedWhereTheOptionListsIt) {
+  FluenceConfig c = config();
+  c.os_image = "Ubuntu Server 22.04";
+  FluenceProvider p(c, transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent("pool-a-b", "plan-l40s-both")).ok());
+  // Not listed by this option: the option's own (CUDA) image instead.
+  ASSERT_TRUE(p.create(intent("pool-a-c", "plan-l40s-cuda")).ok());
+  std::map<std::string, std::string> os_by_plan;
+  for (const auto& vm : emulator_.vms())
+    os_by_plan[vm.plan_id] = vm.os_image;
+  EXPECT_EQ(os_by_plan["plan-l40s-both"], "Ubuntu Server 22.04");
+  EXPECT_EQ(os_by_plan["plan-l40s-cuda"], "ubuntu22.04_cuda12.4_shade_os");
 }
 
 TEST_F(FluenceProviderTest, ValidationErrorsAreInvalidRequest) {

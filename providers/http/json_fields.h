@@ -3,9 +3,12 @@
 // that is missing or of another type reads as empty, and the adapter decides
 // what an empty value means.
 
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
+
+#include "operator/core/money.h"
 
 namespace gpupool::net {
 
@@ -13,6 +16,25 @@ namespace gpupool::net {
 inline std::string json_str(const nlohmann::json& j, const char* key) {
   auto it = j.find(key);
   return it != j.end() && it->is_string() ? it->get<std::string>() : std::string();
+}
+
+// A price in dollars that a provider sends either as a JSON number (0.91) or
+// as a decimal string ("0.91", Verda's price_per_hour): nullopt when absent,
+// of another type, unparseable, negative or above max_dollars (a garbled or
+// hostile answer must not become an offer).
+inline std::optional<Money> json_price(const nlohmann::json& j, const char* key,
+                                       double max_dollars = 100'000.0) {
+  auto it = j.find(key);
+  if (it == j.end()) return std::nullopt;
+  if (it->is_number()) {
+    const double d = it->get<double>();
+    if (!(d >= 0 && d <= max_dollars)) return std::nullopt;  // also NaN
+    return Money::from_double(d);
+  }
+  if (!it->is_string()) return std::nullopt;
+  auto m = Money::parse(it->get_ref<const std::string&>());
+  if (!m || m->micros() < 0 || m->to_double() > max_dollars) return std::nullopt;
+  return m;
 }
 
 }  // namespace gpupool::net

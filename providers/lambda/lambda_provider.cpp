@@ -100,40 +100,27 @@ ProviderError map_lambda_error(int status, std::string_view body, net::Millis re
 
 LambdaProvider::LambdaProvider(LambdaConfig config, net::HttpTransport& transport,
                                const Clock& clock, net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "lambda";
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        return o;
-      }()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      sleeper_(sleeper),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "lambda";
+                if (o.rate_per_second <= 0) {
+                  o.rate_per_second = config_.requests_per_second;
+                  o.burst = 1;
+                }
+                return net::api_client_options(o, "", config_.endpoint);
+              }()),
+      api_(client_, net::ApiSpec{"Lambda", config_.endpoint,
+                                 net::bearer_auth(config_.api_key, "Lambda API key is missing"),
+                                 map_lambda_error}) {}
 
 ProviderResult<std::string> LambdaProvider::call(const std::string& what, const std::string& method,
                                                  const std::string& path, const std::string& body,
                                                  bool idempotent) {
-  if (config_.api_key.empty())
-    return fail(provider_error(ProviderErrorKind::Unauthorized, "Lambda API key is missing"));
-  if (!net::parse_url(client_.options().base_url + path)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid Lambda endpoint '" + config_.endpoint + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = path;
-  req.headers = {{"Authorization", "Bearer " + config_.api_key}, {"Accept", "application/json"}};
-  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  if (out.response->status < 200 || out.response->status >= 300) {
-    ProviderError e = map_lambda_error(out.response->status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return std::move(out.response->body);
+  return api_.call(what, method, path, body, idempotent);
 }
 
 ProviderResult<std::vector<Offer>> LambdaProvider::offers(const OfferQuery& query) {
@@ -146,18 +133,8 @@ ProviderResult<std::vector<Offer>> LambdaProvider::offers(const OfferQuery& quer
       const json& t = entry.at("instance_type");
       std::string model = gpu_from_description(t.at("gpu_description").get<std::string>());
       int gpus = t.at("specs").at("gpus").get<int>();
-      if (!query.gpu_models.empty() && std::find(query.gpu_models.begin(), query.gpu_models.end(),
-                                                 model) == query.gpu_models.end()) {
-        continue;
-      }
-      if (gpus < query.min_gpu_count || (query.max_gpu_count > 0 && gpus > query.max_gpu_count))
-        continue;
       for (const auto& region : entry.at("regions_with_capacity_available")) {
         std::string r = region.at("name").get<std::string>();
-        if (!query.regions.empty() &&
-            std::find(query.regions.begin(), query.regions.end(), r) == query.regions.end()) {
-          continue;
-        }
         Offer o;
         o.provider = config_.provider_name;
         o.provider_type = "lambda";
@@ -170,6 +147,7 @@ ProviderResult<std::vector<Offer>> LambdaProvider::offers(const OfferQuery& quer
         o.tier = ReliabilityTier::Datacenter;
         o.source = "live";
         o.as_of = clock_.now();
+        if (!matches(o, query)) continue;
         out.push_back(std::move(o));
       }
     }
@@ -200,29 +178,13 @@ ProviderResult<std::vector<Machine>> LambdaProvider::all_instances() {
 ProviderResult<Machine> LambdaProvider::get(std::string_view pool_uid, std::string_view name) {
   auto all = all_instances();
   if (!all.ok()) return fail(all.error());
-  const Machine* best = nullptr;
-  for (const auto& m : *all) {
-    if (m.pool_uid() != pool_uid || m.name != name) continue;
-    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
-  }
-  if (best == nullptr) {
-    return fail(
-        provider_error(ProviderErrorKind::NotFound, "no Lambda instance for " + std::string(name)));
-  }
-  return *best;
+  return machine_named(*all, pool_uid, name, /*live_only=*/false, "Lambda instance");
 }
 
 ProviderResult<std::vector<Machine>> LambdaProvider::list(const MachineFilter& filter) {
   auto all = all_instances();
   if (!all.ok()) return fail(all.error());
-  std::vector<Machine> out;
-  for (auto& m : *all) {
-    if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
-    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && is_gone(m.state)) continue;
-    out.push_back(std::move(m));
-  }
-  return out;
+  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
@@ -254,7 +216,26 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
                  {{"key", kTagPool}, {"value", intent.pool_uid}},
                  {{"key", kTagName}, {"value", intent.name}}}}};
   if (!intent.user_data.empty()) body["user_data"] = intent.user_data;
-  auto ans = call("launch", "POST", "/api/v1/instance-operations/launch", body.dump(), false);
+  // Lambda allows one launch per 12 seconds: wait for it on the injected
+  // sleeper (the general one request per second is the HTTP client's bucket).
+  ProviderResult<std::string> ans = std::string();
+  {
+    std::lock_guard lock(launch_mu_);
+    if (last_launch_ && config_.launch_interval.count() > 0) {
+      const SteadyTime next = *last_launch_ + config_.launch_interval;
+      const SteadyTime now = clock_.steady_now();
+      if (now < next) sleeper_.sleep_for(std::chrono::ceil<net::Millis>(next - now));
+    }
+    ans = call("launch", "POST", "/api/v1/instance-operations/launch", body.dump(), false);
+    last_launch_ = clock_.steady_now();
+  }
+  if (!ans.ok() && ans.error().kind == ProviderErrorKind::NotFound) {
+    // A 404 on launch names a missing SSH key, type or file system: the
+    // request is wrong; no machine is missing.
+    ProviderError e = ans.error();
+    e.kind = ProviderErrorKind::InvalidRequest;
+    return fail(e);
+  }
   auto lookup = [&]() -> std::optional<Machine> {
     auto again = get(intent.pool_uid, intent.name);
     if (again.ok() && !is_gone(again->state)) return *again;

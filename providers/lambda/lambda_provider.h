@@ -19,20 +19,30 @@
 // terminate(): POST /instance-operations/terminate; success while the
 // instance is going away, NotFound once it is terminated or unknown.
 //
+// Rate limits (published: "one request per second", launch "one request per
+// 12 seconds"): every request waits for the HTTP client's token bucket
+// (1/s, burst 1) and launches are serialised and spaced 12 s apart, both on
+// the injected Clock and Sleeper, so tests run on fake time.
+//
 // Errors by `error.code`: instance-operations/launch/insufficient-capacity
 // -> NoCapacity; global/quota-exceeded -> QuotaExceeded;
 // global/invalid-api-key, global/account-inactive -> Unauthorized;
-// global/object-does-not-exist, global/not-found -> NotFound;
+// global/object-does-not-exist, global/not-found -> NotFound, except on
+// launch, where a 404 (an unknown SSH key name, type or file system) is
+// InvalidRequest;
 // global/invalid-parameters and other 4xx -> InvalidRequest; 429 ->
 // RateLimited; 5xx and provider/* -> Transient.
 //
 // Thread-safe.
 
+#include <mutex>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/provider.h"
 
 namespace gpupool::lambda {
@@ -42,6 +52,10 @@ struct LambdaConfig {
   std::string endpoint = "https://cloud.lambda.ai";
   std::string api_key;
   std::string ssh_key_name;  // required for create: Lambda wants exactly one
+  // Lambda's published limits: about one request per second (used when
+  // http.rate_per_second is 0) and one launch per 12 seconds. <= 0: none.
+  double requests_per_second = 1.0;
+  net::Millis launch_interval{12'000};
   BillingRule billing{Duration(0), Duration(1), BillingAlignment::Launch, MinimumKind::Charge,
                       Money()};
   net::ClientOptions http;
@@ -73,7 +87,13 @@ class LambdaProvider final : public Provider {
 
   LambdaConfig config_;
   const Clock& clock_;
+  net::Sleeper& sleeper_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
+  // Launches are serialised and spaced launch_interval apart, measured from
+  // the previous launch's answer (never earlier than its sending).
+  std::mutex launch_mu_;
+  std::optional<SteadyTime> last_launch_;  // GUARDED_BY(launch_mu_)
 };
 
 ProviderError map_lambda_error(int status, std::string_view body, net::Millis retry_after);

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/lambda/lambda_emulator.h"
 
 namespace gpupool::lambda {
@@ -13,27 +14,21 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class LambdaProviderTest : public ::testing::Test {
+class LambdaProviderTest
+    : public emulators::AdapterTest<emulators::LambdaEmulator, emulators::LambdaEmulatorOptions> {
  protected:
   LambdaProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 8 / 22))),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::LambdaEmulatorOptions o;
-          o.clock = &clock_;
-          o.types = {
-              {"gpu_1x_l40s", "L40S (48 GB PCIe)", 1, 129, {{"us-east-1", 1}, {"us-west-1", 0}}},
-              {"gpu_1x_a10", "A10 (24 GB PCIe)", 1, 75, {{"us-east-1", -1}}},
-              {"gpu_8x_h100_sxm5", "H100 (80 GB SXM5)", 8, 2392, {{"us-east-1", -1}}}};
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(Time(std::chrono::sys_days(std::chrono::year(2026) / 8 / 22)),
+                    [](emulators::LambdaEmulatorOptions& o) {
+                      o.types = {
+                          {"gpu_1x_l40s",
+                           "L40S (48 GB PCIe)",
+                           1,
+                           129,
+                           {{"us-east-1", 1}, {"us-west-1", 0}}},
+                          {"gpu_1x_a10", "A10 (24 GB PCIe)", 1, 75, {{"us-east-1", -1}}},
+                          {"gpu_8x_h100_sxm5", "H100 (80 GB SXM5)", 8, 2392, {{"us-east-1", -1}}}};
+                    }) {}
 
   LambdaConfig config() {
     LambdaConfig c;
@@ -43,7 +38,7 @@ class LambdaProviderTest : public ::testing::Test {
     c.ssh_key_name = "operator";
     c.http.max_attempts = 3;
     c.http.jitter_seed = 11;
-    c.http.log = [this](std::string_view l) { log_.emplace_back(l); };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -59,18 +54,6 @@ class LambdaProviderTest : public ::testing::Test {
     i.user_data = "#cloud-config\nruncmd: [join --token k33p]\n";
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::LambdaEmulator emulator_;
-  net::CurlTransport transport_;
-  // For tests whose point is a lost or slow answer: the client gives up soon.
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::vector<std::string> log_;
 };
 
 TEST(LambdaNames, GpuFromDescription) {
@@ -144,6 +127,36 @@ TEST_F(LambdaProviderTest, InsufficientCapacityIsNoCapacity) {
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.error().kind, ProviderErrorKind::NoCapacity);
   EXPECT_EQ(emulator_.requests("launch"), 2);
+}
+
+TEST_F(LambdaProviderTest, UnknownSshKeyIsInvalidRequestNotNotFound) {
+  // Lambda answers a launch naming an unknown SSH key with 404
+  // global/object-does-not-exist: the request is wrong, no machine is missing.
+  LambdaConfig c = config();
+  c.ssh_key_name = "nobody";
+  LambdaProvider p(c, transport_, clock_, sleeper_);
+  auto r = p.create(intent());
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest) << describe(r.error());
+  EXPECT_EQ(emulator_.requests("launch"), 1);
+}
+
+TEST_F(LambdaProviderTest, PublishedRateLimitsAreKeptOnFakeTime) {
+  // One request per second, one launch per 12 seconds: the adapter waits on
+  // the injected sleeper (which moves the fake clock), never on real time.
+  LambdaProvider p(config(), transport_, clock_, sleeper_);
+  const Time start = clock_.now();
+  ASSERT_TRUE(p.create(intent("a-0")).ok());
+  auto second = p.create(intent("a-1"));  // capacity 1: sold out, but not throttled
+  ASSERT_FALSE(second.ok());
+  EXPECT_EQ(second.error().kind, ProviderErrorKind::NoCapacity) << describe(second.error());
+  EXPECT_GE(clock_.now() - start, Duration(12));
+  const int before = emulator_.requests();
+  const Time t0 = clock_.now();
+  for (int i = 0; i < 3; ++i)
+    ASSERT_TRUE(p.offers({}).ok());
+  EXPECT_EQ(emulator_.requests() - before, 3);
+  EXPECT_GE(clock_.now() - t0, Duration(2));  // 3 requests: at least 2 s apart in total
 }
 
 TEST_F(LambdaProviderTest, ThrottleRecoversAndAuthFailsOnce) {

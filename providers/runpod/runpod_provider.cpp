@@ -9,6 +9,7 @@
 
 #include "providers/http/hash.h"
 #include "providers/http/provider_errors.h"
+#include "providers/http/strings.h"
 #include "providers/http/url.h"
 
 namespace gpupool::runpod {
@@ -16,20 +17,11 @@ namespace {
 
 using nlohmann::json;
 
-std::string lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-bool contains(std::string_view hay, std::string_view needle) {
-  return lower(hay).find(needle) != std::string::npos;
-}
-
 bool no_capacity_text(std::string_view t) {
-  return contains(t, "no longer any instances") || contains(t, "no instances available") ||
-         contains(t, "capacity") || contains(t, "not enough") ||
-         contains(t, "could not be placed") || contains(t, "no available");
+  return net::icontains(t, "no longer any instances") ||
+         net::icontains(t, "no instances available") || net::icontains(t, "capacity") ||
+         net::icontains(t, "not enough") || net::icontains(t, "could not be placed") ||
+         net::icontains(t, "no available");
 }
 
 std::string canonical_gpu(std::string_view runpod_id) {
@@ -140,49 +132,34 @@ std::optional<net::Millis> runpod_rate_limit_wait(std::string_view header) {
 
 RunpodProvider::RunpodProvider(RunpodConfig config, net::HttpTransport& transport,
                                const Clock& clock, net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "runpod";
-        o.hook = [](const net::Response& r) {
-          if (r.status != 429 || !net::find_header(r.headers, "retry-after").empty())
-            return net::RetryAdvice{};
-          auto wait = runpod_rate_limit_wait(net::find_header(r.headers, "ratelimit"));
-          if (!wait) return net::RetryAdvice{};
-          return net::RetryAdvice{net::RetryAdvice::Action::Retry, *wait};
-        };
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        if (config_.graphql_endpoint.empty()) config_.graphql_endpoint = base + "/graphql";
-        return o;
-      }()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "runpod";
+                o.hook = [](const net::Response& r) {
+                  if (r.status != 429 || !net::find_header(r.headers, "retry-after").empty())
+                    return net::RetryAdvice{};
+                  auto wait = runpod_rate_limit_wait(net::find_header(r.headers, "ratelimit"));
+                  if (!wait) return net::RetryAdvice{};
+                  return net::RetryAdvice{net::RetryAdvice::Action::Retry, *wait};
+                };
+                std::string base = config_.endpoint;
+                while (!base.empty() && base.back() == '/')
+                  base.pop_back();
+                o.base_url = base;
+                if (config_.graphql_endpoint.empty()) config_.graphql_endpoint = base + "/graphql";
+                return o;
+              }()),
+      api_(client_, net::ApiSpec{"Runpod", config_.endpoint,
+                                 net::bearer_auth(config_.api_key, "Runpod API key is missing"),
+                                 map_runpod_error}) {}
 
 ProviderResult<std::string> RunpodProvider::call(const std::string& what, const std::string& method,
                                                  const std::string& url, const std::string& body,
                                                  bool idempotent) {
-  if (config_.api_key.empty())
-    return fail(provider_error(ProviderErrorKind::Unauthorized, "Runpod API key is missing"));
-  std::string full = url.starts_with("/") ? client_.options().base_url + url : url;
-  if (!net::parse_url(full)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid Runpod endpoint '" + full + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = full;
-  req.headers = {{"Authorization", "Bearer " + config_.api_key}, {"Accept", "application/json"}};
-  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  if (out.response->status < 200 || out.response->status >= 300) {
-    ProviderError e = map_runpod_error(out.response->status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return std::move(out.response->body);
+  return api_.call(what, method, url, body, idempotent);
 }
 
 ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& query) {
@@ -205,7 +182,7 @@ ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& quer
     json j = json::parse(*body);
     if (auto e = j.find("errors"); e != j.end() && e->is_array() && !e->empty()) {
       std::string msg = net::json_str((*e)[0], "message");
-      if (contains(msg, "unauthorized") || contains(msg, "api key")) {
+      if (net::icontains(msg, "unauthorized") || net::icontains(msg, "api key")) {
         return fail(provider_error(ProviderErrorKind::Unauthorized, "gpu prices: " + msg));
       }
       return fail(provider_error(ProviderErrorKind::InvalidRequest, "gpu prices: " + msg));
@@ -217,9 +194,12 @@ ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& quer
                                                  model) == query.gpu_models.end()) {
         continue;
       }
-      std::string stock;
-      if (auto lp = g.find("lowestPrice"); lp != g.end() && lp->is_object())
-        stock = net::json_str(*lp, "stockStatus");
+      // stockStatus is "High" / "Medium" / "Low", and null when sold out.
+      bool sold_out = false;
+      if (auto lp = g.find("lowestPrice"); lp != g.end() && lp->is_object()) {
+        auto st = lp->find("stockStatus");
+        sold_out = st != lp->end() && (st->is_null() || (st->is_string() && *st == "None"));
+      }
       struct Cloud {
         const char* name;
         const char* flag;
@@ -246,7 +226,7 @@ ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& quer
         o.price_per_hour = *per_gpu * count;
         o.billing = config_.billing;
         o.tier = c.tier;
-        o.capacity_hint = c.tier == ReliabilityTier::Datacenter && stock == "None" ? 0 : -1;
+        o.capacity_hint = c.tier == ReliabilityTier::Datacenter && sold_out ? 0 : -1;
         o.source = "live";
         o.as_of = clock_.now();
         out.push_back(std::move(o));
@@ -337,6 +317,19 @@ ProviderResult<Machine> RunpodProvider::create(const InstanceIntent& intent) {
                {"env", env},
                {"startSsh", true}};
   auto ans = call("create pod", "POST", "/v2/pods", body.dump(), false);
+  if (!ans.ok() &&
+      (ans.error().kind == ProviderErrorKind::InvalidRequest ||
+       ans.error().kind == ProviderErrorKind::Unauthorized) &&
+      (ans.error().message.find("HTTP 400") != std::string::npos ||
+       ans.error().message.find("HTTP 403") != std::string::npos)) {
+    // createPod (v2): a 400 BadRequestError ("request could not be
+    // processed": sold out, a constraint this offer cannot meet) or a 403
+    // ForbiddenError (the key may not use this GPU type / cloud) is about
+    // this offer, not the account: try another offer.
+    ProviderError e = ans.error();
+    e.kind = ProviderErrorKind::NoCapacity;
+    return fail(e);
+  }
   if (!ans.ok()) {
     if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
     auto again = find_by_pod_name(pod_name);

@@ -8,8 +8,8 @@
 // L40S" -> "L40S"). One offer per (GPU type, cloud): id "SECURE/NVIDIA L40S"
 // or "COMMUNITY/NVIDIA L40S", region "any" (the scheduler places the pod),
 // price = per-GPU price x min_gpu_count, billing per second without minimum.
-// Community cloud offers are ReliabilityTier::Community. Stock "None" gives
-// capacity_hint 0.
+// Community cloud offers are ReliabilityTier::Community. A null
+// stockStatus (sold out; "None" is read the same way) gives capacity_hint 0.
 //
 // Identity: pods have no tags. The pod name is "gp-<10 hex H(pool uid)>-<10
 // hex H(pool uid/intent name)>" and the pod's env carries GPUPOOL_POOL_UID
@@ -22,9 +22,12 @@
 // more. terminate(): DELETE /v2/pods/{id}; 204 success, 404 NotFound (gone),
 // a TERMINATED pod is NotFound too.
 //
-// Errors (RFC 9457 problem+json): 400 whose detail speaks of capacity /
-// "no longer any instances available" -> NoCapacity, other 400 and 422 ->
-// InvalidRequest, 402 -> QuotaExceeded (balance), 401/403 -> Unauthorized,
+// Errors (RFC 9457 problem+json): on createPod, every 400 (the v2 spec's
+// BadRequestError: "malformed or conflicts with request rules", which is how
+// sold out arrives) and 403 (ForbiddenError: a valid key that may not use
+// this GPU type or cloud) -> NoCapacity: skip this offer, try the next;
+// elsewhere 400 whose detail speaks of capacity -> NoCapacity, other 400 and
+// 422 -> InvalidRequest, 402 -> QuotaExceeded (balance), 401/403 -> Unauthorized,
 // 404 -> NotFound, 429 -> RateLimited with Retry-After, 5xx -> Transient.
 // GraphQL errors[] with the no-instances wording -> NoCapacity, with an auth
 // wording -> Unauthorized, others -> InvalidRequest.
@@ -37,6 +40,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/provider.h"
 
 namespace gpupool::runpod {
@@ -81,6 +85,7 @@ class RunpodProvider final : public Provider {
   RunpodConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
 };
 
 ProviderError map_runpod_error(int status, std::string_view body, net::Millis retry_after);

@@ -5,6 +5,7 @@
 
 #include "providers/http/curl_transport.h"
 #include "providers/http/fake_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/runpod/runpod_emulator.h"
 
 namespace gpupool::runpod {
@@ -14,29 +15,24 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class RunpodProviderTest : public ::testing::Test {
+class RunpodProviderTest
+    : public emulators::AdapterTest<emulators::RunpodEmulator, emulators::RunpodEmulatorOptions> {
  protected:
   RunpodProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 3 / 13)) +
-               std::chrono::hours(20)),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::RunpodEmulatorOptions o;
-          o.clock = &clock_;
-          o.gpu_types = {{"NVIDIA L40S", "L40S", 48, Money::parse("0.86").value(),
-                          Money::parse("0.79").value(), 2, -1},
-                         {"NVIDIA L40", "L40", 48, Money::parse("0.69").value(), Money(), -1, -1},
-                         {"NVIDIA GeForce RTX 4090", "RTX 4090", 24, Money::parse("0.44").value(),
-                          Money::parse("0.31").value(), -1, -1}};
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(
+            Time(std::chrono::sys_days(std::chrono::year(2026) / 3 / 13)) + std::chrono::hours(20),
+            [](emulators::RunpodEmulatorOptions& o) {
+              o.gpu_types = {
+                  {"NVIDIA L40S", "L40S", 48, Money::parse("0.86").value(),
+                   Money::parse("0.79").value(), 2, -1},
+                  {"NVIDIA L40", "L40", 48, Money::parse("0.69").value(), Money(), -1, -1},
+                  {"NVIDIA GeForce RTX 4090", "RTX 4090", 24, Money::parse("0.44").value(),
+                   Money::parse("0.31").value(), -1, -1},
+                  {"NVIDIA A40", "A40", 48, Money::parse("0.40").value(), Money(), -1, -1,
+                   /*forbidden=*/true},
+                  {"NVIDIA RTX A6000", "RTX A6000", 48, Money::parse("0.49").value(), Money(), -1,
+                   -1, false, /*refused=*/true}};
+            }) {}
 
   RunpodConfig config() {
     RunpodConfig c;
@@ -45,7 +41,7 @@ class RunpodProviderTest : public ::testing::Test {
     c.api_key = "rp-test-key";
     c.http.max_attempts = 3;
     c.http.jitter_seed = 5;
-    c.http.log = [this](std::string_view l) { log_.emplace_back(l); };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -61,18 +57,6 @@ class RunpodProviderTest : public ::testing::Test {
     i.ssh_public_key = "ssh-ed25519 AAAA op";
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::RunpodEmulator emulator_;
-  net::CurlTransport transport_;
-  // For tests whose point is a lost or slow answer: the client gives up soon.
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::vector<std::string> log_;
 };
 
 TEST_F(RunpodProviderTest, OffersFromGraphqlPricesPerCloud) {
@@ -188,6 +172,37 @@ TEST_F(RunpodProviderTest, NoCapacityFromTheDetailText) {
   EXPECT_EQ(p.create(bad).error().kind, ProviderErrorKind::InvalidRequest);
   bad.offer.id = "garbage";
   EXPECT_EQ(p.create(bad).error().kind, ProviderErrorKind::InvalidRequest);
+}
+
+TEST_F(RunpodProviderTest, Any400Or403OnCreateMeansTryAnotherOffer) {
+  // createPod (v2): BadRequestError and ForbiddenError are about this
+  // request's shape, not the key: the caller moves on to the next candidate.
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  auto refused = p.create(intent("r-0", "SECURE/NVIDIA RTX A6000"));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ProviderErrorKind::NoCapacity) << describe(refused.error());
+  auto forbidden = p.create(intent("r-1", "SECURE/NVIDIA A40"));
+  ASSERT_FALSE(forbidden.ok());
+  EXPECT_EQ(forbidden.error().kind, ProviderErrorKind::NoCapacity) << describe(forbidden.error());
+  EXPECT_EQ(emulator_.requests("create"), 2);  // neither is retried
+  EXPECT_TRUE(p.create(intent("r-2")).ok());
+}
+
+TEST_F(RunpodProviderTest, SoldOutStockStatusIsNull) {
+  // lowestPrice.stockStatus is null when nothing is in stock.
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S"};
+  q.include_community = false;
+  q.min_gpu_count = 3;  // secure capacity is 2 GPUs
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 1u);
+  EXPECT_EQ(offers->at(0).capacity_hint, 0);
+  q.min_gpu_count = 1;
+  offers = p.offers(q);
+  ASSERT_TRUE(offers.ok());
+  EXPECT_NE(offers->at(0).capacity_hint, 0);
 }
 
 TEST_F(RunpodProviderTest, RateLimitHonoursRetryAfterAndRecovers) {

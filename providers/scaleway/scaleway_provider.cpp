@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/http/provider_errors.h"
+#include "providers/http/strings.h"
 #include "providers/http/url.h"
 
 namespace gpupool::scaleway {
@@ -18,17 +19,6 @@ using nlohmann::json;
 constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
 constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
-
-bool contains(const std::vector<std::string>& v, const std::string& x) {
-  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool safe_token(std::string_view s, bool allow_dot) {
   return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [&](char c) {
@@ -71,8 +61,10 @@ Machine parse_server(const json& j, const std::string& zone) {
       if (tag == kTagManaged) managed = true;
       if (tag.starts_with(kTagPoolPrefix))
         m.tags[std::string(kTagPoolUid)] = tag.substr(kTagPoolPrefix.size());
-      if (tag.starts_with(kTagNamePrefix))
+      if (tag.starts_with(kTagNamePrefix)) {
         m.tags[std::string(kTagInstance)] = tag.substr(kTagNamePrefix.size());
+        m.name = tag.substr(kTagNamePrefix.size());
+      }
     }
   }
   if (managed) m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
@@ -110,7 +102,9 @@ ProviderError map_scw_error(int status, std::string_view body, net::Millis retry
     return provider_error(ProviderErrorKind::Unauthorized, m);
   }
   if (type == "unknown_resource") return provider_error(ProviderErrorKind::NotFound, m);
-  if (type == "out_of_stock" || lower(msg).find("out of stock") != std::string::npos)
+  // 409 transient_state: the server is starting or stopping; call again.
+  if (type == "transient_state") return provider_error(ProviderErrorKind::Transient, m);
+  if (type == "out_of_stock" || net::lower(msg).find("out of stock") != std::string::npos)
     return provider_error(ProviderErrorKind::NoCapacity, m);
   if (type == "quotas_exceeded") return provider_error(ProviderErrorKind::QuotaExceeded, m);
   if (type == "invalid_arguments" || type == "invalid_request_error")
@@ -120,46 +114,34 @@ ProviderError map_scw_error(int status, std::string_view body, net::Millis retry
 
 ScwProvider::ScwProvider(ScwConfig config, net::HttpTransport& transport, const Clock& clock,
                          net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "scaleway";
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        return o;
-      }()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "scaleway";
+                return net::api_client_options(o, "", config_.endpoint);
+              }()),
+      api_(client_, net::ApiSpec{"Scaleway", config_.endpoint,
+                                 [this]() -> ProviderResult<net::Headers> {
+                                   if (config_.secret_key.empty()) {
+                                     return fail(provider_error(ProviderErrorKind::Unauthorized,
+                                                                "Scaleway secret key is missing"));
+                                   }
+                                   return net::Headers{{"X-Auth-Token", config_.secret_key}};
+                                 },
+                                 map_scw_error}) {}
 
 ProviderResult<net::Response> ScwProvider::call(const std::string& what, const std::string& method,
                                                 const std::string& path, const std::string& body,
                                                 bool idempotent, const std::string& content_type) {
-  if (config_.secret_key.empty())
-    return fail(provider_error(ProviderErrorKind::Unauthorized, "Scaleway secret key is missing"));
-  if (!net::parse_url(client_.options().base_url + path)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid Scaleway endpoint '" + config_.endpoint + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = path;
-  req.headers = {{"X-Auth-Token", config_.secret_key}, {"Accept", "application/json"}};
-  if (!body.empty() || method == "PATCH") req.headers.emplace_back("Content-Type", content_type);
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  if (out.response->status < 200 || out.response->status >= 300) {
-    ProviderError e = map_scw_error(out.response->status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return std::move(*out.response);
+  return api_.send(what, method, path, body, idempotent, content_type);
 }
 
 ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) {
   std::vector<Offer> out;
   for (const std::string& zone : config_.zones) {
-    if (!contains(query.regions, zone)) continue;
+    if (!net::any_or_has(query.regions, zone)) continue;
     const std::string base = "/instance/v1/zones/" + zone + "/products/servers";
     auto products = call("server types", "GET", base + "?per_page=100", "", true);
     if (!products.ok()) return fail(products.error());
@@ -181,11 +163,7 @@ ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) 
           if (n == t.end() || !n->is_number_integer() || n->get<int>() < 1) continue;
           gpu = gpu_from_type(type);
         }
-        if (!gpu || !contains(query.gpu_models, gpu->model)) continue;
-        if (gpu->count < query.min_gpu_count ||
-            (query.max_gpu_count > 0 && gpu->count > query.max_gpu_count)) {
-          continue;
-        }
+        if (!gpu || !net::any_or_has(query.gpu_models, gpu->model)) continue;
         if (auto s = a.find(type);
             s != a.end() && s->is_object() && net::json_str(*s, "availability") == "shortage") {
           continue;
@@ -203,6 +181,7 @@ ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) 
         o.billing = config_.billing;
         o.source = "live";
         o.as_of = clock_.now();
+        if (!matches(o, query)) continue;
         out.push_back(std::move(o));
       }
     } catch (const std::exception& e) {
@@ -254,31 +233,14 @@ ProviderResult<std::vector<Machine>> ScwProvider::servers(const std::string& tag
 ProviderResult<Machine> ScwProvider::get(std::string_view pool_uid, std::string_view name) {
   auto all = servers(std::string(kTagPoolPrefix) + std::string(pool_uid));
   if (!all.ok()) return fail(all.error());
-  for (const auto& m : *all) {
-    if (m.pool_uid() == pool_uid && m.tags.count(std::string(kTagInstance)) &&
-        m.tags.at(std::string(kTagInstance)) == name && !is_gone(m.state)) {
-      Machine found = m;
-      found.name = std::string(name);
-      return found;
-    }
-  }
-  return fail(
-      provider_error(ProviderErrorKind::NotFound, "no Scaleway server for " + std::string(name)));
+  return machine_named(*all, pool_uid, name, /*live_only=*/true, "Scaleway server");
 }
 
 ProviderResult<std::vector<Machine>> ScwProvider::list(const MachineFilter& filter) {
   auto all = servers(filter.pool_uid.empty() ? std::string(kTagManaged)
                                              : std::string(kTagPoolPrefix) + filter.pool_uid);
   if (!all.ok()) return fail(all.error());
-  std::vector<Machine> out;
-  for (auto& m : *all) {
-    if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
-    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && is_gone(m.state)) continue;
-    m.name = m.tags[std::string(kTagInstance)];
-    out.push_back(std::move(m));
-  }
-  return out;
+  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> ScwProvider::finish(Machine m, const InstanceIntent& intent) {
@@ -357,16 +319,45 @@ ProviderStatus ScwProvider::terminate(std::string_view provider_id) {
         ProviderErrorKind::InvalidRequest,
         "terminate: invalid server id '" + std::string(provider_id) + "' (want <zone>/<id>)"));
   }
-  const std::string path = "/instance/v1/zones/" + std::string(provider_id.substr(0, slash)) +
-                           "/servers/" + std::string(provider_id.substr(slash + 1)) + "/action";
-  auto ans = call("terminate", "POST", path, json{{"action", "terminate"}}.dump(), true);
-  if (ans.ok()) return ProviderStatus::success();
-  // Already stopping: termination is under way.
-  if (ans.error().kind == ProviderErrorKind::InvalidRequest &&
-      ans.error().message.find("already stopping") != std::string::npos) {
+  const std::string zone(provider_id.substr(0, slash));
+  const std::string server =
+      "/instance/v1/zones/" + zone + "/servers/" + std::string(provider_id.substr(slash + 1));
+  auto got = call("get server", "GET", server, "", true);
+  if (!got.ok()) return fail(got.error());
+  std::string state;
+  std::vector<std::string> volumes;
+  try {
+    const json j = json::parse(got->body).at("server");
+    state = j.at("state").get<std::string>();
+    if (auto v = j.find("volumes"); v != j.end() && v->is_object()) {
+      for (const auto& [slot, vol] : v->items()) {
+        const std::string vid = net::json_str(vol, "id");
+        if (!vid.empty()) volumes.push_back(vid);
+      }
+    }
+  } catch (const std::exception& e) {
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               std::string("get server: unreadable answer (") + e.what() + ")"));
+  }
+  if (state == "stopping") return ProviderStatus::success();  // under way
+  if (state != "stopped") {
+    // "terminate" stops the server and deletes it with its volumes. A
+    // server still starting answers transient_state (Transient: call again).
+    auto ans =
+        call("terminate", "POST", server + "/action", json{{"action", "terminate"}}.dump(), true);
+    if (!ans.ok()) return fail(ans.error());
     return ProviderStatus::success();
   }
-  return fail(ans.error());
+  // A stopped server (create crashed before power-on) cannot be terminated:
+  // delete it, then the volumes it leaves behind.
+  auto del = call("delete server", "DELETE", server, "", true);
+  if (!del.ok() && del.error().kind != ProviderErrorKind::NotFound) return fail(del.error());
+  for (const auto& v : volumes) {
+    auto dv =
+        call("delete volume", "DELETE", "/instance/v1/zones/" + zone + "/volumes/" + v, "", true);
+    if (!dv.ok() && dv.error().kind != ProviderErrorKind::NotFound) return fail(dv.error());
+  }
+  return ProviderStatus::success();
 }
 
 }  // namespace gpupool::scaleway

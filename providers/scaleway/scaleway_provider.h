@@ -29,14 +29,18 @@
 // finished the same way, so calling create() again converges. A stopped
 // server is reported Pending; callers that only poll get() after a failed
 // create() should call create() again to finish it.
-// terminate(): POST servers/{id}/action {"action":"terminate"} (Scaleway
-// also deletes the volumes); success while the server is stopping; NotFound
-// (404 unknown_resource) once it is gone; a 400 saying the server is
-// "already stopping" also counts as under way (UNCONFIRMED wording). The id is
-// "<zone>/<server id>", since every Scaleway call needs the zone.
+// terminate(): reads GET servers/{id} first. Running: POST
+// servers/{id}/action {"action":"terminate"} (Scaleway also deletes the
+// volumes). Stopping: success (under way). Stopped (a crash between create
+// and power-on; "terminate" is refused for it): DELETE servers/{id}, then
+// DELETE volumes/{id} for each volume it had. Starting: the action answers
+// 409 transient_state -> Transient, call again. NotFound (404
+// unknown_resource) once it is gone. The id is "<zone>/<server id>", since
+// every Scaleway call needs the zone.
 //
 // Errors by `type`: denied_authentication, authentication_error,
 // permissions_denied -> Unauthorized; unknown_resource -> NotFound;
+// transient_state (409, the server is starting or stopping) -> Transient;
 // out_of_stock (or a message saying "out of stock"; UNCONFIRMED how
 // Scaleway reports sold-out GPU types) -> NoCapacity; quotas_exceeded ->
 // QuotaExceeded; invalid_arguments, invalid_request_error -> InvalidRequest;
@@ -52,6 +56,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/provider.h"
 
 namespace gpupool::scaleway {
@@ -105,6 +110,7 @@ class ScwProvider final : public Provider {
   ScwConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
 };
 
 ProviderError map_scw_error(int status, std::string_view body, net::Millis retry_after);

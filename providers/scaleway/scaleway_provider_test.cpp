@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/scaleway/scaleway_emulator.h"
 
 namespace gpupool::scaleway {
@@ -13,28 +14,18 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class ScwProviderTest : public ::testing::Test {
+class ScwProviderTest
+    : public emulators::AdapterTest<emulators::ScwEmulator, emulators::ScwEmulatorOptions> {
  protected:
   ScwProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20))),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::ScwEmulatorOptions o;
-          o.clock = &clock_;
-          o.types = {{"L40S-1-48G", "L40S", 1, 1.40, {{"fr-par-2", 1}}},
-                     {"L40S-2-48G", "L40S", 2, 2.80, {{"fr-par-2", 0}}},
-                     {"H100-1-80G", "H100", 1, 2.73, {{"fr-par-2", -1}}},
-                     {"PRO2-S", "", 0, 0.22, {{"fr-par-2", -1}}}};
-          o.max_per_page = 2;
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20)),
+                    [](emulators::ScwEmulatorOptions& o) {
+                      o.types = {{"L40S-1-48G", "L40S", 1, 1.40, {{"fr-par-2", 1}}},
+                                 {"L40S-2-48G", "L40S", 2, 2.80, {{"fr-par-2", 0}}},
+                                 {"H100-1-80G", "H100", 1, 2.73, {{"fr-par-2", -1}}},
+                                 {"PRO2-S", "", 0, 0.22, {{"fr-par-2", -1}}}};
+                      o.max_per_page = 2;
+                    }) {}
 
   ScwConfig config() {
     ScwConfig c;
@@ -45,10 +36,7 @@ class ScwProviderTest : public ::testing::Test {
     c.page_size = 2;
     c.http.max_attempts = 3;
     c.http.jitter_seed = 3;
-    c.http.log = [this](std::string_view l) {
-      std::lock_guard lock(log_mu_);
-      log_.emplace_back(l);
-    };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -64,18 +52,6 @@ class ScwProviderTest : public ::testing::Test {
     i.user_data = "#cloud-config\nruncmd: [join --token scwj01n]\n";
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::ScwEmulator emulator_;
-  net::CurlTransport transport_;
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::mutex log_mu_;
-  std::vector<std::string> log_;
 };
 
 TEST(ScwNames, GpuFromType) {
@@ -157,6 +133,44 @@ TEST_F(ScwProviderTest, CreatePowersOnGetListTerminate) {
   std::lock_guard lock(log_mu_);
   for (const auto& l : log_)
     EXPECT_EQ(l.find("scw-test-secret"), std::string::npos) << l;
+}
+
+TEST_F(ScwProviderTest, TransientStateIsRetryable) {
+  // An action on a server that is starting or stopping answers 409
+  // {"type":"transient_state"}: call again later.
+  ScwProvider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  auto busy = p.terminate(m->provider_id);  // still starting
+  ASSERT_FALSE(busy.ok());
+  EXPECT_EQ(busy.error().kind, ProviderErrorKind::Transient) << describe(busy.error());
+  EXPECT_EQ(map_scw_error(409, R"({"type":"transient_state","message":"x"})", net::Millis(0)).kind,
+            ProviderErrorKind::Transient);
+  clock_.advance(seconds(61));
+  EXPECT_TRUE(p.terminate(m->provider_id).ok());
+}
+
+TEST_F(ScwProviderTest, TerminatingAStoppedServerDeletesItAndItsVolumes) {
+  // A crash between "create" and "poweron" leaves a stopped server, which
+  // the terminate action refuses: delete the server, then its volumes.
+  ScwProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.faults().add("action", Fault{FaultKind::ServerError}, 5);
+  ASSERT_FALSE(p.create(intent()).ok());
+  emulator_.faults().clear();
+  ASSERT_EQ(emulator_.servers().size(), 1u);
+  ASSERT_EQ(emulator_.servers()[0].state, "stopped");
+  ASSERT_EQ(emulator_.volumes().size(), 1u);
+  auto listed = p.list({});
+  ASSERT_TRUE(listed.ok()) << describe(listed.error());
+  ASSERT_EQ(listed->size(), 1u);
+  const std::string id = listed->at(0).provider_id;
+  auto t = p.terminate(id);
+  ASSERT_TRUE(t.ok()) << describe(t.error());
+  EXPECT_TRUE(emulator_.servers().empty());
+  EXPECT_TRUE(emulator_.volumes().empty());
+  auto again = p.terminate(id);
+  ASSERT_FALSE(again.ok());
+  EXPECT_EQ(again.error().kind, ProviderErrorKind::NotFound);
 }
 
 TEST_F(ScwProviderTest, ListPagesThroughEveryServer) {

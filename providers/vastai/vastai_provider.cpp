@@ -25,6 +25,17 @@ MachineState state_from(const json& status) {
   return MachineState::Unknown;
 }
 
+// Vast.ai writes geolocation as "<region>, <country code>" ("Texas, US") or
+// just the country code; offers and machines carry the country code.
+std::string country_code(std::string_view geo) {
+  if (auto comma = geo.rfind(','); comma != std::string_view::npos) geo.remove_prefix(comma + 1);
+  while (!geo.empty() && geo.front() == ' ')
+    geo.remove_prefix(1);
+  while (!geo.empty() && geo.back() == ' ')
+    geo.remove_suffix(1);
+  return std::string(geo);
+}
+
 std::string id_text(const json& v) {
   if (v.is_number_integer()) return std::to_string(v.get<int64_t>());
   if (v.is_string()) return v.get<std::string>();
@@ -42,7 +53,7 @@ Machine parse_instance(const json& j) {
     m.gpu_count = n->get<int>();
   if (auto p = j.find("dph_total"); p != j.end() && p->is_number())
     m.price_per_hour = net::price_from_double(p->get<double>()).value_or(Money());
-  m.region = net::json_str(j, "geolocation");
+  m.region = country_code(net::json_str(j, "geolocation"));
   m.public_address = net::json_str(j, "public_ipaddr");
   if (auto s = j.find("start_date"); s != j.end() && s->is_number() && s->get<double>() > 0) {
     m.launch_time = Time(std::chrono::seconds(static_cast<int64_t>(s->get<double>())));
@@ -84,6 +95,10 @@ ProviderError map_vast_error(int status, std::string_view body, net::Millis retr
   }
   std::string text = code + (code.empty() || msg.empty() ? "" : ": ") + msg;
   std::string m = "HTTP " + std::to_string(status) + ": " + text;
+  // searchOffers answers a bad key with 404 "Invalid user key" (as published);
+  // the instance endpoints with 401 auth_error.
+  if (code == "auth_error" || msg.find("Invalid user key") != std::string::npos)
+    return provider_error(ProviderErrorKind::Unauthorized, m);
   if (code == "no_such_ask" || msg.find("no_such_ask") != std::string::npos) {
     return provider_error(ProviderErrorKind::NoCapacity, m);
   }
@@ -94,40 +109,22 @@ ProviderError map_vast_error(int status, std::string_view body, net::Millis retr
 
 VastProvider::VastProvider(VastConfig config, net::HttpTransport& transport, const Clock& clock,
                            net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "vastai";
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        return o;
-      }()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "vastai";
+                return net::api_client_options(o, "", config_.endpoint);
+              }()),
+      api_(client_, net::ApiSpec{"Vast.ai", config_.endpoint,
+                                 net::bearer_auth(config_.api_key, "Vast.ai API key is missing"),
+                                 map_vast_error}) {}
 
 ProviderResult<std::string> VastProvider::call(const std::string& what, const std::string& method,
                                                const std::string& path, const std::string& body,
                                                bool idempotent) {
-  if (config_.api_key.empty())
-    return fail(provider_error(ProviderErrorKind::Unauthorized, "Vast.ai API key is missing"));
-  if (!net::parse_url(client_.options().base_url + path)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid Vast.ai endpoint '" + config_.endpoint + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = path;
-  req.headers = {{"Authorization", "Bearer " + config_.api_key}, {"Accept", "application/json"}};
-  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  if (out.response->status < 200 || out.response->status >= 300) {
-    ProviderError e = map_vast_error(out.response->status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return std::move(out.response->body);
+  return api_.call(what, method, path, body, idempotent);
 }
 
 ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query) {
@@ -138,13 +135,13 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
             {"num_gpus", {{"gte", std::max(1, query.min_gpu_count)}}},
             {"reliability", {{"gte", config_.min_reliability}}},
             {"type", "ondemand"},
-            {"order", {{"dph_total", "asc"}}},
-            {"limit", 100}};
+            // searchOffers: a list of [field, direction] pairs.
+            {"order", json::array({json::array({"dph_total", "asc"})})},
+            {"limit", query.regions.empty() ? 100 : 500}};
   if (query.max_gpu_count > 0) q["num_gpus"]["lte"] = query.max_gpu_count;
   if (config_.verified_only) q["verified"] = {{"eq", true}};
   q["gpu_name"] = {{"in", query.gpu_models.empty() ? std::vector<std::string>{"L40S", "L40"}
                                                    : query.gpu_models}};
-  if (!query.regions.empty()) q["geolocation"] = {{"in", query.regions}};
   auto body =
       call("search offers", "POST", "/api/v0/bundles/", q.dump(), true);  // a search: safe to retry
   if (!body.ok()) return fail(body.error());
@@ -155,7 +152,7 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
       offer.provider = config_.provider_name;
       offer.provider_type = "vastai";
       offer.id = id_text(o.contains("ask_contract_id") ? o.at("ask_contract_id") : o.at("id"));
-      offer.region = net::json_str(o, "geolocation");
+      offer.region = country_code(net::json_str(o, "geolocation"));
       offer.gpu_model = o.at("gpu_name").get<std::string>();
       offer.gpu_count = o.at("num_gpus").get<int>();
       auto price = net::price_from_double(o.at("dph_total").get<double>());
@@ -169,6 +166,7 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
       offer.capacity_hint = 1;
       offer.source = "live";
       offer.as_of = clock_.now();
+      if (!matches(offer, query)) continue;
       out.push_back(std::move(offer));
     }
   } catch (const std::exception& e) {
@@ -205,31 +203,15 @@ ProviderResult<std::vector<Machine>> VastProvider::instances(const std::string& 
 }
 
 ProviderResult<Machine> VastProvider::get(std::string_view pool_uid, std::string_view name) {
-  std::string label = vast_label(pool_uid, name);
-  auto found = instances(label);
+  auto found = instances(vast_label(pool_uid, name));  // filtered by label server-side
   if (!found.ok()) return fail(found.error());
-  const Machine* best = nullptr;
-  for (const auto& m : *found) {
-    if (m.tags.at("vast.ai/label") != label) continue;
-    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
-  }
-  if (best == nullptr)
-    return fail(
-        provider_error(ProviderErrorKind::NotFound, "no Vast.ai instance labelled " + label));
-  return *best;
+  return machine_named(*found, pool_uid, name, /*live_only=*/false, "Vast.ai instance");
 }
 
 ProviderResult<std::vector<Machine>> VastProvider::list(const MachineFilter& filter) {
   auto all = instances("");
   if (!all.ok()) return fail(all.error());
-  std::vector<Machine> out;
-  for (auto& m : *all) {
-    if (m.pool_uid().empty()) continue;  // not ours
-    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && is_gone(m.state)) continue;
-    out.push_back(std::move(m));
-  }
-  return out;
+  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/false);
 }
 
 ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
@@ -278,6 +260,13 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
     if (auto found = lookup()) return *found;
     return fail(provider_error(ProviderErrorKind::Transient,
                                std::string("rent: unreadable answer (") + e.what() + ")"));
+  }
+  if (!intent.ssh_public_key.empty()) {
+    // attachSshKey: the create body has no key field. Attaching twice is
+    // harmless, so the call may be retried.
+    auto key = call("attach ssh key", "POST", "/api/v0/instances/" + m.provider_id + "/ssh/",
+                    json{{"ssh_key", intent.ssh_public_key}}.dump(), true);
+    if (!key.ok()) return fail(key.error());
   }
   m.name = intent.name;
   m.state = MachineState::Pending;

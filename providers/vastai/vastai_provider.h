@@ -3,8 +3,11 @@
 //
 // Offers: POST /api/v0/bundles/ filtered server-side to the asked GPU names
 // (Vast uses "L40S" / "L40"), GPU count, rentable and not rented, verified
-// hosts with reliability >= min_reliability, locations (geolocation) and
-// on-demand type, cheapest first. Each ask is one machine: Offer id = ask
+// hosts with reliability >= min_reliability and on-demand type, cheapest
+// first ("order": [["dph_total", "asc"]], the published list-of-pairs form).
+// Regions are ISO country codes: Vast writes geolocation as "Texas, US", so
+// Offer::region and Machine::region carry "US" and a query's regions are
+// matched against that code client-side. Each ask is one machine: Offer id = ask
 // id, price = dph_total, egress = inet_up_cost per GB, tier Community
 // (marketplace hosts; no offers when the query excludes community tiers),
 // capacity_hint 1, billing per second.
@@ -20,7 +23,13 @@
 // terminate(): DELETE /api/v0/instances/{id}/; success, then NotFound once
 // the instance is gone.
 //
-// Errors: no_such_ask (404 / 410) -> NoCapacity; 401/403 -> Unauthorized;
+// SSH: the intent's public key is attached after the rent with POST
+// /api/v0/instances/{id}/ssh/ {"ssh_key"} (the create body has no key field);
+// a failed attach is returned as the create's error (the instance exists and
+// a later create() finds it by label, without attaching again).
+//
+// Errors: no_such_ask (404 / 410) -> NoCapacity; a bad key (404 "Invalid user
+// key" on search, 401 auth_error elsewhere) -> Unauthorized; 401/403 -> Unauthorized;
 // other 400 -> InvalidRequest; 404 not_found -> NotFound; 429 (plain text,
 // no Retry-After) -> RateLimited after the HTTP layer's own backoff; 5xx ->
 // Transient.
@@ -32,6 +41,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/provider.h"
 
 namespace gpupool::vastai {
@@ -77,6 +87,7 @@ class VastProvider final : public Provider {
   VastConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
 };
 
 ProviderError map_vast_error(int status, std::string_view body, net::Millis retry_after);

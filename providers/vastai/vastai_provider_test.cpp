@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/vastai/vastai_emulator.h"
 
 namespace gpupool::vastai {
@@ -13,30 +14,24 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class VastProviderTest : public ::testing::Test {
+class VastProviderTest
+    : public emulators::AdapterTest<emulators::VastEmulator, emulators::VastEmulatorOptions> {
  protected:
   VastProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 8 / 7))),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::VastEmulatorOptions o;
-          o.clock = &clock_;
-          auto m = [](const char* s) { return Money::parse(s).value(); };
-          o.asks = {{101, "L40S", 1, m("0.62"), m("0.01"), "US", 0.995, true},
-                    {102, "L40S", 1, m("0.55"), m("0.02"), "CA", 0.97, true},  // unreliable
-                    {103, "L40", 1, m("0.48"), m("0.00"), "US", 0.99, true},
-                    {104, "L40S", 2, m("1.30"), m("0.01"), "US", 0.99, true},
-                    {105, "L40S", 1, m("0.40"), m("0.01"), "US", 0.99, false},  // unverified
-                    {106, "RTX_4090", 1, m("0.30"), m("0.01"), "US", 0.99, true}};
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(
+            Time(std::chrono::sys_days(std::chrono::year(2026) / 8 / 7)),
+            [](emulators::VastEmulatorOptions& o) {
+              auto m = [](const char* s) { return Money::parse(s).value(); };
+              // Real geolocation values: "<region>, <country code>".
+              o.asks = {
+                  {101, "L40S", 1, m("0.62"), m("0.01"), "Texas, US", 0.995, true},
+                  {102, "L40S", 1, m("0.55"), m("0.02"), "Quebec, CA", 0.97, true},  // unreliable
+                  {103, "L40", 1, m("0.48"), m("0.00"), "California, US", 0.99, true},
+                  {104, "L40S", 2, m("1.30"), m("0.01"), "Texas, US", 0.99, true},
+                  {105, "L40S", 1, m("0.40"), m("0.01"), "Texas, US", 0.99, false},  // unverified
+                  {106, "RTX_4090", 1, m("0.30"), m("0.01"), "Texas, US", 0.99, true},
+                  {107, "L40S", 1, m("0.70"), m("0.01"), "Ontario, CA", 0.99, true}};
+            }) {}
 
   VastConfig config() {
     VastConfig c;
@@ -45,7 +40,7 @@ class VastProviderTest : public ::testing::Test {
     c.api_key = "vast-test-key";
     c.http.max_attempts = 3;
     c.http.jitter_seed = 9;
-    c.http.log = [this](std::string_view l) { log_.emplace_back(l); };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -62,18 +57,6 @@ class VastProviderTest : public ::testing::Test {
     i.user_data = "#!/bin/sh\nkubeadm join --token zz9\n";
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::VastEmulator emulator_;
-  net::CurlTransport transport_;
-  // For tests whose point is a lost or slow answer: the client gives up soon.
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::vector<std::string> log_;
 };
 
 TEST_F(VastProviderTest, SearchFiltersModelsReliabilityVerificationCheapestFirst) {
@@ -82,18 +65,60 @@ TEST_F(VastProviderTest, SearchFiltersModelsReliabilityVerificationCheapestFirst
   q.gpu_models = {"L40S", "L40"};
   auto offers = p.offers(q);
   ASSERT_TRUE(offers.ok()) << describe(offers.error());
-  ASSERT_EQ(offers->size(), 3u);  // 103, 101, 104
+  ASSERT_EQ(offers->size(), 4u);  // 103, 101, 107, 104
   EXPECT_EQ((*offers)[0].id, "103");
   EXPECT_EQ((*offers)[1].id, "101");
   EXPECT_EQ((*offers)[1].price_per_hour, Money::parse("0.62").value());
   EXPECT_EQ((*offers)[1].billing.egress_per_gb, Money::parse("0.01").value());
   EXPECT_EQ((*offers)[1].tier, ReliabilityTier::Community);
-  EXPECT_EQ((*offers)[2].gpu_count, 2);
+  EXPECT_EQ((*offers)[3].gpu_count, 2);
   q.max_gpu_count = 1;
   q.regions = {"US"};
   EXPECT_EQ(p.offers(q)->size(), 2u);
   q.include_community = false;
   EXPECT_TRUE(p.offers(q)->empty());
+}
+
+TEST_F(VastProviderTest, SearchOrderIsAListOfFieldDirectionPairs) {
+  // searchOffers: "order": [["dph_total", "asc"]]; the object form
+  // {"dph_total": "asc"} is refused by the real API.
+  auto raw = [&](const std::string& order) {
+    net::Request r;
+    r.method = "POST";
+    r.url = emulator_.base_url() + "/api/v0/bundles/";
+    r.headers = {{"Authorization", "Bearer vast-test-key"}, {"Content-Type", "application/json"}};
+    r.body = R"({"gpu_name": {"in": ["L40S"]}, "order": )" + order + "}";
+    auto res = transport_.send(r);
+    return res.ok() ? res->status : 0;
+  };
+  EXPECT_EQ(raw(R"({"dph_total": "asc"})"), 400);
+  EXPECT_EQ(raw(R"([["dph_total"]])"), 400);
+  EXPECT_EQ(raw(R"([["dph_total", "asc"]])"), 200);
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  auto offers = p.offers({});
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_FALSE(offers->empty());
+  for (size_t i = 1; i < offers->size(); ++i)
+    EXPECT_LE((*offers)[i - 1].price_per_hour, (*offers)[i].price_per_hour);
+}
+
+TEST_F(VastProviderTest, RegionsAreCountryCodes) {
+  // Vast.ai writes geolocation as "Texas, US"; offers carry the country code
+  // and a query names country codes.
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S"};
+  q.regions = {"CA"};
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 1u);
+  EXPECT_EQ((*offers)[0].id, "107");
+  EXPECT_EQ((*offers)[0].region, "CA");
+  auto m = p.create(intent("pool-v-r", "107"));
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  auto found = p.get("uid-vast", "pool-v-r");
+  ASSERT_TRUE(found.ok()) << describe(found.error());
+  EXPECT_EQ(found->region, "CA");
 }
 
 TEST_F(VastProviderTest, RentLabelsTheInstanceAndIsIdempotent) {
@@ -119,6 +144,19 @@ TEST_F(VastProviderTest, RentLabelsTheInstanceAndIsIdempotent) {
   EXPECT_FALSE(got->public_address.empty());
   for (const auto& l : log_)
     EXPECT_EQ(l.find("zz9"), std::string::npos) << l;
+}
+
+TEST_F(VastProviderTest, IntentSshKeyIsAttachedToTheInstance) {
+  // Vast.ai's create-instance body has no key field: the key is attached
+  // with POST /api/v0/instances/{id}/ssh/ {"ssh_key": ...}.
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent i = intent();
+  i.ssh_public_key = "ssh-ed25519 AAAAC3NzaVAST gpupool";
+  auto m = p.create(i);
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  auto all = emulator_.instances();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].ssh_keys, std::vector<std::string>{i.ssh_public_key});
 }
 
 TEST_F(VastProviderTest, FindAfterCrashWhenTheRentAnswerWasLost) {

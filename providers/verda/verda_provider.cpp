@@ -7,8 +7,10 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/http/hash.h"
+#include "providers/http/json_api.h"
 #include "providers/http/provider_errors.h"
 #include "providers/http/redact.h"
+#include "providers/http/strings.h"
 #include "providers/http/url.h"
 
 namespace gpupool::verda {
@@ -17,17 +19,6 @@ namespace {
 using nlohmann::json;
 
 constexpr std::string_view kDescriptionPrefix = "gpupool-operator ";
-
-bool contains(const std::vector<std::string>& v, const std::string& x) {
-  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 MachineState state_from(std::string_view s) {
   if (s == "ordered" || s == "new" || s == "validating" || s == "provisioning")
@@ -45,15 +36,6 @@ bool plausible_id(std::string_view id) {
   return std::all_of(id.begin(), id.end(), [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-';
   });
-}
-
-std::string trim(std::string s) {
-  while (!s.empty() && std::isspace(static_cast<unsigned char>(s.back())))
-    s.pop_back();
-  size_t i = 0;
-  while (i < s.size() && std::isspace(static_cast<unsigned char>(s[i])))
-    ++i;
-  return s.substr(i);
 }
 
 std::string description_for(const InstanceIntent& intent) {
@@ -89,9 +71,7 @@ Machine parse_instance(const json& j) {
     m.gpu_model = g->model;
     m.gpu_count = g->count;
   }
-  if (auto p = j.find("price_per_hour"); p != j.end() && p->is_number()) {
-    m.price_per_hour = net::price_from_double(p->get<double>()).value_or(Money());
-  }
+  m.price_per_hour = net::json_price(j, "price_per_hour").value_or(Money());
   if (auto c = j.find("created_at"); c != j.end() && c->is_string()) {
     Time t;
     if (parse_rfc3339(c->get<std::string>(), t)) m.launch_time = t;
@@ -156,7 +136,7 @@ ProviderError map_verda_error(int status, std::string_view body, net::Millis ret
   if (code.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
   const std::string text = code + (code.empty() ? "" : ": ") + msg;
   const std::string m = "HTTP " + std::to_string(status) + ": " + text;
-  const std::string l = lower(msg);
+  const std::string l = net::lower(msg);
   if (code == "unauthorized_request") return provider_error(ProviderErrorKind::Unauthorized, m);
   if (code == "insufficient_funds") return provider_error(ProviderErrorKind::QuotaExceeded, m);
   if (code == "not_found") return provider_error(ProviderErrorKind::NotFound, m);
@@ -181,11 +161,7 @@ VerdaProvider::VerdaProvider(VerdaConfig config, net::HttpTransport& transport, 
           // shared redaction does not know ("script").
           o.log = [sink = o.log](std::string_view line) { sink(redact_script_fields(line)); };
         }
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        return o;
+        return net::api_client_options(o, "", config_.endpoint);
       }()) {}
 
 ProviderResult<std::string> VerdaProvider::send(const std::string& what, const std::string& method,
@@ -293,15 +269,9 @@ ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query
         if (auto n = g->find("number_of_gpus"); n != g->end() && n->is_number_integer())
           gpu->count = n->get<int>();
       }
-      if (!contains(query.gpu_models, gpu->model)) continue;
-      if (gpu->count < query.min_gpu_count ||
-          (query.max_gpu_count > 0 && gpu->count > query.max_gpu_count)) {
-        continue;
-      }
-      auto price = net::price_from_double(t.at("price_per_hour").get<double>());
+      auto price = net::json_price(t, "price_per_hour");  // "5.00": a string on the wire
       if (!price) continue;
       for (const auto& location : where[name]) {
-        if (!contains(query.regions, location)) continue;
         Offer o;
         o.provider = config_.provider_name;
         o.provider_type = "verda";
@@ -313,6 +283,7 @@ ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query
         o.billing = config_.billing;
         o.source = "live";
         o.as_of = clock_.now();
+        if (!matches(o, query)) continue;
         out.push_back(std::move(o));
       }
     }
@@ -342,29 +313,13 @@ ProviderResult<std::vector<Machine>> VerdaProvider::all_instances() {
 ProviderResult<Machine> VerdaProvider::get(std::string_view pool_uid, std::string_view name) {
   auto all = all_instances();
   if (!all.ok()) return fail(all.error());
-  const Machine* best = nullptr;
-  for (const auto& m : *all) {
-    if (m.pool_uid() != pool_uid || m.name != name) continue;
-    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
-  }
-  if (best == nullptr) {
-    return fail(
-        provider_error(ProviderErrorKind::NotFound, "no Verda instance for " + std::string(name)));
-  }
-  return *best;
+  return machine_named(*all, pool_uid, name, /*live_only=*/false, "Verda instance");
 }
 
 ProviderResult<std::vector<Machine>> VerdaProvider::list(const MachineFilter& filter) {
   auto all = all_instances();
   if (!all.ok()) return fail(all.error());
-  std::vector<Machine> out;
-  for (auto& m : *all) {
-    if (m.pool_uid().empty()) continue;
-    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && is_gone(m.state)) continue;
-    out.push_back(std::move(m));
-  }
-  return out;
+  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/false);
 }
 
 ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
@@ -389,9 +344,35 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
     return fail(existing.error());
   const std::string hostname = "gp-" + net::sha256_hex(intent.pool_uid).substr(0, 10) + "-" +
                                net::sha256_hex(intent.pool_uid + "/" + intent.name).substr(0, 10);
+  std::vector<std::string> key_ids = config_.ssh_key_ids;
+  if (!intent.ssh_public_key.empty()) {
+    auto id = ssh_keys_.id_for(
+        intent.ssh_public_key,
+        [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
+          auto body = call("list ssh keys", "GET", "/sshkeys", "", true);
+          if (!body.ok()) return fail(body.error());
+          return net::parse_ssh_key_list(*body, "", "id", "key");
+        },
+        [&](const std::string& name) -> ProviderResult<std::string> {
+          json add = {{"name", name}, {"key", intent.ssh_public_key}};
+          auto body = call("add ssh key", "POST", "/sshkeys", add.dump(), false);
+          if (!body.ok()) return fail(body.error());
+          std::string kid = net::trim(*body);
+          if (kid.size() >= 2 && kid.front() == '"' && kid.back() == '"')
+            kid = kid.substr(1, kid.size() - 2);
+          if (!plausible_id(kid)) {
+            return fail(
+                provider_error(ProviderErrorKind::Transient,
+                               "add ssh key: unreadable answer: " + net::body_excerpt(kid)));
+          }
+          return kid;
+        });
+    if (!id.ok()) return fail(id.error());
+    if (std::find(key_ids.begin(), key_ids.end(), *id) == key_ids.end()) key_ids.push_back(*id);
+  }
   json body = {{"instance_type", intent.offer.id},
                {"image", intent.image.empty() ? config_.image : intent.image},
-               {"ssh_key_ids", config_.ssh_key_ids},
+               {"ssh_key_ids", key_ids},
                {"hostname", hostname},
                {"description", description_for(intent)},
                {"location_code", intent.offer.region},
@@ -402,7 +383,7 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
     json script = {{"name", hostname}, {"script", intent.user_data}};
     auto id = call("startup script", "POST", "/scripts", script.dump(), false);
     if (!id.ok()) return fail(id.error());
-    std::string sid = trim(*id);
+    std::string sid = net::trim(*id);
     if (sid.size() >= 2 && sid.front() == '"' && sid.back() == '"')
       sid = sid.substr(1, sid.size() - 2);
     if (!plausible_id(sid)) {
@@ -422,7 +403,7 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
     if (auto m = lookup()) return *m;
     return fail(ans.error());
   }
-  std::string id = trim(*ans);
+  std::string id = net::trim(*ans);
   if (id.size() >= 2 && id.front() == '"' && id.back() == '"') id = id.substr(1, id.size() - 2);
   if (!plausible_id(id)) {
     if (auto found = lookup()) return *found;

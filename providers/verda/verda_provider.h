@@ -11,7 +11,8 @@
 // token endpoint itself is Unauthorized at once (no retry storm). Secret keys
 // (logical names): clientId, clientSecret.
 //
-// Offers: GET /instance-types (price_per_hour for the whole machine,
+// Offers: GET /instance-types (price_per_hour for the whole machine, a
+// decimal string such as "5.00" on the wire (a number is accepted too),
 // gpu.number_of_gpus) joined with GET /instance-availability
 // ([{"location_code","availabilities":[type...]}]): one offer per (type,
 // location where it is available now). The GPU model comes from the type
@@ -27,10 +28,12 @@
 // blindly retries POST /instances, and after an ambiguous failure looks it
 // up once more. user_data becomes a startup script (POST /scripts {name,
 // script} -> id as plain text, UNCONFIRMED beyond the SDK) passed as
-// startup_script_id. POST /instances answers the new id as plain text; an
-// answer that is not an id is treated as lost (looked up, else Transient).
-// terminate(): PUT /instances {"id":[id],"action":"delete"}; success while
-// the instance is deleting; NotFound (404 not_found) once it is gone.
+// startup_script_id. The intent's ssh_public_key is registered once (GET
+// /sshkeys, else POST /sshkeys {name, key} -> id as plain text) and its id
+// sent in ssh_key_ids next to the configured ones. POST /instances answers the new id as plain
+// text; an answer that is not an id is treated as lost (looked up, else Transient). terminate():
+// PUT /instances {"id":[id],"action":"delete"}; success while the instance is deleting; NotFound
+// (404 not_found) once it is gone.
 //
 // Errors by `code`: unauthorized_request -> Unauthorized; insufficient_funds
 // -> QuotaExceeded; not_found -> NotFound; server_error,
@@ -55,6 +58,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/ssh_keys.h"
 #include "providers/provider.h"
 
 namespace gpupool::verda {
@@ -108,6 +112,7 @@ class VerdaProvider final : public Provider {
   VerdaConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::SshKeyRegistry ssh_keys_;
   std::mutex token_mu_;
   std::string access_token_;   // GUARDED_BY(token_mu_)
   std::string refresh_token_;  // GUARDED_BY(token_mu_)

@@ -1,9 +1,12 @@
 // The Verda adapter against the Verda emulator over loopback.
 #include "providers/verda/verda_provider.h"
 
+#include <algorithm>
+
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/verda/verda_emulator.h"
 
 namespace gpupool::verda {
@@ -13,26 +16,17 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class VerdaProviderTest : public ::testing::Test {
+class VerdaProviderTest
+    : public emulators::AdapterTest<emulators::VerdaEmulator, emulators::VerdaEmulatorOptions> {
  protected:
   VerdaProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20))),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::VerdaEmulatorOptions o;
-          o.clock = &clock_;
-          o.types = {{"1L40S.20V", "1x L40S 48GB", 1, 0.91, {{"FIN-03", 1}, {"ICE-01", 0}}},
-                     {"8H100.80S.176V", "8x H100 SXM5 80GB", 8, 19.92, {{"FIN-01", -1}}},
-                     {"CPU.4V.16G", "", 0, 0.03, {{"FIN-01", -1}}}};
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20)),
+                    [](emulators::VerdaEmulatorOptions& o) {
+                      o.types = {
+                          {"1L40S.20V", "1x L40S 48GB", 1, 0.91, {{"FIN-03", 1}, {"ICE-01", 0}}},
+                          {"8H100.80S.176V", "8x H100 SXM5 80GB", 8, 19.92, {{"FIN-01", -1}}},
+                          {"CPU.4V.16G", "", 0, 0.03, {{"FIN-01", -1}}}};
+                    }) {}
 
   VerdaConfig config() {
     VerdaConfig c;
@@ -43,10 +37,7 @@ class VerdaProviderTest : public ::testing::Test {
     c.ssh_key_ids = {"key-1"};
     c.http.max_attempts = 3;
     c.http.jitter_seed = 7;
-    c.http.log = [this](std::string_view l) {
-      std::lock_guard lock(log_mu_);
-      log_.emplace_back(l);
-    };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -71,18 +62,6 @@ class VerdaProviderTest : public ::testing::Test {
       EXPECT_EQ(l.find("vat-"), std::string::npos) << l;
     }
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::VerdaEmulator emulator_;
-  net::CurlTransport transport_;
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::mutex log_mu_;
-  std::vector<std::string> log_;
 };
 
 TEST(VerdaNames, GpuFromType) {
@@ -142,6 +121,47 @@ TEST_F(VerdaProviderTest, OffersJoinTypesWithAvailability) {
   ASSERT_TRUE(all.ok());
   EXPECT_EQ(all->size(), 2u);                 // the CPU type is no GPU offer
   EXPECT_EQ(emulator_.requests("token"), 1);  // the token is cached
+}
+
+TEST_F(VerdaProviderTest, PricesSentAsDecimalStringsAreRead) {
+  // The real API sends "price_per_hour": "0.91" (a string); a number must
+  // still be accepted.
+  VerdaProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S"};
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 1u);
+  EXPECT_EQ(offers->at(0).price_per_hour, Money::from_cents(91));
+  ASSERT_TRUE(p.create(intent()).ok());
+  auto listed = p.list({});
+  ASSERT_TRUE(listed.ok()) << describe(listed.error());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0).price_per_hour, Money::from_cents(91));
+}
+
+TEST_F(VerdaProviderTest, IntentSshKeyIsRegisteredAndSentById) {
+  // Verda takes SSH keys by id (ssh_key_ids): the intent's public key is
+  // registered once (POST /sshkeys) and sent next to the configured ids.
+  VerdaProvider p(config(), transport_, clock_, sleeper_);
+  emulator_.set_capacity("1L40S.20V", "FIN-03", -1);
+  InstanceIntent i = intent();
+  i.ssh_public_key = "ssh-ed25519 AAAAC3NzaOPERATOR gpupool";
+  auto first = p.create(i);
+  ASSERT_TRUE(first.ok()) << describe(first.error());
+  InstanceIntent j = intent("pool-v-2");
+  j.ssh_public_key = i.ssh_public_key;
+  ASSERT_TRUE(p.create(j).ok());
+  auto all = emulator_.instances();
+  ASSERT_EQ(all.size(), 2u);
+  for (const auto& in : all) {
+    EXPECT_NE(std::find(in.ssh_keys.begin(), in.ssh_keys.end(), i.ssh_public_key),
+              in.ssh_keys.end());
+    EXPECT_NE(
+        std::find(in.ssh_keys.begin(), in.ssh_keys.end(), "ssh-ed25519 AAAAC3NzaKEY1 admin@laptop"),
+        in.ssh_keys.end());
+  }
+  EXPECT_EQ(emulator_.requests("add_key"), 1);  // registered once, then found
 }
 
 TEST_F(VerdaProviderTest, CreateGetListTerminate) {

@@ -7,6 +7,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/http/provider_errors.h"
+#include "providers/http/strings.h"
 #include "providers/http/url.h"
 
 namespace gpupool::vultr {
@@ -17,17 +18,6 @@ using nlohmann::json;
 constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
 constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
-
-bool contains(const std::vector<std::string>& v, const std::string& x) {
-  return v.empty() || std::find(v.begin(), v.end(), x) != v.end();
-}
-
-std::string lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out)
-    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 MachineState state_of(const json& j) {
   const std::string status = net::json_str(j, "status");
@@ -56,7 +46,8 @@ Machine parse_instance(const json& j) {
     for (char& c : model)
       c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
     m.gpu_model = model;
-    m.gpu_count = gpu_count_from_plan(m.offer_id, model);
+    auto vram = vram_from_plan(m.offer_id);
+    m.gpu_count = vram ? gpu_count_from_vram(model, *vram).value_or(1) : 1;
   }
   const std::string ip = net::json_str(j, "main_ip");
   if (ip != "0.0.0.0") m.public_address = ip;
@@ -94,20 +85,33 @@ std::string gpu_from_type(std::string_view gpu_type) {
   return t;
 }
 
-int gpu_count_from_plan(std::string_view plan_id, std::string_view model) {
-  const std::string id = lower(plan_id);
-  const std::string m = lower(model);
-  // "...-<n>x<model>-..." or "...-<model>x<n>-..."
-  for (size_t pos = id.find(m); !m.empty() && pos != std::string::npos; pos = id.find(m, pos + 1)) {
-    if (pos >= 2 && id[pos - 1] == 'x' && std::isdigit(static_cast<unsigned char>(id[pos - 2])))
-      return id[pos - 2] - '0';
-    size_t after = pos + m.size();
-    if (after + 1 < id.size() && id[after] == 'x' &&
-        std::isdigit(static_cast<unsigned char>(id[after + 1]))) {
-      return id[after + 1] - '0';
-    }
+int gpu_memory_gb(std::string_view model) {
+  const std::string m = net::lower(model);
+  if (m == "l40s" || m == "l40" || m == "a40" || m == "a6000") return 48;
+  if (m == "a100" || m == "h100") return 80;
+  if (m == "a16") return 16;
+  return 0;
+}
+
+std::optional<int> gpu_count_from_vram(std::string_view model, int gpu_vram_gb) {
+  const int per_gpu = gpu_memory_gb(model);
+  if (per_gpu == 0 || gpu_vram_gb < per_gpu) return std::nullopt;  // unknown, or a slice
+  return gpu_vram_gb / per_gpu;
+}
+
+std::optional<int> vram_from_plan(std::string_view plan_id) {
+  // "vcg-l40s-32c-375g-96vram" -> 96
+  constexpr std::string_view kSuffix = "vram";
+  if (!plan_id.ends_with(kSuffix)) return std::nullopt;
+  plan_id.remove_suffix(kSuffix.size());
+  size_t dash = plan_id.rfind('-');
+  std::string_view digits = plan_id.substr(dash == std::string_view::npos ? 0 : dash + 1);
+  if (digits.empty() || digits.size() > 5 || !std::all_of(digits.begin(), digits.end(), [](char c) {
+        return std::isdigit(static_cast<unsigned char>(c)) != 0;
+      })) {
+    return std::nullopt;
   }
-  return 1;
+  return std::stoi(std::string(digits));
 }
 
 ProviderError map_vultr_error(int status, std::string_view body, net::Millis retry_after) {
@@ -116,7 +120,7 @@ ProviderError map_vultr_error(int status, std::string_view body, net::Millis ret
   if (!j.is_discarded() && j.is_object()) msg = net::json_str(j, "error");
   if (msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
   const std::string m = "HTTP " + std::to_string(status) + ": " + msg;
-  const std::string l = lower(msg);
+  const std::string l = net::lower(msg);
   if (status == 400 || status == 412) {
     if (l.find("not available") != std::string::npos || l.find("capacity") != std::string::npos ||
         l.find("resources") != std::string::npos) {
@@ -130,40 +134,22 @@ ProviderError map_vultr_error(int status, std::string_view body, net::Millis ret
 
 VultrProvider::VultrProvider(VultrConfig config, net::HttpTransport& transport, const Clock& clock,
                              net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "vultr";
-        std::string base = config_.endpoint;
-        while (!base.empty() && base.back() == '/')
-          base.pop_back();
-        o.base_url = base;
-        return o;
-      }()) {}
+    : config_(std::move(config)),
+      clock_(clock),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "vultr";
+                return net::api_client_options(o, "", config_.endpoint);
+              }()),
+      api_(client_, net::ApiSpec{"Vultr", config_.endpoint,
+                                 net::bearer_auth(config_.api_key, "Vultr API key is missing"),
+                                 map_vultr_error}) {}
 
 ProviderResult<std::string> VultrProvider::call(const std::string& what, const std::string& method,
                                                 const std::string& url, const std::string& body,
                                                 bool idempotent) {
-  if (config_.api_key.empty())
-    return fail(provider_error(ProviderErrorKind::Unauthorized, "Vultr API key is missing"));
-  if (!net::parse_url(client_.options().base_url + url)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid Vultr endpoint '" + config_.endpoint + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = url;
-  req.headers = {{"Authorization", "Bearer " + config_.api_key}, {"Accept", "application/json"}};
-  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  if (out.response->status < 200 || out.response->status >= 300) {
-    ProviderError e = map_vultr_error(out.response->status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return std::move(out.response->body);
+  return api_.call(what, method, url, body, idempotent);
 }
 
 ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query) {
@@ -178,20 +164,19 @@ ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query
       const json j = json::parse(*body);
       for (const auto& p : j.at("plans")) {
         const std::string model = gpu_from_type(net::json_str(p, "gpu_type"));
-        if (model.empty() || !contains(query.gpu_models, model)) continue;
+        if (model.empty() || !net::any_or_has(query.gpu_models, model)) continue;
         const std::string id = p.at("id").get<std::string>();
-        const int gpus = gpu_count_from_plan(id, model);
-        if (gpus < query.min_gpu_count || (query.max_gpu_count > 0 && gpus > query.max_gpu_count))
-          continue;
-        if (auto v = p.find("gpu_vram_gb"); v != p.end() && v->is_number_integer() &&
-                                            v->get<int>() < config_.min_vram_gb_per_gpu * gpus) {
-          continue;  // a fractional vGPU slice
-        }
+        auto v = p.find("gpu_vram_gb");
+        if (v == p.end() || !v->is_number_integer()) continue;
+        // The plan has no GPU count: its GPU memory over one GPU's (48 GB
+        // per L40S), as gpuhunt derives it. Less than one GPU: a slice.
+        auto counted = gpu_count_from_vram(model, v->get<int>());
+        if (!counted) continue;
+        const int gpus = *counted;
         auto price = net::price_from_double(p.at("hourly_cost").get<double>());
         if (!price) continue;
         for (const auto& r : p.at("locations")) {
           const std::string region = r.get<std::string>();
-          if (!contains(query.regions, region)) continue;
           Offer o;
           o.provider = config_.provider_name;
           o.provider_type = "vultr";
@@ -203,6 +188,7 @@ ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query
           o.billing = config_.billing;
           o.source = "live";
           o.as_of = clock_.now();
+          if (!matches(o, query)) continue;
           out.push_back(std::move(o));
         }
       }
@@ -243,25 +229,14 @@ ProviderResult<std::vector<Machine>> VultrProvider::instances(const std::string&
 ProviderResult<Machine> VultrProvider::get(std::string_view pool_uid, std::string_view name) {
   auto all = instances(std::string(kTagPoolPrefix) + std::string(pool_uid));
   if (!all.ok()) return fail(all.error());
-  for (const auto& m : *all) {
-    if (m.pool_uid() == pool_uid && m.name == name && !is_gone(m.state)) return m;
-  }
-  return fail(
-      provider_error(ProviderErrorKind::NotFound, "no Vultr instance for " + std::string(name)));
+  return machine_named(*all, pool_uid, name, /*live_only=*/true, "Vultr instance");
 }
 
 ProviderResult<std::vector<Machine>> VultrProvider::list(const MachineFilter& filter) {
   auto all = instances(filter.pool_uid.empty() ? std::string(kTagManaged)
                                                : std::string(kTagPoolPrefix) + filter.pool_uid);
   if (!all.ok()) return fail(all.error());
-  std::vector<Machine> out;
-  for (auto& m : *all) {
-    if (m.tags[std::string(kTagManagedBy)] != kTagManagedByValue || m.pool_uid().empty()) continue;
-    if (!filter.pool_uid.empty() && m.pool_uid() != filter.pool_uid) continue;
-    if (!filter.include_terminated && is_gone(m.state)) continue;
-    out.push_back(std::move(m));
-  }
-  return out;
+  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
@@ -290,7 +265,26 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
                {"tags",
                 {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid,
                  std::string(kTagNamePrefix) + intent.name}}};
-  if (!config_.ssh_key_ids.empty()) body["sshkey_id"] = config_.ssh_key_ids;
+  std::vector<std::string> key_ids = config_.ssh_key_ids;
+  if (!intent.ssh_public_key.empty()) {
+    // Vultr takes keys by id (sshkey_id): add the intent's key once.
+    auto id = ssh_keys_.id_for(
+        intent.ssh_public_key,
+        [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
+          auto body = call("list ssh keys", "GET", "/v2/ssh-keys?per_page=500", "", true);
+          if (!body.ok()) return fail(body.error());
+          return net::parse_ssh_key_list(*body, "ssh_keys", "id", "ssh_key");
+        },
+        [&](const std::string& name) -> ProviderResult<std::string> {
+          json add = {{"name", name}, {"ssh_key", intent.ssh_public_key}};
+          auto body = call("add ssh key", "POST", "/v2/ssh-keys", add.dump(), false);
+          if (!body.ok()) return fail(body.error());
+          return net::parse_added_ssh_key(*body, "ssh_key", "id");
+        });
+    if (!id.ok()) return fail(id.error());
+    if (std::find(key_ids.begin(), key_ids.end(), *id) == key_ids.end()) key_ids.push_back(*id);
+  }
+  if (!key_ids.empty()) body["sshkey_id"] = key_ids;
   if (!intent.user_data.empty()) body["user_data"] = net::base64_encode(intent.user_data);
   auto ans = call("create instance", "POST", "/v2/instances", body.dump(), false);
   auto lookup = [&]() -> std::optional<Machine> {

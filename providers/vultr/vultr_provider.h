@@ -5,13 +5,13 @@
 // Offers: GET /v2/plans?type=vcg&per_page=500 (cursor pagination via
 // meta.links.next): one offer per plan with a GPU and each region in its
 // `locations`; price = hourly_cost for the whole instance. GPU model from
-// gpu_type ("NVIDIA_L40S" -> "L40S"); the GPU count is not in the plan
-// object (UNCONFIRMED), so it is read from the plan id when it names one
-// ("...-2xl40s-..."), else 1. The vcg L40S plans may be fractional vGPUs
-// (UNCONFIRMED; providers.md): the adapter offers only plans whose
-// gpu_vram_gb is at least 48 per GPU, so a slice is never taken for a whole
-// L40S. Billing: the config's rule; the default-constructed rule lets the
-// pricing refresher use the catalog's.
+// gpu_type ("NVIDIA_L40S" -> "L40S"); the plan object has no GPU count, so
+// it is gpu_vram_gb over one GPU's memory (48 GB per L40S / L40), as gpuhunt
+// derives it: vcg-l40s-16c-180g-48vram is 1 GPU, vcg-l40s-32c-375g-96vram
+// 2, vcg-l40s-64c-750g-192vram 4. A plan with less memory than one GPU is a
+// fractional vGPU slice and is not offered. Machines read the count back
+// from the "<n>vram" in their plan id. Billing: the config's rule; the default-constructed rule
+// lets the pricing refresher use the catalog's.
 //
 // Identity: label = hostname = the intent name; tags "gpupool-managed",
 // "gpupool-pool=<pool uid>", "gpupool-instance=<name>". list()/get() use
@@ -34,11 +34,14 @@
 //
 // Thread-safe.
 
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
+#include "providers/http/ssh_keys.h"
 #include "providers/provider.h"
 
 namespace gpupool::vultr {
@@ -49,7 +52,6 @@ struct VultrConfig {
   std::string api_key;
   int os_id = 1743;  // Ubuntu 22.04 LTS x64
   std::vector<std::string> ssh_key_ids;
-  int min_vram_gb_per_gpu = 48;  // below: a fractional vGPU slice, not offered
   BillingRule billing{};
   int page_size = 500;
   int max_pages = 50;
@@ -58,8 +60,13 @@ struct VultrConfig {
 
 // "NVIDIA_L40S" -> "L40S"; "NVIDIA_A100_PCIE" -> "A100_PCIE"; "" -> "".
 std::string gpu_from_type(std::string_view gpu_type);
-// GPUs in a plan id: "vcg-l40s-2x..." style "2xl40s" / "-2x-" -> 2; else 1.
-int gpu_count_from_plan(std::string_view plan_id, std::string_view model);
+// GB of memory of one GPU of the model (L40S, L40: 48); 0 when unknown.
+int gpu_memory_gb(std::string_view model);
+// Whole GPUs in a plan with `gpu_vram_gb` of GPU memory: 96 GB of L40S -> 2;
+// nullopt for an unknown model or a fractional slice (less than one GPU).
+std::optional<int> gpu_count_from_vram(std::string_view model, int gpu_vram_gb);
+// The GPU memory a plan id names: "vcg-l40s-32c-375g-96vram" -> 96.
+std::optional<int> vram_from_plan(std::string_view plan_id);
 
 class VultrProvider final : public Provider {
  public:
@@ -85,6 +92,8 @@ class VultrProvider final : public Provider {
   VultrConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi api_;  // after client_: uses it
+  net::SshKeyRegistry ssh_keys_;
 };
 
 ProviderError map_vultr_error(int status, std::string_view body, net::Millis retry_after);

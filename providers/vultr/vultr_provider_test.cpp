@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/curl_transport.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/vultr/vultr_emulator.h"
 
 namespace gpupool::vultr {
@@ -13,26 +14,22 @@ using emulators::Fault;
 using emulators::FaultKind;
 using std::chrono::seconds;
 
-class VultrProviderTest : public ::testing::Test {
+class VultrProviderTest
+    : public emulators::AdapterTest<emulators::VultrEmulator, emulators::VultrEmulatorOptions> {
  protected:
   VultrProviderTest()
-      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20))),
-        sleeper_(&clock_),
-        emulator_([this] {
-          emulators::VultrEmulatorOptions o;
-          o.clock = &clock_;
-          o.plans = {{"vcg-l40s-16c-180g-48vram", "NVIDIA_L40S", 1, 2.09, {{"ewr", 1}, {"ord", 0}}},
-                     {"vcg-a100-12c-120g-80vram", "NVIDIA_A100", 1, 2.60, {{"ewr", -1}}}};
-          o.max_per_page = 2;
-          return o;
-        }()),
-        transport_([] {
-          net::CurlOptions o;
-          o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
-          return o;
-        }()) {}
-
-  void SetUp() override { ASSERT_TRUE(emulator_.start()); }
+      : AdapterTest(
+            Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 20)),
+            [](emulators::VultrEmulatorOptions& o) {
+              // Real plan ids; the GPU count follows from gpu_vram_gb (48 GB per L40S).
+              o.plans = {
+                  {"vcg-l40s-16c-180g-48vram", "NVIDIA_L40S", 48, 2.09, {{"ewr", 1}, {"ord", 0}}},
+                  {"vcg-a100-12c-120g-80vram", "NVIDIA_A100", 80, 2.60, {{"ewr", -1}}},
+                  {"vcg-l40s-32c-375g-96vram", "NVIDIA_L40S", 96, 4.18, {{"sjc", -1}}},
+                  {"vcg-l40s-64c-750g-192vram", "NVIDIA_L40S", 192, 8.36, {{"sjc", -1}}},
+                  {"vcg-a16-2c-8g-2vram", "NVIDIA_A16", 2, 0.06, {{"ewr", -1}}}};  // a slice
+              o.max_per_page = 2;
+            }) {}
 
   VultrConfig config() {
     VultrConfig c;
@@ -42,10 +39,7 @@ class VultrProviderTest : public ::testing::Test {
     c.page_size = 2;
     c.http.max_attempts = 3;
     c.http.jitter_seed = 9;
-    c.http.log = [this](std::string_view l) {
-      std::lock_guard lock(log_mu_);
-      log_.emplace_back(l);
-    };
+    c.http.log = log_sink();
     return c;
   }
 
@@ -61,26 +55,18 @@ class VultrProviderTest : public ::testing::Test {
     i.user_data = "#cloud-config\nruncmd: [join --token vuj01n]\n";
     return i;
   }
-
-  FakeClock clock_;
-  net::FakeSleeper sleeper_;
-  emulators::VultrEmulator emulator_;
-  net::CurlTransport transport_;
-  net::CurlTransport short_transport_{[] {
-    net::CurlOptions o;
-    o.total_timeout = std::chrono::milliseconds(1500);
-    return o;
-  }()};
-  std::mutex log_mu_;
-  std::vector<std::string> log_;
 };
 
 TEST(VultrNames, GpuFromTypeAndPlan) {
   EXPECT_EQ(gpu_from_type("NVIDIA_L40S"), "L40S");
   EXPECT_EQ(gpu_from_type(""), "");
-  EXPECT_EQ(gpu_count_from_plan("vcg-l40s-16c-180g-48vram", "L40S"), 1);
-  EXPECT_EQ(gpu_count_from_plan("vbm-2xl40s-64c", "L40S"), 2);
-  EXPECT_EQ(gpu_count_from_plan("vcg-l40sx4-64c", "L40S"), 4);
+  EXPECT_EQ(gpu_count_from_vram("L40S", 48), 1);
+  EXPECT_EQ(gpu_count_from_vram("L40S", 96), 2);
+  EXPECT_EQ(gpu_count_from_vram("L40S", 192), 4);
+  EXPECT_EQ(gpu_count_from_vram("A16", 2), std::nullopt);  // a slice
+  EXPECT_EQ(gpu_count_from_vram("B9000", 96), std::nullopt);
+  EXPECT_EQ(vram_from_plan("vcg-l40s-32c-375g-96vram"), 96);
+  EXPECT_EQ(vram_from_plan("vc2-1c-1gb"), std::nullopt);
 }
 
 TEST(VultrErrors, MapToKinds) {
@@ -106,17 +92,59 @@ TEST_F(VultrProviderTest, OffersFromPlanLocations) {
   q.gpu_models = {"L40S", "L40"};
   auto offers = p.offers(q);
   ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  q.max_gpu_count = 1;
+  ASSERT_EQ(offers->size(), 3u);
+  offers = p.offers(q);
   ASSERT_EQ(offers->size(), 1u);  // ord has no capacity
   EXPECT_EQ(offers->at(0).id, "vcg-l40s-16c-180g-48vram");
   EXPECT_EQ(offers->at(0).region, "ewr");
   EXPECT_EQ(offers->at(0).price_per_hour, Money::from_cents(209));
   q.gpu_models = {};
-  EXPECT_EQ(p.offers(q)->size(), 2u);
-  VultrConfig strict = config();
-  strict.min_vram_gb_per_gpu = 64;  // the 48 GB plan is then taken for a slice
-  VultrProvider s(strict, transport_, clock_, sleeper_);
+  EXPECT_EQ(p.offers(q)->size(), 2u);  // the A16 slice is no whole GPU
+}
+
+TEST_F(VultrProviderTest, GpuCountFollowsPlanGpuMemory) {
+  // Vultr's plan object has no GPU count: gpu_vram_gb / 48 GB per L40S
+  // (as gpuhunt derives it). vcg-l40s-32c-...-96vram is 2 x L40S.
+  VultrProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
   q.gpu_models = {"L40S"};
-  EXPECT_TRUE(s.offers(q)->empty());
+  q.min_gpu_count = 2;
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 2u);
+  std::map<std::string, int> count;
+  for (const auto& o : *offers)
+    count[o.id] = o.gpu_count;
+  EXPECT_EQ(count["vcg-l40s-32c-375g-96vram"], 2);
+  EXPECT_EQ(count["vcg-l40s-64c-750g-192vram"], 4);
+  InstanceIntent i = intent();
+  i.offer = offers->at(0);
+  auto m = p.create(i);
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  auto found = p.get(i.pool_uid, i.name);
+  ASSERT_TRUE(found.ok()) << describe(found.error());
+  EXPECT_EQ(found->gpu_count, offers->at(0).gpu_count);
+}
+
+TEST_F(VultrProviderTest, IntentSshKeyIsRegisteredAndSentAsSshkeyId) {
+  // Vultr takes SSH keys by id (sshkey_id): the intent's public key is added
+  // (POST /v2/ssh-keys) once and then found by its text.
+  emulator_.set_capacity("vcg-l40s-16c-180g-48vram", "ewr", -1);
+  VultrProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent i = intent();
+  i.ssh_public_key = "ssh-ed25519 AAAAC3NzaVULTR gpupool";
+  auto m = p.create(i);
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  InstanceIntent j = intent("pool-u-1");
+  j.ssh_public_key = i.ssh_public_key;
+  auto n = p.create(j);
+  ASSERT_TRUE(n.ok()) << describe(n.error());
+  auto all = emulator_.instances();
+  ASSERT_EQ(all.size(), 2u);
+  for (const auto& in : all)
+    EXPECT_EQ(in.ssh_keys, std::vector<std::string>{i.ssh_public_key});
+  EXPECT_EQ(emulator_.requests("add_key"), 1);
 }
 
 TEST_F(VultrProviderTest, CreateGetListTerminate) {

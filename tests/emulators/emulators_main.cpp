@@ -143,7 +143,8 @@ int main(int argc, char** argv) {
     if (flags.count("vastai-key") > 0) o.api_key = flags["vastai-key"];
     for (int i = 0; i < 16; ++i) {
       o.asks.push_back({7000 + i, i % 4 == 3 ? "L40" : "L40S", 1,
-                        i % 4 == 3 ? usd("0.48") : usd("0.62"), usd("0.01"), "US", 0.99, true});
+                        i % 4 == 3 ? usd("0.48") : usd("0.62"), usd("0.01"), "Texas, US", 0.99,
+                        true});
     }
     vast = std::make_unique<gpupool::emulators::VastEmulator>(o);
     if (!vast->start())

@@ -1,5 +1,7 @@
 #include "tests/emulators/aws/ec2_emulator.h"
 
+#include "tests/emulators/common/request_spec.h"
+
 #include <algorithm>
 #include <cctype>
 #include <charconv>
@@ -267,6 +269,17 @@ void Ec2Emulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) 
 }
 
 Ec2Emulator::Reply Ec2Emulator::dispatch(const std::string& action, const Params& params) {
+  // Every parameter must be one the published input shape has; the
+  // required ones must be there (EC2's MissingParameter / UnknownParameter).
+  if (const QuerySpec* spec = query_spec(ec2_query_specs(), action)) {
+    if (std::string bad = check_query(params, *spec); !bad.empty()) {
+      if (bad.starts_with("missing "))
+        return error(400, "MissingParameter",
+                     "The request must contain the parameter " + bad.substr(8));
+      return error(400, "UnknownParameter",
+                   "The parameter " + bad.substr(8) + " is not recognized");
+    }
+  }
   if (action == "RunInstances") return run_instances(params);
   if (action == "DescribeInstances") return describe_instances(params);
   if (action == "TerminateInstances") return terminate_instances(params);

@@ -32,25 +32,10 @@ int to_int(const std::string& s, int fallback) {
 
 }  // namespace
 
-DoEmulator::DoEmulator(DoEmulatorOptions options) : options_(std::move(options)) {}
+DoEmulator::DoEmulator(DoEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 DoEmulator::~DoEmulator() {
   stop();
-}
-
-bool DoEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void DoEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string DoEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 void DoEmulator::set_capacity(const std::string& size, const std::string& region, int n) {
@@ -64,18 +49,6 @@ std::vector<DoDroplet> DoEmulator::droplets() const {
   std::lock_guard<std::mutex> lock(mu_);
   const_cast<DoEmulator*>(this)->advance_locked();
   return droplets_;
-}
-
-int DoEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 DoEmulator::Reply DoEmulator::error(int status, const std::string& id, const std::string& message) {
@@ -154,6 +127,19 @@ DoEmulator::Reply DoEmulator::create_locked(const std::string& body) {
       tags.push_back(t.get<std::string>());
     }
   }
+  std::vector<std::string> keys;
+  if (j.contains("ssh_keys")) {
+    if (!j["ssh_keys"].is_array())
+      return error(422, "unprocessable_entity", "ssh_keys must be an array");
+    for (const auto& k : j["ssh_keys"]) {
+      auto it = std::find_if(keys_.begin(), keys_.end(), [&](const Key& e) {
+        return (k.is_number_integer() && k.get<int64_t>() == e.id) ||
+               (k.is_string() && k.get<std::string>() == e.fingerprint);
+      });
+      if (it == keys_.end()) return error(422, "unprocessable_entity", "ssh_keys are invalid");
+      keys.push_back(it->public_key);
+    }
+  }
   const std::string size = j["size"].get<std::string>();
   const std::string region = j["region"].get<std::string>();
   const DoSize* s = nullptr;
@@ -174,6 +160,7 @@ DoEmulator::Reply DoEmulator::create_locked(const std::string& body) {
   d.status = "new";
   d.tags = tags;
   d.user_data = j.value("user_data", "");
+  d.ssh_keys = keys;
   d.created = options_.clock->now();
   droplets_.push_back(d);
   const int64_t action = ++next_action_;
@@ -242,6 +229,43 @@ DoEmulator::Reply DoEmulator::route(const std::string& op, const http::HttpReque
             .dump(),
         {}};
   }
+  auto key_json = [](const Key& k) {
+    return json{{"id", k.id},
+                {"fingerprint", k.fingerprint},
+                {"public_key", k.public_key},
+                {"name", k.name}};
+  };
+  if (op == "keys") {
+    json keys = json::array();
+    for (const auto& k : keys_)
+      keys.push_back(key_json(k));
+    return Reply{
+        200,
+        json{{"ssh_keys", keys}, {"links", json::object()}, {"meta", {{"total", keys.size()}}}}
+            .dump(),
+        {}};
+  }
+  if (op == "add_key") {
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("name") || !j["name"].is_string() ||
+        !j.contains("public_key") || !j["public_key"].is_string()) {
+      return error(422, "unprocessable_entity", "name and public_key are required");
+    }
+    const std::string pk = j["public_key"].get<std::string>();
+    if (std::any_of(keys_.begin(), keys_.end(), [&](const Key& k) { return k.public_key == pk; }))
+      return error(422, "unprocessable_entity", "SSH Key is already in use on your account");
+    Key k;
+    k.id = 512189 + static_cast<int64_t>(keys_.size());
+    char fp[64];
+    std::snprintf(fp, sizeof(fp), "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:%02x:%02x",
+                  static_cast<unsigned>(keys_.size() / 256),
+                  static_cast<unsigned>(keys_.size() % 256));
+    k.fingerprint = fp;
+    k.public_key = pk;
+    k.name = j["name"].get<std::string>();
+    keys_.push_back(k);
+    return Reply{201, json{{"ssh_key", key_json(k)}}.dump(), {}};
+  }
   if (op == "create") return create_locked(req.body);
   if (op == "list") return list_locked(req);
   // delete
@@ -262,6 +286,8 @@ void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   std::string op;
   if (req.method == "GET" && req.path == "/v2/sizes") {
     op = "sizes";
+  } else if (req.path == "/v2/account/keys" && (req.method == "GET" || req.method == "POST")) {
+    op = req.method == "GET" ? "keys" : "add_key";
   } else if (req.method == "POST" && req.path == "/v2/droplets") {
     op = "create";
   } else if (req.method == "GET" && req.path == "/v2/droplets") {
@@ -269,15 +295,8 @@ void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   } else if (req.method == "DELETE" && req.path.starts_with("/v2/droplets/")) {
     op = "delete";
   }
-  int64_t remaining = 0;
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-    int total = 0;
-    for (const auto& [k, v] : requests_)
-      total += v;
-    remaining = std::max<int64_t>(0, 250 - total);
-  }
+  count_request(op);
+  const int64_t remaining = std::max<int64_t>(0, 250 - requests());
   const int64_t now = options_.clock->now().time_since_epoch().count();
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", "application/json"}};

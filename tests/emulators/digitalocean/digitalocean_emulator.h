@@ -1,4 +1,9 @@
 #pragma once
+// SSH keys: GET /v2/account/keys ({"ssh_keys":[{id,fingerprint,public_key,
+// name}],"links","meta"}), POST /v2/account/keys {name, public_key} (201
+// {"ssh_key":{...}}; 422 when the key is already on the account); POST
+// /v2/droplets refuses ssh_keys entries (id or fingerprint) that do not
+// exist (422).
 // A stateful local DigitalOcean API (v2) for tests: GET /v2/sizes (a size's
 // `regions` lists only regions with capacity left), POST /v2/droplets (202
 // with the droplet and its create action; 422 unprocessable_entity when the
@@ -26,6 +31,7 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -46,6 +52,7 @@ struct DoDroplet {
   std::string status;  // new, active
   std::vector<std::string> tags;
   std::string user_data;
+  std::vector<std::string> ssh_keys;  // public keys of its ssh_keys entries
   Time created{};
 };
 
@@ -58,19 +65,13 @@ struct DoEmulatorOptions {
   uint16_t port = 0;
 };
 
-class DoEmulator {
+class DoEmulator final : public EmulatorBase {
  public:
   explicit DoEmulator(DoEmulatorOptions options);
   ~DoEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;
-
-  FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& size, const std::string& region, int n);
   std::vector<DoDroplet> droplets() const;
-  int requests(const std::string& operation = "") const;
 
  private:
   struct Reply {
@@ -78,7 +79,7 @@ class DoEmulator {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply create_locked(const std::string& body);
   Reply list_locked(const http::HttpRequest& req);
@@ -88,11 +89,15 @@ class DoEmulator {
   static Reply error(int status, const std::string& id, const std::string& message);
 
   DoEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<DoDroplet> droplets_;
-  std::map<std::string, int> requests_;
+  struct Key {
+    int64_t id = 0;
+    std::string fingerprint;
+    std::string public_key;
+    std::string name;
+  };
+  std::vector<Key> keys_;
   int64_t next_id_ = 3164444;
   int64_t next_action_ = 7001;
 };

@@ -26,25 +26,10 @@ json missing(const char* field) {
 
 }  // namespace
 
-FluenceEmulator::FluenceEmulator(FluenceEmulatorOptions options) : options_(std::move(options)) {}
+FluenceEmulator::FluenceEmulator(FluenceEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 FluenceEmulator::~FluenceEmulator() {
   stop();
-}
-
-bool FluenceEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void FluenceEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string FluenceEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 void FluenceEmulator::set_capacity(const std::string& plan_id, int capacity) {
@@ -71,18 +56,6 @@ int FluenceEmulator::alive() const {
   return static_cast<int>(std::count_if(vms_.begin(), vms_.end(), [](const FluenceVm& v) {
     return v.status == "INITIALIZED" || v.status == "ACTIVE";
   }));
-}
-
-int FluenceEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 int64_t FluenceEmulator::charged_hours(const std::string& id) const {
@@ -324,10 +297,7 @@ void FluenceEmulator::handle(const http::HttpRequest& req, http::ResponseWriter&
   } else if (req.method == "DELETE" && req.path.starts_with(vms + "/")) {
     op = "delete";
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", r.content_type}};
     for (const auto& [k, v] : r.extra_headers)

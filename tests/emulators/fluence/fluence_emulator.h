@@ -22,6 +22,7 @@
 #include "operator/clock/clock.h"
 #include "operator/core/money.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -57,23 +58,17 @@ struct FluenceEmulatorOptions {
   uint16_t port = 0;  // 0: ephemeral
 };
 
-class FluenceEmulator {
+class FluenceEmulator final : public EmulatorBase {
  public:
   explicit FluenceEmulator(FluenceEmulatorOptions options);
   ~FluenceEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;  // "http://127.0.0.1:PORT"
-
-  FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& plan_id, int capacity);
   // The next `n` VMs end FAILED instead of becoming ACTIVE.
   void fail_next_boots(int n);
 
   std::vector<FluenceVm> vms() const;
   int alive() const;  // INITIALIZED or ACTIVE
-  int requests(const std::string& operation = "") const;
   // Hours charged so far for a VM (clock-aligned: each started UTC hour).
   int64_t charged_hours(const std::string& id) const;
 
@@ -84,7 +79,7 @@ class FluenceEmulator {
     std::string content_type = "application/json";
     std::vector<std::pair<std::string, std::string>> extra_headers;
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply plans_locked() const;
   Reply create_locked(const std::string& body);
@@ -93,11 +88,8 @@ class FluenceEmulator {
   static Reply detail(int status, const std::string& message);
 
   FluenceEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<FluenceVm> vms_;
-  std::map<std::string, int> requests_;
   int fail_boots_ = 0;
   std::vector<std::string> failing_;  // ids that will fail at boot
   int64_t next_ = 0;

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/emulators/common/request_spec.h"
+
 namespace gpupool::emulators {
 namespace {
 
@@ -19,25 +21,10 @@ bool valid_tag_key(const std::string& k) {
 
 }  // namespace
 
-LambdaEmulator::LambdaEmulator(LambdaEmulatorOptions options) : options_(std::move(options)) {}
+LambdaEmulator::LambdaEmulator(LambdaEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 LambdaEmulator::~LambdaEmulator() {
   stop();
-}
-
-bool LambdaEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void LambdaEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string LambdaEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 void LambdaEmulator::set_capacity(const std::string& type, const std::string& region, int n) {
@@ -51,18 +38,6 @@ std::vector<LambdaInstance> LambdaEmulator::instances() const {
   std::lock_guard<std::mutex> lock(mu_);
   const_cast<LambdaEmulator*>(this)->advance_locked();
   return instances_;
-}
-
-int LambdaEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 LambdaEmulator::Reply LambdaEmulator::error(int status, const std::string& code,
@@ -125,18 +100,26 @@ std::string LambdaEmulator::instance_json_locked(const LambdaInstance& in) const
 }
 
 LambdaEmulator::Reply LambdaEmulator::launch_locked(const std::string& body) {
+  const Time now = options_.clock->now();
+  if (last_launch_ && now < *last_launch_ + options_.launch_interval)
+    return error(429, "global/too-many-requests", "Too many requests.");
+  last_launch_ = now;
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return error(400, "global/invalid-parameters", "Body is not valid JSON.");
-  for (const char* f : {"region_name", "instance_type_name"}) {
-    if (!j.contains(f) || !j[f].is_string()) {
-      return error(400, "global/invalid-parameters",
-                   std::string("Missing required field ") + f + ".");
-    }
+  // launchInstance: field names, types and required fields as published.
+  if (std::string bad = check_request(j, request_spec(lambda_request_specs(), "launchInstance"));
+      !bad.empty()) {
+    return error(400, "global/invalid-parameters", "Invalid request: " + bad + ".");
   }
   if (!j.contains("ssh_key_names") || !j["ssh_key_names"].is_array() ||
       j["ssh_key_names"].size() != 1) {
     return error(400, "global/invalid-parameters", "Exactly one SSH key must be specified.");
+  }
+  const json& key = j["ssh_key_names"][0];
+  if (!key.is_string() || std::find(options_.ssh_key_names.begin(), options_.ssh_key_names.end(),
+                                    key.get<std::string>()) == options_.ssh_key_names.end()) {
+    return error(404, "global/object-does-not-exist", "Specified SSH key(s) do not exist.");
   }
   std::vector<std::pair<std::string, std::string>> tags;
   if (j.contains("tags")) {
@@ -182,8 +165,9 @@ LambdaEmulator::Reply LambdaEmulator::launch_locked(const std::string& body) {
 
 LambdaEmulator::Reply LambdaEmulator::terminate_locked(const std::string& body) {
   json j = json::parse(body, nullptr, false);
-  if (j.is_discarded() || !j.is_object() || !j.contains("instance_ids") ||
-      !j["instance_ids"].is_array()) {
+  // terminateInstance: {"instance_ids": [...]} and nothing else.
+  if (j.is_discarded() ||
+      !check_request(j, request_spec(lambda_request_specs(), "terminateInstance")).empty()) {
     return error(400, "global/invalid-parameters", "instance_ids is required.");
   }
   std::vector<LambdaInstance*> targets;
@@ -257,10 +241,7 @@ void LambdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
   } else if (req.method == "POST" && req.path == "/api/v1/instance-operations/terminate") {
     op = "terminate";
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", "application/json"}};
     for (const auto& [k, v] : r.headers)

@@ -7,6 +7,11 @@
 // bodies; Bearer auth (401 global/invalid-api-key); booting -> active after
 // boot_time, terminating -> terminated after shutdown_time (kept listed).
 //
+// Launch checks the SSH key name against the account's keys (an unknown one
+// is 404 global/object-does-not-exist, as the real API answers) and enforces
+// the published launch limit: a launch less than launch_interval (12 s) after
+// the previous one, on the injected clock, is 429 global/too-many-requests.
+//
 // Faults (keys "types", "launch", "list", "terminate"): NoCapacity (400
 // insufficient-capacity), Throttle (429 + Retry-After), ServerError (500),
 // Slow, LoseAnswer, Garbled, GarbledError, AuthFailure.
@@ -22,6 +27,7 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -52,22 +58,18 @@ struct LambdaEmulatorOptions {
   std::vector<LambdaType> types;
   Duration boot_time{120};
   Duration shutdown_time{30};
+  std::vector<std::string> ssh_key_names = {"operator"};  // the account's SSH keys
+  Duration launch_interval{12};                           // "one request per 12 seconds" on launch
   uint16_t port = 0;
 };
 
-class LambdaEmulator {
+class LambdaEmulator final : public EmulatorBase {
  public:
   explicit LambdaEmulator(LambdaEmulatorOptions options);
   ~LambdaEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;
-
-  FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& type, const std::string& region, int n);
   std::vector<LambdaInstance> instances() const;
-  int requests(const std::string& operation = "") const;
 
  private:
   struct Reply {
@@ -75,7 +77,7 @@ class LambdaEmulator {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply launch_locked(const std::string& body);
   Reply terminate_locked(const std::string& body);
@@ -85,11 +87,9 @@ class LambdaEmulator {
   static Reply error(int status, const std::string& code, const std::string& message);
 
   LambdaEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<LambdaInstance> instances_;
-  std::map<std::string, int> requests_;
+  std::optional<Time> last_launch_;
   int64_t next_ = 0;
 };
 

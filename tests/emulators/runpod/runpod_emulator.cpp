@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/emulators/common/request_spec.h"
+
 namespace gpupool::emulators {
 namespace {
 
@@ -16,25 +18,10 @@ constexpr const char* kNoCapacity =
 
 }  // namespace
 
-RunpodEmulator::RunpodEmulator(RunpodEmulatorOptions options) : options_(std::move(options)) {}
+RunpodEmulator::RunpodEmulator(RunpodEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 RunpodEmulator::~RunpodEmulator() {
   stop();
-}
-
-bool RunpodEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void RunpodEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string RunpodEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 void RunpodEmulator::set_capacity(const std::string& gpu_id, const std::string& cloud, int gpus) {
@@ -55,18 +42,6 @@ int RunpodEmulator::alive() const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(std::count_if(
       pods_.begin(), pods_.end(), [](const RunpodPod& p) { return p.status != "TERMINATED"; }));
-}
-
-int RunpodEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 int64_t RunpodEmulator::billed_seconds(const std::string& id) const {
@@ -166,7 +141,7 @@ RunpodEmulator::Reply RunpodEmulator::prices_locked(const std::string& body) con
                      {"securePrice", g.secure_price.to_double()},
                      {"communityPrice", g.community_price.to_double()},
                      {"lowestPrice",
-                      {{"stockStatus", stock ? "High" : "None"},
+                      {{"stockStatus", stock ? json("High") : json(nullptr)},
                        {"uninterruptablePrice", g.secure_price.to_double()},
                        {"minimumBidPrice", nullptr}}}});
   }
@@ -177,6 +152,12 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return problem(422, "Unprocessable Entity", "request body is not valid JSON");
+  // createPod: every field must be one the published body schema has, of
+  // its type; name is required.
+  if (std::string bad = check_request(j, request_spec(runpod_request_specs(), "createPod"));
+      !bad.empty()) {
+    return problem(422, "Unprocessable Entity", "Request validation failed: " + bad);
+  }
   json errors = json::array();
   if (!j.contains("name") || !j["name"].is_string() || j["name"].get<std::string>().empty()) {
     errors.push_back({{"location", "body.name"}, {"message", "name is required"}});
@@ -217,6 +198,8 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
                  {}};
   }
   if (type == nullptr) return problem(400, "Bad Request", "exactly one of gpu or cpu must be set");
+  if (type->forbidden) return problem(403, "Forbidden", "access denied");
+  if (type->refused) return problem(400, "Bad Request", "request could not be processed");
   Money per_gpu = cloud == "SECURE" ? type->secure_price : type->community_price;
   int capacity = cloud == "SECURE" ? type->secure_capacity : type->community_capacity;
   if (per_gpu.is_zero()) return problem(400, "Bad Request", kNoCapacity);
@@ -293,10 +276,7 @@ void RunpodEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
   } else if (req.method == "DELETE" && req.path.starts_with("/v2/pods/")) {
     op = "delete";
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", r.content_type}};
     for (const auto& [k, v] : r.headers)

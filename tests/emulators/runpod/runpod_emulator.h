@@ -5,6 +5,10 @@
 // injected Clock, capacity per (GPU type, cloud), per-second billing; and the
 // GraphQL gpuTypes prices query on POST /graphql.
 //
+// GraphQL lowestPrice.stockStatus is "High" in stock and null when sold out
+// (as the real API). Per GPU type, createPod can answer 403 (forbidden) or a
+// 400 whose detail says nothing about capacity (refused).
+//
 // Faults (FaultPlan keys: "prices", "list", "create", "delete"): NoCapacity
 // (400 "There are no longer any instances available..."), Throttle (429,
 // Retry-After), ServerError (500), Slow, LoseAnswer, Garbled, GarbledError
@@ -22,6 +26,7 @@
 #include "operator/clock/clock.h"
 #include "operator/core/money.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -34,6 +39,11 @@ struct RunpodGpuType {
   Money community_price;     // zero: not on community cloud
   int secure_capacity = -1;  // GPUs (-1 unlimited)
   int community_capacity = -1;
+  // createPod answers for this type: 403 ForbiddenError (the key is valid
+  // but may not use it) or 400 BadRequestError with the published example
+  // detail ("request could not be processed").
+  bool forbidden = false;
+  bool refused = false;
 };
 
 struct RunpodPod {
@@ -59,21 +69,15 @@ struct RunpodEmulatorOptions {
   uint16_t port = 0;  // 0: ephemeral
 };
 
-class RunpodEmulator {
+class RunpodEmulator final : public EmulatorBase {
  public:
   explicit RunpodEmulator(RunpodEmulatorOptions options);
   ~RunpodEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;
-
-  FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& gpu_id, const std::string& cloud, int gpus);
 
   std::vector<RunpodPod> pods() const;  // every pod ever created
   int alive() const;
-  int requests(const std::string& operation = "") const;
   int64_t billed_seconds(const std::string& id) const;
 
  private:
@@ -83,7 +87,7 @@ class RunpodEmulator {
     std::string content_type = "application/json";
     std::vector<std::pair<std::string, std::string>> headers;
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply prices_locked(const std::string& body) const;
   Reply create_locked(const std::string& body);
@@ -92,11 +96,8 @@ class RunpodEmulator {
   static Reply problem(int status, const std::string& title, const std::string& detail);
 
   RunpodEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<RunpodPod> pods_;
-  std::map<std::string, int> requests_;
   int64_t next_ = 0;
 };
 

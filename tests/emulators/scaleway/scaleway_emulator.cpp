@@ -29,25 +29,10 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 }  // namespace
 
-ScwEmulator::ScwEmulator(ScwEmulatorOptions options) : options_(std::move(options)) {}
+ScwEmulator::ScwEmulator(ScwEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 ScwEmulator::~ScwEmulator() {
   stop();
-}
-
-bool ScwEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void ScwEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string ScwEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 void ScwEmulator::set_capacity(const std::string& type, const std::string& zone, int n) {
@@ -63,16 +48,10 @@ std::vector<ScwServer> ScwEmulator::servers() const {
   return servers_;
 }
 
-int ScwEmulator::requests(const std::string& op) const {
+std::vector<std::string> ScwEmulator::volumes() const {
   std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
+  const_cast<ScwEmulator*>(this)->advance_locked();
+  return volumes_;
 }
 
 ScwEmulator::Reply ScwEmulator::error(int status, const std::string& type,
@@ -86,7 +65,10 @@ void ScwEmulator::advance_locked() {
     if (s.state == "starting" && now >= *s.started + options_.boot_time) s.state = "running";
   }
   std::erase_if(servers_, [&](const ScwServer& s) {
-    return s.state == "stopping" && now >= *s.terminate_requested + options_.shutdown_time;
+    const bool gone =
+        s.state == "stopping" && now >= *s.terminate_requested + options_.shutdown_time;
+    if (gone) std::erase(volumes_, s.volume_id);  // "terminate" deletes the volumes too
+    return gone;
   });
 }
 
@@ -123,7 +105,14 @@ std::string ScwEmulator::server_json_locked(const ScwServer& s) const {
             {"tags", s.tags},
             {"zone", s.zone},
             {"arch", "x86_64"},
-            {"public_ip", nullptr}};
+            {"public_ip", nullptr},
+            {"volumes",
+             {{"0",
+               {{"id", s.volume_id},
+                {"name", s.name + "-root"},
+                {"volume_type", "l_ssd"},
+                {"size", 20000000000LL},
+                {"state", "available"}}}}}};
   if (s.state == "running") {
     j["public_ip"] = {{"id", "ip-" + s.id}, {"address", "51.15.0." + std::to_string(s.id.size())}};
   }
@@ -165,6 +154,10 @@ ScwEmulator::Reply ScwEmulator::create_locked(const std::string& zone, const std
   s.project = j["project"].get<std::string>();
   s.state = "stopped";
   s.tags = tags;
+  std::snprintf(buf, sizeof(buf), "0b5e7d1a-6c2f-4a9e-8d3b-%012llx",
+                static_cast<unsigned long long>(next_));
+  s.volume_id = buf;
+  volumes_.push_back(s.volume_id);
   s.created = options_.clock->now();
   servers_.push_back(s);
   return Reply{201, "{\"server\":" + server_json_locked(s) + "}", {}};
@@ -178,14 +171,24 @@ ScwEmulator::Reply ScwEmulator::action_locked(const std::string& zone, const std
   if (j.is_discarded() || !j.is_object() || !j.contains("action") || !j["action"].is_string())
     return error(400, "invalid_arguments", "action is required");
   const std::string action = j["action"].get<std::string>();
+  if (s->state == "starting" || s->state == "stopping") {
+    return Reply{409,
+                 json{{"type", "transient_state"},
+                      {"message", "resource is in a transient state"},
+                      {"resource", "instance_server"},
+                      {"resource_id", id},
+                      {"current_state", s->state}}
+                     .dump(),
+                 {}};
+  }
   if (action == "poweron") {
     if (s->state != "stopped")
       return error(400, "invalid_request_error", "server should be stopped");
     s->state = "starting";
     s->started = options_.clock->now();
   } else if (action == "terminate") {
-    if (s->state == "stopping")
-      return error(400, "invalid_request_error", "server is already stopping");
+    if (s->state == "stopped")
+      return error(400, "invalid_request_error", "server should be running");
     s->state = "stopping";
     s->terminate_requested = options_.clock->now();
   } else {
@@ -259,6 +262,27 @@ ScwEmulator::Reply ScwEmulator::route(const std::string& op, const std::string& 
   if (op == "create") return create_locked(zone, req.body);
   if (op == "list") return list_locked(zone, req);
   if (op == "action") return action_locked(zone, id, req.body);
+  if (op == "delete_volume") {
+    if (std::any_of(servers_.begin(), servers_.end(),
+                    [&](const ScwServer& x) { return x.zone == zone && x.volume_id == id; })) {
+      return error(400, "invalid_request_error", "volume is attached to a server");
+    }
+    if (std::erase(volumes_, id) == 0)
+      return error(404, "unknown_resource", "\"" + id + "\" not found");
+    return Reply{204, "", {}};
+  }
+  ScwServer* found = find_locked(zone, id);
+  if (op == "get") {
+    if (found == nullptr) return error(404, "unknown_resource", "\"" + id + "\" not found");
+    return Reply{200, "{\"server\":" + server_json_locked(*found) + "}", {}};
+  }
+  if (op == "delete") {
+    if (found == nullptr) return error(404, "unknown_resource", "\"" + id + "\" not found");
+    if (found->state != "stopped")
+      return error(400, "invalid_request_error", "server should be stopped");
+    std::erase_if(servers_, [&](const ScwServer& x) { return &x == found; });
+    return Reply{204, "", {}};
+  }
   // user_data
   ScwServer* s = find_locked(zone, id);
   if (s == nullptr) return error(404, "unknown_resource", "\"" + id + "\" not found");
@@ -286,6 +310,12 @@ void ScwEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) 
       op = "availability";
     } else if (n == 2 && parts[1] == "servers") {
       op = req.method == "POST" ? "create" : req.method == "GET" ? "list" : "";
+    } else if (n == 3 && parts[1] == "servers" && (req.method == "GET" || req.method == "DELETE")) {
+      op = req.method == "GET" ? "get" : "delete";
+      id = parts[2];
+    } else if (req.method == "DELETE" && n == 3 && parts[1] == "volumes") {
+      op = "delete_volume";
+      id = parts[2];
     } else if (req.method == "POST" && n == 4 && parts[1] == "servers" && parts[3] == "action") {
       op = "action";
       id = parts[2];
@@ -295,10 +325,7 @@ void ScwEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) 
       id = parts[2];
     }
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", "application/json"}};
     for (const auto& [k, v] : r.headers)

@@ -9,13 +9,19 @@
 // every listed tag; page/per_page with X-Total-Count). Error bodies
 // {"type","message"}; X-Auth-Token auth (401 denied_authentication).
 // States: stopped -> starting (poweron) -> running after boot_time;
-// terminate -> stopping -> gone (404 unknown_resource) after shutdown_time.
+// terminate -> stopping -> gone (404 unknown_resource) after shutdown_time,
+// with its volumes. Each server has one local root volume ("volumes" map in
+// the server object). An action on a server in a transient state (starting,
+// stopping) answers 409 {"type":"transient_state"}; "terminate" is refused
+// for a stopped server (400 invalid_request_error; a stopped server is
+// removed with DELETE servers/{id} (204, its volumes stay) and DELETE
+// volumes/{id}). GET servers/{id} reads one server.
 // A create with no capacity left in the zone answers 412
 // {"type":"out_of_stock"} (the adapter's reading, UNCONFIRMED).
 //
 // Faults (keys "products", "availability", "create", "user_data", "action",
-// "list"): NoCapacity, Throttle (429 + Retry-After), ServerError, Slow,
-// LoseAnswer, Garbled, GarbledError, AuthFailure.
+// "list", "get", "delete", "delete_volume"): NoCapacity, Throttle (429 + Retry-After), ServerError,
+// Slow, LoseAnswer, Garbled, GarbledError, AuthFailure.
 //
 // Thread-safe.
 
@@ -28,6 +34,7 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -52,6 +59,7 @@ struct ScwServer {
   Time created{};
   std::optional<Time> started;
   std::optional<Time> terminate_requested;
+  std::string volume_id;  // the root volume
 };
 
 struct ScwEmulatorOptions {
@@ -64,19 +72,15 @@ struct ScwEmulatorOptions {
   uint16_t port = 0;
 };
 
-class ScwEmulator {
+class ScwEmulator final : public EmulatorBase {
  public:
   explicit ScwEmulator(ScwEmulatorOptions options);
   ~ScwEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;
-
-  FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& type, const std::string& zone, int n);
   std::vector<ScwServer> servers() const;
-  int requests(const std::string& operation = "") const;
+  // Ids of the volumes that still exist (attached or not).
+  std::vector<std::string> volumes() const;
 
  private:
   struct Reply {
@@ -84,7 +88,7 @@ class ScwEmulator {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const std::string& zone, const std::string& id,
               const http::HttpRequest& req);
   Reply create_locked(const std::string& zone, const std::string& body);
@@ -98,11 +102,9 @@ class ScwEmulator {
   static Reply error(int status, const std::string& type, const std::string& message);
 
   ScwEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<ScwServer> servers_;
-  std::map<std::string, int> requests_;
+  std::vector<std::string> volumes_;
   int64_t next_ = 0;
 };
 

@@ -5,6 +5,8 @@
 
 #include <nlohmann/json.hpp>
 
+#include "tests/emulators/common/request_spec.h"
+
 namespace gpupool::emulators {
 namespace {
 
@@ -52,25 +54,10 @@ std::optional<int64_t> parse_id(std::string_view s) {
 
 }  // namespace
 
-VastEmulator::VastEmulator(VastEmulatorOptions options) : options_(std::move(options)) {}
+VastEmulator::VastEmulator(VastEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 VastEmulator::~VastEmulator() {
   stop();
-}
-
-bool VastEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void VastEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string VastEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 std::vector<VastInstance> VastEmulator::instances() const {
@@ -82,18 +69,6 @@ int VastEmulator::alive() const {
   std::lock_guard<std::mutex> lock(mu_);
   return static_cast<int>(std::count_if(instances_.begin(), instances_.end(),
                                         [](const VastInstance& i) { return !i.destroyed; }));
-}
-
-int VastEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 int64_t VastEmulator::billed_seconds(int64_t id) const {
@@ -147,6 +122,27 @@ VastEmulator::Reply VastEmulator::search_locked(const std::string& body) const {
   if (q.is_discarded() || !q.is_object()) {
     return Reply{400, error_body("invalid_args", "error 400/3467: could not parse query").dump()};
   }
+  if (std::string bad = check_request(q, request_spec(vastai_request_specs(), "searchOffers"));
+      !bad.empty()) {
+    return Reply{400, error_body("invalid_args", "error 400/3467: " + bad).dump()};
+  }
+  // searchOffers: "order" is an array of [field, "asc"|"desc"] pairs
+  // (items: array of strings, minItems 2, maxItems 2).
+  std::vector<std::pair<std::string, bool>> order;  // field, ascending
+  if (auto o = q.find("order"); o != q.end()) {
+    bool ok = o->is_array();
+    for (const auto& e : ok ? *o : json::array()) {
+      ok = ok && e.is_array() && e.size() == 2 && e[0].is_string() && e[1].is_string() &&
+           (e[1] == "asc" || e[1] == "desc");
+      if (ok) order.emplace_back(e[0].get<std::string>(), e[1] == "asc");
+    }
+    if (!ok) {
+      return Reply{400, error_body("invalid_args",
+                                   "error 400/3467: order must be a list of [field, asc|desc]")
+                            .dump()};
+    }
+  }
+  if (order.empty()) order.emplace_back("score", false);
   json offers = json::array();
   for (const auto& a : options_.asks) {
     if (rented_locked(a.id)) continue;
@@ -167,7 +163,8 @@ VastEmulator::Reply VastEmulator::search_locked(const std::string& body) const {
               {"verification", a.verified ? "verified" : "unverified"},
               {"rentable", true},
               {"rented", false},
-              {"cuda_max_good", 12.8}};
+              {"cuda_max_good", 12.8},
+              {"score", a.reliability * 100}};
     bool ok = true;
     for (auto it = q.begin(); it != q.end() && ok; ++it) {
       if (it.key() == "order" || it.key() == "limit" || it.key() == "type") continue;
@@ -176,8 +173,14 @@ VastEmulator::Reply VastEmulator::search_locked(const std::string& body) const {
     }
     if (ok) offers.push_back(o);
   }
-  std::sort(offers.begin(), offers.end(), [](const json& a, const json& b) {
-    return a["dph_total"].get<double>() < b["dph_total"].get<double>();
+  std::stable_sort(offers.begin(), offers.end(), [&](const json& a, const json& b) {
+    for (const auto& [field, asc] : order) {
+      const json& x = a.contains(field) ? a[field] : json(nullptr);
+      const json& y = b.contains(field) ? b[field] : json(nullptr);
+      if (x == y) continue;
+      return asc ? x < y : y < x;
+    }
+    return false;
   });
   size_t limit =
       q.contains("limit") && q["limit"].is_number_unsigned() ? q["limit"].get<size_t>() : 64;
@@ -190,8 +193,10 @@ VastEmulator::Reply VastEmulator::rent_locked(int64_t ask_id, const std::string&
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return Reply{400, error_body("invalid_args", "error 400/3467: bad json").dump()};
-  if (!j.contains("image") || !j["image"].is_string()) {
-    return Reply{400, error_body("invalid_args", "error 400/3467: image is required").dump()};
+  // createInstance: published field names and types; image is required.
+  if (std::string bad = check_request(j, request_spec(vastai_request_specs(), "createInstance"));
+      !bad.empty()) {
+    return Reply{400, error_body("invalid_args", "error 400/3467: " + bad).dump()};
   }
   bool known = std::any_of(options_.asks.begin(), options_.asks.end(),
                            [&](const VastAsk& a) { return a.id == ask_id; });
@@ -279,16 +284,35 @@ VastEmulator::Reply VastEmulator::destroy_locked(int64_t id) {
                .dump()};
 }
 
+VastEmulator::Reply VastEmulator::attach_key_locked(int64_t id, const std::string& body) {
+  // attachSshKey: {"ssh_key": string, minLength 1}.
+  json j = json::parse(body, nullptr, false);
+  if (j.is_discarded() ||
+      !check_request(j, request_spec(vastai_request_specs(), "attachSshKey")).empty() ||
+      !j.contains("ssh_key") || j["ssh_key"].get<std::string>().empty()) {
+    return Reply{400, error_body("invalid_args", "ssh_key is required").dump()};
+  }
+  for (auto& in : instances_) {
+    if (in.id == id && !in.destroyed) {
+      in.ssh_keys.push_back(j["ssh_key"].get<std::string>());
+      return Reply{200, json{{"success", true}, {"msg", "ssh key attached"}}.dump()};
+    }
+  }
+  return Reply{404, error_body("not_found", "error 404/3603: instance not found").dump()};
+}
+
 VastEmulator::Reply VastEmulator::route(const std::string& op, const http::HttpRequest& req) {
   std::lock_guard<std::mutex> lock(mu_);
   if (op == "search") return search_locked(req.body);
   if (op == "list") return list_locked(req);
   std::string_view path = req.path;
   path.remove_suffix(path.ends_with('/') ? 1 : 0);
+  if (op == "ssh") path.remove_suffix(4);  // ".../{id}/ssh"
   auto slash = path.rfind('/');
   auto id = parse_id(path.substr(slash + 1));
   if (!id) return Reply{400, error_body("invalid_args", "bad id").dump()};
   if (op == "create") return rent_locked(*id, req.body);
+  if (op == "ssh") return attach_key_locked(*id, req.body);
   return destroy_locked(*id);
 }
 
@@ -307,18 +331,21 @@ void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w)
     op = "create";
   } else if (req.method == "GET" && req.path == "/api/v1/instances/") {
     op = "list";
+  } else if (req.method == "POST" && req.path.starts_with("/api/v0/instances/") &&
+             (req.path.ends_with("/ssh/") || req.path.ends_with("/ssh"))) {
+    op = "ssh";
   } else if (req.method == "DELETE" && req.path.starts_with("/api/v0/instances/")) {
     op = "destroy";
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     w.send(r.status, http::Headers{{"Content-Type", r.content_type}}, r.body);
   };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
-    return send(Reply{401, error_body("auth_error", "Invalid user key").dump()});
+    // searchOffers documents its bad-key answer as 404 "Invalid user key";
+    // the instance endpoints answer 401.
+    return send(
+        Reply{op == "search" ? 404 : 401, error_body("auth_error", "Invalid user key").dump()});
   }
   if (op.empty()) return send(Reply{404, error_body("not_found", "no such route").dump()});
   bool lose = false;

@@ -5,11 +5,18 @@
 // 410 / 404 no_such_ask), instances listed with GET /api/v1/instances/
 // (select_filters on label / id, keyset pages of at most 25), destroyed
 // with DELETE /api/v0/instances/{id}/ (the ask becomes rentable again).
-// Bearer key auth (401); 429 answers are plain text without Retry-After,
+// "order" must be a list of [field, "asc"|"desc"] pairs (searchOffers) or the
+// search is refused (400 invalid_args); offers are sorted by it. Offers carry
+// geolocation as Vast.ai writes it ("Texas, US"). Bearer key auth: a bad key
+// is 404 "Invalid user key" on search (as published) and 401 elsewhere; 429
+// answers are plain text without Retry-After,
 // like the real API. Lifecycle on the injected Clock: actual_status null ->
 // "loading" -> "running" after boot_time; per-second billing.
 //
-// Faults (keys "search", "create", "list", "destroy"): NoCapacity (410
+// SSH keys are attached after the rent with POST /api/v0/instances/{id}/ssh/
+// {"ssh_key": "..."} (attachSshKey; the create body has no key field).
+//
+// Faults (keys "search", "create", "list", "destroy", "ssh"): NoCapacity (410
 // no_such_ask), Throttle (429 plain text), ServerError (500), Slow,
 // LoseAnswer, Garbled, GarbledError (502 HTML), AuthFailure (401).
 //
@@ -25,6 +32,7 @@
 #include "operator/clock/clock.h"
 #include "operator/core/money.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -35,7 +43,7 @@ struct VastAsk {
   int num_gpus = 1;
   Money dph_total;
   Money inet_up_cost;
-  std::string geolocation = "US";
+  std::string geolocation = "Texas, US";  // "<region>, <country code>", as Vast.ai sends it
   double reliability = 0.99;
   bool verified = true;
 };
@@ -47,6 +55,7 @@ struct VastInstance {
   std::string image;
   std::string env;
   std::string onstart;
+  std::vector<std::string> ssh_keys;  // attached with POST /api/v0/instances/{id}/ssh/
   Time created{};
   std::optional<Time> destroyed;
 };
@@ -59,19 +68,13 @@ struct VastEmulatorOptions {
   uint16_t port = 0;  // 0: ephemeral
 };
 
-class VastEmulator {
+class VastEmulator final : public EmulatorBase {
  public:
   explicit VastEmulator(VastEmulatorOptions options);
   ~VastEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;
-
-  FaultPlan& faults() { return faults_; }
   std::vector<VastInstance> instances() const;  // every rental ever made
   int alive() const;
-  int requests(const std::string& operation = "") const;
   int64_t billed_seconds(int64_t id) const;
 
  private:
@@ -80,21 +83,19 @@ class VastEmulator {
     std::string body;
     std::string content_type = "application/json";
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply search_locked(const std::string& body) const;
   Reply rent_locked(int64_t ask_id, const std::string& body);
   Reply list_locked(const http::HttpRequest& req) const;
   Reply destroy_locked(int64_t id);
+  Reply attach_key_locked(int64_t id, const std::string& body);
   bool rented_locked(int64_t ask_id) const;
   std::string instance_json_locked(const VastInstance& in) const;
 
   VastEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<VastInstance> instances_;
-  std::map<std::string, int> requests_;
   int64_t next_ = 0;
 };
 

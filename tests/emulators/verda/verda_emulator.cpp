@@ -10,6 +10,13 @@ namespace {
 
 using nlohmann::json;
 
+// Verda sends prices as decimal strings ("5.00"), not JSON numbers.
+std::string price_text(double dollars) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%.2f", dollars);
+  return buf;
+}
+
 std::string make_id(const char* prefix, int64_t n) {
   char buf[64];
   std::snprintf(buf, sizeof(buf), "%s-4d2b-4c1e-9f00-%012llx", prefix,
@@ -19,25 +26,12 @@ std::string make_id(const char* prefix, int64_t n) {
 
 }  // namespace
 
-VerdaEmulator::VerdaEmulator(VerdaEmulatorOptions options) : options_(std::move(options)) {}
+VerdaEmulator::VerdaEmulator(VerdaEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {
+  ssh_keys_["key-1"] = "ssh-ed25519 AAAAC3NzaKEY1 admin@laptop";
+}
 VerdaEmulator::~VerdaEmulator() {
   stop();
-}
-
-bool VerdaEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void VerdaEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string VerdaEmulator::base_url() const {
-  return server_ ? server_->base_url() + "/v1" : std::string();
 }
 
 void VerdaEmulator::set_capacity(const std::string& type, const std::string& location, int n) {
@@ -51,18 +45,6 @@ std::vector<VerdaInstance> VerdaEmulator::instances() const {
   std::lock_guard<std::mutex> lock(mu_);
   const_cast<VerdaEmulator*>(this)->advance_locked();
   return instances_;
-}
-
-int VerdaEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 void VerdaEmulator::revoke_tokens() {
@@ -113,7 +95,7 @@ std::string VerdaEmulator::instance_json_locked(const VerdaInstance& in) const {
       {"id", in.id},
       {"instance_type", in.type},
       {"image", "ubuntu-24.04"},
-      {"price_per_hour", t ? t->price_per_hour : 0.0},
+      {"price_per_hour", price_text(t ? t->price_per_hour : 0.0)},
       {"hostname", in.hostname},
       {"description", in.description},
       {"status", in.status},
@@ -173,6 +155,12 @@ VerdaEmulator::Reply VerdaEmulator::create_locked(const std::string& body) {
   if (!j.contains("ssh_key_ids") || !j["ssh_key_ids"].is_array()) {
     return error(400, "invalid_request", "ssh_key_ids must be an array");
   }
+  std::vector<std::string> keys;
+  for (const auto& k : j["ssh_key_ids"]) {
+    auto it = k.is_string() ? ssh_keys_.find(k.get<std::string>()) : ssh_keys_.end();
+    if (it == ssh_keys_.end()) return error(400, "invalid_request", "Invalid ssh key id");
+    keys.push_back(it->second);
+  }
   const std::string hostname = j["hostname"].get<std::string>();
   if (hostname.size() > 60) return error(400, "invalid_request", "hostname is too long");
   const std::string type = j["instance_type"].get<std::string>();
@@ -194,6 +182,7 @@ VerdaEmulator::Reply VerdaEmulator::create_locked(const std::string& body) {
   in.hostname = hostname;
   in.description = j["description"].get<std::string>();
   in.status = "ordered";
+  in.ssh_keys = keys;
   if (auto s = j.find("startup_script_id"); s != j.end() && s->is_string()) {
     auto script = scripts_.find(s->get<std::string>());
     if (script == scripts_.end()) return error(404, "not_found", "startup script not found");
@@ -247,8 +236,8 @@ VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::Htt
     for (const auto& t : options_.types) {
       out.push_back({{"id", make_id("0a11c0de", ++n)},
                      {"instance_type", t.name},
-                     {"price_per_hour", t.price_per_hour},
-                     {"spot_price", t.price_per_hour / 3},
+                     {"price_per_hour", price_text(t.price_per_hour)},
+                     {"spot_price", price_text(t.price_per_hour / 3)},
                      {"description", t.gpu_description},
                      {"cpu", {{"description", "20 CPU"}, {"number_of_cores", 20}}},
                      {"gpu", {{"description", t.gpu_description}, {"number_of_gpus", t.gpus}}},
@@ -281,6 +270,22 @@ VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::Htt
     scripts_[id] = j["script"].get<std::string>();
     return Reply{200, id, "text/plain", {}};
   }
+  if (op == "keys") {
+    json out = json::array();
+    for (const auto& [id, key] : ssh_keys_)
+      out.push_back({{"id", id}, {"name", "key " + id}, {"key", key}});
+    return Reply{200, out.dump(), "application/json", {}};
+  }
+  if (op == "add_key") {
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("name") || !j["name"].is_string() ||
+        !j.contains("key") || !j["key"].is_string() || j["key"].get<std::string>().empty()) {
+      return error(400, "invalid_request", "name and key are required");
+    }
+    const std::string id = make_id("55h0c0de", ++next_);
+    ssh_keys_[id] = j["key"].get<std::string>();
+    return Reply{201, id, "text/plain", {}};
+  }
   if (op == "create") return create_locked(req.body);
   if (op == "action") return action_locked(req.body);
   std::string out = "[";
@@ -303,6 +308,10 @@ void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
     op = "types";
   } else if (req.method == "GET" && req.path == "/v1/instance-availability") {
     op = "availability";
+  } else if (req.method == "GET" && req.path == "/v1/sshkeys") {
+    op = "keys";
+  } else if (req.method == "POST" && req.path == "/v1/sshkeys") {
+    op = "add_key";
   } else if (req.method == "POST" && req.path == "/v1/scripts") {
     op = "script";
   } else if (req.method == "POST" && req.path == "/v1/instances") {
@@ -312,10 +321,7 @@ void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
   } else if (req.method == "PUT" && req.path == "/v1/instances") {
     op = "action";
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", r.content_type}};
     for (const auto& [k, v] : r.headers)

@@ -18,6 +18,13 @@
 // "list", "action"): NoCapacity, Throttle (429 + Retry-After), ServerError,
 // Slow, LoseAnswer, Garbled, GarbledError, AuthFailure.
 //
+// SSH keys: GET /sshkeys ([{id,name,key}]), POST /sshkeys {name,key} (id as
+// plain text); POST /instances refuses ssh_key_ids that do not exist (400).
+// The account starts with one key, id "key-1".
+//
+// Prices (price_per_hour, spot_price) are sent as decimal strings ("0.91"),
+// as the real API does.
+//
 // Thread-safe.
 
 #include <map>
@@ -29,6 +36,7 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -49,6 +57,7 @@ struct VerdaInstance {
   std::string description;
   std::string status;  // ordered, provisioning, running, deleting
   std::string startup_script;
+  std::vector<std::string> ssh_keys;  // the public keys of its ssh_key_ids
   Time created{};
   std::optional<Time> delete_requested;
 };
@@ -64,20 +73,19 @@ struct VerdaEmulatorOptions {
   uint16_t port = 0;
 };
 
-class VerdaEmulator {
+class VerdaEmulator final : public EmulatorBase {
  public:
   explicit VerdaEmulator(VerdaEmulatorOptions options);
+  // "http://127.0.0.1:<port>/v1": the API's base, as configured in adapters.
+  std::string base_url() const {
+    const std::string root = EmulatorBase::base_url();
+    return root.empty() ? root : root + "/v1";
+  }
   ~VerdaEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;  // "http://127.0.0.1:<port>/v1"
-
-  FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& type, const std::string& location, int n);
   // Instances still listed (deleted ones vanish after shutdown_time).
   std::vector<VerdaInstance> instances() const;
-  int requests(const std::string& operation = "") const;
   // Invalidates every access token issued so far (as an expiry would).
   void revoke_tokens();
 
@@ -88,7 +96,7 @@ class VerdaEmulator {
     std::string content_type = "application/json";
     std::vector<std::pair<std::string, std::string>> headers;
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply token_locked(const std::string& body);
   Reply create_locked(const std::string& body);
@@ -100,14 +108,12 @@ class VerdaEmulator {
   static Reply error(int status, const std::string& code, const std::string& message);
 
   VerdaEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<VerdaInstance> instances_;
-  std::map<std::string, std::string> scripts_;  // id -> script
-  std::map<std::string, Time> tokens_;          // access token -> expiry
+  std::map<std::string, std::string> scripts_;   // id -> script
+  std::map<std::string, std::string> ssh_keys_;  // id -> public key ("key-1" exists)
+  std::map<std::string, Time> tokens_;           // access token -> expiry
   std::map<std::string, bool> refresh_tokens_;
-  std::map<std::string, int> requests_;
   int64_t next_ = 0;
 };
 

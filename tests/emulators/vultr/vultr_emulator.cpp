@@ -19,25 +19,10 @@ int to_int(const std::string& s, int fallback) {
 
 }  // namespace
 
-VultrEmulator::VultrEmulator(VultrEmulatorOptions options) : options_(std::move(options)) {}
+VultrEmulator::VultrEmulator(VultrEmulatorOptions options)
+    : EmulatorBase(options.port), options_(std::move(options)) {}
 VultrEmulator::~VultrEmulator() {
   stop();
-}
-
-bool VultrEmulator::start() {
-  http::HttpServerOptions so;
-  so.port = options_.port;
-  server_ = std::make_unique<http::HttpServer>(
-      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
-  return server_->start().ok();
-}
-
-void VultrEmulator::stop() {
-  if (server_) server_->stop();
-}
-
-std::string VultrEmulator::base_url() const {
-  return server_ ? server_->base_url() : std::string();
 }
 
 void VultrEmulator::set_capacity(const std::string& plan, const std::string& region, int n) {
@@ -51,18 +36,6 @@ std::vector<VultrInstance> VultrEmulator::instances() const {
   std::lock_guard<std::mutex> lock(mu_);
   const_cast<VultrEmulator*>(this)->advance_locked();
   return instances_;
-}
-
-int VultrEmulator::requests(const std::string& op) const {
-  std::lock_guard<std::mutex> lock(mu_);
-  if (!op.empty()) {
-    auto it = requests_.find(op);
-    return it == requests_.end() ? 0 : it->second;
-  }
-  int n = 0;
-  for (const auto& [k, v] : requests_)
-    n += v;
-  return n;
 }
 
 VultrEmulator::Reply VultrEmulator::error(int status, const std::string& message) {
@@ -127,6 +100,17 @@ VultrEmulator::Reply VultrEmulator::create_locked(const std::string& body) {
     if (!decoded) return error(400, "user_data must be base64 encoded");
     user_data = *decoded;
   }
+  std::vector<std::string> keys;
+  if (j.contains("sshkey_id")) {
+    if (!j["sshkey_id"].is_array()) return error(400, "sshkey_id must be an array");
+    for (const auto& k : j["sshkey_id"]) {
+      auto it = std::find_if(ssh_keys_.begin(), ssh_keys_.end(), [&](const auto& e) {
+        return k.is_string() && e.first == k.get<std::string>();
+      });
+      if (it == ssh_keys_.end()) return error(400, "Invalid SSH key");
+      keys.push_back(it->second);
+    }
+  }
   const std::string plan = j["plan"].get<std::string>();
   const std::string region = j["region"].get<std::string>();
   const VultrPlan* p = nullptr;
@@ -148,6 +132,7 @@ VultrEmulator::Reply VultrEmulator::create_locked(const std::string& body) {
   in.status = "pending";
   in.tags = tags;
   in.user_data = user_data;
+  in.ssh_keys = keys;
   in.created = options_.clock->now();
   instances_.push_back(in);
   return Reply{202, "{\"instance\":" + instance_json_locked(in) + "}", {}};
@@ -202,7 +187,7 @@ VultrEmulator::Reply VultrEmulator::route(const std::string& op, const http::Htt
                        {"hourly_cost", p.hourly_cost},
                        {"type", "vcg"},
                        {"locations", locations},
-                       {"gpu_vram_gb", 48 * p.gpus},
+                       {"gpu_vram_gb", p.gpu_vram_gb},
                        {"gpu_type", p.gpu_type}});
     }
     return Reply{200,
@@ -210,6 +195,36 @@ VultrEmulator::Reply VultrEmulator::route(const std::string& op, const http::Htt
                       {"meta", {{"total", plans.size()}, {"links", {{"next", ""}, {"prev", ""}}}}}}
                      .dump(),
                  {}};
+  }
+  if (op == "keys") {
+    json keys = json::array();
+    for (const auto& [id, key] : ssh_keys_) {
+      keys.push_back({{"id", id},
+                      {"date_created", format_rfc3339(options_.clock->now())},
+                      {"name", "key-" + id.substr(0, 8)},
+                      {"ssh_key", key}});
+    }
+    return Reply{200,
+                 json{{"ssh_keys", keys},
+                      {"meta", {{"total", keys.size()}, {"links", {{"next", ""}, {"prev", ""}}}}}}
+                     .dump(),
+                 {}};
+  }
+  if (op == "add_key") {
+    json j = json::parse(req.body, nullptr, false);
+    if (j.is_discarded() || !j.is_object() || !j.contains("name") || !j["name"].is_string() ||
+        !j.contains("ssh_key") || !j["ssh_key"].is_string()) {
+      return error(400, "name and ssh_key are required");
+    }
+    char buf[48];
+    std::snprintf(buf, sizeof(buf), "3b8066a7-b438-455a-9688-%012llx",
+                  static_cast<unsigned long long>(++next_));
+    ssh_keys_.emplace_back(buf, j["ssh_key"].get<std::string>());
+    json key = {{"id", buf},
+                {"date_created", format_rfc3339(options_.clock->now())},
+                {"name", j["name"]},
+                {"ssh_key", j["ssh_key"]}};
+    return Reply{201, json{{"ssh_key", key}}.dump(), {}};
   }
   if (op == "create") return create_locked(req.body);
   if (op == "list") return list_locked(req);
@@ -230,6 +245,8 @@ void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
   std::string op;
   if (req.method == "GET" && req.path == "/v2/plans") {
     op = "plans";
+  } else if (req.path == "/v2/ssh-keys" && (req.method == "GET" || req.method == "POST")) {
+    op = req.method == "GET" ? "keys" : "add_key";
   } else if (req.method == "POST" && req.path == "/v2/instances") {
     op = "create";
   } else if (req.method == "GET" && req.path == "/v2/instances") {
@@ -237,10 +254,7 @@ void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
   } else if (req.method == "DELETE" && req.path.starts_with("/v2/instances/")) {
     op = "delete";
   }
-  {
-    std::lock_guard<std::mutex> lock(mu_);
-    ++requests_[op];
-  }
+  count_request(op);
   auto send = [&](const Reply& r) {
     http::Headers h{{"Content-Type", "application/json"}};
     for (const auto& [k, v] : r.headers)

@@ -1,4 +1,7 @@
 #pragma once
+// SSH keys: GET /v2/ssh-keys ({"ssh_keys":[{id,date_created,name,ssh_key}],
+// "meta"}), POST /v2/ssh-keys {name, ssh_key} (201 {"ssh_key":{...}});
+// POST /v2/instances refuses sshkey_id entries that do not exist (400).
 // A stateful local Vultr API (v2) for tests: GET /v2/plans?type=vcg (a
 // plan's `locations` lists only regions with capacity left), POST
 // /v2/instances (202 {"instance":{..}}; user_data must be base64; 400 "Plan
@@ -22,14 +25,15 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
 
 struct VultrPlan {
-  std::string id;        // "vcg-l40s-16c-180g-48vram"
+  std::string id;        // "vcg-l40s-16c-180g-48vram" (real ids name the plan's GPU memory)
   std::string gpu_type;  // "NVIDIA_L40S"
-  int gpus = 1;
+  int gpu_vram_gb = 48;  // the plan's total GPU memory: 96 for 2 x L40S; 2 for an A16 slice
   double hourly_cost = 0;
   std::map<std::string, int> capacity;  // region -> instances (-1 unlimited)
 };
@@ -41,7 +45,8 @@ struct VultrInstance {
   std::string region;
   std::string status;  // pending, active
   std::vector<std::string> tags;
-  std::string user_data;  // decoded
+  std::string user_data;              // decoded
+  std::vector<std::string> ssh_keys;  // public keys of its sshkey_id list
   Time created{};
 };
 
@@ -54,19 +59,13 @@ struct VultrEmulatorOptions {
   uint16_t port = 0;
 };
 
-class VultrEmulator {
+class VultrEmulator final : public EmulatorBase {
  public:
   explicit VultrEmulator(VultrEmulatorOptions options);
   ~VultrEmulator();
 
-  bool start();
-  void stop();
-  std::string base_url() const;
-
-  FaultPlan& faults() { return faults_; }
   void set_capacity(const std::string& plan, const std::string& region, int n);
   std::vector<VultrInstance> instances() const;
-  int requests(const std::string& operation = "") const;
 
  private:
   struct Reply {
@@ -74,7 +73,7 @@ class VultrEmulator {
     std::string body;
     std::vector<std::pair<std::string, std::string>> headers;
   };
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w);
+  void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply create_locked(const std::string& body);
   Reply list_locked(const http::HttpRequest& req);
@@ -84,11 +83,9 @@ class VultrEmulator {
   static Reply error(int status, const std::string& message);
 
   VultrEmulatorOptions options_;
-  FaultPlan faults_;
-  std::unique_ptr<http::HttpServer> server_;
   mutable std::mutex mu_;
   std::vector<VultrInstance> instances_;
-  std::map<std::string, int> requests_;
+  std::vector<std::pair<std::string, std::string>> ssh_keys_;  // id, public key
   int64_t next_ = 0;
 };
 

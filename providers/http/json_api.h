@@ -1,0 +1,61 @@
+#pragma once
+// The JSON-over-HTTP call every REST adapter makes, written once: check the
+// credentials are there (auth), check the endpoint is a URL, send through
+// the adapter's HttpClient (retries, rate limit, redacted logs), and turn a
+// transport failure or a non-2xx answer into a ProviderError (the adapter's
+// error mapper, the message prefixed with what was being done). An adapter
+// is built from an auth function and an error mapper.
+//
+// Thread-safe when the HttpClient is.
+
+#include <functional>
+#include <string>
+#include <string_view>
+
+#include "providers/http/client.h"
+#include "providers/provider.h"
+
+namespace gpupool::net {
+
+// The adapter's options with `provider` defaulted and base_url set to
+// `endpoint` without trailing slashes.
+ClientOptions api_client_options(ClientOptions options, std::string_view provider,
+                                 std::string_view endpoint);
+
+struct ApiSpec {
+  std::string label;     // "Vultr": for messages
+  std::string endpoint;  // as configured: for messages
+  // The headers that authenticate a request, or Unauthorized (naming the
+  // missing credential, never a value) when the credentials are missing.
+  std::function<ProviderResult<Headers>()> auth;
+  std::function<ProviderError(int status, std::string_view body, Millis retry_after)> map_error;
+};
+
+class JsonApi {
+ public:
+  // Keeps a reference: `client` must outlive this object.
+  JsonApi(HttpClient& client, ApiSpec spec) : client_(client), spec_(std::move(spec)) {}
+
+  // `path` is relative to the client's base_url ("/v2/instances") or an
+  // absolute URL. A 2xx gives the response; anything else an error whose
+  // message starts with "<what>: ". The Content-Type is sent with a body
+  // (and with PATCH).
+  ProviderResult<Response> send(const std::string& what, const std::string& method,
+                                const std::string& path, const std::string& body, bool idempotent,
+                                const std::string& content_type = "application/json");
+  // send(), the body only.
+  ProviderResult<std::string> call(const std::string& what, const std::string& method,
+                                   const std::string& path, const std::string& body,
+                                   bool idempotent);
+
+ private:
+  HttpClient& client_;
+  ApiSpec spec_;
+};
+
+// auth for "Authorization: Bearer <token>"; Unauthorized "<label> <what> is
+// missing" when the token is empty.
+std::function<ProviderResult<Headers>()> bearer_auth(const std::string& token,
+                                                     std::string missing_message);
+
+}  // namespace gpupool::net

@@ -1,0 +1,38 @@
+#include "tests/emulators/common/emulator_base.h"
+
+namespace gpupool::emulators {
+
+bool EmulatorBase::start() {
+  http::HttpServerOptions so;
+  so.port = port_;
+  server_ = std::make_unique<http::HttpServer>(
+      [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
+  return server_->start().ok();
+}
+
+void EmulatorBase::stop() {
+  if (server_) server_->stop();
+}
+
+std::string EmulatorBase::base_url() const {
+  return server_ ? server_->base_url() : std::string();
+}
+
+int EmulatorBase::requests(const std::string& operation) const {
+  std::lock_guard<std::mutex> lock(count_mu_);
+  if (!operation.empty()) {
+    auto it = requests_.find(operation);
+    return it == requests_.end() ? 0 : it->second;
+  }
+  int n = 0;
+  for (const auto& [k, v] : requests_)
+    n += v;
+  return n;
+}
+
+void EmulatorBase::count_request(const std::string& operation) {
+  std::lock_guard<std::mutex> lock(count_mu_);
+  ++requests_[operation];
+}
+
+}  // namespace gpupool::emulators

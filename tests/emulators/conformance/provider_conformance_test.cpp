@@ -1,0 +1,560 @@
+// The Provider contract (providers/provider.h), checked the same way for
+// every adapter against its emulator over loopback. Each adapter is one
+// Harness: how to start its emulator, build the adapter (with good or bad
+// credentials), what a buyable intent looks like, and which FaultPlan keys
+// its emulator uses for create, list and offers. A new adapter gets the
+// whole suite by writing its harness and adding it to kHarnesses (one line).
+//
+// Time is fake: every wait goes through a FakeSleeper that moves the
+// FakeClock, so nothing here sleeps on the real clock.
+
+#include <atomic>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <gtest/gtest.h>
+
+#include "providers/aws/ec2_provider.h"
+#include "providers/digitalocean/digitalocean_provider.h"
+#include "providers/fluence/fluence_provider.h"
+#include "providers/http/curl_transport.h"
+#include "providers/lambda/lambda_provider.h"
+#include "providers/runpod/runpod_provider.h"
+#include "providers/scaleway/scaleway_provider.h"
+#include "providers/vastai/vastai_provider.h"
+#include "providers/verda/verda_provider.h"
+#include "providers/vultr/vultr_provider.h"
+#include "tests/emulators/aws/ec2_emulator.h"
+#include "tests/emulators/digitalocean/digitalocean_emulator.h"
+#include "tests/emulators/fluence/fluence_emulator.h"
+#include "tests/emulators/lambda/lambda_emulator.h"
+#include "tests/emulators/runpod/runpod_emulator.h"
+#include "tests/emulators/scaleway/scaleway_emulator.h"
+#include "tests/emulators/vastai/vastai_emulator.h"
+#include "tests/emulators/verda/verda_emulator.h"
+#include "tests/emulators/vultr/vultr_emulator.h"
+
+namespace gpupool {
+namespace {
+
+using emulators::Fault;
+using emulators::FaultKind;
+using std::chrono::seconds;
+
+constexpr const char* kPoolUid = "uid-conformance";
+constexpr const char* kSshKey = "ssh-ed25519 AAAAC3NzaCONFORMANCE operator@gpupool";
+
+// What the suite needs to know about one adapter and its emulator.
+struct Harness {
+  std::string create_op, list_op, offers_op;  // FaultPlan keys
+  std::function<bool()> start;
+  std::function<std::string()> base_url;
+  // A fresh adapter; bad_credentials: a key/secret the emulator refuses.
+  std::function<std::unique_ptr<Provider>(net::HttpTransport&, bool bad_credentials)> adapter;
+  // The offer part of a buyable intent (id, region, model, count).
+  std::function<void(InstanceIntent&)> offer;
+  std::function<emulators::FaultPlan&()> faults;
+  std::function<int()> live;      // machines the emulator still runs (not ending or ended)
+  std::function<int()> requests;  // requests the emulator has received
+  std::shared_ptr<void> emulator;
+};
+
+struct Env {
+  FakeClock& clock;
+  net::FakeSleeper& sleeper;
+};
+
+net::ClientOptions http_options() {
+  net::ClientOptions o;
+  o.max_attempts = 3;
+  o.jitter_seed = 17;
+  return o;
+}
+
+// An adapter of type P from config `c`, pointed at the emulator, with the
+// suite's HTTP options and the fixture's clock and sleeper.
+template <typename P, typename C>
+std::unique_ptr<Provider> build(C c, const std::string& url, net::HttpTransport& t, Env env) {
+  c.provider_name = "conformance";
+  c.endpoint = url;
+  c.http = http_options();
+  return std::make_unique<P>(std::move(c), t, env.clock, env.sleeper);
+}
+
+// Wires an emulator object into the harness's common functions.
+template <typename E>
+void bind(Harness& h, std::shared_ptr<E> e) {
+  h.start = [e] { return e->start(); };
+  h.base_url = [e] { return e->base_url(); };
+  h.faults = [e]() -> emulators::FaultPlan& { return e->faults(); };
+  h.requests = [e] { return e->requests(); };
+  h.emulator = e;
+}
+
+Harness aws_harness(Env env) {
+  Harness h{"RunInstances", "DescribeInstances", "DescribeInstanceTypeOfferings"};
+  emulators::Ec2EmulatorOptions o;
+  o.clock = &env.clock;
+  auto e = std::make_shared<emulators::Ec2Emulator>(o);
+  bind(h, e);
+  h.live = [e] { return e->alive(); };
+  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+    aws::Ec2Config c;
+    c.provider_name = "aws-conformance";
+    c.region = "us-east-1";
+    c.endpoint = e->base_url();
+    c.credentials = {"AKIDEMULATOR", bad ? "wrong/secret" : "emulator/secret/KEY", ""};
+    c.image_id = "ami-0123456789abcdef0";
+    c.prices = {{"g6e.xlarge", Money::parse("1.861").value()}};
+    return build<aws::Ec2Provider>(c, e->base_url(), t, env);
+  };
+  h.offer = [](InstanceIntent& i) {
+    i.offer.id = "g6e.xlarge";
+    i.offer.region = "us-east-1";
+  };
+  return h;
+}
+
+Harness fluence_harness(Env env) {
+  Harness h{"create", "list", "plans"};
+  emulators::FluenceEmulatorOptions o;
+  o.clock = &env.clock;
+  o.plans = {{"plan-l40s-1", "l40s", 1, "us-central-3", "massed-compute",
+              Money::parse("1.07").value(), -1}};
+  auto e = std::make_shared<emulators::FluenceEmulator>(o);
+  bind(h, e);
+  h.live = [e] {
+    int n = 0;
+    for (const auto& vm : e->vms())
+      n += vm.status == "INITIALIZED" || vm.status == "ACTIVE" ? 1 : 0;
+    return n;
+  };
+  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+    fluence::FluenceConfig c;
+    c.api_key = bad ? "fluence-wrong" : "fluence-test-key";
+    return build<fluence::FluenceProvider>(c, e->base_url(), t, env);
+  };
+  h.offer = [](InstanceIntent& i) {
+    i.offer.id = "plan-l40s-1";
+    i.offer.region = "us-central-3";
+  };
+  return h;
+}
+
+Harness runpod_harness(Env env) {
+  Harness h{"create", "list", "prices"};
+  emulators::RunpodEmulatorOptions o;
+  o.clock = &env.clock;
+  o.gpu_types = {{"NVIDIA L40S", "L40S", 48, Money::parse("0.86").value(), Money(), -1, -1}};
+  auto e = std::make_shared<emulators::RunpodEmulator>(o);
+  bind(h, e);
+  h.live = [e] { return e->alive(); };
+  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+    runpod::RunpodConfig c;
+    c.api_key = bad ? "rp-wrong" : "rp-test-key";
+    return build<runpod::RunpodProvider>(c, e->base_url(), t, env);
+  };
+  h.offer = [](InstanceIntent& i) {
+    i.offer.id = "SECURE/NVIDIA L40S";
+    i.offer.region = "any";
+  };
+  return h;
+}
+
+Harness vastai_harness(Env env) {
+  Harness h{"create", "list", "search"};
+  emulators::VastEmulatorOptions o;
+  o.clock = &env.clock;
+  auto m = [](const char* s) { return Money::parse(s).value(); };
+  for (int64_t id = 101; id <= 120; ++id)
+    o.asks.push_back({id, "L40S", 1, m("0.62"), m("0.01"), "Texas, US", 0.99, true});
+  auto e = std::make_shared<emulators::VastEmulator>(o);
+  bind(h, e);
+  h.live = [e] { return e->alive(); };
+  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+    vastai::VastConfig c;
+    c.api_key = bad ? "vast-wrong" : "vast-test-key";
+    return build<vastai::VastProvider>(c, e->base_url(), t, env);
+  };
+  // Each ask is one machine: every intent rents the next free one.
+  auto next = std::make_shared<std::atomic<int>>(101);
+  h.offer = [next](InstanceIntent& i) {
+    i.offer.id = std::to_string(next->fetch_add(1));
+    i.offer.region = "US";
+  };
+  return h;
+}
+
+Harness lambda_harness(Env env) {
+  Harness h{"launch", "list", "types"};
+  emulators::LambdaEmulatorOptions o;
+  o.clock = &env.clock;
+  o.types = {{"gpu_1x_l40s", "L40S (48 GB PCIe)", 1, 129, {{"us-east-1", -1}}}};
+  auto e = std::make_shared<emulators::LambdaEmulator>(o);
+  bind(h, e);
+  h.live = [e] {
+    int n = 0;
+    for (const auto& i : e->instances())
+      n += i.status == "booting" || i.status == "active" ? 1 : 0;
+    return n;
+  };
+  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+    lambda::LambdaConfig c;
+    c.api_key = bad ? "lambda-wrong" : "lambda-test-key";
+    c.ssh_key_name = "operator";
+    return build<lambda::LambdaProvider>(c, e->base_url(), t, env);
+  };
+  h.offer = [](InstanceIntent& i) {
+    i.offer.id = "gpu_1x_l40s";
+    i.offer.region = "us-east-1";
+  };
+  return h;
+}
+
+Harness verda_harness(Env env) {
+  Harness h{"create", "list", "types"};
+  emulators::VerdaEmulatorOptions o;
+  o.clock = &env.clock;
+  o.types = {{"1L40S.20V", "1x L40S 48GB", 1, 0.91, {{"FIN-03", -1}}}};
+  auto e = std::make_shared<emulators::VerdaEmulator>(o);
+  bind(h, e);
+  h.live = [e] {
+    int n = 0;
+    for (const auto& i : e->instances())
+      n += i.status != "deleting" ? 1 : 0;
+    return n;
+  };
+  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+    verda::VerdaConfig c;
+    c.client_id = "verda-client";
+    c.client_secret = bad ? "verda-wrong" : "verda-secret";
+    return build<verda::VerdaProvider>(c, e->base_url(), t, env);
+  };
+  h.offer = [](InstanceIntent& i) {
+    i.offer.id = "1L40S.20V";
+    i.offer.region = "FIN-03";
+  };
+  return h;
+}
+
+Harness digitalocean_harness(Env env) {
+  Harness h{"create", "list", "sizes"};
+  emulators::DoEmulatorOptions o;
+  o.clock = &env.clock;
+  o.sizes = {{"gpu-l40sx1-48gb", "nvidia_l40s", 1, 1.57, {{"tor1", -1}}}};
+  o.max_per_page = 2;  // so paging is exercised
+  auto e = std::make_shared<emulators::DoEmulator>(o);
+  bind(h, e);
+  h.live = [e] { return static_cast<int>(e->droplets().size()); };
+  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+    digitalocean::DoConfig c;
+    c.api_token = bad ? "do-wrong" : "do-test-token";
+    c.page_size = 2;
+    return build<digitalocean::DoProvider>(c, e->base_url(), t, env);
+  };
+  h.offer = [](InstanceIntent& i) {
+    i.offer.id = "gpu-l40sx1-48gb";
+    i.offer.region = "tor1";
+  };
+  return h;
+}
+
+Harness scaleway_harness(Env env) {
+  Harness h{"create", "list", "products"};
+  emulators::ScwEmulatorOptions o;
+  o.clock = &env.clock;
+  o.types = {{"L40S-1-48G", "L40S", 1, 1.40, {{"fr-par-2", -1}}}};
+  o.max_per_page = 2;
+  auto e = std::make_shared<emulators::ScwEmulator>(o);
+  bind(h, e);
+  h.live = [e] {
+    int n = 0;
+    for (const auto& s : e->servers())
+      n += s.state != "stopping" ? 1 : 0;
+    return n;
+  };
+  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+    scaleway::ScwConfig c;
+    c.secret_key = bad ? "scw-wrong" : "scw-test-secret";
+    c.project_id = "proj-1";
+    c.page_size = 2;
+    return build<scaleway::ScwProvider>(c, e->base_url(), t, env);
+  };
+  h.offer = [](InstanceIntent& i) {
+    i.offer.id = "L40S-1-48G";
+    i.offer.region = "fr-par-2";
+  };
+  return h;
+}
+
+Harness vultr_harness(Env env) {
+  Harness h{"create", "list", "plans"};
+  emulators::VultrEmulatorOptions o;
+  o.clock = &env.clock;
+  o.plans = {{"vcg-l40s-16c-180g-48vram", "NVIDIA_L40S", 48, 2.09, {{"ewr", -1}}}};
+  o.max_per_page = 2;
+  auto e = std::make_shared<emulators::VultrEmulator>(o);
+  bind(h, e);
+  h.live = [e] { return static_cast<int>(e->instances().size()); };
+  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+    vultr::VultrConfig c;
+    c.api_key = bad ? "vultr-wrong" : "vultr-test-key";
+    c.page_size = 2;
+    return build<vultr::VultrProvider>(c, e->base_url(), t, env);
+  };
+  h.offer = [](InstanceIntent& i) {
+    i.offer.id = "vcg-l40s-16c-180g-48vram";
+    i.offer.region = "ewr";
+  };
+  return h;
+}
+
+struct Entry {
+  const char* name;
+  Harness (*make)(Env);
+};
+
+// One line per adapter.
+const Entry kHarnesses[] = {
+    {"aws", aws_harness},
+    {"fluence", fluence_harness},
+    {"runpod", runpod_harness},
+    {"vastai", vastai_harness},
+    {"lambda", lambda_harness},
+    {"verda", verda_harness},
+    {"digitalocean", digitalocean_harness},
+    {"scaleway", scaleway_harness},
+    {"vultr", vultr_harness},
+};
+
+class ProviderConformance : public ::testing::TestWithParam<Entry> {
+ protected:
+  ProviderConformance()
+      : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 29))),
+        sleeper_(&clock_),
+        h_(GetParam().make(Env{clock_, sleeper_})) {}
+
+  void SetUp() override { ASSERT_TRUE(h_.start()); }
+
+  std::unique_ptr<Provider> adapter(bool bad = false) { return h_.adapter(transport_, bad); }
+
+  InstanceIntent intent(const std::string& name) {
+    InstanceIntent i;
+    i.name = name;
+    i.pool_uid = kPoolUid;
+    i.pool_namespace = "ml";
+    i.pool_name = "conformance";
+    i.offer.gpu_model = "L40S";
+    i.offer.gpu_count = 1;
+    i.offer.price_per_hour = Money::from_cents(100);
+    i.ssh_public_key = kSshKey;
+    i.user_data = "#!/bin/sh\necho join\n";
+    h_.offer(i);
+    return i;
+  }
+
+  FakeClock clock_;
+  net::FakeSleeper sleeper_;
+  net::CurlTransport transport_{[] {
+    net::CurlOptions o;
+    o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
+    return o;
+  }()};
+  // For lost answers: the client gives up soon.
+  net::CurlTransport short_transport_{[] {
+    net::CurlOptions o;
+    o.total_timeout = std::chrono::milliseconds(1500);
+    return o;
+  }()};
+  Harness h_;
+};
+
+TEST_P(ProviderConformance, CreateIsIdempotentOnTheIntentName) {
+  auto p = adapter();
+  auto first = p->create(intent("conf-0"));
+  ASSERT_TRUE(first.ok()) << describe(first.error());
+  auto again = p->create(intent("conf-0"));
+  ASSERT_TRUE(again.ok()) << describe(again.error());
+  EXPECT_EQ(again->provider_id, first->provider_id);
+  EXPECT_EQ(h_.live(), 1);
+  auto got = p->get(kPoolUid, "conf-0");
+  ASSERT_TRUE(got.ok()) << describe(got.error());
+  EXPECT_EQ(got->provider_id, first->provider_id);
+  MachineFilter f;
+  f.pool_uid = kPoolUid;
+  auto listed = p->list(f);
+  ASSERT_TRUE(listed.ok()) << describe(listed.error());
+  EXPECT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0).pool_uid(), kPoolUid);
+  auto missing = p->get(kPoolUid, "conf-nobody");
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ProviderErrorKind::NotFound);
+}
+
+TEST_P(ProviderConformance, FindsTheMachineAfterALostCreateAnswer) {
+  h_.faults().add(h_.create_op, Fault{FaultKind::LoseAnswer});
+  auto impatient = h_.adapter(short_transport_, false);
+  auto lost = impatient->create(intent("conf-lost"));
+  if (!lost.ok()) {
+    EXPECT_EQ(lost.error().kind, ProviderErrorKind::Transient) << describe(lost.error());
+  }
+  // A restarted operator: a fresh adapter finds the machine by name instead
+  // of buying a second one.
+  auto p = adapter();
+  auto found = p->create(intent("conf-lost"));
+  ASSERT_TRUE(found.ok()) << describe(found.error());
+  EXPECT_EQ(h_.live(), 1);
+  auto got = p->get(kPoolUid, "conf-lost");
+  ASSERT_TRUE(got.ok()) << describe(got.error());
+  EXPECT_EQ(got->provider_id, found->provider_id);
+}
+
+TEST_P(ProviderConformance, TerminateIsCalledUntilNotFound) {
+  auto p = adapter();
+  auto m = p->create(intent("conf-end"));
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  clock_.advance(seconds(300));  // booted everywhere
+  bool ended = false;
+  for (int round = 0; round < 30 && !ended; ++round) {
+    auto t = p->terminate(m->provider_id);
+    if (!t.ok()) {
+      ASSERT_TRUE(t.error().kind == ProviderErrorKind::NotFound || t.error().retryable())
+          << describe(t.error());
+      ended = t.error().kind == ProviderErrorKind::NotFound;
+    }
+    auto got = p->get(kPoolUid, "conf-end");
+    if (!got.ok()) {
+      ASSERT_EQ(got.error().kind, ProviderErrorKind::NotFound) << describe(got.error());
+      ended = true;
+    } else if (got->state == MachineState::Terminated) {
+      ended = true;
+    }
+    clock_.advance(seconds(60));
+  }
+  EXPECT_TRUE(ended);
+  EXPECT_EQ(h_.live(), 0);
+  MachineFilter f;
+  f.pool_uid = kPoolUid;
+  auto listed = p->list(f);
+  ASSERT_TRUE(listed.ok()) << describe(listed.error());
+  EXPECT_TRUE(listed->empty());
+}
+
+TEST_P(ProviderConformance, SoldOutIsNoCapacity) {
+  auto p = adapter();
+  h_.faults().add(h_.create_op, Fault{FaultKind::NoCapacity});
+  auto r = p->create(intent("conf-full"));
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::NoCapacity) << describe(r.error());
+  EXPECT_EQ(h_.live(), 0);
+  EXPECT_TRUE(p->create(intent("conf-full")).ok());
+}
+
+TEST_P(ProviderConformance, ThrottlingIsRateLimitedWithAHintThenRecovers) {
+  auto p = adapter();
+  h_.faults().add(h_.offers_op, Fault{FaultKind::Throttle, {}, seconds(3)}, 10);
+  auto r = p->offers({});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::RateLimited) << describe(r.error());
+  EXPECT_GT(r.error().retry_after.count(), 0);
+  EXPECT_TRUE(r.error().retryable());
+  h_.faults().clear();
+  auto again = p->offers({});
+  ASSERT_TRUE(again.ok()) << describe(again.error());
+  EXPECT_FALSE(again->empty());
+}
+
+TEST_P(ProviderConformance, BadCredentialsAreUnauthorizedWithoutARetryStorm) {
+  auto p = adapter(/*bad_credentials=*/true);
+  const int before = h_.requests();
+  auto r = p->list({});
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized) << describe(r.error());
+  EXPECT_FALSE(r.error().retryable());
+  EXPECT_LE(h_.requests() - before, 2);
+  const int after_list = h_.requests();
+  auto o = p->offers({});
+  ASSERT_FALSE(o.ok());
+  EXPECT_EQ(o.error().kind, ProviderErrorKind::Unauthorized) << describe(o.error());
+  EXPECT_LE(h_.requests() - after_list, 2);
+}
+
+TEST_P(ProviderConformance, UnreadableAnswersAreTransient) {
+  // provider.h: a 2xx the adapter cannot read is Transient (a truncated
+  // body or a proxy's page, most likely; the same call usually works).
+  auto p = adapter();
+  h_.faults().add(h_.list_op, Fault{FaultKind::Garbled});
+  auto l = p->list({});
+  ASSERT_FALSE(l.ok());
+  EXPECT_EQ(l.error().kind, ProviderErrorKind::Transient) << describe(l.error());
+  h_.faults().add(h_.offers_op, Fault{FaultKind::Garbled});
+  auto o = p->offers({});
+  ASSERT_FALSE(o.ok());
+  EXPECT_EQ(o.error().kind, ProviderErrorKind::Transient) << describe(o.error());
+  // A gateway's HTML error page is Transient too (by its 5xx status).
+  h_.faults().add(h_.list_op, Fault{FaultKind::GarbledError}, 5);
+  auto g = p->list({});
+  ASSERT_FALSE(g.ok());
+  EXPECT_EQ(g.error().kind, ProviderErrorKind::Transient) << describe(g.error());
+  h_.faults().clear();
+  EXPECT_TRUE(p->list({}).ok());
+}
+
+TEST_P(ProviderConformance, ListReadsEveryPage) {
+  auto p = adapter();
+  for (int i = 0; i < 5; ++i) {
+    auto m = p->create(intent("conf-page-" + std::to_string(i)));
+    ASSERT_TRUE(m.ok()) << describe(m.error());
+  }
+  MachineFilter f;
+  f.pool_uid = kPoolUid;
+  auto listed = p->list(f);
+  ASSERT_TRUE(listed.ok()) << describe(listed.error());
+  EXPECT_EQ(listed->size(), 5u);
+  std::set<std::string> ids;
+  for (const auto& m : *listed)
+    ids.insert(m.provider_id);
+  EXPECT_EQ(ids.size(), 5u);
+}
+
+TEST_P(ProviderConformance, OneAdapterServesConcurrentCallers) {
+  auto p = adapter();
+  constexpr int kThreads = 4;
+  std::vector<std::string> ids(kThreads);
+  std::vector<std::string> errors(kThreads);
+  std::vector<InstanceIntent> intents;
+  for (int i = 0; i < kThreads; ++i)
+    intents.push_back(intent("conf-par-" + std::to_string(i)));
+  {
+    std::vector<std::thread> threads;
+    for (int i = 0; i < kThreads; ++i) {
+      threads.emplace_back([&, i] {
+        auto m = p->create(intents[static_cast<size_t>(i)]);
+        if (m.ok()) {
+          ids[static_cast<size_t>(i)] = m->provider_id;
+        } else {
+          errors[static_cast<size_t>(i)] = describe(m.error());
+        }
+        (void)p->list({});
+      });
+    }
+    for (auto& t : threads)
+      t.join();
+  }
+  for (const auto& e : errors)
+    EXPECT_EQ(e, "");
+  EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), static_cast<size_t>(kThreads));
+  EXPECT_EQ(h_.live(), kThreads);
+}
+
+INSTANTIATE_TEST_SUITE_P(Adapters, ProviderConformance, ::testing::ValuesIn(kHarnesses),
+                         [](const ::testing::TestParamInfo<Entry>& param) {
+                           return std::string(param.param.name);
+                         });
+
+}  // namespace
+}  // namespace gpupool
