@@ -1,0 +1,173 @@
+#include "operator/core/autoscaler.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+
+namespace gpupool::autoscale {
+namespace {
+
+using namespace std::chrono;
+using namespace std::chrono_literals;
+using ::testing::HasSubstr;
+
+const Time kT0 = sys_days{year{2026} / November / 29} + 12h;
+
+Input input(int current, std::vector<std::optional<double>> values,
+            std::vector<api::MetricSpec> metrics = {{api::MetricType::QueueDepth, 10, {}}}) {
+  Input in;
+  in.spec.enabled = true;
+  in.spec.metrics = std::move(metrics);
+  in.spec.scale_up_stabilization_seconds = 0;
+  in.spec.scale_down_stabilization_seconds = 0;
+  in.min = 0;
+  in.max = 100;
+  in.current = current;
+  for (auto& v : values)
+    in.signals.push_back(Signal{v, v ? "" : "Prometheus at 127.0.0.1:9090: connection refused"});
+  in.now = kT0;
+  return in;
+}
+
+TEST(Autoscaler, TotalSignalsAskForCeilOfValueOverTarget) {
+  const Output out = decide(input(2, {37.0}));
+  EXPECT_EQ(out.desired, 4);
+  EXPECT_THAT(out.reason, HasSubstr("metrics[0] QueueDepth 37 / 10 per replica -> 4"));
+  EXPECT_TRUE(out.active);
+}
+
+TEST(Autoscaler, UtilisationScalesTheCurrentCount) {
+  const Output out = decide(input(4, {90.0}, {{api::MetricType::GpuUtilization, 60, {}}}));
+  EXPECT_EQ(out.desired, 6);  // ceil(4 × 90 / 60)
+}
+
+TEST(Autoscaler, WithinToleranceNothingChanges) {
+  EXPECT_EQ(decide(input(4, {42.0})).desired, 4);  // 42 / (10 × 4) = 1.05
+  EXPECT_EQ(decide(input(4, {45.0})).desired, 5);  // 1.125: outside 10 %
+  Input in = input(4, {45.0});
+  in.tolerance = 0.2;
+  EXPECT_EQ(decide(in).desired, 4);
+}
+
+TEST(Autoscaler, TheLargestSignalWins) {
+  const Output out = decide(
+      input(2, {20.0, 300.0},
+            {{api::MetricType::QueueDepth, 10, {}}, {api::MetricType::RequestsPerSecond, 50, {}}}));
+  EXPECT_EQ(out.desired, 6);
+  EXPECT_THAT(out.reason, HasSubstr("RequestsPerSecond"));
+}
+
+TEST(Autoscaler, AFailingSignalHoldsTheCountButLetsOthersScaleUp) {
+  // The only signal fails: hold, never scale to zero.
+  Output out = decide(input(3, {std::nullopt}));
+  EXPECT_EQ(out.desired, 3);
+  EXPECT_FALSE(out.active);
+  EXPECT_THAT(out.problem, HasSubstr("connection refused"));
+  // One of two fails and the other asks for less: hold.
+  out = decide(
+      input(3, {std::nullopt, 10.0},
+            {{api::MetricType::QueueDepth, 10, {}}, {api::MetricType::RequestsPerSecond, 10, {}}}));
+  EXPECT_EQ(out.desired, 3);
+  EXPECT_TRUE(out.active);
+  // ... and asks for more: scale up.
+  out = decide(
+      input(3, {std::nullopt, 80.0},
+            {{api::MetricType::QueueDepth, 10, {}}, {api::MetricType::RequestsPerSecond, 10, {}}}));
+  EXPECT_EQ(out.desired, 7);
+}
+
+TEST(Autoscaler, ScaleDownWaitsForItsStabilisationWindow) {
+  Input in = input(5, {50.0});
+  in.spec.scale_down_stabilization_seconds = 300;
+  Output out = decide(in);
+  EXPECT_EQ(out.desired, 5);
+  // Demand drops; for five minutes the earlier recommendation holds.
+  for (int m = 1; m <= 5; ++m) {
+    in.history = out.history;
+    in.now = kT0 + minutes(m);
+    in.signals = {Signal{10.0, ""}};
+    out = decide(in);
+    EXPECT_EQ(out.desired, 5) << m;
+    EXPECT_EQ(out.clamped_by, "scaleDownStabilization") << m;
+  }
+  in.history = out.history;
+  in.now = kT0 + 5min + 1s;
+  out = decide(in);
+  EXPECT_EQ(out.desired, 4);  // step limit: at most max(1, 10 %) down per minute
+  EXPECT_EQ(out.clamped_by, "stepLimit");
+}
+
+TEST(Autoscaler, ScaleUpStabilisationIgnoresABriefSpike) {
+  Input in = input(2, {20.0});
+  in.spec.scale_up_stabilization_seconds = 120;
+  Output out = decide(in);
+  in.history = out.history;
+  in.now = kT0 + 30s;
+  in.signals = {Signal{80.0, ""}};
+  out = decide(in);
+  EXPECT_EQ(out.desired, 2);
+  EXPECT_EQ(out.clamped_by, "scaleUpStabilization");
+  // Sustained for the window: up.
+  in.history = out.history;
+  in.now = kT0 + 151s;
+  out = decide(in);
+  EXPECT_EQ(out.desired, 6);  // 8 wanted; the step limit allows 2 + 4 this minute
+  EXPECT_EQ(out.clamped_by, "stepLimit");
+}
+
+TEST(Autoscaler, StepLimitsBoundHowFastItMoves) {
+  Input in = input(2, {500.0});
+  Output out = decide(in);
+  EXPECT_EQ(out.desired, 6);  // 2 + max(4 pods, 100 % of 2)
+  EXPECT_EQ(out.clamped_by, "stepLimit");
+  in.history = out.history;
+  in.current = 6;
+  in.now = kT0 + 30s;  // same period: the base is still 2
+  EXPECT_EQ(decide(in).desired, 6);
+  in.now = kT0 + 61s;
+  EXPECT_EQ(decide(in).desired, 12);  // 6 + 100 %
+}
+
+TEST(Autoscaler, MinAndMaxBound) {
+  Input in = input(1, {0.0});
+  in.min = 1;
+  Output out = decide(in);
+  EXPECT_EQ(out.desired, 1);
+  EXPECT_EQ(out.clamped_by, "min");
+  in = input(8, {500.0});
+  in.max = 10;
+  out = decide(in);
+  EXPECT_EQ(out.desired, 10);
+  EXPECT_EQ(out.clamped_by, "max");
+}
+
+TEST(Autoscaler, HistoryIsBounded) {
+  Input in = input(1, {10.0});
+  Output out;
+  for (int i = 0; i < 400; ++i) {
+    in.now = kT0 + seconds(15 * i);
+    out = decide(in);
+    in.history = out.history;
+  }
+  EXPECT_EQ(out.history.size(), kMaxHistory);
+  EXPECT_EQ(out.history.back().at, in.now);
+}
+
+TEST(Autoscaler, LifetimeEstimateIsTheMedianPastEpisode) {
+  std::vector<Sample> h;
+  auto at = [&](int minute, int rec) { h.push_back({kT0 + minutes(minute), rec, rec}); };
+  // Episodes at level >= 3: 10 min, 30 min, 20 min (still running at 100).
+  at(0, 2);
+  at(10, 3);
+  at(20, 2);
+  at(40, 4);
+  at(70, 2);
+  at(80, 3);
+  EXPECT_EQ(expected_lifetime(h, 3, kT0 + 100min), 20min);
+  EXPECT_EQ(expected_lifetime(h, 4, kT0 + 100min), std::nullopt);  // one episode only
+  EXPECT_EQ(expected_lifetime({}, 1, kT0), std::nullopt);
+}
+
+}  // namespace
+}  // namespace gpupool::autoscale
