@@ -126,6 +126,19 @@ TEST(PlanCmdTest, CatalogProviderTypesWithoutProviderObjects) {
   EXPECT_TRUE(lambda_note) << doc["notes"].dump();
 }
 
+// Issue 8, defect 4: `plan` added lifetime committed spend to month-to-date
+// and refused every offer ("would project $1000.86") of a pool that had
+// spent 100 this month.
+TEST(PlanCmdTest, MonthlyCapUsesThisMonthsSpendNotLifetimeCommitted) {
+  const Outcome r = run({"-f", kFixtures + "spent-pool.yaml", "-o", "json", "--now",
+                         "2026-11-30T23:00:00Z"});
+  ASSERT_EQ(r.code, kExitOk) << r.err;
+  const auto doc = nlohmann::json::parse(r.out);
+  EXPECT_EQ(doc["plan"]["machinesPlaced"], 1) << doc["plan"].dump();
+  EXPECT_EQ(doc["plan"]["projectedMonth"], "100.86");  // 100 + one hour of $0.86
+  EXPECT_EQ(doc["currentSpend"]["projectedMonth"], "100");
+}
+
 // The two readings of Fluence's billing give different totals; Fluence's own
 // docs are the default.
 TEST(PlanCmdTest, FluenceBillingReadingIsSelectable) {
