@@ -130,8 +130,8 @@ TEST(PlanCmdTest, CatalogProviderTypesWithoutProviderObjects) {
 // and refused every offer ("would project $1000.86") of a pool that had
 // spent 100 this month.
 TEST(PlanCmdTest, MonthlyCapUsesThisMonthsSpendNotLifetimeCommitted) {
-  const Outcome r = run({"-f", kFixtures + "spent-pool.yaml", "-o", "json", "--now",
-                         "2026-11-30T23:00:00Z"});
+  const Outcome r =
+      run({"-f", kFixtures + "spent-pool.yaml", "-o", "json", "--now", "2026-11-30T23:00:00Z"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   const auto doc = nlohmann::json::parse(r.out);
   EXPECT_EQ(doc["plan"]["machinesPlaced"], 1) << doc["plan"].dump();

@@ -1,5 +1,7 @@
 #include "operator/core/autoscaler.h"
 
+#include "operator/core/api_codec.h"
+
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -7,20 +9,6 @@
 
 namespace gpupool::autoscale {
 namespace {
-
-const char* type_name(api::MetricType t) {
-  switch (t) {
-    case api::MetricType::QueueDepth:
-      return "QueueDepth";
-    case api::MetricType::RequestsPerSecond:
-      return "RequestsPerSecond";
-    case api::MetricType::GpuUtilization:
-      return "GpuUtilization";
-    case api::MetricType::External:
-      return "External";
-  }
-  return "?";
-}
 
 std::string number(double v) {
   char buf[32];
@@ -59,7 +47,8 @@ Output decide(const Input& in) {
   for (size_t i = 0; i < in.spec.metrics.size(); ++i) {
     const api::MetricSpec& m = in.spec.metrics[i];
     const Signal s = i < in.signals.size() ? in.signals[i] : Signal{std::nullopt, "no reading"};
-    const std::string name = "metrics[" + std::to_string(i) + "] " + type_name(m.type);
+    const std::string name =
+        "metrics[" + std::to_string(i) + "] " + std::string(api::to_string(m.type));
     int raw = current;
     std::string why;
     if (s.value) {
