@@ -28,7 +28,9 @@ Options:
   --lease-namespace NS       namespace of the Lease (default: default)
   --lease-name NAME          name of the Lease (default: gpupool-operator)
   --health-addr HOST:PORT    /healthz and /readyz (default: 127.0.0.1:8081; "" disables)
-  --metrics-addr HOST:PORT   /metrics (default: "" = served on the health address)
+  --metrics-addr HOST:PORT   /metrics, served by prometheus-cpp's Exposer there (default: "" =
+                             served by the health server on --health-addr instead; the same
+                             address as --health-addr means the same)
   --log-level LEVEL          debug|info|warn|error (default: info)
   --log-format FORMAT        text|json (default: text)
   --workers N                workers per controller (default: 2)
@@ -148,6 +150,12 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
   mo.lease_name = flags["lease-name"];
   mo.health_addr = flags["health-addr"];
   mo.metrics_addr = flags["metrics-addr"];
+#ifdef GPUPOOL_VERSION
+  mo.version = GPUPOOL_VERSION;
+#endif
+#ifdef GPUPOOL_REVISION
+  mo.revision = GPUPOOL_REVISION;
+#endif
   mo.workers = workers;
   mo.gc_period = Duration{gc_period};
   mo.spend_status_period = Duration{spend_period};

@@ -91,7 +91,8 @@ void GarbageCollector::charge_orphan(const std::string& provider, const Machine&
       auto ledger = spend::parse_ledger(text);
       if (!ledger.ok()) return;  // the pool reports the corrupt ledger itself
       spend::SpendLedger l = std::move(ledger).value();
-      if (!spend::fold_amount(l, "orphan/" + provider + "/" + m.provider_id, months)) return;
+      if (!spend::fold_amount(l, "orphan/" + provider + "/" + m.provider_id, months, provider))
+        return;
       if (!p["metadata"].contains("annotations")) p["metadata"]["annotations"] = Json::object();
       p["metadata"]["annotations"][spend::kLedgerAnnotation] = spend::format_ledger(l);
       auto r = ctx_.api.update(kGpuPools, p);
@@ -111,6 +112,22 @@ void GarbageCollector::charge_orphan(const std::string& provider, const Machine&
       if (r.ok() || r.error().kind != kube::ErrorKind::Conflict) return;
     }
   }
+}
+
+void GarbageCollector::count_orphan(const std::string& provider, bool ended) {
+  std::lock_guard lock(counts_mu_);
+  auto& c = per_provider_[provider];
+  if (ended) {
+    ++c.ended;
+  } else {
+    ++c.found;
+  }
+}
+
+std::map<std::string, GarbageCollector::OrphanCounts> GarbageCollector::orphans_by_provider()
+    const {
+  std::lock_guard lock(counts_mu_);
+  return per_provider_;
 }
 
 void GarbageCollector::run_once() {
@@ -163,6 +180,7 @@ void GarbageCollector::run_once() {
       if (c.claimed) continue;
       seen.insert(key);
       auto [it, fresh] = first_seen_.emplace(key, now);
+      if (fresh) count_orphan(pname, /*ended=*/false);
       Duration grace = kDefaultGrace;
       kube::ObjectPtr pool_obj = ns.empty() ? nullptr : ctx_.pools.get(ns, pool_name);
       std::optional<api::GpuPool> pool;
@@ -182,6 +200,7 @@ void GarbageCollector::run_once() {
       auto t = provider->terminate(m.provider_id);
       if (!t.ok() && t.error().kind != ProviderErrorKind::NotFound) continue;
       orphans_ended_.fetch_add(1);
+      count_orphan(pname, /*ended=*/true);
       charge_orphan(pname, m, pool, it->second, now);
       first_seen_.erase(key);
       const std::string msg = "ended orphan machine " + m.provider_id + " at provider " + pname +

@@ -19,6 +19,8 @@
 //     status.unattributedSpend;
 //   * GpuInstances whose machine vanished are the instance reconciler's job
 //     (it polls get() and marks them Failed).
+// Counters (metrics): orphans found (first sighting of an unclaimed machine
+// since this process started) and ended, per GpuProvider name.
 // The first-seen times live in memory: after a restart the grace starts
 // again, which only delays an end, never hastens one.
 //
@@ -44,13 +46,22 @@ class GarbageCollector {
 
   uint64_t orphans_ended() const { return orphans_ended_.load(); }
   uint64_t adopted() const { return adopted_.load(); }
+  struct OrphanCounts {
+    uint64_t found = 0;
+    uint64_t ended = 0;
+  };
+  std::map<std::string, OrphanCounts> orphans_by_provider() const;
 
  private:
   void charge_orphan(const std::string& provider, const Machine& m,
                      const std::optional<api::GpuPool>& pool, Time first_seen, Time now);
 
+  void count_orphan(const std::string& provider, bool ended);
+
   Context& ctx_;
-  std::map<std::string, Time> first_seen_;  // provider/id -> first seen unclaimed
+  mutable std::mutex counts_mu_;
+  std::map<std::string, OrphanCounts> per_provider_;  // guarded by counts_mu_
+  std::map<std::string, Time> first_seen_;            // provider/id -> first seen unclaimed
   std::atomic<uint64_t> orphans_ended_{0};
   std::atomic<uint64_t> adopted_{0};
 };

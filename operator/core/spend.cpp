@@ -165,6 +165,14 @@ Result<SpendLedger, LedgerError> parse_ledger(std::string_view text) {
       out.months[k] = *m;
     }
   }
+  if (doc.contains("providers")) {
+    if (!doc["providers"].is_object()) return bad("spend ledger: providers must be an object");
+    for (const auto& [k, v] : doc["providers"].items()) {
+      auto m = money(v);
+      if (!m) return bad("spend ledger: providers[" + k + "] must be a decimal string");
+      out.providers[k] = *m;
+    }
+  }
   if (doc.contains("folded")) {
     if (!doc["folded"].is_array()) return bad("spend ledger: folded must be a list");
     for (const auto& v : doc["folded"]) {
@@ -183,6 +191,12 @@ std::string format_ledger(const SpendLedger& ledger) {
     months[k] = v.to_string();
   doc["months"] = months;
   doc["folded"] = ledger.folded;
+  if (!ledger.providers.empty()) {
+    nlohmann::json providers = nlohmann::json::object();
+    for (const auto& [k, v] : ledger.providers)
+      providers[k] = v.to_string();
+    doc["providers"] = providers;
+  }
   return doc.dump();
 }
 
@@ -191,12 +205,15 @@ bool was_folded(const SpendLedger& ledger, std::string_view instance) {
 }
 
 bool fold_amount(SpendLedger& ledger, std::string_view key,
-                 const std::map<std::string, Money>& by_month) {
+                 const std::map<std::string, Money>& by_month, std::string_view provider) {
   if (was_folded(ledger, key)) return false;
+  Money sum;
   for (const auto& [month, part] : by_month) {
     ledger.months[month] += part;
     ledger.total += part;
+    sum += part;
   }
+  if (!sum.is_zero()) ledger.providers[std::string(provider)] += sum;
   while (ledger.months.size() > kLedgerMonths)
     ledger.months.erase(ledger.months.begin());
   ledger.folded.emplace_back(key);
@@ -210,7 +227,8 @@ bool fold_amount(SpendLedger& ledger, std::string_view key,
 
 bool fold(SpendLedger& ledger, const api::GpuInstance& instance, Time now) {
   return fold_amount(ledger, instance.metadata.name,
-                     spend_by_month(instance.status, instance.spec.offer.egress_usd_per_hour, now));
+                     spend_by_month(instance.status, instance.spec.offer.egress_usd_per_hour, now),
+                     instance.spec.offer.provider);
 }
 
 api::SpendStatus pool_spend(const std::vector<api::GpuInstance>& instances,

@@ -100,6 +100,12 @@ struct SpendLedger {
   Money total;
   std::map<std::string, Money> months;  // "2026-11" -> final spend billed in that month
   std::vector<std::string> folded;      // instance names already folded, oldest first
+  // The same final spend split by the GpuProvider (object name) that billed
+  // it: fold() uses instance.spec.offer.provider, fold_amount() its
+  // `provider` argument ("" = unattributed). Ledgers written before the split
+  // have none: total − Σ providers is spend no provider is known for.
+  // Serialized as "providers" only when non-empty; a missing key is empty.
+  std::map<std::string, Money> providers;
 
   bool operator==(const SpendLedger&) const = default;
 };
@@ -111,7 +117,8 @@ struct LedgerError {
 };
 
 // Empty text is an empty ledger. Errors: Invalid (not the JSON below).
-// {"total":"1.5","months":{"2026-11":"1.5"},"folded":["a-1"]}
+// {"total":"1.5","months":{"2026-11":"1.5"},"folded":["a-1"],
+//  "providers":{"fluence-eu":"1.5"}}   ("providers" optional)
 Result<SpendLedger, LedgerError> parse_ledger(std::string_view text);
 std::string format_ledger(const SpendLedger& ledger);
 
@@ -122,9 +129,10 @@ bool was_folded(const SpendLedger& ledger, std::string_view instance);
 // newest kLedgerMonths months and kLedgerFoldedNames names.
 bool fold(SpendLedger& ledger, const api::GpuInstance& instance, Time now);
 // Folds spend that belongs to no GpuInstance (an orphan machine ended by
-// garbage collection) under `key`, split by month like an instance's.
+// garbage collection) under `key`, split by month like an instance's and
+// attributed to `provider` ("" = unattributed).
 bool fold_amount(SpendLedger& ledger, std::string_view key,
-                 const std::map<std::string, Money>& by_month);
+                 const std::map<std::string, Money>& by_month, std::string_view provider = "");
 
 // Final (or current) spend of an instance split by the UTC month it was
 // billed in: {"2026-10": ..., "2026-11": ...}.

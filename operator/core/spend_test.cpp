@@ -124,6 +124,39 @@ TEST(SpendLedger, FoldIsIdempotentPerInstanceAndSplitsByMonth) {
   EXPECT_TRUE(was_folded(l, "p-1"));
 }
 
+TEST(SpendLedger, SplitsFinalSpendByProviderAndStaysBackwardCompatible) {
+  auto a = launched(per_second(), "3.6", at(11, 1, 0));
+  a.ended_at = at(11, 1, 1);
+  auto b = launched(per_second(), "1.8", at(11, 1, 0));
+  b.ended_at = at(11, 1, 1);
+  auto ia = instance("p-1", a);
+  ia.spec.offer.provider = "fluence-eu";
+  auto ib = instance("p-2", b);
+  ib.spec.offer.provider = "runpod";
+  SpendLedger l;
+  ASSERT_TRUE(fold(l, ia, at(11, 2, 0)));
+  ASSERT_TRUE(fold(l, ib, at(11, 2, 0)));
+  ASSERT_TRUE(fold_amount(l, "orphan/runpod/m-9", {{"2026-11", usd("0.5")}}, "runpod"));
+  ASSERT_TRUE(fold_amount(l, "orphan/x", {{"2026-11", usd("0.25")}}));
+  EXPECT_FALSE(fold_amount(l, "orphan/runpod/m-9", {{"2026-11", usd("0.5")}}, "runpod"));
+  EXPECT_EQ(l.providers["fluence-eu"], usd("3.6"));
+  EXPECT_EQ(l.providers["runpod"], usd("2.3"));
+  EXPECT_EQ(l.providers[""], usd("0.25"));
+  EXPECT_EQ(l.total, usd("6.15"));
+  auto back = parse_ledger(format_ledger(l));
+  ASSERT_TRUE(back.ok());
+  EXPECT_EQ(*back, l);
+  // A ledger written before the split: no "providers" key, nothing attributed,
+  // and formatting it again adds no key.
+  const std::string old = R"({"folded":["a-1"],"months":{"2026-11":"1.5"},"total":"1.5"})";
+  auto legacy = parse_ledger(old);
+  ASSERT_TRUE(legacy.ok());
+  EXPECT_TRUE(legacy->providers.empty());
+  EXPECT_EQ(format_ledger(*legacy), old);
+  EXPECT_FALSE(parse_ledger(R"({"providers": {"a": 1}})").ok());
+  EXPECT_FALSE(parse_ledger(R"({"providers": []})").ok());
+}
+
 TEST(SpendLedger, FoldedNamesAreBounded) {
   SpendLedger l;
   api::GpuInstanceStatus nothing;

@@ -4,6 +4,9 @@
 #include <random>
 #include <sstream>
 
+#include <prometheus/exposer.h>
+
+#include "metrics/metrics.h"
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
 #include "operator/controllers/pool_reconciler.h"
@@ -51,11 +54,21 @@ struct Manager::Impl {
         clock(clock_),
         log(log_),
         options(std::move(options_)),
-        registry(clock, stats),
         events(api, clock, controllers::kComponent),
         pools_inf(api, kGpuPools, clock, {options.namespace_}),
         inst_inf(api, kGpuInstances, clock, {options.namespace_}),
         prov_inf(api, kGpuProviders, clock, {}),
+        // registry and gc are constructed below; only their addresses are
+        // taken here, and the collector reads them at scrape time.
+        prom(std::make_shared<metrics::Metrics>(metrics::Sources{
+            clock, pools_inf.store(), inst_inf.store(), prov_inf.store(), &registry, &unavailable,
+            &gc,
+            [this] {
+              return std::vector<kube::Controller*>{pool_ctl.get(), inst_ctl.get(), prov_ctl.get()};
+            },
+            [this] { return !options.leader_elect || leading.load(); }, options.version,
+            options.revision})),
+        registry(clock, prom->provider_observer()),
         ctx{api,
             clock,
             registry,
@@ -75,11 +88,11 @@ struct Manager::Impl {
   const Clock& clock;
   Logger& log;
   ManagerOptions options;
-  ProviderCallStats stats;
-  controllers::ProviderRegistry registry;
   UnavailableOffers unavailable;
   kube::EventRecorder events;
   kube::Informer pools_inf, inst_inf, prov_inf;
+  std::shared_ptr<metrics::Metrics> prom;
+  controllers::ProviderRegistry registry;
   controllers::Context ctx;
   controllers::PoolReconciler pool_rec;
   controllers::InstanceReconciler inst_rec;
@@ -87,7 +100,8 @@ struct Manager::Impl {
   controllers::GarbageCollector gc;
   std::unique_ptr<kube::Controller> pool_ctl, inst_ctl, prov_ctl;
   std::unique_ptr<kube::LeaderElector> elector;
-  std::unique_ptr<http::HttpServer> health, metrics;
+  std::unique_ptr<http::HttpServer> health;
+  std::unique_ptr<prometheus::Exposer> exposer;
   std::atomic<bool> leading{false};
   std::atomic<bool> running{false};
 
@@ -102,34 +116,6 @@ struct Manager::Impl {
     return pools_inf.has_synced() && inst_inf.has_synced() && prov_inf.has_synced();
   }
 
-  std::string metrics_text() {
-    std::ostringstream o;
-    o << "# TYPE gpupool_reconcile_total counter\n";
-    o << "# TYPE gpupool_reconcile_errors_total counter\n";
-    for (auto* c : {pool_ctl.get(), inst_ctl.get(), prov_ctl.get()}) {
-      if (!c) continue;
-      o << "gpupool_reconcile_total{controller=\"" << c->name() << "\"} " << c->reconciles_total()
-        << "\n";
-      o << "gpupool_reconcile_errors_total{controller=\"" << c->name() << "\"} "
-        << c->errors_total() << "\n";
-    }
-    o << "# TYPE gpupool_orphans_ended_total counter\ngpupool_orphans_ended_total "
-      << gc.orphans_ended() << "\n";
-    o << "# TYPE gpupool_instances_adopted_total counter\ngpupool_instances_adopted_total "
-      << gc.adopted() << "\n";
-    o << "# TYPE gpupool_provider_calls_total counter\n";
-    o << "# TYPE gpupool_provider_errors_total counter\n";
-    for (const auto& [key, counts] : stats.snapshot()) {
-      const auto& [provider, method] = key;
-      o << "gpupool_provider_calls_total{provider=\"" << provider << "\",method=\"" << method
-        << "\"} " << counts.calls << "\n";
-      o << "gpupool_provider_errors_total{provider=\"" << provider << "\",method=\"" << method
-        << "\"} " << counts.errors << "\n";
-    }
-    o << "# TYPE gpupool_leader gauge\ngpupool_leader " << (leading.load() ? 1 : 0) << "\n";
-    return o.str();
-  }
-
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) {
     http::Headers text{{"Content-Type", "text/plain; charset=utf-8"}};
     if (req.path == "/healthz" || req.path == "/livez") {
@@ -142,11 +128,27 @@ struct Manager::Impl {
       } else {
         w.send(200, text, "ok\n");
       }
-    } else if (req.path == "/metrics") {
-      w.send(200, {{"Content-Type", "text/plain; version=0.0.4"}}, metrics_text());
+    } else if (req.path == "/metrics" && serves_metrics_here()) {
+      w.send(200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}},
+             prom->serialize());
     } else {
       w.send(404, text, "not found\n");
     }
+  }
+
+  // /metrics is on the health server only when no separate metrics address
+  // was given (see manager.h).
+  bool serves_metrics_here() const {
+    return options.metrics_addr.empty() || options.metrics_addr == options.health_addr;
+  }
+
+  kube::ReconcileFn timed(const std::string& name, kube::ReconcileFn fn) {
+    return [this, name, fn = std::move(fn)](const kube::ReconcileRequest& r) {
+      const SteadyTime start = clock.steady_now();
+      kube::ReconcileResult result = fn(r);
+      prom->controllers().observe_reconcile(name, clock.steady_now() - start);
+      return result;
+    };
   }
 
   void start_controllers() {
@@ -190,14 +192,19 @@ Status<ManagerError> Manager::start() {
   kube::Controller::Options copts;
   copts.workers = std::max(1, m.options.workers);
   m.pool_ctl = std::make_unique<kube::Controller>(
-      "gpupool", m.clock, [&m](const kube::ReconcileRequest& r) { return m.pool_rec.reconcile(r); },
+      "gpupool", m.clock,
+      m.timed("gpupool", [&m](const kube::ReconcileRequest& r) { return m.pool_rec.reconcile(r); }),
       copts);
   m.inst_ctl = std::make_unique<kube::Controller>(
       "gpuinstance", m.clock,
-      [&m](const kube::ReconcileRequest& r) { return m.inst_rec.reconcile(r); }, copts);
+      m.timed("gpuinstance",
+              [&m](const kube::ReconcileRequest& r) { return m.inst_rec.reconcile(r); }),
+      copts);
   m.prov_ctl = std::make_unique<kube::Controller>(
       "gpuprovider", m.clock,
-      [&m](const kube::ReconcileRequest& r) { return m.prov_rec.reconcile(r); }, copts);
+      m.timed("gpuprovider",
+              [&m](const kube::ReconcileRequest& r) { return m.prov_rec.reconcile(r); }),
+      copts);
   m.ctx.enqueue_pool = [&m](const std::string& key) {
     if (!key.empty()) {
       m.pool_ctl->enqueue(key);
@@ -244,12 +251,27 @@ Status<ManagerError> Manager::start() {
         [&m](const http::HttpRequest& req, http::ResponseWriter& w) { m.handle(req, w); }, ho);
     auto s = server->start();
     if (!s.ok()) return fail(ManagerError{"cannot serve on " + addr + ": " + s.error().message});
-    m.log.info("serving health and metrics", {{"addr", server->base_url()}});
+    m.log.info(m.serves_metrics_here() ? "serving health and metrics" : "serving health",
+               {{"addr", server->base_url()}});
     return {};
   };
   if (auto s = serve(m.options.health_addr, m.health); !s.ok()) return s;
-  if (m.options.metrics_addr != m.options.health_addr) {
-    if (auto s = serve(m.options.metrics_addr, m.metrics); !s.ok()) return s;
+  if (!m.serves_metrics_here()) {
+    std::string host;
+    uint16_t port = 0;
+    if (!split_addr(m.options.metrics_addr, host, port)) {
+      return fail(ManagerError{"address \"" + m.options.metrics_addr + "\" is not host:port"});
+    }
+    try {
+      m.exposer = std::make_unique<prometheus::Exposer>(host + ":" + std::to_string(port),
+                                                        /*num_threads=*/2);
+    } catch (const std::exception& e) {
+      return fail(
+          ManagerError{"cannot serve metrics on " + m.options.metrics_addr + ": " + e.what()});
+    }
+    m.exposer->RegisterCollectable(m.prom);
+    m.log.info("serving metrics",
+               {{"addr", m.options.metrics_addr}, {"port", std::to_string(metrics_port())}});
   }
 
   m.prov_inf.start();
@@ -324,7 +346,7 @@ void Manager::stop() {
   m.inst_inf.stop();
   m.prov_inf.stop();
   if (m.health) m.health->stop();
-  if (m.metrics) m.metrics->stop();
+  m.exposer.reset();
   m.running = false;
 }
 
@@ -339,6 +361,14 @@ void Manager::wait_lost_leadership(std::chrono::milliseconds timeout) {
 
 uint16_t Manager::health_port() const {
   return impl_->health ? impl_->health->port() : 0;
+}
+
+uint16_t Manager::metrics_port() const {
+  if (impl_->exposer) {
+    auto ports = impl_->exposer->GetListeningPorts();
+    return ports.empty() ? 0 : static_cast<uint16_t>(ports.front());
+  }
+  return impl_->serves_metrics_here() ? health_port() : 0;
 }
 
 }  // namespace gpupool::manager

@@ -8,11 +8,15 @@
 //   GET /healthz  200 "ok" while the manager runs;
 //   GET /readyz   200 once every informer has synced and (with leader
 //                 election) this replica leads; 503 with the reason before;
-//   GET /metrics  Prometheus text: reconciles and errors per controller,
-//                 orphans ended, adoptions, provider calls/errors per
-//                 provider and method.
-// The same handler is served on options.metrics_addr when that is set and
-// differs.
+//
+// Metrics (every family of metrics/README.md, built by metrics::Metrics):
+//   options.metrics_addr set and different from health_addr: GET /metrics is
+//     served by prometheus-cpp's Exposer (civetweb) on that address, and the
+//     health server has no /metrics;
+//   options.metrics_addr empty or equal to health_addr: one port cannot hold
+//     two servers, so the health server also answers GET /metrics, with the
+//     text prometheus-cpp's TextSerializer makes of the same registry.
+// The provider adapters report their calls to the registry's observer.
 //
 // Leader election: controllers start when leadership is acquired; losing it
 // stops them and sets lost_leadership() (the process should exit so it can
@@ -39,9 +43,11 @@ struct ManagerOptions {
   bool leader_elect = false;
   std::string lease_namespace = "default";
   std::string lease_name = "gpupool-operator";
-  std::string identity;     // leader election identity; empty: generated
-  std::string health_addr;  // "127.0.0.1:8081"; empty: no health server
-  std::string metrics_addr;
+  std::string identity;               // leader election identity; empty: generated
+  std::string health_addr;            // "127.0.0.1:8081"; empty: no health server
+  std::string metrics_addr;           // "127.0.0.1:8080"; empty: /metrics on the health server
+  std::string version = "0.0.0-dev";  // gpupool_build_info labels
+  std::string revision = "unknown";
   int workers = 2;
   Duration gc_period{15};
   Duration spend_status_period{300};  // see controllers::Context
@@ -68,6 +74,8 @@ class Manager {
   // Real-time wait until lost_leadership() or stop(); used by run.
   void wait_lost_leadership(std::chrono::milliseconds timeout);
   uint16_t health_port() const;
+  // Port /metrics is served on (the Exposer's, or the health server's); 0: none.
+  uint16_t metrics_port() const;
 
   struct Impl;
 

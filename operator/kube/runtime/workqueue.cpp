@@ -35,7 +35,8 @@ void WorkQueue::add(const std::string& key) {
 
 void WorkQueue::add_locked(const std::string& key) {
   if (shutting_down_) return;
-  if (!dirty_.insert(key).second) return;   // already waiting to be handed out
+  if (!dirty_.insert(key).second) return;  // already waiting to be handed out
+  adds_.fetch_add(1);
   if (processing_.count(key) != 0) return;  // re-queued by done()
   queue_.push_back(key);
   cv_.notify_one();
@@ -66,6 +67,7 @@ void WorkQueue::add_after(const std::string& key, Millis delay) {
 }
 
 void WorkQueue::add_rate_limited(const std::string& key) {
+  retries_.fetch_add(1);
   add_after(key, limiter_.when(key));
 }
 
@@ -113,7 +115,7 @@ std::optional<std::string> WorkQueue::get_impl(bool block) {
   }
   std::string key = std::move(queue_.front());
   queue_.pop_front();
-  processing_.insert(key);
+  processing_.emplace(key, clock_.steady_now());
   dirty_.erase(key);
   return key;
 }
@@ -147,6 +149,16 @@ void WorkQueue::clock_advanced() {
 size_t WorkQueue::len() const {
   std::lock_guard lock(mu_);
   return queue_.size();
+}
+
+Millis WorkQueue::longest_running() const {
+  std::lock_guard lock(mu_);
+  if (processing_.empty()) return Millis::zero();
+  const SteadyTime now = clock_.steady_now();
+  SteadyTime oldest = now;
+  for (const auto& [key, since] : processing_)
+    oldest = std::min(oldest, since);
+  return std::chrono::duration_cast<Millis>(now - oldest);
 }
 
 size_t WorkQueue::delayed_count() const {

@@ -18,6 +18,7 @@
 // FakeClock moved by a test is noticed; clock_advanced() makes that
 // immediate. Thread-safety: every method may be called from any thread.
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <cstddef>
@@ -89,6 +90,13 @@ class WorkQueue {
   size_t len() const;            // ready keys
   size_t delayed_count() const;  // keys waiting for their time
 
+  // Metrics (monotonic counters): keys newly queued by add() (or a due
+  // delayed add); add_rate_limited() calls (retries after a failure).
+  uint64_t adds_total() const { return adds_.load(); }
+  uint64_t retries_total() const { return retries_.load(); }
+  // Age by steady_now() of the oldest key being processed; zero when none.
+  Millis longest_running() const;
+
  private:
   void add_locked(const std::string& key);
   void promote_due_locked();
@@ -102,10 +110,12 @@ class WorkQueue {
   std::condition_variable cv_;
   std::deque<std::string> queue_;                           // guarded by mu_
   std::unordered_set<std::string> dirty_;                   // guarded by mu_
-  std::unordered_set<std::string> processing_;              // guarded by mu_
+  std::unordered_map<std::string, SteadyTime> processing_;  // guarded by mu_; key -> since
   std::multimap<SteadyTime, std::string> waiting_;          // guarded by mu_
   std::unordered_map<std::string, SteadyTime> waiting_at_;  // guarded by mu_
   bool shutting_down_ = false;                              // guarded by mu_
+  std::atomic<uint64_t> adds_{0};
+  std::atomic<uint64_t> retries_{0};
 };
 
 }  // namespace gpupool::kube
