@@ -29,6 +29,8 @@ RUN apt-get update \
       libssl3 \
       libyaml-cpp0.7 \
       libprometheus-cpp-core1.0 \
+      libprometheus-cpp-pull1.0 \
+      libcivetweb1 \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 65532 gpupool \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \
