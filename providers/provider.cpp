@@ -1,6 +1,7 @@
 #include "providers/provider.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include <utility>
 
@@ -128,7 +129,19 @@ bool matches(const Offer& offer, const OfferQuery& query) {
   auto allowed = [](const std::vector<std::string>& list, const std::string& x) {
     return list.empty() || std::find(list.begin(), list.end(), x) != list.end();
   };
-  if (!allowed(query.gpu_models, offer.gpu_model)) return false;
+  // Models compare case-insensitively, as the planner compares them, so a pool
+  // that writes "l40s" asks for the same offers it would be planned on.
+  const auto same_model = [&](const std::string& m) {
+    return std::equal(m.begin(), m.end(), offer.gpu_model.begin(), offer.gpu_model.end(),
+                      [](char a, char b) {
+                        return std::tolower(static_cast<unsigned char>(a)) ==
+                               std::tolower(static_cast<unsigned char>(b));
+                      });
+  };
+  if (!query.gpu_models.empty() &&
+      std::none_of(query.gpu_models.begin(), query.gpu_models.end(), same_model)) {
+    return false;
+  }
   if (!allowed(query.regions, offer.region)) return false;
   if (offer.gpu_count < query.min_gpu_count) return false;
   if (query.max_gpu_count > 0 && offer.gpu_count > query.max_gpu_count) return false;

@@ -198,8 +198,8 @@ std::vector<Machine> owned_machines(std::vector<Machine> all, const MachineFilte
 ProviderResult<Machine> machine_named(const std::vector<Machine>& all, std::string_view pool_uid,
                                       std::string_view name, bool live_only, std::string_view what);
 
-// Whether `offer` is one `query` asks for: GPU model, region, GPU count,
-// spot and community tier (empty lists mean any). Adapters apply it to every
+// Whether `offer` is one `query` asks for: GPU model (case-insensitive),
+// region, GPU count, spot and community tier (empty lists mean any). Adapters apply it to every
 // offer they build, so they all read a query the same way.
 bool matches(const Offer& offer, const OfferQuery& query);
 

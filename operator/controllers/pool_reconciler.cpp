@@ -11,32 +11,6 @@
 namespace gpupool::controllers {
 namespace {
 
-bool iequals(std::string_view a, std::string_view b) {
-  return std::equal(a.begin(), a.end(), b.begin(), b.end(), [](char x, char y) {
-    return std::tolower(static_cast<unsigned char>(x)) ==
-           std::tolower(static_cast<unsigned char>(y));
-  });
-}
-
-// Whether a price snapshot's offer answers `q` (what the adapter's offers()
-// would have filtered on).
-bool offer_matches(const Offer& o, const OfferQuery& q) {
-  if (!q.gpu_models.empty() &&
-      std::none_of(q.gpu_models.begin(), q.gpu_models.end(),
-                   [&](const std::string& m) { return iequals(m, o.gpu_model); })) {
-    return false;
-  }
-  if (!q.regions.empty() &&
-      std::find(q.regions.begin(), q.regions.end(), o.region) == q.regions.end()) {
-    return false;
-  }
-  if (o.gpu_count < q.min_gpu_count) return false;
-  if (q.max_gpu_count > 0 && o.gpu_count > q.max_gpu_count) return false;
-  if (o.spot && !q.include_spot) return false;
-  if (o.tier == ReliabilityTier::Community && !q.include_community) return false;
-  return true;
-}
-
 using kube::Json;
 using kube::ReconcileResult;
 
@@ -212,7 +186,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
         if (!snap.last_attempt) snap = e->prices->refresh_if_due();
         const bool live = snap.source != pricing::PriceSource::Catalog;
         for (const Offer& o : *snap.offers) {
-          if ((live && !pricing::is_live(o)) || !offer_matches(o, q)) continue;
+          if ((live && !pricing::is_live(o)) || !matches(o, q)) continue;
           Offer copy = o;
           copy.provider = ref.name;
           in.offers.push_back(std::move(copy));
