@@ -17,8 +17,10 @@
 #include <string>
 
 #include "operator/clock/clock.h"
+#include "operator/controllers/demand_signals.h"
 #include "operator/controllers/provider_registry.h"
 #include "operator/core/api_types.h"
+#include "operator/core/pool_decision.h"
 #include "operator/kube/api/api.h"
 #include "operator/kube/runtime/event_recorder.h"
 #include "operator/kube/runtime/store.h"
@@ -48,6 +50,11 @@ struct Context {
   // A pool's spend summary in status is rewritten at most this often when
   // nothing else about the pool changed (decision::Input::spend_period).
   Duration spend_status_period{300};
+  // Demand signals for autoscaling pools; null: every Prometheus-backed
+  // metric reads as failing ("no signal source"), so counts hold.
+  DemandSignals* signals = nullptr;
+  // Placement and retirement policy (the operator: always the default).
+  decision::Policy policy;
 };
 
 // Lenient decode + defaults; nullopt when the object cannot be decoded.

@@ -96,6 +96,25 @@ inline constexpr const char* kFinalizer = "gpupool.io/finalizer";
 // Pool annotation holding the next instance ordinal.
 inline constexpr const char* kNextOrdinalAnnotation = "gpupool.io/next-ordinal";
 
+// How machines are placed and retired. The operator always runs the default;
+// the simulator (operator/sim) also runs the baseline the rest of the field
+// uses, through this same decision, so the two differ only here.
+struct Policy {
+  enum class Placement {
+    TotalCost,  // the planner's expected total cost over the lifetime (default)
+    ListPrice,  // the lowest hourly list price per GPU, billing rules ignored
+  };
+  Placement placement = Placement::TotalCost;
+  // Unset (default): a machine no longer needed is parked and ended just
+  // before its next billing increment (rules 3 and 5). Set: it is parked and
+  // ended once it has been unneeded this long, whatever its billing window
+  // (Karpenter's consolidateAfter, Cluster Autoscaler's
+  // scale-down-unneeded-time); re-used if demand returns before that.
+  std::optional<Duration> end_unneeded_after;
+
+  bool operator==(const Policy&) const = default;
+};
+
 struct Input {
   api::GpuPool pool;                        // defaults applied
   std::vector<api::GpuInstance> instances;  // the pool's instances (any phase)
@@ -111,6 +130,11 @@ struct Input {
   Duration spend_period = kDefaultSpendPeriod;
   int max_creates = kMaxCreatesPerDecision;
   int desired = 0;
+  // The autoscaler's estimate of how long new capacity will be needed
+  // (autoscale::expected_lifetime); used as the planner's lifetime when
+  // spec.planning.expectedLifetimeHours is unset.
+  std::optional<Duration> expected_lifetime;
+  Policy policy;
   int64_t next_ordinal = 1;
   Time now{};
 };
