@@ -21,7 +21,8 @@ RUN cmake -S . -B /build -G Ninja -DCMAKE_BUILD_TYPE=Release \
  && strip /build/bin/gpupool-operator
 
 FROM debian:12-slim
-# Runtime libraries, one package a line (tests/helm parses this list):
+# Runtime libraries, one package a line (tests/helm parses this list), and
+# tzdata for the time zones of autoscaling schedules (/usr/share/zoneinfo):
 RUN apt-get update \
  && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends \
       ca-certificates \
@@ -31,6 +32,7 @@ RUN apt-get update \
       libprometheus-cpp-core1.0 \
       libprometheus-cpp-pull1.0 \
       libcivetweb1 \
+      tzdata \
  && rm -rf /var/lib/apt/lists/* \
  && groupadd --system --gid 65532 gpupool \
  && useradd --system --uid 65532 --gid 65532 --no-create-home --home-dir /nonexistent \

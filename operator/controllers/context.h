@@ -19,6 +19,7 @@
 #include "operator/clock/clock.h"
 #include "operator/controllers/demand_signals.h"
 #include "operator/controllers/provider_registry.h"
+#include "operator/controllers/timezone.h"
 #include "operator/core/api_types.h"
 #include "operator/core/pool_decision.h"
 #include "operator/kube/api/api.h"
@@ -55,6 +56,9 @@ struct Context {
   DemandSignals* signals = nullptr;
   // An autoscaling pool's signals are read at least this often.
   Duration scaling_period = decision::kDefaultScalingPeriod;
+  // Time zones of autoscaling schedules; null: a shared loader reading
+  // /usr/share/zoneinfo.
+  const TimeZoneLoader* time_zones = nullptr;
   // Placement and retirement policy (the operator: always the default).
   decision::Policy policy;
 };

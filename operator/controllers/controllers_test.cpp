@@ -480,6 +480,75 @@ TEST_F(ControllersTest, AnAutoscalingPoolAtRestIsNotRewritten) {
   EXPECT_EQ((*api_.get(kGpuPools, "default", "web"))["metadata"]["resourceVersion"], rv);
 }
 
+TEST_F(ControllersTest, ScheduleWindowsRaiseTheCountAndUnreadableOnesAreReported) {
+  ScriptedSignals signals;
+  ctx_.signals = &signals;
+  signals.value = 0;
+  // The clock is 12:00 UTC: inside 08:00-20:00 UTC, outside 14:00-15:00 in
+  // Berlin (13:00 there: UTC+1 in November).
+  create_pool(0, R"json({"replicas": {"min": 0, "max": 6},
+                         "autoscaling": {"enabled": true,
+                                         "metrics": [{"type": "External", "target": 10,
+                                                      "query": "q"}],
+                                         "schedules": [
+                                           {"start": "0 8 * * *", "end": "0 20 * * *",
+                                            "minReplicas": 2},
+                                           {"start": "0 14 * * *", "end": "0 15 * * *",
+                                            "timeZone": "Europe/Berlin", "minReplicas": 5},
+                                           {"start": "0 0 * * *", "end": "0 23 * * *",
+                                            "timeZone": "Mars/Olympus_Mons",
+                                            "minReplicas": 4}]}})json");
+  converge();
+  EXPECT_EQ(pool()->status.replicas.desired, 2);
+  EXPECT_EQ(pool()->status.autoscaling->schedule_min, 2);
+  EXPECT_EQ(pool()->status.autoscaling->clamped_by, "schedule");
+  EXPECT_EQ(live_at_provider(), 2);
+  ASSERT_NE(condition("ScalingActive"), nullptr);
+  EXPECT_EQ(condition("ScalingActive")->reason, "SomeMetricsFailing");
+  EXPECT_THAT(condition("ScalingActive")->message, HasSubstr("schedules[2]"));
+  EXPECT_THAT(condition("ScalingActive")->message, HasSubstr("Mars/Olympus_Mons"));
+  // 13:30 UTC is 14:30 in Berlin: the second window is open.
+  clock_.advance(90min);
+  converge();
+  EXPECT_EQ(pool()->status.replicas.desired, 5);
+}
+
+TEST_F(ControllersTest, PendingPodsThatFitThePoolsNodesDriveItsSize) {
+  auto pod = [&](const std::string& name, int gpus, const Json& selector, bool scheduled) {
+    Json p = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", name}, {"namespace", "default"}}},
+              {"spec",
+               {{"nodeSelector", selector},
+                {"containers",
+                 {{{"name", "main"},
+                   {"image", "vllm"},
+                   {"resources", {{"limits", {{"nvidia.com/gpu", std::to_string(gpus)}}}}}}}}}}};
+    auto r = api_.create(kube::resources::kPods, "default", p);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    Json st = *r;
+    st["status"] = {{"phase", "Pending"}};
+    if (!scheduled) {
+      st["status"]["conditions"] = {
+          {{"type", "PodScheduled"}, {"status", "False"}, {"reason", "Unschedulable"}}};
+    }
+    kube::UpdateOptions uo;
+    uo.subresource = "status";
+    ASSERT_TRUE(api_.update(kube::resources::kPods, st, uo).ok());
+  };
+  pod("wants-web", 3, {{"gpupool.io/pool", "web"}}, false);
+  pod("wants-other", 4, {{"gpupool.io/pool", "other"}}, false);
+  pod("not-tried-yet", 2, {{"gpupool.io/pool", "web"}}, true);
+  create_pool(0, R"json({"replicas": {"min": 0, "max": 6},
+                         "autoscaling": {"enabled": true,
+                                         "metrics": [{"type": "PendingPods", "target": 1}]}})json");
+  converge();
+  EXPECT_EQ(pool()->status.replicas.desired, 3);
+  ASSERT_EQ(pool()->status.autoscaling->metrics.size(), 1u);
+  EXPECT_EQ(pool()->status.autoscaling->metrics[0].value, 3.0);
+  EXPECT_EQ(condition("ScalingActive")->reason, "ValidMetrics");
+}
+
 TEST_F(ControllersTest, APoolWithoutAutoscalingSaysSo) {
   create_pool(1);
   converge();

@@ -197,6 +197,12 @@ std::string pod_name(const Json& pod) {
 
 }  // namespace
 
+std::optional<int64_t> pod_gpu_request(const Json& pod) {
+  const Quantity q = pod_gpus(pod);
+  if (!q.error.empty()) return std::nullopt;
+  return q.gpus;
+}
+
 std::optional<Taint> parse_taint(const std::string& t) {
   const size_t colon = t.rfind(':');
   if (colon == std::string::npos || colon == 0) return std::nullopt;

@@ -73,6 +73,10 @@ struct PendingGpuDemand {
   std::vector<std::string> skipped;  // up to max_reasons, see the header
 };
 
+// A pod's nvidia.com/gpu request as the scheduler computes it (rule 2);
+// nullopt when a quantity is not a whole number of GPUs.
+std::optional<int64_t> pod_gpu_request(const kube::Json& pod);
+
 PendingGpuDemand pending_gpu_demand(const std::vector<kube::Json>& pods, const NodeShape& node,
                                     size_t max_reasons = 5);
 

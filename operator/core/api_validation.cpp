@@ -1,5 +1,7 @@
 #include "operator/core/api_validation.h"
 
+#include "operator/core/schedule.h"
+
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
@@ -28,20 +30,9 @@ constexpr size_t kMaxSchedules = 16;
 constexpr size_t kMaxCron = 128;
 
 // A cron expression's problem, or nullopt.
-// TODO(issue 9): full syntax through schedule::Cron once it lands; until
-// then only the field count.
 std::optional<std::string> schedule_cron_problem(const std::string& cron) {
-  int fields = 0;
-  bool in_field = false;
-  for (char c : cron) {
-    const bool space = c == ' ' || c == '\t';
-    if (!space && !in_field) ++fields;
-    in_field = !space;
-  }
-  if (fields != 5) {
-    return "must have 5 fields (minute hour day-of-month month day-of-week), has " +
-           std::to_string(fields);
-  }
+  auto parsed = schedule::Cron::parse(cron);
+  if (!parsed.ok()) return parsed.error();
   return std::nullopt;
 }
 

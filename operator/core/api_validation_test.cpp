@@ -233,8 +233,8 @@ INSTANTIATE_TEST_SUITE_P(
                     [](GpuPool& p) {
                       p.spec.autoscaling.schedules = {{"0 8 * *", "", "../etc/passwd", -1}};
                     },
-                    {"spec.autoscaling.schedules[0].start: must have 5 fields (minute hour "
-                     "day-of-month month day-of-week), has 4",
+                    {"spec.autoscaling.schedules[0].start: expected 5 fields (minute hour "
+                     "day-of-month month day-of-week), got 4",
                      "spec.autoscaling.schedules[0].end: must not be empty",
                      "spec.autoscaling.schedules[0].timeZone: must be an IANA time zone name "
                      "such as \"Europe/Berlin\"",
