@@ -13,11 +13,11 @@
 #include "operator/controllers/prometheus_signals.h"
 #include "operator/controllers/provider_reconciler.h"
 #include "operator/core/pool_decision.h"
-#include "operator/httpserver/http_server.h"
 #include "operator/kube/runtime/controller.h"
 #include "operator/kube/runtime/event_recorder.h"
 #include "operator/kube/runtime/informer.h"
 #include "operator/kube/runtime/leader_election.h"
+#include "operator/manager/health_server.h"
 #include "providers/http/curl_transport.h"
 
 namespace gpupool::manager {
@@ -108,7 +108,7 @@ struct Manager::Impl {
   controllers::GarbageCollector gc;
   std::unique_ptr<kube::Controller> pool_ctl, inst_ctl, prov_ctl;
   std::unique_ptr<kube::LeaderElector> elector;
-  std::unique_ptr<http::HttpServer> health;
+  std::unique_ptr<HealthServer> health;
   std::unique_ptr<prometheus::Exposer> exposer;
   std::atomic<bool> leading{false};
   std::atomic<bool> running{false};
@@ -124,25 +124,19 @@ struct Manager::Impl {
     return pools_inf.has_synced() && inst_inf.has_synced() && prov_inf.has_synced();
   }
 
-  void handle(const http::HttpRequest& req, http::ResponseWriter& w) {
-    http::Headers text{{"Content-Type", "text/plain; charset=utf-8"}};
-    if (req.path == "/healthz" || req.path == "/livez") {
-      w.send(200, text, "ok\n");
-    } else if (req.path == "/readyz") {
-      if (!synced()) {
-        w.send(503, text, "informer caches not synced\n");
-      } else if (options.leader_elect && !leading.load()) {
-        w.send(503, text, "not the leader\n");
-      } else {
-        w.send(200, text, "ok\n");
-      }
-    } else if (req.path == "/metrics" && serves_metrics_here()) {
-      w.send(200, {{"Content-Type", "text/plain; version=0.0.4; charset=utf-8"}},
-             prom->serialize());
-    } else {
-      w.send(404, text, "not found\n");
+  HealthReply reply(const std::string& path) {
+    if (path == "/healthz" || path == "/livez") return {200, kText, "ok\n"};
+    if (path == "/readyz") {
+      if (!synced()) return {503, kText, "informer caches not synced\n"};
+      if (options.leader_elect && !leading.load()) return {503, kText, "not the leader\n"};
+      return {200, kText, "ok\n"};
     }
+    if (path == "/metrics" && serves_metrics_here()) {
+      return {200, "text/plain; version=0.0.4; charset=utf-8", prom->serialize()};
+    }
+    return {404, kText, "not found\n"};
   }
+  static constexpr const char* kText = "text/plain; charset=utf-8";
 
   // /metrics is on the health server only when no separate metrics address
   // was given (see manager.h).
@@ -248,22 +242,21 @@ Status<ManagerError> Manager::start() {
       {on_prov, [on_prov](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_prov(o); },
        on_prov});
 
-  auto serve = [&m](const std::string& addr,
-                    std::unique_ptr<http::HttpServer>& server) -> Status<ManagerError> {
-    if (addr.empty()) return {};
-    http::HttpServerOptions ho;
-    if (!split_addr(addr, ho.host, ho.port)) {
-      return fail(ManagerError{"address \"" + addr + "\" is not host:port"});
+  if (!m.options.health_addr.empty()) {
+    std::string host;
+    uint16_t port = 0;
+    if (!split_addr(m.options.health_addr, host, port)) {
+      return fail(ManagerError{"address \"" + m.options.health_addr + "\" is not host:port"});
     }
-    server = std::make_unique<http::HttpServer>(
-        [&m](const http::HttpRequest& req, http::ResponseWriter& w) { m.handle(req, w); }, ho);
-    auto s = server->start();
-    if (!s.ok()) return fail(ManagerError{"cannot serve on " + addr + ": " + s.error().message});
+    auto server =
+        HealthServer::start(host, port, [&m](const std::string& path) { return m.reply(path); });
+    if (!server.ok()) {
+      return fail(ManagerError{"cannot serve on " + m.options.health_addr + ": " + server.error()});
+    }
+    m.health = std::move(server).value();
     m.log.info(m.serves_metrics_here() ? "serving health and metrics" : "serving health",
-               {{"addr", server->base_url()}});
-    return {};
-  };
-  if (auto s = serve(m.options.health_addr, m.health); !s.ok()) return s;
+               {{"addr", m.health->base_url()}});
+  }
   if (!m.serves_metrics_here()) {
     std::string host;
     uint16_t port = 0;
@@ -353,7 +346,7 @@ void Manager::stop() {
   m.pools_inf.stop();
   m.inst_inf.stop();
   m.prov_inf.stop();
-  if (m.health) m.health->stop();
+  m.health.reset();  // stops civetweb and waits for its handlers
   m.exposer.reset();
   m.running = false;
 }

@@ -4,7 +4,8 @@
 // controllers with worker threads, the periodic garbage collector, optional
 // leader election, and a health server.
 //
-// Health server (options.health_addr, "host:port"; empty: none):
+// Health server (options.health_addr, "host:port"; empty: none), on
+// civetweb (health_server.h):
 //   GET /healthz  200 "ok" while the manager runs;
 //   GET /readyz   200 once every informer has synced and (with leader
 //                 election) this replica leads; 503 with the reason before;

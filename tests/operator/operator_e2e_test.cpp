@@ -342,6 +342,14 @@ TEST_F(OperatorE2E, AutoscalingFollowsAPrometheusSignalUpAndDownWithParking) {
   ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 4; }, 30s))
       << read_file(dir_ / "operator.log");
   EXPECT_EQ(instances().size(), 4u);  // 3 + 1: the parked ones were re-used
+  // The status is written after the phase changes of the same reconcile.
+  ASSERT_TRUE(eventually(
+      [&] {
+        auto q = pool();
+        return q && q->status.autoscaling && q->status.autoscaling->desired == 4;
+      },
+      10s))
+      << dump();
   auto p = pool();
   ASSERT_TRUE(p && p->status.autoscaling);
   EXPECT_EQ(p->status.autoscaling->desired, 4);
