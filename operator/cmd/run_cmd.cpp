@@ -2,7 +2,9 @@
 
 #include <signal.h>
 
+#include <cstdlib>
 #include <ctime>
+#include <future>
 #include <map>
 #include <ostream>
 
@@ -44,6 +46,8 @@ Options:
                              timeout of one Prometheus query (default: 5)
   --autoscale-period-seconds N
                              how often an autoscaling pool's signals are read (default: 15)
+  --shutdown-grace-seconds N on SIGTERM: in-flight work gets half of this to finish, then API
+                             calls are interrupted; the process exits by then (default: 20)
 )";
 
 }  // namespace
@@ -63,7 +67,8 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
                                               {"spend-status-period-seconds", "300"},
                                               {"prometheus-url", ""},
                                               {"prometheus-timeout-seconds", "5"},
-                                              {"autoscale-period-seconds", "15"}};
+                                              {"autoscale-period-seconds", "15"},
+                                              {"shutdown-grace-seconds", "20"}};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
@@ -107,20 +112,22 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
     err << "error: --leader-elect must be true or false\n";
     return kUsage;
   }
-  int workers = 0, gc_period = 0, spend_period = 0, prom_timeout = 0, scale_period = 0;
+  int workers = 0, gc_period = 0, spend_period = 0, prom_timeout = 0, scale_period = 0, grace = 0;
   try {
     workers = std::stoi(flags["workers"]);
     gc_period = std::stoi(flags["gc-period-seconds"]);
     spend_period = std::stoi(flags["spend-status-period-seconds"]);
     prom_timeout = std::stoi(flags["prometheus-timeout-seconds"]);
     scale_period = std::stoi(flags["autoscale-period-seconds"]);
+    grace = std::stoi(flags["shutdown-grace-seconds"]);
   } catch (...) {
-    workers = gc_period = spend_period = prom_timeout = scale_period = 0;
+    workers = gc_period = spend_period = prom_timeout = scale_period = grace = 0;
   }
-  if (workers < 1 || gc_period < 1 || spend_period < 1 || prom_timeout < 1 || scale_period < 1) {
+  if (workers < 1 || gc_period < 1 || spend_period < 1 || prom_timeout < 1 || scale_period < 1 ||
+      grace < 1) {
     err << "error: --workers, --gc-period-seconds, --spend-status-period-seconds, "
-           "--prometheus-timeout-seconds and --autoscale-period-seconds must be whole numbers "
-           ">= 1\n";
+           "--prometheus-timeout-seconds, --autoscale-period-seconds and "
+           "--shutdown-grace-seconds must be whole numbers >= 1\n";
     return kUsage;
   }
   const std::string& prom_url = flags["prometheus-url"];
@@ -202,7 +209,21 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
       break;
     }
   }
-  mgr.stop();
+  // Bounded shutdown: in-flight reconciles get half the grace to finish;
+  // then every API call is interrupted (a dead API server must not hold the
+  // exit); at the end of the grace the process leaves regardless.
+  const auto half = std::chrono::milliseconds(grace * 500);
+  auto stopped = std::async(std::launch::async, [&mgr] { mgr.stop(); });
+  if (stopped.wait_for(half) != std::future_status::ready) {
+    log.warn("still stopping; interrupting API calls",
+             {{"after", std::to_string(grace / 2.0) + "s"}});
+    client.shutdown();
+    if (stopped.wait_for(half) != std::future_status::ready) {
+      log.error("shutdown grace passed; exiting without waiting for the rest",
+                {{"grace", std::to_string(grace) + "s"}});
+      std::_Exit(kError);
+    }
+  }
   log.info("stopped");
   return code;
 }

@@ -369,6 +369,23 @@ TEST_F(OperatorE2E, AutoscalingFollowsAPrometheusSignalUpAndDownWithParking) {
   EXPECT_EQ(static_cast<int>(instances().size()), before);
 }
 
+TEST_F(OperatorE2E, SigtermExitsInBoundedTimeEvenWithTheApiServerGone) {
+  start_operator({"--shutdown-grace-seconds", "6"});
+  apply(provider_yaml("  annotations:\n    gpupool.io/fake-boot-seconds: \"0\"\n", ""));
+  apply(pool_yaml(2));
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 2; }));
+  // The API server dies: every worker, informer and writer is now retrying,
+  // backing off or waiting on the client's rate limiter.
+  server_->stop();
+  std::this_thread::sleep_for(3s);
+  const auto t0 = std::chrono::steady_clock::now();
+  const int code = stop_operator(SIGTERM);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 8s) << read_file(dir_ / "operator.log");
+  EXPECT_EQ(code, 0) << read_file(dir_ / "operator.log");
+  EXPECT_NE(read_file(dir_ / "operator.log").find("\"msg\":\"stopped\""), std::string::npos);
+}
+
 TEST_F(OperatorE2E, BudgetCapStopsScaleUpWithBudgetExceeded) {
   start_operator();
   apply(provider_yaml("", ""));  // L40S at $1.00/h

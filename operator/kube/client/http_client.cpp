@@ -199,7 +199,9 @@ void fill_type(const Resource& r, Json& obj) {
 
 class HttpWatchStream final : public WatchStream {
  public:
-  HttpWatchStream(const Resource& r) : resource_(r) {}
+  // `client_down`: the client's shutdown flag; set, the stream ends.
+  HttpWatchStream(const Resource& r, const std::atomic<bool>* client_down)
+      : resource_(r), client_down_(client_down) {}
   ~HttpWatchStream() override {
     if (multi_ != nullptr) {
       if (easy_ != nullptr) curl_multi_remove_handle(multi_, easy_);
@@ -230,14 +232,14 @@ class HttpWatchStream final : public WatchStream {
     curl_multi_add_handle(multi_, easy_);
     long idle_ms = 0;
     const long limit_ms = static_cast<long>(cfg.request_timeout.count());
-    while (!headers_done_ && !finished_ && !cancelled_.load()) {
+    while (!headers_done_ && !finished_ && !stopped()) {
       pump(100, &idle_ms);
       if (idle_ms >= limit_ms) {
         return make_error(ErrorKind::Timeout, "watch " + resource_.group_resource() +
                                                   ": no response within the request timeout");
       }
     }
-    if (cancelled_.load()) return make_error(ErrorKind::Unavailable, "watch cancelled");
+    if (stopped()) return make_error(ErrorKind::Unavailable, "watch cancelled");
     if (finished_ && status_ == 0)
       return transport_error(result_, "watch " + resource_.group_resource());
     if (status_ != 200) {
@@ -255,10 +257,10 @@ class HttpWatchStream final : public WatchStream {
 
   Next next(std::chrono::milliseconds timeout) override {
     if (auto n = pop()) return *n;
-    if (closed_ || cancelled_.load()) return close();
+    if (closed_ || stopped()) return close();
     if (!finished_) pump(static_cast<int>(std::max<int64_t>(0, timeout.count())), nullptr);
     if (auto n = pop()) return *n;
-    if (finished_ || cancelled_.load()) return close();
+    if (finished_ || stopped()) return close();
     return Next{State::Timeout, {}};
   }
 
@@ -289,7 +291,7 @@ class HttpWatchStream final : public WatchStream {
     int running = 0;
     curl_multi_perform(multi_, &running);
     collect();
-    if (finished_ || cancelled_.load() || !events_.empty()) return;
+    if (finished_ || stopped() || !events_.empty()) return;
     int numfds = 0;
     curl_multi_poll(multi_, nullptr, 0, wait_ms, &numfds);
     if (numfds == 0 && idle_ms != nullptr) *idle_ms += wait_ms;
@@ -338,7 +340,7 @@ class HttpWatchStream final : public WatchStream {
   static size_t on_data(char* data, size_t size, size_t n, void* self_ptr) {
     auto* self = static_cast<HttpWatchStream*>(self_ptr);
     const size_t len = size * n;
-    if (self->cancelled_.load()) return 0;  // aborts the transfer
+    if (self->stopped()) return 0;  // aborts the transfer
     if (self->status_ != 200) {
       if (self->error_body_.size() < (1u << 20)) self->error_body_.append(data, len);
       return len;
@@ -399,6 +401,10 @@ class HttpWatchStream final : public WatchStream {
   CURLM* multi_ = nullptr;
   HandleLists lists_;
   std::atomic<bool> cancelled_{false};
+  const std::atomic<bool>* client_down_ = nullptr;
+  bool stopped() const {
+    return cancelled_.load() || (client_down_ != nullptr && client_down_->load());
+  }
   // The rest is touched only by the consumer thread (inside next()/start()).
   long status_ = 0;
   bool headers_done_ = false;
@@ -506,10 +512,41 @@ HttpKubeClient::HttpKubeClient(ClientConfig config, const Clock& clock, Options 
 
 HttpKubeClient::~HttpKubeClient() = default;
 
+namespace {
+
+ApiError shut_down_error() {
+  return make_error(ErrorKind::Unavailable, "client shut down");
+}
+
+// CURLOPT_XFERINFOFUNCTION: aborts a transfer once the client shuts down.
+int abort_on_shutdown(void* down, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
+  return static_cast<const std::atomic<bool>*>(down)->load() ? 1 : 0;
+}
+
+}  // namespace
+
+void HttpKubeClient::shutdown() {
+  {
+    std::lock_guard lock(sleep_mu_);
+    shut_down_.store(true);
+  }
+  sleep_cv_.notify_all();
+}
+
+bool HttpKubeClient::pause(std::chrono::milliseconds d) {
+  std::unique_lock lock(sleep_mu_);
+  return !sleep_cv_.wait_for(lock, d, [this] { return shut_down_.load(); });
+}
+
+bool HttpKubeClient::take_token() {
+  const auto wait = limiter_.reserve();
+  return wait.count() <= 0 ? !shut_down_.load() : pause(wait);
+}
+
 ApiResult<HttpKubeClient::Response> HttpKubeClient::send(Request& req) {
   bool refreshed = false;
   for (int attempt = 0;; ++attempt) {
-    limiter_.acquire();
+    if (!take_token()) return fail(shut_down_error());
     Credentials creds;
     if (config_.credentials) {
       auto c = config_.credentials->get(clock_);
@@ -524,6 +561,9 @@ ApiResult<HttpKubeClient::Response> HttpKubeClient::send(Request& req) {
     Response resp;
     HandleLists lists;
     setup_handle(h, config_, creds, req.path_and_query, req.content_type, false, lists);
+    curl_easy_setopt(h, CURLOPT_XFERINFOFUNCTION, &abort_on_shutdown);
+    curl_easy_setopt(h, CURLOPT_XFERINFODATA, &shut_down_);
+    curl_easy_setopt(h, CURLOPT_NOPROGRESS, 0L);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, req.method.c_str());
     if (req.method == "GET") {
       curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
@@ -542,9 +582,10 @@ ApiResult<HttpKubeClient::Response> HttpKubeClient::send(Request& req) {
     requests_.fetch_add(1);
     if (rc != CURLE_OK) {
       curl_easy_cleanup(h);  // drop the possibly broken connection
+      if (shut_down_.load()) return fail(shut_down_error());
       if (req.idempotent && retryable_transport(rc) && attempt < options_.max_retries) {
         retries_.fetch_add(1);
-        std::this_thread::sleep_for(options_.retry_backoff * (attempt + 1));
+        if (!pause(options_.retry_backoff * (attempt + 1))) return fail(shut_down_error());
         continue;
       }
       return fail(transport_error(
@@ -565,8 +606,10 @@ ApiResult<HttpKubeClient::Response> HttpKubeClient::send(Request& req) {
     }
     if (resp.status == 429 && resp.retry_after && attempt < options_.max_retries) {
       retries_.fetch_add(1);
-      std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
-          std::chrono::seconds(*resp.retry_after), options_.max_retry_wait));
+      if (!pause(std::min<std::chrono::milliseconds>(std::chrono::seconds(*resp.retry_after),
+                                                     options_.max_retry_wait))) {
+        return fail(shut_down_error());
+      }
       continue;
     }
     if (req.on_warning && resp.status >= 200 && resp.status < 300) {
@@ -791,7 +834,7 @@ ApiResult<std::unique_ptr<WatchStream>> HttpKubeClient::watch(const Resource& r,
   const std::string path = resource_path(r, ns) + query_string(q);
   bool refreshed = false;
   for (int attempt = 0;; ++attempt) {
-    limiter_.acquire();
+    if (!take_token()) return fail(shut_down_error());
     Credentials creds;
     if (config_.credentials) {
       auto c = config_.credentials->get(clock_);
@@ -801,7 +844,7 @@ ApiResult<std::unique_ptr<WatchStream>> HttpKubeClient::watch(const Resource& r,
       }
       creds = std::move(c).value();
     }
-    auto stream = std::make_unique<HttpWatchStream>(r);
+    auto stream = std::make_unique<HttpWatchStream>(r, &shut_down_);
     requests_.fetch_add(1);
     auto err = stream->start(config_, creds, path, timeout);
     if (!err) return std::unique_ptr<WatchStream>(std::move(stream));
@@ -814,8 +857,10 @@ ApiResult<std::unique_ptr<WatchStream>> HttpKubeClient::watch(const Resource& r,
     if (err->kind == ErrorKind::TooManyRequests && err->retry_after_seconds &&
         attempt < options_.max_retries) {
       retries_.fetch_add(1);
-      std::this_thread::sleep_for(std::min<std::chrono::milliseconds>(
-          std::chrono::seconds(*err->retry_after_seconds), options_.max_retry_wait));
+      if (!pause(std::min<std::chrono::milliseconds>(
+              std::chrono::seconds(*err->retry_after_seconds), options_.max_retry_wait))) {
+        return fail(shut_down_error());
+      }
       continue;
     }
     return fail(std::move(*err));

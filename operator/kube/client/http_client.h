@@ -28,6 +28,7 @@
 // Thread-safety: all verbs may be called concurrently.
 
 #include <atomic>
+#include <condition_variable>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -63,6 +64,14 @@ class HttpKubeClient final : public KubeApi {
   HttpKubeClient(ClientConfig config, const Clock& clock, Options options);
   ~HttpKubeClient() override;
   HttpKubeClient(const HttpKubeClient&) = delete;
+
+  // Shutdown: wakes every request sleeping in the rate limiter or a retry
+  // backoff, aborts requests in flight (watches included), and makes every
+  // later request fail at once with Unavailable "client shut down". For the
+  // end of the process, when nothing more should reach the API server (or
+  // the server is gone and waiting on it would hold the exit). Irreversible.
+  void shutdown();
+  bool shut_down() const { return shut_down_.load(); }
   HttpKubeClient& operator=(const HttpKubeClient&) = delete;
 
   ApiResult<Json> get(const Resource& r, const std::string& ns, const std::string& name,
@@ -94,6 +103,10 @@ class HttpKubeClient final : public KubeApi {
  private:
   ApiResult<Json> call(Request& req);
   ApiResult<Response> send(Request& req);
+  // Sleeps `d` unless shutdown() comes first; false when it did.
+  bool pause(std::chrono::milliseconds d);
+  // Takes a rate-limiter token, waiting interruptibly; false on shutdown.
+  bool take_token();
 
   ClientConfig config_;
   const Clock& clock_;
@@ -102,6 +115,9 @@ class HttpKubeClient final : public KubeApi {
   std::unique_ptr<Pool> pool_;
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> retries_{0};
+  std::atomic<bool> shut_down_{false};
+  std::mutex sleep_mu_;
+  std::condition_variable sleep_cv_;
 };
 
 }  // namespace gpupool::kube

@@ -356,6 +356,63 @@ TEST(HttpClient, SlowServerIsTimeout) {
   EXPECT_EQ(r.error().kind, ErrorKind::Timeout);
 }
 
+TEST(HttpClient, ShutdownWakesTheRateLimiterAndAbortsRequestsInFlight) {
+  ScriptedServer s;
+  std::atomic<int> answered{0};
+  s.on([&](const http::HttpRequest&, http::ResponseWriter& w) {
+    if (answered++ == 0) {
+      w.send(200, {{"Content-Type", "application/json"}}, R"({"metadata":{"name":"a"}})");
+      return;
+    }
+    w.wait_closed(milliseconds(30'000));  // a server that never answers
+  });
+  ClientConfig cfg = config_for(s);
+  cfg.qps = 0.05;  // one token per 20 s after the first
+  cfg.burst = 1;
+  cfg.request_timeout = milliseconds(30'000);
+  HttpKubeClient c(cfg, real_clock());
+  ASSERT_TRUE(c.get(kPools, "ns", "a").ok());
+  // The next request waits ~20 s for a token; another one is stuck at a
+  // server that never answers.
+  ErrorKind limited = ErrorKind::Internal, stuck = ErrorKind::Internal;
+  std::string limited_msg;
+  const auto t0 = std::chrono::steady_clock::now();
+  std::thread waiting([&] {
+    auto r = c.get(kPools, "ns", "a");
+    if (!r.ok()) {
+      limited = r.error().kind;
+      limited_msg = r.error().message;
+    }
+  });
+  std::this_thread::sleep_for(milliseconds(300));
+  c.shutdown();
+  waiting.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t0, seconds(3));
+  EXPECT_EQ(limited, ErrorKind::Unavailable);
+  EXPECT_EQ(limited_msg, "client shut down");
+  // After shutdown nothing is sent.
+  const size_t sent = s.requests().size();
+  auto later = c.get(kPools, "ns", "a");
+  ASSERT_FALSE(later.ok());
+  EXPECT_EQ(later.error().kind, ErrorKind::Unavailable);
+  EXPECT_EQ(s.requests().size(), sent);
+
+  // A request in flight at a silent server is aborted by shutdown.
+  ClientConfig free_cfg = config_for(s);
+  free_cfg.request_timeout = milliseconds(30'000);
+  HttpKubeClient c2(free_cfg, real_clock());
+  const auto t1 = std::chrono::steady_clock::now();
+  std::thread in_flight([&] {
+    auto r = c2.get(kPools, "ns", "a");
+    if (!r.ok()) stuck = r.error().kind;
+  });
+  std::this_thread::sleep_for(milliseconds(300));
+  c2.shutdown();
+  in_flight.join();
+  EXPECT_LT(std::chrono::steady_clock::now() - t1, seconds(3));
+  EXPECT_EQ(stuck, ErrorKind::Unavailable);
+}
+
 TEST(HttpClient, TooManyRequestsWithRetryAfterIsRetried) {
   ScriptedServer s;
   std::atomic<int> n{0};
