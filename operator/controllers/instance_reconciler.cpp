@@ -19,10 +19,6 @@ constexpr kube::Millis kProvisioningPoll{2000};
 constexpr kube::Millis kRunningPoll{15000};
 constexpr kube::Millis kTerminatingPoll{1000};
 
-std::string err(const kube::ApiError& e) {
-  return std::string(kube::to_string(e.kind)) + ": " + e.message;
-}
-
 bool has_finalizer(const Json& obj) {
   const auto& m = obj["metadata"];
   if (!m.contains("finalizers")) return false;
@@ -68,7 +64,15 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
   if (!cached) return ReconcileResult::done();
   Json obj = *cached;
   auto inst_opt = to_instance(obj);
-  if (!inst_opt) return ReconcileResult::failed("cannot decode GpuInstance " + req.name);
+  if (!inst_opt) {
+    // Retrying cannot help: say so once, and wait for the object to change.
+    auto decoded = api::decode_gpu_instance(obj, api::DecodeMode::Lenient);
+    const std::string why = decoded.ok() ? "unreadable" : decoded.error().message;
+    record_event(ctx_, obj, "Warning", "InvalidObject",
+                 "cannot read this GpuInstance: " + why +
+                     ". Fix the object; it is not retried until it changes.");
+    return ReconcileResult::terminal("cannot decode GpuInstance " + req.name + ": " + why);
+  }
   api::GpuInstance inst = std::move(*inst_opt);
   const Time now = ctx_.clock.now();
   const std::string pool_uid = pool_uid_of(inst);
@@ -101,7 +105,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
   };
   auto status_result = [&](const api::GpuInstanceStatus& s, kube::Millis after) {
     auto w = write_status(s);
-    if (!w.ok()) return ReconcileResult::failed(err(w.error()));
+    if (!w.ok()) return ReconcileResult::from(w.error());
     return ReconcileResult::after(after);
   };
 
@@ -130,7 +134,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
           st.phase = InstancePhase::Terminating;
           st.message = "ending the machine";
           auto w = write_status(st);
-          if (!w.ok()) return ReconcileResult::failed(err(w.error()));
+          if (!w.ok()) return ReconcileResult::from(w.error());
         }
         auto t = provider->terminate(st.provider_id);
         if (!t.ok() && t.error().kind != ProviderErrorKind::NotFound) {
@@ -152,7 +156,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
       if (!st.ended_at && st.launch_time) st.ended_at = now;
       record_billing(st, inst, now);
       auto w = write_status(st);
-      if (!w.ok()) return ReconcileResult::failed(err(w.error()));
+      if (!w.ok()) return ReconcileResult::from(w.error());
     }
     // Fold the final spend into the pool's ledger (idempotent). A ledger
     // that cannot be read is never replaced: the finalizer stays (the spend
@@ -163,7 +167,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
       auto pool = ctx_.api.get(kGpuPools, inst.metadata.namespace_, inst.spec.pool);
       if (!pool.ok()) {
         if (pool.error().kind == kube::ErrorKind::NotFound) break;
-        return ReconcileResult::failed(err(pool.error()));
+        return ReconcileResult::from(pool.error());
       }
       Json p = std::move(pool).value();
       if (p["metadata"].value("uid", "") != pool_uid) break;  // a different pool now
@@ -187,9 +191,8 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
       p["metadata"]["annotations"][spend::kLedgerAnnotation] = spend::format_ledger(l);
       auto r = ctx_.api.update(kGpuPools, p);
       if (r.ok()) break;
-      if (r.error().kind != kube::ErrorKind::Conflict)
-        return ReconcileResult::failed(err(r.error()));
-      if (attempt == 4) return ReconcileResult::failed(err(r.error()));
+      if (r.error().kind != kube::ErrorKind::Conflict) return ReconcileResult::from(r.error());
+      if (attempt == 4) return ReconcileResult::from(r.error());
     }
     Json fins = Json::array();
     for (const auto& f : obj["metadata"]["finalizers"]) {
@@ -198,7 +201,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     obj["metadata"]["finalizers"] = fins;
     auto r = ctx_.api.update(kGpuInstances, obj);
     if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) {
-      return ReconcileResult::failed(err(r.error()));
+      return ReconcileResult::from(r.error());
     }
     if (ctx_.enqueue_pool) ctx_.enqueue_pool(pool_key);
     return ReconcileResult::done();
@@ -209,7 +212,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     if (!obj["metadata"].contains("finalizers")) obj["metadata"]["finalizers"] = Json::array();
     obj["metadata"]["finalizers"].push_back(decision::kFinalizer);
     auto r = ctx_.api.update(kGpuInstances, obj);
-    if (!r.ok()) return ReconcileResult::failed(err(r.error()));
+    if (!r.ok()) return ReconcileResult::from(r.error());
     obj = std::move(r).value();
   }
 
@@ -254,7 +257,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
                        "offer " + key + ": " + describe(e) + "; re-planning onto the next offer");
           auto r = ctx_.api.remove(kGpuInstances, inst.metadata.namespace_, inst.metadata.name);
           if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) {
-            return ReconcileResult::failed(err(r.error()));
+            return ReconcileResult::from(r.error());
           }
           if (ctx_.enqueue_pool) ctx_.enqueue_pool(pool_key);
           return ReconcileResult::done();

@@ -15,10 +15,6 @@ namespace {
 using kube::Json;
 using kube::ReconcileResult;
 
-std::string err(const kube::ApiError& e) {
-  return std::string(kube::to_string(e.kind)) + ": " + e.message;
-}
-
 bool has_finalizer(const Json& obj) {
   const auto& m = obj["metadata"];
   if (!m.contains("finalizers")) return false;
@@ -64,7 +60,15 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
   if (!cached) return ReconcileResult::done();
   Json obj = *cached;
   auto pool_opt = to_pool(obj);
-  if (!pool_opt) return ReconcileResult::failed("cannot decode GpuPool " + req.name);
+  if (!pool_opt) {
+    // Retrying cannot help: say so once, and wait for the object to change.
+    auto decoded = api::decode_gpu_pool(obj, api::DecodeMode::Lenient);
+    const std::string why = decoded.ok() ? "unreadable" : decoded.error().message;
+    record_event(ctx_, obj, "Warning", "InvalidObject",
+                 "cannot read this GpuPool: " + why +
+                     ". Fix the object; it is not retried until it changes.");
+    return ReconcileResult::terminal("cannot decode GpuPool " + req.name + ": " + why);
+  }
   api::GpuPool pool = std::move(*pool_opt);
   const Time now = ctx_.clock.now();
 
@@ -72,13 +76,13 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
   if (pool.metadata.deletion_timestamp) {
     if (!has_finalizer(obj)) return ReconcileResult::done();
     auto live = live_instances(ctx_.api, pool);
-    if (!live.ok()) return ReconcileResult::failed(err(live.error()));
+    if (!live.ok()) return ReconcileResult::from(live.error());
     for (const auto& i : *live) {
       if (i["metadata"].contains("deletionTimestamp")) continue;
       auto r = ctx_.api.remove(kGpuInstances, pool.metadata.namespace_,
                                i["metadata"]["name"].get<std::string>());
       if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) {
-        return ReconcileResult::failed(err(r.error()));
+        return ReconcileResult::from(r.error());
       }
     }
     if (!live->empty()) {
@@ -94,7 +98,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     obj["metadata"]["finalizers"] = kept;
     auto r = ctx_.api.update(kGpuPools, obj);
     if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) {
-      return ReconcileResult::failed(err(r.error()));
+      return ReconcileResult::from(r.error());
     }
     return ReconcileResult::done();
   }
@@ -103,7 +107,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     if (!obj["metadata"].contains("finalizers")) obj["metadata"]["finalizers"] = Json::array();
     obj["metadata"]["finalizers"].push_back(decision::kFinalizer);
     auto r = ctx_.api.update(kGpuPools, obj);
-    if (!r.ok()) return ReconcileResult::failed(err(r.error()));
+    if (!r.ok()) return ReconcileResult::from(r.error());
     obj = std::move(r).value();
   }
 
@@ -232,7 +236,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
   if (!out.create.empty()) {
     // Never buy on stale data: decide again on a live list.
     auto live = live_instances(ctx_.api, pool);
-    if (!live.ok()) return ReconcileResult::failed(err(live.error()));
+    if (!live.ok()) return ReconcileResult::from(live.error());
     std::vector<Offer> offers = std::move(in.offers);
     std::vector<std::string> problems = std::move(in.provider_problems);
     in = build_input(*live);
@@ -246,14 +250,14 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     obj["metadata"]["annotations"][decision::kNextOrdinalAnnotation] =
         std::to_string(out.next_ordinal);
     auto r = ctx_.api.update(kGpuPools, obj);
-    if (!r.ok()) return ReconcileResult::failed(err(r.error()));
+    if (!r.ok()) return ReconcileResult::from(r.error());
     obj = std::move(r).value();
     for (const auto& inst : out.create) {
       Json j = api::encode(inst);
       j.erase("status");
       auto c = ctx_.api.create(kGpuInstances, pool.metadata.namespace_, j);
       if (!c.ok() && c.error().kind != kube::ErrorKind::AlreadyExists) {
-        return ReconcileResult::failed(err(c.error()));
+        return ReconcileResult::from(c.error());
       }
     }
   }
@@ -294,9 +298,9 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     kube::UpdateOptions uo;
     uo.subresource = "status";
     auto r = ctx_.api.update(kGpuPools, status_obj, uo);
-    if (!r.ok()) return ReconcileResult::failed(err(r.error()));
+    if (!r.ok()) return ReconcileResult::from(r.error());
   }
-  if (!ok) return ReconcileResult::failed("some instance phase changes conflicted; retrying");
+  if (!ok) return ReconcileResult::conflict("some instance phase changes conflicted; retrying");
   if (out.requeue_at) return requeue_at(ctx_.clock, *out.requeue_at);
   return ReconcileResult::done();
 }

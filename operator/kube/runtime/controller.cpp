@@ -43,6 +43,19 @@ std::optional<std::string> Controller::last_error() const {
   return last_error_;
 }
 
+ReconcileResult ReconcileResult::from(const ApiError& e) {
+  std::string message = std::string(to_string(e.kind)) + ": " + e.message;
+  switch (e.kind) {
+    case ErrorKind::Conflict:
+      return conflict(std::move(message));
+    case ErrorKind::Invalid:
+    case ErrorKind::BadRequest:
+      return terminal(std::move(message));
+    default:
+      return failed(std::move(message));
+  }
+}
+
 void Controller::worker() {
   while (auto key = queue_.get()) {
     ReconcileResult result = reconcile_(split_key(*key));
@@ -53,7 +66,18 @@ void Controller::worker() {
         std::lock_guard lock(err_mu_);
         last_error_ = *key + ": " + *result.error;
       }
-      queue_.add_rate_limited(*key);
+      switch (result.failure) {
+        case ReconcileResult::Failure::Transient:
+          queue_.add_rate_limited(*key);
+          break;
+        case ReconcileResult::Failure::Conflict:
+          queue_.forget(*key);
+          queue_.add(*key);
+          break;
+        case ReconcileResult::Failure::Terminal:
+          queue_.forget(*key);
+          break;
+      }
     } else if (result.requeue_after) {
       queue_.forget(*key);
       queue_.add_after(*key, *result.requeue_after);

@@ -1,10 +1,16 @@
 #pragma once
 // A controller: N worker threads pulling keys from a WorkQueue and calling a
 // level-triggered reconcile function for each. The reconcile result decides
-// what happens to the key next:
-//   error set           -> add_rate_limited(key) (per-key exponential backoff)
-//   requeue_after set   -> forget(key), add_after(key, requeue_after)
-//   neither             -> forget(key)
+// what happens to the key next, by its kind:
+//   Transient (failed) -> add_rate_limited(key) (per-key exponential backoff)
+//   Conflict           -> forget(key), add(key): at once, on fresh data (a
+//                         stale resourceVersion is not a reason to wait)
+//   Terminal           -> forget(key): not retried; the object's next change
+//                         (an informer event) brings it back. The reconciler
+//                         reports it (condition, Event) before returning.
+//   requeue_after set  -> forget(key), add_after(key, requeue_after)
+//   none of these      -> forget(key)
+// Errors of every kind count in errors() and last_error().
 // The queue guarantees a key is never reconciled by two workers at once.
 //
 // Keys are "namespace/name" for namespaced objects and "name" for
@@ -33,12 +39,28 @@ struct ReconcileRequest {
 };
 
 struct ReconcileResult {
+  enum class Failure { Transient, Conflict, Terminal };
+
   std::optional<Millis> requeue_after;
   std::optional<std::string> error;
+  Failure failure = Failure::Transient;  // meaningful when error is set
 
   static ReconcileResult done() { return {}; }
   static ReconcileResult after(Millis d) { return {d, std::nullopt}; }
+  // Back off and retry.
   static ReconcileResult failed(std::string message) { return {std::nullopt, std::move(message)}; }
+  // Retry at once.
+  static ReconcileResult conflict(std::string message) {
+    return {std::nullopt, std::move(message), Failure::Conflict};
+  }
+  // Do not retry until the object changes.
+  static ReconcileResult terminal(std::string message) {
+    return {std::nullopt, std::move(message), Failure::Terminal};
+  }
+  // From an API error: Conflict retries at once; Invalid and BadRequest
+  // (the request itself is wrong: retrying cannot help) are terminal;
+  // everything else backs off.
+  static ReconcileResult from(const ApiError& e);
 };
 
 using ReconcileFn = std::function<ReconcileResult(const ReconcileRequest&)>;

@@ -256,6 +256,59 @@ TEST(Controller, ResultsTurnIntoForgetRequeueAndRetry) {
   EXPECT_EQ(c.last_error(), std::optional<std::string>("ns/fails: boom"));
 }
 
+TEST(Controller, ConflictsRetryAtOnceAndTerminalFailuresWaitForAChange) {
+  FakeClock clock(t0());  // never advanced: only an immediate requeue can run
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, int> calls;
+  Controller c("test", clock,
+               [&](const ReconcileRequest& r) {
+                 std::lock_guard lock(mu);
+                 const int n = ++calls[r.name];
+                 cv.notify_all();
+                 if (r.name == "stale" && n < 3) return ReconcileResult::conflict("stale");
+                 if (r.name == "broken") return ReconcileResult::terminal("cannot decode");
+                 return ReconcileResult::done();
+               },
+               {1, {Millis(1000), Millis(60'000), Millis(20)}});
+  c.start();
+  c.enqueue("ns", "stale");
+  c.enqueue("ns", "broken");
+  auto wait_calls = [&](const std::string& name, int n) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, seconds(10), [&] { return calls[name] >= n; });
+  };
+  ASSERT_TRUE(wait_calls("stale", 3));  // without any backoff
+  ASSERT_TRUE(wait_calls("broken", 1));
+  std::this_thread::sleep_for(Millis(200));
+  {
+    std::lock_guard lock(mu);
+    EXPECT_EQ(calls["broken"], 1) << "a terminal failure is not retried";
+  }
+  EXPECT_EQ(c.queue().num_requeues("ns/broken"), 0);
+  // The object changed (an informer event): it is reconciled again.
+  c.enqueue("ns", "broken");
+  ASSERT_TRUE(wait_calls("broken", 2));
+  c.stop();
+  EXPECT_EQ(c.errors_total(), 4u);
+}
+
+TEST(Controller, ApiErrorsMapToTheirRetryKinds) {
+  auto error = [](ErrorKind k, std::string message) {
+    ApiError e;
+    e.kind = k;
+    e.message = std::move(message);
+    return e;
+  };
+  auto kind_of = [&](ErrorKind k) { return ReconcileResult::from(error(k, "x")).failure; };
+  EXPECT_EQ(kind_of(ErrorKind::Conflict), ReconcileResult::Failure::Conflict);
+  EXPECT_EQ(kind_of(ErrorKind::Invalid), ReconcileResult::Failure::Terminal);
+  EXPECT_EQ(kind_of(ErrorKind::BadRequest), ReconcileResult::Failure::Terminal);
+  EXPECT_EQ(kind_of(ErrorKind::Unavailable), ReconcileResult::Failure::Transient);
+  EXPECT_EQ(kind_of(ErrorKind::TooManyRequests), ReconcileResult::Failure::Transient);
+  EXPECT_EQ(*ReconcileResult::from(error(ErrorKind::Timeout, "slow")).error, "Timeout: slow");
+}
+
 TEST(Controller, ManyWorkersNeverReconcileOneKeyConcurrently) {
   SystemClock clock;
   std::atomic<int> violations{0};
