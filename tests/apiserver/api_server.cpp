@@ -36,6 +36,21 @@ ApiError bad_request(std::string m) {
   return make_error(ErrorKind::BadRequest, std::move(m));
 }
 
+// Go's strconv.ParseBool, which the API server uses for boolean query
+// parameters: 1 t T TRUE true True / 0 f F FALSE false False.
+std::optional<bool> parse_bool(const std::string& v) {
+  if (v == "1" || v == "t" || v == "T" || v == "TRUE" || v == "true" || v == "True") return true;
+  if (v == "0" || v == "f" || v == "F" || v == "FALSE" || v == "false" || v == "False") {
+    return false;
+  }
+  return std::nullopt;
+}
+
+std::string bool_error(const std::string& name, const std::string& v) {
+  return "invalid boolean value for " + name + ": strconv.ParseBool: parsing \"" + v +
+         "\": invalid syntax";
+}
+
 std::vector<std::string> split_path(const std::string& path) {
   std::vector<std::string> out;
   size_t i = 0;
@@ -128,7 +143,9 @@ Result<WriteParams, ApiError> write_params(const HttpRequest& req) {
     } else if (k == "fieldManager") {
       p.field_manager = v;
     } else if (k == "force") {
-      p.force = v == "true" || v == "1";
+      auto b = parse_bool(v);
+      if (!b) return fail(bad_request(bool_error("force", v)));
+      p.force = *b;
     }
   }
   if (p.field_manager.empty()) {
@@ -523,7 +540,14 @@ void Handler::reply_object(int status, const kube::TypeInfo& t, const Json& obj)
 
 void Handler::list_or_watch(const kube::TypeInfo& t, const Route& r) {
   auto watch_param = req_.query_param("watch");
-  if (watch_param && (*watch_param == "true" || *watch_param == "1")) return watch(t, r);
+  if (watch_param && !watch_param->empty()) {
+    auto b = parse_bool(*watch_param);
+    if (!b) {
+      send_error(w_, bad_request(bool_error("watch", *watch_param)));
+      return;
+    }
+    if (*b) return watch(t, r);
+  }
   if (req_.query_param("sendInitialEvents")) {
     send_error(w_, kube::make_invalid("ListOptions.meta.k8s.io", "",
                                       {{"FieldValueForbidden",
@@ -575,7 +599,15 @@ void Handler::watch(const kube::TypeInfo& t, const Route& r) {
   wo.field_selector = req_.query_param("fieldSelector").value_or("");
   wo.resource_version = req_.query_param("resourceVersion").value_or("");
   auto bm = req_.query_param("allowWatchBookmarks");
-  wo.allow_bookmarks = bm && (*bm == "true" || *bm == "1");
+  wo.allow_bookmarks = false;  // only for watchers that ask
+  if (bm && !bm->empty()) {
+    auto b = parse_bool(*bm);
+    if (!b) {
+      send_error(w_, bad_request(bool_error("allowWatchBookmarks", *bm)));
+      return;
+    }
+    wo.allow_bookmarks = *b;
+  }
   if (auto ts = req_.query_param("timeoutSeconds"); ts && !ts->empty()) {
     int64_t secs = 0;
     if (!parse_int64(*ts, secs) || secs < 0) {

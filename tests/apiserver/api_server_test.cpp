@@ -206,6 +206,20 @@ TEST_F(ApiServerTest, VersionIsOpenAndEverythingElseNeedsTheToken) {
   EXPECT_EQ(unknown.json()["message"], "the server could not find the requested resource");
 }
 
+TEST_F(ApiServerTest, BooleanQueryParametersParseAsGoParseBool) {
+  // "watch=F" is false, "watch=maybe" an error, as strconv.ParseBool.
+  for (const char* no : {"F", "false", "0"}) {
+    Resp r = call("GET", std::string("/api/v1/namespaces/default/configmaps?watch=") + no);
+    EXPECT_EQ(r.status, 200) << no;
+    EXPECT_EQ(r.json().value("kind", ""), "ConfigMapList") << no;
+  }
+  for (const char* query : {"watch=yes", "watch=maybe&timeoutSeconds=1"}) {
+    Resp bad = call("GET", std::string("/api/v1/namespaces/default/configmaps?") + query);
+    EXPECT_EQ(bad.status, 400) << query;
+    EXPECT_NE(bad.body.find("strconv.ParseBool"), std::string::npos) << bad.body;
+  }
+}
+
 TEST_F(ApiServerTest, DiscoveryIncludesCrdResources) {
   EXPECT_EQ(call("GET", "/apis/example.com/v1").status, 404);
   install_crd();
