@@ -265,5 +265,55 @@ TEST(SpendProperty, RandomLifecyclesKeepMoneyConsistentAndWithinCaps) {
   }
 }
 
+// Directed at the monthly cap: demand always above what the cap allows,
+// small caps, starting hours before a month end with short jumps, so the cap
+// binds while the month's last increments are bought. The random suite
+// above rarely reaches that state. The test also checks that the cap did
+// bind in most cases, so it cannot pass by never testing anything.
+TEST(SpendProperty, MonthlyCapHoldsWhileItBindsNearTheMonthEnd) {
+  const uint64_t seed = static_cast<uint64_t>(env_int("GPUPOOL_PROPERTY_SEED", 20261129)) + 7;
+  const int cases = env_int("GPUPOOL_PROPERTY_CASES", 2000) / 4;
+  const std::vector<Offer> all = market();
+  Money slack;
+  for (const Offer& o : all) {
+    slack = std::max(slack, o.price_per_hour.for_duration(o.billing.minimum) +
+                                o.price_per_hour.for_duration(o.billing.increment));
+  }
+  int bound = 0;
+  for (int c = 0; c < cases; ++c) {
+    World w{std::mt19937_64(seed + static_cast<uint64_t>(c))};
+    const std::string where0 = "directed seed " + std::to_string(seed + static_cast<uint64_t>(c));
+    w.offers = {all[static_cast<size_t>(c) % all.size()]};
+    if (w.chance(0.5)) w.offers.push_back(all[static_cast<size_t>(c + 3) % all.size()]);
+    w.pool.metadata.name = "p";
+    w.pool.metadata.namespace_ = "default";
+    w.pool.metadata.uid = "uid-d" + std::to_string(c);
+    w.pool.spec.gpu.models = {{"L40S", 1.0}};
+    w.pool.spec.providers.push_back({"p", std::nullopt, {}});
+    w.pool.spec.lifecycle.park_margin_seconds = w.uniform(0, 300);
+    const Money cap = Money::from_cents(w.uniform(200, 2500));
+    w.pool.spec.budget.max_usd_per_month = cap;
+    w.now = Time{sys_days{year{2026} / December / 1}} - Duration{w.uniform(2 * 3600, 20 * 3600)};
+    w.desired = 6;
+    bool binding = false;
+    for (int s = 0; s < 80 && w.now < Time{sys_days{year{2026} / December / 1}}; ++s) {
+      const std::string where = where0 + " step " + std::to_string(s);
+      const std::optional<Time> requeue = w.step();
+      ASSERT_NO_FATAL_FAILURE(w.check(where, slack));
+      const api::SpendStatus st = spend::pool_spend(w.objects, w.ledger, w.now);
+      if (st.month_to_date + slack >= cap) binding = true;
+      Duration jump{w.uniform(1, 900)};
+      if (requeue && *requeue > w.now) jump = std::min(jump, *requeue - w.now);
+      const Time last_second = spend::month_end(w.now) - Duration{1};
+      jump = std::min(jump, w.now < last_second ? last_second - w.now : Duration{1});
+      w.now += jump;
+      ASSERT_NO_FATAL_FAILURE(w.check(where + " (after the jump)", slack));
+    }
+    if (binding) ++bound;
+  }
+  EXPECT_GT(bound, cases / 2) << "the monthly cap bound in only " << bound << " of " << cases
+                              << " cases: the generator no longer tests it";
+}
+
 }  // namespace
 }  // namespace gpupool
