@@ -56,6 +56,10 @@ struct Context {
   DemandSignals* signals = nullptr;
   // An autoscaling pool's signals are read at least this often.
   Duration scaling_period = decision::kDefaultScalingPeriod;
+  // Nodes labelled gpupool.io/instance (index kIndexNodeInstance), for Node
+  // registration (node_registration.h); null: no Node is ever seen, so
+  // pools that bootstrap Nodes never get Ready machines.
+  const kube::Store* nodes = nullptr;
   // Time zones of autoscaling schedules; null: a shared loader reading
   // /usr/share/zoneinfo.
   const TimeZoneLoader* time_zones = nullptr;

@@ -12,6 +12,7 @@
 
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
+#include "operator/controllers/node_registration.h"
 #include "operator/controllers/pool_reconciler.h"
 #include "operator/controllers/prometheus_signals.h"
 #include "operator/controllers/provider_reconciler.h"
@@ -68,6 +69,8 @@ class ControllersTest : public ::testing::Test {
         inst_rec_(ctx_),
         gc_(ctx_) {
     instances_.add_index(kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
+    nodes_.add_index(kIndexNodeInstance, kube::index_by_label(kLabelInstance));
+    ctx_.nodes = &nodes_;
     const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
     const std::string dir = std::string(src ? src : ".") + "/crds/";
     for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
@@ -110,6 +113,7 @@ class ControllersTest : public ::testing::Test {
   void refresh() {
     ASSERT_TRUE(refresh_store(api_, kGpuPools, pools_).ok());
     ASSERT_TRUE(refresh_store(api_, kGpuInstances, instances_).ok());
+    ASSERT_TRUE(refresh_store(api_, kube::resources::kNodes, nodes_).ok());
   }
 
   // Reconciles every pool and instance `rounds` times.
@@ -157,7 +161,7 @@ class ControllersTest : public ::testing::Test {
   ProviderRegistry registry_;
   UnavailableOffers unavailable_;
   kube::EventRecorder events_;
-  kube::Store pools_, instances_, providers_;
+  kube::Store pools_, instances_, providers_, nodes_;
   Context ctx_;
   PoolReconciler pool_rec_;
   InstanceReconciler inst_rec_;
@@ -547,6 +551,105 @@ TEST_F(ControllersTest, PendingPodsThatFitThePoolsNodesDriveItsSize) {
   ASSERT_EQ(pool()->status.autoscaling->metrics.size(), 1u);
   EXPECT_EQ(pool()->status.autoscaling->metrics[0].value, 3.0);
   EXPECT_EQ(condition("ScalingActive")->reason, "ValidMetrics");
+}
+
+// A kubelet registering: a Node labelled for `instance`, Ready, with GPUs.
+void register_node(kube::KubeApi& api, const std::string& node, const std::string& instance,
+                   bool ready = true) {
+  Json n = {{"apiVersion", "v1"},
+            {"kind", "Node"},
+            {"metadata", {{"name", node}, {"labels", {{kLabelInstance, instance}}}}},
+            {"spec", {{"providerID", "fake://" + node}}}};
+  auto r = api.create(kube::resources::kNodes, "", n);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  Json st = *r;
+  st["status"] = {{"capacity", {{"nvidia.com/gpu", "1"}, {"cpu", "16"}}},
+                  {"conditions", {{{"type", "Ready"}, {"status", ready ? "True" : "False"}}}}};
+  kube::UpdateOptions uo;
+  uo.subresource = "status";
+  ASSERT_TRUE(api.update(kube::resources::kNodes, st, uo).ok());
+}
+
+constexpr const char* kBootstrapped = R"json({"usage": {"mode": "Node", "node": {
+    "bootstrapScript": "#!/bin/sh\nk3s agent",
+    "labels": {"team": "search"}, "taints": ["dedicated=gpu:NoSchedule"],
+    "registrationTimeoutSeconds": 600}}})json";
+
+TEST_F(ControllersTest, ABootstrappedMachineIsReadyOnlyOnceItsNodeRegisters) {
+  create_pool(1, kBootstrapped);
+  converge();
+  clock_.advance(31s);
+  converge();
+  ASSERT_EQ(instances().size(), 1u);
+  const std::string name = instances()[0].metadata.name;
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Running);
+  EXPECT_THAT(instances()[0].status.message, HasSubstr("no Node has registered"));
+  EXPECT_EQ(pool()->status.replicas.ready, 0);
+  EXPECT_EQ(condition("Ready")->status, api::ConditionStatus::False);
+
+  // A Node that is not Ready yet does not count.
+  register_node(api_, "gpu-node-1", name, /*ready=*/false);
+  converge();
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Running);
+  EXPECT_THAT(instances()[0].status.message, HasSubstr("is not Ready"));
+
+  // Ready with GPUs: the instance is Ready, the Node carries the pool's
+  // labels and taints.
+  ASSERT_TRUE(api_.remove(kube::resources::kNodes, "", "gpu-node-1").ok());
+  register_node(api_, "gpu-node-1", name);
+  converge();
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Ready);
+  EXPECT_EQ(instances()[0].status.node_name, "gpu-node-1");
+  EXPECT_EQ(pool()->status.replicas.ready, 1);
+  EXPECT_EQ(condition("Ready")->status, api::ConditionStatus::True);
+  Json node = *api_.get(kube::resources::kNodes, "", "gpu-node-1");
+  EXPECT_EQ(node["metadata"]["labels"]["team"], "search");
+  EXPECT_EQ(node["metadata"]["labels"][decision::kLabelPool], "web");
+  ASSERT_EQ(node["spec"]["taints"].size(), 1u);
+  EXPECT_EQ(node["spec"]["taints"][0]["key"], "dedicated");
+  EXPECT_EQ(node["spec"]["taints"][0]["effect"], "NoSchedule");
+  EXPECT_FALSE(node["spec"].value("unschedulable", false));
+
+  // Parked: cordoned, not drained or deleted; taken back: uncordoned.
+  patch_pool_spec({{"replicas", {{"count", 0}}}});
+  converge();
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Parked);
+  EXPECT_TRUE((*api_.get(kube::resources::kNodes, "", "gpu-node-1"))["spec"]["unschedulable"]);
+  patch_pool_spec({{"replicas", {{"count", 1}}}});
+  converge();
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Ready);
+  EXPECT_FALSE((*api_.get(kube::resources::kNodes, "", "gpu-node-1"))["spec"]["unschedulable"]);
+
+  // Ended: the Node object goes with the machine.
+  patch_pool_spec({{"replicas", {{"count", 0}}}});
+  converge();
+  clock_.advance(59min);  // launched 12:00:00, parked at 12:00:31, ends 60 s before 13:00
+  converge();
+  EXPECT_EQ(live_at_provider(), 0);
+  EXPECT_TRUE(instances().empty());
+  auto gone = api_.get(kube::resources::kNodes, "", "gpu-node-1");
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().kind, kube::ErrorKind::NotFound);
+}
+
+TEST_F(ControllersTest, AMachineWhoseNodeNeverRegistersIsEndedAndReplaced) {
+  create_pool(1, kBootstrapped);
+  converge();
+  clock_.advance(31s);
+  converge();
+  const std::string first = instances()[0].metadata.name;
+  clock_.advance(9min);
+  converge();
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Running);  // within the timeout
+  clock_.advance(61s);
+  converge();
+  // Failed past the timeout, ended, and a replacement bought.
+  EXPECT_EQ(fake_->ledger().size(), 2u);
+  const auto reasons = event_reasons(api_);
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "RegistrationTimeout"), 1);
+  for (const auto& i : instances())
+    EXPECT_NE(i.metadata.name, first);
+  EXPECT_EQ(live_at_provider(), 1);
 }
 
 TEST_F(ControllersTest, APoolWithoutAutoscalingSaysSo) {

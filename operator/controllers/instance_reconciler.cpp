@@ -1,5 +1,7 @@
 #include "operator/controllers/instance_reconciler.h"
 
+#include "operator/controllers/node_registration.h"
+
 #include <algorithm>
 
 #include "operator/core/api_codec.h"
@@ -18,6 +20,7 @@ using kube::ReconcileResult;
 constexpr kube::Millis kProvisioningPoll{2000};
 constexpr kube::Millis kRunningPoll{15000};
 constexpr kube::Millis kTerminatingPoll{1000};
+constexpr kube::Millis kRegistrationPoll{5000};
 
 bool has_finalizer(const Json& obj) {
   const auto& m = obj["metadata"];
@@ -157,6 +160,13 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
       record_billing(st, inst, now);
       auto w = write_status(st);
       if (!w.ok()) return ReconcileResult::from(w.error());
+    }
+    // The machine is gone: so is its Node (Node mode).
+    if (!st.node_name.empty()) {
+      auto r = ctx_.api.remove(kube::resources::kNodes, "", st.node_name);
+      if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) {
+        return ReconcileResult::from(r.error());
+      }
     }
     // Fold the final spend into the pool's ledger (idempotent). A ledger
     // that cannot be read is never replaced: the finalizer stays (the spend
@@ -305,8 +315,58 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     st.phase = InstancePhase::Running;
     record_billing(st, inst, now);
   }
+  if (decision::awaits_node(inst.spec.usage)) return follow_node(inst, st, obj, now, status_result);
   return status_result(st,
                        st.phase == InstancePhase::Provisioning ? kProvisioningPoll : kRunningPoll);
+}
+
+// Node mode with a bootstrap (node_registration.h): Running -> Ready once
+// the Node is usable, back when it is not, Failed past the registration
+// timeout; a parked machine's Node is cordoned.
+template <typename StatusResult>
+kube::ReconcileResult InstanceReconciler::follow_node(const api::GpuInstance& inst,
+                                                      api::GpuInstanceStatus& st, const Json& obj,
+                                                      Time now, StatusResult& status_result) {
+  using P = InstancePhase;
+  if (st.phase != P::Running && st.phase != P::Ready && st.phase != P::Parked) {
+    return status_result(st, kProvisioningPoll);
+  }
+  std::optional<Json> node;
+  if (ctx_.nodes) node = node_of(*ctx_.nodes, inst);
+  const NodeState ns = node ? node_state(*node) : NodeState{};
+  if (node) {
+    if (auto patch = node_patch(*node, inst, st.phase == P::Parked)) {
+      auto r = ctx_.api.patch(kube::resources::kNodes, "", (*node)["metadata"]["name"],
+                              kube::PatchType::Merge, *patch);
+      if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) {
+        return ReconcileResult::from(r.error());
+      }
+    }
+  }
+  if (st.phase == P::Parked) return status_result(st, kRunningPoll);
+  if (node && ns.usable()) {
+    st.phase = P::Ready;
+    st.node_name = (*node)["metadata"]["name"].get<std::string>();
+    st.message.clear();
+    return status_result(st, kRunningPoll);
+  }
+  const std::string why =
+      !node       ? "no Node has registered for it yet"
+      : !ns.ready ? "its Node " + (*node)["metadata"]["name"].get<std::string>() + " is not Ready"
+                  : "its Node reports no nvidia.com/gpu capacity";
+  const Duration timeout{inst.spec.usage.node.registration_timeout_seconds};
+  const Time since = st.launch_time.value_or(now);
+  if (st.phase == P::Running && now - since >= timeout) {
+    st.phase = P::Failed;
+    st.message =
+        "registration timed out: " + why + " " + std::to_string(timeout.count()) + "s after launch";
+    record_event(ctx_, obj, "Warning", "RegistrationTimeout",
+                 st.message + "; ending it so the pool buys a replacement");
+    return status_result(st, kube::Millis{0});
+  }
+  st.phase = P::Running;
+  st.message = "waiting for its Node: " + why;
+  return status_result(st, kRegistrationPoll);
 }
 
 }  // namespace gpupool::controllers

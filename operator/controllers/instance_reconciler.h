@@ -46,6 +46,10 @@ class InstanceReconciler {
   kube::ReconcileResult reconcile(const kube::ReconcileRequest& req);
 
  private:
+  template <typename StatusResult>
+  kube::ReconcileResult follow_node(const api::GpuInstance& inst, api::GpuInstanceStatus& st,
+                                    const kube::Json& obj, Time now, StatusResult& status_result);
+
   Context& ctx_;
 };
 

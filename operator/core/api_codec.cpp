@@ -209,6 +209,7 @@ json encode_usage(const UsageSpec& u) {
   put(node, "bootstrapScript", u.node.bootstrap_script);
   put(node, "labels", string_map(u.node.labels));
   put(node, "taints", string_list(u.node.taints));
+  node["registrationTimeoutSeconds"] = u.node.registration_timeout_seconds;
   put(out, "node", node);
   json ep = json::object();
   put(ep, "image", u.endpoint.image);
@@ -814,6 +815,7 @@ void read_usage(const json& v, const std::string& path, const Ctx& c, UsageSpec&
     GP_FIELD(n, "bootstrapScript", u.node.bootstrap_script);
     GP_FIELD(n, "labels", u.node.labels);
     GP_FIELD(n, "taints", u.node.taints);
+    GP_FIELD(n, "registrationTimeoutSeconds", u.node.registration_timeout_seconds);
   });
   o.field("endpoint", [&](const json& ev, const std::string& p) {
     Obj e(ev, p, c);

@@ -52,6 +52,7 @@ UsageSpec full_usage() {
   u.node.bootstrap_script = "#!/bin/sh\necho join\n";
   u.node.labels = {{"gpupool.io/pool", "llm"}};
   u.node.taints = {"nvidia.com/gpu=present:NoSchedule"};
+  u.node.registration_timeout_seconds = 600;
   u.endpoint.image = "ghcr.io/example/vllm:0.6";
   u.endpoint.port = 8080;
   u.endpoint.args = {"--model", "meta-llama/Llama-3.1-8B"};

@@ -230,9 +230,14 @@ enum class UsageMode {
 };
 
 struct NodeUsage {
-  std::string bootstrap_script;  // [bootstrapScript]; cloud-init / shell run at boot
+  // [bootstrapScript]; cloud-init / shell run at boot. Set, the machine is
+  // expected to join the cluster: it is Ready only once its Node registers.
+  std::string bootstrap_script;
   std::map<std::string, std::string> labels;
   std::vector<std::string> taints;  // "key=value:Effect" or "key:Effect"
+  // How long a booted machine may take to register its Node before it is
+  // ended and replaced. [registrationTimeoutSeconds] Default 900; 60..86400.
+  int64_t registration_timeout_seconds = 900;
 
   bool operator==(const NodeUsage&) const = default;
 };

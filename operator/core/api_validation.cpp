@@ -156,6 +156,9 @@ bool valid_taint(std::string_view t) {
 
 void check_usage(Errors& e, const std::string& path, const UsageSpec& u) {
   const std::string node = path + ".node";
+  if (u.node.registration_timeout_seconds < 60 || u.node.registration_timeout_seconds > 86400) {
+    e.add(node + ".registrationTimeoutSeconds", "must be between 60 and 86400");
+  }
   for (const auto& [k, v] : u.node.labels) {
     if (k.empty()) e.add(node + ".labels", "label keys must not be empty");
   }

@@ -86,6 +86,10 @@ int desired_replicas(const api::GpuPoolSpec& spec) {
   return std::max(0, api::fixed_replicas(spec));
 }
 
+bool awaits_node(const api::UsageSpec& usage) {
+  return usage.mode == api::UsageMode::Node && !usage.node.bootstrap_script.empty();
+}
+
 const api::Condition* find_condition(const std::vector<api::Condition>& conds,
                                      const std::string& type) {
   for (const auto& c : conds) {
@@ -492,8 +496,10 @@ api::GpuPoolStatus status(State& s) {
   st.selector = std::string(kLabelPool) + "=" + pool.metadata.name;
   int provisioning = s.created, ready = 0;
   for (const auto* a : s.active) {
+    const bool registering =
+        a->status.phase == InstancePhase::Running && awaits_node(a->spec.usage);
     if (a->status.phase == InstancePhase::Pending ||
-        a->status.phase == InstancePhase::Provisioning) {
+        a->status.phase == InstancePhase::Provisioning || registering) {
       ++provisioning;
     } else {
       ++ready;

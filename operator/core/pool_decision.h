@@ -51,8 +51,9 @@
 //  the next pass (requeue_at is one second later). When Input::ledger_problem
 //  is set (the spend ledger annotation is corrupt) nothing is bought or
 //  un-parked: Degraded=True, reason SpendLedgerCorrupt, with an Event.
-//  6. Status: replicas (desired, provisioning = Pending+Provisioning,
-//     ready = Running+Ready, parked), spend (spend.h), conditions Ready,
+//  6. Status: replicas (desired, provisioning = Pending+Provisioning (and
+//     Running while a Node is awaited, awaits_node), ready = Running+Ready
+//     (only Ready while a Node is awaited), parked), spend (spend.h), conditions Ready,
 //     Progressing, Degraded, BudgetExceeded (lastTransitionTime kept when the
 //     status of a condition does not change), observedGeneration,
 //     terminatedSpend = ledger total, selector "gpupool.io/pool=<name>".
@@ -193,6 +194,10 @@ std::optional<int64_t> ordinal_of(const api::GpuPool& pool, const std::string& n
 // Effective desired count before autoscaling: fixed count, or min when
 // autoscaling is enabled (the autoscaler fills in the rest later).
 int desired_replicas(const api::GpuPoolSpec& spec);
+// Whether machines of this usage must register a Node before they count as
+// ready: Node mode with a bootstrap script (without one, nothing joins the
+// cluster and a running machine is as ready as it gets).
+bool awaits_node(const api::UsageSpec& usage);
 // Replaces or adds `c` in `conds`, keeping lastTransitionTime when the status
 // did not change.
 void set_condition(std::vector<api::Condition>& conds, api::Condition c);

@@ -9,6 +9,7 @@
 #include "metrics/metrics.h"
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
+#include "operator/controllers/node_registration.h"
 #include "operator/controllers/pool_reconciler.h"
 #include "operator/controllers/prometheus_signals.h"
 #include "operator/controllers/provider_reconciler.h"
@@ -60,6 +61,8 @@ struct Manager::Impl {
         pools_inf(api, kGpuPools, clock, {options.namespace_}),
         inst_inf(api, kGpuInstances, clock, {options.namespace_}),
         prov_inf(api, kGpuProviders, clock, {}),
+        // Only the Nodes of this operator's machines (Node registration).
+        nodes_inf(api, kube::resources::kNodes, clock, {"", controllers::kLabelInstance}),
         // registry and gc are constructed below; only their addresses are
         // taken here, and the collector reads them at scrape time.
         prom(std::make_shared<metrics::Metrics>(metrics::Sources{
@@ -96,7 +99,7 @@ struct Manager::Impl {
   ManagerOptions options;
   UnavailableOffers unavailable;
   kube::EventRecorder events;
-  kube::Informer pools_inf, inst_inf, prov_inf;
+  kube::Informer pools_inf, inst_inf, prov_inf, nodes_inf;
   std::shared_ptr<metrics::Metrics> prom;
   controllers::ProviderRegistry registry;
   net::CurlTransport prom_transport;
@@ -237,6 +240,24 @@ Status<ManagerError> Manager::start() {
   m.inst_inf.add_handlers(
       {on_inst, [on_inst](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_inst(o); },
        on_inst});
+  // A Node of one of our machines changed: reconcile that instance.
+  m.nodes_inf.add_index(controllers::kIndexNodeInstance,
+                        kube::index_by_label(controllers::kLabelInstance));
+  m.ctx.nodes = &m.nodes_inf.store();
+  auto on_node = [&m](const kube::ObjectPtr& o) {
+    const auto& md = (*o)["metadata"];
+    if (!md.contains("labels") || !md["labels"].contains(controllers::kLabelInstance)) return;
+    const Json& name = md["labels"][controllers::kLabelInstance];
+    if (!name.is_string()) return;
+    for (const auto& i : m.inst_inf.store().list()) {
+      if ((*i)["metadata"].value("name", "") == name.get<std::string>()) {
+        m.inst_ctl->enqueue(key_of(*i));
+      }
+    }
+  };
+  m.nodes_inf.add_handlers(
+      {on_node, [on_node](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_node(o); },
+       on_node});
   auto on_prov = [&m](const kube::ObjectPtr& o) { m.prov_ctl->enqueue(key_of(*o)); };
   m.prov_inf.add_handlers(
       {on_prov, [on_prov](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_prov(o); },
@@ -278,6 +299,7 @@ Status<ManagerError> Manager::start() {
   m.prov_inf.start();
   m.pools_inf.start();
   m.inst_inf.start();
+  m.nodes_inf.start();
   m.running = true;
 
   if (m.options.leader_elect) {
@@ -345,6 +367,7 @@ void Manager::stop() {
   if (m.prov_ctl) m.prov_ctl->stop();
   m.pools_inf.stop();
   m.inst_inf.stop();
+  m.nodes_inf.stop();
   m.prov_inf.stop();
   m.health.reset();  // stops civetweb and waits for its handlers
   m.exposer.reset();
