@@ -92,10 +92,12 @@ class ControllersTest : public ::testing::Test {
   }
 
   void create_pool(int replicas, const std::string& extra_spec = "{}") {
-    Json spec = {{"gpu", {{"models", {{{"name", "L40S"}}}}}},
-                 {"replicas", {{"count", replicas}}},
-                 {"providers", {{{"name", "fake"}}}},
-                 {"lifecycle", {{"parkMarginSeconds", 60}, {"adoptionGraceSeconds", 30}}}};
+    Json spec = {
+        {"gpu", {{"models", {{{"name", "L40S"}}}}}},
+        {"replicas", {{"count", replicas}}},
+        {"providers", {{{"name", "fake"}}}},
+        {"lifecycle",
+         {{"parkMarginSeconds", 60}, {"adoptionGraceSeconds", 30}, {"minParkSeconds", 0}}}};
     spec.merge_patch(Json::parse(extra_spec));
     Json pool = {{"apiVersion", "gpupool.io/v1alpha1"},
                  {"kind", "GpuPool"},

@@ -82,6 +82,7 @@ GpuPool full_gpu_pool() {
   s.planning.expected_lifetime_hours = 48.0;
   s.lifecycle.park_margin_seconds = 90;
   s.lifecycle.adoption_grace_seconds = 900;
+  s.lifecycle.min_park_seconds = 300;
   s.autoscaling.enabled = true;
   s.autoscaling.metrics = {
       {MetricType::QueueDepth, 8.0, std::nullopt, std::string("http://prometheus:9090")},

@@ -165,6 +165,13 @@ struct LifecycleSpec {
   // How long an untracked machine carrying this pool's tags is left alone
   // before it is ended as an orphan. [adoptionGraceSeconds] Default 600; >= 0.
   int64_t adoption_grace_seconds = 600;
+  // A parked machine is kept at least this long, so demand that returns
+  // within minutes finds it warm, and then ended just before the next
+  // billing increment that starts after it (Karpenter's consolidateAfter,
+  // made billing-aware). Matters for fine-grained billing: an hourly machine
+  // parked early in its hour is kept to the hour's end anyway.
+  // [minParkSeconds] Default 600; 0..86400.
+  int64_t min_park_seconds = 600;
 
   bool operator==(const LifecycleSpec&) const = default;
 };

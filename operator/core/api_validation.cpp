@@ -323,6 +323,9 @@ std::vector<FieldError> validate(const GpuPool& pool) {
   if (s.lifecycle.adoption_grace_seconds < 0) {
     e.add("spec.lifecycle.adoptionGraceSeconds", "must be >= 0");
   }
+  if (s.lifecycle.min_park_seconds < 0 || s.lifecycle.min_park_seconds > 86400) {
+    e.add("spec.lifecycle.minParkSeconds", "must be between 0 and 86400");
+  }
 
   // autoscaling
   const auto& as = s.autoscaling;

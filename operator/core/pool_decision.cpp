@@ -366,15 +366,25 @@ void buy(State& s) {
 // 5. Parked instances end just before their next billing increment.
 void schedule_parked(State& s) {
   const auto margin = Duration{std::max<int64_t>(0, s.spec().lifecycle.park_margin_seconds)};
+  const auto hold = Duration{std::max<int64_t>(0, s.spec().lifecycle.min_park_seconds)};
   auto schedule = [&](const GpuInstance* p) {
     if (!launched(*p)) {
       s.out.end.push_back(p->metadata.name);
       return;
     }
-    const Time boundary = boundary_of(*p, s.now);
+    Time boundary = boundary_of(*p, s.now);
     Time end_at = boundary - margin;
     if (const auto& after = s.in.policy.end_unneeded_after) {
       end_at = p->status.parked_at.value_or(s.now) + *after;  // billing windows ignored
+    } else {
+      // Kept at least minParkSeconds: the first boundary − margin at or
+      // after parked_at + hold.
+      const Time keep_until = p->status.parked_at.value_or(s.now) + hold;
+      if (keep_until > s.now && end_at < keep_until) {
+        boundary = billing::next_boundary(*p->status.billing, *p->status.launch_time,
+                                          keep_until + margin - Duration{1});
+        end_at = boundary - margin;
+      }
     }
     if (s.now >= end_at) {
       s.out.end.push_back(p->metadata.name);

@@ -53,6 +53,7 @@ api::GpuPool make_pool(int replicas) {
   p.spec.replicas.count = replicas;
   p.spec.providers.push_back({"fake", std::nullopt, {}});
   p.spec.lifecycle.park_margin_seconds = 120;
+  p.spec.lifecycle.min_park_seconds = 0;  // rule 5's hold has its own test
   return p;
 }
 
@@ -567,6 +568,43 @@ TEST(PoolDecision, ScalingActiveReportsFailingSignalsOnceAndRescalesAreEvents) {
     return e.reason == "SuccessfulRescale" && e.message.find("New size: 4") != std::string::npos;
   }));
   EXPECT_EQ(out.status.autoscaling->last_scale_time, at(10, 12));
+}
+
+TEST(PoolDecision, AParkedMachineIsKeptWarmForMinParkSecondsThenEndedBeforeItsNextIncrement) {
+  auto pool = make_pool(0);
+  pool.spec.lifecycle.min_park_seconds = 600;
+  // Per-second billing: without the hold it would end at once.
+  auto per_sec = inst(pool, 1, api::InstancePhase::Parked, at(10, 12));
+  per_sec.status.billing->increment = 1s;
+  per_sec.status.parked_at = at(10, 12, 50);
+  // Hourly, parked early in its hour: kept to the hour's end anyway.
+  auto hourly_early = inst(pool, 2, api::InstancePhase::Parked, at(10, 12));
+  hourly_early.status.parked_at = at(10, 12, 10);
+  // Hourly, parked 5 minutes before its hour ends: the hold reaches into the
+  // next hour, which is then paid and used to its end.
+  auto hourly_late = inst(pool, 3, api::InstancePhase::Parked, at(10, 12));
+  hourly_late.status.parked_at = at(10, 12, 55);
+  Input in = input(pool, at(10, 12, 56));
+  in.instances = {per_sec, hourly_early, hourly_late};
+  Output out = decide(in);
+  EXPECT_THAT(out.end, IsEmpty());
+  EXPECT_EQ(out.next_park_end, at(10, 12, 58));  // 13:00 − 120 s margin
+  in.now = at(10, 12, 58);
+  EXPECT_THAT(decide(in).end, ElementsAre(hourly_early.metadata.name));
+  // (Each check is a fresh decision on the same objects: in the operator,
+  // hourly_early was gone at 12:58.)
+  in.now = at(10, 12, 59, 59);
+  EXPECT_THAT(decide(in).end, ElementsAre(hourly_early.metadata.name));
+  in.now = at(10, 13, 0);  // per second: parked + 600 s
+  EXPECT_THAT(decide(in).end, ElementsAre(per_sec.metadata.name));
+  in.now = at(10, 13, 58);
+  EXPECT_THAT(decide(in).end,
+              UnorderedElementsAre(per_sec.metadata.name, hourly_early.metadata.name,
+                                   hourly_late.metadata.name));
+  // Without the hold the per-second machine would have ended at once.
+  in.pool.spec.lifecycle.min_park_seconds = 0;
+  in.now = at(10, 12, 56);
+  EXPECT_THAT(decide(in).end, ElementsAre(per_sec.metadata.name));
 }
 
 }  // namespace

@@ -271,7 +271,8 @@ TEST_F(OperatorChaos, SigkillDuringProvisioningAndScalingConverges) {
       std::to_string(fake_port_) +
       "\n---\napiVersion: gpupool.io/v1alpha1\nkind: GpuPool\nmetadata:\n  name: web\n  "
       "namespace: default\nspec:\n  gpu:\n    models:\n    - name: L40S\n  replicas:\n    count: "
-      "3\n  providers:\n  - name: remote\n  lifecycle:\n    parkMarginSeconds: 3600\n    "
+      "3\n  providers:\n  - name: remote\n  lifecycle:\n    minParkSeconds: 0\n    "
+      "parkMarginSeconds: 3600\n    "
       "adoptionGraceSeconds: 5\n";
   std::ofstream(dir_ / "manifests.yaml") << manifests;
   std::string out;

@@ -243,7 +243,7 @@ TEST_F(OperatorE2E, ScaleDownParksAndEndsAtTheEndOfThePaidWindow) {
   // 20-second billing increments, park margin 3 s.
   apply(provider_yaml("  annotations:\n    gpupool.io/fake-boot-seconds: \"0\"\n",
                       "  billing:\n    incrementSeconds: 20\n"));
-  apply(pool_yaml(2, "  lifecycle:\n    parkMarginSeconds: 3\n"));
+  apply(pool_yaml(2, "  lifecycle:\n    parkMarginSeconds: 3\n    minParkSeconds: 0\n"));
   ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 2; }));
   std::string out;
   ASSERT_EQ(kubectl({"patch", "gpupool/web", "--type=merge", "-p",
