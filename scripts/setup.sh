@@ -9,7 +9,7 @@ packages=(
   clang-format clang-tidy
   libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev prometheus-cpp-dev
   libcpprest-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
-  prometheus curl ca-certificates unzip
+  prometheus curl ca-certificates unzip tzdata
 )
 
 missing=()

@@ -38,6 +38,12 @@ Options:
   --spend-status-period-seconds N
                              how often a pool's spend summary in status is refreshed when
                              nothing else changed (default: 300)
+  --prometheus-url URL       Prometheus that autoscaling metrics query unless they set their
+                             own prometheusUrl (default: "" = such metrics fail; pools hold)
+  --prometheus-timeout-seconds N
+                             timeout of one Prometheus query (default: 5)
+  --autoscale-period-seconds N
+                             how often an autoscaling pool's signals are read (default: 15)
 )";
 
 }  // namespace
@@ -54,7 +60,10 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
                                               {"log-format", "text"},
                                               {"workers", "2"},
                                               {"gc-period-seconds", "15"},
-                                              {"spend-status-period-seconds", "300"}};
+                                              {"spend-status-period-seconds", "300"},
+                                              {"prometheus-url", ""},
+                                              {"prometheus-timeout-seconds", "5"},
+                                              {"autoscale-period-seconds", "15"}};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
@@ -98,17 +107,26 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
     err << "error: --leader-elect must be true or false\n";
     return kUsage;
   }
-  int workers = 0, gc_period = 0, spend_period = 0;
+  int workers = 0, gc_period = 0, spend_period = 0, prom_timeout = 0, scale_period = 0;
   try {
     workers = std::stoi(flags["workers"]);
     gc_period = std::stoi(flags["gc-period-seconds"]);
     spend_period = std::stoi(flags["spend-status-period-seconds"]);
+    prom_timeout = std::stoi(flags["prometheus-timeout-seconds"]);
+    scale_period = std::stoi(flags["autoscale-period-seconds"]);
   } catch (...) {
-    workers = gc_period = spend_period = 0;
+    workers = gc_period = spend_period = prom_timeout = scale_period = 0;
   }
-  if (workers < 1 || gc_period < 1 || spend_period < 1) {
-    err << "error: --workers, --gc-period-seconds and --spend-status-period-seconds must be "
-           "whole numbers >= 1\n";
+  if (workers < 1 || gc_period < 1 || spend_period < 1 || prom_timeout < 1 || scale_period < 1) {
+    err << "error: --workers, --gc-period-seconds, --spend-status-period-seconds, "
+           "--prometheus-timeout-seconds and --autoscale-period-seconds must be whole numbers "
+           ">= 1\n";
+    return kUsage;
+  }
+  const std::string& prom_url = flags["prometheus-url"];
+  if (!prom_url.empty() && prom_url.rfind("http://", 0) != 0 &&
+      prom_url.rfind("https://", 0) != 0) {
+    err << "error: --prometheus-url must start with http:// or https://\n";
     return kUsage;
   }
 
@@ -159,6 +177,9 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
   mo.workers = workers;
   mo.gc_period = Duration{gc_period};
   mo.spend_status_period = Duration{spend_period};
+  mo.prometheus_url = flags["prometheus-url"];
+  mo.prometheus_timeout = std::chrono::seconds{prom_timeout};
+  mo.scaling_period = Duration{scale_period};
   manager::Manager mgr(client, clock, log, mo);
   if (auto s = mgr.start(); !s.ok()) {
     log.error("cannot start", {{"error", s.error().message}});

@@ -53,6 +53,8 @@ struct Context {
   // Demand signals for autoscaling pools; null: every Prometheus-backed
   // metric reads as failing ("no signal source"), so counts hold.
   DemandSignals* signals = nullptr;
+  // An autoscaling pool's signals are read at least this often.
+  Duration scaling_period = decision::kDefaultScalingPeriod;
   // Placement and retirement policy (the operator: always the default).
   decision::Policy policy;
 };

@@ -4,6 +4,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
 #include "operator/controllers/pool_reconciler.h"
+#include "operator/controllers/prometheus_signals.h"
 #include "operator/controllers/provider_reconciler.h"
 #include "operator/controllers/remote_fake_provider.h"
 #include "operator/core/api_codec.h"
@@ -372,6 +374,119 @@ TEST_F(ControllersTest, CorruptLedgerStopsBuyingAndFoldingUntilRepaired) {
   EXPECT_TRUE(spend::was_folded(*ledger, name));
   EXPECT_EQ(ledger->total, usd("1"));  // one started hour of offer "a"
   EXPECT_EQ(live_at_provider(), 2);
+}
+
+// A demand signal the test sets, standing in for Prometheus.
+class ScriptedSignals final : public DemandSignals {
+ public:
+  autoscale::Signal read(const api::GpuPool&, size_t, Time) override {
+    if (value) return {*value, ""};
+    return {std::nullopt, "Prometheus at http://127.0.0.1:9: Connect: connection refused"};
+  }
+  std::optional<double> value;
+};
+
+std::vector<std::string> event_reasons(kube::KubeApi& api) {
+  std::vector<std::string> out;
+  auto list = api.list(kube::resources::kEvents, "default");
+  if (!list.ok()) return out;
+  for (const auto& e : list->items)
+    out.push_back(e.value("reason", ""));
+  return out;
+}
+
+TEST_F(ControllersTest, AutoscalingFollowsTheSignalUpAndDownThroughParking) {
+  ScriptedSignals signals;
+  ctx_.signals = &signals;
+  signals.value = 25;  // 10 per replica -> 3
+  create_pool(0, R"json({"replicas": {"min": 0, "max": 6},
+                         "autoscaling": {"enabled": true, "scaleDownStabilizationSeconds": 60,
+                                         "metrics": [{"type": "External", "target": 10,
+                                                      "query": "sum(queue)"}]}})json");
+  converge();
+  EXPECT_EQ(live_at_provider(), 3);
+  ASSERT_TRUE(pool()->status.autoscaling.has_value());
+  EXPECT_EQ(pool()->status.autoscaling->desired, 3);
+  EXPECT_EQ(pool()->status.replicas.desired, 3);
+  EXPECT_THAT(pool()->status.autoscaling->reason, HasSubstr("External 25 / 10"));
+  ASSERT_NE(condition("ScalingActive"), nullptr);
+  EXPECT_EQ(condition("ScalingActive")->status, api::ConditionStatus::True);
+  EXPECT_EQ(condition("ScalingActive")->reason, "ValidMetrics");
+  clock_.advance(31s);
+  converge();
+  EXPECT_EQ(pool()->status.replicas.ready, 3);
+
+  // Demand falls to one machine's worth: nothing for the stabilisation
+  // window, then one machine per minute (the default step), parked, not
+  // ended: their paid hours run on.
+  signals.value = 8;
+  clock_.advance(30s);
+  converge();
+  EXPECT_EQ(count_phase(api::InstancePhase::Parked), 0);
+  EXPECT_EQ(pool()->status.autoscaling->clamped_by, "scaleDownStabilization");
+  for (int i = 0; i < 4; ++i) {
+    clock_.advance(31s);
+    converge();
+  }
+  EXPECT_EQ(pool()->status.replicas.desired, 1);
+  EXPECT_EQ(count_phase(api::InstancePhase::Parked), 2);
+  EXPECT_EQ(live_at_provider(), 3);  // parked machines still run until their hour ends
+
+  // Back up: the parked machines come back first; nothing new is bought.
+  signals.value = 30;
+  clock_.advance(5s);
+  converge();
+  EXPECT_EQ(count_phase(api::InstancePhase::Parked), 0);
+  EXPECT_EQ(pool()->status.replicas.desired, 3);
+  EXPECT_EQ(fake_->ledger().size(), 3u);
+  const auto history = pool()->status.autoscaling->history;
+  EXPECT_GE(history.size(), 3u);
+  EXPECT_LE(history.size(), autoscale::kMaxHistory);
+
+  // The signal fails: the count holds (never zero by accident) and the
+  // pool says why, once.
+  signals.value.reset();
+  clock_.advance(61s);
+  converge();
+  EXPECT_EQ(pool()->status.replicas.desired, 3);
+  EXPECT_EQ(live_at_provider(), 3);
+  ASSERT_NE(condition("ScalingActive"), nullptr);
+  EXPECT_EQ(condition("ScalingActive")->status, api::ConditionStatus::False);
+  EXPECT_EQ(condition("ScalingActive")->reason, "FailedGetMetrics");
+  EXPECT_THAT(condition("ScalingActive")->message, HasSubstr("connection refused"));
+  const auto reasons = event_reasons(api_);
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "FailedGetMetrics"), 1);
+  EXPECT_GE(std::count(reasons.begin(), reasons.end(), "SuccessfulRescale"), 2);
+}
+
+TEST_F(ControllersTest, AnAutoscalingPoolAtRestIsNotRewritten) {
+  ScriptedSignals signals;
+  ctx_.signals = &signals;
+  signals.value = 20;
+  create_pool(0, R"({"replicas": {"min": 0, "max": 6},
+                     "autoscaling": {"enabled": true,
+                                     "metrics": [{"type": "External", "target": 10,
+                                                  "query": "q"}]}})");
+  converge();
+  clock_.advance(31s);
+  converge();
+  const std::string rv = (*api_.get(kGpuPools, "default", "web"))["metadata"]["resourceVersion"];
+  // Readings wobble within the tolerance band for a few minutes.
+  for (int i = 0; i < 6; ++i) {
+    signals.value = 19.5 + (i % 2);
+    clock_.advance(30s);
+    converge(2);
+  }
+  EXPECT_EQ((*api_.get(kGpuPools, "default", "web"))["metadata"]["resourceVersion"], rv);
+}
+
+TEST_F(ControllersTest, APoolWithoutAutoscalingSaysSo) {
+  create_pool(1);
+  converge();
+  ASSERT_NE(condition("ScalingActive"), nullptr);
+  EXPECT_EQ(condition("ScalingActive")->status, api::ConditionStatus::False);
+  EXPECT_EQ(condition("ScalingActive")->reason, "ScalingDisabled");
+  EXPECT_FALSE(pool()->status.autoscaling.has_value());
 }
 
 TEST_F(ControllersTest, ProviderReconcilerBuildsFakesAndReportsMissingAdapters) {

@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "operator/controllers/pool_autoscaling.h"
 #include "operator/core/api_codec.h"
 #include "operator/core/pool_decision.h"
 #include "operator/core/spend.h"
@@ -211,6 +212,20 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     inst_objs.push_back(*ip);
   }
   decision::Input in = build_input(inst_objs);
+  // Autoscaling: once per reconcile, on the cached instances; the decision
+  // is re-run on a live list below with the same count.
+  const std::optional<ScalingRound> scaling = autoscale_pool(ctx_, pool, in.instances, now);
+  auto apply_scaling = [&](decision::Input& di) {
+    di.policy = ctx_.policy;
+    di.scaling_period = ctx_.scaling_period;
+    if (!scaling) return;
+    di.desired = scaling->desired;
+    di.scaling = scaling->status;
+    di.scaling_active = scaling->active;
+    di.scaling_problem = scaling->problem;
+    di.expected_lifetime = scaling->expected_lifetime;
+  };
+  apply_scaling(in);
   if (short_of_machines(in)) fetch_offers(in);
   decision::Output out = decision::decide(in);
 
@@ -221,6 +236,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     std::vector<Offer> offers = std::move(in.offers);
     std::vector<std::string> problems = std::move(in.provider_problems);
     in = build_input(*live);
+    apply_scaling(in);
     in.offers = std::move(offers);
     in.provider_problems = std::move(problems);
     out = decision::decide(in);

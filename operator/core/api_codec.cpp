@@ -59,7 +59,8 @@ constexpr std::pair<MetricType, std::string_view> kMetricType[] = {
     {MetricType::QueueDepth, "QueueDepth"},
     {MetricType::RequestsPerSecond, "RequestsPerSecond"},
     {MetricType::GpuUtilization, "GpuUtilization"},
-    {MetricType::External, "External"}};
+    {MetricType::External, "External"},
+    {MetricType::PendingPods, "PendingPods"}};
 constexpr std::pair<UsageMode, std::string_view> kUsageMode[] = {{UsageMode::Node, "Node"},
                                                                  {UsageMode::Endpoint, "Endpoint"}};
 constexpr std::pair<InstancePhase, std::string_view> kInstancePhase[] = {
@@ -277,14 +278,56 @@ json encode_pool_spec(const GpuPoolSpec& s) {
     item["type"] = str(to_string(m.type));
     item["target"] = m.target;
     if (m.query) item["query"] = *m.query;
+    if (m.prometheus_url) item["prometheusUrl"] = *m.prometheus_url;
     metrics.push_back(std::move(item));
   }
   put(as, "metrics", metrics);
   as["scaleUpStabilizationSeconds"] = s.autoscaling.scale_up_stabilization_seconds;
   as["scaleDownStabilizationSeconds"] = s.autoscaling.scale_down_stabilization_seconds;
+  as["tolerance"] = s.autoscaling.tolerance;
+  auto limit = [](const ScalingLimitSpec& l) {
+    return json{{"pods", l.pods}, {"percent", l.percent}, {"periodSeconds", l.period_seconds}};
+  };
+  as["scaleUp"] = limit(s.autoscaling.scale_up);
+  as["scaleDown"] = limit(s.autoscaling.scale_down);
+  json schedules = json::array();
+  for (const auto& w : s.autoscaling.schedules) {
+    schedules.push_back(json{{"start", w.start},
+                             {"end", w.end},
+                             {"timeZone", w.time_zone},
+                             {"minReplicas", w.min_replicas}});
+  }
+  put(as, "schedules", schedules);
   spec["autoscaling"] = as;
   spec["usage"] = encode_usage(s.usage);
   return spec;
+}
+
+json encode_autoscaling_status(const AutoscalingStatus& a) {
+  json as = json::object();
+  as["desiredReplicas"] = a.desired;
+  as["recommendedReplicas"] = a.recommended;
+  put(as, "reason", a.reason);
+  put(as, "clampedBy", a.clamped_by);
+  if (a.schedule_min > 0) as["scheduleMinReplicas"] = a.schedule_min;
+  json metrics = json::array();
+  for (const auto& m : a.metrics) {
+    json item = json::object();
+    item["type"] = str(to_string(m.type));
+    if (m.value) item["value"] = *m.value;
+    put(item, "error", m.error);
+    metrics.push_back(std::move(item));
+  }
+  put(as, "metrics", metrics);
+  if (a.expected_lifetime_hours) as["expectedLifetimeHours"] = *a.expected_lifetime_hours;
+  put(as, "lastScaleTime", opt_time(a.last_scale_time));
+  json history = json::array();
+  for (const auto& h : a.history) {
+    history.push_back(
+        json{{"at", format_rfc3339(h.at)}, {"recommended", h.recommended}, {"current", h.current}});
+  }
+  put(as, "history", history);
+  return as;
 }
 
 json encode_pool_status(const GpuPoolStatus& s) {
@@ -294,6 +337,7 @@ json encode_pool_status(const GpuPoolStatus& s) {
                         {"provisioning", s.replicas.provisioning},
                         {"ready", s.replicas.ready},
                         {"parked", s.replicas.parked}};
+  if (s.autoscaling) st["autoscaling"] = encode_autoscaling_status(*s.autoscaling);
   put(st, "conditions", conditions(s.conditions));
   json spend = json::object();
   spend["accrued"] = money(s.spend.accrued);
@@ -842,10 +886,30 @@ void read_pool_spec(const json& v, const std::string& path, const Ctx& c, GpuPoo
         GP_ENUM(oo, "type", kMetricType, m.type);
         GP_FIELD(oo, "target", m.target);
         GP_FIELD(oo, "query", m.query);
+        GP_FIELD(oo, "prometheusUrl", m.prometheus_url);
       });
     });
     GP_FIELD(a, "scaleUpStabilizationSeconds", s.autoscaling.scale_up_stabilization_seconds);
     GP_FIELD(a, "scaleDownStabilizationSeconds", s.autoscaling.scale_down_stabilization_seconds);
+    GP_FIELD(a, "tolerance", s.autoscaling.tolerance);
+    auto limit = [&](const char* key, ScalingLimitSpec& l) {
+      a.field(key, [&](const json& lv, const std::string& lp) {
+        Obj lo(lv, lp, c);
+        GP_FIELD(lo, "pods", l.pods);
+        GP_FIELD(lo, "percent", l.percent);
+        GP_FIELD(lo, "periodSeconds", l.period_seconds);
+      });
+    };
+    limit("scaleUp", s.autoscaling.scale_up);
+    limit("scaleDown", s.autoscaling.scale_down);
+    a.field("schedules", [&](const json& lv, const std::string& lp) {
+      read_list(lv, lp, c, s.autoscaling.schedules, [](Obj& oo, ScheduleSpec& w) {
+        GP_FIELD(oo, "start", w.start);
+        GP_FIELD(oo, "end", w.end);
+        GP_FIELD(oo, "timeZone", w.time_zone);
+        GP_FIELD(oo, "minReplicas", w.min_replicas);
+      });
+    });
   });
   o.field("usage", [&](const json& uv, const std::string& p) { read_usage(uv, p, c, s.usage); });
 }
@@ -859,6 +923,32 @@ void read_pool_status(const json& v, const std::string& path, const Ctx& c, GpuP
     GP_FIELD(r, "provisioning", s.replicas.provisioning);
     GP_FIELD(r, "ready", s.replicas.ready);
     GP_FIELD(r, "parked", s.replicas.parked);
+  });
+  o.field("autoscaling", [&](const json& av, const std::string& p) {
+    Obj a(av, p, c);
+    AutoscalingStatus as;
+    GP_FIELD(a, "desiredReplicas", as.desired);
+    GP_FIELD(a, "recommendedReplicas", as.recommended);
+    GP_FIELD(a, "reason", as.reason);
+    GP_FIELD(a, "clampedBy", as.clamped_by);
+    GP_FIELD(a, "scheduleMinReplicas", as.schedule_min);
+    a.field("metrics", [&](const json& lv, const std::string& lp) {
+      read_list(lv, lp, c, as.metrics, [](Obj& oo, MetricReading& m) {
+        GP_ENUM(oo, "type", kMetricType, m.type);
+        GP_FIELD(oo, "value", m.value);
+        GP_FIELD(oo, "error", m.error);
+      });
+    });
+    GP_FIELD(a, "expectedLifetimeHours", as.expected_lifetime_hours);
+    GP_FIELD(a, "lastScaleTime", as.last_scale_time);
+    a.field("history", [&](const json& lv, const std::string& lp) {
+      read_list(lv, lp, c, as.history, [](Obj& oo, ScalingSample& h) {
+        GP_FIELD(oo, "at", h.at);
+        GP_FIELD(oo, "recommended", h.recommended);
+        GP_FIELD(oo, "current", h.current);
+      });
+    });
+    s.autoscaling = std::move(as);
   });
   o.field("conditions",
           [&](const json& cv, const std::string& p) { read_conditions(cv, p, c, s.conditions); });

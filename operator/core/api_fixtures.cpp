@@ -82,14 +82,31 @@ GpuPool full_gpu_pool() {
   s.lifecycle.park_margin_seconds = 90;
   s.lifecycle.adoption_grace_seconds = 900;
   s.autoscaling.enabled = true;
-  s.autoscaling.metrics = {{MetricType::QueueDepth, 8.0, std::nullopt},
-                           {MetricType::External, 0.5, std::string("sum(rate(x[1m]))")}};
+  s.autoscaling.metrics = {
+      {MetricType::QueueDepth, 8.0, std::nullopt, std::string("http://prometheus:9090")},
+      {MetricType::External, 0.5, std::string("sum(rate(x[1m]))"), std::nullopt}};
   s.autoscaling.scale_up_stabilization_seconds = 30;
   s.autoscaling.scale_down_stabilization_seconds = 600;
+  s.autoscaling.tolerance = 0.15;
+  s.autoscaling.scale_up = {2, 50, 30};
+  s.autoscaling.scale_down = {1, 20, 120};
+  s.autoscaling.schedules = {{"0 8 * * 1-5", "0 20 * * 1-5", "Europe/Berlin", 2}};
   s.usage = full_usage();
   auto& st = p.status;
   st.observed_generation = 3;
   st.replicas = {3, 1, 2, 1};
+  AutoscalingStatus as;
+  as.desired = 3;
+  as.recommended = 4;
+  as.reason = "metrics[0] QueueDepth 30 / 8 per replica -> 4";
+  as.clamped_by = "stepLimit";
+  as.schedule_min = 2;
+  as.metrics = {{MetricType::QueueDepth, 30.0, ""},
+                {MetricType::External, std::nullopt, "the query returned no series"}};
+  as.expected_lifetime_hours = 2.5;
+  as.last_scale_time = at(1'790'000'100);
+  as.history = {{at(1'790'000'000), 2, 2}, {at(1'790'000'100), 4, 2}};
+  st.autoscaling = as;
   st.conditions = {full_condition("Ready"), full_condition("BudgetExceeded")};
   st.spend.accrued = Money::from_micros(12'345'678);
   st.spend.committed = Money::from_micros(2'500'000);

@@ -169,14 +169,46 @@ struct LifecycleSpec {
   bool operator==(const LifecycleSpec&) const = default;
 };
 
-enum class MetricType { QueueDepth, RequestsPerSecond, GpuUtilization, External };
+// QueueDepth, RequestsPerSecond, GpuUtilization and External are read from
+// Prometheus; PendingPods is counted by the operator from the API (Node mode).
+enum class MetricType { QueueDepth, RequestsPerSecond, GpuUtilization, External, PendingPods };
 
 struct MetricSpec {
   MetricType type = MetricType::QueueDepth;
-  double target = 0.0;               // per-replica target value; > 0
-  std::optional<std::string> query;  // e.g. a PromQL query; required for External
+  // Per-replica target value; > 0. For PendingPods: the GPUs one replica
+  // takes (normally spec.gpu.count).
+  double target = 0.0;
+  // PromQL instant query; required for External; for the other Prometheus
+  // types a documented default query on the pool's name (crds/README.md).
+  std::optional<std::string> query;
+  // Prometheus base URL for this metric; unset: the operator's
+  // --prometheus-url. [prometheusUrl]; http:// or https://
+  std::optional<std::string> prometheus_url;
 
   bool operator==(const MetricSpec&) const = default;
+};
+
+// Most replicas added (scale-up) or removed (scale-down) per period: the
+// larger of `pods` and `percent` % of the count (HPA's behavior policies,
+// selectPolicy Max).
+struct ScalingLimitSpec {
+  int pods = 4;
+  int percent = 100;
+  int64_t period_seconds = 60;  // [periodSeconds]; 1..3600
+
+  bool operator==(const ScalingLimitSpec&) const = default;
+};
+
+// A window of minimum replicas: from each instant matching `start` until the
+// next matching `end` (5-field cron, in `timeZone`), the pool keeps at least
+// `minReplicas` (KEDA's cron scaler).
+struct ScheduleSpec {
+  std::string start;              // cron, e.g. "0 8 * * 1-5"
+  std::string end;                // cron, e.g. "0 20 * * 1-5"
+  std::string time_zone = "UTC";  // [timeZone]; IANA name
+  int min_replicas = 0;           // [minReplicas]; >= 0
+
+  bool operator==(const ScheduleSpec&) const = default;
 };
 
 struct AutoscalingSpec {
@@ -184,6 +216,10 @@ struct AutoscalingSpec {
   std::vector<MetricSpec> metrics;                 // at least one when enabled
   int64_t scale_up_stabilization_seconds = 0;      // [scaleUpStabilizationSeconds]; >= 0
   int64_t scale_down_stabilization_seconds = 300;  // [scaleDownStabilizationSeconds]; >= 0
+  double tolerance = 0.1;                          // 0..1; no change within this band
+  ScalingLimitSpec scale_up{4, 100, 60};           // [scaleUp]
+  ScalingLimitSpec scale_down{1, 10, 60};          // [scaleDown]
+  std::vector<ScheduleSpec> schedules;             // minimum-replica windows
 
   bool operator==(const AutoscalingSpec&) const = default;
 };
@@ -263,9 +299,43 @@ struct SpendStatus {
   bool operator==(const SpendStatus&) const = default;
 };
 
+// One demand signal as last read.
+struct MetricReading {
+  MetricType type = MetricType::QueueDepth;
+  std::optional<double> value;  // unset: no value (see error)
+  std::string error;
+
+  bool operator==(const MetricReading&) const = default;
+};
+
+// One point of the autoscaler's demand history: from `at` on, the signals
+// recommended `recommended` machines while the pool had `current`.
+struct ScalingSample {
+  Time at{};
+  int recommended = 0;
+  int current = 0;
+
+  bool operator==(const ScalingSample&) const = default;
+};
+
+struct AutoscalingStatus {
+  int desired = 0;                                // [desiredReplicas] after every safeguard
+  int recommended = 0;                            // [recommendedReplicas] what the signals ask
+  std::string reason;                             // which signal won
+  std::string clamped_by;                         // [clampedBy] which safeguard changed it, if any
+  int schedule_min = 0;                           // [scheduleMinReplicas] from active schedules
+  std::vector<MetricReading> metrics;             // last readings, in spec order
+  std::optional<double> expected_lifetime_hours;  // [expectedLifetimeHours] estimate
+  std::optional<Time> last_scale_time;            // [lastScaleTime]
+  std::vector<ScalingSample> history;             // change points, oldest first, bounded
+
+  bool operator==(const AutoscalingStatus&) const = default;
+};
+
 struct GpuPoolStatus {
   int64_t observed_generation = 0;  // [observedGeneration]
   PoolReplicasStatus replicas;
+  std::optional<AutoscalingStatus> autoscaling;  // set while autoscaling is enabled
   std::vector<Condition> conditions;
   SpendStatus spend;
   // Final spend of instances whose GpuInstance objects were deleted, folded

@@ -3,7 +3,9 @@
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
+#include <optional>
 #include <set>
 #include <string>
 #include <utility>
@@ -21,6 +23,38 @@ constexpr size_t kMaxMetrics = 8;
 constexpr size_t kMaxModelName = 64;
 constexpr size_t kMaxImage = 1024;
 constexpr size_t kMaxQuery = 4096;
+constexpr size_t kMaxUrl = 2048;
+constexpr size_t kMaxSchedules = 16;
+constexpr size_t kMaxCron = 128;
+
+// A cron expression's problem, or nullopt.
+// TODO(issue 9): full syntax through schedule::Cron once it lands; until
+// then only the field count.
+std::optional<std::string> schedule_cron_problem(const std::string& cron) {
+  int fields = 0;
+  bool in_field = false;
+  for (char c : cron) {
+    const bool space = c == ' ' || c == '\t';
+    if (!space && !in_field) ++fields;
+    in_field = !space;
+  }
+  if (fields != 5) {
+    return "must have 5 fields (minute hour day-of-month month day-of-week), has " +
+           std::to_string(fields);
+  }
+  return std::nullopt;
+}
+
+// An IANA zone name as found under /usr/share/zoneinfo: "UTC",
+// "Europe/Berlin", "America/Argentina/Buenos_Aires", "Etc/GMT+5".
+bool valid_time_zone_name(const std::string& tz) {
+  if (tz.empty() || tz.size() > 64 || tz.front() == '/' || tz.back() == '/') return false;
+  if (tz.find("..") != std::string::npos || tz.find("//") != std::string::npos) return false;
+  return std::all_of(tz.begin(), tz.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '_' || c == '+' || c == '-' ||
+           c == '/';
+  });
+}
 
 std::string at_most(size_t n, const char* what) {
   return "must have at most " + std::to_string(n) + " " + what;
@@ -315,12 +349,67 @@ std::vector<FieldError> validate(const GpuPool& pool) {
     } else if (m.query && m.query->size() > kMaxQuery) {
       e.add(path + ".query", too_long(kMaxQuery));
     }
+    if (m.prometheus_url) {
+      const std::string& u = *m.prometheus_url;
+      if (u.rfind("http://", 0) != 0 && u.rfind("https://", 0) != 0) {
+        e.add(path + ".prometheusUrl", "must start with http:// or https://");
+      } else if (u.size() > kMaxUrl) {
+        e.add(path + ".prometheusUrl", too_long(kMaxUrl));
+      }
+    }
+    if (m.type == MetricType::PendingPods) {
+      if (s.usage.mode != UsageMode::Node) {
+        e.add(path + ".type",
+              "PendingPods needs spec.usage.mode Node (pods run on the pool's Nodes)");
+      }
+      if (m.query || m.prometheus_url) {
+        e.add(path + ".query",
+              "PendingPods is counted from the API; query and prometheusUrl do not apply");
+      }
+    }
   }
   if (as.scale_up_stabilization_seconds < 0) {
     e.add("spec.autoscaling.scaleUpStabilizationSeconds", "must be >= 0");
   }
   if (as.scale_down_stabilization_seconds < 0) {
     e.add("spec.autoscaling.scaleDownStabilizationSeconds", "must be >= 0");
+  }
+  if (!(as.tolerance >= 0 && as.tolerance <= 1)) {
+    e.add("spec.autoscaling.tolerance", "must be between 0 and 1");
+  }
+  auto check_limit = [&](const std::string& path, const ScalingLimitSpec& l) {
+    if (l.pods < 0 || l.pods > kMaxReplicas) {
+      e.add(path + ".pods", "must be between 0 and " + std::to_string(kMaxReplicas));
+    }
+    if (l.percent < 0 || l.percent > 1000) e.add(path + ".percent", "must be between 0 and 1000");
+    if (l.pods == 0 && l.percent == 0) e.add(path, "pods or percent must be > 0");
+    if (l.period_seconds < 1 || l.period_seconds > 3600) {
+      e.add(path + ".periodSeconds", "must be between 1 and 3600");
+    }
+  };
+  check_limit("spec.autoscaling.scaleUp", as.scale_up);
+  check_limit("spec.autoscaling.scaleDown", as.scale_down);
+  if (as.schedules.size() > kMaxSchedules) {
+    e.add("spec.autoscaling.schedules", at_most(kMaxSchedules, "schedules"));
+  }
+  for (size_t i = 0; i < as.schedules.size(); ++i) {
+    const auto& w = as.schedules[i];
+    const std::string path = idx("spec.autoscaling.schedules", i);
+    for (const auto& [field, cron] : {std::pair{".start", &w.start}, std::pair{".end", &w.end}}) {
+      if (cron->empty()) {
+        e.add(path + field, "must not be empty");
+      } else if (cron->size() > kMaxCron) {
+        e.add(path + field, too_long(kMaxCron));
+      } else if (auto problem = schedule_cron_problem(*cron)) {
+        e.add(path + field, *problem);
+      }
+    }
+    if (!valid_time_zone_name(w.time_zone)) {
+      e.add(path + ".timeZone", "must be an IANA time zone name such as \"Europe/Berlin\"");
+    }
+    if (w.min_replicas < 0 || w.min_replicas > kMaxReplicas) {
+      e.add(path + ".minReplicas", "must be between 0 and " + std::to_string(kMaxReplicas));
+    }
   }
 
   check_usage(e, "spec.usage", s.usage);

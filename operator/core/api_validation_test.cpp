@@ -204,6 +204,41 @@ INSTANTIATE_TEST_SUITE_P(
                      "spec.autoscaling.metrics[1].target: must be > 0",
                      "spec.autoscaling.metrics[1].query: must not be empty when set",
                      "spec.autoscaling.scaleDownStabilizationSeconds: must be >= 0"}},
+        BadPoolCase{"BadScalingSafeguards",
+                    [](GpuPool& p) {
+                      p.spec.autoscaling.metrics = {
+                          {MetricType::QueueDepth, 1, std::nullopt, std::string("prom:9090")}};
+                      p.spec.autoscaling.tolerance = 1.5;
+                      p.spec.autoscaling.scale_up = {0, 0, 60};
+                      p.spec.autoscaling.scale_down = {-1, 10, 0};
+                    },
+                    {"spec.autoscaling.metrics[0].prometheusUrl: must start with http:// or "
+                     "https://",
+                     "spec.autoscaling.tolerance: must be between 0 and 1",
+                     "spec.autoscaling.scaleUp: pods or percent must be > 0",
+                     "spec.autoscaling.scaleDown.pods: must be between 0 and 1000",
+                     "spec.autoscaling.scaleDown.periodSeconds: must be between 1 and 3600"}},
+        BadPoolCase{"PendingPodsOnlyInNodeModeAndWithoutAQuery",
+                    [](GpuPool& p) {
+                      p.spec.usage.mode = UsageMode::Endpoint;
+                      p.spec.usage.endpoint.image = "vllm";
+                      p.spec.autoscaling.metrics = {
+                          {MetricType::PendingPods, 1, std::string("up"), std::nullopt}};
+                    },
+                    {"spec.autoscaling.metrics[0].type: PendingPods needs spec.usage.mode Node "
+                     "(pods run on the pool's Nodes)",
+                     "spec.autoscaling.metrics[0].query: PendingPods is counted from the API; "
+                     "query and prometheusUrl do not apply"}},
+        BadPoolCase{"BadSchedules",
+                    [](GpuPool& p) {
+                      p.spec.autoscaling.schedules = {{"0 8 * *", "", "../etc/passwd", -1}};
+                    },
+                    {"spec.autoscaling.schedules[0].start: must have 5 fields (minute hour "
+                     "day-of-month month day-of-week), has 4",
+                     "spec.autoscaling.schedules[0].end: must not be empty",
+                     "spec.autoscaling.schedules[0].timeZone: must be an IANA time zone name "
+                     "such as \"Europe/Berlin\"",
+                     "spec.autoscaling.schedules[0].minReplicas: must be between 0 and 1000"}},
         BadPoolCase{"EndpointWithoutImage",
                     [](GpuPool& p) { p.spec.usage.mode = UsageMode::Endpoint; },
                     {"spec.usage.endpoint.image: must not be empty when mode is Endpoint"}},

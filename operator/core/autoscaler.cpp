@@ -26,6 +26,7 @@ int ceil_count(double v) {
 
 // Rule 1 for one signal.
 int raw_recommendation(const api::MetricSpec& m, double value, int current, double tolerance) {
+  if (!std::isfinite(tolerance) || tolerance < 0) tolerance = 0;
   if (!(m.target > 0) || !std::isfinite(value) || value < 0) return current;
   const bool utilisation = m.type == api::MetricType::GpuUtilization;
   if (current > 0) {
@@ -53,7 +54,7 @@ Output decide(const Input& in) {
     std::string why;
     if (s.value) {
       ++active;
-      raw = raw_recommendation(m, *s.value, current, in.tolerance);
+      raw = raw_recommendation(m, *s.value, current, in.spec.tolerance);
       why = name + " " + number(*s.value) + " / " + number(m.target) +
             (m.type == api::MetricType::GpuUtilization ? " per replica (mean) -> "
                                                        : " per replica -> ") +
@@ -74,16 +75,25 @@ Output decide(const Input& in) {
   out.active = active > 0;
   out.recommended = best;
 
-  // 3. Stabilisation over the recorded recommendations and this one.
+  // 3. Stabilisation over the recommendations in force in each window
+  // (change points: a sample holds until the next one), and this one.
   out.history = in.history;
-  out.history.push_back(Sample{in.now, best, current});
+  if (out.history.empty() || out.history.back().recommended != best ||
+      out.history.back().current != current) {
+    out.history.push_back(Sample{in.now, best, current});
+  }
   int up_floor = best, down_ceiling = best;
   const Duration up_window{std::max<int64_t>(0, in.spec.scale_up_stabilization_seconds)};
   const Duration down_window{std::max<int64_t>(0, in.spec.scale_down_stabilization_seconds)};
-  for (const Sample& s : out.history) {
+  for (size_t k = 0; k < out.history.size(); ++k) {
+    const Sample& s = out.history[k];
     if (s.at > in.now) continue;
-    if (in.now - s.at <= up_window) up_floor = std::min(up_floor, s.recommended);
-    if (in.now - s.at <= down_window) down_ceiling = std::max(down_ceiling, s.recommended);
+    // In force until the next change point (or now).
+    const Time until = k + 1 < out.history.size() ? out.history[k + 1].at : in.now;
+    // In force at some instant of (now - window, now]: one superseded exactly
+    // now is not, so a zero window sees only this round.
+    if (in.now - until < up_window) up_floor = std::min(up_floor, s.recommended);
+    if (in.now - until < down_window) down_ceiling = std::max(down_ceiling, s.recommended);
   }
   int desired = current;
   if (up_floor > current) {
@@ -96,33 +106,44 @@ Output decide(const Input& in) {
     out.clamped_by = best > current ? "scaleUpStabilization" : "scaleDownStabilization";
   }
 
-  // 4. Step limits against the counts applied within the period.
-  int period_min = current, period_max = current;
+  // 4. Step limits against the counts recorded within the period (HPA
+  // counts the scale events of the period the same way).
+  const auto& up = in.spec.scale_up;
+  const auto& down = in.spec.scale_down;
+  int up_base = current, down_base = current;
   for (const Sample& s : in.history) {
-    if (s.at > in.now || in.now - s.at > in.limits.period) continue;
-    period_min = std::min(period_min, s.current);
-    period_max = std::max(period_max, s.current);
+    if (s.at > in.now) continue;
+    if (in.now - s.at <= Duration{std::max<int64_t>(1, up.period_seconds)}) {
+      up_base = std::min(up_base, s.current);
+    }
+    if (in.now - s.at <= Duration{std::max<int64_t>(1, down.period_seconds)}) {
+      down_base = std::max(down_base, s.current);
+    }
   }
   if (desired > current) {
-    const int step =
-        std::max(in.limits.up_pods, ceil_count(period_min * in.limits.up_percent / 100.0));
-    const int limit = period_min + step;
+    const int step = std::max(up.pods, ceil_count(up_base * up.percent / 100.0));
+    const int limit = up_base + step;
     if (desired > limit) {
       desired = std::max(current, limit);
       out.clamped_by = "stepLimit";
     }
   } else if (desired < current) {
     const int step =
-        std::max(in.limits.down_pods,
-                 static_cast<int>(std::floor(period_max * in.limits.down_percent / 100.0)));
-    const int limit = period_max - step;
+        std::max(down.pods, static_cast<int>(std::floor(down_base * down.percent / 100.0)));
+    const int limit = down_base - step;
     if (desired < limit) {
       desired = std::min(current, limit);
       out.clamped_by = "stepLimit";
     }
   }
 
-  // 5. Bounds.
+  // 5. Schedules.
+  if (desired < in.schedule_min) {
+    desired = in.schedule_min;
+    out.clamped_by = "schedule";
+  }
+
+  // 6. Bounds.
   if (desired < in.min) {
     desired = in.min;
     out.clamped_by = "min";

@@ -7,37 +7,47 @@
 //
 // Rules, in order (the HorizontalPodAutoscaler's, where it has one):
 //  1. Per signal, a raw recommendation:
-//       QueueDepth, RequestsPerSecond, External: the value is the pool's
-//         total; raw = ceil(value / target) (target is per replica);
+//       QueueDepth, RequestsPerSecond, External, PendingPods: the value is
+//         the pool's total (for PendingPods: the GPUs requested by pods
+//         waiting for or running on the pool's Nodes); raw = ceil(value /
+//         target) (target is per replica);
 //       GpuUtilization: the value is the mean utilisation of the current
 //         replicas; raw = ceil(current × value / target).
 //     Tolerance: when current > 0 and |value / (target × current) − 1| <=
-//     tolerance (default 0.1), raw = current (no churn on noise).
+//     spec.tolerance (default 0.1), raw = current (no churn on noise).
 //     A signal with no value (source down, garbage, empty) recommends
 //     `current`: it never pulls the pool down, the others may still push it
 //     up. ScalingActive is False when every signal failed.
 //  2. The largest raw recommendation wins (its signal is named in `reason`).
-//  3. Stabilisation: recommendations are recorded in the history; scale-up
-//     takes the smallest recommendation of the last scaleUpStabilization
-//     seconds, scale-down the largest of the last scaleDownStabilization
-//     seconds (so a brief dip does not end paid machines, and a brief spike
-//     does not buy them when a window is set).
-//  4. Step limits per period (default 60 s): up to max(upPods, upPercent % of
-//     the smallest count the pool had in the period) more than that count;
-//     down to no fewer than the largest count it had in the period minus
-//     max(downPods, downPercent %).
-//  5. min / max (spec.replicas).
+//  3. Stabilisation over the history: scale-up takes the smallest
+//     recommendation in force during the last scaleUpStabilizationSeconds,
+//     scale-down the largest in force during the last
+//     scaleDownStabilizationSeconds (so a brief dip does not end paid
+//     machines, and a brief spike does not buy them when a window is set).
+//  4. Step limits per period (spec.scaleUp / spec.scaleDown, HPA's
+//     behavior policies with selectPolicy Max): up to max(pods, percent % of
+//     the smallest count recorded in the period) more than that count; down
+//     to no fewer than the largest count recorded in the period minus
+//     max(pods, percent %).
+//  5. Schedules: at least Input::schedule_min (the largest minReplicas of
+//     the schedule windows active now).
+//  6. min / max (spec.replicas).
 // The budget clamp is applied after this, by the pool decision (budgets are
 // ceilings on money, not on counts).
 //
-// Lifetime estimate: the history of recommendations is also the demand
-// history. For new capacity (the level above the current count), the
-// estimator looks at past episodes in which the recommendation rose to that
-// level or above and returns the median of their durations (an episode still
-// running counts with its length so far); with fewer than kMinEpisodes
-// episodes it returns nullopt and the planner falls back to
-// spec.planning.expectedLifetimeHours or its default. Short spikes thus favour
-// per-second billing, long needs cheap minimum windows.
+// History: change points only. A sample is appended when the recommendation
+// or the count differs from the last one, so a steady pool's history (and
+// status) does not change; each sample is in force until the next. At most
+// kMaxHistory are kept (the oldest are dropped).
+//
+// Lifetime estimate: the history is also the demand history. For new
+// capacity (the level above the current count), the estimator looks at past
+// episodes in which the recommendation rose to that level or above and
+// returns the median of their durations (an episode still running counts
+// with its length so far); with fewer than kMinEpisodes episodes it returns
+// nullopt and the planner falls back to spec.planning.expectedLifetimeHours
+// or its default. Short spikes thus favour per-second billing, long needs
+// cheap minimum windows. docs/autoscaling.md.
 //
 // Thread-safety: pure functions; safe concurrently.
 
@@ -50,17 +60,8 @@
 
 namespace gpupool::autoscale {
 
-inline constexpr double kDefaultTolerance = 0.1;
-inline constexpr size_t kMaxHistory = 256;  // recommendations kept
+inline constexpr size_t kMaxHistory = 256;  // change points kept
 inline constexpr int kMinEpisodes = 2;
-
-struct StepLimits {
-  int up_pods = 4;
-  int up_percent = 100;
-  int down_pods = 1;
-  int down_percent = 10;
-  Duration period{60};
-};
 
 // One signal's reading this round, in spec.autoscaling.metrics order.
 struct Signal {
@@ -68,13 +69,9 @@ struct Signal {
   std::string error;            // why there is no value, for people
 };
 
-// One past round: the recommendation after rule 2 and the pool's count then.
-struct Sample {
-  Time at{};
-  int recommended = 0;
-  int current = 0;
-  bool operator==(const Sample&) const = default;
-};
+// One change point: from `at` on, the recommendation after rule 2 and the
+// pool's count. The same type is stored in status.autoscaling.history.
+using Sample = api::ScalingSample;
 
 struct Input {
   api::AutoscalingSpec spec;
@@ -83,8 +80,7 @@ struct Input {
   int current = 0;  // machines the pool has (active, provisioning included)
   std::vector<Signal> signals;
   std::vector<Sample> history;  // oldest first, as returned last time
-  StepLimits limits;
-  double tolerance = kDefaultTolerance;
+  int schedule_min = 0;         // rule 5
   Time now{};
 };
 
@@ -93,10 +89,10 @@ struct Output {
   int recommended = 0;          // after rule 2, before stabilisation and limits
   std::string reason;           // "metrics[0] QueueDepth 37 / 10 per replica -> 4"
   std::string clamped_by;       // "", "scaleDownStabilization", "scaleUpStabilization",
-                                // "stepLimit", "min", "max"
+                                // "stepLimit", "schedule", "min", "max"
   bool active = true;           // ScalingActive: at least one signal had a value
   std::string problem;          // the failing signals, for the condition and Event
-  std::vector<Sample> history;  // to store: input history + this round, bounded
+  std::vector<Sample> history;  // to store: input history + this round's change, bounded
 };
 
 Output decide(const Input& input);

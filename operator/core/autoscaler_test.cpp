@@ -46,7 +46,7 @@ TEST(Autoscaler, WithinToleranceNothingChanges) {
   EXPECT_EQ(decide(input(4, {42.0})).desired, 4);  // 42 / (10 × 4) = 1.05
   EXPECT_EQ(decide(input(4, {45.0})).desired, 5);  // 1.125: outside 10 %
   Input in = input(4, {45.0});
-  in.tolerance = 0.2;
+  in.spec.tolerance = 0.2;
   EXPECT_EQ(decide(in).desired, 4);
 }
 
@@ -82,7 +82,8 @@ TEST(Autoscaler, ScaleDownWaitsForItsStabilisationWindow) {
   in.spec.scale_down_stabilization_seconds = 300;
   Output out = decide(in);
   EXPECT_EQ(out.desired, 5);
-  // Demand drops; for five minutes the earlier recommendation holds.
+  // Demand drops at T0 + 1 min; for five minutes after the 5 was last in
+  // force it holds.
   for (int m = 1; m <= 5; ++m) {
     in.history = out.history;
     in.now = kT0 + minutes(m);
@@ -92,7 +93,7 @@ TEST(Autoscaler, ScaleDownWaitsForItsStabilisationWindow) {
     EXPECT_EQ(out.clamped_by, "scaleDownStabilization") << m;
   }
   in.history = out.history;
-  in.now = kT0 + 5min + 1s;
+  in.now = kT0 + 6min + 1s;
   out = decide(in);
   EXPECT_EQ(out.desired, 4);  // step limit: at most max(1, 10 %) down per minute
   EXPECT_EQ(out.clamped_by, "stepLimit");
@@ -142,16 +143,64 @@ TEST(Autoscaler, MinAndMaxBound) {
   EXPECT_EQ(out.clamped_by, "max");
 }
 
-TEST(Autoscaler, HistoryIsBounded) {
+TEST(Autoscaler, HistoryKeepsChangePointsOnlyAndIsBounded) {
   Input in = input(1, {10.0});
-  Output out;
-  for (int i = 0; i < 400; ++i) {
+  Output out = decide(in);
+  ASSERT_EQ(out.history.size(), 1u);
+  // Nothing changes: nothing is appended, so status is not rewritten.
+  for (int i = 1; i < 50; ++i) {
+    in.history = out.history;
     in.now = kT0 + seconds(15 * i);
     out = decide(in);
+  }
+  EXPECT_EQ(out.history.size(), 1u);
+  EXPECT_EQ(out.history.front().at, kT0);
+  // Demand that moves every round: bounded.
+  for (int i = 0; i < 400; ++i) {
     in.history = out.history;
+    in.now = kT0 + 1h + seconds(15 * i);
+    in.signals = {Signal{10.0 * (1 + i % 3), ""}};
+    out = decide(in);
   }
   EXPECT_EQ(out.history.size(), kMaxHistory);
   EXPECT_EQ(out.history.back().at, in.now);
+}
+
+TEST(Autoscaler, AStableHighRecommendationHoldsThroughTheScaleDownWindow) {
+  // Recommended 5 since T0, unchanged (one change point); demand drops at
+  // T0 + 10 min: the 5 was in force until then, so the window still holds.
+  Input in = input(5, {50.0});
+  in.spec.scale_down_stabilization_seconds = 300;
+  Output out = decide(in);
+  in.history = out.history;
+  in.now = kT0 + 10min;
+  in.signals = {Signal{10.0, ""}};
+  out = decide(in);
+  EXPECT_EQ(out.desired, 5);
+  EXPECT_EQ(out.clamped_by, "scaleDownStabilization");
+  in.history = out.history;
+  in.now = kT0 + 15min + 1s;
+  EXPECT_EQ(decide(in).desired, 4);
+}
+
+TEST(Autoscaler, SchedulesRaiseTheFloorAndMaxStillBounds) {
+  Input in = input(1, {0.0});
+  in.min = 0;
+  in.schedule_min = 3;
+  Output out = decide(in);
+  EXPECT_EQ(out.desired, 3);
+  EXPECT_EQ(out.clamped_by, "schedule");
+  in.max = 2;
+  EXPECT_EQ(decide(in).desired, 2);
+}
+
+TEST(Autoscaler, StepLimitsComeFromTheSpec) {
+  Input in = input(10, {500.0});
+  in.spec.scale_up = {1, 10, 60};
+  EXPECT_EQ(decide(in).desired, 11);  // max(1 pod, 10 % of 10)
+  in = input(10, {0.0});
+  in.spec.scale_down = {2, 50, 60};
+  EXPECT_EQ(decide(in).desired, 5);  // max(2 pods, 50 % of 10)
 }
 
 TEST(Autoscaler, LifetimeEstimateIsTheMedianPastEpisode) {

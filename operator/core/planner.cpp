@@ -149,7 +149,9 @@ RankedOffer assess(const Context& c, const Offer& o) {
   r.hourly_burn = o.price_per_hour + r.egress_per_hour;
   // Offers of models the pool does not accept are ranked as if weight 1.
   const double units = r.throughput > 0 ? r.throughput : static_cast<double>(o.gpu_count);
-  r.cost_per_unit_hour = r.total_cost.to_double() / units / c.hours;
+  r.cost_per_unit_hour = c.req.ranking == Request::Ranking::ListPrice
+                             ? o.price_per_hour.to_double() / units
+                             : r.total_cost.to_double() / units / c.hours;
 
   std::vector<std::string>& why = r.reasons;
   if (model == nullptr) {

@@ -17,6 +17,11 @@
 // H is Request::lifetime_hours, else spec.planning.expectedLifetimeHours,
 // else kDefaultLifetimeHours (24 h).
 //
+// Request::ranking = ListPrice ranks by the hourly list price per equivalent
+// GPU instead, billing rules and egress ignored: what Karpenter, Cluster
+// Autoscaler, SkyPilot and dstack do. Only the simulator's baseline policy
+// asks for it; eligibility, budgets and selection are unchanged.
+//
 // Eligibility. An offer is eligible unless one or more of these hold (each
 // gives a reason in RankedOffer::reasons, in this order):
 //   the offer is malformed (GPUs < 1, negative price, increment <= 0, ...);
@@ -102,6 +107,8 @@ struct Request {
   std::map<std::string, ProviderState> providers;  // by GpuProvider name; absent: no limits
   Time now{};
   std::optional<double> lifetime_hours;  // overrides the spec (plan --hours)
+  enum class Ranking { TotalCost, ListPrice };
+  Ranking ranking = Ranking::TotalCost;
 };
 
 struct RankedOffer {

@@ -111,6 +111,7 @@ struct State {
   const Input& in;
   Output& out;
   Time now;
+  api::GpuPoolSpec effective;  // the pool's spec with the lifetime estimate filled in
   int desired = 0;
   std::vector<const GpuInstance*> active, parked, failed, newly_parked, still_parked;
   int ending = 0;
@@ -125,7 +126,7 @@ struct State {
   std::optional<Time> next_end;
   int parked_after = 0;
 
-  const api::GpuPoolSpec& spec() const { return in.pool.spec; }
+  const api::GpuPoolSpec& spec() const { return effective; }
 
   // Whether a pool whose kept machines burn `burn` per hour and will still
   // cost `rest` this month fits both caps.
@@ -329,6 +330,9 @@ void buy(State& s) {
   req.unavailable = s.in.unavailable;
   req.providers = s.in.providers;
   req.now = s.now;
+  if (s.in.policy.placement == Policy::Placement::ListPrice) {
+    req.ranking = planner::Request::Ranking::ListPrice;
+  }
   auto plan = planner::plan(s.spec(), req);
   if (!plan.ok()) {
     s.shortfall = "cannot plan: " + plan.error().message;
@@ -364,12 +368,19 @@ void schedule_parked(State& s) {
       return;
     }
     const Time boundary = boundary_of(*p, s.now);
-    const Time end_at = boundary - margin;
+    Time end_at = boundary - margin;
+    if (const auto& after = s.in.policy.end_unneeded_after) {
+      end_at = p->status.parked_at.value_or(s.now) + *after;  // billing windows ignored
+    }
     if (s.now >= end_at) {
       s.out.end.push_back(p->metadata.name);
-      s.out.events.push_back({"Normal", "EndingParkedInstance",
-                              "ending parked " + p->metadata.name + " before its next billing " +
-                                  "increment at " + format_rfc3339(boundary)});
+      s.out.events.push_back(
+          {"Normal", "EndingParkedInstance",
+           s.in.policy.end_unneeded_after
+               ? "ending parked " + p->metadata.name + ": unneeded for " +
+                     std::to_string(s.in.policy.end_unneeded_after->count()) + "s"
+               : "ending parked " + p->metadata.name + " before its next billing " +
+                     "increment at " + format_rfc3339(boundary)});
       return;
     }
     ++s.parked_after;
@@ -397,6 +408,78 @@ api::SpendStatus spend_summary(const State& s, const api::GpuPoolStatus& st) {
   sp.last_updated =
       (sp == old_cmp && old.last_updated) ? old.last_updated : std::optional<Time>(s.now);
   return sp;
+}
+
+// status.autoscaling and ScalingActive (rule 6).
+void scaling_status(State& s, api::GpuPoolStatus& st) {
+  const Input& in = s.in;
+  const api::GpuPool& pool = in.pool;
+  if (!in.scaling) {
+    st.autoscaling.reset();
+    set_condition(
+        st.conditions,
+        cond("ScalingActive", false, "ScalingDisabled",
+             "spec.autoscaling.enabled is false: the pool keeps spec.replicas.count", in));
+    return;
+  }
+  api::AutoscalingStatus next = *in.scaling;
+  const auto& old = pool.status.autoscaling;
+  if (old) {
+    // Readings alone changed: keep the old ones until the period is due, so
+    // a pool at rest is not rewritten on every reconcile.
+    auto decision_of = [](api::AutoscalingStatus a) {
+      for (auto& m : a.metrics)
+        m.value = m.value ? std::optional<double>(0) : std::nullopt;
+      a.reason.clear();
+      a.expected_lifetime_hours.reset();
+      a.last_scale_time.reset();
+      return a;
+    };
+    const bool due = !pool.status.spend.last_updated ||
+                     s.now - *pool.status.spend.last_updated >= in.spend_period;
+    if (!due && decision_of(*old) == decision_of(next)) {
+      next.metrics = old->metrics;
+      next.reason = old->reason;
+      next.expected_lifetime_hours = old->expected_lifetime_hours;
+    }
+    next.last_scale_time = old->last_scale_time;
+  }
+  if (!old || old->desired != next.desired) {
+    if (old) next.last_scale_time = s.now;
+    if (old) {
+      s.out.events.push_back(
+          {"Normal", "SuccessfulRescale",
+           "New size: " + std::to_string(next.desired) + "; reason: " + in.scaling->reason +
+               (next.clamped_by.empty() ? "" : " (clamped by " + next.clamped_by + ")")});
+    }
+  }
+  st.autoscaling = std::move(next);
+
+  std::string reason = "ValidMetrics";
+  if (!in.scaling_active) {
+    reason = "FailedGetMetrics";
+  } else if (!in.scaling_problem.empty()) {
+    reason = "SomeMetricsFailing";
+  }
+  std::string message;
+  if (reason == "ValidMetrics") {
+    message = "desired " + std::to_string(in.scaling->desired) + ": " + in.scaling->reason;
+  } else if (reason == "FailedGetMetrics") {
+    message = "holding at " + std::to_string(in.scaling->desired) + ": no signal has a value (" +
+              in.scaling_problem + ")";
+  } else {
+    message = "desired " + std::to_string(in.scaling->desired) + " from the signals that answer; " +
+              in.scaling_problem;
+  }
+  const api::Condition* before = find_condition(pool.status.conditions, "ScalingActive");
+  if (reason != "ValidMetrics" && (!before || before->reason != reason)) {
+    s.out.events.push_back({"Warning", "FailedGetMetrics", message});
+  }
+  // The message carries live values; keep the old one while only they moved.
+  if (before && before->reason == reason && st.autoscaling == pool.status.autoscaling) {
+    message = before->message;
+  }
+  set_condition(st.conditions, cond("ScalingActive", in.scaling_active, reason, message, in));
 }
 
 api::GpuPoolStatus status(State& s) {
@@ -477,6 +560,8 @@ api::GpuPoolStatus status(State& s) {
     set_condition(st.conditions, cond("Degraded", false, "AsExpected", "", in));
   }
 
+  scaling_status(s, st);
+
   const auto& hourly_cap = s.spec().budget.max_usd_per_hour;
   const auto& month_cap = s.spec().budget.max_usd_per_month;
   if (!s.budget_reason.empty()) {
@@ -508,7 +593,13 @@ api::GpuPoolStatus status(State& s) {
 
 Output decide(const Input& in) {
   Output out;
-  State s{in, out, in.now};
+  State s{in, out, in.now, in.pool.spec};
+  if (!s.effective.planning.expected_lifetime_hours && in.expected_lifetime) {
+    const double h = std::chrono::duration<double>(*in.expected_lifetime).count() / 3600.0;
+    if (h > 0) {
+      s.effective.planning.expected_lifetime_hours = std::min(h, planner::kMaxLifetimeHours);
+    }
+  }
   s.desired = std::max(0, in.desired);
   out.next_ordinal = std::max<int64_t>(1, in.next_ordinal);
   for (const auto& i : in.instances) {
@@ -533,6 +624,10 @@ Output decide(const Input& in) {
   if (!in.instances.empty() || s.desired > 0) {
     const Time resync = in.now + (s.create_capped ? Duration{1} : kResync);
     if (!out.requeue_at || resync < *out.requeue_at) out.requeue_at = resync;
+  }
+  if (in.scaling) {
+    const Time poll = in.now + std::max(Duration{1}, in.scaling_period);
+    if (!out.requeue_at || poll < *out.requeue_at) out.requeue_at = poll;
   }
   return out;
 }

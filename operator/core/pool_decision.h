@@ -62,8 +62,22 @@
 //     old one is kept, so a steady pool is not rewritten as the clock moves.
 //     spend.lastUpdated is `now` when the figures changed, else the old
 //     value. Budget checks always use the fresh figures.
+//     ScalingActive: False/ScalingDisabled when autoscaling is off; while it
+//     is on, True/ValidMetrics, True/SomeMetricsFailing (the count can still
+//     rise on the others) or False/FailedGetMetrics (the count holds), with
+//     a Warning Event when it turns to a failing reason, and a Normal
+//     SuccessfulRescale Event when the autoscaler's count changes.
 //  7. requeue_at: the earliest parked end instant, else now + kResync while
-//     the pool has instances or is short of machines.
+//     the pool has instances or is short of machines; at most
+//     Input::scaling_period ahead while autoscaling.
+//
+// Lifetime: rule 3's T and the planner's H are spec.planning.
+// expectedLifetimeHours, else Input::expected_lifetime (the autoscaler's
+// estimate), else 24 h.
+//
+// Policy (Input::policy; the operator always uses the default): ListPrice
+// ranks offers by list price (planner.h); end_unneeded_after replaces rule
+// 5's billing-boundary schedule by "end once parked that long".
 //
 // Thread-safety: pure function; safe concurrently.
 
@@ -85,6 +99,8 @@ namespace gpupool::decision {
 inline constexpr Duration kResync{30};
 // Default period of the pool's spend summary in status.
 inline constexpr Duration kDefaultSpendPeriod{300};
+// Default period of reading an autoscaling pool's signals.
+inline constexpr Duration kDefaultScalingPeriod{15};
 // Most instances one decision creates.
 inline constexpr int kMaxCreatesPerDecision = 20;
 
@@ -134,6 +150,15 @@ struct Input {
   // (autoscale::expected_lifetime); used as the planner's lifetime when
   // spec.planning.expectedLifetimeHours is unset.
   std::optional<Duration> expected_lifetime;
+  // Set while spec.autoscaling.enabled: what the autoscaler read and decided
+  // (`desired` above is its count). Written to status.autoscaling; readings
+  // that alone changed are refreshed at most once per spend_period.
+  std::optional<api::AutoscalingStatus> scaling;
+  bool scaling_active = true;   // at least one signal had a value
+  std::string scaling_problem;  // the failing signals, for people
+  // While autoscaling, the pool is reconciled (and its signals read) at
+  // least this often (HPA's sync period is 15 s).
+  Duration scaling_period = kDefaultScalingPeriod;
   Policy policy;
   int64_t next_ordinal = 1;
   Time now{};

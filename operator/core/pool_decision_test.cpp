@@ -468,5 +468,106 @@ TEST(PoolDecision, SpendSummaryIsRewrittenOncePerPeriodOrOnChange) {
   EXPECT_EQ(out.status.spend.last_updated, at(10, 12, 34));
 }
 
+Offer three_hour_minimum(std::string id, std::string price) {
+  Offer o = offer(std::move(id), price);
+  o.billing.minimum = 3h;
+  return o;
+}
+Offer per_second(std::string id, std::string price) {
+  Offer o = offer(std::move(id), price);
+  o.billing.increment = 1s;
+  return o;
+}
+
+TEST(PoolDecision, ListPricePolicyBuysTheLowestHourlyPriceWhateverTheMinimum) {
+  auto pool = make_pool(1);
+  pool.spec.planning.expected_lifetime_hours = 0.5;  // a short burst
+  Input in = input(pool, at(10, 12));
+  in.offers = {three_hour_minimum("min3h", "1.00"), per_second("persec", "1.50")};
+  // Default: half an hour on the 3-hour offer costs $3.00, per second $0.75.
+  EXPECT_EQ(decide(in).create.at(0).spec.offer.offer_id, "persec");
+  in.policy.placement = Policy::Placement::ListPrice;
+  EXPECT_EQ(decide(in).create.at(0).spec.offer.offer_id, "min3h");
+}
+
+TEST(PoolDecision, TheAutoscalersLifetimeEstimateSteersPlacementWhenTheSpecIsSilent) {
+  auto pool = make_pool(1);
+  Input in = input(pool, at(10, 12));
+  in.offers = {three_hour_minimum("min3h", "1.00"), per_second("persec", "1.50")};
+  // Silent spec: 24 h default; the cheaper hourly offer wins.
+  EXPECT_EQ(decide(in).create.at(0).spec.offer.offer_id, "min3h");
+  // Demand episodes of about 20 minutes: per-second billing wins.
+  in.expected_lifetime = 20min;
+  EXPECT_EQ(decide(in).create.at(0).spec.offer.offer_id, "persec");
+  // The spec, when set, still rules.
+  in.pool.spec.planning.expected_lifetime_hours = 24;
+  EXPECT_EQ(decide(in).create.at(0).spec.offer.offer_id, "min3h");
+}
+
+TEST(PoolDecision, EndUnneededAfterEndsParkedMachinesOnItsTimerNotTheBillingBoundary) {
+  auto pool = make_pool(0);
+  auto parked = inst(pool, 1, api::InstancePhase::Parked, at(10, 12));
+  parked.status.parked_at = at(10, 12, 10);
+  Input in = input(pool, at(10, 12, 15));
+  in.instances = {parked};
+  // Default: kept until just before 13:00 (its paid hour).
+  Output out = decide(in);
+  EXPECT_THAT(out.end, IsEmpty());
+  EXPECT_EQ(out.next_park_end, at(10, 12, 58));
+  // Baseline: ended 10 minutes after it was parked, paid time or not.
+  in.policy.end_unneeded_after = 10min;
+  out = decide(in);
+  EXPECT_THAT(out.end, IsEmpty());
+  EXPECT_EQ(out.next_park_end, at(10, 12, 20));
+  in.now = at(10, 12, 20);
+  EXPECT_THAT(decide(in).end, ElementsAre(parked.metadata.name));
+}
+
+TEST(PoolDecision, ScalingActiveReportsFailingSignalsOnceAndRescalesAreEvents) {
+  auto pool = make_pool(0);
+  pool.spec.autoscaling.enabled = true;
+  Input in = input(pool, at(10, 12));
+  in.desired = 2;
+  api::AutoscalingStatus st;
+  st.desired = 2;
+  st.recommended = 2;
+  st.reason = "metrics[0] External 20 / 10 per replica -> 2";
+  st.metrics = {{api::MetricType::External, 20.0, ""}};
+  in.scaling = st;
+  Output out = decide(in);
+  ASSERT_TRUE(out.status.autoscaling.has_value());
+  EXPECT_EQ(out.status.autoscaling->desired, 2);
+  EXPECT_EQ(condition(out, "ScalingActive").reason, "ValidMetrics");
+
+  // Every signal fails: False, one Warning, and the count the autoscaler held.
+  in.pool.status = out.status;
+  in.scaling->metrics = {{api::MetricType::External, std::nullopt, "connection refused"}};
+  in.scaling_active = false;
+  in.scaling_problem = "metrics[0] External: connection refused";
+  out = decide(in);
+  EXPECT_EQ(condition(out, "ScalingActive").status, api::ConditionStatus::False);
+  EXPECT_EQ(condition(out, "ScalingActive").reason, "FailedGetMetrics");
+  auto warnings = std::count_if(out.events.begin(), out.events.end(),
+                                [](const Event& e) { return e.reason == "FailedGetMetrics"; });
+  EXPECT_EQ(warnings, 1);
+  in.pool.status = out.status;
+  out = decide(in);
+  warnings = std::count_if(out.events.begin(), out.events.end(),
+                           [](const Event& e) { return e.reason == "FailedGetMetrics"; });
+  EXPECT_EQ(warnings, 0);
+
+  // A new count is a SuccessfulRescale event with the reason.
+  in.pool.status = out.status;
+  in.scaling_active = true;
+  in.scaling_problem.clear();
+  in.scaling->desired = 4;
+  in.desired = 4;
+  out = decide(in);
+  EXPECT_TRUE(std::any_of(out.events.begin(), out.events.end(), [](const Event& e) {
+    return e.reason == "SuccessfulRescale" && e.message.find("New size: 4") != std::string::npos;
+  }));
+  EXPECT_EQ(out.status.autoscaling->last_scale_time, at(10, 12));
+}
+
 }  // namespace
 }  // namespace gpupool::decision

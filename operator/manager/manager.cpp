@@ -10,6 +10,7 @@
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
 #include "operator/controllers/pool_reconciler.h"
+#include "operator/controllers/prometheus_signals.h"
 #include "operator/controllers/provider_reconciler.h"
 #include "operator/core/pool_decision.h"
 #include "operator/httpserver/http_server.h"
@@ -17,6 +18,7 @@
 #include "operator/kube/runtime/event_recorder.h"
 #include "operator/kube/runtime/informer.h"
 #include "operator/kube/runtime/leader_election.h"
+#include "providers/http/curl_transport.h"
 
 namespace gpupool::manager {
 
@@ -69,6 +71,8 @@ struct Manager::Impl {
             [this] { return !options.leader_elect || leading.load(); }, options.version,
             options.revision})),
         registry(clock, prom->provider_observer()),
+        prom_transport(net::CurlOptions{options.prometheus_timeout, options.prometheus_timeout}),
+        signals(prom_transport, options.prometheus_url),
         ctx{api,
             clock,
             registry,
@@ -78,7 +82,9 @@ struct Manager::Impl {
             inst_inf.store(),
             prov_inf.store(),
             {},
-            options.spend_status_period},
+            options.spend_status_period,
+            &signals,
+            options.scaling_period},
         pool_rec(ctx),
         inst_rec(ctx),
         prov_rec(ctx),
@@ -93,6 +99,8 @@ struct Manager::Impl {
   kube::Informer pools_inf, inst_inf, prov_inf;
   std::shared_ptr<metrics::Metrics> prom;
   controllers::ProviderRegistry registry;
+  net::CurlTransport prom_transport;
+  controllers::PrometheusSignals signals;
   controllers::Context ctx;
   controllers::PoolReconciler pool_rec;
   controllers::InstanceReconciler inst_rec;

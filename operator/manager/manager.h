@@ -51,6 +51,11 @@ struct ManagerOptions {
   int workers = 2;
   Duration gc_period{15};
   Duration spend_status_period{300};  // see controllers::Context
+  // Prometheus for autoscaling signals (metrics without prometheusUrl);
+  // empty: such metrics fail and their pools hold their count.
+  std::string prometheus_url;
+  std::chrono::milliseconds prometheus_timeout{5'000};
+  Duration scaling_period{15};  // see controllers::Context
 };
 
 struct ManagerError {

@@ -15,6 +15,7 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -28,6 +29,7 @@
 #include "operator/core/api_validation.h"
 #include "operator/core/billing.h"
 #include "operator/core/pool_decision.h"
+#include "operator/httpserver/http_server.h"
 #include "tests/apiserver/api_server.h"
 
 extern char** environ;
@@ -120,10 +122,13 @@ class OperatorE2E : public ::testing::Test {
     if (!HasFailure()) fs::remove_all(dir_);
   }
 
-  void start_operator() {
-    op_ = spawn({binary_.string(), "run", "--kubeconfig", kubeconfig_.string(), "--health-addr",
-                 "127.0.0.1:0", "--gc-period-seconds", "1", "--log-format", "json"},
-                dir_ / "operator.out", dir_ / "operator.log");
+  void start_operator(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> args = {
+        binary_.string(), "run",         "--kubeconfig",        kubeconfig_.string(),
+        "--health-addr",  "127.0.0.1:0", "--gc-period-seconds", "1",
+        "--log-format",   "json"};
+    args.insert(args.end(), extra.begin(), extra.end());
+    op_ = spawn(args, dir_ / "operator.out", dir_ / "operator.log");
     ASSERT_GT(op_, 0);
   }
   int stop_operator(int sig) {
@@ -266,6 +271,94 @@ TEST_F(OperatorE2E, ScaleDownParksAndEndsAtTheEndOfThePaidWindow) {
   }));
   const Money per_increment = parked.status.price_per_hour->scaled(20, 3600);
   EXPECT_EQ(pool()->status.terminated_spend.micros() % per_increment.micros(), 0);
+}
+
+// A Prometheus stand-in: answers every instant query with `value` as a
+// one-element vector, and counts the queries.
+class PrometheusStandIn {
+ public:
+  PrometheusStandIn()
+      : server_([this](const http::HttpRequest& req, http::ResponseWriter& w) {
+          ++queries;
+          if (req.path != "/api/v1/query" || !req.query_param("query")) {
+            w.send(400, {{"Content-Type", "application/json"}},
+                   R"({"status":"error","errorType":"bad_data","error":"no query"})");
+            return;
+          }
+          const std::string v = std::to_string(value.load());
+          w.send(200, {{"Content-Type", "application/json"}},
+                 R"({"status":"success","data":{"resultType":"vector","result":[)"
+                 R"({"metric":{},"value":[1764000000,")" +
+                     v + R"("]}]}})");
+        }) {}
+  bool start() { return server_.start().ok(); }
+  void stop() { server_.stop(); }
+  std::string url() const { return server_.base_url(); }
+  std::atomic<int> value{0};
+  std::atomic<int> queries{0};
+
+ private:
+  http::HttpServer server_;
+};
+
+TEST_F(OperatorE2E, AutoscalingFollowsAPrometheusSignalUpAndDownWithParking) {
+  PrometheusStandIn prom;
+  ASSERT_TRUE(prom.start());
+  prom.value = 25;  // 10 per replica: 3 machines
+  start_operator({"--prometheus-url", prom.url(), "--autoscale-period-seconds", "1"});
+  // Hourly billing: a machine no longer needed is parked for the rest of its hour.
+  apply(provider_yaml("  annotations:\n    gpupool.io/fake-boot-seconds: \"0\"\n",
+                      "  billing:\n    incrementSeconds: 3600\n"));
+  apply(
+      "apiVersion: gpupool.io/v1alpha1\nkind: GpuPool\nmetadata:\n  name: web\n  namespace: "
+      "default\nspec:\n  gpu:\n    models:\n    - name: L40S\n  replicas:\n    min: 1\n    "
+      "max: 8\n  providers:\n  - name: local\n  autoscaling:\n    enabled: true\n    "
+      "scaleDownStabilizationSeconds: 2\n    scaleDown:\n      pods: 4\n    metrics:\n    - "
+      "type: External\n      target: 10\n      query: sum(inference_queue_depth)\n");
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 3; }))
+      << read_file(dir_ / "operator.log");
+  auto dump = [&] {
+    auto j = server_->store().get(kPools, "default", "web");
+    return (j.ok() ? j->dump(1) : std::string("no pool")) + "\n" + read_file(dir_ / "operator.log");
+  };
+  EXPECT_TRUE(eventually(
+      [&] { return condition_is("ScalingActive", api::ConditionStatus::True, "ValidMetrics"); },
+      10s))
+      << dump();
+  std::string out;
+  // kubectl get keeps working and shows the desired count.
+  ASSERT_EQ(kubectl({"get", "gpupools", "web"}, &out), 0) << out;
+  EXPECT_NE(out.find("web"), std::string::npos) << out;
+
+  // Demand falls to one machine: two are parked (their paid hour runs on),
+  // none ended.
+  prom.value = 7;
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Parked) == 2; }, 30s)) << dump();
+  EXPECT_EQ(count(api::InstancePhase::Running), 1);
+  EXPECT_TRUE(eventually([&] { return pool()->status.replicas.desired == 1; }, 10s));
+
+  // Demand rises to four: both parked machines come back, one is bought.
+  prom.value = 38;
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 4; }, 30s))
+      << read_file(dir_ / "operator.log");
+  EXPECT_EQ(instances().size(), 4u);  // 3 + 1: the parked ones were re-used
+  auto p = pool();
+  ASSERT_TRUE(p && p->status.autoscaling);
+  EXPECT_EQ(p->status.autoscaling->desired, 4);
+  ASSERT_FALSE(p->status.autoscaling->metrics.empty());
+  EXPECT_EQ(p->status.autoscaling->metrics[0].value, 38.0);
+
+  // Prometheus goes away: the count holds and the pool says why.
+  const int before = static_cast<int>(instances().size());
+  prom.stop();  // connection refused from now on
+  ASSERT_TRUE(eventually(
+      [&] {
+        return condition_is("ScalingActive", api::ConditionStatus::False, "FailedGetMetrics");
+      },
+      30s))
+      << read_file(dir_ / "operator.log");
+  EXPECT_EQ(count(api::InstancePhase::Running), 4);
+  EXPECT_EQ(static_cast<int>(instances().size()), before);
 }
 
 TEST_F(OperatorE2E, BudgetCapStopsScaleUpWithBudgetExceeded) {
