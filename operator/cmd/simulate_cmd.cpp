@@ -23,11 +23,6 @@
 namespace gpupool::cmd {
 namespace {
 
-// TEMPORARY (issue 9): false until the pool reconciler reads ctx.signals
-// through the autoscaler; meanwhile the driver writes the pool's replica
-// count from the signal (sim::Config::shim_count_from_signal).
-constexpr bool kAutoscalerWired = false;
-
 struct Options {
   std::string pool_file;
   std::string providers_file;
@@ -278,7 +273,6 @@ int run_simulate(const std::vector<std::string>& args, const Clock& clock, std::
   cfg.seed = opt.seed;
   if (opt.crash_every) cfg.crash_every = Duration{*opt.crash_every};
   if (opt.start) cfg.start = *opt.start;
-  cfg.shim_count_from_signal = !kAutoscalerWired;
   if (opt.policy == "cheapest-list-price") {
     cfg.policy.kind = sim::PolicyChoice::Kind::CheapestListPrice;
   } else if (opt.policy.rfind("single-provider:", 0) == 0) {
@@ -325,11 +319,6 @@ int run_simulate(const std::vector<std::string>& args, const Clock& clock, std::
   }
   sim::Outcome outcome = std::move(result).value();
   outcome.notes.insert(outcome.notes.begin(), notes.begin(), notes.end());
-  if (!kAutoscalerWired) {
-    outcome.notes.push_back(
-        "interim: the pool's replica count follows the demand signal through "
-        "a driver shim until the autoscaler is wired into the pool reconciler");
-  }
   sim::ReportInfo info;
   info.pool = in.pool.metadata.namespace_ + "/" + in.pool.metadata.name;
   info.seed = opt.seed;

@@ -12,7 +12,7 @@
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
 #include "operator/controllers/pool_reconciler.h"
-#include "operator/controllers/prometheus_source.h"
+#include "operator/controllers/prometheus_signals.h"
 #include "operator/controllers/provider_registry.h"
 #include "operator/core/api_codec.h"
 #include "operator/core/api_validation.h"
@@ -228,21 +228,6 @@ class TracePrometheus final : public net::HttpTransport {
   std::string query_;
 };
 
-// Until controllers::PrometheusSignals lands: the same PromQL instant query
-// through PrometheusSource.
-class SimSignals final : public controllers::DemandSignals {
- public:
-  explicit SimSignals(net::HttpTransport& transport) : source_(transport, kPrometheusUrl) {}
-  autoscale::Signal read(const api::GpuPool& pool, size_t index, Time now) override {
-    const auto& metrics = pool.spec.autoscaling.metrics;
-    if (index >= metrics.size()) return {std::nullopt, "no metric " + std::to_string(index)};
-    return source_.query(metrics[index].query.value_or(""), now);
-  }
-
- private:
-  controllers::PrometheusSource source_;
-};
-
 // ---------------------------------------------------------------------------
 // The work queue: due instant per key; "i:ns/name" instances, "p:ns/name"
 // pools. At equal instants keys run in key order (deterministic).
@@ -299,12 +284,13 @@ struct Process {
       : api(real_api, sw),
         registry(clock, stats),
         events(api, clock, controllers::kComponent),
-        ctx{api,       clock,     registry, unavailable,   events,  pools,
-            instances, providers, {},       Duration{300}, signals, policy},
+        ctx{api, clock, registry, unavailable, events, pools, instances, providers, {}},
         pool_rec(ctx),
         inst_rec(ctx),
         gc(ctx) {
     (void)sim;
+    ctx.signals = signals;
+    ctx.policy = policy;
     instances.add_index(controllers::kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
     for (const auto& [name, fake] : fakes)
       registry.put(name, std::make_shared<DyingProvider>(fake, sw));
@@ -351,7 +337,6 @@ class Simulation {
   void relist(bool pools);
   void apply_event(kube::WatchEventType type, const Json& obj, bool pools);
   void reconcile(const std::string& key);
-  void shim_patch(Time now);
   void check_world(Time now, bool final);
   void record(Time now);
   void finish(Time end);
@@ -368,7 +353,7 @@ class Simulation {
   std::string pool_uid_;
   std::map<std::string, std::shared_ptr<FakeProvider>> fakes_;
   std::unique_ptr<TracePrometheus> prometheus_;
-  std::unique_ptr<SimSignals> signals_;
+  std::unique_ptr<controllers::PrometheusSignals> signals_;
   decision::Policy policy_;
   std::unique_ptr<Process> proc_;
   std::map<std::string, InstanceFacts> facts_;  // by "ns/name"
@@ -458,10 +443,15 @@ Status<ConfigError> Simulation::setup() {
         std::to_string(pool_.spec.gpu.count) + " GPU(s) per machine, replicas " +
         std::to_string(pool_.spec.replicas.min) + ".." + std::to_string(max));
   }
-  if (!as.metrics.front().query) as.metrics.front().query = kDemandQuery;
-  prometheus_ =
-      std::make_unique<TracePrometheus>(cfg_.trace, cfg_.start, *as.metrics.front().query);
-  signals_ = std::make_unique<SimSignals>(*prometheus_);
+  if (as.metrics.front().type == api::MetricType::PendingPods) {
+    return fail(
+        ConfigError{"spec.autoscaling.metrics[0] is PendingPods: the simulator plays the "
+                    "demand trace as the pool's first Prometheus metric; put a "
+                    "Prometheus metric first"});
+  }
+  prometheus_ = std::make_unique<TracePrometheus>(
+      cfg_.trace, cfg_.start, controllers::PrometheusSignals::query_for(pool_, 0));
+  signals_ = std::make_unique<controllers::PrometheusSignals>(*prometheus_, kPrometheusUrl);
   const double peak = cfg_.trace.peak();
   const double most = api::max_replicas(pool_.spec) * pool_.spec.gpu.count;
   if (peak > most + 1e-9) {
@@ -469,10 +459,6 @@ Status<ConfigError> Simulation::setup() {
                          " GPUs is above what the pool may "
                          "hold (replicas.max x GPUs = " +
                          std::to_string(most) + "): the excess cannot be served by any policy");
-  }
-  if (cfg_.shim_count_from_signal) {
-    as.enabled = false;
-    pool_.spec.replicas.count = 0;
   }
 
   switch (cfg_.policy.kind) {
@@ -630,21 +616,6 @@ void Simulation::reconcile(const std::string& key) {
   }
   if (due == now && ++runs_per_key_[key] > kMaxRunsPerKeyPerInstant) due = now + 1s;
   proc_->queue.enqueue(key, due);
-}
-
-void Simulation::shim_patch(Time now) {
-  // TEMPORARY (Config::shim_count_from_signal).
-  const double v = cfg_.trace.at(rel(now));
-  const api::MetricSpec& m =
-      cfg_.pool.spec.autoscaling.enabled && !cfg_.pool.spec.autoscaling.metrics.empty()
-          ? cfg_.pool.spec.autoscaling.metrics.front()
-          : api::MetricSpec{api::MetricType::External,
-                            static_cast<double>(cfg_.pool.spec.gpu.count), std::nullopt};
-  int want = static_cast<int>(std::ceil(v / m.target - 1e-9));
-  want = std::clamp(want, pool_.spec.replicas.min, api::max_replicas(pool_.spec));
-  Json patch = {{"spec", {{"replicas", {{"count", want}}}}}};
-  (void)api_.patch(controllers::kGpuPools, pool_.metadata.namespace_, pool_.metadata.name,
-                   kube::PatchType::Merge, patch);
 }
 
 void Simulation::check_world(Time now, bool final) {
@@ -869,21 +840,14 @@ Result<Outcome, ConfigError> Simulation::run() {
   Time next_gc = now;
   std::optional<Time> next_crash = next_crash_after(now);
   Time next_sample = now;
-  int64_t last_trace_change = -1;
   for (;;) {
     runs_this_instant_ = 0;
     runs_per_key_.clear();
     ++out_.instants;
-    // The demand signal changed: the simulated Prometheus answers with the
-    // new value; the pool is asked to look now (the poll a production pool
-    // does within its resync).
+    // A change of the trace is not an event: the simulated Prometheus
+    // answers with the new value, and the pool sees it when it next reads
+    // its signals (every scaling period), as in production.
     const int64_t t = rel(now);
-    const int64_t step_at = cfg_.trace.next_change_after(t - 1);
-    if (step_at == t && t != last_trace_change) {
-      last_trace_change = t;
-      if (cfg_.shim_count_from_signal) shim_patch(now);
-      proc_->queue.enqueue("p:" + pool_key_, now);
-    }
     drain();
     if (now >= next_gc) {
       proc_->gc.run_once();

@@ -98,12 +98,6 @@ struct Config {
   Time start = Time{std::chrono::seconds{1793577600}};  // 2026-11-02T00:00:00Z, a Monday
   // Samples of cumulative spend for the plot (0: about 600 over the run).
   Duration spend_sample{0};
-  // TEMPORARY, until the autoscaler is wired into the pool reconciler (issue
-  // 9): instead of the pool reading its demand signal, the driver writes
-  // spec.replicas.count = ceil(signal / target) (clamped to min..max) with
-  // autoscaling off. Only tests and the pre-wiring CLI use it; the final
-  // simulator goes through the autoscaler.
-  bool shim_count_from_signal = false;
 };
 
 struct ProviderOutcome {
