@@ -88,7 +88,9 @@ std::string render_text(const Outcome& o, const ReportInfo& info) {
   }
   s += "recorded     $" + o.recorded_spend.to_string_fixed(2) +
        " by the pool (the providers billed $" + o.spend.to_string_fixed(2) + ")\n";
-  s += "run          " + std::to_string(o.reconciles) + " reconciles at " +
+  s += "run          " + std::to_string(o.reconciles) + " reconciles (" +
+       std::to_string(o.pool_reconciles) + " pool, " + std::to_string(o.instance_reconciles) +
+       " instance) and " + std::to_string(o.gc_runs) + " garbage collections at " +
        std::to_string(o.instants) + " instants, " + std::to_string(o.crashes) + " crash(es)";
   if (info.wall_seconds >= 0) s += ", " + fixed(info.wall_seconds, 2) + " s wall";
   s += "\n";

@@ -362,6 +362,7 @@ class Simulation {
   std::set<std::string> reported_;               // violations already reported (dedupe)
   Outcome out_;
   int64_t runs_this_instant_ = 0;
+  int64_t drained_rv_ = -1;  // api_.resource_version() at the last drain
   std::map<std::string, int> runs_per_key_;
   std::optional<int> crash_after_;  // reconciles left before the crash at this instant
 };
@@ -494,6 +495,7 @@ void Simulation::start_process() {
   };
   facts_.clear();
   desired_gpus_ = 0;
+  drained_rv_ = -1;
   relist(true);
   relist(false);
 }
@@ -581,6 +583,10 @@ void Simulation::drain_one(kube::WatchStream& w, bool pools) {
 }
 
 void Simulation::drain() {
+  // Nothing was written since the last drain: no event can be waiting.
+  const int64_t rv = api_.resource_version();
+  if (rv == drained_rv_ && proc_->pool_watch && proc_->inst_watch) return;
+  drained_rv_ = rv;
   if (proc_->pool_watch) {
     drain_one(*proc_->pool_watch, true);
   } else {
@@ -599,6 +605,7 @@ void Simulation::reconcile(const std::string& key) {
   kube::ReconcileResult r =
       key[0] == 'p' ? proc_->pool_rec.reconcile(req) : proc_->inst_rec.reconcile(req);
   ++out_.reconciles;
+  ++(key[0] == 'p' ? out_.pool_reconciles : out_.instance_reconciles);
   ++runs_this_instant_;
   if (sw_.dead()) return;  // the process is gone; its queue with it
   int& failures = proc_->queue.failures(key);
@@ -851,6 +858,7 @@ Result<Outcome, ConfigError> Simulation::run() {
     drain();
     if (now >= next_gc) {
       proc_->gc.run_once();
+      ++out_.gc_runs;
       drain();
       check_world(now, /*final=*/false);
       next_gc = now + kGcPeriod;

@@ -139,6 +139,9 @@ struct Outcome {
   int instances_launched = 0;
   int crashes = 0;
   int64_t reconciles = 0;
+  int64_t pool_reconciles = 0;
+  int64_t instance_reconciles = 0;
+  int64_t gc_runs = 0;
   int64_t instants = 0;  // distinct clock values visited
   std::vector<std::string> violations;
   std::vector<std::string> notes;

@@ -188,5 +188,37 @@ TEST(SimulationTest, SingleProviderBuysOnlyThere) {
   EXPECT_FALSE(simulate(c).ok());
 }
 
+TEST(SimulationTest, ListPriceBaselinePaysMinimumsOnShortBurstsTheDefaultAvoids) {
+  // "min3h" is cheaper per hour ($0.70) but bills 3 hours at launch; "flex"
+  // is $1.00 per second. Demand: 20-minute bursts of 2 GPUs every 2 hours.
+  // The list-price baseline buys min3h for every burst (and ends the machines
+  // 10 minutes after, so the next burst buys again); the operator learns the
+  // bursts are short and buys per-second, and re-uses paid time.
+  Config c;
+  c.pool = pool({"min3h", "flex"});
+  c.providers = {provider("min3h", {offer("min3h", "m", "0.70", three_hour_minimum())}),
+                 provider("flex", {offer("flex", "f", "1.00")})};
+  std::vector<TraceStep> steps;
+  for (int i = 0; i < 12; ++i) {
+    steps.push_back({i * 7200, 2});
+    steps.push_back({i * 7200 + 1200, 0});
+  }
+  steps.push_back({12 * 7200, 0});
+  c.trace = trace(steps);
+  auto def = simulate(c);
+  c.policy.kind = PolicyChoice::Kind::CheapestListPrice;
+  auto clp = simulate(c);
+  ASSERT_TRUE(def.ok() && clp.ok());
+  EXPECT_THAT(def->violations, ::testing::IsEmpty());
+  EXPECT_THAT(clp->violations, ::testing::IsEmpty());
+  EXPECT_EQ(clp->by_provider.at("flex").launched, 0);
+  // 12 bursts x 2 machines x 3 h x $0.70.
+  EXPECT_EQ(clp->spend, usd("50.40"));
+  EXPECT_LT(def->spend, clp->spend);
+  EXPECT_GT(def->by_provider.at("flex").launched, 0);
+  EXPECT_GE(def->served_gpu_hours, clp->served_gpu_hours * 0.999);
+  EXPECT_EQ(def->bound.total, clp->bound.total);  // the bound ignores the policy
+}
+
 }  // namespace
 }  // namespace gpupool::sim
