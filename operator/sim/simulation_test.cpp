@@ -67,12 +67,13 @@ Trace trace(std::vector<TraceStep> steps) {
   return t;
 }
 
-// A bursty day: short spikes over a base of one machine.
+// Six bursty hours: short spikes over a base of one machine (kept short:
+// these tests run under ASan).
 Trace bursty() {
   std::vector<TraceStep> s;
   int64_t t = 0;
   const double levels[] = {1, 4, 1, 2, 6, 1, 0, 3, 1, 5, 2, 0};
-  for (int i = 0; i < 24; ++i) {
+  for (int i = 0; i < 8; ++i) {
     s.push_back({t, levels[i % 12]});
     t += i % 3 == 1 ? 900 : 3600;
   }
@@ -152,7 +153,7 @@ TEST(SimulationTest, CrashesKeepEveryInvariant) {
     auto r = simulate(c);
     ASSERT_TRUE(r.ok()) << r.error().message;
     EXPECT_THAT(r->violations, ::testing::IsEmpty()) << "seed " << seed;
-    EXPECT_GT(r->crashes, 50) << "seed " << seed;
+    EXPECT_GT(r->crashes, 15) << "seed " << seed;
     EXPECT_EQ(r->recorded_spend, r->spend) << "seed " << seed;
     EXPECT_GT(r->served_gpu_hours, 0.9 * r->demanded_gpu_hours) << "seed " << seed;
   }
