@@ -7,6 +7,7 @@
 #include "operator/clock/clock.h"
 #include "operator/cmd/plan_cmd.h"
 #include "operator/cmd/run_cmd.h"
+#include "operator/cmd/simulate_cmd.h"
 
 #ifndef GPUPOOL_VERSION
 #define GPUPOOL_VERSION "0.0.0-dev"
@@ -23,6 +24,8 @@ Commands:
   plan      rank the offers for a GpuPool and show what would be bought
             (gpupool-operator plan --help)
   run       run the operator (gpupool-operator run --help)
+  simulate  run the operator's controllers on a demand trace, on a virtual clock,
+            and report spend and served demand (gpupool-operator simulate --help)
 
 Options:
   -h, --help     this help
@@ -50,6 +53,10 @@ int main(int argc, char** argv) {
   if (command == "plan") {
     gpupool::SystemClock clock;
     return gpupool::cmd::run_plan(args, clock, std::cout, std::cerr);
+  }
+  if (command == "simulate") {
+    gpupool::SystemClock clock;
+    return gpupool::cmd::run_simulate(args, clock, std::cout, std::cerr);
   }
   if (command == "run") {
     return gpupool::cmd::run_operator(args, std::cout, std::cerr);

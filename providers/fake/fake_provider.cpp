@@ -20,7 +20,7 @@ bool is_live(MachineState s) {
 }  // namespace
 
 FakeProvider::FakeProvider(FakeProviderOptions options, const Clock& clock)
-    : options_(std::move(options)), clock_(clock) {
+    : options_(std::move(options)), clock_(clock), rng_(options_.seed) {
   for (auto& o : options_.offers) {
     if (o.offer.provider.empty()) o.offer.provider = options_.name;
     if (o.offer.provider_type.empty()) o.offer.provider_type = "fake";
@@ -116,6 +116,25 @@ ProviderResult<Machine> FakeProvider::create(const InstanceIntent& intent) {
     return fail(
         provider_error(ProviderErrorKind::NoCapacity,
                        "offer " + offer->offer.id + " in " + offer->offer.region + " is sold out"));
+  }
+  if (options_.max_machines >= 0) {
+    const auto live = std::count_if(machines_.begin(), machines_.end(),
+                                    [](const auto& m) { return is_live(m.machine.state); });
+    if (live >= options_.max_machines) {
+      ++refusals_;
+      return fail(provider_error(ProviderErrorKind::NoCapacity,
+                                 options_.name + " runs at most " +
+                                     std::to_string(options_.max_machines) + " machines at once"));
+    }
+  }
+  if (options_.no_capacity_rate > 0) {
+    const double draw = std::uniform_real_distribution<double>(0.0, 1.0)(rng_);
+    if (draw < options_.no_capacity_rate) {
+      ++refusals_;
+      return fail(provider_error(ProviderErrorKind::NoCapacity, "offer " + offer->offer.id +
+                                                                    " in " + offer->offer.region +
+                                                                    " has no capacity right now"));
+    }
   }
   FakeLedgerEntry e;
   e.machine.provider_id = options_.name + "-" + std::to_string(next_id_++);
@@ -248,14 +267,43 @@ int FakeProvider::live_count_for_pool(std::string_view pool_uid) const {
   }));
 }
 
+Money FakeProvider::billed(const FakeLedgerEntry& m, Time now) const {
+  const Time end = m.ended ? std::min(*m.ended, now) : now;
+  Money total = billing::committed(m.billing, m.machine.price_per_hour, m.launched, end);
+  if (options_.egress_gb_per_gpu_hour > 0 && end > m.launched) {
+    total +=
+        billing::egress_per_hour(m.billing, options_.egress_gb_per_gpu_hour, m.machine.gpu_count)
+            .for_duration(end - m.launched);
+  }
+  return total;
+}
+
 Money FakeProvider::total_billed(Time now) const {
   std::lock_guard lock(mu_);
   Money total;
-  for (const auto& m : machines_) {
-    const Time end = m.ended ? std::min(*m.ended, now) : now;
-    total += billing::committed(m.billing, m.machine.price_per_hour, m.launched, end);
-  }
+  for (const auto& m : machines_)
+    total += billed(m, now);
   return total;
+}
+
+std::optional<Time> FakeProvider::next_change(Time now) const {
+  std::lock_guard lock(mu_);
+  std::optional<Time> next;
+  auto consider = [&](Time t) {
+    if (t > now && (!next || t < *next)) next = t;
+  };
+  for (const auto& m : machines_) {
+    if (m.machine.state == MachineState::Pending) consider(m.launched + options_.boot_delay);
+    if (m.machine.state == MachineState::Terminating && m.ended) {
+      consider(*m.ended + options_.terminate_delay);
+    }
+  }
+  return next;
+}
+
+int FakeProvider::no_capacity_refusals() const {
+  std::lock_guard lock(mu_);
+  return refusals_;
 }
 
 int FakeProvider::calls(FakeMethod method) const {

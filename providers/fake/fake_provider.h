@@ -12,11 +12,20 @@
 // or a create succeeds at the "provider" but its answer is lost (Transient),
 // which is how a client timeout after a successful create looks.
 //
+// The simulator (operator/sim) models a market with three more options: a
+// provider-wide capacity (most machines running at once, whatever the
+// offer), a probability that a create fails NoCapacity (drawn from a PRNG
+// seeded by `seed`, once per create that would otherwise buy a machine, so a
+// run is reproducible), and the egress the simulated workload sends, which
+// the ledger bills at the offer's egress price like compute.
+//
 // Thread safety: every public method is safe to call concurrently.
 
+#include <cstdint>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -37,6 +46,16 @@ struct FakeProviderOptions {
   std::vector<FakeOffer> offers;
   Duration boot_delay{60};      // Pending -> Running after this long
   Duration terminate_delay{0};  // Terminating -> Terminated after this long
+  // Most machines (Pending or Running) at once across every offer; -1:
+  // unlimited. A create beyond it fails NoCapacity.
+  int max_machines = -1;
+  // Probability in [0, 1] that a create which would buy a machine fails
+  // NoCapacity instead ("sold out right now").
+  double no_capacity_rate = 0.0;
+  uint64_t seed = 1;  // of the no-capacity draws
+  // GB each GPU sends per hour while its machine exists; billed at the
+  // offer's billing.egress_per_gb (billing::egress_per_hour), per second.
+  double egress_gb_per_gpu_hour = 0.0;
 };
 
 // One machine the provider ever created, with its bill.
@@ -81,8 +100,15 @@ class FakeProvider final : public Provider {
   int live_count() const;
   int live_count_for_pool(std::string_view pool_uid) const;
   // What the provider has billed by `now` for every machine it ever created
-  // (ended machines at their final bill).
+  // (ended machines at their final bill), egress included.
   Money total_billed(Time now) const;
+  // The same for one ledger entry.
+  Money billed(const FakeLedgerEntry& entry, Time now) const;
+  // The earliest instant after `now` at which a machine changes state on its
+  // own (a boot or a termination completing); nullopt when none will.
+  std::optional<Time> next_change(Time now) const;
+  // Creates refused NoCapacity by max_machines or no_capacity_rate.
+  int no_capacity_refusals() const;
   int calls(FakeMethod method) const;
 
  private:
@@ -105,6 +131,8 @@ class FakeProvider final : public Provider {
   int lose_create_answers_ = 0;            // GUARDED_BY(mu_)
   std::map<FakeMethod, int> calls_;        // GUARDED_BY(mu_)
   int next_id_ = 1;                        // GUARDED_BY(mu_)
+  std::mt19937_64 rng_;                    // GUARDED_BY(mu_)
+  int refusals_ = 0;                       // GUARDED_BY(mu_)
 };
 
 }  // namespace gpupool

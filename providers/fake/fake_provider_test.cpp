@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
+
 #include "operator/core/billing.h"
 
 namespace gpupool {
@@ -150,6 +153,66 @@ TEST_F(FakeProviderTest, VanishedMachineIsGoneAndBilledToTheVanishing) {
   clock.advance(1h);
   EXPECT_EQ(provider.get("uid-1", "i-1")->state, MachineState::Terminated);
   EXPECT_EQ(provider.total_billed(clock.now()), *Money::parse("0.86"));
+}
+
+TEST_F(FakeProviderTest, ProviderWideCapacityCountsEveryOffer) {
+  FakeProviderOptions o{"fluence", {{a, -1}, {b, -1}}, 60s, 0s};
+  o.max_machines = 2;
+  FakeProvider p{o, clock};
+  auto m1 = p.create(intent("i-1", a));
+  ASSERT_TRUE(p.create(intent("i-2", b)).ok());
+  auto third = p.create(intent("i-3", b));
+  ASSERT_FALSE(third.ok());
+  EXPECT_EQ(third.error().kind, ProviderErrorKind::NoCapacity);
+  EXPECT_TRUE(p.create(intent("i-2", b)).ok());  // idempotent repeat: not a new machine
+  ASSERT_TRUE(p.terminate(m1->provider_id).ok());
+  EXPECT_TRUE(p.create(intent("i-3", b)).ok());
+  EXPECT_EQ(p.no_capacity_refusals(), 1);
+}
+
+TEST_F(FakeProviderTest, NoCapacityDrawsAreSeededAndReproducible) {
+  auto refusals = [&](uint64_t seed) {
+    FakeProviderOptions o{"fluence", {{b, -1}}, 60s, 0s};
+    o.no_capacity_rate = 0.3;
+    o.seed = seed;
+    FakeProvider p{o, clock};
+    std::string pattern;
+    for (int i = 0; i < 200; ++i) {
+      pattern += p.create(intent("i-" + std::to_string(i), b)).ok() ? '.' : 'x';
+    }
+    return pattern;
+  };
+  const std::string first = refusals(7);
+  EXPECT_EQ(first, refusals(7));
+  EXPECT_NE(first, refusals(8));
+  const auto refused = std::count(first.begin(), first.end(), 'x');
+  EXPECT_GT(refused, 30);
+  EXPECT_LT(refused, 90);
+}
+
+TEST_F(FakeProviderTest, EgressOfTheWorkloadIsBilledPerSecond) {
+  Offer e = b;
+  e.billing.egress_per_gb = *Money::parse("0.10");
+  FakeProviderOptions o{"aws", {{e, -1}}, 60s, 0s};
+  o.egress_gb_per_gpu_hour = 2;  // $0.20 an hour
+  FakeProvider p{o, clock};
+  auto m = p.create(intent("i-1", e));
+  clock.advance(30min);
+  ASSERT_TRUE(p.terminate(m->provider_id).ok());
+  clock.advance(1h);
+  EXPECT_EQ(p.total_billed(clock.now()), *Money::parse("0.53"));  // (0.86 + 0.20) / 2
+}
+
+TEST_F(FakeProviderTest, NextChangeIsTheNextBootOrTerminationEnd) {
+  FakeProviderOptions o{"fluence", {{b, -1}}, 90s, 10s};
+  FakeProvider p{o, clock};
+  EXPECT_FALSE(p.next_change(clock.now()).has_value());
+  auto m = p.create(intent("i-1", b));
+  EXPECT_EQ(p.next_change(clock.now()), clock.now() + 90s);
+  clock.advance(90s);
+  EXPECT_EQ(p.get("uid-1", "i-1")->state, MachineState::Running);
+  ASSERT_TRUE(p.terminate(m->provider_id).ok());
+  EXPECT_EQ(p.next_change(clock.now()), clock.now() + 10s);
 }
 
 }  // namespace
