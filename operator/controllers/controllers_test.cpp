@@ -667,8 +667,8 @@ TEST_F(ControllersTest, ProviderReconcilerBuildsFakesAndReportsMissingAdapters) 
   ProviderReconciler rec(ctx_);
   Json fake = {{"apiVersion", "gpupool.io/v1alpha1"},
                {"kind", "GpuProvider"},
-               {"metadata", {{"name", "local"}, {"annotations", {{kFakeBootAnnotation, "3"}}}}},
-               {"spec", {{"type", "fake"}}}};
+               {"metadata", {{"name", "local"}}},
+               {"spec", {{"type", "fake"}, {"fake", {{"bootSeconds", 3}}}}}};
   Json other = {{"apiVersion", "gpupool.io/v1alpha1"},
                 {"kind", "GpuProvider"},
                 {"metadata", {{"name", "vast"}}},
@@ -694,6 +694,126 @@ TEST_F(ControllersTest, ProviderReconcilerBuildsFakesAndReportsMissingAdapters) 
   ASSERT_TRUE(refresh_store(api_, kGpuProviders, providers_).ok());
   (void)rec.reconcile({"", "local"});
   EXPECT_EQ(registry_.get("local"), before);
+}
+
+// Warning Events with reason DeprecatedAnnotation: message -> count.
+std::map<std::string, int64_t> deprecation_events(kube::KubeApi& api) {
+  std::map<std::string, int64_t> out;
+  auto list = api.list(kube::resources::kEvents, "default");
+  if (!list.ok()) return out;
+  for (const auto& e : list->items) {
+    if (e.value("reason", "") != kReasonDeprecatedAnnotation) continue;
+    EXPECT_EQ(e.value("type", ""), "Warning");
+    out[e.value("message", "")] += e.value("count", int64_t{1});
+  }
+  return out;
+}
+
+TEST_F(ControllersTest, TypedFakeSettingsSetBootDelayAndCapacity) {
+  ProviderReconciler rec(ctx_);
+  Json p = {{"apiVersion", "gpupool.io/v1alpha1"},
+            {"kind", "GpuProvider"},
+            {"metadata", {{"name", "local"}}},
+            {"spec",
+             {{"type", "fake"},
+              {"fake",
+               {{"bootSeconds", 3},
+                {"capacity", {{{"offerId", "l40s-1"}, {"region", "local"}, {"count", 1}}}}}}}}};
+  ASSERT_TRUE(api_.create(kGpuProviders, "", p).ok());
+  ASSERT_TRUE(refresh_store(api_, kGpuProviders, providers_).ok());
+  (void)rec.reconcile({"", "local"});
+  auto prov = registry_.get("local");
+  ASSERT_TRUE(prov);
+  auto offers = prov->offers(OfferQuery{});
+  ASSERT_TRUE(offers.ok());
+  std::map<std::string, int> hints;
+  for (const auto& o : *offers)
+    hints[o.id] = o.capacity_hint;
+  EXPECT_EQ(hints["l40s-1"], 1);
+  EXPECT_EQ(hints["l40-1"], -1);
+  InstanceIntent intent;
+  intent.name = "web-0";
+  intent.pool_uid = "u";
+  intent.offer = (*offers)[0].id == "l40s-1" ? (*offers)[0] : (*offers)[1];
+  ASSERT_TRUE(prov->create(intent).ok());
+  clock_.advance(2s);
+  EXPECT_EQ(prov->get("u", "web-0")->state, MachineState::Pending);
+  clock_.advance(1s);
+  EXPECT_EQ(prov->get("u", "web-0")->state, MachineState::Running);
+  EXPECT_THAT(deprecation_events(api_), ::testing::IsEmpty());
+}
+
+TEST_F(ControllersTest, DeprecatedSettingsAnnotationsStillWorkWithOneWarningEventEach) {
+  ProviderReconciler rec(ctx_);
+  Json p = {{"apiVersion", "gpupool.io/v1alpha1"},
+            {"kind", "GpuProvider"},
+            {"metadata",
+             {{"name", "local"},
+              {"annotations",
+               {{kFakeBootAnnotation, "0"}, {kFakeCapacityAnnotation, "l40s-1/local=0"}}}}},
+            {"spec", {{"type", "fake"}}}};
+  ASSERT_TRUE(api_.create(kGpuProviders, "", p).ok());
+  auto reconcile = [&] {
+    EXPECT_TRUE(refresh_store(api_, kGpuProviders, providers_).ok());
+    (void)rec.reconcile({"", "local"});
+  };
+  auto hint = [&](const std::string& id) {
+    auto offers = registry_.get("local")->offers(OfferQuery{});
+    for (const auto& o : *offers)
+      if (o.id == id) return o.capacity_hint;
+    return -2;
+  };
+  reconcile();
+  ASSERT_TRUE(registry_.get("local"));
+  EXPECT_EQ(hint("l40s-1"), 0);  // the annotation's capacity is in force
+  const std::string boot_msg =
+      "annotation gpupool.io/fake-boot-seconds is deprecated and will be removed in the next "
+      "release; set spec.fake.bootSeconds instead";
+  const std::string cap_msg =
+      "annotation gpupool.io/fake-capacity is deprecated and will be removed in the next "
+      "release; set spec.fake.capacity instead";
+  EXPECT_EQ(deprecation_events(api_),
+            (std::map<std::string, int64_t>{{boot_msg, 1}, {cap_msg, 1}}));
+  // A resync reports nothing new: one Event per adapter build, not per reconcile.
+  auto before = registry_.get("local");
+  reconcile();
+  reconcile();
+  EXPECT_EQ(registry_.get("local"), before);
+  EXPECT_EQ(deprecation_events(api_),
+            (std::map<std::string, int64_t>{{boot_msg, 1}, {cap_msg, 1}}));
+
+  // Changing only an annotation (no new generation) rebuilds with its value.
+  ASSERT_TRUE(
+      api_.patch(kGpuProviders, "", "local", kube::PatchType::Merge,
+                 {{"metadata", {{"annotations", {{kFakeCapacityAnnotation, "l40s-1/local=2"}}}}}})
+          .ok());
+  reconcile();
+  EXPECT_NE(registry_.get("local"), before);
+  EXPECT_EQ(hint("l40s-1"), 2);
+
+  // The typed field wins over the annotation, which is then not reported.
+  ASSERT_TRUE(
+      api_.patch(
+              kGpuProviders, "", "local", kube::PatchType::Merge,
+              {{"spec",
+                {{"fake",
+                  {{"capacity", {{{"offerId", "l40s-1"}, {"region", "local"}, {"count", 5}}}}}}}}})
+          .ok());
+  reconcile();
+  EXPECT_EQ(hint("l40s-1"), 5);
+  EXPECT_EQ(deprecation_events(api_),
+            (std::map<std::string, int64_t>{{boot_msg, 3}, {cap_msg, 2}}));
+
+  // An unreadable annotation value is InvalidConfig, naming it.
+  ASSERT_TRUE(api_.patch(kGpuProviders, "", "local", kube::PatchType::Merge,
+                         {{"metadata", {{"annotations", {{kFakeBootAnnotation, "soon"}}}}}})
+                  .ok());
+  reconcile();
+  auto gp = to_provider(*api_.get(kGpuProviders, "", "local"));
+  const auto* healthy = decision::find_condition(gp->status.conditions, "Healthy");
+  ASSERT_NE(healthy, nullptr);
+  EXPECT_EQ(healthy->reason, "InvalidConfig");
+  EXPECT_THAT(healthy->message, HasSubstr(kFakeBootAnnotation));
 }
 
 // A real adapter (Runpod) wired from a GpuProvider and its Secret, talking to
@@ -727,14 +847,15 @@ class RealAdapterTest : public ControllersTest {
   void create_provider() {
     Json p = {{"apiVersion", "gpupool.io/v1alpha1"},
               {"kind", "GpuProvider"},
-              {"metadata",
-               {{"name", "rp"}, {"annotations", {{kSshPublicKeyAnnotation, "ssh-ed25519 KEY"}}}}},
+              {"metadata", {{"name", "rp"}}},
               {"spec",
                {{"type", "runpod"},
                 {"endpoint", emulator_.base_url()},
-                {"credentialsSecret", {{"name", "runpod-creds"}, {"namespace", "default"}}}}}};
+                {"credentialsSecret", {{"name", "runpod-creds"}, {"namespace", "default"}}},
+                {"sshPublicKey", ssh_key}}}};
     ASSERT_TRUE(api_.create(kGpuProviders, "", p).ok());
   }
+  Json ssh_key = {{"value", "ssh-ed25519 KEY"}};
   api::GpuProvider reconcile_provider(kube::ReconcileResult* result = nullptr) {
     EXPECT_TRUE(refresh_store(api_, kGpuProviders, providers_).ok());
     ProviderReconciler rec(ctx_);
@@ -780,7 +901,7 @@ TEST_F(RealAdapterTest, RunpodWithItsSecretIsHealthyWithLivePricesAndBuysThere) 
   EXPECT_EQ(emulator_.requests("prices"), 1);  // planning used the snapshot
   ASSERT_EQ(emulator_.pods().size(), 1u);
   EXPECT_EQ(emulator_.pods()[0].gpu_id, "NVIDIA L40S");
-  // The provider's SSH key annotation reaches the machine.
+  // The provider's SSH public key reaches the machine.
   EXPECT_EQ(emulator_.pods()[0].env["PUBLIC_KEY"], "ssh-ed25519 KEY");
 }
 
@@ -835,6 +956,98 @@ TEST_F(RealAdapterTest, MissingSecretOrKeyIsUnhealthyWithoutLeakingAndASecretCha
   EXPECT_NE(registry_.get("rp"), first);
   EXPECT_EQ(decision::find_condition(gp.status.conditions, "PricesLive")->status,
             api::ConditionStatus::True);
+}
+
+TEST_F(RealAdapterTest, SshPublicKeyFromASecretReachesTheMachineAndAKeyChangeRebuilds) {
+  put_secret("apiKey", "rp-secret-value");
+  ssh_key = {{"secretKeyRef", {{"name", "ops-ssh"}, {"key", "id.pub"}}}};
+  create_provider();
+  // The Secret is missing: InvalidConfig naming it, no adapter.
+  auto gp = reconcile_provider();
+  const auto* healthy = decision::find_condition(gp.status.conditions, "Healthy");
+  ASSERT_NE(healthy, nullptr);
+  EXPECT_EQ(healthy->reason, "InvalidConfig");
+  EXPECT_THAT(healthy->message, HasSubstr("sshPublicKey: Secret default/ops-ssh"));
+  EXPECT_FALSE(registry_.get("rp"));
+
+  auto put_key = [&](const std::string& value) {
+    Json s = {{"apiVersion", "v1"},
+              {"kind", "Secret"},
+              {"metadata", {{"name", "ops-ssh"}, {"namespace", "default"}}},
+              {"data", {{"id.pub", net::base64_encode(value)}}}};
+    auto cur = api_.get(kube::resources::kSecrets, "default", "ops-ssh");
+    if (cur.ok()) {
+      s["metadata"]["resourceVersion"] = (*cur)["metadata"]["resourceVersion"];
+      ASSERT_TRUE(api_.update(kube::resources::kSecrets, s).ok());
+    } else {
+      ASSERT_TRUE(api_.create(kube::resources::kSecrets, "default", s).ok());
+    }
+  };
+  put_key("ssh-ed25519 FIRST ops\n");  // as `ssh-keygen` writes it, newline included
+  gp = reconcile_provider();
+  EXPECT_EQ(decision::find_condition(gp.status.conditions, "Healthy")->status,
+            api::ConditionStatus::True);
+  auto first = registry_.get("rp");
+  ASSERT_TRUE(first);
+  // A new key in the Secret rebuilds the adapter with it.
+  put_key("ssh-ed25519 SECOND ops");
+  gp = reconcile_provider();
+  EXPECT_NE(registry_.get("rp"), first);
+
+  registry_.remove("fake");
+  create_pool(1, R"({"providers": [{"name": "rp"}]})");
+  converge(2);
+  ASSERT_EQ(emulator_.pods().size(), 1u);
+  EXPECT_EQ(emulator_.pods()[0].env["PUBLIC_KEY"], "ssh-ed25519 SECOND ops");
+}
+
+TEST(DeprecatedAnnotations, FillOnlyUnsetTypedFieldsOfTheirOwnType) {
+  api::GpuProvider p;
+  p.spec.type = "aws";
+  p.metadata.annotations = {{kAwsImageAnnotation, "ami-0123456789abcdef0"},
+                            {kSshPublicKeyAnnotation, "ssh-ed25519 OLD"},
+                            {kSshKeyNameAnnotation, "lambda-only"},
+                            {kScalewayProjectAnnotation, "scaleway-only"}};
+  p.spec.aws = api::AwsSettings{"", "subnet-0a1b2c3d", {}, "ops"};
+  auto used = apply_deprecated_annotations(p);
+  EXPECT_EQ(used.used, (std::vector<std::string>{kAwsImageAnnotation, kSshPublicKeyAnnotation}));
+  EXPECT_EQ(used.problem, "");
+  ASSERT_TRUE(p.spec.aws);
+  EXPECT_EQ(p.spec.aws->image_id, "ami-0123456789abcdef0");
+  EXPECT_EQ(p.spec.aws->subnet_id, "subnet-0a1b2c3d");  // typed fields kept
+  EXPECT_EQ(p.spec.ssh_public_key->value, "ssh-ed25519 OLD");
+  EXPECT_FALSE(p.spec.lambda);  // annotations of other types are ignored
+  EXPECT_FALSE(p.spec.scaleway);
+
+  // Typed fields win; their annotations are not used.
+  api::GpuProvider q = p;
+  q.spec.aws->image_id = "ami-99999999";
+  q.spec.ssh_public_key = api::SshPublicKeySpec{"", api::SecretKeyRef{"k", "", "id.pub"}};
+  used = apply_deprecated_annotations(q);
+  EXPECT_TRUE(used.used.empty());
+  EXPECT_EQ(q.spec.aws->image_id, "ami-99999999");
+
+  api::GpuProvider l;
+  l.spec.type = "lambda";
+  l.metadata.annotations = {{kSshKeyNameAnnotation, "ops"}};
+  EXPECT_EQ(apply_deprecated_annotations(l).used,
+            (std::vector<std::string>{kSshKeyNameAnnotation}));
+  EXPECT_EQ(l.spec.lambda->ssh_key_name, "ops");
+  api::GpuProvider sc;
+  sc.spec.type = "scaleway";
+  sc.metadata.annotations = {{kScalewayProjectAnnotation, "proj"}};
+  EXPECT_EQ(apply_deprecated_annotations(sc).used,
+            (std::vector<std::string>{kScalewayProjectAnnotation}));
+  EXPECT_EQ(sc.spec.scaleway->project_id, "proj");
+
+  api::GpuProvider f;
+  f.spec.type = "fake";
+  f.metadata.annotations = {{kFakeCapacityAnnotation, "l40s-1/eu=2,l40-1/us=-1"}};
+  EXPECT_EQ(apply_deprecated_annotations(f).problem, "");
+  EXPECT_EQ(f.spec.fake->capacity, (std::vector<api::FakeCapacity>{{"l40s-1", "eu", 2}}));
+  f.spec.fake.reset();
+  f.metadata.annotations = {{kFakeCapacityAnnotation, "l40s-1=2"}};
+  EXPECT_THAT(apply_deprecated_annotations(f).problem, HasSubstr("<offerId>/<region>=<n>"));
 }
 
 TEST(RemoteFakeCodec, RoundTripsOffersMachinesIntentsAndErrors) {

@@ -12,6 +12,35 @@ namespace gpupool::controllers {
 using kube::Json;
 using kube::ReconcileResult;
 
+ProviderReconciler::SecretData ProviderReconciler::read_secret(const std::string& namespace_,
+                                                               const std::string& name) {
+  SecretData out;
+  const std::string ns = namespace_.empty() ? "default" : namespace_;
+  out.where = ns + "/" + name;
+  auto secret = ctx_.api.get(kube::resources::kSecrets, ns, name);
+  if (!secret.ok()) {
+    out.problem = "Secret " + out.where + ": " + std::string(kube::to_string(secret.error().kind));
+    return out;
+  }
+  const Json& meta = (*secret)["metadata"];
+  if (meta.is_object() && meta.contains("resourceVersion") && meta["resourceVersion"].is_string()) {
+    out.resource_version = meta["resourceVersion"].get<std::string>();
+  }
+  if (secret->contains("data") && (*secret)["data"].is_object()) {
+    for (const auto& [k, v] : (*secret)["data"].items()) {
+      if (!v.is_string()) continue;
+      auto decoded = net::base64_decode(v.get<std::string>());
+      if (!decoded) {
+        out.problem = "Secret " + out.where + ": key \"" + k + "\" is not valid base64";
+        out.data.clear();
+        return out;
+      }
+      out.data[k] = std::move(*decoded);
+    }
+  }
+  return out;
+}
+
 kube::ReconcileResult ProviderReconciler::reconcile(const kube::ReconcileRequest& req) {
   kube::ObjectPtr cached = ctx_.providers.get(req.name);
   if (!cached) {
@@ -27,38 +56,43 @@ kube::ReconcileResult ProviderReconciler::reconcile(const kube::ReconcileRequest
   std::string problem, reason = "AdapterReady", secret_version;
   const auto& ref = prov->spec.credentials_secret;
   if (!ref.name.empty()) {
-    const std::string ns = ref.namespace_.empty() ? "default" : ref.namespace_;
-    auto secret = ctx_.api.get(kube::resources::kSecrets, ns, ref.name);
-    if (!secret.ok()) {
-      problem = "credentials Secret " + ns + "/" + ref.name + ": " +
-                std::string(kube::to_string(secret.error().kind));
+    SecretData secret = read_secret(ref.namespace_, ref.name);
+    if (!secret.problem.empty()) {
+      problem = "credentials " + secret.problem;
       reason = kReasonCredentialsMissing;
-    } else {
-      const Json& meta = (*secret)["metadata"];
-      if (meta.is_object() && meta.contains("resourceVersion") &&
-          meta["resourceVersion"].is_string()) {
-        secret_version = meta["resourceVersion"].get<std::string>();
-      }
-      if (secret->contains("data") && (*secret)["data"].is_object()) {
-        for (const auto& [k, v] : (*secret)["data"].items()) {
-          if (!v.is_string()) continue;
-          auto decoded = net::base64_decode(v.get<std::string>());
-          if (!decoded) {
-            problem = "credentials Secret " + ns + "/" + ref.name + ": key \"" + k +
-                      "\" is not valid base64";
-            reason = kReasonCredentialsMissing;
-            break;
-          }
-          credentials[k] = std::move(*decoded);
-        }
-      }
     }
+    credentials = std::move(secret.data);
+    secret_version = secret.resource_version;
+  }
+  // The SSH public key from its Secret, handed to the registry as the value.
+  api::GpuProvider effective = *prov;
+  if (problem.empty() && prov->spec.ssh_public_key && prov->spec.ssh_public_key->secret_key_ref) {
+    const api::SecretKeyRef key_ref = *prov->spec.ssh_public_key->secret_key_ref;
+    SecretData secret = read_secret(key_ref.namespace_, key_ref.name);
+    auto it = secret.data.find(key_ref.key);
+    if (!secret.problem.empty()) {
+      problem = "sshPublicKey: " + secret.problem;
+    } else if (it == secret.data.end() || it->second.empty()) {
+      problem = "sshPublicKey: Secret " + secret.where + " has no key \"" + key_ref.key + "\"";
+    } else {
+      std::string key = it->second;
+      while (!key.empty() && (key.back() == '\n' || key.back() == '\r' || key.back() == ' '))
+        key.pop_back();
+      effective.spec.ssh_public_key = api::SshPublicKeySpec{std::move(key), std::nullopt};
+    }
+    if (!problem.empty()) reason = kReasonInvalidConfig;
+    secret_version += "/ssh:" + secret.resource_version;
   }
   if (problem.empty()) {
-    problem = ctx_.registry.sync(*prov, credentials, secret_version);
+    problem = ctx_.registry.sync(effective, credentials, secret_version);
     if (!problem.empty()) {
       auto e = ctx_.registry.entry(req.name);
       reason = e && !e->reason.empty() ? e->reason : kReasonInvalidConfig;
+    }
+    for (const auto& key : ctx_.registry.take_deprecation_notice(req.name)) {
+      record_event(ctx_, *cached, "Warning", kReasonDeprecatedAnnotation,
+                   "annotation " + key + " is deprecated and will be removed in the next " +
+                       "release; set " + replacement_field(key) + " instead");
     }
   } else {
     ctx_.registry.remove(req.name);

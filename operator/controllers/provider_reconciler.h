@@ -7,6 +7,12 @@
 // default when unset; its data values are base64-decoded, a value that is not
 // base64 is CredentialsMissing naming the key) and passed to the registry
 // with the Secret's resourceVersion, never logged or written anywhere.
+// spec.sshPublicKey.secretKeyRef is read the same way (a missing Secret or
+// key is InvalidConfig) and handed to the registry as the key's value; its
+// resourceVersion joins the credentials' in the registry's rebuild key.
+// Deprecated settings annotations the registry used
+// (deprecated_annotations.h) are reported as Warning Events, reason
+// DeprecatedAnnotation, once per adapter build.
 // For adapters with live prices (ProviderRegistry entry.prices) each
 // reconcile calls refresh_if_due() (the API only when due), writes
 // lastPriceRefresh, offersSeen and the PricesLive condition
@@ -16,6 +22,9 @@
 // (Context::enqueue_pool with an empty key means "all pools").
 //
 // Thread-safety: reconcile() is safe for distinct keys concurrently.
+
+#include <map>
+#include <string>
 
 #include "operator/controllers/context.h"
 #include "operator/kube/runtime/controller.h"
@@ -28,6 +37,15 @@ class ProviderReconciler {
   kube::ReconcileResult reconcile(const kube::ReconcileRequest& req);
 
  private:
+  struct SecretData {
+    std::map<std::string, std::string> data;  // base64-decoded values
+    std::string resource_version;
+    std::string where;    // "namespace/name"
+    std::string problem;  // "Secret ns/name: NotFound", never a value
+  };
+  // Namespace "" means "default".
+  SecretData read_secret(const std::string& namespace_, const std::string& name);
+
   Context& ctx_;
 };
 

@@ -1,8 +1,5 @@
 #include "operator/controllers/provider_registry.h"
 
-#include <charconv>
-#include <sstream>
-
 #include <cctype>
 #include "operator/controllers/remote_fake_provider.h"
 #include "providers/aws/ec2_provider.h"
@@ -20,18 +17,6 @@
 
 namespace gpupool::controllers {
 namespace {
-
-std::optional<int64_t> parse_int(std::string_view s) {
-  int64_t v = 0;
-  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
-  if (ec != std::errc() || p != s.data() + s.size()) return std::nullopt;
-  return v;
-}
-
-std::string annotation(const api::GpuProvider& p, const char* key) {
-  auto it = p.metadata.annotations.find(key);
-  return it == p.metadata.annotations.end() ? std::string() : it->second;
-}
 
 // A real adapter together with the transport and sleeper it borrows, so the
 // three live and die together. Forwards every call.
@@ -112,7 +97,12 @@ Built build_real(const api::GpuProvider& p, const std::map<std::string, std::str
     c.credentials.access_key_id = cr.get("accessKeyId");
     c.credentials.secret_access_key = cr.get("secretAccessKey");
     c.credentials.session_token = cr.get("sessionToken", false);
-    c.image_id = annotation(p, kAwsImageAnnotation);
+    if (p.spec.aws) {
+      c.image_id = p.spec.aws->image_id;
+      c.subnet_id = p.spec.aws->subnet_id;
+      c.security_group_ids = p.spec.aws->security_group_ids;
+      c.key_name = p.spec.aws->key_name;
+    }
     for (const Offer& o : catalog::offers_for(p, catalog::planning_options()))
       c.prices.emplace(o.id, o.price_per_hour);
     if (cr.problem.empty())
@@ -123,6 +113,7 @@ Built build_real(const api::GpuProvider& p, const std::map<std::string, std::str
     c.provider_name = name;
     set_endpoint(c, p);
     c.api_key = cr.get("apiKey");
+    if (p.spec.fluence) c.os_image = p.spec.fluence->os_image;
     if (cr.problem.empty())
       inner = std::make_unique<fluence::FluenceProvider>(std::move(c), holder->transport(), clock,
                                                          holder->sleeper());
@@ -147,7 +138,7 @@ Built build_real(const api::GpuProvider& p, const std::map<std::string, std::str
     c.provider_name = name;
     set_endpoint(c, p);
     c.api_key = cr.get("apiKey");
-    c.ssh_key_name = annotation(p, kSshKeyNameAnnotation);
+    if (p.spec.lambda) c.ssh_key_name = p.spec.lambda->ssh_key_name;
     if (cr.problem.empty())
       inner = std::make_unique<lambda::LambdaProvider>(std::move(c), holder->transport(), clock,
                                                        holder->sleeper());
@@ -173,7 +164,7 @@ Built build_real(const api::GpuProvider& p, const std::map<std::string, std::str
     c.provider_name = name;
     set_endpoint(c, p);
     c.secret_key = cr.get("secretKey");
-    c.project_id = annotation(p, kScalewayProjectAnnotation);
+    if (p.spec.scaleway) c.project_id = p.spec.scaleway->project_id;
     if (!p.spec.regions.empty()) c.zones = p.spec.regions;
     if (cr.problem.empty())
       inner = std::make_unique<scaleway::ScwProvider>(std::move(c), holder->transport(), clock,
@@ -197,7 +188,7 @@ Built build_real(const api::GpuProvider& p, const std::map<std::string, std::str
     return b;
   }
   holder->set(std::move(inner));
-  holder->set_ssh_public_key(annotation(p, kSshPublicKeyAnnotation));
+  if (p.spec.ssh_public_key) holder->set_ssh_public_key(p.spec.ssh_public_key->value);
   b.provider = std::move(holder);
   return b;
 }
@@ -263,11 +254,17 @@ std::string ProviderRegistry::sync(const api::GpuProvider& provider,
                                    const std::map<std::string, std::string>& credentials,
                                    const std::string& secret_version) {
   const std::string& name = provider.metadata.name;
+  // Typed settings, with the deprecated annotations filling what is unset.
+  api::GpuProvider effective = provider;
+  DeprecatedAnnotations legacy = apply_deprecated_annotations(effective);
+  std::string legacy_key;
+  for (const auto& k : legacy.used)
+    legacy_key += k + "=" + provider.metadata.annotations.at(k) + "\n";
   {
     std::lock_guard lock(mu_);
     auto it = entries_.find(name);
     if (it != entries_.end() && it->second.generation == provider.metadata.generation &&
-        it->second.secret_version == secret_version &&
+        it->second.secret_version == secret_version && it->second.legacy_key == legacy_key &&
         (it->second.provider || !it->second.problem.empty())) {
       it->second.paused = provider.spec.paused;
       it->second.max_instances = provider.spec.quota.max_instances;
@@ -278,64 +275,57 @@ std::string ProviderRegistry::sync(const api::GpuProvider& provider,
   RegistryEntry e;
   e.generation = provider.metadata.generation;
   e.secret_version = secret_version;
+  e.legacy_key = legacy_key;
+  e.deprecated_annotations = legacy.used;
+  e.deprecation_pending = !legacy.used.empty();
   e.paused = provider.spec.paused;
   e.max_instances = provider.spec.quota.max_instances;
   e.max_gpus = provider.spec.quota.max_gpus;
-  if (provider.spec.type == "fake" && !provider.spec.endpoint.empty()) {
+  if (!legacy.problem.empty()) {
+    e.problem = legacy.problem;
+    e.reason = kReasonInvalidConfig;
+  } else if (provider.spec.type == "fake" && !provider.spec.endpoint.empty()) {
     e.provider = std::make_shared<InstrumentedProvider>(
         std::make_unique<RemoteFakeProvider>(name, provider.spec.endpoint), observer_, clock_);
   } else if (provider.spec.type == "fake") {
     FakeProviderOptions opts;
     opts.name = name;
     opts.boot_delay = Duration{5};
-    const std::string boot = annotation(provider, kFakeBootAnnotation);
-    if (!boot.empty()) {
-      auto v = parse_int(boot);
-      if (!v || *v < 0) {
-        e.problem = std::string("annotation ") + kFakeBootAnnotation +
-                    " must be a whole number of seconds, got \"" + boot + "\"";
-      } else {
-        opts.boot_delay = Duration{*v};
-      }
-    }
     std::map<std::string, int> capacity;  // "offerId/region" -> n
-    std::stringstream caps(annotation(provider, kFakeCapacityAnnotation));
-    std::string item;
-    while (e.problem.empty() && std::getline(caps, item, ',')) {
-      if (item.empty()) continue;
-      const auto eq = item.rfind('=');
-      auto v = eq == std::string::npos ? std::nullopt : parse_int(item.substr(eq + 1));
-      if (!v || *v < -1) {
-        e.problem = std::string("annotation ") + kFakeCapacityAnnotation +
-                    ": expected <offerId>/<region>=<n>, got \"" + item + "\"";
-        break;
-      }
-      capacity[item.substr(0, eq)] = static_cast<int>(*v);
+    if (const auto& fake = effective.spec.fake) {
+      if (fake->boot_seconds) opts.boot_delay = Duration{*fake->boot_seconds};
+      for (const auto& c : fake->capacity)
+        capacity[c.offer_id + "/" + c.region] = c.count;
     }
-    for (const Offer& o : fake_offers(provider)) {
+    for (const Offer& o : fake_offers(effective)) {
       FakeOffer fo;
       fo.offer = o;
       auto it = capacity.find(o.id + "/" + o.region);
       if (it != capacity.end()) fo.capacity = it->second;
       opts.offers.push_back(std::move(fo));
     }
-    if (e.problem.empty()) {
-      e.provider = std::make_shared<InstrumentedProvider>(
-          std::make_unique<FakeProvider>(std::move(opts), clock_), observer_, clock_);
-    }
-    if (!e.problem.empty()) e.reason = kReasonInvalidConfig;
+    e.provider = std::make_shared<InstrumentedProvider>(
+        std::make_unique<FakeProvider>(std::move(opts), clock_), observer_, clock_);
   } else {
-    Built b = build_real(provider, credentials, clock_);
+    Built b = build_real(effective, credentials, clock_);
     e.problem = std::move(b.problem);
     e.reason = std::move(b.reason);
     if (b.provider) {
       e.provider = std::make_shared<InstrumentedProvider>(std::move(b.provider), observer_, clock_);
-      e.prices = make_refresher(e.provider, clock_, provider);
+      e.prices = make_refresher(e.provider, clock_, effective);
     }
   }
   std::lock_guard lock(mu_);
   entries_[name] = e;
   return e.problem;
+}
+
+std::vector<std::string> ProviderRegistry::take_deprecation_notice(const std::string& name) {
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(name);
+  if (it == entries_.end() || !it->second.deprecation_pending) return {};
+  it->second.deprecation_pending = false;
+  return it->second.deprecated_annotations;
 }
 
 void ProviderRegistry::remove(const std::string& name) {

@@ -8,9 +8,9 @@
 //           spec.endpoint is set, a RemoteFakeProvider talking to a
 //           fake-provider server there (remote_fake_provider.h), whose
 //           machines outlive operator restarts.
-//           Annotations tune the in-process fake:
-//             gpupool.io/fake-boot-seconds: "5"     (boot delay, default 5)
-//             gpupool.io/fake-capacity: "<offerId>/<region>=<n>,..."
+//           spec.fake tunes the in-process fake: bootSeconds (default 5),
+//           capacity (machines each offer/region still sells; unlisted:
+//           unlimited).
 //   aws, fluence, runpod, vastai, lambda, verda, digitalocean, scaleway,
 //   vultr
 //           the real adapter (providers/<type>/), talking HTTP through its own
@@ -23,13 +23,18 @@
 //           secretKey; the others apiKey. A missing or empty one gives
 //           problem reason CredentialsMissing, naming the key (never a value).
 //           aws: region = spec.regions[0] (default us-east-1); instance-type
-//           prices from the catalog (catalog::offers_for); the AMI from
-//           annotation gpupool.io/aws-image-id (no AMI: offers work, create
-//           fails InvalidRequest). lambda: SSH key name from annotation
-//           gpupool.io/ssh-key-name; scaleway: project from annotation
-//           gpupool.io/scaleway-project-id. Any real type: annotation
-//           gpupool.io/ssh-public-key is the SSH public key given to create()
-//           when the intent has none (Fluence requires one).
+//           prices from the catalog (catalog::offers_for); AMI, subnet,
+//           security groups and key pair from spec.aws (no AMI: offers work,
+//           create fails InvalidRequest). fluence: preferred OS image from
+//           spec.fluence.osImage. lambda: SSH key name from
+//           spec.lambda.sshKeyName. scaleway: project from
+//           spec.scaleway.projectId. Any real type:
+//           spec.sshPublicKey.value is the SSH public key given to create()
+//           when the intent has none (Fluence requires one); a
+//           secretKeyRef must be resolved into value by the caller (the
+//           provider reconciler reads that Secret).
+//           The deprecated settings annotations (deprecated_annotations.h)
+//           fill typed fields that are unset; RegistryEntry lists those used.
 //           Each real adapter gets a pricing::PriceRefresher (entry.prices)
 //           over the catalog; the GpuProvider reconciler refreshes it and the
 //           pool reconciler plans on its snapshot. Fake providers get none
@@ -37,8 +42,9 @@
 //   other   no adapter: problem reason NoAdapter, and pools using it are
 //           Degraded.
 //
-// An adapter is rebuilt only when the GpuProvider's generation or the
-// credentials Secret's resourceVersion changes, so a status write or a resync
+// An adapter is rebuilt only when the GpuProvider's generation, the
+// Secrets' resourceVersions (secret_version) or the values of the
+// deprecated annotations it used change, so a status write or a resync
 // never throws away an in-process fake's state or a refresher's live prices.
 //
 // Thread-safety: all methods are safe from any thread; providers returned
@@ -49,8 +55,10 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "operator/clock/clock.h"
+#include "operator/controllers/deprecated_annotations.h"
 #include "operator/core/api_types.h"
 #include "operator/core/planner.h"
 #include "providers/instrumented/instrumented_provider.h"
@@ -58,13 +66,6 @@
 #include "providers/provider.h"
 
 namespace gpupool::controllers {
-
-inline constexpr const char* kFakeBootAnnotation = "gpupool.io/fake-boot-seconds";
-inline constexpr const char* kFakeCapacityAnnotation = "gpupool.io/fake-capacity";
-inline constexpr const char* kAwsImageAnnotation = "gpupool.io/aws-image-id";
-inline constexpr const char* kSshKeyNameAnnotation = "gpupool.io/ssh-key-name";
-inline constexpr const char* kScalewayProjectAnnotation = "gpupool.io/scaleway-project-id";
-inline constexpr const char* kSshPublicKeyAnnotation = "gpupool.io/ssh-public-key";
 
 // Healthy=False reasons the registry reports (RegistryEntry::reason).
 inline constexpr const char* kReasonNoAdapter = "NoAdapter";
@@ -76,7 +77,12 @@ struct RegistryEntry {
   int64_t generation = 0;
   std::string problem;         // why provider is null, for conditions
   std::string reason;          // kReason* when problem is set
-  std::string secret_version;  // credentials Secret resourceVersion the adapter was built with
+  std::string secret_version;  // Secrets' resourceVersions the adapter was built with
+  // Deprecated settings annotations the adapter was built from (sorted), and
+  // their values ("key=value\n"...), part of the rebuild key.
+  std::vector<std::string> deprecated_annotations;
+  std::string legacy_key;
+  bool deprecation_pending = false;  // not yet handed out by take_deprecation_notice()
   // Live prices (real adapters only); null for fake or when provider is null.
   std::shared_ptr<pricing::PriceRefresher> prices;
   bool paused = false;
@@ -105,6 +111,10 @@ class ProviderRegistry {
                    const std::map<std::string, std::string>& credentials,
                    const std::string& secret_version = "");
   void remove(const std::string& name);
+  // The deprecated annotations the current adapter of `name` was built from,
+  // once per build (then empty until the next rebuild), so the caller
+  // reports them once rather than on every resync.
+  std::vector<std::string> take_deprecation_notice(const std::string& name);
   // Installs a ready-made adapter (tests, and providers built elsewhere).
   void put(const std::string& name, std::shared_ptr<Provider> provider, int64_t generation = 0);
 

@@ -405,6 +405,55 @@ json encode_provider_spec(const GpuProviderSpec& s) {
   put(secret, "namespace", s.credentials_secret.namespace_);
   put(secret, "keys", string_map(s.credentials_secret.keys));
   put(spec, "credentialsSecret", secret);
+  if (s.ssh_public_key) {
+    json ssh = json::object();
+    put(ssh, "value", s.ssh_public_key->value);
+    if (const auto& ref = s.ssh_public_key->secret_key_ref) {
+      json r = json::object();
+      put(r, "name", ref->name);
+      put(r, "namespace", ref->namespace_);
+      put(r, "key", ref->key);
+      ssh["secretKeyRef"] = std::move(r);
+    }
+    spec["sshPublicKey"] = std::move(ssh);
+  }
+  if (s.aws) {
+    json aws = json::object();
+    put(aws, "imageId", s.aws->image_id);
+    put(aws, "subnetId", s.aws->subnet_id);
+    put(aws, "securityGroupIds", string_list(s.aws->security_group_ids));
+    put(aws, "keyName", s.aws->key_name);
+    spec["aws"] = std::move(aws);
+  }
+  if (s.fluence) {
+    json fluence = json::object();
+    put(fluence, "osImage", s.fluence->os_image);
+    spec["fluence"] = std::move(fluence);
+  }
+  if (s.lambda) {
+    json lambda = json::object();
+    put(lambda, "sshKeyName", s.lambda->ssh_key_name);
+    spec["lambda"] = std::move(lambda);
+  }
+  if (s.scaleway) {
+    json scaleway = json::object();
+    put(scaleway, "projectId", s.scaleway->project_id);
+    spec["scaleway"] = std::move(scaleway);
+  }
+  if (s.fake) {
+    json fake = json::object();
+    if (s.fake->boot_seconds) fake["bootSeconds"] = *s.fake->boot_seconds;
+    json capacity = json::array();
+    for (const auto& c : s.fake->capacity) {
+      json item = json::object();
+      put(item, "offerId", c.offer_id);
+      put(item, "region", c.region);
+      item["count"] = c.count;
+      capacity.push_back(std::move(item));
+    }
+    put(fake, "capacity", capacity);
+    spec["fake"] = std::move(fake);
+  }
   put(spec, "regions", string_list(s.regions));
   put(spec, "endpoint", s.endpoint);
   if (s.billing) spec["billing"] = encode(*s.billing);
@@ -1019,6 +1068,53 @@ void read_provider_spec(const json& v, const std::string& path, const Ctx& c, Gp
     GP_FIELD(sec, "name", s.credentials_secret.name);
     GP_FIELD(sec, "namespace", s.credentials_secret.namespace_);
     GP_FIELD(sec, "keys", s.credentials_secret.keys);
+  });
+  o.field("sshPublicKey", [&](const json& kv, const std::string& p) {
+    Obj ssh(kv, p, c);
+    auto& out = s.ssh_public_key.emplace();
+    GP_FIELD(ssh, "value", out.value);
+    ssh.field("secretKeyRef", [&](const json& rv, const std::string& rp) {
+      Obj ref(rv, rp, c);
+      auto& r = out.secret_key_ref.emplace();
+      GP_FIELD(ref, "name", r.name);
+      GP_FIELD(ref, "namespace", r.namespace_);
+      GP_FIELD(ref, "key", r.key);
+    });
+  });
+  o.field("aws", [&](const json& av, const std::string& p) {
+    Obj aws(av, p, c);
+    auto& out = s.aws.emplace();
+    GP_FIELD(aws, "imageId", out.image_id);
+    GP_FIELD(aws, "subnetId", out.subnet_id);
+    GP_FIELD(aws, "securityGroupIds", out.security_group_ids);
+    GP_FIELD(aws, "keyName", out.key_name);
+  });
+  o.field("fluence", [&](const json& fv, const std::string& p) {
+    Obj fluence(fv, p, c);
+    auto& out = s.fluence.emplace();
+    GP_FIELD(fluence, "osImage", out.os_image);
+  });
+  o.field("lambda", [&](const json& lv, const std::string& p) {
+    Obj lambda(lv, p, c);
+    auto& out = s.lambda.emplace();
+    GP_FIELD(lambda, "sshKeyName", out.ssh_key_name);
+  });
+  o.field("scaleway", [&](const json& sv, const std::string& p) {
+    Obj scaleway(sv, p, c);
+    auto& out = s.scaleway.emplace();
+    GP_FIELD(scaleway, "projectId", out.project_id);
+  });
+  o.field("fake", [&](const json& fv, const std::string& p) {
+    Obj fake(fv, p, c);
+    auto& out = s.fake.emplace();
+    GP_FIELD(fake, "bootSeconds", out.boot_seconds);
+    fake.field("capacity", [&](const json& lv, const std::string& lp) {
+      read_list(lv, lp, c, out.capacity, [](Obj& oo, FakeCapacity& fc) {
+        GP_FIELD(oo, "offerId", fc.offer_id);
+        GP_FIELD(oo, "region", fc.region);
+        GP_FIELD(oo, "count", fc.count);
+      });
+    });
   });
   GP_FIELD(o, "regions", s.regions);
   GP_FIELD(o, "endpoint", s.endpoint);

@@ -42,15 +42,17 @@ TEST(ApiCodec, FullObjectsRoundTripThroughJson) {
   ASSERT_TRUE(i.ok()) << i.error().message;
   EXPECT_EQ(*i, inst);
 
-  auto prov = fixtures::full_gpu_provider();
-  auto r = decode_gpu_provider(encode(prov), DecodeMode::Strict);
-  ASSERT_TRUE(r.ok()) << r.error().message;
-  EXPECT_EQ(*r, prov);
+  for (const auto& prov : fixtures::full_gpu_providers()) {
+    auto r = decode_gpu_provider(encode(prov), DecodeMode::Strict);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(*r, prov) << prov.spec.type;
+  }
 }
 
 TEST(ApiCodec, FullObjectsRoundTripThroughJsonTextAndYaml) {
-  std::vector<ApiObject> objects = {fixtures::full_gpu_pool(), fixtures::full_gpu_instance(),
-                                    fixtures::full_gpu_provider()};
+  std::vector<ApiObject> objects = {fixtures::full_gpu_pool(), fixtures::full_gpu_instance()};
+  for (const auto& p : fixtures::full_gpu_providers())
+    objects.push_back(p);
   std::string yaml;
   for (const auto& o : objects) {
     auto text = encode(o).dump();
@@ -63,8 +65,8 @@ TEST(ApiCodec, FullObjectsRoundTripThroughJsonTextAndYaml) {
   }
   auto decoded = decode_yaml(yaml, DecodeMode::Strict);
   ASSERT_TRUE(decoded.ok()) << decoded.error().message;
-  ASSERT_EQ(decoded->size(), 3u);
-  for (size_t i = 0; i < 3; ++i)
+  ASSERT_EQ(decoded->size(), objects.size());
+  for (size_t i = 0; i < objects.size(); ++i)
     EXPECT_TRUE((*decoded)[i] == objects[i]) << i;
 }
 
@@ -425,8 +427,9 @@ TEST(ApiCodec, TypeConfusionAtEveryFieldIsReportedAtThatField) {
                                json(true),
                                json::array({1}),
                                json::object({{"k", "v"}})};
-  std::vector<ApiObject> objects = {fixtures::full_gpu_pool(), fixtures::full_gpu_instance(),
-                                    fixtures::full_gpu_provider()};
+  std::vector<ApiObject> objects = {fixtures::full_gpu_pool(), fixtures::full_gpu_instance()};
+  for (const auto& p : fixtures::full_gpu_providers())
+    objects.push_back(p);
   size_t mutations = 0;
   for (const auto& object : objects) {
     const json doc = encode(object);

@@ -165,6 +165,9 @@ GpuProvider full_gpu_provider() {
   s.credentials_secret.name = "fluence-credentials";
   s.credentials_secret.namespace_ = "gpupool-system";
   s.credentials_secret.keys = {{"apiKey", "token"}};
+  s.ssh_public_key =
+      SshPublicKeySpec{"ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIFIXTURE ops@example", std::nullopt};
+  s.fluence = FluenceSettings{"ubuntu22.04_cuda12.4_shade_os"};
   s.regions = {"eu-west", "us-east"};
   s.endpoint = "https://api.fluence.example/v1";
   s.billing = full_billing();
@@ -184,6 +187,27 @@ GpuProvider full_gpu_provider() {
   st.message = "prices refreshed";
   st.observed_generation = 3;
   return p;
+}
+
+std::vector<GpuProvider> full_gpu_providers() {
+  std::vector<GpuProvider> out = {full_gpu_provider()};
+  // Lean: the fields every type shares are already in the first object.
+  auto variant = [&](const char* type) -> GpuProviderSpec& {
+    GpuProvider p;
+    p.metadata.name = type;
+    p.spec.type = type;
+    p.spec.credentials_secret.name = std::string(type) + "-credentials";
+    out.push_back(std::move(p));
+    return out.back().spec;
+  };
+  auto& aws = variant("aws");
+  aws.ssh_public_key = SshPublicKeySpec{"", SecretKeyRef{"ops-ssh", "gpupool-system", "id.pub"}};
+  aws.aws = AwsSettings{
+      "ami-0123456789abcdef0", "subnet-0a1b2c3d", {"sg-0123abcd", "sg-89abcdef01234567"}, "ops"};
+  variant("lambda").lambda = LambdaSettings{"ops-key"};
+  variant("scaleway").scaleway = ScalewaySettings{"6f1c2b3a-0d4e-4f5a-8b7c-9d0e1f2a3b4c"};
+  variant("fake").fake = FakeSettings{7, {{"l40s-1", "local", 2}, {"l40-1", "local", 0}}};
+  return out;
 }
 
 GpuPool minimal_valid_pool() {

@@ -471,10 +471,82 @@ struct ProviderQuota {
   bool operator==(const ProviderQuota&) const = default;
 };
 
+// One key of a Secret. Namespace unset: "default" (as for credentialsSecret).
+struct SecretKeyRef {
+  std::string name;
+  std::string namespace_;  // [namespace]
+  std::string key;
+
+  bool operator==(const SecretKeyRef&) const = default;
+};
+
+// The SSH public key given to every machine whose intent carries none (any
+// provider type that takes one: Fluence requires one; AWS and Lambda take
+// the name of a key registered there instead, aws.keyName and
+// lambda.sshKeyName). Exactly one of the two is set: the key
+// itself (an OpenSSH public key line, not a secret) or a reference to a
+// Secret key that holds it.
+struct SshPublicKeySpec {
+  std::string value;                           // "ssh-ed25519 AAAA... comment"
+  std::optional<SecretKeyRef> secret_key_ref;  // [secretKeyRef]
+
+  bool operator==(const SshPublicKeySpec&) const = default;
+};
+
+// Per-type settings: a block may be set only on a GpuProvider of its type
+// (CEL and validate() refuse it elsewhere). Each replaces an annotation that
+// earlier releases read (still read, with a DeprecatedAnnotation Event, when
+// the typed field is unset).
+struct AwsSettings {
+  std::string image_id;                         // [imageId] AMI; required to create
+  std::string subnet_id;                        // [subnetId]; empty: the default subnet
+  std::vector<std::string> security_group_ids;  // [securityGroupIds]; empty: the VPC default
+  std::string key_name;                         // [keyName] EC2 key pair name
+
+  bool operator==(const AwsSettings&) const = default;
+};
+struct FluenceSettings {
+  // [osImage] preferred OS image, used for plan options that list it
+  // (others get their own CUDA image); empty: automatic.
+  std::string os_image;
+
+  bool operator==(const FluenceSettings&) const = default;
+};
+struct LambdaSettings {
+  std::string ssh_key_name;  // [sshKeyName] a key registered at Lambda; required to create
+
+  bool operator==(const LambdaSettings&) const = default;
+};
+struct ScalewaySettings {
+  std::string project_id;  // [projectId] UUID; required to create
+
+  bool operator==(const ScalewaySettings&) const = default;
+};
+// Capacity of one offer of the in-process fake ("fake" type, no endpoint).
+struct FakeCapacity {
+  std::string offer_id;  // [offerId] e.g. "l40s-1"
+  std::string region;
+  int count = 0;  // machines it will still sell; >= 0
+
+  bool operator==(const FakeCapacity&) const = default;
+};
+struct FakeSettings {
+  std::optional<int64_t> boot_seconds;  // [bootSeconds]; unset: 5; 0..86400
+  std::vector<FakeCapacity> capacity;   // offers not listed: unlimited
+
+  bool operator==(const FakeSettings&) const = default;
+};
+
 struct GpuProviderSpec {
-  std::string type;                    // one of kProviderTypes
-  SecretRef credentials_secret;        // [credentialsSecret]; required except for "fake"
-  std::vector<std::string> regions;    // empty: every region the adapter knows
+  std::string type;              // one of kProviderTypes
+  SecretRef credentials_secret;  // [credentialsSecret]; required except for "fake"
+  std::optional<SshPublicKeySpec> ssh_public_key;  // [sshPublicKey]
+  std::optional<AwsSettings> aws;                  // type aws only
+  std::optional<FluenceSettings> fluence;          // type fluence only
+  std::optional<LambdaSettings> lambda;            // type lambda only
+  std::optional<ScalewaySettings> scaleway;        // type scaleway only
+  std::optional<FakeSettings> fake;                // type fake only
+  std::vector<std::string> regions;                // empty: every region the adapter knows
   std::string endpoint;                // API base URL override; empty: the adapter's default
   std::optional<BillingRule> billing;  // overrides the catalog's billing rule
   std::vector<PriceOverride> price_overrides;  // [priceOverrides]

@@ -126,6 +126,156 @@ void check_billing(Errors& e, const std::string& path, const BillingRule& r) {
   check_money_range(e, path + ".egressPerGb", r.egress_per_gb, limits::kMaxEgressPerGb);
 }
 
+// Settings bounds shared with the CRD.
+constexpr size_t kMaxSshKey = 8192;
+constexpr size_t kMaxSettingName = 255;
+constexpr size_t kMaxSecurityGroups = 16;
+constexpr size_t kMaxFakeCapacity = 64;
+constexpr int64_t kMaxFakeBootSeconds = 86400;
+
+// "<prefix>" followed by 8 to 17 lower-case hex digits (EC2 resource ids).
+bool is_ec2_id(std::string_view s, std::string_view prefix) {
+  if (s.rfind(prefix, 0) != 0) return false;
+  const std::string_view hex = s.substr(prefix.size());
+  return hex.size() >= 8 && hex.size() <= 17 && std::all_of(hex.begin(), hex.end(), [](char c) {
+           return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f');
+         });
+}
+
+// 8-4-4-4-12 lower-case hex.
+bool is_uuid(std::string_view s) {
+  if (s.size() != 36) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool dash = i == 8 || i == 13 || i == 18 || i == 23;
+    if (dash != (s[i] == '-')) return false;
+    if (!dash && !((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+  }
+  return true;
+}
+
+// An OpenSSH public key line: "<type> <base64>[ <comment>]", one line.
+// Same language as the CRD's pattern for sshPublicKey.value.
+bool is_ssh_public_key(std::string_view s) {
+  static constexpr std::string_view kTypes[] = {"ssh-ed25519",
+                                                "ssh-rsa",
+                                                "ecdsa-sha2-nistp256",
+                                                "ecdsa-sha2-nistp384",
+                                                "ecdsa-sha2-nistp521",
+                                                "sk-ssh-ed25519@openssh.com",
+                                                "sk-ecdsa-sha2-nistp256@openssh.com"};
+  const size_t sp = s.find(' ');
+  if (sp == std::string_view::npos) return false;
+  if (std::find(std::begin(kTypes), std::end(kTypes), s.substr(0, sp)) == std::end(kTypes)) {
+    return false;
+  }
+  std::string_view rest = s.substr(sp + 1);
+  size_t n = 0;
+  while (n < rest.size() &&
+         (std::isalnum(static_cast<unsigned char>(rest[n])) || rest[n] == '+' || rest[n] == '/')) {
+    ++n;
+  }
+  if (n == 0) return false;
+  size_t pad = 0;
+  while (n + pad < rest.size() && rest[n + pad] == '=' && pad < 3)
+    ++pad;
+  rest = rest.substr(n + pad);
+  if (rest.empty()) return true;
+  return rest.front() == ' ' && rest.find('\n') == std::string_view::npos;
+}
+
+// A Secret data key: [-._a-zA-Z0-9]+, at most 253 characters.
+bool is_secret_key(std::string_view s) {
+  return !s.empty() && s.size() <= 253 && std::all_of(s.begin(), s.end(), [](char c) {
+    return std::isalnum(static_cast<unsigned char>(c)) || c == '-' || c == '.' || c == '_';
+  });
+}
+
+void check_setting_name(Errors& e, const std::string& path, const std::string& v) {
+  if (v.size() > kMaxSettingName) e.add(path, too_long(kMaxSettingName));
+}
+
+void check_provider_settings(Errors& e, const GpuProviderSpec& s) {
+  if (const auto& ssh = s.ssh_public_key) {
+    const std::string path = "spec.sshPublicKey";
+    if (ssh->value.empty() == !ssh->secret_key_ref) {
+      e.add(path, "exactly one of value and secretKeyRef must be set");
+    }
+    if (ssh->value.size() > kMaxSshKey) {
+      e.add(path + ".value", too_long(kMaxSshKey));
+    } else if (!ssh->value.empty() && !is_ssh_public_key(ssh->value)) {
+      e.add(path + ".value",
+            "must be one OpenSSH public key line (\"ssh-ed25519 AAAA... comment\")");
+    }
+    if (const auto& ref = ssh->secret_key_ref) {
+      check_name(e, path + ".secretKeyRef.name", ref->name);
+      if (!ref->namespace_.empty() && !is_dns1123_label(ref->namespace_)) {
+        e.add(path + ".secretKeyRef.namespace", "invalid namespace " + in_quotes(ref->namespace_));
+      }
+      if (!is_secret_key(ref->key)) {
+        e.add(path + ".secretKeyRef.key",
+              "must be a Secret data key: letters, digits, '-', '.', '_'");
+      }
+    }
+  }
+  // A block set on a provider of another type would be silently ignored.
+  auto only_for = [&](bool set, const char* block) {
+    if (set && s.type != block) {
+      e.add(std::string("spec.") + block, std::string("is only for type ") + in_quotes(block));
+    }
+  };
+  only_for(s.aws.has_value(), "aws");
+  only_for(s.fluence.has_value(), "fluence");
+  only_for(s.lambda.has_value(), "lambda");
+  only_for(s.scaleway.has_value(), "scaleway");
+  only_for(s.fake.has_value(), "fake");
+  if (const auto& aws = s.aws) {
+    if (!aws->image_id.empty() && !is_ec2_id(aws->image_id, "ami-")) {
+      e.add("spec.aws.imageId", "must be an AMI id (ami- and 8 to 17 hex digits)");
+    }
+    if (!aws->subnet_id.empty() && !is_ec2_id(aws->subnet_id, "subnet-")) {
+      e.add("spec.aws.subnetId", "must be a subnet id (subnet- and 8 to 17 hex digits)");
+    }
+    if (aws->security_group_ids.size() > kMaxSecurityGroups) {
+      e.add("spec.aws.securityGroupIds", at_most(kMaxSecurityGroups, "security groups"));
+    }
+    check_strings_unique_nonempty(e, "spec.aws.securityGroupIds", aws->security_group_ids);
+    for (size_t i = 0; i < aws->security_group_ids.size(); ++i) {
+      const auto& sg = aws->security_group_ids[i];
+      if (!sg.empty() && !is_ec2_id(sg, "sg-")) {
+        e.add(idx("spec.aws.securityGroupIds", i),
+              "must be a security group id (sg- and 8 to 17 hex digits)");
+      }
+    }
+    check_setting_name(e, "spec.aws.keyName", aws->key_name);
+  }
+  if (s.fluence) check_setting_name(e, "spec.fluence.osImage", s.fluence->os_image);
+  if (s.lambda) check_setting_name(e, "spec.lambda.sshKeyName", s.lambda->ssh_key_name);
+  if (s.scaleway && !s.scaleway->project_id.empty() && !is_uuid(s.scaleway->project_id)) {
+    e.add("spec.scaleway.projectId", "must be a project UUID (lower-case 8-4-4-4-12 hex)");
+  }
+  if (const auto& fake = s.fake) {
+    if (fake->boot_seconds &&
+        (*fake->boot_seconds < 0 || *fake->boot_seconds > kMaxFakeBootSeconds)) {
+      e.add("spec.fake.bootSeconds",
+            "must be within [0, " + std::to_string(kMaxFakeBootSeconds) + "]");
+    }
+    if (fake->capacity.size() > kMaxFakeCapacity) {
+      e.add("spec.fake.capacity", at_most(kMaxFakeCapacity, "entries"));
+    }
+    std::set<std::pair<std::string, std::string>> seen;
+    for (size_t i = 0; i < fake->capacity.size(); ++i) {
+      const auto& c = fake->capacity[i];
+      const std::string path = idx("spec.fake.capacity", i);
+      if (c.offer_id.empty()) e.add(path + ".offerId", "must not be empty");
+      if (c.region.empty()) e.add(path + ".region", "must not be empty");
+      if (c.count < 0) e.add(path + ".count", "must be >= 0");
+      if (!seen.insert({c.offer_id, c.region}).second) {
+        e.add(path, "duplicate entry for " + in_quotes(c.offer_id + "/" + c.region));
+      }
+    }
+  }
+}
+
 bool known_provider_type(std::string_view t) {
   return std::any_of(std::begin(kProviderTypes), std::end(kProviderTypes),
                      [&](const char* k) { return t == k; });
@@ -457,6 +607,7 @@ std::vector<FieldError> validate(const GpuProvider& provider) {
       e.add("spec.credentialsSecret.keys[" + k + "]", "keys and values must not be empty");
     }
   }
+  check_provider_settings(e, s);
   check_strings_unique_nonempty(e, "spec.regions", s.regions);
   if (!s.endpoint.empty() && s.endpoint.rfind("https://", 0) != 0 &&
       s.endpoint.rfind("http://", 0) != 0) {

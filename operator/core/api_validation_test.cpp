@@ -303,6 +303,7 @@ TEST(ApiValidation, ProviderChecks) {
   GpuProvider p = fixtures::full_gpu_provider();
   p.metadata.namespace_ = "default";
   p.spec.type = "azure";
+  p.spec.fluence.reset();  // a fluence block on another type is refused (SettingsBlocks below)
   p.spec.credentials_secret.name = "";
   p.spec.endpoint = "ftp://x";
   p.spec.price_overrides.push_back({"L40S", std::string("eu-west"), Money::from_cents(1)});
@@ -438,6 +439,37 @@ TEST(ApiValidation, ListAndLengthBoundsMatchTheCrd) {
                           "spec.autoscaling.metrics[7].query: must be at most 4096 characters",
                           "spec.autoscaling.metrics[8].query: must be at most 4096 characters",
                           "spec.usage.endpoint.image: must be at most 1024 characters"));
+}
+
+}  // namespace
+}  // namespace gpupool::api
+
+namespace gpupool::api {
+namespace {
+
+// Typed provider settings (issue 11): each block only on its own type, the
+// SSH key exactly one of value and secretKeyRef, ids in their providers' forms.
+TEST(ApiValidation, ProviderSettingsBlocks) {
+  for (const auto& p : fixtures::full_gpu_providers())
+    EXPECT_THAT(messages(validate(p)), IsEmpty()) << p.spec.type;
+  GpuProvider p = fixtures::full_gpu_providers()[1];  // aws
+  ASSERT_EQ(p.spec.type, "aws");
+  p.spec.lambda = LambdaSettings{"ops"};
+  p.spec.ssh_public_key->value = "ssh-ed25519 AAAA";
+  p.spec.aws->image_id = "ami-12";
+  p.spec.aws->security_group_ids = {"sg-0123abcd", "sg-0123abcd"};
+  EXPECT_THAT(messages(validate(p)),
+              ElementsAre("spec.sshPublicKey: exactly one of value and secretKeyRef must be set",
+                          "spec.lambda: is only for type \"lambda\"",
+                          "spec.aws.imageId: must be an AMI id (ami- and 8 to 17 hex digits)",
+                          "spec.aws.securityGroupIds[1]: duplicate value \"sg-0123abcd\""));
+  GpuProvider f = fixtures::full_gpu_providers()[4];  // fake
+  ASSERT_EQ(f.spec.type, "fake");
+  f.spec.fake->boot_seconds = -2;
+  f.spec.fake->capacity.push_back({"l40s-1", "local", 1});
+  EXPECT_THAT(messages(validate(f)),
+              ElementsAre("spec.fake.bootSeconds: must be within [0, 86400]",
+                          "spec.fake.capacity[2]: duplicate entry for \"l40s-1/local\""));
 }
 
 }  // namespace

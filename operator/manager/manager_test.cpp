@@ -86,11 +86,10 @@ TEST(Manager, ConvergesAPoolAndServesHealth) {
   ASSERT_TRUE(eventually([&] { return mgr.ready(); }));
   EXPECT_EQ(http_status(mgr.health_port(), "/readyz"), 200);
 
-  Json provider = {
-      {"apiVersion", "gpupool.io/v1alpha1"},
-      {"kind", "GpuProvider"},
-      {"metadata", {{"name", "local"}, {"annotations", {{"gpupool.io/fake-boot-seconds", "0"}}}}},
-      {"spec", {{"type", "fake"}}}};
+  Json provider = {{"apiVersion", "gpupool.io/v1alpha1"},
+                   {"kind", "GpuProvider"},
+                   {"metadata", {{"name", "local"}}},
+                   {"spec", {{"type", "fake"}, {"fake", {{"bootSeconds", 0}}}}}};
   ASSERT_TRUE(api.create(controllers::kGpuProviders, "", provider).ok());
   Json pool = {{"apiVersion", "gpupool.io/v1alpha1"},
                {"kind", "GpuPool"},

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include <algorithm>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -121,7 +122,10 @@ std::vector<std::string> server_causes(const std::string& kind, const json& doc,
 }
 
 std::vector<ApiObject> full_objects() {
-  return {fixtures::full_gpu_pool(), fixtures::full_gpu_instance(), fixtures::full_gpu_provider()};
+  std::vector<ApiObject> out = {fixtures::full_gpu_pool(), fixtures::full_gpu_instance()};
+  for (const auto& p : fixtures::full_gpu_providers())
+    out.push_back(p);
+  return out;
 }
 
 // Collects the messages of every CEL rule in a schema.
@@ -276,8 +280,80 @@ TEST(Crd, ServerRefusesWhatTheOperatorRefuses) {
   EXPECT_THAT(server_causes(kGpuProviderKind, encode(provider)),
               ::testing::Contains(::testing::HasSubstr("credentialsSecret.name is required")));
   provider.spec.type = "fake";
+  provider.spec.fluence.reset();  // only for type fluence
   EXPECT_THAT(validate(provider), IsEmpty());
   EXPECT_THAT(server_causes(kGpuProviderKind, encode(provider)), IsEmpty());
+}
+
+// Typed provider settings (issue 11): the CRD and validate() refuse the same
+// bad settings, and accept each full per-type fixture.
+TEST(Crd, ServerRefusesWhatTheOperatorRefusesInProviderSettings) {
+  struct Case {
+    const char* name;
+    const char* type;  // the fixture variant to edit
+    std::function<void(GpuProviderSpec&)> edit;
+  };
+  const Case cases[] = {
+      {"aws block on fluence", "fluence", [](GpuProviderSpec& s) { s.aws = AwsSettings{}; }},
+      {"fluence block on aws", "aws", [](GpuProviderSpec& s) { s.fluence = FluenceSettings{}; }},
+      {"lambda block on fake", "fake", [](GpuProviderSpec& s) { s.lambda = LambdaSettings{}; }},
+      {"scaleway block on lambda", "lambda",
+       [](GpuProviderSpec& s) { s.scaleway = ScalewaySettings{}; }},
+      {"fake block on scaleway", "scaleway", [](GpuProviderSpec& s) { s.fake = FakeSettings{}; }},
+      {"ssh key and ref", "fluence",
+       [](GpuProviderSpec& s) {
+         s.ssh_public_key->secret_key_ref = SecretKeyRef{"k", "", "id.pub"};
+       }},
+      {"ssh neither", "fluence", [](GpuProviderSpec& s) { s.ssh_public_key->value.clear(); }},
+      {"ssh private key", "fluence",
+       [](GpuProviderSpec& s) { s.ssh_public_key->value = "-----BEGIN OPENSSH PRIVATE KEY-----"; }},
+      {"ssh two lines", "fluence",
+       [](GpuProviderSpec& s) { s.ssh_public_key->value = "ssh-ed25519 AAAA a\nssh-rsa BBBB b"; }},
+      {"ssh unknown type", "fluence",
+       [](GpuProviderSpec& s) { s.ssh_public_key->value = "ssh-foo AAAA"; }},
+      {"ssh ref bad name", "aws",
+       [](GpuProviderSpec& s) { s.ssh_public_key->secret_key_ref->name = "Ops_SSH"; }},
+      {"ssh ref bad key", "aws",
+       [](GpuProviderSpec& s) { s.ssh_public_key->secret_key_ref->key = "id/pub"; }},
+      {"ami", "aws", [](GpuProviderSpec& s) { s.aws->image_id = "ubuntu-22.04"; }},
+      {"short ami", "aws", [](GpuProviderSpec& s) { s.aws->image_id = "ami-123"; }},
+      {"subnet", "aws", [](GpuProviderSpec& s) { s.aws->subnet_id = "sg-0123abcd"; }},
+      {"security group", "aws",
+       [](GpuProviderSpec& s) { s.aws->security_group_ids = {"default"}; }},
+      {"dup security group", "aws",
+       [](GpuProviderSpec& s) {
+         s.aws->security_group_ids = {"sg-0123abcd", "sg-0123abcd"};
+       }},
+      {"long key name", "aws", [](GpuProviderSpec& s) { s.aws->key_name = std::string(256, 'k'); }},
+      {"long os image", "fluence",
+       [](GpuProviderSpec& s) { s.fluence->os_image = std::string(256, 'u'); }},
+      {"project", "scaleway", [](GpuProviderSpec& s) { s.scaleway->project_id = "my-project"; }},
+      {"boot", "fake", [](GpuProviderSpec& s) { s.fake->boot_seconds = -1; }},
+      {"long boot", "fake", [](GpuProviderSpec& s) { s.fake->boot_seconds = 86401; }},
+      {"negative capacity", "fake", [](GpuProviderSpec& s) { s.fake->capacity[0].count = -1; }},
+      {"capacity without region", "fake",
+       [](GpuProviderSpec& s) { s.fake->capacity[0].region.clear(); }},
+      {"dup capacity", "fake",
+       [](GpuProviderSpec& s) {
+         s.fake->capacity[1] = s.fake->capacity[0];
+         s.fake->capacity[1].count = 1;
+       }},
+  };
+  const auto variants = fixtures::full_gpu_providers();
+  for (const auto& v : variants) {
+    EXPECT_THAT(validate(v), IsEmpty()) << v.spec.type;
+    EXPECT_THAT(server_causes(kGpuProviderKind, encode(v)), IsEmpty()) << v.spec.type;
+  }
+  for (const auto& c : cases) {
+    auto it = std::find_if(variants.begin(), variants.end(),
+                           [&](const GpuProvider& p) { return p.spec.type == c.type; });
+    ASSERT_NE(it, variants.end()) << c.type;
+    GpuProvider provider = *it;
+    c.edit(provider.spec);
+    EXPECT_FALSE(validate(provider).empty()) << c.name << ": the operator accepts it";
+    EXPECT_FALSE(server_causes(kGpuProviderKind, encode(provider)).empty())
+        << c.name << ": the CRD accepts it";
+  }
 }
 
 TEST(Crd, DefaultObjectsEncodeWithinTheSchemaToo) {
@@ -289,12 +365,17 @@ TEST(Crd, DefaultObjectsEncodeWithinTheSchemaToo) {
 }
 
 TEST(Crd, EverySchemaFieldIsWrittenByTheCodec) {
+  // Per kind, the union over its full fixtures (a GpuProvider's per-type
+  // settings blocks need one object per type).
+  std::map<std::string, std::set<std::string>> written_by_kind;
   for (const auto& object : full_objects()) {
     const std::string kind(kind_of(object));
+    value_paths(schema_for(kind), encode(object), "", written_by_kind[kind]);
+  }
+  ASSERT_EQ(written_by_kind.size(), 3u);
+  for (const auto& [kind, written] : written_by_kind) {
     std::set<std::string> declared;
     schema_paths(schema_for(kind), "", declared);
-    std::set<std::string> written;
-    value_paths(schema_for(kind), encode(object), "", written);
     ASSERT_FALSE(declared.empty()) << kind;
     std::vector<std::string> missing;
     std::set_difference(declared.begin(), declared.end(), written.begin(), written.end(),

@@ -210,7 +210,7 @@ TEST_F(MetricsPrometheus, PrometheusScrapesTheCatalogAndSpendAgreesWithCore) {
   std::string out;
   ASSERT_EQ(kubectl({"apply", "-f", "-"}, &out,
                     "apiVersion: gpupool.io/v1alpha1\nkind: GpuProvider\nmetadata:\n  name: local\n"
-                    "  annotations:\n    gpupool.io/fake-boot-seconds: \"1\"\nspec:\n  type: fake\n"
+                    "spec:\n  type: fake\n  fake:\n    bootSeconds: 1\n"
                     "  priceOverrides:\n  - gpuModel: L40S\n    pricePerGpuHour: \"0.90\"\n"),
             0)
       << out;

@@ -217,7 +217,7 @@ class OperatorE2E : public ::testing::Test {
 
 TEST_F(OperatorE2E, ExamplePoolBecomesReadyWithTheRightInstances) {
   start_operator();
-  apply(provider_yaml("  annotations:\n    gpupool.io/fake-boot-seconds: \"1\"\n", ""));
+  apply(provider_yaml("", "  fake:\n    bootSeconds: 1\n"));
   apply(pool_yaml(3));
   std::string out;
   EXPECT_EQ(kubectl({"wait", "--for=condition=Ready", "gpupool/web", "--timeout=60s"}, &out), 0)
@@ -241,8 +241,7 @@ TEST_F(OperatorE2E, ExamplePoolBecomesReadyWithTheRightInstances) {
 TEST_F(OperatorE2E, ScaleDownParksAndEndsAtTheEndOfThePaidWindow) {
   start_operator();
   // 20-second billing increments, park margin 3 s.
-  apply(provider_yaml("  annotations:\n    gpupool.io/fake-boot-seconds: \"0\"\n",
-                      "  billing:\n    incrementSeconds: 20\n"));
+  apply(provider_yaml("", "  fake:\n    bootSeconds: 0\n  billing:\n    incrementSeconds: 20\n"));
   apply(pool_yaml(2, "  lifecycle:\n    parkMarginSeconds: 3\n    minParkSeconds: 0\n"));
   ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 2; }));
   std::string out;
@@ -307,8 +306,7 @@ TEST_F(OperatorE2E, AutoscalingFollowsAPrometheusSignalUpAndDownWithParking) {
   prom.value = 25;  // 10 per replica: 3 machines
   start_operator({"--prometheus-url", prom.url(), "--autoscale-period-seconds", "1"});
   // Hourly billing: a machine no longer needed is parked for the rest of its hour.
-  apply(provider_yaml("  annotations:\n    gpupool.io/fake-boot-seconds: \"0\"\n",
-                      "  billing:\n    incrementSeconds: 3600\n"));
+  apply(provider_yaml("", "  fake:\n    bootSeconds: 0\n  billing:\n    incrementSeconds: 3600\n"));
   apply(
       "apiVersion: gpupool.io/v1alpha1\nkind: GpuPool\nmetadata:\n  name: web\n  namespace: "
       "default\nspec:\n  gpu:\n    models:\n    - name: L40S\n  replicas:\n    min: 1\n    "
@@ -371,7 +369,7 @@ TEST_F(OperatorE2E, AutoscalingFollowsAPrometheusSignalUpAndDownWithParking) {
 
 TEST_F(OperatorE2E, SigtermExitsInBoundedTimeEvenWithTheApiServerGone) {
   start_operator({"--shutdown-grace-seconds", "6"});
-  apply(provider_yaml("  annotations:\n    gpupool.io/fake-boot-seconds: \"0\"\n", ""));
+  apply(provider_yaml("", "  fake:\n    bootSeconds: 0\n"));
   apply(pool_yaml(2));
   ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 2; }));
   // The API server dies: every worker, informer and writer is now retrying,
@@ -401,6 +399,8 @@ TEST_F(OperatorE2E, BudgetCapStopsScaleUpWithBudgetExceeded) {
   EXPECT_NE(out.find("maxUsdPerHour"), std::string::npos) << out;
 }
 
+// Also: the deprecated gpupool.io/fake-capacity annotation (spec.fake.capacity
+// since issue 11) is still read for one release, with a Warning Event.
 TEST_F(OperatorE2E, NoCapacityOnTheFirstOfferLandsOnTheNext) {
   start_operator();
   apply(provider_yaml("  annotations:\n    gpupool.io/fake-capacity: \"l40s-1/cheap=0\"\n",
@@ -411,6 +411,10 @@ TEST_F(OperatorE2E, NoCapacityOnTheFirstOfferLandsOnTheNext) {
   ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 1; }));
   EXPECT_EQ(instances()[0].spec.offer.region, "dear");
   EXPECT_EQ(instances()[0].status.region, "dear");
+  std::string out;
+  EXPECT_EQ(kubectl({"get", "events", "--field-selector", "reason=DeprecatedAnnotation"}, &out), 0);
+  EXPECT_NE(out.find("gpupool.io/fake-capacity is deprecated"), std::string::npos) << out;
+  EXPECT_NE(out.find("spec.fake.capacity"), std::string::npos) << out;
 }
 
 TEST_F(OperatorE2E, DeletingThePoolEndsEveryMachine) {

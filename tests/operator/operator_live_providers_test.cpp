@@ -165,7 +165,7 @@ class OperatorLiveProviders : public ::testing::Test {
             {"data", d}});
   }
   void provider(const std::string& name, const std::string& type, const std::string& endpoint,
-                Json extra_spec = Json::object(), Json annotations = Json::object()) {
+                Json extra_spec = Json::object()) {
     Json spec = {{"type", type},
                  {"endpoint", endpoint},
                  {"pricingRefreshSeconds", 60},
@@ -174,7 +174,7 @@ class OperatorLiveProviders : public ::testing::Test {
     create(kProviders, "",
            {{"apiVersion", "gpupool.io/v1alpha1"},
             {"kind", "GpuProvider"},
-            {"metadata", {{"name", name}, {"annotations", annotations}}},
+            {"metadata", {{"name", name}}},
             {"spec", spec}});
   }
   std::optional<api::GpuProvider> get_provider(const std::string& name) {
@@ -233,11 +233,11 @@ TEST_F(OperatorLiveProviders, FluenceOutOfCapacityFallsBackAndWinsAgainWhenItRec
   secret("aws-creds",
          {{"accessKeyId", "AKIDEMULATOR"}, {"secretAccessKey", "emulator/secret/KEY"}});
   // The pool API has no SSH key; Fluence needs one: the provider supplies it.
-  provider("fluence", "fluence", fluence_.base_url(), Json::object(),
-           {{"gpupool.io/ssh-public-key", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITEST e2e"}});
+  provider("fluence", "fluence", fluence_.base_url(),
+           {{"sshPublicKey", {{"value", "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAITEST e2e"}}}});
   provider("runpod", "runpod", runpod_.base_url());
-  provider("aws", "aws", ec2_.base_url(), {{"regions", {"us-east-1"}}},
-           {{"gpupool.io/aws-image-id", "ami-0123456789abcdef0"}});
+  provider("aws", "aws", ec2_.base_url(),
+           {{"regions", {"us-east-1"}}, {"aws", {{"imageId", "ami-0123456789abcdef0"}}}});
   op_ = spawn({binary_.string(), "run", "--kubeconfig", kubeconfig_.string(), "--health-addr",
                "127.0.0.1:0", "--gc-period-seconds", "1", "--log-format", "json"},
               dir_ / "operator.out", dir_ / "operator.log");
