@@ -165,11 +165,11 @@ struct LifecycleSpec {
   // How long an untracked machine carrying this pool's tags is left alone
   // before it is ended as an orphan. [adoptionGraceSeconds] Default 600; >= 0.
   int64_t adoption_grace_seconds = 600;
-  // A parked machine is kept at least this long, so demand that returns
-  // within minutes finds it warm, and then ended just before the next
-  // billing increment that starts after it (Karpenter's consolidateAfter,
-  // made billing-aware). Matters for fine-grained billing: an hourly machine
-  // parked early in its hour is kept to the hour's end anyway.
+  // A parked machine with fine-grained billing (increments no longer than
+  // this: per second, per minute) is kept at least this long, so demand that
+  // returns within minutes finds it warm (Karpenter's consolidateAfter).
+  // Coarser billing keeps only the time already paid: an hourly machine is
+  // kept to its hour's end, never into a new hour.
   // [minParkSeconds] Default 600; 0..86400.
   int64_t min_park_seconds = 600;
 

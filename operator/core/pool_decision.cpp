@@ -367,7 +367,7 @@ void buy(State& s) {
 void schedule_parked(State& s) {
   const auto margin = Duration{std::max<int64_t>(0, s.spec().lifecycle.park_margin_seconds)};
   const auto hold = Duration{std::max<int64_t>(0, s.spec().lifecycle.min_park_seconds)};
-  auto schedule = [&](const GpuInstance* p) {
+  auto schedule = [&](const GpuInstance* p, bool parked_now) {
     if (!launched(*p)) {
       s.out.end.push_back(p->metadata.name);
       return;
@@ -377,10 +377,16 @@ void schedule_parked(State& s) {
     if (const auto& after = s.in.policy.end_unneeded_after) {
       end_at = p->status.parked_at.value_or(s.now) + *after;  // billing windows ignored
     } else {
-      // Kept at least minParkSeconds: the first boundary − margin at or
-      // after parked_at + hold.
-      const Time keep_until = p->status.parked_at.value_or(s.now) + hold;
-      if (keep_until > s.now && end_at < keep_until) {
+      // Kept warm for minParkSeconds: the first boundary − margin at or
+      // after parked_at + hold. Only where the hold cannot buy more than
+      // itself (increments no longer than the hold: per-second, per-minute
+      // billing), and never while a budget cap is being enforced.
+      // Parked in this decision: from now; earlier without a record of
+      // when (never written): no hold, rather than one that never ends.
+      const std::optional<Time> since = parked_now ? s.now : p->status.parked_at;
+      const Time keep_until = since ? *since + hold : s.now;
+      const bool fine_grained = p->status.billing->increment <= hold;
+      if (fine_grained && s.budget_reason.empty() && keep_until > s.now && end_at < keep_until) {
         boundary = billing::next_boundary(*p->status.billing, *p->status.launch_time,
                                           keep_until + margin - Duration{1});
         end_at = boundary - margin;
@@ -401,9 +407,9 @@ void schedule_parked(State& s) {
     if (!s.next_end || end_at < *s.next_end) s.next_end = end_at;
   };
   for (const auto* p : s.still_parked)
-    schedule(p);
+    schedule(p, false);
   for (const auto* p : s.newly_parked)
-    schedule(p);
+    schedule(p, true);
 }
 
 // The spend summary in status: recomputed every time (budget checks use the

@@ -42,10 +42,12 @@
 //     across restarts. A shortfall that disappears when the budget is lifted
 //     is BudgetExceeded (reason BudgetCapReached), otherwise Degraded
 //     (reason NoOffers).
-//  5. A parked instance is kept at least lifecycle.minParkSeconds after it
-//     was parked (returning demand finds it warm), then ended
-//     lifecycle.parkMarginSeconds before the first billing increment that
-//     starts after that; the others are scheduled:
+//  5. A parked instance with fine-grained billing (increment <=
+//     lifecycle.minParkSeconds) is kept that long after it was parked
+//     (returning demand finds it warm; it costs at most the hold), unless a
+//     budget cap is being enforced; coarser ones keep only the time already
+//     paid. Each is ended lifecycle.parkMarginSeconds before the first billing
+//     increment that starts after that; the others are scheduled:
 //     requeue_at is the earliest of their "boundary − margin" instants, so
 //     many parked machines are each ended just in time, not one after another.
 //     A parked instance never launched is ended at once.

@@ -106,10 +106,11 @@ TEST(SimulationTest, ServedIsDemandCoveredByReadyMachinesOverTime) {
   EXPECT_EQ(r->by_provider.at("cheap").launched, 2);
   EXPECT_EQ(r->by_provider.at("dear").launched, 0);
   // Per-second at $1/h: the hour of demand plus the autoscaler's 300 s
-  // scale-down stabilisation (2 x 3900 s), each machine then ended within
-  // one scaling period (15 s).
-  EXPECT_GE(r->spend, usd("2.166666"));
-  EXPECT_LE(r->spend, Money::parse("1")->for_duration(2 * (3900s + 15s)));
+  // scale-down stabilisation, then parked and kept warm for minParkSeconds
+  // (600 s): 2 x 4500 s, each machine then ended within one scaling period
+  // (15 s).
+  EXPECT_GE(r->spend, usd("2.5"));
+  EXPECT_LE(r->spend, Money::parse("1")->for_duration(2 * (4500s + 15s)));
   EXPECT_EQ(r->recorded_spend, r->spend);
   // The bound: 2 machines of "cheap" for exactly the hour.
   EXPECT_EQ(r->bound.total, usd("2"));
