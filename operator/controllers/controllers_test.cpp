@@ -654,6 +654,28 @@ TEST_F(ControllersTest, AMachineWhoseNodeNeverRegistersIsEndedAndReplaced) {
   EXPECT_EQ(live_at_provider(), 1);
 }
 
+TEST_F(ControllersTest, APoolBuysOnlyOnceEveryProviderItNamesHasLoaded) {
+  // "late" exists as a GpuProvider but its adapter is not in the registry
+  // yet (the provider reconciler has not built it).
+  Json late = {{"apiVersion", "gpupool.io/v1alpha1"},
+               {"kind", "GpuProvider"},
+               {"metadata", {{"name", "late"}}},
+               {"spec", {{"type", "fake"}}}};
+  ASSERT_TRUE(api_.create(kGpuProviders, "", late).ok());
+  ASSERT_TRUE(refresh_store(api_, kGpuProviders, providers_).ok());
+  create_pool(1, R"({"providers": [{"name": "fake"}, {"name": "late"}]})");
+  converge();
+  EXPECT_EQ(live_at_provider(), 0);
+  ASSERT_NE(condition("Progressing"), nullptr);
+  EXPECT_EQ(condition("Progressing")->reason, "WaitingForProviders");
+  // A name with no GpuProvider at all does not hold the pool: it degrades it.
+  ASSERT_TRUE(api_.remove(kGpuProviders, "", "late").ok());
+  ASSERT_TRUE(refresh_store(api_, kGpuProviders, providers_).ok());
+  converge();
+  EXPECT_EQ(live_at_provider(), 1);
+  EXPECT_EQ(condition("Degraded")->reason, "ProviderUnavailable");
+}
+
 TEST_F(ControllersTest, APoolWithoutAutoscalingSaysSo) {
   create_pool(1);
   converge();

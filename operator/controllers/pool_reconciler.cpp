@@ -132,7 +132,13 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     for (const auto& ref : pool.spec.providers) {
       auto e = ctx_.registry.entry(ref.name);
       if (!e) {
-        in.provider_problems.push_back("GpuProvider " + ref.name + ": not found or not loaded yet");
+        if (ctx_.providers.get("", ref.name)) {
+          // It exists but its adapter and prices are not loaded yet: buying
+          // now would plan without it and could pick a worse offer.
+          in.providers_loading.push_back(ref.name);
+        } else {
+          in.provider_problems.push_back("GpuProvider " + ref.name + ": not found");
+        }
         continue;
       }
       if (!e->problem.empty()) {

@@ -127,6 +127,7 @@ struct State {
   std::string shortfall;
   int created = 0;
   bool create_capped = false;
+  bool waiting_for_providers = false;
   std::optional<Time> next_end;
   int parked_after = 0;
 
@@ -318,6 +319,10 @@ void buy(State& s) {
   int need = s.desired - static_cast<int>(s.active.size() + s.out.unpark.size());
   if (need <= 0) return;
   if (!s.in.ledger_problem.empty()) return;  // reported by status()
+  if (!s.in.providers_loading.empty()) {
+    s.waiting_for_providers = true;  // reported by status()
+    return;
+  }
   if (!s.budget_reason.empty()) {
     s.budget_shortfall = true;
     return;
@@ -538,7 +543,14 @@ api::GpuPoolStatus status(State& s) {
   const bool scaling_up = s.created > 0 || provisioning > 0 || !s.out.unpark.empty();
   const bool scaling_down =
       !s.out.park.empty() || !s.out.end.empty() || s.parked_after > 0 || s.ending > 0;
-  if (scaling_up) {
+  if (s.waiting_for_providers) {
+    std::string names;
+    for (const auto& n : in.providers_loading)
+      names += (names.empty() ? "" : ", ") + n;
+    set_condition(st.conditions,
+                  cond("Progressing", true, "WaitingForProviders",
+                       counts + "; buying waits until GpuProvider " + names + " has loaded", in));
+  } else if (scaling_up) {
     set_condition(st.conditions, cond("Progressing", true, "ScalingUp", counts, in));
   } else if (scaling_down) {
     std::string msg = counts;
@@ -646,6 +658,10 @@ Output decide(const Input& in) {
   if (!in.instances.empty() || s.desired > 0) {
     const Time resync = in.now + (s.create_capped ? Duration{1} : kResync);
     if (!out.requeue_at || resync < *out.requeue_at) out.requeue_at = resync;
+  }
+  if (s.waiting_for_providers) {
+    const Time soon = in.now + Duration{2};
+    if (!out.requeue_at || soon < *out.requeue_at) out.requeue_at = soon;
   }
   if (in.scaling) {
     const Time poll = in.now + std::max(Duration{1}, in.scaling_period);

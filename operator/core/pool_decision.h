@@ -145,6 +145,11 @@ struct Input {
   // Problems with the pool's providers for people ("GpuProvider x: not
   // found"); make the pool Degraded.
   std::vector<std::string> provider_problems;
+  // GpuProviders the pool names that exist but are not loaded yet (adapter
+  // not built, no prices): nothing is bought until they are (Progressing,
+  // reason WaitingForProviders; requeued within 2 s), so a plan never skips
+  // a provider only because it loads later.
+  std::vector<std::string> providers_loading;
   spend::SpendLedger ledger;
   // Why the ledger annotation could not be read; non-empty blocks buying.
   std::string ledger_problem;

@@ -600,5 +600,18 @@ TEST(PoolDecision, AParkedMachineIsKeptWarmForMinParkSecondsThenEndedBeforeItsNe
   EXPECT_THAT(decide(in).end, ElementsAre(per_sec.metadata.name));
 }
 
+TEST(PoolDecision, NothingIsBoughtWhileANamedProviderIsStillLoading) {
+  const auto pool = make_pool(2);
+  Input in = input(pool, at(10, 12));
+  in.providers_loading = {"fluence"};
+  Output out = decide(in);
+  EXPECT_THAT(out.create, IsEmpty());
+  EXPECT_EQ(condition(out, "Progressing").reason, "WaitingForProviders");
+  EXPECT_THAT(condition(out, "Progressing").message, HasSubstr("GpuProvider fluence"));
+  EXPECT_EQ(out.requeue_at, at(10, 12, 0, 2));
+  in.providers_loading.clear();
+  EXPECT_EQ(decide(in).create.size(), 2u);
+}
+
 }  // namespace
 }  // namespace gpupool::decision
