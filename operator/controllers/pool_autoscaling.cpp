@@ -139,7 +139,10 @@ std::optional<ScalingRound> autoscale_pool(Context& ctx, const api::GpuPool& poo
   }
   r.status.history = out.history;
   // New capacity is the level above what the pool has now.
-  r.expected_lifetime = autoscale::expected_lifetime(out.history, in.current + 1, now);
+  // Dips the pool rides out (parked, not ended) do not end an episode.
+  const Duration merge_gap{spec.autoscaling.scale_down_stabilization_seconds +
+                           spec.lifecycle.min_park_seconds};
+  r.expected_lifetime = autoscale::expected_lifetime(out.history, in.current + 1, now, merge_gap);
   if (r.expected_lifetime) {
     r.status.expected_lifetime_hours =
         std::chrono::duration<double>(*r.expected_lifetime).count() / 3600.0;

@@ -161,23 +161,42 @@ Output decide(const Input& in) {
   return out;
 }
 
-std::optional<Duration> expected_lifetime(const std::vector<Sample>& history, int level, Time now) {
-  std::vector<Duration> episodes;
+std::optional<Duration> expected_lifetime(const std::vector<Sample>& history, int level, Time now,
+                                          Duration merge_gap) {
+  std::vector<Duration> finished;
   std::optional<Time> start;
+  std::optional<Time> below_since;  // the episode's demand dipped below the level here
+  // Ends the episode if its dip has outlasted the gap by `t`.
+  auto close_if_over = [&](Time t) {
+    if (start && below_since && t - *below_since > merge_gap) {
+      finished.push_back(*below_since - *start);
+      start.reset();
+      below_since.reset();
+    }
+  };
   for (const Sample& s : history) {
     if (s.at > now) break;
+    close_if_over(s.at);
     if (s.recommended >= level) {
       if (!start) start = s.at;
-    } else if (start) {
-      episodes.push_back(s.at - *start);
-      start.reset();
+      below_since.reset();  // a dip no longer than the gap: the same episode
+    } else if (start && !below_since) {
+      below_since = s.at;
     }
   }
-  if (start) episodes.push_back(now - *start);
-  if (static_cast<int>(episodes.size()) < kMinEpisodes) return std::nullopt;
-  std::sort(episodes.begin(), episodes.end());
-  const size_t n = episodes.size();
-  return n % 2 == 1 ? episodes[n / 2] : (episodes[n / 2 - 1] + episodes[n / 2]) / 2;
+  close_if_over(now);
+  if (static_cast<int>(finished.size()) < kMinEpisodes) return std::nullopt;
+  // The episode under way has lasted `age`: what is left of it is judged by
+  // the past episodes that lasted longer than that.
+  const Duration age = start ? now - *start : Duration{0};  // a dip under way counts
+  std::vector<Duration> remaining;
+  for (const Duration d : finished) {
+    if (d > age) remaining.push_back(d - age);
+  }
+  if (remaining.empty()) return age;  // it outlasted them all: expect as long again
+  std::sort(remaining.begin(), remaining.end());
+  const size_t n = remaining.size();
+  return n % 2 == 1 ? remaining[n / 2] : (remaining[n / 2 - 1] + remaining[n / 2]) / 2;
 }
 
 }  // namespace gpupool::autoscale

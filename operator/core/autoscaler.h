@@ -41,13 +41,16 @@
 // kMaxHistory are kept (the oldest are dropped).
 //
 // Lifetime estimate: the history is also the demand history. For new
-// capacity (the level above the current count), the estimator looks at past
-// episodes in which the recommendation rose to that level or above and
-// returns the median of their durations (an episode still running counts
-// with its length so far); with fewer than kMinEpisodes episodes it returns
-// nullopt and the planner falls back to spec.planning.expectedLifetimeHours
-// or its default. Short spikes thus favour per-second billing, long needs
-// cheap minimum windows. docs/autoscaling.md.
+// capacity (the level above the current count), the estimator looks at the
+// finished episodes in which the recommendation rose to that level or above.
+// The episode under way has lasted some age (zero when it starts now); the
+// estimate is the median of what the finished episodes longer than that age
+// had left after it (the median episode, for a new one), or the age itself
+// when it has outlasted them all. With fewer than kMinEpisodes finished
+// episodes it returns nullopt and the planner falls back to
+// spec.planning.expectedLifetimeHours or its default. Short spikes thus
+// favour per-second billing, long needs cheap minimum windows.
+// docs/autoscaling.md.
 //
 // Thread-safety: pure functions; safe concurrently.
 
@@ -97,8 +100,12 @@ struct Output {
 
 Output decide(const Input& input);
 
-// The median duration of past demand episodes at or above `level` (see the
-// header), or nullopt when fewer than kMinEpisodes are known.
-std::optional<Duration> expected_lifetime(const std::vector<Sample>& history, int level, Time now);
+// How much longer demand at or above `level` is expected to last (see the
+// header), or nullopt when fewer than kMinEpisodes episodes have finished.
+// A dip below the level that lasts no longer than `merge_gap` does not end
+// an episode: the machine bought for it is parked, not ended, through such a
+// dip (the pool passes its scale-down stabilization plus minParkSeconds).
+std::optional<Duration> expected_lifetime(const std::vector<Sample>& history, int level, Time now,
+                                          Duration merge_gap = Duration{0});
 
 }  // namespace gpupool::autoscale

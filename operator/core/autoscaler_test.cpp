@@ -203,19 +203,47 @@ TEST(Autoscaler, StepLimitsComeFromTheSpec) {
   EXPECT_EQ(decide(in).desired, 5);  // max(2 pods, 50 % of 10)
 }
 
-TEST(Autoscaler, LifetimeEstimateIsTheMedianPastEpisode) {
+TEST(Autoscaler, LifetimeEstimateIsWhatPastEpisodesHadLeftAtTheCurrentAge) {
   std::vector<Sample> h;
   auto at = [&](int minute, int rec) { h.push_back({kT0 + minutes(minute), rec, rec}); };
-  // Episodes at level >= 3: 10 min, 30 min, 20 min (still running at 100).
+  // Finished episodes at level >= 3: 10 min, 30 min, 50 min.
   at(0, 2);
   at(10, 3);
   at(20, 2);
   at(40, 4);
   at(70, 2);
-  at(80, 3);
-  EXPECT_EQ(expected_lifetime(h, 3, kT0 + 100min), 20min);
-  EXPECT_EQ(expected_lifetime(h, 4, kT0 + 100min), std::nullopt);  // one episode only
+  at(100, 3);
+  at(150, 2);
+  // A new episode starting now: the median finished episode.
+  at(200, 3);
+  EXPECT_EQ(expected_lifetime(h, 3, kT0 + 200min), 30min);
+  // 20 minutes into it, the 10-minute episode no longer speaks: what the
+  // 30- and 50-minute ones had left (10 and 30 min), median 20 min.
+  EXPECT_EQ(expected_lifetime(h, 3, kT0 + 220min), 20min);
+  // Past every finished episode's length: expect as long again.
+  EXPECT_EQ(expected_lifetime(h, 3, kT0 + 260min), 60min);
+  // Level 4 had one finished episode only; the running one does not count.
+  EXPECT_EQ(expected_lifetime(h, 4, kT0 + 200min), std::nullopt);
   EXPECT_EQ(expected_lifetime({}, 1, kT0), std::nullopt);
+}
+
+TEST(Autoscaler, DipsShorterThanTheMergeGapDoNotEndAnEpisode) {
+  std::vector<Sample> h;
+  auto at = [&](int minute, int rec) { h.push_back({kT0 + minutes(minute), rec, rec}); };
+  // Level 4 flickers: up for 30 min with 5-minute dips, then gone for an hour, twice.
+  for (int base : {0, 120}) {
+    at(base, 4);
+    at(base + 10, 3);
+    at(base + 15, 4);
+    at(base + 25, 3);
+    at(base + 30, 4);
+    at(base + 40, 3);
+  }
+  at(240, 4);
+  // Without a gap every flicker is its own 10-minute episode.
+  EXPECT_EQ(expected_lifetime(h, 4, kT0 + 240min), 10min);
+  // Dips of 5 min inside a 10-minute gap are ridden out: two 40-minute episodes.
+  EXPECT_EQ(expected_lifetime(h, 4, kT0 + 240min, 10min), 40min);
 }
 
 }  // namespace
