@@ -65,6 +65,15 @@ std::string_view to_string(UserDataSupport s) {
   return "None";
 }
 
+UserDataSupport user_data_support_of_type(std::string_view type) {
+  for (std::string_view t :
+       {"aws", "lambda", "verda", "digitalocean", "scaleway", "vultr", "fake"}) {
+    if (type == t) return UserDataSupport::CloudInit;
+  }
+  if (type == "vastai") return UserDataSupport::Script;
+  return UserDataSupport::None;  // runpod, fluence, and types without an adapter
+}
+
 bool runs_user_data(UserDataSupport support, std::string_view user_data) {
   switch (support) {
     case UserDataSupport::None:

@@ -229,6 +229,16 @@ enum class UserDataSupport {
 // "None", "Script", "CloudInit".
 std::string_view to_string(UserDataSupport s);
 
+// What each adapter type ("aws", "runpod", ...) supports; the adapters
+// answer user_data_support() from this table, and `plan` and `simulate`,
+// which plan without adapters, read it directly. None for unknown types.
+//   aws, lambda, verda, digitalocean, scaleway, vultr  CloudInit
+//   vastai                                             Script (onstart)
+//   runpod, fluence                                    None
+//   fake                                               CloudInit (the in-process
+//                                                      fake can be told otherwise)
+UserDataSupport user_data_support_of_type(std::string_view type);
+
 // Whether a machine of a provider with `support` would run `user_data` (a
 // rendered bootstrap): Script needs a "#!" script; CloudInit takes anything
 // cloud-init reads; None runs nothing.

@@ -112,7 +112,11 @@ Result<Token, BootstrapError> ensure_token(Context& ctx, const api::GpuInstance&
     const std::string secret = random_token_part(kTokenSecretLength);
     auto made = ctx.api.create(kube::resources::kSecrets, kBootstrapTokenNamespace,
                                token_secret(inst, pool_uid, id, secret, expiration));
-    if (made.ok()) return Token{"bootstrap-token-" + id, id + "." + secret};
+    if (made.ok()) {
+      std::string value = id;
+      value.append(".").append(secret);
+      return Token{"bootstrap-token-" + id, std::move(value)};
+    }
     if (made.error().kind != kube::ErrorKind::AlreadyExists) {
       return fail(api_error(made.error(), "creating a bootstrap token"));
     }

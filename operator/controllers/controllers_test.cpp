@@ -810,12 +810,6 @@ TEST_F(ControllersTest, ProvidersThatCannotRunTheBootstrapAreNotPlannedAndTheCon
   EXPECT_EQ(nodata->ledger().size(), 0u);
   EXPECT_EQ(condition("Degraded")->reason, "BootstrapUnsupported");
   EXPECT_THAT(condition("Degraded")->message, HasSubstr("GpuProvider nodata"));
-
-  // A shell-only provider runs a script but not a cloud-init document.
-  EXPECT_TRUE(runs_user_data(UserDataSupport::Script, "#!/bin/sh\n"));
-  EXPECT_FALSE(runs_user_data(UserDataSupport::Script, "#cloud-config\n"));
-  EXPECT_TRUE(runs_user_data(UserDataSupport::CloudInit, "#cloud-config\n"));
-  EXPECT_FALSE(runs_user_data(UserDataSupport::None, "#!/bin/sh\n"));
 }
 
 TEST_F(ControllersTest, APoolBuysOnlyOnceEveryProviderItNamesHasLoaded) {

@@ -28,7 +28,7 @@ std::string token_secret(const Values& v) {
   return dot == std::string::npos ? std::string() : v.token.substr(dot + 1);
 }
 
-const std::array<Variable, 8> kVariables{{
+constexpr std::array<Variable, 8> kVariables{{
     {"instance.name", true, [](const Values& v) { return v.instance_name; }},
     {"pool.name", false, [](const Values& v) { return v.pool_name; }},
     {"pool.namespace", false, [](const Values& v) { return v.pool_namespace; }},
@@ -279,15 +279,19 @@ std::string node_labels(const Values& values) {
   all[std::string(kLabelPool)] = values.pool_name;
   all[std::string(kLabelInstance)] = values.instance_name;
   std::string out;
-  for (const auto& [k, v] : all)
-    out += (out.empty() ? "" : ",") + k + "=" + v;
+  for (const auto& [k, v] : all) {
+    if (!out.empty()) out += ',';
+    out.append(k).append("=").append(v);
+  }
   return out;
 }
 
 std::string node_taints(const Values& values) {
   std::string out;
-  for (const auto& t : values.taints)
-    out += (out.empty() ? "" : ",") + t;
+  for (const auto& t : values.taints) {
+    if (!out.empty()) out += ',';
+    out += t;
+  }
   return out;
 }
 
