@@ -23,6 +23,8 @@ std::optional<api::GpuInstance> to_instance(const kube::Json& obj) {
   return std::move(r).value();
 }
 
+DecodedObjects::DecodedObjects() : pools(&to_pool), instances(&to_instance) {}
+
 std::optional<api::GpuProvider> to_provider(const kube::Json& obj) {
   auto r = api::decode_gpu_provider(obj, api::DecodeMode::Lenient);
   if (!r.ok()) return std::nullopt;

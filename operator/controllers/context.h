@@ -13,10 +13,12 @@
 #include <atomic>
 #include <functional>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 
 #include "operator/clock/clock.h"
+#include "operator/controllers/decode_cache.h"
 #include "operator/controllers/demand_signals.h"
 #include "operator/controllers/provider_registry.h"
 #include "operator/controllers/timezone.h"
@@ -65,9 +67,12 @@ struct Context {
   const TimeZoneLoader* time_zones = nullptr;
   // Placement and retirement policy (the operator: always the default).
   decision::Policy policy;
+  // Typed forms of the pools' and instances' stored objects (decode_cache.h).
+  std::shared_ptr<const DecodedObjects> decoded = std::make_shared<const DecodedObjects>();
 };
 
 // Lenient decode + defaults; nullopt when the object cannot be decoded.
+// Objects taken from a store: ctx.decoded (decode_cache.h) decodes them once.
 std::optional<api::GpuPool> to_pool(const kube::Json& obj);
 std::optional<api::GpuInstance> to_instance(const kube::Json& obj);
 std::optional<api::GpuProvider> to_provider(const kube::Json& obj);

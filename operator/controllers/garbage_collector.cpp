@@ -18,18 +18,16 @@ struct Claim {
   Json instance;
 };
 
-// Whether the GpuInstance `obj` claims machine `m`.
-Claim claim_of(const Json* obj, const Machine& m) {
+// Whether the GpuInstance `obj` (decoded: `inst`) claims machine `m`.
+Claim claim_of(const api::GpuInstance* inst, const Json& obj, const Machine& m) {
   Claim c;
-  if (!obj) return c;
-  auto inst = to_instance(*obj);
   if (!inst) return c;
   auto uid = inst->metadata.labels.find(decision::kLabelPoolUid);
   if (uid == inst->metadata.labels.end() || uid->second != m.pool_uid()) return c;
   if (inst->status.provider_id.empty()) {
     c.claimed = true;
     c.adopt = true;
-    c.instance = *obj;
+    c.instance = obj;
   } else if (inst->status.provider_id == m.provider_id) {
     c.claimed = true;
   }
@@ -152,7 +150,8 @@ void GarbageCollector::run_once() {
       const std::string inst_name = inst_tag != m.tags.end() ? inst_tag->second : m.name;
       kube::ObjectPtr cached =
           ns.empty() || inst_name.empty() ? nullptr : ctx_.instances.get(ns, inst_name);
-      Claim c = claim_of(cached.get(), m);
+      Claim c;
+      if (cached) c = claim_of(ctx_.decoded->instances.get(cached).get(), *cached, m);
       if (c.adopt) {
         auto inst = to_instance(c.instance);
         if (inst && !inst->metadata.deletion_timestamp) {
@@ -184,7 +183,7 @@ void GarbageCollector::run_once() {
       Duration grace = kDefaultGrace;
       kube::ObjectPtr pool_obj = ns.empty() ? nullptr : ctx_.pools.get(ns, pool_name);
       std::optional<api::GpuPool> pool;
-      if (pool_obj) pool = to_pool(*pool_obj);
+      if (auto p = ctx_.decoded->pools.get(pool_obj)) pool = *p;
       if (pool && pool->metadata.uid == m.pool_uid()) {
         grace = Duration{pool->spec.lifecycle.adoption_grace_seconds};
       } else {
@@ -194,7 +193,10 @@ void GarbageCollector::run_once() {
       // Confirm with a live read before ending anything.
       if (!ns.empty() && !inst_name.empty()) {
         auto live = ctx_.api.get(kGpuInstances, ns, inst_name);
-        if (live.ok() && claim_of(&live.value(), m).claimed) continue;
+        if (live.ok()) {
+          auto decoded = to_instance(*live);
+          if (claim_of(decoded ? &*decoded : nullptr, *live, m).claimed) continue;
+        }
         if (!live.ok() && live.error().kind != kube::ErrorKind::NotFound) continue;
       }
       auto t = provider->terminate(m.provider_id);

@@ -68,8 +68,8 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
   kube::ObjectPtr cached = ctx_.instances.get(req.namespace_, req.name);
   if (!cached) return ReconcileResult::done();
   Json obj = *cached;
-  auto inst_opt = to_instance(obj);
-  if (!inst_opt) {
+  std::shared_ptr<const api::GpuInstance> inst_ptr = ctx_.decoded->instances.get(cached);
+  if (!inst_ptr) {
     // Retrying cannot help: say so once, and wait for the object to change.
     auto decoded = api::decode_gpu_instance(obj, api::DecodeMode::Lenient);
     const std::string why = decoded.ok() ? "unreadable" : decoded.error().message;
@@ -78,7 +78,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
                      ". Fix the object; it is not retried until it changes.");
     return ReconcileResult::terminal("cannot decode GpuInstance " + req.name + ": " + why);
   }
-  api::GpuInstance inst = std::move(*inst_opt);
+  api::GpuInstance inst = *inst_ptr;
   const Time now = ctx_.clock.now();
   const std::string pool_uid = pool_uid_of(inst);
   const std::string pool_key = kube::make_key(inst.metadata.namespace_, inst.spec.pool);

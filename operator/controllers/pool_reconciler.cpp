@@ -60,8 +60,8 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
   kube::ObjectPtr cached = ctx_.pools.get(req.namespace_, req.name);
   if (!cached) return ReconcileResult::done();
   Json obj = *cached;
-  auto pool_opt = to_pool(obj);
-  if (!pool_opt) {
+  std::shared_ptr<const api::GpuPool> pool_ptr = ctx_.decoded->pools.get(cached);
+  if (!pool_ptr) {
     // Retrying cannot help: say so once, and wait for the object to change.
     auto decoded = api::decode_gpu_pool(obj, api::DecodeMode::Lenient);
     const std::string why = decoded.ok() ? "unreadable" : decoded.error().message;
@@ -70,7 +70,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
                      ". Fix the object; it is not retried until it changes.");
     return ReconcileResult::terminal("cannot decode GpuPool " + req.name + ": " + why);
   }
-  api::GpuPool pool = std::move(*pool_opt);
+  const api::GpuPool& pool = *pool_ptr;
   const Time now = ctx_.clock.now();
 
   // Deletion: end every instance, then let the pool go.
@@ -112,7 +112,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     obj = std::move(r).value();
   }
 
-  auto build_input = [&](const std::vector<Json>& inst_objs) {
+  auto build_input = [&](std::vector<api::GpuInstance> instances) {
     decision::Input in;
     in.pool = pool;
     in.now = now;
@@ -125,9 +125,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
       in.ledger_problem = ledger.error().message;  // never read as an empty ledger
     }
     in.spend_period = ctx_.spend_status_period;
-    for (const auto& j : inst_objs) {
-      if (auto i = to_instance(j)) in.instances.push_back(std::move(*i));
-    }
+    in.instances = std::move(instances);
     in.unavailable = ctx_.unavailable.active(now);
     // Provider limits: machines held at each provider by every pool.
     for (const auto& ref : pool.spec.providers) {
@@ -152,7 +150,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
       in.providers[ref.name] = ps;
     }
     for (const auto& ip : ctx_.instances.list()) {
-      auto i = to_instance(*ip);
+      auto i = ctx_.decoded->instances.get(ip);
       if (!i || i->metadata.deletion_timestamp) continue;
       auto it = in.providers.find(i->spec.offer.provider);
       if (it == in.providers.end()) continue;
@@ -226,11 +224,11 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     }
   };
 
-  std::vector<Json> inst_objs;
+  std::vector<api::GpuInstance> cached_instances;
   for (const auto& ip : ctx_.instances.by_index(kIndexPoolUid, pool.metadata.uid)) {
-    inst_objs.push_back(*ip);
+    if (auto i = ctx_.decoded->instances.get(ip)) cached_instances.push_back(*i);
   }
-  decision::Input in = build_input(inst_objs);
+  decision::Input in = build_input(std::move(cached_instances));
   // Autoscaling: once per reconcile, on the cached instances; the decision
   // is re-run on a live list below with the same count.
   const std::optional<ScalingRound> scaling = autoscale_pool(ctx_, pool, in.instances, now);
@@ -255,7 +253,11 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     std::vector<Offer> offers = std::move(in.offers);
     std::vector<std::string> problems = std::move(in.provider_problems);
     auto boot = std::move(in.bootstrap);
-    in = build_input(*live);
+    std::vector<api::GpuInstance> fresh;
+    for (const auto& j : *live) {
+      if (auto i = to_instance(j)) fresh.push_back(std::move(*i));
+    }
+    in = build_input(std::move(fresh));
     apply_scaling(in);
     in.offers = std::move(offers);
     in.provider_problems = std::move(problems);

@@ -19,6 +19,7 @@
 #include "operator/kube/runtime/informer.h"
 #include "operator/kube/runtime/leader_election.h"
 #include "operator/manager/health_server.h"
+#include "operator/manager/secret_watches.h"
 #include "providers/http/curl_transport.h"
 
 namespace gpupool::manager {
@@ -100,6 +101,9 @@ struct Manager::Impl {
   UnavailableOffers unavailable;
   kube::EventRecorder events;
   kube::Informer pools_inf, inst_inf, prov_inf, nodes_inf;
+  // Secrets the GpuProviders reference; declared after prov_ctl's users are
+  // set up in start(), stopped in stop() before the controllers.
+  std::unique_ptr<SecretWatches> secret_watches;
   std::shared_ptr<metrics::Metrics> prom;
   controllers::ProviderRegistry registry;
   net::CurlTransport prom_transport;
@@ -258,7 +262,15 @@ Status<ManagerError> Manager::start() {
   m.nodes_inf.add_handlers(
       {on_node, [on_node](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_node(o); },
        on_node});
-  auto on_prov = [&m](const kube::ObjectPtr& o) { m.prov_ctl->enqueue(key_of(*o)); };
+  // A referenced Secret changed: reconcile the providers that use it.
+  m.secret_watches = std::make_unique<SecretWatches>(m.api, m.clock, [&m](const SecretName& s) {
+    for (const auto& key : providers_referencing(m.prov_inf.store(), s))
+      m.prov_ctl->enqueue(key);
+  });
+  auto on_prov = [&m](const kube::ObjectPtr& o) {
+    m.secret_watches->watch(secrets_referenced(m.prov_inf.store()));
+    m.prov_ctl->enqueue(key_of(*o));
+  };
   m.prov_inf.add_handlers(
       {on_prov, [on_prov](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_prov(o); },
        on_prov});
@@ -364,6 +376,7 @@ void Manager::stop() {
   if (m.gc_thread.joinable()) m.gc_thread.join();
   if (m.pool_ctl) m.pool_ctl->stop();
   if (m.inst_ctl) m.inst_ctl->stop();
+  if (m.secret_watches) m.secret_watches->stop();
   if (m.prov_ctl) m.prov_ctl->stop();
   m.pools_inf.stop();
   m.inst_inf.stop();

@@ -1,6 +1,7 @@
 // The manager end to end in one process: in-memory API store, real threads,
 // the system clock, a "fake" GpuProvider built by the registry.
 #include "operator/manager/manager.h"
+#include "operator/manager/secret_watches.h"
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -9,10 +10,13 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
+#include <mutex>
+#include <set>
 #include <sstream>
 #include <thread>
 
@@ -119,6 +123,136 @@ TEST(Manager, ConvergesAPoolAndServesHealth) {
   }));
   mgr.stop();
   EXPECT_EQ(http_status(mgr.health_port(), "/healthz"), -1);
+}
+
+// The Healthy condition of GpuProvider `name` is `status`.
+bool provider_healthy_is(kube::KubeApi& api, const std::string& name, api::ConditionStatus status) {
+  auto p = api.get(controllers::kGpuProviders, "", name);
+  if (!p.ok()) return false;
+  auto typed = controllers::to_provider(*p);
+  const auto* c = typed ? decision::find_condition(typed->status.conditions, "Healthy") : nullptr;
+  return c && c->status == status;
+}
+
+// A provider whose credentials Secret is missing is picked up the moment the
+// Secret appears (the Secret is watched), not at some later resync; and a
+// Secret that breaks is noticed too.
+TEST(Manager, AProviderFollowsItsCredentialsSecretAsItChanges) {
+  SystemClock clock;
+  kube::MemoryStore api(clock);
+  const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
+  for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
+                        "gpupool.io_gpuproviders.yaml"}) {
+    auto docs = api::yaml_to_json(read_file(std::string(src ? src : ".") + "/crds/" + f));
+    ASSERT_TRUE(docs.ok());
+    for (const auto& d : *docs)
+      ASSERT_TRUE(api.create(kube::resources::kCustomResourceDefinitions, "", d).ok());
+  }
+  std::ostringstream logs;
+  Logger log(logs, clock, LogLevel::Info, LogFormat::Json);
+  ManagerOptions mo;
+  mo.gc_period = Duration{3600};
+  Manager mgr(api, clock, log, mo);
+  ASSERT_TRUE(mgr.start().ok());
+  ASSERT_TRUE(eventually([&] { return mgr.ready(); }));
+
+  Json provider = {{"apiVersion", "gpupool.io/v1alpha1"},
+                   {"kind", "GpuProvider"},
+                   {"metadata", {{"name", "local"}}},
+                   {"spec", {{"type", "fake"}, {"credentialsSecret", {{"name", "fake-creds"}}}}}};
+  ASSERT_TRUE(api.create(controllers::kGpuProviders, "", provider).ok());
+  ASSERT_TRUE(
+      eventually([&] { return provider_healthy_is(api, "local", api::ConditionStatus::False); }));
+
+  Json secret = {{"apiVersion", "v1"},
+                 {"kind", "Secret"},
+                 {"metadata", {{"name", "fake-creds"}, {"namespace", "default"}}},
+                 {"data", {{"token", "c2VjcmV0"}}}};
+  ASSERT_TRUE(api.create(kube::resources::kSecrets, "default", secret).ok());
+  EXPECT_TRUE(
+      eventually([&] { return provider_healthy_is(api, "local", api::ConditionStatus::True); },
+                 std::chrono::seconds(5)));
+
+  // A value that is not base64 makes the provider unhealthy again at once.
+  auto current = api.get(kube::resources::kSecrets, "default", "fake-creds");
+  ASSERT_TRUE(current.ok());
+  Json broken = *current;
+  broken["data"]["token"] = "%%%";
+  ASSERT_TRUE(api.update(kube::resources::kSecrets, broken).ok());
+  EXPECT_TRUE(
+      eventually([&] { return provider_healthy_is(api, "local", api::ConditionStatus::False); },
+                 std::chrono::seconds(5)));
+  mgr.stop();
+}
+
+// Exactly the referenced Secrets are watched, and a watch goes when its
+// last reference does.
+TEST(SecretWatches, WatchesOnlyTheSecretsReferenced) {
+  SystemClock clock;
+  kube::MemoryStore api(clock);
+  std::mutex mu;
+  std::vector<SecretName> seen;
+  SecretWatches watches(api, clock, [&](const SecretName& s) {
+    std::lock_guard lock(mu);
+    seen.push_back(s);
+  });
+  auto seen_count = [&](const SecretName& s) {
+    std::lock_guard lock(mu);
+    return std::count(seen.begin(), seen.end(), s);
+  };
+  ASSERT_TRUE(
+      api.create(
+             kube::resources::kNamespaces, "",
+             Json{{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", "team"}}}})
+          .ok());
+  const SecretName a{"default", "a"}, b{"team", "b"};
+  watches.watch({a, b});
+  EXPECT_EQ(watches.watched(), (std::set<SecretName>{a, b}));
+  auto secret = [](const std::string& ns, const std::string& name) {
+    return Json{{"apiVersion", "v1"},
+                {"kind", "Secret"},
+                {"metadata", {{"name", name}, {"namespace", ns}}},
+                {"data", {{"k", "dg=="}}}};
+  };
+  ASSERT_TRUE(api.create(kube::resources::kSecrets, "default", secret("default", "a")).ok());
+  ASSERT_TRUE(api.create(kube::resources::kSecrets, "team", secret("team", "b")).ok());
+  ASSERT_TRUE(api.create(kube::resources::kSecrets, "default", secret("default", "other")).ok());
+  EXPECT_TRUE(eventually([&] { return seen_count(a) >= 1 && seen_count(b) >= 1; }));
+
+  watches.watch({a});  // b is no longer referenced
+  EXPECT_EQ(watches.watched(), std::set<SecretName>{a});
+  const auto b_before = seen_count(b);
+  ASSERT_TRUE(api.remove(kube::resources::kSecrets, "team", "b").ok());
+  ASSERT_TRUE(api.remove(kube::resources::kSecrets, "default", "a").ok());
+  EXPECT_TRUE(eventually([&] { return seen_count(a) >= 2; }));
+  EXPECT_EQ(seen_count(b), b_before);
+  EXPECT_EQ(seen_count(SecretName{"default", "other"}), 0);
+  watches.stop();
+  watches.watch({b});  // after stop: nothing starts
+  EXPECT_TRUE(watches.watched().empty());
+}
+
+// Which Secrets the providers reference, with "default" for no namespace.
+TEST(SecretWatches, ReferencesComeFromCredentialsAndTheSshKey) {
+  kube::Store providers;
+  auto provider = [](const std::string& name, Json spec) {
+    return std::make_shared<const Json>(Json{{"apiVersion", "gpupool.io/v1alpha1"},
+                                             {"kind", "GpuProvider"},
+                                             {"metadata", {{"name", name}}},
+                                             {"spec", std::move(spec)}});
+  };
+  (void)providers.replace(
+      {provider("rp", {{"type", "runpod"}, {"credentialsSecret", {{"name", "rp-creds"}}}}),
+       provider("fl",
+                {{"type", "fluence"},
+                 {"credentialsSecret", {{"name", "fl-creds"}, {"namespace", "ops"}}},
+                 {"sshPublicKey", {{"secretKeyRef", {{"name", "keys"}, {"key", "id.pub"}}}}}}),
+       provider("f", {{"type", "fake"}})});
+  EXPECT_EQ(
+      secrets_referenced(providers),
+      (std::set<SecretName>{{"default", "rp-creds"}, {"ops", "fl-creds"}, {"default", "keys"}}));
+  EXPECT_EQ(providers_referencing(providers, {"default", "keys"}), std::set<std::string>{"fl"});
+  EXPECT_TRUE(providers_referencing(providers, {"ops", "rp-creds"}).empty());
 }
 
 }  // namespace

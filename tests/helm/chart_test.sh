@@ -93,6 +93,8 @@ has "$tmp/all.yaml" '--namespace=ml-serving' "watch namespace flag"
 has "$tmp/all.yaml" 'resourceNames: \["shared-registry","gpupool-fluence-credentials","runpod-credentials"\]' \
   "Secrets restricted to the providers' names in the release namespace"
 has "$tmp/all.yaml" 'resourceNames: \["shared-registry","aws-credentials"\]' "and in team-secrets"
+has "$tmp/all.yaml" 'verbs: \[get, list, watch\]' \
+  "credential Secrets can be watched by name (a fixed Secret is picked up at once)"
 doc_of "$tmp/all.yaml" ConfigMap >"$tmp/cm.yaml"
 has "$tmp/cm.yaml" 'grafana_dashboard: "1"' "dashboard ConfigMap has the Grafana sidecar label"
 has "$tmp/cm.yaml" 'namespace: monitoring' "dashboard ConfigMap in the configured namespace"

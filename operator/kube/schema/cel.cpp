@@ -822,7 +822,19 @@ void collect_compile_errors(const json& schema, const std::string& path,
 struct Compiled {
   std::shared_ptr<const Node> ast;
   std::string error;
+  bool transition = false;  // mentions oldSelf
 };
+
+bool mentions_old_self(std::string_view rule) {
+  std::vector<Token> tokens;
+  std::string error;
+  if (!lex(rule, tokens, error)) return false;
+  for (const auto& t : tokens) {
+    if (t.kind == Tok::Ident && t.text == "oldSelf") return true;
+  }
+  return false;
+}
+
 Compiled compile_cached(std::string_view rule) {
   static std::mutex mu;
   static std::map<std::string, Compiled, std::less<>> cache;
@@ -834,6 +846,7 @@ Compiled compile_cached(std::string_view rule) {
   Compiled c;
   NodePtr n = compile(rule, c.error);
   c.ast = std::shared_ptr<const Node>(std::move(n));
+  c.transition = mentions_old_self(rule);
   std::lock_guard<std::mutex> lock(mu);
   if (cache.size() >= 4096) cache.clear();
   cache.emplace(std::string(rule), c);
@@ -849,13 +862,7 @@ std::string cel_compile_error(std::string_view rule) {
 }
 
 bool is_transition_rule(std::string_view rule) {
-  std::vector<Token> tokens;
-  std::string error;
-  if (!lex(rule, tokens, error)) return false;
-  for (const auto& t : tokens) {
-    if (t.kind == Tok::Ident && t.text == "oldSelf") return true;
-  }
-  return false;
+  return compile_cached(rule).transition;
 }
 
 CelOutcome evaluate_cel(std::string_view rule, const json& self, const json* old_self) {

@@ -1,0 +1,85 @@
+#pragma once
+// Typed objects decoded once per stored version.
+//
+// An informer's objects are shared_ptr<const Json> that are never changed in
+// place: a new version is a new object. So the typed form of a stored object
+// can be decoded once and handed to every reconcile that reads it, instead of
+// being decoded again on each pass (a pool reconcile reads its own instances
+// and every instance's provider; the simulator showed decoding as the largest
+// share of its CPU). Only objects taken from a kube::Store belong here; JSON
+// built or modified locally is decoded with to_pool / to_instance.
+//
+// An entry is keyed by the object's address and remembers the object through
+// a weak_ptr, so a new object that reuses a freed address is never mistaken
+// for the old one. Entries of objects no store holds any more are swept once
+// the table has doubled since the last sweep.
+//
+// Thread-safety: every member function may be called from any thread.
+
+#include <cstddef>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <unordered_map>
+
+#include "operator/core/api_types.h"
+#include "operator/kube/runtime/store.h"
+
+namespace gpupool::controllers {
+
+template <class T>
+class DecodeCache {
+ public:
+  using Decoder = std::optional<T> (*)(const kube::Json&);
+  explicit DecodeCache(Decoder decode) : decode_(decode) {}
+
+  // The decoded object; null when `obj` is null or cannot be decoded (a
+  // failed decode is remembered too, until the object changes).
+  std::shared_ptr<const T> get(const kube::ObjectPtr& obj) const {
+    if (!obj) return nullptr;
+    {
+      std::lock_guard lock(mu_);
+      auto it = entries_.find(obj.get());
+      if (it != entries_.end() && it->second.source.lock() == obj) return it->second.value;
+    }
+    std::shared_ptr<const T> value;
+    if (auto decoded = decode_(*obj)) value = std::make_shared<const T>(std::move(*decoded));
+    std::lock_guard lock(mu_);
+    entries_[obj.get()] = Entry{obj, value};
+    if (entries_.size() >= sweep_at_) sweep();
+    return value;
+  }
+
+  std::size_t size() const {
+    std::lock_guard lock(mu_);
+    return entries_.size();
+  }
+
+ private:
+  struct Entry {
+    std::weak_ptr<const kube::Json> source;
+    std::shared_ptr<const T> value;
+  };
+
+  void sweep() const {
+    for (auto it = entries_.begin(); it != entries_.end();) {
+      it = it->second.source.expired() ? entries_.erase(it) : std::next(it);
+    }
+    sweep_at_ = std::max<std::size_t>(kMinSweep, 2 * entries_.size());
+  }
+
+  static constexpr std::size_t kMinSweep = 1024;
+  Decoder decode_;
+  mutable std::mutex mu_;
+  mutable std::unordered_map<const kube::Json*, Entry> entries_;
+  mutable std::size_t sweep_at_ = kMinSweep;
+};
+
+// The caches the reconcilers share (Context::decoded).
+struct DecodedObjects {
+  DecodedObjects();
+  DecodeCache<api::GpuPool> pools;
+  DecodeCache<api::GpuInstance> instances;
+};
+
+}  // namespace gpupool::controllers

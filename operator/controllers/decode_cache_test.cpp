@@ -1,0 +1,100 @@
+#include "operator/controllers/decode_cache.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <thread>
+#include <vector>
+
+namespace gpupool::controllers {
+namespace {
+
+using kube::Json;
+
+std::atomic<int> decodes{0};
+
+// Decodes {"n": <int>} into the int; anything else cannot be decoded.
+std::optional<int> decode_n(const Json& j) {
+  ++decodes;
+  if (!j.is_object() || !j.contains("n") || !j["n"].is_number_integer()) return std::nullopt;
+  return j["n"].get<int>();
+}
+
+kube::ObjectPtr object(int n) {
+  return std::make_shared<const Json>(Json{{"n", n}});
+}
+
+TEST(DecodeCache, DecodesEachStoredObjectOnce) {
+  decodes = 0;
+  DecodeCache<int> cache(&decode_n);
+  auto a = object(1);
+  auto b = object(2);
+  EXPECT_EQ(*cache.get(a), 1);
+  EXPECT_EQ(*cache.get(b), 2);
+  EXPECT_EQ(*cache.get(a), 1);
+  EXPECT_EQ(decodes, 2);
+  EXPECT_EQ(cache.get(nullptr), nullptr);
+}
+
+TEST(DecodeCache, AnObjectThatCannotBeDecodedIsNullAndNotDecodedAgain) {
+  decodes = 0;
+  DecodeCache<int> cache(&decode_n);
+  auto bad = std::make_shared<const Json>(Json{{"n", "x"}});
+  EXPECT_EQ(cache.get(bad), nullptr);
+  EXPECT_EQ(cache.get(bad), nullptr);
+  EXPECT_EQ(decodes, 1);
+}
+
+TEST(DecodeCache, ANewObjectAtAFreedAddressIsDecodedAfresh) {
+  DecodeCache<int> cache(&decode_n);
+  // Two objects built in the same storage, one after the other: the second
+  // has the first one's address, as a reusing allocator would give it.
+  alignas(Json) unsigned char storage[sizeof(Json)];
+  auto at_storage = [&](int n) {
+    return kube::ObjectPtr(new (storage) Json{{"n", n}}, [](const Json* j) { j->~Json(); });
+  };
+  auto first = at_storage(1);
+  EXPECT_EQ(*cache.get(first), 1);
+  first.reset();
+  auto second = at_storage(2);
+  EXPECT_EQ(*cache.get(second), 2);
+}
+
+TEST(DecodeCache, EntriesOfObjectsNoLongerHeldAreSwept) {
+  DecodeCache<int> cache(&decode_n);
+  std::vector<kube::ObjectPtr> held;
+  for (int i = 0; i < 10; ++i)
+    held.push_back(object(i));
+  for (const auto& o : held)
+    cache.get(o);
+  for (int i = 0; i < 5000; ++i)
+    cache.get(object(i));          // each dropped at once
+  EXPECT_LT(cache.size(), 2100u);  // bounded by the sweep, not by 5010 objects
+  for (int i = 0; i < 10; ++i)
+    EXPECT_EQ(*cache.get(held[i]), i);
+}
+
+TEST(DecodeCache, ConcurrentReadersSeeTheSameValue) {
+  DecodeCache<int> cache(&decode_n);
+  std::vector<kube::ObjectPtr> objs;
+  for (int i = 0; i < 64; ++i)
+    objs.push_back(object(i));
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back([&] {
+      for (int round = 0; round < 50; ++round) {
+        for (int i = 0; i < 64; ++i) {
+          auto v = cache.get(objs[i]);
+          if (!v || *v != i) ++wrong;
+        }
+      }
+    });
+  }
+  for (auto& t : threads)
+    t.join();
+  EXPECT_EQ(wrong.load(), 0);
+}
+
+}  // namespace
+}  // namespace gpupool::controllers
