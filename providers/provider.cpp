@@ -53,6 +53,44 @@ ProviderError rate_limited(std::string message, std::chrono::milliseconds retry_
   return e;
 }
 
+std::string_view to_string(UserDataSupport s) {
+  switch (s) {
+    case UserDataSupport::None:
+      return "None";
+    case UserDataSupport::Script:
+      return "Script";
+    case UserDataSupport::CloudInit:
+      return "CloudInit";
+  }
+  return "None";
+}
+
+UserDataSupport user_data_support_of_type(std::string_view type) {
+  for (std::string_view t :
+       {"aws", "lambda", "verda", "digitalocean", "scaleway", "vultr", "fake"}) {
+    if (type == t) return UserDataSupport::CloudInit;
+  }
+  if (type == "vastai") return UserDataSupport::Script;
+  return UserDataSupport::None;  // runpod, fluence, and types without an adapter
+}
+
+bool runs_user_data(UserDataSupport support, std::string_view user_data) {
+  switch (support) {
+    case UserDataSupport::None:
+      return false;
+    case UserDataSupport::CloudInit:
+      return true;
+    case UserDataSupport::Script:
+      // A shell runs anything but the documents only cloud-init reads.
+      for (std::string_view header : {"#cloud-config", "#cloud-boothook", "#include",
+                                      "#part-handler", "#upstart-job", "Content-Type:"}) {
+        if (user_data.substr(0, header.size()) == header) return false;
+      }
+      return true;
+  }
+  return false;
+}
+
 std::string_view to_string(MachineState state) {
   switch (state) {
     case MachineState::Pending:

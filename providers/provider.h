@@ -216,6 +216,34 @@ ProviderResult<std::string> secret_value(const std::map<std::string, std::string
                                          const std::map<std::string, std::string>& key_names,
                                          std::string_view logical, bool required = true);
 
+// How a provider carries InstanceIntent::user_data to the machine it buys
+// (each adapter's header says which field and encoding). A pool that
+// bootstraps Nodes (spec.usage.node with a bootstrap template) plans only
+// offers of providers that run its template at first boot.
+enum class UserDataSupport {
+  None,       // not sent, or sent but never run (a container's env): no bootstrap
+  Script,     // run once at first boot as a shell script ("#!..."), not cloud-init
+  CloudInit,  // handed to cloud-init: a "#!" script or a "#cloud-config" document
+};
+
+// "None", "Script", "CloudInit".
+std::string_view to_string(UserDataSupport s);
+
+// What each adapter type ("aws", "runpod", ...) supports; the adapters
+// answer user_data_support() from this table, and `plan` and `simulate`,
+// which plan without adapters, read it directly. None for unknown types.
+//   aws, lambda, verda, digitalocean, scaleway, vultr  CloudInit
+//   vastai                                             Script (onstart)
+//   runpod, fluence                                    None
+//   fake                                               CloudInit (the in-process
+//                                                      fake can be told otherwise)
+UserDataSupport user_data_support_of_type(std::string_view type);
+
+// Whether a machine of a provider with `support` would run `user_data` (a
+// rendered bootstrap): Script needs a "#!" script; CloudInit takes anything
+// cloud-init reads; None runs nothing.
+bool runs_user_data(UserDataSupport support, std::string_view user_data);
+
 class Provider {
  public:
   virtual ~Provider() = default;
@@ -224,6 +252,9 @@ class Provider {
   virtual const std::string& name() const = 0;
   // Adapter type ("aws", "fluence", "runpod", "vastai", "fake").
   virtual std::string_view type() const = 0;
+  // How InstanceIntent::user_data reaches and runs on the machine (above).
+  // A constant of the adapter type; never calls the provider.
+  virtual UserDataSupport user_data_support() const = 0;
 
   // Live offers matching the query. Errors: Unauthorized, RateLimited,
   // Transient (also for an unreadable answer), InvalidRequest.

@@ -31,6 +31,29 @@ TEST(ProviderError, RateLimitedCarriesRetryAfterAndDescribeNamesKind) {
   EXPECT_EQ(describe(provider_error(ProviderErrorKind::NotFound, "")), "NotFound");
 }
 
+// Issue 13: which machines run a rendered bootstrap at first boot.
+TEST(UserData, EachAdapterTypeSaysWhetherItsMachinesRunTheBootstrap) {
+  for (const char* t : {"aws", "lambda", "verda", "digitalocean", "scaleway", "vultr", "fake"}) {
+    EXPECT_EQ(user_data_support_of_type(t), UserDataSupport::CloudInit) << t;
+  }
+  EXPECT_EQ(user_data_support_of_type("vastai"), UserDataSupport::Script);
+  EXPECT_EQ(user_data_support_of_type("runpod"), UserDataSupport::None);
+  EXPECT_EQ(user_data_support_of_type("fluence"), UserDataSupport::None);
+  EXPECT_EQ(user_data_support_of_type("coreweave"), UserDataSupport::None);  // no adapter
+  EXPECT_EQ(to_string(UserDataSupport::CloudInit), "CloudInit");
+}
+
+TEST(UserData, AShellOnlyProviderRunsScriptsButNotCloudInitDocuments) {
+  EXPECT_TRUE(runs_user_data(UserDataSupport::Script, "#!/bin/sh\nkubeadm join\n"));
+  EXPECT_TRUE(runs_user_data(UserDataSupport::Script, "kubeadm join --token x\n"));
+  for (const char* doc : {"#cloud-config\n", "#include\nhttps://x\n", "#cloud-boothook\n",
+                          "Content-Type: multipart/mixed\n"}) {
+    EXPECT_FALSE(runs_user_data(UserDataSupport::Script, doc)) << doc;
+    EXPECT_TRUE(runs_user_data(UserDataSupport::CloudInit, doc)) << doc;
+  }
+  EXPECT_FALSE(runs_user_data(UserDataSupport::None, "#!/bin/sh\n"));
+}
+
 TEST(Machine, PoolUidComesFromTag) {
   Machine m;
   EXPECT_EQ(m.pool_uid(), "");

@@ -12,6 +12,8 @@
 #include "operator/base/result.h"
 #include "operator/core/api_codec.h"
 #include "operator/core/api_validation.h"
+#include "operator/core/pool_decision.h"
+#include "providers/provider.h"
 
 namespace gpupool::cmd {
 namespace {
@@ -129,6 +131,18 @@ PoolOffers catalog_offers(const api::GpuPoolSpec& spec,
   PoolOffers out;
   const std::vector<catalog::Gap> gaps = catalog::gaps();
   const catalog::Options catalog_options = catalog::planning_options(fluence);
+  // A pool that bootstraps Nodes plans only providers whose machines run
+  // its template, as the operator does (a template in a Secret is not read
+  // here: it counts as a shell script).
+  auto cannot_bootstrap = [&](const std::string& name, const std::string& type) {
+    if (!decision::awaits_node(spec.usage) ||
+        runs_user_data(user_data_support_of_type(type), spec.usage.node.bootstrap_script)) {
+      return false;
+    }
+    out.notes.push_back("provider " + name + " (type " + type +
+                        ") cannot run the bootstrap template at boot; no offers from it");
+    return true;
+  };
   for (const api::PoolProviderRef& ref : spec.providers) {
     std::string type;
     auto it = std::find_if(providers.begin(), providers.end(),
@@ -136,6 +150,7 @@ PoolOffers catalog_offers(const api::GpuPoolSpec& spec,
     if (it != providers.end()) {
       type = it->spec.type;
       out.types[ref.name] = type;
+      if (cannot_bootstrap(ref.name, type)) continue;
       std::vector<Offer> offers = catalog::offers_for(*it, catalog_options);
       out.offers.insert(out.offers.end(), offers.begin(), offers.end());
       planner::ProviderState& st = out.providers[ref.name];
@@ -165,6 +180,7 @@ PoolOffers catalog_offers(const api::GpuPoolSpec& spec,
     } else if (catalog::default_billing(ref.name)) {
       type = ref.name;
       out.types[ref.name] = type;
+      if (cannot_bootstrap(ref.name, type)) continue;
       std::vector<Offer> offers = catalog::offers_for_type(type, ref.name, catalog_options);
       out.offers.insert(out.offers.end(), offers.begin(), offers.end());
       if (providers_file_given) {

@@ -51,7 +51,8 @@ struct PoolOffers {
 // The offers of every provider `spec` names: a GpuProvider in `providers`
 // with that name (catalog::offers_for, its overrides applied), else the
 // catalog provider type of that name. `providers_file_given` only changes
-// the notes.
+// the notes. A pool that bootstraps Nodes gets no offers from providers
+// that cannot run its template (user_data_support_of_type), with a note.
 PoolOffers catalog_offers(const api::GpuPoolSpec& spec,
                           const std::vector<api::GpuProvider>& providers,
                           catalog::FluenceBilling fluence, bool providers_file_given);

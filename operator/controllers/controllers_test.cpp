@@ -10,6 +10,7 @@
 #include <fstream>
 #include <sstream>
 
+#include "operator/controllers/bootstrap.h"
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
 #include "operator/controllers/node_registration.h"
@@ -652,6 +653,163 @@ TEST_F(ControllersTest, AMachineWhoseNodeNeverRegistersIsEndedAndReplaced) {
   for (const auto& i : instances())
     EXPECT_NE(i.metadata.name, first);
   EXPECT_EQ(live_at_provider(), 1);
+}
+
+// ---- Bootstrap (issue 13): the template rendered per instance with a token.
+
+constexpr const char* kJoinTemplate =
+    "#!/bin/sh\nk3s agent --token {{ token | raw }} --node-name {{ instance.name | shell }} "
+    "--node-label {{ node.labels | shell }} --node-taint {{ node.taints | shell }}\n";
+
+std::vector<Json> bootstrap_tokens(kube::KubeApi& api) {
+  auto list = api.list(kube::resources::kSecrets, kBootstrapTokenNamespace);
+  return list.ok() ? list->items : std::vector<Json>{};
+}
+
+std::string secret_field(const Json& secret, const std::string& key) {
+  return net::base64_decode(secret["data"][key].get<std::string>()).value_or("<not base64>");
+}
+
+Json template_secret(const std::string& text) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata", {{"name", "join"}, {"namespace", "default"}}},
+          {"data", {{"script", net::base64_encode(text)}}}};
+}
+
+Json bootstrapped_with(const Json& node) {
+  Json n = {{"labels", {{"team", "search"}}},
+            {"taints", {"dedicated=gpu:NoSchedule"}},
+            {"registrationTimeoutSeconds", 600}};
+  n.merge_patch(node);
+  return {{"usage", {{"mode", "Node"}, {"node", n}}}};
+}
+
+TEST_F(ControllersTest, TheProviderGetsTheTemplateRenderedWithThisInstancesNameAndToken) {
+  create_pool(1, bootstrapped_with({{"bootstrapScript", kJoinTemplate}}).dump());
+  converge();
+  ASSERT_EQ(instances().size(), 1u);
+  const api::GpuInstance inst = instances()[0];
+  ASSERT_EQ(fake_->ledger().size(), 1u);
+
+  // One kubeadm-format token, made before the machine was bought.
+  auto tokens = bootstrap_tokens(api_);
+  ASSERT_EQ(tokens.size(), 1u);
+  const Json& t = tokens[0];
+  EXPECT_EQ(t["type"], "bootstrap.kubernetes.io/token");
+  const std::string id = secret_field(t, "token-id");
+  const std::string secret = secret_field(t, "token-secret");
+  EXPECT_THAT(id, ::testing::MatchesRegex("[a-z0-9]{6}"));
+  EXPECT_THAT(secret, ::testing::MatchesRegex("[a-z0-9]{16}"));
+  EXPECT_EQ(t["metadata"]["name"], "bootstrap-token-" + id);
+  EXPECT_EQ(secret_field(t, "usage-bootstrap-authentication"), "true");
+  EXPECT_EQ(secret_field(t, "usage-bootstrap-signing"), "true");
+  EXPECT_EQ(secret_field(t, "auth-extra-groups"), "system:bootstrappers:gpupool");
+  EXPECT_EQ(secret_field(t, "expiration"), format_rfc3339(clock_.now() + 600s));
+  EXPECT_EQ(t["metadata"]["labels"][kLabelInstance], inst.metadata.name);
+  EXPECT_EQ(inst.status.bootstrap_token_secret, "bootstrap-token-" + id);
+
+  // The user data is the template rendered for this instance.
+  EXPECT_EQ(fake_->ledger()[0].user_data,
+            "#!/bin/sh\nk3s agent --token " + id + "." + secret + " --node-name '" +
+                inst.metadata.name + "' --node-label 'gpupool.io/instance=" + inst.metadata.name +
+                ",gpupool.io/pool=web,team=search' --node-taint 'dedicated=gpu:NoSchedule'\n");
+  EXPECT_EQ(condition("BootstrapReady")->status, api::ConditionStatus::True);
+
+  // Its Node registers: the token is no longer needed, and goes.
+  clock_.advance(31s);
+  converge();
+  register_node(api_, "gpu-node-1", inst.metadata.name);
+  converge();
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Ready);
+  EXPECT_TRUE(bootstrap_tokens(api_).empty());
+  EXPECT_EQ(instances()[0].status.bootstrap_token_secret, "");
+}
+
+TEST_F(ControllersTest, ATokenMadeBeforeALostCreateIsUsedAgainNotMadeTwice) {
+  create_pool(1, bootstrapped_with({{"bootstrapScript", kJoinTemplate}}).dump());
+  fake_->fail_next(FakeMethod::Create, provider_error(ProviderErrorKind::Transient, "timeout"));
+  converge(1);
+  EXPECT_EQ(fake_->ledger().size(), 0u);
+  ASSERT_EQ(bootstrap_tokens(api_).size(), 1u);  // made, but not yet in the status
+  const Json first = bootstrap_tokens(api_)[0];
+  converge();
+  ASSERT_EQ(fake_->ledger().size(), 1u);
+  ASSERT_EQ(bootstrap_tokens(api_).size(), 1u);
+  EXPECT_EQ(bootstrap_tokens(api_)[0]["metadata"]["name"], first["metadata"]["name"]);
+  EXPECT_THAT(fake_->ledger()[0].user_data,
+              HasSubstr("--token " + secret_field(first, "token-id") + "." +
+                        secret_field(first, "token-secret") + " "));
+
+  // The instance ends before its Node registers: its token goes with it.
+  patch_pool_spec({{"replicas", {{"count", 0}}}});
+  converge();
+  EXPECT_EQ(bootstrap_tokens(api_).size(), 1u);  // parked: it may still register when taken back
+  clock_.advance(59min);                         // launched 12:00:00, ends 60 s before 13:00
+  converge();
+  EXPECT_TRUE(instances().empty());
+  EXPECT_TRUE(bootstrap_tokens(api_).empty());
+}
+
+TEST_F(ControllersTest, ATemplateSecretThatIsMissingOrWrongBuysNothingUntilItIsFixed) {
+  create_pool(
+      1, bootstrapped_with({{"bootstrapSecretRef", {{"name", "join"}, {"key", "script"}}}}).dump());
+  converge();
+  EXPECT_TRUE(instances().empty());
+  EXPECT_EQ(fake_->ledger().size(), 0u);
+  ASSERT_NE(condition("Degraded"), nullptr);
+  EXPECT_EQ(condition("Degraded")->reason, "BootstrapInvalid");
+  EXPECT_THAT(condition("BootstrapReady")->message,
+              HasSubstr("Secret default/join does not exist"));
+
+  // A template with an unknown variable: its line and column are named.
+  ASSERT_TRUE(api_.create(kube::resources::kSecrets, "default",
+                          template_secret("#!/bin/sh\n{{ tokn | raw }}"))
+                  .ok());
+  converge();
+  EXPECT_TRUE(instances().empty());
+  EXPECT_THAT(condition("BootstrapReady")->message,
+              HasSubstr("line 2, column 1: unknown variable \"tokn\""));
+  const auto reasons = event_reasons(api_);
+  EXPECT_GE(std::count(reasons.begin(), reasons.end(), "BootstrapInvalid"), 1);
+
+  // Fixed: bought, with the Secret's template rendered.
+  Json fixed = *api_.get(kube::resources::kSecrets, "default", "join");
+  fixed["data"]["script"] =
+      net::base64_encode("#cloud-config\nhostname: {{ instance.name | yaml }}\n");
+  ASSERT_TRUE(api_.update(kube::resources::kSecrets, fixed).ok());
+  converge();
+  ASSERT_EQ(fake_->ledger().size(), 1u);
+  EXPECT_EQ(fake_->ledger()[0].user_data,
+            "#cloud-config\nhostname: \"" + instances()[0].metadata.name + "\"\n");
+  EXPECT_EQ(condition("Degraded")->status, api::ConditionStatus::False);
+  EXPECT_EQ(condition("BootstrapReady")->status, api::ConditionStatus::True);
+}
+
+TEST_F(ControllersTest, ProvidersThatCannotRunTheBootstrapAreNotPlannedAndTheConditionNamesThem) {
+  FakeProviderOptions opts;
+  opts.name = "nodata";
+  opts.offers = {{offer("cheap", "0.10"), -1}};
+  opts.user_data = UserDataSupport::None;
+  auto nodata = std::make_shared<FakeProvider>(opts, clock_);
+  registry_.put("nodata", nodata);
+  create_pool(1, bootstrapped_with({{"bootstrapScript", kJoinTemplate}}).dump());
+  patch_pool_spec({{"providers", {{{"name", "nodata"}}, {{"name", "fake"}}}}});
+  converge();
+  // The cheaper offer is skipped: its machine could never join.
+  EXPECT_EQ(nodata->ledger().size(), 0u);
+  ASSERT_EQ(fake_->ledger().size(), 1u);
+  ASSERT_NE(condition("BootstrapReady"), nullptr);
+  EXPECT_EQ(condition("BootstrapReady")->reason, "BootstrapUnsupported");
+  EXPECT_THAT(condition("BootstrapReady")->message, HasSubstr("GpuProvider nodata"));
+  EXPECT_NE(condition("Degraded")->reason, "BootstrapUnsupported");
+
+  // No provider left: nothing bought, Degraded says why.
+  patch_pool_spec({{"replicas", {{"count", 2}}}, {"providers", {{{"name", "nodata"}}}}});
+  converge();
+  EXPECT_EQ(nodata->ledger().size(), 0u);
+  EXPECT_EQ(condition("Degraded")->reason, "BootstrapUnsupported");
+  EXPECT_THAT(condition("Degraded")->message, HasSubstr("GpuProvider nodata"));
 }
 
 TEST_F(ControllersTest, APoolBuysOnlyOnceEveryProviderItNamesHasLoaded) {

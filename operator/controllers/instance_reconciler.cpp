@@ -1,5 +1,6 @@
 #include "operator/controllers/instance_reconciler.h"
 
+#include "operator/controllers/bootstrap.h"
 #include "operator/controllers/node_registration.h"
 
 #include <algorithm>
@@ -21,6 +22,7 @@ constexpr kube::Millis kProvisioningPoll{2000};
 constexpr kube::Millis kRunningPoll{15000};
 constexpr kube::Millis kTerminatingPoll{1000};
 constexpr kube::Millis kRegistrationPoll{5000};
+constexpr kube::Millis kBootstrapRetry{30000};
 
 bool has_finalizer(const Json& obj) {
   const auto& m = obj["metadata"];
@@ -106,7 +108,9 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     }
     return {};
   };
-  auto status_result = [&](const api::GpuInstanceStatus& s, kube::Millis after) {
+  auto status_result = [&](api::GpuInstanceStatus s, kube::Millis after) {
+    auto t = retire_bootstrap_token(ctx_, s);  // once its Node registered or it ended
+    if (!t.ok()) return ReconcileResult::from(t.error());
     auto w = write_status(s);
     if (!w.ok()) return ReconcileResult::from(w.error());
     return ReconcileResult::after(after);
@@ -167,6 +171,10 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
       if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) {
         return ReconcileResult::from(r.error());
       }
+    }
+    if (decision::awaits_node(inst.spec.usage)) {
+      auto r = delete_bootstrap_tokens(ctx_, inst.metadata.name, pool_uid);
+      if (!r.ok()) return ReconcileResult::from(r.error());
     }
     // Fold the final spend into the pool's ledger (idempotent). A ledger
     // that cannot be read is never replaced: the finalizer stays (the spend
@@ -242,9 +250,28 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     intent.pool_namespace = inst.metadata.namespace_;
     intent.pool_name = inst.spec.pool;
     intent.offer = api::offer_from(inst.spec.offer);
-    if (inst.spec.usage.mode == api::UsageMode::Node) {
-      intent.user_data = inst.spec.usage.node.bootstrap_script;
-    } else {
+    if (decision::awaits_node(inst.spec.usage)) {
+      // The rendered template with this instance's token (bootstrap.h);
+      // never a machine bought without its bootstrap.
+      auto boot = prepare_bootstrap(ctx_, inst, pool_uid, st, now);
+      if (!boot.ok() && boot.error().kind == BootstrapError::Kind::Api) {
+        return ReconcileResult::from(boot.error().api);
+      }
+      if (boot.ok() && !runs_user_data(provider->user_data_support(), *boot)) {
+        st.phase = InstancePhase::Failed;  // the pool re-plans without this provider
+        st.message = "GpuProvider " + inst.spec.offer.provider +
+                     " cannot run the bootstrap template at boot (user data: " +
+                     std::string(to_string(provider->user_data_support())) + ")";
+        return status_result(st, kube::Millis{0});
+      }
+      if (!boot.ok()) {
+        const std::string message = "waiting for the bootstrap template: " + boot.error().message;
+        if (message != st.message) record_event(ctx_, obj, "Warning", "BootstrapInvalid", message);
+        st.message = message;
+        return status_result(st, kBootstrapRetry);
+      }
+      intent.user_data = std::move(*boot);
+    } else if (inst.spec.usage.mode == api::UsageMode::Endpoint) {
       intent.image = inst.spec.usage.endpoint.image;
     }
     auto m = provider->create(intent);

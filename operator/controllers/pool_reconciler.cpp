@@ -4,6 +4,7 @@
 #include <cctype>
 #include <charconv>
 
+#include "operator/controllers/bootstrap.h"
 #include "operator/controllers/pool_autoscaling.h"
 #include "operator/core/api_codec.h"
 #include "operator/core/pool_decision.h"
@@ -173,9 +174,17 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
                        [](const auto& i) { return i.status.phase == api::InstancePhase::Failed; });
   };
   auto fetch_offers = [&](decision::Input& in) {
+    // A pool that bootstraps Nodes reads its template (bootstrap.h) and
+    // plans only providers that run it.
+    if (decision::awaits_node(pool.spec.usage)) in.bootstrap = check_pool_bootstrap(ctx_, pool);
     for (const auto& ref : pool.spec.providers) {
       auto p = ctx_.registry.get(ref.name);
       if (!p) continue;
+      if (in.bootstrap &&
+          std::find(in.bootstrap->unsupported.begin(), in.bootstrap->unsupported.end(), ref.name) !=
+              in.bootstrap->unsupported.end()) {
+        continue;
+      }
       OfferQuery q;
       for (const auto& m : pool.spec.gpu.models)
         q.gpu_models.push_back(m.name);
@@ -243,6 +252,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     if (!live.ok()) return ReconcileResult::from(live.error());
     std::vector<Offer> offers = std::move(in.offers);
     std::vector<std::string> problems = std::move(in.provider_problems);
+    auto boot = std::move(in.bootstrap);
     std::vector<api::GpuInstance> fresh;
     for (const auto& j : *live) {
       if (auto i = to_instance(j)) fresh.push_back(std::move(*i));
@@ -251,6 +261,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     apply_scaling(in);
     in.offers = std::move(offers);
     in.provider_problems = std::move(problems);
+    in.bootstrap = std::move(boot);
     out = decision::decide(in);
   }
   if (!out.create.empty()) {

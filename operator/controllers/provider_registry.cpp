@@ -30,6 +30,7 @@ class OwningAdapter final : public Provider {
 
   const std::string& name() const override { return inner_->name(); }
   std::string_view type() const override { return inner_->type(); }
+  UserDataSupport user_data_support() const override { return inner_->user_data_support(); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& q) override {
     return inner_->offers(q);
   }

@@ -41,6 +41,8 @@ class RemoteFakeProvider final : public Provider {
 
   const std::string& name() const override { return name_; }
   std::string_view type() const override { return "fake"; }
+  // The server keeps each create's userData, as a cloud-init provider would.
+  UserDataSupport user_data_support() const override { return UserDataSupport::CloudInit; }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
   ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;

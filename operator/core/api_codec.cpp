@@ -207,6 +207,10 @@ json encode_usage(const UsageSpec& u) {
   out["mode"] = str(to_string(u.mode));
   json node = json::object();
   put(node, "bootstrapScript", u.node.bootstrap_script);
+  if (!u.node.bootstrap_secret_ref.name.empty()) {
+    node["bootstrapSecretRef"] =
+        json{{"name", u.node.bootstrap_secret_ref.name}, {"key", u.node.bootstrap_secret_ref.key}};
+  }
   put(node, "labels", string_map(u.node.labels));
   put(node, "taints", string_list(u.node.taints));
   node["registrationTimeoutSeconds"] = u.node.registration_timeout_seconds;
@@ -389,6 +393,7 @@ json encode_instance_status(const GpuInstanceStatus& s) {
   put(st, "parkedAt", opt_time(s.parked_at));
   put(st, "endedAt", opt_time(s.ended_at));
   put(st, "nodeName", s.node_name);
+  put(st, "bootstrapTokenSecret", s.bootstrap_token_secret);
   put(st, "endpoint", s.endpoint);
   st["accrued"] = money(s.accrued);
   put(st, "conditions", conditions(s.conditions));
@@ -863,6 +868,11 @@ void read_usage(const json& v, const std::string& path, const Ctx& c, UsageSpec&
   o.field("node", [&](const json& nv, const std::string& p) {
     Obj n(nv, p, c);
     GP_FIELD(n, "bootstrapScript", u.node.bootstrap_script);
+    n.field("bootstrapSecretRef", [&](const json& rv, const std::string& rp) {
+      Obj r(rv, rp, c);
+      GP_FIELD(r, "name", u.node.bootstrap_secret_ref.name);
+      GP_FIELD(r, "key", u.node.bootstrap_secret_ref.key);
+    });
     GP_FIELD(n, "labels", u.node.labels);
     GP_FIELD(n, "taints", u.node.taints);
     GP_FIELD(n, "registrationTimeoutSeconds", u.node.registration_timeout_seconds);
@@ -1052,6 +1062,7 @@ void read_instance_status(const json& v, const std::string& path, const Ctx& c,
   GP_FIELD(o, "parkedAt", s.parked_at);
   GP_FIELD(o, "endedAt", s.ended_at);
   GP_FIELD(o, "nodeName", s.node_name);
+  GP_FIELD(o, "bootstrapTokenSecret", s.bootstrap_token_secret);
   GP_FIELD(o, "endpoint", s.endpoint);
   GP_FIELD(o, "accrued", s.accrued);
   o.field("conditions",

@@ -138,6 +138,9 @@ GpuInstance full_gpu_instance() {
   s.offer.spot = true;
   s.offer.egress_usd_per_hour = Money::from_micros(240'000);
   s.usage = full_usage();
+  // The other way to give the bootstrap template (at most one is set).
+  s.usage.node.bootstrap_script.clear();
+  s.usage.node.bootstrap_secret_ref = {"join-template", "", "cloud-init.yaml"};
   auto& st = i.status;
   st.phase = InstancePhase::Parked;
   st.provider_id = "vm-123";
@@ -149,6 +152,7 @@ GpuInstance full_gpu_instance() {
   st.parked_at = at(1'790'005'000);
   st.ended_at = at(1'790'010'700);
   st.node_name = "gpu-node-1";
+  st.bootstrap_token_secret = "bootstrap-token-abc123";
   st.endpoint = "http://10.0.0.7:8080";
   st.accrued = Money::from_micros(7'620'000);
   st.conditions = {full_condition("Ready")};

@@ -236,10 +236,27 @@ enum class UsageMode {
   Endpoint,  // the machine runs one container and serves it
 };
 
+// One key of a Secret. Namespace unset: "default" for a GpuProvider's
+// references (as for credentialsSecret); a pool's bootstrapSecretRef has no
+// namespace (always the pool's own).
+struct SecretKeyRef {
+  std::string name;
+  std::string namespace_;  // [namespace]
+  std::string key;
+
+  bool operator==(const SecretKeyRef&) const = default;
+};
+
 struct NodeUsage {
-  // [bootstrapScript]; cloud-init / shell run at boot. Set, the machine is
-  // expected to join the cluster: it is Ready only once its Node registers.
+  // [bootstrapScript]; the bootstrap template (docs/bootstrap.md): cloud-init
+  // or a shell script run at boot, rendered per instance. Set (or
+  // bootstrapSecretRef), the machine is expected to join the cluster: it is
+  // Ready only once its Node registers.
   std::string bootstrap_script;
+  // [bootstrapSecretRef] {name, key}: the template in a Secret of the pool's
+  // namespace instead (it carries join secrets). At most one of the two;
+  // name empty: not set; namespace_ is never used.
+  SecretKeyRef bootstrap_secret_ref;
   std::map<std::string, std::string> labels;
   std::vector<std::string> taints;  // "key=value:Effect" or "key:Effect"
   // How long a booted machine may take to register its Node before it is
@@ -420,8 +437,11 @@ struct GpuInstanceStatus {
   std::optional<Time> parked_at;        // [parkedAt]
   std::optional<Time> ended_at;         // [endedAt]
   std::string node_name;                // [nodeName]; Node mode
-  std::string endpoint;                 // URL; Endpoint mode
-  Money accrued;                        // billed so far
+  // [bootstrapTokenSecret]; Node mode: the kube-system Secret holding this
+  // machine's bootstrap token while it may still register ("" once deleted).
+  std::string bootstrap_token_secret;
+  std::string endpoint;  // URL; Endpoint mode
+  Money accrued;         // billed so far
   std::vector<Condition> conditions;
   std::string message;
   int64_t observed_generation = 0;  // [observedGeneration]
@@ -469,15 +489,6 @@ struct ProviderQuota {
   std::optional<int> max_gpus;       // [maxGpus]; >= 0
 
   bool operator==(const ProviderQuota&) const = default;
-};
-
-// One key of a Secret. Namespace unset: "default" (as for credentialsSecret).
-struct SecretKeyRef {
-  std::string name;
-  std::string namespace_;  // [namespace]
-  std::string key;
-
-  bool operator==(const SecretKeyRef&) const = default;
 };
 
 // The SSH public key given to every machine whose intent carries none (any

@@ -1,5 +1,6 @@
 #include "operator/core/api_validation.h"
 
+#include "operator/core/bootstrap_template.h"
 #include "operator/core/schedule.h"
 
 #include <nlohmann/json.hpp>
@@ -311,6 +312,22 @@ void check_usage(Errors& e, const std::string& path, const UsageSpec& u) {
   }
   for (const auto& [k, v] : u.node.labels) {
     if (k.empty()) e.add(node + ".labels", "label keys must not be empty");
+  }
+  const SecretKeyRef& ref = u.node.bootstrap_secret_ref;
+  const bool ref_set = !ref.name.empty() || !ref.key.empty();
+  if (ref_set && !u.node.bootstrap_script.empty()) {
+    e.add(node + ".bootstrapSecretRef", "must not be set together with bootstrapScript");
+  }
+  if (ref_set) {
+    check_name(e, node + ".bootstrapSecretRef.name", ref.name);
+    if (!is_secret_key(ref.key)) {
+      e.add(node + ".bootstrapSecretRef.key",
+            "must be a Secret data key: letters, digits, '-', '.', '_'");
+    }
+  }
+  if (!u.node.bootstrap_script.empty()) {
+    auto t = bootstrap::check(u.node.bootstrap_script, u.node.labels, u.node.taints);
+    if (!t.ok()) e.add(node + ".bootstrapScript", t.error().describe());
   }
   for (size_t i = 0; i < u.node.taints.size(); ++i) {
     if (!valid_taint(u.node.taints[i])) {

@@ -95,6 +95,31 @@ INSTANTIATE_TEST_SUITE_P(
                      "spec.replicas.max: must be >= spec.replicas.min (-2)",
                      "spec.replicas.count: must be within [spec.replicas.min, spec.replicas.max] "
                      "when autoscaling is off"}},
+        BadPoolCase{"BootstrapScriptAndSecretRefTogether",
+                    [](GpuPool& p) {
+                      p.spec.usage.node.bootstrap_script = "#!/bin/sh\n";
+                      p.spec.usage.node.bootstrap_secret_ref = {"join", "", "script"};
+                    },
+                    {"spec.usage.node.bootstrapSecretRef: must not be set together with "
+                     "bootstrapScript"}},
+        BadPoolCase{"BootstrapSecretRefWithBadNameAndKey",
+                    [](GpuPool& p) {
+                      p.spec.usage.node.bootstrap_script.clear();
+                      p.spec.usage.node.bootstrap_secret_ref = {"Bad_Name", "", "a/b"};
+                    },
+                    {"spec.usage.node.bootstrapSecretRef.name: invalid name \"Bad_Name\": must be "
+                     "lower-case alphanumerics, '-' or '.', start and end with an alphanumeric, at "
+                     "most 253 characters",
+                     "spec.usage.node.bootstrapSecretRef.key: must be a Secret data key: letters, "
+                     "digits, '-', '.', '_'"}},
+        BadPoolCase{"BootstrapTemplateErrorNamesLineAndColumn",
+                    [](GpuPool& p) {
+                      p.spec.usage.node.bootstrap_script =
+                          "#!/bin/sh\necho {{ instance.nam | shell }}\n";
+                    },
+                    {"spec.usage.node.bootstrapScript: line 2, column 6: unknown variable "
+                     "\"instance.nam\" (known: instance.name, pool.name, pool.namespace, "
+                     "node.labels, node.taints, token, token.id, token.secret)"}},
         BadPoolCase{"TooManyReplicas",
                     [](GpuPool& p) { p.spec.replicas.max = 5000; },
                     {"spec.replicas.max: must be <= 1000"}},

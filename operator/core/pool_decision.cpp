@@ -87,7 +87,8 @@ int desired_replicas(const api::GpuPoolSpec& spec) {
 }
 
 bool awaits_node(const api::UsageSpec& usage) {
-  return usage.mode == api::UsageMode::Node && !usage.node.bootstrap_script.empty();
+  return usage.mode == api::UsageMode::Node &&
+         (!usage.node.bootstrap_script.empty() || !usage.node.bootstrap_secret_ref.name.empty());
 }
 
 const api::Condition* find_condition(const std::vector<api::Condition>& conds,
@@ -319,6 +320,9 @@ void buy(State& s) {
   int need = s.desired - static_cast<int>(s.active.size() + s.out.unpark.size());
   if (need <= 0) return;
   if (!s.in.ledger_problem.empty()) return;  // reported by status()
+  if (awaits_node(s.spec().usage) && (!s.in.bootstrap || !s.in.bootstrap->problem.empty())) {
+    return;  // a machine bought without its bootstrap never serves; reported by status()
+  }
   if (!s.in.providers_loading.empty()) {
     s.waiting_for_providers = true;  // reported by status()
     return;
@@ -507,6 +511,43 @@ void scaling_status(State& s, api::GpuPoolStatus& st) {
   set_condition(st.conditions, cond("ScalingActive", in.scaling_active, reason, message, in));
 }
 
+bool all_unsupported(const State& s) {
+  const auto& bad = s.in.bootstrap->unsupported;
+  return !s.spec().providers.empty() &&
+         std::all_of(s.spec().providers.begin(), s.spec().providers.end(), [&](const auto& p) {
+           return std::find(bad.begin(), bad.end(), p.name) != bad.end();
+         });
+}
+
+std::string unsupported_text(const State& s) {
+  std::string names;
+  for (const auto& n : s.in.bootstrap->unsupported)
+    names += (names.empty() ? "" : ", ") + n;
+  return "GpuProvider " + names +
+         " cannot run the bootstrap template at boot (no user data, or a shell script only "
+         "where the template is a cloud-init document); their offers are not planned";
+}
+
+// BootstrapReady, for pools that bootstrap Nodes, as of the last check.
+void bootstrap_status(const State& s, api::GpuPoolStatus& st) {
+  const Input& in = s.in;
+  if (!awaits_node(s.spec().usage)) {
+    std::erase_if(st.conditions, [](const auto& c) { return c.type == "BootstrapReady"; });
+    return;
+  }
+  if (!in.bootstrap) return;
+  if (!in.bootstrap->problem.empty()) {
+    set_condition(st.conditions,
+                  cond("BootstrapReady", false, "BootstrapInvalid", in.bootstrap->problem, in));
+  } else if (!in.bootstrap->unsupported.empty()) {
+    set_condition(st.conditions,
+                  cond("BootstrapReady", false, "BootstrapUnsupported", unsupported_text(s), in));
+  } else {
+    set_condition(st.conditions, cond("BootstrapReady", true, "TemplateValid",
+                                      "the bootstrap template renders for every provider", in));
+  }
+}
+
 api::GpuPoolStatus status(State& s) {
   const Input& in = s.in;
   const api::GpuPool& pool = in.pool;
@@ -568,6 +609,12 @@ api::GpuPoolStatus status(State& s) {
                        in.ledger_problem +
                        "); month-to-date would be unknown and the monthly cap unenforceable. "
                        "Repair or restore the annotation; it is kept as it is.";
+  } else if (in.bootstrap && awaits_node(s.spec().usage) && !in.bootstrap->problem.empty()) {
+    degraded_reason = "BootstrapInvalid";
+    degraded_message = "buying nothing for this pool: " + in.bootstrap->problem;
+  } else if (in.bootstrap && awaits_node(s.spec().usage) && all_unsupported(s)) {
+    degraded_reason = "BootstrapUnsupported";
+    degraded_message = "buying nothing for this pool: " + unsupported_text(s);
   } else if (!in.provider_problems.empty()) {
     degraded_reason = "ProviderUnavailable";
     for (const auto& p : in.provider_problems) {
@@ -585,7 +632,8 @@ api::GpuPoolStatus status(State& s) {
         std::to_string(s.failed.size()) + " instance(s) failed and are being replaced";
   }
   if (!degraded_reason.empty()) {
-    if ((degraded_reason == "NoOffers" || degraded_reason == "SpendLedgerCorrupt") &&
+    if ((degraded_reason == "NoOffers" || degraded_reason == "SpendLedgerCorrupt" ||
+         degraded_reason == "BootstrapInvalid" || degraded_reason == "BootstrapUnsupported") &&
         !was_true_with(pool, "Degraded", degraded_reason)) {
       s.out.events.push_back({"Warning", degraded_reason, degraded_message});
     }
@@ -594,6 +642,7 @@ api::GpuPoolStatus status(State& s) {
     set_condition(st.conditions, cond("Degraded", false, "AsExpected", "", in));
   }
 
+  bootstrap_status(s, st);
   scaling_status(s, st);
 
   const auto& hourly_cap = s.spec().budget.max_usd_per_hour;

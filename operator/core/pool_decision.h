@@ -55,6 +55,10 @@
 //  the next pass (requeue_at is one second later). When Input::ledger_problem
 //  is set (the spend ledger annotation is corrupt) nothing is bought or
 //  un-parked: Degraded=True, reason SpendLedgerCorrupt, with an Event.
+//  A pool that bootstraps Nodes (awaits_node) buys only with a clean
+//  Input::bootstrap: its template problem makes it Degraded, reason
+//  BootstrapInvalid (Event); when every provider it names is unsupported,
+//  BootstrapUnsupported (Event); condition BootstrapReady says which.
 //  6. Status: replicas (desired, provisioning = Pending+Provisioning (and
 //     Running while a Node is awaited, awaits_node), ready = Running+Ready
 //     (only Ready while a Node is awaited), parked), spend (spend.h), conditions Ready,
@@ -136,6 +140,19 @@ struct Policy {
   bool operator==(const Policy&) const = default;
 };
 
+// Node bootstrap (issue 13), checked by the pool reconciler when it may buy.
+struct BootstrapCheck {
+  // Why the template cannot be rendered (its Secret or key missing, a
+  // template error with line:column); non-empty: nothing is bought
+  // (Degraded, reason BootstrapInvalid).
+  std::string problem;
+  // Providers the pool names whose machines cannot run the template
+  // (Provider::user_data_support); their offers are left out of the plan.
+  // Every provider of the pool among them: Degraded, BootstrapUnsupported.
+  std::vector<std::string> unsupported;
+  bool operator==(const BootstrapCheck&) const = default;
+};
+
 struct Input {
   api::GpuPool pool;                        // defaults applied
   std::vector<api::GpuInstance> instances;  // the pool's instances (any phase)
@@ -150,6 +167,11 @@ struct Input {
   // reason WaitingForProviders; requeued within 2 s), so a plan never skips
   // a provider only because it loads later.
   std::vector<std::string> providers_loading;
+  // Set for pools that bootstrap Nodes (awaits_node) when the reconciler
+  // checked the template (it does whenever it may buy): condition
+  // BootstrapReady. Unset for such a pool: nothing is bought, and
+  // BootstrapReady keeps its last value.
+  std::optional<BootstrapCheck> bootstrap;
   spend::SpendLedger ledger;
   // Why the ledger annotation could not be read; non-empty blocks buying.
   std::string ledger_problem;
@@ -204,8 +226,9 @@ std::optional<int64_t> ordinal_of(const api::GpuPool& pool, const std::string& n
 // autoscaling is enabled (the autoscaler fills in the rest later).
 int desired_replicas(const api::GpuPoolSpec& spec);
 // Whether machines of this usage must register a Node before they count as
-// ready: Node mode with a bootstrap script (without one, nothing joins the
-// cluster and a running machine is as ready as it gets).
+// ready: Node mode with a bootstrap template, inline or in a Secret (without
+// one, nothing joins the cluster and a running machine is as ready as it
+// gets).
 bool awaits_node(const api::UsageSpec& usage);
 // Replaces or adds `c` in `conds`, keeping lastTransitionTime when the status
 // did not change.

@@ -142,6 +142,7 @@ class DyingProvider final : public Provider {
   DyingProvider(std::shared_ptr<FakeProvider> p, KillSwitch& sw) : p_(std::move(p)), sw_(sw) {}
   const std::string& name() const override { return p_->name(); }
   std::string_view type() const override { return p_->type(); }
+  UserDataSupport user_data_support() const override { return p_->user_data_support(); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& q) override {
     if (!sw_.allow()) return fail(dying_provider());
     return p_->offers(q);

@@ -79,6 +79,8 @@ class DoProvider final : public Provider {
 
   const std::string& name() const override { return config_.provider_name; }
   std::string_view type() const override { return "digitalocean"; }
+  // User data: the droplet's user_data (plain text), run by cloud-init at first boot.
+  UserDataSupport user_data_support() const override { return user_data_support_of_type(type()); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
   ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;

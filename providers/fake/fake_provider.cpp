@@ -154,6 +154,7 @@ ProviderResult<Machine> FakeProvider::create(const InstanceIntent& intent) {
   e.machine.tags[std::string(kTagPool)] = intent.pool_namespace + "/" + intent.pool_name;
   e.machine.tags[std::string(kTagInstance)] = intent.name;
   e.pool_uid = intent.pool_uid;
+  e.user_data = intent.user_data;
   e.offer_key = planner::offer_key(offer->offer);
   e.billing = offer->offer.billing;
   e.launched = now;

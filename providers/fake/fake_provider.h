@@ -56,6 +56,9 @@ struct FakeProviderOptions {
   // GB each GPU sends per hour while its machine exists; billed at the
   // offer's billing.egress_per_gb (billing::egress_per_hour), per second.
   double egress_gb_per_gpu_hour = 0.0;
+  // How the fake says it carries user data (Provider::user_data_support);
+  // the ledger keeps what each create sent.
+  UserDataSupport user_data = UserDataSupport::CloudInit;
 };
 
 // One machine the provider ever created, with its bill.
@@ -66,6 +69,7 @@ struct FakeLedgerEntry {
   BillingRule billing;
   Time launched{};
   std::optional<Time> ended;  // when termination was requested
+  std::string user_data;      // InstanceIntent::user_data of the create that bought it
 };
 
 class FakeProvider final : public Provider {
@@ -74,6 +78,7 @@ class FakeProvider final : public Provider {
 
   const std::string& name() const override { return options_.name; }
   std::string_view type() const override { return "fake"; }
+  UserDataSupport user_data_support() const override { return options_.user_data; }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
   ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;

@@ -81,6 +81,9 @@ class FluenceProvider final : public Provider {
 
   const std::string& name() const override { return config_.provider_name; }
   std::string_view type() const override { return "fluence"; }
+  // User data: POST /gpu/instances/vms has no user-data field (cloudInit.userData exists only on
+  // the CPU-VM POST /v2/vms): pools that bootstrap Nodes do not plan Fluence GPU offers.
+  UserDataSupport user_data_support() const override { return user_data_support_of_type(type()); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
   ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;

@@ -58,6 +58,7 @@ class InstrumentedProvider final : public Provider {
 
   const std::string& name() const override { return inner_->name(); }
   std::string_view type() const override { return inner_->type(); }
+  UserDataSupport user_data_support() const override { return inner_->user_data_support(); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
   ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;

@@ -67,6 +67,9 @@ class RunpodProvider final : public Provider {
 
   const std::string& name() const override { return config_.provider_name; }
   std::string_view type() const override { return "runpod"; }
+  // User data: a pod is a container: user_data only reaches it as env GPUPOOL_USER_DATA
+  // (base64), which nothing runs at boot, so no Node bootstrap.
+  UserDataSupport user_data_support() const override { return user_data_support_of_type(type()); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
   ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;

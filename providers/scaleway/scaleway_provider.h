@@ -90,6 +90,8 @@ class ScwProvider final : public Provider {
 
   const std::string& name() const override { return config_.provider_name; }
   std::string_view type() const override { return "scaleway"; }
+  // User data: PATCH servers/{id}/user_data/cloud-init (text/plain) before power-on.
+  UserDataSupport user_data_support() const override { return user_data_support_of_type(type()); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
   ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;

@@ -225,6 +225,12 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
         provider_error(ProviderErrorKind::InvalidRequest,
                        "rent: offer id must be a Vast.ai ask id, got '" + intent.offer.id + "'"));
   }
+  if (intent.user_data.size() > kMaxOnstart) {
+    return fail(provider_error(
+        ProviderErrorKind::InvalidRequest,
+        "rent: the bootstrap script is " + std::to_string(intent.user_data.size()) +
+            " characters; Vast.ai's onstart takes at most " + std::to_string(kMaxOnstart)));
+  }
   auto existing = get(intent.pool_uid, intent.name);
   if (existing.ok() && !is_gone(existing->state)) return existing;
   if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)

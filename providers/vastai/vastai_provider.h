@@ -69,6 +69,11 @@ class VastProvider final : public Provider {
 
   const std::string& name() const override { return config_.provider_name; }
   std::string_view type() const override { return "vastai"; }
+  // User data: the instance's onstart commands, run by a shell at container start
+  // (not cloud-init). Vast caps onstart at kMaxOnstart characters: a longer
+  // one is InvalidRequest before any request.
+  static constexpr size_t kMaxOnstart = 4048;
+  UserDataSupport user_data_support() const override { return user_data_support_of_type(type()); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
   ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;

@@ -121,6 +121,17 @@ TEST_F(VastProviderTest, RegionsAreCountryCodes) {
   EXPECT_EQ(found->region, "CA");
 }
 
+TEST_F(VastProviderTest, AnOnstartScriptOverVastsLimitIsRefusedBeforeRenting) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent big = intent();
+  big.user_data = "#!/bin/sh\n" + std::string(VastProvider::kMaxOnstart, '#');
+  auto m = p.create(big);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().kind, ProviderErrorKind::InvalidRequest);
+  EXPECT_NE(m.error().message.find("at most 4048"), std::string::npos) << m.error().message;
+  EXPECT_EQ(emulator_.requests("create"), 0);
+}
+
 TEST_F(VastProviderTest, RentLabelsTheInstanceAndIsIdempotent) {
   VastProvider p(config(), transport_, clock_, sleeper_);
   auto m = p.create(intent());

@@ -125,6 +125,13 @@ std::vector<ApiObject> full_objects() {
   std::vector<ApiObject> out = {fixtures::full_gpu_pool(), fixtures::full_gpu_instance()};
   for (const auto& p : fixtures::full_gpu_providers())
     out.push_back(p);
+  // The bootstrap template's other source (at most one is set per object).
+  GpuPool pool = fixtures::full_gpu_pool();
+  pool.spec.usage.node = fixtures::full_gpu_instance().spec.usage.node;
+  GpuInstance inst = fixtures::full_gpu_instance();
+  inst.spec.usage.node = fixtures::full_gpu_pool().spec.usage.node;
+  out.push_back(pool);
+  out.push_back(inst);
   return out;
 }
 
@@ -242,6 +249,15 @@ TEST(Crd, ServerRefusesWhatTheOperatorRefuses) {
       {"port", [](GpuPool& p) { p.spec.usage.endpoint.port = 70000; }},
       {"health path", [](GpuPool& p) { p.spec.usage.endpoint.health_path = "health"; }},
       {"bad taint", [](GpuPool& p) { p.spec.usage.node.taints = {"gpu"}; }},
+      {"bootstrap script and secret",
+       [](GpuPool& p) {
+         p.spec.usage.node.bootstrap_script = "#!/bin/sh\n";
+         p.spec.usage.node.bootstrap_secret_ref = {"join", "", "script"};
+       }},
+      {"bootstrap secret key",
+       [](GpuPool& p) {
+         p.spec.usage.node.bootstrap_secret_ref = {"join", "", "a/b"};
+       }},
       {"empty env name",
        [](GpuPool& p) {
          p.spec.usage.endpoint.env = {{"", "x"}};
@@ -487,7 +503,8 @@ TEST(Crd, CrossFieldRulesExistAsCel) {
                          "autoscaling.metrics must list at least one metric when autoscaling is "
                          "enabled",
                          "query is required for an External metric",
-                         "usage.endpoint.image is required when mode is Endpoint"}));
+                         "usage.endpoint.image is required when mode is Endpoint",
+                         "set at most one of bootstrapScript and bootstrapSecretRef"}));
   std::vector<std::string> provider;
   cel_messages(schema_for(kGpuProviderKind), provider);
   EXPECT_THAT(provider, ::testing::Contains("credentialsSecret.name is required"));

@@ -36,7 +36,7 @@ expect_kinds() { # expect_kinds FILE "Kind=N ..."
   if [ "$got" = "$2 " ]; then pass "$(basename "$1") renders $2"; else fail "$(basename "$1") renders $got, want $2"; fi
 }
 expect_kinds "$tmp/default.yaml" \
-  "ClusterRole=1 ClusterRoleBinding=1 Deployment=1 Role=2 RoleBinding=2 Service=1 ServiceAccount=1"
+  "ClusterRole=1 ClusterRoleBinding=1 Deployment=1 Role=3 RoleBinding=3 Service=1 ServiceAccount=1"
 
 has() { # has FILE REGEX WHAT
   if grep -Eq -- "$2" "$1"; then pass "$3"; else fail "$3 (no match for /$2/ in $(basename "$1"))"; fi
@@ -68,6 +68,14 @@ hasnt "$tmp/clusterrole.yaml" 'secrets' "the ClusterRole grants no Secrets"
 hasnt "$tmp/clusterrole.yaml" 'leases' "the ClusterRole grants no Leases"
 has "$tmp/clusterrole.yaml" 'resources: \[gpupools/status, gpupools/finalizers\]' "pool status and finalizers"
 
+# Node bootstrap tokens: Secrets in kube-system only, create/list/delete.
+has "$tmp/default.yaml" 'name: [a-z-]*-bootstrap-tokens' "a Role for bootstrap tokens"
+awk '/^kind: Role$/{r=1} /^---/{r=0} r' "$tmp/default.yaml" | grep -q 'namespace: kube-system' ||
+  fail "the bootstrap-token Role is in kube-system"
+has "$tmp/default.yaml" 'verbs: \[create, list, delete\]' "bootstrap tokens: create, list, delete"
+render "$tmp/notokens.yaml" --set rbac.bootstrapTokens=false
+hasnt "$tmp/notokens.yaml" 'bootstrap-tokens' "no token Role when rbac.bootstrapTokens is false"
+
 # One replica without leader election: no Lease Role, flag off.
 render "$tmp/single.yaml" --set leaderElection.enabled=false
 has "$tmp/single.yaml" '--leader-elect=false' "leader election off when asked, with one replica"
@@ -79,7 +87,7 @@ has "$tmp/two.yaml" '--leader-elect=true' "leader election forced on with 2 repl
 # --- template: every optional part on
 render "$tmp/all.yaml" -f "$all_on"
 expect_kinds "$tmp/all.yaml" \
-  "ClusterRole=1 ClusterRoleBinding=1 ConfigMap=1 Deployment=1 GpuProvider=4 PrometheusRule=1 Role=4 RoleBinding=4 Secret=1 Service=1 ServiceAccount=1 ServiceMonitor=1"
+  "ClusterRole=1 ClusterRoleBinding=1 ConfigMap=1 Deployment=1 GpuProvider=4 PrometheusRule=1 Role=5 RoleBinding=5 Secret=1 Service=1 ServiceAccount=1 ServiceMonitor=1"
 has "$tmp/all.yaml" '--leader-elect=true' "replicaCount 2 turns leader election on"
 has "$tmp/all.yaml" '--namespace=ml-serving' "watch namespace flag"
 has "$tmp/all.yaml" 'resourceNames: \["shared-registry","gpupool-fluence-credentials","runpod-credentials"\]' \

@@ -272,11 +272,15 @@ TEST(PlanE2eTest, L40OrL40sExampleWeighsThroughput) {
     if (o["eligible"].get<bool>()) {
       EXPECT_EQ(o["gpuCount"], 2);
     }
-    if (o["gpuModel"] == "L40" && o["gpuCount"] == 2 && o["providerType"] == "runpod") {
-      // $1.98/h for 2 L40 = 1.6 L40S-equivalents.
-      EXPECT_NEAR(o["costPerEquivalentGpuHour"].get<double>(), 1.98 / 1.6, 1e-9);
-    }
+    // The pool bootstraps Nodes: providers whose machines cannot run its
+    // template are not offered, as in the operator (issue 13).
+    EXPECT_NE(o["providerType"], "runpod");
+    EXPECT_NE(o["providerType"], "fluence");
   }
+  EXPECT_THAT(doc["notes"].dump(),
+              HasSubstr("provider runpod (type runpod) cannot run the bootstrap template"));
+  EXPECT_THAT(doc["notes"].dump(),
+              HasSubstr("provider fluence (type fluence) cannot run the bootstrap template"));
 }
 
 TEST(PlanE2eTest, InvalidExamplePrintsEveryErrorWithItsPath) {

@@ -190,6 +190,21 @@ std::string base64_encode(const std::string& in) {
   return out;
 }
 
+// core/v1 Secrets: stringData is write-only. The API server folds each of
+// its entries into data (base64; it wins over data's entry of the same key)
+// and never stores or returns it.
+void fold_secret_string_data(const TypeDef& t, Json& obj) {
+  if (!t.group.empty() || t.resource != "secrets") return;
+  auto it = obj.find("stringData");
+  if (it == obj.end() || !it->is_object()) return;
+  const Json plain = *it;
+  obj.erase("stringData");
+  for (const auto& [k, v] : plain.items()) {
+    if (!obj.contains("data") || !obj["data"].is_object()) obj["data"] = Json::object();
+    obj["data"][k] = base64_encode(v.is_string() ? v.get<std::string>() : v.dump());
+  }
+}
+
 bool base64_decode(const std::string& in, std::string& out) {
   out.clear();
   uint32_t buf = 0;
@@ -550,6 +565,7 @@ ApiResult<Json> MemoryStore::Impl::create_locked(TypeDef& t, const VersionDef& v
     meta["labels"]["kubernetes.io/metadata.name"] = name;
     if (!obj.contains("spec")) obj["spec"] = {{"finalizers", {"kubernetes"}}};
   }
+  fold_secret_string_data(t, obj);
   if (auto st = validate_object(t, v, obj, nullptr, fv, warn); !st.ok()) return fail(st.error());
   bool is_crd = t.group == "apiextensions.k8s.io" && t.resource == "customresourcedefinitions";
   if (is_crd) set_crd_status(obj);
@@ -621,6 +637,7 @@ ApiResult<Json> MemoryStore::Impl::finish_update(TypeDef& t, const VersionDef& v
             "metadata.finalizers"}}));
     }
   }
+  fold_secret_string_data(t, desired);
   if (auto st = validate_object(t, v, desired, &old, fv, warn); !st.ok()) return fail(st.error());
   if (t.generation && !same_spec(old, desired, t.has_status(v))) {
     meta["generation"] = generation_of(old) + 1;

@@ -146,6 +146,26 @@ TEST_F(StoreTest, CreateErrorsMatchTheServer) {
   EXPECT_EQ(unknown.error().message, "the server could not find the requested resource");
 }
 
+TEST_F(StoreTest, SecretStringDataIsFoldedIntoDataLikeTheServer) {
+  Json secret = {{"apiVersion", "v1"},
+                 {"kind", "Secret"},
+                 {"metadata", {{"name", "s"}, {"namespace", "default"}}},
+                 {"data", {{"kept", "YQ=="}, {"both", "b2xk"}}},
+                 {"stringData", {{"both", "new"}, {"plain", "hello"}}}};
+  auto made = store_->create(resources::kSecrets, "default", secret);
+  ASSERT_TRUE(made.ok()) << made.error().message;
+  EXPECT_FALSE(made.value().contains("stringData"));
+  EXPECT_EQ(made.value()["data"],
+            (Json{{"kept", "YQ=="}, {"both", "bmV3"}, {"plain", "aGVsbG8="}}));
+  Json changed = made.value();
+  changed["stringData"] = {{"plain", "bye"}};
+  auto updated = store_->update(resources::kSecrets, changed);
+  ASSERT_TRUE(updated.ok()) << updated.error().message;
+  EXPECT_FALSE(updated.value().contains("stringData"));
+  EXPECT_EQ(updated.value()["data"]["plain"], "Ynll");
+  EXPECT_EQ(store_->get(resources::kSecrets, "default", "s").value()["data"]["plain"], "Ynll");
+}
+
 TEST_F(StoreTest, UpdateChecksResourceVersion) {
   install_crd();
   Json w = must_create(kWidgets, widget("a", 4));
