@@ -15,6 +15,20 @@ if(GPUPOOL_SANITIZE)
   add_link_options(-fsanitize=address,undefined)
 endif()
 
+if(GPUPOOL_FUZZ)
+  if(NOT CMAKE_CXX_COMPILER_ID STREQUAL "Clang")
+    message(FATAL_ERROR "GPUPOOL_FUZZ needs clang (CXX=clang++): libFuzzer is part of clang")
+  endif()
+  if(GPUPOOL_SANITIZE)
+    message(FATAL_ERROR "GPUPOOL_FUZZ brings its own sanitizers; leave GPUPOOL_SANITIZE off")
+  endif()
+  # Coverage for libFuzzer plus ASan+UBSan in every library; fuzz/ links the
+  # executables with -fsanitize=fuzzer. -O1 keeps it fast, asserts stay on.
+  add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
+                      -fno-sanitize-recover=undefined -O1 -g)
+  add_link_options(-fsanitize=address,undefined)
+endif()
+
 # gpupool_library(NAME SOURCES ... [PUBLIC_DEPS ...] [PRIVATE_DEPS ...])
 # A static library rooted at the repository root for includes, so headers are
 # named by their path: #include "operator/core/money.h".

@@ -1,5 +1,7 @@
 #include "providers/provider.h"
 
+#include "operator/base/utf8.h"
+
 #include <algorithm>
 #include <cctype>
 
@@ -43,7 +45,10 @@ std::string describe(const ProviderError& e) {
 ProviderError provider_error(ProviderErrorKind kind, std::string message) {
   ProviderError e;
   e.kind = kind;
-  e.message = std::move(message);
+  // Messages quote provider answers and end up in conditions and Events,
+  // which are JSON: a stray byte must not make their encoding throw.
+  e.message = invalid_utf8_at(message) == std::string_view::npos ? std::move(message)
+                                                                 : to_valid_utf8(message);
   return e;
 }
 

@@ -1,5 +1,7 @@
 #include "providers/provider.h"
 
+#include "operator/base/utf8.h"
+
 #include <gtest/gtest.h>
 
 namespace gpupool {
@@ -21,6 +23,17 @@ TEST(ProviderError, OnlyRateLimitedAndTransientAreRetryable) {
   EXPECT_FALSE(provider_error(ProviderErrorKind::Unauthorized, "x").retryable());
   EXPECT_FALSE(provider_error(ProviderErrorKind::NoCapacity, "x").retryable());
   EXPECT_FALSE(provider_error(ProviderErrorKind::InvalidRequest, "x").retryable());
+}
+
+// Found by every fuzz_provider_* target: an error message quoting a garbled
+// answer carried bytes that are not UTF-8 into conditions and Events, whose
+// JSON encoding then threw.
+TEST(ProviderError, MessagesAreAlwaysUtf8) {
+  const auto e = provider_error(ProviderErrorKind::Transient,
+                                std::string("HTTP 500: \xc6\x80ok \xff caf\xc3\xa9"));
+  EXPECT_EQ(e.message, "HTTP 500: \xc6\x80ok \xef\xbf\xbd caf\xc3\xa9");
+  EXPECT_EQ(invalid_utf8_at(rate_limited("\xed\xa0\x80", {}).message), std::string_view::npos);
+  EXPECT_EQ(to_valid_utf8("\xf0\x9f\x9a"), "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
 }
 
 TEST(ProviderError, RateLimitedCarriesRetryAfterAndDescribeNamesKind) {

@@ -343,6 +343,28 @@ TEST(ApiYaml, AliasBombsAndDeepNestingAreRefused) {
   EXPECT_THAT(d.error().message, HasSubstr("nesting"));
 }
 
+// Found by fuzz_api_codec_yaml: yaml-cpp passes bytes through, so a file with
+// a stray byte (or an escape such as "\udc00") became a JSON string that is
+// not UTF-8, and the first dump() of it (plan -o json, the kube client) threw.
+TEST(ApiYaml, TextThatIsNotUtf8IsRefusedNotPassedOn) {
+  auto raw = yaml_to_json("metadata:\n  name: caf\xe9\n");
+  ASSERT_FALSE(raw.ok());
+  EXPECT_EQ(raw.error().kind, DecodeError::Kind::Syntax);
+  EXPECT_THAT(raw.error().message, HasSubstr("not UTF-8 at byte 21"));
+  for (const char* bad : {"\xc0\xaf: 1\n", "a: \xed\xa0\x80\n", "a: \xf4\x90\x80\x80\n"}) {
+    EXPECT_FALSE(yaml_to_json(bad).ok()) << bad;
+  }
+  // An escape that is no character is refused (by yaml-cpp or by the
+  // scalar check); whatever decodes must dump.
+  for (const char* esc : {"a: \"\\udc00\"\n", "a: \"\\x80\\U0010FFFF\"\n"}) {
+    auto escaped = yaml_to_json(esc);
+    if (escaped.ok()) EXPECT_NO_THROW((void)escaped->front().dump()) << esc;
+  }
+  auto fine = yaml_to_json("name: caf\xc3\xa9 \xf0\x9f\x9a\x80\n");
+  ASSERT_TRUE(fine.ok());
+  EXPECT_EQ(fine->front()["name"], "caf\xc3\xa9 \xf0\x9f\x9a\x80");
+}
+
 TEST(ApiYaml, DecodeYamlReportsErrorsPerDocument) {
   std::string text = R"(apiVersion: gpupool.io/v1alpha1
 kind: GpuProvider

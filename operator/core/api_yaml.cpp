@@ -10,6 +10,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "operator/base/utf8.h"
 #include "operator/core/api_codec.h"
 
 namespace gpupool::api {
@@ -167,6 +168,12 @@ struct Converter {
   json scalar(const YAML::Node& n, const std::string& path) {
     const std::string& text = n.Scalar();
     const std::string& tag = n.Tag();
+    // Escapes such as "\udc00" (a lone surrogate) decode to bytes that are
+    // not UTF-8 even when the stream is.
+    if (invalid_utf8_at(text) != std::string_view::npos) {
+      error(n, path, "not valid UTF-8 (an escape that is no Unicode character?)");
+      return nullptr;
+    }
     if (tag == "!" || tag == "tag:yaml.org,2002:str") return text;
     json value;
     if (tag == "?" || tag.empty()) {
@@ -225,6 +232,10 @@ struct Converter {
             continue;
           }
           const std::string& key = kv.first.Scalar();
+          if (invalid_utf8_at(key) != std::string_view::npos) {
+            error(kv.first, path, "a mapping key is not valid UTF-8");
+            continue;
+          }
           std::string child = path.empty() ? key : path + "." + key;
           if (out.contains(key)) {
             error(kv.first, child, "duplicate key \"" + key + "\"");
@@ -284,6 +295,15 @@ void emit(YAML::Emitter& e, const json& v) {
 }  // namespace
 
 Result<std::vector<json>, DecodeError> yaml_to_json(std::string_view text) {
+  // A YAML stream is Unicode; yaml-cpp passes bytes through, and a JSON
+  // string that is not UTF-8 makes every later dump() throw.
+  if (const size_t bad = invalid_utf8_at(text); bad != std::string_view::npos) {
+    DecodeError e;
+    e.kind = DecodeError::Kind::Syntax;
+    e.message = "invalid YAML: not UTF-8 at byte " + std::to_string(bad);
+    e.fields.push_back(FieldError{"", e.message, -1});
+    return fail(std::move(e));
+  }
   std::vector<YAML::Node> docs;
   try {
     docs = YAML::LoadAll(std::string(text));

@@ -154,6 +154,145 @@ std::optional<std::string> HttpRequest::query_param(std::string_view name) const
   return std::nullopt;
 }
 
+Result<HttpRequest, RequestError> parse_request_head(std::string_view head) {
+  auto bad = [](std::string message) { return fail(RequestError{400, std::move(message)}); };
+  HttpRequest req;
+  std::string_view hv = head;
+  // Tolerate leading empty lines (RFC 9112 2.2).
+  while (hv.substr(0, 2) == "\r\n")
+    hv.remove_prefix(2);
+  size_t eol = hv.find("\r\n");
+  std::string_view request_line = hv.substr(0, eol);
+  std::string_view rest = eol == std::string_view::npos ? std::string_view() : hv.substr(eol + 2);
+  size_t sp1 = request_line.find(' ');
+  size_t sp2 = sp1 == std::string_view::npos ? sp1 : request_line.find(' ', sp1 + 1);
+  if (sp1 == std::string_view::npos || sp2 == std::string_view::npos || sp1 == 0 ||
+      sp2 == sp1 + 1 || request_line.find(' ', sp2 + 1) != std::string_view::npos) {
+    return bad("malformed request line");
+  }
+  req.method = std::string(request_line.substr(0, sp1));
+  req.target = std::string(request_line.substr(sp1 + 1, sp2 - sp1 - 1));
+  req.version = std::string(request_line.substr(sp2 + 1));
+  if (!std::all_of(req.method.begin(), req.method.end(), is_token_char)) {
+    return bad("malformed method");
+  }
+  if (req.version != "HTTP/1.1" && req.version != "HTTP/1.0") {
+    return bad("unsupported HTTP version");
+  }
+  if (req.target.empty() || req.target[0] != '/') {
+    return bad("request target must be an absolute path");
+  }
+  size_t qpos = req.target.find('?');
+  std::string raw_path = req.target.substr(0, qpos);
+  if (qpos != std::string::npos) req.query = req.target.substr(qpos + 1);
+  req.path = percent_decode(raw_path, false);
+
+  while (!rest.empty()) {
+    size_t e = rest.find("\r\n");
+    std::string_view line = rest.substr(0, e);
+    rest = e == std::string_view::npos ? std::string_view() : rest.substr(e + 2);
+    size_t colon = line.find(':');
+    if (colon == std::string_view::npos || colon == 0 ||
+        !std::all_of(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(colon),
+                     is_token_char)) {
+      return bad("malformed header line");
+    }
+    req.headers.add(std::string(line.substr(0, colon)), std::string(trim(line.substr(colon + 1))));
+  }
+  return req;
+}
+
+Result<BodyFraming, RequestError> body_framing(const HttpRequest& request, size_t max_body_bytes) {
+  BodyFraming f;
+  auto te = request.headers.get("Transfer-Encoding");
+  auto cl = request.headers.get("Content-Length");
+  if (te && cl) return fail(RequestError{400, "both Transfer-Encoding and Content-Length"});
+  if (auto ex = request.headers.get("Expect")) f.expect_continue = iequals(*ex, "100-continue");
+  if (te) {
+    if (!iequals(trim(*te), "chunked")) {
+      return fail(RequestError{501, "unsupported transfer coding"});
+    }
+    f.kind = BodyFraming::Kind::Chunked;
+  } else if (cl) {
+    size_t n = 0;
+    if (!parse_size(trim(*cl), 10, n)) return fail(RequestError{400, "malformed Content-Length"});
+    if (n > max_body_bytes) return fail(RequestError{413, "request body too large"});
+    f.kind = BodyFraming::Kind::Length;
+    f.length = n;
+  }
+  f.keep_alive = request.version == "HTTP/1.1";
+  if (auto c = request.headers.get("Connection")) {
+    if (iequals(trim(*c), "close")) f.keep_alive = false;
+    if (iequals(trim(*c), "keep-alive")) f.keep_alive = true;
+  }
+  return f;
+}
+
+ChunkedDecoder::State ChunkedDecoder::fail(int status, std::string message) {
+  phase_ = Phase::Failed;
+  error_ = RequestError{status, std::move(message)};
+  return State::Failed;
+}
+
+ChunkedDecoder::State ChunkedDecoder::decode(std::string& buf, std::string& body) {
+  size_t pos = 0;
+  State state = State::NeedMore;
+  while (state == State::NeedMore) {
+    if (phase_ == Phase::Done) {
+      state = State::Done;
+    } else if (phase_ == Phase::Failed) {
+      state = State::Failed;
+    } else if (phase_ == Phase::Size || phase_ == Phase::Trailers) {
+      const size_t e = buf.find("\r\n", pos);
+      // The same limit whether or not the line's end has arrived yet (one
+      // byte of slack for a '\r' waiting for its '\n').
+      if (e == std::string::npos) {
+        if (buf.size() - pos > max_line_ + 1) state = fail(400, "chunk line too long");
+        break;
+      }
+      if (e - pos > max_line_) {
+        state = fail(400, "chunk line too long");
+        break;
+      }
+      const std::string_view line(buf.data() + pos, e - pos);
+      pos = e + 2;
+      if (phase_ == Phase::Trailers) {
+        if (line.empty()) phase_ = Phase::Done;
+        continue;
+      }
+      const std::string_view sz = trim(line.substr(0, line.find(';')));
+      size_t n = 0;
+      if (!parse_size(sz, 16, n)) {
+        state = fail(400, "malformed chunked body");
+      } else if (n == 0) {
+        phase_ = Phase::Trailers;
+      } else if (n > max_body_ || body.size() > max_body_ - n) {
+        state = fail(413, "request body too large");
+      } else {
+        remaining_ = n;
+        phase_ = Phase::Data;
+      }
+    } else if (phase_ == Phase::Data) {
+      const size_t take = std::min(remaining_, buf.size() - pos);
+      body.append(buf, pos, take);
+      pos += take;
+      remaining_ -= take;
+      if (remaining_ > 0) break;
+      phase_ = Phase::DataEnd;
+    } else {  // Phase::DataEnd
+      if (buf.size() - pos < 2) break;
+      if (buf.compare(pos, 2, "\r\n") != 0) {
+        state = fail(400, "malformed chunked body");
+      } else {
+        pos += 2;
+        phase_ = Phase::Size;
+      }
+    }
+  }
+  buf.erase(0, pos);
+  return state;
+}
+
 std::string_view reason_phrase(int status) {
   switch (status) {
     case 100:
@@ -311,42 +450,6 @@ class Connection {
     return true;
   }
 
-  bool read_line(std::string& line) {
-    for (;;) {
-      size_t pos = buf_.find("\r\n");
-      if (pos != std::string::npos) {
-        line = buf_.substr(0, pos);
-        buf_.erase(0, pos + 2);
-        return true;
-      }
-      if (buf_.size() > opts_.max_header_bytes) return false;
-      if (fill() != ReadResult::Ok) return false;
-    }
-  }
-
-  // Returns an HTTP status on failure (0 = connection lost), -1 on success.
-  int read_chunked(std::string& body) {
-    for (;;) {
-      std::string line;
-      if (!read_line(line)) return 400;
-      std::string_view sz = trim(std::string_view(line).substr(0, line.find(';')));
-      size_t n = 0;
-      if (!parse_size(sz, 16, n)) return 400;
-      if (n == 0) {
-        // Trailers until an empty line.
-        for (;;) {
-          if (!read_line(line)) return 400;
-          if (line.empty()) return -1;
-        }
-      }
-      if (body.size() + n > opts_.max_body_bytes) return 413;
-      if (!read_exact(n, body)) return 0;
-      std::string crlf;
-      if (!read_exact(2, crlf)) return 0;
-      if (crlf != "\r\n") return 400;
-    }
-  }
-
   void serve() {
     for (;;) {
       if (stopping_.load()) return;
@@ -369,101 +472,40 @@ class Connection {
       std::string head = buf_.substr(0, end);
       buf_.erase(0, end + 4);
 
-      HttpRequest req;
+      auto parsed = parse_request_head(std::string_view(head));
+      if (!parsed) {
+        reject(parsed.error().status, parsed.error().message);
+        return;
+      }
+      HttpRequest req = std::move(parsed).value();
       req.peer = peer_;
-      std::string_view hv = head;
-      // Tolerate leading empty lines (RFC 9112 2.2).
-      while (hv.substr(0, 2) == "\r\n")
-        hv.remove_prefix(2);
-      size_t eol = hv.find("\r\n");
-      std::string_view request_line = hv.substr(0, eol);
-      std::string_view rest =
-          eol == std::string_view::npos ? std::string_view() : hv.substr(eol + 2);
-      size_t sp1 = request_line.find(' ');
-      size_t sp2 = sp1 == std::string_view::npos ? sp1 : request_line.find(' ', sp1 + 1);
-      if (sp1 == std::string_view::npos || sp2 == std::string_view::npos || sp1 == 0 ||
-          sp2 == sp1 + 1 || request_line.find(' ', sp2 + 1) != std::string_view::npos) {
-        reject(400, "malformed request line");
+      auto framing = body_framing(req, opts_.max_body_bytes);
+      if (!framing) {
+        reject(framing.error().status, framing.error().message);
         return;
       }
-      req.method = std::string(request_line.substr(0, sp1));
-      req.target = std::string(request_line.substr(sp1 + 1, sp2 - sp1 - 1));
-      req.version = std::string(request_line.substr(sp2 + 1));
-      if (!std::all_of(req.method.begin(), req.method.end(), is_token_char)) {
-        reject(400, "malformed method");
-        return;
-      }
-      if (req.version != "HTTP/1.1" && req.version != "HTTP/1.0") {
-        reject(400, "unsupported HTTP version");
-        return;
-      }
-      if (req.target.empty() || req.target[0] != '/') {
-        reject(400, "request target must be an absolute path");
-        return;
-      }
-      size_t qpos = req.target.find('?');
-      std::string raw_path = req.target.substr(0, qpos);
-      if (qpos != std::string::npos) req.query = req.target.substr(qpos + 1);
-      req.path = percent_decode(raw_path, false);
-
-      while (!rest.empty()) {
-        size_t e = rest.find("\r\n");
-        std::string_view line = rest.substr(0, e);
-        rest = e == std::string_view::npos ? std::string_view() : rest.substr(e + 2);
-        size_t colon = line.find(':');
-        if (colon == std::string_view::npos || colon == 0 ||
-            !std::all_of(line.begin(), line.begin() + static_cast<std::ptrdiff_t>(colon),
-                         is_token_char)) {
-          reject(400, "malformed header line");
-          return;
+      if (framing->kind == BodyFraming::Kind::Chunked) {
+        if (framing->expect_continue && !write_all("HTTP/1.1 100 Continue\r\n\r\n")) return;
+        ChunkedDecoder chunked(opts_.max_body_bytes, opts_.max_header_bytes);
+        for (;;) {
+          const auto st = chunked.decode(buf_, req.body);
+          if (st == ChunkedDecoder::State::Done) break;
+          if (st == ChunkedDecoder::State::Failed) {
+            reject(chunked.error().status, chunked.error().message);
+            return;
+          }
+          if (fill() != ReadResult::Ok) return;
         }
-        req.headers.add(std::string(line.substr(0, colon)),
-                        std::string(trim(line.substr(colon + 1))));
-      }
-
-      // Body.
-      auto te = req.headers.get("Transfer-Encoding");
-      auto cl = req.headers.get("Content-Length");
-      if (te && cl) {
-        reject(400, "both Transfer-Encoding and Content-Length");
-        return;
-      }
-      bool expect_continue = false;
-      if (auto ex = req.headers.get("Expect")) expect_continue = iequals(*ex, "100-continue");
-      if (te) {
-        if (!iequals(trim(*te), "chunked")) {
-          reject(501, "unsupported transfer coding");
-          return;
-        }
-        if (expect_continue && !write_all("HTTP/1.1 100 Continue\r\n\r\n")) return;
-        int rc = read_chunked(req.body);
-        if (rc == 0) return;
-        if (rc > 0) {
-          reject(rc, rc == 413 ? "request body too large" : "malformed chunked body");
-          return;
-        }
-      } else if (cl) {
-        size_t n = 0;
-        if (!parse_size(trim(*cl), 10, n)) {
-          reject(400, "malformed Content-Length");
-          return;
-        }
-        if (n > opts_.max_body_bytes) {
-          reject(413, "request body too large");
-          return;
-        }
-        if (expect_continue && n > 0 && buf_.size() < n &&
+      } else if (framing->kind == BodyFraming::Kind::Length) {
+        const size_t n = framing->length;
+        if (framing->expect_continue && n > 0 && buf_.size() < n &&
             !write_all("HTTP/1.1 100 Continue\r\n\r\n")) {
           return;
         }
         if (!read_exact(n, req.body)) return;
       }
 
-      bool keep_alive = req.version == "HTTP/1.1";
-      if (auto c = req.headers.get("Connection")) {
-        if (iequals(trim(*c), "close")) keep_alive = false;
-        if (iequals(trim(*c), "keep-alive")) keep_alive = true;
-      }
+      bool keep_alive = framing->keep_alive;
       if (stopping_.load()) keep_alive = false;
 
       ResponseWriter w(*this, req.method == "HEAD", keep_alive);

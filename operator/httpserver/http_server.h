@@ -81,6 +81,59 @@ struct HttpRequest {
   std::optional<std::string> query_param(std::string_view name) const;
 };
 
+// ---- Request parsing (no I/O) ----------------------------------------------
+// The server's parser, exposed so it can be tested and fuzzed without
+// sockets (fuzz/http_request.cpp). A failure carries the status the server
+// answers with: 400 bad syntax, 413 body too large, 501 unknown transfer coding.
+struct RequestError {
+  int status = 400;
+  std::string message;  // "malformed request line", ...
+};
+
+// Parses a request head: the request line and header lines, without the
+// blank line that ends them (the bytes before the first "\r\n\r\n").
+// Leading empty lines are tolerated (RFC 9112 2.2). Fills method, target,
+// path, query, version and headers; the target must be an absolute path and
+// the version HTTP/1.0 or HTTP/1.1.
+Result<HttpRequest, RequestError> parse_request_head(std::string_view head);
+
+// How the request's body is framed, from its headers.
+struct BodyFraming {
+  enum class Kind { None, Length, Chunked };
+  Kind kind = Kind::None;
+  size_t length = 0;             // for Length
+  bool expect_continue = false;  // the client waits for "100 Continue"
+  bool keep_alive = true;        // the connection may serve another request
+};
+// Both Transfer-Encoding and Content-Length, a malformed Content-Length (400),
+// one above `max_body_bytes` (413) and a coding other than chunked (501) fail.
+Result<BodyFraming, RequestError> body_framing(const HttpRequest& request, size_t max_body_bytes);
+
+// Decodes a chunked body incrementally: decode() consumes what it can from
+// the front of `buf` (chunk sizes, extensions, data, trailers) and appends
+// the data to `body`. Byte-at-a-time feeding gives the same result as one
+// piece. A size line or trailer longer than `max_line_bytes` and a malformed
+// size or chunk end are 400; a body above `max_body_bytes` is 413.
+class ChunkedDecoder {
+ public:
+  enum class State { NeedMore, Done, Failed };
+  ChunkedDecoder(size_t max_body_bytes, size_t max_line_bytes)
+      : max_body_(max_body_bytes), max_line_(max_line_bytes) {}
+  State decode(std::string& buf, std::string& body);
+  // REQUIRES: decode() returned Failed.
+  const RequestError& error() const { return error_; }
+
+ private:
+  enum class Phase { Size, Data, DataEnd, Trailers, Done, Failed };
+  State fail(int status, std::string message);
+
+  size_t max_body_;
+  size_t max_line_;
+  Phase phase_ = Phase::Size;
+  size_t remaining_ = 0;
+  RequestError error_;
+};
+
 // Standard reason phrase for a status code ("Not Found"); "Unknown" otherwise.
 std::string_view reason_phrase(int status);
 

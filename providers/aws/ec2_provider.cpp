@@ -69,6 +69,25 @@ void add_tag(Params& p, int& n, std::string_view key, std::string_view value) {
   p.emplace_back(prefix + ".Value", std::string(value.substr(0, 256)));
 }
 
+// EC2 pages with nextToken until it is empty. A token that comes back again
+// (a broken gateway, a replayed answer) would loop forever: it ends the
+// listing with a Transient error, as does a listing beyond kMaxPages.
+constexpr size_t kMaxPages = 1000;
+ProviderStatus check_page_token(const std::string& next, std::set<std::string>& seen,
+                                const char* action) {
+  if (next.empty()) return {};
+  if (!seen.insert(next).second) {
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               std::string(action) + ": EC2 sent the same nextToken twice"));
+  }
+  if (seen.size() >= kMaxPages) {
+    return fail(provider_error(
+        ProviderErrorKind::Transient,
+        std::string(action) + ": more than " + std::to_string(kMaxPages) + " pages"));
+  }
+  return {};
+}
+
 }  // namespace
 
 int g6e_gpu_count(std::string_view t) {
@@ -226,6 +245,7 @@ ProviderResult<std::vector<Offer>> Ec2Provider::offers(const OfferQuery& query) 
   if (n == 0) return out;
   std::set<std::string> offered;
   std::string next;
+  std::set<std::string> seen;
   do {
     Params page = p;
     if (!next.empty()) page.emplace_back("NextToken", next);
@@ -240,6 +260,9 @@ ProviderResult<std::vector<Offer>> Ec2Provider::offers(const OfferQuery& query) 
       }
     }
     next = doc->child_text("nextToken");
+    if (auto s = check_page_token(next, seen, "DescribeInstanceTypeOfferings"); !s) {
+      return fail(s.error());
+    }
   } while (!next.empty());
   auto facts = gpu_facts(offered);
   if (!facts.ok()) return fail(facts.error());
@@ -369,6 +392,7 @@ ProviderResult<Machine> Ec2Provider::create(const InstanceIntent& intent) {
 ProviderResult<std::vector<Machine>> Ec2Provider::describe(Params filters) {
   std::vector<Machine> out;
   std::string next;
+  std::set<std::string> seen;
   do {
     Params page = filters;
     page.emplace_back("MaxResults",
@@ -391,6 +415,7 @@ ProviderResult<std::vector<Machine>> Ec2Provider::describe(Params filters) {
       }
     }
     next = doc->child_text("nextToken");
+    if (auto s = check_page_token(next, seen, "DescribeInstances"); !s) return fail(s.error());
   } while (!next.empty());
   return out;
 }
@@ -438,7 +463,12 @@ ProviderResult<std::vector<Machine>> Ec2Provider::list(const MachineFilter& filt
       f.emplace_back(prefix + ".Value." + std::to_string(++v), s);
     }
   }
-  return describe(std::move(f));
+  // The filters above are EC2's; the contract is ours. Check the answer too,
+  // so a machine without our tags (a filter EC2 ignored, a tag removed by
+  // hand) is never reported as this pool's and adopted or ended by mistake.
+  auto all = describe(std::move(f));
+  if (!all.ok()) return all;
+  return owned_machines(std::move(all).value(), filter, /*require_managed_tag=*/true);
 }
 
 ProviderStatus Ec2Provider::terminate(std::string_view provider_id) {

@@ -450,4 +450,59 @@ TEST(Ec2Errors, CodesMapToKinds) {
 }
 
 }  // namespace
+// Found by fuzz_provider_aws: list() trusted EC2's tag filters, so an answer
+// holding a machine without this pool's tags was reported as the pool's (to
+// be adopted or ended by mistake).
+TEST(Ec2List, KeepsOnlyMachinesTaggedForThePoolWhateverEc2Sends) {
+  FakeClock clock(Time(std::chrono::sys_days(std::chrono::year(2026) / 1 / 5)));
+  net::FakeSleeper sleeper(&clock);
+  net::FakeTransport transport;
+  auto item = [](const std::string& id, const std::string& uid_key) {
+    return "<item><instanceId>" + id +
+           "</instanceId><instanceType>g6e.xlarge</instanceType><instanceState><name>running"
+           "</name></instanceState><tagSet><item><key>" +
+           uid_key +
+           "</key><value>uid-1</value></item><item><key>gpupool.io/instance</key><value>a"
+           "</value></item><item><key>gpupool.io/managed-by</key><value>gpupool-operator"
+           "</value></item></tagSet></item>";
+  };
+  transport.push(net::make_response(
+      200, "<DescribeInstancesResponse><reservationSet><item><instancesSet>" +
+               item("i-ours", "gpupool.io/pool-uid") + item("i-other", "gpupool.iopol-/uoid") +
+               "</instancesSet></item></reservationSet></DescribeInstancesResponse>"));
+  Ec2Config c;
+  c.endpoint = "https://gateway.example/";
+  c.credentials = {"AKID", "secret", ""};
+  Ec2Provider p(c, transport, clock, sleeper);
+  auto ms = p.list(MachineFilter{"uid-1", false});
+  ASSERT_TRUE(ms.ok()) << describe(ms.error());
+  ASSERT_EQ(ms->size(), 1u);
+  EXPECT_EQ(ms->at(0).provider_id, "i-ours");
+}
+
+// Found by fuzz_provider_aws: an answer whose nextToken never changes made
+// list() and offers() page forever.
+TEST(Ec2List, ARepeatedNextTokenEndsTheListingWithATransientError) {
+  FakeClock clock(Time(std::chrono::sys_days(std::chrono::year(2026) / 1 / 5)));
+  net::FakeSleeper sleeper(&clock);
+  net::FakeTransport transport;
+  transport.set_handler([](const net::Request&) -> net::TransportResult {
+    return net::make_response(200,
+                              "<DescribeInstancesResponse><reservationSet/><nextToken>same"
+                              "</nextToken></DescribeInstancesResponse>");
+  });
+  Ec2Config c;
+  c.endpoint = "https://gateway.example/";
+  c.credentials = {"AKID", "secret", ""};
+  c.prices = {{"g6e.xlarge", Money::parse("1.861").value()}};
+  Ec2Provider p(c, transport, clock, sleeper);
+  auto ms = p.list(MachineFilter{"uid-1", false});
+  ASSERT_FALSE(ms.ok());
+  EXPECT_EQ(ms.error().kind, ProviderErrorKind::Transient);
+  EXPECT_LE(transport.request_count(), 3u);
+  auto offers = p.offers({});
+  ASSERT_FALSE(offers.ok());
+  EXPECT_EQ(offers.error().kind, ProviderErrorKind::Transient);
+}
+
 }  // namespace gpupool::aws

@@ -311,7 +311,7 @@ ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
         },
         [&](const std::string& name) -> ProviderResult<std::string> {
           json add = {{"name", name}, {"public_key", intent.ssh_public_key}};
-          auto body = call("add ssh key", "POST", "/v2/account/keys", add.dump(), false);
+          auto body = call("add ssh key", "POST", "/v2/account/keys", net::json_text(add), false);
           if (!body.ok()) return fail(body.error());
           return net::parse_added_ssh_key(*body, "ssh_key", "id");
         });
@@ -331,7 +331,7 @@ ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
                {"ssh_keys", keys},
                {"tags", {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid}}};
   if (!intent.user_data.empty()) body["user_data"] = intent.user_data;
-  auto ans = call("create droplet", "POST", "/v2/droplets", body.dump(), false);
+  auto ans = call("create droplet", "POST", "/v2/droplets", net::json_text(body), false);
   auto lookup = [&]() -> std::optional<Machine> {
     auto again = get(intent.pool_uid, intent.name);
     if (again.ok()) return *again;

@@ -69,7 +69,8 @@ std::string detail_text(const json& j) {
       std::string loc;
       if (auto l = item.find("loc"); l != item.end() && l->is_array()) {
         for (const auto& p : *l)
-          loc += (loc.empty() ? "" : ".") + (p.is_string() ? p.get<std::string>() : p.dump());
+          loc +=
+              (loc.empty() ? "" : ".") + (p.is_string() ? p.get<std::string>() : net::json_text(p));
       }
       out +=
           (out.empty() ? "" : "; ") + loc + (loc.empty() ? "" : ": ") + net::json_str(item, "msg");
@@ -345,7 +346,7 @@ ProviderResult<Machine> FluenceProvider::create(const InstanceIntent& intent) {
                {"name", vm_name},
                {"ssh_key", intent.ssh_public_key},
                {"os_image", *image}};
-  auto ans = call("deploy", "POST", "/gpu/instances/vms", body.dump(), false);
+  auto ans = call("deploy", "POST", "/gpu/instances/vms", net::json_text(body), false);
   if (!ans.ok()) {
     if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
     // Ambiguous: the VM may exist. Look once more before giving up.

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/fake_transport.h"
+#include "providers/http/json_fields.h"
 
 namespace gpupool::net {
 namespace {
@@ -227,6 +228,17 @@ TEST_F(ClientTest, BaseUrlOverrideAndRedactedLogging) {
   EXPECT_NE(log_[0].find("fluence -> POST"), std::string::npos);
   EXPECT_NE(log_[1].find("status=200"), std::string::npos);
   EXPECT_NE(log_[1].find("i-1"), std::string::npos);
+}
+
+// Found by fuzz_provider_lambda / _scaleway / _verda: a provider id, offer
+// id or script with a stray byte made nlohmann's dump() throw type_error out
+// of terminate() and create(); request bodies now replace such bytes.
+TEST(JsonText, BytesThatAreNotUtf8BecomeReplacementCharacters) {
+  const nlohmann::json body = {{"instance_ids", {std::string("i-\xc6\x1b", 4)}}};
+  std::string text;
+  ASSERT_NO_THROW(text = json_text(body));
+  EXPECT_EQ(text, "{\"instance_ids\":[\"i-\xef\xbf\xbd\\u001b\"]}");
+  EXPECT_EQ(json_text(nlohmann::json{{"a", "caf\xc3\xa9"}}), "{\"a\":\"caf\xc3\xa9\"}");
 }
 
 }  // namespace

@@ -37,4 +37,11 @@ inline std::optional<Money> json_price(const nlohmann::json& j, const char* key,
   return m;
 }
 
+// The JSON text of a request body. A string that is not UTF-8 (an id or a
+// script with stray bytes) is written with U+FFFD in its place instead of
+// throwing nlohmann::type_error out of the adapter.
+inline std::string json_text(const nlohmann::json& j) {
+  return j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+}
+
 }  // namespace gpupool::net

@@ -226,7 +226,7 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
       const SteadyTime now = clock_.steady_now();
       if (now < next) sleeper_.sleep_for(std::chrono::ceil<net::Millis>(next - now));
     }
-    ans = call("launch", "POST", "/api/v1/instance-operations/launch", body.dump(), false);
+    ans = call("launch", "POST", "/api/v1/instance-operations/launch", net::json_text(body), false);
     last_launch_ = clock_.steady_now();
   }
   if (!ans.ok() && ans.error().kind == ProviderErrorKind::NotFound) {
@@ -276,7 +276,8 @@ ProviderStatus LambdaProvider::terminate(std::string_view provider_id) {
   if (provider_id.empty())
     return fail(provider_error(ProviderErrorKind::InvalidRequest, "terminate: empty instance id"));
   json body = {{"instance_ids", {std::string(provider_id)}}};
-  auto ans = call("terminate", "POST", "/api/v1/instance-operations/terminate", body.dump(), true);
+  auto ans = call("terminate", "POST", "/api/v1/instance-operations/terminate",
+                  net::json_text(body), true);
   if (!ans.ok()) return fail(ans.error());
   try {
     json j = json::parse(*ans);

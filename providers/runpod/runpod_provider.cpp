@@ -174,8 +174,8 @@ ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& quer
       "communityPrice lowestPrice(input: {gpuCount: " +
       std::to_string(count) + ", secureCloud: true}) { stockStatus } } }";
   // A read: safe to retry.
-  auto body =
-      call("gpu prices", "POST", config_.graphql_endpoint, json{{"query", gql}}.dump(), true);
+  auto body = call("gpu prices", "POST", config_.graphql_endpoint,
+                   net::json_text(json{{"query", gql}}), true);
   if (!body.ok()) return fail(body.error());
   std::vector<Offer> out;
   try {
@@ -316,7 +316,7 @@ ProviderResult<Machine> RunpodProvider::create(const InstanceIntent& intent) {
                {"ports", {"22/tcp"}},
                {"env", env},
                {"startSsh", true}};
-  auto ans = call("create pod", "POST", "/v2/pods", body.dump(), false);
+  auto ans = call("create pod", "POST", "/v2/pods", net::json_text(body), false);
   if (!ans.ok() &&
       (ans.error().kind == ProviderErrorKind::InvalidRequest ||
        ans.error().kind == ProviderErrorKind::Unauthorized) &&

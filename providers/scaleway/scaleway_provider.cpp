@@ -253,7 +253,8 @@ ProviderResult<Machine> ScwProvider::finish(Machine m, const InstanceIntent& int
                    true, "text/plain");
     if (!ud.ok()) return fail(ud.error());
   }
-  auto on = call("power on", "POST", server + "/action", json{{"action", "poweron"}}.dump(), false);
+  auto on = call("power on", "POST", server + "/action",
+                 net::json_text(json{{"action", "poweron"}}), false);
   if (!on.ok()) return fail(on.error());
   m.state = MachineState::Pending;
   m.provider_state = "starting";
@@ -285,7 +286,7 @@ ProviderResult<Machine> ScwProvider::create(const InstanceIntent& intent) {
                 {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid,
                  std::string(kTagNamePrefix) + intent.name}}};
   auto ans = call("create server", "POST", "/instance/v1/zones/" + intent.offer.region + "/servers",
-                  body.dump(), false);
+                  net::json_text(body), false);
   if (!ans.ok()) {
     if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
     auto again = get(intent.pool_uid, intent.name);
@@ -343,8 +344,8 @@ ProviderStatus ScwProvider::terminate(std::string_view provider_id) {
   if (state != "stopped") {
     // "terminate" stops the server and deletes it with its volumes. A
     // server still starting answers transient_state (Transient: call again).
-    auto ans =
-        call("terminate", "POST", server + "/action", json{{"action", "terminate"}}.dump(), true);
+    auto ans = call("terminate", "POST", server + "/action",
+                    net::json_text(json{{"action", "terminate"}}), true);
     if (!ans.ok()) return fail(ans.error());
     return ProviderStatus::success();
   }

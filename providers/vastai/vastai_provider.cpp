@@ -142,8 +142,8 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
   if (config_.verified_only) q["verified"] = {{"eq", true}};
   q["gpu_name"] = {{"in", query.gpu_models.empty() ? std::vector<std::string>{"L40S", "L40"}
                                                    : query.gpu_models}};
-  auto body =
-      call("search offers", "POST", "/api/v0/bundles/", q.dump(), true);  // a search: safe to retry
+  auto body = call("search offers", "POST", "/api/v0/bundles/", net::json_text(q),
+                   true);  // a search: safe to retry
   if (!body.ok()) return fail(body.error());
   try {
     json j = json::parse(*body);
@@ -182,7 +182,8 @@ ProviderResult<std::vector<Machine>> VastProvider::instances(const std::string& 
   for (int page = 0; page < 1000; ++page) {
     std::string path = "/api/v1/instances/?limit=25";
     if (!label.empty())
-      path += "&select_filters=" + net::percent_encode(json{{"label", {{"eq", label}}}}.dump());
+      path += "&select_filters=" +
+              net::percent_encode(net::json_text(json{{"label", {{"eq", label}}}}));
     if (!after.empty()) path += "&after_token=" + net::percent_encode(after);
     auto body = call("list instances", "GET", path, "", true);
     if (!body.ok()) return fail(body.error());
@@ -246,7 +247,8 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
                {"target_state", "running"},
                {"cancel_unavail", true}};
   if (!intent.user_data.empty()) body["onstart"] = intent.user_data;
-  auto ans = call("rent", "PUT", "/api/v0/asks/" + intent.offer.id + "/", body.dump(), false);
+  auto ans =
+      call("rent", "PUT", "/api/v0/asks/" + intent.offer.id + "/", net::json_text(body), false);
   auto lookup = [&]() -> std::optional<Machine> {
     auto again = get(intent.pool_uid, intent.name);
     if (again.ok() && !is_gone(again->state)) return *again;
@@ -271,7 +273,7 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
     // attachSshKey: the create body has no key field. Attaching twice is
     // harmless, so the call may be retried.
     auto key = call("attach ssh key", "POST", "/api/v0/instances/" + m.provider_id + "/ssh/",
-                    json{{"ssh_key", intent.ssh_public_key}}.dump(), true);
+                    net::json_text(json{{"ssh_key", intent.ssh_public_key}}), true);
     if (!key.ok()) return fail(key.error());
   }
   m.name = intent.name;

@@ -215,14 +215,15 @@ ProviderResult<std::string> VerdaProvider::token(bool renew) {
   int status = 0;
   if (!refresh_token_.empty()) {
     json body = {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token_}};
-    auto ans = send("token refresh", "POST", "/oauth2/token", body.dump(), true, "", status);
+    auto ans =
+        send("token refresh", "POST", "/oauth2/token", net::json_text(body), true, "", status);
     if (ans.ok() && parse(*ans)) return access_token_;
     refresh_token_.clear();
   }
   json body = {{"grant_type", "client_credentials"},
                {"client_id", config_.client_id},
                {"client_secret", config_.client_secret}};
-  auto ans = send("token", "POST", "/oauth2/token", body.dump(), true, "", status);
+  auto ans = send("token", "POST", "/oauth2/token", net::json_text(body), true, "", status);
   if (!ans.ok()) {
     access_token_.clear();
     return fail(ans.error());
@@ -355,7 +356,7 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
         },
         [&](const std::string& name) -> ProviderResult<std::string> {
           json add = {{"name", name}, {"key", intent.ssh_public_key}};
-          auto body = call("add ssh key", "POST", "/sshkeys", add.dump(), false);
+          auto body = call("add ssh key", "POST", "/sshkeys", net::json_text(add), false);
           if (!body.ok()) return fail(body.error());
           std::string kid = net::trim(*body);
           if (kid.size() >= 2 && kid.front() == '"' && kid.back() == '"')
@@ -381,7 +382,7 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
                {"pricing", "FIXED_PRICE"}};
   if (!intent.user_data.empty()) {
     json script = {{"name", hostname}, {"script", intent.user_data}};
-    auto id = call("startup script", "POST", "/scripts", script.dump(), false);
+    auto id = call("startup script", "POST", "/scripts", net::json_text(script), false);
     if (!id.ok()) return fail(id.error());
     std::string sid = net::trim(*id);
     if (sid.size() >= 2 && sid.front() == '"' && sid.back() == '"')
@@ -392,7 +393,7 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
     }
     body["startup_script_id"] = sid;
   }
-  auto ans = call("create", "POST", "/instances", body.dump(), false);
+  auto ans = call("create", "POST", "/instances", net::json_text(body), false);
   auto lookup = [&]() -> std::optional<Machine> {
     auto again = get(intent.pool_uid, intent.name);
     if (again.ok() && !is_gone(again->state)) return *again;
@@ -434,7 +435,7 @@ ProviderStatus VerdaProvider::terminate(std::string_view provider_id) {
                        "terminate: invalid instance id '" + std::string(provider_id) + "'"));
   }
   json body = {{"id", {std::string(provider_id)}}, {"action", "delete"}};
-  auto ans = call("delete", "PUT", "/instances", body.dump(), true);
+  auto ans = call("delete", "PUT", "/instances", net::json_text(body), true);
   if (!ans.ok()) return fail(ans.error());
   return ProviderStatus::success();
 }

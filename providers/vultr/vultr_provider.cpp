@@ -277,7 +277,7 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
         },
         [&](const std::string& name) -> ProviderResult<std::string> {
           json add = {{"name", name}, {"ssh_key", intent.ssh_public_key}};
-          auto body = call("add ssh key", "POST", "/v2/ssh-keys", add.dump(), false);
+          auto body = call("add ssh key", "POST", "/v2/ssh-keys", net::json_text(add), false);
           if (!body.ok()) return fail(body.error());
           return net::parse_added_ssh_key(*body, "ssh_key", "id");
         });
@@ -286,7 +286,7 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
   }
   if (!key_ids.empty()) body["sshkey_id"] = key_ids;
   if (!intent.user_data.empty()) body["user_data"] = net::base64_encode(intent.user_data);
-  auto ans = call("create instance", "POST", "/v2/instances", body.dump(), false);
+  auto ans = call("create instance", "POST", "/v2/instances", net::json_text(body), false);
   auto lookup = [&]() -> std::optional<Machine> {
     auto again = get(intent.pool_uid, intent.name);
     if (again.ok()) return *again;

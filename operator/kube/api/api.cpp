@@ -167,10 +167,14 @@ ApiError from_status_json(const Json& body, int http_code) {
     e.message = "unexpected answer (HTTP " + std::to_string(http_code) + "): " + shown;
     return e;
   }
+  // The Status's own code when it is an HTTP status (a server may send 0 or
+  // nothing); anything else, 2^40 or -5 included, falls back to the answer's.
   auto code_it = body.find("code");
-  e.code =
-      (code_it != body.end() && code_it->is_number_integer()) ? code_it->get<int>() : http_code;
-  if (e.code == 0) e.code = http_code;
+  e.code = http_code;
+  if (code_it != body.end() && code_it->is_number_integer()) {
+    const auto c = code_it->get<int64_t>();
+    if (c >= 100 && c <= 599) e.code = static_cast<int>(c);
+  }
   e.reason = str_field(body, "reason");
   e.message = str_field(body, "message");
   e.kind = error_kind_for(e.code, e.reason);

@@ -74,6 +74,19 @@ TEST(ApiErrorTest, NonStatusBodyUsesHttpCode) {
   EXPECT_EQ(t.kind, ErrorKind::TooManyRequests);
 }
 
+// Found by fuzz_watch_decoder: a Status whose code was not an HTTP status
+// (809, -5, 2^40) was kept as it was (truncated to int for the large one).
+TEST(ApiErrorTest, AStatusCodeThatIsNoHttpStatusFallsBackToTheAnswers) {
+  for (const char* code : {"809", "-5", "1099511627776", "0", "42", "600"}) {
+    const ApiError e = from_status_json(
+        Json::parse(std::string(R"({"kind":"Status","reason":"Conflict","code":)") + code + "}"),
+        409);
+    EXPECT_EQ(e.code, 409) << code;
+    EXPECT_EQ(e.kind, ErrorKind::Conflict) << code;
+  }
+  EXPECT_EQ(from_status_json(Json::parse(R"({"kind":"Status","code":404})"), 500).code, 404);
+}
+
 TEST(ApiErrorTest, WatchExpiredEventParses) {
   Json status = Json::parse(R"J({"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure",
     "message":"too old resource version: 5 (99)","reason":"Expired","code":410})J");

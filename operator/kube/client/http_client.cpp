@@ -1,5 +1,7 @@
 #include "operator/kube/client/http_client.h"
 
+#include "operator/kube/client/watch_decoder.h"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -201,7 +203,7 @@ class HttpWatchStream final : public WatchStream {
  public:
   // `client_down`: the client's shutdown flag; set, the stream ends.
   HttpWatchStream(const Resource& r, const std::atomic<bool>* client_down)
-      : resource_(r), client_down_(client_down) {}
+      : resource_(r), decoder_(r), client_down_(client_down) {}
   ~HttpWatchStream() override {
     if (multi_ != nullptr) {
       if (easy_ != nullptr) curl_multi_remove_handle(multi_, easy_);
@@ -304,10 +306,9 @@ class HttpWatchStream final : public WatchStream {
     while (CURLMsg* m = curl_multi_info_read(multi_, &left)) {
       if (m->msg == CURLMSG_DONE) {
         // A last event without a trailing newline still counts.
-        if (status_ == 200 && !buf_.empty()) {
-          const std::string rest = std::move(buf_);
-          buf_.clear();
-          parse_line(rest);
+        if (status_ == 200) {
+          decoder_.finish();
+          take_events();
         }
         finished_ = true;
         result_ = m->data.result;
@@ -345,58 +346,23 @@ class HttpWatchStream final : public WatchStream {
       if (self->error_body_.size() < (1u << 20)) self->error_body_.append(data, len);
       return len;
     }
-    self->buf_.append(data, len);
-    size_t start = 0;
-    for (;;) {
-      const auto nl = self->buf_.find('\n', start);
-      if (nl == std::string::npos) break;
-      self->parse_line(std::string_view(self->buf_).substr(start, nl - start));
-      start = nl + 1;
-    }
-    self->buf_.erase(0, start);
-    if (self->buf_.size() > (64u << 20)) {
-      self->garbled("a watch event larger than 64 MiB");
+    self->decoder_.feed(std::string_view(data, len));
+    self->take_events();
+    // A garbled stream ends here: nothing after it can be trusted.
+    if (self->decoder_.garbled()) {
+      self->finished_ = true;
       return 0;
     }
     return len;
   }
 
-  void garbled(const std::string& what) {
-    WatchEvent ev;
-    ev.type = WatchEventType::Error;
-    ev.error = make_error(ErrorKind::Internal,
-                          "watch " + resource_.group_resource() + ": server sent " + what);
-    ev.object = to_status_json(*ev.error);
-    events_.push_back(std::move(ev));
-    finished_ = true;
-  }
-
-  void parse_line(std::string_view line) {
-    while (!line.empty() && (line.back() == '\r' || line.back() == ' '))
-      line.remove_suffix(1);
-    if (line.empty() || finished_) return;
-    Json j = Json::parse(line, nullptr, false);
-    if (j.is_discarded() || !j.is_object()) return garbled("a line that is not JSON");
-    auto t = j.find("type");
-    auto o = j.find("object");
-    if (t == j.end() || !t->is_string() || o == j.end() || !o->is_object()) {
-      return garbled("an event without type or object");
-    }
-    auto type = parse_watch_event_type(t->get<std::string>());
-    if (!type) return garbled("an event of unknown type \"" + t->get<std::string>() + "\"");
-    WatchEvent ev;
-    ev.type = *type;
-    ev.object = std::move(*o);
-    if (ev.type == WatchEventType::Error) {
-      const int code = ev.object.value("code", 500);
-      ev.error = from_status_json(ev.object, code);
-    } else {
-      fill_type(resource_, ev.object);
-    }
-    events_.push_back(std::move(ev));
+  void take_events() {
+    for (auto& ev : decoder_.take_events())
+      events_.push_back(std::move(ev));
   }
 
   Resource resource_;
+  WatchDecoder decoder_;
   CURL* easy_ = nullptr;
   CURLM* multi_ = nullptr;
   HandleLists lists_;
@@ -413,7 +379,6 @@ class HttpWatchStream final : public WatchStream {
   bool close_after_error_ = false;
   CURLcode result_ = CURLE_OK;
   std::optional<int64_t> retry_after_;
-  std::string buf_;
   std::string error_body_;
   std::deque<WatchEvent> events_;
 };
