@@ -24,7 +24,7 @@ if(GPUPOOL_FUZZ)
   endif()
   # Coverage for libFuzzer plus ASan+UBSan in every library; fuzz/ links the
   # executables with -fsanitize=fuzzer. -O1 keeps it fast, asserts stay on;
-  # line tables (not full debug info) symbolize reports and halve compile time.
+  # line tables (not full debug info) symbolize reports and compile faster.
   add_compile_options(-fsanitize=fuzzer-no-link,address,undefined -fno-omit-frame-pointer
                       -fno-sanitize-recover=undefined -O1 -gline-tables-only)
   add_link_options(-fsanitize=address,undefined)
