@@ -245,6 +245,11 @@ struct NodeUsage {
   // How long a booted machine may take to register its Node before it is
   // ended and replaced. [registrationTimeoutSeconds] Default 900; 60..86400.
   int64_t registration_timeout_seconds = 900;
+  // How long ending a machine waits for its Node's pods to be evicted
+  // (PodDisruptionBudgets honoured) before the machine is ended anyway.
+  // The pool starts ending it this much before the billing boundary.
+  // [drainTimeoutSeconds] Default 300; 0..3600.
+  int64_t drain_timeout_seconds = 300;
 
   bool operator==(const NodeUsage&) const = default;
 };
@@ -411,17 +416,18 @@ enum class InstancePhase {
 
 struct GpuInstanceStatus {
   InstancePhase phase = InstancePhase::Pending;
-  std::string provider_id;              // [providerId]; provider's machine id
-  std::string region;                   // actual region
-  std::optional<Money> price_per_hour;  // [pricePerHour]; actual price
-  std::optional<BillingRule> billing;   // actual billing rule
-  std::optional<Time> launch_time;      // [launchTime]; billing starts here
-  std::optional<Time> paid_through;     // [paidThrough]; end of the paid window
-  std::optional<Time> parked_at;        // [parkedAt]
-  std::optional<Time> ended_at;         // [endedAt]
-  std::string node_name;                // [nodeName]; Node mode
-  std::string endpoint;                 // URL; Endpoint mode
-  Money accrued;                        // billed so far
+  std::string provider_id;               // [providerId]; provider's machine id
+  std::string region;                    // actual region
+  std::optional<Money> price_per_hour;   // [pricePerHour]; actual price
+  std::optional<BillingRule> billing;    // actual billing rule
+  std::optional<Time> launch_time;       // [launchTime]; billing starts here
+  std::optional<Time> paid_through;      // [paidThrough]; end of the paid window
+  std::optional<Time> parked_at;         // [parkedAt]
+  std::optional<Time> ended_at;          // [endedAt]
+  std::optional<Time> drain_started_at;  // [drainStartedAt]; Node mode, while ending
+  std::string node_name;                 // [nodeName]; Node mode
+  std::string endpoint;                  // URL; Endpoint mode
+  Money accrued;                         // billed so far
   std::vector<Condition> conditions;
   std::string message;
   int64_t observed_generation = 0;  // [observedGeneration]
