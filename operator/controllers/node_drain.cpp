@@ -16,6 +16,13 @@ constexpr size_t kPodsNamed = 5;
 constexpr kube::Millis kMinBackoff{2000};
 constexpr kube::Millis kMaxBackoff{30000};
 
+std::string meta_text(const Json& obj, const char* field) {
+  const Json* md = obj.is_object() && obj.contains("metadata") ? &obj["metadata"] : nullptr;
+  if (!md || !md->is_object()) return "";
+  auto it = md->find(field);
+  return it != md->end() && it->is_string() ? it->get<std::string>() : "";
+}
+
 // The name of the instance's Node: the one it became Ready on, else the one
 // that registered for it (a Node that never became usable still runs pods).
 std::string node_name_of(const Context& ctx, const api::GpuInstance& inst,
@@ -24,7 +31,7 @@ std::string node_name_of(const Context& ctx, const api::GpuInstance& inst,
   if (!ctx.nodes) return "";
   auto node = node_of(*ctx.nodes, inst);
   if (!node) return "";
-  return (*node)["metadata"].value("name", "");
+  return meta_text(*node, "name");
 }
 
 void set_drained(api::GpuInstanceStatus& st, const api::GpuInstance& inst, bool drained,
@@ -51,7 +58,7 @@ void set_drained_warning(Context& ctx, const Json& obj, api::GpuInstanceStatus& 
 }
 
 std::string pod_ref(const Json& pod) {
-  return pod["metadata"].value("namespace", "") + "/" + pod["metadata"].value("name", "");
+  return meta_text(pod, "namespace") + "/" + meta_text(pod, "name");
 }
 
 std::string list_text(const std::vector<std::string>& items) {
@@ -73,9 +80,7 @@ struct EvictionRound {
 EvictionRound evict_all(Context& ctx, const std::vector<Json>& pods) {
   EvictionRound round;
   for (const auto& pod : pods) {
-    const std::string ns = pod["metadata"].value("namespace", "");
-    const std::string name = pod["metadata"].value("name", "");
-    auto r = kube::evict(ctx.api, ns, name);
+    auto r = kube::evict(ctx.api, meta_text(pod, "namespace"), meta_text(pod, "name"));
     if (!r.ok()) {
       round.blocked.push_back("pod " + pod_ref(pod) + ": " +
                               std::string(kube::to_string(r.error().kind)) + ": " +
@@ -123,7 +128,7 @@ DrainStep drain_before_end(Context& ctx, const api::GpuInstance& inst, api::GpuI
   const Time deadline = decision::drain_deadline(inst, started);
 
   // 1. Cordon: nothing new lands on a machine that is about to go.
-  if (!(*got)["spec"].value("unschedulable", false)) {
+  if (!node_state(*got).cordoned) {
     auto r = ctx.api.patch(kube::resources::kNodes, "", node, kube::PatchType::Merge,
                            {{"spec", {{"unschedulable", true}}}});
     if (!r.ok() && r.error().kind != kube::ErrorKind::NotFound) return {std::nullopt, r.error()};

@@ -57,7 +57,7 @@ ApiResult<Eviction> evict(KubeApi& api, const std::string& ns, const std::string
   return fail(e);
 }
 
-DrainAction drain_action(const Json& pod) {
+DrainAction drain_action(const Json& pod) try {
   if (is_mirror(pod)) return DrainAction::IgnoreMirror;
   if (owned_by_daemon_set(pod)) return DrainAction::IgnoreDaemon;
   const Json* md = member(pod, "metadata");
@@ -65,8 +65,12 @@ DrainAction drain_action(const Json& pod) {
     return DrainAction::Done;
   }
   const Json* st = member(pod, "status");
-  const std::string phase = st ? st->value("phase", "") : "";
+  const std::string phase = st && st->is_object() ? st->value("phase", "") : "";
   if (phase == "Succeeded" || phase == "Failed") return DrainAction::Done;
+  return DrainAction::Evict;
+} catch (const Json::exception&) {
+  // A field of an unexpected type: not ours to judge; the Eviction API
+  // decides (the server validated the pod, so this should not happen).
   return DrainAction::Evict;
 }
 

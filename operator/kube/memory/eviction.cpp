@@ -58,6 +58,7 @@ bool selector_matches(const Json& selector, const Json& labels) {
   const Json* exprs = member(selector, "matchExpressions");
   if (!exprs || !exprs->is_array()) return true;
   for (const auto& e : *exprs) {
+    if (!e.is_object()) return false;
     const std::string key = e.value("key", "");
     const std::string op = e.value("operator", "");
     bool present = false;
@@ -79,13 +80,13 @@ bool pod_ready(const Json& pod) {
   const Json* conds = st ? member(*st, "conditions") : nullptr;
   if (!conds || !conds->is_array()) return false;
   return std::any_of(conds->begin(), conds->end(), [](const Json& c) {
-    return c.value("type", "") == "Ready" && c.value("status", "") == "True";
+    return c.is_object() && c.value("type", "") == "Ready" && c.value("status", "") == "True";
   });
 }
 
 bool can_ignore_budget(const Json& pod) {
   const Json* st = member(pod, "status");
-  const std::string phase = st ? st->value("phase", "") : "";
+  const std::string phase = st && st->is_object() ? st->value("phase", "") : "";
   const Json* md = member(pod, "metadata");
   const bool deleting =
       md && member(*md, "deletionTimestamp") && !(*md)["deletionTimestamp"].is_null();
@@ -172,8 +173,9 @@ ApiResult<Json> MemoryStore::Impl::evict_locked(TypeDef& pods, const std::string
 
   if (!pod_ready(pod)) {
     const Json* spec = member(pdb, "spec");
-    const std::string policy =
-        spec ? spec->value("unhealthyPodEvictionPolicy", "IfHealthyBudget") : "IfHealthyBudget";
+    const std::string policy = spec && spec->is_object()
+                                   ? spec->value("unhealthyPodEvictionPolicy", "IfHealthyBudget")
+                                   : "IfHealthyBudget";
     const int64_t desired = int_at(pdb, "status", "desiredHealthy");
     if (policy == "AlwaysAllow" ||
         (int_at(pdb, "status", "currentHealthy") >= desired && desired > 0)) {
