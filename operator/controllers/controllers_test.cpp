@@ -828,6 +828,26 @@ TEST_F(DrainTest, ADrainThatStaysBlockedEndsTheMachineAtTheTimeoutBeforeTheBound
   EXPECT_TRUE(instances().empty());
 }
 
+TEST_F(DrainTest, AnEvictionTheServerRefusesForAnotherReasonIsReportedAndRetried) {
+  // Two budgets over one pod: the eviction subresource refuses (500).
+  set_budget(api_, 1);
+  Json second = *api_.get(kube::resources::kPodDisruptionBudgets, "default", "web-pdb");
+  second["metadata"] = {{"name", "web-pdb-2"}, {"namespace", "default"}};
+  ASSERT_TRUE(api_.create(kube::resources::kPodDisruptionBudgets, "default", second).ok());
+  advance_to(boundary() - 6min);
+  converge();
+  EXPECT_EQ(live_at_provider(), 1);
+  ASSERT_NE(drained(), nullptr);
+  EXPECT_EQ(drained()->reason, "EvictionFailed");
+  EXPECT_THAT(drained()->message, HasSubstr("more than one PodDisruptionBudget"));
+  // Resolved: drained and ended.
+  ASSERT_TRUE(api_.remove(kube::resources::kPodDisruptionBudgets, "default", "web-pdb-2").ok());
+  clock_.advance(10s);
+  converge();
+  EXPECT_FALSE(pod_exists(api_, "web-1"));
+  EXPECT_EQ(live_at_provider(), 0);
+}
+
 TEST_F(DrainTest, DeletingThePoolDrainsItsMachinesToo) {
   ASSERT_TRUE(api_.remove(kGpuPools, "default", "web").ok());
   converge();

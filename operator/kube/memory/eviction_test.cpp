@@ -172,5 +172,15 @@ TEST_F(EvictionTest, DrainCandidatesSkipDaemonSetAndMirrorPodsLikeKubectlDrain) 
   EXPECT_EQ(c->ignored, 2);
 }
 
+TEST(DrainAction, FieldsOfTheWrongTypeDoNotThrow) {
+  Json odd = pod("odd", "n1");
+  odd["status"] = nullptr;
+  EXPECT_EQ(drain_action(odd), DrainAction::Evict);
+  odd["metadata"]["ownerReferences"] = {{{"kind", "DaemonSet"}, {"controller", "yes"}}};
+  EXPECT_EQ(drain_action(odd), DrainAction::Evict);
+  Json finished = pod("f", "n1", {{"app", "web"}}, "Succeeded");
+  EXPECT_EQ(drain_action(finished), DrainAction::Done);
+}
+
 }  // namespace
 }  // namespace gpupool::kube
