@@ -182,13 +182,13 @@ struct ObjectList {
 };
 
 struct CreateOptions {
-  // "" or "eviction": POST .../pods/<obj.metadata.name>/eviction with a
-  // policy/v1 Eviction as `obj` (see eviction.h for the typed call).
-  std::string subresource;
   bool dry_run = false;
   FieldValidation field_validation = FieldValidation::Strict;
   std::string field_manager;
   WarningHandler on_warning;
+  // "" or "eviction": POST .../pods/<obj.metadata.name>/eviction with a
+  // policy/v1 Eviction as `obj` (see eviction.h for the typed call).
+  std::string subresource;
 };
 
 struct UpdateOptions {
