@@ -13,6 +13,7 @@
 #include "operator/controllers/bootstrap.h"
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
+#include "operator/controllers/node_drain.h"
 #include "operator/controllers/node_registration.h"
 #include "operator/controllers/pool_reconciler.h"
 #include "operator/controllers/prometheus_signals.h"
@@ -810,6 +811,207 @@ TEST_F(ControllersTest, ProvidersThatCannotRunTheBootstrapAreNotPlannedAndTheCon
   EXPECT_EQ(nodata->ledger().size(), 0u);
   EXPECT_EQ(condition("Degraded")->reason, "BootstrapUnsupported");
   EXPECT_THAT(condition("Degraded")->message, HasSubstr("GpuProvider nodata"));
+}
+
+// ---- Draining (node_drain.h).
+
+// A pod bound to `node`, Running and Ready; `owner_kind` makes it owned by a
+// controller of that kind ("" = none).
+void run_pod(kube::KubeApi& api, const std::string& name, const std::string& node,
+             const std::string& owner_kind = "ReplicaSet") {
+  Json p = {{"apiVersion", "v1"},
+            {"kind", "Pod"},
+            {"metadata", {{"name", name}, {"namespace", "default"}, {"labels", {{"app", "web"}}}}},
+            {"spec", {{"nodeName", node}, {"containers", {{{"name", "c"}, {"image", "vllm"}}}}}}};
+  if (!owner_kind.empty()) {
+    p["metadata"]["ownerReferences"] = {{{"apiVersion", "apps/v1"},
+                                         {"kind", owner_kind},
+                                         {"name", "web"},
+                                         {"uid", "owner-uid"},
+                                         {"controller", true}}};
+  }
+  auto r = api.create(kube::resources::kPods, "default", p);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  Json st = *r;
+  st["status"] = {{"phase", "Running"}, {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}};
+  kube::UpdateOptions uo;
+  uo.subresource = "status";
+  ASSERT_TRUE(api.update(kube::resources::kPods, st, uo).ok());
+}
+
+// A PodDisruptionBudget over app=web whose status (as the disruption
+// controller writes it) allows `allowed` more disruptions.
+void set_budget(kube::KubeApi& api, int allowed) {
+  const auto& pdbs = kube::resources::kPodDisruptionBudgets;
+  if (!api.get(pdbs, "default", "web-pdb").ok()) {
+    Json pdb = {{"apiVersion", "policy/v1"},
+                {"kind", "PodDisruptionBudget"},
+                {"metadata", {{"name", "web-pdb"}, {"namespace", "default"}}},
+                {"spec", {{"minAvailable", 1}, {"selector", {{"matchLabels", {{"app", "web"}}}}}}}};
+    ASSERT_TRUE(api.create(pdbs, "default", pdb).ok());
+  }
+  kube::PatchOptions po;
+  po.subresource = "status";
+  Json status = {{"status",
+                  {{"disruptionsAllowed", allowed},
+                   {"currentHealthy", 1},
+                   {"desiredHealthy", 1},
+                   {"expectedPods", 1},
+                   {"observedGeneration", 1}}}};
+  ASSERT_TRUE(api.patch(pdbs, "default", "web-pdb", kube::PatchType::Merge, status, po).ok());
+}
+
+bool pod_exists(kube::MemoryStore& api, const std::string& name) {
+  return api.exists(kube::resources::kPods, "default", name);
+}
+
+constexpr const char* kDrained = R"json({"usage": {"mode": "Node", "node": {
+    "bootstrapScript": "#!/bin/sh\nk3s agent", "drainTimeoutSeconds": 300}}})json";
+
+class DrainTest : public ControllersTest {
+ protected:
+  // One machine, launched at 12:00:00 (hourly: its boundary is 13:00),
+  // Ready on gpu-node-1 with pod web-1 on it; then scaled to zero at
+  // 12:00:31, so it is parked: cordoned, nothing evicted.
+  void SetUp() override {
+    create_pool(1, kDrained);
+    converge();
+    clock_.advance(31s);
+    converge();
+    ASSERT_EQ(instances().size(), 1u);
+    name_ = instances()[0].metadata.name;
+    register_node(api_, "gpu-node-1", name_);
+    run_pod(api_, "web-1", "gpu-node-1");
+    converge();
+    ASSERT_EQ(instances()[0].status.phase, api::InstancePhase::Ready);
+    patch_pool_spec({{"replicas", {{"count", 0}}}});
+    converge();
+    ASSERT_EQ(instances()[0].status.phase, api::InstancePhase::Parked);
+  }
+  // The billing boundary the parked machine must end before.
+  Time boundary() const { return sys_days{year{2026} / November / 10} + 13h; }
+  void advance_to(Time t) { clock_.set(t); }
+  const api::Condition* drained() {
+    auto list = instances();
+    if (list.empty()) return nullptr;
+    inst_cache_ = list[0];
+    return decision::find_condition(inst_cache_->status.conditions, kConditionDrained);
+  }
+  bool node_cordoned() {
+    auto n = api_.get(kube::resources::kNodes, "", "gpu-node-1");
+    return n.ok() && (*n)["spec"].value("unschedulable", false);
+  }
+
+  std::string name_;
+  std::optional<api::GpuInstance> inst_cache_;
+};
+
+TEST_F(DrainTest, AParkedMachineIsOnlyCordonedUntilItsDrainWindowThenDrainedAndEndedInTime) {
+  // Parked: cordoned, its pods keep running.
+  EXPECT_TRUE(node_cordoned());
+  EXPECT_TRUE(pod_exists(api_, "web-1"));
+  // A DaemonSet's pod (kubectl drain --ignore-daemonsets leaves it too).
+  run_pod(api_, "agent-1", "gpu-node-1", "DaemonSet");
+  // The drain window starts drainTimeoutSeconds (300) + parkMarginSeconds
+  // (60) before the 13:00 boundary: 12:54.
+  advance_to(boundary() - 6min - 1s);
+  converge();
+  EXPECT_TRUE(pod_exists(api_, "web-1"));
+  EXPECT_EQ(live_at_provider(), 1);
+  advance_to(boundary() - 6min);
+  converge();
+  EXPECT_FALSE(pod_exists(api_, "web-1"));   // evicted
+  EXPECT_TRUE(pod_exists(api_, "agent-1"));  // left alone
+  EXPECT_EQ(live_at_provider(), 0);
+  ASSERT_EQ(fake_->ledger().size(), 1u);
+  ASSERT_TRUE(fake_->ledger()[0].ended);
+  EXPECT_LT(*fake_->ledger()[0].ended, boundary());
+  EXPECT_EQ(pool()->status.terminated_spend, usd("1"));  // one hour, not two
+  // The Node object goes with the machine.
+  EXPECT_FALSE(api_.get(kube::resources::kNodes, "", "gpu-node-1").ok());
+  EXPECT_TRUE(instances().empty());
+}
+
+TEST_F(DrainTest, ABudgetThatForbidsTheEvictionDelaysTheEndUntilItAllowsIt) {
+  set_budget(api_, 0);
+  advance_to(boundary() - 6min);
+  converge();
+  // Blocked: the machine is kept, the instance says why.
+  EXPECT_TRUE(pod_exists(api_, "web-1"));
+  EXPECT_EQ(live_at_provider(), 1);
+  ASSERT_EQ(instances().size(), 1u);
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Terminating);
+  EXPECT_TRUE(instances()[0].status.drain_started_at.has_value());
+  ASSERT_NE(drained(), nullptr);
+  EXPECT_EQ(drained()->status, api::ConditionStatus::False);
+  EXPECT_EQ(drained()->reason, "EvictionBlocked");
+  EXPECT_THAT(drained()->message, HasSubstr("default/web-1"));
+  EXPECT_THAT(drained()->message, HasSubstr("The disruption budget web-pdb needs 1 healthy pods"));
+  EXPECT_TRUE(node_cordoned());
+  // Retried, still blocked: one Event, not one per retry.
+  clock_.advance(10s);
+  converge();
+  const auto reasons = event_reasons(api_);
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "EvictionBlocked"), 1);
+  EXPECT_EQ(live_at_provider(), 1);
+
+  // The budget allows one disruption: evicted, then ended.
+  set_budget(api_, 1);
+  clock_.advance(10s);
+  converge();
+  EXPECT_FALSE(pod_exists(api_, "web-1"));
+  EXPECT_EQ(live_at_provider(), 0);
+  EXPECT_LT(*fake_->ledger()[0].ended, boundary());
+}
+
+TEST_F(DrainTest, ADrainThatStaysBlockedEndsTheMachineAtTheTimeoutBeforeTheBoundary) {
+  set_budget(api_, 0);
+  const Time start = boundary() - 6min;
+  advance_to(start);
+  converge();
+  const std::string name = instances()[0].metadata.name;
+  // An operator restart keeps the start: it is in the object.
+  EXPECT_EQ(instances()[0].status.drain_started_at, start);
+  advance_to(start + 300s - 1s);
+  converge();
+  EXPECT_EQ(live_at_provider(), 1);
+  EXPECT_TRUE(pod_exists(api_, "web-1"));
+  advance_to(start + 300s);
+  converge();
+  EXPECT_EQ(live_at_provider(), 0);
+  EXPECT_EQ(*fake_->ledger()[0].ended, start + 300s);
+  EXPECT_LT(*fake_->ledger()[0].ended, boundary());
+  const auto reasons = event_reasons(api_);
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "DrainTimedOut"), 1);
+  EXPECT_TRUE(instances().empty());
+}
+
+TEST_F(DrainTest, AnEvictionTheServerRefusesForAnotherReasonIsReportedAndRetried) {
+  // Two budgets over one pod: the eviction subresource refuses (500).
+  set_budget(api_, 1);
+  Json second = *api_.get(kube::resources::kPodDisruptionBudgets, "default", "web-pdb");
+  second["metadata"] = {{"name", "web-pdb-2"}, {"namespace", "default"}};
+  ASSERT_TRUE(api_.create(kube::resources::kPodDisruptionBudgets, "default", second).ok());
+  advance_to(boundary() - 6min);
+  converge();
+  EXPECT_EQ(live_at_provider(), 1);
+  ASSERT_NE(drained(), nullptr);
+  EXPECT_EQ(drained()->reason, "EvictionFailed");
+  EXPECT_THAT(drained()->message, HasSubstr("more than one PodDisruptionBudget"));
+  // Resolved: drained and ended.
+  ASSERT_TRUE(api_.remove(kube::resources::kPodDisruptionBudgets, "default", "web-pdb-2").ok());
+  clock_.advance(10s);
+  converge();
+  EXPECT_FALSE(pod_exists(api_, "web-1"));
+  EXPECT_EQ(live_at_provider(), 0);
+}
+
+TEST_F(DrainTest, DeletingThePoolDrainsItsMachinesToo) {
+  ASSERT_TRUE(api_.remove(kGpuPools, "default", "web").ok());
+  converge();
+  EXPECT_FALSE(pod_exists(api_, "web-1"));
+  EXPECT_EQ(live_at_provider(), 0);
+  EXPECT_FALSE(api_.get(kube::resources::kNodes, "", "gpu-node-1").ok());
 }
 
 TEST_F(ControllersTest, APoolBuysOnlyOnceEveryProviderItNamesHasLoaded) {

@@ -1,6 +1,7 @@
 #include "operator/controllers/instance_reconciler.h"
 
 #include "operator/controllers/bootstrap.h"
+#include "operator/controllers/node_drain.h"
 #include "operator/controllers/node_registration.h"
 
 #include <algorithm>
@@ -137,12 +138,19 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
         }
       }
       if (!gone) {
+        // Node mode: its Node is cordoned and drained first (node_drain.h).
+        const DrainStep drain = drain_before_end(ctx_, inst, st, obj, now);
+        if (drain.error) {
+          auto w = write_status(st);  // keeps drainStartedAt
+          return ReconcileResult::from(w.ok() ? *drain.error : w.error());
+        }
+        if (drain.wait) return status_result(st, *drain.wait);
         if (st.phase != InstancePhase::Terminating) {
           st.phase = InstancePhase::Terminating;
           st.message = "ending the machine";
-          auto w = write_status(st);
-          if (!w.ok()) return ReconcileResult::from(w.error());
         }
+        auto w = write_status(st);
+        if (!w.ok()) return ReconcileResult::from(w.error());
         auto t = provider->terminate(st.provider_id);
         if (!t.ok() && t.error().kind != ProviderErrorKind::NotFound) {
           return ReconcileResult::failed(describe(t.error()));

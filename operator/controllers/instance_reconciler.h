@@ -23,7 +23,9 @@
 //     with the clock is computed when read (spend::instance_spend), so
 //     paidThrough holds the value as of the last phase change and accrued is
 //     written once, as the final figure of an ended machine.
-//   * Deletion: phase Terminating, terminate() until the provider reports
+//   * Deletion: in Node mode the Node is first cordoned and drained through
+//     the Eviction API, for at most the drain timeout (node_drain.h); then
+//     phase Terminating, terminate() until the provider reports
 //     the machine gone (NotFound or Terminated); endedAt is recorded when the
 //     first terminate() succeeded. Then phase Terminated, the final spend is
 //     folded into the pool's spend ledger (idempotent, spend.h), and the

@@ -214,6 +214,7 @@ json encode_usage(const UsageSpec& u) {
   put(node, "labels", string_map(u.node.labels));
   put(node, "taints", string_list(u.node.taints));
   node["registrationTimeoutSeconds"] = u.node.registration_timeout_seconds;
+  node["drainTimeoutSeconds"] = u.node.drain_timeout_seconds;
   put(out, "node", node);
   json ep = json::object();
   put(ep, "image", u.endpoint.image);
@@ -392,6 +393,7 @@ json encode_instance_status(const GpuInstanceStatus& s) {
   put(st, "paidThrough", opt_time(s.paid_through));
   put(st, "parkedAt", opt_time(s.parked_at));
   put(st, "endedAt", opt_time(s.ended_at));
+  put(st, "drainStartedAt", opt_time(s.drain_started_at));
   put(st, "nodeName", s.node_name);
   put(st, "bootstrapTokenSecret", s.bootstrap_token_secret);
   put(st, "endpoint", s.endpoint);
@@ -876,6 +878,7 @@ void read_usage(const json& v, const std::string& path, const Ctx& c, UsageSpec&
     GP_FIELD(n, "labels", u.node.labels);
     GP_FIELD(n, "taints", u.node.taints);
     GP_FIELD(n, "registrationTimeoutSeconds", u.node.registration_timeout_seconds);
+    GP_FIELD(n, "drainTimeoutSeconds", u.node.drain_timeout_seconds);
   });
   o.field("endpoint", [&](const json& ev, const std::string& p) {
     Obj e(ev, p, c);
@@ -1061,6 +1064,7 @@ void read_instance_status(const json& v, const std::string& path, const Ctx& c,
   GP_FIELD(o, "paidThrough", s.paid_through);
   GP_FIELD(o, "parkedAt", s.parked_at);
   GP_FIELD(o, "endedAt", s.ended_at);
+  GP_FIELD(o, "drainStartedAt", s.drain_started_at);
   GP_FIELD(o, "nodeName", s.node_name);
   GP_FIELD(o, "bootstrapTokenSecret", s.bootstrap_token_secret);
   GP_FIELD(o, "endpoint", s.endpoint);

@@ -53,6 +53,7 @@ UsageSpec full_usage() {
   u.node.labels = {{"gpupool.io/pool", "llm"}};
   u.node.taints = {"nvidia.com/gpu=present:NoSchedule"};
   u.node.registration_timeout_seconds = 600;
+  u.node.drain_timeout_seconds = 120;
   u.endpoint.image = "ghcr.io/example/vllm:0.6";
   u.endpoint.port = 8080;
   u.endpoint.args = {"--model", "meta-llama/Llama-3.1-8B"};
@@ -151,6 +152,7 @@ GpuInstance full_gpu_instance() {
   st.paid_through = at(1'790'010'800);
   st.parked_at = at(1'790'005'000);
   st.ended_at = at(1'790'010'700);
+  st.drain_started_at = at(1'790'010'400);
   st.node_name = "gpu-node-1";
   st.bootstrap_token_secret = "bootstrap-token-abc123";
   st.endpoint = "http://10.0.0.7:8080";

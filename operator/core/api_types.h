@@ -262,6 +262,11 @@ struct NodeUsage {
   // How long a booted machine may take to register its Node before it is
   // ended and replaced. [registrationTimeoutSeconds] Default 900; 60..86400.
   int64_t registration_timeout_seconds = 900;
+  // How long ending a machine waits for its Node's pods to be evicted
+  // (PodDisruptionBudgets honoured) before the machine is ended anyway.
+  // The pool starts ending it this much before the billing boundary.
+  // [drainTimeoutSeconds] Default 300; 0..3600.
+  int64_t drain_timeout_seconds = 300;
 
   bool operator==(const NodeUsage&) const = default;
 };
@@ -428,15 +433,16 @@ enum class InstancePhase {
 
 struct GpuInstanceStatus {
   InstancePhase phase = InstancePhase::Pending;
-  std::string provider_id;              // [providerId]; provider's machine id
-  std::string region;                   // actual region
-  std::optional<Money> price_per_hour;  // [pricePerHour]; actual price
-  std::optional<BillingRule> billing;   // actual billing rule
-  std::optional<Time> launch_time;      // [launchTime]; billing starts here
-  std::optional<Time> paid_through;     // [paidThrough]; end of the paid window
-  std::optional<Time> parked_at;        // [parkedAt]
-  std::optional<Time> ended_at;         // [endedAt]
-  std::string node_name;                // [nodeName]; Node mode
+  std::string provider_id;               // [providerId]; provider's machine id
+  std::string region;                    // actual region
+  std::optional<Money> price_per_hour;   // [pricePerHour]; actual price
+  std::optional<BillingRule> billing;    // actual billing rule
+  std::optional<Time> launch_time;       // [launchTime]; billing starts here
+  std::optional<Time> paid_through;      // [paidThrough]; end of the paid window
+  std::optional<Time> parked_at;         // [parkedAt]
+  std::optional<Time> ended_at;          // [endedAt]
+  std::optional<Time> drain_started_at;  // [drainStartedAt]; Node mode, while ending
+  std::string node_name;                 // [nodeName]; Node mode
   // [bootstrapTokenSecret]; Node mode: the kube-system Secret holding this
   // machine's bootstrap token while it may still register ("" once deleted).
   std::string bootstrap_token_secret;

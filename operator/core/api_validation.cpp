@@ -310,6 +310,9 @@ void check_usage(Errors& e, const std::string& path, const UsageSpec& u) {
   if (u.node.registration_timeout_seconds < 60 || u.node.registration_timeout_seconds > 86400) {
     e.add(node + ".registrationTimeoutSeconds", "must be between 60 and 86400");
   }
+  if (u.node.drain_timeout_seconds < 0 || u.node.drain_timeout_seconds > 3600) {
+    e.add(node + ".drainTimeoutSeconds", "must be between 0 and 3600");
+  }
   for (const auto& [k, v] : u.node.labels) {
     if (k.empty()) e.add(node + ".labels", "label keys must not be empty");
   }

@@ -288,6 +288,12 @@ INSTANTIATE_TEST_SUITE_P(
                      "spec.usage.node.taints[2]: invalid taint \"a:Sometimes\": must be "
                      "key[=value]:Effect with Effect NoSchedule, PreferNoSchedule or "
                      "NoExecute"}},
+        BadPoolCase{"DrainTimeoutOutOfRange",
+                    [](GpuPool& p) { p.spec.usage.node.drain_timeout_seconds = 3601; },
+                    {"spec.usage.node.drainTimeoutSeconds: must be between 0 and 3600"}},
+        BadPoolCase{"NegativeDrainTimeout",
+                    [](GpuPool& p) { p.spec.usage.node.drain_timeout_seconds = -1; },
+                    {"spec.usage.node.drainTimeoutSeconds: must be between 0 and 3600"}},
         BadPoolCase{"BadMetadata",
                     [](GpuPool& p) {
                       p.metadata.name = "";

@@ -91,6 +91,19 @@ bool awaits_node(const api::UsageSpec& usage) {
          (!usage.node.bootstrap_script.empty() || !usage.node.bootstrap_secret_ref.name.empty());
 }
 
+Duration drain_lead(const api::UsageSpec& usage) {
+  if (!awaits_node(usage)) return Duration{0};
+  return Duration{std::clamp<int64_t>(usage.node.drain_timeout_seconds, 0, 3600)};
+}
+
+Time drain_deadline(const GpuInstance& inst, Time started) {
+  const Duration timeout{std::max<int64_t>(0, inst.spec.usage.node.drain_timeout_seconds)};
+  Time deadline = started + timeout;
+  if (!launched(inst) || inst.status.billing->increment <= timeout) return deadline;
+  const Time paid = billing::paid_through(*inst.status.billing, *inst.status.launch_time, started);
+  return std::clamp(paid - kDrainBoundarySlack, started, deadline);
+}
+
 const api::Condition* find_condition(const std::vector<api::Condition>& conds,
                                      const std::string& type) {
   for (const auto& c : conds) {
@@ -372,9 +385,11 @@ void buy(State& s) {
   }
 }
 
-// 5. Parked instances end just before their next billing increment.
+// 5. Parked instances end just before their next billing increment, early
+// enough for their Node's drain.
 void schedule_parked(State& s) {
-  const auto margin = Duration{std::max<int64_t>(0, s.spec().lifecycle.park_margin_seconds)};
+  const auto margin = Duration{std::max<int64_t>(0, s.spec().lifecycle.park_margin_seconds)} +
+                      drain_lead(s.spec().usage);
   const auto hold = Duration{std::max<int64_t>(0, s.spec().lifecycle.min_park_seconds)};
   auto schedule = [&](const GpuInstance* p, bool parked_now) {
     if (!launched(*p)) {

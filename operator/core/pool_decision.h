@@ -46,8 +46,12 @@
 //     lifecycle.minParkSeconds) is kept that long after it was parked
 //     (returning demand finds it warm; it costs at most the hold), unless a
 //     budget cap is being enforced; coarser ones keep only the time already
-//     paid. Each is ended lifecycle.parkMarginSeconds before the first billing
-//     increment that starts after that; the others are scheduled:
+//     paid. Each is ended lifecycle.parkMarginSeconds + drain_lead() before
+//     the first billing increment that starts after that (a machine with a
+//     Node is drained before it is ended, and the drain may take up to
+//     usage.node.drainTimeoutSeconds: started that early, it is over before
+//     the boundary; until then the parked Node is only cordoned); the others
+//     are scheduled:
 //     requeue_at is the earliest of their "boundary − margin" instants, so
 //     many parked machines are each ended just in time, not one after another.
 //     A parked instance never launched is ended at once.
@@ -230,6 +234,19 @@ int desired_replicas(const api::GpuPoolSpec& spec);
 // one, nothing joins the cluster and a running machine is as ready as it
 // gets).
 bool awaits_node(const api::UsageSpec& usage);
+// How much earlier than "boundary − parkMarginSeconds" a parked machine's
+// ending starts, so that draining its Node (node_drain.h in controllers)
+// is over before the boundary: usage.node.drainTimeoutSeconds when the
+// machine has a Node (awaits_node), else zero.
+Duration drain_lead(const api::UsageSpec& usage);
+// When the drain of an ending instance's Node gives up and the machine is
+// ended anyway: `started` + usage.node.drainTimeoutSeconds; and, when the
+// billing increment is longer than that timeout (hourly billing), never
+// later than kDrainBoundarySlack before the end of the window paid at
+// `started` (waiting longer would buy another increment), nor before
+// `started`. Machines without a launch or billing rule: the timeout alone.
+inline constexpr Duration kDrainBoundarySlack{30};
+Time drain_deadline(const api::GpuInstance& inst, Time started);
 // Replaces or adds `c` in `conds`, keeping lastTransitionTime when the status
 // did not change.
 void set_condition(std::vector<api::Condition>& conds, api::Condition c);

@@ -613,5 +613,62 @@ TEST(PoolDecision, NothingIsBoughtWhileANamedProviderIsStillLoading) {
   EXPECT_EQ(decide(in).create.size(), 2u);
 }
 
+api::GpuPool node_pool(int64_t drain_timeout_seconds) {
+  auto pool = make_pool(0);
+  pool.spec.usage.mode = api::UsageMode::Node;
+  pool.spec.usage.node.bootstrap_script = "#!/bin/sh\nk3s agent";
+  pool.spec.usage.node.drain_timeout_seconds = drain_timeout_seconds;
+  return pool;
+}
+
+TEST(PoolDecision, AParkedMachineWithANodeStartsEndingItsDrainTimeoutBeforeTheBoundary) {
+  // Launched 10:40, hourly: the boundary is 12:40; margin 120 s, drain
+  // 300 s: ending (and so the drain) starts at 12:33, the machine is gone by
+  // 12:38 at the latest. Until then its Node is only cordoned.
+  const auto pool = node_pool(300);
+  auto in = input(pool, at(10, 12, 32, 59));
+  auto parked = inst(pool, 1, api::InstancePhase::Parked, at(10, 10, 40));
+  parked.spec.usage = pool.spec.usage;
+  in.instances = {parked};
+  const Output before = decide(in);
+  EXPECT_THAT(before.end, IsEmpty());
+  ASSERT_TRUE(before.next_park_end);
+  EXPECT_EQ(*before.next_park_end, at(10, 12, 33));
+  in.now = at(10, 12, 33);
+  EXPECT_THAT(decide(in).end, ElementsAre(instance_name(pool, 1)));
+
+  // Without a bootstrap there is no Node and nothing to drain: 12:38.
+  auto plain = make_pool(0);
+  plain.spec.usage.node.drain_timeout_seconds = 300;
+  EXPECT_EQ(drain_lead(plain.spec.usage), Duration{0});
+  EXPECT_EQ(drain_lead(pool.spec.usage), Duration{300});
+  auto in2 = input(plain, at(10, 12, 33));
+  in2.instances = {inst(plain, 1, api::InstancePhase::Parked, at(10, 10, 40))};
+  const Output out2 = decide(in2);
+  EXPECT_THAT(out2.end, IsEmpty());
+  EXPECT_EQ(*out2.next_park_end, at(10, 12, 38));
+}
+
+TEST(PoolDecision, ADrainGivesUpAtItsTimeoutOrBeforeItWouldBuyAnotherIncrement) {
+  const auto pool = node_pool(300);
+  auto hourly_inst = inst(pool, 1, api::InstancePhase::Terminating, at(10, 10, 40));
+  hourly_inst.spec.usage = pool.spec.usage;
+  // Started in time (12:33): the timeout alone.
+  EXPECT_EQ(drain_deadline(hourly_inst, at(10, 12, 33)), at(10, 12, 38));
+  // Started late (12:38, e.g. the pool was deleted): cut 30 s before the
+  // 12:40 boundary instead of paying for 13:40.
+  EXPECT_EQ(drain_deadline(hourly_inst, at(10, 12, 38)), at(10, 12, 39, 30));
+  // Started inside the slack: no waiting at all.
+  EXPECT_EQ(drain_deadline(hourly_inst, at(10, 12, 39, 50)), at(10, 12, 39, 50));
+  // Per-second billing: every second is a boundary; the timeout rules.
+  auto per_second = hourly_inst;
+  per_second.status.billing->increment = Duration{1};
+  EXPECT_EQ(drain_deadline(per_second, at(10, 12, 39, 50)), at(10, 12, 44, 50));
+  // Never launched: the timeout.
+  auto unlaunched = inst(pool, 2, api::InstancePhase::Terminating);
+  unlaunched.spec.usage = pool.spec.usage;
+  EXPECT_EQ(drain_deadline(unlaunched, at(10, 12, 0)), at(10, 12, 5));
+}
+
 }  // namespace
 }  // namespace gpupool::decision

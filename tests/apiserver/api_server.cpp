@@ -340,6 +340,7 @@ class Handler {
   void watch(const kube::TypeInfo& t, const Route& r);
   void get(const kube::TypeInfo& t, const Route& r);
   void create(const kube::TypeInfo& t, const Route& r);
+  void evict(const kube::TypeInfo& t, const Route& r);
   void update(const kube::TypeInfo& t, const Route& r);
   void patch(const kube::TypeInfo& t, const Route& r);
   void remove(const kube::TypeInfo& t, const Route& r);
@@ -493,7 +494,8 @@ void Handler::resource(const Route& r) {
     send_error(w_, not_found_url());
     return;
   }
-  if (!r.sub.empty() && r.sub != "status" && r.sub != "scale") {
+  if (!r.sub.empty() && r.sub != "status" && r.sub != "scale" &&
+      !(r.sub == "eviction" && t.eviction_subresource)) {
     send_error(w_, not_found_url());
     return;
   }
@@ -509,6 +511,12 @@ void Handler::resource(const Route& r) {
   } else {
     if (t.resource.namespaced && !r.has_ns) {
       send_error(w_, not_found_url());
+      return;
+    }
+    if (r.sub == "eviction") {
+      if (m == "POST") return evict(t, r);
+      send_error(w_, make_error(ErrorKind::MethodNotAllowed,
+                                m + " is not supported on resources of kind \"pods/eviction\""));
       return;
     }
     if (m == "GET" || m == "HEAD") return get(t, r);
@@ -669,6 +677,28 @@ void Handler::create(const kube::TypeInfo& t, const Route& r) {
   auto res = store_.create(t.resource, r.ns, body.value(), co);
   if (!res.ok()) return send_error(w_, res.error());
   reply_object(201, t, res.value());
+}
+
+// POST pods/<name>/eviction: the body is a policy/v1 Eviction naming the
+// same pod (the real server answers 400 otherwise); success is a Status.
+void Handler::evict(const kube::TypeInfo& t, const Route& r) {
+  auto params = write_params(req_);
+  if (!params.ok()) return send_error(w_, params.error());
+  auto body = parse_body(req_);
+  if (!body.ok()) return send_error(w_, body.error());
+  Json ev = std::move(body.value());
+  if (!ev.is_object()) return send_error(w_, bad_request("the body must be a JSON object"));
+  const std::string body_name = meta_str(ev, "name");
+  if (!body_name.empty() && body_name != r.name) {
+    return send_error(w_, bad_request("name in URL does not match name in Eviction object"));
+  }
+  ev["metadata"]["name"] = r.name;
+  kube::CreateOptions co;
+  co.subresource = "eviction";
+  co.dry_run = params.value().dry_run;
+  auto res = store_.create(t.resource, r.ns, ev, co);
+  if (!res.ok()) return send_error(w_, res.error());
+  send_json(w_, 201, res.value(), warning_headers());
 }
 
 void Handler::update(const kube::TypeInfo& t, const Route& r) {

@@ -10,7 +10,9 @@
 // default validating apply works; /openapi/v2 is 404), CRUD, list (selectors,
 // paging), watch (chunked, bookmarks, 410 as an ERROR event), merge / JSON /
 // strategic-merge (built-ins only; 415 for CRs) / apply patches, status and
-// scale subresources, delete with DeleteOptions, deletecollection,
+// scale subresources, the pods/eviction subresource honouring policy/v1
+// PodDisruptionBudgets (operator/kube/memory/eviction.cpp; listed in
+// discovery so `kubectl drain` uses it), delete with DeleteOptions, deletecollection,
 // dryRun=All, fieldValidation, server-side Tables (printer columns, also on
 // watch), bearer-token auth (401 Status otherwise; /version and health
 // endpoints are open), every error as a Status object.

@@ -233,6 +233,15 @@ std::optional<Json> api_resource_list(const std::vector<TypeInfo>& types, const 
                            {"kind", t.resource.kind},
                            {"verbs", sub_verbs()}});
     }
+    if (t.eviction_subresource) {
+      resources.push_back({{"name", t.resource.resource + "/eviction"},
+                           {"singularName", ""},
+                           {"namespaced", t.resource.namespaced},
+                           {"group", "policy"},
+                           {"version", "v1"},
+                           {"kind", "Eviction"},
+                           {"verbs", Json::array({"create"})}});
+    }
     if (t.scale) {
       resources.push_back({{"name", t.resource.resource + "/scale"},
                            {"singularName", ""},

@@ -468,5 +468,82 @@ TEST_F(KubectlTest, CreatesBuiltinsFromTypedCommands) {
   EXPECT_TRUE(contains(gone.err, "namespaces \"team-a\" not found")) << gone.all();
 }
 
+// `kubectl drain` against the test API server: cordon, the pods/eviction
+// subresource (found through discovery), a PodDisruptionBudget whose status
+// allows no disruption blocking it with the real server's 429, DaemonSet
+// pods left alone.
+TEST_F(KubectlTest, DrainEvictsThroughTheEvictionApiAndHonoursDisruptionBudgets) {
+  fs::path objs = dir_ / "drain.yaml";
+  std::ofstream(objs) << R"(apiVersion: v1
+kind: Node
+metadata: {name: gpu-node-1}
+---
+apiVersion: apps/v1
+kind: DaemonSet
+metadata: {name: agent, namespace: default}
+spec:
+  selector: {matchLabels: {app: agent}}
+  template:
+    metadata: {labels: {app: agent}}
+    spec: {containers: [{name: c, image: agent}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: web-1
+  namespace: default
+  labels: {app: web}
+  ownerReferences: [{apiVersion: apps/v1, kind: ReplicaSet, name: web, uid: r1, controller: true}]
+spec: {nodeName: gpu-node-1, containers: [{name: c, image: vllm}]}
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: agent-1
+  namespace: default
+  ownerReferences: [{apiVersion: apps/v1, kind: DaemonSet, name: agent, uid: d1, controller: true}]
+spec: {nodeName: gpu-node-1, containers: [{name: c, image: agent}]}
+---
+apiVersion: policy/v1
+kind: PodDisruptionBudget
+metadata: {name: web-pdb, namespace: default}
+spec: {minAvailable: 1, selector: {matchLabels: {app: web}}}
+)";
+  Outcome apply = kubectl({"apply", "-f", objs.string()});
+  ASSERT_EQ(apply.exit_code, 0) << apply.all();
+  Outcome running = kubectl({"patch", "pod", "web-1", "--subresource=status", "--type=merge", "-p",
+                             R"({"status":{"phase":"Running",)"
+                             R"("conditions":[{"type":"Ready","status":"True"}]}})"});
+  ASSERT_EQ(running.exit_code, 0) << running.all();
+  // What the disruption controller would write: no disruption allowed.
+  auto budget = [&](int allowed) {
+    Outcome r = kubectl({"patch", "pdb", "web-pdb", "--subresource=status", "--type=merge", "-p",
+                         R"({"status":{"disruptionsAllowed":)" + std::to_string(allowed) +
+                             R"(,"currentHealthy":1,"desiredHealthy":1,"expectedPods":1,)"
+                             R"("observedGeneration":1}})"});
+    ASSERT_EQ(r.exit_code, 0) << r.all();
+  };
+  budget(0);
+  Outcome blocked = kubectl({"drain", "gpu-node-1", "--ignore-daemonsets", "--timeout=3s"});
+  EXPECT_NE(blocked.exit_code, 0);
+  EXPECT_TRUE(contains(blocked.all(),
+                       "Cannot evict pod as it would violate the pod's disruption "
+                       "budget."))
+      << blocked.all();
+  EXPECT_TRUE(contains(blocked.out, "node/gpu-node-1 cordoned")) << blocked.all();
+  EXPECT_TRUE(server_->store().exists(kube::resources::kPods, "default", "web-1"));
+  auto node = server_->store().get(kube::resources::kNodes, "", "gpu-node-1");
+  ASSERT_TRUE(node.ok());
+  EXPECT_TRUE(node.value()["spec"].value("unschedulable", false));
+
+  budget(1);
+  Outcome drained = kubectl({"drain", "gpu-node-1", "--ignore-daemonsets", "--timeout=30s"});
+  ASSERT_EQ(drained.exit_code, 0) << drained.all();
+  EXPECT_TRUE(contains(drained.out, "pod/web-1 evicted")) << drained.all();
+  EXPECT_FALSE(server_->store().exists(kube::resources::kPods, "default", "web-1"));
+  EXPECT_TRUE(server_->store().exists(kube::resources::kPods, "default", "agent-1"));
+  EXPECT_EQ(jsonpath("pdb", "web-pdb", "{.status.disruptionsAllowed}"), "0");
+}
+
 }  // namespace
 }  // namespace gpupool

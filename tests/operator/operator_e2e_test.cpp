@@ -430,5 +430,81 @@ TEST_F(OperatorE2E, DeletingThePoolEndsEveryMachine) {
   EXPECT_NE(out.find("Terminating -> Terminated"), std::string::npos) << out;
 }
 
+// Node mode (issue 13): ending a machine drains its Node first; a
+// PodDisruptionBudget that allows no disruption holds the end, which the
+// instance reports in its Drained condition; the Node goes with the machine.
+TEST_F(OperatorE2E, EndingAMachineDrainsItsNodeAndABudgetDelaysIt) {
+  start_operator();
+  apply(provider_yaml("", "  fake:\n    bootSeconds: 0\n"));
+  apply(pool_yaml(1,
+                  "  usage:\n    mode: Node\n    node:\n      bootstrapScript: \"k3s agent\"\n"
+                  "      drainTimeoutSeconds: 600\n"));
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 1; }));
+  const std::string inst = instances()[0].metadata.name;
+  // The kubelet registers; a workload runs there under a budget that
+  // allows no disruption (status as the disruption controller writes it).
+  apply(
+      "apiVersion: v1\nkind: Node\nmetadata:\n  name: gpu-node-1\n  labels:\n"
+      "    gpupool.io/instance: " +
+      inst +
+      "\n---\napiVersion: v1\nkind: Pod\nmetadata:\n  name: web-1\n  namespace: default\n"
+      "  labels: {app: web}\nspec:\n  nodeName: gpu-node-1\n"
+      "  containers: [{name: c, image: vllm}]\n---\napiVersion: policy/v1\n"
+      "kind: PodDisruptionBudget\nmetadata:\n  name: web-pdb\n  namespace: default\n"
+      "spec:\n  minAvailable: 1\n  selector: {matchLabels: {app: web}}\n");
+  std::string out;
+  ASSERT_EQ(kubectl({"patch", "node", "gpu-node-1", "--subresource=status", "--type=merge", "-p",
+                     R"({"status":{"capacity":{"nvidia.com/gpu":"1"},)"
+                     R"("conditions":[{"type":"Ready","status":"True"}]}})"},
+                    &out),
+            0)
+      << out;
+  ASSERT_EQ(kubectl({"patch", "pod", "web-1", "--subresource=status", "--type=merge", "-p",
+                     R"({"status":{"phase":"Running",)"
+                     R"("conditions":[{"type":"Ready","status":"True"}]}})"},
+                    &out),
+            0)
+      << out;
+  auto budget = [&](int allowed) {
+    std::string o;
+    ASSERT_EQ(kubectl({"patch", "pdb", "web-pdb", "--subresource=status", "--type=merge", "-p",
+                       R"({"status":{"disruptionsAllowed":)" + std::to_string(allowed) +
+                           R"(,"currentHealthy":1,"desiredHealthy":1,"expectedPods":1,)"
+                           R"("observedGeneration":1}})"},
+                      &o),
+              0)
+        << o;
+  };
+  budget(0);
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Ready) == 1; }));
+
+  ASSERT_EQ(kubectl({"delete", "gpupool/web", "--wait=false"}, &out), 0) << out;
+  auto blocked = [&] {
+    auto list = instances();
+    if (list.size() != 1) return false;
+    const auto* c = decision::find_condition(list[0].status.conditions, "Drained");
+    return c && c->status == api::ConditionStatus::False && c->reason == "EvictionBlocked";
+  };
+  ASSERT_TRUE(eventually(blocked, 30s)) << read_file(dir_ / "operator.log");
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Terminating);
+  ASSERT_EQ(kubectl({"get", "gpuinstance", inst, "-o",
+                     "jsonpath={.status.conditions[?(@.type==\"Drained\")].message}"},
+                    &out),
+            0);
+  EXPECT_NE(out.find("web-pdb"), std::string::npos) << out;
+  EXPECT_TRUE(server_->store().exists(kube::resources::kPods, "default", "web-1"));
+  auto node = server_->store().get(kube::resources::kNodes, "", "gpu-node-1");
+  ASSERT_TRUE(node.ok());
+  EXPECT_TRUE(node.value()["spec"].value("unschedulable", false));
+
+  // The budget allows it: evicted, the machine ended, its Node deleted.
+  budget(1);
+  ASSERT_TRUE(eventually([&] { return instances().empty(); }, 60s))
+      << read_file(dir_ / "operator.log");
+  EXPECT_FALSE(server_->store().exists(kube::resources::kPods, "default", "web-1"));
+  EXPECT_FALSE(server_->store().exists(kube::resources::kNodes, "", "gpu-node-1"));
+  EXPECT_TRUE(eventually([&] { return !pool().has_value(); }, 30s));
+}
+
 }  // namespace
 }  // namespace gpupool

@@ -81,6 +81,8 @@ inline const Resource kEventsV1{"events.k8s.io", "v1", "events", "Event", true};
 inline const Resource kEndpointSlices{"discovery.k8s.io", "v1", "endpointslices", "EndpointSlice",
                                       true};
 inline const Resource kLeases{"coordination.k8s.io", "v1", "leases", "Lease", true};
+inline const Resource kPodDisruptionBudgets{"policy", "v1", "poddisruptionbudgets",
+                                            "PodDisruptionBudget", true};
 inline const Resource kCustomResourceDefinitions{
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", false};
 }  // namespace resources
@@ -184,6 +186,9 @@ struct CreateOptions {
   FieldValidation field_validation = FieldValidation::Strict;
   std::string field_manager;
   WarningHandler on_warning;
+  // "" or "eviction": POST .../pods/<obj.metadata.name>/eviction with a
+  // policy/v1 Eviction as `obj` (see eviction.h for the typed call).
+  std::string subresource;
 };
 
 struct UpdateOptions {

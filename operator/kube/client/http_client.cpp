@@ -669,7 +669,18 @@ ApiResult<Json> HttpKubeClient::create(const Resource& r, const std::string& ns,
   add_write_params(q, opts.dry_run, opts.field_validation, opts.field_manager);
   Request req;
   req.method = "POST";
-  req.path_and_query = resource_path(r, namespace_) + query_string(q);
+  if (opts.subresource.empty()) {
+    req.path_and_query = resource_path(r, namespace_) + query_string(q);
+  } else {
+    // A subresource of an existing object (pods/<name>/eviction): the
+    // object's name is the body's metadata.name.
+    const std::string name = obj.is_object() ? obj.value("/metadata/name"_json_pointer, "") : "";
+    if (name.empty()) {
+      return fail(bad_request("create " + r.group_resource() + "/" + opts.subresource +
+                              ": metadata.name is required"));
+    }
+    req.path_and_query = resource_path(r, namespace_, name, opts.subresource) + query_string(q);
+  }
   req.body = obj.dump();
   req.content_type = "application/json";
   req.on_warning = opts.on_warning;

@@ -9,6 +9,7 @@
 #include <set>
 #include <thread>
 
+#include "operator/kube/api/eviction.h"
 #include "operator/kube/client/http_client.h"
 #include "operator/kube/runtime/event_recorder.h"
 #include "operator/kube/runtime/informer.h"
@@ -557,6 +558,62 @@ TEST_F(Integration, EventsAreCreatedThenPatchedWithStrategicMerge) {
   EXPECT_EQ(events->items[0]["count"], 2);
   EXPECT_EQ(events->items[0]["lastTimestamp"], "2027-01-15T08:00:03Z");
   EXPECT_EQ(rec.patched_total(), 1u);
+}
+
+// POST pods/<name>/eviction over HTTP: the 429 of a budget allowing no
+// disruption comes back as BlockedByBudget with its cause, then Evicted.
+TEST_F(Integration, EvictionOverHttpHonoursDisruptionBudgets) {
+  Json pod = {
+      {"apiVersion", "v1"},
+      {"kind", "Pod"},
+      {"metadata", {{"name", "web-1"}, {"namespace", "default"}, {"labels", {{"app", "w"}}}}},
+      {"spec", {{"nodeName", "n1"}, {"containers", {{{"name", "c"}, {"image", "i"}}}}}}};
+  ASSERT_TRUE(client_->create(resources::kPods, "default", pod).ok());
+  // Running and Ready (a Pending pod is evicted whatever the budget says).
+  PatchOptions status_only;
+  status_only.subresource = "status";
+  ASSERT_TRUE(client_
+                  ->patch(resources::kPods, "default", "web-1", PatchType::Merge,
+                          {{"status",
+                            {{"phase", "Running"},
+                             {"conditions", {{{"type", "Ready"}, {"status", "True"}}}}}}},
+                          status_only)
+                  .ok());
+  Json pdb = {{"apiVersion", "policy/v1"},
+              {"kind", "PodDisruptionBudget"},
+              {"metadata", {{"name", "w"}, {"namespace", "default"}}},
+              {"spec", {{"minAvailable", 1}, {"selector", {{"matchLabels", {{"app", "w"}}}}}}}};
+  ASSERT_TRUE(client_->create(resources::kPodDisruptionBudgets, "default", pdb).ok());
+  auto allow = [&](int n) {
+    PatchOptions po;
+    po.subresource = "status";
+    Json st = {{"status",
+                {{"disruptionsAllowed", n},
+                 {"currentHealthy", 1},
+                 {"desiredHealthy", 1},
+                 {"observedGeneration", 1}}}};
+    ASSERT_TRUE(
+        client_->patch(resources::kPodDisruptionBudgets, "default", "w", PatchType::Merge, st, po)
+            .ok());
+  };
+  allow(0);
+  auto blocked = evict(*client_, "default", "web-1");
+  ASSERT_TRUE(blocked.ok()) << blocked.error().message;
+  EXPECT_EQ(blocked->outcome, Eviction::Outcome::BlockedByBudget);
+  EXPECT_NE(blocked->message.find("The disruption budget w needs 1 healthy pods"),
+            std::string::npos)
+      << blocked->message;
+  auto pods = drain_candidates(*client_, "n1");
+  ASSERT_TRUE(pods.ok()) << pods.error().message;
+  EXPECT_EQ(pods->evict.size(), 1u);
+  allow(1);
+  auto done = evict(*client_, "default", "web-1");
+  ASSERT_TRUE(done.ok()) << done.error().message;
+  EXPECT_EQ(done->outcome, Eviction::Outcome::Evicted);
+  EXPECT_FALSE(store().exists(resources::kPods, "default", "web-1"));
+  auto gone = evict(*client_, "default", "web-1");
+  ASSERT_TRUE(gone.ok());
+  EXPECT_EQ(gone->outcome, Eviction::Outcome::NotFound);
 }
 
 }  // namespace

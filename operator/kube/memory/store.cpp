@@ -1006,6 +1006,14 @@ ApiResult<Json> MemoryStore::create(const Resource& r, const std::string& ns, co
     const VersionDef* v = nullptr;
     auto t = impl_->resolve(r, &v);
     if (!t.ok()) return fail(t.error());
+    if (!opts.subresource.empty()) {
+      if (opts.subresource != "eviction" || !t.value()->eviction_subresource) {
+        return fail(make_error(ErrorKind::NotFound,
+                               "the server could not find the requested "
+                               "resource"));
+      }
+      return impl_->evict_locked(*t.value(), ns, obj, opts.dry_run);
+    }
     return impl_->create_locked(*t.value(), *v, t.value()->namespaced ? ns : "", obj, opts.dry_run,
                                 opts.field_validation, opts.on_warning);
   });
@@ -1278,6 +1286,7 @@ TypeInfo type_info(const TypeDef& t, const VersionDef& v) {
   i.categories = t.categories;
   i.custom = t.custom;
   i.status_subresource = t.has_status(v);
+  i.eviction_subresource = t.eviction_subresource;
   i.scale = v.scale;
   i.printer_columns = v.columns;
   i.strategic_merge = t.strategic_merge;

@@ -31,6 +31,8 @@
 //    (a continue token resumes after the last key it returned; the list is
 //    not a frozen snapshot), watch from a resourceVersion with a bounded
 //    history window, bookmarks, and Gone/Expired for compacted versions;
+//  * the pods/<name>/eviction subresource honouring policy/v1
+//    PodDisruptionBudgets from their status (eviction.cpp says how);
 //  * dry run; CRDs: creating a CustomResourceDefinition makes its resource
 //    servable at every served version (no conversion: objects are stored once
 //    and shown with the requested apiVersion), sets NamesAccepted and
@@ -102,6 +104,7 @@ struct TypeInfo {
   std::vector<std::string> categories;
   bool custom = false;  // defined by a CRD
   bool status_subresource = false;
+  bool eviction_subresource = false;  // pods: POST <name>/eviction
   std::optional<ScaleSpec> scale;
   std::vector<PrinterColumn> printer_columns;  // CRD additionalPrinterColumns
   bool strategic_merge = false;                // accepts strategic merge patch

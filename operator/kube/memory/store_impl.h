@@ -37,6 +37,7 @@ struct TypeDef {
   bool create_on_update = false;          // PUT on a missing name creates it
   bool unconditional_update = false;      // PUT without resourceVersion allowed
   bool status_subresource = false;        // built-ins with a /status endpoint
+  bool eviction_subresource = false;      // pods: /eviction (policy/v1 Eviction)
   std::vector<std::string> extra_fields;  // field selector labels beyond metadata.*
   std::vector<VersionDef> versions;
   std::map<std::string, Json> objects;  // key: "ns/name" or "name"
@@ -123,6 +124,9 @@ struct MemoryStore::Impl {
                                 const WarningHandler& warn);
   ApiResult<DeleteResult> delete_locked(TypeDef& t, const std::string& key, const DeleteOptions& o);
   Json remove_locked(TypeDef& t, const std::string& key);
+  // eviction.cpp: POST pods/<eviction.metadata.name>/eviction in `ns`.
+  ApiResult<Json> evict_locked(TypeDef& pods, const std::string& ns, const Json& eviction,
+                               bool dry_run);
   void after_removal(const Json& removed);
   bool has_dependents(const std::string& owner_uid) const;
   void release_foreground_owner(const std::string& owner_uid);

@@ -141,6 +141,7 @@ void MemoryStore::Impl::add_builtin_types() {
   {
     TypeDef t = builtin("", "v1", "pods", "Pod", true, {"po"});
     t.status_subresource = true;
+    t.eviction_subresource = true;
     t.categories = {"all"};
     t.extra_fields = {"spec.nodeName",           "spec.restartPolicy", "spec.schedulerName",
                       "spec.serviceAccountName", "status.phase",       "status.podIP",
@@ -185,6 +186,24 @@ void MemoryStore::Impl::add_builtin_types() {
     add(std::move(t));
   }
   add(builtin("discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true, {}));
+  {
+    // Stored only (no controller): `kubectl drain` reads a DaemonSet pod's
+    // owner to decide that --ignore-daemonsets applies.
+    TypeDef t = builtin("apps", "v1", "daemonsets", "DaemonSet", true, {"ds"});
+    t.status_subresource = true;
+    t.generation = true;
+    add(std::move(t));
+  }
+  {
+    // Status (disruptionsAllowed, currentHealthy, desiredHealthy,
+    // observedGeneration) is written by the disruption controller; here by
+    // whoever patches /status. The eviction subresource reads it.
+    TypeDef t =
+        builtin("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true, {"pdb"});
+    t.status_subresource = true;
+    t.generation = true;
+    add(std::move(t));
+  }
   {
     TypeDef t = builtin("coordination.k8s.io", "v1", "leases", "Lease", true, {});
     t.create_on_update = true;
