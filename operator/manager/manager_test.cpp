@@ -67,9 +67,8 @@ int http_status(uint16_t port, const std::string& path) {
   return std::atoi(buf + 9);
 }
 
-TEST(Manager, ConvergesAPoolAndServesHealth) {
-  SystemClock clock;
-  kube::MemoryStore api(clock);
+// The three CRDs from the source tree, as the chart installs them.
+void load_crds(kube::MemoryStore& api) {
   const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
   for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
                         "gpupool.io_gpuproviders.yaml"}) {
@@ -78,6 +77,12 @@ TEST(Manager, ConvergesAPoolAndServesHealth) {
     for (const auto& d : *docs)
       ASSERT_TRUE(api.create(kube::resources::kCustomResourceDefinitions, "", d).ok());
   }
+}
+
+TEST(Manager, ConvergesAPoolAndServesHealth) {
+  SystemClock clock;
+  kube::MemoryStore api(clock);
+  ASSERT_NO_FATAL_FAILURE(load_crds(api));
   std::ostringstream logs;
   Logger log(logs, clock, LogLevel::Info, LogFormat::Json);
   ManagerOptions mo;
@@ -140,14 +145,7 @@ bool provider_healthy_is(kube::KubeApi& api, const std::string& name, api::Condi
 TEST(Manager, AProviderFollowsItsCredentialsSecretAsItChanges) {
   SystemClock clock;
   kube::MemoryStore api(clock);
-  const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
-  for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
-                        "gpupool.io_gpuproviders.yaml"}) {
-    auto docs = api::yaml_to_json(read_file(std::string(src ? src : ".") + "/crds/" + f));
-    ASSERT_TRUE(docs.ok());
-    for (const auto& d : *docs)
-      ASSERT_TRUE(api.create(kube::resources::kCustomResourceDefinitions, "", d).ok());
-  }
+  ASSERT_NO_FATAL_FAILURE(load_crds(api));
   std::ostringstream logs;
   Logger log(logs, clock, LogLevel::Info, LogFormat::Json);
   ManagerOptions mo;
