@@ -6,15 +6,31 @@
 # out-of-memory, leaving the input in build-fuzz/artifacts/. Prints
 # executions and coverage per target.
 #
+# Two modes:
+#   default (what scripts/test.sh and CI run): deterministic, a fixed seed and
+#     a fixed number of inputs per target, so a run that passed passes again
+#     and CI never fails on a new finding by chance;
+#   GPUPOOL_FUZZ_SECONDS=N: exploration, N seconds per target from a random
+#     seed, to look for new bugs (a finding becomes a regression seed).
+#
 # Environment:
-#   GPUPOOL_FUZZ_SECONDS  budget per target (default 8)
+#   GPUPOOL_FUZZ_RUNS     deterministic mode: inputs per target (default 2000)
+#   GPUPOOL_FUZZ_SEED     deterministic mode: the seed (default 1)
+#   GPUPOOL_FUZZ_SECONDS  exploration: budget per target
 #   GPUPOOL_FUZZ_DIR      build directory (default build-fuzz)
 #   GPUPOOL_FUZZ_KEEP     a directory to keep each target's grown corpus in
 #   GPUPOOL_JOBS          build parallelism (default: nproc)
 # Extra libFuzzer flags go after "--": scripts/fuzz.sh cel -- -only_ascii=1
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-seconds=${GPUPOOL_FUZZ_SECONDS:-8}
+seconds=${GPUPOOL_FUZZ_SECONDS:-}
+if [ -n "$seconds" ]; then
+  budget=(-max_total_time="$seconds")
+  what="${seconds}s per target"
+else
+  budget=(-seed="${GPUPOOL_FUZZ_SEED:-1}" -runs="${GPUPOOL_FUZZ_RUNS:-2000}")
+  what="${GPUPOOL_FUZZ_RUNS:-2000} inputs per target, seed ${GPUPOOL_FUZZ_SEED:-1}"
+fi
 dir="$root/${GPUPOOL_FUZZ_DIR:-build-fuzz}"
 jobs=${GPUPOOL_JOBS:-$(nproc)}
 
@@ -55,11 +71,11 @@ for t in "${targets[@]}"; do
   corpus="$root/fuzz/corpus/$t"
   work="$scratch/$t"
   mkdir -p "$work"
-  args=(-max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 -max_len=65536
+  args=("${budget[@]}" -timeout=10 -rss_limit_mb=2048 -max_len=65536
     -print_final_stats=1 -artifact_prefix="$dir/artifacts/$t-")
   [ -f "$root/fuzz/dict/$t.dict" ] && args+=(-dict="$root/fuzz/dict/$t.dict")
   log="$scratch/$t.log"
-  echo "fuzz: $t for ${seconds}s"
+  echo "fuzz: $t ($what)"
   # New inputs go to the scratch directory (first); the checked-in corpus is
   # only read.
   if "$dir/fuzz/fuzz_$t" "${args[@]}" "${extra[@]}" "$work" "$corpus" >"$log" 2>&1; then
@@ -85,7 +101,7 @@ for t in "${targets[@]}"; do
   fi
 done
 
-echo "fuzz: summary (${seconds}s per target)"
+echo "fuzz: summary ($what)"
 printf '  %s\n' "${summary[@]}"
 if ((${#failed[@]})); then
   echo "fuzz: FAILED: ${failed[*]} (inputs in $dir/artifacts/; see fuzz/README.md)" >&2

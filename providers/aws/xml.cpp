@@ -1,5 +1,7 @@
 #include "providers/aws/xml.h"
 
+#include "operator/base/utf8.h"
+
 #include <charconv>
 
 namespace gpupool::aws {
@@ -106,7 +108,8 @@ class Parser {
       std::string_view digits = ent.substr(hex ? 2 : 1);
       auto [ptr, ec] =
           std::from_chars(digits.data(), digits.data() + digits.size(), cp, hex ? 16 : 10);
-      if (ec != std::errc() || ptr != digits.data() + digits.size() || cp == 0 || cp > 0x10FFFF) {
+      if (ec != std::errc() || ptr != digits.data() + digits.size() || cp == 0 || cp > 0x10FFFF ||
+          (cp >= 0xD800 && cp <= 0xDFFF)) {  // surrogates are not characters
         return set_error("bad character reference");
       }
       append_utf8(out, cp);
@@ -246,6 +249,11 @@ std::vector<const XmlNode*> XmlNode::children_named(std::string_view child_name)
 }
 
 Result<XmlNode, XmlError> parse_xml(std::string_view text) {
+  // The answers are UTF-8 (EC2 declares nothing else); a document that is not
+  // is not well-formed XML, and its text would later fail to encode as JSON.
+  if (const size_t at = invalid_utf8_at(text); at != std::string_view::npos) {
+    return fail(XmlError{"not UTF-8 at byte " + std::to_string(at)});
+  }
   return Parser(text).run();
 }
 

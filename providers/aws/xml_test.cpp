@@ -39,6 +39,20 @@ TEST(Xml, PrefixesAreStripped) {
   EXPECT_EQ(r->child_text("Code"), "A");
 }
 
+// Found by fuzz/provider_responses (provider_aws): a tag key with a stray
+// byte became a machine tag that could not be encoded as JSON.
+TEST(Xml, ADocumentThatIsNotUtf8IsAnError) {
+  auto r = parse_xml("<a><key>gpupo\xC8ol.io/instance</key></a>");
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().message, "not UTF-8 at byte 13");
+  // A character reference to a surrogate is no character either.
+  EXPECT_FALSE(parse_xml("<a>&#xD800;</a>").ok());
+  // Real UTF-8 passes through.
+  auto ok = parse_xml("<a>Zürich \xE2\x82\xAC &#x20AC;</a>");
+  ASSERT_TRUE(ok.ok());
+  EXPECT_EQ(ok->text, "Zürich \xE2\x82\xAC \xE2\x82\xAC");
+}
+
 TEST(Xml, MalformedInputIsAnErrorNotACrash) {
   for (std::string_view bad :
        {"", "   ", "not xml", "<a>", "<a></b>", "<a><b></a>", "<a>&bogus;</a>", "<a>&#0;</a>",
