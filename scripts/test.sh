@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Every test: set up, check formatting, build with ASan+UBSan, run CTest.
 # Extra arguments are passed to ctest (for example: -L unit, -R Billing); the
-# fuzz targets (scripts/fuzz.sh: a fixed seed and a fixed number of inputs each,
-# so the result is deterministic) run only in a full run without them, or
+# fuzz targets (scripts/fuzz.sh: a fixed seed and a fixed number of inputs
+# each, not a time budget) run only in a full run without them, or
 # never with GPUPOOL_FUZZ=0.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
