@@ -128,6 +128,15 @@ struct OfferQuery {
   bool include_community = true;  // marketplaces' unverified hosts (Vast.ai, Runpod community)
 };
 
+// The inference container of an Endpoint-mode machine.
+struct ContainerSpec {
+  std::string image;  // e.g. "vllm/vllm-openai:v0.6.3"; empty: none
+  int port = 0;       // the container port that serves (and is health-checked)
+  std::vector<std::string> args;
+  std::map<std::string, std::string> env;  // resolved values (Secrets already read)
+  bool operator==(const ContainerSpec&) const = default;
+};
+
 // What to buy. Written into the GpuInstance before create() is called.
 struct InstanceIntent {
   // Idempotency key and tag: the GpuInstance's name, unique within the pool
@@ -140,7 +149,12 @@ struct InstanceIntent {
   Offer offer;                 // the chosen offer (id, region, gpu model/count, price)
   std::string user_data;       // bootstrap script / cloud-init, plain text (adapters encode)
   std::string ssh_public_key;  // may be empty where the provider does not need one
-  std::string image;           // OS image / AMI / container image; empty: adapter default
+  std::string image;           // machine image (OS image / AMI); empty: adapter default
+  // Endpoint mode: the container the machine serves. Container providers
+  // (Runpod pods, Vast.ai) launch it natively; VM providers run it from a
+  // start script. Empty image: no container (Node mode). Never the machine
+  // image above.
+  ContainerSpec container;
   std::map<std::string, std::string> labels;  // extra tags, where the provider has tags
 };
 
@@ -169,7 +183,11 @@ struct Machine {
   int gpu_count = 0;
   Money price_per_hour;  // zero when the provider did not say
   std::optional<Time> launch_time;
-  std::string public_address;               // IP or host name; empty until known
+  std::string public_address;  // IP or host name; empty until known
+  // Where the container's port (InstanceIntent::container.port) is reached
+  // on public_address: container providers map it to another port; 0 until
+  // known (or no container).
+  int public_port = 0;
   std::string provider_state;               // the provider's raw state string, for people
   std::map<std::string, std::string> tags;  // at least kTagPoolUid and kTagInstance when known
 

@@ -280,7 +280,12 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
       }
       intent.user_data = std::move(*boot);
     } else if (inst.spec.usage.mode == api::UsageMode::Endpoint) {
-      intent.image = inst.spec.usage.endpoint.image;
+      const api::EndpointUsage& ep = inst.spec.usage.endpoint;
+      intent.container.image = ep.image;
+      intent.container.port = ep.port;
+      intent.container.args = ep.args;
+      for (const api::EnvVar& v : ep.env)
+        intent.container.env[v.name] = v.value;
     }
     auto m = provider->create(intent);
     if (!m.ok() && m.error().kind == ProviderErrorKind::Transient) {

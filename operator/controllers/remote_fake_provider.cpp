@@ -140,6 +140,11 @@ json encode_intent(const InstanceIntent& i) {
           {"offer", encode_offer(i.offer)},
           {"userData", i.user_data},
           {"image", i.image},
+          {"container",
+           {{"image", i.container.image},
+            {"port", i.container.port},
+            {"args", i.container.args},
+            {"env", i.container.env}}},
           {"labels", i.labels}};
 }
 
@@ -155,6 +160,12 @@ std::optional<InstanceIntent> decode_intent(const json& j) {
     i.offer = *o;
     i.user_data = j.value("userData", "");
     i.image = j.value("image", "");
+    if (const auto c = j.find("container"); c != j.end()) {
+      i.container.image = c->value("image", "");
+      i.container.port = c->value("port", 0);
+      i.container.args = c->value("args", std::vector<std::string>{});
+      i.container.env = c->value("env", std::map<std::string, std::string>{});
+    }
     i.labels = j.value("labels", std::map<std::string, std::string>{});
     return i;
   } catch (const json::exception&) {

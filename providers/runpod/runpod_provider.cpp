@@ -309,7 +309,7 @@ ProviderResult<Machine> RunpodProvider::create(const InstanceIntent& intent) {
   if (!intent.user_data.empty()) env["GPUPOOL_USER_DATA"] = net::base64_encode(intent.user_data);
   if (!intent.ssh_public_key.empty()) env["PUBLIC_KEY"] = intent.ssh_public_key;
   json body = {{"name", pod_name},
-               {"image", intent.image.empty() ? config_.image : intent.image},
+               {"image", intent.container.image.empty() ? config_.image : intent.container.image},
                {"gpu", {{"id", gpu}, {"count", std::max(1, intent.offer.gpu_count)}}},
                {"cloud", cloud},
                {"disk", config_.disk_gb},

@@ -238,7 +238,7 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
     return fail(existing.error());
 
   std::string label = vast_label(intent.pool_uid, intent.name);
-  json body = {{"image", intent.image.empty() ? config_.image : intent.image},
+  json body = {{"image", intent.container.image.empty() ? config_.image : intent.container.image},
                {"label", label},
                {"disk", config_.disk_gb},
                {"runtype", "ssh_direct"},
