@@ -396,6 +396,8 @@ json encode_instance_status(const GpuInstanceStatus& s) {
   put(st, "drainStartedAt", opt_time(s.drain_started_at));
   put(st, "nodeName", s.node_name);
   put(st, "bootstrapTokenSecret", s.bootstrap_token_secret);
+  put(st, "address", s.address);
+  if (s.port != 0) st["port"] = s.port;
   put(st, "endpoint", s.endpoint);
   st["accrued"] = money(s.accrued);
   put(st, "conditions", conditions(s.conditions));
@@ -1067,6 +1069,8 @@ void read_instance_status(const json& v, const std::string& path, const Ctx& c,
   GP_FIELD(o, "drainStartedAt", s.drain_started_at);
   GP_FIELD(o, "nodeName", s.node_name);
   GP_FIELD(o, "bootstrapTokenSecret", s.bootstrap_token_secret);
+  GP_FIELD(o, "address", s.address);
+  GP_FIELD(o, "port", s.port);
   GP_FIELD(o, "endpoint", s.endpoint);
   GP_FIELD(o, "accrued", s.accrued);
   o.field("conditions",

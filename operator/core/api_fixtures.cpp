@@ -155,6 +155,8 @@ GpuInstance full_gpu_instance() {
   st.drain_started_at = at(1'790'010'400);
   st.node_name = "gpu-node-1";
   st.bootstrap_token_secret = "bootstrap-token-abc123";
+  st.address = "10.0.0.7";
+  st.port = 8080;
   st.endpoint = "http://10.0.0.7:8080";
   st.accrued = Money::from_micros(7'620'000);
   st.conditions = {full_condition("Ready")};

@@ -446,6 +446,11 @@ struct GpuInstanceStatus {
   // [bootstrapTokenSecret]; Node mode: the kube-system Secret holding this
   // machine's bootstrap token while it may still register ("" once deleted).
   std::string bootstrap_token_secret;
+  // Endpoint mode: where the container serves, as the provider reports it
+  // (Machine::public_address / public_port). [address] IPv4, IPv6 or host
+  // name; [port] 1..65535, 0 until known. [endpoint] is "http://address:port".
+  std::string address;
+  int port = 0;
   std::string endpoint;  // URL; Endpoint mode
   Money accrued;         // billed so far
   std::vector<Condition> conditions;
