@@ -276,7 +276,8 @@ json encode_pool_spec(const GpuPoolSpec& s) {
   put(spec, "planning", planning);
   spec["lifecycle"] = json{{"parkMarginSeconds", s.lifecycle.park_margin_seconds},
                            {"adoptionGraceSeconds", s.lifecycle.adoption_grace_seconds},
-                           {"minParkSeconds", s.lifecycle.min_park_seconds}};
+                           {"minParkSeconds", s.lifecycle.min_park_seconds},
+                           {"consolidationLeadSeconds", s.lifecycle.consolidation_lead_seconds}};
   json as = json::object();
   as["enabled"] = s.autoscaling.enabled;
   json metrics = json::array();
@@ -945,6 +946,7 @@ void read_pool_spec(const json& v, const std::string& path, const Ctx& c, GpuPoo
     GP_FIELD(l, "parkMarginSeconds", s.lifecycle.park_margin_seconds);
     GP_FIELD(l, "adoptionGraceSeconds", s.lifecycle.adoption_grace_seconds);
     GP_FIELD(l, "minParkSeconds", s.lifecycle.min_park_seconds);
+    GP_FIELD(l, "consolidationLeadSeconds", s.lifecycle.consolidation_lead_seconds);
   });
   o.field("autoscaling", [&](const json& av, const std::string& p) {
     Obj a(av, p, c);

@@ -172,6 +172,16 @@ struct LifecycleSpec {
   // kept to its hour's end, never into a new hour.
   // [minParkSeconds] Default 600; 0..86400.
   int64_t min_park_seconds = 600;
+  // Consolidation (pool_decision.h rule 4c): this long before a serving
+  // machine's next billing increment (per-second billing: before each hour
+  // of its age ends) the operator prices a replacement on the best offer over
+  // the expected remaining need. When that is clearly cheaper than keeping
+  // the machine, the replacement is bought and the old machine is parked as
+  // soon as the new one serves; its paid window is not wasted (it ends just
+  // before the increment, and can be un-parked until then). Long enough for
+  // a replacement to boot. [consolidationLeadSeconds] Default 600; 0 turns
+  // consolidation off; 0..3600.
+  int64_t consolidation_lead_seconds = 600;
 
   bool operator==(const LifecycleSpec&) const = default;
 };

@@ -496,6 +496,9 @@ std::vector<FieldError> validate(const GpuPool& pool) {
   if (s.lifecycle.min_park_seconds < 0 || s.lifecycle.min_park_seconds > 86400) {
     e.add("spec.lifecycle.minParkSeconds", "must be between 0 and 86400");
   }
+  if (s.lifecycle.consolidation_lead_seconds < 0 || s.lifecycle.consolidation_lead_seconds > 3600) {
+    e.add("spec.lifecycle.consolidationLeadSeconds", "must be between 0 and 3600");
+  }
 
   // autoscaling
   const auto& as = s.autoscaling;

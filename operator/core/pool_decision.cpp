@@ -30,6 +30,12 @@ Time boundary_of(const GpuInstance& i, Time now) {
   return billing::next_boundary(*i.status.billing, *i.status.launch_time, now);
 }
 
+// Whether an instance serves: Ready, or Running when no Node is awaited.
+bool serving(const GpuInstance& i) {
+  if (i.status.phase == InstancePhase::Ready) return true;
+  return i.status.phase == InstancePhase::Running && !awaits_node(i.spec.usage);
+}
+
 std::string hash4(const std::string& uid) {
   uint32_t h = 2166136261u;
   for (char c : uid) {
@@ -132,6 +138,9 @@ struct State {
   api::GpuPoolSpec effective;  // the pool's spec with the lifetime estimate filled in
   int desired = 0;
   std::vector<const GpuInstance*> active, parked, failed, newly_parked, still_parked;
+  // Replacements under way (rule 4c): launched or not, they are out of
+  // `active` (their burn stays in active_burn) until they serve.
+  std::vector<const GpuInstance*> replacing;
   int ending = 0;
   api::SpendStatus spend0;  // spend::pool_spend at now: the one computation
   Money active_burn;        // Σ spend::active_burn of `active`
@@ -201,6 +210,34 @@ void end_failed(State& s) {
     s.out.events.push_back({"Warning", "ReplacingInstance",
                             "instance " + f->metadata.name + " failed (" + f->status.message +
                                 "); ending it and buying a replacement"});
+  }
+}
+
+// 4c, first half: replacements under way do not count toward `desired` while
+// the pool is steady; one that serves retires the machine it replaces. When
+// demand has moved they are ordinary machines (rules 3 and 4 see them).
+void hold_replacements(State& s) {
+  std::vector<std::pair<const GpuInstance*, const GpuInstance*>> pairs;  // (new, old)
+  for (const auto* a : s.active) {
+    const auto it = a->metadata.annotations.find(kReplacesAnnotation);
+    if (it == a->metadata.annotations.end()) continue;
+    const auto old = std::find_if(s.active.begin(), s.active.end(), [&](const auto* o) {
+      return o != a && o->metadata.name == it->second;
+    });
+    if (old != s.active.end()) pairs.emplace_back(a, *old);
+  }
+  if (pairs.empty() || static_cast<int>(s.active.size() - pairs.size()) != s.desired) return;
+  for (const auto& [replacement, old] : pairs) {
+    if (serving(*replacement)) {
+      s.retire(old);
+      s.out.events.push_back(
+          {"Normal", "ReplacedInstance",
+           replacement->metadata.name + " serves: parked " + old->metadata.name +
+               ", which it replaces; it ends before its next billing increment"});
+    } else {
+      s.active.erase(std::find(s.active.begin(), s.active.end(), replacement));
+      s.replacing.push_back(replacement);
+    }
   }
 }
 
@@ -382,6 +419,101 @@ void buy(State& s) {
     unlimited.budget = {};
     auto plan2 = planner::plan(unlimited, req);
     if (plan2.ok() && plan2->placed > plan->placed) s.budget_shortfall = true;
+  }
+}
+
+// Rule 4c's decision point of a launched instance: its next billing
+// boundary; for increments no longer than `hold` (per-second billing, where
+// every moment is a boundary), the end of the current hour of its age.
+Time decision_point(const GpuInstance& i, Time now, Duration hold) {
+  if (i.status.billing->increment > hold) return boundary_of(i, now);
+  const int64_t age = std::max<int64_t>(0, (now - *i.status.launch_time).count());
+  return *i.status.launch_time + Duration{(age / 3600 + 1) * 3600};
+}
+
+// Whether the pool is steady enough for rule 4c: nothing else under way.
+bool may_consolidate(const State& s) {
+  if (!s.in.policy.consolidate || s.spec().lifecycle.consolidation_lead_seconds <= 0) return false;
+  if (s.desired == 0 || static_cast<int>(s.active.size()) != s.desired) return false;
+  if (!s.replacing.empty() || !s.out.create.empty() || !s.out.unpark.empty() ||
+      !s.out.park.empty()) {
+    return false;
+  }
+  if (!s.budget_reason.empty() || !s.in.ledger_problem.empty() || !s.in.providers_loading.empty()) {
+    return false;
+  }
+  return !awaits_node(s.spec().usage) || (s.in.bootstrap && s.in.bootstrap->problem.empty());
+}
+
+struct KeepCost {
+  const GpuInstance* inst;
+  Money keep;  // what it would still be charged over the lifetime
+};
+
+// Rule 4c's candidates, costliest to keep first.
+std::vector<KeepCost> consolidation_candidates(const State& s, Duration lifetime) {
+  const auto& lc = s.spec().lifecycle;
+  const Duration margin =
+      Duration{std::max<int64_t>(0, lc.park_margin_seconds)} + drain_lead(s.spec().usage);
+  const Duration lead{lc.consolidation_lead_seconds};
+  const Duration hold{std::max<int64_t>(0, lc.min_park_seconds)};
+  std::vector<KeepCost> out;
+  for (const auto* a : s.active) {
+    if (!serving(*a) || !launched(*a)) continue;
+    const Duration until = decision_point(*a, s.now, hold) - s.now;
+    if (until < margin || until > margin + lead) continue;
+    const auto& rule = *a->status.billing;
+    const Money price = *a->status.price_per_hour;
+    const Time launch = *a->status.launch_time;
+    const Money keep = billing::committed(rule, price, launch, s.now + lifetime) -
+                       billing::committed(rule, price, launch, s.now) +
+                       a->spec.offer.egress_usd_per_hour.for_duration(lifetime);
+    out.push_back({a, keep});
+  }
+  std::stable_sort(out.begin(), out.end(),
+                   [](const KeepCost& x, const KeepCost& y) { return x.keep > y.keep; });
+  return out;
+}
+
+// 4c, second half: buy clearly cheaper replacements for machines nearing
+// their decision point.
+void consolidate(State& s) {
+  if (!may_consolidate(s)) return;
+  const Duration lifetime{std::llround(lifetime_hours(s.spec()) * 3600.0)};
+  const std::vector<KeepCost> candidates = consolidation_candidates(s, lifetime);
+  if (candidates.empty()) return;
+  planner::Request req;
+  req.machines = std::min<int>(static_cast<int>(candidates.size()), std::max(0, s.in.max_creates));
+  req.spend.hourly_burn = s.active_burn;
+  req.spend.projected_month = s.spend0.month_to_date + s.active_rest;
+  req.offers = s.in.offers;
+  req.unavailable = s.in.unavailable;
+  req.providers = s.in.providers;
+  req.now = s.now;
+  auto plan = planner::plan(s.spec(), req);
+  if (!plan.ok()) return;  // the same request fails in buy() and is reported there
+  std::vector<const planner::RankedOffer*> replacements;  // cheapest first (rank order)
+  for (const auto& choice : plan->choices) {
+    for (int k = 0; k < choice.machines; ++k)
+      replacements.push_back(&plan->offers[choice.offer]);
+  }
+  for (size_t k = 0; k < std::min(candidates.size(), replacements.size()); ++k) {
+    const KeepCost& c = candidates[k];
+    const planner::RankedOffer& r = *replacements[k];
+    const Money keep = c.keep;
+    const Money threshold =
+        std::max(Money::from_double(keep.to_double() * kMinSavingFraction), kMinSaving);
+    if (r.total_cost > keep - threshold) continue;
+    GpuInstance inst = new_instance(s, r.offer, r.egress_per_hour);
+    inst.metadata.annotations[kReplacesAnnotation] = c.inst->metadata.name;
+    ++s.out.next_ordinal;
+    s.out.events.push_back({"Normal", "ConsolidatingInstance",
+                            "buying " + inst.metadata.name + " on " + r.key + " to replace " +
+                                c.inst->metadata.name + ": over the next " +
+                                std::to_string(lifetime.count() / 3600) + "h it costs " +
+                                money_text(r.total_cost) + ", keeping " + c.inst->metadata.name +
+                                " " + money_text(keep)});
+    s.out.create.push_back(std::move(inst));
   }
 }
 
@@ -583,6 +715,7 @@ api::GpuPoolStatus status(State& s) {
     }
   }
   ready += static_cast<int>(s.out.unpark.size());  // parked instances were running
+  provisioning += static_cast<int>(s.replacing.size());
   st.replicas.desired = desired;
   st.replicas.provisioning = provisioning;
   st.replicas.ready = ready;
@@ -708,10 +841,12 @@ Output decide(const Input& in) {
   s.spend0 = spend::pool_spend(in.instances, in.ledger, in.now);
   classify(s);
   end_failed(s);
+  hold_replacements(s);
   budget_floor(s);
   scale_down(s);
   unpark(s);
   buy(s);
+  consolidate(s);
   schedule_parked(s);
   out.status = status(s);
 

@@ -42,6 +42,26 @@
 //     across restarts. A shortfall that disappears when the budget is lifted
 //     is BudgetExceeded (reason BudgetCapReached), otherwise Degraded
 //     (reason NoOffers).
+//  4c. Consolidation (default policy, lifecycle.consolidationLeadSeconds
+//     L > 0), only in a steady pool (active = desired, nothing bought,
+//     un-parked or parked in this decision, no budget or ledger problem, no
+//     replacement already under way). A serving machine whose decision point
+//     is within L + parkMarginSeconds (the decision point: its next billing
+//     boundary; for billing in increments no longer than minParkSeconds,
+//     the end of the current hour of its age) is a candidate. Keeping it
+//     costs K = what it would still be charged over the expected lifetime T
+//     (billing::committed from now to now + T, plus egress); the planner
+//     places one replacement per candidate, each costing C (its total cost
+//     over T). The costliest-to-keep candidates are paired with the cheapest
+//     replacements, and a replacement is bought when C <= K − max(K ×
+//     kMinSavingFraction, kMinSaving). It carries kReplacesAnnotation and does
+//     not count toward `desired` while the pool is steady; once it serves
+//     (Ready, or Running when no Node is awaited) the machine it replaces is
+//     parked (rule 5 ends it before its boundary) and the replacement counts.
+//     If demand moves meanwhile, replacements count as ordinary machines
+//     (rule 3 ends one never launched first). A replacement that fails is
+//     ended like any failed instance. Events: ConsolidatingInstance,
+//     ReplacedInstance.
 //  5. A parked instance with fine-grained billing (increment <=
 //     lifecycle.minParkSeconds) is kept that long after it was parked
 //     (returning demand finds it warm; it costs at most the hold), unless a
@@ -122,6 +142,13 @@ inline constexpr const char* kLabelPool = "gpupool.io/pool";
 inline constexpr const char* kLabelPoolUid = "gpupool.io/pool-uid";
 // Finalizer on pools and instances.
 inline constexpr const char* kFinalizer = "gpupool.io/finalizer";
+// Annotation of an instance bought to replace another (rule 4c): the name of
+// the instance it replaces.
+inline constexpr const char* kReplacesAnnotation = "gpupool.io/replaces";
+// Rule 4c replaces a machine only when the replacement saves at least this
+// share of what keeping the machine would cost, and at least kMinSaving.
+inline constexpr double kMinSavingFraction = 0.10;
+inline constexpr Money kMinSaving = Money::from_micros(50'000);  // $0.05
 // Pool annotation holding the next instance ordinal.
 inline constexpr const char* kNextOrdinalAnnotation = "gpupool.io/next-ordinal";
 
@@ -140,6 +167,9 @@ struct Policy {
   // (Karpenter's consolidateAfter, Cluster Autoscaler's
   // scale-down-unneeded-time); re-used if demand returns before that.
   std::optional<Duration> end_unneeded_after;
+  // Rule 4c (consolidation onto cheaper offers); the field's baseline never
+  // replaces a running machine.
+  bool consolidate = true;
 
   bool operator==(const Policy&) const = default;
 };

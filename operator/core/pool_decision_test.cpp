@@ -670,5 +670,119 @@ TEST(PoolDecision, ADrainGivesUpAtItsTimeoutOrBeforeItWouldBuyAnotherIncrement) 
   EXPECT_EQ(drain_deadline(unlaunched, at(10, 12, 0)), at(10, 12, 5));
 }
 
+// Rule 4c: consolidation onto clearly cheaper offers.
+
+// One machine on offer "b" ($3/h hourly, launched 10:00) in a pool whose
+// cheapest offer is "a" ($2/h).
+Input consolidation_input(Time now) {
+  const auto pool = make_pool(1);
+  Input in = input(pool, now);
+  auto old = inst(pool, 1, api::InstancePhase::Running, at(10, 10), "3");
+  old.spec.offer = api::offer_spec_from(offer("b", "3"));
+  in.instances = {old};
+  in.next_ordinal = 2;
+  return in;
+}
+
+TEST(PoolDecision, ConsolidationBuysAClearlyCheaperReplacementBeforeTheNextIncrement) {
+  // Boundary 11:00, margin 2 min, lead 10 min: the window is 10:48..10:58.
+  const Output out = decide(consolidation_input(at(10, 10, 50)));
+  ASSERT_EQ(out.create.size(), 1u);
+  const auto& r = out.create[0];
+  EXPECT_EQ(r.spec.offer.offer_id, "a");
+  EXPECT_EQ(r.metadata.annotations.at(kReplacesAnnotation), instance_name(make_pool(1), 1));
+  EXPECT_TRUE(out.park.empty());
+  EXPECT_TRUE(out.end.empty());
+  EXPECT_EQ(out.status.replicas.ready, 1);
+  EXPECT_TRUE(std::any_of(out.events.begin(), out.events.end(), [](const Event& e) {
+    return e.reason == "ConsolidatingInstance" && e.message.find("$48.00") != std::string::npos &&
+           e.message.find("$72.00") != std::string::npos;
+  }));
+}
+
+TEST(PoolDecision, ConsolidationWaitsForTheWindowBeforeTheBoundary) {
+  EXPECT_TRUE(decide(consolidation_input(at(10, 10, 30))).create.empty());      // too early
+  EXPECT_TRUE(decide(consolidation_input(at(10, 10, 58, 30))).create.empty());  // inside the margin
+  EXPECT_EQ(decide(consolidation_input(at(10, 11, 50))).create.size(),
+            1u);  // the next hour's window
+}
+
+TEST(PoolDecision, ConsolidationNeedsAClearSaving) {
+  Input in = consolidation_input(at(10, 10, 50));
+  in.offers = {offer("a", "2.80"), offer("b", "3")};  // saves under 10 %
+  EXPECT_TRUE(decide(in).create.empty());
+  in.offers = {offer("a", "2.60"), offer("b", "3")};  // saves 13 %
+  EXPECT_EQ(decide(in).create.size(), 1u);
+}
+
+TEST(PoolDecision, ConsolidationIsOffForTheBaselineAndWithALeadOfZero) {
+  Input in = consolidation_input(at(10, 10, 50));
+  in.policy.consolidate = false;
+  EXPECT_TRUE(decide(in).create.empty());
+  in = consolidation_input(at(10, 10, 50));
+  in.pool.spec.lifecycle.consolidation_lead_seconds = 0;
+  EXPECT_TRUE(decide(in).create.empty());
+}
+
+TEST(PoolDecision, ConsolidationOnlyInASteadyPool) {
+  Input in = consolidation_input(at(10, 10, 50));
+  in.desired = 2;  // scaling up: rule 4b buys, nothing is replaced
+  const Output up = decide(in);
+  ASSERT_EQ(up.create.size(), 1u);
+  EXPECT_EQ(up.create[0].metadata.annotations.count(kReplacesAnnotation), 0u);
+  in = consolidation_input(at(10, 10, 50));
+  in.instances[0].status.phase = api::InstancePhase::Provisioning;  // not serving yet
+  EXPECT_TRUE(decide(in).create.empty());
+}
+
+TEST(PoolDecision, AReplacementUnderWayIsNotSurplusAndTheOldMachineIsParkedOnceItServes) {
+  Input in = consolidation_input(at(10, 10, 52));
+  const auto pool = in.pool;
+  auto repl = inst(pool, 2, api::InstancePhase::Provisioning);
+  repl.metadata.annotations[kReplacesAnnotation] = instance_name(pool, 1);
+  in.instances.push_back(repl);
+  Output out = decide(in);
+  EXPECT_TRUE(out.park.empty());
+  EXPECT_TRUE(out.end.empty());
+  EXPECT_TRUE(out.create.empty());  // one replacement at a time
+  EXPECT_EQ(out.status.replicas.ready, 1);
+  EXPECT_EQ(out.status.replicas.provisioning, 1);
+
+  in.instances[1].status.phase = api::InstancePhase::Running;
+  in.instances[1].status.launch_time = at(10, 10, 51);
+  in.instances[1].status.billing = hourly();
+  in.instances[1].status.price_per_hour = usd("2");
+  out = decide(in);
+  EXPECT_THAT(out.park, ElementsAre(instance_name(pool, 1)));
+  EXPECT_TRUE(out.end.empty());  // parked until just before 11:00, not ended
+  EXPECT_EQ(out.next_park_end, at(10, 10, 58));
+  EXPECT_TRUE(std::any_of(out.events.begin(), out.events.end(),
+                          [](const Event& e) { return e.reason == "ReplacedInstance"; }));
+}
+
+TEST(PoolDecision, WhenDemandFallsDuringAReplacementTheUnlaunchedReplacementEndsFirst) {
+  Input in = consolidation_input(at(10, 10, 52));
+  const auto pool = in.pool;
+  auto repl = inst(pool, 2, api::InstancePhase::Pending);
+  repl.metadata.annotations[kReplacesAnnotation] = instance_name(pool, 1);
+  in.instances.push_back(repl);
+  in.desired = 0;
+  in.pool.spec.replicas.count = 0;
+  const Output out = decide(in);
+  EXPECT_THAT(out.end, ElementsAre(instance_name(pool, 2)));
+  EXPECT_THAT(out.park, ElementsAre(instance_name(pool, 1)));
+}
+
+TEST(PoolDecision, APerSecondMachineIsWeighedBeforeEachHourOfItsAgeEnds) {
+  Input in = consolidation_input(at(10, 10, 30));
+  in.pool.spec.lifecycle.min_park_seconds = 600;
+  BillingRule per_second;
+  per_second.increment = 1s;
+  in.instances[0].status.billing = per_second;
+  EXPECT_TRUE(decide(in).create.empty());  // 30 min into its first hour
+  in.now = at(10, 11, 49);                 // 11 min before its second hour ends
+  EXPECT_EQ(decide(in).create.size(), 1u);
+}
+
 }  // namespace
 }  // namespace gpupool::decision

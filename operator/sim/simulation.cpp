@@ -467,6 +467,7 @@ Status<ConfigError> Simulation::setup() {
     case PolicyChoice::Kind::CheapestListPrice:
       policy_.placement = decision::Policy::Placement::ListPrice;
       policy_.end_unneeded_after = cfg_.policy.idle;
+      policy_.consolidate = false;
       break;
     default:
       break;
