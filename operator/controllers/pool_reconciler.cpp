@@ -127,6 +127,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     in.spend_period = ctx_.spend_status_period;
     in.instances = std::move(instances);
     in.unavailable = ctx_.unavailable.active(now);
+    in.sold_out_lately = ctx_.unavailable.recent(now);
     // Provider limits: machines held at each provider by every pool.
     for (const auto& ref : pool.spec.providers) {
       auto e = ctx_.registry.entry(ref.name);
@@ -243,7 +244,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     di.expected_lifetime = scaling->expected_lifetime;
   };
   apply_scaling(in);
-  if (short_of_machines(in)) fetch_offers(in);
+  if (short_of_machines(in) || decision::may_replace(in)) fetch_offers(in);
   decision::Output out = decision::decide(in);
 
   if (!out.create.empty()) {

@@ -431,6 +431,30 @@ Time decision_point(const GpuInstance& i, Time now, Duration hold) {
   return *i.status.launch_time + Duration{(age / 3600 + 1) * 3600};
 }
 
+}  // namespace
+
+bool in_consolidation_window(const GpuInstance& i, const api::GpuPoolSpec& spec, Time now) {
+  const auto& lc = spec.lifecycle;
+  if (lc.consolidation_lead_seconds <= 0 || is_ending(i) || !serving(i) || !launched(i)) {
+    return false;
+  }
+  const Duration margin =
+      Duration{std::max<int64_t>(0, lc.park_margin_seconds)} + drain_lead(spec.usage);
+  const Duration lead{lc.consolidation_lead_seconds};
+  const Duration hold{std::max<int64_t>(0, lc.min_park_seconds)};
+  const Duration until = decision_point(i, now, hold) - now;
+  return until >= margin && until <= margin + lead;
+}
+
+bool may_replace(const Input& in) {
+  if (!in.policy.consolidate) return false;
+  return std::any_of(in.instances.begin(), in.instances.end(), [&](const GpuInstance& i) {
+    return in_consolidation_window(i, in.pool.spec, in.now);
+  });
+}
+
+namespace {
+
 // Whether the pool is steady enough for rule 4c: nothing else under way.
 bool may_consolidate(const State& s) {
   if (!s.in.policy.consolidate || s.spec().lifecycle.consolidation_lead_seconds <= 0) return false;
@@ -452,16 +476,9 @@ struct KeepCost {
 
 // Rule 4c's candidates, costliest to keep first.
 std::vector<KeepCost> consolidation_candidates(const State& s, Duration lifetime) {
-  const auto& lc = s.spec().lifecycle;
-  const Duration margin =
-      Duration{std::max<int64_t>(0, lc.park_margin_seconds)} + drain_lead(s.spec().usage);
-  const Duration lead{lc.consolidation_lead_seconds};
-  const Duration hold{std::max<int64_t>(0, lc.min_park_seconds)};
   std::vector<KeepCost> out;
   for (const auto* a : s.active) {
-    if (!serving(*a) || !launched(*a)) continue;
-    const Duration until = decision_point(*a, s.now, hold) - s.now;
-    if (until < margin || until > margin + lead) continue;
+    if (!in_consolidation_window(*a, s.spec(), s.now)) continue;
     const auto& rule = *a->status.billing;
     const Money price = *a->status.price_per_hour;
     const Time launch = *a->status.launch_time;
@@ -488,6 +505,7 @@ void consolidate(State& s) {
   req.spend.projected_month = s.spend0.month_to_date + s.active_rest;
   req.offers = s.in.offers;
   req.unavailable = s.in.unavailable;
+  req.unavailable.insert(s.in.sold_out_lately.begin(), s.in.sold_out_lately.end());
   req.providers = s.in.providers;
   req.now = s.now;
   auto plan = planner::plan(s.spec(), req);
@@ -503,7 +521,11 @@ void consolidate(State& s) {
     const Money keep = c.keep;
     const Money threshold =
         std::max(Money::from_double(keep.to_double() * kMinSavingFraction), kMinSaving);
-    if (r.total_cost > keep - threshold) continue;
+    // Cheaper over the estimate, and never a dearer hourly rate: the
+    // estimate is for the newest capacity, and a machine already serving is
+    // usually needed longer, so trading it for one that costs more per hour
+    // (per-second AWS for an hourly machine) would churn on every wrong guess.
+    if (r.total_cost > keep - threshold || r.hourly_burn >= spend::active_burn(*c.inst)) continue;
     GpuInstance inst = new_instance(s, r.offer, r.egress_per_hour);
     inst.metadata.annotations[kReplacesAnnotation] = c.inst->metadata.name;
     ++s.out.next_ordinal;

@@ -54,12 +54,15 @@
 //     places one replacement per candidate, each costing C (its total cost
 //     over T). The costliest-to-keep candidates are paired with the cheapest
 //     replacements, and a replacement is bought when C <= K − max(K ×
-//     kMinSavingFraction, kMinSaving). It carries kReplacesAnnotation and does
+//     kMinSavingFraction, kMinSaving) and its hourly burn (price + egress)
+//     is below the old machine's (never a dearer rate on a short estimate:
+//     the estimate is for the newest capacity). It carries kReplacesAnnotation and does
 //     not count toward `desired` while the pool is steady; once it serves
 //     (Ready, or Running when no Node is awaited) the machine it replaces is
 //     parked (rule 5 ends it before its boundary) and the replacement counts.
 //     If demand moves meanwhile, replacements count as ordinary machines
-//     (rule 3 ends one never launched first). A replacement that fails is
+//     (rule 3 ends one never launched first). Offers in
+//     Input::sold_out_lately are not used for replacements. A replacement that fails is
 //     ended like any failed instance. Events: ConsolidatingInstance,
 //     ReplacedInstance.
 //  5. A parked instance with fine-grained billing (increment <=
@@ -192,6 +195,9 @@ struct Input {
   std::vector<api::GpuInstance> instances;  // the pool's instances (any phase)
   std::vector<Offer> offers;                // candidate offers from the pool's providers
   std::set<std::string> unavailable;        // offer_key()s that just had no capacity
+  // offer_key()s that had no capacity within the last hour: rule 4c does not
+  // replace a machine with one of them (it would try every few minutes).
+  std::set<std::string> sold_out_lately;
   std::map<std::string, planner::ProviderState> providers;
   // Problems with the pool's providers for people ("GpuProvider x: not
   // found"); make the pool Degraded.
@@ -251,6 +257,13 @@ struct Output {
 };
 
 Output decide(const Input& input);
+
+// Rule 4c: whether `i` is a serving machine within
+// lifecycle.consolidationLeadSeconds (+ parkMarginSeconds) of its decision
+// point, and whether any instance of `in` is (the pool reconciler reads
+// offers for such a pool even when it is not short of machines).
+bool in_consolidation_window(const api::GpuInstance& i, const api::GpuPoolSpec& spec, Time now);
+bool may_replace(const Input& in);
 
 // "<pool>-<hash>-<ordinal>".
 std::string instance_name(const api::GpuPool& pool, int64_t ordinal);

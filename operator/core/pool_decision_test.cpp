@@ -715,6 +715,15 @@ TEST(PoolDecision, ConsolidationNeedsAClearSaving) {
   EXPECT_EQ(decide(in).create.size(), 1u);
 }
 
+TEST(PoolDecision, ConsolidationSkipsOffersSoldOutLately) {
+  Input in = consolidation_input(at(10, 10, 50));
+  in.sold_out_lately = {planner::offer_key(offer("a", "2"))};
+  EXPECT_TRUE(decide(in).create.empty());  // "b" itself is no cheaper
+  in.unavailable = {};
+  in.sold_out_lately = {};
+  EXPECT_EQ(decide(in).create.size(), 1u);
+}
+
 TEST(PoolDecision, ConsolidationIsOffForTheBaselineAndWithALeadOfZero) {
   Input in = consolidation_input(at(10, 10, 50));
   in.policy.consolidate = false;

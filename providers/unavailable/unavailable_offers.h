@@ -4,7 +4,9 @@
 // offer again (Karpenter's unavailable-offerings cache).
 //
 // Keys are planner::offer_key() strings. Entries expire `ttl` after they were
-// marked; time comes in as a value. Thread-safe.
+// marked; time comes in as a value. A longer memory (`recent`, `memory`)
+// answers "sold out lately", which consolidation (pool_decision.h rule 4c)
+// uses so it does not keep trying an offer that keeps refusing. Thread-safe.
 
 #include <map>
 #include <mutex>
@@ -17,7 +19,8 @@ namespace gpupool {
 
 class UnavailableOffers {
  public:
-  explicit UnavailableOffers(Duration ttl = Duration{180}) : ttl_(ttl) {}
+  explicit UnavailableOffers(Duration ttl = Duration{180}, Duration memory = Duration{3600})
+      : ttl_(ttl), memory_(memory) {}
 
   // Marks `offer_key` unavailable from `now` for the ttl (extends an entry).
   void mark(const std::string& offer_key, Time now);
@@ -27,11 +30,16 @@ class UnavailableOffers {
   // The keys unavailable at `now`, for planner::Request::unavailable. Drops
   // expired entries.
   std::set<std::string> active(Time now);
+  // The keys marked within `memory` before `now` (a superset of active()).
+  // Drops older ones.
+  std::set<std::string> recent(Time now);
 
  private:
   Duration ttl_;
+  Duration memory_;
   mutable std::mutex mu_;
-  std::map<std::string, Time> until_;  // GUARDED_BY(mu_)
+  std::map<std::string, Time> until_;      // GUARDED_BY(mu_)
+  std::map<std::string, Time> last_mark_;  // GUARDED_BY(mu_)
 };
 
 }  // namespace gpupool

@@ -29,5 +29,19 @@ TEST(UnavailableOffers, MarkExtendsAndClearForgets) {
   EXPECT_FALSE(cache.contains("k", now + 100s));
 }
 
+TEST(UnavailableOffers, RecentRemembersASoldOutOfferLongerThanTheTtl) {
+  Time now;
+  ASSERT_TRUE(parse_rfc3339("2026-11-02T10:00:00Z", now));
+  UnavailableOffers cache(180s, 3600s);
+  cache.mark("runpod/l40s/US", now);
+  EXPECT_TRUE(cache.active(now + 600s).empty());
+  EXPECT_EQ(cache.recent(now + 600s), (std::set<std::string>{"runpod/l40s/US"}));
+  EXPECT_EQ(cache.recent(now + 3599s).size(), 1u);
+  EXPECT_TRUE(cache.recent(now + 3600s).empty());
+  cache.mark("k", now);
+  cache.clear("k");
+  EXPECT_TRUE(cache.recent(now).empty());
+}
+
 }  // namespace
 }  // namespace gpupool
