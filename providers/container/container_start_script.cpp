@@ -168,14 +168,17 @@ int vm_public_port(const Machine& m, int container_port) {
   return m.public_address.empty() ? 0 : container_port;
 }
 
+int parse_port(std::string_view s) {
+  int port = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), port);
+  if (ec != std::errc() || p != s.data() + s.size() || port < 1 || port > 65535) return 0;
+  return port;
+}
+
 int vm_public_port_from_tags(const Machine& m) {
   auto it = m.tags.find(std::string(kTagContainerPort));
   if (it == m.tags.end() || m.public_address.empty()) return 0;
-  int port = 0;
-  const std::string& v = it->second;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), port);
-  if (ec != std::errc() || p != v.data() + v.size() || port < 1 || port > 65535) return 0;
-  return port;
+  return parse_port(it->second);
 }
 
 }  // namespace gpupool::container

@@ -77,6 +77,9 @@ ProviderStatus refuse_container(const InstanceIntent& intent, std::string_view p
 // `container_port` once the machine has a public address, else 0.
 int vm_public_port(const Machine& m, int container_port);
 
+// "8000" -> 8000; 0 unless `s` is exactly a decimal port in 1..65535.
+int parse_port(std::string_view s);
+
 // The tag VM adapters with tags write so get() and list() know the port
 // ("gpupool.io/container-port" = "8000"); the port it carries when
 // the machine has an address and the tag is a valid port, else 0.

@@ -228,6 +228,13 @@ TEST(RefuseContainer, NamesTheMissingCapability) {
   EXPECT_TRUE(refuse_container(node, "fluence").ok());
 }
 
+TEST(ParsePort, TakesOnlyADecimalPortInRange) {
+  EXPECT_EQ(parse_port("8000"), 8000);
+  EXPECT_EQ(parse_port("65535"), 65535);
+  for (const char* bad : {"", "0", "65536", "80x", " 80", "-1", "+80", "99999999999"})
+    EXPECT_EQ(parse_port(bad), 0) << bad;
+}
+
 TEST(VmPublicPort, IsTheContainerPortOnceTheMachineHasAnAddress) {
   Machine m;
   EXPECT_EQ(vm_public_port(m, 8000), 0);

@@ -51,11 +51,7 @@ MachineState state_from(std::string_view s) {
 int endpoint_port(const json& pod) {
   auto e = pod.find("env");
   if (e == pod.end() || !e->is_object()) return 0;
-  std::string v = net::json_str(*e, kEnvPort);
-  int port = 0;
-  auto [p, ec] = std::from_chars(v.data(), v.data() + v.size(), port);
-  if (ec != std::errc() || p != v.data() + v.size() || port < 1 || port > 65535) return 0;
-  return port;
+  return container::parse_port(net::json_str(*e, kEnvPort));
 }
 
 // An Endpoint pod's address: the runtime.ports entry (PodRuntimePort) for

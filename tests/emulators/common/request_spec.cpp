@@ -160,6 +160,7 @@ const std::vector<RequestSpec>& vastai_request_specs() {
         {"target_state", T::String},
         {"env", T::String},
         {"onstart", T::String},
+        {"args", T::Array, false, T::String},
         {"cancel_unavail", T::Boolean},
         {"price", T::Number}},
        false},
