@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <set>
 
+#include "providers/container/container_start_script.h"
 #include "providers/http/provider_errors.h"
 
 namespace gpupool::aws {
@@ -147,6 +148,7 @@ Machine parse_instance(const XmlNode& item) {
   }
   auto it = m.tags.find(std::string(kTagInstance));
   if (it != m.tags.end()) m.name = it->second;
+  m.public_port = container::vm_public_port_from_tags(m);
   return m;
 }
 
@@ -354,12 +356,14 @@ ProviderResult<Machine> Ec2Provider::create(const InstanceIntent& intent) {
     return fail(provider_error(ProviderErrorKind::InvalidRequest,
                                "RunInstances: the offer has no instance type"));
   }
+  auto user_data = container::vm_user_data(intent, "RunInstances");
+  if (!user_data.ok()) return fail(user_data.error());
   Params p = {{"ImageId", image},
               {"InstanceType", intent.offer.id},
               {"MinCount", "1"},
               {"MaxCount", "1"},
               {"ClientToken", client_token(intent.pool_uid, intent.name)}};
-  if (!intent.user_data.empty()) p.emplace_back("UserData", net::base64_encode(intent.user_data));
+  if (!user_data->empty()) p.emplace_back("UserData", net::base64_encode(*user_data));
   if (!config_.key_name.empty()) p.emplace_back("KeyName", config_.key_name);
   if (!config_.subnet_id.empty()) p.emplace_back("SubnetId", config_.subnet_id);
   for (size_t i = 0; i < config_.security_group_ids.size(); ++i) {
@@ -372,6 +376,8 @@ ProviderResult<Machine> Ec2Provider::create(const InstanceIntent& intent) {
   add_tag(p, n, kTagPool, intent.pool_namespace + "/" + intent.pool_name);
   add_tag(p, n, kTagInstance, intent.name);
   add_tag(p, n, "Name", intent.name);
+  if (!intent.container.image.empty())
+    add_tag(p, n, container::kTagContainerPort, std::to_string(intent.container.port));
   for (const auto& [k, v] : intent.labels)
     add_tag(p, n, k, v);
   auto doc = call("RunInstances", std::move(p));

@@ -37,6 +37,11 @@
 // 2xx answer is Transient (the call may have happened); an unreadable error
 // body falls back to the HTTP status.
 //
+// Endpoint mode: the container's start script (providers/container/) is the
+// UserData; the tag gpupool.io/container-port carries the container port, so
+// get()/list() set Machine::public_port to it once the machine has a public
+// address.
+//
 // Thread-safe: all state is in the HttpClient (thread-safe) and immutable
 // configuration.
 

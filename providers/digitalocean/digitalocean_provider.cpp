@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "providers/container/container_start_script.h"
 #include "providers/http/provider_errors.h"
 #include "providers/http/strings.h"
 #include "providers/http/url.h"
@@ -18,6 +19,8 @@ using nlohmann::json;
 
 constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool:";
+// Endpoint mode: the container port, so get()/list() know public_port.
+constexpr std::string_view kTagPortPrefix = "gpupool-port:";
 
 MachineState state_from(std::string_view s) {
   if (s == "new") return MachineState::Pending;
@@ -75,12 +78,15 @@ Machine parse_droplet(const json& j) {
       if (tag == kTagManaged) managed = true;
       if (tag.starts_with(kTagPoolPrefix))
         m.tags[std::string(kTagPoolUid)] = tag.substr(kTagPoolPrefix.size());
+      if (tag.starts_with(kTagPortPrefix))
+        m.tags[std::string(container::kTagContainerPort)] = tag.substr(kTagPortPrefix.size());
     }
   }
   if (managed) {
     m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
     m.tags[std::string(kTagInstance)] = m.name;
   }
+  m.public_port = container::vm_public_port_from_tags(m);
   return m;
 }
 
@@ -278,6 +284,8 @@ ProviderResult<std::vector<Machine>> DoProvider::list(const MachineFilter& filte
 }
 
 ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
+  auto user_data = container::vm_user_data(intent, "create droplet");
+  if (!user_data.ok()) return fail(user_data.error());
   auto name_ok = std::all_of(intent.name.begin(), intent.name.end(), [](char c) {
     return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
   });
@@ -330,7 +338,9 @@ ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
                {"image", intent.image.empty() ? config_.image : intent.image},
                {"ssh_keys", keys},
                {"tags", {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid}}};
-  if (!intent.user_data.empty()) body["user_data"] = intent.user_data;
+  if (!intent.container.image.empty())
+    body["tags"].push_back(std::string(kTagPortPrefix) + std::to_string(intent.container.port));
+  if (!user_data->empty()) body["user_data"] = *user_data;
   auto ans = call("create droplet", "POST", "/v2/droplets", net::json_text(body), false);
   auto lookup = [&]() -> std::optional<Machine> {
     auto again = get(intent.pool_uid, intent.name);

@@ -34,6 +34,10 @@
 // Droplet states: new -> Pending, active -> Running, off -> Unknown,
 // archive -> Terminated.
 //
+// Endpoint mode: the container's start script (providers/container/) is the
+// user data; the tag "gpupool-port:<port>" carries the container port, so get()/list() set
+// Machine::public_port to it once the machine has a public address.
+//
 // Thread-safe.
 
 #include <optional>

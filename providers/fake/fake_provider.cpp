@@ -4,6 +4,7 @@
 
 #include "operator/core/billing.h"
 #include "operator/core/planner.h"
+#include "providers/container/container_start_script.h"
 
 namespace gpupool {
 
@@ -42,7 +43,7 @@ void FakeProvider::refresh_locked(Time now) {
     auto& state = m.machine.state;
     if (state == MachineState::Pending && now >= m.launched + options_.boot_delay) {
       state = MachineState::Running;
-      m.machine.public_address = "198.51.100." + std::to_string(m.machine.provider_id.size() % 250);
+      publish_locked(m);
     }
     if (state == MachineState::Terminating && m.ended &&
         now >= *m.ended + options_.terminate_delay) {
@@ -63,6 +64,25 @@ const FakeOffer* FakeProvider::find_offer_locked(const Offer& wanted) const {
     if (o.offer.id == wanted.id && o.offer.region == wanted.region) return &o;
   }
   return nullptr;
+}
+
+void FakeProvider::publish_locked(FakeLedgerEntry& e) const {
+  if (e.container.image.empty()) {
+    e.machine.public_address = "198.51.100." + std::to_string(e.machine.provider_id.size() % 250);
+    return;
+  }
+  e.machine.public_address = options_.endpoint_address;
+  auto it = endpoint_ports_.find(e.machine.name);
+  e.machine.public_port =
+      it != endpoint_ports_.end() && it->second > 0 ? it->second : e.container.port;
+}
+
+void FakeProvider::set_endpoint_port(std::string_view name, int port) {
+  std::lock_guard lock(mu_);
+  endpoint_ports_[std::string(name)] = port;
+  for (auto& m : machines_) {
+    if (m.machine.name == name && m.machine.state == MachineState::Running) publish_locked(m);
+  }
 }
 
 Machine FakeProvider::view_locked(const FakeLedgerEntry& e) const {
@@ -107,6 +127,7 @@ ProviderResult<Machine> FakeProvider::create(const InstanceIntent& intent) {
   for (const auto& m : machines_) {
     if (m.pool_uid == intent.pool_uid && m.machine.name == intent.name) return view_locked(m);
   }
+  if (auto ok = container::check_container(intent, "create"); !ok.ok()) return fail(ok.error());
   const FakeOffer* offer = find_offer_locked(intent.offer);
   if (offer == nullptr) {
     return fail(provider_error(ProviderErrorKind::InvalidRequest,
@@ -155,6 +176,8 @@ ProviderResult<Machine> FakeProvider::create(const InstanceIntent& intent) {
   e.machine.tags[std::string(kTagInstance)] = intent.name;
   e.pool_uid = intent.pool_uid;
   e.user_data = intent.user_data;
+  e.container = intent.container;
+  if (e.machine.state == MachineState::Running && !e.container.image.empty()) publish_locked(e);
   e.offer_key = planner::offer_key(offer->offer);
   e.billing = offer->offer.billing;
   e.launched = now;

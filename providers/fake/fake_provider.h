@@ -19,6 +19,14 @@
 // run is reproducible), and the egress the simulated workload sends, which
 // the ledger bills at the offer's egress price like compute.
 //
+// Endpoint mode: a create whose intent carries a container (checked like
+// every adapter checks it: container::check_container) records it in the
+// ledger, and once the machine runs reports public_address =
+// endpoint_address (loopback by default, so a test can point a health check
+// at a local server) and public_port = the port set for its intent name
+// (set_endpoint_port), else the container's port. Node-mode machines keep
+// their 198.51.100.x address and port 0. Nothing here touches billing.
+//
 // Thread safety: every public method is safe to call concurrently.
 
 #include <cstdint>
@@ -59,6 +67,8 @@ struct FakeProviderOptions {
   // How the fake says it carries user data (Provider::user_data_support);
   // the ledger keeps what each create sent.
   UserDataSupport user_data = UserDataSupport::CloudInit;
+  // The address Endpoint machines report once running.
+  std::string endpoint_address = "127.0.0.1";
 };
 
 // One machine the provider ever created, with its bill.
@@ -70,6 +80,7 @@ struct FakeLedgerEntry {
   Time launched{};
   std::optional<Time> ended;  // when termination was requested
   std::string user_data;      // InstanceIntent::user_data of the create that bought it
+  ContainerSpec container;    // InstanceIntent::container of that create (Endpoint mode)
 };
 
 class FakeProvider final : public Provider {
@@ -93,6 +104,10 @@ class FakeProvider final : public Provider {
   void lose_next_create_answers(int times = 1);
   // Changes an offer's capacity (-1: unlimited). Matches offer id and region.
   void set_capacity(std::string_view offer_id, std::string_view region, int capacity);
+  // Endpoint machines made (or to be made) for intent `name` report
+  // `port` as their public_port once running (0: back to the container's
+  // port). Applies at once to a machine already running.
+  void set_endpoint_port(std::string_view name, int port);
   // Marks a running machine as vanished (gone without the operator asking).
   void vanish(std::string_view provider_id);
   // Creates a machine the operator never asked for, tagged as the operator's
@@ -127,17 +142,20 @@ class FakeProvider final : public Provider {
   int in_use_locked(const Offer& offer) const;
   const FakeOffer* find_offer_locked(const Offer& wanted) const;
   Machine view_locked(const FakeLedgerEntry& e) const;
+  // Sets a running machine's address and (Endpoint mode) port.
+  void publish_locked(FakeLedgerEntry& e) const;
 
   FakeProviderOptions options_;
   const Clock& clock_;
   mutable std::mutex mu_;
-  std::vector<FakeLedgerEntry> machines_;  // GUARDED_BY(mu_)
-  std::map<FakeMethod, Fault> faults_;     // GUARDED_BY(mu_)
-  int lose_create_answers_ = 0;            // GUARDED_BY(mu_)
-  std::map<FakeMethod, int> calls_;        // GUARDED_BY(mu_)
-  int next_id_ = 1;                        // GUARDED_BY(mu_)
-  std::mt19937_64 rng_;                    // GUARDED_BY(mu_)
-  int refusals_ = 0;                       // GUARDED_BY(mu_)
+  std::vector<FakeLedgerEntry> machines_;                   // GUARDED_BY(mu_)
+  std::map<FakeMethod, Fault> faults_;                      // GUARDED_BY(mu_)
+  int lose_create_answers_ = 0;                             // GUARDED_BY(mu_)
+  std::map<FakeMethod, int> calls_;                         // GUARDED_BY(mu_)
+  int next_id_ = 1;                                         // GUARDED_BY(mu_)
+  std::mt19937_64 rng_;                                     // GUARDED_BY(mu_)
+  int refusals_ = 0;                                        // GUARDED_BY(mu_)
+  std::map<std::string, int, std::less<>> endpoint_ports_;  // GUARDED_BY(mu_); by intent name
 };
 
 }  // namespace gpupool

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <map>
 #include <string>
 
 #include "operator/core/billing.h"
@@ -213,6 +214,69 @@ TEST_F(FakeProviderTest, NextChangeIsTheNextBootOrTerminationEnd) {
   EXPECT_EQ(p.get("uid-1", "i-1")->state, MachineState::Running);
   ASSERT_TRUE(p.terminate(m->provider_id).ok());
   EXPECT_EQ(p.next_change(clock.now()), clock.now() + 10s);
+}
+
+InstanceIntent endpoint_intent(std::string name, const Offer& o) {
+  InstanceIntent i = intent(std::move(name), o);
+  i.container.image = "vllm/vllm-openai:v0.6.3";
+  i.container.port = 8000;
+  i.container.args = {"--model", "m"};
+  i.container.env = {{"HF_TOKEN", "t"}};
+  return i;
+}
+
+TEST_F(FakeProviderTest, EndpointMachinesRecordTheContainerAndReportLoopbackOnceRunning) {
+  auto m = provider.create(endpoint_intent("e-1", b));
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(m->public_port, 0);  // pending
+  EXPECT_EQ(m->public_address, "");
+  auto ledger = provider.ledger();
+  ASSERT_EQ(ledger.size(), 1u);
+  EXPECT_EQ(ledger[0].container, endpoint_intent("e-1", b).container);
+  clock.advance(61s);
+  auto running = provider.get("uid-1", "e-1");
+  ASSERT_TRUE(running.ok());
+  EXPECT_EQ(running->state, MachineState::Running);
+  EXPECT_EQ(running->public_address, "127.0.0.1");
+  EXPECT_EQ(running->public_port, 8000);
+}
+
+TEST_F(FakeProviderTest, EndpointPortIsSetPerMachineBeforeOrAfterItRuns) {
+  provider.set_endpoint_port("e-1", 41001);
+  ASSERT_TRUE(provider.create(endpoint_intent("e-1", b)).ok());
+  ASSERT_TRUE(provider.create(endpoint_intent("e-2", b)).ok());
+  clock.advance(61s);
+  EXPECT_EQ(provider.get("uid-1", "e-1")->public_port, 41001);
+  EXPECT_EQ(provider.get("uid-1", "e-2")->public_port, 8000);
+  provider.set_endpoint_port("e-2", 41002);  // already running: at once
+  auto listed = provider.list({});
+  ASSERT_TRUE(listed.ok());
+  std::map<std::string, int> ports;
+  for (const auto& m : *listed)
+    ports[m.name] = m.public_port;
+  EXPECT_EQ(ports, (std::map<std::string, int>{{"e-1", 41001}, {"e-2", 41002}}));
+}
+
+TEST_F(FakeProviderTest, EndpointModeChangesNeitherNodeMachinesNorSpend) {
+  FakeProvider node{FakeProviderOptions{"fluence", {{a, 2}, {b, -1}}, 60s, 0s}, clock};
+  ASSERT_TRUE(node.create(intent("n-1", a)).ok());
+  ASSERT_TRUE(provider.create(endpoint_intent("n-1", a)).ok());
+  clock.advance(2h);
+  auto n = node.get("uid-1", "n-1");
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n->public_port, 0);
+  EXPECT_TRUE(n->public_address.starts_with("198.51.100."));
+  EXPECT_TRUE(node.ledger()[0].container.image.empty());
+  EXPECT_EQ(provider.total_billed(clock.now()), node.total_billed(clock.now()));
+}
+
+TEST_F(FakeProviderTest, AContainerWithABootstrapIsInvalidLikeEveryAdapter) {
+  InstanceIntent both = endpoint_intent("e-1", b);
+  both.user_data = "#!/bin/sh\n";
+  auto r = provider.create(both);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest);
+  EXPECT_EQ(provider.live_count(), 0);
 }
 
 }  // namespace

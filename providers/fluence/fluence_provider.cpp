@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "providers/container/container_start_script.h"
 #include "providers/http/hash.h"
 #include "providers/http/provider_errors.h"
 #include "providers/http/strings.h"
@@ -309,6 +310,9 @@ ProviderResult<std::vector<Machine>> FluenceProvider::list(const MachineFilter& 
 }
 
 ProviderResult<Machine> FluenceProvider::create(const InstanceIntent& intent) {
+  // No user data, so nothing could start an Endpoint container.
+  if (auto s = container::refuse_container(intent, "fluence: deploy"); !s.ok())
+    return fail(s.error());
   if (intent.name.empty() || intent.pool_uid.empty()) {
     return fail(provider_error(ProviderErrorKind::InvalidRequest,
                                "deploy: intent needs a name and a pool uid"));

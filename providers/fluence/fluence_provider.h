@@ -21,7 +21,9 @@
 // The POST is not retried on timeouts by the HTTP layer; after an ambiguous
 // failure create() looks the name up once more before reporting Transient.
 // Fluence GPU VMs take no user data: InstanceIntent::user_data is not sent
-// (bootstrap must happen over SSH); ssh_public_key is required.
+// (bootstrap must happen over SSH); ssh_public_key is required. So an
+// Endpoint container (InstanceIntent::container) cannot be started either:
+// create() answers InvalidRequest naming the missing capability.
 //
 // OS image: every plan option lists its own os_options and Fluence refuses
 // any other image. The adapter remembers each option's list from offers()

@@ -341,5 +341,17 @@ TEST_F(FluenceProviderTest, GarbledAnswersAreKnownKinds) {
   EXPECT_TRUE(p.list({}).ok());
 }
 
+TEST_F(FluenceProviderTest, AnEndpointContainerIsInvalidNamingTheMissingUserData) {
+  FluenceProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent i = intent();
+  i.container.image = "vllm/vllm-openai:v0.6.3";
+  i.container.port = 8000;
+  auto r = p.create(i);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest);
+  EXPECT_NE(r.error().message.find("no user data"), std::string::npos) << r.error().message;
+  EXPECT_EQ(emulator_.requests(), 0);
+}
+
 }  // namespace
 }  // namespace gpupool::fluence

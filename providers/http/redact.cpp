@@ -51,6 +51,9 @@ bool is_sensitive_param(std::string_view name) {
 
 bool is_sensitive_json_field(std::string_view name) {
   std::string n = lower(name);
+  // A container's env carries resolved Secrets, whatever the variables are
+  // called (Runpod "env", Vast.ai "env" / "extra_env").
+  if (n == "env" || n == "environment" || n.ends_with("_env")) return true;
   return contains_any(
       n, {"password", "secret", "token", "key", "authorization", "credential", "user_data",
           "userdata", "passwd", "onstart", "script", "cloud_init", "cloudinit"});
@@ -197,6 +200,11 @@ std::string redact_body(std::string_view body, std::string_view content_type, si
     out = redact_json(body);
   } else if (ct.find("x-www-form-urlencoded") != std::string::npos) {
     out = redact_form(body);
+  } else if (body.substr(first).starts_with("#!") ||
+             body.substr(first).starts_with("#cloud-config")) {
+    // A boot script sent as is (Scaleway's user_data/cloud-init): join
+    // tokens, a container's env.
+    out = std::string(kRedacted) + " (" + std::to_string(body.size()) + " bytes)";
   } else {
     out = std::string(body);
   }

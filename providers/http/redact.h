@@ -15,7 +15,8 @@
 //    tokens);
 //  - JSON fields whose name contains password, secret, token, key (api_key,
 //    ssh_key, ...), authorization, credential, user_data / userdata or
-//    onstart (Vast.ai's bootstrap script).
+//    onstart (Vast.ai's bootstrap script); and env, environment or any
+//    name ending in _env (a container's env holds resolved Secrets).
 
 #include <string>
 #include <string_view>
@@ -36,8 +37,9 @@ Headers redact_headers(const Headers& headers);
 // Redacts sensitive query parameter values, keeping everything else as is.
 std::string redact_url(std::string_view url);
 // Redacts a body for logging based on its content type: JSON fields, form
-// parameters; other bodies are kept. Works on malformed JSON too (a textual
-// scan, not a parse). The result is cut to max_chars with a marker.
+// parameters; a boot script ("#!", "#cloud-config": Scaleway's plain-text
+// user_data) entirely; other bodies (XML, plain-text errors) are kept. Works on malformed JSON too
+// (a textual scan, not a parse). The result is cut to max_chars with a marker.
 std::string redact_body(std::string_view body, std::string_view content_type,
                         size_t max_chars = 4096);
 // The JSON part of redact_body.

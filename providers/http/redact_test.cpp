@@ -67,6 +67,26 @@ TEST(Redact, BootScriptsInJsonBodies) {
   EXPECT_NE(out.find("\"name\":\"boot\""), std::string::npos) << out;
 }
 
+TEST(Redact, ContainerEnvWhateverItsVariablesAreCalled) {
+  std::string rp = redact_json(R"({"image":"vllm","env":{"MODEL_PASS":"p1","PLAIN":"p2"}})");
+  EXPECT_EQ(rp.find("p1"), std::string::npos) << rp;
+  EXPECT_EQ(rp.find("p2"), std::string::npos) << rp;
+  EXPECT_NE(rp.find("vllm"), std::string::npos);
+  std::string vast = redact_json(R"({"env":"-e A=v1 -p 8000:8000","extra_env":[["A","v2"]]})");
+  EXPECT_EQ(vast.find("v1"), std::string::npos) << vast;
+  EXPECT_EQ(vast.find("v2"), std::string::npos) << vast;
+  EXPECT_FALSE(is_sensitive_json_field("envelope"));
+}
+
+TEST(Redact, PlainTextBootScriptsEntirely) {
+  std::string script = "#!/bin/sh\nexport HF_TOKEN='hf_x'\n";
+  EXPECT_EQ(redact_body(script, "text/plain").find("hf_x"), std::string::npos);
+  EXPECT_EQ(redact_body(script, "").find("hf_x"), std::string::npos);
+  EXPECT_EQ(redact_body("#cloud-config\nruncmd: [x]", "").find("runcmd"), std::string::npos);
+  EXPECT_NE(redact_body("<Response><Code>x</Code></Response>", "text/xml").find("<Code>"),
+            std::string::npos);
+}
+
 TEST(Redact, BodyByContentTypeAndTruncation) {
   EXPECT_EQ(redact_body("a=1&secret=2", "application/x-www-form-urlencoded"),
             "a=1&secret=REDACTED");

@@ -5,6 +5,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "providers/container/container_start_script.h"
 #include "providers/http/hash.h"
 #include "providers/http/provider_errors.h"
 #include "providers/http/url.h"
@@ -17,6 +18,8 @@ using nlohmann::json;
 constexpr const char* kTagManaged = "gpupool-managed-by";
 constexpr const char* kTagPool = "gpupool-pool-uid";
 constexpr const char* kTagName = "gpupool-instance";
+// Endpoint mode: the container port, so get()/list() know public_port.
+constexpr const char* kTagPort = "gpupool-container-port";
 
 MachineState state_from(std::string_view s) {
   if (s == "booting") return MachineState::Pending;
@@ -56,8 +59,10 @@ Machine parse_instance(const json& j) {
         m.name = v;
       }
       if (k == kTagManaged) m.tags[std::string(kTagManagedBy)] = v;
+      if (k == kTagPort) m.tags[std::string(container::kTagContainerPort)] = v;
     }
   }
+  m.public_port = container::vm_public_port_from_tags(m);
   return m;
 }
 
@@ -188,6 +193,8 @@ ProviderResult<std::vector<Machine>> LambdaProvider::list(const MachineFilter& f
 }
 
 ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
+  auto user_data = container::vm_user_data(intent, "launch");
+  if (!user_data.ok()) return fail(user_data.error());
   if (intent.name.empty() || intent.pool_uid.empty() || intent.name.size() > 128 ||
       intent.pool_uid.size() > 128) {
     return fail(provider_error(ProviderErrorKind::InvalidRequest,
@@ -215,7 +222,10 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
                 {{{"key", kTagManaged}, {"value", std::string(kTagManagedByValue)}},
                  {{"key", kTagPool}, {"value", intent.pool_uid}},
                  {{"key", kTagName}, {"value", intent.name}}}}};
-  if (!intent.user_data.empty()) body["user_data"] = intent.user_data;
+  if (!intent.container.image.empty()) {
+    body["tags"].push_back({{"key", kTagPort}, {"value", std::to_string(intent.container.port)}});
+  }
+  if (!user_data->empty()) body["user_data"] = *user_data;
   // Lambda allows one launch per 12 seconds: wait for it on the injected
   // sleeper (the general one request per second is the HTTP client's bucket).
   ProviderResult<std::string> ans = std::string();
@@ -269,6 +279,8 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
   m.tags = {{std::string(kTagPoolUid), intent.pool_uid},
             {std::string(kTagInstance), intent.name},
             {std::string(kTagManagedBy), std::string(kTagManagedByValue)}};
+  if (!intent.container.image.empty())
+    m.tags[std::string(container::kTagContainerPort)] = std::to_string(intent.container.port);
   return m;
 }
 

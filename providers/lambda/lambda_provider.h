@@ -33,6 +33,10 @@
 // global/invalid-parameters and other 4xx -> InvalidRequest; 429 ->
 // RateLimited; 5xx and provider/* -> Transient.
 //
+// Endpoint mode: the container's start script (providers/container/) is the
+// user data; the tag gpupool-container-port carries the container port, so get()/list() set
+// Machine::public_port to it once the machine has a public address.
+//
 // Thread-safe.
 
 #include <mutex>

@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "providers/container/container_start_script.h"
 #include "providers/http/hash.h"
 #include "providers/http/provider_errors.h"
 #include "providers/http/strings.h"
@@ -16,6 +17,12 @@ namespace gpupool::runpod {
 namespace {
 
 using nlohmann::json;
+
+// Env names the adapter writes; a container's env may not use them.
+constexpr const char* kEnvPoolUid = "GPUPOOL_POOL_UID";
+constexpr const char* kEnvInstance = "GPUPOOL_INSTANCE";
+constexpr const char* kEnvUserData = "GPUPOOL_USER_DATA";
+constexpr const char* kEnvPort = "GPUPOOL_ENDPOINT_PORT";
 
 bool no_capacity_text(std::string_view t) {
   return net::icontains(t, "no longer any instances") ||
@@ -37,6 +44,41 @@ MachineState state_from(std::string_view s) {
   if (s == "EXITED" || s == "ERROR") return MachineState::Failed;
   if (s == "TERMINATED") return MachineState::Terminated;
   return MachineState::Unknown;
+}
+
+// The container port an Endpoint pod serves, from the env create() wrote
+// (kEnvPort); 0 for other pods.
+int endpoint_port(const json& pod) {
+  auto e = pod.find("env");
+  if (e == pod.end() || !e->is_object()) return 0;
+  return container::parse_port(net::json_str(*e, kEnvPort));
+}
+
+// An Endpoint pod's address: the runtime.ports entry (PodRuntimePort) for
+// its container port over tcp with a public port and IP. Runtime is null
+// until the pod runs, and public / ip null until mapped: the machine then
+// has no public_port yet.
+void read_endpoint(const json& pod, Machine& m) {
+  int port = endpoint_port(pod);
+  if (port == 0) return;
+  auto rt = pod.find("runtime");
+  if (rt == pod.end() || !rt->is_object()) return;
+  auto ports = rt->find("ports");
+  if (ports == rt->end() || !ports->is_array()) return;
+  for (const auto& p : *ports) {
+    if (!p.is_object()) continue;
+    auto priv = p.find("private");
+    auto pub = p.find("public");
+    if (priv == p.end() || !priv->is_number_integer() || priv->get<int>() != port) continue;
+    if (net::json_str(p, "type") != "tcp") continue;
+    std::string ip = net::json_str(p, "ip");
+    if (pub == p.end() || !pub->is_number_integer() || ip.empty()) continue;
+    int public_port = pub->get<int>();
+    if (public_port < 1 || public_port > 65535) continue;
+    m.public_address = ip;
+    m.public_port = public_port;
+    return;
+  }
 }
 
 Machine parse_pod(const json& j) {
@@ -67,9 +109,54 @@ Machine parse_pod(const json& j) {
     if (auto d = s->find("direct"); d != s->end() && d->is_object())
       m.public_address = net::json_str(*d, "host");
   }
+  read_endpoint(j, m);
   Time t{};
   if (parse_rfc3339(net::json_str(j, "createdAt"), t)) m.launch_time = t;
   return m;
+}
+
+// createPod's body for the intent; InvalidRequest for a container it cannot
+// carry.
+ProviderResult<json> create_body(const RunpodConfig& config, const InstanceIntent& intent,
+                                 const std::string& pod_name, const std::string& cloud,
+                                 const std::string& gpu) {
+  const ContainerSpec& c = intent.container;
+  if (auto ok = container::check_container(intent, "create pod"); !ok.ok()) return fail(ok.error());
+  for (const auto& [k, v] : c.env) {
+    if (k.starts_with("GPUPOOL_")) {
+      return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                                 "create pod: container env " + k +
+                                     " is reserved (GPUPOOL_* carries the pod's identity)"));
+    }
+  }
+  json env = json::object();
+  for (const auto& [k, v] : c.env)
+    env[k] = v;
+  env[kEnvPoolUid] = intent.pool_uid;
+  env[kEnvInstance] = intent.name;
+  if (!intent.user_data.empty()) env[kEnvUserData] = net::base64_encode(intent.user_data);
+  if (!intent.ssh_public_key.empty() && !env.contains("PUBLIC_KEY"))
+    env["PUBLIC_KEY"] = intent.ssh_public_key;
+  // Ports: "<port>/tcp", so the port gets a direct public mapping
+  // (runtime.ports: public IP + public port) that an EndpointSlice can name;
+  // an "/http" port is reached only through Runpod's HTTPS proxy host.
+  json ports = json::array({"22/tcp"});
+  if (!c.image.empty() && c.port != 22) ports.push_back(std::to_string(c.port) + "/tcp");
+  json body = {{"name", pod_name},
+               {"image", c.image.empty() ? config.image : c.image},
+               {"gpu", {{"id", gpu}, {"count", std::max(1, intent.offer.gpu_count)}}},
+               {"cloud", cloud},
+               {"disk", config.disk_gb},
+               {"ports", ports},
+               {"startSsh", true}};
+  if (!c.image.empty()) {
+    env[kEnvPort] = std::to_string(c.port);
+    // "Arguments passed to the container entrypoint", one string: each arg
+    // shell-quoted only when it needs it, so plain args read as written.
+    if (!c.args.empty()) body["args"] = container::shell_words(c.args);
+  }
+  body["env"] = env;
+  return body;
 }
 
 }  // namespace
@@ -300,23 +387,14 @@ ProviderResult<Machine> RunpodProvider::create(const InstanceIntent& intent) {
   std::string cloud = intent.offer.id.substr(0, slash);
   std::string gpu = intent.offer.id.substr(slash + 1);
   std::string pod_name = runpod_pod_name(intent.pool_uid, intent.name);
+  auto body = create_body(config_, intent, pod_name, cloud, gpu);
+  if (!body.ok()) return fail(body.error());
   auto existing = find_by_pod_name(pod_name);
   if (existing.ok() && !is_gone(existing->state)) return existing;
   if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
     return fail(existing.error());
 
-  json env = {{"GPUPOOL_POOL_UID", intent.pool_uid}, {"GPUPOOL_INSTANCE", intent.name}};
-  if (!intent.user_data.empty()) env["GPUPOOL_USER_DATA"] = net::base64_encode(intent.user_data);
-  if (!intent.ssh_public_key.empty()) env["PUBLIC_KEY"] = intent.ssh_public_key;
-  json body = {{"name", pod_name},
-               {"image", intent.container.image.empty() ? config_.image : intent.container.image},
-               {"gpu", {{"id", gpu}, {"count", std::max(1, intent.offer.gpu_count)}}},
-               {"cloud", cloud},
-               {"disk", config_.disk_gb},
-               {"ports", {"22/tcp"}},
-               {"env", env},
-               {"startSsh", true}};
-  auto ans = call("create pod", "POST", "/v2/pods", net::json_text(body), false);
+  auto ans = call("create pod", "POST", "/v2/pods", net::json_text(*body), false);
   if (!ans.ok() &&
       (ans.error().kind == ProviderErrorKind::InvalidRequest ||
        ans.error().kind == ProviderErrorKind::Unauthorized) &&

@@ -17,6 +17,18 @@
 // (user_data) goes to the container as env GPUPOOL_USER_DATA (base64) and
 // the SSH key as PUBLIC_KEY (what Runpod images read).
 //
+// Endpoint mode (intent.container): the pod runs the container's image with
+// its env (beside the identity env above; GPUPOOL_* names are reserved), its
+// args as createPod's "args" string (each arg shell-quoted when it needs
+// it), and ports ["22/tcp", "<port>/tcp"]. tcp, not http: a tcp port gets a
+// direct mapping on the pod's public IP (runtime.ports, PodRuntimePort
+// {private, public, type, ip}; the mapping ssh.direct reads for 22/tcp),
+// which is an address:port an EndpointSlice and a health check can use; an
+// http port is served through Runpod's HTTPS proxy host name instead. The
+// env GPUPOOL_ENDPOINT_PORT records the port, so get()/list() read
+// Machine::public_address / public_port from the tcp mapping of that port
+// (0 until the pod runs and is mapped).
+//
 // create(): no idempotency token: look the name up first; POST /v2/pods is
 // not retried blindly; after an ambiguous failure the name is looked up once
 // more. terminate(): DELETE /v2/pods/{id}; 204 success, 404 NotFound (gone),

@@ -281,5 +281,84 @@ TEST_F(RunpodProviderTest, GarbledAnswersAreKnownKinds) {
   EXPECT_EQ(d.error().kind, ProviderErrorKind::Transient);
 }
 
+InstanceIntent endpoint(InstanceIntent i) {
+  i.user_data.clear();  // Endpoint mode: no Node bootstrap
+  i.container.image = "vllm/vllm-openai:v0.6.3";
+  i.container.port = 8000;
+  i.container.args = {"--model", "meta-llama/Llama-3.1-8B-Instruct", "--served-model-name",
+                      "llama 8b"};
+  i.container.env = {{"HF_TOKEN", "hf_s3cr3t"}, {"VLLM_LOGGING_LEVEL", "INFO"}};
+  return i;
+}
+
+TEST_F(RunpodProviderTest, EndpointPodRunsTheContainerWithItsTcpPortEnvAndArgs) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(endpoint(intent()));
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(m->public_port, 0);  // provisioning: not mapped yet
+  auto pods = emulator_.pods();
+  ASSERT_EQ(pods.size(), 1u);
+  EXPECT_EQ(pods[0].image, "vllm/vllm-openai:v0.6.3");
+  EXPECT_EQ(pods[0].ports, (std::vector<std::string>{"22/tcp", "8000/tcp"}));
+  EXPECT_EQ(pods[0].args,
+            "--model meta-llama/Llama-3.1-8B-Instruct --served-model-name 'llama 8b'");
+  EXPECT_EQ(pods[0].env.at("HF_TOKEN"), "hf_s3cr3t");
+  EXPECT_EQ(pods[0].env.at("VLLM_LOGGING_LEVEL"), "INFO");
+  EXPECT_EQ(pods[0].env.at("GPUPOOL_INSTANCE"), "pool-r-0");
+  EXPECT_EQ(pods[0].env.at("GPUPOOL_ENDPOINT_PORT"), "8000");
+  EXPECT_EQ(pods[0].env.count("GPUPOOL_USER_DATA"), 0u);
+  expect_not_logged("hf_s3cr3t");
+}
+
+TEST_F(RunpodProviderTest, EndpointAddressIsThePublicMappingOfTheContainerPort) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(endpoint(intent())).ok());
+  auto pending = p.get("uid-rp", "pool-r-0");
+  ASSERT_TRUE(pending.ok());
+  EXPECT_EQ(pending->public_port, 0);
+  EXPECT_EQ(pending->public_address, "");
+  clock_.advance(seconds(41));
+  auto pod = emulator_.pods().at(0);
+  int mapped = emulators::RunpodEmulator::public_port_of(pod, 8000);
+  ASSERT_NE(mapped, 0);
+  ASSERT_NE(mapped, emulators::RunpodEmulator::public_port_of(pod, 22));
+  auto running = p.get("uid-rp", "pool-r-0");
+  ASSERT_TRUE(running.ok());
+  EXPECT_EQ(running->state, MachineState::Running);
+  EXPECT_EQ(running->public_address, pod.public_ip);
+  EXPECT_EQ(running->public_port, mapped);
+  auto listed = p.list({});
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0).public_port, mapped);
+}
+
+TEST_F(RunpodProviderTest, NodePodsReportNoPublicPort) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent()).ok());
+  clock_.advance(seconds(41));
+  auto m = p.get("uid-rp", "pool-r-0");
+  ASSERT_TRUE(m.ok());
+  EXPECT_FALSE(m->public_address.empty());  // ssh.direct
+  EXPECT_EQ(m->public_port, 0);
+  EXPECT_EQ(emulator_.pods().at(0).ports, (std::vector<std::string>{"22/tcp"}));
+}
+
+TEST_F(RunpodProviderTest, ContainerItCannotCarryIsInvalidBeforeAnyRequest) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent both = endpoint(intent());
+  both.user_data = "join";
+  InstanceIntent reserved = endpoint(intent());
+  reserved.container.env["GPUPOOL_INSTANCE"] = "other";
+  InstanceIntent nul = endpoint(intent());
+  nul.container.args.push_back(std::string("a\0b", 3));
+  for (const auto& i : {both, reserved, nul}) {
+    auto r = p.create(i);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest) << r.error().message;
+  }
+  EXPECT_EQ(emulator_.requests(), 0);
+}
+
 }  // namespace
 }  // namespace gpupool::runpod

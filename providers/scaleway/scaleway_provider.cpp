@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "providers/container/container_start_script.h"
 #include "providers/http/provider_errors.h"
 #include "providers/http/strings.h"
 #include "providers/http/url.h"
@@ -19,6 +20,8 @@ using nlohmann::json;
 constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
 constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
+// Endpoint mode: the container port, so get()/list() know public_port.
+constexpr std::string_view kTagPortPrefix = "gpupool-port=";
 
 bool safe_token(std::string_view s, bool allow_dot) {
   return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [&](char c) {
@@ -65,9 +68,12 @@ Machine parse_server(const json& j, const std::string& zone) {
         m.tags[std::string(kTagInstance)] = tag.substr(kTagNamePrefix.size());
         m.name = tag.substr(kTagNamePrefix.size());
       }
+      if (tag.starts_with(kTagPortPrefix))
+        m.tags[std::string(container::kTagContainerPort)] = tag.substr(kTagPortPrefix.size());
     }
   }
   if (managed) m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
+  m.public_port = container::vm_public_port_from_tags(m);
   return m;
 }
 
@@ -248,9 +254,11 @@ ProviderResult<Machine> ScwProvider::finish(Machine m, const InstanceIntent& int
   const std::string zone = m.region;
   const std::string id = m.provider_id.substr(zone.size() + 1);
   const std::string server = "/instance/v1/zones/" + zone + "/servers/" + id;
-  if (!intent.user_data.empty()) {
-    auto ud = call("set user data", "PATCH", server + "/user_data/cloud-init", intent.user_data,
-                   true, "text/plain");
+  auto user_data = container::vm_user_data(intent, "set user data");
+  if (!user_data.ok()) return fail(user_data.error());
+  if (!user_data->empty()) {
+    auto ud = call("set user data", "PATCH", server + "/user_data/cloud-init", *user_data, true,
+                   "text/plain");
     if (!ud.ok()) return fail(ud.error());
   }
   auto on = call("power on", "POST", server + "/action",
@@ -262,6 +270,8 @@ ProviderResult<Machine> ScwProvider::finish(Machine m, const InstanceIntent& int
 }
 
 ProviderResult<Machine> ScwProvider::create(const InstanceIntent& intent) {
+  auto user_data = container::vm_user_data(intent, "create");
+  if (!user_data.ok()) return fail(user_data.error());
   if (!safe_token(intent.name, true) || !safe_token(intent.pool_uid, false)) {
     return fail(provider_error(ProviderErrorKind::InvalidRequest,
                                "create: intent needs a name and a pool uid ([A-Za-z0-9._-])"));
@@ -285,6 +295,8 @@ ProviderResult<Machine> ScwProvider::create(const InstanceIntent& intent) {
                {"tags",
                 {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid,
                  std::string(kTagNamePrefix) + intent.name}}};
+  if (!intent.container.image.empty())
+    body["tags"].push_back(std::string(kTagPortPrefix) + std::to_string(intent.container.port));
   auto ans = call("create server", "POST", "/instance/v1/zones/" + intent.offer.region + "/servers",
                   net::json_text(body), false);
   if (!ans.ok()) {

@@ -48,6 +48,10 @@
 // Server states: stopped, starting -> Pending; running -> Running;
 // stopping -> Terminating; locked -> Failed; others Unknown.
 //
+// Endpoint mode: the container's start script (providers/container/) is the
+// user data; the tag "gpupool-port=<port>" carries the container port, so get()/list() set
+// Machine::public_port to it once the machine has a public address.
+//
 // Thread-safe.
 
 #include <optional>

@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "providers/container/container_start_script.h"
 #include "providers/http/provider_errors.h"
 #include "providers/http/url.h"
 
@@ -42,6 +43,38 @@ std::string id_text(const json& v) {
   throw std::runtime_error("id is neither a number nor a string");
 }
 
+constexpr const char* kEnvPort = "GPUPOOL_ENDPOINT_PORT";
+
+// The container port an Endpoint instance serves: extra_env's
+// [GPUPOOL_ENDPOINT_PORT, "8000"] pair (what create() wrote); 0 otherwise.
+int endpoint_port(const json& j) {
+  auto e = j.find("extra_env");
+  if (e == j.end() || !e->is_array()) return 0;
+  for (const auto& kv : *e) {
+    if (!kv.is_array() || kv.size() != 2 || kv[0] != kEnvPort || !kv[1].is_string()) continue;
+    return container::parse_port(kv[1].get<std::string>());
+  }
+  return 0;
+}
+
+// ports {"8000/tcp": [{"HostIp": "0.0.0.0", "HostPort": "41234"}]} ("only
+// present on running instances"; HostPort is a string): the host port the
+// container port is published on, 0 when not (yet) mapped.
+int host_port(const json& j, int container_port) {
+  auto ports = j.find("ports");
+  if (ports == j.end() || !ports->is_object()) return 0;
+  auto list = ports->find(std::to_string(container_port) + "/tcp");
+  if (list == ports->end() || !list->is_array()) return 0;
+  for (const auto& b : *list) {
+    if (!b.is_object()) continue;
+    auto hp = b.find("HostPort");
+    if (hp != b.end() && hp->is_string()) {
+      if (int p = container::parse_port(hp->get<std::string>()); p != 0) return p;
+    }
+  }
+  return 0;
+}
+
 Machine parse_instance(const json& j) {
   Machine m;
   m.provider_id = id_text(j.at("id"));
@@ -55,6 +88,8 @@ Machine parse_instance(const json& j) {
     m.price_per_hour = net::price_from_double(p->get<double>()).value_or(Money());
   m.region = country_code(net::json_str(j, "geolocation"));
   m.public_address = net::json_str(j, "public_ipaddr");
+  if (int port = endpoint_port(j); port != 0 && !m.public_address.empty())
+    m.public_port = host_port(j, port);
   if (auto s = j.find("start_date"); s != j.end() && s->is_number() && s->get<double>() > 0) {
     m.launch_time = Time(std::chrono::seconds(static_cast<int64_t>(s->get<double>())));
   }
@@ -73,6 +108,65 @@ Machine parse_instance(const json& j) {
     m.offer_id = id_text(*a);
   }
   return m;
+}
+
+// One "-e K=V" word of the env string. Vast splits the string on spaces
+// outside quotes and strips quotes around a value (extra_env shows the
+// result), with no escape: a value with whitespace is double-quoted, and one
+// holding a quote or a control character cannot be carried.
+ProviderResult<std::string> env_word(const std::string& key, const std::string& value) {
+  for (char c : value) {
+    auto u = static_cast<unsigned char>(c);
+    if (c == '"' || c == '\'' || u < 0x20 || u == 0x7f) {
+      return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                                 "rent: container env " + key +
+                                     " holds a quote or a control character, which Vast.ai's "
+                                     "env string (Docker flag format, no escapes) cannot carry"));
+    }
+  }
+  bool quote = value.empty() || value.find(' ') != std::string::npos;
+  return " -e " + key + "=" + (quote ? "\"" + value + "\"" : value);
+}
+
+// createInstance's body. Node mode: Vast's ssh launcher (runtype
+// ssh_direct, port 22) runs the bootstrap as onstart. Endpoint mode: runtype
+// "args", so the image's own entrypoint runs, with the container's args
+// (args, an array, carried as is), its env and "-p <port>:<port>" in the env
+// string, and GPUPOOL_ENDPOINT_PORT, which get()/list() read back from
+// extra_env to find the port's host mapping.
+ProviderResult<json> rent_body(const VastConfig& config, const InstanceIntent& intent,
+                               const std::string& label) {
+  const ContainerSpec& c = intent.container;
+  if (auto ok = container::check_container(intent, "rent"); !ok.ok()) return fail(ok.error());
+  std::string env =
+      "-e GPUPOOL_POOL_UID=" + intent.pool_uid + " -e GPUPOOL_INSTANCE=" + intent.name;
+  json body = {{"image", c.image.empty() ? config.image : c.image},
+               {"label", label},
+               {"disk", config.disk_gb},
+               {"target_state", "running"},
+               {"cancel_unavail", true}};
+  if (c.image.empty()) {
+    body["runtype"] = "ssh_direct";
+    body["env"] = env + " -p 22:22";
+    if (!intent.user_data.empty()) body["onstart"] = intent.user_data;
+    return body;
+  }
+  for (const auto& [k, v] : c.env) {
+    if (k.starts_with("GPUPOOL_")) {
+      return fail(provider_error(
+          ProviderErrorKind::InvalidRequest,
+          "rent: container env " + k + " is reserved (GPUPOOL_* carries the instance's identity)"));
+    }
+    auto word = env_word(k, v);
+    if (!word.ok()) return fail(word.error());
+    env += *word;
+  }
+  const std::string port = std::to_string(c.port);
+  env += " -e " + std::string(kEnvPort) + "=" + port + " -p " + port + ":" + port;
+  body["runtype"] = "args";
+  body["env"] = env;
+  if (!c.args.empty()) body["args"] = c.args;
+  return body;
 }
 
 }  // namespace
@@ -232,23 +326,16 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
         "rent: the bootstrap script is " + std::to_string(intent.user_data.size()) +
             " characters; Vast.ai's onstart takes at most " + std::to_string(kMaxOnstart)));
   }
+  std::string label = vast_label(intent.pool_uid, intent.name);
+  auto body = rent_body(config_, intent, label);
+  if (!body.ok()) return fail(body.error());
   auto existing = get(intent.pool_uid, intent.name);
   if (existing.ok() && !is_gone(existing->state)) return existing;
   if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
     return fail(existing.error());
 
-  std::string label = vast_label(intent.pool_uid, intent.name);
-  json body = {{"image", intent.container.image.empty() ? config_.image : intent.container.image},
-               {"label", label},
-               {"disk", config_.disk_gb},
-               {"runtype", "ssh_direct"},
-               {"env", "-e GPUPOOL_POOL_UID=" + intent.pool_uid +
-                           " -e GPUPOOL_INSTANCE=" + intent.name + " -p 22:22"},
-               {"target_state", "running"},
-               {"cancel_unavail", true}};
-  if (!intent.user_data.empty()) body["onstart"] = intent.user_data;
   auto ans =
-      call("rent", "PUT", "/api/v0/asks/" + intent.offer.id + "/", net::json_text(body), false);
+      call("rent", "PUT", "/api/v0/asks/" + intent.offer.id + "/", net::json_text(*body), false);
   auto lookup = [&]() -> std::optional<Machine> {
     auto again = get(intent.pool_uid, intent.name);
     if (again.ok() && !is_gone(again->state)) return *again;

@@ -17,6 +17,18 @@
 // bootstrap (user_data) is the instance's onstart script; env carries
 // GPUPOOL_POOL_UID / GPUPOOL_INSTANCE.
 //
+// Endpoint mode (intent.container): runtype "args" (the image's own
+// entrypoint runs; ssh_direct would replace it with Vast's ssh launcher)
+// with the container's args as createInstance's `args` array, and its env
+// and port in the env string ("Docker flag format"): " -e K=V" per
+// variable (a value with spaces double-quoted; one holding a quote or a
+// control character is InvalidRequest: the string has no escapes),
+// " -e GPUPOOL_ENDPOINT_PORT=<port> -p <port>:<port>". GPUPOOL_* names are
+// reserved. get()/list() read the port back from the instance's extra_env
+// and set Machine::public_port to the host port of ports["<port>/tcp"]
+// (HostPort, a string), public_address being public_ipaddr; 0 until the
+// instance runs ("only present on running instances").
+//
 // create(): no idempotency key (a repeated PUT can rent twice), so create
 // looks the label up first, then PUT /api/v0/asks/{id}/ (never blindly
 // retried), and after an ambiguous failure looks the label up once more.

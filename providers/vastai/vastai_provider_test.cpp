@@ -278,5 +278,89 @@ TEST_F(VastProviderTest, GarbledAnswersAreKnownKinds) {
   EXPECT_TRUE(p.create(intent()).ok());
 }
 
+InstanceIntent endpoint(InstanceIntent i) {
+  i.user_data.clear();  // Endpoint mode: no Node bootstrap
+  i.container.image = "vllm/vllm-openai:v0.6.3";
+  i.container.port = 8000;
+  i.container.args = {"--model", "meta-llama/Llama-3.1-8B-Instruct", "--served-model-name",
+                      "llama 8b"};
+  i.container.env = {{"HF_TOKEN", "hf_s3cr3t"}, {"EXTRA", "two words"}};
+  return i;
+}
+
+TEST_F(VastProviderTest, EndpointInstanceRunsTheImageEntrypointWithArgsEnvAndPort) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  auto m = p.create(endpoint(intent()));
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  auto all = emulator_.instances();
+  ASSERT_EQ(all.size(), 1u);
+  const auto& in = all[0];
+  EXPECT_EQ(in.image, "vllm/vllm-openai:v0.6.3");
+  EXPECT_EQ(in.runtype, "args");
+  EXPECT_EQ(in.args, endpoint(intent()).container.args);
+  EXPECT_EQ(in.onstart, "");
+  std::map<std::string, std::string> env(in.extra_env.begin(), in.extra_env.end());
+  EXPECT_EQ(env.at("HF_TOKEN"), "hf_s3cr3t");
+  EXPECT_EQ(env.at("EXTRA"), "two words");
+  EXPECT_EQ(env.at("GPUPOOL_INSTANCE"), "pool-v-0");
+  EXPECT_EQ(env.at("-p 8000:8000"), "1");
+  EXPECT_EQ(env.count("-p 22:22"), 0u);
+  ASSERT_EQ(in.ports.count(8000), 1u);
+  expect_not_logged("hf_s3cr3t");
+}
+
+TEST_F(VastProviderTest, EndpointAddressIsThePublicIpAndTheHostPortOfTheContainerPort) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(endpoint(intent())).ok());
+  auto loading = p.get("uid-vast", "pool-v-0");
+  ASSERT_TRUE(loading.ok());
+  EXPECT_EQ(loading->public_port, 0);  // ports: only present on running instances
+  clock_.advance(seconds(61));
+  auto in = emulator_.instances().at(0);
+  int host = in.ports.at(8000);
+  ASSERT_NE(host, 8000);  // a real mapping: the host port differs
+  auto running = p.get("uid-vast", "pool-v-0");
+  ASSERT_TRUE(running.ok());
+  EXPECT_EQ(running->state, MachineState::Running);
+  EXPECT_EQ(running->public_address, emulators::VastEmulator::public_ip_of(in));
+  EXPECT_EQ(running->public_port, host);
+  auto listed = p.list({});
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0).public_port, host);
+}
+
+TEST_F(VastProviderTest, NodeModeKeepsTheSshLauncherAndHasNoPublicPort) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent()).ok());
+  clock_.advance(seconds(61));
+  auto in = emulator_.instances().at(0);
+  EXPECT_EQ(in.runtype, "ssh_direct");
+  EXPECT_EQ(in.onstart, intent().user_data);
+  auto m = p.get("uid-vast", "pool-v-0");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->public_port, 0);  // 22 is mapped, but it is not an Endpoint port
+}
+
+TEST_F(VastProviderTest, EnvValuesTheEnvStringCannotCarryAreInvalidBeforeAnyRequest) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  std::vector<InstanceIntent> bad;
+  for (const char* v : {"say \"hi\"", "it's", "a\nb", "tab\there"}) {
+    bad.push_back(endpoint(intent()));
+    bad.back().container.env["X"] = v;
+  }
+  bad.push_back(endpoint(intent()));
+  bad.back().user_data = "#!/bin/sh\n";  // both modes
+  bad.push_back(endpoint(intent()));
+  bad.back().container.env["GPUPOOL_INSTANCE"] = "other";
+  for (const auto& i : bad) {
+    auto r = p.create(i);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest) << r.error().message;
+    EXPECT_EQ(r.error().message.find("hf_s3cr3t"), std::string::npos);
+  }
+  EXPECT_EQ(emulator_.requests(), 0);
+}
+
 }  // namespace
 }  // namespace gpupool::vastai

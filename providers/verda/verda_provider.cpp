@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "providers/container/container_start_script.h"
 #include "providers/http/hash.h"
 #include "providers/http/json_api.h"
 #include "providers/http/provider_errors.h"
@@ -38,9 +39,22 @@ bool plausible_id(std::string_view id) {
   });
 }
 
+// "... pool-uid=<uid> instance=<name>", and " port=<port>" in Endpoint mode
+// (so get()/list() know public_port).
 std::string description_for(const InstanceIntent& intent) {
-  return std::string(kDescriptionPrefix) + "pool-uid=" + intent.pool_uid +
-         " instance=" + intent.name;
+  std::string d =
+      std::string(kDescriptionPrefix) + "pool-uid=" + intent.pool_uid + " instance=" + intent.name;
+  if (!intent.container.image.empty()) d += " port=" + std::to_string(intent.container.port);
+  return d;
+}
+
+// The port=<port> token of a description ("" when none).
+std::string description_port(std::string_view d) {
+  if (!d.starts_with(kDescriptionPrefix)) return "";
+  auto at = d.find(" port=");
+  if (at == std::string_view::npos) return "";
+  d.remove_prefix(at + 6);
+  return std::string(d.substr(0, d.find(' ')));
 }
 
 // Reads pool uid and instance name back from the description; false when the
@@ -82,7 +96,10 @@ Machine parse_instance(const json& j) {
     m.tags[std::string(kTagPoolUid)] = uid;
     m.tags[std::string(kTagInstance)] = name;
     m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
+    if (std::string port = description_port(net::json_str(j, "description")); !port.empty())
+      m.tags[std::string(container::kTagContainerPort)] = port;
   }
+  m.public_port = container::vm_public_port_from_tags(m);
   return m;
 }
 
@@ -324,6 +341,8 @@ ProviderResult<std::vector<Machine>> VerdaProvider::list(const MachineFilter& fi
 }
 
 ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
+  auto user_data = container::vm_user_data(intent, "create");
+  if (!user_data.ok()) return fail(user_data.error());
   auto token_char = [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_';
   };
@@ -380,8 +399,8 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
                {"is_spot", false},
                {"contract", "PAY_AS_YOU_GO"},
                {"pricing", "FIXED_PRICE"}};
-  if (!intent.user_data.empty()) {
-    json script = {{"name", hostname}, {"script", intent.user_data}};
+  if (!user_data->empty()) {
+    json script = {{"name", hostname}, {"script", *user_data}};
     auto id = call("startup script", "POST", "/scripts", net::json_text(script), false);
     if (!id.ok()) return fail(id.error());
     std::string sid = net::trim(*id);
@@ -425,6 +444,8 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
   m.tags = {{std::string(kTagPoolUid), intent.pool_uid},
             {std::string(kTagInstance), intent.name},
             {std::string(kTagManagedBy), std::string(kTagManagedByValue)}};
+  if (!intent.container.image.empty())
+    m.tags[std::string(container::kTagContainerPort)] = std::to_string(intent.container.port);
   return m;
 }
 

@@ -49,6 +49,10 @@
 // Logging: the configured log sink is wrapped so startup scripts are
 // redacted (redact_script_fields) before lines reach it.
 //
+// Endpoint mode: the container's start script (providers/container/) is the
+// user data; " port=<port>" in the description carries the container port, so get()/list() set
+// Machine::public_port to it once the machine has a public address.
+//
 // Thread-safe.
 
 #include <mutex>

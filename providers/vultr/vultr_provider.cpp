@@ -6,6 +6,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "providers/container/container_start_script.h"
 #include "providers/http/provider_errors.h"
 #include "providers/http/strings.h"
 #include "providers/http/url.h"
@@ -18,6 +19,8 @@ using nlohmann::json;
 constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
 constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
+// Endpoint mode: the container port, so get()/list() know public_port.
+constexpr std::string_view kTagPortPrefix = "gpupool-port=";
 
 MachineState state_of(const json& j) {
   const std::string status = net::json_str(j, "status");
@@ -67,9 +70,12 @@ Machine parse_instance(const json& j) {
         m.tags[std::string(kTagInstance)] = tag.substr(kTagNamePrefix.size());
         m.name = tag.substr(kTagNamePrefix.size());
       }
+      if (tag.starts_with(kTagPortPrefix))
+        m.tags[std::string(container::kTagContainerPort)] = tag.substr(kTagPortPrefix.size());
     }
   }
   if (managed) m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
+  m.public_port = container::vm_public_port_from_tags(m);
   return m;
 }
 
@@ -240,6 +246,8 @@ ProviderResult<std::vector<Machine>> VultrProvider::list(const MachineFilter& fi
 }
 
 ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
+  auto user_data = container::vm_user_data(intent, "create instance");
+  if (!user_data.ok()) return fail(user_data.error());
   auto ok_char = [](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '.' || c == '_';
   };
@@ -265,6 +273,8 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
                {"tags",
                 {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid,
                  std::string(kTagNamePrefix) + intent.name}}};
+  if (!intent.container.image.empty())
+    body["tags"].push_back(std::string(kTagPortPrefix) + std::to_string(intent.container.port));
   std::vector<std::string> key_ids = config_.ssh_key_ids;
   if (!intent.ssh_public_key.empty()) {
     // Vultr takes keys by id (sshkey_id): add the intent's key once.
@@ -285,7 +295,7 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
     if (std::find(key_ids.begin(), key_ids.end(), *id) == key_ids.end()) key_ids.push_back(*id);
   }
   if (!key_ids.empty()) body["sshkey_id"] = key_ids;
-  if (!intent.user_data.empty()) body["user_data"] = net::base64_encode(intent.user_data);
+  if (!user_data->empty()) body["user_data"] = net::base64_encode(*user_data);
   auto ans = call("create instance", "POST", "/v2/instances", net::json_text(body), false);
   auto lookup = [&]() -> std::optional<Machine> {
     auto again = get(intent.pool_uid, intent.name);

@@ -32,6 +32,10 @@
 // (Retry-After honoured; Vultr allows about 30 requests per second); 5xx ->
 // Transient.
 //
+// Endpoint mode: the container's start script (providers/container/) is the
+// user data; the tag "gpupool-port=<port>" carries the container port, so get()/list() set
+// Machine::public_port to it once the machine has a public address.
+//
 // Thread-safe.
 
 #include <optional>

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "providers/container/container_start_script.h"
 #include "providers/http/curl_transport.h"
 #include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/vultr/vultr_emulator.h"
@@ -244,6 +245,56 @@ TEST_F(VultrProviderTest, GarbledAnswersAreKnownKinds) {
   emulator_.faults().add("plans", Fault{FaultKind::Garbled});
   EXPECT_EQ(p.offers({}).error().kind, ProviderErrorKind::Transient);
   EXPECT_TRUE(p.create(intent()).ok());
+}
+
+InstanceIntent endpoint_of(InstanceIntent i) {
+  i.user_data.clear();  // Endpoint mode: no Node bootstrap
+  i.container.image = "vllm/vllm-openai:v0.6.3";
+  i.container.port = 8000;
+  i.container.args = {"--model", "m", "--served-model-name", "it's"};
+  i.container.env = {{"HF_TOKEN", "hf_s3cr3t"}};
+  return i;
+}
+
+TEST_F(VultrProviderTest, EndpointSendsTheContainerStartScriptAndReportsTheContainerPort) {
+  VultrProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent i = endpoint_of(intent());
+  auto m = p.create(i);
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  auto all = emulator_.instances();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].user_data, container::render_container_start_script(i.container));
+  clock_.advance(std::chrono::seconds(600));
+  auto got = p.get(i.pool_uid, i.name);
+  ASSERT_TRUE(got.ok()) << describe(got.error());
+  ASSERT_FALSE(got->public_address.empty());
+  EXPECT_EQ(got->public_port, 8000);
+  auto listed = p.list({});
+  ASSERT_TRUE(listed.ok());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0).public_port, 8000);
+  expect_not_logged("hf_s3cr3t");
+}
+
+TEST_F(VultrProviderTest, NodeMachinesHaveNoPublicPort) {
+  VultrProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent()).ok());
+  clock_.advance(std::chrono::seconds(600));
+  auto got = p.get(intent().pool_uid, intent().name);
+  ASSERT_TRUE(got.ok()) << describe(got.error());
+  EXPECT_FALSE(got->public_address.empty());
+  EXPECT_EQ(got->public_port, 0);
+}
+
+TEST_F(VultrProviderTest, EndpointWithABootstrapTooIsInvalidBeforeAnyRequest) {
+  VultrProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent i = endpoint_of(intent());
+  i.user_data = "#!/bin/sh\n";
+  auto r = p.create(i);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest);
+  EXPECT_NE(r.error().message.find("one mode"), std::string::npos) << r.error().message;
+  EXPECT_EQ(emulator_.requests(), 0);
 }
 
 }  // namespace

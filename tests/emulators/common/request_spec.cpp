@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <iterator>
 
 namespace gpupool::emulators {
 namespace {
@@ -63,6 +64,16 @@ std::string check_request(const json& body, const RequestSpec& spec) {
     if (!is(*it, f.type))
       return f.name + " must be " + (f.type == T::Integer ? "an " : "a ") +
              std::string(to_string(f.type));
+    if (f.element != T::Any && (it->is_array() || it->is_object())) {
+      for (auto e = it->begin(); e != it->end(); ++e) {
+        if (is(e.value(), f.element)) continue;
+        std::string where = it->is_array()
+                                ? f.name + "[" + std::to_string(std::distance(it->begin(), e)) + "]"
+                                : f.name + "." + e.key();
+        return where + " must be " + (f.element == T::Integer ? "an " : "a ") +
+               std::string(to_string(f.element));
+      }
+    }
   }
   if (spec.closed) {
     for (auto it = body.begin(); it != body.end(); ++it) {
@@ -118,9 +129,9 @@ const std::vector<RequestSpec>& runpod_request_specs() {
        {{"name", T::String, true},
         {"args", T::String},
         {"disk", T::Integer},
-        {"env", T::Object},
+        {"env", T::Object, false, T::String},
         {"image", T::String},
-        {"ports", T::Array},
+        {"ports", T::Array, false, T::String},
         {"registry", T::Any},
         {"cloud", T::String},
         {"cpu", T::Object},
@@ -149,6 +160,7 @@ const std::vector<RequestSpec>& vastai_request_specs() {
         {"target_state", T::String},
         {"env", T::String},
         {"onstart", T::String},
+        {"args", T::Array, false, T::String},
         {"cancel_unavail", T::Boolean},
         {"price", T::Number}},
        false},

@@ -23,6 +23,9 @@ struct FieldSpec {
   std::string name;
   JsonType type = JsonType::Any;
   bool required = false;
+  // Array: the type of every item (published items.type); object: the type
+  // of every value (published additionalProperties.type). Any: unchecked.
+  JsonType element = JsonType::Any;
 };
 
 struct RequestSpec {
@@ -36,7 +39,8 @@ struct RequestSpec {
 };
 
 // "" when `body` fits the spec; otherwise a message naming the first field
-// that is missing, of the wrong type, or (closed specs) unknown.
+// that is missing, of the wrong type (or holding an item or value of the
+// wrong type), or (closed specs) unknown.
 std::string check_request(const nlohmann::json& body, const RequestSpec& spec);
 
 // The request specs every emulator checks, by provider ("lambda", "runpod",

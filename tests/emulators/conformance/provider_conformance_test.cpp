@@ -395,6 +395,46 @@ TEST_P(ProviderConformance, CreateIsIdempotentOnTheIntentName) {
   EXPECT_EQ(missing.error().kind, ProviderErrorKind::NotFound);
 }
 
+// Endpoint mode (issue 13): every adapter either runs the container and,
+// once the machine is up, says where its port is reached, or (no way to
+// start it: no user data, no native containers) refuses it as
+// InvalidRequest before any request.
+InstanceIntent with_container(InstanceIntent i) {
+  i.user_data.clear();
+  i.container.image = "vllm/vllm-openai:v0.6.3";
+  i.container.port = 8000;
+  i.container.args = {"--model", "m"};
+  i.container.env = {{"HF_TOKEN", "hf_conformance"}};
+  return i;
+}
+
+TEST_P(ProviderConformance, AnEndpointMachineSaysWhereItsPortIsReached) {
+  auto p = adapter();
+  auto m = p->create(with_container(intent("conf-ep")));
+  if (!m.ok()) {
+    EXPECT_EQ(m.error().kind, ProviderErrorKind::InvalidRequest) << describe(m.error());
+    EXPECT_EQ(p->user_data_support(), UserDataSupport::None) << describe(m.error());
+    EXPECT_EQ(h_.requests(), 0);
+    return;
+  }
+  clock_.advance(seconds(600));  // booted everywhere
+  auto got = p->get(kPoolUid, "conf-ep");
+  ASSERT_TRUE(got.ok()) << describe(got.error());
+  EXPECT_FALSE(got->public_address.empty());
+  EXPECT_GT(got->public_port, 0);
+  EXPECT_LE(got->public_port, 65535);
+}
+
+TEST_P(ProviderConformance, AContainerWithABootstrapIsRefusedBeforeAnyRequest) {
+  auto p = adapter();
+  InstanceIntent both = with_container(intent("conf-both"));
+  both.user_data = "#!/bin/sh\necho join\n";
+  auto m = p->create(both);
+  ASSERT_FALSE(m.ok());
+  EXPECT_EQ(m.error().kind, ProviderErrorKind::InvalidRequest) << describe(m.error());
+  EXPECT_EQ(h_.requests(), 0);
+}
+
 TEST_P(ProviderConformance, FindsTheMachineAfterALostCreateAnswer) {
   h_.faults().add(h_.create_op, Fault{FaultKind::LoseAnswer});
   auto impatient = h_.adapter(short_transport_, false);

@@ -150,6 +150,17 @@ void expect_matches(const fs::path& file, const std::vector<RequestSpec>& specs)
       if (t && f.type != JsonType::Any) {
         EXPECT_EQ(to_string(f.type), to_string(*t)) << "type of '" << f.name << "'";
       }
+      if (f.element != JsonType::Any) {
+        // The items (array) or values (object) the emulator insists on are
+        // the published ones.
+        const char* key = f.type == JsonType::Array ? "items" : "additionalProperties";
+        auto e = p->second.find(key);
+        ASSERT_TRUE(e != p->second.end() && e->is_object())
+            << "'" << f.name << "' publishes no " << key;
+        auto et = published_type(resolve(doc, *e));
+        ASSERT_TRUE(et.has_value()) << "'" << f.name << "' " << key << " has no plain type";
+        EXPECT_EQ(to_string(f.element), to_string(*et)) << key << " of '" << f.name << "'";
+      }
     }
     EXPECT_EQ(required, published->required) << "required fields";
     if (spec.closed) {
@@ -194,6 +205,12 @@ void expect_matches(const fs::path& file, const std::vector<RequestSpec>& specs)
         json wrong = minimal;
         wrong[f.name] = f.type == JsonType::Boolean ? json(3) : json(true);
         EXPECT_NE(check_request(wrong, spec), "") << f.name << " has a type";
+      }
+      if (f.element != JsonType::Any) {
+        json wrong = minimal;
+        json bad_item = f.element == JsonType::Boolean ? json(3) : json(true);
+        wrong[f.name] = f.type == JsonType::Array ? json::array({bad_item}) : json{{"K", bad_item}};
+        EXPECT_NE(check_request(wrong, spec), "") << f.name << " has an item type";
       }
     }
     if (spec.closed) {

@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <charconv>
+#include <functional>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -67,27 +69,71 @@ void RunpodEmulator::advance_locked() {
   }
 }
 
+namespace {
+
+// "8000/tcp" -> {8000, "tcp"}; nullopt unless "<1..65535>/<http|tcp>".
+std::optional<std::pair<int, std::string>> parse_port(const std::string& s) {
+  auto slash = s.find('/');
+  if (slash == std::string::npos) return std::nullopt;
+  int port = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + slash, port);
+  if (ec != std::errc() || p != s.data() + slash || port < 1 || port > 65535) return std::nullopt;
+  std::string proto = s.substr(slash + 1);
+  if (proto != "tcp" && proto != "http") return std::nullopt;
+  return std::make_pair(port, proto);
+}
+
+}  // namespace
+
+int RunpodEmulator::public_port_of(const RunpodPod& pod, int private_port) {
+  if (pod.status != "RUNNING") return 0;
+  for (size_t i = 0; i < pod.ports.size(); ++i) {
+    auto p = parse_port(pod.ports[i]);
+    if (p && p->first == private_port && p->second == "tcp") {
+      // Deterministic per pod and port, in the range Runpod hands out.
+      return 10000 + static_cast<int>((std::hash<std::string>{}(pod.id) + i * 7919) % 50000);
+    }
+  }
+  return 0;
+}
+
 std::string RunpodEmulator::pod_json_locked(const RunpodPod& p) const {
   bool running = p.status == "RUNNING";
+  int ssh_port = public_port_of(p, 22);
   json ssh = {{"proxy",
                {{"host", "ssh.runpod.io"},
                 {"port", 22},
                 {"username", p.id + "-64411eb2"},
                 {"command", "ssh"}}},
-              {"direct", running ? json{{"host", "194.68.245." + p.id.substr(p.id.size() - 2)},
-                                        {"port", 22022},
-                                        {"username", "root"},
-                                        {"command", "ssh root@host"}}
-                                 : json(nullptr)}};
+              {"direct", ssh_port != 0 ? json{{"host", p.public_ip},
+                                              {"port", ssh_port},
+                                              {"username", "root"},
+                                              {"command", "ssh root@" + p.public_ip + " -p " +
+                                                              std::to_string(ssh_port)}}
+                                       : json(nullptr)}};
+  json runtime = nullptr;
+  if (running) {
+    json ports = json::array();
+    for (const auto& s : p.ports) {
+      auto port = parse_port(s);
+      if (!port) continue;
+      int pub = public_port_of(p, port->first);
+      ports.push_back({{"private", port->first},
+                       {"public", pub != 0 ? json(pub) : json(nullptr)},
+                       {"type", port->second},
+                       {"ip", pub != 0 ? json(p.public_ip) : json(nullptr)}});
+    }
+    runtime = {{"uptime", (options_.clock->now() - p.created).count()}, {"ports", ports}};
+  }
   json j = {{"id", p.id},
             {"name", p.name},
             {"status", p.status},
             {"actions", json::array({"stop", "terminate"})},
             {"image", p.image},
-            {"args", ""},
+            {"args", p.args},
             {"disk", 50},
             {"mounts", json::object()},
-            {"ports", json::array({"22/tcp"})},
+            {"ports", p.ports},
             {"env", p.env},
             {"registry", nullptr},
             {"gpu", {{"id", p.gpu_id}, {"count", p.gpu_count}}},
@@ -98,9 +144,8 @@ std::string RunpodEmulator::pod_json_locked(const RunpodPod& p) const {
             {"template", nullptr},
             {"cost", p.status == "TERMINATED" ? 0.0 : p.cost_per_hour.to_double()},
             {"locked", false},
-            {"globalNetworking", nullptr},
-            {"runtime", running ? json{{"uptime", (options_.clock->now() - p.created).count()}}
-                                : json(nullptr)},
+            {"globalNetworking", {{"enabled", false}}},
+            {"runtime", runtime},
             {"createdAt", format_rfc3339(p.created)},
             {"startedAt",
              running ? json(format_rfc3339(p.created + options_.boot_time)) : json(nullptr)}};
@@ -164,6 +209,14 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
   }
   if (!j.contains("image") || !j["image"].is_string())
     errors.push_back({{"location", "body.image"}, {"message", "image is required"}});
+  if (j.contains("ports")) {
+    for (size_t i = 0; i < j["ports"].size(); ++i) {
+      if (!parse_port(j["ports"][i].get<std::string>())) {
+        errors.push_back({{"location", "body.ports[" + std::to_string(i) + "]"},
+                          {"message", "must be formatted as port/protocol (http or tcp)"}});
+      }
+    }
+  }
   std::string cloud =
       j.contains("cloud") && j["cloud"].is_string() ? j["cloud"].get<std::string>() : "SECURE";
   if (cloud != "SECURE" && cloud != "COMMUNITY") {
@@ -217,6 +270,9 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
   pod.cloud = cloud;
   pod.status = "PROVISIONING";
   pod.image = j["image"].get<std::string>();
+  pod.args = j.value("args", "");
+  if (j.contains("ports")) pod.ports = j["ports"].get<std::vector<std::string>>();
+  pod.public_ip = "194.68.245." + std::to_string(10 + next_ % 200);
   if (j.contains("env") && j["env"].is_object()) {
     for (auto it = j["env"].begin(); it != j["env"].end(); ++it) {
       if (it.value().is_string()) pod.env[it.key()] = it.value().get<std::string>();

@@ -9,6 +9,14 @@
 // (as the real API). Per GPU type, createPod can answer 403 (forbidden) or a
 // 400 whose detail says nothing about capacity (refused).
 //
+// Ports (createPod's ContainerConfig.ports, "formatted as port/protocol"):
+// every item must read "<1..65535>/<http|tcp>" or the create is a 422. A
+// RUNNING pod reports runtime.ports (PodRuntimePort): each "/tcp" port is
+// mapped to a public port on the pod's public IP (the mapping ssh.direct
+// reads for 22/tcp); an "/http" port is served through Runpod's HTTP proxy
+// and has no direct mapping (public and ip null). A pod keeps and returns
+// its image, args, ports and env as sent.
+//
 // Faults (FaultPlan keys: "prices", "list", "create", "delete"): NoCapacity
 // (400 "There are no longer any instances available..."), Throttle (429,
 // Retry-After), ServerError (500), Slow, LoseAnswer, Garbled, GarbledError
@@ -54,11 +62,14 @@ struct RunpodPod {
   std::string cloud;
   std::string status;  // PROVISIONING, RUNNING, TERMINATED
   std::string image;
+  std::string args;                // createPod "args", as sent
+  std::vector<std::string> ports;  // createPod "ports", as sent ("8000/tcp")
   std::map<std::string, std::string> env;
   Money cost_per_hour;
   Time created{};
   std::optional<Time> terminated;
   std::string data_center = "US-TX-3";
+  std::string public_ip;  // the host's public IP, set at create
 };
 
 struct RunpodEmulatorOptions {
@@ -79,6 +90,9 @@ class RunpodEmulator final : public EmulatorBase {
   std::vector<RunpodPod> pods() const;  // every pod ever created
   int alive() const;
   int64_t billed_seconds(const std::string& id) const;
+  // The public port a RUNNING pod's "<private>/tcp" port is mapped to (what
+  // runtime.ports reports), 0 when it has none.
+  static int public_port_of(const RunpodPod& pod, int private_port);
 
  private:
   struct Reply {

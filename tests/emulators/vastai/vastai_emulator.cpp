@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <charconv>
+#include <optional>
 
 #include <nlohmann/json.hpp>
 
@@ -82,6 +83,77 @@ int64_t VastEmulator::billed_seconds(int64_t id) const {
   return -1;
 }
 
+namespace {
+
+// Words of a createInstance env string: split on spaces outside single or
+// double quotes (the quotes stay in the word); nullopt for an open quote.
+std::optional<std::vector<std::string>> env_words(const std::string& s) {
+  std::vector<std::string> out;
+  std::string cur;
+  char quote = 0;
+  for (char c : s) {
+    if (quote != 0) {
+      if (c == quote) quote = 0;
+      cur.push_back(c);
+    } else if (c == '\'' || c == '"') {
+      quote = c;
+      cur.push_back(c);
+    } else if (c == ' ') {
+      if (!cur.empty()) out.push_back(cur);
+      cur.clear();
+    } else {
+      cur.push_back(c);
+    }
+  }
+  if (quote != 0) return std::nullopt;
+  if (!cur.empty()) out.push_back(cur);
+  return out;
+}
+
+std::optional<int> port_number(const std::string& s) {
+  int v = 0;
+  auto [p, ec] = std::from_chars(s.data(), s.data() + s.size(), v);
+  if (ec != std::errc() || p != s.data() + s.size() || v < 1 || v > 65535) return std::nullopt;
+  return v;
+}
+
+// "-e K=V ... -p H:C ..." -> extra_env pairs and container ports; an error
+// message for anything else.
+std::string parse_env(const std::string& env, VastInstance& in) {
+  auto words = env_words(env);
+  if (!words) return "env has an unterminated quote";
+  for (size_t i = 0; i < words->size(); ++i) {
+    const std::string& flag = (*words)[i];
+    if ((flag != "-e" && flag != "-p") || i + 1 == words->size())
+      return "env: unexpected word '" + flag + "'";
+    const std::string& arg = (*words)[++i];
+    if (flag == "-e") {
+      auto eq = arg.find('=');
+      if (eq == std::string::npos || eq == 0) return "env: -e needs KEY=VALUE";
+      std::string v = arg.substr(eq + 1);
+      while (!v.empty() && (v.front() == '"' || v.front() == '\''))
+        v.erase(0, 1);
+      while (!v.empty() && (v.back() == '"' || v.back() == '\''))
+        v.pop_back();
+      in.extra_env.emplace_back(arg.substr(0, eq), v);
+      continue;
+    }
+    auto colon = arg.find(':');
+    auto host = port_number(arg.substr(0, colon));
+    auto cport = colon == std::string::npos ? std::nullopt : port_number(arg.substr(colon + 1));
+    if (!host || !cport) return "env: -p needs HOST:CONTAINER ports";
+    in.extra_env.emplace_back("-p " + arg, "1");
+    in.ports[*cport] = 0;
+  }
+  return "";
+}
+
+}  // namespace
+
+std::string VastEmulator::public_ip_of(const VastInstance& in) {
+  return "203.0.113." + std::to_string(in.id % 250);
+}
+
 bool VastEmulator::rented_locked(int64_t ask_id) const {
   return std::any_of(instances_.begin(), instances_.end(),
                      [&](const VastInstance& i) { return i.ask_id == ask_id && !i.destroyed; });
@@ -111,9 +183,24 @@ std::string VastEmulator::instance_json_locked(const VastInstance& in) const {
             {"num_gpus", ask ? ask->num_gpus : 0},
             {"dph_total", ask ? ask->dph_total.to_double() : 0.0},
             {"geolocation", ask ? ask->geolocation : ""},
-            {"public_ipaddr", status == "running" ? json("203.0.113." + std::to_string(in.id % 250))
-                                                  : json(nullptr)},
+            {"public_ipaddr", status == "running" ? json(public_ip_of(in)) : json(nullptr)},
+            {"image_runtype", in.runtype},
+            {"image_args", in.args},
+            {"extra_env", json::array()},
+            {"onstart", in.onstart},
+            {"direct_port_start", 41000},
+            {"direct_port_end", 41999},
             {"start_date", static_cast<double>(in.created.time_since_epoch().count())}};
+  for (const auto& [k, v] : in.extra_env)
+    j["extra_env"].push_back(json::array({k, v}));
+  // "Port mappings. Only present on running instances."
+  if (status == "running") {
+    json ports = json::object();
+    for (const auto& [container, host] : in.ports)
+      ports[std::to_string(container) + "/tcp"] =
+          json::array({{{"HostIp", "0.0.0.0"}, {"HostPort", std::to_string(host)}}});
+    j["ports"] = ports;
+  }
   return j.dump();
 }
 
@@ -218,6 +305,17 @@ VastEmulator::Reply VastEmulator::rent_locked(int64_t ask_id, const std::string&
   in.image = j["image"].get<std::string>();
   in.env = j.value("env", "");
   in.onstart = j.value("onstart", "");
+  in.runtype = j.value("runtype", "ssh");
+  static const std::vector<std::string> runtypes = {
+      "ssh", "jupyter", "args", "ssh_proxy", "ssh_direct", "jupyter_proxy", "jupyter_direct"};
+  if (std::find(runtypes.begin(), runtypes.end(), in.runtype) == runtypes.end())
+    return Reply{400, error_body("invalid_args", "error 400/3467: unknown runtype").dump()};
+  if (j.contains("args")) in.args = j["args"].get<std::vector<std::string>>();
+  if (std::string bad = parse_env(in.env, in); !bad.empty())
+    return Reply{400, error_body("invalid_args", "error 400/3467: " + bad).dump()};
+  int next_host = 41000 + static_cast<int>(next_ % 100) * 10;
+  for (auto& [container, host] : in.ports)
+    host = next_host++;
   in.created = options_.clock->now();
   instances_.push_back(in);
   return Reply{200, json{{"success", true}, {"new_contract", in.id}}.dump()};

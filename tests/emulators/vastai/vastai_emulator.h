@@ -13,6 +13,17 @@
 // like the real API. Lifecycle on the injected Clock: actual_status null ->
 // "loading" -> "running" after boot_time; per-second billing.
 //
+// createInstance's env is "Docker flag format" (the published example:
+// "-e HF_TOKEN=hf_xxx -e MODEL_ID=... -p 8000:8000"): words split on spaces
+// outside quotes, "-e K=V" (quotes around V stripped) and "-p H:C"; any
+// other word, a quote left open, or a bad mapping is a 400 invalid_args. The
+// instance reports them back as extra_env pairs ([K, V] and ["-p H:C",
+// "1"], the published example's shape). runtype must be one of the
+// published values; args (runtype "args") are kept and reported as
+// image_args. A running instance reports public_ipaddr and ports
+// {"C/tcp": [{"HostIp": "0.0.0.0", "HostPort": "<string>"}]} for each -p,
+// host ports taken from the machine's direct port range.
+//
 // SSH keys are attached after the rent with POST /api/v0/instances/{id}/ssh/
 // {"ssh_key": "..."} (attachSshKey; the create body has no key field).
 //
@@ -53,8 +64,12 @@ struct VastInstance {
   int64_t ask_id = 0;
   std::string label;
   std::string image;
-  std::string env;
+  std::string env;  // as sent
   std::string onstart;
+  std::string runtype;
+  std::vector<std::string> args;
+  std::vector<std::pair<std::string, std::string>> extra_env;  // env, as parsed
+  std::map<int, int> ports;           // container port -> host port, from -p
   std::vector<std::string> ssh_keys;  // attached with POST /api/v0/instances/{id}/ssh/
   Time created{};
   std::optional<Time> destroyed;
@@ -76,6 +91,8 @@ class VastEmulator final : public EmulatorBase {
   std::vector<VastInstance> instances() const;  // every rental ever made
   int alive() const;
   int64_t billed_seconds(int64_t id) const;
+  // The public IP a running instance reports.
+  static std::string public_ip_of(const VastInstance& in);
 
  private:
   struct Reply {
