@@ -33,9 +33,8 @@ api::EndpointHealthStatus count(const Input& in) {
 Time next_probe(const Input& in, const api::EndpointHealthStatus& s, bool ready) {
   const Duration period = seconds(in.spec.period_seconds);
   Time next = in.now + period;
-  if (!in.probe && s.last_probe_time && *s.last_probe_time + period > in.now) {
-    next = *s.last_probe_time + period;
-  }
+  const std::optional<Time> last = last_probe(s, in.last_probe);
+  if (!in.probe && last && *last + period > in.now) next = *last + period;
   if (!ready && !s.first_healthy_time) {
     const Time deadline = in.launch + seconds(in.spec.startup_timeout_seconds);
     if (deadline > in.now) next = std::min(next, deadline);
@@ -45,8 +44,14 @@ Time next_probe(const Input& in, const api::EndpointHealthStatus& s, bool ready)
 
 }  // namespace
 
-bool probe_due(const api::HealthCheckSpec& spec, const api::EndpointHealthStatus& state, Time now) {
-  return !state.last_probe_time || now >= *state.last_probe_time + seconds(spec.period_seconds);
+std::optional<Time> last_probe(const api::EndpointHealthStatus& state, std::optional<Time> memory) {
+  if (!memory) return state.last_probe_time;
+  if (!state.last_probe_time) return memory;
+  return std::max(*memory, *state.last_probe_time);
+}
+
+bool probe_due(const api::HealthCheckSpec& spec, std::optional<Time> last, Time now) {
+  return !last || now >= *last + seconds(spec.period_seconds);
 }
 
 Output decide(const Input& in) {

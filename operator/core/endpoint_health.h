@@ -6,7 +6,7 @@
 // HTTP GET and applies the result (docs/endpoint.md).
 //
 // What callers do, each reconcile of a Running or Ready Endpoint instance:
-//   1. if probe_due(), GET endpoint_url(address, port) + healthPath with
+//   1. if probe_due(spec, last_probe(...), now), GET health_url() with
 //      spec.timeoutSeconds and turn the answer into a Probe (2xx: ok);
 //   2. call decide() with that Probe (or none: no address yet, or not due);
 //   3. write Output::state into status.health and the phase (Ready when
@@ -21,8 +21,10 @@
 //     changing and costs no status writes (ARCHITECTURE rule 4).
 //     lastProbeTime is set to `now` only when the counts change (so a
 //     reconcile triggered by that very write does not probe again at once);
-//     in a steady state it is left alone and every reconcile probes, which
-//     the reconciler spaces out by requeueing at next_probe.
+//     in a steady state it is left alone, and the caller spaces probes out
+//     with its own memory of when it last probed (Input::last_probe: the
+//     later of that memory and lastProbeTime; after a restart only the
+//     latter, so at worst one probe comes early).
 //  2. A machine that is not ready becomes ready (BecameHealthy) once
 //     consecutiveSuccesses reaches successThreshold; firstHealthyTime is set
 //     the first time.
@@ -33,7 +35,7 @@
 //     (StartupTimedOut): the reconciler fails it and the pool replaces it.
 //     One that was healthy once and then failed is not timed out here: it
 //     stays Running (not counted ready) until it recovers or is scaled away.
-//  5. next_probe = now + periodSeconds after a probe, else lastProbeTime +
+//  5. next_probe = now + periodSeconds after a probe, else last_probe +
 //     periodSeconds when that is still ahead, else now + periodSeconds;
 //     never later than the startup deadline while that can still fire.
 // Because every fact lives in status.health and the phase, a restarted
@@ -50,7 +52,7 @@ namespace gpupool::health {
 // The result of one GET of the health path.
 struct Probe {
   bool ok = false;     // answered 2xx
-  std::string detail;  // "HTTP 200", "HTTP 503", "Connect: connection refused"; never a body
+  std::string detail;  // "HTTP 200", "HTTP 503", "connect: connection refused"; never a body
 };
 
 struct Input {
@@ -60,6 +62,9 @@ struct Input {
   Time launch{};                    // the startup timeout counts from here
   Time now{};                       // when `probe` was made
   std::optional<Probe> probe;       // nullopt: no probe this time
+  // The caller's memory of its last probe before this call (rule 1); the
+  // later of it and state.last_probe_time counts.
+  std::optional<Time> last_probe;
 };
 
 enum class Transition { None, BecameHealthy, BecameUnhealthy, StartupTimedOut };
@@ -71,9 +76,11 @@ struct Output {
   Time next_probe{};
 };
 
-// Whether a probe should be made now (rule 1: none since lastProbeTime +
-// periodSeconds, or none recorded).
-bool probe_due(const api::HealthCheckSpec& spec, const api::EndpointHealthStatus& state, Time now);
+// The later of the caller's memory of its last probe and lastProbeTime.
+std::optional<Time> last_probe(const api::EndpointHealthStatus& state, std::optional<Time> memory);
+// Whether a probe should be made now: none recorded, or the last one is
+// periodSeconds old.
+bool probe_due(const api::HealthCheckSpec& spec, std::optional<Time> last_probe, Time now);
 
 Output decide(const Input& in);
 

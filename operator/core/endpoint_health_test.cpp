@@ -98,15 +98,21 @@ TEST(EndpointHealthTest, CountsStopAtTheirThresholdsSoASteadyMachineIsNotRewritt
     EXPECT_EQ(m.step(bad()).state, down);
 }
 
-TEST(EndpointHealthTest, AProbeIsDueOncePerPeriodAfterTheLastOneThatChangedSomething) {
+TEST(EndpointHealthTest, AProbeIsDueOncePerPeriodAfterTheLastOne) {
   api::HealthCheckSpec spec;
   spec.period_seconds = 30;
   api::EndpointHealthStatus s;
-  EXPECT_TRUE(probe_due(spec, s, kLaunch));  // none yet
+  EXPECT_TRUE(probe_due(spec, last_probe(s, std::nullopt), kLaunch));  // none yet
   s.last_probe_time = kLaunch;
-  EXPECT_FALSE(probe_due(spec, s, kLaunch));
-  EXPECT_FALSE(probe_due(spec, s, kLaunch + 29s));
-  EXPECT_TRUE(probe_due(spec, s, kLaunch + 30s));
+  EXPECT_FALSE(probe_due(spec, last_probe(s, std::nullopt), kLaunch));
+  EXPECT_FALSE(probe_due(spec, last_probe(s, std::nullopt), kLaunch + 29s));
+  EXPECT_TRUE(probe_due(spec, last_probe(s, std::nullopt), kLaunch + 30s));
+  // The caller's memory of a later probe (one that changed nothing, so it
+  // is not in status) pushes the next one out; an older memory does not.
+  EXPECT_FALSE(probe_due(spec, last_probe(s, kLaunch + 20s), kLaunch + 30s));
+  EXPECT_TRUE(probe_due(spec, last_probe(s, kLaunch + 20s), kLaunch + 50s));
+  EXPECT_EQ(last_probe(s, kLaunch - 5s), kLaunch);
+  EXPECT_EQ(last_probe(api::EndpointHealthStatus{}, kLaunch), kLaunch);
 
   // The next probe is one period after a probe; without one, one period
   // after the last recorded probe.
@@ -119,6 +125,9 @@ TEST(EndpointHealthTest, AProbeIsDueOncePerPeriodAfterTheLastOneThatChangedSomet
   in.probe.reset();
   in.state.last_probe_time = kLaunch + 90s;
   EXPECT_EQ(decide(in).next_probe, kLaunch + 120s);
+  in.last_probe = kLaunch + 95s;  // remembered, not written
+  EXPECT_EQ(decide(in).next_probe, kLaunch + 125s);
+  in.last_probe.reset();
   in.state.last_probe_time = kLaunch;  // long ago: one period from now
   EXPECT_EQ(decide(in).next_probe, kLaunch + 130s);
 }
