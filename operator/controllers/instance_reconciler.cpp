@@ -518,8 +518,8 @@ kube::ReconcileResult InstanceReconciler::follow_endpoint(const api::GpuInstance
     case health::Transition::BecameUnhealthy: {
       st.phase = P::Running;
       const std::string why = "GET " + url + " failed " +
-                              std::to_string(in.spec.failure_threshold) +
-                              " time(s) in a row: " + in.probe->detail;
+                              std::to_string(in.spec.failure_threshold) + " time(s) in a row" +
+                              (in.probe ? ": " + in.probe->detail : std::string());
       st.message = "unhealthy: " + why;
       decision::set_condition(st.conditions, condition("Healthy", api::ConditionStatus::False,
                                                        "ProbeFailed", why, now));
