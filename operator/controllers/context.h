@@ -20,6 +20,7 @@
 #include "operator/clock/clock.h"
 #include "operator/controllers/decode_cache.h"
 #include "operator/controllers/demand_signals.h"
+#include "operator/controllers/endpoint_prober.h"
 #include "operator/controllers/provider_registry.h"
 #include "operator/controllers/timezone.h"
 #include "operator/core/api_types.h"
@@ -62,6 +63,11 @@ struct Context {
   // registration (node_registration.h); null: no Node is ever seen, so
   // pools that bootstrap Nodes never get Ready machines.
   const kube::Store* nodes = nullptr;
+  // Health checks of Endpoint-mode machines (endpoint_prober.h); null: no
+  // machine is ever probed, so an Endpoint pool's machines never become
+  // Ready and are replaced at their startup timeout. The manager wires an
+  // HttpEndpointProber; tests and the simulator their own.
+  EndpointProber* prober = nullptr;
   // Time zones of autoscaling schedules; null: a shared loader reading
   // /usr/share/zoneinfo.
   const TimeZoneLoader* time_zones = nullptr;

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "operator/controllers/bootstrap.h"
+#include "operator/controllers/endpoint_prober.h"
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
 #include "operator/controllers/node_drain.h"
@@ -654,6 +655,277 @@ TEST_F(ControllersTest, AMachineWhoseNodeNeverRegistersIsEndedAndReplaced) {
   for (const auto& i : instances())
     EXPECT_NE(i.metadata.name, first);
   EXPECT_EQ(live_at_provider(), 1);
+}
+
+// ---- Endpoint mode (issue 13): address, HTTP health checks, env from Secrets.
+
+// The fake provider plus what a container provider reports: a running
+// machine's public address and port (the in-process fake does not report
+// them), and every intent it was asked to create.
+class AddressingProvider final : public Provider {
+ public:
+  explicit AddressingProvider(std::shared_ptr<FakeProvider> p) : p_(std::move(p)) {}
+  const std::string& name() const override { return p_->name(); }
+  std::string_view type() const override { return p_->type(); }
+  UserDataSupport user_data_support() const override { return p_->user_data_support(); }
+  ProviderResult<std::vector<Offer>> offers(const OfferQuery& q) override { return p_->offers(q); }
+  ProviderResult<Machine> create(const InstanceIntent& i) override {
+    intents.push_back(i);
+    return with_address(p_->create(i));
+  }
+  ProviderResult<Machine> get(std::string_view uid, std::string_view name) override {
+    return with_address(p_->get(uid, name));
+  }
+  ProviderResult<std::vector<Machine>> list(const MachineFilter& f) override {
+    auto l = p_->list(f);
+    if (l.ok()) {
+      for (auto& m : *l)
+        m = *with_address(m);
+    }
+    return l;
+  }
+  ProviderStatus terminate(std::string_view id) override { return p_->terminate(id); }
+
+  std::string address = "203.0.113.7";
+  int port = 31000;
+  std::vector<InstanceIntent> intents;
+
+ private:
+  ProviderResult<Machine> with_address(ProviderResult<Machine> m) const {
+    if (m.ok() && m->state == MachineState::Running) {
+      m->public_address = address;
+      m->public_port = port;
+    }
+    return m;
+  }
+  std::shared_ptr<FakeProvider> p_;
+};
+
+// Answers every health check with `answer`, and keeps the URLs asked.
+class ScriptedProber final : public EndpointProber {
+ public:
+  health::Probe probe(const std::string& url, Duration timeout) override {
+    urls.push_back(url);
+    timeouts.push_back(timeout);
+    return answer;
+  }
+  health::Probe answer{true, "HTTP 200"};
+  std::vector<std::string> urls;
+  std::vector<Duration> timeouts;
+};
+
+Json endpoint_usage(const Json& extra = Json::object()) {
+  Json ep = {{"image", "vllm/vllm-openai:v0.6.3"},
+             {"port", 8000},
+             {"args", {"--model", "llama"}},
+             {"healthPath", "/health"},
+             {"healthCheck",
+              {{"periodSeconds", 10},
+               {"timeoutSeconds", 3},
+               {"failureThreshold", 3},
+               {"successThreshold", 2},
+               {"startupTimeoutSeconds", 300}}}};
+  ep.merge_patch(extra);
+  return {{"usage", {{"mode", "Endpoint"}, {"endpoint", ep}}}};
+}
+
+class EndpointTest : public ControllersTest {
+ protected:
+  EndpointTest() {
+    addressing_ = std::make_shared<AddressingProvider>(fake_);
+    registry_.put("fake", addressing_);
+    ctx_.prober = &prober_;
+  }
+  // Boots the pool's one machine (the fake boots in 30 s) and steps the
+  // clock one probe period at a time until it is Ready.
+  void until_ready() {
+    for (int i = 0; i < 10 && count_phase(api::InstancePhase::Ready) == 0; ++i) {
+      clock_.advance(10s);
+      converge();
+    }
+    ASSERT_EQ(count_phase(api::InstancePhase::Ready), 1);
+  }
+  const api::Condition* instance_condition(const std::string& type) {
+    inst_cache_ = instances().at(0);
+    return decision::find_condition(inst_cache_.status.conditions, type);
+  }
+
+  std::shared_ptr<AddressingProvider> addressing_;
+  ScriptedProber prober_;
+  api::GpuInstance inst_cache_;
+};
+
+TEST_F(EndpointTest, AMachineIsReadyOnlyAfterItsHealthCheckAnswers2xxSuccessThresholdTimes) {
+  create_pool(1, endpoint_usage().dump());
+  prober_.answer = {false, "HTTP 503"};
+  converge();
+  clock_.advance(31s);
+  converge();
+  ASSERT_EQ(instances().size(), 1u);
+  api::GpuInstance i = instances()[0];
+  EXPECT_EQ(i.status.phase, api::InstancePhase::Running);
+  EXPECT_EQ(i.status.address, "203.0.113.7");
+  EXPECT_EQ(i.status.port, 31000);
+  EXPECT_EQ(i.status.endpoint, "http://203.0.113.7:31000");
+  ASSERT_EQ(prober_.urls.size(), 1u);  // four reconciles, one probe per period
+  EXPECT_EQ(prober_.urls[0], "http://203.0.113.7:31000/health");
+  EXPECT_EQ(prober_.timeouts[0], 3s);
+  EXPECT_THAT(i.status.message, HasSubstr("HTTP 503"));
+  // Running but not healthy counts as provisioning, and nothing more is bought.
+  EXPECT_EQ(pool()->status.replicas.ready, 0);
+  EXPECT_EQ(pool()->status.replicas.provisioning, 1);
+  EXPECT_EQ(condition("Ready")->status, api::ConditionStatus::False);
+
+  prober_.answer = {true, "HTTP 200"};
+  clock_.advance(10s);
+  converge();
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Running);  // 1 of 2
+  clock_.advance(10s);
+  converge();
+  i = instances()[0];
+  EXPECT_EQ(i.status.phase, api::InstancePhase::Ready);
+  ASSERT_TRUE(i.status.health.has_value());
+  EXPECT_EQ(i.status.health->consecutive_successes, 2);
+  EXPECT_TRUE(i.status.health->first_healthy_time.has_value());
+  ASSERT_NE(instance_condition("Healthy"), nullptr);
+  EXPECT_EQ(instance_condition("Healthy")->status, api::ConditionStatus::True);
+  EXPECT_EQ(pool()->status.replicas.ready, 1);
+  EXPECT_EQ(condition("Ready")->status, api::ConditionStatus::True);
+  EXPECT_EQ(fake_->ledger().size(), 1u);
+
+  // Steady and healthy: probed every period, never rewritten.
+  const std::string rv = i.metadata.resource_version;
+  const size_t probes = prober_.urls.size();
+  for (int k = 0; k < 5; ++k) {
+    clock_.advance(10s);
+    converge();
+  }
+  EXPECT_EQ(prober_.urls.size(), probes + 5);
+  EXPECT_EQ(instances()[0].metadata.resource_version, rv);
+}
+
+TEST_F(EndpointTest,
+       AReadyMachineThatFailsGoesBackToRunningWithHealthyFalseAndAnEventThenRecovers) {
+  create_pool(1, endpoint_usage().dump());
+  converge();
+  clock_.advance(21s);
+  until_ready();
+
+  prober_.answer = {false, "connect: connection refused"};
+  for (int k = 0; k < 2; ++k) {
+    clock_.advance(10s);
+    converge();
+  }
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Ready);  // 2 of 3 failures
+  clock_.advance(10s);
+  converge();
+  const api::GpuInstance i = instances()[0];
+  EXPECT_EQ(i.status.phase, api::InstancePhase::Running);
+  ASSERT_NE(instance_condition("Healthy"), nullptr);
+  EXPECT_EQ(instance_condition("Healthy")->status, api::ConditionStatus::False);
+  EXPECT_EQ(instance_condition("Healthy")->reason, "ProbeFailed");
+  EXPECT_THAT(instance_condition("Healthy")->message, HasSubstr("connection refused"));
+  const auto reasons = event_reasons(api_);
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "Unhealthy"), 1);
+  EXPECT_EQ(pool()->status.replicas.ready, 0);
+  EXPECT_EQ(fake_->ledger().size(), 1u);  // not replaced: it may recover
+
+  // Still failing much later: not timed out (it was healthy once).
+  clock_.advance(20min);
+  converge();
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Running);
+  EXPECT_EQ(fake_->ledger().size(), 1u);
+
+  prober_.answer = {true, "HTTP 204"};
+  clock_.advance(10s);
+  converge();
+  clock_.advance(10s);
+  converge();
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Ready);
+  EXPECT_EQ(instance_condition("Healthy")->status, api::ConditionStatus::True);
+  EXPECT_EQ(pool()->status.replicas.ready, 1);
+}
+
+TEST_F(EndpointTest, AMachineNeverHealthyIsEndedAndReplacedAtTheStartupTimeout) {
+  create_pool(1, endpoint_usage().dump());
+  prober_.answer = {false, "HTTP 500"};
+  converge();
+  const std::string first = instances()[0].metadata.name;
+  clock_.advance(31s);
+  converge();
+  clock_.advance(4min + 19s);  // 12:04:50, within the 300 s
+  converge();
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Running);
+  EXPECT_EQ(fake_->ledger().size(), 1u);
+  clock_.advance(11s);
+  converge();
+  EXPECT_EQ(fake_->ledger().size(), 2u);
+  const auto reasons = event_reasons(api_);
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "StartupTimeout"), 1);
+  for (const auto& i : instances())
+    EXPECT_NE(i.metadata.name, first);
+  EXPECT_EQ(live_at_provider(), 1);
+}
+
+Json env_secret(const Json& data) {
+  Json encoded = Json::object();
+  for (auto it = data.begin(); it != data.end(); ++it)
+    encoded[it.key()] = net::base64_encode(it.value().get<std::string>());
+  return {{"apiVersion", "v1"},
+          {"kind", "Secret"},
+          {"metadata", {{"name", "hf"}, {"namespace", "default"}}},
+          {"data", encoded}};
+}
+
+TEST_F(EndpointTest, EnvFromASecretReachesTheProviderAndAMissingSecretHoldsTheCreate) {
+  create_pool(1, endpoint_usage(
+                     {{"env",
+                       {{{"name", "MODEL"}, {"value", "llama"}},
+                        {{"name", "HF_TOKEN"},
+                         {"valueFrom", {{"secretKeyRef", {{"name", "hf"}, {"key", "token"}}}}}}}}})
+                     .dump());
+  converge();
+  ASSERT_EQ(instances().size(), 1u);
+  EXPECT_EQ(fake_->ledger().size(), 0u);  // nothing bought
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Pending);
+  EXPECT_THAT(instances()[0].status.message,
+              HasSubstr("env HF_TOKEN: Secret default/hf does not exist"));
+  ASSERT_NE(instance_condition("EnvResolved"), nullptr);
+  EXPECT_EQ(instance_condition("EnvResolved")->reason, "SecretNotFound");
+  auto reasons = event_reasons(api_);
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "SecretNotFound"), 1);  // once, not per pass
+
+  // The Secret without the key: still nothing bought, and the message says so.
+  ASSERT_TRUE(api_.create(kube::resources::kSecrets, "default", env_secret({{"other", "x"}})).ok());
+  converge();
+  EXPECT_EQ(fake_->ledger().size(), 0u);
+  EXPECT_THAT(instances()[0].status.message, HasSubstr("has no key \"token\""));
+  EXPECT_EQ(instance_condition("EnvResolved")->reason, "SecretKeyNotFound");
+
+  Json fixed = *api_.get(kube::resources::kSecrets, "default", "hf");
+  fixed["data"]["token"] = net::base64_encode("hf_s3cr3t_value");
+  ASSERT_TRUE(api_.update(kube::resources::kSecrets, fixed).ok());
+  clock_.advance(31s);  // the held create is retried after 30 s
+  converge();
+  ASSERT_EQ(fake_->ledger().size(), 1u);
+  ASSERT_FALSE(addressing_->intents.empty());
+  const ContainerSpec& c = addressing_->intents.back().container;
+  EXPECT_EQ(c.image, "vllm/vllm-openai:v0.6.3");
+  EXPECT_EQ(c.port, 8000);
+  EXPECT_THAT(c.args, ::testing::ElementsAre("--model", "llama"));
+  EXPECT_EQ(c.env.at("MODEL"), "llama");
+  EXPECT_EQ(c.env.at("HF_TOKEN"), "hf_s3cr3t_value");
+  EXPECT_EQ(instance_condition("EnvResolved")->status, api::ConditionStatus::True);
+  EXPECT_EQ(instances()[0].status.message, "");
+
+  // The value is nowhere but in the provider's intent.
+  auto events = api_.list(kube::resources::kEvents, "default");
+  ASSERT_TRUE(events.ok());
+  for (const auto& e : events->items)
+    EXPECT_THAT(e.dump(), Not(HasSubstr("hf_s3cr3t_value")));
+  auto objs = api_.list(kGpuInstances, "default");
+  for (const auto& o : objs->items)
+    EXPECT_THAT(o.dump(), Not(HasSubstr("hf_s3cr3t_value")));
 }
 
 // ---- Bootstrap (issue 13): the template rendered per instance with a token.

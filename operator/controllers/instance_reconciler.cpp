@@ -1,6 +1,7 @@
 #include "operator/controllers/instance_reconciler.h"
 
 #include "operator/controllers/bootstrap.h"
+#include "operator/controllers/endpoint_serving.h"
 #include "operator/controllers/node_drain.h"
 #include "operator/controllers/node_registration.h"
 
@@ -8,6 +9,7 @@
 
 #include "operator/core/api_codec.h"
 #include "operator/core/billing.h"
+#include "operator/core/endpoint_health.h"
 #include "operator/core/planner.h"
 #include "operator/core/pool_decision.h"
 #include "operator/core/spend.h"
@@ -40,6 +42,17 @@ std::string pool_uid_of(const api::GpuInstance& i) {
   return it == i.metadata.labels.end() ? std::string() : it->second;
 }
 
+api::Condition condition(std::string type, api::ConditionStatus status, std::string reason,
+                         std::string message, Time now) {
+  api::Condition c;
+  c.type = std::move(type);
+  c.status = status;
+  c.reason = std::move(reason);
+  c.message = std::move(message);
+  c.last_transition_time = now;
+  return c;
+}
+
 // Fills the provider-side facts of `m` into `st`.
 void record_machine(api::GpuInstanceStatus& st, const api::GpuInstance& inst, const Machine& m,
                     Time now) {
@@ -65,9 +78,29 @@ void record_billing(api::GpuInstanceStatus& st, const api::GpuInstance& inst, Ti
 
 }  // namespace
 
+std::optional<Time> InstanceReconciler::remembered_probe(const std::string& key) {
+  std::lock_guard lock(probes_mu_);
+  auto it = last_probes_.find(key);
+  if (it == last_probes_.end()) return std::nullopt;
+  return it->second;
+}
+
+void InstanceReconciler::remember_probe(const std::string& key, Time when) {
+  std::lock_guard lock(probes_mu_);
+  last_probes_[key] = when;
+}
+
+void InstanceReconciler::forget_probe(const std::string& key) {
+  std::lock_guard lock(probes_mu_);
+  last_probes_.erase(key);
+}
+
 kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest& req) {
   kube::ObjectPtr cached = ctx_.instances.get(req.namespace_, req.name);
-  if (!cached) return ReconcileResult::done();
+  if (!cached) {
+    forget_probe(kube::make_key(req.namespace_, req.name));
+    return ReconcileResult::done();
+  }
   Json obj = *cached;
   std::shared_ptr<const api::GpuInstance> inst_ptr = ctx_.decoded->instances.get(cached);
   if (!inst_ptr) {
@@ -280,12 +313,28 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
       }
       intent.user_data = std::move(*boot);
     } else if (inst.spec.usage.mode == api::UsageMode::Endpoint) {
-      const api::EndpointUsage& ep = inst.spec.usage.endpoint;
-      intent.container.image = ep.image;
-      intent.container.port = ep.port;
-      intent.container.args = ep.args;
-      for (const api::EnvVar& v : ep.env)
-        intent.container.env[v.name] = v.value;
+      // The container with its env read from Secrets (endpoint_serving.h);
+      // never a machine bought without its environment.
+      auto container =
+          endpoint_container(ctx_.api, inst.metadata.namespace_, inst.spec.usage.endpoint);
+      if (!container.ok() && container.error().kind == ContainerError::Kind::Api) {
+        return ReconcileResult::from(container.error().api);
+      }
+      if (!container.ok()) {
+        const ContainerError& e = container.error();
+        const std::string message = "waiting for the container's environment: " + e.message;
+        if (message != st.message) record_event(ctx_, obj, "Warning", e.reason, message);
+        st.message = message;
+        decision::set_condition(st.conditions, condition("EnvResolved", api::ConditionStatus::False,
+                                                         e.reason, e.message, now));
+        return status_result(st, kBootstrapRetry);
+      }
+      if (decision::find_condition(st.conditions, "EnvResolved")) {
+        decision::set_condition(st.conditions,
+                                condition("EnvResolved", api::ConditionStatus::True, "SecretsRead",
+                                          "every env valueFrom was read", now));
+      }
+      intent.container = std::move(container).value();
     }
     auto m = provider->create(intent);
     if (!m.ok() && m.error().kind == ProviderErrorKind::Transient) {
@@ -356,6 +405,9 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     record_billing(st, inst, now);
   }
   if (decision::awaits_node(inst.spec.usage)) return follow_node(inst, st, obj, now, status_result);
+  if (decision::awaits_health(inst.spec.usage)) {
+    return follow_endpoint(inst, st, obj, *m, now, status_result);
+  }
   return status_result(st,
                        st.phase == InstancePhase::Provisioning ? kProvisioningPoll : kRunningPoll);
 }
@@ -407,6 +459,91 @@ kube::ReconcileResult InstanceReconciler::follow_node(const api::GpuInstance& in
   st.phase = P::Running;
   st.message = "waiting for its Node: " + why;
   return status_result(st, kRegistrationPoll);
+}
+
+// Endpoint mode (endpoint_health.h): the address the provider reports is
+// recorded; Running -> Ready after successThreshold healthy answers, Ready ->
+// Running (Healthy=False, Event) after failureThreshold failures, Failed when
+// never healthy by the startup timeout. Parked machines are not probed.
+template <typename StatusResult>
+kube::ReconcileResult InstanceReconciler::follow_endpoint(const api::GpuInstance& inst,
+                                                          api::GpuInstanceStatus& st,
+                                                          const Json& obj, const Machine& m,
+                                                          Time now, StatusResult& status_result) {
+  using P = InstancePhase;
+  record_address(st, m);
+  if (st.phase != P::Running && st.phase != P::Ready) {
+    return status_result(st, st.phase == P::Provisioning ? kProvisioningPoll : kRunningPoll);
+  }
+  const std::string key = kube::make_key(inst.metadata.namespace_, inst.metadata.name);
+  const api::EndpointUsage& ep = inst.spec.usage.endpoint;
+  const std::string url = health::health_url(st.address, st.port, ep.health_path);
+  health::Input in;
+  in.spec = ep.health_check;
+  in.state = st.health.value_or(api::EndpointHealthStatus{});
+  in.ready = st.phase == P::Ready;
+  in.launch = st.launch_time.value_or(now);
+  in.now = now;
+  in.last_probe = remembered_probe(key);
+  if (!url.empty() && ctx_.prober &&
+      health::probe_due(in.spec, health::last_probe(in.state, in.last_probe), now)) {
+    in.probe = ctx_.prober->probe(url, Duration{in.spec.timeout_seconds});
+    remember_probe(key, now);
+  }
+  const health::Output out = health::decide(in);
+  if (in.probe || st.health) st.health = out.state;
+  const std::string counts_needed = std::to_string(in.spec.success_threshold);
+  switch (out.transition) {
+    case health::Transition::StartupTimedOut: {
+      st.phase = P::Failed;
+      st.message = "startup timed out: " +
+                   (url.empty() ? std::string("the provider never reported its address")
+                                : "GET " + url + " never answered 2xx " + counts_needed +
+                                      " time(s) in a row") +
+                   " within " + std::to_string(in.spec.startup_timeout_seconds) + "s of launch" +
+                   (in.probe ? " (last: " + in.probe->detail + ")" : "");
+      record_event(ctx_, obj, "Warning", "StartupTimeout",
+                   st.message + "; ending it so the pool buys a replacement");
+      forget_probe(key);
+      return status_result(st, kube::Millis{0});
+    }
+    case health::Transition::BecameHealthy:
+      st.phase = P::Ready;
+      st.message.clear();
+      decision::set_condition(
+          st.conditions,
+          condition("Healthy", api::ConditionStatus::True, "ProbeSucceeded",
+                    "GET " + url + " answered 2xx " + counts_needed + " time(s) in a row", now));
+      break;
+    case health::Transition::BecameUnhealthy: {
+      st.phase = P::Running;
+      const std::string why = "GET " + url + " failed " +
+                              std::to_string(in.spec.failure_threshold) + " time(s) in a row" +
+                              (in.probe ? ": " + in.probe->detail : std::string());
+      st.message = "unhealthy: " + why;
+      decision::set_condition(st.conditions, condition("Healthy", api::ConditionStatus::False,
+                                                       "ProbeFailed", why, now));
+      record_event(ctx_, obj, "Warning", "Unhealthy",
+                   why + "; taken out of service until it answers again");
+      break;
+    }
+    case health::Transition::None:
+      if (st.phase == P::Running) {
+        if (url.empty()) {
+          st.message = "waiting for the provider to report the machine's address";
+        } else if (in.probe && !in.probe->ok) {
+          st.message = (out.state.first_healthy_time ? "unhealthy: GET " : "starting: GET ") + url +
+                       " answered " + in.probe->detail;
+        } else if (in.probe) {
+          st.message = "starting: GET " + url + " answered 2xx " +
+                       std::to_string(out.state.consecutive_successes) + " of " + counts_needed +
+                       " time(s) in a row";
+        }
+      }
+      break;
+  }
+  const auto until_probe = std::chrono::duration_cast<kube::Millis>(out.next_probe - now);
+  return status_result(st, std::clamp(until_probe, kube::Millis{1000}, kRunningPoll));
 }
 
 }  // namespace gpupool::controllers

@@ -4,19 +4,24 @@
 //   * Finalizer gpupool.io/finalizer first (pool-created instances carry it
 //     from birth; others get it before any provider call).
 //   * Pending / no providerId: create() at the provider with the instance
-//     name as idempotency key and tag. Success records providerId, region,
-//     price, billing rule, launch time and paidThrough (phase Provisioning,
-//     or Running when the machine is already up). A Transient failure is
-//     ambiguous: get(pool uid, name) is asked before anything else, and the
-//     machine it finds is adopted. NoCapacity / QuotaExceeded mark the offer
-//     in the shared UnavailableOffers, emit an Event and delete this
-//     GpuInstance, then ask for a pool reconcile, which re-plans onto the
-//     next offer. Unauthorized / InvalidRequest mark the offer unavailable
-//     and fail the instance (the pool replaces it). RateLimited retries
+//     name as idempotency key and tag. Endpoint mode: its env valueFrom
+//     Secrets are read first (endpoint_serving.h); a missing Secret or key
+//     holds the create (message, EnvResolved=False, Warning Event). Success records providerId,
+//     region, price, billing rule, launch time and paidThrough (phase Provisioning, or Running when
+//     the machine is already up). A Transient failure is ambiguous: get(pool uid, name) is asked
+//     before anything else, and the machine it finds is adopted. NoCapacity / QuotaExceeded mark
+//     the offer in the shared UnavailableOffers, emit an Event and delete this GpuInstance, then
+//     ask for a pool reconcile, which re-plans onto the next offer. Unauthorized / InvalidRequest
+//     mark the offer unavailable and fail the instance (the pool replaces it). RateLimited retries
 //     after the provider's hint.
 //   * Provisioning / Running / Ready / Parked: polls get(); Provisioning
-//     becomes Running when the machine runs (Running counts as ready until
-//     the serving issue adds node/endpoint health); a machine that vanished
+//     becomes Running when the machine runs. Running counts as ready, except
+//     where readiness is awaited: a Node-mode machine with a bootstrap is
+//     Ready once its Node registers (node_registration.h); an Endpoint-mode
+//     machine once its HTTP health check passes (endpoint_health.h; its
+//     address is recorded, it falls back to Running with Healthy=False after
+//     failureThreshold failures, and one never healthy by
+//     startupTimeoutSeconds is Failed). A machine that vanished
 //     (NotFound, Terminated, Failed at the provider) makes the instance
 //     Failed, which the pool reconciler ends and replaces. Status is written
 //     only on real change (phase, machine, message): spend that moves only
@@ -37,6 +42,11 @@
 //
 // Thread-safety: reconcile() is safe for distinct keys concurrently.
 
+#include <map>
+#include <mutex>
+#include <optional>
+#include <string>
+
 #include "operator/controllers/context.h"
 #include "operator/kube/runtime/controller.h"
 
@@ -52,7 +62,20 @@ class InstanceReconciler {
   kube::ReconcileResult follow_node(const api::GpuInstance& inst, api::GpuInstanceStatus& st,
                                     const kube::Json& obj, Time now, StatusResult& status_result);
 
+  template <typename StatusResult>
+  kube::ReconcileResult follow_endpoint(const api::GpuInstance& inst, api::GpuInstanceStatus& st,
+                                        const kube::Json& obj, const Machine& m, Time now,
+                                        StatusResult& status_result);
+  // When this process last probed each instance ("namespace/name"): probes
+  // that change nothing are not written to status (endpoint_health.h, rule 1),
+  // so this keeps them one period apart. A cache only: lost on restart.
+  std::optional<Time> remembered_probe(const std::string& key);
+  void remember_probe(const std::string& key, Time when);
+  void forget_probe(const std::string& key);
+
   Context& ctx_;
+  std::mutex probes_mu_;
+  std::map<std::string, Time> last_probes_;  // GUARDED_BY(probes_mu_)
 };
 
 }  // namespace gpupool::controllers

@@ -224,11 +224,21 @@ json encode_usage(const UsageSpec& u) {
   for (const auto& e : u.endpoint.env) {
     json item = json::object();
     item["name"] = e.name;
-    put(item, "value", e.value);
+    if (e.value) item["value"] = *e.value;  // "" is a value
+    if (e.value_from) {
+      const SecretKeyRef& r = e.value_from->secret_key_ref;
+      item["valueFrom"] = json{{"secretKeyRef", json{{"name", r.name}, {"key", r.key}}}};
+    }
     env.push_back(std::move(item));
   }
   put(ep, "env", env);
   put(ep, "healthPath", u.endpoint.health_path);
+  const HealthCheckSpec& hc = u.endpoint.health_check;
+  ep["healthCheck"] = json{{"periodSeconds", hc.period_seconds},
+                           {"timeoutSeconds", hc.timeout_seconds},
+                           {"failureThreshold", hc.failure_threshold},
+                           {"successThreshold", hc.success_threshold},
+                           {"startupTimeoutSeconds", hc.startup_timeout_seconds}};
   out["endpoint"] = ep;
   return out;
 }
@@ -400,6 +410,14 @@ json encode_instance_status(const GpuInstanceStatus& s) {
   put(st, "address", s.address);
   if (s.port != 0) st["port"] = s.port;
   put(st, "endpoint", s.endpoint);
+  if (s.health) {
+    json h = json::object();
+    h["consecutiveSuccesses"] = s.health->consecutive_successes;
+    h["consecutiveFailures"] = s.health->consecutive_failures;
+    put(h, "lastProbeTime", opt_time(s.health->last_probe_time));
+    put(h, "firstHealthyTime", opt_time(s.health->first_healthy_time));
+    st["health"] = std::move(h);
+  }
   st["accrued"] = money(s.accrued);
   put(st, "conditions", conditions(s.conditions));
   put(st, "message", s.message);
@@ -892,9 +910,27 @@ void read_usage(const json& v, const std::string& path, const Ctx& c, UsageSpec&
       read_list(lv, lp, c, u.endpoint.env, [](Obj& oo, EnvVar& var) {
         GP_FIELD(oo, "name", var.name);
         GP_FIELD(oo, "value", var.value);
+        oo.field("valueFrom", [&](const json& fv, const std::string& fp) {
+          Obj from(fv, fp, oo.ctx());
+          auto& src = var.value_from.emplace();
+          from.field("secretKeyRef", [&](const json& rv, const std::string& rp) {
+            Obj r(rv, rp, oo.ctx());
+            GP_FIELD(r, "name", src.secret_key_ref.name);
+            GP_FIELD(r, "key", src.secret_key_ref.key);
+          });
+        });
       });
     });
     GP_FIELD(e, "healthPath", u.endpoint.health_path);
+    e.field("healthCheck", [&](const json& hv, const std::string& hp) {
+      Obj h(hv, hp, c);
+      HealthCheckSpec& hc = u.endpoint.health_check;
+      GP_FIELD(h, "periodSeconds", hc.period_seconds);
+      GP_FIELD(h, "timeoutSeconds", hc.timeout_seconds);
+      GP_FIELD(h, "failureThreshold", hc.failure_threshold);
+      GP_FIELD(h, "successThreshold", hc.success_threshold);
+      GP_FIELD(h, "startupTimeoutSeconds", hc.startup_timeout_seconds);
+    });
   });
 }
 
@@ -1074,6 +1110,14 @@ void read_instance_status(const json& v, const std::string& path, const Ctx& c,
   GP_FIELD(o, "address", s.address);
   GP_FIELD(o, "port", s.port);
   GP_FIELD(o, "endpoint", s.endpoint);
+  o.field("health", [&](const json& hv, const std::string& p) {
+    Obj h(hv, p, c);
+    auto& out = s.health.emplace();
+    GP_FIELD(h, "consecutiveSuccesses", out.consecutive_successes);
+    GP_FIELD(h, "consecutiveFailures", out.consecutive_failures);
+    GP_FIELD(h, "lastProbeTime", out.last_probe_time);
+    GP_FIELD(h, "firstHealthyTime", out.first_healthy_time);
+  });
   GP_FIELD(o, "accrued", s.accrued);
   o.field("conditions",
           [&](const json& cv, const std::string& p) { read_conditions(cv, p, c, s.conditions); });

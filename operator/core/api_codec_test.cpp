@@ -122,6 +122,46 @@ TEST(ApiCodec, WireNamesAreCamelCaseAndMoneyIsAString) {
   EXPECT_EQ(prov["spec"]["priceOverrides"][1].contains("region"), false);
 }
 
+TEST(ApiCodec, EndpointHealthCheckEnvFromSecretsAndHealthStatusOnTheWire) {
+  json doc = encode(fixtures::full_gpu_pool());
+  const json& ep = doc["spec"]["usage"]["endpoint"];
+  EXPECT_EQ(ep["healthCheck"], json::parse(R"({"periodSeconds": 15, "timeoutSeconds": 3,
+      "failureThreshold": 4, "successThreshold": 2, "startupTimeoutSeconds": 1200})"));
+  EXPECT_EQ(ep["env"][2], json::parse(R"({"name": "EMPTY", "value": ""})"));  // "" is kept
+  EXPECT_EQ(ep["env"][3], json::parse(R"({"name": "HF_TOKEN",
+      "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}})"));
+
+  json inst = encode(fixtures::full_gpu_instance());
+  EXPECT_EQ(inst["status"]["health"], json::parse(R"({"consecutiveSuccesses": 2,
+      "consecutiveFailures": 0, "lastProbeTime": "2026-09-21T15:36:30Z",
+      "firstHealthyTime": "2026-09-21T14:18:20Z"})"));
+
+  // Omitted: the defaults of the API (10 s, 2 s, 3, 1, 900 s); no health yet.
+  json bare = pool_doc();
+  bare["spec"]["usage"] = json::parse(R"({"mode": "Endpoint", "endpoint": {"image": "vllm",
+      "env": [{"name": "A"}]}})");
+  auto p = decode_gpu_pool(bare, DecodeMode::Strict);
+  ASSERT_TRUE(p.ok()) << p.error().message;
+  const HealthCheckSpec& hc = p->spec.usage.endpoint.health_check;
+  EXPECT_EQ(hc.period_seconds, 10);
+  EXPECT_EQ(hc.timeout_seconds, 2);
+  EXPECT_EQ(hc.failure_threshold, 3);
+  EXPECT_EQ(hc.success_threshold, 1);
+  EXPECT_EQ(hc.startup_timeout_seconds, 900);
+  EXPECT_FALSE(p->spec.usage.endpoint.env[0].value.has_value());
+  EXPECT_FALSE(p->spec.usage.endpoint.env[0].value_from.has_value());
+  EXPECT_FALSE(encode(GpuInstance{})["status"].contains("health"));
+
+  // Wrong shapes are errors at their path, not crashes.
+  bare["spec"]["usage"]["endpoint"]["env"] =
+      json::parse(R"([{"name": "A", "valueFrom": {"secretKeyRef": {"name": 3, "key": "k"}}}])");
+  bare["spec"]["usage"]["endpoint"]["healthCheck"] = json::parse(R"({"periodSeconds": "ten"})");
+  auto bad = decode_gpu_pool(bare, DecodeMode::Strict);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(find(bad.error(), "spec.usage.endpoint.env[0].valueFrom.secretKeyRef.name"), nullptr);
+  EXPECT_NE(find(bad.error(), "spec.usage.endpoint.healthCheck.periodSeconds"), nullptr);
+}
+
 TEST(ApiCodec, CollectsEveryTypeErrorWithItsPath) {
   json doc = pool_doc();
   doc["spec"]["gpu"]["count"] = "two";

@@ -57,8 +57,17 @@ UsageSpec full_usage() {
   u.endpoint.image = "ghcr.io/example/vllm:0.6";
   u.endpoint.port = 8080;
   u.endpoint.args = {"--model", "meta-llama/Llama-3.1-8B"};
-  u.endpoint.env = {{"HF_HOME", "/cache"}, {"LOG_LEVEL", "info"}};
+  u.endpoint.env = {{"HF_HOME", "/cache"}, {"LOG_LEVEL", "info"}, {"EMPTY", ""}};
+  EnvVar token;
+  token.name = "HF_TOKEN";
+  token.value_from = EnvVarSource{SecretKeyRef{"hf", "", "token"}};
+  u.endpoint.env.push_back(token);
   u.endpoint.health_path = "/healthz";
+  u.endpoint.health_check.period_seconds = 15;
+  u.endpoint.health_check.timeout_seconds = 3;
+  u.endpoint.health_check.failure_threshold = 4;
+  u.endpoint.health_check.success_threshold = 2;
+  u.endpoint.health_check.startup_timeout_seconds = 1200;
   return u;
 }
 
@@ -158,6 +167,7 @@ GpuInstance full_gpu_instance() {
   st.address = "10.0.0.7";
   st.port = 8080;
   st.endpoint = "http://10.0.0.7:8080";
+  st.health = EndpointHealthStatus{2, 0, at(1'790'004'990), at(1'790'000'300)};
   st.accrued = Money::from_micros(7'620'000);
   st.conditions = {full_condition("Ready")};
   st.message = "parked until the paid window ends";

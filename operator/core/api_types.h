@@ -281,11 +281,42 @@ struct NodeUsage {
   bool operator==(const NodeUsage&) const = default;
 };
 
+// Where an environment variable's value comes from instead of `value`.
+struct EnvVarSource {
+  // [secretKeyRef] {name, key}: a key of a Secret in the pool's namespace
+  // (namespace_ is never used). Read when the machine is bought; the value
+  // goes to the provider only, never to a log, status, Event or message.
+  SecretKeyRef secret_key_ref;
+
+  bool operator==(const EnvVarSource&) const = default;
+};
+
+// Exactly one of value / valueFrom (value "" is a set, empty value).
 struct EnvVar {
   std::string name;
-  std::string value;
+  std::optional<std::string> value;
+  std::optional<EnvVarSource> value_from;  // [valueFrom]
 
   bool operator==(const EnvVar&) const = default;
+};
+
+// The HTTP health check of an Endpoint-mode machine (docs/endpoint.md,
+// operator/core/endpoint_health.h): GET http://address:port/healthPath.
+struct HealthCheckSpec {
+  int64_t period_seconds = 10;  // [periodSeconds] Default 10; 1..3600
+  // [timeoutSeconds] Default 2; 1..60 and at most periodSeconds.
+  int64_t timeout_seconds = 2;
+  // [failureThreshold] Failures in a row that take a Ready machine out.
+  // Default 3; 1..100.
+  int failure_threshold = 3;
+  // [successThreshold] 2xx answers in a row that make a machine Ready.
+  // Default 1; 1..100.
+  int success_threshold = 1;
+  // [startupTimeoutSeconds] A machine never healthy this long after launch
+  // is ended and replaced. Default 900; 60..86400.
+  int64_t startup_timeout_seconds = 900;
+
+  bool operator==(const HealthCheckSpec&) const = default;
 };
 
 struct EndpointUsage {
@@ -294,6 +325,7 @@ struct EndpointUsage {
   std::vector<std::string> args;
   std::vector<EnvVar> env;
   std::string health_path = "/health";  // [healthPath]; default "/health"; starts with '/'
+  HealthCheckSpec health_check;         // [healthCheck]
 
   bool operator==(const EndpointUsage&) const = default;
 };
@@ -441,6 +473,21 @@ enum class InstancePhase {
   Failed,        // gave up; see message
 };
 
+// Where an Endpoint-mode machine's health check stands (endpoint_health.h).
+struct EndpointHealthStatus {
+  // [consecutiveSuccesses] 2xx answers in a row, at most successThreshold.
+  int consecutive_successes = 0;
+  // [consecutiveFailures] Failed probes in a row, at most failureThreshold.
+  int consecutive_failures = 0;
+  // [lastProbeTime] The last probe that changed the counts.
+  std::optional<Time> last_probe_time;
+  // [firstHealthyTime] When it first became healthy (the startup timeout no
+  // longer applies).
+  std::optional<Time> first_healthy_time;
+
+  bool operator==(const EndpointHealthStatus&) const = default;
+};
+
 struct GpuInstanceStatus {
   InstancePhase phase = InstancePhase::Pending;
   std::string provider_id;               // [providerId]; provider's machine id
@@ -462,7 +509,10 @@ struct GpuInstanceStatus {
   std::string address;
   int port = 0;
   std::string endpoint;  // URL; Endpoint mode
-  Money accrued;         // billed so far
+  // Endpoint mode: the health check's counts (endpoint_health.h); unset until
+  // the first probe.
+  std::optional<EndpointHealthStatus> health;
+  Money accrued;  // billed so far
   std::vector<Condition> conditions;
   std::string message;
   int64_t observed_generation = 0;  // [observedGeneration]

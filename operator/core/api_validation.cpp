@@ -305,6 +305,40 @@ bool valid_taint(std::string_view t) {
   return !key.empty() && key.find_first_of(" \t") == std::string_view::npos;
 }
 
+// Exactly one of value / valueFrom; a valueFrom names a Secret key.
+void check_env_source(Errors& e, const std::string& at, const EnvVar& var) {
+  if (var.value && var.value_from) {
+    e.add(at, "set exactly one of value and valueFrom, not both");
+  } else if (!var.value && !var.value_from) {
+    e.add(at, "set exactly one of value and valueFrom");
+  }
+  if (!var.value_from) return;
+  const SecretKeyRef& ref = var.value_from->secret_key_ref;
+  check_name(e, at + ".valueFrom.secretKeyRef.name", ref.name);
+  if (!is_secret_key(ref.key)) {
+    e.add(at + ".valueFrom.secretKeyRef.key",
+          "must be a Secret data key: letters, digits, '-', '.', '_'");
+  }
+}
+
+void check_health_check(Errors& e, const std::string& hc, const HealthCheckSpec& h) {
+  auto range = [&](const char* field, int64_t v, int64_t lo, int64_t hi) {
+    if (v < lo || v > hi) {
+      e.add(hc + "." + field, "must be between " + std::to_string(lo) + " and " +
+                                  std::to_string(hi) + ", got " + std::to_string(v));
+    }
+  };
+  range("periodSeconds", h.period_seconds, 1, 3600);
+  range("timeoutSeconds", h.timeout_seconds, 1, 60);
+  range("failureThreshold", h.failure_threshold, 1, 100);
+  range("successThreshold", h.success_threshold, 1, 100);
+  range("startupTimeoutSeconds", h.startup_timeout_seconds, 60, 86400);
+  if (h.timeout_seconds > h.period_seconds && h.period_seconds >= 1) {
+    e.add(hc + ".timeoutSeconds",
+          "must not exceed periodSeconds (" + std::to_string(h.period_seconds) + ")");
+  }
+}
+
 void check_usage(Errors& e, const std::string& path, const UsageSpec& u) {
   const std::string node = path + ".node";
   if (u.node.registration_timeout_seconds < 60 || u.node.registration_timeout_seconds > 86400) {
@@ -354,12 +388,15 @@ void check_usage(Errors& e, const std::string& path, const UsageSpec& u) {
   std::set<std::string> env_names;
   for (size_t i = 0; i < u.endpoint.env.size(); ++i) {
     const auto& var = u.endpoint.env[i];
+    const std::string at = idx(ep + ".env", i);
     if (var.name.empty()) {
-      e.add(idx(ep + ".env", i) + ".name", "must not be empty");
+      e.add(at + ".name", "must not be empty");
     } else if (!env_names.insert(var.name).second) {
-      e.add(idx(ep + ".env", i) + ".name", "duplicate value " + in_quotes(var.name));
+      e.add(at + ".name", "duplicate value " + in_quotes(var.name));
     }
+    check_env_source(e, at, var);
   }
+  check_health_check(e, ep + ".healthCheck", u.endpoint.health_check);
 }
 
 }  // namespace

@@ -279,6 +279,47 @@ INSTANTIATE_TEST_SUITE_P(
                      "spec.usage.endpoint.healthPath: must start with '/'",
                      "spec.usage.endpoint.env[1].name: duplicate value \"A\"",
                      "spec.usage.endpoint.env[2].name: must not be empty"}},
+        BadPoolCase{
+            "EnvValueAndValueFrom",
+            [](GpuPool& p) {
+              EnvVar both{"A", "1", EnvVarSource{SecretKeyRef{"s", "", "k"}}};
+              EnvVar neither{"B", std::nullopt, std::nullopt};
+              EnvVar bad_ref{"C", std::nullopt, EnvVarSource{SecretKeyRef{"Bad_Name", "", "a/b"}}};
+              p.spec.usage.endpoint.env = {both, neither, bad_ref};
+            },
+            {"spec.usage.endpoint.env[0]: set exactly one of value and valueFrom, not both",
+             "spec.usage.endpoint.env[1]: set exactly one of value and valueFrom",
+             "spec.usage.endpoint.env[2].valueFrom.secretKeyRef.name: invalid name "
+             "\"Bad_Name\": must be lower-case alphanumerics, '-' or '.', start and end "
+             "with an alphanumeric, at most 253 characters",
+             "spec.usage.endpoint.env[2].valueFrom.secretKeyRef.key: must be a Secret "
+             "data key: letters, digits, '-', '.', '_'"}},
+        BadPoolCase{"HealthCheckOutOfRange",
+                    [](GpuPool& p) {
+                      HealthCheckSpec& h = p.spec.usage.endpoint.health_check;
+                      h.period_seconds = 0;
+                      h.timeout_seconds = 61;
+                      h.failure_threshold = 0;
+                      h.success_threshold = 101;
+                      h.startup_timeout_seconds = 59;
+                    },
+                    {"spec.usage.endpoint.healthCheck.periodSeconds: must be between 1 and 3600, "
+                     "got 0",
+                     "spec.usage.endpoint.healthCheck.timeoutSeconds: must be between 1 and 60, "
+                     "got 61",
+                     "spec.usage.endpoint.healthCheck.failureThreshold: must be between 1 and "
+                     "100, got 0",
+                     "spec.usage.endpoint.healthCheck.successThreshold: must be between 1 and "
+                     "100, got 101",
+                     "spec.usage.endpoint.healthCheck.startupTimeoutSeconds: must be between 60 "
+                     "and 86400, got 59"}},
+        BadPoolCase{"HealthCheckTimeoutLongerThanPeriod",
+                    [](GpuPool& p) {
+                      p.spec.usage.endpoint.health_check.period_seconds = 5;
+                      p.spec.usage.endpoint.health_check.timeout_seconds = 6;
+                    },
+                    {"spec.usage.endpoint.healthCheck.timeoutSeconds: must not exceed "
+                     "periodSeconds (5)"}},
         BadPoolCase{"BadTaint",
                     [](GpuPool& p) {
                       p.spec.usage.node.taints = {"gpu=true:NoSchedule", "gpu", "a:Sometimes"};

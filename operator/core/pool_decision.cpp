@@ -97,6 +97,14 @@ bool awaits_node(const api::UsageSpec& usage) {
          (!usage.node.bootstrap_script.empty() || !usage.node.bootstrap_secret_ref.name.empty());
 }
 
+bool awaits_health(const api::UsageSpec& usage) {
+  return usage.mode == api::UsageMode::Endpoint;
+}
+
+bool awaits_readiness(const api::UsageSpec& usage) {
+  return awaits_node(usage) || awaits_health(usage);
+}
+
 Duration drain_lead(const api::UsageSpec& usage) {
   if (!awaits_node(usage)) return Duration{0};
   return Duration{std::clamp<int64_t>(usage.node.drain_timeout_seconds, 0, 3600)};
@@ -728,7 +736,7 @@ api::GpuPoolStatus status(State& s) {
   int provisioning = s.created, ready = 0;
   for (const auto* a : s.active) {
     const bool registering =
-        a->status.phase == InstancePhase::Running && awaits_node(a->spec.usage);
+        a->status.phase == InstancePhase::Running && awaits_readiness(a->spec.usage);
     if (a->status.phase == InstancePhase::Pending ||
         a->status.phase == InstancePhase::Provisioning || registering) {
       ++provisioning;

@@ -87,21 +87,18 @@
 //  BootstrapInvalid (Event); when every provider it names is unsupported,
 //  BootstrapUnsupported (Event); condition BootstrapReady says which.
 //  6. Status: replicas (desired, provisioning = Pending+Provisioning (and
-//     Running while a Node is awaited, awaits_node), ready = Running+Ready
-//     (only Ready while a Node is awaited), parked), spend (spend.h), conditions Ready,
-//     Progressing, Degraded, BudgetExceeded (lastTransitionTime kept when the
-//     status of a condition does not change), observedGeneration,
-//     terminatedSpend = ledger total, selector "gpupool.io/pool=<name>".
-//     The spend summary is written when something changed in this decision
-//     (a create, park, un-park, end, or replica counts) or when the old one
-//     is older than Input::spend_period or from another month; otherwise the
-//     old one is kept, so a steady pool is not rewritten as the clock moves.
-//     spend.lastUpdated is `now` when the figures changed, else the old
-//     value. Budget checks always use the fresh figures.
-//     ScalingActive: False/ScalingDisabled when autoscaling is off; while it
-//     is on, True/ValidMetrics, True/SomeMetricsFailing (the count can still
-//     rise on the others) or False/FailedGetMetrics (the count holds), with
-//     a Warning Event when it turns to a failing reason, and a Normal
+//     Running while a Node or a health check is awaited, awaits_readiness),
+//     ready = Running+Ready (only Ready while one is awaited), parked), spend (spend.h), conditions
+//     Ready, Progressing, Degraded, BudgetExceeded (lastTransitionTime kept when the status of a
+//     condition does not change), observedGeneration, terminatedSpend = ledger total, selector
+//     "gpupool.io/pool=<name>". The spend summary is written when something changed in this
+//     decision (a create, park, un-park, end, or replica counts) or when the old one is older than
+//     Input::spend_period or from another month; otherwise the old one is kept, so a steady pool is
+//     not rewritten as the clock moves. spend.lastUpdated is `now` when the figures changed, else
+//     the old value. Budget checks always use the fresh figures. ScalingActive:
+//     False/ScalingDisabled when autoscaling is off; while it is on, True/ValidMetrics,
+//     True/SomeMetricsFailing (the count can still rise on the others) or False/FailedGetMetrics
+//     (the count holds), with a Warning Event when it turns to a failing reason, and a Normal
 //     SuccessfulRescale Event when the autoscaler's count changes.
 //  7. requeue_at: the earliest parked end instant, else now + kResync while
 //     the pool has instances or is short of machines; at most
@@ -277,6 +274,12 @@ int desired_replicas(const api::GpuPoolSpec& spec);
 // one, nothing joins the cluster and a running machine is as ready as it
 // gets).
 bool awaits_node(const api::UsageSpec& usage);
+// Whether machines of this usage must pass an HTTP health check before they
+// count as ready: Endpoint mode (endpoint_health.h).
+bool awaits_health(const api::UsageSpec& usage);
+// Whether a Running machine of this usage is still on its way to Ready
+// (awaits_node or awaits_health), so that it counts as provisioning.
+bool awaits_readiness(const api::UsageSpec& usage);
 // How much earlier than "boundary − parkMarginSeconds" a parked machine's
 // ending starts, so that draining its Node (node_drain.h in controllers)
 // is over before the boundary: usage.node.drainTimeoutSeconds when the

@@ -118,6 +118,27 @@ TEST(PoolDecision, ScaleUpFromZeroCreatesDeterministicIntentsOnTheCheapestOffer)
   EXPECT_EQ(out.status.observed_generation, 3);
 }
 
+TEST(PoolDecision, AnEndpointMachineRunningButNotYetHealthyCountsAsProvisioning) {
+  auto pool = make_pool(2);
+  pool.spec.usage.mode = api::UsageMode::Endpoint;
+  pool.spec.usage.endpoint.image = "vllm";
+  auto in = input(pool, at(10, 12));
+  in.instances = {inst(pool, 1, api::InstancePhase::Running, at(10, 11)),
+                  inst(pool, 2, api::InstancePhase::Ready, at(10, 11))};
+  for (auto& i : in.instances)
+    i.spec.usage = pool.spec.usage;
+  const Output out = decide(in);
+  EXPECT_TRUE(out.create.empty());  // both are machines: nothing more is bought
+  EXPECT_EQ(out.status.replicas.ready, 1);
+  EXPECT_EQ(out.status.replicas.provisioning, 1);
+  EXPECT_EQ(condition(out, "Ready").status, api::ConditionStatus::False);
+
+  // Node mode without a bootstrap: Running is as ready as it gets.
+  for (auto& i : in.instances)
+    i.spec.usage = api::UsageSpec{};
+  EXPECT_EQ(decide(in).status.replicas.ready, 2);
+}
+
 TEST(PoolDecision, PendingIntentsCountSoNothingIsBoughtTwice) {
   auto pool = make_pool(3);
   auto in = input(pool, at(10, 12));

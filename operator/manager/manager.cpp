@@ -92,7 +92,9 @@ struct Manager::Impl {
         pool_rec(ctx),
         inst_rec(ctx),
         prov_rec(ctx),
-        gc(ctx) {}
+        gc(ctx) {
+    ctx.prober = &prober;  // health checks of Endpoint-mode machines
+  }
 
   kube::KubeApi& api;
   const Clock& clock;
@@ -108,6 +110,7 @@ struct Manager::Impl {
   controllers::ProviderRegistry registry;
   net::CurlTransport prom_transport;
   controllers::PrometheusSignals signals;
+  controllers::HttpEndpointProber prober;
   controllers::Context ctx;
   controllers::PoolReconciler pool_rec;
   controllers::InstanceReconciler inst_rec;

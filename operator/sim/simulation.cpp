@@ -9,6 +9,7 @@
 
 #include "operator/controllers/context.h"
 #include "operator/controllers/demand_signals.h"
+#include "operator/controllers/endpoint_prober.h"
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
 #include "operator/controllers/pool_reconciler.h"
@@ -149,15 +150,20 @@ class DyingProvider final : public Provider {
   }
   ProviderResult<Machine> create(const InstanceIntent& i) override {
     if (!sw_.allow()) return fail(dying_provider());
-    return p_->create(i);
+    return served(p_->create(i));
   }
   ProviderResult<Machine> get(std::string_view uid, std::string_view name) override {
     if (!sw_.allow()) return fail(dying_provider());
-    return p_->get(uid, name);
+    return served(p_->get(uid, name));
   }
   ProviderResult<std::vector<Machine>> list(const MachineFilter& f) override {
     if (!sw_.allow()) return fail(dying_provider());
-    return p_->list(f);
+    auto l = p_->list(f);
+    if (l.ok()) {
+      for (auto& m : *l)
+        m = *served(m);
+    }
+    return l;
   }
   ProviderStatus terminate(std::string_view id) override {
     if (!sw_.allow()) return fail(dying_provider());
@@ -165,8 +171,24 @@ class DyingProvider final : public Provider {
   }
 
  private:
+  // A running simulated machine serves its container: it has an address
+  // (a documentation range, never contacted: SimProber answers for it).
+  static ProviderResult<Machine> served(ProviderResult<Machine> m) {
+    if (m.ok() && m->state == MachineState::Running) {
+      m->public_address = "192.0.2.1";
+      m->public_port = 8000;
+    }
+    return m;
+  }
+
   std::shared_ptr<FakeProvider> p_;
   KillSwitch& sw_;
+};
+
+// The simulated machines' containers answer their health checks at once.
+class SimProber final : public controllers::EndpointProber {
+ public:
+  health::Probe probe(const std::string&, Duration) override { return {true, "HTTP 200"}; }
 };
 
 // ---------------------------------------------------------------------------
@@ -292,12 +314,14 @@ struct Process {
     (void)sim;
     ctx.signals = signals;
     ctx.policy = policy;
+    ctx.prober = &prober;
     instances.add_index(controllers::kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
     for (const auto& [name, fake] : fakes)
       registry.put(name, std::make_shared<DyingProvider>(fake, sw));
   }
 
   ProviderCallStats stats;
+  SimProber prober;
   DyingApi api;
   controllers::ProviderRegistry registry;
   UnavailableOffers unavailable;
@@ -713,7 +737,10 @@ void Simulation::record(Time now) {
   for (const auto& [k, f] : facts_) {
     if (f.deleting) continue;
     const auto phase = f.inst.status.phase;
-    if (phase == api::InstancePhase::Running || phase == api::InstancePhase::Ready) {
+    // Serving: Ready, or Running where nothing more is awaited (a Node or
+    // a health check, decision::awaits_readiness).
+    if (phase == api::InstancePhase::Ready ||
+        (phase == api::InstancePhase::Running && !decision::awaits_readiness(f.inst.spec.usage))) {
       auto it = std::find(out_.providers.begin(), out_.providers.end(), f.provider);
       if (it != out_.providers.end())
         p.ready[static_cast<size_t>(it - out_.providers.begin())] += f.equiv;

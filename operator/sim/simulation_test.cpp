@@ -116,6 +116,21 @@ TEST(SimulationTest, ServedIsDemandCoveredByReadyMachinesOverTime) {
   EXPECT_EQ(r->bound.total, usd("2"));
 }
 
+TEST(SimulationTest, EndpointMachinesServeOnceTheirHealthCheckPasses) {
+  // The same hour in Endpoint mode: a machine is Ready only after a health
+  // check, which the simulated containers pass as soon as they run, so the
+  // figures are those of Node mode and no machine is replaced for failing it.
+  Config c = base();
+  c.pool.spec.usage.mode = api::UsageMode::Endpoint;
+  c.pool.spec.usage.endpoint.image = "vllm/vllm-openai:v0.6.3";
+  c.trace = trace({{0, 2}, {3600, 0}, {7200, 0}});
+  auto r = simulate(c);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_THAT(r->violations, ::testing::IsEmpty());
+  EXPECT_NEAR(r->served_gpu_hours, 2.0 * 3480 / 3600, 2.0 * 2 / 3600 + 1e-9);
+  EXPECT_EQ(r->instances_launched, 2);
+}
+
 TEST(SimulationTest, ProviderCapacitySpillsToTheNextOffer) {
   Config c = base();
   c.providers[0].capacity = 1;

@@ -262,6 +262,29 @@ TEST(Crd, ServerRefusesWhatTheOperatorRefuses) {
        [](GpuPool& p) {
          p.spec.usage.endpoint.env = {{"", "x"}};
        }},
+      {"env value and valueFrom",
+       [](GpuPool& p) {
+         p.spec.usage.endpoint.env = {{"A", "x", EnvVarSource{{"s", "", "k"}}}};
+       }},
+      {"env without value or valueFrom",
+       [](GpuPool& p) {
+         p.spec.usage.endpoint.env = {{"A", std::nullopt, std::nullopt}};
+       }},
+      {"env secret key",
+       [](GpuPool& p) {
+         p.spec.usage.endpoint.env = {{"A", std::nullopt, EnvVarSource{{"s", "", "a/b"}}}};
+       }},
+      {"health check period",
+       [](GpuPool& p) { p.spec.usage.endpoint.health_check.period_seconds = 0; }},
+      {"health check threshold",
+       [](GpuPool& p) { p.spec.usage.endpoint.health_check.failure_threshold = 101; }},
+      {"health check startup timeout",
+       [](GpuPool& p) { p.spec.usage.endpoint.health_check.startup_timeout_seconds = 30; }},
+      {"health check timeout over period",
+       [](GpuPool& p) {
+         p.spec.usage.endpoint.health_check.period_seconds = 5;
+         p.spec.usage.endpoint.health_check.timeout_seconds = 6;
+       }},
       {"too many providers",
        [](GpuPool& p) {
          p.spec.providers.clear();
