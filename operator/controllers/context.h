@@ -62,6 +62,11 @@ struct Context {
   // registration (node_registration.h); null: no Node is ever seen, so
   // pools that bootstrap Nodes never get Ready machines.
   const kube::Store* nodes = nullptr;
+  // Services and EndpointSlices of Endpoint-mode pools, indexed by
+  // kIndexOwnerUid (endpoint_slices.h); null: the endpoints reconciler
+  // refuses to run.
+  const kube::Store* services = nullptr;
+  const kube::Store* endpoint_slices = nullptr;
   // Time zones of autoscaling schedules; null: a shared loader reading
   // /usr/share/zoneinfo.
   const TimeZoneLoader* time_zones = nullptr;
