@@ -655,7 +655,8 @@ TEST_F(KubectlTest, EndpointSlicesShowOnlyReadyInstancesReady) {
   // The table kubectl prints by default.
   Outcome table = kubectl({"get", "endpointslices"});
   EXPECT_EQ(table.exit_code, 0) << table.all();
-  EXPECT_TRUE(contains(table.out, "chat-ipv4-8000-0")) << table.all();
+  EXPECT_TRUE(contains(table.out, "ADDRESSTYPE")) << table.all();
+  EXPECT_TRUE(contains(table.out, "10.0.0.1,10.0.0.2,10.0.0.3")) << table.all();
 }
 
 }  // namespace
