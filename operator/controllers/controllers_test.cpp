@@ -1610,6 +1610,28 @@ TEST_F(EndpointSlicesTest, AnEndpointPoolGetsASelectorlessServiceOwnedByThePool)
   EXPECT_EQ(service()->at("spec")["ports"][0]["port"], 9000);
 }
 
+TEST_F(EndpointSlicesTest, ServiceNameNamesTheServiceAndARenameMovesEverything) {
+  set_status(first_, api::InstancePhase::Ready, "10.0.0.1", 8080);
+  patch_pool_spec({{"usage", {{"endpoint", {{"serviceName", "chat-api"}}}}}});
+  converge_endpoints();
+  EXPECT_FALSE(service().has_value());
+  auto svc = api_.get(kube::resources::kServices, "default", "chat-api");
+  ASSERT_TRUE(svc.ok());
+  EXPECT_EQ((*svc)["metadata"]["labels"]["gpupool.io/pool"], "web");
+  auto all = slices();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0]["metadata"]["name"], "chat-api-ipv4-8080-0");
+  EXPECT_EQ(all[0]["metadata"]["labels"]["kubernetes.io/service-name"], "chat-api");
+  // Back to the pool's name: the old Service and its slices go.
+  patch_pool_spec({{"usage", {{"endpoint", {{"serviceName", nullptr}}}}}});
+  converge_endpoints();
+  EXPECT_FALSE(api_.get(kube::resources::kServices, "default", "chat-api").ok());
+  EXPECT_TRUE(service().has_value());
+  all = slices();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0]["metadata"]["name"], "web-ipv4-8080-0");
+}
+
 TEST_F(EndpointSlicesTest, ANodePoolGetsNoService) {
   patch_pool_spec({{"usage", {{"mode", "Node"}}}});
   converge_endpoints();

@@ -242,7 +242,8 @@ std::optional<EndpointAddress> parse_endpoint_address(std::string_view address) 
 }
 
 std::string endpoint_service_name(const api::GpuPool& pool) {
-  return pool.metadata.name;
+  const std::string& name = pool.spec.usage.endpoint.service_name;
+  return name.empty() ? pool.metadata.name : name;
 }
 
 EndpointObjects desired_endpoint_objects(const api::GpuPool& pool,

@@ -3,7 +3,8 @@
 // servers through a Service name. For each GpuPool with
 // spec.usage.mode Endpoint, the EndpointSliceReconciler keeps, in the pool's
 // namespace:
-//   * a selectorless Service named after the pool (endpoint_service_name),
+//   * a selectorless Service named spec.usage.endpoint.serviceName, or
+//     after the pool (endpoint_service_name),
 //     one port "http" (TCP) = spec.usage.endpoint.port;
 //   * EndpointSlices (discovery.k8s.io/v1) for that Service, labelled
 //     kubernetes.io/service-name and endpointslice.kubernetes.io/managed-by
@@ -82,7 +83,8 @@ struct EndpointAddress {
 // nullopt when it is none of IPv4, IPv6 or a DNS-1123 subdomain.
 std::optional<EndpointAddress> parse_endpoint_address(std::string_view address);
 
-// The Service of an Endpoint pool: the pool's name.
+// The Service of an Endpoint pool: spec.usage.endpoint.serviceName, or the
+// pool's name.
 std::string endpoint_service_name(const api::GpuPool& pool);
 
 struct EndpointObjects {

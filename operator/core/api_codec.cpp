@@ -229,6 +229,7 @@ json encode_usage(const UsageSpec& u) {
   }
   put(ep, "env", env);
   put(ep, "healthPath", u.endpoint.health_path);
+  put(ep, "serviceName", u.endpoint.service_name);
   out["endpoint"] = ep;
   return out;
 }
@@ -894,6 +895,7 @@ void read_usage(const json& v, const std::string& path, const Ctx& c, UsageSpec&
       });
     });
     GP_FIELD(e, "healthPath", u.endpoint.health_path);
+    GP_FIELD(e, "serviceName", u.endpoint.service_name);
   });
 }
 

@@ -59,6 +59,7 @@ UsageSpec full_usage() {
   u.endpoint.args = {"--model", "meta-llama/Llama-3.1-8B"};
   u.endpoint.env = {{"HF_HOME", "/cache"}, {"LOG_LEVEL", "info"}};
   u.endpoint.health_path = "/healthz";
+  u.endpoint.service_name = "llm-api";
   return u;
 }
 
