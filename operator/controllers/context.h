@@ -68,6 +68,11 @@ struct Context {
   // Ready and are replaced at their startup timeout. The manager wires an
   // HttpEndpointProber; tests and the simulator their own.
   EndpointProber* prober = nullptr;
+  // Services and EndpointSlices of Endpoint-mode pools, indexed by
+  // kIndexOwnerUid (endpoint_slices.h); null: the endpoints reconciler
+  // refuses to run.
+  const kube::Store* services = nullptr;
+  const kube::Store* endpoint_slices = nullptr;
   // Time zones of autoscaling schedules; null: a shared loader reading
   // /usr/share/zoneinfo.
   const TimeZoneLoader* time_zones = nullptr;

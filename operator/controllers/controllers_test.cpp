@@ -12,6 +12,7 @@
 
 #include "operator/controllers/bootstrap.h"
 #include "operator/controllers/endpoint_prober.h"
+#include "operator/controllers/endpoint_slices.h"
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
 #include "operator/controllers/node_drain.h"
@@ -70,10 +71,15 @@ class ControllersTest : public ::testing::Test {
         ctx_{api_, clock_, registry_, unavailable_, events_, pools_, instances_, providers_, {}},
         pool_rec_(ctx_),
         inst_rec_(ctx_),
+        ep_rec_(ctx_),
         gc_(ctx_) {
     instances_.add_index(kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
     nodes_.add_index(kIndexNodeInstance, kube::index_by_label(kLabelInstance));
+    services_.add_index(kIndexOwnerUid, kube::index_by_owner_uid());
+    slices_.add_index(kIndexOwnerUid, kube::index_by_owner_uid());
     ctx_.nodes = &nodes_;
+    ctx_.services = &services_;
+    ctx_.endpoint_slices = &slices_;
     const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
     const std::string dir = std::string(src ? src : ".") + "/crds/";
     for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
@@ -119,6 +125,8 @@ class ControllersTest : public ::testing::Test {
     ASSERT_TRUE(refresh_store(api_, kGpuPools, pools_).ok());
     ASSERT_TRUE(refresh_store(api_, kGpuInstances, instances_).ok());
     ASSERT_TRUE(refresh_store(api_, kube::resources::kNodes, nodes_).ok());
+    ASSERT_TRUE(refresh_store(api_, kube::resources::kServices, services_).ok());
+    ASSERT_TRUE(refresh_store(api_, kube::resources::kEndpointSlices, slices_).ok());
   }
 
   // Reconciles every pool and instance `rounds` times.
@@ -131,9 +139,40 @@ class ControllersTest : public ::testing::Test {
       refresh();
       for (const auto& p : instances_.list()) {
         (void)inst_rec_.reconcile({(*p)["metadata"]["namespace"], (*p)["metadata"]["name"]});
+        no_machine_listed_ready_is_ended();
+      }
+      if (run_endpoints_) converge_endpoints(1);
+    }
+    refresh();
+  }
+
+  // Reconciles every pool's Service and EndpointSlices `rounds` times.
+  void converge_endpoints(int rounds = 2) {
+    for (int i = 0; i < rounds; ++i) {
+      refresh();
+      for (const auto& p : pools_.list()) {
+        (void)ep_rec_.reconcile({(*p)["metadata"]["namespace"], (*p)["metadata"]["name"]});
       }
     }
     refresh();
+  }
+
+  // The invariant of issue 13: a slice never lists ready an instance whose
+  // machine was ended.
+  void no_machine_listed_ready_is_ended() {
+    auto slices = api_.list(kube::resources::kEndpointSlices, "default");
+    ASSERT_TRUE(slices.ok());
+    for (const auto& s : slices->items) {
+      for (const auto& ep : s["endpoints"]) {
+        if (!ep["conditions"].value("ready", false)) continue;
+        const std::string name = ep["targetRef"]["name"];
+        for (const auto& m : fake_->ledger()) {
+          if (m.machine.name == name) {
+            EXPECT_FALSE(m.ended.has_value()) << name << " was ended while listed ready";
+          }
+        }
+      }
+    }
   }
 
   std::vector<api::GpuInstance> instances() {
@@ -170,7 +209,10 @@ class ControllersTest : public ::testing::Test {
   Context ctx_;
   PoolReconciler pool_rec_;
   InstanceReconciler inst_rec_;
+  EndpointSliceReconciler ep_rec_;
   GarbageCollector gc_;
+  kube::Store services_, slices_;
+  bool run_endpoints_ = true;
   std::shared_ptr<FakeProvider> fake_;
   std::optional<api::GpuPool> pool_cache_;
 };
@@ -1736,6 +1778,392 @@ TEST(RemoteFakeCodec, RoundTripsOffersMachinesIntentsAndErrors) {
   EXPECT_FALSE(decode_offer(Json::parse(R"({"id": 3})")));
   EXPECT_FALSE(decode_machine(Json::array()));
   EXPECT_EQ(decode_error(Json("junk")).kind, ProviderErrorKind::Transient);
+}
+
+// ---- Endpoint mode: the pool's Service and EndpointSlices (issue 13).
+
+constexpr const char* kEndpointUsage =
+    R"({"usage": {"mode": "Endpoint", "endpoint": {"image": "vllm/vllm-openai:v0.6", "port": 8080}}})";
+
+class EndpointSlicesTest : public ControllersTest {
+ protected:
+  // An Endpoint pool with one machine bought through the reconcilers, whose
+  // GpuInstance serves as the template of add_instance().
+  void SetUp() override {
+    create_pool(1, kEndpointUsage);
+    converge();
+    auto list = api_.list(kGpuInstances, "default");
+    ASSERT_TRUE(list.ok());
+    ASSERT_EQ(list->items.size(), 1u);
+    template_ = list->items[0];
+    first_ = template_["metadata"]["name"];
+  }
+
+  // A GpuInstance of the pool (a copy of the first) with this status.
+  void add_instance(const std::string& name, api::InstancePhase phase, const std::string& address,
+                    int port) {
+    Json j = template_;
+    j["metadata"] = {{"name", name},
+                     {"namespace", "default"},
+                     {"labels", template_["metadata"]["labels"]},
+                     {"ownerReferences", template_["metadata"]["ownerReferences"]}};
+    j.erase("status");
+    auto c = api_.create(kGpuInstances, "default", j);
+    ASSERT_TRUE(c.ok()) << c.error().message;
+    set_status(name, phase, address, port);
+  }
+
+  void set_status(const std::string& name, api::InstancePhase phase, const std::string& address,
+                  int port) {
+    Json st = {{"phase", std::string(api::to_string(phase))}};
+    st["address"] = address.empty() ? Json() : Json(address);
+    st["port"] = port == 0 ? Json() : Json(port);
+    auto r = api_.patch(kGpuInstances, "default", name, kube::PatchType::Merge, {{"status", st}},
+                        {.subresource = "status"});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+
+  std::vector<Json> slices() {
+    auto list = api_.list(kube::resources::kEndpointSlices, "default");
+    EXPECT_TRUE(list.ok());
+    std::vector<Json> out = list->items;
+    std::sort(out.begin(), out.end(), [](const Json& a, const Json& b) {
+      return a["metadata"]["name"] < b["metadata"]["name"];
+    });
+    return out;
+  }
+  std::optional<Json> service() {
+    auto r = api_.get(kube::resources::kServices, "default", "web");
+    if (!r.ok()) return std::nullopt;
+    return *r;
+  }
+  // The endpoint of instance `name` in any slice.
+  std::optional<Json> endpoint(const std::string& name) {
+    for (const auto& s : slices()) {
+      for (const auto& ep : s["endpoints"]) {
+        if (ep["targetRef"]["name"] == name) return ep;
+      }
+    }
+    return std::nullopt;
+  }
+  static Json conditions(bool ready, bool terminating) {
+    return {{"ready", ready}, {"serving", ready}, {"terminating", terminating}};
+  }
+  int warning_events(const std::string& reason) {
+    int n = 0;
+    auto events = api_.list(kube::resources::kEvents, "default");
+    for (const auto& e : events->items)
+      n += e.value("reason", "") == reason ? 1 : 0;
+    return n;
+  }
+
+  Json template_;
+  std::string first_;
+};
+
+TEST_F(EndpointSlicesTest, AnEndpointPoolGetsASelectorlessServiceOwnedByThePool) {
+  converge_endpoints();
+  auto svc = service();
+  ASSERT_TRUE(svc.has_value());
+  EXPECT_FALSE((*svc)["spec"].contains("selector"));
+  ASSERT_EQ((*svc)["spec"]["ports"].size(), 1u);
+  EXPECT_EQ((*svc)["spec"]["ports"][0]["name"], "http");
+  EXPECT_EQ((*svc)["spec"]["ports"][0]["port"], 8080);
+  EXPECT_EQ((*svc)["spec"]["ports"][0]["protocol"], "TCP");
+  EXPECT_EQ((*svc)["metadata"]["labels"]["gpupool.io/pool"], "web");
+  const auto& owner = (*svc)["metadata"]["ownerReferences"][0];
+  EXPECT_EQ(owner["kind"], "GpuPool");
+  EXPECT_EQ(owner["name"], "web");
+  EXPECT_EQ(owner["uid"], pool()->metadata.uid);
+  EXPECT_EQ(owner["controller"], true);
+  // The pool's port moves the Service's.
+  patch_pool_spec({{"usage", {{"endpoint", {{"port", 9000}}}}}});
+  converge_endpoints();
+  EXPECT_EQ(service()->at("spec")["ports"][0]["port"], 9000);
+}
+
+TEST_F(EndpointSlicesTest, ServiceNameNamesTheServiceAndARenameMovesEverything) {
+  set_status(first_, api::InstancePhase::Ready, "10.0.0.1", 8080);
+  patch_pool_spec({{"usage", {{"endpoint", {{"serviceName", "chat-api"}}}}}});
+  converge_endpoints();
+  EXPECT_FALSE(service().has_value());
+  auto svc = api_.get(kube::resources::kServices, "default", "chat-api");
+  ASSERT_TRUE(svc.ok());
+  EXPECT_EQ((*svc)["metadata"]["labels"]["gpupool.io/pool"], "web");
+  auto all = slices();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0]["metadata"]["name"], "chat-api-ipv4-8080-0");
+  EXPECT_EQ(all[0]["metadata"]["labels"]["kubernetes.io/service-name"], "chat-api");
+  // Back to the pool's name: the old Service and its slices go.
+  patch_pool_spec({{"usage", {{"endpoint", {{"serviceName", nullptr}}}}}});
+  converge_endpoints();
+  EXPECT_FALSE(api_.get(kube::resources::kServices, "default", "chat-api").ok());
+  EXPECT_TRUE(service().has_value());
+  all = slices();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0]["metadata"]["name"], "web-ipv4-8080-0");
+}
+
+TEST_F(EndpointSlicesTest, ANodePoolGetsNoService) {
+  patch_pool_spec({{"usage", {{"mode", "Node"}}}});
+  converge_endpoints();
+  EXPECT_FALSE(service().has_value());
+  EXPECT_TRUE(slices().empty());
+}
+
+TEST_F(EndpointSlicesTest, SlicesListInstancesWithAddressesAndOnlyReadyOnesReady) {
+  set_status(first_, api::InstancePhase::Ready, "10.0.0.1", 8080);
+  add_instance("web-running", api::InstancePhase::Running, "10.0.0.2", 8080);
+  add_instance("web-parked", api::InstancePhase::Parked, "10.0.0.3", 8080);
+  add_instance("web-terminating", api::InstancePhase::Terminating, "10.0.0.4", 8080);
+  add_instance("web-no-address", api::InstancePhase::Ready, "", 0);
+  converge_endpoints();
+  auto all = slices();
+  ASSERT_EQ(all.size(), 1u);
+  const Json& s = all[0];
+  EXPECT_EQ(s["metadata"]["name"], "web-ipv4-8080-0");
+  EXPECT_EQ(s["addressType"], "IPv4");
+  EXPECT_EQ(s["metadata"]["labels"]["kubernetes.io/service-name"], "web");
+  EXPECT_EQ(s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"], "gpupool.io");
+  EXPECT_EQ(s["metadata"]["ownerReferences"][0]["uid"], pool()->metadata.uid);
+  EXPECT_EQ(s["metadata"]["ownerReferences"][0]["controller"], true);
+  EXPECT_EQ(s["ports"], Json::parse(R"([{"name":"http","protocol":"TCP","port":8080}])"));
+  ASSERT_EQ(s["endpoints"].size(), 4u);
+  EXPECT_EQ(endpoint(first_)->at("conditions"), conditions(true, false));
+  EXPECT_EQ(endpoint(first_)->at("addresses"), Json::array({"10.0.0.1"}));
+  EXPECT_EQ(endpoint("web-running")->at("conditions"), conditions(false, false));
+  EXPECT_EQ(endpoint("web-parked")->at("conditions"), conditions(false, true));
+  EXPECT_EQ(endpoint("web-terminating")->at("conditions"), conditions(false, true));
+  EXPECT_FALSE(endpoint("web-no-address").has_value());
+  const Json ref = endpoint(first_)->at("targetRef");
+  EXPECT_EQ(ref["kind"], "GpuInstance");
+  EXPECT_EQ(ref["name"], first_);
+  EXPECT_EQ(ref["namespace"], "default");
+  EXPECT_EQ(ref["uid"], template_["metadata"]["uid"]);
+  EXPECT_FALSE(endpoint(first_)->contains("nodeName"));
+  // A Ready instance that goes back to Running stops being ready.
+  set_status(first_, api::InstancePhase::Running, "10.0.0.1", 8080);
+  converge_endpoints();
+  EXPECT_EQ(endpoint(first_)->at("conditions"), conditions(false, false));
+}
+
+TEST_F(EndpointSlicesTest, SlicesAreOnePerAddressTypeAndPort) {
+  set_status(first_, api::InstancePhase::Ready, "10.0.0.1", 8080);
+  add_instance("web-v6", api::InstancePhase::Ready, "2001:DB8:0:0::1", 8080);
+  add_instance("web-dns", api::InstancePhase::Ready, "Node-7.GPU.example.com", 8080);
+  add_instance("web-9000", api::InstancePhase::Ready, "10.0.0.9", 9000);
+  add_instance("web-bad", api::InstancePhase::Ready, "not an address!", 8080);
+  converge_endpoints();
+  auto all = slices();
+  ASSERT_EQ(all.size(), 4u);
+  EXPECT_EQ(all[0]["metadata"]["name"], "web-fqdn-8080-0");
+  EXPECT_EQ(all[0]["addressType"], "FQDN");
+  EXPECT_EQ(all[0]["endpoints"][0]["addresses"][0], "node-7.gpu.example.com");
+  EXPECT_EQ(all[1]["metadata"]["name"], "web-ipv4-8080-0");
+  EXPECT_EQ(all[2]["metadata"]["name"], "web-ipv4-9000-0");
+  EXPECT_EQ(all[2]["ports"][0]["port"], 9000);
+  EXPECT_EQ(all[3]["addressType"], "IPv6");
+  EXPECT_EQ(all[3]["endpoints"][0]["addresses"][0], "2001:db8::1");
+  EXPECT_FALSE(endpoint("web-bad").has_value());
+  EXPECT_EQ(warning_events("InvalidEndpointAddress"), 1);
+}
+
+TEST(EndpointAddressTest, KindsAndCanonicalForms) {
+  EXPECT_EQ(parse_endpoint_address("192.0.2.7")->type, AddressType::IPv4);
+  EXPECT_EQ(parse_endpoint_address("::FFFF:192.0.2.7")->type, AddressType::IPv6);
+  EXPECT_EQ(parse_endpoint_address("2001:0db8::0001")->value, "2001:db8::1");
+  EXPECT_EQ(parse_endpoint_address("GPU-1.example.com")->value, "gpu-1.example.com");
+  EXPECT_EQ(parse_endpoint_address("localhost")->type, AddressType::FQDN);
+  for (const char* bad : {"", "1.2.3.256", "01.2.3.4", "1.2.3", "2001:db8::g", "-a.example.com",
+                          "a..b", "a_b.example.com", "http://1.2.3.4", "1.2.3.4:80"}) {
+    EXPECT_FALSE(parse_endpoint_address(bad).has_value()) << bad;
+  }
+}
+
+TEST_F(EndpointSlicesTest, MoreThanOneHundredEndpointsAreSplitIntoSlicesOfOneHundred) {
+  set_status(first_, api::InstancePhase::Ready, "10.0.0.250", 8080);
+  for (int i = 0; i < 249; ++i) {
+    add_instance("web-x" + std::to_string(1000 + i), api::InstancePhase::Ready,
+                 "10.1." + std::to_string(i / 200) + "." + std::to_string(i % 200), 8080);
+  }
+  converge_endpoints();
+  auto all = slices();
+  ASSERT_EQ(all.size(), 3u);
+  EXPECT_EQ(all[0]["endpoints"].size(), 100u);
+  EXPECT_EQ(all[1]["endpoints"].size(), 100u);
+  EXPECT_EQ(all[2]["endpoints"].size(), 50u);
+  EXPECT_EQ(all[2]["metadata"]["name"], "web-ipv4-8080-2");
+  // Down to 150: the third slice goes.
+  for (int i = 0; i < 100; ++i) {
+    auto r = api_.remove(kGpuInstances, "default", "web-x" + std::to_string(1000 + i));
+    ASSERT_TRUE(r.ok());
+  }
+  // Removed instances keep their finalizer: clear it so they are gone.
+  for (int i = 0; i < 100; ++i) {
+    auto r = api_.patch(kGpuInstances, "default", "web-x" + std::to_string(1000 + i),
+                        kube::PatchType::Merge, {{"metadata", {{"finalizers", nullptr}}}});
+    (void)r;
+  }
+  converge_endpoints();
+  all = slices();
+  ASSERT_EQ(all.size(), 2u);
+  EXPECT_EQ(all[0]["endpoints"].size() + all[1]["endpoints"].size(), 150u);
+}
+
+TEST_F(EndpointSlicesTest, ServiceAndSlicesAreWrittenOnlyWhenTheyChange) {
+  set_status(first_, api::InstancePhase::Ready, "10.0.0.1", 8080);
+  add_instance("web-b", api::InstancePhase::Running, "10.0.0.2", 8080);
+  converge_endpoints();
+  auto count_writes = [&](const std::function<void()>& step) {
+    auto rv = api_.list(kube::resources::kServices, "default")->resource_version;
+    auto svc = api_.watch(kube::resources::kServices, "default", {.resource_version = rv});
+    auto sl = api_.watch(kube::resources::kEndpointSlices, "default", {.resource_version = rv});
+    step();
+    int n = 0;
+    for (auto* w : {svc->get(), sl->get()}) {
+      while (true) {
+        auto next = w->next(std::chrono::milliseconds(0));
+        if (next.state != kube::WatchStream::State::Event) break;
+        if (next.event.type != kube::WatchEventType::Bookmark) ++n;
+      }
+    }
+    return n;
+  };
+  EXPECT_EQ(count_writes([&] { converge_endpoints(5); }), 0);
+  EXPECT_EQ(count_writes([&] {
+              set_status("web-b", api::InstancePhase::Ready, "10.0.0.2", 8080);
+              converge_endpoints(5);
+            }),
+            1);
+  // Someone edits our slice: it is put back.
+  auto s = api_.get(kube::resources::kEndpointSlices, "default", "web-ipv4-8080-0");
+  Json edited = *s;
+  edited["endpoints"] = Json::array();
+  ASSERT_TRUE(api_.update(kube::resources::kEndpointSlices, edited).ok());
+  converge_endpoints();
+  EXPECT_EQ(slices()[0]["endpoints"].size(), 2u);
+}
+
+TEST_F(EndpointSlicesTest, LeavingEndpointModeDeletesTheServiceAndSlices) {
+  set_status(first_, api::InstancePhase::Ready, "10.0.0.1", 8080);
+  converge_endpoints();
+  ASSERT_TRUE(service().has_value());
+  ASSERT_EQ(slices().size(), 1u);
+  // Another party's slice for another Service stays.
+  Json other = {{"apiVersion", "discovery.k8s.io/v1"},
+                {"kind", "EndpointSlice"},
+                {"metadata",
+                 {{"name", "other-abc"},
+                  {"namespace", "default"},
+                  {"labels", {{"kubernetes.io/service-name", "other"}}}}},
+                {"addressType", "IPv4"},
+                {"endpoints", Json::array()}};
+  ASSERT_TRUE(api_.create(kube::resources::kEndpointSlices, "default", other).ok());
+  patch_pool_spec({{"usage", {{"mode", "Node"}, {"endpoint", nullptr}}}});
+  converge_endpoints();
+  EXPECT_FALSE(service().has_value());
+  auto all = slices();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0]["metadata"]["name"], "other-abc");
+}
+
+TEST_F(EndpointSlicesTest, AServiceOfTheSameNameThatIsNotOursIsNeverTakenOver) {
+  Json svc = {{"apiVersion", "v1"},
+              {"kind", "Service"},
+              {"metadata", {{"name", "web"}, {"namespace", "default"}}},
+              {"spec",
+               {{"selector", {{"app", "web"}}},
+                {"ports", {{{"name", "web"}, {"port", 80}, {"protocol", "TCP"}}}}}}};
+  ASSERT_TRUE(api_.remove(kube::resources::kServices, "default", "web").ok());  // ours, from SetUp
+  ASSERT_TRUE(api_.create(kube::resources::kServices, "default", svc).ok());
+  set_status(first_, api::InstancePhase::Ready, "10.0.0.1", 8080);
+  converge_endpoints();
+  EXPECT_EQ(service()->at("spec")["ports"][0]["port"], 80);
+  EXPECT_EQ(service()->at("spec")["selector"]["app"], "web");
+  EXPECT_TRUE(slices().empty());
+  EXPECT_GE(warning_events("ServiceNameTaken"), 1);
+}
+
+TEST_F(EndpointSlicesTest, DeletingThePoolTakesItsServiceAndSlicesWithIt) {
+  set_status(first_, api::InstancePhase::Ready, "10.0.0.1", 8080);
+  converge_endpoints();
+  ASSERT_TRUE(service().has_value());
+  ASSERT_TRUE(api_.remove(kGpuPools, "default", "web").ok());
+  converge(6);
+  EXPECT_FALSE(pool().has_value());
+  EXPECT_EQ(live_at_provider(), 0);
+  EXPECT_FALSE(service().has_value());
+  EXPECT_TRUE(slices().empty());
+}
+
+TEST_F(EndpointSlicesTest, AReadyMachineIsEndedOnlyAfterItsSliceSaysItIsNotReady) {
+  set_status(first_, api::InstancePhase::Ready, "10.0.0.1", 8080);
+  converge_endpoints();
+  ASSERT_EQ(endpoint(first_)->at("conditions"), conditions(true, false));
+  ASSERT_TRUE(api_.remove(kGpuInstances, "default", first_).ok());
+  // The instance reconciler alone: the slice still says ready, so it waits.
+  refresh();
+  (void)inst_rec_.reconcile({"default", first_});
+  (void)inst_rec_.reconcile({"default", first_});
+  EXPECT_EQ(live_at_provider(), 1);
+  // The endpoints controller marks it terminating; then the machine ends.
+  converge_endpoints();
+  EXPECT_EQ(endpoint(first_)->at("conditions"), conditions(false, true));
+  refresh();
+  (void)inst_rec_.reconcile({"default", first_});
+  EXPECT_EQ(live_at_provider(), 0);
+}
+
+TEST_F(EndpointSlicesTest, AStuckEndpointsControllerDelaysTheEndByAtMostTheTimeout) {
+  set_status(first_, api::InstancePhase::Ready, "10.0.0.1", 8080);
+  converge_endpoints();
+  run_endpoints_ = false;
+  ASSERT_TRUE(api_.remove(kGpuInstances, "default", first_).ok());
+  refresh();
+  (void)inst_rec_.reconcile({"default", first_});
+  EXPECT_EQ(live_at_provider(), 1);
+  clock_.advance(kUnlistTimeout);
+  refresh();
+  (void)inst_rec_.reconcile({"default", first_});
+  EXPECT_EQ(live_at_provider(), 0);
+  EXPECT_EQ(warning_events("EndpointStillReady"), 1);
+}
+
+TEST_F(EndpointSlicesTest, ScaleDownParksThenEndsWithoutEverEndingAMachineListedReady) {
+  patch_pool_spec({{"replicas", {{"count", 3}}}});
+  converge();
+  clock_.advance(31s);
+  converge();
+  int host = 0;
+  for (const auto& i : instances())
+    set_status(i.metadata.name, api::InstancePhase::Ready, "10.0.0." + std::to_string(++host),
+               8080);
+  converge();
+  int ready = 0;
+  for (const auto& s : slices())
+    for (const auto& ep : s["endpoints"])
+      ready += ep["conditions"]["ready"].get<bool>() ? 1 : 0;
+  ASSERT_EQ(ready, 3);
+  // Down to one: two are parked (not ready, terminating), then ended at the
+  // end of their paid hour; converge() checks after every instance step
+  // that no machine listed ready was ended.
+  patch_pool_spec({{"replicas", {{"count", 1}}}});
+  converge();
+  EXPECT_EQ(count_phase(api::InstancePhase::Parked), 2);
+  int parked_listed = 0;
+  for (const auto& i : instances()) {
+    if (i.status.phase != api::InstancePhase::Parked) continue;
+    EXPECT_EQ(endpoint(i.metadata.name)->at("conditions"), conditions(false, true));
+    ++parked_listed;
+  }
+  EXPECT_EQ(parked_listed, 2);
+  clock_.advance(59min);
+  converge();
+  EXPECT_EQ(live_at_provider(), 1);
+  // Then deleting the pool ends the last, ready one only once unlisted.
+  ASSERT_TRUE(api_.remove(kGpuPools, "default", "web").ok());
+  converge(6);
+  EXPECT_EQ(live_at_provider(), 0);
 }
 
 }  // namespace

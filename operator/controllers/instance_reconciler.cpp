@@ -2,6 +2,7 @@
 
 #include "operator/controllers/bootstrap.h"
 #include "operator/controllers/endpoint_serving.h"
+#include "operator/controllers/endpoint_slices.h"
 #include "operator/controllers/node_drain.h"
 #include "operator/controllers/node_registration.h"
 
@@ -178,6 +179,10 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
           return ReconcileResult::from(w.ok() ? *drain.error : w.error());
         }
         if (drain.wait) return status_result(st, *drain.wait);
+        // Endpoint mode: no machine is ended while a slice lists it ready.
+        const UnlistStep unlist = unlisted_before_end(ctx_, inst, obj, now);
+        if (unlist.error) return ReconcileResult::from(*unlist.error);
+        if (unlist.wait) return status_result(st, *unlist.wait);
         if (st.phase != InstancePhase::Terminating) {
           st.phase = InstancePhase::Terminating;
           st.message = "ending the machine";

@@ -29,7 +29,9 @@
 //     paidThrough holds the value as of the last phase change and accrued is
 //     written once, as the final figure of an ended machine.
 //   * Deletion: in Node mode the Node is first cordoned and drained through
-//     the Eviction API, for at most the drain timeout (node_drain.h); then
+//     the Eviction API, for at most the drain timeout (node_drain.h); in
+//     Endpoint mode the machine waits until no EndpointSlice lists it ready
+//     (endpoint_slices.h, unlisted_before_end); then
 //     phase Terminating, terminate() until the provider reports
 //     the machine gone (NotFound or Terminated); endedAt is recorded when the
 //     first terminate() succeeded. Then phase Terminated, the final spend is

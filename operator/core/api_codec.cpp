@@ -239,6 +239,7 @@ json encode_usage(const UsageSpec& u) {
                            {"failureThreshold", hc.failure_threshold},
                            {"successThreshold", hc.success_threshold},
                            {"startupTimeoutSeconds", hc.startup_timeout_seconds}};
+  put(ep, "serviceName", u.endpoint.service_name);
   out["endpoint"] = ep;
   return out;
 }
@@ -931,6 +932,7 @@ void read_usage(const json& v, const std::string& path, const Ctx& c, UsageSpec&
       GP_FIELD(h, "successThreshold", hc.success_threshold);
       GP_FIELD(h, "startupTimeoutSeconds", hc.startup_timeout_seconds);
     });
+    GP_FIELD(e, "serviceName", u.endpoint.service_name);
   });
 }
 

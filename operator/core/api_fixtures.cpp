@@ -68,6 +68,7 @@ UsageSpec full_usage() {
   u.endpoint.health_check.failure_threshold = 4;
   u.endpoint.health_check.success_threshold = 2;
   u.endpoint.health_check.startup_timeout_seconds = 1200;
+  u.endpoint.service_name = "llm-api";
   return u;
 }
 

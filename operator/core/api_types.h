@@ -326,6 +326,10 @@ struct EndpointUsage {
   std::vector<EnvVar> env;
   std::string health_path = "/health";  // [healthPath]; default "/health"; starts with '/'
   HealthCheckSpec health_check;         // [healthCheck]
+  // [serviceName] The Service in-cluster clients use (endpoint_slices.h);
+  // empty: the pool's name. A DNS-1035 label: lower case letters, digits
+  // and '-', starting with a letter, at most 63 characters.
+  std::string service_name;
 
   bool operator==(const EndpointUsage&) const = default;
 };

@@ -385,6 +385,14 @@ void check_usage(Errors& e, const std::string& path, const UsageSpec& u) {
   if (!u.endpoint.health_path.empty() && u.endpoint.health_path.front() != '/') {
     e.add(ep + ".healthPath", "must start with '/'");
   }
+  if (!u.endpoint.service_name.empty() &&
+      (!is_dns1123_label(u.endpoint.service_name) ||
+       !std::islower(static_cast<unsigned char>(u.endpoint.service_name.front())))) {
+    e.add(ep + ".serviceName",
+          "invalid Service name " + in_quotes(u.endpoint.service_name) +
+              ": must be lower case letters, digits and '-', start with a letter and end with a "
+              "letter or digit, at most 63 characters");
+  }
   std::set<std::string> env_names;
   for (size_t i = 0; i < u.endpoint.env.size(); ++i) {
     const auto& var = u.endpoint.env[i];

@@ -273,10 +273,14 @@ INSTANTIATE_TEST_SUITE_P(
                       p.spec.usage.endpoint.image = "vllm";
                       p.spec.usage.endpoint.port = 0;
                       p.spec.usage.endpoint.health_path = "health";
+                      p.spec.usage.endpoint.service_name = "Chat";
                       p.spec.usage.endpoint.env = {{"A", "1"}, {"A", "2"}, {"", "3"}};
                     },
                     {"spec.usage.endpoint.port: must be between 1 and 65535, got 0",
                      "spec.usage.endpoint.healthPath: must start with '/'",
+                     "spec.usage.endpoint.serviceName: invalid Service name \"Chat\": must be "
+                     "lower case letters, digits and '-', start with a letter and end with a "
+                     "letter or digit, at most 63 characters",
                      "spec.usage.endpoint.env[1].name: duplicate value \"A\"",
                      "spec.usage.endpoint.env[2].name: must not be empty"}},
         BadPoolCase{

@@ -30,11 +30,6 @@ Time boundary_of(const GpuInstance& i, Time now) {
   return billing::next_boundary(*i.status.billing, *i.status.launch_time, now);
 }
 
-// Whether an instance serves: Ready, or Running when no Node is awaited.
-bool serving(const GpuInstance& i) {
-  if (i.status.phase == InstancePhase::Ready) return true;
-  return i.status.phase == InstancePhase::Running && !awaits_node(i.spec.usage);
-}
 
 std::string hash4(const std::string& uid) {
   uint32_t h = 2166136261u;
@@ -104,6 +99,15 @@ bool awaits_health(const api::UsageSpec& usage) {
 bool awaits_readiness(const api::UsageSpec& usage) {
   return awaits_node(usage) || awaits_health(usage);
 }
+
+namespace {
+// Whether an instance serves: Ready, or Running when neither a Node nor a
+// health check is awaited.
+bool serving(const GpuInstance& i) {
+  if (i.status.phase == InstancePhase::Ready) return true;
+  return i.status.phase == InstancePhase::Running && !awaits_readiness(i.spec.usage);
+}
+}  // namespace
 
 Duration drain_lead(const api::UsageSpec& usage) {
   if (!awaits_node(usage)) return Duration{0};

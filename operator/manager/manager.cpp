@@ -7,6 +7,7 @@
 #include <prometheus/exposer.h>
 
 #include "metrics/metrics.h"
+#include "operator/controllers/endpoint_slices.h"
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
 #include "operator/controllers/node_registration.h"
@@ -64,16 +65,23 @@ struct Manager::Impl {
         prov_inf(api, kGpuProviders, clock, {}),
         // Only the Nodes of this operator's machines (Node registration).
         nodes_inf(api, kube::resources::kNodes, clock, {"", controllers::kLabelInstance}),
+        // Only the Services and EndpointSlices of Endpoint-mode pools.
+        svc_inf(api, kube::resources::kServices, clock,
+                {options.namespace_, decision::kLabelPoolUid}),
+        slice_inf(api, kube::resources::kEndpointSlices, clock,
+                  {options.namespace_,
+                   std::string(controllers::kLabelManagedBy) + "=" + controllers::kManagedBy}),
         // registry and gc are constructed below; only their addresses are
         // taken here, and the collector reads them at scrape time.
-        prom(std::make_shared<metrics::Metrics>(metrics::Sources{
-            clock, pools_inf.store(), inst_inf.store(), prov_inf.store(), &registry, &unavailable,
-            &gc,
-            [this] {
-              return std::vector<kube::Controller*>{pool_ctl.get(), inst_ctl.get(), prov_ctl.get()};
-            },
-            [this] { return !options.leader_elect || leading.load(); }, options.version,
-            options.revision})),
+        prom(std::make_shared<metrics::Metrics>(
+            metrics::Sources{clock, pools_inf.store(), inst_inf.store(), prov_inf.store(),
+                             &registry, &unavailable, &gc,
+                             [this] {
+                               return std::vector<kube::Controller*>{pool_ctl.get(), inst_ctl.get(),
+                                                                     prov_ctl.get(), ep_ctl.get()};
+                             },
+                             [this] { return !options.leader_elect || leading.load(); },
+                             options.version, options.revision})),
         registry(clock, prom->provider_observer()),
         prom_transport(net::CurlOptions{options.prometheus_timeout, options.prometheus_timeout}),
         signals(prom_transport, options.prometheus_url),
@@ -92,6 +100,7 @@ struct Manager::Impl {
         pool_rec(ctx),
         inst_rec(ctx),
         prov_rec(ctx),
+        ep_rec(ctx),
         gc(ctx) {
     ctx.prober = &prober;  // health checks of Endpoint-mode machines
   }
@@ -102,7 +111,7 @@ struct Manager::Impl {
   ManagerOptions options;
   UnavailableOffers unavailable;
   kube::EventRecorder events;
-  kube::Informer pools_inf, inst_inf, prov_inf, nodes_inf;
+  kube::Informer pools_inf, inst_inf, prov_inf, nodes_inf, svc_inf, slice_inf;
   // Secrets the GpuProviders reference; declared after prov_ctl's users are
   // set up in start(), stopped in stop() before the controllers.
   std::unique_ptr<SecretWatches> secret_watches;
@@ -115,8 +124,9 @@ struct Manager::Impl {
   controllers::PoolReconciler pool_rec;
   controllers::InstanceReconciler inst_rec;
   controllers::ProviderReconciler prov_rec;
+  controllers::EndpointSliceReconciler ep_rec;
   controllers::GarbageCollector gc;
-  std::unique_ptr<kube::Controller> pool_ctl, inst_ctl, prov_ctl;
+  std::unique_ptr<kube::Controller> pool_ctl, inst_ctl, prov_ctl, ep_ctl;
   std::unique_ptr<kube::LeaderElector> elector;
   std::unique_ptr<HealthServer> health;
   std::unique_ptr<prometheus::Exposer> exposer;
@@ -131,7 +141,8 @@ struct Manager::Impl {
   std::thread sync_thread;
 
   bool synced() const {
-    return pools_inf.has_synced() && inst_inf.has_synced() && prov_inf.has_synced();
+    return pools_inf.has_synced() && inst_inf.has_synced() && prov_inf.has_synced() &&
+           svc_inf.has_synced() && slice_inf.has_synced();
   }
 
   HealthReply reply(const std::string& path) {
@@ -170,10 +181,13 @@ struct Manager::Impl {
     pool_ctl->start();
     inst_ctl->start();
     prov_ctl->start();
+    ep_ctl->start();
     for (const auto& k : prov_inf.store().keys())
       prov_ctl->enqueue(k);
-    for (const auto& k : pools_inf.store().keys())
+    for (const auto& k : pools_inf.store().keys()) {
       pool_ctl->enqueue(k);
+      ep_ctl->enqueue(k);
+    }
     for (const auto& k : inst_inf.store().keys())
       inst_ctl->enqueue(k);
     gc_thread = std::thread([this] { gc_loop(); });
@@ -217,6 +231,10 @@ Status<ManagerError> Manager::start() {
       m.timed("gpuprovider",
               [&m](const kube::ReconcileRequest& r) { return m.prov_rec.reconcile(r); }),
       copts);
+  m.ep_ctl = std::make_unique<kube::Controller>(
+      "endpoints", m.clock,
+      m.timed("endpoints", [&m](const kube::ReconcileRequest& r) { return m.ep_rec.reconcile(r); }),
+      copts);
   m.ctx.enqueue_pool = [&m](const std::string& key) {
     if (!key.empty()) {
       m.pool_ctl->enqueue(key);
@@ -236,17 +254,39 @@ Status<ManagerError> Manager::start() {
     }
     return kube::make_key(md.value("namespace", ""), pool);
   };
+  auto on_pool = [&m](const kube::ObjectPtr& o) {
+    m.pool_ctl->enqueue(key_of(*o));
+    m.ep_ctl->enqueue(key_of(*o));
+  };
   m.pools_inf.add_handlers(
-      {[&m](const kube::ObjectPtr& o) { m.pool_ctl->enqueue(key_of(*o)); },
-       [&m](const kube::ObjectPtr&, const kube::ObjectPtr& o) { m.pool_ctl->enqueue(key_of(*o)); },
-       [&m](const kube::ObjectPtr& o) { m.pool_ctl->enqueue(key_of(*o)); }});
+      {on_pool, [on_pool](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_pool(o); },
+       on_pool});
   auto on_inst = [&m, pool_of](const kube::ObjectPtr& o) {
     m.inst_ctl->enqueue(key_of(*o));
     m.pool_ctl->enqueue(pool_of(*o));
+    m.ep_ctl->enqueue(pool_of(*o));
   };
   m.inst_inf.add_handlers(
       {on_inst, [on_inst](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_inst(o); },
        on_inst});
+  // One of our Services or EndpointSlices changed (or was edited, or
+  // deleted): reconcile its pool's endpoints, which puts it back.
+  m.ctx.services = &m.svc_inf.store();
+  m.ctx.endpoint_slices = &m.slice_inf.store();
+  m.svc_inf.add_index(controllers::kIndexOwnerUid, kube::index_by_owner_uid());
+  m.slice_inf.add_index(controllers::kIndexOwnerUid, kube::index_by_owner_uid());
+  auto on_endpoints = [&m](const kube::ObjectPtr& o) {
+    const auto& md = (*o)["metadata"];
+    if (!md.contains("labels") || !md["labels"].contains(decision::kLabelPool)) return;
+    const Json& pool = md["labels"][decision::kLabelPool];
+    if (pool.is_string()) m.ep_ctl->enqueue(kube::make_key(md.value("namespace", ""), pool));
+  };
+  for (kube::Informer* inf : {&m.svc_inf, &m.slice_inf}) {
+    inf->add_handlers(
+        {on_endpoints,
+         [on_endpoints](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_endpoints(o); },
+         on_endpoints});
+  }
   // A Node of one of our machines changed: reconcile that instance.
   m.nodes_inf.add_index(controllers::kIndexNodeInstance,
                         kube::index_by_label(controllers::kLabelInstance));
@@ -315,6 +355,8 @@ Status<ManagerError> Manager::start() {
   m.pools_inf.start();
   m.inst_inf.start();
   m.nodes_inf.start();
+  m.svc_inf.start();
+  m.slice_inf.start();
   m.running = true;
 
   if (m.options.leader_elect) {
@@ -379,11 +421,14 @@ void Manager::stop() {
   if (m.gc_thread.joinable()) m.gc_thread.join();
   if (m.pool_ctl) m.pool_ctl->stop();
   if (m.inst_ctl) m.inst_ctl->stop();
+  if (m.ep_ctl) m.ep_ctl->stop();
   if (m.secret_watches) m.secret_watches->stop();
   if (m.prov_ctl) m.prov_ctl->stop();
   m.pools_inf.stop();
   m.inst_inf.stop();
   m.nodes_inf.stop();
+  m.svc_inf.stop();
+  m.slice_inf.stop();
   m.prov_inf.stop();
   m.health.reset();  // stops civetweb and waits for its handlers
   m.exposer.reset();

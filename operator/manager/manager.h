@@ -1,8 +1,9 @@
 #pragma once
 // The operator process minus main(): informers for GpuPools, GpuInstances
-// (one namespace or all) and GpuProviders, the four reconcilers on
-// controllers with worker threads, the periodic garbage collector, optional
-// leader election, and a health server.
+// (one namespace or all), GpuProviders, and the Services and EndpointSlices
+// of Endpoint-mode pools (endpoint_slices.h), the reconcilers on
+// controllers with worker threads (pools, instances, providers, endpoints), the periodic garbage
+// collector, optional leader election, and a health server.
 //
 // Health server (options.health_addr, "host:port"; empty: none), on
 // civetweb (health_server.h):

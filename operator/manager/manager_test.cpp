@@ -130,6 +130,73 @@ TEST(Manager, ConvergesAPoolAndServesHealth) {
   EXPECT_EQ(http_status(mgr.health_port(), "/healthz"), -1);
 }
 
+// Endpoint mode through the manager's informers (issue 13): the pool's
+// Service and slices appear, follow its instances, are put back when edited,
+// and go with the pool.
+TEST(Manager, PublishesAnEndpointPoolBehindItsServiceAndSlices) {
+  SystemClock clock;
+  kube::MemoryStore api(clock);
+  ASSERT_NO_FATAL_FAILURE(load_crds(api));
+  std::ostringstream logs;
+  Logger log(logs, clock, LogLevel::Info, LogFormat::Json);
+  ManagerOptions mo;
+  mo.gc_period = Duration{1};
+  Manager mgr(api, clock, log, mo);
+  ASSERT_TRUE(mgr.start().ok());
+  ASSERT_TRUE(eventually([&] { return mgr.ready(); }));
+  Json provider = {{"apiVersion", "gpupool.io/v1alpha1"},
+                   {"kind", "GpuProvider"},
+                   {"metadata", {{"name", "local"}}},
+                   {"spec", {{"type", "fake"}, {"fake", {{"bootSeconds", 0}}}}}};
+  ASSERT_TRUE(api.create(controllers::kGpuProviders, "", provider).ok());
+  Json pool = {
+      {"apiVersion", "gpupool.io/v1alpha1"},
+      {"kind", "GpuPool"},
+      {"metadata", {{"name", "llm"}, {"namespace", "default"}}},
+      {"spec",
+       {{"gpu", {{"models", {{{"name", "L40S"}}}}}},
+        {"replicas", {{"count", 1}}},
+        {"providers", {{{"name", "local"}}}},
+        {"usage", {{"mode", "Endpoint"}, {"endpoint", {{"image", "vllm"}, {"port", 8000}}}}}}}};
+  ASSERT_TRUE(api.create(controllers::kGpuPools, "default", pool).ok());
+  ASSERT_TRUE(
+      eventually([&] { return api.get(kube::resources::kServices, "default", "llm").ok(); }));
+  std::string name;
+  ASSERT_TRUE(eventually([&] {
+    auto l = api.list(controllers::kGpuInstances, "default");
+    if (!l.ok() || l->items.empty()) return false;
+    name = l->items[0]["metadata"]["name"];
+    return l->items[0].value("status", Json::object()).value("phase", "") == "Running";
+  }));
+  // The machine serves (another part of issue 13 writes these).
+  auto ready_slice = [&] {
+    auto s = api.get(kube::resources::kEndpointSlices, "default", "llm-ipv4-8000-0");
+    return s.ok() && s->value("endpoints", Json::array()).size() == 1 &&
+           (*s)["endpoints"][0]["conditions"]["ready"] == true;
+  };
+  ASSERT_TRUE(
+      api.patch(controllers::kGpuInstances, "default", name, kube::PatchType::Merge,
+                {{"status", {{"phase", "Ready"}, {"address", "192.0.2.10"}, {"port", 8000}}}},
+                {.subresource = "status"})
+          .ok());
+  ASSERT_TRUE(eventually(ready_slice));
+  // An edit is put back.
+  auto s = api.get(kube::resources::kEndpointSlices, "default", "llm-ipv4-8000-0");
+  ASSERT_TRUE(s.ok());
+  Json edited = *s;
+  edited["endpoints"] = Json::array();
+  ASSERT_TRUE(api.update(kube::resources::kEndpointSlices, edited).ok());
+  EXPECT_TRUE(eventually(ready_slice));
+  // Deleting the pool ends the machine and takes the Service and slices.
+  ASSERT_TRUE(api.remove(controllers::kGpuPools, "default", "llm").ok());
+  EXPECT_TRUE(eventually([&] {
+    return !api.get(controllers::kGpuPools, "default", "llm").ok() &&
+           !api.get(kube::resources::kServices, "default", "llm").ok() &&
+           api.list(kube::resources::kEndpointSlices, "default")->items.empty();
+  }));
+  mgr.stop();
+}
+
 // The Healthy condition of GpuProvider `name` is `status`.
 bool provider_healthy_is(kube::KubeApi& api, const std::string& name, api::ConditionStatus status) {
   auto p = api.get(controllers::kGpuProviders, "", name);

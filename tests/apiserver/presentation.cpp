@@ -106,6 +106,14 @@ std::vector<kube::PrinterColumn> columns_for(const TypeInfo& t) {
             column("Message", "string", g.empty() ? ".message" : ".note"),
             column("Name", "string", ".metadata.name", 1, kNameDescription)};
   }
+  if (g == "discovery.k8s.io" && r == "endpointslices") {
+    return {column("AddressType", "string", ".addressType", 0,
+                   "Type of address carried by this EndpointSlice"),
+            column("Ports", "string", "#slice-ports", 0, "Port numbers exposed by this slice"),
+            column("Endpoints", "string", "#slice-endpoints", 0,
+                   "Addresses of the endpoints in this slice"),
+            age_column()};
+  }
   if (g == "coordination.k8s.io" && r == "leases") {
     return {column("Holder", "string", ".spec.holderIdentity"), age_column()};
   }
@@ -133,6 +141,43 @@ Json computed_cell(const std::string& what, const Json& obj) {
     if (!o || !o->is_object()) return nullptr;
     return lower(kube::scalar_text(kube::find_path(*o, "kind"))) + "/" +
            kube::scalar_text(kube::find_path(*o, "name"));
+  }
+  // EndpointSlices as the real server prints them (printers.go: at most
+  // three entries, then " + N more...").
+  auto at_most_three = [](const std::vector<std::string>& all, const char* none) -> Json {
+    if (all.empty()) return none;
+    std::string out;
+    for (size_t i = 0; i < all.size() && i < 3; ++i)
+      out += (i ? "," : "") + all[i];
+    if (all.size() > 3) out += " + " + std::to_string(all.size() - 3) + " more...";
+    return out;
+  };
+  if (what == "#slice-ports") {
+    std::vector<std::string> ports;
+    const Json* ps = kube::find_path(obj, "ports");
+    if (ps && ps->is_array()) {
+      for (const auto& p : *ps) {
+        const Json* n = kube::find_path(p, "port");
+        const Json* name = kube::find_path(p, "name");
+        ports.push_back(n && n->is_number_integer() ? std::to_string(n->get<int64_t>())
+                        : name && name->is_string() ? name->get<std::string>()
+                                                    : "*");
+      }
+    }
+    return at_most_three(ports, "<unset>");
+  }
+  if (what == "#slice-endpoints") {
+    std::vector<std::string> addresses;
+    const Json* eps = kube::find_path(obj, "endpoints");
+    if (eps && eps->is_array()) {
+      for (const auto& ep : *eps) {
+        const Json* as = kube::find_path(ep, "addresses");
+        if (!as || !as->is_array()) continue;
+        for (const auto& a : *as)
+          if (a.is_string()) addresses.push_back(a.get<std::string>());
+      }
+    }
+    return at_most_three(addresses, "<none>");
   }
   if (what == "#node-status") {
     for (const auto& v : jsonpath(obj, ".status.conditions[?(@.type==\"Ready\")].status")) {

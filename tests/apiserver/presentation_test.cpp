@@ -112,6 +112,26 @@ TEST(TableTest, EventsPutNameLastAndDescribeTheObject) {
             Json::parse(R"(["10m","Normal","Scaled","gpupool/p","m","p.1"])"));
 }
 
+TEST(TableTest, EndpointSlicesShowAddressTypePortsAndEndpoints) {
+  kube::TypeInfo es;
+  es.resource = {"discovery.k8s.io", "v1", "endpointslices", "EndpointSlice", true};
+  Time now;
+  ASSERT_TRUE(parse_rfc3339("2026-01-01T00:10:00Z", now));
+  Json s = Json::parse(R"J({"metadata":{"name":"chat-ipv4-8000-0",
+    "creationTimestamp":"2026-01-01T00:00:00Z"},"addressType":"IPv4",
+    "ports":[{"name":"http","port":8000,"protocol":"TCP"}],
+    "endpoints":[{"addresses":["10.0.0.1"]},{"addresses":["10.0.0.2"]},
+                 {"addresses":["10.0.0.3"]},{"addresses":["10.0.0.4"]},
+                 {"addresses":["10.0.0.5"]}]})J");
+  Json t = to_table(es, {s}, now, IncludeObject::None, true);
+  EXPECT_EQ(t["rows"][0]["cells"], Json::parse(R"(["chat-ipv4-8000-0","IPv4","8000",
+              "10.0.0.1,10.0.0.2,10.0.0.3 + 2 more...","10m"])"));
+  Json empty = Json::parse(R"({"metadata":{"name":"e"},"addressType":"FQDN"})");
+  t = to_table(es, {empty}, now, IncludeObject::None, true);
+  EXPECT_EQ(t["rows"][0]["cells"][2], "<unset>");
+  EXPECT_EQ(t["rows"][0]["cells"][3], "<none>");
+}
+
 TEST(DiscoveryTest, ResourceListsAndOpenApi) {
   std::vector<kube::TypeInfo> types = {widget_type()};
   kube::TypeInfo ns;

@@ -248,6 +248,7 @@ TEST(Crd, ServerRefusesWhatTheOperatorRefuses) {
       {"endpoint without image", [](GpuPool& p) { p.spec.usage.mode = UsageMode::Endpoint; }},
       {"port", [](GpuPool& p) { p.spec.usage.endpoint.port = 70000; }},
       {"health path", [](GpuPool& p) { p.spec.usage.endpoint.health_path = "health"; }},
+      {"service name", [](GpuPool& p) { p.spec.usage.endpoint.service_name = "9chat.api"; }},
       {"bad taint", [](GpuPool& p) { p.spec.usage.node.taints = {"gpu"}; }},
       {"bootstrap script and secret",
        [](GpuPool& p) {

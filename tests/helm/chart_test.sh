@@ -67,6 +67,10 @@ doc_of "$tmp/default.yaml" ClusterRole >"$tmp/clusterrole.yaml"
 hasnt "$tmp/clusterrole.yaml" 'secrets' "the ClusterRole grants no Secrets"
 hasnt "$tmp/clusterrole.yaml" 'leases' "the ClusterRole grants no Leases"
 has "$tmp/clusterrole.yaml" 'resources: \[gpupools/status, gpupools/finalizers\]' "pool status and finalizers"
+# Endpoint mode: each pool's Service and EndpointSlices.
+has "$tmp/clusterrole.yaml" 'resources: \[services\]' "Services for Endpoint pools"
+has "$tmp/clusterrole.yaml" 'apiGroups: \[discovery.k8s.io\]' "EndpointSlices' API group"
+has "$tmp/clusterrole.yaml" 'resources: \[endpointslices\]' "EndpointSlices for Endpoint pools"
 
 # Node bootstrap tokens: Secrets in kube-system only, create/list/delete.
 has "$tmp/default.yaml" 'name: [a-z-]*-bootstrap-tokens' "a Role for bootstrap tokens"

@@ -2,7 +2,9 @@
 // the CRDs from crds/ and the examples from examples/, then checks get
 // (tables, -o json/yaml, -w), patch (merge, json, status), scale, delete
 // waiting on a finalizer, wait --for=condition, dry run, replace conflicts
-// and schema-invalid objects. Every kubectl call runs under `timeout`, with
+// and schema-invalid objects; an Endpoint pool's Service and EndpointSlices
+// (written by the real endpoints reconciler on the server's store) as
+// kubectl shows them. Every kubectl call runs under `timeout`, with
 // its own HOME and KUBECACHEDIR.
 
 #include <fcntl.h>
@@ -20,6 +22,10 @@
 #include <sstream>
 #include <thread>
 
+#include "operator/controllers/endpoint_slices.h"
+#include "operator/core/api_codec.h"
+#include "operator/core/pool_decision.h"
+#include "providers/instrumented/instrumented_provider.h"
 #include "tests/apiserver/api_server.h"
 
 extern char** environ;
@@ -216,6 +222,31 @@ class KubectlTest : public ::testing::Test {
     Outcome r = kubectl({"get", resource, name, "-o", "jsonpath=" + expr});
     EXPECT_EQ(r.exit_code, 0) << r.all();
     return r.out;
+  }
+
+  // One pass of the endpoints reconciler (endpoint_slices.h) over pool
+  // `name`, on caches filled from the server's store.
+  void reconcile_endpoints(const std::string& name) {
+    kube::MemoryStore& api = server_->store();
+    ProviderCallStats stats;
+    controllers::ProviderRegistry registry(clock_, stats);
+    UnavailableOffers unavailable;
+    kube::EventRecorder events(api, clock_, controllers::kComponent);
+    kube::Store pools, instances, providers, services, slices;
+    instances.add_index(controllers::kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
+    services.add_index(controllers::kIndexOwnerUid, kube::index_by_owner_uid());
+    slices.add_index(controllers::kIndexOwnerUid, kube::index_by_owner_uid());
+    controllers::Context ctx{api,   clock_,    registry,  unavailable, events,
+                             pools, instances, providers, {}};
+    ctx.services = &services;
+    ctx.endpoint_slices = &slices;
+    ASSERT_TRUE(controllers::refresh_store(api, controllers::kGpuPools, pools).ok());
+    ASSERT_TRUE(controllers::refresh_store(api, controllers::kGpuInstances, instances).ok());
+    ASSERT_TRUE(controllers::refresh_store(api, kube::resources::kServices, services).ok());
+    ASSERT_TRUE(controllers::refresh_store(api, kube::resources::kEndpointSlices, slices).ok());
+    controllers::EndpointSliceReconciler rec(ctx);
+    auto result = rec.reconcile({"default", name});
+    ASSERT_FALSE(result.error.has_value()) << *result.error;
   }
 
   SystemClock clock_;
@@ -543,6 +574,89 @@ spec: {minAvailable: 1, selector: {matchLabels: {app: web}}}
   EXPECT_FALSE(server_->store().exists(kube::resources::kPods, "default", "web-1"));
   EXPECT_TRUE(server_->store().exists(kube::resources::kPods, "default", "agent-1"));
   EXPECT_EQ(jsonpath("pdb", "web-pdb", "{.status.disruptionsAllowed}"), "0");
+}
+
+// Endpoint mode (issue 13): the endpoints reconciler runs on the server's
+// store; kubectl writes the instances' status and reads the slices back.
+TEST_F(KubectlTest, EndpointSlicesShowOnlyReadyInstancesReady) {
+  apply_crds();
+  Outcome r = kubectl({"apply", "-f", path("examples/endpoint-pool.yaml")});
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  const std::string pool_uid = pool("chat")["metadata"]["uid"];
+  // Three machines of the pool, as the pool reconciler would write them.
+  std::string manifests;
+  for (const char* name : {"chat-a", "chat-b", "chat-c"}) {
+    Json inst = {{"apiVersion", "gpupool.io/v1alpha1"},
+                 {"kind", "GpuInstance"},
+                 {"metadata",
+                  {{"name", name},
+                   {"namespace", "default"},
+                   {"labels", {{"gpupool.io/pool", "chat"}, {"gpupool.io/pool-uid", pool_uid}}}}},
+                 {"spec",
+                  {{"pool", "chat"},
+                   {"offer",
+                    {{"provider", "runpod"},
+                     {"providerType", "runpod"},
+                     {"offerId", "l40s"},
+                     {"gpuModel", "L40S"},
+                     {"pricePerHour", "0.86"}}},
+                   {"usage", pool("chat")["spec"]["usage"]}}}};
+    manifests += inst.dump() + "\n";
+  }
+  std::ofstream(dir_ / "instances.json") << manifests;
+  r = kubectl({"apply", "-f", (dir_ / "instances.json").string()});
+  ASSERT_EQ(r.exit_code, 0) << r.all();
+  auto set_status = [&](const std::string& name, const std::string& phase, const std::string& ip) {
+    Json st = {{"status", {{"phase", phase}, {"address", ip}, {"port", 8000}}}};
+    Outcome o = kubectl(
+        {"patch", "gpuinstance", name, "--subresource=status", "--type=merge", "-p", st.dump()});
+    ASSERT_EQ(o.exit_code, 0) << o.all();
+  };
+  set_status("chat-a", "Ready", "10.0.0.1");
+  set_status("chat-b", "Running", "10.0.0.2");
+  set_status("chat-c", "Parked", "10.0.0.3");
+  ASSERT_NO_FATAL_FAILURE(reconcile_endpoints("chat"));
+
+  // Endpoint conditions by instance, from `kubectl get endpointslices -o yaml`.
+  auto conditions = [&] {
+    std::map<std::string, Json> out;
+    Outcome o =
+        kubectl({"get", "endpointslices", "-l", "kubernetes.io/service-name=chat", "-o", "yaml"});
+    EXPECT_EQ(o.exit_code, 0) << o.all();
+    auto docs = api::yaml_to_json(o.out);
+    EXPECT_TRUE(docs.ok()) << o.out;
+    if (!docs.ok() || docs->empty()) return out;
+    for (const auto& s : (*docs)[0]["items"]) {
+      EXPECT_EQ(s["addressType"], "IPv4");
+      EXPECT_EQ(s["metadata"]["labels"]["endpointslice.kubernetes.io/managed-by"], "gpupool.io");
+      EXPECT_EQ(s["ports"][0]["name"], "http");
+      for (const auto& ep : s["endpoints"])
+        out[ep["targetRef"]["name"]] = ep["conditions"];
+    }
+    return out;
+  };
+  auto c = conditions();
+  ASSERT_EQ(c.size(), 3u);
+  EXPECT_EQ(c["chat-a"]["ready"], true);
+  EXPECT_EQ(c["chat-b"]["ready"], false);
+  EXPECT_EQ(c["chat-c"]["ready"], false);
+  EXPECT_EQ(c["chat-c"]["terminating"], true);
+  // The Service clients use.
+  Outcome svc = kubectl(
+      {"get", "service", "chat", "-o", "jsonpath={.spec.ports[0].name}:{.spec.ports[0].port}"});
+  EXPECT_EQ(svc.exit_code, 0) << svc.all();
+  EXPECT_EQ(svc.out, "http:8000");
+  // The Ready machine falls back to Running: no longer ready.
+  set_status("chat-a", "Running", "10.0.0.1");
+  ASSERT_NO_FATAL_FAILURE(reconcile_endpoints("chat"));
+  c = conditions();
+  EXPECT_EQ(c["chat-a"]["ready"], false);
+  EXPECT_EQ(c["chat-a"]["serving"], false);
+  // The table kubectl prints by default.
+  Outcome table = kubectl({"get", "endpointslices"});
+  EXPECT_EQ(table.exit_code, 0) << table.all();
+  EXPECT_TRUE(contains(table.out, "ADDRESSTYPE")) << table.all();
+  EXPECT_TRUE(contains(table.out, "10.0.0.1,10.0.0.2,10.0.0.3")) << table.all();
 }
 
 }  // namespace

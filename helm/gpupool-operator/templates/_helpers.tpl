@@ -82,4 +82,10 @@ app.kubernetes.io/part-of: gpupool-operator
 - apiGroups: [gpupool.io]
   resources: [gpuinstances/status]
   verbs: [update]
+- apiGroups: [""]
+  resources: [services]
+  verbs: [get, list, watch, create, update, delete]
+- apiGroups: [discovery.k8s.io]
+  resources: [endpointslices]
+  verbs: [get, list, watch, create, update, delete]
 {{- end }}
