@@ -344,11 +344,13 @@ def measure_failover_latency(args, api_port, ports, watcher, procs):
         uid = watcher.uid[name]
         sent_ms = time.time() * 1000.0
         scale_pool(api_port, name, args.replicas + 2)
-        refused = wait_for(lambda: find_create([ports[k]], uid, sent_ms, ok=False),
-                           args.create_timeout, f"a refused create for {name} at "
-                           f"{provider_name(k)}", procs, step=0.1)
-        nxt = wait_for(lambda: find_create(ports, uid, refused[0]["t"], ok=True,
-                                           exclude_port=ports[k]),
+        # The first refusal may come from any refusing provider (the operator
+        # may retry one whose refusal it cached earlier); the next offer's
+        # create is the pool's next create at another provider, whatever
+        # its answer.
+        refused = wait_for(lambda: find_create(ports[:k + 1], uid, sent_ms, ok=False),
+                           args.create_timeout, f"a refused create for {name}", procs, step=0.1)
+        nxt = wait_for(lambda: find_create(ports, uid, refused[0]["t"], exclude_port=refused[1]),
                        args.create_timeout, f"the next create for {name}", procs, step=0.1)
         samples.append(nxt[0]["t"] - refused[0]["t"])
     return samples
@@ -562,6 +564,13 @@ def main():
         if not os.access(b, os.X_OK):
             ap.error(f"{b} is not an executable (build it first)")
 
+    # SIGTERM (and SIGINT, which a background job ignores) stop the run
+    # through the same cleanup as a failure: every started process is stopped.
+    def stop_on_signal(signum, _frame):
+        raise BenchError(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
     workdir = tempfile.mkdtemp(prefix="gpupool-scale-")
     ok = False
     try:
