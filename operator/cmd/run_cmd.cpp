@@ -48,6 +48,9 @@ Options:
                              how often an autoscaling pool's signals are read (default: 15)
   --shutdown-grace-seconds N on SIGTERM: in-flight work gets half of this to finish, then API
                              calls are interrupted; the process exits by then (default: 20)
+  --kube-api-qps N           Kubernetes API requests per second, client-side token bucket
+                             (default: 50; 0 disables the limit)
+  --kube-api-burst N         requests the bucket lets through at once (default: 100)
 )";
 
 }  // namespace
@@ -68,7 +71,9 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
                                               {"prometheus-url", ""},
                                               {"prometheus-timeout-seconds", "5"},
                                               {"autoscale-period-seconds", "15"},
-                                              {"shutdown-grace-seconds", "20"}};
+                                              {"shutdown-grace-seconds", "20"},
+                                              {"kube-api-qps", "50"},
+                                              {"kube-api-burst", "100"}};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {
@@ -130,6 +135,21 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
            "--shutdown-grace-seconds must be whole numbers >= 1\n";
     return kUsage;
   }
+  double api_qps = -1;
+  int api_burst = 0;
+  try {
+    size_t used = 0;
+    api_qps = std::stod(flags["kube-api-qps"], &used);
+    if (used != flags["kube-api-qps"].size()) api_qps = -1;
+    api_burst = std::stoi(flags["kube-api-burst"]);
+  } catch (...) {
+    api_qps = -1;
+  }
+  if (!(api_qps >= 0 && api_qps <= 1e6) || api_burst < 1) {
+    err << "error: --kube-api-qps must be a number >= 0 and --kube-api-burst a whole number "
+           ">= 1\n";
+    return kUsage;
+  }
   const std::string& prom_url = flags["prometheus-url"];
   if (!prom_url.empty() && prom_url.rfind("http://", 0) != 0 &&
       prom_url.rfind("https://", 0) != 0) {
@@ -155,8 +175,8 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
     log.error("cannot load the Kubernetes configuration", {{"error", config.error().message}});
     return kError;
   }
-  config->qps = 50;
-  config->burst = 100;
+  config->qps = api_qps;
+  config->burst = api_burst;
   log.info("connecting", {{"config", config->to_string()}});
 
   // Every thread started from here on inherits the blocked signals, so only

@@ -324,11 +324,26 @@ Status<ApiServerError> TestApiServer::load_manifests(const std::string& manifest
 
 namespace {
 
+// The audit-log verb of a resource request.
+std::string request_verb(const HttpRequest& req, const Route& r) {
+  const std::string& m = req.method;
+  if (m == "GET" || m == "HEAD") {
+    if (!r.name.empty()) return "get";
+    auto w = req.query_param("watch");
+    return w && (*w == "true" || *w == "1") ? "watch" : "list";
+  }
+  if (m == "POST") return "create";
+  if (m == "PUT") return "update";
+  if (m == "PATCH") return "patch";
+  if (m == "DELETE") return r.name.empty() ? "deletecollection" : "delete";
+  return m;
+}
+
 class Handler {
  public:
   Handler(kube::MemoryStore& store, const Clock& clock, const ApiServerOptions& opts,
-          const HttpRequest& req, ResponseWriter& w)
-      : store_(store), clock_(clock), opts_(opts), req_(req), w_(w) {}
+          RequestCounts& counts, const HttpRequest& req, ResponseWriter& w)
+      : store_(store), clock_(clock), opts_(opts), counts_(counts), req_(req), w_(w) {}
 
   void serve();
 
@@ -351,6 +366,7 @@ class Handler {
   kube::MemoryStore& store_;
   const Clock& clock_;
   const ApiServerOptions& opts_;
+  RequestCounts& counts_;
   const HttpRequest& req_;
   ResponseWriter& w_;
   std::vector<std::string> warnings_;
@@ -384,6 +400,8 @@ void Handler::serve() {
     send_error(w_, not_found_url());
     return;
   }
+  counts_.add(request_verb(req_, *route) + " " + route->plural +
+              (route->sub.empty() ? "" : "/" + route->sub));
   resource(*route);
 }
 
@@ -416,6 +434,11 @@ bool Handler::admin() {
     store_.compact();
   } else if (p == "/_test/bookmarks" && req_.method == "POST") {
     store_.send_bookmarks();
+  } else if (p == "/_test/requests" && req_.method == "GET") {
+    send_json(w_, 200, Json{{"counts", counts_.snapshot()}});
+    return true;
+  } else if (p == "/_test/requests" && req_.method == "DELETE") {
+    counts_.reset();
   } else if (p == "/_test/delay" && req_.method == "POST") {
     Json b = Json::parse(req_.body, nullptr, false);
     int64_t ms = b.is_object() ? b.value("ms", int64_t{0}) : 0;
@@ -860,8 +883,31 @@ void Handler::remove_collection(const kube::TypeInfo& t, const Route& r) {
 
 }  // namespace
 
+void RequestCounts::add(const std::string& key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++counts_[key];
+}
+
+std::map<std::string, int64_t> RequestCounts::snapshot() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return counts_;
+}
+
+void RequestCounts::reset() {
+  std::lock_guard<std::mutex> lock(mu_);
+  counts_.clear();
+}
+
+std::map<std::string, int64_t> TestApiServer::request_counts() const {
+  return counts_.snapshot();
+}
+
+void TestApiServer::reset_request_counts() {
+  counts_.reset();
+}
+
 void TestApiServer::handle(const HttpRequest& req, ResponseWriter& w) {
-  Handler h(*store_, clock_, options_, req, w);
+  Handler h(*store_, clock_, options_, counts_, req, w);
   try {
     h.serve();
   } catch (const std::exception& e) {

@@ -24,12 +24,22 @@
 //   POST   /_test/compact        expires all resource versions so far
 //   POST   /_test/bookmarks      sends a BOOKMARK to every watcher that allows them
 //   POST   /_test/delay          {"ms": N} delays every request
+//   GET    /_test/requests       {"counts":{"<verb> <resource>[/<sub>]":N}} since
+//                                start or the last reset (bench/scale reads it)
+//   DELETE /_test/requests       resets those counts
+//
+// Request counts: every resource request (not discovery, /version or
+// /_test/) is counted under "<verb> <plural>[/<subresource>]", the verb as
+// Kubernetes audit logs name it: get, list, watch, create, update, patch,
+// delete, deletecollection. Counted before it is served, whatever its answer.
 //
 // Thread safety: start()/stop() from one thread; requests are served
 // concurrently on the HTTP server's connection threads.
 
 #include <chrono>
+#include <map>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <thread>
 
@@ -52,6 +62,19 @@ struct ApiServerOptions {
 
 struct ApiServerError {
   std::string message;
+};
+
+// Thread-safe tally of requests by "<verb> <resource>"; shared by the
+// server's connection threads.
+class RequestCounts {
+ public:
+  void add(const std::string& key);
+  std::map<std::string, int64_t> snapshot() const;
+  void reset();
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, int64_t> counts_;  // guarded by mu_
 };
 
 class TestApiServer {
@@ -81,6 +104,10 @@ class TestApiServer {
   // List), in order. Used by --load and by tests.
   Status<ApiServerError> load_manifests(const std::string& manifests);
 
+  // The request counts described above, and their reset.
+  std::map<std::string, int64_t> request_counts() const;
+  void reset_request_counts();
+
  private:
   void handle(const http::HttpRequest& req, http::ResponseWriter& w);
   void bookmark_loop();
@@ -94,6 +121,7 @@ class TestApiServer {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;  // guarded by mu_
+  RequestCounts counts_;
 };
 
 // Converts YAML text (possibly several documents) to JSON values; empty

@@ -502,6 +502,39 @@ TEST_F(ApiServerTest, FaultInjectionThroughAdminEndpoint) {
   EXPECT_EQ(call("PUT", "/api/v1/namespaces/default/configmaps/f", cm.dump()).status, 200);
 }
 
+TEST_F(ApiServerTest, RequestCountsByVerbAndResourceUntilReset) {
+  install_crd();
+  ASSERT_EQ(call("POST", kWidgets, widget("a", 4).dump()).status, 201);
+  ASSERT_EQ(call("GET", kWidgets + "/a").status, 200);
+  ASSERT_EQ(call("GET", kWidgets).status, 200);
+  ASSERT_EQ(call("PATCH", kWidgets + "/a/status", R"({"status":{"replicas":2}})",
+                 {"Content-Type: application/merge-patch+json"})
+                .status,
+            200);
+  ASSERT_EQ(call("PATCH", kWidgets + "/a/scale", R"({"spec":{"replicas":5}})",
+                 {"Content-Type: application/merge-patch+json"})
+                .status,
+            200);
+  // A refused request counts too; discovery and /version do not.
+  EXPECT_EQ(call("PUT", kWidgets + "/a", "{}").status, 422);
+  ASSERT_EQ(call("GET", "/apis").status, 200);
+  ASSERT_EQ(call("GET", "/version").status, 200);
+  ASSERT_EQ(call("DELETE", kWidgets + "/a").status, 200);
+  const std::map<std::string, int64_t> want = {
+      {"create widgets", 1},       {"get widgets", 1},         {"list widgets", 1},
+      {"patch widgets/status", 1}, {"patch widgets/scale", 1}, {"update widgets", 1},
+      {"delete widgets", 1}};
+  EXPECT_EQ(server_->request_counts(), want);
+  Resp got = call("GET", "/_test/requests", "", {}, false);
+  ASSERT_EQ(got.status, 200);
+  EXPECT_EQ(got.json()["counts"]["patch widgets/status"], 1);
+  EXPECT_EQ(got.json()["counts"].size(), want.size());
+  ASSERT_EQ(call("DELETE", "/_test/requests", "", {}, false).status, 200);
+  EXPECT_TRUE(server_->request_counts().empty());
+  ASSERT_EQ(call("GET", kWidgets + "?watch=false").status, 200);
+  EXPECT_EQ(server_->request_counts(), (std::map<std::string, int64_t>{{"list widgets", 1}}));
+}
+
 TEST_F(ApiServerTest, KubeconfigAndManifestLoading) {
   std::string kc = server_->kubeconfig("team");
   EXPECT_NE(kc.find("server: " + server_->base_url()), std::string::npos);

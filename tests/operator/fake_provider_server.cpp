@@ -9,11 +9,21 @@
 // It sells one offer: L40S ×1, id "l40s-1", region "local".
 // GET /ledger answers {"live":N,"totalBilled":"…","machines":[{"providerId",
 // "name","poolUid","state","ended"}]} for the test's assertions.
+// GET /calls answers the call ledger, for bench/scale: {"counts":{"<method>":N},
+// "creates":[{"t":<unix ms at arrival>,"poolUid","name","offerId","ok",
+// "error":"<kind>"}]}; DELETE /calls clears it.
+// POST /refuse-creates {"times":N,"kind":"NoCapacity"} makes the next N
+// creates fail with that error kind while the offer still advertises
+// capacity (a create that loses a race for the last machine).
 #include <signal.h>
 
+#include <chrono>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <mutex>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -29,6 +39,54 @@ using gpupool::controllers::encode_offer;
 using nlohmann::json;
 
 namespace {
+
+// Every call by method, and every create with its arrival time (wall clock,
+// so another process on the machine can compare it with its own).
+class CallLedger {
+ public:
+  void count(const std::string& method) {
+    std::lock_guard<std::mutex> lock(mu_);
+    ++counts_[method];
+  }
+  void create(const json& req, const std::string& error_kind, int64_t arrived_ms) {
+    auto field = [](const json& j, const char* key) {
+      return j.is_object() && j.contains(key) && j[key].is_object() ? j[key] : json::object();
+    };
+    auto text = [](const json& j, const char* key) {
+      return j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+    };
+    const json intent = field(req, "intent");
+    const json offer = field(intent, "offer");
+    json e{{"t", arrived_ms},
+           {"poolUid", text(intent, "poolUid")},
+           {"name", text(intent, "name")},
+           {"offerId", text(offer, "id")},
+           {"ok", error_kind.empty()}};
+    if (!error_kind.empty()) e["error"] = error_kind;
+    std::lock_guard<std::mutex> lock(mu_);
+    creates_.push_back(std::move(e));
+  }
+  json to_json() const {
+    std::lock_guard<std::mutex> lock(mu_);
+    return {{"counts", counts_}, {"creates", creates_}};
+  }
+  void clear() {
+    std::lock_guard<std::mutex> lock(mu_);
+    counts_.clear();
+    creates_.clear();
+  }
+
+ private:
+  mutable std::mutex mu_;
+  std::map<std::string, int64_t> counts_;  // guarded by mu_
+  std::vector<json> creates_;              // guarded by mu_
+};
+
+int64_t unix_ms_now() {
+  return std::chrono::duration_cast<std::chrono::milliseconds>(
+             std::chrono::system_clock::now().time_since_epoch())
+      .count();
+}
 
 json answer(gpupool::FakeProvider& fake, const json& req) {
   auto err = [](const gpupool::ProviderError& e) {
@@ -137,6 +195,7 @@ int main(int argc, char** argv) {
   o.billing.increment = gpupool::Duration{increment};
   opts.offers.push_back({o, -1});
   gpupool::FakeProvider fake(opts, clock);
+  CallLedger calls;
 
   gpupool::http::HttpServerOptions ho;
   ho.port = static_cast<uint16_t>(port);
@@ -144,12 +203,45 @@ int main(int argc, char** argv) {
       [&](const gpupool::http::HttpRequest& req, gpupool::http::ResponseWriter& w) {
         gpupool::http::Headers h{{"Content-Type", "application/json"}};
         if (req.method == "POST" && req.path == "/call") {
+          const int64_t arrived = unix_ms_now();
           json body = json::parse(req.body, nullptr, false);
           if (body.is_discarded()) {
             w.send(400, h, R"({"ok":false})");
             return;
           }
-          w.send(200, h, answer(fake, body).dump());
+          const std::string method =
+              body.is_object() && body.contains("method") && body["method"].is_string()
+                  ? body["method"].get<std::string>()
+                  : "";
+          calls.count(method);
+          json out = answer(fake, body);
+          if (method == "create") {
+            calls.create(body,
+                         out.value("ok", false)
+                             ? ""
+                             : out.value("error", json::object()).value("kind", "unknown"),
+                         arrived);
+          }
+          w.send(200, h, out.dump());
+        } else if (req.path == "/calls") {
+          if (req.method == "DELETE") calls.clear();
+          w.send(200, h, req.method == "DELETE" ? R"({"ok":true})" : calls.to_json().dump());
+        } else if (req.method == "POST" && req.path == "/refuse-creates") {
+          json b = json::parse(req.body, nullptr, false);
+          const auto kind =
+              b.is_object() && b.contains("kind") && b["kind"].is_string()
+                  ? gpupool::controllers::parse_provider_error_kind(b["kind"].get<std::string>())
+                  : std::optional<gpupool::ProviderErrorKind>(
+                        gpupool::ProviderErrorKind::NoCapacity);
+          if (!kind || !b.contains("times") || !b["times"].is_number_integer() ||
+              b["times"].get<int64_t>() < 1 || b["times"].get<int64_t>() > 1'000'000'000) {
+            w.send(400, h, R"({"ok":false,"message":"want {times: 1.., kind: an error kind}"})");
+            return;
+          }
+          fake.fail_next(gpupool::FakeMethod::Create,
+                         gpupool::provider_error(*kind, "refused by the test"),
+                         static_cast<int>(b["times"].get<int64_t>()));
+          w.send(200, h, R"({"ok":true})");
         } else if (req.path == "/ledger") {
           json machines = json::array();
           for (const auto& e : fake.ledger()) {

@@ -1,0 +1,595 @@
+#!/usr/bin/env python3
+"""Scale benchmark of the real gpupool-operator binary (issue 12).
+
+Starts the test API server (tests/apiserver) with the CRDs, P GpuProviders of
+type "fake" (one gpupool-fake-provider-server process each, prices 1.00,
+1.01, ... so provider 1 is the cheapest) and N GpuPools of R replicas that
+allow every provider; then runs the operator and measures:
+
+  sync      wall time from the operator's start until every pool reports
+            status.replicas.ready >= R (seen on a watch), its CPU seconds
+            (utime+stime, /proc/PID/stat) and RSS (VmHWM, VmRSS)
+  rest      a window of several resync periods after the sync with nothing
+            changed: CPU seconds, API requests by verb and resource (the test
+            API server's /_test/requests), provider calls by method (each fake
+            server's /calls)
+  scale     latency from a PATCH of a pool's scale subresource (replicas + 1)
+            to the fake provider's arrival of the create for that pool
+  failover  latency from a create answered NoCapacity (the cheapest provider
+            still accepting is made to refuse creates) to the next create for
+            the same pool at another provider
+
+Only the Python standard library is used, so the benchmark needs nothing but
+the three binaries (operator, test API server, fake provider server).
+Latencies compare the driver's wall clock before the PATCH with the fake
+server's wall clock at the create's arrival (same machine).
+
+Exit status: 0 when every phase completed (performance goals are reported,
+never enforced), 1 when something broke (a process died, a pool never synced,
+a create never came), 2 on bad arguments.
+"""
+
+import argparse
+import http.client
+import json
+import math
+import os
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.parse
+
+GROUP = "/apis/gpupool.io/v1alpha1"
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+RESYNC_SECONDS = 30  # operator/core/pool_decision.h kResync
+
+
+class BenchError(Exception):
+    """Something broke: the benchmark cannot go on."""
+
+
+# ---------------------------------------------------------------------------
+# HTTP on loopback
+
+
+def request(port, method, path, body=None, content_type="application/json", timeout=60):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
+        headers = {"Content-Type": content_type} if data is not None else {}
+        conn.request(method, path, body=data, headers=headers)
+        resp = conn.getresponse()
+        text = resp.read()
+        if resp.status >= 300:
+            raise BenchError(f"{method} {path}: HTTP {resp.status}: {text[:300]!r}")
+        return json.loads(text) if text else {}
+    finally:
+        conn.close()
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+# ---------------------------------------------------------------------------
+# /proc
+
+
+def proc_cpu_seconds(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    # fields[0] is state (field 3); utime and stime are fields 14 and 15.
+    return (int(fields[11]) + int(fields[12])) / CLK_TCK
+
+
+def proc_memory_mib(pid):
+    out = {}
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            key, _, value = line.partition(":")
+            if key in ("VmHWM", "VmRSS"):
+                out[key] = int(value.split()[0]) / 1024.0
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Processes
+
+
+class Processes:
+    """The processes the benchmark started; stopped in reverse order."""
+
+    def __init__(self, workdir):
+        self.workdir = workdir
+        self.procs = []  # (name, Popen)
+
+    def start(self, name, args):
+        out = open(os.path.join(self.workdir, name + ".out"), "w")
+        err = open(os.path.join(self.workdir, name + ".log"), "w")
+        p = subprocess.Popen(args, stdin=subprocess.DEVNULL, stdout=out, stderr=err)
+        self.procs.append((name, p))
+        return p
+
+    def check_alive(self):
+        for name, p in self.procs:
+            if p.poll() is not None:
+                raise BenchError(f"{name} exited with status {p.returncode} "
+                                 f"(see {os.path.join(self.workdir, name + '.log')})")
+
+    def stop(self, name, p, grace=30):
+        if p.poll() is None:
+            p.send_signal(signal.SIGTERM)
+            try:
+                p.wait(grace)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+        return p.returncode
+
+    def stop_all(self):
+        for name, p in reversed(self.procs):
+            self.stop(name, p)
+
+
+def wait_for(pred, timeout, what, procs, step=0.1):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        procs.check_alive()
+        value = pred()
+        if value:
+            return value
+        time.sleep(step)
+    raise BenchError(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+# ---------------------------------------------------------------------------
+# Manifests
+
+
+def provider_name(i):
+    return f"fake-{i + 1}"
+
+
+def pool_name(i):
+    return f"pool-{i:05d}"
+
+
+def write_manifests(path, n_pools, replicas, provider_ports):
+    docs = []
+    for i, port in enumerate(provider_ports):
+        docs.append({"apiVersion": "gpupool.io/v1alpha1", "kind": "GpuProvider",
+                     "metadata": {"name": provider_name(i)},
+                     "spec": {"type": "fake", "endpoint": f"http://127.0.0.1:{port}"}})
+    providers = [{"name": provider_name(i)} for i in range(len(provider_ports))]
+    for i in range(n_pools):
+        docs.append({"apiVersion": "gpupool.io/v1alpha1", "kind": "GpuPool",
+                     "metadata": {"name": pool_name(i), "namespace": "default"},
+                     "spec": {"gpu": {"models": [{"name": "L40S"}]},
+                              "replicas": {"count": replicas},
+                              "providers": providers}})
+    with open(path, "w") as f:
+        # JSON documents are YAML; one per "---" keeps the loader's per-document errors.
+        f.write("\n---\n".join(json.dumps(d) for d in docs))
+        f.write("\n")
+
+
+# ---------------------------------------------------------------------------
+# Pool readiness, from a watch
+
+
+class PoolWatcher(threading.Thread):
+    """Keeps, for every pool, its uid and ready replicas, from list + watch;
+    records when the number of pools with ready >= target last changed."""
+
+    def __init__(self, port, target):
+        super().__init__(daemon=True)
+        self.port = port
+        self.target = target
+        self.lock = threading.Lock()
+        self.uid = {}  # name -> uid
+        self.ready = {}  # name -> ready replicas
+        self.synced_at = None  # monotonic time when every pool reached target
+        self.error = None
+        self.stopping = False
+
+    def set_target(self, target):
+        with self.lock:
+            self.target = target
+
+    def count_ready(self):
+        with self.lock:
+            return sum(1 for r in self.ready.values() if r >= self.target), len(self.ready)
+
+    def _apply(self, obj, deleted=False):
+        name = obj["metadata"]["name"]
+        with self.lock:
+            if deleted:
+                self.ready.pop(name, None)
+                return
+            self.uid[name] = obj["metadata"]["uid"]
+            self.ready[name] = obj.get("status", {}).get("replicas", {}).get("ready", 0)
+            if self.synced_at is None and self.ready and all(
+                    r >= self.target for r in self.ready.values()):
+                self.synced_at = time.monotonic()
+
+    def _list(self):
+        cont, rv = "", ""
+        while True:
+            q = "?limit=2000" + ("&continue=" + urllib.parse.quote(cont) if cont else "")
+            page = request(self.port, "GET", f"{GROUP}/namespaces/default/gpupools{q}")
+            for obj in page["items"]:
+                self._apply(obj)
+            rv = page["metadata"]["resourceVersion"]
+            cont = page["metadata"].get("continue", "")
+            if not cont:
+                return rv
+
+    def _watch(self, rv):
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=3600)
+        conn.request("GET", f"{GROUP}/namespaces/default/gpupools?watch=true"
+                     f"&resourceVersion={rv}&allowWatchBookmarks=true&timeoutSeconds=3000")
+        resp = conn.getresponse()
+        if resp.status != 200:
+            raise BenchError(f"watch answered HTTP {resp.status}")
+        try:
+            while not self.stopping:
+                line = resp.readline()
+                if not line:
+                    return rv
+                ev = json.loads(line)
+                kind, obj = ev["type"], ev["object"]
+                if kind == "ERROR":
+                    return None  # expired: relist
+                rv = obj["metadata"].get("resourceVersion", rv)
+                if kind != "BOOKMARK":
+                    self._apply(obj, deleted=(kind == "DELETED"))
+        finally:
+            conn.close()
+        return rv
+
+    def run(self):
+        try:
+            rv = None
+            while not self.stopping:
+                if rv is None:
+                    rv = self._list()
+                rv = self._watch(rv)
+        except Exception as e:  # reported by the main thread
+            self.error = e
+
+
+# ---------------------------------------------------------------------------
+# The phases
+
+
+def provider_calls(ports):
+    """Per provider: {"counts": {...}, "creates": [...]}."""
+    return [request(p, "GET", "/calls") for p in ports]
+
+
+def clear_provider_calls(ports):
+    for p in ports:
+        request(p, "DELETE", "/calls")
+
+
+def sum_counts(calls):
+    total = {}
+    for c in calls:
+        for k, v in c["counts"].items():
+            total[k] = total.get(k, 0) + v
+    return dict(sorted(total.items()))
+
+
+def percentile(values, q):
+    if not values:
+        return None
+    s = sorted(values)
+    return s[min(len(s) - 1, max(0, math.ceil(q / 100.0 * len(s)) - 1))]
+
+
+def find_create(ports, pool_uid, after_ms, ok=None, exclude_port=None):
+    """The earliest create for `pool_uid` that arrived at or after `after_ms`."""
+    best = None
+    for port in ports:
+        if port == exclude_port:
+            continue
+        for c in request(port, "GET", "/calls")["creates"]:
+            if c["poolUid"] == pool_uid and c["t"] >= after_ms and (ok is None or c["ok"] == ok):
+                if best is None or c["t"] < best[0]["t"]:
+                    best = (c, port)
+    return best
+
+
+def scale_pool(api_port, name, replicas):
+    request(api_port, "PATCH", f"{GROUP}/namespaces/default/gpupools/{name}/scale",
+            {"spec": {"replicas": replicas}}, content_type="application/merge-patch+json")
+
+
+def measure_scale_latency(args, api_port, ports, watcher, procs):
+    """Scale-subresource PATCH -> create at the provider, one pool at a time."""
+    samples = []
+    n = min(args.latency_samples, args.pools)
+    for k in range(n):
+        i = (k * args.pools) // n
+        name = pool_name(i)
+        uid = watcher.uid[name]
+        sent_ms = time.time() * 1000.0
+        scale_pool(api_port, name, args.replicas + 1)
+        found = wait_for(lambda: find_create(ports, uid, sent_ms), args.create_timeout,
+                         f"a create for {name} after its scale-up", procs, step=0.1)
+        samples.append(found[0]["t"] - sent_ms)
+    return samples
+
+
+def measure_failover_latency(args, api_port, ports, watcher, procs):
+    """NoCapacity at the cheapest provider -> the next create elsewhere.
+
+    Sample k makes provider k+1 refuse every create (its offer still
+    advertises capacity, as when a create loses a race for the last machine)
+    and scales one more pool; providers 1..k refuse too and are in the
+    operator's no-capacity cache, so each sample meets a fresh refusal."""
+    samples = []
+    n = min(args.failover_samples, len(ports) - 1, args.pools)
+    for k in range(n):
+        request(ports[k], "POST", "/refuse-creates", {"times": 1000000, "kind": "NoCapacity"})
+        i = (k * args.pools) // max(1, n) + args.pools // (2 * max(1, n))
+        name = pool_name(min(i, args.pools - 1))
+        uid = watcher.uid[name]
+        sent_ms = time.time() * 1000.0
+        scale_pool(api_port, name, args.replicas + 2)
+        # The first refusal may come from any refusing provider (the operator
+        # may retry one whose refusal it cached earlier); the next offer's
+        # create is the pool's next create at another provider, whatever
+        # its answer.
+        refused = wait_for(lambda: find_create(ports[:k + 1], uid, sent_ms, ok=False),
+                           args.create_timeout, f"a refused create for {name}", procs, step=0.1)
+        nxt = wait_for(lambda: find_create(ports, uid, refused[0]["t"], exclude_port=refused[1]),
+                       args.create_timeout, f"the next create for {name}", procs, step=0.1)
+        samples.append(nxt[0]["t"] - refused[0]["t"])
+    return samples
+
+
+def api_requests(api_port):
+    return request(api_port, "GET", "/_test/requests")["counts"]
+
+
+def writes(counts, resource_prefix):
+    verbs = ("create", "update", "patch", "delete", "deletecollection")
+    return sum(v for k, v in counts.items()
+               if k.split(" ")[0] in verbs and k.split(" ")[1].split("/")[0] == resource_prefix)
+
+
+def run(args, workdir):
+    procs = Processes(workdir)
+    result = {"pools": args.pools, "replicas": args.replicas, "providers": args.providers,
+              "workers": args.workers, "spendStatusPeriodSeconds": args.spend_period,
+              "restSeconds": args.rest_seconds}
+    try:
+        # Fake providers.
+        ports = []
+        for i in range(args.providers):
+            pf = os.path.join(workdir, f"fake-{i + 1}.port")
+            procs.start(f"fake-{i + 1}", [
+                os.path.join(args.bin_dir, "gpupool-fake-provider-server"), "--port-file", pf,
+                "--boot-seconds", str(args.boot_seconds), "--price", f"{1 + i / 100:.2f}"])
+            wait_for(lambda: os.path.exists(pf), 30, f"fake provider {i + 1}", procs)
+            with open(pf) as f:
+                ports.append(int(f.read()))
+
+        # API server with the CRDs and every object.
+        manifests = os.path.join(workdir, "objects.yaml")
+        write_manifests(manifests, args.pools, args.replicas, ports)
+        crds = [os.path.join(args.source_dir, "crds", f) for f in
+                ("gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
+                 "gpupool.io_gpuproviders.yaml")]
+        kubeconfig = os.path.join(workdir, "kubeconfig")
+        t = time.monotonic()
+        api = procs.start("apiserver", [
+            os.path.join(args.bin_dir, "gpupool-test-apiserver"), "--kubeconfig-out", kubeconfig,
+            "--history-size", str(args.history_size), "--load", *crds, manifests])
+        out_path = os.path.join(workdir, "apiserver.out")
+        line = wait_for(lambda: open(out_path).read().strip(), 600, "the test API server", procs)
+        api_port = int(line.rsplit(":", 1)[1])
+        result["loadSeconds"] = round(time.monotonic() - t, 1)
+        log(f"API server on {api_port} with {args.pools} pools and {args.providers} providers "
+            f"({result['loadSeconds']} s to load)")
+
+        watcher = PoolWatcher(api_port, args.replicas)
+        watcher.start()
+        wait_for(lambda: watcher.count_ready()[1] == args.pools, 600, "the pool list", procs)
+
+        # The operator.
+        health = free_port()
+        op_args = [args.operator, "run", "--kubeconfig", kubeconfig,
+                   "--health-addr", f"127.0.0.1:{health}", "--workers", str(args.workers),
+                   "--spend-status-period-seconds", str(args.spend_period)]
+        if args.kube_api_qps is not None:
+            op_args += ["--kube-api-qps", f"{args.kube_api_qps:g}"]
+        if args.kube_api_burst is not None:
+            op_args += ["--kube-api-burst", str(args.kube_api_burst)]
+        result["operatorArgs"] = " ".join(op_args[1:]).replace(kubeconfig, "KUBECONFIG")
+        request(api_port, "DELETE", "/_test/requests")
+        t0 = time.monotonic()
+        op = procs.start("operator", op_args)
+        progress = []
+        last = 0.0
+
+        def synced():
+            nonlocal last
+            if watcher.error:
+                raise BenchError(f"pool watch failed: {watcher.error}")
+            now = time.monotonic()
+            if now - last >= args.progress_seconds:
+                last = now
+                ready, total = watcher.count_ready()
+                mem = proc_memory_mib(op.pid)
+                progress.append({"s": round(now - t0, 1), "ready": ready,
+                                 "cpu": round(proc_cpu_seconds(op.pid), 1),
+                                 "rssMiB": round(mem["VmRSS"], 1)})
+                log(f"  {now - t0:6.1f} s: {ready}/{total} pools ready, "
+                    f"cpu {progress[-1]['cpu']} s, rss {progress[-1]['rssMiB']} MiB")
+            return watcher.synced_at
+
+        synced_at = wait_for(synced, args.sync_timeout, "every pool to be ready", procs, step=0.5)
+        result["syncSeconds"] = round(synced_at - t0, 1)
+        result["syncCpuSeconds"] = round(proc_cpu_seconds(op.pid), 1)
+        mem = proc_memory_mib(op.pid)
+        result["syncRssMiB"] = round(mem["VmRSS"], 1)
+        result["syncPeakRssMiB"] = round(mem["VmHWM"], 1)
+        result["syncProgress"] = progress
+        result["syncRequests"] = api_requests(api_port)
+        log(f"synced in {result['syncSeconds']} s, {result['syncCpuSeconds']} s CPU, "
+            f"peak RSS {result['syncPeakRssMiB']} MiB")
+
+        live = sum(request(p, "GET", "/ledger")["live"] for p in ports)
+        result["liveMachinesAfterSync"] = live
+
+        # Rest: let trailing work settle, then count.
+        time.sleep(args.settle_seconds)
+        procs.check_alive()
+        request(api_port, "DELETE", "/_test/requests")
+        clear_provider_calls(ports)
+        cpu0 = proc_cpu_seconds(op.pid)
+        time.sleep(args.rest_seconds)
+        procs.check_alive()
+        rest_cpu = proc_cpu_seconds(op.pid) - cpu0
+        counts = api_requests(api_port)
+        calls = provider_calls(ports)
+        mem = proc_memory_mib(op.pid)
+        result["restCpuSeconds"] = round(rest_cpu, 2)
+        result["restCpuSecondsPerResync"] = round(rest_cpu * RESYNC_SECONDS / args.rest_seconds, 2)
+        result["restRssMiB"] = round(mem["VmRSS"], 1)
+        result["restRequests"] = counts
+        result["restInstanceWrites"] = writes(counts, "gpuinstances")
+        result["restPoolStatusWrites"] = sum(
+            v for k, v in counts.items() if k in ("update gpupools/status", "patch gpupools/status"))
+        result["restPoolStatusWriteBound"] = args.pools * (args.rest_seconds // args.spend_period + 1)
+        result["restProviderCalls"] = sum_counts(calls)
+        result["restProviderMutatingCalls"] = sum(
+            v for k, v in result["restProviderCalls"].items() if k in ("create", "terminate"))
+        log(f"rest {args.rest_seconds} s: {result['restCpuSeconds']} s CPU, "
+            f"{result['restInstanceWrites']} GpuInstance writes, "
+            f"{result['restPoolStatusWrites']} GpuPool status writes, "
+            f"{result['restProviderMutatingCalls']} provider create/terminate")
+
+        # Latencies.
+        clear_provider_calls(ports)
+        lat = measure_scale_latency(args, api_port, ports, watcher, procs)
+        result["scaleToCreateMs"] = summarise(lat)
+        log(f"scale -> create: {result['scaleToCreateMs']}")
+        clear_provider_calls(ports)
+        fo = measure_failover_latency(args, api_port, ports, watcher, procs)
+        result["noCapacityToNextCreateMs"] = summarise(fo)
+        log(f"NoCapacity -> next create: {result['noCapacityToNextCreateMs']}")
+
+        mem = proc_memory_mib(op.pid)
+        result["finalPeakRssMiB"] = round(mem["VmHWM"], 1)
+        result["totalCpuSeconds"] = round(proc_cpu_seconds(op.pid), 1)
+        procs.check_alive()
+        code = procs.stop("operator", op, grace=60)
+        result["operatorExit"] = code
+        if code != 0:
+            raise BenchError(f"the operator exited with status {code} on SIGTERM")
+        watcher.stopping = True
+        return result
+    finally:
+        procs.stop_all()
+
+
+def summarise(samples):
+    if not samples:
+        return {"n": 0}
+    return {"n": len(samples), "p50": round(statistics.median(samples), 1),
+            "p99": round(percentile(samples, 99), 1), "max": round(max(samples), 1)}
+
+
+def log(msg):
+    print(msg, file=sys.stderr, flush=True)
+
+
+def main():
+    here = os.path.dirname(os.path.abspath(__file__))
+    source = os.path.dirname(os.path.dirname(here))
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--operator", default=os.path.join(source, "build-rel/bin/gpupool-operator"))
+    ap.add_argument("--bin-dir", help="folder of gpupool-test-apiserver and "
+                    "gpupool-fake-provider-server (default: the operator's)")
+    ap.add_argument("--source-dir", default=source, help="repository (for crds/)")
+    ap.add_argument("--pools", type=int, default=10000)
+    ap.add_argument("--replicas", type=int, default=5)
+    ap.add_argument("--providers", type=int, default=9)
+    ap.add_argument("--workers", type=int, default=4, help="operator --workers")
+    ap.add_argument("--kube-api-qps", type=float,
+                    help="operator --kube-api-qps (default: the operator's, 50)")
+    ap.add_argument("--kube-api-burst", type=int,
+                    help="operator --kube-api-burst (default: the operator's, 100)")
+    ap.add_argument("--spend-period", type=int, default=60,
+                    help="operator --spend-status-period-seconds")
+    ap.add_argument("--boot-seconds", type=int, default=1, help="fake machines' boot time")
+    ap.add_argument("--history-size", type=int, default=200000,
+                    help="API server watch history (changes)")
+    ap.add_argument("--sync-timeout", type=float, default=900)
+    ap.add_argument("--settle-seconds", type=float, default=10,
+                    help="pause between the sync and the rest window")
+    ap.add_argument("--rest-seconds", type=int, default=4 * RESYNC_SECONDS)
+    ap.add_argument("--latency-samples", type=int, default=50)
+    ap.add_argument("--failover-samples", type=int, default=5)
+    ap.add_argument("--create-timeout", type=float, default=60)
+    ap.add_argument("--progress-seconds", type=float, default=15)
+    ap.add_argument("--json-out", help="also write the results here")
+    ap.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
+    args = ap.parse_args()
+    if args.bin_dir is None:
+        args.bin_dir = os.path.dirname(os.path.abspath(args.operator))
+    for v, what in ((args.pools, "--pools"), (args.replicas, "--replicas"),
+                    (args.providers, "--providers"), (args.workers, "--workers"),
+                    (args.spend_period, "--spend-period"), (args.rest_seconds, "--rest-seconds"),
+                    (args.history_size, "--history-size")):
+        if v < 1:
+            ap.error(f"{what} must be >= 1")
+    if (args.kube_api_qps is not None and args.kube_api_qps < 0) or (
+            args.kube_api_burst is not None and args.kube_api_burst < 1):
+        ap.error("--kube-api-qps must be >= 0 and --kube-api-burst >= 1")
+    if args.providers < 2 and args.failover_samples > 0:
+        ap.error("the failover measurement needs --providers >= 2 (or --failover-samples 0)")
+    for b in (args.operator, os.path.join(args.bin_dir, "gpupool-test-apiserver"),
+              os.path.join(args.bin_dir, "gpupool-fake-provider-server")):
+        if not os.access(b, os.X_OK):
+            ap.error(f"{b} is not an executable (build it first)")
+
+    # SIGTERM (and SIGINT, which a background job ignores) stop the run
+    # through the same cleanup as a failure: every started process is stopped.
+    def stop_on_signal(signum, _frame):
+        raise BenchError(f"stopped by signal {signum}")
+
+    signal.signal(signal.SIGTERM, stop_on_signal)
+    signal.signal(signal.SIGINT, stop_on_signal)
+    workdir = tempfile.mkdtemp(prefix="gpupool-scale-")
+    ok = False
+    try:
+        result = run(args, workdir)
+        ok = True
+    except BenchError as e:
+        log(f"FAILED: {e}")
+        log(f"logs kept in {workdir}")
+        return 1
+    finally:
+        if ok and not args.keep:
+            subprocess.run(["rm", "-rf", workdir], check=False)
+    text = json.dumps(result, indent=1)
+    print(text)
+    if args.json_out:
+        with open(args.json_out, "w") as f:
+            f.write(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
