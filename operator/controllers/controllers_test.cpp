@@ -296,6 +296,57 @@ TEST_F(ControllersTest, NoCapacityOnTheFirstOfferLandsOnTheNext) {
   EXPECT_TRUE(unavailable_.contains(planner::offer_key(offer("a", "1")), clock_.now()));
 }
 
+TEST_F(ControllersTest, AMachineOnADearerOfferIsReplacedBeforeItsNextHourAndParkedOnceTheNewOneRuns) {
+  const Time t0 = clock_.now();
+  create_pool(1);
+  fake_->fail_next(FakeMethod::Create, provider_error(ProviderErrorKind::NoCapacity, "sold out"));
+  converge();
+  clock_.advance(31s);
+  converge();
+  ASSERT_EQ(instances().size(), 1u);
+  const std::string old = instances()[0].metadata.name;
+  ASSERT_EQ(instances()[0].spec.offer.offer_id, "b");  // $2/h: "a" ($1/h) was sold out
+  // Before the first hour ends "a" is still remembered as sold out: no attempt.
+  clock_.advance(t0 + 55min - clock_.now());
+  converge();
+  EXPECT_EQ(fake_->ledger().size(), 1u);
+  // Before the second hour ends it is not: a replacement on "a" is bought.
+  clock_.advance(t0 + 1h + 52min - clock_.now());
+  converge();
+  ASSERT_EQ(fake_->ledger().size(), 2u);
+  std::string repl;
+  for (const auto& i : instances()) {
+    if (i.metadata.name == old) continue;
+    repl = i.metadata.name;
+    EXPECT_EQ(i.spec.offer.offer_id, "a");
+    EXPECT_EQ(i.metadata.annotations.at(decision::kReplacesAnnotation), old);
+  }
+  EXPECT_EQ(pool()->status.replicas.ready, 1);
+  EXPECT_EQ(pool()->status.replicas.provisioning, 1);
+  EXPECT_EQ(count_phase(api::InstancePhase::Parked), 0);  // the old one serves meanwhile
+  // The replacement runs: the old machine is parked, kept to its boundary.
+  clock_.advance(31s);
+  converge();
+  for (const auto& i : instances()) {
+    EXPECT_EQ(i.status.phase,
+              i.metadata.name == old ? api::InstancePhase::Parked : api::InstancePhase::Running)
+        << i.metadata.name;
+  }
+  EXPECT_EQ(live_at_provider(), 2);
+  clock_.advance(t0 + 2h - 30s - clock_.now());  // within the 60 s margin
+  converge();
+  EXPECT_EQ(live_at_provider(), 1);
+  ASSERT_EQ(instances().size(), 1u);
+  EXPECT_EQ(instances()[0].metadata.name, repl);
+  // Two hours of $2 for the old machine, nothing more.
+  EXPECT_EQ(pool()->status.terminated_spend, usd("4"));
+  EXPECT_EQ(pool()->status.spend.accrued, fake_->total_billed(clock_.now()));
+  // Steady again: nothing else is bought (the kept machine is the cheapest).
+  clock_.advance(55min);
+  converge();
+  EXPECT_EQ(fake_->ledger().size(), 2u);
+}
+
 TEST_F(ControllersTest, LostCreateAnswersNeverBuyTwice) {
   create_pool(2);
   fake_->lose_next_create_answers(2);
