@@ -5,6 +5,24 @@
 
 namespace gpupool::controllers {
 
+kube::IndexFn index_by_provider_gpus() {
+  return [](const kube::Json& obj) -> std::vector<std::string> {
+    const auto& meta = obj.value("metadata", kube::Json::object());
+    if (meta.contains("deletionTimestamp") && !meta["deletionTimestamp"].is_null()) return {};
+    const auto spec = obj.find("spec");
+    if (spec == obj.end() || !spec->is_object()) return {};
+    const auto offer = spec->find("offer");
+    if (offer == spec->end() || !offer->is_object()) return {};
+    const auto provider = offer->find("provider");
+    const auto gpus = offer->find("gpuCount");
+    if (provider == offer->end() || !provider->is_string() || gpus == offer->end() ||
+        !gpus->is_number_integer()) {
+      return {};
+    }
+    return {provider->get<std::string>() + "/" + std::to_string(gpus->get<int64_t>())};
+  };
+}
+
 const kube::Resource kGpuPools{"gpupool.io", "v1alpha1", "gpupools", "GpuPool", true};
 const kube::Resource kGpuInstances{"gpupool.io", "v1alpha1", "gpuinstances", "GpuInstance", true};
 const kube::Resource kGpuProviders{"gpupool.io", "v1alpha1", "gpuproviders", "GpuProvider", false};

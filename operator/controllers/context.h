@@ -39,6 +39,11 @@ extern const kube::Resource kGpuProviders;
 inline constexpr const char* kComponent = "gpupool-operator";
 // Store index of instances by their pool's uid (label gpupool.io/pool-uid).
 inline constexpr const char* kIndexPoolUid = "pool-uid";
+// Store index of instances that are not being deleted by "<provider>/<GPUs
+// per machine>" (index_by_provider_gpus): each provider's machines and GPUs
+// in use, for quotas, counted without reading every instance.
+inline constexpr const char* kIndexProviderGpus = "provider-gpus";
+kube::IndexFn index_by_provider_gpus();
 
 struct Context {
   kube::KubeApi& api;

@@ -74,6 +74,7 @@ class ControllersTest : public ::testing::Test {
         ep_rec_(ctx_),
         gc_(ctx_) {
     instances_.add_index(kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
+    instances_.add_index(kIndexProviderGpus, index_by_provider_gpus());
     nodes_.add_index(kIndexNodeInstance, kube::index_by_label(kLabelInstance));
     services_.add_index(kIndexOwnerUid, kube::index_by_owner_uid());
     slices_.add_index(kIndexOwnerUid, kube::index_by_owner_uid());
@@ -296,7 +297,8 @@ TEST_F(ControllersTest, NoCapacityOnTheFirstOfferLandsOnTheNext) {
   EXPECT_TRUE(unavailable_.contains(planner::offer_key(offer("a", "1")), clock_.now()));
 }
 
-TEST_F(ControllersTest, AMachineOnADearerOfferIsReplacedBeforeItsNextHourAndParkedOnceTheNewOneRuns) {
+TEST_F(ControllersTest,
+       AMachineOnADearerOfferIsReplacedBeforeItsNextHourAndParkedOnceTheNewOneRuns) {
   const Time t0 = clock_.now();
   create_pool(1);
   fake_->fail_next(FakeMethod::Create, provider_error(ProviderErrorKind::NoCapacity, "sold out"));
@@ -345,6 +347,45 @@ TEST_F(ControllersTest, AMachineOnADearerOfferIsReplacedBeforeItsNextHourAndPark
   clock_.advance(55min);
   converge();
   EXPECT_EQ(fake_->ledger().size(), 2u);
+}
+
+TEST_F(ControllersTest, AProvidersQuotaHoldsAcrossPools) {
+  // Counted from the instance store's provider index, not by reading every
+  // instance; deleting instances no longer count. (Pools reconciled on the
+  // same stale cache can still overshoot together: the count is the cache's.)
+  api::GpuProvider q;
+  q.metadata.name = "q";
+  q.spec.type = "fake";
+  q.spec.quota.max_instances = 3;
+  ASSERT_EQ(registry_.sync(q, {}), "");
+  for (const char* name : {"web", "api"}) {
+    Json pool = {{"apiVersion", "gpupool.io/v1alpha1"},
+                 {"kind", "GpuPool"},
+                 {"metadata", {{"name", name}, {"namespace", "default"}}},
+                 {"spec",
+                  {{"gpu", {{"models", {{{"name", "L40S"}}}}}},
+                   {"replicas", {{"count", 2}}},
+                   {"providers", {{{"name", "q"}}}}}}};
+    ASSERT_TRUE(api_.create(kGpuPools, "default", pool).ok());
+    converge();
+  }
+  EXPECT_EQ(instances().size(), 3u);
+  EXPECT_EQ(instances_.index_counts(kIndexProviderGpus),
+            (std::map<std::string, size_t>{{"q/1", 3}}));
+  // One pool lets its machines go: the other takes the freed room.
+  ASSERT_TRUE(api_.patch(kGpuPools, "default", "web", kube::PatchType::Merge,
+                         {{"spec", {{"replicas", {{"count", 0}}}}}})
+                  .ok());
+  converge();
+  clock_.advance(2h);
+  converge(8);
+  int web = 0, api = 0;
+  for (const auto& i : instances())
+    (i.spec.pool == "web" ? web : api) += 1;
+  EXPECT_EQ(web, 0);
+  EXPECT_EQ(api, 2);
+  EXPECT_EQ(instances_.index_counts(kIndexProviderGpus),
+            (std::map<std::string, size_t>{{"q/1", 2}}));
 }
 
 TEST_F(ControllersTest, LostCreateAnswersNeverBuyTwice) {

@@ -36,6 +36,10 @@ class EndpointProber {
   virtual ~EndpointProber() = default;
   // GET `url` ("http://host:port/path") within `timeout`.
   virtual health::Probe probe(const std::string& url, Duration timeout) = 0;
+  // True for a prober whose answers never change (the simulator's): a Ready
+  // machine is then not re-probed every period, only polled as any running
+  // machine is. Real probers answer false.
+  virtual bool answers_never_change() const { return false; }
 };
 
 class HttpEndpointProber final : public EndpointProber {

@@ -547,6 +547,9 @@ kube::ReconcileResult InstanceReconciler::follow_endpoint(const api::GpuInstance
       }
       break;
   }
+  if (st.phase == P::Ready && ctx_.prober && ctx_.prober->answers_never_change()) {
+    return status_result(st, kRunningPoll);
+  }
   const auto until_probe = std::chrono::duration_cast<kube::Millis>(out.next_probe - now);
   return status_result(st, std::clamp(until_probe, kube::Millis{1000}, kRunningPoll));
 }

@@ -112,6 +112,30 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     obj = std::move(r).value();
   }
 
+  // Each provider's machines and GPUs in use, over every pool: from the
+  // instance store's kIndexProviderGpus counts (no instance is read; a pool
+  // reconcile at 50,000 instances used to walk them all), else by walking.
+  auto count_provider_usage = [&](std::map<std::string, planner::ProviderState>& providers) {
+    const auto counts = ctx_.instances.index_counts(kIndexProviderGpus);
+    if (!counts.empty() || ctx_.instances.size() == 0) {
+      for (const auto& [value, n] : counts) {
+        const auto slash = value.rfind('/');
+        auto it = providers.find(value.substr(0, slash));
+        if (slash == std::string::npos || it == providers.end()) continue;
+        it->second.instances += static_cast<int>(n);
+        it->second.gpus += static_cast<int>(n) * std::stoi(value.substr(slash + 1));
+      }
+      return;
+    }
+    for (const auto& ip : ctx_.instances.list()) {
+      auto i = ctx_.decoded->instances.get(ip);
+      if (!i || i->metadata.deletion_timestamp) continue;
+      auto it = providers.find(i->spec.offer.provider);
+      if (it == providers.end()) continue;
+      it->second.instances += 1;
+      it->second.gpus += i->spec.offer.gpu_count;
+    }
+  };
   auto build_input = [&](std::vector<api::GpuInstance> instances) {
     decision::Input in;
     in.pool = pool;
@@ -150,14 +174,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
       ps.max_gpus = e->max_gpus;
       in.providers[ref.name] = ps;
     }
-    for (const auto& ip : ctx_.instances.list()) {
-      auto i = ctx_.decoded->instances.get(ip);
-      if (!i || i->metadata.deletion_timestamp) continue;
-      auto it = in.providers.find(i->spec.offer.provider);
-      if (it == in.providers.end()) continue;
-      it->second.instances += 1;
-      it->second.gpus += i->spec.offer.gpu_count;
-    }
+    count_provider_usage(in.providers);
     return in;
   };
   auto short_of_machines = [&](const decision::Input& in) {

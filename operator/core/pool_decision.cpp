@@ -30,7 +30,6 @@ Time boundary_of(const GpuInstance& i, Time now) {
   return billing::next_boundary(*i.status.billing, *i.status.launch_time, now);
 }
 
-
 std::string hash4(const std::string& uid) {
   uint32_t h = 2166136261u;
   for (char c : uid) {

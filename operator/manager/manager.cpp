@@ -245,6 +245,7 @@ Status<ManagerError> Manager::start() {
   };
 
   m.inst_inf.add_index(controllers::kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
+  m.inst_inf.add_index(controllers::kIndexProviderGpus, controllers::index_by_provider_gpus());
   auto pool_of = [](const Json& inst) {
     const auto& md = inst["metadata"];
     std::string pool;

@@ -189,6 +189,9 @@ class DyingProvider final : public Provider {
 class SimProber final : public controllers::EndpointProber {
  public:
   health::Probe probe(const std::string&, Duration) override { return {true, "HTTP 200"}; }
+  // Re-probing a Ready machine every period would only add reconciles (a
+  // week's run went from 195k to 283k instance reconciles and 28 s to 39 s).
+  bool answers_never_change() const override { return true; }
 };
 
 // ---------------------------------------------------------------------------
@@ -316,6 +319,7 @@ struct Process {
     ctx.policy = policy;
     ctx.prober = &prober;
     instances.add_index(controllers::kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
+    instances.add_index(controllers::kIndexProviderGpus, controllers::index_by_provider_gpus());
     for (const auto& [name, fake] : fakes)
       registry.put(name, std::make_shared<DyingProvider>(fake, sw));
   }

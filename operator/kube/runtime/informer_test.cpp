@@ -63,6 +63,21 @@ TEST(Store, IndexesAndSnapshots) {
   EXPECT_FALSE(s.remove("b/z"));
 }
 
+TEST(Store, IndexCountsFollowUpdatesAndRemovals) {
+  Store s;
+  EXPECT_TRUE(s.index_counts("app").empty());
+  s.add_index("app", index_by_label("app"));
+  s.upsert(std::make_shared<const Json>(obj("a", "x", "1", {{"app", "web"}})));
+  s.upsert(std::make_shared<const Json>(obj("a", "y", "2", {{"app", "web"}})));
+  s.upsert(std::make_shared<const Json>(obj("a", "z", "3", {{"app", "db"}})));
+  EXPECT_EQ(s.index_counts("app"), (std::map<std::string, size_t>{{"db", 1}, {"web", 2}}));
+  s.upsert(std::make_shared<const Json>(obj("a", "x", "4", {{"app", "db"}})));
+  s.remove("a/z");
+  EXPECT_EQ(s.index_counts("app"), (std::map<std::string, size_t>{{"db", 1}, {"web", 1}}));
+  s.remove("a/y");
+  EXPECT_EQ(s.index_counts("app"), (std::map<std::string, size_t>{{"db", 1}}));
+}
+
 TEST(Store, ReplaceReturnsOnlyDifferences) {
   Store s;
   s.replace({std::make_shared<const Json>(obj("n", "a", "1")),

@@ -129,6 +129,17 @@ std::vector<ObjectPtr> Store::by_index(const std::string& index, const std::stri
   return out;
 }
 
+std::map<std::string, size_t> Store::index_counts(const std::string& index) const {
+  std::lock_guard lock(mu_);
+  std::map<std::string, size_t> out;
+  auto idx = indexes_.find(index);
+  if (idx == indexes_.end()) return out;
+  for (const auto& [value, keys] : idx->second.values) {
+    if (!keys.empty()) out.emplace(value, keys.size());
+  }
+  return out;
+}
+
 std::vector<std::string> Store::keys() const {
   std::lock_guard lock(mu_);
   std::vector<std::string> out;

@@ -56,6 +56,10 @@ class Store {
   std::vector<ObjectPtr> list_namespace(const std::string& namespace_) const;
   // Objects whose index `index` produced `value`; empty for an unknown index.
   std::vector<ObjectPtr> by_index(const std::string& index, const std::string& value) const;
+  // How many objects each value of `index` has (values with none are
+  // absent); empty when there is no such index. O(values), no object is
+  // read: for counts the callers would otherwise get by walking every object.
+  std::map<std::string, size_t> index_counts(const std::string& index) const;
   std::vector<std::string> keys() const;
   size_t size() const;
 
