@@ -1854,16 +1854,21 @@ TEST(RemoteFakeCodec, RoundTripsOffersMachinesIntentsAndErrors) {
   m.launch_time = sys_days{year{2026} / November / 10} + 12h;
   m.tags = {{std::string(kTagInstance), "web-1"}};
   EXPECT_EQ(decode_machine(encode_machine(m)), m);
+  m.public_address = "127.0.0.1";  // Endpoint mode: where the container serves
+  m.public_port = 18080;
+  EXPECT_EQ(decode_machine(encode_machine(m)), m);
   InstanceIntent i;
   i.name = "web-1";
   i.pool_uid = "u";
   i.pool_namespace = "default";
   i.pool_name = "web";
   i.offer = o;
+  i.container = {"vllm/vllm-openai:v0.6.3", 8000, {"--model", "m"}, {{"HF_HOME", "/data"}}};
   auto back = decode_intent(encode_intent(i));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->name, "web-1");
   EXPECT_EQ(back->offer, o);
+  EXPECT_EQ(back->container, i.container);
   const ProviderError e =
       decode_error(encode_error(provider_error(ProviderErrorKind::NoCapacity, "x")));
   EXPECT_EQ(e.kind, ProviderErrorKind::NoCapacity);

@@ -104,6 +104,8 @@ json encode_machine(const Machine& m) {
             {"pricePerHour", m.price_per_hour.to_string()},
             {"tags", m.tags}};
   if (m.launch_time) j["launchTime"] = m.launch_time->time_since_epoch().count();
+  if (!m.public_address.empty()) j["publicAddress"] = m.public_address;
+  if (m.public_port != 0) j["publicPort"] = m.public_port;
   return j;
 }
 
@@ -125,6 +127,8 @@ std::optional<Machine> decode_machine(const json& j) {
     if (!p) return std::nullopt;
     m.price_per_hour = *p;
     m.tags = j.at("tags").get<std::map<std::string, std::string>>();
+    m.public_address = j.value("publicAddress", "");
+    m.public_port = j.value("publicPort", 0);
     if (j.contains("launchTime")) m.launch_time = Time{Duration{j["launchTime"].get<int64_t>()}};
     return m;
   } catch (const json::exception&) {

@@ -163,7 +163,9 @@ TEST(CatalogOverridesTest, PriceOverrideIsPerGpuAndNeverCreatesOffers) {
   api::GpuProvider cw = provider("cw", "coreweave");
   cw.spec.price_overrides.push_back({"L40", std::nullopt, usd("1.50")});
   for (const Offer& o : offers_for(cw)) {
-    if (o.gpu_model == "L40") EXPECT_EQ(o.price_per_hour, usd("12"));  // 8 GPUs per node
+    if (o.gpu_model == "L40") {
+      EXPECT_EQ(o.price_per_hour, usd("12"));  // 8 GPUs per node
+    }
   }
   api::GpuProvider aws = provider("aws", "aws");
   aws.spec.price_overrides.push_back({"L40", std::nullopt, usd("1.00")});

@@ -281,15 +281,15 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
     auto id = ssh_keys_.id_for(
         intent.ssh_public_key,
         [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
-          auto body = call("list ssh keys", "GET", "/v2/ssh-keys?per_page=500", "", true);
-          if (!body.ok()) return fail(body.error());
-          return net::parse_ssh_key_list(*body, "ssh_keys", "id", "ssh_key");
+          auto keys = call("list ssh keys", "GET", "/v2/ssh-keys?per_page=500", "", true);
+          if (!keys.ok()) return fail(keys.error());
+          return net::parse_ssh_key_list(*keys, "ssh_keys", "id", "ssh_key");
         },
         [&](const std::string& name) -> ProviderResult<std::string> {
           json add = {{"name", name}, {"ssh_key", intent.ssh_public_key}};
-          auto body = call("add ssh key", "POST", "/v2/ssh-keys", net::json_text(add), false);
-          if (!body.ok()) return fail(body.error());
-          return net::parse_added_ssh_key(*body, "ssh_key", "id");
+          auto added = call("add ssh key", "POST", "/v2/ssh-keys", net::json_text(add), false);
+          if (!added.ok()) return fail(added.error());
+          return net::parse_added_ssh_key(*added, "ssh_key", "id");
         });
     if (!id.ok()) return fail(id.error());
     if (std::find(key_ids.begin(), key_ids.end(), *id) == key_ids.end()) key_ids.push_back(*id);
