@@ -367,6 +367,55 @@ TEST_F(OperatorE2E, AutoscalingFollowsAPrometheusSignalUpAndDownWithParking) {
   EXPECT_EQ(static_cast<int>(instances().size()), before);
 }
 
+// Issue 13, Endpoint mode through the binary: the fake provider reports the
+// machine at 127.0.0.1 and the container's port, where a local HTTP server
+// stands in for the inference server; the pool's EndpointSlice follows its
+// health check, as kubectl shows it.
+TEST_F(OperatorE2E, EndpointSlicesFollowTheHealthCheckOfALocalInferenceServer) {
+  std::atomic<int> status{200};
+  std::atomic<int> probes{0};
+  http::HttpServer inference([&](const http::HttpRequest& req, http::ResponseWriter& w) {
+    ++probes;
+    w.send(req.path == "/health" ? status.load() : 404, {{"Content-Type", "text/plain"}}, "ok");
+  });
+  ASSERT_TRUE(inference.start().ok());
+  const std::string port = std::to_string(inference.port());
+  start_operator();
+  apply(provider_yaml("", "  fake:\n    bootSeconds: 0\n"));
+  apply(pool_yaml(1,
+                  "  usage:\n    mode: Endpoint\n    endpoint:\n      image: "
+                  "vllm/vllm-openai:v0.6.3\n      port: " +
+                      port +
+                      "\n      healthPath: /health\n      healthCheck:\n        periodSeconds: "
+                      "1\n        timeoutSeconds: 1\n        failureThreshold: 1\n"));
+  std::string out;
+  ASSERT_EQ(kubectl({"wait", "--for=condition=Ready", "gpupool/web", "--timeout=60s"}, &out), 0)
+      << out << read_file(dir_ / "operator.log");
+  EXPECT_GT(probes.load(), 0);
+  auto slices = [&] {
+    std::string yaml;
+    kubectl({"get", "endpointslices", "-l", "kubernetes.io/service-name=web", "-o", "yaml"}, &yaml);
+    return yaml;
+  };
+  ASSERT_TRUE(eventually([&] { return slices().find("ready: true") != std::string::npos; }, 30s))
+      << slices();
+  const std::string ready = slices();
+  EXPECT_NE(ready.find("- 127.0.0.1"), std::string::npos) << ready;
+  EXPECT_NE(ready.find("port: " + port), std::string::npos) << ready;
+  EXPECT_NE(ready.find("kind: GpuInstance"), std::string::npos) << ready;
+  EXPECT_EQ(kubectl({"get", "service", "web"}, &out), 0) << out;
+  // The server fails its health check: the endpoint is no longer ready.
+  status = 500;
+  EXPECT_TRUE(eventually([&] { return slices().find("ready: false") != std::string::npos; }, 30s))
+      << slices() << read_file(dir_ / "operator.log");
+  EXPECT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 1; }, 10s));
+  // It answers again: ready again.
+  status = 200;
+  EXPECT_TRUE(eventually([&] { return slices().find("ready: true") != std::string::npos; }, 30s))
+      << slices();
+  inference.stop();
+}
+
 TEST_F(OperatorE2E, SigtermExitsInBoundedTimeEvenWithTheApiServerGone) {
   start_operator({"--shutdown-grace-seconds", "6"});
   apply(provider_yaml("", "  fake:\n    bootSeconds: 0\n"));
