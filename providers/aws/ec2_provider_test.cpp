@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "providers/container/container_start_script.h"
+#include "providers/container/test_container.h"
 #include "providers/http/curl_transport.h"
 #include "providers/http/fake_transport.h"
 #include "tests/emulators/aws/ec2_emulator.h"
@@ -450,14 +451,7 @@ TEST(Ec2Errors, CodesMapToKinds) {
   EXPECT_GT(map_ec2_error(503, "RequestLimitExceeded", "", net::Millis(0)).retry_after.count(), 0);
 }
 
-InstanceIntent endpoint_of(InstanceIntent i) {
-  i.user_data.clear();  // Endpoint mode: no Node bootstrap
-  i.container.image = "vllm/vllm-openai:v0.6.3";
-  i.container.port = 8000;
-  i.container.args = {"--model", "m", "--served-model-name", "it's"};
-  i.container.env = {{"HF_TOKEN", "hf_s3cr3t"}};
-  return i;
-}
+using container::endpoint_of;
 
 TEST_F(Ec2ProviderTest, EndpointSendsTheContainerStartScriptAndReportsTheContainerPort) {
   Ec2Provider p(config(), transport_, clock_, sleeper_);

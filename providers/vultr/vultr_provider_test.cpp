@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include "providers/container/container_start_script.h"
+#include "providers/container/test_container.h"
 #include "providers/http/curl_transport.h"
 #include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/vultr/vultr_emulator.h"
@@ -247,14 +248,7 @@ TEST_F(VultrProviderTest, GarbledAnswersAreKnownKinds) {
   EXPECT_TRUE(p.create(intent()).ok());
 }
 
-InstanceIntent endpoint_of(InstanceIntent i) {
-  i.user_data.clear();  // Endpoint mode: no Node bootstrap
-  i.container.image = "vllm/vllm-openai:v0.6.3";
-  i.container.port = 8000;
-  i.container.args = {"--model", "m", "--served-model-name", "it's"};
-  i.container.env = {{"HF_TOKEN", "hf_s3cr3t"}};
-  return i;
-}
+using container::endpoint_of;
 
 TEST_F(VultrProviderTest, EndpointSendsTheContainerStartScriptAndReportsTheContainerPort) {
   VultrProvider p(config(), transport_, clock_, sleeper_);
