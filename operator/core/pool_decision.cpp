@@ -376,6 +376,20 @@ void unpark(State& s) {
   }
 }
 
+// The planner request for `machines` more machines of this pool: the
+// offers, the ones just sold out, the providers' limits and the spend so far.
+planner::Request plan_request(const State& s, int machines) {
+  planner::Request req;
+  req.machines = machines;
+  req.spend.hourly_burn = s.active_burn;
+  req.spend.projected_month = s.spend0.month_to_date + s.active_rest;
+  req.offers = s.in.offers;
+  req.unavailable = s.in.unavailable;
+  req.providers = s.in.providers;
+  req.now = s.now;
+  return req;
+}
+
 // 4b. Buy the rest through the planner, at most Input::max_creates.
 void buy(State& s) {
   int need = s.desired - static_cast<int>(s.active.size() + s.out.unpark.size());
@@ -396,14 +410,7 @@ void buy(State& s) {
     need = std::max(0, s.in.max_creates);
     s.create_capped = true;
   }
-  planner::Request req;
-  req.machines = need;
-  req.spend.hourly_burn = s.active_burn;
-  req.spend.projected_month = s.spend0.month_to_date + s.active_rest;
-  req.offers = s.in.offers;
-  req.unavailable = s.in.unavailable;
-  req.providers = s.in.providers;
-  req.now = s.now;
+  planner::Request req = plan_request(s, need);
   if (s.in.policy.placement == Policy::Placement::ListPrice) {
     req.ranking = planner::Request::Ranking::ListPrice;
   }
@@ -510,15 +517,9 @@ void consolidate(State& s) {
   const Duration lifetime{std::llround(lifetime_hours(s.spec()) * 3600.0)};
   const std::vector<KeepCost> candidates = consolidation_candidates(s, lifetime);
   if (candidates.empty()) return;
-  planner::Request req;
-  req.machines = std::min<int>(static_cast<int>(candidates.size()), std::max(0, s.in.max_creates));
-  req.spend.hourly_burn = s.active_burn;
-  req.spend.projected_month = s.spend0.month_to_date + s.active_rest;
-  req.offers = s.in.offers;
-  req.unavailable = s.in.unavailable;
+  planner::Request req = plan_request(
+      s, std::min<int>(static_cast<int>(candidates.size()), std::max(0, s.in.max_creates)));
   req.unavailable.insert(s.in.sold_out_lately.begin(), s.in.sold_out_lately.end());
-  req.providers = s.in.providers;
-  req.now = s.now;
   auto plan = planner::plan(s.spec(), req);
   if (!plan.ok()) return;  // the same request fails in buy() and is reported there
   std::vector<const planner::RankedOffer*> replacements;  // cheapest first (rank order)
