@@ -185,6 +185,23 @@ OperatorInfoMetrics::OperatorInfoMetrics(prometheus::Registry& registry, const s
       .Set(1);
 }
 
+InstanceMetrics::InstanceMetrics(prometheus::Registry& registry)
+    : failures_(prometheus::BuildCounter()
+                    .Name("gpupool_instance_failures_total")
+                    .Help("Machines given up on (GpuInstance Failed) and replaced, by "
+                          "status.reason.")
+                    .Register(registry)) {}
+
+void InstanceMetrics::failed(const std::string& namespace_, const std::string& pool,
+                             const std::string& provider, const std::string& reason) {
+  failures_
+      .Add({{"namespace", namespace_},
+            {"pool", pool},
+            {"provider", provider},
+            {"reason", reason.empty() ? "Unknown" : reason}})
+      .Increment();
+}
+
 // ---------------------------------------------------------------------------
 // PoolCollector
 
@@ -434,6 +451,7 @@ Metrics::Metrics(Sources sources)
       provider_api_(*registry_),
       controller_(*registry_),
       info_(*registry_, src_.version, src_.revision),
+      instances_(*registry_),
       pools_(src_) {}
 
 std::vector<MetricFamily> Metrics::Collect() const {

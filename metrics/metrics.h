@@ -7,6 +7,7 @@
 //   ProviderApiMetrics  calls / latency histogram / errors by kind; it is the
 //                       ProviderObserver every InstrumentedProvider reports to;
 //   ControllerMetrics   reconciles, errors, duration histogram, work queue;
+//   InstanceMetrics     machines given up on and replaced, by reason;
 //   OperatorInfoMetrics leader, build info.
 // Their counters and gauges that mirror a source (controller and work-queue
 // counters, leader) are brought up to date by Metrics::collect(), i.e. at
@@ -100,6 +101,19 @@ class OperatorInfoMetrics {
   prometheus::Gauge& leader_;
 };
 
+// Machines the operator gave up on (GpuInstance status Failed; the pool
+// ends and replaces them), by status.reason; the instance reconciler reports
+// each once, after the Failed status is written (Context::on_failed).
+class InstanceMetrics {
+ public:
+  explicit InstanceMetrics(prometheus::Registry& registry);
+  void failed(const std::string& namespace_, const std::string& pool, const std::string& provider,
+              const std::string& reason);
+
+ private:
+  prometheus::Family<prometheus::Counter>& failures_;
+};
+
 // What the pool and provider collector reads at scrape time. Everything
 // referenced must outlive the Metrics object; the optional pieces may be
 // null (unit tests).
@@ -141,6 +155,7 @@ class Metrics final : public prometheus::Collectable {
 
   ProviderObserver& provider_observer() { return provider_api_; }
   ControllerMetrics& controllers() { return controller_; }
+  InstanceMetrics& instances() { return instances_; }
 
   // Every family of the catalog, mirrors synced first.
   std::vector<prometheus::MetricFamily> Collect() const override;
@@ -153,6 +168,7 @@ class Metrics final : public prometheus::Collectable {
   ProviderApiMetrics provider_api_;
   mutable ControllerMetrics controller_;
   mutable OperatorInfoMetrics info_;
+  InstanceMetrics instances_;
   PoolCollector pools_;
 };
 

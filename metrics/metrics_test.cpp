@@ -339,6 +339,8 @@ TEST_F(MetricsTest, EveryCatalogFamilyIsExportedAndPromtoolAcceptsTheText) {
   err.kind = ProviderErrorKind::NoCapacity;
   m.provider_observer().observe("fluence", "create", &err, 30ms);
   m.controllers().observe_reconcile("gpupool", 3ms);
+  m.instances().failed("default", "web", "fluence", "RegistrationTimeout");
+  m.instances().failed("default", "web", "fluence", "RegistrationTimeout");
   (void)scrape();
   const std::string text = m.serialize();
   EXPECT_EQ(sample(text, R"(gpupool_workqueue_depth{controller="gpupool"})"), 1.0);
@@ -350,6 +352,11 @@ TEST_F(MetricsTest, EveryCatalogFamilyIsExportedAndPromtoolAcceptsTheText) {
           text,
           R"(gpupool_provider_api_errors_total{kind="NoCapacity",method="create",provider="fluence"})"),
       1.0);
+  EXPECT_EQ(
+      sample(
+          text,
+          R"(gpupool_instance_failures_total{namespace="default",pool="web",provider="fluence",reason="RegistrationTimeout"})"),
+      2.0);
 
   // Every family of the catalog (metrics/README.md) is there.
   const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
@@ -362,7 +369,7 @@ TEST_F(MetricsTest, EveryCatalogFamilyIsExportedAndPromtoolAcceptsTheText) {
     EXPECT_NE(text.find("# TYPE " + name + " "), std::string::npos) << name;
     ++families;
   }
-  EXPECT_EQ(families, 31u);
+  EXPECT_EQ(families, 32u);
 
   // promtool must be there (scripts/setup.sh installs it) and say nothing.
   ASSERT_EQ(access("/usr/bin/promtool", X_OK), 0) << "promtool missing: run scripts/setup.sh";

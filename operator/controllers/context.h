@@ -81,6 +81,10 @@ struct Context {
   // Time zones of autoscaling schedules; null: a shared loader reading
   // /usr/share/zoneinfo.
   const TimeZoneLoader* time_zones = nullptr;
+  // Told once per machine given up on, after its Failed status is written
+  // (status.reason says why; the pool then ends and replaces it): the
+  // metrics' gpupool_instance_failures_total. May be empty.
+  std::function<void(const api::GpuInstance& inst, const std::string& reason)> on_failed;
   // Placement and retirement policy (the operator: always the default).
   decision::Policy policy;
   // Typed forms of the pools' and instances' stored objects (decode_cache.h).

@@ -81,6 +81,9 @@ class ControllersTest : public ::testing::Test {
     ctx_.nodes = &nodes_;
     ctx_.services = &services_;
     ctx_.endpoint_slices = &slices_;
+    ctx_.on_failed = [this](const api::GpuInstance& inst, const std::string& reason) {
+      failures_.push_back(inst.metadata.name + " " + reason);
+    };
     const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
     const std::string dir = std::string(src ? src : ".") + "/crds/";
     for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
@@ -208,6 +211,8 @@ class ControllersTest : public ::testing::Test {
   kube::EventRecorder events_;
   kube::Store pools_, instances_, providers_, nodes_;
   Context ctx_;
+  // "<instance> <reason>" per Context::on_failed call.
+  std::vector<std::string> failures_;
   PoolReconciler pool_rec_;
   InstanceReconciler inst_rec_;
   EndpointSliceReconciler ep_rec_;
@@ -786,6 +791,8 @@ TEST_F(ControllersTest, AMachineWhoseNodeNeverRegistersIsEndedAndReplaced) {
   EXPECT_EQ(fake_->ledger().size(), 2u);
   const auto reasons = event_reasons(api_);
   EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "RegistrationTimeout"), 1);
+  // Counted once (the metric), with status.reason saying why.
+  EXPECT_THAT(failures_, ::testing::ElementsAre(first + " RegistrationTimeout"));
   for (const auto& i : instances())
     EXPECT_NE(i.metadata.name, first);
   EXPECT_EQ(live_at_provider(), 1);
@@ -940,7 +947,8 @@ TEST_F(EndpointTest, AMachineIsReadyOnlyAfterItsHealthCheckAnswers2xxSuccessThre
 
 TEST_F(EndpointTest,
        AReadyMachineThatFailsGoesBackToRunningWithHealthyFalseAndAnEventThenRecovers) {
-  create_pool(1, endpoint_usage().dump());
+  // unhealthyTimeoutSeconds 0: it is never given up on, however long it fails.
+  create_pool(1, endpoint_usage({{"healthCheck", {{"unhealthyTimeoutSeconds", 0}}}}).dump());
   converge();
   clock_.advance(21s);
   until_ready();
@@ -964,7 +972,8 @@ TEST_F(EndpointTest,
   EXPECT_EQ(pool()->status.replicas.ready, 0);
   EXPECT_EQ(fake_->ledger().size(), 1u);  // not replaced: it may recover
 
-  // Still failing much later: not timed out (it was healthy once).
+  // Still failing much later: not timed out (it was healthy once, and the
+  // unhealthy timeout is off).
   clock_.advance(20min);
   converge();
   EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Running);
@@ -978,6 +987,36 @@ TEST_F(EndpointTest,
   EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Ready);
   EXPECT_EQ(instance_condition("Healthy")->status, api::ConditionStatus::True);
   EXPECT_EQ(pool()->status.replicas.ready, 1);
+}
+
+TEST_F(EndpointTest, AMachineThatServedAndThenFailsIsReplacedAfterTheUnhealthyTimeout) {
+  create_pool(1, endpoint_usage({{"healthCheck", {{"unhealthyTimeoutSeconds", 120}}}}).dump());
+  converge();
+  clock_.advance(21s);
+  until_ready();
+  const std::string first = instances()[0].metadata.name;
+  prober_.answer = {false, "HTTP 502"};
+  for (int k = 0; k < 3; ++k) {
+    clock_.advance(10s);
+    converge();
+  }
+  ASSERT_EQ(instances()[0].status.phase, api::InstancePhase::Running);  // out of service
+  for (int k = 0; k < 11; ++k) {                                        // 110 s of 120
+    clock_.advance(10s);
+    converge();
+  }
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Running);
+  EXPECT_EQ(fake_->ledger().size(), 1u);
+  clock_.advance(10s);
+  converge();
+  // Given up on: ended, and a replacement bought.
+  EXPECT_EQ(fake_->ledger().size(), 2u);
+  EXPECT_EQ(live_at_provider(), 1);
+  for (const auto& i : instances())
+    EXPECT_NE(i.metadata.name, first);
+  const auto reasons = event_reasons(api_);
+  EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "UnhealthyTimeout"), 1);
+  EXPECT_THAT(failures_, ::testing::ElementsAre(first + " UnhealthyTimeout"));
 }
 
 TEST_F(EndpointTest, AMachineNeverHealthyIsEndedAndReplacedAtTheStartupTimeout) {
@@ -996,6 +1035,7 @@ TEST_F(EndpointTest, AMachineNeverHealthyIsEndedAndReplacedAtTheStartupTimeout) 
   EXPECT_EQ(fake_->ledger().size(), 2u);
   const auto reasons = event_reasons(api_);
   EXPECT_EQ(std::count(reasons.begin(), reasons.end(), "StartupTimeout"), 1);
+  EXPECT_THAT(failures_, ::testing::ElementsAre(first + " StartupTimeout"));
   for (const auto& i : instances())
     EXPECT_NE(i.metadata.name, first);
   EXPECT_EQ(live_at_provider(), 1);

@@ -134,6 +134,10 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     obj = std::move(r).value();
     const api::GpuInstanceStatus before = old_status;
     old_status = s;
+    if (s.phase == InstancePhase::Failed && before.phase != InstancePhase::Failed &&
+        ctx_.on_failed) {
+      ctx_.on_failed(with, s.reason);
+    }
     if (s.phase != before.phase) {
       record_event(ctx_, obj, s.phase == InstancePhase::Failed ? "Warning" : "Normal",
                    std::string(api::to_string(s.phase)),
@@ -305,6 +309,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
       }
       if (boot.ok() && !runs_user_data(provider->user_data_support(), *boot)) {
         st.phase = InstancePhase::Failed;  // the pool re-plans without this provider
+        st.reason = "BootstrapUnsupported";
         st.message = "GpuProvider " + inst.spec.offer.provider +
                      " cannot run the bootstrap template at boot (user data: " +
                      std::string(to_string(provider->user_data_support())) + ")";
@@ -370,6 +375,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
         case ProviderErrorKind::InvalidRequest:
           ctx_.unavailable.mark(key, now);
           st.phase = InstancePhase::Failed;
+          st.reason = "CreateRefused";
           st.message = describe(e);
           return status_result(st, kube::Millis{0});
         case ProviderErrorKind::RateLimited:
@@ -400,6 +406,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
   }
   if (vanished) {
     st.phase = InstancePhase::Failed;
+    st.reason = "Vanished";
     st.message = "the machine " + st.provider_id + " vanished at the provider";
     if (!st.ended_at) st.ended_at = now;
     record_billing(st, inst, now);
@@ -455,6 +462,7 @@ kube::ReconcileResult InstanceReconciler::follow_node(const api::GpuInstance& in
   const Time since = st.launch_time.value_or(now);
   if (st.phase == P::Running && now - since >= timeout) {
     st.phase = P::Failed;
+    st.reason = "RegistrationTimeout";
     st.message =
         "registration timed out: " + why + " " + std::to_string(timeout.count()) + "s after launch";
     record_event(ctx_, obj, "Warning", "RegistrationTimeout",
@@ -469,7 +477,8 @@ kube::ReconcileResult InstanceReconciler::follow_node(const api::GpuInstance& in
 // Endpoint mode (endpoint_health.h): the address the provider reports is
 // recorded; Running -> Ready after successThreshold healthy answers, Ready ->
 // Running (Healthy=False, Event) after failureThreshold failures, Failed when
-// never healthy by the startup timeout. Parked machines are not probed.
+// never healthy by the startup timeout or unhealthy past
+// unhealthyTimeoutSeconds after it served. Parked machines are not probed.
 template <typename StatusResult>
 kube::ReconcileResult InstanceReconciler::follow_endpoint(const api::GpuInstance& inst,
                                                           api::GpuInstanceStatus& st,
@@ -501,6 +510,7 @@ kube::ReconcileResult InstanceReconciler::follow_endpoint(const api::GpuInstance
   switch (out.transition) {
     case health::Transition::StartupTimedOut: {
       st.phase = P::Failed;
+      st.reason = "StartupTimeout";
       st.message = "startup timed out: " +
                    (url.empty() ? std::string("the provider never reported its address")
                                 : "GET " + url + " never answered 2xx " + counts_needed +
@@ -508,6 +518,18 @@ kube::ReconcileResult InstanceReconciler::follow_endpoint(const api::GpuInstance
                    " within " + std::to_string(in.spec.startup_timeout_seconds) + "s of launch" +
                    (in.probe ? " (last: " + in.probe->detail + ")" : "");
       record_event(ctx_, obj, "Warning", "StartupTimeout",
+                   st.message + "; ending it so the pool buys a replacement");
+      forget_probe(key);
+      return status_result(st, kube::Millis{0});
+    }
+    case health::Transition::UnhealthyTimedOut: {
+      st.phase = P::Failed;
+      st.reason = "UnhealthyTimeout";
+      st.message = "unhealthy too long: GET " + url + " has failed since " +
+                   format_rfc3339(*st.health->last_probe_time) + ", over the " +
+                   std::to_string(in.spec.unhealthy_timeout_seconds) + "s allowed" +
+                   (in.probe ? " (last: " + in.probe->detail + ")" : "");
+      record_event(ctx_, obj, "Warning", "UnhealthyTimeout",
                    st.message + "; ending it so the pool buys a replacement");
       forget_probe(key);
       return status_result(st, kube::Millis{0});

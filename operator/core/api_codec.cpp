@@ -238,7 +238,8 @@ json encode_usage(const UsageSpec& u) {
                            {"timeoutSeconds", hc.timeout_seconds},
                            {"failureThreshold", hc.failure_threshold},
                            {"successThreshold", hc.success_threshold},
-                           {"startupTimeoutSeconds", hc.startup_timeout_seconds}};
+                           {"startupTimeoutSeconds", hc.startup_timeout_seconds},
+                           {"unhealthyTimeoutSeconds", hc.unhealthy_timeout_seconds}};
   put(ep, "serviceName", u.endpoint.service_name);
   out["endpoint"] = ep;
   return out;
@@ -421,6 +422,7 @@ json encode_instance_status(const GpuInstanceStatus& s) {
   }
   st["accrued"] = money(s.accrued);
   put(st, "conditions", conditions(s.conditions));
+  put(st, "reason", s.reason);
   put(st, "message", s.message);
   st["observedGeneration"] = s.observed_generation;
   return st;
@@ -931,6 +933,7 @@ void read_usage(const json& v, const std::string& path, const Ctx& c, UsageSpec&
       GP_FIELD(h, "failureThreshold", hc.failure_threshold);
       GP_FIELD(h, "successThreshold", hc.success_threshold);
       GP_FIELD(h, "startupTimeoutSeconds", hc.startup_timeout_seconds);
+      GP_FIELD(h, "unhealthyTimeoutSeconds", hc.unhealthy_timeout_seconds);
     });
     GP_FIELD(e, "serviceName", u.endpoint.service_name);
   });
@@ -1123,6 +1126,7 @@ void read_instance_status(const json& v, const std::string& path, const Ctx& c,
   GP_FIELD(o, "accrued", s.accrued);
   o.field("conditions",
           [&](const json& cv, const std::string& p) { read_conditions(cv, p, c, s.conditions); });
+  GP_FIELD(o, "reason", s.reason);
   GP_FIELD(o, "message", s.message);
   GP_FIELD(o, "observedGeneration", s.observed_generation);
 }

@@ -126,7 +126,8 @@ TEST(ApiCodec, EndpointHealthCheckEnvFromSecretsAndHealthStatusOnTheWire) {
   json doc = encode(fixtures::full_gpu_pool());
   const json& ep = doc["spec"]["usage"]["endpoint"];
   EXPECT_EQ(ep["healthCheck"], json::parse(R"({"periodSeconds": 15, "timeoutSeconds": 3,
-      "failureThreshold": 4, "successThreshold": 2, "startupTimeoutSeconds": 1200})"));
+      "failureThreshold": 4, "successThreshold": 2, "startupTimeoutSeconds": 1200,
+      "unhealthyTimeoutSeconds": 1800})"));
   EXPECT_EQ(ep["env"][2], json::parse(R"({"name": "EMPTY", "value": ""})"));  // "" is kept
   EXPECT_EQ(ep["env"][3], json::parse(R"({"name": "HF_TOKEN",
       "valueFrom": {"secretKeyRef": {"name": "hf", "key": "token"}}})"));

@@ -68,6 +68,7 @@ UsageSpec full_usage() {
   u.endpoint.health_check.failure_threshold = 4;
   u.endpoint.health_check.success_threshold = 2;
   u.endpoint.health_check.startup_timeout_seconds = 1200;
+  u.endpoint.health_check.unhealthy_timeout_seconds = 1800;
   u.endpoint.service_name = "llm-api";
   return u;
 }
@@ -171,6 +172,7 @@ GpuInstance full_gpu_instance() {
   st.health = EndpointHealthStatus{2, 0, at(1'790'004'990), at(1'790'000'300)};
   st.accrued = Money::from_micros(7'620'000);
   st.conditions = {full_condition("Ready")};
+  st.reason = "RegistrationTimeout";  // (a Failed machine's; every field is set here)
   st.message = "parked until the paid window ends";
   st.observed_generation = 3;
   return i;

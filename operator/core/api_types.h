@@ -315,6 +315,11 @@ struct HealthCheckSpec {
   // [startupTimeoutSeconds] A machine never healthy this long after launch
   // is ended and replaced. Default 900; 60..86400.
   int64_t startup_timeout_seconds = 900;
+  // [unhealthyTimeoutSeconds] A machine that served and has then failed its
+  // health check (failureThreshold times in a row) for this long is ended
+  // and replaced. Default 600; 0: never (it waits to recover); else
+  // 60..86400.
+  int64_t unhealthy_timeout_seconds = 600;
 
   bool operator==(const HealthCheckSpec&) const = default;
 };
@@ -518,6 +523,10 @@ struct GpuInstanceStatus {
   std::optional<EndpointHealthStatus> health;
   Money accrued;  // billed so far
   std::vector<Condition> conditions;
+  // [reason] Why the machine is Failed, one CamelCase word (like a Pod's
+  // status.reason): RegistrationTimeout, StartupTimeout, UnhealthyTimeout,
+  // Vanished, CreateRefused, BootstrapUnsupported; empty otherwise.
+  std::string reason;
   std::string message;
   int64_t observed_generation = 0;  // [observedGeneration]
 

@@ -333,6 +333,9 @@ void check_health_check(Errors& e, const std::string& hc, const HealthCheckSpec&
   range("failureThreshold", h.failure_threshold, 1, 100);
   range("successThreshold", h.success_threshold, 1, 100);
   range("startupTimeoutSeconds", h.startup_timeout_seconds, 60, 86400);
+  if (h.unhealthy_timeout_seconds != 0) {
+    range("unhealthyTimeoutSeconds", h.unhealthy_timeout_seconds, 60, 86400);
+  }
   if (h.timeout_seconds > h.period_seconds && h.period_seconds >= 1) {
     e.add(hc + ".timeoutSeconds",
           "must not exceed periodSeconds (" + std::to_string(h.period_seconds) + ")");

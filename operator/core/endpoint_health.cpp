@@ -29,7 +29,7 @@ api::EndpointHealthStatus count(const Input& in) {
   return s;
 }
 
-// Rule 5.
+// Rule 7.
 Time next_probe(const Input& in, const api::EndpointHealthStatus& s, bool ready) {
   const Duration period = seconds(in.spec.period_seconds);
   Time next = in.now + period;
@@ -39,10 +39,23 @@ Time next_probe(const Input& in, const api::EndpointHealthStatus& s, bool ready)
     const Time deadline = in.launch + seconds(in.spec.startup_timeout_seconds);
     if (deadline > in.now) next = std::min(next, deadline);
   }
+  if (!ready) {
+    if (const auto deadline = unhealthy_deadline(in.spec, s); deadline && *deadline > in.now) {
+      next = std::min(next, *deadline);
+    }
+  }
   return next;
 }
 
 }  // namespace
+
+std::optional<Time> unhealthy_deadline(const api::HealthCheckSpec& spec,
+                                       const api::EndpointHealthStatus& state) {
+  if (spec.unhealthy_timeout_seconds <= 0 || !state.first_healthy_time) return std::nullopt;
+  if (state.consecutive_failures < std::max(1, spec.failure_threshold)) return std::nullopt;
+  if (!state.last_probe_time) return std::nullopt;
+  return *state.last_probe_time + Duration{spec.unhealthy_timeout_seconds};
+}
 
 std::optional<Time> last_probe(const api::EndpointHealthStatus& state, std::optional<Time> memory) {
   if (!memory) return state.last_probe_time;
@@ -70,6 +83,9 @@ Output decide(const Input& in) {
   } else if (!in.ready && !out.state.first_healthy_time &&
              in.now - in.launch >= seconds(in.spec.startup_timeout_seconds)) {  // rule 4
     out.transition = Transition::StartupTimedOut;
+  } else if (const auto deadline = unhealthy_deadline(in.spec, out.state);
+             !out.ready && deadline && in.now >= *deadline) {  // rule 6
+    out.transition = Transition::UnhealthyTimedOut;
   }
   out.next_probe = next_probe(in, out.state, out.ready);
   return out;

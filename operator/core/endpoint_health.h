@@ -33,11 +33,20 @@
 //  4. A machine that was never healthy (no firstHealthyTime) and is not
 //     ready at launch + startupTimeoutSeconds has timed out
 //     (StartupTimedOut): the reconciler fails it and the pool replaces it.
-//     One that was healthy once and then failed is not timed out here: it
-//     stays Running (not counted ready) until it recovers or is scaled away.
-//  5. next_probe = now + periodSeconds after a probe, else last_probe +
+//     One that was healthy once and then failed is not timed out here (rule
+//     6 applies).
+//  6. A machine that was healthy once (firstHealthyTime), is not ready, and
+//     has failed failureThreshold times in a row for unhealthyTimeoutSeconds
+//     (UnhealthyTimedOut) is given up on: the reconciler fails it and the
+//     pool replaces it. 0 turns this off (it stays Running, not counted
+//     ready, until it recovers or is scaled away). "Failing since" needs no
+//     field of its own: by rule 1 the failure count stops changing once it
+//     reaches failureThreshold, so lastProbeTime is the probe that reached
+//     it, and any success in between moves it.
+//  7. next_probe = now + periodSeconds after a probe, else last_probe +
 //     periodSeconds when that is still ahead, else now + periodSeconds;
-//     never later than the startup deadline while that can still fire.
+//     never later than the startup or unhealthy deadline while that can
+//     still fire.
 // Because every fact lives in status.health and the phase, a restarted
 // operator continues the same counts.
 
@@ -67,7 +76,7 @@ struct Input {
   std::optional<Time> last_probe;
 };
 
-enum class Transition { None, BecameHealthy, BecameUnhealthy, StartupTimedOut };
+enum class Transition { None, BecameHealthy, BecameUnhealthy, StartupTimedOut, UnhealthyTimedOut };
 
 struct Output {
   api::EndpointHealthStatus state;
@@ -75,6 +84,11 @@ struct Output {
   Transition transition = Transition::None;
   Time next_probe{};
 };
+
+// Rule 6: when a not-ready machine that served once is given up on, or
+// nullopt (never healthy, not failing at the threshold, or the timeout is 0).
+std::optional<Time> unhealthy_deadline(const api::HealthCheckSpec& spec,
+                                       const api::EndpointHealthStatus& state);
 
 // The later of the caller's memory of its last probe and lastProbeTime.
 std::optional<Time> last_probe(const api::EndpointHealthStatus& state, std::optional<Time> memory);

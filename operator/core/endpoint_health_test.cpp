@@ -147,16 +147,74 @@ TEST(EndpointHealthTest, AMachineNeverHealthyIsTimedOutAtTheStartupDeadline) {
   m.now = kLaunch + 300s;
   EXPECT_EQ(m.step(std::nullopt).transition, Transition::StartupTimedOut);  // no probe either
 
-  // Healthy at the last moment: not timed out, and never again once it was
-  // healthy, however long it later fails.
+  // Healthy at the last moment: not timed out, and never again by the
+  // startup deadline once it was healthy, however long it later fails (rule
+  // 6, off here, is what gives up on it then).
   Machine late;
   late.spec.startup_timeout_seconds = 300;
+  late.spec.unhealthy_timeout_seconds = 0;
   late.now = kLaunch + 300s;
   EXPECT_EQ(late.step(ok()).transition, Transition::BecameHealthy);
   for (int i = 0; i < 3; ++i)
     late.step(bad(), 1000s);
   EXPECT_FALSE(late.ready);
   EXPECT_EQ(late.step(bad()).transition, Transition::None);
+}
+
+TEST(EndpointHealthTest, AMachineThatServedAndThenFailsIsGivenUpOnAfterTheUnhealthyTimeout) {
+  Machine m;
+  m.spec.unhealthy_timeout_seconds = 600;
+  EXPECT_EQ(m.step(ok()).transition, Transition::BecameHealthy);
+  m.step(bad());
+  m.step(bad());
+  const Time out_at = m.now;
+  EXPECT_EQ(m.step(bad()).transition, Transition::BecameUnhealthy);
+  EXPECT_EQ(unhealthy_deadline(m.spec, m.state), out_at + 600s);
+  // Failing on: not yet at 599 s; the deadline is the next wake-up.
+  m.now = out_at + 595s;
+  Output o = m.step(bad(), 0s);
+  EXPECT_EQ(o.transition, Transition::None);
+  EXPECT_EQ(o.next_probe, out_at + 600s);
+  m.now = out_at + 600s;
+  EXPECT_EQ(m.step(bad(), 0s).transition, Transition::UnhealthyTimedOut);
+  // No probe (address lost) at the deadline: given up on all the same.
+  EXPECT_EQ(m.step(std::nullopt).transition, Transition::UnhealthyTimedOut);
+
+  // One success in between (not enough to be Ready again) starts the clock
+  // again from the probe that reaches the threshold anew.
+  Machine f;
+  f.spec.unhealthy_timeout_seconds = 600;
+  f.spec.success_threshold = 2;
+  f.step(ok());
+  f.step(ok());
+  for (int i = 0; i < 3; ++i)
+    f.step(bad());
+  EXPECT_FALSE(f.ready);
+  f.now += 500s;
+  f.step(ok());
+  EXPECT_FALSE(f.ready);
+  EXPECT_FALSE(unhealthy_deadline(f.spec, f.state));  // not failing at the threshold
+  f.step(bad());
+  f.step(bad());
+  const Time again = f.now;
+  f.step(bad(), 0s);
+  EXPECT_EQ(unhealthy_deadline(f.spec, f.state), again + 600s);
+  f.now = again + 599s;
+  EXPECT_EQ(f.step(bad(), 0s).transition, Transition::None);
+
+  // Never healthy: the startup timeout's business, not this rule's; 0: never.
+  Machine never;
+  never.spec.unhealthy_timeout_seconds = 600;
+  for (int i = 0; i < 3; ++i)
+    never.step(bad());
+  EXPECT_FALSE(unhealthy_deadline(never.spec, never.state));
+  Machine off;
+  off.spec.unhealthy_timeout_seconds = 0;
+  off.step(ok());
+  for (int i = 0; i < 3; ++i)
+    off.step(bad());
+  off.now += 100'000s;
+  EXPECT_EQ(off.step(bad()).transition, Transition::None);
 }
 
 TEST(EndpointHealthTest, ARestartContinuesFromTheCountsInStatus) {

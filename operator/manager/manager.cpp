@@ -103,6 +103,10 @@ struct Manager::Impl {
         ep_rec(ctx),
         gc(ctx) {
     ctx.prober = &prober;  // health checks of Endpoint-mode machines
+    ctx.on_failed = [m = prom.get()](const api::GpuInstance& inst, const std::string& reason) {
+      m->instances().failed(inst.metadata.namespace_, inst.spec.pool, inst.spec.offer.provider,
+                            reason);
+    };
   }
 
   kube::KubeApi& api;

@@ -20,9 +20,6 @@
 
 #include <gtest/gtest.h>
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <chrono>
 #include <cstdlib>
 #include <filesystem>
@@ -39,6 +36,7 @@
 #include "operator/core/billing.h"
 #include "operator/core/pool_decision.h"
 #include "tests/apiserver/api_server.h"
+#include "tests/operator/http_get.h"
 
 extern char** environ;
 
@@ -99,29 +97,7 @@ int wait_exit(pid_t pid) {
   return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
 }
 
-std::string http_get(uint16_t port, const std::string& path) {
-  int fd = socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return "";
-  }
-  const std::string req = "GET " + path + " HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n";
-  (void)!write(fd, req.data(), req.size());
-  std::string all;
-  char buf[4096];
-  for (;;) {
-    const ssize_t n = read(fd, buf, sizeof buf);
-    if (n <= 0) break;
-    all.append(buf, static_cast<size_t>(n));
-  }
-  close(fd);
-  const auto sep = all.find("\r\n\r\n");
-  return sep == std::string::npos ? "" : all.substr(sep + 4);
-}
+using testing_http::http_get;
 
 class OperatorChaos : public ::testing::Test {
  protected:

@@ -21,6 +21,7 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <regex>
 #include <set>
 #include <sstream>
 #include <thread>
@@ -31,6 +32,7 @@
 #include "operator/core/pool_decision.h"
 #include "operator/httpserver/http_server.h"
 #include "tests/apiserver/api_server.h"
+#include "tests/operator/http_get.h"
 
 extern char** environ;
 
@@ -553,6 +555,108 @@ TEST_F(OperatorE2E, EndingAMachineDrainsItsNodeAndABudgetDelaysIt) {
   EXPECT_FALSE(server_->store().exists(kube::resources::kPods, "default", "web-1"));
   EXPECT_FALSE(server_->store().exists(kube::resources::kNodes, "", "gpu-node-1"));
   EXPECT_TRUE(eventually([&] { return !pool().has_value(); }, 30s));
+}
+
+// Node mode through the binary: a Node registering makes its instance
+// Ready; parking cordons the Node (taking the machine back uncordons it); a
+// machine whose Node never registers is ended at registrationTimeoutSeconds,
+// replaced, and counted in gpupool_instance_failures_total.
+TEST_F(OperatorE2E, NodeModeRegistrationParkingCordonsAndAMissingRegistrationIsReplaced) {
+  start_operator();
+  // Hourly billing: a parked machine keeps its paid hour.
+  apply(provider_yaml("", "  fake:\n    bootSeconds: 0\n  billing:\n    incrementSeconds: 3600\n"));
+  apply(pool_yaml(2,
+                  "  lifecycle:\n    minParkSeconds: 0\n"
+                  "  usage:\n    mode: Node\n    node:\n      bootstrapScript: \"k3s agent\"\n"
+                  "      registrationTimeoutSeconds: 60\n"));
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 2; }))
+      << read_file(dir_ / "operator.log");
+  EXPECT_EQ(count(api::InstancePhase::Ready), 0);  // running is not serving
+
+  // The kubelets register (label from --node-labels), then report Ready
+  // with a GPU.
+  std::map<std::string, std::string> node_of;  // instance -> Node
+  for (const auto& i : instances()) {
+    const std::string node = "gpu-node-" + std::to_string(node_of.size() + 1);
+    node_of[i.metadata.name] = node;
+    apply("apiVersion: v1\nkind: Node\nmetadata:\n  name: " + node +
+          "\n  labels:\n    gpupool.io/instance: " + i.metadata.name + "\n");
+    std::string out;
+    ASSERT_EQ(kubectl({"patch", "node", node, "--subresource=status", "--type=merge", "-p",
+                       R"({"status":{"capacity":{"nvidia.com/gpu":"1"},)"
+                       R"("conditions":[{"type":"Ready","status":"True"}]}})"},
+                      &out),
+              0)
+        << out;
+  }
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Ready) == 2; }, 30s))
+      << read_file(dir_ / "operator.log");
+  for (const auto& i : instances())
+    EXPECT_EQ(i.status.node_name, node_of[i.metadata.name]);
+  auto cordoned = [&](const std::string& node) {
+    std::string out;
+    kubectl({"get", "node", node, "-o", "jsonpath={.spec.unschedulable}"}, &out);
+    return out == "true";
+  };
+  auto scale = [&](int n) {
+    std::string out;
+    ASSERT_EQ(kubectl({"scale", "gpupool/web", "--replicas=" + std::to_string(n)}, &out), 0) << out;
+  };
+
+  // Scale down: one machine is parked (its paid hour runs on) and its Node
+  // cordoned, not drained; the other Node stays schedulable.
+  scale(1);
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Parked) == 1; }, 30s));
+  std::string parked, serving;
+  for (const auto& i : instances())
+    (i.status.phase == api::InstancePhase::Parked ? parked : serving) = i.metadata.name;
+  ASSERT_TRUE(eventually([&] { return cordoned(node_of[parked]); }, 30s))
+      << read_file(dir_ / "operator.log");
+  EXPECT_FALSE(cordoned(node_of[serving]));
+
+  // Scale up to 3: the parked machine is taken back (uncordoned) and one
+  // new machine is bought, whose Node never registers.
+  scale(3);
+  ASSERT_TRUE(eventually([&] { return !cordoned(node_of[parked]); }, 30s));
+  ASSERT_TRUE(eventually([&] { return instances().size() == 3; }, 30s));
+  std::string lost;
+  for (const auto& i : instances())
+    if (!node_of.count(i.metadata.name)) lost = i.metadata.name;
+  ASSERT_FALSE(lost.empty());
+  ASSERT_TRUE(eventually([&] { return count(api::InstancePhase::Ready) == 2; }, 30s));
+
+  // Past the 60 s registration timeout: ended, replaced by a new machine.
+  auto replaced = [&] {
+    auto list = instances();
+    bool has_lost = false, has_new = false;
+    for (const auto& i : list) {
+      has_lost |= i.metadata.name == lost;
+      has_new |= i.metadata.name != lost && !node_of.count(i.metadata.name);
+    }
+    return !has_lost && has_new && list.size() == 3;
+  };
+  ASSERT_TRUE(eventually(replaced, 150s)) << read_file(dir_ / "operator.log");
+  // One Event says why (kubectl describe shows it).
+  std::vector<std::string> about;
+  auto events = server_->store().list(kube::resources::kEvents, "default");
+  ASSERT_TRUE(events.ok());
+  for (const auto& e : events->items) {
+    if (e.value("reason", "") == "RegistrationTimeout")
+      about.push_back(e["involvedObject"].value("name", ""));
+  }
+  EXPECT_EQ(about, std::vector<std::string>{lost});
+
+  // ...and counted: the operator's /metrics (served on the health address).
+  std::smatch m;
+  const std::string log = read_file(dir_ / "operator.log");
+  static const std::regex addr(R"(127\.0\.0\.1:([0-9]+)[^\n]*serving health and metrics)");
+  ASSERT_TRUE(std::regex_search(log, m, addr)) << log;
+  const auto port = static_cast<uint16_t>(std::stoi(m[1].str()));
+  const std::string metrics = testing_http::http_get(port, "/metrics");
+  EXPECT_NE(metrics.find(R"(gpupool_instance_failures_total{namespace="default",pool="web",)"
+                         R"(provider="local",reason="RegistrationTimeout"} 1)"),
+            std::string::npos)
+      << metrics;
 }
 
 }  // namespace
