@@ -113,7 +113,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
                      ". Fix the object; it is not retried until it changes.");
     return ReconcileResult::terminal("cannot decode GpuInstance " + req.name + ": " + why);
   }
-  api::GpuInstance inst = *inst_ptr;
+  const api::GpuInstance& inst = *inst_ptr;  // inst_ptr keeps it alive; never copied
   const Time now = ctx_.clock.now();
   const std::string pool_uid = pool_uid_of(inst);
   const std::string pool_key = kube::make_key(inst.metadata.namespace_, inst.spec.pool);
@@ -123,10 +123,8 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
 
   auto write_status = [&](const api::GpuInstanceStatus& s) -> kube::ApiStatus {
     if (s == old_status) return {};
-    api::GpuInstance with = inst;
-    with.status = s;
     Json j = obj;
-    j["status"] = api::encode(with)["status"];
+    j["status"] = api::encode(s);
     kube::UpdateOptions uo;
     uo.subresource = "status";
     auto r = ctx_.api.update(kGpuInstances, j, uo);

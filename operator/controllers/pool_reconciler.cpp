@@ -328,13 +328,11 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     record_event(ctx_, obj, e.type, e.reason, e.message);
 
   if (!(out.status == pool.status)) {
-    Json status_obj = obj;
-    api::GpuPool with_status = pool;
-    with_status.status = out.status;
-    status_obj["status"] = api::encode(with_status)["status"];
+    // The last use of `obj`: the status goes in place, no copy.
+    obj["status"] = api::encode(out.status);
     kube::UpdateOptions uo;
     uo.subresource = "status";
-    auto r = ctx_.api.update(kGpuPools, status_obj, uo);
+    auto r = ctx_.api.update(kGpuPools, obj, uo);
     if (!r.ok()) return ReconcileResult::from(r.error());
   }
   if (!ok) return ReconcileResult::conflict("some instance phase changes conflicted; retrying");

@@ -586,6 +586,12 @@ json encode(const GpuInstance& i) {
   return envelope(kGpuInstanceKind, i.metadata, encode_instance_spec(i.spec),
                   encode_instance_status(i.status));
 }
+json encode(const GpuPoolStatus& s) {
+  return encode_pool_status(s);
+}
+json encode(const GpuInstanceStatus& s) {
+  return encode_instance_status(s);
+}
 json encode(const GpuProvider& p) {
   return envelope(kGpuProviderKind, p.metadata, encode_provider_spec(p.spec),
                   encode_provider_status(p.status));

@@ -94,6 +94,10 @@ Offer offer_from(const OfferSpec& spec);
 // ---- JSON ------------------------------------------------------------------
 nlohmann::json encode(const GpuPool& pool);
 nlohmann::json encode(const GpuInstance& instance);
+// The `status` member alone, as encode(object)["status"] has it (a status
+// write need not encode, nor copy, the whole object).
+nlohmann::json encode(const GpuPoolStatus& status);
+nlohmann::json encode(const GpuInstanceStatus& status);
 nlohmann::json encode(const GpuProvider& provider);
 nlohmann::json encode(const ObjectMeta& meta);
 nlohmann::json encode(const Condition& condition);

@@ -601,14 +601,17 @@ void Simulation::drain_one(kube::WatchStream& w, bool pools) {
       relist(pools);
       return;
     }
-    const auto& ev = n.event;
+    kube::WatchEvent& ev = n.event;
     if (ev.type == kube::WatchEventType::Bookmark) continue;
     if (ev.type == kube::WatchEventType::Deleted) {
       store.remove(kube::object_key(ev.object));
-    } else {
-      store.upsert(std::make_shared<const Json>(ev.object));
+      apply_event(ev.type, ev.object, pools);
+      continue;
     }
-    apply_event(ev.type, ev.object, pools);
+    // The event's object moves into the informer store, not copied.
+    auto obj = std::make_shared<const Json>(std::move(ev.object));
+    store.upsert(obj);
+    apply_event(ev.type, *obj, pools);
   }
 }
 

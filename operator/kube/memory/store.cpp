@@ -1,5 +1,6 @@
 #include <algorithm>
 #include <thread>
+#include <utility>
 
 #include "operator/kube/memory/store_impl.h"
 
@@ -453,8 +454,8 @@ void MemoryStore::Impl::notify(const HistoryEntry& e) {
   }
 }
 
-void MemoryStore::Impl::record(TypeDef& t, WatchEventType type, const Json& obj, const Json& prev) {
-  history.push_back(HistoryEntry{rv, t.key(), type, obj, prev});
+void MemoryStore::Impl::record(TypeDef& t, WatchEventType type, Json obj, Json prev) {
+  history.push_back(HistoryEntry{rv, t.key(), type, std::move(obj), std::move(prev)});
   while (history.size() > std::max<size_t>(opts.history_size, 1)) {
     compacted_rv = history.front().rv;
     history.pop_front();
@@ -575,7 +576,7 @@ ApiResult<Json> MemoryStore::Impl::create_locked(TypeDef& t, const VersionDef& v
   t.objects[key] = obj;
   record(t, WatchEventType::Added, obj, Json());
   if (is_crd) register_crd(obj);
-  return present(t, v.name, obj);
+  return present(t, v.name, std::move(obj));
 }
 
 ApiResult<Json> MemoryStore::Impl::finish_update(TypeDef& t, const VersionDef& v,
@@ -654,10 +655,14 @@ ApiResult<Json> MemoryStore::Impl::finish_update(TypeDef& t, const VersionDef& v
     Json gone = remove_locked(t, key);
     return present(t, v.name, gone);
   }
-  t.objects[key] = desired;
-  record(t, WatchEventType::Modified, desired, old);
+  // `old` may be the stored object itself (MemoryStore::update passes a
+  // reference): it is not read after the store's slot is replaced. The
+  // previous version moves into the history instead of being copied.
+  Json& slot = t.objects[key];
+  Json prev = std::exchange(slot, desired);
+  record(t, WatchEventType::Modified, desired, std::move(prev));
   if (is_crd) register_crd(desired);
-  return present(t, v.name, desired);
+  return present(t, v.name, std::move(desired));
 }
 
 Json MemoryStore::Impl::remove_locked(TypeDef& t, const std::string& key) {
@@ -1044,7 +1049,9 @@ ApiResult<Json> MemoryStore::update(const Resource& r, const Json& obj, const Up
       }
       return fail(make_not_found(td.as_resource(v->name), name));
     }
-    const Json old = it->second;
+    // A reference, not a copy: finish_update reads it only before it
+    // replaces the stored object.
+    const Json& old = it->second;
     std::string want_rv = meta_string(obj, "resourceVersion");
     std::string have_rv = meta_string(old, "resourceVersion");
     if (opts.subresource == "scale") {

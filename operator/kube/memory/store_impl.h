@@ -110,7 +110,7 @@ struct MemoryStore::Impl {
   std::string new_uid();
   std::string random_suffix();
   Json present(const TypeDef& t, const std::string& version, Json obj) const;
-  void record(TypeDef& t, WatchEventType type, const Json& obj, const Json& prev);
+  void record(TypeDef& t, WatchEventType type, Json obj, Json prev);
   void notify(const HistoryEntry& e);
   std::optional<WatchEvent> event_for(const Watcher& w, const HistoryEntry& e) const;
   bool watcher_matches(const Watcher& w, const Json& obj) const;
@@ -119,6 +119,8 @@ struct MemoryStore::Impl {
   ApiResult<Json> create_locked(TypeDef& t, const VersionDef& v, const std::string& ns,
                                 const Json& obj, bool dry_run, FieldValidation fv,
                                 const WarningHandler& warn);
+  // `old` is the stored version (possibly the stored object itself, which
+  // this replaces).
   ApiResult<Json> finish_update(TypeDef& t, const VersionDef& v, const std::string& key,
                                 const Json& old, Json desired, bool dry_run, FieldValidation fv,
                                 const WarningHandler& warn);

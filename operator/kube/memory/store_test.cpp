@@ -523,6 +523,46 @@ TEST_F(StoreTest, WatchFromZeroReplaysThenStreams) {
   EXPECT_EQ(s.value()->next(1ms).state, WatchStream::State::Timeout);
 }
 
+// update() reads the stored object in place (no copy) and moves it into the
+// history: a refused update must leave it untouched, and watchers must still
+// see the right previous version (a selector stops matching: DELETED).
+TEST_F(StoreTest, UpdateKeepsTheStoredObjectWhenRefusedAndReportsThePreviousVersion) {
+  options_.schema_validator = [](const Json&, Json& obj, const Json*) {
+    SchemaCheck c;
+    if (obj["spec"].value("size", 0) > 64) {
+      c.causes.push_back({"FieldValueInvalid", "Invalid value: too big", "spec.size"});
+    }
+    return c;
+  };
+  SetUp();
+  install_crd();
+  Json a = widget("a", 1);
+  a["metadata"]["labels"] = {{"team", "ml"}};
+  a = must_create(kWidgets, a);
+  auto s = store_->watch(kWidgets, "", WatchOptions{rv_of(a), "team=ml"});
+  ASSERT_TRUE(s.ok());
+  Json big = a;
+  big["spec"]["size"] = 65;
+  auto refused = store_->update(kWidgets, big);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ErrorKind::Invalid);
+  auto kept = store_->get(kWidgets, "default", "a");
+  ASSERT_TRUE(kept.ok());
+  EXPECT_EQ(kept.value(), a);
+  Json moved = a;
+  moved["metadata"]["labels"]["team"] = "web";
+  moved["spec"]["size"] = 2;
+  auto updated = store_->update(kWidgets, moved);
+  ASSERT_TRUE(updated.ok());
+  EXPECT_EQ(updated.value()["spec"]["size"], 2);
+  WatchEvent e = next_event(*s.value());
+  EXPECT_EQ(e.type, WatchEventType::Deleted);
+  EXPECT_EQ(e.object["spec"]["size"], 2);
+  auto now = store_->get(kWidgets, "default", "a");
+  ASSERT_TRUE(now.ok());
+  EXPECT_EQ(now.value(), updated.value());
+}
+
 TEST_F(StoreTest, WatchResumesFromVersionAndFollowsSelectors) {
   install_crd();
   Json a = must_create(kWidgets, widget("a", 1));

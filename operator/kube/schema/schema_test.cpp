@@ -78,6 +78,33 @@ TEST(Schema, RootRequiredMetadataIsIgnoredForCustomResources) {
   EXPECT_EQ(validate(schema, {{"kind", "X"}}, plain).size(), 2u);
 }
 
+// The root's reserved fields are skipped in place (no copy of the object or
+// the schema): never validated, never required, never matched against the
+// root's additionalProperties; a root enum still compares the value
+// without them.
+TEST(Schema, ReservedRootFieldsAreSkippedWithoutChangingTheRest) {
+  json schema = {
+      {"type", "object"},
+      {"required", {"apiVersion", "kind", "metadata", "spec"}},
+      {"properties", {{"metadata", {{"type", "string"}}}, {"spec", {{"type", "object"}}}}},
+      {"additionalProperties", {{"type", "integer"}}}};
+  json v = {{"apiVersion", "g/v1"},
+            {"kind", "K"},
+            {"metadata", {{"name", "n"}}},
+            {"spec", json::object()},
+            {"extra", "x"}};
+  EXPECT_THAT(texts(validate(schema, v)),
+              ElementsAre(R"(extra: Invalid value: "string": extra in body must be of type )"
+                          R"(integer: "string")"));
+  EXPECT_THAT(texts(validate(schema, {{"kind", "K"}})), ElementsAre("spec: Required value"));
+  json with_enum = schema;
+  with_enum["enum"] = json::array({{{"spec", json::object()}, {"extra", 1}}});
+  v["extra"] = 1;
+  EXPECT_TRUE(validate(with_enum, v).empty());
+  v["extra"] = 2;
+  EXPECT_EQ(validate(with_enum, v).size(), 1u);
+}
+
 TEST(Schema, Enum) {
   EXPECT_THAT(check({{"type", "string"}, {"enum", {"h100", "a100"}}}, "v100"),
               ElementsAre("spec.x: Unsupported value: \"v100\": supported values: \"h100\", "
