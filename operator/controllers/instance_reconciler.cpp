@@ -134,7 +134,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     old_status = s;
     if (s.phase == InstancePhase::Failed && before.phase != InstancePhase::Failed &&
         ctx_.on_failed) {
-      ctx_.on_failed(with, s.reason);
+      ctx_.on_failed(inst, s.reason);
     }
     if (s.phase != before.phase) {
       record_event(ctx_, obj, s.phase == InstancePhase::Failed ? "Warning" : "Normal",
