@@ -36,7 +36,7 @@ expect_kinds() { # expect_kinds FILE "Kind=N ..."
   if [ "$got" = "$2 " ]; then pass "$(basename "$1") renders $2"; else fail "$(basename "$1") renders $got, want $2"; fi
 }
 expect_kinds "$tmp/default.yaml" \
-  "ClusterRole=1 ClusterRoleBinding=1 Deployment=1 Role=3 RoleBinding=3 Service=1 ServiceAccount=1"
+  "ClusterRole=1 ClusterRoleBinding=3 Deployment=1 Role=3 RoleBinding=3 Service=1 ServiceAccount=1"
 
 has() { # has FILE REGEX WHAT
   if grep -Eq -- "$2" "$1"; then pass "$3"; else fail "$3 (no match for /$2/ in $(basename "$1"))"; fi
@@ -79,6 +79,20 @@ awk '/^kind: Role$/{r=1} /^---/{r=0} r' "$tmp/default.yaml" | grep -q 'namespace
 has "$tmp/default.yaml" 'verbs: \[create, list, delete\]' "bootstrap tokens: create, list, delete"
 render "$tmp/notokens.yaml" --set rbac.bootstrapTokens=false
 hasnt "$tmp/notokens.yaml" 'bootstrap-tokens' "no token Role when rbac.bootstrapTokens is false"
+hasnt "$tmp/notokens.yaml" 'system:bootstrappers:gpupool' "no join bindings without tokens"
+# The joining kubelet's group: CSR creation and auto-approval, as kubeadm's.
+has "$tmp/default.yaml" 'name: system:node-bootstrapper' "the token group may create its CSR"
+has "$tmp/default.yaml" 'name: system:certificates.k8s.io:certificatesigningrequests:nodeclient' \
+  "the token group's node-client CSR is auto-approved"
+[ "$(grep -c 'name: system:bootstrappers:gpupool' "$tmp/default.yaml")" = 2 ] ||
+  fail "two bindings for system:bootstrappers:gpupool by default"
+hasnt "$tmp/default.yaml" 'kubeadm:' "no kubeadm Role bindings unless asked"
+render "$tmp/kubeadm.yaml" --set rbac.nodeBootstrappers.kubeadm=true
+for role in kubeadm:get-nodes kubeadm:nodes-kubeadm-config kubeadm:kubelet-config; do
+  has "$tmp/kubeadm.yaml" "name: $role\$" "kubeadm join: the token group is bound to $role"
+done
+render "$tmp/nojoin.yaml" --set rbac.nodeBootstrappers.create=false
+hasnt "$tmp/nojoin.yaml" 'system:bootstrappers:gpupool' "no join bindings when not asked"
 
 # One replica without leader election: no Lease Role, flag off.
 render "$tmp/single.yaml" --set leaderElection.enabled=false
@@ -91,7 +105,7 @@ has "$tmp/two.yaml" '--leader-elect=true' "leader election forced on with 2 repl
 # --- template: every optional part on
 render "$tmp/all.yaml" -f "$all_on"
 expect_kinds "$tmp/all.yaml" \
-  "ClusterRole=1 ClusterRoleBinding=1 ConfigMap=1 Deployment=1 GpuProvider=4 PrometheusRule=1 Role=5 RoleBinding=5 Secret=1 Service=1 ServiceAccount=1 ServiceMonitor=1"
+  "ClusterRole=1 ClusterRoleBinding=3 ConfigMap=1 Deployment=1 GpuProvider=4 PrometheusRule=1 Role=5 RoleBinding=5 Secret=1 Service=1 ServiceAccount=1 ServiceMonitor=1"
 has "$tmp/all.yaml" '--leader-elect=true' "replicaCount 2 turns leader election on"
 has "$tmp/all.yaml" '--namespace=ml-serving' "watch namespace flag"
 has "$tmp/all.yaml" 'resourceNames: \["shared-registry","gpupool-fluence-credentials","runpod-credentials"\]' \
