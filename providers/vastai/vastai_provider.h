@@ -63,7 +63,7 @@ struct AdapterType;
 namespace gpupool::vastai {
 
 // This adapter's line in the adapter table (providers/factory), type "vastai":
-// credentials apiKey.
+// credentials apiKey; settings spec.vastai (image, diskGb, verifiedOnly).
 factory::AdapterType adapter_type();
 
 struct VastConfig {
