@@ -8,6 +8,16 @@
 #include "operator/cmd/plan_cmd.h"
 #include "operator/cmd/run_cmd.h"
 #include "operator/cmd/simulate_cmd.h"
+#include "providers/aws/ec2_provider.h"
+#include "providers/digitalocean/digitalocean_provider.h"
+#include "providers/factory/adapter_table.h"
+#include "providers/fluence/fluence_provider.h"
+#include "providers/lambda/lambda_provider.h"
+#include "providers/runpod/runpod_provider.h"
+#include "providers/scaleway/scaleway_provider.h"
+#include "providers/vastai/vastai_provider.h"
+#include "providers/verda/verda_provider.h"
+#include "providers/vultr/vultr_provider.h"
 
 #ifndef GPUPOOL_VERSION
 #define GPUPOOL_VERSION "0.0.0-dev"
@@ -31,6 +41,23 @@ Options:
   -h, --help     this help
   --version      print the version
 )";
+
+// The provider adapters the operator can build: one line per provider type
+// (providers/factory/adapter_table.h). The only place that names them.
+gpupool::factory::AdapterTable adapter_table() {
+  using namespace gpupool;
+  return factory::AdapterTable({
+      aws::adapter_type(),
+      fluence::adapter_type(),
+      runpod::adapter_type(),
+      vastai::adapter_type(),
+      lambda::adapter_type(),
+      verda::adapter_type(),
+      digitalocean::adapter_type(),
+      scaleway::adapter_type(),
+      vultr::adapter_type(),
+  });
+}
 
 }  // namespace
 
@@ -59,7 +86,7 @@ int main(int argc, char** argv) {
     return gpupool::cmd::run_simulate(args, clock, std::cout, std::cerr);
   }
   if (command == "run") {
-    return gpupool::cmd::run_operator(args, std::cout, std::cerr);
+    return gpupool::cmd::run_operator(args, adapter_table(), std::cout, std::cerr);
   }
   std::cerr << "error: unknown command '" << command << "'\n\n" << kUsage;
   return gpupool::cmd::kExitUsage;

@@ -88,7 +88,7 @@ TEST(PlanCmdTest, PlansTheFixturePool) {
   const Outcome r = run({"-f", kFixtures + "pool.yaml", "-p", kFixtures + "providers.yaml"});
   ASSERT_EQ(r.code, kExitOk) << r.err;
   EXPECT_THAT(r.out, HasSubstr("Pool ml/llm-inference: 2 new machine(s)"));
-  EXPECT_THAT(r.out, HasSubstr("2 x runpod-secure NVIDIA L40S/secure"));
+  EXPECT_THAT(r.out, HasSubstr("2 x runpod-secure SECURE/NVIDIA L40S"));
   for (std::string_view line : {std::string_view(r.out)})
     (void)line;
   std::istringstream lines(r.out);

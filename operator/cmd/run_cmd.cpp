@@ -55,7 +55,8 @@ Options:
 
 }  // namespace
 
-int run_operator(const std::vector<std::string>& args, std::ostream& out, std::ostream& err) {
+int run_operator(const std::vector<std::string>& args, const factory::AdapterTable& adapters,
+                 std::ostream& out, std::ostream& err) {
   std::map<std::string, std::string> flags = {{"kubeconfig", ""},
                                               {"namespace", ""},
                                               {"leader-elect", "false"},
@@ -207,6 +208,7 @@ int run_operator(const std::vector<std::string>& args, std::ostream& out, std::o
   mo.prometheus_url = flags["prometheus-url"];
   mo.prometheus_timeout = std::chrono::seconds{prom_timeout};
   mo.scaling_period = Duration{scale_period};
+  mo.adapters = adapters;
   manager::Manager mgr(client, clock, log, mo);
   if (auto s = mgr.start(); !s.ok()) {
     log.error("cannot start", {{"error", s.error().message}});

@@ -22,8 +22,12 @@
 #include <string>
 #include <vector>
 
+#include "providers/factory/adapter_table.h"
+
 namespace gpupool::cmd {
 
-int run_operator(const std::vector<std::string>& args, std::ostream& out, std::ostream& err);
+// `adapters`: the provider adapters the operator can build (main's table).
+int run_operator(const std::vector<std::string>& args, const factory::AdapterTable& adapters,
+                 std::ostream& out, std::ostream& err);
 
 }  // namespace gpupool::cmd

@@ -9,7 +9,7 @@ namespace {
 
 int run(const std::vector<std::string>& args, std::string& err_text) {
   std::ostringstream out, err;
-  const int code = run_operator(args, out, err);
+  const int code = run_operator(args, factory::AdapterTable(), out, err);
   err_text = err.str();
   return code;
 }
@@ -28,7 +28,7 @@ TEST(RunCmd, RefusesBadKubeApiRateFlagsBeforeStarting) {
 
 TEST(RunCmd, HelpListsTheKubeApiRateFlags) {
   std::ostringstream out, err;
-  ASSERT_EQ(run_operator({"--help"}, out, err), 0);
+  ASSERT_EQ(run_operator({"--help"}, factory::AdapterTable(), out, err), 0);
   EXPECT_NE(out.str().find("--kube-api-qps N"), std::string::npos);
   EXPECT_NE(out.str().find("--kube-api-burst N"), std::string::npos);
 }

@@ -25,8 +25,11 @@
 #include "operator/core/pool_decision.h"
 #include "operator/core/spend.h"
 #include "operator/kube/memory/store.h"
+#include "providers/factory/adapter_table.h"
 #include "providers/fake/fake_provider.h"
 #include "providers/http/url.h"
+#include "providers/runpod/runpod_provider.h"
+#include "providers/vastai/vastai_provider.h"
 #include "tests/emulators/runpod/runpod_emulator.h"
 
 namespace gpupool::controllers {
@@ -66,7 +69,9 @@ class ControllersTest : public ::testing::Test {
   ControllersTest()
       : clock_(sys_days{year{2026} / November / 10} + 12h),
         api_(clock_),
-        registry_(clock_, stats_),
+        // The real adapter types these tests build (main's table has all).
+        registry_(clock_, stats_,
+                  factory::AdapterTable({runpod::adapter_type(), vastai::adapter_type()})),
         events_(api_, clock_, kComponent),
         ctx_{api_, clock_, registry_, unavailable_, events_, pools_, instances_, providers_, {}},
         pool_rec_(ctx_),

@@ -21,7 +21,17 @@
 #include "operator/core/api_codec.h"
 #include "operator/core/pool_decision.h"
 #include "operator/kube/memory/store.h"
+#include "providers/aws/ec2_provider.h"
+#include "providers/digitalocean/digitalocean_provider.h"
+#include "providers/factory/adapter_table.h"
+#include "providers/fluence/fluence_provider.h"
 #include "providers/http/url.h"
+#include "providers/lambda/lambda_provider.h"
+#include "providers/runpod/runpod_provider.h"
+#include "providers/scaleway/scaleway_provider.h"
+#include "providers/vastai/vastai_provider.h"
+#include "providers/verda/verda_provider.h"
+#include "providers/vultr/vultr_provider.h"
 
 namespace gpupool::controllers {
 namespace {
@@ -72,7 +82,13 @@ Purchases bought(const std::string& pool_file, Time now) {
   FakeClock clock(now);
   kube::MemoryStore api(clock);
   ProviderCallStats stats;
-  ProviderRegistry registry(clock, stats);
+  // Every adapter type the examples use, as main's table has them.
+  ProviderRegistry registry(
+      clock, stats,
+      factory::AdapterTable({aws::adapter_type(), fluence::adapter_type(), runpod::adapter_type(),
+                             vastai::adapter_type(), lambda::adapter_type(), verda::adapter_type(),
+                             digitalocean::adapter_type(), scaleway::adapter_type(),
+                             vultr::adapter_type()}));
   UnavailableOffers unavailable;
   kube::EventRecorder events(api, clock, kComponent);
   kube::Store pools, instances, providers;

@@ -11,36 +11,27 @@
 //           spec.fake tunes the in-process fake: bootSeconds (default 5),
 //           capacity (machines each offer/region still sells; unlisted:
 //           unlimited).
-//   aws, fluence, runpod, vastai, lambda, verda, digitalocean, scaleway,
-//   vultr
-//           the real adapter (providers/<type>/), talking HTTP through its own
-//           net::CurlTransport (net::RealSleeper for back-off waits) to
-//           spec.endpoint when set, else the provider's public API.
-//           Credentials come from the Secret's (already base64-decoded) data
-//           through secret_value() with spec.credentialsSecret.keys; logical
-//           names: aws accessKeyId, secretAccessKey, sessionToken (optional);
-//           verda clientId, clientSecret; digitalocean apiToken; scaleway
-//           secretKey; the others apiKey. A missing or empty one gives
-//           problem reason CredentialsMissing, naming the key (never a value).
-//           aws: region = spec.regions[0] (default us-east-1); instance-type
-//           prices from the catalog (catalog::offers_for); AMI, subnet,
-//           security groups and key pair from spec.aws (no AMI: offers work,
-//           create fails InvalidRequest). fluence: preferred OS image from
-//           spec.fluence.osImage. lambda: SSH key name from
-//           spec.lambda.sshKeyName. scaleway: project from
-//           spec.scaleway.projectId. Any real type:
-//           spec.sshPublicKey.value is the SSH public key given to create()
-//           when the intent has none (Fluence requires one); a
-//           secretKeyRef must be resolved into value by the caller (the
-//           provider reconciler reads that Secret).
+//   a type in the adapter table (factory::AdapterTable, handed in by main;
+//   there: aws, fluence, runpod, vastai, lambda, verda, digitalocean,
+//   scaleway, vultr)
+//           the real adapter, built by the table from the spec and the
+//           Secret's (already base64-decoded) data: the table says which
+//           credentials and settings block each type reads and how the
+//           adapter is made (providers/factory/adapter_table.h, and each
+//           adapter's adapter_type()). A missing or empty credential gives
+//           problem reason CredentialsMissing, naming the key (never a
+//           value). spec.sshPublicKey.value is the SSH public key given to
+//           create() when the intent has none; a secretKeyRef must be
+//           resolved into value by the caller (the provider reconciler
+//           reads that Secret).
 //           The deprecated settings annotations (deprecated_annotations.h)
 //           fill typed fields that are unset; RegistryEntry lists those used.
 //           Each real adapter gets a pricing::PriceRefresher (entry.prices)
 //           over the catalog; the GpuProvider reconciler refreshes it and the
 //           pool reconciler plans on its snapshot. Fake providers get none
 //           (their offers are asked for directly, capacity changes included).
-//   other   no adapter: problem reason NoAdapter, and pools using it are
-//           Degraded.
+//   other   (not "fake", not in the table) no adapter: problem reason
+//           NoAdapter, and pools using it are Degraded.
 //
 // An adapter is rebuilt only when the GpuProvider's generation, the
 // Secrets' resourceVersions (secret_version) or the values of the
@@ -55,12 +46,14 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "operator/clock/clock.h"
 #include "operator/controllers/deprecated_annotations.h"
 #include "operator/core/api_types.h"
 #include "operator/core/planner.h"
+#include "providers/factory/adapter_table.h"
 #include "providers/instrumented/instrumented_provider.h"
 #include "providers/pricing/price_refresher.h"
 #include "providers/provider.h"
@@ -100,8 +93,11 @@ std::vector<Offer> fake_offers(const api::GpuProvider& provider);
 
 class ProviderRegistry {
  public:
-  ProviderRegistry(const Clock& clock, ProviderObserver& observer)
-      : clock_(clock), observer_(observer) {}
+  // `adapters`: the real adapter types this registry can build (main's
+  // table); empty: only "fake" providers (the simulator, most tests).
+  ProviderRegistry(const Clock& clock, ProviderObserver& observer,
+                   factory::AdapterTable adapters = {})
+      : clock_(clock), observer_(observer), adapters_(std::move(adapters)) {}
 
   // Builds or keeps the adapter for `provider`. Returns the entry's problem
   // ("" when an adapter is in place). `credentials` are the Secret's decoded
@@ -125,6 +121,7 @@ class ProviderRegistry {
  private:
   const Clock& clock_;
   ProviderObserver& observer_;
+  const factory::AdapterTable adapters_;
   mutable std::mutex mu_;
   std::map<std::string, RegistryEntry> entries_;  // guarded by mu_
 };

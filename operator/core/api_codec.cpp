@@ -471,6 +471,13 @@ json encode_provider_spec(const GpuProviderSpec& s) {
     put(scaleway, "projectId", s.scaleway->project_id);
     spec["scaleway"] = std::move(scaleway);
   }
+  if (s.vastai) {
+    json vastai = json::object();
+    put(vastai, "image", s.vastai->image);
+    if (s.vastai->disk_gb) vastai["diskGb"] = *s.vastai->disk_gb;
+    if (s.vastai->verified_only) vastai["verifiedOnly"] = *s.vastai->verified_only;
+    spec["vastai"] = std::move(vastai);
+  }
   if (s.fake) {
     json fake = json::object();
     if (s.fake->boot_seconds) fake["bootSeconds"] = *s.fake->boot_seconds;
@@ -1180,6 +1187,13 @@ void read_provider_spec(const json& v, const std::string& path, const Ctx& c, Gp
     Obj scaleway(sv, p, c);
     auto& out = s.scaleway.emplace();
     GP_FIELD(scaleway, "projectId", out.project_id);
+  });
+  o.field("vastai", [&](const json& vv, const std::string& p) {
+    Obj vastai(vv, p, c);
+    auto& out = s.vastai.emplace();
+    GP_FIELD(vastai, "image", out.image);
+    GP_FIELD(vastai, "diskGb", out.disk_gb);
+    GP_FIELD(vastai, "verifiedOnly", out.verified_only);
   });
   o.field("fake", [&](const json& fv, const std::string& p) {
     Obj fake(fv, p, c);

@@ -228,6 +228,7 @@ std::vector<GpuProvider> full_gpu_providers() {
   variant("lambda").lambda = LambdaSettings{"ops-key"};
   variant("scaleway").scaleway = ScalewaySettings{"6f1c2b3a-0d4e-4f5a-8b7c-9d0e1f2a3b4c"};
   variant("fake").fake = FakeSettings{7, {{"l40s-1", "local", 2}, {"l40-1", "local", 0}}};
+  variant("vastai").vastai = VastaiSettings{"vastai/base-image:cuda-12.4", 100, false};
   return out;
 }
 

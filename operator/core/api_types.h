@@ -617,6 +617,15 @@ struct ScalewaySettings {
 
   bool operator==(const ScalewaySettings&) const = default;
 };
+struct VastaiSettings {
+  // [image] Docker image a Node-mode instance runs (Endpoint pools run their
+  // container's image); empty: Vast.ai's base image.
+  std::string image;
+  std::optional<int> disk_gb;         // [diskGb] 10..2048; unset: 64
+  std::optional<bool> verified_only;  // [verifiedOnly] verified hosts only; unset: true
+
+  bool operator==(const VastaiSettings&) const = default;
+};
 // Capacity of one offer of the in-process fake ("fake" type, no endpoint).
 struct FakeCapacity {
   std::string offer_id;  // [offerId] e.g. "l40s-1"
@@ -640,6 +649,7 @@ struct GpuProviderSpec {
   std::optional<FluenceSettings> fluence;          // type fluence only
   std::optional<LambdaSettings> lambda;            // type lambda only
   std::optional<ScalewaySettings> scaleway;        // type scaleway only
+  std::optional<VastaiSettings> vastai;            // type vastai only
   std::optional<FakeSettings> fake;                // type fake only
   std::vector<std::string> regions;                // empty: every region the adapter knows
   std::string endpoint;                // API base URL override; empty: the adapter's default

@@ -133,6 +133,8 @@ constexpr size_t kMaxSettingName = 255;
 constexpr size_t kMaxSecurityGroups = 16;
 constexpr size_t kMaxFakeCapacity = 64;
 constexpr int64_t kMaxFakeBootSeconds = 86400;
+constexpr int kMinVastDiskGb = 10;
+constexpr int kMaxVastDiskGb = 2048;
 
 // "<prefix>" followed by 8 to 17 lower-case hex digits (EC2 resource ids).
 bool is_ec2_id(std::string_view s, std::string_view prefix) {
@@ -228,6 +230,7 @@ void check_provider_settings(Errors& e, const GpuProviderSpec& s) {
   only_for(s.fluence.has_value(), "fluence");
   only_for(s.lambda.has_value(), "lambda");
   only_for(s.scaleway.has_value(), "scaleway");
+  only_for(s.vastai.has_value(), "vastai");
   only_for(s.fake.has_value(), "fake");
   if (const auto& aws = s.aws) {
     if (!aws->image_id.empty() && !is_ec2_id(aws->image_id, "ami-")) {
@@ -253,6 +256,13 @@ void check_provider_settings(Errors& e, const GpuProviderSpec& s) {
   if (s.lambda) check_setting_name(e, "spec.lambda.sshKeyName", s.lambda->ssh_key_name);
   if (s.scaleway && !s.scaleway->project_id.empty() && !is_uuid(s.scaleway->project_id)) {
     e.add("spec.scaleway.projectId", "must be a project UUID (lower-case 8-4-4-4-12 hex)");
+  }
+  if (const auto& vast = s.vastai) {
+    check_setting_name(e, "spec.vastai.image", vast->image);
+    if (vast->disk_gb && (*vast->disk_gb < kMinVastDiskGb || *vast->disk_gb > kMaxVastDiskGb)) {
+      e.add("spec.vastai.diskGb", "must be within [" + std::to_string(kMinVastDiskGb) + ", " +
+                                      std::to_string(kMaxVastDiskGb) + "]");
+    }
   }
   if (const auto& fake = s.fake) {
     if (fake->boot_seconds &&

@@ -546,6 +546,16 @@ TEST(ApiValidation, ProviderSettingsBlocks) {
   EXPECT_THAT(messages(validate(f)),
               ElementsAre("spec.fake.bootSeconds: must be within [0, 86400]",
                           "spec.fake.capacity[2]: duplicate entry for \"l40s-1/local\""));
+  GpuProvider v = fixtures::full_gpu_providers()[5];  // vastai
+  ASSERT_EQ(v.spec.type, "vastai");
+  v.spec.vastai->disk_gb = 4;
+  v.spec.vastai->image = std::string(256, 'i');
+  EXPECT_THAT(messages(validate(v)),
+              ElementsAre("spec.vastai.image: must be at most 255 characters",
+                          "spec.vastai.diskGb: must be within [10, 2048]"));
+  v = fixtures::full_gpu_providers()[5];
+  v.spec.type = "runpod";
+  EXPECT_THAT(messages(validate(v)), ElementsAre("spec.vastai: is only for type \"vastai\""));
 }
 
 }  // namespace

@@ -82,7 +82,7 @@ struct Manager::Impl {
                              },
                              [this] { return !options.leader_elect || leading.load(); },
                              options.version, options.revision})),
-        registry(clock, prom->provider_observer()),
+        registry(clock, prom->provider_observer(), options.adapters),
         prom_transport(net::CurlOptions{options.prometheus_timeout, options.prometheus_timeout}),
         signals(prom_transport, options.prometheus_url),
         ctx{api,

@@ -37,6 +37,7 @@
 #include "operator/clock/clock.h"
 #include "operator/kube/api/api.h"
 #include "operator/manager/log.h"
+#include "providers/factory/adapter_table.h"
 
 namespace gpupool::manager {
 
@@ -58,6 +59,9 @@ struct ManagerOptions {
   std::string prometheus_url;
   std::chrono::milliseconds prometheus_timeout{5'000};
   Duration scaling_period{15};  // see controllers::Context
+  // The provider adapters the registry can build (main's table); empty:
+  // "fake" providers only.
+  factory::AdapterTable adapters;
 };
 
 struct ManagerError {

@@ -58,7 +58,15 @@
 #include "providers/http/client.h"
 #include "providers/provider.h"
 
+namespace gpupool::factory {
+struct AdapterType;
+}  // namespace gpupool::factory
+
 namespace gpupool::aws {
+
+// This adapter's line in the adapter table (providers/factory), type "aws":
+// credentials accessKeyId, secretAccessKey, sessionToken (optional); settings spec.aws.
+factory::AdapterType adapter_type();
 
 inline constexpr std::string_view kEc2ApiVersion = "2016-11-15";
 

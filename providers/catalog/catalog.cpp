@@ -165,14 +165,14 @@ std::vector<Entry> entries(const Options& options) {
                         ": DataCrunch (now Verda) $0.91/h, data center, egress 'low' without a "
                         "figure (assumed $0). Type id and locations from " +
                         ref + " §6.1; 10-minute increments are unconfirmed there."));
-  out.push_back(row("runpod", "NVIDIA L40S/secure", "L40S", 1, "0.86", {}, false, kDc,
+  out.push_back(row("runpod", "SECURE/NVIDIA L40S", "L40S", 1, "0.86", {}, false, kDc,
                     billing("runpod"), true,
                     s0 +
                         ": Runpod $0.86/h; Secure Cloud is data-center grade (seed 001). "
                         "Per-second, no egress fees (" +
                         ref + " §3.8)."));
   out.push_back(
-      row("runpod", "NVIDIA L40S/community", "L40S", 1, "0.79", {}, false, kCommunity,
+      row("runpod", "COMMUNITY/NVIDIA L40S", "L40S", 1, "0.79", {}, false, kCommunity,
           billing("runpod"), true,
           s0 + ": Runpod reliability 'variable' (mixed hosts); community price ~$0.79/h from " +
               ref + " §3.8 (third-party snapshot). Per-second, no egress fees."));
@@ -229,7 +229,7 @@ std::vector<Entry> entries(const Options& options) {
   out.push_back(row("fluence", "l40", "L40", 1, "1.27", {}, false, kDc, billing("fluence"), false,
                     s1 + ": Fluence from $1.27/h (range $1.27-3.98), verified data centers, "
                          "zero egress; locations not given."));
-  out.push_back(row("runpod", "NVIDIA L40/secure", "L40", 1, "0.99", {}, false, kDc,
+  out.push_back(row("runpod", "SECURE/NVIDIA L40", "L40", 1, "0.99", {}, false, kDc,
                     billing("runpod"), false,
                     s1 + ": marketplaces $0.69-1.50/h; Runpod Secure Cloud 'sub-$1' -> $0.99. "
                          "Per-second, no egress fees."));
@@ -250,6 +250,10 @@ std::vector<Entry> entries(const Options& options) {
     }
   }
   return out;
+}
+
+OfferIds offer_ids_of_type(std::string_view type) {
+  return type == "vastai" || type == "fluence" ? OfferIds::Listing : OfferIds::Shape;
 }
 
 std::vector<Gap> gaps() {

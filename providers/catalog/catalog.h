@@ -40,10 +40,39 @@ namespace gpupool::catalog {
 // The catalog as a whole: the newest document date it is built from.
 inline constexpr std::string_view kCatalogDate = "2026-01";
 
+// Offer ids. A catalog row's offer_id is the id the provider's adapter gives
+// the same machine in its live offers, so live prices merge over the catalog
+// by id (pricing::merge) instead of sitting beside it:
+//
+//   type          id form (adapter's)                    example
+//   aws           instance type                          g6e.xlarge
+//   runpod        <SECURE|COMMUNITY>/<GPU type id>       SECURE/NVIDIA L40S
+//   verda         instance type                          1L40S.20V
+//   digitalocean  size slug                              gpu-l40sx1-48gb
+//   scaleway      commercial type                        L40S-1-48G
+//   vultr         plan id                                vcg-l40s-16c-180g-48vram
+//   lambda        instance type name (no catalog rows)   gpu_1x_l40s
+//   vastai        ask id (a listing)                     12345678
+//   fluence       plan option id (a listing)             (the API's option id)
+//
+// Vast.ai and Fluence sell listings: each live offer is one host's ask or one
+// plan option, with an id no catalog can know in advance. Their catalog rows
+// name the shape instead (the GPU model, "L40S" / "l40s") and stand in for
+// it until the provider answers; once live listings of that GPU model and
+// count exist they replace the row (see offer_ids_of_type and pricing::merge).
+// A test lists every adapter's offers from its emulator and checks this
+// (tests/emulators/conformance, LivePricesMergeOverTheCatalog).
+enum class OfferIds {
+  Shape,    // a live offer's id names a machine shape; the catalog uses the same id
+  Listing,  // a live offer's id names one listing; catalog rows name the shape
+};
+// Listing for "vastai" and "fluence"; Shape for every other type.
+OfferIds offer_ids_of_type(std::string_view provider_type);
+
 // One catalog row: one machine shape at one provider.
 struct Entry {
   std::string provider_type;  // "fluence", "aws", ...
-  std::string offer_id;       // provider's id for the shape ("g6e.xlarge")
+  std::string offer_id;       // the adapter's id for the shape (OfferIds above)
   std::string gpu_model;      // canonical: "L40S", "L40"
   int gpu_count = 1;          // GPUs per machine
   Money price_per_hour;       // whole machine, on demand

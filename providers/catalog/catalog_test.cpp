@@ -238,7 +238,7 @@ TEST(CatalogTest, MultiGpuShapesOnRequest) {
   const auto runpod = only(offers_for_type("runpod", "", o), "L40S");
   // Two rows (secure, community) in 2 and 4 GPUs; 16 is above the 8-GPU limit.
   ASSERT_EQ(runpod.size(), 4u);
-  EXPECT_EQ(runpod[0].id, "NVIDIA L40S/secure x2");
+  EXPECT_EQ(runpod[0].id, "SECURE/NVIDIA L40S x2");
   EXPECT_EQ(runpod[0].gpu_count, 2);
   EXPECT_EQ(runpod[0].price_per_hour, usd("1.72"));
   EXPECT_EQ(runpod[1].gpu_count, 4);

@@ -50,7 +50,15 @@
 #include "providers/http/ssh_keys.h"
 #include "providers/provider.h"
 
+namespace gpupool::factory {
+struct AdapterType;
+}  // namespace gpupool::factory
+
 namespace gpupool::digitalocean {
+
+// This adapter's line in the adapter table (providers/factory), type "digitalocean":
+// credentials apiToken.
+factory::AdapterType adapter_type();
 
 struct DoConfig {
   std::string provider_name;

@@ -55,7 +55,15 @@
 #include "providers/http/json_api.h"
 #include "providers/provider.h"
 
+namespace gpupool::factory {
+struct AdapterType;
+}  // namespace gpupool::factory
+
 namespace gpupool::fluence {
+
+// This adapter's line in the adapter table (providers/factory), type "fluence":
+// credentials apiKey; settings spec.fluence.
+factory::AdapterType adapter_type();
 
 struct FluenceConfig {
   std::string provider_name;

@@ -49,7 +49,15 @@
 #include "providers/http/json_api.h"
 #include "providers/provider.h"
 
+namespace gpupool::factory {
+struct AdapterType;
+}  // namespace gpupool::factory
+
 namespace gpupool::lambda {
+
+// This adapter's line in the adapter table (providers/factory), type "lambda":
+// credentials apiKey; settings spec.lambda.
+factory::AdapterType adapter_type();
 
 struct LambdaConfig {
   std::string provider_name;

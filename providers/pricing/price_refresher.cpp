@@ -47,6 +47,21 @@ std::string unusable_reason(const Offer& o) {
   return {};
 }
 
+// A listing provider's catalog rows name shapes, not listings
+// (catalog::OfferIds): a live listing of the same GPU model and count, in any
+// region, replaces the row, so the stand-in does not sit beside real offers.
+void cover_listed_shapes(const Inputs& in, const std::vector<Offer>& live,
+                         std::vector<bool>& matched) {
+  if (catalog::offer_ids_of_type(in.provider_type) != catalog::OfferIds::Listing) return;
+  std::set<std::pair<std::string, int>> listed;
+  for (const Offer& l : live)
+    listed.emplace(l.gpu_model, l.gpu_count);
+  for (size_t i = 0; i < in.catalog.size(); ++i) {
+    const Offer& c = in.catalog[i];
+    if (listed.contains({c.gpu_model, c.gpu_count})) matched[i] = true;
+  }
+}
+
 }  // namespace
 
 std::string_view to_string(PriceSource source) {
@@ -134,6 +149,7 @@ std::vector<Offer> merge(const Inputs& in, const std::vector<Offer>& live, Time 
     apply_price_override(in, o);
     out.push_back(std::move(o));
   }
+  cover_listed_shapes(in, live, matched);
   for (size_t i = 0; i < in.catalog.size(); ++i) {
     if (matched[i]) continue;
     Offer o = in.catalog[i];

@@ -30,6 +30,10 @@
 // catalog's default rule for the provider type (catalog::default_billing) when
 // the adapter gives none (a default-constructed BillingRule); then spec.billing,
 // egressUsdPerGb, reliability and priceOverrides apply as above.
+// Vast.ai and Fluence sell listings (catalog::OfferIds::Listing): their live
+// ids are ask / plan option ids the catalog cannot know, and their catalog
+// rows name a shape. A live listing with the row's GPU model and count (any
+// region) replaces the row: the row is dropped, the listings carry the price.
 // Catalog offers no live offer matched are kept unchanged; their source still
 // starts with "catalog" (is_live() is false). Every offer carries
 // provider = GpuProvider name and provider_type = spec.type.

@@ -27,7 +27,7 @@ Offer make_offer(std::string id, std::string region, std::string_view price,
                  std::string model = "L40S", int gpus = 1) {
   Offer o;
   o.provider = "prov";
-  o.provider_type = "fluence";
+  o.provider_type = "verda";
   o.id = std::move(id);
   o.region = std::move(region);
   o.gpu_model = std::move(model);
@@ -74,7 +74,7 @@ class PricingTest : public ::testing::Test {
   static Inputs inputs(std::vector<Offer> catalog) {
     Inputs in;
     in.provider_name = "prov";
-    in.provider_type = "fluence";
+    in.provider_type = "verda";
     in.catalog = std::move(catalog);
     in.refresh_interval = 600s;
     in.failure_retry = 60s;
@@ -183,9 +183,9 @@ TEST_F(PricingTest, LiveWinsOverCatalogAndOverrideWinsOverLive) {
   // Only the API knows c: the catalog's default billing for the type.
   const Offer* c = find(s, "c", "r2");
   ASSERT_NE(c, nullptr);
-  EXPECT_EQ(c->billing, catalog::default_billing("fluence").value());
+  EXPECT_EQ(c->billing, catalog::default_billing("verda").value());
   EXPECT_EQ(c->provider, "prov");
-  EXPECT_EQ(c->provider_type, "fluence");
+  EXPECT_EQ(c->provider_type, "verda");
   // ...unless the adapter gives its own rule.
   const Offer* d = find(s, "d", "r2");
   ASSERT_NE(d, nullptr);
@@ -226,6 +226,26 @@ TEST_F(PricingTest, RegionlessCatalogOfferMatchesLiveOfferInAnyRegion) {
   EXPECT_EQ(a.region, "eu-1");
   EXPECT_EQ(a.price_per_hour, usd("1.25"));
   EXPECT_EQ(a.billing, catalog_rule());
+}
+
+// Vast.ai sells listings (catalog::OfferIds::Listing): its live ids are ask
+// ids, its catalog rows name the GPU model. Live asks of a row's shape replace
+// the row; a shape no ask offers keeps its row.
+TEST(PricingMerge, ListingsReplaceTheCatalogRowOfTheirShape) {
+  Inputs in;
+  in.provider_name = "vast";
+  in.provider_type = "vastai";
+  in.catalog = {catalog_offer("L40S", "", "0.68"), catalog_offer("L40", "", "0.69", "L40")};
+  Offer ask1 = make_offer("4101", "US", "0.55");
+  Offer ask2 = make_offer("4102", "CA", "0.61");
+  const std::vector<Offer> merged = merge(in, {ask1, ask2}, t0());
+  std::vector<std::string> ids;
+  for (const Offer& o : merged)
+    ids.push_back(o.id);
+  EXPECT_EQ(ids, (std::vector<std::string>{"4101", "4102", "L40"}));
+  // A shape provider keeps an unmatched row beside an offer with another id.
+  in.provider_type = "verda";
+  EXPECT_EQ(merge(in, {ask1, ask2}, t0()).size(), 4u);
 }
 
 TEST_F(PricingTest, FailureKeepsYoungLiveSetThenFallsBackToCatalog) {

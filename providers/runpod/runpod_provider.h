@@ -55,7 +55,15 @@
 #include "providers/http/json_api.h"
 #include "providers/provider.h"
 
+namespace gpupool::factory {
+struct AdapterType;
+}  // namespace gpupool::factory
+
 namespace gpupool::runpod {
+
+// This adapter's line in the adapter table (providers/factory), type "runpod":
+// credentials apiKey.
+factory::AdapterType adapter_type();
 
 struct RunpodConfig {
   std::string provider_name;

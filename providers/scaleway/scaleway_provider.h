@@ -63,7 +63,15 @@
 #include "providers/http/json_api.h"
 #include "providers/provider.h"
 
+namespace gpupool::factory {
+struct AdapterType;
+}  // namespace gpupool::factory
+
 namespace gpupool::scaleway {
+
+// This adapter's line in the adapter table (providers/factory), type "scaleway":
+// credentials secretKey; settings spec.scaleway.
+factory::AdapterType adapter_type();
 
 struct ScwConfig {
   std::string provider_name;

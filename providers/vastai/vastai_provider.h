@@ -56,7 +56,15 @@
 #include "providers/http/json_api.h"
 #include "providers/provider.h"
 
+namespace gpupool::factory {
+struct AdapterType;
+}  // namespace gpupool::factory
+
 namespace gpupool::vastai {
+
+// This adapter's line in the adapter table (providers/factory), type "vastai":
+// credentials apiKey; settings spec.vastai (image, diskGb, verifiedOnly).
+factory::AdapterType adapter_type();
 
 struct VastConfig {
   std::string provider_name;

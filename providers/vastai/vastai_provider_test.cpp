@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "providers/factory/adapter_table.h"
 #include "providers/http/curl_transport.h"
 #include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/vastai/vastai_emulator.h"
@@ -77,6 +78,30 @@ TEST_F(VastProviderTest, SearchFiltersModelsReliabilityVerificationCheapestFirst
   EXPECT_EQ(p.offers(q)->size(), 2u);
   q.include_community = false;
   EXPECT_TRUE(p.offers(q)->empty());
+}
+
+// The typed settings (GpuProvider spec.vastai) reach the adapter that the
+// adapter table builds: unverified hosts when verifiedOnly is false, and the
+// instance's image.
+TEST_F(VastProviderTest, TypedSettingsReachTheAdapterTheTableBuilds) {
+  api::GpuProvider gp;
+  gp.metadata.name = "vast-main";
+  gp.spec.type = "vastai";
+  gp.spec.endpoint = emulator_.base_url();
+  gp.spec.vastai = api::VastaiSettings{"vastai/base-image:cuda-12.4", 100, false};
+  const std::map<std::string, std::string> creds = {{"apiKey", "vast-test-key"}};
+  const factory::AdapterContext ctx{gp, creds, transport_, sleeper_, clock_};
+  std::unique_ptr<Provider> p = adapter_type().construct(ctx);
+  OfferQuery q;
+  q.gpu_models = {"L40S", "L40"};
+  auto offers = p->offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 5u);  // 105 (unverified) too
+  EXPECT_EQ((*offers)[0].id, "105");
+  auto m = p->create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  ASSERT_EQ(emulator_.instances().size(), 1u);
+  EXPECT_EQ(emulator_.instances()[0].image, "vastai/base-image:cuda-12.4");
 }
 
 TEST_F(VastProviderTest, SearchOrderIsAListOfFieldDirectionPairs) {

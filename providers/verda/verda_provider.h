@@ -65,7 +65,15 @@
 #include "providers/http/ssh_keys.h"
 #include "providers/provider.h"
 
+namespace gpupool::factory {
+struct AdapterType;
+}  // namespace gpupool::factory
+
 namespace gpupool::verda {
+
+// This adapter's line in the adapter table (providers/factory), type "verda":
+// credentials clientId, clientSecret.
+factory::AdapterType adapter_type();
 
 struct VerdaConfig {
   std::string provider_name;

@@ -48,7 +48,15 @@
 #include "providers/http/ssh_keys.h"
 #include "providers/provider.h"
 
+namespace gpupool::factory {
+struct AdapterType;
+}  // namespace gpupool::factory
+
 namespace gpupool::vultr {
+
+// This adapter's line in the adapter table (providers/factory), type "vultr":
+// credentials apiKey.
+factory::AdapterType adapter_type();
 
 struct VultrConfig {
   std::string provider_name;

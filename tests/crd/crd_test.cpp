@@ -340,6 +340,11 @@ TEST(Crd, ServerRefusesWhatTheOperatorRefusesInProviderSettings) {
       {"scaleway block on lambda", "lambda",
        [](GpuProviderSpec& s) { s.scaleway = ScalewaySettings{}; }},
       {"fake block on scaleway", "scaleway", [](GpuProviderSpec& s) { s.fake = FakeSettings{}; }},
+      {"vastai block on aws", "aws", [](GpuProviderSpec& s) { s.vastai = VastaiSettings{}; }},
+      {"vastai disk too small", "vastai", [](GpuProviderSpec& s) { s.vastai->disk_gb = 9; }},
+      {"vastai disk too large", "vastai", [](GpuProviderSpec& s) { s.vastai->disk_gb = 2049; }},
+      {"vastai image too long", "vastai",
+       [](GpuProviderSpec& s) { s.vastai->image = std::string(256, 'i'); }},
       {"ssh key and ref", "fluence",
        [](GpuProviderSpec& s) {
          s.ssh_public_key->secret_key_ref = SecretKeyRef{"k", "", "id.pub"};

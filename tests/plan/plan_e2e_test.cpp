@@ -111,7 +111,7 @@ TEST(PlanE2eTest, FixturePoolTableChoosesRunpodAndFitsOneHundredColumns) {
       kNow);
   ASSERT_EQ(r.code, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("RANKED OFFERS"));
-  EXPECT_THAT(r.out, HasSubstr("2 x runpod-secure NVIDIA L40S/secure"));
+  EXPECT_THAT(r.out, HasSubstr("2 x runpod-secure SECURE/NVIDIA L40S"));
   EXPECT_THAT(r.out, HasSubstr("Projected hourly burn: $1.72/h"));
   std::istringstream lines(r.out);
   for (std::string line; std::getline(lines, line);)
@@ -249,12 +249,12 @@ TEST(PlanE2eTest, InferenceExampleBuysFluenceWhereRunpodCannotPromiseARegion) {
     if (o["offerId"] == "g6e.xlarge" && o["region"] == "us-east-1") {
       EXPECT_EQ(o["egressCost"], "12.96");  // 2 GB/GPU-h x 72 h x $0.09
     }
-    if (o["offerId"] == "NVIDIA L40S/secure") {
+    if (o["offerId"] == "SECURE/NVIDIA L40S") {
       runpod_seen = true;
       EXPECT_FALSE(o["eligible"].get<bool>());
       EXPECT_EQ(o["reasons"][0], "region unknown; pool allows only EU-RO-1, US-KS-2");
     }
-    EXPECT_NE(o["offerId"], "NVIDIA L40S/community");
+    EXPECT_NE(o["offerId"], "COMMUNITY/NVIDIA L40S");
   }
   EXPECT_TRUE(runpod_seen);
 }

@@ -7,7 +7,12 @@
 //
 // Time is fake: every wait goes through a FakeSleeper that moves the
 // FakeClock, so nothing here sleeps on the real clock.
+//
+// Each emulator sells the machines the price catalog lists for its provider
+// (providers/catalog), so LivePricesMergeOverTheCatalog can check that the
+// catalog and the adapter name them alike.
 
+#include <algorithm>
 #include <atomic>
 #include <functional>
 #include <memory>
@@ -19,10 +24,12 @@
 #include <gtest/gtest.h>
 
 #include "providers/aws/ec2_provider.h"
+#include "providers/catalog/catalog.h"
 #include "providers/digitalocean/digitalocean_provider.h"
 #include "providers/fluence/fluence_provider.h"
 #include "providers/http/curl_transport.h"
 #include "providers/lambda/lambda_provider.h"
+#include "providers/pricing/price_refresher.h"
 #include "providers/runpod/runpod_provider.h"
 #include "providers/scaleway/scaleway_provider.h"
 #include "providers/vastai/vastai_provider.h"
@@ -109,7 +116,9 @@ Harness aws_harness(Env env) {
     c.endpoint = e->base_url();
     c.credentials = {"AKIDEMULATOR", bad ? "wrong/secret" : "emulator/secret/KEY", ""};
     c.image_id = "ami-0123456789abcdef0";
-    c.prices = {{"g6e.xlarge", Money::parse("1.861").value()}};
+    // As the registry does: instance-type prices from the catalog.
+    for (const Offer& row : catalog::offers_for_type("aws"))
+      c.prices.emplace(row.id, row.price_per_hour);
     return build<aws::Ec2Provider>(c, e->base_url(), t, env);
   };
   h.offer = [](InstanceIntent& i) {
@@ -123,8 +132,10 @@ Harness fluence_harness(Env env) {
   Harness h{"create", "list", "plans"};
   emulators::FluenceEmulatorOptions o;
   o.clock = &env.clock;
-  o.plans = {{"plan-l40s-1", "l40s", 1, "us-central-3", "massed-compute",
-              Money::parse("1.07").value(), -1}};
+  o.plans = {
+      {"plan-l40s-1", "l40s", 1, "us-central-3", "massed-compute", Money::parse("1.07").value(),
+       -1},
+      {"plan-l40-1", "l40", 1, "culpeper-usa-1", "sesterce", Money::parse("1.27").value(), -1}};
   auto e = std::make_shared<emulators::FluenceEmulator>(o);
   bind(h, e);
   h.live = [e] {
@@ -149,7 +160,9 @@ Harness runpod_harness(Env env) {
   Harness h{"create", "list", "prices"};
   emulators::RunpodEmulatorOptions o;
   o.clock = &env.clock;
-  o.gpu_types = {{"NVIDIA L40S", "L40S", 48, Money::parse("0.86").value(), Money(), -1, -1}};
+  o.gpu_types = {{"NVIDIA L40S", "L40S", 48, Money::parse("0.86").value(),
+                  Money::parse("0.79").value(), -1, -1},
+                 {"NVIDIA L40", "L40", 48, Money::parse("0.99").value(), Money(), -1, -1}};
   auto e = std::make_shared<emulators::RunpodEmulator>(o);
   bind(h, e);
   h.live = [e] { return e->alive(); };
@@ -172,6 +185,7 @@ Harness vastai_harness(Env env) {
   auto m = [](const char* s) { return Money::parse(s).value(); };
   for (int64_t id = 101; id <= 120; ++id)
     o.asks.push_back({id, "L40S", 1, m("0.62"), m("0.01"), "Texas, US", 0.99, true});
+  o.asks.push_back({90, "L40", 1, m("0.69"), m("0.01"), "Quebec, CA", 0.99, true});
   auto e = std::make_shared<emulators::VastEmulator>(o);
   bind(h, e);
   h.live = [e] { return e->alive(); };
@@ -219,7 +233,11 @@ Harness verda_harness(Env env) {
   Harness h{"create", "list", "types"};
   emulators::VerdaEmulatorOptions o;
   o.clock = &env.clock;
-  o.types = {{"1L40S.20V", "1x L40S 48GB", 1, 0.91, {{"FIN-03", -1}}}};
+  o.types = {{"1L40S.20V",
+              "1x L40S 48GB",
+              1,
+              0.91,
+              {{"FIN-01", -1}, {"FIN-02", -1}, {"FIN-03", -1}, {"ICE-01", -1}}}};
   auto e = std::make_shared<emulators::VerdaEmulator>(o);
   bind(h, e);
   h.live = [e] {
@@ -589,6 +607,49 @@ TEST_P(ProviderConformance, OneAdapterServesConcurrentCallers) {
     EXPECT_EQ(e, "");
   EXPECT_EQ(std::set<std::string>(ids.begin(), ids.end()).size(), static_cast<size_t>(kThreads));
   EXPECT_EQ(h_.live(), kThreads);
+}
+
+// Issue 11: live prices merge over the catalog instead of sitting beside it.
+// Every catalog row of the adapter's type has a live offer with the row's id
+// (for listing providers, Vast.ai and Fluence, a live listing of the row's
+// GPU model and count: catalog::OfferIds), and the merged price list never
+// shows one machine twice, once at a catalog price and once at a live one.
+TEST_P(ProviderConformance, LivePricesMergeOverTheCatalog) {
+  const std::string type = GetParam().name;
+  api::GpuProvider gp;
+  gp.metadata.name = "conformance";
+  gp.spec.type = type;
+  const bool listing = catalog::offer_ids_of_type(type) == catalog::OfferIds::Listing;
+  const pricing::Inputs in =
+      pricing::Inputs::from(gp, catalog::offers_for(gp, catalog::planning_options()));
+  auto p = adapter();
+  auto live = p->offers(in.query);
+  ASSERT_TRUE(live.ok()) << describe(live.error());
+  ASSERT_FALSE(live->empty());
+  for (const Offer& row : catalog::offers_for(gp)) {  // the rows' own shapes
+    const bool found = std::any_of(live->begin(), live->end(), [&](const Offer& l) {
+      if (listing) return l.gpu_model == row.gpu_model && l.gpu_count == row.gpu_count;
+      return l.id == row.id && (row.region.empty() || l.region == row.region);
+    });
+    EXPECT_TRUE(found) << "catalog offer \"" << row.id << "\" in \"" << row.region
+                       << "\" has no live offer with its id";
+  }
+  const std::vector<Offer> merged = pricing::merge(in, *live, clock_.now());
+  int live_in_merged = 0;
+  for (const Offer& c : merged) {
+    if (pricing::is_live(c)) {
+      ++live_in_merged;
+      continue;
+    }
+    for (const Offer& l : merged) {
+      const bool same_machine = pricing::is_live(l) && l.gpu_model == c.gpu_model &&
+                                l.gpu_count == c.gpu_count && l.tier == c.tier &&
+                                (listing || c.region.empty() || c.region == l.region);
+      EXPECT_FALSE(same_machine) << "catalog offer \"" << c.id << "\" sits beside live offer \""
+                                 << l.id << "\" in \"" << l.region << "\"";
+    }
+  }
+  EXPECT_EQ(live_in_merged, static_cast<int>(live->size()));
 }
 
 INSTANTIATE_TEST_SUITE_P(Adapters, ProviderConformance, ::testing::ValuesIn(kHarnesses),
