@@ -11,17 +11,14 @@ endif()
 
 # Link with lld when it is installed (scripts/setup.sh installs it): the ~90
 # test executables are large (ASan, debug info), and GNU ld takes about 2.5
-# times lld's CPU time on each of them. -DGPUPOOL_LINKER=default keeps the
-# compiler's own choice.
+# times lld's CPU time on each of them. -DGPUPOOL_LINKER=bfd (or gold) picks
+# another linker.
+set(GPUPOOL_LINKER "" CACHE STRING "Linker for -fuse-ld= (lld, gold, bfd); empty: lld when installed")
 find_program(GPUPOOL_LLD ld.lld)
-if(GPUPOOL_LLD)
-  set(_gpupool_default_linker lld)
-else()
-  set(_gpupool_default_linker default)
-endif()
-set(GPUPOOL_LINKER ${_gpupool_default_linker} CACHE STRING "Linker passed to -fuse-ld= (lld, gold, bfd) or default")
-if(NOT GPUPOOL_LINKER STREQUAL "default")
+if(GPUPOOL_LINKER)
   add_link_options(-fuse-ld=${GPUPOOL_LINKER})
+elseif(GPUPOOL_LLD)
+  add_link_options(-fuse-ld=lld)
 endif()
 
 if(GPUPOOL_SANITIZE)
