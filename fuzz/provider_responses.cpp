@@ -1,9 +1,10 @@
 // Fuzz target: one provider adapter's response parsing, driven through its
 // real code path: the adapter (providers/<name>/) on the shared HttpClient
 // (retries, Retry-After, provider hooks, redacted logging) over a scripted
-// transport that answers every request from the fuzz input. CMake builds this
-// file once per adapter (GPUPOOL_FUZZ_ADAPTER_<NAME>), each binary linking
-// only its adapter.
+// transport that answers every request from the fuzz input. This file is the
+// same for every adapter and compiled once; provider_adapter.cpp, compiled
+// once per adapter (GPUPOOL_FUZZ_ADAPTER_<NAME>), makes the adapter, and each
+// binary links only its adapter.
 //
 // Input (text, so seeds are real answers pasted in):
 //   <operation>[ <offer id>]\n      offers | create | get | list | terminate
@@ -27,42 +28,12 @@
 #include <vector>
 
 #include "fuzz/fuzz_check.h"
+#include "fuzz/provider_adapter.h"
 #include "operator/base/utf8.h"
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
 #include "providers/http/transport.h"
 #include "providers/provider.h"
-
-#if defined(GPUPOOL_FUZZ_ADAPTER_AWS)
-#include "providers/aws/ec2_provider.h"
-using namespace gpupool::aws;  // NOLINT(google-build-using-namespace)
-#elif defined(GPUPOOL_FUZZ_ADAPTER_DIGITALOCEAN)
-#include "providers/digitalocean/digitalocean_provider.h"
-using namespace gpupool::digitalocean;  // NOLINT(google-build-using-namespace)
-#elif defined(GPUPOOL_FUZZ_ADAPTER_FLUENCE)
-#include "providers/fluence/fluence_provider.h"
-using namespace gpupool::fluence;  // NOLINT(google-build-using-namespace)
-#elif defined(GPUPOOL_FUZZ_ADAPTER_LAMBDA)
-#include "providers/lambda/lambda_provider.h"
-using namespace gpupool::lambda;  // NOLINT(google-build-using-namespace)
-#elif defined(GPUPOOL_FUZZ_ADAPTER_RUNPOD)
-#include "providers/runpod/runpod_provider.h"
-using namespace gpupool::runpod;  // NOLINT(google-build-using-namespace)
-#elif defined(GPUPOOL_FUZZ_ADAPTER_SCALEWAY)
-#include "providers/scaleway/scaleway_provider.h"
-using namespace gpupool::scaleway;  // NOLINT(google-build-using-namespace)
-#elif defined(GPUPOOL_FUZZ_ADAPTER_VASTAI)
-#include "providers/vastai/vastai_provider.h"
-using namespace gpupool::vastai;  // NOLINT(google-build-using-namespace)
-#elif defined(GPUPOOL_FUZZ_ADAPTER_VERDA)
-#include "providers/verda/verda_provider.h"
-using namespace gpupool::verda;  // NOLINT(google-build-using-namespace)
-#elif defined(GPUPOOL_FUZZ_ADAPTER_VULTR)
-#include "providers/vultr/vultr_provider.h"
-using namespace gpupool::vultr;  // NOLINT(google-build-using-namespace)
-#else
-#error "define one GPUPOOL_FUZZ_ADAPTER_<NAME>"
-#endif
 
 using namespace gpupool;
 
@@ -117,80 +88,6 @@ std::vector<net::Response> parse_answers(std::string_view text) {
     out.push_back(std::move(r));
   }
   return out;
-}
-
-template <typename Config>
-void common(Config& c, const net::LogSink& log) {
-  c.provider_name = "fuzz";
-  c.http.max_attempts = 3;
-  c.http.jitter_seed = 1;
-  c.http.log = log;
-}
-
-std::unique_ptr<Provider> make_provider(net::HttpTransport& t, const Clock& clock,
-                                        net::Sleeper& sleeper, const net::LogSink& log) {
-  const std::string secret(kSecret);
-#if defined(GPUPOOL_FUZZ_ADAPTER_AWS)
-  Ec2Config c;
-  common(c, log);
-  c.endpoint = "https://ec2.fuzz.invalid";
-  c.credentials = {"AKIDFUZZ", secret, ""};
-  c.image_id = "ami-0123456789abcdef0";
-  c.prices = {{"g6e.xlarge", Money::from_micros(1'861'000)},
-              {"g6e.12xlarge", Money::from_micros(10'493'000)}};
-  return std::make_unique<Ec2Provider>(c, t, clock, sleeper);
-#elif defined(GPUPOOL_FUZZ_ADAPTER_DIGITALOCEAN)
-  DoConfig c;
-  common(c, log);
-  c.endpoint = "https://do.fuzz.invalid";
-  c.api_token = secret;
-  return std::make_unique<DoProvider>(c, t, clock, sleeper);
-#elif defined(GPUPOOL_FUZZ_ADAPTER_FLUENCE)
-  FluenceConfig c;
-  common(c, log);
-  c.endpoint = "https://fluence.fuzz.invalid";
-  c.api_key = secret;
-  return std::make_unique<FluenceProvider>(c, t, clock, sleeper);
-#elif defined(GPUPOOL_FUZZ_ADAPTER_LAMBDA)
-  LambdaConfig c;
-  common(c, log);
-  c.endpoint = "https://lambda.fuzz.invalid";
-  c.api_key = secret;
-  c.ssh_key_name = "fuzz-key";
-  return std::make_unique<LambdaProvider>(c, t, clock, sleeper);
-#elif defined(GPUPOOL_FUZZ_ADAPTER_RUNPOD)
-  RunpodConfig c;
-  common(c, log);
-  c.endpoint = "https://runpod.fuzz.invalid";
-  c.api_key = secret;
-  return std::make_unique<RunpodProvider>(c, t, clock, sleeper);
-#elif defined(GPUPOOL_FUZZ_ADAPTER_SCALEWAY)
-  ScwConfig c;
-  common(c, log);
-  c.endpoint = "https://scw.fuzz.invalid";
-  c.secret_key = secret;
-  c.project_id = "11111111-2222-3333-4444-555555555555";
-  return std::make_unique<ScwProvider>(c, t, clock, sleeper);
-#elif defined(GPUPOOL_FUZZ_ADAPTER_VASTAI)
-  VastConfig c;
-  common(c, log);
-  c.endpoint = "https://vast.fuzz.invalid";
-  c.api_key = secret;
-  return std::make_unique<VastProvider>(c, t, clock, sleeper);
-#elif defined(GPUPOOL_FUZZ_ADAPTER_VERDA)
-  VerdaConfig c;
-  common(c, log);
-  c.endpoint = "https://verda.fuzz.invalid/v1";
-  c.client_id = "fuzz-client";
-  c.client_secret = secret;
-  return std::make_unique<VerdaProvider>(c, t, clock, sleeper);
-#elif defined(GPUPOOL_FUZZ_ADAPTER_VULTR)
-  VultrConfig c;
-  common(c, log);
-  c.endpoint = "https://vultr.fuzz.invalid";
-  c.api_key = secret;
-  return std::make_unique<VultrProvider>(c, t, clock, sleeper);
-#endif
 }
 
 // Strings the operator will write into GpuInstance status or log: they must be
@@ -248,7 +145,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     if (!input_has_secret)
       FUZZ_CHECK(line.find(kSecret) == std::string_view::npos, "logs hide the key");
   };
-  auto provider = make_provider(transport, clock, sleeper, log);
+  auto provider = fuzz::make_provider(transport, clock, sleeper, log, kSecret);
 
   auto check_error = [&](const ProviderError& e) {
     FUZZ_CHECK(!e.message.empty(), "a failure says why");

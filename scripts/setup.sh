@@ -7,7 +7,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build ccache pkg-config git
   clang-format clang-tidy
-  clang libclang-rt-14-dev
+  clang libclang-rt-14-dev lld
   libcurl4-openssl-dev nlohmann-json3-dev libyaml-cpp-dev prometheus-cpp-dev
   libcpprest-dev libgtest-dev libgmock-dev libbenchmark-dev libssl-dev
   prometheus curl ca-certificates unzip tzdata

@@ -74,7 +74,7 @@ std::string offer_label(const Offer& o) {
   return o.provider + " " + o.id + " (" + (o.region.empty() ? "any region" : o.region) + ")";
 }
 
-std::string month_of(Time t) {
+std::string report_month_of(Time t) {
   return format_rfc3339(t).substr(0, 7);  // "2026-11"
 }
 
@@ -176,7 +176,7 @@ std::string render_table(const PlanReport& r) {
            (spec.budget.max_usd_per_hour ? "; cap " + usd(*spec.budget.max_usd_per_hour) + "/h"
                                          : ""));
   wrap(out, "  ", "    ",
-       "Projected " + month_of(r.now) + " spend (to " + format_rfc3339(p.month_end) +
+       "Projected " + report_month_of(r.now) + " spend (to " + format_rfc3339(p.month_end) +
            "): " + usd(p.projected_month) +
            (spec.budget.max_usd_per_month ? "; cap " + usd(*spec.budget.max_usd_per_month) : ""));
 

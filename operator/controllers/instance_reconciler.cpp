@@ -28,7 +28,7 @@ constexpr kube::Millis kTerminatingPoll{1000};
 constexpr kube::Millis kRegistrationPoll{5000};
 constexpr kube::Millis kBootstrapRetry{30000};
 
-bool has_finalizer(const Json& obj) {
+bool instance_has_finalizer(const Json& obj) {
   const auto& m = obj["metadata"];
   if (!m.contains("finalizers")) return false;
   return std::any_of(m["finalizers"].begin(), m["finalizers"].end(),
@@ -155,7 +155,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
 
   // ---- Deletion: end the machine, fold the spend, let the object go.
   if (inst.metadata.deletion_timestamp) {
-    if (!has_finalizer(obj)) return ReconcileResult::done();
+    if (!instance_has_finalizer(obj)) return ReconcileResult::done();
     bool gone = false;
     if (st.phase != InstancePhase::Terminated) {
       if (!provider) {
@@ -274,7 +274,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
   }
 
   // ---- Finalizer first.
-  if (!has_finalizer(obj)) {
+  if (!instance_has_finalizer(obj)) {
     if (!obj["metadata"].contains("finalizers")) obj["metadata"]["finalizers"] = Json::array();
     obj["metadata"]["finalizers"].push_back(decision::kFinalizer);
     auto r = ctx_.api.update(kGpuInstances, obj);

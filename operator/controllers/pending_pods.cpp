@@ -32,7 +32,7 @@ void each(const Json* array, F&& f) {
     f(e);
 }
 
-std::string in_quotes(std::string_view s) {
+std::string quoted_text(std::string_view s) {
   return "'" + std::string(s) + "'";
 }
 
@@ -80,7 +80,7 @@ Quantity container_gpus(const Json& container) {
     auto [ptr, ec] = std::from_chars(s.data(), end, n);
     if (!s.empty() && s[0] != '-' && ec == std::errc() && ptr == end && n <= kMax) return {n, ""};
   }
-  return {0, std::string(kGpuResource) + " quantity " + in_quotes(v->dump()) +
+  return {0, std::string(kGpuResource) + " quantity " + quoted_text(v->dump()) +
                  " is not a whole number of GPUs"};
 }
 

@@ -124,7 +124,7 @@ json rule_schema() {
       }}}})");
 }
 
-std::vector<std::string> texts(const std::vector<SchemaCause>& causes) {
+std::vector<std::string> cause_texts(const std::vector<SchemaCause>& causes) {
   std::vector<std::string> out;
   for (const auto& c : causes)
     out.push_back(c.to_string());
@@ -135,7 +135,7 @@ TEST(CelRules, ViolationsUseServerWordingAndPaths) {
   json obj = {{"metadata", {{"name", "x"}}},
               {"spec", {{"min", 3}, {"max", 1}, {"name", ""}, {"secret", ""}, {"list", {1, -1}}}}};
   auto causes = validate_rules(rule_schema(), obj);
-  EXPECT_THAT(texts(causes),
+  EXPECT_THAT(cause_texts(causes),
               ElementsAre("spec.max: Invalid value: \"object\": max must be >= min",
                           "spec: Invalid value: \"object\": failed rule: !has(self.name) || "
                           "size(self.name) > 0",
@@ -150,7 +150,7 @@ TEST(CelRules, TransitionRulesRunOnlyOnUpdate) {
   json old = {{"spec", {{"min", 0}, {"offer", {{"id", "a"}}}}}};
   json changed = {{"spec", {{"min", 0}, {"offer", {{"id", "b"}}}}}};
   EXPECT_THAT(validate_rules(rule_schema(), changed), IsEmpty());  // create
-  EXPECT_THAT(texts(validate_rules(rule_schema(), changed, &old)),
+  EXPECT_THAT(cause_texts(validate_rules(rule_schema(), changed, &old)),
               ElementsAre("spec.offer: Invalid value: \"object\": offer is immutable"));
   EXPECT_THAT(validate_rules(rule_schema(), old, &old), IsEmpty());
   json no_old_offer = {{"spec", {{"min", 0}}}};
