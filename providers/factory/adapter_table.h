@@ -77,6 +77,30 @@ struct AdapterType {
   AdapterConstructor construct;  // never returns null
 };
 
+// The usual entry: the adapter P is built from a Config with provider_name
+// (the GpuProvider's name) and endpoint (spec.endpoint, else the Config's
+// default, the public API) filled in, then `settings` maps the credentials
+// and the typed spec block onto the rest; P is constructed as
+// P(Config, transport, clock, sleeper).
+template <typename P, typename Config>
+AdapterType adapter(std::string type, std::vector<CredentialKey> credentials,
+                    std::string settings_block,
+                    std::function<void(const AdapterContext&, Config&)> settings) {
+  AdapterType t;
+  t.type = std::move(type);
+  t.credentials = std::move(credentials);
+  t.settings_block = std::move(settings_block);
+  t.construct = [settings = std::move(settings)](const AdapterContext& ctx) {
+    Config c;
+    c.provider_name = ctx.provider.metadata.name;
+    c.endpoint = ctx.endpoint(c.endpoint);
+    settings(ctx, c);
+    return std::unique_ptr<Provider>(
+        std::make_unique<P>(std::move(c), ctx.transport, ctx.clock, ctx.sleeper));
+  };
+  return t;
+}
+
 // Why build() made no adapter.
 enum class BuildProblem {
   None,
