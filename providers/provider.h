@@ -134,6 +134,9 @@ struct ContainerSpec {
   int port = 0;       // the container port that serves (and is health-checked)
   std::vector<std::string> args;
   std::map<std::string, std::string> env;  // resolved values (Secrets already read)
+  // The container's disk in GB where the provider sizes it (Runpod, Vast.ai);
+  // 0: the provider's setting. VM providers run it on the plan's disk.
+  int disk_gb = 0;
   bool operator==(const ContainerSpec&) const = default;
 };
 

@@ -1056,6 +1056,15 @@ Json env_secret(const Json& data) {
           {"data", encoded}};
 }
 
+TEST_F(EndpointTest, ThePoolsContainerDiskReachesTheProvider) {
+  create_pool(1, endpoint_usage({{"diskGb", 120}}).dump());
+  converge();
+  ASSERT_EQ(fake_->ledger().size(), 1u);
+  ASSERT_FALSE(addressing_->intents.empty());
+  EXPECT_EQ(addressing_->intents.back().container.disk_gb, 120);
+  EXPECT_EQ(fake_->ledger()[0].container.disk_gb, 120);
+}
+
 TEST_F(EndpointTest, EnvFromASecretReachesTheProviderAndAMissingSecretHoldsTheCreate) {
   create_pool(1, endpoint_usage(
                      {{"env",
@@ -1094,6 +1103,7 @@ TEST_F(EndpointTest, EnvFromASecretReachesTheProviderAndAMissingSecretHoldsTheCr
   EXPECT_THAT(c.args, ::testing::ElementsAre("--model", "llama"));
   EXPECT_EQ(c.env.at("MODEL"), "llama");
   EXPECT_EQ(c.env.at("HF_TOKEN"), "hf_s3cr3t_value");
+  EXPECT_EQ(c.disk_gb, 0);  // no diskGb: the provider's own setting
   EXPECT_EQ(instance_condition("EnvResolved")->status, api::ConditionStatus::True);
   EXPECT_EQ(instances()[0].status.message, "");
 
@@ -1908,7 +1918,7 @@ TEST(RemoteFakeCodec, RoundTripsOffersMachinesIntentsAndErrors) {
   i.pool_namespace = "default";
   i.pool_name = "web";
   i.offer = o;
-  i.container = {"vllm/vllm-openai:v0.6.3", 8000, {"--model", "m"}, {{"HF_HOME", "/data"}}};
+  i.container = {"vllm/vllm-openai:v0.6.3", 8000, {"--model", "m"}, {{"HF_HOME", "/data"}}, 120};
   auto back = decode_intent(encode_intent(i));
   ASSERT_TRUE(back);
   EXPECT_EQ(back->name, "web-1");

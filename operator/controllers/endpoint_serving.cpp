@@ -61,6 +61,7 @@ Result<ContainerSpec, ContainerError> endpoint_container(kube::KubeApi& api,
   c.image = ep.image;
   c.port = ep.port;
   c.args = ep.args;
+  c.disk_gb = ep.disk_gb.value_or(0);
   std::map<std::string, Json> read;
   for (const api::EnvVar& v : ep.env) {
     if (!v.value_from) {

@@ -148,7 +148,8 @@ json encode_intent(const InstanceIntent& i) {
            {{"image", i.container.image},
             {"port", i.container.port},
             {"args", i.container.args},
-            {"env", i.container.env}}},
+            {"env", i.container.env},
+            {"diskGb", i.container.disk_gb}}},
           {"labels", i.labels}};
 }
 
@@ -169,6 +170,7 @@ std::optional<InstanceIntent> decode_intent(const json& j) {
       i.container.port = c->value("port", 0);
       i.container.args = c->value("args", std::vector<std::string>{});
       i.container.env = c->value("env", std::map<std::string, std::string>{});
+      i.container.disk_gb = c->value("diskGb", 0);
     }
     i.labels = j.value("labels", std::map<std::string, std::string>{});
     return i;

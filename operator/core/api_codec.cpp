@@ -241,6 +241,7 @@ json encode_usage(const UsageSpec& u) {
                            {"startupTimeoutSeconds", hc.startup_timeout_seconds},
                            {"unhealthyTimeoutSeconds", hc.unhealthy_timeout_seconds}};
   put(ep, "serviceName", u.endpoint.service_name);
+  if (u.endpoint.disk_gb) ep["diskGb"] = *u.endpoint.disk_gb;
   out["endpoint"] = ep;
   return out;
 }
@@ -949,6 +950,7 @@ void read_usage(const json& v, const std::string& path, const Ctx& c, UsageSpec&
       GP_FIELD(h, "unhealthyTimeoutSeconds", hc.unhealthy_timeout_seconds);
     });
     GP_FIELD(e, "serviceName", u.endpoint.service_name);
+    GP_FIELD(e, "diskGb", u.endpoint.disk_gb);
   });
 }
 

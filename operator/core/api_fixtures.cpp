@@ -70,6 +70,7 @@ UsageSpec full_usage() {
   u.endpoint.health_check.startup_timeout_seconds = 1200;
   u.endpoint.health_check.unhealthy_timeout_seconds = 1800;
   u.endpoint.service_name = "llm-api";
+  u.endpoint.disk_gb = 200;
   return u;
 }
 

@@ -335,6 +335,11 @@ struct EndpointUsage {
   // empty: the pool's name. A DNS-1035 label: lower case letters, digits
   // and '-', starting with a letter, at most 63 characters.
   std::string service_name;
+  // [diskGb] The container's disk in GB, 10..2048. Container providers
+  // (Runpod, Vast.ai) size it; on VM providers the container runs on the
+  // machine's own disk, which comes with the plan. Unset: the provider's
+  // setting (docs/endpoint.md).
+  std::optional<int> disk_gb;
 
   bool operator==(const EndpointUsage&) const = default;
 };

@@ -133,8 +133,8 @@ constexpr size_t kMaxSettingName = 255;
 constexpr size_t kMaxSecurityGroups = 16;
 constexpr size_t kMaxFakeCapacity = 64;
 constexpr int64_t kMaxFakeBootSeconds = 86400;
-constexpr int kMinVastDiskGb = 10;
-constexpr int kMaxVastDiskGb = 2048;
+constexpr int kMinDiskGb = 10;
+constexpr int kMaxDiskGb = 2048;
 
 // "<prefix>" followed by 8 to 17 lower-case hex digits (EC2 resource ids).
 bool is_ec2_id(std::string_view s, std::string_view prefix) {
@@ -259,9 +259,9 @@ void check_provider_settings(Errors& e, const GpuProviderSpec& s) {
   }
   if (const auto& vast = s.vastai) {
     check_setting_name(e, "spec.vastai.image", vast->image);
-    if (vast->disk_gb && (*vast->disk_gb < kMinVastDiskGb || *vast->disk_gb > kMaxVastDiskGb)) {
-      e.add("spec.vastai.diskGb", "must be within [" + std::to_string(kMinVastDiskGb) + ", " +
-                                      std::to_string(kMaxVastDiskGb) + "]");
+    if (vast->disk_gb && (*vast->disk_gb < kMinDiskGb || *vast->disk_gb > kMaxDiskGb)) {
+      e.add("spec.vastai.diskGb", "must be within [" + std::to_string(kMinDiskGb) + ", " +
+                                      std::to_string(kMaxDiskGb) + "]");
     }
   }
   if (const auto& fake = s.fake) {
@@ -394,6 +394,12 @@ void check_usage(Errors& e, const std::string& path, const UsageSpec& u) {
   if (u.endpoint.image.size() > kMaxImage) e.add(ep + ".image", too_long(kMaxImage));
   if (u.endpoint.port < 1 || u.endpoint.port > 65535) {
     e.add(ep + ".port", "must be between 1 and 65535, got " + std::to_string(u.endpoint.port));
+  }
+  if (u.endpoint.disk_gb &&
+      (*u.endpoint.disk_gb < kMinDiskGb || *u.endpoint.disk_gb > kMaxDiskGb)) {
+    e.add(ep + ".diskGb", "must be within [" + std::to_string(kMinDiskGb) + ", " +
+                              std::to_string(kMaxDiskGb) + "], got " +
+                              std::to_string(*u.endpoint.disk_gb));
   }
   if (!u.endpoint.health_path.empty() && u.endpoint.health_path.front() != '/') {
     e.add(ep + ".healthPath", "must start with '/'");

@@ -274,9 +274,11 @@ INSTANTIATE_TEST_SUITE_P(
                       p.spec.usage.endpoint.port = 0;
                       p.spec.usage.endpoint.health_path = "health";
                       p.spec.usage.endpoint.service_name = "Chat";
+                      p.spec.usage.endpoint.disk_gb = 5;
                       p.spec.usage.endpoint.env = {{"A", "1"}, {"A", "2"}, {"", "3"}};
                     },
                     {"spec.usage.endpoint.port: must be between 1 and 65535, got 0",
+                     "spec.usage.endpoint.diskGb: must be within [10, 2048], got 5",
                      "spec.usage.endpoint.healthPath: must start with '/'",
                      "spec.usage.endpoint.serviceName: invalid Service name \"Chat\": must be "
                      "lower case letters, digits and '-', start with a letter and end with a "

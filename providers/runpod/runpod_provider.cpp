@@ -146,7 +146,7 @@ ProviderResult<json> create_body(const RunpodConfig& config, const InstanceInten
                {"image", c.image.empty() ? config.image : c.image},
                {"gpu", {{"id", gpu}, {"count", std::max(1, intent.offer.gpu_count)}}},
                {"cloud", cloud},
-               {"disk", config.disk_gb},
+               {"disk", c.disk_gb > 0 ? c.disk_gb : config.disk_gb},
                {"ports", ports},
                {"startSsh", true}};
   if (!c.image.empty()) {

@@ -307,7 +307,18 @@ TEST_F(RunpodProviderTest, EndpointPodRunsTheContainerWithItsTcpPortEnvAndArgs) 
   EXPECT_EQ(pods[0].env.at("GPUPOOL_INSTANCE"), "pool-r-0");
   EXPECT_EQ(pods[0].env.at("GPUPOOL_ENDPOINT_PORT"), "8000");
   EXPECT_EQ(pods[0].env.count("GPUPOOL_USER_DATA"), 0u);
+  EXPECT_EQ(pods[0].disk, 50);  // the adapter's setting: the pool named none
   expect_not_logged("hf_s3cr3t");
+}
+
+TEST_F(RunpodProviderTest, ThePoolsContainerDiskSizesThePod) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent i = endpoint(intent());
+  i.container.disk_gb = 200;
+  ASSERT_TRUE(p.create(i).ok());
+  auto pods = emulator_.pods();
+  ASSERT_EQ(pods.size(), 1u);
+  EXPECT_EQ(pods[0].disk, 200);
 }
 
 TEST_F(RunpodProviderTest, EndpointAddressIsThePublicMappingOfTheContainerPort) {

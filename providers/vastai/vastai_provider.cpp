@@ -142,7 +142,7 @@ ProviderResult<json> rent_body(const VastConfig& config, const InstanceIntent& i
       "-e GPUPOOL_POOL_UID=" + intent.pool_uid + " -e GPUPOOL_INSTANCE=" + intent.name;
   json body = {{"image", c.image.empty() ? config.image : c.image},
                {"label", label},
-               {"disk", config.disk_gb},
+               {"disk", c.disk_gb > 0 ? c.disk_gb : config.disk_gb},
                {"target_state", "running"},
                {"cancel_unavail", true}};
   if (c.image.empty()) {

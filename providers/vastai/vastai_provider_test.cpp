@@ -331,7 +331,18 @@ TEST_F(VastProviderTest, EndpointInstanceRunsTheImageEntrypointWithArgsEnvAndPor
   EXPECT_EQ(env.at("-p 8000:8000"), "1");
   EXPECT_EQ(env.count("-p 22:22"), 0u);
   ASSERT_EQ(in.ports.count(8000), 1u);
+  EXPECT_EQ(in.disk, 64.0);  // spec.vastai.diskGb's default: the pool named none
   expect_not_logged("hf_s3cr3t");
+}
+
+TEST_F(VastProviderTest, ThePoolsContainerDiskSizesTheInstance) {
+  VastProvider p(config(), transport_, clock_, sleeper_);
+  InstanceIntent i = endpoint(intent());
+  i.container.disk_gb = 300;
+  ASSERT_TRUE(p.create(i).ok());
+  auto all = emulator_.instances();
+  ASSERT_EQ(all.size(), 1u);
+  EXPECT_EQ(all[0].disk, 300.0);
 }
 
 TEST_F(VastProviderTest, EndpointAddressIsThePublicIpAndTheHostPortOfTheContainerPort) {

@@ -131,7 +131,7 @@ std::string RunpodEmulator::pod_json_locked(const RunpodPod& p) const {
             {"actions", json::array({"stop", "terminate"})},
             {"image", p.image},
             {"args", p.args},
-            {"disk", 50},
+            {"disk", p.disk},
             {"mounts", json::object()},
             {"ports", p.ports},
             {"env", p.env},
@@ -271,6 +271,7 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
   pod.status = "PROVISIONING";
   pod.image = j["image"].get<std::string>();
   pod.args = j.value("args", "");
+  pod.disk = j.value("disk", 50);
   if (j.contains("ports")) pod.ports = j["ports"].get<std::vector<std::string>>();
   pod.public_ip = "194.68.245." + std::to_string(10 + next_ % 200);
   if (j.contains("env") && j["env"].is_object()) {

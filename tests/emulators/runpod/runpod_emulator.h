@@ -63,6 +63,7 @@ struct RunpodPod {
   std::string status;  // PROVISIONING, RUNNING, TERMINATED
   std::string image;
   std::string args;                // createPod "args", as sent
+  int disk = 50;                   // createPod "disk": container disk in GB (spec default 50)
   std::vector<std::string> ports;  // createPod "ports", as sent ("8000/tcp")
   std::map<std::string, std::string> env;
   Money cost_per_hour;

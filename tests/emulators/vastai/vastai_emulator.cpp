@@ -188,6 +188,7 @@ std::string VastEmulator::instance_json_locked(const VastInstance& in) const {
             {"image_args", in.args},
             {"extra_env", json::array()},
             {"onstart", in.onstart},
+            {"disk_space", in.disk},
             {"direct_port_start", 41000},
             {"direct_port_end", 41999},
             {"start_date", static_cast<double>(in.created.time_since_epoch().count())}};
@@ -306,6 +307,7 @@ VastEmulator::Reply VastEmulator::rent_locked(int64_t ask_id, const std::string&
   in.env = j.value("env", "");
   in.onstart = j.value("onstart", "");
   in.runtype = j.value("runtype", "ssh");
+  in.disk = j.value("disk", 0.0);
   static const std::vector<std::string> runtypes = {
       "ssh", "jupyter", "args", "ssh_proxy", "ssh_direct", "jupyter_proxy", "jupyter_direct"};
   if (std::find(runtypes.begin(), runtypes.end(), in.runtype) == runtypes.end())

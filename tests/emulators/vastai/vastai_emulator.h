@@ -67,6 +67,7 @@ struct VastInstance {
   std::string env;  // as sent
   std::string onstart;
   std::string runtype;
+  double disk = 0;  // createInstance "disk": local disk partition in GB, as sent
   std::vector<std::string> args;
   std::vector<std::pair<std::string, std::string>> extra_env;  // env, as parsed
   std::map<int, int> ports;           // container port -> host port, from -p
