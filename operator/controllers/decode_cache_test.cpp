@@ -71,7 +71,7 @@ TEST(DecodeCache, EntriesOfObjectsNoLongerHeldAreSwept) {
     cache.get(object(i));          // each dropped at once
   EXPECT_LT(cache.size(), 2100u);  // bounded by the sweep, not by 5010 objects
   for (int i = 0; i < 10; ++i)
-    EXPECT_EQ(*cache.get(held[i]), i);
+    EXPECT_EQ(*cache.get(held[static_cast<size_t>(i)]), i);
 }
 
 TEST(DecodeCache, ConcurrentReadersSeeTheSameValue) {
@@ -85,7 +85,7 @@ TEST(DecodeCache, ConcurrentReadersSeeTheSameValue) {
     threads.emplace_back([&] {
       for (int round = 0; round < 50; ++round) {
         for (int i = 0; i < 64; ++i) {
-          auto v = cache.get(objs[i]);
+          auto v = cache.get(objs[static_cast<size_t>(i)]);
           if (!v || *v != i) ++wrong;
         }
       }

@@ -274,7 +274,10 @@ EndpointObjects desired_endpoint_objects(const api::GpuPool& pool,
     groups[{addr->type, i.status.port}][i.metadata.name] = endpoint_of(i, addr->value);
   }
   for (const auto& [key, endpoints] : groups) {
-    const auto& [type, port] = key;
+    // Plain names, not a structured binding: the lambda below captures them
+    // (clang before 16 cannot capture structured bindings).
+    const AddressType type = std::get<0>(key);
+    const int port = std::get<1>(key);
     Json chunk = Json::array();
     int n = 0;
     auto flush = [&] {
@@ -362,7 +365,8 @@ kube::ReconcileResult EndpointSliceReconciler::reconcile(const kube::ReconcileRe
     if (!a.ok()) return ReconcileResult::from(a.error());
   }
   std::map<std::string, kube::ObjectPtr> stale_slices;
-  for (const auto& [name, o] : slices) {
+  for (const auto& [slice_name, o] : slices) {
+    const std::string& name = slice_name;  // captured below (clang < 16)
     const bool wanted = std::any_of(want.slices.begin(), want.slices.end(),
                                     [&](const Json& w) { return w["metadata"]["name"] == name; });
     if (!wanted) stale_slices[name] = o;

@@ -509,7 +509,8 @@ Ec2Emulator::Reply Ec2Emulator::describe_instances(const Params& params) {
   }
   auto matches = [&](const EmulatedInstance& i) {
     if (!ids.empty() && std::find(ids.begin(), ids.end(), i.id) == ids.end()) return false;
-    for (const auto& [n, f] : filters) {
+    for (const auto& entry : filters) {
+      const auto& f = entry.second;  // a plain reference: the lambda captures it (clang < 16)
       auto any = [&](const std::string& actual) {
         return std::find(f.values.begin(), f.values.end(), actual) != f.values.end();
       };
