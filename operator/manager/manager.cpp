@@ -218,6 +218,19 @@ struct Manager::Impl {
     log.info("controllers started", {{"workers", std::to_string(options.workers)}});
   }
 
+  // Controllers act on synced caches only: waits for them (or stop()), then
+  // starts the controllers unless leadership was lost meanwhile.
+  void start_controllers_when_synced() {
+    while (!synced()) {
+      std::unique_lock lock(mu);
+      if (stopping) return;
+      cv.wait_for(lock, std::chrono::milliseconds(50));
+    }
+    log.info("caches synced");
+    if (options.leader_elect && !leading.load()) return;
+    start_controllers();
+  }
+
   void gc_loop() {
     std::unique_lock lock(mu);
     while (!stopping) {
@@ -406,13 +419,10 @@ Status<ManagerError> Manager::start() {
     lc.on_started_leading = [&m, me = lc.identity] {
       m.leading = true;
       m.log.info("acquired leadership", {{"lease", m.options.lease_name}, {"identity", me}});
-      // Controllers act on synced caches only.
-      while (!m.synced()) {
-        std::unique_lock lock(m.mu);
-        if (m.stopping) return;
-        m.cv.wait_for(lock, std::chrono::milliseconds(50));
-      }
-      m.start_controllers();
+      // Not on this (the elector's) thread: it must keep renewing while a
+      // large cluster's caches sync. Called at most once per elector; stop()
+      // joins the elector before sync_thread.
+      m.sync_thread = std::thread([&m] { m.start_controllers_when_synced(); });
     };
     lc.on_stopped_leading = [this, &m] {
       m.leading = false;
@@ -433,15 +443,7 @@ Status<ManagerError> Manager::start() {
                 {"retry_period", std::to_string(lc.retry_period.count()) + "s"}});
     m.elector->start();
   } else {
-    m.sync_thread = std::thread([&m] {
-      while (!m.synced()) {
-        std::unique_lock lock(m.mu);
-        if (m.stopping) return;
-        m.cv.wait_for(lock, std::chrono::milliseconds(50));
-      }
-      m.log.info("caches synced");
-      m.start_controllers();
-    });
+    m.sync_thread = std::thread([&m] { m.start_controllers_when_synced(); });
   }
   return {};
 }

@@ -22,8 +22,9 @@
 //
 // Leader election (options.leader_elect; timings lease_duration >
 // renew_deadline > 1.2 * retry_period, checked by start()): controllers start
-// when leadership is acquired. Every write the controllers, the garbage
-// collector and the event recorder make goes through a LeaderFencedApi
+// once leadership is acquired and the caches have synced (waited for on a
+// thread of its own, so the elector keeps renewing during a long sync). Every write the
+// controllers, the garbage collector and the event recorder make goes through a LeaderFencedApi
 // (leader_fence.h): once this replica cannot prove it holds the lease (no
 // successful renewal attempt started within renew_deadline, e.g. after a
 // SIGSTOP or an API outage) writes are refused without being sent. When the

@@ -307,6 +307,60 @@ TEST(Manager, ALeaderThatLosesTheLeaseStopsWritingWithinTheRenewDeadline) {
   EXPECT_NE(logs.str().find("lost leadership"), std::string::npos) << logs.str();
 }
 
+// The elector keeps renewing while the caches sync (a large cluster's
+// initial list takes longer than a lease duration): waiting for the sync
+// must not happen on the elector's thread.
+TEST(Manager, TheLeaderRenewsItsLeaseWhileTheCachesSync) {
+  SystemClock clock;
+  kube::MemoryStore api(clock);
+  ASSERT_NO_FATAL_FAILURE(load_crds(api));
+  // The GpuPool list fails three times: the informer backs off 0.8 s, 1.6 s
+  // and 3.2 s (at least) before its cache syncs.
+  api.inject_fault({"list", "gpupools", 3, kube::make_error(kube::ErrorKind::Unavailable, "slow")});
+  std::ostringstream logs;
+  Logger log(logs, clock, LogLevel::Info, LogFormat::Json);
+  ManagerOptions mo;
+  mo.leader_elect = true;
+  mo.identity = "replica-a";
+  mo.lease_duration = Duration{3};
+  mo.renew_deadline = Duration{2};
+  mo.retry_period = Duration{1};
+  Manager mgr(api, clock, log, mo);
+  ASSERT_TRUE(mgr.start().ok());
+  std::set<std::string> renewals;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(4'500);
+  while (std::chrono::steady_clock::now() < until) {
+    auto lease = api.get(kube::resources::kLeases, "default", "gpupool-operator");
+    if (lease.ok()) {
+      EXPECT_EQ((*lease)["spec"]["holderIdentity"], "replica-a");
+      renewals.insert((*lease)["spec"].value("renewTime", ""));
+    }
+    EXPECT_FALSE(mgr.ready()) << "the GpuPool cache cannot have synced yet";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(renewals.size(), 3u) << "renewed about every retry period (1 s) meanwhile";
+  EXPECT_TRUE(mgr.may_write());
+  EXPECT_TRUE(eventually([&] { return mgr.ready(); }));
+  EXPECT_FALSE(mgr.lost_leadership());
+  // The controllers run once synced: a pool gets its machine.
+  Json provider = {{"apiVersion", "gpupool.io/v1alpha1"},
+                   {"kind", "GpuProvider"},
+                   {"metadata", {{"name", "local"}}},
+                   {"spec", {{"type", "fake"}, {"fake", {{"bootSeconds", 0}}}}}};
+  ASSERT_TRUE(api.create(controllers::kGpuProviders, "", provider).ok());
+  Json pool = {{"apiVersion", "gpupool.io/v1alpha1"},
+               {"kind", "GpuPool"},
+               {"metadata", {{"name", "web"}, {"namespace", "default"}}},
+               {"spec",
+                {{"gpu", {{"models", {{{"name", "L40S"}}}}}},
+                 {"replicas", {{"count", 1}}},
+                 {"providers", {{{"name", "local"}}}}}}};
+  ASSERT_TRUE(api.create(controllers::kGpuPools, "default", pool).ok());
+  EXPECT_TRUE(eventually(
+      [&] { return api.list(controllers::kGpuInstances, "default")->items.size() == 1; }));
+  mgr.stop();
+}
+
 // Endpoint mode through the manager's informers (issue 13): the pool's
 // Service and slices appear, follow its instances, are put back when edited,
 // and go with the pool.

@@ -679,14 +679,17 @@ TEST_F(OperatorLeadership, TheOtherReplicaTakesOverAfterKillAndPauseAndNeitherBu
     (call.method == "create" ? creates : terminates) += 1;
 
   // 7. The last leader shuts down cleanly on SIGTERM and frees the lease.
+  const auto term_at = Steady::now();
   ASSERT_EQ(kill(c.pid, SIGTERM), 0);
   EXPECT_EQ(wait_exit(c.pid, 10s), 0);
+  const double exit_after_term = seconds_between(term_at, Steady::now());
   c.exited = true;
   EXPECT_EQ(lease_spec().value("holderIdentity", "x"), "");
 
   std::cout << "take-over after SIGKILL: " << kill_takeover
             << " s; after SIGSTOP: " << stop_takeover
-            << " s; resumed leader exited after: " << exit_after_resume << " s (lease "
+            << " s; resumed leader exited after: " << exit_after_resume
+            << " s; last leader exited after SIGTERM: " << exit_after_term << " s (lease "
             << kLeaseSeconds << " s, renew deadline " << kRenewSeconds << " s, retry "
             << kRetrySeconds << " s); mutating provider calls: " << creates << " create, "
             << terminates << " terminate, in leader order";
