@@ -17,12 +17,16 @@ namespace gpupool {
 using Time = std::chrono::sys_seconds;  // UTC wall-clock instant
 using Duration = std::chrono::seconds;  // wall-clock span
 using SteadyTime = std::chrono::steady_clock::time_point;
+using MicroTime = std::chrono::sys_time<std::chrono::microseconds>;  // Lease timestamps only
 
 class Clock {
  public:
   virtual ~Clock() = default;
   // Current UTC wall-clock time, truncated to the second.
   virtual Time now() const = 0;
+  // Current UTC wall-clock time with microseconds (SystemClock); clocks that
+  // only know whole seconds (FakeClock) answer now().
+  virtual MicroTime now_micro() const { return now(); }
   // Monotonic time for timeouts and backoff.
   virtual SteadyTime steady_now() const = 0;
 };
@@ -31,6 +35,7 @@ class Clock {
 class SystemClock final : public Clock {
  public:
   Time now() const override;
+  MicroTime now_micro() const override;
   SteadyTime steady_now() const override;
 };
 

@@ -7,6 +7,10 @@ Time SystemClock::now() const {
   return std::chrono::floor<std::chrono::seconds>(std::chrono::system_clock::now());
 }
 
+MicroTime SystemClock::now_micro() const {
+  return std::chrono::floor<std::chrono::microseconds>(std::chrono::system_clock::now());
+}
+
 SteadyTime SystemClock::steady_now() const {
   return std::chrono::steady_clock::now();
 }

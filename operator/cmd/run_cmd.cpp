@@ -2,15 +2,18 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <ctime>
 #include <future>
 #include <map>
+#include <optional>
 #include <ostream>
 
 #include "operator/clock/clock.h"
 #include "operator/kube/client/config.h"
 #include "operator/kube/client/http_client.h"
+#include "operator/kube/runtime/leader_election.h"
 #include "operator/manager/log.h"
 #include "operator/manager/manager.h"
 
@@ -29,6 +32,16 @@ Options:
   --leader-elect[=BOOL]      run only while holding the lease (default: false)
   --lease-namespace NS       namespace of the Lease (default: default)
   --lease-name NAME          name of the Lease (default: gpupool-operator)
+  --leader-elect-lease-duration DURATION
+                             how long other replicas wait, after they last saw the Lease
+                             change, before taking it over (default: 15s)
+  --leader-elect-renew-deadline DURATION
+                             how long the leader keeps trying to renew before it stops
+                             writing and exits with code 1 (default: 10s)
+  --leader-elect-retry-period DURATION
+                             time between acquire/renew attempts (default: 2s)
+                             DURATION is whole seconds, "N" or "Ns"; the three must satisfy
+                             lease-duration > renew-deadline > 1.2 * retry-period
   --health-addr HOST:PORT    /healthz and /readyz (default: 127.0.0.1:8081; "" disables)
   --metrics-addr HOST:PORT   /metrics, served by prometheus-cpp's Exposer there (default: "" =
                              served by the health server on --health-addr instead; the same
@@ -53,6 +66,57 @@ Options:
   --kube-api-burst N         requests the bucket lets through at once (default: 100)
 )";
 
+// "15" or "15s": whole seconds >= 1; nullopt otherwise.
+std::optional<Duration> parse_seconds(std::string text) {
+  if (!text.empty() && text.back() == 's') text.pop_back();
+  if (text.empty() || text.size() > 9 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  const int64_t n = std::stoll(text);
+  if (n < 1) return std::nullopt;
+  return Duration{n};
+}
+
+struct LeaderElectionTimings {
+  Duration lease_duration, renew_deadline, retry_period;
+};
+
+// The three --leader-elect-* durations: each well-formed, and (when
+// --leader-elect is on) in the order the elector needs. Writes the error.
+std::optional<LeaderElectionTimings> parse_leader_election_flags(
+    std::map<std::string, std::string>& flags, std::ostream& err) {
+  LeaderElectionTimings t{};
+  for (auto [name, field] :
+       {std::pair{"leader-elect-lease-duration", &LeaderElectionTimings::lease_duration},
+        std::pair{"leader-elect-renew-deadline", &LeaderElectionTimings::renew_deadline},
+        std::pair{"leader-elect-retry-period", &LeaderElectionTimings::retry_period}}) {
+    auto d = parse_seconds(flags[name]);
+    if (!d) {
+      err << "error: --" << name << " must be whole seconds >= 1 (\"15\" or \"15s\"), not \""
+          << flags[name] << "\"\n";
+      return std::nullopt;
+    }
+    t.*field = *d;
+  }
+  if (flags["leader-elect"] == "true") {
+    kube::LeaderElectionConfig c;
+    c.lease_namespace = flags["lease-namespace"];
+    c.lease_name = flags["lease-name"];
+    c.identity = "flag-check";  // the real one is made by the manager
+    c.lease_duration = t.lease_duration;
+    c.renew_deadline = t.renew_deadline;
+    c.retry_period = t.retry_period;
+    if (auto v = kube::LeaderElector::validate(c); !v.ok()) {
+      err << "error: leader election: " << v.error().message
+          << " (--leader-elect-lease-duration > --leader-elect-renew-deadline > 1.2 * "
+             "--leader-elect-retry-period; --lease-name and --lease-namespace not empty)\n";
+      return std::nullopt;
+    }
+  }
+  return t;
+}
+
 }  // namespace
 
 int run_operator(const std::vector<std::string>& args, const factory::AdapterTable& adapters,
@@ -62,6 +126,9 @@ int run_operator(const std::vector<std::string>& args, const factory::AdapterTab
                                               {"leader-elect", "false"},
                                               {"lease-namespace", "default"},
                                               {"lease-name", "gpupool-operator"},
+                                              {"leader-elect-lease-duration", "15s"},
+                                              {"leader-elect-renew-deadline", "10s"},
+                                              {"leader-elect-retry-period", "2s"},
                                               {"health-addr", "127.0.0.1:8081"},
                                               {"metrics-addr", ""},
                                               {"log-level", "info"},
@@ -118,6 +185,8 @@ int run_operator(const std::vector<std::string>& args, const factory::AdapterTab
     err << "error: --leader-elect must be true or false\n";
     return kUsage;
   }
+  auto elect = parse_leader_election_flags(flags, err);
+  if (!elect) return kUsage;
   int workers = 0, gc_period = 0, spend_period = 0, prom_timeout = 0, scale_period = 0, grace = 0;
   try {
     workers = std::stoi(flags["workers"]);
@@ -194,6 +263,9 @@ int run_operator(const std::vector<std::string>& args, const factory::AdapterTab
   mo.leader_elect = flags["leader-elect"] == "true";
   mo.lease_namespace = flags["lease-namespace"];
   mo.lease_name = flags["lease-name"];
+  mo.lease_duration = elect->lease_duration;
+  mo.renew_deadline = elect->renew_deadline;
+  mo.retry_period = elect->retry_period;
   mo.health_addr = flags["health-addr"];
   mo.metrics_addr = flags["metrics-addr"];
 #ifdef GPUPOOL_VERSION

@@ -26,11 +26,51 @@ TEST(RunCmd, RefusesBadKubeApiRateFlagsBeforeStarting) {
   }
 }
 
+TEST(RunCmd, RefusesMalformedLeaderElectionDurations) {
+  std::string err;
+  for (const char* flag : {"--leader-elect-lease-duration", "--leader-elect-renew-deadline",
+                           "--leader-elect-retry-period"}) {
+    for (const char* value : {"0", "-3", "2m", "1.5s", "", "s", "fast"}) {
+      EXPECT_EQ(run({flag, value}, err), 2) << flag << " " << value;
+      EXPECT_NE(err.find(std::string("error: ") + flag + " must be whole seconds >= 1"),
+                std::string::npos)
+          << flag << " " << value << ": " << err;
+    }
+  }
+}
+
+TEST(RunCmd, RefusesLeaderElectionDurationsOutOfOrderOnlyWhenElecting) {
+  std::string err;
+  // Renew deadline not below the lease duration.
+  EXPECT_EQ(run({"--leader-elect", "--leader-elect-lease-duration", "4s",
+                 "--leader-elect-renew-deadline", "4s"},
+                err),
+            2);
+  EXPECT_NE(err.find("leaseDuration must be greater than renewDeadline"), std::string::npos) << err;
+  // Renew deadline not above 1.2 * retry period (3 <= 1.2 * 3).
+  EXPECT_EQ(run({"--leader-elect=true", "--leader-elect-lease-duration=6s",
+                 "--leader-elect-renew-deadline=3", "--leader-elect-retry-period=3s"},
+                err),
+            2);
+  EXPECT_NE(err.find("renewDeadline must be greater than retryPeriod*1.2"), std::string::npos)
+      << err;
+  // Without --leader-elect the order does not matter; the run goes on to
+  // load the configuration (which fails here: no such kubeconfig).
+  EXPECT_EQ(run({"--leader-elect-lease-duration", "4s", "--leader-elect-renew-deadline", "4s",
+                 "--kubeconfig", "/nonexistent/kubeconfig", "--health-addr", ""},
+                err),
+            1)
+      << err;
+}
+
 TEST(RunCmd, HelpListsTheKubeApiRateFlags) {
   std::ostringstream out, err;
   ASSERT_EQ(run_operator({"--help"}, factory::AdapterTable(), out, err), 0);
   EXPECT_NE(out.str().find("--kube-api-qps N"), std::string::npos);
   EXPECT_NE(out.str().find("--kube-api-burst N"), std::string::npos);
+  EXPECT_NE(out.str().find("--leader-elect-lease-duration DURATION"), std::string::npos);
+  EXPECT_NE(out.str().find("--leader-elect-renew-deadline DURATION"), std::string::npos);
+  EXPECT_NE(out.str().find("--leader-elect-retry-period DURATION"), std::string::npos);
 }
 
 }  // namespace

@@ -20,6 +20,7 @@
 #include "operator/kube/runtime/informer.h"
 #include "operator/kube/runtime/leader_election.h"
 #include "operator/manager/health_server.h"
+#include "operator/manager/leader_fence.h"
 #include "operator/manager/secret_watches.h"
 #include "providers/http/curl_transport.h"
 
@@ -59,7 +60,8 @@ struct Manager::Impl {
         clock(clock_),
         log(log_),
         options(std::move(options_)),
-        events(api, clock, controllers::kComponent),
+        fenced(api_, [this] { return may_write(); }),
+        events(fenced, clock, controllers::kComponent),
         pools_inf(api, kGpuPools, clock, {options.namespace_}),
         inst_inf(api, kGpuInstances, clock, {options.namespace_}),
         prov_inf(api, kGpuProviders, clock, {}),
@@ -82,10 +84,11 @@ struct Manager::Impl {
                              },
                              [this] { return !options.leader_elect || leading.load(); },
                              options.version, options.revision})),
-        registry(clock, prom->provider_observer(), options.adapters),
+        registry(clock, prom->provider_observer(),
+                 fence_adapters(options.adapters, [this] { return may_write(); })),
         prom_transport(net::CurlOptions{options.prometheus_timeout, options.prometheus_timeout}),
         signals(prom_transport, options.prometheus_url),
-        ctx{api,
+        ctx{fenced,
             clock,
             registry,
             unavailable,
@@ -113,6 +116,8 @@ struct Manager::Impl {
   const Clock& clock;
   Logger& log;
   ManagerOptions options;
+  // What the controllers write through (see manager.h).
+  LeaderFencedApi fenced;
   UnavailableOffers unavailable;
   kube::EventRecorder events;
   kube::Informer pools_inf, inst_inf, prov_inf, nodes_inf, svc_inf, slice_inf;
@@ -144,6 +149,12 @@ struct Manager::Impl {
   std::thread gc_thread;
   std::thread sync_thread;
 
+  bool may_write() const {
+    if (!options.leader_elect) return true;
+    // Set in start() before the elector thread (which starts the workers).
+    return elector != nullptr && elector->holds_lease();
+  }
+
   bool synced() const {
     return pools_inf.has_synced() && inst_inf.has_synced() && prov_inf.has_synced() &&
            svc_inf.has_synced() && slice_inf.has_synced();
@@ -169,8 +180,17 @@ struct Manager::Impl {
     return options.metrics_addr.empty() || options.metrics_addr == options.health_addr;
   }
 
+  // The reconcile `fn`, timed into the metrics, and gated by the leader
+  // fence: while this replica cannot prove it holds the lease (it was paused,
+  // or renewals are failing) no reconcile starts, so no provider call is
+  // made, whichever adapter the registry holds; the key comes back after a
+  // retry period (by then the process has exited, or the lease is renewed).
   kube::ReconcileFn timed(const std::string& name, kube::ReconcileFn fn) {
     return [this, name, fn = std::move(fn)](const kube::ReconcileRequest& r) {
+      if (!may_write()) {
+        return kube::ReconcileResult::after(
+            std::chrono::duration_cast<kube::Millis>(options.retry_period));
+      }
       const SteadyTime start = clock.steady_now();
       kube::ReconcileResult result = fn(r);
       prom->controllers().observe_reconcile(name, clock.steady_now() - start);
@@ -198,11 +218,25 @@ struct Manager::Impl {
     log.info("controllers started", {{"workers", std::to_string(options.workers)}});
   }
 
+  // Controllers act on synced caches only: waits for them (or stop()), then
+  // starts the controllers unless leadership was lost meanwhile.
+  void start_controllers_when_synced() {
+    while (!synced()) {
+      std::unique_lock lock(mu);
+      if (stopping) return;
+      cv.wait_for(lock, std::chrono::milliseconds(50));
+    }
+    log.info("caches synced");
+    if (options.leader_elect && !leading.load()) return;
+    start_controllers();
+  }
+
   void gc_loop() {
     std::unique_lock lock(mu);
     while (!stopping) {
       cv.wait_for(lock, std::chrono::seconds(options.gc_period.count()));
       if (stopping) break;
+      if (!may_write()) continue;  // the leader fence (see timed())
       lock.unlock();
       gc.run_once();
       lock.lock();
@@ -375,21 +409,25 @@ Status<ManagerError> Manager::start() {
       lc.identity = std::string(host) + "_" + std::to_string(getpid()) + "_" +
                     std::to_string(std::random_device{}());
     }
+    lc.lease_duration = m.options.lease_duration;
+    lc.renew_deadline = m.options.renew_deadline;
+    lc.retry_period = m.options.retry_period;
     lc.release_on_cancel = true;
-    lc.on_started_leading = [&m] {
+    lc.on_new_leader = [&m, me = lc.identity](const std::string& holder) {
+      if (holder != me) m.log.info("another replica leads", {{"holder", holder}});
+    };
+    lc.on_started_leading = [&m, me = lc.identity] {
       m.leading = true;
-      m.log.info("acquired leadership", {{"lease", m.options.lease_name}});
-      // Controllers act on synced caches only.
-      while (!m.synced()) {
-        std::unique_lock lock(m.mu);
-        if (m.stopping) return;
-        m.cv.wait_for(lock, std::chrono::milliseconds(50));
-      }
-      m.start_controllers();
+      m.log.info("acquired leadership", {{"lease", m.options.lease_name}, {"identity", me}});
+      // Not on this (the elector's) thread: it must keep renewing while a
+      // large cluster's caches sync. Called at most once per elector; stop()
+      // joins the elector before sync_thread.
+      m.sync_thread = std::thread([&m] { m.start_controllers_when_synced(); });
     };
     lc.on_stopped_leading = [this, &m] {
       m.leading = false;
-      m.log.warn("lost leadership");
+      m.log.warn("lost leadership; writes are fenced",
+                 {{"refused_writes", std::to_string(m.fenced.refused_total())}});
       lost_leadership_ = true;
       m.cv.notify_all();
     };
@@ -397,17 +435,15 @@ Status<ManagerError> Manager::start() {
       return fail(ManagerError{"leader election: " + v.error().message});
     }
     m.elector = std::make_unique<kube::LeaderElector>(m.api, m.clock, lc);
+    m.log.info("campaigning for leadership",
+               {{"lease", m.options.lease_namespace + "/" + m.options.lease_name},
+                {"identity", lc.identity},
+                {"lease_duration", std::to_string(lc.lease_duration.count()) + "s"},
+                {"renew_deadline", std::to_string(lc.renew_deadline.count()) + "s"},
+                {"retry_period", std::to_string(lc.retry_period.count()) + "s"}});
     m.elector->start();
   } else {
-    m.sync_thread = std::thread([&m] {
-      while (!m.synced()) {
-        std::unique_lock lock(m.mu);
-        if (m.stopping) return;
-        m.cv.wait_for(lock, std::chrono::milliseconds(50));
-      }
-      m.log.info("caches synced");
-      m.start_controllers();
-    });
+    m.sync_thread = std::thread([&m] { m.start_controllers_when_synced(); });
   }
   return {};
 }
@@ -438,6 +474,10 @@ void Manager::stop() {
   m.health.reset();  // stops civetweb and waits for its handlers
   m.exposer.reset();
   m.running = false;
+}
+
+bool Manager::may_write() const {
+  return impl_->may_write();
 }
 
 bool Manager::ready() const {

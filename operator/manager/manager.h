@@ -20,9 +20,17 @@
 //     text prometheus-cpp's TextSerializer makes of the same registry.
 // The provider adapters report their calls to the registry's observer.
 //
-// Leader election: controllers start when leadership is acquired; losing it
-// stops them and sets lost_leadership() (the process should exit so it can
-// restart cleanly, as client-go does).
+// Leader election (options.leader_elect; timings lease_duration >
+// renew_deadline > 1.2 * retry_period, checked by start()): controllers start
+// once leadership is acquired and the caches have synced (waited for on a
+// thread of its own, so the elector keeps renewing during a long sync). Every write the
+// controllers, the garbage collector and the event recorder make goes through a LeaderFencedApi
+// (leader_fence.h): once this replica cannot prove it holds the lease (no
+// successful renewal attempt started within renew_deadline, e.g. after a
+// SIGSTOP or an API outage) writes are refused without being sent. When the
+// elector gives up, lost_leadership() turns true and the process should exit
+// (run_cmd does, with code 1) so a fresh one campaigns again, as
+// controller-runtime does.
 //
 // Thread-safety: start()/stop() from the owning thread; the rest from any.
 
@@ -46,7 +54,10 @@ struct ManagerOptions {
   bool leader_elect = false;
   std::string lease_namespace = "default";
   std::string lease_name = "gpupool-operator";
-  std::string identity;               // leader election identity; empty: generated
+  std::string identity;         // leader election identity; empty: generated
+  Duration lease_duration{15};  // see kube::LeaderElectionConfig
+  Duration renew_deadline{10};
+  Duration retry_period{2};
   std::string health_addr;            // "127.0.0.1:8081"; empty: no health server
   std::string metrics_addr;           // "127.0.0.1:8080"; empty: /metrics on the health server
   std::string version = "0.0.0-dev";  // gpupool_build_info labels
@@ -82,6 +93,9 @@ class Manager {
 
   bool ready() const;
   bool lost_leadership() const { return lost_leadership_.load(); }
+  // Whether the controllers' writes go through now: true without leader
+  // election, else the elector's holds_lease().
+  bool may_write() const;
   // Real-time wait until lost_leadership() or stop(); used by run.
   void wait_lost_leadership(std::chrono::milliseconds timeout);
   uint16_t health_port() const;

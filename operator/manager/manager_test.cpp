@@ -1,6 +1,7 @@
 // The manager end to end in one process: in-memory API store, real threads,
 // the system clock, a "fake" GpuProvider built by the registry.
 #include "operator/manager/manager.h"
+#include "operator/manager/leader_fence.h"
 #include "operator/manager/secret_watches.h"
 
 #include <arpa/inet.h>
@@ -24,6 +25,7 @@
 #include "operator/core/api_codec.h"
 #include "operator/core/pool_decision.h"
 #include "operator/kube/memory/store.h"
+#include "providers/fake/fake_provider.h"
 
 namespace gpupool::manager {
 namespace {
@@ -128,6 +130,235 @@ TEST(Manager, ConvergesAPoolAndServesHealth) {
   }));
   mgr.stop();
   EXPECT_EQ(http_status(mgr.health_port(), "/healthz"), -1);
+}
+
+TEST(LeaderFencedApi, RefusesWritesWithoutSendingThemWhileReadsPass) {
+  SystemClock clock;
+  kube::MemoryStore store(clock);
+  bool leading = true;
+  LeaderFencedApi api(store, [&] { return leading; });
+  const Json cm = {{"apiVersion", "v1"},
+                   {"kind", "ConfigMap"},
+                   {"metadata", {{"name", "a"}, {"namespace", "default"}}},
+                   {"data", {{"k", "1"}}}};
+  const kube::Resource& cms = kube::resources::kConfigMaps;
+  auto created = api.create(cms, "default", cm);
+  ASSERT_TRUE(created.ok());
+  leading = false;
+  Json changed = *created;
+  changed["data"]["k"] = "2";
+  auto upd = api.update(cms, changed);
+  ASSERT_FALSE(upd.ok());
+  EXPECT_EQ(upd.error().kind, kube::ErrorKind::Unavailable);
+  EXPECT_NE(upd.error().message.find("does not hold the leader lease"), std::string::npos);
+  EXPECT_FALSE(
+      api.patch(cms, "default", "a", kube::PatchType::Merge, {{"data", {{"k", "3"}}}}).ok());
+  EXPECT_FALSE(api.remove(cms, "default", "a").ok());
+  Json other = cm;
+  other["metadata"]["name"] = "b";
+  EXPECT_FALSE(api.create(cms, "default", other).ok());
+  EXPECT_EQ(api.refused_total(), 4u);
+  // Nothing reached the store; reads still work through the fence.
+  auto got = api.get(cms, "default", "a");
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ((*got)["data"]["k"], "1");
+  EXPECT_EQ(api.list(cms, "default")->items.size(), 1u);
+  leading = true;
+  EXPECT_TRUE(api.update(cms, changed).ok());
+}
+
+FakeProviderOptions one_offer_provider() {
+  FakeProviderOptions opts;
+  opts.name = "local";
+  Offer o;
+  o.provider = "local";
+  o.provider_type = "fake";
+  o.id = "l40s-1";
+  o.region = "local";
+  o.gpu_model = "L40S";
+  o.price_per_hour = *Money::parse("1.00");
+  opts.offers.push_back({o, -1});
+  return opts;
+}
+
+TEST(LeaderFencedProvider, BuysAndEndsNothingWhileFencedAndPassesReads) {
+  FakeClock clock(Time{std::chrono::seconds(1'800'000'000)});
+  auto owned = std::make_unique<FakeProvider>(one_offer_provider(), clock);
+  FakeProvider& fake = *owned;
+  bool leading = true;
+  LeaderFencedProvider p(std::move(owned), [&] { return leading; });
+  auto offers = p.offers({});
+  ASSERT_TRUE(offers.ok());
+  ASSERT_EQ(offers->size(), 1u);
+  InstanceIntent intent;
+  intent.name = "web-a";
+  intent.pool_uid = "uid-1";
+  intent.offer = offers->front();
+  auto bought = p.create(intent);
+  ASSERT_TRUE(bought.ok());
+  EXPECT_EQ(fake.live_count(), 1);
+
+  leading = false;
+  InstanceIntent second = intent;
+  second.name = "web-b";
+  auto refused = p.create(second);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.error().kind, ProviderErrorKind::Transient);
+  EXPECT_NE(refused.error().message.find("does not hold the leader lease"), std::string::npos);
+  auto not_ended = p.terminate(bought->provider_id);
+  ASSERT_FALSE(not_ended.ok());
+  EXPECT_EQ(not_ended.error().kind, ProviderErrorKind::Transient);
+  EXPECT_EQ(fake.live_count(), 1) << "nothing bought, nothing ended";
+  EXPECT_TRUE(p.get("uid-1", "web-a").ok()) << "reads pass";
+  EXPECT_TRUE(p.list({}).ok());
+  EXPECT_EQ(p.name(), "local");
+
+  leading = true;
+  EXPECT_TRUE(p.terminate(bought->provider_id).ok());
+}
+
+TEST(LeaderFencedProvider, FenceAdaptersWrapsEveryConstructorOfTheTable) {
+  FakeClock clock(Time{std::chrono::seconds(1'800'000'000)});
+  factory::AdapterType t;
+  t.type = "local";
+  t.construct = [&clock](const factory::AdapterContext&) -> std::unique_ptr<Provider> {
+    return std::make_unique<FakeProvider>(one_offer_provider(), clock);
+  };
+  bool leading = false;
+  const factory::AdapterTable fenced =
+      fence_adapters(factory::AdapterTable({t}), [&] { return leading; });
+  EXPECT_EQ(fenced.types(), std::vector<std::string>{"local"});
+  api::GpuProvider gp;
+  gp.metadata.name = "local";
+  gp.spec.type = "local";
+  auto built = fenced.build(gp, {}, clock);
+  ASSERT_NE(built.provider, nullptr) << built.message;
+  auto offers = built.provider->offers({});
+  ASSERT_TRUE(offers.ok());
+  InstanceIntent intent;
+  intent.name = "web-a";
+  intent.pool_uid = "uid-1";
+  intent.offer = offers->front();
+  EXPECT_FALSE(built.provider->create(intent).ok()) << "fenced";
+  leading = true;
+  EXPECT_TRUE(built.provider->create(intent).ok());
+  EXPECT_TRUE(fence_adapters(factory::AdapterTable(), [] { return true; }).types().empty());
+}
+
+// A leader whose lease another replica took: it stops writing at once (the
+// fence), reports lost_leadership() within the renew deadline, and a pool
+// created afterwards gets no GpuInstance from it.
+TEST(Manager, ALeaderThatLosesTheLeaseStopsWritingWithinTheRenewDeadline) {
+  SystemClock clock;
+  kube::MemoryStore api(clock);
+  ASSERT_NO_FATAL_FAILURE(load_crds(api));
+  std::ostringstream logs;
+  Logger log(logs, clock, LogLevel::Info, LogFormat::Json);
+  ManagerOptions mo;
+  mo.leader_elect = true;
+  mo.identity = "replica-a";
+  mo.lease_duration = Duration{3};
+  mo.renew_deadline = Duration{2};
+  mo.retry_period = Duration{1};
+  Manager mgr(api, clock, log, mo);
+  ASSERT_TRUE(mgr.start().ok());
+  ASSERT_TRUE(eventually([&] { return mgr.ready(); }));
+  EXPECT_TRUE(mgr.may_write());
+  auto lease = api.get(kube::resources::kLeases, "default", "gpupool-operator");
+  ASSERT_TRUE(lease.ok());
+  EXPECT_EQ((*lease)["spec"]["holderIdentity"], "replica-a");
+
+  // Another replica takes the lease (as after this one was paused).
+  Json taken = *lease;
+  taken["spec"]["holderIdentity"] = "replica-b";
+  ASSERT_TRUE(api.update(kube::resources::kLeases, taken).ok());
+  const auto taken_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(eventually([&] { return !mgr.may_write(); }, std::chrono::seconds(10)));
+  ASSERT_TRUE(eventually([&] { return mgr.lost_leadership(); }, std::chrono::seconds(10)));
+  const auto lost_after = std::chrono::steady_clock::now() - taken_at;
+  EXPECT_LE(lost_after, std::chrono::milliseconds(3'500))
+      << "renew deadline (2 s) after the last good renewal, which is at most a retry period "
+         "(1 s) old, plus scheduling slack";
+  EXPECT_FALSE(mgr.ready());
+
+  // The workers still run until the process exits; nothing they do reaches
+  // the API server.
+  Json provider = {{"apiVersion", "gpupool.io/v1alpha1"},
+                   {"kind", "GpuProvider"},
+                   {"metadata", {{"name", "local"}}},
+                   {"spec", {{"type", "fake"}, {"fake", {{"bootSeconds", 0}}}}}};
+  ASSERT_TRUE(api.create(controllers::kGpuProviders, "", provider).ok());
+  Json pool = {{"apiVersion", "gpupool.io/v1alpha1"},
+               {"kind", "GpuPool"},
+               {"metadata", {{"name", "web"}, {"namespace", "default"}}},
+               {"spec",
+                {{"gpu", {{"models", {{{"name", "L40S"}}}}}},
+                 {"replicas", {{"count", 2}}},
+                 {"providers", {{{"name", "local"}}}}}}};
+  ASSERT_TRUE(api.create(controllers::kGpuPools, "default", pool).ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(1'500));
+  EXPECT_TRUE(api.list(controllers::kGpuInstances, "default")->items.empty());
+  EXPECT_EQ(api.get(kube::resources::kLeases, "default", "gpupool-operator")
+                ->at("spec")
+                .at("holderIdentity"),
+            "replica-b")
+      << "and it does not release a lease it no longer holds";
+  mgr.stop();
+  EXPECT_NE(logs.str().find("lost leadership"), std::string::npos) << logs.str();
+}
+
+// The elector keeps renewing while the caches sync (a large cluster's
+// initial list takes longer than a lease duration): waiting for the sync
+// must not happen on the elector's thread.
+TEST(Manager, TheLeaderRenewsItsLeaseWhileTheCachesSync) {
+  SystemClock clock;
+  kube::MemoryStore api(clock);
+  ASSERT_NO_FATAL_FAILURE(load_crds(api));
+  // The GpuPool list fails three times: the informer backs off 0.8 s, 1.6 s
+  // and 3.2 s (at least) before its cache syncs.
+  api.inject_fault({"list", "gpupools", 3, kube::make_error(kube::ErrorKind::Unavailable, "slow")});
+  std::ostringstream logs;
+  Logger log(logs, clock, LogLevel::Info, LogFormat::Json);
+  ManagerOptions mo;
+  mo.leader_elect = true;
+  mo.identity = "replica-a";
+  mo.lease_duration = Duration{3};
+  mo.renew_deadline = Duration{2};
+  mo.retry_period = Duration{1};
+  Manager mgr(api, clock, log, mo);
+  ASSERT_TRUE(mgr.start().ok());
+  std::set<std::string> renewals;
+  const auto until = std::chrono::steady_clock::now() + std::chrono::milliseconds(4'500);
+  while (std::chrono::steady_clock::now() < until) {
+    auto lease = api.get(kube::resources::kLeases, "default", "gpupool-operator");
+    if (lease.ok()) {
+      EXPECT_EQ((*lease)["spec"]["holderIdentity"], "replica-a");
+      renewals.insert((*lease)["spec"].value("renewTime", ""));
+    }
+    EXPECT_FALSE(mgr.ready()) << "the GpuPool cache cannot have synced yet";
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  }
+  EXPECT_GE(renewals.size(), 3u) << "renewed about every retry period (1 s) meanwhile";
+  EXPECT_TRUE(mgr.may_write());
+  EXPECT_TRUE(eventually([&] { return mgr.ready(); }));
+  EXPECT_FALSE(mgr.lost_leadership());
+  // The controllers run once synced: a pool gets its machine.
+  Json provider = {{"apiVersion", "gpupool.io/v1alpha1"},
+                   {"kind", "GpuProvider"},
+                   {"metadata", {{"name", "local"}}},
+                   {"spec", {{"type", "fake"}, {"fake", {{"bootSeconds", 0}}}}}};
+  ASSERT_TRUE(api.create(controllers::kGpuProviders, "", provider).ok());
+  Json pool = {{"apiVersion", "gpupool.io/v1alpha1"},
+               {"kind", "GpuPool"},
+               {"metadata", {{"name", "web"}, {"namespace", "default"}}},
+               {"spec",
+                {{"gpu", {{"models", {{{"name", "L40S"}}}}}},
+                 {"replicas", {{"count", 1}}},
+                 {"providers", {{{"name", "local"}}}}}}};
+  ASSERT_TRUE(api.create(controllers::kGpuPools, "default", pool).ok());
+  EXPECT_TRUE(eventually(
+      [&] { return api.list(controllers::kGpuInstances, "default")->items.size() == 1; }));
+  mgr.stop();
 }
 
 // Endpoint mode through the manager's informers (issue 13): the pool's

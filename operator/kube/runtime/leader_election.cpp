@@ -1,13 +1,39 @@
 #include "operator/kube/runtime/leader_election.h"
 
 #include <algorithm>
+#include <cctype>
+#include <cstdio>
 
 namespace gpupool::kube {
 
-std::string format_micro_time(Time t) {
-  std::string s = format_rfc3339(t);  // "...:SSZ"
-  s.insert(s.size() - 1, ".000000");
+std::string format_micro_time(MicroTime t) {
+  const auto whole = std::chrono::floor<std::chrono::seconds>(t);
+  const auto micros = (t - whole).count();  // 0..999999
+  std::string s = format_rfc3339(whole);    // "...:SSZ"
+  char frac[8];
+  std::snprintf(frac, sizeof frac, ".%06lld", static_cast<long long>(micros));
+  s.insert(s.size() - 1, frac);
   return s;
+}
+
+std::optional<MicroTime> parse_micro_time(std::string_view text) {
+  Time whole{};
+  if (!parse_rfc3339(text, whole)) return std::nullopt;
+  // parse_rfc3339 checked the shape; the fraction, if any, starts right
+  // after the seconds ("YYYY-MM-DDTHH:MM:SS" is 19 characters).
+  constexpr size_t kSecondsEnd = 19;
+  int64_t micros = 0;
+  if (text.size() > kSecondsEnd && text[kSecondsEnd] == '.') {
+    int digits = 0;
+    for (size_t i = kSecondsEnd + 1;
+         i < text.size() && std::isdigit(static_cast<unsigned char>(text[i])); ++i, ++digits) {
+      if (digits < 6) micros = micros * 10 + (text[i] - '0');
+    }
+    if (digits == 0) return std::nullopt;
+    for (int d = digits; d < 6; ++d)
+      micros *= 10;
+  }
+  return MicroTime{whole} + std::chrono::microseconds(micros);
 }
 
 Status<LeaderElectionError> LeaderElector::validate(const LeaderElectionConfig& c) {
@@ -34,6 +60,11 @@ LeaderElector::~LeaderElector() {
   stop();
 }
 
+bool LeaderElector::holds_lease() const {
+  return leader_.load() &&
+         clock_.steady_now().time_since_epoch().count() < lease_valid_until_.load();
+}
+
 std::string LeaderElector::observed_leader() const {
   std::lock_guard lock(mu_);
   return observed_holder_;
@@ -51,7 +82,7 @@ void LeaderElector::observe(const Json& lease) {
 }
 
 Json LeaderElector::record(const Json* old, bool keep_acquire) const {
-  const std::string now = format_micro_time(clock_.now());
+  const std::string now = format_micro_time(clock_.now_micro());
   Json spec = {{"holderIdentity", config_.identity},
                {"leaseDurationSeconds", config_.lease_duration.count()},
                {"acquireTime", now},
@@ -74,7 +105,13 @@ bool LeaderElector::try_acquire_or_renew() {
   attempts_.fetch_add(1);
   const auto& leases = resources::kLeases;
   const std::string prev_holder = observed_leader();
+  // The fence is measured from before the request: the lease the server
+  // stores is at least this fresh.
+  const SteadyTime started = clock_.steady_now();
   auto finish = [&](bool leading, const std::string& holder) {
+    if (leading) {
+      lease_valid_until_.store((started + config_.renew_deadline).time_since_epoch().count());
+    }
     leader_.store(leading);
     if (holder != prev_holder && !holder.empty() && config_.on_new_leader) {
       config_.on_new_leader(holder);
@@ -143,7 +180,7 @@ bool LeaderElector::release() {
   }
   if (!leader_.load() || !cached) return false;
   Json next = *cached;
-  const std::string now = format_micro_time(clock_.now());
+  const std::string now = format_micro_time(clock_.now_micro());
   next["spec"]["holderIdentity"] = "";
   next["spec"]["leaseDurationSeconds"] = 1;
   next["spec"]["acquireTime"] = now;

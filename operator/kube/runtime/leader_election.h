@@ -10,10 +10,19 @@
 //    lease cannot both win (the loser gets Conflict).
 //  - The leader renews every retry_period; if no renewal succeeds within
 //    renew_deadline it stops leading and calls on_stopped_leading (which
-//    should stop the controllers). It does not campaign again.
+//    should stop the controllers and end the process, as controller-runtime
+//    does). It does not campaign again: a fresh process does.
+//  - holds_lease() is the fence for writes: true only while the last
+//    successful acquire/renew attempt *started* less than renew_deadline ago
+//    (monotonic clock). Another candidate needs lease_duration (>
+//    renew_deadline) after it last saw the lease change, which came after
+//    that start, so the two never both see true. A process that was paused
+//    (SIGSTOP) or whose renewals hang answers false as soon as it runs
+//    again, before the elector thread has even noticed.
 //  - release_on_cancel: stop() while leading writes an empty holderIdentity
 //    with leaseDurationSeconds 1 so another candidate can take over at once.
-// Times in the Lease are MicroTime ("2026-11-22T02:10:42.000000Z").
+// Times in the Lease are MicroTime ("2026-11-22T02:10:42.123456Z"), from
+// Clock::now_micro().
 //
 // Time comes from the injected Clock: observed expiry uses steady_now(),
 // lease timestamps use now(). Waits re-read the clock at least every
@@ -28,6 +37,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 #include "operator/clock/clock.h"
@@ -53,8 +63,13 @@ struct LeaderElectionError {
   std::string message;
 };
 
-// MicroTime text for a whole-second instant.
-std::string format_micro_time(Time t);
+// metav1.MicroTime text, RFC 3339 in UTC with exactly six fractional digits
+// ("2026-11-22T02:10:42.123456Z"); a Time converts without loss.
+std::string format_micro_time(MicroTime t);
+// Parses MicroTime (and any RFC 3339 time the API server may return: no
+// fraction, 1-9 fractional digits, Z or a numeric offset), keeping
+// microseconds (digits past the sixth are truncated). nullopt when malformed.
+std::optional<MicroTime> parse_micro_time(std::string_view text);
 
 class LeaderElector {
  public:
@@ -75,6 +90,9 @@ class LeaderElector {
   void clock_advanced();
 
   bool is_leader() const { return leader_.load(); }
+  // The write fence (see above): leading, and the last successful attempt
+  // started less than renew_deadline ago on the monotonic clock.
+  bool holds_lease() const;
   // Calls of try_acquire_or_renew() so far (tests wait on it).
   uint64_t attempts_total() const { return attempts_.load(); }
   // Holder as last observed ("" when unknown or free).
@@ -99,6 +117,8 @@ class LeaderElector {
   LeaderElectionConfig config_;
   std::atomic<bool> leader_{false};
   std::atomic<uint64_t> attempts_{0};
+  // steady_clock ticks until which holds_lease() may answer true.
+  std::atomic<SteadyTime::rep> lease_valid_until_{0};
 
   mutable std::mutex mu_;
   std::condition_variable cv_;

@@ -53,6 +53,87 @@ TEST(LeaderElection, ValidatesDurations) {
 
 TEST(LeaderElection, MicroTimeFormat) {
   EXPECT_EQ(format_micro_time(Time{seconds(1'767'225'600)}), "2026-01-01T00:00:00.000000Z");
+  const MicroTime t = MicroTime{seconds(1'767'225'600)} + std::chrono::microseconds(42'001'234);
+  EXPECT_EQ(format_micro_time(t), "2026-01-01T00:00:42.001234Z");
+  EXPECT_EQ(
+      format_micro_time(MicroTime{seconds(1'767'225'600)} + std::chrono::microseconds(999'999)),
+      "2026-01-01T00:00:00.999999Z");
+}
+
+TEST(LeaderElection, MicroTimeParsesBackWithMicroseconds) {
+  const MicroTime base{seconds(1'767'225'600)};
+  EXPECT_EQ(parse_micro_time("2026-01-01T00:00:42.001234Z"),
+            base + std::chrono::microseconds(42'001'234));
+  EXPECT_EQ(parse_micro_time("2026-01-01T00:00:00Z"), base) << "no fraction";
+  EXPECT_EQ(parse_micro_time("2026-01-01T00:00:00.5Z"), base + std::chrono::microseconds(500'000));
+  EXPECT_EQ(parse_micro_time("2026-01-01T00:00:00.123456789Z"),
+            base + std::chrono::microseconds(123'456))
+      << "nanoseconds (metav1.Time from some servers) are truncated";
+  EXPECT_EQ(parse_micro_time("2026-01-01T02:00:00.000007+02:00"),
+            base + std::chrono::microseconds(7));
+  const MicroTime t = base + std::chrono::microseconds(3'600'000'017);
+  EXPECT_EQ(parse_micro_time(format_micro_time(t)), t);
+  for (const char* bad :
+       {"", "2026-01-01", "2026-01-01T00:00:00.Z", "2026-01-01T00:00:00.12x4Z", "not a time"}) {
+    EXPECT_EQ(parse_micro_time(bad), std::nullopt) << bad;
+  }
+}
+
+// A clock that knows microseconds, as SystemClock does.
+class MicroClock final : public Clock {
+ public:
+  explicit MicroClock(MicroTime start) : now_(start) {}
+  Time now() const override { return std::chrono::floor<seconds>(now_); }
+  MicroTime now_micro() const override { return now_; }
+  SteadyTime steady_now() const override { return SteadyTime{} + (now_ - start_); }
+  void advance(std::chrono::microseconds d) { now_ += d; }
+
+ private:
+  const MicroTime start_{now_};
+  MicroTime now_;
+};
+
+TEST(LeaderElection, LeaseTimestampsKeepTheClocksMicroseconds) {
+  MicroClock clock(MicroTime{seconds(1'800'000'000)} + std::chrono::microseconds(250'017));
+  MemoryStore api(clock);
+  LeaderElector a(api, clock, cfg("a"));
+  ASSERT_TRUE(a.try_acquire_or_renew());
+  Json l = lease(api);
+  EXPECT_EQ(l["spec"]["acquireTime"], "2027-01-15T08:00:00.250017Z");
+  EXPECT_EQ(l["spec"]["renewTime"], "2027-01-15T08:00:00.250017Z");
+  clock.advance(std::chrono::microseconds(1'500'001));
+  ASSERT_TRUE(a.try_acquire_or_renew());
+  l = lease(api);
+  EXPECT_EQ(l["spec"]["renewTime"], "2027-01-15T08:00:01.750018Z");
+  EXPECT_EQ(l["spec"]["acquireTime"], "2027-01-15T08:00:00.250017Z");
+  const auto renewed = parse_micro_time(l["spec"]["renewTime"].get<std::string>());
+  ASSERT_TRUE(renewed.has_value());
+  EXPECT_EQ(*renewed, clock.now_micro());
+}
+
+TEST(LeaderElection, TheWriteFenceClosesRenewDeadlineAfterTheLastGoodAttemptStarted) {
+  FakeClock clock(Time{seconds(1'800'000'000)});
+  MemoryStore api(clock);
+  LeaderElector a(api, clock, cfg("a"));  // lease 15 s, renew deadline 10 s
+  EXPECT_FALSE(a.holds_lease()) << "not before acquiring";
+  ASSERT_TRUE(a.try_acquire_or_renew());
+  EXPECT_TRUE(a.holds_lease());
+  clock.advance(seconds(9));
+  EXPECT_TRUE(a.holds_lease());
+  // No renewal for 10 s (the process was paused, or renewals hung): the
+  // fence is shut although the elector has not noticed (is_leader).
+  clock.advance(seconds(1));
+  EXPECT_TRUE(a.is_leader());
+  EXPECT_FALSE(a.holds_lease());
+  // A renewal that succeeds opens it again for another renew deadline.
+  ASSERT_TRUE(a.try_acquire_or_renew());
+  EXPECT_TRUE(a.holds_lease());
+  // Another candidate took over: a's next attempt fails and the fence shuts.
+  Json l = lease(api);
+  l["spec"]["holderIdentity"] = "b";
+  ASSERT_TRUE(api.update(resources::kLeases, l).ok());
+  EXPECT_FALSE(a.try_acquire_or_renew());
+  EXPECT_FALSE(a.holds_lease());
 }
 
 TEST(LeaderElection, TwoCandidatesTakeOverOnlyAfterObservedExpiry) {
