@@ -60,6 +60,9 @@ has "$d" '--health-addr=0.0.0.0:8081' "health address flag"
 has "$d" '--metrics-addr=0.0.0.0:8080' "metrics address flag"
 has "$d" '--leader-elect=true' "leader election on by default"
 has "$d" '--lease-namespace=gpupool-system' "Lease in the release namespace"
+has "$d" '--leader-elect-lease-duration=15s' "lease duration from values"
+has "$d" '--leader-elect-renew-deadline=10s' "renew deadline from values"
+has "$d" '--leader-elect-retry-period=2s' "retry period from values"
 
 # Least privilege: no wildcards, Secrets never cluster-wide.
 hasnt "$tmp/default.yaml" "(verbs|resources|apiGroups): \[[^]]*['\"]?\*" "no wildcard RBAC"
@@ -134,8 +137,10 @@ else
   fail "dashboard ConfigMap data differs from metrics/dashboards/gpupool.json:"$'\n'"$(diff "$root/metrics/dashboards/gpupool.json" "$tmp/dashboard.json" | head -20)"
 fi
 
-# Every flag the chart passes is one the operator knows (operator/cmd/run_cmd.cpp).
-known='kubeconfig|namespace|leader-elect|lease-namespace|lease-name|health-addr|metrics-addr|log-level|log-format|workers|gc-period-seconds'
+# Every flag the chart passes is one the operator knows: the flags listed in
+# run's usage text (operator/cmd/run_cmd.cpp, lines "  --flag...").
+known=$(grep -oE '^  --[a-z-]+' "$root/operator/cmd/run_cmd.cpp" | sed 's/^  --//' | paste -sd'|')
+[ -n "$known" ] || fail "no flags found in operator/cmd/run_cmd.cpp's usage text"
 for file in "$tmp/default.yaml" "$tmp/all.yaml"; do
   unknown=$(grep -oE -- '^ +- --[a-z-]+' "$file" | sed 's/.*--//' | grep -vxE "$known" || true)
   [ -z "$unknown" ] && pass "only known operator flags" || fail "unknown operator flags: $unknown"
