@@ -447,6 +447,7 @@ TEST_F(ApiServerTest, PagesAreOneSnapshotAndAnExpiredContinueIs410WithAResumeTok
           "The provided continue parameter is too old to display a consistent list result.", 0),
       0u);
   ASSERT_TRUE(st["metadata"].contains("continue")) << gone.body;
+  EXPECT_EQ(kube::from_status_json(st, 410).continue_token, st["metadata"]["continue"]);
   Resp resumed = page(st["metadata"]["continue"]);
   ASSERT_EQ(resumed.status, 200) << resumed.body;
   std::vector<std::string> names;

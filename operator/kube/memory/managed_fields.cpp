@@ -7,17 +7,17 @@ namespace gpupool::kube::managed {
 namespace {
 
 bool server_owned_meta(const std::string& key) {
-  static const std::set<std::string> kOwned = {"name",
-                                               "namespace",
-                                               "uid",
-                                               "resourceVersion",
-                                               "generation",
-                                               "creationTimestamp",
-                                               "deletionTimestamp",
-                                               "deletionGracePeriodSeconds",
-                                               "selfLink",
-                                               "managedFields"};
-  return kOwned.count(key) > 0;
+  static const std::set<std::string> owned = {"name",
+                                              "namespace",
+                                              "uid",
+                                              "resourceVersion",
+                                              "generation",
+                                              "creationTimestamp",
+                                              "deletionTimestamp",
+                                              "deletionGracePeriodSeconds",
+                                              "selfLink",
+                                              "managedFields"};
+  return owned.count(key) > 0;
 }
 
 void collect(const Json& value, Path& at, FieldSet& out) {
