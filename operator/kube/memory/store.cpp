@@ -308,6 +308,28 @@ constexpr char kContinueTooOld[] =
     "results in an inconsistent list - objects that were created, modified, or deleted between "
     "the time the first chunk was returned and now may show up in the list.";
 
+// A list's resourceVersion: a decimal no newer than the store's, and none
+// with a continue token (the token names the revision).
+ApiStatus check_list_version(const ListOptions& opts, int64_t current) {
+  if (opts.resource_version.empty()) return ApiStatus::success();
+  if (!opts.continue_token.empty()) {
+    return fail(bad_request("specifying resource version is not allowed when using continue"));
+  }
+  int64_t want = 0;
+  if (!parse_rv(opts.resource_version, want)) {
+    return fail(bad_request("invalid resource version: " + opts.resource_version));
+  }
+  if (want > current) {
+    ApiError e = make_error(ErrorKind::Timeout,
+                            "Timeout: Too large resource version: " + opts.resource_version +
+                                ", current: " + std::to_string(current));
+    e.causes.push_back({"ResourceVersionTooLarge", "Too large resource version", ""});
+    e.retry_after_seconds = 1;
+    return fail(e);
+  }
+  return ApiStatus::success();
+}
+
 class MemoryWatchStream final : public WatchStream {
  public:
   MemoryWatchStream(std::shared_ptr<Watcher> w, const Clock& clock,
@@ -581,6 +603,47 @@ std::map<std::string, Json> MemoryStore::Impl::snapshot_changes(const TypeDef& t
   return then;
 }
 
+ObjectList MemoryStore::Impl::list_page(const TypeDef& t, const VersionDef& v,
+                                        const std::string& ns, const LabelSelector& labels,
+                                        const FieldSelector& fields, const ListStart& start,
+                                        int64_t limit) const {
+  // Objects changed since the snapshot, as they were in it (null: absent).
+  const std::map<std::string, Json> then =
+      start.rv < rv ? snapshot_changes(t, start.rv, start.after) : std::map<std::string, Json>{};
+  ObjectList out;
+  out.resource_version = std::to_string(start.rv);
+  auto now_it = start.after.empty() ? t.objects.begin() : t.objects.upper_bound(start.after);
+  auto then_it = then.upper_bound(start.after);
+  std::string last_key;
+  // The current objects merged with the snapshot's differences, in key order.
+  while (now_it != t.objects.end() || then_it != then.end()) {
+    const bool from_then =
+        then_it != then.end() && (now_it == t.objects.end() || then_it->first <= now_it->first);
+    const std::string& key = from_then ? then_it->first : now_it->first;
+    const Json& o = from_then ? then_it->second : now_it->second;
+    if (from_then) {
+      if (now_it != t.objects.end() && now_it->first == key) ++now_it;
+      ++then_it;
+    } else {
+      ++now_it;
+    }
+    if (o.is_null()) continue;  // created after the snapshot
+    if (t.namespaced && !ns.empty() && meta_string(o, "namespace") != ns) continue;
+    const Json* label_map = find_path(o, "metadata.labels");
+    if (!labels.matches(label_map ? *label_map : Json())) continue;
+    if (!fields.matches(o)) continue;
+    if (limit > 0 && static_cast<int64_t>(out.items.size()) >= limit) {
+      // More remain (remainingItemCount is optional and would make every
+      // page O(N)).
+      out.continue_token = encode_continue(start.rv, last_key);
+      break;
+    }
+    out.items.push_back(present(t, v.name, o));
+    last_key = key;
+  }
+  return out;
+}
+
 ApiStatus MemoryStore::Impl::check_namespace(const TypeDef& t, const std::string& ns,
                                              const std::string& name) {
   if (!t.namespaced) return ApiStatus::success();
@@ -810,6 +873,21 @@ ApiResult<Json> MemoryStore::Impl::finish_update(TypeDef& t, const VersionDef& v
 managed::Writer MemoryStore::Impl::writer(const TypeDef& t, const VersionDef& v,
                                           const WriteBy& by) const {
   return managed::Writer{by.manager, t.api_version(v.name), by.subresource, now_text()};
+}
+
+ApiResult<Json> MemoryStore::Impl::apply_create_locked(TypeDef& t, const VersionDef& v,
+                                                       const std::string& ns,
+                                                       const std::string& name, const Json& patch,
+                                                       const PatchOptions& req) {
+  if (auto st = check_apply_config(t, v, patch, name); !st.ok()) return fail(st.error());
+  Json obj = patch;
+  if (t.has_status(v)) obj.erase("status");
+  const WriteBy by{req.field_manager, "", true};
+  auto outcome = managed::apply(Json::object(), {}, obj, writer(t, v, by), false);
+  obj["metadata"]["name"] = name;
+  if (t.namespaced) obj["metadata"]["namespace"] = ns;
+  set_managed_fields(obj, outcome.entries);
+  return create_locked(t, v, ns, obj, req.dry_run, req.field_validation, req.on_warning, by);
 }
 
 ApiResult<Json> MemoryStore::Impl::apply_locked(TypeDef& t, const VersionDef& v,
@@ -1115,64 +1193,10 @@ ApiResult<ObjectList> MemoryStore::list(const Resource& r, const std::string& ns
     if (!ls.ok()) return fail(bad_request(ls.error().message));
     auto fs = FieldSelector::parse(opts.field_selector, impl_->field_labels(td, *v));
     if (!fs.ok()) return fail(bad_request(fs.error().message));
-    int64_t want = 0;
-    if (!opts.resource_version.empty() && !opts.continue_token.empty()) {
-      return fail(bad_request("specifying resource version is not allowed when using continue"));
-    }
-    if (!opts.resource_version.empty()) {
-      if (!parse_rv(opts.resource_version, want)) {
-        return fail(bad_request("invalid resource version: " + opts.resource_version));
-      }
-      if (want > impl_->rv) {
-        ApiError e = make_error(ErrorKind::Timeout,
-                                "Timeout: Too large resource version: " + opts.resource_version +
-                                    ", current: " + std::to_string(impl_->rv));
-        e.causes.push_back({"ResourceVersionTooLarge", "Too large resource version", ""});
-        e.retry_after_seconds = 1;
-        return fail(e);
-      }
-    }
-    auto from = impl_->list_start(opts);
-    if (!from.ok()) return fail(from.error());
-    const ListStart start = std::move(from).value();
-    // Objects changed since the snapshot, as they were in it (null: absent).
-    const std::map<std::string, Json> then =
-        start.rv < impl_->rv ? impl_->snapshot_changes(td, start.rv, start.after)
-                             : std::map<std::string, Json>{};
-    ObjectList out;
-    out.resource_version = std::to_string(start.rv);
-    auto now_it = start.after.empty() ? td.objects.begin() : td.objects.upper_bound(start.after);
-    auto then_it = then.upper_bound(start.after);
-    bool more = false;
-    std::string last_key;
-    // Merges the current objects with the snapshot's differences, in key order.
-    while (now_it != td.objects.end() || then_it != then.end()) {
-      const bool from_then =
-          then_it != then.end() && (now_it == td.objects.end() || then_it->first <= now_it->first);
-      const std::string& key = from_then ? then_it->first : now_it->first;
-      const Json& o = from_then ? then_it->second : now_it->second;
-      if (from_then) {
-        if (now_it != td.objects.end() && now_it->first == key) ++now_it;
-        ++then_it;
-      } else {
-        ++now_it;
-      }
-      if (o.is_null()) continue;  // created after the snapshot
-      if (td.namespaced && !ns.empty() && meta_string(o, "namespace") != ns) continue;
-      const Json* labels = find_path(o, "metadata.labels");
-      if (!ls.value().matches(labels ? *labels : Json())) continue;
-      if (!fs.value().matches(o)) continue;
-      if (opts.limit > 0 && static_cast<int64_t>(out.items.size()) >= opts.limit) {
-        // More remain; stop here (remainingItemCount is optional and would
-        // make every page O(N)).
-        more = true;
-        break;
-      }
-      out.items.push_back(impl_->present(td, v->name, o));
-      last_key = key;
-    }
-    if (more) out.continue_token = encode_continue(start.rv, last_key);
-    return out;
+    if (auto st = check_list_version(opts, impl_->rv); !st.ok()) return fail(st.error());
+    auto start = impl_->list_start(opts);
+    if (!start.ok()) return fail(start.error());
+    return impl_->list_page(td, *v, ns, ls.value(), fs.value(), start.value(), opts.limit);
   });
 }
 
@@ -1314,16 +1338,7 @@ ApiResult<Json> MemoryStore::patch(const Resource& r, const std::string& ns,
     auto it = td.objects.find(key);
     if (it == td.objects.end()) {
       if (type == PatchType::Apply && opts.subresource.empty()) {
-        if (auto st = check_apply_config(td, *v, patch, name); !st.ok()) return fail(st.error());
-        Json obj = patch;
-        if (td.has_status(*v)) obj.erase("status");
-        const WriteBy by{opts.field_manager, "", true};
-        auto outcome = managed::apply(Json::object(), {}, obj, impl_->writer(td, *v, by), false);
-        obj["metadata"]["name"] = name;
-        if (td.namespaced) obj["metadata"]["namespace"] = eff_ns;
-        set_managed_fields(obj, outcome.entries);
-        return impl_->create_locked(td, *v, eff_ns, obj, opts.dry_run, opts.field_validation,
-                                    opts.on_warning, by);
+        return impl_->apply_create_locked(td, *v, eff_ns, name, patch, opts);
       }
       return fail(make_not_found(td.as_resource(v->name), name));
     }

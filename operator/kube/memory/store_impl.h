@@ -140,6 +140,11 @@ struct MemoryStore::Impl {
   // created since. Reads only the history after `at`.
   std::map<std::string, Json> snapshot_changes(const TypeDef& t, int64_t at,
                                                const std::string& after) const;
+  // One page of `t` from `start`: at most `limit` (0 = all) matching
+  // objects, with a continue token when more remain.
+  ObjectList list_page(const TypeDef& t, const VersionDef& v, const std::string& ns,
+                       const LabelSelector& labels, const FieldSelector& fields,
+                       const ListStart& start, int64_t limit) const;
 
   ApiResult<Json> create_locked(TypeDef& t, const VersionDef& v, const std::string& ns,
                                 const Json& obj, bool dry_run, FieldValidation fv,
@@ -153,6 +158,10 @@ struct MemoryStore::Impl {
   // req.field_manager: ownership and conflicts as managed_fields.h says.
   ApiResult<Json> apply_locked(TypeDef& t, const VersionDef& v, const std::string& key,
                                const Json& old, const Json& config, const PatchOptions& req);
+  // Server-side apply that creates `name` (in `ns`) from `config`.
+  ApiResult<Json> apply_create_locked(TypeDef& t, const VersionDef& v, const std::string& ns,
+                                      const std::string& name, const Json& config,
+                                      const PatchOptions& req);
   managed::Writer writer(const TypeDef& t, const VersionDef& v, const WriteBy& by) const;
   ApiResult<DeleteResult> delete_locked(TypeDef& t, const std::string& key, const DeleteOptions& o);
   // Removes the object at `key` with a DELETED change whose previous state
