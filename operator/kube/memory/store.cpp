@@ -583,9 +583,9 @@ ApiResult<ListStart> MemoryStore::Impl::list_start(const ListOptions& list) cons
   return ListStart{at, after};
 }
 
-std::map<std::string, Json> MemoryStore::Impl::snapshot_changes(const TypeDef& t, int64_t at,
-                                                                const std::string& after) const {
-  std::map<std::string, Json> then;
+std::map<std::string, const Json*> MemoryStore::Impl::snapshot_changes(
+    const TypeDef& t, int64_t at, const std::string& after) const {
+  std::map<std::string, const Json*> then;
   // history is in revision order and holds every change after compacted_rv.
   auto first = std::upper_bound(history.begin(), history.end(), at,
                                 [](int64_t v, const HistoryEntry& e) { return v < e.rv; });
@@ -598,7 +598,7 @@ std::map<std::string, Json> MemoryStore::Impl::snapshot_changes(const TypeDef& t
     if (!after.empty() && key <= after) continue;
     // The earliest change after the snapshot holds the object as it was in
     // it: its previous state (null for a creation).
-    then.emplace(std::move(key), it->prev);
+    then.emplace(std::move(key), &it->prev);
   }
   return then;
 }
@@ -607,9 +607,11 @@ ObjectList MemoryStore::Impl::list_page(const TypeDef& t, const VersionDef& v,
                                         const std::string& ns, const LabelSelector& labels,
                                         const FieldSelector& fields, const ListStart& start,
                                         int64_t limit) const {
-  // Objects changed since the snapshot, as they were in it (null: absent).
-  const std::map<std::string, Json> then =
-      start.rv < rv ? snapshot_changes(t, start.rv, start.after) : std::map<std::string, Json>{};
+  // Objects changed since the snapshot, as they were in it (null: absent);
+  // pointers into the history, which the held lock keeps in place.
+  const std::map<std::string, const Json*> then = start.rv < rv
+                                                      ? snapshot_changes(t, start.rv, start.after)
+                                                      : std::map<std::string, const Json*>{};
   ObjectList out;
   out.resource_version = std::to_string(start.rv);
   auto now_it = start.after.empty() ? t.objects.begin() : t.objects.upper_bound(start.after);
@@ -620,7 +622,7 @@ ObjectList MemoryStore::Impl::list_page(const TypeDef& t, const VersionDef& v,
     const bool from_then =
         then_it != then.end() && (now_it == t.objects.end() || then_it->first <= now_it->first);
     const std::string& key = from_then ? then_it->first : now_it->first;
-    const Json& o = from_then ? then_it->second : now_it->second;
+    const Json& o = from_then ? *then_it->second : now_it->second;
     if (from_then) {
       if (now_it != t.objects.end() && now_it->first == key) ++now_it;
       ++then_it;

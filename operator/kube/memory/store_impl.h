@@ -136,10 +136,11 @@ struct MemoryStore::Impl {
   // history no longer reaches back to the token's revision.
   ApiResult<ListStart> list_start(const ListOptions& list) const;
   // The objects of `t` with keys after `after` that changed since revision
-  // `at` (REQUIRES: at >= compacted_rv), as they were at `at`: null for one
-  // created since. Reads only the history after `at`.
-  std::map<std::string, Json> snapshot_changes(const TypeDef& t, int64_t at,
-                                               const std::string& after) const;
+  // `at` (REQUIRES: at >= compacted_rv), as they were at `at` (null for one
+  // created since), pointing into the history (valid while mu is held and
+  // nothing is written). Reads only the history after `at`.
+  std::map<std::string, const Json*> snapshot_changes(const TypeDef& t, int64_t at,
+                                                      const std::string& after) const;
   // One page of `t` from `start`: at most `limit` (0 = all) matching
   // objects, with a continue token when more remain.
   ObjectList list_page(const TypeDef& t, const VersionDef& v, const std::string& ns,
