@@ -375,6 +375,33 @@ TEST_F(StoreTest, ServerSideApplyRecordsOwnersAndRefusesToOverwriteAnotherApplie
             400);
 }
 
+TEST_F(StoreTest, AnApplyToTheStatusSubresourceOwnsOnlyStatus) {
+  install_crd();
+  must_create(kWidgets, widget("w", 4));
+  PatchOptions st;
+  st.field_manager = "controller";
+  st.subresource = "status";
+  Json cfg = widget("w", 99);
+  cfg["status"] = {{"replicas", 3}};
+  auto r = store_->patch(kWidgets, "default", "w", PatchType::Apply, cfg, st);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->at("spec")["size"], 4);  // a status apply ignores the rest
+  EXPECT_EQ(r->at("status")["replicas"], 3);
+  const Json e = managed_entry(*r, "controller", "Apply");
+  EXPECT_EQ(e["subresource"], "status");
+  EXPECT_EQ(e["fieldsV1"], Json::parse(R"({"f:status":{"f:replicas":{}}})"));
+  // A main-resource apply ignores .status, so it cannot conflict there.
+  PatchOptions main;
+  main.field_manager = "user";
+  Json user = widget("w", 5);
+  user["status"] = {{"replicas", 7}};
+  auto m = store_->patch(kWidgets, "default", "w", PatchType::Apply, user, main);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->at("spec")["size"], 5);
+  EXPECT_EQ(m->at("status")["replicas"], 3);
+  EXPECT_FALSE(managed_entry(*m, "user", "Apply")["fieldsV1"].contains("f:status"));
+}
+
 TEST_F(StoreTest, UpdatesRecordTheFieldsTheyChangeUnderTheirManager) {
   install_crd();
   CreateOptions co;
