@@ -479,6 +479,34 @@ json encode_provider_spec(const GpuProviderSpec& s) {
     if (s.vastai->verified_only) vastai["verifiedOnly"] = *s.vastai->verified_only;
     spec["vastai"] = std::move(vastai);
   }
+  if (s.runpod) {
+    json runpod = json::object();
+    put(runpod, "image", s.runpod->image);
+    if (s.runpod->disk_gb) runpod["diskGb"] = *s.runpod->disk_gb;
+    put(runpod, "cloudType", s.runpod->cloud_type);
+    put(runpod, "dataCenterIds", string_list(s.runpod->data_center_ids));
+    put(runpod, "minCudaVersion", s.runpod->min_cuda_version);
+    spec["runpod"] = std::move(runpod);
+  }
+  if (s.verda) {
+    json verda = json::object();
+    put(verda, "image", s.verda->image);
+    put(verda, "sshKeyIds", string_list(s.verda->ssh_key_ids));
+    spec["verda"] = std::move(verda);
+  }
+  if (s.digitalocean) {
+    json digitalocean = json::object();
+    put(digitalocean, "image", s.digitalocean->image);
+    put(digitalocean, "sshKeys", string_list(s.digitalocean->ssh_keys));
+    spec["digitalocean"] = std::move(digitalocean);
+  }
+  if (s.vultr) {
+    json vultr = json::object();
+    if (s.vultr->os_id) vultr["osId"] = *s.vultr->os_id;
+    put(vultr, "snapshotId", s.vultr->snapshot_id);
+    put(vultr, "sshKeyIds", string_list(s.vultr->ssh_key_ids));
+    spec["vultr"] = std::move(vultr);
+  }
   if (s.fake) {
     json fake = json::object();
     if (s.fake->boot_seconds) fake["bootSeconds"] = *s.fake->boot_seconds;
@@ -1196,6 +1224,34 @@ void read_provider_spec(const json& v, const std::string& path, const Ctx& c, Gp
     GP_FIELD(vastai, "image", out.image);
     GP_FIELD(vastai, "diskGb", out.disk_gb);
     GP_FIELD(vastai, "verifiedOnly", out.verified_only);
+  });
+  o.field("runpod", [&](const json& rv, const std::string& p) {
+    Obj runpod(rv, p, c);
+    auto& out = s.runpod.emplace();
+    GP_FIELD(runpod, "image", out.image);
+    GP_FIELD(runpod, "diskGb", out.disk_gb);
+    GP_FIELD(runpod, "cloudType", out.cloud_type);
+    GP_FIELD(runpod, "dataCenterIds", out.data_center_ids);
+    GP_FIELD(runpod, "minCudaVersion", out.min_cuda_version);
+  });
+  o.field("verda", [&](const json& vv, const std::string& p) {
+    Obj verda(vv, p, c);
+    auto& out = s.verda.emplace();
+    GP_FIELD(verda, "image", out.image);
+    GP_FIELD(verda, "sshKeyIds", out.ssh_key_ids);
+  });
+  o.field("digitalocean", [&](const json& dv, const std::string& p) {
+    Obj digitalocean(dv, p, c);
+    auto& out = s.digitalocean.emplace();
+    GP_FIELD(digitalocean, "image", out.image);
+    GP_FIELD(digitalocean, "sshKeys", out.ssh_keys);
+  });
+  o.field("vultr", [&](const json& vv, const std::string& p) {
+    Obj vultr(vv, p, c);
+    auto& out = s.vultr.emplace();
+    GP_FIELD(vultr, "osId", out.os_id);
+    GP_FIELD(vultr, "snapshotId", out.snapshot_id);
+    GP_FIELD(vultr, "sshKeyIds", out.ssh_key_ids);
   });
   o.field("fake", [&](const json& fv, const std::string& p) {
     Obj fake(fv, p, c);

@@ -230,6 +230,20 @@ std::vector<GpuProvider> full_gpu_providers() {
   variant("scaleway").scaleway = ScalewaySettings{"6f1c2b3a-0d4e-4f5a-8b7c-9d0e1f2a3b4c"};
   variant("fake").fake = FakeSettings{7, {{"l40s-1", "local", 2}, {"l40-1", "local", 0}}};
   variant("vastai").vastai = VastaiSettings{"vastai/base-image:cuda-12.4", 100, false};
+  variant("runpod").runpod =
+      RunpodSettings{"runpod/pytorch:2.4.0-py3.11-cuda12.4.1-devel-ubuntu22.04",
+                     80,
+                     "SECURE",
+                     {"US-TX-3", "EUR-IS-1"},
+                     "12.4"};
+  variant("verda").verda =
+      VerdaSettings{"ubuntu-24.04-cuda-12.8-open-docker", {"0b0c31d2-4d2b-4c1e-9f00-00000000a001"}};
+  variant("digitalocean").digitalocean = DigitaloceanSettings{
+      "gpu-h100x1-base", {"512190", "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:45:fa"}};
+  variant("vultr").vultr = VultrSettings{2284, "", {"cb676a46-66fd-4dfb-b839-443f2e6c0b60"}};
+  // Vultr's other image choice, a snapshot, in its own object (at most one of the two).
+  variant("vultr").vultr = VultrSettings{std::nullopt, "9c3a1c2e-7f4b-4a3d-8e21-5b6f0d9e1a22", {}};
+  out.back().metadata.name = "vultr-snapshot";
   return out;
 }
 

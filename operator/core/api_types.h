@@ -631,6 +631,61 @@ struct VastaiSettings {
 
   bool operator==(const VastaiSettings&) const = default;
 };
+// Runpod (REST v2 createPod). Offers stay one per (GPU type, cloud); these
+// shape the pod and narrow where and on what it may run.
+struct RunpodSettings {
+  // [image] Docker image a Node-mode pod runs (Endpoint pools run their
+  // container's image); empty: runpod/pytorch (the adapter's default).
+  std::string image;
+  // [diskGb] container disk in GB, 10..2048; unset: 50. An Endpoint pool's
+  // usage.endpoint.diskGb wins.
+  std::optional<int> disk_gb;
+  // [cloudType] "SECURE", "COMMUNITY" or "ALL" (Runpod's cloud types): the
+  // clouds offers come from; empty: ALL.
+  std::string cloud_type;
+  // [dataCenterIds] createPod dataCenterIds ("US-TX-3"): the data centers a
+  // pod may be placed in; empty: any (the scheduler chooses). <= 32, unique.
+  std::vector<std::string> data_center_ids;
+  // [minCudaVersion] gpu.minCudaVersion, "major.minor" ("12.4"): the lowest
+  // CUDA version the host must have; empty: any.
+  std::string min_cuda_version;
+
+  bool operator==(const RunpodSettings&) const = default;
+};
+// Verda (POST /v1/instances). Locations are chosen with spec.regions
+// (Verda's location codes, "FIN-01").
+struct VerdaSettings {
+  // [image] OS image type ("ubuntu-24.04-cuda-12.8-open-docker") or the id
+  // of an existing OS volume; empty: "ubuntu-24.04".
+  std::string image;
+  // [sshKeyIds] ids (UUIDs) of SSH keys registered at Verda, sent with every
+  // create beside the key registered from spec.sshPublicKey. <= 16, unique.
+  std::vector<std::string> ssh_key_ids;
+
+  bool operator==(const VerdaSettings&) const = default;
+};
+// DigitalOcean (POST /v2/droplets).
+struct DigitaloceanSettings {
+  // [image] image slug ("gpu-h100x1-base") or numeric image id; empty:
+  // "gpu-h100x1-base" (DigitalOcean's GPU-ready AI/ML image).
+  std::string image;
+  // [sshKeys] account SSH keys by numeric id or MD5 fingerprint
+  // ("3b:16:...:9f"), sent beside the key registered from spec.sshPublicKey.
+  // <= 16, unique.
+  std::vector<std::string> ssh_keys;
+
+  bool operator==(const DigitaloceanSettings&) const = default;
+};
+// Vultr (POST /v2/instances). At most one of os_id and snapshot_id.
+struct VultrSettings {
+  std::optional<int> os_id;  // [osId] Vultr OS id (>= 1); unset: 1743 (Ubuntu 22.04 x64)
+  std::string snapshot_id;   // [snapshotId] boot from this snapshot (UUID)
+  // [sshKeyIds] ids (UUIDs) of SSH keys registered at Vultr, sent beside the
+  // key registered from spec.sshPublicKey. <= 16, unique.
+  std::vector<std::string> ssh_key_ids;
+
+  bool operator==(const VultrSettings&) const = default;
+};
 // Capacity of one offer of the in-process fake ("fake" type, no endpoint).
 struct FakeCapacity {
   std::string offer_id;  // [offerId] e.g. "l40s-1"
@@ -649,14 +704,18 @@ struct FakeSettings {
 struct GpuProviderSpec {
   std::string type;              // one of kProviderTypes
   SecretRef credentials_secret;  // [credentialsSecret]; required except for "fake"
-  std::optional<SshPublicKeySpec> ssh_public_key;  // [sshPublicKey]
-  std::optional<AwsSettings> aws;                  // type aws only
-  std::optional<FluenceSettings> fluence;          // type fluence only
-  std::optional<LambdaSettings> lambda;            // type lambda only
-  std::optional<ScalewaySettings> scaleway;        // type scaleway only
-  std::optional<VastaiSettings> vastai;            // type vastai only
-  std::optional<FakeSettings> fake;                // type fake only
-  std::vector<std::string> regions;                // empty: every region the adapter knows
+  std::optional<SshPublicKeySpec> ssh_public_key;    // [sshPublicKey]
+  std::optional<AwsSettings> aws;                    // type aws only
+  std::optional<FluenceSettings> fluence;            // type fluence only
+  std::optional<LambdaSettings> lambda;              // type lambda only
+  std::optional<ScalewaySettings> scaleway;          // type scaleway only
+  std::optional<VastaiSettings> vastai;              // type vastai only
+  std::optional<RunpodSettings> runpod;              // type runpod only
+  std::optional<VerdaSettings> verda;                // type verda only
+  std::optional<DigitaloceanSettings> digitalocean;  // type digitalocean only
+  std::optional<VultrSettings> vultr;                // type vultr only
+  std::optional<FakeSettings> fake;                  // type fake only
+  std::vector<std::string> regions;                  // empty: every region the adapter knows
   std::string endpoint;                // API base URL override; empty: the adapter's default
   std::optional<BillingRule> billing;  // overrides the catalog's billing rule
   std::vector<PriceOverride> price_overrides;  // [priceOverrides]

@@ -156,6 +156,66 @@ bool is_uuid(std::string_view s) {
   return true;
 }
 
+constexpr size_t kMaxDataCenters = 32;
+constexpr size_t kMaxSshKeyIds = 16;
+constexpr const char* kRunpodCloudTypes[] = {"SECURE", "COMMUNITY", "ALL"};
+
+bool is_upper(char c) {
+  return c >= 'A' && c <= 'Z';
+}
+bool is_digit(char c) {
+  return c >= '0' && c <= '9';
+}
+
+// `min`..`max` characters, each accepted by `ok`.
+template <typename Pred>
+bool run_of(std::string_view s, size_t min, size_t max, Pred ok) {
+  return s.size() >= min && s.size() <= max && std::all_of(s.begin(), s.end(), ok);
+}
+
+// A Runpod data center id: "US-TX-3", "EUR-IS-1" (CRD pattern
+// ^[A-Z]{2,3}-[A-Z]{2,3}-[0-9]{1,2}$).
+bool is_runpod_data_center(std::string_view s) {
+  const size_t a = s.find('-');
+  if (a == std::string_view::npos) return false;
+  const size_t b = s.find('-', a + 1);
+  if (b == std::string_view::npos) return false;
+  return run_of(s.substr(0, a), 2, 3, is_upper) &&
+         run_of(s.substr(a + 1, b - a - 1), 2, 3, is_upper) &&
+         run_of(s.substr(b + 1), 1, 2, is_digit);
+}
+
+// "major.minor", 1 or 2 digits each ("12.4").
+bool is_cuda_version(std::string_view s) {
+  const size_t dot = s.find('.');
+  return dot != std::string_view::npos && run_of(s.substr(0, dot), 1, 2, is_digit) &&
+         run_of(s.substr(dot + 1), 1, 2, is_digit);
+}
+
+// An image name or id: an alphanumeric, then alphanumerics, '.', '_', '-'
+// (CRD pattern ^[A-Za-z0-9][-._A-Za-z0-9]*$); `lower` refuses upper case.
+bool is_image_token(std::string_view s, bool lower) {
+  auto ok = [lower](char c) {
+    return is_digit(c) || (c >= 'a' && c <= 'z') || (!lower && is_upper(c));
+  };
+  return !s.empty() && ok(s.front()) && std::all_of(s.begin(), s.end(), [&](char c) {
+    return ok(c) || c == '.' || c == '_' || c == '-';
+  });
+}
+
+// A DigitalOcean account key: a numeric id or an MD5 fingerprint
+// "3b:16:bf:...:9f" (16 lower-case hex pairs).
+bool is_do_ssh_key(std::string_view s) {
+  if (run_of(s, 1, 19, is_digit)) return true;
+  if (s.size() != 47) return false;
+  for (size_t i = 0; i < s.size(); ++i) {
+    const bool colon = i % 3 == 2;
+    if (colon != (s[i] == ':')) return false;
+    if (!colon && !(is_digit(s[i]) || (s[i] >= 'a' && s[i] <= 'f'))) return false;
+  }
+  return true;
+}
+
 // An OpenSSH public key line: "<type> <base64>[ <comment>]", one line.
 // Same language as the CRD's pattern for sshPublicKey.value.
 bool is_ssh_public_key(std::string_view s) {
@@ -197,6 +257,70 @@ void check_setting_name(Errors& e, const std::string& path, const std::string& v
   if (v.size() > kMaxSettingName) e.add(path, too_long(kMaxSettingName));
 }
 
+void check_disk_gb(Errors& e, const std::string& path, const std::optional<int>& gb) {
+  if (gb && (*gb < kMinDiskGb || *gb > kMaxDiskGb)) {
+    e.add(path, "must be within [" + std::to_string(kMinDiskGb) + ", " +
+                    std::to_string(kMaxDiskGb) + "]");
+  }
+}
+
+// A list of at most `max` unique, non-empty ids, each accepted by `ok`.
+template <typename Pred>
+void check_id_list(Errors& e, const std::string& path, const std::vector<std::string>& ids,
+                   size_t max, const char* what, Pred ok, const char* format) {
+  if (ids.size() > max) e.add(path, at_most(max, what));
+  check_strings_unique_nonempty(e, path, ids);
+  for (size_t i = 0; i < ids.size(); ++i) {
+    if (!ids[i].empty() && !ok(ids[i])) e.add(idx(path, i), std::string("must be ") + format);
+  }
+}
+
+void check_runpod_settings(Errors& e, const RunpodSettings& r) {
+  check_setting_name(e, "spec.runpod.image", r.image);
+  check_disk_gb(e, "spec.runpod.diskGb", r.disk_gb);
+  if (!r.cloud_type.empty() &&
+      std::none_of(std::begin(kRunpodCloudTypes), std::end(kRunpodCloudTypes),
+                   [&](const char* t) { return r.cloud_type == t; })) {
+    e.add("spec.runpod.cloudType", "must be one of \"SECURE\", \"COMMUNITY\", \"ALL\"");
+  }
+  check_id_list(e, "spec.runpod.dataCenterIds", r.data_center_ids, kMaxDataCenters, "data centers",
+                is_runpod_data_center, "a Runpod data center id (\"US-TX-3\")");
+  if (!r.min_cuda_version.empty() && !is_cuda_version(r.min_cuda_version)) {
+    e.add("spec.runpod.minCudaVersion", "must be a CUDA version \"major.minor\" (\"12.4\")");
+  }
+}
+
+void check_verda_settings(Errors& e, const VerdaSettings& v) {
+  check_setting_name(e, "spec.verda.image", v.image);
+  if (!v.image.empty() && v.image.size() <= kMaxSettingName && !is_image_token(v.image, false)) {
+    e.add("spec.verda.image",
+          "must be an image type or volume id: letters, digits, '.', '_', '-', starting with a "
+          "letter or digit");
+  }
+  check_id_list(e, "spec.verda.sshKeyIds", v.ssh_key_ids, kMaxSshKeyIds, "keys", is_uuid,
+                "an SSH key id (lower-case UUID)");
+}
+
+void check_digitalocean_settings(Errors& e, const DigitaloceanSettings& d) {
+  check_setting_name(e, "spec.digitalocean.image", d.image);
+  if (!d.image.empty() && d.image.size() <= kMaxSettingName && !is_image_token(d.image, true)) {
+    e.add("spec.digitalocean.image",
+          "must be an image slug or numeric id: lower-case letters, digits, '.', '_', '-'");
+  }
+  check_id_list(e, "spec.digitalocean.sshKeys", d.ssh_keys, kMaxSshKeyIds, "keys", is_do_ssh_key,
+                "an SSH key id (digits) or MD5 fingerprint (\"3b:16:...:9f\")");
+}
+
+void check_vultr_settings(Errors& e, const VultrSettings& v) {
+  if (v.os_id && *v.os_id < 1) e.add("spec.vultr.osId", "must be >= 1");
+  if (!v.snapshot_id.empty() && !is_uuid(v.snapshot_id)) {
+    e.add("spec.vultr.snapshotId", "must be a snapshot id (lower-case UUID)");
+  }
+  if (v.os_id && !v.snapshot_id.empty()) e.add("spec.vultr", "at most one of osId and snapshotId");
+  check_id_list(e, "spec.vultr.sshKeyIds", v.ssh_key_ids, kMaxSshKeyIds, "keys", is_uuid,
+                "an SSH key id (lower-case UUID)");
+}
+
 void check_provider_settings(Errors& e, const GpuProviderSpec& s) {
   if (const auto& ssh = s.ssh_public_key) {
     const std::string path = "spec.sshPublicKey";
@@ -231,6 +355,10 @@ void check_provider_settings(Errors& e, const GpuProviderSpec& s) {
   only_for(s.lambda.has_value(), "lambda");
   only_for(s.scaleway.has_value(), "scaleway");
   only_for(s.vastai.has_value(), "vastai");
+  only_for(s.runpod.has_value(), "runpod");
+  only_for(s.verda.has_value(), "verda");
+  only_for(s.digitalocean.has_value(), "digitalocean");
+  only_for(s.vultr.has_value(), "vultr");
   only_for(s.fake.has_value(), "fake");
   if (const auto& aws = s.aws) {
     if (!aws->image_id.empty() && !is_ec2_id(aws->image_id, "ami-")) {
@@ -259,11 +387,12 @@ void check_provider_settings(Errors& e, const GpuProviderSpec& s) {
   }
   if (const auto& vast = s.vastai) {
     check_setting_name(e, "spec.vastai.image", vast->image);
-    if (vast->disk_gb && (*vast->disk_gb < kMinDiskGb || *vast->disk_gb > kMaxDiskGb)) {
-      e.add("spec.vastai.diskGb", "must be within [" + std::to_string(kMinDiskGb) + ", " +
-                                      std::to_string(kMaxDiskGb) + "]");
-    }
+    check_disk_gb(e, "spec.vastai.diskGb", vast->disk_gb);
   }
+  if (s.runpod) check_runpod_settings(e, *s.runpod);
+  if (s.verda) check_verda_settings(e, *s.verda);
+  if (s.digitalocean) check_digitalocean_settings(e, *s.digitalocean);
+  if (s.vultr) check_vultr_settings(e, *s.vultr);
   if (const auto& fake = s.fake) {
     if (fake->boot_seconds &&
         (*fake->boot_seconds < 0 || *fake->boot_seconds > kMaxFakeBootSeconds)) {

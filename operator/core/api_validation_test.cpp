@@ -560,5 +560,72 @@ TEST(ApiValidation, ProviderSettingsBlocks) {
   EXPECT_THAT(messages(validate(v)), ElementsAre("spec.vastai: is only for type \"vastai\""));
 }
 
+GpuProvider provider_variant(const std::string& type) {
+  for (const auto& p : fixtures::full_gpu_providers()) {
+    if (p.spec.type == type) return p;
+  }
+  ADD_FAILURE() << "no fixture of type " << type;
+  return {};
+}
+
+TEST(ApiValidation, RunpodSettingsInRunpodsForms) {
+  GpuProvider p = provider_variant("runpod");
+  p.spec.runpod->disk_gb = 9;
+  p.spec.runpod->cloud_type = "secure";
+  p.spec.runpod->data_center_ids = {"US-TX-3", "us-tx-3", "US-TX-3", "USA-TEXAS-1"};
+  p.spec.runpod->min_cuda_version = "12";
+  EXPECT_THAT(
+      messages(validate(p)),
+      ElementsAre("spec.runpod.diskGb: must be within [10, 2048]",
+                  "spec.runpod.cloudType: must be one of \"SECURE\", \"COMMUNITY\", \"ALL\"",
+                  "spec.runpod.dataCenterIds[2]: duplicate value \"US-TX-3\"",
+                  "spec.runpod.dataCenterIds[1]: must be a Runpod data center id (\"US-TX-3\")",
+                  "spec.runpod.dataCenterIds[3]: must be a Runpod data center id (\"US-TX-3\")",
+                  "spec.runpod.minCudaVersion: must be a CUDA version \"major.minor\" (\"12.4\")"));
+  p = provider_variant("runpod");
+  p.spec.type = "vastai";
+  EXPECT_THAT(messages(validate(p)), ElementsAre("spec.runpod: is only for type \"runpod\""));
+}
+
+TEST(ApiValidation, VerdaDigitaloceanAndVultrSettingsInTheirProvidersForms) {
+  GpuProvider verda = provider_variant("verda");
+  verda.spec.verda->image = "ubuntu 24.04";
+  verda.spec.verda->ssh_key_ids = {"key-1"};
+  EXPECT_THAT(messages(validate(verda)),
+              ElementsAre("spec.verda.image: must be an image type or volume id: letters, digits, "
+                          "'.', '_', '-', starting with a letter or digit",
+                          "spec.verda.sshKeyIds[0]: must be an SSH key id (lower-case UUID)"));
+  GpuProvider d = provider_variant("digitalocean");
+  d.spec.digitalocean->image = "Ubuntu-22-04";
+  d.spec.digitalocean->ssh_keys = {"3b:16:bf", "12a"};
+  EXPECT_THAT(
+      messages(validate(d)),
+      ElementsAre("spec.digitalocean.image: must be an image slug or numeric id: lower-case "
+                  "letters, digits, '.', '_', '-'",
+                  "spec.digitalocean.sshKeys[0]: must be an SSH key id (digits) or MD5 "
+                  "fingerprint (\"3b:16:...:9f\")",
+                  "spec.digitalocean.sshKeys[1]: must be an SSH key id (digits) or MD5 "
+                  "fingerprint (\"3b:16:...:9f\")"));
+  GpuProvider v = provider_variant("vultr");
+  v.spec.vultr->os_id = 0;
+  v.spec.vultr->snapshot_id = "snap-1";
+  v.spec.vultr->ssh_key_ids.assign(17, "cb676a46-66fd-4dfb-b839-443f2e6c0b60");
+  auto errors = messages(validate(v));
+  ASSERT_GE(errors.size(), 5u);
+  EXPECT_THAT(std::vector<std::string>(errors.begin(), errors.begin() + 5),
+              ElementsAre("spec.vultr.osId: must be >= 1",
+                          "spec.vultr.snapshotId: must be a snapshot id (lower-case UUID)",
+                          "spec.vultr: at most one of osId and snapshotId",
+                          "spec.vultr.sshKeyIds: must have at most 16 keys",
+                          "spec.vultr.sshKeyIds[1]: duplicate value "
+                          "\"cb676a46-66fd-4dfb-b839-443f2e6c0b60\""));
+  for (const char* type : {"verda", "digitalocean", "vultr"}) {
+    GpuProvider wrong = provider_variant(type);
+    wrong.spec.type = "runpod";
+    EXPECT_THAT(messages(validate(wrong)),
+                ElementsAre("spec." + std::string(type) + ": is only for type \"" + type + "\""));
+  }
+}
+
 }  // namespace
 }  // namespace gpupool::api

@@ -331,6 +331,12 @@ std::vector<Offer> offers_for(const api::GpuProvider& provider, const Options& o
         has_datacenter_row(e.gpu_model)) {
       continue;
     }
+    // spec.runpod.cloudType: the adapter offers and buys from that cloud only
+    // (offer ids "<CLOUD>/<gpu type>").
+    if (spec.runpod && !spec.runpod->cloud_type.empty() && spec.runpod->cloud_type != "ALL" &&
+        !e.offer_id.starts_with(spec.runpod->cloud_type + "/")) {
+      continue;
+    }
     std::vector<std::string> regions;
     if (spec.regions.empty()) {
       regions = e.regions.empty() ? std::vector<std::string>{""} : e.regions;

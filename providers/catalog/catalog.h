@@ -163,6 +163,8 @@ std::vector<Offer> offers_for_type(std::string_view provider_type,
 //    setting selects one: Runpod Secure Cloud), and otherwise marks the rows
 //    datacenter-tier (the account is known to be better than the catalog
 //    says);
+//  * spec.runpod.cloudType SECURE or COMMUNITY keeps only that cloud's rows,
+//    as the adapter does;
 //  * spec.price_overrides set price = pricePerGpuHour × GPUs per machine for
 //    rows of that GPU model (case-insensitive); an override naming the
 //    offer's region wins over one without a region; among equals the first

@@ -232,6 +232,24 @@ TEST(CatalogOverridesTest, DatacenterReliabilitySelectsATierOrPromotes) {
     EXPECT_EQ(o.tier, ReliabilityTier::Datacenter);
 }
 
+// spec.runpod.cloudType: the catalog offers what the adapter would buy.
+TEST(CatalogOverridesTest, RunpodCloudTypeKeepsThatCloudsRows) {
+  api::GpuProvider runpod = provider("rp", "runpod");
+  runpod.spec.runpod = api::RunpodSettings{};
+  runpod.spec.runpod->cloud_type = "COMMUNITY";
+  const auto community = offers_for(runpod);
+  ASSERT_FALSE(community.empty());
+  for (const Offer& o : community)
+    EXPECT_TRUE(o.id.starts_with("COMMUNITY/")) << o.id;
+  runpod.spec.runpod->cloud_type = "SECURE";
+  const auto secure = offers_for(runpod);
+  ASSERT_FALSE(secure.empty());
+  for (const Offer& o : secure)
+    EXPECT_TRUE(o.id.starts_with("SECURE/")) << o.id;
+  runpod.spec.runpod->cloud_type = "ALL";
+  EXPECT_EQ(offers_for(runpod).size(), community.size() + secure.size());
+}
+
 TEST(CatalogTest, MultiGpuShapesOnRequest) {
   Options o;
   o.gpu_counts = {2, 4, 16};

@@ -9,6 +9,10 @@ factory::AdapterType adapter_type() {
       "digitalocean", {{"apiToken", true}}, "",
       [](const factory::AdapterContext& ctx, DoConfig& c) {
         c.api_token = ctx.credential("apiToken");
+        if (const auto& digitalocean = ctx.provider.spec.digitalocean) {
+          if (!digitalocean->image.empty()) c.image = digitalocean->image;
+          c.ssh_keys = digitalocean->ssh_keys;
+        }
       });
 }
 

@@ -17,6 +17,15 @@ namespace {
 
 using nlohmann::json;
 
+// DigitalOcean takes image and SSH key ids as JSON numbers and slugs /
+// fingerprints as strings: "512189" -> 512189, "gpu-h100x1-base" stays.
+json id_or_string(const std::string& v) {
+  int64_t numeric = 0;
+  auto [end, ec] = std::from_chars(v.data(), v.data() + v.size(), numeric);
+  if (!v.empty() && ec == std::errc() && end == v.data() + v.size()) return numeric;
+  return v;
+}
+
 constexpr std::string_view kTagManaged = "gpupool-managed";
 constexpr std::string_view kTagPoolPrefix = "gpupool-pool:";
 // Endpoint mode: the container port, so get()/list() know public_port.
@@ -306,7 +315,7 @@ ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
   if (existing.error().kind != ProviderErrorKind::NotFound) return fail(existing.error());
   json keys = json::array();
   for (const auto& k : config_.ssh_keys)
-    keys.push_back(k);
+    keys.push_back(id_or_string(k));
   if (!intent.ssh_public_key.empty()) {
     // Droplets take account keys by id or fingerprint: add the intent's key
     // to the account once (GET / POST /v2/account/keys) and send its id.
@@ -324,18 +333,13 @@ ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
           return net::parse_added_ssh_key(*body, "ssh_key", "id");
         });
     if (!id.ok()) return fail(id.error());
-    int64_t numeric = 0;
-    auto [end, ec] = std::from_chars(id->data(), id->data() + id->size(), numeric);
-    if (ec == std::errc() && end == id->data() + id->size()) {
-      keys.push_back(numeric);  // an account key id
-    } else {
-      keys.push_back(*id);  // a fingerprint
-    }
+    json key = id_or_string(*id);  // an account key id, or a fingerprint
+    if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
   }
   json body = {{"name", intent.name},
                {"region", intent.offer.region},
                {"size", intent.offer.id},
-               {"image", intent.image.empty() ? config_.image : intent.image},
+               {"image", id_or_string(intent.image.empty() ? config_.image : intent.image)},
                {"ssh_keys", keys},
                {"tags", {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid}}};
   if (!intent.container.image.empty())

@@ -64,7 +64,9 @@ struct DoConfig {
   std::string provider_name;
   std::string endpoint = "https://api.digitalocean.com";
   std::string api_token;
-  std::string image = "gpu-h100x1-base";  // DO's GPU-ready AI/ML image slug
+  // The GpuProvider's spec.digitalocean block sets these two (adapter_type.cpp).
+  // Numeric values are sent as JSON numbers (DO's image and key ids), others as strings.
+  std::string image = "gpu-h100x1-base";  // DO's GPU-ready AI/ML image slug, or an image id
   std::vector<std::string> ssh_keys;      // key ids or fingerprints; may be empty
   BillingRule billing{};                  // default: let the catalog decide (see above)
   int page_size = 200;

@@ -5,6 +5,7 @@
 
 #include "providers/container/container_start_script.h"
 #include "providers/container/test_container.h"
+#include "providers/factory/adapter_table.h"
 #include "providers/http/curl_transport.h"
 #include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/digitalocean/digitalocean_emulator.h"
@@ -53,6 +54,39 @@ class DoProviderTest
     return i;
   }
 };
+
+// The typed settings (GpuProvider spec.digitalocean) reach the adapter the
+// table builds and, through it, POST /v2/droplets: the image, and account
+// keys by numeric id (sent as a number) and by fingerprint.
+TEST_F(DoProviderTest, TypedSettingsReachTheDropletTheAdapterCreates) {
+  const int64_t id = emulator_.add_ssh_key("ssh-ed25519 AAAAC3NzaOPS1 ops@console", "ops").first;
+  const std::string fingerprint =
+      emulator_.add_ssh_key("ssh-ed25519 AAAAC3NzaOPS2 ci@console", "ci").second;
+  api::GpuProvider gp;
+  gp.metadata.name = "do-main";
+  gp.spec.type = "digitalocean";
+  gp.spec.endpoint = emulator_.base_url();
+  gp.spec.digitalocean =
+      api::DigitaloceanSettings{"ubuntu-22-04-x64", {std::to_string(id), fingerprint}};
+  const std::map<std::string, std::string> creds = {{"apiToken", "do-test-token"}};
+  const factory::AdapterContext ctx{gp, creds, transport_, sleeper_, clock_};
+  std::unique_ptr<Provider> p = adapter_type().construct(ctx);
+  auto m = p->create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  ASSERT_EQ(emulator_.droplets().size(), 1u);
+  const auto d = emulator_.droplets()[0];
+  EXPECT_EQ(d.image, "ubuntu-22-04-x64");
+  EXPECT_EQ(d.ssh_keys, (std::vector<std::string>{"ssh-ed25519 AAAAC3NzaOPS1 ops@console",
+                                                  "ssh-ed25519 AAAAC3NzaOPS2 ci@console"}));
+  // A numeric image id goes out as a number, as DigitalOcean takes it.
+  gp.spec.digitalocean = api::DigitaloceanSettings{"187654321", {}};
+  emulator_.set_capacity("gpu-l40sx1-48gb", "tor1", 2);
+  std::unique_ptr<Provider> by_id = adapter_type().construct(ctx);
+  auto m2 = by_id->create(intent("pool-d-1", "uid-do-2"));
+  ASSERT_TRUE(m2.ok()) << describe(m2.error());
+  ASSERT_EQ(emulator_.droplets().size(), 2u);
+  EXPECT_EQ(emulator_.droplets()[1].image, "187654321");
+}
 
 TEST(DoNames, GpuFromModelAndSlug) {
   EXPECT_EQ(gpu_from_model("nvidia_l40s"), "L40S");

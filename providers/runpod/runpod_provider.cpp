@@ -117,6 +117,11 @@ Machine parse_pod(const json& j) {
 
 // createPod's body for the intent; InvalidRequest for a container it cannot
 // carry.
+// Whether RunpodConfig::cloud_type lets offers come from `cloud` ("SECURE").
+bool cloud_allowed(const RunpodConfig& config, std::string_view cloud) {
+  return config.cloud_type.empty() || config.cloud_type == "ALL" || config.cloud_type == cloud;
+}
+
 ProviderResult<json> create_body(const RunpodConfig& config, const InstanceIntent& intent,
                                  const std::string& pod_name, const std::string& cloud,
                                  const std::string& gpu) {
@@ -142,13 +147,13 @@ ProviderResult<json> create_body(const RunpodConfig& config, const InstanceInten
   // an "/http" port is reached only through Runpod's HTTPS proxy host.
   json ports = json::array({"22/tcp"});
   if (!c.image.empty() && c.port != 22) ports.push_back(std::to_string(c.port) + "/tcp");
-  json body = {{"name", pod_name},
-               {"image", c.image.empty() ? config.image : c.image},
-               {"gpu", {{"id", gpu}, {"count", std::max(1, intent.offer.gpu_count)}}},
-               {"cloud", cloud},
-               {"disk", c.disk_gb > 0 ? c.disk_gb : config.disk_gb},
-               {"ports", ports},
-               {"startSsh", true}};
+  json gpu_config = {{"id", gpu}, {"count", std::max(1, intent.offer.gpu_count)}};
+  if (!config.min_cuda_version.empty()) gpu_config["minCudaVersion"] = config.min_cuda_version;
+  json body = {
+      {"name", pod_name}, {"image", c.image.empty() ? config.image : c.image},  {"gpu", gpu_config},
+      {"cloud", cloud},   {"disk", c.disk_gb > 0 ? c.disk_gb : config.disk_gb}, {"ports", ports},
+      {"startSsh", true}};
+  if (!config.data_center_ids.empty()) body["dataCenterIds"] = config.data_center_ids;
   if (!c.image.empty()) {
     env[kEnvPort] = std::to_string(c.port);
     // "Arguments passed to the container entrypoint", one string: each arg
@@ -297,6 +302,7 @@ ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& quer
            {Cloud{"SECURE", "secureCloud", "securePrice", ReliabilityTier::Datacenter},
             Cloud{"COMMUNITY", "communityCloud", "communityPrice", ReliabilityTier::Community}}) {
         if (c.tier == ReliabilityTier::Community && !query.include_community) continue;
+        if (!cloud_allowed(config_, c.name)) continue;
         auto flag = g.find(c.flag);
         auto price = g.find(c.price);
         if (flag == g.end() || !flag->is_boolean() || !flag->get<bool>()) continue;
@@ -386,6 +392,11 @@ ProviderResult<Machine> RunpodProvider::create(const InstanceIntent& intent) {
   }
   std::string cloud = intent.offer.id.substr(0, slash);
   std::string gpu = intent.offer.id.substr(slash + 1);
+  if (!cloud_allowed(config_, cloud)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create pod: offer " + intent.offer.id +
+                                   " is outside the provider's cloudType " + config_.cloud_type));
+  }
   std::string pod_name = runpod_pod_name(intent.pool_uid, intent.name);
   auto body = create_body(config_, intent, pod_name, cloud, gpu);
   if (!body.ok()) return fail(body.error());

@@ -8,7 +8,8 @@
 // L40S" -> "L40S"). One offer per (GPU type, cloud): id "SECURE/NVIDIA L40S"
 // or "COMMUNITY/NVIDIA L40S", region "any" (the scheduler places the pod),
 // price = per-GPU price x min_gpu_count, billing per second without minimum.
-// Community cloud offers are ReliabilityTier::Community. A null
+// Community cloud offers are ReliabilityTier::Community; RunpodConfig::
+// cloud_type keeps only the clouds it names. A null
 // stockStatus (sold out; "None" is read the same way) gives capacity_hint 0.
 //
 // Identity: pods have no tags. The pod name is "gp-<10 hex H(pool uid)>-<10
@@ -16,6 +17,9 @@
 // and GPUPOOL_INSTANCE, so list() recovers both tags. The bootstrap
 // (user_data) goes to the container as env GPUPOOL_USER_DATA (base64) and
 // the SSH key as PUBLIC_KEY (what Runpod images read).
+//
+// Placement: RunpodConfig::data_center_ids go to createPod's dataCenterIds
+// (the pod runs in one of them) and min_cuda_version to gpu.minCudaVersion.
 //
 // Endpoint mode (intent.container): the pod runs the container's image with
 // its env (beside the identity env above; GPUPOOL_* names are reserved), its
@@ -70,8 +74,14 @@ struct RunpodConfig {
   std::string endpoint = "https://api.runpod.io";  // REST v2 base; override for tests
   std::string graphql_endpoint;                    // empty: <endpoint>/graphql
   std::string api_key;
-  std::string image = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404";
-  int disk_gb = 50;
+  // The GpuProvider's spec.runpod block sets the next five (adapter_type.cpp).
+  std::string image = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404";  // Node-mode pods
+  int disk_gb = 50;  // container disk; an Endpoint pool's disk_gb wins
+  // "SECURE", "COMMUNITY" or "ALL": the clouds offers come from and create()
+  // accepts (an offer of another cloud is InvalidRequest).
+  std::string cloud_type = "ALL";
+  std::vector<std::string> data_center_ids;  // createPod dataCenterIds; empty: any
+  std::string min_cuda_version;              // gpu.minCudaVersion ("12.4"); empty: any
   BillingRule billing{Duration(0), Duration(1), BillingAlignment::Launch, MinimumKind::Charge,
                       Money()};
   net::ClientOptions http;

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include "providers/factory/adapter_table.h"
 #include "providers/http/curl_transport.h"
 #include "providers/http/fake_transport.h"
 #include "tests/emulators/common/adapter_fixture.h"
@@ -58,6 +59,40 @@ class RunpodProviderTest
     return i;
   }
 };
+
+// The typed settings (GpuProvider spec.runpod) reach the adapter the table
+// builds and, through it, the emulator's createPod: image, disk, data
+// centers, CUDA floor; cloudType SECURE drops community offers and refuses
+// a community offer on create.
+TEST_F(RunpodProviderTest, TypedSettingsReachThePodTheAdapterCreates) {
+  api::GpuProvider gp;
+  gp.metadata.name = "runpod-main";
+  gp.spec.type = "runpod";
+  gp.spec.endpoint = emulator_.base_url();
+  gp.spec.runpod = api::RunpodSettings{
+      "runpod/base:0.6.2-cuda12.4.1", 120, "SECURE", {"EUR-IS-1", "EU-RO-1"}, "12.4"};
+  const std::map<std::string, std::string> creds = {{"apiKey", "rp-test-key"}};
+  const factory::AdapterContext ctx{gp, creds, transport_, sleeper_, clock_};
+  std::unique_ptr<Provider> p = adapter_type().construct(ctx);
+  OfferQuery q;
+  q.gpu_models = {"L40S"};
+  auto offers = p->offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 1u);  // no COMMUNITY/NVIDIA L40S
+  EXPECT_EQ((*offers)[0].id, "SECURE/NVIDIA L40S");
+  auto m = p->create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  ASSERT_EQ(emulator_.pods().size(), 1u);
+  const auto pod = emulator_.pods()[0];
+  EXPECT_EQ(pod.image, "runpod/base:0.6.2-cuda12.4.1");
+  EXPECT_EQ(pod.disk, 120);
+  EXPECT_EQ(pod.data_center, "EUR-IS-1");
+  EXPECT_EQ(pod.min_cuda_version, "12.4");
+  auto community = p->create(intent("pool-r-1", "COMMUNITY/NVIDIA L40S"));
+  ASSERT_FALSE(community.ok());
+  EXPECT_EQ(community.error().kind, ProviderErrorKind::InvalidRequest);
+  EXPECT_EQ(emulator_.pods().size(), 1u);
+}
 
 TEST_F(RunpodProviderTest, OffersFromGraphqlPricesPerCloud) {
   RunpodProvider p(config(), transport_, clock_, sleeper_);

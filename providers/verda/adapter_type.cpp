@@ -10,6 +10,10 @@ factory::AdapterType adapter_type() {
       [](const factory::AdapterContext& ctx, VerdaConfig& c) {
         c.client_id = ctx.credential("clientId");
         c.client_secret = ctx.credential("clientSecret");
+        if (const auto& verda = ctx.provider.spec.verda) {
+          if (!verda->image.empty()) c.image = verda->image;
+          c.ssh_key_ids = verda->ssh_key_ids;
+        }
       });
 }
 

@@ -80,8 +80,9 @@ struct VerdaConfig {
   std::string endpoint = "https://api.verda.com/v1";
   std::string client_id;
   std::string client_secret;
-  std::vector<std::string> ssh_key_ids;  // may be empty
-  std::string image = "ubuntu-24.04";
+  // The GpuProvider's spec.verda block sets these two (adapter_type.cpp).
+  std::vector<std::string> ssh_key_ids;  // registered key ids, sent with every create; may be empty
+  std::string image = "ubuntu-24.04";    // OS image type or OS volume id; the intent's wins
   BillingRule billing{Duration(0), Duration(600), BillingAlignment::Launch, MinimumKind::Charge,
                       Money()};
   net::ClientOptions http;

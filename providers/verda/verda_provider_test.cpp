@@ -7,6 +7,7 @@
 
 #include "providers/container/container_start_script.h"
 #include "providers/container/test_container.h"
+#include "providers/factory/adapter_table.h"
 #include "providers/http/curl_transport.h"
 #include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/verda/verda_emulator.h"
@@ -36,7 +37,7 @@ class VerdaProviderTest
     c.endpoint = emulator_.base_url();
     c.client_id = "verda-client";
     c.client_secret = "verda-secret";
-    c.ssh_key_ids = {"key-1"};
+    c.ssh_key_ids = {emulators::kVerdaSeedKeyId};
     c.http.max_attempts = 3;
     c.http.jitter_seed = 7;
     c.http.log = log_sink();
@@ -65,6 +66,28 @@ class VerdaProviderTest
     }
   }
 };
+
+// The typed settings (GpuProvider spec.verda) reach the adapter the table
+// builds and, through it, POST /instances: the image and the registered
+// SSH key ids.
+TEST_F(VerdaProviderTest, TypedSettingsReachTheInstanceTheAdapterCreates) {
+  api::GpuProvider gp;
+  gp.metadata.name = "verda-main";
+  gp.spec.type = "verda";
+  gp.spec.endpoint = emulator_.base_url();
+  gp.spec.verda =
+      api::VerdaSettings{"ubuntu-24.04-cuda-12.8-open-docker", {emulators::kVerdaSeedKeyId}};
+  const std::map<std::string, std::string> creds = {{"clientId", "verda-client"},
+                                                    {"clientSecret", "verda-secret"}};
+  const factory::AdapterContext ctx{gp, creds, transport_, sleeper_, clock_};
+  std::unique_ptr<Provider> p = adapter_type().construct(ctx);
+  auto m = p->create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  ASSERT_EQ(emulator_.instances().size(), 1u);
+  const auto in = emulator_.instances()[0];
+  EXPECT_EQ(in.image, "ubuntu-24.04-cuda-12.8-open-docker");
+  EXPECT_EQ(in.ssh_keys, std::vector<std::string>{"ssh-ed25519 AAAAC3NzaKEY1 admin@laptop"});
+}
 
 TEST(VerdaNames, GpuFromType) {
   auto a = gpu_from_type("1L40S.20V");

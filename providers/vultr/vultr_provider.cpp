@@ -267,12 +267,16 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
   if (existing.error().kind != ProviderErrorKind::NotFound) return fail(existing.error());
   json body = {{"region", intent.offer.region},
                {"plan", intent.offer.id},
-               {"os_id", config_.os_id},
                {"label", intent.name},
                {"hostname", intent.name},
                {"tags",
                 {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid,
                  std::string(kTagNamePrefix) + intent.name}}};
+  if (config_.snapshot_id.empty()) {
+    body["os_id"] = config_.os_id;
+  } else {
+    body["snapshot_id"] = config_.snapshot_id;
+  }
   if (!intent.container.image.empty())
     body["tags"].push_back(std::string(kTagPortPrefix) + std::to_string(intent.container.port));
   std::vector<std::string> key_ids = config_.ssh_key_ids;

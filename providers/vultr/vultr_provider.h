@@ -18,12 +18,11 @@
 // GET /v2/instances?tag=<tag> (UNCONFIRMED filter name; providers.md) and
 // follow the cursor.
 //
-// create(): POST /v2/instances {region, plan, os_id, label, hostname, tags,
-// user_data (base64)}; no idempotency token: looks the tags up first, never
-// blindly retries the POST, and after an ambiguous failure looks them up
-// once more. 202 means accepted: Pending until status "active" with
-// power_status "running" and server_status "ok". terminate(): DELETE
-// /v2/instances/{id}; 204 is success, 404 is NotFound (gone).
+// create(): POST /v2/instances {region, plan, os_id (or snapshot_id), label,
+// hostname, tags, sshkey_id, user_data (base64)}; no idempotency token: looks the tags up first,
+// never blindly retries the POST, and after an ambiguous failure looks them up once more. 202 means
+// accepted: Pending until status "active" with power_status "running" and server_status "ok".
+// terminate(): DELETE /v2/instances/{id}; 204 is success, 404 is NotFound (gone).
 //
 // Errors (body {"error","status"}; UNCONFIRMED wording): 401/403 ->
 // Unauthorized; 404 -> NotFound; 400 whose error says "not available" or
@@ -62,8 +61,10 @@ struct VultrConfig {
   std::string provider_name;
   std::string endpoint = "https://api.vultr.com";
   std::string api_key;
-  int os_id = 1743;  // Ubuntu 22.04 LTS x64
-  std::vector<std::string> ssh_key_ids;
+  // The GpuProvider's spec.vultr block sets the next three (adapter_type.cpp).
+  int os_id = 1743;                      // Ubuntu 22.04 LTS x64; unused when snapshot_id is set
+  std::string snapshot_id;               // boot from this snapshot (sent instead of os_id)
+  std::vector<std::string> ssh_key_ids;  // registered key ids, sent with every create
   BillingRule billing{};
   int page_size = 500;
   int max_pages = 50;

@@ -5,6 +5,7 @@
 
 #include "providers/container/container_start_script.h"
 #include "providers/container/test_container.h"
+#include "providers/factory/adapter_table.h"
 #include "providers/http/curl_transport.h"
 #include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/vultr/vultr_emulator.h"
@@ -58,6 +59,35 @@ class VultrProviderTest
     return i;
   }
 };
+
+// The typed settings (GpuProvider spec.vultr) reach the adapter the table
+// builds and, through it, POST /v2/instances: os_id, or snapshot_id instead
+// of it, and the registered SSH key ids.
+TEST_F(VultrProviderTest, TypedSettingsReachTheInstanceTheAdapterCreates) {
+  const std::string key = emulator_.add_ssh_key("ssh-ed25519 AAAAC3NzaOPS1 ops@console");
+  api::GpuProvider gp;
+  gp.metadata.name = "vultr-main";
+  gp.spec.type = "vultr";
+  gp.spec.endpoint = emulator_.base_url();
+  gp.spec.vultr = api::VultrSettings{2284, "", {key}};
+  const std::map<std::string, std::string> creds = {{"apiKey", "vultr-test-key"}};
+  const factory::AdapterContext ctx{gp, creds, transport_, sleeper_, clock_};
+  std::unique_ptr<Provider> p = adapter_type().construct(ctx);
+  auto m = p->create(intent());
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  ASSERT_EQ(emulator_.instances().size(), 1u);
+  EXPECT_EQ(emulator_.instances()[0].os_id, 2284);
+  EXPECT_EQ(emulator_.instances()[0].ssh_keys,
+            std::vector<std::string>{"ssh-ed25519 AAAAC3NzaOPS1 ops@console"});
+  gp.spec.vultr = api::VultrSettings{std::nullopt, "9c3a1c2e-7f4b-4a3d-8e21-5b6f0d9e1a22", {}};
+  emulator_.set_capacity("vcg-l40s-16c-180g-48vram", "ewr", 2);
+  std::unique_ptr<Provider> from_snapshot = adapter_type().construct(ctx);
+  auto m2 = from_snapshot->create(intent("pool-u-1"));
+  ASSERT_TRUE(m2.ok()) << describe(m2.error());
+  ASSERT_EQ(emulator_.instances().size(), 2u);
+  EXPECT_EQ(emulator_.instances()[1].os_id, 0);
+  EXPECT_EQ(emulator_.instances()[1].snapshot_id, "9c3a1c2e-7f4b-4a3d-8e21-5b6f0d9e1a22");
+}
 
 TEST(VultrNames, GpuFromTypeAndPlan) {
   EXPECT_EQ(gpu_from_type("NVIDIA_L40S"), "L40S");

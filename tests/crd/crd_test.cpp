@@ -345,6 +345,47 @@ TEST(Crd, ServerRefusesWhatTheOperatorRefusesInProviderSettings) {
       {"vastai disk too large", "vastai", [](GpuProviderSpec& s) { s.vastai->disk_gb = 2049; }},
       {"vastai image too long", "vastai",
        [](GpuProviderSpec& s) { s.vastai->image = std::string(256, 'i'); }},
+      {"runpod block on verda", "verda", [](GpuProviderSpec& s) { s.runpod = RunpodSettings{}; }},
+      {"verda block on runpod", "runpod", [](GpuProviderSpec& s) { s.verda = VerdaSettings{}; }},
+      {"digitalocean block on vultr", "vultr",
+       [](GpuProviderSpec& s) { s.digitalocean = DigitaloceanSettings{}; }},
+      {"vultr block on digitalocean", "digitalocean",
+       [](GpuProviderSpec& s) { s.vultr = VultrSettings{}; }},
+      {"runpod disk too small", "runpod", [](GpuProviderSpec& s) { s.runpod->disk_gb = 9; }},
+      {"runpod disk too large", "runpod", [](GpuProviderSpec& s) { s.runpod->disk_gb = 2049; }},
+      {"runpod image too long", "runpod",
+       [](GpuProviderSpec& s) { s.runpod->image = std::string(256, 'i'); }},
+      {"runpod cloud type", "runpod", [](GpuProviderSpec& s) { s.runpod->cloud_type = "Secure"; }},
+      {"runpod data center", "runpod",
+       [](GpuProviderSpec& s) { s.runpod->data_center_ids = {"us-tx-3"}; }},
+      {"runpod dup data center", "runpod",
+       [](GpuProviderSpec& s) {
+         s.runpod->data_center_ids = {"US-TX-3", "US-TX-3"};
+       }},
+      {"runpod too many data centers", "runpod",
+       [](GpuProviderSpec& s) {
+         s.runpod->data_center_ids.clear();
+         for (int i = 0; i < 33; ++i)
+           s.runpod->data_center_ids.push_back("US-TX-" + std::to_string(i));
+       }},
+      {"runpod cuda", "runpod", [](GpuProviderSpec& s) { s.runpod->min_cuda_version = "12.4.1"; }},
+      {"verda image", "verda", [](GpuProviderSpec& s) { s.verda->image = "-ubuntu"; }},
+      {"verda key id", "verda", [](GpuProviderSpec& s) { s.verda->ssh_key_ids = {"key-1"}; }},
+      {"verda dup key id", "verda",
+       [](GpuProviderSpec& s) { s.verda->ssh_key_ids.push_back(s.verda->ssh_key_ids[0]); }},
+      {"digitalocean image", "digitalocean",
+       [](GpuProviderSpec& s) { s.digitalocean->image = "Ubuntu"; }},
+      {"digitalocean key", "digitalocean",
+       [](GpuProviderSpec& s) { s.digitalocean->ssh_keys = {"3b:16"}; }},
+      {"vultr os id", "vultr", [](GpuProviderSpec& s) { s.vultr->os_id = 0; }},
+      {"vultr os and snapshot", "vultr",
+       [](GpuProviderSpec& s) { s.vultr->snapshot_id = "9c3a1c2e-7f4b-4a3d-8e21-5b6f0d9e1a22"; }},
+      {"vultr snapshot", "vultr",
+       [](GpuProviderSpec& s) {
+         s.vultr->os_id.reset();
+         s.vultr->snapshot_id = "snap";
+       }},
+      {"vultr key id", "vultr", [](GpuProviderSpec& s) { s.vultr->ssh_key_ids = {"Key"}; }},
       {"ssh key and ref", "fluence",
        [](GpuProviderSpec& s) {
          s.ssh_public_key->secret_key_ref = SecretKeyRef{"k", "", "id.pub"};

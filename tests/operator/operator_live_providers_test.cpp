@@ -1,11 +1,12 @@
 // The real `gpupool-operator run` binary against the in-process test API
-// server and in-process emulators of Fluence, AWS EC2 and Runpod (real
-// adapters, credentials from Secrets, live prices). Fluence is the cheapest
+// server and in-process emulators of Fluence, AWS EC2, Runpod, Vast.ai and
+// Verda (real adapters, credentials from Secrets, live prices). Fluence is the cheapest
 // but starts out of capacity: the pool's machines land on the next cheapest
 // eligible offers (Runpod, then AWS once Runpod is full). When Fluence has
 // room again and its prices have been refreshed, the machines a scale-up adds
 // go to Fluence. Assertions read the emulators' own state: which provider
-// holds which machine.
+// holds which machine. A second test buys from Vast.ai and Verda, with the
+// GpuProviders' typed settings reaching the machines.
 //
 // Waiting: every wait is a poll with a deadline on real time (the operator
 // is another process on the system clock; so are the emulators).
@@ -33,6 +34,8 @@
 #include "tests/emulators/aws/ec2_emulator.h"
 #include "tests/emulators/fluence/fluence_emulator.h"
 #include "tests/emulators/runpod/runpod_emulator.h"
+#include "tests/emulators/vastai/vastai_emulator.h"
+#include "tests/emulators/verda/verda_emulator.h"
 
 extern char** environ;
 
@@ -112,6 +115,24 @@ class OperatorLiveProviders : public ::testing::Test {
           o.clock = &clock_;
           o.boot_time = Duration{1};
           return o;
+        }()),
+        vast_([this] {
+          emulators::VastEmulatorOptions o;
+          o.clock = &clock_;
+          o.api_key = "vast-key";
+          o.boot_time = Duration{1};
+          // One L40S machine, the cheapest offer anywhere here.
+          o.asks = {{501, "L40S", 1, Money::from_cents(50), Money::from_cents(1), "Texas, US",
+                     0.995, true}};
+          return o;
+        }()),
+        verda_([this] {
+          emulators::VerdaEmulatorOptions o;
+          o.clock = &clock_;
+          o.boot_time = Duration{1};
+          o.shutdown_time = Duration{1};
+          o.types = {{"1L40S.20V", "1x L40S 48GB", 1, 0.91, {{"FIN-03", 1}}}};
+          return o;
         }()) {}
 
   void SetUp() override {
@@ -126,6 +147,8 @@ class OperatorLiveProviders : public ::testing::Test {
     ASSERT_TRUE(fluence_.start());
     ASSERT_TRUE(runpod_.start());
     ASSERT_TRUE(ec2_.start());
+    ASSERT_TRUE(vast_.start());
+    ASSERT_TRUE(verda_.start());
     server_ = std::make_unique<apiserver::TestApiServer>(clock_);
     ASSERT_TRUE(server_->start().ok());
     for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
@@ -147,6 +170,8 @@ class OperatorLiveProviders : public ::testing::Test {
     fluence_.stop();
     runpod_.stop();
     ec2_.stop();
+    vast_.stop();
+    verda_.stop();
     if (!HasFailure()) fs::remove_all(dir_);
   }
 
@@ -212,6 +237,12 @@ class OperatorLiveProviders : public ::testing::Test {
     return n;
   }
   int runpod_alive() { return runpod_.alive(); }
+  int verda_alive() {
+    int n = 0;
+    for (const auto& i : verda_.instances())
+      n += i.delete_requested ? 0 : 1;
+    return n;
+  }
   std::string where() {
     return "fluence=" + std::to_string(fluence_.alive()) +
            " runpod=" + std::to_string(runpod_alive()) + " aws=" + std::to_string(ec2_alive()) +
@@ -222,6 +253,8 @@ class OperatorLiveProviders : public ::testing::Test {
   emulators::FluenceEmulator fluence_;
   emulators::RunpodEmulator runpod_;
   emulators::Ec2Emulator ec2_;
+  emulators::VastEmulator vast_;
+  emulators::VerdaEmulator verda_;
   fs::path binary_, dir_, kubeconfig_;
   std::unique_ptr<apiserver::TestApiServer> server_;
   pid_t op_ = -1;
@@ -280,6 +313,52 @@ TEST_F(OperatorLiveProviders, FluenceOutOfCapacityFallsBackAndWinsAgainWhenItRec
   EXPECT_EQ(ec2_alive(), 1) << where();
   for (const auto& vm : fluence_.vms())
     EXPECT_EQ(vm.plan_id, kFluencePlan);
+}
+
+// Vast.ai and Verda through their real adapters: a pool that accepts
+// community hosts gets Vast.ai's one cheap machine, then Verda's L40S; the
+// GpuProviders' typed settings (spec.vastai, spec.verda) reach the machines.
+TEST_F(OperatorLiveProviders, VastaiAndVerdaMachinesComeFromLivePricesWithTypedSettings) {
+  secret("vastai-creds", {{"apiKey", "vast-key"}});
+  secret("verda-creds", {{"clientId", "verda-client"}, {"clientSecret", "verda-secret"}});
+  provider("vastai", "vastai", vast_.base_url(),
+           {{"vastai", {{"image", "vastai/base-image:cuda-12.4"}, {"diskGb", 80}}}});
+  provider("verda", "verda", verda_.base_url(),
+           {{"verda",
+             {{"image", "ubuntu-24.04-cuda-12.8-open-docker"},
+              {"sshKeyIds", {emulators::kVerdaSeedKeyId}}}}});
+  op_ = spawn({binary_.string(), "run", "--kubeconfig", kubeconfig_.string(), "--health-addr",
+               "127.0.0.1:0", "--gc-period-seconds", "1", "--log-format", "json"},
+              dir_ / "operator.out", dir_ / "operator.log");
+  ASSERT_GT(op_, 0);
+  ASSERT_TRUE(eventually([&] { return prices_live("vastai", 1) && prices_live("verda", 1); }, 60s))
+      << where();
+  create(kPools, "default",
+         {{"apiVersion", "gpupool.io/v1alpha1"},
+          {"kind", "GpuPool"},
+          {"metadata", {{"name", "web"}, {"namespace", "default"}}},
+          {"spec",
+           {{"gpu", {{"models", {{{"name", "L40S"}}}}}},
+            {"replicas", {{"count", 2}}},
+            {"reliability", "Any"},
+            {"providers", {{{"name", "vastai"}}, {{"name", "verda"}}}}}}});
+  ASSERT_TRUE(eventually([&] { return running_instances() == 2; }, 120s))
+      << "vastai=" << vast_.alive() << " verda=" << verda_alive() << " " << where();
+  EXPECT_EQ(vast_.alive(), 1);
+  EXPECT_EQ(verda_alive(), 1);
+  for (const auto& in : vast_.instances()) {
+    if (in.destroyed) continue;
+    EXPECT_EQ(in.ask_id, 501);
+    EXPECT_EQ(in.image, "vastai/base-image:cuda-12.4");
+    EXPECT_EQ(in.disk, 80);
+  }
+  for (const auto& in : verda_.instances()) {
+    if (in.delete_requested) continue;
+    EXPECT_EQ(in.type, "1L40S.20V");
+    EXPECT_EQ(in.location, "FIN-03");
+    EXPECT_EQ(in.image, "ubuntu-24.04-cuda-12.8-open-docker");
+    EXPECT_EQ(in.ssh_keys, std::vector<std::string>{"ssh-ed25519 AAAAC3NzaKEY1 admin@laptop"});
+  }
 }
 
 }  // namespace

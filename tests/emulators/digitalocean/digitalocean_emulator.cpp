@@ -104,13 +104,44 @@ std::string DoEmulator::droplet_json_locked(const DoDroplet& d) const {
   return j.dump();
 }
 
+const DoEmulator::Key& DoEmulator::add_key_locked(const std::string& public_key,
+                                                  const std::string& name) {
+  Key k;
+  k.id = 512189 + static_cast<int64_t>(keys_.size());
+  char fp[64];
+  std::snprintf(fp, sizeof(fp), "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:%02x:%02x",
+                static_cast<unsigned>(keys_.size() / 256),
+                static_cast<unsigned>(keys_.size() % 256));
+  k.fingerprint = fp;
+  k.public_key = public_key;
+  k.name = name;
+  keys_.push_back(k);
+  return keys_.back();
+}
+
+std::pair<int64_t, std::string> DoEmulator::add_ssh_key(const std::string& public_key,
+                                                        const std::string& name) {
+  std::lock_guard<std::mutex> lock(mu_);
+  const Key& k = add_key_locked(public_key, name);
+  return {k.id, k.fingerprint};
+}
+
 DoEmulator::Reply DoEmulator::create_locked(const std::string& body) {
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object())
     return error(400, "bad_request", "unexpected end of JSON input");
-  for (const char* f : {"name", "region", "size", "image"}) {
+  for (const char* f : {"name", "region", "size"}) {
     if (!j.contains(f) || !j[f].is_string() || j[f].get<std::string>().empty())
       return error(422, "unprocessable_entity", std::string(f) + " is required");
+  }
+  // image: "string or integer" (a public image slug or an image id).
+  std::string image;
+  if (auto im = j.find("image"); im != j.end() && im->is_number_integer()) {
+    image = std::to_string(im->get<int64_t>());
+  } else if (im != j.end() && im->is_string() && !im->get<std::string>().empty()) {
+    image = im->get<std::string>();
+  } else {
+    return error(422, "unprocessable_entity", "image is required");
   }
   const std::string name = j["name"].get<std::string>();
   if (!valid_name(name))
@@ -158,6 +189,7 @@ DoEmulator::Reply DoEmulator::create_locked(const std::string& body) {
   d.size = size;
   d.region = region;
   d.status = "new";
+  d.image = image;
   d.tags = tags;
   d.user_data = j.value("user_data", "");
   d.ssh_keys = keys;
@@ -254,16 +286,7 @@ DoEmulator::Reply DoEmulator::route(const std::string& op, const http::HttpReque
     const std::string pk = j["public_key"].get<std::string>();
     if (std::any_of(keys_.begin(), keys_.end(), [&](const Key& k) { return k.public_key == pk; }))
       return error(422, "unprocessable_entity", "SSH Key is already in use on your account");
-    Key k;
-    k.id = 512189 + static_cast<int64_t>(keys_.size());
-    char fp[64];
-    std::snprintf(fp, sizeof(fp), "3b:16:bf:e4:8b:00:8b:b8:59:8c:a9:d3:f0:19:%02x:%02x",
-                  static_cast<unsigned>(keys_.size() / 256),
-                  static_cast<unsigned>(keys_.size() % 256));
-    k.fingerprint = fp;
-    k.public_key = pk;
-    k.name = j["name"].get<std::string>();
-    keys_.push_back(k);
+    const Key& k = add_key_locked(pk, j["name"].get<std::string>());
     return Reply{201, json{{"ssh_key", key_json(k)}}.dump(), {}};
   }
   if (op == "create") return create_locked(req.body);

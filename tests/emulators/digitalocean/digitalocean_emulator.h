@@ -50,6 +50,7 @@ struct DoDroplet {
   std::string size;
   std::string region;
   std::string status;  // new, active
+  std::string image;   // POST /v2/droplets "image": a slug, or an id's digits
   std::vector<std::string> tags;
   std::string user_data;
   std::vector<std::string> ssh_keys;  // public keys of its ssh_keys entries
@@ -72,6 +73,9 @@ class DoEmulator final : public EmulatorBase {
 
   void set_capacity(const std::string& size, const std::string& region, int n);
   std::vector<DoDroplet> droplets() const;
+  // Adds a key to the account as a user would in the console: {id, fingerprint}.
+  std::pair<int64_t, std::string> add_ssh_key(const std::string& public_key,
+                                              const std::string& name);
 
  private:
   struct Reply {
@@ -84,6 +88,8 @@ class DoEmulator final : public EmulatorBase {
   Reply create_locked(const std::string& body);
   Reply list_locked(const http::HttpRequest& req);
   void advance_locked();
+  struct Key;
+  const Key& add_key_locked(const std::string& public_key, const std::string& name);
   int used_locked(const std::string& size, const std::string& region) const;
   std::string droplet_json_locked(const DoDroplet& d) const;
   static Reply error(int status, const std::string& id, const std::string& message);

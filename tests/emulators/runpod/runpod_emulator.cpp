@@ -223,6 +223,35 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
     errors.push_back(
         {{"location", "body.cloud"}, {"message", "value must be one of SECURE, COMMUNITY"}});
   }
+  std::vector<std::string> data_centers;
+  if (j.contains("dataCenterIds")) {
+    for (size_t i = 0; i < j["dataCenterIds"].size(); ++i) {
+      const json& dc = j["dataCenterIds"][i];
+      if (dc.is_string()) {
+        data_centers.push_back(dc.get<std::string>());
+      } else {
+        errors.push_back({{"location", "body.dataCenterIds[" + std::to_string(i) + "]"},
+                          {"message", "must be a string"}});
+      }
+    }
+  }
+  std::string min_cuda;
+  if (j.contains("gpu") && j["gpu"].is_object() && j["gpu"].contains("minCudaVersion")) {
+    // CreateGpuConfig.minCudaVersion: pattern ^\d+\.\d+$.
+    const json& v = j["gpu"]["minCudaVersion"];
+    const std::string s = v.is_string() ? v.get<std::string>() : "";
+    const size_t dot = s.find('.');
+    auto digits = [](const std::string& d) {
+      return !d.empty() &&
+             std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+    };
+    if (dot == std::string::npos || !digits(s.substr(0, dot)) || !digits(s.substr(dot + 1))) {
+      errors.push_back({{"location", "body.gpu.minCudaVersion"},
+                        {"message", "must match pattern ^\\d+\\.\\d+$"}});
+    } else {
+      min_cuda = s;
+    }
+  }
   const RunpodGpuType* type = nullptr;
   int count = 1;
   if (j.contains("gpu") && j["gpu"].is_object()) {
@@ -272,6 +301,8 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
   pod.image = j["image"].get<std::string>();
   pod.args = j.value("args", "");
   pod.disk = j.value("disk", 50);
+  if (!data_centers.empty()) pod.data_center = data_centers.front();
+  pod.min_cuda_version = min_cuda;
   if (j.contains("ports")) pod.ports = j["ports"].get<std::vector<std::string>>();
   pod.public_ip = "194.68.245." + std::to_string(10 + next_ % 200);
   if (j.contains("env") && j["env"].is_object()) {

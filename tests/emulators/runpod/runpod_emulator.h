@@ -69,8 +69,9 @@ struct RunpodPod {
   Money cost_per_hour;
   Time created{};
   std::optional<Time> terminated;
-  std::string data_center = "US-TX-3";
-  std::string public_ip;  // the host's public IP, set at create
+  std::string data_center = "US-TX-3";  // the first of createPod's dataCenterIds when sent
+  std::string min_cuda_version;         // createPod gpu.minCudaVersion, as sent
+  std::string public_ip;                // the host's public IP, set at create
 };
 
 struct RunpodEmulatorOptions {

@@ -28,7 +28,7 @@ std::string make_id(const char* prefix, int64_t n) {
 
 VerdaEmulator::VerdaEmulator(VerdaEmulatorOptions options)
     : EmulatorBase(options.port), options_(std::move(options)) {
-  ssh_keys_["key-1"] = "ssh-ed25519 AAAAC3NzaKEY1 admin@laptop";
+  ssh_keys_[kVerdaSeedKeyId] = "ssh-ed25519 AAAAC3NzaKEY1 admin@laptop";
 }
 VerdaEmulator::~VerdaEmulator() {
   stop();
@@ -182,6 +182,7 @@ VerdaEmulator::Reply VerdaEmulator::create_locked(const std::string& body) {
   in.hostname = hostname;
   in.description = j["description"].get<std::string>();
   in.status = "ordered";
+  in.image = j["image"].get<std::string>();
   in.ssh_keys = keys;
   if (auto s = j.find("startup_script_id"); s != j.end() && s->is_string()) {
     auto script = scripts_.find(s->get<std::string>());

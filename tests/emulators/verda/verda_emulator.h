@@ -20,7 +20,7 @@
 //
 // SSH keys: GET /sshkeys ([{id,name,key}]), POST /sshkeys {name,key} (id as
 // plain text); POST /instances refuses ssh_key_ids that do not exist (400).
-// The account starts with one key, id "key-1".
+// The account starts with one key, id kVerdaSeedKeyId (a UUID, as Verda ids are).
 //
 // Prices (price_per_hour, spot_price) are sent as decimal strings ("0.91"),
 // as the real API does.
@@ -49,6 +49,9 @@ struct VerdaType {
   std::map<std::string, int> capacity;  // location -> machines (-1 unlimited)
 };
 
+// The id of the SSH key the emulated account starts with.
+inline constexpr const char* kVerdaSeedKeyId = "0b0c31d2-4d2b-4c1e-9f00-00000000a001";
+
 struct VerdaInstance {
   std::string id;
   std::string type;
@@ -57,6 +60,7 @@ struct VerdaInstance {
   std::string description;
   std::string status;  // ordered, provisioning, running, deleting
   std::string startup_script;
+  std::string image;                  // POST /instances "image", as sent
   std::vector<std::string> ssh_keys;  // the public keys of its ssh_key_ids
   Time created{};
   std::optional<Time> delete_requested;
@@ -111,7 +115,7 @@ class VerdaEmulator final : public EmulatorBase {
   mutable std::mutex mu_;
   std::vector<VerdaInstance> instances_;
   std::map<std::string, std::string> scripts_;   // id -> script
-  std::map<std::string, std::string> ssh_keys_;  // id -> public key ("key-1" exists)
+  std::map<std::string, std::string> ssh_keys_;  // id -> public key (the seed key exists)
   std::map<std::string, Time> tokens_;           // access token -> expiry
   std::map<std::string, bool> refresh_tokens_;
   int64_t next_ = 0;

@@ -76,6 +76,19 @@ std::string VultrEmulator::instance_json_locked(const VultrInstance& in) const {
   return j.dump();
 }
 
+std::string VultrEmulator::add_key_locked(const std::string& public_key) {
+  char buf[48];
+  std::snprintf(buf, sizeof(buf), "3b8066a7-b438-455a-9688-%012llx",
+                static_cast<unsigned long long>(++next_));
+  ssh_keys_.emplace_back(buf, public_key);
+  return buf;
+}
+
+std::string VultrEmulator::add_ssh_key(const std::string& public_key) {
+  std::lock_guard<std::mutex> lock(mu_);
+  return add_key_locked(public_key);
+}
+
 VultrEmulator::Reply VultrEmulator::create_locked(const std::string& body) {
   json j = json::parse(body, nullptr, false);
   if (j.is_discarded() || !j.is_object()) return error(400, "Invalid JSON body");
@@ -83,7 +96,17 @@ VultrEmulator::Reply VultrEmulator::create_locked(const std::string& body) {
     if (!j.contains(f) || !j[f].is_string() || j[f].get<std::string>().empty())
       return error(400, std::string("Missing required field: ") + f);
   }
-  if (!j.contains("os_id") || !j["os_id"].is_number_integer()) return error(400, "Invalid os_id");
+  // One image choice: os_id or snapshot_id (the emulator knows no ISOs,
+  // apps or marketplace images).
+  const bool has_os = j.contains("os_id");
+  const bool has_snapshot = j.contains("snapshot_id");
+  if (has_os == has_snapshot)
+    return error(400, "Please provide exactly one of os_id or snapshot_id");
+  if (has_os && (!j["os_id"].is_number_integer() || j["os_id"].get<int64_t>() < 1))
+    return error(400, "Invalid os_id");
+  if (has_snapshot &&
+      (!j["snapshot_id"].is_string() || j["snapshot_id"].get<std::string>().size() != 36))
+    return error(400, "Invalid snapshot_id");
   std::vector<std::string> tags;
   if (j.contains("tags")) {
     if (!j["tags"].is_array()) return error(400, "tags must be an array");
@@ -130,6 +153,8 @@ VultrEmulator::Reply VultrEmulator::create_locked(const std::string& body) {
   in.plan = plan;
   in.region = region;
   in.status = "pending";
+  if (has_os) in.os_id = j["os_id"].get<int>();
+  if (has_snapshot) in.snapshot_id = j["snapshot_id"].get<std::string>();
   in.tags = tags;
   in.user_data = user_data;
   in.ssh_keys = keys;
@@ -216,11 +241,8 @@ VultrEmulator::Reply VultrEmulator::route(const std::string& op, const http::Htt
         !j.contains("ssh_key") || !j["ssh_key"].is_string()) {
       return error(400, "name and ssh_key are required");
     }
-    char buf[48];
-    std::snprintf(buf, sizeof(buf), "3b8066a7-b438-455a-9688-%012llx",
-                  static_cast<unsigned long long>(++next_));
-    ssh_keys_.emplace_back(buf, j["ssh_key"].get<std::string>());
-    json key = {{"id", buf},
+    const std::string id = add_key_locked(j["ssh_key"].get<std::string>());
+    json key = {{"id", id},
                 {"date_created", format_rfc3339(options_.clock->now())},
                 {"name", j["name"]},
                 {"ssh_key", j["ssh_key"]}};

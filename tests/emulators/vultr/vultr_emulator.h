@@ -43,7 +43,9 @@ struct VultrInstance {
   std::string label;
   std::string plan;
   std::string region;
-  std::string status;  // pending, active
+  std::string status;       // pending, active
+  int os_id = 0;            // POST /v2/instances "os_id"; 0 when booted from a snapshot
+  std::string snapshot_id;  // "snapshot_id", as sent
   std::vector<std::string> tags;
   std::string user_data;              // decoded
   std::vector<std::string> ssh_keys;  // public keys of its sshkey_id list
@@ -66,6 +68,8 @@ class VultrEmulator final : public EmulatorBase {
 
   void set_capacity(const std::string& plan, const std::string& region, int n);
   std::vector<VultrInstance> instances() const;
+  // Adds a key to the account as a user would in the console; returns its id.
+  std::string add_ssh_key(const std::string& public_key);
 
  private:
   struct Reply {
@@ -76,6 +80,7 @@ class VultrEmulator final : public EmulatorBase {
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply create_locked(const std::string& body);
+  std::string add_key_locked(const std::string& public_key);
   Reply list_locked(const http::HttpRequest& req);
   void advance_locked();
   int used_locked(const std::string& plan, const std::string& region) const;
