@@ -12,6 +12,7 @@
 
 #include "operator/base/utf8.h"
 #include "operator/core/api_codec.h"
+#include "operator/yaml/safe_load.h"
 
 namespace gpupool::api {
 
@@ -306,7 +307,7 @@ Result<std::vector<json>, DecodeError> yaml_to_json(std::string_view text) {
   }
   std::vector<YAML::Node> docs;
   try {
-    docs = YAML::LoadAll(std::string(text));
+    docs = yaml::load_all(text);
   } catch (const YAML::Exception& ex) {
     DecodeError e;
     e.kind = DecodeError::Kind::Syntax;

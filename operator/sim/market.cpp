@@ -1,4 +1,5 @@
 #include "operator/sim/market.h"
+#include "operator/yaml/safe_load.h"
 
 #include <yaml-cpp/yaml.h>
 
@@ -65,7 +66,7 @@ Result<MarketSettings, MarketError> parse_market(std::string_view yaml) {
   MarketSettings out;
   YAML::Node root;
   try {
-    root = YAML::Load(std::string(yaml));
+    root = yaml::load(yaml);
   } catch (const YAML::Exception& e) {
     return fail(MarketError{"not valid YAML: " + std::string(e.what())});
   }

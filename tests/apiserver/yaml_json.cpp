@@ -4,6 +4,7 @@
 
 #include <charconv>
 
+#include "operator/yaml/safe_load.h"
 #include "tests/apiserver/api_server.h"
 
 namespace gpupool::apiserver {
@@ -56,7 +57,7 @@ kube::Json to_json(const YAML::Node& n) {
 Result<std::vector<kube::Json>, ApiServerError> parse_yaml_documents(const std::string& text) {
   std::vector<kube::Json> out;
   try {
-    std::vector<YAML::Node> docs = YAML::LoadAll(text);
+    std::vector<YAML::Node> docs = yaml::load_all(text);
     for (const auto& d : docs) {
       kube::Json j = to_json(d);
       if (!j.is_null()) out.push_back(std::move(j));

@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "operator/kube/client/exec_plugin.h"
+#include "operator/yaml/safe_load.h"
 
 namespace gpupool::kube {
 namespace {
@@ -64,7 +65,7 @@ Status<ConfigError> merge_file(const std::string& path, Merged& out) {
   if (!text) return fail(text.error());
   YAML::Node root;
   try {
-    root = YAML::Load(*text);
+    root = yaml::load(*text);
   } catch (const YAML::Exception& e) {
     return fail(err(ConfigError::Kind::Invalid,
                     "kubeconfig \"" + path + "\" is not valid YAML: " + e.what()));
