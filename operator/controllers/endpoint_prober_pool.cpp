@@ -26,7 +26,7 @@ struct ProbePool::State {
   };
 
   std::shared_ptr<EndpointProber> prober;
-  const Clock* clock;  // not read once stopped
+  const Clock* clock = nullptr;  // not read once stopped
   OnDone on_done;
   Options options;
 
