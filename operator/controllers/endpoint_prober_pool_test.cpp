@@ -98,8 +98,8 @@ class Completions {
   std::vector<std::string> keys_;
 };
 
-const std::string kStuck = "http://192.0.2.1:8000/stuck";
-const std::string kFine = "http://127.0.0.1:8000/health";
+constexpr const char* kStuck = "http://192.0.2.1:8000/stuck";
+constexpr const char* kFine = "http://127.0.0.1:8000/health";
 
 class ProbePoolTest : public ::testing::Test {
  protected:
