@@ -2464,5 +2464,74 @@ TEST_F(EndpointTest, AProbeInFlightForADeletedInstanceIsDropped) {
   ctx_.probe_pool = nullptr;
 }
 
+// Issue 12: the orphan grace is kept on the GpuProvider, so a restarted
+// operator does not start it again.
+TEST_F(ControllersTest, ARestartedCollectorCountsTheOrphanGraceFromTheFirstSighting) {
+  Json gp = {{"apiVersion", "gpupool.io/v1alpha1"},
+             {"kind", "GpuProvider"},
+             {"metadata", {{"name", "fake"}}},
+             {"spec", {{"type", "fake"}}}};
+  ASSERT_TRUE(api_.create(kGpuProviders, "", gp).ok());
+  create_pool(1);  // adoptionGraceSeconds: 30
+  converge(1);
+  InstanceIntent orphan;
+  orphan.name = "web-orphan";
+  orphan.pool_uid = pool()->metadata.uid;
+  orphan.pool_namespace = "default";
+  orphan.pool_name = "web";
+  orphan.offer = offer("a", "1");
+  const std::string orphan_id = fake_->plant_orphan(orphan);
+  const Time planted = clock_.now();
+  auto annotations = [&] {
+    return (*api_.get(kGpuProviders, "", "fake"))["metadata"].value("annotations", Json::object());
+  };
+  gc_.run_once();
+  ASSERT_TRUE(annotations().contains(kOrphansFirstSeenAnnotation));
+  EXPECT_EQ(Json::parse(annotations()[kOrphansFirstSeenAnnotation].get<std::string>()),
+            Json({{orphan_id, format_rfc3339(planted)}}));
+  // Written once: later passes that change nothing write nothing.
+  const std::string rv = (*api_.get(kGpuProviders, "", "fake"))["metadata"]["resourceVersion"];
+  clock_.advance(20s);
+  gc_.run_once();
+  EXPECT_EQ((*api_.get(kGpuProviders, "", "fake"))["metadata"]["resourceVersion"], rv);
+  EXPECT_EQ(gc_.orphans_ended(), 0u);
+
+  // The operator restarts 20 s into the 30 s grace: the new collector ends
+  // the orphan 30 s after the first sighting, not 30 s after its own.
+  GarbageCollector restarted(ctx_);
+  restarted.run_once();
+  EXPECT_EQ(restarted.orphans_ended(), 0u);
+  EXPECT_EQ(live_at_provider(), 2);
+  clock_.advance(11s);
+  restarted.run_once();
+  EXPECT_EQ(restarted.orphans_ended(), 1u);
+  EXPECT_EQ(live_at_provider(), 1);
+  // Nothing is left waiting: the entry is removed with the machine.
+  EXPECT_FALSE(annotations().contains(kOrphansFirstSeenAnnotation));
+}
+
+TEST_F(ControllersTest, AnUnreadableOrphanAnnotationIsReplacedNotTrusted) {
+  Json gp = {{"apiVersion", "gpupool.io/v1alpha1"},
+             {"kind", "GpuProvider"},
+             {"metadata",
+              {{"name", "fake"}, {"annotations", {{kOrphansFirstSeenAnnotation, "{not json"}}}}},
+             {"spec", {{"type", "fake"}}}};
+  ASSERT_TRUE(api_.create(kGpuProviders, "", gp).ok());
+  create_pool(1);
+  converge(1);
+  InstanceIntent orphan;
+  orphan.name = "web-orphan";
+  orphan.pool_uid = pool()->metadata.uid;
+  orphan.pool_namespace = "default";
+  orphan.pool_name = "web";
+  orphan.offer = offer("a", "1");
+  const std::string orphan_id = fake_->plant_orphan(orphan);
+  gc_.run_once();
+  EXPECT_EQ(gc_.orphans_ended(), 0u);  // the grace starts now, not at some garbage time
+  const auto stored = (*api_.get(kGpuProviders, "", "fake"))["metadata"]["annotations"];
+  EXPECT_EQ(Json::parse(stored[kOrphansFirstSeenAnnotation].get<std::string>()),
+            Json({{orphan_id, format_rfc3339(clock_.now())}}));
+}
+
 }  // namespace
 }  // namespace gpupool::controllers

@@ -128,90 +128,165 @@ std::map<std::string, GarbageCollector::OrphanCounts> GarbageCollector::orphans_
   return per_provider_;
 }
 
+namespace {
+
+// The annotation's value for `first_seen`; "" (annotation removed) when empty.
+std::string encode_first_seen(const std::map<std::string, Time>& first_seen) {
+  if (first_seen.empty()) return "";
+  Json j = Json::object();
+  for (const auto& [id, t] : first_seen)
+    j[id] = format_rfc3339(t);
+  return j.dump();
+}
+
+// The entries of a stored annotation; a value that is not a JSON object, or
+// an entry that is not an RFC 3339 time, is skipped (and later rewritten).
+std::map<std::string, Time> decode_first_seen(const std::string& text) {
+  std::map<std::string, Time> out;
+  const Json j = Json::parse(text, nullptr, false);
+  if (!j.is_object()) return out;
+  for (const auto& [id, v] : j.items()) {
+    Time t;
+    if (v.is_string() && parse_rfc3339(v.get<std::string>(), t)) out.emplace(id, t);
+  }
+  return out;
+}
+
+}  // namespace
+
+void GarbageCollector::load_first_seen(const std::string& provider, ProviderOrphans& po) {
+  if (po.loaded) return;
+  auto live = ctx_.api.get(kGpuProviders, "", provider);
+  if (!live.ok()) {
+    // No GpuProvider: times stay in memory. Another error: read next run.
+    if (live.error().kind == kube::ErrorKind::NotFound) po.loaded = true;
+    return;
+  }
+  po.loaded = true;
+  po.persistent = true;
+  po.written.clear();
+  const Json& meta = (*live)["metadata"];
+  auto annotations = meta.find("annotations");
+  if (annotations == meta.end() || !annotations->is_object()) return;
+  auto value = annotations->find(kOrphansFirstSeenAnnotation);
+  if (value == annotations->end() || !value->is_string()) return;
+  po.written = value->get<std::string>();
+  for (const auto& [id, t] : decode_first_seen(po.written)) {
+    auto [it, fresh] = po.first_seen.emplace(id, t);
+    if (!fresh && t < it->second) it->second = t;
+  }
+}
+
+void GarbageCollector::persist_first_seen(const std::string& provider, ProviderOrphans& po) {
+  if (!po.persistent) return;
+  const std::string want = encode_first_seen(po.first_seen);
+  if (want == po.written) return;
+  const Json value = want.empty() ? Json() : Json(want);
+  const Json patch = {{"metadata", {{"annotations", {{kOrphansFirstSeenAnnotation, value}}}}}};
+  auto r = ctx_.api.patch(kGpuProviders, "", provider, kube::PatchType::Merge, patch);
+  if (r.ok()) {
+    po.written = want;
+  } else if (r.error().kind == kube::ErrorKind::NotFound) {
+    po.loaded = false;  // deleted: a GpuProvider of that name made later is read again
+    po.persistent = false;
+  }
+}
+
 void GarbageCollector::run_once() {
   const Time now = ctx_.clock.now();
-  std::set<std::string> seen;
-  for (const auto& [pname, provider] : ctx_.registry.all()) {
+  const auto providers = ctx_.registry.all();
+  for (const auto& [pname, provider] : providers) {
     auto machines = provider->list(MachineFilter{});
-    if (!machines.ok()) continue;
+    if (!machines.ok()) continue;  // no evidence either way: the times are kept
+    ProviderOrphans& po = orphans_[pname];
+    load_first_seen(pname, po);
+    std::set<std::string> unclaimed;
     for (const Machine& m : *machines) {
-      if (m.state == MachineState::Terminated || m.state == MachineState::Terminating) continue;
-      const std::string key = pname + "/" + m.provider_id;
-      auto pool_tag = m.tags.find(std::string(kTagPool));
-      auto inst_tag = m.tags.find(std::string(kTagInstance));
-      std::string ns, pool_name;
-      if (pool_tag != m.tags.end()) {
-        const auto slash = pool_tag->second.find('/');
-        if (slash != std::string::npos) {
-          ns = pool_tag->second.substr(0, slash);
-          pool_name = pool_tag->second.substr(slash + 1);
-        }
-      }
-      const std::string inst_name = inst_tag != m.tags.end() ? inst_tag->second : m.name;
-      kube::ObjectPtr cached =
-          ns.empty() || inst_name.empty() ? nullptr : ctx_.instances.get(ns, inst_name);
-      Claim c;
-      if (cached) c = claim_of(ctx_.decoded->instances.get(cached).get(), *cached, m);
-      if (c.adopt) {
-        auto inst = to_instance(c.instance);
-        if (inst && !inst->metadata.deletion_timestamp) {
-          api::GpuInstance with = *inst;
-          with.status.provider_id = m.provider_id;
-          with.status.region = m.region.empty() ? inst->spec.offer.region : m.region;
-          with.status.price_per_hour =
-              m.price_per_hour.is_zero() ? inst->spec.offer.price_per_hour : m.price_per_hour;
-          with.status.billing = inst->spec.offer.billing;
-          with.status.launch_time = m.launch_time ? *m.launch_time : now;
-          with.status.phase = m.state == MachineState::Running ? api::InstancePhase::Running
-                                                               : api::InstancePhase::Provisioning;
-          Json j = c.instance;
-          j["status"] = api::encode(with)["status"];
-          kube::UpdateOptions uo;
-          uo.subresource = "status";
-          if (ctx_.api.update(kGpuInstances, j, uo).ok()) {
-            adopted_.fetch_add(1);
-            record_event(ctx_, j, "Normal", "Adopted",
-                         "adopted machine " + m.provider_id + " found at provider " + pname);
-          }
-        }
-        continue;
-      }
-      if (c.claimed) continue;
-      seen.insert(key);
-      auto [it, fresh] = first_seen_.emplace(key, now);
-      if (fresh) count_orphan(pname, /*ended=*/false);
-      Duration grace = kDefaultGrace;
-      kube::ObjectPtr pool_obj = ns.empty() ? nullptr : ctx_.pools.get(ns, pool_name);
-      std::optional<api::GpuPool> pool;
-      if (auto p = ctx_.decoded->pools.get(pool_obj)) pool = *p;
-      if (pool && pool->metadata.uid == m.pool_uid()) {
-        grace = Duration{pool->spec.lifecycle.adoption_grace_seconds};
-      } else {
-        pool.reset();
-      }
-      if (now - it->second < grace) continue;
-      // Confirm with a live read before ending anything.
-      if (!ns.empty() && !inst_name.empty()) {
-        auto live = ctx_.api.get(kGpuInstances, ns, inst_name);
-        if (live.ok()) {
-          auto decoded = to_instance(*live);
-          if (claim_of(decoded ? &*decoded : nullptr, *live, m).claimed) continue;
-        }
-        if (!live.ok() && live.error().kind != kube::ErrorKind::NotFound) continue;
-      }
-      auto t = provider->terminate(m.provider_id);
-      if (!t.ok() && t.error().kind != ProviderErrorKind::NotFound) continue;
-      orphans_ended_.fetch_add(1);
-      count_orphan(pname, /*ended=*/true);
-      charge_orphan(pname, m, pool, it->second, now);
-      first_seen_.erase(key);
-      const std::string msg = "ended orphan machine " + m.provider_id + " at provider " + pname +
-                              " (instance \"" + inst_name + "\" does not claim it)";
-      if (pool_obj && pool) record_event(ctx_, *pool_obj, "Warning", "OrphanEnded", msg);
+      if (visit_machine(pname, *provider, m, po, now)) unclaimed.insert(m.provider_id);
+    }
+    std::erase_if(po.first_seen, [&](const auto& e) { return !unclaimed.count(e.first); });
+    persist_first_seen(pname, po);
+  }
+  std::erase_if(orphans_, [&](const auto& e) { return !providers.count(e.first); });
+}
+
+bool GarbageCollector::visit_machine(const std::string& pname, Provider& provider, const Machine& m,
+                                     ProviderOrphans& po, Time now) {
+  if (m.state == MachineState::Terminated || m.state == MachineState::Terminating) return false;
+  auto pool_tag = m.tags.find(std::string(kTagPool));
+  auto inst_tag = m.tags.find(std::string(kTagInstance));
+  std::string ns, pool_name;
+  if (pool_tag != m.tags.end()) {
+    const auto slash = pool_tag->second.find('/');
+    if (slash != std::string::npos) {
+      ns = pool_tag->second.substr(0, slash);
+      pool_name = pool_tag->second.substr(slash + 1);
     }
   }
-  for (auto it = first_seen_.begin(); it != first_seen_.end();) {
-    it = seen.count(it->first) ? std::next(it) : first_seen_.erase(it);
+  const std::string inst_name = inst_tag != m.tags.end() ? inst_tag->second : m.name;
+  kube::ObjectPtr cached =
+      ns.empty() || inst_name.empty() ? nullptr : ctx_.instances.get(ns, inst_name);
+  Claim c;
+  if (cached) c = claim_of(ctx_.decoded->instances.get(cached).get(), *cached, m);
+  if (c.adopt) {
+    adopt(pname, m, c.instance, now);
+    return false;
+  }
+  if (c.claimed) return false;
+  auto [it, fresh] = po.first_seen.emplace(m.provider_id, now);
+  if (fresh) count_orphan(pname, /*ended=*/false);
+  const Time first_seen = it->second;
+  Duration grace = kDefaultGrace;
+  kube::ObjectPtr pool_obj = ns.empty() ? nullptr : ctx_.pools.get(ns, pool_name);
+  std::optional<api::GpuPool> pool;
+  if (auto p = ctx_.decoded->pools.get(pool_obj)) pool = *p;
+  if (pool && pool->metadata.uid == m.pool_uid()) {
+    grace = Duration{pool->spec.lifecycle.adoption_grace_seconds};
+  } else {
+    pool.reset();
+  }
+  if (now - first_seen < grace) return true;
+  // Confirm with a live read before ending anything.
+  if (!ns.empty() && !inst_name.empty()) {
+    auto live = ctx_.api.get(kGpuInstances, ns, inst_name);
+    if (live.ok()) {
+      auto decoded = to_instance(*live);
+      if (claim_of(decoded ? &*decoded : nullptr, *live, m).claimed) return false;
+    }
+    if (!live.ok() && live.error().kind != kube::ErrorKind::NotFound) return true;
+  }
+  auto t = provider.terminate(m.provider_id);
+  if (!t.ok() && t.error().kind != ProviderErrorKind::NotFound) return true;
+  orphans_ended_.fetch_add(1);
+  count_orphan(pname, /*ended=*/true);
+  charge_orphan(pname, m, pool, first_seen, now);
+  const std::string msg = "ended orphan machine " + m.provider_id + " at provider " + pname +
+                          " (instance \"" + inst_name + "\" does not claim it)";
+  if (pool_obj && pool) record_event(ctx_, *pool_obj, "Warning", "OrphanEnded", msg);
+  return false;
+}
+
+void GarbageCollector::adopt(const std::string& pname, const Machine& m, const Json& obj,
+                             Time now) {
+  auto inst = to_instance(obj);
+  if (!inst || inst->metadata.deletion_timestamp) return;
+  api::GpuInstance with = *inst;
+  with.status.provider_id = m.provider_id;
+  with.status.region = m.region.empty() ? inst->spec.offer.region : m.region;
+  with.status.price_per_hour =
+      m.price_per_hour.is_zero() ? inst->spec.offer.price_per_hour : m.price_per_hour;
+  with.status.billing = inst->spec.offer.billing;
+  with.status.launch_time = m.launch_time ? *m.launch_time : now;
+  with.status.phase = m.state == MachineState::Running ? api::InstancePhase::Running
+                                                       : api::InstancePhase::Provisioning;
+  Json j = obj;
+  j["status"] = api::encode(with)["status"];
+  kube::UpdateOptions uo;
+  uo.subresource = "status";
+  if (ctx_.api.update(kGpuInstances, j, uo).ok()) {
+    adopted_.fetch_add(1);
+    record_event(ctx_, j, "Normal", "Adopted",
+                 "adopted machine " + m.provider_id + " found at provider " + pname);
   }
 }
 

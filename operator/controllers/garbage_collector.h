@@ -21,21 +21,34 @@
 //     (it polls get() and marks them Failed).
 // Counters (metrics): orphans found (first sighting of an unclaimed machine
 // since this process started) and ended, per GpuProvider name.
-// The first-seen times live in memory: after a restart the grace starts
-// again, which only delays an end, never hastens one.
+//
+// First-seen times survive restarts: they are kept on the GpuProvider in the
+// annotation kOrphansFirstSeenAnnotation, a JSON object from provider id to
+// RFC 3339 time ({"m-1": "2026-11-10T12:00:00Z"}). An entry is written once,
+// when the orphan is first seen, and removed when the machine is ended,
+// claimed or gone, so a cluster with no orphans costs no writes. A restarted
+// collector reads each GpuProvider's annotation once (live GET) before it
+// trusts its own sightings and keeps the earlier of the two times, so a
+// restart never starts the grace again. Until that read succeeds (the API is
+// down) nothing is written for that provider and the grace counts from this
+// process's own sighting, which only delays an end, never hastens one; a
+// GpuProvider that does not exist (adapters put in the registry by hand)
+// keeps its times in memory only. An unreadable annotation is replaced.
 //
 // Thread-safety: run_once() from one thread at a time; counters from any.
 
 #include <atomic>
 #include <map>
 #include <mutex>
-#include <string>
-
 #include <optional>
+#include <string>
 
 #include "operator/controllers/context.h"
 
 namespace gpupool::controllers {
+
+// On a GpuProvider: the first sighting of each of its unclaimed machines.
+inline constexpr const char* kOrphansFirstSeenAnnotation = "gpupool.io/orphans-first-seen";
 
 class GarbageCollector {
  public:
@@ -58,10 +71,27 @@ class GarbageCollector {
 
   void count_orphan(const std::string& provider, bool ended);
 
+  // One provider's unclaimed machines and what its annotation holds.
+  struct ProviderOrphans {
+    bool loaded = false;                     // the GpuProvider's annotation has been read
+    bool persistent = false;                 // the GpuProvider exists: times are written to it
+    std::string written;                     // the annotation's value as last read or written
+    std::map<std::string, Time> first_seen;  // provider id -> first seen unclaimed
+  };
+  // One machine of `provider`: adopts, skips or ends it. Returns whether it
+  // is an orphan still waiting out its grace.
+  bool visit_machine(const std::string& pname, Provider& provider, const Machine& m,
+                     ProviderOrphans& po, Time now);
+  void adopt(const std::string& pname, const Machine& m, const kube::Json& obj, Time now);
+  // Reads the annotation once per provider, keeping the earlier time of each.
+  void load_first_seen(const std::string& provider, ProviderOrphans& po);
+  // Writes the annotation when `po.first_seen` differs from what it holds.
+  void persist_first_seen(const std::string& provider, ProviderOrphans& po);
+
   Context& ctx_;
   mutable std::mutex counts_mu_;
   std::map<std::string, OrphanCounts> per_provider_;  // guarded by counts_mu_
-  std::map<std::string, Time> first_seen_;            // provider/id -> first seen unclaimed
+  std::map<std::string, ProviderOrphans> orphans_;    // by GpuProvider name (run_once only)
   std::atomic<uint64_t> orphans_ended_{0};
   std::atomic<uint64_t> adopted_{0};
 };

@@ -92,7 +92,7 @@ factory::AdapterTable fence_adapters(const factory::AdapterTable& table,
     fenced.push_back(std::move(t));
   }
   if (fenced.empty()) return factory::AdapterTable();
-  return factory::AdapterTable(std::move(fenced));
+  return table.with_types(std::move(fenced));  // the same sleeper: stop_waits() reaches them
 }
 
 }  // namespace gpupool::manager

@@ -479,6 +479,9 @@ void Manager::stop() {
     m.stopping = true;
   }
   m.cv.notify_all();
+  // Provider calls waiting on a rate limit or a backoff give up now, so the
+  // workers below are free to stop.
+  m.options.adapters.stop_waits();
   if (m.elector) m.elector->stop();
   if (m.sync_thread.joinable()) m.sync_thread.join();
   if (m.gc_thread.joinable()) m.gc_thread.join();

@@ -14,9 +14,10 @@ namespace {
 // provider's default SSH public key to intents that carry none.
 class OwningAdapter final : public Provider {
  public:
-  OwningAdapter() : transport_(std::make_unique<net::CurlTransport>()) {}
+  explicit OwningAdapter(std::shared_ptr<net::RealSleeper> sleeper)
+      : transport_(std::make_unique<net::CurlTransport>()), sleeper_(std::move(sleeper)) {}
   net::HttpTransport& transport() { return *transport_; }
-  net::Sleeper& sleeper() { return sleeper_; }
+  net::Sleeper& sleeper() { return *sleeper_; }
   void set(std::unique_ptr<Provider> inner) { inner_ = std::move(inner); }
   void set_ssh_public_key(std::string key) { ssh_public_key_ = std::move(key); }
 
@@ -42,9 +43,9 @@ class OwningAdapter final : public Provider {
 
  private:
   std::unique_ptr<net::CurlTransport> transport_;
-  net::RealSleeper sleeper_;
-  std::string ssh_public_key_;       // for intents that carry none
-  std::unique_ptr<Provider> inner_;  // declared last: destroyed before what it borrows
+  std::shared_ptr<net::RealSleeper> sleeper_;  // the table's, shared
+  std::string ssh_public_key_;                 // for intents that carry none
+  std::unique_ptr<Provider> inner_;            // declared last: destroyed before what it borrows
 };
 
 [[noreturn]] void table_error(const std::string& message) {
@@ -74,6 +75,12 @@ AdapterTable::AdapterTable(std::vector<AdapterType> types) : types_(std::move(ty
       }
     }
   }
+}
+
+AdapterTable AdapterTable::with_types(std::vector<AdapterType> types) const {
+  AdapterTable t(std::move(types));
+  t.sleeper_ = sleeper_;
+  return t;
 }
 
 const AdapterType* AdapterTable::find(std::string_view type) const {
@@ -112,7 +119,7 @@ BuildResult AdapterTable::build(const api::GpuProvider& provider,
     }
     credentials[k.logical] = std::move(v).value();
   }
-  auto holder = std::make_unique<OwningAdapter>();
+  auto holder = std::make_unique<OwningAdapter>(sleeper_);
   const AdapterContext ctx{provider, credentials, holder->transport(), holder->sleeper(), clock};
   holder->set(entry->construct(ctx));
   if (provider.spec.ssh_public_key) holder->set_ssh_public_key(provider.spec.ssh_public_key->value);

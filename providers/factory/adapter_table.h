@@ -15,8 +15,10 @@
 //   * reads the entry's credentials from the Secret's decoded data with
 //     secret_value() and spec.credentialsSecret.keys; a missing or empty
 //     required one is CredentialsMissing, naming the key, never a value;
-//   * gives the adapter its own net::CurlTransport and net::RealSleeper,
-//     which live as long as the adapter;
+//   * gives the adapter its own net::CurlTransport, which lives as long as
+//     the adapter, and the table's net::RealSleeper, shared by every adapter
+//     the table (or a copy of it) builds, so stop_waits() at shutdown ends
+//     every provider wait (rate limit, backoff) at once;
 //   * spec.sshPublicKey.value is the SSH public key create() receives when
 //     the intent carries none (a secretKeyRef is resolved into value by the
 //     caller).
@@ -121,6 +123,11 @@ class AdapterTable {
   // programming error in main otherwise: aborts with a message).
   explicit AdapterTable(std::vector<AdapterType> types);
 
+  // A table of other entries (the same REQUIRES) sharing this one's
+  // sleeper, so stop_waits() on either stops both (a wrapping table, such
+  // as the manager's leader fence).
+  AdapterTable with_types(std::vector<AdapterType> types) const;
+
   // The entry for `type`; null when there is none.
   const AdapterType* find(std::string_view type) const;
   // The types, in table order.
@@ -132,8 +139,16 @@ class AdapterTable {
                     const std::map<std::string, std::string>& secret_data,
                     const Clock& clock) const;
 
+  // Shutdown: every wait of every adapter built from this table (or a copy)
+  // ends now and later ones return at once; their HTTP clients send nothing
+  // more after a wait (net::Sleeper::stopped). Thread-safe, idempotent.
+  void stop_waits() const { sleeper_->stop(); }
+
  private:
   std::vector<AdapterType> types_;
+  // Shared by copies of the table and by the adapters it built (each holds
+  // a reference to it), so it outlives them all.
+  std::shared_ptr<net::RealSleeper> sleeper_ = std::make_shared<net::RealSleeper>();
 };
 
 }  // namespace gpupool::factory

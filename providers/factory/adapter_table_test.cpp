@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <mutex>
+#include <thread>
 
 namespace gpupool::factory {
 namespace {
@@ -158,6 +159,34 @@ TEST_F(AdapterTableTest, TheProvidersSshKeyGoesToIntentsThatCarryNone) {
   ASSERT_EQ(rec->intents.size(), 2u);
   EXPECT_EQ(rec->intents[0].ssh_public_key, "ssh-ed25519 AAAAdefault");
   EXPECT_EQ(rec->intents[1].ssh_public_key, "ssh-ed25519 AAAAown");
+}
+
+TEST_F(AdapterTableTest, StopWaitsWakesEveryAdaptersSleepIncludingThoseOfAWrappingTable) {
+  net::Sleeper* slept = nullptr;
+  AdapterType t = other_type();
+  t.construct = [&slept](const AdapterContext& ctx) -> std::unique_ptr<Provider> {
+    slept = &ctx.sleeper;
+    return std::make_unique<RecordingProvider>(ctx.provider.metadata.name);
+  };
+  const AdapterTable wrapping = table_.with_types({t});
+  BuildResult b = wrapping.build(provider("other"), {}, clock_);
+  ASSERT_TRUE(b.provider);
+  ASSERT_NE(slept, nullptr);
+  EXPECT_FALSE(slept->stopped());
+  std::thread waker([&] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    table_.stop_waits();  // the original table: the wrapping one shares its sleeper
+  });
+  const auto start = std::chrono::steady_clock::now();
+  slept->sleep_for(std::chrono::minutes(10));
+  const auto took = std::chrono::steady_clock::now() - start;
+  waker.join();
+  EXPECT_LT(took, std::chrono::seconds(30)) << "the ten-minute wait ended at stop_waits()";
+  EXPECT_TRUE(slept->stopped());
+  const auto again = std::chrono::steady_clock::now();
+  slept->sleep_for(std::chrono::minutes(10));
+  EXPECT_LT(std::chrono::steady_clock::now() - again, std::chrono::seconds(5))
+      << "later waits return at once";
 }
 
 TEST(AdapterTableDeathTest, ATypeListedTwiceIsAProgrammingError) {

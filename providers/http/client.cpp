@@ -11,7 +11,22 @@
 namespace gpupool::net {
 
 void RealSleeper::sleep_for(Millis d) {
-  if (d.count() > 0) std::this_thread::sleep_for(d);
+  if (d.count() <= 0) return;
+  std::unique_lock lock(mu_);
+  cv_.wait_for(lock, d, [this] { return stopped_; });
+}
+
+bool RealSleeper::stopped() const {
+  std::lock_guard lock(mu_);
+  return stopped_;
+}
+
+void RealSleeper::stop() {
+  {
+    std::lock_guard lock(mu_);
+    stopped_ = true;
+  }
+  cv_.notify_all();
 }
 
 void FakeSleeper::sleep_for(Millis d) {
@@ -166,6 +181,14 @@ Outcome HttpClient::send(Request request) {
   for (int attempt = 1; attempt <= options_.max_attempts; ++attempt) {
     Millis wait = bucket_.acquire();
     if (wait.count() > 0) sleeper_.sleep_for(wait);
+    // Shutting down: a request that had to wait is not sent (one that did
+    // not wait still is, so in-flight work can finish).
+    if (sleeper_.stopped() && (wait.count() > 0 || attempt > 1)) {
+      if (!out.response && !out.error) {
+        out.error = TransportError{TransportErrorKind::Connect, "shutting down: request not sent"};
+      }
+      return out;
+    }
     log_request(request, attempt);
     SteadyTime start = clock_.steady_now();
     TransportResult res = transport_.send(request);

@@ -16,6 +16,7 @@
 // transport, clock, sleeper and logger must be thread-safe too.
 
 #include <chrono>
+#include <condition_variable>
 #include <cstdint>
 #include <functional>
 #include <mutex>
@@ -37,12 +38,24 @@ class Sleeper {
  public:
   virtual ~Sleeper() = default;
   virtual void sleep_for(Millis d) = 0;
+  // True once the process is shutting down: waits end at once, and
+  // HttpClient::send sends nothing more after one (it returns the last
+  // outcome, or a Connect error "shutting down" when nothing was sent).
+  virtual bool stopped() const { return false; }
 };
 
-// Really sleeps (std::this_thread::sleep_for).
+// Really sleeps, until stop(): then every wait, under way or later, returns
+// at once. Thread-safe.
 class RealSleeper final : public Sleeper {
  public:
   void sleep_for(Millis d) override;
+  bool stopped() const override;
+  void stop();
+
+ private:
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stopped_ = false;  // guarded by mu_
 };
 
 // Records every wait and moves a FakeClock forward instead of sleeping.

@@ -97,6 +97,49 @@ TEST_F(ClientTest, ReturnsLongRetryAfterToCallerInsteadOfWaiting) {
   EXPECT_EQ(transport_.request_count(), 1u);
 }
 
+// A sleeper that is stopped during the first wait (shutdown).
+class StoppingSleeper final : public Sleeper {
+ public:
+  void sleep_for(Millis d) override {
+    waits.push_back(d);
+    stopped_ = true;
+  }
+  bool stopped() const override { return stopped_; }
+  std::vector<Millis> waits;
+
+ private:
+  bool stopped_ = false;
+};
+
+TEST_F(ClientTest, AfterShutdownStopsAWaitNothingMoreIsSentAndTheLastAnswerIsReturned) {
+  transport_.set_handler(
+      [](const Request&) -> TransportResult { return make_response(503, "busy"); });
+  StoppingSleeper stopping;
+  ClientOptions o;
+  o.max_attempts = 5;
+  HttpClient c(transport_, clock_, stopping, o);
+  Outcome out = c.send(get());
+  ASSERT_TRUE(out.ok());
+  EXPECT_EQ(out.response->status, 503) << "the answer before the interrupted backoff";
+  EXPECT_EQ(c.requests_sent(), 1) << "no retry after the wait was cut short";
+  EXPECT_EQ(stopping.waits.size(), 1u);
+
+  // Already stopped: a request that does not have to wait is still sent
+  // (in-flight work finishes); one that waits on the rate limit is not.
+  transport_.set_handler([](const Request&) -> TransportResult { return make_response(200); });
+  EXPECT_TRUE(c.send(get()).ok());
+  ClientOptions limited;
+  limited.rate_per_second = 1;
+  limited.burst = 1;
+  HttpClient slow(transport_, clock_, stopping, limited);
+  EXPECT_TRUE(slow.send(get()).ok());  // the burst token: no wait
+  Outcome refused = slow.send(get());  // would wait a second for a token
+  ASSERT_FALSE(refused.ok());
+  ASSERT_TRUE(refused.error);
+  EXPECT_EQ(refused.error->kind, TransportErrorKind::Connect);
+  EXPECT_EQ(refused.error->message, "shutting down: request not sent");
+}
+
 TEST(RetryAfter, ParsesSecondsAndHttpDate) {
   Time now = std::chrono::sys_days(std::chrono::year(1994) / 11 / 6) + std::chrono::hours(8) +
              std::chrono::minutes(49) + std::chrono::seconds(30);

@@ -8,8 +8,13 @@
 // /apis/<g>, /apis/<g>/<v>) including CRD resources, a minimal OpenAPI v3
 // (index + one document per group-version with PATCH operations so kubectl's
 // default validating apply works; /openapi/v2 is 404), CRUD, list (selectors,
-// paging), watch (chunked, bookmarks, 410 as an ERROR event), merge / JSON /
-// strategic-merge (built-ins only; 415 for CRs) / apply patches, status and
+// paging: every page a snapshot at the first page's resourceVersion, 410
+// Expired with a resume token past the history), watch (chunked, bookmarks,
+// 410 as an ERROR event), merge / JSON /
+// strategic-merge (built-ins only; 415 for CRs) / server-side apply patches
+// (metadata.managedFields, 409 field-manager conflicts unless force=true;
+// other writes name the User-Agent up to its first '/' when no fieldManager is
+// given), status and
 // scale subresources, the pods/eviction subresource honouring policy/v1
 // PodDisruptionBudgets (operator/kube/memory/eviction.cpp; listed in
 // discovery so `kubectl drain` uses it), delete with DeleteOptions, deletecollection,

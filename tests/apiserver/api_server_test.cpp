@@ -402,6 +402,65 @@ TEST_F(ApiServerTest, ListSelectorsAndPaging) {
   EXPECT_FALSE(p2["metadata"].contains("continue"));
 }
 
+TEST_F(ApiServerTest, PagesAreOneSnapshotAndAnExpiredContinueIs410WithAResumeToken) {
+  install_crd();
+  for (int i = 0; i < 4; ++i)
+    ASSERT_EQ(call("POST", kWidgets, widget("w" + std::to_string(i), i).dump()).status, 201);
+  auto page = [&](const std::string& token) {
+    char* esc = curl_easy_escape(nullptr, token.c_str(), static_cast<int>(token.size()));
+    Resp r = call("GET", kWidgets + "?limit=2&continue=" + esc);
+    curl_free(esc);
+    return r;
+  };
+  Json p1 = call("GET", kWidgets + "?limit=2").json();
+  ASSERT_EQ(p1["items"].size(), 2u);
+  // Between the pages w3 changes, w2 is deleted and w21 is created.
+  ASSERT_EQ(call("PATCH", kWidgets + "/w3", R"({"spec":{"size":30}})",
+                 {"Content-Type: application/merge-patch+json"})
+                .status,
+            200);
+  ASSERT_EQ(call("DELETE", kWidgets + "/w2").status, 200);
+  ASSERT_EQ(call("POST", kWidgets, widget("w21", 21).dump()).status, 201);
+  Resp r2 = page(p1["metadata"]["continue"]);
+  ASSERT_EQ(r2.status, 200) << r2.body;
+  Json p2 = r2.json();
+  ASSERT_EQ(p2["items"].size(), 2u);
+  EXPECT_EQ(p2["items"][0]["metadata"]["name"], "w2");
+  EXPECT_EQ(p2["items"][1]["metadata"]["name"], "w3");
+  EXPECT_EQ(p2["items"][1]["spec"]["size"], 3);
+  EXPECT_EQ(p2["metadata"]["resourceVersion"], p1["metadata"]["resourceVersion"]);
+  EXPECT_FALSE(p2["metadata"].contains("continue"));
+
+  // Once the history no longer reaches the snapshot: 410 Expired, the real
+  // Status, and a token that resumes (inconsistently) at the latest version.
+  Json p1_again = call("GET", kWidgets + "?limit=2").json();
+  ASSERT_EQ(call("POST", kWidgets, widget("w9", 9).dump()).status, 201);
+  server_->store().compact();
+  Resp gone = page(p1_again["metadata"]["continue"]);
+  EXPECT_EQ(gone.status, 410);
+  Json st = gone.json();
+  EXPECT_EQ(st["kind"], "Status");
+  EXPECT_EQ(st["reason"], "Expired");
+  EXPECT_EQ(st["code"], 410);
+  EXPECT_EQ(
+      st["message"].get<std::string>().rfind(
+          "The provided continue parameter is too old to display a consistent list result.", 0),
+      0u);
+  ASSERT_TRUE(st["metadata"].contains("continue")) << gone.body;
+  EXPECT_EQ(kube::from_status_json(st, 410).continue_token, st["metadata"]["continue"]);
+  Resp resumed = page(st["metadata"]["continue"]);
+  ASSERT_EQ(resumed.status, 200) << resumed.body;
+  std::vector<std::string> names;
+  const Json rest = resumed.json();
+  for (const auto& o : rest["items"])
+    names.push_back(o["metadata"]["name"]);
+  EXPECT_EQ(names, (std::vector<std::string>{"w21", "w3"}));
+
+  Resp garbled = page("not-a-token!");
+  EXPECT_EQ(garbled.status, 400);
+  EXPECT_EQ(garbled.json()["reason"], "BadRequest");
+}
+
 TEST_F(ApiServerTest, WatchStreamsEventsAndTables) {
   install_crd();
   Json list = call("GET", kWidgets).json();

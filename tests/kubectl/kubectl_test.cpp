@@ -659,5 +659,56 @@ TEST_F(KubectlTest, EndpointSlicesShowOnlyReadyInstancesReady) {
   EXPECT_TRUE(contains(table.out, "10.0.0.1,10.0.0.2,10.0.0.3")) << table.all();
 }
 
+// Issue 12: server-side apply keeps managedFields and reports field-manager
+// conflicts as the real server does (Helm 4 applies server-side).
+TEST_F(KubectlTest, ServerSideApplyConflictsUnlessForced) {
+  apply_crds();
+  Outcome first =
+      kubectl({"apply", "--server-side", "-f", path("examples/l40s-inference-pool.yaml")});
+  ASSERT_EQ(first.exit_code, 0) << first.all();
+  EXPECT_TRUE(contains(first.out, "serverside-applied")) << first.all();
+  Json owners = Json::parse(
+      kubectl({"get", "gp", "llm-inference", "-o", "jsonpath={.metadata.managedFields}"}).out);
+  ASSERT_EQ(owners.size(), 1u) << owners.dump();
+  EXPECT_EQ(owners[0]["manager"], "kubectl");
+  EXPECT_EQ(owners[0]["operation"], "Apply");
+  EXPECT_EQ(owners[0]["fieldsType"], "FieldsV1");
+  EXPECT_TRUE(owners[0]["fieldsV1"]["f:spec"]["f:replicas"].contains("f:count"));
+
+  // Another manager sets the replica count kubectl's apply owns.
+  fs::path other = dir_ / "other.json";
+  std::ofstream(other) << Json{{"apiVersion", "gpupool.io/v1alpha1"},
+                               {"kind", "GpuPool"},
+                               {"metadata", {{"name", "llm-inference"}, {"namespace", "default"}}},
+                               {"spec", {{"replicas", {{"count", 5}}}}}}
+                              .dump();
+  Outcome clash =
+      kubectl({"apply", "--server-side", "--field-manager=autoscaler", "-f", other.string()});
+  EXPECT_NE(clash.exit_code, 0);
+  EXPECT_TRUE(contains(clash.err,
+                       "Apply failed with 1 conflict: conflict with \"kubectl\": "
+                       ".spec.replicas.count"))
+      << clash.all();
+  EXPECT_EQ(pool("llm-inference")["spec"]["replicas"]["count"], 3);
+
+  Outcome forced = kubectl({"apply", "--server-side", "--field-manager=autoscaler",
+                            "--force-conflicts", "-f", other.string()});
+  ASSERT_EQ(forced.exit_code, 0) << forced.all();
+  EXPECT_TRUE(contains(forced.out, "serverside-applied")) << forced.all();
+  const Json live = pool("llm-inference");
+  EXPECT_EQ(live["spec"]["replicas"]["count"], 5);
+  EXPECT_EQ(live["spec"]["replicas"]["max"], 6);  // kubectl's other fields stay
+  for (const auto& e : live["metadata"]["managedFields"]) {
+    const bool owns_count = e["fieldsV1"]["f:spec"].contains("f:replicas") &&
+                            e["fieldsV1"]["f:spec"]["f:replicas"].contains("f:count");
+    EXPECT_EQ(owns_count, e["manager"] == "autoscaler") << e.dump();
+  }
+  // kubectl's own re-apply now conflicts with the new owner.
+  Outcome back =
+      kubectl({"apply", "--server-side", "-f", path("examples/l40s-inference-pool.yaml")});
+  EXPECT_NE(back.exit_code, 0);
+  EXPECT_TRUE(contains(back.err, "conflict with \"autoscaler\"")) << back.all();
+}
+
 }  // namespace
 }  // namespace gpupool

@@ -145,6 +145,7 @@ Json to_status_json(const ApiError& e) {
   }
   if (e.retry_after_seconds) details["retryAfterSeconds"] = *e.retry_after_seconds;
   if (!details.empty()) j["details"] = std::move(details);
+  if (!e.continue_token.empty()) j["metadata"]["continue"] = e.continue_token;
   return j;
 }
 
@@ -178,6 +179,9 @@ ApiError from_status_json(const Json& body, int http_code) {
   e.reason = str_field(body, "reason");
   e.message = str_field(body, "message");
   e.kind = error_kind_for(e.code, e.reason);
+  if (auto m = body.find("metadata"); m != body.end() && m->is_object()) {
+    e.continue_token = str_field(*m, "continue");
+  }
   auto d = body.find("details");
   if (d != body.end() && d->is_object()) {
     e.name = str_field(*d, "name");

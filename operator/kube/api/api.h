@@ -125,6 +125,9 @@ struct ApiError {
   std::string uid;
   std::vector<StatusCause> causes;
   std::optional<int64_t> retry_after_seconds;
+  // Status.metadata.continue: on a 410 for an expired continue token, a
+  // token that resumes the list at the latest revision (inconsistently).
+  std::string continue_token;
 };
 
 template <typename T>

@@ -102,6 +102,53 @@ bool same_content(const Json& a, const Json& b) {
          equal_except(metadata_of(a), metadata_of(b), {"resourceVersion", "managedFields"});
 }
 
+// Whether a and b have the same managedFields apart from the entries' times.
+bool same_ownership(const Json& a, const Json& b) {
+  auto entries = [](const Json& o) {
+    Json out = Json::array();
+    const Json* mf = find_path(o, "metadata.managedFields");
+    if (!mf || !mf->is_array()) return out;
+    for (Json e : *mf) {
+      if (e.is_object()) e.erase("time");
+      out.push_back(std::move(e));
+    }
+    return out;
+  };
+  return entries(a) == entries(b);
+}
+
+void set_managed_fields(Json& obj, const std::vector<managed::Entry>& entries) {
+  if (entries.empty()) {
+    obj["metadata"].erase("managedFields");
+  } else {
+    obj["metadata"]["managedFields"] = managed::to_json(entries);
+  }
+}
+
+// What the real server refuses in an apply configuration before looking at
+// the stored object.
+ApiStatus check_apply_config(const TypeDef& t, const VersionDef& v, const Json& config,
+                             const std::string& name) {
+  if (!config.is_object()) return fail(bad_request("apply patch must be a JSON object"));
+  const Json* mf = find_path(config, "metadata.managedFields");
+  if (mf && !mf->is_null()) return fail(bad_request("metadata.managedFields must be nil"));
+  const std::string want_av = t.api_version(v.name);
+  if (config.contains("apiVersion") && config["apiVersion"] != want_av) {
+    return fail(bad_request("the API version in the data (" + scalar_text(&config["apiVersion"]) +
+                            ") does not match the expected API version (" + want_av + ")"));
+  }
+  if (config.contains("kind") && config["kind"] != t.kind) {
+    return fail(bad_request(scalar_text(&config["kind"]) + " in version \"" + v.name +
+                            "\" cannot be handled as a " + t.kind + ": kind mismatch"));
+  }
+  const std::string config_name = meta_string(config, "name");
+  if (!config_name.empty() && config_name != name) {
+    return fail(bad_request("the name of the object (" + config_name +
+                            ") does not match the name on the URL (" + name + ")"));
+  }
+  return ApiStatus::success();
+}
+
 // Spec-ish content: everything except apiVersion, kind, metadata (and status).
 bool same_spec(const Json& a, const Json& b, bool ignore_status) {
   if (ignore_status) return equal_except(a, b, {"metadata", "apiVersion", "kind", "status"});
@@ -246,6 +293,41 @@ bool parse_rv(const std::string& s, int64_t& out) {
   }
   out = v;
   return true;
+}
+
+// The real server's token: base64 of {"v":"meta.k8s.io/v1","rv":<list
+// revision>,"start":<last key returned>} (apiserver storage.EncodeContinue).
+std::string encode_continue(int64_t rv, const std::string& last_key) {
+  return base64_encode(Json{{"v", "meta.k8s.io/v1"}, {"rv", rv}, {"start", last_key}}.dump());
+}
+
+constexpr char kContinueTooOld[] =
+    "The provided continue parameter is too old to display a consistent list result. You can "
+    "start a new list without the continue parameter, or use the continue token in this "
+    "response to retrieve the remainder of the results. Continuing with the provided token "
+    "results in an inconsistent list - objects that were created, modified, or deleted between "
+    "the time the first chunk was returned and now may show up in the list.";
+
+// A list's resourceVersion: a decimal no newer than the store's, and none
+// with a continue token (the token names the revision).
+ApiStatus check_list_version(const ListOptions& opts, int64_t current) {
+  if (opts.resource_version.empty()) return ApiStatus::success();
+  if (!opts.continue_token.empty()) {
+    return fail(bad_request("specifying resource version is not allowed when using continue"));
+  }
+  int64_t want = 0;
+  if (!parse_rv(opts.resource_version, want)) {
+    return fail(bad_request("invalid resource version: " + opts.resource_version));
+  }
+  if (want > current) {
+    ApiError e = make_error(ErrorKind::Timeout,
+                            "Timeout: Too large resource version: " + opts.resource_version +
+                                ", current: " + std::to_string(current));
+    e.causes.push_back({"ResourceVersionTooLarge", "Too large resource version", ""});
+    e.retry_after_seconds = 1;
+    return fail(e);
+  }
+  return ApiStatus::success();
 }
 
 class MemoryWatchStream final : public WatchStream {
@@ -463,6 +545,107 @@ void MemoryStore::Impl::record(TypeDef& t, WatchEventType type, Json obj, Json p
   notify(history.back());
 }
 
+ApiResult<ListStart> MemoryStore::Impl::list_start(const ListOptions& list) const {
+  if (list.continue_token.empty()) return ListStart{rv, ""};
+  auto invalid = [](const std::string& why) {
+    return fail(bad_request("invalid continue token: continue key is not valid: " + why));
+  };
+  std::string raw;
+  if (!base64_decode(list.continue_token, raw)) return invalid("illegal base64 data");
+  const Json tok = Json::parse(raw, nullptr, false);
+  if (!tok.is_object()) return invalid("the token is not a JSON object");
+  const auto version = tok.find("v");
+  if (version == tok.end() || *version != "meta.k8s.io/v1") {
+    return invalid("server does not recognize this encoded version \"" +
+                   (version != tok.end() && version->is_string() ? version->get<std::string>()
+                                                                 : std::string()) +
+                   "\"");
+  }
+  const auto tok_rv = tok.find("rv");
+  if (tok_rv == tok.end() || !tok_rv->is_number_integer() || tok_rv->get<int64_t>() == 0) {
+    return invalid("incorrect encoded start resourceVersion (version meta.k8s.io/v1)");
+  }
+  const auto start = tok.find("start");
+  if (start == tok.end() || !start->is_string() || start->get<std::string>().empty()) {
+    return invalid("encoded start key empty (version meta.k8s.io/v1)");
+  }
+  const int64_t at = tok_rv->get<int64_t>();
+  const std::string after = start->get<std::string>();
+  // rv -1: the token an Expired answer carries; continues at the latest
+  // revision (an inconsistent list, as the client was told).
+  if (at < 0) return ListStart{rv, after};
+  if (at > rv) return invalid("the encoded resourceVersion is newer than the server's");
+  if (at < compacted_rv) {
+    ApiError e = make_error(ErrorKind::Gone, kContinueTooOld);
+    e.continue_token = encode_continue(-1, after);
+    return fail(e);
+  }
+  return ListStart{at, after};
+}
+
+std::map<std::string, const Json*> MemoryStore::Impl::snapshot_changes(
+    const TypeDef& t, int64_t at, const std::string& after) const {
+  std::map<std::string, const Json*> then;
+  // history is in revision order and holds every change after compacted_rv.
+  auto first = std::upper_bound(history.begin(), history.end(), at,
+                                [](int64_t v, const HistoryEntry& e) { return v < e.rv; });
+  const std::string type_key = t.key();
+  for (auto it = first; it != history.end(); ++it) {
+    if (it->type_key != type_key) continue;
+    const Json& named = it->object;
+    std::string key = object_key(t, t.namespaced ? meta_string(named, "namespace") : "",
+                                 meta_string(named, "name"));
+    if (!after.empty() && key <= after) continue;
+    // The earliest change after the snapshot holds the object as it was in
+    // it: its previous state (null for a creation).
+    then.emplace(std::move(key), &it->prev);
+  }
+  return then;
+}
+
+ObjectList MemoryStore::Impl::list_page(const TypeDef& t, const VersionDef& v,
+                                        const std::string& ns, const LabelSelector& labels,
+                                        const FieldSelector& fields, const ListStart& start,
+                                        int64_t limit) const {
+  // Objects changed since the snapshot, as they were in it (null: absent);
+  // pointers into the history, which the held lock keeps in place.
+  const std::map<std::string, const Json*> then = start.rv < rv
+                                                      ? snapshot_changes(t, start.rv, start.after)
+                                                      : std::map<std::string, const Json*>{};
+  ObjectList out;
+  out.resource_version = std::to_string(start.rv);
+  auto now_it = start.after.empty() ? t.objects.begin() : t.objects.upper_bound(start.after);
+  auto then_it = then.upper_bound(start.after);
+  std::string last_key;
+  // The current objects merged with the snapshot's differences, in key order.
+  while (now_it != t.objects.end() || then_it != then.end()) {
+    const bool from_then =
+        then_it != then.end() && (now_it == t.objects.end() || then_it->first <= now_it->first);
+    const std::string& key = from_then ? then_it->first : now_it->first;
+    const Json& o = from_then ? *then_it->second : now_it->second;
+    if (from_then) {
+      if (now_it != t.objects.end() && now_it->first == key) ++now_it;
+      ++then_it;
+    } else {
+      ++now_it;
+    }
+    if (o.is_null()) continue;  // created after the snapshot
+    if (t.namespaced && !ns.empty() && meta_string(o, "namespace") != ns) continue;
+    const Json* label_map = find_path(o, "metadata.labels");
+    if (!labels.matches(label_map ? *label_map : Json())) continue;
+    if (!fields.matches(o)) continue;
+    if (limit > 0 && static_cast<int64_t>(out.items.size()) >= limit) {
+      // More remain (remainingItemCount is optional and would make every
+      // page O(N)).
+      out.continue_token = encode_continue(start.rv, last_key);
+      break;
+    }
+    out.items.push_back(present(t, v.name, o));
+    last_key = key;
+  }
+  return out;
+}
+
 ApiStatus MemoryStore::Impl::check_namespace(const TypeDef& t, const std::string& ns,
                                              const std::string& name) {
   if (!t.namespaced) return ApiStatus::success();
@@ -490,7 +673,7 @@ ApiStatus MemoryStore::Impl::check_namespace(const TypeDef& t, const std::string
 ApiResult<Json> MemoryStore::Impl::create_locked(TypeDef& t, const VersionDef& v,
                                                  const std::string& ns, const Json& in,
                                                  bool dry_run, FieldValidation fv,
-                                                 const WarningHandler& warn) {
+                                                 const WarningHandler& warn, const WriteBy& by) {
   if (!in.is_object()) return fail(bad_request("the object must be a JSON object"));
   Json obj = in;
   std::string want_av = t.api_version(v.name);
@@ -568,6 +751,14 @@ ApiResult<Json> MemoryStore::Impl::create_locked(TypeDef& t, const VersionDef& v
   }
   fold_secret_string_data(t, obj);
   if (auto st = validate_object(t, v, obj, nullptr, fv, warn); !st.ok()) return fail(st.error());
+  if (!by.applied) {
+    obj["metadata"].erase("managedFields");
+    if (!by.manager.empty()) {
+      std::vector<managed::Entry> entries;
+      managed::record_update(entries, writer(t, v, by), managed::fields_of(obj), obj);
+      set_managed_fields(obj, entries);
+    }
+  }
   bool is_crd = t.group == "apiextensions.k8s.io" && t.resource == "customresourcedefinitions";
   if (is_crd) set_crd_status(obj);
   if (dry_run) return present(t, v.name, obj);
@@ -582,7 +773,7 @@ ApiResult<Json> MemoryStore::Impl::create_locked(TypeDef& t, const VersionDef& v
 ApiResult<Json> MemoryStore::Impl::finish_update(TypeDef& t, const VersionDef& v,
                                                  const std::string& key, const Json& old,
                                                  Json desired, bool dry_run, FieldValidation fv,
-                                                 const WarningHandler& warn) {
+                                                 const WarningHandler& warn, const WriteBy& by) {
   if (!desired.is_object()) return fail(bad_request("the object must be a JSON object"));
   if (!desired.contains("metadata") || !desired["metadata"].is_object()) {
     desired["metadata"] = Json::object();
@@ -640,19 +831,35 @@ ApiResult<Json> MemoryStore::Impl::finish_update(TypeDef& t, const VersionDef& v
   }
   fold_secret_string_data(t, desired);
   if (auto st = validate_object(t, v, desired, &old, fv, warn); !st.ok()) return fail(st.error());
+  if (by.applied) {
+    // apply_locked set the entries.
+  } else if (by.manager.empty()) {
+    const Json* kept = find_path(old, "metadata.managedFields");
+    if (kept) {
+      desired["metadata"]["managedFields"] = *kept;
+    } else {
+      desired["metadata"].erase("managedFields");
+    }
+  } else {
+    auto entries = managed::entries_of(old);
+    managed::record_update(entries, writer(t, v, by), managed::changed_fields(old, desired),
+                           desired);
+    set_managed_fields(desired, entries);
+  }
   if (t.generation && !same_spec(old, desired, t.has_status(v))) {
     meta["generation"] = generation_of(old) + 1;
   }
   bool is_crd = t.group == "apiextensions.k8s.io" && t.resource == "customresourcedefinitions";
   if (is_crd && !is_deleting(desired)) set_crd_status(desired);
-  if (same_content(old, desired)) return present(t, v.name, old);
+  if (same_content(old, desired) && same_ownership(old, desired)) return present(t, v.name, old);
   if (dry_run) return present(t, v.name, desired);
   ++rv;
   desired["metadata"]["resourceVersion"] = std::to_string(rv);
   if (is_deleting(desired) && finalizers_of(desired).empty()) {
+    Json before = old;  // `old` may be the slot overwritten next
     t.objects[key] = desired;
     --rv;  // remove_locked takes the next version itself
-    Json gone = remove_locked(t, key);
+    Json gone = remove_locked(t, key, std::move(before));
     return present(t, v.name, gone);
   }
   // `old` may be the stored object itself (MemoryStore::update passes a
@@ -665,9 +872,59 @@ ApiResult<Json> MemoryStore::Impl::finish_update(TypeDef& t, const VersionDef& v
   return present(t, v.name, std::move(desired));
 }
 
-Json MemoryStore::Impl::remove_locked(TypeDef& t, const std::string& key) {
-  Json prev = t.objects.at(key);
-  Json obj = prev;
+managed::Writer MemoryStore::Impl::writer(const TypeDef& t, const VersionDef& v,
+                                          const WriteBy& by) const {
+  return managed::Writer{by.manager, t.api_version(v.name), by.subresource, now_text()};
+}
+
+ApiResult<Json> MemoryStore::Impl::apply_create_locked(TypeDef& t, const VersionDef& v,
+                                                       const std::string& ns,
+                                                       const std::string& name, const Json& patch,
+                                                       const PatchOptions& req) {
+  if (auto st = check_apply_config(t, v, patch, name); !st.ok()) return fail(st.error());
+  Json obj = patch;
+  if (t.has_status(v)) obj.erase("status");
+  const WriteBy by{req.field_manager, "", true};
+  auto outcome = managed::apply(Json::object(), {}, obj, writer(t, v, by), false);
+  obj["metadata"]["name"] = name;
+  if (t.namespaced) obj["metadata"]["namespace"] = ns;
+  set_managed_fields(obj, outcome.entries);
+  return create_locked(t, v, ns, obj, req.dry_run, req.field_validation, req.on_warning, by);
+}
+
+ApiResult<Json> MemoryStore::Impl::apply_locked(TypeDef& t, const VersionDef& v,
+                                                const std::string& key, const Json& old,
+                                                const Json& patch, const PatchOptions& req) {
+  const std::string name = meta_string(old, "name");
+  if (auto st = check_apply_config(t, v, patch, name); !st.ok()) return fail(st.error());
+  const std::string want_rv = meta_string(patch, "resourceVersion");
+  if (!want_rv.empty() && want_rv != meta_string(old, "resourceVersion")) {
+    return fail(make_conflict(t.as_resource(v.name), name,
+                              "the object has been modified; please apply your changes to the "
+                              "latest version and try again"));
+  }
+  // The status subresource takes only .status; the main resource ignores it.
+  Json config;
+  if (req.subresource == "status") {
+    config = Json::object();
+    if (patch.contains("status")) config["status"] = patch["status"];
+  } else {
+    config = patch;
+    if (t.has_status(v)) config.erase("status");
+  }
+  const WriteBy by{req.field_manager, req.subresource, true};
+  auto outcome = managed::apply(old, managed::entries_of(old), config, writer(t, v, by), req.force);
+  if (!outcome.conflicts.empty()) return fail(managed::conflict_error(outcome.conflicts));
+  Json desired = std::move(outcome.object);
+  set_managed_fields(desired, outcome.entries);
+  return finish_update(t, v, key, old, std::move(desired), req.dry_run, req.field_validation,
+                       req.on_warning, by);
+}
+
+Json MemoryStore::Impl::remove_locked(TypeDef& t, const std::string& key,
+                                      std::optional<Json> stored) {
+  Json obj = t.objects.at(key);
+  Json prev = stored ? std::move(*stored) : obj;
   t.objects.erase(key);
   ++rv;
   obj["metadata"]["resourceVersion"] = std::to_string(rv);
@@ -938,68 +1195,10 @@ ApiResult<ObjectList> MemoryStore::list(const Resource& r, const std::string& ns
     if (!ls.ok()) return fail(bad_request(ls.error().message));
     auto fs = FieldSelector::parse(opts.field_selector, impl_->field_labels(td, *v));
     if (!fs.ok()) return fail(bad_request(fs.error().message));
-    int64_t want = 0;
-    if (!opts.resource_version.empty()) {
-      if (!parse_rv(opts.resource_version, want)) {
-        return fail(bad_request("invalid resource version: " + opts.resource_version));
-      }
-      if (want > impl_->rv) {
-        ApiError e = make_error(ErrorKind::Timeout,
-                                "Timeout: Too large resource version: " + opts.resource_version +
-                                    ", current: " + std::to_string(impl_->rv));
-        e.causes.push_back({"ResourceVersionTooLarge", "Too large resource version", ""});
-        e.retry_after_seconds = 1;
-        return fail(e);
-      }
-    }
-    int64_t list_rv = impl_->rv;
-    std::string start_after;
-    if (!opts.continue_token.empty()) {
-      std::string raw;
-      Json tok;
-      if (base64_decode(opts.continue_token, raw)) tok = Json::parse(raw, nullptr, false);
-      if (!tok.is_object() || !tok.contains("rv") || !tok["rv"].is_number_integer() ||
-          !tok.contains("start") || !tok["start"].is_string()) {
-        return fail(bad_request("continue key is not valid: illegal base64 data or JSON"));
-      }
-      list_rv = tok["rv"].get<int64_t>();
-      start_after = tok["start"].get<std::string>();
-      if (list_rv < impl_->compacted_rv) {
-        return fail(make_error(
-            ErrorKind::Gone,
-            "The provided continue parameter is too old to display a consistent list result. You "
-            "can start a new list without the continue parameter, or use the continue token in "
-            "this response to retrieve the remainder of the results. Continuing with the provided "
-            "token results in an inconsistent list - objects that were created, modified, or "
-            "deleted between the time the first chunk was returned and now may show up in the "
-            "list."));
-      }
-    }
-    ObjectList out;
-    out.resource_version = std::to_string(list_rv);
-    auto it = start_after.empty() ? td.objects.begin() : td.objects.upper_bound(start_after);
-    bool more = false;
-    std::string last_key;
-    for (; it != td.objects.end(); ++it) {
-      const Json& o = it->second;
-      if (td.namespaced && !ns.empty() && meta_string(o, "namespace") != ns) continue;
-      const Json* labels = find_path(o, "metadata.labels");
-      if (!ls.value().matches(labels ? *labels : Json())) continue;
-      if (!fs.value().matches(o)) continue;
-      if (opts.limit > 0 && static_cast<int64_t>(out.items.size()) >= opts.limit) {
-        // More remain; stop here (remainingItemCount is optional and would
-        // make every page O(N)).
-        more = true;
-        break;
-      }
-      out.items.push_back(impl_->present(td, v->name, o));
-      last_key = it->first;
-    }
-    if (more) {
-      out.continue_token =
-          base64_encode(Json{{"v", "meta.k8s.io/v1"}, {"rv", list_rv}, {"start", last_key}}.dump());
-    }
-    return out;
+    if (auto st = check_list_version(opts, impl_->rv); !st.ok()) return fail(st.error());
+    auto start = impl_->list_start(opts);
+    if (!start.ok()) return fail(start.error());
+    return impl_->list_page(td, *v, ns, ls.value(), fs.value(), start.value(), opts.limit);
   });
 }
 
@@ -1020,7 +1219,8 @@ ApiResult<Json> MemoryStore::create(const Resource& r, const std::string& ns, co
       return impl_->evict_locked(*t.value(), ns, obj, opts.dry_run);
     }
     return impl_->create_locked(*t.value(), *v, t.value()->namespaced ? ns : "", obj, opts.dry_run,
-                                opts.field_validation, opts.on_warning);
+                                opts.field_validation, opts.on_warning,
+                                WriteBy{opts.field_manager, "", false});
   });
 }
 
@@ -1045,7 +1245,7 @@ ApiResult<Json> MemoryStore::update(const Resource& r, const Json& obj, const Up
     if (it == td.objects.end()) {
       if (opts.subresource.empty() && td.create_on_update) {
         return impl_->create_locked(td, *v, ns, obj, opts.dry_run, opts.field_validation,
-                                    opts.on_warning);
+                                    opts.on_warning, WriteBy{opts.field_manager, "", false});
       }
       return fail(make_not_found(td.as_resource(v->name), name));
     }
@@ -1064,7 +1264,8 @@ ApiResult<Json> MemoryStore::update(const Resource& r, const Json& obj, const Up
       auto desired = impl_->apply_scale(td, *v, old, obj);
       if (!desired.ok()) return fail(desired.error());
       auto res = impl_->finish_update(td, *v, key, old, desired.value(), opts.dry_run,
-                                      opts.field_validation, opts.on_warning);
+                                      opts.field_validation, opts.on_warning,
+                                      WriteBy{opts.field_manager, "scale", false});
       if (!res.ok()) return res;
       return impl_->scale_of(td, *v, res.value());
     }
@@ -1102,7 +1303,8 @@ ApiResult<Json> MemoryStore::update(const Resource& r, const Json& obj, const Up
       return fail(unknown_resource());
     }
     return impl_->finish_update(td, *v, key, old, std::move(desired), opts.dry_run,
-                                opts.field_validation, opts.on_warning);
+                                opts.field_validation, opts.on_warning,
+                                WriteBy{opts.field_manager, opts.subresource, false});
   });
 }
 
@@ -1138,12 +1340,7 @@ ApiResult<Json> MemoryStore::patch(const Resource& r, const std::string& ns,
     auto it = td.objects.find(key);
     if (it == td.objects.end()) {
       if (type == PatchType::Apply && opts.subresource.empty()) {
-        Json obj = patch;
-        if (!obj.is_object()) return fail(bad_request("apply patch must be a JSON object"));
-        obj["metadata"]["name"] = name;
-        if (td.namespaced) obj["metadata"]["namespace"] = eff_ns;
-        return impl_->create_locked(td, *v, eff_ns, obj, opts.dry_run, opts.field_validation,
-                                    opts.on_warning);
+        return impl_->apply_create_locked(td, *v, eff_ns, name, patch, opts);
       }
       return fail(make_not_found(td.as_resource(v->name), name));
     }
@@ -1164,13 +1361,15 @@ ApiResult<Json> MemoryStore::patch(const Resource& r, const std::string& ns,
       auto desired = impl_->apply_scale(td, *v, old, patched.value());
       if (!desired.ok()) return fail(desired.error());
       auto res = impl_->finish_update(td, *v, key, old, desired.value(), opts.dry_run,
-                                      opts.field_validation, opts.on_warning);
+                                      opts.field_validation, opts.on_warning,
+                                      WriteBy{opts.field_manager, "scale", false});
       if (!res.ok()) return res;
       return impl_->scale_of(td, *v, res.value());
     }
     if (!opts.subresource.empty() && !(opts.subresource == "status" && td.has_status(*v))) {
       return fail(unknown_resource());
     }
+    if (type == PatchType::Apply) return impl_->apply_locked(td, *v, key, old, patch, opts);
     Json base = impl_->present(td, v->name, old);
     auto patched = apply_patch(base, type, patch);
     if (!patched.ok()) return fail(patched.error());
@@ -1201,7 +1400,8 @@ ApiResult<Json> MemoryStore::patch(const Resource& r, const std::string& ns,
       }
     }
     return impl_->finish_update(td, *v, key, old, std::move(desired), opts.dry_run,
-                                opts.field_validation, opts.on_warning);
+                                opts.field_validation, opts.on_warning,
+                                WriteBy{opts.field_manager, opts.subresource, false});
   });
 }
 

@@ -27,10 +27,24 @@
 //    ("default", "kube-system", "kube-public" and "kube-node-lease" exist
 //    from the start); deleting a Namespace deletes its contents;
 //  * label selectors, field selectors (metadata.name, metadata.namespace and
-//    per-kind fields; CRDs' selectableFields), pagination with limit/continue
-//    (a continue token resumes after the last key it returned; the list is
-//    not a frozen snapshot), watch from a resourceVersion with a bounded
-//    history window, bookmarks, and Gone/Expired for compacted versions;
+//    per-kind fields; CRDs' selectableFields), watch from a resourceVersion
+//    with a bounded history window, bookmarks, and Gone/Expired for
+//    compacted versions;
+//  * pagination with limit/continue: every page of a list shows the objects
+//    as they were at the first page's resourceVersion (the list's
+//    metadata.resourceVersion on every page); an object created, changed or
+//    deleted between pages does not appear, change or disappear. No copy is
+//    kept per list: a page is the current objects with the changes made
+//    since the snapshot undone from the watch history, so the memory bound
+//    is the history's (MemoryStoreOptions::history_size changes, shared with
+//    watches) and a page costs O(page + changes since the snapshot). A token
+//    older than the history answers 410 Expired with the real message and a
+//    token (Status metadata.continue) that resumes at the latest revision;
+//    a token this server did not make answers 400;
+//  * metadata.managedFields and server-side apply with field-manager
+//    conflicts (409 unless force), as managed_fields.h describes; writes
+//    that name no field manager (the operator in process) leave the entries
+//    as they are;
 //  * the pods/<name>/eviction subresource honouring policy/v1
 //    PodDisruptionBudgets from their status (eviction.cpp says how);
 //  * dry run; CRDs: creating a CustomResourceDefinition makes its resource
@@ -121,7 +135,8 @@ struct FaultRule {
 };
 
 struct MemoryStoreOptions {
-  // Watch history kept for resuming watches (number of changes).
+  // Changes kept for resuming watches and paged lists (their snapshots):
+  // a watch or continue token older than this many changes gets 410.
   size_t history_size = 1000;
   // Events buffered per watcher before it is dropped.
   size_t watcher_queue_limit = 10000;

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "operator/kube/memory/managed_fields.h"
 #include "operator/kube/memory/selectors.h"
 #include "operator/kube/memory/store.h"
 
@@ -68,6 +69,20 @@ struct HistoryEntry {
   Json prev;    // state before (null for ADDED)
 };
 
+// Where a list (page) starts: the revision it shows and the key after which
+// it resumes ("" = from the first object).
+struct ListStart {
+  int64_t rv = 0;
+  std::string after;
+};
+
+// Who writes, for metadata.managedFields (managed_fields.h).
+struct WriteBy {
+  std::string manager;      // field manager; "" records nothing
+  std::string subresource;  // "", "status", "scale"
+  bool applied = false;     // managedFields already set by server-side apply
+};
+
 struct Watcher {
   std::string type_key;
   std::string api_version;
@@ -115,17 +130,45 @@ struct MemoryStore::Impl {
   std::optional<WatchEvent> event_for(const Watcher& w, const HistoryEntry& e) const;
   bool watcher_matches(const Watcher& w, const Json& obj) const;
   std::vector<std::string> field_labels(const TypeDef& t, const VersionDef& v) const;
+  // The snapshot a list shows: the current revision, or the one its continue
+  // token names. Errors: 400 for a token this server did not make; 410
+  // Expired (with a token that continues at the latest revision) when the
+  // history no longer reaches back to the token's revision.
+  ApiResult<ListStart> list_start(const ListOptions& list) const;
+  // The objects of `t` with keys after `after` that changed since revision
+  // `at` (REQUIRES: at >= compacted_rv), as they were at `at` (null for one
+  // created since), pointing into the history (valid while mu is held and
+  // nothing is written). Reads only the history after `at`.
+  std::map<std::string, const Json*> snapshot_changes(const TypeDef& t, int64_t at,
+                                                      const std::string& after) const;
+  // One page of `t` from `start`: at most `limit` (0 = all) matching
+  // objects, with a continue token when more remain.
+  ObjectList list_page(const TypeDef& t, const VersionDef& v, const std::string& ns,
+                       const LabelSelector& labels, const FieldSelector& fields,
+                       const ListStart& start, int64_t limit) const;
 
   ApiResult<Json> create_locked(TypeDef& t, const VersionDef& v, const std::string& ns,
                                 const Json& obj, bool dry_run, FieldValidation fv,
-                                const WarningHandler& warn);
+                                const WarningHandler& warn, const WriteBy& by = {});
   // `old` is the stored version (possibly the stored object itself, which
   // this replaces).
   ApiResult<Json> finish_update(TypeDef& t, const VersionDef& v, const std::string& key,
                                 const Json& old, Json desired, bool dry_run, FieldValidation fv,
-                                const WarningHandler& warn);
+                                const WarningHandler& warn, const WriteBy& by = {});
+  // Server-side apply of `config` to the stored `old` (at `key`) by
+  // req.field_manager: ownership and conflicts as managed_fields.h says.
+  ApiResult<Json> apply_locked(TypeDef& t, const VersionDef& v, const std::string& key,
+                               const Json& old, const Json& config, const PatchOptions& req);
+  // Server-side apply that creates `name` (in `ns`) from `config`.
+  ApiResult<Json> apply_create_locked(TypeDef& t, const VersionDef& v, const std::string& ns,
+                                      const std::string& name, const Json& config,
+                                      const PatchOptions& req);
+  managed::Writer writer(const TypeDef& t, const VersionDef& v, const WriteBy& by) const;
   ApiResult<DeleteResult> delete_locked(TypeDef& t, const std::string& key, const DeleteOptions& o);
-  Json remove_locked(TypeDef& t, const std::string& key);
+  // Removes the object at `key` with a DELETED change whose previous state
+  // is `stored` (the last stored version, when the slot already holds the
+  // final one) or the slot's object.
+  Json remove_locked(TypeDef& t, const std::string& key, std::optional<Json> stored = {});
   // eviction.cpp: POST pods/<eviction.metadata.name>/eviction in `ns`.
   ApiResult<Json> evict_locked(TypeDef& pods, const std::string& ns, const Json& eviction,
                                bool dry_run);

@@ -306,6 +306,149 @@ TEST_F(StoreTest, PatchTypes) {
   EXPECT_EQ(apply.value()["spec"]["size"], 2);
 }
 
+// The managedFields entry of `manager` with `operation`, or null.
+Json managed_entry(const Json& obj, const std::string& manager, const std::string& operation) {
+  for (const auto& e : obj["metadata"].value("managedFields", Json::array())) {
+    if (e["manager"] == manager && e["operation"] == operation) return e;
+  }
+  return Json();
+}
+
+TEST_F(StoreTest, ServerSideApplyRecordsOwnersAndRefusesToOverwriteAnotherAppliersField) {
+  install_crd();
+  PatchOptions a;
+  a.field_manager = "a";
+  Json config = widget("w", 4);
+  config["spec"]["replicas"] = 2;
+  auto created = store_->patch(kWidgets, "default", "w", PatchType::Apply, config, a);
+  ASSERT_TRUE(created.ok()) << created.error().message;
+  const Json entry = managed_entry(*created, "a", "Apply");
+  ASSERT_TRUE(entry.is_object()) << created->dump();
+  EXPECT_EQ(entry["apiVersion"], "example.com/v1");
+  EXPECT_EQ(entry["fieldsType"], "FieldsV1");
+  EXPECT_EQ(entry["time"], "2023-11-14T22:13:20Z");
+  EXPECT_EQ(entry["fieldsV1"],
+            Json::parse(R"({"f:spec":{"f:model":{},"f:replicas":{},"f:size":{}}})"));
+
+  // Manager b applies a different replicas: 409 with the real body.
+  PatchOptions b;
+  b.field_manager = "b";
+  Json b_config = {{"apiVersion", "example.com/v1"},
+                   {"kind", "Widget"},
+                   {"metadata", {{"name", "w"}, {"namespace", "default"}}},
+                   {"spec", {{"replicas", 5}}}};
+  auto clash = store_->patch(kWidgets, "default", "w", PatchType::Apply, b_config, b);
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.error().code, 409);
+  const Json status = to_status_json(clash.error());
+  EXPECT_EQ(status["reason"], "Conflict");
+  EXPECT_EQ(status["message"], "Apply failed with 1 conflict: conflict with \"a\": .spec.replicas");
+  EXPECT_EQ(status["details"]["causes"],
+            Json::parse(R"([{"reason":"FieldManagerConflict","message":"conflict with \"a\"",
+                             "field":".spec.replicas"}])"));
+  EXPECT_EQ(store_->get(kWidgets, "default", "w")->at("spec")["replicas"], 2);
+
+  // Forced, b takes the field; a keeps the rest.
+  b.force = true;
+  auto forced = store_->patch(kWidgets, "default", "w", PatchType::Apply, b_config, b);
+  ASSERT_TRUE(forced.ok()) << forced.error().message;
+  EXPECT_EQ(forced->at("spec")["replicas"], 5);
+  EXPECT_EQ(managed_entry(*forced, "b", "Apply")["fieldsV1"],
+            Json::parse(R"({"f:spec":{"f:replicas":{}}})"));
+  EXPECT_EQ(managed_entry(*forced, "a", "Apply")["fieldsV1"],
+            Json::parse(R"({"f:spec":{"f:model":{},"f:size":{}}})"));
+  // Now a conflicts with b.
+  auto back = store_->patch(kWidgets, "default", "w", PatchType::Apply, config, a);
+  ASSERT_FALSE(back.ok());
+  EXPECT_EQ(back.error().message,
+            "Apply failed with 1 conflict: conflict with \"b\": .spec.replicas");
+  // Re-applying the same configuration changes nothing, not even the version.
+  const std::string rv = rv_of(*forced);
+  clock_.advance(std::chrono::seconds(60));
+  auto same = store_->patch(kWidgets, "default", "w", PatchType::Apply, b_config, b);
+  ASSERT_TRUE(same.ok());
+  EXPECT_EQ(rv_of(*same), rv);
+  // The applied configuration may not carry managedFields.
+  Json with_mf = b_config;
+  with_mf["metadata"]["managedFields"] = Json::array({Json::object()});
+  EXPECT_EQ(store_->patch(kWidgets, "default", "w", PatchType::Apply, with_mf, b).error().code,
+            400);
+}
+
+TEST_F(StoreTest, AnApplyToTheStatusSubresourceOwnsOnlyStatus) {
+  install_crd();
+  must_create(kWidgets, widget("w", 4));
+  PatchOptions st;
+  st.field_manager = "controller";
+  st.subresource = "status";
+  Json cfg = widget("w", 99);
+  cfg["status"] = {{"replicas", 3}};
+  auto r = store_->patch(kWidgets, "default", "w", PatchType::Apply, cfg, st);
+  ASSERT_TRUE(r.ok()) << r.error().message;
+  EXPECT_EQ(r->at("spec")["size"], 4);  // a status apply ignores the rest
+  EXPECT_EQ(r->at("status")["replicas"], 3);
+  const Json e = managed_entry(*r, "controller", "Apply");
+  EXPECT_EQ(e["subresource"], "status");
+  EXPECT_EQ(e["fieldsV1"], Json::parse(R"({"f:status":{"f:replicas":{}}})"));
+  // A main-resource apply ignores .status, so it cannot conflict there.
+  PatchOptions main;
+  main.field_manager = "user";
+  Json user = widget("w", 5);
+  user["status"] = {{"replicas", 7}};
+  auto m = store_->patch(kWidgets, "default", "w", PatchType::Apply, user, main);
+  ASSERT_TRUE(m.ok()) << m.error().message;
+  EXPECT_EQ(m->at("spec")["size"], 5);
+  EXPECT_EQ(m->at("status")["replicas"], 3);
+  EXPECT_FALSE(managed_entry(*m, "user", "Apply")["fieldsV1"].contains("f:status"));
+}
+
+TEST_F(StoreTest, UpdatesRecordTheFieldsTheyChangeUnderTheirManager) {
+  install_crd();
+  CreateOptions co;
+  co.field_manager = "kubectl-create";
+  auto created = store_->create(kWidgets, "default", widget("w", 4), co);
+  ASSERT_TRUE(created.ok());
+  // Schema defaults (spec.replicas) belong to the creator too.
+  EXPECT_EQ(managed_entry(*created, "kubectl-create", "Update")["fieldsV1"],
+            Json::parse(R"({"f:spec":{"f:model":{},"f:replicas":{},"f:size":{}}})"));
+  // A merge patch by another manager takes spec.size.
+  PatchOptions po;
+  po.field_manager = "kubectl-patch";
+  auto patched =
+      store_->patch(kWidgets, "default", "w", PatchType::Merge, Json{{"spec", {{"size", 8}}}}, po);
+  ASSERT_TRUE(patched.ok());
+  EXPECT_EQ(managed_entry(*patched, "kubectl-create", "Update")["fieldsV1"],
+            Json::parse(R"({"f:spec":{"f:model":{},"f:replicas":{}}})"));
+  EXPECT_EQ(managed_entry(*patched, "kubectl-patch", "Update")["fieldsV1"],
+            Json::parse(R"({"f:spec":{"f:size":{}}})"));
+  // A /status write is recorded with its subresource.
+  Json st = *patched;
+  st["status"] = {{"replicas", 1}};
+  UpdateOptions uo;
+  uo.subresource = "status";
+  uo.field_manager = "operator";
+  auto status = store_->update(kWidgets, st, uo);
+  ASSERT_TRUE(status.ok()) << status.error().message;
+  const Json e = managed_entry(*status, "operator", "Update");
+  EXPECT_EQ(e["subresource"], "status");
+  EXPECT_EQ(e["fieldsV1"], Json::parse(R"({"f:status":{"f:replicas":{}}})"));
+  // An applier of spec.size now conflicts with the patcher, named with its apiVersion.
+  PatchOptions ao;
+  ao.field_manager = "helm";
+  Json config = widget("w", 16);
+  config["spec"].erase("model");
+  auto clash = store_->patch(kWidgets, "default", "w", PatchType::Apply, config, ao);
+  ASSERT_FALSE(clash.ok());
+  EXPECT_EQ(clash.error().message,
+            "Apply failed with 1 conflict: conflict with \"kubectl-patch\" using example.com/v1: "
+            ".spec.size");
+  // Writes without a manager (the operator in process) keep the entries as they are.
+  auto quiet =
+      store_->patch(kWidgets, "default", "w", PatchType::Merge, Json{{"spec", {{"size", 9}}}});
+  ASSERT_TRUE(quiet.ok());
+  EXPECT_EQ(quiet->at("metadata")["managedFields"], status->at("metadata")["managedFields"]);
+}
+
 TEST_F(StoreTest, FinalizersDelayDeletion) {
   install_crd();
   Json w = widget("a", 4);
@@ -497,6 +640,129 @@ TEST_F(StoreTest, ListSelectorsAndPagination) {
   ListOptions future;
   future.resource_version = "999999";
   EXPECT_EQ(store_->list(kWidgets, "", future).error().kind, ErrorKind::Timeout);
+}
+
+// Names and spec.size of every page of a paged list, following its tokens.
+struct Paged {
+  std::vector<std::string> names;
+  std::vector<int> sizes;
+  std::vector<std::string> rvs;  // the list's resourceVersion, per page
+};
+
+TEST_F(StoreTest, APagedListShowsEveryPageAsOfTheFirstPagesRevision) {
+  install_crd();
+  for (int i = 0; i < 6; ++i)
+    must_create(kWidgets, widget("w" + std::to_string(i), i));
+  ListOptions page;
+  page.limit = 2;
+  auto first = store_->list(kWidgets, "default", page);
+  ASSERT_TRUE(first.ok());
+  Paged got;
+  auto take = [&](const ObjectList& l) {
+    got.rvs.push_back(l.resource_version);
+    for (const auto& o : l.items) {
+      got.names.push_back(o["metadata"]["name"]);
+      got.sizes.push_back(o["spec"]["size"]);
+    }
+  };
+  take(*first);
+  const Json w5_then = store_->get(kWidgets, "default", "w5").value();
+  // Between pages: a creation ahead of the cursor, a change, a change made
+  // twice, a deletion, and a creation behind the cursor.
+  must_create(kWidgets, widget("w35", 35));
+  ASSERT_TRUE(
+      store_->patch(kWidgets, "default", "w3", PatchType::Merge, Json{{"spec", {{"size", 33}}}})
+          .ok());
+  for (int size : {50, 51}) {
+    ASSERT_TRUE(
+        store_->patch(kWidgets, "default", "w5", PatchType::Merge, Json{{"spec", {{"size", size}}}})
+            .ok());
+  }
+  ASSERT_TRUE(store_->remove(kWidgets, "default", "w4").ok());
+  must_create(kWidgets, widget("w00", 7));
+  page.continue_token = first->continue_token;
+  std::optional<Json> w5_seen;
+  for (int guard = 0; guard < 10 && !page.continue_token.empty(); ++guard) {
+    auto r = store_->list(kWidgets, "default", page);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    take(*r);
+    for (const auto& o : r->items) {
+      if (o["metadata"]["name"] == "w5") w5_seen = o;
+    }
+    page.continue_token = r->continue_token;
+  }
+  EXPECT_EQ(got.names, (std::vector<std::string>{"w0", "w1", "w2", "w3", "w4", "w5"}));
+  EXPECT_EQ(got.sizes, (std::vector<int>{0, 1, 2, 3, 4, 5}));
+  EXPECT_EQ(got.rvs, std::vector<std::string>(3, first->resource_version));
+  ASSERT_TRUE(w5_seen.has_value());
+  EXPECT_EQ(*w5_seen, w5_then);  // resourceVersion included
+  // A new list sees the present.
+  auto now = store_->list(kWidgets, "default");
+  ASSERT_TRUE(now.ok());
+  std::vector<std::string> names;
+  for (const auto& o : now->items)
+    names.push_back(o["metadata"]["name"]);
+  EXPECT_EQ(names, (std::vector<std::string>{"w0", "w00", "w1", "w2", "w3", "w35", "w5"}));
+  EXPECT_EQ(now->resource_version, std::to_string(store_->resource_version()));
+}
+
+TEST_F(StoreTest, AContinueTokenOlderThanTheKeptHistoryIsExpiredAndOffersAnInconsistentResume) {
+  options_.history_size = 4;
+  SetUp();
+  install_crd();
+  for (int i = 0; i < 4; ++i)
+    must_create(kWidgets, widget("w" + std::to_string(i), i));
+  ListOptions page;
+  page.limit = 2;
+  auto first = store_->list(kWidgets, "default", page);
+  ASSERT_TRUE(first.ok());
+  // Three changes still fit in the history: the snapshot holds.
+  for (int i = 0; i < 3; ++i)
+    must_create(resources::kConfigMaps, configmap("cm" + std::to_string(i)));
+  page.continue_token = first->continue_token;
+  ASSERT_TRUE(store_->list(kWidgets, "default", page).ok());
+  // Two more push the first page's revision out of it.
+  must_create(kWidgets, widget("w9", 9));
+  must_create(resources::kConfigMaps, configmap("cm9"));
+  auto gone = store_->list(kWidgets, "default", page);
+  ASSERT_FALSE(gone.ok());
+  EXPECT_EQ(gone.error().code, 410);
+  EXPECT_EQ(gone.error().reason, "Expired");
+  EXPECT_EQ(gone.error().message.rfind("The provided continue parameter is too old to display a "
+                                       "consistent list result.",
+                                       0),
+            0u);
+  const Json status = to_status_json(gone.error());
+  ASSERT_TRUE(status["metadata"].contains("continue"));
+  // That token resumes after the same key, at the latest revision.
+  page.continue_token = status["metadata"]["continue"];
+  auto rest = store_->list(kWidgets, "default", page);
+  ASSERT_TRUE(rest.ok()) << rest.error().message;
+  std::vector<std::string> names;
+  for (const auto& o : rest->items)
+    names.push_back(o["metadata"]["name"]);
+  EXPECT_EQ(names, (std::vector<std::string>{"w2", "w3"}));
+  EXPECT_EQ(rest->resource_version, std::to_string(store_->resource_version()));
+  EXPECT_FALSE(rest->continue_token.empty());  // w9 is next
+}
+
+TEST_F(StoreTest, AGarbledContinueTokenIsABadRequest) {
+  install_crd();
+  for (const char* token : {"%%%not-base64", "bm90IGpzb24",  // "not json"
+                            "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6MCwic3RhcnQiOiJ4In0",     // rv 0
+                            "eyJ2IjoibWV0YS5rOHMuaW8vdjIiLCJydiI6Mywic3RhcnQiOiJ4In0"}) {  // v2
+    ListOptions o;
+    o.continue_token = token;
+    auto r = store_->list(kWidgets, "default", o);
+    ASSERT_FALSE(r.ok()) << token;
+    EXPECT_EQ(r.error().code, 400) << token;
+    EXPECT_EQ(r.error().message.rfind("invalid continue token: continue key is not valid: ", 0), 0u)
+        << r.error().message;
+  }
+  ListOptions both;
+  both.continue_token = "eyJ2IjoibWV0YS5rOHMuaW8vdjEiLCJydiI6Mywic3RhcnQiOiJ4In0";
+  both.resource_version = "3";
+  EXPECT_EQ(store_->list(kWidgets, "default", both).error().kind, ErrorKind::BadRequest);
 }
 
 TEST_F(StoreTest, WatchFromZeroReplaysThenStreams) {

@@ -4,6 +4,15 @@
 #include <cmath>
 
 namespace gpupool::kube {
+namespace {
+
+// What the cache keeps of an object the server sent (see informer.h).
+ObjectPtr cached(Json&& o) {
+  if (auto m = o.find("metadata"); m != o.end() && m->is_object()) m->erase("managedFields");
+  return std::make_shared<const Json>(std::move(o));
+}
+
+}  // namespace
 
 std::chrono::milliseconds Backoff::next() {
   double d = static_cast<double>(base_.count());
@@ -138,7 +147,7 @@ Informer::ListOutcome Informer::list_and_replace(const std::string& rv) {
     }
     if (list_rv.empty()) list_rv = page->resource_version;
     for (auto& item : page->items)
-      objs.push_back(std::make_shared<const Json>(std::move(item)));
+      objs.push_back(cached(std::move(item)));
     cont = page->continue_token;
     if (cont.empty()) break;
     std::lock_guard lock(mu_);
@@ -204,12 +213,10 @@ bool Informer::watch_once(bool& need_relist) {
       ObjectPtr old = store_.remove(object_key(ev.object));
       set_rv(rv);
       // Handlers get the final state the server reported.
-      if (old)
-        dispatch({StoreDelta::Type::Deleted, std::make_shared<const Json>(std::move(ev.object)),
-                  nullptr});
+      if (old) dispatch({StoreDelta::Type::Deleted, cached(std::move(ev.object)), nullptr});
       continue;
     }
-    auto obj = std::make_shared<const Json>(std::move(ev.object));
+    ObjectPtr obj = cached(std::move(ev.object));
     ObjectPtr old = store_.upsert(obj);
     set_rv(rv);
     if (!old) {

@@ -17,6 +17,13 @@
 //  - Any other error backs off exponentially with jitter (base..cap), timed
 //    by the injected Clock; a stream that delivered events resets the backoff.
 //
+// Cached objects carry no metadata.managedFields (server-side apply's
+// ownership records, which the API server adds to every object written by a
+// named field manager): controllers never read them, and they would be most
+// of a small object's size in the cache. Writing a cached object back is
+// safe: the server keeps its managedFields when an update sends none.
+// controller-runtime's TransformStripManagedFields does the same.
+//
 // Handlers run on the informer's thread, after the store changed, outside any
 // lock; they must be quick (enqueue a key). A handler added after start()
 // first receives an add for every cached object.

@@ -317,6 +317,48 @@ TEST(Informer, PagedListThenWatchFromListVersion) {
   inf.stop();
 }
 
+TEST(Informer, CachedObjectsCarryNoManagedFields) {
+  FakeClock clock(Time{seconds(1'800'000'000)});
+  ScriptedApi api;
+  const Json owned = Json::array({{{"manager", "kubectl"},
+                                   {"operation", "Apply"},
+                                   {"apiVersion", "gpupool.io/v1alpha1"},
+                                   {"fieldsType", "FieldsV1"},
+                                   {"fieldsV1", {{"f:spec", {{"f:replicas", Json::object()}}}}}}});
+  Json listed = obj("n", "a", "1");
+  listed["metadata"]["managedFields"] = owned;
+  api.set(listed);
+  auto s1 = api.expect_watch();
+  Informer inf(api, kPools, clock, fast_options());
+  std::mutex mu;
+  std::vector<Json> handed;  // what the handlers were given
+  auto keep = [&](const ObjectPtr& o) {
+    std::lock_guard lock(mu);
+    handed.push_back(*o);
+  };
+  inf.add_handlers({keep, [&](const ObjectPtr&, const ObjectPtr& o) { keep(o); }, keep});
+  inf.start();
+  ASSERT_TRUE(inf.wait_for_sync(seconds(10)));
+  ASSERT_TRUE(eventually([&] { return api.watch_count() == 1; }));
+  Json changed = obj("n", "a", "11");
+  changed["metadata"]["managedFields"] = owned;
+  s1->push(ev(WatchEventType::Modified, changed));
+  Json gone = obj("n", "a", "12");
+  gone["metadata"]["managedFields"] = owned;
+  s1->push(ev(WatchEventType::Deleted, gone));
+  ASSERT_TRUE(eventually([&] {
+    std::lock_guard lock(mu);
+    return handed.size() == 3;
+  }));
+  std::lock_guard lock(mu);
+  for (const Json& o : handed) {
+    EXPECT_FALSE(o["metadata"].contains("managedFields")) << o.dump();
+    EXPECT_EQ(o["metadata"]["name"], "a") << "the rest of the object is kept";
+  }
+  EXPECT_EQ(resource_version_of(handed[1]), "11");
+  inf.stop();
+}
+
 TEST(Informer, DroppedStreamResumesFromLastVersionIncludingBookmarks) {
   FakeClock clock(Time{seconds(1'800'000'000)});
   ScriptedApi api;

@@ -82,14 +82,14 @@ TEST(LeaderElection, MicroTimeParsesBackWithMicroseconds) {
 // A clock that knows microseconds, as SystemClock does.
 class MicroClock final : public Clock {
  public:
-  explicit MicroClock(MicroTime start) : now_(start) {}
+  explicit MicroClock(MicroTime start) : start_(start), now_(start) {}
   Time now() const override { return std::chrono::floor<seconds>(now_); }
   MicroTime now_micro() const override { return now_; }
   SteadyTime steady_now() const override { return SteadyTime{} + (now_ - start_); }
   void advance(std::chrono::microseconds d) { now_ += d; }
 
  private:
-  const MicroTime start_{now_};
+  const MicroTime start_;
   MicroTime now_;
 };
 
