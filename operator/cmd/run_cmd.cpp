@@ -11,6 +11,7 @@
 #include <ostream>
 
 #include "operator/clock/clock.h"
+#include "operator/controllers/endpoint_prober_pool.h"
 #include "operator/kube/client/config.h"
 #include "operator/kube/client/http_client.h"
 #include "operator/kube/runtime/leader_election.h"
@@ -49,6 +50,9 @@ Options:
   --log-level LEVEL          debug|info|warn|error (default: info)
   --log-format FORMAT        text|json (default: text)
   --workers N                workers per controller (default: 2)
+  --health-check-workers N   threads that run Endpoint-mode HTTP health checks, apart from the
+                             controllers' workers, so a machine that never answers holds one
+                             of these for its timeoutSeconds, not a worker (default: 4; 1..64)
   --gc-period-seconds N      garbage collection period (default: 15)
   --spend-status-period-seconds N
                              how often a pool's spend summary in status is refreshed when
@@ -76,6 +80,18 @@ std::optional<Duration> parse_seconds(std::string text) {
   const int64_t n = std::stoll(text);
   if (n < 1) return std::nullopt;
   return Duration{n};
+}
+
+// --health-check-workers: a whole number 1..ProbePool::kMaxThreads, digits
+// only ("4x", "-1", "" are refused); nullopt otherwise.
+std::optional<int> parse_health_check_workers(const std::string& text) {
+  if (text.empty() || text.size() > 3 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  const int n = std::stoi(text);
+  if (n < 1 || n > controllers::ProbePool::kMaxThreads) return std::nullopt;
+  return n;
 }
 
 struct LeaderElectionTimings {
@@ -134,6 +150,7 @@ int run_operator(const std::vector<std::string>& args, const factory::AdapterTab
                                               {"log-level", "info"},
                                               {"log-format", "text"},
                                               {"workers", "2"},
+                                              {"health-check-workers", "4"},
                                               {"gc-period-seconds", "15"},
                                               {"spend-status-period-seconds", "300"},
                                               {"prometheus-url", ""},
@@ -220,6 +237,13 @@ int run_operator(const std::vector<std::string>& args, const factory::AdapterTab
            ">= 1\n";
     return kUsage;
   }
+  const auto health_check_workers = parse_health_check_workers(flags["health-check-workers"]);
+  if (!health_check_workers) {
+    err << "error: --health-check-workers must be a whole number from 1 to "
+        << controllers::ProbePool::kMaxThreads << ", not \"" << flags["health-check-workers"]
+        << "\"\n";
+    return kUsage;
+  }
   const std::string& prom_url = flags["prometheus-url"];
   if (!prom_url.empty() && prom_url.rfind("http://", 0) != 0 &&
       prom_url.rfind("https://", 0) != 0) {
@@ -275,6 +299,7 @@ int run_operator(const std::vector<std::string>& args, const factory::AdapterTab
   mo.revision = GPUPOOL_REVISION;
 #endif
   mo.workers = workers;
+  mo.health_check_workers = *health_check_workers;
   mo.gc_period = Duration{gc_period};
   mo.spend_status_period = Duration{spend_period};
   mo.prometheus_url = flags["prometheus-url"];

@@ -71,6 +71,25 @@ TEST(RunCmd, HelpListsTheKubeApiRateFlags) {
   EXPECT_NE(out.str().find("--leader-elect-lease-duration DURATION"), std::string::npos);
   EXPECT_NE(out.str().find("--leader-elect-renew-deadline DURATION"), std::string::npos);
   EXPECT_NE(out.str().find("--leader-elect-retry-period DURATION"), std::string::npos);
+  EXPECT_NE(out.str().find("--health-check-workers N"), std::string::npos);
+}
+
+TEST(RunCmd, RefusesHealthCheckWorkersOutsideOneToSixtyFour) {
+  std::string err;
+  for (const char* value : {"0", "65", "-1", "4x", "", "four", "1.5", "9999"}) {
+    EXPECT_EQ(run({"--health-check-workers", value}, err), 2) << value;
+    EXPECT_NE(err.find("error: --health-check-workers must be a whole number from 1 to 64, not"),
+              std::string::npos)
+        << value << ": " << err;
+  }
+  // In range: the run goes on to load the configuration (which fails here).
+  for (const char* value : {"1", "64"}) {
+    EXPECT_EQ(run({"--health-check-workers", value, "--kubeconfig", "/nonexistent/kubeconfig",
+                   "--health-addr", ""},
+                  err),
+              1)
+        << value << ": " << err;
+  }
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "operator/controllers/decode_cache.h"
 #include "operator/controllers/demand_signals.h"
 #include "operator/controllers/endpoint_prober.h"
+#include "operator/controllers/endpoint_prober_pool.h"
 #include "operator/controllers/provider_registry.h"
 #include "operator/controllers/timezone.h"
 #include "operator/core/api_types.h"
@@ -68,11 +69,19 @@ struct Context {
   // registration (node_registration.h); null: no Node is ever seen, so
   // pools that bootstrap Nodes never get Ready machines.
   const kube::Store* nodes = nullptr;
-  // Health checks of Endpoint-mode machines (endpoint_prober.h); null: no
-  // machine is ever probed, so an Endpoint pool's machines never become
-  // Ready and are replaced at their startup timeout. The manager wires an
-  // HttpEndpointProber; tests and the simulator their own.
+  // Health checks of Endpoint-mode machines (endpoint_prober.h); both this
+  // and probe_pool null: no machine is ever probed, so an Endpoint pool's
+  // machines never become Ready and are replaced at their startup timeout.
+  // Tests and the simulator set a prober whose answers are immediate: it is
+  // called inside the reconcile.
   EndpointProber* prober = nullptr;
+  // When set, health checks run on this pool's threads instead
+  // (endpoint_prober_pool.h) and `prober` is not used: a reconcile starts a
+  // probe and returns at once, and a later pass (the pool's on_done enqueues
+  // the instance) counts its answer. The manager (`run`) wires a pool of
+  // HttpEndpointProber, so a machine that never answers holds a prober
+  // thread, never a reconcile worker.
+  ProbePool* probe_pool = nullptr;
   // Services and EndpointSlices of Endpoint-mode pools, indexed by
   // kIndexOwnerUid (endpoint_slices.h); null: the endpoints reconciler
   // refuses to run.

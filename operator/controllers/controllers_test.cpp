@@ -6,12 +6,16 @@
 
 #include <algorithm>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <fstream>
+#include <map>
+#include <mutex>
 #include <sstream>
 
 #include "operator/controllers/bootstrap.h"
 #include "operator/controllers/endpoint_prober.h"
+#include "operator/controllers/endpoint_prober_pool.h"
 #include "operator/controllers/endpoint_slices.h"
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
@@ -25,6 +29,7 @@
 #include "operator/core/pool_decision.h"
 #include "operator/core/spend.h"
 #include "operator/kube/memory/store.h"
+#include "operator/kube/runtime/controller.h"
 #include "providers/factory/adapter_table.h"
 #include "providers/fake/fake_provider.h"
 #include "providers/http/url.h"
@@ -2316,6 +2321,147 @@ TEST_F(EndpointSlicesTest, ScaleDownParksThenEndsWithoutEverEndingAMachineListed
   ASSERT_TRUE(api_.remove(kGpuPools, "default", "web").ok());
   converge(6);
   EXPECT_EQ(live_at_provider(), 0);
+}
+
+// ---- Health checks off the reconcile workers (issue 13).
+
+// The first probe it is asked for never answers until release(); every
+// other answers 200 at once.
+class StallingProber final : public EndpointProber {
+ public:
+  health::Probe probe(const std::string& url, Duration /*timeout*/) override {
+    std::unique_lock lock(mu_);
+    const bool first = calls_++ == 0;
+    cv_.notify_all();
+    if (first) cv_.wait(lock, [this] { return released_; });
+    return {true, "HTTP 200 from " + url};
+  }
+  void release() {
+    std::lock_guard lock(mu_);
+    released_ = true;
+    cv_.notify_all();
+  }
+  bool wait_calls(int n) {
+    std::unique_lock lock(mu_);
+    return cv_.wait_for(lock, 10s, [&] { return calls_ >= n; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  int calls_ = 0;
+  bool released_ = false;
+};
+
+TEST_F(EndpointTest, AHealthCheckThatNeverAnswersDoesNotHoldTheReconcileWorker) {
+  // Two machines up with their addresses, nothing probed yet.
+  ctx_.prober = nullptr;
+  create_pool(2, endpoint_usage().dump());
+  converge();
+  clock_.advance(31s);
+  converge();
+  ASSERT_EQ(count_phase(api::InstancePhase::Running), 2);
+  std::vector<std::string> names;
+  for (const auto& i : instances())
+    names.push_back(i.metadata.name);
+  const std::string a = "default/" + names[0], b = "default/" + names[1];
+
+  // As `run` wires it: one reconcile worker, probes on a pool whose
+  // completions enqueue the instance. The test's reconcile reads the store
+  // fresh each time, as the informer would keep it.
+  std::mutex mu;
+  std::condition_variable cv;
+  std::map<std::string, int> reconciles;
+  kube::Controller::Options copts;
+  copts.workers = 1;
+  kube::Controller ctl(
+      "gpuinstance", clock_,
+      [&](const kube::ReconcileRequest& r) {
+        EXPECT_TRUE(refresh_store(api_, kGpuInstances, instances_).ok());
+        kube::ReconcileResult result = inst_rec_.reconcile(r);
+        std::lock_guard lock(mu);
+        ++reconciles[kube::make_key(r.namespace_, r.name)];
+        cv.notify_all();
+        return result;
+      },
+      copts);
+  auto stalling = std::make_shared<StallingProber>();
+  ProbePool probes(stalling, clock_, {.threads = 2},
+                   [&ctl](const std::string& key) { ctl.enqueue(key); });
+  ctx_.probe_pool = &probes;
+  // However the test ends, nothing stays blocked (torn down before ctl and probes).
+  struct Unblock {
+    Context& ctx;
+    StallingProber& prober;
+    ~Unblock() {
+      prober.release();
+      ctx.probe_pool = nullptr;
+    }
+  } unblock{ctx_, *stalling};
+  auto reconciled = [&](const std::string& key, int n) {
+    std::unique_lock lock(mu);
+    return cv.wait_for(lock, 10s, [&] { return reconciles[key] >= n; });
+  };
+  ctl.start();
+
+  // A's probe starts and never answers; the reconcile returned at once.
+  const Time a_started = clock_.now();
+  ctl.enqueue(a);
+  ASSERT_TRUE(reconciled(a, 1)) << "the reconcile waited for the health check";
+  ASSERT_TRUE(stalling->wait_calls(1));
+  EXPECT_TRUE(probes.pending(a));
+
+  // The only worker is free: B is reconciled, probed, and the completion
+  // brings B back to count its answer, all while A's probe hangs.
+  clock_.advance(4s);
+  ctl.enqueue(b);
+  ASSERT_TRUE(reconciled(b, 2)) << "B waited behind A's health check";
+  api::GpuInstance ib = *to_instance(api_.get(kGpuInstances, "default", names[1]).value());
+  ASSERT_TRUE(ib.status.health.has_value());
+  EXPECT_EQ(ib.status.health->consecutive_successes, 1);
+  EXPECT_THAT(ib.status.message, HasSubstr("answered 2xx 1 of 2"));
+  api::GpuInstance ia = *to_instance(api_.get(kGpuInstances, "default", names[0]).value());
+  EXPECT_FALSE(ia.status.health.has_value()) << "A's answer has not come";
+  EXPECT_TRUE(probes.pending(a));
+
+  // A answers at last: its completion enqueues A, whose answer counts as of
+  // when the GET started, not when it answered.
+  const int a_before = [&] {
+    std::lock_guard lock(mu);
+    return reconciles[a];
+  }();
+  stalling->release();
+  ASSERT_TRUE(reconciled(a, a_before + 1));
+  ctl.stop();
+  ctx_.probe_pool = nullptr;
+  ia = *to_instance(api_.get(kGpuInstances, "default", names[0]).value());
+  ASSERT_TRUE(ia.status.health.has_value());
+  EXPECT_EQ(ia.status.health->consecutive_successes, 1);
+  ASSERT_TRUE(ia.status.health->last_probe_time.has_value());
+  EXPECT_EQ(*ia.status.health->last_probe_time, a_started);
+  EXPECT_FALSE(probes.pending(a));
+}
+
+TEST_F(EndpointTest, AProbeInFlightForADeletedInstanceIsDropped) {
+  ctx_.prober = nullptr;
+  create_pool(1, endpoint_usage().dump());
+  converge();
+  clock_.advance(31s);
+  converge();
+  auto stalling = std::make_shared<StallingProber>();
+  ProbePool probes(stalling, clock_, {.threads = 1}, {});
+  ctx_.probe_pool = &probes;
+  const std::string name = instances().at(0).metadata.name;
+  (void)inst_rec_.reconcile({"default", name});
+  ASSERT_TRUE(stalling->wait_calls(1));
+  EXPECT_TRUE(probes.pending("default/" + name));
+  // Gone from the cache (deleted): its probe is forgotten.
+  (void)instances_.replace({});
+  (void)inst_rec_.reconcile({"default", name});
+  EXPECT_FALSE(probes.pending("default/" + name));
+  EXPECT_EQ(probes.size(), 0u);
+  stalling->release();
+  ctx_.probe_pool = nullptr;
 }
 
 // Issue 12: the orphan grace is kept on the GpuProvider, so a restarted

@@ -1,8 +1,11 @@
 #pragma once
 // The HTTP health check of an Endpoint-mode machine (issue 13): one GET of
 // http://address:port/healthPath, answered 2xx or not. The seam the instance
-// reconciler probes through (Context::prober); the thresholds, period and
-// startup timeout are decided by operator/core/endpoint_health.h.
+// reconciler probes through: inline (Context::prober: the simulator's and
+// tests' immediate answers) or on the threads of a ProbePool
+// (endpoint_prober_pool.h: what `run` does with HttpEndpointProber, so a
+// probe never holds a reconcile worker). The thresholds, period and startup
+// timeout are decided by operator/core/endpoint_health.h.
 //
 // HttpEndpointProber sends the GET through the shared HTTP transport
 // (providers/http/transport.h: libcurl in production, as the Prometheus

@@ -92,14 +92,49 @@ void InstanceReconciler::remember_probe(const std::string& key, Time when) {
 }
 
 void InstanceReconciler::forget_probe(const std::string& key) {
+  if (ctx_.probe_pool) ctx_.probe_pool->forget(key);
   std::lock_guard lock(probes_mu_);
   last_probes_.erase(key);
 }
 
+InstanceReconciler::HealthCheck InstanceReconciler::health_check(const std::string& key,
+                                                                 const std::string& url,
+                                                                 const health::Input& in,
+                                                                 Time now) {
+  HealthCheck hc;
+  const Duration timeout{in.spec.timeout_seconds};
+  std::optional<Time> last = health::last_probe(in.state, in.last_probe);
+  if (!ctx_.probe_pool) {
+    if (!url.empty() && ctx_.prober && health::probe_due(in.spec, last, now)) {
+      hc.probe = ctx_.prober->probe(url, timeout);
+      hc.at = now;
+      remember_probe(key, now);
+    }
+    return hc;
+  }
+  ProbePool& pool = *ctx_.probe_pool;
+  // A probe of an address the machine no longer has says nothing about it.
+  if (auto done = pool.take(key); done && done->url == url) {
+    hc.probe = std::move(done->probe);
+    hc.at = done->started;
+    remember_probe(key, done->started);
+    last = last ? std::max(*last, done->started) : done->started;
+  }
+  if (!url.empty() && !pool.pending(key) && health::probe_due(in.spec, last, now)) {
+    // Full: retried on a later pass (the requeue below comes within a poll).
+    const ProbePool::Started started = pool.start(key, url, timeout);
+    hc.in_flight = started == ProbePool::Started::Queued;
+  } else {
+    hc.in_flight = pool.pending(key);
+  }
+  return hc;
+}
+
 kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest& req) {
   kube::ObjectPtr cached = ctx_.instances.get(req.namespace_, req.name);
+  const std::string inst_key = kube::make_key(req.namespace_, req.name);
   if (!cached) {
-    forget_probe(kube::make_key(req.namespace_, req.name));
+    forget_probe(inst_key);  // a probe in flight for it is dropped when it finishes
     return ReconcileResult::done();
   }
   Json obj = *cached;
@@ -155,6 +190,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
 
   // ---- Deletion: end the machine, fold the spend, let the object go.
   if (inst.metadata.deletion_timestamp) {
+    forget_probe(inst_key);
     if (!instance_has_finalizer(obj)) return ReconcileResult::done();
     bool gone = false;
     if (st.phase != InstancePhase::Terminated) {
@@ -283,6 +319,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
   }
 
   if (st.phase == InstancePhase::Failed || st.phase == InstancePhase::Terminated) {
+    forget_probe(inst_key);
     return ReconcileResult::done();
   }
   if (!provider) {
@@ -484,10 +521,12 @@ kube::ReconcileResult InstanceReconciler::follow_endpoint(const api::GpuInstance
                                                           Time now, StatusResult& status_result) {
   using P = InstancePhase;
   record_address(st, m);
+  const std::string key = kube::make_key(inst.metadata.namespace_, inst.metadata.name);
   if (st.phase != P::Running && st.phase != P::Ready) {
+    // Parked (or not up yet): an answer still on its way is not wanted.
+    if (ctx_.probe_pool) ctx_.probe_pool->forget(key);
     return status_result(st, st.phase == P::Provisioning ? kProvisioningPoll : kRunningPoll);
   }
-  const std::string key = kube::make_key(inst.metadata.namespace_, inst.metadata.name);
   const api::EndpointUsage& ep = inst.spec.usage.endpoint;
   const std::string url = health::health_url(st.address, st.port, ep.health_path);
   health::Input in;
@@ -497,11 +536,9 @@ kube::ReconcileResult InstanceReconciler::follow_endpoint(const api::GpuInstance
   in.launch = st.launch_time.value_or(now);
   in.now = now;
   in.last_probe = remembered_probe(key);
-  if (!url.empty() && ctx_.prober &&
-      health::probe_due(in.spec, health::last_probe(in.state, in.last_probe), now)) {
-    in.probe = ctx_.prober->probe(url, Duration{in.spec.timeout_seconds});
-    remember_probe(key, now);
-  }
+  const HealthCheck hc = health_check(key, url, in, now);
+  in.probe = hc.probe;
+  if (hc.probe) in.now = hc.at;  // the probe counts as of when it started
   const health::Output out = health::decide(in);
   if (in.probe || st.health) st.health = out.state;
   const std::string counts_needed = std::to_string(in.spec.success_threshold);
@@ -567,10 +604,18 @@ kube::ReconcileResult InstanceReconciler::follow_endpoint(const api::GpuInstance
       }
       break;
   }
-  if (st.phase == P::Ready && ctx_.prober && ctx_.prober->answers_never_change()) {
+  const EndpointProber* prober = ctx_.probe_pool ? &ctx_.probe_pool->prober() : ctx_.prober;
+  if (st.phase == P::Ready && prober && prober->answers_never_change()) {
     return status_result(st, kRunningPoll);
   }
-  const auto until_probe = std::chrono::duration_cast<kube::Millis>(out.next_probe - now);
+  auto until_probe = std::chrono::duration_cast<kube::Millis>(out.next_probe - now);
+  if (hc.in_flight) {
+    // Its completion enqueues this instance; a pass before its timeout would
+    // only find it still running (and poll the provider for nothing).
+    const auto timeout =
+        std::chrono::duration_cast<kube::Millis>(Duration{in.spec.timeout_seconds});
+    until_probe = std::max(until_probe, std::min(timeout, kRunningPoll));
+  }
   return status_result(st, std::clamp(until_probe, kube::Millis{1000}, kRunningPoll));
 }
 

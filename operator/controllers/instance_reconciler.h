@@ -21,7 +21,11 @@
 //     machine once its HTTP health check passes (endpoint_health.h; its
 //     address is recorded, it falls back to Running with Healthy=False after
 //     failureThreshold failures, and one never healthy by
-//     startupTimeoutSeconds is Failed). A machine that vanished
+//     startupTimeoutSeconds is Failed). With ctx.probe_pool (what `run`
+//     wires) the GET runs on the pool's threads: a pass starts it and
+//     returns, and the pass its completion enqueues counts the answer as of
+//     when the GET started; a machine that never answers so holds a prober
+//     thread, never this reconcile. A machine that vanished
 //     (NotFound, Terminated, Failed at the provider) makes the instance
 //     Failed, which the pool reconciler ends and replaces. Status is written
 //     only on real change (phase, machine, message): spend that moves only
@@ -50,6 +54,7 @@
 #include <string>
 
 #include "operator/controllers/context.h"
+#include "operator/core/endpoint_health.h"
 #include "operator/kube/runtime/controller.h"
 
 namespace gpupool::controllers {
@@ -68,11 +73,24 @@ class InstanceReconciler {
   kube::ReconcileResult follow_endpoint(const api::GpuInstance& inst, api::GpuInstanceStatus& st,
                                         const kube::Json& obj, const Machine& m, Time now,
                                         StatusResult& status_result);
+  // The answer this pass counts, if any (health_check()).
+  struct HealthCheck {
+    std::optional<health::Probe> probe;
+    Time at{};               // when that probe started (the probe time that counts)
+    bool in_flight = false;  // a probe runs on ctx_.probe_pool; its completion enqueues us
+  };
+  // Probes the machine when a probe is due: inline through ctx_.prober, or
+  // (ctx_.probe_pool) by taking the answer of a probe that finished since the
+  // last pass and starting the next one when due and none is in flight.
+  HealthCheck health_check(const std::string& key, const std::string& url, const health::Input& in,
+                           Time now);
+
   // When this process last probed each instance ("namespace/name"): probes
   // that change nothing are not written to status (endpoint_health.h, rule 1),
   // so this keeps them one period apart. A cache only: lost on restart.
   std::optional<Time> remembered_probe(const std::string& key);
   void remember_probe(const std::string& key, Time when);
+  // Forgets the memory and drops a probe in flight (its answer is not wanted).
   void forget_probe(const std::string& key);
 
   Context& ctx_;

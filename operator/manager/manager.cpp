@@ -1,12 +1,15 @@
 #include "operator/manager/manager.h"
 
 #include <unistd.h>
+#include <algorithm>
 #include <random>
 #include <sstream>
 
 #include <prometheus/exposer.h>
 
 #include "metrics/metrics.h"
+#include "operator/controllers/endpoint_prober.h"
+#include "operator/controllers/endpoint_prober_pool.h"
 #include "operator/controllers/endpoint_slices.h"
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/instance_reconciler.h"
@@ -105,7 +108,17 @@ struct Manager::Impl {
         prov_rec(ctx),
         ep_rec(ctx),
         gc(ctx) {
-    ctx.prober = &prober;  // health checks of Endpoint-mode machines
+    // Health checks of Endpoint-mode machines, off the reconcile workers; a
+    // finished one brings its instance back (inst_ctl is set in start(),
+    // before any reconcile can start a probe).
+    controllers::ProbePool::Options po;
+    po.threads = std::clamp(options.health_check_workers, 1, controllers::ProbePool::kMaxThreads);
+    probes = std::make_unique<controllers::ProbePool>(
+        std::make_shared<controllers::HttpEndpointProber>(), clock, po,
+        [this](const std::string& key) {
+          if (inst_ctl) inst_ctl->enqueue(key);
+        });
+    ctx.probe_pool = probes.get();
     ctx.on_failed = [m = prom.get()](const api::GpuInstance& inst, const std::string& reason) {
       m->instances().failed(inst.metadata.namespace_, inst.spec.pool, inst.spec.offer.provider,
                             reason);
@@ -128,7 +141,7 @@ struct Manager::Impl {
   controllers::ProviderRegistry registry;
   net::CurlTransport prom_transport;
   controllers::PrometheusSignals signals;
-  controllers::HttpEndpointProber prober;
+  std::unique_ptr<controllers::ProbePool> probes;  // stopped in stop()
   controllers::Context ctx;
   controllers::PoolReconciler pool_rec;
   controllers::InstanceReconciler inst_rec;
@@ -215,7 +228,9 @@ struct Manager::Impl {
     for (const auto& k : inst_inf.store().keys())
       inst_ctl->enqueue(k);
     gc_thread = std::thread([this] { gc_loop(); });
-    log.info("controllers started", {{"workers", std::to_string(options.workers)}});
+    log.info("controllers started",
+             {{"workers", std::to_string(options.workers)},
+              {"health_check_workers", std::to_string(options.health_check_workers)}});
   }
 
   // Controllers act on synced caches only: waits for them (or stop()), then
@@ -253,6 +268,13 @@ Manager::~Manager() {
 
 Status<ManagerError> Manager::start() {
   Impl& m = *impl_;
+  {
+    controllers::ProbePool::Options po;
+    po.threads = m.options.health_check_workers;
+    if (const std::string why = controllers::ProbePool::invalid(po); !why.empty()) {
+      return fail(ManagerError{"health-check workers: " + why});
+    }
+  }
   kube::Controller::Options copts;
   copts.workers = std::max(1, m.options.workers);
   m.pool_ctl = std::make_unique<kube::Controller>(
@@ -465,6 +487,7 @@ void Manager::stop() {
   if (m.gc_thread.joinable()) m.gc_thread.join();
   if (m.pool_ctl) m.pool_ctl->stop();
   if (m.inst_ctl) m.inst_ctl->stop();
+  if (m.probes) m.probes->stop();  // no longer than a probe's timeout (2 s at most)
   if (m.ep_ctl) m.ep_ctl->stop();
   if (m.secret_watches) m.secret_watches->stop();
   if (m.prov_ctl) m.prov_ctl->stop();

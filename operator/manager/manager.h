@@ -32,6 +32,11 @@
 // (run_cmd does, with code 1) so a fresh one campaigns again, as
 // controller-runtime does.
 //
+// Health checks of Endpoint-mode machines run on a pool of
+// options.health_check_workers threads (controllers::ProbePool), never on a
+// reconcile worker; a finished probe enqueues its instance. stop() waits for
+// a probe in flight at most its timeout (and 2 s at most).
+//
 // Thread-safety: start()/stop() from the owning thread; the rest from any.
 
 #include <atomic>
@@ -63,6 +68,9 @@ struct ManagerOptions {
   std::string version = "0.0.0-dev";  // gpupool_build_info labels
   std::string revision = "unknown";
   int workers = 2;
+  // Threads that run Endpoint-mode HTTP health checks, off the reconcile
+  // workers (controllers::ProbePool): 1..64.
+  int health_check_workers = 4;
   Duration gc_period{15};
   Duration spend_status_period{300};  // see controllers::Context
   // Prometheus for autoscaling signals (metrics without prometheusUrl);

@@ -146,6 +146,8 @@ for file in "$tmp/default.yaml" "$tmp/all.yaml"; do
   [ -z "$unknown" ] && pass "only known operator flags" || fail "unknown operator flags: $unknown"
 done
 
+has "$tmp/default.yaml" '- --health-check-workers=4' "health checks run on their own threads (--health-check-workers)"
+
 # A provider without credentials is refused with a clear message.
 if "$helm" template gpupool "$chart" --set 'providers[0].name=x' --set 'providers[0].type=aws' >/dev/null 2>"$tmp/err"; then
   fail "a non-fake provider without credentials renders"

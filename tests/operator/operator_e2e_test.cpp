@@ -17,10 +17,12 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <mutex>
 #include <regex>
 #include <set>
 #include <sstream>
@@ -657,6 +659,67 @@ TEST_F(OperatorE2E, NodeModeRegistrationParkingCordonsAndAMissingRegistrationIsR
                          R"(provider="local",reason="RegistrationTimeout"} 1)"),
             std::string::npos)
       << metrics;
+}
+
+// Issue 13: health checks run off the reconcile workers. With one worker per
+// controller, a machine whose health check never answers (a server that
+// takes the request and never replies; 30 s timeout) does not keep another
+// pool's machines from being bought and run, and SIGTERM does not wait out
+// that probe. Probed inside the reconcile, the other pool would wait 30 s
+// and the exit would take the whole shutdown grace.
+TEST_F(OperatorE2E, AHealthCheckThatNeverAnswersHoldsNoReconcileWorker) {
+  std::mutex mu;
+  std::condition_variable cv;
+  bool answer = false;
+  std::atomic<int> hung{0};
+  http::HttpServer silent([&](const http::HttpRequest&, http::ResponseWriter& w) {
+    ++hung;
+    std::unique_lock lock(mu);
+    cv.wait(lock, [&] { return answer; });
+    w.send(503, {{"Content-Type", "text/plain"}}, "late");
+  });
+  ASSERT_TRUE(silent.start().ok());
+  struct Unblock {
+    std::mutex& mu;
+    std::condition_variable& cv;
+    bool& answer;
+    ~Unblock() {
+      std::lock_guard lock(mu);
+      answer = true;
+      cv.notify_all();
+    }
+  } unblock{mu, cv, answer};  // however the test ends, before `silent` stops
+  start_operator(
+      {"--workers", "1", "--health-check-workers", "2", "--shutdown-grace-seconds", "20"});
+  apply(provider_yaml("", "  fake:\n    bootSeconds: 0\n"));
+  apply(pool_yaml(1,
+                  "  usage:\n    mode: Endpoint\n    endpoint:\n      image: "
+                  "vllm/vllm-openai:v0.6.3\n      port: " +
+                      std::to_string(silent.port()) +
+                      "\n      healthPath: /health\n      healthCheck:\n        periodSeconds: "
+                      "30\n        timeoutSeconds: 30\n"));
+  ASSERT_TRUE(eventually([&] { return hung.load() > 0; }, 30s)) << read_file(dir_ / "operator.log");
+
+  std::string batch = pool_yaml(2);
+  batch.replace(batch.find("name: web"), 9, "name: batch");
+  apply(batch);
+  auto running_in = [&](const std::string& pool) {
+    int n = 0;
+    for (const auto& i : instances())
+      n += i.spec.pool == pool && i.status.phase == api::InstancePhase::Running ? 1 : 0;
+    return n;
+  };
+  EXPECT_TRUE(eventually([&] { return running_in("batch") == 2; }, 15s))
+      << "another pool waited behind a health check\n"
+      << read_file(dir_ / "operator.log");
+  EXPECT_EQ(running_in("web"), 1);  // up, not Ready: its health check has not answered
+  EXPECT_EQ(hung.load(), 1) << "one probe in flight per machine";
+
+  const auto t0 = std::chrono::steady_clock::now();
+  const int code = stop_operator(SIGTERM);
+  const auto took = std::chrono::steady_clock::now() - t0;
+  EXPECT_LT(took, 8s) << read_file(dir_ / "operator.log");
+  EXPECT_EQ(code, 0) << read_file(dir_ / "operator.log");
 }
 
 }  // namespace
