@@ -37,6 +37,7 @@
 #include "operator/core/pool_decision.h"
 #include "tests/apiserver/api_server.h"
 #include "tests/operator/http_get.h"
+#include "tests/operator/process.h"
 
 extern char** environ;
 
@@ -68,34 +69,10 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds lim
 
 pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err,
             const std::vector<std::string>& extra_env = {}) {
-  std::vector<char*> argv;
-  for (const auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<std::string> env_store(extra_env);
-  for (char** e = environ; *e; ++e)
-    env_store.emplace_back(*e);
-  std::vector<char*> envp;
-  for (auto& e : env_store)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  pid_t pid = -1;
-  if (posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), envp.data()) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
+  return testing_process::spawn(args, out, err, {.extra_env = extra_env});
 }
 
-int wait_exit(pid_t pid) {
-  int status = 0;
-  if (waitpid(pid, &status, 0) != pid) return -1;
-  if (WIFEXITED(status)) return WEXITSTATUS(status);
-  return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-}
+using testing_process::wait_exit;
 
 using testing_http::http_get;
 

@@ -48,6 +48,7 @@
 #include "operator/core/api_codec.h"
 #include "operator/kube/runtime/leader_election.h"
 #include "tests/apiserver/api_server.h"
+#include "tests/operator/process.h"
 
 extern char** environ;
 
@@ -308,54 +309,22 @@ class RecordingProxy {
 
 // --- processes ---------------------------------------------------------------
 
-pid_t spawn(const std::vector<std::string>& args, const fs::path& log,
-            const std::vector<std::string>& extra_env = {}) {
-  std::vector<char*> argv;
-  for (const auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  std::vector<std::string> env_store(extra_env);
-  for (char** e = environ; *e; ++e) {
-    const std::string v = *e;
-    // Only the proxy settings this test gives count.
-    bool proxy = false;
-    for (const char* p : {"http_proxy=", "HTTP_PROXY=", "https_proxy=", "HTTPS_PROXY=",
-                          "all_proxy=", "ALL_PROXY=", "no_proxy=", "NO_PROXY="}) {
-      proxy = proxy || v.rfind(p, 0) == 0;
-    }
-    if (!proxy) env_store.push_back(v);
+// Only the proxy settings this test gives count: inherited ones are dropped.
+bool not_a_proxy_setting(std::string_view v) {
+  for (const char* p : {"http_proxy=", "HTTP_PROXY=", "https_proxy=", "HTTPS_PROXY=", "all_proxy=",
+                        "ALL_PROXY=", "no_proxy=", "NO_PROXY="}) {
+    if (v.rfind(p, 0) == 0) return false;
   }
-  std::vector<char*> envp;
-  for (auto& e : env_store)
-    envp.push_back(e.data());
-  envp.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, log.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  pid_t pid = -1;
-  if (posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), envp.data()) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
+  return true;
 }
 
-// The exit code (128 + signal when killed), or nullopt if still running
-// after `limit`.
-std::optional<int> wait_exit(pid_t pid, std::chrono::milliseconds limit) {
-  const auto deadline = Steady::now() + limit;
-  for (;;) {
-    int status = 0;
-    const pid_t r = waitpid(pid, &status, WNOHANG);
-    if (r == pid) {
-      if (WIFEXITED(status)) return WEXITSTATUS(status);
-      return 128 + (WIFSIGNALED(status) ? WTERMSIG(status) : 0);
-    }
-    if (r < 0) return -1;
-    if (Steady::now() >= deadline) return std::nullopt;
-    std::this_thread::sleep_for(20ms);
-  }
+pid_t spawn(const std::vector<std::string>& args, const fs::path& log,
+            const std::vector<std::string>& extra_env = {}) {
+  return testing_process::spawn(args, log, log,
+                                {.extra_env = extra_env, .inherit = not_a_proxy_setting});
 }
+
+using testing_process::wait_exit;
 
 // One operator process with its own proxy and health port.
 struct Replica {

@@ -36,6 +36,7 @@
 #include "tests/emulators/runpod/runpod_emulator.h"
 #include "tests/emulators/vastai/vastai_emulator.h"
 #include "tests/emulators/verda/verda_emulator.h"
+#include "tests/operator/process.h"
 
 extern char** environ;
 
@@ -69,19 +70,7 @@ bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds lim
 }
 
 pid_t spawn(const std::vector<std::string>& args, const fs::path& out, const fs::path& err) {
-  std::vector<char*> argv;
-  for (const auto& a : args)
-    argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  posix_spawn_file_actions_t fa;
-  posix_spawn_file_actions_init(&fa);
-  posix_spawn_file_actions_addopen(&fa, 0, "/dev/null", O_RDONLY, 0);
-  posix_spawn_file_actions_addopen(&fa, 1, out.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_addopen(&fa, 2, err.c_str(), O_WRONLY | O_CREAT | O_APPEND, 0644);
-  pid_t pid = -1;
-  if (posix_spawnp(&pid, argv[0], &fa, nullptr, argv.data(), environ) != 0) pid = -1;
-  posix_spawn_file_actions_destroy(&fa);
-  return pid;
+  return testing_process::spawn(args, out, err);
 }
 
 class OperatorLiveProviders : public ::testing::Test {
