@@ -37,6 +37,7 @@
 #include "operator/core/pool_decision.h"
 #include "tests/apiserver/api_server.h"
 #include "tests/operator/http_get.h"
+#include "tests/operator/operator_world.h"
 #include "tests/operator/process.h"
 
 extern char** environ;
@@ -51,12 +52,7 @@ namespace fs = std::filesystem;
 const kube::Resource kPools{"gpupool.io", "v1alpha1", "gpupools", "GpuPool", true};
 const kube::Resource kInstances{"gpupool.io", "v1alpha1", "gpuinstances", "GpuInstance", true};
 
-std::string read_file(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing_world::read_text;
 
 bool eventually(const std::function<bool()>& pred, std::chrono::milliseconds limit = 60s) {
   const auto deadline = std::chrono::steady_clock::now() + limit;
@@ -76,42 +72,12 @@ using testing_process::wait_exit;
 
 using testing_http::http_get;
 
-class OperatorChaos : public ::testing::Test {
+class OperatorChaos : public testing_world::OperatorWorldTest {
  protected:
-  void SetUp() override {
-    const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
-    const char* bin = std::getenv("GPUPOOL_BINARY_DIR");
-    ASSERT_TRUE(src && bin);
-    source_ = src;
-    binary_ = fs::path(bin) / "bin" / "gpupool-operator";
-    const fs::path fake_bin = fs::path(bin) / "bin" / "gpupool-fake-provider-server";
-    ASSERT_TRUE(fs::exists(binary_) && fs::exists(fake_bin));
-    dir_ = fs::temp_directory_path() / ("gpupool-chaos-" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    server_ = std::make_unique<apiserver::TestApiServer>(clock_);
-    ASSERT_TRUE(server_->start().ok());
-    for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
-                          "gpupool.io_gpuproviders.yaml"}) {
-      ASSERT_TRUE(server_->load_manifests(read_file(source_ / "crds" / f)).ok());
-    }
-    kubeconfig_ = dir_ / "kubeconfig";
-    ASSERT_TRUE(server_->write_kubeconfig(kubeconfig_.string()).ok());
-    const fs::path port_file = dir_ / "fake.port";
-    fake_ = spawn({fake_bin.string(), "--port-file", port_file.string(), "--boot-seconds", "1"},
-                  dir_ / "fake.out", dir_ / "fake.log");
-    ASSERT_GT(fake_, 0);
-    ASSERT_TRUE(eventually([&] { return fs::exists(port_file); }, 20s));
-    fake_port_ = static_cast<uint16_t>(std::stoi(read_file(port_file)));
-  }
+  void SetUp() override { start_world("chaos", "fake.out", "fake.log"); }
   void TearDown() override {
     stop_operator(SIGKILL);
-    if (fake_ > 0) {
-      kill(fake_, SIGTERM);
-      wait_exit(fake_);
-    }
-    if (server_) server_->stop();
-    if (!HasFailure()) fs::remove_all(dir_);
+    stop_world();
   }
 
   void start_operator() {
@@ -136,7 +102,7 @@ class OperatorChaos : public ::testing::Test {
     pid_t pid =
         spawn(full, o, o, {"HOME=" + dir_.string(), "KUBECACHEDIR=" + (dir_ / "cache").string()});
     const int code = pid > 0 ? wait_exit(pid) : -1;
-    if (out) *out = read_file(o);
+    if (out) *out = read_text(o);
     return code;
   }
   Json ledger() {
@@ -210,11 +176,7 @@ class OperatorChaos : public ::testing::Test {
     return true;
   }
 
-  SystemClock clock_;
-  fs::path source_, binary_, dir_, kubeconfig_;
-  std::unique_ptr<apiserver::TestApiServer> server_;
-  pid_t op_ = -1, fake_ = -1;
-  uint16_t fake_port_ = 0;
+  pid_t op_ = -1;
 };
 
 TEST_F(OperatorChaos, SigkillDuringProvisioningAndScalingConverges) {

@@ -48,6 +48,8 @@
 #include "operator/core/api_codec.h"
 #include "operator/kube/runtime/leader_election.h"
 #include "tests/apiserver/api_server.h"
+#include "tests/operator/http_get.h"
+#include "tests/operator/operator_world.h"
 #include "tests/operator/process.h"
 
 extern char** environ;
@@ -71,12 +73,7 @@ constexpr int kLeaseSeconds = 4, kRenewSeconds = 3, kRetrySeconds = 1;
 // processes sharing two busy cores under the sanitizers.
 constexpr auto kTakeOverLimit = std::chrono::seconds(kLeaseSeconds + 2 * kRetrySeconds) + 1500ms;
 
-std::string slurp(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
+using testing_world::read_text;
 
 bool poll_until(const std::function<bool()>& pred, std::chrono::milliseconds limit,
                 std::chrono::milliseconds step = 50ms) {
@@ -90,67 +87,10 @@ bool poll_until(const std::function<bool()>& pred, std::chrono::milliseconds lim
 
 // --- loopback sockets --------------------------------------------------------
 
-int connect_loopback(uint16_t port, std::chrono::milliseconds timeout) {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  if (fd < 0) return -1;
-  timeval tv{static_cast<time_t>(timeout.count() / 1000),
-             static_cast<suseconds_t>((timeout.count() % 1000) * 1000)};
-  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-  setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_port = htons(port);
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr) != 0) {
-    close(fd);
-    return -1;
-  }
-  return fd;
-}
-
-bool write_all(int fd, const std::string& data) {
-  size_t done = 0;
-  while (done < data.size()) {
-    const ssize_t n = write(fd, data.data() + done, data.size() - done);
-    if (n <= 0) return false;
-    done += static_cast<size_t>(n);
-  }
-  return true;
-}
-
-struct HttpReply {
-  int status = -1;  // -1: no answer
-  std::string body;
-};
-
-// One request on a fresh connection ("Connection: close"), read to EOF.
-HttpReply http_call(uint16_t port, const std::string& method, const std::string& path,
-                    const std::string& body = "", std::chrono::milliseconds timeout = 2s) {
-  HttpReply reply;
-  const int fd = connect_loopback(port, timeout);
-  if (fd < 0) return reply;
-  std::string req = method + " " + path + " HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n";
-  if (!body.empty()) {
-    req +=
-        "Content-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n";
-  }
-  req += "\r\n" + body;
-  std::string all;
-  if (write_all(fd, req)) {
-    char buf[8192];
-    for (;;) {
-      const ssize_t n = read(fd, buf, sizeof buf);
-      if (n <= 0) break;
-      all.append(buf, static_cast<size_t>(n));
-    }
-  }
-  close(fd);
-  const auto sep = all.find("\r\n\r\n");
-  if (all.size() < 12 || sep == std::string::npos) return reply;
-  reply.status = std::atoi(all.c_str() + 9);
-  reply.body = all.substr(sep + 4);
-  return reply;
-}
+using testing_http::connect_loopback;
+using testing_http::http_call;
+using testing_http::HttpReply;
+using testing_http::write_all;
 
 uint16_t free_port() {
   const int fd = socket(AF_INET, SOCK_STREAM, 0);
@@ -339,34 +279,9 @@ struct Replica {
   int readyz() const { return http_call(health_port, "GET", "/readyz", "", 1s).status; }
 };
 
-class OperatorLeadership : public ::testing::Test {
+class OperatorLeadership : public testing_world::OperatorWorldTest {
  protected:
-  void SetUp() override {
-    const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
-    const char* bin = std::getenv("GPUPOOL_BINARY_DIR");
-    ASSERT_TRUE(src && bin);
-    source_ = src;
-    binary_ = fs::path(bin) / "bin" / "gpupool-operator";
-    const fs::path fake_bin = fs::path(bin) / "bin" / "gpupool-fake-provider-server";
-    ASSERT_TRUE(fs::exists(binary_) && fs::exists(fake_bin));
-    dir_ = fs::temp_directory_path() / ("gpupool-leadership-" + std::to_string(getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-    server_ = std::make_unique<apiserver::TestApiServer>(clock_);
-    ASSERT_TRUE(server_->start().ok());
-    for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
-                          "gpupool.io_gpuproviders.yaml"}) {
-      ASSERT_TRUE(server_->load_manifests(slurp(source_ / "crds" / f)).ok());
-    }
-    kubeconfig_ = dir_ / "kubeconfig";
-    ASSERT_TRUE(server_->write_kubeconfig(kubeconfig_.string()).ok());
-    const fs::path port_file = dir_ / "fake.port";
-    fake_ = spawn({fake_bin.string(), "--port-file", port_file.string(), "--boot-seconds", "1"},
-                  dir_ / "fake.log");
-    ASSERT_GT(fake_, 0);
-    ASSERT_TRUE(poll_until([&] { return fs::exists(port_file); }, 20s));
-    fake_port_ = static_cast<uint16_t>(std::stoi(slurp(port_file)));
-  }
+  void SetUp() override { start_world("leadership", "fake.log", "fake.log"); }
 
   void TearDown() override {
     for (auto& r : replicas_) {
@@ -375,16 +290,7 @@ class OperatorLeadership : public ::testing::Test {
         (void)wait_exit(r->pid, 10s);
       }
     }
-    if (fake_ > 0) {
-      kill(fake_, SIGTERM);
-      (void)wait_exit(fake_, 10s);
-    }
-    if (server_) server_->stop();
-    if (HasFailure()) {
-      std::cerr << "logs kept in " << dir_ << "\n";
-    } else {
-      fs::remove_all(dir_);
-    }
+    stop_world();
   }
 
   Replica& start_replica(const std::string& label) {
@@ -507,11 +413,6 @@ class OperatorLeadership : public ::testing::Test {
     return all;
   }
 
-  SystemClock clock_;
-  fs::path source_, binary_, dir_, kubeconfig_;
-  std::unique_ptr<apiserver::TestApiServer> server_;
-  pid_t fake_ = -1;
-  uint16_t fake_port_ = 0;
   std::vector<std::unique_ptr<Replica>> replicas_;
 };
 
@@ -592,7 +493,7 @@ TEST_F(OperatorLeadership, TheOtherReplicaTakesOverAfterKillAndPauseAndNeitherBu
   // provider's side); leaving takes the elector's next look at the Lease and
   // a bounded shutdown: within the renew deadline, plus slack for load.
   EXPECT_LE(exit_after_resume, kRenewSeconds + 1.0);
-  const std::string second_log = slurp(second->log);
+  const std::string second_log = read_text(second->log);
   EXPECT_NE(second_log.find("leadership lost; exiting"), std::string::npos) << second_log;
   for (const auto& call : second->proxy->calls()) {
     EXPECT_FALSE(call.mutating() && call.start > stopped_at)
