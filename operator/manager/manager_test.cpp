@@ -268,10 +268,15 @@ TEST(Manager, ALeaderThatLosesTheLeaseStopsWritingWithinTheRenewDeadline) {
   ASSERT_TRUE(lease.ok());
   EXPECT_EQ((*lease)["spec"]["holderIdentity"], "replica-a");
 
-  // Another replica takes the lease (as after this one was paused).
-  Json taken = *lease;
-  taken["spec"]["holderIdentity"] = "replica-b";
-  ASSERT_TRUE(api.update(kube::resources::kLeases, taken).ok());
+  // Another replica takes the lease (as after this one was paused). A renewal
+  // may land between our read and our write (409), so the take is retried.
+  ASSERT_TRUE(eventually([&] {
+    auto current = api.get(kube::resources::kLeases, "default", "gpupool-operator");
+    if (!current.ok()) return false;
+    Json taken = *current;
+    taken["spec"]["holderIdentity"] = "replica-b";
+    return api.update(kube::resources::kLeases, taken).ok();
+  }));
   const auto taken_at = std::chrono::steady_clock::now();
   ASSERT_TRUE(eventually([&] { return !mgr.may_write(); }, std::chrono::seconds(10)));
   ASSERT_TRUE(eventually([&] { return mgr.lost_leadership(); }, std::chrono::seconds(10)));
@@ -411,12 +416,15 @@ TEST(Manager, PublishesAnEndpointPoolBehindItsServiceAndSlices) {
                 {.subresource = "status"})
           .ok());
   ASSERT_TRUE(eventually(ready_slice));
-  // An edit is put back.
-  auto s = api.get(kube::resources::kEndpointSlices, "default", "llm-ipv4-8000-0");
-  ASSERT_TRUE(s.ok());
-  Json edited = *s;
-  edited["endpoints"] = Json::array();
-  ASSERT_TRUE(api.update(kube::resources::kEndpointSlices, edited).ok());
+  // An edit is put back. The operator may write the slice between our read
+  // and our update (a 409 Conflict), so the edit is retried as a user's would be.
+  ASSERT_TRUE(eventually([&] {
+    auto s = api.get(kube::resources::kEndpointSlices, "default", "llm-ipv4-8000-0");
+    if (!s.ok()) return false;
+    Json edited = *s;
+    edited["endpoints"] = Json::array();
+    return api.update(kube::resources::kEndpointSlices, edited).ok();
+  }));
   EXPECT_TRUE(eventually(ready_slice));
   // Deleting the pool ends the machine and takes the Service and slices.
   ASSERT_TRUE(api.remove(controllers::kGpuPools, "default", "llm").ok());
