@@ -767,6 +767,7 @@ ApiResult<Json> MemoryStore::Impl::create_locked(TypeDef& t, const VersionDef& v
   t.objects[key] = obj;
   record(t, WatchEventType::Added, obj, Json());
   if (is_crd) register_crd(obj);
+  collect_if_orphaned(t, key);
   return present(t, v.name, std::move(obj));
 }
 
@@ -937,8 +938,29 @@ Json MemoryStore::Impl::remove_locked(TypeDef& t, const std::string& key,
   return obj;
 }
 
+void MemoryStore::Impl::collect_if_orphaned(TypeDef& t, const std::string& key) {
+  auto it = t.objects.find(key);
+  if (it == t.objects.end()) return;
+  const Json* refs = find_path(it->second, "metadata.ownerReferences");
+  if (!refs || !refs->is_array() || refs->empty()) return;
+  for (const auto& ref : *refs) {
+    if (!ref.is_object() || !ref.contains("uid") || !ref["uid"].is_string()) return;
+    if (!removed_uids.count(ref["uid"].get<std::string>())) return;
+  }
+  DeleteOptions o;
+  o.propagation_policy = PropagationPolicy::Background;
+  (void)delete_locked(t, key, o);
+}
+
 void MemoryStore::Impl::after_removal(const Json& removed) {
   std::string uid = meta_string(removed, "uid");
+  if (!uid.empty() && removed_uids.insert(uid).second) {
+    removed_order.push_back(uid);
+    if (removed_order.size() > kRemovedUidsKept) {
+      removed_uids.erase(removed_order.front());
+      removed_order.pop_front();
+    }
+  }
   // Garbage-collect dependents (background).
   struct Dep {
     std::string type_key;

@@ -22,7 +22,10 @@
 //    deleted right after the owner; Foreground: owner waits, with the
 //    foregroundDeletion finalizer, until its dependents are gone; Orphan:
 //    dependents lose the ownerReference). GC runs synchronously inside the
-//    delete, so the effects are visible when remove() returns.
+//    delete, so the effects are visible when remove() returns. An object
+//    created with ownerReferences only to owners already removed (a
+//    controller acting on a stale cache) is created and at once deleted,
+//    as the real collector does moments later;
 //  * namespaced objects need an existing, non-terminating Namespace
 //    ("default", "kube-system", "kube-public" and "kube-node-lease" exist
 //    from the start); deleting a Namespace deletes its contents;

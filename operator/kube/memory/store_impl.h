@@ -113,6 +113,12 @@ struct MemoryStore::Impl {
   std::deque<HistoryEntry> history;
   std::vector<std::shared_ptr<Watcher>> watchers;
   std::mt19937_64 rng;
+  // UIDs of the most recently removed objects (at most kRemovedUidsKept),
+  // oldest first in removed_order: the garbage collector's view of owners
+  // that are gone.
+  static constexpr size_t kRemovedUidsKept = 100'000;
+  std::set<std::string> removed_uids;
+  std::deque<std::string> removed_order;
 
   std::mutex fault_mu;
   std::deque<FaultRule> faults;
@@ -173,6 +179,12 @@ struct MemoryStore::Impl {
   ApiResult<Json> evict_locked(TypeDef& pods, const std::string& ns, const Json& eviction,
                                bool dry_run);
   void after_removal(const Json& removed);
+  // The garbage collector's answer to an object written with ownerReferences
+  // whose owners are all gone: it is deleted (background), as the real
+  // collector does moments after such a write. Only owners this store has
+  // removed count as gone, so fixtures that name owners never stored keep
+  // their objects.
+  void collect_if_orphaned(TypeDef& t, const std::string& key);
   bool has_dependents(const std::string& owner_uid) const;
   void release_foreground_owner(const std::string& owner_uid);
   ApiStatus check_namespace(const TypeDef& t, const std::string& ns, const std::string& name);

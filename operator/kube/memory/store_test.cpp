@@ -533,6 +533,36 @@ TEST_F(StoreTest, GarbageCollectsDependentsInBackground) {
   EXPECT_TRUE(store_->get(resources::kConfigMaps, "default", "unrelated").ok());
 }
 
+// A controller acting on a stale cache may create a dependent after its
+// owner is gone; the collector deletes it (the real one moments later, this
+// store at once). Watchers see it come and go.
+TEST_F(StoreTest, GarbageCollectsADependentCreatedAfterItsOwnerWasDeleted) {
+  install_crd();
+  Json owner = must_create(kWidgets, widget("owner", 1));
+  Json other = must_create(kWidgets, widget("other", 1));
+  ASSERT_TRUE(store_->remove(kWidgets, "default", "owner").ok());
+  auto w = store_->watch(resources::kConfigMaps, "default",
+                         WatchOptions{std::to_string(store_->resource_version())});
+  ASSERT_TRUE(w.ok());
+  auto late = store_->create(resources::kConfigMaps, "default", owned_by(configmap("late"), owner));
+  ASSERT_TRUE(late.ok()) << late.error().message;
+  EXPECT_EQ(store_->get(resources::kConfigMaps, "default", "late").error().kind,
+            ErrorKind::NotFound);
+  EXPECT_EQ(next_event(*w.value()).type, WatchEventType::Added);
+  EXPECT_EQ(next_event(*w.value()).type, WatchEventType::Deleted);
+  // One live owner keeps it; so does an owner this store never held.
+  Json both = owned_by(configmap("both"), owner);
+  both["metadata"]["ownerReferences"].push_back(
+      owned_by(configmap("x"), other)["metadata"]["ownerReferences"][0]);
+  must_create(resources::kConfigMaps, both);
+  EXPECT_TRUE(store_->get(resources::kConfigMaps, "default", "both").ok());
+  Json stranger = configmap("stranger");
+  stranger["metadata"]["ownerReferences"] = {
+      {{"apiVersion", "apps/v1"}, {"kind", "ReplicaSet"}, {"name", "rs"}, {"uid", "never-stored"}}};
+  must_create(resources::kConfigMaps, stranger);
+  EXPECT_TRUE(store_->get(resources::kConfigMaps, "default", "stranger").ok());
+}
+
 TEST_F(StoreTest, ForegroundDeletionWaitsForDependents) {
   install_crd();
   Json owner = must_create(kWidgets, widget("owner", 1));
