@@ -22,6 +22,7 @@
 #include "operator/controllers/demand_signals.h"
 #include "operator/controllers/endpoint_prober.h"
 #include "operator/controllers/endpoint_prober_pool.h"
+#include "operator/controllers/machine_observer.h"
 #include "operator/controllers/provider_registry.h"
 #include "operator/controllers/timezone.h"
 #include "operator/core/api_types.h"
@@ -96,6 +97,10 @@ struct Context {
   std::function<void(const api::GpuInstance& inst, const std::string& reason)> on_failed;
   // Placement and retirement policy (the operator: always the default).
   decision::Policy policy;
+  // Settled machines are read from one list per provider taken at most
+  // every kDefaultMachineListPeriod (machine_observer.h); null: every
+  // instance asks get() on each poll.
+  std::shared_ptr<MachineObserver> machines = std::make_shared<MachineObserver>();
   // Typed forms of the pools' and instances' stored objects (decode_cache.h).
   std::shared_ptr<const DecodedObjects> decoded = std::make_shared<const DecodedObjects>();
 };

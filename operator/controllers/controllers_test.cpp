@@ -434,10 +434,36 @@ TEST_F(ControllersTest, VanishedMachineIsReplaced) {
   const std::string first = instances()[0].status.provider_id;
   fake_->vanish(first);
   converge();
+  // A settled machine is watched through the provider's shared list, which
+  // still shows it running: it is noticed at the next list, at most a list
+  // period (30 s) later.
+  EXPECT_EQ(instances()[0].status.provider_id, first);
+  clock_.advance(30s);
+  converge();
   const auto insts = instances();
   ASSERT_EQ(insts.size(), 1u);
   EXPECT_NE(insts[0].status.provider_id, first);
   EXPECT_EQ(live_at_provider(), 1);
+}
+
+// Issue 12: at rest, settled machines cost the provider one list per list
+// period between them, not a get each per poll.
+TEST_F(ControllersTest, SettledMachinesAreWatchedThroughOneSharedListNotAGetEach) {
+  create_pool(5);
+  converge();
+  clock_.advance(31s);
+  converge();
+  ASSERT_EQ(count_phase(api::InstancePhase::Running), 5);
+  const int gets = fake_->calls(FakeMethod::Get);
+  const int lists = fake_->calls(FakeMethod::List);
+  for (int i = 0; i < 8; ++i) {  // two minutes of 15 s polls
+    clock_.advance(15s);
+    converge(1);
+  }
+  EXPECT_EQ(fake_->calls(FakeMethod::Get) - gets, 0);
+  EXPECT_LE(fake_->calls(FakeMethod::List) - lists, 4);  // 120 s / 30 s
+  EXPECT_GE(fake_->calls(FakeMethod::List) - lists, 3);
+  EXPECT_EQ(count_phase(api::InstancePhase::Running), 5);
 }
 
 TEST_F(ControllersTest, OrphansAreEndedAfterTheGraceAndIntentsAreAdopted) {

@@ -130,6 +130,27 @@ InstanceReconciler::HealthCheck InstanceReconciler::health_check(const std::stri
   return hc;
 }
 
+// A settled machine (Running, Ready, Parked) that the provider's shared
+// list shows running under the recorded id needs no get() of its own
+// (machine_observer.h); anything else, including whatever the list says that
+// would change the instance, is asked with get(), which is fresh.
+ProviderResult<Machine> InstanceReconciler::watch_machine(const std::shared_ptr<Provider>& provider,
+                                                          const api::GpuInstance& inst,
+                                                          const std::string& pool_uid, Time now) {
+  const InstancePhase phase = inst.status.phase;
+  const bool settled = phase == InstancePhase::Running || phase == InstancePhase::Ready ||
+                       phase == InstancePhase::Parked;
+  if (settled && ctx_.machines) {
+    auto seen = ctx_.machines->observe(provider, inst.spec.offer.provider, pool_uid,
+                                       inst.metadata.name, now);
+    if (seen && seen->provider_id == inst.status.provider_id &&
+        seen->state == MachineState::Running) {
+      return std::move(*seen);
+    }
+  }
+  return provider->get(pool_uid, inst.metadata.name);
+}
+
 kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest& req) {
   kube::ObjectPtr cached = ctx_.instances.get(req.namespace_, req.name);
   const std::string inst_key = kube::make_key(req.namespace_, req.name);
@@ -429,7 +450,7 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
   }
 
   // ---- Watch the machine.
-  auto m = provider->get(pool_uid, inst.metadata.name);
+  auto m = watch_machine(provider, inst, pool_uid, now);
   bool vanished = false;
   if (!m.ok()) {
     if (m.error().kind != ProviderErrorKind::NotFound)

@@ -14,8 +14,12 @@
 //     ask for a pool reconcile, which re-plans onto the next offer. Unauthorized / InvalidRequest
 //     mark the offer unavailable and fail the instance (the pool replaces it). RateLimited retries
 //     after the provider's hint.
-//   * Provisioning / Running / Ready / Parked: polls get(); Provisioning
-//     becomes Running when the machine runs. Running counts as ready, except
+//   * Provisioning / Running / Ready / Parked: polls the machine;
+//     Provisioning becomes Running when the machine runs. A settled machine
+//     (Running, Ready, Parked) is read from the provider's shared list
+//     (ctx.machines, machine_observer.h, one list per provider at most every
+//     30 s), and get() is asked only when that list does not show it running
+//     under its id; a booting one asks get() each poll. Running counts as ready, except
 //     where readiness is awaited: a Node-mode machine with a bootstrap is
 //     Ready once its Node registers (node_registration.h); an Endpoint-mode
 //     machine once its HTTP health check passes (endpoint_health.h; its
@@ -65,6 +69,9 @@ class InstanceReconciler {
   kube::ReconcileResult reconcile(const kube::ReconcileRequest& req);
 
  private:
+  ProviderResult<Machine> watch_machine(const std::shared_ptr<Provider>& provider,
+                                        const api::GpuInstance& inst, const std::string& pool_uid,
+                                        Time now);
   template <typename StatusResult>
   kube::ReconcileResult follow_node(const api::GpuInstance& inst, api::GpuInstanceStatus& st,
                                     const kube::Json& obj, Time now, StatusResult& status_result);

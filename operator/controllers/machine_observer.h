@@ -1,0 +1,88 @@
+#pragma once
+// MachineObserver: one shared view of each provider's machines
+// (ARCHITECTURE rule 4: machines are observed per provider, one paged list,
+// not per instance).
+//
+// The instance reconciler reads a settled machine (its instance Running,
+// Ready or Parked) from the provider's last list() instead of calling get()
+// for it: the list is taken again only once it is older than `max_age`, by
+// the first reconcile that needs it. So at rest the provider sees one list (its pages) per max_age,
+// however many instances it runs. Machines in transition (being bought,
+// booting, being ended) still ask get(): their answer must be fresh.
+//
+// observe() answers only from a list; whenever it cannot, the caller asks
+// get() as before, so a machine missing from a list is never taken as gone:
+//   * a machine the list does not hold (bought after the list was taken, or
+//     a provider whose list lags its get) -> confirm with get();
+//   * no list yet and another reconcile is taking it -> get() now rather
+//     than wait (a slow provider holds one worker, not all of them); while
+//     a newer list is under way, the previous one still answers;
+//   * the last list() failed -> get() until max_age has passed, then one
+//     reconcile tries list() again (a provider whose list is broken costs
+//     what it cost before, not a list per reconcile).
+// A list is tied to the adapter that answered it: when the registry rebuilds
+// a GpuProvider's adapter (new credentials, a changed spec), the next
+// observe() lists again.
+//
+// Thread-safety: all methods are safe from any thread; list() runs outside
+// the lock.
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+
+#include "operator/clock/clock.h"
+#include "providers/provider.h"
+
+namespace gpupool::controllers {
+
+// How old a provider's machine list may be before a settled instance's
+// reconcile lists again (the operator's default).
+inline constexpr Duration kDefaultMachineListPeriod{30};
+
+class MachineObserver {
+ public:
+  explicit MachineObserver(Duration max_age = kDefaultMachineListPeriod) : max_age_(max_age) {}
+
+  // The machine made for intent `name` of pool `pool_uid` at `provider`
+  // (registered under `provider_name`) as the provider's list shows it,
+  // listing first when the last list is older than max_age at `now`;
+  // nullopt when no list can answer (above): ask get().
+  std::optional<Machine> observe(const std::shared_ptr<Provider>& provider,
+                                 const std::string& provider_name, std::string_view pool_uid,
+                                 std::string_view name, Time now);
+
+  // Lists taken so far (tests and metrics).
+  int64_t lists() const;
+  // Lists that failed (their error is the provider's; get() answered instead).
+  int64_t failed_lists() const;
+
+ private:
+  struct Entry {
+    std::weak_ptr<Provider> adapter;  // who answered `machines`
+    Time taken{};                     // when `machines` was listed
+    bool has_list = false;
+    // (pool uid, intent name) -> the live machine (a gone one only when no
+    // live one shares the name), as machine_named() chooses.
+    std::map<std::pair<std::string, std::string>, Machine> machines;
+    bool listing = false;
+    std::optional<Time> failed_at;  // the last list() failed then
+  };
+
+  // Whether the caller should take a new list now (and marks it under way).
+  bool claim_list(Entry& e, const std::shared_ptr<Provider>& provider, Time now) const;
+  static std::optional<Machine> lookup(const Entry& e, const std::shared_ptr<Provider>& provider,
+                                       std::string_view pool_uid, std::string_view name);
+
+  const Duration max_age_;
+  mutable std::mutex mu_;
+  std::map<std::string, Entry> entries_;  // by GpuProvider name
+  int64_t lists_ = 0;
+  int64_t failed_lists_ = 0;
+};
+
+}  // namespace gpupool::controllers
