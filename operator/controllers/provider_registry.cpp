@@ -100,8 +100,7 @@ std::string ProviderRegistry::sync(const api::GpuProvider& provider,
     e.problem = legacy.problem;
     e.reason = kReasonInvalidConfig;
   } else if (provider.spec.type == "fake" && !provider.spec.endpoint.empty()) {
-    e.provider = std::make_shared<InstrumentedProvider>(
-        std::make_unique<RemoteFakeProvider>(name, provider.spec.endpoint), observer_, clock_);
+    e.provider = instrumented(std::make_unique<RemoteFakeProvider>(name, provider.spec.endpoint));
   } else if (provider.spec.type == "fake") {
     FakeProviderOptions opts;
     opts.name = name;
@@ -119,8 +118,7 @@ std::string ProviderRegistry::sync(const api::GpuProvider& provider,
       if (it != capacity.end()) fo.capacity = it->second;
       opts.offers.push_back(std::move(fo));
     }
-    e.provider = std::make_shared<InstrumentedProvider>(
-        std::make_unique<FakeProvider>(std::move(opts), clock_), observer_, clock_);
+    e.provider = instrumented(std::make_unique<FakeProvider>(std::move(opts), clock_));
   } else {
     factory::BuildResult b = adapters_.build(effective, credentials, clock_);
     e.problem = std::move(b.message);
@@ -128,13 +126,18 @@ std::string ProviderRegistry::sync(const api::GpuProvider& provider,
     if (b.problem == factory::BuildProblem::CredentialsMissing)
       e.reason = kReasonCredentialsMissing;
     if (b.provider) {
-      e.provider = std::make_shared<InstrumentedProvider>(std::move(b.provider), observer_, clock_);
+      e.provider = instrumented(std::move(b.provider));
       e.prices = make_refresher(e.provider, clock_, effective);
     }
   }
   std::lock_guard lock(mu_);
   entries_[name] = e;
   return e.problem;
+}
+
+std::shared_ptr<Provider> ProviderRegistry::instrumented(std::unique_ptr<Provider> adapter) const {
+  if (wrap_) adapter = wrap_(std::move(adapter));
+  return std::make_shared<InstrumentedProvider>(std::move(adapter), observer_, clock_);
 }
 
 std::vector<std::string> ProviderRegistry::take_deprecation_notice(const std::string& name) {

@@ -41,6 +41,7 @@
 // Thread-safety: all methods are safe from any thread; providers returned
 // are shared and themselves thread-safe.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -91,13 +92,22 @@ struct RegistryEntry {
 // spec.reliability, else Datacenter.
 std::vector<Offer> fake_offers(const api::GpuProvider& provider);
 
+// Wraps every adapter the registry builds, of every type, before it is
+// instrumented (the manager's leader fence, leader_fence.h).
+using AdapterWrapper = std::function<std::unique_ptr<Provider>(std::unique_ptr<Provider>)>;
+
 class ProviderRegistry {
  public:
   // `adapters`: the real adapter types this registry can build (main's
   // table); empty: only "fake" providers (the simulator, most tests).
+  // `wrap`: applied to each adapter built by sync(), "fake" ones included
+  // (not to those handed to put()); empty: none.
   ProviderRegistry(const Clock& clock, ProviderObserver& observer,
-                   factory::AdapterTable adapters = {})
-      : clock_(clock), observer_(observer), adapters_(std::move(adapters)) {}
+                   factory::AdapterTable adapters = {}, AdapterWrapper wrap = {})
+      : clock_(clock),
+        observer_(observer),
+        adapters_(std::move(adapters)),
+        wrap_(std::move(wrap)) {}
 
   // Builds or keeps the adapter for `provider`. Returns the entry's problem
   // ("" when an adapter is in place). `credentials` are the Secret's decoded
@@ -119,9 +129,13 @@ class ProviderRegistry {
   std::map<std::string, std::shared_ptr<Provider>> all() const;
 
  private:
+  // `adapter` wrapped (wrap_) and instrumented.
+  std::shared_ptr<Provider> instrumented(std::unique_ptr<Provider> adapter) const;
+
   const Clock& clock_;
   ProviderObserver& observer_;
   const factory::AdapterTable adapters_;
+  const AdapterWrapper wrap_;
   mutable std::mutex mu_;
   std::map<std::string, RegistryEntry> entries_;  // guarded by mu_
 };

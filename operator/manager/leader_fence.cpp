@@ -80,19 +80,4 @@ ProviderStatus LeaderFencedProvider::terminate(std::string_view provider_id) {
   return inner_->terminate(provider_id);
 }
 
-factory::AdapterTable fence_adapters(const factory::AdapterTable& table,
-                                     const std::function<bool()>& may_write) {
-  std::vector<factory::AdapterType> fenced;
-  for (const std::string& type : table.types()) {
-    factory::AdapterType t = *table.find(type);
-    t.construct = [inner = std::move(t.construct),
-                   may_write](const factory::AdapterContext& ctx) -> std::unique_ptr<Provider> {
-      return std::make_unique<LeaderFencedProvider>(inner(ctx), may_write);
-    };
-    fenced.push_back(std::move(t));
-  }
-  if (fenced.empty()) return factory::AdapterTable();
-  return table.with_types(std::move(fenced));  // the same sleeper: stop_waits() reaches them
-}
-
 }  // namespace gpupool::manager

@@ -13,11 +13,11 @@
 //
 // LeaderFencedProvider does the same for a provider adapter: create() and
 // terminate() fail with Transient ("not sent") when `may_write` says no;
-// offers, get and list pass. fence_adapters() wraps every adapter a table
-// builds, so the manager's ProviderRegistry only ever holds fenced real
-// adapters. (The registry builds the "fake" type itself, outside the table;
-// for it, and for every reconcile, the manager also gates the reconcile
-// functions: see manager.cpp.)
+// offers, get and list pass. The manager hands the ProviderRegistry a
+// wrapper that fences every adapter it builds, of every type ("fake" ones
+// included), so no provider mutation leaves a replica that is not leading.
+// The manager also gates the reconcile functions (see manager.cpp), so a
+// fenced replica does not even start the work.
 //
 // Thread-safety: as the inner KubeApi / Provider; `may_write` is called from
 // any thread.
@@ -29,7 +29,6 @@
 #include <string>
 
 #include "operator/kube/api/api.h"
-#include "providers/factory/adapter_table.h"
 #include "providers/provider.h"
 
 namespace gpupool::manager {
@@ -98,9 +97,5 @@ class LeaderFencedProvider final : public Provider {
   const std::unique_ptr<Provider> inner_;
   const std::function<bool()> may_write_;
 };
-
-// `table` with every constructor's adapter wrapped in a LeaderFencedProvider.
-factory::AdapterTable fence_adapters(const factory::AdapterTable& table,
-                                     const std::function<bool()>& may_write);
 
 }  // namespace gpupool::manager

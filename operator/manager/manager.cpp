@@ -87,8 +87,11 @@ struct Manager::Impl {
                              },
                              [this] { return !options.leader_elect || leading.load(); },
                              options.version, options.revision})),
-        registry(clock, prom->provider_observer(),
-                 fence_adapters(options.adapters, [this] { return may_write(); })),
+        registry(clock, prom->provider_observer(), options.adapters,
+                 [this](std::unique_ptr<Provider> adapter) -> std::unique_ptr<Provider> {
+                   return std::make_unique<LeaderFencedProvider>(std::move(adapter),
+                                                                 [this] { return may_write(); });
+                 }),
         prom_transport(net::CurlOptions{options.prometheus_timeout, options.prometheus_timeout}),
         signals(prom_transport, options.prometheus_url),
         ctx{fenced,

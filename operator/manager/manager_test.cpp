@@ -25,7 +25,9 @@
 #include "operator/core/api_codec.h"
 #include "operator/core/pool_decision.h"
 #include "operator/kube/memory/store.h"
+#include "providers/factory/adapter_table.h"
 #include "providers/fake/fake_provider.h"
+#include "providers/instrumented/instrumented_provider.h"
 
 namespace gpupool::manager {
 namespace {
@@ -217,7 +219,10 @@ TEST(LeaderFencedProvider, BuysAndEndsNothingWhileFencedAndPassesReads) {
   EXPECT_TRUE(p.terminate(bought->provider_id).ok());
 }
 
-TEST(LeaderFencedProvider, FenceAdaptersWrapsEveryConstructorOfTheTable) {
+// The fence sits where every adapter is built: a registry given the
+// manager's wrapper fences the "fake" type it builds itself, in-process, as
+// well as the table's types.
+TEST(LeaderFencedProvider, TheRegistryFencesEveryAdapterItBuildsFakeOnesIncluded) {
   FakeClock clock(Time{std::chrono::seconds(1'800'000'000)});
   factory::AdapterType t;
   t.type = "local";
@@ -225,24 +230,34 @@ TEST(LeaderFencedProvider, FenceAdaptersWrapsEveryConstructorOfTheTable) {
     return std::make_unique<FakeProvider>(one_offer_provider(), clock);
   };
   bool leading = false;
-  const factory::AdapterTable fenced =
-      fence_adapters(factory::AdapterTable({t}), [&] { return leading; });
-  EXPECT_EQ(fenced.types(), std::vector<std::string>{"local"});
-  api::GpuProvider gp;
-  gp.metadata.name = "local";
-  gp.spec.type = "local";
-  auto built = fenced.build(gp, {}, clock);
-  ASSERT_NE(built.provider, nullptr) << built.message;
-  auto offers = built.provider->offers({});
-  ASSERT_TRUE(offers.ok());
-  InstanceIntent intent;
-  intent.name = "web-a";
-  intent.pool_uid = "uid-1";
-  intent.offer = offers->front();
-  EXPECT_FALSE(built.provider->create(intent).ok()) << "fenced";
-  leading = true;
-  EXPECT_TRUE(built.provider->create(intent).ok());
-  EXPECT_TRUE(fence_adapters(factory::AdapterTable(), [] { return true; }).types().empty());
+  ProviderCallStats observer;
+  controllers::ProviderRegistry registry(
+      clock, observer, factory::AdapterTable({t}),
+      [&](std::unique_ptr<Provider> adapter) -> std::unique_ptr<Provider> {
+        return std::make_unique<LeaderFencedProvider>(std::move(adapter), [&] { return leading; });
+      });
+  for (const char* type : {"local", "fake"}) {
+    SCOPED_TRACE(type);
+    api::GpuProvider gp;
+    gp.metadata.name = std::string("p-") + type;
+    gp.spec.type = type;
+    ASSERT_EQ(registry.sync(gp, {}), "");
+    auto p = registry.get(gp.metadata.name);
+    ASSERT_NE(p, nullptr);
+    auto offers = p->offers({});
+    ASSERT_TRUE(offers.ok());
+    ASSERT_FALSE(offers->empty());
+    InstanceIntent intent;
+    intent.name = "web-a";
+    intent.pool_uid = "uid-1";
+    intent.offer = offers->front();
+    leading = false;
+    auto refused = p->create(intent);
+    ASSERT_FALSE(refused.ok()) << "fenced";
+    EXPECT_NE(refused.error().message.find("does not hold the leader lease"), std::string::npos);
+    leading = true;
+    EXPECT_TRUE(p->create(intent).ok());
+  }
 }
 
 // A leader whose lease another replica took: it stops writing at once (the
