@@ -86,6 +86,15 @@ class OperatorChaos : public testing_world::OperatorWorldTest {
                 dir_ / "operator.out", dir_ / "operator.log");
     ASSERT_GT(op_, 0);
   }
+  // How many times an operator of this test logged that its controllers run.
+  size_t controllers_started() {
+    const std::string log = read_text(dir_ / "operator.log");
+    size_t n = 0;
+    for (size_t at = log.find("controllers started"); at != std::string::npos;
+         at = log.find("controllers started", at + 1))
+      ++n;
+    return n;
+  }
   int stop_operator(int sig) {
     if (op_ <= 0) return -1;
     kill(op_, sig);
@@ -198,7 +207,12 @@ TEST_F(OperatorChaos, SigkillDuringProvisioningAndScalingConverges) {
   constexpr int kRuns = 22;
   for (int run = 0; run < kRuns; ++run) {
     if (run % 2 == 0) set_replicas(replicas(rng));
+    // The delay counts from when the controllers run, so that on a loaded
+    // machine (an ASan binary can take seconds to start) the kill still
+    // lands while machines are being bought and ended, not during start-up.
+    const size_t started = controllers_started();
     start_operator();
+    ASSERT_TRUE(eventually([&] { return controllers_started() > started; }, 60s)) << "run " << run;
     std::this_thread::sleep_for(std::chrono::milliseconds(delay_ms(rng)));
     ASSERT_EQ(stop_operator(SIGKILL), 128 + SIGKILL) << "run " << run;
   }
