@@ -23,9 +23,11 @@ kube::IndexFn index_by_provider_gpus() {
   };
 }
 
+// NOLINTBEGIN(cert-err58-cpp): a failed allocation at start-up ends the process either way.
 const kube::Resource kGpuPools{"gpupool.io", "v1alpha1", "gpupools", "GpuPool", true};
 const kube::Resource kGpuInstances{"gpupool.io", "v1alpha1", "gpuinstances", "GpuInstance", true};
 const kube::Resource kGpuProviders{"gpupool.io", "v1alpha1", "gpuproviders", "GpuProvider", false};
+// NOLINTEND(cert-err58-cpp)
 
 std::optional<api::GpuPool> to_pool(const kube::Json& obj) {
   auto r = api::decode_gpu_pool(obj, api::DecodeMode::Lenient);

@@ -254,11 +254,10 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
         }
         if (!st.ended_at) st.ended_at = now;
         auto m = provider->get(pool_uid, inst.metadata.name);
-        if (!t.ok() || (!m.ok() && m.error().kind == ProviderErrorKind::NotFound) ||
-            (m.ok() &&
-             (m->state == MachineState::Terminated || m->provider_id != st.provider_id))) {
-          gone = true;
-        } else {
+        const bool confirmed_gone =
+            !t.ok() || (!m.ok() && m.error().kind == ProviderErrorKind::NotFound) ||
+            (m.ok() && (m->state == MachineState::Terminated || m->provider_id != st.provider_id));
+        if (!confirmed_gone) {
           record_billing(st, inst, now);
           return status_result(st, kTerminatingPoll);
         }

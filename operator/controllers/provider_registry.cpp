@@ -42,7 +42,7 @@ std::vector<Offer> fake_offers(const api::GpuProvider& provider) {
     } else if (!provider.spec.regions.empty()) {
       regions = provider.spec.regions;
     } else {
-      regions.push_back("local");
+      regions.emplace_back("local");
     }
     std::string id;
     for (char c : p.gpu_model)
