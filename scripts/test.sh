@@ -31,6 +31,9 @@ fi
 "$root/scripts/build.sh" build-test -DCMAKE_CXX_COMPILER="$cxx" -DCMAKE_BUILD_TYPE=Debug \
   -DCMAKE_CXX_FLAGS_DEBUG="$debug_flags" -DGPUPOOL_SANITIZE=ON -DGPUPOOL_FUZZ="$fuzz_in_tree" \
   -DGPUPOOL_BUILD_BENCH=ON
+# clang-tidy on the sources the last change touched (scripts/check-tidy.sh;
+# GPUPOOL_TIDY_BASE=<rev> checks everything changed since <rev>).
+"$root/scripts/check-tidy.sh" "$root/build-test"
 cd "$root/build-test"
 # ctest -j starts the longest tests first when it knows their times, which a
 # fresh machine does not: it starts from tests/ctest-costs.txt (name, runs,
