@@ -47,6 +47,7 @@ inline constexpr std::string_view kCatalogDate = "2026-01";
 //   type          id form (adapter's)                    example
 //   aws           instance type                          g6e.xlarge
 //   runpod        <SECURE|COMMUNITY>/<GPU type id>       SECURE/NVIDIA L40S
+//                 [ x<N>] for N > 1 GPUs per pod          SECURE/NVIDIA L40S x4
 //   verda         instance type                          1L40S.20V
 //   digitalocean  size slug                              gpu-l40sx1-48gb
 //   scaleway      commercial type                        L40S-1-48G
