@@ -116,7 +116,16 @@ inline constexpr std::string_view kTagInstance = "gpupool.io/instance";  // GpuI
 //   - marketplaces whose hosts report a free-text place (Vast.ai's
 //     geolocation "Texas, US"): the ISO 3166-1 alpha-2 country code ("US").
 // (operator/core/offer.h's comment on Offer::region says "provider's region
-// / location code"; this is what that means.)
+// / location code"; this is what that means.) The catalog's regions
+// (providers/catalog) use the same form, so a GpuProvider's regions read
+// alike for live and catalog offers.
+//
+// Whether `region` has the form offers of adapter type `provider_type` carry
+// (the table in providers/README.md): aws "us-east-1", lambda
+// "us-south-1", fluence "culpeper-usa-1", runpod "US-TX-3", vastai "US",
+// verda "FIN-03", digitalocean "tor1", scaleway "fr-par-2", vultr "ewr".
+// True for any non-empty region of other types (fake, catalog-only ones).
+bool region_has_form(std::string_view provider_type, std::string_view region);
 //
 // What to look for. Empty vectors mean "any".
 struct OfferQuery {

@@ -611,6 +611,21 @@ TEST_P(ProviderConformance, OneAdapterServesConcurrentCallers) {
   EXPECT_EQ(h_.live(), kThreads);
 }
 
+// Issue 11: every live offer names its region in the adapter type's
+// documented form (provider.h "Regions"), the form catalog rows use too
+// (catalog_test RegionsHaveTheAdaptersForm), so a GpuProvider's region list
+// selects live and catalog offers alike.
+TEST_P(ProviderConformance, LiveOfferRegionsHaveTheTypesForm) {
+  const std::string type = GetParam().name;
+  OfferQuery q;
+  q.max_gpu_count = 1;
+  auto live = adapter()->offers(q);
+  ASSERT_TRUE(live.ok()) << describe(live.error());
+  ASSERT_FALSE(live->empty());
+  for (const Offer& o : *live)
+    EXPECT_TRUE(region_has_form(type, o.region)) << o.id << ": region '" << o.region << "'";
+}
+
 // Issue 11: live prices merge over the catalog instead of sitting beside it.
 // Every catalog row of the adapter's type has a live offer with the row's id
 // (for listing providers, Vast.ai and Fluence, a live listing of the row's
