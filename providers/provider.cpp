@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <cctype>
-
+#include <map>
+#include <regex>
+#include <string>
 #include <utility>
 
 namespace gpupool {
@@ -191,6 +193,27 @@ bool matches(const Offer& offer, const OfferQuery& query) {
   if (offer.spot && !query.include_spot) return false;
   if (offer.tier == ReliabilityTier::Community && !query.include_community) return false;
   return true;
+}
+
+bool region_has_form(std::string_view provider_type, std::string_view region) {
+  // One pattern per adapter type: the form its offers' regions take.
+  static const std::map<std::string, std::regex, std::less<>> forms = [] {
+    std::map<std::string, std::regex, std::less<>> m;
+    m.emplace("aws", std::regex("[a-z]{2}(-gov)?-[a-z]+-[0-9]+"));
+    m.emplace("lambda", std::regex("[a-z]+-[a-z]+-[0-9]+"));
+    m.emplace("fluence", std::regex("[a-z]+(-[a-z]+)*-[0-9]+"));
+    m.emplace("runpod", std::regex("[A-Z]{2,3}(-[A-Z]{2,3})+-[0-9]+"));
+    m.emplace("vastai", std::regex("[A-Z]{2}"));
+    m.emplace("verda", std::regex("[A-Z]{3}-[0-9]{2}"));
+    m.emplace("digitalocean", std::regex("[a-z]{3}[0-9]"));
+    m.emplace("scaleway", std::regex("[a-z]{2}-[a-z]{3}-[0-9]+"));
+    m.emplace("vultr", std::regex("[a-z]{3}"));
+    return m;
+  }();
+  if (region.empty()) return false;
+  auto form = forms.find(provider_type);
+  if (form == forms.end()) return true;
+  return std::regex_match(region.begin(), region.end(), form->second);
 }
 
 }  // namespace gpupool

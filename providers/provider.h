@@ -110,13 +110,22 @@ inline constexpr std::string_view kTagInstance = "gpupool.io/instance";  // GpuI
 
 // Regions. Offer::region, Machine::region and OfferQuery::regions use one
 // form per provider, documented in its adapter header and providers/README.md:
-//   - clouds with regions or zones: the provider's own code ("us-east-1",
-//     "fr-par-2", "FIN-03", "ewr", "tor1", Fluence's "us-central-3");
+//   - clouds and marketplaces with region, zone or data-center codes: the
+//     provider's own code ("us-east-1", "fr-par-2", "FIN-03", "ewr", "tor1",
+//     Fluence's "culpeper-usa-1", Runpod's data center "US-TX-3");
 //   - marketplaces whose hosts report a free-text place (Vast.ai's
-//     geolocation "Texas, US"): the ISO 3166-1 alpha-2 country code ("US");
-//   - providers that place the machine themselves (Runpod): "any".
+//     geolocation "Texas, US"): the ISO 3166-1 alpha-2 country code ("US").
 // (operator/core/offer.h's comment on Offer::region says "provider's region
-// / location code"; this is what that means.)
+// / location code"; this is what that means.) The catalog's regions
+// (providers/catalog) use the same form, so a GpuProvider's regions read
+// alike for live and catalog offers.
+//
+// Whether `region` has the form offers of adapter type `provider_type` carry
+// (the table in providers/README.md): aws "us-east-1", lambda
+// "us-south-1", fluence "culpeper-usa-1", runpod "US-TX-3", vastai "US",
+// verda "FIN-03", digitalocean "tor1", scaleway "fr-par-2", vultr "ewr".
+// True for any non-empty region of other types (fake, catalog-only ones).
+bool region_has_form(std::string_view provider_type, std::string_view region);
 //
 // What to look for. Empty vectors mean "any".
 struct OfferQuery {

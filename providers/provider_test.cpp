@@ -149,6 +149,40 @@ Machine machine(std::string uid, std::string name, MachineState state, bool mana
   return m;
 }
 
+// Each adapter type's region form (README "Regions"), and what it is not:
+// Runpod's old "any", Fluence's city names, Vast.ai's raw geolocation.
+TEST(RegionForm, OneFormPerAdapterType) {
+  const std::vector<std::pair<const char*, std::vector<const char*>>> good = {
+      {"aws", {"us-east-1", "ap-southeast-4", "us-gov-west-1"}},
+      {"lambda", {"us-south-1", "europe-central-1"}},
+      {"fluence", {"culpeper-usa-1", "us-central-3", "kristiansand-norway-2"}},
+      {"runpod", {"US-TX-3", "EU-RO-1", "EUR-IS-1", "CA-MTL-1"}},
+      {"vastai", {"US", "CA"}},
+      {"verda", {"FIN-03", "ICE-01"}},
+      {"digitalocean", {"tor1", "nyc3"}},
+      {"scaleway", {"fr-par-2", "pl-waw-3"}},
+      {"vultr", {"ewr", "ord"}},
+      {"fake", {"anywhere at all"}}};
+  for (const auto& [type, regions] : good) {
+    for (const char* r : regions)
+      EXPECT_TRUE(region_has_form(type, r)) << type << " " << r;
+  }
+  const std::vector<std::pair<const char*, const char*>> bad = {{"runpod", "any"},
+                                                                {"fluence", "culpeper"},
+                                                                {"fluence", "des-moines"},
+                                                                {"vastai", "Texas, US"},
+                                                                {"aws", "us-east-1a "},
+                                                                {"verda", "fin-03"},
+                                                                {"scaleway", "par"},
+                                                                {"digitalocean", "TOR1"},
+                                                                {"vultr", "ewr1"},
+                                                                {"lambda", "us-east"},
+                                                                {"fake", ""},
+                                                                {"aws", ""}};
+  for (const auto& [type, region] : bad)
+    EXPECT_FALSE(region_has_form(type, region)) << type << " '" << region << "'";
+}
+
 TEST(MachineSelection, OwnedMachinesAndTheMachineForAName) {
   std::vector<Machine> all = {
       machine("u1", "a", MachineState::Terminated), machine("u1", "a", MachineState::Running),

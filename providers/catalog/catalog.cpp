@@ -144,12 +144,22 @@ std::vector<Entry> entries(const Options& options) {
   std::vector<Entry> out;
 
   // ---- L40S (seed 000, 2026) ----
+  // Regions in the form the Fluence API gives an option's `location`
+  // ("<city>-<country>-<n>"), so a GpuProvider's regions and the live
+  // options read alike. Seed 000 names seven cities; only the four whose
+  // location ids a source gives are listed, and the list is not exhaustive.
   out.push_back(
       row("fluence", "l40s", "L40S", 1, "1.27",
-          {"culpeper", "des-moines", "houston", "helsinki", "paris", "warsaw", "melbourne"}, true,
-          kDc, billing("fluence"), true,
-          s0 + ": $1.27/h via a verified Sesterce data center (range $0.94-2.04), seven "
-               "locations; zero egress. Billing: Fluence's own GPU Cloud docs (fixed UTC "
+          {"culpeper-usa-1", "desmoines-usa-1", "houston-usa-1", "warsaw-poland-1"}, false, kDc,
+          billing("fluence"), true,
+          s0 + ": $1.27/h via a verified Sesterce data center (range $0.94-2.04) in seven "
+               "cities (Culpeper, Des Moines, Houston, Helsinki, Paris, Warsaw, Melbourne). "
+               "Regions are the API's location ids for the four cities a source names: "
+               "culpeper-usa-1 (Fluence docs, get_plans), desmoines-usa-1, houston-usa-1 and "
+               "warsaw-poland-1 (location ids of the same marketplace seen in third-party "
+               "listings); Helsinki, Paris and Melbourne ids are unknown, so the list is not "
+               "exhaustive and a GpuProvider's regions keep the price. Zero egress. Billing: "
+               "Fluence's own GPU Cloud docs (fixed UTC "
                "clock hours, 3 h prepaid deposit, unused reserve refunded) are the default "
                "reading, being the provider's word on its bill; the seed's '3-hour minimum "
                "then hourly' charge is FluenceBilling::SeedDocuments."));

@@ -47,6 +47,7 @@ inline constexpr std::string_view kCatalogDate = "2026-01";
 //   type          id form (adapter's)                    example
 //   aws           instance type                          g6e.xlarge
 //   runpod        <SECURE|COMMUNITY>/<GPU type id>       SECURE/NVIDIA L40S
+//                 [ x<N>] for N > 1 GPUs per pod          SECURE/NVIDIA L40S x4
 //   verda         instance type                          1L40S.20V
 //   digitalocean  size slug                              gpu-l40sx1-48gb
 //   scaleway      commercial type                        L40S-1-48G
@@ -76,10 +77,11 @@ struct Entry {
   std::string gpu_model;      // canonical: "L40S", "L40"
   int gpu_count = 1;          // GPUs per machine
   Money price_per_hour;       // whole machine, on demand
-  // Where the documents place the shape. Empty: not known, the price is taken
-  // to hold in every region.
+  // Where the documents place the shape, in the form the provider's adapter
+  // gives Offer::region (provider.h, "Regions"). Empty: not known, the price
+  // is taken to hold in every region.
   std::vector<std::string> regions;
-  // True when `regions` is the complete list (Fluence's seven L40S
+  // True when `regions` is the complete list (Verda's four L40S
   // locations); false when it only says where the price was quoted, so other
   // regions a GpuProvider names get the same price.
   bool regions_exhaustive = false;

@@ -1,4 +1,5 @@
 #include "providers/catalog/catalog.h"
+#include "providers/provider.h"
 
 #include <gtest/gtest.h>
 
@@ -52,7 +53,8 @@ TEST(CatalogTest, SeedFiguresAndDefaults) {
   // Fluence's own docs are the default reading (issue 8): UTC clock hours
   // with a refundable 3 h deposit.
   const auto fluence = only(offers_for_type("fluence"), "L40S");
-  ASSERT_EQ(fluence.size(), 7u);  // the seven locations of seed 000
+  // Seed 000's seven cities, four of them with a known location id.
+  ASSERT_EQ(fluence.size(), 4u);
   for (const Offer& o : fluence) {
     EXPECT_EQ(o.price_per_hour, usd("1.27"));
     EXPECT_EQ(o.billing.minimum, 3h);
@@ -64,7 +66,7 @@ TEST(CatalogTest, SeedFiguresAndDefaults) {
     EXPECT_EQ(o.provider, "fluence");
   }
   EXPECT_TRUE(std::any_of(fluence.begin(), fluence.end(),
-                          [](const Offer& o) { return o.region == "melbourne"; }));
+                          [](const Offer& o) { return o.region == "culpeper-usa-1"; }));
 
   const auto aws = offers_for_type("aws", "aws-prod");
   ASSERT_EQ(aws.size(), 3u);  // g6e.xlarge, g6e.12xlarge (4 GPUs), g6e.48xlarge (8 GPUs)
@@ -135,6 +137,18 @@ TEST(CatalogTest, ProvidersWithoutTheGpuAreListedAsGaps) {
   EXPECT_EQ(to_string(Gap::Kind::NoFigure), "no figure");
 }
 
+// Issue 11: a catalog row's regions are written the way its adapter's live
+// offers name regions (provider.h "Regions"), so one GpuProvider region list
+// selects both.
+TEST(CatalogTest, RegionsHaveTheAdaptersForm) {
+  for (const Entry& e : entries(planning_options())) {
+    for (const std::string& r : e.regions) {
+      EXPECT_TRUE(region_has_form(e.provider_type, r))
+          << e.provider_type << " " << e.offer_id << ": region '" << r << "'";
+    }
+  }
+}
+
 TEST(CatalogOverridesTest, NoOverridesMatchesTheCatalogUnderTheObjectName) {
   const auto plain = offers_for_type("runpod", "runpod-main");
   EXPECT_EQ(offers_for(provider("runpod-main", "runpod")), plain);
@@ -143,20 +157,21 @@ TEST(CatalogOverridesTest, NoOverridesMatchesTheCatalogUnderTheObjectName) {
 TEST(CatalogOverridesTest, PriceOverrideByModelAndRegion) {
   api::GpuProvider p = provider("fl", "fluence");
   p.spec.price_overrides.push_back({"l40s", std::nullopt, usd("1.10")});  // case-insensitive
-  p.spec.price_overrides.push_back({"L40S", std::string("paris"), usd("0.99")});
+  p.spec.price_overrides.push_back({"L40S", std::string("warsaw-poland-1"), usd("0.99")});
   const auto offers = offers_for(p);
   int seen = 0;
   for (const Offer& o : offers) {
     if (o.gpu_model == "L40S") {
       ++seen;
-      EXPECT_EQ(o.price_per_hour, o.region == "paris" ? usd("0.99") : usd("1.10")) << o.region;
+      EXPECT_EQ(o.price_per_hour, o.region == "warsaw-poland-1" ? usd("0.99") : usd("1.10"))
+          << o.region;
       EXPECT_NE(o.source.find("priceOverride"), std::string::npos);
     } else {
       EXPECT_EQ(o.price_per_hour, usd("1.27"));  // the L40 row is untouched
       EXPECT_EQ(o.source.find("priceOverride"), std::string::npos);
     }
   }
-  EXPECT_EQ(seen, 7);
+  EXPECT_EQ(seen, 4);
 }
 
 TEST(CatalogOverridesTest, PriceOverrideIsPerGpuAndNeverCreatesOffers) {
@@ -190,17 +205,25 @@ TEST(CatalogOverridesTest, BillingEgressAndReliabilityOverrides) {
 }
 
 TEST(CatalogOverridesTest, RegionRestriction) {
-  // Exhaustive list: only the named locations the catalog has.
+  // Exhaustive list (Verda's locations): only the named locations the
+  // catalog has.
+  api::GpuProvider verda = provider("verda", "verda");
+  verda.spec.regions = {"FIN-03", "TOKYO-01"};
+  const auto fin = offers_for(verda);
+  ASSERT_EQ(fin.size(), 1u);
+  EXPECT_EQ(fin[0].region, "FIN-03");
+  // Fluence's L40S list is not exhaustive: the price carries over to every
+  // named location; the L40 row has no known location: it is placed in each.
   api::GpuProvider fl = provider("fl", "fluence");
-  fl.spec.regions = {"paris", "tokyo"};
+  fl.spec.regions = {"warsaw-poland-1", "tokyo-japan-2"};
   const auto l40s = only(offers_for(fl), "L40S");
-  ASSERT_EQ(l40s.size(), 1u);
-  EXPECT_EQ(l40s[0].region, "paris");
-  // The L40 row has no known location: it is placed in each named region.
+  ASSERT_EQ(l40s.size(), 2u);
+  EXPECT_EQ(l40s[0].region, "warsaw-poland-1");
+  EXPECT_EQ(l40s[1].region, "tokyo-japan-2");
   const auto l40 = only(offers_for(fl), "L40");
   ASSERT_EQ(l40.size(), 2u);
-  EXPECT_EQ(l40[0].region, "paris");
-  EXPECT_EQ(l40[1].region, "tokyo");
+  EXPECT_EQ(l40[0].region, "warsaw-poland-1");
+  EXPECT_EQ(l40[1].region, "tokyo-japan-2");
 
   // Non-exhaustive list (price quoted for us-east-1): the price carries over.
   api::GpuProvider aws = provider("aws", "aws");

@@ -16,7 +16,9 @@ ClientOptions api_client_options(ClientOptions options, std::string_view provide
 
 ProviderResult<Response> JsonApi::send(const std::string& what, const std::string& method,
                                        const std::string& path, const std::string& body,
-                                       bool idempotent, const std::string& content_type) {
+                                       bool idempotent, const std::string& content_type,
+                                       int* status) {
+  if (status != nullptr) *status = 0;
   auto auth = spec_.auth();
   if (!auth.ok()) return fail(auth.error());
   const std::string full = path.starts_with("/") ? client_.options().base_url + path : path;
@@ -34,6 +36,7 @@ ProviderResult<Response> JsonApi::send(const std::string& what, const std::strin
   req.idempotent = idempotent;
   Outcome out = client_.send(std::move(req));
   if (!out.ok()) return fail(transport_failure(*out.error, what));
+  if (status != nullptr) *status = out.response->status;
   if (out.response->status < 200 || out.response->status >= 300) {
     ProviderError e = spec_.map_error(out.response->status, out.response->body, out.retry_after);
     e.message = what + ": " + e.message;

@@ -39,10 +39,13 @@ class JsonApi {
   // `path` is relative to the client's base_url ("/v2/instances") or an
   // absolute URL. A 2xx gives the response; anything else an error whose
   // message starts with "<what>: ". The Content-Type is sent with a body
-  // (and with PATCH).
+  // (and with PATCH). `status`, when given, receives the answer's HTTP
+  // status (0 when no answer came), for adapters that act on one status
+  // (Verda renews its token once on a 401).
   ProviderResult<Response> send(const std::string& what, const std::string& method,
                                 const std::string& path, const std::string& body, bool idempotent,
-                                const std::string& content_type = "application/json");
+                                const std::string& content_type = "application/json",
+                                int* status = nullptr);
   // send(), the body only.
   ProviderResult<std::string> call(const std::string& what, const std::string& method,
                                    const std::string& path, const std::string& body,

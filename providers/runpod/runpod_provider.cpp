@@ -92,7 +92,7 @@ Machine parse_pod(const json& j) {
     m.gpu_model = canonical_gpu(net::json_str(*g, "id"));
     if (auto c = g->find("count"); c != g->end() && c->is_number_integer())
       m.gpu_count = c->get<int>();
-    m.offer_id = net::json_str(j, "cloud") + "/" + net::json_str(*g, "id");
+    m.offer_id = runpod_offer_id(net::json_str(j, "cloud"), net::json_str(*g, "id"), m.gpu_count);
   }
   if (auto c = j.find("cost"); c != j.end() && c->is_number())
     m.price_per_hour = net::price_from_double(c->get<double>()).value_or(Money());
@@ -122,9 +122,16 @@ bool cloud_allowed(const RunpodConfig& config, std::string_view cloud) {
   return config.cloud_type.empty() || config.cloud_type == "ALL" || config.cloud_type == cloud;
 }
 
+// Where a pod goes: what createPod asks for.
+struct Placement {
+  std::string cloud;  // SECURE / COMMUNITY
+  std::string gpu;    // GPU type id
+  int gpu_count = 1;
+  std::vector<std::string> data_centers;  // createPod dataCenterIds; empty: Runpod's choice
+};
+
 ProviderResult<json> create_body(const RunpodConfig& config, const InstanceIntent& intent,
-                                 const std::string& pod_name, const std::string& cloud,
-                                 const std::string& gpu) {
+                                 const std::string& pod_name, const Placement& at) {
   const ContainerSpec& c = intent.container;
   if (auto ok = container::check_container(intent, "create pod"); !ok.ok()) return fail(ok.error());
   for (const auto& [k, v] : c.env) {
@@ -147,13 +154,16 @@ ProviderResult<json> create_body(const RunpodConfig& config, const InstanceInten
   // an "/http" port is reached only through Runpod's HTTPS proxy host.
   json ports = json::array({"22/tcp"});
   if (!c.image.empty() && c.port != 22) ports.push_back(std::to_string(c.port) + "/tcp");
-  json gpu_config = {{"id", gpu}, {"count", std::max(1, intent.offer.gpu_count)}};
+  json gpu_config = {{"id", at.gpu}, {"count", at.gpu_count}};
   if (!config.min_cuda_version.empty()) gpu_config["minCudaVersion"] = config.min_cuda_version;
-  json body = {
-      {"name", pod_name}, {"image", c.image.empty() ? config.image : c.image},  {"gpu", gpu_config},
-      {"cloud", cloud},   {"disk", c.disk_gb > 0 ? c.disk_gb : config.disk_gb}, {"ports", ports},
-      {"startSsh", true}};
-  if (!config.data_center_ids.empty()) body["dataCenterIds"] = config.data_center_ids;
+  json body = {{"name", pod_name},
+               {"image", c.image.empty() ? config.image : c.image},
+               {"gpu", gpu_config},
+               {"cloud", at.cloud},
+               {"disk", c.disk_gb > 0 ? c.disk_gb : config.disk_gb},
+               {"ports", ports},
+               {"startSsh", true}};
+  if (!at.data_centers.empty()) body["dataCenterIds"] = at.data_centers;
   if (!c.image.empty()) {
     env[kEnvPort] = std::to_string(c.port);
     // "Arguments passed to the container entrypoint", one string: each arg
@@ -164,7 +174,75 @@ ProviderResult<json> create_body(const RunpodConfig& config, const InstanceInten
   return body;
 }
 
+// Where the pod for `offer` goes: the cloud, GPU type and count its id names
+// and the data center it was priced in. InvalidRequest for an id that is not
+// a Runpod offer id, a count the id and the offer disagree on, or a cloud or
+// data center outside the provider's settings.
+ProviderResult<Placement> placement(const RunpodConfig& config, const Offer& offer) {
+  auto id = parse_runpod_offer_id(offer.id);
+  if (!id) {
+    return fail(
+        provider_error(ProviderErrorKind::InvalidRequest,
+                       "create pod: offer id must be <SECURE|COMMUNITY>/<gpu type>[ x<N>], got '" +
+                           offer.id + "'"));
+  }
+  if (id->gpu_count > 0 && offer.gpu_count > 0 && id->gpu_count != offer.gpu_count) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create pod: offer " + offer.id + " names " +
+                                   std::to_string(id->gpu_count) + " GPUs but carries " +
+                                   std::to_string(offer.gpu_count)));
+  }
+  if (!cloud_allowed(config, id->cloud)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create pod: offer " + offer.id +
+                                   " is outside the provider's cloudType " + config.cloud_type));
+  }
+  if (!offer.region.empty() && !net::any_or_has(config.data_center_ids, offer.region)) {
+    return fail(provider_error(ProviderErrorKind::InvalidRequest,
+                               "create pod: offer " + offer.id + " in " + offer.region +
+                                   " is outside the provider's dataCenterIds"));
+  }
+  Placement at;
+  at.cloud = id->cloud;
+  at.gpu = id->gpu_type;
+  // An id without " xN": one GPU, or (an id from before multi-GPU ids) the
+  // offer's count.
+  at.gpu_count = id->gpu_count > 0 ? id->gpu_count : std::max(1, offer.gpu_count);
+  at.data_centers =
+      offer.region.empty() ? config.data_center_ids : std::vector<std::string>{offer.region};
+  return at;
+}
+
 }  // namespace
+
+std::string runpod_offer_id(std::string_view cloud, std::string_view gpu_type, int gpu_count) {
+  std::string id(cloud);
+  id.push_back('/');
+  id.append(gpu_type);
+  if (gpu_count > 1) id += " x" + std::to_string(gpu_count);
+  return id;
+}
+
+std::optional<RunpodOfferId> parse_runpod_offer_id(std::string_view id) {
+  const size_t slash = id.find('/');
+  if (slash == std::string_view::npos || slash == 0) return std::nullopt;
+  RunpodOfferId out;
+  out.cloud = std::string(id.substr(0, slash));
+  std::string_view type = id.substr(slash + 1);
+  if (const size_t x = type.rfind(" x"); x != std::string_view::npos) {
+    std::string_view digits = type.substr(x + 2);
+    int n = 0;
+    auto [ptr, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), n);
+    if (!digits.empty() && ec == std::errc() && ptr == digits.data() + digits.size()) {
+      if (n < 1) return std::nullopt;
+      out.gpu_count = n;
+      type = type.substr(0, x);
+    }
+  }
+  if (type.empty()) return std::nullopt;
+  out.gpu_type = std::string(type);
+  return out;
+}
 
 std::string runpod_pool_prefix(std::string_view pool_uid) {
   return "gp-" + net::sha256_hex(pool_uid).substr(0, 10) + "-";
@@ -241,7 +319,6 @@ RunpodProvider::RunpodProvider(RunpodConfig config, net::HttpTransport& transpor
                 while (!base.empty() && base.back() == '/')
                   base.pop_back();
                 o.base_url = base;
-                if (config_.graphql_endpoint.empty()) config_.graphql_endpoint = base + "/graphql";
                 return o;
               }()),
       api_(client_, net::ApiSpec{"Runpod", config_.endpoint,
@@ -254,80 +331,142 @@ ProviderResult<std::string> RunpodProvider::call(const std::string& what, const 
   return api_.call(what, method, url, body, idempotent);
 }
 
-ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& query) {
-  if (!query.regions.empty() &&
-      std::find(query.regions.begin(), query.regions.end(), "any") == query.regions.end()) {
-    return std::vector<Offer>{};
-  }
-  int count = std::max(1, query.min_gpu_count);
-  std::string gql =
-      "query GpuPrices { gpuTypes { id displayName memoryInGb secureCloud communityCloud "
-      "securePrice "
-      "communityPrice lowestPrice(input: {gpuCount: " +
-      std::to_string(count) + ", secureCloud: true}) { stockStatus } } }";
-  // A read: safe to retry.
-  auto body = call("gpu prices", "POST", config_.graphql_endpoint,
-                   net::json_text(json{{"query", gql}}), true);
+ProviderResult<json> RunpodProvider::gpu_catalog(const std::string& cloud, int count) {
+  // listGpuTypes: stock needs include=AVAILABILITY with product=POD; count,
+  // cloud and the CUDA floor scope it (and the dataCenters list).
+  std::string url =
+      "/v2/catalog/gpus?include=AVAILABILITY&product=POD&count=" + std::to_string(count) +
+      "&cloud=" + cloud;
+  if (!config_.min_cuda_version.empty())
+    url += "&minCudaVersion=" + net::percent_encode(config_.min_cuda_version);
+  auto body = call("gpu catalog", "GET", url, "", true);
   if (!body.ok()) return fail(body.error());
+  json j = json::parse(*body, nullptr, false);
+  if (j.is_discarded() || !j.is_object() || !j.contains("gpus") || !j["gpus"].is_array()) {
+    return fail(provider_error(
+        ProviderErrorKind::Transient,
+        "gpu catalog: unreadable answer (no gpus array): " + net::body_excerpt(*body)));
+  }
+  return j["gpus"];
+}
+
+namespace {
+
+// maxCount.<cloud> of a catalog GPU type ("secure" / "community"); 0 when
+// absent.
+int max_count(const json& g, const std::string& cloud_key) {
+  auto m = g.find("maxCount");
+  if (m == g.end() || !m->is_object()) return 0;
+  auto c = m->find(cloud_key);
+  return c != m->end() && c->is_number_integer() ? c->get<int>() : 0;
+}
+
+std::string cloud_key(const std::string& cloud) {
+  return cloud == "SECURE" ? "secure" : "community";
+}
+
+}  // namespace
+
+std::vector<Offer> RunpodProvider::catalog_offers(const json& gpus, const std::string& cloud,
+                                                  int count, const OfferQuery& query) const {
+  const std::string key = cloud_key(cloud);
+  const ReliabilityTier tier =
+      cloud == "SECURE" ? ReliabilityTier::Datacenter : ReliabilityTier::Community;
   std::vector<Offer> out;
-  try {
-    json j = json::parse(*body);
-    if (auto e = j.find("errors"); e != j.end() && e->is_array() && !e->empty()) {
-      std::string msg = net::json_str((*e)[0], "message");
-      if (net::icontains(msg, "unauthorized") || net::icontains(msg, "api key")) {
-        return fail(provider_error(ProviderErrorKind::Unauthorized, "gpu prices: " + msg));
-      }
-      return fail(provider_error(ProviderErrorKind::InvalidRequest, "gpu prices: " + msg));
+  for (const auto& g : gpus) {
+    if (!g.is_object()) continue;
+    const std::string id = net::json_str(g, "id");
+    auto sells = g.find(key);
+    if (id.empty() || sells == g.end() || !sells->is_boolean() || !sells->get<bool>()) continue;
+    if (max_count(g, key) < count) continue;
+    auto price = g.find("price");
+    if (price == g.end() || !price->is_object()) continue;
+    auto per_gpu_value = price->find(key);
+    if (per_gpu_value == price->end() || !per_gpu_value->is_number()) continue;
+    auto per_gpu = net::price_from_double(per_gpu_value->get<double>());
+    if (!per_gpu || per_gpu->is_zero()) continue;
+    auto dcs = g.find("dataCenters");
+    if (dcs == g.end() || !dcs->is_array()) continue;  // sold nowhere in this shape
+    for (const auto& dc : *dcs) {
+      const std::string region = dc.is_object() ? net::json_str(dc, "id") : "";
+      if (region.empty() || !net::any_or_has(config_.data_center_ids, region)) continue;
+      Offer o;
+      o.provider = config_.provider_name;
+      o.provider_type = "runpod";
+      o.id = runpod_offer_id(cloud, id, count);
+      o.region = region;
+      o.gpu_model = canonical_gpu(id);
+      o.gpu_count = count;
+      o.price_per_hour = *per_gpu * count;
+      o.billing = config_.billing;
+      o.tier = tier;
+      o.capacity_hint = net::json_str(dc, "availability") == "NONE" ? 0 : -1;
+      o.source = "live";
+      o.as_of = clock_.now();
+      if (matches(o, query)) out.push_back(std::move(o));
     }
-    for (const auto& g : j.at("data").at("gpuTypes")) {
-      std::string id = g.at("id").get<std::string>();
-      std::string model = canonical_gpu(id);
-      if (!query.gpu_models.empty() && std::find(query.gpu_models.begin(), query.gpu_models.end(),
-                                                 model) == query.gpu_models.end()) {
-        continue;
-      }
-      // stockStatus is "High" / "Medium" / "Low", and null when sold out.
-      bool sold_out = false;
-      if (auto lp = g.find("lowestPrice"); lp != g.end() && lp->is_object()) {
-        auto st = lp->find("stockStatus");
-        sold_out = st != lp->end() && (st->is_null() || (st->is_string() && *st == "None"));
-      }
-      struct Cloud {
-        const char* name;
-        const char* flag;
-        const char* price;
-        ReliabilityTier tier;
-      };
-      for (const Cloud& c :
-           {Cloud{"SECURE", "secureCloud", "securePrice", ReliabilityTier::Datacenter},
-            Cloud{"COMMUNITY", "communityCloud", "communityPrice", ReliabilityTier::Community}}) {
-        if (c.tier == ReliabilityTier::Community && !query.include_community) continue;
-        if (!cloud_allowed(config_, c.name)) continue;
-        auto flag = g.find(c.flag);
-        auto price = g.find(c.price);
-        if (flag == g.end() || !flag->is_boolean() || !flag->get<bool>()) continue;
-        if (price == g.end() || !price->is_number() || price->get<double>() <= 0) continue;
-        auto per_gpu = net::price_from_double(price->get<double>());
-        if (!per_gpu) continue;
-        Offer o;
-        o.provider = config_.provider_name;
-        o.provider_type = "runpod";
-        o.id = std::string(c.name) + "/" + id;
-        o.region = "any";
-        o.gpu_model = model;
-        o.gpu_count = count;
-        o.price_per_hour = *per_gpu * count;
-        o.billing = config_.billing;
-        o.tier = c.tier;
-        o.capacity_hint = c.tier == ReliabilityTier::Datacenter && sold_out ? 0 : -1;
-        o.source = "live";
-        o.as_of = clock_.now();
+  }
+  return out;
+}
+
+namespace {
+
+// Whether a catalog GPU type is of a model `query` asks for.
+bool asked_model(const json& g, const OfferQuery& query) {
+  Offer probe;  // the type's model, against the query's models only
+  probe.gpu_model = canonical_gpu(net::json_str(g, "id"));
+  probe.gpu_count = 1;
+  OfferQuery models;
+  models.gpu_models = query.gpu_models;
+  return matches(probe, models);
+}
+
+// Whether the catalog answer has an asked model sold on the community cloud
+// (every answer carries both clouds' flags and prices).
+bool community_sells_asked(const json& gpus, const OfferQuery& query) {
+  for (const auto& g : gpus) {
+    if (!g.is_object() || !asked_model(g, query)) continue;
+    auto c = g.find("community");
+    if (c != g.end() && c->is_boolean() && c->get<bool>()) return true;
+  }
+  return false;
+}
+
+// The largest pod to offer on `cloud`: the query's bound, or the biggest
+// machine (maxCount) of an asked model, at most kMaxPodGpus.
+int largest_pod(const json& gpus, const std::string& cloud, const OfferQuery& query) {
+  if (query.max_gpu_count > 0) return query.max_gpu_count;
+  int last = 0;
+  for (const auto& g : gpus) {
+    if (g.is_object() && asked_model(g, query))
+      last = std::max(last, max_count(g, cloud_key(cloud)));
+  }
+  return std::min(last, kMaxPodGpus);
+}
+
+}  // namespace
+
+ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& query) {
+  std::vector<std::string> clouds;
+  if (cloud_allowed(config_, "SECURE")) clouds.push_back("SECURE");
+  if (cloud_allowed(config_, "COMMUNITY") && query.include_community) clouds.push_back("COMMUNITY");
+  const int first = std::max(1, query.min_gpu_count);
+  std::vector<Offer> out;
+  std::optional<json> secure;
+  for (const std::string& cloud : clouds) {
+    // The secure answer already says whether community sells an asked model.
+    if (cloud == "COMMUNITY" && secure && !community_sells_asked(*secure, query)) continue;
+    auto gpus = gpu_catalog(cloud, first);
+    if (!gpus.ok()) return fail(gpus.error());
+    if (cloud == "SECURE") secure = *gpus;
+    // Larger pods come from the same answer: its data centers and their
+    // stock for `first` GPUs (a data center out of stock for fewer is out of
+    // stock for more; one with stock may still lack a machine that large).
+    const int last = largest_pod(*gpus, cloud, query);
+    for (int n = first; n <= last; ++n) {
+      for (Offer& o : catalog_offers(*gpus, cloud, n, query))
         out.push_back(std::move(o));
-      }
     }
-  } catch (const std::exception& e) {
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("gpu prices: unreadable answer (") + e.what() + ")"));
   }
   return out;
 }
@@ -384,21 +523,10 @@ ProviderResult<Machine> RunpodProvider::create(const InstanceIntent& intent) {
     return fail(provider_error(ProviderErrorKind::InvalidRequest,
                                "create pod: intent needs a name and a pool uid"));
   }
-  auto slash = intent.offer.id.find('/');
-  if (slash == std::string::npos || slash == 0 || slash + 1 == intent.offer.id.size()) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "create pod: offer id must be <SECURE|COMMUNITY>/<gpu type>, got '" +
-                                   intent.offer.id + "'"));
-  }
-  std::string cloud = intent.offer.id.substr(0, slash);
-  std::string gpu = intent.offer.id.substr(slash + 1);
-  if (!cloud_allowed(config_, cloud)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "create pod: offer " + intent.offer.id +
-                                   " is outside the provider's cloudType " + config_.cloud_type));
-  }
+  auto at = placement(config_, intent.offer);
+  if (!at.ok()) return fail(at.error());
   std::string pod_name = runpod_pod_name(intent.pool_uid, intent.name);
-  auto body = create_body(config_, intent, pod_name, cloud, gpu);
+  auto body = create_body(config_, intent, pod_name, *at);
   if (!body.ok()) return fail(body.error());
   auto existing = find_by_pod_name(pod_name);
   if (existing.ok() && !is_gone(existing->state)) return existing;

@@ -1,16 +1,27 @@
 #pragma once
 // Runpod adapter: REST v2 (https://api.runpod.io/v2, Bearer key) for pods and
-// the GraphQL API (https://api.runpod.io/graphql, Bearer key in the header,
-// never the api_key query parameter) for GPU prices.
+// for GPU prices and stock (the catalog, GET /v2/catalog/gpus).
 //
-// Offers: GraphQL gpuTypes with securePrice / communityPrice per GPU and
-// lowestPrice(gpuCount).stockStatus, filtered to the asked models ("NVIDIA
-// L40S" -> "L40S"). One offer per (GPU type, cloud): id "SECURE/NVIDIA L40S"
-// or "COMMUNITY/NVIDIA L40S", region "any" (the scheduler places the pod),
-// price = per-GPU price x min_gpu_count, billing per second without minimum.
-// Community cloud offers are ReliabilityTier::Community; RunpodConfig::
-// cloud_type keeps only the clouds it names. A null
-// stockStatus (sold out; "None" is read the same way) gives capacity_hint 0.
+// Offers: one per (cloud, GPU type, GPU count, data center). For each cloud
+// RunpodConfig::cloud_type allows (COMMUNITY only when the query takes
+// community hosts and the first answer shows an asked model sold there),
+// one catalog read: include=AVAILABILITY&product=POD&count=<n>&cloud=<cloud>
+// with n = the query's min_gpu_count (and minCudaVersion when RunpodConfig::
+// min_cuda_version is set, so stock is that of hosts the pod may run on).
+// Each GPU type of an asked model ("NVIDIA L40S" -> "L40S") that the cloud
+// sells (secure / community true, price.<cloud> > 0) gives, for each pod
+// size from n up to the query's max_gpu_count (unbounded: the type's
+// maxCount.<cloud>, at most kMaxPodGpus) that maxCount allows, one offer per
+// data center in its dataCenters: region = the data-center id ("US-TX-3",
+// "EU-RO-1"), id = runpod_offer_id(cloud, type, size) ("SECURE/NVIDIA L40S",
+// "SECURE/NVIDIA L40S x2": the catalog's ids), price = price.<cloud> x size,
+// capacity_hint 0 when the data center's availability for n GPUs is NONE,
+// -1 otherwise (for sizes above n the read says nothing sharper: a pool
+// that asks for exactly one size, min = max, gets that size's stock); no
+// dataCenters (sold nowhere for n GPUs): no offer. RunpodConfig::
+// data_center_ids and the query's regions keep only those data centers.
+// Community cloud offers are ReliabilityTier::Community. Billing per second
+// without minimum.
 //
 // Identity: pods have no tags. The pod name is "gp-<10 hex H(pool uid)>-<10
 // hex H(pool uid/intent name)>" and the pod's env carries GPUPOOL_POOL_UID
@@ -18,8 +29,12 @@
 // (user_data) goes to the container as env GPUPOOL_USER_DATA (base64) and
 // the SSH key as PUBLIC_KEY (what Runpod images read).
 //
-// Placement: RunpodConfig::data_center_ids go to createPod's dataCenterIds
-// (the pod runs in one of them) and min_cuda_version to gpu.minCudaVersion.
+// Placement: create() reads cloud, GPU type and count from the offer id and
+// sends createPod dataCenterIds [offer.region], so the pod runs in the data
+// center the offer was priced in (an offer region outside RunpodConfig::
+// data_center_ids is InvalidRequest); an offer without a region (a catalog
+// offer) sends data_center_ids when set and lets Runpod place the pod
+// otherwise. min_cuda_version goes to gpu.minCudaVersion.
 //
 // Endpoint mode (intent.container): the pod runs the container's image with
 // its env (beside the identity env above; GPUPOOL_* names are reserved), its
@@ -45,14 +60,14 @@
 // elsewhere 400 whose detail speaks of capacity -> NoCapacity, other 400 and
 // 422 -> InvalidRequest, 402 -> QuotaExceeded (balance), 401/403 -> Unauthorized,
 // 404 -> NotFound, 429 -> RateLimited with Retry-After, 5xx -> Transient.
-// GraphQL errors[] with the no-instances wording -> NoCapacity, with an auth
-// wording -> Unauthorized, others -> InvalidRequest.
 //
 // Thread-safe.
 
 #include <optional>
 #include <string>
 #include <vector>
+
+#include <nlohmann/json_fwd.hpp>
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
@@ -72,7 +87,6 @@ factory::AdapterType adapter_type();
 struct RunpodConfig {
   std::string provider_name;
   std::string endpoint = "https://api.runpod.io";  // REST v2 base; override for tests
-  std::string graphql_endpoint;                    // empty: <endpoint>/graphql
   std::string api_key;
   // The GpuProvider's spec.runpod block sets the next five (adapter_type.cpp).
   std::string image = "runpod/pytorch:1.0.2-cu1281-torch280-ubuntu2404";  // Node-mode pods
@@ -80,12 +94,30 @@ struct RunpodConfig {
   // "SECURE", "COMMUNITY" or "ALL": the clouds offers come from and create()
   // accepts (an offer of another cloud is InvalidRequest).
   std::string cloud_type = "ALL";
-  std::vector<std::string> data_center_ids;  // createPod dataCenterIds; empty: any
-  std::string min_cuda_version;              // gpu.minCudaVersion ("12.4"); empty: any
+  // Data centers offers come from and create() may place pods in; empty: any.
+  std::vector<std::string> data_center_ids;
+  std::string min_cuda_version;  // gpu.minCudaVersion ("12.4"); empty: any
   BillingRule billing{Duration(0), Duration(1), BillingAlignment::Launch, MinimumKind::Charge,
                       Money()};
   net::ClientOptions http;
 };
+
+// The most GPUs per pod offered when a query has no upper bound.
+inline constexpr int kMaxPodGpus = 16;
+
+// An offer's id: "<cloud>/<GPU type id>", with " x<N>" for N > 1 GPUs
+// ("COMMUNITY/NVIDIA L40S x4"), as catalog.h names Runpod shapes.
+std::string runpod_offer_id(std::string_view cloud, std::string_view gpu_type, int gpu_count);
+
+// What an offer id names; nullopt when it is not "<cloud>/<type>[ x<N>]".
+// gpu_count is 0 when the id has no " x<N>" (one GPU, or an id written before
+// multi-GPU ids carried the count).
+struct RunpodOfferId {
+  std::string cloud;
+  std::string gpu_type;
+  int gpu_count = 0;
+};
+std::optional<RunpodOfferId> parse_runpod_offer_id(std::string_view id);
 
 std::string runpod_pod_name(std::string_view pool_uid, std::string_view intent_name);
 std::string runpod_pool_prefix(std::string_view pool_uid);
@@ -113,6 +145,12 @@ class RunpodProvider final : public Provider {
                                    const std::string& url, const std::string& body,
                                    bool idempotent);
   ProviderResult<std::vector<Machine>> all_pods();
+  // The catalog's GPU types with stock for pods of `count` GPUs on `cloud`.
+  ProviderResult<nlohmann::json> gpu_catalog(const std::string& cloud, int count);
+  // The offers for pods of `count` GPUs from one catalog answer (above) that
+  // pass `query`.
+  std::vector<Offer> catalog_offers(const nlohmann::json& gpus, const std::string& cloud, int count,
+                                    const OfferQuery& query) const;
   ProviderResult<Machine> find_by_pod_name(const std::string& pod_name);
 
   RunpodConfig config_;

@@ -1,6 +1,8 @@
 // The Runpod adapter against the Runpod emulator over loopback.
 #include "providers/runpod/runpod_provider.h"
 
+#include <set>
+
 #include <gtest/gtest.h>
 
 #include "providers/factory/adapter_table.h"
@@ -24,8 +26,19 @@ class RunpodProviderTest
             Time(std::chrono::sys_days(std::chrono::year(2026) / 3 / 13)) + std::chrono::hours(20),
             [](emulators::RunpodEmulatorOptions& o) {
               o.gpu_types = {
-                  {"NVIDIA L40S", "L40S", 48, Money::parse("0.86").value(),
-                   Money::parse("0.79").value(), 2, -1},
+                  // 2 secure GPUs free in each of three data centers; machines of
+                  // up to 4 GPUs.
+                  {"NVIDIA L40S",
+                   "L40S",
+                   48,
+                   Money::parse("0.86").value(),
+                   Money::parse("0.79").value(),
+                   2,
+                   -1,
+                   false,
+                   false,
+                   4,
+                   {"US-TX-3", "EU-RO-1", "EUR-IS-1"}},
                   {"NVIDIA L40", "L40", 48, Money::parse("0.69").value(), Money(), -1, -1},
                   {"NVIDIA GeForce RTX 4090", "RTX 4090", 24, Money::parse("0.44").value(),
                    Money::parse("0.31").value(), -1, -1},
@@ -53,6 +66,7 @@ class RunpodProviderTest
     i.pool_namespace = "ml";
     i.pool_name = "pool-r";
     i.offer.id = std::move(offer);
+    i.offer.region = "US-TX-3";
     i.offer.gpu_count = 1;
     i.user_data = "join --token s3cr3t";
     i.ssh_public_key = "ssh-ed25519 AAAA op";
@@ -76,11 +90,17 @@ TEST_F(RunpodProviderTest, TypedSettingsReachThePodTheAdapterCreates) {
   std::unique_ptr<Provider> p = adapter_type().construct(ctx);
   OfferQuery q;
   q.gpu_models = {"L40S"};
+  q.max_gpu_count = 1;
   auto offers = p->offers(q);
   ASSERT_TRUE(offers.ok()) << describe(offers.error());
-  ASSERT_EQ(offers->size(), 1u);  // no COMMUNITY/NVIDIA L40S
+  // No COMMUNITY/NVIDIA L40S, and only the two data centers asked for.
+  ASSERT_EQ(offers->size(), 2u);
   EXPECT_EQ((*offers)[0].id, "SECURE/NVIDIA L40S");
-  auto m = p->create(intent());
+  EXPECT_EQ((*offers)[0].region, "EU-RO-1");
+  EXPECT_EQ((*offers)[1].region, "EUR-IS-1");
+  InstanceIntent in = intent();
+  in.offer = (*offers)[1];
+  auto m = p->create(in);
   ASSERT_TRUE(m.ok()) << describe(m.error());
   ASSERT_EQ(emulator_.pods().size(), 1u);
   const auto pod = emulator_.pods()[0];
@@ -88,40 +108,157 @@ TEST_F(RunpodProviderTest, TypedSettingsReachThePodTheAdapterCreates) {
   EXPECT_EQ(pod.disk, 120);
   EXPECT_EQ(pod.data_center, "EUR-IS-1");
   EXPECT_EQ(pod.min_cuda_version, "12.4");
-  auto community = p->create(intent("pool-r-1", "COMMUNITY/NVIDIA L40S"));
+  // An offer in a data center the settings leave out is refused before any
+  // request.
+  auto outside = p->create(intent("pool-r-2"));  // US-TX-3
+  ASSERT_FALSE(outside.ok());
+  EXPECT_EQ(outside.error().kind, ProviderErrorKind::InvalidRequest);
+  InstanceIntent community_intent = intent("pool-r-1", "COMMUNITY/NVIDIA L40S");
+  community_intent.offer.region = "EU-RO-1";
+  auto community = p->create(community_intent);
   ASSERT_FALSE(community.ok());
   EXPECT_EQ(community.error().kind, ProviderErrorKind::InvalidRequest);
   EXPECT_EQ(emulator_.pods().size(), 1u);
 }
 
-TEST_F(RunpodProviderTest, OffersFromGraphqlPricesPerCloud) {
+// Offers come from the v2 catalog, one per cloud, GPU type, count and data
+// center: the region is the data-center id the pod can be placed in.
+TEST_F(RunpodProviderTest, OffersPerCloudAndDataCenterFromTheCatalog) {
   RunpodProvider p(config(), transport_, clock_, sleeper_);
   OfferQuery q;
   q.gpu_models = {"L40S", "L40"};
+  q.max_gpu_count = 1;
   auto offers = p.offers(q);
   ASSERT_TRUE(offers.ok()) << describe(offers.error());
-  ASSERT_EQ(offers->size(), 3u);  // L40S secure + community, L40 secure
-  std::map<std::string, Offer> by_id;
-  for (const auto& o : *offers)
-    by_id[o.id] = o;
-  EXPECT_EQ(by_id.at("SECURE/NVIDIA L40S").price_per_hour, Money::parse("0.86").value());
-  EXPECT_EQ(by_id.at("SECURE/NVIDIA L40S").tier, ReliabilityTier::Datacenter);
-  EXPECT_EQ(by_id.at("COMMUNITY/NVIDIA L40S").tier, ReliabilityTier::Community);
-  EXPECT_EQ(by_id.at("SECURE/NVIDIA L40").gpu_model, "L40");
-  q.include_community = false;
-  q.min_gpu_count = 2;
-  auto two = p.offers(q);
-  ASSERT_TRUE(two.ok());
-  ASSERT_EQ(two->size(), 2u);
-  for (const auto& o : *two) {
-    EXPECT_EQ(o.gpu_count, 2);
+  // L40S secure and community in three data centers each, L40 secure in one.
+  ASSERT_EQ(offers->size(), 7u);
+  std::map<std::string, std::set<std::string>> regions;
+  for (const auto& o : *offers) {
+    regions[o.id].insert(o.region);
+    EXPECT_EQ(o.gpu_count, 1);
+    EXPECT_EQ(o.capacity_hint, -1);
     if (o.id == "SECURE/NVIDIA L40S") {
-      EXPECT_EQ(o.price_per_hour, Money::parse("1.72").value());
+      EXPECT_EQ(o.price_per_hour, Money::parse("0.86").value());
+      EXPECT_EQ(o.tier, ReliabilityTier::Datacenter);
     }
+    if (o.id == "COMMUNITY/NVIDIA L40S") {
+      EXPECT_EQ(o.price_per_hour, Money::parse("0.79").value());
+      EXPECT_EQ(o.tier, ReliabilityTier::Community);
+    }
+    if (o.id == "SECURE/NVIDIA L40") EXPECT_EQ(o.gpu_model, "L40");
   }
+  const std::set<std::string> three = {"US-TX-3", "EU-RO-1", "EUR-IS-1"};
+  EXPECT_EQ(regions["SECURE/NVIDIA L40S"], three);
+  EXPECT_EQ(regions["COMMUNITY/NVIDIA L40S"], three);
+  EXPECT_EQ(regions["SECURE/NVIDIA L40"], std::set<std::string>{"US-TX-3"});
+
+  // Two GPUs on the secure cloud only, in one region: the catalog's "x2" id.
+  q.include_community = false;
+  q.min_gpu_count = q.max_gpu_count = 2;
+  q.regions = {"EU-RO-1"};
+  auto two = p.offers(q);
+  ASSERT_TRUE(two.ok()) << describe(two.error());
+  ASSERT_EQ(two->size(), 1u);
+  EXPECT_EQ(two->at(0).id, "SECURE/NVIDIA L40S x2");
+  EXPECT_EQ(two->at(0).region, "EU-RO-1");
+  EXPECT_EQ(two->at(0).gpu_count, 2);
+  EXPECT_EQ(two->at(0).price_per_hour, Money::parse("1.72").value());
   // Requests carry the key in a header, never in the URL.
   for (const auto& l : log_)
     EXPECT_EQ(l.find("rp-test-key"), std::string::npos) << l;
+}
+
+// A query without an upper bound gets every pod size up to the largest
+// machine (maxCount) of the asked models, from one catalog read.
+TEST_F(RunpodProviderTest, UnboundedQueriesGetEveryPodSizeUpToTheLargestMachine) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"l40s"};
+  q.include_community = false;
+  q.regions = {"US-TX-3"};
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  std::vector<std::string> ids;
+  for (const auto& o : *offers)
+    ids.push_back(o.id + "@" + std::to_string(o.gpu_count));
+  EXPECT_EQ(ids, (std::vector<std::string>{"SECURE/NVIDIA L40S@1", "SECURE/NVIDIA L40S x2@2",
+                                           "SECURE/NVIDIA L40S x3@3", "SECURE/NVIDIA L40S x4@4"}));
+  EXPECT_EQ(emulator_.requests("prices"), 1);
+  // A data center out of stock for one GPU is out of stock for more.
+  ASSERT_TRUE(p.create(intent("u-0")).ok());  // US-TX-3 has 2 secure GPUs
+  ASSERT_TRUE(p.create(intent("u-1")).ok());
+  offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 4u);
+  for (const auto& o : *offers)
+    EXPECT_EQ(o.capacity_hint, 0) << o.id;
+}
+
+// The community cloud is read only when it sells an asked model (every
+// answer carries both clouds' prices).
+TEST_F(RunpodProviderTest, CommunityIsReadOnlyWhenItSellsAnAskedModel) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40"};  // secure cloud only
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  EXPECT_FALSE(offers->empty());
+  EXPECT_EQ(emulator_.requests("prices"), 1);
+  q.gpu_models = {"L40S"};
+  q.max_gpu_count = 1;
+  offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  EXPECT_EQ(offers->size(), 6u);  // secure and community, three data centers each
+  EXPECT_EQ(emulator_.requests("prices"), 3);
+}
+
+// The offer's GPU count (from its id) and data center reach createPod, and
+// the machine names the same offer.
+TEST_F(RunpodProviderTest, CreateAsksForTheOffersGpuCountInItsDataCenter) {
+  RunpodProvider p(config(), transport_, clock_, sleeper_);
+  OfferQuery q;
+  q.gpu_models = {"L40S"};
+  q.include_community = false;
+  q.min_gpu_count = q.max_gpu_count = 2;
+  q.regions = {"EUR-IS-1"};
+  auto offers = p.offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  ASSERT_EQ(offers->size(), 1u);
+  InstanceIntent in = intent("two-0");
+  in.offer = offers->at(0);
+  auto m = p.create(in);
+  ASSERT_TRUE(m.ok()) << describe(m.error());
+  EXPECT_EQ(m->offer_id, "SECURE/NVIDIA L40S x2");
+  EXPECT_EQ(m->region, "EUR-IS-1");
+  EXPECT_EQ(m->gpu_count, 2);
+  ASSERT_EQ(emulator_.pods().size(), 1u);
+  EXPECT_EQ(emulator_.pods()[0].gpu_count, 2);
+  EXPECT_EQ(emulator_.pods()[0].data_center, "EUR-IS-1");
+  // An id and a count that disagree are refused before any request.
+  in = intent("two-1", "SECURE/NVIDIA L40S x2");
+  in.offer.gpu_count = 4;
+  auto bad = p.create(in);
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.error().kind, ProviderErrorKind::InvalidRequest);
+  EXPECT_EQ(emulator_.requests("create"), 1);
+}
+
+TEST(RunpodOfferId, NamesCloudTypeAndCount) {
+  EXPECT_EQ(runpod_offer_id("SECURE", "NVIDIA L40S", 1), "SECURE/NVIDIA L40S");
+  EXPECT_EQ(runpod_offer_id("COMMUNITY", "NVIDIA L40S", 4), "COMMUNITY/NVIDIA L40S x4");
+  auto id = parse_runpod_offer_id("COMMUNITY/NVIDIA GeForce RTX 4090 x8");
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(id->cloud, "COMMUNITY");
+  EXPECT_EQ(id->gpu_type, "NVIDIA GeForce RTX 4090");
+  EXPECT_EQ(id->gpu_count, 8);
+  id = parse_runpod_offer_id("SECURE/NVIDIA L40S");
+  ASSERT_TRUE(id.has_value());
+  EXPECT_EQ(id->gpu_type, "NVIDIA L40S");
+  EXPECT_EQ(id->gpu_count, 0);
+  EXPECT_FALSE(parse_runpod_offer_id("SECURE/NVIDIA L40S x0").has_value());
+  EXPECT_FALSE(parse_runpod_offer_id("SECURE/ x2").has_value());
+  EXPECT_FALSE(parse_runpod_offer_id("/NVIDIA L40S").has_value());
+  EXPECT_FALSE(parse_runpod_offer_id("garbage").has_value());
 }
 
 TEST_F(RunpodProviderTest, CreateCarriesIdentityInEnvAndIsIdempotent) {
@@ -223,21 +360,49 @@ TEST_F(RunpodProviderTest, Any400Or403OnCreateMeansTryAnotherOffer) {
   EXPECT_TRUE(p.create(intent("r-2")).ok());
 }
 
-TEST_F(RunpodProviderTest, SoldOutStockStatusIsNull) {
-  // lowestPrice.stockStatus is null when nothing is in stock.
+// A full data center is listed with availability NONE: its offer stays, with
+// capacity_hint 0, beside the data centers that still have room; a shape
+// no machine has is no offer at all.
+TEST_F(RunpodProviderTest, AFullDataCenterHasCapacityHintZero) {
   RunpodProvider p(config(), transport_, clock_, sleeper_);
+  ASSERT_TRUE(p.create(intent("full-0")).ok());  // US-TX-3 has 2 secure GPUs
+  ASSERT_TRUE(p.create(intent("full-1")).ok());
   OfferQuery q;
   q.gpu_models = {"L40S"};
   q.include_community = false;
-  q.min_gpu_count = 3;  // secure capacity is 2 GPUs
+  q.max_gpu_count = 1;
   auto offers = p.offers(q);
   ASSERT_TRUE(offers.ok()) << describe(offers.error());
-  ASSERT_EQ(offers->size(), 1u);
-  EXPECT_EQ(offers->at(0).capacity_hint, 0);
-  q.min_gpu_count = 1;
+  ASSERT_EQ(offers->size(), 3u);
+  for (const auto& o : *offers)
+    EXPECT_EQ(o.capacity_hint, o.region == "US-TX-3" ? 0 : -1) << o.region;
+  q.min_gpu_count = q.max_gpu_count = 3;  // more than any data center has free
   offers = p.offers(q);
   ASSERT_TRUE(offers.ok());
-  EXPECT_NE(offers->at(0).capacity_hint, 0);
+  ASSERT_EQ(offers->size(), 3u);
+  for (const auto& o : *offers)
+    EXPECT_EQ(o.capacity_hint, 0) << o.region;
+  q.min_gpu_count = q.max_gpu_count = 8;  // no L40S machine has 8 GPUs
+  offers = p.offers(q);
+  ASSERT_TRUE(offers.ok());
+  EXPECT_TRUE(offers->empty());
+}
+
+// RunpodConfig::min_cuda_version scopes the catalog's stock to hosts the pod
+// may run on: above every host's CUDA, nothing is offered.
+TEST_F(RunpodProviderTest, TheCudaFloorScopesTheCatalog) {
+  RunpodConfig c = config();
+  c.min_cuda_version = "12.4";
+  OfferQuery q;
+  q.gpu_models = {"L40S"};
+  q.max_gpu_count = 1;
+  auto offers = RunpodProvider(c, transport_, clock_, sleeper_).offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  EXPECT_EQ(offers->size(), 6u);
+  c.min_cuda_version = "13.0";  // the emulator's hosts run CUDA 12.8
+  offers = RunpodProvider(c, transport_, clock_, sleeper_).offers(q);
+  ASSERT_TRUE(offers.ok()) << describe(offers.error());
+  EXPECT_TRUE(offers->empty());
 }
 
 TEST_F(RunpodProviderTest, RateLimitHonoursRetryAfterAndRecovers) {

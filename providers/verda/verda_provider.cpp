@@ -170,44 +170,31 @@ ProviderError map_verda_error(int status, std::string_view body, net::Millis ret
 
 VerdaProvider::VerdaProvider(VerdaConfig config, net::HttpTransport& transport, const Clock& clock,
                              net::Sleeper& sleeper)
-    : config_(std::move(config)), clock_(clock), client_(transport, clock, sleeper, [&] {
-        net::ClientOptions o = config_.http;
-        if (o.provider.empty()) o.provider = "verda";
-        if (o.log) {
-          // The startup script (bootstrap secrets) travels in a field the
-          // shared redaction does not know ("script").
-          o.log = [sink = o.log](std::string_view line) { sink(redact_script_fields(line)); };
-        }
-        return net::api_client_options(o, "", config_.endpoint);
-      }()) {}
-
-ProviderResult<std::string> VerdaProvider::send(const std::string& what, const std::string& method,
-                                                const std::string& path, const std::string& body,
-                                                bool idempotent, const std::string& bearer,
-                                                int& status) {
-  status = 0;
-  if (!net::parse_url(client_.options().base_url + path)) {
-    return fail(provider_error(ProviderErrorKind::InvalidRequest,
-                               "invalid Verda endpoint '" + config_.endpoint + "'"));
-  }
-  net::Request req;
-  req.method = method;
-  req.url = path;
-  req.headers = {{"Accept", "application/json"}};
-  if (!bearer.empty()) req.headers.emplace_back("Authorization", "Bearer " + bearer);
-  if (!body.empty()) req.headers.emplace_back("Content-Type", "application/json");
-  req.body = body;
-  req.idempotent = idempotent;
-  net::Outcome out = client_.send(std::move(req));
-  if (!out.ok()) return fail(net::transport_failure(*out.error, what));
-  status = out.response->status;
-  if (status < 200 || status >= 300) {
-    ProviderError e = map_verda_error(status, out.response->body, out.retry_after);
-    e.message = what + ": " + e.message;
-    return fail(e);
-  }
-  return std::move(out.response->body);
-}
+    : config_(std::move(config)),
+      clock_(clock),
+      client_(transport, clock, sleeper,
+              [&] {
+                net::ClientOptions o = config_.http;
+                if (o.provider.empty()) o.provider = "verda";
+                if (o.log) {
+                  // The startup script (bootstrap secrets) travels in a field the
+                  // shared redaction does not know ("script").
+                  o.log = [sink = o.log](std::string_view line) {
+                    sink(redact_script_fields(line));
+                  };
+                }
+                return net::api_client_options(o, "", config_.endpoint);
+              }()),
+      token_api_(client_, net::ApiSpec{"Verda", config_.endpoint,
+                                       [] { return ProviderResult<net::Headers>(net::Headers{}); },
+                                       map_verda_error}),
+      api_(client_, net::ApiSpec{"Verda", config_.endpoint,
+                                 [this]() -> ProviderResult<net::Headers> {
+                                   auto tok = token(false);
+                                   if (!tok.ok()) return fail(tok.error());
+                                   return net::Headers{{"Authorization", "Bearer " + *tok}};
+                                 },
+                                 map_verda_error}) {}
 
 ProviderResult<std::string> VerdaProvider::token(bool renew) {
   std::lock_guard lock(token_mu_);
@@ -229,18 +216,17 @@ ProviderResult<std::string> VerdaProvider::token(bool renew) {
     token_expires_ = now + Duration(lifetime);
     return true;
   };
-  int status = 0;
   if (!refresh_token_.empty()) {
     json body = {{"grant_type", "refresh_token"}, {"refresh_token", refresh_token_}};
     auto ans =
-        send("token refresh", "POST", "/oauth2/token", net::json_text(body), true, "", status);
+        token_api_.call("token refresh", "POST", "/oauth2/token", net::json_text(body), true);
     if (ans.ok() && parse(*ans)) return access_token_;
     refresh_token_.clear();
   }
   json body = {{"grant_type", "client_credentials"},
                {"client_id", config_.client_id},
                {"client_secret", config_.client_secret}};
-  auto ans = send("token", "POST", "/oauth2/token", net::json_text(body), true, "", status);
+  auto ans = token_api_.call("token", "POST", "/oauth2/token", net::json_text(body), true);
   if (!ans.ok()) {
     access_token_.clear();
     return fail(ans.error());
@@ -255,15 +241,17 @@ ProviderResult<std::string> VerdaProvider::token(bool renew) {
 ProviderResult<std::string> VerdaProvider::call(const std::string& what, const std::string& method,
                                                 const std::string& path, const std::string& body,
                                                 bool idempotent) {
-  auto tok = token(false);
-  if (!tok.ok()) return fail(tok.error());
+  // api_ authenticates with token(false): the cached token, or a new one.
   int status = 0;
-  auto ans = send(what, method, path, body, idempotent, *tok, status);
-  if (ans.ok() || status != 401) return ans;
-  // The cached token may have expired or been revoked: one new token, one repeat.
-  auto fresh = token(true);
-  if (!fresh.ok()) return fail(fresh.error());
-  return send(what, method, path, body, idempotent, *fresh, status);
+  auto ans = api_.send(what, method, path, body, idempotent, "application/json", &status);
+  if (!ans.ok() && status == 401) {
+    // The cached token may have expired or been revoked: one new token, one repeat.
+    auto fresh = token(true);
+    if (!fresh.ok()) return fail(fresh.error());
+    ans = api_.send(what, method, path, body, idempotent, "application/json", &status);
+  }
+  if (!ans.ok()) return fail(ans.error());
+  return std::move(ans->body);
 }
 
 ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query) {

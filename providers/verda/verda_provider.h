@@ -62,6 +62,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
+#include "providers/http/json_api.h"
 #include "providers/http/ssh_keys.h"
 #include "providers/provider.h"
 
@@ -119,14 +120,13 @@ class VerdaProvider final : public Provider {
   ProviderResult<std::string> call(const std::string& what, const std::string& method,
                                    const std::string& path, const std::string& body,
                                    bool idempotent);
-  ProviderResult<std::string> send(const std::string& what, const std::string& method,
-                                   const std::string& path, const std::string& body,
-                                   bool idempotent, const std::string& bearer, int& status);
   ProviderResult<std::vector<Machine>> all_instances();
 
   VerdaConfig config_;
   const Clock& clock_;
   net::HttpClient client_;
+  net::JsonApi token_api_;  // after client_: uses it; POST /oauth2/token, no bearer
+  net::JsonApi api_;        // everything else, with the access token (token())
   net::SshKeyRegistry ssh_keys_;
   std::mutex token_mu_;
   std::string access_token_;   // GUARDED_BY(token_mu_)

@@ -198,6 +198,17 @@ const QuerySpec* query_spec(const std::vector<QuerySpec>& specs, std::string_vie
   return nullptr;
 }
 
+// listGpuTypes (GET /v2/catalog/gpus): the published parameters, none
+// required.
+const std::vector<QuerySpec>& runpod_query_specs() {
+  static const std::vector<QuerySpec> specs = {
+      {"listGpuTypes",
+       {"include", "product", "count", "cloud", "countryCodes", "cudaVersions", "minCudaVersion"},
+       {}},
+  };
+  return specs;
+}
+
 // Query names as the EC2 protocol serialises the input members (queryName,
 // else the capitalised locationName, else the member name).
 const std::vector<QuerySpec>& ec2_query_specs() {

@@ -62,6 +62,9 @@ std::string check_query(const std::vector<std::pair<std::string, std::string>>& 
                         const QuerySpec& spec);
 // EC2 2016-11-15 (ec2-service-2.json), the operations the EC2 emulator serves.
 const std::vector<QuerySpec>& ec2_query_specs();
+// Runpod REST v2 (runpod-v2-openapi.json): the query parameters of the GET
+// operations the Runpod emulator serves (listGpuTypes).
+const std::vector<QuerySpec>& runpod_query_specs();
 // The query spec named `operation`, or nullptr.
 const QuerySpec* query_spec(const std::vector<QuerySpec>& specs, std::string_view operation);
 

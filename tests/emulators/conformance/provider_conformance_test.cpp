@@ -163,6 +163,8 @@ Harness runpod_harness(Env env) {
   o.gpu_types = {{"NVIDIA L40S", "L40S", 48, Money::parse("0.86").value(),
                   Money::parse("0.79").value(), -1, -1},
                  {"NVIDIA L40", "L40", 48, Money::parse("0.99").value(), Money(), -1, -1}};
+  for (auto& g : o.gpu_types)
+    g.data_centers = {"US-TX-3", "EU-RO-1"};
   auto e = std::make_shared<emulators::RunpodEmulator>(o);
   bind(h, e);
   h.live = [e] { return e->alive(); };
@@ -173,7 +175,7 @@ Harness runpod_harness(Env env) {
   };
   h.offer = [](InstanceIntent& i) {
     i.offer.id = "SECURE/NVIDIA L40S";
-    i.offer.region = "any";
+    i.offer.region = "EU-RO-1";
   };
   return h;
 }
@@ -609,6 +611,21 @@ TEST_P(ProviderConformance, OneAdapterServesConcurrentCallers) {
   EXPECT_EQ(h_.live(), kThreads);
 }
 
+// Issue 11: every live offer names its region in the adapter type's
+// documented form (provider.h "Regions"), the form catalog rows use too
+// (catalog_test RegionsHaveTheAdaptersForm), so a GpuProvider's region list
+// selects live and catalog offers alike.
+TEST_P(ProviderConformance, LiveOfferRegionsHaveTheTypesForm) {
+  const std::string type = GetParam().name;
+  OfferQuery q;
+  q.max_gpu_count = 1;
+  auto live = adapter()->offers(q);
+  ASSERT_TRUE(live.ok()) << describe(live.error());
+  ASSERT_FALSE(live->empty());
+  for (const Offer& o : *live)
+    EXPECT_TRUE(region_has_form(type, o.region)) << o.id << ": region '" << o.region << "'";
+}
+
 // Issue 11: live prices merge over the catalog instead of sitting beside it.
 // Every catalog row of the adapter's type has a live offer with the row's id
 // (for listing providers, Vast.ai and Fluence, a live listing of the row's
@@ -626,7 +643,12 @@ TEST_P(ProviderConformance, LivePricesMergeOverTheCatalog) {
   auto live = p->offers(in.query);
   ASSERT_TRUE(live.ok()) << describe(live.error());
   ASSERT_FALSE(live->empty());
-  for (const Offer& row : catalog::offers_for(gp)) {  // the rows' own shapes
+  // Shapes: every machine size the planner may ask for (Runpod's "x2".."x8"
+  // pods too); listings: the rows' own shapes (a market need not list every
+  // size).
+  const std::vector<Offer> rows =
+      listing ? catalog::offers_for(gp) : catalog::offers_for(gp, catalog::planning_options());
+  for (const Offer& row : rows) {
     const bool found = std::any_of(live->begin(), live->end(), [&](const Offer& l) {
       if (listing) return l.gpu_model == row.gpu_model && l.gpu_count == row.gpu_count;
       return l.id == row.id && (row.region.empty() || l.region == row.region);

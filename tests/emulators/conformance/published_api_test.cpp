@@ -238,6 +238,41 @@ TEST_F(PublishedApi, RunpodEmulatorChecksThePublishedCreatePod) {
   expect_matches(*dir_ / "runpod-v2-openapi.json", runpod_request_specs());
 }
 
+// The published parameters of an OpenAPI operation, by operationId ($refs
+// resolved): name -> required.
+std::optional<std::map<std::string, bool>> openapi_parameters(const json& doc,
+                                                              const std::string& operation) {
+  for (auto path = doc["paths"].begin(); path != doc["paths"].end(); ++path) {
+    for (auto op = path->begin(); op != path->end(); ++op) {
+      if (!op->is_object() || op->value("operationId", "") != operation) continue;
+      std::map<std::string, bool> out;
+      for (const auto& p : op->value("parameters", json::array())) {
+        const json& r = resolve(doc, p);
+        if (r.value("in", "") == "query") out[r.at("name")] = r.value("required", false);
+      }
+      return out;
+    }
+  }
+  return std::nullopt;
+}
+
+TEST_F(PublishedApi, RunpodEmulatorTakesExactlyThePublishedCatalogQueryParameters) {
+  const json doc = load(*dir_ / "runpod-v2-openapi.json");
+  for (const auto& spec : runpod_query_specs()) {
+    SCOPED_TRACE(spec.operation);
+    auto published = openapi_parameters(doc, spec.operation);
+    ASSERT_TRUE(published.has_value()) << "no published operation " << spec.operation;
+    std::set<std::string> names, required;
+    for (const auto& [name, req] : *published) {
+      names.insert(name);
+      if (req) required.insert(name);
+    }
+    EXPECT_EQ(std::set<std::string>(spec.params.begin(), spec.params.end()), names);
+    EXPECT_EQ(std::set<std::string>(spec.required.begin(), spec.required.end()), required);
+    EXPECT_NE(check_query({{"noSuchParameter", "1"}}, spec), "");
+  }
+}
+
 TEST_F(PublishedApi, Ec2EmulatorTakesExactlyThePublishedQueryParameters) {
   const json doc = load(*dir_ / "ec2-service-2.json");
   auto query_name = [](const std::string& member, const json& m) {

@@ -1,6 +1,7 @@
 #include "tests/emulators/runpod/runpod_emulator.h"
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <functional>
 #include <optional>
@@ -152,45 +153,226 @@ std::string RunpodEmulator::pod_json_locked(const RunpodPod& p) const {
   return j.dump();
 }
 
-RunpodEmulator::Reply RunpodEmulator::prices_locked(const std::string& body) const {
-  json req = json::parse(body, nullptr, false);
-  if (req.is_discarded() || !req.is_object() || !req.contains("query") ||
-      !req["query"].is_string()) {
-    return Reply{400, json{{"errors", {{{"message", "Must provide query string."}}}}}.dump()};
+namespace {
+
+// GPUs of `type` on `cloud` still free in data center `dc`; -1: unlimited.
+int free_gpus(const std::vector<RunpodPod>& pods, const RunpodGpuType& type,
+              const std::string& cloud, const std::string& dc) {
+  const int capacity = cloud == "SECURE" ? type.secure_capacity : type.community_capacity;
+  if (capacity < 0) return -1;
+  int used = 0;
+  for (const auto& p : pods) {
+    if (p.gpu_id == type.id && p.cloud == cloud && p.data_center == dc && p.status != "TERMINATED")
+      used += p.gpu_count;
   }
-  std::string q = req["query"].get<std::string>();
-  if (q.find("gpuTypes") == std::string::npos) {
-    return Reply{200,
-                 json{{"errors", {{{"message", "Cannot query field on type \"Query\"."}}}}}.dump()};
+  return std::max(0, capacity - used);
+}
+
+// AvailabilityLevel of a data center with `free` GPUs (-1: unlimited) for a
+// pod of `count`.
+std::string availability_level(int free, int count) {
+  if (free < 0 || free >= 4 * count) return "HIGH";
+  if (free >= 2 * count) return "MEDIUM";
+  if (free >= count) return "LOW";
+  return "NONE";
+}
+
+int level_rank(const std::string& level) {
+  if (level == "HIGH") return 3;
+  if (level == "MEDIUM") return 2;
+  return level == "LOW" ? 1 : 0;
+}
+
+// The ISO country of a data center id: "US-TX-3" -> US, "EU-RO-1" -> RO,
+// "EUR-IS-1" -> IS (the first two-letter part that is not the EU prefix).
+std::string country_of(const std::string& dc) {
+  size_t pos = 0;
+  while (pos < dc.size()) {
+    const size_t dash = dc.find('-', pos);
+    std::string part = dc.substr(pos, dash == std::string::npos ? dash : dash - pos);
+    if (part.size() == 2 && part != "EU" && std::isalpha(static_cast<unsigned char>(part[0])))
+      return part;
+    if (dash == std::string::npos) break;
+    pos = dash + 1;
   }
+  return "";
+}
+
+std::string data_center_name(const std::string& dc) {
+  static const std::map<std::string, std::string> names = {
+      {"US-TX-3", "US Texas 3"},        {"US-KS-2", "US Kansas 2"},
+      {"US-CA-2", "US California 2"},   {"EU-RO-1", "EU Romania 1"},
+      {"EUR-IS-1", "Europe Iceland 1"}, {"CA-MTL-1", "Canada Montreal 1"},
+      {"EU-SE-1", "EU Sweden 1"},       {"EU-CZ-1", "EU Czech Republic 1"}};
+  auto it = names.find(dc);
+  return it != names.end() ? it->second : dc;
+}
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  size_t pos = 0;
+  while (pos <= s.size()) {
+    const size_t comma = s.find(',', pos);
+    out.push_back(s.substr(pos, comma == std::string::npos ? comma : comma - pos));
+    if (comma == std::string::npos) break;
+    pos = comma + 1;
+  }
+  return out;
+}
+
+bool all_digits(const std::string& d) {
+  return !d.empty() && std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// "12.8" -> {12, 8}; "12" -> {12, 0} when `bare_major`; nullopt otherwise.
+std::optional<std::pair<int, int>> cuda_version(const std::string& s, bool bare_major) {
+  const size_t dot = s.find('.');
+  if (dot == std::string::npos) {
+    if (!bare_major || !all_digits(s)) return std::nullopt;
+    return std::make_pair(std::stoi(s), 0);
+  }
+  if (!all_digits(s.substr(0, dot)) || !all_digits(s.substr(dot + 1))) return std::nullopt;
+  return std::make_pair(std::stoi(s.substr(0, dot)), std::stoi(s.substr(dot + 1)));
+}
+
+// The CUDA version of every emulated host.
+constexpr std::pair<int, int> kHostCuda{12, 8};
+
+// listGpuTypes' filters, read and checked.
+struct CatalogQuery {
+  bool availability = false;
   int count = 1;
-  auto at = q.find("gpuCount:");
-  if (at != std::string::npos) {
-    size_t p = at + 9;
-    while (p < q.size() && q[p] == ' ')
-      ++p;
-    std::from_chars(q.data() + p, q.data() + q.size(), count);
+  std::string cloud = "SECURE";
+  std::vector<std::string> countries;  // empty: any
+  bool cuda_ok = true;                 // the hosts' CUDA passes cudaVersions / minCudaVersion
+};
+
+// Checks listGpuTypes' query against the published parameter rules; the
+// error answer's status and detail when it breaks one.
+std::optional<std::pair<int, std::string>> read_catalog_query(const http::HttpRequest& req,
+                                                              CatalogQuery& q) {
+  const auto params = req.query_params();
+  if (std::string bad = check_query(params, *query_spec(runpod_query_specs(), "listGpuTypes"));
+      !bad.empty()) {
+    return std::make_pair(400, "query parameter: " + bad);
   }
-  json types = json::array();
-  for (const auto& g : options_.gpu_types) {
-    int used = 0;
-    for (const auto& p : pods_) {
-      if (p.gpu_id == g.id && p.cloud == "SECURE" && p.status != "TERMINATED") used += p.gpu_count;
+  std::map<std::string, std::string> v(params.begin(), params.end());
+  const bool include = v.count("include") > 0;
+  if (include) {
+    for (const auto& i : split_commas(v["include"])) {
+      if (i != "AVAILABILITY") return std::make_pair(422, "include: unknown value '" + i + "'");
     }
-    bool stock = g.secure_capacity < 0 || g.secure_capacity - used >= count;
-    types.push_back({{"id", g.id},
-                     {"displayName", g.display_name},
-                     {"memoryInGb", g.memory_gb},
-                     {"secureCloud", !g.secure_price.is_zero()},
-                     {"communityCloud", !g.community_price.is_zero()},
-                     {"securePrice", g.secure_price.to_double()},
-                     {"communityPrice", g.community_price.to_double()},
-                     {"lowestPrice",
-                      {{"stockStatus", stock ? json("High") : json(nullptr)},
-                       {"uninterruptablePrice", g.secure_price.to_double()},
-                       {"minimumBidPrice", nullptr}}}});
   }
-  return Reply{200, json{{"data", {{"gpuTypes", types}}}}.dump()};
+  if (include != (v.count("product") > 0)) {
+    return std::make_pair(400, include ? "product is required with include=AVAILABILITY"
+                                       : "product is valid only with include=AVAILABILITY");
+  }
+  for (const char* only : {"count", "cloud", "countryCodes", "cudaVersions", "minCudaVersion"}) {
+    if (!include && v.count(only) > 0)
+      return std::make_pair(400, std::string(only) + " is valid only with include=AVAILABILITY");
+  }
+  if (!include) return std::nullopt;
+  q.availability = true;
+  for (const auto& p : split_commas(v["product"])) {
+    if (p != "POD" && p != "CLUSTER" && p != "SERVERLESS")
+      return std::make_pair(422, "product: unknown value '" + p + "'");
+  }
+  if (v.count("count") > 0) {
+    if (!all_digits(v["count"]) || v["count"].size() > 3 || std::stoi(v["count"]) < 1)
+      return std::make_pair(422, "count: must be an integer >= 1");
+    q.count = std::stoi(v["count"]);
+  }
+  if (v.count("cloud") > 0) {
+    if (v["cloud"] != "SECURE" && v["cloud"] != "COMMUNITY")
+      return std::make_pair(422, "cloud: value must be one of SECURE, COMMUNITY");
+    q.cloud = v["cloud"];
+  }
+  if (v.count("countryCodes") > 0) {
+    for (const auto& c : split_commas(v["countryCodes"])) {
+      if (c.size() != 2 || !std::isupper(static_cast<unsigned char>(c[0])) ||
+          !std::isupper(static_cast<unsigned char>(c[1]))) {
+        return std::make_pair(422, "countryCodes: '" + c + "' must match ^[A-Z]{2}$");
+      }
+      q.countries.push_back(c);
+    }
+  }
+  if (v.count("cudaVersions") > 0 && v.count("minCudaVersion") > 0)
+    return std::make_pair(400, "cudaVersions and minCudaVersion are mutually exclusive");
+  if (v.count("cudaVersions") > 0) {
+    q.cuda_ok = false;
+    for (const auto& c : split_commas(v["cudaVersions"])) {
+      auto ver = cuda_version(c, false);
+      if (!ver) return std::make_pair(422, "cudaVersions: '" + c + "' must match ^\\d+\\.\\d+$");
+      q.cuda_ok = q.cuda_ok || *ver == kHostCuda;
+    }
+  }
+  if (v.count("minCudaVersion") > 0) {
+    auto ver = cuda_version(v["minCudaVersion"], true);
+    if (!ver) return std::make_pair(422, "minCudaVersion: must match ^\\d+(\\.\\d+)?$");
+    q.cuda_ok = *ver <= kHostCuda;
+  }
+  return std::nullopt;
+}
+
+// One GpuType of listGpuTypes' answer.
+json gpu_type_json(const RunpodGpuType& g, const std::vector<RunpodPod>& pods,
+                   const CatalogQuery& q) {
+  const bool secure = !g.secure_price.is_zero();
+  const bool community = !g.community_price.is_zero();
+  json j = {
+      {"id", g.id},
+      {"name", g.display_name},
+      {"pool", nullptr},
+      {"manufacturer", "NVIDIA"},
+      {"memory", g.memory_gb},
+      {"secure", secure},
+      {"community", community},
+      {"price",
+       {{"secure", g.secure_price.to_double()}, {"community", g.community_price.to_double()}}},
+      {"maxCount",
+       {{"secure", secure ? g.max_count : 0}, {"community", community ? g.max_count : 0}}}};
+  if (!q.availability) return j;
+  const bool sells =
+      (q.cloud == "SECURE" ? secure : community) && q.count <= g.max_count && q.cuda_ok;
+  json dcs = json::array();
+  std::string overall = "NONE";
+  for (const auto& dc : g.data_centers) {
+    if (!sells) break;
+    if (!q.countries.empty() &&
+        std::find(q.countries.begin(), q.countries.end(), country_of(dc)) == q.countries.end()) {
+      continue;
+    }
+    const std::string level = availability_level(free_gpus(pods, g, q.cloud, dc), q.count);
+    if (level_rank(level) > level_rank(overall)) overall = level;
+    dcs.push_back({{"id", dc}, {"name", data_center_name(dc)}, {"availability", level}});
+  }
+  j["availability"] = overall;
+  if (!dcs.empty()) {
+    j["dataCenters"] = dcs;
+    j["cudaVersions"] = json::array(
+        {{{"version", std::to_string(kHostCuda.first) + "." + std::to_string(kHostCuda.second)},
+          {"available", overall != "NONE"}}});
+  }
+  return j;
+}
+
+}  // namespace
+
+RunpodEmulator::Reply RunpodEmulator::catalog_locked(const http::HttpRequest& req) const {
+  CatalogQuery q;
+  if (auto bad = read_catalog_query(req, q)) {
+    return problem(bad->first, bad->first == 422 ? "Unprocessable Entity" : "Bad Request",
+                   bad->second);
+  }
+  json gpus = json::array();
+  for (const auto& g : options_.gpu_types) {
+    json j = gpu_type_json(g, pods_, q);
+    // With countryCodes, a type with no data center in those countries
+    // drops out of the list.
+    if (!q.countries.empty() && !j.contains("dataCenters")) continue;
+    gpus.push_back(std::move(j));
+  }
+  return Reply{200, json{{"gpus", gpus}}.dump()};
 }
 
 RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
@@ -283,13 +465,26 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
   if (type->forbidden) return problem(403, "Forbidden", "access denied");
   if (type->refused) return problem(400, "Bad Request", "request could not be processed");
   Money per_gpu = cloud == "SECURE" ? type->secure_price : type->community_price;
-  int capacity = cloud == "SECURE" ? type->secure_capacity : type->community_capacity;
   if (per_gpu.is_zero()) return problem(400, "Bad Request", kNoCapacity);
-  int used = 0;
-  for (const auto& p : pods_) {
-    if (p.gpu_id == type->id && p.cloud == cloud && p.status != "TERMINATED") used += p.gpu_count;
+  if (count > type->max_count) {
+    return problem(400, "Bad Request",
+                   "gpu.count " + std::to_string(count) + " is more than the " +
+                       std::to_string(type->max_count) + " GPUs of the largest " + type->id +
+                       " machine");
   }
-  if (capacity >= 0 && used + count > capacity) return problem(400, "Bad Request", kNoCapacity);
+  // The first asked data center (or, none asked, the first of the type's)
+  // that runs the type and has room.
+  std::string placed;
+  for (const auto& dc : data_centers.empty() ? type->data_centers : data_centers) {
+    const bool runs = std::find(type->data_centers.begin(), type->data_centers.end(), dc) !=
+                      type->data_centers.end();
+    const int free = runs ? free_gpus(pods_, *type, cloud, dc) : 0;
+    if (runs && (free < 0 || free >= count)) {
+      placed = dc;
+      break;
+    }
+  }
+  if (placed.empty()) return problem(400, "Bad Request", kNoCapacity);
   RunpodPod pod;
   ++next_;
   pod.id = "pod" + std::to_string(1000 + next_);
@@ -301,7 +496,7 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
   pod.image = j["image"].get<std::string>();
   pod.args = j.value("args", "");
   pod.disk = j.value("disk", 50);
-  if (!data_centers.empty()) pod.data_center = data_centers.front();
+  pod.data_center = placed;
   pod.min_cuda_version = min_cuda;
   if (j.contains("ports")) pod.ports = j["ports"].get<std::vector<std::string>>();
   pod.public_ip = "194.68.245." + std::to_string(10 + next_ % 200);
@@ -319,7 +514,7 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
 RunpodEmulator::Reply RunpodEmulator::route(const std::string& op, const http::HttpRequest& req) {
   std::lock_guard<std::mutex> lock(mu_);
   advance_locked();
-  if (op == "prices") return prices_locked(req.body);
+  if (op == "prices") return catalog_locked(req);
   if (op == "create") return create_locked(req.body);
   if (op == "list") {
     std::string out = "{\"pods\":[";
@@ -355,7 +550,7 @@ void RunpodEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
   };
   if (handle_admin(req, w, faults_, hooks)) return;
   std::string op;
-  if (req.method == "POST" && req.path == "/graphql") {
+  if (req.method == "GET" && req.path == "/v2/catalog/gpus") {
     op = "prices";
   } else if (req.method == "GET" && req.path == "/v2/pods") {
     op = "list";
