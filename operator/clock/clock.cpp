@@ -5,23 +5,23 @@
 namespace gpupool {
 
 Time FakeClock::now() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return now_;
 }
 
 SteadyTime FakeClock::steady_now() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return SteadyTime{} + std::chrono::duration_cast<SteadyTime::duration>(elapsed_);
 }
 
 void FakeClock::advance(Duration d) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   now_ += d;
   elapsed_ += d;
 }
 
 void FakeClock::set(Time t) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (t > now_) {
     elapsed_ += t - now_;
     now_ = t;

@@ -12,6 +12,8 @@
 #include <string>
 #include <string_view>
 
+#include "operator/base/thread_annotations.h"
+
 namespace gpupool {
 
 using Time = std::chrono::sys_seconds;  // UTC wall-clock instant
@@ -50,9 +52,9 @@ class FakeClock final : public Clock {
   void set(Time t);  // REQUIRES: t >= now()
 
  private:
-  mutable std::mutex mu_;
-  Time now_;
-  Duration elapsed_{0};
+  mutable Mutex mu_;
+  Time now_ GUARDED_BY(mu_);
+  Duration elapsed_ GUARDED_BY(mu_){0};
 };
 
 // Formats t as RFC 3339 in UTC with a trailing Z ("2026-11-22T02:10:42Z").
