@@ -78,7 +78,7 @@ void FakeProvider::publish_locked(FakeLedgerEntry& e) const {
 }
 
 void FakeProvider::set_endpoint_port(std::string_view name, int port) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   endpoint_ports_[std::string(name)] = port;
   for (auto& m : machines_) {
     if (m.machine.name == name && m.machine.state == MachineState::Running) publish_locked(m);
@@ -90,7 +90,7 @@ Machine FakeProvider::view_locked(const FakeLedgerEntry& e) const {
 }
 
 ProviderResult<std::vector<Offer>> FakeProvider::offers(const OfferQuery& query) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto f = take_fault(FakeMethod::Offers)) return fail(*f);
   refresh_locked(clock_.now());
   std::vector<Offer> out;
@@ -117,7 +117,7 @@ ProviderResult<std::vector<Offer>> FakeProvider::offers(const OfferQuery& query)
 }
 
 ProviderResult<Machine> FakeProvider::create(const InstanceIntent& intent) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto f = take_fault(FakeMethod::Create)) return fail(*f);
   const Time now = clock_.now();
   refresh_locked(now);
@@ -191,7 +191,7 @@ ProviderResult<Machine> FakeProvider::create(const InstanceIntent& intent) {
 }
 
 ProviderResult<Machine> FakeProvider::get(std::string_view pool_uid, std::string_view name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto f = take_fault(FakeMethod::Get)) return fail(*f);
   refresh_locked(clock_.now());
   for (auto it = machines_.rbegin(); it != machines_.rend(); ++it) {
@@ -201,7 +201,7 @@ ProviderResult<Machine> FakeProvider::get(std::string_view pool_uid, std::string
 }
 
 ProviderResult<std::vector<Machine>> FakeProvider::list(const MachineFilter& filter) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto f = take_fault(FakeMethod::List)) return fail(*f);
   refresh_locked(clock_.now());
   std::vector<Machine> out;
@@ -214,7 +214,7 @@ ProviderResult<std::vector<Machine>> FakeProvider::list(const MachineFilter& fil
 }
 
 ProviderStatus FakeProvider::terminate(std::string_view provider_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto f = take_fault(FakeMethod::Terminate)) return fail(*f);
   const Time now = clock_.now();
   refresh_locked(now);
@@ -237,24 +237,24 @@ ProviderStatus FakeProvider::terminate(std::string_view provider_id) {
 }
 
 void FakeProvider::fail_next(FakeMethod method, ProviderError error, int times) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   faults_[method] = Fault{std::move(error), times};
 }
 
 void FakeProvider::lose_next_create_answers(int times) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   lose_create_answers_ = times;
 }
 
 void FakeProvider::set_capacity(std::string_view offer_id, std::string_view region, int capacity) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& o : options_.offers) {
     if (o.offer.id == offer_id && o.offer.region == region) o.capacity = capacity;
   }
 }
 
 void FakeProvider::vanish(std::string_view provider_id) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const Time now = clock_.now();
   for (auto& m : machines_) {
     if (m.machine.provider_id == provider_id && is_live(m.machine.state)) {
@@ -268,24 +268,24 @@ void FakeProvider::vanish(std::string_view provider_id) {
 std::string FakeProvider::plant_orphan(const InstanceIntent& intent) {
   lose_next_create_answers(0);
   auto made = create(intent);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   --calls_[FakeMethod::Create];  // not an operator call
   return made.ok() ? made->provider_id : std::string();
 }
 
 std::vector<FakeLedgerEntry> FakeProvider::ledger() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return machines_;
 }
 
 int FakeProvider::live_count() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return static_cast<int>(std::count_if(machines_.begin(), machines_.end(),
                                         [](const auto& m) { return is_live(m.machine.state); }));
 }
 
 int FakeProvider::live_count_for_pool(std::string_view pool_uid) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return static_cast<int>(std::count_if(machines_.begin(), machines_.end(), [&](const auto& m) {
     return m.pool_uid == pool_uid && is_live(m.machine.state);
   }));
@@ -303,7 +303,7 @@ Money FakeProvider::billed(const FakeLedgerEntry& m, Time now) const {
 }
 
 Money FakeProvider::total_billed(Time now) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Money total;
   for (const auto& m : machines_)
     total += billed(m, now);
@@ -311,7 +311,7 @@ Money FakeProvider::total_billed(Time now) const {
 }
 
 std::optional<Time> FakeProvider::next_change(Time now) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::optional<Time> next;
   auto consider = [&](Time t) {
     if (t > now && (!next || t < *next)) next = t;
@@ -326,12 +326,12 @@ std::optional<Time> FakeProvider::next_change(Time now) const {
 }
 
 int FakeProvider::no_capacity_refusals() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return refusals_;
 }
 
 int FakeProvider::calls(FakeMethod method) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = calls_.find(method);
   return it == calls_.end() ? 0 : it->second;
 }

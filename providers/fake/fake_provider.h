@@ -37,6 +37,7 @@
 #include <string>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "providers/provider.h"
 
@@ -136,26 +137,27 @@ class FakeProvider final : public Provider {
     ProviderError error;
     int remaining = 0;
   };
-  // REQUIRES: mu_ held.
-  std::optional<ProviderError> take_fault(FakeMethod method);
-  void refresh_locked(Time now);
-  int in_use_locked(const Offer& offer) const;
-  const FakeOffer* find_offer_locked(const Offer& wanted) const;
-  Machine view_locked(const FakeLedgerEntry& e) const;
+  std::optional<ProviderError> take_fault(FakeMethod method) REQUIRES(mu_);
+  void refresh_locked(Time now) REQUIRES(mu_);
+  int in_use_locked(const Offer& offer) const REQUIRES(mu_);
+  const FakeOffer* find_offer_locked(const Offer& wanted) const REQUIRES(mu_);
+  Machine view_locked(const FakeLedgerEntry& e) const REQUIRES(mu_);
   // Sets a running machine's address and (Endpoint mode) port.
-  void publish_locked(FakeLedgerEntry& e) const;
+  void publish_locked(FakeLedgerEntry& e) const REQUIRES(mu_);
 
+  // Fixed after construction except offers[].capacity, which set_capacity()
+  // changes and the _locked helpers read, both with mu_ held.
   FakeProviderOptions options_;
   const Clock& clock_;
-  mutable std::mutex mu_;
-  std::vector<FakeLedgerEntry> machines_;                   // GUARDED_BY(mu_)
-  std::map<FakeMethod, Fault> faults_;                      // GUARDED_BY(mu_)
-  int lose_create_answers_ = 0;                             // GUARDED_BY(mu_)
-  std::map<FakeMethod, int> calls_;                         // GUARDED_BY(mu_)
-  int next_id_ = 1;                                         // GUARDED_BY(mu_)
-  std::mt19937_64 rng_;                                     // GUARDED_BY(mu_)
-  int refusals_ = 0;                                        // GUARDED_BY(mu_)
-  std::map<std::string, int, std::less<>> endpoint_ports_;  // GUARDED_BY(mu_); by intent name
+  mutable Mutex mu_;
+  std::vector<FakeLedgerEntry> machines_ GUARDED_BY(mu_);
+  std::map<FakeMethod, Fault> faults_ GUARDED_BY(mu_);
+  int lose_create_answers_ GUARDED_BY(mu_) = 0;
+  std::map<FakeMethod, int> calls_ GUARDED_BY(mu_);
+  int next_id_ GUARDED_BY(mu_) = 1;
+  std::mt19937_64 rng_ GUARDED_BY(mu_);
+  int refusals_ GUARDED_BY(mu_) = 0;
+  std::map<std::string, int, std::less<>> endpoint_ports_ GUARDED_BY(mu_);  // by intent name
 };
 
 }  // namespace gpupool

@@ -12,25 +12,25 @@ namespace gpupool::net {
 
 void RealSleeper::sleep_for(Millis d) {
   if (d.count() <= 0) return;
-  std::unique_lock lock(mu_);
-  cv_.wait_for(lock, d, [this] { return stopped_; });
+  MutexLock lock(mu_);
+  lock.wait_for(cv_, d, [this]() REQUIRES(mu_) { return stopped_; });
 }
 
 bool RealSleeper::stopped() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return stopped_;
 }
 
 void RealSleeper::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopped_ = true;
   }
   cv_.notify_all();
 }
 
 void FakeSleeper::sleep_for(Millis d) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   waits_.push_back(d);
   carry_ += d;
   auto whole = std::chrono::duration_cast<std::chrono::seconds>(carry_);
@@ -41,7 +41,7 @@ void FakeSleeper::sleep_for(Millis d) {
 }
 
 Millis FakeSleeper::total() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   Millis sum{0};
   for (auto w : waits_)
     sum += w;
@@ -49,7 +49,7 @@ Millis FakeSleeper::total() const {
 }
 
 std::vector<Millis> FakeSleeper::waits() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return waits_;
 }
 
@@ -62,7 +62,7 @@ TokenBucket::TokenBucket(const Clock& clock, double rate_per_second, double burs
 
 Millis TokenBucket::acquire() {
   if (rate_ <= 0) return Millis(0);
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   SteadyTime now = clock_.steady_now();
   if (now > last_) {
     double elapsed = std::chrono::duration<double>(now - last_).count();
@@ -128,7 +128,7 @@ HttpClient::HttpClient(HttpTransport& transport, const Clock& clock, Sleeper& sl
 }
 
 int64_t HttpClient::requests_sent() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return sent_;
 }
 
@@ -137,7 +137,7 @@ Millis HttpClient::backoff(int attempt) {
   // never comes immediately yet concurrent clients spread out.
   double cap = static_cast<double>(options_.initial_backoff.count()) * std::pow(2.0, attempt - 1);
   cap = std::min(cap, static_cast<double>(options_.max_backoff.count()));
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   std::uniform_real_distribution<double> dist(cap / 2, cap);
   return Millis(static_cast<int64_t>(dist(rng_)));
 }
@@ -193,7 +193,7 @@ Outcome HttpClient::send(Request request) {
     SteadyTime start = clock_.steady_now();
     TransportResult res = transport_.send(request);
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       ++sent_;
     }
     log_response(request, res, std::chrono::duration_cast<Millis>(clock_.steady_now() - start));

@@ -26,6 +26,7 @@
 #include <string_view>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "providers/http/transport.h"
 
@@ -53,9 +54,9 @@ class RealSleeper final : public Sleeper {
   void stop();
 
  private:
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  bool stopped_ = false;  // guarded by mu_
+  bool stopped_ GUARDED_BY(mu_) = false;
 };
 
 // Records every wait and moves a FakeClock forward instead of sleeping.
@@ -70,9 +71,9 @@ class FakeSleeper final : public Sleeper {
 
  private:
   FakeClock* clock_;
-  mutable std::mutex mu_;
-  std::vector<Millis> waits_;
-  Millis carry_{0};
+  mutable Mutex mu_;
+  std::vector<Millis> waits_ GUARDED_BY(mu_);
+  Millis carry_ GUARDED_BY(mu_){0};
 };
 
 // Classic token bucket: `rate_per_second` tokens accrue per second up to
@@ -89,9 +90,9 @@ class TokenBucket {
   const Clock& clock_;
   double rate_;
   double burst_;
-  std::mutex mu_;
-  double tokens_;
-  SteadyTime last_;
+  Mutex mu_;
+  double tokens_ GUARDED_BY(mu_);
+  SteadyTime last_ GUARDED_BY(mu_);
 };
 
 // Parses a Retry-After value: delta seconds ("120") or an IMF-fixdate
@@ -163,9 +164,9 @@ class HttpClient {
   Sleeper& sleeper_;
   ClientOptions options_;
   TokenBucket bucket_;
-  mutable std::mutex mu_;
-  std::mt19937 rng_;
-  int64_t sent_ = 0;
+  mutable Mutex mu_;
+  std::mt19937 rng_ GUARDED_BY(mu_);
+  int64_t sent_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gpupool::net

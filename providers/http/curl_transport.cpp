@@ -82,7 +82,7 @@ CurlTransport::~CurlTransport() {
 
 void* CurlTransport::take_handle() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!idle_.empty()) {
       void* h = idle_.back();
       idle_.pop_back();
@@ -93,7 +93,7 @@ void* CurlTransport::take_handle() {
 }
 
 void CurlTransport::give_back(void* handle) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (idle_.size() < options_.max_idle_handles) {
     idle_.push_back(handle);
   } else {

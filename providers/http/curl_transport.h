@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "providers/http/transport.h"
 
 namespace gpupool::net {
@@ -37,8 +38,8 @@ class CurlTransport final : public HttpTransport {
   void give_back(void* handle);
 
   CurlOptions options_;
-  std::mutex mu_;
-  std::vector<void*> idle_;  // CURL* handles
+  Mutex mu_;
+  std::vector<void*> idle_ GUARDED_BY(mu_);  // CURL* handles
 };
 
 }  // namespace gpupool::net

@@ -3,24 +3,24 @@
 namespace gpupool::net {
 
 void FakeTransport::set_handler(Handler handler) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   handler_ = std::move(handler);
 }
 
 void FakeTransport::push(Response response) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   queue_.emplace_back(std::move(response));
 }
 
 void FakeTransport::push_error(TransportErrorKind kind, std::string message) {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   queue_.emplace_back(fail(TransportError{kind, std::move(message)}));
 }
 
 TransportResult FakeTransport::send(const Request& request) {
   Handler handler;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     requests_.push_back(request);
     if (!queue_.empty()) {
       TransportResult r = std::move(queue_.front());
@@ -34,12 +34,12 @@ TransportResult FakeTransport::send(const Request& request) {
 }
 
 std::vector<Request> FakeTransport::requests() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return requests_;
 }
 
 size_t FakeTransport::request_count() const {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   return requests_.size();
 }
 

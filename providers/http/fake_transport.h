@@ -9,6 +9,7 @@
 #include <mutex>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "providers/http/transport.h"
 
 namespace gpupool::net {
@@ -26,10 +27,10 @@ class FakeTransport final : public HttpTransport {
   size_t request_count() const;
 
  private:
-  mutable std::mutex mu_;
-  Handler handler_;
-  std::deque<TransportResult> queue_;
-  std::vector<Request> requests_;
+  mutable Mutex mu_;
+  Handler handler_ GUARDED_BY(mu_);
+  std::deque<TransportResult> queue_ GUARDED_BY(mu_);
+  std::vector<Request> requests_ GUARDED_BY(mu_);
 };
 
 // Shorthand for a scripted response.

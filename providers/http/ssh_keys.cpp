@@ -74,7 +74,7 @@ std::string ssh_key_name(std::string_view public_key) {
 ProviderResult<std::string> SshKeyRegistry::id_for(std::string_view public_key, const ListFn& list,
                                                    const AddFn& add) {
   const std::string core(key_core(public_key));
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (auto it = ids_.find(core); it != ids_.end()) return it->second;
   auto known = list();
   if (!known.ok()) return fail(known.error());

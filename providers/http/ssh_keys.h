@@ -13,6 +13,7 @@
 #include <string_view>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "providers/provider.h"
 
 namespace gpupool::net {
@@ -52,8 +53,8 @@ class SshKeyRegistry {
 
  private:
   // Held across list + add, so concurrent creates register a key once.
-  std::mutex mu_;
-  std::map<std::string, std::string, std::less<>> ids_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<std::string, std::string, std::less<>> ids_ GUARDED_BY(mu_);
 };
 
 }  // namespace gpupool::net

@@ -4,7 +4,7 @@ namespace gpupool {
 
 void ProviderCallStats::observe(std::string_view provider, std::string_view method,
                                 const ProviderError* error, std::chrono::nanoseconds latency) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& c = counts_[Key{std::string(provider), std::string(method)}];
   ++c.calls;
   if (error != nullptr) {
@@ -16,13 +16,13 @@ void ProviderCallStats::observe(std::string_view provider, std::string_view meth
 }
 
 std::map<ProviderCallStats::Key, ProviderCallCounts> ProviderCallStats::snapshot() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return counts_;
 }
 
 ProviderCallCounts ProviderCallStats::get(std::string_view provider,
                                           std::string_view method) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = counts_.find(Key{std::string(provider), std::string(method)});
   return it == counts_.end() ? ProviderCallCounts{} : it->second;
 }

@@ -16,6 +16,7 @@
 #include <string>
 #include <tuple>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "providers/provider.h"
 
@@ -46,8 +47,8 @@ class ProviderCallStats final : public ProviderObserver {
   ProviderCallCounts get(std::string_view provider, std::string_view method) const;
 
  private:
-  mutable std::mutex mu_;
-  std::map<Key, ProviderCallCounts> counts_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<Key, ProviderCallCounts> counts_ GUARDED_BY(mu_);
 };
 
 class InstrumentedProvider final : public Provider {

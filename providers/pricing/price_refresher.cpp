@@ -214,7 +214,7 @@ PriceRefresher::PriceRefresher(Provider& provider, const Clock& clock, Inputs in
 }
 
 void PriceRefresher::set_inputs(Inputs inputs) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   inputs_ = std::move(inputs);
   rebuild_locked();
 }
@@ -227,21 +227,21 @@ Snapshot PriceRefresher::refresh_now() {
 }
 
 Snapshot PriceRefresher::snapshot() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return snapshot_locked();
 }
 
 Snapshot PriceRefresher::refresh(bool force) {
   OfferQuery query;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     Snapshot s = snapshot_locked();
     if (in_flight_ || (!force && clock_.now() < s.next_refresh)) return s;
     in_flight_ = true;
     query = inputs_.query;
   }
   ProviderResult<std::vector<Offer>> answer = provider_.offers(query);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   in_flight_ = false;
   const Time now = clock_.now();
   last_attempt_ = now;

@@ -66,6 +66,7 @@
 #include <string_view>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "operator/core/api_types.h"
 #include "operator/core/offer.h"
@@ -173,27 +174,26 @@ class PriceRefresher {
 
  private:
   Snapshot refresh(bool force);
-  // REQUIRES: mu_ held.
-  Snapshot snapshot_locked() const;
-  void rebuild_locked();
-  Duration max_age_locked() const;
-  bool live_usable_locked(Time now) const;
+  Snapshot snapshot_locked() const REQUIRES(mu_);
+  void rebuild_locked() REQUIRES(mu_);
+  Duration max_age_locked() const REQUIRES(mu_);
+  bool live_usable_locked(Time now) const REQUIRES(mu_);
 
   Provider& provider_;
   const Clock& clock_;
-  mutable std::mutex mu_;
-  Inputs inputs_;                                // GUARDED_BY(mu_)
-  std::optional<std::vector<Offer>> last_good_;  // GUARDED_BY(mu_) validated live answer
-  std::optional<Time> last_success_;             // GUARDED_BY(mu_)
-  std::optional<Time> last_attempt_;             // GUARDED_BY(mu_)
-  std::optional<PricingError> last_error_;       // GUARDED_BY(mu_)
-  std::optional<Time> retry_at_;                 // GUARDED_BY(mu_) after a failure
-  bool in_flight_ = false;                       // GUARDED_BY(mu_)
-  int refreshes_ = 0;                            // GUARDED_BY(mu_)
-  int failures_ = 0;                             // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  Inputs inputs_ GUARDED_BY(mu_);
+  std::optional<std::vector<Offer>> last_good_ GUARDED_BY(mu_);  // validated live answer
+  std::optional<Time> last_success_ GUARDED_BY(mu_);
+  std::optional<Time> last_attempt_ GUARDED_BY(mu_);
+  std::optional<PricingError> last_error_ GUARDED_BY(mu_);
+  std::optional<Time> retry_at_ GUARDED_BY(mu_);  // after a failure
+  bool in_flight_ GUARDED_BY(mu_) = false;
+  int refreshes_ GUARDED_BY(mu_) = 0;
+  int failures_ GUARDED_BY(mu_) = 0;
   // Effective sets, rebuilt when inputs or the live answer change.
-  std::shared_ptr<const std::vector<Offer>> merged_;        // GUARDED_BY(mu_) live over catalog
-  std::shared_ptr<const std::vector<Offer>> catalog_only_;  // GUARDED_BY(mu_)
+  std::shared_ptr<const std::vector<Offer>> merged_ GUARDED_BY(mu_);  // live over catalog
+  std::shared_ptr<const std::vector<Offer>> catalog_only_ GUARDED_BY(mu_);
 };
 
 }  // namespace gpupool::pricing

@@ -3,25 +3,25 @@
 namespace gpupool {
 
 void UnavailableOffers::mark(const std::string& offer_key, Time now) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   until_[offer_key] = now + ttl_;
   last_mark_[offer_key] = now;
 }
 
 void UnavailableOffers::clear(const std::string& offer_key) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   until_.erase(offer_key);
   last_mark_.erase(offer_key);
 }
 
 bool UnavailableOffers::contains(const std::string& offer_key, Time now) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = until_.find(offer_key);
   return it != until_.end() && now < it->second;
 }
 
 std::set<std::string> UnavailableOffers::active(Time now) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::set<std::string> out;
   for (auto it = until_.begin(); it != until_.end();) {
     if (now >= it->second) {
@@ -35,7 +35,7 @@ std::set<std::string> UnavailableOffers::active(Time now) {
 }
 
 std::set<std::string> UnavailableOffers::recent(Time now) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::set<std::string> out;
   for (auto it = last_mark_.begin(); it != last_mark_.end();) {
     if (now >= it->second + memory_) {

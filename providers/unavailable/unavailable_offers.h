@@ -13,6 +13,7 @@
 #include <set>
 #include <string>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 
 namespace gpupool {
@@ -37,9 +38,9 @@ class UnavailableOffers {
  private:
   Duration ttl_;
   Duration memory_;
-  mutable std::mutex mu_;
-  std::map<std::string, Time> until_;      // GUARDED_BY(mu_)
-  std::map<std::string, Time> last_mark_;  // GUARDED_BY(mu_)
+  mutable Mutex mu_;
+  std::map<std::string, Time> until_ GUARDED_BY(mu_);
+  std::map<std::string, Time> last_mark_ GUARDED_BY(mu_);
 };
 
 }  // namespace gpupool
