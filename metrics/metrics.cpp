@@ -242,7 +242,7 @@ std::vector<MetricFamily> PoolCollector::Collect() const {
                 "Mean price per GPU-hour of the pool's running instances there.",
                 MetricType::Gauge);
 
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto monotonic = [](std::map<SeriesKey, double>& seen, const SeriesKey& k, double v) {
     auto [it, fresh] = seen.emplace(k, v);
     if (!fresh) it->second = std::max(it->second, v);

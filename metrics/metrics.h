@@ -51,6 +51,7 @@
 #include <prometheus/metric_family.h>
 #include <prometheus/registry.h>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/provider_registry.h"
@@ -142,9 +143,9 @@ class PoolCollector final : public prometheus::Collectable {
  private:
   using SeriesKey = std::tuple<std::string, std::string, std::string>;  // ns, pool, provider
   const Sources& src_;
-  mutable std::mutex mu_;
-  mutable std::map<SeriesKey, double> spend_max_;  // guarded by mu_
-  mutable std::map<SeriesKey, double> idle_max_;   // guarded by mu_
+  mutable Mutex mu_;
+  mutable std::map<SeriesKey, double> spend_max_ GUARDED_BY(mu_);
+  mutable std::map<SeriesKey, double> idle_max_ GUARDED_BY(mu_);
 };
 
 class Metrics final : public prometheus::Collectable {

@@ -617,7 +617,7 @@ std::string HttpServer::base_url() const {
 }
 
 Status<HttpServerError> HttpServer::start() {
-  std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   if (started_)
     return fail(HttpServerError{HttpServerError::Kind::AlreadyStarted, "already started"});
   sockaddr_in addr{};
@@ -679,7 +679,7 @@ void HttpServer::accept_loop() {
       return;
     }
     {
-      std::lock_guard<std::mutex> lock(mu_);
+      MutexLock lock(mu_);
       reap_finished_locked();
     }
     if (r == 0 || (fds[0].revents & POLLIN) == 0) continue;
@@ -696,7 +696,7 @@ void HttpServer::accept_loop() {
     char ip[INET_ADDRSTRLEN] = {0};
     ::inet_ntop(AF_INET, &peer.sin_addr, ip, sizeof ip);
     std::string peer_name = std::string(ip) + ":" + std::to_string(ntohs(peer.sin_port));
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_.load()) {
       ::close(cfd);
       return;
@@ -709,7 +709,7 @@ void HttpServer::accept_loop() {
 
 void HttpServer::stop() {
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (!started_ || stopped_) return;
     stopped_ = true;
     stopping_.store(true);
@@ -721,7 +721,7 @@ void HttpServer::stop() {
   if (accept_thread_.joinable()) accept_thread_.join();
   std::list<std::shared_ptr<Connection>> conns;
   {
-    std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     conns.swap(connections_);
   }
   for (auto& c : conns)

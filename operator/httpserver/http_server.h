@@ -34,6 +34,7 @@
 #include <vector>
 
 #include "operator/base/result.h"
+#include "operator/base/thread_annotations.h"
 
 namespace gpupool::http {
 
@@ -220,7 +221,7 @@ class HttpServer {
 
  private:
   void accept_loop();
-  void reap_finished_locked();
+  void reap_finished_locked() REQUIRES(mu_);
 
   HttpHandler handler_;
   HttpServerOptions options_;
@@ -229,10 +230,10 @@ class HttpServer {
   int listen_fd_ = -1;
   int wake_pipe_[2] = {-1, -1};
   std::thread accept_thread_;
-  std::mutex mu_;
-  std::list<std::shared_ptr<Connection>> connections_;  // guarded by mu_
-  bool started_ = false;                                // guarded by mu_
-  bool stopped_ = false;                                // guarded by mu_
+  Mutex mu_;
+  std::list<std::shared_ptr<Connection>> connections_ GUARDED_BY(mu_);
+  bool started_ GUARDED_BY(mu_) = false;
+  bool stopped_ GUARDED_BY(mu_) = false;
 };
 
 }  // namespace gpupool::http

@@ -383,7 +383,7 @@ std::shared_ptr<CredentialSource> CredentialSource::exec(ExecConfig exec, Creden
 }
 
 Result<Credentials, ConfigError> CredentialSource::get(const Clock& clock) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (mode_ == Mode::Fixed) return base_;
   const Time now = clock.now();
   if (cached_ && (!expires_ || now < *expires_)) return *cached_;
@@ -416,7 +416,7 @@ Result<Credentials, ConfigError> CredentialSource::get(const Clock& clock) {
 }
 
 void CredentialSource::invalidate() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (mode_ != Mode::Fixed) cached_.reset();
 }
 

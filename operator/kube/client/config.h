@@ -25,6 +25,7 @@
 #include <vector>
 
 #include "operator/base/result.h"
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 
 namespace gpupool::kube {
@@ -95,9 +96,9 @@ class CredentialSource {
   ExecConfig exec_;
   std::string cluster_info_;
 
-  std::mutex mu_;
-  std::optional<Credentials> cached_;  // guarded by mu_
-  std::optional<Time> expires_;        // guarded by mu_; nullopt = never
+  Mutex mu_;
+  std::optional<Credentials> cached_ GUARDED_BY(mu_);
+  std::optional<Time> expires_ GUARDED_BY(mu_);  // nullopt = never
 };
 
 struct ClientConfig {

@@ -436,7 +436,7 @@ class HttpKubeClient::Pool {
   }
   CURL* take() {
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (!idle_.empty()) {
         CURL* h = idle_.back();
         idle_.pop_back();
@@ -447,7 +447,7 @@ class HttpKubeClient::Pool {
     return curl_easy_init();
   }
   void give(CURL* h) {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (idle_.size() < 8) {
       idle_.push_back(h);
       return;
@@ -456,8 +456,8 @@ class HttpKubeClient::Pool {
   }
 
  private:
-  std::mutex mu_;
-  std::vector<CURL*> idle_;
+  Mutex mu_;
+  std::vector<CURL*> idle_ GUARDED_BY(mu_);
 };
 
 // ---------------------------------------------------------------------------
@@ -492,15 +492,15 @@ int abort_on_shutdown(void* down, curl_off_t, curl_off_t, curl_off_t, curl_off_t
 
 void HttpKubeClient::shutdown() {
   {
-    std::lock_guard lock(sleep_mu_);
+    MutexLock lock(sleep_mu_);
     shut_down_.store(true);
   }
   sleep_cv_.notify_all();
 }
 
 bool HttpKubeClient::pause(std::chrono::milliseconds d) {
-  std::unique_lock lock(sleep_mu_);
-  return !sleep_cv_.wait_for(lock, d, [this] { return shut_down_.load(); });
+  MutexLock lock(sleep_mu_);
+  return !lock.wait_for(sleep_cv_, d, [this] { return shut_down_.load(); });
 }
 
 bool HttpKubeClient::take_token() {

@@ -35,6 +35,7 @@
 #include <utility>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "operator/kube/api/api.h"
 #include "operator/kube/client/config.h"
@@ -116,7 +117,7 @@ class HttpKubeClient final : public KubeApi {
   std::atomic<uint64_t> requests_{0};
   std::atomic<uint64_t> retries_{0};
   std::atomic<bool> shut_down_{false};
-  std::mutex sleep_mu_;
+  Mutex sleep_mu_;
   std::condition_variable sleep_cv_;
 };
 

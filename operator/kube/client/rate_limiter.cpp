@@ -15,7 +15,7 @@ TokenBucket::TokenBucket(const Clock& clock, double qps, int burst)
 
 std::chrono::milliseconds TokenBucket::reserve() {
   if (qps_ <= 0) return std::chrono::milliseconds(0);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const SteadyTime now = clock_.steady_now();
   if (now > last_) {
     const double elapsed = std::chrono::duration<double>(now - last_).count();

@@ -11,6 +11,7 @@
 #include <chrono>
 #include <mutex>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 
 namespace gpupool::kube {
@@ -29,9 +30,9 @@ class TokenBucket {
   const Clock& clock_;
   double qps_;
   double burst_;
-  std::mutex mu_;
-  double tokens_;    // guarded by mu_; may go negative (reservations)
-  SteadyTime last_;  // guarded by mu_
+  Mutex mu_;
+  double tokens_ GUARDED_BY(mu_);  // may go negative (reservations)
+  SteadyTime last_ GUARDED_BY(mu_);
 };
 
 }  // namespace gpupool::kube

@@ -141,7 +141,7 @@ ApiResult<Json> MemoryStore::Impl::evict_locked(TypeDef& pods, const std::string
   if (name.empty() || !pods.objects.count(key)) return fail(make_not_found(pod_resource, name));
   DeleteOptions del = delete_options_of(eviction);
   del.dry_run = dry_run;
-  auto delete_pod = [&]() -> ApiResult<Json> {
+  auto delete_pod = [&]() REQUIRES(mu) -> ApiResult<Json> {
     auto r = delete_locked(pods, key, del);
     if (!r.ok()) return fail(r.error());
     return success_status();

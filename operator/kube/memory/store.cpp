@@ -338,29 +338,30 @@ class MemoryWatchStream final : public WatchStream {
   ~MemoryWatchStream() override { cancel(); }
 
   Next next(std::chrono::milliseconds timeout) override {
-    std::unique_lock<std::mutex> lock(w_->mu);
-    auto ready = [&] { return w_->cancelled || !w_->queue.empty() || w_->ended; };
+    Watcher& w = *w_;
+    MutexLock lock(w.mu);
+    auto ready = [&w]() REQUIRES(w.mu) { return w.cancelled || !w.queue.empty() || w.ended; };
     auto wait = timeout;
     if (deadline_) {
       auto left =
           std::chrono::duration_cast<std::chrono::milliseconds>(*deadline_ - clock_.steady_now());
-      if (left <= std::chrono::milliseconds(0)) w_->ended = true;
+      if (left <= std::chrono::milliseconds(0)) w.ended = true;
       wait = std::min(wait, std::max(left, std::chrono::milliseconds(0)));
     }
-    w_->cv.wait_for(lock, wait, ready);
-    if (w_->cancelled) return Next{State::Closed, {}};
-    if (!w_->queue.empty()) {
-      Next n{State::Event, std::move(w_->queue.front())};
-      w_->queue.pop_front();
+    lock.wait_for(w.cv, wait, ready);
+    if (w.cancelled) return Next{State::Closed, {}};
+    if (!w.queue.empty()) {
+      Next n{State::Event, std::move(w.queue.front())};
+      w.queue.pop_front();
       return n;
     }
-    if (deadline_ && clock_.steady_now() >= *deadline_) w_->ended = true;
-    if (w_->ended) return Next{State::Closed, {}};
+    if (deadline_ && clock_.steady_now() >= *deadline_) w.ended = true;
+    if (w.ended) return Next{State::Closed, {}};
     return Next{State::Timeout, {}};
   }
 
   void cancel() override {
-    std::lock_guard<std::mutex> lock(w_->mu);
+    MutexLock lock(w_->mu);
     w_->cancelled = true;
     w_->queue.clear();
     w_->cv.notify_all();
@@ -373,7 +374,7 @@ class MemoryWatchStream final : public WatchStream {
 };
 
 void push_event(Watcher& w, WatchEvent ev, bool unbounded) {
-  std::lock_guard<std::mutex> lock(w.mu);
+  MutexLock lock(w.mu);
   if (w.cancelled || w.ended) return;
   if (!unbounded && w.queue.size() >= w.limit) {
     w.ended = true;  // slow watcher: dropped; it drains what it has, then ends
@@ -404,7 +405,7 @@ MemoryStore::Impl::Impl(const Clock& c, MemoryStoreOptions o)
 
 MemoryStore::MemoryStore(const Clock& clock, MemoryStoreOptions options)
     : impl_(std::make_unique<Impl>(clock, std::move(options))) {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   impl_->add_builtin_types();
   TypeDef& ns = impl_->types.at("/namespaces");
   for (const char* n : {"default", "kube-system", "kube-public", "kube-node-lease"}) {
@@ -422,7 +423,7 @@ ApiStatus MemoryStore::Impl::before_request(const std::string& verb, const std::
   std::chrono::milliseconds d;
   std::optional<ApiError> err;
   {
-    std::lock_guard<std::mutex> lock(fault_mu);
+    MutexLock lock(fault_mu);
     d = delay;
     for (auto it = faults.begin(); it != faults.end(); ++it) {
       if ((it->verb.empty() || it->verb == verb) &&
@@ -524,7 +525,7 @@ void MemoryStore::Impl::notify(const HistoryEntry& e) {
     Watcher& w = **it;
     bool gone;
     {
-      std::lock_guard<std::mutex> lock(w.mu);
+      MutexLock lock(w.mu);
       gone = w.cancelled || w.ended;
     }
     if (gone) {
@@ -1189,7 +1190,7 @@ ApiResult<Json> MemoryStore::get(const Resource& r, const std::string& ns, const
                                  const GetOptions& opts) {
   return guarded([&]() -> ApiResult<Json> {
     if (auto st = impl_->before_request("get", r.resource); !st.ok()) return fail(st.error());
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     const VersionDef* v = nullptr;
     auto t = impl_->resolve(r, &v);
     if (!t.ok()) return fail(t.error());
@@ -1208,7 +1209,7 @@ ApiResult<ObjectList> MemoryStore::list(const Resource& r, const std::string& ns
                                         const ListOptions& opts) {
   return guarded([&]() -> ApiResult<ObjectList> {
     if (auto st = impl_->before_request("list", r.resource); !st.ok()) return fail(st.error());
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     const VersionDef* v = nullptr;
     auto t = impl_->resolve(r, &v);
     if (!t.ok()) return fail(t.error());
@@ -1228,7 +1229,7 @@ ApiResult<Json> MemoryStore::create(const Resource& r, const std::string& ns, co
                                     const CreateOptions& opts) {
   return guarded([&]() -> ApiResult<Json> {
     if (auto st = impl_->before_request("create", r.resource); !st.ok()) return fail(st.error());
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     const VersionDef* v = nullptr;
     auto t = impl_->resolve(r, &v);
     if (!t.ok()) return fail(t.error());
@@ -1249,7 +1250,7 @@ ApiResult<Json> MemoryStore::create(const Resource& r, const std::string& ns, co
 ApiResult<Json> MemoryStore::update(const Resource& r, const Json& obj, const UpdateOptions& opts) {
   return guarded([&]() -> ApiResult<Json> {
     if (auto st = impl_->before_request("update", r.resource); !st.ok()) return fail(st.error());
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     const VersionDef* v = nullptr;
     auto t = impl_->resolve(r, &v);
     if (!t.ok()) return fail(t.error());
@@ -1335,7 +1336,7 @@ ApiResult<Json> MemoryStore::patch(const Resource& r, const std::string& ns,
                                    const PatchOptions& opts) {
   return guarded([&]() -> ApiResult<Json> {
     if (auto st = impl_->before_request("patch", r.resource); !st.ok()) return fail(st.error());
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     const VersionDef* v = nullptr;
     auto t = impl_->resolve(r, &v);
     if (!t.ok()) return fail(t.error());
@@ -1431,7 +1432,7 @@ ApiResult<DeleteResult> MemoryStore::remove(const Resource& r, const std::string
                                             const std::string& name, const DeleteOptions& opts) {
   return guarded([&]() -> ApiResult<DeleteResult> {
     if (auto st = impl_->before_request("delete", r.resource); !st.ok()) return fail(st.error());
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     const VersionDef* v = nullptr;
     auto t = impl_->resolve(r, &v);
     if (!t.ok()) return fail(t.error());
@@ -1450,7 +1451,7 @@ ApiResult<std::unique_ptr<WatchStream>> MemoryStore::watch(const Resource& r, co
                                                            const WatchOptions& opts) {
   return guarded([&]() -> ApiResult<std::unique_ptr<WatchStream>> {
     if (auto st = impl_->before_request("watch", r.resource); !st.ok()) return fail(st.error());
-    std::lock_guard<std::mutex> lock(impl_->mu);
+    MutexLock lock(impl_->mu);
     const VersionDef* v = nullptr;
     auto t = impl_->resolve(r, &v);
     if (!t.ok()) return fail(t.error());
@@ -1488,7 +1489,7 @@ ApiResult<std::unique_ptr<WatchStream>> MemoryStore::watch(const Resource& r, co
           make_error(ErrorKind::Gone, "too old resource version: " + opts.resource_version + " (" +
                                           std::to_string(impl_->compacted_rv) + ")");
       push_event(*w, WatchEvent{WatchEventType::Error, to_status_json(e), e}, true);
-      std::lock_guard<std::mutex> wl(w->mu);
+      MutexLock wl(w->mu);
       w->ended = true;
       return std::unique_ptr<WatchStream>(std::move(stream));
     } else {
@@ -1530,7 +1531,7 @@ TypeInfo type_info(const TypeDef& t, const VersionDef& v) {
 }  // namespace
 
 std::vector<TypeInfo> MemoryStore::served_types() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   std::vector<TypeInfo> out;
   for (bool custom : {false, true}) {
     for (const auto& [k, t] : impl_->types) {
@@ -1545,7 +1546,7 @@ std::vector<TypeInfo> MemoryStore::served_types() const {
 
 std::optional<TypeInfo> MemoryStore::find_type(const std::string& group, const std::string& version,
                                                const std::string& resource) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   auto it = impl_->types.find(group + "/" + resource);
   if (it == impl_->types.end()) return std::nullopt;
   const VersionDef* v = it->second.version(version);
@@ -1555,7 +1556,7 @@ std::optional<TypeInfo> MemoryStore::find_type(const std::string& group, const s
 
 std::optional<TypeInfo> MemoryStore::find_type_by_kind(const std::string& api_version,
                                                        const std::string& kind) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   size_t slash = api_version.find('/');
   std::string group = slash == std::string::npos ? "" : api_version.substr(0, slash);
   std::string version = slash == std::string::npos ? api_version : api_version.substr(slash + 1);
@@ -1568,21 +1569,21 @@ std::optional<TypeInfo> MemoryStore::find_type_by_kind(const std::string& api_ve
 }
 
 bool MemoryStore::exists(const Resource& r, const std::string& ns, const std::string& name) const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   auto it = impl_->types.find(r.group + "/" + r.resource);
   if (it == impl_->types.end()) return false;
   return it->second.objects.count(object_key(it->second, ns, name)) > 0;
 }
 
 int64_t MemoryStore::resource_version() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   return impl_->rv;
 }
 
 void MemoryStore::drop_watches() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   for (auto& w : impl_->watchers) {
-    std::lock_guard<std::mutex> wl(w->mu);
+    MutexLock wl(w->mu);
     w->ended = true;
     w->queue.clear();
     w->cv.notify_all();
@@ -1591,28 +1592,28 @@ void MemoryStore::drop_watches() {
 }
 
 void MemoryStore::inject_fault(FaultRule rule) {
-  std::lock_guard<std::mutex> lock(impl_->fault_mu);
+  MutexLock lock(impl_->fault_mu);
   impl_->faults.push_back(std::move(rule));
 }
 
 void MemoryStore::clear_faults() {
-  std::lock_guard<std::mutex> lock(impl_->fault_mu);
+  MutexLock lock(impl_->fault_mu);
   impl_->faults.clear();
 }
 
 void MemoryStore::set_delay(std::chrono::milliseconds delay) {
-  std::lock_guard<std::mutex> lock(impl_->fault_mu);
+  MutexLock lock(impl_->fault_mu);
   impl_->delay = delay;
 }
 
 void MemoryStore::compact() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   impl_->history.clear();
   impl_->compacted_rv = impl_->rv;
 }
 
 void MemoryStore::send_bookmarks() {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   for (auto& w : impl_->watchers) {
     if (!w->bookmarks) continue;
     Json obj = {{"apiVersion", w->api_version},
@@ -1623,10 +1624,10 @@ void MemoryStore::send_bookmarks() {
 }
 
 size_t MemoryStore::watcher_count() const {
-  std::lock_guard<std::mutex> lock(impl_->mu);
+  MutexLock lock(impl_->mu);
   size_t n = 0;
   for (const auto& w : impl_->watchers) {
-    std::lock_guard<std::mutex> wl(w->mu);
+    MutexLock wl(w->mu);
     if (!w->cancelled && !w->ended) ++n;
   }
   return n;

@@ -6,6 +6,7 @@
 #include <map>
 #include <set>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/kube/memory/managed_fields.h"
 #include "operator/kube/memory/selectors.h"
 #include "operator/kube/memory/store.h"
@@ -93,11 +94,11 @@ struct Watcher {
   bool bookmarks = false;
   size_t limit = 0;
 
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  std::deque<WatchEvent> queue;  // guarded by mu
-  bool ended = false;            // server ended: drain, then Closed
-  bool cancelled = false;        // consumer cancelled: Closed at once
+  std::deque<WatchEvent> queue GUARDED_BY(mu);
+  bool ended GUARDED_BY(mu) = false;      // server ended: drain, then Closed
+  bool cancelled GUARDED_BY(mu) = false;  // consumer cancelled: Closed at once
 };
 
 struct MemoryStore::Impl {
@@ -106,100 +107,107 @@ struct MemoryStore::Impl {
   const Clock& clock;
   MemoryStoreOptions opts;
 
-  mutable std::mutex mu;
-  int64_t rv = 0;
-  int64_t compacted_rv = 0;              // history holds every change with rv > compacted_rv
-  std::map<std::string, TypeDef> types;  // by TypeDef::key()
-  std::deque<HistoryEntry> history;
-  std::vector<std::shared_ptr<Watcher>> watchers;
-  std::mt19937_64 rng;
+  mutable Mutex mu;
+  int64_t rv GUARDED_BY(mu) = 0;
+  int64_t compacted_rv GUARDED_BY(mu) = 0;  // history holds every change with rv > compacted_rv
+  std::map<std::string, TypeDef> types GUARDED_BY(mu);  // by TypeDef::key()
+  std::deque<HistoryEntry> history GUARDED_BY(mu);
+  std::vector<std::shared_ptr<Watcher>> watchers GUARDED_BY(mu);
+  std::mt19937_64 rng GUARDED_BY(mu);
   // UIDs of the most recently removed objects (at most kRemovedUidsKept),
   // oldest first in removed_order: the garbage collector's view of owners
   // that are gone.
   static constexpr size_t kRemovedUidsKept = 100'000;
-  std::set<std::string> removed_uids;
-  std::deque<std::string> removed_order;
+  std::set<std::string> removed_uids GUARDED_BY(mu);
+  std::deque<std::string> removed_order GUARDED_BY(mu);
 
-  std::mutex fault_mu;
-  std::deque<FaultRule> faults;
-  std::chrono::milliseconds delay{0};
+  Mutex fault_mu;
+  std::deque<FaultRule> faults GUARDED_BY(fault_mu);
+  std::chrono::milliseconds delay GUARDED_BY(fault_mu){0};
 
-  // --- helpers (REQUIRES: mu held unless noted) ---
-  ApiStatus before_request(const std::string& verb, const std::string& resource);  // no lock
-  ApiResult<TypeDef*> resolve(const Resource& r, const VersionDef** version);
-  std::string now_text() const;
-  std::string new_uid();
-  std::string random_suffix();
-  Json present(const TypeDef& t, const std::string& version, Json obj) const;
-  void record(TypeDef& t, WatchEventType type, Json obj, Json prev);
-  void notify(const HistoryEntry& e);
-  std::optional<WatchEvent> event_for(const Watcher& w, const HistoryEntry& e) const;
-  bool watcher_matches(const Watcher& w, const Json& obj) const;
-  std::vector<std::string> field_labels(const TypeDef& t, const VersionDef& v) const;
+  // --- helpers (REQUIRES(mu) unless noted) ---
+  ApiStatus before_request(const std::string& verb, const std::string& resource)
+      EXCLUDES(fault_mu);  // takes fault_mu, not mu
+  ApiResult<TypeDef*> resolve(const Resource& r, const VersionDef** version) REQUIRES(mu);
+  std::string now_text() const REQUIRES(mu);
+  std::string new_uid() REQUIRES(mu);
+  std::string random_suffix() REQUIRES(mu);
+  Json present(const TypeDef& t, const std::string& version, Json obj) const REQUIRES(mu);
+  void record(TypeDef& t, WatchEventType type, Json obj, Json prev) REQUIRES(mu);
+  void notify(const HistoryEntry& e) REQUIRES(mu);
+  std::optional<WatchEvent> event_for(const Watcher& w, const HistoryEntry& e) const REQUIRES(mu);
+  bool watcher_matches(const Watcher& w, const Json& obj) const REQUIRES(mu);
+  std::vector<std::string> field_labels(const TypeDef& t, const VersionDef& v) const REQUIRES(mu);
   // The snapshot a list shows: the current revision, or the one its continue
   // token names. Errors: 400 for a token this server did not make; 410
   // Expired (with a token that continues at the latest revision) when the
   // history no longer reaches back to the token's revision.
-  ApiResult<ListStart> list_start(const ListOptions& list) const;
+  ApiResult<ListStart> list_start(const ListOptions& list) const REQUIRES(mu);
   // The objects of `t` with keys after `after` that changed since revision
   // `at` (REQUIRES: at >= compacted_rv), as they were at `at` (null for one
   // created since), pointing into the history (valid while mu is held and
   // nothing is written). Reads only the history after `at`.
   std::map<std::string, const Json*> snapshot_changes(const TypeDef& t, int64_t at,
-                                                      const std::string& after) const;
+                                                      const std::string& after) const REQUIRES(mu);
   // One page of `t` from `start`: at most `limit` (0 = all) matching
   // objects, with a continue token when more remain.
   ObjectList list_page(const TypeDef& t, const VersionDef& v, const std::string& ns,
                        const LabelSelector& labels, const FieldSelector& fields,
-                       const ListStart& start, int64_t limit) const;
+                       const ListStart& start, int64_t limit) const REQUIRES(mu);
 
   ApiResult<Json> create_locked(TypeDef& t, const VersionDef& v, const std::string& ns,
                                 const Json& obj, bool dry_run, FieldValidation fv,
-                                const WarningHandler& warn, const WriteBy& by = {});
+                                const WarningHandler& warn, const WriteBy& by = {}) REQUIRES(mu);
   // `old` is the stored version (possibly the stored object itself, which
   // this replaces).
   ApiResult<Json> finish_update(TypeDef& t, const VersionDef& v, const std::string& key,
                                 const Json& old, Json desired, bool dry_run, FieldValidation fv,
-                                const WarningHandler& warn, const WriteBy& by = {});
+                                const WarningHandler& warn, const WriteBy& by = {}) REQUIRES(mu);
   // Server-side apply of `config` to the stored `old` (at `key`) by
   // req.field_manager: ownership and conflicts as managed_fields.h says.
   ApiResult<Json> apply_locked(TypeDef& t, const VersionDef& v, const std::string& key,
-                               const Json& old, const Json& config, const PatchOptions& req);
+                               const Json& old, const Json& config, const PatchOptions& req)
+      REQUIRES(mu);
   // Server-side apply that creates `name` (in `ns`) from `config`.
   ApiResult<Json> apply_create_locked(TypeDef& t, const VersionDef& v, const std::string& ns,
                                       const std::string& name, const Json& config,
-                                      const PatchOptions& req);
-  managed::Writer writer(const TypeDef& t, const VersionDef& v, const WriteBy& by) const;
-  ApiResult<DeleteResult> delete_locked(TypeDef& t, const std::string& key, const DeleteOptions& o);
+                                      const PatchOptions& req) REQUIRES(mu);
+  managed::Writer writer(const TypeDef& t, const VersionDef& v, const WriteBy& by) const
+      REQUIRES(mu);
+  ApiResult<DeleteResult> delete_locked(TypeDef& t, const std::string& key, const DeleteOptions& o)
+      REQUIRES(mu);
   // Removes the object at `key` with a DELETED change whose previous state
   // is `stored` (the last stored version, when the slot already holds the
   // final one) or the slot's object.
-  Json remove_locked(TypeDef& t, const std::string& key, std::optional<Json> stored = {});
+  Json remove_locked(TypeDef& t, const std::string& key, std::optional<Json> stored = {})
+      REQUIRES(mu);
   // eviction.cpp: POST pods/<eviction.metadata.name>/eviction in `ns`.
   ApiResult<Json> evict_locked(TypeDef& pods, const std::string& ns, const Json& eviction,
-                               bool dry_run);
-  void after_removal(const Json& removed);
+                               bool dry_run) REQUIRES(mu);
+  void after_removal(const Json& removed) REQUIRES(mu);
   // The garbage collector's answer to an object written with ownerReferences
   // whose owners are all gone: it is deleted (background), as the real
   // collector does moments after such a write. Only owners this store has
   // removed count as gone, so fixtures that name owners never stored keep
   // their objects.
-  void collect_if_orphaned(TypeDef& t, const std::string& key);
-  bool has_dependents(const std::string& owner_uid) const;
-  void release_foreground_owner(const std::string& owner_uid);
-  ApiStatus check_namespace(const TypeDef& t, const std::string& ns, const std::string& name);
+  void collect_if_orphaned(TypeDef& t, const std::string& key) REQUIRES(mu);
+  bool has_dependents(const std::string& owner_uid) const REQUIRES(mu);
+  void release_foreground_owner(const std::string& owner_uid) REQUIRES(mu);
+  ApiStatus check_namespace(const TypeDef& t, const std::string& ns, const std::string& name)
+      REQUIRES(mu);
 
   // types.cpp
-  void add_builtin_types();
+  void add_builtin_types() REQUIRES(mu);
   ApiStatus validate_object(const TypeDef& t, const VersionDef& v, Json& obj, const Json* old,
-                            FieldValidation fv, const WarningHandler& warn) const;
-  std::vector<StatusCause> validate_crd(const Json& crd) const;
-  void set_crd_status(Json& crd) const;
-  void register_crd(const Json& crd);
-  void unregister_crd(const Json& crd);
-  ApiResult<Json> scale_of(const TypeDef& t, const VersionDef& v, const Json& obj) const;
+                            FieldValidation fv, const WarningHandler& warn) const REQUIRES(mu);
+  std::vector<StatusCause> validate_crd(const Json& crd) const REQUIRES(mu);
+  void set_crd_status(Json& crd) const REQUIRES(mu);
+  void register_crd(const Json& crd) REQUIRES(mu);
+  void unregister_crd(const Json& crd) REQUIRES(mu);
+  ApiResult<Json> scale_of(const TypeDef& t, const VersionDef& v, const Json& obj) const
+      REQUIRES(mu);
   ApiResult<Json> apply_scale(const TypeDef& t, const VersionDef& v, const Json& old,
-                              const Json& scale) const;
+                              const Json& scale) const REQUIRES(mu);
 };
 
 // Applies schema `default`s to absent fields (recursively), in place.

@@ -125,7 +125,7 @@ void apply_schema_defaults(const Json& schema, Json& value) {
 }
 
 void MemoryStore::Impl::add_builtin_types() {
-  auto add = [&](TypeDef t) { types[t.key()] = std::move(t); };
+  auto add = [&](TypeDef t) REQUIRES(mu) { types[t.key()] = std::move(t); };
   {
     TypeDef t = builtin("", "v1", "namespaces", "Namespace", false, {"ns"});
     t.status_subresource = true;
