@@ -39,7 +39,7 @@ void Controller::stop() {
 }
 
 std::optional<std::string> Controller::last_error() const {
-  std::lock_guard lock(err_mu_);
+  MutexLock lock(err_mu_);
   return last_error_;
 }
 
@@ -63,7 +63,7 @@ void Controller::worker() {
     if (result.error) {
       errors_.fetch_add(1);
       {
-        std::lock_guard lock(err_mu_);
+        MutexLock lock(err_mu_);
         last_error_ = *key + ": " + *result.error;
       }
       switch (result.failure) {

@@ -27,6 +27,7 @@
 #include <thread>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/kube/runtime/informer.h"
 #include "operator/kube/runtime/workqueue.h"
 
@@ -110,8 +111,8 @@ class Controller {
   std::atomic<bool> running_{false};
   std::atomic<uint64_t> reconciles_{0};
   std::atomic<uint64_t> errors_{0};
-  mutable std::mutex err_mu_;
-  std::optional<std::string> last_error_;  // guarded by err_mu_
+  mutable Mutex err_mu_;
+  std::optional<std::string> last_error_ GUARDED_BY(err_mu_);
 };
 
 // Informer handlers that enqueue the changed object's own key (add, update

@@ -32,7 +32,7 @@ ApiStatus EventRecorder::record(const Json& involved, const std::string& type,
                           "\x1f" + message;
   const std::string now = format_rfc3339(clock_.now());
 
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = cache_.find(key);
   if (it != cache_.end()) {
     Entry& e = it->second;

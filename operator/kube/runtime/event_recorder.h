@@ -22,6 +22,7 @@
 #include <string>
 #include <unordered_map>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "operator/kube/api/api.h"
 
@@ -38,8 +39,14 @@ class EventRecorder {
   ApiStatus record(const Json& involved, const std::string& type, const std::string& reason,
                    const std::string& message);
 
-  uint64_t created_total() const { return created_; }
-  uint64_t patched_total() const { return patched_; }
+  uint64_t created_total() const EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return created_;
+  }
+  uint64_t patched_total() const EXCLUDES(mu_) {
+    MutexLock lock(mu_);
+    return patched_;
+  }
 
  private:
   struct Entry {
@@ -55,12 +62,12 @@ class EventRecorder {
   std::string host_;
   size_t max_cached_;
 
-  std::mutex mu_;                                 // serialises writes so counts never go backwards
-  std::unordered_map<std::string, Entry> cache_;  // guarded by mu_
-  std::list<std::string> lru_;                    // guarded by mu_: front = newest
-  uint64_t sequence_ = 0;                         // guarded by mu_
-  uint64_t created_ = 0;                          // guarded by mu_
-  uint64_t patched_ = 0;                          // guarded by mu_
+  mutable Mutex mu_;  // serialises writes so counts never go backwards
+  std::unordered_map<std::string, Entry> cache_ GUARDED_BY(mu_);
+  std::list<std::string> lru_ GUARDED_BY(mu_);  // front = newest
+  uint64_t sequence_ GUARDED_BY(mu_) = 0;
+  uint64_t created_ GUARDED_BY(mu_) = 0;
+  uint64_t patched_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gpupool::kube

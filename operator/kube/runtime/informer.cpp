@@ -39,7 +39,7 @@ Informer::~Informer() {
 }
 
 void Informer::add_handlers(EventHandlers handlers) {
-  std::lock_guard lock(handlers_mu_);
+  MutexLock lock(handlers_mu_);
   if (handlers.on_add) {
     for (const auto& obj : store_.list())
       handlers.on_add(obj);
@@ -48,14 +48,14 @@ void Informer::add_handlers(EventHandlers handlers) {
 }
 
 void Informer::start() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (thread_.joinable() || stopping_) return;
   thread_ = std::thread([this] { run(); });
 }
 
 void Informer::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
     if (current_ != nullptr) current_->cancel();
   }
@@ -64,8 +64,8 @@ void Informer::stop() {
 }
 
 bool Informer::wait_for_sync(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(mu_);
-  cv_.wait_for(lock, timeout, [&] { return synced_.load() || stopping_; });
+  MutexLock lock(mu_);
+  lock.wait_for(cv_, timeout, [&]() REQUIRES(mu_) { return synced_.load() || stopping_; });
   return synced_.load();
 }
 
@@ -74,29 +74,28 @@ void Informer::clock_advanced() {
 }
 
 std::string Informer::last_resource_version() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return rv_;
 }
 
 std::string Informer::last_error() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return last_error_;
 }
 
 void Informer::set_rv(const std::string& rv) {
   if (rv.empty()) return;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   rv_ = rv;
 }
 
 void Informer::record_error(const ApiError& e) {
   errors_.fetch_add(1);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   last_error_ = std::string(to_string(e.kind)) + ": " + e.message;
 }
 
 void Informer::dispatch(const StoreDelta& d) {
-  // REQUIRES: handlers_mu_ held.
   for (const auto& h : handlers_) {
     switch (d.type) {
       case StoreDelta::Type::Added:
@@ -116,12 +115,12 @@ void Informer::sleep_backoff() {
   const auto d = backoff_.next();
   backoffs_.fetch_add(1);
   const SteadyTime deadline = clock_.steady_now() + d;
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     const SteadyTime now = clock_.steady_now();
     if (now >= deadline) break;
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    cv_.wait_for(lock, std::clamp(left, std::chrono::milliseconds(1), options_.poll_interval));
+    lock.wait_for(cv_, std::clamp(left, std::chrono::milliseconds(1), options_.poll_interval));
   }
 }
 
@@ -150,12 +149,12 @@ Informer::ListOutcome Informer::list_and_replace(const std::string& rv) {
       objs.push_back(cached(std::move(item)));
     cont = page->continue_token;
     if (cont.empty()) break;
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return ListOutcome::Error;
   }
   lists_.fetch_add(1);
   {
-    std::lock_guard hl(handlers_mu_);
+    MutexLock hl(handlers_mu_);
     const auto deltas = store_.replace(std::move(objs));
     set_rv(list_rv);
     synced_.store(true);
@@ -182,7 +181,7 @@ bool Informer::watch_once(bool& need_relist) {
   }
   std::unique_ptr<WatchStream> stream = std::move(opened).value();
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopping_) return false;
     current_ = stream.get();
   }
@@ -191,7 +190,7 @@ bool Informer::watch_once(bool& need_relist) {
     auto n = stream->next(options_.poll_interval);
     if (n.state == WatchStream::State::Closed) break;
     if (n.state == WatchStream::State::Timeout) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       if (stopping_) break;
       continue;
     }
@@ -208,7 +207,7 @@ bool Informer::watch_once(bool& need_relist) {
       set_rv(rv);
       continue;
     }
-    std::lock_guard hl(handlers_mu_);
+    MutexLock hl(handlers_mu_);
     if (ev.type == WatchEventType::Deleted) {
       ObjectPtr old = store_.remove(object_key(ev.object));
       set_rv(rv);
@@ -226,7 +225,7 @@ bool Informer::watch_once(bool& need_relist) {
     }
   }
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     current_ = nullptr;
   }
   return got;
@@ -237,7 +236,7 @@ void Informer::run() {
   std::string list_rv = "0";
   int quiet = 0;
   auto stopping = [&] {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return stopping_;
   };
   while (!stopping()) {

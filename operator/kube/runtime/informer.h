@@ -41,6 +41,7 @@
 #include <thread>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "operator/kube/api/api.h"
 #include "operator/kube/runtime/store.h"
@@ -129,7 +130,7 @@ class Informer {
   bool watch_once(bool& need_relist);
   void sleep_backoff();
   void record_error(const ApiError& e);
-  void dispatch(const StoreDelta& d);
+  void dispatch(const StoreDelta& d) REQUIRES(handlers_mu_);
   void set_rv(const std::string& rv);
 
   KubeApi& api_;
@@ -139,15 +140,15 @@ class Informer {
   Store store_;
   Backoff backoff_;
 
-  std::mutex handlers_mu_;  // serialises dispatch and handler registration
-  std::vector<EventHandlers> handlers_;
+  Mutex handlers_mu_;  // serialises dispatch and handler registration
+  std::vector<EventHandlers> handlers_ GUARDED_BY(handlers_mu_);
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;           // guarded by mu_
-  WatchStream* current_ = nullptr;  // guarded by mu_
-  std::string rv_;                  // guarded by mu_
-  std::string last_error_;          // guarded by mu_
+  bool stopping_ GUARDED_BY(mu_) = false;
+  WatchStream* current_ GUARDED_BY(mu_) = nullptr;
+  std::string rv_ GUARDED_BY(mu_);
+  std::string last_error_ GUARDED_BY(mu_);
   std::thread thread_;
   std::atomic<bool> synced_{false};
   std::atomic<uint64_t> lists_{0}, watches_{0}, gone_relists_{0}, errors_{0}, backoffs_{0};

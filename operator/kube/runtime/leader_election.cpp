@@ -66,12 +66,11 @@ bool LeaderElector::holds_lease() const {
 }
 
 std::string LeaderElector::observed_leader() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return observed_holder_;
 }
 
 void LeaderElector::observe(const Json& lease) {
-  // REQUIRES: mu_ held.
   const Json spec = lease.value("spec", Json::object());
   if (spec != observed_spec_) {
     observed_spec_ = spec;
@@ -121,7 +120,7 @@ bool LeaderElector::try_acquire_or_renew() {
   // Fast path: we lead and our copy is fresh; renew on top of it.
   std::optional<Json> cached;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (leader_.load() && observed_ &&
         observed_time_ + config_.lease_duration > clock_.steady_now()) {
       cached = observed_;
@@ -132,7 +131,7 @@ bool LeaderElector::try_acquire_or_renew() {
     next["spec"] = record(&*cached, true);
     auto r = api_.update(leases, next);
     if (r) {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       observe(*r);
       return finish(true, config_.identity);
     }
@@ -147,7 +146,7 @@ bool LeaderElector::try_acquire_or_renew() {
         {"spec", record(nullptr, false)}};
     auto created = api_.create(leases, config_.lease_namespace, lease);
     if (!created) return finish(false, prev_holder);
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     observe(*created);
     return finish(true, config_.identity);
   }
@@ -155,7 +154,7 @@ bool LeaderElector::try_acquire_or_renew() {
   int64_t duration = config_.lease_duration.count();
   bool expired = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     observe(*got);
     holder = observed_holder_;
     const Json spec = got->value("spec", Json::object());
@@ -167,7 +166,7 @@ bool LeaderElector::try_acquire_or_renew() {
   next["spec"] = record(&*got, holder == config_.identity);
   auto updated = api_.update(leases, next);
   if (!updated) return finish(false, holder);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   observe(*updated);
   return finish(true, config_.identity);
 }
@@ -175,7 +174,7 @@ bool LeaderElector::try_acquire_or_renew() {
 bool LeaderElector::release() {
   std::optional<Json> cached;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     cached = observed_;
   }
   if (!leader_.load() || !cached) return false;
@@ -188,20 +187,20 @@ bool LeaderElector::release() {
   auto r = api_.update(resources::kLeases, next);
   leader_.store(false);
   if (!r) return false;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   observe(*r);
   return true;
 }
 
 void LeaderElector::start() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (thread_.joinable() || stopping_) return;
   thread_ = std::thread([this] { run(); });
 }
 
 void LeaderElector::stop() {
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopping_ = true;
   }
   cv_.notify_all();
@@ -213,12 +212,12 @@ void LeaderElector::clock_advanced() {
 }
 
 bool LeaderElector::wait_until(SteadyTime deadline) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   while (!stopping_) {
     const SteadyTime now = clock_.steady_now();
     if (now >= deadline) return true;
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - now);
-    cv_.wait_for(lock, std::clamp(left, std::chrono::milliseconds(1), config_.poll_interval));
+    lock.wait_for(cv_, std::clamp(left, std::chrono::milliseconds(1), config_.poll_interval));
   }
   return false;
 }

@@ -40,6 +40,7 @@
 #include <string_view>
 #include <thread>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "operator/kube/api/api.h"
 
@@ -110,7 +111,7 @@ class LeaderElector {
   // Waits until the clock reaches `deadline` or stop(); false if stopping.
   bool wait_until(SteadyTime deadline);
   Json record(const Json* old, bool keep_acquire) const;
-  void observe(const Json& lease);
+  void observe(const Json& lease) REQUIRES(mu_);
 
   KubeApi& api_;
   const Clock& clock_;
@@ -120,13 +121,13 @@ class LeaderElector {
   // steady_clock ticks until which holds_lease() may answer true.
   std::atomic<SteadyTime::rep> lease_valid_until_{0};
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  bool stopping_ = false;         // guarded by mu_
-  std::string observed_holder_;   // guarded by mu_
-  std::optional<Json> observed_;  // guarded by mu_: last lease we read or wrote
-  Json observed_spec_;            // guarded by mu_: spec compared for changes
-  SteadyTime observed_time_{};    // guarded by mu_
+  bool stopping_ GUARDED_BY(mu_) = false;
+  std::string observed_holder_ GUARDED_BY(mu_);
+  std::optional<Json> observed_ GUARDED_BY(mu_);  // last lease we read or wrote
+  Json observed_spec_ GUARDED_BY(mu_);            // spec compared for changes
+  SteadyTime observed_time_ GUARDED_BY(mu_){};
   std::thread thread_;
 };
 

@@ -58,7 +58,7 @@ IndexFn index_by_label(const std::string& label) {
 }
 
 void Store::add_index(const std::string& name, IndexFn fn) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Index& idx = indexes_[name];
   idx.fn = std::move(fn);
   idx.values.clear();
@@ -89,7 +89,7 @@ void Store::index_locked(const std::string& key, const Json& obj, bool add) {
 }
 
 ObjectPtr Store::get(const std::string& key) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = objects_.find(key);
   return it == objects_.end() ? nullptr : it->second;
 }
@@ -99,7 +99,7 @@ ObjectPtr Store::get(const std::string& namespace_, const std::string& name) con
 }
 
 std::vector<ObjectPtr> Store::list() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<ObjectPtr> out;
   out.reserve(objects_.size());
   for (const auto& [k, v] : objects_)
@@ -108,7 +108,7 @@ std::vector<ObjectPtr> Store::list() const {
 }
 
 std::vector<ObjectPtr> Store::list_namespace(const std::string& namespace_) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<ObjectPtr> out;
   auto it = by_ns_.find(namespace_);
   if (it == by_ns_.end()) return out;
@@ -118,7 +118,7 @@ std::vector<ObjectPtr> Store::list_namespace(const std::string& namespace_) cons
 }
 
 std::vector<ObjectPtr> Store::by_index(const std::string& index, const std::string& value) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<ObjectPtr> out;
   auto idx = indexes_.find(index);
   if (idx == indexes_.end()) return out;
@@ -130,7 +130,7 @@ std::vector<ObjectPtr> Store::by_index(const std::string& index, const std::stri
 }
 
 std::map<std::string, size_t> Store::index_counts(const std::string& index) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::map<std::string, size_t> out;
   auto idx = indexes_.find(index);
   if (idx == indexes_.end()) return out;
@@ -141,7 +141,7 @@ std::map<std::string, size_t> Store::index_counts(const std::string& index) cons
 }
 
 std::vector<std::string> Store::keys() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::vector<std::string> out;
   out.reserve(objects_.size());
   for (const auto& [k, v] : objects_)
@@ -150,13 +150,13 @@ std::vector<std::string> Store::keys() const {
 }
 
 size_t Store::size() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return objects_.size();
 }
 
 ObjectPtr Store::upsert(ObjectPtr obj) {
   const std::string key = object_key(*obj);
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   ObjectPtr old;
   auto it = objects_.find(key);
   if (it != objects_.end()) {
@@ -171,7 +171,7 @@ ObjectPtr Store::upsert(ObjectPtr obj) {
 }
 
 ObjectPtr Store::remove(const std::string& key) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = objects_.find(key);
   if (it == objects_.end()) return nullptr;
   ObjectPtr old = it->second;
@@ -185,7 +185,7 @@ std::vector<StoreDelta> Store::replace(std::vector<ObjectPtr> objs) {
   for (auto& o : objs)
     next[object_key(*o)] = std::move(o);
   std::vector<StoreDelta> deltas;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (const auto& [key, old] : objects_) {
     if (next.count(key) == 0) deltas.push_back({StoreDelta::Type::Deleted, old, nullptr});
   }

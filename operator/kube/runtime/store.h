@@ -21,6 +21,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/kube/api/api.h"
 
 namespace gpupool::kube {
@@ -73,17 +74,17 @@ class Store {
   std::vector<StoreDelta> replace(std::vector<ObjectPtr> objs);
 
  private:
-  void index_locked(const std::string& key, const Json& obj, bool add);
+  void index_locked(const std::string& key, const Json& obj, bool add) REQUIRES(mu_);
 
   struct Index {
     IndexFn fn;
     std::unordered_map<std::string, std::set<std::string>> values;  // value -> keys
   };
 
-  mutable std::mutex mu_;
-  std::map<std::string, ObjectPtr> objects_;                      // guarded by mu_
-  std::unordered_map<std::string, std::set<std::string>> by_ns_;  // guarded by mu_
-  std::map<std::string, Index> indexes_;                          // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, ObjectPtr> objects_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, std::set<std::string>> by_ns_ GUARDED_BY(mu_);
+  std::map<std::string, Index> indexes_ GUARDED_BY(mu_);
 };
 
 }  // namespace gpupool::kube
