@@ -5,7 +5,7 @@
 namespace gpupool::kube {
 
 Millis ExponentialBackoffLimiter::when(const std::string& key) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   const int n = failures_[key]++;
   // base * 2^n without overflow: stop doubling once past the cap.
   Millis d = base_;
@@ -15,12 +15,12 @@ Millis ExponentialBackoffLimiter::when(const std::string& key) {
 }
 
 void ExponentialBackoffLimiter::forget(const std::string& key) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   failures_.erase(key);
 }
 
 int ExponentialBackoffLimiter::num_requeues(const std::string& key) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = failures_.find(key);
   return it == failures_.end() ? 0 : it->second;
 }
@@ -29,7 +29,7 @@ WorkQueue::WorkQueue(const Clock& clock, Options options)
     : clock_(clock), options_(options), limiter_(options.base_delay, options.max_delay) {}
 
 void WorkQueue::add(const std::string& key) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   add_locked(key);
 }
 
@@ -47,7 +47,7 @@ void WorkQueue::add_after(const std::string& key, Millis delay) {
     add(key);
     return;
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (shutting_down_) return;
   const SteadyTime at = clock_.steady_now() + delay;
   auto it = waiting_at_.find(key);
@@ -98,20 +98,20 @@ std::optional<std::string> WorkQueue::try_get() {
 }
 
 std::optional<std::string> WorkQueue::get_impl(bool block) {
-  std::unique_lock lock(mu_);
+  MutexLock lock(mu_);
   for (;;) {
     promote_due_locked();
     if (!queue_.empty()) break;
     if (shutting_down_ || !block) return std::nullopt;
     if (waiting_.empty()) {
-      cv_.wait(lock);  // only add()/shut_down() can make progress
+      lock.wait(cv_);  // only add()/shut_down() can make progress
       continue;
     }
     // Sleep until the earliest delayed key is due by the injected clock, but
     // re-read that clock at least every poll_interval (a FakeClock may jump).
     const auto until =
         std::chrono::duration_cast<Millis>(waiting_.begin()->first - clock_.steady_now());
-    cv_.wait_for(lock, std::clamp(until, Millis(1), options_.poll_interval));
+    lock.wait_for(cv_, std::clamp(until, Millis(1), options_.poll_interval));
   }
   std::string key = std::move(queue_.front());
   queue_.pop_front();
@@ -121,7 +121,7 @@ std::optional<std::string> WorkQueue::get_impl(bool block) {
 }
 
 void WorkQueue::done(const std::string& key) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   processing_.erase(key);
   if (dirty_.count(key) != 0 && !shutting_down_) {
     queue_.push_back(key);
@@ -130,29 +130,29 @@ void WorkQueue::done(const std::string& key) {
 }
 
 void WorkQueue::shut_down() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   shutting_down_ = true;
   cv_.notify_all();
 }
 
 bool WorkQueue::shutting_down() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return shutting_down_;
 }
 
 void WorkQueue::clock_advanced() {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   promote_due_locked();
   cv_.notify_all();
 }
 
 size_t WorkQueue::len() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return queue_.size();
 }
 
 Millis WorkQueue::longest_running() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   if (processing_.empty()) return Millis::zero();
   const SteadyTime now = clock_.steady_now();
   SteadyTime oldest = now;
@@ -162,7 +162,7 @@ Millis WorkQueue::longest_running() const {
 }
 
 size_t WorkQueue::delayed_count() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return waiting_.size();
 }
 

@@ -32,6 +32,7 @@
 #include <unordered_map>
 #include <unordered_set>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 
 namespace gpupool::kube {
@@ -51,8 +52,8 @@ class ExponentialBackoffLimiter {
  private:
   Millis base_;
   Millis cap_;
-  mutable std::mutex mu_;
-  std::unordered_map<std::string, int> failures_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::unordered_map<std::string, int> failures_ GUARDED_BY(mu_);
 };
 
 class WorkQueue {
@@ -98,22 +99,22 @@ class WorkQueue {
   Millis longest_running() const;
 
  private:
-  void add_locked(const std::string& key);
-  void promote_due_locked();
+  void add_locked(const std::string& key) REQUIRES(mu_);
+  void promote_due_locked() REQUIRES(mu_);
   std::optional<std::string> get_impl(bool block);
 
   const Clock& clock_;
   Options options_;
   ExponentialBackoffLimiter limiter_;
 
-  mutable std::mutex mu_;
+  mutable Mutex mu_;
   std::condition_variable cv_;
-  std::deque<std::string> queue_;                           // guarded by mu_
-  std::unordered_set<std::string> dirty_;                   // guarded by mu_
-  std::unordered_map<std::string, SteadyTime> processing_;  // guarded by mu_; key -> since
-  std::multimap<SteadyTime, std::string> waiting_;          // guarded by mu_
-  std::unordered_map<std::string, SteadyTime> waiting_at_;  // guarded by mu_
-  bool shutting_down_ = false;                              // guarded by mu_
+  std::deque<std::string> queue_ GUARDED_BY(mu_);
+  std::unordered_set<std::string> dirty_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, SteadyTime> processing_ GUARDED_BY(mu_);  // key -> since
+  std::multimap<SteadyTime, std::string> waiting_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, SteadyTime> waiting_at_ GUARDED_BY(mu_);
+  bool shutting_down_ GUARDED_BY(mu_) = false;
   std::atomic<uint64_t> adds_{0};
   std::atomic<uint64_t> retries_{0};
 };
