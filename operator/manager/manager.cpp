@@ -17,6 +17,7 @@
 #include "operator/controllers/pool_reconciler.h"
 #include "operator/controllers/prometheus_signals.h"
 #include "operator/controllers/provider_reconciler.h"
+#include "operator/controllers/provider_slots.h"
 #include "operator/core/pool_decision.h"
 #include "operator/kube/runtime/controller.h"
 #include "operator/kube/runtime/event_recorder.h"
@@ -122,6 +123,7 @@ struct Manager::Impl {
           if (inst_ctl) inst_ctl->enqueue(key);
         });
     ctx.probe_pool = probes.get();
+    ctx.provider_slots = std::make_shared<controllers::ProviderSlots>(options.provider_concurrency);
     ctx.on_failed = [m = prom.get()](const api::GpuInstance& inst, const std::string& reason) {
       m->instances().failed(inst.metadata.namespace_, inst.spec.pool, inst.spec.offer.provider,
                             reason);
@@ -233,7 +235,8 @@ struct Manager::Impl {
     gc_thread = std::thread([this] { gc_loop(); });
     log.info("controllers started",
              {{"workers", std::to_string(options.workers)},
-              {"health_check_workers", std::to_string(options.health_check_workers)}});
+              {"health_check_workers", std::to_string(options.health_check_workers)},
+              {"provider_concurrency", std::to_string(options.provider_concurrency)}});
   }
 
   // Controllers act on synced caches only: waits for them (or stop()), then
