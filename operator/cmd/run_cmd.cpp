@@ -24,7 +24,7 @@ namespace {
 
 constexpr int kOk = 0, kError = 1, kUsage = 2;
 
-const char* const kRunUsage = R"(Usage: gpupool-operator run [options]
+constexpr const char* kRunUsage = R"(Usage: gpupool-operator run [options]
 
 Runs the operator: keeps GpuPools converged at their providers.
 
