@@ -770,6 +770,18 @@ TEST_F(OperatorE2E, ASlowProviderDoesNotStarvePoolsOnAnotherProvider) {
   // The default limit for 2 workers: one call in flight at the slow provider
   // (without a limit: 4, from the two pools, its GpuProvider and the collector).
   EXPECT_LE(in_flight(slow), 1);
+  // The refusals are counted on the operator's /metrics.
+  std::smatch m;
+  const std::string log = read_file(dir_ / "operator.log");
+  static const std::regex addr(R"(127\.0\.0\.1:([0-9]+)[^\n]*serving health and metrics)");
+  ASSERT_TRUE(std::regex_search(log, m, addr)) << log;
+  const std::string metrics =
+      testing_http::http_get(static_cast<uint16_t>(std::stoi(m[1].str())), "/metrics");
+  static const std::regex refused(
+      R"re(gpupool_provider_calls_refused_total\{provider="slow"\} ([0-9.e+]+))re");
+  std::smatch r;
+  ASSERT_TRUE(std::regex_search(metrics, r, refused)) << metrics;
+  EXPECT_GT(std::stod(r[1].str()), 0.0) << metrics;
 
   // SIGTERM with a 20 s call in flight: the process leaves within its grace.
   const auto t1 = std::chrono::steady_clock::now();
