@@ -401,6 +401,10 @@ std::vector<MetricFamily> PoolCollector::Collect() const {
                 "Machines found at the provider that no GpuInstance claims.", MetricType::Counter);
   Builder ended("gpupool_orphans_ended_total",
                 "Orphan machines ended after the adoption grace period.", MetricType::Counter);
+  Builder refused("gpupool_provider_calls_refused_total",
+                  "Reconciles that found the provider at its limit of calls in flight and came "
+                  "back later.",
+                  MetricType::Counter);
   std::map<std::string, int> unavailable_by_provider;
   if (src_.unavailable) {
     for (const auto& key : src_.unavailable->active(now))
@@ -408,6 +412,8 @@ std::vector<MetricFamily> PoolCollector::Collect() const {
   }
   std::map<std::string, controllers::GarbageCollector::OrphanCounts> orphans;
   if (src_.gc) orphans = src_.gc->orphans_by_provider();
+  std::map<std::string, int64_t> refusals;
+  if (src_.provider_slots) refusals = src_.provider_slots->refusals();
   for (const auto& obj : src_.providers.list()) {
     auto gp = controllers::to_provider(*obj);
     if (!gp) continue;
@@ -431,12 +437,15 @@ std::vector<MetricFamily> PoolCollector::Collect() const {
     auto o = orphans.find(p);
     found.add(l, o == orphans.end() ? 0 : static_cast<double>(o->second.found));
     ended.add(l, o == orphans.end() ? 0 : static_cast<double>(o->second.ended));
+    auto r = refusals.find(p);
+    refused.add(l, r == refusals.end() ? 0 : static_cast<double>(r->second));
   }
 
   std::vector<MetricFamily> out;
-  for (Builder* b : {&spend_total, &committed, &burn, &mtd, &projected, &cap_hour, &cap_month,
-                     &utilization, &idle, &by_phase, &desired, &ready, &parked, &price, &offers,
-                     &unavailable, &age, &found, &ended}) {
+  for (Builder* b :
+       {&spend_total, &committed,   &burn,     &mtd,     &projected, &cap_hour, &cap_month,
+        &utilization, &idle,        &by_phase, &desired, &ready,     &parked,   &price,
+        &offers,      &unavailable, &age,      &found,   &ended,     &refused}) {
     out.push_back(std::move(b->family));
   }
   return out;

@@ -55,6 +55,7 @@
 #include "operator/clock/clock.h"
 #include "operator/controllers/garbage_collector.h"
 #include "operator/controllers/provider_registry.h"
+#include "operator/controllers/provider_slots.h"
 #include "operator/kube/runtime/controller.h"
 #include "operator/kube/runtime/store.h"
 #include "providers/instrumented/instrumented_provider.h"
@@ -132,6 +133,9 @@ struct Sources {
   std::function<bool()> leading;
   std::string version = "0.0.0-dev";
   std::string revision = "unknown";
+  // Refused provider-call slots by provider (--provider-concurrency); null:
+  // every GpuProvider's count reads 0.
+  const controllers::ProviderSlots* provider_slots = nullptr;
 };
 
 // Pool and provider families built from the caches at every Collect().

@@ -333,6 +333,10 @@ TEST_F(MetricsTest, EveryCatalogFamilyIsExportedAndPromtoolAcceptsTheText) {
   sources.controllers = [&ctl] { return std::vector<kube::Controller*>{&ctl}; };
   sources.leading = [] { return false; };
   sources.version = "1.2.3";
+  controllers::ProviderSlots slots(1);
+  const controllers::ProviderSlots::Slot held = slots.try_acquire("fluence");
+  EXPECT_FALSE(slots.try_acquire("fluence"));  // refused once
+  sources.provider_slots = &slots;
   Metrics m(sources);
   m.provider_observer().observe("fluence", "offers", nullptr, 12ms);
   ProviderError err;
@@ -346,6 +350,7 @@ TEST_F(MetricsTest, EveryCatalogFamilyIsExportedAndPromtoolAcceptsTheText) {
   EXPECT_EQ(sample(text, R"(gpupool_workqueue_depth{controller="gpupool"})"), 1.0);
   EXPECT_EQ(sample(text, R"(gpupool_workqueue_adds_total{controller="gpupool"})"), 1.0);
   EXPECT_EQ(sample(text, "gpupool_leader"), 0.0);
+  EXPECT_EQ(sample(text, R"(gpupool_provider_calls_refused_total{provider="fluence"})"), 1.0);
   EXPECT_EQ(sample(text, R"(gpupool_build_info{revision="unknown",version="1.2.3"})"), 1.0);
   EXPECT_EQ(
       sample(
@@ -369,7 +374,7 @@ TEST_F(MetricsTest, EveryCatalogFamilyIsExportedAndPromtoolAcceptsTheText) {
     EXPECT_NE(text.find("# TYPE " + name + " "), std::string::npos) << name;
     ++families;
   }
-  EXPECT_EQ(families, 32u);
+  EXPECT_EQ(families, 33u);
 
   // promtool must be there (scripts/setup.sh installs it) and say nothing.
   ASSERT_EQ(access("/usr/bin/promtool", X_OK), 0) << "promtool missing: run scripts/setup.sh";

@@ -12,6 +12,7 @@
 
 #include "operator/clock/clock.h"
 #include "operator/controllers/endpoint_prober_pool.h"
+#include "operator/controllers/provider_slots.h"
 #include "operator/kube/client/config.h"
 #include "operator/kube/client/http_client.h"
 #include "operator/kube/runtime/leader_election.h"
@@ -23,7 +24,7 @@ namespace {
 
 constexpr int kOk = 0, kError = 1, kUsage = 2;
 
-const char* const kRunUsage = R"(Usage: gpupool-operator run [options]
+constexpr const char* kRunUsage = R"(Usage: gpupool-operator run [options]
 
 Runs the operator: keeps GpuPools converged at their providers.
 
@@ -53,6 +54,11 @@ Options:
   --health-check-workers N   threads that run Endpoint-mode HTTP health checks, apart from the
                              controllers' workers, so a machine that never answers holds one
                              of these for its timeoutSeconds, not a worker (default: 4; 1..64)
+  --provider-concurrency N   provider API calls in flight per GpuProvider, over all controllers;
+                             a reconcile that finds its provider at the limit comes back in
+                             300 ms and its worker serves other keys, so a slow provider holds
+                             at most N workers of a controller (default: 0 = --workers / 2, at
+                             least 1; N >= --workers lets one provider hold every worker)
   --gc-period-seconds N      garbage collection period (default: 15)
   --spend-status-period-seconds N
                              how often a pool's spend summary in status is refreshed when
@@ -91,6 +97,18 @@ std::optional<int> parse_health_check_workers(const std::string& text) {
   }
   const int n = std::stoi(text);
   if (n < 1 || n > controllers::ProbePool::kMaxThreads) return std::nullopt;
+  return n;
+}
+
+// --provider-concurrency: a whole number 0..100000 (0: the default for the
+// workers), digits only; nullopt otherwise.
+std::optional<int> parse_provider_concurrency(const std::string& text) {
+  if (text.empty() || text.size() > 6 ||
+      !std::all_of(text.begin(), text.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return std::nullopt;
+  }
+  const int n = std::stoi(text);
+  if (n > 100'000) return std::nullopt;
   return n;
 }
 
@@ -151,6 +169,7 @@ int run_operator(const std::vector<std::string>& args, const factory::AdapterTab
                                               {"log-format", "text"},
                                               {"workers", "2"},
                                               {"health-check-workers", "4"},
+                                              {"provider-concurrency", "0"},
                                               {"gc-period-seconds", "15"},
                                               {"spend-status-period-seconds", "300"},
                                               {"prometheus-url", ""},
@@ -220,6 +239,12 @@ int run_operator(const std::vector<std::string>& args, const factory::AdapterTab
     err << "error: --workers, --gc-period-seconds, --spend-status-period-seconds, "
            "--prometheus-timeout-seconds, --autoscale-period-seconds and "
            "--shutdown-grace-seconds must be whole numbers >= 1\n";
+    return kUsage;
+  }
+  const auto provider_concurrency = parse_provider_concurrency(flags["provider-concurrency"]);
+  if (!provider_concurrency) {
+    err << "error: --provider-concurrency must be a whole number >= 0 (0: --workers / 2), not \""
+        << flags["provider-concurrency"] << "\"\n";
     return kUsage;
   }
   double api_qps = -1;
@@ -300,6 +325,9 @@ int run_operator(const std::vector<std::string>& args, const factory::AdapterTab
 #endif
   mo.workers = workers;
   mo.health_check_workers = *health_check_workers;
+  mo.provider_concurrency = *provider_concurrency > 0
+                                ? *provider_concurrency
+                                : controllers::default_provider_concurrency(workers);
   mo.gc_period = Duration{gc_period};
   mo.spend_status_period = Duration{spend_period};
   mo.prometheus_url = flags["prometheus-url"];

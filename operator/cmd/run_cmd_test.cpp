@@ -72,6 +72,7 @@ TEST(RunCmd, HelpListsTheKubeApiRateFlags) {
   EXPECT_NE(out.str().find("--leader-elect-renew-deadline DURATION"), std::string::npos);
   EXPECT_NE(out.str().find("--leader-elect-retry-period DURATION"), std::string::npos);
   EXPECT_NE(out.str().find("--health-check-workers N"), std::string::npos);
+  EXPECT_NE(out.str().find("--provider-concurrency N"), std::string::npos);
 }
 
 TEST(RunCmd, RefusesHealthCheckWorkersOutsideOneToSixtyFour) {
@@ -85,6 +86,25 @@ TEST(RunCmd, RefusesHealthCheckWorkersOutsideOneToSixtyFour) {
   // In range: the run goes on to load the configuration (which fails here).
   for (const char* value : {"1", "64"}) {
     EXPECT_EQ(run({"--health-check-workers", value, "--kubeconfig", "/nonexistent/kubeconfig",
+                   "--health-addr", ""},
+                  err),
+              1)
+        << value << ": " << err;
+  }
+}
+
+TEST(RunCmd, RefusesAProviderConcurrencyThatIsNotAWholeNumber) {
+  std::string err;
+  for (const char* value : {"-1", "2x", "", "two", "1.5", "1000001"}) {
+    EXPECT_EQ(run({"--provider-concurrency", value}, err), 2) << value;
+    EXPECT_NE(err.find("error: --provider-concurrency must be a whole number >= 0"),
+              std::string::npos)
+        << value << ": " << err;
+  }
+  // 0 (the default for --workers) and a number: the run goes on to load the
+  // configuration (which fails here).
+  for (const char* value : {"0", "1", "16"}) {
+    EXPECT_EQ(run({"--provider-concurrency", value, "--kubeconfig", "/nonexistent/kubeconfig",
                    "--health-addr", ""},
                   err),
               1)

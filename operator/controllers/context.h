@@ -24,6 +24,7 @@
 #include "operator/controllers/endpoint_prober_pool.h"
 #include "operator/controllers/machine_observer.h"
 #include "operator/controllers/provider_registry.h"
+#include "operator/controllers/provider_slots.h"
 #include "operator/controllers/timezone.h"
 #include "operator/core/api_types.h"
 #include "operator/core/pool_decision.h"
@@ -101,6 +102,12 @@ struct Context {
   // every kDefaultMachineListPeriod (machine_observer.h); null: every
   // instance asks get() on each poll.
   std::shared_ptr<MachineObserver> machines = std::make_shared<MachineObserver>();
+  // Provider calls in flight per GpuProvider (provider_slots.h): the pool
+  // and instance reconcilers and the garbage collector take a slot before
+  // calling a provider and, refused, come back after kProviderBusyRequeue.
+  // Never null; the default is unlimited (tests, the simulator); the
+  // manager sets --provider-concurrency.
+  std::shared_ptr<ProviderSlots> provider_slots = std::make_shared<ProviderSlots>(0);
   // Typed forms of the pools' and instances' stored objects (decode_cache.h).
   std::shared_ptr<const DecodedObjects> decoded = std::make_shared<const DecodedObjects>();
 };

@@ -24,6 +24,7 @@
 #include "operator/controllers/pool_reconciler.h"
 #include "operator/controllers/prometheus_signals.h"
 #include "operator/controllers/provider_reconciler.h"
+#include "operator/controllers/provider_slots.h"
 #include "operator/controllers/remote_fake_provider.h"
 #include "operator/core/api_codec.h"
 #include "operator/core/pool_decision.h"
@@ -232,6 +233,48 @@ class ControllersTest : public ::testing::Test {
   std::shared_ptr<FakeProvider> fake_;
   std::optional<api::GpuPool> pool_cache_;
 };
+
+// Issue 12: a provider at its limit of calls in flight (a slow call holds
+// its one slot) is not called: the pool and its instances come back after
+// kProviderBusyRequeue, without an error (no backoff growth), and converge
+// once the slot is free.
+TEST_F(ControllersTest, AProviderAtItsCallLimitIsNotCalledAndItsKeysComeBackShortly) {
+  ctx_.provider_slots = std::make_shared<ProviderSlots>(1);
+  create_pool(2);
+  refresh();
+  {
+    const ProviderSlots::Slot slow_call = ctx_.provider_slots->try_acquire("fake");
+    ASSERT_TRUE(slow_call);
+    const kube::ReconcileResult r = pool_rec_.reconcile({"default", "web"});
+    EXPECT_FALSE(r.error) << *r.error;
+    EXPECT_EQ(r.requeue_after, kProviderBusyRequeue);
+    EXPECT_EQ(fake_->calls(FakeMethod::Offers), 0);
+    EXPECT_TRUE(instances().empty());
+  }
+  refresh();  // the refused pass wrote the finalizer
+  const kube::ReconcileResult freed = pool_rec_.reconcile({"default", "web"});
+  ASSERT_FALSE(freed.error) << *freed.error;
+  EXPECT_GE(fake_->calls(FakeMethod::Offers), 1);
+  ASSERT_EQ(instances().size(), 2u);
+  refresh();
+  {
+    const ProviderSlots::Slot slow_call = ctx_.provider_slots->try_acquire("fake");
+    for (const auto& i : instances()) {
+      const kube::ReconcileResult r = inst_rec_.reconcile({"default", i.metadata.name});
+      EXPECT_FALSE(r.error) << *r.error;
+      EXPECT_EQ(r.requeue_after, kProviderBusyRequeue);
+    }
+    EXPECT_EQ(fake_->calls(FakeMethod::Create), 0);
+    EXPECT_EQ(live_at_provider(), 0);
+    // The collector skips a busy provider for this round.
+    gc_.run_once();
+    EXPECT_EQ(fake_->calls(FakeMethod::List), 0);
+  }
+  EXPECT_EQ(ctx_.provider_slots->refusals().at("fake"), 4);
+  converge();
+  EXPECT_EQ(live_at_provider(), 2);
+  EXPECT_EQ(ctx_.provider_slots->in_flight("fake"), 0) << "every slot was given back";
+}
 
 TEST_F(ControllersTest, PoolBecomesReadyWithTheRightMachines) {
   create_pool(2);

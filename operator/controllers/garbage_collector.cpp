@@ -2,6 +2,8 @@
 
 #include <set>
 
+#include "operator/controllers/provider_slots.h"
+
 #include "operator/core/api_codec.h"
 #include "operator/core/pool_decision.h"
 #include "operator/core/spend.h"
@@ -196,6 +198,10 @@ void GarbageCollector::run_once() {
   const Time now = ctx_.clock.now();
   const auto providers = ctx_.registry.all();
   for (const auto& [pname, provider] : providers) {
+    // A provider at its limit of calls in flight (provider_slots.h) is
+    // looked at next round: the collector is never in a hurry.
+    const ProviderSlots::Slot slot = ctx_.provider_slots->try_acquire(pname);
+    if (!slot) continue;
     auto machines = provider->list(MachineFilter{});
     if (!machines.ok()) continue;  // no evidence either way: the times are kept
     ProviderOrphans& po = orphans_[pname];

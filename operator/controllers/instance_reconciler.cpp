@@ -5,6 +5,7 @@
 #include "operator/controllers/endpoint_slices.h"
 #include "operator/controllers/node_drain.h"
 #include "operator/controllers/node_registration.h"
+#include "operator/controllers/provider_slots.h"
 
 #include <algorithm>
 
@@ -209,6 +210,8 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     return ReconcileResult::after(after);
   };
 
+  ProviderSlots::Slot slot;  // held by every provider call below
+
   // ---- Deletion: end the machine, fold the spend, let the object go.
   if (inst.metadata.deletion_timestamp) {
     forget_probe(inst_key);
@@ -219,6 +222,9 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
         return ReconcileResult::failed("GpuProvider " + inst.spec.offer.provider +
                                        " is not loaded; cannot end the machine yet");
       }
+      // Its provider's calls in flight are capped (provider_slots.h).
+      slot = ctx_.provider_slots->try_acquire(inst.spec.offer.provider);
+      if (!slot) return ReconcileResult::after(kProviderBusyRequeue);
       if (st.provider_id.empty()) {
         // A create may have happened without its answer reaching us.
         auto m = provider->get(pool_uid, inst.metadata.name);
@@ -346,6 +352,10 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     st.message = "waiting for GpuProvider " + inst.spec.offer.provider;
     return status_result(st, kube::Millis{5000});
   }
+  // Its provider's calls in flight are capped (provider_slots.h): a busy
+  // provider gets this key back shortly, and the worker serves other keys.
+  slot = ctx_.provider_slots->try_acquire(inst.spec.offer.provider);
+  if (!slot) return ReconcileResult::after(kProviderBusyRequeue);
 
   // ---- Create.
   if (st.provider_id.empty()) {

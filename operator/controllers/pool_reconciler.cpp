@@ -6,6 +6,7 @@
 
 #include "operator/controllers/bootstrap.h"
 #include "operator/controllers/pool_autoscaling.h"
+#include "operator/controllers/provider_slots.h"
 #include "operator/core/api_codec.h"
 #include "operator/core/pool_decision.h"
 #include "operator/core/spend.h"
@@ -191,7 +192,10 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
            std::any_of(in.instances.begin(), in.instances.end(),
                        [](const auto& i) { return i.status.phase == api::InstancePhase::Failed; });
   };
-  auto fetch_offers = [&](decision::Input& in) {
+  // False (nothing planned) when a provider it must ask is at its limit of
+  // calls in flight (provider_slots.h): planning without its offers could
+  // buy a worse one, so the pool comes back after kProviderBusyRequeue.
+  auto fetch_offers = [&](decision::Input& in) -> bool {
     // A pool that bootstraps Nodes reads its template (bootstrap.h) and
     // plans only providers that run it.
     if (decision::awaits_node(pool.spec.usage)) in.bootstrap = check_pool_bootstrap(ctx_, pool);
@@ -212,6 +216,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
       q.include_spot = pool.spec.spot.allowed;
       q.include_community = pool.spec.reliability == api::ReliabilityRequirement::Any;
       auto e = ctx_.registry.entry(ref.name);
+      ProviderSlots::Slot slot;  // taken only for a call to the provider
       if (e && e->prices) {
         // Live prices merged over the catalog, no API call here. While the
         // API answers (Live or Stale) its offers are what can be bought;
@@ -219,7 +224,11 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
         auto snap = e->prices->snapshot();
         // Never asked yet (the GpuProvider reconciler has not run since the
         // adapter was built): ask once now rather than plan on the catalog.
-        if (!snap.last_attempt) snap = e->prices->refresh_if_due();
+        if (!snap.last_attempt) {
+          slot = ctx_.provider_slots->try_acquire(ref.name);
+          if (!slot) return false;
+          snap = e->prices->refresh_if_due();
+        }
         const bool live = snap.source != pricing::PriceSource::Catalog;
         for (const Offer& o : *snap.offers) {
           if ((live && !pricing::is_live(o)) || !matches(o, q)) continue;
@@ -229,6 +238,8 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
         }
         continue;
       }
+      slot = ctx_.provider_slots->try_acquire(ref.name);
+      if (!slot) return false;
       auto offers = p->offers(q);
       if (!offers.ok()) {
         in.provider_problems.push_back("GpuProvider " + ref.name +
@@ -240,6 +251,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
         in.offers.push_back(std::move(o));
       }
     }
+    return true;
   };
 
   std::vector<api::GpuInstance> cached_instances;
@@ -261,7 +273,9 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     di.expected_lifetime = scaling->expected_lifetime;
   };
   apply_scaling(in);
-  if (short_of_machines(in) || decision::may_replace(in)) fetch_offers(in);
+  if ((short_of_machines(in) || decision::may_replace(in)) && !fetch_offers(in)) {
+    return ReconcileResult::after(kProviderBusyRequeue);
+  }
   decision::Output out = decision::decide(in);
 
   if (!out.create.empty()) {

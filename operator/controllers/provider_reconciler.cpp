@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "operator/controllers/provider_slots.h"
 #include "operator/core/api_codec.h"
 #include "operator/core/pool_decision.h"
 #include "providers/http/url.h"
@@ -112,7 +113,13 @@ kube::ReconcileResult ProviderReconciler::reconcile(const kube::ReconcileRequest
   decision::set_condition(st.conditions, c);
   std::optional<std::chrono::milliseconds> requeue;
   auto entry = ctx_.registry.entry(req.name);
-  if (entry && entry->prices) {
+  // A provider at its limit of calls in flight (provider_slots.h) is asked
+  // on a later pass; the status below still says how its adapter is.
+  ProviderSlots::Slot slot = ctx_.provider_slots->try_acquire(req.name);
+  const bool busy = !slot;
+  if (busy) {
+    requeue = kProviderBusyRequeue;
+  } else if (entry && entry->prices) {
     // Live prices: the API is asked only when due; the pool reconciler plans
     // on the refresher's snapshot.
     pricing::Snapshot snap = entry->prices->refresh_if_due();
@@ -124,6 +131,7 @@ kube::ReconcileResult ProviderReconciler::reconcile(const kube::ReconcileRequest
     auto offers = entry->provider->offers(OfferQuery{});
     if (offers.ok()) st.offers_seen = static_cast<int>(offers->size());
   }
+  slot.release();
   if (!(st == prov->status)) {
     api::GpuProvider with = *prov;
     with.status = st;
@@ -137,7 +145,8 @@ kube::ReconcileResult ProviderReconciler::reconcile(const kube::ReconcileRequest
                                      r.error().message);
     }
   }
-  if (ctx_.enqueue_pool) ctx_.enqueue_pool("");
+  // Pools re-plan on what was just asked (not on every busy pass).
+  if (ctx_.enqueue_pool && !busy) ctx_.enqueue_pool("");
   return requeue ? ReconcileResult::after(*requeue) : ReconcileResult::done();
 }
 

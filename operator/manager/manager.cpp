@@ -17,6 +17,7 @@
 #include "operator/controllers/pool_reconciler.h"
 #include "operator/controllers/prometheus_signals.h"
 #include "operator/controllers/provider_reconciler.h"
+#include "operator/controllers/provider_slots.h"
 #include "operator/core/pool_decision.h"
 #include "operator/kube/runtime/controller.h"
 #include "operator/kube/runtime/event_recorder.h"
@@ -64,6 +65,7 @@ struct Manager::Impl {
         log(log_),
         options(std::move(options_)),
         fenced(api_, [this] { return may_write(); }),
+        provider_slots(std::make_shared<controllers::ProviderSlots>(options.provider_concurrency)),
         events(fenced, clock, controllers::kComponent),
         pools_inf(api, kGpuPools, clock, {options.namespace_}),
         inst_inf(api, kGpuInstances, clock, {options.namespace_}),
@@ -86,7 +88,7 @@ struct Manager::Impl {
                                                                      prov_ctl.get(), ep_ctl.get()};
                              },
                              [this] { return !options.leader_elect || leading.load(); },
-                             options.version, options.revision})),
+                             options.version, options.revision, provider_slots.get()})),
         registry(clock, prom->provider_observer(), options.adapters,
                  [this](std::unique_ptr<Provider> adapter) -> std::unique_ptr<Provider> {
                    return std::make_unique<LeaderFencedProvider>(std::move(adapter),
@@ -122,6 +124,7 @@ struct Manager::Impl {
           if (inst_ctl) inst_ctl->enqueue(key);
         });
     ctx.probe_pool = probes.get();
+    ctx.provider_slots = provider_slots;
     ctx.on_failed = [m = prom.get()](const api::GpuInstance& inst, const std::string& reason) {
       m->instances().failed(inst.metadata.namespace_, inst.spec.pool, inst.spec.offer.provider,
                             reason);
@@ -134,6 +137,8 @@ struct Manager::Impl {
   ManagerOptions options;
   // What the controllers write through (see manager.h).
   LeaderFencedApi fenced;
+  // Provider calls in flight per GpuProvider (ctx.provider_slots; metrics).
+  std::shared_ptr<controllers::ProviderSlots> provider_slots;
   UnavailableOffers unavailable;
   kube::EventRecorder events;
   kube::Informer pools_inf, inst_inf, prov_inf, nodes_inf, svc_inf, slice_inf;
@@ -233,7 +238,8 @@ struct Manager::Impl {
     gc_thread = std::thread([this] { gc_loop(); });
     log.info("controllers started",
              {{"workers", std::to_string(options.workers)},
-              {"health_check_workers", std::to_string(options.health_check_workers)}});
+              {"health_check_workers", std::to_string(options.health_check_workers)},
+              {"provider_concurrency", std::to_string(options.provider_concurrency)}});
   }
 
   // Controllers act on synced caches only: waits for them (or stop()), then

@@ -71,6 +71,10 @@ struct ManagerOptions {
   // Threads that run Endpoint-mode HTTP health checks, off the reconcile
   // workers (controllers::ProbePool): 1..64.
   int health_check_workers = 4;
+  // Provider calls in flight per GpuProvider, over all controllers
+  // (controllers::ProviderSlots); <= 0: unlimited. run passes
+  // --provider-concurrency, by default controllers::default_provider_concurrency(workers).
+  int provider_concurrency = 1;
   Duration gc_period{15};
   Duration spend_status_period{300};  // see controllers::Context
   // Prometheus for autoscaling signals (metrics without prometheusUrl);

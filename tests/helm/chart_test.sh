@@ -147,6 +147,7 @@ for file in "$tmp/default.yaml" "$tmp/all.yaml"; do
 done
 
 has "$tmp/default.yaml" '- --health-check-workers=4' "health checks run on their own threads (--health-check-workers)"
+has "$tmp/default.yaml" '- --provider-concurrency=0' "provider calls in flight default to workers / 2 (--provider-concurrency)"
 
 # A provider without credentials is refused with a clear message.
 if "$helm" template gpupool "$chart" --set 'providers[0].name=x' --set 'providers[0].type=aws' >/dev/null 2>"$tmp/err"; then

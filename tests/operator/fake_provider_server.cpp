@@ -15,9 +15,15 @@
 // POST /refuse-creates {"times":N,"kind":"NoCapacity"} makes the next N
 // creates fail with that error kind while the offer still advertises
 // capacity (a create that loses a race for the last machine).
+// POST /delay {"ms":N} (0..600000) makes every later /call wait N ms before
+// it is answered, like a provider API that answers slowly; GET /calls then
+// also says how many calls are waiting ("inFlight"). Stopping the server
+// cuts the waits short.
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <fstream>
 #include <iostream>
 #include <map>
@@ -143,6 +149,32 @@ json answer(gpupool::FakeProvider& fake, const json& req) {
                                      "unknown method \"" + method + "\""));
 }
 
+// The wait every /call makes before its answer (POST /delay).
+class CallDelay {
+ public:
+  void set(std::chrono::milliseconds d) {
+    std::lock_guard<std::mutex> lock(mu_);
+    delay_ = d;
+  }
+  // Waits the delay set now, or until stop().
+  void wait() {
+    std::unique_lock<std::mutex> lock(mu_);
+    const auto d = delay_;
+    if (d.count() > 0) cv_.wait_for(lock, d, [this] { return stopping_; });
+  }
+  void stop() {
+    std::lock_guard<std::mutex> lock(mu_);
+    stopping_ = true;
+    cv_.notify_all();
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::chrono::milliseconds delay_{0};  // guarded by mu_
+  bool stopping_ = false;               // guarded by mu_
+};
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -196,6 +228,8 @@ int main(int argc, char** argv) {
   opts.offers.push_back({o, -1});
   gpupool::FakeProvider fake(opts, clock);
   CallLedger calls;
+  CallDelay delay;
+  std::atomic<int> in_flight{0};
 
   gpupool::http::HttpServerOptions ho;
   ho.port = static_cast<uint16_t>(port);
@@ -214,7 +248,10 @@ int main(int argc, char** argv) {
                   ? body["method"].get<std::string>()
                   : "";
           calls.count(method);
+          ++in_flight;
+          delay.wait();
           json out = answer(fake, body);
+          --in_flight;
           if (method == "create") {
             calls.create(body,
                          out.value("ok", false)
@@ -225,7 +262,18 @@ int main(int argc, char** argv) {
           w.send(200, h, out.dump());
         } else if (req.path == "/calls") {
           if (req.method == "DELETE") calls.clear();
-          w.send(200, h, req.method == "DELETE" ? R"({"ok":true})" : calls.to_json().dump());
+          json all = calls.to_json();
+          all["inFlight"] = in_flight.load();
+          w.send(200, h, req.method == "DELETE" ? R"({"ok":true})" : all.dump());
+        } else if (req.method == "POST" && req.path == "/delay") {
+          json b = json::parse(req.body, nullptr, false);
+          if (!b.is_object() || !b.contains("ms") || !b["ms"].is_number_integer() ||
+              b["ms"].get<int64_t>() < 0 || b["ms"].get<int64_t>() > 600'000) {
+            w.send(400, h, R"({"ok":false,"message":"want {ms: 0..600000}"})");
+            return;
+          }
+          delay.set(std::chrono::milliseconds(b["ms"].get<int64_t>()));
+          w.send(200, h, R"({"ok":true})");
         } else if (req.method == "POST" && req.path == "/refuse-creates") {
           json b = json::parse(req.body, nullptr, false);
           const auto kind =
@@ -272,6 +320,7 @@ int main(int argc, char** argv) {
   }
   int sig = 0;
   sigwait(&set, &sig);
+  delay.stop();
   server.stop();
   return 0;
 }

@@ -99,6 +99,10 @@ class OperatorE2E : public ::testing::Test {
 
   void TearDown() override {
     stop_operator(SIGKILL);
+    for (const pid_t pid : fake_servers_) {
+      kill(pid, SIGTERM);
+      wait_exit(pid);
+    }
     if (server_) server_->stop();
     if (!HasFailure()) fs::remove_all(dir_);
   }
@@ -118,6 +122,19 @@ class OperatorE2E : public ::testing::Test {
     const int code = wait_exit(op_);
     op_ = -1;
     return code;
+  }
+
+  // A gpupool-fake-provider-server (machines boot at once) for a GpuProvider
+  // of type fake with spec.endpoint; its port, 0 when it did not start.
+  uint16_t start_fake_provider(const std::string& name) {
+    const fs::path port_file = dir_ / (name + ".port");
+    const pid_t pid = spawn({(binary_.parent_path() / "gpupool-fake-provider-server").string(),
+                             "--port-file", port_file.string(), "--boot-seconds", "0"},
+                            dir_ / (name + ".out"), dir_ / (name + ".log"));
+    if (pid <= 0) return 0;
+    fake_servers_.push_back(pid);
+    if (!eventually([&] { return fs::exists(port_file); }, 30s)) return 0;
+    return static_cast<uint16_t>(std::stoi(read_file(port_file)));
   }
 
   // kubectl with its own HOME; returns exit code, output in `out`.
@@ -194,6 +211,7 @@ class OperatorE2E : public ::testing::Test {
   fs::path source_, binary_, dir_, kubeconfig_;
   std::unique_ptr<apiserver::TestApiServer> server_;
   pid_t op_ = -1;
+  std::vector<pid_t> fake_servers_;
 };
 
 TEST_F(OperatorE2E, ExamplePoolBecomesReadyWithTheRightInstances) {
@@ -697,6 +715,82 @@ TEST_F(OperatorE2E, AHealthCheckThatNeverAnswersHoldsNoReconcileWorker) {
   const auto took = std::chrono::steady_clock::now() - t0;
   EXPECT_LT(took, 8s) << read_file(dir_ / "operator.log");
   EXPECT_EQ(code, 0) << read_file(dir_ / "operator.log");
+}
+
+// Issue 12: a provider whose every call takes 20 s holds at most
+// --provider-concurrency (default --workers / 2) workers of a controller;
+// a reconcile that finds it at its limit comes back shortly, so pools on
+// another provider converge while its own pools wait.
+TEST_F(OperatorE2E, ASlowProviderDoesNotStarvePoolsOnAnotherProvider) {
+  const uint16_t slow = start_fake_provider("slow");
+  const uint16_t fast = start_fake_provider("fast");
+  ASSERT_GT(slow, 0);
+  ASSERT_GT(fast, 0);
+  ASSERT_EQ(testing_http::http_call(slow, "POST", "/delay", R"({"ms":20000})").status, 200);
+  auto in_flight = [&](uint16_t port) {
+    Json j = Json::parse(testing_http::http_get(port, "/calls"), nullptr, false);
+    return j.is_object() ? j.value("inFlight", -1) : -1;
+  };
+  auto provider = [](const std::string& name, uint16_t port) {
+    return "apiVersion: gpupool.io/v1alpha1\nkind: GpuProvider\nmetadata:\n  name: " + name +
+           "\nspec:\n  type: fake\n  endpoint: http://127.0.0.1:" + std::to_string(port) + "\n";
+  };
+  auto pool_on = [](const std::string& name, const std::string& provider_name, int replicas) {
+    std::string y = pool_yaml(replicas);
+    y.replace(y.find("name: web"), 9, "name: " + name);
+    y.replace(y.find("name: local"), 11, "name: " + provider_name);
+    return y;
+  };
+  start_operator({"--workers", "2", "--shutdown-grace-seconds", "6"});
+  apply(provider("slow", slow) + "---\n" + provider("fast", fast));
+  // Two pools on the slow provider: without the limit their offers calls
+  // hold both pool workers for 20 s, then their creates both instance workers.
+  apply(pool_on("stuck-a", "slow", 1) + "---\n" + pool_on("stuck-b", "slow", 1));
+  ASSERT_TRUE(eventually([&] { return in_flight(slow) >= 1; }, 30s))
+      << read_file(dir_ / "operator.log");
+
+  apply(pool_on("quick", "fast", 2));
+  const auto t0 = std::chrono::steady_clock::now();
+  auto running_in = [&](const std::string& pool) {
+    int n = 0;
+    for (const auto& i : instances())
+      n += i.spec.pool == pool && i.status.phase == api::InstancePhase::Running ? 1 : 0;
+    return n;
+  };
+  // A few seconds normally; 20 s (a slow call) is when a starved one could
+  // first move, so the bound keeps a margin for a loaded machine.
+  EXPECT_TRUE(eventually([&] { return running_in("quick") == 2; }, 14s))
+      << "a pool on the fast provider waited behind the slow one\n"
+      << read_file(dir_ / "operator.log");
+  const auto took = std::chrono::steady_clock::now() - t0;
+  RecordProperty(
+      "quick_running_ms",
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(took).count()));
+  EXPECT_EQ(running_in("stuck-a") + running_in("stuck-b"), 0) << "the slow provider answered";
+  // The default limit for 2 workers: one call in flight at the slow provider
+  // (without a limit: 4, from the two pools, its GpuProvider and the collector).
+  EXPECT_LE(in_flight(slow), 1);
+  // The refusals are counted on the operator's /metrics.
+  std::smatch m;
+  const std::string log = read_file(dir_ / "operator.log");
+  static const std::regex addr(R"(127\.0\.0\.1:([0-9]+)[^\n]*serving health and metrics)");
+  ASSERT_TRUE(std::regex_search(log, m, addr)) << log;
+  const std::string metrics =
+      testing_http::http_get(static_cast<uint16_t>(std::stoi(m[1].str())), "/metrics");
+  static const std::regex refused(
+      R"re(gpupool_provider_calls_refused_total\{provider="slow"\} ([0-9.e+]+))re");
+  std::smatch r;
+  ASSERT_TRUE(std::regex_search(metrics, r, refused)) << metrics;
+  EXPECT_GT(std::stod(r[1].str()), 0.0) << metrics;
+
+  // SIGTERM with a 20 s call in flight: the process leaves within its grace.
+  const auto t1 = std::chrono::steady_clock::now();
+  stop_operator(SIGTERM);
+  const auto stopping = std::chrono::steady_clock::now() - t1;
+  RecordProperty(
+      "sigterm_exit_ms",
+      static_cast<int>(std::chrono::duration_cast<std::chrono::milliseconds>(stopping).count()));
+  EXPECT_LT(stopping, 10s) << read_file(dir_ / "operator.log");
 }
 
 }  // namespace

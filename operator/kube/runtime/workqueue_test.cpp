@@ -4,6 +4,9 @@
 
 #include <atomic>
 #include <map>
+#include <mutex>
+#include <set>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -200,6 +203,77 @@ TEST(WorkQueue, NeverHandsOneKeyToTwoWorkers) {
   EXPECT_EQ(violations.load(), 0);
   for (size_t k = 0; k < kKeys; ++k)
     EXPECT_GE(runs[k].load(), 1) << k;
+}
+
+// A hot key (re-added in a tight loop by another thread while it is being
+// processed and while it waits) is queued at most once and goes to the back
+// each time it is handed out, so every other key is served in FIFO order:
+// at most one hot turn between two others.
+TEST(WorkQueue, AKeyReAddedInATightLoopDoesNotStarveOthers) {
+  FakeClock clock(t0());
+  WorkQueue q(clock);
+  q.add("hot");
+  constexpr int kOthers = 10;
+  for (int i = 0; i < kOthers; ++i)
+    q.add("k" + std::to_string(i));
+  std::atomic<bool> stop{false};
+  std::thread hammer([&] {
+    while (!stop.load())
+      q.add("hot");
+  });
+  std::vector<std::string> served;
+  int gets = 0;
+  while (static_cast<int>(served.size()) < kOthers && gets < 1000) {
+    auto key = q.get();
+    ASSERT_TRUE(key);
+    ++gets;
+    if (*key != "hot") served.push_back(*key);
+    q.done(*key);
+  }
+  stop.store(true);
+  hammer.join();
+  ASSERT_EQ(static_cast<int>(served.size()), kOthers);
+  for (int i = 0; i < kOthers; ++i)
+    EXPECT_EQ(served[static_cast<size_t>(i)], "k" + std::to_string(i)) << "FIFO";
+  EXPECT_LE(gets, 2 * kOthers + 1) << "the hot key jumped ahead of others";
+}
+
+// A reconcile that asks for its key again at once, forever (a conflict on
+// every pass), still lets one worker serve every other key.
+TEST(Controller, AKeyThatAlwaysRequeuesAtOnceDoesNotStarveOthers) {
+  SystemClock clock;
+  std::atomic<int> hot_runs{0};
+  std::mutex mu;
+  std::set<std::string> served;
+  Controller::Options opts;
+  opts.workers = 1;
+  Controller c(
+      "hot", clock,
+      [&](const ReconcileRequest& r) {
+        if (r.name == "hot") {
+          ++hot_runs;
+          return ReconcileResult::conflict("always stale");
+        }
+        std::lock_guard lock(mu);
+        served.insert(r.name);
+        return ReconcileResult::done();
+      },
+      opts);
+  c.start();
+  c.enqueue("hot");
+  while (hot_runs.load() < 100)
+    std::this_thread::yield();  // the hot key is spinning
+  for (int i = 0; i < 50; ++i)
+    c.enqueue("k" + std::to_string(i));
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+  auto all_served = [&] {
+    std::lock_guard lock(mu);
+    return served.size() == 50U;
+  };
+  while (!all_served() && std::chrono::steady_clock::now() < deadline)
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  c.stop();
+  EXPECT_TRUE(all_served());
 }
 
 TEST(ControllerKeys, MakeAndSplit) {
