@@ -51,7 +51,9 @@ class MachineObserver {
   // The machine made for intent `name` of pool `pool_uid` at `provider`
   // (registered under `provider_name`) as the provider's list shows it,
   // listing first when the last list is older than max_age at `now`;
-  // nullopt when no list can answer (above): ask get().
+  // nullopt when no list can answer (above): ask get(). Only what watching
+  // a machine reads is kept: provider_id, name, state, public_address and
+  // public_port are set, the rest of the Machine is empty.
   std::optional<Machine> observe(const std::shared_ptr<Provider>& provider,
                                  const std::string& provider_name, std::string_view pool_uid,
                                  std::string_view name, Time now);
@@ -62,19 +64,29 @@ class MachineObserver {
   int64_t failed_lists() const;
 
  private:
+  struct Seen {
+    std::string provider_id;
+    MachineState state = MachineState::Unknown;
+    std::string public_address;
+    int public_port = 0;
+    bool listed = false;  // in the list being merged
+  };
   struct Entry {
     std::weak_ptr<Provider> adapter;  // who answered `machines`
     Time taken{};                     // when `machines` was listed
     bool has_list = false;
     // (pool uid, intent name) -> the live machine (a gone one only when no
-    // live one shares the name), as machine_named() chooses.
-    std::map<std::pair<std::string, std::string>, Machine> machines;
+    // live one shares the name), as machine_named() chooses. Updated in
+    // place, list after list, so at rest keeping it allocates nothing.
+    std::map<std::pair<std::string, std::string>, Seen> machines;
     bool listing = false;
     std::optional<Time> failed_at;  // the last list() failed then
   };
 
   // Whether the caller should take a new list now (and marks it under way).
   bool claim_list(Entry& e, const std::shared_ptr<Provider>& provider, Time now) const;
+  // Makes e.machines what `listed` says.
+  static void merge(Entry& e, std::vector<Machine>& listed);
   static std::optional<Machine> lookup(const Entry& e, const std::shared_ptr<Provider>& provider,
                                        std::string_view pool_uid, std::string_view name);
 
