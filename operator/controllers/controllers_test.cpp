@@ -276,6 +276,41 @@ TEST_F(ControllersTest, AProviderAtItsCallLimitIsNotCalledAndItsKeysComeBackShor
   EXPECT_EQ(ctx_.provider_slots->in_flight("fake"), 0) << "every slot was given back";
 }
 
+// A settled machine that its provider's last list vouches for makes no
+// provider call, so a provider at its call limit does not hold it back.
+TEST_F(ControllersTest, ASettledMachineTheListVouchesForNeedsNoProviderSlot) {
+  ctx_.provider_slots = std::make_shared<ProviderSlots>(1);
+  create_pool(2);
+  converge();
+  clock_.advance(31s);
+  converge();  // Running, and the list taken
+  ASSERT_EQ(count_phase(api::InstancePhase::Running), 2);
+  clock_.advance(15s);  // the list is 15 s old: still fresh
+  const int refused = ctx_.provider_slots->refusals().count("fake")
+                          ? static_cast<int>(ctx_.provider_slots->refusals().at("fake"))
+                          : 0;
+  {
+    const ProviderSlots::Slot slow_call = ctx_.provider_slots->try_acquire("fake");
+    ASSERT_TRUE(slow_call);
+    for (const auto& i : instances()) {
+      const kube::ReconcileResult r = inst_rec_.reconcile({"default", i.metadata.name});
+      EXPECT_FALSE(r.error) << *r.error;
+      EXPECT_NE(r.requeue_after, kProviderBusyRequeue) << i.metadata.name;
+    }
+  }
+  const int refused_after = ctx_.provider_slots->refusals().count("fake")
+                                ? static_cast<int>(ctx_.provider_slots->refusals().at("fake"))
+                                : 0;
+  EXPECT_EQ(refused_after, refused);
+  // Once the list is too old, the next pass needs a call: the slot again.
+  clock_.advance(20s);
+  {
+    const ProviderSlots::Slot slow_call = ctx_.provider_slots->try_acquire("fake");
+    const kube::ReconcileResult r = inst_rec_.reconcile({"default", instances()[0].metadata.name});
+    EXPECT_EQ(r.requeue_after, kProviderBusyRequeue);
+  }
+}
+
 TEST_F(ControllersTest, PoolBecomesReadyWithTheRightMachines) {
   create_pool(2);
   converge();

@@ -131,23 +131,43 @@ InstanceReconciler::HealthCheck InstanceReconciler::health_check(const std::stri
   return hc;
 }
 
+namespace {
+
+bool settled(InstancePhase phase) {
+  return phase == InstancePhase::Running || phase == InstancePhase::Ready ||
+         phase == InstancePhase::Parked;
+}
+
+// Whether `m`, as a list shows it, is the instance's machine still running.
+bool vouches_for(const std::optional<Machine>& m, const api::GpuInstance& inst) {
+  return m && m->provider_id == inst.status.provider_id && m->state == MachineState::Running;
+}
+
+}  // namespace
+
 // A settled machine (Running, Ready, Parked) that the provider's shared
 // list shows running under the recorded id needs no get() of its own
 // (machine_observer.h); anything else, including whatever the list says that
 // would change the instance, is asked with get(), which is fresh.
+std::optional<Machine> InstanceReconciler::vouched_machine(
+    const std::shared_ptr<Provider>& provider, const api::GpuInstance& inst,
+    const std::string& pool_uid, Time now) const {
+  if (!settled(inst.status.phase) || !ctx_.machines || inst.status.provider_id.empty()) {
+    return std::nullopt;
+  }
+  auto seen =
+      ctx_.machines->peek(provider, inst.spec.offer.provider, pool_uid, inst.metadata.name, now);
+  if (!vouches_for(seen, inst)) return std::nullopt;
+  return seen;
+}
+
 ProviderResult<Machine> InstanceReconciler::watch_machine(const std::shared_ptr<Provider>& provider,
                                                           const api::GpuInstance& inst,
                                                           const std::string& pool_uid, Time now) {
-  const InstancePhase phase = inst.status.phase;
-  const bool settled = phase == InstancePhase::Running || phase == InstancePhase::Ready ||
-                       phase == InstancePhase::Parked;
-  if (settled && ctx_.machines) {
+  if (settled(inst.status.phase) && ctx_.machines) {
     auto seen = ctx_.machines->observe(provider, inst.spec.offer.provider, pool_uid,
                                        inst.metadata.name, now);
-    if (seen && seen->provider_id == inst.status.provider_id &&
-        seen->state == MachineState::Running) {
-      return std::move(*seen);
-    }
+    if (vouches_for(seen, inst)) return std::move(*seen);
   }
   return provider->get(pool_uid, inst.metadata.name);
 }
@@ -354,8 +374,13 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
   }
   // Its provider's calls in flight are capped (provider_slots.h): a busy
   // provider gets this key back shortly, and the worker serves other keys.
-  slot = ctx_.provider_slots->try_acquire(inst.spec.offer.provider);
-  if (!slot) return ReconcileResult::after(kProviderBusyRequeue);
+  // A settled machine its provider's last list vouches for makes no call,
+  // so it needs no slot: at rest a busy provider delays no one.
+  std::optional<Machine> vouched = vouched_machine(provider, inst, pool_uid, now);
+  if (!vouched) {
+    slot = ctx_.provider_slots->try_acquire(inst.spec.offer.provider);
+    if (!slot) return ReconcileResult::after(kProviderBusyRequeue);
+  }
 
   // ---- Create.
   if (st.provider_id.empty()) {
@@ -459,7 +484,8 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
   }
 
   // ---- Watch the machine.
-  auto m = watch_machine(provider, inst, pool_uid, now);
+  ProviderResult<Machine> m = vouched ? ProviderResult<Machine>(std::move(*vouched))
+                                      : watch_machine(provider, inst, pool_uid, now);
   bool vanished = false;
   if (!m.ok()) {
     if (m.error().kind != ProviderErrorKind::NotFound)

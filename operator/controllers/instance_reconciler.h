@@ -69,6 +69,9 @@ class InstanceReconciler {
   kube::ReconcileResult reconcile(const kube::ReconcileRequest& req);
 
  private:
+  std::optional<Machine> vouched_machine(const std::shared_ptr<Provider>& provider,
+                                         const api::GpuInstance& inst, const std::string& pool_uid,
+                                         Time now) const;
   ProviderResult<Machine> watch_machine(const std::shared_ptr<Provider>& provider,
                                         const api::GpuInstance& inst, const std::string& pool_uid,
                                         Time now);

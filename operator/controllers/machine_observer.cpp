@@ -119,6 +119,20 @@ std::optional<Machine> MachineObserver::observe(const std::shared_ptr<Provider>&
   return lookup(e, provider, pool_uid, name);
 }
 
+std::optional<Machine> MachineObserver::peek(const std::shared_ptr<Provider>& provider,
+                                             const std::string& provider_name,
+                                             std::string_view pool_uid, std::string_view name,
+                                             Time now) const {
+  if (!provider) return std::nullopt;
+  std::lock_guard lock(mu_);
+  auto it = entries_.find(provider_name);
+  if (it == entries_.end()) return std::nullopt;
+  const Entry& e = it->second;
+  if (e.failed_at && now - *e.failed_at < max_age_) return std::nullopt;
+  if (!e.has_list || now - e.taken >= max_age_) return std::nullopt;
+  return lookup(e, provider, pool_uid, name);
+}
+
 int64_t MachineObserver::lists() const {
   std::lock_guard lock(mu_);
   return lists_;

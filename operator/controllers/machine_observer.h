@@ -58,6 +58,13 @@ class MachineObserver {
                                  const std::string& provider_name, std::string_view pool_uid,
                                  std::string_view name, Time now);
 
+  // What observe() would answer from a list no older than max_age at `now`,
+  // never taking one (nullopt when there is no such list): a caller can
+  // tell, before it asks for a provider call slot, that it needs no call.
+  std::optional<Machine> peek(const std::shared_ptr<Provider>& provider,
+                              const std::string& provider_name, std::string_view pool_uid,
+                              std::string_view name, Time now) const;
+
   // Lists taken so far (tests and metrics).
   int64_t lists() const;
   // Lists that failed (their error is the provider's; get() answered instead).

@@ -87,6 +87,19 @@ TEST_F(MachineObserverTest, OneListPerPeriodAnswersEveryMachineOfTheProvider) {
   EXPECT_EQ(observer.lists(), 2);
 }
 
+TEST_F(MachineObserverTest, PeekAnswersFromAFreshListAndNeverTakesOne) {
+  const auto ids = buy(1);
+  EXPECT_FALSE(observer.peek(fake, "local", "uid-1", "m-0", clock.now()).has_value());
+  EXPECT_EQ(fake->calls(FakeMethod::List), 0);
+  ASSERT_TRUE(observe("m-0").has_value());
+  auto seen = observer.peek(fake, "local", "uid-1", "m-0", clock.now());
+  ASSERT_TRUE(seen.has_value());
+  EXPECT_EQ(seen->provider_id, ids[0]);
+  clock.advance(30s);
+  EXPECT_FALSE(observer.peek(fake, "local", "uid-1", "m-0", clock.now()).has_value());
+  EXPECT_EQ(fake->calls(FakeMethod::List), 1);
+}
+
 TEST_F(MachineObserverTest, AMachineTheListDoesNotHoldIsLeftToGet) {
   buy(1);
   ASSERT_TRUE(observe("m-0").has_value());
