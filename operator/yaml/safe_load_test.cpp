@@ -13,8 +13,8 @@ namespace {
 // Each of these made yaml-cpp 0.7's LoadAll loop forever, growing past
 // 2 GB; the first is fuzz/corpus/api_codec_yaml/regression-stray-flow-entry.
 TEST(YamlSafeLoad, StreamsYamlCppNeverFinishesAreInvalidYamlWithAPosition) {
-  for (const std::string text : {std::string(","), std::string(", x\n"),
-                                 std::string("# a comment\n, must list\n  budget:\n")}) {
+  for (const std::string& text : {std::string(","), std::string(", x\n"),
+                                  std::string("# a comment\n, must list\n  budget:\n")}) {
     try {
       (void)load_all(text);
       ADD_FAILURE() << "accepted: " << text;
