@@ -414,6 +414,8 @@ def run(args, workdir):
             op_args += ["--kube-api-qps", f"{args.kube_api_qps:g}"]
         if args.kube_api_burst is not None:
             op_args += ["--kube-api-burst", str(args.kube_api_burst)]
+        for extra in args.operator_arg:
+            op_args += extra.split("=", 1) if extra.startswith("--") and "=" in extra else [extra]
         result["operatorArgs"] = " ".join(op_args[1:]).replace(kubeconfig, "KUBECONFIG")
         request(api_port, "DELETE", "/_test/requests")
         t0 = time.monotonic()
@@ -543,6 +545,8 @@ def main():
     ap.add_argument("--failover-samples", type=int, default=5)
     ap.add_argument("--create-timeout", type=float, default=60)
     ap.add_argument("--progress-seconds", type=float, default=15)
+    ap.add_argument("--operator-arg", action="append", default=[],
+                    help="another operator flag, as --flag=value (repeatable)")
     ap.add_argument("--json-out", help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = ap.parse_args()
