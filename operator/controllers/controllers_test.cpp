@@ -276,6 +276,31 @@ TEST_F(ControllersTest, AProviderAtItsCallLimitIsNotCalledAndItsKeysComeBackShor
   EXPECT_EQ(ctx_.provider_slots->in_flight("fake"), 0) << "every slot was given back";
 }
 
+// A busy provider does not hold back a pool that another provider can
+// serve: it is planned without, as if its offers call had failed.
+TEST_F(ControllersTest, APoolPlansWithoutABusyProviderWhenAnotherAnswers) {
+  ctx_.provider_slots = std::make_shared<ProviderSlots>(1);
+  FakeProviderOptions opts;
+  opts.name = "other";
+  opts.boot_delay = 30s;
+  opts.offers = {{offer("c", "3"), -1}};
+  auto other = std::make_shared<FakeProvider>(opts, clock_);
+  registry_.put("other", other);
+  create_pool(1, R"({"providers": [{"name": "fake"}, {"name": "other"}]})");
+  const ProviderSlots::Slot slow_call = ctx_.provider_slots->try_acquire("fake");
+  ASSERT_TRUE(slow_call);
+  for (int pass = 0; pass < 2; ++pass) {  // the first may only add the finalizer
+    refresh();
+    const kube::ReconcileResult r = pool_rec_.reconcile({"default", "web"});
+    EXPECT_FALSE(r.error) << *r.error;
+  }
+  EXPECT_EQ(fake_->calls(FakeMethod::Offers), 0);
+  EXPECT_GE(other->calls(FakeMethod::Offers), 1);
+  const auto insts = instances();
+  ASSERT_EQ(insts.size(), 1u);
+  EXPECT_EQ(insts[0].spec.offer.provider, "other");
+}
+
 // A settled machine that its provider's last list vouches for makes no
 // provider call, so a provider at its call limit does not hold it back.
 TEST_F(ControllersTest, ASettledMachineTheListVouchesForNeedsNoProviderSlot) {
