@@ -2197,7 +2197,7 @@ TEST_F(EndpointSlicesTest, ANodePoolGetsNoService) {
   EXPECT_TRUE(slices().empty());
 }
 
-TEST_F(EndpointSlicesTest, SlicesListInstancesWithAddressesAndOnlyReadyOnesReady) {
+TEST_F(EndpointSlicesTest, SlicesListReadyAndEndingInstancesWithAddressesAndOnlyReadyOnesReady) {
   set_status(first_, api::InstancePhase::Ready, "10.0.0.1", 8080);
   add_instance("web-running", api::InstancePhase::Running, "10.0.0.2", 8080);
   add_instance("web-parked", api::InstancePhase::Parked, "10.0.0.3", 8080);
@@ -2214,10 +2214,11 @@ TEST_F(EndpointSlicesTest, SlicesListInstancesWithAddressesAndOnlyReadyOnesReady
   EXPECT_EQ(s["metadata"]["ownerReferences"][0]["uid"], pool()->metadata.uid);
   EXPECT_EQ(s["metadata"]["ownerReferences"][0]["controller"], true);
   EXPECT_EQ(s["ports"], Json::parse(R"([{"name":"http","protocol":"TCP","port":8080}])"));
-  ASSERT_EQ(s["endpoints"].size(), 4u);
+  ASSERT_EQ(s["endpoints"].size(), 3u);
   EXPECT_EQ(endpoint(first_)->at("conditions"), conditions(true, false));
   EXPECT_EQ(endpoint(first_)->at("addresses"), Json::array({"10.0.0.1"}));
-  EXPECT_EQ(endpoint("web-running")->at("conditions"), conditions(false, false));
+  // Running: its health check has not passed yet, so it is not listed.
+  EXPECT_FALSE(endpoint("web-running").has_value());
   EXPECT_EQ(endpoint("web-parked")->at("conditions"), conditions(false, true));
   EXPECT_EQ(endpoint("web-terminating")->at("conditions"), conditions(false, true));
   EXPECT_FALSE(endpoint("web-no-address").has_value());
@@ -2227,10 +2228,14 @@ TEST_F(EndpointSlicesTest, SlicesListInstancesWithAddressesAndOnlyReadyOnesReady
   EXPECT_EQ(ref["namespace"], "default");
   EXPECT_EQ(ref["uid"], template_["metadata"]["uid"]);
   EXPECT_FALSE(endpoint(first_)->contains("nodeName"));
-  // A Ready instance that goes back to Running stops being ready.
+  // A Ready instance whose health check fails (back to Running) leaves the
+  // slice; healthy again, it is back, ready.
   set_status(first_, api::InstancePhase::Running, "10.0.0.1", 8080);
   converge_endpoints();
-  EXPECT_EQ(endpoint(first_)->at("conditions"), conditions(false, false));
+  EXPECT_FALSE(endpoint(first_).has_value());
+  set_status(first_, api::InstancePhase::Ready, "10.0.0.1", 8080);
+  converge_endpoints();
+  EXPECT_EQ(endpoint(first_)->at("conditions"), conditions(true, false));
 }
 
 TEST_F(EndpointSlicesTest, SlicesAreOnePerAddressTypeAndPort) {

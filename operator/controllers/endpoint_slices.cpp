@@ -259,6 +259,10 @@ EndpointObjects desired_endpoint_objects(const api::GpuPool& pool,
   std::map<std::tuple<AddressType, int>, std::map<std::string, Json>> groups;
   for (const auto& i : instances) {
     if (i.status.phase == InstancePhase::Terminated) continue;
+    // Listed: Ready machines (ready) and ending ones (terminating, so a
+    // consumer drains them). A machine not (or no longer) healthy is left
+    // out: the health check decides what is in the slice.
+    if (i.status.phase != InstancePhase::Ready && !ending(i)) continue;
     if (i.status.address.empty() || i.status.port == 0) continue;
     if (i.status.port < 1 || i.status.port > 65535) {
       out.skipped.push_back(i.metadata.name + ": port " + std::to_string(i.status.port) +

@@ -9,8 +9,9 @@
 //   * EndpointSlices (discovery.k8s.io/v1) for that Service, labelled
 //     kubernetes.io/service-name and endpointslice.kubernetes.io/managed-by
 //     = gpupool.io, one endpoint per GpuInstance whose status has an address
-//     and a port. Instances are grouped by address type (IPv4, IPv6, FQDN,
-//     from the address's form) and by port, as the EndpointSlice controller
+//     and a port and that is Ready or ending (a Running machine whose health
+//     check has not passed, or failed since, is not listed). Instances are grouped by address type
+//     (IPv4, IPv6, FQDN, from the address's form) and by port, as the EndpointSlice controller
 //     does; a group of more than 100 endpoints is split into slices of 100.
 //     conditions: ready = serving = (phase Ready and not ending);
 //     terminating = parked, Failed, being deleted or Terminating. targetRef

@@ -403,15 +403,17 @@ TEST_F(OperatorE2E, EndpointSlicesFollowTheHealthCheckOfALocalInferenceServer) {
   EXPECT_NE(ready.find("port: " + port), std::string::npos) << ready;
   EXPECT_NE(ready.find("kind: GpuInstance"), std::string::npos) << ready;
   EXPECT_EQ(kubectl({"get", "service", "web"}, &out), 0) << out;
-  // The server fails its health check: the endpoint is no longer ready.
+  // The server fails its health check: its endpoint leaves the slice.
   status = 500;
-  EXPECT_TRUE(eventually([&] { return slices().find("ready: false") != std::string::npos; }, 30s))
+  EXPECT_TRUE(eventually([&] { return slices().find("- 127.0.0.1") == std::string::npos; }, 30s))
       << slices() << read_file(dir_ / "operator.log");
+  EXPECT_EQ(slices().find("ready: true"), std::string::npos) << slices();
   EXPECT_TRUE(eventually([&] { return count(api::InstancePhase::Running) == 1; }, 10s));
   // It answers again: ready again.
   status = 200;
   EXPECT_TRUE(eventually([&] { return slices().find("ready: true") != std::string::npos; }, 30s))
       << slices();
+  EXPECT_NE(slices().find("- 127.0.0.1"), std::string::npos) << slices();
   inference.stop();
 }
 
