@@ -430,7 +430,7 @@ class Connection {
     }
   }
 
-  void reject(int status, std::string_view message) {
+  void reject(int status, std::string_view message) const {
     std::string body(message);
     body.push_back('\n');
     std::string out = "HTTP/1.1 " + std::to_string(status) + " " +

@@ -41,7 +41,7 @@ Result<std::string, ConfigError> read_file(const std::string& path, const std::s
   return ss.str();
 }
 
-std::string trim(std::string s) {
+std::string trim(const std::string& s) {
   const auto b = s.find_first_not_of(" \t\r\n");
   if (b == std::string::npos) return "";
   const auto e = s.find_last_not_of(" \t\r\n");
@@ -92,9 +92,12 @@ Status<ConfigError> merge_file(const std::string& path, Merged& out) {
         const std::string name = item["name"].as<std::string>();
         YAML::Node body = item[field];
         if (body && !body.IsNull() && !body.IsMap()) {
-          return fail(err(ConfigError::Kind::Invalid, "kubeconfig \"" + path + "\": " + list +
-                                                          " \"" + name + "\": " + field +
-                                                          " must be a map"));
+          std::string message = "kubeconfig \"" + path + "\": ";
+          message += list;
+          message += " \"" + name + "\": ";
+          message += field;
+          message += " must be a map";
+          return fail(err(ConfigError::Kind::Invalid, message));
         }
         into.emplace(name, Entry{body, dir, path});  // first file wins
       }

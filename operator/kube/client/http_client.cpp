@@ -389,7 +389,7 @@ class HttpWatchStream final : public WatchStream {
 // Paths
 
 std::string url_escape(std::string_view s) {
-  static const char kHex[] = "0123456789ABCDEF";
+  static constexpr char kHex[] = "0123456789ABCDEF";
   std::string out;
   for (char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
@@ -660,17 +660,17 @@ ApiResult<ObjectList> HttpKubeClient::list(const Resource& r, const std::string&
 
 ApiResult<Json> HttpKubeClient::create(const Resource& r, const std::string& ns, const Json& obj,
                                        const CreateOptions& opts) {
-  std::string namespace_ = ns;
-  if (namespace_.empty() && obj.is_object()) {
-    namespace_ = obj.value("/metadata/namespace"_json_pointer, "");
+  std::string target_ns = ns;
+  if (target_ns.empty() && obj.is_object()) {
+    target_ns = obj.value("/metadata/namespace"_json_pointer, "");
   }
-  if (auto e = check_namespace(r, namespace_)) return fail(*e);
+  if (auto e = check_namespace(r, target_ns)) return fail(*e);
   std::vector<std::pair<std::string, std::string>> q;
   add_write_params(q, opts.dry_run, opts.field_validation, opts.field_manager);
   Request req;
   req.method = "POST";
   if (opts.subresource.empty()) {
-    req.path_and_query = resource_path(r, namespace_) + query_string(q);
+    req.path_and_query = resource_path(r, target_ns) + query_string(q);
   } else {
     // A subresource of an existing object (pods/<name>/eviction): the
     // object's name is the body's metadata.name.
@@ -679,7 +679,7 @@ ApiResult<Json> HttpKubeClient::create(const Resource& r, const std::string& ns,
       return fail(bad_request("create " + r.group_resource() + "/" + opts.subresource +
                               ": metadata.name is required"));
     }
-    req.path_and_query = resource_path(r, namespace_, name, opts.subresource) + query_string(q);
+    req.path_and_query = resource_path(r, target_ns, name, opts.subresource) + query_string(q);
   }
   req.body = obj.dump();
   req.content_type = "application/json";
