@@ -34,7 +34,7 @@ HttpEndpointProber::HttpEndpointProber(TransportFactory factory) : factory_(std:
 
 net::HttpTransport& HttpEndpointProber::transport_for(Duration timeout) {
   const int64_t seconds = std::max<int64_t>(1, timeout.count());
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto& t = transports_[seconds];
   if (!t) t = factory_(std::chrono::milliseconds(seconds * 1000));
   return *t;

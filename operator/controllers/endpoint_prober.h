@@ -25,9 +25,9 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <string>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "operator/core/endpoint_health.h"
 #include "providers/http/transport.h"
@@ -58,11 +58,11 @@ class HttpEndpointProber final : public EndpointProber {
   health::Probe probe(const std::string& url, Duration timeout) override;
 
  private:
-  net::HttpTransport& transport_for(Duration timeout);
+  net::HttpTransport& transport_for(Duration timeout) EXCLUDES(mu_);
 
   TransportFactory factory_;
-  std::mutex mu_;
-  std::map<int64_t, std::unique_ptr<net::HttpTransport>> transports_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<int64_t, std::unique_ptr<net::HttpTransport>> transports_ GUARDED_BY(mu_);
 };
 
 }  // namespace gpupool::controllers

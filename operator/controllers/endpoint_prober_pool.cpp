@@ -5,8 +5,9 @@
 #include <deque>
 #include <exception>
 #include <map>
-#include <mutex>
 #include <utility>
+
+#include "operator/base/thread_annotations.h"
 
 namespace gpupool::controllers {
 
@@ -30,15 +31,15 @@ struct ProbePool::State {
   OnDone on_done;
   Options options;
 
-  mutable std::mutex mu;
-  std::condition_variable work_cv;       // a probe was queued, or stop
-  std::condition_variable idle_cv;       // a thread ended, or an on_done call returned
-  std::map<std::string, Entry> entries;  // GUARDED_BY(mu)
-  std::deque<Queued> queue;              // GUARDED_BY(mu); at most one per entry
-  uint64_t next_ticket = 1;              // GUARDED_BY(mu)
-  int alive = 0;                         // GUARDED_BY(mu): threads not yet returned
-  int calling = 0;                       // GUARDED_BY(mu): on_done calls under way
-  bool stopped = false;                  // GUARDED_BY(mu)
+  mutable Mutex mu;
+  std::condition_variable work_cv;  // a probe was queued, or stop
+  std::condition_variable idle_cv;  // a thread ended, or an on_done call returned
+  std::map<std::string, Entry> entries GUARDED_BY(mu);
+  std::deque<Queued> queue GUARDED_BY(mu);  // at most one per entry
+  uint64_t next_ticket GUARDED_BY(mu) = 1;
+  int alive GUARDED_BY(mu) = 0;    // threads not yet returned
+  int calling GUARDED_BY(mu) = 0;  // on_done calls under way
+  bool stopped GUARDED_BY(mu) = false;
 };
 
 namespace {
@@ -58,9 +59,9 @@ health::Probe pool_probe_once(EndpointProber& prober, const std::string& url, Du
 }
 
 // Stores a finished probe unless its key was forgotten (or the pool stopped)
-// meanwhile, and tells on_done. REQUIRES: lock holds s.mu.
-void pool_finish(PoolState& s, std::unique_lock<std::mutex>& lock, const std::string& key,
-                 uint64_t ticket, ProbePool::Completed done) {
+// meanwhile, and tells on_done (with s.mu released for the call).
+void pool_finish(PoolState& s, const std::string& key, uint64_t ticket, ProbePool::Completed done)
+    REQUIRES(s.mu) {
   if (s.stopped) return;
   auto it = s.entries.find(key);
   if (it == s.entries.end() || it->second.ticket != ticket) return;  // forgotten: dropped
@@ -68,9 +69,9 @@ void pool_finish(PoolState& s, std::unique_lock<std::mutex>& lock, const std::st
   it->second.result = std::move(done);
   if (!s.on_done) return;
   ++s.calling;
-  lock.unlock();
+  s.mu.unlock();
   s.on_done(key);
-  lock.lock();
+  s.mu.lock();
   --s.calling;
   s.idle_cv.notify_all();
 }
@@ -78,9 +79,10 @@ void pool_finish(PoolState& s, std::unique_lock<std::mutex>& lock, const std::st
 // One prober thread: takes queued probes in order until stop.
 void pool_work(const std::shared_ptr<PoolState>& state) {
   PoolState& s = *state;
-  std::unique_lock lock(s.mu);
+  MutexLock lock(s.mu);
   for (;;) {
-    s.work_cv.wait(lock, [&s] { return s.stopped || !s.queue.empty(); });
+    while (!s.stopped && s.queue.empty())
+      lock.wait(s.work_cv);
     if (s.stopped) break;
     const PoolState::Queued next = std::move(s.queue.front());
     s.queue.pop_front();
@@ -93,7 +95,7 @@ void pool_work(const std::shared_ptr<PoolState>& state) {
     lock.unlock();
     health::Probe answer = pool_probe_once(*s.prober, url, timeout);
     lock.lock();
-    pool_finish(s, lock, next.key, next.ticket, {url, std::move(answer), started});
+    pool_finish(s, next.key, next.ticket, {url, std::move(answer), started});
   }
   --s.alive;
   s.idle_cv.notify_all();
@@ -132,7 +134,7 @@ ProbePool::~ProbePool() {
 ProbePool::Started ProbePool::start(const std::string& key, const std::string& url,
                                     Duration timeout) {
   State& s = *state_;
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   if (s.stopped) return Started::Stopped;
   if (s.entries.count(key)) return Started::AlreadyPending;
   if (s.entries.size() >= s.options.max_keys) return Started::Full;
@@ -144,12 +146,12 @@ ProbePool::Started ProbePool::start(const std::string& key, const std::string& u
 }
 
 bool ProbePool::pending(const std::string& key) const {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   return state_->entries.count(key) > 0;
 }
 
 std::optional<ProbePool::Completed> ProbePool::take(const std::string& key) {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   auto it = state_->entries.find(key);
   if (it == state_->entries.end() || !it->second.result) return std::nullopt;
   Completed done = std::move(*it->second.result);
@@ -159,20 +161,20 @@ std::optional<ProbePool::Completed> ProbePool::take(const std::string& key) {
 
 void ProbePool::forget(const std::string& key) {
   State& s = *state_;
-  std::lock_guard lock(s.mu);
+  MutexLock lock(s.mu);
   if (s.entries.erase(key) == 0) return;
   // Its queued probe goes too, so the queue stays within max_keys.
   std::erase_if(s.queue, [&key](const State::Queued& q) { return q.key == key; });
 }
 
 size_t ProbePool::size() const {
-  std::lock_guard lock(state_->mu);
+  MutexLock lock(state_->mu);
   return state_->entries.size();
 }
 
 void ProbePool::stop() {
   State& s = *state_;
-  std::unique_lock lock(s.mu);
+  MutexLock lock(s.mu);
   if (s.stopped && threads_.empty()) return;
   s.stopped = true;
   Duration longest{0};
@@ -183,10 +185,12 @@ void ProbePool::stop() {
   s.queue.clear();
   s.work_cv.notify_all();
   const auto wait = std::min<std::chrono::milliseconds>(longest, s.options.max_stop_wait);
-  s.idle_cv.wait_for(lock, wait + std::chrono::milliseconds(100), [&s] { return s.alive == 0; });
+  lock.wait_for(s.idle_cv, wait + std::chrono::milliseconds(100),
+                [&s]() REQUIRES(s.mu) { return s.alive == 0; });
   // An on_done call under way returns soon (it must not block); none starts
   // after this.
-  s.idle_cv.wait(lock, [&s] { return s.calling == 0; });
+  while (s.calling != 0)
+    lock.wait(s.idle_cv);
   const bool all_returned = s.alive == 0;
   lock.unlock();
   for (auto& t : threads_) {

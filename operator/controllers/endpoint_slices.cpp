@@ -387,7 +387,7 @@ void EndpointSliceReconciler::report_skipped(const std::string& key,
   for (const auto& s : skipped)
     message += (message.empty() ? "" : "; ") + s;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = reported_.find(key);
     if ((it == reported_.end() ? std::string() : it->second) == message) return;
     if (message.empty()) {

@@ -49,12 +49,12 @@
 // Thread-safety: reconcile() is safe for distinct keys concurrently.
 
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/controllers/context.h"
 #include "operator/core/api_types.h"
 #include "operator/kube/runtime/controller.h"
@@ -108,11 +108,11 @@ class EndpointSliceReconciler {
   // A Warning Event when a pool's left-out instances change (not on every
   // reconcile: a pool at rest writes nothing).
   void report_skipped(const std::string& key, const std::vector<std::string>& skipped,
-                      const kube::Json& pool);
+                      const kube::Json& pool) EXCLUDES(mu_);
 
   Context& ctx_;
-  std::mutex mu_;
-  std::map<std::string, std::string> reported_;  // pool key -> last message; guarded by mu_
+  Mutex mu_;
+  std::map<std::string, std::string> reported_ GUARDED_BY(mu_);  // pool key -> last message
 };
 
 struct UnlistStep {

@@ -76,7 +76,7 @@ std::string ProviderRegistry::sync(const api::GpuProvider& provider,
   for (const auto& k : legacy.used)
     legacy_key += k + "=" + provider.metadata.annotations.at(k) + "\n";
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = entries_.find(name);
     if (it != entries_.end() && it->second.generation == provider.metadata.generation &&
         it->second.secret_version == secret_version && it->second.legacy_key == legacy_key &&
@@ -130,7 +130,7 @@ std::string ProviderRegistry::sync(const api::GpuProvider& provider,
       e.prices = make_refresher(e.provider, clock_, effective);
     }
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   entries_[name] = e;
   return e.problem;
 }
@@ -141,7 +141,7 @@ std::shared_ptr<Provider> ProviderRegistry::instrumented(std::unique_ptr<Provide
 }
 
 std::vector<std::string> ProviderRegistry::take_deprecation_notice(const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(name);
   if (it == entries_.end() || !it->second.deprecation_pending) return {};
   it->second.deprecation_pending = false;
@@ -149,13 +149,13 @@ std::vector<std::string> ProviderRegistry::take_deprecation_notice(const std::st
 }
 
 void ProviderRegistry::remove(const std::string& name) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   entries_.erase(name);
 }
 
 void ProviderRegistry::put(const std::string& name, std::shared_ptr<Provider> provider,
                            int64_t generation) {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   RegistryEntry e;
   e.provider = std::move(provider);
   e.generation = generation;
@@ -163,20 +163,20 @@ void ProviderRegistry::put(const std::string& name, std::shared_ptr<Provider> pr
 }
 
 std::shared_ptr<Provider> ProviderRegistry::get(const std::string& name) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(name);
   return it == entries_.end() ? nullptr : it->second.provider;
 }
 
 std::optional<RegistryEntry> ProviderRegistry::entry(const std::string& name) const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(name);
   if (it == entries_.end()) return std::nullopt;
   return it->second;
 }
 
 std::map<std::string, std::shared_ptr<Provider>> ProviderRegistry::all() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::map<std::string, std::shared_ptr<Provider>> out;
   for (const auto& [k, v] : entries_) {
     if (v.provider) out[k] = v.provider;

@@ -44,12 +44,12 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "operator/controllers/deprecated_annotations.h"
 #include "operator/core/api_types.h"
@@ -136,8 +136,8 @@ class ProviderRegistry {
   ProviderObserver& observer_;
   const factory::AdapterTable adapters_;
   const AdapterWrapper wrap_;
-  mutable std::mutex mu_;
-  std::map<std::string, RegistryEntry> entries_;  // guarded by mu_
+  mutable Mutex mu_;
+  std::map<std::string, RegistryEntry> entries_ GUARDED_BY(mu_);
 };
 
 }  // namespace gpupool::controllers

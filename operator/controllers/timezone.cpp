@@ -368,7 +368,7 @@ Result<TimeZone, TimeZoneError> TimeZoneLoader::load(const std::string& name) co
                               "invalid time zone name " + in_quotes(name) + ": " + why});
   }
   {
-    const std::lock_guard<std::mutex> lock(mu_);
+    MutexLock lock(mu_);
     if (auto it = cache_.find(name); it != cache_.end()) return it->second;
   }
   const std::string path = dir_ + "/" + name;
@@ -386,7 +386,7 @@ Result<TimeZone, TimeZoneError> TimeZoneLoader::load(const std::string& name) co
   if (in.bad()) return unreadable(path, "read error");
   auto tz = parse_tzif(name, bytes, path);
   if (!tz) return tz;
-  const std::lock_guard<std::mutex> lock(mu_);
+  MutexLock lock(mu_);
   cache_.emplace(name, *tz);
   return tz;
 }

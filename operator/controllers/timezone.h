@@ -31,11 +31,11 @@
 
 #include <cstdint>
 #include <map>
-#include <mutex>
 #include <string>
 #include <string_view>
 
 #include "operator/base/result.h"
+#include "operator/base/thread_annotations.h"
 #include "operator/core/schedule.h"
 
 namespace gpupool::controllers {
@@ -62,12 +62,12 @@ class TimeZoneLoader {
   // `dir`: the tzdata directory; tests pass a temporary one.
   explicit TimeZoneLoader(std::string dir = kZoneInfoDir);
 
-  Result<schedule::TimeZone, TimeZoneError> load(const std::string& name) const;
+  Result<schedule::TimeZone, TimeZoneError> load(const std::string& name) const EXCLUDES(mu_);
 
  private:
   std::string dir_;
-  mutable std::mutex mu_;
-  mutable std::map<std::string, schedule::TimeZone> cache_;  // guarded by mu_
+  mutable Mutex mu_;
+  mutable std::map<std::string, schedule::TimeZone> cache_ GUARDED_BY(mu_);
 };
 
 }  // namespace gpupool::controllers

@@ -50,9 +50,9 @@ void Logger::log(LogLevel level, std::string_view msg,
     for (const auto& [k, v] : fields)
       line += " " + k + "=" + v;
   }
-  std::lock_guard lock(mu_);
-  out_ << line << '\n';
-  out_.flush();
+  MutexLock lock(mu_);
+  *out_ << line << '\n';
+  out_->flush();
 }
 
 }  // namespace gpupool::manager

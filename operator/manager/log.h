@@ -8,11 +8,11 @@
 
 #include <iosfwd>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 
 namespace gpupool::manager {
@@ -26,7 +26,7 @@ std::optional<LogFormat> parse_log_format(std::string_view s);  // text|json
 class Logger {
  public:
   Logger(std::ostream& out, const Clock& clock, LogLevel level, LogFormat format)
-      : out_(out), clock_(clock), level_(level), format_(format) {}
+      : out_(&out), clock_(clock), level_(level), format_(format) {}
   void log(LogLevel level, std::string_view msg,
            const std::map<std::string, std::string>& fields = {});
   void info(std::string_view msg, const std::map<std::string, std::string>& fields = {}) {
@@ -40,11 +40,11 @@ class Logger {
   }
 
  private:
-  std::ostream& out_;
+  Mutex mu_;
+  std::ostream* const out_ PT_GUARDED_BY(mu_);  // lines are written whole, one at a time
   const Clock& clock_;
   LogLevel level_;
   LogFormat format_;
-  std::mutex mu_;
 };
 
 }  // namespace gpupool::manager

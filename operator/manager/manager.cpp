@@ -163,10 +163,10 @@ struct Manager::Impl {
   std::atomic<bool> leading{false};
   std::atomic<bool> running{false};
 
-  std::mutex mu;
+  Mutex mu;
   std::condition_variable cv;
-  bool stopping = false;             // guarded by mu
-  bool controllers_started = false;  // guarded by mu
+  bool stopping GUARDED_BY(mu) = false;
+  bool controllers_started GUARDED_BY(mu) = false;
   std::thread gc_thread;
   std::thread sync_thread;
 
@@ -220,7 +220,7 @@ struct Manager::Impl {
   }
 
   void start_controllers() {
-    std::lock_guard lock(mu);
+    MutexLock lock(mu);
     if (controllers_started || stopping) return;
     controllers_started = true;
     pool_ctl->start();
@@ -246,9 +246,9 @@ struct Manager::Impl {
   // starts the controllers unless leadership was lost meanwhile.
   void start_controllers_when_synced() {
     while (!synced()) {
-      std::unique_lock lock(mu);
+      MutexLock lock(mu);
       if (stopping) return;
-      cv.wait_for(lock, std::chrono::milliseconds(50));
+      lock.wait_for(cv, std::chrono::milliseconds(50));
     }
     log.info("caches synced");
     if (options.leader_elect && !leading.load()) return;
@@ -256,9 +256,9 @@ struct Manager::Impl {
   }
 
   void gc_loop() {
-    std::unique_lock lock(mu);
+    MutexLock lock(mu);
     while (!stopping) {
-      cv.wait_for(lock, std::chrono::seconds(options.gc_period.count()));
+      lock.wait_for(cv, std::chrono::seconds(options.gc_period.count()));
       if (stopping) break;
       if (!may_write()) continue;  // the leader fence (see timed())
       lock.unlock();
@@ -483,7 +483,7 @@ void Manager::stop() {
   if (!impl_) return;
   Impl& m = *impl_;
   {
-    std::lock_guard lock(m.mu);
+    MutexLock lock(m.mu);
     if (m.stopping) return;
     m.stopping = true;
   }
@@ -520,8 +520,10 @@ bool Manager::ready() const {
 }
 
 void Manager::wait_lost_leadership(std::chrono::milliseconds timeout) {
-  std::unique_lock lock(impl_->mu);
-  impl_->cv.wait_for(lock, timeout, [this] { return lost_leadership_.load() || impl_->stopping; });
+  MutexLock lock(impl_->mu);
+  lock.wait_for(impl_->cv, timeout, [this]() REQUIRES(impl_->mu) {
+    return lost_leadership_.load() || impl_->stopping;
+  });
 }
 
 uint16_t Manager::health_port() const {

@@ -57,7 +57,7 @@ SecretWatches::~SecretWatches() {
 void SecretWatches::watch(const std::set<SecretName>& secrets) {
   std::vector<std::unique_ptr<kube::Informer>> unused;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     if (stopped_) return;
     for (auto it = watches_.begin(); it != watches_.end();) {
       if (secrets.count(it->first) != 0) {
@@ -88,7 +88,7 @@ void SecretWatches::watch(const std::set<SecretName>& secrets) {
 void SecretWatches::stop() {
   std::map<SecretName, std::unique_ptr<kube::Informer>> all;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     stopped_ = true;
     all.swap(watches_);
   }
@@ -97,7 +97,7 @@ void SecretWatches::stop() {
 }
 
 std::set<SecretName> SecretWatches::watched() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   std::set<SecretName> out;
   for (const auto& [name, inf] : watches_)
     out.insert(name);

@@ -17,11 +17,11 @@
 #include <functional>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <utility>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "operator/kube/api/api.h"
 #include "operator/kube/runtime/informer.h"
@@ -61,9 +61,9 @@ class SecretWatches {
   kube::KubeApi& api_;
   const Clock& clock_;
   OnChange on_change_;
-  mutable std::mutex mu_;
-  bool stopped_ = false;                                           // guarded by mu_
-  std::map<SecretName, std::unique_ptr<kube::Informer>> watches_;  // guarded by mu_
+  mutable Mutex mu_;
+  bool stopped_ GUARDED_BY(mu_) = false;
+  std::map<SecretName, std::unique_ptr<kube::Informer>> watches_ GUARDED_BY(mu_);
 };
 
 }  // namespace gpupool::manager
