@@ -13,7 +13,7 @@ std::unique_ptr<net::HttpTransport> curl_with_timeout(std::chrono::milliseconds 
   o.connect_timeout = timeout;
   o.total_timeout = timeout;
   o.max_idle_handles = 4;
-  o.max_response_bytes = 1024 * 1024;
+  o.max_response_bytes = size_t{1024} * 1024;
   o.user_agent = "gpupool-operator health-check";
   return std::make_unique<net::CurlTransport>(o);
 }

@@ -18,8 +18,8 @@ using api::InstancePhase;
 using kube::Json;
 using kube::ReconcileResult;
 
-const kube::Resource& kServices = kube::resources::kServices;
-const kube::Resource& kSlices = kube::resources::kEndpointSlices;
+using kube::resources::kEndpointSlices;
+using kube::resources::kServices;
 
 bool is_dns_label(std::string_view s, bool must_start_with_letter) {
   if (s.empty() || s.size() > 63) return false;
@@ -323,7 +323,7 @@ kube::ReconcileResult EndpointSliceReconciler::reconcile(const kube::ReconcileRe
   const auto slices = owned(*ctx_.endpoint_slices, pool);
 
   if (pool.spec.usage.mode != api::UsageMode::Endpoint) {
-    auto s = remove_all(ctx_.api, kSlices, slices);
+    auto s = remove_all(ctx_.api, kEndpointSlices, slices);
     if (s.ok()) s = remove_all(ctx_.api, kServices, services);
     return s.ok() ? ReconcileResult::done() : ReconcileResult::from(s.error());
   }
@@ -365,7 +365,7 @@ kube::ReconcileResult EndpointSliceReconciler::reconcile(const kube::ReconcileRe
   for (const Json& slice : want.slices) {
     const std::string name = slice["metadata"]["name"];
     auto it = slices.find(name);
-    auto a = apply(ctx_.api, kSlices, it == slices.end() ? nullptr : it->second, slice);
+    auto a = apply(ctx_.api, kEndpointSlices, it == slices.end() ? nullptr : it->second, slice);
     if (!a.ok()) return ReconcileResult::from(a.error());
   }
   std::map<std::string, kube::ObjectPtr> stale_slices;
@@ -375,7 +375,7 @@ kube::ReconcileResult EndpointSliceReconciler::reconcile(const kube::ReconcileRe
                                     [&](const Json& w) { return w["metadata"]["name"] == name; });
     if (!wanted) stale_slices[name] = o;
   }
-  auto r = remove_all(ctx_.api, kSlices, stale_slices);
+  auto r = remove_all(ctx_.api, kEndpointSlices, stale_slices);
   if (r.ok()) r = remove_all(ctx_.api, kServices, services, service);
   return r.ok() ? ReconcileResult::done() : ReconcileResult::from(r.error());
 }
@@ -408,7 +408,7 @@ UnlistStep unlisted_before_end(Context& ctx, const api::GpuInstance& inst, const
                         kLabelManagedBy + "=" + kManagedBy;
   const bool timed_out =
       inst.metadata.deletion_timestamp && now - *inst.metadata.deletion_timestamp >= kUnlistTimeout;
-  auto list = ctx.api.list(kSlices, inst.metadata.namespace_, opts);
+  auto list = ctx.api.list(kEndpointSlices, inst.metadata.namespace_, opts);
   if (!list.ok()) {
     if (timed_out) return {};
     return {std::nullopt, list.error()};

@@ -46,9 +46,14 @@ void Logger::log(LogLevel level, std::string_view msg,
       j[k] = v;
     line = j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
   } else {
-    line = ts + " " + name(level) + " " + std::string(msg);
-    for (const auto& [k, v] : fields)
-      line += " " + k + "=" + v;
+    line = ts + " " + name(level) + " ";
+    line += msg;
+    for (const auto& [k, v] : fields) {
+      line += ' ';
+      line += k;
+      line += '=';
+      line += v;
+    }
   }
   MutexLock lock(mu_);
   *out_ << line << '\n';
