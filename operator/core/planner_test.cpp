@@ -411,5 +411,69 @@ TEST(PlannerTest, ClockAlignedRulesArePricedFromNow) {
   EXPECT_EQ(p->offers[0].compute_cost, usd("1"));
 }
 
+BillingRule utc_hourly_deposit() {
+  BillingRule r;
+  r.minimum = 3h;
+  r.increment = 1h;
+  r.alignment = BillingAlignment::WallClock;
+  r.minimum_kind = MinimumKind::Deposit;
+  return r;
+}
+
+TEST(PlannerTest, PerSecondBridgesToTheNextClockHourOfAnHourlyOffer) {
+  // 15:40 to 18:00. Fluence now pays 15:00-18:00 (3 × $1.27 = $3.81); AWS
+  // alone 2h20m × $1.86 = $4.34; AWS until 16:00 ($0.62) then Fluence for
+  // 16:00-18:00 ($2.54) is $3.16.
+  Request r =
+      request({offer("fluence", "1.27", utc_hourly_deposit()), offer("aws", "1.86", per_second())},
+              1, 2.0 + 20.0 / 60.0);
+  auto p = plan(pool({"fluence", "aws"}), r);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(chosen(*p), "aws");
+  const RankedOffer& aws = find(*p, "aws");
+  EXPECT_EQ(aws.bridge_until, at(22, 16));
+  EXPECT_EQ(aws.bridge_to, offer_key(find(*p, "fluence").offer));
+  EXPECT_EQ(aws.total_cost, usd("3.16"));
+  EXPECT_EQ(find(*p, "fluence").total_cost, usd("3.81"));
+  EXPECT_EQ(p->expected_total, usd("3.16"));
+  EXPECT_THAT(p->choices[0].reason, HasSubstr("a bridge: this offer until 2026-11-22T16:00:00Z"));
+  // Without bridges (or ranked by list price) the hourly offer wins as before.
+  r.bridges = false;
+  p = plan(pool({"fluence", "aws"}), r);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(chosen(*p), "fluence");
+  EXPECT_FALSE(find(*p, "aws").bridge_until.has_value());
+  r.bridges = true;
+  r.ranking = Request::Ranking::ListPrice;
+  p = plan(pool({"fluence", "aws"}), r);
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(find(*p, "aws").bridge_until.has_value());
+}
+
+TEST(PlannerTest, ABridgeToALaunchAlignedOfferEndsItsIncrementsAtTheLifetimesEnd) {
+  BillingRule hourly;
+  hourly.increment = 1h;
+  // 2h20m: the hourly offer alone pays 3 h ($3.81); AWS for 20 minutes, then
+  // two whole hours, $3.16.
+  Request r = request({offer("h", "1.27", hourly), offer("aws", "1.86", per_second())}, 1,
+                      2.0 + 20.0 / 60.0);
+  auto p = plan(pool({"h", "aws"}), r);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(chosen(*p), "aws");
+  EXPECT_EQ(find(*p, "aws").bridge_until, r.now + 20min);
+  EXPECT_EQ(find(*p, "aws").total_cost, usd("3.16"));
+  // Whole hours need no bridge; nor does a fraction the hourly offer's own
+  // hour covers more cheaply (2h50m: 50 min of AWS is $1.55 > $1.27).
+  r.lifetime_hours = 2.0;
+  p = plan(pool({"h", "aws"}), r);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(chosen(*p), "h");
+  EXPECT_FALSE(find(*p, "aws").bridge_until.has_value());
+  r.lifetime_hours = 2.0 + 50.0 / 60.0;
+  p = plan(pool({"h", "aws"}), r);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(chosen(*p), "h");
+}
+
 }  // namespace
 }  // namespace gpupool::planner
