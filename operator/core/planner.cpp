@@ -226,58 +226,6 @@ int64_t fits(Money room, Money per) {
   return room.micros() / per.micros();
 }
 
-// Bridge switch instants for a machine of `rule` bought at T and kept to
-// `end`: T in (now, end) where its billing fits [T, end) exactly (see the
-// header).
-std::vector<Time> switch_points(const BillingRule& rule, Time now, Time end) {
-  std::vector<Time> out;
-  const Duration inc = rule.increment;
-  if (inc.count() <= 0 || end <= now) return out;
-  if (rule.alignment == BillingAlignment::WallClock) {
-    Time t = billing::next_boundary(rule, now, now);
-    for (int k = 0; k < kMaxSwitchPoints && t < end; ++k, t += inc)
-      out.push_back(t);
-    return out;
-  }
-  const Duration run = end - now;
-  const Duration minimum = rule.minimum_kind == MinimumKind::Charge ? rule.minimum : Duration{0};
-  if (run <= minimum) return out;  // the minimum is paid either way
-  const Duration fitted = minimum + (run - minimum) / inc * inc;
-  if (fitted.count() > 0 && fitted < run) out.push_back(end - fitted);
-  return out;
-}
-
-// Ranks `f` by its cheapest bridge to a coarser eligible offer of the same
-// throughput, when that is cheaper than `f` alone.
-void price_bridge(const Context& c, RankedOffer& f, const std::vector<RankedOffer>& all) {
-  const Time now = c.req.now;
-  const Time end = now + c.run;
-  for (const RankedOffer& b : all) {
-    if (!b.eligible || &b == &f || b.throughput != f.throughput ||
-        b.offer.billing.increment <= f.offer.billing.increment) {
-      continue;
-    }
-    for (const Time t : switch_points(b.offer.billing, now, end)) {
-      const Money f_compute =
-          billing::cost_for_run(f.offer.billing, f.offer.price_per_hour, now, t - now);
-      const Money b_compute =
-          billing::cost_for_run(b.offer.billing, b.offer.price_per_hour, t, end - t);
-      const Money egress =
-          f.egress_per_hour.for_duration(t - now) + b.egress_per_hour.for_duration(end - t);
-      const Money total = f_compute + b_compute + egress;
-      if (total >= f.total_cost) continue;
-      f.compute_cost = f_compute + b_compute;
-      f.egress_cost = egress;
-      f.total_cost = total;
-      f.bridge_until = t;
-      f.bridge_to = b.key;
-    }
-  }
-  if (f.bridge_until) {
-    f.cost_per_unit_hour = f.total_cost.to_double() / f.throughput / c.hours;
-  }
-}
-
 }  // namespace
 
 std::string offer_key(const Offer& o) {
@@ -354,11 +302,6 @@ Result<Plan, PlanError> plan(const api::GpuPoolSpec& spec, const Request& req) {
   assessed.reserve(req.offers.size());
   for (const Offer& o : req.offers)
     assessed.push_back(assess(c, o));
-  if (req.bridges && req.ranking == Request::Ranking::TotalCost) {
-    for (RankedOffer& r : assessed) {
-      if (r.eligible && r.throughput > 0) price_bridge(c, r, assessed);
-    }
-  }
   std::vector<size_t> order(assessed.size());
   std::iota(order.begin(), order.end(), size_t{0});
   const auto sort_key = [&](size_t i) {
@@ -419,7 +362,6 @@ Result<Plan, PlanError> plan(const api::GpuPoolSpec& spec, const Request& req) {
       if (out.choices.empty()) {
         reason = "lowest expected cost for " + hours_text(out.lifetime_hours) + ": " +
                  usd(r.total_cost) + " per machine, " + usd(r.cost_per_unit_hour) + unit;
-
         // Compare with the best offer of another provider: a tie broken by
         // the provider order, or the runner-up.
         const RankedOffer* next = nullptr;
@@ -438,10 +380,6 @@ Result<Plan, PlanError> plan(const api::GpuPoolSpec& spec, const Request& req) {
       } else {
         reason = "spill-over (" + limits.back() + "): next cheapest at " + usd(r.total_cost) +
                  " per machine, " + usd(r.cost_per_unit_hour) + unit;
-      }
-      if (r.bridge_until) {
-        reason += " (a bridge: this offer until " + format_rfc3339(*r.bridge_until) + ", then " +
-                  r.bridge_to + ")";
       }
       out.choices.push_back(Choice{i, take, std::move(reason)});
       remaining -= take;

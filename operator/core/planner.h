@@ -17,25 +17,6 @@
 // H is Request::lifetime_hours, else spec.planning.expectedLifetimeHours,
 // else kDefaultLifetimeHours (24 h).
 //
-// Bridges (Request::bridges, TotalCost ranking only). A coarse offer B
-// (hourly, say) bought now pays for the part of its first or last increment
-// that the lifetime does not fill. A finer-billed offer F (per second) of the
-// same throughput can bridge that part instead: F runs from now to a switch
-// instant T, and a machine of B bought at T runs to the lifetime's end
-// E = now + H, T chosen so that B's increments end at E (Launch alignment:
-// E − T is B's minimum plus whole increments) or start at T (WallClock
-// alignment: T is one of B's next kMaxSwitchPoints slot boundaries before E).
-// For every such pair and T, the bridge's total is billing::cost_for_run of F
-// over [now, T) plus B over [T, E), egress included. When the cheapest bridge
-// costs less than F alone, F is ranked by the bridge's total and carries
-// RankedOffer::bridge_until = T and bridge_to = B's key; buying it is
-// buying F now (budgets and selection see F's own burn and month cost), and
-// the pool decision's consolidation buys B at T if it still pays off then
-// (pool_decision.h, rule 4c). No other forecast is involved: H is the same
-// expected lifetime every offer is ranked by. The boot overlap at T (F runs
-// until B serves) is not priced here; consolidation prices the swap again at
-// T and keeps F when B no longer saves enough.
-//
 // Request::ranking = ListPrice ranks by the hourly list price per equivalent
 // GPU instead, billing rules and egress ignored: what Karpenter, Cluster
 // Autoscaler, SkyPilot and dstack do. Only the simulator's baseline policy
@@ -101,8 +82,6 @@ namespace gpupool::planner {
 
 inline constexpr double kDefaultLifetimeHours = 24.0;
 inline constexpr double kMaxLifetimeHours = 1'000'000.0;
-// Slot boundaries of a WallClock offer tried as bridge switch instants.
-inline constexpr int kMaxSwitchPoints = 4;
 
 // What the planner needs to know about a GpuProvider beyond its offers.
 struct ProviderState {
@@ -130,10 +109,6 @@ struct Request {
   std::optional<double> lifetime_hours;  // overrides the spec (plan --hours)
   enum class Ranking { TotalCost, ListPrice };
   Ranking ranking = Ranking::TotalCost;
-  // Rank finer-billed offers as bridges to coarser ones (see the header).
-  // The pool decision's consolidation asks without: a replacement runs for
-  // the whole estimate.
-  bool bridges = true;
 };
 
 struct RankedOffer {
@@ -152,11 +127,6 @@ struct RankedOffer {
   double cost_per_unit_hour = 0;  // total / throughput / hours: the ranking key, USD
   bool eligible = false;
   std::vector<std::string> reasons;  // why not; empty when eligible
-  // Set when the offer is ranked as a bridge: total_cost (and compute_cost,
-  // egress_cost) are this offer until bridge_until plus bridge_to's offer
-  // from then to the lifetime's end.
-  std::optional<Time> bridge_until;
-  std::string bridge_to;  // offer_key of the offer taken over at bridge_until
 };
 
 struct Choice {

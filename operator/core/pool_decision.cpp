@@ -6,7 +6,6 @@
 
 #include "operator/core/api_codec.h"
 #include "operator/core/api_validation.h"
-#include "operator/core/autoscaler.h"
 #include "operator/core/billing.h"
 
 namespace gpupool::decision {
@@ -415,8 +414,6 @@ void buy(State& s) {
   if (s.in.policy.placement == Policy::Placement::ListPrice) {
     req.ranking = planner::Request::Ranking::ListPrice;
   }
-  // A bridge is only worth buying when rule 4c will make the switch.
-  req.bridges = s.in.policy.consolidate && s.spec().lifecycle.consolidation_lead_seconds > 0;
   auto plan = planner::plan(s.spec(), req);
   if (!plan.ok()) {
     s.shortfall = "cannot plan: " + plan.error().message;
@@ -426,9 +423,6 @@ void buy(State& s) {
     const planner::RankedOffer& r = plan->offers[choice.offer];
     for (int k = 0; k < choice.machines; ++k) {
       GpuInstance inst = new_instance(s, r.offer, r.egress_per_hour);
-      if (r.bridge_until) {
-        inst.metadata.annotations[kBridgeUntilAnnotation] = format_rfc3339(*r.bridge_until);
-      }
       ++s.out.next_ordinal;
       s.out.events.push_back({"Normal", "CreatingInstance",
                               "buying " + inst.metadata.name + " on " + r.key + " at " +
@@ -455,30 +449,13 @@ Time decision_point(const GpuInstance& i, Time now, Duration hold) {
   return *i.status.launch_time + Duration{(age / 3600 + 1) * 3600};
 }
 
-std::optional<Time> bridge_until(const GpuInstance& i) {
-  const auto it = i.metadata.annotations.find(kBridgeUntilAnnotation);
-  Time t{};
-  if (it == i.metadata.annotations.end() || !parse_rfc3339(it->second, t)) return std::nullopt;
-  return t;
-}
-
 }  // namespace
-
-bool bridge_due(const GpuInstance& i, const api::GpuPoolSpec& spec, Time now) {
-  const auto& lc = spec.lifecycle;
-  if (lc.consolidation_lead_seconds <= 0 || is_ending(i) || !serving(i) || !launched(i)) {
-    return false;
-  }
-  const std::optional<Time> until = bridge_until(i);
-  return until && now >= *until && now - *until <= Duration{lc.consolidation_lead_seconds};
-}
 
 bool in_consolidation_window(const GpuInstance& i, const api::GpuPoolSpec& spec, Time now) {
   const auto& lc = spec.lifecycle;
   if (lc.consolidation_lead_seconds <= 0 || is_ending(i) || !serving(i) || !launched(i)) {
     return false;
   }
-  if (bridge_due(i, spec, now)) return true;
   const Duration margin =
       Duration{std::max<int64_t>(0, lc.park_margin_seconds)} + drain_lead(spec.usage);
   const Duration lead{lc.consolidation_lead_seconds};
@@ -535,36 +512,14 @@ std::vector<KeepCost> consolidation_candidates(const State& s, Duration lifetime
 
 // 4c, second half: buy clearly cheaper replacements for machines nearing
 // their decision point.
-// Rule 4c's horizon: the planner's lifetime, except when a bridge is due
-// and the user set none: then what the autoscaler's history expects is left
-// of the need at the pool's top level (the machine bought last), which
-// lower levels outlast.
-Duration consolidation_lifetime(const State& s) {
-  const Duration planned{std::llround(lifetime_hours(s.spec()) * 3600.0)};
-  if (s.in.pool.spec.planning.expected_lifetime_hours || !s.in.scaling) return planned;
-  const bool due = std::any_of(s.active.begin(), s.active.end(), [&](const GpuInstance* a) {
-    return bridge_due(*a, s.spec(), s.now);
-  });
-  if (!due) return planned;
-  const auto& spec = s.spec();
-  const Duration merge_gap{std::max<int64_t>(0, spec.autoscaling.scale_down_stabilization_seconds) +
-                           std::max<int64_t>(0, spec.lifecycle.min_park_seconds)};
-  const std::optional<Duration> left = autoscale::expected_lifetime(
-      s.in.scaling->history, static_cast<int>(s.active.size()), s.now, merge_gap);
-  return left && left->count() > 0 ? *left : planned;
-}
-
 void consolidate(State& s) {
   if (!may_consolidate(s)) return;
-  const Duration lifetime = consolidation_lifetime(s);
+  const Duration lifetime{std::llround(lifetime_hours(s.spec()) * 3600.0)};
   const std::vector<KeepCost> candidates = consolidation_candidates(s, lifetime);
   if (candidates.empty()) return;
   planner::Request req = plan_request(
       s, std::min<int>(static_cast<int>(candidates.size()), std::max(0, s.in.max_creates)));
   req.unavailable.insert(s.in.sold_out_lately.begin(), s.in.sold_out_lately.end());
-  req.bridges = false;  // a replacement runs for the whole horizon
-  req.lifetime_hours =
-      std::min(static_cast<double>(lifetime.count()) / 3600.0, planner::kMaxLifetimeHours);
   auto plan = planner::plan(s.spec(), req);
   if (!plan.ok()) return;  // the same request fails in buy() and is reported there
   std::vector<const planner::RankedOffer*> replacements;  // cheapest first (rank order)

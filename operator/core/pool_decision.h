@@ -61,15 +61,7 @@
 //     (Ready, or Running when no Node is awaited) the machine it replaces is
 //     parked (rule 5 ends it before its boundary) and the replacement counts.
 //     If demand moves meanwhile, replacements count as ordinary machines
-//     (rule 3 ends one never launched first). A bridge (an instance
-//     bought with kBridgeUntilAnnotation, planner.h "Bridges") is also a
-//     candidate for consolidationLeadSeconds from its switch instant on;
-//     while one is, T is what the autoscaler's history expects is left of
-//     the need at the pool's top level (autoscale::expected_lifetime over
-//     Input::scaling's history, the level = active machines), unless
-//     spec.planning.expectedLifetimeHours is set, and the planner is asked
-//     for machines that run all of T (no bridges). Bridges are planned only
-//     when rule 4c is on (Policy::consolidate, a lead > 0). Offers in
+//     (rule 3 ends one never launched first). Offers in
 //     Input::sold_out_lately are not used for replacements. A replacement that fails is
 //     ended like any failed instance. Events: ConsolidatingInstance,
 //     ReplacedInstance.
@@ -157,9 +149,6 @@ inline constexpr const char* kReplacesAnnotation = "gpupool.io/replaces";
 // share of what keeping the machine would cost, and at least kMinSaving.
 inline constexpr double kMinSavingFraction = 0.10;
 inline constexpr Money kMinSaving = Money::from_micros(50'000);  // $0.05
-// Annotation of an instance bought as a bridge (planner.h, "Bridges"): the
-// RFC 3339 instant from which rule 4c may replace it by the coarser offer.
-inline constexpr const char* kBridgeUntilAnnotation = "gpupool.io/bridge-until";
 // Pool annotation holding the next instance ordinal.
 inline constexpr const char* kNextOrdinalAnnotation = "gpupool.io/next-ordinal";
 
@@ -271,9 +260,6 @@ Output decide(const Input& input);
 // point, and whether any instance of `in` is (the pool reconciler reads
 // offers for such a pool even when it is not short of machines).
 bool in_consolidation_window(const api::GpuInstance& i, const api::GpuPoolSpec& spec, Time now);
-// Rule 4c for a bridge: `i` carries kBridgeUntilAnnotation, serves, and now
-// is within lifecycle.consolidationLeadSeconds after that instant.
-bool bridge_due(const api::GpuInstance& i, const api::GpuPoolSpec& spec, Time now);
 bool may_replace(const Input& in);
 
 // "<pool>-<hash>-<ordinal>".

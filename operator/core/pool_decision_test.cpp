@@ -745,61 +745,6 @@ TEST(PoolDecision, ConsolidationSkipsOffersSoldOutLately) {
   EXPECT_EQ(decide(in).create.size(), 1u);
 }
 
-// Per-second bridges (planner.h "Bridges"): AWS-like per second at $1.86,
-// Fluence-like UTC-hourly at $1.27.
-Offer utc_hourly(std::string id, std::string price) {
-  Offer o = offer(std::move(id), price);
-  o.billing.alignment = BillingAlignment::WallClock;
-  o.billing.minimum = 3h;
-  o.billing.minimum_kind = MinimumKind::Deposit;
-  return o;
-}
-
-TEST(PoolDecision, ABridgeIsBoughtPerSecondAndSwappedForTheHourlyOfferAtTheClockHour) {
-  auto pool = make_pool(1);
-  Input in = input(pool, at(22, 15, 40));
-  in.offers = {utc_hourly("hourly", "1.27"), per_second("persec", "1.86")};
-  // Two earlier needs lasted 2h20m each; this one starts now.
-  api::AutoscalingStatus scaling;
-  scaling.history = {{at(20, 9), 1, 1},
-                     {at(20, 11, 20), 0, 1},
-                     {at(21, 9), 1, 1},
-                     {at(21, 11, 20), 0, 1},
-                     {at(22, 15, 40), 1, 0}};
-  in.scaling = scaling;
-  in.expected_lifetime = 2h + 20min;
-  // Hourly now: 15:00-18:00, $3.81. Per second to 16:00, then hourly: $3.16.
-  Output out = decide(in);
-  ASSERT_EQ(out.create.size(), 1u);
-  EXPECT_EQ(out.create[0].spec.offer.offer_id, "persec");
-  EXPECT_EQ(out.create[0].metadata.annotations.at(kBridgeUntilAnnotation), "2026-11-22T16:00:00Z");
-  launch_created(in, out, at(22, 15, 41));
-  // Before the switch instant: kept.
-  in.now = at(22, 15, 55);
-  EXPECT_TRUE(decide(in).create.empty());
-  // Just after 16:00 the need has 1h59m left by the history: two clock hours
-  // ($2.54) against $3.70 per second.
-  in.now = at(22, 16, 0, 30);
-  out = decide(in);
-  ASSERT_EQ(out.create.size(), 1u);
-  EXPECT_EQ(out.create[0].spec.offer.offer_id, "hourly");
-  EXPECT_EQ(out.create[0].metadata.annotations.at(kReplacesAnnotation),
-            in.instances[0].metadata.name);
-  EXPECT_EQ(out.create[0].metadata.annotations.count(kBridgeUntilAnnotation), 0u);
-  // Past the lead the bridge is no longer a candidate (its own hour of age
-  // ends at 16:41).
-  in.now = at(22, 16, 11);
-  EXPECT_TRUE(decide(in).create.empty());
-  // The baseline never plans a bridge: nothing would make the switch.
-  Input base = input(pool, at(22, 15, 40));
-  base.offers = in.offers;
-  base.expected_lifetime = 2h + 20min;
-  base.policy.consolidate = false;
-  out = decide(base);
-  ASSERT_EQ(out.create.size(), 1u);
-  EXPECT_EQ(out.create[0].spec.offer.offer_id, "hourly");
-}
-
 TEST(PoolDecision, ConsolidationIsOffForTheBaselineAndWithALeadOfZero) {
   Input in = consolidation_input(at(10, 10, 50));
   in.policy.consolidate = false;
