@@ -36,7 +36,71 @@ int raw_recommendation(const api::MetricSpec& m, double value, int current, doub
   return utilisation ? ceil_count(current * value / m.target) : ceil_count(value / m.target);
 }
 
+Time floor_step(Time t) {
+  return Time{std::chrono::floor<std::chrono::hours>(t.time_since_epoch())};
+}
+
+// One sample per kCoarseStep for the samples of h (oldest first) before
+// `cut` (a step boundary after h.front().at): the time-weighted mean
+// recommendation over the part of the step the history covers, rounded, and
+// the count in force at the step's end. Equal neighbours are merged.
+std::vector<Sample> coarse_samples(const std::vector<Sample>& h, Time cut) {
+  static_assert(kCoarseStep == std::chrono::hours{1}, "floor_step floors to hours");
+  std::vector<Sample> out;
+  size_t k = 0;  // the sample in force at the start of the step
+  for (Time step = floor_step(h.front().at); step < cut; step += kCoarseStep) {
+    const Time from = std::max(step, h.front().at);
+    const Time to = step + kCoarseStep;
+    double weighted = 0;
+    int current = h[k].current;
+    for (size_t j = k; j < h.size() && h[j].at < to; ++j) {
+      const Time begin = std::max(from, h[j].at);
+      const Time end = j + 1 < h.size() ? std::min(to, h[j + 1].at) : to;
+      if (end > begin)
+        weighted +=
+            static_cast<double>(h[j].recommended) * static_cast<double>((end - begin).count());
+      current = h[j].current;
+      if (j + 1 < h.size() && h[j + 1].at <= to) k = j + 1;
+    }
+    const int mean =
+        static_cast<int>(std::lround(weighted / static_cast<double>((to - from).count())));
+    if (out.empty() || out.back().recommended != mean || out.back().current != current) {
+      out.push_back(Sample{from, mean, current});
+    }
+  }
+  return out;
+}
+
 }  // namespace
+
+std::vector<Sample> bound_history(std::vector<Sample> h, Time now, Duration keep_fine) {
+  // The horizon: keep the sample in force at now - horizon, drop older ones.
+  size_t first = 0;
+  while (first + 1 < h.size() && h[first + 1].at <= now - kHistoryHorizon)
+    ++first;
+  h.erase(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(first));
+  if (h.size() <= kMaxHistory) return h;
+  const Time cut = std::min(floor_step(h[h.size() - kFinePoints].at), floor_step(now - keep_fine));
+  if (cut > h.front().at) {
+    std::vector<Sample> out = coarse_samples(h, cut);
+    // What was in force at the cut stays in force from the cut on.
+    const auto in_force =
+        std::find_if(h.rbegin(), h.rend(), [&](const Sample& s) { return s.at <= cut; });
+    std::vector<Sample> fine{Sample{cut, in_force->recommended, in_force->current}};
+    for (const Sample& s : h) {
+      if (s.at > cut) fine.push_back(s);
+    }
+    for (const Sample& s : fine) {
+      if (s.recommended == out.back().recommended && s.current == out.back().current) continue;
+      out.push_back(s);
+    }
+    h = std::move(out);
+  }
+  if (h.size() > kMaxHistory) {
+    h.erase(h.begin(), h.begin() + static_cast<std::ptrdiff_t>(h.size() - kMaxHistory));
+  }
+  return h;
+}
 
 Output decide(const Input& in) {
   Output out;
@@ -153,11 +217,10 @@ Output decide(const Input& in) {
     out.clamped_by = "max";
   }
   out.desired = desired;
-  if (out.history.size() > kMaxHistory) {
-    out.history.erase(
-        out.history.begin(),
-        out.history.begin() + static_cast<std::ptrdiff_t>(out.history.size() - kMaxHistory));
-  }
+  // Full resolution for everything the windows and step periods look at.
+  const Duration keep_fine = std::max(
+      {up_window, down_window, Duration{up.period_seconds}, Duration{down.period_seconds}});
+  out.history = bound_history(std::move(out.history), in.now, keep_fine);
   return out;
 }
 

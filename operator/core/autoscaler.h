@@ -37,8 +37,15 @@
 //
 // History: change points only. A sample is appended when the recommendation
 // or the count differs from the last one, so a steady pool's history (and
-// status) does not change; each sample is in force until the next. At most
-// kMaxHistory are kept (the oldest are dropped).
+// status) does not change; each sample is in force until the next. It is
+// bounded in memory (at most kMaxHistory samples, the size the CRD allows)
+// but spans up to kHistoryHorizon (a week), so a daily pattern is remembered
+// (bound_history): once the samples outgrow kMaxHistory, those older than the
+// newest kFinePoints (and older than every stabilisation window and step
+// period, which keep their full resolution) are folded into one sample per
+// UTC hour (kCoarseStep) holding the hour's time-weighted mean
+// recommendation, rounded; equal neighbours are merged. A week of hours is
+// 168 samples, so 88 stay at full resolution.
 //
 // Lifetime estimate: the history is also the demand history. For new
 // capacity (the level above the current count), the estimator looks at the
@@ -63,7 +70,10 @@
 
 namespace gpupool::autoscale {
 
-inline constexpr size_t kMaxHistory = 256;  // change points kept
+inline constexpr size_t kMaxHistory = 256;  // change points kept (CRD maxItems)
+inline constexpr Duration kHistoryHorizon{7 * 24 * 3600};
+inline constexpr Duration kCoarseStep{3600};
+inline constexpr size_t kFinePoints = kMaxHistory - 168;  // 168: a week of hours
 inline constexpr int kMinEpisodes = 2;
 
 // One signal's reading this round, in spec.autoscaling.metrics order.
@@ -99,6 +109,14 @@ struct Output {
 };
 
 Output decide(const Input& input);
+
+// The history bounded as the header says: samples superseded before
+// now - kHistoryHorizon are dropped; when more than kMaxHistory remain, the
+// ones before the newest kFinePoints, and before now - keep_fine, become
+// hourly means; if that is still too many (a flood of changes within
+// keep_fine), the oldest are dropped. A history within the bound comes back
+// unchanged, and compacting a compacted history again changes nothing.
+std::vector<Sample> bound_history(std::vector<Sample> history, Time now, Duration keep_fine);
 
 // How much longer demand at or above `level` is expected to last (see the
 // header), or nullopt when fewer than kMinEpisodes episodes have finished.

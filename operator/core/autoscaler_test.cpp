@@ -162,8 +162,76 @@ TEST(Autoscaler, HistoryKeepsChangePointsOnlyAndIsBounded) {
     in.signals = {Signal{10.0 * (1 + i % 3), ""}};
     out = decide(in);
   }
-  EXPECT_EQ(out.history.size(), kMaxHistory);
+  EXPECT_LE(out.history.size(), kMaxHistory);
+  EXPECT_GT(out.history.size(), kFinePoints);
   EXPECT_EQ(out.history.back().at, in.now);
+}
+
+// A day of flickering demand: 1-2 machines, and 5-6 from 08:00 to 14:00 UTC,
+// one machine less every third 5-minute step: 192 change points a day.
+double flickering_day_demand(Time t) {
+  const auto in_day = t.time_since_epoch() % 24h;
+  const bool hump = in_day >= 8h && in_day < 14h;
+  const bool low = duration_cast<minutes>(in_day).count() / 5 % 3 == 2;
+  return 10.0 * ((hump ? 6 : 2) - (low ? 1 : 0));
+}
+
+// The pool follows the autoscaler every 5 minutes from `from` to `to`.
+Input follow(Input in, Time from, Time to, double (*demand)(Time)) {
+  for (Time t = from; t < to; t += 5min) {
+    in.now = t;
+    in.signals = {Signal{demand(t), ""}};
+    const Output out = decide(in);
+    in.history = out.history;
+    in.current = out.desired;
+  }
+  return in;
+}
+
+TEST(Autoscaler, HistoryRemembersAWeekAtHourlyResolutionWithinItsBound) {
+  const Time day0 = sys_days{year{2026} / November / 22};
+  Input in = follow(input(2, {}), day0, day0 + 7 * 24h + 8h, flickering_day_demand);
+  ASSERT_LE(in.history.size(), kMaxHistory);
+  // A week back, not the last ~32 hours that 256 raw change points hold.
+  EXPECT_LE(in.history.front().at, day0 + 24h);
+  // The latest changes are kept as they were.
+  std::vector<Sample> raw =
+      follow(input(2, {}), in.now - 2h, in.now + 1min, flickering_day_demand).history;
+  ASSERT_GE(raw.size(), 10u);
+  EXPECT_EQ(std::vector<Sample>(in.history.end() - 10, in.history.end()),
+            std::vector<Sample>(raw.end() - 10, raw.end()));
+  // Each past day's hump is one six-hour episode at level 6 (the five-minute
+  // dips are shorter than the merge gap), so a hump starting now is expected
+  // to last six hours, not the planner's 24 h default (with only the raw
+  // change points, one hump is remembered: no estimate at all).
+  const std::optional<Duration> left = expected_lifetime(in.history, 6, in.now, 15min);
+  ASSERT_TRUE(left.has_value());
+  EXPECT_GE(*left, 5h);
+  EXPECT_LE(*left, 7h);
+}
+
+TEST(Autoscaler, BoundingAHistoryTwiceChangesNothingAndKeepsTheWindowsFine) {
+  std::vector<Sample> h;
+  for (int i = 0; i < 2000; ++i)
+    h.push_back(Sample{kT0 + minutes(3 * i), 1 + i % 4, 1 + i % 3});
+  const Time now = h.back().at + 1min;
+  const std::vector<Sample> once = bound_history(h, now, 3h);
+  EXPECT_LE(once.size(), kMaxHistory);
+  EXPECT_EQ(bound_history(once, now, 3h), once);
+  // Everything within the 3 h window is still there, point for point.
+  const auto fine_from =
+      std::find_if(h.begin(), h.end(), [&](const Sample& s) { return s.at > now - 3h; });
+  const std::vector<Sample> window(fine_from, h.end());
+  ASSERT_GE(once.size(), window.size());
+  EXPECT_EQ(
+      std::vector<Sample>(once.end() - static_cast<std::ptrdiff_t>(window.size()), once.end()),
+      window);
+  // Older points are hour means: 1..4 repeating averages to 2.5, rounded 3.
+  EXPECT_EQ(once.front().recommended, 3);
+  // Points older than a week go; a short history is left alone.
+  EXPECT_EQ(bound_history(h, h.back().at + 30 * 24h, 0s).size(), 1u);
+  const std::vector<Sample> shorter(h.begin(), h.begin() + 100);
+  EXPECT_EQ(bound_history(shorter, shorter.back().at, 0s), shorter);
 }
 
 TEST(Autoscaler, AStableHighRecommendationHoldsThroughTheScaleDownWindow) {
