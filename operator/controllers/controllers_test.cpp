@@ -276,6 +276,49 @@ TEST_F(ControllersTest, AProviderAtItsCallLimitIsNotCalledAndItsKeysComeBackShor
   EXPECT_EQ(ctx_.provider_slots->in_flight("fake"), 0) << "every slot was given back";
 }
 
+// Issue 12: with their queues wired, refused keys wait to be woken instead of
+// polling every kProviderBusyRequeue: the pool and each instance come back
+// when the slow call gives its slot back, and converge then.
+TEST_F(ControllersTest, RefusedPoolsAndInstancesAreWokenWhenTheSlowCallEnds) {
+  ctx_.provider_slots = std::make_shared<ProviderSlots>(1);
+  std::vector<std::string> woken;
+  ctx_.enqueue_pool = [&](const std::string& key) { woken.push_back("pool " + key); };
+  ctx_.enqueue_instance = [&](const std::string& key) { woken.push_back("instance " + key); };
+  create_pool(2);
+  refresh();
+  ProviderSlots::Slot slow_call = ctx_.provider_slots->try_acquire("fake");
+  ASSERT_TRUE(slow_call);
+  const kube::ReconcileResult r = pool_rec_.reconcile({"default", "web"});
+  EXPECT_FALSE(r.error) << *r.error;
+  EXPECT_EQ(r.requeue_after, kProviderWaitSafetyRequeue);
+  EXPECT_EQ(ctx_.provider_slots->waiting("fake"), 1);
+  slow_call.release();
+  EXPECT_EQ(woken, std::vector<std::string>{"pool default/web"});
+  refresh();
+  ASSERT_FALSE(pool_rec_.reconcile({"default", "web"}).error);
+  ASSERT_EQ(instances().size(), 2u);
+  refresh();
+  woken.clear();
+  slow_call = ctx_.provider_slots->try_acquire("fake");
+  for (const auto& i : instances()) {
+    const kube::ReconcileResult ir = inst_rec_.reconcile({"default", i.metadata.name});
+    EXPECT_FALSE(ir.error) << *ir.error;
+    EXPECT_EQ(ir.requeue_after, kProviderWaitSafetyRequeue);
+  }
+  EXPECT_TRUE(woken.empty());
+  EXPECT_EQ(fake_->calls(FakeMethod::Create), 0);
+  slow_call.release();  // one slot: the first instance is woken to take it
+  ASSERT_EQ(woken.size(), 1u);
+  EXPECT_EQ(woken[0], "instance default/" + instances()[0].metadata.name);
+  ASSERT_FALSE(inst_rec_.reconcile({"default", instances()[0].metadata.name}).error);
+  EXPECT_EQ(fake_->calls(FakeMethod::Create), 1);
+  ASSERT_EQ(woken.size(), 2u) << "its call done, the slot passed on to the second";
+  EXPECT_EQ(woken[1], "instance default/" + instances()[1].metadata.name);
+  converge();
+  EXPECT_EQ(live_at_provider(), 2);
+  EXPECT_EQ(ctx_.provider_slots->waiting("fake"), 0);
+}
+
 // A busy provider does not hold back a pool that another provider can
 // serve: it is planned without, as if its offers call had failed.
 TEST_F(ControllersTest, APoolPlansWithoutABusyProviderWhenAnotherAnswers) {

@@ -312,6 +312,9 @@ Status<ManagerError> Manager::start() {
     for (const auto& k : m.pools_inf.store().keys())
       m.pool_ctl->enqueue(k);
   };
+  // A key refused a provider call slot is woken through its own queue when
+  // the slot frees (controllers/provider_slots.h).
+  m.ctx.enqueue_instance = [&m](const std::string& key) { m.inst_ctl->enqueue(key); };
 
   m.inst_inf.add_index(controllers::kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
   m.inst_inf.add_index(controllers::kIndexProviderGpus, controllers::index_by_provider_gpus());
