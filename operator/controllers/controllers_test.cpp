@@ -665,6 +665,69 @@ TEST_F(ControllersTest, OrphansAreEndedAfterTheGraceAndIntentsAreAdopted) {
   EXPECT_EQ(instances()[0].status.provider_id, inst.status.provider_id);
 }
 
+// Issue 12: the collector reads the list the instances share instead of
+// taking its own; at rest a provider sees one list per collector period
+// (before: the collector's four a minute plus the instances' two), and an
+// orphan is still ended after its grace.
+TEST_F(ControllersTest, TheCollectorSharesTheInstancesListAndStillEndsOrphans) {
+  create_pool(5);
+  converge();
+  clock_.advance(31s);
+  converge();
+  ASSERT_EQ(count_phase(api::InstancePhase::Running), 5);
+  InstanceIntent orphan;
+  orphan.name = "web-orphan";
+  orphan.pool_uid = pool()->metadata.uid;
+  orphan.pool_namespace = "default";
+  orphan.pool_name = "web";
+  orphan.offer = offer("a", "1");
+  const std::string orphan_id = fake_->plant_orphan(orphan);
+  const int gets = fake_->calls(FakeMethod::Get);
+  const int lists = fake_->calls(FakeMethod::List);
+  for (int i = 0; i < 8; ++i) {  // two minutes: 15 s polls, the collector every 15 s
+    clock_.advance(15s);
+    converge(1);
+    gc_.run_once();
+  }
+  EXPECT_EQ(fake_->calls(FakeMethod::Get) - gets, 0);
+  EXPECT_LE(fake_->calls(FakeMethod::List) - lists, 8) << "one list per collector period";
+  EXPECT_EQ(gc_.orphans_ended(), 1u);
+  EXPECT_EQ(live_at_provider(), 5);
+  EXPECT_EQ(count_phase(api::InstancePhase::Running), 5);
+  for (const auto& m : fake_->ledger()) {
+    EXPECT_EQ(m.ended.has_value(), m.machine.provider_id == orphan_id) << m.machine.name;
+  }
+}
+
+// A failed list is no evidence: the collector ends nothing on it, and does
+// not fall back to an older list.
+TEST_F(ControllersTest, TheCollectorEndsNothingOnAFailedOrStaleList) {
+  create_pool(1);
+  converge(1);
+  InstanceIntent orphan;
+  orphan.name = "web-orphan";
+  orphan.pool_uid = pool()->metadata.uid;
+  orphan.pool_namespace = "default";
+  orphan.pool_name = "web";
+  orphan.offer = offer("a", "1");
+  const std::string orphan_id = fake_->plant_orphan(orphan);
+  gc_.run_once();  // first sighting
+  clock_.advance(31s);
+  fake_->fail_next(FakeMethod::List, ProviderError{ProviderErrorKind::Transient, "boom"}, 100);
+  for (int i = 0; i < 4; ++i) {
+    gc_.run_once();
+    clock_.advance(15s);
+  }
+  EXPECT_EQ(gc_.orphans_ended(), 0u) << "the only list it has is older than its period";
+  EXPECT_EQ(live_at_provider(), 2);
+  EXPECT_GE(ctx_.machines->failed_lists(), 1);
+  fake_->fail_next(FakeMethod::List, ProviderError{ProviderErrorKind::Transient, "boom"}, 0);
+  clock_.advance(31s);  // past the observer's back-off
+  gc_.run_once();
+  EXPECT_EQ(gc_.orphans_ended(), 1u);
+  EXPECT_EQ(live_at_provider(), 1);
+}
+
 // A corrupt spend ledger must never be read as empty (that would reset
 // month-to-date and bypass the monthly cap) nor overwritten (issue 8).
 TEST_F(ControllersTest, CorruptLedgerStopsBuyingAndFoldingUntilRepaired) {

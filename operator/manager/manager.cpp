@@ -112,7 +112,7 @@ struct Manager::Impl {
         inst_rec(ctx),
         prov_rec(ctx),
         ep_rec(ctx),
-        gc(ctx) {
+        gc(ctx, options.gc_period) {
     // Health checks of Endpoint-mode machines, off the reconcile workers; a
     // finished one brings its instance back (inst_ctl is set in start(),
     // before any reconcile can start a probe).
