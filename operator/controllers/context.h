@@ -104,12 +104,18 @@ struct Context {
   std::shared_ptr<MachineObserver> machines = std::make_shared<MachineObserver>();
   // Provider calls in flight per GpuProvider (provider_slots.h): the pool
   // and instance reconcilers and the garbage collector take a slot before
-  // calling a provider and, refused, come back after kProviderBusyRequeue.
+  // calling a provider; a refused pool or instance waits to be woken (through
+  // enqueue_pool / enqueue_instance) when a slot frees.
   // Never null; the default is unlimited (tests, the simulator); the
   // manager sets --provider-concurrency.
   std::shared_ptr<ProviderSlots> provider_slots = std::make_shared<ProviderSlots>(0);
   // Typed forms of the pools' and instances' stored objects (decode_cache.h).
   std::shared_ptr<const DecodedObjects> decoded = std::make_shared<const DecodedObjects>();
+  // Asks for an instance reconcile ("namespace/name"); may be empty. With
+  // enqueue_pool, what wakes a key refused a provider call slot when the
+  // slot frees (provider_slots.h); empty: such keys poll instead. (Last, so
+  // positional initialisers of the fields above stay valid.)
+  std::function<void(const std::string& key)> enqueue_instance;
 };
 
 // Lenient decode + defaults; nullopt when the object cannot be decoded.

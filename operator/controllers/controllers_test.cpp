@@ -276,6 +276,49 @@ TEST_F(ControllersTest, AProviderAtItsCallLimitIsNotCalledAndItsKeysComeBackShor
   EXPECT_EQ(ctx_.provider_slots->in_flight("fake"), 0) << "every slot was given back";
 }
 
+// Issue 12: with their queues wired, refused keys wait to be woken instead of
+// polling every kProviderBusyRequeue: the pool and each instance come back
+// when the slow call gives its slot back, and converge then.
+TEST_F(ControllersTest, RefusedPoolsAndInstancesAreWokenWhenTheSlowCallEnds) {
+  ctx_.provider_slots = std::make_shared<ProviderSlots>(1);
+  std::vector<std::string> woken;
+  ctx_.enqueue_pool = [&](const std::string& key) { woken.push_back("pool " + key); };
+  ctx_.enqueue_instance = [&](const std::string& key) { woken.push_back("instance " + key); };
+  create_pool(2);
+  refresh();
+  ProviderSlots::Slot slow_call = ctx_.provider_slots->try_acquire("fake");
+  ASSERT_TRUE(slow_call);
+  const kube::ReconcileResult r = pool_rec_.reconcile({"default", "web"});
+  EXPECT_FALSE(r.error) << *r.error;
+  EXPECT_EQ(r.requeue_after, kProviderWaitSafetyRequeue);
+  EXPECT_EQ(ctx_.provider_slots->waiting("fake"), 1);
+  slow_call.release();
+  EXPECT_EQ(woken, std::vector<std::string>{"pool default/web"});
+  refresh();
+  ASSERT_FALSE(pool_rec_.reconcile({"default", "web"}).error);
+  ASSERT_EQ(instances().size(), 2u);
+  refresh();
+  woken.clear();
+  slow_call = ctx_.provider_slots->try_acquire("fake");
+  for (const auto& i : instances()) {
+    const kube::ReconcileResult ir = inst_rec_.reconcile({"default", i.metadata.name});
+    EXPECT_FALSE(ir.error) << *ir.error;
+    EXPECT_EQ(ir.requeue_after, kProviderWaitSafetyRequeue);
+  }
+  EXPECT_TRUE(woken.empty());
+  EXPECT_EQ(fake_->calls(FakeMethod::Create), 0);
+  slow_call.release();  // one slot: the first instance is woken to take it
+  ASSERT_EQ(woken.size(), 1u);
+  EXPECT_EQ(woken[0], "instance default/" + instances()[0].metadata.name);
+  ASSERT_FALSE(inst_rec_.reconcile({"default", instances()[0].metadata.name}).error);
+  EXPECT_EQ(fake_->calls(FakeMethod::Create), 1);
+  ASSERT_EQ(woken.size(), 2u) << "its call done, the slot passed on to the second";
+  EXPECT_EQ(woken[1], "instance default/" + instances()[1].metadata.name);
+  converge();
+  EXPECT_EQ(live_at_provider(), 2);
+  EXPECT_EQ(ctx_.provider_slots->waiting("fake"), 0);
+}
+
 // A busy provider does not hold back a pool that another provider can
 // serve: it is planned without, as if its offers call had failed.
 TEST_F(ControllersTest, APoolPlansWithoutABusyProviderWhenAnotherAnswers) {
@@ -620,6 +663,69 @@ TEST_F(ControllersTest, OrphansAreEndedAfterTheGraceAndIntentsAreAdopted) {
   gc_.run_once();
   EXPECT_EQ(gc_.adopted(), 1u);
   EXPECT_EQ(instances()[0].status.provider_id, inst.status.provider_id);
+}
+
+// Issue 12: the collector reads the list the instances share instead of
+// taking its own; at rest a provider sees one list per collector period
+// (before: the collector's four a minute plus the instances' two), and an
+// orphan is still ended after its grace.
+TEST_F(ControllersTest, TheCollectorSharesTheInstancesListAndStillEndsOrphans) {
+  create_pool(5);
+  converge();
+  clock_.advance(31s);
+  converge();
+  ASSERT_EQ(count_phase(api::InstancePhase::Running), 5);
+  InstanceIntent orphan;
+  orphan.name = "web-orphan";
+  orphan.pool_uid = pool()->metadata.uid;
+  orphan.pool_namespace = "default";
+  orphan.pool_name = "web";
+  orphan.offer = offer("a", "1");
+  const std::string orphan_id = fake_->plant_orphan(orphan);
+  const int gets = fake_->calls(FakeMethod::Get);
+  const int lists = fake_->calls(FakeMethod::List);
+  for (int i = 0; i < 8; ++i) {  // two minutes: 15 s polls, the collector every 15 s
+    clock_.advance(15s);
+    converge(1);
+    gc_.run_once();
+  }
+  EXPECT_EQ(fake_->calls(FakeMethod::Get) - gets, 0);
+  EXPECT_LE(fake_->calls(FakeMethod::List) - lists, 8) << "one list per collector period";
+  EXPECT_EQ(gc_.orphans_ended(), 1u);
+  EXPECT_EQ(live_at_provider(), 5);
+  EXPECT_EQ(count_phase(api::InstancePhase::Running), 5);
+  for (const auto& m : fake_->ledger()) {
+    EXPECT_EQ(m.ended.has_value(), m.machine.provider_id == orphan_id) << m.machine.name;
+  }
+}
+
+// A failed list is no evidence: the collector ends nothing on it, and does
+// not fall back to an older list.
+TEST_F(ControllersTest, TheCollectorEndsNothingOnAFailedOrStaleList) {
+  create_pool(1);
+  converge(1);
+  InstanceIntent orphan;
+  orphan.name = "web-orphan";
+  orphan.pool_uid = pool()->metadata.uid;
+  orphan.pool_namespace = "default";
+  orphan.pool_name = "web";
+  orphan.offer = offer("a", "1");
+  const std::string orphan_id = fake_->plant_orphan(orphan);
+  gc_.run_once();  // first sighting
+  clock_.advance(31s);
+  fake_->fail_next(FakeMethod::List, ProviderError{ProviderErrorKind::Transient, "boom"}, 100);
+  for (int i = 0; i < 4; ++i) {
+    gc_.run_once();
+    clock_.advance(15s);
+  }
+  EXPECT_EQ(gc_.orphans_ended(), 0u) << "the only list it has is older than its period";
+  EXPECT_EQ(live_at_provider(), 2);
+  EXPECT_GE(ctx_.machines->failed_lists(), 1);
+  fake_->fail_next(FakeMethod::List, ProviderError{ProviderErrorKind::Transient, "boom"}, 0);
+  clock_.advance(31s);  // past the observer's back-off
+  gc_.run_once();
+  EXPECT_EQ(gc_.orphans_ended(), 1u);
+  EXPECT_EQ(live_at_provider(), 1);
 }
 
 // A corrupt spend ledger must never be read as empty (that would reset

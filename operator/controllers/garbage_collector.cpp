@@ -21,11 +21,11 @@ struct Claim {
 };
 
 // Whether the GpuInstance `obj` (decoded: `inst`) claims machine `m`.
-Claim claim_of(const api::GpuInstance* inst, const Json& obj, const Machine& m) {
+Claim claim_of(const api::GpuInstance* inst, const Json& obj, const ListedMachine& m) {
   Claim c;
   if (!inst) return c;
   auto uid = inst->metadata.labels.find(decision::kLabelPoolUid);
-  if (uid == inst->metadata.labels.end() || uid->second != m.pool_uid()) return c;
+  if (uid == inst->metadata.labels.end() || uid->second != m.pool_uid) return c;
   if (inst->status.provider_id.empty()) {
     c.claimed = true;
     c.adopt = true;
@@ -194,21 +194,38 @@ void GarbageCollector::persist_first_seen(const std::string& provider, ProviderO
   }
 }
 
+std::optional<MachineObserver::Listing> GarbageCollector::fresh_list(
+    const std::string& pname, const std::shared_ptr<Provider>& provider, ProviderSlots::Slot& slot,
+    Time now) {
+  MachineObserver& observer = ctx_.machines ? *ctx_.machines : own_observer_;
+  if (auto shared = observer.listing(provider, pname, max_list_age_, now, /*may_list=*/false)) {
+    return shared;
+  }
+  // A provider at its limit of calls in flight (provider_slots.h) is
+  // looked at next round: the collector is never in a hurry.
+  slot = ctx_.provider_slots->try_acquire(pname);
+  if (!slot) return std::nullopt;
+  return observer.listing(provider, pname, max_list_age_, now, /*may_list=*/true);
+}
+
 void GarbageCollector::run_once() {
   const Time now = ctx_.clock.now();
   const auto providers = ctx_.registry.all();
   for (const auto& [pname, provider] : providers) {
-    // A provider at its limit of calls in flight (provider_slots.h) is
-    // looked at next round: the collector is never in a hurry.
-    const ProviderSlots::Slot slot = ctx_.provider_slots->try_acquire(pname);
-    if (!slot) continue;
-    auto machines = provider->list(MachineFilter{});
-    if (!machines.ok()) continue;  // no evidence either way: the times are kept
+    ProviderSlots::Slot slot;  // taken only for a call to the provider
+    // No fresh list: no evidence either way, and the times are kept.
+    const auto listing = fresh_list(pname, provider, slot, now);
+    if (!listing) continue;
     ProviderOrphans& po = orphans_[pname];
     load_first_seen(pname, po);
+    // Ended from an earlier round's look at this same list: already done.
+    std::erase_if(po.ended, [&](const auto& e) { return e.second < listing->taken; });
     std::set<std::string> unclaimed;
-    for (const Machine& m : *machines) {
-      if (visit_machine(pname, *provider, m, po, now)) unclaimed.insert(m.provider_id);
+    for (const ListedMachine& m : *listing->machines) {
+      if (po.ended.count(m.provider_id) != 0) continue;
+      if (visit_machine(pname, *provider, m, po, slot, listing->taken, now)) {
+        unclaimed.insert(m.provider_id);
+      }
     }
     std::erase_if(po.first_seen, [&](const auto& e) { return !unclaimed.count(e.first); });
     persist_first_seen(pname, po);
@@ -216,42 +233,41 @@ void GarbageCollector::run_once() {
   std::erase_if(orphans_, [&](const auto& e) { return !providers.count(e.first); });
 }
 
-bool GarbageCollector::visit_machine(const std::string& pname, Provider& provider, const Machine& m,
-                                     ProviderOrphans& po, Time now) {
+bool GarbageCollector::visit_machine(const std::string& pname, Provider& provider,
+                                     const ListedMachine& m, ProviderOrphans& po,
+                                     ProviderSlots::Slot& slot, Time listed, Time now) {
   if (m.state == MachineState::Terminated || m.state == MachineState::Terminating) return false;
-  auto pool_tag = m.tags.find(std::string(kTagPool));
-  auto inst_tag = m.tags.find(std::string(kTagInstance));
   std::string ns, pool_name;
-  if (pool_tag != m.tags.end()) {
-    const auto slash = pool_tag->second.find('/');
-    if (slash != std::string::npos) {
-      ns = pool_tag->second.substr(0, slash);
-      pool_name = pool_tag->second.substr(slash + 1);
-    }
+  if (const auto slash = m.pool.find('/'); slash != std::string::npos) {
+    ns = m.pool.substr(0, slash);
+    pool_name = m.pool.substr(slash + 1);
   }
-  const std::string inst_name = inst_tag != m.tags.end() ? inst_tag->second : m.name;
+  const std::string& inst_name = m.instance;
   kube::ObjectPtr cached =
       ns.empty() || inst_name.empty() ? nullptr : ctx_.instances.get(ns, inst_name);
   Claim c;
   if (cached) c = claim_of(ctx_.decoded->instances.get(cached).get(), *cached, m);
   if (c.adopt) {
-    adopt(pname, m, c.instance, now);
+    adopt(pname, m.to_machine(), c.instance, now);
     return false;
   }
   if (c.claimed) return false;
-  auto [it, fresh] = po.first_seen.emplace(m.provider_id, now);
+  // Seen when the list was taken. Ended past the grace only on a later list
+  // than the one that first showed it: a list up to max_list_age_ old,
+  // read again next round, never ends a machine on its own.
+  auto [it, fresh] = po.first_seen.emplace(m.provider_id, listed);
   if (fresh) count_orphan(pname, /*ended=*/false);
   const Time first_seen = it->second;
   Duration grace = kDefaultGrace;
   kube::ObjectPtr pool_obj = ns.empty() ? nullptr : ctx_.pools.get(ns, pool_name);
   std::optional<api::GpuPool> pool;
   if (auto p = ctx_.decoded->pools.get(pool_obj)) pool = *p;
-  if (pool && pool->metadata.uid == m.pool_uid()) {
+  if (pool && pool->metadata.uid == m.pool_uid) {
     grace = Duration{pool->spec.lifecycle.adoption_grace_seconds};
   } else {
     pool.reset();
   }
-  if (now - first_seen < grace) return true;
+  if (now - first_seen < grace || listed <= first_seen) return true;
   // Confirm with a live read before ending anything.
   if (!ns.empty() && !inst_name.empty()) {
     auto live = ctx_.api.get(kGpuInstances, ns, inst_name);
@@ -261,11 +277,14 @@ bool GarbageCollector::visit_machine(const std::string& pname, Provider& provide
     }
     if (!live.ok() && live.error().kind != kube::ErrorKind::NotFound) return true;
   }
+  if (!slot) slot = ctx_.provider_slots->try_acquire(pname);
+  if (!slot) return true;  // ended next round
   auto t = provider.terminate(m.provider_id);
   if (!t.ok() && t.error().kind != ProviderErrorKind::NotFound) return true;
+  po.ended[m.provider_id] = listed;
   orphans_ended_.fetch_add(1);
   count_orphan(pname, /*ended=*/true);
-  charge_orphan(pname, m, pool, first_seen, now);
+  charge_orphan(pname, m.to_machine(), pool, first_seen, now);
   const std::string msg = "ended orphan machine " + m.provider_id + " at provider " + pname +
                           " (instance \"" + inst_name + "\" does not claim it)";
   if (pool_obj && pool) record_event(ctx_, *pool_obj, "Warning", "OrphanEnded", msg);

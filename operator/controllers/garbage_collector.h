@@ -1,7 +1,14 @@
 #pragma once
-// Garbage collection and adoption across providers. run_once() lists every
+// Garbage collection and adoption across providers. run_once() reads every
 // registered provider's machines (only those carrying this operator's tags;
-// see Provider::list) and compares them with the GpuInstances:
+// see Provider::list) and compares them with the GpuInstances. It reads the
+// list the instances' MachineObserver shares (ctx.machines; its own observer
+// when that is null): the observer's last list when it is no older than
+// `max_list_age` (the collector's period), else a list it takes through the
+// observer, holding one of the provider's call slots, which then answers the
+// instances as well. A provider without such a list (its last list failed,
+// another is being taken, no free slot) is skipped this round: nothing is
+// decided on a stale or failed list, and first-seen times are kept.
 //   * a machine whose GpuInstance exists (by the tags' namespace and
 //     instance name, same pool uid) but has no providerId yet is adopted:
 //     providerId, region, price, billing and launch time are written into the
@@ -9,7 +16,8 @@
 //   * a machine no GpuInstance claims (no such object, another pool uid, or
 //     the instance records a different providerId) is an orphan: it is left
 //     alone for the pool's lifecycle.adoptionGraceSeconds (kDefaultGrace when
-//     the pool is gone) from when this collector first saw it, then, after a
+//     the pool is gone) from when this collector first saw it (the time of
+//     the list that showed it), then, once a later list still shows it and a
 //     live GET confirms nobody claims it, terminated with an Event (on the
 //     pool when it exists) and counted in orphans_ended(). Its spend (from
 //     its launch time, or first sighting when the provider gives none, to
@@ -44,6 +52,8 @@
 #include <string>
 
 #include "operator/controllers/context.h"
+#include "operator/controllers/machine_observer.h"
+#include "operator/controllers/provider_slots.h"
 
 namespace gpupool::controllers {
 
@@ -53,8 +63,11 @@ inline constexpr const char* kOrphansFirstSeenAnnotation = "gpupool.io/orphans-f
 class GarbageCollector {
  public:
   static constexpr Duration kDefaultGrace{600};
+  // The operator's default collector period (--gc-period-seconds).
+  static constexpr Duration kDefaultPeriod{15};
 
-  explicit GarbageCollector(Context& ctx) : ctx_(ctx) {}
+  explicit GarbageCollector(Context& ctx, Duration max_list_age = kDefaultPeriod)
+      : ctx_(ctx), max_list_age_(max_list_age) {}
   void run_once();
 
   uint64_t orphans_ended() const { return orphans_ended_.load(); }
@@ -66,6 +79,10 @@ class GarbageCollector {
   std::map<std::string, OrphanCounts> orphans_by_provider() const;
 
  private:
+  // A fresh list of `provider`'s machines, or nullopt (skip it this round).
+  std::optional<MachineObserver::Listing> fresh_list(const std::string& pname,
+                                                     const std::shared_ptr<Provider>& provider,
+                                                     ProviderSlots::Slot& slot, Time now);
   void charge_orphan(const std::string& provider, const Machine& m,
                      const std::optional<api::GpuPool>& pool, Time first_seen, Time now);
 
@@ -77,11 +94,15 @@ class GarbageCollector {
     bool persistent = false;                 // the GpuProvider exists: times are written to it
     std::string written;                     // the annotation's value as last read or written
     std::map<std::string, Time> first_seen;  // provider id -> first seen unclaimed
+    // Provider id -> when the list it was ended on was taken: that list,
+    // still fresh next round, shows it unended.
+    std::map<std::string, Time> ended;
   };
-  // One machine of `provider`: adopts, skips or ends it. Returns whether it
-  // is an orphan still waiting out its grace.
-  bool visit_machine(const std::string& pname, Provider& provider, const Machine& m,
-                     ProviderOrphans& po, Time now);
+  // One machine of `provider`: adopts, skips or ends it (ending takes a
+  // call slot into `slot` when it holds none). Returns whether it is an
+  // orphan still waiting out its grace (or whose end must wait for a slot).
+  bool visit_machine(const std::string& pname, Provider& provider, const ListedMachine& m,
+                     ProviderOrphans& po, ProviderSlots::Slot& slot, Time listed, Time now);
   void adopt(const std::string& pname, const Machine& m, const kube::Json& obj, Time now);
   // Reads the annotation once per provider, keeping the earlier time of each.
   void load_first_seen(const std::string& provider, ProviderOrphans& po);
@@ -89,6 +110,8 @@ class GarbageCollector {
   void persist_first_seen(const std::string& provider, ProviderOrphans& po);
 
   Context& ctx_;
+  const Duration max_list_age_;
+  MachineObserver own_observer_;  // when ctx_.machines is null
   mutable std::mutex counts_mu_;
   std::map<std::string, OrphanCounts> per_provider_;  // guarded by counts_mu_
   std::map<std::string, ProviderOrphans> orphans_;    // by GpuProvider name (run_once only)

@@ -244,7 +244,10 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
       }
       // Its provider's calls in flight are capped (provider_slots.h).
       slot = ctx_.provider_slots->try_acquire(inst.spec.offer.provider);
-      if (!slot) return ReconcileResult::after(kProviderBusyRequeue);
+      if (!slot) {
+        return ctx_.provider_slots->refused_result({inst.spec.offer.provider},
+                                                   &ctx_.enqueue_instance, inst_key);
+      }
       if (st.provider_id.empty()) {
         // A create may have happened without its answer reaching us.
         auto m = provider->get(pool_uid, inst.metadata.name);
@@ -372,14 +375,18 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
     st.message = "waiting for GpuProvider " + inst.spec.offer.provider;
     return status_result(st, kube::Millis{5000});
   }
-  // Its provider's calls in flight are capped (provider_slots.h): a busy
-  // provider gets this key back shortly, and the worker serves other keys.
+  // Its provider's calls in flight are capped (provider_slots.h): refused,
+  // this key waits to be woken when a slot frees, and the worker serves
+  // other keys meanwhile.
   // A settled machine its provider's last list vouches for makes no call,
   // so it needs no slot: at rest a busy provider delays no one.
   std::optional<Machine> vouched = vouched_machine(provider, inst, pool_uid, now);
   if (!vouched) {
     slot = ctx_.provider_slots->try_acquire(inst.spec.offer.provider);
-    if (!slot) return ReconcileResult::after(kProviderBusyRequeue);
+    if (!slot) {
+      return ctx_.provider_slots->refused_result({inst.spec.offer.provider}, &ctx_.enqueue_instance,
+                                                 inst_key);
+    }
   }
 
   // ---- Create.

@@ -49,6 +49,52 @@ std::optional<Machine> MachineObserver::lookup(const Entry& e,
   return m;
 }
 
+Machine ListedMachine::to_machine() const {
+  Machine m;
+  m.provider_id = provider_id;
+  m.name = instance;
+  m.state = state;
+  m.region = region;
+  m.offer_id = offer_id;
+  m.price_per_hour = price_per_hour;
+  m.launch_time = launch_time;
+  m.tags[std::string(kTagPoolUid)] = pool_uid;
+  if (!pool.empty()) m.tags[std::string(kTagPool)] = pool;
+  m.tags[std::string(kTagInstance)] = instance;
+  return m;
+}
+
+namespace {
+
+std::string take_tag(Machine& m, std::string_view tag) {
+  auto it = m.tags.find(std::string(tag));
+  return it == m.tags.end() ? std::string() : std::move(it->second);
+}
+
+// Every listed machine, in the form the garbage collector reads; `listed`
+// is consumed.
+std::shared_ptr<const std::vector<ListedMachine>> listed_machines(std::vector<Machine>& listed) {
+  auto all = std::make_shared<std::vector<ListedMachine>>();
+  all->reserve(listed.size());
+  for (Machine& m : listed) {
+    ListedMachine l;
+    l.provider_id = std::move(m.provider_id);
+    l.pool_uid = take_tag(m, kTagPoolUid);
+    l.pool = take_tag(m, kTagPool);
+    l.instance = take_tag(m, kTagInstance);
+    if (l.instance.empty()) l.instance = std::move(m.name);
+    l.state = m.state;
+    l.region = std::move(m.region);
+    l.offer_id = std::move(m.offer_id);
+    l.price_per_hour = m.price_per_hour;
+    l.launch_time = m.launch_time;
+    all->push_back(std::move(l));
+  }
+  return all;
+}
+
+}  // namespace
+
 void MachineObserver::merge(Entry& e, std::vector<Machine>& listed) {
   for (auto& [key, seen] : e.machines)
     seen.listed = false;
@@ -72,6 +118,7 @@ void MachineObserver::merge(Entry& e, std::vector<Machine>& listed) {
     s.listed = true;
   }
   std::erase_if(e.machines, [](const auto& kv) { return !kv.second.listed; });
+  e.all = listed_machines(listed);
 }
 
 std::optional<Machine> MachineObserver::observe(const std::shared_ptr<Provider>& provider,
@@ -89,6 +136,13 @@ std::optional<Machine> MachineObserver::observe(const std::shared_ptr<Provider>&
     }
   }
   // This reconcile takes the list; the others answer from the previous one.
+  if (!take_list(provider, provider_name, now)) return std::nullopt;
+  std::lock_guard lock(mu_);
+  return lookup(entries_[provider_name], provider, pool_uid, name);
+}
+
+bool MachineObserver::take_list(const std::shared_ptr<Provider>& provider,
+                                const std::string& provider_name, Time now) {
   // Declared first, so it runs last: after `listed` is freed and the lock
   // released.
   struct ReleaseAfter {
@@ -105,18 +159,45 @@ std::optional<Machine> MachineObserver::observe(const std::shared_ptr<Provider>&
   if (e.adapter.lock() != provider) {  // the old list was another adapter's answer
     e.has_list = false;
     e.machines.clear();
+    e.all.reset();
     e.adapter = provider;
   }
   if (!listed.ok()) {
     ++failed_lists_;
     e.failed_at = now;
-    return std::nullopt;
+    return false;
   }
   e.failed_at.reset();
   e.taken = now;
   e.has_list = true;
   merge(e, *listed);
-  return lookup(e, provider, pool_uid, name);
+  return true;
+}
+
+std::optional<MachineObserver::Listing> MachineObserver::listing(
+    const std::shared_ptr<Provider>& provider, const std::string& provider_name, Duration max_age,
+    Time now, bool may_list) {
+  if (!provider) return std::nullopt;
+  auto fresh = [&](const Entry& e) -> std::optional<Listing> {
+    if (!e.has_list || !e.all || e.adapter.lock() != provider || now - e.taken >= max_age) {
+      return std::nullopt;
+    }
+    return Listing{e.taken, e.all};
+  };
+  {
+    std::lock_guard lock(mu_);
+    Entry& e = entries_[provider_name];
+    if (auto l = fresh(e)) return l;
+    // The last list failed lately: no new one before the observer's period
+    // (a broken list costs one call per period), and nothing to act on.
+    const bool failed_lately =
+        e.failed_at && e.adapter.lock() == provider && now - *e.failed_at < max_age_;
+    if (!may_list || e.listing || failed_lately) return std::nullopt;
+    e.listing = true;
+  }
+  if (!take_list(provider, provider_name, now)) return std::nullopt;
+  std::lock_guard lock(mu_);
+  return fresh(entries_[provider_name]);
 }
 
 std::optional<Machine> MachineObserver::peek(const std::shared_ptr<Provider>& provider,

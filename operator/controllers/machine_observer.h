@@ -24,6 +24,12 @@
 // a GpuProvider's adapter (new credentials, a changed spec), the next
 // observe() lists again.
 //
+// The garbage collector reads the same lists (listing()): every machine
+// the provider's last list showed, when that list is fresh enough for it, and
+// otherwise a list it takes through the observer, which then answers the
+// instances too. So at rest a provider sees one list per collector period,
+// not one for the collector and one for the instances.
+//
 // Thread-safety: all methods are safe from any thread; list() runs outside
 // the lock.
 
@@ -34,6 +40,7 @@
 #include <string>
 #include <string_view>
 #include <utility>
+#include <vector>
 
 #include "operator/clock/clock.h"
 #include "providers/provider.h"
@@ -43,6 +50,23 @@ namespace gpupool::controllers {
 // How old a provider's machine list may be before a settled instance's
 // reconcile lists again (the operator's default).
 inline constexpr Duration kDefaultMachineListPeriod{30};
+
+// One machine as a list showed it: what the garbage collector reads (its
+// tags read into fields, the rest of the Machine dropped).
+struct ListedMachine {
+  std::string provider_id;
+  std::string pool_uid;  // tag kTagPoolUid
+  std::string pool;      // tag kTagPool: "<namespace>/<name>", "" when absent
+  std::string instance;  // tag kTagInstance, else the machine's name
+  MachineState state = MachineState::Unknown;
+  std::string region;
+  std::string offer_id;
+  Money price_per_hour;
+  std::optional<Time> launch_time;
+
+  // The Machine with these fields and the three tags set.
+  Machine to_machine() const;
+};
 
 class MachineObserver {
  public:
@@ -65,6 +89,20 @@ class MachineObserver {
                               const std::string& provider_name, std::string_view pool_uid,
                               std::string_view name, Time now) const;
 
+  // Every machine of `provider` from a successful list no older than
+  // `max_age` at `now`. When there is none and `may_list` (the caller holds
+  // a call slot of the provider), takes one now, which observe() and peek()
+  // then answer from too. nullopt when no such list can be had: the last
+  // list failed less than the observer's max_age ago (or fails now), another
+  // caller is taking one, or !may_list. Never a stale or failed list.
+  struct Listing {
+    Time taken{};
+    std::shared_ptr<const std::vector<ListedMachine>> machines;  // never null
+  };
+  std::optional<Listing> listing(const std::shared_ptr<Provider>& provider,
+                                 const std::string& provider_name, Duration max_age, Time now,
+                                 bool may_list);
+
   // Lists taken so far (tests and metrics).
   int64_t lists() const;
   // Lists that failed (their error is the provider's; get() answered instead).
@@ -86,14 +124,19 @@ class MachineObserver {
     // live one shares the name), as machine_named() chooses. Updated in
     // place, list after list, so at rest keeping it allocates nothing.
     std::map<std::pair<std::string, std::string>, Seen> machines;
+    // Every machine of that list (listing()); null until one succeeded.
+    std::shared_ptr<const std::vector<ListedMachine>> all;
     bool listing = false;
     std::optional<Time> failed_at;  // the last list() failed then
   };
 
   // Whether the caller should take a new list now (and marks it under way).
   bool claim_list(Entry& e, const std::shared_ptr<Provider>& provider, Time now) const;
-  // Makes e.machines what `listed` says.
+  // Makes e.machines and e.all what `listed` says.
   static void merge(Entry& e, std::vector<Machine>& listed);
+  // Takes a list (claimed with e.listing) and stores it; false when it failed.
+  bool take_list(const std::shared_ptr<Provider>& provider, const std::string& provider_name,
+                 Time now);
   static std::optional<Machine> lookup(const Entry& e, const std::shared_ptr<Provider>& provider,
                                        std::string_view pool_uid, std::string_view name);
 

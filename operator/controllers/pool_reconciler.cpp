@@ -197,11 +197,12 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
   // provider answered: waiting until every provider of a pool is free at
   // the same moment starved pools that allow many providers (the scale
   // benchmark's failover sample, 9 providers, waited over 60 s). False
-  // (nothing planned; the pool comes back after kProviderBusyRequeue) when
+  // (nothing planned; the pool waits for a slot of any of them, `busy`) when
   // every provider it had to ask was busy.
+  std::vector<std::string> busy;
   auto fetch_offers = [&](decision::Input& in) -> bool {
     int answered = 0;
-    int busy = 0;
+    busy.clear();
     // A pool that bootstraps Nodes reads its template (bootstrap.h) and
     // plans only providers that run it.
     if (decision::awaits_node(pool.spec.usage)) in.bootstrap = check_pool_bootstrap(ctx_, pool);
@@ -233,7 +234,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
         if (!snap.last_attempt) {
           slot = ctx_.provider_slots->try_acquire(ref.name);
           if (!slot) {
-            ++busy;
+            busy.push_back(ref.name);
             continue;
           }
           snap = e->prices->refresh_if_due();
@@ -250,7 +251,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
       }
       slot = ctx_.provider_slots->try_acquire(ref.name);
       if (!slot) {
-        ++busy;
+        busy.push_back(ref.name);
         continue;
       }
       ++answered;
@@ -265,7 +266,7 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
         in.offers.push_back(std::move(o));
       }
     }
-    return busy == 0 || answered > 0;
+    return busy.empty() || answered > 0;
   };
 
   std::vector<api::GpuInstance> cached_instances;
@@ -288,7 +289,8 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
   };
   apply_scaling(in);
   if ((short_of_machines(in) || decision::may_replace(in)) && !fetch_offers(in)) {
-    return ReconcileResult::after(kProviderBusyRequeue);
+    return ctx_.provider_slots->refused_result(busy, &ctx_.enqueue_pool,
+                                               kube::make_key(req.namespace_, req.name));
   }
   decision::Output out = decision::decide(in);
 

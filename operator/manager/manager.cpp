@@ -112,7 +112,7 @@ struct Manager::Impl {
         inst_rec(ctx),
         prov_rec(ctx),
         ep_rec(ctx),
-        gc(ctx) {
+        gc(ctx, options.gc_period) {
     // Health checks of Endpoint-mode machines, off the reconcile workers; a
     // finished one brings its instance back (inst_ctl is set in start(),
     // before any reconcile can start a probe).
@@ -312,6 +312,9 @@ Status<ManagerError> Manager::start() {
     for (const auto& k : m.pools_inf.store().keys())
       m.pool_ctl->enqueue(k);
   };
+  // A key refused a provider call slot is woken through its own queue when
+  // the slot frees (controllers/provider_slots.h).
+  m.ctx.enqueue_instance = [&m](const std::string& key) { m.inst_ctl->enqueue(key); };
 
   m.inst_inf.add_index(controllers::kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
   m.inst_inf.add_index(controllers::kIndexProviderGpus, controllers::index_by_provider_gpus());
