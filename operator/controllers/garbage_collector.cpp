@@ -115,7 +115,7 @@ void GarbageCollector::charge_orphan(const std::string& provider, const Machine&
 }
 
 void GarbageCollector::count_orphan(const std::string& provider, bool ended) {
-  std::lock_guard lock(counts_mu_);
+  MutexLock lock(counts_mu_);
   auto& c = per_provider_[provider];
   if (ended) {
     ++c.ended;
@@ -126,7 +126,7 @@ void GarbageCollector::count_orphan(const std::string& provider, bool ended) {
 
 std::map<std::string, GarbageCollector::OrphanCounts> GarbageCollector::orphans_by_provider()
     const {
-  std::lock_guard lock(counts_mu_);
+  MutexLock lock(counts_mu_);
   return per_provider_;
 }
 

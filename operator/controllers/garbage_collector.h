@@ -47,10 +47,10 @@
 
 #include <atomic>
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/controllers/context.h"
 #include "operator/controllers/machine_observer.h"
 #include "operator/controllers/provider_slots.h"
@@ -112,9 +112,9 @@ class GarbageCollector {
   Context& ctx_;
   const Duration max_list_age_;
   MachineObserver own_observer_;  // when ctx_.machines is null
-  mutable std::mutex counts_mu_;
-  std::map<std::string, OrphanCounts> per_provider_;  // guarded by counts_mu_
-  std::map<std::string, ProviderOrphans> orphans_;    // by GpuProvider name (run_once only)
+  mutable Mutex counts_mu_;
+  std::map<std::string, OrphanCounts> per_provider_ GUARDED_BY(counts_mu_);
+  std::map<std::string, ProviderOrphans> orphans_;  // by GpuProvider name (run_once only)
   std::atomic<uint64_t> orphans_ended_{0};
   std::atomic<uint64_t> adopted_{0};
 };

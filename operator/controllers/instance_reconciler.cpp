@@ -81,20 +81,20 @@ void record_billing(api::GpuInstanceStatus& st, const api::GpuInstance& inst, Ti
 }  // namespace
 
 std::optional<Time> InstanceReconciler::remembered_probe(const std::string& key) {
-  std::lock_guard lock(probes_mu_);
+  MutexLock lock(probes_mu_);
   auto it = last_probes_.find(key);
   if (it == last_probes_.end()) return std::nullopt;
   return it->second;
 }
 
 void InstanceReconciler::remember_probe(const std::string& key, Time when) {
-  std::lock_guard lock(probes_mu_);
+  MutexLock lock(probes_mu_);
   last_probes_[key] = when;
 }
 
 void InstanceReconciler::forget_probe(const std::string& key) {
   if (ctx_.probe_pool) ctx_.probe_pool->forget(key);
-  std::lock_guard lock(probes_mu_);
+  MutexLock lock(probes_mu_);
   last_probes_.erase(key);
 }
 

@@ -53,10 +53,10 @@
 // Thread-safety: reconcile() is safe for distinct keys concurrently.
 
 #include <map>
-#include <mutex>
 #include <optional>
 #include <string>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/controllers/context.h"
 #include "operator/core/endpoint_health.h"
 #include "operator/kube/runtime/controller.h"
@@ -104,8 +104,8 @@ class InstanceReconciler {
   void forget_probe(const std::string& key);
 
   Context& ctx_;
-  std::mutex probes_mu_;
-  std::map<std::string, Time> last_probes_;  // GUARDED_BY(probes_mu_)
+  Mutex probes_mu_;
+  std::map<std::string, Time> last_probes_ GUARDED_BY(probes_mu_);
 };
 
 }  // namespace gpupool::controllers

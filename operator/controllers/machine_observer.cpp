@@ -127,7 +127,7 @@ std::optional<Machine> MachineObserver::observe(const std::shared_ptr<Provider>&
                                                 Time now) {
   if (!provider) return std::nullopt;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     Entry& e = entries_[provider_name];
     if (!claim_list(e, provider, now)) {
       // While the last list() is a recent failure, get() answers.
@@ -137,7 +137,7 @@ std::optional<Machine> MachineObserver::observe(const std::shared_ptr<Provider>&
   }
   // This reconcile takes the list; the others answer from the previous one.
   if (!take_list(provider, provider_name, now)) return std::nullopt;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return lookup(entries_[provider_name], provider, pool_uid, name);
 }
 
@@ -152,7 +152,7 @@ bool MachineObserver::take_list(const std::shared_ptr<Provider>& provider,
     ~ReleaseAfter() { release_free_heap(); }
   } release_after;
   auto listed = provider->list(MachineFilter{});
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   Entry& e = entries_[provider_name];
   e.listing = false;
   ++lists_;
@@ -185,7 +185,7 @@ std::optional<MachineObserver::Listing> MachineObserver::listing(
     return Listing{e.taken, e.all};
   };
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     Entry& e = entries_[provider_name];
     if (auto l = fresh(e)) return l;
     // The last list failed lately: no new one before the observer's period
@@ -196,7 +196,7 @@ std::optional<MachineObserver::Listing> MachineObserver::listing(
     e.listing = true;
   }
   if (!take_list(provider, provider_name, now)) return std::nullopt;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return fresh(entries_[provider_name]);
 }
 
@@ -205,7 +205,7 @@ std::optional<Machine> MachineObserver::peek(const std::shared_ptr<Provider>& pr
                                              std::string_view pool_uid, std::string_view name,
                                              Time now) const {
   if (!provider) return std::nullopt;
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   auto it = entries_.find(provider_name);
   if (it == entries_.end()) return std::nullopt;
   const Entry& e = it->second;
@@ -215,12 +215,12 @@ std::optional<Machine> MachineObserver::peek(const std::shared_ptr<Provider>& pr
 }
 
 int64_t MachineObserver::lists() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return lists_;
 }
 
 int64_t MachineObserver::failed_lists() const {
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   return failed_lists_;
 }
 

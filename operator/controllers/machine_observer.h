@@ -35,13 +35,13 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "providers/provider.h"
 
@@ -141,10 +141,10 @@ class MachineObserver {
                                        std::string_view pool_uid, std::string_view name);
 
   const Duration max_age_;
-  mutable std::mutex mu_;
-  std::map<std::string, Entry> entries_;  // by GpuProvider name
-  int64_t lists_ = 0;
-  int64_t failed_lists_ = 0;
+  mutable Mutex mu_;
+  std::map<std::string, Entry> entries_ GUARDED_BY(mu_);  // by GpuProvider name
+  int64_t lists_ GUARDED_BY(mu_) = 0;
+  int64_t failed_lists_ GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace gpupool::controllers
