@@ -451,18 +451,6 @@ TEST(RunpodRateLimit, A429WithoutRetryAfterWaitsForTheExhaustedWindow) {
   EXPECT_GE(sleeper.waits()[0], net::Millis(9000));
 }
 
-TEST_F(RunpodProviderTest, BadKeyIsUnauthorizedOnce) {
-  RunpodConfig c = config();
-  c.api_key = "rp-wrong";
-  RunpodProvider p(c, transport_, clock_, sleeper_);
-  auto r = p.create(intent());
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
-  EXPECT_EQ(emulator_.requests(), 1);
-  for (const auto& l : log_)
-    EXPECT_EQ(l.find("rp-wrong"), std::string::npos) << l;
-}
-
 TEST_F(RunpodProviderTest, GarbledAnswersAreKnownKinds) {
   RunpodProvider p(config(), transport_, clock_, sleeper_);
   emulator_.faults().add("list", Fault{FaultKind::Garbled});

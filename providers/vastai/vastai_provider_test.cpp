@@ -277,32 +277,6 @@ TEST_F(VastProviderTest, ThrottlingWithoutRetryAfterBacksOffAndRecovers) {
   EXPECT_GT(limited.error().retry_after.count(), 0);
 }
 
-TEST_F(VastProviderTest, BadKeyIsUnauthorizedOnce) {
-  VastConfig c = config();
-  c.api_key = "vast-wrong";
-  VastProvider p(c, transport_, clock_, sleeper_);
-  auto r = p.offers({});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
-  EXPECT_EQ(emulator_.requests(), 1);
-  for (const auto& l : log_)
-    EXPECT_EQ(l.find("vast-wrong"), std::string::npos) << l;
-}
-
-TEST_F(VastProviderTest, GarbledAnswersAreKnownKinds) {
-  VastProvider p(config(), transport_, clock_, sleeper_);
-  emulator_.faults().add("create", Fault{FaultKind::Garbled});
-  auto c = p.create(intent());
-  ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
-  EXPECT_NE(c.error().message.find("unreadable"), std::string::npos);
-  emulator_.faults().add("list", Fault{FaultKind::GarbledError}, 3);
-  EXPECT_EQ(p.list({}).error().kind, ProviderErrorKind::Transient);
-  emulator_.faults().add("search", Fault{FaultKind::Garbled});
-  EXPECT_EQ(p.offers({}).error().kind, ProviderErrorKind::Transient);
-  EXPECT_TRUE(p.create(intent()).ok());
-}
-
 InstanceIntent endpoint(InstanceIntent i) {
   i.user_data.clear();  // Endpoint mode: no Node bootstrap
   i.container.image = "vllm/vllm-openai:v0.6.3";
