@@ -41,6 +41,11 @@ ProviderError status_failure(int status, std::string message, Millis retry_after
   return provider_error(ProviderErrorKind::InvalidRequest, std::move(m));
 }
 
+ProviderError unreadable_answer(std::string_view what, const std::exception& why) {
+  return provider_error(ProviderErrorKind::Transient,
+                        std::string(what) + ": unreadable answer (" + why.what() + ")");
+}
+
 std::string body_excerpt(std::string_view body, size_t max_chars) {
   return redact_body(body, "", max_chars);
 }

@@ -157,9 +157,7 @@ ProviderResult<std::vector<Offer>> LambdaProvider::offers(const OfferQuery& quer
       }
     }
   } catch (const std::exception& e) {
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       std::string("instance types: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("instance types", e));
   }
   return out;
 }
@@ -173,9 +171,7 @@ ProviderResult<std::vector<Machine>> LambdaProvider::all_instances() {
     for (const auto& i : j.at("data"))
       out.push_back(parse_instance(i));
   } catch (const std::exception& e) {
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       std::string("list instances: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("list instances", e));
   }
   return out;
 }
@@ -264,8 +260,7 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
     m.provider_id = ids[0].get<std::string>();
   } catch (const std::exception& e) {
     if (auto found = lookup()) return *found;
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("launch: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("launch", e));
   }
   m.name = intent.name;
   m.state = MachineState::Pending;
@@ -300,8 +295,7 @@ ProviderStatus LambdaProvider::terminate(std::string_view provider_id) {
       }
     }
   } catch (const std::exception& e) {
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("terminate: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("terminate", e));
   }
   return ProviderStatus::success();
 }

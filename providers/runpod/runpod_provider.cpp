@@ -480,8 +480,7 @@ ProviderResult<std::vector<Machine>> RunpodProvider::all_pods() {
     for (const auto& p : j.at("pods"))
       out.push_back(parse_pod(p));
   } catch (const std::exception& e) {
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("list pods: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("list pods", e));
   }
   return out;
 }
@@ -558,8 +557,7 @@ ProviderResult<Machine> RunpodProvider::create(const InstanceIntent& intent) {
   } catch (const std::exception& e) {
     auto again = find_by_pod_name(pod_name);
     if (again.ok() && !is_gone(again->state)) return again;
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("create pod: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("create pod", e));
   }
 }
 

@@ -191,9 +191,7 @@ ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) 
         out.push_back(std::move(o));
       }
     } catch (const std::exception& e) {
-      return fail(
-          provider_error(ProviderErrorKind::Transient,
-                         std::string("server types: unreadable answer (") + e.what() + ")"));
+      return fail(net::unreadable_answer("server types", e));
     }
   }
   return out;
@@ -225,9 +223,7 @@ ProviderResult<std::vector<Machine>> ScwProvider::servers(const std::string& tag
         const std::string t(net::find_header(ans->headers, "x-total-count"));
         if (!t.empty()) total = std::stoul(t);
       } catch (const std::exception& e) {
-        return fail(
-            provider_error(ProviderErrorKind::Transient,
-                           std::string("list servers: unreadable answer (") + e.what() + ")"));
+        return fail(net::unreadable_answer("list servers", e));
       }
       read += got;
       if (got == 0 || read >= total) break;
@@ -313,8 +309,7 @@ ProviderResult<Machine> ScwProvider::create(const InstanceIntent& intent) {
   } catch (const std::exception& e) {
     auto again = get(intent.pool_uid, intent.name);
     if (again.ok()) return finish(*again, intent);
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("create server: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("create server", e));
   }
   m.name = intent.name;
   m.tags[std::string(kTagInstance)] = intent.name;
@@ -349,8 +344,7 @@ ProviderStatus ScwProvider::terminate(std::string_view provider_id) {
       }
     }
   } catch (const std::exception& e) {
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("get server: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("get server", e));
   }
   if (state == "stopping") return ProviderStatus::success();  // under way
   if (state != "stopped") {

@@ -264,8 +264,7 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
       out.push_back(std::move(offer));
     }
   } catch (const std::exception& e) {
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("search offers: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("search offers", e));
   }
   return out;
 }
@@ -288,9 +287,7 @@ ProviderResult<std::vector<Machine>> VastProvider::instances(const std::string& 
       auto next = j.find("next_token");
       after = next != j.end() && next->is_string() ? next->get<std::string>() : std::string();
     } catch (const std::exception& e) {
-      return fail(
-          provider_error(ProviderErrorKind::Transient,
-                         std::string("list instances: unreadable answer (") + e.what() + ")"));
+      return fail(net::unreadable_answer("list instances", e));
     }
     if (after.empty()) return out;
   }
@@ -353,8 +350,7 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
     m.provider_id = id_text(j.at("new_contract"));
   } catch (const std::exception& e) {
     if (auto found = lookup()) return *found;
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("rent: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("rent", e));
   }
   if (!intent.ssh_public_key.empty()) {
     // attachSshKey: the create body has no key field. Attaching twice is

@@ -294,9 +294,7 @@ ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query
       }
     }
   } catch (const std::exception& e) {
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       std::string("instance types: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("instance types", e));
   }
   return out;
 }
@@ -309,9 +307,7 @@ ProviderResult<std::vector<Machine>> VerdaProvider::all_instances() {
     for (const auto& i : json::parse(*body))
       out.push_back(parse_instance(i));
   } catch (const std::exception& e) {
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       std::string("list instances: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("list instances", e));
   }
   return out;
 }

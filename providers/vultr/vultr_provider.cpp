@@ -200,8 +200,7 @@ ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query
       }
       cursor = j.at("meta").at("links").value("next", "");
     } catch (const std::exception& e) {
-      return fail(provider_error(ProviderErrorKind::Transient,
-                                 std::string("plans: unreadable answer (") + e.what() + ")"));
+      return fail(net::unreadable_answer("plans", e));
     }
     if (cursor.empty()) return out;
   }
@@ -223,9 +222,7 @@ ProviderResult<std::vector<Machine>> VultrProvider::instances(const std::string&
         out.push_back(parse_instance(i));
       cursor = j.at("meta").at("links").value("next", "");
     } catch (const std::exception& e) {
-      return fail(
-          provider_error(ProviderErrorKind::Transient,
-                         std::string("list instances: unreadable answer (") + e.what() + ")"));
+      return fail(net::unreadable_answer("list instances", e));
     }
     if (cursor.empty()) return out;
   }
@@ -284,17 +281,10 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
     // Vultr takes keys by id (sshkey_id): add the intent's key once.
     auto id = ssh_keys_.id_for(
         intent.ssh_public_key,
-        [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
-          auto keys = call("list ssh keys", "GET", "/v2/ssh-keys?per_page=500", "", true);
-          if (!keys.ok()) return fail(keys.error());
-          return net::parse_ssh_key_list(*keys, "ssh_keys", "id", "ssh_key");
-        },
-        [&](const std::string& name) -> ProviderResult<std::string> {
-          json add = {{"name", name}, {"ssh_key", intent.ssh_public_key}};
-          auto added = call("add ssh key", "POST", "/v2/ssh-keys", net::json_text(add), false);
-          if (!added.ok()) return fail(added.error());
-          return net::parse_added_ssh_key(*added, "ssh_key", "id");
-        });
+        {"/v2/ssh-keys?per_page=500", "ssh_keys", "ssh_key", "/v2/ssh-keys", "ssh_key"},
+        [this](const std::string& what, const std::string& method, const std::string& path,
+               const std::string& body,
+               bool idempotent) { return call(what, method, path, body, idempotent); });
     if (!id.ok()) return fail(id.error());
     if (std::find(key_ids.begin(), key_ids.end(), *id) == key_ids.end()) key_ids.push_back(*id);
   }
@@ -321,9 +311,7 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
     return m;
   } catch (const std::exception& e) {
     if (auto found = lookup()) return *found;
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       std::string("create instance: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("create instance", e));
   }
 }
 
