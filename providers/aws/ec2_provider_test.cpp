@@ -28,21 +28,16 @@ class Ec2ProviderTest
       : AdapterTest(Time(std::chrono::sys_days(std::chrono::year(2026) / 1 / 5)),
                     [](emulators::Ec2EmulatorOptions&) {}) {}
 
+  // The adapter is shared by threads (ConcurrentCallersShareOneAdapter), so
+  // its log hook is called concurrently.
   Ec2Config config() {
-    Ec2Config c;
-    c.provider_name = "aws-main";
+    auto c = adapter_config<Ec2Config>("aws-main", 1);
     c.region = "us-east-1";
-    c.endpoint = emulator_.base_url();
     c.credentials = {"AKIDEMULATOR", "emulator/secret/KEY", ""};
     c.image_id = "ami-0123456789abcdef0";
     c.prices = {{"g6e.xlarge", Money::parse("1.861").value()},
                 {"g6e.12xlarge", Money::parse("10.4926").value()},
                 {"g6e.4xlarge", Money::parse("3.0").value()}};
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 1;
-    // The adapter is shared by threads (ConcurrentCallersShareOneAdapter), so
-    // its log hook is called concurrently.
-    c.http.log = log_sink();
     return c;
   }
 

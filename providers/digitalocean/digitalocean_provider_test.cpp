@@ -29,27 +29,15 @@ class DoProviderTest
                     }) {}
 
   DoConfig config() {
-    DoConfig c;
-    c.provider_name = "do-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<DoConfig>("do-main", 5);
     c.api_token = "do-test-token";
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 5;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-d-0", std::string uid = "uid-do") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = std::move(uid);
-    i.offer.id = "gpu-l40sx1-48gb";
-    i.offer.region = "tor1";
-    i.offer.gpu_model = "L40S";
-    i.offer.gpu_count = 1;
-    i.offer.price_per_hour = Money::from_cents(157);
-    i.user_data = "#cloud-config\nruncmd: [join --token d0j01n]\n";
-    return i;
+    return emulators::l40s_intent(std::move(name), std::move(uid), "gpu-l40sx1-48gb", "tor1",
+                                  Money::from_cents(157),
+                                  "#cloud-config\nruncmd: [join --token d0j01n]\n");
   }
 };
 

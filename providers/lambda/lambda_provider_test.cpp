@@ -31,28 +31,16 @@ class LambdaProviderTest
                     }) {}
 
   LambdaConfig config() {
-    LambdaConfig c;
-    c.provider_name = "lambda-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<LambdaConfig>("lambda-main", 11);
     c.api_key = "lambda-test-key";
     c.ssh_key_name = "operator";
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 11;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-l-0") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = "uid-lambda";
-    i.offer.id = "gpu_1x_l40s";
-    i.offer.region = "us-east-1";
-    i.offer.gpu_model = "L40S";
-    i.offer.gpu_count = 1;
-    i.offer.price_per_hour = Money::from_cents(129);
-    i.user_data = "#cloud-config\nruncmd: [join --token k33p]\n";
-    return i;
+    return emulators::l40s_intent(std::move(name), "uid-lambda", "gpu_1x_l40s", "us-east-1",
+                                  Money::from_cents(129),
+                                  "#cloud-config\nruncmd: [join --token k33p]\n");
   }
 };
 

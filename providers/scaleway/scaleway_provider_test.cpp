@@ -28,29 +28,17 @@ class ScwProviderTest
                     }) {}
 
   ScwConfig config() {
-    ScwConfig c;
-    c.provider_name = "scw-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<ScwConfig>("scw-main", 3);
     c.secret_key = "scw-test-secret";
     c.project_id = "proj-1";
     c.page_size = 2;
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 3;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-s-0") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = "uid-scw";
-    i.offer.id = "L40S-1-48G";
-    i.offer.region = "fr-par-2";
-    i.offer.gpu_model = "L40S";
-    i.offer.gpu_count = 1;
-    i.offer.price_per_hour = Money::from_cents(140);
-    i.user_data = "#cloud-config\nruncmd: [join --token scwj01n]\n";
-    return i;
+    return emulators::l40s_intent(std::move(name), "uid-scw", "L40S-1-48G", "fr-par-2",
+                                  Money::from_cents(140),
+                                  "#cloud-config\nruncmd: [join --token scwj01n]\n");
   }
 };
 

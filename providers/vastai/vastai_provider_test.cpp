@@ -35,27 +35,17 @@ class VastProviderTest
             }) {}
 
   VastConfig config() {
-    VastConfig c;
-    c.provider_name = "vast-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<VastConfig>("vast-main", 9);
     c.api_key = "vast-test-key";
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 9;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-v-0", std::string ask = "101") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = "uid-vast";
+    InstanceIntent i = emulators::l40s_intent(std::move(name), "uid-vast", std::move(ask), "",
+                                              Money::parse("0.62").value(),
+                                              "#!/bin/sh\nkubeadm join --token zz9\n");
     i.pool_namespace = "ml";
     i.pool_name = "pool-v";
-    i.offer.id = std::move(ask);
-    i.offer.gpu_model = "L40S";
-    i.offer.gpu_count = 1;
-    i.offer.price_per_hour = Money::parse("0.62").value();
-    i.user_data = "#!/bin/sh\nkubeadm join --token zz9\n";
     return i;
   }
 };

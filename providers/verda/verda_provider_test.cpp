@@ -30,29 +30,16 @@ class VerdaProviderTest
                     }) {}
 
   VerdaConfig config() {
-    VerdaConfig c;
-    c.provider_name = "verda-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<VerdaConfig>("verda-main", 7);
     c.client_id = "verda-client";
     c.client_secret = "verda-secret";
     c.ssh_key_ids = {emulators::kVerdaSeedKeyId};
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 7;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-v-0") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = "uid-verda";
-    i.offer.id = "1L40S.20V";
-    i.offer.region = "FIN-03";
-    i.offer.gpu_model = "L40S";
-    i.offer.gpu_count = 1;
-    i.offer.price_per_hour = Money::from_cents(91);
-    i.user_data = "#!/bin/sh\njoin --token s3cr3tjoin\n";
-    return i;
+    return emulators::l40s_intent(std::move(name), "uid-verda", "1L40S.20V", "FIN-03",
+                                  Money::from_cents(91), "#!/bin/sh\njoin --token s3cr3tjoin\n");
   }
 
   void expect_no_secrets_logged() {

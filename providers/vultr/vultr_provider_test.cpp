@@ -33,28 +33,16 @@ class VultrProviderTest
             }) {}
 
   VultrConfig config() {
-    VultrConfig c;
-    c.provider_name = "vultr-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<VultrConfig>("vultr-main", 9);
     c.api_key = "vultr-test-key";
     c.page_size = 2;
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 9;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-u-0") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = "uid-vultr";
-    i.offer.id = "vcg-l40s-16c-180g-48vram";
-    i.offer.region = "ewr";
-    i.offer.gpu_model = "L40S";
-    i.offer.gpu_count = 1;
-    i.offer.price_per_hour = Money::from_cents(209);
-    i.user_data = "#cloud-config\nruncmd: [join --token vuj01n]\n";
-    return i;
+    return emulators::l40s_intent(std::move(name), "uid-vultr", "vcg-l40s-16c-180g-48vram", "ewr",
+                                  Money::from_cents(209),
+                                  "#cloud-config\nruncmd: [join --token vuj01n]\n");
   }
 };
 
