@@ -277,16 +277,15 @@ ProviderResult<std::vector<Machine>> DoProvider::droplets(const std::string& tag
 }
 
 ProviderResult<Machine> DoProvider::get(std::string_view pool_uid, std::string_view name) {
-  auto all = droplets(std::string(kTagPoolPrefix) + std::string(pool_uid));
-  if (!all.ok()) return fail(all.error());
-  return machine_named(*all, pool_uid, name, /*live_only=*/true, "DigitalOcean droplet");
+  return machine_named(droplets(std::string(kTagPoolPrefix) + std::string(pool_uid)), pool_uid,
+                       name, /*live_only=*/true, "DigitalOcean droplet");
 }
 
 ProviderResult<std::vector<Machine>> DoProvider::list(const MachineFilter& filter) {
-  auto all = droplets(filter.pool_uid.empty() ? std::string(kTagManaged)
-                                              : std::string(kTagPoolPrefix) + filter.pool_uid);
-  if (!all.ok()) return fail(all.error());
-  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
+  return owned_machines(
+      droplets(filter.pool_uid.empty() ? std::string(kTagManaged)
+                                       : std::string(kTagPoolPrefix) + filter.pool_uid),
+      filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {

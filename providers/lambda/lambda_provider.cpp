@@ -177,15 +177,11 @@ ProviderResult<std::vector<Machine>> LambdaProvider::all_instances() {
 }
 
 ProviderResult<Machine> LambdaProvider::get(std::string_view pool_uid, std::string_view name) {
-  auto all = all_instances();
-  if (!all.ok()) return fail(all.error());
-  return machine_named(*all, pool_uid, name, /*live_only=*/false, "Lambda instance");
+  return machine_named(all_instances(), pool_uid, name, /*live_only=*/false, "Lambda instance");
 }
 
 ProviderResult<std::vector<Machine>> LambdaProvider::list(const MachineFilter& filter) {
-  auto all = all_instances();
-  if (!all.ok()) return fail(all.error());
-  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
+  return owned_machines(all_instances(), filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {

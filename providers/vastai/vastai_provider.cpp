@@ -295,15 +295,13 @@ ProviderResult<std::vector<Machine>> VastProvider::instances(const std::string& 
 }
 
 ProviderResult<Machine> VastProvider::get(std::string_view pool_uid, std::string_view name) {
-  auto found = instances(vast_label(pool_uid, name));  // filtered by label server-side
-  if (!found.ok()) return fail(found.error());
-  return machine_named(*found, pool_uid, name, /*live_only=*/false, "Vast.ai instance");
+  // Filtered by label server-side.
+  return machine_named(instances(vast_label(pool_uid, name)), pool_uid, name, /*live_only=*/false,
+                       "Vast.ai instance");
 }
 
 ProviderResult<std::vector<Machine>> VastProvider::list(const MachineFilter& filter) {
-  auto all = instances("");
-  if (!all.ok()) return fail(all.error());
-  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/false);
+  return owned_machines(instances(""), filter, /*require_managed_tag=*/false);
 }
 
 ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {

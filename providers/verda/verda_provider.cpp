@@ -313,15 +313,11 @@ ProviderResult<std::vector<Machine>> VerdaProvider::all_instances() {
 }
 
 ProviderResult<Machine> VerdaProvider::get(std::string_view pool_uid, std::string_view name) {
-  auto all = all_instances();
-  if (!all.ok()) return fail(all.error());
-  return machine_named(*all, pool_uid, name, /*live_only=*/false, "Verda instance");
+  return machine_named(all_instances(), pool_uid, name, /*live_only=*/false, "Verda instance");
 }
 
 ProviderResult<std::vector<Machine>> VerdaProvider::list(const MachineFilter& filter) {
-  auto all = all_instances();
-  if (!all.ok()) return fail(all.error());
-  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/false);
+  return owned_machines(all_instances(), filter, /*require_managed_tag=*/false);
 }
 
 ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {

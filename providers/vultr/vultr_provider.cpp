@@ -16,12 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kTagManaged = "gpupool-managed";
-constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
-constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
-// Endpoint mode: the container port, so get()/list() know public_port.
-constexpr std::string_view kTagPortPrefix = "gpupool-port=";
-
 MachineState state_of(const json& j) {
   const std::string status = net::json_str(j, "status");
   if (status == "pending") return MachineState::Pending;
@@ -58,24 +52,7 @@ Machine parse_instance(const json& j) {
     Time t;
     if (parse_rfc3339(c->get<std::string>(), t)) m.launch_time = t;
   }
-  bool managed = false;
-  if (auto tags = j.find("tags"); tags != j.end() && tags->is_array()) {
-    for (const auto& t : *tags) {
-      if (!t.is_string()) continue;
-      const std::string tag = t.get<std::string>();
-      if (tag == kTagManaged) managed = true;
-      if (tag.starts_with(kTagPoolPrefix))
-        m.tags[std::string(kTagPoolUid)] = tag.substr(kTagPoolPrefix.size());
-      if (tag.starts_with(kTagNamePrefix)) {
-        m.tags[std::string(kTagInstance)] = tag.substr(kTagNamePrefix.size());
-        m.name = tag.substr(kTagNamePrefix.size());
-      }
-      if (tag.starts_with(kTagPortPrefix))
-        m.tags[std::string(container::kTagContainerPort)] = tag.substr(kTagPortPrefix.size());
-    }
-  }
-  if (managed) m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
-  m.public_port = container::vm_public_port_from_tags(m);
+  container::read_vm_string_tags(net::json_strings(j, "tags"), m);
   return m;
 }
 
@@ -230,16 +207,15 @@ ProviderResult<std::vector<Machine>> VultrProvider::instances(const std::string&
 }
 
 ProviderResult<Machine> VultrProvider::get(std::string_view pool_uid, std::string_view name) {
-  auto all = instances(std::string(kTagPoolPrefix) + std::string(pool_uid));
-  if (!all.ok()) return fail(all.error());
-  return machine_named(*all, pool_uid, name, /*live_only=*/true, "Vultr instance");
+  return machine_named(instances(std::string(container::kVmTagPoolPrefix) + std::string(pool_uid)),
+                       pool_uid, name, /*live_only=*/true, "Vultr instance");
 }
 
 ProviderResult<std::vector<Machine>> VultrProvider::list(const MachineFilter& filter) {
-  auto all = instances(filter.pool_uid.empty() ? std::string(kTagManaged)
-                                               : std::string(kTagPoolPrefix) + filter.pool_uid);
-  if (!all.ok()) return fail(all.error());
-  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
+  return owned_machines(instances(filter.pool_uid.empty()
+                                      ? std::string(container::kVmTagManaged)
+                                      : std::string(container::kVmTagPoolPrefix) + filter.pool_uid),
+                        filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
@@ -266,16 +242,12 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
                {"plan", intent.offer.id},
                {"label", intent.name},
                {"hostname", intent.name},
-               {"tags",
-                {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid,
-                 std::string(kTagNamePrefix) + intent.name}}};
+               {"tags", container::vm_string_tags(intent)}};
   if (config_.snapshot_id.empty()) {
     body["os_id"] = config_.os_id;
   } else {
     body["snapshot_id"] = config_.snapshot_id;
   }
-  if (!intent.container.image.empty())
-    body["tags"].push_back(std::string(kTagPortPrefix) + std::to_string(intent.container.port));
   std::vector<std::string> key_ids = config_.ssh_key_ids;
   if (!intent.ssh_public_key.empty()) {
     // Vultr takes keys by id (sshkey_id): add the intent's key once.
