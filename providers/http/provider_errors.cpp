@@ -31,7 +31,7 @@ ProviderError transport_failure(const TransportError& error, std::string_view wh
   return provider_error(ProviderErrorKind::Transient, prefix + error.message);
 }
 
-ProviderError status_failure(int status, std::string message, Millis retry_after) {
+ProviderError status_failure(int status, const std::string& message, Millis retry_after) {
   std::string m = "HTTP " + std::to_string(status) + (message.empty() ? "" : ": " + message);
   if (status == 401 || status == 403)
     return provider_error(ProviderErrorKind::Unauthorized, std::move(m));

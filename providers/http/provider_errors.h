@@ -21,7 +21,7 @@ ProviderError transport_failure(const TransportError& error, std::string_view wh
 
 // By status alone: 401/403 Unauthorized, 404 NotFound, 429 RateLimited
 // (with retry_after), 5xx Transient, other 4xx InvalidRequest.
-ProviderError status_failure(int status, std::string message, Millis retry_after);
+ProviderError status_failure(int status, const std::string& message, Millis retry_after);
 
 // A 2xx answer the adapter could not read (provider.h: Transient; the same
 // call usually works): "<what>: unreadable answer (<why>)", `why` being the

@@ -448,8 +448,9 @@ int largest_pod(const json& gpus, const std::string& cloud, const OfferQuery& qu
 
 ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& query) {
   std::vector<std::string> clouds;
-  if (cloud_allowed(config_, "SECURE")) clouds.push_back("SECURE");
-  if (cloud_allowed(config_, "COMMUNITY") && query.include_community) clouds.push_back("COMMUNITY");
+  if (cloud_allowed(config_, "SECURE")) clouds.emplace_back("SECURE");
+  if (cloud_allowed(config_, "COMMUNITY") && query.include_community)
+    clouds.emplace_back("COMMUNITY");
   const int first = std::max(1, query.min_gpu_count);
   std::vector<Offer> out;
   std::optional<json> secure;

@@ -333,8 +333,9 @@ ProviderStatus ScwProvider::terminate(std::string_view provider_id) {
   auto del = call("delete server", "DELETE", server, "", true);
   if (!del.ok() && del.error().kind != ProviderErrorKind::NotFound) return fail(del.error());
   for (const auto& v : volumes) {
-    auto dv =
-        call("delete volume", "DELETE", "/instance/v1/zones/" + zone + "/volumes/" + v, "", true);
+    std::string volume = "/instance/v1/zones/" + zone;
+    volume.append("/volumes/").append(v);
+    auto dv = call("delete volume", "DELETE", volume, "", true);
     if (!dv.ok() && dv.error().kind != ProviderErrorKind::NotFound) return fail(dv.error());
   }
   return ProviderStatus::success();
