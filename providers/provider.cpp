@@ -154,6 +154,20 @@ std::vector<Machine> owned_machines(std::vector<Machine> all, const MachineFilte
   return out;
 }
 
+ProviderResult<std::vector<Machine>> owned_machines(ProviderResult<std::vector<Machine>> all,
+                                                    const MachineFilter& filter,
+                                                    bool require_managed_tag) {
+  if (!all.ok()) return fail(all.error());
+  return owned_machines(std::move(all).value(), filter, require_managed_tag);
+}
+
+ProviderResult<Machine> machine_named(const ProviderResult<std::vector<Machine>>& all,
+                                      std::string_view pool_uid, std::string_view name,
+                                      bool live_only, std::string_view what) {
+  if (!all.ok()) return fail(all.error());
+  return machine_named(all.value(), pool_uid, name, live_only, what);
+}
+
 ProviderResult<Machine> machine_named(const std::vector<Machine>& all, std::string_view pool_uid,
                                       std::string_view name, bool live_only,
                                       std::string_view what) {

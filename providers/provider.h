@@ -227,6 +227,14 @@ std::vector<Machine> owned_machines(std::vector<Machine> all, const MachineFilte
 // ("no <what> for <name>") when there is none.
 ProviderResult<Machine> machine_named(const std::vector<Machine>& all, std::string_view pool_uid,
                                       std::string_view name, bool live_only, std::string_view what);
+// The same over a listing that may have failed: its error passes through,
+// so an adapter's get() and list() are each one line over its listing.
+ProviderResult<std::vector<Machine>> owned_machines(ProviderResult<std::vector<Machine>> all,
+                                                    const MachineFilter& filter,
+                                                    bool require_managed_tag);
+ProviderResult<Machine> machine_named(const ProviderResult<std::vector<Machine>>& all,
+                                      std::string_view pool_uid, std::string_view name,
+                                      bool live_only, std::string_view what);
 
 // Whether `offer` is one `query` asks for: GPU model (case-insensitive),
 // region, GPU count, spot and community tier (empty lists mean any). Adapters apply it to every

@@ -9,8 +9,6 @@
 #include <mutex>
 #include <thread>
 
-#include "providers/container/container_start_script.h"
-#include "providers/container/test_container.h"
 #include "providers/http/curl_transport.h"
 #include "providers/http/fake_transport.h"
 #include "tests/emulators/aws/ec2_emulator.h"
@@ -30,21 +28,16 @@ class Ec2ProviderTest
       : AdapterTest(Time(std::chrono::sys_days(std::chrono::year(2026) / 1 / 5)),
                     [](emulators::Ec2EmulatorOptions&) {}) {}
 
+  // The adapter is shared by threads (ConcurrentCallersShareOneAdapter), so
+  // its log hook is called concurrently.
   Ec2Config config() {
-    Ec2Config c;
-    c.provider_name = "aws-main";
+    auto c = adapter_config<Ec2Config>("aws-main", 1);
     c.region = "us-east-1";
-    c.endpoint = emulator_.base_url();
     c.credentials = {"AKIDEMULATOR", "emulator/secret/KEY", ""};
     c.image_id = "ami-0123456789abcdef0";
     c.prices = {{"g6e.xlarge", Money::parse("1.861").value()},
                 {"g6e.12xlarge", Money::parse("10.4926").value()},
                 {"g6e.4xlarge", Money::parse("3.0").value()}};
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 1;
-    // The adapter is shared by threads (ConcurrentCallersShareOneAdapter), so
-    // its log hook is called concurrently.
-    c.http.log = log_sink();
     return c;
   }
 
@@ -449,49 +442,6 @@ TEST(Ec2Errors, CodesMapToKinds) {
   EXPECT_EQ(k(502, "SomethingNew"), ProviderErrorKind::Transient);
   EXPECT_EQ(k(400, "SomethingNew"), ProviderErrorKind::InvalidRequest);
   EXPECT_GT(map_ec2_error(503, "RequestLimitExceeded", "", net::Millis(0)).retry_after.count(), 0);
-}
-
-using container::endpoint_of;
-
-TEST_F(Ec2ProviderTest, EndpointSendsTheContainerStartScriptAndReportsTheContainerPort) {
-  Ec2Provider p(config(), transport_, clock_, sleeper_);
-  InstanceIntent i = endpoint_of(intent());
-  auto m = p.create(i);
-  ASSERT_TRUE(m.ok()) << describe(m.error());
-  auto all = emulator_.instances();
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_EQ(all[0].user_data, container::render_container_start_script(i.container));
-  clock_.advance(std::chrono::seconds(600));
-  auto got = p.get(i.pool_uid, i.name);
-  ASSERT_TRUE(got.ok()) << describe(got.error());
-  ASSERT_FALSE(got->public_address.empty());
-  EXPECT_EQ(got->public_port, 8000);
-  auto listed = p.list({});
-  ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ(listed->at(0).public_port, 8000);
-  expect_not_logged("hf_s3cr3t");
-}
-
-TEST_F(Ec2ProviderTest, NodeMachinesHaveNoPublicPort) {
-  Ec2Provider p(config(), transport_, clock_, sleeper_);
-  ASSERT_TRUE(p.create(intent()).ok());
-  clock_.advance(std::chrono::seconds(600));
-  auto got = p.get(intent().pool_uid, intent().name);
-  ASSERT_TRUE(got.ok()) << describe(got.error());
-  EXPECT_FALSE(got->public_address.empty());
-  EXPECT_EQ(got->public_port, 0);
-}
-
-TEST_F(Ec2ProviderTest, EndpointWithABootstrapTooIsInvalidBeforeAnyRequest) {
-  Ec2Provider p(config(), transport_, clock_, sleeper_);
-  InstanceIntent i = endpoint_of(intent());
-  i.user_data = "#!/bin/sh\n";
-  auto r = p.create(i);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest);
-  EXPECT_NE(r.error().message.find("one mode"), std::string::npos) << r.error().message;
-  EXPECT_EQ(emulator_.requests(), 0);
 }
 
 }  // namespace

@@ -181,4 +181,35 @@ int vm_public_port_from_tags(const Machine& m) {
   return parse_port(it->second);
 }
 
+namespace {
+constexpr std::string_view kVmTagNamePrefix = "gpupool-instance=";
+constexpr std::string_view kVmTagPortPrefix = "gpupool-port=";
+}  // namespace
+
+std::vector<std::string> vm_string_tags(const InstanceIntent& intent) {
+  std::vector<std::string> tags = {std::string(kVmTagManaged),
+                                   std::string(kVmTagPoolPrefix) + intent.pool_uid,
+                                   std::string(kVmTagNamePrefix) + intent.name};
+  if (!intent.container.image.empty())
+    tags.push_back(std::string(kVmTagPortPrefix) + std::to_string(intent.container.port));
+  return tags;
+}
+
+void read_vm_string_tags(const std::vector<std::string>& tags, Machine& m) {
+  bool managed = false;
+  for (const std::string& tag : tags) {
+    if (tag == kVmTagManaged) managed = true;
+    if (tag.starts_with(kVmTagPoolPrefix))
+      m.tags[std::string(kTagPoolUid)] = tag.substr(kVmTagPoolPrefix.size());
+    if (tag.starts_with(kVmTagNamePrefix)) {
+      m.tags[std::string(kTagInstance)] = tag.substr(kVmTagNamePrefix.size());
+      m.name = tag.substr(kVmTagNamePrefix.size());
+    }
+    if (tag.starts_with(kVmTagPortPrefix))
+      m.tags[std::string(kTagContainerPort)] = tag.substr(kVmTagPortPrefix.size());
+  }
+  if (managed) m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
+  m.public_port = vm_public_port_from_tags(m);
+}
+
 }  // namespace gpupool::container

@@ -86,4 +86,14 @@ int parse_port(std::string_view s);
 inline constexpr std::string_view kTagContainerPort = "gpupool.io/container-port";
 int vm_public_port_from_tags(const Machine& m);
 
+// VM providers whose tags are plain strings (Scaleway, Vultr): the operator
+// tags a machine "gpupool-managed", "gpupool-pool=<pool uid>",
+// "gpupool-instance=<name>" and, in Endpoint mode, "gpupool-port=<port>".
+inline constexpr std::string_view kVmTagManaged = "gpupool-managed";
+inline constexpr std::string_view kVmTagPoolPrefix = "gpupool-pool=";
+std::vector<std::string> vm_string_tags(const InstanceIntent& intent);
+// Reads those tags back into `m`: the pool uid, instance and managed-by
+// tags, the name, the container port tag and public_port.
+void read_vm_string_tags(const std::vector<std::string>& tags, Machine& m);
+
 }  // namespace gpupool::container

@@ -250,5 +250,31 @@ TEST(VmPublicPort, IsTheContainerPortOnceTheMachineHasAnAddress) {
   EXPECT_EQ(vm_public_port_from_tags(m), 0);
 }
 
+// Scaleway and Vultr tag machines with plain strings: what create writes,
+// get() and list() read back (identity, managed-by, the container's port).
+TEST(VmStringTags, WhatCreateWritesReadsBackAsTheMachinesIdentity) {
+  InstanceIntent i;
+  i.name = "pool-s-0";
+  i.pool_uid = "uid-1";
+  EXPECT_EQ(vm_string_tags(i), (std::vector<std::string>{"gpupool-managed", "gpupool-pool=uid-1",
+                                                         "gpupool-instance=pool-s-0"}));
+  i.container.image = "vllm/vllm-openai:v0.6.3";
+  i.container.port = 8000;
+  Machine m;
+  m.public_address = "203.0.113.7";
+  std::vector<std::string> tags = vm_string_tags(i);
+  tags.emplace_back("someone-elses-tag");
+  read_vm_string_tags(tags, m);
+  EXPECT_EQ(m.name, "pool-s-0");
+  EXPECT_EQ(m.pool_uid(), "uid-1");
+  EXPECT_EQ(m.tags.at(std::string(kTagInstance)), "pool-s-0");
+  EXPECT_EQ(m.tags.at(std::string(kTagManagedBy)), std::string(kTagManagedByValue));
+  EXPECT_EQ(m.public_port, 8000);
+  Machine stranger;
+  read_vm_string_tags({"gpupool-pool=uid-1"}, stranger);  // not marked managed
+  EXPECT_EQ(stranger.tags.count(std::string(kTagManagedBy)), 0u);
+  EXPECT_EQ(stranger.public_port, 0);
+}
+
 }  // namespace
 }  // namespace gpupool::container

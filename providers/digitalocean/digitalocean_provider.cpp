@@ -241,8 +241,7 @@ ProviderResult<std::vector<Offer>> DoProvider::offers(const OfferQuery& query) {
           url = own_link(client_.options().base_url, net::json_str(*p, "next"));
       }
     } catch (const std::exception& e) {
-      return fail(provider_error(ProviderErrorKind::Transient,
-                                 std::string("sizes: unreadable answer (") + e.what() + ")"));
+      return fail(net::unreadable_answer("sizes", e));
     }
   }
   return out;
@@ -266,9 +265,7 @@ ProviderResult<std::vector<Machine>> DoProvider::droplets(const std::string& tag
           url = own_link(client_.options().base_url, net::json_str(*p, "next"));
       }
     } catch (const std::exception& e) {
-      return fail(
-          provider_error(ProviderErrorKind::Transient,
-                         std::string("list droplets: unreadable answer (") + e.what() + ")"));
+      return fail(net::unreadable_answer("list droplets", e));
     }
   }
   if (!url.empty()) {
@@ -280,16 +277,15 @@ ProviderResult<std::vector<Machine>> DoProvider::droplets(const std::string& tag
 }
 
 ProviderResult<Machine> DoProvider::get(std::string_view pool_uid, std::string_view name) {
-  auto all = droplets(std::string(kTagPoolPrefix) + std::string(pool_uid));
-  if (!all.ok()) return fail(all.error());
-  return machine_named(*all, pool_uid, name, /*live_only=*/true, "DigitalOcean droplet");
+  return machine_named(droplets(std::string(kTagPoolPrefix) + std::string(pool_uid)), pool_uid,
+                       name, /*live_only=*/true, "DigitalOcean droplet");
 }
 
 ProviderResult<std::vector<Machine>> DoProvider::list(const MachineFilter& filter) {
-  auto all = droplets(filter.pool_uid.empty() ? std::string(kTagManaged)
-                                              : std::string(kTagPoolPrefix) + filter.pool_uid);
-  if (!all.ok()) return fail(all.error());
-  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
+  return owned_machines(
+      droplets(filter.pool_uid.empty() ? std::string(kTagManaged)
+                                       : std::string(kTagPoolPrefix) + filter.pool_uid),
+      filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
@@ -321,17 +317,10 @@ ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
     // to the account once (GET / POST /v2/account/keys) and send its id.
     auto id = ssh_keys_.id_for(
         intent.ssh_public_key,
-        [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
-          auto body = call("list ssh keys", "GET", "/v2/account/keys?per_page=200", "", true);
-          if (!body.ok()) return fail(body.error());
-          return net::parse_ssh_key_list(*body, "ssh_keys", "id", "public_key");
-        },
-        [&](const std::string& name) -> ProviderResult<std::string> {
-          json add = {{"name", name}, {"public_key", intent.ssh_public_key}};
-          auto body = call("add ssh key", "POST", "/v2/account/keys", net::json_text(add), false);
-          if (!body.ok()) return fail(body.error());
-          return net::parse_added_ssh_key(*body, "ssh_key", "id");
-        });
+        {"/v2/account/keys?per_page=200", "ssh_keys", "public_key", "/v2/account/keys", "ssh_key"},
+        [this](const std::string& what, const std::string& method, const std::string& path,
+               const std::string& body,
+               bool idempotent) { return call(what, method, path, body, idempotent); });
     if (!id.ok()) return fail(id.error());
     json key = id_or_string(*id);  // an account key id, or a fingerprint
     if (std::find(keys.begin(), keys.end(), key) == keys.end()) keys.push_back(key);
@@ -365,9 +354,7 @@ ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
     return m;
   } catch (const std::exception& e) {
     if (auto found = lookup()) return *found;
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       std::string("create droplet: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("create droplet", e));
   }
 }
 

@@ -3,8 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include "providers/container/container_start_script.h"
-#include "providers/container/test_container.h"
 #include "providers/factory/adapter_table.h"
 #include "providers/http/curl_transport.h"
 #include "tests/emulators/common/adapter_fixture.h"
@@ -31,27 +29,15 @@ class DoProviderTest
                     }) {}
 
   DoConfig config() {
-    DoConfig c;
-    c.provider_name = "do-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<DoConfig>("do-main", 5);
     c.api_token = "do-test-token";
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 5;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-d-0", std::string uid = "uid-do") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = std::move(uid);
-    i.offer.id = "gpu-l40sx1-48gb";
-    i.offer.region = "tor1";
-    i.offer.gpu_model = "L40S";
-    i.offer.gpu_count = 1;
-    i.offer.price_per_hour = Money::from_cents(157);
-    i.user_data = "#cloud-config\nruncmd: [join --token d0j01n]\n";
-    return i;
+    return emulators::l40s_intent(std::move(name), std::move(uid), "gpu-l40sx1-48gb", "tor1",
+                                  Money::from_cents(157),
+                                  "#cloud-config\nruncmd: [join --token d0j01n]\n");
   }
 };
 
@@ -215,19 +201,6 @@ TEST_F(DoProviderTest, ListFollowsPages) {
   EXPECT_EQ(p.list(f)->size(), 5u);
 }
 
-TEST_F(DoProviderTest, FindAfterLostCreateAnswer) {
-  DoProvider p(config(), short_transport_, clock_, sleeper_);
-  emulator_.faults().add("create", Fault{FaultKind::LoseAnswer});
-  auto m = p.create(intent());
-  ASSERT_TRUE(m.ok()) << describe(m.error());
-  DoProvider restarted(config(), transport_, clock_, sleeper_);
-  auto again = restarted.create(intent());
-  ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->provider_id, m->provider_id);
-  EXPECT_EQ(emulator_.droplets().size(), 1u);
-  EXPECT_EQ(emulator_.requests("create"), 1);
-}
-
 TEST_F(DoProviderTest, NoCapacity) {
   DoProvider p(config(), transport_, clock_, sleeper_);
   ASSERT_TRUE(p.create(intent("a-0")).ok());
@@ -250,79 +223,6 @@ TEST_F(DoProviderTest, ThrottleWaitsForRateLimitReset) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ProviderErrorKind::RateLimited);
   EXPECT_GE(r.error().retry_after, std::chrono::milliseconds(19'000));
-}
-
-TEST_F(DoProviderTest, AuthFailureIsOneRequest) {
-  DoConfig bad = config();
-  bad.api_token = "do-wrong-token";
-  DoProvider p(bad, transport_, clock_, sleeper_);
-  auto r = p.list({});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
-  EXPECT_EQ(emulator_.requests("list"), 1);
-  auto c = p.create(intent());
-  EXPECT_EQ(c.error().kind, ProviderErrorKind::Unauthorized);
-  EXPECT_EQ(emulator_.requests("create"), 0);  // the lookup failed first
-  std::lock_guard lock(log_mu_);
-  for (const auto& l : log_)
-    EXPECT_EQ(l.find("do-wrong-token"), std::string::npos) << l;
-}
-
-TEST_F(DoProviderTest, GarbledAnswersAreKnownKinds) {
-  DoProvider p(config(), transport_, clock_, sleeper_);
-  emulator_.faults().add("create", Fault{FaultKind::Garbled});
-  auto c = p.create(intent());
-  ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
-  EXPECT_TRUE(emulator_.droplets().empty());
-  emulator_.faults().add("list", Fault{FaultKind::GarbledError}, 3);
-  EXPECT_EQ(p.list({}).error().kind, ProviderErrorKind::Transient);
-  emulator_.faults().add("sizes", Fault{FaultKind::Garbled});
-  EXPECT_EQ(p.offers({}).error().kind, ProviderErrorKind::Transient);
-  EXPECT_TRUE(p.create(intent()).ok());
-}
-
-using container::endpoint_of;
-
-TEST_F(DoProviderTest, EndpointSendsTheContainerStartScriptAndReportsTheContainerPort) {
-  DoProvider p(config(), transport_, clock_, sleeper_);
-  InstanceIntent i = endpoint_of(intent());
-  auto m = p.create(i);
-  ASSERT_TRUE(m.ok()) << describe(m.error());
-  auto all = emulator_.droplets();
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_EQ(all[0].user_data, container::render_container_start_script(i.container));
-  clock_.advance(std::chrono::seconds(600));
-  auto got = p.get(i.pool_uid, i.name);
-  ASSERT_TRUE(got.ok()) << describe(got.error());
-  ASSERT_FALSE(got->public_address.empty());
-  EXPECT_EQ(got->public_port, 8000);
-  auto listed = p.list({});
-  ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ(listed->at(0).public_port, 8000);
-  expect_not_logged("hf_s3cr3t");
-}
-
-TEST_F(DoProviderTest, NodeMachinesHaveNoPublicPort) {
-  DoProvider p(config(), transport_, clock_, sleeper_);
-  ASSERT_TRUE(p.create(intent()).ok());
-  clock_.advance(std::chrono::seconds(600));
-  auto got = p.get(intent().pool_uid, intent().name);
-  ASSERT_TRUE(got.ok()) << describe(got.error());
-  EXPECT_FALSE(got->public_address.empty());
-  EXPECT_EQ(got->public_port, 0);
-}
-
-TEST_F(DoProviderTest, EndpointWithABootstrapTooIsInvalidBeforeAnyRequest) {
-  DoProvider p(config(), transport_, clock_, sleeper_);
-  InstanceIntent i = endpoint_of(intent());
-  i.user_data = "#!/bin/sh\n";
-  auto r = p.create(i);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest);
-  EXPECT_NE(r.error().message.find("one mode"), std::string::npos) << r.error().message;
-  EXPECT_EQ(emulator_.requests(), 0);
 }
 
 }  // namespace

@@ -386,8 +386,7 @@ ProviderStatus FluenceProvider::terminate(std::string_view provider_id) {
   try {
     m = parse_vm(json::parse(ans->body));
   } catch (const std::exception& e) {
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("get VM: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("get VM", e));
   }
   if (is_gone(m.state)) {
     return fail(provider_error(ProviderErrorKind::NotFound,

@@ -31,7 +31,7 @@ ProviderError transport_failure(const TransportError& error, std::string_view wh
   return provider_error(ProviderErrorKind::Transient, prefix + error.message);
 }
 
-ProviderError status_failure(int status, std::string message, Millis retry_after) {
+ProviderError status_failure(int status, const std::string& message, Millis retry_after) {
   std::string m = "HTTP " + std::to_string(status) + (message.empty() ? "" : ": " + message);
   if (status == 401 || status == 403)
     return provider_error(ProviderErrorKind::Unauthorized, std::move(m));
@@ -39,6 +39,11 @@ ProviderError status_failure(int status, std::string message, Millis retry_after
   if (status == 429) return rate_limited(std::move(m), retry_after);
   if (status >= 500) return provider_error(ProviderErrorKind::Transient, std::move(m));
   return provider_error(ProviderErrorKind::InvalidRequest, std::move(m));
+}
+
+ProviderError unreadable_answer(std::string_view what, const std::exception& why) {
+  return provider_error(ProviderErrorKind::Transient,
+                        std::string(what) + ": unreadable answer (" + why.what() + ")");
 }
 
 std::string body_excerpt(std::string_view body, size_t max_chars) {

@@ -3,6 +3,7 @@
 // adapter so they agree on what a timeout or a 403 means. Adapters first look
 // at the provider's own error codes and fall back to these.
 
+#include <exception>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -20,7 +21,12 @@ ProviderError transport_failure(const TransportError& error, std::string_view wh
 
 // By status alone: 401/403 Unauthorized, 404 NotFound, 429 RateLimited
 // (with retry_after), 5xx Transient, other 4xx InvalidRequest.
-ProviderError status_failure(int status, std::string message, Millis retry_after);
+ProviderError status_failure(int status, const std::string& message, Millis retry_after);
+
+// A 2xx answer the adapter could not read (provider.h: Transient; the same
+// call usually works): "<what>: unreadable answer (<why>)", `why` being the
+// parser's or field reader's exception.
+ProviderError unreadable_answer(std::string_view what, const std::exception& why);
 
 // The first `max_chars` of a body, for error messages (already redacted).
 std::string body_excerpt(std::string_view body, size_t max_chars = 200);

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "providers/http/hash.h"
+#include "providers/http/json_fields.h"
 #include "providers/http/provider_errors.h"
 
 namespace gpupool::net {
@@ -89,6 +90,24 @@ ProviderResult<std::string> SshKeyRegistry::id_for(std::string_view public_key, 
   }
   ids_[core] = id;
   return id;
+}
+
+ProviderResult<std::string> SshKeyRegistry::id_for(std::string_view public_key,
+                                                   const SshKeyApi& api, const ApiCall& call) {
+  const std::string key(public_key);
+  return id_for(
+      public_key,
+      [&]() -> ProviderResult<std::vector<SshKeyEntry>> {
+        auto body = call("list ssh keys", "GET", api.list_path, "", true);
+        if (!body.ok()) return fail(body.error());
+        return parse_ssh_key_list(*body, api.list_field, "id", api.key_field);
+      },
+      [&](const std::string& name) -> ProviderResult<std::string> {
+        const nlohmann::json add = {{"name", name}, {api.key_field, key}};
+        auto body = call("add ssh key", "POST", api.add_path, json_text(add), false);
+        if (!body.ok()) return fail(body.error());
+        return parse_added_ssh_key(*body, api.added_object, "id");
+      });
 }
 
 }  // namespace gpupool::net

@@ -40,6 +40,23 @@ ProviderResult<std::vector<SshKeyEntry>> parse_ssh_key_list(std::string_view bod
 ProviderResult<std::string> parse_added_ssh_key(std::string_view body, const char* object_field,
                                                 const char* id_field);
 
+// An account's key API as data, for providers whose keys are JSON objects
+// with an "id": list with GET `list_path` (the keys in the array at
+// `list_field`), add with POST `add_path` {"name": <name>, <key_field>: <key>}
+// (the new id at `added_object`.id).
+struct SshKeyApi {
+  std::string list_path;     // "/v2/account/keys?per_page=200"
+  const char* list_field;    // "ssh_keys"
+  const char* key_field;     // "public_key": in the list's objects and the add body
+  std::string add_path;      // "/v2/account/keys"
+  const char* added_object;  // "ssh_key"
+};
+// The adapter's JSON call (its JsonApi with its credentials):
+// (what, method, path, body, idempotent) -> the answer's body.
+using ApiCall = std::function<ProviderResult<std::string>(
+    const std::string& what, const std::string& method, const std::string& path,
+    const std::string& body, bool idempotent)>;
+
 class SshKeyRegistry {
  public:
   using ListFn = std::function<ProviderResult<std::vector<SshKeyEntry>>()>;
@@ -50,6 +67,9 @@ class SshKeyRegistry {
   // else added with add(). Errors are list()'s or add()'s.
   ProviderResult<std::string> id_for(std::string_view public_key, const ListFn& list,
                                      const AddFn& add);
+  // id_for() with list() and add() made from `api`, sent through `call`.
+  ProviderResult<std::string> id_for(std::string_view public_key, const SshKeyApi& api,
+                                     const ApiCall& call);
 
  private:
   // Held across list + add, so concurrent creates register a key once.

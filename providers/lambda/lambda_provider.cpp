@@ -157,9 +157,7 @@ ProviderResult<std::vector<Offer>> LambdaProvider::offers(const OfferQuery& quer
       }
     }
   } catch (const std::exception& e) {
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       std::string("instance types: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("instance types", e));
   }
   return out;
 }
@@ -173,23 +171,17 @@ ProviderResult<std::vector<Machine>> LambdaProvider::all_instances() {
     for (const auto& i : j.at("data"))
       out.push_back(parse_instance(i));
   } catch (const std::exception& e) {
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       std::string("list instances: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("list instances", e));
   }
   return out;
 }
 
 ProviderResult<Machine> LambdaProvider::get(std::string_view pool_uid, std::string_view name) {
-  auto all = all_instances();
-  if (!all.ok()) return fail(all.error());
-  return machine_named(*all, pool_uid, name, /*live_only=*/false, "Lambda instance");
+  return machine_named(all_instances(), pool_uid, name, /*live_only=*/false, "Lambda instance");
 }
 
 ProviderResult<std::vector<Machine>> LambdaProvider::list(const MachineFilter& filter) {
-  auto all = all_instances();
-  if (!all.ok()) return fail(all.error());
-  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
+  return owned_machines(all_instances(), filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
@@ -264,8 +256,7 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
     m.provider_id = ids[0].get<std::string>();
   } catch (const std::exception& e) {
     if (auto found = lookup()) return *found;
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("launch: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("launch", e));
   }
   m.name = intent.name;
   m.state = MachineState::Pending;
@@ -300,8 +291,7 @@ ProviderStatus LambdaProvider::terminate(std::string_view provider_id) {
       }
     }
   } catch (const std::exception& e) {
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("terminate: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("terminate", e));
   }
   return ProviderStatus::success();
 }

@@ -3,8 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include "providers/container/container_start_script.h"
-#include "providers/container/test_container.h"
 #include "providers/http/curl_transport.h"
 #include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/lambda/lambda_emulator.h"
@@ -33,28 +31,16 @@ class LambdaProviderTest
                     }) {}
 
   LambdaConfig config() {
-    LambdaConfig c;
-    c.provider_name = "lambda-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<LambdaConfig>("lambda-main", 11);
     c.api_key = "lambda-test-key";
     c.ssh_key_name = "operator";
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 11;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-l-0") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = "uid-lambda";
-    i.offer.id = "gpu_1x_l40s";
-    i.offer.region = "us-east-1";
-    i.offer.gpu_model = "L40S";
-    i.offer.gpu_count = 1;
-    i.offer.price_per_hour = Money::from_cents(129);
-    i.user_data = "#cloud-config\nruncmd: [join --token k33p]\n";
-    return i;
+    return emulators::l40s_intent(std::move(name), "uid-lambda", "gpu_1x_l40s", "us-east-1",
+                                  Money::from_cents(129),
+                                  "#cloud-config\nruncmd: [join --token k33p]\n");
   }
 };
 
@@ -109,19 +95,6 @@ TEST_F(LambdaProviderTest, LaunchTagsGetListTerminate) {
     EXPECT_EQ(l.find("k33p"), std::string::npos) << l;
 }
 
-TEST_F(LambdaProviderTest, FindAfterLostLaunchAnswer) {
-  LambdaProvider p(config(), short_transport_, clock_, sleeper_);
-  emulator_.faults().add("launch", Fault{FaultKind::LoseAnswer});
-  auto m = p.create(intent());
-  ASSERT_TRUE(m.ok()) << describe(m.error());
-  EXPECT_EQ(emulator_.requests("launch"), 1);
-  LambdaProvider restarted(config(), transport_, clock_, sleeper_);
-  auto again = restarted.create(intent());
-  ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->provider_id, m->provider_id);
-  EXPECT_EQ(emulator_.instances().size(), 1u);
-}
-
 TEST_F(LambdaProviderTest, InsufficientCapacityIsNoCapacity) {
   LambdaProvider p(config(), transport_, clock_, sleeper_);
   ASSERT_TRUE(p.create(intent("a-0")).ok());
@@ -159,77 +132,6 @@ TEST_F(LambdaProviderTest, PublishedRateLimitsAreKeptOnFakeTime) {
     ASSERT_TRUE(p.offers({}).ok());
   EXPECT_EQ(emulator_.requests() - before, 3);
   EXPECT_GE(clock_.now() - t0, Duration(2));  // 3 requests: at least 2 s apart in total
-}
-
-TEST_F(LambdaProviderTest, ThrottleRecoversAndAuthFailsOnce) {
-  LambdaProvider p(config(), transport_, clock_, sleeper_);
-  emulator_.faults().add("types", Fault{FaultKind::Throttle, {}, seconds(2)}, 2);
-  ASSERT_TRUE(p.offers({}).ok());
-  EXPECT_EQ(emulator_.requests("types"), 3);
-  EXPECT_GE(sleeper_.waits().at(0), std::chrono::milliseconds(2000));
-  LambdaConfig bad = config();
-  bad.api_key = "lambda-wrong";
-  LambdaProvider q(bad, transport_, clock_, sleeper_);
-  auto r = q.list({});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
-  EXPECT_EQ(emulator_.requests("list"), 1);
-  for (const auto& l : log_)
-    EXPECT_EQ(l.find("lambda-wrong"), std::string::npos) << l;
-}
-
-TEST_F(LambdaProviderTest, GarbledAnswersAreKnownKinds) {
-  LambdaProvider p(config(), transport_, clock_, sleeper_);
-  emulator_.faults().add("launch", Fault{FaultKind::Garbled});
-  auto c = p.create(intent());
-  ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
-  emulator_.faults().add("list", Fault{FaultKind::GarbledError}, 3);
-  EXPECT_EQ(p.list({}).error().kind, ProviderErrorKind::Transient);
-  EXPECT_TRUE(p.create(intent()).ok());
-}
-
-using container::endpoint_of;
-
-TEST_F(LambdaProviderTest, EndpointSendsTheContainerStartScriptAndReportsTheContainerPort) {
-  LambdaProvider p(config(), transport_, clock_, sleeper_);
-  InstanceIntent i = endpoint_of(intent());
-  auto m = p.create(i);
-  ASSERT_TRUE(m.ok()) << describe(m.error());
-  auto all = emulator_.instances();
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_EQ(all[0].user_data, container::render_container_start_script(i.container));
-  clock_.advance(std::chrono::seconds(600));
-  auto got = p.get(i.pool_uid, i.name);
-  ASSERT_TRUE(got.ok()) << describe(got.error());
-  ASSERT_FALSE(got->public_address.empty());
-  EXPECT_EQ(got->public_port, 8000);
-  auto listed = p.list({});
-  ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ(listed->at(0).public_port, 8000);
-  expect_not_logged("hf_s3cr3t");
-}
-
-TEST_F(LambdaProviderTest, NodeMachinesHaveNoPublicPort) {
-  LambdaProvider p(config(), transport_, clock_, sleeper_);
-  ASSERT_TRUE(p.create(intent()).ok());
-  clock_.advance(std::chrono::seconds(600));
-  auto got = p.get(intent().pool_uid, intent().name);
-  ASSERT_TRUE(got.ok()) << describe(got.error());
-  EXPECT_FALSE(got->public_address.empty());
-  EXPECT_EQ(got->public_port, 0);
-}
-
-TEST_F(LambdaProviderTest, EndpointWithABootstrapTooIsInvalidBeforeAnyRequest) {
-  LambdaProvider p(config(), transport_, clock_, sleeper_);
-  InstanceIntent i = endpoint_of(intent());
-  i.user_data = "#!/bin/sh\n";
-  auto r = p.create(i);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest);
-  EXPECT_NE(r.error().message.find("one mode"), std::string::npos) << r.error().message;
-  EXPECT_EQ(emulator_.requests(), 0);
 }
 
 }  // namespace

@@ -448,8 +448,9 @@ int largest_pod(const json& gpus, const std::string& cloud, const OfferQuery& qu
 
 ProviderResult<std::vector<Offer>> RunpodProvider::offers(const OfferQuery& query) {
   std::vector<std::string> clouds;
-  if (cloud_allowed(config_, "SECURE")) clouds.push_back("SECURE");
-  if (cloud_allowed(config_, "COMMUNITY") && query.include_community) clouds.push_back("COMMUNITY");
+  if (cloud_allowed(config_, "SECURE")) clouds.emplace_back("SECURE");
+  if (cloud_allowed(config_, "COMMUNITY") && query.include_community)
+    clouds.emplace_back("COMMUNITY");
   const int first = std::max(1, query.min_gpu_count);
   std::vector<Offer> out;
   std::optional<json> secure;
@@ -480,8 +481,7 @@ ProviderResult<std::vector<Machine>> RunpodProvider::all_pods() {
     for (const auto& p : j.at("pods"))
       out.push_back(parse_pod(p));
   } catch (const std::exception& e) {
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("list pods: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("list pods", e));
   }
   return out;
 }
@@ -558,8 +558,7 @@ ProviderResult<Machine> RunpodProvider::create(const InstanceIntent& intent) {
   } catch (const std::exception& e) {
     auto again = find_by_pod_name(pod_name);
     if (again.ok() && !is_gone(again->state)) return again;
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("create pod: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("create pod", e));
   }
 }
 

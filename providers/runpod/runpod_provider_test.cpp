@@ -49,26 +49,16 @@ class RunpodProviderTest
             }) {}
 
   RunpodConfig config() {
-    RunpodConfig c;
-    c.provider_name = "runpod-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<RunpodConfig>("runpod-main", 5);
     c.api_key = "rp-test-key";
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 5;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-r-0", std::string offer = "SECURE/NVIDIA L40S") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = "uid-rp";
+    InstanceIntent i = emulators::l40s_intent(std::move(name), "uid-rp", std::move(offer),
+                                              "US-TX-3", Money(), "join --token s3cr3t");
     i.pool_namespace = "ml";
     i.pool_name = "pool-r";
-    i.offer.id = std::move(offer);
-    i.offer.region = "US-TX-3";
-    i.offer.gpu_count = 1;
-    i.user_data = "join --token s3cr3t";
     i.ssh_public_key = "ssh-ed25519 AAAA op";
     return i;
   }
@@ -449,18 +439,6 @@ TEST(RunpodRateLimit, A429WithoutRetryAfterWaitsForTheExhaustedWindow) {
   ASSERT_TRUE(p.list({}).ok());
   ASSERT_EQ(sleeper.waits().size(), 1u);
   EXPECT_GE(sleeper.waits()[0], net::Millis(9000));
-}
-
-TEST_F(RunpodProviderTest, BadKeyIsUnauthorizedOnce) {
-  RunpodConfig c = config();
-  c.api_key = "rp-wrong";
-  RunpodProvider p(c, transport_, clock_, sleeper_);
-  auto r = p.create(intent());
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
-  EXPECT_EQ(emulator_.requests(), 1);
-  for (const auto& l : log_)
-    EXPECT_EQ(l.find("rp-wrong"), std::string::npos) << l;
 }
 
 TEST_F(RunpodProviderTest, GarbledAnswersAreKnownKinds) {

@@ -17,12 +17,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kTagManaged = "gpupool-managed";
-constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
-constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
-// Endpoint mode: the container port, so get()/list() know public_port.
-constexpr std::string_view kTagPortPrefix = "gpupool-port=";
-
 bool safe_token(std::string_view s, bool allow_dot) {
   return !s.empty() && s.size() <= 128 && std::all_of(s.begin(), s.end(), [&](char c) {
     return std::isalnum(static_cast<unsigned char>(c)) != 0 || c == '-' || c == '_' ||
@@ -56,24 +50,7 @@ Machine parse_server(const json& j, const std::string& zone) {
   }
   if (auto ip = j.find("public_ip"); ip != j.end() && ip->is_object())
     m.public_address = net::json_str(*ip, "address");
-  bool managed = false;
-  if (auto tags = j.find("tags"); tags != j.end() && tags->is_array()) {
-    for (const auto& t : *tags) {
-      if (!t.is_string()) continue;
-      const std::string tag = t.get<std::string>();
-      if (tag == kTagManaged) managed = true;
-      if (tag.starts_with(kTagPoolPrefix))
-        m.tags[std::string(kTagPoolUid)] = tag.substr(kTagPoolPrefix.size());
-      if (tag.starts_with(kTagNamePrefix)) {
-        m.tags[std::string(kTagInstance)] = tag.substr(kTagNamePrefix.size());
-        m.name = tag.substr(kTagNamePrefix.size());
-      }
-      if (tag.starts_with(kTagPortPrefix))
-        m.tags[std::string(container::kTagContainerPort)] = tag.substr(kTagPortPrefix.size());
-    }
-  }
-  if (managed) m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
-  m.public_port = container::vm_public_port_from_tags(m);
+  container::read_vm_string_tags(net::json_strings(j, "tags"), m);
   return m;
 }
 
@@ -191,9 +168,7 @@ ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) 
         out.push_back(std::move(o));
       }
     } catch (const std::exception& e) {
-      return fail(
-          provider_error(ProviderErrorKind::Transient,
-                         std::string("server types: unreadable answer (") + e.what() + ")"));
+      return fail(net::unreadable_answer("server types", e));
     }
   }
   return out;
@@ -225,9 +200,7 @@ ProviderResult<std::vector<Machine>> ScwProvider::servers(const std::string& tag
         const std::string t(net::find_header(ans->headers, "x-total-count"));
         if (!t.empty()) total = std::stoul(t);
       } catch (const std::exception& e) {
-        return fail(
-            provider_error(ProviderErrorKind::Transient,
-                           std::string("list servers: unreadable answer (") + e.what() + ")"));
+        return fail(net::unreadable_answer("list servers", e));
       }
       read += got;
       if (got == 0 || read >= total) break;
@@ -237,16 +210,16 @@ ProviderResult<std::vector<Machine>> ScwProvider::servers(const std::string& tag
 }
 
 ProviderResult<Machine> ScwProvider::get(std::string_view pool_uid, std::string_view name) {
-  auto all = servers(std::string(kTagPoolPrefix) + std::string(pool_uid));
-  if (!all.ok()) return fail(all.error());
-  return machine_named(*all, pool_uid, name, /*live_only=*/true, "Scaleway server");
+  return machine_named(servers(std::string(container::kVmTagPoolPrefix) + std::string(pool_uid)),
+                       pool_uid, name,
+                       /*live_only=*/true, "Scaleway server");
 }
 
 ProviderResult<std::vector<Machine>> ScwProvider::list(const MachineFilter& filter) {
-  auto all = servers(filter.pool_uid.empty() ? std::string(kTagManaged)
-                                             : std::string(kTagPoolPrefix) + filter.pool_uid);
-  if (!all.ok()) return fail(all.error());
-  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
+  return owned_machines(
+      servers(filter.pool_uid.empty() ? std::string(container::kVmTagManaged)
+                                      : std::string(container::kVmTagPoolPrefix) + filter.pool_uid),
+      filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> ScwProvider::finish(Machine m, const InstanceIntent& intent) {
@@ -292,11 +265,7 @@ ProviderResult<Machine> ScwProvider::create(const InstanceIntent& intent) {
                {"image", intent.image.empty() ? config_.image : intent.image},
                {"project", config_.project_id},
                {"dynamic_ip_required", true},
-               {"tags",
-                {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid,
-                 std::string(kTagNamePrefix) + intent.name}}};
-  if (!intent.container.image.empty())
-    body["tags"].push_back(std::string(kTagPortPrefix) + std::to_string(intent.container.port));
+               {"tags", container::vm_string_tags(intent)}};
   auto ans = call("create server", "POST", "/instance/v1/zones/" + intent.offer.region + "/servers",
                   net::json_text(body), false);
   if (!ans.ok()) {
@@ -313,8 +282,7 @@ ProviderResult<Machine> ScwProvider::create(const InstanceIntent& intent) {
   } catch (const std::exception& e) {
     auto again = get(intent.pool_uid, intent.name);
     if (again.ok()) return finish(*again, intent);
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("create server: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("create server", e));
   }
   m.name = intent.name;
   m.tags[std::string(kTagInstance)] = intent.name;
@@ -349,8 +317,7 @@ ProviderStatus ScwProvider::terminate(std::string_view provider_id) {
       }
     }
   } catch (const std::exception& e) {
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("get server: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("get server", e));
   }
   if (state == "stopping") return ProviderStatus::success();  // under way
   if (state != "stopped") {
@@ -366,8 +333,9 @@ ProviderStatus ScwProvider::terminate(std::string_view provider_id) {
   auto del = call("delete server", "DELETE", server, "", true);
   if (!del.ok() && del.error().kind != ProviderErrorKind::NotFound) return fail(del.error());
   for (const auto& v : volumes) {
-    auto dv =
-        call("delete volume", "DELETE", "/instance/v1/zones/" + zone + "/volumes/" + v, "", true);
+    std::string volume = "/instance/v1/zones/" + zone;
+    volume.append("/volumes/").append(v);
+    auto dv = call("delete volume", "DELETE", volume, "", true);
     if (!dv.ok() && dv.error().kind != ProviderErrorKind::NotFound) return fail(dv.error());
   }
   return ProviderStatus::success();

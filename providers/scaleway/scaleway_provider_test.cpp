@@ -3,8 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include "providers/container/container_start_script.h"
-#include "providers/container/test_container.h"
 #include "providers/http/curl_transport.h"
 #include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/scaleway/scaleway_emulator.h"
@@ -30,29 +28,17 @@ class ScwProviderTest
                     }) {}
 
   ScwConfig config() {
-    ScwConfig c;
-    c.provider_name = "scw-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<ScwConfig>("scw-main", 3);
     c.secret_key = "scw-test-secret";
     c.project_id = "proj-1";
     c.page_size = 2;
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 3;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-s-0") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = "uid-scw";
-    i.offer.id = "L40S-1-48G";
-    i.offer.region = "fr-par-2";
-    i.offer.gpu_model = "L40S";
-    i.offer.gpu_count = 1;
-    i.offer.price_per_hour = Money::from_cents(140);
-    i.user_data = "#cloud-config\nruncmd: [join --token scwj01n]\n";
-    return i;
+    return emulators::l40s_intent(std::move(name), "uid-scw", "L40S-1-48G", "fr-par-2",
+                                  Money::from_cents(140),
+                                  "#cloud-config\nruncmd: [join --token scwj01n]\n");
   }
 };
 
@@ -216,81 +202,6 @@ TEST_F(ScwProviderTest, OutOfStockIsNoCapacity) {
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.error().kind, ProviderErrorKind::NoCapacity);
   EXPECT_EQ(emulator_.requests("create"), 2);
-}
-
-TEST_F(ScwProviderTest, ThrottleRecoversAndAuthFailsOnce) {
-  ScwProvider p(config(), transport_, clock_, sleeper_);
-  emulator_.faults().add("products", Fault{FaultKind::Throttle, {}, seconds(2)}, 2);
-  ASSERT_TRUE(p.offers({}).ok());
-  EXPECT_EQ(emulator_.requests("products"), 3);
-  EXPECT_GE(sleeper_.waits().at(0), std::chrono::milliseconds(2000));
-  ScwConfig bad = config();
-  bad.secret_key = "scw-wrong";
-  ScwProvider q(bad, transport_, clock_, sleeper_);
-  auto r = q.list({});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
-  EXPECT_EQ(emulator_.requests("list"), 1);
-  std::lock_guard lock(log_mu_);
-  for (const auto& l : log_)
-    EXPECT_EQ(l.find("scw-wrong"), std::string::npos) << l;
-}
-
-TEST_F(ScwProviderTest, GarbledAnswersAreKnownKinds) {
-  ScwProvider p(config(), transport_, clock_, sleeper_);
-  emulator_.faults().add("create", Fault{FaultKind::Garbled});
-  auto c = p.create(intent());
-  ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
-  EXPECT_TRUE(emulator_.servers().empty());
-  emulator_.faults().add("list", Fault{FaultKind::GarbledError}, 3);
-  EXPECT_EQ(p.list({}).error().kind, ProviderErrorKind::Transient);
-  emulator_.faults().add("products", Fault{FaultKind::Garbled});
-  EXPECT_EQ(p.offers({}).error().kind, ProviderErrorKind::Transient);
-  EXPECT_TRUE(p.create(intent()).ok());
-}
-
-using container::endpoint_of;
-
-TEST_F(ScwProviderTest, EndpointSendsTheContainerStartScriptAndReportsTheContainerPort) {
-  ScwProvider p(config(), transport_, clock_, sleeper_);
-  InstanceIntent i = endpoint_of(intent());
-  auto m = p.create(i);
-  ASSERT_TRUE(m.ok()) << describe(m.error());
-  auto all = emulator_.servers();
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_EQ(all[0].cloud_init, container::render_container_start_script(i.container));
-  clock_.advance(std::chrono::seconds(600));
-  auto got = p.get(i.pool_uid, i.name);
-  ASSERT_TRUE(got.ok()) << describe(got.error());
-  ASSERT_FALSE(got->public_address.empty());
-  EXPECT_EQ(got->public_port, 8000);
-  auto listed = p.list({});
-  ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ(listed->at(0).public_port, 8000);
-  expect_not_logged("hf_s3cr3t");
-}
-
-TEST_F(ScwProviderTest, NodeMachinesHaveNoPublicPort) {
-  ScwProvider p(config(), transport_, clock_, sleeper_);
-  ASSERT_TRUE(p.create(intent()).ok());
-  clock_.advance(std::chrono::seconds(600));
-  auto got = p.get(intent().pool_uid, intent().name);
-  ASSERT_TRUE(got.ok()) << describe(got.error());
-  EXPECT_FALSE(got->public_address.empty());
-  EXPECT_EQ(got->public_port, 0);
-}
-
-TEST_F(ScwProviderTest, EndpointWithABootstrapTooIsInvalidBeforeAnyRequest) {
-  ScwProvider p(config(), transport_, clock_, sleeper_);
-  InstanceIntent i = endpoint_of(intent());
-  i.user_data = "#!/bin/sh\n";
-  auto r = p.create(i);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest);
-  EXPECT_NE(r.error().message.find("one mode"), std::string::npos) << r.error().message;
-  EXPECT_EQ(emulator_.requests(), 0);
 }
 
 }  // namespace

@@ -264,8 +264,7 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
       out.push_back(std::move(offer));
     }
   } catch (const std::exception& e) {
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("search offers: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("search offers", e));
   }
   return out;
 }
@@ -288,9 +287,7 @@ ProviderResult<std::vector<Machine>> VastProvider::instances(const std::string& 
       auto next = j.find("next_token");
       after = next != j.end() && next->is_string() ? next->get<std::string>() : std::string();
     } catch (const std::exception& e) {
-      return fail(
-          provider_error(ProviderErrorKind::Transient,
-                         std::string("list instances: unreadable answer (") + e.what() + ")"));
+      return fail(net::unreadable_answer("list instances", e));
     }
     if (after.empty()) return out;
   }
@@ -298,15 +295,13 @@ ProviderResult<std::vector<Machine>> VastProvider::instances(const std::string& 
 }
 
 ProviderResult<Machine> VastProvider::get(std::string_view pool_uid, std::string_view name) {
-  auto found = instances(vast_label(pool_uid, name));  // filtered by label server-side
-  if (!found.ok()) return fail(found.error());
-  return machine_named(*found, pool_uid, name, /*live_only=*/false, "Vast.ai instance");
+  // Filtered by label server-side.
+  return machine_named(instances(vast_label(pool_uid, name)), pool_uid, name, /*live_only=*/false,
+                       "Vast.ai instance");
 }
 
 ProviderResult<std::vector<Machine>> VastProvider::list(const MachineFilter& filter) {
-  auto all = instances("");
-  if (!all.ok()) return fail(all.error());
-  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/false);
+  return owned_machines(instances(""), filter, /*require_managed_tag=*/false);
 }
 
 ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
@@ -353,8 +348,7 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
     m.provider_id = id_text(j.at("new_contract"));
   } catch (const std::exception& e) {
     if (auto found = lookup()) return *found;
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               std::string("rent: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("rent", e));
   }
   if (!intent.ssh_public_key.empty()) {
     // attachSshKey: the create body has no key field. Attaching twice is

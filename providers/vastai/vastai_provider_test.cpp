@@ -35,27 +35,17 @@ class VastProviderTest
             }) {}
 
   VastConfig config() {
-    VastConfig c;
-    c.provider_name = "vast-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<VastConfig>("vast-main", 9);
     c.api_key = "vast-test-key";
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 9;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-v-0", std::string ask = "101") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = "uid-vast";
+    InstanceIntent i = emulators::l40s_intent(std::move(name), "uid-vast", std::move(ask), "",
+                                              Money::parse("0.62").value(),
+                                              "#!/bin/sh\nkubeadm join --token zz9\n");
     i.pool_namespace = "ml";
     i.pool_name = "pool-v";
-    i.offer.id = std::move(ask);
-    i.offer.gpu_model = "L40S";
-    i.offer.gpu_count = 1;
-    i.offer.price_per_hour = Money::parse("0.62").value();
-    i.user_data = "#!/bin/sh\nkubeadm join --token zz9\n";
     return i;
   }
 };
@@ -275,32 +265,6 @@ TEST_F(VastProviderTest, ThrottlingWithoutRetryAfterBacksOffAndRecovers) {
   ASSERT_FALSE(limited.ok());
   EXPECT_EQ(limited.error().kind, ProviderErrorKind::RateLimited);
   EXPECT_GT(limited.error().retry_after.count(), 0);
-}
-
-TEST_F(VastProviderTest, BadKeyIsUnauthorizedOnce) {
-  VastConfig c = config();
-  c.api_key = "vast-wrong";
-  VastProvider p(c, transport_, clock_, sleeper_);
-  auto r = p.offers({});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
-  EXPECT_EQ(emulator_.requests(), 1);
-  for (const auto& l : log_)
-    EXPECT_EQ(l.find("vast-wrong"), std::string::npos) << l;
-}
-
-TEST_F(VastProviderTest, GarbledAnswersAreKnownKinds) {
-  VastProvider p(config(), transport_, clock_, sleeper_);
-  emulator_.faults().add("create", Fault{FaultKind::Garbled});
-  auto c = p.create(intent());
-  ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
-  EXPECT_NE(c.error().message.find("unreadable"), std::string::npos);
-  emulator_.faults().add("list", Fault{FaultKind::GarbledError}, 3);
-  EXPECT_EQ(p.list({}).error().kind, ProviderErrorKind::Transient);
-  emulator_.faults().add("search", Fault{FaultKind::Garbled});
-  EXPECT_EQ(p.offers({}).error().kind, ProviderErrorKind::Transient);
-  EXPECT_TRUE(p.create(intent()).ok());
 }
 
 InstanceIntent endpoint(InstanceIntent i) {

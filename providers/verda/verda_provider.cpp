@@ -294,9 +294,7 @@ ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query
       }
     }
   } catch (const std::exception& e) {
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       std::string("instance types: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("instance types", e));
   }
   return out;
 }
@@ -309,23 +307,17 @@ ProviderResult<std::vector<Machine>> VerdaProvider::all_instances() {
     for (const auto& i : json::parse(*body))
       out.push_back(parse_instance(i));
   } catch (const std::exception& e) {
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       std::string("list instances: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("list instances", e));
   }
   return out;
 }
 
 ProviderResult<Machine> VerdaProvider::get(std::string_view pool_uid, std::string_view name) {
-  auto all = all_instances();
-  if (!all.ok()) return fail(all.error());
-  return machine_named(*all, pool_uid, name, /*live_only=*/false, "Verda instance");
+  return machine_named(all_instances(), pool_uid, name, /*live_only=*/false, "Verda instance");
 }
 
 ProviderResult<std::vector<Machine>> VerdaProvider::list(const MachineFilter& filter) {
-  auto all = all_instances();
-  if (!all.ok()) return fail(all.error());
-  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/false);
+  return owned_machines(all_instances(), filter, /*require_managed_tag=*/false);
 }
 
 ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {

@@ -5,8 +5,6 @@
 
 #include <gtest/gtest.h>
 
-#include "providers/container/container_start_script.h"
-#include "providers/container/test_container.h"
 #include "providers/factory/adapter_table.h"
 #include "providers/http/curl_transport.h"
 #include "tests/emulators/common/adapter_fixture.h"
@@ -32,29 +30,16 @@ class VerdaProviderTest
                     }) {}
 
   VerdaConfig config() {
-    VerdaConfig c;
-    c.provider_name = "verda-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<VerdaConfig>("verda-main", 7);
     c.client_id = "verda-client";
     c.client_secret = "verda-secret";
     c.ssh_key_ids = {emulators::kVerdaSeedKeyId};
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 7;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-v-0") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = "uid-verda";
-    i.offer.id = "1L40S.20V";
-    i.offer.region = "FIN-03";
-    i.offer.gpu_model = "L40S";
-    i.offer.gpu_count = 1;
-    i.offer.price_per_hour = Money::from_cents(91);
-    i.user_data = "#!/bin/sh\njoin --token s3cr3tjoin\n";
-    return i;
+    return emulators::l40s_intent(std::move(name), "uid-verda", "1L40S.20V", "FIN-03",
+                                  Money::from_cents(91), "#!/bin/sh\njoin --token s3cr3tjoin\n");
   }
 
   void expect_no_secrets_logged() {
@@ -226,20 +211,6 @@ TEST_F(VerdaProviderTest, CreateGetListTerminate) {
   expect_no_secrets_logged();
 }
 
-TEST_F(VerdaProviderTest, FindAfterLostCreateAnswer) {
-  VerdaProvider p(config(), short_transport_, clock_, sleeper_);
-  emulator_.faults().add("create", Fault{FaultKind::LoseAnswer});
-  auto m = p.create(intent());
-  ASSERT_TRUE(m.ok()) << describe(m.error());
-  EXPECT_EQ(emulator_.requests("create"), 1);
-  VerdaProvider restarted(config(), transport_, clock_, sleeper_);
-  auto again = restarted.create(intent());
-  ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->provider_id, m->provider_id);
-  EXPECT_EQ(emulator_.instances().size(), 1u);
-  EXPECT_EQ(emulator_.requests("create"), 1);
-}
-
 TEST_F(VerdaProviderTest, NoCapacity) {
   VerdaProvider p(config(), transport_, clock_, sleeper_);
   ASSERT_TRUE(p.create(intent("a-0")).ok());
@@ -252,28 +223,6 @@ TEST_F(VerdaProviderTest, NoCapacity) {
   other.offer.id = "8H100.80S.176V";
   other.offer.region = "FIN-01";
   EXPECT_EQ(p.create(other).error().kind, ProviderErrorKind::NoCapacity);
-}
-
-TEST_F(VerdaProviderTest, ThrottleRecovers) {
-  VerdaProvider p(config(), transport_, clock_, sleeper_);
-  emulator_.faults().add("types", Fault{FaultKind::Throttle, {}, seconds(2)}, 2);
-  ASSERT_TRUE(p.offers({}).ok());
-  EXPECT_EQ(emulator_.requests("types"), 3);
-  EXPECT_GE(sleeper_.waits().at(0), std::chrono::milliseconds(2000));
-}
-
-TEST_F(VerdaProviderTest, BadCredentialsFailOnceWithoutCallingTheApi) {
-  VerdaConfig bad = config();
-  bad.client_secret = "verda-wrong";
-  VerdaProvider p(bad, transport_, clock_, sleeper_);
-  auto r = p.list({});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
-  EXPECT_EQ(emulator_.requests("token"), 1);
-  EXPECT_EQ(emulator_.requests("list"), 0);
-  std::lock_guard lock(log_mu_);
-  for (const auto& l : log_)
-    EXPECT_EQ(l.find("verda-wrong"), std::string::npos) << l;
 }
 
 TEST_F(VerdaProviderTest, ExpiredOrRevokedTokenIsRenewedOnce) {
@@ -294,63 +243,6 @@ TEST_F(VerdaProviderTest, ExpiredOrRevokedTokenIsRenewedOnce) {
   EXPECT_EQ(emulator_.requests("list"), 6);
   EXPECT_EQ(emulator_.requests("token"), 4);
   expect_no_secrets_logged();
-}
-
-TEST_F(VerdaProviderTest, GarbledAnswersAreKnownKinds) {
-  VerdaProvider p(config(), transport_, clock_, sleeper_);
-  emulator_.faults().add("create", Fault{FaultKind::Garbled});
-  auto c = p.create(intent());
-  ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
-  EXPECT_TRUE(emulator_.instances().empty());
-  emulator_.faults().add("list", Fault{FaultKind::GarbledError}, 3);
-  EXPECT_EQ(p.list({}).error().kind, ProviderErrorKind::Transient);
-  emulator_.faults().add("types", Fault{FaultKind::Garbled});
-  EXPECT_EQ(p.offers({}).error().kind, ProviderErrorKind::Transient);
-  EXPECT_TRUE(p.create(intent()).ok());
-}
-
-using container::endpoint_of;
-
-TEST_F(VerdaProviderTest, EndpointSendsTheContainerStartScriptAndReportsTheContainerPort) {
-  VerdaProvider p(config(), transport_, clock_, sleeper_);
-  InstanceIntent i = endpoint_of(intent());
-  auto m = p.create(i);
-  ASSERT_TRUE(m.ok()) << describe(m.error());
-  auto all = emulator_.instances();
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_EQ(all[0].startup_script, container::render_container_start_script(i.container));
-  clock_.advance(std::chrono::seconds(600));
-  auto got = p.get(i.pool_uid, i.name);
-  ASSERT_TRUE(got.ok()) << describe(got.error());
-  ASSERT_FALSE(got->public_address.empty());
-  EXPECT_EQ(got->public_port, 8000);
-  auto listed = p.list({});
-  ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ(listed->at(0).public_port, 8000);
-  expect_not_logged("hf_s3cr3t");
-}
-
-TEST_F(VerdaProviderTest, NodeMachinesHaveNoPublicPort) {
-  VerdaProvider p(config(), transport_, clock_, sleeper_);
-  ASSERT_TRUE(p.create(intent()).ok());
-  clock_.advance(std::chrono::seconds(600));
-  auto got = p.get(intent().pool_uid, intent().name);
-  ASSERT_TRUE(got.ok()) << describe(got.error());
-  EXPECT_FALSE(got->public_address.empty());
-  EXPECT_EQ(got->public_port, 0);
-}
-
-TEST_F(VerdaProviderTest, EndpointWithABootstrapTooIsInvalidBeforeAnyRequest) {
-  VerdaProvider p(config(), transport_, clock_, sleeper_);
-  InstanceIntent i = endpoint_of(intent());
-  i.user_data = "#!/bin/sh\n";
-  auto r = p.create(i);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest);
-  EXPECT_NE(r.error().message.find("one mode"), std::string::npos) << r.error().message;
-  EXPECT_EQ(emulator_.requests(), 0);
 }
 
 }  // namespace

@@ -16,12 +16,6 @@ namespace {
 
 using nlohmann::json;
 
-constexpr std::string_view kTagManaged = "gpupool-managed";
-constexpr std::string_view kTagPoolPrefix = "gpupool-pool=";
-constexpr std::string_view kTagNamePrefix = "gpupool-instance=";
-// Endpoint mode: the container port, so get()/list() know public_port.
-constexpr std::string_view kTagPortPrefix = "gpupool-port=";
-
 MachineState state_of(const json& j) {
   const std::string status = net::json_str(j, "status");
   if (status == "pending") return MachineState::Pending;
@@ -58,24 +52,7 @@ Machine parse_instance(const json& j) {
     Time t;
     if (parse_rfc3339(c->get<std::string>(), t)) m.launch_time = t;
   }
-  bool managed = false;
-  if (auto tags = j.find("tags"); tags != j.end() && tags->is_array()) {
-    for (const auto& t : *tags) {
-      if (!t.is_string()) continue;
-      const std::string tag = t.get<std::string>();
-      if (tag == kTagManaged) managed = true;
-      if (tag.starts_with(kTagPoolPrefix))
-        m.tags[std::string(kTagPoolUid)] = tag.substr(kTagPoolPrefix.size());
-      if (tag.starts_with(kTagNamePrefix)) {
-        m.tags[std::string(kTagInstance)] = tag.substr(kTagNamePrefix.size());
-        m.name = tag.substr(kTagNamePrefix.size());
-      }
-      if (tag.starts_with(kTagPortPrefix))
-        m.tags[std::string(container::kTagContainerPort)] = tag.substr(kTagPortPrefix.size());
-    }
-  }
-  if (managed) m.tags[std::string(kTagManagedBy)] = std::string(kTagManagedByValue);
-  m.public_port = container::vm_public_port_from_tags(m);
+  container::read_vm_string_tags(net::json_strings(j, "tags"), m);
   return m;
 }
 
@@ -200,8 +177,7 @@ ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query
       }
       cursor = j.at("meta").at("links").value("next", "");
     } catch (const std::exception& e) {
-      return fail(provider_error(ProviderErrorKind::Transient,
-                                 std::string("plans: unreadable answer (") + e.what() + ")"));
+      return fail(net::unreadable_answer("plans", e));
     }
     if (cursor.empty()) return out;
   }
@@ -223,9 +199,7 @@ ProviderResult<std::vector<Machine>> VultrProvider::instances(const std::string&
         out.push_back(parse_instance(i));
       cursor = j.at("meta").at("links").value("next", "");
     } catch (const std::exception& e) {
-      return fail(
-          provider_error(ProviderErrorKind::Transient,
-                         std::string("list instances: unreadable answer (") + e.what() + ")"));
+      return fail(net::unreadable_answer("list instances", e));
     }
     if (cursor.empty()) return out;
   }
@@ -233,16 +207,15 @@ ProviderResult<std::vector<Machine>> VultrProvider::instances(const std::string&
 }
 
 ProviderResult<Machine> VultrProvider::get(std::string_view pool_uid, std::string_view name) {
-  auto all = instances(std::string(kTagPoolPrefix) + std::string(pool_uid));
-  if (!all.ok()) return fail(all.error());
-  return machine_named(*all, pool_uid, name, /*live_only=*/true, "Vultr instance");
+  return machine_named(instances(std::string(container::kVmTagPoolPrefix) + std::string(pool_uid)),
+                       pool_uid, name, /*live_only=*/true, "Vultr instance");
 }
 
 ProviderResult<std::vector<Machine>> VultrProvider::list(const MachineFilter& filter) {
-  auto all = instances(filter.pool_uid.empty() ? std::string(kTagManaged)
-                                               : std::string(kTagPoolPrefix) + filter.pool_uid);
-  if (!all.ok()) return fail(all.error());
-  return owned_machines(std::move(*all), filter, /*require_managed_tag=*/true);
+  return owned_machines(instances(filter.pool_uid.empty()
+                                      ? std::string(container::kVmTagManaged)
+                                      : std::string(container::kVmTagPoolPrefix) + filter.pool_uid),
+                        filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
@@ -269,32 +242,21 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
                {"plan", intent.offer.id},
                {"label", intent.name},
                {"hostname", intent.name},
-               {"tags",
-                {std::string(kTagManaged), std::string(kTagPoolPrefix) + intent.pool_uid,
-                 std::string(kTagNamePrefix) + intent.name}}};
+               {"tags", container::vm_string_tags(intent)}};
   if (config_.snapshot_id.empty()) {
     body["os_id"] = config_.os_id;
   } else {
     body["snapshot_id"] = config_.snapshot_id;
   }
-  if (!intent.container.image.empty())
-    body["tags"].push_back(std::string(kTagPortPrefix) + std::to_string(intent.container.port));
   std::vector<std::string> key_ids = config_.ssh_key_ids;
   if (!intent.ssh_public_key.empty()) {
     // Vultr takes keys by id (sshkey_id): add the intent's key once.
     auto id = ssh_keys_.id_for(
         intent.ssh_public_key,
-        [&]() -> ProviderResult<std::vector<net::SshKeyEntry>> {
-          auto keys = call("list ssh keys", "GET", "/v2/ssh-keys?per_page=500", "", true);
-          if (!keys.ok()) return fail(keys.error());
-          return net::parse_ssh_key_list(*keys, "ssh_keys", "id", "ssh_key");
-        },
-        [&](const std::string& name) -> ProviderResult<std::string> {
-          json add = {{"name", name}, {"ssh_key", intent.ssh_public_key}};
-          auto added = call("add ssh key", "POST", "/v2/ssh-keys", net::json_text(add), false);
-          if (!added.ok()) return fail(added.error());
-          return net::parse_added_ssh_key(*added, "ssh_key", "id");
-        });
+        {"/v2/ssh-keys?per_page=500", "ssh_keys", "ssh_key", "/v2/ssh-keys", "ssh_key"},
+        [this](const std::string& what, const std::string& method, const std::string& path,
+               const std::string& body,
+               bool idempotent) { return call(what, method, path, body, idempotent); });
     if (!id.ok()) return fail(id.error());
     if (std::find(key_ids.begin(), key_ids.end(), *id) == key_ids.end()) key_ids.push_back(*id);
   }
@@ -321,9 +283,7 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
     return m;
   } catch (const std::exception& e) {
     if (auto found = lookup()) return *found;
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       std::string("create instance: unreadable answer (") + e.what() + ")"));
+    return fail(net::unreadable_answer("create instance", e));
   }
 }
 

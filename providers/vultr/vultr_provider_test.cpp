@@ -3,8 +3,6 @@
 
 #include <gtest/gtest.h>
 
-#include "providers/container/container_start_script.h"
-#include "providers/container/test_container.h"
 #include "providers/factory/adapter_table.h"
 #include "providers/http/curl_transport.h"
 #include "tests/emulators/common/adapter_fixture.h"
@@ -35,28 +33,16 @@ class VultrProviderTest
             }) {}
 
   VultrConfig config() {
-    VultrConfig c;
-    c.provider_name = "vultr-main";
-    c.endpoint = emulator_.base_url();
+    auto c = adapter_config<VultrConfig>("vultr-main", 9);
     c.api_key = "vultr-test-key";
     c.page_size = 2;
-    c.http.max_attempts = 3;
-    c.http.jitter_seed = 9;
-    c.http.log = log_sink();
     return c;
   }
 
   InstanceIntent intent(std::string name = "pool-u-0") {
-    InstanceIntent i;
-    i.name = std::move(name);
-    i.pool_uid = "uid-vultr";
-    i.offer.id = "vcg-l40s-16c-180g-48vram";
-    i.offer.region = "ewr";
-    i.offer.gpu_model = "L40S";
-    i.offer.gpu_count = 1;
-    i.offer.price_per_hour = Money::from_cents(209);
-    i.user_data = "#cloud-config\nruncmd: [join --token vuj01n]\n";
-    return i;
+    return emulators::l40s_intent(std::move(name), "uid-vultr", "vcg-l40s-16c-180g-48vram", "ewr",
+                                  Money::from_cents(209),
+                                  "#cloud-config\nruncmd: [join --token vuj01n]\n");
   }
 };
 
@@ -224,19 +210,6 @@ TEST_F(VultrProviderTest, ListFollowsCursor) {
   EXPECT_EQ(emulator_.requests("list") - before, 3);
 }
 
-TEST_F(VultrProviderTest, FindAfterLostCreateAnswer) {
-  VultrProvider p(config(), short_transport_, clock_, sleeper_);
-  emulator_.faults().add("create", Fault{FaultKind::LoseAnswer});
-  auto m = p.create(intent());
-  ASSERT_TRUE(m.ok()) << describe(m.error());
-  VultrProvider restarted(config(), transport_, clock_, sleeper_);
-  auto again = restarted.create(intent());
-  ASSERT_TRUE(again.ok());
-  EXPECT_EQ(again->provider_id, m->provider_id);
-  EXPECT_EQ(emulator_.instances().size(), 1u);
-  EXPECT_EQ(emulator_.requests("create"), 1);
-}
-
 TEST_F(VultrProviderTest, NoCapacity) {
   VultrProvider p(config(), transport_, clock_, sleeper_);
   ASSERT_TRUE(p.create(intent("a-0")).ok());
@@ -244,81 +217,6 @@ TEST_F(VultrProviderTest, NoCapacity) {
   ASSERT_FALSE(full.ok());
   EXPECT_EQ(full.error().kind, ProviderErrorKind::NoCapacity);
   EXPECT_EQ(emulator_.requests("create"), 2);
-}
-
-TEST_F(VultrProviderTest, ThrottleRecoversAndAuthFailsOnce) {
-  VultrProvider p(config(), transport_, clock_, sleeper_);
-  emulator_.faults().add("plans", Fault{FaultKind::Throttle, {}, seconds(2)}, 2);
-  ASSERT_TRUE(p.offers({}).ok());
-  EXPECT_EQ(emulator_.requests("plans"), 3);
-  EXPECT_GE(sleeper_.waits().at(0), std::chrono::milliseconds(2000));
-  VultrConfig bad = config();
-  bad.api_key = "vultr-wrong";
-  VultrProvider q(bad, transport_, clock_, sleeper_);
-  auto r = q.list({});
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized);
-  EXPECT_EQ(emulator_.requests("list"), 1);
-  std::lock_guard lock(log_mu_);
-  for (const auto& l : log_)
-    EXPECT_EQ(l.find("vultr-wrong"), std::string::npos) << l;
-}
-
-TEST_F(VultrProviderTest, GarbledAnswersAreKnownKinds) {
-  VultrProvider p(config(), transport_, clock_, sleeper_);
-  emulator_.faults().add("create", Fault{FaultKind::Garbled});
-  auto c = p.create(intent());
-  ASSERT_FALSE(c.ok());
-  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient);
-  EXPECT_TRUE(emulator_.instances().empty());
-  emulator_.faults().add("list", Fault{FaultKind::GarbledError}, 3);
-  EXPECT_EQ(p.list({}).error().kind, ProviderErrorKind::Transient);
-  emulator_.faults().add("plans", Fault{FaultKind::Garbled});
-  EXPECT_EQ(p.offers({}).error().kind, ProviderErrorKind::Transient);
-  EXPECT_TRUE(p.create(intent()).ok());
-}
-
-using container::endpoint_of;
-
-TEST_F(VultrProviderTest, EndpointSendsTheContainerStartScriptAndReportsTheContainerPort) {
-  VultrProvider p(config(), transport_, clock_, sleeper_);
-  InstanceIntent i = endpoint_of(intent());
-  auto m = p.create(i);
-  ASSERT_TRUE(m.ok()) << describe(m.error());
-  auto all = emulator_.instances();
-  ASSERT_EQ(all.size(), 1u);
-  EXPECT_EQ(all[0].user_data, container::render_container_start_script(i.container));
-  clock_.advance(std::chrono::seconds(600));
-  auto got = p.get(i.pool_uid, i.name);
-  ASSERT_TRUE(got.ok()) << describe(got.error());
-  ASSERT_FALSE(got->public_address.empty());
-  EXPECT_EQ(got->public_port, 8000);
-  auto listed = p.list({});
-  ASSERT_TRUE(listed.ok());
-  ASSERT_EQ(listed->size(), 1u);
-  EXPECT_EQ(listed->at(0).public_port, 8000);
-  expect_not_logged("hf_s3cr3t");
-}
-
-TEST_F(VultrProviderTest, NodeMachinesHaveNoPublicPort) {
-  VultrProvider p(config(), transport_, clock_, sleeper_);
-  ASSERT_TRUE(p.create(intent()).ok());
-  clock_.advance(std::chrono::seconds(600));
-  auto got = p.get(intent().pool_uid, intent().name);
-  ASSERT_TRUE(got.ok()) << describe(got.error());
-  EXPECT_FALSE(got->public_address.empty());
-  EXPECT_EQ(got->public_port, 0);
-}
-
-TEST_F(VultrProviderTest, EndpointWithABootstrapTooIsInvalidBeforeAnyRequest) {
-  VultrProvider p(config(), transport_, clock_, sleeper_);
-  InstanceIntent i = endpoint_of(intent());
-  i.user_data = "#!/bin/sh\n";
-  auto r = p.create(i);
-  ASSERT_FALSE(r.ok());
-  EXPECT_EQ(r.error().kind, ProviderErrorKind::InvalidRequest);
-  EXPECT_NE(r.error().message.find("one mode"), std::string::npos) << r.error().message;
-  EXPECT_EQ(emulator_.requests(), 0);
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 //
 // Thread-safe.
 
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -37,6 +38,38 @@ class EmulatorBase {
   explicit EmulatorBase(uint16_t port) : port_(port) {}
   virtual void handle(const http::HttpRequest& req, http::ResponseWriter& w) = 0;
   void count_request(const std::string& operation);
+
+  // The fault plumbing every emulator shares, called once the request's
+  // operation `op` is known and its credentials are checked. Takes the fault
+  // planned for `op` and answers it with `send`: the kinds the provider words
+  // itself (NoCapacity, Throttle, ServerError, AuthFailure, Garbled) from
+  // provider_fault(fault), GarbledError as a gateway's 502 HTML page.
+  // Otherwise answers route()'s reply: after waiting out a Slow fault, and
+  // for LoseAnswer with the work done but the answer held until the client
+  // has given up.
+  template <typename Send, typename ProviderFault, typename Route>
+  void serve(const std::string& op, http::ResponseWriter& w, const Send& send,
+             const ProviderFault& provider_fault, const Route& route) {
+    bool lose = false;
+    if (auto fault = faults_.take(op)) {
+      switch (fault->kind) {
+        case FaultKind::GarbledError:
+          return (void)w.send(502, http::Headers{{"Content-Type", "text/html"}},
+                              "<html><body><h1>502 Bad Gateway</h1></body></html>");
+        case FaultKind::Slow:
+          w.wait_closed(fault->delay);
+          break;
+        case FaultKind::LoseAnswer:
+          lose = true;
+          break;
+        default:
+          return send(provider_fault(*fault));
+      }
+    }
+    auto reply = route();
+    if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
+    send(reply);
+  }
 
   FaultPlan faults_;
 

@@ -16,8 +16,10 @@
 #include <atomic>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -25,6 +27,8 @@
 
 #include "providers/aws/ec2_provider.h"
 #include "providers/catalog/catalog.h"
+#include "providers/container/container_start_script.h"
+#include "providers/container/test_container.h"
 #include "providers/digitalocean/digitalocean_provider.h"
 #include "providers/fluence/fluence_provider.h"
 #include "providers/http/curl_transport.h"
@@ -57,38 +61,52 @@ constexpr const char* kSshKey = "ssh-ed25519 AAAAC3NzaCONFORMANCE operator@gpupo
 
 // What the suite needs to know about one adapter and its emulator.
 struct Harness {
-  std::string create_op, list_op, offers_op;  // FaultPlan keys
+  std::string create_op, list_op, offers_op;  // FaultPlan keys (and request counts)
+  std::string offer_id, offer_region;         // what a buyable intent asks for
+  // A key/secret the emulator refuses; it must never appear in a log line.
+  std::string bad_credential;
+  // The provider's throttling answer says how long to wait (Retry-After or
+  // a rate-limit reset); EC2 and Vast.ai send none.
+  bool throttle_hint = true;
+  // False where every container is refused (no way to start one).
+  bool runs_containers = true;
   std::function<bool()> start;
   std::function<std::string()> base_url;
-  // A fresh adapter; bad_credentials: a key/secret the emulator refuses.
+  // A fresh adapter; bad_credentials: built with `bad_credential`.
   std::function<std::unique_ptr<Provider>(net::HttpTransport&, bool bad_credentials)> adapter;
-  // The offer part of a buyable intent (id, region, model, count).
-  std::function<void(InstanceIntent&)> offer;
+  // Set where each intent needs an offer of its own (a marketplace ask).
+  std::function<void(InstanceIntent&)> next_offer;
   std::function<emulators::FaultPlan&()> faults;
   std::function<int()> live;      // machines the emulator still runs (not ending or ended)
   std::function<int()> requests;  // requests the emulator has received
+  std::function<int(const std::string&)> requests_for;  // ... for one FaultPlan key
+  // VM adapters: the boot script (decoded user data) of every machine the
+  // emulator holds. Unset where a container runs natively or is refused.
+  std::function<std::vector<std::string>()> boot_scripts;
   std::shared_ptr<void> emulator;
 };
 
 struct Env {
   FakeClock& clock;
   net::FakeSleeper& sleeper;
+  net::LogSink log;
 };
 
-net::ClientOptions http_options() {
+net::ClientOptions http_options(const Env& env) {
   net::ClientOptions o;
   o.max_attempts = 3;
   o.jitter_seed = 17;
+  o.log = env.log;
   return o;
 }
 
 // An adapter of type P from config `c`, pointed at the emulator, with the
-// suite's HTTP options and the fixture's clock and sleeper.
+// suite's HTTP options and the fixture's clock, sleeper and log.
 template <typename P, typename C>
 std::unique_ptr<Provider> build(C c, const std::string& url, net::HttpTransport& t, Env env) {
   c.provider_name = "conformance";
   c.endpoint = url;
-  c.http = http_options();
+  c.http = http_options(env);
   return std::make_unique<P>(std::move(c), t, env.clock, env.sleeper);
 }
 
@@ -99,37 +117,51 @@ void bind(Harness& h, std::shared_ptr<E> e) {
   h.base_url = [e] { return e->base_url(); };
   h.faults = [e]() -> emulators::FaultPlan& { return e->faults(); };
   h.requests = [e] { return e->requests(); };
+  h.requests_for = [e](const std::string& op) { return e->requests(op); };
   h.emulator = e;
 }
 
+// How many of `machines` hold a `Running` (by `running`) machine.
+template <typename List, typename Pred>
+int count_running(const List& machines, Pred running) {
+  return static_cast<int>(std::count_if(machines.begin(), machines.end(), running));
+}
+
+// The `field` of every machine in `machines`: their boot scripts.
+template <typename List, typename Field>
+std::vector<std::string> each(const List& machines, Field field) {
+  std::vector<std::string> out;
+  for (const auto& m : machines)
+    out.push_back(m.*field);
+  return out;
+}
+
 Harness aws_harness(Env env) {
-  Harness h{"RunInstances", "DescribeInstances", "DescribeInstanceTypeOfferings"};
+  Harness h{"RunInstances", "DescribeInstances", "DescribeInstanceTypeOfferings",
+            "g6e.xlarge",   "us-east-1",         "wrong/secret"};
   emulators::Ec2EmulatorOptions o;
   o.clock = &env.clock;
   auto e = std::make_shared<emulators::Ec2Emulator>(o);
   bind(h, e);
+  h.throttle_hint = false;
   h.live = [e] { return e->alive(); };
-  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+  h.boot_scripts = [e] { return each(e->instances(), &emulators::EmulatedInstance::user_data); };
+  h.adapter = [e, env, bad_secret = h.bad_credential](net::HttpTransport& t,
+                                                      bool bad) -> std::unique_ptr<Provider> {
     aws::Ec2Config c;
-    c.provider_name = "aws-conformance";
     c.region = "us-east-1";
-    c.endpoint = e->base_url();
-    c.credentials = {"AKIDEMULATOR", bad ? "wrong/secret" : "emulator/secret/KEY", ""};
+    c.credentials = {"AKIDEMULATOR", bad ? bad_secret : "emulator/secret/KEY", ""};
     c.image_id = "ami-0123456789abcdef0";
     // As the registry does: instance-type prices from the catalog.
     for (const Offer& row : catalog::offers_for_type("aws"))
       c.prices.emplace(row.id, row.price_per_hour);
     return build<aws::Ec2Provider>(c, e->base_url(), t, env);
   };
-  h.offer = [](InstanceIntent& i) {
-    i.offer.id = "g6e.xlarge";
-    i.offer.region = "us-east-1";
-  };
   return h;
 }
 
 Harness fluence_harness(Env env) {
-  Harness h{"create", "list", "plans"};
+  Harness h{"create", "list", "plans", "plan-l40s-1", "us-central-3", "fluence-wrong"};
   emulators::FluenceEmulatorOptions o;
   o.clock = &env.clock;
   o.plans = {
@@ -138,26 +170,23 @@ Harness fluence_harness(Env env) {
       {"plan-l40-1", "l40", 1, "culpeper-usa-1", "sesterce", Money::parse("1.27").value(), -1}};
   auto e = std::make_shared<emulators::FluenceEmulator>(o);
   bind(h, e);
+  h.runs_containers = false;
   h.live = [e] {
-    int n = 0;
-    for (const auto& vm : e->vms())
-      n += vm.status == "INITIALIZED" || vm.status == "ACTIVE" ? 1 : 0;
-    return n;
+    return count_running(e->vms(), [](const auto& vm) {
+      return vm.status == "INITIALIZED" || vm.status == "ACTIVE";
+    });
   };
-  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+  h.adapter = [e, env, bad_key = h.bad_credential](net::HttpTransport& t,
+                                                   bool bad) -> std::unique_ptr<Provider> {
     fluence::FluenceConfig c;
-    c.api_key = bad ? "fluence-wrong" : "fluence-test-key";
+    c.api_key = bad ? bad_key : "fluence-test-key";
     return build<fluence::FluenceProvider>(c, e->base_url(), t, env);
-  };
-  h.offer = [](InstanceIntent& i) {
-    i.offer.id = "plan-l40s-1";
-    i.offer.region = "us-central-3";
   };
   return h;
 }
 
 Harness runpod_harness(Env env) {
-  Harness h{"create", "list", "prices"};
+  Harness h{"create", "list", "prices", "SECURE/NVIDIA L40S", "EU-RO-1", "rp-wrong"};
   emulators::RunpodEmulatorOptions o;
   o.clock = &env.clock;
   o.gpu_types = {{"NVIDIA L40S", "L40S", 48, Money::parse("0.86").value(),
@@ -168,20 +197,17 @@ Harness runpod_harness(Env env) {
   auto e = std::make_shared<emulators::RunpodEmulator>(o);
   bind(h, e);
   h.live = [e] { return e->alive(); };
-  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+  h.adapter = [e, env, bad_key = h.bad_credential](net::HttpTransport& t,
+                                                   bool bad) -> std::unique_ptr<Provider> {
     runpod::RunpodConfig c;
-    c.api_key = bad ? "rp-wrong" : "rp-test-key";
+    c.api_key = bad ? bad_key : "rp-test-key";
     return build<runpod::RunpodProvider>(c, e->base_url(), t, env);
-  };
-  h.offer = [](InstanceIntent& i) {
-    i.offer.id = "SECURE/NVIDIA L40S";
-    i.offer.region = "EU-RO-1";
   };
   return h;
 }
 
 Harness vastai_harness(Env env) {
-  Harness h{"create", "list", "search"};
+  Harness h{"create", "list", "search", "", "US", "vast-wrong"};
   emulators::VastEmulatorOptions o;
   o.clock = &env.clock;
   auto m = [](const char* s) { return Money::parse(s).value(); };
@@ -190,49 +216,45 @@ Harness vastai_harness(Env env) {
   o.asks.push_back({90, "L40", 1, m("0.69"), m("0.01"), "Quebec, CA", 0.99, true});
   auto e = std::make_shared<emulators::VastEmulator>(o);
   bind(h, e);
+  h.throttle_hint = false;
   h.live = [e] { return e->alive(); };
-  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+  h.adapter = [e, env, bad_key = h.bad_credential](net::HttpTransport& t,
+                                                   bool bad) -> std::unique_ptr<Provider> {
     vastai::VastConfig c;
-    c.api_key = bad ? "vast-wrong" : "vast-test-key";
+    c.api_key = bad ? bad_key : "vast-test-key";
     return build<vastai::VastProvider>(c, e->base_url(), t, env);
   };
   // Each ask is one machine: every intent rents the next free one.
   auto next = std::make_shared<std::atomic<int>>(101);
-  h.offer = [next](InstanceIntent& i) {
-    i.offer.id = std::to_string(next->fetch_add(1));
-    i.offer.region = "US";
-  };
+  h.next_offer = [next](InstanceIntent& i) { i.offer.id = std::to_string(next->fetch_add(1)); };
   return h;
 }
 
 Harness lambda_harness(Env env) {
-  Harness h{"launch", "list", "types"};
+  Harness h{"launch", "list", "types", "gpu_1x_l40s", "us-east-1", "lambda-wrong"};
   emulators::LambdaEmulatorOptions o;
   o.clock = &env.clock;
   o.types = {{"gpu_1x_l40s", "L40S (48 GB PCIe)", 1, 129, {{"us-east-1", -1}}}};
   auto e = std::make_shared<emulators::LambdaEmulator>(o);
   bind(h, e);
   h.live = [e] {
-    int n = 0;
-    for (const auto& i : e->instances())
-      n += i.status == "booting" || i.status == "active" ? 1 : 0;
-    return n;
+    return count_running(e->instances(), [](const auto& i) {
+      return i.status == "booting" || i.status == "active";
+    });
   };
-  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+  h.boot_scripts = [e] { return each(e->instances(), &emulators::LambdaInstance::user_data); };
+  h.adapter = [e, env, bad_key = h.bad_credential](net::HttpTransport& t,
+                                                   bool bad) -> std::unique_ptr<Provider> {
     lambda::LambdaConfig c;
-    c.api_key = bad ? "lambda-wrong" : "lambda-test-key";
+    c.api_key = bad ? bad_key : "lambda-test-key";
     c.ssh_key_name = "operator";
     return build<lambda::LambdaProvider>(c, e->base_url(), t, env);
-  };
-  h.offer = [](InstanceIntent& i) {
-    i.offer.id = "gpu_1x_l40s";
-    i.offer.region = "us-east-1";
   };
   return h;
 }
 
 Harness verda_harness(Env env) {
-  Harness h{"create", "list", "types"};
+  Harness h{"create", "list", "types", "1L40S.20V", "FIN-03", "verda-wrong"};
   emulators::VerdaEmulatorOptions o;
   o.clock = &env.clock;
   o.types = {{"1L40S.20V",
@@ -243,26 +265,21 @@ Harness verda_harness(Env env) {
   auto e = std::make_shared<emulators::VerdaEmulator>(o);
   bind(h, e);
   h.live = [e] {
-    int n = 0;
-    for (const auto& i : e->instances())
-      n += i.status != "deleting" ? 1 : 0;
-    return n;
+    return count_running(e->instances(), [](const auto& i) { return i.status != "deleting"; });
   };
-  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+  h.boot_scripts = [e] { return each(e->instances(), &emulators::VerdaInstance::startup_script); };
+  h.adapter = [e, env, bad_secret = h.bad_credential](net::HttpTransport& t,
+                                                      bool bad) -> std::unique_ptr<Provider> {
     verda::VerdaConfig c;
     c.client_id = "verda-client";
-    c.client_secret = bad ? "verda-wrong" : "verda-secret";
+    c.client_secret = bad ? bad_secret : "verda-secret";
     return build<verda::VerdaProvider>(c, e->base_url(), t, env);
-  };
-  h.offer = [](InstanceIntent& i) {
-    i.offer.id = "1L40S.20V";
-    i.offer.region = "FIN-03";
   };
   return h;
 }
 
 Harness digitalocean_harness(Env env) {
-  Harness h{"create", "list", "sizes"};
+  Harness h{"create", "list", "sizes", "gpu-l40sx1-48gb", "tor1", "do-wrong"};
   emulators::DoEmulatorOptions o;
   o.clock = &env.clock;
   o.sizes = {{"gpu-l40sx1-48gb", "nvidia_l40s", 1, 1.57, {{"tor1", -1}}}};
@@ -270,21 +287,19 @@ Harness digitalocean_harness(Env env) {
   auto e = std::make_shared<emulators::DoEmulator>(o);
   bind(h, e);
   h.live = [e] { return static_cast<int>(e->droplets().size()); };
-  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+  h.boot_scripts = [e] { return each(e->droplets(), &emulators::DoDroplet::user_data); };
+  h.adapter = [e, env, bad_token = h.bad_credential](net::HttpTransport& t,
+                                                     bool bad) -> std::unique_ptr<Provider> {
     digitalocean::DoConfig c;
-    c.api_token = bad ? "do-wrong" : "do-test-token";
+    c.api_token = bad ? bad_token : "do-test-token";
     c.page_size = 2;
     return build<digitalocean::DoProvider>(c, e->base_url(), t, env);
-  };
-  h.offer = [](InstanceIntent& i) {
-    i.offer.id = "gpu-l40sx1-48gb";
-    i.offer.region = "tor1";
   };
   return h;
 }
 
 Harness scaleway_harness(Env env) {
-  Harness h{"create", "list", "products"};
+  Harness h{"create", "list", "products", "L40S-1-48G", "fr-par-2", "scw-wrong"};
   emulators::ScwEmulatorOptions o;
   o.clock = &env.clock;
   o.types = {{"L40S-1-48G", "L40S", 1, 1.40, {{"fr-par-2", -1}}}};
@@ -292,27 +307,22 @@ Harness scaleway_harness(Env env) {
   auto e = std::make_shared<emulators::ScwEmulator>(o);
   bind(h, e);
   h.live = [e] {
-    int n = 0;
-    for (const auto& s : e->servers())
-      n += s.state != "stopping" ? 1 : 0;
-    return n;
+    return count_running(e->servers(), [](const auto& s) { return s.state != "stopping"; });
   };
-  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+  h.boot_scripts = [e] { return each(e->servers(), &emulators::ScwServer::cloud_init); };
+  h.adapter = [e, env, bad_key = h.bad_credential](net::HttpTransport& t,
+                                                   bool bad) -> std::unique_ptr<Provider> {
     scaleway::ScwConfig c;
-    c.secret_key = bad ? "scw-wrong" : "scw-test-secret";
+    c.secret_key = bad ? bad_key : "scw-test-secret";
     c.project_id = "proj-1";
     c.page_size = 2;
     return build<scaleway::ScwProvider>(c, e->base_url(), t, env);
-  };
-  h.offer = [](InstanceIntent& i) {
-    i.offer.id = "L40S-1-48G";
-    i.offer.region = "fr-par-2";
   };
   return h;
 }
 
 Harness vultr_harness(Env env) {
-  Harness h{"create", "list", "plans"};
+  Harness h{"create", "list", "plans", "vcg-l40s-16c-180g-48vram", "ewr", "vultr-wrong"};
   emulators::VultrEmulatorOptions o;
   o.clock = &env.clock;
   o.plans = {{"vcg-l40s-16c-180g-48vram", "NVIDIA_L40S", 48, 2.09, {{"ewr", -1}}}};
@@ -320,15 +330,13 @@ Harness vultr_harness(Env env) {
   auto e = std::make_shared<emulators::VultrEmulator>(o);
   bind(h, e);
   h.live = [e] { return static_cast<int>(e->instances().size()); };
-  h.adapter = [e, env](net::HttpTransport& t, bool bad) -> std::unique_ptr<Provider> {
+  h.boot_scripts = [e] { return each(e->instances(), &emulators::VultrInstance::user_data); };
+  h.adapter = [e, env, bad_key = h.bad_credential](net::HttpTransport& t,
+                                                   bool bad) -> std::unique_ptr<Provider> {
     vultr::VultrConfig c;
-    c.api_key = bad ? "vultr-wrong" : "vultr-test-key";
+    c.api_key = bad ? bad_key : "vultr-test-key";
     c.page_size = 2;
     return build<vultr::VultrProvider>(c, e->base_url(), t, env);
-  };
-  h.offer = [](InstanceIntent& i) {
-    i.offer.id = "vcg-l40s-16c-180g-48vram";
-    i.offer.region = "ewr";
   };
   return h;
 }
@@ -356,7 +364,10 @@ class ProviderConformance : public ::testing::TestWithParam<Entry> {
   ProviderConformance()
       : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 29))),
         sleeper_(&clock_),
-        h_(GetParam().make(Env{clock_, sleeper_})) {}
+        h_(GetParam().make(Env{clock_, sleeper_, [this](std::string_view line) {
+                                 std::lock_guard lock(log_mu_);
+                                 log_.emplace_back(line);
+                               }})) {}
 
   void SetUp() override { ASSERT_TRUE(h_.start()); }
 
@@ -368,17 +379,28 @@ class ProviderConformance : public ::testing::TestWithParam<Entry> {
     i.pool_uid = kPoolUid;
     i.pool_namespace = "ml";
     i.pool_name = "conformance";
+    i.offer.id = h_.offer_id;
+    i.offer.region = h_.offer_region;
     i.offer.gpu_model = "L40S";
     i.offer.gpu_count = 1;
     i.offer.price_per_hour = Money::from_cents(100);
     i.ssh_public_key = kSshKey;
     i.user_data = "#!/bin/sh\necho join\n";
-    h_.offer(i);
+    if (h_.next_offer) h_.next_offer(i);
     return i;
+  }
+
+  // Fails for every log line of the adapters that contains `secret`.
+  void expect_not_logged(std::string_view secret) {
+    std::lock_guard lock(log_mu_);
+    for (const auto& l : log_)
+      EXPECT_EQ(l.find(secret), std::string::npos) << l;
   }
 
   FakeClock clock_;
   net::FakeSleeper sleeper_;
+  std::mutex log_mu_;
+  std::vector<std::string> log_;
   net::CurlTransport transport_{[] {
     net::CurlOptions o;
     o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
@@ -416,26 +438,24 @@ TEST_P(ProviderConformance, CreateIsIdempotentOnTheIntentName) {
 }
 
 // Endpoint mode (issue 13): every adapter either runs the container and,
-// once the machine is up, says where its port is reached, or (no way to
-// start it: no user data, no native containers) refuses it as
-// InvalidRequest before any request.
-InstanceIntent with_container(InstanceIntent i) {
-  i.user_data.clear();
-  i.container.image = "vllm/vllm-openai:v0.6.3";
-  i.container.port = 8000;
-  i.container.args = {"--model", "m"};
-  i.container.env = {{"HF_TOKEN", "hf_conformance"}};
-  return i;
-}
-
+// once the machine is up, says where its port is reached (get and list
+// alike), or (no way to start it: no user data, no native containers)
+// refuses it as InvalidRequest before any request. A VM adapter runs it
+// with the container start script as the machine's user data, so the port
+// reached is the container's own. The container's env never reaches a log.
 TEST_P(ProviderConformance, AnEndpointMachineSaysWhereItsPortIsReached) {
   auto p = adapter();
-  auto m = p->create(with_container(intent("conf-ep")));
+  const InstanceIntent ep = container::endpoint_of(intent("conf-ep"));
+  auto m = p->create(ep);
   if (!m.ok()) {
     EXPECT_EQ(m.error().kind, ProviderErrorKind::InvalidRequest) << describe(m.error());
     EXPECT_EQ(p->user_data_support(), UserDataSupport::None) << describe(m.error());
     EXPECT_EQ(h_.requests(), 0);
     return;
+  }
+  if (h_.boot_scripts) {
+    EXPECT_EQ(h_.boot_scripts(),
+              std::vector<std::string>{container::render_container_start_script(ep.container)});
   }
   clock_.advance(seconds(600));  // booted everywhere
   auto got = p->get(kPoolUid, "conf-ep");
@@ -443,15 +463,34 @@ TEST_P(ProviderConformance, AnEndpointMachineSaysWhereItsPortIsReached) {
   EXPECT_FALSE(got->public_address.empty());
   EXPECT_GT(got->public_port, 0);
   EXPECT_LE(got->public_port, 65535);
+  if (h_.boot_scripts) EXPECT_EQ(got->public_port, ep.container.port);
+  auto listed = p->list({});
+  ASSERT_TRUE(listed.ok()) << describe(listed.error());
+  ASSERT_EQ(listed->size(), 1u);
+  EXPECT_EQ(listed->at(0).public_address, got->public_address);
+  EXPECT_EQ(listed->at(0).public_port, got->public_port);
+  expect_not_logged(ep.container.env.begin()->second);  // the HF token
+}
+
+TEST_P(ProviderConformance, NodeMachinesHaveNoPublicPort) {
+  auto p = adapter();
+  ASSERT_TRUE(p->create(intent("conf-node")).ok());
+  clock_.advance(seconds(600));  // booted everywhere
+  auto got = p->get(kPoolUid, "conf-node");
+  ASSERT_TRUE(got.ok()) << describe(got.error());
+  EXPECT_EQ(got->public_port, 0);
 }
 
 TEST_P(ProviderConformance, AContainerWithABootstrapIsRefusedBeforeAnyRequest) {
   auto p = adapter();
-  InstanceIntent both = with_container(intent("conf-both"));
+  InstanceIntent both = container::endpoint_of(intent("conf-both"));
   both.user_data = "#!/bin/sh\necho join\n";
   auto m = p->create(both);
   ASSERT_FALSE(m.ok());
   EXPECT_EQ(m.error().kind, ProviderErrorKind::InvalidRequest) << describe(m.error());
+  if (h_.runs_containers) {
+    EXPECT_NE(m.error().message.find("one mode"), std::string::npos) << m.error().message;
+  }
   EXPECT_EQ(h_.requests(), 0);
 }
 
@@ -514,8 +553,24 @@ TEST_P(ProviderConformance, SoldOutIsNoCapacity) {
   EXPECT_TRUE(p->create(intent("conf-full")).ok());
 }
 
-TEST_P(ProviderConformance, ThrottlingIsRateLimitedWithAHintThenRecovers) {
+// A throttled call waits at least what the provider asked (Retry-After, or
+// the adapter's backoff where none is sent) and is repeated within the
+// client's attempts; beyond them it is RateLimited with a hint.
+TEST_P(ProviderConformance, ThrottlingIsRetriedThenRateLimitedWithAHint) {
   auto p = adapter();
+  int before = h_.requests_for(h_.offers_op);
+  ASSERT_TRUE(p->offers({}).ok());
+  const int unthrottled = h_.requests_for(h_.offers_op) - before;
+  h_.faults().add(h_.offers_op, Fault{FaultKind::Throttle, {}, seconds(2)}, 2);
+  before = h_.requests_for(h_.offers_op);
+  auto recovered = p->offers({});
+  ASSERT_TRUE(recovered.ok()) << describe(recovered.error());
+  EXPECT_EQ(h_.requests_for(h_.offers_op) - before, unthrottled + 2);
+  if (h_.throttle_hint) {
+    const auto waits = sleeper_.waits();
+    EXPECT_TRUE(std::any_of(waits.begin(), waits.end(),
+                            [](auto w) { return w >= std::chrono::milliseconds(2000); }));
+  }
   h_.faults().add(h_.offers_op, Fault{FaultKind::Throttle, {}, seconds(3)}, 10);
   auto r = p->offers({});
   ASSERT_FALSE(r.ok());
@@ -528,6 +583,8 @@ TEST_P(ProviderConformance, ThrottlingIsRateLimitedWithAHintThenRecovers) {
   EXPECT_FALSE(again->empty());
 }
 
+// A refused credential costs one request per call, stops a create before
+// anything is bought, and never reaches a log line.
 TEST_P(ProviderConformance, BadCredentialsAreUnauthorizedWithoutARetryStorm) {
   auto p = adapter(/*bad_credentials=*/true);
   const int before = h_.requests();
@@ -535,12 +592,23 @@ TEST_P(ProviderConformance, BadCredentialsAreUnauthorizedWithoutARetryStorm) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().kind, ProviderErrorKind::Unauthorized) << describe(r.error());
   EXPECT_FALSE(r.error().retryable());
-  EXPECT_LE(h_.requests() - before, 2);
+  EXPECT_EQ(h_.requests() - before, 1);
   const int after_list = h_.requests();
   auto o = p->offers({});
   ASSERT_FALSE(o.ok());
   EXPECT_EQ(o.error().kind, ProviderErrorKind::Unauthorized) << describe(o.error());
-  EXPECT_LE(h_.requests() - after_list, 2);
+  EXPECT_EQ(h_.requests() - after_list, 1);
+  auto c = p->create(intent("conf-unauthorized"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().kind, ProviderErrorKind::Unauthorized) << describe(c.error());
+  EXPECT_EQ(c.error().message.find(h_.bad_credential), std::string::npos) << c.error().message;
+  // Refused by the lookup before it, or (EC2: RunInstances is idempotent by
+  // its client token, no lookup) the one create refused, never repeated.
+  EXPECT_LE(h_.requests_for(h_.create_op), 1);
+  EXPECT_EQ(h_.live(), 0);
+  expect_not_logged(h_.bad_credential);
+  std::lock_guard lock(log_mu_);
+  EXPECT_FALSE(log_.empty());  // the refusals are logged, without the credential
 }
 
 TEST_P(ProviderConformance, UnreadableAnswersAreTransient) {
@@ -551,6 +619,7 @@ TEST_P(ProviderConformance, UnreadableAnswersAreTransient) {
   auto l = p->list({});
   ASSERT_FALSE(l.ok());
   EXPECT_EQ(l.error().kind, ProviderErrorKind::Transient) << describe(l.error());
+  EXPECT_NE(l.error().message.find("unreadable"), std::string::npos) << l.error().message;
   h_.faults().add(h_.offers_op, Fault{FaultKind::Garbled});
   auto o = p->offers({});
   ASSERT_FALSE(o.ok());
@@ -562,6 +631,15 @@ TEST_P(ProviderConformance, UnreadableAnswersAreTransient) {
   EXPECT_EQ(g.error().kind, ProviderErrorKind::Transient) << describe(g.error());
   h_.faults().clear();
   EXPECT_TRUE(p->list({}).ok());
+  // An unreadable create answer: Transient, and the repeat (found by name
+  // if the machine was made) leaves one machine.
+  h_.faults().add(h_.create_op, Fault{FaultKind::Garbled});
+  auto c = p->create(intent("conf-garbled"));
+  ASSERT_FALSE(c.ok());
+  EXPECT_EQ(c.error().kind, ProviderErrorKind::Transient) << describe(c.error());
+  auto again = p->create(intent("conf-garbled"));
+  ASSERT_TRUE(again.ok()) << describe(again.error());
+  EXPECT_EQ(h_.live(), 1);
 }
 
 TEST_P(ProviderConformance, ListReadsEveryPage) {

@@ -340,38 +340,29 @@ void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   }
   if (op.empty())
     return send(error(404, "not_found", "The resource you were accessing could not be found."));
-  bool lose = false;
-  if (auto fault = faults_.take(op)) {
-    switch (fault->kind) {
-      case FaultKind::NoCapacity:
-        return send(error(422, "unprocessable_entity", "Size is not available in this region."));
-      case FaultKind::Throttle: {
-        Reply r = error(429, "too_many_requests", "API Rate limit exceeded.");
-        r.headers = {{"ratelimit-limit", "250"},
-                     {"ratelimit-remaining", "0"},
-                     {"ratelimit-reset", std::to_string(now + fault->retry_after.count())}};
-        return send(r);
-      }
-      case FaultKind::ServerError:
-        return send(error(500, "server_error", "Unexpected server-side error"));
-      case FaultKind::AuthFailure:
-        return send(error(401, "Unauthorized", "Unable to authenticate you"));
-      case FaultKind::Garbled:
-        return send(Reply{op == "create" ? 202 : 200, "{\"droplet\": {\"id\": 31", {}});
-      case FaultKind::GarbledError:
-        return (void)w.send(502, http::Headers{{"Content-Type", "text/html"}},
-                            "<html>502 Bad Gateway</html>");
-      case FaultKind::Slow:
-        w.wait_closed(fault->delay);
-        break;
-      case FaultKind::LoseAnswer:
-        lose = true;
-        break;
-    }
-  }
-  Reply r = route(op, req);
-  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
-  send(r);
+  serve(
+      op, w, send,
+      [&](const Fault& fault) -> Reply {
+        switch (fault.kind) {
+          case FaultKind::NoCapacity:
+            return error(422, "unprocessable_entity", "Size is not available in this region.");
+          case FaultKind::Throttle: {
+            Reply r = error(429, "too_many_requests", "API Rate limit exceeded.");
+            r.headers = {{"ratelimit-limit", "250"},
+                         {"ratelimit-remaining", "0"},
+                         {"ratelimit-reset", std::to_string(now + fault.retry_after.count())}};
+            return r;
+          }
+          case FaultKind::ServerError:
+            return error(500, "server_error", "Unexpected server-side error");
+          case FaultKind::AuthFailure:
+            return error(401, "Unauthorized", "Unable to authenticate you");
+          case FaultKind::Garbled:
+          default:  // the base answers the other kinds
+            return Reply{op == "create" ? 202 : 200, "{\"droplet\": {\"id\": 31", {}};
+        }
+      },
+      [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -307,37 +307,30 @@ void FluenceEmulator::handle(const http::HttpRequest& req, http::ResponseWriter&
   if (req.header("X-API-KEY").value_or("") != options_.api_key)
     return send(detail(403, "Invalid API key"));
   if (op.empty()) return send(detail(404, "Not Found"));
-  bool lose = false;
-  if (auto fault = faults_.take(op)) {
-    switch (fault->kind) {
-      case FaultKind::NoCapacity:
-        return send(detail(400, "Plan is no longer available"));
-      case FaultKind::Throttle: {
-        Reply r = detail(429, "Too Many Requests");
-        if (fault->retry_after.count() > 0)
-          r.extra_headers.emplace_back("Retry-After", std::to_string(fault->retry_after.count()));
-        return send(r);
-      }
-      case FaultKind::ServerError:
-        return send(detail(500, "Internal Server Error"));
-      case FaultKind::AuthFailure:
-        return send(detail(403, "Invalid API key"));
-      case FaultKind::Garbled:
-        return send(Reply{200, op == "list" ? "[{\"id\": \"05cdd5fc\", \"status\": \"ACT"
-                                            : "{\"data\": [{\"gpu_mod"});
-      case FaultKind::GarbledError:
-        return send(Reply{502, "<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"});
-      case FaultKind::Slow:
-        w.wait_closed(fault->delay);
-        break;
-      case FaultKind::LoseAnswer:
-        lose = true;
-        break;
-    }
-  }
-  Reply r = route(op, req);
-  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
-  send(r);
+  serve(
+      op, w, send,
+      [&](const Fault& fault) -> Reply {
+        switch (fault.kind) {
+          case FaultKind::NoCapacity:
+            return detail(400, "Plan is no longer available");
+          case FaultKind::Throttle: {
+            Reply r = detail(429, "Too Many Requests");
+            if (fault.retry_after.count() > 0)
+              r.extra_headers.emplace_back("Retry-After",
+                                           std::to_string(fault.retry_after.count()));
+            return r;
+          }
+          case FaultKind::ServerError:
+            return detail(500, "Internal Server Error");
+          case FaultKind::AuthFailure:
+            return detail(403, "Invalid API key");
+          case FaultKind::Garbled:
+          default:  // the base answers the other kinds
+            return Reply{200, op == "list" ? "[{\"id\": \"05cdd5fc\", \"status\": \"ACT"
+                                           : "{\"data\": [{\"gpu_mod"};
+        }
+      },
+      [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -252,39 +252,30 @@ void LambdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
     return send(error(401, "global/invalid-api-key", "API key was invalid, expired, or deleted."));
   }
   if (op.empty()) return send(error(404, "global/not-found", "No such route."));
-  bool lose = false;
-  if (auto fault = faults_.take(op)) {
-    switch (fault->kind) {
-      case FaultKind::NoCapacity:
-        return send(error(400, "instance-operations/launch/insufficient-capacity",
-                          "Not enough capacity to fulfill launch request."));
-      case FaultKind::Throttle: {
-        Reply r = error(429, "global/too-many-requests", "Too many requests.");
-        if (fault->retry_after.count() > 0)
-          r.headers.emplace_back("Retry-After", std::to_string(fault->retry_after.count()));
-        return send(r);
-      }
-      case FaultKind::ServerError:
-        return send(error(500, "global/internal-error", "Internal error."));
-      case FaultKind::AuthFailure:
-        return send(
-            error(401, "global/invalid-api-key", "API key was invalid, expired, or deleted."));
-      case FaultKind::Garbled:
-        return send(Reply{200, "{\"data\": {\"instance_ids\": [\"09", {}});
-      case FaultKind::GarbledError:
-        return (void)w.send(502, http::Headers{{"Content-Type", "text/html"}},
-                            "<html>502 Bad Gateway</html>");
-      case FaultKind::Slow:
-        w.wait_closed(fault->delay);
-        break;
-      case FaultKind::LoseAnswer:
-        lose = true;
-        break;
-    }
-  }
-  Reply r = route(op, req);
-  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
-  send(r);
+  serve(
+      op, w, send,
+      [&](const Fault& fault) -> Reply {
+        switch (fault.kind) {
+          case FaultKind::NoCapacity:
+            return error(400, "instance-operations/launch/insufficient-capacity",
+                         "Not enough capacity to fulfill launch request.");
+          case FaultKind::Throttle: {
+            Reply r = error(429, "global/too-many-requests", "Too many requests.");
+            if (fault.retry_after.count() > 0)
+              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
+            return r;
+          }
+          case FaultKind::ServerError:
+            return error(500, "global/internal-error", "Internal error.");
+          case FaultKind::AuthFailure:
+            return error(401, "global/invalid-api-key",
+                         "API key was invalid, expired, or deleted.");
+          case FaultKind::Garbled:
+          default:  // the base answers the other kinds
+            return Reply{200, "{\"data\": {\"instance_ids\": [\"09", {}};
+        }
+      },
+      [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

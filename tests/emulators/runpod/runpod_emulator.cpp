@@ -570,40 +570,32 @@ void RunpodEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
     return send(problem(401, "Unauthorized", "missing or invalid API key"));
   }
   if (op.empty()) return send(problem(404, "Not Found", "no such route"));
-  bool lose = false;
-  if (auto fault = faults_.take(op)) {
-    switch (fault->kind) {
-      case FaultKind::NoCapacity:
-        return send(problem(400, "Bad Request", kNoCapacity));
-      case FaultKind::Throttle: {
-        Reply r = problem(429, "Too Many Requests", "rate limit exceeded for the minute window");
-        if (fault->retry_after.count() > 0)
-          r.headers.emplace_back("Retry-After", std::to_string(fault->retry_after.count()));
-        return send(r);
-      }
-      case FaultKind::ServerError:
-        return send(problem(500, "Internal Server Error", "upstream failure"));
-      case FaultKind::AuthFailure:
-        return send(problem(401, "Unauthorized", "missing or invalid API key"));
-      case FaultKind::Garbled:
-        return send(Reply{op == "create" ? 201 : 200,
-                          "{\"pods\": [{\"id\": \"pod1\", \"na",
-                          "application/json",
-                          {}});
-      case FaultKind::GarbledError:
-        return send(
-            Reply{502, "<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html", {}});
-      case FaultKind::Slow:
-        w.wait_closed(fault->delay);
-        break;
-      case FaultKind::LoseAnswer:
-        lose = true;
-        break;
-    }
-  }
-  Reply r = route(op, req);
-  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
-  send(r);
+  serve(
+      op, w, send,
+      [&](const Fault& fault) -> Reply {
+        switch (fault.kind) {
+          case FaultKind::NoCapacity:
+            return problem(400, "Bad Request", kNoCapacity);
+          case FaultKind::Throttle: {
+            Reply r =
+                problem(429, "Too Many Requests", "rate limit exceeded for the minute window");
+            if (fault.retry_after.count() > 0)
+              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
+            return r;
+          }
+          case FaultKind::ServerError:
+            return problem(500, "Internal Server Error", "upstream failure");
+          case FaultKind::AuthFailure:
+            return problem(401, "Unauthorized", "missing or invalid API key");
+          case FaultKind::Garbled:
+          default:  // the base answers the other kinds
+            return Reply{op == "create" ? 201 : 200,
+                         "{\"pods\": [{\"id\": \"pod1\", \"na",
+                         "application/json",
+                         {}};
+        }
+      },
+      [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -336,37 +336,28 @@ void ScwEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) 
     return send(error(401, "denied_authentication", "invalid secret key"));
   }
   if (op.empty()) return send(error(404, "unknown_resource", "no such route"));
-  bool lose = false;
-  if (auto fault = faults_.take(op)) {
-    switch (fault->kind) {
-      case FaultKind::NoCapacity:
-        return send(error(412, "out_of_stock", "server type is out of stock"));
-      case FaultKind::Throttle: {
-        Reply r = error(429, "too_many_requests", "rate limit exceeded");
-        if (fault->retry_after.count() > 0)
-          r.headers.emplace_back("Retry-After", std::to_string(fault->retry_after.count()));
-        return send(r);
-      }
-      case FaultKind::ServerError:
-        return send(error(500, "internal_error", "internal error"));
-      case FaultKind::AuthFailure:
-        return send(error(401, "denied_authentication", "invalid secret key"));
-      case FaultKind::Garbled:
-        return send(Reply{op == "create" ? 201 : 200, "{\"server\": {\"id\": \"5f1c", {}});
-      case FaultKind::GarbledError:
-        return (void)w.send(502, http::Headers{{"Content-Type", "text/html"}},
-                            "<html>502 Bad Gateway</html>");
-      case FaultKind::Slow:
-        w.wait_closed(fault->delay);
-        break;
-      case FaultKind::LoseAnswer:
-        lose = true;
-        break;
-    }
-  }
-  Reply r = route(op, zone, id, req);
-  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
-  send(r);
+  serve(
+      op, w, send,
+      [&](const Fault& fault) -> Reply {
+        switch (fault.kind) {
+          case FaultKind::NoCapacity:
+            return error(412, "out_of_stock", "server type is out of stock");
+          case FaultKind::Throttle: {
+            Reply r = error(429, "too_many_requests", "rate limit exceeded");
+            if (fault.retry_after.count() > 0)
+              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
+            return r;
+          }
+          case FaultKind::ServerError:
+            return error(500, "internal_error", "internal error");
+          case FaultKind::AuthFailure:
+            return error(401, "denied_authentication", "invalid secret key");
+          case FaultKind::Garbled:
+          default:  // the base answers the other kinds
+            return Reply{op == "create" ? 201 : 200, "{\"server\": {\"id\": \"5f1c", {}};
+        }
+      },
+      [&] { return route(op, zone, id, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -448,35 +448,27 @@ void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w)
         Reply{op == "search" ? 404 : 401, error_body("auth_error", "Invalid user key").dump()});
   }
   if (op.empty()) return send(Reply{404, error_body("not_found", "no such route").dump()});
-  bool lose = false;
-  if (auto fault = faults_.take(op)) {
-    switch (fault->kind) {
-      case FaultKind::NoCapacity:
-        return send(Reply{
-            410, error_body("no_such_ask",
-                            "error 410/3907: no_such_ask Instance type is no longer available.")
-                     .dump()});
-      case FaultKind::Throttle:
-        return send(Reply{429, "API requests too frequent endpoint threshold=4.5", "text/plain"});
-      case FaultKind::ServerError:
-        return send(Reply{500, error_body("server_error", "internal error").dump()});
-      case FaultKind::AuthFailure:
-        return send(Reply{401, error_body("auth_error", "Invalid user key").dump()});
-      case FaultKind::Garbled:
-        return send(Reply{200, "{\"success\": true, \"new_con"});
-      case FaultKind::GarbledError:
-        return send(Reply{502, "<html><body><h1>502 Bad Gateway</h1></body></html>", "text/html"});
-      case FaultKind::Slow:
-        w.wait_closed(fault->delay);
-        break;
-      case FaultKind::LoseAnswer:
-        lose = true;
-        break;
-    }
-  }
-  Reply r = route(op, req);
-  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
-  send(r);
+  serve(
+      op, w, send,
+      [&](const Fault& fault) -> Reply {
+        switch (fault.kind) {
+          case FaultKind::NoCapacity:
+            return Reply{
+                410, error_body("no_such_ask",
+                                "error 410/3907: no_such_ask Instance type is no longer available.")
+                         .dump()};
+          case FaultKind::Throttle:
+            return Reply{429, "API requests too frequent endpoint threshold=4.5", "text/plain"};
+          case FaultKind::ServerError:
+            return Reply{500, error_body("server_error", "internal error").dump()};
+          case FaultKind::AuthFailure:
+            return Reply{401, error_body("auth_error", "Invalid user key").dump()};
+          case FaultKind::Garbled:
+          default:  // the base answers the other kinds
+            return Reply{200, "{\"success\": true, \"new_con"};
+        }
+      },
+      [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -330,37 +330,28 @@ void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
     w.send(r.status, h, r.body);
   };
   if (op.empty()) return send(error(404, "not_found", "No such route"));
-  bool lose = false;
-  if (auto fault = faults_.take(op)) {
-    switch (fault->kind) {
-      case FaultKind::NoCapacity:
-        return send(error(400, "invalid_request", "Not enough capacity for this instance type"));
-      case FaultKind::Throttle: {
-        Reply r = error(429, "too_many_requests", "Too many requests");
-        if (fault->retry_after.count() > 0)
-          r.headers.emplace_back("Retry-After", std::to_string(fault->retry_after.count()));
-        return send(r);
-      }
-      case FaultKind::ServerError:
-        return send(error(500, "server_error", "Internal server error"));
-      case FaultKind::AuthFailure:
-        return send(error(401, "unauthorized_request", "Invalid access token"));
-      case FaultKind::Garbled:
-        return send(Reply{200, "[{\"id\": \"7c1f", "application/json", {}});
-      case FaultKind::GarbledError:
-        return (void)w.send(502, http::Headers{{"Content-Type", "text/html"}},
-                            "<html>502 Bad Gateway</html>");
-      case FaultKind::Slow:
-        w.wait_closed(fault->delay);
-        break;
-      case FaultKind::LoseAnswer:
-        lose = true;
-        break;
-    }
-  }
-  Reply r = route(op, req);
-  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
-  send(r);
+  serve(
+      op, w, send,
+      [&](const Fault& fault) -> Reply {
+        switch (fault.kind) {
+          case FaultKind::NoCapacity:
+            return error(400, "invalid_request", "Not enough capacity for this instance type");
+          case FaultKind::Throttle: {
+            Reply r = error(429, "too_many_requests", "Too many requests");
+            if (fault.retry_after.count() > 0)
+              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
+            return r;
+          }
+          case FaultKind::ServerError:
+            return error(500, "server_error", "Internal server error");
+          case FaultKind::AuthFailure:
+            return error(401, "unauthorized_request", "Invalid access token");
+          case FaultKind::Garbled:
+          default:  // the base answers the other kinds
+            return Reply{200, "[{\"id\": \"7c1f", "application/json", {}};
+        }
+      },
+      [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -287,37 +287,28 @@ void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
     return send(error(401, "Invalid API token."));
   }
   if (op.empty()) return send(error(404, "Invalid API call"));
-  bool lose = false;
-  if (auto fault = faults_.take(op)) {
-    switch (fault->kind) {
-      case FaultKind::NoCapacity:
-        return send(error(400, "Plan is not available in the selected region"));
-      case FaultKind::Throttle: {
-        Reply r = error(429, "Rate limit exceeded");
-        if (fault->retry_after.count() > 0)
-          r.headers.emplace_back("Retry-After", std::to_string(fault->retry_after.count()));
-        return send(r);
-      }
-      case FaultKind::ServerError:
-        return send(error(500, "Internal server error"));
-      case FaultKind::AuthFailure:
-        return send(error(401, "Invalid API token."));
-      case FaultKind::Garbled:
-        return send(Reply{op == "create" ? 202 : 200, "{\"instance\": {\"id\": \"cb67", {}});
-      case FaultKind::GarbledError:
-        return (void)w.send(502, http::Headers{{"Content-Type", "text/html"}},
-                            "<html>502 Bad Gateway</html>");
-      case FaultKind::Slow:
-        w.wait_closed(fault->delay);
-        break;
-      case FaultKind::LoseAnswer:
-        lose = true;
-        break;
-    }
-  }
-  Reply r = route(op, req);
-  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
-  send(r);
+  serve(
+      op, w, send,
+      [&](const Fault& fault) -> Reply {
+        switch (fault.kind) {
+          case FaultKind::NoCapacity:
+            return error(400, "Plan is not available in the selected region");
+          case FaultKind::Throttle: {
+            Reply r = error(429, "Rate limit exceeded");
+            if (fault.retry_after.count() > 0)
+              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
+            return r;
+          }
+          case FaultKind::ServerError:
+            return error(500, "Internal server error");
+          case FaultKind::AuthFailure:
+            return error(401, "Invalid API token.");
+          case FaultKind::Garbled:
+          default:  // the base answers the other kinds
+            return Reply{op == "create" ? 202 : 200, "{\"instance\": {\"id\": \"cb67", {}};
+        }
+      },
+      [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators
