@@ -301,7 +301,7 @@ ProviderResult<std::map<std::string, Ec2Provider::GpuFacts>> Ec2Provider::gpu_fa
   std::map<std::string, GpuFacts> out;
   Params p;
   {
-    std::lock_guard<std::mutex> lock(facts_mu_);
+    MutexLock lock(facts_mu_);
     for (const auto& t : types) {
       auto it = facts_.find(t);
       if (it != facts_.end()) {
@@ -321,7 +321,7 @@ ProviderResult<std::map<std::string, Ec2Provider::GpuFacts>> Ec2Provider::gpu_fa
     }
     return out;
   }
-  std::lock_guard<std::mutex> lock(facts_mu_);
+  MutexLock lock(facts_mu_);
   if (const XmlNode* set = doc->child("instanceTypeSet")) {
     for (const XmlNode* item : set->children_named("item")) {
       GpuFacts f;

@@ -47,11 +47,11 @@
 
 #include <map>
 #include <memory>
-#include <mutex>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "providers/aws/sigv4.h"
 #include "providers/aws/xml.h"
@@ -128,8 +128,8 @@ class Ec2Provider final : public Provider {
 
   Ec2Config config_;
   const Clock& clock_;
-  std::mutex facts_mu_;
-  std::map<std::string, GpuFacts> facts_;  // guarded by facts_mu_
+  Mutex facts_mu_;
+  std::map<std::string, GpuFacts> facts_ GUARDED_BY(facts_mu_);
   net::Url endpoint_;
   net::HttpClient client_;
 };

@@ -164,7 +164,7 @@ ProviderResult<std::string> FluenceProvider::image_for(const InstanceIntent& int
   std::vector<std::string> images;
   bool known = false;
   {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = os_options_.find(intent.offer.id);
     if (it != os_options_.end()) {
       images = it->second;
@@ -174,7 +174,7 @@ ProviderResult<std::string> FluenceProvider::image_for(const InstanceIntent& int
   if (!known) {
     auto plans = read_plans(OfferQuery{});
     if (!plans.ok()) return fail(plans.error());
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     auto it = os_options_.find(intent.offer.id);
     if (it == os_options_.end()) {
       return fail(provider_error(ProviderErrorKind::NoCapacity,
@@ -248,7 +248,7 @@ ProviderResult<std::vector<Offer>> FluenceProvider::read_plans(const OfferQuery&
         ProviderErrorKind::Transient,
         std::string("list plans: unreadable answer from Fluence (") + e.what() + ")"));
   }
-  std::lock_guard lock(mu_);
+  MutexLock lock(mu_);
   for (auto& [id, list] : images)
     os_options_[id] = std::move(list);
   return out;

@@ -46,10 +46,10 @@
 // Thread-safe.
 
 #include <map>
-#include <mutex>
 #include <string>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
 #include "providers/http/json_api.h"
@@ -118,8 +118,8 @@ class FluenceProvider final : public Provider {
   ProviderResult<std::string> image_for(const InstanceIntent& intent);
 
   FluenceConfig config_;
-  std::mutex mu_;
-  std::map<std::string, std::vector<std::string>> os_options_;  // GUARDED_BY(mu_)
+  Mutex mu_;
+  std::map<std::string, std::vector<std::string>> os_options_ GUARDED_BY(mu_);
   const Clock& clock_;
   net::HttpClient client_;
   net::JsonApi api_;  // after client_: uses it

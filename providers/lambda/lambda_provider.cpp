@@ -222,7 +222,7 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
   // sleeper (the general one request per second is the HTTP client's bucket).
   ProviderResult<std::string> ans = std::string();
   {
-    std::lock_guard lock(launch_mu_);
+    MutexLock lock(launch_mu_);
     if (last_launch_ && config_.launch_interval.count() > 0) {
       const SteadyTime next = *last_launch_ + config_.launch_interval;
       const SteadyTime now = clock_.steady_now();

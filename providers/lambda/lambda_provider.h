@@ -39,11 +39,11 @@
 //
 // Thread-safe.
 
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
 #include "providers/http/json_api.h"
@@ -106,8 +106,8 @@ class LambdaProvider final : public Provider {
   net::JsonApi api_;  // after client_: uses it
   // Launches are serialised and spaced launch_interval apart, measured from
   // the previous launch's answer (never earlier than its sending).
-  std::mutex launch_mu_;
-  std::optional<SteadyTime> last_launch_;  // GUARDED_BY(launch_mu_)
+  Mutex launch_mu_;
+  std::optional<SteadyTime> last_launch_ GUARDED_BY(launch_mu_);
 };
 
 ProviderError map_lambda_error(int status, std::string_view body, net::Millis retry_after);

@@ -197,14 +197,14 @@ VerdaProvider::VerdaProvider(VerdaConfig config, net::HttpTransport& transport, 
                                  map_verda_error}) {}
 
 ProviderResult<std::string> VerdaProvider::token(bool renew) {
-  std::lock_guard lock(token_mu_);
+  MutexLock lock(token_mu_);
   const Time now = clock_.now();
   if (!renew && !access_token_.empty() && now + Duration(60) < token_expires_) return access_token_;
   if (config_.client_id.empty() || config_.client_secret.empty()) {
     return fail(provider_error(ProviderErrorKind::Unauthorized,
                                "Verda client id or client secret is missing"));
   }
-  auto parse = [&](const std::string& body) -> bool {
+  auto parse = [&](const std::string& body) REQUIRES(token_mu_) -> bool {
     json j = json::parse(body, nullptr, false);
     if (j.is_discarded() || !j.is_object() || net::json_str(j, "access_token").empty())
       return false;

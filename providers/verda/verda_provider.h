@@ -55,11 +55,11 @@
 //
 // Thread-safe.
 
-#include <mutex>
 #include <optional>
 #include <string>
 #include <vector>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
 #include "providers/http/json_api.h"
@@ -128,10 +128,10 @@ class VerdaProvider final : public Provider {
   net::JsonApi token_api_;  // after client_: uses it; POST /oauth2/token, no bearer
   net::JsonApi api_;        // everything else, with the access token (token())
   net::SshKeyRegistry ssh_keys_;
-  std::mutex token_mu_;
-  std::string access_token_;   // GUARDED_BY(token_mu_)
-  std::string refresh_token_;  // GUARDED_BY(token_mu_)
-  Time token_expires_{};       // GUARDED_BY(token_mu_)
+  Mutex token_mu_;
+  std::string access_token_ GUARDED_BY(token_mu_);
+  std::string refresh_token_ GUARDED_BY(token_mu_);
+  Time token_expires_ GUARDED_BY(token_mu_){};
 };
 
 // Replaces the value of every "script" JSON field in a log line with
