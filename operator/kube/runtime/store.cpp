@@ -1,7 +1,71 @@
 #include "operator/kube/runtime/store.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 namespace gpupool::kube {
+
 namespace {
+// Guards StoredObject::tree of every store: held only to lock, set or reset
+// a weak pointer, never while decoding; no other lock is taken under it.
+Mutex g_tree_mu;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
+}  // namespace
+
+struct StoredObject {
+  std::string resource_version;
+  std::string encoded;  // CBOR of the whole object, exactly sized
+  // The tree a reader holds, if any (so concurrent readers share it).
+  mutable std::weak_ptr<const Json> tree GUARDED_BY(g_tree_mu);
+};
+
+namespace {
+
+// The deleter of every tree a Store hands out: it keeps the stored version
+// the tree was read from, which stored_version() returns. When the tree goes
+// it lets go of the version's expired weak pointer too, so a version nobody
+// reads holds no control block.
+struct ReadFrom {
+  StoredVersion version;
+  void operator()(const Json* j) const {
+    {
+      MutexLock lock(g_tree_mu);
+      if (version->tree.expired()) version->tree.reset();  // else: a newer tree
+    }
+    delete j;
+  }
+};
+
+StoredVersion encode(const Json& obj) {
+  auto v = std::make_shared<StoredObject>();
+  v->resource_version = resource_version_of(obj);
+  Json::to_cbor(obj, v->encoded);
+  v->encoded.shrink_to_fit();
+  return v;
+}
+
+// The tree of `v`: the one a reader still holds, or a new one decoded.
+ObjectPtr read(const StoredVersion& v) {
+  {
+    MutexLock lock(g_tree_mu);
+    if (ObjectPtr held = v->tree.lock()) return held;
+  }
+  Json decoded = Json::from_cbor(v->encoded, /*strict=*/true, /*allow_exceptions=*/false);
+  if (decoded.is_discarded()) {
+    // The store encoded it itself: failing to decode is a bug, not input.
+    std::fputs("kube::Store: a stored object does not decode\n", stderr);
+    std::abort();
+  }
+  ObjectPtr fresh(new Json(std::move(decoded)), ReadFrom{v});
+  MutexLock lock(g_tree_mu);
+  if (ObjectPtr held = v->tree.lock()) return held;  // another reader was first
+  v->tree = fresh;
+  return fresh;
+}
+
+std::string namespace_of_key(const std::string& key) {
+  const auto slash = key.find('/');
+  return slash == std::string::npos ? "" : key.substr(0, slash);
+}
 
 const Json* metadata(const Json& obj) {
   if (!obj.is_object()) return nullptr;
@@ -17,6 +81,11 @@ std::string md_string(const Json& obj, const char* field) {
 }
 
 }  // namespace
+
+StoredVersion stored_version(const ObjectPtr& obj) {
+  const auto* from = obj ? std::get_deleter<ReadFrom>(obj) : nullptr;
+  return from != nullptr ? from->version : nullptr;
+}
 
 std::string object_key(const Json& obj) {
   const std::string ns = md_string(obj, "namespace");
@@ -62,14 +131,15 @@ void Store::add_index(const std::string& name, IndexFn fn) {
   Index& idx = indexes_[name];
   idx.fn = std::move(fn);
   idx.values.clear();
-  for (const auto& [key, obj] : objects_) {
+  for (const auto& [key, version] : objects_) {
+    const ObjectPtr obj = read(version);
     for (const auto& v : idx.fn(*obj))
       idx.values[v].insert(key);
   }
 }
 
 void Store::index_locked(const std::string& key, const Json& obj, bool add) {
-  const std::string ns = md_string(obj, "namespace");
+  const std::string ns = namespace_of_key(key);
   if (add) {
     by_ns_[ns].insert(key);
   } else if (auto it = by_ns_.find(ns); it != by_ns_.end()) {
@@ -88,10 +158,46 @@ void Store::index_locked(const std::string& key, const Json& obj, bool add) {
   }
 }
 
-ObjectPtr Store::get(const std::string& key) const {
-  MutexLock lock(mu_);
+ObjectPtr Store::put_locked(const std::string& key, StoredVersion version, const Json& obj) {
+  ObjectPtr old;
   auto it = objects_.find(key);
-  return it == objects_.end() ? nullptr : it->second;
+  if (it != objects_.end()) {
+    old = read(it->second);
+    index_locked(key, *old, false);
+    it->second = std::move(version);
+  } else {
+    objects_.emplace(key, std::move(version));
+  }
+  index_locked(key, obj, true);
+  return old;
+}
+
+ObjectPtr Store::erase_locked(const std::string& key) {
+  auto it = objects_.find(key);
+  if (it == objects_.end()) return nullptr;
+  ObjectPtr old = read(it->second);
+  index_locked(key, *old, false);
+  objects_.erase(it);
+  return old;
+}
+
+std::vector<ObjectPtr> Store::read_all(const std::vector<StoredVersion>& versions) const {
+  std::vector<ObjectPtr> out;
+  out.reserve(versions.size());
+  for (const auto& v : versions)
+    out.push_back(read(v));
+  return out;
+}
+
+ObjectPtr Store::get(const std::string& key) const {
+  StoredVersion v;
+  {
+    MutexLock lock(mu_);
+    auto it = objects_.find(key);
+    if (it == objects_.end()) return nullptr;
+    v = it->second;
+  }
+  return read(v);
 }
 
 ObjectPtr Store::get(const std::string& namespace_, const std::string& name) const {
@@ -99,34 +205,40 @@ ObjectPtr Store::get(const std::string& namespace_, const std::string& name) con
 }
 
 std::vector<ObjectPtr> Store::list() const {
-  MutexLock lock(mu_);
-  std::vector<ObjectPtr> out;
-  out.reserve(objects_.size());
-  for (const auto& [k, v] : objects_)
-    out.push_back(v);
-  return out;
+  std::vector<StoredVersion> versions;
+  {
+    MutexLock lock(mu_);
+    versions.reserve(objects_.size());
+    for (const auto& [k, v] : objects_)
+      versions.push_back(v);
+  }
+  return read_all(versions);
 }
 
 std::vector<ObjectPtr> Store::list_namespace(const std::string& namespace_) const {
-  MutexLock lock(mu_);
-  std::vector<ObjectPtr> out;
-  auto it = by_ns_.find(namespace_);
-  if (it == by_ns_.end()) return out;
-  for (const auto& k : it->second)
-    out.push_back(objects_.at(k));
-  return out;
+  std::vector<StoredVersion> versions;
+  {
+    MutexLock lock(mu_);
+    auto it = by_ns_.find(namespace_);
+    if (it == by_ns_.end()) return {};
+    for (const auto& k : it->second)
+      versions.push_back(objects_.at(k));
+  }
+  return read_all(versions);
 }
 
 std::vector<ObjectPtr> Store::by_index(const std::string& index, const std::string& value) const {
-  MutexLock lock(mu_);
-  std::vector<ObjectPtr> out;
-  auto idx = indexes_.find(index);
-  if (idx == indexes_.end()) return out;
-  auto it = idx->second.values.find(value);
-  if (it == idx->second.values.end()) return out;
-  for (const auto& k : it->second)
-    out.push_back(objects_.at(k));
-  return out;
+  std::vector<StoredVersion> versions;
+  {
+    MutexLock lock(mu_);
+    auto idx = indexes_.find(index);
+    if (idx == indexes_.end()) return {};
+    auto it = idx->second.values.find(value);
+    if (it == idx->second.values.end()) return {};
+    for (const auto& k : it->second)
+      versions.push_back(objects_.at(k));
+  }
+  return read_all(versions);
 }
 
 std::map<std::string, size_t> Store::index_counts(const std::string& index) const {
@@ -154,61 +266,60 @@ size_t Store::size() const {
   return objects_.size();
 }
 
+size_t Store::encoded_bytes() const {
+  MutexLock lock(mu_);
+  size_t n = 0;
+  for (const auto& [k, v] : objects_)
+    n += v->encoded.size();
+  return n;
+}
+
 ObjectPtr Store::upsert(ObjectPtr obj) {
   const std::string key = object_key(*obj);
+  StoredVersion version = encode(*obj);
   MutexLock lock(mu_);
-  ObjectPtr old;
-  auto it = objects_.find(key);
-  if (it != objects_.end()) {
-    old = it->second;
-    index_locked(key, *old, false);
-    it->second = obj;
-  } else {
-    objects_.emplace(key, obj);
-  }
-  index_locked(key, *obj, true);
-  return old;
+  return put_locked(key, std::move(version), *obj);
 }
 
 ObjectPtr Store::remove(const std::string& key) {
   MutexLock lock(mu_);
-  auto it = objects_.find(key);
-  if (it == objects_.end()) return nullptr;
-  ObjectPtr old = it->second;
-  index_locked(key, *old, false);
-  objects_.erase(it);
-  return old;
+  return erase_locked(key);
 }
 
 std::vector<StoreDelta> Store::replace(std::vector<ObjectPtr> objs) {
   std::map<std::string, ObjectPtr> next;
   for (auto& o : objs)
     next[object_key(*o)] = std::move(o);
+  // The versions to store: new keys and changed resourceVersions only.
+  std::vector<std::pair<std::string, ObjectPtr>> changed;
+  std::vector<std::string> gone;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [key, old] : objects_) {
+      if (next.count(key) == 0) gone.push_back(key);
+    }
+    for (const auto& [key, obj] : next) {
+      auto it = objects_.find(key);
+      const std::string rv = resource_version_of(*obj);
+      if (it == objects_.end() || it->second->resource_version != rv || rv.empty()) {
+        changed.emplace_back(key, obj);
+      }
+    }
+  }
+  std::vector<StoredVersion> encoded;
+  encoded.reserve(changed.size());
+  for (const auto& [key, obj] : changed)
+    encoded.push_back(encode(*obj));
   std::vector<StoreDelta> deltas;
   MutexLock lock(mu_);
-  for (const auto& [key, old] : objects_) {
-    if (next.count(key) == 0) deltas.push_back({StoreDelta::Type::Deleted, old, nullptr});
+  for (const auto& key : gone) {
+    if (ObjectPtr old = erase_locked(key))
+      deltas.push_back({StoreDelta::Type::Deleted, old, nullptr});
   }
-  for (const auto& [key, obj] : next) {
-    auto it = objects_.find(key);
-    if (it == objects_.end()) {
-      deltas.push_back({StoreDelta::Type::Added, nullptr, obj});
-    } else if (resource_version_of(*it->second) != resource_version_of(*obj) ||
-               resource_version_of(*obj).empty()) {
-      deltas.push_back({StoreDelta::Type::Updated, it->second, obj});
-    }
-  }
-  for (const auto& d : deltas) {
-    if (d.type == StoreDelta::Type::Deleted) {
-      const std::string key = object_key(*d.old_obj);
-      index_locked(key, *d.old_obj, false);
-      objects_.erase(key);
-    } else {
-      const std::string key = object_key(*d.new_obj);
-      if (d.old_obj) index_locked(key, *d.old_obj, false);
-      objects_[key] = d.new_obj;
-      index_locked(key, *d.new_obj, true);
-    }
+  for (size_t i = 0; i < changed.size(); ++i) {
+    const auto& [key, obj] = changed[i];
+    ObjectPtr old = put_locked(key, std::move(encoded[i]), *obj);
+    deltas.push_back({old ? StoreDelta::Type::Updated : StoreDelta::Type::Added, old, obj});
   }
   return deltas;
 }

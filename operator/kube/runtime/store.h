@@ -2,14 +2,28 @@
 // The informer cache: objects of one resource keyed by "namespace/name"
 // ("name" when cluster-scoped), handed out as immutable snapshots
 // (std::shared_ptr<const Json>): a reader keeps the version it got even when
-// the cache moves on, and nothing is copied on read.
+// the cache moves on.
+//
+// What is kept: each stored version is held encoded (CBOR, a compact binary
+// form of the same JSON value: about 1/6 of the tree's heap), not as a JSON
+// tree. A read (get, list, by_index, ...) hands out the tree of that version,
+// decoded from the encoding unless a tree of it is still held by some reader,
+// in which case that same tree is handed out again. So a tree lives only
+// while a reader holds it; what costs memory per object is the encoding, the
+// key and the indexes. Decoding is lossless for everything the API carries:
+// objects, arrays, strings, booleans, null, numbers (a non-negative integer
+// reads back as unsigned, as it does when parsed from the API's JSON text).
+// Reading costs a decode (a few microseconds per KiB); typed forms that
+// readers derive from an object should be kept per stored version
+// (stored_version(), operator/controllers/decode_cache.h), not per tree.
 //
 // Indexes: by namespace always; more by name through add_index() (e.g. owner
 // UID, a label value). An index function returns the index values of an
 // object (zero or more).
 //
 // Thread-safety: all methods are safe from any thread. Writers are the
-// informer; readers are controllers.
+// informer; readers are controllers. Decoding happens outside the store's
+// lock for reads.
 
 #include <functional>
 #include <map>
@@ -28,6 +42,17 @@ namespace gpupool::kube {
 
 using ObjectPtr = std::shared_ptr<const Json>;
 using IndexFn = std::function<std::vector<std::string>(const Json&)>;
+
+// One stored version of one object (opaque; defined in store.cpp). It lives
+// as long as a Store holds that version or a tree read from it is held.
+struct StoredObject;
+using StoredVersion = std::shared_ptr<const StoredObject>;
+
+// The stored version a tree was read from; null for a tree that no Store
+// handed out (built locally, or an informer's event before it was stored).
+// Two trees of the same stored version give the same pointer, and a new
+// version (any change) a different one: a key for caches of derived forms.
+StoredVersion stored_version(const ObjectPtr& obj);
 
 // "namespace/name" or "name" from an object's metadata.
 std::string object_key(const Json& obj);
@@ -64,17 +89,28 @@ class Store {
   std::vector<std::string> keys() const;
   size_t size() const;
 
-  // Inserts or replaces; returns the previous object (null when new).
+  // Inserts or replaces (`obj` is encoded; the store does not keep the
+  // tree); returns the previous object (null when new).
   ObjectPtr upsert(ObjectPtr obj);
   // Removes; returns the removed object (null when absent).
   ObjectPtr remove(const std::string& key);
   // Makes the content exactly `objs` and returns the differences: Added for
   // new keys, Updated where the resourceVersion changed, Deleted for keys
-  // that vanished. Unchanged objects produce nothing.
+  // that vanished. Unchanged objects produce nothing (and are not encoded
+  // again). A delta's new_obj is the tree passed in.
   std::vector<StoreDelta> replace(std::vector<ObjectPtr> objs);
+
+  // Bytes of the encoded objects held (not counting keys and indexes).
+  size_t encoded_bytes() const;
 
  private:
   void index_locked(const std::string& key, const Json& obj, bool add) REQUIRES(mu_);
+  // Inserts or replaces `key` with `version` (whose tree is `obj`); returns
+  // the previous version's tree, null when new.
+  ObjectPtr put_locked(const std::string& key, StoredVersion version, const Json& obj)
+      REQUIRES(mu_);
+  ObjectPtr erase_locked(const std::string& key) REQUIRES(mu_);
+  std::vector<ObjectPtr> read_all(const std::vector<StoredVersion>& versions) const;
 
   struct Index {
     IndexFn fn;
@@ -82,7 +118,7 @@ class Store {
   };
 
   mutable Mutex mu_;
-  std::map<std::string, ObjectPtr> objects_ GUARDED_BY(mu_);
+  std::map<std::string, StoredVersion> objects_ GUARDED_BY(mu_);
   std::unordered_map<std::string, std::set<std::string>> by_ns_ GUARDED_BY(mu_);
   std::map<std::string, Index> indexes_ GUARDED_BY(mu_);
 };
