@@ -150,6 +150,42 @@ TEST(Store, KeepsNoTreeOnlyItsEncoding) {
   EXPECT_EQ(stored_version(tree), nullptr) << "not handed out by a store";
 }
 
+TEST(Store, ObjectsLikeTheFirstAreKeptDeflatedToAFractionOfTheirSize) {
+  Store s;
+  size_t text = 0;
+  for (int i = 0; i < 100; ++i) {
+    Json o = every_kind_of_value();
+    o["metadata"]["name"] = "object-" + std::to_string(i);
+    o["metadata"]["resourceVersion"] = std::to_string(1000 + i);
+    o["status"]["phase"] = i % 2 == 0 ? "Ready" : "Provisioning";
+    text += o.dump().size();
+    s.upsert(std::make_shared<const Json>(o));
+  }
+  EXPECT_LT(s.encoded_bytes() * 5, text) << "under a fifth of the minified JSON";
+  Json want = every_kind_of_value();
+  want["metadata"]["name"] = "object-37";
+  want["metadata"]["resourceVersion"] = "1037";
+  want["status"]["phase"] = "Provisioning";
+  EXPECT_EQ(s.get("ns/object-37")->dump(), want.dump());
+}
+
+TEST(Store, AnObjectUnlikeTheFirstReadsBackExactly) {
+  Store s;
+  s.upsert(std::make_shared<const Json>(obj("a", "first", "1")));  // the dictionary
+  Json other = every_kind_of_value();
+  std::string noise;
+  uint32_t x = 12345;
+  for (int i = 0; i < 3000; ++i) {
+    x = x * 1103515245 + 12345;
+    noise.push_back(static_cast<char>('!' + (x >> 16) % 90));
+  }
+  other["spec"]["noise"] = noise;  // does not deflate well
+  other["metadata"]["namespace"] = "a";
+  s.upsert(std::make_shared<const Json>(other));
+  EXPECT_EQ(s.get("a/all")->dump(), other.dump());
+  EXPECT_EQ(s.get("a/first")->dump(), obj("a", "first", "1").dump());
+}
+
 TEST(Store, ReadsOfOneVersionShareATreeWhileHeldAndItsVersionAlways) {
   Store s;
   s.upsert(std::make_shared<const Json>(obj("a", "x", "1")));

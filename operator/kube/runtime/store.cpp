@@ -1,7 +1,11 @@
 #include "operator/kube/runtime/store.h"
 
+#include <zlib.h>
+
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 
 namespace gpupool::kube {
 
@@ -13,7 +17,11 @@ Mutex g_tree_mu;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
 
 struct StoredObject {
   std::string resource_version;
-  std::string encoded;  // CBOR of the whole object, exactly sized
+  // The object's CBOR, raw-deflated against `dictionary` when that is
+  // smaller (`dictionary` set), else as is. Exactly sized.
+  std::string encoded;
+  std::shared_ptr<const std::string> dictionary;
+  uint32_t cbor_size = 0;
   // The tree a reader holds, if any (so concurrent readers share it).
   mutable std::weak_ptr<const Json> tree GUARDED_BY(g_tree_mu);
 };
@@ -35,11 +43,101 @@ struct ReadFrom {
   }
 };
 
-StoredVersion encode(const Json& obj) {
+// Deflate settings: raw streams (no header or checksum: the store wrote the
+// bytes itself), an 8 KiB window, which holds a whole dictionary and the
+// objects this cache sees, and small state (~64 KiB per thread).
+constexpr int kWindowBits = -13;
+constexpr int kMemLevel = 6;
+constexpr size_t kMaxDictionary = size_t{1} << 13;
+
+// One deflate and one inflate stream per thread, reset for each object
+// (initialising a stream allocates its window: too dear per object).
+struct Deflater {
+  z_stream s{};
+  bool ok = deflateInit2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, kWindowBits, kMemLevel,
+                         Z_DEFAULT_STRATEGY) == Z_OK;
+  Deflater() = default;
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+  ~Deflater() {
+    if (ok) deflateEnd(&s);
+  }
+};
+struct Inflater {
+  z_stream s{};
+  bool ok = inflateInit2(&s, kWindowBits) == Z_OK;
+  Inflater() = default;
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+  ~Inflater() {
+    if (ok) inflateEnd(&s);
+  }
+};
+
+Bytef* bytes(const std::string& s) {
+  // zlib's API takes non-const input pointers but never writes through them.
+  return reinterpret_cast<Bytef*>(const_cast<char*>(s.data()));  // NOLINT
+}
+
+// `cbor` deflated against `dict`; nullopt when zlib fails or it would not be
+// smaller.
+std::optional<std::string> deflated(const std::string& cbor, const std::string& dict) {
+  thread_local Deflater d;
+  if (!d.ok || deflateReset(&d.s) != Z_OK ||
+      deflateSetDictionary(&d.s, bytes(dict), static_cast<uInt>(dict.size())) != Z_OK) {
+    return std::nullopt;
+  }
+  std::string out(deflateBound(&d.s, static_cast<uLong>(cbor.size())), '\0');
+  d.s.next_in = bytes(cbor);
+  d.s.avail_in = static_cast<uInt>(cbor.size());
+  d.s.next_out = bytes(out);
+  d.s.avail_out = static_cast<uInt>(out.size());
+  if (deflate(&d.s, Z_FINISH) != Z_STREAM_END || d.s.total_out >= cbor.size()) return std::nullopt;
+  out.resize(d.s.total_out);
+  out.shrink_to_fit();
+  return out;
+}
+
+// The CBOR of `v` (inflated into a per-thread buffer when deflated).
+const std::string& cbor_of(const StoredObject& v) {
+  if (!v.dictionary) return v.encoded;
+  thread_local Inflater in;
+  thread_local std::string out;
+  out.assign(v.cbor_size, '\0');
+  bool ok = in.ok && inflateReset(&in.s) == Z_OK &&
+            inflateSetDictionary(&in.s, bytes(*v.dictionary),
+                                 static_cast<uInt>(v.dictionary->size())) == Z_OK;
+  if (ok) {
+    in.s.next_in = bytes(v.encoded);
+    in.s.avail_in = static_cast<uInt>(v.encoded.size());
+    in.s.next_out = bytes(out);
+    in.s.avail_out = static_cast<uInt>(out.size());
+    ok = inflate(&in.s, Z_FINISH) == Z_STREAM_END && in.s.total_out == v.cbor_size;
+  }
+  if (!ok) {
+    // The store deflated these bytes itself: only a bug or no memory gets here.
+    std::fputs("kube::Store: a stored object does not inflate\n", stderr);
+    std::abort();
+  }
+  return out;
+}
+
+// A stored version of `obj`, deflated against `dictionary` when given and
+// worth it.
+StoredVersion encode(const Json& obj, std::string cbor,
+                     const std::shared_ptr<const std::string>& dictionary) {
   auto v = std::make_shared<StoredObject>();
   v->resource_version = resource_version_of(obj);
-  Json::to_cbor(obj, v->encoded);
-  v->encoded.shrink_to_fit();
+  v->cbor_size = static_cast<uint32_t>(cbor.size());
+  std::optional<std::string> small;
+  if (dictionary && cbor.size() <= UINT32_MAX) small = deflated(cbor, *dictionary);
+  if (small) {
+    v->encoded = std::move(*small);
+    v->dictionary = dictionary;
+  } else {
+    v->encoded = std::move(cbor);
+    v->encoded.shrink_to_fit();
+  }
   return v;
 }
 
@@ -49,7 +147,7 @@ ObjectPtr read(const StoredVersion& v) {
     MutexLock lock(g_tree_mu);
     if (ObjectPtr held = v->tree.lock()) return held;
   }
-  Json decoded = Json::from_cbor(v->encoded, /*strict=*/true, /*allow_exceptions=*/false);
+  Json decoded = Json::from_cbor(cbor_of(*v), /*strict=*/true, /*allow_exceptions=*/false);
   if (decoded.is_discarded()) {
     // The store encoded it itself: failing to decode is a bug, not input.
     std::fputs("kube::Store: a stored object does not decode\n", stderr);
@@ -163,12 +261,12 @@ ObjectPtr Store::put_locked(const std::string& key, StoredVersion version, const
   auto it = objects_.find(key);
   if (it != objects_.end()) {
     old = read(it->second);
-    index_locked(key, *old, false);
+    index_locked(it->first, *old, false);
     it->second = std::move(version);
   } else {
-    objects_.emplace(key, std::move(version));
+    it = objects_.emplace(key, std::move(version)).first;
   }
-  index_locked(key, obj, true);
+  index_locked(it->first, obj, true);
   return old;
 }
 
@@ -176,7 +274,7 @@ ObjectPtr Store::erase_locked(const std::string& key) {
   auto it = objects_.find(key);
   if (it == objects_.end()) return nullptr;
   ObjectPtr old = read(it->second);
-  index_locked(key, *old, false);
+  index_locked(it->first, *old, false);
   objects_.erase(it);
   return old;
 }
@@ -222,7 +320,7 @@ std::vector<ObjectPtr> Store::list_namespace(const std::string& namespace_) cons
     auto it = by_ns_.find(namespace_);
     if (it == by_ns_.end()) return {};
     for (const auto& k : it->second)
-      versions.push_back(objects_.at(k));
+      versions.push_back(objects_.find(k)->second);
   }
   return read_all(versions);
 }
@@ -236,7 +334,7 @@ std::vector<ObjectPtr> Store::by_index(const std::string& index, const std::stri
     auto it = idx->second.values.find(value);
     if (it == idx->second.values.end()) return {};
     for (const auto& k : it->second)
-      versions.push_back(objects_.at(k));
+      versions.push_back(objects_.find(k)->second);
   }
   return read_all(versions);
 }
@@ -274,9 +372,24 @@ size_t Store::encoded_bytes() const {
   return n;
 }
 
+StoredVersion Store::encode_version(const Json& obj) {
+  std::string cbor;
+  Json::to_cbor(obj, cbor);
+  std::shared_ptr<const std::string> dict;
+  {
+    MutexLock lock(mu_);
+    if (!dictionary_) {
+      dictionary_ = std::make_shared<const std::string>(
+          cbor.size() <= kMaxDictionary ? cbor : cbor.substr(cbor.size() - kMaxDictionary));
+    }
+    dict = dictionary_;
+  }
+  return encode(obj, std::move(cbor), dict);
+}
+
 ObjectPtr Store::upsert(ObjectPtr obj) {
   const std::string key = object_key(*obj);
-  StoredVersion version = encode(*obj);
+  StoredVersion version = encode_version(*obj);
   MutexLock lock(mu_);
   return put_locked(key, std::move(version), *obj);
 }
@@ -309,7 +422,7 @@ std::vector<StoreDelta> Store::replace(std::vector<ObjectPtr> objs) {
   std::vector<StoredVersion> encoded;
   encoded.reserve(changed.size());
   for (const auto& [key, obj] : changed)
-    encoded.push_back(encode(*obj));
+    encoded.push_back(encode_version(*obj));
   std::vector<StoreDelta> deltas;
   MutexLock lock(mu_);
   for (const auto& key : gone) {

@@ -4,16 +4,22 @@
 // (std::shared_ptr<const Json>): a reader keeps the version it got even when
 // the cache moves on.
 //
-// What is kept: each stored version is held encoded (CBOR, a compact binary
-// form of the same JSON value: about 1/6 of the tree's heap), not as a JSON
-// tree. A read (get, list, by_index, ...) hands out the tree of that version,
+// What is kept: each stored version is held encoded, not as a JSON tree:
+// its CBOR (a binary form of the same JSON value), raw-deflated against a
+// dictionary, which is the CBOR of the first object the store kept. Objects
+// of one resource share their field names and most values (apiVersion,
+// kind, label keys, owners, offers, condition types and reasons), so an
+// object usually deflates to a tenth of its CBOR or less; one that does not
+// shrink is kept as plain CBOR. (A JSON tree costs about 6x the object's
+// JSON text in heap.) A read (get, list, by_index, ...) hands out the tree of that version,
 // decoded from the encoding unless a tree of it is still held by some reader,
 // in which case that same tree is handed out again. So a tree lives only
 // while a reader holds it; what costs memory per object is the encoding, the
 // key and the indexes. Decoding is lossless for everything the API carries:
 // objects, arrays, strings, booleans, null, numbers (a non-negative integer
 // reads back as unsigned, as it does when parsed from the API's JSON text).
-// Reading costs a decode (a few microseconds per KiB); typed forms that
+// Reading costs an inflate and a decode (a few microseconds per KiB), writing
+// an encode and a deflate; typed forms that
 // readers derive from an object should be kept per stored version
 // (stored_version(), operator/controllers/decode_cache.h), not per tree.
 //
@@ -32,6 +38,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -100,10 +107,12 @@ class Store {
   // again). A delta's new_obj is the tree passed in.
   std::vector<StoreDelta> replace(std::vector<ObjectPtr> objs);
 
-  // Bytes of the encoded objects held (not counting keys and indexes).
+  // Bytes of the encoded objects held (not counting keys, indexes and the
+  // dictionary).
   size_t encoded_bytes() const;
 
  private:
+  // `key` is the key held by objects_ (the indexes view it).
   void index_locked(const std::string& key, const Json& obj, bool add) REQUIRES(mu_);
   // Inserts or replaces `key` with `version` (whose tree is `obj`); returns
   // the previous version's tree, null when new.
@@ -111,16 +120,23 @@ class Store {
       REQUIRES(mu_);
   ObjectPtr erase_locked(const std::string& key) REQUIRES(mu_);
   std::vector<ObjectPtr> read_all(const std::vector<StoredVersion>& versions) const;
+  // `obj` encoded (deflated against the dictionary, which the first object
+  // encoded becomes). Takes mu_ briefly.
+  StoredVersion encode_version(const Json& obj) EXCLUDES(mu_);
 
+  // Keys in the indexes are views of objects_' keys: an object is indexed
+  // after it is put in objects_ and unindexed before it leaves.
+  using Keys = std::set<std::string_view>;
   struct Index {
     IndexFn fn;
-    std::unordered_map<std::string, std::set<std::string>> values;  // value -> keys
+    std::unordered_map<std::string, Keys> values;  // value -> keys
   };
 
   mutable Mutex mu_;
-  std::map<std::string, StoredVersion> objects_ GUARDED_BY(mu_);
-  std::unordered_map<std::string, std::set<std::string>> by_ns_ GUARDED_BY(mu_);
+  std::map<std::string, StoredVersion, std::less<>> objects_ GUARDED_BY(mu_);
+  std::unordered_map<std::string, Keys> by_ns_ GUARDED_BY(mu_);
   std::map<std::string, Index> indexes_ GUARDED_BY(mu_);
+  std::shared_ptr<const std::string> dictionary_ GUARDED_BY(mu_);
 };
 
 }  // namespace gpupool::kube
