@@ -380,7 +380,7 @@ void footprint(benchmark::State& state, Json (*make)(int)) {
     state.counters["typed_sizeof"] = static_cast<double>(sizeof(T));
     typed = {};
     // What a kube::Store with the informer's owner index holds per object.
-    Store store;
+    Store store(StoreMode::Compact);
     store.add_index("owner", index_by_owner_uid());
     state.counters["store"] = bytes_per_object(n, [&] {
       for (const auto& t : trees)

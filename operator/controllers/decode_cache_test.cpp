@@ -109,7 +109,7 @@ kube::ObjectPtr stored_object(const std::string& name, int n, const std::string&
 TEST(DecodeCache, AStoredVersionIsDecodedOnceHoweverOftenItIsRead) {
   decodes = 0;
   DecodeCache<int> cache(&decode_n);
-  kube::Store store;
+  kube::Store store(kube::StoreMode::Compact);
   store.upsert(stored_object("a", 1, "1"));
   for (int read = 0; read < 5; ++read)
     EXPECT_EQ(*cache.get(store.get("ns/a")), 1);  // each read's tree is dropped at once
@@ -122,7 +122,7 @@ TEST(DecodeCache, AStoredVersionIsDecodedOnceHoweverOftenItIsRead) {
 
 TEST(DecodeCache, EntriesOfVersionsNoStoreHoldsAreSwept) {
   DecodeCache<int> cache(&decode_n);
-  kube::Store store;
+  kube::Store store(kube::StoreMode::Compact);
   for (int rv = 1; rv <= 2500; ++rv) {
     store.upsert(stored_object("a", rv, std::to_string(rv)));
     EXPECT_EQ(*cache.get(store.get("ns/a")), rv);
@@ -135,8 +135,8 @@ TEST(DecodeCache, EntriesOfVersionsNoStoreHoldsAreSwept) {
 // any controller reads (every field of the fully populated fixtures).
 TEST(DecodeCache, TypedObjectsReadFromAStoreEqualThoseOfTheObjectsWritten) {
   DecodedObjects decoded;
-  kube::Store pools;
-  kube::Store instances;
+  kube::Store pools(kube::StoreMode::Compact);
+  kube::Store instances(kube::StoreMode::Compact);
   const Json pool = api::encode(api::fixtures::full_gpu_pool());
   const Json instance = api::encode(api::fixtures::full_gpu_instance());
   pools.upsert(std::make_shared<const Json>(pool));

@@ -92,6 +92,9 @@ class Informer {
     // Real-time cap on one wait (watch next(), backoff sleep), so a stop or
     // a FakeClock jump is noticed.
     std::chrono::milliseconds poll_interval{200};
+    // How the cache keeps objects (store.h): compact by default, so a large
+    // cluster's objects cost a fraction of their JSON trees.
+    StoreMode store_mode = StoreMode::Compact;
   };
 
   Informer(KubeApi& api, Resource resource, const Clock& clock, Options options);

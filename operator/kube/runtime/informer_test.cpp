@@ -127,7 +127,7 @@ Json every_kind_of_value() {
 }
 
 TEST(Store, AStoredObjectReadsBackWithEveryFieldAndValue) {
-  Store s;
+  Store s(StoreMode::Compact);
   const Json want = every_kind_of_value();
   s.upsert(std::make_shared<const Json>(want));
   const ObjectPtr got = s.get("ns/all");
@@ -141,7 +141,7 @@ TEST(Store, AStoredObjectReadsBackWithEveryFieldAndValue) {
 }
 
 TEST(Store, KeepsNoTreeOnlyItsEncoding) {
-  Store s;
+  Store s(StoreMode::Compact);
   auto tree = std::make_shared<const Json>(every_kind_of_value());
   s.upsert(tree);
   EXPECT_EQ(tree.use_count(), 1) << "the store must not hold the tree it was given";
@@ -151,7 +151,7 @@ TEST(Store, KeepsNoTreeOnlyItsEncoding) {
 }
 
 TEST(Store, ObjectsLikeTheFirstAreKeptDeflatedToAFractionOfTheirSize) {
-  Store s;
+  Store s(StoreMode::Compact);
   size_t text = 0;
   for (int i = 0; i < 100; ++i) {
     Json o = every_kind_of_value();
@@ -170,7 +170,7 @@ TEST(Store, ObjectsLikeTheFirstAreKeptDeflatedToAFractionOfTheirSize) {
 }
 
 TEST(Store, AnObjectUnlikeTheFirstReadsBackExactly) {
-  Store s;
+  Store s(StoreMode::Compact);
   s.upsert(std::make_shared<const Json>(obj("a", "first", "1")));  // the dictionary
   Json other = every_kind_of_value();
   std::string noise;
@@ -187,7 +187,7 @@ TEST(Store, AnObjectUnlikeTheFirstReadsBackExactly) {
 }
 
 TEST(Store, ReadsOfOneVersionShareATreeWhileHeldAndItsVersionAlways) {
-  Store s;
+  Store s(StoreMode::Compact);
   s.upsert(std::make_shared<const Json>(obj("a", "x", "1")));
   ObjectPtr first = s.get("a/x");
   ObjectPtr second = s.get("a", "x");
@@ -207,7 +207,7 @@ TEST(Store, ReadsOfOneVersionShareATreeWhileHeldAndItsVersionAlways) {
 }
 
 TEST(Store, UpdatesAndRemovalsReturnTheVersionTheyReplaced) {
-  Store s;
+  Store s(StoreMode::Compact);
   s.add_index("app", index_by_label("app"));
   EXPECT_EQ(s.upsert(std::make_shared<const Json>(obj("a", "x", "1", {{"app", "web"}}))), nullptr);
   ObjectPtr old = s.upsert(std::make_shared<const Json>(obj("a", "x", "2", {{"app", "db"}})));
@@ -223,7 +223,7 @@ TEST(Store, UpdatesAndRemovalsReturnTheVersionTheyReplaced) {
 }
 
 TEST(Store, ConcurrentReadersAndAWriterAgree) {
-  Store s;
+  Store s(StoreMode::Compact);
   for (int i = 0; i < 20; ++i)
     s.upsert(std::make_shared<const Json>(obj("a", "o" + std::to_string(i), "1")));
   std::atomic<bool> done{false};
@@ -246,6 +246,16 @@ TEST(Store, ConcurrentReadersAndAWriterAgree) {
     t.join();
   EXPECT_EQ(wrong.load(), 0);
   EXPECT_EQ(resource_version_of(*s.get("a/o19")), "199");
+}
+
+TEST(Store, TreesModeHandsOutTheTreeItWasGivenAndEncodesNothing) {
+  Store s;  // StoreMode::Trees
+  auto tree = std::make_shared<const Json>(every_kind_of_value());
+  s.upsert(tree);
+  EXPECT_EQ(s.get("ns/all"), tree);
+  EXPECT_EQ(s.list().front(), tree);
+  EXPECT_EQ(s.encoded_bytes(), 0u);
+  EXPECT_EQ(stored_version(s.get("ns/all")), nullptr) << "readers key such trees by address";
 }
 
 TEST(Backoff, GrowsWithJitterAndCaps) {

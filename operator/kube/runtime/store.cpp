@@ -17,6 +17,8 @@ Mutex g_tree_mu;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
 
 struct StoredObject {
   std::string resource_version;
+  // StoreMode::Trees: the tree itself (and no encoding).
+  ObjectPtr kept;
   // The object's CBOR, raw-deflated against `dictionary` when that is
   // smaller (`dictionary` set), else as is. Exactly sized.
   std::string encoded;
@@ -143,6 +145,7 @@ StoredVersion encode(const Json& obj, std::string cbor,
 
 // The tree of `v`: the one a reader still holds, or a new one decoded.
 ObjectPtr read(const StoredVersion& v) {
+  if (v->kept) return v->kept;
   {
     MutexLock lock(g_tree_mu);
     if (ObjectPtr held = v->tree.lock()) return held;
@@ -372,9 +375,15 @@ size_t Store::encoded_bytes() const {
   return n;
 }
 
-StoredVersion Store::encode_version(const Json& obj) {
+StoredVersion Store::encode_version(const ObjectPtr& obj) {
+  if (mode_ == StoreMode::Trees) {
+    auto v = std::make_shared<StoredObject>();
+    v->resource_version = resource_version_of(*obj);
+    v->kept = obj;
+    return v;
+  }
   std::string cbor;
-  Json::to_cbor(obj, cbor);
+  Json::to_cbor(*obj, cbor);
   std::shared_ptr<const std::string> dict;
   {
     MutexLock lock(mu_);
@@ -384,12 +393,12 @@ StoredVersion Store::encode_version(const Json& obj) {
     }
     dict = dictionary_;
   }
-  return encode(obj, std::move(cbor), dict);
+  return encode(*obj, std::move(cbor), dict);
 }
 
-ObjectPtr Store::upsert(ObjectPtr obj) {
+ObjectPtr Store::upsert(const ObjectPtr& obj) {
   const std::string key = object_key(*obj);
-  StoredVersion version = encode_version(*obj);
+  StoredVersion version = encode_version(obj);
   MutexLock lock(mu_);
   return put_locked(key, std::move(version), *obj);
 }
@@ -422,7 +431,7 @@ std::vector<StoreDelta> Store::replace(std::vector<ObjectPtr> objs) {
   std::vector<StoredVersion> encoded;
   encoded.reserve(changed.size());
   for (const auto& [key, obj] : changed)
-    encoded.push_back(encode_version(*obj));
+    encoded.push_back(encode_version(obj));
   std::vector<StoreDelta> deltas;
   MutexLock lock(mu_);
   for (const auto& key : gone) {

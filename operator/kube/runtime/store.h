@@ -4,24 +4,32 @@
 // (std::shared_ptr<const Json>): a reader keeps the version it got even when
 // the cache moves on.
 //
-// What is kept: each stored version is held encoded, not as a JSON tree:
+// What is kept (StoreMode::Compact, the informers' stores): each stored
+// version is held encoded, not as a JSON tree:
 // its CBOR (a binary form of the same JSON value), raw-deflated against a
 // dictionary, which is the CBOR of the first object the store kept. Objects
 // of one resource share their field names and most values (apiVersion,
 // kind, label keys, owners, offers, condition types and reasons), so an
 // object usually deflates to a tenth of its CBOR or less; one that does not
 // shrink is kept as plain CBOR. (A JSON tree costs about 6x the object's
-// JSON text in heap.) A read (get, list, by_index, ...) hands out the tree of that version,
-// decoded from the encoding unless a tree of it is still held by some reader,
-// in which case that same tree is handed out again. So a tree lives only
-// while a reader holds it; what costs memory per object is the encoding, the
-// key and the indexes. Decoding is lossless for everything the API carries:
-// objects, arrays, strings, booleans, null, numbers (a non-negative integer
-// reads back as unsigned, as it does when parsed from the API's JSON text).
-// Reading costs an inflate and a decode (a few microseconds per KiB), writing
-// an encode and a deflate; typed forms that
-// readers derive from an object should be kept per stored version
-// (stored_version(), operator/controllers/decode_cache.h), not per tree.
+// JSON text in heap.)
+//
+// A read (get, list, by_index, ...) hands out the tree of that version,
+// decoded from the encoding unless a tree of it is still held by some
+// reader, in which case that same tree is handed out again. So a tree lives
+// only while a reader holds it; what costs memory per object is the
+// encoding, the key and the indexes. Decoding is lossless for everything the
+// API carries: objects, arrays, strings, booleans, null, numbers (a
+// non-negative integer reads back as unsigned, as it does when parsed from
+// the API's JSON text). Reading costs an inflate and a decode (tens of
+// microseconds for a 1 KiB object: building the tree is most of it),
+// writing an encode and a deflate. Typed forms that readers derive from an
+// object should be kept per stored version (stored_version(),
+// operator/controllers/decode_cache.h), not per tree.
+//
+// StoreMode::Trees (the default: tests, the simulator, whose few objects are
+// written and read far more often than they cost memory) keeps the tree it
+// was given and hands that same tree out on every read, decoding nothing.
 //
 // Indexes: by namespace always; more by name through add_index() (e.g. owner
 // UID, a label value). An index function returns the index values of an
@@ -78,8 +86,13 @@ struct StoreDelta {
   ObjectPtr new_obj;  // Added, Updated
 };
 
+// How a Store keeps its objects (see above).
+enum class StoreMode { Trees, Compact };
+
 class Store {
  public:
+  explicit Store(StoreMode mode = StoreMode::Trees) : mode_(mode) {}
+
   // REQUIRES: called before objects are added (not thread-safe with writes).
   void add_index(const std::string& name, IndexFn fn);
 
@@ -98,7 +111,7 @@ class Store {
 
   // Inserts or replaces (`obj` is encoded; the store does not keep the
   // tree); returns the previous object (null when new).
-  ObjectPtr upsert(ObjectPtr obj);
+  ObjectPtr upsert(const ObjectPtr& obj);
   // Removes; returns the removed object (null when absent).
   ObjectPtr remove(const std::string& key);
   // Makes the content exactly `objs` and returns the differences: Added for
@@ -108,7 +121,7 @@ class Store {
   std::vector<StoreDelta> replace(std::vector<ObjectPtr> objs);
 
   // Bytes of the encoded objects held (not counting keys, indexes and the
-  // dictionary).
+  // dictionary); 0 in StoreMode::Trees.
   size_t encoded_bytes() const;
 
  private:
@@ -122,7 +135,7 @@ class Store {
   std::vector<ObjectPtr> read_all(const std::vector<StoredVersion>& versions) const;
   // `obj` encoded (deflated against the dictionary, which the first object
   // encoded becomes). Takes mu_ briefly.
-  StoredVersion encode_version(const Json& obj) EXCLUDES(mu_);
+  StoredVersion encode_version(const ObjectPtr& obj) EXCLUDES(mu_);
 
   // Keys in the indexes are views of objects_' keys: an object is indexed
   // after it is put in objects_ and unindexed before it leaves.
@@ -132,6 +145,7 @@ class Store {
     std::unordered_map<std::string, Keys> values;  // value -> keys
   };
 
+  const StoreMode mode_;
   mutable Mutex mu_;
   std::map<std::string, StoredVersion, std::less<>> objects_ GUARDED_BY(mu_);
   std::unordered_map<std::string, Keys> by_ns_ GUARDED_BY(mu_);
