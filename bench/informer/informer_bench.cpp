@@ -11,6 +11,21 @@
 //                        this: RSS keeps pages freed by earlier benchmarks)
 //   heap_bytes_per_object  malloc'd bytes held after sync / N (the cache)
 //   json_bytes_per_object  size of one object serialised (for scale)
+//   decoded_bytes_per_object  malloc'd bytes the typed copies add when every
+//                        cached object is decoded once through a DecodeCache
+//                        (operator/controllers/decode_cache.h), as the
+//                        reconcilers do
+//   total_bytes_per_object heap_bytes_per_object + decoded_bytes_per_object
+//   first_read_objects_per_s  objects read from the cache and decoded to the
+//                        typed form per second (store list + DecodeCache)
+//   reread_objects_per_s objects read again per second, typed forms found in
+//                        the DecodeCache (what a reconcile's reads cost)
+//
+// BM_Footprint*: where an object's bytes go, each form built alone for N
+// objects and measured by malloc'd bytes per object: the JSON tree
+// (nlohmann::json), its minified text, its CBOR encoding, the typed struct
+// (api::GpuPool / GpuInstance), and a kube::Store holding the trees with the
+// informer's indexes (store_index = store - tree).
 #include <benchmark/benchmark.h>
 #include <malloc.h>
 #include <unistd.h>
@@ -19,6 +34,9 @@
 #include <cstdio>
 #include <thread>
 
+#include "operator/controllers/decode_cache.h"
+#include "operator/core/api_codec.h"
+#include "operator/core/api_validation.h"
 #include "operator/kube/client/http_client.h"
 #include "operator/kube/memory/store.h"
 #include "operator/kube/runtime/informer.h"
@@ -179,8 +197,25 @@ Json instance(int i) {
                {"observedGeneration", 1}}}}}}};
 }
 
+// The reconcilers' decode (controllers::to_pool / to_instance): lenient,
+// then defaults.
+template <class T>
+std::optional<T> decode_typed(const Json& obj) {
+  auto r = [&] {
+    if constexpr (std::is_same_v<T, api::GpuPool>) {
+      return api::decode_gpu_pool(obj, api::DecodeMode::Lenient);
+    } else {
+      return api::decode_gpu_instance(obj, api::DecodeMode::Lenient);
+    }
+  }();
+  if (!r.ok()) return std::nullopt;
+  api::apply_defaults(*r);
+  return std::move(r).value();
+}
+
 // `over_http`: the informer reads through HttpKubeClient from the test API
 // server (JSON over loopback HTTP) instead of calling the store directly.
+template <class T>
 void run(benchmark::State& state, const Resource& r, const std::string& singular, Json (*make)(int),
          bool over_http) {
   const int n = static_cast<int>(state.range(0));
@@ -227,7 +262,8 @@ void run(benchmark::State& state, const Resource& r, const std::string& singular
     client = std::make_unique<HttpKubeClient>(cc, clock);
     source = client.get();
   }
-  double list_rate = 0, watch_rate = 0, rss_delta = 0, heap_delta = 0;
+  double list_rate = 0, watch_rate = 0, rss_delta = 0, heap_delta = 0, decoded_delta = 0;
+  double decode_rate = 0, reread_rate = 0;
   for (auto _ : state) {
     const double rss0 = rss_bytes();
     const double heap0 = heap_bytes();
@@ -244,6 +280,27 @@ void run(benchmark::State& state, const Resource& r, const std::string& singular
     const auto t1 = std::chrono::steady_clock::now();
     rss_delta = rss_bytes() - rss0;
     heap_delta = heap_bytes() - heap0;
+    controllers::DecodeCache<T> decoded(&decode_typed<T>);
+    {
+      const double before = heap_bytes();
+      const auto d0 = std::chrono::steady_clock::now();
+      for (const auto& obj : inf.store().list()) {
+        if (!decoded.get(obj)) {
+          state.SkipWithError("an object does not decode");
+          return;
+        }
+      }
+      const auto d1 = std::chrono::steady_clock::now();
+      // A second pass reads every object again: the typed forms are found,
+      // not decoded (what each reconcile pays to read its objects).
+      for (const auto& obj : inf.store().list())
+        (void)decoded.get(obj);
+      const auto d2 = std::chrono::steady_clock::now();
+      decoded_delta = heap_bytes() - before;
+      decode_rate = n / std::chrono::duration<double>(d1 - d0).count();
+      reread_rate = n / std::chrono::duration<double>(d2 - d1).count();
+    }
+    const auto t1_watch = std::chrono::steady_clock::now();
     for (int i = 0; i < updates; ++i) {
       Json o = make(i * 10 % n);
       const Json patch = {{"metadata", {{"labels", {{"bench/gen", std::to_string(i)}}}}}};
@@ -256,7 +313,7 @@ void run(benchmark::State& state, const Resource& r, const std::string& singular
     const auto t2 = std::chrono::steady_clock::now();
     inf.stop();
     const double list_s = std::chrono::duration<double>(t1 - t0).count();
-    const double watch_s = std::chrono::duration<double>(t2 - t1).count();
+    const double watch_s = std::chrono::duration<double>(t2 - t1_watch).count();
     state.SetIterationTime(list_s + watch_s);
     list_rate = n / list_s;
     watch_rate = updates / watch_s;
@@ -268,19 +325,93 @@ void run(benchmark::State& state, const Resource& r, const std::string& singular
   state.counters["rss_bytes_per_object"] = rss_delta / n;
   state.counters["heap_bytes_per_object"] = heap_delta / n;
   state.counters["json_bytes_per_object"] = json_bytes;
+  state.counters["decoded_bytes_per_object"] = decoded_delta / n;
+  state.counters["first_read_objects_per_s"] = decode_rate;
+  state.counters["reread_objects_per_s"] = reread_rate;
+  state.counters["total_bytes_per_object"] = (heap_delta + decoded_delta) / n;
 }
 
+// Heap growth per object while `fill` builds N of something.
+template <class F>
+double bytes_per_object(int n, F&& fill) {
+  const double h0 = heap_bytes();
+  fill();
+  return (heap_bytes() - h0) / n;
+}
+
+template <class T>
+void footprint(benchmark::State& state, Json (*make)(int)) {
+  const int n = static_cast<int>(state.range(0));
+  const auto count = static_cast<size_t>(n);
+  for (auto _ : state) {
+    std::vector<Json> trees;
+    trees.reserve(count);
+    // Parsed from text, as an object read from the API is.
+    state.counters["json_tree"] = static_cast<double>(sizeof(Json)) + bytes_per_object(n, [&] {
+                                    for (int i = 0; i < n; ++i)
+                                      trees.push_back(Json::parse(make(i).dump()));
+                                  });
+    std::vector<std::string> texts;
+    texts.reserve(count);
+    state.counters["json_text"] = bytes_per_object(n, [&] {
+      for (const auto& t : trees) {
+        texts.push_back(t.dump());
+        texts.back().shrink_to_fit();
+      }
+    });
+    texts = {};
+    std::vector<std::string> cbors;
+    cbors.reserve(count);
+    state.counters["cbor"] = bytes_per_object(n, [&] {
+      for (const auto& t : trees) {
+        cbors.emplace_back();
+        Json::to_cbor(t, cbors.back());
+        cbors.back().shrink_to_fit();
+      }
+    });
+    cbors = {};
+    std::vector<T> typed;
+    typed.reserve(count);
+    // The vector was reserved before: count the struct itself too.
+    state.counters["typed"] = static_cast<double>(sizeof(T)) + bytes_per_object(n, [&] {
+                                for (const auto& t : trees)
+                                  typed.push_back(*decode_typed<T>(t));
+                              });
+    state.counters["typed_sizeof"] = static_cast<double>(sizeof(T));
+    typed = {};
+    // What a kube::Store with the informer's owner index holds per object.
+    Store store(StoreMode::Compact);
+    store.add_index("owner", index_by_owner_uid());
+    state.counters["store"] = bytes_per_object(n, [&] {
+      for (const auto& t : trees)
+        (void)store.upsert(std::make_shared<const Json>(t));
+    });
+    state.counters["store_encoded"] = static_cast<double>(store.encoded_bytes()) / n;
+    state.counters["store_keys_indexes"] =
+        state.counters["store"] - state.counters["store_encoded"];
+  }
+}
+
+void BM_FootprintGpuPool(benchmark::State& state) {
+  footprint<api::GpuPool>(state, &pool);
+}
+void BM_FootprintGpuInstance(benchmark::State& state) {
+  footprint<api::GpuInstance>(state, &instance);
+}
+BENCHMARK(BM_FootprintGpuPool)->Arg(10'000)->Iterations(1)->Unit(benchmark::kMillisecond);
+BENCHMARK(BM_FootprintGpuInstance)->Arg(10'000)->Iterations(1)->Unit(benchmark::kMillisecond);
+
 void BM_InformerGpuPools(benchmark::State& state) {
-  run(state, kPools, "gpupool", &pool, false);
+  run<api::GpuPool>(state, kPools, "gpupool", &pool, false);
 }
 void BM_InformerGpuInstances(benchmark::State& state) {
-  run(state, kInstances, "gpuinstance", &instance, false);
+  run<api::GpuInstance>(state, kInstances, "gpuinstance", &instance, false);
 }
 void BM_InformerGpuPoolsHttp(benchmark::State& state) {
-  run(state, kPools, "gpupool", &pool, true);
+  run<api::GpuPool>(state, kPools, "gpupool", &pool, true);
 }
 void BM_InformerGpuInstancesHttp(benchmark::State& state) {
-  run(state, kInstances, "gpuinstance", &instance, true);
+  run<api::GpuInstance>(state, kInstances, "gpuinstance", &instance, true);
 }
 
 BENCHMARK(BM_InformerGpuPools)

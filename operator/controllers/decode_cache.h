@@ -9,10 +9,17 @@
 // share of its CPU). Only objects taken from a kube::Store belong here; JSON
 // built or modified locally is decoded with to_pool / to_instance.
 //
-// An entry is keyed by the object's address and remembers the object through
-// a weak_ptr, so a new object that reuses a freed address is never mistaken
-// for the old one. Entries of objects no store holds any more are swept once
-// the table has doubled since the last sweep.
+// A store keeps each version encoded and hands out a tree decoded from it
+// that lives only while readers hold it (kube/runtime/store.h), so two reads
+// of one version may give two trees. An entry is therefore keyed by the
+// stored version the tree was read from (kube::stored_version), which lives
+// as long as the store holds that version: the typed form is decoded once per
+// version, not once per read, and is the only decoded copy kept. A tree no
+// store handed out (built locally, an informer event) is keyed by its own
+// address instead. Either way the entry remembers its key through a
+// weak_ptr, so a new version or object that reuses a freed address is never
+// mistaken for the old one. Entries whose version or object is gone are
+// swept once the table has doubled since the last sweep.
 //
 // Thread-safety: every member function may be called from any thread.
 
@@ -37,15 +44,17 @@ class DecodeCache {
   // failed decode is remembered too, until the object changes).
   std::shared_ptr<const T> get(const kube::ObjectPtr& obj) const {
     if (!obj) return nullptr;
+    std::shared_ptr<const void> source = kube::stored_version(obj);
+    if (!source) source = obj;
     {
       std::lock_guard lock(mu_);
-      auto it = entries_.find(obj.get());
-      if (it != entries_.end() && it->second.source.lock() == obj) return it->second.value;
+      auto it = entries_.find(source.get());
+      if (it != entries_.end() && it->second.source.lock() == source) return it->second.value;
     }
     std::shared_ptr<const T> value;
     if (auto decoded = decode_(*obj)) value = std::make_shared<const T>(std::move(*decoded));
     std::lock_guard lock(mu_);
-    entries_[obj.get()] = Entry{obj, value};
+    entries_[source.get()] = Entry{source, value};
     if (entries_.size() >= sweep_at_) sweep();
     return value;
   }
@@ -57,7 +66,7 @@ class DecodeCache {
 
  private:
   struct Entry {
-    std::weak_ptr<const kube::Json> source;
+    std::weak_ptr<const void> source;  // the stored version, or the tree
     std::shared_ptr<const T> value;
   };
 
@@ -71,7 +80,7 @@ class DecodeCache {
   static constexpr std::size_t kMinSweep = 1024;
   Decoder decode_;
   mutable std::mutex mu_;
-  mutable std::unordered_map<const kube::Json*, Entry> entries_;
+  mutable std::unordered_map<const void*, Entry> entries_;
   mutable std::size_t sweep_at_ = kMinSweep;
 };
 

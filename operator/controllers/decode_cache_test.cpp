@@ -2,6 +2,10 @@
 
 #include <gtest/gtest.h>
 
+#include "operator/controllers/context.h"
+#include "operator/core/api_codec.h"
+#include "operator/core/api_fixtures.h"
+
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -94,6 +98,57 @@ TEST(DecodeCache, ConcurrentReadersSeeTheSameValue) {
   for (auto& t : threads)
     t.join();
   EXPECT_EQ(wrong.load(), 0);
+}
+
+// {"n": n} with a name and resourceVersion, as a store keeps it.
+kube::ObjectPtr stored_object(const std::string& name, int n, const std::string& rv) {
+  return std::make_shared<const Json>(
+      Json{{"metadata", {{"namespace", "ns"}, {"name", name}, {"resourceVersion", rv}}}, {"n", n}});
+}
+
+TEST(DecodeCache, AStoredVersionIsDecodedOnceHoweverOftenItIsRead) {
+  decodes = 0;
+  DecodeCache<int> cache(&decode_n);
+  kube::Store store(kube::StoreMode::Compact);
+  store.upsert(stored_object("a", 1, "1"));
+  for (int read = 0; read < 5; ++read)
+    EXPECT_EQ(*cache.get(store.get("ns/a")), 1);  // each read's tree is dropped at once
+  EXPECT_EQ(decodes, 1) << "one decode per stored version, not per read";
+  store.upsert(stored_object("a", 2, "2"));
+  EXPECT_EQ(*cache.get(store.get("ns/a")), 2) << "an update is seen at once";
+  EXPECT_EQ(*cache.get(store.list().front()), 2);
+  EXPECT_EQ(decodes, 2);
+}
+
+TEST(DecodeCache, EntriesOfVersionsNoStoreHoldsAreSwept) {
+  DecodeCache<int> cache(&decode_n);
+  kube::Store store(kube::StoreMode::Compact);
+  for (int rv = 1; rv <= 2500; ++rv) {
+    store.upsert(stored_object("a", rv, std::to_string(rv)));
+    EXPECT_EQ(*cache.get(store.get("ns/a")), rv);
+  }
+  EXPECT_LE(cache.size(), 1024u);  // bounded by the sweep, not by 2500 versions
+}
+
+// The typed objects the reconcilers read, taken from a store, are exactly
+// those decoded from the objects written: the store's encoding loses no field
+// any controller reads (every field of the fully populated fixtures).
+TEST(DecodeCache, TypedObjectsReadFromAStoreEqualThoseOfTheObjectsWritten) {
+  DecodedObjects decoded;
+  kube::Store pools(kube::StoreMode::Compact);
+  kube::Store instances(kube::StoreMode::Compact);
+  const Json pool = api::encode(api::fixtures::full_gpu_pool());
+  const Json instance = api::encode(api::fixtures::full_gpu_instance());
+  pools.upsert(std::make_shared<const Json>(pool));
+  instances.upsert(std::make_shared<const Json>(instance));
+  auto p = decoded.pools.get(pools.list().front());
+  auto i = decoded.instances.get(instances.list().front());
+  ASSERT_TRUE(p);
+  ASSERT_TRUE(i);
+  EXPECT_EQ(*p, *to_pool(pool));
+  EXPECT_EQ(*i, *to_instance(instance));
+  EXPECT_EQ(pools.list().front()->dump(), pool.dump());
+  EXPECT_EQ(instances.list().front()->dump(), instance.dump());
 }
 
 }  // namespace

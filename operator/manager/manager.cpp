@@ -369,9 +369,13 @@ Status<ManagerError> Manager::start() {
     if (!md.contains("labels") || !md["labels"].contains(controllers::kLabelInstance)) return;
     const Json& name = md["labels"][controllers::kLabelInstance];
     if (!name.is_string()) return;
-    for (const auto& i : m.inst_inf.store().list()) {
-      if ((*i)["metadata"].value("name", "") == name.get<std::string>()) {
-        m.inst_ctl->enqueue(key_of(*i));
+    // By key ("namespace/name"): reading every cached instance would decode
+    // each (kube/runtime/store.h) on every Node event.
+    const std::string suffix = "/" + name.get<std::string>();
+    for (const auto& key : m.inst_inf.store().keys()) {
+      if (key.size() > suffix.size() &&
+          key.compare(key.size() - suffix.size(), suffix.size(), suffix) == 0) {
+        m.inst_ctl->enqueue(key);
       }
     }
   };

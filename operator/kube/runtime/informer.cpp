@@ -31,6 +31,7 @@ Informer::Informer(KubeApi& api, Resource resource, const Clock& clock, Options 
       resource_(std::move(resource)),
       clock_(clock),
       options_(std::move(options)),
+      store_(options_.store_mode),
       backoff_(options_.backoff_base, options_.backoff_cap, options_.backoff_jitter,
                options_.seed) {}
 

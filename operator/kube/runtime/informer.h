@@ -22,7 +22,12 @@
 // named field manager): controllers never read them, and they would be most
 // of a small object's size in the cache. Writing a cached object back is
 // safe: the server keeps its managedFields when an update sends none.
-// controller-runtime's TransformStripManagedFields does the same.
+// controller-runtime's TransformStripManagedFields does the same. Nothing
+// else is dropped: the controllers write pools and instances back with a
+// full update built from the cached object, so a field missing from the
+// cache would be erased on the server (metadata.annotations'
+// kubectl.kubernetes.io/last-applied-configuration, say, which kubectl apply
+// needs). The store keeps each object encoded, not as a tree (store.h).
 //
 // Handlers run on the informer's thread, after the store changed, outside any
 // lock; they must be quick (enqueue a key). A handler added after start()
@@ -87,6 +92,9 @@ class Informer {
     // Real-time cap on one wait (watch next(), backoff sleep), so a stop or
     // a FakeClock jump is noticed.
     std::chrono::milliseconds poll_interval{200};
+    // How the cache keeps objects (store.h): compact by default, so a large
+    // cluster's objects cost a fraction of their JSON trees.
+    StoreMode store_mode = StoreMode::Compact;
   };
 
   Informer(KubeApi& api, Resource resource, const Clock& clock, Options options);

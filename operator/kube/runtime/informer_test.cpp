@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <condition_variable>
 #include <deque>
+#include <limits>
 #include <map>
 #include <thread>
 
@@ -93,6 +95,167 @@ TEST(Store, ReplaceReturnsOnlyDifferences) {
                                                           {"n/c", StoreDelta::Type::Deleted},
                                                           {"n/d", StoreDelta::Type::Added}}));
   EXPECT_EQ(s.keys(), (std::vector<std::string>{"n/a", "n/b", "n/d"}));
+}
+
+// Every kind of JSON value the API carries, at the edges of each.
+Json every_kind_of_value() {
+  Json o = obj("ns", "all", "7", {{"gpupool.io/pool", "p"}, {"app.kubernetes.io/name", "x"}});
+  o["metadata"]["annotations"] = {
+      {"kubectl.kubernetes.io/last-applied-configuration", R"({"spec":{"replicas":{"count":4}}})"}};
+  o["metadata"]["finalizers"] = Json::array({"gpupool.io/cleanup"});
+  o["metadata"]["deletionTimestamp"] = nullptr;
+  o["spec"] = {{"empty", Json::object()},
+               {"none", Json::array()},
+               {"nested", {{"a", {{"b", {{"c", Json::array({1, "two", 3.5, false, nullptr})}}}}}}},
+               {"text", "tab\t quote\" newline\n \u00e9 \u4e2d \U0001F600"},
+               {"emptyText", ""},
+               {"yes", true},
+               {"no", false},
+               {"zero", 0},
+               {"negative", -42},
+               {"int64Min", std::numeric_limits<int64_t>::min()},
+               {"int64Max", std::numeric_limits<int64_t>::max()},
+               {"uint64Max", std::numeric_limits<uint64_t>::max()},
+               {"tenth", 0.1},
+               {"huge", 1e300},
+               {"tiny", -5e-324},
+               {"whole", 2.0},
+               {"price", "1.861"}};
+  o["status"] = {{"phase", "Ready"},
+                 {"conditions", Json::array({{{"type", "Healthy"}, {"status", "True"}}})}};
+  return o;
+}
+
+TEST(Store, AStoredObjectReadsBackWithEveryFieldAndValue) {
+  Store s(StoreMode::Compact);
+  const Json want = every_kind_of_value();
+  s.upsert(std::make_shared<const Json>(want));
+  const ObjectPtr got = s.get("ns/all");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(*got, want);
+  EXPECT_EQ(got->dump(), want.dump()) << "same text, so writes built from it send the same";
+  EXPECT_TRUE((*got)["spec"]["int64Min"].is_number_integer());
+  EXPECT_TRUE((*got)["spec"]["whole"].is_number_float()) << "2.0 stays a float";
+  EXPECT_EQ(s.list().front()->dump(), want.dump());
+  EXPECT_EQ(s.by_index("nope", "x").size(), 0u);
+}
+
+TEST(Store, KeepsNoTreeOnlyItsEncoding) {
+  Store s(StoreMode::Compact);
+  auto tree = std::make_shared<const Json>(every_kind_of_value());
+  s.upsert(tree);
+  EXPECT_EQ(tree.use_count(), 1) << "the store must not hold the tree it was given";
+  EXPECT_GT(s.encoded_bytes(), 0u);
+  EXPECT_LT(s.encoded_bytes(), tree->dump().size()) << "encoded smaller than minified JSON";
+  EXPECT_EQ(stored_version(tree), nullptr) << "not handed out by a store";
+}
+
+TEST(Store, ObjectsLikeTheFirstAreKeptDeflatedToAFractionOfTheirSize) {
+  Store s(StoreMode::Compact);
+  size_t text = 0;
+  for (int i = 0; i < 100; ++i) {
+    Json o = every_kind_of_value();
+    o["metadata"]["name"] = "object-" + std::to_string(i);
+    o["metadata"]["resourceVersion"] = std::to_string(1000 + i);
+    o["status"]["phase"] = i % 2 == 0 ? "Ready" : "Provisioning";
+    text += o.dump().size();
+    s.upsert(std::make_shared<const Json>(o));
+  }
+  EXPECT_LT(s.encoded_bytes() * 5, text) << "under a fifth of the minified JSON";
+  Json want = every_kind_of_value();
+  want["metadata"]["name"] = "object-37";
+  want["metadata"]["resourceVersion"] = "1037";
+  want["status"]["phase"] = "Provisioning";
+  EXPECT_EQ(s.get("ns/object-37")->dump(), want.dump());
+}
+
+TEST(Store, AnObjectUnlikeTheFirstReadsBackExactly) {
+  Store s(StoreMode::Compact);
+  s.upsert(std::make_shared<const Json>(obj("a", "first", "1")));  // the dictionary
+  Json other = every_kind_of_value();
+  std::string noise;
+  uint32_t x = 12345;
+  for (int i = 0; i < 3000; ++i) {
+    x = x * 1103515245 + 12345;
+    noise.push_back(static_cast<char>('!' + (x >> 16) % 90));
+  }
+  other["spec"]["noise"] = noise;  // does not deflate well
+  other["metadata"]["namespace"] = "a";
+  s.upsert(std::make_shared<const Json>(other));
+  EXPECT_EQ(s.get("a/all")->dump(), other.dump());
+  EXPECT_EQ(s.get("a/first")->dump(), obj("a", "first", "1").dump());
+}
+
+TEST(Store, ReadsOfOneVersionShareATreeWhileHeldAndItsVersionAlways) {
+  Store s(StoreMode::Compact);
+  s.upsert(std::make_shared<const Json>(obj("a", "x", "1")));
+  ObjectPtr first = s.get("a/x");
+  ObjectPtr second = s.get("a", "x");
+  EXPECT_EQ(first, second) << "a tree still held is handed out again";
+  const StoredVersion v1 = stored_version(first);
+  ASSERT_TRUE(v1);
+  first.reset();
+  second.reset();
+  ObjectPtr again = s.get("a/x");
+  EXPECT_EQ(stored_version(again), v1) << "same version after the tree went: same key";
+  s.upsert(std::make_shared<const Json>(obj("a", "x", "2")));
+  ObjectPtr updated = s.get("a/x");
+  EXPECT_EQ(resource_version_of(*updated), "2") << "an update is never missed";
+  EXPECT_NE(stored_version(updated), v1);
+  EXPECT_EQ(resource_version_of(*again), "1") << "the old snapshot is unchanged";
+  EXPECT_EQ(stored_version(again), v1);
+}
+
+TEST(Store, UpdatesAndRemovalsReturnTheVersionTheyReplaced) {
+  Store s(StoreMode::Compact);
+  s.add_index("app", index_by_label("app"));
+  EXPECT_EQ(s.upsert(std::make_shared<const Json>(obj("a", "x", "1", {{"app", "web"}}))), nullptr);
+  ObjectPtr old = s.upsert(std::make_shared<const Json>(obj("a", "x", "2", {{"app", "db"}})));
+  ASSERT_TRUE(old);
+  EXPECT_EQ(resource_version_of(*old), "1");
+  EXPECT_EQ(s.by_index("app", "web").size(), 0u);
+  ASSERT_EQ(s.by_index("app", "db").size(), 1u);
+  EXPECT_EQ(resource_version_of(*s.by_index("app", "db").front()), "2");
+  ObjectPtr removed = s.remove("a/x");
+  ASSERT_TRUE(removed);
+  EXPECT_EQ(resource_version_of(*removed), "2");
+  EXPECT_TRUE(s.index_counts("app").empty());
+}
+
+TEST(Store, ConcurrentReadersAndAWriterAgree) {
+  Store s(StoreMode::Compact);
+  for (int i = 0; i < 20; ++i)
+    s.upsert(std::make_shared<const Json>(obj("a", "o" + std::to_string(i), "1")));
+  std::atomic<bool> done{false};
+  std::atomic<int> wrong{0};
+  std::vector<std::thread> readers;
+  for (int t = 0; t < 3; ++t) {
+    readers.emplace_back([&] {
+      while (!done.load()) {
+        for (const auto& o : s.list()) {
+          if (stored_version(o) == nullptr || resource_version_of(*o).empty()) ++wrong;
+        }
+      }
+    });
+  }
+  for (int rv = 2; rv < 200; ++rv)
+    s.upsert(
+        std::make_shared<const Json>(obj("a", "o" + std::to_string(rv % 20), std::to_string(rv))));
+  done = true;
+  for (auto& t : readers)
+    t.join();
+  EXPECT_EQ(wrong.load(), 0);
+  EXPECT_EQ(resource_version_of(*s.get("a/o19")), "199");
+}
+
+TEST(Store, TreesModeHandsOutTheTreeItWasGivenAndEncodesNothing) {
+  Store s;  // StoreMode::Trees
+  auto tree = std::make_shared<const Json>(every_kind_of_value());
+  s.upsert(tree);
+  EXPECT_EQ(s.get("ns/all"), tree);
+  EXPECT_EQ(s.list().front(), tree);
+  EXPECT_EQ(s.encoded_bytes(), 0u);
+  EXPECT_EQ(stored_version(s.get("ns/all")), nullptr) << "readers key such trees by address";
 }
 
 TEST(Backoff, GrowsWithJitterAndCaps) {

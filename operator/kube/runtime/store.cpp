@@ -1,7 +1,172 @@
 #include "operator/kube/runtime/store.h"
 
+#include <zlib.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <optional>
+
 namespace gpupool::kube {
+
 namespace {
+// Guards StoredObject::tree of every store: held only to lock, set or reset
+// a weak pointer, never while decoding; no other lock is taken under it.
+Mutex g_tree_mu;  // NOLINT(cppcoreguidelines-avoid-non-const-global-variables)
+}  // namespace
+
+struct StoredObject {
+  std::string resource_version;
+  // StoreMode::Trees: the tree itself (and no encoding).
+  ObjectPtr kept;
+  // The object's CBOR, raw-deflated against `dictionary` when that is
+  // smaller (`dictionary` set), else as is. Exactly sized.
+  std::string encoded;
+  std::shared_ptr<const std::string> dictionary;
+  uint32_t cbor_size = 0;
+  // The tree a reader holds, if any (so concurrent readers share it).
+  mutable std::weak_ptr<const Json> tree GUARDED_BY(g_tree_mu);
+};
+
+namespace {
+
+// The deleter of every tree a Store hands out: it keeps the stored version
+// the tree was read from, which stored_version() returns. When the tree goes
+// it lets go of the version's expired weak pointer too, so a version nobody
+// reads holds no control block.
+struct ReadFrom {
+  StoredVersion version;
+  void operator()(const Json* j) const {
+    {
+      MutexLock lock(g_tree_mu);
+      if (version->tree.expired()) version->tree.reset();  // else: a newer tree
+    }
+    delete j;
+  }
+};
+
+// Deflate settings: raw streams (no header or checksum: the store wrote the
+// bytes itself), an 8 KiB window, which holds a whole dictionary and the
+// objects this cache sees, and small state (~64 KiB per thread).
+constexpr int kWindowBits = -13;
+constexpr int kMemLevel = 6;
+constexpr size_t kMaxDictionary = size_t{1} << 13;
+
+// One deflate and one inflate stream per thread, reset for each object
+// (initialising a stream allocates its window: too dear per object).
+struct Deflater {
+  z_stream s{};
+  bool ok = deflateInit2(&s, Z_DEFAULT_COMPRESSION, Z_DEFLATED, kWindowBits, kMemLevel,
+                         Z_DEFAULT_STRATEGY) == Z_OK;
+  Deflater() = default;
+  Deflater(const Deflater&) = delete;
+  Deflater& operator=(const Deflater&) = delete;
+  ~Deflater() {
+    if (ok) deflateEnd(&s);
+  }
+};
+struct Inflater {
+  z_stream s{};
+  bool ok = inflateInit2(&s, kWindowBits) == Z_OK;
+  Inflater() = default;
+  Inflater(const Inflater&) = delete;
+  Inflater& operator=(const Inflater&) = delete;
+  ~Inflater() {
+    if (ok) inflateEnd(&s);
+  }
+};
+
+Bytef* bytes(const std::string& s) {
+  // zlib's API takes non-const input pointers but never writes through them.
+  return reinterpret_cast<Bytef*>(const_cast<char*>(s.data()));  // NOLINT
+}
+
+// `cbor` deflated against `dict`; nullopt when zlib fails or it would not be
+// smaller.
+std::optional<std::string> deflated(const std::string& cbor, const std::string& dict) {
+  thread_local Deflater d;
+  if (!d.ok || deflateReset(&d.s) != Z_OK ||
+      deflateSetDictionary(&d.s, bytes(dict), static_cast<uInt>(dict.size())) != Z_OK) {
+    return std::nullopt;
+  }
+  std::string out(deflateBound(&d.s, static_cast<uLong>(cbor.size())), '\0');
+  d.s.next_in = bytes(cbor);
+  d.s.avail_in = static_cast<uInt>(cbor.size());
+  d.s.next_out = bytes(out);
+  d.s.avail_out = static_cast<uInt>(out.size());
+  if (deflate(&d.s, Z_FINISH) != Z_STREAM_END || d.s.total_out >= cbor.size()) return std::nullopt;
+  out.resize(d.s.total_out);
+  out.shrink_to_fit();
+  return out;
+}
+
+// The CBOR of `v` (inflated into a per-thread buffer when deflated).
+const std::string& cbor_of(const StoredObject& v) {
+  if (!v.dictionary) return v.encoded;
+  thread_local Inflater in;
+  thread_local std::string out;
+  out.assign(v.cbor_size, '\0');
+  bool ok = in.ok && inflateReset(&in.s) == Z_OK &&
+            inflateSetDictionary(&in.s, bytes(*v.dictionary),
+                                 static_cast<uInt>(v.dictionary->size())) == Z_OK;
+  if (ok) {
+    in.s.next_in = bytes(v.encoded);
+    in.s.avail_in = static_cast<uInt>(v.encoded.size());
+    in.s.next_out = bytes(out);
+    in.s.avail_out = static_cast<uInt>(out.size());
+    ok = inflate(&in.s, Z_FINISH) == Z_STREAM_END && in.s.total_out == v.cbor_size;
+  }
+  if (!ok) {
+    // The store deflated these bytes itself: only a bug or no memory gets here.
+    std::fputs("kube::Store: a stored object does not inflate\n", stderr);
+    std::abort();
+  }
+  return out;
+}
+
+// A stored version of `obj`, deflated against `dictionary` when given and
+// worth it.
+StoredVersion encode(const Json& obj, std::string cbor,
+                     const std::shared_ptr<const std::string>& dictionary) {
+  auto v = std::make_shared<StoredObject>();
+  v->resource_version = resource_version_of(obj);
+  v->cbor_size = static_cast<uint32_t>(cbor.size());
+  std::optional<std::string> small;
+  if (dictionary && cbor.size() <= UINT32_MAX) small = deflated(cbor, *dictionary);
+  if (small) {
+    v->encoded = std::move(*small);
+    v->dictionary = dictionary;
+  } else {
+    v->encoded = std::move(cbor);
+    v->encoded.shrink_to_fit();
+  }
+  return v;
+}
+
+// The tree of `v`: the one a reader still holds, or a new one decoded.
+ObjectPtr read(const StoredVersion& v) {
+  if (v->kept) return v->kept;
+  {
+    MutexLock lock(g_tree_mu);
+    if (ObjectPtr held = v->tree.lock()) return held;
+  }
+  Json decoded = Json::from_cbor(cbor_of(*v), /*strict=*/true, /*allow_exceptions=*/false);
+  if (decoded.is_discarded()) {
+    // The store encoded it itself: failing to decode is a bug, not input.
+    std::fputs("kube::Store: a stored object does not decode\n", stderr);
+    std::abort();
+  }
+  ObjectPtr fresh(new Json(std::move(decoded)), ReadFrom{v});
+  MutexLock lock(g_tree_mu);
+  if (ObjectPtr held = v->tree.lock()) return held;  // another reader was first
+  v->tree = fresh;
+  return fresh;
+}
+
+std::string namespace_of_key(const std::string& key) {
+  const auto slash = key.find('/');
+  return slash == std::string::npos ? "" : key.substr(0, slash);
+}
 
 const Json* metadata(const Json& obj) {
   if (!obj.is_object()) return nullptr;
@@ -17,6 +182,11 @@ std::string md_string(const Json& obj, const char* field) {
 }
 
 }  // namespace
+
+StoredVersion stored_version(const ObjectPtr& obj) {
+  const auto* from = obj ? std::get_deleter<ReadFrom>(obj) : nullptr;
+  return from != nullptr ? from->version : nullptr;
+}
 
 std::string object_key(const Json& obj) {
   const std::string ns = md_string(obj, "namespace");
@@ -62,14 +232,15 @@ void Store::add_index(const std::string& name, IndexFn fn) {
   Index& idx = indexes_[name];
   idx.fn = std::move(fn);
   idx.values.clear();
-  for (const auto& [key, obj] : objects_) {
+  for (const auto& [key, version] : objects_) {
+    const ObjectPtr obj = read(version);
     for (const auto& v : idx.fn(*obj))
       idx.values[v].insert(key);
   }
 }
 
 void Store::index_locked(const std::string& key, const Json& obj, bool add) {
-  const std::string ns = md_string(obj, "namespace");
+  const std::string ns = namespace_of_key(key);
   if (add) {
     by_ns_[ns].insert(key);
   } else if (auto it = by_ns_.find(ns); it != by_ns_.end()) {
@@ -88,10 +259,46 @@ void Store::index_locked(const std::string& key, const Json& obj, bool add) {
   }
 }
 
-ObjectPtr Store::get(const std::string& key) const {
-  MutexLock lock(mu_);
+ObjectPtr Store::put_locked(const std::string& key, StoredVersion version, const Json& obj) {
+  ObjectPtr old;
   auto it = objects_.find(key);
-  return it == objects_.end() ? nullptr : it->second;
+  if (it != objects_.end()) {
+    old = read(it->second);
+    index_locked(it->first, *old, false);
+    it->second = std::move(version);
+  } else {
+    it = objects_.emplace(key, std::move(version)).first;
+  }
+  index_locked(it->first, obj, true);
+  return old;
+}
+
+ObjectPtr Store::erase_locked(const std::string& key) {
+  auto it = objects_.find(key);
+  if (it == objects_.end()) return nullptr;
+  ObjectPtr old = read(it->second);
+  index_locked(it->first, *old, false);
+  objects_.erase(it);
+  return old;
+}
+
+std::vector<ObjectPtr> Store::read_all(const std::vector<StoredVersion>& versions) const {
+  std::vector<ObjectPtr> out;
+  out.reserve(versions.size());
+  for (const auto& v : versions)
+    out.push_back(read(v));
+  return out;
+}
+
+ObjectPtr Store::get(const std::string& key) const {
+  StoredVersion v;
+  {
+    MutexLock lock(mu_);
+    auto it = objects_.find(key);
+    if (it == objects_.end()) return nullptr;
+    v = it->second;
+  }
+  return read(v);
 }
 
 ObjectPtr Store::get(const std::string& namespace_, const std::string& name) const {
@@ -99,34 +306,40 @@ ObjectPtr Store::get(const std::string& namespace_, const std::string& name) con
 }
 
 std::vector<ObjectPtr> Store::list() const {
-  MutexLock lock(mu_);
-  std::vector<ObjectPtr> out;
-  out.reserve(objects_.size());
-  for (const auto& [k, v] : objects_)
-    out.push_back(v);
-  return out;
+  std::vector<StoredVersion> versions;
+  {
+    MutexLock lock(mu_);
+    versions.reserve(objects_.size());
+    for (const auto& [k, v] : objects_)
+      versions.push_back(v);
+  }
+  return read_all(versions);
 }
 
 std::vector<ObjectPtr> Store::list_namespace(const std::string& namespace_) const {
-  MutexLock lock(mu_);
-  std::vector<ObjectPtr> out;
-  auto it = by_ns_.find(namespace_);
-  if (it == by_ns_.end()) return out;
-  for (const auto& k : it->second)
-    out.push_back(objects_.at(k));
-  return out;
+  std::vector<StoredVersion> versions;
+  {
+    MutexLock lock(mu_);
+    auto it = by_ns_.find(namespace_);
+    if (it == by_ns_.end()) return {};
+    for (const auto& k : it->second)
+      versions.push_back(objects_.find(k)->second);
+  }
+  return read_all(versions);
 }
 
 std::vector<ObjectPtr> Store::by_index(const std::string& index, const std::string& value) const {
-  MutexLock lock(mu_);
-  std::vector<ObjectPtr> out;
-  auto idx = indexes_.find(index);
-  if (idx == indexes_.end()) return out;
-  auto it = idx->second.values.find(value);
-  if (it == idx->second.values.end()) return out;
-  for (const auto& k : it->second)
-    out.push_back(objects_.at(k));
-  return out;
+  std::vector<StoredVersion> versions;
+  {
+    MutexLock lock(mu_);
+    auto idx = indexes_.find(index);
+    if (idx == indexes_.end()) return {};
+    auto it = idx->second.values.find(value);
+    if (it == idx->second.values.end()) return {};
+    for (const auto& k : it->second)
+      versions.push_back(objects_.find(k)->second);
+  }
+  return read_all(versions);
 }
 
 std::map<std::string, size_t> Store::index_counts(const std::string& index) const {
@@ -154,61 +367,81 @@ size_t Store::size() const {
   return objects_.size();
 }
 
-ObjectPtr Store::upsert(ObjectPtr obj) {
-  const std::string key = object_key(*obj);
+size_t Store::encoded_bytes() const {
   MutexLock lock(mu_);
-  ObjectPtr old;
-  auto it = objects_.find(key);
-  if (it != objects_.end()) {
-    old = it->second;
-    index_locked(key, *old, false);
-    it->second = obj;
-  } else {
-    objects_.emplace(key, obj);
+  size_t n = 0;
+  for (const auto& [k, v] : objects_)
+    n += v->encoded.size();
+  return n;
+}
+
+StoredVersion Store::encode_version(const ObjectPtr& obj) {
+  if (mode_ == StoreMode::Trees) {
+    auto v = std::make_shared<StoredObject>();
+    v->resource_version = resource_version_of(*obj);
+    v->kept = obj;
+    return v;
   }
-  index_locked(key, *obj, true);
-  return old;
+  std::string cbor;
+  Json::to_cbor(*obj, cbor);
+  std::shared_ptr<const std::string> dict;
+  {
+    MutexLock lock(mu_);
+    if (!dictionary_) {
+      dictionary_ = std::make_shared<const std::string>(
+          cbor.size() <= kMaxDictionary ? cbor : cbor.substr(cbor.size() - kMaxDictionary));
+    }
+    dict = dictionary_;
+  }
+  return encode(*obj, std::move(cbor), dict);
+}
+
+ObjectPtr Store::upsert(const ObjectPtr& obj) {
+  const std::string key = object_key(*obj);
+  StoredVersion version = encode_version(obj);
+  MutexLock lock(mu_);
+  return put_locked(key, std::move(version), *obj);
 }
 
 ObjectPtr Store::remove(const std::string& key) {
   MutexLock lock(mu_);
-  auto it = objects_.find(key);
-  if (it == objects_.end()) return nullptr;
-  ObjectPtr old = it->second;
-  index_locked(key, *old, false);
-  objects_.erase(it);
-  return old;
+  return erase_locked(key);
 }
 
 std::vector<StoreDelta> Store::replace(std::vector<ObjectPtr> objs) {
   std::map<std::string, ObjectPtr> next;
   for (auto& o : objs)
     next[object_key(*o)] = std::move(o);
+  // The versions to store: new keys and changed resourceVersions only.
+  std::vector<std::pair<std::string, ObjectPtr>> changed;
+  std::vector<std::string> gone;
+  {
+    MutexLock lock(mu_);
+    for (const auto& [key, old] : objects_) {
+      if (next.count(key) == 0) gone.push_back(key);
+    }
+    for (const auto& [key, obj] : next) {
+      auto it = objects_.find(key);
+      const std::string rv = resource_version_of(*obj);
+      if (it == objects_.end() || it->second->resource_version != rv || rv.empty()) {
+        changed.emplace_back(key, obj);
+      }
+    }
+  }
+  std::vector<StoredVersion> encoded;
+  encoded.reserve(changed.size());
+  for (const auto& [key, obj] : changed)
+    encoded.push_back(encode_version(obj));
   std::vector<StoreDelta> deltas;
   MutexLock lock(mu_);
-  for (const auto& [key, old] : objects_) {
-    if (next.count(key) == 0) deltas.push_back({StoreDelta::Type::Deleted, old, nullptr});
+  for (const auto& key : gone) {
+    if (ObjectPtr old = erase_locked(key))
+      deltas.push_back({StoreDelta::Type::Deleted, old, nullptr});
   }
-  for (const auto& [key, obj] : next) {
-    auto it = objects_.find(key);
-    if (it == objects_.end()) {
-      deltas.push_back({StoreDelta::Type::Added, nullptr, obj});
-    } else if (resource_version_of(*it->second) != resource_version_of(*obj) ||
-               resource_version_of(*obj).empty()) {
-      deltas.push_back({StoreDelta::Type::Updated, it->second, obj});
-    }
-  }
-  for (const auto& d : deltas) {
-    if (d.type == StoreDelta::Type::Deleted) {
-      const std::string key = object_key(*d.old_obj);
-      index_locked(key, *d.old_obj, false);
-      objects_.erase(key);
-    } else {
-      const std::string key = object_key(*d.new_obj);
-      if (d.old_obj) index_locked(key, *d.old_obj, false);
-      objects_[key] = d.new_obj;
-      index_locked(key, *d.new_obj, true);
-    }
+  for (size_t i = 0; i < changed.size(); ++i) {
+    const auto& [key, obj] = changed[i];
+    ObjectPtr old = put_locked(key, std::move(encoded[i]), *obj);
+    deltas.push_back({old ? StoreDelta::Type::Updated : StoreDelta::Type::Added, old, obj});
   }
   return deltas;
 }
