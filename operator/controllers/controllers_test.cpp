@@ -144,7 +144,20 @@ class ControllersTest : public ::testing::Test {
     ASSERT_TRUE(refresh_store(api_, kube::resources::kEndpointSlices, slices_).ok());
   }
 
+  // A machine of pool "web" (default namespace) at the fake provider that
+  // no GpuInstance claims; returns its id.
+  std::string plant_pool_orphan() {
+    InstanceIntent orphan;
+    orphan.name = "web-orphan";
+    orphan.pool_uid = pool()->metadata.uid;
+    orphan.pool_namespace = "default";
+    orphan.pool_name = "web";
+    orphan.offer = offer("a", "1");
+    return fake_->plant_orphan(orphan);
+  }
+
   // Reconciles every pool and instance `rounds` times.
+
   void converge(int rounds = 4) {
     for (int i = 0; i < rounds; ++i) {
       refresh();
@@ -616,15 +629,8 @@ TEST_F(ControllersTest, OrphansAreEndedAfterTheGraceAndIntentsAreAdopted) {
   create_pool(1);
   converge(1);
   refresh();
-  auto p = pool();
-  InstanceIntent orphan;
-  orphan.name = "web-orphan";
-  orphan.pool_uid = p->metadata.uid;
-  orphan.pool_namespace = "default";
-  orphan.pool_name = "web";
-  orphan.offer = offer("a", "1");
   const Time planted = clock_.now();
-  const std::string orphan_id = fake_->plant_orphan(orphan);
+  const std::string orphan_id = plant_pool_orphan();
   gc_.run_once();
   EXPECT_EQ(gc_.orphans_ended(), 0u);
   clock_.advance(31s);
@@ -675,13 +681,7 @@ TEST_F(ControllersTest, TheCollectorSharesTheInstancesListAndStillEndsOrphans) {
   clock_.advance(31s);
   converge();
   ASSERT_EQ(count_phase(api::InstancePhase::Running), 5);
-  InstanceIntent orphan;
-  orphan.name = "web-orphan";
-  orphan.pool_uid = pool()->metadata.uid;
-  orphan.pool_namespace = "default";
-  orphan.pool_name = "web";
-  orphan.offer = offer("a", "1");
-  const std::string orphan_id = fake_->plant_orphan(orphan);
+  const std::string orphan_id = plant_pool_orphan();
   const int gets = fake_->calls(FakeMethod::Get);
   const int lists = fake_->calls(FakeMethod::List);
   for (int i = 0; i < 8; ++i) {  // two minutes: 15 s polls, the collector every 15 s
@@ -704,13 +704,7 @@ TEST_F(ControllersTest, TheCollectorSharesTheInstancesListAndStillEndsOrphans) {
 TEST_F(ControllersTest, TheCollectorEndsNothingOnAFailedOrStaleList) {
   create_pool(1);
   converge(1);
-  InstanceIntent orphan;
-  orphan.name = "web-orphan";
-  orphan.pool_uid = pool()->metadata.uid;
-  orphan.pool_namespace = "default";
-  orphan.pool_name = "web";
-  orphan.offer = offer("a", "1");
-  const std::string orphan_id = fake_->plant_orphan(orphan);
+  const std::string orphan_id = plant_pool_orphan();
   gc_.run_once();  // first sighting
   clock_.advance(31s);
   fake_->fail_next(FakeMethod::List, ProviderError{ProviderErrorKind::Transient, "boom"}, 100);
@@ -2714,13 +2708,7 @@ TEST_F(ControllersTest, ARestartedCollectorCountsTheOrphanGraceFromTheFirstSight
   ASSERT_TRUE(api_.create(kGpuProviders, "", gp).ok());
   create_pool(1);  // adoptionGraceSeconds: 30
   converge(1);
-  InstanceIntent orphan;
-  orphan.name = "web-orphan";
-  orphan.pool_uid = pool()->metadata.uid;
-  orphan.pool_namespace = "default";
-  orphan.pool_name = "web";
-  orphan.offer = offer("a", "1");
-  const std::string orphan_id = fake_->plant_orphan(orphan);
+  const std::string orphan_id = plant_pool_orphan();
   const Time planted = clock_.now();
   auto annotations = [&] {
     return (*api_.get(kGpuProviders, "", "fake"))["metadata"].value("annotations", Json::object());
@@ -2759,13 +2747,7 @@ TEST_F(ControllersTest, AnUnreadableOrphanAnnotationIsReplacedNotTrusted) {
   ASSERT_TRUE(api_.create(kGpuProviders, "", gp).ok());
   create_pool(1);
   converge(1);
-  InstanceIntent orphan;
-  orphan.name = "web-orphan";
-  orphan.pool_uid = pool()->metadata.uid;
-  orphan.pool_namespace = "default";
-  orphan.pool_name = "web";
-  orphan.offer = offer("a", "1");
-  const std::string orphan_id = fake_->plant_orphan(orphan);
+  const std::string orphan_id = plant_pool_orphan();
   gc_.run_once();
   EXPECT_EQ(gc_.orphans_ended(), 0u);  // the grace starts now, not at some garbage time
   const auto stored = (*api_.get(kGpuProviders, "", "fake"))["metadata"]["annotations"];
