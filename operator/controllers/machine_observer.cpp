@@ -25,7 +25,12 @@ namespace {
 // on whichever worker's malloc arena), and glibc keeps what it frees: in
 // the scale benchmark (1,000 pools x 2, 9 providers) the operator at rest
 // grew from 78 to 115 MiB over four minutes without this, and stayed at
-// 85 MiB with it (84 MiB when every instance asked get()).
+// 85 MiB with it (84 MiB when every instance asked get()). At most once per
+// kTrimInterval of the observer's clock: each trim hands pages back that
+// the next allocations fault in again, and a trim after every list (the
+// collector lists each period too) took a third of the simulator's CPU.
+constexpr Duration kTrimInterval{300};
+
 void release_free_heap() {
 #if defined(__GLIBC__)
   malloc_trim(0);
@@ -149,10 +154,17 @@ bool MachineObserver::take_list(const std::shared_ptr<Provider>& provider,
     ReleaseAfter() = default;
     ReleaseAfter(const ReleaseAfter&) = delete;
     ReleaseAfter& operator=(const ReleaseAfter&) = delete;
-    ~ReleaseAfter() { release_free_heap(); }
+    ~ReleaseAfter() {
+      if (due) release_free_heap();
+    }
+    bool due = false;
   } release_after;
   auto listed = provider->list(MachineFilter{});
   MutexLock lock(mu_);
+  if (!last_trim_ || now - *last_trim_ >= kTrimInterval) {
+    last_trim_ = now;
+    release_after.due = true;
+  }
   Entry& e = entries_[provider_name];
   e.listing = false;
   ++lists_;

@@ -145,6 +145,7 @@ class MachineObserver {
   std::map<std::string, Entry> entries_ GUARDED_BY(mu_);  // by GpuProvider name
   int64_t lists_ GUARDED_BY(mu_) = 0;
   int64_t failed_lists_ GUARDED_BY(mu_) = 0;
+  std::optional<Time> last_trim_ GUARDED_BY(mu_);  // the heap's free pages last given back
 };
 
 }  // namespace gpupool::controllers
