@@ -8,9 +8,11 @@
 #include <cstdlib>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <regex>
 #include <utility>
+
+#include "operator/base/thread_annotations.h"
+#include "operator/kube/schema/regex_cache.h"
 
 namespace gpupool::kube::schema {
 
@@ -390,24 +392,6 @@ NodePtr compile(std::string_view rule, std::string& error) {
 
 // ---- Evaluation ------------------------------------------------------------
 
-// Compiled matches() patterns; nullptr if the pattern is invalid. Thread-safe; bounded.
-std::shared_ptr<const std::regex> regex_cached(const std::string& pattern) {
-  static std::mutex mu;
-  static std::map<std::string, std::shared_ptr<const std::regex>> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(pattern);
-  if (it != cache.end()) return it->second;
-  std::shared_ptr<const std::regex> re;
-  try {
-    re = std::make_shared<const std::regex>(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error&) {
-    re = nullptr;
-  }
-  if (cache.size() >= 4096) cache.clear();
-  cache.emplace(pattern, re);
-  return re;
-}
-
 struct Val {
   bool ok = true;
   json v;
@@ -567,7 +551,7 @@ class Evaluator {
       if (n.name == "contains") return value(s.find(a) != std::string::npos);
       if (n.name == "matches") {
         if (s.size() > 4096) return error("string too long for matches()");
-        auto re = regex_cached(a);
+        auto re = compiled_regex(a);
         if (re == nullptr) return error("invalid regular expression in matches()");
         return value(std::regex_search(s, *re));
       }
@@ -769,17 +753,19 @@ class RuleWalker {
                                 : "failed rule: " + rule;
       if (!outcome.ok) message = "failed rule: " + rule + ": " + outcome.error;
       const std::string reason = r.value("reason", std::string("FieldValueInvalid"));
-      const std::string type_value = std::string("\"") + schema_type(schema) + "\"";
+      std::string typed_message = "\"";  // "<type>": <message>
+      typed_message += schema_type(schema);
+      typed_message += "\": ";
+      typed_message += message;
       if (reason == "FieldValueRequired") {
         out_->push_back({CauseType::FieldValueRequired, field, "Required value: " + message});
       } else if (reason == "FieldValueForbidden") {
         out_->push_back({CauseType::FieldValueForbidden, field, "Forbidden: " + message});
       } else if (reason == "FieldValueDuplicate") {
-        out_->push_back({CauseType::FieldValueDuplicate, field,
-                         "Duplicate value: " + type_value + ": " + message});
-      } else {
         out_->push_back(
-            {CauseType::FieldValueInvalid, field, "Invalid value: " + type_value + ": " + message});
+            {CauseType::FieldValueDuplicate, field, "Duplicate value: " + typed_message});
+      } else {
+        out_->push_back({CauseType::FieldValueInvalid, field, "Invalid value: " + typed_message});
       }
     }
   }
@@ -800,7 +786,12 @@ void collect_compile_errors(const json& schema, const std::string& path,
       }
       const std::string rule = r["rule"].get<std::string>();
       std::string why = cel_compile_error(rule);
-      if (!why.empty()) out.push_back(path + ": " + rule + ": " + why);
+      if (why.empty()) continue;
+      std::string line = path + ": ";
+      line += rule;
+      line += ": ";
+      line += why;
+      out.push_back(std::move(line));
     }
   }
   if (auto props = schema.find("properties"); props != schema.end() && props->is_object()) {
@@ -835,21 +826,28 @@ bool mentions_old_self(std::string_view rule) {
   return false;
 }
 
+// Compiled rules shared by every call; starts over when full, so arbitrary
+// schemas cannot grow it without bound.
+constexpr std::size_t kMaxCompiledRules = 4096;
+struct CompiledRules {
+  Mutex mu;
+  std::map<std::string, Compiled, std::less<>> rules GUARDED_BY(mu);
+};
+
 Compiled compile_cached(std::string_view rule) {
-  static std::mutex mu;
-  static std::map<std::string, Compiled, std::less<>> cache;
+  static CompiledRules cache;
   {
-    std::lock_guard<std::mutex> lock(mu);
-    auto it = cache.find(rule);
-    if (it != cache.end()) return it->second;
+    MutexLock lock(cache.mu);
+    auto it = cache.rules.find(rule);
+    if (it != cache.rules.end()) return it->second;
   }
   Compiled c;
   NodePtr n = compile(rule, c.error);
   c.ast = std::shared_ptr<const Node>(std::move(n));
   c.transition = mentions_old_self(rule);
-  std::lock_guard<std::mutex> lock(mu);
-  if (cache.size() >= 4096) cache.clear();
-  cache.emplace(std::string(rule), c);
+  MutexLock lock(cache.mu);
+  if (cache.rules.size() >= kMaxCompiledRules) cache.rules.clear();
+  cache.rules.emplace(std::string(rule), c);
   return c;
 }
 

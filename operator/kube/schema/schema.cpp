@@ -6,10 +6,10 @@
 #include <cstdio>
 #include <map>
 #include <memory>
-#include <mutex>
 #include <regex>
 
 #include "operator/clock/clock.h"
+#include "operator/kube/schema/regex_cache.h"
 
 namespace gpupool::kube::schema {
 
@@ -174,26 +174,6 @@ bool format_ok(const std::string& format, const json& v) {
   return true;
 }
 
-// Compiled patterns, shared by every call (schemas are few and long-lived;
-// compiling a std::regex costs far more than matching it). nullptr: the
-// pattern does not compile. Thread-safe.
-std::shared_ptr<const std::regex> compiled(const std::string& pattern) {
-  static std::mutex mu;
-  static std::map<std::string, std::shared_ptr<const std::regex>> cache;
-  std::lock_guard<std::mutex> lock(mu);
-  auto it = cache.find(pattern);
-  if (it != cache.end()) return it->second;
-  std::shared_ptr<const std::regex> re;
-  try {
-    re = std::make_shared<const std::regex>(pattern, std::regex::ECMAScript);
-  } catch (const std::regex_error&) {
-    re = nullptr;
-  }
-  if (cache.size() >= 4096) cache.clear();  // bound memory if fed arbitrary schemas
-  cache.emplace(pattern, re);
-  return re;
-}
-
 constexpr size_t kMaxPatternInput = 4096;
 
 class Validator {
@@ -303,7 +283,7 @@ class Validator {
     if (const json* pattern = member(schema, "pattern");
         pattern != nullptr && pattern->is_string()) {
       const std::string& re = pattern->get_ref<const std::string&>();
-      auto regex = compiled(re);
+      auto regex = compiled_regex(re);
       if (regex == nullptr) {
         add(CauseType::FieldValueInvalid, path,
             "Invalid value: " + print_value(v) + ": schema pattern '" + re +
