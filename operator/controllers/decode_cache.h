@@ -25,10 +25,10 @@
 
 #include <cstddef>
 #include <memory>
-#include <mutex>
 #include <optional>
 #include <unordered_map>
 
+#include "operator/base/thread_annotations.h"
 #include "operator/core/api_types.h"
 #include "operator/kube/runtime/store.h"
 
@@ -47,20 +47,20 @@ class DecodeCache {
     std::shared_ptr<const void> source = kube::stored_version(obj);
     if (!source) source = obj;
     {
-      std::lock_guard lock(mu_);
+      MutexLock lock(mu_);
       auto it = entries_.find(source.get());
       if (it != entries_.end() && it->second.source.lock() == source) return it->second.value;
     }
     std::shared_ptr<const T> value;
     if (auto decoded = decode_(*obj)) value = std::make_shared<const T>(std::move(*decoded));
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     entries_[source.get()] = Entry{source, value};
     if (entries_.size() >= sweep_at_) sweep();
     return value;
   }
 
   std::size_t size() const {
-    std::lock_guard lock(mu_);
+    MutexLock lock(mu_);
     return entries_.size();
   }
 
@@ -70,7 +70,7 @@ class DecodeCache {
     std::shared_ptr<const T> value;
   };
 
-  void sweep() const {
+  void sweep() const REQUIRES(mu_) {
     for (auto it = entries_.begin(); it != entries_.end();) {
       it = it->second.source.expired() ? entries_.erase(it) : std::next(it);
     }
@@ -79,9 +79,9 @@ class DecodeCache {
 
   static constexpr std::size_t kMinSweep = 1024;
   Decoder decode_;
-  mutable std::mutex mu_;
-  mutable std::unordered_map<const void*, Entry> entries_;
-  mutable std::size_t sweep_at_ = kMinSweep;
+  mutable Mutex mu_;
+  mutable std::unordered_map<const void*, Entry> entries_ GUARDED_BY(mu_);
+  mutable std::size_t sweep_at_ GUARDED_BY(mu_) = kMinSweep;
 };
 
 // The caches the reconcilers share (Context::decoded).
