@@ -1,5 +1,6 @@
 #include "tests/emulators/aws/ec2_emulator.h"
 
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/request_spec.h"
 
 #include <algorithm>
@@ -228,44 +229,31 @@ void Ec2Emulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) 
   if (param(params, "Version").value_or("") != "2016-11-15") {
     return send(error(400, "InvalidParameterValue", "Version must be 2016-11-15"));
   }
-  std::optional<Fault> fault = faults_.take(action);
-  bool lose = false;
-  if (fault) {
-    switch (fault->kind) {
+  auto provider_fault = [&](const Fault& fault) -> Reply {
+    switch (fault.kind) {
       case FaultKind::NoCapacity: {
         std::string type = param(params, "InstanceType").value_or("g6e.xlarge");
         std::string zone = options_.region + "a";
-        return send(
-            error(500, "InsufficientInstanceCapacity",
-                  "We currently do not have sufficient " + type +
-                      " capacity in the Availability Zone you requested (" + zone +
-                      "). Our system will be working on provisioning additional capacity."));
+        return error(500, "InsufficientInstanceCapacity",
+                     "We currently do not have sufficient " + type +
+                         " capacity in the Availability Zone you requested (" + zone +
+                         "). Our system will be working on provisioning additional capacity.");
       }
       case FaultKind::Throttle:
-        return send(error(503, "RequestLimitExceeded", "Request limit exceeded."));
-      case FaultKind::ServerError:
-        return send(error(500, "InternalError", "An internal error has occurred"));
+        return error(503, "RequestLimitExceeded", "Request limit exceeded.");
       case FaultKind::AuthFailure:
-        return send(error(401, "AuthFailure",
-                          "AWS was not able to validate the provided access credentials"));
+        return error(401, "AuthFailure",
+                     "AWS was not able to validate the provided access credentials");
       case FaultKind::Garbled:
-        return send(Reply{
-            200, "<?xml version=\"1.0\"?><" + action + "Response xmlns=\"" + std::string(kNs) +
-                     "\"><requestId>abc</requestId><instancesSet><item><instanceId>i-0"});
-      case FaultKind::GarbledError:
-        return (void)w.send(502, http::Headers{{"Content-Type", "text/html"}},
-                            "<html><body><h1>502 Bad Gateway</h1></body></html>");
-      case FaultKind::Slow:
-        w.wait_closed(fault->delay);
-        break;
-      case FaultKind::LoseAnswer:
-        lose = true;
-        break;
+        return Reply{200, "<?xml version=\"1.0\"?><" + action + "Response xmlns=\"" +
+                              std::string(kNs) +
+                              "\"><requestId>abc</requestId><instancesSet><item><instanceId>i-0"};
+      default:  // ServerError
+        return error(500, "InternalError", "An internal error has occurred");
     }
-  }
-  Reply reply = dispatch(action, params);
-  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));  // the client gives up first
-  send(reply);
+  };
+  serve_with_faults(faults_, action, w, send, provider_fault,
+                    [&] { return dispatch(action, params); });
 }
 
 Ec2Emulator::Reply Ec2Emulator::dispatch(const std::string& action, const Params& params) {

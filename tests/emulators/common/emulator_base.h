@@ -19,6 +19,32 @@
 
 namespace gpupool::emulators {
 
+// EmulatorBase::serve()'s fault plumbing, for an emulator that keeps its own
+// FaultPlan (EC2's, which is not an EmulatorBase).
+template <typename Send, typename ProviderFault, typename Route>
+void serve_with_faults(FaultPlan& faults, const std::string& op, http::ResponseWriter& w,
+                       const Send& send, const ProviderFault& provider_fault, const Route& route) {
+  bool lose = false;
+  if (auto fault = faults.take(op)) {
+    switch (fault->kind) {
+      case FaultKind::GarbledError:
+        return (void)w.send(502, http::Headers{{"Content-Type", "text/html"}},
+                            "<html><body><h1>502 Bad Gateway</h1></body></html>");
+      case FaultKind::Slow:
+        w.wait_closed(fault->delay);
+        break;
+      case FaultKind::LoseAnswer:
+        lose = true;
+        break;
+      default:
+        return send(provider_fault(*fault));
+    }
+  }
+  auto reply = route();
+  if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
+  send(reply);
+}
+
 class EmulatorBase {
  public:
   virtual ~EmulatorBase() = default;
@@ -50,25 +76,7 @@ class EmulatorBase {
   template <typename Send, typename ProviderFault, typename Route>
   void serve(const std::string& op, http::ResponseWriter& w, const Send& send,
              const ProviderFault& provider_fault, const Route& route) {
-    bool lose = false;
-    if (auto fault = faults_.take(op)) {
-      switch (fault->kind) {
-        case FaultKind::GarbledError:
-          return (void)w.send(502, http::Headers{{"Content-Type", "text/html"}},
-                              "<html><body><h1>502 Bad Gateway</h1></body></html>");
-        case FaultKind::Slow:
-          w.wait_closed(fault->delay);
-          break;
-        case FaultKind::LoseAnswer:
-          lose = true;
-          break;
-        default:
-          return send(provider_fault(*fault));
-      }
-    }
-    auto reply = route();
-    if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
-    send(reply);
+    serve_with_faults(faults_, op, w, send, provider_fault, route);
   }
 
   FaultPlan faults_;
