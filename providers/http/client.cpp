@@ -85,7 +85,7 @@ std::optional<Millis> parse_retry_after(std::string_view value, Time now) {
     auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), secs);
     if (ec != std::errc() || ptr != value.data() + value.size() || secs > 86'400 * 365)
       return std::nullopt;
-    return Millis(secs * 1000);
+    return Millis(secs * int64_t{1000});
   }
   // IMF-fixdate: "Sun, 06 Nov 1994 08:49:37 GMT"
   static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
@@ -147,7 +147,7 @@ void HttpClient::log_request(const Request& r, int attempt) const {
   std::string line = "http " + options_.provider + " -> " + r.method + " " + redact_url(r.url) +
                      " attempt=" + std::to_string(attempt);
   for (const auto& [k, v] : redact_headers(r.headers))
-    line += " [" + k + ": " + v + "]";
+    line.append(" [").append(k).append(": ").append(v).append("]");
   if (!r.body.empty())
     line += " body=" + redact_body(r.body, find_header(r.headers, "content-type"));
   options_.log(line);
@@ -163,7 +163,7 @@ void HttpClient::log_response(const Request& r, const TransportResult& res, Mill
     line += " status=" + std::to_string(resp.status);
     for (const auto& [k, v] : redact_headers(resp.headers)) {
       if (iequals(k, "retry-after") || iequals(k, "content-type") || is_sensitive_header(k)) {
-        line += " [" + k + ": " + v + "]";
+        line.append(" [").append(k).append(": ").append(v).append("]");
       }
     }
     if (!resp.body.empty()) {
@@ -220,14 +220,10 @@ Outcome HttpClient::send(Request request) {
     if (advice.delay.count() > 0) hint = std::max(hint.value_or(Millis(0)), advice.delay);
     out.retry_after = hint.value_or(Millis(0));
     if (advice.action == RetryAdvice::Action::DontRetry) return out;
-    bool retry = false;
-    if (advice.action == RetryAdvice::Action::Retry) {
-      retry = true;
-    } else if (resp.status == 429 || resp.status == 503) {
-      retry = true;  // refused before processing
-    } else if (resp.status >= 500) {
-      retry = request.idempotent;
-    }
+    // 429 and 503 are refused before processing, so any request may retry.
+    const bool refused = resp.status == 429 || resp.status == 503;
+    bool retry = advice.action == RetryAdvice::Action::Retry || refused;
+    if (!retry && resp.status >= 500) retry = request.idempotent;
     if (!retry || last) return out;
     if (hint && *hint > options_.max_retry_after) return out;  // too long to wait here
     sleeper_.sleep_for(std::max(backoff(attempt), hint.value_or(Millis(0))));

@@ -8,8 +8,8 @@ namespace gpupool::net {
 namespace {
 
 struct Sink {
-  Response* response;
-  size_t limit;
+  Response* response = nullptr;
+  size_t limit = 0;
   bool overflow = false;
 };
 
@@ -148,7 +148,8 @@ TransportResult CurlTransport::send(const Request& request) {
   bool has_content_type = false;
   for (const auto& [k, v] : request.headers) {
     if (iequals(k, "content-type")) has_content_type = true;
-    std::string line = k + ": " + v;
+    std::string line = k;
+    line.append(": ").append(v);
     headers = curl_slist_append(headers, line.c_str());
   }
   headers = curl_slist_append(headers, "Expect:");
