@@ -18,6 +18,12 @@ allow every provider; then runs the operator and measures:
   failover  latency from a create answered NoCapacity (the cheapest provider
             still accepting is made to refuse creates) to the next create for
             the same pool at another provider
+  restart   the first operator stopped with SIGTERM (time to exit), then a
+            second process started against the converged cluster: wall time
+            and CPU until every pool and instance has been reconciled once and
+            the work queues are empty (its /metrics), peak RSS, the API
+            writes and provider create/terminate calls it made (--no-restart
+            skips it)
 
 Only the Python standard library is used, so the benchmark needs nothing but
 the three binaries (operator, test API server, fake provider server).
@@ -34,6 +40,7 @@ import http.client
 import json
 import math
 import os
+import re
 import signal
 import socket
 import statistics
@@ -42,6 +49,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
 import urllib.parse
 
 GROUP = "/apis/gpupool.io/v1alpha1"
@@ -57,7 +65,8 @@ class BenchError(Exception):
 # HTTP on loopback
 
 
-def request(port, method, path, body=None, content_type="application/json", timeout=60):
+def request(port, method, path, body=None, content_type="application/json", timeout=60,
+            raw=False):
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
         data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
@@ -67,6 +76,8 @@ def request(port, method, path, body=None, content_type="application/json", time
         text = resp.read()
         if resp.status >= 300:
             raise BenchError(f"{method} {path}: HTTP {resp.status}: {text[:300]!r}")
+        if raw:
+            return text.decode()
         return json.loads(text) if text else {}
     finally:
         conn.close()
@@ -510,14 +521,84 @@ def run(args, workdir):
         result["finalPeakRssMiB"] = round(mem["VmHWM"], 1)
         result["totalCpuSeconds"] = round(proc_cpu_seconds(op.pid), 1)
         procs.check_alive()
+        t = time.monotonic()
         code = procs.stop("operator", op, grace=60)
         result["operatorExit"] = code
+        result["operatorExitSeconds"] = round(time.monotonic() - t, 1)
         if code != 0:
             raise BenchError(f"the operator exited with status {code} on SIGTERM")
+
+        if args.restart:
+            result.update(measure_restart(args, op_args, api_port, ports, procs))
         watcher.stopping = True
         return result
     finally:
         procs.stop_all()
+
+
+def metric_samples(port):
+    """{(name, controller): value} of the operator's /metrics, the lines with
+    a controller label only."""
+    out = {}
+    text = request(port, "GET", "/metrics", timeout=30, raw=True)
+    for line in text.splitlines():
+        m = re.match(r'^(\w+)\{controller="([^"]+)"\} (\S+)$', line)
+        if m:
+            out[(m.group(1), m.group(2))] = float(m.group(3))
+    return out
+
+
+def measure_restart(args, op_args, api_port, ports, procs):
+    """A new operator process against the cluster the first one bought:
+    the "initial sync of that cluster" of issue 12. Synced when every pool
+    and every instance has been reconciled at least once (the controllers'
+    gpupool_reconcile_total) and every work queue is empty; the API writes
+    and provider mutating calls it made on the way (a converged cluster
+    needs none)."""
+    health = free_port()
+    restart_args = list(op_args)
+    i = restart_args.index("--health-addr")
+    restart_args[i + 1] = f"127.0.0.1:{health}"
+    request(api_port, "DELETE", "/_test/requests")
+    clear_provider_calls(ports)
+    instances = args.pools * args.replicas
+    t0 = time.monotonic()
+    op = procs.start("operator-restart", restart_args)
+
+    def synced():
+        try:
+            m = metric_samples(health)
+        except (OSError, urllib.error.URLError, http.client.HTTPException):
+            return None
+        done = (m.get(("gpupool_reconcile_total", "gpupool"), 0) >= args.pools and
+                m.get(("gpupool_reconcile_total", "gpuinstance"), 0) >= instances)
+        queued = sum(v for (name, _), v in m.items() if name == "gpupool_workqueue_depth")
+        return time.monotonic() if done and queued == 0 else None
+
+    at = wait_for(synced, args.sync_timeout, "the restarted operator to reconcile everything",
+                  procs, step=0.5)
+    counts = api_requests(api_port)
+    calls = sum_counts(provider_calls(ports))
+    mem = proc_memory_mib(op.pid)
+    out = {
+        "restartSyncSeconds": round(at - t0, 1),
+        "restartSyncCpuSeconds": round(proc_cpu_seconds(op.pid), 1),
+        "restartPeakRssMiB": round(mem["VmHWM"], 1),
+        "restartRequests": counts,
+        "restartInstanceWrites": writes(counts, "gpuinstances"),
+        "restartPoolWrites": writes(counts, "gpupools"),
+        "restartProviderCalls": calls,
+        "restartProviderMutatingCalls": sum(
+            v for k, v in calls.items() if k in ("create", "terminate")),
+    }
+    log(f"restart: every object reconciled in {out['restartSyncSeconds']} s, "
+        f"{out['restartSyncCpuSeconds']} s CPU, peak RSS {out['restartPeakRssMiB']} MiB, "
+        f"{out['restartInstanceWrites']} GpuInstance and {out['restartPoolWrites']} GpuPool writes, "
+        f"{out['restartProviderMutatingCalls']} provider create/terminate")
+    code = procs.stop("operator-restart", op, grace=60)
+    if code != 0:
+        raise BenchError(f"the restarted operator exited with status {code} on SIGTERM")
+    return out
 
 
 def summarise(samples):
@@ -562,6 +643,9 @@ def main():
     ap.add_argument("--progress-seconds", type=float, default=15)
     ap.add_argument("--operator-arg", action="append", default=[],
                     help="another operator flag, as --flag=value (repeatable)")
+    ap.add_argument("--no-restart", dest="restart", action="store_false",
+                    help="skip the restart phase (a second operator process syncing the "
+                    "converged cluster)")
     ap.add_argument("--json-out", help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = ap.parse_args()
