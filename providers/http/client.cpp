@@ -83,7 +83,7 @@ std::optional<Millis> parse_retry_after(std::string_view value, Time now) {
   if (std::all_of(value.begin(), value.end(), [](char c) { return c >= '0' && c <= '9'; })) {
     int64_t secs = 0;
     auto [ptr, ec] = std::from_chars(value.data(), value.data() + value.size(), secs);
-    if (ec != std::errc() || ptr != value.data() + value.size() || secs > 86'400 * 365)
+    if (ec != std::errc() || ptr != value.data() + value.size() || secs > int64_t{86'400} * 365)
       return std::nullopt;
     return Millis(secs * int64_t{1000});
   }
