@@ -249,6 +249,15 @@ std::vector<MetricFamily> PoolCollector::Collect() const {
     return it->second;
   };
 
+  // Every instance decoded once per scrape, by (namespace, spec.pool): a
+  // scan of the namespace per pool made a scrape pools x instances decodes
+  // (11 s for 20 pools on the test build; hours at 10,000 pools).
+  std::map<std::pair<std::string, std::string>, std::vector<api::GpuInstance>> by_pool;
+  for (const auto& io : src_.instances.list()) {
+    if (auto inst = controllers::to_instance(*io)) {
+      by_pool[{inst->metadata.namespace_, inst->spec.pool}].push_back(std::move(*inst));
+    }
+  }
   std::set<std::pair<std::string, std::string>> live_pools;
   for (const auto& obj : src_.pools.list()) {
     auto pool = controllers::to_pool(*obj);
@@ -257,9 +266,10 @@ std::vector<MetricFamily> PoolCollector::Collect() const {
     const std::string& name = pool->metadata.name;
     live_pools.insert({ns, name});
     std::vector<api::GpuInstance> insts;
-    for (const auto& io : src_.instances.list_namespace(ns)) {
-      auto inst = controllers::to_instance(*io);
-      if (inst && belongs_to(*inst, *pool)) insts.push_back(std::move(*inst));
+    if (auto it = by_pool.find({ns, name}); it != by_pool.end()) {
+      for (auto& inst : it->second) {
+        if (belongs_to(inst, *pool)) insts.push_back(std::move(inst));
+      }
     }
     const Labels pl{{"namespace", ns}, {"pool", name}};
     auto with = [&pl](std::initializer_list<std::pair<std::string, std::string>> more) {

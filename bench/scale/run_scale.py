@@ -12,7 +12,7 @@ allow every provider; then runs the operator and measures:
   rest      a window of several resync periods after the sync with nothing
             changed: CPU seconds, API requests by verb and resource (the test
             API server's /_test/requests), provider calls by method (each fake
-            server's /calls)
+            server's /calls), and the time one /metrics scrape takes
   scale     latency from a PATCH of a pool's scale subresource (replicas + 1)
             to the fake provider's arrival of the create for that pool
   failover  latency from a create answered NoCapacity (the cheapest provider
@@ -135,6 +135,9 @@ class Processes:
                                  f"(see {os.path.join(self.workdir, name + '.log')})")
 
     def stop(self, name, p, grace=30):
+        """Stops one process (SIGTERM, then SIGKILL after `grace` seconds);
+        a stopped process is no longer checked by check_alive."""
+        self.procs = [(n, q) for n, q in self.procs if q is not p]
         if p.poll() is None:
             p.send_signal(signal.SIGTERM)
             try:
@@ -145,7 +148,7 @@ class Processes:
         return p.returncode
 
     def stop_all(self):
-        for name, p in reversed(self.procs):
+        for name, p in reversed(list(self.procs)):
             self.stop(name, p)
 
 
@@ -500,10 +503,15 @@ def run(args, workdir):
         result["restProviderCalls"] = sum_counts(calls)
         result["restProviderMutatingCalls"] = sum(
             v for k, v in result["restProviderCalls"].items() if k in ("create", "terminate"))
+        t = time.monotonic()
+        scrape = request(health, "GET", "/metrics", timeout=600, raw=True)
+        result["metricsScrapeSeconds"] = round(time.monotonic() - t, 2)
+        result["metricsScrapeBytes"] = len(scrape)
         log(f"rest {args.rest_seconds} s: {result['restCpuSeconds']} s CPU, "
             f"{result['restInstanceWrites']} GpuInstance writes, "
             f"{result['restPoolStatusWrites']} GpuPool status writes, "
-            f"{result['restProviderMutatingCalls']} provider create/terminate")
+            f"{result['restProviderMutatingCalls']} provider create/terminate, "
+            f"/metrics in {result['metricsScrapeSeconds']} s")
 
         # Latencies.
         clear_provider_calls(ports)
@@ -565,15 +573,23 @@ def measure_restart(args, op_args, api_port, ports, procs):
     t0 = time.monotonic()
     op = procs.start("operator-restart", restart_args)
 
+    last = 0.0
+
     def synced():
+        nonlocal last
         try:
             m = metric_samples(health)
         except (OSError, urllib.error.URLError, http.client.HTTPException):
             return None
-        done = (m.get(("gpupool_reconcile_total", "gpupool"), 0) >= args.pools and
-                m.get(("gpupool_reconcile_total", "gpuinstance"), 0) >= instances)
+        pools = m.get(("gpupool_reconcile_total", "gpupool"), 0)
+        insts = m.get(("gpupool_reconcile_total", "gpuinstance"), 0)
         queued = sum(v for (name, _), v in m.items() if name == "gpupool_workqueue_depth")
-        return time.monotonic() if done and queued == 0 else None
+        now = time.monotonic()
+        if now - last >= args.progress_seconds:
+            last = now
+            log(f"  {now - t0:6.1f} s: {pools:.0f} pool and {insts:.0f} instance reconciles, "
+                f"{queued:.0f} queued, cpu {proc_cpu_seconds(op.pid):.1f} s")
+        return now if pools >= args.pools and insts >= instances and queued == 0 else None
 
     at = wait_for(synced, args.sync_timeout, "the restarted operator to reconcile everything",
                   procs, step=0.5)
