@@ -53,8 +53,11 @@
 namespace gpupool::kube {
 namespace {
 
+// NOLINTBEGIN(cert-err58-cpp,readability-identifier-naming): constants, as
+// operator/controllers/context.cpp names its Resources
 const Resource kPools{"gpupool.io", "v1alpha1", "gpupools", "GpuPool", true};
 const Resource kInstances{"gpupool.io", "v1alpha1", "gpuinstances", "GpuInstance", true};
+// NOLINTEND(cert-err58-cpp,readability-identifier-naming)
 constexpr int kNamespaces = 20;
 
 double rss_bytes() {
@@ -451,15 +454,18 @@ void footprint(benchmark::State& state, Json (*make)(int)) {
   }
 }
 
+// NOLINTBEGIN(readability-identifier-naming): Google Benchmark's BM_ names
 void BM_FootprintGpuPool(benchmark::State& state) {
   footprint<api::GpuPool>(state, &pool);
 }
 void BM_FootprintGpuInstance(benchmark::State& state) {
   footprint<api::GpuInstance>(state, &instance);
 }
+// NOLINTEND(readability-identifier-naming)
 BENCHMARK(BM_FootprintGpuPool)->Arg(10'000)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_FootprintGpuInstance)->Arg(10'000)->Iterations(1)->Unit(benchmark::kMillisecond);
 
+// NOLINTBEGIN(readability-identifier-naming): Google Benchmark's BM_ names
 void BM_InformerGpuPools(benchmark::State& state) {
   run<api::GpuPool>(state, kPools, "gpupool", &pool, false);
 }
@@ -472,6 +478,7 @@ void BM_InformerGpuPoolsHttp(benchmark::State& state) {
 void BM_InformerGpuInstancesHttp(benchmark::State& state) {
   run<api::GpuInstance>(state, kInstances, "gpuinstance", &instance, true);
 }
+// NOLINTEND(readability-identifier-naming)
 
 BENCHMARK(BM_InformerGpuPools)
     ->Arg(10'000)

@@ -162,12 +162,17 @@ TEST(DecodeCache, ABoundedCacheNeverHoldsMoreThanItsCapacity) {
   EXPECT_EQ(cache.size(), 8u);
 }
 
-TEST(DecodeCache, ADroppedEntryIsDecodedAgainAndEqualsTheOriginal) {
-  decodes = 0;
-  DecodeCache<int> cache(&decode_n, 2);
-  auto a = object(1);
-  auto b = object(2);
-  auto c = object(3);
+// A cache bounded to two entries, and three objects to read through it.
+class DecodeCacheOfTwo : public ::testing::Test {
+ protected:
+  void SetUp() override { decodes = 0; }
+  DecodeCache<int> cache{&decode_n, 2};
+  kube::ObjectPtr a = object(1);
+  kube::ObjectPtr b = object(2);
+  kube::ObjectPtr c = object(3);
+};
+
+TEST_F(DecodeCacheOfTwo, ADroppedEntryIsDecodedAgainAndEqualsTheOriginal) {
   const std::shared_ptr<const int> first = cache.get(a);
   cache.get(b);
   cache.get(c);  // drops a, the least recently read
@@ -179,12 +184,7 @@ TEST(DecodeCache, ADroppedEntryIsDecodedAgainAndEqualsTheOriginal) {
   EXPECT_EQ(*first, 1) << "a reader's copy outlives its entry";
 }
 
-TEST(DecodeCache, TheLeastRecentlyReadEntryIsDroppedFirst) {
-  decodes = 0;
-  DecodeCache<int> cache(&decode_n, 2);
-  auto a = object(1);
-  auto b = object(2);
-  auto c = object(3);
+TEST_F(DecodeCacheOfTwo, TheLeastRecentlyReadEntryIsDroppedFirst) {
   cache.get(a);
   cache.get(b);
   cache.get(a);  // a is now more recent than b
