@@ -67,6 +67,7 @@ TEST(DecodeCache, ANewObjectAtAFreedAddressIsDecodedAfresh) {
 TEST(DecodeCache, EntriesOfObjectsNoLongerHeldAreSwept) {
   DecodeCache<int> cache(&decode_n);
   std::vector<kube::ObjectPtr> held;
+  held.reserve(10);
   for (int i = 0; i < 10; ++i)
     held.push_back(object(i));
   for (const auto& o : held)
@@ -81,10 +82,12 @@ TEST(DecodeCache, EntriesOfObjectsNoLongerHeldAreSwept) {
 TEST(DecodeCache, ConcurrentReadersSeeTheSameValue) {
   DecodeCache<int> cache(&decode_n);
   std::vector<kube::ObjectPtr> objs;
+  objs.reserve(64);
   for (int i = 0; i < 64; ++i)
     objs.push_back(object(i));
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int round = 0; round < 50; ++round) {

@@ -18,6 +18,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+// NOLINTNEXTLINE(cert-err58-cpp,readability-identifier-naming): a constant
 const Resource kPools{"gpupool.io", "v1alpha1", "gpupools", "GpuPool", true};
 
 Json obj(const std::string& ns, const std::string& name, const std::string& rv,
@@ -279,6 +280,7 @@ TEST(Store, ConcurrentReadersAndAWriterAgree) {
   std::atomic<bool> done{false};
   std::atomic<int> wrong{0};
   std::vector<std::thread> readers;
+  readers.reserve(3);
   for (int t = 0; t < 3; ++t) {
     readers.emplace_back([&] {
       while (!done.load()) {
