@@ -12,14 +12,21 @@
 //   heap_bytes_per_object  malloc'd bytes held after sync / N (the cache)
 //   json_bytes_per_object  size of one object serialised (for scale)
 //   decoded_bytes_per_object  malloc'd bytes the typed copies add when every
-//                        cached object is decoded once through a DecodeCache
-//                        (operator/controllers/decode_cache.h), as the
-//                        reconcilers do
+//                        cached object is read through a DecodeCache bounded
+//                        as the reconcilers' (operator/controllers/
+//                        decode_cache.h; cache_capacity entries)
 //   total_bytes_per_object heap_bytes_per_object + decoded_bytes_per_object
-//   first_read_objects_per_s  objects read from the cache and decoded to the
-//                        typed form per second (store list + DecodeCache)
-//   reread_objects_per_s objects read again per second, typed forms found in
-//                        the DecodeCache (what a reconcile's reads cost)
+//   decoded_all_bytes_per_object, total_all_bytes_per_object  the same with
+//                        an unbounded DecodeCache (a typed copy of every
+//                        object, as before the bound)
+//   first_read_objects_per_s  objects read from the cache by key and decoded
+//                        to the typed form per second (store get + DecodeCache)
+//   reread_objects_per_s objects read again per second (a resync: typed forms
+//                        found while they fit the bound, else decoded again)
+//   first_read_cpu_us, resync_cpu_us  CPU per object of those two passes
+//   resync_cpu_s         CPU of the second pass over all N objects
+//   read_cpu_us          CPU per object of a store read alone (the tree)
+//   typed_decode_cpu_us  resync_cpu_us - read_cpu_us: the typed decode
 //
 // BM_Footprint*: where an object's bytes go, each form built alone for N
 // objects and measured by malloc'd bytes per object: the JSON tree
@@ -32,6 +39,7 @@
 
 #include <chrono>
 #include <cstdio>
+#include <ctime>
 #include <thread>
 
 #include "operator/controllers/decode_cache.h"
@@ -45,8 +53,11 @@
 namespace gpupool::kube {
 namespace {
 
+// NOLINTBEGIN(cert-err58-cpp,readability-identifier-naming): constants, as
+// operator/controllers/context.cpp names its Resources
 const Resource kPools{"gpupool.io", "v1alpha1", "gpupools", "GpuPool", true};
 const Resource kInstances{"gpupool.io", "v1alpha1", "gpuinstances", "GpuInstance", true};
+// NOLINTEND(cert-err58-cpp,readability-identifier-naming)
 constexpr int kNamespaces = 20;
 
 double rss_bytes() {
@@ -57,6 +68,14 @@ double rss_bytes() {
     std::fclose(f);
   }
   return static_cast<double>(resident) * static_cast<double>(sysconf(_SC_PAGESIZE));
+}
+
+// CPU seconds this thread has used (the informer's own thread is idle once
+// synced, so this is what the reads cost, whatever the machine's load).
+double thread_cpu_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + static_cast<double>(ts.tv_nsec) * 1e-9;
 }
 
 // Bytes currently allocated by malloc (glibc), a steadier measure of what
@@ -213,6 +232,16 @@ std::optional<T> decode_typed(const Json& obj) {
   return std::move(r).value();
 }
 
+// The reconcilers' bound for T's DecodeCache (controllers::DecodedObjects).
+template <class T>
+constexpr std::size_t capacity_of() {
+  if constexpr (std::is_same_v<T, api::GpuPool>) {
+    return controllers::DecodedObjects::kPoolEntries;
+  } else {
+    return controllers::DecodedObjects::kInstanceEntries;
+  }
+}
+
 // `over_http`: the informer reads through HttpKubeClient from the test API
 // server (JSON over loopback HTTP) instead of calling the store directly.
 template <class T>
@@ -263,7 +292,8 @@ void run(benchmark::State& state, const Resource& r, const std::string& singular
     source = client.get();
   }
   double list_rate = 0, watch_rate = 0, rss_delta = 0, heap_delta = 0, decoded_delta = 0;
-  double decode_rate = 0, reread_rate = 0;
+  double decode_rate = 0, reread_rate = 0, decoded_all_delta = 0;
+  double first_cpu = 0, resync_cpu = 0, read_cpu = 0;
   for (auto _ : state) {
     const double rss0 = rss_bytes();
     const double heap0 = heap_bytes();
@@ -280,25 +310,49 @@ void run(benchmark::State& state, const Resource& r, const std::string& singular
     const auto t1 = std::chrono::steady_clock::now();
     rss_delta = rss_bytes() - rss0;
     heap_delta = heap_bytes() - heap0;
-    controllers::DecodeCache<T> decoded(&decode_typed<T>);
+    {
+      // Every object's typed form kept (an unbounded DecodeCache, what the
+      // reconcilers' caches were before their bound).
+      controllers::DecodeCache<T> all(&decode_typed<T>);
+      const double before = heap_bytes();
+      for (const auto& key : inf.store().keys())
+        (void)all.get(inf.store().get(key));
+      decoded_all_delta = heap_bytes() - before;
+    }
+    // The reconcilers' bounded cache (controllers::DecodedObjects). Objects
+    // are read one at a time by key, each tree dropped at once, as
+    // reconciles read them.
+    controllers::DecodeCache<T> decoded(&decode_typed<T>, capacity_of<T>());
+    const std::vector<std::string> keys = inf.store().keys();
     {
       const double before = heap_bytes();
       const auto d0 = std::chrono::steady_clock::now();
-      for (const auto& obj : inf.store().list()) {
-        if (!decoded.get(obj)) {
+      const double c0 = thread_cpu_seconds();
+      for (const auto& key : keys) {
+        if (!decoded.get(inf.store().get(key))) {
           state.SkipWithError("an object does not decode");
           return;
         }
       }
+      const double c1 = thread_cpu_seconds();
       const auto d1 = std::chrono::steady_clock::now();
-      // A second pass reads every object again: the typed forms are found,
-      // not decoded (what each reconcile pays to read its objects).
-      for (const auto& obj : inf.store().list())
-        (void)decoded.get(obj);
+      // A second pass reads every object again, as a resync with nothing
+      // changed does: typed forms still in the cache are found, the rest
+      // (all of them once N exceeds the capacity) decoded again.
+      for (const auto& key : keys)
+        (void)decoded.get(inf.store().get(key));
+      const double c2 = thread_cpu_seconds();
       const auto d2 = std::chrono::steady_clock::now();
+      // The reads alone: the trees, no typed form.
+      for (const auto& key : keys)
+        (void)inf.store().get(key);
+      const double c3 = thread_cpu_seconds();
       decoded_delta = heap_bytes() - before;
       decode_rate = n / std::chrono::duration<double>(d1 - d0).count();
       reread_rate = n / std::chrono::duration<double>(d2 - d1).count();
+      first_cpu = c1 - c0;
+      resync_cpu = c2 - c1;
+      read_cpu = c3 - c2;
     }
     const auto t1_watch = std::chrono::steady_clock::now();
     for (int i = 0; i < updates; ++i) {
@@ -329,6 +383,14 @@ void run(benchmark::State& state, const Resource& r, const std::string& singular
   state.counters["first_read_objects_per_s"] = decode_rate;
   state.counters["reread_objects_per_s"] = reread_rate;
   state.counters["total_bytes_per_object"] = (heap_delta + decoded_delta) / n;
+  state.counters["decoded_all_bytes_per_object"] = decoded_all_delta / n;
+  state.counters["total_all_bytes_per_object"] = (heap_delta + decoded_all_delta) / n;
+  state.counters["cache_capacity"] = static_cast<double>(capacity_of<T>());
+  state.counters["first_read_cpu_us"] = first_cpu / n * 1e6;
+  state.counters["resync_cpu_s"] = resync_cpu;
+  state.counters["resync_cpu_us"] = resync_cpu / n * 1e6;
+  state.counters["read_cpu_us"] = read_cpu / n * 1e6;
+  state.counters["typed_decode_cpu_us"] = (resync_cpu - read_cpu) / n * 1e6;
 }
 
 // Heap growth per object while `fill` builds N of something.
@@ -392,15 +454,18 @@ void footprint(benchmark::State& state, Json (*make)(int)) {
   }
 }
 
+// NOLINTBEGIN(readability-identifier-naming): Google Benchmark's BM_ names
 void BM_FootprintGpuPool(benchmark::State& state) {
   footprint<api::GpuPool>(state, &pool);
 }
 void BM_FootprintGpuInstance(benchmark::State& state) {
   footprint<api::GpuInstance>(state, &instance);
 }
+// NOLINTEND(readability-identifier-naming)
 BENCHMARK(BM_FootprintGpuPool)->Arg(10'000)->Iterations(1)->Unit(benchmark::kMillisecond);
 BENCHMARK(BM_FootprintGpuInstance)->Arg(10'000)->Iterations(1)->Unit(benchmark::kMillisecond);
 
+// NOLINTBEGIN(readability-identifier-naming): Google Benchmark's BM_ names
 void BM_InformerGpuPools(benchmark::State& state) {
   run<api::GpuPool>(state, kPools, "gpupool", &pool, false);
 }
@@ -413,6 +478,7 @@ void BM_InformerGpuPoolsHttp(benchmark::State& state) {
 void BM_InformerGpuInstancesHttp(benchmark::State& state) {
   run<api::GpuInstance>(state, kInstances, "gpuinstance", &instance, true);
 }
+// NOLINTEND(readability-identifier-naming)
 
 BENCHMARK(BM_InformerGpuPools)
     ->Arg(10'000)

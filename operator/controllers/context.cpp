@@ -43,7 +43,8 @@ std::optional<api::GpuInstance> to_instance(const kube::Json& obj) {
   return std::move(r).value();
 }
 
-DecodedObjects::DecodedObjects() : pools(&to_pool), instances(&to_instance) {}
+DecodedObjects::DecodedObjects(std::size_t pool_entries, std::size_t instance_entries)
+    : pools(&to_pool, pool_entries), instances(&to_instance, instance_entries) {}
 
 std::optional<api::GpuProvider> to_provider(const kube::Json& obj) {
   auto r = api::decode_gpu_provider(obj, api::DecodeMode::Lenient);

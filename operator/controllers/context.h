@@ -119,7 +119,7 @@ struct Context {
 };
 
 // Lenient decode + defaults; nullopt when the object cannot be decoded.
-// Objects taken from a store: ctx.decoded (decode_cache.h) decodes them once.
+// Objects taken from a store: ctx.decoded (decode_cache.h), kept per version.
 std::optional<api::GpuPool> to_pool(const kube::Json& obj);
 std::optional<api::GpuInstance> to_instance(const kube::Json& obj);
 std::optional<api::GpuProvider> to_provider(const kube::Json& obj);

@@ -67,6 +67,7 @@ TEST(DecodeCache, ANewObjectAtAFreedAddressIsDecodedAfresh) {
 TEST(DecodeCache, EntriesOfObjectsNoLongerHeldAreSwept) {
   DecodeCache<int> cache(&decode_n);
   std::vector<kube::ObjectPtr> held;
+  held.reserve(10);
   for (int i = 0; i < 10; ++i)
     held.push_back(object(i));
   for (const auto& o : held)
@@ -81,10 +82,12 @@ TEST(DecodeCache, EntriesOfObjectsNoLongerHeldAreSwept) {
 TEST(DecodeCache, ConcurrentReadersSeeTheSameValue) {
   DecodeCache<int> cache(&decode_n);
   std::vector<kube::ObjectPtr> objs;
+  objs.reserve(64);
   for (int i = 0; i < 64; ++i)
     objs.push_back(object(i));
   std::atomic<int> wrong{0};
   std::vector<std::thread> threads;
+  threads.reserve(4);
   for (int t = 0; t < 4; ++t) {
     threads.emplace_back([&] {
       for (int round = 0; round < 50; ++round) {
@@ -149,6 +152,87 @@ TEST(DecodeCache, TypedObjectsReadFromAStoreEqualThoseOfTheObjectsWritten) {
   EXPECT_EQ(*i, *to_instance(instance));
   EXPECT_EQ(pools.list().front()->dump(), pool.dump());
   EXPECT_EQ(instances.list().front()->dump(), instance.dump());
+}
+
+TEST(DecodeCache, ABoundedCacheNeverHoldsMoreThanItsCapacity) {
+  DecodeCache<int> cache(&decode_n, 8);
+  std::vector<kube::ObjectPtr> held;  // held: not swept, only the bound drops them
+  for (int i = 0; i < 100; ++i) {
+    held.push_back(object(i));
+    EXPECT_EQ(*cache.get(held.back()), i);
+    EXPECT_LE(cache.size(), 8u);
+  }
+  EXPECT_EQ(cache.size(), 8u);
+}
+
+// A cache bounded to two entries, and three objects to read through it.
+class DecodeCacheOfTwo : public ::testing::Test {
+ protected:
+  void SetUp() override { decodes = 0; }
+  DecodeCache<int> cache{&decode_n, 2};
+  kube::ObjectPtr a = object(1);
+  kube::ObjectPtr b = object(2);
+  kube::ObjectPtr c = object(3);
+};
+
+TEST_F(DecodeCacheOfTwo, ADroppedEntryIsDecodedAgainAndEqualsTheOriginal) {
+  const std::shared_ptr<const int> first = cache.get(a);
+  cache.get(b);
+  cache.get(c);  // drops a, the least recently read
+  EXPECT_EQ(decodes, 3);
+  const std::shared_ptr<const int> again = cache.get(a);
+  EXPECT_EQ(decodes, 4) << "a was dropped, so it is decoded again";
+  EXPECT_NE(again, first) << "a new typed form, not the dropped one";
+  EXPECT_EQ(*again, *first);
+  EXPECT_EQ(*first, 1) << "a reader's copy outlives its entry";
+}
+
+TEST_F(DecodeCacheOfTwo, TheLeastRecentlyReadEntryIsDroppedFirst) {
+  cache.get(a);
+  cache.get(b);
+  cache.get(a);  // a is now more recent than b
+  cache.get(c);  // drops b
+  EXPECT_EQ(decodes, 3);
+  EXPECT_EQ(*cache.get(a), 1);
+  EXPECT_EQ(*cache.get(c), 3);
+  EXPECT_EQ(decodes, 3) << "a and c kept";
+  EXPECT_EQ(*cache.get(b), 2);
+  EXPECT_EQ(decodes, 4) << "b dropped";
+}
+
+TEST(DecodeCache, ADroppedStoredVersionReadsBackAsTheSameTypedObject) {
+  decodes = 0;
+  DecodeCache<int> cache(&decode_n, 1);
+  kube::Store store(kube::StoreMode::Compact);
+  store.upsert(stored_object("a", 1, "1"));
+  store.upsert(stored_object("b", 2, "2"));
+  EXPECT_EQ(*cache.get(store.get("ns/a")), 1);
+  EXPECT_EQ(*cache.get(store.get("ns/b")), 2);  // drops a's entry
+  EXPECT_EQ(*cache.get(store.get("ns/a")), 1);
+  EXPECT_EQ(decodes, 3);
+  store.upsert(stored_object("a", 5, "3"));
+  EXPECT_EQ(*cache.get(store.get("ns/a")), 5) << "an update is seen at once";
+  EXPECT_EQ(cache.size(), 1u);
+}
+
+TEST(DecodeCache, TheReconcilersCachesAreBounded) {
+  const DecodedObjects defaults;
+  EXPECT_EQ(defaults.pools.capacity(), DecodedObjects::kPoolEntries);
+  EXPECT_EQ(defaults.instances.capacity(), DecodedObjects::kInstanceEntries);
+  const DecodedObjects decoded(2, 3);
+  kube::Store instances(kube::StoreMode::Compact);
+  for (int i = 0; i < 10; ++i) {
+    api::GpuInstance inst = api::fixtures::full_gpu_instance();
+    inst.metadata.name = "i-" + std::to_string(i);
+    inst.metadata.resource_version = std::to_string(i + 1);
+    instances.upsert(std::make_shared<const Json>(api::encode(inst)));
+  }
+  for (const auto& key : instances.keys()) {
+    auto got = decoded.instances.get(instances.get(key));
+    ASSERT_TRUE(got);
+    EXPECT_EQ(*got, *to_instance(*instances.get(key)));
+  }
+  EXPECT_EQ(decoded.instances.size(), 3u);
 }
 
 }  // namespace

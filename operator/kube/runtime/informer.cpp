@@ -126,7 +126,9 @@ void Informer::sleep_backoff() {
 }
 
 Informer::ListOutcome Informer::list_and_replace(const std::string& rv) {
-  std::vector<ObjectPtr> objs;
+  // Staged page by page: only one page's trees live at a time (a list of
+  // 50,000 instances as trees peaked at ~300 MiB, bench/README.md).
+  std::vector<Store::Staged> staged;
   std::string cont;
   std::string list_rv;
   for (;;) {
@@ -147,7 +149,7 @@ Informer::ListOutcome Informer::list_and_replace(const std::string& rv) {
     }
     if (list_rv.empty()) list_rv = page->resource_version;
     for (auto& item : page->items)
-      objs.push_back(cached(std::move(item)));
+      staged.push_back(store_.stage(cached(std::move(item))));
     cont = page->continue_token;
     if (cont.empty()) break;
     MutexLock lock(mu_);
@@ -156,11 +158,11 @@ Informer::ListOutcome Informer::list_and_replace(const std::string& rv) {
   lists_.fetch_add(1);
   {
     MutexLock hl(handlers_mu_);
-    const auto deltas = store_.replace(std::move(objs));
+    const auto deltas = store_.replace_staged(std::move(staged));
     set_rv(list_rv);
     synced_.store(true);
     for (const auto& d : deltas)
-      dispatch(d);
+      dispatch(Store::read_delta(d));
   }
   cv_.notify_all();
   return ListOutcome::Ok;

@@ -18,6 +18,7 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
+// NOLINTNEXTLINE(cert-err58-cpp,readability-identifier-naming): a constant
 const Resource kPools{"gpupool.io", "v1alpha1", "gpupools", "GpuPool", true};
 
 Json obj(const std::string& ns, const std::string& name, const std::string& rv,
@@ -95,6 +96,56 @@ TEST(Store, ReplaceReturnsOnlyDifferences) {
                                                           {"n/c", StoreDelta::Type::Deleted},
                                                           {"n/d", StoreDelta::Type::Added}}));
   EXPECT_EQ(s.keys(), (std::vector<std::string>{"n/a", "n/b", "n/d"}));
+}
+
+TEST(Store, StagedObjectsHoldNoTreeAndReplaceAsReplaceDoes) {
+  Store s(StoreMode::Compact);
+  s.add_index("owner", index_by_owner_uid());
+  s.replace({std::make_shared<const Json>(obj("n", "a", "1", {}, "u1")),
+             std::make_shared<const Json>(obj("n", "b", "2", {}, "u1")),
+             std::make_shared<const Json>(obj("n", "c", "3", {}, "u2"))});
+  const Json b5 = obj("n", "b", "5", {}, "u2");
+  const Json d6 = obj("n", "d", "6", {}, "u1");
+  std::vector<Store::Staged> staged;
+  for (const Json& o : {obj("n", "a", "1", {}, "u1"), b5, d6}) {
+    auto tree = std::make_shared<const Json>(o);
+    staged.push_back(s.stage(tree));
+    EXPECT_EQ(tree.use_count(), 1) << "a staged object keeps no tree";
+  }
+  EXPECT_EQ(staged[0].version, stored_version(s.get("n/a"))) << "unchanged: not encoded again";
+  EXPECT_EQ(s.by_index("owner", "u1").size(), 2u) << "nothing changes until the replace";
+  const auto deltas = s.replace_staged(std::move(staged));
+  ASSERT_EQ(deltas.size(), 3u);
+  std::map<std::string, std::pair<StoreDelta::Type, Json>> got;
+  for (const auto& v : deltas) {
+    const StoreDelta d = Store::read_delta(v);
+    const ObjectPtr& o = d.new_obj ? d.new_obj : d.old_obj;
+    EXPECT_TRUE(stored_version(o)) << "read from a stored version";
+    got[object_key(*o)] = {d.type, *o};
+  }
+  EXPECT_EQ(got["n/b"], std::make_pair(StoreDelta::Type::Updated, b5));
+  EXPECT_EQ(got["n/c"].first, StoreDelta::Type::Deleted);
+  EXPECT_EQ(got["n/d"], std::make_pair(StoreDelta::Type::Added, d6));
+  EXPECT_EQ(s.keys(), (std::vector<std::string>{"n/a", "n/b", "n/d"}));
+  EXPECT_EQ(*s.get("n/b"), b5);
+  EXPECT_EQ(s.index_counts("owner"), (std::map<std::string, size_t>{{"u1", 2}, {"u2", 1}}))
+      << "indexed from the values staged";
+}
+
+TEST(Store, AVersionStagedUnchangedButReplacedSinceIsPutBack) {
+  Store s(StoreMode::Compact);
+  s.add_index("app", index_by_label("app"));
+  s.upsert(std::make_shared<const Json>(obj("n", "a", "1", {{"app", "web"}})));
+  Store::Staged staged =
+      s.stage(std::make_shared<const Json>(obj("n", "a", "1", {{"app", "web"}})));
+  s.upsert(std::make_shared<const Json>(obj("n", "a", "2", {{"app", "db"}})));
+  std::vector<Store::Staged> all;
+  all.push_back(std::move(staged));
+  const auto deltas = s.replace_staged(std::move(all));
+  ASSERT_EQ(deltas.size(), 1u);
+  EXPECT_EQ(deltas[0].type, StoreDelta::Type::Updated);
+  EXPECT_EQ(resource_version_of(*s.get("n/a")), "1");
+  EXPECT_EQ(s.index_counts("app"), (std::map<std::string, size_t>{{"web", 1}}));
 }
 
 // Every kind of JSON value the API carries, at the edges of each.
@@ -229,6 +280,7 @@ TEST(Store, ConcurrentReadersAndAWriterAgree) {
   std::atomic<bool> done{false};
   std::atomic<int> wrong{0};
   std::vector<std::thread> readers;
+  readers.reserve(3);
   for (int t = 0; t < 3; ++t) {
     readers.emplace_back([&] {
       while (!done.load()) {

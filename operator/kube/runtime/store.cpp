@@ -239,7 +239,20 @@ void Store::add_index(const std::string& name, IndexFn fn) {
   }
 }
 
+std::vector<std::vector<std::string>> Store::index_values_locked(const Json& obj) const {
+  std::vector<std::vector<std::string>> out;
+  out.reserve(indexes_.size());
+  for (const auto& [name, idx] : indexes_)
+    out.push_back(idx.fn(obj));
+  return out;
+}
+
 void Store::index_locked(const std::string& key, const Json& obj, bool add) {
+  index_locked(key, index_values_locked(obj), add);
+}
+
+void Store::index_locked(const std::string& key,
+                         const std::vector<std::vector<std::string>>& values, bool add) {
   const std::string ns = namespace_of_key(key);
   if (add) {
     by_ns_[ns].insert(key);
@@ -247,8 +260,9 @@ void Store::index_locked(const std::string& key, const Json& obj, bool add) {
     it->second.erase(key);
     if (it->second.empty()) by_ns_.erase(it);
   }
+  size_t i = 0;
   for (auto& [name, idx] : indexes_) {
-    for (const auto& v : idx.fn(obj)) {
+    for (const auto& v : values[i++]) {
       if (add) {
         idx.values[v].insert(key);
       } else if (auto it = idx.values.find(v); it != idx.values.end()) {
@@ -409,41 +423,71 @@ ObjectPtr Store::remove(const std::string& key) {
 }
 
 std::vector<StoreDelta> Store::replace(std::vector<ObjectPtr> objs) {
-  std::map<std::string, ObjectPtr> next;
-  for (auto& o : objs)
-    next[object_key(*o)] = std::move(o);
-  // The versions to store: new keys and changed resourceVersions only.
-  std::vector<std::pair<std::string, ObjectPtr>> changed;
-  std::vector<std::string> gone;
+  std::vector<Staged> staged;
+  staged.reserve(objs.size());
+  for (auto& o : objs) {
+    staged.push_back(stage(o));
+    o.reset();
+  }
+  std::vector<StoreDelta> deltas;
+  for (const auto& d : replace_staged(std::move(staged)))
+    deltas.push_back(read_delta(d));
+  return deltas;
+}
+
+Store::Staged Store::stage(const ObjectPtr& obj) {
+  Staged s{object_key(*obj), nullptr, std::nullopt};
+  const std::string rv = resource_version_of(*obj);
   {
     MutexLock lock(mu_);
-    for (const auto& [key, old] : objects_) {
-      if (next.count(key) == 0) gone.push_back(key);
+    auto it = objects_.find(s.key);
+    if (it != objects_.end() && !rv.empty() && it->second->resource_version == rv) {
+      s.version = it->second;
+      return s;
     }
-    for (const auto& [key, obj] : next) {
-      auto it = objects_.find(key);
-      const std::string rv = resource_version_of(*obj);
-      if (it == objects_.end() || it->second->resource_version != rv || rv.empty()) {
-        changed.emplace_back(key, obj);
-      }
-    }
+    s.index_values = index_values_locked(*obj);
   }
-  std::vector<StoredVersion> encoded;
-  encoded.reserve(changed.size());
-  for (const auto& [key, obj] : changed)
-    encoded.push_back(encode_version(obj));
-  std::vector<StoreDelta> deltas;
+  s.version = encode_version(obj);
+  return s;
+}
+
+std::vector<Store::VersionDelta> Store::replace_staged(std::vector<Staged> objs) {
+  std::map<std::string_view, Staged*> next;  // the last of a key wins
+  for (auto& s : objs)
+    next[s.key] = &s;
+  std::vector<VersionDelta> deltas;
   MutexLock lock(mu_);
-  for (const auto& key : gone) {
-    if (ObjectPtr old = erase_locked(key))
-      deltas.push_back({StoreDelta::Type::Deleted, old, nullptr});
+  for (auto it = objects_.begin(); it != objects_.end();) {
+    if (next.count(it->first) != 0) {
+      ++it;
+      continue;
+    }
+    deltas.push_back({StoreDelta::Type::Deleted, it->second, nullptr});
+    index_locked(it->first, *read(it->second), false);
+    it = objects_.erase(it);
   }
-  for (size_t i = 0; i < changed.size(); ++i) {
-    const auto& [key, obj] = changed[i];
-    ObjectPtr old = put_locked(key, std::move(encoded[i]), *obj);
-    deltas.push_back({old ? StoreDelta::Type::Updated : StoreDelta::Type::Added, old, obj});
+  for (auto& [key, s] : next) {
+    auto it = objects_.find(key);
+    if (it != objects_.end() && it->second == s->version) continue;
+    // Unset only for a version the store held when staged and no longer does.
+    if (!s->index_values) s->index_values = index_values_locked(*read(s->version));
+    StoredVersion old;
+    if (it != objects_.end()) {
+      old = it->second;
+      index_locked(it->first, *read(old), false);
+      it->second = s->version;
+    } else {
+      it = objects_.emplace(std::string(key), s->version).first;
+    }
+    index_locked(it->first, *s->index_values, true);
+    deltas.push_back({old ? StoreDelta::Type::Updated : StoreDelta::Type::Added, old, s->version});
   }
   return deltas;
+}
+
+StoreDelta Store::read_delta(const VersionDelta& d) {
+  return {d.type, d.old_version ? read(d.old_version) : nullptr,
+          d.new_version ? read(d.new_version) : nullptr};
 }
 
 }  // namespace gpupool::kube

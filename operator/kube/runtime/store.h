@@ -117,8 +117,33 @@ class Store {
   // Makes the content exactly `objs` and returns the differences: Added for
   // new keys, Updated where the resourceVersion changed, Deleted for keys
   // that vanished. Unchanged objects produce nothing (and are not encoded
-  // again). A delta's new_obj is the tree passed in.
+  // again).
   std::vector<StoreDelta> replace(std::vector<ObjectPtr> objs);
+
+  // One object of a list made ready for replace_staged(), holding no tree:
+  // a list of thousands of objects is staged page by page, so their trees
+  // (~6x their JSON text) never all live at once.
+  struct Staged {
+    std::string key;
+    StoredVersion version;
+    // Each index's values for the object, in indexes_' order (unset when
+    // the store already held `version`).
+    std::optional<std::vector<std::vector<std::string>>> index_values;
+  };
+  // `obj` staged: encoded, unless the store holds the same non-empty
+  // resourceVersion of it (then that version, not encoded again).
+  Staged stage(const ObjectPtr& obj) EXCLUDES(mu_);
+  // A difference replace_staged() made, its trees not read yet.
+  struct VersionDelta {
+    StoreDelta::Type type;
+    StoredVersion old_version;  // Updated, Deleted
+    StoredVersion new_version;  // Added, Updated
+  };
+  // replace() of staged objects: makes the content exactly `objs` and
+  // returns the differences (the order and kinds of replace()), whose trees
+  // read_delta() reads one delta at a time.
+  std::vector<VersionDelta> replace_staged(std::vector<Staged> objs) EXCLUDES(mu_);
+  static StoreDelta read_delta(const VersionDelta& d);
 
   // Bytes of the encoded objects held (not counting keys, indexes and the
   // dictionary); 0 in StoreMode::Trees.
@@ -127,6 +152,10 @@ class Store {
  private:
   // `key` is the key held by objects_ (the indexes view it).
   void index_locked(const std::string& key, const Json& obj, bool add) REQUIRES(mu_);
+  // The same with each index's values already computed (index_values_locked).
+  void index_locked(const std::string& key, const std::vector<std::vector<std::string>>& values,
+                    bool add) REQUIRES(mu_);
+  std::vector<std::vector<std::string>> index_values_locked(const Json& obj) const REQUIRES(mu_);
   // Inserts or replaces `key` with `version` (whose tree is `obj`); returns
   // the previous version's tree, null when new.
   ObjectPtr put_locked(const std::string& key, StoredVersion version, const Json& obj)
