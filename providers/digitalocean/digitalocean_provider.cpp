@@ -106,6 +106,16 @@ std::string own_link(const std::string& base, const std::string& link) {
   return link.substr(base.size());
 }
 
+// The path of the page after `j` (its links.pages.next on the endpoint
+// `base`); "" after the last.
+std::string next_page(const std::string& base, const json& j) {
+  if (auto l = j.find("links"); l != j.end() && l->is_object()) {
+    if (auto p = l->find("pages"); p != l->end() && p->is_object())
+      return own_link(base, net::json_str(*p, "next"));
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string gpu_from_model(std::string_view model) {
@@ -202,40 +212,31 @@ DoProvider::DoProvider(DoConfig config, net::HttpTransport& transport, const Clo
 
 ProviderResult<std::vector<Offer>> DoProvider::offers(const OfferQuery& query) {
   std::vector<Offer> out;
-  std::string url = "/v2/sizes?per_page=" + std::to_string(config_.page_size);
-  for (int page = 0; page < config_.max_pages && !url.empty(); ++page) {
-    auto body = call("sizes", "GET", url, "", true);
-    if (!body.ok()) return fail(body.error());
-    url.clear();
-    try {
-      json j = json::parse(*body);
-      for (const auto& s : j.at("sizes")) {
-        const std::string slug = s.at("slug").get<std::string>();
-        auto gpu = gpu_of(s, slug);
-        if (!gpu) continue;  // CPU sizes
-        if (auto a = s.find("available"); a != s.end() && a->is_boolean() && !a->get<bool>())
-          continue;
-        auto price = net::price_from_double(s.at("price_hourly").get<double>());
-        if (!price) continue;
-        for (const auto& r : s.at("regions")) {
-          const std::string region = r.get<std::string>();
-          add_offer(out, query,
-                    {.id = slug,
-                     .region = region,
-                     .gpu_model = gpu->model,
-                     .gpu_count = gpu->count,
-                     .price_per_hour = *price,
-                     .billing = config_.billing});
+  const std::string base = client().options().base_url;
+  auto read = read_pages(
+      "sizes", "/v2/sizes?per_page=" + std::to_string(config_.page_size), config_.max_pages,
+      [&](const json& j, const net::Response&) {
+        for (const auto& s : j.at("sizes")) {
+          const std::string slug = s.at("slug").get<std::string>();
+          auto gpu = gpu_of(s, slug);
+          if (!gpu) continue;  // CPU sizes
+          if (auto a = s.find("available"); a != s.end() && a->is_boolean() && !a->get<bool>())
+            continue;
+          auto price = net::price_from_double(s.at("price_hourly").get<double>());
+          if (!price) continue;
+          for (const auto& r : s.at("regions")) {
+            add_offer(out, query,
+                      {.id = slug,
+                       .region = r.get<std::string>(),
+                       .gpu_model = gpu->model,
+                       .gpu_count = gpu->count,
+                       .price_per_hour = *price,
+                       .billing = config_.billing});
+          }
         }
-      }
-      if (auto l = j.find("links"); l != j.end() && l->is_object()) {
-        if (auto p = l->find("pages"); p != l->end() && p->is_object())
-          url = own_link(client().options().base_url, net::json_str(*p, "next"));
-      }
-    } catch (const std::exception& e) {
-      return fail(net::unreadable_answer("sizes", e));
-    }
-  }
+        return next_page(base, j);
+      });
+  if (!read.ok()) return fail(read.error());
   return out;
 }
 
@@ -243,31 +244,17 @@ ProviderResult<std::vector<Machine>> DoProvider::list_all(std::string_view pool_
                                                           std::string_view /*name*/) {
   const std::string tag = pool_uid.empty() ? std::string(kTagManaged)
                                            : std::string(kTagPoolPrefix) + std::string(pool_uid);
+  const std::string base = client().options().base_url;
   std::vector<Machine> out;
-  std::string url = "/v2/droplets?per_page=" + std::to_string(config_.page_size) +
-                    "&tag_name=" + net::percent_encode(tag);
-  int page = 0;
-  for (; page < config_.max_pages && !url.empty(); ++page) {
-    auto body = call("list droplets", "GET", url, "", true);
-    if (!body.ok()) return fail(body.error());
-    url.clear();
-    try {
-      json j = json::parse(*body);
-      for (const auto& d : j.at("droplets"))
-        out.push_back(parse_droplet(d));
-      if (auto l = j.find("links"); l != j.end() && l->is_object()) {
-        if (auto p = l->find("pages"); p != l->end() && p->is_object())
-          url = own_link(client().options().base_url, net::json_str(*p, "next"));
-      }
-    } catch (const std::exception& e) {
-      return fail(net::unreadable_answer("list droplets", e));
-    }
-  }
-  if (!url.empty()) {
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       "list droplets: more than " + std::to_string(config_.max_pages) + " pages"));
-  }
+  auto read = read_pages("list droplets",
+                         "/v2/droplets?per_page=" + std::to_string(config_.page_size) +
+                             "&tag_name=" + net::percent_encode(tag),
+                         config_.max_pages, [&](const json& j, const net::Response&) {
+                           for (const auto& d : j.at("droplets"))
+                             out.push_back(parse_droplet(d));
+                           return next_page(base, j);
+                         });
+  if (!read.ok()) return fail(read.error());
   return out;
 }
 

@@ -1,6 +1,7 @@
 #include "providers/jsonapi/json_api_provider.h"
 
 #include "providers/container/container_start_script.h"
+#include "providers/http/provider_errors.h"
 
 namespace gpupool::jsonapi {
 
@@ -34,6 +35,22 @@ ProviderResult<std::string> JsonApiProvider::call(const std::string& what,
                                                   const std::string& path, const std::string& body,
                                                   bool idempotent) {
   return api_.call(what, method, path, body, idempotent);
+}
+
+ProviderStatus JsonApiProvider::read_pages(const std::string& what, std::string path, int max_pages,
+                                           const PageReader& read) {
+  for (int page = 0; page < max_pages; ++page) {
+    auto ans = send(what, "GET", path, "", true);
+    if (!ans.ok()) return fail(ans.error());
+    try {
+      path = read(nlohmann::json::parse(ans->body), *ans);
+    } catch (const std::exception& e) {
+      return fail(net::unreadable_answer(what, e));
+    }
+    if (path.empty()) return ProviderStatus::success();
+  }
+  return fail(provider_error(ProviderErrorKind::Transient,
+                             what + ": more than " + std::to_string(max_pages) + " pages"));
 }
 
 void JsonApiProvider::add_offer(std::vector<Offer>& out, const OfferQuery& query, Offer o) const {

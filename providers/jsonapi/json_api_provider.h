@@ -11,15 +11,19 @@
 //   - get() and list(), both answered from the adapter's one paged listing,
 //     list_all(), in the same way for every adapter (owned_machines and
 //     machine_named in provider.h);
+//   - read_pages(): a paged listing, whatever the provider's paging;
 //   - add_offer(): an offer read live now, kept when the query asks for it;
 //   - create()'s idempotency: existing() before buying, settle() after it.
 //
 // Thread-safe when the adapter's own parts are.
 
+#include <functional>
 #include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
+
+#include <nlohmann/json.hpp>
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
@@ -71,6 +75,18 @@ class JsonApiProvider : public Provider {
   ProviderResult<std::string> call(const std::string& what, const std::string& method,
                                    const std::string& path, const std::string& body,
                                    bool idempotent);
+
+  // Reads a listing page by page with GETs, from `path` on: `read(page,
+  // answer)` reads one page (the answer's body as JSON; the answer for its
+  // headers), keeps what it finds and returns the path of the next page, ""
+  // after the last; it may throw (nlohmann's at() on a missing field).
+  // A failed request's error passes through; a page that does not parse or
+  // that `read` cannot read is Transient (unreadable "<what>"); more than
+  // `max_pages` pages is Transient "<what>: more than <max_pages> pages".
+  using PageReader =
+      std::function<std::string(const nlohmann::json& page, const net::Response& answer)>;
+  ProviderStatus read_pages(const std::string& what, std::string path, int max_pages,
+                            const PageReader& read);
 
   // Appends `o` to `out` when `query` asks for it (matches() in provider.h),
   // after setting what every live offer of this adapter carries: provider,

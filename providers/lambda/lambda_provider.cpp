@@ -159,16 +159,14 @@ ProviderResult<std::vector<Offer>> LambdaProvider::offers(const OfferQuery& quer
 
 ProviderResult<std::vector<Machine>> LambdaProvider::list_all(std::string_view /*pool_uid*/,
                                                               std::string_view /*name*/) {
-  auto body = call("list instances", "GET", "/api/v1/instances", "", true);
-  if (!body.ok()) return fail(body.error());
   std::vector<Machine> out;
-  try {
-    json j = json::parse(*body);
-    for (const auto& i : j.at("data"))
-      out.push_back(parse_instance(i));
-  } catch (const std::exception& e) {
-    return fail(net::unreadable_answer("list instances", e));
-  }
+  auto read = read_pages("list instances", "/api/v1/instances", 1,
+                         [&](const json& page, const net::Response& /*answer*/) {
+                           for (const auto& i : page.at("data"))
+                             out.push_back(parse_instance(i));
+                           return std::string();  // one page
+                         });
+  if (!read.ok()) return fail(read.error());
   return out;
 }
 

@@ -165,34 +165,26 @@ ProviderResult<std::vector<Machine>> ScwProvider::list_all(std::string_view pool
                               : std::string(container::kVmTagPoolPrefix) + std::string(pool_uid);
   std::vector<Machine> out;
   for (const std::string& zone : config_.zones) {
+    const std::string first = "/instance/v1/zones/" + zone +
+                              "/servers?tags=" + net::percent_encode(tag) +
+                              "&per_page=" + std::to_string(config_.page_size) + "&page=";
     size_t read = 0;
-    for (int page = 1;; ++page) {
-      if (page > config_.max_pages) {
-        return fail(provider_error(
-            ProviderErrorKind::Transient,
-            "list servers: more than " + std::to_string(config_.max_pages) + " pages"));
-      }
-      const std::string path =
-          "/instance/v1/zones/" + zone + "/servers?tags=" + net::percent_encode(tag) +
-          "&per_page=" + std::to_string(config_.page_size) + "&page=" + std::to_string(page);
-      auto ans = send("list servers", "GET", path, "", true);
-      if (!ans.ok()) return fail(ans.error());
-      size_t total = 0;
-      size_t got = 0;
-      try {
-        const json page_json = json::parse(ans->body);
-        for (const auto& s : page_json.at("servers")) {
-          out.push_back(parse_server(s, zone));
-          ++got;
-        }
-        const std::string t(net::find_header(ans->headers, "x-total-count"));
-        if (!t.empty()) total = std::stoul(t);
-      } catch (const std::exception& e) {
-        return fail(net::unreadable_answer("list servers", e));
-      }
-      read += got;
-      if (got == 0 || read >= total) break;
-    }
+    int page = 1;
+    auto listed =
+        read_pages("list servers", first + "1", config_.max_pages,
+                   [&](const json& j, const net::Response& answer) {
+                     size_t got = 0;
+                     for (const auto& s : j.at("servers")) {
+                       out.push_back(parse_server(s, zone));
+                       ++got;
+                     }
+                     const std::string t(net::find_header(answer.headers, "x-total-count"));
+                     const size_t total = t.empty() ? 0 : std::stoul(t);
+                     read += got;
+                     if (got == 0 || read >= total) return std::string();
+                     return first + std::to_string(++page);
+                   });
+    if (!listed.ok()) return fail(listed.error());
   }
   return out;
 }

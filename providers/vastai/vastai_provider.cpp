@@ -262,29 +262,23 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
 
 ProviderResult<std::vector<Machine>> VastProvider::list_all(std::string_view pool_uid,
                                                             std::string_view name) {
-  const std::string label = name.empty() ? std::string() : vast_label(pool_uid, name);
-  std::vector<Machine> out;
-  std::string after;
-  for (int page = 0; page < 1000; ++page) {
-    std::string path = "/api/v1/instances/?limit=25";
-    if (!label.empty())
-      path += "&select_filters=" +
-              net::percent_encode(net::json_text(json{{"label", {{"eq", label}}}}));
-    if (!after.empty()) path += "&after_token=" + net::percent_encode(after);
-    auto body = call("list instances", "GET", path, "", true);
-    if (!body.ok()) return fail(body.error());
-    try {
-      json j = json::parse(*body);
-      for (const auto& i : j.at("instances"))
-        out.push_back(parse_instance(i));
-      auto next = j.find("next_token");
-      after = next != j.end() && next->is_string() ? next->get<std::string>() : std::string();
-    } catch (const std::exception& e) {
-      return fail(net::unreadable_answer("list instances", e));
-    }
-    if (after.empty()) return out;
+  std::string first = "/api/v1/instances/?limit=25";
+  if (!name.empty()) {
+    first +=
+        "&select_filters=" +
+        net::percent_encode(net::json_text(json{{"label", {{"eq", vast_label(pool_uid, name)}}}}));
   }
-  return fail(provider_error(ProviderErrorKind::Transient, "list instances: too many pages"));
+  std::vector<Machine> out;
+  auto read = read_pages("list instances", first, 1000, [&](const json& j, const net::Response&) {
+    for (const auto& i : j.at("instances"))
+      out.push_back(parse_instance(i));
+    auto next = j.find("next_token");
+    if (next == j.end() || !next->is_string() || next->get<std::string>().empty())
+      return std::string();  // the last page
+    return first + "&after_token=" + net::percent_encode(next->get<std::string>());
+  });
+  if (!read.ok()) return fail(read.error());
+  return out;
 }
 
 ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {

@@ -296,15 +296,14 @@ ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query
 
 ProviderResult<std::vector<Machine>> VerdaProvider::list_all(std::string_view /*pool_uid*/,
                                                              std::string_view /*name*/) {
-  auto body = call("list instances", "GET", "/instances", "", true);
-  if (!body.ok()) return fail(body.error());
   std::vector<Machine> out;
-  try {
-    for (const auto& i : json::parse(*body))
-      out.push_back(parse_instance(i));
-  } catch (const std::exception& e) {
-    return fail(net::unreadable_answer("list instances", e));
-  }
+  auto read = read_pages("list instances", "/instances", 1,
+                         [&](const json& page, const net::Response& /*answer*/) {
+                           for (const auto& i : page)
+                             out.push_back(parse_instance(i));
+                           return std::string();  // one page
+                         });
+  if (!read.ok()) return fail(read.error());
   return out;
 }
 

@@ -56,6 +56,13 @@ Machine parse_instance(const json& j) {
   return m;
 }
 
+// The path of the page after `j` of the listing that starts at `first`
+// (Vultr's meta.links.next cursor); "" after the last.
+std::string next_page(const std::string& first, const json& j) {
+  const std::string cursor = j.at("meta").at("links").value("next", "");
+  return cursor.empty() ? std::string() : first + "&cursor=" + net::percent_encode(cursor);
+}
+
 }  // namespace
 
 std::string gpu_from_type(std::string_view gpu_type) {
@@ -132,45 +139,35 @@ VultrProvider::VultrProvider(VultrConfig config, net::HttpTransport& transport, 
 
 ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query) {
   std::vector<Offer> out;
-  std::string cursor;
-  for (int page = 0; page < config_.max_pages; ++page) {
-    std::string url = "/v2/plans?type=vcg&per_page=" + std::to_string(config_.page_size);
-    if (!cursor.empty()) url += "&cursor=" + net::percent_encode(cursor);
-    auto body = call("plans", "GET", url, "", true);
-    if (!body.ok()) return fail(body.error());
-    try {
-      const json j = json::parse(*body);
-      for (const auto& p : j.at("plans")) {
-        const std::string model = gpu_from_type(net::json_str(p, "gpu_type"));
-        if (model.empty() || !net::any_or_has(query.gpu_models, model)) continue;
-        const std::string id = p.at("id").get<std::string>();
-        auto v = p.find("gpu_vram_gb");
-        if (v == p.end() || !v->is_number_integer()) continue;
-        // The plan has no GPU count: its GPU memory over one GPU's (48 GB
-        // per L40S), as gpuhunt derives it. Less than one GPU: a slice.
-        auto counted = gpu_count_from_vram(model, v->get<int>());
-        if (!counted) continue;
-        const int gpus = *counted;
-        auto price = net::price_from_double(p.at("hourly_cost").get<double>());
-        if (!price) continue;
-        for (const auto& r : p.at("locations")) {
-          const std::string region = r.get<std::string>();
-          add_offer(out, query,
-                    {.id = id,
-                     .region = region,
-                     .gpu_model = model,
-                     .gpu_count = gpus,
-                     .price_per_hour = *price,
-                     .billing = config_.billing});
+  const std::string first = "/v2/plans?type=vcg&per_page=" + std::to_string(config_.page_size);
+  auto read =
+      read_pages("plans", first, config_.max_pages, [&](const json& j, const net::Response&) {
+        for (const auto& p : j.at("plans")) {
+          const std::string model = gpu_from_type(net::json_str(p, "gpu_type"));
+          if (model.empty() || !net::any_or_has(query.gpu_models, model)) continue;
+          const std::string id = p.at("id").get<std::string>();
+          auto v = p.find("gpu_vram_gb");
+          if (v == p.end() || !v->is_number_integer()) continue;
+          // The plan has no GPU count: its GPU memory over one GPU's (48 GB
+          // per L40S), as gpuhunt derives it. Less than one GPU: a slice.
+          auto counted = gpu_count_from_vram(model, v->get<int>());
+          if (!counted) continue;
+          auto price = net::price_from_double(p.at("hourly_cost").get<double>());
+          if (!price) continue;
+          for (const auto& r : p.at("locations")) {
+            add_offer(out, query,
+                      {.id = id,
+                       .region = r.get<std::string>(),
+                       .gpu_model = model,
+                       .gpu_count = *counted,
+                       .price_per_hour = *price,
+                       .billing = config_.billing});
+          }
         }
-      }
-      cursor = j.at("meta").at("links").value("next", "");
-    } catch (const std::exception& e) {
-      return fail(net::unreadable_answer("plans", e));
-    }
-    if (cursor.empty()) return out;
-  }
-  return fail(provider_error(ProviderErrorKind::Transient, "plans: too many pages"));
+        return next_page(first, j);
+      });
+  if (!read.ok()) return fail(read.error());
+  return out;
 }
 
 ProviderResult<std::vector<Machine>> VultrProvider::list_all(std::string_view pool_uid,
@@ -178,25 +175,17 @@ ProviderResult<std::vector<Machine>> VultrProvider::list_all(std::string_view po
   const std::string tag = pool_uid.empty()
                               ? std::string(container::kVmTagManaged)
                               : std::string(container::kVmTagPoolPrefix) + std::string(pool_uid);
+  const std::string first = "/v2/instances?per_page=" + std::to_string(config_.page_size) +
+                            "&tag=" + net::percent_encode(tag);
   std::vector<Machine> out;
-  std::string cursor;
-  for (int page = 0; page < config_.max_pages; ++page) {
-    std::string url = "/v2/instances?per_page=" + std::to_string(config_.page_size) +
-                      "&tag=" + net::percent_encode(tag);
-    if (!cursor.empty()) url += "&cursor=" + net::percent_encode(cursor);
-    auto body = call("list instances", "GET", url, "", true);
-    if (!body.ok()) return fail(body.error());
-    try {
-      const json j = json::parse(*body);
-      for (const auto& i : j.at("instances"))
-        out.push_back(parse_instance(i));
-      cursor = j.at("meta").at("links").value("next", "");
-    } catch (const std::exception& e) {
-      return fail(net::unreadable_answer("list instances", e));
-    }
-    if (cursor.empty()) return out;
-  }
-  return fail(provider_error(ProviderErrorKind::Transient, "list instances: too many pages"));
+  auto read = read_pages("list instances", first, config_.max_pages,
+                         [&](const json& j, const net::Response&) {
+                           for (const auto& i : j.at("instances"))
+                             out.push_back(parse_instance(i));
+                           return next_page(first, j);
+                         });
+  if (!read.ok()) return fail(read.error());
+  return out;
 }
 
 ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
