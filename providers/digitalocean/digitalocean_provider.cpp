@@ -106,6 +106,16 @@ std::string own_link(const std::string& base, const std::string& link) {
   return link.substr(base.size());
 }
 
+// The path of the page after `j` (its links.pages.next on the endpoint
+// `base`); "" after the last.
+std::string next_page(const std::string& base, const json& j) {
+  if (auto l = j.find("links"); l != j.end() && l->is_object()) {
+    if (auto p = l->find("pages"); p != l->end() && p->is_object())
+      return own_link(base, net::json_str(*p, "next"));
+  }
+  return {};
+}
+
 }  // namespace
 
 std::string gpu_from_model(std::string_view model) {
@@ -170,122 +180,82 @@ ProviderError map_do_error(int status, std::string_view body, net::Millis retry_
   return net::status_failure(status, text, retry_after);
 }
 
+namespace {
+
+jsonapi::AdapterSpec do_spec(const DoConfig& config, const Clock& clock) {
+  net::ClientOptions o = config.http;
+  o.hook = [c = &clock](const net::Response& r) {
+    if (r.status != 429 || !net::find_header(r.headers, "retry-after").empty())
+      return net::RetryAdvice{};
+    auto wait = wait_until_reset(net::find_header(r.headers, "ratelimit-reset"), c->now());
+    if (!wait) return net::RetryAdvice{};
+    return net::RetryAdvice{net::RetryAdvice::Action::Retry, *wait};
+  };
+  return {.provider_name = config.provider_name,
+          .type = "digitalocean",
+          .http = std::move(o),
+          .api = {.label = "DigitalOcean",
+                  .endpoint = config.endpoint,
+                  .auth = net::bearer_auth(config.api_token, "DigitalOcean token is missing"),
+                  .map_error = map_do_error},
+          .get_live_only = true,
+          .require_managed_tag = true,
+          .machine_noun = "DigitalOcean droplet"};
+}
+
+}  // namespace
+
 DoProvider::DoProvider(DoConfig config, net::HttpTransport& transport, const Clock& clock,
                        net::Sleeper& sleeper)
-    : config_(std::move(config)),
-      clock_(clock),
-      client_(transport, clock, sleeper,
-              [&] {
-                net::ClientOptions o = config_.http;
-                if (o.provider.empty()) o.provider = "digitalocean";
-                o.hook = [&clock](const net::Response& r) {
-                  if (r.status != 429 || !net::find_header(r.headers, "retry-after").empty())
-                    return net::RetryAdvice{};
-                  auto wait =
-                      wait_until_reset(net::find_header(r.headers, "ratelimit-reset"), clock.now());
-                  if (!wait) return net::RetryAdvice{};
-                  return net::RetryAdvice{net::RetryAdvice::Action::Retry, *wait};
-                };
-                return net::api_client_options(o, "", config_.endpoint);
-              }()),
-      api_(client_,
-           net::ApiSpec{"DigitalOcean", config_.endpoint,
-                        net::bearer_auth(config_.api_token, "DigitalOcean token is missing"),
-                        map_do_error}) {}
-
-ProviderResult<std::string> DoProvider::call(const std::string& what, const std::string& method,
-                                             const std::string& url, const std::string& body,
-                                             bool idempotent, int* status) {
-  auto r = api_.send(what, method, url, body, idempotent);
-  if (!r.ok()) return fail(r.error());
-  if (status != nullptr) *status = r->status;
-  return std::move(r->body);
-}
+    : JsonApiProvider(do_spec(config, clock), transport, clock, sleeper),
+      config_(std::move(config)) {}
 
 ProviderResult<std::vector<Offer>> DoProvider::offers(const OfferQuery& query) {
   std::vector<Offer> out;
-  std::string url = "/v2/sizes?per_page=" + std::to_string(config_.page_size);
-  for (int page = 0; page < config_.max_pages && !url.empty(); ++page) {
-    auto body = call("sizes", "GET", url, "", true);
-    if (!body.ok()) return fail(body.error());
-    url.clear();
-    try {
-      json j = json::parse(*body);
-      for (const auto& s : j.at("sizes")) {
-        const std::string slug = s.at("slug").get<std::string>();
-        auto gpu = gpu_of(s, slug);
-        if (!gpu) continue;  // CPU sizes
-        if (auto a = s.find("available"); a != s.end() && a->is_boolean() && !a->get<bool>())
-          continue;
-        auto price = net::price_from_double(s.at("price_hourly").get<double>());
-        if (!price) continue;
-        for (const auto& r : s.at("regions")) {
-          const std::string region = r.get<std::string>();
-          Offer o;
-          o.provider = config_.provider_name;
-          o.provider_type = "digitalocean";
-          o.id = slug;
-          o.region = region;
-          o.gpu_model = gpu->model;
-          o.gpu_count = gpu->count;
-          o.price_per_hour = *price;
-          o.billing = config_.billing;
-          o.source = "live";
-          o.as_of = clock_.now();
-          if (!matches(o, query)) continue;
-          out.push_back(std::move(o));
+  const std::string base = client().options().base_url;
+  auto read = read_pages(
+      "sizes", "/v2/sizes?per_page=" + std::to_string(config_.page_size), config_.max_pages,
+      [&](const json& j, const net::Response&) {
+        for (const auto& s : j.at("sizes")) {
+          const std::string slug = s.at("slug").get<std::string>();
+          auto gpu = gpu_of(s, slug);
+          if (!gpu) continue;  // CPU sizes
+          if (auto a = s.find("available"); a != s.end() && a->is_boolean() && !a->get<bool>())
+            continue;
+          auto price = net::price_from_double(s.at("price_hourly").get<double>());
+          if (!price) continue;
+          for (const auto& r : s.at("regions")) {
+            add_offer(out, query,
+                      {.id = slug,
+                       .region = r.get<std::string>(),
+                       .gpu_model = gpu->model,
+                       .gpu_count = gpu->count,
+                       .price_per_hour = *price,
+                       .billing = config_.billing});
+          }
         }
-      }
-      if (auto l = j.find("links"); l != j.end() && l->is_object()) {
-        if (auto p = l->find("pages"); p != l->end() && p->is_object())
-          url = own_link(client_.options().base_url, net::json_str(*p, "next"));
-      }
-    } catch (const std::exception& e) {
-      return fail(net::unreadable_answer("sizes", e));
-    }
-  }
+        return next_page(base, j);
+      });
+  if (!read.ok()) return fail(read.error());
   return out;
 }
 
-ProviderResult<std::vector<Machine>> DoProvider::droplets(const std::string& tag) {
+ProviderResult<std::vector<Machine>> DoProvider::list_all(std::string_view pool_uid,
+                                                          std::string_view /*name*/) {
+  const std::string tag = pool_uid.empty() ? std::string(kTagManaged)
+                                           : std::string(kTagPoolPrefix) + std::string(pool_uid);
+  const std::string base = client().options().base_url;
   std::vector<Machine> out;
-  std::string url = "/v2/droplets?per_page=" + std::to_string(config_.page_size) +
-                    "&tag_name=" + net::percent_encode(tag);
-  int page = 0;
-  for (; page < config_.max_pages && !url.empty(); ++page) {
-    auto body = call("list droplets", "GET", url, "", true);
-    if (!body.ok()) return fail(body.error());
-    url.clear();
-    try {
-      json j = json::parse(*body);
-      for (const auto& d : j.at("droplets"))
-        out.push_back(parse_droplet(d));
-      if (auto l = j.find("links"); l != j.end() && l->is_object()) {
-        if (auto p = l->find("pages"); p != l->end() && p->is_object())
-          url = own_link(client_.options().base_url, net::json_str(*p, "next"));
-      }
-    } catch (const std::exception& e) {
-      return fail(net::unreadable_answer("list droplets", e));
-    }
-  }
-  if (!url.empty()) {
-    return fail(
-        provider_error(ProviderErrorKind::Transient,
-                       "list droplets: more than " + std::to_string(config_.max_pages) + " pages"));
-  }
+  auto read = read_pages("list droplets",
+                         "/v2/droplets?per_page=" + std::to_string(config_.page_size) +
+                             "&tag_name=" + net::percent_encode(tag),
+                         config_.max_pages, [&](const json& j, const net::Response&) {
+                           for (const auto& d : j.at("droplets"))
+                             out.push_back(parse_droplet(d));
+                           return next_page(base, j);
+                         });
+  if (!read.ok()) return fail(read.error());
   return out;
-}
-
-ProviderResult<Machine> DoProvider::get(std::string_view pool_uid, std::string_view name) {
-  return machine_named(droplets(std::string(kTagPoolPrefix) + std::string(pool_uid)), pool_uid,
-                       name, /*live_only=*/true, "DigitalOcean droplet");
-}
-
-ProviderResult<std::vector<Machine>> DoProvider::list(const MachineFilter& filter) {
-  return owned_machines(
-      droplets(filter.pool_uid.empty() ? std::string(kTagManaged)
-                                       : std::string(kTagPoolPrefix) + filter.pool_uid),
-      filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
@@ -306,9 +276,9 @@ ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
     return fail(provider_error(ProviderErrorKind::InvalidRequest,
                                "create: the offer needs a size slug and region"));
   }
-  auto existing = get(intent.pool_uid, intent.name);
-  if (existing.ok()) return existing;
-  if (existing.error().kind != ProviderErrorKind::NotFound) return fail(existing.error());
+  auto existing = this->existing(intent);
+  if (!existing.ok()) return fail(existing.error());
+  if (*existing) return **existing;
   json keys = json::array();
   for (const auto& k : config_.ssh_keys)
     keys.push_back(id_or_string(k));
@@ -335,27 +305,18 @@ ProviderResult<Machine> DoProvider::create(const InstanceIntent& intent) {
     body["tags"].push_back(std::string(kTagPortPrefix) + std::to_string(intent.container.port));
   if (!user_data->empty()) body["user_data"] = *user_data;
   auto ans = call("create droplet", "POST", "/v2/droplets", net::json_text(body), false);
-  auto lookup = [&]() -> std::optional<Machine> {
-    auto again = get(intent.pool_uid, intent.name);
-    if (again.ok()) return *again;
-    return std::nullopt;
-  };
-  if (!ans.ok()) {
-    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
-    if (auto m = lookup()) return *m;
-    return fail(ans.error());
-  }
-  try {
-    Machine m = parse_droplet(json::parse(*ans).at("droplet"));
-    if (m.provider_id.empty()) throw std::runtime_error("droplet without an id");
-    if (m.pool_uid() != intent.pool_uid) m.tags[std::string(kTagPoolUid)] = intent.pool_uid;
-    if (!m.launch_time) m.launch_time = clock_.now();
-    if (m.price_per_hour.is_zero()) m.price_per_hour = intent.offer.price_per_hour;
-    return m;
-  } catch (const std::exception& e) {
-    if (auto found = lookup()) return *found;
-    return fail(net::unreadable_answer("create droplet", e));
-  }
+  return settle(intent, std::move(ans), [&](const std::string& answer) -> ProviderResult<Machine> {
+    try {
+      Machine m = parse_droplet(json::parse(answer).at("droplet"));
+      if (m.provider_id.empty()) throw std::runtime_error("droplet without an id");
+      if (m.pool_uid() != intent.pool_uid) m.tags[std::string(kTagPoolUid)] = intent.pool_uid;
+      if (!m.launch_time) m.launch_time = clock().now();
+      if (m.price_per_hour.is_zero()) m.price_per_hour = intent.offer.price_per_hour;
+      return m;
+    } catch (const std::exception& e) {
+      return fail(net::unreadable_answer("create droplet", e));
+    }
+  });
 }
 
 ProviderStatus DoProvider::terminate(std::string_view provider_id) {

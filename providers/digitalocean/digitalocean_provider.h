@@ -46,9 +46,8 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
-#include "providers/http/json_api.h"
 #include "providers/http/ssh_keys.h"
-#include "providers/provider.h"
+#include "providers/jsonapi/json_api_provider.h"
 
 namespace gpupool::factory {
 struct AdapterType;
@@ -86,33 +85,22 @@ std::optional<SlugGpu> gpu_from_slug(std::string_view slug);
 // malformed, 0 when in the past.
 std::optional<net::Millis> wait_until_reset(std::string_view ratelimit_reset, Time now);
 
-class DoProvider final : public Provider {
+class DoProvider final : public jsonapi::JsonApiProvider {
  public:
+  // User data: the droplet's user_data (plain text), run by cloud-init at first boot.
   DoProvider(DoConfig config, net::HttpTransport& transport, const Clock& clock,
              net::Sleeper& sleeper);
 
-  const std::string& name() const override { return config_.provider_name; }
-  std::string_view type() const override { return "digitalocean"; }
-  // User data: the droplet's user_data (plain text), run by cloud-init at first boot.
-  UserDataSupport user_data_support() const override { return user_data_support_of_type(type()); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
-  ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;
-  ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) override;
   ProviderStatus terminate(std::string_view provider_id) override;
 
-  int64_t requests_sent() const { return client_.requests_sent(); }
-
  private:
-  ProviderResult<std::string> call(const std::string& what, const std::string& method,
-                                   const std::string& url, const std::string& body, bool idempotent,
-                                   int* status = nullptr);
-  ProviderResult<std::vector<Machine>> droplets(const std::string& tag);
+  // GET /v2/droplets filtered by the pool's tag (the managed tag for every pool).
+  ProviderResult<std::vector<Machine>> list_all(std::string_view pool_uid,
+                                                std::string_view name) override;
 
   DoConfig config_;
-  const Clock& clock_;
-  net::HttpClient client_;
-  net::JsonApi api_;  // after client_: uses it
   net::SshKeyRegistry ssh_keys_;
 };
 

@@ -3,7 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "providers/http/fake_transport.h"
+#include "providers/http/json_api.h"
 #include "providers/http/json_fields.h"
+#include "providers/http/provider_errors.h"
 
 namespace gpupool::net {
 namespace {
@@ -282,6 +284,84 @@ TEST(JsonText, BytesThatAreNotUtf8BecomeReplacementCharacters) {
   ASSERT_NO_THROW(text = json_text(body));
   EXPECT_EQ(text, "{\"instance_ids\":[\"i-\xef\xbf\xbd\\u001b\"]}");
   EXPECT_EQ(json_text(nlohmann::json{{"a", "caf\xc3\xa9"}}), "{\"a\":\"caf\xc3\xa9\"}");
+}
+
+}  // namespace
+}  // namespace gpupool::net
+
+namespace gpupool::net {
+namespace {
+
+// A JsonApi whose credentials are "tok-<n>" (n = renewals so far), and
+// whose renew_auth, when `renewable`, counts its calls.
+class JsonApiTest : public ClientTest {
+ protected:
+  JsonApi make_api(HttpClient& client, bool renewable) {
+    ApiSpec spec{.label = "Test",
+                 .endpoint = "http://h",
+                 .auth = [this]() -> ProviderResult<Headers> {
+                   return Headers{{"Authorization", "tok-" + std::to_string(renewals_)}};
+                 },
+                 .map_error =
+                     [](int status, std::string_view body, Millis retry_after) {
+                       return status_failure(status, std::string(body), retry_after);
+                     }};
+    if (renewable) {
+      spec.renew_auth = [this]() -> ProviderStatus {
+        ++renewals_;
+        return ProviderStatus::success();
+      };
+    }
+    return JsonApi(client, std::move(spec));
+  }
+  int renewals_ = 0;
+};
+
+TEST_F(JsonApiTest, A401RenewsTheCredentialsOnceAndRepeatsTheRequestOnce) {
+  HttpClient client = make(api_client_options({}, "test", "http://h/"));
+  JsonApi api = make_api(client, /*renewable=*/true);
+  transport_.push(make_response(401, "expired"));
+  transport_.push(make_response(200, "ok"));
+  auto ok = api.call("get", "GET", "/x", "", true);
+  ASSERT_TRUE(ok.ok()) << describe(ok.error());
+  EXPECT_EQ(*ok, "ok");
+  EXPECT_EQ(renewals_, 1);
+  ASSERT_EQ(transport_.request_count(), 2u);
+  EXPECT_EQ(find_header(transport_.requests()[1].headers, "authorization"), "tok-1");
+  // Rejected again after the renewal: final, no loop.
+  transport_.push(make_response(401, "revoked"));
+  transport_.push(make_response(401, "revoked"));
+  auto no = api.call("get", "GET", "/x", "", true);
+  ASSERT_FALSE(no.ok());
+  EXPECT_EQ(no.error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(renewals_, 2);
+  EXPECT_EQ(transport_.request_count(), 4u);
+}
+
+TEST_F(JsonApiTest, WithoutARenewalA401IsFinal) {
+  HttpClient client = make(api_client_options({}, "test", "http://h"));
+  JsonApi api = make_api(client, /*renewable=*/false);
+  transport_.push(make_response(401, "expired"));
+  auto no = api.call("get", "GET", "/x", "", true);
+  ASSERT_FALSE(no.ok());
+  EXPECT_EQ(no.error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(transport_.request_count(), 1u);
+}
+
+TEST(HeaderAuth, SendsItsOwnCopyOfTheSecretAndRefusesAnEmptyOne) {
+  std::string key = "k-1";
+  auto auth = header_auth("X-Auth-Token", "", key, "key is missing");
+  key = "changed";
+  auto h = auth();
+  ASSERT_TRUE(h.ok());
+  EXPECT_EQ(*h, (Headers{{"X-Auth-Token", "k-1"}}));
+  auto bearer = bearer_auth("t", "token is missing")();
+  ASSERT_TRUE(bearer.ok());
+  EXPECT_EQ(*bearer, (Headers{{"Authorization", "Bearer t"}}));
+  auto missing = header_auth("X-Auth-Token", "", "", "key is missing")();
+  ASSERT_FALSE(missing.ok());
+  EXPECT_EQ(missing.error().kind, ProviderErrorKind::Unauthorized);
+  EXPECT_EQ(missing.error().message, "key is missing");
 }
 
 }  // namespace

@@ -29,6 +29,10 @@ struct ApiSpec {
   // missing credential, never a value) when the credentials are missing.
   std::function<ProviderResult<Headers>()> auth;
   std::function<ProviderError(int status, std::string_view body, Millis retry_after)> map_error;
+  // For credentials that expire (an OAuth access token): when set, a 401
+  // answer calls it once (to fetch new credentials; its failure is the
+  // request's) and the request is sent once more; a second 401 is final.
+  std::function<ProviderStatus()> renew_auth = nullptr;
 };
 
 class JsonApi {
@@ -39,26 +43,33 @@ class JsonApi {
   // `path` is relative to the client's base_url ("/v2/instances") or an
   // absolute URL. A 2xx gives the response; anything else an error whose
   // message starts with "<what>: ". The Content-Type is sent with a body
-  // (and with PATCH). `status`, when given, receives the answer's HTTP
-  // status (0 when no answer came), for adapters that act on one status
-  // (Verda renews its token once on a 401).
+  // (and with PATCH). A 401 renews the credentials once when the spec
+  // says how (ApiSpec::renew_auth).
   ProviderResult<Response> send(const std::string& what, const std::string& method,
                                 const std::string& path, const std::string& body, bool idempotent,
-                                const std::string& content_type = "application/json",
-                                int* status = nullptr);
+                                const std::string& content_type = "application/json");
   // send(), the body only.
   ProviderResult<std::string> call(const std::string& what, const std::string& method,
                                    const std::string& path, const std::string& body,
                                    bool idempotent);
 
  private:
+  // One request; `status` receives the answer's HTTP status (0: none came).
+  ProviderResult<Response> send_once(const std::string& what, const std::string& method,
+                                     const std::string& path, const std::string& body,
+                                     bool idempotent, const std::string& content_type, int& status);
+
   HttpClient& client_;
   ApiSpec spec_;
 };
 
-// auth for "Authorization: Bearer <token>"; Unauthorized "<label> <what> is
-// missing" when the token is empty.
-std::function<ProviderResult<Headers>()> bearer_auth(const std::string& token,
+// auth for "<header>: <prefix><secret>"; Unauthorized `missing_message`
+// when the secret is empty. Keeps its own copy of the secret.
+std::function<ProviderResult<Headers>()> header_auth(std::string header, std::string prefix,
+                                                     std::string secret,
+                                                     std::string missing_message);
+// header_auth for "Authorization: Bearer <token>".
+std::function<ProviderResult<Headers>()> bearer_auth(std::string token,
                                                      std::string missing_message);
 
 }  // namespace gpupool::net

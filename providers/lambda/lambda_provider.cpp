@@ -103,30 +103,31 @@ ProviderError map_lambda_error(int status, std::string_view body, net::Millis re
   return net::status_failure(status, text, retry_after);
 }
 
+namespace {
+
+jsonapi::AdapterSpec lambda_spec(const LambdaConfig& config) {
+  net::ClientOptions o = config.http;
+  if (o.rate_per_second <= 0) {
+    o.rate_per_second = config.requests_per_second;
+    o.burst = 1;
+  }
+  return {.provider_name = config.provider_name,
+          .type = "lambda",
+          .http = std::move(o),
+          .api = {"Lambda", config.endpoint,
+                  net::bearer_auth(config.api_key, "Lambda API key is missing"), map_lambda_error},
+          .get_live_only = false,
+          .require_managed_tag = true,
+          .machine_noun = "Lambda instance"};
+}
+
+}  // namespace
+
 LambdaProvider::LambdaProvider(LambdaConfig config, net::HttpTransport& transport,
                                const Clock& clock, net::Sleeper& sleeper)
-    : config_(std::move(config)),
-      clock_(clock),
-      sleeper_(sleeper),
-      client_(transport, clock, sleeper,
-              [&] {
-                net::ClientOptions o = config_.http;
-                if (o.provider.empty()) o.provider = "lambda";
-                if (o.rate_per_second <= 0) {
-                  o.rate_per_second = config_.requests_per_second;
-                  o.burst = 1;
-                }
-                return net::api_client_options(o, "", config_.endpoint);
-              }()),
-      api_(client_, net::ApiSpec{"Lambda", config_.endpoint,
-                                 net::bearer_auth(config_.api_key, "Lambda API key is missing"),
-                                 map_lambda_error}) {}
-
-ProviderResult<std::string> LambdaProvider::call(const std::string& what, const std::string& method,
-                                                 const std::string& path, const std::string& body,
-                                                 bool idempotent) {
-  return api_.call(what, method, path, body, idempotent);
-}
+    : JsonApiProvider(lambda_spec(config), transport, clock, sleeper),
+      config_(std::move(config)),
+      sleeper_(sleeper) {}
 
 ProviderResult<std::vector<Offer>> LambdaProvider::offers(const OfferQuery& query) {
   auto body = call("instance types", "GET", "/api/v1/instance-types", "", true);
@@ -140,20 +141,14 @@ ProviderResult<std::vector<Offer>> LambdaProvider::offers(const OfferQuery& quer
       int gpus = t.at("specs").at("gpus").get<int>();
       for (const auto& region : entry.at("regions_with_capacity_available")) {
         std::string r = region.at("name").get<std::string>();
-        Offer o;
-        o.provider = config_.provider_name;
-        o.provider_type = "lambda";
-        o.id = t.at("name").get<std::string>();
-        o.region = r;
-        o.gpu_model = model;
-        o.gpu_count = gpus;
-        o.price_per_hour = Money::from_cents(t.at("price_cents_per_hour").get<int64_t>());
-        o.billing = config_.billing;
-        o.tier = ReliabilityTier::Datacenter;
-        o.source = "live";
-        o.as_of = clock_.now();
-        if (!matches(o, query)) continue;
-        out.push_back(std::move(o));
+        add_offer(out, query,
+                  {.id = t.at("name").get<std::string>(),
+                   .region = r,
+                   .gpu_model = model,
+                   .gpu_count = gpus,
+                   .price_per_hour = Money::from_cents(t.at("price_cents_per_hour").get<int64_t>()),
+                   .billing = config_.billing,
+                   .tier = ReliabilityTier::Datacenter});
       }
     }
   } catch (const std::exception& e) {
@@ -162,26 +157,17 @@ ProviderResult<std::vector<Offer>> LambdaProvider::offers(const OfferQuery& quer
   return out;
 }
 
-ProviderResult<std::vector<Machine>> LambdaProvider::all_instances() {
-  auto body = call("list instances", "GET", "/api/v1/instances", "", true);
-  if (!body.ok()) return fail(body.error());
+ProviderResult<std::vector<Machine>> LambdaProvider::list_all(std::string_view /*pool_uid*/,
+                                                              std::string_view /*name*/) {
   std::vector<Machine> out;
-  try {
-    json j = json::parse(*body);
-    for (const auto& i : j.at("data"))
-      out.push_back(parse_instance(i));
-  } catch (const std::exception& e) {
-    return fail(net::unreadable_answer("list instances", e));
-  }
+  auto read = read_pages("list instances", "/api/v1/instances", 1,
+                         [&](const json& page, const net::Response& /*answer*/) {
+                           for (const auto& i : page.at("data"))
+                             out.push_back(parse_instance(i));
+                           return std::string();  // one page
+                         });
+  if (!read.ok()) return fail(read.error());
   return out;
-}
-
-ProviderResult<Machine> LambdaProvider::get(std::string_view pool_uid, std::string_view name) {
-  return machine_named(all_instances(), pool_uid, name, /*live_only=*/false, "Lambda instance");
-}
-
-ProviderResult<std::vector<Machine>> LambdaProvider::list(const MachineFilter& filter) {
-  return owned_machines(all_instances(), filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
@@ -200,10 +186,9 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
     return fail(provider_error(ProviderErrorKind::InvalidRequest,
                                "launch: the offer needs an instance type and region"));
   }
-  auto existing = get(intent.pool_uid, intent.name);
-  if (existing.ok() && !is_gone(existing->state)) return existing;
-  if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
-    return fail(existing.error());
+  auto existing = this->existing(intent);
+  if (!existing.ok()) return fail(existing.error());
+  if (*existing) return **existing;
   std::string key = intent.pool_uid + "/" + intent.name;
   json body = {{"region_name", intent.offer.region},
                {"instance_type_name", intent.offer.id},
@@ -225,11 +210,11 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
     MutexLock lock(launch_mu_);
     if (last_launch_ && config_.launch_interval.count() > 0) {
       const SteadyTime next = *last_launch_ + config_.launch_interval;
-      const SteadyTime now = clock_.steady_now();
+      const SteadyTime now = clock().steady_now();
       if (now < next) sleeper_.sleep_for(std::chrono::ceil<net::Millis>(next - now));
     }
     ans = call("launch", "POST", "/api/v1/instance-operations/launch", net::json_text(body), false);
-    last_launch_ = clock_.steady_now();
+    last_launch_ = clock().steady_now();
   }
   if (!ans.ok() && ans.error().kind == ProviderErrorKind::NotFound) {
     // A 404 on launch names a missing SSH key, type or file system: the
@@ -238,41 +223,18 @@ ProviderResult<Machine> LambdaProvider::create(const InstanceIntent& intent) {
     e.kind = ProviderErrorKind::InvalidRequest;
     return fail(e);
   }
-  auto lookup = [&]() -> std::optional<Machine> {
-    auto again = get(intent.pool_uid, intent.name);
-    if (again.ok() && !is_gone(again->state)) return *again;
-    return std::nullopt;
-  };
-  if (!ans.ok()) {
-    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
-    if (auto m = lookup()) return *m;
-    return fail(ans.error());
-  }
-  Machine m;
-  try {
-    json j = json::parse(*ans);
-    const json& ids = j.at("data").at("instance_ids");
-    if (!ids.is_array() || ids.empty()) throw std::runtime_error("no instance ids");
-    m.provider_id = ids[0].get<std::string>();
-  } catch (const std::exception& e) {
-    if (auto found = lookup()) return *found;
-    return fail(net::unreadable_answer("launch", e));
-  }
-  m.name = intent.name;
-  m.state = MachineState::Pending;
-  m.provider_state = "booting";
-  m.offer_id = intent.offer.id;
-  m.region = intent.offer.region;
-  m.gpu_model = intent.offer.gpu_model;
-  m.gpu_count = intent.offer.gpu_count;
-  m.price_per_hour = intent.offer.price_per_hour;
-  m.launch_time = clock_.now();
-  m.tags = {{std::string(kTagPoolUid), intent.pool_uid},
-            {std::string(kTagInstance), intent.name},
-            {std::string(kTagManagedBy), std::string(kTagManagedByValue)}};
-  if (!intent.container.image.empty())
-    m.tags[std::string(container::kTagContainerPort)] = std::to_string(intent.container.port);
-  return m;
+  return settle(intent, std::move(ans), [&](const std::string& answer) -> ProviderResult<Machine> {
+    std::string id;
+    try {
+      const json j = json::parse(answer);
+      const json& ids = j.at("data").at("instance_ids");
+      if (!ids.is_array() || ids.empty()) throw std::runtime_error("no instance ids");
+      id = ids[0].get<std::string>();
+    } catch (const std::exception& e) {
+      return fail(net::unreadable_answer("launch", e));
+    }
+    return jsonapi::bought_machine(intent, std::move(id), "booting", clock().now());
+  });
 }
 
 ProviderStatus LambdaProvider::terminate(std::string_view provider_id) {

@@ -46,8 +46,7 @@
 #include "operator/base/thread_annotations.h"
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
-#include "providers/http/json_api.h"
-#include "providers/provider.h"
+#include "providers/jsonapi/json_api_provider.h"
 
 namespace gpupool::factory {
 struct AdapterType;
@@ -76,34 +75,23 @@ struct LambdaConfig {
 // "L40S (48 GB PCIe)" -> "L40S"; "H100 (80 GB SXM5)" -> "H100".
 std::string gpu_from_description(std::string_view description);
 
-class LambdaProvider final : public Provider {
+class LambdaProvider final : public jsonapi::JsonApiProvider {
  public:
+  // User data: launch user_data (plain text), run by cloud-init at first boot.
   LambdaProvider(LambdaConfig config, net::HttpTransport& transport, const Clock& clock,
                  net::Sleeper& sleeper);
 
-  const std::string& name() const override { return config_.provider_name; }
-  std::string_view type() const override { return "lambda"; }
-  // User data: launch user_data (plain text), run by cloud-init at first boot.
-  UserDataSupport user_data_support() const override { return user_data_support_of_type(type()); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
-  ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;
-  ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) override;
   ProviderStatus terminate(std::string_view provider_id) override;
 
-  int64_t requests_sent() const { return client_.requests_sent(); }
-
  private:
-  ProviderResult<std::string> call(const std::string& what, const std::string& method,
-                                   const std::string& path, const std::string& body,
-                                   bool idempotent);
-  ProviderResult<std::vector<Machine>> all_instances();
+  // GET /instances (no server-side filter).
+  ProviderResult<std::vector<Machine>> list_all(std::string_view pool_uid,
+                                                std::string_view name) override;
 
   LambdaConfig config_;
-  const Clock& clock_;
   net::Sleeper& sleeper_;
-  net::HttpClient client_;
-  net::JsonApi api_;  // after client_: uses it
   // Launches are serialised and spaced launch_interval apart, measured from
   // the previous launch's answer (never earlier than its sending).
   Mutex launch_mu_;

@@ -97,38 +97,28 @@ ProviderError map_scw_error(int status, std::string_view body, net::Millis retry
 
 ScwProvider::ScwProvider(ScwConfig config, net::HttpTransport& transport, const Clock& clock,
                          net::Sleeper& sleeper)
-    : config_(std::move(config)),
-      clock_(clock),
-      client_(transport, clock, sleeper,
-              [&] {
-                net::ClientOptions o = config_.http;
-                if (o.provider.empty()) o.provider = "scaleway";
-                return net::api_client_options(o, "", config_.endpoint);
-              }()),
-      api_(client_, net::ApiSpec{"Scaleway", config_.endpoint,
-                                 [this]() -> ProviderResult<net::Headers> {
-                                   if (config_.secret_key.empty()) {
-                                     return fail(provider_error(ProviderErrorKind::Unauthorized,
-                                                                "Scaleway secret key is missing"));
-                                   }
-                                   return net::Headers{{"X-Auth-Token", config_.secret_key}};
-                                 },
-                                 map_scw_error}) {}
-
-ProviderResult<net::Response> ScwProvider::call(const std::string& what, const std::string& method,
-                                                const std::string& path, const std::string& body,
-                                                bool idempotent, const std::string& content_type) {
-  return api_.send(what, method, path, body, idempotent, content_type);
-}
+    : JsonApiProvider({.provider_name = config.provider_name,
+                       .type = "scaleway",
+                       .http = config.http,
+                       .api = {.label = "Scaleway",
+                               .endpoint = config.endpoint,
+                               .auth = net::header_auth("X-Auth-Token", "", config.secret_key,
+                                                        "Scaleway secret key is missing"),
+                               .map_error = map_scw_error},
+                       .get_live_only = true,
+                       .require_managed_tag = true,
+                       .machine_noun = "Scaleway server"},
+                      transport, clock, sleeper),
+      config_(std::move(config)) {}
 
 ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) {
   std::vector<Offer> out;
   for (const std::string& zone : config_.zones) {
     if (!net::any_or_has(query.regions, zone)) continue;
     const std::string base = "/instance/v1/zones/" + zone + "/products/servers";
-    auto products = call("server types", "GET", base + "?per_page=100", "", true);
+    auto products = send("server types", "GET", base + "?per_page=100", "", true);
     if (!products.ok()) return fail(products.error());
-    auto avail = call("server availability", "GET", base + "/availability?per_page=100", "", true);
+    auto avail = send("server availability", "GET", base + "/availability?per_page=100", "", true);
     if (!avail.ok()) return fail(avail.error());
     try {
       const json a = json::parse(avail->body).at("servers");
@@ -153,19 +143,13 @@ ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) 
         }
         auto price = net::price_from_double(t.at("hourly_price").get<double>());
         if (!price) continue;
-        Offer o;
-        o.provider = config_.provider_name;
-        o.provider_type = "scaleway";
-        o.id = type;
-        o.region = zone;
-        o.gpu_model = gpu->model;
-        o.gpu_count = gpu->count;
-        o.price_per_hour = *price;
-        o.billing = config_.billing;
-        o.source = "live";
-        o.as_of = clock_.now();
-        if (!matches(o, query)) continue;
-        out.push_back(std::move(o));
+        add_offer(out, query,
+                  {.id = type,
+                   .region = zone,
+                   .gpu_model = gpu->model,
+                   .gpu_count = gpu->count,
+                   .price_per_hour = *price,
+                   .billing = config_.billing});
       }
     } catch (const std::exception& e) {
       return fail(net::unreadable_answer("server types", e));
@@ -174,52 +158,35 @@ ProviderResult<std::vector<Offer>> ScwProvider::offers(const OfferQuery& query) 
   return out;
 }
 
-ProviderResult<std::vector<Machine>> ScwProvider::servers(const std::string& tag) {
+ProviderResult<std::vector<Machine>> ScwProvider::list_all(std::string_view pool_uid,
+                                                           std::string_view /*name*/) {
+  const std::string tag = pool_uid.empty()
+                              ? std::string(container::kVmTagManaged)
+                              : std::string(container::kVmTagPoolPrefix) + std::string(pool_uid);
   std::vector<Machine> out;
   for (const std::string& zone : config_.zones) {
+    const std::string first = "/instance/v1/zones/" + zone +
+                              "/servers?tags=" + net::percent_encode(tag) +
+                              "&per_page=" + std::to_string(config_.page_size) + "&page=";
     size_t read = 0;
-    for (int page = 1;; ++page) {
-      if (page > config_.max_pages) {
-        return fail(provider_error(
-            ProviderErrorKind::Transient,
-            "list servers: more than " + std::to_string(config_.max_pages) + " pages"));
-      }
-      const std::string path =
-          "/instance/v1/zones/" + zone + "/servers?tags=" + net::percent_encode(tag) +
-          "&per_page=" + std::to_string(config_.page_size) + "&page=" + std::to_string(page);
-      auto ans = call("list servers", "GET", path, "", true);
-      if (!ans.ok()) return fail(ans.error());
-      size_t total = 0;
-      size_t got = 0;
-      try {
-        const json page_json = json::parse(ans->body);
-        for (const auto& s : page_json.at("servers")) {
-          out.push_back(parse_server(s, zone));
-          ++got;
-        }
-        const std::string t(net::find_header(ans->headers, "x-total-count"));
-        if (!t.empty()) total = std::stoul(t);
-      } catch (const std::exception& e) {
-        return fail(net::unreadable_answer("list servers", e));
-      }
-      read += got;
-      if (got == 0 || read >= total) break;
-    }
+    int page = 1;
+    auto listed =
+        read_pages("list servers", first + "1", config_.max_pages,
+                   [&](const json& j, const net::Response& answer) {
+                     size_t got = 0;
+                     for (const auto& s : j.at("servers")) {
+                       out.push_back(parse_server(s, zone));
+                       ++got;
+                     }
+                     const std::string t(net::find_header(answer.headers, "x-total-count"));
+                     const size_t total = t.empty() ? 0 : std::stoul(t);
+                     read += got;
+                     if (got == 0 || read >= total) return std::string();
+                     return first + std::to_string(++page);
+                   });
+    if (!listed.ok()) return fail(listed.error());
   }
   return out;
-}
-
-ProviderResult<Machine> ScwProvider::get(std::string_view pool_uid, std::string_view name) {
-  return machine_named(servers(std::string(container::kVmTagPoolPrefix) + std::string(pool_uid)),
-                       pool_uid, name,
-                       /*live_only=*/true, "Scaleway server");
-}
-
-ProviderResult<std::vector<Machine>> ScwProvider::list(const MachineFilter& filter) {
-  return owned_machines(
-      servers(filter.pool_uid.empty() ? std::string(container::kVmTagManaged)
-                                      : std::string(container::kVmTagPoolPrefix) + filter.pool_uid),
-      filter, /*require_managed_tag=*/true);
 }
 
 ProviderResult<Machine> ScwProvider::finish(Machine m, const InstanceIntent& intent) {
@@ -230,11 +197,11 @@ ProviderResult<Machine> ScwProvider::finish(Machine m, const InstanceIntent& int
   auto user_data = container::vm_user_data(intent, "set user data");
   if (!user_data.ok()) return fail(user_data.error());
   if (!user_data->empty()) {
-    auto ud = call("set user data", "PATCH", server + "/user_data/cloud-init", *user_data, true,
+    auto ud = send("set user data", "PATCH", server + "/user_data/cloud-init", *user_data, true,
                    "text/plain");
     if (!ud.ok()) return fail(ud.error());
   }
-  auto on = call("power on", "POST", server + "/action",
+  auto on = send("power on", "POST", server + "/action",
                  net::json_text(json{{"action", "poweron"}}), false);
   if (!on.ok()) return fail(on.error());
   m.state = MachineState::Pending;
@@ -257,39 +224,36 @@ ProviderResult<Machine> ScwProvider::create(const InstanceIntent& intent) {
     return fail(provider_error(ProviderErrorKind::InvalidRequest,
                                "create: no Scaleway project id configured"));
   }
-  auto existing = get(intent.pool_uid, intent.name);
-  if (existing.ok()) return finish(*existing, intent);
-  if (existing.error().kind != ProviderErrorKind::NotFound) return fail(existing.error());
+  auto existing = this->existing(intent);
+  if (!existing.ok()) return fail(existing.error());
+  if (*existing) return finish(std::move(**existing), intent);
   json body = {{"name", intent.name},
                {"commercial_type", intent.offer.id},
                {"image", intent.image.empty() ? config_.image : intent.image},
                {"project", config_.project_id},
                {"dynamic_ip_required", true},
                {"tags", container::vm_string_tags(intent)}};
-  auto ans = call("create server", "POST", "/instance/v1/zones/" + intent.offer.region + "/servers",
+  auto ans = send("create server", "POST", "/instance/v1/zones/" + intent.offer.region + "/servers",
                   net::json_text(body), false);
-  if (!ans.ok()) {
-    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
-    auto again = get(intent.pool_uid, intent.name);
-    if (again.ok()) return finish(*again, intent);
-    return fail(ans.error());
-  }
-  Machine m;
-  try {
-    m = parse_server(json::parse(ans->body).at("server"), intent.offer.region);
-    if (m.provider_id.size() <= intent.offer.region.size() + 1)
-      throw std::runtime_error("server without an id");
-  } catch (const std::exception& e) {
-    auto again = get(intent.pool_uid, intent.name);
-    if (again.ok()) return finish(*again, intent);
-    return fail(net::unreadable_answer("create server", e));
-  }
-  m.name = intent.name;
-  m.tags[std::string(kTagInstance)] = intent.name;
-  m.tags[std::string(kTagPoolUid)] = intent.pool_uid;
-  if (m.price_per_hour.is_zero()) m.price_per_hour = intent.offer.price_per_hour;
-  if (!m.launch_time) m.launch_time = clock_.now();
-  return finish(std::move(m), intent);
+  auto bought =
+      settle(intent, std::move(ans), [&](const net::Response& answer) -> ProviderResult<Machine> {
+        Machine m;
+        try {
+          m = parse_server(json::parse(answer.body).at("server"), intent.offer.region);
+          if (m.provider_id.size() <= intent.offer.region.size() + 1)
+            throw std::runtime_error("server without an id");
+        } catch (const std::exception& e) {
+          return fail(net::unreadable_answer("create server", e));
+        }
+        m.name = intent.name;
+        m.tags[std::string(kTagInstance)] = intent.name;
+        m.tags[std::string(kTagPoolUid)] = intent.pool_uid;
+        if (m.price_per_hour.is_zero()) m.price_per_hour = intent.offer.price_per_hour;
+        if (!m.launch_time) m.launch_time = clock().now();
+        return m;
+      });
+  if (!bought.ok()) return bought;
+  return finish(std::move(*bought), intent);
 }
 
 ProviderStatus ScwProvider::terminate(std::string_view provider_id) {
@@ -303,7 +267,7 @@ ProviderStatus ScwProvider::terminate(std::string_view provider_id) {
   const std::string zone(provider_id.substr(0, slash));
   const std::string server =
       "/instance/v1/zones/" + zone + "/servers/" + std::string(provider_id.substr(slash + 1));
-  auto got = call("get server", "GET", server, "", true);
+  auto got = send("get server", "GET", server, "", true);
   if (!got.ok()) return fail(got.error());
   std::string state;
   std::vector<std::string> volumes;
@@ -323,19 +287,19 @@ ProviderStatus ScwProvider::terminate(std::string_view provider_id) {
   if (state != "stopped") {
     // "terminate" stops the server and deletes it with its volumes. A
     // server still starting answers transient_state (Transient: call again).
-    auto ans = call("terminate", "POST", server + "/action",
+    auto ans = send("terminate", "POST", server + "/action",
                     net::json_text(json{{"action", "terminate"}}), true);
     if (!ans.ok()) return fail(ans.error());
     return ProviderStatus::success();
   }
   // A stopped server (create crashed before power-on) cannot be terminated:
   // delete it, then the volumes it leaves behind.
-  auto del = call("delete server", "DELETE", server, "", true);
+  auto del = send("delete server", "DELETE", server, "", true);
   if (!del.ok() && del.error().kind != ProviderErrorKind::NotFound) return fail(del.error());
   for (const auto& v : volumes) {
     std::string volume = "/instance/v1/zones/" + zone;
     volume.append("/volumes/").append(v);
-    auto dv = call("delete volume", "DELETE", volume, "", true);
+    auto dv = send("delete volume", "DELETE", volume, "", true);
     if (!dv.ok() && dv.error().kind != ProviderErrorKind::NotFound) return fail(dv.error());
   }
   return ProviderStatus::success();

@@ -60,8 +60,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
-#include "providers/http/json_api.h"
-#include "providers/provider.h"
+#include "providers/jsonapi/json_api_provider.h"
 
 namespace gpupool::factory {
 struct AdapterType;
@@ -95,36 +94,25 @@ struct TypeGpu {
 };
 std::optional<TypeGpu> gpu_from_type(std::string_view commercial_type);
 
-class ScwProvider final : public Provider {
+class ScwProvider final : public jsonapi::JsonApiProvider {
  public:
+  // User data: PATCH servers/{id}/user_data/cloud-init (text/plain) before power-on.
   ScwProvider(ScwConfig config, net::HttpTransport& transport, const Clock& clock,
               net::Sleeper& sleeper);
 
-  const std::string& name() const override { return config_.provider_name; }
-  std::string_view type() const override { return "scaleway"; }
-  // User data: PATCH servers/{id}/user_data/cloud-init (text/plain) before power-on.
-  UserDataSupport user_data_support() const override { return user_data_support_of_type(type()); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
-  ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;
-  ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) override;
   ProviderStatus terminate(std::string_view provider_id) override;
 
-  int64_t requests_sent() const { return client_.requests_sent(); }
-
  private:
-  ProviderResult<net::Response> call(const std::string& what, const std::string& method,
-                                     const std::string& path, const std::string& body,
-                                     bool idempotent,
-                                     const std::string& content_type = "application/json");
-  ProviderResult<std::vector<Machine>> servers(const std::string& tag);
+  // GET servers of every configured zone filtered by the pool's tag (the
+  // managed tag for every pool).
+  ProviderResult<std::vector<Machine>> list_all(std::string_view pool_uid,
+                                                std::string_view name) override;
   // user data + poweron for a server in state "stopped".
   ProviderResult<Machine> finish(Machine m, const InstanceIntent& intent);
 
   ScwConfig config_;
-  const Clock& clock_;
-  net::HttpClient client_;
-  net::JsonApi api_;  // after client_: uses it
 };
 
 ProviderError map_scw_error(int status, std::string_view body, net::Millis retry_after);

@@ -203,23 +203,19 @@ ProviderError map_vast_error(int status, std::string_view body, net::Millis retr
 
 VastProvider::VastProvider(VastConfig config, net::HttpTransport& transport, const Clock& clock,
                            net::Sleeper& sleeper)
-    : config_(std::move(config)),
-      clock_(clock),
-      client_(transport, clock, sleeper,
-              [&] {
-                net::ClientOptions o = config_.http;
-                if (o.provider.empty()) o.provider = "vastai";
-                return net::api_client_options(o, "", config_.endpoint);
-              }()),
-      api_(client_, net::ApiSpec{"Vast.ai", config_.endpoint,
-                                 net::bearer_auth(config_.api_key, "Vast.ai API key is missing"),
-                                 map_vast_error}) {}
-
-ProviderResult<std::string> VastProvider::call(const std::string& what, const std::string& method,
-                                               const std::string& path, const std::string& body,
-                                               bool idempotent) {
-  return api_.call(what, method, path, body, idempotent);
-}
+    : JsonApiProvider(
+          {.provider_name = config.provider_name,
+           .type = "vastai",
+           .http = config.http,
+           .api = {.label = "Vast.ai",
+                   .endpoint = config.endpoint,
+                   .auth = net::bearer_auth(config.api_key, "Vast.ai API key is missing"),
+                   .map_error = map_vast_error},
+           .get_live_only = false,
+           .require_managed_tag = false,
+           .machine_noun = "Vast.ai instance"},
+          transport, clock, sleeper),
+      config_(std::move(config)) {}
 
 ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query) {
   std::vector<Offer> out;
@@ -243,8 +239,6 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
     json j = json::parse(*body);
     for (const auto& o : j.at("offers")) {
       Offer offer;
-      offer.provider = config_.provider_name;
-      offer.provider_type = "vastai";
       offer.id = id_text(o.contains("ask_contract_id") ? o.at("ask_contract_id") : o.at("id"));
       offer.region = country_code(net::json_str(o, "geolocation"));
       offer.gpu_model = o.at("gpu_name").get<std::string>();
@@ -258,10 +252,7 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
       }
       offer.tier = ReliabilityTier::Community;
       offer.capacity_hint = 1;
-      offer.source = "live";
-      offer.as_of = clock_.now();
-      if (!matches(offer, query)) continue;
-      out.push_back(std::move(offer));
+      add_offer(out, query, std::move(offer));
     }
   } catch (const std::exception& e) {
     return fail(net::unreadable_answer("search offers", e));
@@ -269,39 +260,25 @@ ProviderResult<std::vector<Offer>> VastProvider::offers(const OfferQuery& query)
   return out;
 }
 
-ProviderResult<std::vector<Machine>> VastProvider::instances(const std::string& label) {
-  std::vector<Machine> out;
-  std::string after;
-  for (int page = 0; page < 1000; ++page) {
-    std::string path = "/api/v1/instances/?limit=25";
-    if (!label.empty())
-      path += "&select_filters=" +
-              net::percent_encode(net::json_text(json{{"label", {{"eq", label}}}}));
-    if (!after.empty()) path += "&after_token=" + net::percent_encode(after);
-    auto body = call("list instances", "GET", path, "", true);
-    if (!body.ok()) return fail(body.error());
-    try {
-      json j = json::parse(*body);
-      for (const auto& i : j.at("instances"))
-        out.push_back(parse_instance(i));
-      auto next = j.find("next_token");
-      after = next != j.end() && next->is_string() ? next->get<std::string>() : std::string();
-    } catch (const std::exception& e) {
-      return fail(net::unreadable_answer("list instances", e));
-    }
-    if (after.empty()) return out;
+ProviderResult<std::vector<Machine>> VastProvider::list_all(std::string_view pool_uid,
+                                                            std::string_view name) {
+  std::string first = "/api/v1/instances/?limit=25";
+  if (!name.empty()) {
+    first +=
+        "&select_filters=" +
+        net::percent_encode(net::json_text(json{{"label", {{"eq", vast_label(pool_uid, name)}}}}));
   }
-  return fail(provider_error(ProviderErrorKind::Transient, "list instances: too many pages"));
-}
-
-ProviderResult<Machine> VastProvider::get(std::string_view pool_uid, std::string_view name) {
-  // Filtered by label server-side.
-  return machine_named(instances(vast_label(pool_uid, name)), pool_uid, name, /*live_only=*/false,
-                       "Vast.ai instance");
-}
-
-ProviderResult<std::vector<Machine>> VastProvider::list(const MachineFilter& filter) {
-  return owned_machines(instances(""), filter, /*require_managed_tag=*/false);
+  std::vector<Machine> out;
+  auto read = read_pages("list instances", first, 1000, [&](const json& j, const net::Response&) {
+    for (const auto& i : j.at("instances"))
+      out.push_back(parse_instance(i));
+    auto next = j.find("next_token");
+    if (next == j.end() || !next->is_string() || next->get<std::string>().empty())
+      return std::string();  // the last page
+    return first + "&after_token=" + net::percent_encode(next->get<std::string>());
+  });
+  if (!read.ok()) return fail(read.error());
+  return out;
 }
 
 ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
@@ -324,22 +301,15 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
   std::string label = vast_label(intent.pool_uid, intent.name);
   auto body = rent_body(config_, intent, label);
   if (!body.ok()) return fail(body.error());
-  auto existing = get(intent.pool_uid, intent.name);
-  if (existing.ok() && !is_gone(existing->state)) return existing;
-  if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
-    return fail(existing.error());
+  auto existing = this->existing(intent);
+  if (!existing.ok()) return fail(existing.error());
+  if (*existing) return **existing;
 
   auto ans =
       call("rent", "PUT", "/api/v0/asks/" + intent.offer.id + "/", net::json_text(*body), false);
-  auto lookup = [&]() -> std::optional<Machine> {
-    auto again = get(intent.pool_uid, intent.name);
-    if (again.ok() && !is_gone(again->state)) return *again;
-    return std::nullopt;
-  };
   if (!ans.ok()) {
     if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
-    if (auto m = lookup()) return *m;
-    return fail(ans.error());
+    return found_or(intent, ans.error());
   }
   Machine m;
   try {
@@ -347,8 +317,7 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
     if (!j.value("success", false)) throw std::runtime_error("success is not true");
     m.provider_id = id_text(j.at("new_contract"));
   } catch (const std::exception& e) {
-    if (auto found = lookup()) return *found;
-    return fail(net::unreadable_answer("rent", e));
+    return found_or(intent, net::unreadable_answer("rent", e));
   }
   if (!intent.ssh_public_key.empty()) {
     // attachSshKey: the create body has no key field. Attaching twice is
@@ -365,7 +334,7 @@ ProviderResult<Machine> VastProvider::create(const InstanceIntent& intent) {
   m.gpu_model = intent.offer.gpu_model;
   m.gpu_count = intent.offer.gpu_count;
   m.price_per_hour = intent.offer.price_per_hour;
-  m.launch_time = clock_.now();
+  m.launch_time = clock().now();
   m.tags = {{std::string(kTagPoolUid), intent.pool_uid},
             {std::string(kTagInstance), intent.name},
             {"vast.ai/label", label}};

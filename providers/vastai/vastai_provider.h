@@ -53,8 +53,7 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
-#include "providers/http/json_api.h"
-#include "providers/provider.h"
+#include "providers/jsonapi/json_api_provider.h"
 
 namespace gpupool::factory {
 struct AdapterType;
@@ -82,37 +81,26 @@ struct VastConfig {
 // "gpupool/<pool uid>/<intent name>"
 std::string vast_label(std::string_view pool_uid, std::string_view intent_name);
 
-class VastProvider final : public Provider {
+class VastProvider final : public jsonapi::JsonApiProvider {
  public:
   VastProvider(VastConfig config, net::HttpTransport& transport, const Clock& clock,
                net::Sleeper& sleeper);
 
-  const std::string& name() const override { return config_.provider_name; }
-  std::string_view type() const override { return "vastai"; }
   // User data: the instance's onstart commands, run by a shell at container start
   // (not cloud-init). Vast caps onstart at kMaxOnstart characters: a longer
   // one is InvalidRequest before any request.
   static constexpr size_t kMaxOnstart = 4048;
-  UserDataSupport user_data_support() const override { return user_data_support_of_type(type()); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
-  ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;
-  ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) override;
   ProviderStatus terminate(std::string_view provider_id) override;
 
-  int64_t requests_sent() const { return client_.requests_sent(); }
-
  private:
-  ProviderResult<std::string> call(const std::string& what, const std::string& method,
-                                   const std::string& path, const std::string& body,
-                                   bool idempotent);
-  // Instances, optionally filtered by exact label (server-side).
-  ProviderResult<std::vector<Machine>> instances(const std::string& label);
+  // Instances; for one intent (`name` given) filtered by its exact label
+  // server-side.
+  ProviderResult<std::vector<Machine>> list_all(std::string_view pool_uid,
+                                                std::string_view name) override;
 
   VastConfig config_;
-  const Clock& clock_;
-  net::HttpClient client_;
-  net::JsonApi api_;  // after client_: uses it
 };
 
 ProviderError map_vast_error(int status, std::string_view body, net::Millis retry_after);

@@ -168,37 +168,54 @@ ProviderError map_verda_error(int status, std::string_view body, net::Millis ret
   return net::status_failure(status, text, retry_after);
 }
 
+namespace {
+
+// The adapter's token(renew).
+using TokenSource = std::function<ProviderResult<std::string>(bool renew)>;
+
+jsonapi::AdapterSpec verda_spec(const VerdaConfig& config, const TokenSource& token) {
+  net::ClientOptions o = config.http;
+  if (o.log) {
+    // The startup script (bootstrap secrets) travels in a field the
+    // shared redaction does not know ("script").
+    o.log = [sink = o.log](std::string_view line) { sink(redact_script_fields(line)); };
+  }
+  return {.provider_name = config.provider_name,
+          .type = "verda",
+          .http = std::move(o),
+          .api = {.label = "Verda",
+                  .endpoint = config.endpoint,
+                  .auth = [token]() -> ProviderResult<net::Headers> {
+                    auto tok = token(false);
+                    if (!tok.ok()) return fail(tok.error());
+                    return net::Headers{{"Authorization", "Bearer " + *tok}};
+                  },
+                  .map_error = map_verda_error,
+                  // A cached token may have expired or been revoked: one new token.
+                  .renew_auth = [token]() -> ProviderStatus {
+                    auto fresh = token(true);
+                    if (!fresh.ok()) return fail(fresh.error());
+                    return ProviderStatus::success();
+                  }},
+          .get_live_only = false,
+          .require_managed_tag = false,
+          .machine_noun = "Verda instance"};
+}
+
+}  // namespace
+
 VerdaProvider::VerdaProvider(VerdaConfig config, net::HttpTransport& transport, const Clock& clock,
                              net::Sleeper& sleeper)
-    : config_(std::move(config)),
-      clock_(clock),
-      client_(transport, clock, sleeper,
-              [&] {
-                net::ClientOptions o = config_.http;
-                if (o.provider.empty()) o.provider = "verda";
-                if (o.log) {
-                  // The startup script (bootstrap secrets) travels in a field the
-                  // shared redaction does not know ("script").
-                  o.log = [sink = o.log](std::string_view line) {
-                    sink(redact_script_fields(line));
-                  };
-                }
-                return net::api_client_options(o, "", config_.endpoint);
-              }()),
-      token_api_(client_, net::ApiSpec{"Verda", config_.endpoint,
-                                       [] { return ProviderResult<net::Headers>(net::Headers{}); },
-                                       map_verda_error}),
-      api_(client_, net::ApiSpec{"Verda", config_.endpoint,
-                                 [this]() -> ProviderResult<net::Headers> {
-                                   auto tok = token(false);
-                                   if (!tok.ok()) return fail(tok.error());
-                                   return net::Headers{{"Authorization", "Bearer " + *tok}};
-                                 },
-                                 map_verda_error}) {}
+    : JsonApiProvider(verda_spec(config, [this](bool renew) { return token(renew); }), transport,
+                      clock, sleeper),
+      config_(std::move(config)),
+      token_api_(client(), net::ApiSpec{"Verda", config_.endpoint,
+                                        [] { return ProviderResult<net::Headers>(net::Headers{}); },
+                                        map_verda_error}) {}
 
 ProviderResult<std::string> VerdaProvider::token(bool renew) {
   MutexLock lock(token_mu_);
-  const Time now = clock_.now();
+  const Time now = clock().now();
   if (!renew && !access_token_.empty() && now + Duration(60) < token_expires_) return access_token_;
   if (config_.client_id.empty() || config_.client_secret.empty()) {
     return fail(provider_error(ProviderErrorKind::Unauthorized,
@@ -238,22 +255,6 @@ ProviderResult<std::string> VerdaProvider::token(bool renew) {
   return access_token_;
 }
 
-ProviderResult<std::string> VerdaProvider::call(const std::string& what, const std::string& method,
-                                                const std::string& path, const std::string& body,
-                                                bool idempotent) {
-  // api_ authenticates with token(false): the cached token, or a new one.
-  int status = 0;
-  auto ans = api_.send(what, method, path, body, idempotent, "application/json", &status);
-  if (!ans.ok() && status == 401) {
-    // The cached token may have expired or been revoked: one new token, one repeat.
-    auto fresh = token(true);
-    if (!fresh.ok()) return fail(fresh.error());
-    ans = api_.send(what, method, path, body, idempotent, "application/json", &status);
-  }
-  if (!ans.ok()) return fail(ans.error());
-  return std::move(ans->body);
-}
-
 ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query) {
   auto types = call("instance types", "GET", "/instance-types", "", true);
   if (!types.ok()) return fail(types.error());
@@ -278,19 +279,13 @@ ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query
       auto price = net::json_price(t, "price_per_hour");  // "5.00": a string on the wire
       if (!price) continue;
       for (const auto& location : where[name]) {
-        Offer o;
-        o.provider = config_.provider_name;
-        o.provider_type = "verda";
-        o.id = name;
-        o.region = location;
-        o.gpu_model = gpu->model;
-        o.gpu_count = gpu->count;
-        o.price_per_hour = *price;
-        o.billing = config_.billing;
-        o.source = "live";
-        o.as_of = clock_.now();
-        if (!matches(o, query)) continue;
-        out.push_back(std::move(o));
+        add_offer(out, query,
+                  {.id = name,
+                   .region = location,
+                   .gpu_model = gpu->model,
+                   .gpu_count = gpu->count,
+                   .price_per_hour = *price,
+                   .billing = config_.billing});
       }
     }
   } catch (const std::exception& e) {
@@ -299,25 +294,31 @@ ProviderResult<std::vector<Offer>> VerdaProvider::offers(const OfferQuery& query
   return out;
 }
 
-ProviderResult<std::vector<Machine>> VerdaProvider::all_instances() {
-  auto body = call("list instances", "GET", "/instances", "", true);
-  if (!body.ok()) return fail(body.error());
+ProviderResult<std::vector<Machine>> VerdaProvider::list_all(std::string_view /*pool_uid*/,
+                                                             std::string_view /*name*/) {
   std::vector<Machine> out;
-  try {
-    for (const auto& i : json::parse(*body))
-      out.push_back(parse_instance(i));
-  } catch (const std::exception& e) {
-    return fail(net::unreadable_answer("list instances", e));
-  }
+  auto read = read_pages("list instances", "/instances", 1,
+                         [&](const json& page, const net::Response& /*answer*/) {
+                           for (const auto& i : page)
+                             out.push_back(parse_instance(i));
+                           return std::string();  // one page
+                         });
+  if (!read.ok()) return fail(read.error());
   return out;
 }
 
-ProviderResult<Machine> VerdaProvider::get(std::string_view pool_uid, std::string_view name) {
-  return machine_named(all_instances(), pool_uid, name, /*live_only=*/false, "Verda instance");
-}
-
-ProviderResult<std::vector<Machine>> VerdaProvider::list(const MachineFilter& filter) {
-  return owned_machines(all_instances(), filter, /*require_managed_tag=*/false);
+ProviderResult<std::string> VerdaProvider::post_for_id(const std::string& what,
+                                                       const std::string& path,
+                                                       const std::string& body) {
+  auto ans = call(what, "POST", path, body, false);
+  if (!ans.ok()) return fail(ans.error());
+  std::string id = net::trim(*ans);
+  if (id.size() >= 2 && id.front() == '"' && id.back() == '"') id = id.substr(1, id.size() - 2);
+  if (!plausible_id(id)) {
+    return fail(provider_error(ProviderErrorKind::Transient,
+                               what + ": unreadable answer: " + net::body_excerpt(*ans)));
+  }
+  return id;
 }
 
 ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
@@ -338,10 +339,9 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
     return fail(provider_error(ProviderErrorKind::InvalidRequest,
                                "create: the offer needs an instance type and location"));
   }
-  auto existing = get(intent.pool_uid, intent.name);
-  if (existing.ok() && !is_gone(existing->state)) return existing;
-  if (!existing.ok() && existing.error().kind != ProviderErrorKind::NotFound)
-    return fail(existing.error());
+  auto existing = this->existing(intent);
+  if (!existing.ok()) return fail(existing.error());
+  if (*existing) return **existing;
   const std::string hostname = "gp-" + net::sha256_hex(intent.pool_uid).substr(0, 10) + "-" +
                                net::sha256_hex(intent.pool_uid + "/" + intent.name).substr(0, 10);
   std::vector<std::string> key_ids = config_.ssh_key_ids;
@@ -355,17 +355,7 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
         },
         [&](const std::string& name) -> ProviderResult<std::string> {
           json add = {{"name", name}, {"key", intent.ssh_public_key}};
-          auto body = call("add ssh key", "POST", "/sshkeys", net::json_text(add), false);
-          if (!body.ok()) return fail(body.error());
-          std::string kid = net::trim(*body);
-          if (kid.size() >= 2 && kid.front() == '"' && kid.back() == '"')
-            kid = kid.substr(1, kid.size() - 2);
-          if (!plausible_id(kid)) {
-            return fail(
-                provider_error(ProviderErrorKind::Transient,
-                               "add ssh key: unreadable answer: " + net::body_excerpt(kid)));
-          }
-          return kid;
+          return post_for_id("add ssh key", "/sshkeys", net::json_text(add));
         });
     if (!id.ok()) return fail(id.error());
     if (std::find(key_ids.begin(), key_ids.end(), *id) == key_ids.end()) key_ids.push_back(*id);
@@ -381,52 +371,15 @@ ProviderResult<Machine> VerdaProvider::create(const InstanceIntent& intent) {
                {"pricing", "FIXED_PRICE"}};
   if (!user_data->empty()) {
     json script = {{"name", hostname}, {"script", *user_data}};
-    auto id = call("startup script", "POST", "/scripts", net::json_text(script), false);
-    if (!id.ok()) return fail(id.error());
-    std::string sid = net::trim(*id);
-    if (sid.size() >= 2 && sid.front() == '"' && sid.back() == '"')
-      sid = sid.substr(1, sid.size() - 2);
-    if (!plausible_id(sid)) {
-      return fail(provider_error(ProviderErrorKind::Transient,
-                                 "startup script: unreadable answer: " + net::body_excerpt(sid)));
-    }
-    body["startup_script_id"] = sid;
+    auto sid = post_for_id("startup script", "/scripts", net::json_text(script));
+    if (!sid.ok()) return fail(sid.error());
+    body["startup_script_id"] = *sid;
   }
-  auto ans = call("create", "POST", "/instances", net::json_text(body), false);
-  auto lookup = [&]() -> std::optional<Machine> {
-    auto again = get(intent.pool_uid, intent.name);
-    if (again.ok() && !is_gone(again->state)) return *again;
-    return std::nullopt;
-  };
-  if (!ans.ok()) {
-    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
-    if (auto m = lookup()) return *m;
-    return fail(ans.error());
-  }
-  std::string id = net::trim(*ans);
-  if (id.size() >= 2 && id.front() == '"' && id.back() == '"') id = id.substr(1, id.size() - 2);
-  if (!plausible_id(id)) {
-    if (auto found = lookup()) return *found;
-    return fail(provider_error(ProviderErrorKind::Transient,
-                               "create: unreadable answer: " + net::body_excerpt(*ans)));
-  }
-  Machine m;
-  m.provider_id = id;
-  m.name = intent.name;
-  m.state = MachineState::Pending;
-  m.provider_state = "ordered";
-  m.offer_id = intent.offer.id;
-  m.region = intent.offer.region;
-  m.gpu_model = intent.offer.gpu_model;
-  m.gpu_count = intent.offer.gpu_count;
-  m.price_per_hour = intent.offer.price_per_hour;
-  m.launch_time = clock_.now();
-  m.tags = {{std::string(kTagPoolUid), intent.pool_uid},
-            {std::string(kTagInstance), intent.name},
-            {std::string(kTagManagedBy), std::string(kTagManagedByValue)}};
-  if (!intent.container.image.empty())
-    m.tags[std::string(container::kTagContainerPort)] = std::to_string(intent.container.port);
-  return m;
+  // The new id as plain text; an answer that is not one is treated as lost.
+  auto ans = post_for_id("create", "/instances", net::json_text(body));
+  return settle(intent, std::move(ans), [&](const std::string& id) -> ProviderResult<Machine> {
+    return jsonapi::bought_machine(intent, id, "ordered", clock().now());
+  });
 }
 
 ProviderStatus VerdaProvider::terminate(std::string_view provider_id) {

@@ -64,7 +64,7 @@
 #include "providers/http/client.h"
 #include "providers/http/json_api.h"
 #include "providers/http/ssh_keys.h"
-#include "providers/provider.h"
+#include "providers/jsonapi/json_api_provider.h"
 
 namespace gpupool::factory {
 struct AdapterType;
@@ -97,36 +97,29 @@ struct TypeGpu {
 };
 std::optional<TypeGpu> gpu_from_type(std::string_view instance_type);
 
-class VerdaProvider final : public Provider {
+class VerdaProvider final : public jsonapi::JsonApiProvider {
  public:
+  // User data: a startup script (POST /scripts) named by startup_script_id, run at first boot.
   VerdaProvider(VerdaConfig config, net::HttpTransport& transport, const Clock& clock,
                 net::Sleeper& sleeper);
 
-  const std::string& name() const override { return config_.provider_name; }
-  std::string_view type() const override { return "verda"; }
-  // User data: a startup script (POST /scripts) named by startup_script_id, run at first boot.
-  UserDataSupport user_data_support() const override { return user_data_support_of_type(type()); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
-  ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;
-  ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) override;
   ProviderStatus terminate(std::string_view provider_id) override;
-
-  int64_t requests_sent() const { return client_.requests_sent(); }
 
  private:
   // The access token; a new one when `renew` or when the cached one expires.
   ProviderResult<std::string> token(bool renew);
-  ProviderResult<std::string> call(const std::string& what, const std::string& method,
-                                   const std::string& path, const std::string& body,
-                                   bool idempotent);
-  ProviderResult<std::vector<Machine>> all_instances();
+  // GET /instances (no server-side filter; the description names the owner).
+  ProviderResult<std::vector<Machine>> list_all(std::string_view pool_uid,
+                                                std::string_view name) override;
+  // POST `path` whose answer is a bare id (plain text, perhaps quoted):
+  // Transient "<what>: unreadable answer" when it is not one.
+  ProviderResult<std::string> post_for_id(const std::string& what, const std::string& path,
+                                          const std::string& body);
 
   VerdaConfig config_;
-  const Clock& clock_;
-  net::HttpClient client_;
-  net::JsonApi token_api_;  // after client_: uses it; POST /oauth2/token, no bearer
-  net::JsonApi api_;        // everything else, with the access token (token())
+  net::JsonApi token_api_;  // POST /oauth2/token, no bearer; over the skeleton's client
   net::SshKeyRegistry ssh_keys_;
   Mutex token_mu_;
   std::string access_token_ GUARDED_BY(token_mu_);

@@ -56,6 +56,13 @@ Machine parse_instance(const json& j) {
   return m;
 }
 
+// The path of the page after `j` of the listing that starts at `first`
+// (Vultr's meta.links.next cursor); "" after the last.
+std::string next_page(const std::string& first, const json& j) {
+  const std::string cursor = j.at("meta").at("links").value("next", "");
+  return cursor.empty() ? std::string() : first + "&cursor=" + net::percent_encode(cursor);
+}
+
 }  // namespace
 
 std::string gpu_from_type(std::string_view gpu_type) {
@@ -117,105 +124,68 @@ ProviderError map_vultr_error(int status, std::string_view body, net::Millis ret
 
 VultrProvider::VultrProvider(VultrConfig config, net::HttpTransport& transport, const Clock& clock,
                              net::Sleeper& sleeper)
-    : config_(std::move(config)),
-      clock_(clock),
-      client_(transport, clock, sleeper,
-              [&] {
-                net::ClientOptions o = config_.http;
-                if (o.provider.empty()) o.provider = "vultr";
-                return net::api_client_options(o, "", config_.endpoint);
-              }()),
-      api_(client_, net::ApiSpec{"Vultr", config_.endpoint,
-                                 net::bearer_auth(config_.api_key, "Vultr API key is missing"),
-                                 map_vultr_error}) {}
-
-ProviderResult<std::string> VultrProvider::call(const std::string& what, const std::string& method,
-                                                const std::string& url, const std::string& body,
-                                                bool idempotent) {
-  return api_.call(what, method, url, body, idempotent);
-}
+    : JsonApiProvider({.provider_name = config.provider_name,
+                       .type = "vultr",
+                       .http = config.http,
+                       .api = {.label = "Vultr",
+                               .endpoint = config.endpoint,
+                               .auth = net::bearer_auth(config.api_key, "Vultr API key is missing"),
+                               .map_error = map_vultr_error},
+                       .get_live_only = true,
+                       .require_managed_tag = true,
+                       .machine_noun = "Vultr instance"},
+                      transport, clock, sleeper),
+      config_(std::move(config)) {}
 
 ProviderResult<std::vector<Offer>> VultrProvider::offers(const OfferQuery& query) {
   std::vector<Offer> out;
-  std::string cursor;
-  for (int page = 0; page < config_.max_pages; ++page) {
-    std::string url = "/v2/plans?type=vcg&per_page=" + std::to_string(config_.page_size);
-    if (!cursor.empty()) url += "&cursor=" + net::percent_encode(cursor);
-    auto body = call("plans", "GET", url, "", true);
-    if (!body.ok()) return fail(body.error());
-    try {
-      const json j = json::parse(*body);
-      for (const auto& p : j.at("plans")) {
-        const std::string model = gpu_from_type(net::json_str(p, "gpu_type"));
-        if (model.empty() || !net::any_or_has(query.gpu_models, model)) continue;
-        const std::string id = p.at("id").get<std::string>();
-        auto v = p.find("gpu_vram_gb");
-        if (v == p.end() || !v->is_number_integer()) continue;
-        // The plan has no GPU count: its GPU memory over one GPU's (48 GB
-        // per L40S), as gpuhunt derives it. Less than one GPU: a slice.
-        auto counted = gpu_count_from_vram(model, v->get<int>());
-        if (!counted) continue;
-        const int gpus = *counted;
-        auto price = net::price_from_double(p.at("hourly_cost").get<double>());
-        if (!price) continue;
-        for (const auto& r : p.at("locations")) {
-          const std::string region = r.get<std::string>();
-          Offer o;
-          o.provider = config_.provider_name;
-          o.provider_type = "vultr";
-          o.id = id;
-          o.region = region;
-          o.gpu_model = model;
-          o.gpu_count = gpus;
-          o.price_per_hour = *price;
-          o.billing = config_.billing;
-          o.source = "live";
-          o.as_of = clock_.now();
-          if (!matches(o, query)) continue;
-          out.push_back(std::move(o));
+  const std::string first = "/v2/plans?type=vcg&per_page=" + std::to_string(config_.page_size);
+  auto read =
+      read_pages("plans", first, config_.max_pages, [&](const json& j, const net::Response&) {
+        for (const auto& p : j.at("plans")) {
+          const std::string model = gpu_from_type(net::json_str(p, "gpu_type"));
+          if (model.empty() || !net::any_or_has(query.gpu_models, model)) continue;
+          const std::string id = p.at("id").get<std::string>();
+          auto v = p.find("gpu_vram_gb");
+          if (v == p.end() || !v->is_number_integer()) continue;
+          // The plan has no GPU count: its GPU memory over one GPU's (48 GB
+          // per L40S), as gpuhunt derives it. Less than one GPU: a slice.
+          auto counted = gpu_count_from_vram(model, v->get<int>());
+          if (!counted) continue;
+          auto price = net::price_from_double(p.at("hourly_cost").get<double>());
+          if (!price) continue;
+          for (const auto& r : p.at("locations")) {
+            add_offer(out, query,
+                      {.id = id,
+                       .region = r.get<std::string>(),
+                       .gpu_model = model,
+                       .gpu_count = *counted,
+                       .price_per_hour = *price,
+                       .billing = config_.billing});
+          }
         }
-      }
-      cursor = j.at("meta").at("links").value("next", "");
-    } catch (const std::exception& e) {
-      return fail(net::unreadable_answer("plans", e));
-    }
-    if (cursor.empty()) return out;
-  }
-  return fail(provider_error(ProviderErrorKind::Transient, "plans: too many pages"));
+        return next_page(first, j);
+      });
+  if (!read.ok()) return fail(read.error());
+  return out;
 }
 
-ProviderResult<std::vector<Machine>> VultrProvider::instances(const std::string& tag) {
+ProviderResult<std::vector<Machine>> VultrProvider::list_all(std::string_view pool_uid,
+                                                             std::string_view /*name*/) {
+  const std::string tag = pool_uid.empty()
+                              ? std::string(container::kVmTagManaged)
+                              : std::string(container::kVmTagPoolPrefix) + std::string(pool_uid);
+  const std::string first = "/v2/instances?per_page=" + std::to_string(config_.page_size) +
+                            "&tag=" + net::percent_encode(tag);
   std::vector<Machine> out;
-  std::string cursor;
-  for (int page = 0; page < config_.max_pages; ++page) {
-    std::string url = "/v2/instances?per_page=" + std::to_string(config_.page_size) +
-                      "&tag=" + net::percent_encode(tag);
-    if (!cursor.empty()) url += "&cursor=" + net::percent_encode(cursor);
-    auto body = call("list instances", "GET", url, "", true);
-    if (!body.ok()) return fail(body.error());
-    try {
-      const json j = json::parse(*body);
-      for (const auto& i : j.at("instances"))
-        out.push_back(parse_instance(i));
-      cursor = j.at("meta").at("links").value("next", "");
-    } catch (const std::exception& e) {
-      return fail(net::unreadable_answer("list instances", e));
-    }
-    if (cursor.empty()) return out;
-  }
-  return fail(provider_error(ProviderErrorKind::Transient, "list instances: too many pages"));
-}
-
-ProviderResult<Machine> VultrProvider::get(std::string_view pool_uid, std::string_view name) {
-  return machine_named(instances(std::string(container::kVmTagPoolPrefix) + std::string(pool_uid)),
-                       pool_uid, name, /*live_only=*/true, "Vultr instance");
-}
-
-ProviderResult<std::vector<Machine>> VultrProvider::list(const MachineFilter& filter) {
-  return owned_machines(instances(filter.pool_uid.empty()
-                                      ? std::string(container::kVmTagManaged)
-                                      : std::string(container::kVmTagPoolPrefix) + filter.pool_uid),
-                        filter, /*require_managed_tag=*/true);
+  auto read = read_pages("list instances", first, config_.max_pages,
+                         [&](const json& j, const net::Response&) {
+                           for (const auto& i : j.at("instances"))
+                             out.push_back(parse_instance(i));
+                           return next_page(first, j);
+                         });
+  if (!read.ok()) return fail(read.error());
+  return out;
 }
 
 ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
@@ -235,9 +205,9 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
     return fail(provider_error(ProviderErrorKind::InvalidRequest,
                                "create: the offer needs a plan and region"));
   }
-  auto existing = get(intent.pool_uid, intent.name);
-  if (existing.ok()) return existing;
-  if (existing.error().kind != ProviderErrorKind::NotFound) return fail(existing.error());
+  auto existing = this->existing(intent);
+  if (!existing.ok()) return fail(existing.error());
+  if (*existing) return **existing;
   json body = {{"region", intent.offer.region},
                {"plan", intent.offer.id},
                {"label", intent.name},
@@ -263,28 +233,19 @@ ProviderResult<Machine> VultrProvider::create(const InstanceIntent& intent) {
   if (!key_ids.empty()) body["sshkey_id"] = key_ids;
   if (!user_data->empty()) body["user_data"] = net::base64_encode(*user_data);
   auto ans = call("create instance", "POST", "/v2/instances", net::json_text(body), false);
-  auto lookup = [&]() -> std::optional<Machine> {
-    auto again = get(intent.pool_uid, intent.name);
-    if (again.ok()) return *again;
-    return std::nullopt;
-  };
-  if (!ans.ok()) {
-    if (ans.error().kind != ProviderErrorKind::Transient) return fail(ans.error());
-    if (auto m = lookup()) return *m;
-    return fail(ans.error());
-  }
-  try {
-    Machine m = parse_instance(json::parse(*ans).at("instance"));
-    if (m.provider_id.empty()) throw std::runtime_error("instance without an id");
-    m.gpu_model = intent.offer.gpu_model;
-    m.gpu_count = intent.offer.gpu_count;
-    m.price_per_hour = intent.offer.price_per_hour;
-    if (!m.launch_time) m.launch_time = clock_.now();
-    return m;
-  } catch (const std::exception& e) {
-    if (auto found = lookup()) return *found;
-    return fail(net::unreadable_answer("create instance", e));
-  }
+  return settle(intent, std::move(ans), [&](const std::string& answer) -> ProviderResult<Machine> {
+    try {
+      Machine m = parse_instance(json::parse(answer).at("instance"));
+      if (m.provider_id.empty()) throw std::runtime_error("instance without an id");
+      m.gpu_model = intent.offer.gpu_model;
+      m.gpu_count = intent.offer.gpu_count;
+      m.price_per_hour = intent.offer.price_per_hour;
+      if (!m.launch_time) m.launch_time = clock().now();
+      return m;
+    } catch (const std::exception& e) {
+      return fail(net::unreadable_answer("create instance", e));
+    }
+  });
 }
 
 ProviderStatus VultrProvider::terminate(std::string_view provider_id) {

@@ -43,9 +43,8 @@
 
 #include "operator/clock/clock.h"
 #include "providers/http/client.h"
-#include "providers/http/json_api.h"
 #include "providers/http/ssh_keys.h"
-#include "providers/provider.h"
+#include "providers/jsonapi/json_api_provider.h"
 
 namespace gpupool::factory {
 struct AdapterType;
@@ -81,33 +80,22 @@ std::optional<int> gpu_count_from_vram(std::string_view model, int gpu_vram_gb);
 // The GPU memory a plan id names: "vcg-l40s-32c-375g-96vram" -> 96.
 std::optional<int> vram_from_plan(std::string_view plan_id);
 
-class VultrProvider final : public Provider {
+class VultrProvider final : public jsonapi::JsonApiProvider {
  public:
+  // User data: user_data (base64), run by cloud-init at first boot.
   VultrProvider(VultrConfig config, net::HttpTransport& transport, const Clock& clock,
                 net::Sleeper& sleeper);
 
-  const std::string& name() const override { return config_.provider_name; }
-  std::string_view type() const override { return "vultr"; }
-  // User data: user_data (base64), run by cloud-init at first boot.
-  UserDataSupport user_data_support() const override { return user_data_support_of_type(type()); }
   ProviderResult<std::vector<Offer>> offers(const OfferQuery& query) override;
   ProviderResult<Machine> create(const InstanceIntent& intent) override;
-  ProviderResult<Machine> get(std::string_view pool_uid, std::string_view name) override;
-  ProviderResult<std::vector<Machine>> list(const MachineFilter& filter) override;
   ProviderStatus terminate(std::string_view provider_id) override;
 
-  int64_t requests_sent() const { return client_.requests_sent(); }
-
  private:
-  ProviderResult<std::string> call(const std::string& what, const std::string& method,
-                                   const std::string& url, const std::string& body,
-                                   bool idempotent);
-  ProviderResult<std::vector<Machine>> instances(const std::string& tag);
+  // GET /v2/instances filtered by the pool's tag (the managed tag for every pool).
+  ProviderResult<std::vector<Machine>> list_all(std::string_view pool_uid,
+                                                std::string_view name) override;
 
   VultrConfig config_;
-  const Clock& clock_;
-  net::HttpClient client_;
-  net::JsonApi api_;  // after client_: uses it
   net::SshKeyRegistry ssh_keys_;
 };
 

@@ -1,6 +1,16 @@
 #include "tests/emulators/common/emulator_base.h"
 
+#include <algorithm>
+
 namespace gpupool::emulators {
+
+int to_int(const std::string& s, int fallback) {
+  if (s.empty() || s.size() > 6 ||
+      !std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+    return fallback;
+  }
+  return std::stoi(s);
+}
 
 bool EmulatorBase::start() {
   http::HttpServerOptions so;
@@ -8,6 +18,13 @@ bool EmulatorBase::start() {
   server_ = std::make_unique<http::HttpServer>(
       [this](const http::HttpRequest& req, http::ResponseWriter& w) { handle(req, w); }, so);
   return server_->start().ok();
+}
+
+void EmulatorBase::send_reply(http::ResponseWriter& w, const Reply& r) {
+  http::Headers h{{"Content-Type", r.content_type}};
+  for (const auto& [k, v] : r.headers)
+    h.add(k, v);
+  w.send(r.status, h, r.body);
 }
 
 void EmulatorBase::stop() {

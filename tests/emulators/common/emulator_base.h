@@ -13,11 +13,17 @@
 #include <memory>
 #include <mutex>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "operator/httpserver/http_server.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
+
+// A query parameter's number as the emulators read one: up to six digits;
+// `fallback` for anything else (empty, signed, too long).
+int to_int(const std::string& s, int fallback);
 
 // EmulatorBase::serve()'s fault plumbing, for an emulator that keeps its own
 // FaultPlan (EC2's, which is not an EmulatorBase).
@@ -47,6 +53,15 @@ void serve_with_faults(FaultPlan& faults, const std::string& op, http::ResponseW
 
 class EmulatorBase {
  public:
+  // One answer of an emulator's routes: JSON unless it says otherwise,
+  // with any extra headers (Retry-After, X-Total-Count, ...).
+  struct Reply {
+    int status = 200;
+    std::string body;
+    std::vector<std::pair<std::string, std::string>> headers;
+    std::string content_type = "application/json";
+  };
+
   virtual ~EmulatorBase() = default;
   EmulatorBase(const EmulatorBase&) = delete;
   EmulatorBase& operator=(const EmulatorBase&) = delete;
@@ -64,6 +79,8 @@ class EmulatorBase {
   explicit EmulatorBase(uint16_t port) : port_(port) {}
   virtual void handle(const http::HttpRequest& req, http::ResponseWriter& w) = 0;
   void count_request(const std::string& operation);
+  // Sends `r`: its status, Content-Type, extra headers and body.
+  static void send_reply(http::ResponseWriter& w, const Reply& r);
 
   // The fault plumbing every emulator shares, called once the request's
   // operation `op` is known and its credentials are checked. Takes the fault

@@ -1,4 +1,5 @@
 #include "tests/emulators/common/fault_plan.h"
+#include "tests/emulators/common/emulator_base.h"
 
 #include <gtest/gtest.h>
 
@@ -40,6 +41,21 @@ TEST(FaultPlan, ParsesAdminFaultJson) {
   EXPECT_NE(parse_fault_json(R"({"kind":"Boom"})", op, f, times), "");
   EXPECT_NE(parse_fault_json(R"({"kind":"Slow","times":0})", op, f, times), "");
   EXPECT_NE(parse_fault_json(R"({"kind":"Slow","delayMs":"x"})", op, f, times), "");
+}
+
+}  // namespace
+}  // namespace gpupool::emulators
+
+namespace gpupool::emulators {
+namespace {
+
+TEST(EmulatorToInt, ReadsUpToSixDigitsElseTheFallback) {
+  EXPECT_EQ(to_int("25", 7), 25);
+  EXPECT_EQ(to_int("000010", 7), 10);
+  EXPECT_EQ(to_int("", 7), 7);
+  EXPECT_EQ(to_int("-1", 7), 7);
+  EXPECT_EQ(to_int("1234567", 7), 7);
+  EXPECT_EQ(to_int("12a", 7), 7);
 }
 
 }  // namespace

@@ -25,11 +25,6 @@ bool valid_name(const std::string& n) {
   });
 }
 
-int to_int(const std::string& s, int fallback) {
-  if (s.empty() || s.size() > 6 || !std::all_of(s.begin(), s.end(), ::isdigit)) return fallback;
-  return std::stoi(s);
-}
-
 }  // namespace
 
 DoEmulator::DoEmulator(DoEmulatorOptions options)
@@ -200,7 +195,7 @@ DoEmulator::Reply DoEmulator::create_locked(const std::string& body) {
                     ",\"links\":{\"actions\":[{\"id\":" + std::to_string(action) +
                     ",\"rel\":\"create\",\"href\":\"" + base_url() + "/v2/actions/" +
                     std::to_string(action) + "\"}]}}";
-  return Reply{202, out, {}};
+  return Reply{202, out};
 }
 
 DoEmulator::Reply DoEmulator::list_locked(const http::HttpRequest& req) {
@@ -226,7 +221,7 @@ DoEmulator::Reply DoEmulator::list_locked(const http::HttpRequest& req) {
   }
   out += "],\"links\":{\"pages\":" + pages.dump() +
          "},\"meta\":{\"total\":" + std::to_string(match.size()) + "}}";
-  return Reply{200, out, {}};
+  return Reply{200, out};
 }
 
 DoEmulator::Reply DoEmulator::route(const std::string& op, const http::HttpRequest& req) {
@@ -287,7 +282,7 @@ DoEmulator::Reply DoEmulator::route(const std::string& op, const http::HttpReque
     if (std::any_of(keys_.begin(), keys_.end(), [&](const Key& k) { return k.public_key == pk; }))
       return error(422, "unprocessable_entity", "SSH Key is already in use on your account");
     const Key& k = add_key_locked(pk, j["name"].get<std::string>());
-    return Reply{201, json{{"ssh_key", key_json(k)}}.dump(), {}};
+    return Reply{201, json{{"ssh_key", key_json(k)}}.dump()};
   }
   if (op == "create") return create_locked(req.body);
   if (op == "list") return list_locked(req);
@@ -299,7 +294,7 @@ DoEmulator::Reply DoEmulator::route(const std::string& op, const http::HttpReque
     return error(404, "not_found", "The resource you were accessing could not be found.");
   }
   droplets_.erase(it);
-  return Reply{204, "", {}};
+  return Reply{204, ""};
 }
 
 void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
@@ -321,19 +316,15 @@ void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   count_request(op);
   const int64_t remaining = std::max<int64_t>(0, 250 - requests());
   const int64_t now = options_.clock->now().time_since_epoch().count();
-  auto send = [&](const Reply& r) {
-    http::Headers h{{"Content-Type", "application/json"}};
-    bool has_limit = false;
-    for (const auto& [k, v] : r.headers) {
-      h.add(k, v);
-      has_limit = has_limit || k == "ratelimit-reset";
-    }
+  auto send = [&](Reply r) {
+    const bool has_limit = std::any_of(r.headers.begin(), r.headers.end(),
+                                       [](const auto& h) { return h.first == "ratelimit-reset"; });
     if (!has_limit) {
-      h.add("ratelimit-limit", "250");
-      h.add("ratelimit-remaining", std::to_string(remaining));
-      h.add("ratelimit-reset", std::to_string(now + 60));
+      r.headers.emplace_back("ratelimit-limit", "250");
+      r.headers.emplace_back("ratelimit-remaining", std::to_string(remaining));
+      r.headers.emplace_back("ratelimit-reset", std::to_string(now + 60));
     }
-    w.send(r.status, h, r.body);
+    send_reply(w, r);
   };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.token) {
     return send(error(401, "Unauthorized", "Unable to authenticate you"));
@@ -359,7 +350,7 @@ void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
             return error(401, "Unauthorized", "Unable to authenticate you");
           case FaultKind::Garbled:
           default:  // the base answers the other kinds
-            return Reply{op == "create" ? 202 : 200, "{\"droplet\": {\"id\": 31", {}};
+            return Reply{op == "create" ? 202 : 200, "{\"droplet\": {\"id\": 31"};
         }
       },
       [&] { return route(op, req); });

@@ -78,11 +78,6 @@ class DoEmulator final : public EmulatorBase {
                                               const std::string& name);
 
  private:
-  struct Reply {
-    int status = 200;
-    std::string body;
-    std::vector<std::pair<std::string, std::string>> headers;
-  };
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply create_locked(const std::string& body);

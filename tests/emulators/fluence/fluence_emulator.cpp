@@ -298,12 +298,7 @@ void FluenceEmulator::handle(const http::HttpRequest& req, http::ResponseWriter&
     op = "delete";
   }
   count_request(op);
-  auto send = [&](const Reply& r) {
-    http::Headers h{{"Content-Type", r.content_type}};
-    for (const auto& [k, v] : r.extra_headers)
-      h.add(k, v);
-    w.send(r.status, h, r.body);
-  };
+  auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("X-API-KEY").value_or("") != options_.api_key)
     return send(detail(403, "Invalid API key"));
   if (op.empty()) return send(detail(404, "Not Found"));
@@ -316,8 +311,7 @@ void FluenceEmulator::handle(const http::HttpRequest& req, http::ResponseWriter&
           case FaultKind::Throttle: {
             Reply r = detail(429, "Too Many Requests");
             if (fault.retry_after.count() > 0)
-              r.extra_headers.emplace_back("Retry-After",
-                                           std::to_string(fault.retry_after.count()));
+              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
             return r;
           }
           case FaultKind::ServerError:

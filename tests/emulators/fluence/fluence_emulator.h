@@ -73,12 +73,6 @@ class FluenceEmulator final : public EmulatorBase {
   int64_t charged_hours(const std::string& id) const;
 
  private:
-  struct Reply {
-    int status = 200;
-    std::string body;
-    std::string content_type = "application/json";
-    std::vector<std::pair<std::string, std::string>> extra_headers;
-  };
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply plans_locked() const;

@@ -160,7 +160,7 @@ LambdaEmulator::Reply LambdaEmulator::launch_locked(const std::string& body) {
   in.user_data = j.value("user_data", "");
   in.created = options_.clock->now();
   instances_.push_back(in);
-  return Reply{200, json{{"data", {{"instance_ids", {in.id}}}}}.dump(), {}};
+  return Reply{200, json{{"data", {{"instance_ids", {in.id}}}}}.dump()};
 }
 
 LambdaEmulator::Reply LambdaEmulator::terminate_locked(const std::string& body) {
@@ -191,7 +191,7 @@ LambdaEmulator::Reply LambdaEmulator::terminate_locked(const std::string& body) 
     }
     out += (k ? "," : "") + instance_json_locked(*i);
   }
-  return Reply{200, out + "]}}", {}};
+  return Reply{200, out + "]}}"};
 }
 
 LambdaEmulator::Reply LambdaEmulator::route(const std::string& op, const http::HttpRequest& req) {
@@ -215,14 +215,14 @@ LambdaEmulator::Reply LambdaEmulator::route(const std::string& op, const http::H
              {{"vcpus", 30}, {"memory_gib", 200}, {"storage_gib", 1400}, {"gpus", t.gpus}}}}},
           {"regions_with_capacity_available", regions}};
     }
-    return Reply{200, json{{"data", data}}.dump(), {}};
+    return Reply{200, json{{"data", data}}.dump()};
   }
   if (op == "launch") return launch_locked(req.body);
   if (op == "terminate") return terminate_locked(req.body);
   std::string out = "{\"data\":[";
   for (size_t k = 0; k < instances_.size(); ++k)
     out += (k ? "," : "") + instance_json_locked(instances_[k]);
-  return Reply{200, out + "]}", {}};
+  return Reply{200, out + "]}"};
 }
 
 void LambdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
@@ -242,12 +242,7 @@ void LambdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
     op = "terminate";
   }
   count_request(op);
-  auto send = [&](const Reply& r) {
-    http::Headers h{{"Content-Type", "application/json"}};
-    for (const auto& [k, v] : r.headers)
-      h.add(k, v);
-    w.send(r.status, h, r.body);
-  };
+  auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
     return send(error(401, "global/invalid-api-key", "API key was invalid, expired, or deleted."));
   }
@@ -272,7 +267,7 @@ void LambdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
                          "API key was invalid, expired, or deleted.");
           case FaultKind::Garbled:
           default:  // the base answers the other kinds
-            return Reply{200, "{\"data\": {\"instance_ids\": [\"09", {}};
+            return Reply{200, "{\"data\": {\"instance_ids\": [\"09"};
         }
       },
       [&] { return route(op, req); });

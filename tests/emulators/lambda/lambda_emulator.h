@@ -72,11 +72,6 @@ class LambdaEmulator final : public EmulatorBase {
   std::vector<LambdaInstance> instances() const;
 
  private:
-  struct Reply {
-    int status = 200;
-    std::string body;
-    std::vector<std::pair<std::string, std::string>> headers;
-  };
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply launch_locked(const std::string& body);

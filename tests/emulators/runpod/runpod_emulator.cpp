@@ -57,10 +57,9 @@ int64_t RunpodEmulator::billed_seconds(const std::string& id) const {
 
 RunpodEmulator::Reply RunpodEmulator::problem(int status, const std::string& title,
                                               const std::string& detail) {
-  return Reply{status,
-               json{{"title", title}, {"status", status}, {"detail", detail}}.dump(),
-               "application/problem+json",
-               {}};
+  return Reply{.status = status,
+               .body = json{{"title", title}, {"status", status}, {"detail", detail}}.dump(),
+               .content_type = "application/problem+json"};
 }
 
 void RunpodEmulator::advance_locked() {
@@ -452,14 +451,13 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
     }
   }
   if (!errors.empty()) {
-    return Reply{422,
-                 json{{"title", "Unprocessable Entity"},
-                      {"status", 422},
-                      {"detail", "validation failed"},
-                      {"errors", errors}}
-                     .dump(),
-                 "application/problem+json",
-                 {}};
+    return Reply{.status = 422,
+                 .body = json{{"title", "Unprocessable Entity"},
+                              {"status", 422},
+                              {"detail", "validation failed"},
+                              {"errors", errors}}
+                             .dump(),
+                 .content_type = "application/problem+json"};
   }
   if (type == nullptr) return problem(400, "Bad Request", "exactly one of gpu or cpu must be set");
   if (type->forbidden) return problem(403, "Forbidden", "access denied");
@@ -560,12 +558,7 @@ void RunpodEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
     op = "delete";
   }
   count_request(op);
-  auto send = [&](const Reply& r) {
-    http::Headers h{{"Content-Type", r.content_type}};
-    for (const auto& [k, v] : r.headers)
-      h.add(k, v);
-    w.send(r.status, h, r.body);
-  };
+  auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
     return send(problem(401, "Unauthorized", "missing or invalid API key"));
   }
@@ -589,10 +582,7 @@ void RunpodEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
             return problem(401, "Unauthorized", "missing or invalid API key");
           case FaultKind::Garbled:
           default:  // the base answers the other kinds
-            return Reply{op == "create" ? 201 : 200,
-                         "{\"pods\": [{\"id\": \"pod1\", \"na",
-                         "application/json",
-                         {}};
+            return Reply{op == "create" ? 201 : 200, "{\"pods\": [{\"id\": \"pod1\", \"na"};
         }
       },
       [&] { return route(op, req); });

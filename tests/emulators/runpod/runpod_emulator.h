@@ -120,12 +120,6 @@ class RunpodEmulator final : public EmulatorBase {
   static int public_port_of(const RunpodPod& pod, int private_port);
 
  private:
-  struct Reply {
-    int status = 200;
-    std::string body;
-    std::string content_type = "application/json";
-    std::vector<std::pair<std::string, std::string>> headers;
-  };
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply catalog_locked(const http::HttpRequest& req) const;

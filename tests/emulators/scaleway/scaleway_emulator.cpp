@@ -10,11 +10,6 @@ namespace {
 
 using nlohmann::json;
 
-int to_int(const std::string& s, int fallback) {
-  if (s.empty() || s.size() > 6 || !std::all_of(s.begin(), s.end(), ::isdigit)) return fallback;
-  return std::stoi(s);
-}
-
 std::vector<std::string> split(const std::string& s, char sep) {
   std::vector<std::string> out;
   size_t start = 0;
@@ -56,7 +51,7 @@ std::vector<std::string> ScwEmulator::volumes() const {
 
 ScwEmulator::Reply ScwEmulator::error(int status, const std::string& type,
                                       const std::string& message) {
-  return Reply{status, json{{"type", type}, {"message", message}}.dump(), {}};
+  return Reply{status, json{{"type", type}, {"message", message}}.dump()};
 }
 
 void ScwEmulator::advance_locked() {
@@ -160,7 +155,7 @@ ScwEmulator::Reply ScwEmulator::create_locked(const std::string& zone, const std
   volumes_.push_back(s.volume_id);
   s.created = options_.clock->now();
   servers_.push_back(s);
-  return Reply{201, "{\"server\":" + server_json_locked(s) + "}", {}};
+  return Reply{201, "{\"server\":" + server_json_locked(s) + "}"};
 }
 
 ScwEmulator::Reply ScwEmulator::action_locked(const std::string& zone, const std::string& id,
@@ -257,7 +252,7 @@ ScwEmulator::Reply ScwEmulator::route(const std::string& op, const std::string& 
       servers[t.commercial_type] = {
           {"availability", has_room_locked(t.commercial_type, zone) ? "available" : "shortage"}};
     }
-    return Reply{200, json{{"servers", servers}}.dump(), {}};
+    return Reply{200, json{{"servers", servers}}.dump()};
   }
   if (op == "create") return create_locked(zone, req.body);
   if (op == "list") return list_locked(zone, req);
@@ -269,19 +264,19 @@ ScwEmulator::Reply ScwEmulator::route(const std::string& op, const std::string& 
     }
     if (std::erase(volumes_, id) == 0)
       return error(404, "unknown_resource", "\"" + id + "\" not found");
-    return Reply{204, "", {}};
+    return Reply{204, ""};
   }
   ScwServer* found = find_locked(zone, id);
   if (op == "get") {
     if (found == nullptr) return error(404, "unknown_resource", "\"" + id + "\" not found");
-    return Reply{200, "{\"server\":" + server_json_locked(*found) + "}", {}};
+    return Reply{200, "{\"server\":" + server_json_locked(*found) + "}"};
   }
   if (op == "delete") {
     if (found == nullptr) return error(404, "unknown_resource", "\"" + id + "\" not found");
     if (found->state != "stopped")
       return error(400, "invalid_request_error", "server should be stopped");
     std::erase_if(servers_, [&](const ScwServer& x) { return &x == found; });
-    return Reply{204, "", {}};
+    return Reply{204, ""};
   }
   // user_data
   ScwServer* s = find_locked(zone, id);
@@ -289,7 +284,7 @@ ScwEmulator::Reply ScwEmulator::route(const std::string& op, const std::string& 
   if (!req.header("Content-Type").value_or("").starts_with("text/plain"))
     return error(400, "invalid_request_error", "user data must be text/plain");
   s->cloud_init = req.body;
-  return Reply{204, "", {}};
+  return Reply{204, ""};
 }
 
 void ScwEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
@@ -326,12 +321,7 @@ void ScwEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) 
     }
   }
   count_request(op);
-  auto send = [&](const Reply& r) {
-    http::Headers h{{"Content-Type", "application/json"}};
-    for (const auto& [k, v] : r.headers)
-      h.add(k, v);
-    w.send(r.status, h, r.body);
-  };
+  auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("X-Auth-Token").value_or("") != options_.secret_key) {
     return send(error(401, "denied_authentication", "invalid secret key"));
   }
@@ -354,7 +344,7 @@ void ScwEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) 
             return error(401, "denied_authentication", "invalid secret key");
           case FaultKind::Garbled:
           default:  // the base answers the other kinds
-            return Reply{op == "create" ? 201 : 200, "{\"server\": {\"id\": \"5f1c", {}};
+            return Reply{op == "create" ? 201 : 200, "{\"server\": {\"id\": \"5f1c"};
         }
       },
       [&] { return route(op, zone, id, req); });

@@ -83,11 +83,6 @@ class ScwEmulator final : public EmulatorBase {
   std::vector<std::string> volumes() const;
 
  private:
-  struct Reply {
-    int status = 200;
-    std::string body;
-    std::vector<std::pair<std::string, std::string>> headers;
-  };
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const std::string& zone, const std::string& id,
               const http::HttpRequest& req);

@@ -438,9 +438,7 @@ void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w)
     op = "destroy";
   }
   count_request(op);
-  auto send = [&](const Reply& r) {
-    w.send(r.status, http::Headers{{"Content-Type", r.content_type}}, r.body);
-  };
+  auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
     // searchOffers documents its bad-key answer as 404 "Invalid user key";
     // the instance endpoints answer 401.
@@ -458,7 +456,9 @@ void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w)
                                 "error 410/3907: no_such_ask Instance type is no longer available.")
                          .dump()};
           case FaultKind::Throttle:
-            return Reply{429, "API requests too frequent endpoint threshold=4.5", "text/plain"};
+            return Reply{.status = 429,
+                         .body = "API requests too frequent endpoint threshold=4.5",
+                         .content_type = "text/plain"};
           case FaultKind::ServerError:
             return Reply{500, error_body("server_error", "internal error").dump()};
           case FaultKind::AuthFailure:

@@ -96,11 +96,6 @@ class VastEmulator final : public EmulatorBase {
   static std::string public_ip_of(const VastInstance& in);
 
  private:
-  struct Reply {
-    int status = 200;
-    std::string body;
-    std::string content_type = "application/json";
-  };
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply search_locked(const std::string& body) const;

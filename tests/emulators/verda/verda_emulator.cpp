@@ -54,7 +54,7 @@ void VerdaEmulator::revoke_tokens() {
 
 VerdaEmulator::Reply VerdaEmulator::error(int status, const std::string& code,
                                           const std::string& message) {
-  return Reply{status, json{{"code", code}, {"message", message}}.dump(), "application/json", {}};
+  return Reply{status, json{{"code", code}, {"message", message}}.dump()};
 }
 
 void VerdaEmulator::advance_locked() {
@@ -133,15 +133,12 @@ VerdaEmulator::Reply VerdaEmulator::token_locked(const std::string& body) {
   const std::string refresh = "vrt-" + std::to_string(next_) + "-k2w";
   tokens_[access] = options_.clock->now() + options_.token_lifetime;
   refresh_tokens_[refresh] = true;
-  return Reply{200,
-               json{{"access_token", access},
-                    {"refresh_token", refresh},
-                    {"scope", "cloud-api-v1"},
-                    {"token_type", "Bearer"},
-                    {"expires_in", options_.token_lifetime.count()}}
-                   .dump(),
-               "application/json",
-               {}};
+  return Reply{200, json{{"access_token", access},
+                         {"refresh_token", refresh},
+                         {"scope", "cloud-api-v1"},
+                         {"token_type", "Bearer"},
+                         {"expires_in", options_.token_lifetime.count()}}
+                        .dump()};
 }
 
 VerdaEmulator::Reply VerdaEmulator::create_locked(const std::string& body) {
@@ -191,7 +188,7 @@ VerdaEmulator::Reply VerdaEmulator::create_locked(const std::string& body) {
   }
   in.created = options_.clock->now();
   instances_.push_back(in);
-  return Reply{202, in.id, "text/plain", {}};
+  return Reply{.status = 202, .body = in.id, .content_type = "text/plain"};
 }
 
 VerdaEmulator::Reply VerdaEmulator::action_locked(const std::string& body) {
@@ -221,7 +218,7 @@ VerdaEmulator::Reply VerdaEmulator::action_locked(const std::string& body) {
       i.delete_requested = options_.clock->now();
     }
   }
-  return Reply{202, "", "text/plain", {}};
+  return Reply{.status = 202, .content_type = "text/plain"};
 }
 
 VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::HttpRequest& req) {
@@ -246,7 +243,7 @@ VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::Htt
                      {"gpu_memory", {{"description", "48GB"}, {"size_in_gigabytes", 48}}},
                      {"storage", {{"description", "dynamic"}}}});
     }
-    return Reply{200, out.dump(), "application/json", {}};
+    return Reply{200, out.dump()};
   }
   if (op == "availability") {
     std::map<std::string, json> by_location;
@@ -260,7 +257,7 @@ VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::Htt
     for (auto& [loc, types] : by_location) {
       out.push_back({{"location_code", loc}, {"availabilities", types}});
     }
-    return Reply{200, out.dump(), "application/json", {}};
+    return Reply{200, out.dump()};
   }
   if (op == "script") {
     json j = json::parse(req.body, nullptr, false);
@@ -269,13 +266,13 @@ VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::Htt
     }
     const std::string id = make_id("5c417p70", ++next_);
     scripts_[id] = j["script"].get<std::string>();
-    return Reply{200, id, "text/plain", {}};
+    return Reply{.status = 200, .body = id, .content_type = "text/plain"};
   }
   if (op == "keys") {
     json out = json::array();
     for (const auto& [id, key] : ssh_keys_)
       out.push_back({{"id", id}, {"name", "key " + id}, {"key", key}});
-    return Reply{200, out.dump(), "application/json", {}};
+    return Reply{200, out.dump()};
   }
   if (op == "add_key") {
     json j = json::parse(req.body, nullptr, false);
@@ -285,7 +282,7 @@ VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::Htt
     }
     const std::string id = make_id("55h0c0de", ++next_);
     ssh_keys_[id] = j["key"].get<std::string>();
-    return Reply{201, id, "text/plain", {}};
+    return Reply{.status = 201, .body = id, .content_type = "text/plain"};
   }
   if (op == "create") return create_locked(req.body);
   if (op == "action") return action_locked(req.body);
@@ -293,7 +290,7 @@ VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::Htt
   for (size_t k = 0; k < instances_.size(); ++k) {
     out += (k ? "," : "") + instance_json_locked(instances_[k]);
   }
-  return Reply{200, out + "]", "application/json", {}};
+  return Reply{200, out + "]"};
 }
 
 void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
@@ -323,12 +320,7 @@ void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
     op = "action";
   }
   count_request(op);
-  auto send = [&](const Reply& r) {
-    http::Headers h{{"Content-Type", r.content_type}};
-    for (const auto& [k, v] : r.headers)
-      h.add(k, v);
-    w.send(r.status, h, r.body);
-  };
+  auto send = [&](const Reply& r) { send_reply(w, r); };
   if (op.empty()) return send(error(404, "not_found", "No such route"));
   serve(
       op, w, send,
@@ -348,7 +340,7 @@ void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
             return error(401, "unauthorized_request", "Invalid access token");
           case FaultKind::Garbled:
           default:  // the base answers the other kinds
-            return Reply{200, "[{\"id\": \"7c1f", "application/json", {}};
+            return Reply{200, "[{\"id\": \"7c1f"};
         }
       },
       [&] { return route(op, req); });

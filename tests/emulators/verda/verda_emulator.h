@@ -94,12 +94,6 @@ class VerdaEmulator final : public EmulatorBase {
   void revoke_tokens();
 
  private:
-  struct Reply {
-    int status = 200;
-    std::string body;
-    std::string content_type = "application/json";
-    std::vector<std::pair<std::string, std::string>> headers;
-  };
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply token_locked(const std::string& body);

@@ -12,11 +12,6 @@ namespace {
 
 using nlohmann::json;
 
-int to_int(const std::string& s, int fallback) {
-  if (s.empty() || s.size() > 6 || !std::all_of(s.begin(), s.end(), ::isdigit)) return fallback;
-  return std::stoi(s);
-}
-
 }  // namespace
 
 VultrEmulator::VultrEmulator(VultrEmulatorOptions options)
@@ -39,7 +34,7 @@ std::vector<VultrInstance> VultrEmulator::instances() const {
 }
 
 VultrEmulator::Reply VultrEmulator::error(int status, const std::string& message) {
-  return Reply{status, json{{"error", message}, {"status", status}}.dump(), {}};
+  return Reply{status, json{{"error", message}, {"status", status}}.dump()};
 }
 
 void VultrEmulator::advance_locked() {
@@ -160,7 +155,7 @@ VultrEmulator::Reply VultrEmulator::create_locked(const std::string& body) {
   in.ssh_keys = keys;
   in.created = options_.clock->now();
   instances_.push_back(in);
-  return Reply{202, "{\"instance\":" + instance_json_locked(in) + "}", {}};
+  return Reply{202, "{\"instance\":" + instance_json_locked(in) + "}"};
 }
 
 VultrEmulator::Reply VultrEmulator::list_locked(const http::HttpRequest& req) {
@@ -189,7 +184,7 @@ VultrEmulator::Reply VultrEmulator::list_locked(const http::HttpRequest& req) {
       end < match.size() ? net::base64_encode("next__" + std::to_string(end)) : std::string();
   out += "],\"meta\":{\"total\":" + std::to_string(match.size()) + ",\"links\":{\"next\":\"" +
          next + "\",\"prev\":\"\"}}}";
-  return Reply{200, out, {}};
+  return Reply{200, out};
 }
 
 VultrEmulator::Reply VultrEmulator::route(const std::string& op, const http::HttpRequest& req) {
@@ -246,7 +241,7 @@ VultrEmulator::Reply VultrEmulator::route(const std::string& op, const http::Htt
                 {"date_created", format_rfc3339(options_.clock->now())},
                 {"name", j["name"]},
                 {"ssh_key", j["ssh_key"]}};
-    return Reply{201, json{{"ssh_key", key}}.dump(), {}};
+    return Reply{201, json{{"ssh_key", key}}.dump()};
   }
   if (op == "create") return create_locked(req.body);
   if (op == "list") return list_locked(req);
@@ -255,7 +250,7 @@ VultrEmulator::Reply VultrEmulator::route(const std::string& op, const http::Htt
                          [&](const VultrInstance& i) { return i.id == id; });
   if (it == instances_.end()) return error(404, "instance not found");
   instances_.erase(it);
-  return Reply{204, "", {}};
+  return Reply{204, ""};
 }
 
 void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
@@ -277,12 +272,7 @@ void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
     op = "delete";
   }
   count_request(op);
-  auto send = [&](const Reply& r) {
-    http::Headers h{{"Content-Type", "application/json"}};
-    for (const auto& [k, v] : r.headers)
-      h.add(k, v);
-    w.send(r.status, h, r.body);
-  };
+  auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
     return send(error(401, "Invalid API token."));
   }
@@ -305,7 +295,7 @@ void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
             return error(401, "Invalid API token.");
           case FaultKind::Garbled:
           default:  // the base answers the other kinds
-            return Reply{op == "create" ? 202 : 200, "{\"instance\": {\"id\": \"cb67", {}};
+            return Reply{op == "create" ? 202 : 200, "{\"instance\": {\"id\": \"cb67"};
         }
       },
       [&] { return route(op, req); });

@@ -72,11 +72,6 @@ class VultrEmulator final : public EmulatorBase {
   std::string add_ssh_key(const std::string& public_key);
 
  private:
-  struct Reply {
-    int status = 200;
-    std::string body;
-    std::vector<std::pair<std::string, std::string>> headers;
-  };
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply create_locked(const std::string& body);
