@@ -534,7 +534,7 @@ TEST_F(FailoverTest, NoCapacityCreatesAtTheNextCheapestProviderInTheSameReconcil
   EXPECT_EQ(moved->spec.offer.price_per_hour, usd("1.5"));
   EXPECT_EQ(moved->status.provider_id, other_->ledger()[0].machine.provider_id);
   EXPECT_EQ(moved->status.phase, api::InstancePhase::Provisioning);
-  EXPECT_EQ(events_with("NoCapacity", "moving to offer"), 1);
+  EXPECT_EQ(events_with("NoCapacity", "moved to offer"), 1);
   // And it converges on that one machine.
   clock_.advance(31s);
   converge();
@@ -558,7 +558,7 @@ TEST_F(FailoverTest, WithNoOtherOfferTheRefusedInstanceIsDeletedForThePoolToRepl
   refused.provider = "other";
   EXPECT_TRUE(unavailable_.contains(planner::offer_key(refused), clock_.now()));
   EXPECT_EQ(events_with("NoCapacity", "re-planning onto the next offer"), 1);
-  EXPECT_EQ(events_with("NoCapacity", "moving to offer"), 0);
+  EXPECT_EQ(events_with("NoCapacity", "moved to offer"), 0);
 }
 
 TEST_F(FailoverTest, AnOfferTheBudgetDoesNotAllowIsNotAFailoverTarget) {

@@ -513,16 +513,18 @@ kube::ReconcileResult InstanceReconciler::reconcile_object(
           slot.release();  // the create is over; planning may ask this provider again
           if (failovers_left > 0) {
             if (auto next = failover_offer_of(inst, pool_uid, now)) {
-              record_event(ctx_, obj, "Warning", "NoCapacity",
-                           "offer " + key + ": " + describe(e) + "; moving to offer " +
-                               planner::offer_key(api::offer_from(*next)) + " at once");
               auto moved = move_to_offer(obj, *next);
               if (!moved.ok()) return ReconcileResult::from(moved.error());
               auto decoded = to_instance(*moved);
               if (!decoded) return ReconcileResult::failed("cannot read the moved GpuInstance");
-              return reconcile_object(std::move(moved).value(),
-                                      std::make_shared<const api::GpuInstance>(*decoded),
-                                      failovers_left - 1);
+              // The next create first; the Event (an API write) after it.
+              ReconcileResult result = reconcile_object(
+                  std::move(moved).value(), std::make_shared<const api::GpuInstance>(*decoded),
+                  failovers_left - 1);
+              record_event(ctx_, obj, "Warning", "NoCapacity",
+                           "offer " + key + ": " + describe(e) + "; moved to offer " +
+                               planner::offer_key(api::offer_from(*next)));
+              return result;
             }
           }
           record_event(ctx_, obj, "Warning", "NoCapacity",
