@@ -471,6 +471,177 @@ TEST_F(ControllersTest, NoCapacityOnTheFirstOfferLandsOnTheNext) {
   EXPECT_TRUE(unavailable_.contains(planner::offer_key(offer("a", "1")), clock_.now()));
 }
 
+// Issue 12: NoCapacity failover in the same reconcile. A second fake
+// provider, "other", sells offer "c" at $1.50/h: between fake's "a" ($1)
+// and "b" ($2), so it is the next-cheapest once "a" is refused.
+class FailoverTest : public ControllersTest {
+ protected:
+  FailoverTest() {
+    FakeProviderOptions opts;
+    opts.name = "other";
+    opts.boot_delay = 30s;
+    opts.offers = {{offer("c", "1.5"), -1}};
+    other_ = std::make_shared<FakeProvider>(opts, clock_);
+    registry_.put("other", other_);
+  }
+
+  // Pool "web" of one machine over `providers`; its first pass writes the
+  // intent on the cheapest offer. Returns the instance's name.
+  std::string pool_with_intent(const std::string& providers) {
+    create_pool(1, R"({"providers": )" + providers + "}");
+    refresh();
+    (void)pool_rec_.reconcile({"default", "web"});
+    refresh();
+    const auto insts = instances();
+    EXPECT_EQ(insts.size(), 1u);
+    return insts.empty() ? std::string() : insts[0].metadata.name;
+  }
+  std::optional<api::GpuInstance> instance(const std::string& name) {
+    auto r = api_.get(kGpuInstances, "default", name);
+    if (!r.ok()) return std::nullopt;
+    return to_instance(*r);
+  }
+  int events_with(const std::string& reason, const std::string& text) {
+    int n = 0;
+    auto events = api_.list(kube::resources::kEvents, "default");
+    for (const auto& e : events->items) {
+      n += e.value("reason", "") == reason && e.value("message", "").find(text) != std::string::npos
+               ? 1
+               : 0;
+    }
+    return n;
+  }
+
+  std::shared_ptr<FakeProvider> other_;
+};
+
+TEST_F(FailoverTest, NoCapacityCreatesAtTheNextCheapestProviderInTheSameReconcile) {
+  const std::string name = pool_with_intent(R"([{"name": "fake"}, {"name": "other"}])");
+  ASSERT_EQ(instance(name)->spec.offer.offer_id, "a");
+  fake_->fail_next(FakeMethod::Create, provider_error(ProviderErrorKind::NoCapacity, "sold out"));
+  const kube::ReconcileResult r = inst_rec_.reconcile({"default", name});
+  ASSERT_FALSE(r.error) << *r.error;
+  // Before any other reconcile: "a" refused, the machine bought on "c".
+  EXPECT_TRUE(fake_->ledger().empty());
+  ASSERT_EQ(other_->ledger().size(), 1u);
+  EXPECT_EQ(other_->ledger()[0].machine.name, name);
+  EXPECT_EQ(other_->calls(FakeMethod::Create), 1);
+  EXPECT_TRUE(unavailable_.contains(planner::offer_key(offer("a", "1")), clock_.now()));
+  auto moved = instance(name);
+  ASSERT_TRUE(moved.has_value()) << "the same GpuInstance, moved: not deleted";
+  EXPECT_EQ(moved->spec.offer.provider, "other");
+  EXPECT_EQ(moved->spec.offer.offer_id, "c");
+  EXPECT_EQ(moved->spec.offer.price_per_hour, usd("1.5"));
+  EXPECT_EQ(moved->status.provider_id, other_->ledger()[0].machine.provider_id);
+  EXPECT_EQ(moved->status.phase, api::InstancePhase::Provisioning);
+  EXPECT_EQ(events_with("NoCapacity", "moved to offer"), 1);
+  // And it converges on that one machine.
+  clock_.advance(31s);
+  converge();
+  EXPECT_EQ(instances().size(), 1u);
+  EXPECT_EQ(other_->live_count(), 1);
+  EXPECT_EQ(fake_->live_count(), 0);
+  EXPECT_EQ(pool()->status.replicas.ready, 1);
+}
+
+TEST_F(FailoverTest, WithNoOtherOfferTheRefusedInstanceIsDeletedForThePoolToReplan) {
+  const std::string name = pool_with_intent(R"([{"name": "other"}])");
+  ASSERT_EQ(instance(name)->spec.offer.offer_id, "c");
+  other_->fail_next(FakeMethod::Create, provider_error(ProviderErrorKind::NoCapacity, "sold out"));
+  const kube::ReconcileResult r = inst_rec_.reconcile({"default", name});
+  ASSERT_FALSE(r.error) << *r.error;
+  EXPECT_FALSE(instance(name).has_value() && !instance(name)->metadata.deletion_timestamp)
+      << "deleted, as before failover";
+  EXPECT_TRUE(other_->ledger().empty());
+  EXPECT_TRUE(fake_->ledger().empty());
+  Offer refused = offer("c", "1.5");
+  refused.provider = "other";
+  EXPECT_TRUE(unavailable_.contains(planner::offer_key(refused), clock_.now()));
+  EXPECT_EQ(events_with("NoCapacity", "re-planning onto the next offer"), 1);
+  EXPECT_EQ(events_with("NoCapacity", "moved to offer"), 0);
+}
+
+TEST_F(FailoverTest, AnOfferTheBudgetDoesNotAllowIsNotAFailoverTarget) {
+  // $1.20/h: "a" fits, "c" ($1.50) does not.
+  create_pool(1, R"({"providers": [{"name": "fake"}, {"name": "other"}],
+                     "budget": {"maxUsdPerHour": "1.2"}})");
+  refresh();
+  (void)pool_rec_.reconcile({"default", "web"});
+  refresh();
+  ASSERT_EQ(instances().size(), 1u);
+  const std::string name = instances()[0].metadata.name;
+  fake_->fail_next(FakeMethod::Create, provider_error(ProviderErrorKind::NoCapacity, "sold out"));
+  ASSERT_FALSE(inst_rec_.reconcile({"default", name}).error);
+  EXPECT_TRUE(other_->ledger().empty());
+  EXPECT_TRUE(fake_->ledger().empty());
+  EXPECT_EQ(events_with("NoCapacity", "re-planning onto the next offer"), 1);
+}
+
+TEST_F(FailoverTest, ACrashAfterTheMoveBeforeTheCreateBuysOneMachineOnRestart) {
+  const std::string name = pool_with_intent(R"([{"name": "fake"}, {"name": "other"}])");
+  fake_->fail_next(FakeMethod::Create, provider_error(ProviderErrorKind::NoCapacity, "sold out"));
+  // The pass stops after writing the move, before anything is created at
+  // "other" (its create is refused before any effect), as a crash would.
+  other_->fail_next(FakeMethod::Create, rate_limited("slow down", 5s));
+  (void)inst_rec_.reconcile({"default", name});
+  ASSERT_EQ(instance(name)->spec.offer.provider, "other");
+  EXPECT_TRUE(instance(name)->status.provider_id.empty());
+  EXPECT_TRUE(other_->ledger().empty());
+  // A machine under this name at the provider it moved from (a create that
+  // said NoCapacity never leaves one; planted here) is never adopted into
+  // the moved intent: it is an orphan, ended after the grace.
+  InstanceIntent stray;
+  stray.name = name;
+  stray.pool_uid = pool()->metadata.uid;
+  stray.pool_namespace = "default";
+  stray.pool_name = "web";
+  stray.offer = offer("a", "1");
+  const std::string stray_id = fake_->plant_orphan(stray);
+  refresh();
+  gc_.run_once();
+  EXPECT_TRUE(instance(name)->status.provider_id.empty()) << "not adopted from \"fake\"";
+  // A fresh process (no memory: the unavailable marks are gone too) resumes
+  // from the object alone, and a create whose answer is lost is found again.
+  UnavailableOffers fresh_marks;
+  Context restarted{api_,   clock_,     registry_,  fresh_marks, events_,
+                    pools_, instances_, providers_, {}};
+  InstanceReconciler after_restart(restarted);
+  refresh();
+  other_->lose_next_create_answers();
+  (void)after_restart.reconcile({"default", name});
+  refresh();
+  (void)after_restart.reconcile({"default", name});
+  converge();
+  EXPECT_EQ(other_->ledger().size(), 1u) << "no duplicate machine";
+  EXPECT_EQ(instance(name)->status.provider_id, other_->ledger()[0].machine.provider_id);
+  // Nothing is an orphan: the collector ends nothing.
+  clock_.advance(10min);
+  refresh();
+  gc_.run_once();
+  converge();
+  EXPECT_EQ(other_->live_count(), 1);
+  EXPECT_EQ(instances().size(), 1u);
+  EXPECT_EQ(fake_->live_count(), 0) << "the stray machine " << stray_id << " was ended";
+}
+
+TEST_F(FailoverTest, OnceAMachineExistsTheOfferCannotChange) {
+  const std::string name = pool_with_intent(R"([{"name": "fake"}, {"name": "other"}])");
+  Json moved = *api_.get(kGpuInstances, "default", name);
+  moved["spec"]["offer"]["offerId"] = "b";
+  moved["spec"]["offer"]["pricePerHour"] = "2";
+  auto before_machine = api_.update(kGpuInstances, moved);
+  ASSERT_TRUE(before_machine.ok()) << before_machine.error().message;
+  refresh();
+  ASSERT_FALSE(inst_rec_.reconcile({"default", name}).error);
+  Json again = *api_.get(kGpuInstances, "default", name);
+  ASSERT_FALSE(again["status"].value("providerId", "").empty());
+  again["spec"]["offer"]["offerId"] = "a";
+  auto after_machine = api_.update(kGpuInstances, again);
+  ASSERT_FALSE(after_machine.ok());
+  EXPECT_THAT(after_machine.error().message,
+              HasSubstr("spec.offer is immutable once a machine exists"));
+}
+
 TEST_F(ControllersTest,
        AMachineOnADearerOfferIsReplacedBeforeItsNextHourAndParkedOnceTheNewOneRuns) {
   const Time t0 = clock_.now();

@@ -20,10 +20,14 @@ struct Claim {
   Json instance;
 };
 
-// Whether the GpuInstance `obj` (decoded: `inst`) claims machine `m`.
-Claim claim_of(const api::GpuInstance* inst, const Json& obj, const ListedMachine& m) {
+// Whether the GpuInstance `obj` (decoded: `inst`) claims machine `m` at
+// GpuProvider `provider`. Only a machine at the instance's own provider: an
+// intent moved to another offer after NoCapacity (instance_reconciler.h)
+// never adopts a machine left at the provider it moved from.
+Claim claim_of(const api::GpuInstance* inst, const Json& obj, const ListedMachine& m,
+               const std::string& provider) {
   Claim c;
-  if (!inst) return c;
+  if (!inst || inst->spec.offer.provider != provider) return c;
   auto uid = inst->metadata.labels.find(decision::kLabelPoolUid);
   if (uid == inst->metadata.labels.end() || uid->second != m.pool_uid) return c;
   if (inst->status.provider_id.empty()) {
@@ -246,7 +250,7 @@ bool GarbageCollector::visit_machine(const std::string& pname, Provider& provide
   kube::ObjectPtr cached =
       ns.empty() || inst_name.empty() ? nullptr : ctx_.instances.get(ns, inst_name);
   Claim c;
-  if (cached) c = claim_of(ctx_.decoded->instances.get(cached).get(), *cached, m);
+  if (cached) c = claim_of(ctx_.decoded->instances.get(cached).get(), *cached, m, pname);
   if (c.adopt) {
     adopt(pname, m.to_machine(), c.instance, now);
     return false;
@@ -273,7 +277,7 @@ bool GarbageCollector::visit_machine(const std::string& pname, Provider& provide
     auto live = ctx_.api.get(kGpuInstances, ns, inst_name);
     if (live.ok()) {
       auto decoded = to_instance(*live);
-      if (claim_of(decoded ? &*decoded : nullptr, *live, m).claimed) return false;
+      if (claim_of(decoded ? &*decoded : nullptr, *live, m, pname).claimed) return false;
     }
     if (!live.ok() && live.error().kind != kube::ErrorKind::NotFound) return true;
   }

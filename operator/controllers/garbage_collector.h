@@ -10,7 +10,8 @@
 // another is being taken, no free slot) is skipped this round: nothing is
 // decided on a stale or failed list, and first-seen times are kept.
 //   * a machine whose GpuInstance exists (by the tags' namespace and
-//     instance name, same pool uid) but has no providerId yet is adopted:
+//     instance name, same pool uid, and the instance's spec.offer names
+//     this provider) but has no providerId yet is adopted:
 //     providerId, region, price, billing and launch time are written into the
 //     instance's status (phase Provisioning or Running);
 //   * a machine no GpuInstance claims (no such object, another pool uid, or

@@ -5,11 +5,13 @@
 #include "operator/controllers/endpoint_slices.h"
 #include "operator/controllers/node_drain.h"
 #include "operator/controllers/node_registration.h"
+#include "operator/controllers/pool_input.h"
 #include "operator/controllers/provider_slots.h"
 
 #include <algorithm>
 
 #include "operator/core/api_codec.h"
+#include "operator/core/api_validation.h"
 #include "operator/core/billing.h"
 #include "operator/core/endpoint_health.h"
 #include "operator/core/planner.h"
@@ -28,6 +30,9 @@ constexpr kube::Millis kRunningPoll{15000};
 constexpr kube::Millis kTerminatingPoll{1000};
 constexpr kube::Millis kRegistrationPoll{5000};
 constexpr kube::Millis kBootstrapRetry{30000};
+// Offers one reconcile moves a refused create through (NoCapacity failover)
+// before it falls back to deleting the instance for the pool to re-plan.
+constexpr int kMaxFailovers = 3;
 
 bool instance_has_finalizer(const Json& obj) {
   const auto& m = obj["metadata"];
@@ -172,6 +177,46 @@ ProviderResult<Machine> InstanceReconciler::watch_machine(const std::shared_ptr<
   return provider->get(pool_uid, inst.metadata.name);
 }
 
+std::optional<api::OfferSpec> InstanceReconciler::failover_offer_of(const api::GpuInstance& inst,
+                                                                    const std::string& pool_uid,
+                                                                    Time now) {
+  kube::ObjectPtr pool_obj = ctx_.pools.get(inst.metadata.namespace_, inst.spec.pool);
+  if (!pool_obj) return std::nullopt;
+  std::shared_ptr<const api::GpuPool> pool = ctx_.decoded->pools.get(pool_obj);
+  if (!pool || pool->metadata.uid != pool_uid || pool->metadata.deletion_timestamp) {
+    return std::nullopt;
+  }
+  // The pool's instances as the pool pass sees them, this one as it is now.
+  std::vector<api::GpuInstance> instances = {inst};
+  for (const auto& ip : ctx_.instances.by_index(kIndexPoolUid, pool_uid)) {
+    auto i = ctx_.decoded->instances.get(ip);
+    if (i && i->metadata.name != inst.metadata.name) instances.push_back(*i);
+  }
+  decision::Input in = pool_input(ctx_, *pool, *pool_obj, std::move(instances), now);
+  // An autoscaling pool's count is the autoscaler's, as its last pass wrote it.
+  if (pool->spec.autoscaling.enabled) in.desired = pool->status.replicas.desired;
+  std::vector<std::string> busy;
+  if (!fetch_pool_offers(ctx_, *pool, in, busy)) return std::nullopt;
+  auto next = decision::failover_offer(std::move(in), inst.metadata.name);
+  if (!next) return std::nullopt;
+  // The CRD's transition rule, in step: never a move once a machine exists.
+  api::GpuInstance moved = inst;
+  moved.spec.offer = *next;
+  if (!api::validate_update(inst, moved).empty()) return std::nullopt;
+  return next;
+}
+
+kube::ApiResult<Json> InstanceReconciler::move_to_offer(const Json& obj,
+                                                        const api::OfferSpec& offer) {
+  Json j = obj;
+  api::GpuInstance moved;
+  moved.spec.offer = offer;
+  j["spec"]["offer"] = api::encode(moved)["spec"]["offer"];
+  auto r = ctx_.api.update(kGpuInstances, j);
+  if (!r.ok()) return fail(r.error());
+  return std::move(r).value();
+}
+
 kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest& req) {
   kube::ObjectPtr cached = ctx_.instances.get(req.namespace_, req.name);
   const std::string inst_key = kube::make_key(req.namespace_, req.name);
@@ -190,7 +235,13 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
                      ". Fix the object; it is not retried until it changes.");
     return ReconcileResult::terminal("cannot decode GpuInstance " + req.name + ": " + why);
   }
+  return reconcile_object(std::move(obj), inst_ptr, kMaxFailovers);
+}
+
+kube::ReconcileResult InstanceReconciler::reconcile_object(
+    Json obj, const std::shared_ptr<const api::GpuInstance>& inst_ptr, int failovers_left) {
   const api::GpuInstance& inst = *inst_ptr;  // inst_ptr keeps it alive; never copied
+  const std::string inst_key = kube::make_key(inst.metadata.namespace_, inst.metadata.name);
   const Time now = ctx_.clock.now();
   const std::string pool_uid = pool_uid_of(inst);
   const std::string pool_key = kube::make_key(inst.metadata.namespace_, inst.spec.pool);
@@ -459,6 +510,23 @@ kube::ReconcileResult InstanceReconciler::reconcile(const kube::ReconcileRequest
         case ProviderErrorKind::NoCapacity:
         case ProviderErrorKind::QuotaExceeded: {
           ctx_.unavailable.mark(key, now);
+          slot.release();  // the create is over; planning may ask this provider again
+          if (failovers_left > 0) {
+            if (auto next = failover_offer_of(inst, pool_uid, now)) {
+              auto moved = move_to_offer(obj, *next);
+              if (!moved.ok()) return ReconcileResult::from(moved.error());
+              auto decoded = to_instance(*moved);
+              if (!decoded) return ReconcileResult::failed("cannot read the moved GpuInstance");
+              // The next create first; the Event (an API write) after it.
+              ReconcileResult result = reconcile_object(
+                  std::move(moved).value(), std::make_shared<const api::GpuInstance>(*decoded),
+                  failovers_left - 1);
+              record_event(ctx_, obj, "Warning", "NoCapacity",
+                           "offer " + key + ": " + describe(e) + "; moved to offer " +
+                               planner::offer_key(api::offer_from(*next)));
+              return result;
+            }
+          }
           record_event(ctx_, obj, "Warning", "NoCapacity",
                        "offer " + key + ": " + describe(e) + "; re-planning onto the next offer");
           auto r = ctx_.api.remove(kGpuInstances, inst.metadata.namespace_, inst.metadata.name);

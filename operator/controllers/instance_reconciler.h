@@ -10,10 +10,14 @@
 //     region, price, billing rule, launch time and paidThrough (phase Provisioning, or Running when
 //     the machine is already up). A Transient failure is ambiguous: get(pool uid, name) is asked
 //     before anything else, and the machine it finds is adopted. NoCapacity / QuotaExceeded mark
-//     the offer in the shared UnavailableOffers, emit an Event and delete this GpuInstance, then
-//     ask for a pool reconcile, which re-plans onto the next offer. Unauthorized / InvalidRequest
-//     mark the offer unavailable and fail the instance (the pool replaces it). RateLimited retries
-//     after the provider's hint.
+//     the offer in the shared UnavailableOffers and emit an Event; then, in the same reconcile,
+//     the instance moves to the offer the pool's decision would buy for its place with that offer
+//     excluded (decision::failover_offer: the planner's ranking, the providers' limits, the
+//     budget, the pool's providers) by rewriting spec.offer (allowed while status.providerId is
+//     unset) and creates there, up to kMaxFailovers times; its name stays the idempotency key.
+//     With no such offer it is deleted and a pool reconcile is asked for, which re-plans.
+//     Unauthorized / InvalidRequest mark the offer unavailable and fail the instance (the pool
+//     replaces it). RateLimited retries after the provider's hint.
 //   * Provisioning / Running / Ready / Parked: polls the machine;
 //     Provisioning becomes Running when the machine runs. A settled machine
 //     (Running, Ready, Parked) is read from the provider's shared list
@@ -69,6 +73,20 @@ class InstanceReconciler {
   kube::ReconcileResult reconcile(const kube::ReconcileRequest& req);
 
  private:
+  // One pass over `obj` (decoded: `inst_ptr`). A create refused NoCapacity
+  // or QuotaExceeded moves the instance to the next offer and runs again on
+  // the moved object, at most `failovers_left` more times.
+  kube::ReconcileResult reconcile_object(kube::Json obj,
+                                         const std::shared_ptr<const api::GpuInstance>& inst_ptr,
+                                         int failovers_left);
+  // NoCapacity failover: the offer the pool's decision gives this refused
+  // instance's place (decision::failover_offer over pool_input() and the
+  // pool's offers, the refused offer already marked unavailable), or nullopt.
+  std::optional<api::OfferSpec> failover_offer_of(const api::GpuInstance& inst,
+                                                  const std::string& pool_uid, Time now);
+  // Writes `offer` into the stored object's spec.offer (no machine exists:
+  // the CRD allows it); the updated object.
+  kube::ApiResult<kube::Json> move_to_offer(const kube::Json& obj, const api::OfferSpec& offer);
   std::optional<Machine> vouched_machine(const std::shared_ptr<Provider>& provider,
                                          const api::GpuInstance& inst, const std::string& pool_uid,
                                          Time now) const;

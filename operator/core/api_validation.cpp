@@ -910,4 +910,13 @@ Result<std::vector<ApiObject>, DecodeError> load_objects(std::string_view text) 
   return objects;
 }
 
+std::vector<FieldError> validate_update(const GpuInstance& old, const GpuInstance& updated) {
+  std::vector<FieldError> out;
+  if (!(old.spec.offer == updated.spec.offer) && !old.status.provider_id.empty()) {
+    out.push_back(
+        FieldError{"spec.offer", "immutable once a machine exists (status.providerId is set)", -1});
+  }
+  return out;
+}
+
 }  // namespace gpupool::api

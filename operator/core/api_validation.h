@@ -38,6 +38,13 @@ std::vector<FieldError> validate(const GpuPool& pool);
 std::vector<FieldError> validate(const GpuInstance& instance);
 std::vector<FieldError> validate(const GpuProvider& provider);
 std::vector<FieldError> validate(const ApiObject& object);
+// An update of a GpuInstance from `old` (as stored) to `updated`, in step
+// with the CRD's transition rule at the object root: spec.offer may change
+// only while no machine exists (old's status.providerId is empty), which is
+// how the operator moves a create its provider refused (NoCapacity) onto the
+// next offer (docs/operations.md, "Create and failover"); once a machine
+// exists the offer is what it was bought at and is immutable.
+std::vector<FieldError> validate_update(const GpuInstance& old, const GpuInstance& updated);
 
 // For user files (the `plan` command, tests): parses a YAML (or JSON) stream,
 // decodes every document in Strict mode, applies defaults and validates.

@@ -339,7 +339,7 @@ GpuInstance new_instance(const State& s, const Offer& offer, Money egress_per_ho
   ref.controller = true;
   ref.block_owner_deletion = true;
   inst.metadata.owner_references.push_back(ref);
-  inst.metadata.finalizers.push_back(kFinalizer);
+  inst.metadata.finalizers.emplace_back(kFinalizer);
   inst.spec.pool = pool.metadata.name;
   inst.spec.offer = api::offer_spec_from(offer);
   inst.spec.offer.egress_usd_per_hour = egress_per_hour;
@@ -901,6 +901,27 @@ Output decide(const Input& in) {
     if (!out.requeue_at || poll < *out.requeue_at) out.requeue_at = poll;
   }
   return out;
+}
+
+std::optional<api::OfferSpec> failover_offer(Input in, const std::string& refused) {
+  const auto it = std::find_if(in.instances.begin(), in.instances.end(),
+                               [&](const GpuInstance& i) { return i.metadata.name == refused; });
+  if (it == in.instances.end() || it->metadata.annotations.count(kReplacesAnnotation) > 0) {
+    return std::nullopt;
+  }
+  // Its place at its provider is given up: the provider's limits see it gone.
+  if (!it->metadata.deletion_timestamp) {
+    if (auto p = in.providers.find(it->spec.offer.provider); p != in.providers.end()) {
+      p->second.instances = std::max(0, p->second.instances - 1);
+      p->second.gpus = std::max(0, p->second.gpus - it->spec.offer.gpu_count);
+    }
+  }
+  in.instances.erase(it);
+  in.max_creates = 1;
+  in.scaling.reset();  // the autoscaler's readings are the pool pass's business
+  const Output out = decide(in);
+  if (out.create.size() != 1 || !out.unpark.empty()) return std::nullopt;
+  return out.create.front().spec.offer;
 }
 
 }  // namespace gpupool::decision

@@ -255,6 +255,25 @@ struct Output {
 
 Output decide(const Input& input);
 
+// NoCapacity failover (issue 12): the offer that GpuInstance `refused`,
+// whose create its provider just refused (NoCapacity / QuotaExceeded), moves
+// to in the same reconcile (docs/operations.md, "Create and failover"). It
+// is what decide() buys for that one place: `in` holds the pool's instances
+// (the refused one among them), in.unavailable holds the refused offer's key
+// and in.desired the pool's desired count (its status.replicas.desired);
+// decide() runs on them without the refused instance, creating at most one,
+// so the money is ranked by the planner exactly as a pool pass would, within
+// the providers' limits (the refused instance's machine and GPUs are taken
+// off its provider's counts in in.providers), the budget and the allowed
+// providers. nullopt (the caller deletes the instance and the pool re-plans,
+// as before failover existed) when that decision would not buy exactly one
+// machine for the place: no other offer, over budget, a parked machine to
+// re-use instead, the pool not short without it, a ledger or bootstrap
+// problem, a provider still loading; also for a consolidation replacement
+// (kReplacesAnnotation: it is bought only when cheaper than what it
+// replaces) and an instance not in `in`.
+std::optional<api::OfferSpec> failover_offer(Input in, const std::string& refused);
+
 // Rule 4c: whether `i` is a serving machine within
 // lifecycle.consolidationLeadSeconds (+ parkMarginSeconds) of its decision
 // point, and whether any instance of `in` is (the pool reconciler reads

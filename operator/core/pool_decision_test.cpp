@@ -275,6 +275,68 @@ TEST(PoolDecision, UnavailableOfferMovesToTheNext) {
   EXPECT_EQ(out.create[0].spec.offer.offer_id, "b");
 }
 
+// Failover (issue 12): the refused instance's place goes to the offer the
+// decision would buy with the refused offer excluded.
+Input refused_input(const api::GpuPool& pool, const std::string& refused_offer) {
+  auto in = input(pool, at(10, 12));
+  in.instances = {inst(pool, 1, api::InstancePhase::Running, at(10, 11)),
+                  inst(pool, 2, api::InstancePhase::Pending)};
+  in.unavailable = {planner::offer_key(offer(refused_offer, "2"))};
+  return in;
+}
+
+TEST(PoolDecision, FailoverMovesTheRefusedPlaceToTheNextOffer) {
+  const auto pool = make_pool(2);
+  auto moved = failover_offer(refused_input(pool, "a"), instance_name(pool, 2));
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(moved->offer_id, "b");
+  EXPECT_EQ(moved->price_per_hour, usd("3"));
+  // The same choice as a pool pass without the refused instance.
+  auto in = refused_input(pool, "a");
+  in.instances.pop_back();
+  const Output out = decide(in);
+  ASSERT_EQ(out.create.size(), 1u);
+  EXPECT_EQ(out.create[0].spec.offer, *moved);
+}
+
+TEST(PoolDecision, FailoverFindsNothingWithoutAnotherOfferOrBudgetOrNeed) {
+  const auto pool = make_pool(2);
+  const std::string refused = instance_name(pool, 2);
+  auto none = refused_input(pool, "a");
+  none.offers = {offer("a", "2")};
+  EXPECT_FALSE(failover_offer(none, refused).has_value());
+  auto capped_pool = make_pool(2);
+  capped_pool.spec.budget.max_usd_per_hour = usd("4.5");  // $2 running + $3 does not fit
+  EXPECT_FALSE(failover_offer(refused_input(capped_pool, "a"), refused).has_value());
+  auto shrunk = refused_input(pool, "a");
+  shrunk.desired = 1;  // the pool no longer needs the place
+  EXPECT_FALSE(failover_offer(shrunk, refused).has_value());
+  auto parked = refused_input(pool, "a");
+  parked.instances.push_back(inst(pool, 3, api::InstancePhase::Parked, at(10, 11)));
+  EXPECT_FALSE(failover_offer(parked, refused).has_value());  // re-used by the pool pass
+  auto replacement = refused_input(pool, "a");
+  replacement.instances.back().metadata.annotations[kReplacesAnnotation] = instance_name(pool, 1);
+  EXPECT_FALSE(failover_offer(replacement, refused).has_value());
+  EXPECT_FALSE(failover_offer(refused_input(pool, "a"), "someone-else").has_value());
+}
+
+TEST(PoolDecision, FailoverFreesTheRefusedPlaceInItsProvidersLimit) {
+  auto pool = make_pool(2);
+  auto in = refused_input(pool, "a");
+  // Offer "c" at the same provider; the limit of 2 machines holds both instances.
+  in.offers = {offer("a", "2"), offer("c", "2.5")};
+  planner::ProviderState limits;
+  limits.max_instances = 2;
+  limits.instances = 2;
+  limits.gpus = 2;
+  in.providers["fake"] = limits;
+  auto moved = failover_offer(in, instance_name(pool, 2));
+  ASSERT_TRUE(moved.has_value());
+  EXPECT_EQ(moved->offer_id, "c");
+  in.providers["fake"].instances = 3;  // a machine of another pool took the place meanwhile
+  EXPECT_FALSE(failover_offer(in, instance_name(pool, 2)).has_value());
+}
+
 TEST(PoolDecision, NoOffersIsDegradedWithAnActionableMessage) {
   auto pool = make_pool(1);
   auto in = input(pool, at(10, 12));

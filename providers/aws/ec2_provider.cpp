@@ -91,18 +91,29 @@ ProviderStatus check_page_token(const std::string& next, std::set<std::string>& 
 
 }  // namespace
 
+namespace {
+
+// GPUs per g6e size (NVIDIA L40S).
+constexpr std::pair<std::string_view, int> kG6eGpus[] = {
+    {"g6e.xlarge", 1},   {"g6e.2xlarge", 1},  {"g6e.4xlarge", 1},  {"g6e.8xlarge", 1},
+    {"g6e.16xlarge", 1}, {"g6e.12xlarge", 4}, {"g6e.24xlarge", 4}, {"g6e.48xlarge", 8}};
+
+}  // namespace
+
 int g6e_gpu_count(std::string_view t) {
-  static const std::map<std::string, int, std::less<>> kCounts = {
-      {"g6e.xlarge", 1},   {"g6e.2xlarge", 1},  {"g6e.4xlarge", 1},  {"g6e.8xlarge", 1},
-      {"g6e.16xlarge", 1}, {"g6e.12xlarge", 4}, {"g6e.24xlarge", 4}, {"g6e.48xlarge", 8}};
-  auto it = kCounts.find(t);
-  return it == kCounts.end() ? 0 : it->second;
+  for (const auto& [type, gpus] : kG6eGpus) {
+    if (type == t) return gpus;
+  }
+  return 0;
 }
 
-std::string client_token(std::string_view pool_uid, std::string_view name) {
+std::string client_token(std::string_view pool_uid, std::string_view name,
+                         std::string_view instance_type) {
   std::string key(pool_uid);
   key.push_back('/');
   key.append(name);
+  key.push_back('/');
+  key.append(instance_type);
   return "gpupool-" + sha256_hex(key).substr(0, 40);
 }
 
@@ -362,7 +373,7 @@ ProviderResult<Machine> Ec2Provider::create(const InstanceIntent& intent) {
               {"InstanceType", intent.offer.id},
               {"MinCount", "1"},
               {"MaxCount", "1"},
-              {"ClientToken", client_token(intent.pool_uid, intent.name)}};
+              {"ClientToken", client_token(intent.pool_uid, intent.name, intent.offer.id)}};
   if (!user_data->empty()) p.emplace_back("UserData", net::base64_encode(*user_data));
   if (!config_.key_name.empty()) p.emplace_back("KeyName", config_.key_name);
   if (!config_.subnet_id.empty()) p.emplace_back("SubnetId", config_.subnet_id);
@@ -395,7 +406,7 @@ ProviderResult<Machine> Ec2Provider::create(const InstanceIntent& intent) {
   return m;
 }
 
-ProviderResult<std::vector<Machine>> Ec2Provider::describe(Params filters) {
+ProviderResult<std::vector<Machine>> Ec2Provider::describe(const Params& filters) {
   std::vector<Machine> out;
   std::string next;
   std::set<std::string> seen;
@@ -431,14 +442,25 @@ ProviderResult<Machine> Ec2Provider::get(std::string_view pool_uid, std::string_
               {"Filter.1.Value.1", std::string(pool_uid)},
               {"Filter.2.Name", "tag:" + std::string(kTagInstance)},
               {"Filter.2.Value.1", std::string(name)}};
-  auto found = describe(std::move(f));
+  auto found = describe(f);
   if (!found.ok()) return fail(found.error());
   if (found->empty()) {
     // Tags are applied atomically with the launch, but look the idempotency
     // token up too in case tags are not visible yet (eventual consistency).
-    Params t = {{"Filter.1.Name", "client-token"},
-                {"Filter.1.Value.1", client_token(pool_uid, name)}};
-    found = describe(std::move(t));
+    // The token names the instance type too (a create moved to another
+    // type after NoCapacity has its own): ask for every type this adapter
+    // may have bought the intent as.
+    std::set<std::string> types;
+    for (const auto& [type, price] : config_.prices)
+      types.insert(type);
+    for (const auto& [type, gpus] : kG6eGpus)
+      types.emplace(type);
+    Params t = {{"Filter.1.Name", "client-token"}};
+    int n = 0;
+    for (const auto& type : types) {
+      t.emplace_back("Filter.1.Value." + std::to_string(++n), client_token(pool_uid, name, type));
+    }
+    found = describe(t);
     if (!found.ok()) return fail(found.error());
   }
   if (found->empty()) {
@@ -472,7 +494,7 @@ ProviderResult<std::vector<Machine>> Ec2Provider::list(const MachineFilter& filt
   // The filters above are EC2's; the contract is ours. Check the answer too,
   // so a machine without our tags (a filter EC2 ignored, a tag removed by
   // hand) is never reported as this pool's and adopted or ended by mistake.
-  auto all = describe(std::move(f));
+  auto all = describe(f);
   if (!all.ok()) return all;
   return owned_machines(std::move(all).value(), filter, /*require_managed_tag=*/true);
 }

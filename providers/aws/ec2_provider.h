@@ -12,15 +12,16 @@
 // without a configured price is not offered. Billing: per second, 60 s minimum.
 //
 // create(): RunInstances with ClientToken = client_token(pool uid, intent
-// name) (deterministic, <= 64 ASCII) and a TagSpecification carrying
+// name, instance type) (deterministic, <= 64 ASCII) and a TagSpecification carrying
 // kTagManagedBy, kTagPoolUid, kTagPool, kTagInstance and the intent's labels;
 // user data is base64-encoded. Because EC2 returns the original instance for
 // a repeated ClientToken, RunInstances is sent as idempotent: the HTTP layer
 // retries timeouts, and a create whose answer was lost is found again by a
 // later create() or get() (DescribeInstances by tags / client token).
 //
-// get(): DescribeInstances filtered by tag:pool-uid and tag:instance; a live
-// instance wins over terminated ones.
+// get(): DescribeInstances filtered by tag:pool-uid and tag:instance (else,
+// while tags are not visible yet, by the client tokens of every type it
+// may have been bought as); a live instance wins over terminated ones.
 // list(): DescribeInstances filtered by the managed-by tag (and pool uid),
 // excluding terminated instances unless asked, following nextToken.
 // terminate(): TerminateInstances. Returns success while the instance is
@@ -92,8 +93,14 @@ struct Ec2Config {
 int g6e_gpu_count(std::string_view instance_type);
 
 // Deterministic ClientToken for an intent: "gpupool-" + 40 hex chars of
-// SHA-256(pool_uid + "/" + name). Always 48 ASCII characters.
-std::string client_token(std::string_view pool_uid, std::string_view name);
+// SHA-256(pool_uid + "/" + name + "/" + instance_type). Always 48 ASCII
+// characters. The instance type is part of it because an intent whose create
+// was refused NoCapacity may move to another offer (another type) before any
+// machine exists (docs/operations.md): its retry there is a new request, not
+// a repeat that EC2 would refuse as IdempotentParameterMismatch. A repeat on
+// the same type is still the same request.
+std::string client_token(std::string_view pool_uid, std::string_view name,
+                         std::string_view instance_type);
 
 class Ec2Provider final : public Provider {
  public:
@@ -117,7 +124,7 @@ class Ec2Provider final : public Provider {
   // Signs and sends one Query API call; returns the parsed success body or
   // the mapped error.
   ProviderResult<XmlNode> call(const std::string& action, net::Params params);
-  ProviderResult<std::vector<Machine>> describe(net::Params filters);
+  ProviderResult<std::vector<Machine>> describe(const net::Params& filters);
 
   struct GpuFacts {
     std::string model;

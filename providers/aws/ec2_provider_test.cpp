@@ -101,7 +101,7 @@ TEST_F(Ec2ProviderTest, CreateTagsTheInstanceAndIsIdempotentOnTheIntentName) {
   auto all = emulator_.instances();
   ASSERT_EQ(all.size(), 1u);
   EXPECT_EQ(all[0].user_data, "#!/bin/sh\necho join --token abc\n");
-  EXPECT_EQ(all[0].client_token, client_token("uid-1234", "pool-a-0"));
+  EXPECT_EQ(all[0].client_token, client_token("uid-1234", "pool-a-0", "g6e.xlarge"));
   EXPECT_LE(all[0].client_token.size(), 64u);
 
   clock_.advance(seconds(31));
@@ -117,7 +117,9 @@ TEST_F(Ec2ProviderTest, CreateTagsTheInstanceAndIsIdempotentOnTheIntentName) {
 TEST_F(Ec2ProviderTest, SameNameWithDifferentParametersIsRefused) {
   Ec2Provider p(config(), transport_, clock_, sleeper_);
   ASSERT_TRUE(p.create(intent()).ok());
-  auto other = p.create(intent("pool-a-0", "g6e.12xlarge"));
+  InstanceIntent changed = intent();
+  changed.user_data = "#!/bin/sh\necho another\n";
+  auto other = p.create(changed);
   ASSERT_FALSE(other.ok());
   EXPECT_EQ(other.error().kind, ProviderErrorKind::InvalidRequest);
   EXPECT_NE(other.error().message.find("IdempotentParameterMismatch"), std::string::npos);
@@ -246,6 +248,28 @@ TEST_F(Ec2ProviderTest, NoCapacityIsReportedAtOnceWithoutRetries) {
   ASSERT_TRUE(p.create(intent()).ok());
   emulator_.faults().add("RunInstances", Fault{FaultKind::NoCapacity});
   EXPECT_EQ(p.create(intent("pool-a-1")).error().kind, ProviderErrorKind::NoCapacity);
+}
+
+// Failover (issue 12): an intent refused NoCapacity on one type may move to
+// another type before any machine exists; the retry there has its own
+// ClientToken, so it is bought, not refused as a parameter mismatch.
+TEST_F(Ec2ProviderTest, AnIntentMovedToAnotherTypeAfterNoCapacityHasItsOwnToken) {
+  Ec2Provider p(config(), transport_, clock_, sleeper_);
+  emulator_.set_capacity("g6e.xlarge", 0);
+  ASSERT_EQ(p.create(intent()).error().kind, ProviderErrorKind::NoCapacity);
+  auto moved = p.create(intent("pool-a-0", "g6e.12xlarge"));
+  ASSERT_TRUE(moved.ok()) << describe(moved.error());
+  ASSERT_EQ(emulator_.instances().size(), 1u);
+  EXPECT_EQ(emulator_.instances()[0].client_token,
+            client_token("uid-1234", "pool-a-0", "g6e.12xlarge"));
+  EXPECT_NE(client_token("uid-1234", "pool-a-0", "g6e.12xlarge"),
+            client_token("uid-1234", "pool-a-0", "g6e.xlarge"));
+  // Repeating the moved create is still the same request: no second machine.
+  auto again = p.create(intent("pool-a-0", "g6e.12xlarge"));
+  ASSERT_TRUE(again.ok());
+  EXPECT_EQ(again->provider_id, moved->provider_id);
+  EXPECT_EQ(emulator_.instances().size(), 1u);
+  EXPECT_EQ(p.get("uid-1234", "pool-a-0")->provider_id, moved->provider_id);
 }
 
 TEST_F(Ec2ProviderTest, QuotaExceeded) {

@@ -188,14 +188,42 @@ TEST(Crd, EveryCelRuleCompiles) {
   EXPECT_GE(rules, 10u);
 }
 
-TEST(Crd, OfferOfAnInstanceIsImmutable) {
-  const json old = encode(fixtures::full_gpu_instance());
-  json changed = old;
-  changed["spec"]["offer"]["pricePerHour"] = "0.01";
-  EXPECT_THAT(
-      server_causes(kGpuInstanceKind, changed, &old),
-      ::testing::ElementsAre("spec.offer: Invalid value: \"object\": spec.offer is immutable"));
+// spec.offer may move (NoCapacity failover) only while no machine exists;
+// the CRD's root rule and api::validate_update agree.
+TEST(Crd, OfferOfAnInstanceChangesOnlyWhileNoMachineExists) {
+  const GpuInstance with_machine = fixtures::full_gpu_instance();
+  ASSERT_FALSE(with_machine.status.provider_id.empty());
+  GpuInstance moved = with_machine;
+  moved.spec.offer.price_per_hour = Money::parse("0.01").value();
+  moved.spec.offer.offer_id = "another";
+  const json old = encode(with_machine);
+  const json changed = encode(moved);
+  EXPECT_THAT(server_causes(kGpuInstanceKind, changed, &old),
+              ::testing::ElementsAre("spec.offer: Invalid value: \"object\": spec.offer is "
+                                     "immutable once a machine exists (status.providerId is set)"));
+  EXPECT_THAT(validate_update(with_machine, moved), ::testing::SizeIs(1));
   EXPECT_THAT(server_causes(kGpuInstanceKind, changed), IsEmpty());  // create: no old object
+
+  // No machine yet: no providerId, or no status at all.
+  GpuInstance intent = with_machine;
+  intent.status = {};
+  intent.status.phase = InstancePhase::Pending;
+  GpuInstance intent_moved = moved;
+  intent_moved.status = intent.status;
+  const json old_intent = encode(intent);
+  EXPECT_THAT(server_causes(kGpuInstanceKind, encode(intent_moved), &old_intent), IsEmpty());
+  EXPECT_THAT(validate_update(intent, intent_moved), IsEmpty());
+  json bare = old_intent;
+  bare.erase("status");
+  json bare_moved = encode(intent_moved);
+  bare_moved.erase("status");
+  EXPECT_THAT(server_causes(kGpuInstanceKind, bare_moved, &bare), IsEmpty());
+  // Anything else may still change with a machine: the rule is about the offer.
+  GpuInstance relabelled = with_machine;
+  relabelled.metadata.labels["team"] = "other";
+  const json relabelled_json = encode(relabelled);
+  EXPECT_THAT(server_causes(kGpuInstanceKind, relabelled_json, &old), IsEmpty());
+  EXPECT_THAT(validate_update(with_machine, relabelled), IsEmpty());
 }
 
 // Specs the operator refuses are refused by the API server too (OpenAPI or
