@@ -50,7 +50,7 @@ Options:
                              address as --health-addr means the same)
   --log-level LEVEL          debug|info|warn|error (default: info)
   --log-format FORMAT        text|json (default: text)
-  --workers N                workers per controller (default: 2)
+  --workers N                workers per controller (default: 4)
   --health-check-workers N   threads that run Endpoint-mode HTTP health checks, apart from the
                              controllers' workers, so a machine that never answers holds one
                              of these for its timeoutSeconds, not a worker (default: 4; 1..64)
@@ -72,8 +72,8 @@ Options:
   --shutdown-grace-seconds N on SIGTERM: in-flight work gets half of this to finish, then API
                              calls are interrupted; the process exits by then (default: 20)
   --kube-api-qps N           Kubernetes API requests per second, client-side token bucket
-                             (default: 50; 0 disables the limit)
-  --kube-api-burst N         requests the bucket lets through at once (default: 100)
+                             (default: 200; 0 disables the limit)
+  --kube-api-burst N         requests the bucket lets through at once (default: 300)
 )";
 
 // "15" or "15s": whole seconds >= 1; nullopt otherwise.
@@ -167,7 +167,7 @@ int run_operator(const std::vector<std::string>& args, const factory::AdapterTab
                                               {"metrics-addr", ""},
                                               {"log-level", "info"},
                                               {"log-format", "text"},
-                                              {"workers", "2"},
+                                              {"workers", "4"},
                                               {"health-check-workers", "4"},
                                               {"provider-concurrency", "0"},
                                               {"gc-period-seconds", "15"},
@@ -176,8 +176,8 @@ int run_operator(const std::vector<std::string>& args, const factory::AdapterTab
                                               {"prometheus-timeout-seconds", "5"},
                                               {"autoscale-period-seconds", "15"},
                                               {"shutdown-grace-seconds", "20"},
-                                              {"kube-api-qps", "50"},
-                                              {"kube-api-burst", "100"}};
+                                              {"kube-api-qps", "200"},
+                                              {"kube-api-burst", "300"}};
   for (size_t i = 0; i < args.size(); ++i) {
     const std::string& a = args[i];
     if (a == "-h" || a == "--help") {

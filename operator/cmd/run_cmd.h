@@ -10,8 +10,8 @@
 //   --lease-namespace NS   --lease-name NAME             --health-addr HOST:PORT
 //   --metrics-addr HOST:PORT  --log-level debug|info|warn|error
 //   --log-format text|json    --workers N                --gc-period-seconds N
-//   --kube-api-qps N (client-side rate limit, default 50; 0: none)
-//   --kube-api-burst N (default 100)
+//   --kube-api-qps N (client-side rate limit, default 200; 0: none)
+//   --kube-api-burst N (default 300)
 // Bad flag values return 2 with the reason on `err` before anything starts.
 // The configuration line logged at start has every credential redacted.
 //

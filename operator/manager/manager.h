@@ -67,7 +67,7 @@ struct ManagerOptions {
   std::string metrics_addr;           // "127.0.0.1:8080"; empty: /metrics on the health server
   std::string version = "0.0.0-dev";  // gpupool_build_info labels
   std::string revision = "unknown";
-  int workers = 2;
+  int workers = 4;
   // Threads that run Endpoint-mode HTTP health checks, off the reconcile
   // workers (controllers::ProbePool): 1..64.
   int health_check_workers = 4;
