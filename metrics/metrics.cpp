@@ -249,28 +249,50 @@ std::vector<MetricFamily> PoolCollector::Collect() const {
     return it->second;
   };
 
-  // Every instance decoded once per scrape, by (namespace, spec.pool): a
-  // scan of the namespace per pool made a scrape pools x instances decodes
-  // (11 s for 20 pools on the test build; hours at 10,000 pools).
-  std::map<std::pair<std::string, std::string>, std::vector<api::GpuInstance>> by_pool;
-  for (const auto& io : src_.instances.list()) {
-    if (auto inst = controllers::to_instance(*io)) {
-      by_pool[{inst->metadata.namespace_, inst->spec.pool}].push_back(std::move(*inst));
+  // A pool's instances, read one pool at a time, so a scrape holds one
+  // pool's objects and not every object's tree at once (at 2,000 pools x 5 a
+  // scrape that listed every instance first peaked 125 MiB above rest):
+  // through the pool-uid index the informers keep (kIndexPoolUid, the set
+  // the pool reconciler counts). A store without that index (tests, tools)
+  // is read once, bucketed by (namespace, spec.pool). Either way each
+  // instance is decoded once per scrape; a scan of the namespace per pool
+  // made a scrape pools x instances decodes (11 s for 20 pools on the test
+  // build).
+  const bool indexed = !src_.instances.index_counts(controllers::kIndexPoolUid).empty();
+  std::map<std::pair<std::string, std::string>, std::vector<api::GpuInstance>> unindexed;
+  if (!indexed) {
+    for (const auto& io : src_.instances.list()) {
+      if (auto inst = controllers::to_instance(*io)) {
+        unindexed[{inst->metadata.namespace_, inst->spec.pool}].push_back(std::move(*inst));
+      }
     }
   }
+  auto instances_of = [&](const api::GpuPool& pool) {
+    std::vector<api::GpuInstance> out;
+    if (indexed) {
+      for (const auto& io :
+           src_.instances.by_index(controllers::kIndexPoolUid, pool.metadata.uid)) {
+        auto inst = controllers::to_instance(*io);
+        if (inst && belongs_to(*inst, pool)) out.push_back(std::move(*inst));
+      }
+    } else if (auto it = unindexed.find({pool.metadata.namespace_, pool.metadata.name});
+               it != unindexed.end()) {
+      for (auto& inst : it->second) {
+        if (belongs_to(inst, pool)) out.push_back(std::move(inst));
+      }
+    }
+    return out;
+  };
   std::set<std::pair<std::string, std::string>> live_pools;
-  for (const auto& obj : src_.pools.list()) {
+  for (const auto& key : src_.pools.keys()) {
+    const kube::ObjectPtr obj = src_.pools.get(key);
+    if (!obj) continue;
     auto pool = controllers::to_pool(*obj);
     if (!pool) continue;
     const std::string& ns = pool->metadata.namespace_;
     const std::string& name = pool->metadata.name;
     live_pools.insert({ns, name});
-    std::vector<api::GpuInstance> insts;
-    if (auto it = by_pool.find({ns, name}); it != by_pool.end()) {
-      for (auto& inst : it->second) {
-        if (belongs_to(inst, *pool)) insts.push_back(std::move(inst));
-      }
-    }
+    const std::vector<api::GpuInstance> insts = instances_of(*pool);
     const Labels pl{{"namespace", ns}, {"pool", name}};
     auto with = [&pl](std::initializer_list<std::pair<std::string, std::string>> more) {
       Labels l = pl;

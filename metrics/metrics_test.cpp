@@ -20,6 +20,7 @@
 
 #include "operator/controllers/context.h"
 #include "operator/core/api_codec.h"
+#include "operator/core/pool_decision.h"
 #include "operator/core/spend.h"
 #include "operator/kube/memory/store.h"
 
@@ -65,6 +66,9 @@ class MetricsTest : public ::testing::Test {
       : clock_(sys_days{year{2026} / November / 10} + 12h),
         api_(clock_),
         metrics_(Sources{clock_, pools_, instances_, providers_}) {
+    // As the operator's informer has it (manager.cpp): a pool's instances
+    // are read through this index at scrape time.
+    instances_.add_index(controllers::kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
     const char* src = std::getenv("GPUPOOL_SOURCE_DIR");
     const std::string dir = std::string(src ? src : ".") + "/crds/";
     for (const char* f : {"gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
@@ -134,10 +138,14 @@ class MetricsTest : public ::testing::Test {
     return i;
   }
 
+  // Labelled with its pool's uid, as the pool reconciler creates it.
   void create_instance(const api::GpuInstance& inst) {
     Json j = api::encode(inst);
     j["apiVersion"] = "gpupool.io/v1alpha1";
     j["kind"] = "GpuInstance";
+    auto pool = api_.get(controllers::kGpuPools, "default", inst.spec.pool);
+    ASSERT_TRUE(pool.ok()) << pool.error().message;
+    j["metadata"]["labels"][decision::kLabelPoolUid] = (*pool)["metadata"]["uid"];
     auto r = api_.create(controllers::kGpuInstances, "default", j);
     ASSERT_TRUE(r.ok()) << r.error().message;
     Json with = *r;
@@ -247,6 +255,22 @@ TEST_F(MetricsTest, SpendCounterEqualsCoreSpendPerProviderToTheMicroDollar) {
       1.234567, 1e-9);
   // Never an instance name in a label.
   EXPECT_THAT(text, Not(HasSubstr("web-a")));
+}
+
+// A scrape reads each pool's instances through the pool-uid index (the
+// informers'); a store without the index is read in one bucketed pass. Both
+// export the same series.
+TEST_F(MetricsTest, TheIndexedAndTheBucketedReadsExportTheSameSeries) {
+  seed();
+  const std::string indexed = scrape();
+  ASSERT_FALSE(instances_.index_counts(controllers::kIndexPoolUid).empty());
+  EXPECT_THAT(indexed, ::testing::HasSubstr("gpupool_pool_instances{"));
+  kube::Store pools, instances, providers;
+  ASSERT_TRUE(controllers::refresh_store(api_, controllers::kGpuPools, pools).ok());
+  ASSERT_TRUE(controllers::refresh_store(api_, controllers::kGpuInstances, instances).ok());
+  ASSERT_TRUE(controllers::refresh_store(api_, controllers::kGpuProviders, providers).ok());
+  Metrics bucketed(Sources{clock_, pools, instances, providers});
+  EXPECT_EQ(bucketed.serialize(), indexed);
 }
 
 TEST_F(MetricsTest, SpendCounterKeepsItsValueWhenAFoldedInstanceIsDeleted) {
