@@ -258,7 +258,7 @@ std::vector<MetricFamily> PoolCollector::Collect() const {
   // instance is decoded once per scrape; a scan of the namespace per pool
   // made a scrape pools x instances decodes (11 s for 20 pools on the test
   // build).
-  const bool indexed = !src_.instances.index_counts(controllers::kIndexPoolUid).empty();
+  const bool indexed = src_.instances.has_index(controllers::kIndexPoolUid);
   std::map<std::pair<std::string, std::string>, std::vector<api::GpuInstance>> unindexed;
   if (!indexed) {
     for (const auto& io : src_.instances.list()) {

@@ -69,7 +69,9 @@ TEST(Store, IndexesAndSnapshots) {
 TEST(Store, IndexCountsFollowUpdatesAndRemovals) {
   Store s;
   EXPECT_TRUE(s.index_counts("app").empty());
+  EXPECT_FALSE(s.has_index("app"));
   s.add_index("app", index_by_label("app"));
+  EXPECT_TRUE(s.has_index("app")) << "registered, though no object has a value yet";
   s.upsert(std::make_shared<const Json>(obj("a", "x", "1", {{"app", "web"}})));
   s.upsert(std::make_shared<const Json>(obj("a", "y", "2", {{"app", "web"}})));
   s.upsert(std::make_shared<const Json>(obj("a", "z", "3", {{"app", "db"}})));

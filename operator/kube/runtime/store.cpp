@@ -356,6 +356,11 @@ std::vector<ObjectPtr> Store::by_index(const std::string& index, const std::stri
   return read_all(versions);
 }
 
+bool Store::has_index(const std::string& index) const {
+  MutexLock lock(mu_);
+  return indexes_.count(index) > 0;
+}
+
 std::map<std::string, size_t> Store::index_counts(const std::string& index) const {
   MutexLock lock(mu_);
   std::map<std::string, size_t> out;

@@ -106,6 +106,8 @@ class Store {
   // absent); empty when there is no such index. O(values), no object is
   // read: for counts the callers would otherwise get by walking every object.
   std::map<std::string, size_t> index_counts(const std::string& index) const;
+  // Whether add_index() registered `index`.
+  bool has_index(const std::string& index) const;
   std::vector<std::string> keys() const;
   size_t size() const;
 
