@@ -832,11 +832,11 @@ def check_converged(result):
         raise BenchError(f"the preloaded cluster is not converged for this operator: {wrong}")
 
 
-def metric_samples(port):
+def metric_samples(port, timeout=30):
     """{(name, controller): value} of the operator's /metrics, the lines with
     a controller label only."""
     out = {}
-    text = request(port, "GET", "/metrics", timeout=30, raw=True)
+    text = request(port, "GET", "/metrics", timeout=timeout, raw=True)
     for line in text.splitlines():
         m = re.match(r'^(\w+)\{controller="([^"]+)"\} (\S+)$', line)
         if m:
@@ -851,12 +851,28 @@ def wait_reconciled(args, health, op, t0, procs):
     answers that moment (time.monotonic())."""
     instances = args.pools * args.replicas
     last = 0.0
+    next_scrape = 0.0
+    scrapes = []  # seconds each answered scrape took: the sync time's precision
 
     def synced():
-        nonlocal last
+        nonlocal last, next_scrape
+        if time.monotonic() < next_scrape:
+            return None
+        t = time.monotonic()
         try:
-            m = metric_samples(health)
+            # One scrape at a time, however long it takes: a client that
+            # gives up and asks again leaves the operator building the
+            # abandoned answer (at 10,000 x 5 a scrape under load took
+            # over 30 s, and retries kept a core busy with scrapes).
+            m = metric_samples(health, timeout=600)
         except (OSError, urllib.error.URLError, http.client.HTTPException, BenchError):
+            m = None
+        # A scrape is work for the operator too (each reads every pool and
+        # instance): the next one waits 2 s, or twice as long as this one
+        # took, so scraping stays a third of the time at most.
+        took = time.monotonic() - t
+        next_scrape = time.monotonic() + max(2.0, 2 * took)
+        if m is None:
             return None
         pools = m.get(("gpupool_reconcile_total", "gpupool"), 0)
         insts = m.get(("gpupool_reconcile_total", "gpuinstance"), 0)
@@ -866,13 +882,14 @@ def wait_reconciled(args, health, op, t0, procs):
             last = now
             log(f"  {now - t0:6.1f} s: {pools:.0f} pool and {insts:.0f} instance reconciles, "
                 f"{queued:.0f} queued, cpu {proc_cpu_seconds(op.pid):.1f} s, "
-                f"rss {proc_memory_mib(op.pid)['VmRSS']:.1f} MiB")
+                f"rss {proc_memory_mib(op.pid)['VmRSS']:.1f} MiB (scrape {took:.1f} s)")
+        scrapes.append(round(took, 1))
         return now if pools >= args.pools and insts >= instances and queued == 0 else None
 
-    # Every 2 s: a scrape is work for the operator too (each reads every
-    # pool and instance), so polling faster would inflate the CPU measured.
-    return wait_for(synced, args.sync_timeout, "the operator to reconcile everything once",
-                    procs, step=2.0)
+    at = wait_for(synced, args.sync_timeout, "the operator to reconcile everything once",
+                  procs, step=0.5)
+    log(f"  synced: the last scrape took {scrapes[-1]} s (every scrape: {scrapes})")
+    return at
 
 
 def measure_restart(args, op_args, api_port, ports, procs):
