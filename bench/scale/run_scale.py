@@ -25,6 +25,17 @@ allow every provider; then runs the operator and measures:
             writes and provider create/terminate calls it made (--no-restart
             skips it)
 
+With --preload the cluster starts converged instead of empty: before the
+operator starts, every pool gets its R GpuInstances, each with the machine
+already bought at a fake provider (POST /machines) and the objects as the
+operator writes them (pool finalizer, next-ordinal annotation and status;
+instance labels, owner, finalizer, spec and status), loaded through the test
+API server's POST /_test/load. The sync phase is then the first operator's
+"initial sync of that cluster": every pool and instance reconciled once and
+the work queues empty, with the writes and provider create/terminate calls it
+made (a converged cluster needs none; any means the preload differs from what
+the operator writes). Rest, latencies and restart follow as without it.
+
 Only the Python standard library is used, so the benchmark needs nothing but
 the three binaries (operator, test API server, fake provider server).
 Latencies compare the driver's wall clock before the PATCH with the fake
@@ -36,6 +47,7 @@ a create never came), 2 on bad arguments.
 """
 
 import argparse
+import calendar
 import http.client
 import json
 import math
@@ -51,6 +63,7 @@ import threading
 import time
 import urllib.error
 import urllib.parse
+from decimal import Decimal
 
 GROUP = "/apis/gpupool.io/v1alpha1"
 CLK_TCK = os.sysconf("SC_CLK_TCK")
@@ -175,23 +188,253 @@ def pool_name(i):
     return f"pool-{i:05d}"
 
 
+def pool_manifest(i, replicas, n_providers):
+    return {"apiVersion": "gpupool.io/v1alpha1", "kind": "GpuPool",
+            "metadata": {"name": pool_name(i), "namespace": "default"},
+            "spec": {"gpu": {"models": [{"name": "L40S"}]},
+                     "replicas": {"count": replicas},
+                     "providers": [{"name": provider_name(k)} for k in range(n_providers)]}}
+
+
 def write_manifests(path, n_pools, replicas, provider_ports):
     docs = []
     for i, port in enumerate(provider_ports):
         docs.append({"apiVersion": "gpupool.io/v1alpha1", "kind": "GpuProvider",
                      "metadata": {"name": provider_name(i)},
                      "spec": {"type": "fake", "endpoint": f"http://127.0.0.1:{port}"}})
-    providers = [{"name": provider_name(i)} for i in range(len(provider_ports))]
     for i in range(n_pools):
-        docs.append({"apiVersion": "gpupool.io/v1alpha1", "kind": "GpuPool",
-                     "metadata": {"name": pool_name(i), "namespace": "default"},
-                     "spec": {"gpu": {"models": [{"name": "L40S"}]},
-                              "replicas": {"count": replicas},
-                              "providers": providers}})
+        docs.append(pool_manifest(i, replicas, len(provider_ports)))
     with open(path, "w") as f:
         # JSON documents are YAML; one per "---" keeps the loader's per-document errors.
         f.write("\n---\n".join(json.dumps(d) for d in docs))
         f.write("\n")
+
+
+# ---------------------------------------------------------------------------
+# --preload: a converged cluster, written as the operator writes it
+#
+# The objects below are what the operator writes for a fake provider's
+# L40S offer (operator/controllers/pool_reconciler.cpp creates the instance
+# with the pool's labels, owner and next-ordinal annotation;
+# instance_reconciler.cpp adds its finalizer and, once the machine runs,
+# status; core/pool_decision.cpp writes the pool's status). A change there
+# shows here as writes at rest in the sync phase, which the driver reports.
+
+FINALIZER = "gpupool.io/finalizer"
+LABEL_POOL = "gpupool.io/pool"
+LABEL_POOL_UID = "gpupool.io/pool-uid"
+OFFER_ID = "l40s-1"
+REGION = "local"
+INCREMENT_SECONDS = 3600  # the fake server's --increment-seconds default
+LOAD_CHUNK = 2000  # objects per POST /_test/load (the server takes 16 MiB bodies)
+
+
+def provider_price(i):
+    """The fake server's --price for provider i, as a Decimal."""
+    return Decimal(f"{1 + i / 100:.2f}")
+
+
+def money_text(d):
+    """A Money as the operator prints it: no trailing zeros ("2", "2.04")."""
+    t = f"{d:f}"
+    return t.rstrip("0").rstrip(".") if "." in t else t
+
+
+def rfc3339(unix_seconds):
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(unix_seconds))
+
+
+def hash4(uid):
+    """operator/core/pool_decision.cpp hash4: FNV-1a 32 of the uid, low 16 bits."""
+    h = 2166136261
+    for b in uid.encode():
+        h = ((h ^ b) * 16777619) & 0xFFFFFFFF
+    return f"{h & 0xFFFF:04x}"
+
+
+def instance_name(pool, uid, ordinal):
+    return f"{pool}-{hash4(uid)}-{ordinal}"
+
+
+def billing_status():
+    return {"alignment": "Launch", "egressPerGb": "0", "incrementSeconds": INCREMENT_SECONDS,
+            "minimumKind": "Charge", "minimumSeconds": 0}
+
+
+def spec_offer(provider_index):
+    return {"billing": billing_status(), "gpuCount": 1, "gpuModel": "L40S", "offerId": OFFER_ID,
+            "pricePerHour": money_text(provider_price(provider_index)),
+            "provider": provider_name(provider_index), "providerType": "fake", "region": REGION,
+            "spot": False, "tier": "Datacenter"}
+
+
+def intent(pool, uid, name, provider_index):
+    """The create the operator sends (remote_fake_provider.cpp encode_intent)."""
+    return {"name": name, "poolUid": uid, "poolNamespace": "default", "poolName": pool,
+            "offer": {"provider": provider_name(provider_index), "providerType": "fake",
+                      "id": OFFER_ID, "region": REGION, "gpuModel": "L40S", "gpuCount": 1,
+                      "pricePerHour": money_text(provider_price(provider_index)),
+                      "billing": {"minimum": 0, "increment": INCREMENT_SECONDS,
+                                  "alignment": "Launch", "minimumKind": "Charge",
+                                  "egressPerGb": "0"},
+                      "tier": "Datacenter", "spot": False, "capacityHint": -1},
+            "labels": {}}
+
+
+def preloaded_instance(pool, uid, name, provider_index, machine):
+    launch = machine["launchTime"]
+    price = money_text(provider_price(provider_index))
+    return {
+        "apiVersion": "gpupool.io/v1alpha1", "kind": "GpuInstance",
+        "metadata": {"name": name, "namespace": "default", "finalizers": [FINALIZER],
+                     "labels": {LABEL_POOL: pool, LABEL_POOL_UID: uid},
+                     "ownerReferences": [{"apiVersion": "gpupool.io/v1alpha1",
+                                          "blockOwnerDeletion": True, "controller": True,
+                                          "kind": "GpuPool", "name": pool, "uid": uid}]},
+        "spec": {"offer": spec_offer(provider_index), "pool": pool,
+                 "usage": {"endpoint": {"healthCheck": {
+                     "failureThreshold": 3, "periodSeconds": 10, "startupTimeoutSeconds": 900,
+                     "successThreshold": 1, "timeoutSeconds": 2, "unhealthyTimeoutSeconds": 600},
+                     "healthPath": "/health", "port": 8000},
+                     "mode": "Node",
+                     "node": {"drainTimeoutSeconds": 300, "registrationTimeoutSeconds": 900}}},
+        "status": {"accrued": "0", "billing": billing_status(), "launchTime": rfc3339(launch),
+                   "observedGeneration": 0,
+                   "paidThrough": rfc3339(launch + INCREMENT_SECONDS), "phase": "Running",
+                   "pricePerHour": price, "providerId": machine["providerId"],
+                   "region": REGION},
+    }
+
+
+def month_end(unix_seconds):
+    t = time.gmtime(unix_seconds)
+    y, m = (t.tm_year + 1, 1) if t.tm_mon == 12 else (t.tm_year, t.tm_mon + 1)
+    return calendar.timegm((y, m, 1, 0, 0, 0))
+
+
+def pool_status(pool, replicas, provider_index, launches, now):
+    """core/pool_decision.cpp's status of a pool whose `replicas` machines all
+    run, launched at `launches` (unix seconds) in this month: each has paid
+    its first increment, and the projection adds the increments left to the
+    month's end (core/spend.cpp)."""
+    price = provider_price(provider_index)
+    burn = price * replicas
+    rest = sum(price * max(0, math.ceil((month_end(l) - l - INCREMENT_SECONDS) / INCREMENT_SECONDS))
+               for l in launches)
+    ready = f"{replicas}/{replicas} machines ready, 0 provisioning, 0 parked"
+    t = rfc3339(now)
+
+    def cond(kind, status, reason, message=None):
+        c = {"lastTransitionTime": t, "observedGeneration": 1, "reason": reason,
+             "status": status, "type": kind}
+        if message is not None:
+            c["message"] = message
+        return c
+
+    return {
+        "conditions": [
+            cond("Ready", "True", "AllMachinesReady", ready),
+            cond("Progressing", "False", "Stable", ready),
+            cond("Degraded", "False", "AsExpected"),
+            cond("ScalingActive", "False", "ScalingDisabled",
+                 "spec.autoscaling.enabled is false: the pool keeps spec.replicas.count"),
+            cond("BudgetExceeded", "False", "WithinBudget", f"burn ${burn:.2f}/h"),
+        ],
+        "observedGeneration": 1,
+        "replicas": {"desired": replicas, "parked": 0, "provisioning": 0, "ready": replicas},
+        "selector": f"{LABEL_POOL}={pool}",
+        "spend": {"accrued": money_text(burn), "committed": money_text(burn),
+                  "hourlyBurn": money_text(burn), "lastUpdated": t,
+                  "month": time.strftime("%Y-%m", time.gmtime(now)),
+                  "monthToDate": money_text(burn), "projectedMonth": money_text(burn + rest)},
+        "terminatedSpend": "0",
+    }
+
+
+def preloaded_pool(i, replicas, n_providers, status=None):
+    doc = pool_manifest(i, replicas, n_providers)
+    doc["metadata"]["finalizers"] = [FINALIZER]
+    doc["metadata"]["annotations"] = {"gpupool.io/next-ordinal": str(replicas + 1)}
+    if status is not None:
+        doc["status"] = status
+    return doc
+
+
+def load_objects(api_port, objects):
+    """POST /_test/load in chunks; the created objects' uids, in order."""
+    uids = []
+    for k in range(0, len(objects), LOAD_CHUNK):
+        out = request(api_port, "POST", "/_test/load",
+                      {"apiVersion": "v1", "kind": "List", "items": objects[k:k + LOAD_CHUNK]},
+                      timeout=600)
+        uids += [o["uid"] for o in out["items"]]
+    return uids
+
+
+def write_pool_statuses(api_port, statuses):
+    """Merge-patches each pool's /status (pool i gets statuses[i]) on one
+    kept-alive connection: the pool's status depends on its machines' launch
+    times, which exist only after the pool's uid names them."""
+    conn = http.client.HTTPConnection("127.0.0.1", api_port, timeout=60)
+    try:
+        for i, st in enumerate(statuses):
+            conn.request("PATCH", f"{GROUP}/namespaces/default/gpupools/{pool_name(i)}/status",
+                         body=json.dumps({"status": st}).encode(),
+                         headers={"Content-Type": "application/merge-patch+json"})
+            resp = conn.getresponse()
+            text = resp.read()
+            if resp.status >= 300:
+                raise BenchError(f"pool {pool_name(i)} status: HTTP {resp.status}: {text[:300]!r}")
+    finally:
+        conn.close()
+
+
+def preload(args, api_port, ports):
+    """Loads the converged cluster: pools (status written after their machines
+    are bought, below), machines at the fakes, instances. Pool i is served by
+    provider i % P, as a converged run spreads pools when providers are
+    busy. Answers {"pools", "machines", "instances", "seconds"} timings."""
+    t = time.monotonic()
+    timing = {}
+    pools = [preloaded_pool(i, args.replicas, len(ports)) for i in range(args.pools)]
+    uids = load_objects(api_port, pools)
+    timing["poolsSeconds"] = round(time.monotonic() - t, 1)
+
+    t1 = time.monotonic()
+    by_provider = {}  # provider index -> [(pool index, name)]
+    for i, uid in enumerate(uids):
+        for ordinal in range(1, args.replicas + 1):
+            by_provider.setdefault(i % len(ports), []).append(
+                (i, instance_name(pool_name(i), uid, ordinal)))
+    machines = {}  # name -> machine
+    for k, members in by_provider.items():
+        for c in range(0, len(members), LOAD_CHUNK):
+            chunk = members[c:c + LOAD_CHUNK]
+            out = request(ports[k], "POST", "/machines",
+                          {"intents": [intent(pool_name(i), uids[i], n, k) for i, n in chunk]},
+                          timeout=600)
+            for (_, n), m in zip(chunk, out["machines"]):
+                machines[n] = m
+    timing["machinesSeconds"] = round(time.monotonic() - t1, 1)
+
+    t2 = time.monotonic()
+    instances = []
+    statuses = []
+    now = int(time.time())
+    for i, uid in enumerate(uids):
+        k = i % len(ports)
+        names = [instance_name(pool_name(i), uid, o) for o in range(1, args.replicas + 1)]
+        for n in names:
+            instances.append(preloaded_instance(pool_name(i), uid, n, k, machines[n]))
+        statuses.append(pool_status(pool_name(i), args.replicas, k,
+                                    [machines[n]["launchTime"] for n in names], now))
+    load_objects(api_port, instances)
+    timing["instancesSeconds"] = round(time.monotonic() - t2, 1)
+    t3 = time.monotonic()
+    write_pool_statuses(api_port, statuses)
+    timing["poolStatusSeconds"] = round(time.monotonic() - t3, 1)
+    timing["seconds"] = round(time.monotonic() - t, 1)
+    return timing
 
 
 # ---------------------------------------------------------------------------
@@ -412,7 +655,8 @@ def run(args, workdir):
 
         # API server with the CRDs and every object.
         manifests = os.path.join(workdir, "objects.yaml")
-        write_manifests(manifests, args.pools, args.replicas, ports)
+        # With --preload the pools come later, with their instances.
+        write_manifests(manifests, 0 if args.preload else args.pools, args.replicas, ports)
         crds = [os.path.join(args.source_dir, "crds", f) for f in
                 ("gpupool.io_gpupools.yaml", "gpupool.io_gpuinstances.yaml",
                  "gpupool.io_gpuproviders.yaml")]
@@ -427,6 +671,13 @@ def run(args, workdir):
         result["loadSeconds"] = round(time.monotonic() - t, 1)
         log(f"API server on {api_port} with {args.pools} pools and {args.providers} providers "
             f"({result['loadSeconds']} s to load)")
+
+        if args.preload:
+            result["preload"] = preload(args, api_port, ports)
+            log(f"preloaded {args.pools} pools, {args.pools * args.replicas} instances and "
+                f"machines in {result['preload']['seconds']} s ({result['preload']})")
+            # The fakes' machines boot (--boot-seconds) before the operator looks.
+            time.sleep(args.boot_seconds + 1)
 
         watcher = PoolWatcher(api_port, args.replicas)
         watcher.start()
@@ -445,6 +696,7 @@ def run(args, workdir):
             op_args += extra.split("=", 1) if extra.startswith("--") and "=" in extra else [extra]
         result["operatorArgs"] = " ".join(op_args[1:]).replace(kubeconfig, "KUBECONFIG")
         request(api_port, "DELETE", "/_test/requests")
+        clear_provider_calls(ports)
         t0 = time.monotonic()
         op = procs.start("operator", op_args)
         progress = []
@@ -466,7 +718,12 @@ def run(args, workdir):
                     f"cpu {progress[-1]['cpu']} s, rss {progress[-1]['rssMiB']} MiB")
             return watcher.synced_at
 
-        synced_at = wait_for(synced, args.sync_timeout, "every pool to be ready", procs, step=0.5)
+        if args.preload:
+            # A converged cluster: synced once everything was reconciled once.
+            synced_at = wait_reconciled(args, health, op, t0, procs)
+        else:
+            synced_at = wait_for(synced, args.sync_timeout, "every pool to be ready", procs,
+                                 step=0.5)
         result["syncSeconds"] = round(synced_at - t0, 1)
         result["syncCpuSeconds"] = round(proc_cpu_seconds(op.pid), 1)
         mem = proc_memory_mib(op.pid)
@@ -474,8 +731,18 @@ def run(args, workdir):
         result["syncPeakRssMiB"] = round(mem["VmHWM"], 1)
         result["syncProgress"] = progress
         result["syncRequests"] = api_requests(api_port)
+        result["syncInstanceWrites"] = writes(result["syncRequests"], "gpuinstances")
+        result["syncPoolWrites"] = writes(result["syncRequests"], "gpupools")
+        if args.preload:
+            calls = sum_counts(provider_calls(ports))
+            result["syncProviderCalls"] = calls
+            result["syncProviderMutatingCalls"] = sum(
+                v for k, v in calls.items() if k in ("create", "terminate"))
         log(f"synced in {result['syncSeconds']} s, {result['syncCpuSeconds']} s CPU, "
-            f"peak RSS {result['syncPeakRssMiB']} MiB")
+            f"peak RSS {result['syncPeakRssMiB']} MiB, {result['syncInstanceWrites']} GpuInstance "
+            f"and {result['syncPoolWrites']} GpuPool writes"
+            + (f", {result['syncProviderMutatingCalls']} provider create/terminate"
+               if args.preload else ""))
 
         live = sum(request(p, "GET", "/ledger")["live"] for p in ports)
         result["liveMachinesAfterSync"] = live
@@ -513,6 +780,9 @@ def run(args, workdir):
             f"{result['restProviderMutatingCalls']} provider create/terminate, "
             f"/metrics in {result['metricsScrapeSeconds']} s")
 
+        if args.preload and args.check_converged:
+            check_converged(result)
+
         # Latencies.
         clear_provider_calls(ports)
         lat = measure_scale_latency(args, api_port, ports, watcher, procs)
@@ -544,16 +814,82 @@ def run(args, workdir):
         procs.stop_all()
 
 
-def metric_samples(port):
+def check_converged(result):
+    """--check-converged: a preloaded cluster is what the operator would
+    have left, so the operator buys and ends nothing and writes no GpuPool
+    while syncing it, and writes no GpuInstance and no GpuPool status at
+    rest (with a --spend-period shorter than the rest window, a pool's
+    spend figures are recomputed and compared there); otherwise the
+    preload differs from what the operator writes (or the operator churns).
+    GpuInstance writes during the sync are not checked: an instance
+    reconciled before its GpuProvider is registered notes "waiting for
+    GpuProvider" in its status (instance_reconciler.cpp), a start-up race
+    of the operator's, not a difference of the preload."""
+    wrong = {k: result[k] for k in ("syncProviderMutatingCalls", "syncPoolWrites",
+                                    "restInstanceWrites", "restPoolStatusWrites",
+                                    "restProviderMutatingCalls") if result[k] != 0}
+    if wrong:
+        raise BenchError(f"the preloaded cluster is not converged for this operator: {wrong}")
+
+
+def metric_samples(port, timeout=30):
     """{(name, controller): value} of the operator's /metrics, the lines with
     a controller label only."""
     out = {}
-    text = request(port, "GET", "/metrics", timeout=30, raw=True)
+    text = request(port, "GET", "/metrics", timeout=timeout, raw=True)
     for line in text.splitlines():
         m = re.match(r'^(\w+)\{controller="([^"]+)"\} (\S+)$', line)
         if m:
             out[(m.group(1), m.group(2))] = float(m.group(3))
     return out
+
+
+def wait_reconciled(args, health, op, t0, procs):
+    """Waits until the operator `op` (its /metrics on `health`) has
+    reconciled every pool and every instance at least once (the
+    controllers' gpupool_reconcile_total) and every work queue is empty;
+    answers that moment (time.monotonic())."""
+    instances = args.pools * args.replicas
+    last = 0.0
+    next_scrape = 0.0
+    scrapes = []  # seconds each answered scrape took: the sync time's precision
+
+    def synced():
+        nonlocal last, next_scrape
+        if time.monotonic() < next_scrape:
+            return None
+        t = time.monotonic()
+        try:
+            # One scrape at a time, however long it takes: a client that
+            # gives up and asks again leaves the operator building the
+            # abandoned answer (at 10,000 x 5 a scrape under load took
+            # over 30 s, and retries kept a core busy with scrapes).
+            m = metric_samples(health, timeout=600)
+        except (OSError, urllib.error.URLError, http.client.HTTPException, BenchError):
+            m = None
+        # A scrape is work for the operator too (each reads every pool and
+        # instance): the next one waits 2 s, or twice as long as this one
+        # took, so scraping stays a third of the time at most.
+        took = time.monotonic() - t
+        next_scrape = time.monotonic() + max(2.0, 2 * took)
+        if m is None:
+            return None
+        pools = m.get(("gpupool_reconcile_total", "gpupool"), 0)
+        insts = m.get(("gpupool_reconcile_total", "gpuinstance"), 0)
+        queued = sum(v for (name, _), v in m.items() if name == "gpupool_workqueue_depth")
+        now = time.monotonic()
+        if now - last >= args.progress_seconds:
+            last = now
+            log(f"  {now - t0:6.1f} s: {pools:.0f} pool and {insts:.0f} instance reconciles, "
+                f"{queued:.0f} queued, cpu {proc_cpu_seconds(op.pid):.1f} s, "
+                f"rss {proc_memory_mib(op.pid)['VmRSS']:.1f} MiB (scrape {took:.1f} s)")
+        scrapes.append(round(took, 1))
+        return now if pools >= args.pools and insts >= instances and queued == 0 else None
+
+    at = wait_for(synced, args.sync_timeout, "the operator to reconcile everything once",
+                  procs, step=0.5)
+    log(f"  synced: the last scrape took {scrapes[-1]} s (every scrape: {scrapes})")
+    return at
 
 
 def measure_restart(args, op_args, api_port, ports, procs):
@@ -569,32 +905,10 @@ def measure_restart(args, op_args, api_port, ports, procs):
     restart_args[i + 1] = f"127.0.0.1:{health}"
     request(api_port, "DELETE", "/_test/requests")
     clear_provider_calls(ports)
-    instances = args.pools * args.replicas
     t0 = time.monotonic()
     op = procs.start("operator-restart", restart_args)
 
-    last = 0.0
-
-    def synced():
-        nonlocal last
-        try:
-            m = metric_samples(health)
-        except (OSError, urllib.error.URLError, http.client.HTTPException):
-            return None
-        pools = m.get(("gpupool_reconcile_total", "gpupool"), 0)
-        insts = m.get(("gpupool_reconcile_total", "gpuinstance"), 0)
-        queued = sum(v for (name, _), v in m.items() if name == "gpupool_workqueue_depth")
-        now = time.monotonic()
-        if now - last >= args.progress_seconds:
-            last = now
-            log(f"  {now - t0:6.1f} s: {pools:.0f} pool and {insts:.0f} instance reconciles, "
-                f"{queued:.0f} queued, cpu {proc_cpu_seconds(op.pid):.1f} s")
-        return now if pools >= args.pools and insts >= instances and queued == 0 else None
-
-    # Every 2 s: a scrape is work for the operator too (each reads every
-    # pool and instance), so polling faster would inflate the CPU measured.
-    at = wait_for(synced, args.sync_timeout, "the restarted operator to reconcile everything",
-                  procs, step=2.0)
+    at = wait_reconciled(args, health, op, t0, procs)
     counts = api_requests(api_port)
     calls = sum_counts(provider_calls(ports))
     mem = proc_memory_mib(op.pid)
@@ -664,6 +978,12 @@ def main():
     ap.add_argument("--no-restart", dest="restart", action="store_false",
                     help="skip the restart phase (a second operator process syncing the "
                     "converged cluster)")
+    ap.add_argument("--preload", action="store_true",
+                    help="start from a converged cluster (every pool's instances and machines "
+                    "loaded before the operator starts) instead of an empty one")
+    ap.add_argument("--check-converged", action="store_true",
+                    help="with --preload: fail when the operator buys or ends a machine while "
+                    "syncing, or writes a GpuInstance or calls create/terminate at rest")
     ap.add_argument("--json-out", help="also write the results here")
     ap.add_argument("--keep", action="store_true", help="keep the work folder (logs)")
     args = ap.parse_args()
@@ -678,6 +998,8 @@ def main():
     if (args.kube_api_qps is not None and args.kube_api_qps < 0) or (
             args.kube_api_burst is not None and args.kube_api_burst < 1):
         ap.error("--kube-api-qps must be >= 0 and --kube-api-burst >= 1")
+    if args.check_converged and not args.preload:
+        ap.error("--check-converged needs --preload")
     if args.providers < 2 and args.failover_samples > 0:
         ap.error("the failover measurement needs --providers >= 2 (or --failover-samples 0)")
     for b in (args.operator, os.path.join(args.bin_dir, "gpupool-test-apiserver"),

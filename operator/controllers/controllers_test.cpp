@@ -2926,5 +2926,55 @@ TEST_F(ControllersTest, AnUnreadableOrphanAnnotationIsReplacedNotTrusted) {
             Json({{orphan_id, format_rfc3339(clock_.now())}}));
 }
 
+// Create expectations (create_expectations.h): a pool whose instance cache
+// has not shown its own creates yet waits instead of buying them again.
+TEST_F(ControllersTest, APoolDoesNotBuyTwiceWhileTheCacheLagsItsOwnCreates) {
+  create_pool(2);
+  refresh();
+  (void)pool_rec_.reconcile({"default", "web"});
+  ASSERT_EQ(instances().size(), 2U);
+  // The pool cache catches up (new next-ordinal annotation), the instance
+  // cache does not: it still shows none of the two.
+  ASSERT_TRUE(refresh_store(api_, kGpuPools, pools_).ok());
+  ASSERT_TRUE(instances_.list().empty());
+  for (int i = 0; i < 3; ++i) {
+    kube::ReconcileResult r = pool_rec_.reconcile({"default", "web"});
+    EXPECT_FALSE(r.error);
+    EXPECT_TRUE(r.requeue_after.has_value());  // woken at the expiry at the latest
+  }
+  EXPECT_EQ(instances().size(), 2U);
+  EXPECT_EQ(fake_->live_count(), 0);
+
+  // Once the cache shows them the pool acts at once on what it sees.
+  refresh();
+  patch_pool_spec({{"replicas", {{"count", 3}}}});
+  refresh();
+  (void)pool_rec_.reconcile({"default", "web"});
+  EXPECT_EQ(instances().size(), 3U);
+}
+
+TEST_F(ControllersTest, AnExpiredCreateExpectationStopsBlockingThePool) {
+  create_pool(2);
+  refresh();
+  (void)pool_rec_.reconcile({"default", "web"});
+  ASSERT_EQ(instances().size(), 2U);
+  // Both go before the cache ever showed them: no add event will come.
+  for (const auto& i : instances()) {
+    auto r = api_.patch(kGpuInstances, "default", i.metadata.name, kube::PatchType::Merge,
+                        {{"metadata", {{"finalizers", Json::array()}}}});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_TRUE(api_.remove(kGpuInstances, "default", i.metadata.name).ok());
+  }
+  refresh();
+  ASSERT_TRUE(instances().empty());
+  (void)pool_rec_.reconcile({"default", "web"});
+  EXPECT_TRUE(instances().empty()) << "bought while its own creates were still expected";
+
+  clock_.advance(CreateExpectations::kDefaultTimeout + 1s);
+  refresh();
+  (void)pool_rec_.reconcile({"default", "web"});
+  EXPECT_EQ(instances().size(), 2U) << "an expired expectation still blocks the pool";
+}
+
 }  // namespace
 }  // namespace gpupool::controllers

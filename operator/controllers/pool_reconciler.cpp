@@ -41,8 +41,12 @@ kube::ApiResult<std::vector<Json>> live_instances(kube::KubeApi& api, const api:
 }  // namespace
 
 kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& req) {
+  const std::string key = kube::make_key(req.namespace_, req.name);
   kube::ObjectPtr cached = ctx_.pools.get(req.namespace_, req.name);
-  if (!cached) return ReconcileResult::done();
+  if (!cached) {
+    expectations_.erase(key);
+    return ReconcileResult::done();
+  }
   Json obj = *cached;
   std::shared_ptr<const api::GpuPool> pool_ptr = ctx_.decoded->pools.get(cached);
   if (!pool_ptr) {
@@ -96,6 +100,15 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
     obj = std::move(r).value();
   }
 
+  // Never decide on a cache that has not shown this reconciler's own
+  // creates yet: the instances' add events wake the pool once it has.
+  auto in_cache = [&](const std::string& name) {
+    return ctx_.instances.get(pool.metadata.namespace_, name) != nullptr;
+  };
+  if (!expectations_.satisfied(key, in_cache, now)) {
+    return requeue_at(ctx_.clock, expectations_.expires_at(key).value_or(now));
+  }
+
   auto build_input = [&](std::vector<api::GpuInstance> instances) {
     return pool_input(ctx_, pool, obj, std::move(instances), now);
   };
@@ -147,35 +160,24 @@ kube::ReconcileResult PoolReconciler::reconcile(const kube::ReconcileRequest& re
   decision::Output out = decision::decide(in);
 
   if (!out.create.empty()) {
-    // Never buy on stale data: decide again on a live list.
-    auto live = live_instances(ctx_.api, pool);
-    if (!live.ok()) return ReconcileResult::from(live.error());
-    std::vector<Offer> offers = std::move(in.offers);
-    std::vector<std::string> problems = std::move(in.provider_problems);
-    auto boot = std::move(in.bootstrap);
-    std::vector<api::GpuInstance> fresh;
-    for (const auto& j : *live) {
-      if (auto i = to_instance(j)) fresh.push_back(std::move(*i));
-    }
-    in = build_input(std::move(fresh));
-    apply_scaling(in);
-    in.offers = std::move(offers);
-    in.provider_problems = std::move(problems);
-    in.bootstrap = std::move(boot);
-    out = decision::decide(in);
-  }
-  if (!out.create.empty()) {
     if (!obj["metadata"].contains("annotations")) obj["metadata"]["annotations"] = Json::object();
     obj["metadata"]["annotations"][decision::kNextOrdinalAnnotation] =
         std::to_string(out.next_ordinal);
     auto r = ctx_.api.update(kGpuPools, obj);
     if (!r.ok()) return ReconcileResult::from(r.error());
     obj = std::move(r).value();
-    for (const auto& inst : out.create) {
-      Json j = api::encode(inst);
+    std::vector<std::string> names;
+    for (const auto& inst : out.create)
+      names.push_back(inst.metadata.name);
+    expectations_.expect(key, names, now);
+    for (size_t k = 0; k < out.create.size(); ++k) {
+      Json j = api::encode(out.create[k]);
       j.erase("status");
       auto c = ctx_.api.create(kGpuInstances, pool.metadata.namespace_, j);
       if (!c.ok() && c.error().kind != kube::ErrorKind::AlreadyExists) {
+        // This create and the ones not tried will not be observed.
+        for (size_t rest = k; rest < names.size(); ++rest)
+          expectations_.forget(key, names[rest]);
         return ReconcileResult::from(c.error());
       }
     }

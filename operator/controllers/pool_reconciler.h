@@ -3,11 +3,18 @@
 // from the caches, asks the pure decision (operator/core/pool_decision.h)
 // what to do and applies it:
 //   * finalizer gpupool.io/finalizer on the pool first;
-//   * creates: a live LIST of the pool's instances (not the cache) is taken
-//     and the decision re-run on it, the new next ordinal is written to the
-//     pool's annotation with its resourceVersion as precondition, and only
-//     then are the GpuInstance objects created. A stale cache or a restart
-//     therefore never buys twice and never reuses a name;
+//   * creates: the new next ordinal is written to the pool's annotation
+//     with its resourceVersion as precondition, the names are recorded as
+//     create expectations (create_expectations.h), and only then are the
+//     GpuInstance objects created. Until the instance cache shows every
+//     name expected (or the expectation is older than its timeout, 5 min
+//     by default), the pool's reconcile waits (requeued at the expiry; the
+//     instances' add events wake it sooner). A cache that lags the
+//     reconciler's own creates therefore never buys twice, and a restart
+//     (caches synced from a list before any reconcile) never reuses a name.
+//     This replaced a live label-selected LIST of the pool's instances
+//     before each buy, which at 10,000 pools was a scan of every instance
+//     on the API server per buying reconcile;
 //   * park / unpark: the instance's status.phase (and parkedAt) is written
 //     with its resourceVersion as precondition;
 //   * end: the GpuInstance is deleted; its finalizer keeps it until the
@@ -31,17 +38,21 @@
 // Thread-safety: reconcile() is safe for distinct keys concurrently.
 
 #include "operator/controllers/context.h"
+#include "operator/controllers/create_expectations.h"
 #include "operator/kube/runtime/controller.h"
 
 namespace gpupool::controllers {
 
 class PoolReconciler {
  public:
-  explicit PoolReconciler(Context& ctx) : ctx_(ctx) {}
+  explicit PoolReconciler(Context& ctx,
+                          Duration expectation_timeout = CreateExpectations::kDefaultTimeout)
+      : ctx_(ctx), expectations_(expectation_timeout) {}
   kube::ReconcileResult reconcile(const kube::ReconcileRequest& req);
 
  private:
   Context& ctx_;
+  CreateExpectations expectations_;
 };
 
 }  // namespace gpupool::controllers

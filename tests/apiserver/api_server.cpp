@@ -288,34 +288,62 @@ Status<ApiServerError> TestApiServer::write_kubeconfig(const std::string& path,
   return Status<ApiServerError>::success();
 }
 
+namespace {
+
+// The objects of a manifest document: a List's items, else the document.
+void append_objects(Json&& doc, std::vector<Json>& out) {
+  if (doc.is_object() && doc.contains("items") && doc["items"].is_array()) {
+    for (auto& it : doc["items"])
+      out.push_back(std::move(it));
+  } else {
+    out.push_back(std::move(doc));
+  }
+}
+
+// Creates `obj` as a client's create would (strict field validation; the
+// status subresource drops .status). With `keep_status`, then writes the
+// status `obj` carries through the status subresource, as the object's
+// controller would have. Answers the stored object.
+Result<Json, ApiServerError> load_object(kube::MemoryStore& store, const Json& obj,
+                                         bool keep_status) {
+  if (!obj.is_object()) return fail(ApiServerError{"manifest document is not an object"});
+  std::string av = kube::scalar_text(kube::find_path(obj, "apiVersion"));
+  std::string kind = kube::scalar_text(kube::find_path(obj, "kind"));
+  auto type = store.find_type_by_kind(av, kind);
+  if (!type) {
+    std::string msg = "no resource serves ";
+    msg.append(av).append(", Kind=").append(kind);
+    return fail(ApiServerError{msg});
+  }
+  std::string ns = kube::scalar_text(kube::find_path(obj, "metadata.namespace"));
+  if (ns.empty()) ns = "default";
+  kube::CreateOptions co;
+  co.field_validation = kube::FieldValidation::Strict;
+  auto r = store.create(type->resource, type->resource.namespaced ? ns : "", obj, co);
+  if (!r.ok()) return fail(ApiServerError{r.error().message});
+  if (!keep_status || !type->status_subresource || !obj.contains("status")) {
+    return std::move(r).value();
+  }
+  Json stored = std::move(r).value();
+  stored["status"] = obj["status"];
+  kube::UpdateOptions uo;
+  uo.subresource = "status";
+  auto s = store.update(type->resource, stored, uo);
+  if (!s.ok()) return fail(ApiServerError{s.error().message});
+  return std::move(s).value();
+}
+
+}  // namespace
+
 Status<ApiServerError> TestApiServer::load_manifests(const std::string& manifests) {
   auto docs = parse_yaml_documents(manifests);
   if (!docs.ok()) return fail(docs.error());
   std::vector<Json> objects;
-  for (auto& d : docs.value()) {
-    if (d.is_object() && d.contains("items") && d["items"].is_array()) {
-      for (auto& it : d["items"])
-        objects.push_back(it);
-    } else {
-      objects.push_back(d);
-    }
-  }
+  for (auto& d : docs.value())
+    append_objects(std::move(d), objects);
   for (const auto& obj : objects) {
-    if (!obj.is_object()) return fail(ApiServerError{"manifest document is not an object"});
-    std::string av = kube::scalar_text(kube::find_path(obj, "apiVersion"));
-    std::string kind = kube::scalar_text(kube::find_path(obj, "kind"));
-    auto type = store_->find_type_by_kind(av, kind);
-    if (!type) {
-      std::string msg = "no resource serves ";
-      msg.append(av).append(", Kind=").append(kind);
-      return fail(ApiServerError{msg});
-    }
-    std::string ns = kube::scalar_text(kube::find_path(obj, "metadata.namespace"));
-    if (ns.empty()) ns = "default";
-    kube::CreateOptions co;
-    co.field_validation = kube::FieldValidation::Strict;
-    auto r = store_->create(type->resource, type->resource.namespaced ? ns : "", obj, co);
-    if (!r.ok()) return fail(ApiServerError{r.error().message});
+    auto r = load_object(*store_, obj, false);
+    if (!r.ok()) return fail(r.error());
   }
   return Status<ApiServerError>::success();
 }
@@ -349,6 +377,7 @@ class Handler {
 
  private:
   bool admin();
+  void load();
   bool discovery(const std::vector<std::string>& segs);
   void resource(const Route& r);
   void list_or_watch(const kube::TypeInfo& t, const Route& r);
@@ -439,6 +468,9 @@ bool Handler::admin() {
     return true;
   } else if (p == "/_test/requests" && req_.method == "DELETE") {
     counts_.reset();
+  } else if (p == "/_test/load" && req_.method == "POST") {
+    load();
+    return true;
   } else if (p == "/_test/delay" && req_.method == "POST") {
     Json b = Json::parse(req_.body, nullptr, false);
     int64_t ms = b.is_object() ? b.value("ms", int64_t{0}) : 0;
@@ -448,6 +480,29 @@ bool Handler::admin() {
   }
   send_json(w_, 200, Json{{"ok", true}, {"resourceVersion", store_.resource_version()}});
   return true;
+}
+
+void Handler::load() {
+  Json body = Json::parse(req_.body, nullptr, false);
+  if (!body.is_object()) {
+    send_error(w_, bad_request("load body must be a JSON object or List"));
+    return;
+  }
+  std::vector<Json> objects;
+  append_objects(std::move(body), objects);
+  Json items = Json::array();
+  for (const auto& obj : objects) {
+    auto r = load_object(store_, obj, true);
+    if (!r.ok()) {
+      send_error(w_, bad_request(r.error().message));
+      return;
+    }
+    const Json& m = (*r)["metadata"];
+    items.push_back({{"namespace", m.value("namespace", "")},
+                     {"name", m.value("name", "")},
+                     {"uid", m.value("uid", "")}});
+  }
+  send_json(w_, 200, Json{{"items", std::move(items)}});
 }
 
 bool Handler::discovery(const std::vector<std::string>& segs) {

@@ -32,6 +32,13 @@
 //   GET    /_test/requests       {"counts":{"<verb> <resource>[/<sub>]":N}} since
 //                                start or the last reset (bench/scale reads it)
 //   DELETE /_test/requests       resets those counts
+//   POST   /_test/load           a JSON object or List: creates each object as
+//                                a client would, then writes the status it
+//                                carries through the status subresource (a
+//                                cluster as its controllers left it; the
+//                                scale benchmark's --preload); answers
+//                                {"items":[{"namespace","name","uid"}]}, in
+//                                order. Stops at the first failure (4xx).
 //
 // Request counts: every resource request (not discovery, /version or
 // /_test/) is counted under "<verb> <plural>[/<subresource>]", the verb as

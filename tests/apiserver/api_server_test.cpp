@@ -615,6 +615,41 @@ TEST_F(ApiServerTest, KubeconfigAndManifestLoading) {
   EXPECT_EQ(call("GET", "/api/v1/namespaces/kube-system/configmaps/two").status, 200);
 }
 
+// POST /_test/load: objects as their controllers left them (status kept
+// through the status subresource), answered with their uids; not counted
+// as client requests; the first bad object stops the load with a 400.
+TEST_F(ApiServerTest, TestLoadKeepsStatusAndAnswersUids) {
+  install_crd();
+  Json with_status = widget("a", 3);
+  with_status["metadata"]["labels"] = {{"pool", "p"}};
+  with_status["metadata"]["finalizers"] = {"example.com/keep"};
+  with_status["status"] = {{"phase", "Running"}, {"replicas", 1}};
+  Json list{{"kind", "List"}, {"apiVersion", "v1"}, {"items", {with_status, widget("b", 4)}}};
+  Resp r = call("POST", "/_test/load", list.dump(), {}, false);
+  ASSERT_EQ(r.status, 200) << r.body;
+  const Json items = r.json()["items"];
+  ASSERT_EQ(items.size(), 2U);
+  Json a = call("GET", kWidgets + "/a").json();
+  EXPECT_EQ(items[0],
+            (Json{{"namespace", "default"}, {"name", "a"}, {"uid", a["metadata"]["uid"]}}));
+  EXPECT_EQ(a["status"], with_status["status"]);
+  EXPECT_EQ(a["metadata"]["labels"], with_status["metadata"]["labels"]);
+  EXPECT_EQ(a["metadata"]["finalizers"], with_status["metadata"]["finalizers"]);
+  EXPECT_EQ(a["metadata"]["generation"], 1);
+  Json b = call("GET", kWidgets + "/b").json();
+  EXPECT_EQ(items[1]["uid"], b["metadata"]["uid"]);
+  EXPECT_FALSE(b.contains("status") && !b["status"].empty());
+  EXPECT_EQ(server_->request_counts(), (std::map<std::string, int64_t>{{"get widgets", 2}}));
+
+  Json bad{{"items", {widget("c", 5), widget("d", 100), widget("e", 6)}}};
+  r = call("POST", "/_test/load", bad.dump(), {}, false);
+  EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(call("GET", kWidgets + "/c").status, 200);
+  EXPECT_EQ(call("GET", kWidgets + "/d").status, 404);
+  EXPECT_EQ(call("GET", kWidgets + "/e").status, 404);
+  EXPECT_EQ(call("POST", "/_test/load", "[1]", {}, false).status, 400);
+}
+
 TEST_F(ApiServerTest, StopEndsOpenWatches) {
   WatchReader w(server_->port(), "/api/v1/configmaps?watch=true");
   EXPECT_EQ(w.head().substr(0, 12), "HTTP/1.1 200");

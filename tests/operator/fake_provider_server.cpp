@@ -19,6 +19,12 @@
 // it is answered, like a provider API that answers slowly; GET /calls then
 // also says how many calls are waiting ("inFlight"). Stopping the server
 // cuts the waits short.
+// POST /machines {"intents":[<intent as a create sends it>, ...]} buys a
+// machine for each intent as a create would (same id scheme, tags, offer,
+// launch time now; idempotent on the intent's name), but as machines
+// bought before the test began: not counted in /calls. Answers
+// {"machines":[<machine as a create answers it>, ...]} in order. The scale
+// benchmark's --preload seeds a converged cluster with it.
 #include <signal.h>
 
 #include <atomic>
@@ -175,6 +181,37 @@ class CallDelay {
   bool stopping_ = false;               // guarded by mu_
 };
 
+// POST /machines: machines bought before the test began (see the top).
+void seed_machines(gpupool::FakeProvider& fake, const std::string& body,
+                   gpupool::http::ResponseWriter& w) {
+  gpupool::http::Headers h{{"Content-Type", "application/json"}};
+  json b = json::parse(body, nullptr, false);
+  if (!b.is_object() || !b.contains("intents") || !b["intents"].is_array()) {
+    w.send(400, h, R"({"ok":false,"message":"want {intents: [intent, ...]}"})");
+    return;
+  }
+  json out = json::array();
+  for (const auto& j : b["intents"]) {
+    auto intent = decode_intent(j);
+    if (!intent) {
+      w.send(400, h, json{{"ok", false}, {"message", "bad intent: " + j.dump()}}.dump());
+      return;
+    }
+    // plant_orphan: a create that is not one of the operator's calls.
+    if (fake.plant_orphan(*intent).empty()) {
+      w.send(400, h, json{{"ok", false}, {"message", "cannot create " + intent->name}}.dump());
+      return;
+    }
+    auto m = fake.get(intent->pool_uid, intent->name);
+    if (!m.ok()) {
+      w.send(500, h, json{{"ok", false}, {"message", m.error().message}}.dump());
+      return;
+    }
+    out.push_back(encode_machine(*m));
+  }
+  w.send(200, h, json{{"machines", out}}.dump());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -265,6 +302,8 @@ int main(int argc, char** argv) {
           json all = calls.to_json();
           all["inFlight"] = in_flight.load();
           w.send(200, h, req.method == "DELETE" ? R"({"ok":true})" : all.dump());
+        } else if (req.method == "POST" && req.path == "/machines") {
+          seed_machines(fake, req.body, w);
         } else if (req.method == "POST" && req.path == "/delay") {
           json b = json::parse(req.body, nullptr, false);
           if (!b.is_object() || !b.contains("ms") || !b["ms"].is_number_integer() ||
