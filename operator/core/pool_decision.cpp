@@ -854,6 +854,59 @@ api::GpuPoolStatus status(State& s) {
   return st;
 }
 
+// Whether nothing is under way in the pool: every kept machine serves, none
+// is being bought, booted, replaced or ended, and the pool has what it wants.
+// Anything that changes that (an instance's status, the pool's spec, a
+// replica change) wakes the pool through the informers, so the clock alone
+// matters only for the instants settled_resync() names.
+bool settled(const State& s) {
+  const Output& o = s.out;
+  if (!o.create.empty() || !o.end.empty() || !o.park.empty() || !o.unpark.empty()) return false;
+  if (!s.replacing.empty() || !s.failed.empty() || s.ending > 0) return false;
+  if (!s.shortfall.empty() || s.budget_shortfall || s.waiting_for_providers) return false;
+  if (!s.in.ledger_problem.empty() || static_cast<int>(s.active.size()) != s.desired) return false;
+  return std::all_of(s.active.begin(), s.active.end(),
+                     [](const GpuInstance* a) { return serving(*a) && launched(*a); });
+}
+
+// When a settled pool must look again though nothing changed: the next
+// spend summary (its period, or once due the next billed increment), the first active machine to enter its
+// consolidation window (rule 4c; while one is in it, every kResync as
+// before, since prices and the keep cost move), and at the latest
+// kSettledResync (offers re-read, the month's turn, what a missed event
+// would hide). Parked ends are added by the caller.
+Time settled_resync(const State& s, const api::GpuPoolStatus& next_status) {
+  Time at = s.now + kSettledResync;
+  const auto& written = next_status.spend.last_updated;
+  if (written && *written + s.in.spend_period > s.now) {
+    at = std::min(at, *written + s.in.spend_period);
+  } else {
+    // Due, but the figures had not moved (spend_summary kept the old
+    // ones): they move next when a machine's next increment is billed.
+    for (const auto* a : s.active)
+      at = std::min(at, std::max(boundary_of(*a, s.now), s.now + kResync));
+  }
+  const auto& lc = s.spec().lifecycle;
+  if (s.in.policy.consolidate && lc.consolidation_lead_seconds > 0) {
+    const Duration margin =
+        Duration{std::max<int64_t>(0, lc.park_margin_seconds)} + drain_lead(s.spec().usage);
+    const Duration lead{lc.consolidation_lead_seconds};
+    const Duration hold{std::max<int64_t>(0, lc.min_park_seconds)};
+    for (const auto* a : s.active) {
+      const Time point = decision_point(*a, s.now, hold);
+      const Time opens = point - margin - lead;
+      if (opens > s.now) {
+        at = std::min(at, opens);
+      } else if (point - s.now >= margin) {
+        at = std::min(at, s.now + kResync);  // in its window now
+      } else {
+        at = std::min(at, point + Duration{1});  // the next window follows this point
+      }
+    }
+  }
+  return std::max(at, s.now + Duration{1});
+}
+
 }  // namespace
 
 Output decide(const Input& in) {
@@ -885,11 +938,14 @@ Output decide(const Input& in) {
   out.status = status(s);
 
   // 7. Requeue: the earliest parked end, at once when creation was capped,
-  // else a resync while the pool has instances or wants some.
+  // else a resync while the pool has instances or wants some (a settled
+  // pool's only when its clock-driven work is due, settled_resync()).
   out.next_park_end = s.next_end;
   out.requeue_at = s.next_end;
   if (!in.instances.empty() || s.desired > 0) {
-    const Time resync = in.now + (s.create_capped ? Duration{1} : kResync);
+    const Time resync = s.create_capped ? in.now + Duration{1}
+                        : settled(s)    ? settled_resync(s, out.status)
+                                        : in.now + kResync;
     if (!out.requeue_at || resync < *out.requeue_at) out.requeue_at = resync;
   }
   if (s.waiting_for_providers) {

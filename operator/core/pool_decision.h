@@ -102,7 +102,14 @@
 //     SuccessfulRescale Event when the autoscaler's count changes.
 //  7. requeue_at: the earliest parked end instant, else now + kResync while
 //     the pool has instances or is short of machines; at most
-//     Input::scaling_period ahead while autoscaling.
+//     Input::scaling_period ahead while autoscaling. A settled pool (every
+//     kept machine serving, nothing bought, booting, replaced or ended, no
+//     shortfall) comes back only for its clock-driven work: its next spend
+//     summary, the first machine's consolidation window (rule 4c; every
+//     kResync while one is in it), else after kSettledResync. Everything
+//     else that moves it (an instance's status, its spec, a scale) wakes it
+//     through the informers, so at 10,000 settled pools the operator does
+//     not re-decide every pool every 30 s.
 //
 // Lifetime: rule 3's T and the planner's H are spec.planning.
 // expectedLifetimeHours, else Input::expected_lifetime (the autoscaler's
@@ -130,6 +137,8 @@
 namespace gpupool::decision {
 
 inline constexpr Duration kResync{30};
+// A settled pool's safety resync (rule 7).
+inline constexpr Duration kSettledResync{300};
 // Default period of the pool's spend summary in status.
 inline constexpr Duration kDefaultSpendPeriod{300};
 // Default period of reading an autoscaling pool's signals.

@@ -552,6 +552,49 @@ TEST(PoolDecision, SpendSummaryIsRewrittenOncePerPeriodOrOnChange) {
   EXPECT_EQ(out.status.spend.last_updated, at(10, 12, 34));
 }
 
+// Rule 7: a settled pool is not re-decided every kResync; it comes back for
+// its spend summary, its machines' consolidation windows, or kSettledResync.
+TEST(PoolDecision, ASettledPoolComesBackOnlyForItsClockDrivenWork) {
+  auto pool = make_pool(2);
+  pool.spec.lifecycle.consolidation_lead_seconds = 600;  // park margin 120
+  Input in = input(pool, at(10, 12, 0, 10));
+  in.instances = {inst(pool, 1, api::InstancePhase::Ready, at(10, 12)),
+                  inst(pool, 2, api::InstancePhase::Ready, at(10, 12))};
+  Output out = decide(in);
+  in.pool.status = out.status;
+  ASSERT_EQ(out.status.spend.last_updated, at(10, 12, 0, 10));
+  // The spend summary is next due at 12:05:10 (spend_period 300 s).
+  in.now = at(10, 12, 1);
+  EXPECT_EQ(decide(in).requeue_at, at(10, 12, 5, 10));
+  // With a long spend period: the safety resync, kSettledResync away.
+  in.spend_period = 24h;
+  EXPECT_EQ(decide(in).requeue_at, at(10, 12, 1) + kSettledResync);
+  // The 13:00 increment's consolidation window opens at 12:48 (13:00 - 120 s
+  // margin - 600 s lead); in it the pool looks every kResync; past it, right
+  // after the increment.
+  in.now = at(10, 12, 46);
+  EXPECT_EQ(decide(in).requeue_at, at(10, 12, 48));
+  in.now = at(10, 12, 50);
+  EXPECT_EQ(decide(in).requeue_at, at(10, 12, 50) + kResync);
+  in.now = at(10, 12, 59);
+  EXPECT_EQ(decide(in).requeue_at, at(10, 13, 0, 1));
+  // Without consolidation and with the summary due but unchanged (same
+  // billed hour), the next billed increment: 13:00.
+  in.pool.spec.lifecycle.consolidation_lead_seconds = 0;
+  in.spend_period = 300s;
+  in.now = at(10, 12, 57);
+  out = decide(in);
+  EXPECT_EQ(out.status.spend.last_updated, at(10, 12, 0, 10));  // nothing to write
+  EXPECT_EQ(out.requeue_at, at(10, 13));
+  // Not settled: a machine still booting, or one more wanted.
+  Input booting = in;
+  booting.instances[1].status.phase = api::InstancePhase::Provisioning;
+  EXPECT_EQ(decide(booting).requeue_at, in.now + kResync);
+  Input short_one = in;
+  short_one.desired = 3;
+  EXPECT_EQ(decide(short_one).requeue_at, in.now + kResync);
+}
+
 Offer three_hour_minimum(std::string id, std::string price) {
   Offer o = offer(std::move(id), price);
   o.billing.minimum = 3h;
