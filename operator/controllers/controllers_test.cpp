@@ -133,6 +133,15 @@ class ControllersTest : public ::testing::Test {
     ASSERT_TRUE(r.ok()) << r.error().message;
   }
 
+  // Pool "web" with `replicas` machines bought, booted and Running.
+  void create_running_pool(int replicas) {
+    create_pool(replicas);
+    converge();
+    clock_.advance(31s);  // past the fake's boot delay
+    converge();
+    ASSERT_EQ(count_phase(api::InstancePhase::Running), replicas);
+  }
+
   void patch_pool_spec(const Json& patch) {
     auto r = api_.patch(kGpuPools, "default", "web", kube::PatchType::Merge, {{"spec", patch}});
     ASSERT_TRUE(r.ok()) << r.error().message;
@@ -807,11 +816,7 @@ TEST_F(ControllersTest, ASettledInstanceSleepsUntilTheNextListShowsItsMachineVan
   std::set<std::string> woken;
   ctx_.machines->set_on_change(
       wake_instance_on_change(instances_, [&](const std::string& key) { woken.insert(key); }));
-  create_pool(2);
-  converge();
-  clock_.advance(31s);
-  converge();  // booted: Running, then read from the shared list
-  ASSERT_EQ(count_phase(api::InstancePhase::Running), 2);
+  create_running_pool(2);  // the last pass read the machines from the shared list
   // Each instance's next pass, as its queue would hold it.
   std::map<std::string, Time> due;
   auto pass = [&](const std::string& key) {
@@ -871,11 +876,7 @@ TEST_F(ControllersTest, ASettledInstanceSleepsUntilTheNextListShowsItsMachineVan
 // change callback wired, or a machine read through get() (its provider's
 // list fails), a settled instance still polls every 15 s.
 TEST_F(ControllersTest, ASettledInstanceNoListWakesKeepsItsShortPoll) {
-  create_pool(1);
-  converge();
-  clock_.advance(31s);
-  converge();
-  ASSERT_EQ(count_phase(api::InstancePhase::Running), 1);
+  create_running_pool(1);
   const std::string key = instances()[0].metadata.name;
   kube::ReconcileResult r = inst_rec_.reconcile({"default", key});
   ASSERT_FALSE(r.error) << *r.error;

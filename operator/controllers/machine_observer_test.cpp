@@ -44,12 +44,15 @@ InstanceIntent intent(const std::string& name, const std::string& pool_uid = "ui
 
 class MachineObserverTest : public ::testing::Test {
  protected:
-  MachineObserverTest() {
+  MachineObserverTest() : fake(provider("local")) {}
+  // A fake provider selling l40s(), its machines up `boot_delay` after
+  // they are bought.
+  std::shared_ptr<FakeProvider> provider(const std::string& name, Duration boot_delay = 0s) {
     FakeProviderOptions o;
-    o.name = "local";
+    o.name = name;
     o.offers = {{l40s(), -1}};
-    o.boot_delay = 0s;
-    fake = std::make_shared<FakeProvider>(o, clock);
+    o.boot_delay = boot_delay;
+    return std::make_shared<FakeProvider>(o, clock);
   }
   // Buys `n` machines named m-0.. and returns their provider ids.
   std::vector<std::string> buy(int n, const std::string& pool_uid = "uid-1") {
@@ -155,11 +158,7 @@ TEST_F(MachineObserverTest, ARebuiltAdapterIsListedAgain) {
   ASSERT_TRUE(observe("m-0").has_value());
   // The registry rebuilt the GpuProvider's adapter (new credentials): the
   // old list was the old adapter's answer.
-  FakeProviderOptions o;
-  o.name = "local";
-  o.offers = {{l40s(), -1}};
-  o.boot_delay = 0s;
-  auto rebuilt = std::make_shared<FakeProvider>(o, clock);
+  auto rebuilt = provider("local");
   EXPECT_FALSE(observer.observe(rebuilt, "local", "uid-1", "m-0", clock.now()).has_value());
   EXPECT_EQ(rebuilt->calls(FakeMethod::List), 1);
   EXPECT_EQ(fake->calls(FakeMethod::List), 1);
@@ -167,11 +166,7 @@ TEST_F(MachineObserverTest, ARebuiltAdapterIsListedAgain) {
 
 TEST_F(MachineObserverTest, ProvidersAreListedSeparately) {
   buy(1);
-  FakeProviderOptions o;
-  o.name = "other";
-  o.offers = {{l40s(), -1}};
-  o.boot_delay = 0s;
-  auto other = std::make_shared<FakeProvider>(o, clock);
+  auto other = provider("other");
   ASSERT_TRUE(other->create(intent("m-0")).ok());
   clock.advance(1s);
   ASSERT_TRUE(observe("m-0").has_value());
@@ -240,11 +235,7 @@ TEST_F(MachineObserverTest, AListReportsWhatChangedSinceThePreviousListAndNothin
 }
 
 TEST_F(MachineObserverTest, AListReportsAMachineWhoseStateChanged) {
-  FakeProviderOptions o;
-  o.name = "slow";
-  o.offers = {{l40s(), -1}};
-  o.boot_delay = 20s;
-  auto slow = std::make_shared<FakeProvider>(o, clock);
+  auto slow = provider("slow", 20s);
   std::vector<std::string> changes;
   observer.set_on_change(
       [&](const std::string& provider, const std::string& pool_uid, const std::string& name) {
@@ -289,11 +280,7 @@ TEST_F(MachineObserverTest, ARebuiltAdaptersFirstListIsComparedWithTheOldOnes) {
   });
   buy(1);
   ASSERT_TRUE(observe("m-0").has_value());
-  FakeProviderOptions o;
-  o.name = "local";
-  o.offers = {{l40s(), -1}};
-  o.boot_delay = 0s;
-  auto rebuilt = std::make_shared<FakeProvider>(o, clock);
+  auto rebuilt = provider("local");
   EXPECT_FALSE(observer.observe(rebuilt, "local", "uid-1", "m-0", clock.now()).has_value());
   EXPECT_EQ(changes, std::vector<std::string>{"m-0"});
 }
