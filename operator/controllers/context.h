@@ -100,7 +100,10 @@ struct Context {
   decision::Policy policy;
   // Settled machines are read from one list per provider taken at most
   // every kDefaultMachineListPeriod (machine_observer.h); null: every
-  // instance asks get() on each poll.
+  // instance asks get() on each poll. When its change callback is
+  // wake_instance_on_change (instance_reconciler.h; the manager wires it),
+  // settled instances wait for a list's change instead of polling every
+  // 15 s, and something must take the lists: the garbage collector does.
   std::shared_ptr<MachineObserver> machines = std::make_shared<MachineObserver>();
   // Provider calls in flight per GpuProvider (provider_slots.h): the pool
   // and instance reconcilers and the garbage collector take a slot before

@@ -11,7 +11,9 @@
 #include <fstream>
 #include <map>
 #include <mutex>
+#include <set>
 #include <sstream>
+#include <utility>
 
 #include "operator/controllers/bootstrap.h"
 #include "operator/controllers/endpoint_prober.h"
@@ -129,6 +131,15 @@ class ControllersTest : public ::testing::Test {
                  {"spec", spec}};
     auto r = api_.create(kGpuPools, "default", pool);
     ASSERT_TRUE(r.ok()) << r.error().message;
+  }
+
+  // Pool "web" with `replicas` machines bought, booted and Running.
+  void create_running_pool(int replicas) {
+    create_pool(replicas);
+    converge();
+    clock_.advance(31s);  // past the fake's boot delay
+    converge();
+    ASSERT_EQ(count_phase(api::InstancePhase::Running), replicas);
   }
 
   void patch_pool_spec(const Json& patch) {
@@ -794,6 +805,115 @@ TEST_F(ControllersTest, SettledMachinesAreWatchedThroughOneSharedListNotAGetEach
   EXPECT_LE(fake_->calls(FakeMethod::List) - lists, 4);  // 120 s / 30 s
   EXPECT_GE(fake_->calls(FakeMethod::List) - lists, 3);
   EXPECT_EQ(count_phase(api::InstancePhase::Running), 5);
+}
+
+// Issue 12: a settled instance whose provider's list wakes it does not poll:
+// its pass asks to come back only after the safety poll, at rest the
+// collector's lists are the only provider calls and no instance runs, and a
+// machine that vanishes wakes its instance from the next list, which marks
+// it Failed (Vanished) at once.
+TEST_F(ControllersTest, ASettledInstanceSleepsUntilTheNextListShowsItsMachineVanished) {
+  std::set<std::string> woken;
+  ctx_.machines->set_on_change(
+      wake_instance_on_change(instances_, [&](const std::string& key) { woken.insert(key); }));
+  create_running_pool(2);  // the last pass read the machines from the shared list
+  // Each instance's next pass, as its queue would hold it.
+  std::map<std::string, Time> due;
+  auto pass = [&](const std::string& key) {
+    const kube::ReconcileResult r = inst_rec_.reconcile(kube::split_key(key));
+    ASSERT_FALSE(r.error) << *r.error;
+    ASSERT_TRUE(r.requeue_after.has_value());
+    due[key] = clock_.now() + duration_cast<seconds>(*r.requeue_after);
+  };
+  for (const auto& i : instances())
+    pass("default/" + i.metadata.name);
+  for (const auto& [key, when] : due)
+    EXPECT_EQ(when - clock_.now(), duration_cast<seconds>(kSettledSafetyPoll)) << key;
+  woken.clear();
+  // Two minutes at rest: the collector lists every 15 s; no instance is due
+  // or woken, so none runs and no get() is asked.
+  const int gets = fake_->calls(FakeMethod::Get);
+  const int lists = fake_->calls(FakeMethod::List);
+  int passes = 0;
+  auto run_due = [&] {
+    refresh();
+    std::set<std::string> keys = std::exchange(woken, {});
+    for (const auto& [key, when] : due) {
+      if (when <= clock_.now()) keys.insert(key);
+    }
+    for (const auto& key : keys) {
+      pass(key);
+      ++passes;
+    }
+  };
+  for (int i = 0; i < 8; ++i) {
+    clock_.advance(15s);
+    gc_.run_once();
+    run_due();
+  }
+  EXPECT_EQ(passes, 0);
+  EXPECT_EQ(fake_->calls(FakeMethod::Get) - gets, 0);
+  EXPECT_GE(fake_->calls(FakeMethod::List) - lists, 7);
+  // One machine vanishes: the next list wakes its instance, and only it.
+  const api::GpuInstance victim = instances()[0];
+  fake_->vanish(victim.status.provider_id);
+  clock_.advance(15s);
+  gc_.run_once();
+  EXPECT_EQ(woken, std::set<std::string>{"default/" + victim.metadata.name});
+  run_due();
+  EXPECT_EQ(passes, 1);
+  for (const auto& i : instances()) {
+    if (i.metadata.name != victim.metadata.name) {
+      EXPECT_EQ(i.status.phase, api::InstancePhase::Running);
+      continue;
+    }
+    EXPECT_EQ(i.status.phase, api::InstancePhase::Failed);
+    EXPECT_EQ(i.status.reason, "Vanished");
+  }
+}
+
+// The long poll is only for machines a waking list vouches for: with no
+// change callback wired, or a machine read through get() (its provider's
+// list fails), a settled instance still polls every 15 s.
+TEST_F(ControllersTest, ASettledInstanceNoListWakesKeepsItsShortPoll) {
+  create_running_pool(1);
+  const std::string key = instances()[0].metadata.name;
+  kube::ReconcileResult r = inst_rec_.reconcile({"default", key});
+  ASSERT_FALSE(r.error) << *r.error;
+  EXPECT_EQ(r.requeue_after, kube::Millis{15000}) << "no change callback";
+
+  ctx_.machines->set_on_change(wake_instance_on_change(instances_, [](const std::string&) {}));
+  r = inst_rec_.reconcile({"default", key});
+  ASSERT_FALSE(r.error) << *r.error;
+  EXPECT_EQ(r.requeue_after, kSettledSafetyPoll);
+
+  clock_.advance(31s);  // the list is stale, and the next one fails
+  fake_->fail_next(FakeMethod::List, ProviderError{ProviderErrorKind::Transient, "boom"}, 1);
+  const int gets = fake_->calls(FakeMethod::Get);
+  r = inst_rec_.reconcile({"default", key});
+  ASSERT_FALSE(r.error) << *r.error;
+  EXPECT_EQ(fake_->calls(FakeMethod::Get) - gets, 1) << "read through get()";
+  EXPECT_EQ(r.requeue_after, kube::Millis{15000});
+  EXPECT_EQ(count_phase(api::InstancePhase::Running), 1);
+}
+
+// A collector whose period is longer than the list period still has each
+// provider listed every list period between its runs (refresh_lists), so
+// settled instances' wake-ups keep coming.
+TEST_F(ControllersTest, TheCollectorRefreshesStaleListsBetweenLongPeriods) {
+  GarbageCollector slow_gc(ctx_, 120s);
+  create_pool(1);
+  converge();
+  const int lists = fake_->calls(FakeMethod::List);
+  slow_gc.refresh_lists();
+  EXPECT_EQ(fake_->calls(FakeMethod::List) - lists, 1) << "no list yet";
+  clock_.advance(ctx_.machines->max_age() - 1s);
+  slow_gc.refresh_lists();
+  EXPECT_EQ(fake_->calls(FakeMethod::List) - lists, 1) << "the shared list is fresh";
+  clock_.advance(1s);
+  slow_gc.refresh_lists();
+  EXPECT_EQ(fake_->calls(FakeMethod::List) - lists, 2) << "a list period old";
+  EXPECT_EQ(slow_gc.orphans_ended() + slow_gc.adopted(), 0u) << "refreshing decides nothing";
 }
 
 TEST_F(ControllersTest, OrphansAreEndedAfterTheGraceAndIntentsAreAdopted) {

@@ -200,16 +200,23 @@ void GarbageCollector::persist_first_seen(const std::string& provider, ProviderO
 
 std::optional<MachineObserver::Listing> GarbageCollector::fresh_list(
     const std::string& pname, const std::shared_ptr<Provider>& provider, ProviderSlots::Slot& slot,
-    Time now) {
-  MachineObserver& observer = ctx_.machines ? *ctx_.machines : own_observer_;
-  if (auto shared = observer.listing(provider, pname, max_list_age_, now, /*may_list=*/false)) {
+    Duration max_age, Time now) {
+  if (auto shared = observer().listing(provider, pname, max_age, now, /*may_list=*/false)) {
     return shared;
   }
   // A provider at its limit of calls in flight (provider_slots.h) is
   // looked at next round: the collector is never in a hurry.
   slot = ctx_.provider_slots->try_acquire(pname);
   if (!slot) return std::nullopt;
-  return observer.listing(provider, pname, max_list_age_, now, /*may_list=*/true);
+  return observer().listing(provider, pname, max_age, now, /*may_list=*/true);
+}
+
+void GarbageCollector::refresh_lists() {
+  const Time now = ctx_.clock.now();
+  for (const auto& [pname, provider] : ctx_.registry.all()) {
+    ProviderSlots::Slot slot;
+    (void)fresh_list(pname, provider, slot, observer().max_age(), now);
+  }
 }
 
 void GarbageCollector::run_once() {
@@ -218,7 +225,7 @@ void GarbageCollector::run_once() {
   for (const auto& [pname, provider] : providers) {
     ProviderSlots::Slot slot;  // taken only for a call to the provider
     // No fresh list: no evidence either way, and the times are kept.
-    const auto listing = fresh_list(pname, provider, slot, now);
+    const auto listing = fresh_list(pname, provider, slot, max_list_age_, now);
     if (!listing) continue;
     ProviderOrphans& po = orphans_[pname];
     load_first_seen(pname, po);

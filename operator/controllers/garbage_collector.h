@@ -27,7 +27,9 @@
 //     "orphan/<provider>/<id>" (idempotent), else added to the GpuProvider's
 //     status.unattributedSpend;
 //   * GpuInstances whose machine vanished are the instance reconciler's job
-//     (it polls get() and marks them Failed).
+//     (it marks them Failed): the lists this collector takes report the
+//     change to the instances' queue (machine_observer.h), which at rest is
+//     the only thing that lists a provider.
 // Counters (metrics): orphans found (first sighting of an unclaimed machine
 // since this process started) and ended, per GpuProvider name.
 //
@@ -70,6 +72,14 @@ class GarbageCollector {
   explicit GarbageCollector(Context& ctx, Duration max_list_age = kDefaultPeriod)
       : ctx_(ctx), max_list_age_(max_list_age) {}
   void run_once();
+  // Between collections: takes a list of every registered provider whose
+  // shared list is older than the observer's max_age (holding one of its
+  // call slots; a busy provider is looked at next time), deciding nothing
+  // on it. What keeps each provider listed, and so its settled instances'
+  // change wake-ups (machine_observer.h) coming, at least every list period
+  // when the collector's period is longer; run_once() lists as often itself
+  // when its period is not.
+  void refresh_lists();
 
   uint64_t orphans_ended() const { return orphans_ended_.load(); }
   uint64_t adopted() const { return adopted_.load(); }
@@ -80,10 +90,13 @@ class GarbageCollector {
   std::map<std::string, OrphanCounts> orphans_by_provider() const;
 
  private:
-  // A fresh list of `provider`'s machines, or nullopt (skip it this round).
+  // A list of `provider` no older than `max_age`, or nullopt (skip it this
+  // round).
   std::optional<MachineObserver::Listing> fresh_list(const std::string& pname,
                                                      const std::shared_ptr<Provider>& provider,
-                                                     ProviderSlots::Slot& slot, Time now);
+                                                     ProviderSlots::Slot& slot, Duration max_age,
+                                                     Time now);
+  MachineObserver& observer() { return ctx_.machines ? *ctx_.machines : own_observer_; }
   void charge_orphan(const std::string& provider, const Machine& m,
                      const std::optional<api::GpuPool>& pool, Time first_seen, Time now);
 

@@ -85,6 +85,19 @@ void record_billing(api::GpuInstanceStatus& st, const api::GpuInstance& inst, Ti
 
 }  // namespace
 
+MachineObserver::ChangeFn wake_instance_on_change(
+    const kube::Store& instances, std::function<void(const std::string& key)> enqueue) {
+  return
+      [&instances, enqueue = std::move(enqueue)](
+          const std::string& /*provider*/, const std::string& pool_uid, const std::string& name) {
+        for (const auto& obj : instances.by_index(kIndexPoolUid, pool_uid)) {
+          const Json& md = (*obj)["metadata"];
+          if (md.value("name", "") == name)
+            enqueue(kube::make_key(md.value("namespace", ""), name));
+        }
+      };
+}
+
 std::optional<Time> InstanceReconciler::remembered_probe(const std::string& key) {
   MutexLock lock(probes_mu_);
   auto it = last_probes_.find(key);
@@ -166,15 +179,23 @@ std::optional<Machine> InstanceReconciler::vouched_machine(
   return seen;
 }
 
-ProviderResult<Machine> InstanceReconciler::watch_machine(const std::shared_ptr<Provider>& provider,
-                                                          const api::GpuInstance& inst,
-                                                          const std::string& pool_uid, Time now) {
+InstanceReconciler::Watched InstanceReconciler::watch_machine(
+    const std::shared_ptr<Provider>& provider, const api::GpuInstance& inst,
+    const std::string& pool_uid, Time now) {
   if (settled(inst.status.phase) && ctx_.machines) {
     auto seen = ctx_.machines->observe(provider, inst.spec.offer.provider, pool_uid,
                                        inst.metadata.name, now);
-    if (vouches_for(seen, inst)) return std::move(*seen);
+    if (vouches_for(seen, inst)) return {std::move(*seen), true};
   }
-  return provider->get(pool_uid, inst.metadata.name);
+  return {provider->get(pool_uid, inst.metadata.name), false};
+}
+
+kube::Millis InstanceReconciler::settled_poll(const api::GpuInstance& inst,
+                                              const std::string& pool_uid, bool from_list) const {
+  if (!from_list || !ctx_.machines || !ctx_.machines->reports_changes()) return kRunningPoll;
+  auto label = inst.metadata.labels.find(decision::kLabelPoolUid);
+  const bool findable = label != inst.metadata.labels.end() && label->second == pool_uid;
+  return findable ? kSettledSafetyPoll : kRunningPoll;
 }
 
 std::optional<api::OfferSpec> InstanceReconciler::failover_offer_of(const api::GpuInstance& inst,
@@ -559,8 +580,9 @@ kube::ReconcileResult InstanceReconciler::reconcile_object(
   }
 
   // ---- Watch the machine.
-  ProviderResult<Machine> m = vouched ? ProviderResult<Machine>(std::move(*vouched))
-                                      : watch_machine(provider, inst, pool_uid, now);
+  Watched watched =
+      vouched ? Watched{std::move(*vouched), true} : watch_machine(provider, inst, pool_uid, now);
+  ProviderResult<Machine>& m = watched.machine;
   bool vanished = false;
   if (!m.ok()) {
     if (m.error().kind != ProviderErrorKind::NotFound)
@@ -582,21 +604,27 @@ kube::ReconcileResult InstanceReconciler::reconcile_object(
     st.phase = InstancePhase::Running;
     record_billing(st, inst, now);
   }
-  if (decision::awaits_node(inst.spec.usage)) return follow_node(inst, st, obj, now, status_result);
-  if (decision::awaits_health(inst.spec.usage)) {
-    return follow_endpoint(inst, st, obj, *m, now, status_result);
+  const kube::Millis at_rest = settled_poll(inst, pool_uid, watched.from_list);
+  if (decision::awaits_node(inst.spec.usage)) {
+    return follow_node(inst, st, obj, now, at_rest, status_result);
   }
-  return status_result(st,
-                       st.phase == InstancePhase::Provisioning ? kProvisioningPoll : kRunningPoll);
+  if (decision::awaits_health(inst.spec.usage)) {
+    return follow_endpoint(inst, st, obj, *m, now, at_rest, status_result);
+  }
+  return status_result(st, st.phase == InstancePhase::Provisioning ? kProvisioningPoll : at_rest);
 }
 
 // Node mode with a bootstrap (node_registration.h): Running -> Ready once
 // the Node is usable, back when it is not, Failed past the registration
-// timeout; a parked machine's Node is cordoned.
+// timeout; a parked machine's Node is cordoned. Ready and Parked poll at
+// `at_rest`: a change of their Node wakes them (the manager's Node
+// informer), as a change of their machine does; one waiting for its Node
+// polls every kRegistrationPoll for its timeout.
 template <typename StatusResult>
 kube::ReconcileResult InstanceReconciler::follow_node(const api::GpuInstance& inst,
                                                       api::GpuInstanceStatus& st, const Json& obj,
-                                                      Time now, StatusResult& status_result) {
+                                                      Time now, kube::Millis at_rest,
+                                                      StatusResult& status_result) {
   using P = InstancePhase;
   if (st.phase != P::Running && st.phase != P::Ready && st.phase != P::Parked) {
     return status_result(st, kProvisioningPoll);
@@ -613,12 +641,12 @@ kube::ReconcileResult InstanceReconciler::follow_node(const api::GpuInstance& in
       }
     }
   }
-  if (st.phase == P::Parked) return status_result(st, kRunningPoll);
+  if (st.phase == P::Parked) return status_result(st, at_rest);
   if (node && ns.usable()) {
     st.phase = P::Ready;
     st.node_name = (*node)["metadata"]["name"].get<std::string>();
     st.message.clear();
-    return status_result(st, kRunningPoll);
+    return status_result(st, at_rest);
   }
   const std::string why =
       !node       ? "no Node has registered for it yet"
@@ -644,19 +672,22 @@ kube::ReconcileResult InstanceReconciler::follow_node(const api::GpuInstance& in
 // recorded; Running -> Ready after successThreshold healthy answers, Ready ->
 // Running (Healthy=False, Event) after failureThreshold failures, Failed when
 // never healthy by the startup timeout or unhealthy past
-// unhealthyTimeoutSeconds after it served. Parked machines are not probed.
+// unhealthyTimeoutSeconds after it served. Parked machines are not probed
+// (they poll at `at_rest`, as a Ready one whose answers never change does);
+// the others come back at their next probe, at most kRunningPoll away.
 template <typename StatusResult>
 kube::ReconcileResult InstanceReconciler::follow_endpoint(const api::GpuInstance& inst,
                                                           api::GpuInstanceStatus& st,
                                                           const Json& obj, const Machine& m,
-                                                          Time now, StatusResult& status_result) {
+                                                          Time now, kube::Millis at_rest,
+                                                          StatusResult& status_result) {
   using P = InstancePhase;
   record_address(st, m);
   const std::string key = kube::make_key(inst.metadata.namespace_, inst.metadata.name);
   if (st.phase != P::Running && st.phase != P::Ready) {
     // Parked (or not up yet): an answer still on its way is not wanted.
     if (ctx_.probe_pool) ctx_.probe_pool->forget(key);
-    return status_result(st, st.phase == P::Provisioning ? kProvisioningPoll : kRunningPoll);
+    return status_result(st, st.phase == P::Provisioning ? kProvisioningPoll : at_rest);
   }
   const api::EndpointUsage& ep = inst.spec.usage.endpoint;
   const std::string url = health::health_url(st.address, st.port, ep.health_path);
@@ -737,7 +768,7 @@ kube::ReconcileResult InstanceReconciler::follow_endpoint(const api::GpuInstance
   }
   const EndpointProber* prober = ctx_.probe_pool ? &ctx_.probe_pool->prober() : ctx_.prober;
   if (st.phase == P::Ready && prober && prober->answers_never_change()) {
-    return status_result(st, kRunningPoll);
+    return status_result(st, at_rest);
   }
   auto until_probe = std::chrono::duration_cast<kube::Millis>(out.next_probe - now);
   if (hc.in_flight) {

@@ -23,7 +23,12 @@
 //     (Running, Ready, Parked) is read from the provider's shared list
 //     (ctx.machines, machine_observer.h, one list per provider at most every
 //     30 s), and get() is asked only when that list does not show it running
-//     under its id; a booting one asks get() each poll. Running counts as ready, except
+//     under its id; a booting one asks get() each poll. A settled machine
+//     read from a list whose changes wake its instance (the observer's change
+//     callback is wake_instance_on_change) polls only every 5 minutes, as a
+//     safety net: the next list's change, or its Node's (Node mode), brings
+//     it back. Read through get(), or with no callback wired, it polls every
+//     15 s; machines in transition keep their short polls. Running counts as ready, except
 //     where readiness is awaited: a Node-mode machine with a bootstrap is
 //     Ready once its Node registers (node_registration.h); an Endpoint-mode
 //     machine once its HTTP health check passes (endpoint_health.h; its
@@ -56,6 +61,7 @@
 //
 // Thread-safety: reconcile() is safe for distinct keys concurrently.
 
+#include <functional>
 #include <map>
 #include <optional>
 #include <string>
@@ -66,6 +72,27 @@
 #include "operator/kube/runtime/controller.h"
 
 namespace gpupool::controllers {
+
+// How often a settled instance (Running, Ready, Parked) polls when its
+// machine was read from its provider's shared list and that list's changes
+// wake it (the observer's change callback is set, and the instance carries
+// the pool-uid label wake_instance_on_change finds it by); otherwise it
+// polls every 15 s. Every change to such a machine (state, address, port,
+// gone) comes as a wake-up from the next list, which the collector takes
+// at least every list period (garbage_collector.h); a change of its Node
+// comes from the manager's Node informer. So this poll only backs up a
+// wake-up that went missing (say, a provider whose list lags a change its
+// get() shows). At 10,000 settled instances a 15 s poll was ~670
+// reconciles a second at rest (issue 12); five minutes makes it ~33.
+inline constexpr kube::Millis kSettledSafetyPoll{300000};
+
+// The MachineObserver change callback that wakes the GpuInstance of a
+// changed machine: (pool uid, intent name) is looked up in `instances`
+// through its kIndexPoolUid index and each key found ("namespace/name") is
+// handed to `enqueue` (the instance controller's queue). A machine no
+// cached instance claims wakes nothing: the garbage collector deals with it.
+MachineObserver::ChangeFn wake_instance_on_change(
+    const kube::Store& instances, std::function<void(const std::string& key)> enqueue);
 
 class InstanceReconciler {
  public:
@@ -90,17 +117,28 @@ class InstanceReconciler {
   std::optional<Machine> vouched_machine(const std::shared_ptr<Provider>& provider,
                                          const api::GpuInstance& inst, const std::string& pool_uid,
                                          Time now) const;
-  ProviderResult<Machine> watch_machine(const std::shared_ptr<Provider>& provider,
-                                        const api::GpuInstance& inst, const std::string& pool_uid,
-                                        Time now);
+  // The machine as watching it found it, and whether a shared list
+  // answered (rather than get()).
+  struct Watched {
+    ProviderResult<Machine> machine;
+    bool from_list = false;
+  };
+  Watched watch_machine(const std::shared_ptr<Provider>& provider, const api::GpuInstance& inst,
+                        const std::string& pool_uid, Time now);
+  // How long a settled instance waits before its next pass: the safety poll
+  // when its machine was read `from_list` and that list's changes wake it,
+  // else the running poll.
+  kube::Millis settled_poll(const api::GpuInstance& inst, const std::string& pool_uid,
+                            bool from_list) const;
   template <typename StatusResult>
   kube::ReconcileResult follow_node(const api::GpuInstance& inst, api::GpuInstanceStatus& st,
-                                    const kube::Json& obj, Time now, StatusResult& status_result);
+                                    const kube::Json& obj, Time now, kube::Millis at_rest,
+                                    StatusResult& status_result);
 
   template <typename StatusResult>
   kube::ReconcileResult follow_endpoint(const api::GpuInstance& inst, api::GpuInstanceStatus& st,
                                         const kube::Json& obj, const Machine& m, Time now,
-                                        StatusResult& status_result);
+                                        kube::Millis at_rest, StatusResult& status_result);
   // The answer this pass counts, if any (health_check()).
   struct HealthCheck {
     std::optional<health::Probe> probe;

@@ -4,6 +4,7 @@
 #include <malloc.h>
 #endif
 
+#include <iterator>
 #include <vector>
 
 namespace gpupool::controllers {
@@ -100,10 +101,12 @@ std::shared_ptr<const std::vector<ListedMachine>> listed_machines(std::vector<Ma
 
 }  // namespace
 
-void MachineObserver::merge(Entry& e, std::vector<Machine>& listed) {
-  for (auto& [key, seen] : e.machines)
+std::vector<MachineObserver::Key> MachineObserver::merge(Entry& e, std::vector<Machine>& listed) {
+  for (auto& [key, seen] : e.machines) {
     seen.listed = false;
-  std::pair<std::string, std::string> key;
+    seen.changed = false;
+  }
+  Key key;
   for (Machine& m : listed) {
     key.first = m.pool_uid();
     if (key.first.empty() || m.name.empty()) continue;
@@ -111,10 +114,15 @@ void MachineObserver::merge(Entry& e, std::vector<Machine>& listed) {
     auto it = e.machines.find(key);
     if (it == e.machines.end()) {
       it = e.machines.emplace(key, Seen{}).first;
+      it->second.changed = true;  // appeared
     } else if (it->second.listed && !is_gone(it->second.state) && is_gone(m.state)) {
       continue;  // a live machine wins over a gone one of the same name
     }
     Seen& s = it->second;
+    if (s.provider_id != m.provider_id || s.state != m.state ||
+        s.public_address != m.public_address || s.public_port != m.public_port) {
+      s.changed = true;
+    }
     // Assignments reuse the strings' storage when nothing changed.
     s.provider_id = m.provider_id;
     s.state = m.state;
@@ -122,8 +130,13 @@ void MachineObserver::merge(Entry& e, std::vector<Machine>& listed) {
     s.public_port = m.public_port;
     s.listed = true;
   }
-  std::erase_if(e.machines, [](const auto& kv) { return !kv.second.listed; });
+  std::vector<Key> changed;  // at rest: empty, nothing allocated
+  for (auto it = e.machines.begin(); it != e.machines.end();) {
+    if (it->second.changed || !it->second.listed) changed.push_back(it->first);
+    it = it->second.listed ? std::next(it) : e.machines.erase(it);  // gone from the list
+  }
   e.all = listed_machines(listed);
+  return changed;
 }
 
 std::optional<Machine> MachineObserver::observe(const std::shared_ptr<Provider>& provider,
@@ -160,30 +173,48 @@ bool MachineObserver::take_list(const std::shared_ptr<Provider>& provider,
     bool due = false;
   } release_after;
   auto listed = provider->list(MachineFilter{});
-  MutexLock lock(mu_);
-  if (!last_trim_ || now - *last_trim_ >= kTrimInterval) {
-    last_trim_ = now;
-    release_after.due = true;
+  std::vector<Key> changed;
+  ChangeFn on_change;
+  {
+    MutexLock lock(mu_);
+    if (!last_trim_ || now - *last_trim_ >= kTrimInterval) {
+      last_trim_ = now;
+      release_after.due = true;
+    }
+    Entry& e = entries_[provider_name];
+    e.listing = false;
+    ++lists_;
+    if (e.adapter.lock() != provider) {  // the old list was another adapter's answer
+      e.has_list = false;
+      e.all.reset();
+      e.adapter = provider;
+    }
+    if (!listed.ok()) {
+      ++failed_lists_;
+      e.failed_at = now;
+      return false;
+    }
+    e.failed_at.reset();
+    e.taken = now;
+    e.has_list = true;
+    changed = merge(e, *listed);
+    if (!e.compared || !on_change_) changed.clear();  // a first list reports nothing
+    e.compared = true;
+    if (!changed.empty()) on_change = on_change_;
   }
-  Entry& e = entries_[provider_name];
-  e.listing = false;
-  ++lists_;
-  if (e.adapter.lock() != provider) {  // the old list was another adapter's answer
-    e.has_list = false;
-    e.machines.clear();
-    e.all.reset();
-    e.adapter = provider;
-  }
-  if (!listed.ok()) {
-    ++failed_lists_;
-    e.failed_at = now;
-    return false;
-  }
-  e.failed_at.reset();
-  e.taken = now;
-  e.has_list = true;
-  merge(e, *listed);
+  for (const auto& [pool_uid, name] : changed)
+    on_change(provider_name, pool_uid, name);
   return true;
+}
+
+void MachineObserver::set_on_change(ChangeFn fn) {
+  MutexLock lock(mu_);
+  on_change_ = std::move(fn);
+}
+
+bool MachineObserver::reports_changes() const {
+  MutexLock lock(mu_);
+  return static_cast<bool>(on_change_);
 }
 
 std::optional<MachineObserver::Listing> MachineObserver::listing(

@@ -30,9 +30,22 @@
 // instances too. So at rest a provider sees one list per collector period,
 // not one for the collector and one for the instances.
 //
+// Changes: a list is compared with the provider's previous successful list
+// (whichever adapter answered it). Each machine whose provider_id, state,
+// public_address or public_port differs, that appeared, or that is gone
+// from the list, is reported to the change callback (set_on_change) as
+// (provider name, pool uid, intent name), once per list, on the thread
+// that took the list, after the observer's lock is released. The first
+// list of a provider reports nothing: there is nothing to compare it with,
+// and every machine read before it was read through get(). So a reader that saw a
+// machine in list N learns of any later change from list N+1; the owner
+// wires the callback to the instances' queue (wake_instance_on_change,
+// instance_reconciler.h), and settled instances then need no short poll.
+//
 // Thread-safety: all methods are safe from any thread; list() runs outside
 // the lock.
 
+#include <functional>
 #include <map>
 #include <memory>
 #include <optional>
@@ -71,6 +84,20 @@ struct ListedMachine {
 class MachineObserver {
  public:
   explicit MachineObserver(Duration max_age = kDefaultMachineListPeriod) : max_age_(max_age) {}
+
+  // Told of each machine a list found changed (above).
+  using ChangeFn = std::function<void(const std::string& provider, const std::string& pool_uid,
+                                      const std::string& name)>;
+  // Sets (or, with an empty fn, clears) the change callback. Lists taken
+  // from then on report to it. It runs outside the observer's lock (it may
+  // read the observer) and must be thread-safe: lists are taken by
+  // reconcile workers and the garbage collector alike.
+  void set_on_change(ChangeFn fn);
+  // Whether a change callback is set: readers of a list are then told of
+  // its machines' changes and need not poll for them.
+  bool reports_changes() const;
+  // How old a list may be before observe() takes a new one.
+  Duration max_age() const { return max_age_; }
 
   // The machine made for intent `name` of pool `pool_uid` at `provider`
   // (registered under `provider_name`) as the provider's list shows it,
@@ -114,16 +141,21 @@ class MachineObserver {
     MachineState state = MachineState::Unknown;
     std::string public_address;
     int public_port = 0;
-    bool listed = false;  // in the list being merged
+    bool listed = false;   // in the list being merged
+    bool changed = false;  // differs from the previous list (merge())
   };
+  using Key = std::pair<std::string, std::string>;  // (pool uid, intent name)
   struct Entry {
     std::weak_ptr<Provider> adapter;  // who answered `machines`
     Time taken{};                     // when `machines` was listed
     bool has_list = false;
+    bool compared = false;  // `machines` holds a successful list to compare with
     // (pool uid, intent name) -> the live machine (a gone one only when no
     // live one shares the name), as machine_named() chooses. Updated in
     // place, list after list, so at rest keeping it allocates nothing.
-    std::map<std::pair<std::string, std::string>, Seen> machines;
+    // Kept across an adapter change (has_list is cleared): the next list
+    // is compared with it.
+    std::map<Key, Seen> machines;
     // Every machine of that list (listing()); null until one succeeded.
     std::shared_ptr<const std::vector<ListedMachine>> all;
     bool listing = false;
@@ -132,9 +164,11 @@ class MachineObserver {
 
   // Whether the caller should take a new list now (and marks it under way).
   bool claim_list(Entry& e, const std::shared_ptr<Provider>& provider, Time now) const;
-  // Makes e.machines and e.all what `listed` says.
-  static void merge(Entry& e, std::vector<Machine>& listed);
-  // Takes a list (claimed with e.listing) and stores it; false when it failed.
+  // Makes e.machines and e.all what `listed` says; returns the keys whose
+  // machine changed, appeared or disappeared since the previous list.
+  static std::vector<Key> merge(Entry& e, std::vector<Machine>& listed);
+  // Takes a list (claimed with e.listing), stores it and reports its
+  // changes to on_change_ (outside the lock); false when it failed.
   bool take_list(const std::shared_ptr<Provider>& provider, const std::string& provider_name,
                  Time now);
   static std::optional<Machine> lookup(const Entry& e, const std::shared_ptr<Provider>& provider,
@@ -146,6 +180,7 @@ class MachineObserver {
   int64_t lists_ GUARDED_BY(mu_) = 0;
   int64_t failed_lists_ GUARDED_BY(mu_) = 0;
   std::optional<Time> last_trim_ GUARDED_BY(mu_);  // the heap's free pages last given back
+  ChangeFn on_change_ GUARDED_BY(mu_);
 };
 
 }  // namespace gpupool::controllers

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 #include <vector>
@@ -43,12 +44,15 @@ InstanceIntent intent(const std::string& name, const std::string& pool_uid = "ui
 
 class MachineObserverTest : public ::testing::Test {
  protected:
-  MachineObserverTest() {
+  MachineObserverTest() : fake(provider("local")) {}
+  // A fake provider selling l40s(), its machines up `boot_delay` after
+  // they are bought.
+  std::shared_ptr<FakeProvider> provider(const std::string& name, Duration boot_delay = 0s) {
     FakeProviderOptions o;
-    o.name = "local";
+    o.name = name;
     o.offers = {{l40s(), -1}};
-    o.boot_delay = 0s;
-    fake = std::make_shared<FakeProvider>(o, clock);
+    o.boot_delay = boot_delay;
+    return std::make_shared<FakeProvider>(o, clock);
   }
   // Buys `n` machines named m-0.. and returns their provider ids.
   std::vector<std::string> buy(int n, const std::string& pool_uid = "uid-1") {
@@ -154,11 +158,7 @@ TEST_F(MachineObserverTest, ARebuiltAdapterIsListedAgain) {
   ASSERT_TRUE(observe("m-0").has_value());
   // The registry rebuilt the GpuProvider's adapter (new credentials): the
   // old list was the old adapter's answer.
-  FakeProviderOptions o;
-  o.name = "local";
-  o.offers = {{l40s(), -1}};
-  o.boot_delay = 0s;
-  auto rebuilt = std::make_shared<FakeProvider>(o, clock);
+  auto rebuilt = provider("local");
   EXPECT_FALSE(observer.observe(rebuilt, "local", "uid-1", "m-0", clock.now()).has_value());
   EXPECT_EQ(rebuilt->calls(FakeMethod::List), 1);
   EXPECT_EQ(fake->calls(FakeMethod::List), 1);
@@ -166,11 +166,7 @@ TEST_F(MachineObserverTest, ARebuiltAdapterIsListedAgain) {
 
 TEST_F(MachineObserverTest, ProvidersAreListedSeparately) {
   buy(1);
-  FakeProviderOptions o;
-  o.name = "other";
-  o.offers = {{l40s(), -1}};
-  o.boot_delay = 0s;
-  auto other = std::make_shared<FakeProvider>(o, clock);
+  auto other = provider("other");
   ASSERT_TRUE(other->create(intent("m-0")).ok());
   clock.advance(1s);
   ASSERT_TRUE(observe("m-0").has_value());
@@ -196,6 +192,112 @@ TEST_F(MachineObserverTest, ConcurrentReconcilesShareOneList) {
     th.join();
   EXPECT_EQ(fake->calls(FakeMethod::List), 1);
   EXPECT_GT(answered.load(), 0);
+}
+
+// Issue 12: each list is compared with the previous one, and what changed
+// is reported once: an address or port, a machine gone from the list, a new
+// one; an unchanged machine, and any machine on the first list, are not.
+TEST_F(MachineObserverTest, AListReportsWhatChangedSinceThePreviousListAndNothingElse) {
+  std::vector<std::string> changes;
+  int64_t lists_seen_in_callback = -1;
+  observer.set_on_change(
+      [&](const std::string& provider, const std::string& pool_uid, const std::string& name) {
+        changes.push_back(provider + " " + pool_uid + " " + name);
+        lists_seen_in_callback = observer.lists();  // called outside the observer's lock
+      });
+  EXPECT_TRUE(observer.reports_changes());
+  const auto ids = buy(2);
+  InstanceIntent web = intent("web-0");
+  web.container.image = "vllm/vllm-openai";
+  web.container.port = 8000;
+  ASSERT_TRUE(fake->create(web).ok());
+  clock.advance(1s);
+  ASSERT_TRUE(observe("m-0").has_value());
+  EXPECT_TRUE(changes.empty()) << "the first list has nothing to compare with";
+  clock.advance(30s);
+  ASSERT_TRUE(observe("m-0").has_value());
+  EXPECT_TRUE(changes.empty()) << "nothing changed";
+
+  fake->vanish(ids[0]);
+  fake->set_endpoint_port("web-0", 9000);
+  ASSERT_TRUE(fake->create(intent("m-new")).ok());
+  clock.advance(30s);
+  EXPECT_FALSE(observe("m-0").has_value());
+  std::sort(changes.begin(), changes.end());
+  EXPECT_EQ(changes, (std::vector<std::string>{"local uid-1 m-0", "local uid-1 m-new",
+                                               "local uid-1 web-0"}));
+  EXPECT_EQ(lists_seen_in_callback, 3);
+  changes.clear();
+  clock.advance(30s);
+  ASSERT_TRUE(observe("m-1").has_value());
+  EXPECT_TRUE(changes.empty()) << "each change is reported once";
+  EXPECT_EQ(fake->calls(FakeMethod::Get), 0);
+}
+
+TEST_F(MachineObserverTest, AListReportsAMachineWhoseStateChanged) {
+  auto slow = provider("slow", 20s);
+  std::vector<std::string> changes;
+  observer.set_on_change(
+      [&](const std::string& provider, const std::string& pool_uid, const std::string& name) {
+        changes.push_back(provider + " " + pool_uid + " " + name);
+      });
+  ASSERT_TRUE(slow->create(intent("m-0")).ok());
+  auto booting = observer.observe(slow, "slow", "uid-1", "m-0", clock.now());
+  ASSERT_TRUE(booting.has_value());
+  EXPECT_NE(booting->state, MachineState::Running);
+  clock.advance(30s);
+  auto running = observer.observe(slow, "slow", "uid-1", "m-0", clock.now());
+  ASSERT_TRUE(running.has_value());
+  EXPECT_EQ(running->state, MachineState::Running);
+  EXPECT_EQ(changes, std::vector<std::string>{"slow uid-1 m-0"});
+}
+
+// A failed list reports nothing, and the next good one is compared with the
+// last good one: a change made meanwhile is not lost.
+TEST_F(MachineObserverTest, AChangeDuringAFailedListIsReportedByTheNextGoodOne) {
+  std::vector<std::string> changes;
+  observer.set_on_change([&](const std::string&, const std::string&, const std::string& name) {
+    changes.push_back(name);
+  });
+  const auto ids = buy(2);
+  ASSERT_TRUE(observe("m-0").has_value());
+  fake->vanish(ids[1]);
+  clock.advance(30s);
+  fake->fail_next(FakeMethod::List, provider_error(ProviderErrorKind::Transient, "502"), 1);
+  EXPECT_FALSE(observe("m-0").has_value());
+  EXPECT_TRUE(changes.empty());
+  clock.advance(30s);
+  ASSERT_TRUE(observe("m-0").has_value());
+  EXPECT_EQ(changes, std::vector<std::string>{"m-1"});
+}
+
+// A rebuilt adapter (new credentials, maybe another account) is compared
+// with the old adapter's list: machines it does not show are reported.
+TEST_F(MachineObserverTest, ARebuiltAdaptersFirstListIsComparedWithTheOldOnes) {
+  std::vector<std::string> changes;
+  observer.set_on_change([&](const std::string&, const std::string&, const std::string& name) {
+    changes.push_back(name);
+  });
+  buy(1);
+  ASSERT_TRUE(observe("m-0").has_value());
+  auto rebuilt = provider("local");
+  EXPECT_FALSE(observer.observe(rebuilt, "local", "uid-1", "m-0", clock.now()).has_value());
+  EXPECT_EQ(changes, std::vector<std::string>{"m-0"});
+}
+
+// With no callback (tests, the simulator) nothing is reported, and readers
+// are told so.
+TEST_F(MachineObserverTest, WithoutACallbackNoChangeIsReported) {
+  EXPECT_FALSE(observer.reports_changes());
+  const auto ids = buy(1);
+  ASSERT_TRUE(observe("m-0").has_value());
+  fake->vanish(ids[0]);
+  clock.advance(30s);
+  EXPECT_FALSE(observe("m-0").has_value());
+  observer.set_on_change([](const std::string&, const std::string&, const std::string&) {});
+  EXPECT_TRUE(observer.reports_changes());
+  observer.set_on_change(nullptr);
+  EXPECT_FALSE(observer.reports_changes());
 }
 
 }  // namespace

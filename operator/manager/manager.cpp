@@ -255,14 +255,28 @@ struct Manager::Impl {
     start_controllers();
   }
 
+  // Collects every gc_period; when that is longer than the machine list
+  // period, refreshes the providers' lists in between, so settled
+  // instances hear of their machines' changes within a list period
+  // (GarbageCollector::refresh_lists).
   void gc_loop() {
+    const Duration tick = std::min(options.gc_period, ctx.machines->max_age());
+    Duration until_gc = options.gc_period;
     MutexLock lock(mu);
     while (!stopping) {
-      lock.wait_for(cv, std::chrono::seconds(options.gc_period.count()));
+      const Duration wait = std::min(until_gc, tick);
+      lock.wait_for(cv, std::chrono::seconds(wait.count()));
       if (stopping) break;
+      until_gc -= wait;
+      const bool collect = until_gc.count() <= 0;
+      if (collect) until_gc = options.gc_period;
       if (!may_write()) continue;  // the leader fence (see timed())
       lock.unlock();
-      gc.run_once();
+      if (collect) {
+        gc.run_once();
+      } else {
+        gc.refresh_lists();
+      }
       lock.lock();
     }
   }
@@ -315,6 +329,10 @@ Status<ManagerError> Manager::start() {
   // A key refused a provider call slot is woken through its own queue when
   // the slot frees (controllers/provider_slots.h).
   m.ctx.enqueue_instance = [&m](const std::string& key) { m.inst_ctl->enqueue(key); };
+  // A machine a provider's list shows changed (or gone) wakes its instance;
+  // settled instances then need only a slow safety poll (instance_reconciler.h).
+  m.ctx.machines->set_on_change(controllers::wake_instance_on_change(
+      m.inst_inf.store(), [&m](const std::string& key) { m.inst_ctl->enqueue(key); }));
 
   m.inst_inf.add_index(controllers::kIndexPoolUid, kube::index_by_label(decision::kLabelPoolUid));
   m.inst_inf.add_index(controllers::kIndexProviderGpus, controllers::index_by_provider_gpus());
