@@ -787,6 +787,41 @@ TEST_F(ControllersTest, VanishedMachineIsReplaced) {
   EXPECT_EQ(live_at_provider(), 1);
 }
 
+// Issue 12: a restarted operator may reconcile an instance before its
+// GpuProvider's first reconcile built the adapter; that is not news for the
+// instance's status (it was a write and its undo on every restart). A
+// GpuProvider that does not exist is still reported.
+TEST_F(ControllersTest, AnInstanceWaitsQuietlyForAProviderNotBuiltYet) {
+  create_pool(1);
+  converge();
+  clock_.advance(31s);
+  converge();
+  const auto inst = instances()[0];
+  ASSERT_EQ(inst.status.phase, api::InstancePhase::Running);
+  const auto version = [&] {
+    return (*api_.get(kGpuInstances, "default", inst.metadata.name))["metadata"]["resourceVersion"]
+        .get<std::string>();
+  };
+  const std::string before = version();
+  registry_.remove("fake");  // as in a new process, before the provider's reconcile
+  providers_.upsert(
+      std::make_shared<const Json>(Json{{"apiVersion", "gpupool.io/v1alpha1"},
+                                        {"kind", "GpuProvider"},
+                                        {"metadata", {{"name", "fake"}, {"resourceVersion", "1"}}},
+                                        {"spec", {{"type", "fake"}}}}));
+  refresh();
+  kube::ReconcileResult r = inst_rec_.reconcile({"default", inst.metadata.name});
+  EXPECT_FALSE(r.error);
+  EXPECT_EQ(r.requeue_after, kube::Millis{1000});
+  EXPECT_EQ(version(), before);
+  // Gone from the cache too: the instance says what it waits for.
+  providers_.remove("fake");
+  r = inst_rec_.reconcile({"default", inst.metadata.name});
+  EXPECT_FALSE(r.error);
+  EXPECT_NE(version(), before);
+  EXPECT_EQ(instances()[0].status.message, "waiting for GpuProvider fake");
+}
+
 // Issue 12: at rest, settled machines cost the provider one list per list
 // period between them, not a get each per poll.
 TEST_F(ControllersTest, SettledMachinesAreWatchedThroughOneSharedListNotAGetEach) {

@@ -27,6 +27,9 @@ using kube::ReconcileResult;
 
 constexpr kube::Millis kProvisioningPoll{2000};
 constexpr kube::Millis kRunningPoll{15000};
+// How soon an instance looks again for a GpuProvider whose first reconcile
+// has not built its adapter yet.
+constexpr kube::Millis kProviderNotBuiltYet{1000};
 constexpr kube::Millis kTerminatingPoll{1000};
 constexpr kube::Millis kRegistrationPoll{5000};
 constexpr kube::Millis kBootstrapRetry{30000};
@@ -444,6 +447,15 @@ kube::ReconcileResult InstanceReconciler::reconcile_object(
     return ReconcileResult::done();
   }
   if (!provider) {
+    // At start-up the GpuProvider may be cached before its first reconcile
+    // has built an adapter: look again shortly and write nothing (the
+    // message and its removal a pass later were the only instance writes
+    // of an operator restart). A GpuProvider that is missing, or whose
+    // adapter could not be built, is reported.
+    const std::string& name = inst.spec.offer.provider;
+    if (ctx_.providers.get(name) && !ctx_.registry.entry(name)) {
+      return ReconcileResult::after(kProviderNotBuiltYet);
+    }
     st.message = "waiting for GpuProvider " + inst.spec.offer.provider;
     return status_result(st, kube::Millis{5000});
   }

@@ -870,11 +870,10 @@ bool settled(const State& s) {
 }
 
 // When a settled pool must look again though nothing changed: the next
-// spend summary (its period, or once due the next billed increment), the first active machine to enter its
-// consolidation window (rule 4c; while one is in it, every kResync as
-// before, since prices and the keep cost move), and at the latest
-// kSettledResync (offers re-read, the month's turn, what a missed event
-// would hide). Parked ends are added by the caller.
+// spend summary (its period, or once due the next billed increment), the first active machine to
+// enter its consolidation window (rule 4c; while one is in it, every kResync as before, since
+// prices and the keep cost move), and at the latest kSettledResync (offers re-read, the month's
+// turn, what a missed event would hide). Parked ends are added by the caller.
 Time settled_resync(const State& s, const api::GpuPoolStatus& next_status) {
   Time at = s.now + kSettledResync;
   const auto& written = next_status.spend.last_updated;
