@@ -821,11 +821,11 @@ def check_converged(result):
     rest (with a --spend-period shorter than the rest window, a pool's
     spend figures are recomputed and compared there); otherwise the
     preload differs from what the operator writes (or the operator churns).
-    GpuInstance writes during the sync are not checked: an instance
-    reconciled before its GpuProvider is registered notes "waiting for
-    GpuProvider" in its status (instance_reconciler.cpp), a start-up race
-    of the operator's, not a difference of the preload."""
+    GpuInstance writes during the sync count too: an instance reconciled
+    before its GpuProvider's adapter is built waits without writing
+    (instance_reconciler.cpp)."""
     wrong = {k: result[k] for k in ("syncProviderMutatingCalls", "syncPoolWrites",
+                                    "syncInstanceWrites",
                                     "restInstanceWrites", "restPoolStatusWrites",
                                     "restProviderMutatingCalls") if result[k] != 0}
     if wrong:
