@@ -204,6 +204,27 @@ std::optional<Ec2Emulator::Reply> Ec2Emulator::check_signature(const http::HttpR
   return std::nullopt;
 }
 
+ProviderFaultReplies Ec2Emulator::fault_replies(const std::string& action, const Params& params) {
+  const std::string type = param(params, "InstanceType").value_or("g6e.xlarge");
+  const std::string zone = options_.region + "a";
+  return {
+      .no_capacity = error(500, "InsufficientInstanceCapacity",
+                           "We currently do not have sufficient " + type +
+                               " capacity in the Availability Zone you requested (" + zone +
+                               "). Our system will be working on provisioning additional "
+                               "capacity."),
+      // EC2 throttles with 503 RequestLimitExceeded and no Retry-After.
+      .throttle = error(503, "RequestLimitExceeded", "Request limit exceeded."),
+      .server_error = error(500, "InternalError", "An internal error has occurred"),
+      .auth_failure =
+          error(401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
+      .garbled = {200, "<?xml version=\"1.0\"?><" + action + "Response xmlns=\"" +
+                           std::string(kNs) +
+                           "\"><requestId>abc</requestId><instancesSet><item><instanceId>i-0"},
+      .throttle_headers = nullptr,
+  };
+}
+
 void Ec2Emulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
   hooks.set_capacity = [this](const std::string& id, int n) {
@@ -229,31 +250,9 @@ void Ec2Emulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) 
   if (param(params, "Version").value_or("") != "2016-11-15") {
     return send(error(400, "InvalidParameterValue", "Version must be 2016-11-15"));
   }
-  auto provider_fault = [&](const Fault& fault) -> Reply {
-    switch (fault.kind) {
-      case FaultKind::NoCapacity: {
-        std::string type = param(params, "InstanceType").value_or("g6e.xlarge");
-        std::string zone = options_.region + "a";
-        return error(500, "InsufficientInstanceCapacity",
-                     "We currently do not have sufficient " + type +
-                         " capacity in the Availability Zone you requested (" + zone +
-                         "). Our system will be working on provisioning additional capacity.");
-      }
-      case FaultKind::Throttle:
-        return error(503, "RequestLimitExceeded", "Request limit exceeded.");
-      case FaultKind::AuthFailure:
-        return error(401, "AuthFailure",
-                     "AWS was not able to validate the provided access credentials");
-      case FaultKind::Garbled:
-        return Reply{200, "<?xml version=\"1.0\"?><" + action + "Response xmlns=\"" +
-                              std::string(kNs) +
-                              "\"><requestId>abc</requestId><instancesSet><item><instanceId>i-0"};
-      default:  // ServerError
-        return error(500, "InternalError", "An internal error has occurred");
-    }
-  };
-  serve_with_faults(faults_, action, w, send, provider_fault,
-                    [&] { return dispatch(action, params); });
+  serve_with_faults(
+      faults_, action, w, send, [&] { return fault_replies(action, params); },
+      [&] { return dispatch(action, params); });
 }
 
 Ec2Emulator::Reply Ec2Emulator::dispatch(const std::string& action, const Params& params) {

@@ -12,6 +12,34 @@ int to_int(const std::string& s, int fallback) {
   return std::stoi(s);
 }
 
+std::vector<std::pair<std::string, std::string>> retry_after_header(
+    std::chrono::seconds retry_after) {
+  if (retry_after.count() <= 0) return {};
+  return {{"Retry-After", std::to_string(retry_after.count())}};
+}
+
+Reply answer_fault(const ProviderFaultReplies& replies, const Fault& fault) {
+  switch (fault.kind) {
+    case FaultKind::NoCapacity:
+      return replies.no_capacity;
+    case FaultKind::Throttle: {
+      Reply r = replies.throttle;
+      if (replies.throttle_headers) {
+        for (auto& h : replies.throttle_headers(fault.retry_after))
+          r.headers.push_back(std::move(h));
+      }
+      return r;
+    }
+    case FaultKind::ServerError:
+      return replies.server_error;
+    case FaultKind::AuthFailure:
+      return replies.auth_failure;
+    case FaultKind::Garbled:
+    default:  // serve_with_faults() answers the other kinds
+      return replies.garbled;
+  }
+}
+
 bool EmulatorBase::start() {
   http::HttpServerOptions so;
   so.port = port_;

@@ -297,6 +297,25 @@ DoEmulator::Reply DoEmulator::route(const std::string& op, const http::HttpReque
   return Reply{204, ""};
 }
 
+ProviderFaultReplies DoEmulator::fault_replies(const std::string& op, int64_t now) {
+  return {
+      .no_capacity = error(422, "unprocessable_entity", "Size is not available in this region."),
+      .throttle = error(429, "too_many_requests", "API Rate limit exceeded."),
+      .server_error = error(500, "server_error", "Unexpected server-side error"),
+      .auth_failure = error(401, "Unauthorized", "Unable to authenticate you"),
+      .garbled = {op == "create" ? 202 : 200, "{\"droplet\": {\"id\": 31"},
+      // DigitalOcean's rate-limit headers: the budget spent, reset at the
+      // retry time (epoch seconds).
+      .throttle_headers =
+          [now](std::chrono::seconds retry_after) {
+            return std::vector<std::pair<std::string, std::string>>{
+                {"ratelimit-limit", "250"},
+                {"ratelimit-remaining", "0"},
+                {"ratelimit-reset", std::to_string(now + retry_after.count())}};
+          },
+  };
+}
+
 void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
   hooks.state_json = [this] { return "{\"droplets\":" + std::to_string(droplets().size()) + "}"; };
@@ -327,33 +346,12 @@ void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
     send_reply(w, r);
   };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.token) {
-    return send(error(401, "Unauthorized", "Unable to authenticate you"));
+    return send(fault_replies(op, now).auth_failure);
   }
   if (op.empty())
     return send(error(404, "not_found", "The resource you were accessing could not be found."));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return error(422, "unprocessable_entity", "Size is not available in this region.");
-          case FaultKind::Throttle: {
-            Reply r = error(429, "too_many_requests", "API Rate limit exceeded.");
-            r.headers = {{"ratelimit-limit", "250"},
-                         {"ratelimit-remaining", "0"},
-                         {"ratelimit-reset", std::to_string(now + fault.retry_after.count())}};
-            return r;
-          }
-          case FaultKind::ServerError:
-            return error(500, "server_error", "Unexpected server-side error");
-          case FaultKind::AuthFailure:
-            return error(401, "Unauthorized", "Unable to authenticate you");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{op == "create" ? 202 : 200, "{\"droplet\": {\"id\": 31"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(op, now); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

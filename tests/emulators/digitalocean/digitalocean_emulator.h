@@ -88,6 +88,8 @@ class DoEmulator final : public EmulatorBase {
   int used_locked(const std::string& size, const std::string& region) const;
   std::string droplet_json_locked(const DoDroplet& d) const;
   static Reply error(int status, const std::string& id, const std::string& message);
+  // DigitalOcean's answers to the faults it words itself; `now` in epoch seconds.
+  static ProviderFaultReplies fault_replies(const std::string& op, int64_t now);
 
   DoEmulatorOptions options_;
   mutable std::mutex mu_;

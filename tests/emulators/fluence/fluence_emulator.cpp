@@ -267,6 +267,17 @@ FluenceEmulator::Reply FluenceEmulator::route(const std::string& op, const http:
   return Reply{204, ""};
 }
 
+ProviderFaultReplies FluenceEmulator::fault_replies(const std::string& op) {
+  return {
+      .no_capacity = detail(400, "Plan is no longer available"),
+      .throttle = detail(429, "Too Many Requests"),
+      .server_error = detail(500, "Internal Server Error"),
+      .auth_failure = detail(403, "Invalid API key"),
+      .garbled = {200, op == "list" ? "[{\"id\": \"05cdd5fc\", \"status\": \"ACT"
+                                    : "{\"data\": [{\"gpu_mod"},
+  };
+}
+
 void FluenceEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
   hooks.set_capacity = [this](const std::string& id, int n) {
@@ -300,31 +311,10 @@ void FluenceEmulator::handle(const http::HttpRequest& req, http::ResponseWriter&
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("X-API-KEY").value_or("") != options_.api_key)
-    return send(detail(403, "Invalid API key"));
+    return send(fault_replies(op).auth_failure);
   if (op.empty()) return send(detail(404, "Not Found"));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return detail(400, "Plan is no longer available");
-          case FaultKind::Throttle: {
-            Reply r = detail(429, "Too Many Requests");
-            if (fault.retry_after.count() > 0)
-              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
-            return r;
-          }
-          case FaultKind::ServerError:
-            return detail(500, "Internal Server Error");
-          case FaultKind::AuthFailure:
-            return detail(403, "Invalid API key");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{200, op == "list" ? "[{\"id\": \"05cdd5fc\", \"status\": \"ACT"
-                                           : "{\"data\": [{\"gpu_mod"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(op); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

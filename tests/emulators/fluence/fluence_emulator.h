@@ -80,6 +80,8 @@ class FluenceEmulator final : public EmulatorBase {
   void advance_locked();
   std::string vm_json_locked(const FluenceVm& vm, bool details) const;
   static Reply detail(int status, const std::string& message);
+  // Fluence's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies(const std::string& op);
 
   FluenceEmulatorOptions options_;
   mutable std::mutex mu_;

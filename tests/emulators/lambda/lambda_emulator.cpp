@@ -225,6 +225,18 @@ LambdaEmulator::Reply LambdaEmulator::route(const std::string& op, const http::H
   return Reply{200, out + "]}"};
 }
 
+ProviderFaultReplies LambdaEmulator::fault_replies() {
+  return {
+      .no_capacity = error(400, "instance-operations/launch/insufficient-capacity",
+                           "Not enough capacity to fulfill launch request."),
+      .throttle = error(429, "global/too-many-requests", "Too many requests."),
+      .server_error = error(500, "global/internal-error", "Internal error."),
+      .auth_failure =
+          error(401, "global/invalid-api-key", "API key was invalid, expired, or deleted."),
+      .garbled = {200, "{\"data\": {\"instance_ids\": [\"09"},
+  };
+}
+
 void LambdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
   hooks.state_json = [this] {
@@ -244,33 +256,11 @@ void LambdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
-    return send(error(401, "global/invalid-api-key", "API key was invalid, expired, or deleted."));
+    return send(fault_replies().auth_failure);
   }
   if (op.empty()) return send(error(404, "global/not-found", "No such route."));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return error(400, "instance-operations/launch/insufficient-capacity",
-                         "Not enough capacity to fulfill launch request.");
-          case FaultKind::Throttle: {
-            Reply r = error(429, "global/too-many-requests", "Too many requests.");
-            if (fault.retry_after.count() > 0)
-              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
-            return r;
-          }
-          case FaultKind::ServerError:
-            return error(500, "global/internal-error", "Internal error.");
-          case FaultKind::AuthFailure:
-            return error(401, "global/invalid-api-key",
-                         "API key was invalid, expired, or deleted.");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{200, "{\"data\": {\"instance_ids\": [\"09"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

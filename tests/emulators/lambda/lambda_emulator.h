@@ -80,6 +80,8 @@ class LambdaEmulator final : public EmulatorBase {
   int used_locked(const std::string& type, const std::string& region) const;
   std::string instance_json_locked(const LambdaInstance& in) const;
   static Reply error(int status, const std::string& code, const std::string& message);
+  // Lambda's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies();
 
   LambdaEmulatorOptions options_;
   mutable std::mutex mu_;

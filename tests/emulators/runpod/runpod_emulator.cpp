@@ -534,6 +534,16 @@ RunpodEmulator::Reply RunpodEmulator::route(const std::string& op, const http::H
   return Reply{204, ""};
 }
 
+ProviderFaultReplies RunpodEmulator::fault_replies(const std::string& op) {
+  return {
+      .no_capacity = problem(400, "Bad Request", kNoCapacity),
+      .throttle = problem(429, "Too Many Requests", "rate limit exceeded for the minute window"),
+      .server_error = problem(500, "Internal Server Error", "upstream failure"),
+      .auth_failure = problem(401, "Unauthorized", "missing or invalid API key"),
+      .garbled = {op == "create" ? 201 : 200, "{\"pods\": [{\"id\": \"pod1\", \"na"},
+  };
+}
+
 void RunpodEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
   hooks.set_capacity = [this](const std::string& id, int n) {
@@ -560,32 +570,11 @@ void RunpodEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
-    return send(problem(401, "Unauthorized", "missing or invalid API key"));
+    return send(fault_replies(op).auth_failure);
   }
   if (op.empty()) return send(problem(404, "Not Found", "no such route"));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return problem(400, "Bad Request", kNoCapacity);
-          case FaultKind::Throttle: {
-            Reply r =
-                problem(429, "Too Many Requests", "rate limit exceeded for the minute window");
-            if (fault.retry_after.count() > 0)
-              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
-            return r;
-          }
-          case FaultKind::ServerError:
-            return problem(500, "Internal Server Error", "upstream failure");
-          case FaultKind::AuthFailure:
-            return problem(401, "Unauthorized", "missing or invalid API key");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{op == "create" ? 201 : 200, "{\"pods\": [{\"id\": \"pod1\", \"na"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(op); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -127,6 +127,8 @@ class RunpodEmulator final : public EmulatorBase {
   void advance_locked();
   std::string pod_json_locked(const RunpodPod& p) const;
   static Reply problem(int status, const std::string& title, const std::string& detail);
+  // Runpod's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies(const std::string& op);
 
   RunpodEmulatorOptions options_;
   mutable std::mutex mu_;

@@ -287,6 +287,16 @@ ScwEmulator::Reply ScwEmulator::route(const std::string& op, const std::string& 
   return Reply{204, ""};
 }
 
+ProviderFaultReplies ScwEmulator::fault_replies(const std::string& op) {
+  return {
+      .no_capacity = error(412, "out_of_stock", "server type is out of stock"),
+      .throttle = error(429, "too_many_requests", "rate limit exceeded"),
+      .server_error = error(500, "internal_error", "internal error"),
+      .auth_failure = error(401, "denied_authentication", "invalid secret key"),
+      .garbled = {op == "create" ? 201 : 200, "{\"server\": {\"id\": \"5f1c"},
+  };
+}
+
 void ScwEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
   hooks.state_json = [this] { return "{\"servers\":" + std::to_string(servers().size()) + "}"; };
@@ -323,31 +333,11 @@ void ScwEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) 
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("X-Auth-Token").value_or("") != options_.secret_key) {
-    return send(error(401, "denied_authentication", "invalid secret key"));
+    return send(fault_replies(op).auth_failure);
   }
   if (op.empty()) return send(error(404, "unknown_resource", "no such route"));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return error(412, "out_of_stock", "server type is out of stock");
-          case FaultKind::Throttle: {
-            Reply r = error(429, "too_many_requests", "rate limit exceeded");
-            if (fault.retry_after.count() > 0)
-              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
-            return r;
-          }
-          case FaultKind::ServerError:
-            return error(500, "internal_error", "internal error");
-          case FaultKind::AuthFailure:
-            return error(401, "denied_authentication", "invalid secret key");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{op == "create" ? 201 : 200, "{\"server\": {\"id\": \"5f1c"};
-        }
-      },
-      [&] { return route(op, zone, id, req); });
+      op, w, send, [&] { return fault_replies(op); }, [&] { return route(op, zone, id, req); });
 }
 
 }  // namespace gpupool::emulators

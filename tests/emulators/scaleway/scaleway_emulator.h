@@ -95,6 +95,8 @@ class ScwEmulator final : public EmulatorBase {
   std::string server_json_locked(const ScwServer& s) const;
   ScwServer* find_locked(const std::string& zone, const std::string& id);
   static Reply error(int status, const std::string& type, const std::string& message);
+  // Scaleway's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies(const std::string& op);
 
   ScwEmulatorOptions options_;
   mutable std::mutex mu_;

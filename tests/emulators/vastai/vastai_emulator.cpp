@@ -416,6 +416,24 @@ VastEmulator::Reply VastEmulator::route(const std::string& op, const http::HttpR
   return destroy_locked(*id);
 }
 
+ProviderFaultReplies VastEmulator::fault_replies() {
+  return {
+      .no_capacity = {410, error_body("no_such_ask",
+                                      "error 410/3907: no_such_ask Instance type is no longer "
+                                      "available.")
+                               .dump()},
+      // Vast.ai's throttling answer is plain text and says nothing of when
+      // to come back.
+      .throttle = {.status = 429,
+                   .body = "API requests too frequent endpoint threshold=4.5",
+                   .content_type = "text/plain"},
+      .server_error = {500, error_body("server_error", "internal error").dump()},
+      .auth_failure = {401, error_body("auth_error", "Invalid user key").dump()},
+      .garbled = {200, "{\"success\": true, \"new_con"},
+      .throttle_headers = nullptr,
+  };
+}
+
 void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
   hooks.state_json = [this] {
@@ -447,28 +465,7 @@ void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w)
   }
   if (op.empty()) return send(Reply{404, error_body("not_found", "no such route").dump()});
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return Reply{
-                410, error_body("no_such_ask",
-                                "error 410/3907: no_such_ask Instance type is no longer available.")
-                         .dump()};
-          case FaultKind::Throttle:
-            return Reply{.status = 429,
-                         .body = "API requests too frequent endpoint threshold=4.5",
-                         .content_type = "text/plain"};
-          case FaultKind::ServerError:
-            return Reply{500, error_body("server_error", "internal error").dump()};
-          case FaultKind::AuthFailure:
-            return Reply{401, error_body("auth_error", "Invalid user key").dump()};
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{200, "{\"success\": true, \"new_con"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

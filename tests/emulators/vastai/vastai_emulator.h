@@ -97,6 +97,8 @@ class VastEmulator final : public EmulatorBase {
 
  private:
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
+  // Vast.ai's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies();
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply search_locked(const std::string& body) const;
   Reply rent_locked(int64_t ask_id, const std::string& body);

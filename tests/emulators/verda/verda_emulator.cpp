@@ -293,6 +293,16 @@ VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::Htt
   return Reply{200, out + "]"};
 }
 
+ProviderFaultReplies VerdaEmulator::fault_replies() {
+  return {
+      .no_capacity = error(400, "invalid_request", "Not enough capacity for this instance type"),
+      .throttle = error(429, "too_many_requests", "Too many requests"),
+      .server_error = error(500, "server_error", "Internal server error"),
+      .auth_failure = error(401, "unauthorized_request", "Invalid access token"),
+      .garbled = {200, "[{\"id\": \"7c1f"},
+  };
+}
+
 void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
   hooks.state_json = [this] {
@@ -323,27 +333,7 @@ void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (op.empty()) return send(error(404, "not_found", "No such route"));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return error(400, "invalid_request", "Not enough capacity for this instance type");
-          case FaultKind::Throttle: {
-            Reply r = error(429, "too_many_requests", "Too many requests");
-            if (fault.retry_after.count() > 0)
-              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
-            return r;
-          }
-          case FaultKind::ServerError:
-            return error(500, "server_error", "Internal server error");
-          case FaultKind::AuthFailure:
-            return error(401, "unauthorized_request", "Invalid access token");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{200, "[{\"id\": \"7c1f"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -104,6 +104,8 @@ class VerdaEmulator final : public EmulatorBase {
   int used_locked(const std::string& type, const std::string& location) const;
   std::string instance_json_locked(const VerdaInstance& in) const;
   static Reply error(int status, const std::string& code, const std::string& message);
+  // Verda's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies();
 
   VerdaEmulatorOptions options_;
   mutable std::mutex mu_;

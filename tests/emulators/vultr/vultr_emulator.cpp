@@ -253,6 +253,16 @@ VultrEmulator::Reply VultrEmulator::route(const std::string& op, const http::Htt
   return Reply{204, ""};
 }
 
+ProviderFaultReplies VultrEmulator::fault_replies(const std::string& op) {
+  return {
+      .no_capacity = error(400, "Plan is not available in the selected region"),
+      .throttle = error(429, "Rate limit exceeded"),
+      .server_error = error(500, "Internal server error"),
+      .auth_failure = error(401, "Invalid API token."),
+      .garbled = {op == "create" ? 202 : 200, "{\"instance\": {\"id\": \"cb67"},
+  };
+}
+
 void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
   hooks.state_json = [this] {
@@ -274,31 +284,11 @@ void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
-    return send(error(401, "Invalid API token."));
+    return send(fault_replies(op).auth_failure);
   }
   if (op.empty()) return send(error(404, "Invalid API call"));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return error(400, "Plan is not available in the selected region");
-          case FaultKind::Throttle: {
-            Reply r = error(429, "Rate limit exceeded");
-            if (fault.retry_after.count() > 0)
-              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
-            return r;
-          }
-          case FaultKind::ServerError:
-            return error(500, "Internal server error");
-          case FaultKind::AuthFailure:
-            return error(401, "Invalid API token.");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{op == "create" ? 202 : 200, "{\"instance\": {\"id\": \"cb67"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(op); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -81,6 +81,8 @@ class VultrEmulator final : public EmulatorBase {
   int used_locked(const std::string& plan, const std::string& region) const;
   std::string instance_json_locked(const VultrInstance& in) const;
   static Reply error(int status, const std::string& message);
+  // Vultr's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies(const std::string& op);
 
   VultrEmulatorOptions options_;
   mutable std::mutex mu_;
