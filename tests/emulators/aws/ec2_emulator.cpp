@@ -155,12 +155,14 @@ Ec2Emulator::Reply Ec2Emulator::error(int status, const std::string& code,
 }
 
 std::optional<Ec2Emulator::Reply> Ec2Emulator::check_signature(const http::HttpRequest& req) {
-  const std::string kBad = "AWS was not able to validate the provided access credentials";
+  const std::string bad_credentials =
+      "AWS was not able to validate the provided access credentials";
   auto auth = req.header("Authorization");
-  if (!auth) return error(401, "AuthFailure", kBad);
+  if (!auth) return error(401, "AuthFailure", bad_credentials);
   auto parsed = aws::parse_authorization(*auth);
   if (!parsed) return error(401, "AuthFailure", "Authorization header is malformed");
-  if (parsed->access_key_id != options_.access_key_id) return error(401, "AuthFailure", kBad);
+  if (parsed->access_key_id != options_.access_key_id)
+    return error(401, "AuthFailure", bad_credentials);
   if (parsed->region != options_.region || parsed->service != "ec2") {
     return error(401, "AuthFailure", "Credential should be scoped to a valid region and service");
   }
@@ -366,7 +368,7 @@ Ec2Emulator::Reply Ec2Emulator::run_instances(const Params& params) {
   // Everything that must match for a repeated ClientToken.
   std::string fingerprint;
   for (const auto& [k, v] : params) {
-    if (k != "ClientToken") fingerprint += k + "=" + v + "&";
+    if (k != "ClientToken") fingerprint.append(k).append("=").append(v).append("&");
   }
 
   std::lock_guard<std::mutex> lock(mu_);
@@ -413,13 +415,13 @@ Ec2Emulator::Reply Ec2Emulator::run_instances(const Params& params) {
     }
     char buf[32];
     std::snprintf(buf, sizeof(buf), "r-%017llx",
-                  static_cast<unsigned long long>(0x5e0000 + next_instance_));
+                  static_cast<unsigned long long>(next_instance_) + 0x5e0000ULL);
     reservation = buf;
     for (int n = 0; n < count; ++n) {
       EmulatedInstance in;
       ++next_instance_;
       std::snprintf(buf, sizeof(buf), "i-%017llx",
-                    static_cast<unsigned long long>(0xabc000 + next_instance_));
+                    static_cast<unsigned long long>(next_instance_) + 0xabc000ULL);
       in.id = buf;
       in.reservation_id = reservation;
       in.type = *type;
@@ -590,7 +592,7 @@ Ec2Emulator::Reply Ec2Emulator::terminate_instances(const Params& params) {
 }
 
 Ec2Emulator::Reply Ec2Emulator::describe_types(const Params& params) {
-  static const std::map<std::string, int> kGpus = {
+  static const std::map<std::string, int> gpus_by_type = {
       {"g6e.xlarge", 1},   {"g6e.2xlarge", 1},  {"g6e.4xlarge", 1},  {"g6e.8xlarge", 1},
       {"g6e.16xlarge", 1}, {"g6e.12xlarge", 4}, {"g6e.24xlarge", 4}, {"g6e.48xlarge", 8}};
   std::vector<std::string> types;
@@ -601,8 +603,8 @@ Ec2Emulator::Reply Ec2Emulator::describe_types(const Params& params) {
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeInstanceTypesResponse xmlns=\"" +
       std::string(kNs) + "\"><requestId>" + next_request_id() + "</requestId><instanceTypeSet>";
   for (const auto& t : types) {
-    auto g = kGpus.find(t);
-    if (g == kGpus.end()) {
+    auto g = gpus_by_type.find(t);
+    if (g == gpus_by_type.end()) {
       return error(400, "InvalidInstanceType",
                    "The following supplied instance types do not exist: [" + t + "]");
     }
@@ -647,8 +649,13 @@ Ec2Emulator::Reply Ec2Emulator::describe_offerings(const Params& params) {
       if (std::find(f.values.begin(), f.values.end(), actual) == f.values.end()) ok = false;
     }
     if (!ok) continue;
-    body += "<item><instanceType>" + type + "</instanceType><locationType>" + location_type +
-            "</locationType><location>" + location + "</location></item>";
+    body.append("<item><instanceType>")
+        .append(type)
+        .append("</instanceType><locationType>")
+        .append(location_type)
+        .append("</locationType><location>")
+        .append(location)
+        .append("</location></item>");
   }
   body += "</instanceTypeOfferingSet></DescribeInstanceTypeOfferingsResponse>";
   return Reply{200, body};

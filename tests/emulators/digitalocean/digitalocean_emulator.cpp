@@ -27,23 +27,14 @@ bool valid_name(const std::string& n) {
 
 }  // namespace
 
-DoEmulator::DoEmulator(DoEmulatorOptions options)
-    : EmulatorBase(options.port), options_(std::move(options)) {}
+DoEmulator::DoEmulator(DoEmulatorOptions options) : MachineTableEmulator(std::move(options)) {}
 DoEmulator::~DoEmulator() {
   stop();
 }
 
 void DoEmulator::set_capacity(const std::string& size, const std::string& region, int n) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& s : options_.sizes) {
-    if (s.slug == size) s.capacity[region] = n;
-  }
-}
-
-std::vector<DoDroplet> DoEmulator::droplets() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const_cast<DoEmulator*>(this)->advance_locked();
-  return droplets_;
+  set_region_capacity(options_.sizes, &DoSize::slug, size, region, n);
 }
 
 DoEmulator::Reply DoEmulator::error(int status, const std::string& id, const std::string& message) {
@@ -56,14 +47,14 @@ DoEmulator::Reply DoEmulator::error(int status, const std::string& id, const std
 
 void DoEmulator::advance_locked() {
   const Time now = options_.clock->now();
-  for (auto& d : droplets_) {
+  for (auto& d : machines_) {
     if (d.status == "new" && now >= d.created + options_.boot_time) d.status = "active";
   }
 }
 
 int DoEmulator::used_locked(const std::string& size, const std::string& region) const {
   return static_cast<int>(
-      std::count_if(droplets_.begin(), droplets_.end(),
+      std::count_if(machines_.begin(), machines_.end(),
                     [&](const DoDroplet& d) { return d.size == size && d.region == region; }));
 }
 
@@ -189,7 +180,7 @@ DoEmulator::Reply DoEmulator::create_locked(const std::string& body) {
   d.user_data = j.value("user_data", "");
   d.ssh_keys = keys;
   d.created = options_.clock->now();
-  droplets_.push_back(d);
+  machines_.push_back(d);
   const int64_t action = ++next_action_;
   std::string out = "{\"droplet\":" + droplet_json_locked(d) +
                     ",\"links\":{\"actions\":[{\"id\":" + std::to_string(action) +
@@ -204,7 +195,7 @@ DoEmulator::Reply DoEmulator::list_locked(const http::HttpRequest& req) {
       std::clamp(to_int(req.query_param("per_page").value_or(""), 20), 1, options_.max_per_page);
   const int page = std::max(1, to_int(req.query_param("page").value_or(""), 1));
   std::vector<const DoDroplet*> match;
-  for (const auto& d : droplets_) {
+  for (const auto& d : machines_) {
     if (tag.empty() || std::find(d.tags.begin(), d.tags.end(), tag) != d.tags.end())
       match.push_back(&d);
   }
@@ -288,12 +279,12 @@ DoEmulator::Reply DoEmulator::route(const std::string& op, const http::HttpReque
   if (op == "list") return list_locked(req);
   // delete
   const std::string id = req.path.substr(std::string("/v2/droplets/").size());
-  auto it = std::find_if(droplets_.begin(), droplets_.end(),
+  auto it = std::find_if(machines_.begin(), machines_.end(),
                          [&](const DoDroplet& d) { return std::to_string(d.id) == id; });
-  if (it == droplets_.end()) {
+  if (it == machines_.end()) {
     return error(404, "not_found", "The resource you were accessing could not be found.");
   }
-  droplets_.erase(it);
+  machines_.erase(it);
   return Reply{204, ""};
 }
 
@@ -318,7 +309,7 @@ ProviderFaultReplies DoEmulator::fault_replies(const std::string& op, int64_t no
 
 void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
-  hooks.state_json = [this] { return "{\"droplets\":" + std::to_string(droplets().size()) + "}"; };
+  hooks.state_json = [this] { return table_state_json("droplets"); };
   if (handle_admin(req, w, faults_, hooks)) return;
   std::string op;
   if (req.method == "GET" && req.path == "/v2/sizes") {

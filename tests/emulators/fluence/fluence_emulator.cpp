@@ -27,7 +27,7 @@ json missing(const char* field) {
 }  // namespace
 
 FluenceEmulator::FluenceEmulator(FluenceEmulatorOptions options)
-    : EmulatorBase(options.port), options_(std::move(options)) {}
+    : MachineTableEmulator(std::move(options)) {}
 FluenceEmulator::~FluenceEmulator() {
   stop();
 }
@@ -44,23 +44,17 @@ void FluenceEmulator::fail_next_boots(int n) {
   fail_boots_ = n;
 }
 
-std::vector<FluenceVm> FluenceEmulator::vms() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const_cast<FluenceEmulator*>(this)->advance_locked();
-  return vms_;
-}
-
 int FluenceEmulator::alive() const {
   std::lock_guard<std::mutex> lock(mu_);
   const_cast<FluenceEmulator*>(this)->advance_locked();
-  return static_cast<int>(std::count_if(vms_.begin(), vms_.end(), [](const FluenceVm& v) {
+  return static_cast<int>(std::count_if(machines_.begin(), machines_.end(), [](const FluenceVm& v) {
     return v.status == "INITIALIZED" || v.status == "ACTIVE";
   }));
 }
 
 int64_t FluenceEmulator::charged_hours(const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& v : vms_) {
+  for (const auto& v : machines_) {
     if (v.id != id) continue;
     if (v.status == "FAILED") return 0;  // refunded
     Time end = v.ended.value_or(options_.clock->now());
@@ -77,7 +71,7 @@ FluenceEmulator::Reply FluenceEmulator::detail(int status, const std::string& me
 
 void FluenceEmulator::advance_locked() {
   Time now = options_.clock->now();
-  for (auto& v : vms_) {
+  for (auto& v : machines_) {
     if (v.status != "INITIALIZED" || now < v.created + options_.boot_time) continue;
     if (std::find(failing_.begin(), failing_.end(), v.id) != failing_.end()) {
       v.status = "FAILED";
@@ -130,9 +124,10 @@ FluenceEmulator::Reply FluenceEmulator::plans_locked() const {
   // gpu model -> gpu count -> options
   std::map<std::string, std::map<int, std::vector<const FluencePlan*>>> grouped;
   for (const auto& p : options_.plans) {
-    int used = static_cast<int>(std::count_if(vms_.begin(), vms_.end(), [&](const FluenceVm& v) {
-      return v.plan_id == p.id && (v.status == "INITIALIZED" || v.status == "ACTIVE");
-    }));
+    int used =
+        static_cast<int>(std::count_if(machines_.begin(), machines_.end(), [&](const FluenceVm& v) {
+          return v.plan_id == p.id && (v.status == "INITIALIZED" || v.status == "ACTIVE");
+        }));
     if (p.capacity >= 0 && used >= p.capacity) continue;
     grouped[p.model][p.gpu_count].push_back(&p);
   }
@@ -209,9 +204,10 @@ FluenceEmulator::Reply FluenceEmulator::create_locked(const std::string& body) {
     if (p.id == plan_id) plan = &p;
   }
   if (plan == nullptr) return detail(400, "Plan is no longer available");
-  int used = static_cast<int>(std::count_if(vms_.begin(), vms_.end(), [&](const FluenceVm& v) {
-    return v.plan_id == plan_id && (v.status == "INITIALIZED" || v.status == "ACTIVE");
-  }));
+  int used =
+      static_cast<int>(std::count_if(machines_.begin(), machines_.end(), [&](const FluenceVm& v) {
+        return v.plan_id == plan_id && (v.status == "INITIALIZED" || v.status == "ACTIVE");
+      }));
   if (plan->capacity >= 0 && used >= plan->capacity)
     return detail(400, "Plan is no longer available");
   std::string os = j["os_image"].get<std::string>();
@@ -240,7 +236,7 @@ FluenceEmulator::Reply FluenceEmulator::create_locked(const std::string& body) {
     --fail_boots_;
     failing_.push_back(vm.id);
   }
-  vms_.push_back(vm);
+  machines_.push_back(vm);
   return Reply{200, json{{"instance_id", vm.id}}.dump()};
 }
 
@@ -251,13 +247,14 @@ FluenceEmulator::Reply FluenceEmulator::route(const std::string& op, const http:
   if (op == "create") return create_locked(req.body);
   if (op == "list") {
     std::string out = "[";
-    for (const auto& v : vms_)
+    for (const auto& v : machines_)
       out += (out.size() > 1 ? "," : "") + vm_json_locked(v, false);
     return Reply{200, out + "]"};
   }
   std::string id = req.path.substr(std::string("/gpu/instances/vms/").size());
-  auto it = std::find_if(vms_.begin(), vms_.end(), [&](const FluenceVm& v) { return v.id == id; });
-  if (it == vms_.end()) return detail(404, "Instance not found");
+  auto it = std::find_if(machines_.begin(), machines_.end(),
+                         [&](const FluenceVm& v) { return v.id == id; });
+  if (it == machines_.end()) return detail(404, "Instance not found");
   if (op == "get") return Reply{200, vm_json_locked(*it, true)};
   // delete
   if (it->status != "ACTIVE")
@@ -290,10 +287,7 @@ void FluenceEmulator::handle(const http::HttpRequest& req, http::ResponseWriter&
     }
     return "no plan " + id;
   };
-  hooks.state_json = [this] {
-    return "{\"alive\":" + std::to_string(alive()) + ",\"vms\":" + std::to_string(vms().size()) +
-           ",\"requests\":" + std::to_string(requests()) + "}";
-  };
+  hooks.state_json = [this] { return table_state_json("vms", alive()); };
   if (handle_admin(req, w, faults_, hooks)) return;
   std::string op;
   const std::string vms = "/gpu/instances/vms";
