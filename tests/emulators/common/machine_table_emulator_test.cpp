@@ -22,7 +22,7 @@ struct TestMachine {
 // a number of looks, and no routes.
 class TableEmulator final : public MachineTableEmulator<TestOptions, TestMachine> {
  public:
-  explicit TableEmulator(TestOptions options) : MachineTableEmulator(std::move(options)) {}
+  explicit TableEmulator(TestOptions options) : MachineTableEmulator(options) {}
   ~TableEmulator() override { stop(); }
 
   void make(const std::string& id) {
