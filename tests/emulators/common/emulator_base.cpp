@@ -40,6 +40,14 @@ Reply answer_fault(const ProviderFaultReplies& replies, const Fault& fault) {
   }
 }
 
+std::string operation_of(const http::HttpRequest& req, std::initializer_list<RouteRule> routes) {
+  for (const RouteRule& r : routes) {
+    if (req.method != r.method) continue;
+    if (r.under ? req.path.starts_with(r.path) : req.path == r.path) return std::string(r.op);
+  }
+  return "";
+}
+
 bool EmulatorBase::start() {
   http::HttpServerOptions so;
   so.port = port_;

@@ -10,10 +10,12 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -88,6 +90,21 @@ void serve_with_faults(FaultPlan& faults, const std::string& op, http::ResponseW
   if (lose) w.wait_closed(std::chrono::milliseconds(30'000));
   send(reply);
 }
+
+// One line of an emulator's route table: a request with `method` on `path`
+// (with `under`, on any path below `path`, which then ends in '/') is the
+// operation `op`.
+struct RouteRule {
+  std::string_view method;
+  std::string_view path;
+  std::string_view op;
+  bool under = false;
+};
+inline constexpr bool kUnder = true;
+
+// The operation of `req` by the first rule of `routes` that takes it; ""
+// when none does.
+std::string operation_of(const http::HttpRequest& req, std::initializer_list<RouteRule> routes);
 
 class EmulatorBase {
  public:

@@ -96,5 +96,22 @@ TEST(ProviderFaultReplies, EachFaultKindGetsTheProvidersOwnReply) {
           .headers.empty());
 }
 
+TEST(EmulatorRoutes, FirstRuleForTheMethodAndPathNamesTheOperation) {
+  auto op = [](std::string method, std::string path) {
+    http::HttpRequest req;
+    req.method = std::move(method);
+    req.path = std::move(path);
+    return operation_of(req, {{"GET", "/v2/pods", "list"},
+                              {"POST", "/v2/pods", "create"},
+                              {"DELETE", "/v2/pods/", "delete", kUnder}});
+  };
+  EXPECT_EQ(op("GET", "/v2/pods"), "list");
+  EXPECT_EQ(op("POST", "/v2/pods"), "create");
+  EXPECT_EQ(op("DELETE", "/v2/pods/p-1"), "delete");
+  EXPECT_EQ(op("DELETE", "/v2/pods"), "");   // "under" takes only paths below it
+  EXPECT_EQ(op("GET", "/v2/pods/p-1"), "");  // exact rules take only their path
+  EXPECT_EQ(op("PUT", "/v2/pods"), "");      // nor another method
+}
+
 }  // namespace
 }  // namespace gpupool::emulators

@@ -311,18 +311,12 @@ void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
   hooks.state_json = [this] { return table_state_json("droplets"); };
   if (handle_admin(req, w, faults_, hooks)) return;
-  std::string op;
-  if (req.method == "GET" && req.path == "/v2/sizes") {
-    op = "sizes";
-  } else if (req.path == "/v2/account/keys" && (req.method == "GET" || req.method == "POST")) {
-    op = req.method == "GET" ? "keys" : "add_key";
-  } else if (req.method == "POST" && req.path == "/v2/droplets") {
-    op = "create";
-  } else if (req.method == "GET" && req.path == "/v2/droplets") {
-    op = "list";
-  } else if (req.method == "DELETE" && req.path.starts_with("/v2/droplets/")) {
-    op = "delete";
-  }
+  const std::string op = operation_of(req, {{"GET", "/v2/sizes", "sizes"},
+                                            {"GET", "/v2/account/keys", "keys"},
+                                            {"POST", "/v2/account/keys", "add_key"},
+                                            {"POST", "/v2/droplets", "create"},
+                                            {"GET", "/v2/droplets", "list"},
+                                            {"DELETE", "/v2/droplets/", "delete", kUnder}});
   count_request(op);
   const int64_t remaining = std::max<int64_t>(0, 250 - requests());
   const int64_t now = options_.clock->now().time_since_epoch().count();

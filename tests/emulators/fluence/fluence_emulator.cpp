@@ -289,19 +289,11 @@ void FluenceEmulator::handle(const http::HttpRequest& req, http::ResponseWriter&
   };
   hooks.state_json = [this] { return table_state_json("vms", alive()); };
   if (handle_admin(req, w, faults_, hooks)) return;
-  std::string op;
-  const std::string vms = "/gpu/instances/vms";
-  if (req.method == "GET" && req.path == "/gpu/plans/vms") {
-    op = "plans";
-  } else if (req.method == "POST" && req.path == vms) {
-    op = "create";
-  } else if (req.method == "GET" && req.path == vms) {
-    op = "list";
-  } else if (req.method == "GET" && req.path.starts_with(vms + "/")) {
-    op = "get";
-  } else if (req.method == "DELETE" && req.path.starts_with(vms + "/")) {
-    op = "delete";
-  }
+  const std::string op = operation_of(req, {{"GET", "/gpu/plans/vms", "plans"},
+                                            {"POST", "/gpu/instances/vms", "create"},
+                                            {"GET", "/gpu/instances/vms", "list"},
+                                            {"GET", "/gpu/instances/vms/", "get", kUnder},
+                                            {"DELETE", "/gpu/instances/vms/", "delete", kUnder}});
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("X-API-KEY").value_or("") != options_.api_key)

@@ -233,16 +233,11 @@ void LambdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
   AdminHooks hooks;
   hooks.state_json = [this] { return table_state_json("instances"); };
   if (handle_admin(req, w, faults_, hooks)) return;
-  std::string op;
-  if (req.method == "GET" && req.path == "/api/v1/instance-types") {
-    op = "types";
-  } else if (req.method == "POST" && req.path == "/api/v1/instance-operations/launch") {
-    op = "launch";
-  } else if (req.method == "GET" && req.path == "/api/v1/instances") {
-    op = "list";
-  } else if (req.method == "POST" && req.path == "/api/v1/instance-operations/terminate") {
-    op = "terminate";
-  }
+  const std::string op =
+      operation_of(req, {{"GET", "/api/v1/instance-types", "types"},
+                         {"POST", "/api/v1/instance-operations/launch", "launch"},
+                         {"GET", "/api/v1/instances", "list"},
+                         {"POST", "/api/v1/instance-operations/terminate", "terminate"}});
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {

@@ -549,16 +549,10 @@ void RunpodEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
   };
   hooks.state_json = [this] { return table_state_json("pods", alive()); };
   if (handle_admin(req, w, faults_, hooks)) return;
-  std::string op;
-  if (req.method == "GET" && req.path == "/v2/catalog/gpus") {
-    op = "prices";
-  } else if (req.method == "GET" && req.path == "/v2/pods") {
-    op = "list";
-  } else if (req.method == "POST" && req.path == "/v2/pods") {
-    op = "create";
-  } else if (req.method == "DELETE" && req.path.starts_with("/v2/pods/")) {
-    op = "delete";
-  }
+  const std::string op = operation_of(req, {{"GET", "/v2/catalog/gpus", "prices"},
+                                            {"GET", "/v2/pods", "list"},
+                                            {"POST", "/v2/pods", "create"},
+                                            {"DELETE", "/v2/pods/", "delete", kUnder}});
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {

@@ -299,26 +299,15 @@ void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
   AdminHooks hooks;
   hooks.state_json = [this] { return table_state_json("instances"); };
   if (handle_admin(req, w, faults_, hooks)) return;
-  std::string op;
-  if (req.method == "POST" && req.path == "/v1/oauth2/token") {
-    op = "token";
-  } else if (req.method == "GET" && req.path == "/v1/instance-types") {
-    op = "types";
-  } else if (req.method == "GET" && req.path == "/v1/instance-availability") {
-    op = "availability";
-  } else if (req.method == "GET" && req.path == "/v1/sshkeys") {
-    op = "keys";
-  } else if (req.method == "POST" && req.path == "/v1/sshkeys") {
-    op = "add_key";
-  } else if (req.method == "POST" && req.path == "/v1/scripts") {
-    op = "script";
-  } else if (req.method == "POST" && req.path == "/v1/instances") {
-    op = "create";
-  } else if (req.method == "GET" && req.path == "/v1/instances") {
-    op = "list";
-  } else if (req.method == "PUT" && req.path == "/v1/instances") {
-    op = "action";
-  }
+  const std::string op = operation_of(req, {{"POST", "/v1/oauth2/token", "token"},
+                                            {"GET", "/v1/instance-types", "types"},
+                                            {"GET", "/v1/instance-availability", "availability"},
+                                            {"GET", "/v1/sshkeys", "keys"},
+                                            {"POST", "/v1/sshkeys", "add_key"},
+                                            {"POST", "/v1/scripts", "script"},
+                                            {"POST", "/v1/instances", "create"},
+                                            {"GET", "/v1/instances", "list"},
+                                            {"PUT", "/v1/instances", "action"}});
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (op.empty()) return send(error(404, "not_found", "No such route"));

@@ -259,18 +259,12 @@ void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w
   AdminHooks hooks;
   hooks.state_json = [this] { return table_state_json("instances"); };
   if (handle_admin(req, w, faults_, hooks)) return;
-  std::string op;
-  if (req.method == "GET" && req.path == "/v2/plans") {
-    op = "plans";
-  } else if (req.path == "/v2/ssh-keys" && (req.method == "GET" || req.method == "POST")) {
-    op = req.method == "GET" ? "keys" : "add_key";
-  } else if (req.method == "POST" && req.path == "/v2/instances") {
-    op = "create";
-  } else if (req.method == "GET" && req.path == "/v2/instances") {
-    op = "list";
-  } else if (req.method == "DELETE" && req.path.starts_with("/v2/instances/")) {
-    op = "delete";
-  }
+  const std::string op = operation_of(req, {{"GET", "/v2/plans", "plans"},
+                                            {"GET", "/v2/ssh-keys", "keys"},
+                                            {"POST", "/v2/ssh-keys", "add_key"},
+                                            {"POST", "/v2/instances", "create"},
+                                            {"GET", "/v2/instances", "list"},
+                                            {"DELETE", "/v2/instances/", "delete", kUnder}});
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
