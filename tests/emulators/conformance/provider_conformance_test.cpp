@@ -40,6 +40,7 @@
 #include "providers/verda/verda_provider.h"
 #include "providers/vultr/vultr_provider.h"
 #include "tests/emulators/aws/ec2_emulator.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/digitalocean/digitalocean_emulator.h"
 #include "tests/emulators/fluence/fluence_emulator.h"
 #include "tests/emulators/lambda/lambda_emulator.h"
@@ -359,15 +360,13 @@ const Entry kHarnesses[] = {
     {"vultr", vultr_harness},
 };
 
-class ProviderConformance : public ::testing::TestWithParam<Entry> {
+class ProviderConformance : public ::testing::TestWithParam<Entry>,
+                            protected emulators::AdapterLogCapture {
  protected:
   ProviderConformance()
       : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 29))),
         sleeper_(&clock_),
-        h_(GetParam().make(Env{clock_, sleeper_, [this](std::string_view line) {
-                                 std::lock_guard lock(log_mu_);
-                                 log_.emplace_back(line);
-                               }})) {}
+        h_(GetParam().make(Env{clock_, sleeper_, log_sink()})) {}
 
   void SetUp() override { ASSERT_TRUE(h_.start()); }
 
@@ -390,17 +389,8 @@ class ProviderConformance : public ::testing::TestWithParam<Entry> {
     return i;
   }
 
-  // Fails for every log line of the adapters that contains `secret`.
-  void expect_not_logged(std::string_view secret) {
-    std::lock_guard lock(log_mu_);
-    for (const auto& l : log_)
-      EXPECT_EQ(l.find(secret), std::string::npos) << l;
-  }
-
   FakeClock clock_;
   net::FakeSleeper sleeper_;
-  std::mutex log_mu_;
-  std::vector<std::string> log_;
   net::CurlTransport transport_{[] {
     net::CurlOptions o;
     o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
