@@ -132,6 +132,7 @@ int count_running(const List& machines, Pred running) {
 template <typename List, typename Field>
 std::vector<std::string> each(const List& machines, Field field) {
   std::vector<std::string> out;
+  out.reserve(machines.size());
   for (const auto& m : machines)
     out.push_back(m.*field);
   return out;
@@ -348,7 +349,7 @@ struct Entry {
 };
 
 // One line per adapter.
-const Entry kHarnesses[] = {
+constexpr Entry kHarnesses[] = {
     {"aws", aws_harness},
     {"fluence", fluence_harness},
     {"runpod", runpod_harness},
@@ -372,7 +373,7 @@ class ProviderConformance : public ::testing::TestWithParam<Entry>,
 
   std::unique_ptr<Provider> adapter(bool bad = false) { return h_.adapter(transport_, bad); }
 
-  InstanceIntent intent(const std::string& name) {
+  InstanceIntent intent(const std::string& name) const {
     InstanceIntent i;
     i.name = name;
     i.pool_uid = kPoolUid;
@@ -576,7 +577,7 @@ TEST_P(ProviderConformance, ThrottlingIsRetriedThenRateLimitedWithAHint) {
 // A refused credential costs one request per call, stops a create before
 // anything is bought, and never reaches a log line.
 TEST_P(ProviderConformance, BadCredentialsAreUnauthorizedWithoutARetryStorm) {
-  auto p = adapter(/*bad_credentials=*/true);
+  auto p = adapter(/*bad=*/true);
   const int before = h_.requests();
   auto r = p->list({});
   ASSERT_FALSE(r.ok());
@@ -655,10 +656,12 @@ TEST_P(ProviderConformance, OneAdapterServesConcurrentCallers) {
   std::vector<std::string> ids(kThreads);
   std::vector<std::string> errors(kThreads);
   std::vector<InstanceIntent> intents;
+  intents.reserve(static_cast<size_t>(kThreads));
   for (int i = 0; i < kThreads; ++i)
     intents.push_back(intent("conf-par-" + std::to_string(i)));
   {
     std::vector<std::thread> threads;
+    threads.reserve(static_cast<size_t>(kThreads));
     for (int i = 0; i < kThreads; ++i) {
       threads.emplace_back([&, i] {
         auto m = p->create(intents[static_cast<size_t>(i)]);
