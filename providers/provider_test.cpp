@@ -139,7 +139,8 @@ TEST(OfferMatching, ReadsEveryQueryFieldTheSameWay) {
   EXPECT_TRUE(matches(o, q));
 }
 
-Machine machine(std::string uid, std::string name, MachineState state, bool managed = true) {
+Machine machine(const std::string& uid, const std::string& name, MachineState state,
+                bool managed = true) {
   Machine m;
   m.provider_id = name + "-" + to_string(state).data();
   m.name = name;
