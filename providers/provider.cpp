@@ -184,6 +184,23 @@ ProviderResult<Machine> machine_named(const std::vector<Machine>& all, std::stri
   return *best;
 }
 
+ProviderResult<Machine> machine_tagged(const ProviderResult<std::vector<Machine>>& all,
+                                       std::string_view key, std::string_view value,
+                                       std::string_view what) {
+  if (!all.ok()) return fail(all.error());
+  const Machine* best = nullptr;
+  for (const auto& m : all.value()) {
+    auto tag = m.tags.find(std::string(key));
+    if (tag == m.tags.end() || tag->second != value) continue;
+    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
+  }
+  if (best == nullptr) {
+    return fail(provider_error(ProviderErrorKind::NotFound,
+                               "no " + std::string(what) + " named " + std::string(value)));
+  }
+  return *best;
+}
+
 bool matches(const Offer& offer, const OfferQuery& query) {
   auto allowed = [](const std::vector<std::string>& list, const std::string& x) {
     return list.empty() || std::find(list.begin(), list.end(), x) != list.end();

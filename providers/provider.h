@@ -235,6 +235,13 @@ ProviderResult<std::vector<Machine>> owned_machines(ProviderResult<std::vector<M
 ProviderResult<Machine> machine_named(const ProviderResult<std::vector<Machine>>& all,
                                       std::string_view pool_uid, std::string_view name,
                                       bool live_only, std::string_view what);
+// The machine among `all` whose tag `key` is `value`, for adapters that find
+// a machine by the provider-side name they derive from pool and intent
+// (Fluence's VM name, Runpod's pod name): a live one before a gone one.
+// NotFound ("no <what> named <value>") when there is none.
+ProviderResult<Machine> machine_tagged(const ProviderResult<std::vector<Machine>>& all,
+                                       std::string_view key, std::string_view value,
+                                       std::string_view what);
 
 // Whether `offer` is one `query` asks for: GPU model (case-insensitive),
 // region, GPU count, spot and community tier (empty lists mean any). Adapters apply it to every

@@ -139,7 +139,8 @@ TEST(OfferMatching, ReadsEveryQueryFieldTheSameWay) {
   EXPECT_TRUE(matches(o, q));
 }
 
-Machine machine(std::string uid, std::string name, MachineState state, bool managed = true) {
+Machine machine(const std::string& uid, const std::string& name, MachineState state,
+                bool managed = true) {
   Machine m;
   m.provider_id = name + "-" + to_string(state).data();
   m.name = name;
@@ -203,6 +204,33 @@ TEST(MachineSelection, OwnedMachinesAndTheMachineForAName) {
   ASSERT_FALSE(none.ok());
   EXPECT_EQ(none.error().kind, ProviderErrorKind::NotFound);
   EXPECT_EQ(none.error().message, "no thing for a");
+}
+
+TEST(MachineSelection, TheMachineByAProviderSideNameTag) {
+  auto named = [](std::string name, MachineState state, std::string id) {
+    Machine m;
+    m.provider_id = std::move(id);
+    m.state = state;
+    m.tags["runpod.io/name"] = std::move(name);
+    return m;
+  };
+  std::vector<Machine> all = {named("gp-1", MachineState::Terminated, "old"),
+                              named("gp-1", MachineState::Running, "new"),
+                              named("gp-2", MachineState::Running, "other"), Machine{}};
+  auto m = machine_tagged(all, "runpod.io/name", "gp-1", "Runpod pod");
+  ASSERT_TRUE(m.ok());
+  EXPECT_EQ(m->provider_id, "new");  // the live one before the gone one
+  std::vector<Machine> gone = {named("gp-1", MachineState::Terminated, "old")};
+  EXPECT_EQ(machine_tagged(gone, "runpod.io/name", "gp-1", "Runpod pod")->provider_id, "old");
+  auto none = machine_tagged(all, "runpod.io/name", "gp-9", "Runpod pod");
+  ASSERT_FALSE(none.ok());
+  EXPECT_EQ(none.error().kind, ProviderErrorKind::NotFound);
+  EXPECT_EQ(none.error().message, "no Runpod pod named gp-9");
+  // A failed listing passes its error through.
+  ProviderResult<std::vector<Machine>> failed =
+      fail(provider_error(ProviderErrorKind::Transient, "list pods: timeout"));
+  EXPECT_EQ(machine_tagged(failed, "runpod.io/name", "gp-1", "Runpod pod").error().message,
+            "list pods: timeout");
 }
 
 }  // namespace

@@ -154,17 +154,10 @@ std::optional<net::Millis> wait_until_reset(std::string_view reset, Time now) {
 }
 
 ProviderError map_do_error(int status, std::string_view body, net::Millis retry_after) {
-  std::string id, msg;
-  json j = json::parse(body, nullptr, false);
-  if (!j.is_discarded() && j.is_object()) {
-    id = net::json_str(j, "id");
-    msg = net::json_str(j, "message");
-  }
-  if (id.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
-  const std::string text = id + (id.empty() ? "" : ": ") + msg;
-  const std::string m = "HTTP " + std::to_string(status) + ": " + text;
-  const std::string l = net::lower(msg);
-  const std::string lid = net::lower(id);
+  const net::CodedError e = net::read_coded_error(status, body, "id", "message");
+  const std::string& m = e.described;
+  const std::string l = net::lower(e.message);
+  const std::string lid = net::lower(e.code);
   if (status == 401 || lid == "unauthorized" || lid == "forbidden")
     return provider_error(ProviderErrorKind::Unauthorized, m);
   if (lid == "not_found") return provider_error(ProviderErrorKind::NotFound, m);
@@ -177,7 +170,7 @@ ProviderError map_do_error(int status, std::string_view body, net::Millis retry_
     return provider_error(ProviderErrorKind::InvalidRequest, m);
   }
   if (lid == "too_many_requests") return rate_limited(m, retry_after);
-  return net::status_failure(status, text, retry_after);
+  return net::status_failure(status, e.text, retry_after);
 }
 
 namespace {

@@ -272,16 +272,7 @@ ProviderResult<std::vector<Machine>> FluenceProvider::all_vms() {
 }
 
 ProviderResult<Machine> FluenceProvider::find_by_vm_name(const std::string& vm_name) {
-  auto vms = all_vms();
-  if (!vms.ok()) return fail(vms.error());
-  const Machine* best = nullptr;
-  for (const auto& m : *vms) {
-    if (m.tags.at("fluence.dev/name") != vm_name) continue;
-    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
-  }
-  if (best == nullptr)
-    return fail(provider_error(ProviderErrorKind::NotFound, "no Fluence VM named " + vm_name));
-  return *best;
+  return machine_tagged(all_vms(), "fluence.dev/name", vm_name, "Fluence VM");
 }
 
 ProviderResult<Machine> FluenceProvider::get(std::string_view pool_uid, std::string_view name) {

@@ -2,6 +2,9 @@
 
 #include <cmath>
 
+#include <nlohmann/json.hpp>
+
+#include "providers/http/json_fields.h"
 #include "providers/http/redact.h"
 
 namespace gpupool::net {
@@ -53,6 +56,28 @@ std::string body_excerpt(std::string_view body, size_t max_chars) {
 std::optional<Money> price_from_double(double dollars, double max_dollars) {
   if (!std::isfinite(dollars) || dollars < 0 || dollars > max_dollars) return std::nullopt;
   return Money::from_double(dollars);
+}
+
+CodedError read_coded_error(int status, std::string_view body, const char* code_field,
+                            const char* message_field, const char* within) {
+  CodedError e;
+  const nlohmann::json j = nlohmann::json::parse(body, nullptr, false);
+  if (!j.is_discarded() && j.is_object()) {
+    const nlohmann::json* fields = &j;
+    if (within != nullptr) {
+      auto it = j.find(within);
+      fields = it != j.end() && it->is_object() ? &*it : nullptr;
+    }
+    if (fields != nullptr) {
+      if (code_field != nullptr) e.code = json_str(*fields, code_field);
+      e.message = json_str(*fields, message_field);
+    }
+  }
+  if (e.code.empty() && e.message.empty())
+    e.message = "unreadable error answer: " + body_excerpt(body);
+  e.text = e.code + (e.code.empty() ? "" : ": ") + e.message;
+  e.described = "HTTP " + std::to_string(status) + ": " + e.text;
+  return e;
 }
 
 }  // namespace gpupool::net

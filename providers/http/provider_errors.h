@@ -28,6 +28,22 @@ ProviderError status_failure(int status, const std::string& message, Millis retr
 // parser's or field reader's exception.
 ProviderError unreadable_answer(std::string_view what, const std::exception& why);
 
+// A provider's JSON error answer of the common "code and message" kind
+// ({"code": ..., "message": ...}, or inside an object such as Lambda's
+// {"error": {...}}), read the one way every adapter's error mapper reads it.
+struct CodedError {
+  std::string code;       // the code field; "" when absent (or not asked for)
+  std::string message;    // the message field; "unreadable error answer: <excerpt>"
+                          // when neither field reads
+  std::string text;       // "<code>: <message>", or the message alone
+  std::string described;  // "HTTP <status>: <text>": the ProviderError's message
+};
+// `code_field` nullptr: the provider's errors carry a message only.
+// `within`: the field holding the object the two fields sit in (nullptr:
+// the top level).
+CodedError read_coded_error(int status, std::string_view body, const char* code_field,
+                            const char* message_field, const char* within = nullptr);
+
 // The first `max_chars` of a body, for error messages (already redacted).
 std::string body_excerpt(std::string_view body, size_t max_chars = 200);
 

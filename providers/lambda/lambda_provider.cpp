@@ -77,17 +77,9 @@ std::string gpu_from_description(std::string_view d) {
 }
 
 ProviderError map_lambda_error(int status, std::string_view body, net::Millis retry_after) {
-  std::string code, msg;
-  json j = json::parse(body, nullptr, false);
-  if (!j.is_discarded() && j.is_object()) {
-    if (auto e = j.find("error"); e != j.end() && e->is_object()) {
-      code = net::json_str(*e, "code");
-      msg = net::json_str(*e, "message");
-    }
-  }
-  if (code.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
-  std::string text = code + (code.empty() ? "" : ": ") + msg;
-  std::string m = "HTTP " + std::to_string(status) + ": " + text;
+  const net::CodedError e = net::read_coded_error(status, body, "code", "message", "error");
+  const std::string& code = e.code;
+  const std::string& m = e.described;
   if (code == "instance-operations/launch/insufficient-capacity")
     return provider_error(ProviderErrorKind::NoCapacity, m);
   if (code == "global/quota-exceeded") return provider_error(ProviderErrorKind::QuotaExceeded, m);
@@ -100,7 +92,7 @@ ProviderError map_lambda_error(int status, std::string_view body, net::Millis re
   if (code.starts_with("provider/")) return provider_error(ProviderErrorKind::Transient, m);
   if (code == "global/invalid-parameters")
     return provider_error(ProviderErrorKind::InvalidRequest, m);
-  return net::status_failure(status, text, retry_after);
+  return net::status_failure(status, e.text, retry_after);
 }
 
 namespace {

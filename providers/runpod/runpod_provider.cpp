@@ -487,16 +487,7 @@ ProviderResult<std::vector<Machine>> RunpodProvider::all_pods() {
 }
 
 ProviderResult<Machine> RunpodProvider::find_by_pod_name(const std::string& pod_name) {
-  auto pods = all_pods();
-  if (!pods.ok()) return fail(pods.error());
-  const Machine* best = nullptr;
-  for (const auto& m : *pods) {
-    if (m.tags.at("runpod.io/name") != pod_name) continue;
-    if (best == nullptr || (is_gone(best->state) && !is_gone(m.state))) best = &m;
-  }
-  if (best == nullptr)
-    return fail(provider_error(ProviderErrorKind::NotFound, "no Runpod pod named " + pod_name));
-  return *best;
+  return machine_tagged(all_pods(), "runpod.io/name", pod_name, "Runpod pod");
 }
 
 ProviderResult<Machine> RunpodProvider::get(std::string_view pool_uid, std::string_view name) {

@@ -71,15 +71,9 @@ std::optional<TypeGpu> gpu_from_type(std::string_view t) {
 }
 
 ProviderError map_scw_error(int status, std::string_view body, net::Millis retry_after) {
-  std::string type, msg;
-  json j = json::parse(body, nullptr, false);
-  if (!j.is_discarded() && j.is_object()) {
-    type = net::json_str(j, "type");
-    msg = net::json_str(j, "message");
-  }
-  if (type.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
-  const std::string text = type + (type.empty() ? "" : ": ") + msg;
-  const std::string m = "HTTP " + std::to_string(status) + ": " + text;
+  const net::CodedError e = net::read_coded_error(status, body, "type", "message");
+  const std::string& type = e.code;
+  const std::string& m = e.described;
   if (type == "denied_authentication" || type == "authentication_error" ||
       type == "permissions_denied") {
     return provider_error(ProviderErrorKind::Unauthorized, m);
@@ -87,12 +81,12 @@ ProviderError map_scw_error(int status, std::string_view body, net::Millis retry
   if (type == "unknown_resource") return provider_error(ProviderErrorKind::NotFound, m);
   // 409 transient_state: the server is starting or stopping; call again.
   if (type == "transient_state") return provider_error(ProviderErrorKind::Transient, m);
-  if (type == "out_of_stock" || net::lower(msg).find("out of stock") != std::string::npos)
+  if (type == "out_of_stock" || net::lower(e.message).find("out of stock") != std::string::npos)
     return provider_error(ProviderErrorKind::NoCapacity, m);
   if (type == "quotas_exceeded") return provider_error(ProviderErrorKind::QuotaExceeded, m);
   if (type == "invalid_arguments" || type == "invalid_request_error")
     return provider_error(ProviderErrorKind::InvalidRequest, m);
-  return net::status_failure(status, text, retry_after);
+  return net::status_failure(status, e.text, retry_after);
 }
 
 ScwProvider::ScwProvider(ScwConfig config, net::HttpTransport& transport, const Clock& clock,

@@ -144,16 +144,10 @@ std::optional<TypeGpu> gpu_from_type(std::string_view t) {
 }
 
 ProviderError map_verda_error(int status, std::string_view body, net::Millis retry_after) {
-  std::string code, msg;
-  json j = json::parse(body, nullptr, false);
-  if (!j.is_discarded() && j.is_object()) {
-    code = net::json_str(j, "code");
-    msg = net::json_str(j, "message");
-  }
-  if (code.empty() && msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
-  const std::string text = code + (code.empty() ? "" : ": ") + msg;
-  const std::string m = "HTTP " + std::to_string(status) + ": " + text;
-  const std::string l = net::lower(msg);
+  const net::CodedError e = net::read_coded_error(status, body, "code", "message");
+  const std::string& code = e.code;
+  const std::string& m = e.described;
+  const std::string l = net::lower(e.message);
   if (code == "unauthorized_request") return provider_error(ProviderErrorKind::Unauthorized, m);
   if (code == "insufficient_funds") return provider_error(ProviderErrorKind::QuotaExceeded, m);
   if (code == "not_found") return provider_error(ProviderErrorKind::NotFound, m);
@@ -165,7 +159,7 @@ ProviderError map_verda_error(int status, std::string_view body, net::Millis ret
   }
   if (code == "invalid_request" || code == "forbidden_action")
     return provider_error(ProviderErrorKind::InvalidRequest, m);
-  return net::status_failure(status, text, retry_after);
+  return net::status_failure(status, e.text, retry_after);
 }
 
 namespace {

@@ -105,12 +105,9 @@ std::optional<int> vram_from_plan(std::string_view plan_id) {
 }
 
 ProviderError map_vultr_error(int status, std::string_view body, net::Millis retry_after) {
-  std::string msg;
-  json j = json::parse(body, nullptr, false);
-  if (!j.is_discarded() && j.is_object()) msg = net::json_str(j, "error");
-  if (msg.empty()) msg = "unreadable error answer: " + net::body_excerpt(body);
-  const std::string m = "HTTP " + std::to_string(status) + ": " + msg;
-  const std::string l = net::lower(msg);
+  const net::CodedError e = net::read_coded_error(status, body, nullptr, "error");
+  const std::string& m = e.described;
+  const std::string l = net::lower(e.message);
   if (status == 400 || status == 412) {
     if (l.find("not available") != std::string::npos || l.find("capacity") != std::string::npos ||
         l.find("resources") != std::string::npos) {
@@ -119,7 +116,7 @@ ProviderError map_vultr_error(int status, std::string_view body, net::Millis ret
     if (l.find("limit") != std::string::npos)
       return provider_error(ProviderErrorKind::QuotaExceeded, m);
   }
-  return net::status_failure(status, msg, retry_after);
+  return net::status_failure(status, e.message, retry_after);
 }
 
 VultrProvider::VultrProvider(VultrConfig config, net::HttpTransport& transport, const Clock& clock,

@@ -155,12 +155,14 @@ Ec2Emulator::Reply Ec2Emulator::error(int status, const std::string& code,
 }
 
 std::optional<Ec2Emulator::Reply> Ec2Emulator::check_signature(const http::HttpRequest& req) {
-  const std::string kBad = "AWS was not able to validate the provided access credentials";
+  const std::string bad_credentials =
+      "AWS was not able to validate the provided access credentials";
   auto auth = req.header("Authorization");
-  if (!auth) return error(401, "AuthFailure", kBad);
+  if (!auth) return error(401, "AuthFailure", bad_credentials);
   auto parsed = aws::parse_authorization(*auth);
   if (!parsed) return error(401, "AuthFailure", "Authorization header is malformed");
-  if (parsed->access_key_id != options_.access_key_id) return error(401, "AuthFailure", kBad);
+  if (parsed->access_key_id != options_.access_key_id)
+    return error(401, "AuthFailure", bad_credentials);
   if (parsed->region != options_.region || parsed->service != "ec2") {
     return error(401, "AuthFailure", "Credential should be scoped to a valid region and service");
   }
@@ -204,6 +206,27 @@ std::optional<Ec2Emulator::Reply> Ec2Emulator::check_signature(const http::HttpR
   return std::nullopt;
 }
 
+ProviderFaultReplies Ec2Emulator::fault_replies(const std::string& action, const Params& params) {
+  const std::string type = param(params, "InstanceType").value_or("g6e.xlarge");
+  const std::string zone = options_.region + "a";
+  return {
+      .no_capacity = error(500, "InsufficientInstanceCapacity",
+                           "We currently do not have sufficient " + type +
+                               " capacity in the Availability Zone you requested (" + zone +
+                               "). Our system will be working on provisioning additional "
+                               "capacity."),
+      // EC2 throttles with 503 RequestLimitExceeded and no Retry-After.
+      .throttle = error(503, "RequestLimitExceeded", "Request limit exceeded."),
+      .server_error = error(500, "InternalError", "An internal error has occurred"),
+      .auth_failure =
+          error(401, "AuthFailure", "AWS was not able to validate the provided access credentials"),
+      .garbled = {200, "<?xml version=\"1.0\"?><" + action + "Response xmlns=\"" +
+                           std::string(kNs) +
+                           "\"><requestId>abc</requestId><instancesSet><item><instanceId>i-0"},
+      .throttle_headers = nullptr,
+  };
+}
+
 void Ec2Emulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
   hooks.set_capacity = [this](const std::string& id, int n) {
@@ -229,31 +252,9 @@ void Ec2Emulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) 
   if (param(params, "Version").value_or("") != "2016-11-15") {
     return send(error(400, "InvalidParameterValue", "Version must be 2016-11-15"));
   }
-  auto provider_fault = [&](const Fault& fault) -> Reply {
-    switch (fault.kind) {
-      case FaultKind::NoCapacity: {
-        std::string type = param(params, "InstanceType").value_or("g6e.xlarge");
-        std::string zone = options_.region + "a";
-        return error(500, "InsufficientInstanceCapacity",
-                     "We currently do not have sufficient " + type +
-                         " capacity in the Availability Zone you requested (" + zone +
-                         "). Our system will be working on provisioning additional capacity.");
-      }
-      case FaultKind::Throttle:
-        return error(503, "RequestLimitExceeded", "Request limit exceeded.");
-      case FaultKind::AuthFailure:
-        return error(401, "AuthFailure",
-                     "AWS was not able to validate the provided access credentials");
-      case FaultKind::Garbled:
-        return Reply{200, "<?xml version=\"1.0\"?><" + action + "Response xmlns=\"" +
-                              std::string(kNs) +
-                              "\"><requestId>abc</requestId><instancesSet><item><instanceId>i-0"};
-      default:  // ServerError
-        return error(500, "InternalError", "An internal error has occurred");
-    }
-  };
-  serve_with_faults(faults_, action, w, send, provider_fault,
-                    [&] { return dispatch(action, params); });
+  serve_with_faults(
+      faults_, action, w, send, [&] { return fault_replies(action, params); },
+      [&] { return dispatch(action, params); });
 }
 
 Ec2Emulator::Reply Ec2Emulator::dispatch(const std::string& action, const Params& params) {
@@ -367,7 +368,7 @@ Ec2Emulator::Reply Ec2Emulator::run_instances(const Params& params) {
   // Everything that must match for a repeated ClientToken.
   std::string fingerprint;
   for (const auto& [k, v] : params) {
-    if (k != "ClientToken") fingerprint += k + "=" + v + "&";
+    if (k != "ClientToken") fingerprint.append(k).append("=").append(v).append("&");
   }
 
   std::lock_guard<std::mutex> lock(mu_);
@@ -414,13 +415,13 @@ Ec2Emulator::Reply Ec2Emulator::run_instances(const Params& params) {
     }
     char buf[32];
     std::snprintf(buf, sizeof(buf), "r-%017llx",
-                  static_cast<unsigned long long>(0x5e0000 + next_instance_));
+                  static_cast<unsigned long long>(next_instance_) + 0x5e0000ULL);
     reservation = buf;
     for (int n = 0; n < count; ++n) {
       EmulatedInstance in;
       ++next_instance_;
       std::snprintf(buf, sizeof(buf), "i-%017llx",
-                    static_cast<unsigned long long>(0xabc000 + next_instance_));
+                    static_cast<unsigned long long>(next_instance_) + 0xabc000ULL);
       in.id = buf;
       in.reservation_id = reservation;
       in.type = *type;
@@ -591,7 +592,7 @@ Ec2Emulator::Reply Ec2Emulator::terminate_instances(const Params& params) {
 }
 
 Ec2Emulator::Reply Ec2Emulator::describe_types(const Params& params) {
-  static const std::map<std::string, int> kGpus = {
+  static const std::map<std::string, int> gpus_by_type = {
       {"g6e.xlarge", 1},   {"g6e.2xlarge", 1},  {"g6e.4xlarge", 1},  {"g6e.8xlarge", 1},
       {"g6e.16xlarge", 1}, {"g6e.12xlarge", 4}, {"g6e.24xlarge", 4}, {"g6e.48xlarge", 8}};
   std::vector<std::string> types;
@@ -602,8 +603,8 @@ Ec2Emulator::Reply Ec2Emulator::describe_types(const Params& params) {
       "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<DescribeInstanceTypesResponse xmlns=\"" +
       std::string(kNs) + "\"><requestId>" + next_request_id() + "</requestId><instanceTypeSet>";
   for (const auto& t : types) {
-    auto g = kGpus.find(t);
-    if (g == kGpus.end()) {
+    auto g = gpus_by_type.find(t);
+    if (g == gpus_by_type.end()) {
       return error(400, "InvalidInstanceType",
                    "The following supplied instance types do not exist: [" + t + "]");
     }
@@ -648,8 +649,13 @@ Ec2Emulator::Reply Ec2Emulator::describe_offerings(const Params& params) {
       if (std::find(f.values.begin(), f.values.end(), actual) == f.values.end()) ok = false;
     }
     if (!ok) continue;
-    body += "<item><instanceType>" + type + "</instanceType><locationType>" + location_type +
-            "</locationType><location>" + location + "</location></item>";
+    body.append("<item><instanceType>")
+        .append(type)
+        .append("</instanceType><locationType>")
+        .append(location_type)
+        .append("</locationType><location>")
+        .append(location)
+        .append("</location></item>");
   }
   body += "</instanceTypeOfferingSet></DescribeInstanceTypeOfferingsResponse>";
   return Reply{200, body};

@@ -31,6 +31,7 @@
 #include "operator/clock/clock.h"
 #include "operator/core/money.h"
 #include "operator/httpserver/http_server.h"
+#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
 
 namespace gpupool::emulators {
@@ -91,10 +92,7 @@ class Ec2Emulator {
  private:
   void handle(const http::HttpRequest& req, http::ResponseWriter& w);
 
-  struct Reply {
-    int status = 200;
-    std::string body;
-  };
+  using Reply = emulators::Reply;  // sent as XML whatever its content_type says
   Reply dispatch(const std::string& action,
                  const std::vector<std::pair<std::string, std::string>>& params);
   Reply run_instances(const std::vector<std::pair<std::string, std::string>>& params);
@@ -106,6 +104,9 @@ class Ec2Emulator {
   void advance_locked();
   std::string instance_xml_locked(const EmulatedInstance& in) const;
   Reply error(int status, const std::string& code, const std::string& message);
+  // EC2's answers to the faults it words itself, for `action` with `params`.
+  ProviderFaultReplies fault_replies(
+      const std::string& action, const std::vector<std::pair<std::string, std::string>>& params);
   std::string next_request_id();
 
   Ec2EmulatorOptions options_;

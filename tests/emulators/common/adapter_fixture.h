@@ -3,9 +3,9 @@
 // moves it (nothing sleeps), the emulator under test built from options the
 // test fills in, a loopback curl transport (and a short-timeout one for
 // tests whose point is a lost answer), a thread-safe capture of the
-// adapter's log lines, and the adapter config and intent every test starts
-// from (adapter_config(), intent_of()), so a test names only its adapter's
-// own fields.
+// adapter's log lines (AdapterLogCapture, which the conformance suite shares), and the adapter
+// config and intent every test starts from (adapter_config(), intent_of()), so a test names only
+// its adapter's own fields.
 
 #include <chrono>
 #include <functional>
@@ -46,8 +46,32 @@ inline InstanceIntent l40s_intent(std::string name, std::string pool_uid, std::s
   return i;
 }
 
+// What a test keeps of the adapters' log lines (an adapter may log from
+// several threads), and the check that none of them shows a secret. Shared
+// by the per-adapter fixture and the conformance suite.
+class AdapterLogCapture {
+ protected:
+  // A log sink for the adapter's ClientOptions::log that keeps every line.
+  net::LogSink log_sink() {
+    return [this](std::string_view line) {
+      std::lock_guard lock(log_mu_);
+      log_.emplace_back(line);
+    };
+  }
+
+  // Fails for every kept log line that contains `secret`.
+  void expect_not_logged(std::string_view secret) {
+    std::lock_guard lock(log_mu_);
+    for (const auto& l : log_)
+      EXPECT_EQ(l.find(secret), std::string::npos) << l;
+  }
+
+  std::mutex log_mu_;
+  std::vector<std::string> log_;
+};
+
 template <typename Emulator, typename Options>
-class AdapterTest : public ::testing::Test {
+class AdapterTest : public ::testing::Test, protected AdapterLogCapture {
  protected:
   // `setup` fills the emulator's options; the clock is set here.
   AdapterTest(Time start, const std::function<void(Options&)>& setup)
@@ -60,13 +84,6 @@ class AdapterTest : public ::testing::Test {
 
   void SetUp() override { ASSERT_TRUE(emulator_.start()); }
 
-  // A log sink for the adapter's ClientOptions::log that keeps every line.
-  net::LogSink log_sink() {
-    return [this](std::string_view line) {
-      std::lock_guard lock(log_mu_);
-      log_.emplace_back(line);
-    };
-  }
   // The config of an adapter of type Config as every test starts it: named
   // `provider_name`, pointed at the emulator, 3 attempts, a fixed jitter
   // seed, its log lines kept (the adapter may log from several threads).
@@ -81,13 +98,6 @@ class AdapterTest : public ::testing::Test {
     return c;
   }
 
-  // Fails for every kept log line that contains `secret`.
-  void expect_not_logged(std::string_view secret) {
-    std::lock_guard lock(log_mu_);
-    for (const auto& l : log_)
-      EXPECT_EQ(l.find(secret), std::string::npos) << l;
-  }
-
   FakeClock clock_;
   net::FakeSleeper sleeper_;
   Emulator emulator_;
@@ -95,8 +105,6 @@ class AdapterTest : public ::testing::Test {
   net::CurlTransport transport_{curl_options(std::chrono::milliseconds(15000))};
   // For lost or slow answers: the client gives up soon.
   net::CurlTransport short_transport_{curl_options(std::chrono::milliseconds(1500))};
-  std::mutex log_mu_;
-  std::vector<std::string> log_;
 };
 
 }  // namespace gpupool::emulators

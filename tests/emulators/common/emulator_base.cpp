@@ -12,6 +12,42 @@ int to_int(const std::string& s, int fallback) {
   return std::stoi(s);
 }
 
+std::vector<std::pair<std::string, std::string>> retry_after_header(
+    std::chrono::seconds retry_after) {
+  if (retry_after.count() <= 0) return {};
+  return {{"Retry-After", std::to_string(retry_after.count())}};
+}
+
+Reply answer_fault(const ProviderFaultReplies& replies, const Fault& fault) {
+  switch (fault.kind) {
+    case FaultKind::NoCapacity:
+      return replies.no_capacity;
+    case FaultKind::Throttle: {
+      Reply r = replies.throttle;
+      if (replies.throttle_headers) {
+        for (auto& h : replies.throttle_headers(fault.retry_after))
+          r.headers.push_back(std::move(h));
+      }
+      return r;
+    }
+    case FaultKind::ServerError:
+      return replies.server_error;
+    case FaultKind::AuthFailure:
+      return replies.auth_failure;
+    case FaultKind::Garbled:
+    default:  // serve_with_faults() answers the other kinds
+      return replies.garbled;
+  }
+}
+
+std::string operation_of(const http::HttpRequest& req, std::initializer_list<RouteRule> routes) {
+  for (const RouteRule& r : routes) {
+    if (req.method != r.method) continue;
+    if (r.under ? req.path.starts_with(r.path) : req.path == r.path) return std::string(r.op);
+  }
+  return "";
+}
+
 bool EmulatorBase::start() {
   http::HttpServerOptions so;
   so.port = port_;

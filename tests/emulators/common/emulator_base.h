@@ -9,10 +9,13 @@
 
 #include <chrono>
 #include <cstdint>
+#include <functional>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -25,11 +28,48 @@ namespace gpupool::emulators {
 // `fallback` for anything else (empty, signed, too long).
 int to_int(const std::string& s, int fallback);
 
+// One answer of an emulator's routes: JSON unless it says otherwise, with
+// any extra headers (Retry-After, X-Total-Count, ...).
+struct Reply {
+  int status = 200;
+  std::string body;
+  std::vector<std::pair<std::string, std::string>> headers;
+  std::string content_type = "application/json";
+};
+
+// The headers a throttling answer carries for a fault's retry_after (0: the
+// test asked for none).
+using ThrottleHeaders =
+    std::function<std::vector<std::pair<std::string, std::string>>(std::chrono::seconds)>;
+
+// "Retry-After: <seconds>" when asked for, nothing otherwise: what most
+// providers send with a 429.
+std::vector<std::pair<std::string, std::string>> retry_after_header(
+    std::chrono::seconds retry_after);
+
+// A provider's own words for the faults a test plans, as data: each emulator
+// fills one in with its provider's real answers (error bodies, statuses,
+// throttling headers) and answer_fault() picks the one a fault asks for.
+struct ProviderFaultReplies {
+  Reply no_capacity;   // NoCapacity: the "sold out" answer
+  Reply throttle;      // Throttle: the throttling answer, before its headers
+  Reply server_error;  // ServerError: a 5xx with the internal-error body
+  Reply auth_failure;  // AuthFailure: the credential-rejected answer
+  Reply garbled;       // Garbled: a success status with an unreadable body
+  // Added to `throttle` for the fault's retry_after; empty: the provider
+  // says nothing about when to come back.
+  ThrottleHeaders throttle_headers = retry_after_header;
+};
+
+// The reply of `replies` for `fault` (a kind the provider words itself:
+// NoCapacity, Throttle, ServerError, AuthFailure, Garbled).
+Reply answer_fault(const ProviderFaultReplies& replies, const Fault& fault);
+
 // EmulatorBase::serve()'s fault plumbing, for an emulator that keeps its own
 // FaultPlan (EC2's, which is not an EmulatorBase).
-template <typename Send, typename ProviderFault, typename Route>
+template <typename Send, typename Replies, typename Route>
 void serve_with_faults(FaultPlan& faults, const std::string& op, http::ResponseWriter& w,
-                       const Send& send, const ProviderFault& provider_fault, const Route& route) {
+                       const Send& send, const Replies& replies, const Route& route) {
   bool lose = false;
   if (auto fault = faults.take(op)) {
     switch (fault->kind) {
@@ -43,7 +83,7 @@ void serve_with_faults(FaultPlan& faults, const std::string& op, http::ResponseW
         lose = true;
         break;
       default:
-        return send(provider_fault(*fault));
+        return send(answer_fault(replies(), *fault));
     }
   }
   auto reply = route();
@@ -51,16 +91,24 @@ void serve_with_faults(FaultPlan& faults, const std::string& op, http::ResponseW
   send(reply);
 }
 
+// One line of an emulator's route table: a request with `method` on `path`
+// (with `under`, on any path below `path`, which then ends in '/') is the
+// operation `op`.
+struct RouteRule {
+  std::string_view method;
+  std::string_view path;
+  std::string_view op;
+  bool under = false;
+};
+inline constexpr bool kUnder = true;
+
+// The operation of `req` by the first rule of `routes` that takes it; ""
+// when none does.
+std::string operation_of(const http::HttpRequest& req, std::initializer_list<RouteRule> routes);
+
 class EmulatorBase {
  public:
-  // One answer of an emulator's routes: JSON unless it says otherwise,
-  // with any extra headers (Retry-After, X-Total-Count, ...).
-  struct Reply {
-    int status = 200;
-    std::string body;
-    std::vector<std::pair<std::string, std::string>> headers;
-    std::string content_type = "application/json";
-  };
+  using Reply = emulators::Reply;
 
   virtual ~EmulatorBase() = default;
   EmulatorBase(const EmulatorBase&) = delete;
@@ -86,14 +134,15 @@ class EmulatorBase {
   // operation `op` is known and its credentials are checked. Takes the fault
   // planned for `op` and answers it with `send`: the kinds the provider words
   // itself (NoCapacity, Throttle, ServerError, AuthFailure, Garbled) from
-  // provider_fault(fault), GarbledError as a gateway's 502 HTML page.
+  // replies() (a ProviderFaultReplies, made only when a fault is taken),
+  // GarbledError as a gateway's 502 HTML page.
   // Otherwise answers route()'s reply: after waiting out a Slow fault, and
   // for LoseAnswer with the work done but the answer held until the client
   // has given up.
-  template <typename Send, typename ProviderFault, typename Route>
+  template <typename Send, typename Replies, typename Route>
   void serve(const std::string& op, http::ResponseWriter& w, const Send& send,
-             const ProviderFault& provider_fault, const Route& route) {
-    serve_with_faults(faults_, op, w, send, provider_fault, route);
+             const Replies& replies, const Route& route) {
+    serve_with_faults(faults_, op, w, send, replies, route);
   }
 
   FaultPlan faults_;

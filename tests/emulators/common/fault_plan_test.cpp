@@ -58,5 +58,60 @@ TEST(EmulatorToInt, ReadsUpToSixDigitsElseTheFallback) {
   EXPECT_EQ(to_int("12a", 7), 7);
 }
 
+TEST(ProviderFaultReplies, EachFaultKindGetsTheProvidersOwnReply) {
+  ProviderFaultReplies r{
+      .no_capacity = {400, "sold out"},
+      .throttle = {429, "slow down"},
+      .server_error = {500, "oops"},
+      .auth_failure = {401, "who"},
+      .garbled = {200, "{\"da"},
+  };
+  EXPECT_EQ(answer_fault(r, Fault{FaultKind::NoCapacity}).body, "sold out");
+  EXPECT_EQ(answer_fault(r, Fault{FaultKind::ServerError}).status, 500);
+  EXPECT_EQ(answer_fault(r, Fault{FaultKind::AuthFailure}).body, "who");
+  EXPECT_EQ(answer_fault(r, Fault{FaultKind::Garbled}).body, "{\"da");
+
+  // Retry-After only when the fault asks for one.
+  Reply plain = answer_fault(r, Fault{FaultKind::Throttle});
+  EXPECT_EQ(plain.status, 429);
+  EXPECT_TRUE(plain.headers.empty());
+  Reply timed =
+      answer_fault(r, Fault{.kind = FaultKind::Throttle, .retry_after = std::chrono::seconds(7)});
+  ASSERT_EQ(timed.headers.size(), 1u);
+  EXPECT_EQ(timed.headers[0], (std::pair<std::string, std::string>{"Retry-After", "7"}));
+
+  // A provider's own throttling headers replace Retry-After; none at all
+  // where the provider says nothing of when to come back.
+  r.throttle_headers = [](std::chrono::seconds s) {
+    return std::vector<std::pair<std::string, std::string>>{
+        {"ratelimit-reset", std::to_string(100 + s.count())}};
+  };
+  timed =
+      answer_fault(r, Fault{.kind = FaultKind::Throttle, .retry_after = std::chrono::seconds(7)});
+  ASSERT_EQ(timed.headers.size(), 1u);
+  EXPECT_EQ(timed.headers[0].second, "107");
+  r.throttle_headers = nullptr;
+  EXPECT_TRUE(
+      answer_fault(r, Fault{.kind = FaultKind::Throttle, .retry_after = std::chrono::seconds(7)})
+          .headers.empty());
+}
+
+TEST(EmulatorRoutes, FirstRuleForTheMethodAndPathNamesTheOperation) {
+  auto op = [](std::string method, std::string path) {
+    http::HttpRequest req;
+    req.method = std::move(method);
+    req.path = std::move(path);
+    return operation_of(req, {{"GET", "/v2/pods", "list"},
+                              {"POST", "/v2/pods", "create"},
+                              {"DELETE", "/v2/pods/", "delete", kUnder}});
+  };
+  EXPECT_EQ(op("GET", "/v2/pods"), "list");
+  EXPECT_EQ(op("POST", "/v2/pods"), "create");
+  EXPECT_EQ(op("DELETE", "/v2/pods/p-1"), "delete");
+  EXPECT_EQ(op("DELETE", "/v2/pods"), "");   // "under" takes only paths below it
+  EXPECT_EQ(op("GET", "/v2/pods/p-1"), "");  // exact rules take only their path
+  EXPECT_EQ(op("PUT", "/v2/pods"), "");      // nor another method
+}
+
 }  // namespace
 }  // namespace gpupool::emulators

@@ -40,6 +40,7 @@
 #include "providers/verda/verda_provider.h"
 #include "providers/vultr/vultr_provider.h"
 #include "tests/emulators/aws/ec2_emulator.h"
+#include "tests/emulators/common/adapter_fixture.h"
 #include "tests/emulators/digitalocean/digitalocean_emulator.h"
 #include "tests/emulators/fluence/fluence_emulator.h"
 #include "tests/emulators/lambda/lambda_emulator.h"
@@ -131,6 +132,7 @@ int count_running(const List& machines, Pred running) {
 template <typename List, typename Field>
 std::vector<std::string> each(const List& machines, Field field) {
   std::vector<std::string> out;
+  out.reserve(machines.size());
   for (const auto& m : machines)
     out.push_back(m.*field);
   return out;
@@ -347,7 +349,7 @@ struct Entry {
 };
 
 // One line per adapter.
-const Entry kHarnesses[] = {
+constexpr Entry kHarnesses[] = {
     {"aws", aws_harness},
     {"fluence", fluence_harness},
     {"runpod", runpod_harness},
@@ -359,21 +361,19 @@ const Entry kHarnesses[] = {
     {"vultr", vultr_harness},
 };
 
-class ProviderConformance : public ::testing::TestWithParam<Entry> {
+class ProviderConformance : public ::testing::TestWithParam<Entry>,
+                            protected emulators::AdapterLogCapture {
  protected:
   ProviderConformance()
       : clock_(Time(std::chrono::sys_days(std::chrono::year(2026) / 11 / 29))),
         sleeper_(&clock_),
-        h_(GetParam().make(Env{clock_, sleeper_, [this](std::string_view line) {
-                                 std::lock_guard lock(log_mu_);
-                                 log_.emplace_back(line);
-                               }})) {}
+        h_(GetParam().make(Env{clock_, sleeper_, log_sink()})) {}
 
   void SetUp() override { ASSERT_TRUE(h_.start()); }
 
   std::unique_ptr<Provider> adapter(bool bad = false) { return h_.adapter(transport_, bad); }
 
-  InstanceIntent intent(const std::string& name) {
+  InstanceIntent intent(const std::string& name) const {
     InstanceIntent i;
     i.name = name;
     i.pool_uid = kPoolUid;
@@ -390,17 +390,8 @@ class ProviderConformance : public ::testing::TestWithParam<Entry> {
     return i;
   }
 
-  // Fails for every log line of the adapters that contains `secret`.
-  void expect_not_logged(std::string_view secret) {
-    std::lock_guard lock(log_mu_);
-    for (const auto& l : log_)
-      EXPECT_EQ(l.find(secret), std::string::npos) << l;
-  }
-
   FakeClock clock_;
   net::FakeSleeper sleeper_;
-  std::mutex log_mu_;
-  std::vector<std::string> log_;
   net::CurlTransport transport_{[] {
     net::CurlOptions o;
     o.total_timeout = std::chrono::milliseconds(15000);  // generous: machines are busy
@@ -586,7 +577,7 @@ TEST_P(ProviderConformance, ThrottlingIsRetriedThenRateLimitedWithAHint) {
 // A refused credential costs one request per call, stops a create before
 // anything is bought, and never reaches a log line.
 TEST_P(ProviderConformance, BadCredentialsAreUnauthorizedWithoutARetryStorm) {
-  auto p = adapter(/*bad_credentials=*/true);
+  auto p = adapter(/*bad=*/true);
   const int before = h_.requests();
   auto r = p->list({});
   ASSERT_FALSE(r.ok());
@@ -665,10 +656,12 @@ TEST_P(ProviderConformance, OneAdapterServesConcurrentCallers) {
   std::vector<std::string> ids(kThreads);
   std::vector<std::string> errors(kThreads);
   std::vector<InstanceIntent> intents;
+  intents.reserve(static_cast<size_t>(kThreads));
   for (int i = 0; i < kThreads; ++i)
     intents.push_back(intent("conf-par-" + std::to_string(i)));
   {
     std::vector<std::thread> threads;
+    threads.reserve(static_cast<size_t>(kThreads));
     for (int i = 0; i < kThreads; ++i) {
       threads.emplace_back([&, i] {
         auto m = p->create(intents[static_cast<size_t>(i)]);

@@ -27,23 +27,14 @@ bool valid_name(const std::string& n) {
 
 }  // namespace
 
-DoEmulator::DoEmulator(DoEmulatorOptions options)
-    : EmulatorBase(options.port), options_(std::move(options)) {}
+DoEmulator::DoEmulator(DoEmulatorOptions options) : MachineTableEmulator(std::move(options)) {}
 DoEmulator::~DoEmulator() {
   stop();
 }
 
 void DoEmulator::set_capacity(const std::string& size, const std::string& region, int n) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& s : options_.sizes) {
-    if (s.slug == size) s.capacity[region] = n;
-  }
-}
-
-std::vector<DoDroplet> DoEmulator::droplets() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const_cast<DoEmulator*>(this)->advance_locked();
-  return droplets_;
+  set_region_capacity(options_.sizes, &DoSize::slug, size, region, n);
 }
 
 DoEmulator::Reply DoEmulator::error(int status, const std::string& id, const std::string& message) {
@@ -56,14 +47,14 @@ DoEmulator::Reply DoEmulator::error(int status, const std::string& id, const std
 
 void DoEmulator::advance_locked() {
   const Time now = options_.clock->now();
-  for (auto& d : droplets_) {
+  for (auto& d : machines_) {
     if (d.status == "new" && now >= d.created + options_.boot_time) d.status = "active";
   }
 }
 
 int DoEmulator::used_locked(const std::string& size, const std::string& region) const {
   return static_cast<int>(
-      std::count_if(droplets_.begin(), droplets_.end(),
+      std::count_if(machines_.begin(), machines_.end(),
                     [&](const DoDroplet& d) { return d.size == size && d.region == region; }));
 }
 
@@ -189,7 +180,7 @@ DoEmulator::Reply DoEmulator::create_locked(const std::string& body) {
   d.user_data = j.value("user_data", "");
   d.ssh_keys = keys;
   d.created = options_.clock->now();
-  droplets_.push_back(d);
+  machines_.push_back(d);
   const int64_t action = ++next_action_;
   std::string out = "{\"droplet\":" + droplet_json_locked(d) +
                     ",\"links\":{\"actions\":[{\"id\":" + std::to_string(action) +
@@ -204,7 +195,7 @@ DoEmulator::Reply DoEmulator::list_locked(const http::HttpRequest& req) {
       std::clamp(to_int(req.query_param("per_page").value_or(""), 20), 1, options_.max_per_page);
   const int page = std::max(1, to_int(req.query_param("page").value_or(""), 1));
   std::vector<const DoDroplet*> match;
-  for (const auto& d : droplets_) {
+  for (const auto& d : machines_) {
     if (tag.empty() || std::find(d.tags.begin(), d.tags.end(), tag) != d.tags.end())
       match.push_back(&d);
   }
@@ -288,31 +279,44 @@ DoEmulator::Reply DoEmulator::route(const std::string& op, const http::HttpReque
   if (op == "list") return list_locked(req);
   // delete
   const std::string id = req.path.substr(std::string("/v2/droplets/").size());
-  auto it = std::find_if(droplets_.begin(), droplets_.end(),
+  auto it = std::find_if(machines_.begin(), machines_.end(),
                          [&](const DoDroplet& d) { return std::to_string(d.id) == id; });
-  if (it == droplets_.end()) {
+  if (it == machines_.end()) {
     return error(404, "not_found", "The resource you were accessing could not be found.");
   }
-  droplets_.erase(it);
+  machines_.erase(it);
   return Reply{204, ""};
+}
+
+ProviderFaultReplies DoEmulator::fault_replies(const std::string& op, int64_t now) {
+  return {
+      .no_capacity = error(422, "unprocessable_entity", "Size is not available in this region."),
+      .throttle = error(429, "too_many_requests", "API Rate limit exceeded."),
+      .server_error = error(500, "server_error", "Unexpected server-side error"),
+      .auth_failure = error(401, "Unauthorized", "Unable to authenticate you"),
+      .garbled = {op == "create" ? 202 : 200, "{\"droplet\": {\"id\": 31"},
+      // DigitalOcean's rate-limit headers: the budget spent, reset at the
+      // retry time (epoch seconds).
+      .throttle_headers =
+          [now](std::chrono::seconds retry_after) {
+            return std::vector<std::pair<std::string, std::string>>{
+                {"ratelimit-limit", "250"},
+                {"ratelimit-remaining", "0"},
+                {"ratelimit-reset", std::to_string(now + retry_after.count())}};
+          },
+  };
 }
 
 void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
-  hooks.state_json = [this] { return "{\"droplets\":" + std::to_string(droplets().size()) + "}"; };
+  hooks.state_json = [this] { return table_state_json("droplets"); };
   if (handle_admin(req, w, faults_, hooks)) return;
-  std::string op;
-  if (req.method == "GET" && req.path == "/v2/sizes") {
-    op = "sizes";
-  } else if (req.path == "/v2/account/keys" && (req.method == "GET" || req.method == "POST")) {
-    op = req.method == "GET" ? "keys" : "add_key";
-  } else if (req.method == "POST" && req.path == "/v2/droplets") {
-    op = "create";
-  } else if (req.method == "GET" && req.path == "/v2/droplets") {
-    op = "list";
-  } else if (req.method == "DELETE" && req.path.starts_with("/v2/droplets/")) {
-    op = "delete";
-  }
+  const std::string op = operation_of(req, {{"GET", "/v2/sizes", "sizes"},
+                                            {"GET", "/v2/account/keys", "keys"},
+                                            {"POST", "/v2/account/keys", "add_key"},
+                                            {"POST", "/v2/droplets", "create"},
+                                            {"GET", "/v2/droplets", "list"},
+                                            {"DELETE", "/v2/droplets/", "delete", kUnder}});
   count_request(op);
   const int64_t remaining = std::max<int64_t>(0, 250 - requests());
   const int64_t now = options_.clock->now().time_since_epoch().count();
@@ -327,33 +331,12 @@ void DoEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
     send_reply(w, r);
   };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.token) {
-    return send(error(401, "Unauthorized", "Unable to authenticate you"));
+    return send(fault_replies(op, now).auth_failure);
   }
   if (op.empty())
     return send(error(404, "not_found", "The resource you were accessing could not be found."));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return error(422, "unprocessable_entity", "Size is not available in this region.");
-          case FaultKind::Throttle: {
-            Reply r = error(429, "too_many_requests", "API Rate limit exceeded.");
-            r.headers = {{"ratelimit-limit", "250"},
-                         {"ratelimit-remaining", "0"},
-                         {"ratelimit-reset", std::to_string(now + fault.retry_after.count())}};
-            return r;
-          }
-          case FaultKind::ServerError:
-            return error(500, "server_error", "Unexpected server-side error");
-          case FaultKind::AuthFailure:
-            return error(401, "Unauthorized", "Unable to authenticate you");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{op == "create" ? 202 : 200, "{\"droplet\": {\"id\": 31"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(op, now); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

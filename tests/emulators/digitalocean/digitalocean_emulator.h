@@ -31,8 +31,8 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
-#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
+#include "tests/emulators/common/machine_table_emulator.h"
 
 namespace gpupool::emulators {
 
@@ -66,13 +66,13 @@ struct DoEmulatorOptions {
   uint16_t port = 0;
 };
 
-class DoEmulator final : public EmulatorBase {
+class DoEmulator final : public MachineTableEmulator<DoEmulatorOptions, DoDroplet> {
  public:
   explicit DoEmulator(DoEmulatorOptions options);
   ~DoEmulator();
 
   void set_capacity(const std::string& size, const std::string& region, int n);
-  std::vector<DoDroplet> droplets() const;
+  std::vector<DoDroplet> droplets() const { return machines(); }
   // Adds a key to the account as a user would in the console: {id, fingerprint}.
   std::pair<int64_t, std::string> add_ssh_key(const std::string& public_key,
                                               const std::string& name);
@@ -82,16 +82,15 @@ class DoEmulator final : public EmulatorBase {
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply create_locked(const std::string& body);
   Reply list_locked(const http::HttpRequest& req);
-  void advance_locked();
+  void advance_locked() override;
   struct Key;
   const Key& add_key_locked(const std::string& public_key, const std::string& name);
   int used_locked(const std::string& size, const std::string& region) const;
   std::string droplet_json_locked(const DoDroplet& d) const;
   static Reply error(int status, const std::string& id, const std::string& message);
+  // DigitalOcean's answers to the faults it words itself; `now` in epoch seconds.
+  static ProviderFaultReplies fault_replies(const std::string& op, int64_t now);
 
-  DoEmulatorOptions options_;
-  mutable std::mutex mu_;
-  std::vector<DoDroplet> droplets_;
   struct Key {
     int64_t id = 0;
     std::string fingerprint;

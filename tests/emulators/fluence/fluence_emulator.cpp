@@ -27,7 +27,7 @@ json missing(const char* field) {
 }  // namespace
 
 FluenceEmulator::FluenceEmulator(FluenceEmulatorOptions options)
-    : EmulatorBase(options.port), options_(std::move(options)) {}
+    : MachineTableEmulator(std::move(options)) {}
 FluenceEmulator::~FluenceEmulator() {
   stop();
 }
@@ -44,23 +44,17 @@ void FluenceEmulator::fail_next_boots(int n) {
   fail_boots_ = n;
 }
 
-std::vector<FluenceVm> FluenceEmulator::vms() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const_cast<FluenceEmulator*>(this)->advance_locked();
-  return vms_;
-}
-
 int FluenceEmulator::alive() const {
   std::lock_guard<std::mutex> lock(mu_);
   const_cast<FluenceEmulator*>(this)->advance_locked();
-  return static_cast<int>(std::count_if(vms_.begin(), vms_.end(), [](const FluenceVm& v) {
+  return static_cast<int>(std::count_if(machines_.begin(), machines_.end(), [](const FluenceVm& v) {
     return v.status == "INITIALIZED" || v.status == "ACTIVE";
   }));
 }
 
 int64_t FluenceEmulator::charged_hours(const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& v : vms_) {
+  for (const auto& v : machines_) {
     if (v.id != id) continue;
     if (v.status == "FAILED") return 0;  // refunded
     Time end = v.ended.value_or(options_.clock->now());
@@ -77,7 +71,7 @@ FluenceEmulator::Reply FluenceEmulator::detail(int status, const std::string& me
 
 void FluenceEmulator::advance_locked() {
   Time now = options_.clock->now();
-  for (auto& v : vms_) {
+  for (auto& v : machines_) {
     if (v.status != "INITIALIZED" || now < v.created + options_.boot_time) continue;
     if (std::find(failing_.begin(), failing_.end(), v.id) != failing_.end()) {
       v.status = "FAILED";
@@ -130,9 +124,10 @@ FluenceEmulator::Reply FluenceEmulator::plans_locked() const {
   // gpu model -> gpu count -> options
   std::map<std::string, std::map<int, std::vector<const FluencePlan*>>> grouped;
   for (const auto& p : options_.plans) {
-    int used = static_cast<int>(std::count_if(vms_.begin(), vms_.end(), [&](const FluenceVm& v) {
-      return v.plan_id == p.id && (v.status == "INITIALIZED" || v.status == "ACTIVE");
-    }));
+    int used =
+        static_cast<int>(std::count_if(machines_.begin(), machines_.end(), [&](const FluenceVm& v) {
+          return v.plan_id == p.id && (v.status == "INITIALIZED" || v.status == "ACTIVE");
+        }));
     if (p.capacity >= 0 && used >= p.capacity) continue;
     grouped[p.model][p.gpu_count].push_back(&p);
   }
@@ -209,9 +204,10 @@ FluenceEmulator::Reply FluenceEmulator::create_locked(const std::string& body) {
     if (p.id == plan_id) plan = &p;
   }
   if (plan == nullptr) return detail(400, "Plan is no longer available");
-  int used = static_cast<int>(std::count_if(vms_.begin(), vms_.end(), [&](const FluenceVm& v) {
-    return v.plan_id == plan_id && (v.status == "INITIALIZED" || v.status == "ACTIVE");
-  }));
+  int used =
+      static_cast<int>(std::count_if(machines_.begin(), machines_.end(), [&](const FluenceVm& v) {
+        return v.plan_id == plan_id && (v.status == "INITIALIZED" || v.status == "ACTIVE");
+      }));
   if (plan->capacity >= 0 && used >= plan->capacity)
     return detail(400, "Plan is no longer available");
   std::string os = j["os_image"].get<std::string>();
@@ -240,7 +236,7 @@ FluenceEmulator::Reply FluenceEmulator::create_locked(const std::string& body) {
     --fail_boots_;
     failing_.push_back(vm.id);
   }
-  vms_.push_back(vm);
+  machines_.push_back(vm);
   return Reply{200, json{{"instance_id", vm.id}}.dump()};
 }
 
@@ -251,13 +247,14 @@ FluenceEmulator::Reply FluenceEmulator::route(const std::string& op, const http:
   if (op == "create") return create_locked(req.body);
   if (op == "list") {
     std::string out = "[";
-    for (const auto& v : vms_)
+    for (const auto& v : machines_)
       out += (out.size() > 1 ? "," : "") + vm_json_locked(v, false);
     return Reply{200, out + "]"};
   }
   std::string id = req.path.substr(std::string("/gpu/instances/vms/").size());
-  auto it = std::find_if(vms_.begin(), vms_.end(), [&](const FluenceVm& v) { return v.id == id; });
-  if (it == vms_.end()) return detail(404, "Instance not found");
+  auto it = std::find_if(machines_.begin(), machines_.end(),
+                         [&](const FluenceVm& v) { return v.id == id; });
+  if (it == machines_.end()) return detail(404, "Instance not found");
   if (op == "get") return Reply{200, vm_json_locked(*it, true)};
   // delete
   if (it->status != "ACTIVE")
@@ -265,6 +262,17 @@ FluenceEmulator::Reply FluenceEmulator::route(const std::string& op, const http:
   it->status = "ENDED";
   it->ended = options_.clock->now();
   return Reply{204, ""};
+}
+
+ProviderFaultReplies FluenceEmulator::fault_replies(const std::string& op) {
+  return {
+      .no_capacity = detail(400, "Plan is no longer available"),
+      .throttle = detail(429, "Too Many Requests"),
+      .server_error = detail(500, "Internal Server Error"),
+      .auth_failure = detail(403, "Invalid API key"),
+      .garbled = {200, op == "list" ? "[{\"id\": \"05cdd5fc\", \"status\": \"ACT"
+                                    : "{\"data\": [{\"gpu_mod"},
+  };
 }
 
 void FluenceEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
@@ -279,52 +287,20 @@ void FluenceEmulator::handle(const http::HttpRequest& req, http::ResponseWriter&
     }
     return "no plan " + id;
   };
-  hooks.state_json = [this] {
-    return "{\"alive\":" + std::to_string(alive()) + ",\"vms\":" + std::to_string(vms().size()) +
-           ",\"requests\":" + std::to_string(requests()) + "}";
-  };
+  hooks.state_json = [this] { return table_state_json("vms", alive()); };
   if (handle_admin(req, w, faults_, hooks)) return;
-  std::string op;
-  const std::string vms = "/gpu/instances/vms";
-  if (req.method == "GET" && req.path == "/gpu/plans/vms") {
-    op = "plans";
-  } else if (req.method == "POST" && req.path == vms) {
-    op = "create";
-  } else if (req.method == "GET" && req.path == vms) {
-    op = "list";
-  } else if (req.method == "GET" && req.path.starts_with(vms + "/")) {
-    op = "get";
-  } else if (req.method == "DELETE" && req.path.starts_with(vms + "/")) {
-    op = "delete";
-  }
+  const std::string op = operation_of(req, {{"GET", "/gpu/plans/vms", "plans"},
+                                            {"POST", "/gpu/instances/vms", "create"},
+                                            {"GET", "/gpu/instances/vms", "list"},
+                                            {"GET", "/gpu/instances/vms/", "get", kUnder},
+                                            {"DELETE", "/gpu/instances/vms/", "delete", kUnder}});
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("X-API-KEY").value_or("") != options_.api_key)
-    return send(detail(403, "Invalid API key"));
+    return send(fault_replies(op).auth_failure);
   if (op.empty()) return send(detail(404, "Not Found"));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return detail(400, "Plan is no longer available");
-          case FaultKind::Throttle: {
-            Reply r = detail(429, "Too Many Requests");
-            if (fault.retry_after.count() > 0)
-              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
-            return r;
-          }
-          case FaultKind::ServerError:
-            return detail(500, "Internal Server Error");
-          case FaultKind::AuthFailure:
-            return detail(403, "Invalid API key");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{200, op == "list" ? "[{\"id\": \"05cdd5fc\", \"status\": \"ACT"
-                                           : "{\"data\": [{\"gpu_mod"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(op); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -22,8 +22,8 @@
 #include "operator/clock/clock.h"
 #include "operator/core/money.h"
 #include "operator/httpserver/http_server.h"
-#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
+#include "tests/emulators/common/machine_table_emulator.h"
 
 namespace gpupool::emulators {
 
@@ -58,7 +58,7 @@ struct FluenceEmulatorOptions {
   uint16_t port = 0;  // 0: ephemeral
 };
 
-class FluenceEmulator final : public EmulatorBase {
+class FluenceEmulator final : public MachineTableEmulator<FluenceEmulatorOptions, FluenceVm> {
  public:
   explicit FluenceEmulator(FluenceEmulatorOptions options);
   ~FluenceEmulator();
@@ -67,7 +67,7 @@ class FluenceEmulator final : public EmulatorBase {
   // The next `n` VMs end FAILED instead of becoming ACTIVE.
   void fail_next_boots(int n);
 
-  std::vector<FluenceVm> vms() const;
+  std::vector<FluenceVm> vms() const { return machines(); }
   int alive() const;  // INITIALIZED or ACTIVE
   // Hours charged so far for a VM (clock-aligned: each started UTC hour).
   int64_t charged_hours(const std::string& id) const;
@@ -77,13 +77,12 @@ class FluenceEmulator final : public EmulatorBase {
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply plans_locked() const;
   Reply create_locked(const std::string& body);
-  void advance_locked();
+  void advance_locked() override;
   std::string vm_json_locked(const FluenceVm& vm, bool details) const;
   static Reply detail(int status, const std::string& message);
+  // Fluence's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies(const std::string& op);
 
-  FluenceEmulatorOptions options_;
-  mutable std::mutex mu_;
-  std::vector<FluenceVm> vms_;
   int fail_boots_ = 0;
   std::vector<std::string> failing_;  // ids that will fail at boot
   int64_t next_ = 0;

@@ -22,22 +22,14 @@ bool valid_tag_key(const std::string& k) {
 }  // namespace
 
 LambdaEmulator::LambdaEmulator(LambdaEmulatorOptions options)
-    : EmulatorBase(options.port), options_(std::move(options)) {}
+    : MachineTableEmulator(std::move(options)) {}
 LambdaEmulator::~LambdaEmulator() {
   stop();
 }
 
 void LambdaEmulator::set_capacity(const std::string& type, const std::string& region, int n) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& t : options_.types) {
-    if (t.name == type) t.capacity[region] = n;
-  }
-}
-
-std::vector<LambdaInstance> LambdaEmulator::instances() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const_cast<LambdaEmulator*>(this)->advance_locked();
-  return instances_;
+  set_region_capacity(options_.types, &LambdaType::name, type, region, n);
 }
 
 LambdaEmulator::Reply LambdaEmulator::error(int status, const std::string& code,
@@ -52,7 +44,7 @@ LambdaEmulator::Reply LambdaEmulator::error(int status, const std::string& code,
 
 void LambdaEmulator::advance_locked() {
   Time now = options_.clock->now();
-  for (auto& i : instances_) {
+  for (auto& i : machines_) {
     if (i.status == "booting" && now >= i.created + options_.boot_time) i.status = "active";
     if (i.status == "terminating" && now >= *i.terminate_requested + options_.shutdown_time)
       i.status = "terminated";
@@ -61,7 +53,7 @@ void LambdaEmulator::advance_locked() {
 
 int LambdaEmulator::used_locked(const std::string& type, const std::string& region) const {
   return static_cast<int>(
-      std::count_if(instances_.begin(), instances_.end(), [&](const LambdaInstance& i) {
+      std::count_if(machines_.begin(), machines_.end(), [&](const LambdaInstance& i) {
         return i.type == type && i.region == region &&
                (i.status == "booting" || i.status == "active");
       }));
@@ -159,7 +151,7 @@ LambdaEmulator::Reply LambdaEmulator::launch_locked(const std::string& body) {
   in.tags = tags;
   in.user_data = j.value("user_data", "");
   in.created = options_.clock->now();
-  instances_.push_back(in);
+  machines_.push_back(in);
   return Reply{200, json{{"data", {{"instance_ids", {in.id}}}}}.dump()};
 }
 
@@ -174,9 +166,9 @@ LambdaEmulator::Reply LambdaEmulator::terminate_locked(const std::string& body) 
   for (const auto& id : j["instance_ids"]) {
     if (!id.is_string())
       return error(400, "global/invalid-parameters", "instance ids are strings.");
-    auto it = std::find_if(instances_.begin(), instances_.end(),
+    auto it = std::find_if(machines_.begin(), machines_.end(),
                            [&](const LambdaInstance& i) { return i.id == id.get<std::string>(); });
-    if (it == instances_.end()) {
+    if (it == machines_.end()) {
       return error(404, "global/object-does-not-exist",
                    "Instance " + id.get<std::string>() + " does not exist.");
     }
@@ -220,57 +212,40 @@ LambdaEmulator::Reply LambdaEmulator::route(const std::string& op, const http::H
   if (op == "launch") return launch_locked(req.body);
   if (op == "terminate") return terminate_locked(req.body);
   std::string out = "{\"data\":[";
-  for (size_t k = 0; k < instances_.size(); ++k)
-    out += (k ? "," : "") + instance_json_locked(instances_[k]);
+  for (size_t k = 0; k < machines_.size(); ++k)
+    out += (k ? "," : "") + instance_json_locked(machines_[k]);
   return Reply{200, out + "]}"};
+}
+
+ProviderFaultReplies LambdaEmulator::fault_replies() {
+  return {
+      .no_capacity = error(400, "instance-operations/launch/insufficient-capacity",
+                           "Not enough capacity to fulfill launch request."),
+      .throttle = error(429, "global/too-many-requests", "Too many requests."),
+      .server_error = error(500, "global/internal-error", "Internal error."),
+      .auth_failure =
+          error(401, "global/invalid-api-key", "API key was invalid, expired, or deleted."),
+      .garbled = {200, "{\"data\": {\"instance_ids\": [\"09"},
+  };
 }
 
 void LambdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
-  hooks.state_json = [this] {
-    return "{\"instances\":" + std::to_string(instances().size()) + "}";
-  };
+  hooks.state_json = [this] { return table_state_json("instances"); };
   if (handle_admin(req, w, faults_, hooks)) return;
-  std::string op;
-  if (req.method == "GET" && req.path == "/api/v1/instance-types") {
-    op = "types";
-  } else if (req.method == "POST" && req.path == "/api/v1/instance-operations/launch") {
-    op = "launch";
-  } else if (req.method == "GET" && req.path == "/api/v1/instances") {
-    op = "list";
-  } else if (req.method == "POST" && req.path == "/api/v1/instance-operations/terminate") {
-    op = "terminate";
-  }
+  const std::string op =
+      operation_of(req, {{"GET", "/api/v1/instance-types", "types"},
+                         {"POST", "/api/v1/instance-operations/launch", "launch"},
+                         {"GET", "/api/v1/instances", "list"},
+                         {"POST", "/api/v1/instance-operations/terminate", "terminate"}});
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
-    return send(error(401, "global/invalid-api-key", "API key was invalid, expired, or deleted."));
+    return send(fault_replies().auth_failure);
   }
   if (op.empty()) return send(error(404, "global/not-found", "No such route."));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return error(400, "instance-operations/launch/insufficient-capacity",
-                         "Not enough capacity to fulfill launch request.");
-          case FaultKind::Throttle: {
-            Reply r = error(429, "global/too-many-requests", "Too many requests.");
-            if (fault.retry_after.count() > 0)
-              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
-            return r;
-          }
-          case FaultKind::ServerError:
-            return error(500, "global/internal-error", "Internal error.");
-          case FaultKind::AuthFailure:
-            return error(401, "global/invalid-api-key",
-                         "API key was invalid, expired, or deleted.");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{200, "{\"data\": {\"instance_ids\": [\"09"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -27,8 +27,8 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
-#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
+#include "tests/emulators/common/machine_table_emulator.h"
 
 namespace gpupool::emulators {
 
@@ -63,27 +63,26 @@ struct LambdaEmulatorOptions {
   uint16_t port = 0;
 };
 
-class LambdaEmulator final : public EmulatorBase {
+class LambdaEmulator final : public MachineTableEmulator<LambdaEmulatorOptions, LambdaInstance> {
  public:
   explicit LambdaEmulator(LambdaEmulatorOptions options);
   ~LambdaEmulator();
 
   void set_capacity(const std::string& type, const std::string& region, int n);
-  std::vector<LambdaInstance> instances() const;
+  std::vector<LambdaInstance> instances() const { return machines(); }
 
  private:
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply launch_locked(const std::string& body);
   Reply terminate_locked(const std::string& body);
-  void advance_locked();
+  void advance_locked() override;
   int used_locked(const std::string& type, const std::string& region) const;
   std::string instance_json_locked(const LambdaInstance& in) const;
   static Reply error(int status, const std::string& code, const std::string& message);
+  // Lambda's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies();
 
-  LambdaEmulatorOptions options_;
-  mutable std::mutex mu_;
-  std::vector<LambdaInstance> instances_;
   std::optional<Time> last_launch_;
   int64_t next_ = 0;
 };

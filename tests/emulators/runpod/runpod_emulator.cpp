@@ -22,7 +22,7 @@ constexpr const char* kNoCapacity =
 }  // namespace
 
 RunpodEmulator::RunpodEmulator(RunpodEmulatorOptions options)
-    : EmulatorBase(options.port), options_(std::move(options)) {}
+    : MachineTableEmulator(std::move(options)) {}
 RunpodEmulator::~RunpodEmulator() {
   stop();
 }
@@ -35,21 +35,16 @@ void RunpodEmulator::set_capacity(const std::string& gpu_id, const std::string& 
   }
 }
 
-std::vector<RunpodPod> RunpodEmulator::pods() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const_cast<RunpodEmulator*>(this)->advance_locked();
-  return pods_;
-}
-
 int RunpodEmulator::alive() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int>(std::count_if(
-      pods_.begin(), pods_.end(), [](const RunpodPod& p) { return p.status != "TERMINATED"; }));
+  return static_cast<int>(std::count_if(machines_.begin(), machines_.end(), [](const RunpodPod& p) {
+    return p.status != "TERMINATED";
+  }));
 }
 
 int64_t RunpodEmulator::billed_seconds(const std::string& id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& p : pods_) {
+  for (const auto& p : machines_) {
     if (p.id == id) return (p.terminated.value_or(options_.clock->now()) - p.created).count();
   }
   return -1;
@@ -64,7 +59,7 @@ RunpodEmulator::Reply RunpodEmulator::problem(int status, const std::string& tit
 
 void RunpodEmulator::advance_locked() {
   Time now = options_.clock->now();
-  for (auto& p : pods_) {
+  for (auto& p : machines_) {
     if (p.status == "PROVISIONING" && now >= p.created + options_.boot_time) p.status = "RUNNING";
   }
 }
@@ -365,7 +360,7 @@ RunpodEmulator::Reply RunpodEmulator::catalog_locked(const http::HttpRequest& re
   }
   json gpus = json::array();
   for (const auto& g : options_.gpu_types) {
-    json j = gpu_type_json(g, pods_, q);
+    json j = gpu_type_json(g, machines_, q);
     // With countryCodes, a type with no data center in those countries
     // drops out of the list.
     if (!q.countries.empty() && !j.contains("dataCenters")) continue;
@@ -476,7 +471,7 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
   for (const auto& dc : data_centers.empty() ? type->data_centers : data_centers) {
     const bool runs = std::find(type->data_centers.begin(), type->data_centers.end(), dc) !=
                       type->data_centers.end();
-    const int free = runs ? free_gpus(pods_, *type, cloud, dc) : 0;
+    const int free = runs ? free_gpus(machines_, *type, cloud, dc) : 0;
     if (runs && (free < 0 || free >= count)) {
       placed = dc;
       break;
@@ -505,7 +500,7 @@ RunpodEmulator::Reply RunpodEmulator::create_locked(const std::string& body) {
   }
   pod.cost_per_hour = per_gpu * count;
   pod.created = options_.clock->now();
-  pods_.push_back(pod);
+  machines_.push_back(pod);
   return Reply{201, pod_json_locked(pod)};
 }
 
@@ -517,7 +512,7 @@ RunpodEmulator::Reply RunpodEmulator::route(const std::string& op, const http::H
   if (op == "list") {
     std::string out = "{\"pods\":[";
     bool first = true;
-    for (const auto& p : pods_) {
+    for (const auto& p : machines_) {
       if (p.status == "TERMINATED") continue;
       out += (first ? "" : ",") + pod_json_locked(p);
       first = false;
@@ -525,13 +520,23 @@ RunpodEmulator::Reply RunpodEmulator::route(const std::string& op, const http::H
     return Reply{200, out + "]}"};
   }
   std::string id = req.path.substr(std::string("/v2/pods/").size());
-  auto it = std::find_if(pods_.begin(), pods_.end(), [&](const RunpodPod& p) {
+  auto it = std::find_if(machines_.begin(), machines_.end(), [&](const RunpodPod& p) {
     return p.id == id && p.status != "TERMINATED";
   });
-  if (it == pods_.end()) return problem(404, "Not Found", "pod not found");
+  if (it == machines_.end()) return problem(404, "Not Found", "pod not found");
   it->status = "TERMINATED";
   it->terminated = options_.clock->now();
   return Reply{204, ""};
+}
+
+ProviderFaultReplies RunpodEmulator::fault_replies(const std::string& op) {
+  return {
+      .no_capacity = problem(400, "Bad Request", kNoCapacity),
+      .throttle = problem(429, "Too Many Requests", "rate limit exceeded for the minute window"),
+      .server_error = problem(500, "Internal Server Error", "upstream failure"),
+      .auth_failure = problem(401, "Unauthorized", "missing or invalid API key"),
+      .garbled = {op == "create" ? 201 : 200, "{\"pods\": [{\"id\": \"pod1\", \"na"},
+  };
 }
 
 void RunpodEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
@@ -542,50 +547,20 @@ void RunpodEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& 
     set_capacity(id.substr(slash + 1), id.substr(0, slash), n);
     return std::string();
   };
-  hooks.state_json = [this] {
-    return "{\"alive\":" + std::to_string(alive()) + ",\"pods\":" + std::to_string(pods().size()) +
-           ",\"requests\":" + std::to_string(requests()) + "}";
-  };
+  hooks.state_json = [this] { return table_state_json("pods", alive()); };
   if (handle_admin(req, w, faults_, hooks)) return;
-  std::string op;
-  if (req.method == "GET" && req.path == "/v2/catalog/gpus") {
-    op = "prices";
-  } else if (req.method == "GET" && req.path == "/v2/pods") {
-    op = "list";
-  } else if (req.method == "POST" && req.path == "/v2/pods") {
-    op = "create";
-  } else if (req.method == "DELETE" && req.path.starts_with("/v2/pods/")) {
-    op = "delete";
-  }
+  const std::string op = operation_of(req, {{"GET", "/v2/catalog/gpus", "prices"},
+                                            {"GET", "/v2/pods", "list"},
+                                            {"POST", "/v2/pods", "create"},
+                                            {"DELETE", "/v2/pods/", "delete", kUnder}});
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
-    return send(problem(401, "Unauthorized", "missing or invalid API key"));
+    return send(fault_replies(op).auth_failure);
   }
   if (op.empty()) return send(problem(404, "Not Found", "no such route"));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return problem(400, "Bad Request", kNoCapacity);
-          case FaultKind::Throttle: {
-            Reply r =
-                problem(429, "Too Many Requests", "rate limit exceeded for the minute window");
-            if (fault.retry_after.count() > 0)
-              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
-            return r;
-          }
-          case FaultKind::ServerError:
-            return problem(500, "Internal Server Error", "upstream failure");
-          case FaultKind::AuthFailure:
-            return problem(401, "Unauthorized", "missing or invalid API key");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{op == "create" ? 201 : 200, "{\"pods\": [{\"id\": \"pod1\", \"na"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(op); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -54,8 +54,8 @@
 #include "operator/clock/clock.h"
 #include "operator/core/money.h"
 #include "operator/httpserver/http_server.h"
-#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
+#include "tests/emulators/common/machine_table_emulator.h"
 
 namespace gpupool::emulators {
 
@@ -104,7 +104,7 @@ struct RunpodEmulatorOptions {
   uint16_t port = 0;  // 0: ephemeral
 };
 
-class RunpodEmulator final : public EmulatorBase {
+class RunpodEmulator final : public MachineTableEmulator<RunpodEmulatorOptions, RunpodPod> {
  public:
   explicit RunpodEmulator(RunpodEmulatorOptions options);
   ~RunpodEmulator();
@@ -112,7 +112,7 @@ class RunpodEmulator final : public EmulatorBase {
   // The GPUs of a type free in each of its data centers on `cloud`.
   void set_capacity(const std::string& gpu_id, const std::string& cloud, int gpus);
 
-  std::vector<RunpodPod> pods() const;  // every pod ever created
+  std::vector<RunpodPod> pods() const { return machines(); }  // every pod ever created
   int alive() const;
   int64_t billed_seconds(const std::string& id) const;
   // The public port a RUNNING pod's "<private>/tcp" port is mapped to (what
@@ -124,13 +124,12 @@ class RunpodEmulator final : public EmulatorBase {
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply catalog_locked(const http::HttpRequest& req) const;
   Reply create_locked(const std::string& body);
-  void advance_locked();
+  void advance_locked() override;
   std::string pod_json_locked(const RunpodPod& p) const;
   static Reply problem(int status, const std::string& title, const std::string& detail);
+  // Runpod's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies(const std::string& op);
 
-  RunpodEmulatorOptions options_;
-  mutable std::mutex mu_;
-  std::vector<RunpodPod> pods_;
   int64_t next_ = 0;
 };
 

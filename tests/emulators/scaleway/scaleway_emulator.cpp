@@ -24,23 +24,14 @@ std::vector<std::string> split(const std::string& s, char sep) {
 
 }  // namespace
 
-ScwEmulator::ScwEmulator(ScwEmulatorOptions options)
-    : EmulatorBase(options.port), options_(std::move(options)) {}
+ScwEmulator::ScwEmulator(ScwEmulatorOptions options) : MachineTableEmulator(std::move(options)) {}
 ScwEmulator::~ScwEmulator() {
   stop();
 }
 
 void ScwEmulator::set_capacity(const std::string& type, const std::string& zone, int n) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& t : options_.types) {
-    if (t.commercial_type == type) t.capacity[zone] = n;
-  }
-}
-
-std::vector<ScwServer> ScwEmulator::servers() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const_cast<ScwEmulator*>(this)->advance_locked();
-  return servers_;
+  set_region_capacity(options_.types, &ScwType::commercial_type, type, zone, n);
 }
 
 std::vector<std::string> ScwEmulator::volumes() const {
@@ -56,10 +47,10 @@ ScwEmulator::Reply ScwEmulator::error(int status, const std::string& type,
 
 void ScwEmulator::advance_locked() {
   const Time now = options_.clock->now();
-  for (auto& s : servers_) {
+  for (auto& s : machines_) {
     if (s.state == "starting" && now >= *s.started + options_.boot_time) s.state = "running";
   }
-  std::erase_if(servers_, [&](const ScwServer& s) {
+  std::erase_if(machines_, [&](const ScwServer& s) {
     const bool gone =
         s.state == "stopping" && now >= *s.terminate_requested + options_.shutdown_time;
     if (gone) std::erase(volumes_, s.volume_id);  // "terminate" deletes the volumes too
@@ -68,9 +59,10 @@ void ScwEmulator::advance_locked() {
 }
 
 int ScwEmulator::used_locked(const std::string& type, const std::string& zone) const {
-  return static_cast<int>(std::count_if(servers_.begin(), servers_.end(), [&](const ScwServer& s) {
-    return s.commercial_type == type && s.zone == zone && s.state != "stopping";
-  }));
+  return static_cast<int>(
+      std::count_if(machines_.begin(), machines_.end(), [&](const ScwServer& s) {
+        return s.commercial_type == type && s.zone == zone && s.state != "stopping";
+      }));
 }
 
 bool ScwEmulator::has_room_locked(const std::string& type, const std::string& zone) const {
@@ -83,7 +75,7 @@ bool ScwEmulator::has_room_locked(const std::string& type, const std::string& zo
 }
 
 ScwServer* ScwEmulator::find_locked(const std::string& zone, const std::string& id) {
-  for (auto& s : servers_) {
+  for (auto& s : machines_) {
     if (s.zone == zone && s.id == id) return &s;
   }
   return nullptr;
@@ -154,7 +146,7 @@ ScwEmulator::Reply ScwEmulator::create_locked(const std::string& zone, const std
   s.volume_id = buf;
   volumes_.push_back(s.volume_id);
   s.created = options_.clock->now();
-  servers_.push_back(s);
+  machines_.push_back(s);
   return Reply{201, "{\"server\":" + server_json_locked(s) + "}"};
 }
 
@@ -206,7 +198,7 @@ ScwEmulator::Reply ScwEmulator::list_locked(const std::string& zone, const http:
       std::clamp(to_int(req.query_param("per_page").value_or(""), 50), 1, options_.max_per_page);
   const int page = std::max(1, to_int(req.query_param("page").value_or(""), 1));
   std::vector<const ScwServer*> match;
-  for (const auto& s : servers_) {
+  for (const auto& s : machines_) {
     if (s.zone != zone) continue;
     bool all = std::all_of(want.begin(), want.end(), [&](const std::string& t) {
       return std::find(s.tags.begin(), s.tags.end(), t) != s.tags.end();
@@ -258,7 +250,7 @@ ScwEmulator::Reply ScwEmulator::route(const std::string& op, const std::string& 
   if (op == "list") return list_locked(zone, req);
   if (op == "action") return action_locked(zone, id, req.body);
   if (op == "delete_volume") {
-    if (std::any_of(servers_.begin(), servers_.end(),
+    if (std::any_of(machines_.begin(), machines_.end(),
                     [&](const ScwServer& x) { return x.zone == zone && x.volume_id == id; })) {
       return error(400, "invalid_request_error", "volume is attached to a server");
     }
@@ -275,7 +267,7 @@ ScwEmulator::Reply ScwEmulator::route(const std::string& op, const std::string& 
     if (found == nullptr) return error(404, "unknown_resource", "\"" + id + "\" not found");
     if (found->state != "stopped")
       return error(400, "invalid_request_error", "server should be stopped");
-    std::erase_if(servers_, [&](const ScwServer& x) { return &x == found; });
+    std::erase_if(machines_, [&](const ScwServer& x) { return &x == found; });
     return Reply{204, ""};
   }
   // user_data
@@ -287,9 +279,19 @@ ScwEmulator::Reply ScwEmulator::route(const std::string& op, const std::string& 
   return Reply{204, ""};
 }
 
+ProviderFaultReplies ScwEmulator::fault_replies(const std::string& op) {
+  return {
+      .no_capacity = error(412, "out_of_stock", "server type is out of stock"),
+      .throttle = error(429, "too_many_requests", "rate limit exceeded"),
+      .server_error = error(500, "internal_error", "internal error"),
+      .auth_failure = error(401, "denied_authentication", "invalid secret key"),
+      .garbled = {op == "create" ? 201 : 200, "{\"server\": {\"id\": \"5f1c"},
+  };
+}
+
 void ScwEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
-  hooks.state_json = [this] { return "{\"servers\":" + std::to_string(servers().size()) + "}"; };
+  hooks.state_json = [this] { return table_state_json("servers"); };
   if (handle_admin(req, w, faults_, hooks)) return;
   // /instance/v1/zones/{zone}/<rest>
   std::string op, zone, id;
@@ -323,31 +325,11 @@ void ScwEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) 
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("X-Auth-Token").value_or("") != options_.secret_key) {
-    return send(error(401, "denied_authentication", "invalid secret key"));
+    return send(fault_replies(op).auth_failure);
   }
   if (op.empty()) return send(error(404, "unknown_resource", "no such route"));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return error(412, "out_of_stock", "server type is out of stock");
-          case FaultKind::Throttle: {
-            Reply r = error(429, "too_many_requests", "rate limit exceeded");
-            if (fault.retry_after.count() > 0)
-              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
-            return r;
-          }
-          case FaultKind::ServerError:
-            return error(500, "internal_error", "internal error");
-          case FaultKind::AuthFailure:
-            return error(401, "denied_authentication", "invalid secret key");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{op == "create" ? 201 : 200, "{\"server\": {\"id\": \"5f1c"};
-        }
-      },
-      [&] { return route(op, zone, id, req); });
+      op, w, send, [&] { return fault_replies(op); }, [&] { return route(op, zone, id, req); });
 }
 
 }  // namespace gpupool::emulators

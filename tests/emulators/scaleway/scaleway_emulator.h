@@ -34,8 +34,8 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
-#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
+#include "tests/emulators/common/machine_table_emulator.h"
 
 namespace gpupool::emulators {
 
@@ -72,13 +72,13 @@ struct ScwEmulatorOptions {
   uint16_t port = 0;
 };
 
-class ScwEmulator final : public EmulatorBase {
+class ScwEmulator final : public MachineTableEmulator<ScwEmulatorOptions, ScwServer> {
  public:
   explicit ScwEmulator(ScwEmulatorOptions options);
   ~ScwEmulator();
 
   void set_capacity(const std::string& type, const std::string& zone, int n);
-  std::vector<ScwServer> servers() const;
+  std::vector<ScwServer> servers() const { return machines(); }
   // Ids of the volumes that still exist (attached or not).
   std::vector<std::string> volumes() const;
 
@@ -89,16 +89,15 @@ class ScwEmulator final : public EmulatorBase {
   Reply create_locked(const std::string& zone, const std::string& body);
   Reply action_locked(const std::string& zone, const std::string& id, const std::string& body);
   Reply list_locked(const std::string& zone, const http::HttpRequest& req);
-  void advance_locked();
+  void advance_locked() override;
   int used_locked(const std::string& type, const std::string& zone) const;
   bool has_room_locked(const std::string& type, const std::string& zone) const;
   std::string server_json_locked(const ScwServer& s) const;
   ScwServer* find_locked(const std::string& zone, const std::string& id);
   static Reply error(int status, const std::string& type, const std::string& message);
+  // Scaleway's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies(const std::string& op);
 
-  ScwEmulatorOptions options_;
-  mutable std::mutex mu_;
-  std::vector<ScwServer> servers_;
   std::vector<std::string> volumes_;
   int64_t next_ = 0;
 };

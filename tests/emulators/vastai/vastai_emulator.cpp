@@ -56,25 +56,20 @@ std::optional<int64_t> parse_id(std::string_view s) {
 }  // namespace
 
 VastEmulator::VastEmulator(VastEmulatorOptions options)
-    : EmulatorBase(options.port), options_(std::move(options)) {}
+    : MachineTableEmulator(std::move(options)) {}
 VastEmulator::~VastEmulator() {
   stop();
 }
 
-std::vector<VastInstance> VastEmulator::instances() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  return instances_;
-}
-
 int VastEmulator::alive() const {
   std::lock_guard<std::mutex> lock(mu_);
-  return static_cast<int>(std::count_if(instances_.begin(), instances_.end(),
+  return static_cast<int>(std::count_if(machines_.begin(), machines_.end(),
                                         [](const VastInstance& i) { return !i.destroyed; }));
 }
 
 int64_t VastEmulator::billed_seconds(int64_t id) const {
   std::lock_guard<std::mutex> lock(mu_);
-  for (const auto& i : instances_) {
+  for (const auto& i : machines_) {
     if (i.id != id) continue;
     Time end = i.destroyed.value_or(options_.clock->now());
     Time start = i.created + options_.boot_time;  // not charged while loading
@@ -155,7 +150,7 @@ std::string VastEmulator::public_ip_of(const VastInstance& in) {
 }
 
 bool VastEmulator::rented_locked(int64_t ask_id) const {
-  return std::any_of(instances_.begin(), instances_.end(),
+  return std::any_of(machines_.begin(), machines_.end(),
                      [&](const VastInstance& i) { return i.ask_id == ask_id && !i.destroyed; });
 }
 
@@ -319,7 +314,7 @@ VastEmulator::Reply VastEmulator::rent_locked(int64_t ask_id, const std::string&
   for (auto& [container, host] : in.ports)
     host = next_host++;
   in.created = options_.clock->now();
-  instances_.push_back(in);
+  machines_.push_back(in);
   return Reply{200, json{{"success", true}, {"new_contract", in.id}}.dump()};
 }
 
@@ -347,7 +342,7 @@ VastEmulator::Reply VastEmulator::list_locked(const http::HttpRequest& req) cons
   json list = json::array();
   size_t found = 0;
   std::string next;
-  for (const auto& in : instances_) {
+  for (const auto& in : machines_) {
     if (in.destroyed || in.id <= after) continue;
     json row = json::parse(instance_json_locked(in));
     bool ok = true;
@@ -364,14 +359,14 @@ VastEmulator::Reply VastEmulator::list_locked(const http::HttpRequest& req) cons
   }
   json out = {{"success", true},
               {"instances_found", found},
-              {"total_instances", instances_.size()},
+              {"total_instances", machines_.size()},
               {"instances", list}};
   out["next_token"] = next.empty() ? json(nullptr) : json(next);
   return Reply{200, out.dump()};
 }
 
 VastEmulator::Reply VastEmulator::destroy_locked(int64_t id) {
-  for (auto& in : instances_) {
+  for (auto& in : machines_) {
     if (in.id == id && !in.destroyed) {
       in.destroyed = options_.clock->now();
       return Reply{
@@ -392,7 +387,7 @@ VastEmulator::Reply VastEmulator::attach_key_locked(int64_t id, const std::strin
       !j.contains("ssh_key") || j["ssh_key"].get<std::string>().empty()) {
     return Reply{400, error_body("invalid_args", "ssh_key is required").dump()};
   }
-  for (auto& in : instances_) {
+  for (auto& in : machines_) {
     if (in.id == id && !in.destroyed) {
       in.ssh_keys.push_back(j["ssh_key"].get<std::string>());
       return Reply{200, json{{"success", true}, {"msg", "ssh key attached"}}.dump()};
@@ -416,13 +411,27 @@ VastEmulator::Reply VastEmulator::route(const std::string& op, const http::HttpR
   return destroy_locked(*id);
 }
 
+ProviderFaultReplies VastEmulator::fault_replies() {
+  return {
+      .no_capacity = {410, error_body("no_such_ask",
+                                      "error 410/3907: no_such_ask Instance type is no longer "
+                                      "available.")
+                               .dump()},
+      // Vast.ai's throttling answer is plain text and says nothing of when
+      // to come back.
+      .throttle = {.status = 429,
+                   .body = "API requests too frequent endpoint threshold=4.5",
+                   .content_type = "text/plain"},
+      .server_error = {500, error_body("server_error", "internal error").dump()},
+      .auth_failure = {401, error_body("auth_error", "Invalid user key").dump()},
+      .garbled = {200, "{\"success\": true, \"new_con"},
+      .throttle_headers = nullptr,
+  };
+}
+
 void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
-  hooks.state_json = [this] {
-    return "{\"alive\":" + std::to_string(alive()) +
-           ",\"instances\":" + std::to_string(instances().size()) +
-           ",\"requests\":" + std::to_string(requests()) + "}";
-  };
+  hooks.state_json = [this] { return table_state_json("instances", alive()); };
   if (handle_admin(req, w, faults_, hooks)) return;
   std::string op;
   if (req.method == "POST" && req.path == "/api/v0/bundles/") {
@@ -447,28 +456,7 @@ void VastEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w)
   }
   if (op.empty()) return send(Reply{404, error_body("not_found", "no such route").dump()});
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return Reply{
-                410, error_body("no_such_ask",
-                                "error 410/3907: no_such_ask Instance type is no longer available.")
-                         .dump()};
-          case FaultKind::Throttle:
-            return Reply{.status = 429,
-                         .body = "API requests too frequent endpoint threshold=4.5",
-                         .content_type = "text/plain"};
-          case FaultKind::ServerError:
-            return Reply{500, error_body("server_error", "internal error").dump()};
-          case FaultKind::AuthFailure:
-            return Reply{401, error_body("auth_error", "Invalid user key").dump()};
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{200, "{\"success\": true, \"new_con"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

@@ -43,8 +43,8 @@
 #include "operator/clock/clock.h"
 #include "operator/core/money.h"
 #include "operator/httpserver/http_server.h"
-#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
+#include "tests/emulators/common/machine_table_emulator.h"
 
 namespace gpupool::emulators {
 
@@ -84,12 +84,12 @@ struct VastEmulatorOptions {
   uint16_t port = 0;  // 0: ephemeral
 };
 
-class VastEmulator final : public EmulatorBase {
+class VastEmulator final : public MachineTableEmulator<VastEmulatorOptions, VastInstance> {
  public:
   explicit VastEmulator(VastEmulatorOptions options);
   ~VastEmulator();
 
-  std::vector<VastInstance> instances() const;  // every rental ever made
+  std::vector<VastInstance> instances() const { return machines(); }  // every rental ever made
   int alive() const;
   int64_t billed_seconds(int64_t id) const;
   // The public IP a running instance reports.
@@ -97,6 +97,8 @@ class VastEmulator final : public EmulatorBase {
 
  private:
   void handle(const http::HttpRequest& req, http::ResponseWriter& w) override;
+  // Vast.ai's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies();
   Reply route(const std::string& op, const http::HttpRequest& req);
   Reply search_locked(const std::string& body) const;
   Reply rent_locked(int64_t ask_id, const std::string& body);
@@ -106,9 +108,6 @@ class VastEmulator final : public EmulatorBase {
   bool rented_locked(int64_t ask_id) const;
   std::string instance_json_locked(const VastInstance& in) const;
 
-  VastEmulatorOptions options_;
-  mutable std::mutex mu_;
-  std::vector<VastInstance> instances_;
   int64_t next_ = 0;
 };
 

@@ -27,7 +27,7 @@ std::string make_id(const char* prefix, int64_t n) {
 }  // namespace
 
 VerdaEmulator::VerdaEmulator(VerdaEmulatorOptions options)
-    : EmulatorBase(options.port), options_(std::move(options)) {
+    : MachineTableEmulator(std::move(options)) {
   ssh_keys_[kVerdaSeedKeyId] = "ssh-ed25519 AAAAC3NzaKEY1 admin@laptop";
 }
 VerdaEmulator::~VerdaEmulator() {
@@ -36,15 +36,7 @@ VerdaEmulator::~VerdaEmulator() {
 
 void VerdaEmulator::set_capacity(const std::string& type, const std::string& location, int n) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& t : options_.types) {
-    if (t.name == type) t.capacity[location] = n;
-  }
-}
-
-std::vector<VerdaInstance> VerdaEmulator::instances() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const_cast<VerdaEmulator*>(this)->advance_locked();
-  return instances_;
+  set_region_capacity(options_.types, &VerdaType::name, type, location, n);
 }
 
 void VerdaEmulator::revoke_tokens() {
@@ -59,7 +51,7 @@ VerdaEmulator::Reply VerdaEmulator::error(int status, const std::string& code,
 
 void VerdaEmulator::advance_locked() {
   const Time now = options_.clock->now();
-  for (auto& i : instances_) {
+  for (auto& i : machines_) {
     if ((i.status == "ordered" || i.status == "provisioning") &&
         now >= i.created + options_.boot_time) {
       i.status = "running";
@@ -67,14 +59,14 @@ void VerdaEmulator::advance_locked() {
       i.status = "provisioning";
     }
   }
-  std::erase_if(instances_, [&](const VerdaInstance& i) {
+  std::erase_if(machines_, [&](const VerdaInstance& i) {
     return i.status == "deleting" && now >= *i.delete_requested + options_.shutdown_time;
   });
 }
 
 int VerdaEmulator::used_locked(const std::string& type, const std::string& location) const {
   return static_cast<int>(
-      std::count_if(instances_.begin(), instances_.end(), [&](const VerdaInstance& i) {
+      std::count_if(machines_.begin(), machines_.end(), [&](const VerdaInstance& i) {
         return i.type == type && i.location == location && i.status != "deleting";
       }));
 }
@@ -187,7 +179,7 @@ VerdaEmulator::Reply VerdaEmulator::create_locked(const std::string& body) {
     in.startup_script = script->second;
   }
   in.created = options_.clock->now();
-  instances_.push_back(in);
+  machines_.push_back(in);
   return Reply{.status = 202, .body = in.id, .content_type = "text/plain"};
 }
 
@@ -208,11 +200,11 @@ VerdaEmulator::Reply VerdaEmulator::action_locked(const std::string& body) {
   if (ids.empty()) return error(400, "invalid_request", "id is required");
   if (j["action"] != "delete") return error(400, "invalid_request", "unsupported action");
   for (const auto& id : ids) {
-    auto it = std::find_if(instances_.begin(), instances_.end(),
+    auto it = std::find_if(machines_.begin(), machines_.end(),
                            [&](const VerdaInstance& i) { return i.id == id; });
-    if (it == instances_.end()) return error(404, "not_found", "Instance " + id + " not found");
+    if (it == machines_.end()) return error(404, "not_found", "Instance " + id + " not found");
   }
-  for (auto& i : instances_) {
+  for (auto& i : machines_) {
     if (std::find(ids.begin(), ids.end(), i.id) != ids.end() && i.status != "deleting") {
       i.status = "deleting";
       i.delete_requested = options_.clock->now();
@@ -287,63 +279,40 @@ VerdaEmulator::Reply VerdaEmulator::route(const std::string& op, const http::Htt
   if (op == "create") return create_locked(req.body);
   if (op == "action") return action_locked(req.body);
   std::string out = "[";
-  for (size_t k = 0; k < instances_.size(); ++k) {
-    out += (k ? "," : "") + instance_json_locked(instances_[k]);
+  for (size_t k = 0; k < machines_.size(); ++k) {
+    out += (k ? "," : "") + instance_json_locked(machines_[k]);
   }
   return Reply{200, out + "]"};
 }
 
+ProviderFaultReplies VerdaEmulator::fault_replies() {
+  return {
+      .no_capacity = error(400, "invalid_request", "Not enough capacity for this instance type"),
+      .throttle = error(429, "too_many_requests", "Too many requests"),
+      .server_error = error(500, "server_error", "Internal server error"),
+      .auth_failure = error(401, "unauthorized_request", "Invalid access token"),
+      .garbled = {200, "[{\"id\": \"7c1f"},
+  };
+}
+
 void VerdaEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
-  hooks.state_json = [this] {
-    return "{\"instances\":" + std::to_string(instances().size()) + "}";
-  };
+  hooks.state_json = [this] { return table_state_json("instances"); };
   if (handle_admin(req, w, faults_, hooks)) return;
-  std::string op;
-  if (req.method == "POST" && req.path == "/v1/oauth2/token") {
-    op = "token";
-  } else if (req.method == "GET" && req.path == "/v1/instance-types") {
-    op = "types";
-  } else if (req.method == "GET" && req.path == "/v1/instance-availability") {
-    op = "availability";
-  } else if (req.method == "GET" && req.path == "/v1/sshkeys") {
-    op = "keys";
-  } else if (req.method == "POST" && req.path == "/v1/sshkeys") {
-    op = "add_key";
-  } else if (req.method == "POST" && req.path == "/v1/scripts") {
-    op = "script";
-  } else if (req.method == "POST" && req.path == "/v1/instances") {
-    op = "create";
-  } else if (req.method == "GET" && req.path == "/v1/instances") {
-    op = "list";
-  } else if (req.method == "PUT" && req.path == "/v1/instances") {
-    op = "action";
-  }
+  const std::string op = operation_of(req, {{"POST", "/v1/oauth2/token", "token"},
+                                            {"GET", "/v1/instance-types", "types"},
+                                            {"GET", "/v1/instance-availability", "availability"},
+                                            {"GET", "/v1/sshkeys", "keys"},
+                                            {"POST", "/v1/sshkeys", "add_key"},
+                                            {"POST", "/v1/scripts", "script"},
+                                            {"POST", "/v1/instances", "create"},
+                                            {"GET", "/v1/instances", "list"},
+                                            {"PUT", "/v1/instances", "action"}});
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (op.empty()) return send(error(404, "not_found", "No such route"));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return error(400, "invalid_request", "Not enough capacity for this instance type");
-          case FaultKind::Throttle: {
-            Reply r = error(429, "too_many_requests", "Too many requests");
-            if (fault.retry_after.count() > 0)
-              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
-            return r;
-          }
-          case FaultKind::ServerError:
-            return error(500, "server_error", "Internal server error");
-          case FaultKind::AuthFailure:
-            return error(401, "unauthorized_request", "Invalid access token");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{200, "[{\"id\": \"7c1f"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

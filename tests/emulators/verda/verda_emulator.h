@@ -36,8 +36,8 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
-#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
+#include "tests/emulators/common/machine_table_emulator.h"
 
 namespace gpupool::emulators {
 
@@ -77,7 +77,7 @@ struct VerdaEmulatorOptions {
   uint16_t port = 0;
 };
 
-class VerdaEmulator final : public EmulatorBase {
+class VerdaEmulator final : public MachineTableEmulator<VerdaEmulatorOptions, VerdaInstance> {
  public:
   explicit VerdaEmulator(VerdaEmulatorOptions options);
   // "http://127.0.0.1:<port>/v1": the API's base, as configured in adapters.
@@ -89,7 +89,7 @@ class VerdaEmulator final : public EmulatorBase {
 
   void set_capacity(const std::string& type, const std::string& location, int n);
   // Instances still listed (deleted ones vanish after shutdown_time).
-  std::vector<VerdaInstance> instances() const;
+  std::vector<VerdaInstance> instances() const { return machines(); }
   // Invalidates every access token issued so far (as an expiry would).
   void revoke_tokens();
 
@@ -100,14 +100,13 @@ class VerdaEmulator final : public EmulatorBase {
   Reply create_locked(const std::string& body);
   Reply action_locked(const std::string& body);
   bool authorized_locked(const http::HttpRequest& req) const;
-  void advance_locked();
+  void advance_locked() override;
   int used_locked(const std::string& type, const std::string& location) const;
   std::string instance_json_locked(const VerdaInstance& in) const;
   static Reply error(int status, const std::string& code, const std::string& message);
+  // Verda's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies();
 
-  VerdaEmulatorOptions options_;
-  mutable std::mutex mu_;
-  std::vector<VerdaInstance> instances_;
   std::map<std::string, std::string> scripts_;   // id -> script
   std::map<std::string, std::string> ssh_keys_;  // id -> public key (the seed key exists)
   std::map<std::string, Time> tokens_;           // access token -> expiry

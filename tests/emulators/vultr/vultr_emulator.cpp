@@ -15,22 +15,14 @@ using nlohmann::json;
 }  // namespace
 
 VultrEmulator::VultrEmulator(VultrEmulatorOptions options)
-    : EmulatorBase(options.port), options_(std::move(options)) {}
+    : MachineTableEmulator(std::move(options)) {}
 VultrEmulator::~VultrEmulator() {
   stop();
 }
 
 void VultrEmulator::set_capacity(const std::string& plan, const std::string& region, int n) {
   std::lock_guard<std::mutex> lock(mu_);
-  for (auto& p : options_.plans) {
-    if (p.id == plan) p.capacity[region] = n;
-  }
-}
-
-std::vector<VultrInstance> VultrEmulator::instances() const {
-  std::lock_guard<std::mutex> lock(mu_);
-  const_cast<VultrEmulator*>(this)->advance_locked();
-  return instances_;
+  set_region_capacity(options_.plans, &VultrPlan::id, plan, region, n);
 }
 
 VultrEmulator::Reply VultrEmulator::error(int status, const std::string& message) {
@@ -39,14 +31,14 @@ VultrEmulator::Reply VultrEmulator::error(int status, const std::string& message
 
 void VultrEmulator::advance_locked() {
   const Time now = options_.clock->now();
-  for (auto& i : instances_) {
+  for (auto& i : machines_) {
     if (i.status == "pending" && now >= i.created + options_.boot_time) i.status = "active";
   }
 }
 
 int VultrEmulator::used_locked(const std::string& plan, const std::string& region) const {
   return static_cast<int>(
-      std::count_if(instances_.begin(), instances_.end(),
+      std::count_if(machines_.begin(), machines_.end(),
                     [&](const VultrInstance& i) { return i.plan == plan && i.region == region; }));
 }
 
@@ -154,7 +146,7 @@ VultrEmulator::Reply VultrEmulator::create_locked(const std::string& body) {
   in.user_data = user_data;
   in.ssh_keys = keys;
   in.created = options_.clock->now();
-  instances_.push_back(in);
+  machines_.push_back(in);
   return Reply{202, "{\"instance\":" + instance_json_locked(in) + "}"};
 }
 
@@ -171,7 +163,7 @@ VultrEmulator::Reply VultrEmulator::list_locked(const http::HttpRequest& req) {
     first = static_cast<size_t>(to_int(decoded->substr(6), 0));
   }
   std::vector<const VultrInstance*> match;
-  for (const auto& i : instances_) {
+  for (const auto& i : machines_) {
     if (!tag.empty() && std::find(i.tags.begin(), i.tags.end(), tag) == i.tags.end()) continue;
     if (!label.empty() && i.label != label) continue;
     match.push_back(&i);
@@ -246,59 +238,41 @@ VultrEmulator::Reply VultrEmulator::route(const std::string& op, const http::Htt
   if (op == "create") return create_locked(req.body);
   if (op == "list") return list_locked(req);
   const std::string id = req.path.substr(std::string("/v2/instances/").size());
-  auto it = std::find_if(instances_.begin(), instances_.end(),
+  auto it = std::find_if(machines_.begin(), machines_.end(),
                          [&](const VultrInstance& i) { return i.id == id; });
-  if (it == instances_.end()) return error(404, "instance not found");
-  instances_.erase(it);
+  if (it == machines_.end()) return error(404, "instance not found");
+  machines_.erase(it);
   return Reply{204, ""};
+}
+
+ProviderFaultReplies VultrEmulator::fault_replies(const std::string& op) {
+  return {
+      .no_capacity = error(400, "Plan is not available in the selected region"),
+      .throttle = error(429, "Rate limit exceeded"),
+      .server_error = error(500, "Internal server error"),
+      .auth_failure = error(401, "Invalid API token."),
+      .garbled = {op == "create" ? 202 : 200, "{\"instance\": {\"id\": \"cb67"},
+  };
 }
 
 void VultrEmulator::handle(const http::HttpRequest& req, http::ResponseWriter& w) {
   AdminHooks hooks;
-  hooks.state_json = [this] {
-    return "{\"instances\":" + std::to_string(instances().size()) + "}";
-  };
+  hooks.state_json = [this] { return table_state_json("instances"); };
   if (handle_admin(req, w, faults_, hooks)) return;
-  std::string op;
-  if (req.method == "GET" && req.path == "/v2/plans") {
-    op = "plans";
-  } else if (req.path == "/v2/ssh-keys" && (req.method == "GET" || req.method == "POST")) {
-    op = req.method == "GET" ? "keys" : "add_key";
-  } else if (req.method == "POST" && req.path == "/v2/instances") {
-    op = "create";
-  } else if (req.method == "GET" && req.path == "/v2/instances") {
-    op = "list";
-  } else if (req.method == "DELETE" && req.path.starts_with("/v2/instances/")) {
-    op = "delete";
-  }
+  const std::string op = operation_of(req, {{"GET", "/v2/plans", "plans"},
+                                            {"GET", "/v2/ssh-keys", "keys"},
+                                            {"POST", "/v2/ssh-keys", "add_key"},
+                                            {"POST", "/v2/instances", "create"},
+                                            {"GET", "/v2/instances", "list"},
+                                            {"DELETE", "/v2/instances/", "delete", kUnder}});
   count_request(op);
   auto send = [&](const Reply& r) { send_reply(w, r); };
   if (req.header("Authorization").value_or("") != "Bearer " + options_.api_key) {
-    return send(error(401, "Invalid API token."));
+    return send(fault_replies(op).auth_failure);
   }
   if (op.empty()) return send(error(404, "Invalid API call"));
   serve(
-      op, w, send,
-      [&](const Fault& fault) -> Reply {
-        switch (fault.kind) {
-          case FaultKind::NoCapacity:
-            return error(400, "Plan is not available in the selected region");
-          case FaultKind::Throttle: {
-            Reply r = error(429, "Rate limit exceeded");
-            if (fault.retry_after.count() > 0)
-              r.headers.emplace_back("Retry-After", std::to_string(fault.retry_after.count()));
-            return r;
-          }
-          case FaultKind::ServerError:
-            return error(500, "Internal server error");
-          case FaultKind::AuthFailure:
-            return error(401, "Invalid API token.");
-          case FaultKind::Garbled:
-          default:  // the base answers the other kinds
-            return Reply{op == "create" ? 202 : 200, "{\"instance\": {\"id\": \"cb67"};
-        }
-      },
-      [&] { return route(op, req); });
+      op, w, send, [&] { return fault_replies(op); }, [&] { return route(op, req); });
 }
 
 }  // namespace gpupool::emulators

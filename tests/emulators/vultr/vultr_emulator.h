@@ -25,8 +25,8 @@
 
 #include "operator/clock/clock.h"
 #include "operator/httpserver/http_server.h"
-#include "tests/emulators/common/emulator_base.h"
 #include "tests/emulators/common/fault_plan.h"
+#include "tests/emulators/common/machine_table_emulator.h"
 
 namespace gpupool::emulators {
 
@@ -61,13 +61,13 @@ struct VultrEmulatorOptions {
   uint16_t port = 0;
 };
 
-class VultrEmulator final : public EmulatorBase {
+class VultrEmulator final : public MachineTableEmulator<VultrEmulatorOptions, VultrInstance> {
  public:
   explicit VultrEmulator(VultrEmulatorOptions options);
   ~VultrEmulator();
 
   void set_capacity(const std::string& plan, const std::string& region, int n);
-  std::vector<VultrInstance> instances() const;
+  std::vector<VultrInstance> instances() const { return machines(); }
   // Adds a key to the account as a user would in the console; returns its id.
   std::string add_ssh_key(const std::string& public_key);
 
@@ -77,14 +77,13 @@ class VultrEmulator final : public EmulatorBase {
   Reply create_locked(const std::string& body);
   std::string add_key_locked(const std::string& public_key);
   Reply list_locked(const http::HttpRequest& req);
-  void advance_locked();
+  void advance_locked() override;
   int used_locked(const std::string& plan, const std::string& region) const;
   std::string instance_json_locked(const VultrInstance& in) const;
   static Reply error(int status, const std::string& message);
+  // Vultr's answers to the faults it words itself.
+  static ProviderFaultReplies fault_replies(const std::string& op);
 
-  VultrEmulatorOptions options_;
-  mutable std::mutex mu_;
-  std::vector<VultrInstance> instances_;
   std::vector<std::pair<std::string, std::string>> ssh_keys_;  // id, public key
   int64_t next_ = 0;
 };
