@@ -1,8 +1,6 @@
 #include "operator/controllers/machine_observer.h"
 
-#if defined(__GLIBC__)
-#include <malloc.h>
-#endif
+#include "operator/base/heap.h"
 
 #include <iterator>
 #include <vector>
@@ -21,7 +19,8 @@ bool MachineObserver::claim_list(Entry& e, const std::shared_ptr<Provider>& prov
 
 namespace {
 
-// Gives the heap's free pages back to the system. A provider's list is the
+// How often a list gives the heap's free pages back (operator/base/heap.h;
+// the manager trims too, every kHeapTrimPeriod). A provider's list is the
 // largest transient allocation at rest (its whole answer decoded at once,
 // on whichever worker's malloc arena), and glibc keeps what it frees: in
 // the scale benchmark (1,000 pools x 2, 9 providers) the operator at rest
@@ -31,12 +30,6 @@ namespace {
 // the next allocations fault in again, and a trim after every list (the
 // collector lists each period too) took a third of the simulator's CPU.
 constexpr Duration kTrimInterval{300};
-
-void release_free_heap() {
-#if defined(__GLIBC__)
-  malloc_trim(0);
-#endif
-}
 
 }  // namespace
 

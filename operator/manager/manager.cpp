@@ -8,6 +8,7 @@
 #include <prometheus/exposer.h>
 
 #include "metrics/metrics.h"
+#include "operator/base/heap.h"
 #include "operator/controllers/endpoint_prober.h"
 #include "operator/controllers/endpoint_prober_pool.h"
 #include "operator/controllers/endpoint_slices.h"
@@ -36,6 +37,10 @@ using controllers::kGpuProviders;
 using kube::Json;
 
 namespace {
+
+// How often the collector loop gives the heap's free pages back: a 10,000 x 5
+// operator at rest held 452 MiB, 269 MiB of it live (bench/README.md).
+constexpr std::chrono::seconds kHeapTrimPeriod{60};
 
 bool split_addr(const std::string& addr, std::string& host, uint16_t& port) {
   const auto colon = addr.rfind(':');
@@ -259,14 +264,20 @@ struct Manager::Impl {
   // period, refreshes the providers' lists in between, so settled
   // instances hear of their machines' changes within a list period
   // (GarbageCollector::refresh_lists).
+  //
+  // Each tick also gives the heap's free pages back, at most once per
+  // kHeapTrimPeriod (operator/base/heap.h): /metrics scrapes and the
+  // informers' initial lists free far more than the process keeps.
   void gc_loop() {
     const Duration tick = std::min(options.gc_period, ctx.machines->max_age());
     Duration until_gc = options.gc_period;
+    HeapTrimmer trimmer(kHeapTrimPeriod);
     MutexLock lock(mu);
     while (!stopping) {
       const Duration wait = std::min(until_gc, tick);
       lock.wait_for(cv, std::chrono::seconds(wait.count()));
       if (stopping) break;
+      trimmer.maybe_trim(clock.steady_now());
       until_gc -= wait;
       const bool collect = until_gc.count() <= 0;
       if (collect) until_gc = options.gc_period;
