@@ -5,6 +5,7 @@
 #include "operator/controllers/endpoint_slices.h"
 #include "operator/controllers/node_drain.h"
 #include "operator/controllers/node_registration.h"
+#include "operator/controllers/pool_autoscaling.h"
 #include "operator/controllers/pool_input.h"
 #include "operator/controllers/provider_slots.h"
 
@@ -217,8 +218,17 @@ std::optional<api::OfferSpec> InstanceReconciler::failover_offer_of(const api::G
     if (i && i->metadata.name != inst.metadata.name) instances.push_back(*i);
   }
   decision::Input in = pool_input(ctx_, *pool, *pool_obj, std::move(instances), now);
-  // An autoscaling pool's count is the autoscaler's, as its last pass wrote it.
-  if (pool->spec.autoscaling.enabled) in.desired = pool->status.replicas.desired;
+  // An autoscaling pool's count is the autoscaler's, as its last pass wrote
+  // it, and so is the lifetime it plans with: the pool bought this place
+  // for the need the demand history foretells (short spikes on per-second
+  // offers), so its failover must weigh the same need, not the 24 h default.
+  if (pool->spec.autoscaling.enabled) {
+    in.desired = pool->status.replicas.desired;
+    if (pool->status.autoscaling) {
+      in.expected_lifetime = capacity_lifetime(pool->spec, pool->status.autoscaling->history,
+                                               std::max(1, active_machines(in.instances)), now);
+    }
+  }
   std::vector<std::string> busy;
   if (!fetch_pool_offers(ctx_, *pool, in, busy)) return std::nullopt;
   auto next = decision::failover_offer(std::move(in), inst.metadata.name);

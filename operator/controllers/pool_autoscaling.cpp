@@ -99,6 +99,14 @@ int active_machines(const std::vector<api::GpuInstance>& instances) {
   return n;
 }
 
+std::optional<Duration> capacity_lifetime(const api::GpuPoolSpec& spec,
+                                          const std::vector<api::ScalingSample>& history, int level,
+                                          Time now) {
+  const Duration merge_gap{spec.autoscaling.scale_down_stabilization_seconds +
+                           spec.lifecycle.min_park_seconds};
+  return autoscale::expected_lifetime(history, level, now, merge_gap);
+}
+
 std::optional<ScalingRound> autoscale_pool(Context& ctx, const api::GpuPool& pool,
                                            const std::vector<api::GpuInstance>& instances,
                                            Time now) {
@@ -139,10 +147,7 @@ std::optional<ScalingRound> autoscale_pool(Context& ctx, const api::GpuPool& poo
   }
   r.status.history = out.history;
   // New capacity is the level above what the pool has now.
-  // Dips the pool rides out (parked, not ended) do not end an episode.
-  const Duration merge_gap{spec.autoscaling.scale_down_stabilization_seconds +
-                           spec.lifecycle.min_park_seconds};
-  r.expected_lifetime = autoscale::expected_lifetime(out.history, in.current + 1, now, merge_gap);
+  r.expected_lifetime = capacity_lifetime(spec, out.history, in.current + 1, now);
   if (r.expected_lifetime) {
     r.status.expected_lifetime_hours =
         std::chrono::duration<double>(*r.expected_lifetime).count() / 3600.0;

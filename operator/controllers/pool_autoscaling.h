@@ -35,4 +35,14 @@ std::optional<ScalingRound> autoscale_pool(Context& ctx, const api::GpuPool& poo
 // failed or ending.
 int active_machines(const std::vector<api::GpuInstance>& instances);
 
+// How long capacity at `level` machines will be needed, from the demand
+// `history` (autoscale::expected_lifetime; dips the pool rides out, its
+// scale-down stabilization plus minParkSeconds, do not end an episode):
+// the planner's lifetime when spec.planning.expectedLifetimeHours is unset.
+// A round estimates the machine above its current count; a failover (the
+// instance reconciler) the place it moves, on the history in status.
+std::optional<Duration> capacity_lifetime(const api::GpuPoolSpec& spec,
+                                          const std::vector<api::ScalingSample>& history, int level,
+                                          Time now);
+
 }  // namespace gpupool::controllers
