@@ -3108,6 +3108,27 @@ TEST_F(ControllersTest, APoolDoesNotBuyTwiceWhileTheCacheLagsItsOwnCreates) {
   EXPECT_EQ(instances().size(), 3U);
 }
 
+// An instance whose add event was seen is observed even when it is gone
+// before the pool's next pass (a create refused with no other offer): the
+// pool re-plans at once instead of waiting out the expectation.
+TEST_F(ControllersTest, AnAddEventObservesACreateThatIsGoneAgain) {
+  create_pool(2);
+  refresh();
+  (void)pool_rec_.reconcile({"default", "web"});
+  ASSERT_EQ(instances().size(), 2U);
+  for (const auto& i : instances()) {
+    pool_rec_.observed("default/web", i.metadata.name);  // the informer's add events
+    auto r = api_.patch(kGpuInstances, "default", i.metadata.name, kube::PatchType::Merge,
+                        {{"metadata", {{"finalizers", Json::array()}}}});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_TRUE(api_.remove(kGpuInstances, "default", i.metadata.name).ok());
+  }
+  refresh();
+  ASSERT_TRUE(instances().empty());
+  (void)pool_rec_.reconcile({"default", "web"});
+  EXPECT_EQ(instances().size(), 2U) << "observed creates still blocked the pool";
+}
+
 TEST_F(ControllersTest, AnExpiredCreateExpectationStopsBlockingThePool) {
   create_pool(2);
   refresh();

@@ -49,6 +49,15 @@ class PoolReconciler {
                           Duration expectation_timeout = CreateExpectations::kDefaultTimeout)
       : ctx_(ctx), expectations_(expectation_timeout) {}
   kube::ReconcileResult reconcile(const kube::ReconcileRequest& req);
+  // The instance informer delivered `name` of pool `pool_key` (its add
+  // event): that create is observed, even when the instance is gone again
+  // before the pool's next pass (refused by a provider with no other offer,
+  // ended while still unlaunched). Without this such a name would block the
+  // pool until its expectation expired (5 minutes), as Kubernetes'
+  // ControllerExpectations is lowered by add events, not by a later look.
+  void observed(const std::string& pool_key, const std::string& name) {
+    expectations_.forget(pool_key, name);
+  }
 
  private:
   Context& ctx_;

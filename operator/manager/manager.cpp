@@ -368,8 +368,14 @@ Status<ManagerError> Manager::start() {
     m.pool_ctl->enqueue(pool_of(*o));
     m.ep_ctl->enqueue(pool_of(*o));
   };
+  // An added instance also lowers its pool's create expectations
+  // (pool_reconciler.h observed()).
+  auto on_inst_added = [&m, on_inst, pool_of](const kube::ObjectPtr& o) {
+    m.pool_rec.observed(pool_of(*o), (*o)["metadata"].value("name", ""));
+    on_inst(o);
+  };
   m.inst_inf.add_handlers(
-      {on_inst, [on_inst](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_inst(o); },
+      {on_inst_added, [on_inst](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_inst(o); },
        on_inst});
   // One of our Services or EndpointSlices changed (or was edited, or
   // deleted): reconcile its pool's endpoints, which puts it back.

@@ -575,8 +575,11 @@ void Simulation::apply_event(kube::WatchEventType type, const Json& obj, bool po
   if (obj.contains("spec") && obj["spec"].contains("pool") && obj["spec"]["pool"].is_string()) {
     pool_name = obj["spec"]["pool"].get<std::string>();
   }
-  proc_->queue.enqueue("p:" + kube::make_key(obj["metadata"].value("namespace", ""), pool_name),
-                       now);
+  const std::string pool_key = kube::make_key(obj["metadata"].value("namespace", ""), pool_name);
+  if (type == kube::WatchEventType::Added) {
+    proc_->pool_rec.observed(pool_key, obj["metadata"].value("name", ""));
+  }
+  proc_->queue.enqueue("p:" + pool_key, now);
   if (type == kube::WatchEventType::Deleted) {
     facts_.erase(key);
     return;
