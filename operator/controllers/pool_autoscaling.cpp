@@ -63,8 +63,8 @@ autoscale::Signal read_signal(Context& ctx, const api::GpuPool& pool,
 // The schedules' minimum now; windows that cannot be read are skipped and
 // named in `problem`.
 int schedule_min(Context& ctx, const api::GpuPool& pool, Time now, std::string& problem) {
-  static const TimeZoneLoader kSystemZones;
-  const TimeZoneLoader& zones = ctx.time_zones ? *ctx.time_zones : kSystemZones;
+  static const TimeZoneLoader system_zones;
+  const TimeZoneLoader& zones = ctx.time_zones ? *ctx.time_zones : system_zones;
   std::vector<schedule::Window> windows;
   const auto& specs = pool.spec.autoscaling.schedules;
   for (size_t i = 0; i < specs.size(); ++i) {
@@ -81,7 +81,7 @@ int schedule_min(Context& ctx, const api::GpuPool& pool, Time now, std::string& 
     else if (!tz.ok())
       why = tz.error().message;
     if (!why.empty()) {
-      problem += (problem.empty() ? "" : "; ") + name + ": " + why;
+      problem.append(problem.empty() ? "" : "; ").append(name).append(": ").append(why);
       continue;
     }
     windows.push_back({std::move(*start), std::move(*end), std::move(*tz), w.min_replicas});

@@ -840,7 +840,7 @@ void Simulation::finish(Time end) {
       }
     }
   } else {
-    out_.violations.push_back("the pool is gone at the end of the run");
+    out_.violations.emplace_back("the pool is gone at the end of the run");
   }
 
   // The lower bound over every eligible offer (the policy's restriction
