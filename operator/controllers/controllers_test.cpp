@@ -3108,6 +3108,17 @@ TEST_F(ControllersTest, APoolDoesNotBuyTwiceWhileTheCacheLagsItsOwnCreates) {
   EXPECT_EQ(instances().size(), 3U);
 }
 
+// Removes every GpuInstance of "default" at once, finalizers dropped (gone
+// before any cache showed them).
+void remove_every_instance(kube::MemoryStore& api, const std::vector<api::GpuInstance>& insts) {
+  for (const auto& i : insts) {
+    auto r = api.patch(kGpuInstances, "default", i.metadata.name, kube::PatchType::Merge,
+                       {{"metadata", {{"finalizers", Json::array()}}}});
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_TRUE(api.remove(kGpuInstances, "default", i.metadata.name).ok());
+  }
+}
+
 // An instance whose add event was seen is observed even when it is gone
 // before the pool's next pass (a create refused with no other offer): the
 // pool re-plans at once instead of waiting out the expectation.
@@ -3116,13 +3127,9 @@ TEST_F(ControllersTest, AnAddEventObservesACreateThatIsGoneAgain) {
   refresh();
   (void)pool_rec_.reconcile({"default", "web"});
   ASSERT_EQ(instances().size(), 2U);
-  for (const auto& i : instances()) {
+  for (const auto& i : instances())
     pool_rec_.observed("default/web", i.metadata.name);  // the informer's add events
-    auto r = api_.patch(kGpuInstances, "default", i.metadata.name, kube::PatchType::Merge,
-                        {{"metadata", {{"finalizers", Json::array()}}}});
-    ASSERT_TRUE(r.ok()) << r.error().message;
-    ASSERT_TRUE(api_.remove(kGpuInstances, "default", i.metadata.name).ok());
-  }
+  remove_every_instance(api_, instances());
   refresh();
   ASSERT_TRUE(instances().empty());
   (void)pool_rec_.reconcile({"default", "web"});
@@ -3135,12 +3142,7 @@ TEST_F(ControllersTest, AnExpiredCreateExpectationStopsBlockingThePool) {
   (void)pool_rec_.reconcile({"default", "web"});
   ASSERT_EQ(instances().size(), 2U);
   // Both go before the cache ever showed them: no add event will come.
-  for (const auto& i : instances()) {
-    auto r = api_.patch(kGpuInstances, "default", i.metadata.name, kube::PatchType::Merge,
-                        {{"metadata", {{"finalizers", Json::array()}}}});
-    ASSERT_TRUE(r.ok()) << r.error().message;
-    ASSERT_TRUE(api_.remove(kGpuInstances, "default", i.metadata.name).ok());
-  }
+  remove_every_instance(api_, instances());
   refresh();
   ASSERT_TRUE(instances().empty());
   (void)pool_rec_.reconcile({"default", "web"});
