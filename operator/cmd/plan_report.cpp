@@ -225,6 +225,8 @@ json render_json(const PlanReport& r) {
         {"costPerEquivalentGpuHour", o.cost_per_unit_hour},
         {"eligible", o.eligible},
         {"reasons", reasons},
+        {"bridge", o.bridge ? json{{"to", o.bridge->to}, {"from", format_rfc3339(o.bridge->from)}}
+                            : json(nullptr)},
     });
   }
   json choices = json::array();

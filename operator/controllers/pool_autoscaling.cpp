@@ -1,6 +1,8 @@
 #include "operator/controllers/pool_autoscaling.h"
 
 #include <chrono>
+#include <set>
+#include <string>
 
 #include "operator/controllers/pending_pods.h"
 #include "operator/core/api_validation.h"
@@ -92,9 +94,19 @@ int schedule_min(Context& ctx, const api::GpuPool& pool, Time now, std::string& 
 }  // namespace
 
 int active_machines(const std::vector<api::GpuInstance>& instances) {
+  std::set<std::string> counted;
+  for (const auto& i : instances) {
+    if (!ending_or_idle(i)) counted.insert(i.metadata.name);
+  }
   int n = 0;
   for (const auto& i : instances) {
-    if (!ending_or_idle(i)) ++n;
+    if (ending_or_idle(i)) continue;
+    // A consolidation replacement whose old machine still runs is not more
+    // capacity: the step limits would otherwise hold the pool at the
+    // doubled count once the old one is parked.
+    const auto it = i.metadata.annotations.find(decision::kReplacesAnnotation);
+    if (it != i.metadata.annotations.end() && counted.count(it->second) != 0) continue;
+    ++n;
   }
   return n;
 }

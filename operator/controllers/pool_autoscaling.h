@@ -32,7 +32,8 @@ std::optional<ScalingRound> autoscale_pool(Context& ctx, const api::GpuPool& poo
                                            Time now);
 
 // Machines the autoscaler counts as the pool's current size: not parked,
-// failed or ending.
+// failed or ending, and not a consolidation replacement whose old machine is
+// still counted (pool_decision.h rule 4c).
 int active_machines(const std::vector<api::GpuInstance>& instances);
 
 // How long capacity at `level` machines will be needed, from the demand

@@ -174,7 +174,8 @@ struct LifecycleSpec {
   int64_t min_park_seconds = 600;
   // Consolidation (pool_decision.h rule 4c): this long before a serving
   // machine's next billing increment (per-second billing: before each hour
-  // of its age ends) the operator prices a replacement on the best offer over
+  // of its age ends, and as each UTC hour starts, for a bridge to a clock-hour
+  // offer: docs/billing.md) the operator prices a replacement on the best offer over
   // the expected remaining need. When that is clearly cheaper than keeping
   // the machine, the replacement is bought and the old machine is parked as
   // soon as the new one serves; its paid window is not wasted (it ends just

@@ -84,6 +84,11 @@ Time next_boundary(const BillingRule& rule, Time launch, Time t) {
   return paid > t ? paid : paid_through(rule, launch, t + Duration(1));
 }
 
+Time next_slot_start(const BillingRule& rule, Time t) {
+  const int64_t inc = std::max<int64_t>(1, rule.increment.count());
+  return Time(Duration(floor_div(t.time_since_epoch().count(), inc) * inc + inc));
+}
+
 Money deposit_held(const BillingRule& rule, Money price_per_hour, Time /*launch*/, Time /*t*/) {
   if (rule.minimum_kind != MinimumKind::Deposit) return Money();
   const int64_t inc = std::max<int64_t>(1, rule.increment.count());

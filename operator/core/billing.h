@@ -86,6 +86,13 @@ Time paid_through(const BillingRule& rule, Time launch, Time t);
 // which case it is one increment later.
 Time next_boundary(const BillingRule& rule, Time launch, Time t);
 
+// The first increment boundary strictly after t on the increment grid
+// alone (multiples of the increment since the Unix epoch): for WallClock
+// rules the next slot's start (15:40 on an hourly rule: 16:00; 16:00:
+// 17:00). Minimums are ignored: this is where a machine bought at that
+// moment starts paying without a partial slot.
+Time next_slot_start(const BillingRule& rule, Time t);
+
 // Cash the provider holds beyond what has been billed (the unused part of a
 // prepaid Deposit minimum) while the machine runs: price × max(0, minimum −
 // increment) for Deposit rules, zero for Charge rules.

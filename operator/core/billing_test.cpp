@@ -225,5 +225,14 @@ TEST(BillingTest, Describe) {
   EXPECT_EQ(describe(ten), "10min increments");
 }
 
+TEST(BillingTest, NextSlotStartIsOnTheIncrementGridAlone) {
+  EXPECT_EQ(next_slot_start(kDocsFluence, at(15, 40)), at(16, 0));
+  EXPECT_EQ(next_slot_start(kDocsFluence, at(16, 0)), at(17, 0));  // strictly after
+  EXPECT_EQ(next_slot_start(kDocsFluence, at(16, 59, 59)), at(17, 0));
+  EXPECT_EQ(next_slot_start(per_second(), at(16, 0)), at(16, 0, 1));
+  const Time before_epoch = Time{} - 90min;  // -01:30: the slot starts at -01:00
+  EXPECT_EQ(next_slot_start(kDocsFluence, before_epoch), Time{} - 1h);
+}
+
 }  // namespace
 }  // namespace gpupool::billing

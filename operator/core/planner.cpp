@@ -219,6 +219,45 @@ RankedOffer assess(const Context& c, const Offer& o) {
   return r;
 }
 
+// "Bridging" (planner.h): prices each eligible fine-grained offer as the
+// cheapest "it until a wall-clock offer's next slot, then that offer" pair
+// when that is cheaper than the offer alone.
+void bridge(const Context& c, std::vector<RankedOffer>& offers) {
+  const api::LifecycleSpec& lc = c.spec.lifecycle;
+  if (c.req.ranking != Request::Ranking::TotalCost || lc.consolidation_lead_seconds <= 0) return;
+  const Duration fine{std::max<int64_t>(0, lc.min_park_seconds)};
+  const Duration handover{lc.consolidation_lead_seconds};
+  const Time now = c.req.now;
+  const Time end = now + c.run;
+  for (RankedOffer& p : offers) {
+    if (!p.eligible || p.offer.billing.increment > fine) continue;
+    for (const RankedOffer& w : offers) {
+      const BillingRule& rule = w.offer.billing;
+      if (!w.eligible || rule.alignment != BillingAlignment::WallClock || rule.increment <= fine ||
+          w.offer.gpu_count != p.offer.gpu_count) {
+        continue;
+      }
+      const Time from = billing::next_slot_start(rule, now);
+      if (from + handover >= end) continue;  // P alone serves the whole need
+      const Duration first = from + handover - now;
+      const Money compute =
+          billing::cost_for_run(p.offer.billing, p.offer.price_per_hour, now, first) +
+          billing::cost_for_run(rule, w.offer.price_per_hour, from, end - from);
+      const Money egress =
+          p.egress_per_hour.for_duration(first) + w.egress_per_hour.for_duration(end - from);
+      if (compute + egress >= p.total_cost) continue;
+      p.compute_cost = compute;
+      p.egress_cost = egress;
+      p.total_cost = compute + egress;
+      p.bridge = RankedOffer::Bridge{w.key, from};
+    }
+    if (p.bridge) {
+      const double units = p.throughput > 0 ? p.throughput : static_cast<double>(p.offer.gpu_count);
+      p.cost_per_unit_hour = p.total_cost.to_double() / units / c.hours;
+    }
+  }
+}
+
 // How many machines of `per` fit in `room`; `per` <= 0 means unlimited.
 int64_t fits(Money room, Money per) {
   if (room < Money()) return 0;
@@ -302,6 +341,7 @@ Result<Plan, PlanError> plan(const api::GpuPoolSpec& spec, const Request& req) {
   assessed.reserve(req.offers.size());
   for (const Offer& o : req.offers)
     assessed.push_back(assess(c, o));
+  bridge(c, assessed);
   std::vector<size_t> order(assessed.size());
   std::iota(order.begin(), order.end(), size_t{0});
   const auto sort_key = [&](size_t i) {
@@ -380,6 +420,10 @@ Result<Plan, PlanError> plan(const api::GpuPoolSpec& spec, const Request& req) {
       } else {
         reason = "spill-over (" + limits.back() + "): next cheapest at " + usd(r.total_cost) +
                  " per machine, " + usd(r.cost_per_unit_hour) + unit;
+      }
+      if (r.bridge) {
+        reason += "; a bridge: " + r.offer.provider + " until " + r.bridge->to + " takes over at " +
+                  format_rfc3339(r.bridge->from) + " (its clock slot starts)";
       }
       out.choices.push_back(Choice{i, take, std::move(reason)});
       remaining -= take;

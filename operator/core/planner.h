@@ -17,6 +17,20 @@
 // H is Request::lifetime_hours, else spec.planning.expectedLifetimeHours,
 // else kDefaultLifetimeHours (24 h).
 //
+// Bridging (TotalCost ranking, consolidation on). A wall-clock offer W
+// (fixed UTC slots: Fluence's clock hours) bought mid-slot pays the whole
+// slot. A fine-grained offer P (increments no longer than
+// lifecycle.minParkSeconds: per-second AWS) may serve from now until W's
+// next slot starts, then W takes over: the pool decision's consolidation
+// (pool_decision.h rule 4c) buys W at the slot's start and parks P once W
+// serves. P is then priced as that pair over H: P from now to the slot start
+// plus lifecycle.consolidationLeadSeconds (the hand-over while W boots), W
+// from the slot start to the end of H, egress of each for its part. When the
+// pair is cheaper than P alone, P carries it (RankedOffer::bridge) and ranks
+// by it; when W alone is cheaper still, W ranks first. Only eligible W count,
+// the cheapest pair wins, and a need that ends before the hand-over is P
+// alone. docs/billing.md "Bridging a clock hour".
+//
 // Request::ranking = ListPrice ranks by the hourly list price per equivalent
 // GPU instead, billing rules and egress ignored: what Karpenter, Cluster
 // Autoscaler, SkyPilot and dstack do. Only the simulator's baseline policy
@@ -127,6 +141,13 @@ struct RankedOffer {
   double cost_per_unit_hour = 0;  // total / throughput / hours: the ranking key, USD
   bool eligible = false;
   std::vector<std::string> reasons;  // why not; empty when eligible
+  // Set when this offer is priced as a bridge (see "Bridging"): total_cost is
+  // the pair's; `to` (an offer_key) takes over from `from`.
+  struct Bridge {
+    std::string to;
+    Time from{};
+  };
+  std::optional<Bridge> bridge;
 };
 
 struct Choice {

@@ -411,5 +411,60 @@ TEST(PlannerTest, ClockAlignedRulesArePricedFromNow) {
   EXPECT_EQ(p->offers[0].compute_cost, usd("1"));
 }
 
+// Bridging: per-second until the clock hour starts, then the clock-hour offer.
+TEST(PlannerTest, PerSecondBridgesToAClockHourOfferBoughtMidHour) {
+  BillingRule wall;  // Fluence's documented rule: UTC clock hours
+  wall.increment = 1h;
+  wall.alignment = BillingAlignment::WallClock;
+  wall.minimum = 3h;
+  wall.minimum_kind = MinimumKind::Deposit;
+  const std::vector<Offer> offers = {offer("fluence", "1.27", wall),
+                                     offer("aws", "1.86", per_second())};
+  api::GpuPoolSpec spec = pool({"fluence", "aws"});
+  spec.lifecycle.min_park_seconds = 600;
+  spec.lifecycle.consolidation_lead_seconds = 600;
+  Request r = request(offers, 1, 4);  // 15:40, four hours
+  auto p = plan(spec, r);
+  ASSERT_TRUE(p.ok());
+  // fluence alone pays 15:00-20:00 ($6.35); aws 15:40-16:10 (the hand-over
+  // while fluence boots) and fluence 16:00-20:00: $0.93 + $5.08.
+  EXPECT_EQ(chosen(*p), "aws");
+  const RankedOffer& aws = find(*p, "aws");
+  EXPECT_EQ(aws.total_cost, usd("6.01"));
+  ASSERT_TRUE(aws.bridge.has_value());
+  EXPECT_EQ(aws.bridge->to, "fluence/fluence-L40S/r1");
+  EXPECT_EQ(aws.bridge->from, at(22, 16, 0));
+  EXPECT_EQ(find(*p, "fluence").total_cost, usd("6.35"));
+  EXPECT_THAT(p->choices[0].reason, HasSubstr("a bridge: aws until fluence/fluence-L40S/r1"));
+
+  // 15:10: fifty minutes of aws cost more than the rest of fluence's hour.
+  r.now = at(22, 15, 10);
+  p = plan(spec, r);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(chosen(*p), "fluence");
+
+  // A need that ends before the hand-over is aws alone, unbridged.
+  r.now = at(22, 15, 40);
+  r.lifetime_hours = 0.25;
+  p = plan(spec, r);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(chosen(*p), "aws");
+  EXPECT_FALSE(find(*p, "aws").bridge.has_value());
+
+  // Without consolidation nobody makes the hand-over; list-price ranking
+  // never bridges.
+  r.lifetime_hours = 4;
+  spec.lifecycle.consolidation_lead_seconds = 0;
+  p = plan(spec, r);
+  ASSERT_TRUE(p.ok());
+  EXPECT_EQ(chosen(*p), "fluence");
+  EXPECT_FALSE(find(*p, "aws").bridge.has_value());
+  spec.lifecycle.consolidation_lead_seconds = 600;
+  r.ranking = Request::Ranking::ListPrice;
+  p = plan(spec, r);
+  ASSERT_TRUE(p.ok());
+  EXPECT_FALSE(find(*p, "aws").bridge.has_value());
+}
+
 }  // namespace
 }  // namespace gpupool::planner

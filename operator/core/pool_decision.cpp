@@ -440,11 +440,21 @@ void buy(State& s) {
   }
 }
 
+// Billing in increments no longer than the warm hold: every moment is a
+// boundary (per-second, per-minute).
+bool fine_grained(const GpuInstance& i, Duration hold) {
+  return i.status.billing->increment <= hold;
+}
+
+Time utc_hour_start(Time t) {
+  return std::chrono::floor<std::chrono::hours>(t);
+}
+
 // Rule 4c's decision point of a launched instance: its next billing
 // boundary; for increments no longer than `hold` (per-second billing, where
 // every moment is a boundary), the end of the current hour of its age.
 Time decision_point(const GpuInstance& i, Time now, Duration hold) {
-  if (i.status.billing->increment > hold) return boundary_of(i, now);
+  if (!fine_grained(i, hold)) return boundary_of(i, now);
   const int64_t age = std::max<int64_t>(0, (now - *i.status.launch_time).count());
   return *i.status.launch_time + Duration{(age / 3600 + 1) * 3600};
 }
@@ -460,6 +470,9 @@ bool in_consolidation_window(const GpuInstance& i, const api::GpuPoolSpec& spec,
       Duration{std::max<int64_t>(0, lc.park_margin_seconds)} + drain_lead(spec.usage);
   const Duration lead{lc.consolidation_lead_seconds};
   const Duration hold{std::max<int64_t>(0, lc.min_park_seconds)};
+  // A fine-grained machine may be bridging to a clock-hour offer (planner.h
+  // "Bridging"): it is looked at again as each UTC hour starts.
+  if (fine_grained(i, hold) && now - utc_hour_start(now) < lead) return true;
   const Duration until = decision_point(i, now, hold) - now;
   return until >= margin && until <= margin + lead;
 }
@@ -510,6 +523,26 @@ std::vector<KeepCost> consolidation_candidates(const State& s, Duration lifetime
   return out;
 }
 
+// Whether a wall-clock replacement for a fine-grained machine costs less
+// bought at its next slot start (the machine serving until then) than now,
+// mid-slot, where it pays the slot's past minutes: then rule 4c waits for
+// the slot (the machine is a candidate again as that hour starts).
+bool cheaper_at_next_slot(const State& s, const GpuInstance& old, const planner::RankedOffer& r,
+                          Duration lifetime) {
+  const BillingRule& rule = r.offer.billing;
+  const Duration hold{std::max<int64_t>(0, s.spec().lifecycle.min_park_seconds)};
+  if (rule.alignment != BillingAlignment::WallClock || !fine_grained(old, hold)) return false;
+  const Time end = s.now + lifetime;
+  const Time slot = billing::next_slot_start(rule, s.now);
+  if (slot >= end) return false;
+  const Money keep = billing::cost_between(*old.status.billing, *old.status.price_per_hour,
+                                           old.spec.offer.egress_usd_per_hour,
+                                           old.status.launch_time, s.now, slot);
+  const Money then = billing::cost_for_run(rule, r.offer.price_per_hour, slot, end - slot) +
+                     r.egress_per_hour.for_duration(end - slot);
+  return keep + then < r.total_cost;
+}
+
 // 4c, second half: buy clearly cheaper replacements for machines nearing
 // their decision point.
 void consolidate(State& s) {
@@ -538,6 +571,7 @@ void consolidate(State& s) {
     // usually needed longer, so trading it for one that costs more per hour
     // (per-second AWS for an hourly machine) would churn on every wrong guess.
     if (r.total_cost > keep - threshold || r.hourly_burn >= spend::active_burn(*c.inst)) continue;
+    if (cheaper_at_next_slot(s, *c.inst, r, lifetime)) continue;
     GpuInstance inst = new_instance(s, r.offer, r.egress_per_hour);
     inst.metadata.annotations[kReplacesAnnotation] = c.inst->metadata.name;
     ++s.out.next_ordinal;
@@ -557,6 +591,13 @@ void schedule_parked(State& s) {
   const auto margin = Duration{std::max<int64_t>(0, s.spec().lifecycle.park_margin_seconds)} +
                       drain_lead(s.spec().usage);
   const auto hold = Duration{std::max<int64_t>(0, s.spec().lifecycle.min_park_seconds)};
+  std::set<std::string> replaced;  // named by a serving replacement
+  for (const auto& i : s.in.instances) {
+    const auto it = i.metadata.annotations.find(kReplacesAnnotation);
+    if (it != i.metadata.annotations.end() && !is_ending(i) && serving(i)) {
+      replaced.insert(it->second);
+    }
+  }
   auto schedule = [&](const GpuInstance* p, bool parked_now) {
     if (!launched(*p)) {
       s.out.end.push_back(p->metadata.name);
@@ -573,10 +614,13 @@ void schedule_parked(State& s) {
       // billing), and never while a budget cap is being enforced.
       // Parked in this decision: from now; earlier without a record of
       // when (never written): no hold, rather than one that never ends.
+      // A machine parked because its replacement serves (rule 4c) is not
+      // held: demand has not dropped, the replacement is the capacity.
       const std::optional<Time> since = parked_now ? s.now : p->status.parked_at;
-      const Time keep_until = since ? *since + hold : s.now;
-      const bool fine_grained = p->status.billing->increment <= hold;
-      if (fine_grained && s.budget_reason.empty() && keep_until > s.now && end_at < keep_until) {
+      const Time keep_until =
+          since && replaced.count(p->metadata.name) == 0 ? *since + hold : s.now;
+      if (fine_grained(*p, hold) && s.budget_reason.empty() && keep_until > s.now &&
+          end_at < keep_until) {
         boundary = billing::next_boundary(*p->status.billing, *p->status.launch_time,
                                           keep_until + margin - Duration{1});
         end_at = boundary - margin;
@@ -892,6 +936,9 @@ Time settled_resync(const State& s, const api::GpuPoolStatus& next_status) {
     const Duration lead{lc.consolidation_lead_seconds};
     const Duration hold{std::max<int64_t>(0, lc.min_park_seconds)};
     for (const auto* a : s.active) {
+      // A fine-grained machine is looked at again as the next UTC hour
+      // starts (a bridge to a clock-hour offer, planner.h), once per hour.
+      if (fine_grained(*a, hold)) at = std::min(at, utc_hour_start(s.now) + std::chrono::hours{1});
       const Time point = decision_point(*a, s.now, hold);
       const Time opens = point - margin - lead;
       if (opens > s.now) {

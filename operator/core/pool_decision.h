@@ -48,7 +48,9 @@
 //     replacement already under way). A serving machine whose decision point
 //     is within L + parkMarginSeconds (the decision point: its next billing
 //     boundary; for billing in increments no longer than minParkSeconds,
-//     the end of the current hour of its age) is a candidate. Keeping it
+//     the end of the current hour of its age) is a candidate, and so is a
+//     fine-grained machine in the first L of every UTC hour (bridging,
+//     planner.h). Keeping it
 //     costs K = what it would still be charged over the expected lifetime T
 //     (billing::committed from now to now + T, plus egress); the planner
 //     places one replacement per candidate, each costing C (its total cost
@@ -62,7 +64,11 @@
 //     parked (rule 5 ends it before its boundary) and the replacement counts.
 //     If demand moves meanwhile, replacements count as ordinary machines
 //     (rule 3 ends one never launched first). Offers in
-//     Input::sold_out_lately are not used for replacements. A replacement that fails is
+//     Input::sold_out_lately are not used for replacements. A wall-clock
+//     replacement for a fine-grained machine that would cost less bought
+//     at its next slot start (the old machine serving until then) waits
+//     for that slot. A machine parked because its replacement serves gets
+//     no rule-5 hold. A replacement that fails is
 //     ended like any failed instance. Events: ConsolidatingInstance,
 //     ReplacedInstance.
 //  5. A parked instance with fine-grained billing (increment <=
@@ -106,7 +112,8 @@
 //     kept machine serving, nothing bought, booting, replaced or ended, no
 //     shortfall) comes back only for its clock-driven work: its next spend
 //     summary, the first machine's consolidation window (rule 4c; every
-//     kResync while one is in it), else after kSettledResync. Everything
+//     kResync while one is in it), the next UTC hour when a machine bills
+//     per second (a bridge's hand-over), else after kSettledResync. Everything
 //     else that moves it (an instance's status, its spec, a scale) wakes it
 //     through the informers, so at 10,000 settled pools the operator does
 //     not re-decide every pool every 30 s.

@@ -919,5 +919,82 @@ TEST(PoolDecision, APerSecondMachineIsWeighedBeforeEachHourOfItsAgeEnds) {
   EXPECT_EQ(decide(in).create.size(), 1u);
 }
 
+// Bridging (planner.h): a per-second machine bought mid-hour is handed to a
+// clock-hour offer as the hour starts, and no sooner.
+
+BillingRule clock_hourly() {
+  BillingRule r;
+  r.increment = 1h;
+  r.alignment = BillingAlignment::WallClock;
+  return r;
+}
+
+// One per-second machine on "aws" ($1.86/h, launched 15:40) in a pool that
+// also buys "fluence" ($1.27/h, UTC clock hours), expecting 4 h of need.
+Input bridge_input(Time now) {
+  auto pool = make_pool(1);
+  pool.spec.lifecycle.min_park_seconds = 600;
+  pool.spec.planning.expected_lifetime_hours = 4;
+  Input in = input(pool, now);
+  Offer aws = offer("aws", "1.86");
+  aws.billing.increment = 1s;
+  Offer fluence = offer("fluence", "1.27");
+  fluence.billing = clock_hourly();
+  in.offers = {aws, fluence};
+  auto old = inst(pool, 1, api::InstancePhase::Running, at(10, 15, 40), "1.86");
+  old.spec.offer = api::offer_spec_from(aws);
+  old.status.billing = aws.billing;
+  in.instances = {old};
+  in.next_ordinal = 2;
+  return in;
+}
+
+TEST(PoolDecision, APerSecondMachineIsHandedToTheClockHourOfferAsTheHourStarts) {
+  // 15:50: buying fluence now pays 15:00-16:00 for ten minutes; nothing yet.
+  Output out = decide(bridge_input(at(10, 15, 50)));
+  EXPECT_TRUE(out.create.empty());
+  EXPECT_LE(out.requeue_at.value(), at(10, 16, 0));  // back as the hour starts
+  // 16:00:30: the hour has just started: the replacement is bought.
+  out = decide(bridge_input(at(10, 16, 0, 30)));
+  ASSERT_EQ(out.create.size(), 1u);
+  EXPECT_EQ(out.create[0].spec.offer.offer_id, "fluence");
+  EXPECT_EQ(out.create[0].metadata.annotations.at(kReplacesAnnotation),
+            instance_name(make_pool(1), 1));
+}
+
+TEST(PoolDecision, InItsAgeWindowAPerSecondMachineWaitsForTheNextClockHour) {
+  // 16:30 is in the window before its age's hour ends (16:40): fluence now
+  // costs 16:00-21:00 ($6.35); aws to 17:00 then fluence to 20:30 costs
+  // $0.93 + $5.08: the replacement waits for 17:00.
+  Input in = bridge_input(at(10, 16, 30));
+  EXPECT_TRUE(in_consolidation_window(in.instances[0], in.pool.spec, in.now));
+  EXPECT_TRUE(decide(in).create.empty());
+  // With 24 minutes of need left fluence is no saving at all.
+  in.pool.spec.planning.expected_lifetime_hours = 0.4;
+  EXPECT_TRUE(decide(in).create.empty());
+}
+
+TEST(PoolDecision, AMachineParkedForItsReplacementIsNotHeldWarm) {
+  Input in = bridge_input(at(10, 16, 3));
+  const auto pool = in.pool;
+  auto repl = inst(pool, 2, api::InstancePhase::Running, at(10, 16, 1), "1.27");
+  repl.status.billing = clock_hourly();
+  repl.metadata.annotations[kReplacesAnnotation] = instance_name(pool, 1);
+  in.instances.push_back(repl);
+  Output out = decide(in);
+  EXPECT_THAT(out.park, ElementsAre(instance_name(pool, 1)));
+  // Per-second billing and a 600 s hold, but demand has not dropped: ended
+  // now, not ten minutes on.
+  EXPECT_THAT(out.end, ElementsAre(instance_name(pool, 1)));
+
+  // Parked by a scale-down instead: held.
+  in = bridge_input(at(10, 16, 3));
+  in.desired = 0;
+  in.pool.spec.replicas.count = 0;
+  out = decide(in);
+  EXPECT_THAT(out.park, ElementsAre(instance_name(pool, 1)));
+  EXPECT_TRUE(out.end.empty());
+}
+
 }  // namespace
 }  // namespace gpupool::decision

@@ -237,5 +237,37 @@ TEST(SimulationTest, ListPriceBaselinePaysMinimumsOnShortBurstsTheDefaultAvoids)
   EXPECT_EQ(def->bound.total, clp->bound.total);  // the bound ignores the policy
 }
 
+TEST(SimulationTest, PerSecondMachinesBridgeToTheClockHourOfferBoughtMidHour) {
+  // "clock" bills whole UTC hours at $1.00; "flex" bills per second at $1.50.
+  // 2 GPUs from 00:40 to 03:40. Bought at 00:40, clock pays 00:00-04:00 ($4
+  // a machine). The operator bridges: flex until clock's 01:00 slot starts,
+  // clock from then (about $0.60 + $3 a machine).
+  BillingRule clock_hours;
+  clock_hours.increment = 1h;
+  clock_hours.alignment = BillingAlignment::WallClock;
+  Config c;
+  c.pool = pool({"clock", "flex"});
+  c.pool.spec.planning.expected_lifetime_hours = 3;
+  c.providers = {provider("clock", {offer("clock", "c", "1.00", clock_hours)}),
+                 provider("flex", {offer("flex", "f", "1.50")})};
+  c.trace = trace({{0, 0}, {2400, 2}, {13200, 0}, {18000, 0}});
+  auto bridged = simulate(c);
+  ASSERT_TRUE(bridged.ok()) << bridged.error().message;
+  EXPECT_THAT(bridged->violations, ::testing::IsEmpty());
+  EXPECT_EQ(bridged->by_provider.at("flex").launched, 2);
+  EXPECT_EQ(bridged->by_provider.at("clock").launched, 2);
+  EXPECT_EQ(bridged->by_provider.at("clock").spend, usd("6"));    // 01:00-04:00, two machines
+  EXPECT_LT(bridged->by_provider.at("flex").spend, usd("1.40"));  // 00:40 to about 01:03
+
+  // Without consolidation nothing hands over, so nothing bridges.
+  c.pool.spec.lifecycle.consolidation_lead_seconds = 0;
+  auto whole = simulate(c);
+  ASSERT_TRUE(whole.ok()) << whole.error().message;
+  EXPECT_EQ(whole->by_provider.at("flex").launched, 0);
+  EXPECT_EQ(whole->spend, usd("8"));
+  EXPECT_LT(bridged->spend, whole->spend);
+  EXPECT_GE(bridged->served_gpu_hours, whole->served_gpu_hours * 0.999);
+}
+
 }  // namespace
 }  // namespace gpupool::sim

@@ -159,7 +159,8 @@ TEST(PlanE2eTest, FixturePoolJsonHasTheDocumentedFields) {
                               "throughputWeight",
                               "costPerEquivalentGpuHour",
                               "eligible",
-                              "reasons"}) {
+                              "reasons",
+                              "bridge"}) {
       EXPECT_TRUE(o.contains(field)) << field;
     }
     EXPECT_EQ(o["eligible"].get<bool>(), o["reasons"].empty());
@@ -176,12 +177,19 @@ TEST(PlanE2eTest, FixturePoolJsonHasTheDocumentedFields) {
   EXPECT_EQ(doc["plan"]["expectedTotal"], "41.28");
   EXPECT_EQ(doc["plan"]["monthEnd"], "2026-12-01T00:00:00Z");
   EXPECT_TRUE(doc["plan"]["shortfall"].is_null());
-  // AWS pays $0.09/GB on 48 GB over 24 h.
+  // At 15:40 AWS is priced as a bridge to Fluence's 16:00 clock hour: AWS
+  // to 16:10 ($0.93, and $0.09/GB on its 1 GB), then 24 Fluence hours
+  // ($30.48; Fluence's egress is free). Of the 48 GB, AWS carries one.
   for (const json& o : doc["offers"]) {
     if (o["offerId"] == "g6e.xlarge" && o["region"] == "us-east-1") {
-      EXPECT_EQ(o["egressCost"], "4.32");
-      EXPECT_EQ(o["totalCost"], "48.96");
+      EXPECT_EQ(o["egressGb"], 48);
+      EXPECT_EQ(o["egressCost"], "0.09");
+      EXPECT_EQ(o["totalCost"], "31.5");
+      ASSERT_TRUE(o["bridge"].is_object());
+      EXPECT_EQ(o["bridge"]["from"], "2026-11-22T16:00:00Z");
+      EXPECT_THAT(o["bridge"]["to"].get<std::string>(), HasSubstr("fluence"));
     }
+    if (o["providerType"] == "fluence") EXPECT_TRUE(o["bridge"].is_null());
     if (o["region"] == "us-west-2") {
       EXPECT_FALSE(o["eligible"].get<bool>());  // the pool allows only us-east-1
     }
@@ -227,8 +235,9 @@ TEST(PlanE2eTest, TablesFitOneHundredColumns) {
 
 // Runpod's offers carry no region and its adapter cannot choose one, so a
 // provider entry that lists regions refuses them, in `plan` as in the
-// operator (issue 8, defect 6): Fluence is what can really be bought.
-TEST(PlanE2eTest, InferenceExampleBuysFluenceWhereRunpodCannotPromiseARegion) {
+// operator (issue 8, defect 6): Fluence is what can really be bought, after
+// an AWS bridge to its next clock hour (docs/billing.md).
+TEST(PlanE2eTest, InferenceExampleBridgesToFluenceWhereRunpodCannotPromiseARegion) {
   const Outcome r = run(std::string("plan -f examples/l40s-inference-pool.yaml -p "
                                     "examples/providers.yaml -o json") +
                         kNow);
@@ -238,16 +247,20 @@ TEST(PlanE2eTest, InferenceExampleBuysFluenceWhereRunpodCannotPromiseARegion) {
   EXPECT_EQ(doc["machinesRequested"], 3);
   ASSERT_EQ(doc["plan"]["choices"].size(), 1u);
   const json& c = doc["plan"]["choices"][0];
-  EXPECT_EQ(c["provider"], "fluence");
-  EXPECT_EQ(c["offerId"], "l40s");
+  EXPECT_EQ(c["provider"], "aws");
+  EXPECT_EQ(c["offerId"], "g6e.xlarge");
   EXPECT_EQ(c["machines"], 3);
-  // 73 UTC clock hours from 15:40 (Fluence's own billing docs), deposit refunded.
-  EXPECT_EQ(doc["plan"]["expectedTotal"], "278.13");  // 3 x 1.27 x 73
-  EXPECT_EQ(doc["plan"]["projectedHourly"], "3.81");
+  EXPECT_THAT(c["reason"].get<std::string>(), HasSubstr("takes over at 2026-11-22T16:00:00Z"));
+  // Fluence alone: 73 UTC clock hours from 15:40 (Fluence's own billing
+  // docs, deposit refunded), 3 x 1.27 x 73 = $278.13. The bridge: AWS to
+  // 16:10 ($0.93 + $0.09 egress), then 72 Fluence hours ($91.44), x 3.
+  EXPECT_EQ(doc["plan"]["expectedTotal"], "277.38");
+  EXPECT_EQ(doc["plan"]["projectedHourly"], "6.12");  // 3 x ($1.86 + $0.18 egress) while AWS runs
   bool runpod_seen = false;
   for (const json& o : doc["offers"]) {
+    if (o["offerId"] == "l40s") EXPECT_EQ(o["totalCost"], "92.71");  // 1.27 x 73
     if (o["offerId"] == "g6e.xlarge" && o["region"] == "us-east-1") {
-      EXPECT_EQ(o["egressCost"], "12.96");  // 2 GB/GPU-h x 72 h x $0.09
+      EXPECT_EQ(o["egressCost"], "0.09");  // 2 GB/GPU-h x 0.5 h x $0.09
     }
     if (o["offerId"] == "SECURE/NVIDIA L40S") {
       runpod_seen = true;
