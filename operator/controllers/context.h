@@ -22,6 +22,7 @@
 #include "operator/controllers/demand_signals.h"
 #include "operator/controllers/endpoint_prober.h"
 #include "operator/controllers/endpoint_prober_pool.h"
+#include "operator/controllers/ledger_cache.h"
 #include "operator/controllers/machine_observer.h"
 #include "operator/controllers/provider_registry.h"
 #include "operator/controllers/provider_slots.h"
@@ -114,6 +115,8 @@ struct Context {
   std::shared_ptr<ProviderSlots> provider_slots = std::make_shared<ProviderSlots>(0);
   // Typed forms of the pools' and instances' stored objects (decode_cache.h).
   std::shared_ptr<const DecodedObjects> decoded = std::make_shared<const DecodedObjects>();
+  // Spend ledgers parsed from the pools' annotations (ledger_cache.h).
+  std::shared_ptr<LedgerCache> ledgers = std::make_shared<LedgerCache>();
   // Asks for an instance reconcile ("namespace/name"); may be empty. With
   // enqueue_pool, what wakes a key refused a provider call slot when the
   // slot frees (provider_slots.h); empty: such keys poll instead. (Last, so

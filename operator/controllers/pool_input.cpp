@@ -75,7 +75,8 @@ decision::Input pool_input(const Context& ctx, const api::GpuPool& pool, const J
   in.now = now;
   in.desired = decision::desired_replicas(pool.spec);
   in.next_ordinal = parse_ordinal(annotation(pool_obj, decision::kNextOrdinalAnnotation));
-  auto ledger = spend::parse_ledger(annotation(pool_obj, spend::kLedgerAnnotation));
+  auto ledger =
+      ctx.ledgers->parse(pool.metadata.uid, annotation(pool_obj, spend::kLedgerAnnotation));
   if (ledger.ok()) {
     in.ledger = *ledger;
   } else {
