@@ -5,8 +5,9 @@
 namespace gpupool::controllers {
 namespace {
 
-const char* kOne = R"({"total":"1.5","months":{"2026-11":"1.5"},"folded":["web-1"]})";
-const char* kTwo = R"({"total":"2.5","months":{"2026-11":"2.5"},"folded":["web-1","web-2"]})";
+constexpr const char* kOne = R"({"total":"1.5","months":{"2026-11":"1.5"},"folded":["web-1"]})";
+constexpr const char* kTwo =
+    R"({"total":"2.5","months":{"2026-11":"2.5"},"folded":["web-1","web-2"]})";
 
 TEST(LedgerCache, AnUnchangedTextIsParsedOnce) {
   LedgerCache cache;
