@@ -30,14 +30,18 @@ Time boundary_of(const GpuInstance& i, Time now) {
   return billing::next_boundary(*i.status.billing, *i.status.launch_time, now);
 }
 
-std::string hash4(const std::string& uid) {
+uint32_t fnv1a(const std::string& s) {
   uint32_t h = 2166136261u;
-  for (char c : uid) {
+  for (char c : s) {
     h ^= static_cast<uint8_t>(c);
     h *= 16777619u;
   }
+  return h;
+}
+
+std::string hash4(const std::string& uid) {
   char buf[8];
-  std::snprintf(buf, sizeof buf, "%04x", static_cast<unsigned>(h & 0xffffu));
+  std::snprintf(buf, sizeof buf, "%04x", static_cast<unsigned>(fnv1a(uid) & 0xffffu));
   return buf;
 }
 
@@ -937,8 +941,13 @@ Time settled_resync(const State& s, const api::GpuPoolStatus& next_status) {
     const Duration hold{std::max<int64_t>(0, lc.min_park_seconds)};
     for (const auto* a : s.active) {
       // A fine-grained machine is looked at again as the next UTC hour
-      // starts (a bridge to a clock-hour offer, planner.h), once per hour.
-      if (fine_grained(*a, hold)) at = std::min(at, utc_hour_start(s.now) + std::chrono::hours{1});
+      // starts (a bridge to a clock-hour offer, planner.h), once per hour;
+      // each pool at its own second of the hour's first minute, so 10,000
+      // settled pools do not all wake at once.
+      if (fine_grained(*a, hold)) {
+        const Duration spread{fnv1a(s.in.pool.metadata.uid) % kHourStartSpread.count()};
+        at = std::min(at, utc_hour_start(s.now) + std::chrono::hours{1} + spread);
+      }
       const Time point = decision_point(*a, s.now, hold);
       const Time opens = point - margin - lead;
       if (opens > s.now) {

@@ -112,8 +112,9 @@
 //     kept machine serving, nothing bought, booting, replaced or ended, no
 //     shortfall) comes back only for its clock-driven work: its next spend
 //     summary, the first machine's consolidation window (rule 4c; every
-//     kResync while one is in it), the next UTC hour when a machine bills
-//     per second (a bridge's hand-over), else after kSettledResync. Everything
+//     kResync while one is in it), the next UTC hour's first
+//     kHourStartSpread when a machine bills per second (a bridge's
+//     hand-over), else after kSettledResync. Everything
 //     else that moves it (an instance's status, its spec, a scale) wakes it
 //     through the informers, so at 10,000 settled pools the operator does
 //     not re-decide every pool every 30 s.
@@ -146,6 +147,10 @@ namespace gpupool::decision {
 inline constexpr Duration kResync{30};
 // A settled pool's safety resync (rule 7).
 inline constexpr Duration kSettledResync{300};
+// A settled pool with a per-second machine comes back in the first this
+// many seconds of each UTC hour (rule 7; a bridge's hand-over), at a second
+// of its own (from its uid).
+inline constexpr Duration kHourStartSpread{60};
 // Default period of the pool's spend summary in status.
 inline constexpr Duration kDefaultSpendPeriod{300};
 // Default period of reading an autoscaling pool's signals.

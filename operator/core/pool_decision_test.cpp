@@ -950,10 +950,18 @@ Input bridge_input(Time now) {
 }
 
 TEST(PoolDecision, APerSecondMachineIsHandedToTheClockHourOfferAsTheHourStarts) {
-  // 15:50: buying fluence now pays 15:00-16:00 for ten minutes; nothing yet.
-  Output out = decide(bridge_input(at(10, 15, 50)));
+  // 15:57: buying fluence now pays 15:00-16:00 for three minutes; nothing yet.
+  Input in = bridge_input(at(10, 15, 57));
+  Output out = decide(in);
   EXPECT_TRUE(out.create.empty());
-  EXPECT_LE(out.requeue_at.value(), at(10, 16, 0));  // back as the hour starts
+  // Settled, with its spend summary just written: back in the next hour's
+  // first minute (before its 5-minute resync), at a second of the pool's own.
+  in.pool.status = out.status;
+  in.now = at(10, 15, 57, 10);
+  out = decide(in);
+  EXPECT_TRUE(out.create.empty());
+  EXPECT_GE(out.requeue_at.value(), at(10, 16, 0));
+  EXPECT_LT(out.requeue_at.value(), at(10, 16, 0) + kHourStartSpread);
   // 16:00:30: the hour has just started: the replacement is bought.
   out = decide(bridge_input(at(10, 16, 0, 30)));
   ASSERT_EQ(out.create.size(), 1u);
