@@ -454,6 +454,19 @@ Time utc_hour_start(Time t) {
   return std::chrono::floor<std::chrono::hours>(t);
 }
 
+// lifecycle.minParkSeconds: the warm hold of rule 5, and the bound of
+// "fine-grained" billing.
+Duration warm_hold(const api::GpuPoolSpec& spec) {
+  return Duration{std::max<int64_t>(0, spec.lifecycle.min_park_seconds)};
+}
+
+// How long before a billing boundary a parked machine starts ending:
+// parkMarginSeconds plus its Node's drain (rule 5).
+Duration end_lead(const api::GpuPoolSpec& spec) {
+  return Duration{std::max<int64_t>(0, spec.lifecycle.park_margin_seconds)} +
+         drain_lead(spec.usage);
+}
+
 // Rule 4c's decision point of a launched instance: its next billing
 // boundary; for increments no longer than `hold` (per-second billing, where
 // every moment is a boundary), the end of the current hour of its age.
@@ -470,10 +483,9 @@ bool in_consolidation_window(const GpuInstance& i, const api::GpuPoolSpec& spec,
   if (lc.consolidation_lead_seconds <= 0 || is_ending(i) || !serving(i) || !launched(i)) {
     return false;
   }
-  const Duration margin =
-      Duration{std::max<int64_t>(0, lc.park_margin_seconds)} + drain_lead(spec.usage);
+  const Duration margin = end_lead(spec);
   const Duration lead{lc.consolidation_lead_seconds};
-  const Duration hold{std::max<int64_t>(0, lc.min_park_seconds)};
+  const Duration hold = warm_hold(spec);
   // A fine-grained machine may be bridging to a clock-hour offer (planner.h
   // "Bridging"): it is looked at again as each UTC hour starts.
   if (fine_grained(i, hold) && now - utc_hour_start(now) < lead) return true;
@@ -534,16 +546,17 @@ std::vector<KeepCost> consolidation_candidates(const State& s, Duration lifetime
 bool cheaper_at_next_slot(const State& s, const GpuInstance& old, const planner::RankedOffer& r,
                           Duration lifetime) {
   const BillingRule& rule = r.offer.billing;
-  const Duration hold{std::max<int64_t>(0, s.spec().lifecycle.min_park_seconds)};
-  if (rule.alignment != BillingAlignment::WallClock || !fine_grained(old, hold)) return false;
+  if (rule.alignment != BillingAlignment::WallClock || !fine_grained(old, warm_hold(s.spec()))) {
+    return false;
+  }
   const Time end = s.now + lifetime;
   const Time slot = billing::next_slot_start(rule, s.now);
   if (slot >= end) return false;
   const Money keep = billing::cost_between(*old.status.billing, *old.status.price_per_hour,
                                            old.spec.offer.egress_usd_per_hour,
                                            old.status.launch_time, s.now, slot);
-  const Money then = billing::cost_for_run(rule, r.offer.price_per_hour, slot, end - slot) +
-                     r.egress_per_hour.for_duration(end - slot);
+  const Money then = billing::cost_between(rule, r.offer.price_per_hour, r.egress_per_hour,
+                                           std::nullopt, slot, end);
   return keep + then < r.total_cost;
 }
 
@@ -592,9 +605,8 @@ void consolidate(State& s) {
 // 5. Parked instances end just before their next billing increment, early
 // enough for their Node's drain.
 void schedule_parked(State& s) {
-  const auto margin = Duration{std::max<int64_t>(0, s.spec().lifecycle.park_margin_seconds)} +
-                      drain_lead(s.spec().usage);
-  const auto hold = Duration{std::max<int64_t>(0, s.spec().lifecycle.min_park_seconds)};
+  const Duration margin = end_lead(s.spec());
+  const Duration hold = warm_hold(s.spec());
   std::set<std::string> replaced;  // named by a serving replacement
   for (const auto& i : s.in.instances) {
     const auto it = i.metadata.annotations.find(kReplacesAnnotation);
@@ -935,19 +947,19 @@ Time settled_resync(const State& s, const api::GpuPoolStatus& next_status) {
   }
   const auto& lc = s.spec().lifecycle;
   if (s.in.policy.consolidate && lc.consolidation_lead_seconds > 0) {
-    const Duration margin =
-        Duration{std::max<int64_t>(0, lc.park_margin_seconds)} + drain_lead(s.spec().usage);
+    const Duration margin = end_lead(s.spec());
     const Duration lead{lc.consolidation_lead_seconds};
-    const Duration hold{std::max<int64_t>(0, lc.min_park_seconds)};
+    const Duration hold = warm_hold(s.spec());
+    // A fine-grained machine is looked at again as the next UTC hour starts
+    // (a bridge to a clock-hour offer, planner.h), once per hour; each pool
+    // at its own second of the hour's first minute, so 10,000 settled pools
+    // do not all wake at once.
+    if (std::any_of(s.active.begin(), s.active.end(),
+                    [&](const GpuInstance* a) { return fine_grained(*a, hold); })) {
+      const Duration spread{fnv1a(s.in.pool.metadata.uid) % kHourStartSpread.count()};
+      at = std::min(at, utc_hour_start(s.now) + std::chrono::hours{1} + spread);
+    }
     for (const auto* a : s.active) {
-      // A fine-grained machine is looked at again as the next UTC hour
-      // starts (a bridge to a clock-hour offer, planner.h), once per hour;
-      // each pool at its own second of the hour's first minute, so 10,000
-      // settled pools do not all wake at once.
-      if (fine_grained(*a, hold)) {
-        const Duration spread{fnv1a(s.in.pool.metadata.uid) % kHourStartSpread.count()};
-        at = std::min(at, utc_hour_start(s.now) + std::chrono::hours{1} + spread);
-      }
       const Time point = decision_point(*a, s.now, hold);
       const Time opens = point - margin - lead;
       if (opens > s.now) {
