@@ -630,10 +630,17 @@ def api_requests(api_port):
     return request(api_port, "GET", "/_test/requests")["counts"]
 
 
+def api_writes(api_port):
+    """The test API server's last write requests ("<verb> <resource> <ns>/<name>")."""
+    return request(api_port, "GET", "/_test/requests")["writes"]
+
+
+WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
+
+
 def writes(counts, resource_prefix):
-    verbs = ("create", "update", "patch", "delete", "deletecollection")
     return sum(v for k, v in counts.items()
-               if k.split(" ")[0] in verbs and k.split(" ")[1].split("/")[0] == resource_prefix)
+               if k.split(" ")[0] in WRITE_VERBS and k.split(" ")[1].split("/")[0] == resource_prefix)
 
 
 def run(args, workdir):
@@ -731,6 +738,7 @@ def run(args, workdir):
         result["syncPeakRssMiB"] = round(mem["VmHWM"], 1)
         result["syncProgress"] = progress
         result["syncRequests"] = api_requests(api_port)
+        result["syncWrites"] = api_writes(api_port)
         result["syncInstanceWrites"] = writes(result["syncRequests"], "gpuinstances")
         result["syncPoolWrites"] = writes(result["syncRequests"], "gpupools")
         if args.preload:
@@ -757,6 +765,7 @@ def run(args, workdir):
         procs.check_alive()
         rest_cpu = proc_cpu_seconds(op.pid) - cpu0
         counts = api_requests(api_port)
+        result["restWrites"] = api_writes(api_port)
         calls = provider_calls(ports)
         mem = proc_memory_mib(op.pid)
         result["restCpuSeconds"] = round(rest_cpu, 2)
@@ -781,7 +790,7 @@ def run(args, workdir):
             f"/metrics in {result['metricsScrapeSeconds']} s")
 
         if args.preload and args.check_converged:
-            check_converged(result)
+            check_converged(result, api_port)
 
         # Latencies.
         clear_provider_calls(ports)
@@ -814,7 +823,7 @@ def run(args, workdir):
         procs.stop_all()
 
 
-def check_converged(result):
+def check_converged(result, api_port):
     """--check-converged: a preloaded cluster is what the operator would
     have left, so the operator buys and ends nothing and writes no GpuPool
     while syncing it, and writes no GpuInstance and no GpuPool status at
@@ -829,7 +838,26 @@ def check_converged(result):
                                     "restInstanceWrites", "restPoolStatusWrites",
                                     "restProviderMutatingCalls") if result[k] != 0}
     if wrong:
-        raise BenchError(f"the preloaded cluster is not converged for this operator: {wrong}")
+        # Which objects, and what the operator left in each instance's
+        # status: a stray write says why it happened.
+        lines = []
+        for phase in ("syncWrites", "restWrites"):
+            for w in result.get(phase, []):
+                verb, resource, obj = (w.split(" ") + ["", ""])[:3]
+                if resource.split("/")[0] not in ("gpuinstances", "gpupools"):
+                    continue
+                line = f"{phase[:4]}: {w}"
+                ns, _, name = obj.partition("/")
+                if resource.startswith("gpuinstances") and name:
+                    try:
+                        st = request(api_port, "GET",
+                                     f"{GROUP}/namespaces/{ns}/gpuinstances/{name}").get("status", {})
+                        line += f" -> phase {st.get('phase')!r}, message {st.get('message')!r}"
+                    except BenchError as e:
+                        line += f" (cannot read it: {e})"
+                lines.append(line)
+        raise BenchError(f"the preloaded cluster is not converged for this operator: {wrong}\n  "
+                         + "\n  ".join(lines))
 
 
 def metric_samples(port, timeout=30):

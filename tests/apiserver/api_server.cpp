@@ -429,8 +429,10 @@ void Handler::serve() {
     send_error(w_, not_found_url());
     return;
   }
-  counts_.add(request_verb(req_, *route) + " " + route->plural +
-              (route->sub.empty() ? "" : "/" + route->sub));
+  const std::string verb = request_verb(req_, *route);
+  const bool write = verb != "get" && verb != "list" && verb != "watch";
+  counts_.add(verb + " " + route->plural + (route->sub.empty() ? "" : "/" + route->sub), write,
+              route->ns + "/" + route->name);
   resource(*route);
 }
 
@@ -464,7 +466,7 @@ bool Handler::admin() {
   } else if (p == "/_test/bookmarks" && req_.method == "POST") {
     store_.send_bookmarks();
   } else if (p == "/_test/requests" && req_.method == "GET") {
-    send_json(w_, 200, Json{{"counts", counts_.snapshot()}});
+    send_json(w_, 200, Json{{"counts", counts_.snapshot()}, {"writes", counts_.writes()}});
     return true;
   } else if (p == "/_test/requests" && req_.method == "DELETE") {
     counts_.reset();
@@ -938,9 +940,17 @@ void Handler::remove_collection(const kube::TypeInfo& t, const Route& r) {
 
 }  // namespace
 
-void RequestCounts::add(const std::string& key) {
+void RequestCounts::add(const std::string& key, bool write, const std::string& object) {
   std::lock_guard<std::mutex> lock(mu_);
   ++counts_[key];
+  if (!write) return;
+  writes_.push_back(key + " " + object);
+  if (writes_.size() > kKeptWrites) writes_.pop_front();
+}
+
+std::deque<std::string> RequestCounts::writes() const {
+  std::lock_guard<std::mutex> lock(mu_);
+  return writes_;
 }
 
 std::map<std::string, int64_t> RequestCounts::snapshot() const {
@@ -951,6 +961,7 @@ std::map<std::string, int64_t> RequestCounts::snapshot() const {
 void RequestCounts::reset() {
   std::lock_guard<std::mutex> lock(mu_);
   counts_.clear();
+  writes_.clear();
 }
 
 std::map<std::string, int64_t> TestApiServer::request_counts() const {

@@ -29,9 +29,12 @@
 //   POST   /_test/compact        expires all resource versions so far
 //   POST   /_test/bookmarks      sends a BOOKMARK to every watcher that allows them
 //   POST   /_test/delay          {"ms": N} delays every request
-//   GET    /_test/requests       {"counts":{"<verb> <resource>[/<sub>]":N}} since
-//                                start or the last reset (bench/scale reads it)
-//   DELETE /_test/requests       resets those counts
+//   GET    /_test/requests       {"counts":{"<verb> <resource>[/<sub>]":N},
+//                                "writes":["<verb> <resource>[/<sub>] <ns>/<name>"]}
+//                                since start or the last reset (bench/scale reads
+//                                it); "writes": the last 64 write requests, oldest
+//                                first (which object a stray write touched)
+//   DELETE /_test/requests       resets those counts and writes
 //   POST   /_test/load           a JSON object or List: creates each object as
 //                                a client would, then writes the status it
 //                                carries through the status subresource (a
@@ -49,6 +52,8 @@
 // concurrently on the HTTP server's connection threads.
 
 #include <chrono>
+#include <cstddef>
+#include <deque>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -76,17 +81,22 @@ struct ApiServerError {
   std::string message;
 };
 
-// Thread-safe tally of requests by "<verb> <resource>"; shared by the
+// Thread-safe tally of requests by "<verb> <resource>", and the last
+// kKeptWrites write requests with the object each named; shared by the
 // server's connection threads.
 class RequestCounts {
  public:
-  void add(const std::string& key);
+  static constexpr std::size_t kKeptWrites = 64;
+  // `object`: "<namespace>/<name>" ("/<name>" cluster-scoped, "" a collection).
+  void add(const std::string& key, bool write = false, const std::string& object = "");
   std::map<std::string, int64_t> snapshot() const;
+  std::deque<std::string> writes() const;  // "<key> <object>", oldest first
   void reset();
 
  private:
   mutable std::mutex mu_;
   std::map<std::string, int64_t> counts_;  // guarded by mu_
+  std::deque<std::string> writes_;         // guarded by mu_
 };
 
 class TestApiServer {

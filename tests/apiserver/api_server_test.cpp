@@ -588,10 +588,30 @@ TEST_F(ApiServerTest, RequestCountsByVerbAndResourceUntilReset) {
   ASSERT_EQ(got.status, 200);
   EXPECT_EQ(got.json()["counts"]["patch widgets/status"], 1);
   EXPECT_EQ(got.json()["counts"].size(), want.size());
+  // The writes, oldest first, each with the object it named.
+  EXPECT_EQ(got.json()["writes"],
+            Json::array({"create widgets default/", "patch widgets/status default/a",
+                         "patch widgets/scale default/a", "update widgets default/a",
+                         "delete widgets default/a"}));
   ASSERT_EQ(call("DELETE", "/_test/requests", "", {}, false).status, 200);
   EXPECT_TRUE(server_->request_counts().empty());
+  EXPECT_TRUE(call("GET", "/_test/requests", "", {}, false).json()["writes"].empty());
   ASSERT_EQ(call("GET", kWidgets + "?watch=false").status, 200);
   EXPECT_EQ(server_->request_counts(), (std::map<std::string, int64_t>{{"list widgets", 1}}));
+}
+
+TEST(RequestCounts, KeepsOnlyTheLatestWrites) {
+  RequestCounts counts;
+  for (std::size_t i = 0; i < RequestCounts::kKeptWrites + 3; ++i)
+    counts.add("update widgets", true, "default/w" + std::to_string(i));
+  counts.add("get widgets", false, "default/w0");
+  const auto writes = counts.writes();
+  ASSERT_EQ(writes.size(), RequestCounts::kKeptWrites);
+  EXPECT_EQ(writes.front(), "update widgets default/w3");
+  EXPECT_EQ(writes.back(),
+            "update widgets default/w" + std::to_string(RequestCounts::kKeptWrites + 2));
+  EXPECT_EQ(counts.snapshot().at("update widgets"),
+            static_cast<int64_t>(RequestCounts::kKeptWrites + 3));
 }
 
 TEST_F(ApiServerTest, KubeconfigAndManifestLoading) {
