@@ -820,6 +820,14 @@ TEST_F(ControllersTest, AnInstanceWaitsQuietlyForAProviderNotBuiltYet) {
   EXPECT_FALSE(r.error);
   EXPECT_NE(version(), before);
   EXPECT_EQ(instances()[0].status.message, "waiting for GpuProvider fake");
+  // Back: the wait is over and says so (a running machine's message is
+  // otherwise never rewritten, so it stayed for good).
+  registry_.put("fake", fake_);
+  refresh();
+  r = inst_rec_.reconcile({"default", inst.metadata.name});
+  EXPECT_FALSE(r.error);
+  EXPECT_EQ(instances()[0].status.phase, api::InstancePhase::Running);
+  EXPECT_EQ(instances()[0].status.message, "");
 }
 
 // Issue 12: at rest, settled machines cost the provider one list per list

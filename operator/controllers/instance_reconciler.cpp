@@ -38,6 +38,11 @@ constexpr kube::Millis kBootstrapRetry{30000};
 // before it falls back to deleting the instance for the pool to re-plan.
 constexpr int kMaxFailovers = 3;
 
+// The message of an instance whose GpuProvider is missing or has no adapter.
+std::string waiting_for_provider(const std::string& provider) {
+  return "waiting for GpuProvider " + provider;
+}
+
 bool instance_has_finalizer(const Json& obj) {
   const auto& m = obj["metadata"];
   if (!m.contains("finalizers")) return false;
@@ -279,7 +284,10 @@ kube::ReconcileResult InstanceReconciler::reconcile_object(
   const Time now = ctx_.clock.now();
   const std::string pool_uid = pool_uid_of(inst);
   const std::string pool_key = kube::make_key(inst.metadata.namespace_, inst.spec.pool);
-  auto provider = ctx_.registry.get(inst.spec.offer.provider);
+  // One read of the registry: a get() then an entry() could see the adapter
+  // built between the two and report a wait that was already over.
+  const std::optional<RegistryEntry> entry = ctx_.registry.entry(inst.spec.offer.provider);
+  const std::shared_ptr<Provider> provider = entry ? entry->provider : nullptr;
   api::GpuInstanceStatus old_status = inst.status;  // last written
   api::GpuInstanceStatus st = inst.status;
 
@@ -463,12 +471,13 @@ kube::ReconcileResult InstanceReconciler::reconcile_object(
     // of an operator restart). A GpuProvider that is missing, or whose
     // adapter could not be built, is reported.
     const std::string& name = inst.spec.offer.provider;
-    if (ctx_.providers.get(name) && !ctx_.registry.entry(name)) {
-      return ReconcileResult::after(kProviderNotBuiltYet);
-    }
-    st.message = "waiting for GpuProvider " + inst.spec.offer.provider;
+    if (ctx_.providers.get(name) && !entry) return ReconcileResult::after(kProviderNotBuiltYet);
+    st.message = waiting_for_provider(name);
     return status_result(st, kube::Millis{5000});
   }
+  // The wait is over: a running machine's message is not rewritten
+  // otherwise, so it would stay.
+  if (st.message == waiting_for_provider(inst.spec.offer.provider)) st.message.clear();
   // Its provider's calls in flight are capped (provider_slots.h): refused,
   // this key waits to be woken when a slot frees, and the worker serves
   // other keys meanwhile.
