@@ -280,7 +280,14 @@ TEST_F(OperatorLiveProviders, FluenceOutOfCapacityFallsBackAndWinsAgainWhenItRec
           {"spec",
            {{"gpu", {{"models", {{{"name", "L40S"}}}}}},
             {"replicas", {{"count", 2}}},
-            {"providers", {{{"name", "fluence"}}, {{"name", "runpod"}}, {{"name", "aws"}}}}}}});
+            {"providers", {{{"name", "fluence"}}, {{"name", "runpod"}}, {{"name", "aws"}}}},
+            // Consolidation off: as a UTC hour starts, it hands per-second
+            // machines to a clock-hour offer such as Fluence's once Fluence
+            // has room (docs/billing.md "Bridging a clock hour"), so with it
+            // this test's last counts depended on the wall clock it ran at.
+            // This test is about capacity; the hand-over is tested on a
+            // fake clock (pool_decision_test, simulation_test).
+            {"lifecycle", {{"consolidationLeadSeconds", 0}}}}}});
 
   // Fluence sold out: the cheapest eligible offers left are Runpod's one GPU,
   // then AWS.
