@@ -627,12 +627,10 @@ def measure_failover_latency(args, api_port, ports, watcher, procs):
 
 
 def api_requests(api_port):
-    return request(api_port, "GET", "/_test/requests")["counts"]
-
-
-def api_writes(api_port):
-    """The test API server's last write requests ("<verb> <resource> <ns>/<name>")."""
-    return request(api_port, "GET", "/_test/requests")["writes"]
+    """The test API server's request counts and its last write requests
+    ("<verb> <resource> <ns>/<name>"), read together."""
+    got = request(api_port, "GET", "/_test/requests")
+    return got["counts"], got["writes"]
 
 
 WRITE_VERBS = ("create", "update", "patch", "delete", "deletecollection")
@@ -737,8 +735,7 @@ def run(args, workdir):
         result["syncRssMiB"] = round(mem["VmRSS"], 1)
         result["syncPeakRssMiB"] = round(mem["VmHWM"], 1)
         result["syncProgress"] = progress
-        result["syncRequests"] = api_requests(api_port)
-        result["syncWrites"] = api_writes(api_port)
+        result["syncRequests"], result["syncWrites"] = api_requests(api_port)
         result["syncInstanceWrites"] = writes(result["syncRequests"], "gpuinstances")
         result["syncPoolWrites"] = writes(result["syncRequests"], "gpupools")
         if args.preload:
@@ -764,8 +761,7 @@ def run(args, workdir):
         time.sleep(args.rest_seconds)
         procs.check_alive()
         rest_cpu = proc_cpu_seconds(op.pid) - cpu0
-        counts = api_requests(api_port)
-        result["restWrites"] = api_writes(api_port)
+        counts, result["restWrites"] = api_requests(api_port)
         calls = provider_calls(ports)
         mem = proc_memory_mib(op.pid)
         result["restCpuSeconds"] = round(rest_cpu, 2)
@@ -937,7 +933,7 @@ def measure_restart(args, op_args, api_port, ports, procs):
     op = procs.start("operator-restart", restart_args)
 
     at = wait_reconciled(args, health, op, t0, procs)
-    counts = api_requests(api_port)
+    counts, _ = api_requests(api_port)
     calls = sum_counts(provider_calls(ports))
     mem = proc_memory_mib(op.pid)
     out = {
